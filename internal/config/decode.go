@@ -1,0 +1,458 @@
+// Package config is Levee's YAML decoding core: it parses a file keeping
+// line numbers, expands ${VAR} and ${VAR:-default}, and decodes sections
+// into plain Go structs with strict checks (unknown keys, wrong types,
+// negative durations), every error naming the file, the line and the key
+// path. Concern packages own their section structs; this package only
+// knows the value kinds:
+//
+//   - time.Duration fields take Go durations ("250ms");
+//   - float64 fields tagged `levee:"rate"` take rates ("200/s", "5/min") as
+//     events per second;
+//   - float64 fields tagged `levee:"percent"` take "10%" as 0.1;
+//   - Raw fields keep a section undecoded, for its owner to decode later.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LookupEnv looks up an environment variable; os.LookupEnv fits.
+type LookupEnv func(string) (string, bool)
+
+// Document is a parsed configuration file.
+type Document struct {
+	File string
+	Root *yaml.Node // the top-level mapping (nil for an empty file)
+	env  LookupEnv
+}
+
+// Load reads and parses path, expanding variables from the process
+// environment.
+func Load(path string) (*Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// Parse parses data as the content of file. env may be nil for no variables.
+func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if err.Error() == "EOF" {
+			return &Document{File: file, env: env}, nil
+		}
+		line := 0
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = yamlLine.ReplaceAllString(msg, "")
+		msg = strings.TrimLeft(msg, ": ")
+		return nil, &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}
+	}
+	doc := &Document{File: file, env: env}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		n := root.Content[0]
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			return doc, nil
+		}
+		if n.Kind != yaml.MappingNode {
+			return nil, &Error{File: file, Line: n.Line, Err: errors.New("the top level must be a mapping of keys")}
+		}
+		doc.Root = n
+	}
+	return doc, nil
+}
+
+// Decode decodes the whole document into v (a pointer to a struct).
+func (d *Document) Decode(v any) error {
+	return d.Raw().Decode(v)
+}
+
+// Raw returns the document's root as a Raw section.
+func (d *Document) Raw() Raw {
+	return Raw{File: d.File, Node: d.Root, env: d.env}
+}
+
+// Raw is a section kept undecoded, with what is needed to decode it later
+// with located errors. The zero Raw is an absent section.
+type Raw struct {
+	File string
+	Path string
+	Node *yaml.Node
+	env  LookupEnv
+}
+
+// IsZero reports whether the section was absent.
+func (r Raw) IsZero() bool { return r.Node == nil }
+
+// Line returns the section's line, or 0 when absent.
+func (r Raw) Line() int {
+	if r.Node == nil {
+		return 0
+	}
+	return r.Node.Line
+}
+
+// Decode decodes the section into v, a non-nil pointer. An absent section
+// leaves v unchanged. If v (after decoding) has a method Validate() error,
+// it is called and its error located at the section or, for a
+// *FieldError, at the named key.
+func (r Raw) Decode(v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("%w: Decode needs a non-nil pointer, got %T", ErrInvalid, v)
+	}
+	if r.Node == nil {
+		return nil
+	}
+	env := r.env
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	d := &decoder{file: r.File, env: env}
+	return d.value(r.Node, r.Path, rv.Elem(), "")
+}
+
+// Errorf returns an error located at the section.
+func (r Raw) Errorf(format string, args ...any) error {
+	return &Error{File: r.File, Line: r.Line(), Path: r.Path, Err: fmt.Errorf(format, args...)}
+}
+
+type decoder struct {
+	file string
+	env  LookupEnv
+}
+
+func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
+	return &Error{File: d.file, Line: n.Line, Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	rawType      = reflect.TypeFor[Raw]()
+)
+
+type validator interface{ Validate() error }
+
+func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if v.Type() == rawType {
+		v.Set(reflect.ValueOf(Raw{File: d.file, Path: path, Node: n, env: d.env}))
+		return nil
+	}
+	if isNull(n) {
+		// An explicit null (or empty value) keeps the default.
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		if err := d.value(n, path, v.Elem(), kind); err != nil {
+			return err
+		}
+		return d.validate(n, path, v)
+	case reflect.Struct:
+		if err := d.structure(n, path, v); err != nil {
+			return err
+		}
+		if v.CanAddr() {
+			return d.validate(n, path, v.Addr())
+		}
+		return nil
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return d.errf(n, path, "expected a mapping of keys, got %s", describe(n))
+		}
+		if v.Type().Key().Kind() != reflect.String {
+			return fmt.Errorf("%w: map key type %s unsupported", ErrInvalid, v.Type().Key())
+		}
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				return d.errf(k, join(path, k.Value), "duplicate key")
+			}
+			seen[k.Value] = true
+			elem := reflect.New(v.Type().Elem()).Elem()
+			if err := d.value(val, join(path, k.Value), elem, kind); err != nil {
+				return err
+			}
+			v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+		}
+		return nil
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			// A single scalar is accepted as a one-element list.
+			if n.Kind == yaml.ScalarNode {
+				elem := reflect.New(v.Type().Elem()).Elem()
+				if err := d.value(n, path, elem, kind); err != nil {
+					return err
+				}
+				v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), elem))
+				return nil
+			}
+			return d.errf(n, path, "expected a list, got %s", describe(n))
+		}
+		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+		for i, c := range n.Content {
+			elem := reflect.New(v.Type().Elem()).Elem()
+			if err := d.value(c, fmt.Sprintf("%s[%d]", path, i), elem, kind); err != nil {
+				return err
+			}
+			s = reflect.Append(s, elem)
+		}
+		v.Set(s)
+		return nil
+	}
+	// Scalars.
+	if n.Kind != yaml.ScalarNode {
+		return d.errf(n, path, "expected a single value, got %s", describe(n))
+	}
+	s, err := d.expand(n.Value)
+	if err != nil {
+		return d.errf(n, path, "%v", err)
+	}
+	if v.Type() == durationType {
+		dur, err := ParseDuration(s)
+		if err != nil {
+			return d.errf(n, path, "%v", err)
+		}
+		v.SetInt(int64(dur))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return d.errf(n, path, "%q is not a boolean (use true or false)", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		i, err := strconv.ParseInt(s, 10, v.Type().Bits())
+		if err != nil {
+			return d.errf(n, path, "%q is not an integer", s)
+		}
+		v.SetInt(i)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		i, err := strconv.ParseUint(s, 10, v.Type().Bits())
+		if err != nil {
+			return d.errf(n, path, "%q is not a non-negative integer", s)
+		}
+		v.SetUint(i)
+	case reflect.Float32, reflect.Float64:
+		var f float64
+		var err error
+		switch kind {
+		case "rate":
+			f, err = ParseRate(s)
+		case "percent":
+			f, err = ParsePercent(s)
+		default:
+			f, err = strconv.ParseFloat(s, 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				err = fmt.Errorf("%q is not a number", s)
+			}
+		}
+		if err != nil {
+			return d.errf(n, path, "%v", err)
+		}
+		v.SetFloat(f)
+	default:
+		return fmt.Errorf("%w: %s: unsupported field type %s", ErrInvalid, path, v.Type())
+	}
+	return nil
+}
+
+func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) error {
+	if n.Kind != yaml.MappingNode {
+		return d.errf(n, path, "expected a mapping of keys, got %s", describe(n))
+	}
+	t := v.Type()
+	type field struct {
+		index int
+		kind  string
+	}
+	fields := map[string]field{}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = field{index: i, kind: f.Tag.Get("levee")}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		p := join(path, k.Value)
+		f, ok := fields[k.Value]
+		if !ok {
+			return d.errf(k, p, "unknown key %q (known keys: %s)", k.Value, strings.Join(names, ", "))
+		}
+		if seen[k.Value] {
+			return d.errf(k, p, "duplicate key")
+		}
+		seen[k.Value] = true
+		if err := d.value(val, p, v.Field(f.index), f.kind); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validate calls Validate on ptr if it has one, and locates its error.
+func (d *decoder) validate(n *yaml.Node, path string, ptr reflect.Value) error {
+	val, ok := ptr.Interface().(validator)
+	if !ok {
+		return nil
+	}
+	err := val.Validate()
+	if err == nil {
+		return nil
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		at := find(n, fe.Key)
+		if at == nil {
+			at = n
+		}
+		return &Error{File: d.file, Line: at.Line, Path: join(path, fe.Key), Err: fe.Err}
+	}
+	return &Error{File: d.file, Line: n.Line, Path: path, Err: err}
+}
+
+// find returns the value node at a dotted key path below n, or nil.
+func find(n *yaml.Node, key string) *yaml.Node {
+	for _, part := range strings.Split(key, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				next = n.Content[i+1]
+				break
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && (n.Value == "" || n.Value == "~" || n.Value == "null")
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+// expand replaces ${VAR} and ${VAR:-default}; $$ is a literal $.
+func (d *decoder) expand(s string) (string, error) {
+	if !strings.Contains(s, "$") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '{':
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				return "", fmt.Errorf("unterminated ${ in %q", s)
+			}
+			expr := s[i+2 : i+end]
+			name, def, hasDef := strings.Cut(expr, ":-")
+			if !validVar(name) {
+				return "", fmt.Errorf("%q is not a valid variable name in %q", name, s)
+			}
+			val, ok := d.env(name)
+			switch {
+			case ok && (val != "" || !hasDef):
+				b.WriteString(val)
+			case hasDef:
+				b.WriteString(def)
+			default:
+				return "", fmt.Errorf("environment variable %s is not set (use ${%s:-default} for a default)", name, name)
+			}
+			i += end
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
+
+func validVar(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,52 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInvalid is wrapped by every error this package returns for bad input.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Error locates a configuration problem: the file, the 1-based line, the
+// dotted key path ("handlers.payments.timeout") and what is wrong.
+type Error struct {
+	File string
+	Line int
+	Path string
+	Err  error
+}
+
+// Error formats as "file:line: path: message".
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Path == "" {
+		return fmt.Sprintf("%s: %v", loc, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %v", loc, e.Path, e.Err)
+}
+
+// Unwrap returns the underlying problem.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes every *Error match ErrInvalid.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// FieldError lets a section's Validate method name the key at fault, so the
+// error points at that key's line: return config.Field("burst", err).
+type FieldError struct {
+	Key string
+	Err error
+}
+
+// Error returns "key: err".
+func (e *FieldError) Error() string { return e.Key + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying problem.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Field returns a *FieldError for key (a dotted path relative to the section).
+func Field(key string, err error) error { return &FieldError{Key: key, Err: err} }

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseDuration parses a Go duration ("250ms", "1m30s"). Negative durations
+// are rejected; "0" is zero.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (use e.g. 250ms, 5s, 1m)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative; durations must be 0 or more", s)
+	}
+	return d, nil
+}
+
+// ParseRate parses an event rate and returns events per second. Accepted
+// forms: "200/s", "5/min", "10/h", "3/250ms", "100/10s", or a bare number
+// meaning per second. A rate of 0 is allowed; negative, NaN and infinite
+// rates are rejected.
+func ParseRate(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	num, per, hasPer := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+		return 0, fmt.Errorf("%q is not a rate (use e.g. 200/s, 5/min)", s)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%q is negative; rates must be 0 or more", s)
+	}
+	if !hasPer {
+		return n, nil
+	}
+	var unit time.Duration
+	switch strings.TrimSpace(per) {
+	case "s", "sec", "second":
+		unit = time.Second
+	case "m", "min", "minute":
+		unit = time.Minute
+	case "h", "hour":
+		unit = time.Hour
+	case "ms":
+		unit = time.Millisecond
+	default:
+		d, err := time.ParseDuration(strings.TrimSpace(per))
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("%q is not a rate: unknown unit %q (use s, min, h or a duration)", s, per)
+		}
+		unit = d
+	}
+	r := n / unit.Seconds()
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		return 0, fmt.Errorf("%q is not a finite rate", s)
+	}
+	return r, nil
+}
+
+// FormatRate formats events per second for display ("200/s", "0.5/s").
+func FormatRate(r float64) string {
+	return strconv.FormatFloat(r, 'f', -1, 64) + "/s"
+}
+
+// ParsePercent parses "10%" (or a plain fraction such as "0.1") and returns
+// the fraction, between 0 and 1 inclusive.
+func ParsePercent(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	var f float64
+	var err error
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err = strconv.ParseFloat(strings.TrimSpace(p), 64)
+		f /= 100
+	} else {
+		f, err = strconv.ParseFloat(s, 64)
+	}
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%q is not a percentage (use e.g. 10%%)", s)
+	}
+	if f < 0 || f > 1 {
+		return 0, fmt.Errorf("%q is out of range; a percentage is between 0%% and 100%%", s)
+	}
+	return f, nil
+}
