@@ -1,0 +1,126 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// Outcomes of one delivery, as recorded by the tracing and metrics
+// middlewares (span attribute levee.outcome, metric attribute outcome).
+const (
+	// OutcomeAcked: the handler chain returned nil and nothing was
+	// dead-lettered; the message is acked.
+	OutcomeAcked = "acked"
+	// OutcomeNacked: the handler chain returned an error; the message is
+	// Nacked and the transport redelivers it.
+	OutcomeNacked = "nacked"
+	// OutcomeDeadLettered: an inner layer (dlq) published the message to a
+	// dead-letter topic, confirmed, and then let it be acked.
+	OutcomeDeadLettered = "dead_lettered"
+)
+
+// Error classes shared by every package. They are read from errors through
+// the method ErrorClass() string; an error without it is ClassTransient.
+const (
+	ClassTransient  = "transient"
+	ClassPermanent  = "permanent"
+	ClassValidation = "validation"
+	ClassPanic      = "panic"
+	ClassExhausted  = "exhausted"
+	// ClassOther replaces a class outside the five above in metric
+	// attributes, to bound their cardinality. Spans keep the real value.
+	ClassOther = "other"
+)
+
+// Attribute keys for outcomes: AttrOutcome and AttrClass on metrics,
+// AttrSpanOutcome and AttrSpanClass on spans and span events.
+const (
+	AttrOutcome     = attribute.Key("outcome")
+	AttrClass       = attribute.Key("class")
+	AttrSpanOutcome = attribute.Key("levee.outcome")
+	AttrSpanClass   = attribute.Key("levee.error.class")
+)
+
+// KnownClasses lists the classes that metric attributes keep as they are.
+func KnownClasses() []string {
+	return []string{ClassTransient, ClassPermanent, ClassValidation, ClassPanic, ClassExhausted}
+}
+
+// ErrorClass returns the class of err: the value of the first
+// ErrorClass() string method in its chain, or ClassTransient when there is
+// none or it returns "". It returns "" for a nil err.
+func ErrorClass(err error) string {
+	if err == nil {
+		return ""
+	}
+	var c interface{ ErrorClass() string }
+	if errors.As(err, &c) {
+		if s := c.ErrorClass(); s != "" {
+			return s
+		}
+	}
+	return ClassTransient
+}
+
+type outcomeKey struct{}
+
+// Outcome lets an inner layer tell the outer telemetry layers what became of
+// a message whose handler chain returns nil: the dlq layer returns nil after
+// a confirmed dead-letter publish (so the message is acked), and the tracing
+// and metrics middlewares, which sit outside it, report dead_lettered instead
+// of acked. An Outcome is safe for concurrent use.
+type Outcome struct {
+	mu           sync.Mutex // guards the fields below
+	deadLettered bool
+	class        string
+}
+
+// WithOutcome returns ctx carrying an Outcome, and that Outcome. When ctx
+// already carries one (the tracing middleware put it there), WithOutcome
+// returns ctx and the existing Outcome unchanged, so every layer shares one
+// recorder and no allocation is made.
+func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
+	if o, ok := ctx.Value(outcomeKey{}).(*Outcome); ok {
+		return ctx, o
+	}
+	o := &Outcome{}
+	return context.WithValue(ctx, outcomeKey{}, o), o
+}
+
+// OutcomeFrom returns the Outcome carried by ctx, or nil.
+func OutcomeFrom(ctx context.Context) *Outcome {
+	o, _ := ctx.Value(outcomeKey{}).(*Outcome)
+	return o
+}
+
+// MarkDeadLettered records on the Outcome carried by ctx (usually
+// msg.Context()) that the message was dead-lettered with class. Call it only
+// after the dead-letter publish is confirmed, just before returning nil. It
+// does nothing when ctx carries no Outcome (telemetry off), so callers need
+// not check. An empty class is recorded as ClassPermanent.
+func MarkDeadLettered(ctx context.Context, class string) {
+	if o := OutcomeFrom(ctx); o != nil {
+		o.SetDeadLettered(class)
+	}
+}
+
+// SetDeadLettered records that the message was dead-lettered with class
+// (ClassPermanent when class is empty). A later call replaces the class.
+func (o *Outcome) SetDeadLettered(class string) {
+	if class == "" {
+		class = ClassPermanent
+	}
+	o.mu.Lock()
+	o.deadLettered, o.class = true, class
+	o.mu.Unlock()
+}
+
+// DeadLettered reports whether the message was dead-lettered, and its class.
+func (o *Outcome) DeadLettered() (class string, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.class, o.deadLettered
+}

@@ -1,0 +1,158 @@
+package tracing
+
+import (
+	"context"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Metadata keys. The W3C keys are written by the default propagator; the
+// levee_ key is Levee's own.
+const (
+	// KeyTraceparent is the W3C trace context key in message metadata.
+	KeyTraceparent = "traceparent"
+	// KeyTracestate is the W3C trace state key in message metadata.
+	KeyTracestate = "tracestate"
+	// KeyBaggage is the W3C baggage key in message metadata.
+	KeyBaggage = "baggage"
+	// MetaOriginalTraceparent holds, on a replayed message, the traceparent
+	// the message had when it was dead-lettered. StartReplay writes it; the
+	// consumer span of the replayed message links to it.
+	MetaOriginalTraceparent = "levee_original_traceparent"
+)
+
+// MaxTraceparentLen bounds the traceparent value that is parsed. A W3C
+// version 00 traceparent is 55 bytes; future versions may append fields. A
+// longer value is treated as invalid (a new root span, counted) without
+// being parsed.
+const MaxTraceparentLen = 512
+
+// Reasons an incoming trace context is rejected, as recorded in the
+// levee.tracing.invalid_reason event attribute.
+const (
+	invalidMalformed = "malformed"
+	invalidOversized = "oversized"
+)
+
+// hiddenCarrier is a carrier over message metadata that hides the trace
+// context keys, so an oversized traceparent is never parsed while baggage
+// still is.
+type hiddenCarrier map[string]string
+
+func (c hiddenCarrier) Get(key string) string {
+	if key == KeyTraceparent || key == KeyTracestate {
+		return ""
+	}
+	return c[key]
+}
+
+func (c hiddenCarrier) Set(key, value string) { c[key] = value }
+
+func (c hiddenCarrier) Keys() []string { return propagation.MapCarrier(c).Keys() }
+
+// extract returns ctx with the span context and baggage found in md, and the
+// reason the traceparent in md was rejected ("" when md has none or it is
+// valid). It never panics, whatever md holds; a nil md is fine.
+func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Metadata) (context.Context, string) {
+	raw := md[KeyTraceparent]
+	if raw == "" {
+		return p.Extract(ctx, propagation.MapCarrier(md)), ""
+	}
+	if len(raw) > MaxTraceparentLen {
+		return p.Extract(ctx, hiddenCarrier(md)), invalidOversized
+	}
+	before := trace.SpanContextFromContext(ctx)
+	out := p.Extract(ctx, propagation.MapCarrier(md))
+	after := trace.SpanContextFromContext(out)
+	if !after.IsValid() || !after.IsRemote() || after.Equal(before) {
+		return out, invalidMalformed
+	}
+	return out, ""
+}
+
+// inject writes the span context and baggage of ctx into msg's metadata,
+// creating the metadata when it is nil.
+func inject(ctx context.Context, p propagation.TextMapPropagator, msg *message.Message) {
+	if msg.Metadata == nil {
+		msg.Metadata = make(message.Metadata)
+	}
+	p.Inject(ctx, propagation.MapCarrier(msg.Metadata))
+}
+
+// Extract returns ctx with the trace context and baggage carried by md,
+// read with the default propagator (W3C TraceContext and Baggage). A
+// missing, malformed or oversized traceparent leaves ctx's span context
+// unchanged. It never panics; md may be nil.
+func Extract(ctx context.Context, md message.Metadata) context.Context {
+	out, _ := extract(ctx, DefaultPropagator(), md)
+	return out
+}
+
+// Inject writes the span context and baggage of ctx into msg's metadata
+// with the default propagator (W3C TraceContext and Baggage), creating the
+// metadata when it is nil. It writes nothing when ctx has no valid span
+// context and no baggage.
+func Inject(ctx context.Context, msg *message.Message) {
+	inject(ctx, DefaultPropagator(), msg)
+}
+
+// LinkFromMetadata returns a link to the span context in md's W3C
+// traceparent (and tracestate), and whether there was a valid one. A
+// replayed message's new trace links to its original trace this way.
+func LinkFromMetadata(md message.Metadata) (trace.Link, bool) {
+	if len(md[KeyTraceparent]) > MaxTraceparentLen {
+		return trace.Link{}, false
+	}
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier(md)))
+	if !sc.IsValid() {
+		return trace.Link{}, false
+	}
+	return trace.Link{SpanContext: sc}, true
+}
+
+// originalLink returns a link to the span context in md's
+// MetaOriginalTraceparent, and whether there was a valid one.
+func originalLink(md message.Metadata) (trace.Link, bool) {
+	raw := md[MetaOriginalTraceparent]
+	if raw == "" {
+		return trace.Link{}, false
+	}
+	link, ok := LinkFromMetadata(message.Metadata{KeyTraceparent: raw})
+	if ok {
+		link.Attributes = []attribute.KeyValue{attrLinkReplayOf}
+	}
+	return link, ok
+}
+
+// Links returns one link per message to the span context its context
+// carries (the consumer span, inside the middleware), or else to the one in
+// its metadata. Messages with neither are skipped. A batch span links every
+// member this way.
+func Links(msgs []*message.Message) []trace.Link {
+	links := make([]trace.Link, 0, len(msgs))
+	for _, m := range msgs {
+		if m == nil {
+			continue
+		}
+		if sc := trace.SpanContextFromContext(m.Context()); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+			continue
+		}
+		if l, ok := LinkFromMetadata(m.Metadata); ok {
+			links = append(links, l)
+		}
+	}
+	return links
+}
+
+// baggageOr returns ctx with b as its baggage when ctx has none.
+func baggageOr(ctx context.Context, b baggage.Baggage) context.Context {
+	if b.Len() == 0 || baggage.FromContext(ctx).Len() > 0 {
+		return ctx
+	}
+	return baggage.ContextWithBaggage(ctx, b)
+}
