@@ -56,10 +56,11 @@ func (c hiddenCarrier) Keys() []string { return propagation.MapCarrier(c).Keys()
 
 // extract returns ctx with the span context and baggage found in md, and the
 // reason the traceparent in md was rejected ("" when md has none or it is
-// valid). It never panics, whatever md holds; a nil md is fine.
-func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Metadata) (context.Context, string) {
+// valid). With check false (p does not read traceparent) it only extracts.
+// It never panics, whatever md holds; a nil md is fine.
+func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Metadata, check bool) (context.Context, string) {
 	raw := md[KeyTraceparent]
-	if raw == "" {
+	if raw == "" || !check {
 		return p.Extract(ctx, propagation.MapCarrier(md)), ""
 	}
 	if len(raw) > MaxTraceparentLen {
@@ -88,7 +89,7 @@ func inject(ctx context.Context, p propagation.TextMapPropagator, msg *message.M
 // missing, malformed or oversized traceparent leaves ctx's span context
 // unchanged. It never panics; md may be nil.
 func Extract(ctx context.Context, md message.Metadata) context.Context {
-	out, _ := extract(ctx, DefaultPropagator(), md)
+	out, _ := extract(ctx, DefaultPropagator(), md, true)
 	return out
 }
 

@@ -52,7 +52,7 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		origs[i] = m.Context()
 		parent := origs[i]
 		if !trace.SpanContextFromContext(parent).IsValid() {
-			parent, _ = extract(parent, p.t.cfg.prop, m.Metadata)
+			parent, _ = extract(parent, p.t.cfg.prop, m.Metadata, p.t.checkTP)
 		}
 		attrs := make([]attribute.KeyValue, 0, len(static)+2)
 		attrs = append(attrs, static...)

@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -50,6 +51,7 @@ var attrLinkReplayOf = AttrLinkType.String("replay_of")
 type Tracer struct {
 	cfg     config
 	on      bool
+	checkTP bool // the propagator reads traceparent: validate it
 	tracer  trace.Tracer
 	invalid metric.Int64Counter
 }
@@ -62,7 +64,7 @@ func New(opts ...Option) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracer{cfg: cfg, on: cfg.tp != nil, tracer: telemetry.Tracer(cfg.tp)}
+	t := &Tracer{cfg: cfg, on: cfg.tp != nil, tracer: telemetry.Tracer(cfg.tp), checkTP: slices.Contains(cfg.prop.Fields(), KeyTraceparent)}
 	t.invalid, err = telemetry.Meter(cfg.mp).Int64Counter(MetricInvalidContext,
 		metric.WithUnit(telemetry.UnitMessages),
 		metric.WithDescription("Deliveries whose traceparent was malformed or oversized; each started a new trace."))
@@ -149,7 +151,7 @@ func (t *Tracer) staticAttrs(attrs ...attribute.KeyValue) []attribute.KeyValue {
 func (c *consumer) handle(msg *message.Message) (out []*message.Message, err error) {
 	orig := msg.Context()
 	in := c.infoFor(orig)
-	parent, reason := extract(orig, c.t.cfg.prop, msg.Metadata)
+	parent, reason := extract(orig, c.t.cfg.prop, msg.Metadata, c.t.checkTP)
 
 	attrs := make([]attribute.KeyValue, 0, len(in.attrs)+3)
 	attrs = append(attrs, in.attrs...)
