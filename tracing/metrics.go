@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/levee-dev/levee/internal/telemetry"
@@ -73,27 +74,39 @@ func (m *Metrics) Enabled() bool { return m.on }
 // outcomeOpts holds the precomputed measurement options of one handler:
 // one for acked, and per class one for nacked and one for dead_lettered.
 type outcomeOpts struct {
-	acked  metric.MeasurementOption
-	nacked map[string]metric.MeasurementOption
-	dead   map[string]metric.MeasurementOption
+	acked  measureOpts
+	nacked map[string]measureOpts
+	dead   map[string]measureOpts
+}
+
+// measureOpts are one attribute set as ready-made variadic arguments, so a
+// measurement allocates no option slice.
+type measureOpts struct {
+	record []metric.RecordOption
+	add    []metric.AddOption
+}
+
+func newMeasureOpts(handler, topic string, extra ...attribute.KeyValue) measureOpts {
+	opt := telemetry.Attrs(handler, topic, extra...)
+	return measureOpts{record: []metric.RecordOption{opt}, add: []metric.AddOption{opt}}
 }
 
 func newOutcomeOpts(handler, topic string) *outcomeOpts {
 	o := &outcomeOpts{
-		acked:  telemetry.Attrs(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeAcked)),
-		nacked: map[string]metric.MeasurementOption{},
-		dead:   map[string]metric.MeasurementOption{},
+		acked:  newMeasureOpts(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeAcked)),
+		nacked: map[string]measureOpts{},
+		dead:   map[string]measureOpts{},
 	}
 	for _, class := range append(telemetry.KnownClasses(), telemetry.ClassOther) {
-		o.nacked[class] = telemetry.Attrs(handler, topic,
+		o.nacked[class] = newMeasureOpts(handler, topic,
 			telemetry.AttrOutcome.String(telemetry.OutcomeNacked), telemetry.AttrClass.String(class))
-		o.dead[class] = telemetry.Attrs(handler, topic,
+		o.dead[class] = newMeasureOpts(handler, topic,
 			telemetry.AttrOutcome.String(telemetry.OutcomeDeadLettered), telemetry.AttrClass.String(class))
 	}
 	return o
 }
 
-func (o *outcomeOpts) pick(outcome map[string]metric.MeasurementOption, class string) metric.MeasurementOption {
+func (o *outcomeOpts) pick(outcome map[string]measureOpts, class string) measureOpts {
 	if opt, ok := outcome[class]; ok {
 		return opt
 	}
@@ -145,7 +158,7 @@ func (w *measured) handle(msg *message.Message) ([]*message.Message, error) {
 	out, err := w.next(msg)
 	elapsed := time.Since(start).Seconds()
 
-	var opt metric.MeasurementOption
+	var opt measureOpts
 	if err != nil {
 		opt = opts.pick(opts.nacked, telemetry.ErrorClass(err))
 	} else if class, ok := rec.DeadLettered(); ok {
@@ -153,7 +166,7 @@ func (w *measured) handle(msg *message.Message) ([]*message.Message, error) {
 	} else {
 		opt = opts.acked
 	}
-	w.m.duration.Record(ctx, elapsed, opt)
-	w.m.messages.Add(ctx, 1, opt)
+	w.m.duration.Record(ctx, elapsed, opt.record...)
+	w.m.messages.Add(ctx, 1, opt.add...)
 	return out, err
 }

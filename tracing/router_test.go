@@ -8,8 +8,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/internal/telemetry"
@@ -351,4 +351,4 @@ func TestPublisherDecoratorErrors(t *testing.T) {
 type failingPublisher struct{ err error }
 
 func (p failingPublisher) Publish(string, ...*message.Message) error { return p.err }
-func (p failingPublisher) Close() error                               { return nil }
+func (p failingPublisher) Close() error                              { return nil }

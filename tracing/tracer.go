@@ -82,7 +82,7 @@ func (t *Tracer) Enabled() bool { return t.on }
 type consumerInfo struct {
 	spanName   string
 	attrs      []attribute.KeyValue
-	invalidOpt metric.AddOption
+	invalidOpt []metric.AddOption
 }
 
 type consumer struct {
@@ -122,7 +122,7 @@ func (c *consumer) infoFor(ctx context.Context) *consumerInfo {
 			semconv.MessagingDestinationName(topic),
 			AttrHandler.String(handler),
 		),
-		invalidOpt: telemetry.Attrs(handler, topic),
+		invalidOpt: []metric.AddOption{telemetry.Attrs(handler, topic)},
 	}
 	if c.info.CompareAndSwap(nil, in) {
 		return in
@@ -169,7 +169,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 	}
 	ctx, span := c.t.tracer.Start(parent, in.spanName, opts...)
 	if reason != "" {
-		c.t.invalid.Add(ctx, 1, in.invalidOpt)
+		c.t.invalid.Add(ctx, 1, in.invalidOpt...)
 		span.AddEvent(telemetry.EventInvalidContext, trace.WithAttributes(telemetry.AttrInvalidReason.String(reason)))
 	}
 	ctx, rec := telemetry.WithOutcome(ctx)

@@ -348,7 +348,7 @@ func TestOffIsPassThrough(t *testing.T) {
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(string, ...*message.Message) error { return nil }
-func (nopPublisher) Close() error                               { return nil }
+func (nopPublisher) Close() error                              { return nil }
 
 func TestNewRejectsInvalidOptions(t *testing.T) {
 	tests := []struct {
