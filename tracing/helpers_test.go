@@ -138,18 +138,18 @@ func wantAttr(t *testing.T, s sdktrace.ReadOnlySpan, kv attribute.KeyValue) {
 	t.Helper()
 	got, ok := attrOf(s, kv.Key)
 	if !ok {
-		t.Errorf("span %q: attribute %s missing, want %s", s.Name(), kv.Key, kv.Value.Emit())
+		t.Errorf("span %q: attribute %s missing, want %s", s.Name(), kv.Key, kv.Value.String())
 		return
 	}
 	if got != kv.Value {
-		t.Errorf("span %q: attribute %s = %s, want %s", s.Name(), kv.Key, got.Emit(), kv.Value.Emit())
+		t.Errorf("span %q: attribute %s = %s, want %s", s.Name(), kv.Key, got.String(), kv.Value.String())
 	}
 }
 
 func noAttr(t *testing.T, s sdktrace.ReadOnlySpan, key attribute.Key) {
 	t.Helper()
 	if got, ok := attrOf(s, key); ok {
-		t.Errorf("span %q: attribute %s = %s, want none", s.Name(), key, got.Emit())
+		t.Errorf("span %q: attribute %s = %s, want none", s.Name(), key, got.String())
 	}
 }
 
