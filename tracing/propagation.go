@@ -66,13 +66,19 @@ func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Me
 	if len(raw) > MaxTraceparentLen {
 		return p.Extract(ctx, hiddenCarrier(md)), invalidOversized
 	}
-	before := trace.SpanContextFromContext(ctx)
-	out := p.Extract(ctx, propagation.MapCarrier(md))
-	after := trace.SpanContextFromContext(out)
-	if !after.IsValid() || !after.IsRemote() || after.Equal(before) {
-		return out, invalidMalformed
+	if !validTraceparent(md) {
+		// Hide the rejected value from p too, so that no propagator
+		// continues a trace from it; baggage is still read.
+		return p.Extract(ctx, hiddenCarrier(md)), invalidMalformed
 	}
-	return out, ""
+	return p.Extract(ctx, propagation.MapCarrier(md)), ""
+}
+
+// validTraceparent reports whether md's traceparent parses as a valid W3C
+// trace context.
+func validTraceparent(md message.Metadata) bool {
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier(md)))
+	return sc.IsValid()
 }
 
 // inject writes the span context and baggage of ctx into msg's metadata,

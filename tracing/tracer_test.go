@@ -370,3 +370,49 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestParentFromMessageContext(t *testing.T) {
+	existing := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{7}, SpanID: trace.SpanID{7}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	tests := []struct {
+		name        string
+		traceparent string
+		wantParent  trace.SpanID // zero means a new root
+		wantInvalid bool
+	}{
+		{"no traceparent: child of the context's span", "", existing.SpanID(), false},
+		{"valid traceparent wins", testTraceparent, mustSpanID(t, testSpanID), false},
+		{"garbage traceparent: new root, counted", "00-garbage", trace.SpanID{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRecorded(t)
+			tr := r.tracer(t)
+			msg := message.NewMessage("u", nil)
+			msg.SetContext(trace.ContextWithRemoteSpanContext(context.Background(), existing))
+			if tt.traceparent != "" {
+				msg.Metadata.Set(tracing.KeyTraceparent, tt.traceparent)
+			}
+			if _, err := call(tr.Middleware, func(*message.Message) ([]*message.Message, error) { return nil, nil }, msg); err != nil {
+				t.Fatal(err)
+			}
+			s := r.one(t, "process")
+			if got := s.Parent().SpanID(); got != tt.wantParent {
+				t.Errorf("parent = %s, want %s", got, tt.wantParent)
+			}
+			if _, got := attrOf(s, tracing.AttrInvalidParent); got != tt.wantInvalid {
+				t.Errorf("invalid parent attribute present = %v, want %v", got, tt.wantInvalid)
+			}
+		})
+	}
+}
+
+func mustSpanID(t *testing.T, s string) trace.SpanID {
+	t.Helper()
+	id, err := trace.SpanIDFromHex(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
