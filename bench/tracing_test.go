@@ -5,8 +5,10 @@ import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/tracing"
@@ -80,6 +82,7 @@ func BenchmarkTracingMiddleware(b *testing.B) {
 		{"sdk_metrics_only", tracingStack(b, nil, mp)(tracingHandler)},
 		{"sdk_traces_only", tracingStack(b, tp, nil)(tracingHandler)},
 		{"sdk_always_sample", tracingStack(b, tp, mp)(tracingHandler)},
+		{"handrolled_otel_span", tracingHandRolled(tp, tracingHandler)},
 		{"bare_producing", tracingProducingHandler},
 		{"off_producing", tracingStack(b, nil, nil)(tracingProducingHandler)},
 		{"sdk_always_sample_producing", tracingStack(b, tp, mp)(tracingProducingHandler)},
@@ -120,6 +123,22 @@ func BenchmarkTracingMiddlewareParallel(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// tracingHandRolled is the minimal middleware a user would write by hand
+// with the OTel API (and what the unmaintained Watermill integrations do):
+// extract with a MapCarrier, start a consumer span, end it. No attributes,
+// outcome, produced-message injection or validation: the floor of the SDK
+// cost.
+func tracingHandRolled(tp *sdktrace.TracerProvider, next message.HandlerFunc) message.HandlerFunc {
+	tr := tp.Tracer("handrolled")
+	prop := propagation.TraceContext{}
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx := prop.Extract(msg.Context(), propagation.MapCarrier(msg.Metadata))
+		_, span := tr.Start(ctx, "process", trace.WithSpanKind(trace.SpanKindConsumer))
+		defer span.End()
+		return next(msg)
 	}
 }
 
