@@ -75,3 +75,33 @@ func ExampleNewMetrics() {
 	// Output:
 	// enabled: false error: <nil>
 }
+
+// A replayed dead letter starts a new trace linked to the one it failed in.
+func ExampleTracer_StartReplay() {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tr, err := tracing.New(tracing.WithTracerProvider(tp))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	deadLetter := message.NewMessage("dl-1", []byte("order"))
+	deadLetter.Metadata.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+
+	_, span := tr.StartReplay(context.Background(), "orders", deadLetter)
+	// publisher.Publish("orders", deadLetter) goes here.
+	span.End()
+
+	replay := rec.Ended()[0]
+	fmt.Println("span:", replay.Name())
+	fmt.Println("new trace:", replay.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736")
+	fmt.Println("linked to:", replay.Links()[0].SpanContext.TraceID())
+	fmt.Println("original kept:", deadLetter.Metadata.Get(tracing.MetaOriginalTraceparent))
+	// Output:
+	// span: replay orders
+	// new trace: true
+	// linked to: 4bf92f3577b34da6a3ce929d0e0e4736
+	// original kept: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+}

@@ -352,3 +352,60 @@ type failingPublisher struct{ err error }
 
 func (p failingPublisher) Publish(string, ...*message.Message) error { return p.err }
 func (p failingPublisher) Close() error                              { return nil }
+
+func TestStartReplayWithTracingOff(t *testing.T) {
+	off, err := tracing.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage("dl-1", nil)
+	msg.Metadata.Set(tracing.KeyTraceparent, testTraceparent)
+	msg.Metadata.Set(tracing.KeyTracestate, "v=1")
+	msg.Metadata.Set(tracing.KeyBaggage, "k=v")
+	_, span := off.StartReplay(context.Background(), "orders", msg)
+	span.End()
+	if span.IsRecording() {
+		t.Errorf("replay span records with tracing off")
+	}
+	for key, want := range map[string]string{
+		tracing.KeyTraceparent:          "",
+		tracing.KeyTracestate:           "",
+		tracing.KeyBaggage:              "k=v",
+		tracing.MetaOriginalTraceparent: testTraceparent,
+	} {
+		if got := msg.Metadata.Get(key); got != want {
+			t.Errorf("metadata %s = %q, want %q", key, got, want)
+		}
+	}
+
+	// The consumer (tracing on) starts a new trace linked to the original.
+	r := newRecorded(t)
+	if _, err := call(r.tracer(t).Middleware, func(*message.Message) ([]*message.Message, error) { return nil, nil }, msg); err != nil {
+		t.Fatal(err)
+	}
+	s := r.one(t, "process")
+	if s.Parent().IsValid() || s.SpanContext().TraceID() == traceIDOf(t, testTraceID) {
+		t.Errorf("replayed consumer continues the original trace; want a new one")
+	}
+	if l := s.Links(); len(l) != 1 || l[0].SpanContext.SpanID() != mustSpanID(t, testSpanID) {
+		t.Errorf("links = %v, want one to the original span %s", l, testSpanID)
+	}
+}
+
+func TestStartReplayWithoutOriginalContext(t *testing.T) {
+	r := newRecorded(t)
+	tr := r.tracer(t)
+	msg := &message.Message{UUID: "dl-2"} // nil metadata
+	_, span := tr.StartReplay(context.Background(), "orders", msg)
+	span.End()
+	s := r.one(t, "replay orders")
+	if len(s.Links()) != 0 {
+		t.Errorf("links = %v, want none", s.Links())
+	}
+	if msg.Metadata.Get(tracing.MetaOriginalTraceparent) != "" {
+		t.Errorf("original traceparent set without an original")
+	}
+	if got := trace.SpanContextFromContext(tracing.Extract(context.Background(), msg.Metadata)); got.SpanID() != s.SpanContext().SpanID() {
+		t.Errorf("replayed metadata carries %s, want the replay span %s", got.SpanID(), s.SpanContext().SpanID())
+	}
+}
