@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -32,7 +33,29 @@ const (
 	AttrInvalidParent = attribute.Key("levee.tracing.invalid_parent")
 	// AttrLinkType names why a span links to another ("replay_of").
 	AttrLinkType = attribute.Key("levee.link.type")
+	// AttrDeliveryCount is the transport's 1-based delivery count, from the
+	// metadata key levee_delivery_count that adapters write; absent when
+	// the transport has none or the value is not a positive integer.
+	AttrDeliveryCount = attribute.Key("levee.delivery_count")
 )
+
+// metaDeliveryCount is the metadata key adapters write the delivery count
+// to (shared contract; the adapters package owns the exported constant).
+const metaDeliveryCount = "levee_delivery_count"
+
+// deliveryCount parses the delivery count defensively: only a positive
+// decimal integer of at most 9 digits counts.
+func deliveryCount(md message.Metadata) (int, bool) {
+	s := md[metaDeliveryCount]
+	if s == "" || len(s) > 9 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
 
 // Outcome values of AttrOutcome (and of the metric attribute outcome).
 const (
@@ -153,9 +176,12 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 	in := c.infoFor(orig)
 	parent, reason := extract(orig, c.t.cfg.prop, msg.Metadata, c.t.checkTP)
 
-	attrs := make([]attribute.KeyValue, 0, len(in.attrs)+3)
+	attrs := make([]attribute.KeyValue, 0, len(in.attrs)+4)
 	attrs = append(attrs, in.attrs...)
 	attrs = append(attrs, semconv.MessagingMessageID(msg.UUID), semconv.MessagingMessageBodySize(len(msg.Payload)))
+	if n, ok := deliveryCount(msg.Metadata); ok {
+		attrs = append(attrs, AttrDeliveryCount.Int(n))
+	}
 	if reason != "" {
 		attrs = append(attrs, AttrInvalidParent.Bool(true))
 	}

@@ -416,3 +416,30 @@ func mustSpanID(t *testing.T, s string) trace.SpanID {
 	}
 	return id
 }
+
+func TestDeliveryCountAttribute(t *testing.T) {
+	tests := []struct {
+		value string
+		want  int64 // 0 means absent
+	}{
+		{"", 0}, {"1", 1}, {"3", 3}, {"0", 0}, {"-2", 0}, {"x", 0}, {"1e3", 0}, {"99999999999999999999", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			r := newRecorded(t)
+			msg := message.NewMessage("u", nil)
+			if tt.value != "" {
+				msg.Metadata.Set("levee_delivery_count", tt.value)
+			}
+			if _, err := call(r.tracer(t).Middleware, func(*message.Message) ([]*message.Message, error) { return nil, nil }, msg); err != nil {
+				t.Fatal(err)
+			}
+			s := r.one(t, "process")
+			if tt.want == 0 {
+				noAttr(t, s, tracing.AttrDeliveryCount)
+			} else {
+				wantAttr(t, s, tracing.AttrDeliveryCount.Int64(tt.want))
+			}
+		})
+	}
+}
