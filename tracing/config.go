@@ -46,10 +46,21 @@ func (c Config) Validate() error {
 }
 
 // Options returns the options c describes, to pass to New or NewMetrics
-// together with the providers. An invalid c yields an option that makes New
-// return the error Validate reports.
+// together with the providers. Empty fields yield no option, so c.Options()
+// placed after an adapter's WithSystem only overrides it when system is
+// set. An invalid c yields an option that makes New return the error
+// Validate reports.
 func (c Config) Options() []Option {
-	opts := []Option{WithSystem(c.System), WithConsumerGroup(c.ConsumerGroup)}
+	var opts []Option
+	if c.System != "" {
+		opts = append(opts, WithSystem(c.System))
+	}
+	if c.ConsumerGroup != "" {
+		opts = append(opts, WithConsumerGroup(c.ConsumerGroup))
+	}
+	if len(c.Propagators) == 0 {
+		return opts
+	}
 	p, err := ParsePropagators(c.Propagators)
 	if err != nil {
 		return append(opts, withError(err))

@@ -69,3 +69,12 @@ func TestConfigOptionsApply(t *testing.T) {
 	}
 	wantAttr(t, s, attrSystem("nats"))
 }
+
+func TestConfigOptionsKeepAdapterSystem(t *testing.T) {
+	r := newRecorded(t)
+	tr := r.tracer(t, append([]tracing.Option{tracing.WithSystem("kafka")}, tracing.Config{}.Options()...)...)
+	if _, err := call(tr.Middleware, func(*message.Message) ([]*message.Message, error) { return nil, nil }, message.NewMessage("u", nil)); err != nil {
+		t.Fatal(err)
+	}
+	wantAttr(t, r.one(t, "process"), attrSystem("kafka"))
+}

@@ -357,7 +357,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 	}{
 		{"system with spaces", tracing.WithSystem(" kafka")},
 		{"long group", tracing.WithConsumerGroup(strings.Repeat("g", 256))},
-		{"unknown propagator", tracing.Config{Propagators: []string{"b3"}}.Options()[2]},
+		{"unknown propagator", tracing.Config{Propagators: []string{"b3"}}.Options()[0]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
