@@ -38,46 +38,77 @@ const (
 	invalidOversized = "oversized"
 )
 
-// hiddenCarrier is a carrier over message metadata that hides the trace
-// context keys, so an oversized traceparent is never parsed while baggage
-// still is.
-type hiddenCarrier map[string]string
+// MaxTracestateLen bounds the tracestate value that is parsed. The W3C
+// limits (32 members, keys and values of at most 256 bytes) keep a valid
+// tracestate under it; a longer one is dropped (the trace continues without
+// it) instead of being parsed.
+const MaxTracestateLen = 32 * 1024
 
-func (c hiddenCarrier) Get(key string) string {
-	if key == KeyTraceparent || key == KeyTracestate {
-		return ""
-	}
-	return c[key]
+// hiddenCarrier is a carrier over message metadata that hides some trace
+// context keys: an oversized or rejected traceparent, an oversized
+// tracestate. Baggage is still read.
+type hiddenCarrier struct {
+	md         message.Metadata
+	hideParent bool
+	hideState  bool
 }
 
-func (c hiddenCarrier) Set(key, value string) { c[key] = value }
+func (c hiddenCarrier) Get(key string) string {
+	if (c.hideParent && (key == KeyTraceparent || key == KeyTracestate)) || (c.hideState && key == KeyTracestate) {
+		return ""
+	}
+	return c.md[key]
+}
 
-func (c hiddenCarrier) Keys() []string { return propagation.MapCarrier(c).Keys() }
+func (c hiddenCarrier) Set(key, value string) {
+	if c.md != nil {
+		c.md[key] = value
+	}
+}
+
+func (c hiddenCarrier) Keys() []string { return propagation.MapCarrier(c.md).Keys() }
+
+// traceparentOnly is a carrier holding just a traceparent.
+type traceparentOnly string
+
+func (c traceparentOnly) Get(key string) string {
+	if key == KeyTraceparent {
+		return string(c)
+	}
+	return ""
+}
+
+func (traceparentOnly) Set(string, string) {}
+
+func (traceparentOnly) Keys() []string { return []string{KeyTraceparent} }
 
 // extract returns ctx with the span context and baggage found in md, and the
 // reason the traceparent in md was rejected ("" when md has none or it is
 // valid). With check false (p does not read traceparent) it only extracts.
 // It never panics, whatever md holds; a nil md is fine.
 func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Metadata, check bool) (context.Context, string) {
-	raw := md[KeyTraceparent]
-	if raw == "" || !check {
+	var reason string
+	if raw := md[KeyTraceparent]; check && raw != "" {
+		switch {
+		case len(raw) > MaxTraceparentLen:
+			reason = invalidOversized
+		case !validTraceparent(raw):
+			reason = invalidMalformed
+		}
+	}
+	hideState := len(md[KeyTracestate]) > MaxTracestateLen
+	if reason == "" && !hideState {
 		return p.Extract(ctx, propagation.MapCarrier(md)), ""
 	}
-	if len(raw) > MaxTraceparentLen {
-		return p.Extract(ctx, hiddenCarrier(md)), invalidOversized
-	}
-	if !validTraceparent(md) {
-		// Hide the rejected value from p too, so that no propagator
-		// continues a trace from it; baggage is still read.
-		return p.Extract(ctx, hiddenCarrier(md)), invalidMalformed
-	}
-	return p.Extract(ctx, propagation.MapCarrier(md)), ""
+	// Hide a rejected traceparent from p too, so that no propagator
+	// continues a trace from it; baggage is still read.
+	return p.Extract(ctx, hiddenCarrier{md: md, hideParent: reason != "", hideState: hideState}), reason
 }
 
-// validTraceparent reports whether md's traceparent parses as a valid W3C
-// trace context.
-func validTraceparent(md message.Metadata) bool {
-	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier(md)))
+// validTraceparent reports whether traceparent parses as a valid W3C trace
+// context (tracestate is not looked at).
+func validTraceparent(traceparent string) bool {
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), traceparentOnly(traceparent)))
 	return sc.IsValid()
 }
 
@@ -114,7 +145,11 @@ func LinkFromMetadata(md message.Metadata) (trace.Link, bool) {
 	if len(md[KeyTraceparent]) > MaxTraceparentLen {
 		return trace.Link{}, false
 	}
-	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier(md)))
+	var c propagation.TextMapCarrier = propagation.MapCarrier(md)
+	if len(md[KeyTracestate]) > MaxTracestateLen {
+		c = hiddenCarrier{md: md, hideState: true}
+	}
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), c))
 	if !sc.IsValid() {
 		return trace.Link{}, false
 	}

@@ -443,3 +443,22 @@ func TestDeliveryCountAttribute(t *testing.T) {
 		})
 	}
 }
+
+func TestOversizedTracestateIsDropped(t *testing.T) {
+	r := newRecorded(t)
+	tr := r.tracer(t)
+	msg := message.NewMessage("u", nil)
+	msg.Metadata.Set(tracing.KeyTraceparent, testTraceparent)
+	msg.Metadata.Set(tracing.KeyTracestate, "a="+strings.Repeat("b", tracing.MaxTracestateLen))
+	if _, err := call(tr.Middleware, func(*message.Message) ([]*message.Message, error) { return nil, nil }, msg); err != nil {
+		t.Fatal(err)
+	}
+	s := r.one(t, "process")
+	if got, want := s.SpanContext().TraceID(), traceIDOf(t, testTraceID); got != want {
+		t.Errorf("trace id = %s, want %s: the traceparent is valid", got, want)
+	}
+	if got := s.Parent().TraceState().Len(); got != 0 {
+		t.Errorf("parent tracestate has %d members, want 0 (dropped)", got)
+	}
+	noAttr(t, s, tracing.AttrInvalidParent)
+}
