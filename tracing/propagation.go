@@ -68,12 +68,13 @@ func (c hiddenCarrier) Set(key, value string) {
 
 func (c hiddenCarrier) Keys() []string { return propagation.MapCarrier(c.md).Keys() }
 
-// traceparentOnly is a carrier holding just a traceparent.
-type traceparentOnly string
+// traceparentOnly is a carrier that shows only md's traceparent. It is one
+// pointer wide, so passing it as an interface does not allocate.
+type traceparentOnly struct{ md message.Metadata }
 
 func (c traceparentOnly) Get(key string) string {
 	if key == KeyTraceparent {
-		return string(c)
+		return c.md[key]
 	}
 	return ""
 }
@@ -92,7 +93,7 @@ func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Me
 		switch {
 		case len(raw) > MaxTraceparentLen:
 			reason = invalidOversized
-		case !validTraceparent(raw):
+		case !validTraceparent(md):
 			reason = invalidMalformed
 		}
 	}
@@ -105,10 +106,10 @@ func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Me
 	return p.Extract(ctx, hiddenCarrier{md: md, hideParent: reason != "", hideState: hideState}), reason
 }
 
-// validTraceparent reports whether traceparent parses as a valid W3C trace
-// context (tracestate is not looked at).
-func validTraceparent(traceparent string) bool {
-	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), traceparentOnly(traceparent)))
+// validTraceparent reports whether md's traceparent parses as a valid W3C
+// trace context (tracestate is not looked at).
+func validTraceparent(md message.Metadata) bool {
+	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), traceparentOnly{md}))
 	return sc.IsValid()
 }
 
