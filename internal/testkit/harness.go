@@ -200,11 +200,14 @@ func (h *Harness) Close() error {
 	started := h.started
 	h.started = false
 	h.mu.Unlock()
+	var err error
 	if started {
 		h.cancel()
 		<-h.done
+		err = h.Router.Close()
 	}
-	err := h.Router.Close()
+	// A router that never ran is not closed: Watermill's Close would wait
+	// for handlers that never started.
 	if cerr := h.PubSub.Close(); err == nil {
 		err = cerr
 	}
