@@ -63,4 +63,3 @@ func timeoutSection() Section {
 		},
 	}
 }
-
