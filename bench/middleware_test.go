@@ -84,7 +84,7 @@ func BenchmarkMiddlewareRouterGoChannel(b *testing.B) {
 				b.Fatal(err)
 			}
 			done := make(chan struct{}, batch)
-			r.AddNoPublisherHandler("h", "t", ps, func(*message.Message) error { done <- struct{}{}; return nil })
+			r.AddConsumerHandler("h", "t", ps, func(*message.Message) error { done <- struct{}{}; return nil })
 			if withStack {
 				cfg, err := middleware.ParseConfig("bench.yaml", []byte("handlers:\n  h:\n    recover: true\n    timeout: 1s\n"), nil, nil)
 				if err != nil {

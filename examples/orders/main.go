@@ -113,7 +113,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		paid.Metadata.Set("levee_priority", msg.Metadata.Get("levee_priority"))
 		return []*message.Message{paid}, nil
 	})
-	router.AddNoPublisherHandler("inventory", topicPaid, pubsub, func(msg *message.Message) error {
+	router.AddConsumerHandler("inventory", topicPaid, pubsub, func(msg *message.Message) error {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
 			return err
@@ -123,7 +123,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		return nil
 	})
-	router.AddNoPublisherHandler("notifications", topicPaid, pubsub, func(msg *message.Message) error {
+	router.AddConsumerHandler("notifications", topicPaid, pubsub, func(msg *message.Message) error {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
 			return err

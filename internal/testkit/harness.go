@@ -89,7 +89,7 @@ func (h *Harness) notifyLocked() {
 // Handle adds a handler that consumes topic and publishes nothing, wrapped
 // in mws (first outermost).
 func (h *Harness) Handle(name, topic string, fn message.NoPublishHandlerFunc, mws ...message.HandlerMiddleware) *message.Handler {
-	hd := h.Router.AddNoPublisherHandler(name, topic, h.PubSub, fn)
+	hd := h.Router.AddConsumerHandler(name, topic, h.PubSub, fn)
 	hd.AddMiddleware(mws...)
 	return hd
 }
@@ -97,7 +97,7 @@ func (h *Harness) Handle(name, topic string, fn message.NoPublishHandlerFunc, mw
 // WatchDeadLetters counts every message published on topic as dead-lettered
 // and keeps it for DeadLetters.
 func (h *Harness) WatchDeadLetters(topic string) {
-	h.Router.AddNoPublisherHandler("testkit-dlq-"+topic, topic, h.PubSub, func(msg *message.Message) error {
+	h.Router.AddConsumerHandler("testkit-dlq-"+topic, topic, h.PubSub, func(msg *message.Message) error {
 		h.mu.Lock()
 		h.counts.DeadLettered++
 		h.dead = append(h.dead, msg)
