@@ -1,12 +1,9 @@
-// Package testkit is Levee's test kit: a GoChannel router harness that
-// publishes messages and waits until each one is settled (acked or
-// dead-lettered), with counts; helpers for testing/synctest; and goleak
-// wiring for TestMain.
 package testkit
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +63,9 @@ func New(tb testing.TB) *Harness {
 
 func (h *Harness) count(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
+		if strings.HasPrefix(message.HandlerNameFromCtx(msg.Context()), dlqWatcherPrefix) {
+			return next(msg)
+		}
 		out, err := next(msg)
 		h.mu.Lock()
 		h.counts.Calls++
@@ -94,10 +94,14 @@ func (h *Harness) Handle(name, topic string, fn message.NoPublishHandlerFunc, mw
 	return hd
 }
 
+// dlqWatcherPrefix names the harness's own dead-letter watchers, which the
+// counting middleware skips.
+const dlqWatcherPrefix = "testkit-dlq-"
+
 // WatchDeadLetters counts every message published on topic as dead-lettered
 // and keeps it for DeadLetters.
 func (h *Harness) WatchDeadLetters(topic string) {
-	h.Router.AddConsumerHandler("testkit-dlq-"+topic, topic, h.PubSub, func(msg *message.Message) error {
+	h.Router.AddConsumerHandler(dlqWatcherPrefix+topic, topic, h.PubSub, func(msg *message.Message) error {
 		h.mu.Lock()
 		h.counts.DeadLettered++
 		h.dead = append(h.dead, msg)
