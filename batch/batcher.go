@@ -109,7 +109,7 @@ func New(fn Func, opts ...Option) (*Batcher, error) {
 	if err := cfg.err(); err != nil {
 		return nil, err
 	}
-	b := &Batcher{fn: fn, cfg: *cfg, idle: make(chan struct{}), sizeHint: min(cfg.maxSize, 1024)}
+	b := &Batcher{fn: fn, cfg: *cfg, idle: make(chan struct{}), sizeHint: min(cfg.maxSize, 64)}
 	b.base, b.stopAll = context.WithCancel(context.Background())
 	if cfg.tp != nil {
 		b.tracer = telemetry.Tracer(cfg.tp)
@@ -305,6 +305,7 @@ func (b *Batcher) sealLocked(bt *pending, r reason) {
 		b.cur = nil
 	}
 	stopTimer(bt.waitTimer)
+	b.sizeHint = min(max(len(bt.entries), 1), b.cfg.maxSize)
 	bt.state = stateQueued
 	bt.reason = r
 	b.ready = append(b.ready, bt)
