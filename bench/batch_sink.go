@@ -1,0 +1,48 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// PostgresExecer runs a statement: *pgx.Conn, pgx.Tx and a pool's
+// connection all satisfy it.
+type PostgresExecer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// PostgresSink returns a batch writer for the orders example's inventory
+// updates: it writes one row (message_uuid, payload) per message of a batch
+// into table with a single multi-row INSERT (unnest of two arrays), so a
+// batch is one statement and one round trip, atomically: either every row of
+// the batch is written or none (the batch func then returns the error and
+// every message is Nacked).
+//
+// Wrap it in a batch.Func that picks a connection:
+//
+//	sink := bench.PostgresSink("inventory_updates")
+//	fn := func(ctx context.Context, msgs []*message.Message) error {
+//		return sink(ctx, conn, msgs) // conn: *pgx.Conn, a pgx.Tx, or a pool's connection
+//	}
+//
+// With a unique constraint on message_uuid, append
+// "ON CONFLICT (message_uuid) DO NOTHING" to make redelivered messages
+// idempotent.
+func PostgresSink(table string) func(ctx context.Context, c PostgresExecer, msgs []*message.Message) error {
+	q := fmt.Sprintf(`INSERT INTO %s (message_uuid, payload) SELECT * FROM unnest($1::text[], $2::text[])`,
+		pgx.Identifier{table}.Sanitize())
+	return func(ctx context.Context, c PostgresExecer, msgs []*message.Message) error {
+		ids := make([]string, len(msgs))
+		payloads := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.UUID
+			payloads[i] = string(m.Payload)
+		}
+		_, err := c.Exec(ctx, q, ids, payloads)
+		return err
+	}
+}
