@@ -418,7 +418,7 @@ func resolve(msgs []*message.Message, err error) (errs []error, all error, out o
 		return nil, err, outcomePanic
 	}
 	var per *Errors
-	if !errors.As(err, &per) || per == nil {
+	if !errors.As(err, &per) {
 		return nil, err, outcomeError
 	}
 	if per.Len() == 0 {

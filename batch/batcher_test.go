@@ -247,6 +247,10 @@ func TestPartialFailure(t *testing.T) {
 			ret:  func([]*message.Message) error { return &batch.Errors{} },
 		},
 		{
+			name: "nil *Errors is success",
+			ret:  func([]*message.Message) error { var e *batch.Errors; return e },
+		},
+		{
 			name:    "unknown index fails the whole batch",
 			ret:     func([]*message.Message) error { return (&batch.Errors{}).Fail(4, errA) },
 			wantAll: batch.ErrInvalidResult,

@@ -56,7 +56,9 @@
 // holds more than one message unless consumption is made concurrent, which
 // the adapters package does. Pass that concurrency with WithConcurrency: New
 // logs a warning when max_size is larger, since every batch would then wait
-// max_wait. Size max_in_flight × max_size to at most the concurrency.
+// max_wait. Likewise, keeping max_in_flight full batches busy needs
+// max_in_flight × max_size deliveries in flight: while one batch holds
+// every delivery, the next one cannot fill.
 //
 // # Place in the canonical order
 //

@@ -73,8 +73,13 @@ func (e *Errors) FailUUID(uuid string, err error) *Errors {
 	return e
 }
 
-// Len returns how many entries e holds.
-func (e *Errors) Len() int { return len(e.ByIndex) + len(e.ByUUID) }
+// Len returns how many entries e holds; a nil *Errors holds none.
+func (e *Errors) Len() int {
+	if e == nil {
+		return 0
+	}
+	return len(e.ByIndex) + len(e.ByUUID)
+}
 
 // Error summarises the failures: their count and the first one (lowest
 // index, then lowest UUID).
