@@ -48,9 +48,10 @@ type Batcher struct {
 	inFlight int        // guarded by mu: running batches
 	closed   bool       // guarded by mu
 	idle     chan struct{}
-	isIdle   bool     // guarded by mu: idle is closed
-	attrs    *attrSet // guarded by mu: resolved from the first message
-	sizeHint int      // capacity of a new batch's entry slice
+	isIdle   bool        // guarded by mu: idle is closed
+	attrs    *attrSet    // guarded by mu: resolved from the first message
+	linger   *time.Timer // guarded by mu: flushes the open batch; one timer, reset per batch
+	sizeHint int         // guarded by mu: capacity of a new batch's entries (the last batch's length)
 }
 
 type state uint8
@@ -72,7 +73,6 @@ type pending struct {
 	state     state
 	reason    reason
 	start     time.Time
-	waitTimer *time.Timer
 	holdTimer *time.Timer
 	done      chan struct{}
 	cancel    context.CancelFunc // set when running
@@ -230,7 +230,11 @@ func (b *Batcher) openLocked() *pending {
 		done:    make(chan struct{}),
 		attrs:   b.attrs,
 	}
-	bt.waitTimer = time.AfterFunc(b.cfg.maxWait, func() { b.lingered(bt) })
+	if b.linger == nil {
+		b.linger = time.AfterFunc(b.cfg.maxWait, b.lingered)
+	} else {
+		b.linger.Reset(b.cfg.maxWait)
+	}
 	if b.cfg.maxHold > 0 {
 		bt.holdTimer = time.AfterFunc(b.cfg.maxHold, func() { b.held(bt) })
 	}
@@ -238,10 +242,14 @@ func (b *Batcher) openLocked() *pending {
 	return bt
 }
 
-func (b *Batcher) lingered(bt *pending) {
+// lingered flushes the open batch once max_wait has passed since its first
+// message. The timer is shared by successive batches: a run left over from
+// an earlier batch finds the current one too young and does nothing (the
+// timer was reset for it).
+func (b *Batcher) lingered() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if bt.state == stateOpen {
+	if bt := b.cur; bt != nil && time.Since(bt.start) >= b.cfg.maxWait {
 		b.sealLocked(bt, reasonWait)
 	}
 }
@@ -271,8 +279,8 @@ func (b *Batcher) held(bt *pending) {
 func (b *Batcher) failLocked(bt *pending, err error) {
 	if b.cur == bt {
 		b.cur = nil
+		stopTimer(b.linger)
 	}
-	stopTimer(bt.waitTimer)
 	stopTimer(bt.holdTimer)
 	for i := range bt.entries {
 		if !bt.entries[i].removed {
@@ -303,8 +311,8 @@ func (b *Batcher) removeLocked(bt *pending, idx, size int) {
 func (b *Batcher) sealLocked(bt *pending, r reason) {
 	if b.cur == bt {
 		b.cur = nil
+		stopTimer(b.linger)
 	}
-	stopTimer(bt.waitTimer)
 	b.sizeHint = min(max(len(bt.entries), 1), b.cfg.maxSize)
 	bt.state = stateQueued
 	bt.reason = r
