@@ -29,10 +29,22 @@ import (
 // acked and has exactly one row.
 func TestBatchPostgresExactlyOnce(t *testing.T) {
 	const table = "levee_it_batch_inventory"
+	insert, copySink := PostgresSink(table), PostgresCopySink(table)
+	for _, tc := range []struct {
+		name  string
+		write func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error
+	}{
+		{"insert", func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error { return insert(ctx, tx, msgs) }},
+		{"copy", func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error { return copySink(ctx, tx, msgs) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { batchExactlyOnce(t, table, tc.write) })
+	}
+}
+
+func batchExactlyOnce(t *testing.T, table string, sink func(context.Context, pgx.Tx, []*message.Message) error) {
 	const n = 600
 	pool := batchOpenPool(t, batchPostgresURL(), 2)
 	batchResetTable(t, pool, table)
-	sink := PostgresSink(table)
 
 	var mu sync.Mutex
 	attempts := map[string]int{}
