@@ -376,7 +376,7 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 		ctx, span = b.startSpan(ctx, bt, ctxs)
 	}
 	err := b.call(ctx, msgs)
-	errs, all, out := resolve(msgs, err)
+	errs, out, all := resolve(msgs, err)
 	if span != nil {
 		endSpan(span, out, err)
 	}
@@ -417,28 +417,28 @@ func (b *Batcher) call(ctx context.Context, msgs []*message.Message) (err error)
 
 // resolve maps the func's result to per-message results: errs (one per
 // message) for a partial failure, or all for every message.
-func resolve(msgs []*message.Message, err error) (errs []error, all error, out outcome) {
+func resolve(msgs []*message.Message, err error) (errs []error, out outcome, all error) {
 	if err == nil {
-		return nil, nil, outcomeOK
+		return nil, outcomeOK, nil
 	}
 	var pe *PanicError
 	if errors.As(err, &pe) {
-		return nil, err, outcomePanic
+		return nil, outcomePanic, err
 	}
 	var per *Errors
 	if !errors.As(err, &per) {
-		return nil, err, outcomeError
+		return nil, outcomeError, err
 	}
 	if per.Len() == 0 {
-		return nil, nil, outcomeOK
+		return nil, outcomeOK, nil
 	}
 	errs = make([]error, len(msgs))
 	for i, e := range per.ByIndex {
 		if i < 0 || i >= len(msgs) {
-			return nil, invalid(err, "index %d is outside the batch of %d", i, len(msgs)), outcomeError
+			return nil, outcomeError, invalid(err, "index %d is outside the batch of %d", i, len(msgs))
 		}
 		if e == nil {
-			return nil, invalid(err, "index %d has a nil error", i), outcomeError
+			return nil, outcomeError, invalid(err, "index %d has a nil error", i)
 		}
 		errs[i] = e
 	}
@@ -450,7 +450,7 @@ func resolve(msgs []*message.Message, err error) (errs []error, all error, out o
 				continue
 			}
 			if e == nil {
-				return nil, invalid(err, "UUID %q has a nil error", m.UUID), outcomeError
+				return nil, outcomeError, invalid(err, "UUID %q has a nil error", m.UUID)
 			}
 			matched[m.UUID] = true
 			if errs[i] == nil {
@@ -462,12 +462,12 @@ func resolve(msgs []*message.Message, err error) (errs []error, all error, out o
 		if len(matched) != len(per.ByUUID) {
 			for id := range per.ByUUID {
 				if !matched[id] {
-					return nil, invalid(err, "UUID %q names no message of the batch", id), outcomeError
+					return nil, outcomeError, invalid(err, "UUID %q names no message of the batch", id)
 				}
 			}
 		}
 	}
-	return errs, nil, outcomePartial
+	return errs, outcomePartial, nil
 }
 
 func invalid(err error, format string, args ...any) error {

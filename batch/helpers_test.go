@@ -64,12 +64,6 @@ func (s *sink) call(i int) call {
 	return s.calls[i]
 }
 
-// result is the outcome of one Handler call.
-type result struct {
-	uuid string
-	err  error
-}
-
 // delivery runs Handler calls in goroutines and collects their results.
 type delivery struct {
 	mu      sync.Mutex
