@@ -18,10 +18,9 @@ import (
 // Func processes a batch. msgs holds at least one message, in joining order;
 // the slice is the func's for the duration of the call. ctx is the batch
 // context: it carries the batch span and is cancelled when Shutdown's
-// context ends (or Close is called with batches still running) and when
-// every message of the batch has given up waiting. Func should read
-// payloads and metadata, not msg.Context() (a middleware may replace a
-// message's context concurrently once that message stopped waiting).
+// context ends and when the context of every message of the batch has
+// ended. The messages are the func's until it returns: each delivery waits
+// for the result, so nothing else modifies them meanwhile.
 //
 // Returning nil acks every message. Returning an *Errors (possibly wrapped)
 // fails only the messages it names. Any other error fails every message
@@ -77,7 +76,7 @@ type pending struct {
 	done      chan struct{}
 	cancel    context.CancelFunc // set when running
 	sent      int                // messages handed to the func
-	abandoned int                // of those, how many stopped waiting
+	gaveUp    int                // of those, how many have an ended context
 	attrs     *attrSet
 }
 
@@ -151,9 +150,10 @@ func ConcurrencyWarning(maxSize, concurrency int) string {
 //
 // A message whose context ends before its batch is handed to the func
 // leaves the batch and returns the context error; it is not passed to the
-// func. One whose context ends while the func runs returns an error wrapping
-// ErrAbandoned and the context error. A message delivered after Close
-// returns ErrClosed.
+// func. One whose context ends while the func runs still waits for the
+// func's verdict (its outcome is unknown until then); when the contexts of
+// all messages of a batch have ended, the func's context is cancelled. A
+// message delivered after Close returns ErrClosed.
 func (b *Batcher) Handler(msg *message.Message) ([]*message.Message, error) {
 	return nil, b.process(msg)
 }
@@ -203,22 +203,29 @@ func (b *Batcher) process(msg *message.Message) error {
 	}
 
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	switch bt.state {
 	case stateDone:
+		b.mu.Unlock()
 		return bt.entries[idx].err
 	case stateOpen, stateQueued:
 		b.removeLocked(bt, idx, size)
 		b.inst.left(bt.attrs, leftCanceled, 1)
+		b.mu.Unlock()
 		return ctx.Err()
-	default: // stateRunning: the outcome is unknown, so never an ack.
-		bt.abandoned++
-		if bt.abandoned == bt.sent {
-			bt.cancel()
-		}
-		b.inst.left(bt.attrs, leftAbandoned, 1)
-		return fmt.Errorf("%w: %w", ErrAbandoned, ctx.Err())
 	}
+	// The func has the message: its outcome is unknown until the func
+	// returns, so wait for it rather than Nack (the message could be written
+	// and then redelivered) or ack (it might not be written). Returning now
+	// would also let outer middlewares (retry, dead-lettering) modify the
+	// message while the func reads it. Once every message of the batch has
+	// given up, the func's context is cancelled, which bounds this wait.
+	bt.gaveUp++
+	if bt.gaveUp == bt.sent {
+		bt.cancel()
+	}
+	b.mu.Unlock()
+	<-bt.done
+	return bt.entries[idx].err
 }
 
 // openLocked starts a new open batch with its linger (and hold) timer.

@@ -33,13 +33,16 @@
 // the batch with *PanicError, whose ErrorClass is "panic".
 //
 // A message whose context ends before its batch is handed to the Func
-// leaves the batch with the context error and is not passed to the Func.
-// One whose context ends while the Func runs returns an error wrapping
-// ErrAbandoned and the context error: its outcome is unknown, so it is
-// Nacked, never acked, and may be written twice (at-least-once; make the
-// sink idempotent, e.g. keyed by message UUID). The Func's context carries
-// the batch span; it is cancelled when every message of the batch has given
-// up waiting, and when Shutdown's context ends.
+// leaves the batch with the context error and is not passed to the Func. A
+// message the Func already has keeps waiting for the Func's verdict even if
+// its context ends: until the Func returns, its outcome is unknown, and
+// neither an ack (maybe not written) nor a Nack (maybe written, then
+// redelivered) would be right; returning early would also let outer
+// middlewares modify the message while the Func reads it. When the contexts
+// of all messages of a batch have ended, the Func's context is cancelled,
+// which bounds that wait for a Func that honours its context. The Func's
+// context carries the batch span; it is also cancelled when Shutdown's
+// context ends.
 //
 // Close flushes every pending message through the Func (Shutdown(ctx) does
 // the same but, when ctx ends, fails batches that have not started with

@@ -23,12 +23,6 @@ var (
 	// or a nil error. A malformed per-message result never acks anything.
 	ErrInvalidResult = errors.New("levee/batch: invalid per-message result")
 
-	// ErrAbandoned is returned, together with the context error, for a
-	// message whose context ended while the batch func was processing it.
-	// Its outcome is unknown, so it is Nacked, never acked: the transport
-	// redelivers it, and the sink may see it twice (at-least-once).
-	ErrAbandoned = errors.New("levee/batch: message context ended while its batch was processing")
-
 	// ErrMaxHold is wrapped by *HoldError.
 	ErrMaxHold = errors.New("levee/batch: batch not started within max hold")
 )

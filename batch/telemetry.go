@@ -22,7 +22,7 @@ const (
 	// AttrOutcome is the batch outcome: ok, partial, error or panic.
 	AttrOutcome = attribute.Key("outcome")
 	// AttrLeft says why messages left without a result from the batch func:
-	// canceled, abandoned, max_hold or closed.
+	// canceled, max_hold or closed.
 	AttrLeft = attribute.Key("reason")
 )
 
@@ -66,13 +66,12 @@ type leftReason uint8
 
 const (
 	leftCanceled leftReason = iota
-	leftAbandoned
 	leftMaxHold
 	leftClosed
 	numLeft
 )
 
-var leftNames = [numLeft]string{"canceled", "abandoned", "max_hold", "closed"}
+var leftNames = [numLeft]string{"canceled", "max_hold", "closed"}
 
 // instruments are the batch metrics; a nil *instruments records nothing.
 type instruments struct {
@@ -98,7 +97,7 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	}
 	left, err := m.Int64Counter(telemetry.Name(component, "left"),
 		metric.WithUnit(telemetry.UnitMessages),
-		metric.WithDescription("Messages that got no result from the batch func: context ended before or during the batch, max hold, or shutdown."))
+		metric.WithDescription("Messages that got no result from the batch func: context ended before the flush, max hold, or shutdown."))
 	if err != nil {
 		return nil, err
 	}
