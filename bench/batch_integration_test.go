@@ -22,14 +22,14 @@ import (
 
 // TestBatchPostgresExactlyOnce runs 600 messages through a GoChannel
 // router, per-message middlewares and a Batcher whose func writes each batch
-// to PostgreSQL in one transaction with PostgresSink. Some messages fail on
+// to PostgreSQL in one transaction with BatchPostgresSink. Some messages fail on
 // their first attempt (partial failure: they are left out of the
 // transaction), one batch fails as a whole after writing (rolled back), and
 // one batch panics after writing (rolled back). At the end every message is
 // acked and has exactly one row.
 func TestBatchPostgresExactlyOnce(t *testing.T) {
 	const table = "levee_it_batch_inventory"
-	insert, copySink := PostgresSink(table), PostgresCopySink(table)
+	insert, copySink := BatchPostgresSink(table), BatchPostgresCopySink(table)
 	for _, tc := range []struct {
 		name  string
 		write func(ctx context.Context, tx pgx.Tx, msgs []*message.Message) error

@@ -243,7 +243,7 @@ func batchResetTable(tb testing.TB, p *batchPGPool, table string) {
 // BenchmarkBatchPostgres writes one row per message into real PostgreSQL:
 // one INSERT per message (64 deliveries in flight over 16 connections)
 // against Levee batches of 10, 100 and 1,000 rows written with
-// PostgresSink (multi-row INSERT) and PostgresCopySink (COPY), max_in_flight
+// BatchPostgresSink (multi-row INSERT) and BatchPostgresCopySink (COPY), max_in_flight
 // 4 over 4 connections, max_wait 50ms. The table is a regular (logged)
 // table: every statement commits durably. It reports messages/s and
 // the mean and p99 latency of one delivery. Skipped when PostgreSQL is
@@ -269,12 +269,12 @@ func BenchmarkBatchPostgres(b *testing.B) {
 				batchResetTable(b, pool, batchBenchTable)
 				var fn batch.Func
 				if mode == "insert" {
-					sink := PostgresSink(batchBenchTable)
+					sink := BatchPostgresSink(batchBenchTable)
 					fn = func(ctx context.Context, msgs []*message.Message) error {
 						return pool.with(func(c *pgx.Conn) error { return sink(ctx, c, msgs) })
 					}
 				} else {
-					sink := PostgresCopySink(batchBenchTable)
+					sink := BatchPostgresCopySink(batchBenchTable)
 					fn = func(ctx context.Context, msgs []*message.Message) error {
 						return pool.with(func(c *pgx.Conn) error { return sink(ctx, c, msgs) })
 					}
