@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -422,117 +421,9 @@ func (b *Batcher) call(ctx context.Context, msgs []*message.Message) (err error)
 	return b.fn(ctx, msgs)
 }
 
-// resolve maps the func's result to per-message results: errs (one per
-// message) for a partial failure, or all for every message.
-func resolve(msgs []*message.Message, err error) (errs []error, out outcome, all error) {
-	if err == nil {
-		return nil, outcomeOK, nil
-	}
-	var pe *PanicError
-	if errors.As(err, &pe) {
-		return nil, outcomePanic, err
-	}
-	var per *Errors
-	if !errors.As(err, &per) {
-		return nil, outcomeError, err
-	}
-	if per.Len() == 0 {
-		return nil, outcomeOK, nil
-	}
-	errs = make([]error, len(msgs))
-	for i, e := range per.ByIndex {
-		if i < 0 || i >= len(msgs) {
-			return nil, outcomeError, invalid(err, "index %d is outside the batch of %d", i, len(msgs))
-		}
-		if e == nil {
-			return nil, outcomeError, invalid(err, "index %d has a nil error", i)
-		}
-		errs[i] = e
-	}
-	if len(per.ByUUID) > 0 {
-		matched := make(map[string]bool, len(per.ByUUID))
-		for i, m := range msgs {
-			e, ok := per.ByUUID[m.UUID]
-			if !ok {
-				continue
-			}
-			if e == nil {
-				return nil, outcomeError, invalid(err, "UUID %q has a nil error", m.UUID)
-			}
-			matched[m.UUID] = true
-			if errs[i] == nil {
-				errs[i] = e
-			} else {
-				errs[i] = errors.Join(errs[i], e)
-			}
-		}
-		if len(matched) != len(per.ByUUID) {
-			for id := range per.ByUUID {
-				if !matched[id] {
-					return nil, outcomeError, invalid(err, "UUID %q names no message of the batch", id)
-				}
-			}
-		}
-	}
-	return errs, outcomePartial, nil
-}
-
-func invalid(err error, format string, args ...any) error {
-	return fmt.Errorf("%w: %s (batch func returned: %w)", ErrInvalidResult, fmt.Sprintf(format, args...), err)
-}
-
 func stopTimer(t *time.Timer) {
 	if t != nil {
 		t.Stop()
 	}
 }
 
-// Shutdown stops the Batcher: new messages get ErrClosed, the open batch is
-// flushed (reason "close") and queued batches run as slots free up.
-// Shutdown returns when every batch func has returned. If ctx ends first,
-// batches that have not started fail with ErrClosed (their messages are
-// Nacked and redelivered), the contexts of running batches are cancelled,
-// Shutdown still waits for those funcs to return, and it returns ctx.Err().
-// It is safe to call more than once and concurrently.
-func (b *Batcher) Shutdown(ctx context.Context) error {
-	b.mu.Lock()
-	if !b.closed {
-		b.closed = true
-		if b.cur != nil {
-			b.sealLocked(b.cur, reasonClose)
-		}
-		b.checkIdleLocked()
-	}
-	idle := b.idle
-	b.mu.Unlock()
-
-	var err error
-	select {
-	case <-idle:
-	case <-ctx.Done():
-		err = ctx.Err()
-		b.mu.Lock()
-		for _, bt := range b.ready {
-			if bt.count > 0 {
-				b.inst.left(bt.attrs, leftClosed, bt.count)
-			}
-			b.failLocked(bt, ErrClosed)
-		}
-		b.ready = nil
-		b.mu.Unlock()
-		b.stopAll()
-	}
-	b.wg.Wait()
-	b.stopAll()
-	b.mu.Lock()
-	b.checkIdleLocked()
-	b.mu.Unlock()
-	return err
-}
-
-// Close is Shutdown without a deadline: it flushes every pending message
-// through the batch func and returns when every batch func has returned.
-// Use Shutdown to bound the wait. Close is idempotent and returns nil.
-func (b *Batcher) Close() error {
-	return b.Shutdown(context.Background())
-}
