@@ -426,4 +426,3 @@ func stopTimer(t *time.Timer) {
 		t.Stop()
 	}
 }
-

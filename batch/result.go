@@ -65,4 +65,3 @@ func resolve(msgs []*message.Message, err error) (errs []error, out outcome, all
 func invalid(err error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s (batch func returned: %w)", ErrInvalidResult, fmt.Sprintf(format, args...), err)
 }
-
