@@ -41,9 +41,18 @@ type Config struct {
 // HandlerConfig is one handler's section: one key per concern.
 type HandlerConfig struct {
 	// Name is the router handler name.
-	Name  string
-	raw   map[string]config.Raw
-	parts []part
+	Name   string
+	raw    map[string]config.Raw
+	parts  []part
+	values map[string]any // decoded sections of SlotHandler, by key
+}
+
+// Value returns the decoded value of a section that configures the handler
+// itself rather than a middleware (SlotHandler, for example "batch" as a
+// batch.Config), and whether it was present.
+func (h *HandlerConfig) Value(key string) (any, bool) {
+	v, ok := h.values[key]
+	return v, ok
 }
 
 type part struct {
@@ -51,9 +60,8 @@ type part struct {
 	value any
 }
 
-// Section returns the undecoded section key of the handler (for example
-// "batch", which configures a handler rather than a middleware) and whether
-// it was present.
+// Section returns the undecoded section key of the handler and whether it
+// was present.
 func (h *HandlerConfig) Section(key string) (config.Raw, bool) {
 	r, ok := h.raw[key]
 	return r, ok
@@ -64,7 +72,7 @@ func (h *HandlerConfig) Section(key string) (config.Raw, bool) {
 func (h *HandlerConfig) Describe() string {
 	var b strings.Builder
 	for i, p := range h.parts {
-		fmt.Fprintf(&b, "%d. %s", i+1, p.sec.Slot)
+		fmt.Fprintf(&b, "%d. %s", i+1, p.sec.Key)
 		if l := p.sec.label(p.value); l != "" {
 			b.WriteString(" ")
 			b.WriteString(l)
@@ -198,7 +206,6 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 		byKey[s.Key] = s
 		keys = append(keys, s.Key)
 	}
-	keys = append(keys, extraHandlerKeys...)
 	sort.Strings(keys)
 	for _, name := range sortedKeys(fc.Handlers) {
 		hc := &HandlerConfig{Name: name, raw: fc.Handlers[name]}
@@ -206,9 +213,6 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 			raw := hc.raw[key]
 			sec, ok := byKey[key]
 			if !ok {
-				if isExtraKey(key) {
-					continue
-				}
 				return nil, &config.Error{File: doc.File, Line: keyLine(raw), Path: "handlers." + name + "." + key,
 					Err: fmt.Errorf("unknown key %q (known keys: %s)", key, strings.Join(keys, ", "))}
 			}
@@ -219,25 +223,18 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 			if v == nil {
 				continue
 			}
+			if sec.Slot == SlotHandler {
+				if hc.values == nil {
+					hc.values = map[string]any{}
+				}
+				hc.values[key] = v
+			}
 			hc.parts = append(hc.parts, part{sec: sec, value: v})
 		}
 		sort.SliceStable(hc.parts, func(i, j int) bool { return hc.parts[i].sec.Slot < hc.parts[j].sec.Slot })
 		cfg.Handlers[name] = hc
 	}
 	return cfg, nil
-}
-
-// Handler-level keys that configure the handler itself rather than a slot
-// of its stack; the application decodes them with HandlerConfig.Section.
-var extraHandlerKeys = []string{"batch", "validate"}
-
-func isExtraKey(k string) bool {
-	for _, e := range extraHandlerKeys {
-		if e == k {
-			return true
-		}
-	}
-	return false
 }
 
 // keyLine returns the line of a section's value (the key is on the same
@@ -284,6 +281,9 @@ func (c *Config) stack(name string, deps Deps, shared func(section, name string)
 	s := NewStack()
 	var closers []io.Closer
 	for _, p := range hc.parts {
+		if p.sec.Slot == SlotHandler {
+			continue
+		}
 		mw, closer, err := p.sec.build(p.value, BuildEnv{Handler: name, Deps: deps, Shared: shared})
 		if err != nil {
 			for _, cl := range closers {

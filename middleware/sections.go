@@ -1,11 +1,14 @@
 package middleware
 
 import (
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/internal/config"
 )
 
@@ -16,6 +19,7 @@ func DefaultSections() []Section {
 	return []Section{
 		recoverSection(),
 		timeoutSection(),
+		handlerSection("batch", batchLabel),
 	}
 }
 
@@ -62,4 +66,35 @@ func timeoutSection() Section {
 			return v.(*Timeout).Middleware, nil, nil
 		},
 	}
+}
+
+// handlerSection returns a Section for a key that configures the handler
+// itself (SlotHandler): decoded and validated with the file, read back with
+// HandlerConfig.Value, and never added to the Stack.
+func handlerSection[C any](key string, label func(C) string) Section {
+	s := NewSection(key, SlotHandler, label, func(C, BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+		return nil, nil, nil
+	})
+	return s
+}
+
+// batchLabel describes a batch section: the settings that were set.
+func batchLabel(c batch.Config) string {
+	var parts []string
+	if c.MaxSize != nil {
+		parts = append(parts, fmt.Sprintf("max_size=%d", *c.MaxSize))
+	}
+	if c.MaxBytes != nil {
+		parts = append(parts, fmt.Sprintf("max_bytes=%d", *c.MaxBytes))
+	}
+	if c.MaxWait != nil {
+		parts = append(parts, "max_wait="+c.MaxWait.String())
+	}
+	if c.MaxInFlight != nil {
+		parts = append(parts, fmt.Sprintf("max_in_flight=%d", *c.MaxInFlight))
+	}
+	if c.MaxHold != nil {
+		parts = append(parts, "max_hold="+c.MaxHold.String())
+	}
+	return strings.Join(parts, " ")
 }

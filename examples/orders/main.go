@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/middleware"
 )
 
@@ -36,6 +37,7 @@ type options struct {
 	transient   float64
 	service     time.Duration
 	configPath  string
+	postgres    string
 	maxRun      time.Duration
 	seed        uint64
 }
@@ -49,6 +51,7 @@ func main() {
 	flag.DurationVar(&o.outageAfter, "outage-after", 500*time.Millisecond, "when the outage starts")
 	flag.Float64Var(&o.transient, "transient", 0, "share of payment calls failing transiently (0..1)")
 	flag.DurationVar(&o.service, "service", 2*time.Millisecond, "payment gateway service time")
+	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL: write batched inventory rows there (default: in memory)")
 	flag.StringVar(&o.configPath, "config", "", "levee.yaml to use (default: the embedded examples/orders/levee.yaml)")
 	flag.DurationVar(&o.maxRun, "max-run", 2*time.Minute, "give up (exit 1) if the run has not settled by then")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
@@ -102,16 +105,28 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		paid.Metadata.Set("levee_priority", msg.Metadata.Get("levee_priority"))
 		return []*message.Message{paid}, nil
 	})
-	router.AddConsumerHandler("inventory", topicPaid, pubsub, func(msg *message.Message) error {
-		order, err := decodeOrder(msg.Payload)
+	// Inventory updates are batched: each message joins a batch and gets
+	// its own result when the batch is written.
+	var sink inventorySink = memorySink{inv: inventory}
+	var pg *pgSink
+	if o.postgres != "" {
+		pg, err = newPGSink(ctx, o.postgres, inventory)
 		if err != nil {
 			return err
 		}
-		for _, it := range order.Items {
-			inventory.Reserve(it.SKU, it.Qty)
-		}
-		return nil
-	})
+		sink = pg
+	}
+	defer sink.Close()
+	var batchOpts []batch.Option
+	if v, ok := cfg.Handlers["inventory"].Value("batch"); ok {
+		batchOpts = v.(batch.Config).Options()
+	}
+	batcher, err := batch.New(inventoryBatch(sink), append(batchOpts, batch.WithLogger(logger))...)
+	if err != nil {
+		return err
+	}
+	defer batcher.Close()
+	router.AddConsumerHandler("inventory", topicPaid, pubsub, batcher.NoPublishHandler)
 	router.AddConsumerHandler("notifications", topicPaid, pubsub, func(msg *message.Message) error {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
@@ -162,6 +177,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	count, rate := sms.Rate()
 	fmt.Fprintf(out, "\nSMS sent: %d (achieved %.1f/s); units reserved: %d\n", count, rate, inventory.Total())
+	if pg != nil {
+		rows, lines, err := pg.Rows(ctx)
+		if err != nil {
+			return fmt.Errorf("counting PostgreSQL rows: %w", err)
+		}
+		fmt.Fprintf(out, "PostgreSQL rows for this run: %d (order lines written: %d)\n", rows, lines)
+		if rows != lines {
+			return fmt.Errorf("PostgreSQL holds %d rows for %d order lines", rows, lines)
+		}
+	}
 	if !settled {
 		return fmt.Errorf("run did not settle within %s", o.maxRun)
 	}
