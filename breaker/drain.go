@@ -1,0 +1,178 @@
+package breaker
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// rampLimiter is what the drain needs from a token bucket; the breaker owns
+// one *ratelimit.Limiter and moves its rate along the ramp.
+type rampLimiter interface {
+	Wait(ctx context.Context) error
+	SetRate(perSecond float64)
+}
+
+// RampFraction returns the share of full throughput admitted elapsed into a
+// drain of window: max(start, (elapsed/window)^(1/aggression)), and 1 from
+// window on. It is the schedule the drain follows (Envoy's slow start).
+func RampFraction(elapsed, window time.Duration, start, aggression float64) float64 {
+	if window <= 0 || elapsed >= window {
+		return 1
+	}
+	if elapsed < 0 {
+		elapsed = 0
+	}
+	f := math.Pow(float64(elapsed)/float64(window), 1/aggression)
+	return math.Max(start, f)
+}
+
+// drainState is guarded by Breaker.mu.
+type drainState struct {
+	active   bool
+	start    time.Time
+	baseline float64 // messages per second that count as 100%
+	rate     float64 // rate last set on the limiter
+}
+
+// startDrainLocked begins a drain cycle at now, if a drain is configured and
+// a baseline is known; otherwise it resumes throughput tracking.
+func (b *Breaker) startDrainLocked(now time.Time) {
+	if !b.cfg.drain {
+		return
+	}
+	base := b.cfg.drainRate
+	if base == 0 {
+		base = b.drain.baseline
+	}
+	if base <= 0 {
+		b.tp.restart(now)
+		return
+	}
+	b.drain.active, b.drain.start, b.drain.baseline, b.drain.rate = true, now, base, 0
+	b.draining.Store(true)
+}
+
+// stopDrainLocked ends the drain (a trip or a forced state). When the trip
+// comes from a fully closed breaker, the throughput observed so far becomes
+// the baseline of the next drain; a trip during a drain keeps the earlier
+// baseline, since throughput was held down by the ramp.
+func (b *Breaker) stopDrainLocked(now time.Time, fromClosed bool) {
+	if !b.cfg.drain {
+		return
+	}
+	wasActive := b.drain.active
+	b.drain.active = false
+	b.draining.Store(false)
+	if fromClosed && !wasActive && b.tp != nil {
+		if r := b.tp.fold(now); r > 0 {
+			b.drain.baseline = r
+		}
+	}
+}
+
+// rampStep returns the limiter to wait on and its rate, after moving the
+// rate along the ramp, or nil when no drain is running (any more).
+func (b *Breaker) rampStep(now time.Time) (rampLimiter, float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.drain.active {
+		return nil, 0
+	}
+	elapsed := now.Sub(b.drain.start)
+	if elapsed >= b.cfg.drainWindow {
+		b.drain.active = false
+		b.draining.Store(false)
+		if b.tp != nil {
+			b.tp.restart(now)
+		}
+		return nil, 0
+	}
+	r := b.drain.baseline * RampFraction(elapsed, b.cfg.drainWindow, b.cfg.drainStart, b.cfg.drainAggression)
+	if r != b.drain.rate {
+		b.lim.SetRate(r)
+		b.drain.rate = r
+	}
+	return b.lim, r
+}
+
+// DrainProgress returns the current ramp fraction (between the drain's start
+// and 1), or 1 when no drain is running.
+func (b *Breaker) DrainProgress() float64 {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.drain.active {
+		return 1
+	}
+	return RampFraction(now.Sub(b.drain.start), b.cfg.drainWindow, b.cfg.drainStart, b.cfg.drainAggression)
+}
+
+// Baseline returns the throughput (messages per second) that counts as 100%
+// in the drain: the configured rate, or the throughput observed before the
+// last trip from a fully closed state (0 before any).
+func (b *Breaker) Baseline() float64 {
+	if b.cfg.drainRate > 0 {
+		return b.cfg.drainRate
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.drain.baseline
+}
+
+// throughputTau is the time constant of the moving average of throughput.
+const throughputTau = 10 * time.Second
+
+// foldEvery is how many successes are counted between two folds into the
+// moving average: the success path reads the clock only that often.
+const foldEvery = 64
+
+// throughput is an exponentially weighted moving average of successful
+// calls per second while fully closed.
+type throughput struct {
+	n    atomic.Uint64
+	mu   sync.Mutex
+	last time.Time // guarded by mu
+	ewma float64   // guarded by mu
+	seen bool      // guarded by mu
+}
+
+func newThroughput() *throughput { return &throughput{} }
+
+// add counts one success.
+func (t *throughput) add() {
+	if t.n.Add(1)%foldEvery == 0 {
+		t.fold(time.Now())
+	}
+}
+
+// restart forgets the count since the last fold (a pause in which nothing
+// was measured) without touching the average.
+func (t *throughput) restart(now time.Time) {
+	t.mu.Lock()
+	t.n.Store(0)
+	t.last = now
+	t.mu.Unlock()
+}
+
+// fold adds the count since the last fold to the average and returns it.
+func (t *throughput) fold(now time.Time) float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	dt := now.Sub(t.last)
+	if dt <= 0 {
+		return t.ewma
+	}
+	n := t.n.Swap(0)
+	r := float64(n) / dt.Seconds()
+	t.last = now
+	if !t.seen {
+		t.ewma, t.seen = r, n > 0
+		return t.ewma
+	}
+	alpha := 1 - math.Exp(-float64(dt)/float64(throughputTau))
+	t.ewma += alpha * (r - t.ewma)
+	return t.ewma
+}
