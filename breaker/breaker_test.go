@@ -276,7 +276,7 @@ func TestMaxHold(t *testing.T) {
 			t.Fatalf("calls: got %d, want 1", d.Calls())
 		}
 		// In half-open with the probe taken, the retry-after is zero.
-		testkit.Advance(7 * time.Second)
+		testkit.Advance(7*time.Second + time.Millisecond)
 		gate := make(chan struct{})
 		d.mu.Lock()
 		d.gate = gate
