@@ -37,8 +37,6 @@ type Breaker struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
-	closeCtx  context.Context
-	closeFn   context.CancelFunc
 
 	mu         sync.Mutex
 	eff        State         // guarded by mu: effective state last reported
@@ -62,7 +60,6 @@ func New(opts ...Option) (*Breaker, error) {
 		return nil, err
 	}
 	b := &Breaker{cfg: cfg, closed: make(chan struct{}), changed: make(chan struct{})}
-	b.closeCtx, b.closeFn = context.WithCancel(context.Background())
 	if cfg.slowRatio > 0 {
 		b.slow = newSlowWindow(cfg.window/rollingBuckets, rollingBuckets)
 	}
@@ -150,15 +147,18 @@ func (b *Breaker) setForce(f Force) {
 	b.flush()
 }
 
-// Close releases every waiting message with ErrClosed and unregisters the
-// breaker's metric callbacks. Messages arriving afterwards still pass while
-// closed and get ErrClosed instead of waiting. Close is idempotent and
-// always returns nil... or the error of unregistering the callbacks.
+// Close releases every waiting message (open, half-open or drain waits)
+// with ErrClosed, stops the drain's limiter and unregisters the metric
+// callbacks. Afterwards messages still pass while the breaker is closed and
+// get ErrClosed instead of waiting. Close is idempotent; it returns the
+// error of unregistering the callbacks, if any.
 func (b *Breaker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.closed)
-		b.closeFn()
+		if b.lim != nil {
+			_ = b.lim.Close()
+		}
 		err = b.inst.close()
 	})
 	return err

@@ -13,6 +13,7 @@ import (
 type rampLimiter interface {
 	Wait(ctx context.Context) error
 	SetRate(perSecond float64)
+	Close() error
 }
 
 // RampFraction returns the share of full throughput admitted elapsed into a

@@ -1,17 +1,12 @@
 package breaker
 
 import (
-	"context"
-
-	"golang.org/x/time/rate"
+	"github.com/levee-dev/levee/ratelimit"
 )
 
-// TEMPORARY until feat/ratelimit is merged.
-type tmpLimiter struct{ l *rate.Limiter }
-
-func (t tmpLimiter) Wait(ctx context.Context) error { return t.l.Wait(ctx) }
-func (t tmpLimiter) SetRate(r float64)              { t.l.SetLimit(rate.Limit(r)) }
-
-func newRampLimiter() (rampLimiter, error) {
-	return tmpLimiter{rate.NewLimiter(1, 1)}, nil
+// newRampLimiter returns the drain's token bucket: Levee's one bucket, from
+// the ratelimit package, with a burst of 1 so admissions follow the ramp
+// closely. It is unlimited until the drain sets its first rate.
+func newRampLimiter() (*ratelimit.Limiter, error) {
+	return ratelimit.New(ratelimit.WithBurst(1))
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/levee-dev/levee/ratelimit"
 )
 
 // Middleware wraps next: while the breaker is closed the message goes
@@ -247,14 +249,11 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 	ws.hold(now, b.cfg.maxHold)
 	deadline := ws.deadline
 	mctx := msg.Context()
-	ctx, cancel := context.WithCancel(mctx)
-	defer cancel()
-	stop := context.AfterFunc(b.closeCtx, cancel)
-	defer stop()
+	ctx := mctx
 	if !deadline.IsZero() {
-		var cancelT context.CancelFunc
-		ctx, cancelT = context.WithDeadline(ctx, deadline)
-		defer cancelT()
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(mctx, deadline)
+		defer cancel()
 	}
 	err := lim.Wait(ctx)
 	waited := time.Since(now)
@@ -267,7 +266,7 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 	switch {
 	case mctx.Err() != nil:
 		return mctx.Err()
-	case b.closeCtx.Err() != nil:
+	case errors.Is(err, ratelimit.ErrClosed):
 		return ErrClosed
 	}
 	return &OpenError{State: StateClosed, Held: time.Since(ws.first), After: 0}
