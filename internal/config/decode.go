@@ -100,7 +100,10 @@ type Raw struct {
 	File string
 	Path string
 	Node *yaml.Node
-	env  LookupEnv
+	// KeyLine is the line of the key that introduced the section, when
+	// known; errors about the section as a whole point there.
+	KeyLine int
+	env     LookupEnv
 }
 
 // IsZero reports whether the section was absent.
@@ -108,6 +111,9 @@ func (r Raw) IsZero() bool { return r.Node == nil }
 
 // Line returns the section's line, or 0 when absent.
 func (r Raw) Line() int {
+	if r.KeyLine > 0 {
+		return r.KeyLine
+	}
 	if r.Node == nil {
 		return 0
 	}
@@ -212,6 +218,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 			if err := d.value(val, join(path, k.Value), elem, kind); err != nil {
 				return err
 			}
+			setKeyLine(elem, k.Line)
 			v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
 		}
 		return nil
@@ -342,8 +349,18 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) error {
 		if err := d.value(val, p, v.Field(f.index), f.kind); err != nil {
 			return err
 		}
+		setKeyLine(v.Field(f.index), k.Line)
 	}
 	return nil
+}
+
+// setKeyLine records the key's line on a decoded Raw.
+func setKeyLine(v reflect.Value, line int) {
+	if v.Type() == rawType && v.CanSet() {
+		r := v.Interface().(Raw)
+		r.KeyLine = line
+		v.Set(reflect.ValueOf(r))
+	}
 }
 
 // validate calls Validate on ptr if it has one, and locates its error.

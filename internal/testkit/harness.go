@@ -89,7 +89,7 @@ func (h *Harness) notifyLocked() {
 // Handle adds a handler that consumes topic and publishes nothing, wrapped
 // in mws (first outermost).
 func (h *Harness) Handle(name, topic string, fn message.NoPublishHandlerFunc, mws ...message.HandlerMiddleware) *message.Handler {
-	hd := h.Router.AddNoPublisherHandler(name, topic, h.PubSub, fn)
+	hd := h.Router.AddConsumerHandler(name, topic, h.PubSub, fn)
 	hd.AddMiddleware(mws...)
 	return hd
 }
@@ -97,7 +97,7 @@ func (h *Harness) Handle(name, topic string, fn message.NoPublishHandlerFunc, mw
 // WatchDeadLetters counts every message published on topic as dead-lettered
 // and keeps it for DeadLetters.
 func (h *Harness) WatchDeadLetters(topic string) {
-	h.Router.AddNoPublisherHandler("testkit-dlq-"+topic, topic, h.PubSub, func(msg *message.Message) error {
+	h.Router.AddConsumerHandler("testkit-dlq-"+topic, topic, h.PubSub, func(msg *message.Message) error {
 		h.mu.Lock()
 		h.counts.DeadLettered++
 		h.dead = append(h.dead, msg)
@@ -200,11 +200,14 @@ func (h *Harness) Close() error {
 	started := h.started
 	h.started = false
 	h.mu.Unlock()
+	var err error
 	if started {
 		h.cancel()
 		<-h.done
+		err = h.Router.Close()
 	}
-	err := h.Router.Close()
+	// A router that never ran is not closed: Watermill's Close would wait
+	// for handlers that never started.
 	if cerr := h.PubSub.Close(); err == nil {
 		err = cerr
 	}

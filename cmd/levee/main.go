@@ -1,0 +1,38 @@
+// Command levee is Levee's command-line tool.
+//
+//	levee config check FILE   validate a levee.yaml and print each
+//	                          handler's resolved stack in canonical order
+//
+// It exits 0 when the file is valid, 1 when it is not (the error names the
+// file, the line and the key path), and 2 on a usage error.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  levee config check FILE   validate FILE and print the resolved per-handler stacks
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "config":
+		return runConfig(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "levee: unknown command %q\n%s", args[0], usage)
+	return 2
+}
