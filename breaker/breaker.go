@@ -30,10 +30,13 @@ type Breaker struct {
 	lim  rampLimiter // nil when the drain is off
 	inst *instruments
 
-	force    atomic.Int32 // Force
-	gbState  atomic.Int32 // mirror of gobreaker's state (State), written under mu
-	pending  atomic.Bool  // transitions wait for delivery to the hooks
-	draining atomic.Bool  // mirror of drain.active, written under mu
+	force    atomic.Int32  // Force
+	gbState  atomic.Int32  // mirror of gobreaker's state (State), written under mu
+	pending  atomic.Bool   // transitions wait for delivery to the hooks
+	gen      atomic.Uint64 // state changes so far, written under gobreaker's lock
+	streak   atomic.Bool   // gobreaker's ConsecutiveFailures > 0, written under its lock
+	fastOK   bool          // only consecutive failures trip: see fast
+	draining atomic.Bool   // mirror of drain.active, written under mu
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -60,6 +63,7 @@ func New(opts ...Option) (*Breaker, error) {
 		return nil, err
 	}
 	b := &Breaker{cfg: cfg, closed: make(chan struct{}), changed: make(chan struct{})}
+	b.fastOK = cfg.failureRatio == 0 && cfg.slowRatio == 0
 	if cfg.slowRatio > 0 {
 		b.slow = newSlowWindow(cfg.window/rollingBuckets, rollingBuckets)
 	}
@@ -81,7 +85,7 @@ func New(opts ...Option) (*Breaker, error) {
 		Timeout:       cfg.openFor,
 		ReadyToTrip:   b.readyToTrip,
 		OnStateChange: b.onStateChange,
-		IsSuccessful:  b.isSuccessful,
+		IsSuccessful:  b.gbIsSuccessful,
 		IsExcluded:    b.isExcluded,
 	})
 	now := time.Now()
@@ -169,6 +173,8 @@ func (b *Breaker) Close() error {
 // and queues the transition for the user hooks (see flush).
 func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 	now := time.Now()
+	b.gen.Add(1)
+	b.streak.Store(false)
 	b.mu.Lock()
 	b.gbState.Store(int32(fromGobreaker(to)))
 	if to == gobreaker.StateOpen {
@@ -272,8 +278,11 @@ type classer interface{ ErrorClass() string }
 // isExcluded: context.Canceled, permanent and validation errors are not the
 // downstream's fault and count neither way.
 func (b *Breaker) isExcluded(err error) bool {
-	if err == nil || err == errSlowCall {
+	if err == nil || err == errSlowCall || err == errHandlerPanic {
 		return false
+	}
+	if err == errStale {
+		return true
 	}
 	if errors.Is(err, context.Canceled) {
 		return true
@@ -289,17 +298,23 @@ func (b *Breaker) isExcluded(err error) bool {
 }
 
 func (b *Breaker) isSuccessful(err error) bool {
-	if err == nil {
-		return true
+	return err == nil || (err != errSlowCall && err != errHandlerPanic && b.cfg.isSuccessful != nil && b.cfg.isSuccessful(err))
+}
+
+// gbIsSuccessful is gobreaker's IsSuccessful. It also maintains streak:
+// gobreaker calls it under its lock for every counted outcome, and a
+// success resets ConsecutiveFailures.
+func (b *Breaker) gbIsSuccessful(err error) bool {
+	ok := b.isSuccessful(err)
+	if ok {
+		b.streak.Store(false)
 	}
-	if err == errSlowCall {
-		return false
-	}
-	return b.cfg.isSuccessful != nil && b.cfg.isSuccessful(err)
+	return ok
 }
 
 // readyToTrip runs under gobreaker's lock after a failure while closed.
 func (b *Breaker) readyToTrip(c gobreaker.Counts) bool {
+	b.streak.Store(true)
 	cfg := &b.cfg
 	if cfg.consecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(cfg.consecutiveFailures) {
 		return true

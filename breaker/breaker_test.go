@@ -574,3 +574,28 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("no state change under a failure rate of 2/3")
 	}
 }
+
+// TestStreak: a success resets the consecutive failures, on the fast path
+// (consecutive policy only) and the counted path (with a ratio policy too).
+func TestStreak(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []breaker.Option
+	}{
+		{"consecutive only", []breaker.Option{breaker.WithConsecutiveFailures(3)}},
+		{"with ratio", []breaker.Option{breaker.WithConsecutiveFailures(3), breaker.WithFailureRatio(0.9, 100)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := mustNew(t, tt.opts...)
+			d := &downstream{}
+			h := b.Middleware(d.handle)
+			for _, down := range []bool{true, true, false, false, true, true, false, true, true} {
+				d.setDown(down)
+				_ = call(t, h)
+				wantState(t, b, breaker.StateClosed)
+			}
+			_ = call(t, h)
+			wantState(t, b, breaker.StateOpen)
+		})
+	}
+}

@@ -64,3 +64,11 @@ func invalid(key, format string, args ...any) error {
 // slow-call threshold, so the call counts as a failure. The handler's own
 // result is what the caller gets.
 var errSlowCall = errors.New("levee/breaker: slow call")
+
+// errHandlerPanic is what gobreaker sees for a call that panicked on the
+// fast path (the panic itself is re-raised).
+var errHandlerPanic = errors.New("levee/breaker: handler panicked")
+
+// errStale is what gobreaker sees for an outcome reported after the state
+// changed; it is excluded, as gobreaker ignores older generations.
+var errStale = errors.New("levee/breaker: outcome of an earlier state")

@@ -35,6 +35,9 @@ type wrapper struct {
 func (w *wrapper) handle(msg *message.Message) ([]*message.Message, error) {
 	b := w.b
 	if b.force.Load() == int32(ForceNone) && !b.draining.Load() {
+		if b.fastOK && b.gbState.Load() == int32(StateClosed) {
+			return b.fast(msg, w.next)
+		}
 		if out, err, admitted := b.exec(msg, w.next); admitted {
 			return out, err
 		}
@@ -79,6 +82,56 @@ func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*m
 		b.tp.add()
 	}
 	return out, herr, true
+}
+
+// fast is the closed-state path when only consecutive failures can trip the
+// breaker: the call is not announced to gobreaker, and its outcome is
+// reported only when it can change the counts, i.e. a failure, or a success
+// that ends a streak of failures (streak mirrors ConsecutiveFailures > 0,
+// written under gobreaker's lock). A success after a success changes
+// nothing in gobreaker but its request and success totals, so it costs no
+// lock and no clock read. The outcome is dropped if the state changed
+// meanwhile, as gobreaker drops results of an older generation.
+func (b *Breaker) fast(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error) {
+	gen := b.gen.Load()
+	defer func() {
+		if r := recover(); r != nil {
+			b.report(gen, errHandlerPanic)
+			panic(r)
+		}
+	}()
+	if b.cfg.slowThreshold > 0 {
+		t0 := time.Now()
+		out, err = next(msg)
+		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(err) && b.isSuccessful(err) {
+			b.report(gen, errSlowCall)
+			return out, err
+		}
+	} else {
+		out, err = next(msg)
+	}
+	if err == nil && !b.streak.Load() {
+		if b.tp != nil && !b.draining.Load() {
+			b.tp.add()
+		}
+		return out, nil
+	}
+	b.report(gen, err)
+	if err == nil && b.tp != nil && !b.draining.Load() {
+		b.tp.add()
+	}
+	return out, err
+}
+
+// report counts an outcome of a call made on the fast path.
+func (b *Breaker) report(gen uint64, err error) {
+	defer b.flush()
+	_, _ = b.cb.Execute(func() ([]*message.Message, error) {
+		if b.gen.Load() != gen {
+			return nil, errStale
+		}
+		return nil, err
+	})
 }
 
 // waitState is one message's wait across the loop of handleSlow.
