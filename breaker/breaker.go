@@ -161,6 +161,7 @@ func (b *Breaker) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closed)
 		if b.lim != nil {
+			b.closeDrain()
 			_ = b.lim.Close()
 		}
 		err = b.inst.close()

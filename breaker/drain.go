@@ -34,8 +34,17 @@ func RampFraction(elapsed, window time.Duration, start, aggression float64) floa
 type drainState struct {
 	active   bool
 	start    time.Time
-	baseline float64 // messages per second that count as 100%
-	rate     float64 // rate last set on the limiter
+	baseline float64     // messages per second that count as 100%
+	rate     float64     // rate last set on the limiter
+	timer    *time.Timer // moves the rate along the ramp while active
+	closed   bool        // the Breaker was closed: no more ticks
+}
+
+// rampTick returns how often the drain's rate is moved along the ramp while
+// messages wait in the limiter: a hundredth of the window, between 10ms
+// and 1s. Arrivals also move it, at their own time.
+func rampTick(window time.Duration) time.Duration {
+	return min(max(window/100, 10*time.Millisecond), time.Second)
 }
 
 // startDrainLocked begins a drain cycle at now, if a drain is configured and
@@ -52,8 +61,73 @@ func (b *Breaker) startDrainLocked(now time.Time) {
 		b.tp.restart(now)
 		return
 	}
-	b.drain.active, b.drain.start, b.drain.baseline, b.drain.rate = true, now, base, 0
+	b.drain.active, b.drain.start, b.drain.baseline = true, now, base
+	b.setRateLocked(base * b.cfg.drainStart)
 	b.draining.Store(true)
+	tick := rampTick(b.cfg.drainWindow)
+	if b.drain.timer == nil {
+		b.drain.timer = time.AfterFunc(tick, b.rampTimer)
+	} else {
+		b.drain.timer.Reset(tick)
+	}
+}
+
+func (b *Breaker) setRateLocked(r float64) {
+	if r != b.drain.rate {
+		b.lim.SetRate(r)
+		b.drain.rate = r
+	}
+}
+
+// endDrainLocked ends a drain: the limiter stops limiting, so messages
+// queued in it go on at once.
+func (b *Breaker) endDrainLocked() {
+	b.drain.active = false
+	b.draining.Store(false)
+	if b.drain.timer != nil {
+		b.drain.timer.Stop()
+	}
+	b.setRateLocked(math.Inf(1))
+}
+
+// rampTimer moves the limiter's rate along the ramp and ends the drain at
+// the end of the window, so that messages already queued in the limiter
+// follow the ramp too.
+func (b *Breaker) rampTimer() {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.drain.active || b.drain.closed {
+		return
+	}
+	if b.rampLocked(now) {
+		b.drain.timer.Reset(rampTick(b.cfg.drainWindow))
+	}
+}
+
+// rampLocked sets the rate due at now; at the end of the window it ends the
+// drain and returns false.
+func (b *Breaker) rampLocked(now time.Time) bool {
+	elapsed := now.Sub(b.drain.start)
+	if elapsed >= b.cfg.drainWindow {
+		b.endDrainLocked()
+		if b.tp != nil {
+			b.tp.restart(now)
+		}
+		return false
+	}
+	b.setRateLocked(b.drain.baseline * RampFraction(elapsed, b.cfg.drainWindow, b.cfg.drainStart, b.cfg.drainAggression))
+	return true
+}
+
+// closeDrain stops the ramp's timer for good.
+func (b *Breaker) closeDrain() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.drain.closed = true
+	if b.drain.timer != nil {
+		b.drain.timer.Stop()
+	}
 }
 
 // stopDrainLocked ends the drain (a trip or a forced state). When the trip
@@ -65,8 +139,9 @@ func (b *Breaker) stopDrainLocked(now time.Time, fromClosed bool) {
 		return
 	}
 	wasActive := b.drain.active
-	b.drain.active = false
-	b.draining.Store(false)
+	if wasActive {
+		b.endDrainLocked()
+	}
 	if fromClosed && !wasActive && b.tp != nil {
 		if r := b.tp.fold(now); r > 0 {
 			b.drain.baseline = r
@@ -79,24 +154,10 @@ func (b *Breaker) stopDrainLocked(now time.Time, fromClosed bool) {
 func (b *Breaker) rampStep(now time.Time) (rampLimiter, float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.drain.active {
+	if !b.drain.active || !b.rampLocked(now) {
 		return nil, 0
 	}
-	elapsed := now.Sub(b.drain.start)
-	if elapsed >= b.cfg.drainWindow {
-		b.drain.active = false
-		b.draining.Store(false)
-		if b.tp != nil {
-			b.tp.restart(now)
-		}
-		return nil, 0
-	}
-	r := b.drain.baseline * RampFraction(elapsed, b.cfg.drainWindow, b.cfg.drainStart, b.cfg.drainAggression)
-	if r != b.drain.rate {
-		b.lim.SetRate(r)
-		b.drain.rate = r
-	}
-	return b.lim, r
+	return b.lim, b.drain.rate
 }
 
 // DrainProgress returns the current ramp fraction (between the drain's start

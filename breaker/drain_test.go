@@ -102,11 +102,14 @@ func TestRampShape(t *testing.T) {
 		start, aggr float64
 		interval    time.Duration
 		tolerance   float64 // relative, per interval
+		backlog     int     // messages all waiting at once instead of 8 busy workers
 	}{
-		{"linear per 1s", 0.1, 1, time.Second, 0.05},
-		{"aggressive per 1s", 0.1, 2, time.Second, 0.05},
-		{"gentle start 25% per 1s", 0.25, 0.5, time.Second, 0.05},
-		{"linear per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15},
+		{"linear per 1s", 0.1, 1, time.Second, 0.05, 0},
+		{"aggressive per 1s", 0.1, 2, time.Second, 0.05, 0},
+		{"gentle start 25% per 1s", 0.25, 0.5, time.Second, 0.05, 0},
+		{"linear per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15, 0},
+		{"backlog queued at once, per 1s", 0.1, 1, time.Second, 0.05, 1500},
+		{"backlog queued at once, per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15, 1500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,8 +125,19 @@ func TestRampShape(t *testing.T) {
 				}
 
 				ctx, cancel := context.WithCancel(context.Background())
-				wg := flood(ctx, h, 8)
-				time.Sleep(window + 2*time.Second)
+				var wg *sync.WaitGroup
+				if tt.backlog > 0 {
+					wg = &sync.WaitGroup{}
+					for range tt.backlog {
+						wg.Go(func() { _ = call(t, h) })
+					}
+					wg.Wait() // the rest of the backlog goes through when the drain ends
+					wg = flood(ctx, h, 8)
+					time.Sleep(t0.Add(window + 2*time.Second).Sub(time.Now()))
+				} else {
+					wg = flood(ctx, h, 8)
+					time.Sleep(window + 2*time.Second)
+				}
 				cancel()
 				wg.Wait()
 
