@@ -40,9 +40,8 @@ type drainState struct {
 	closed   bool        // the Breaker was closed: no more ticks
 }
 
-// rampTick returns how often the drain's rate is moved along the ramp while
-// messages wait in the limiter: a hundredth of the window, between 10ms
-// and 1s. Arrivals also move it, at their own time.
+// rampTick returns how often the drain's rate is moved along the ramp: a
+// hundredth of the window, between 10ms and 1s.
 func rampTick(window time.Duration) time.Duration {
 	return min(max(window/100, 10*time.Millisecond), time.Second)
 }
@@ -149,12 +148,19 @@ func (b *Breaker) stopDrainLocked(now time.Time, fromClosed bool) {
 	}
 }
 
-// rampStep returns the limiter to wait on and its rate, after moving the
-// rate along the ramp, or nil when no drain is running (any more).
+// rampStep returns the limiter to wait on and its current rate, or nil when
+// no drain is running (any more). The rate itself moves on the ramp's timer
+// only (every rampTick): changing it on every arrival would reschedule the
+// limiter's queue far more often than the ramp needs.
 func (b *Breaker) rampStep(now time.Time) (rampLimiter, float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.drain.active || !b.rampLocked(now) {
+	if !b.drain.active {
+		return nil, 0
+	}
+	if now.Sub(b.drain.start) >= b.cfg.drainWindow {
+		// The timer is late: end the drain now.
+		b.rampLocked(now)
 		return nil, 0
 	}
 	return b.lim, b.drain.rate
