@@ -54,6 +54,7 @@ func BenchmarkBreakerSuccessPath(b *testing.B) {
 		{"bare", func(h message.HandlerFunc) message.HandlerFunc { return h }},
 		{"watermill_circuitbreaker", breakerWatermill(5, time.Second).Middleware},
 		{"levee_breaker", breakerLevee(b).Middleware},
+		{"levee_breaker_drain", breakerLevee(b, breaker.WithDrain(30*time.Second, 0.1, 1)).Middleware},
 		{"levee_breaker_ratio", breakerLevee(b, breaker.WithFailureRatio(0.5, 20)).Middleware},
 		{"levee_breaker_drain_ratio", breakerLevee(b, breaker.WithFailureRatio(0.5, 20),
 			breaker.WithDrain(30*time.Second, 0.1, 1)).Middleware},

@@ -119,7 +119,10 @@ func (b *Breaker) State() State {
 }
 
 // Counts returns gobreaker's counts of the current window (or of the
-// current half-open trial).
+// current half-open trial). With only the consecutive-failures policy, a
+// success that follows a success is not reported to gobreaker (it cannot
+// change the state), so Requests and TotalSuccesses undercount; failures and
+// ConsecutiveFailures are exact.
 func (b *Breaker) Counts() gobreaker.Counts { return b.cb.Counts() }
 
 // Forced returns the current override.

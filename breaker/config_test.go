@@ -108,6 +108,7 @@ breaker:
 		{"negative duration", "breaker:\n  open_for: -1s\n", "levee.yaml:2: breaker.open_for:"},
 		{"unknown key", "breaker:\n  opn_for: 1s\n", "opn_for"},
 		{"zero probes explicit", "breaker:\n  half_open_probes: -1\n", "breaker.half_open_probes:"},
+		{"huge probes", "breaker:\n  half_open_probes: 5000000000\n", "breaker.half_open_probes: must be between 1 and 4294967295"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,18 +84,18 @@ func badFloat(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
 // Keys are the YAML keys of the breaker section.
 func (c *config) validate() error {
 	switch {
-	case c.consecutiveFailures < 0:
-		return invalid("consecutive_failures", "must be 0 (off) or more, got %d", c.consecutiveFailures)
+	case c.consecutiveFailures < 0 || int64(c.consecutiveFailures) > math.MaxUint32:
+		return invalid("consecutive_failures", "must be between 0 (off) and %d, got %d", uint32(math.MaxUint32), c.consecutiveFailures)
 	case badFloat(c.failureRatio) || c.failureRatio < 0 || c.failureRatio > 1:
 		return invalid("failure_ratio", "must be between 0 (off) and 1, got %v", c.failureRatio)
-	case c.minRequests < 1:
-		return invalid("min_requests", "must be 1 or more, got %d", c.minRequests)
+	case c.minRequests < 1 || int64(c.minRequests) > math.MaxUint32:
+		return invalid("min_requests", "must be between 1 and %d, got %d", uint32(math.MaxUint32), c.minRequests)
 	case c.window < time.Millisecond:
 		return invalid("window", "must be at least 1ms, got %s", c.window)
 	case c.openFor <= 0:
 		return invalid("open_for", "must be positive, got %s", c.openFor)
-	case c.probes < 1 || c.probes > math.MaxUint32:
-		return invalid("half_open_probes", "must be 1 or more, got %d", c.probes)
+	case c.probes < 1 || int64(c.probes) > math.MaxUint32:
+		return invalid("half_open_probes", "must be between 1 and %d, got %d", uint32(math.MaxUint32), c.probes)
 	case c.slowThreshold < 0:
 		return invalid("slow_call.threshold", "must be 0 (off) or positive, got %s", c.slowThreshold)
 	case badFloat(c.slowRatio) || c.slowRatio < 0 || c.slowRatio > 1:
