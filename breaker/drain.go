@@ -33,6 +33,7 @@ func RampFraction(elapsed, window time.Duration, start, aggression float64) floa
 // drainState is guarded by Breaker.mu.
 type drainState struct {
 	active   bool
+	cycle    uint64 // drains started so far
 	start    time.Time
 	baseline float64     // messages per second that count as 100%
 	rate     float64     // rate last set on the limiter
@@ -61,6 +62,7 @@ func (b *Breaker) startDrainLocked(now time.Time) {
 		return
 	}
 	b.drain.active, b.drain.start, b.drain.baseline = true, now, base
+	b.drain.cycle++
 	b.setRateLocked(base * b.cfg.drainStart)
 	b.draining.Store(true)
 	tick := rampTick(b.cfg.drainWindow)
@@ -148,22 +150,23 @@ func (b *Breaker) stopDrainLocked(now time.Time, fromClosed bool) {
 	}
 }
 
-// rampStep returns the limiter to wait on and its current rate, or nil when
-// no drain is running (any more). The rate itself moves on the ramp's timer
+// rampStep returns the limiter to wait on, its current rate and the drain
+// cycle, or nil when no drain is running (any more) or the message already
+// waited in this cycle (done). The rate itself moves on the ramp's timer
 // only (every rampTick): changing it on every arrival would reschedule the
 // limiter's queue far more often than the ramp needs.
-func (b *Breaker) rampStep(now time.Time) (rampLimiter, float64) {
+func (b *Breaker) rampStep(now time.Time, done uint64) (rampLimiter, float64, uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.drain.active {
-		return nil, 0
+	if !b.drain.active || b.drain.cycle == done {
+		return nil, 0, done
 	}
 	if now.Sub(b.drain.start) >= b.cfg.drainWindow {
 		// The timer is late: end the drain now.
 		b.rampLocked(now)
-		return nil, 0
+		return nil, 0, done
 	}
-	return b.lim, b.drain.rate
+	return b.lim, b.drain.rate, b.drain.cycle
 }
 
 // DrainProgress returns the current ramp fraction (between the drain's start

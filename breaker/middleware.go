@@ -136,12 +136,13 @@ func (b *Breaker) report(gen uint64, err error) {
 
 // waitState is one message's wait across the loop of handleSlow.
 type waitState struct {
-	held     bool      // the hold started (first wait of any kind)
-	first    time.Time // start of the hold
-	deadline time.Time // max hold deadline; zero without a bound
-	started  bool      // a wait for the open state is under way
-	start    time.Time // its start
-	timer    *time.Timer
+	held      bool      // the hold started (first wait of any kind)
+	first     time.Time // start of the hold
+	deadline  time.Time // max hold deadline; zero without a bound
+	rampCycle uint64    // the drain cycle the message already waited in
+	started   bool      // a wait for the open state is under way
+	start     time.Time // its start
+	timer     *time.Timer
 }
 
 // hold starts the max-hold clock at the message's first wait.
@@ -163,7 +164,6 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 			ws.timer.Stop()
 		}
 	}()
-	ramped := false
 	for {
 		b.mu.Lock()
 		ch, until := b.changed, b.openUntil
@@ -183,11 +183,10 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 			continue
 		}
 
-		if !ramped && b.draining.Load() {
+		if b.draining.Load() {
 			if err := w.ramp(msg, &ws); err != nil {
 				return nil, err
 			}
-			ramped = true
 		}
 
 		out, err, admitted := b.exec(msg, w.next)
@@ -294,10 +293,11 @@ func (w *wrapper) handlerAttrs(msg *message.Message) *handlerAttrs {
 func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 	b := w.b
 	now := time.Now()
-	lim, r := b.rampStep(now)
+	lim, r, cycle := b.rampStep(now, ws.rampCycle)
 	if lim == nil {
 		return nil
 	}
+	ws.rampCycle = cycle
 	w.endWait(msg, ws, outcomeAdmitted)
 	ws.hold(now, b.cfg.maxHold)
 	deadline := ws.deadline

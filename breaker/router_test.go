@@ -54,3 +54,38 @@ func TestRouterOutage(t *testing.T) {
 		}
 	})
 }
+
+// TestRouterMaxHold: with a max hold H, an outage T and k messages in
+// flight, redeliveries stay within k×T/H (plus the trip and the probes), and
+// nothing is lost.
+func TestRouterMaxHold(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		const n, outage, hold, openFor = 20, 6 * time.Second, time.Second, 2 * time.Second
+		b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(openFor), breaker.WithMaxHold(hold))
+		start := time.Now()
+		handler := func(*message.Message) error {
+			if time.Since(start) < outage {
+				return errDown
+			}
+			return nil
+		}
+		h := testkit.New(t)
+		h.Handle("payments", "orders", handler, b.Middleware)
+		h.Start()
+		h.PublishN("orders", n, nil)
+		c := h.WaitSettled(n, time.Minute)
+		if c.Acked != n {
+			t.Fatalf("acked: got %d, want %d (%s)", c.Acked, n, c)
+		}
+		// Failures before the trip: at most n (all in flight); probes: one per
+		// open period; max-hold Nacks: n per hold.
+		limit := n + int(outage/openFor) + 1 + n*int(outage/hold)
+		if c.Nacked > limit {
+			t.Fatalf("nacks: got %d, want at most %d (%s)", c.Nacked, limit, c)
+		}
+		if c.Nacked < n*int(outage/hold)/2 {
+			t.Fatalf("nacks: got %d, want the max hold to have Nacked waiting messages (%s)", c.Nacked, c)
+		}
+		t.Logf("%s", c)
+	})
+}
