@@ -369,15 +369,26 @@ func TestClassification(t *testing.T) {
 
 // TestPanic: a panic counts as a failure and reaches Recover outside.
 func TestPanic(t *testing.T) {
-	b := mustNew(t, breaker.WithConsecutiveFailures(2))
-	h := middleware.Recover(b.Middleware(func(*message.Message) ([]*message.Message, error) { panic("boom") }))
-	for i := range 2 {
-		_, err := h(newMsg())
-		if !middleware.IsPanic(err) {
-			t.Fatalf("call %d: got %v, want a *PanicError from Recover", i, err)
-		}
+	for _, tt := range []struct {
+		name string
+		opts []breaker.Option
+	}{
+		{"fast path", []breaker.Option{breaker.WithConsecutiveFailures(2)}},
+		{"counted path", []breaker.Option{breaker.WithConsecutiveFailures(2), breaker.WithFailureRatio(0.9, 50)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := mustNew(t, tt.opts...)
+			h := middleware.Recover(b.Middleware(func(*message.Message) ([]*message.Message, error) { panic("boom") }))
+			for i := range 2 {
+				_, err := h(newMsg())
+				var pe *middleware.PanicError
+				if !errors.As(err, &pe) || pe.Value != "boom" {
+					t.Fatalf("call %d: got %v, want a *PanicError(boom) from Recover", i, err)
+				}
+			}
+			wantState(t, b, breaker.StateOpen)
+		})
 	}
-	wantState(t, b, breaker.StateOpen)
 }
 
 // TestFailureRatio: the ratio policy waits for min_requests in the window.

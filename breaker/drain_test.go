@@ -235,3 +235,32 @@ func TestDrainMaxHold(t *testing.T) {
 		}
 	})
 }
+
+// TestDrainShared: two handlers sharing a breaker share its drain: their
+// combined admissions follow the schedule.
+func TestDrainShared(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		const rate, window, openFor = 100.0, 5 * time.Second, time.Second
+		b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(openFor),
+			breaker.WithDrain(window, 0.2, 1), breaker.WithDrainRate(rate))
+		r1, r2 := &recorder{}, &recorder{}
+		h1, h2 := b.Middleware(r1.handle), b.Middleware(r2.handle)
+		t0 := tripAndRecover(t, b, h1, r1, openFor)
+		ctx, cancel := context.WithCancel(context.Background())
+		wg1, wg2 := flood(ctx, h1, 4), flood(ctx, h2, 4)
+		time.Sleep(window)
+		cancel()
+		wg1.Wait()
+		wg2.Wait()
+		for a := time.Duration(0); a < window; a += time.Second {
+			n1, n2 := r1.between(t0.Add(a), t0.Add(a+time.Second)), r2.between(t0.Add(a), t0.Add(a+time.Second))
+			want := expectedAdmitted(rate, a, a+time.Second, window, 0.2, 1)
+			if got := float64(n1 + n2); math.Abs(got-want) > math.Max(0.05*want, 1.5) {
+				t.Errorf("[%s, +1s): admitted %d+%d, want %.1f in total", a, n1, n2, want)
+			}
+			if n1 == 0 || n2 == 0 {
+				t.Errorf("[%s, +1s): admitted %d and %d, want both handlers served", a, n1, n2)
+			}
+		}
+	})
+}
