@@ -20,7 +20,12 @@ import (
 //	  slow_call: {threshold: 2s, ratio: 0.5}
 //	  max_hold: 30s
 //	  drain: {window: 30s, start: 10%, aggression: 1.0, rate: 100/s}
+//
+// Under a handler, the section may instead name a breaker shared by several
+// handlers, defined once at the top level of the file (breakers: {name:
+// {...}}): breaker: {shared: name}. Shared excludes every other key.
 type Config struct {
+	Shared              string          `yaml:"shared"`
 	ConsecutiveFailures int             `yaml:"consecutive_failures"`
 	FailureRatio        float64         `yaml:"failure_ratio"`
 	MinRequests         int             `yaml:"min_requests"`
@@ -48,7 +53,8 @@ type DrainConfig struct {
 }
 
 // Options returns the options equivalent to c, for New(c.Options()...).
-// Zero fields are left to the defaults.
+// Zero fields are left to the defaults. Shared is not an option: the caller
+// resolves it to the shared Breaker.
 func (c Config) Options() []Option {
 	var opts []Option
 	if c.ConsecutiveFailures != 0 {
@@ -94,6 +100,14 @@ func (c Config) Options() []Option {
 
 // Validate checks c with the same rules as New and names the key at fault.
 func (c Config) Validate() error {
+	if c.Shared != "" {
+		rest := c
+		rest.Shared = ""
+		if rest != (Config{}) {
+			return levcfg.Field("shared", errors.New("a shared breaker takes its settings from breakers."+c.Shared+"; remove the other keys"))
+		}
+		return nil
+	}
 	_, err := newConfig(c.Options()...)
 	var ce *configError
 	if errors.As(err, &ce) {

@@ -107,6 +107,7 @@ breaker:
 		{"start over 100%", "breaker:\n  drain: {window: 10s, start: 150%}\n", "breaker.drain.start"},
 		{"negative duration", "breaker:\n  open_for: -1s\n", "levee.yaml:2: breaker.open_for:"},
 		{"unknown key", "breaker:\n  opn_for: 1s\n", "opn_for"},
+		{"shared with settings", "breaker:\n  shared: gw\n  open_for: 1s\n", "breaker.shared: a shared breaker takes its settings from breakers.gw"},
 		{"zero probes explicit", "breaker:\n  half_open_probes: -1\n", "breaker.half_open_probes:"},
 		{"huge probes", "breaker:\n  half_open_probes: 5000000000\n", "breaker.half_open_probes: must be between 1 and 4294967295"},
 	}
@@ -123,6 +124,12 @@ breaker:
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestConfigShared(t *testing.T) {
+	if err := (breaker.Config{Shared: "gw"}).Validate(); err != nil {
+		t.Fatalf("shared reference: %v", err)
 	}
 }
 

@@ -62,6 +62,9 @@
 //	  max_hold: 30s
 //	  drain: {window: 30s, start: 10%, aggression: 1.0, rate: 100/s}
 //
+// or, for a breaker shared by several handlers and defined once at the top
+// level under breakers: {name: {...}}, breaker: {shared: name}.
+//
 // Telemetry (opt-in with WithMeterProvider; span events on the message's
 // span when it records) is listed in docs/TELEMETRY.md.
 package breaker
