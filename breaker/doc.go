@@ -32,11 +32,18 @@
 //
 // # Where it sits
 //
-// Slot 5 of Levee's canonical order (middleware.SlotBreaker): inside
-// tracing, metrics, recover and dlq, outside priority, ratelimit and
-// timeout. The drain's wait happens inside the breaker's middleware, before
-// the call is counted, so a message waiting for the ramp holds no priority
-// slot and its wait is not timed as a slow call.
+// Middleware goes in slot 5 of Levee's canonical order
+// (middleware.SlotBreaker): inside tracing, metrics, recover and dlq,
+// outside priority, ratelimit and timeout. By default it also does the
+// drain's wait, before the call is counted, so that wait holds no priority
+// slot. With WithSeparateDrain the drain's wait moves to DrainMiddleware,
+// which goes in slot 7 (middleware.SlotRateLimit, before the rate limiter):
+// the message then holds its priority slot while it waits for the ramp's
+// token, so priority decides who goes first during the drain.
+//
+// A slow call is timed around everything inside the breaker's slot
+// (priority and rate-limit waits included), so set the slow-call threshold
+// above those waits.
 //
 // # Sharing and concurrency
 //

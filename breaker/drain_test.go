@@ -103,22 +103,29 @@ func TestRampShape(t *testing.T) {
 		interval    time.Duration
 		tolerance   float64 // relative, per interval
 		backlog     int     // messages all waiting at once instead of 8 busy workers
+		separate    bool    // drain in DrainMiddleware (WithSeparateDrain)
 	}{
-		{"linear per 1s", 0.1, 1, time.Second, 0.05, 0},
-		{"aggressive per 1s", 0.1, 2, time.Second, 0.05, 0},
-		{"gentle start 25% per 1s", 0.25, 0.5, time.Second, 0.05, 0},
-		{"linear per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15, 0},
-		{"backlog queued at once, per 1s", 0.1, 1, time.Second, 0.05, 1500},
-		{"backlog queued at once, per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15, 1500},
+		{"linear per 1s", 0.1, 1, time.Second, 0.05, 0, false},
+		{"aggressive per 1s", 0.1, 2, time.Second, 0.05, 0, false},
+		{"gentle start 25% per 1s", 0.25, 0.5, time.Second, 0.05, 0, false},
+		{"linear per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15, 0, false},
+		{"backlog queued at once, per 1s", 0.1, 1, time.Second, 0.05, 1500, false},
+		{"backlog queued at once, per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15, 1500, false},
+		{"separate drain middleware per 1s", 0.1, 1, time.Second, 0.05, 0, true},
+		{"separate drain middleware, backlog, per 100ms", 0.1, 1, 100 * time.Millisecond, 0.15, 1500, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			testkit.Synctest(t, func(t *testing.T) {
 				const rate, window, openFor = 200.0, 10 * time.Second, time.Second
-				b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(openFor),
-					breaker.WithDrain(window, tt.start, tt.aggr), breaker.WithDrainRate(rate))
+				opts := []breaker.Option{breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(openFor),
+					breaker.WithDrain(window, tt.start, tt.aggr), breaker.WithDrainRate(rate)}
+				if tt.separate {
+					opts = append(opts, breaker.WithSeparateDrain())
+				}
+				b := mustNew(t, opts...)
 				r := &recorder{}
-				h := b.Middleware(r.handle)
+				h := b.Middleware(b.DrainMiddleware(r.handle))
 				t0 := tripAndRecover(t, b, h, r, openFor)
 				if got := b.DrainProgress(); got != tt.start {
 					t.Fatalf("progress at start: got %v, want %v", got, tt.start)
@@ -263,4 +270,18 @@ func TestDrainShared(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDrainMiddlewarePassThrough: without WithSeparateDrain, DrainMiddleware
+// returns the handler itself (Middleware does the waiting).
+func TestDrainMiddlewarePassThrough(t *testing.T) {
+	b := mustNew(t, breaker.WithDrain(time.Second, 0.1, 1))
+	called := false
+	h := b.DrainMiddleware(func(*message.Message) ([]*message.Message, error) { called = true; return nil, nil })
+	if _, err := h(newMsg()); err != nil || !called {
+		t.Fatalf("got err=%v called=%v", err, called)
+	}
+	if _, err := breaker.New(breaker.WithSeparateDrain(), breaker.WithSlowCall(time.Second, 0)); !errors.Is(err, breaker.ErrInvalidConfig) {
+		t.Fatalf("separate drain with slow calls: got %v, want ErrInvalidConfig", err)
+	}
 }

@@ -34,7 +34,7 @@ type wrapper struct {
 
 func (w *wrapper) handle(msg *message.Message) ([]*message.Message, error) {
 	b := w.b
-	if b.force.Load() == int32(ForceNone) && !b.draining.Load() {
+	if b.force.Load() == int32(ForceNone) && (!b.draining.Load() || b.cfg.separateDrain) {
 		if b.fastOK && b.gbState.Load() == int32(StateClosed) {
 			return b.fast(msg, w.next)
 		}
@@ -134,6 +134,29 @@ func (b *Breaker) report(gen uint64, err error) {
 	})
 }
 
+// DrainMiddleware waits for the drain's token when the Breaker was built
+// with WithSeparateDrain; install it further in than Middleware (in the
+// ratelimit slot). Without WithSeparateDrain, or without a drain, it returns
+// next unchanged. Its wait ends like Middleware's: with the message context
+// (its error), at the max hold (*OpenError) or on Close (ErrClosed).
+func (b *Breaker) DrainMiddleware(next message.HandlerFunc) message.HandlerFunc {
+	if !b.cfg.separateDrain || !b.cfg.drain {
+		return next
+	}
+	w := &wrapper{b: b, next: next}
+	return w.handleDrain
+}
+
+func (w *wrapper) handleDrain(msg *message.Message) ([]*message.Message, error) {
+	if w.b.draining.Load() {
+		var ws waitState
+		if err := w.ramp(msg, &ws); err != nil {
+			return nil, err
+		}
+	}
+	return w.next(msg)
+}
+
 // waitState is one message's wait across the loop of handleSlow.
 type waitState struct {
 	held      bool      // the hold started (first wait of any kind)
@@ -183,7 +206,7 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 			continue
 		}
 
-		if b.draining.Load() {
+		if !b.cfg.separateDrain && b.draining.Load() {
 			if err := w.ramp(msg, &ws); err != nil {
 				return nil, err
 			}

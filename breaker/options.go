@@ -46,6 +46,7 @@ type config struct {
 	drainStart      float64
 	drainAggression float64
 	drainRate       float64
+	separateDrain   bool
 
 	isSuccessful func(error) bool
 	isExcluded   func(error) bool
@@ -106,6 +107,8 @@ func (c *config) validate() error {
 		return invalid("max_hold", "must be 0 (no bound) or positive, got %s", c.maxHold)
 	case c.drainRate < 0 || badFloat(c.drainRate):
 		return invalid("drain.rate", "must be 0 (observed throughput) or positive, got %v", c.drainRate)
+	case c.separateDrain && c.slowThreshold > 0:
+		return invalid("slow_call.threshold", "cannot be combined with a separate drain: the drain's wait would count as slowness")
 	}
 	if !c.drain {
 		return nil
@@ -204,6 +207,19 @@ func WithDrain(window time.Duration, start, aggression float64) Option {
 // any throughput was observed, the breaker closes without a drain.
 func WithDrainRate(perSecond float64) Option {
 	return optionFunc(func(c *config) { c.drainRate = perSecond })
+}
+
+// WithSeparateDrain moves the drain's wait out of Middleware into
+// DrainMiddleware, to be installed further in: in Levee's canonical order,
+// in the ratelimit slot (chained before the rate limiter), so that a
+// message holding a priority slot waits for the ramp's token and priority
+// decides who goes first during the drain. Without this option (the
+// default) Middleware waits for the ramp itself and DrainMiddleware passes
+// messages through. The max hold of a drain wait in DrainMiddleware counts
+// from the start of that wait. It cannot be combined with WithSlowCall: the
+// breaker would time the drain's wait as part of the call.
+func WithSeparateDrain() Option {
+	return optionFunc(func(c *config) { c.separateDrain = true })
 }
 
 // WithIsSuccessful sets the hook deciding whether a handler error counts as
