@@ -89,6 +89,8 @@ type config struct {
 	name      string
 	mp        metric.MeterProvider
 	logger    watermill.LoggerAdapter
+	keyed     *keyConfig
+	adaptive  *Adaptive
 	errs      []error
 }
 
@@ -124,6 +126,16 @@ func (c *config) validate() error {
 	}{{"max_wait must not be negative", c.maxWait}, {"max_hold must not be negative", c.maxHold}, {"catch_up must not be negative", c.catchUp}} {
 		if d.v < 0 {
 			return invalidf(d.what, d.v.Seconds())
+		}
+	}
+	if c.keyed != nil {
+		if err := c.keyed.validate(); err != nil {
+			return err
+		}
+	}
+	if c.adaptive != nil {
+		if err := c.adaptive.validate(c); err != nil {
+			return err
 		}
 	}
 	return nil
