@@ -88,29 +88,31 @@ func (a Adaptive) withDefaults() Adaptive {
 }
 
 func (a Adaptive) validate(c *config) error {
+	if err := checkRate("adaptive.min", a.Min); err != nil {
+		return err
+	}
+	if err := checkRate("adaptive.max", a.Max); err != nil {
+		return err
+	}
 	switch {
-	case checkRate("adaptive.min", a.Min) != nil:
-		return checkRate("adaptive.min", a.Min)
-	case checkRate("adaptive.max", a.Max) != nil:
-		return checkRate("adaptive.max", a.Max)
 	case a.Min <= 0:
-		return invalidf("adaptive.min must be above 0", a.Min)
+		return invalid("adaptive.min", "must be above 0", a.Min)
 	case a.Max < a.Min:
-		return invalidf("adaptive.max must be at least adaptive.min", a.Max)
+		return invalid("adaptive.max", "must be at least adaptive.min", a.Max)
 	case a.TargetLatency < 0:
-		return invalidf("adaptive.target_latency must not be negative", a.TargetLatency.Seconds())
+		return invalid("adaptive.target_latency", "must not be negative", a.TargetLatency)
 	case math.IsNaN(a.MaxErrorRate) || a.MaxErrorRate < 0 || a.MaxErrorRate > 1:
-		return invalidf("adaptive.max_error_rate must be within 0..1", a.MaxErrorRate)
+		return invalid("adaptive.max_error_rate", "must be within 0 and 1 (100%)", a.MaxErrorRate)
 	case a.Interval < 0:
-		return invalidf("adaptive.interval must not be negative", a.Interval.Seconds())
+		return invalid("adaptive.interval", "must not be negative", a.Interval)
 	case math.IsNaN(a.Increase) || math.IsInf(a.Increase, 0) || a.Increase < 0:
-		return invalidf("adaptive.increase must be a finite rate, 0 or more", a.Increase)
+		return invalid("adaptive.increase", "must be a finite rate, 0 or more", a.Increase)
 	case math.IsNaN(a.Decrease) || a.Decrease < 0 || a.Decrease >= 1:
-		return invalidf("adaptive.decrease must be within 0 (default) and 1 (exclusive)", a.Decrease)
+		return invalid("adaptive.decrease", "must be 0 (default) or within 0 and 1, exclusive", a.Decrease)
 	case a.MinSamples < 0:
-		return invalidf("adaptive.min_samples must not be negative", float64(a.MinSamples))
+		return invalid("adaptive.min_samples", "must not be negative", a.MinSamples)
 	case c.rateSet && (c.rate < a.Min || c.rate > a.Max):
-		return invalidf("rate must lie within adaptive.min and adaptive.max", c.rate)
+		return invalid("rate", "must lie within adaptive.min and adaptive.max", c.rate)
 	}
 	return nil
 }

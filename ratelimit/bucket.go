@@ -67,6 +67,9 @@ type bucket struct {
 // (2^40 ns, about 18 minutes; float64 precision there is ~0.0002 ns).
 const rebaseAfter = 1 << 40
 
+// maxInterval caps the interval (ns) so that tat and tau stay finite.
+const maxInterval = 1e30
+
 type waiterState uint8
 
 const (
@@ -131,7 +134,9 @@ func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 		b.interval, b.tau = math.Inf(1), 0
 		b.tat = math.Inf(-1)
 	default:
-		b.interval = 1e9 / rate
+		// Clamp so that arithmetic stays finite for absurdly low rates
+		// (below 1e-21/s, one permit per ~30 trillion years).
+		b.interval = math.Min(1e9/rate, maxInterval)
 		b.tau = float64(burst-1) * b.interval
 		// tat-now is the debt in time; tat <= now means a full bucket.
 		b.tat = now + debt*b.interval
