@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,10 +15,12 @@ import (
 //
 //   - congested, when the share of failed messages is above MaxErrorRate or
 //     the mean handler latency is above TargetLatency: the rate drops to
-//     min(rate*Decrease, goodput), where goodput is the rate of successful
+//     min(rate, goodput)*Decrease, where goodput is the rate of successful
 //     completions in the window (what the downstream actually delivered),
 //     so one decision brings the rate under the new capacity and the
-//     backlog drains;
+//     backlog drains; while latency stays above target but falls window
+//     after window after a cut, the rate holds (the backlog is draining)
+//     instead of being cut again;
 //   - healthy and limiter-bound (at least 90% of the window's permits were
 //     used): the rate grows by Increase;
 //   - otherwise it stays, so a quiet period does not inflate the limit.
@@ -41,7 +44,7 @@ type Adaptive struct {
 	// Interval is the control window. Zero means DefaultAdaptiveInterval.
 	Interval time.Duration
 	// Increase is the rate added after a healthy, limiter-bound window.
-	// Zero means Max/50.
+	// Zero means Max/100.
 	Increase float64
 	// Decrease is the factor (0 < Decrease < 1) applied after a congested
 	// window. Zero means DefaultDecrease.
@@ -76,7 +79,7 @@ func (a Adaptive) withDefaults() Adaptive {
 		a.Interval = DefaultAdaptiveInterval
 	}
 	if a.Increase == 0 {
-		a.Increase = a.Max / 50
+		a.Increase = a.Max / 100
 	}
 	if a.Decrease == 0 {
 		a.Decrease = DefaultDecrease
@@ -119,18 +122,35 @@ func (a Adaptive) validate(c *config) error {
 
 // adaptive is the controller state of one Limiter.
 type adaptive struct {
-	cfg Adaptive
-	b   *bucket
+	cfg      Adaptive
+	b        *bucket
+	inflight atomic.Int64 // messages inside next
 
 	mu          sync.Mutex
 	windowStart time.Time // guarded by mu
 	grantedAt   uint64    // bucket.granted at windowStart; guarded by mu
 	n, errs     int       // guarded by mu
-	latSum      time.Duration
+	latSum      time.Duration // guarded by mu
+	maxLat      time.Duration // guarded by mu
+	backingOff  bool          // since the last cut, no healthy window; guarded by mu
+	holdUntil   time.Time     // no latency cut before; guarded by mu
+	latAtCut    time.Duration // mean latency at the last cut or hold; guarded by mu
 }
 
 func newAdaptive(a Adaptive, b *bucket) *adaptive {
 	return &adaptive{cfg: a.withDefaults(), b: b, windowStart: time.Now()}
+}
+
+// reset starts a new window (after SetRate: old samples judged the old
+// rate).
+func (a *adaptive) reset(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
+	a.windowStart = now
+	a.b.mu.Lock()
+	a.grantedAt = a.b.granted
+	a.b.mu.Unlock()
 }
 
 // failed reports whether err counts against the downstream's health.
@@ -162,6 +182,7 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	defer a.mu.Unlock()
 	a.n++
 	a.latSum += lat
+	a.maxLat = max(a.maxLat, lat)
 	if bad {
 		a.errs++
 	}
@@ -169,8 +190,8 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	if elapsed < a.cfg.Interval || a.n < a.cfg.MinSamples {
 		return decision{}, false
 	}
-	n, errs, meanLat := a.n, a.errs, a.latSum/time.Duration(a.n)
-	a.n, a.errs, a.latSum = 0, 0, 0
+	n, errs, meanLat, maxLat := a.n, a.errs, a.latSum/time.Duration(a.n), a.maxLat
+	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
 	a.windowStart = now
 
 	b := a.b
@@ -184,16 +205,37 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	rate := b.rate
 	nr := rate
 	secs := elapsed.Seconds()
-	congested := float64(errs) > a.cfg.MaxErrorRate*float64(n) ||
-		(a.cfg.TargetLatency > 0 && meanLat > a.cfg.TargetLatency)
+	errCongested := float64(errs) > a.cfg.MaxErrorRate*float64(n)
+	latCongested := a.cfg.TargetLatency > 0 && meanLat > a.cfg.TargetLatency
+	// After a cut, its effect shows only once the requests admitted
+	// before it have finished (one latency later), and then as latency
+	// falling while the backlog drains: hold instead of cutting again, so
+	// the rate does not overshoot downwards.
+	draining := a.backingOff && (now.Before(a.holdUntil) || meanLat < a.latAtCut)
 	switch {
-	case congested:
-		nr = rate * a.cfg.Decrease
-		if goodput := float64(n-errs) / secs; goodput < nr {
-			nr = goodput
+	case errCongested || (latCongested && !draining):
+		// Cut below what the downstream delivered, so its backlog drains.
+		goodput := float64(n-errs) / secs
+		nr = math.Min(rate, goodput) * a.cfg.Decrease
+		a.backingOff = true
+		// Little's law: the messages in flight now finish in about
+		// inflight/goodput; until then, and for one more window to
+		// measure, latency reflects the old rate.
+		hold := maxLat
+		if goodput > 0 {
+			hold = max(hold, time.Duration(float64(a.inflight.Load())/goodput*float64(time.Second)))
+		}
+		a.holdUntil = now.Add(hold + a.cfg.Interval)
+		a.latAtCut = meanLat
+	case latCongested:
+		if !now.Before(a.holdUntil) {
+			a.latAtCut = meanLat
 		}
 	case float64(granted) >= 0.9*rate*secs:
 		nr = rate + a.cfg.Increase
+		a.backingOff = false
+	default:
+		a.backingOff = false
 	}
 	nr = math.Min(math.Max(nr, a.cfg.Min), a.cfg.Max)
 	if nr == rate {
