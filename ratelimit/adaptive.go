@@ -127,9 +127,9 @@ type adaptive struct {
 	inflight atomic.Int64 // messages inside next
 
 	mu          sync.Mutex
-	windowStart time.Time // guarded by mu
-	grantedAt   uint64    // bucket.granted at windowStart; guarded by mu
-	n, errs     int       // guarded by mu
+	windowStart time.Time     // guarded by mu
+	grantedAt   uint64        // bucket.granted at windowStart; guarded by mu
+	n, errs     int           // guarded by mu
 	latSum      time.Duration // guarded by mu
 	maxLat      time.Duration // guarded by mu
 	backingOff  bool          // since the last cut, no healthy window; guarded by mu
