@@ -29,7 +29,7 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metr
 
 func attr(set attribute.Set, k attribute.Key) string {
 	v, _ := set.Value(k)
-	return v.Emit()
+	return v.String()
 }
 
 func TestMetrics(t *testing.T) {
