@@ -67,6 +67,9 @@ type bucket struct {
 // (2^40 ns, about 18 minutes; float64 precision there is ~0.0002 ns).
 const rebaseAfter = 1 << 40
 
+// maxInterval caps the interval (ns) so that tat and tau stay finite.
+const maxInterval = 1e30
+
 type waiterState uint8
 
 const (
@@ -84,8 +87,7 @@ type waiter struct {
 	state      waiterState // guarded by bucket.mu until ch is signalled
 	deadline   float64     // max-wait deadline (ns since epoch), +Inf none
 	retry      float64     // expected remaining wait when expired
-	tatBefore  float64     // for giving a permit back on a lost race
-	tatAfter   float64
+	g          grant       // the permit, when granted
 }
 
 func newWaiter() any { return &waiter{ch: make(chan struct{}, 1)} }
@@ -132,7 +134,9 @@ func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 		b.interval, b.tau = math.Inf(1), 0
 		b.tat = math.Inf(-1)
 	default:
-		b.interval = 1e9 / rate
+		// Clamp so that arithmetic stays finite for absurdly low rates
+		// (below 1e-21/s, one permit per ~30 trillion years).
+		b.interval = math.Min(1e9/rate, maxInterval)
 		b.tau = float64(burst-1) * b.interval
 		// tat-now is the debt in time; tat <= now means a full bucket.
 		b.tat = now + debt*b.interval
@@ -169,33 +173,63 @@ func (b *bucket) estimate(now float64) float64 {
 	return b.queueBase(now) - b.tau + float64(b.queued)*b.interval
 }
 
+// grant identifies one granted permit so that it can be given back when
+// the caller could not use it (see undo). The zero grant undoes nothing.
+type grant struct {
+	before, after float64
+	ok            bool
+}
+
 // grantLocked takes the permit at base.
-func (b *bucket) grantLocked(base float64) {
+func (b *bucket) grantLocked(base float64) grant {
 	b.tat = base + b.interval
 	b.granted++
+	return grant{before: base, after: b.tat, ok: true}
+}
+
+// undo gives back g if nothing was scheduled after it; otherwise the
+// permit is forfeited, so undo can never cause over-admission.
+func (b *bucket) undo(g grant) {
+	if !g.ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.undoLocked(g)
+}
+
+func (b *bucket) undoLocked(g grant) {
+	if g.ok && !b.unlimited && b.tat == g.after {
+		b.tat = g.before
+		b.granted--
+		if !b.closed && b.head != nil {
+			now := b.nowLocked()
+			b.releaseLocked(now)
+			b.armLocked(now)
+		}
+	}
 }
 
 // tryLocked admits at once if a permit is due and nobody is queued ahead.
-func (b *bucket) tryLocked(now float64) bool {
+func (b *bucket) tryLocked(now float64) (grant, bool) {
 	if b.unlimited {
 		b.granted++
-		return true
+		return grant{}, true
 	}
 	if b.head != nil {
 		b.releaseLocked(now)
 		if b.head != nil {
-			return false
+			return grant{}, false
 		}
 	}
 	if b.rate <= 0 {
-		return false
+		return grant{}, false
 	}
 	base := b.arrivalBase(now)
 	if base-b.tau <= now {
-		b.grantLocked(base)
-		return true
+		return b.grantLocked(base), true
 	}
-	return false
+	return grant{}, false
 }
 
 // releaseLocked releases every queued waiter whose slot is due and expires
@@ -205,6 +239,7 @@ func (b *bucket) releaseLocked(now float64) {
 	for w := b.head; w != nil; w = b.head {
 		if b.unlimited {
 			b.granted++
+			w.g = grant{}
 			b.resolveLocked(w, stateGranted)
 			continue
 		}
@@ -217,9 +252,7 @@ func (b *bucket) releaseLocked(now float64) {
 					b.credit = math.Min(now-slot, b.catchUp)
 					first = false
 				}
-				w.tatBefore = base
-				b.grantLocked(base)
-				w.tatAfter = b.tat
+				w.g = b.grantLocked(base)
 				b.resolveLocked(w, stateGranted)
 				continue
 			}
@@ -315,32 +348,32 @@ func (b *bucket) fire() {
 
 // wait blocks until a permit is granted, ctx is done, the wait would exceed
 // maxWait (ns, 0 for no bound) or the bucket is closed.
-func (b *bucket) wait(ctx context.Context, maxWait float64) error {
+func (b *bucket) wait(ctx context.Context, maxWait float64) (grant, error) {
 	if b.fast.Load() {
-		return nil
+		return grant{}, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return grant{}, err
 	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return ErrClosed
+		return grant{}, ErrClosed
 	}
 	now := b.nowLocked()
-	if b.tryLocked(now) {
+	if g, ok := b.tryLocked(now); ok {
 		b.mu.Unlock()
-		return nil
+		return g, nil
 	}
 	slot := b.estimate(now)
 	wait := slot - now
 	if maxWait > 0 && wait > maxWait {
 		b.mu.Unlock()
-		return limited(wait, "wait would exceed max_wait")
+		return grant{}, limited(wait, reasonMaxWait)
 	}
 	if dl, ok := ctx.Deadline(); ok && slot > float64(dl.Sub(b.epoch)) {
 		b.mu.Unlock()
-		return limited(wait, "wait would outlast the context deadline")
+		return grant{}, limited(wait, reasonDeadline)
 	}
 	w := b.pool.Get().(*waiter)
 	w.state = stateQueued
@@ -369,63 +402,57 @@ func (b *bucket) wait(ctx context.Context, maxWait float64) error {
 		}
 		b.mu.Unlock()
 		b.pool.Put(w)
-		return ctx.Err()
+		return grant{}, ctx.Err()
 	}
 	// Resolved concurrently with the cancellation. Give a granted permit
 	// back if nothing was scheduled after it; otherwise it is forfeited
 	// (never over-admitting).
-	if w.state == stateGranted && b.tat == w.tatAfter {
-		b.tat = w.tatBefore
-		b.granted--
-		b.armLocked(b.nowLocked())
+	if w.state == stateGranted {
+		b.undoLocked(w.g)
 	}
 	b.mu.Unlock()
 	<-w.ch
 	st := w.state
 	b.pool.Put(w)
 	if st == stateClosed {
-		return ErrClosed
+		return grant{}, ErrClosed
 	}
-	return ctx.Err()
+	return grant{}, ctx.Err()
 }
 
 // finish turns a resolved waiter into Wait's result and recycles it.
-func (b *bucket) finish(w *waiter) error {
-	st, retry := w.state, w.retry
+func (b *bucket) finish(w *waiter) (grant, error) {
+	st, retry, g := w.state, w.retry, w.g
 	b.pool.Put(w)
 	switch st {
 	case stateGranted:
-		return nil
+		return g, nil
 	case stateExpired:
-		return limited(retry, "wait exceeded max_wait")
+		return grant{}, limited(retry, reasonExpired)
 	default:
-		return ErrClosed
+		return grant{}, ErrClosed
 	}
 }
 
 // try admits at once or returns a *LimitedError with the expected wait.
-func (b *bucket) try() error {
+func (b *bucket) try() (grant, error) {
 	if b.fast.Load() {
-		return nil
+		return grant{}, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return ErrClosed
+		return grant{}, ErrClosed
 	}
 	now := b.nowLocked()
-	if b.tryLocked(now) {
-		return nil
+	if g, ok := b.tryLocked(now); ok {
+		return g, nil
 	}
-	return limited(b.estimate(now)-now, "no token available")
+	return grant{}, limited(b.estimate(now)-now, reasonNoToken)
 }
 
-// set changes rate and burst under load and re-evaluates the queue.
-func (b *bucket) set(unlimited bool, rate float64, burst int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.nowLocked()
-	b.setLocked(now, unlimited, rate, burst)
+// reschedLocked re-evaluates the queue after a change of rate or burst.
+func (b *bucket) reschedLocked(now float64) {
 	if b.closed {
 		return
 	}

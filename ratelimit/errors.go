@@ -31,12 +31,32 @@ const ZeroRateRetryAfter = time.Second
 // delay redelivery brings the message back when it can be admitted.
 type LimitedError struct {
 	retryAfter time.Duration
-	reason     string
+	reason     reason
+}
+
+// reason says why a message was rejected; it is the metrics attribute.
+type reason uint8
+
+const (
+	reasonNoToken  reason = iota // reject mode, no free token
+	reasonMaxWait                // expected wait beyond max_wait/max_hold
+	reasonExpired                // queued wait outlasted max_wait/max_hold
+	reasonDeadline               // wait would outlast the context deadline
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"no_token", "max_wait", "max_wait", "deadline"}
+
+var reasonText = [numReasons]string{
+	"no token available",
+	"wait would exceed max_wait",
+	"wait exceeded max_wait",
+	"wait would outlast the context deadline",
 }
 
 // Error describes the rejection and the suggested delay.
 func (e *LimitedError) Error() string {
-	return ErrLimited.Error() + " (" + e.reason + "; retry after " + e.retryAfter.String() + ")"
+	return ErrLimited.Error() + " (" + reasonText[e.reason] + "; retry after " + e.retryAfter.String() + ")"
 }
 
 // RetryAfter is the suggested redelivery delay: the expected wait for a
@@ -50,7 +70,7 @@ func (e *LimitedError) ErrorClass() string { return "transient" }
 // Unwrap returns ErrLimited.
 func (e *LimitedError) Unwrap() error { return ErrLimited }
 
-func limited(wait float64, reason string) *LimitedError {
+func limited(wait float64, why reason) *LimitedError {
 	var d time.Duration
 	switch {
 	case wait != wait || wait > float64(maxDuration): // NaN or beyond
@@ -58,21 +78,42 @@ func limited(wait float64, reason string) *LimitedError {
 	case wait > 0:
 		d = time.Duration(wait + 0.999999) // round up to the next ns
 	}
-	return &LimitedError{retryAfter: d, reason: reason}
+	return &LimitedError{retryAfter: d, reason: why}
 }
 
 const maxDuration = time.Duration(1<<63 - 1)
 
-func invalidf(what string, v float64) error {
-	return &invalidError{what: what, val: strconv.FormatFloat(v, 'g', -1, 64)}
+// invalid returns an error wrapping ErrInvalid about the setting at field
+// (its config key path, such as "per_key.rate").
+func invalid(field, what string, v any) *invalidError {
+	var val string
+	switch x := v.(type) {
+	case float64:
+		val = strconv.FormatFloat(x, 'g', -1, 64)
+	case int:
+		val = strconv.Itoa(x)
+	case time.Duration:
+		val = x.String()
+	case string:
+		val = strconv.Quote(x)
+	}
+	return &invalidError{field: field, what: what, val: val}
 }
 
 type invalidError struct {
-	what, val string
+	field, what, val string
 }
 
 func (e *invalidError) Error() string {
-	return ErrInvalid.Error() + ": " + e.what + " (got " + e.val + ")"
+	s := ErrInvalid.Error() + ": "
+	if e.field != "" {
+		s += e.field + " "
+	}
+	s += e.what
+	if e.val != "" {
+		s += " (got " + e.val + ")"
+	}
+	return s
 }
 
 func (e *invalidError) Unwrap() error { return ErrInvalid }

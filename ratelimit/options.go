@@ -41,7 +41,7 @@ func ParseMode(s string) (Mode, error) {
 	case "reject":
 		return ModeReject, nil
 	}
-	return 0, &invalidError{what: `mode must be "wait" or "reject"`, val: s}
+	return 0, invalid("mode", `must be "wait" or "reject"`, s)
 }
 
 func itoa(i int) string {
@@ -89,6 +89,8 @@ type config struct {
 	name      string
 	mp        metric.MeterProvider
 	logger    watermill.LoggerAdapter
+	keyed     *keyConfig
+	adaptive  *Adaptive
 	errs      []error
 }
 
@@ -112,18 +114,28 @@ func (c *config) validate() error {
 			return err
 		}
 	}
-	if err := checkBurst(c.burst, c.rateSet && c.rate > 0); err != nil {
+	if err := checkBurst("burst", c.burst, c.rateSet && c.rate > 0); err != nil {
 		return err
 	}
 	if c.mode != ModeWait && c.mode != ModeReject {
-		return invalidf("mode must be ModeWait or ModeReject", float64(c.mode))
+		return invalid("mode", "must be ModeWait or ModeReject", int(c.mode))
 	}
 	for _, d := range []struct {
-		what string
-		v    time.Duration
-	}{{"max_wait must not be negative", c.maxWait}, {"max_hold must not be negative", c.maxHold}, {"catch_up must not be negative", c.catchUp}} {
+		field string
+		v     time.Duration
+	}{{"max_wait", c.maxWait}, {"max_hold", c.maxHold}, {"catch_up", c.catchUp}} {
 		if d.v < 0 {
-			return invalidf(d.what, d.v.Seconds())
+			return invalid(d.field, "must not be negative", d.v)
+		}
+	}
+	if c.keyed != nil {
+		if err := c.keyed.validate(); err != nil {
+			return err
+		}
+	}
+	if c.adaptive != nil {
+		if err := c.adaptive.validate(c); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -131,17 +143,17 @@ func (c *config) validate() error {
 
 func checkRate(what string, r float64) error {
 	if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
-		return invalidf(what+" must be a finite number of events per second, 0 or more", r)
+		return invalid(what, "must be a finite number of events per second, 0 or more", r)
 	}
 	return nil
 }
 
-func checkBurst(n int, positiveRate bool) error {
+func checkBurst(field string, n int, positiveRate bool) error {
 	if n < 0 {
-		return invalidf("burst must not be negative", float64(n))
+		return invalid(field, "must not be negative", n)
 	}
 	if n == 0 && positiveRate {
-		return invalidf("burst must be at least 1 with a positive rate", 0)
+		return invalid(field, "must be at least 1 with a positive rate", n)
 	}
 	return nil
 }
