@@ -22,7 +22,7 @@ import (
 	"github.com/levee-dev/levee/breaker"
 )
 
-var breakerErrDown = errors.New("downstream unavailable")
+var errBreakerDown = errors.New("downstream unavailable")
 
 func breakerNoop(*message.Message) ([]*message.Message, error) { return nil, nil }
 
@@ -129,7 +129,7 @@ func breakerOutageRun(tb testing.TB, mw message.HandlerMiddleware, n int, outage
 		end := outageEnd
 		startMu.RUnlock()
 		if time.Now().Before(end) {
-			return breakerErrDown
+			return errBreakerDown
 		}
 		if _, dup := seen.LoadOrStore(msg.UUID, true); !dup && processed.Add(1) == int64(n) {
 			close(allDone)
@@ -254,7 +254,7 @@ func BenchmarkBreakerRamp(b *testing.B) {
 				counts := make([]atomic.Int64, steps+1)
 				h := c.mw(b)(func(*message.Message) ([]*message.Message, error) {
 					if down.Load() {
-						return nil, breakerErrDown
+						return nil, errBreakerDown
 					}
 					t0mu.RLock()
 					since := time.Since(t0)

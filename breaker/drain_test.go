@@ -140,7 +140,7 @@ func TestRampShape(t *testing.T) {
 					}
 					wg.Wait() // the rest of the backlog goes through when the drain ends
 					wg = flood(ctx, h, 8)
-					time.Sleep(t0.Add(window + 2*time.Second).Sub(time.Now()))
+					time.Sleep(time.Until(t0.Add(window + 2*time.Second)))
 				} else {
 					wg = flood(ctx, h, 8)
 					time.Sleep(window + 2*time.Second)
