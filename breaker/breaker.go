@@ -97,6 +97,9 @@ func New(opts ...Option) (*Breaker, error) {
 	}
 	inst, err := newInstruments(b)
 	if err != nil {
+		if b.lim != nil {
+			_ = b.lim.Close()
+		}
 		return nil, err
 	}
 	b.inst = inst
