@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -367,23 +368,29 @@ func TestClassification(t *testing.T) {
 	}
 }
 
+func panicHandler(*message.Message) ([]*message.Message, error) { panic("boom") }
+
 // TestPanic: a panic counts as a failure and reaches Recover outside.
 func TestPanic(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		opts []breaker.Option
+		name      string
+		opts      []breaker.Option
+		fullStack bool // the panic is not recovered on the way: the stack shows the handler
 	}{
-		{"fast path", []breaker.Option{breaker.WithConsecutiveFailures(2)}},
-		{"counted path", []breaker.Option{breaker.WithConsecutiveFailures(2), breaker.WithFailureRatio(0.9, 50)}},
+		{"fast path", []breaker.Option{breaker.WithConsecutiveFailures(2)}, true},
+		{"counted path", []breaker.Option{breaker.WithConsecutiveFailures(2), breaker.WithFailureRatio(0.9, 50)}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := mustNew(t, tt.opts...)
-			h := middleware.Recover(b.Middleware(func(*message.Message) ([]*message.Message, error) { panic("boom") }))
+			h := middleware.Recover(b.Middleware(panicHandler))
 			for i := range 2 {
 				_, err := h(newMsg())
 				var pe *middleware.PanicError
 				if !errors.As(err, &pe) || pe.Value != "boom" {
 					t.Fatalf("call %d: got %v, want a *PanicError(boom) from Recover", i, err)
+				}
+				if tt.fullStack && !strings.Contains(string(pe.Stack), "breaker_test.panicHandler") {
+					t.Fatalf("call %d: stack does not show the panicking handler:\n%s", i, pe.Stack)
 				}
 			}
 			wantState(t, b, breaker.StateOpen)

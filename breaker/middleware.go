@@ -94,21 +94,25 @@ func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*m
 // meanwhile, as gobreaker drops results of an older generation.
 func (b *Breaker) fast(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error) {
 	gen := b.gen.Load()
+	// A panic is counted without being recovered, so Recover (further out)
+	// sees the original panic and its full stack.
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
+		if !returned {
 			b.report(gen, errHandlerPanic)
-			panic(r)
 		}
 	}()
 	if b.cfg.slowThreshold > 0 {
 		t0 := time.Now()
 		out, err = next(msg)
+		returned = true
 		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(err) && b.isSuccessful(err) {
 			b.report(gen, errSlowCall)
 			return out, err
 		}
 	} else {
 		out, err = next(msg)
+		returned = true
 	}
 	if err == nil && !b.streak.Load() {
 		if b.tp != nil && !b.draining.Load() {
