@@ -375,10 +375,10 @@ func TestPanic(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		opts      []breaker.Option
-		fullStack bool // the panic is not recovered on the way: the stack shows the handler
+		fullStack bool // Recover's stack shows the panicking handler
 	}{
 		{"fast path", []breaker.Option{breaker.WithConsecutiveFailures(2)}, true},
-		{"counted path", []breaker.Option{breaker.WithConsecutiveFailures(2), breaker.WithFailureRatio(0.9, 50)}, false},
+		{"counted path", []breaker.Option{breaker.WithConsecutiveFailures(2), breaker.WithFailureRatio(0.9, 50)}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := mustNew(t, tt.opts...)
