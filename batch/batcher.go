@@ -1,0 +1,428 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee/internal/telemetry"
+)
+
+// Func processes a batch. msgs holds at least one message, in joining order;
+// the slice is the func's for the duration of the call. ctx is the batch
+// context: it carries the batch span and is cancelled when Shutdown's
+// context ends and when the context of every message of the batch has
+// ended. The messages are the func's until it returns: each delivery waits
+// for the result, so nothing else modifies them meanwhile.
+//
+// Returning nil acks every message. Returning an *Errors (possibly wrapped)
+// fails only the messages it names. Any other error fails every message
+// with that error. A panic fails every message with a *PanicError.
+type Func func(ctx context.Context, msgs []*message.Message) error
+
+// Batcher collects the messages delivered to its Handler into batches and
+// hands each batch to a Func; every message then returns its own result.
+// A Batcher is safe for concurrent use: Handler is meant to be called by
+// many deliveries at once. Create it with New and stop it with Close or
+// Shutdown.
+type Batcher struct {
+	fn      Func
+	cfg     config
+	tracer  trace.Tracer // nil when tracing is off
+	inst    *instruments // nil when metrics are off
+	base    context.Context
+	stopAll context.CancelFunc
+	wg      sync.WaitGroup // running batch funcs
+
+	mu       sync.Mutex
+	cur      *pending   // guarded by mu: the open batch, or nil
+	ready    []*pending // guarded by mu: sealed batches waiting for a slot, oldest first
+	inFlight int        // guarded by mu: running batches
+	closed   bool       // guarded by mu
+	idle     chan struct{}
+	isIdle   bool        // guarded by mu: idle is closed
+	attrs    *attrSet    // guarded by mu: resolved from the first message
+	linger   *time.Timer // guarded by mu: flushes the open batch; one timer, reset per batch
+	sizeHint int         // guarded by mu: capacity of a new batch's entries (the last batch's length)
+}
+
+type state uint8
+
+const (
+	stateOpen    state = iota // accepting messages
+	stateQueued               // sealed, waiting for an in-flight slot
+	stateRunning              // the batch func has it
+	stateDone                 // results are set and done is closed
+)
+
+// pending is one batch. Its fields are guarded by the Batcher's mu until
+// state becomes stateRunning; from then on the run goroutine owns entries
+// until it closes done.
+type pending struct {
+	entries   []entry
+	count     int // entries not removed
+	bytes     int // payload bytes of those entries
+	state     state
+	reason    reason
+	start     time.Time
+	holdTimer *time.Timer
+	done      chan struct{}
+	cancel    context.CancelFunc // set when running
+	sent      int                // messages handed to the func
+	gaveUp    int                // of those, how many have an ended context
+	attrs     *attrSet
+}
+
+type entry struct {
+	msg     *message.Message
+	err     error
+	pos     int // index in the func's msgs slice
+	removed bool
+}
+
+// New returns a Batcher that hands batches to fn. Options set the flush
+// triggers (WithMaxSize, WithMaxBytes, WithMaxWait), the number of batches
+// processed at once (WithMaxInFlight), the hold bound (WithMaxHold) and
+// telemetry. A nil fn or an invalid setting returns an error wrapping
+// ErrInvalidConfig that names the setting. When WithConcurrency says the
+// transport delivers fewer messages at once than max_size, New logs a
+// warning: batches can then only flush on max_wait.
+func New(fn Func, opts ...Option) (*Batcher, error) {
+	cfg := newConfig()
+	for _, o := range opts {
+		if o != nil {
+			o.apply(cfg)
+		}
+	}
+	cfg.check()
+	if fn == nil {
+		return nil, fmt.Errorf("%w: batch func is nil", ErrInvalidConfig)
+	}
+	if err := cfg.err(); err != nil {
+		return nil, err
+	}
+	b := &Batcher{fn: fn, cfg: *cfg, idle: make(chan struct{}), sizeHint: min(cfg.maxSize, 64)}
+	b.base, b.stopAll = context.WithCancel(context.Background())
+	if cfg.tp != nil {
+		b.tracer = telemetry.Tracer(cfg.tp)
+	}
+	if cfg.mp != nil {
+		inst, err := newInstruments(cfg.mp)
+		if err != nil {
+			b.stopAll()
+			return nil, err
+		}
+		b.inst = inst
+	}
+	if w := ConcurrencyWarning(cfg.maxSize, cfg.concurrency); w != "" {
+		cfg.logger.Info("WARNING: "+w, watermill.LogFields{
+			"max_size": cfg.maxSize, "concurrency": cfg.concurrency, "max_wait": cfg.maxWait,
+		})
+	}
+	return b, nil
+}
+
+// ConcurrencyWarning returns a warning when maxSize is larger than the
+// number of messages the transport delivers at once (concurrency), and ""
+// otherwise or when concurrency is zero (unknown). New logs it when
+// WithConcurrency is given; configuration checks may print it too.
+func ConcurrencyWarning(maxSize, concurrency int) string {
+	if concurrency <= 0 || maxSize <= concurrency {
+		return ""
+	}
+	return fmt.Sprintf("levee/batch: max_size %d is larger than the transport's concurrency %d: "+
+		"a batch can never fill and every batch waits max_wait; raise the consumer concurrency "+
+		"(adapters) or lower max_size", maxSize, concurrency)
+}
+
+// Handler is the handler to register on the router, alone or behind
+// per-message middlewares (middleware.Stack(...).Middleware(b.Handler)).
+// The message joins the open batch and waits for the batch's result; it
+// returns its own result: nil (ack) or an error (Nack, retry or DLQ). It
+// produces no messages.
+//
+// A message whose context ends before its batch is handed to the func
+// leaves the batch and returns the context error; it is not passed to the
+// func. One whose context ends while the func runs still waits for the
+// func's verdict (its outcome is unknown until then); when the contexts of
+// all messages of a batch have ended, the func's context is cancelled. A
+// message delivered after Close returns ErrClosed.
+func (b *Batcher) Handler(msg *message.Message) ([]*message.Message, error) {
+	return nil, b.process(msg)
+}
+
+// NoPublishHandler is Handler for Router.AddNoPublisherHandler.
+func (b *Batcher) NoPublishHandler(msg *message.Message) error { return b.process(msg) }
+
+func (b *Batcher) process(msg *message.Message) error {
+	ctx := msg.Context()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	size := len(msg.Payload)
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	if b.attrs == nil {
+		b.attrs = b.newAttrSet(ctx)
+	}
+	bt := b.cur
+	if bt != nil && b.cfg.maxBytes > 0 && bt.count > 0 && bt.bytes+size > b.cfg.maxBytes {
+		b.sealLocked(bt, reasonBytes)
+		bt = nil
+	}
+	if bt == nil {
+		bt = b.openLocked()
+	}
+	idx := len(bt.entries)
+	bt.entries = append(bt.entries, entry{msg: msg})
+	bt.count++
+	bt.bytes += size
+	switch {
+	case bt.count >= b.cfg.maxSize:
+		b.sealLocked(bt, reasonSize)
+	case b.cfg.maxBytes > 0 && bt.bytes >= b.cfg.maxBytes:
+		b.sealLocked(bt, reasonBytes)
+	}
+	b.mu.Unlock()
+
+	select {
+	case <-bt.done:
+		return bt.entries[idx].err
+	case <-ctx.Done():
+	}
+
+	b.mu.Lock()
+	switch bt.state {
+	case stateDone:
+		b.mu.Unlock()
+		return bt.entries[idx].err
+	case stateOpen, stateQueued:
+		b.removeLocked(bt, idx, size)
+		b.inst.left(bt.attrs, leftCanceled, 1)
+		b.mu.Unlock()
+		return ctx.Err()
+	}
+	// The func has the message: its outcome is unknown until the func
+	// returns, so wait for it rather than Nack (the message could be written
+	// and then redelivered) or ack (it might not be written). Returning now
+	// would also let outer middlewares (retry, dead-lettering) modify the
+	// message while the func reads it. Once every message of the batch has
+	// given up, the func's context is cancelled, which bounds this wait.
+	bt.gaveUp++
+	if bt.gaveUp == bt.sent {
+		bt.cancel()
+	}
+	b.mu.Unlock()
+	<-bt.done
+	return bt.entries[idx].err
+}
+
+// openLocked starts a new open batch with its linger (and hold) timer.
+func (b *Batcher) openLocked() *pending {
+	bt := &pending{
+		entries: make([]entry, 0, b.sizeHint),
+		state:   stateOpen,
+		start:   time.Now(),
+		done:    make(chan struct{}),
+		attrs:   b.attrs,
+	}
+	if b.linger == nil {
+		b.linger = time.AfterFunc(b.cfg.maxWait, b.lingered)
+	} else {
+		b.linger.Reset(b.cfg.maxWait)
+	}
+	if b.cfg.maxHold > 0 {
+		bt.holdTimer = time.AfterFunc(b.cfg.maxHold, func() { b.held(bt) })
+	}
+	b.cur = bt
+	return bt
+}
+
+// lingered flushes the open batch once max_wait has passed since its first
+// message. The timer is shared by successive batches: a run left over from
+// an earlier batch finds the current one too young and does nothing (the
+// timer was reset for it).
+func (b *Batcher) lingered() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if bt := b.cur; bt != nil && time.Since(bt.start) >= b.cfg.maxWait {
+		b.sealLocked(bt, reasonWait)
+	}
+}
+
+// held fails a batch that did not start within max hold.
+func (b *Batcher) held(bt *pending) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if bt.state != stateOpen && bt.state != stateQueued {
+		return
+	}
+	herr := &HoldError{Held: time.Since(bt.start), After: b.cfg.maxWait}
+	b.inst.left(bt.attrs, leftMaxHold, bt.count)
+	if bt.state == stateQueued {
+		for i, q := range b.ready {
+			if q == bt {
+				b.ready = append(b.ready[:i], b.ready[i+1:]...)
+				break
+			}
+		}
+	}
+	b.failLocked(bt, herr)
+	b.checkIdleLocked()
+}
+
+// failLocked settles every waiting message of a batch that never ran.
+func (b *Batcher) failLocked(bt *pending, err error) {
+	if b.cur == bt {
+		b.cur = nil
+		stopTimer(b.linger)
+	}
+	stopTimer(bt.holdTimer)
+	for i := range bt.entries {
+		if !bt.entries[i].removed {
+			bt.entries[i].err = err
+		}
+	}
+	bt.state = stateDone
+	close(bt.done)
+}
+
+// removeLocked takes a message that stopped waiting out of a batch that has
+// not started.
+func (b *Batcher) removeLocked(bt *pending, idx, size int) {
+	e := &bt.entries[idx]
+	e.removed = true
+	e.msg = nil
+	bt.count--
+	bt.bytes -= size
+	if bt.count == 0 && bt.state == stateOpen {
+		// Nobody is left: drop the batch. A queued empty batch is skipped
+		// when its turn comes.
+		b.failLocked(bt, nil)
+		b.checkIdleLocked()
+	}
+}
+
+// sealLocked closes a batch to new messages and queues it for a slot.
+func (b *Batcher) sealLocked(bt *pending, r reason) {
+	if b.cur == bt {
+		b.cur = nil
+		stopTimer(b.linger)
+	}
+	b.sizeHint = min(max(len(bt.entries), 1), b.cfg.maxSize)
+	bt.state = stateQueued
+	bt.reason = r
+	b.ready = append(b.ready, bt)
+	b.dispatchLocked()
+}
+
+// dispatchLocked starts queued batches while slots are free.
+func (b *Batcher) dispatchLocked() {
+	for b.inFlight < b.cfg.maxInFlight && len(b.ready) > 0 {
+		bt := b.ready[0]
+		b.ready[0] = nil
+		b.ready = b.ready[1:]
+		stopTimer(bt.holdTimer)
+		if bt.count == 0 {
+			b.failLocked(bt, nil)
+			continue
+		}
+		msgs := make([]*message.Message, 0, bt.count)
+		var ctxs []context.Context
+		if b.tracer != nil {
+			// Read message contexts here, while every message still waits:
+			// once one gives up, a middleware may replace its context.
+			ctxs = make([]context.Context, 0, bt.count)
+		}
+		for i := range bt.entries {
+			e := &bt.entries[i]
+			if e.removed {
+				continue
+			}
+			e.pos = len(msgs)
+			msgs = append(msgs, e.msg)
+			if ctxs != nil {
+				ctxs = append(ctxs, e.msg.Context())
+			}
+		}
+		bt.sent = len(msgs)
+		var ctx context.Context
+		ctx, bt.cancel = context.WithCancel(b.base)
+		bt.state = stateRunning
+		b.inFlight++
+		b.wg.Add(1)
+		go b.run(ctx, bt, msgs, ctxs)
+	}
+	b.checkIdleLocked()
+}
+
+func (b *Batcher) checkIdleLocked() {
+	if b.closed && !b.isIdle && b.cur == nil && b.inFlight == 0 && len(b.ready) == 0 {
+		b.isIdle = true
+		close(b.idle)
+	}
+}
+
+// run calls the batch func and settles every message of the batch.
+func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message, ctxs []context.Context) {
+	defer b.wg.Done()
+	start := time.Now()
+	var span trace.Span
+	if b.tracer != nil {
+		ctx, span = b.startSpan(ctx, bt, ctxs)
+	}
+	err := b.call(ctx, msgs)
+	errs, out, all := resolve(msgs, err)
+	if span != nil {
+		endSpan(span, out, err)
+	}
+	b.inst.batch(bt.attrs, bt.reason, out, len(msgs), time.Since(start))
+	if out == outcomePanic {
+		b.cfg.logger.Error("levee/batch: batch func panicked", err, watermill.LogFields{"batch_size": len(msgs)})
+	}
+
+	b.mu.Lock()
+	for i := range bt.entries {
+		e := &bt.entries[i]
+		if e.removed {
+			continue
+		}
+		if errs != nil {
+			e.err = errs[e.pos]
+		} else {
+			e.err = all
+		}
+	}
+	bt.state = stateDone
+	close(bt.done)
+	b.inFlight--
+	b.dispatchLocked()
+	b.mu.Unlock()
+	bt.cancel()
+}
+
+// call runs the batch func, turning a panic into a *PanicError.
+func (b *Batcher) call(ctx context.Context, msgs []*message.Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return b.fn(ctx, msgs)
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}

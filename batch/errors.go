@@ -1,0 +1,150 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+var (
+	// ErrInvalidConfig is wrapped by every error New returns for an invalid
+	// setting; the message names the setting's configuration key.
+	ErrInvalidConfig = errors.New("levee/batch: invalid configuration")
+
+	// ErrClosed is returned for a message that reaches a closed Batcher, or
+	// whose batch had not started when Shutdown's context ended. The message
+	// was not processed; the transport redelivers it.
+	ErrClosed = errors.New("levee/batch: batcher closed")
+
+	// ErrInvalidResult fails a whole batch whose batch func returned an
+	// *Errors naming an index outside the batch, a UUID of no message in it,
+	// or a nil error. A malformed per-message result never acks anything.
+	ErrInvalidResult = errors.New("levee/batch: invalid per-message result")
+
+	// ErrMaxHold is wrapped by *HoldError.
+	ErrMaxHold = errors.New("levee/batch: batch not started within max hold")
+)
+
+// ClassPanic is the error class of *PanicError, read by the dlq and breaker
+// packages through ErrorClass.
+const ClassPanic = "panic"
+
+// Errors is a partial failure a batch func returns: it names the messages
+// that failed, by index in the slice the func received or by UUID, and the
+// error of each. Only those messages fail (and go on to retry or the DLQ);
+// every other message of the batch succeeds. A batch func may return it
+// wrapped (errors.As finds it).
+//
+// Every key must name a message of the batch and every error must be
+// non-nil; otherwise the whole batch fails with an error wrapping
+// ErrInvalidResult. A message named both by index and by UUID gets both
+// errors joined. An Errors naming nothing means the whole batch succeeded.
+type Errors struct {
+	// ByIndex maps an index in the batch func's msgs slice to its error.
+	ByIndex map[int]error
+	// ByUUID maps a message UUID to its error; it applies to every message
+	// of the batch with that UUID.
+	ByUUID map[string]error
+}
+
+// Fail records err for the message at index i and returns e.
+func (e *Errors) Fail(i int, err error) *Errors {
+	if e.ByIndex == nil {
+		e.ByIndex = map[int]error{}
+	}
+	e.ByIndex[i] = err
+	return e
+}
+
+// FailUUID records err for the message(s) with uuid and returns e.
+func (e *Errors) FailUUID(uuid string, err error) *Errors {
+	if e.ByUUID == nil {
+		e.ByUUID = map[string]error{}
+	}
+	e.ByUUID[uuid] = err
+	return e
+}
+
+// Len returns how many entries e holds; a nil *Errors holds none.
+func (e *Errors) Len() int {
+	if e == nil {
+		return 0
+	}
+	return len(e.ByIndex) + len(e.ByUUID)
+}
+
+// Error summarises the failures: their count and the first one (lowest
+// index, then lowest UUID).
+func (e *Errors) Error() string {
+	n := e.Len()
+	if n == 0 {
+		return "levee/batch: no per-message errors"
+	}
+	var first string
+	if len(e.ByIndex) > 0 {
+		idx := make([]int, 0, len(e.ByIndex))
+		for i := range e.ByIndex {
+			idx = append(idx, i)
+		}
+		sort.Ints(idx)
+		first = fmt.Sprintf("message %d: %v", idx[0], e.ByIndex[idx[0]])
+	} else {
+		ids := make([]string, 0, len(e.ByUUID))
+		for id := range e.ByUUID {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		first = fmt.Sprintf("message %s: %v", ids[0], e.ByUUID[ids[0]])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "levee/batch: %d message(s) failed; %s", n, first)
+	return b.String()
+}
+
+// PanicError fails every message of a batch whose batch func panicked. Its
+// class is "panic": the dlq package dead-letters it instead of retrying.
+type PanicError struct {
+	// Value is what was passed to panic.
+	Value any
+	// Stack is the stack of the panicking batch func.
+	Stack []byte
+}
+
+// Error returns "levee/batch: batch func panicked: <value>".
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("levee/batch: batch func panicked: %v", e.Value)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	if err, ok := e.Value.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// ErrorClass returns ClassPanic.
+func (e *PanicError) ErrorClass() string { return ClassPanic }
+
+// HoldError fails a batch that was not handed to the batch func within max
+// hold. It wraps ErrMaxHold and asks the transport to redeliver after
+// RetryAfter.
+type HoldError struct {
+	// Held is how long the batch had waited since its first message.
+	Held time.Duration
+	// After is the redelivery delay requested (the batch's max_wait).
+	After time.Duration
+}
+
+// Error describes the hold.
+func (e *HoldError) Error() string {
+	return fmt.Sprintf("%v after %s", ErrMaxHold, e.Held)
+}
+
+// Unwrap returns ErrMaxHold.
+func (e *HoldError) Unwrap() error { return ErrMaxHold }
+
+// RetryAfter returns the redelivery delay the transport should honour.
+func (e *HoldError) RetryAfter() time.Duration { return e.After }

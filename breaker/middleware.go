@@ -1,0 +1,353 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/levee-dev/levee/ratelimit"
+)
+
+// Middleware wraps next: while the breaker is closed the message goes
+// through (after the drain's token when a drain runs) and its outcome is
+// counted; while open or half-open beyond the probes, the message waits
+// (no handler call, no error, hence no Nack and no redelivery) until the
+// breaker lets it through, its context ends (the context's error is
+// returned), the max hold passes (*OpenError) or the Breaker is closed
+// (ErrClosed). A panic in next counts as a failure and is re-panicked for
+// Recover, further out, to see. Use the same Breaker's Middleware on several
+// handlers to share one breaker.
+func (b *Breaker) Middleware(next message.HandlerFunc) message.HandlerFunc {
+	w := &wrapper{b: b, next: next}
+	return w.handle
+}
+
+type wrapper struct {
+	b     *Breaker
+	next  message.HandlerFunc
+	attrs atomic.Pointer[handlerAttrs] // resolved on the first wait
+}
+
+func (w *wrapper) handle(msg *message.Message) ([]*message.Message, error) {
+	b := w.b
+	if b.force.Load() == int32(ForceNone) && (!b.draining.Load() || b.cfg.separateDrain) {
+		if b.fastOK && b.gbState.Load() == int32(StateClosed) {
+			return b.fast(msg, w.next)
+		}
+		if out, err, admitted := b.exec(msg, w.next); admitted {
+			return out, err
+		}
+	}
+	return w.handleSlow(msg)
+}
+
+// exec runs next through gobreaker, counting its outcome. admitted is false
+// when gobreaker rejected the call (open, or half-open with every probe
+// taken); next was then not called.
+func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error, admitted bool) {
+	defer b.flush()
+	probe := b.gbState.Load() == int32(StateHalfOpen)
+	var herr error
+	out, err = b.cb.Execute(func() ([]*message.Message, error) {
+		admitted = true
+		if b.cfg.slowThreshold == 0 {
+			o, e := next(msg)
+			herr = e
+			return o, e
+		}
+		t0 := time.Now()
+		o, e := next(msg)
+		herr = e
+		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(e) {
+			if b.slow != nil {
+				b.slow.record(time.Now())
+			}
+			if b.isSuccessful(e) {
+				return o, errSlowCall
+			}
+		}
+		return o, e
+	})
+	if !admitted {
+		return nil, err, false
+	}
+	if probe {
+		// A probe ended: waiters may take its place or see the new state.
+		b.wake()
+	} else if herr == nil && b.tp != nil && b.gbState.Load() == int32(StateClosed) && !b.draining.Load() {
+		b.tp.add()
+	}
+	return out, herr, true
+}
+
+// fast is the closed-state path when only consecutive failures can trip the
+// breaker: the call is not announced to gobreaker, and its outcome is
+// reported only when it can change the counts, i.e. a failure, or a success
+// that ends a streak of failures (streak mirrors ConsecutiveFailures > 0,
+// written under gobreaker's lock). A success after a success changes
+// nothing in gobreaker but its request and success totals, so it costs no
+// lock and no clock read. The outcome is dropped if the state changed
+// meanwhile, as gobreaker drops results of an older generation.
+func (b *Breaker) fast(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error) {
+	gen := b.gen.Load()
+	// A panic is counted without being recovered, so Recover (further out)
+	// sees the original panic and its full stack.
+	returned := false
+	defer func() {
+		if !returned {
+			b.report(gen, errHandlerPanic)
+		}
+	}()
+	if b.cfg.slowThreshold > 0 {
+		t0 := time.Now()
+		out, err = next(msg)
+		returned = true
+		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(err) && b.isSuccessful(err) {
+			b.report(gen, errSlowCall)
+			return out, err
+		}
+	} else {
+		out, err = next(msg)
+		returned = true
+	}
+	if err == nil && !b.streak.Load() {
+		if b.tp != nil && !b.draining.Load() {
+			b.tp.add()
+		}
+		return out, nil
+	}
+	b.report(gen, err)
+	if err == nil && b.tp != nil && !b.draining.Load() {
+		b.tp.add()
+	}
+	return out, err
+}
+
+// report counts an outcome of a call made on the fast path.
+func (b *Breaker) report(gen uint64, err error) {
+	defer b.flush()
+	_, _ = b.cb.Execute(func() ([]*message.Message, error) {
+		if b.gen.Load() != gen {
+			return nil, errStale
+		}
+		return nil, err
+	})
+}
+
+// DrainMiddleware waits for the drain's token when the Breaker was built
+// with WithSeparateDrain; install it further in than Middleware (in the
+// ratelimit slot). Without WithSeparateDrain, or without a drain, it returns
+// next unchanged. Its wait ends like Middleware's: with the message context
+// (its error), at the max hold (*OpenError) or on Close (ErrClosed).
+func (b *Breaker) DrainMiddleware(next message.HandlerFunc) message.HandlerFunc {
+	if !b.cfg.separateDrain || !b.cfg.drain {
+		return next
+	}
+	w := &wrapper{b: b, next: next}
+	return w.handleDrain
+}
+
+func (w *wrapper) handleDrain(msg *message.Message) ([]*message.Message, error) {
+	if w.b.draining.Load() {
+		var ws waitState
+		if err := w.ramp(msg, &ws); err != nil {
+			return nil, err
+		}
+	}
+	return w.next(msg)
+}
+
+// waitState is one message's wait across the loop of handleSlow.
+type waitState struct {
+	held      bool      // the hold started (first wait of any kind)
+	first     time.Time // start of the hold
+	deadline  time.Time // max hold deadline; zero without a bound
+	rampCycle uint64    // the drain cycle the message already waited in
+	started   bool      // a wait for the open state is under way
+	start     time.Time // its start
+	timer     *time.Timer
+}
+
+// hold starts the max-hold clock at the message's first wait.
+func (ws *waitState) hold(now time.Time, maxHold time.Duration) {
+	if ws.held {
+		return
+	}
+	ws.held, ws.first = true, now
+	if maxHold > 0 {
+		ws.deadline = now.Add(maxHold)
+	}
+}
+
+func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
+	b := w.b
+	var ws waitState
+	defer func() {
+		if ws.timer != nil {
+			ws.timer.Stop()
+		}
+	}()
+	for {
+		b.mu.Lock()
+		ch, until := b.changed, b.openUntil
+		b.mu.Unlock()
+		if b.gbState.Load() != int32(StateOpen) {
+			until = time.Time{}
+		}
+
+		switch Force(b.force.Load()) {
+		case ForceClosed:
+			w.endWait(msg, &ws, outcomeAdmitted)
+			return w.next(msg)
+		case ForceOpen:
+			if err := w.wait(msg, &ws, ch, time.Time{}, StateOpen); err != nil {
+				return nil, err
+			}
+			continue
+		}
+
+		if !b.cfg.separateDrain && b.draining.Load() {
+			if err := w.ramp(msg, &ws); err != nil {
+				return nil, err
+			}
+		}
+
+		out, err, admitted := b.exec(msg, w.next)
+		if admitted {
+			w.endWait(msg, &ws, outcomeAdmitted)
+			return out, err
+		}
+		st := StateOpen
+		if errors.Is(err, gobreaker.ErrTooManyRequests) {
+			st = StateHalfOpen
+		}
+		if err := w.wait(msg, &ws, ch, until, st); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// wait blocks until the breaker's state changes (ch), the open period ends
+// (until, when not zero), the max hold passes, the message context ends or
+// the Breaker closes. A nil error means: look at the breaker again.
+func (w *wrapper) wait(msg *message.Message, ws *waitState, ch <-chan struct{}, until time.Time, st State) error {
+	b := w.b
+	ctx := msg.Context()
+	now := time.Now()
+	ws.hold(now, b.cfg.maxHold)
+	if !ws.started {
+		ws.started, ws.start = true, now
+		b.inst.paused.Add(context.Background(), 1, w.handlerAttrs(msg).base)
+		spanWaitStart(ctx, st)
+	}
+	wakeAt := time.Time{}
+	if !until.IsZero() {
+		wakeAt = until.Add(wakeSlack)
+	}
+	if !ws.deadline.IsZero() && (wakeAt.IsZero() || ws.deadline.Before(wakeAt)) {
+		wakeAt = ws.deadline
+	}
+	var timeout <-chan time.Time
+	if !wakeAt.IsZero() {
+		d := wakeAt.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		if ws.timer == nil {
+			ws.timer = time.NewTimer(d)
+		} else {
+			ws.timer.Reset(d)
+		}
+		timeout = ws.timer.C
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-timeout:
+		now = time.Now()
+		if !ws.deadline.IsZero() && !now.Before(ws.deadline) {
+			w.endWait(msg, ws, outcomeMaxHold)
+			after := time.Duration(0)
+			if st == StateOpen && !until.IsZero() && until.After(now) {
+				after = until.Sub(now)
+			}
+			return &OpenError{State: st, Held: now.Sub(ws.first), After: after}
+		}
+		// The open period is over: let gobreaker turn half-open.
+		b.cb.State()
+		b.flush()
+		return nil
+	case <-ctx.Done():
+		w.endWait(msg, ws, outcomeCanceled)
+		return ctx.Err()
+	case <-b.closed:
+		w.endWait(msg, ws, outcomeClosed)
+		return ErrClosed
+	}
+}
+
+func (w *wrapper) endWait(msg *message.Message, ws *waitState, outcome int) {
+	if !ws.started {
+		return
+	}
+	ws.started = false
+	waited := time.Since(ws.start)
+	a := w.handlerAttrs(msg)
+	b := w.b
+	b.inst.paused.Add(context.Background(), -1, a.base)
+	b.inst.wait.Record(context.Background(), waited.Seconds(), a.outcomes[outcome])
+	spanWaitDone(msg.Context(), outcome, waited)
+}
+
+func (w *wrapper) handlerAttrs(msg *message.Message) *handlerAttrs {
+	if a := w.attrs.Load(); a != nil {
+		return a
+	}
+	a := newHandlerAttrs(msg, w.b.cfg.name)
+	if w.attrs.CompareAndSwap(nil, a) {
+		return a
+	}
+	return w.attrs.Load()
+}
+
+// ramp waits for the drain's token. The wait ends early with the message
+// context, on Close, or at the max hold (counted from the start of the
+// message's whole wait).
+func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
+	b := w.b
+	now := time.Now()
+	lim, r, cycle := b.rampStep(now, ws.rampCycle)
+	if lim == nil {
+		return nil
+	}
+	ws.rampCycle = cycle
+	w.endWait(msg, ws, outcomeAdmitted)
+	ws.hold(now, b.cfg.maxHold)
+	deadline := ws.deadline
+	mctx := msg.Context()
+	ctx := mctx
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(mctx, deadline)
+		defer cancel()
+	}
+	err := lim.Wait(ctx)
+	waited := time.Since(now)
+	a := w.handlerAttrs(msg)
+	b.inst.drainWait.Record(context.Background(), waited.Seconds(), a.base)
+	spanDrainWait(mctx, r, waited)
+	if err == nil {
+		return nil
+	}
+	switch {
+	case mctx.Err() != nil:
+		return mctx.Err()
+	case errors.Is(err, ratelimit.ErrClosed):
+		return ErrClosed
+	}
+	return &OpenError{State: StateClosed, Held: time.Since(ws.first), After: 0}
+}

@@ -1,0 +1,115 @@
+package breaker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/internal/testkit"
+)
+
+func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Aggregation {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Aggregation{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = m.Data
+		}
+	}
+	return out
+}
+
+func TestTelemetry(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		sr := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+
+		b := mustNew(t, breaker.WithName("pay"), breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(time.Second),
+			breaker.WithMeterProvider(mp), breaker.WithDrain(10*time.Second, 0.1, 1), breaker.WithDrainRate(50))
+		d := &downstream{}
+		h := b.Middleware(d.handle)
+		d.setDown(true)
+		_ = call(t, h)
+
+		// A waiting message, in a recording span.
+		ctx, span := tp.Tracer("test").Start(context.Background(), "process", trace.WithSpanKind(trace.SpanKindConsumer))
+		msg := newMsg()
+		msg.SetContext(ctx)
+		a := goCall(h, msg)
+		testkit.Advance(500 * time.Millisecond)
+		m := collect(t, reader)
+		paused := m["levee.breaker.paused"].(metricdata.Sum[int64])
+		if len(paused.DataPoints) != 1 || paused.DataPoints[0].Value != 1 {
+			t.Fatalf("paused while open: got %+v, want 1", paused.DataPoints)
+		}
+		state := m["levee.breaker.state"].(metricdata.Gauge[int64])
+		if state.DataPoints[0].Value != int64(breaker.StateOpen) {
+			t.Fatalf("state: got %d, want open", state.DataPoints[0].Value)
+		}
+		d.setDown(false)
+		testkit.Advance(time.Second)
+		<-a.done
+		span.End()
+
+		m = collect(t, reader)
+		if v := m["levee.breaker.paused"].(metricdata.Sum[int64]).DataPoints[0].Value; v != 0 {
+			t.Fatalf("paused after recovery: got %d, want 0", v)
+		}
+		wait := m["levee.breaker.wait.duration"].(metricdata.Histogram[float64])
+		if len(wait.DataPoints) != 1 || wait.DataPoints[0].Count != 1 || wait.DataPoints[0].Sum < 1 {
+			t.Fatalf("wait duration: got %+v, want one wait of about 1s", wait.DataPoints)
+		}
+		if o, _ := wait.DataPoints[0].Attributes.Value("outcome"); o.AsString() != "admitted" {
+			t.Fatalf("wait outcome: got %q", o.AsString())
+		}
+		trans := m["levee.breaker.transitions"].(metricdata.Sum[int64])
+		got := map[string]int64{}
+		for _, dp := range trans.DataPoints {
+			f, _ := dp.Attributes.Value("from")
+			to, _ := dp.Attributes.Value("to")
+			got[f.AsString()+"->"+to.AsString()] = dp.Value
+			if n, _ := dp.Attributes.Value(attribute.Key("breaker")); n.AsString() != "pay" {
+				t.Fatalf("breaker attribute: got %q", n.AsString())
+			}
+		}
+		if got["closed->open"] != 1 || got["open->half-open"] != 1 || got["half-open->closed"] != 1 {
+			t.Fatalf("transitions: got %v", got)
+		}
+		progress := m["levee.breaker.drain.progress"].(metricdata.Gauge[float64])
+		if v := progress.DataPoints[0].Value; v != 0.1 {
+			t.Fatalf("drain progress just after recovery: got %v, want 0.1", v)
+		}
+		rate := m["levee.breaker.drain.rate"].(metricdata.Gauge[float64])
+		if v := rate.DataPoints[0].Value; v != 5 {
+			t.Fatalf("drain rate just after recovery: got %v, want 5/s", v)
+		}
+
+		spans := sr.Ended()
+		if len(spans) != 1 {
+			t.Fatalf("spans: got %d, want 1", len(spans))
+		}
+		var names []string
+		for _, e := range spans[0].Events() {
+			names = append(names, e.Name)
+		}
+		if len(names) != 2 || names[0] != "levee.breaker.wait" || names[1] != "levee.breaker.wait.done" {
+			t.Fatalf("span events: got %v", names)
+		}
+		_ = mp.Shutdown(context.Background())
+		_ = tp.Shutdown(context.Background())
+	})
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/levee-dev/levee/batch"
+)
+
+// inventorySink writes a batch of paid orders' reservations.
+type inventorySink interface {
+	Write(ctx context.Context, orders []Order, uuids []string) error
+	Close()
+}
+
+// memorySink reserves in the in-memory Inventory (the embedded default).
+type memorySink struct{ inv *Inventory }
+
+func (s memorySink) Write(_ context.Context, orders []Order, _ []string) error {
+	for _, o := range orders {
+		for _, it := range o.Items {
+			s.inv.Reserve(it.SKU, it.Qty)
+		}
+	}
+	return nil
+}
+
+func (memorySink) Close() {}
+
+// pgSink writes one row per order line into PostgreSQL with a single
+// multi-row INSERT per batch. The unique (message_uuid, sku) key makes a
+// redelivered message idempotent: every row is written exactly once.
+type pgSink struct {
+	pool *pgxpool.Pool
+	inv  *Inventory
+
+	mu      sync.Mutex // guards written and lines
+	written []string   // message UUIDs written by this run
+	lines   int
+}
+
+const pgSchema = `CREATE TABLE IF NOT EXISTS levee_orders_inventory (
+	message_uuid text NOT NULL,
+	order_id     text NOT NULL,
+	sku          text NOT NULL,
+	qty          int  NOT NULL,
+	PRIMARY KEY (message_uuid, sku)
+)`
+
+func newPGSink(ctx context.Context, url string, inv *Inventory) (*pgSink, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", url, err)
+	}
+	if _, err := pool.Exec(ctx, pgSchema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres %s: creating table: %w", url, err)
+	}
+	return &pgSink{pool: pool, inv: inv}, nil
+}
+
+func (s *pgSink) Write(ctx context.Context, orders []Order, uuids []string) error {
+	var ids, orderIDs, skus []string
+	var qtys []int32
+	for i, o := range orders {
+		for _, it := range o.Items {
+			ids = append(ids, uuids[i])
+			orderIDs = append(orderIDs, o.ID)
+			skus = append(skus, it.SKU)
+			qtys = append(qtys, int32(it.Qty))
+		}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO levee_orders_inventory (message_uuid, order_id, sku, qty)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+		ON CONFLICT (message_uuid, sku) DO NOTHING`, ids, orderIDs, skus, qtys)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.written = append(s.written, uuids...)
+	s.lines += len(ids)
+	s.mu.Unlock()
+	return memorySink{inv: s.inv}.Write(ctx, orders, uuids)
+}
+
+func (s *pgSink) Close() { s.pool.Close() }
+
+// Rows counts the table's rows written for this run's messages and the
+// order lines this run wrote (they must be equal: exactly once).
+func (s *pgSink) Rows(ctx context.Context) (rows, lines int, err error) {
+	s.mu.Lock()
+	ids := append([]string(nil), s.written...)
+	lines = s.lines
+	s.mu.Unlock()
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM levee_orders_inventory WHERE message_uuid = ANY($1)`, ids).Scan(&rows)
+	return rows, lines, err
+}
+
+// inventoryBatch returns the batch func: it decodes every message, fails
+// the malformed ones alone (class validation: they are dead-lettered, not
+// retried) and writes the rest in one go.
+func inventoryBatch(sink inventorySink) batch.Func {
+	return func(ctx context.Context, msgs []*message.Message) error {
+		var (
+			failed *batch.Errors
+			orders []Order
+			uuids  []string
+		)
+		for i, m := range msgs {
+			var o Order
+			if err := json.Unmarshal(m.Payload, &o); err != nil {
+				if failed == nil {
+					failed = &batch.Errors{}
+				}
+				failed.Fail(i, invalid(fmt.Errorf("inventory update: %w", err)))
+				continue
+			}
+			orders = append(orders, o)
+			uuids = append(uuids, m.UUID)
+		}
+		if len(orders) > 0 {
+			if err := sink.Write(ctx, orders, uuids); err != nil {
+				return err // every message fails and is retried
+			}
+		}
+		if failed != nil {
+			return failed
+		}
+		return nil
+	}
+}
+
+// validationError marks a malformed message: its ErrorClass tells the dlq
+// layer to dead-letter it at once with class validation.
+type validationError struct{ err error }
+
+func (e *validationError) Error() string      { return e.err.Error() }
+func (e *validationError) Unwrap() error      { return e.err }
+func (e *validationError) ErrorClass() string { return "validation" }
+
+func invalid(err error) error { return &validationError{err: err} }

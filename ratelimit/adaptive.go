@@ -1,0 +1,251 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Adaptive configures a limit that follows the downstream's health (AIMD
+// with a goodput-aware decrease). Every Interval the limiter looks at the
+// messages its handler finished in that window:
+//
+//   - congested, when the share of failed messages is above MaxErrorRate or
+//     the mean handler latency is above TargetLatency: the rate drops to
+//     min(rate, goodput)*Decrease, where goodput is the rate of successful
+//     completions in the window (what the downstream actually delivered),
+//     so one decision brings the rate under the new capacity and the
+//     backlog drains; while latency stays above target but falls window
+//     after window after a cut, the rate holds (the backlog is draining)
+//     instead of being cut again;
+//   - healthy and limiter-bound (at least 90% of the window's permits were
+//     used): the rate grows by Increase;
+//   - otherwise it stays, so a quiet period does not inflate the limit.
+//
+// The rate always stays within [Min, Max]. Failures are handler errors
+// except those whose ErrorClass() is "permanent" or "validation" (the
+// message's fault, not the downstream's) and context cancellations. The
+// controller runs inside handler calls: it has no goroutine, and without
+// traffic the limit does not move.
+type Adaptive struct {
+	// Min and Max bound the rate (events per second); 0 < Min <= Max,
+	// both finite. Required.
+	Min, Max float64
+	// TargetLatency is the mean handler latency above which the
+	// downstream counts as congested. Zero ignores latency.
+	TargetLatency time.Duration
+	// MaxErrorRate is the failure share (0..1) above which the downstream
+	// counts as congested. Zero means DefaultMaxErrorRate; 1 ignores
+	// errors.
+	MaxErrorRate float64
+	// Interval is the control window. Zero means DefaultAdaptiveInterval.
+	Interval time.Duration
+	// Increase is the rate added after a healthy, limiter-bound window.
+	// Zero means Max/100.
+	Increase float64
+	// Decrease is the factor (0 < Decrease < 1) applied after a congested
+	// window. Zero means DefaultDecrease.
+	Decrease float64
+	// MinSamples is the number of finished messages a window needs before
+	// it is judged; a window stays open until it has them. Zero means
+	// DefaultMinSamples.
+	MinSamples int
+}
+
+// Adaptive defaults.
+const (
+	DefaultMaxErrorRate     = 0.05
+	DefaultAdaptiveInterval = 250 * time.Millisecond
+	DefaultDecrease         = 0.8
+	DefaultMinSamples       = 20
+)
+
+// WithAdaptive makes the limiter's own rate (WithRate) adaptive. The
+// initial rate is WithRate's, which must lie within [a.Min, a.Max]; without
+// WithRate it starts at a.Max. SetRate still works: the controller carries
+// on from the rate it sets. Invalid settings make New fail with ErrInvalid.
+func WithAdaptive(a Adaptive) Option {
+	return optionFunc(func(c *config) { c.adaptive = &a })
+}
+
+func (a Adaptive) withDefaults() Adaptive {
+	if a.MaxErrorRate == 0 {
+		a.MaxErrorRate = DefaultMaxErrorRate
+	}
+	if a.Interval == 0 {
+		a.Interval = DefaultAdaptiveInterval
+	}
+	if a.Increase == 0 {
+		a.Increase = a.Max / 100
+	}
+	if a.Decrease == 0 {
+		a.Decrease = DefaultDecrease
+	}
+	if a.MinSamples == 0 {
+		a.MinSamples = DefaultMinSamples
+	}
+	return a
+}
+
+func (a Adaptive) validate(c *config) error {
+	if err := checkRate("adaptive.min", a.Min); err != nil {
+		return err
+	}
+	if err := checkRate("adaptive.max", a.Max); err != nil {
+		return err
+	}
+	switch {
+	case a.Min <= 0:
+		return invalid("adaptive.min", "must be above 0", a.Min)
+	case a.Max < a.Min:
+		return invalid("adaptive.max", "must be at least adaptive.min", a.Max)
+	case a.TargetLatency < 0:
+		return invalid("adaptive.target_latency", "must not be negative", a.TargetLatency)
+	case math.IsNaN(a.MaxErrorRate) || a.MaxErrorRate < 0 || a.MaxErrorRate > 1:
+		return invalid("adaptive.max_error_rate", "must be within 0 and 1 (100%)", a.MaxErrorRate)
+	case a.Interval < 0:
+		return invalid("adaptive.interval", "must not be negative", a.Interval)
+	case math.IsNaN(a.Increase) || math.IsInf(a.Increase, 0) || a.Increase < 0:
+		return invalid("adaptive.increase", "must be a finite rate, 0 or more", a.Increase)
+	case math.IsNaN(a.Decrease) || a.Decrease < 0 || a.Decrease >= 1:
+		return invalid("adaptive.decrease", "must be 0 (default) or within 0 and 1, exclusive", a.Decrease)
+	case a.MinSamples < 0:
+		return invalid("adaptive.min_samples", "must not be negative", a.MinSamples)
+	case c.rateSet && (c.rate < a.Min || c.rate > a.Max):
+		return invalid("rate", "must lie within adaptive.min and adaptive.max", c.rate)
+	}
+	return nil
+}
+
+// adaptive is the controller state of one Limiter.
+type adaptive struct {
+	cfg      Adaptive
+	b        *bucket
+	inflight atomic.Int64 // messages inside next
+
+	mu          sync.Mutex
+	windowStart time.Time     // guarded by mu
+	grantedAt   uint64        // bucket.granted at windowStart; guarded by mu
+	n, errs     int           // guarded by mu
+	latSum      time.Duration // guarded by mu
+	maxLat      time.Duration // guarded by mu
+	backingOff  bool          // since the last cut, no healthy window; guarded by mu
+	holdUntil   time.Time     // no latency cut before; guarded by mu
+	latAtCut    time.Duration // mean latency at the last cut or hold; guarded by mu
+}
+
+func newAdaptive(a Adaptive, b *bucket) *adaptive {
+	return &adaptive{cfg: a.withDefaults(), b: b, windowStart: time.Now()}
+}
+
+// reset starts a new window (after SetRate: old samples judged the old
+// rate).
+func (a *adaptive) reset(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
+	a.windowStart = now
+	a.b.mu.Lock()
+	a.grantedAt = a.b.granted
+	a.b.mu.Unlock()
+}
+
+// failed reports whether err counts against the downstream's health.
+func failed(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var c interface{ ErrorClass() string }
+	if errors.As(err, &c) {
+		switch c.ErrorClass() {
+		case "permanent", "validation":
+			return false
+		}
+	}
+	return true
+}
+
+// decision is one change of the adaptive rate.
+type decision struct {
+	old, rate float64
+	increase  bool
+}
+
+// observe records one finished message and, at the end of a window,
+// adjusts the bucket's rate. It returns the change, if any, so the caller
+// can record it outside the lock.
+func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n++
+	a.latSum += lat
+	a.maxLat = max(a.maxLat, lat)
+	if bad {
+		a.errs++
+	}
+	elapsed := now.Sub(a.windowStart)
+	if elapsed < a.cfg.Interval || a.n < a.cfg.MinSamples {
+		return decision{}, false
+	}
+	n, errs, meanLat, maxLat := a.n, a.errs, a.latSum/time.Duration(a.n), a.maxLat
+	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
+	a.windowStart = now
+
+	b := a.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	granted := b.granted - a.grantedAt
+	a.grantedAt = b.granted
+	if b.unlimited || b.closed {
+		return decision{}, false
+	}
+	rate := b.rate
+	nr := rate
+	secs := elapsed.Seconds()
+	errCongested := float64(errs) > a.cfg.MaxErrorRate*float64(n)
+	latCongested := a.cfg.TargetLatency > 0 && meanLat > a.cfg.TargetLatency
+	// After a cut, its effect shows only once the requests admitted
+	// before it have finished (one latency later), and then as latency
+	// falling while the backlog drains: hold instead of cutting again, so
+	// the rate does not overshoot downwards.
+	draining := a.backingOff && (now.Before(a.holdUntil) || meanLat < a.latAtCut)
+	switch {
+	case errCongested || (latCongested && !draining):
+		// Cut below what the downstream delivered, so its backlog drains.
+		goodput := float64(n-errs) / secs
+		nr = math.Min(rate, goodput) * a.cfg.Decrease
+		a.backingOff = true
+		// Little's law: the messages in flight now finish in about
+		// inflight/goodput; until then, and for one more window to
+		// measure, latency reflects the old rate.
+		hold := maxLat
+		if goodput > 0 {
+			hold = max(hold, time.Duration(float64(a.inflight.Load())/goodput*float64(time.Second)))
+		}
+		a.holdUntil = now.Add(hold + a.cfg.Interval)
+		a.latAtCut = meanLat
+	case latCongested:
+		if !now.Before(a.holdUntil) {
+			a.latAtCut = meanLat
+		}
+	case float64(granted) >= 0.9*rate*secs:
+		nr = rate + a.cfg.Increase
+		a.backingOff = false
+	default:
+		a.backingOff = false
+	}
+	nr = math.Min(math.Max(nr, a.cfg.Min), a.cfg.Max)
+	if nr == rate {
+		return decision{}, false
+	}
+	now2 := b.nowLocked()
+	b.setLocked(now2, false, nr, b.burst)
+	if b.head != nil {
+		b.releaseLocked(now2)
+	}
+	b.armLocked(now2)
+	return decision{old: rate, rate: nr, increase: nr > rate}, true
+}
