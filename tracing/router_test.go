@@ -225,14 +225,10 @@ func TestConcernEventsOnConsumerSpan(t *testing.T) {
 	}{
 		{tracing.EventRetry, func(ctx context.Context) { telemetry.AddRetryEvent(ctx, 2, 150*time.Millisecond, "transient") },
 			map[string]any{"levee.retry.attempt": int64(2), "levee.retry.delay": 0.15, "levee.error.class": "transient"}},
-		{tracing.EventBreakerWait, func(ctx context.Context) { telemetry.AddBreakerWaitEvent(ctx, 2*time.Second, "open") },
-			map[string]any{"levee.wait.duration": 2.0, "levee.breaker.state": "open"}},
 		{tracing.EventPriorityWait, func(ctx context.Context) { telemetry.AddPriorityWaitEvent(ctx, 500*time.Millisecond, 3, 5) },
 			map[string]any{"levee.wait.duration": 0.5, "levee.priority.base": int64(3), "levee.priority.effective": int64(5)}},
 		{tracing.EventRateLimitWait, func(ctx context.Context) { telemetry.AddRateLimitWaitEvent(ctx, 10*time.Millisecond) },
 			map[string]any{"levee.wait.duration": 0.01}},
-		{tracing.EventBatch, func(ctx context.Context) { telemetry.AddBatchEvent(ctx, "b-1", 16, 3) },
-			map[string]any{"levee.batch.id": "b-1", "levee.batch.size": int64(16), "levee.batch.index": int64(3)}},
 		{tracing.EventDeadLetter, func(ctx context.Context) { telemetry.AddDeadLetterEvent(ctx, "exhausted", "x.dlq") },
 			map[string]any{"levee.error.class": "exhausted", "levee.dlq.topic": "x.dlq"}},
 	}
@@ -274,10 +270,8 @@ func TestEventHelpersOffAllocateNothing(t *testing.T) {
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
 		telemetry.AddRetryEvent(ctx, 1, time.Second, "transient")
-		telemetry.AddBreakerWaitEvent(ctx, time.Second, "open")
 		telemetry.AddPriorityWaitEvent(ctx, time.Second, 1, 2)
 		telemetry.AddRateLimitWaitEvent(ctx, time.Second)
-		telemetry.AddBatchEvent(ctx, "b", 1, 0)
 		telemetry.AddDeadLetterEvent(ctx, "permanent", "t")
 		telemetry.MarkDeadLettered(ctx, "permanent")
 	})

@@ -8,31 +8,32 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Span event names that the concern packages add to the consumer span
-// (trace.SpanFromContext(msg.Context())). docs/TELEMETRY.md lists them with
-// their attributes. The Add* helpers below build them; each returns at once,
-// without allocating, when the span is not recording (telemetry off).
+// Span event names added to the consumer span (trace.SpanFromContext(
+// msg.Context())). docs/TELEMETRY.md lists them with their attributes. The
+// Add* helpers below build the ones whose packages use them; each returns
+// at once, without allocating, when the span is not recording (telemetry
+// off). The breaker and batch packages add their events themselves, under
+// the names listed here.
 const (
-	EventRetry          = "levee.retry"
-	EventBreakerWait    = "levee.breaker.wait"
-	EventPriorityWait   = "levee.priority.wait"
-	EventRateLimitWait  = "levee.ratelimit.wait"
-	EventBatch          = "levee.batch"
-	EventDeadLetter     = "levee.dead_letter"
-	EventInvalidContext = "levee.tracing.invalid_context"
+	EventRetry            = "levee.retry"
+	EventBreakerWait      = "levee.breaker.wait"
+	EventBreakerWaitDone  = "levee.breaker.wait.done"
+	EventBreakerDrainWait = "levee.breaker.drain.wait"
+	EventPriorityWait     = "levee.priority.wait"
+	EventRateLimitWait    = "levee.ratelimit.wait"
+	EventBatch            = "batch"
+	EventDeadLetter       = "levee.dead_letter"
+	EventInvalidContext   = "levee.tracing.invalid_context"
 )
 
-// Span event attribute keys. Durations are float64 seconds.
+// Span event attribute keys of the Add* helpers. Durations are float64
+// seconds.
 const (
 	AttrRetryAttempt      = attribute.Key("levee.retry.attempt")
 	AttrRetryDelay        = attribute.Key("levee.retry.delay")
 	AttrWaitDuration      = attribute.Key("levee.wait.duration")
-	AttrBreakerState      = attribute.Key("levee.breaker.state")
 	AttrPriorityBase      = attribute.Key("levee.priority.base")
 	AttrPriorityEffective = attribute.Key("levee.priority.effective")
-	AttrBatchID           = attribute.Key("levee.batch.id")
-	AttrBatchSize         = attribute.Key("levee.batch.size")
-	AttrBatchIndex        = attribute.Key("levee.batch.index")
 	AttrDeadLetterTopic   = attribute.Key("levee.dlq.topic")
 	AttrInvalidReason     = attribute.Key("levee.tracing.invalid_reason")
 )
@@ -52,15 +53,6 @@ func AddRetryEvent(ctx context.Context, attempt int, delay time.Duration, class 
 	}
 }
 
-// AddBreakerWaitEvent records that the message waited wait for the breaker
-// (open, or half-open drain); state is the state it waited in.
-func AddBreakerWaitEvent(ctx context.Context, wait time.Duration, state string) {
-	if s, ok := recording(ctx); ok {
-		s.AddEvent(EventBreakerWait, trace.WithAttributes(
-			AttrWaitDuration.Float64(wait.Seconds()), AttrBreakerState.String(state)))
-	}
-}
-
 // AddPriorityWaitEvent records the wait for a scheduler slot, the message's
 // base priority and the effective (aged) priority it was granted at.
 func AddPriorityWaitEvent(ctx context.Context, wait time.Duration, base, effective int) {
@@ -74,16 +66,6 @@ func AddPriorityWaitEvent(ctx context.Context, wait time.Duration, base, effecti
 func AddRateLimitWaitEvent(ctx context.Context, wait time.Duration) {
 	if s, ok := recording(ctx); ok {
 		s.AddEvent(EventRateLimitWait, trace.WithAttributes(AttrWaitDuration.Float64(wait.Seconds())))
-	}
-}
-
-// AddBatchEvent records that the message was processed as member index
-// (0-based) of a batch of size messages; batchID is the batch span's span
-// id or another id that names the batch.
-func AddBatchEvent(ctx context.Context, batchID string, size, index int) {
-	if s, ok := recording(ctx); ok {
-		s.AddEvent(EventBatch, trace.WithAttributes(
-			AttrBatchID.String(batchID), AttrBatchSize.Int(size), AttrBatchIndex.Int(index)))
 	}
 }
 
