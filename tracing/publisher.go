@@ -63,7 +63,8 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		spans[i] = span
 	}
 	err := p.Publisher.Publish(topic, msgs...)
-	for i, span := range spans {
+	for i := len(spans) - 1; i >= 0; i-- { // reverse: a message listed twice gets its first context back
+		span := spans[i]
 		if span == nil {
 			continue
 		}

@@ -403,3 +403,20 @@ func TestStartReplayWithoutOriginalContext(t *testing.T) {
 		t.Errorf("replayed metadata carries %s, want the replay span %s", got.SpanID(), s.SpanContext().SpanID())
 	}
 }
+
+func TestPublisherDecoratorSameMessageTwice(t *testing.T) {
+	r := newRecorded(t)
+	tr := r.tracer(t)
+	pub, _ := tr.DecoratePublisher(nopPublisher{})
+	msg := message.NewMessage("u", nil)
+	before := msg.Context()
+	if err := pub.Publish("t", msg, msg); err != nil {
+		t.Fatal(err)
+	}
+	if msg.Context() != before {
+		t.Errorf("message context not restored when listed twice")
+	}
+	if got := len(r.ended("publish t")); got != 2 {
+		t.Errorf("got %d publish spans, want 2", got)
+	}
+}
