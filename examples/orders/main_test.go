@@ -76,7 +76,7 @@ func TestRunOutagePausesPayments(t *testing.T) {
 	}
 	var processed, failed, calls int
 	for _, line := range strings.Split(report, "\n") {
-		if strings.HasPrefix(line, "payments ") && !strings.Contains(line, "latency") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "payments" && f[1][0] >= '0' && f[1][0] <= '9' {
 			var name, retried, dead string
 			if _, err := fmt.Sscan(line, &name, &processed, &failed, &retried, &dead, &calls); err != nil {
 				t.Fatalf("parsing %q: %v", line, err)
