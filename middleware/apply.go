@@ -14,7 +14,8 @@ import (
 // Applied is the result of Apply: the per-handler stacks attached to a
 // router and the resources they own. Close it after the router has stopped.
 type Applied struct {
-	stacks map[string]*Stack
+	stacks    map[string]*Stack
+	instances map[string]any // by "handler/key", written only while building
 
 	mu      sync.Mutex // guards closers and shared
 	closers []io.Closer
@@ -24,6 +25,10 @@ type Applied struct {
 
 // Stack returns the stack built for the named handler, or nil.
 func (a *Applied) Stack(handler string) *Stack { return a.stacks[handler] }
+
+// Instance returns what a handler's section built (for example the
+// *breaker.Breaker of handlers.payments.breaker, shared or not), or nil.
+func (a *Applied) Instance(handler, key string) any { return a.instances[handler+"/"+key] }
 
 // Shared returns a shared resource built for the configuration (for example
 // a *priority.Scheduler by name under "schedulers"), or nil if it was never
@@ -93,9 +98,9 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 // them with Middleware (router-level) or Stack(name).Middleware
 // (handler-level, via message.Handler.AddMiddleware).
 func Build(cfg *Config, deps Deps) (*Applied, error) {
-	a := &Applied{stacks: map[string]*Stack{}, shared: map[string]any{}}
+	a := &Applied{stacks: map[string]*Stack{}, shared: map[string]any{}, instances: map[string]any{}}
 	for _, name := range cfg.HandlerNames() {
-		s, closers, err := cfg.stack(name, deps, a.sharedFunc(cfg, deps))
+		s, closers, err := cfg.stack(name, deps, a.sharedFunc(cfg, deps), a.instances)
 		a.mu.Lock()
 		a.closers = append(a.closers, closers...)
 		a.mu.Unlock()
@@ -129,7 +134,11 @@ func (a *Applied) sharedFunc(cfg *Config, deps Deps) func(section, name string) 
 		if !ok {
 			return nil, fmt.Errorf("%w: no builder for shared section %q", errNoShared, section)
 		}
-		v, closer, err := kind(raw, deps)
+		decoded, err := kind.decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		v, closer, err := kind.build(name, decoded, deps)
 		if err != nil {
 			return nil, err
 		}

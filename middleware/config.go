@@ -200,6 +200,19 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 	if !fc.Telemetry.IsZero() {
 		cfg.Shared["telemetry"] = map[string]config.Raw{"": fc.Telemetry}
 	}
+	// Validate every shared resource now, referenced or not.
+	kinds := sharedKinds()
+	for section, entries := range cfg.Shared {
+		kind, ok := kinds[section]
+		if !ok {
+			continue
+		}
+		for _, name := range sortedKeys(entries) {
+			if _, err := kind.decode(entries[name]); err != nil {
+				return nil, err
+			}
+		}
+	}
 	byKey := map[string]Section{}
 	var keys []string
 	for _, s := range sections {
@@ -273,7 +286,7 @@ func (c *Config) Describe() string {
 
 // Stack builds the configured handler's Stack. The returned closer releases
 // what building created (shared resources are released by closeShared).
-func (c *Config) stack(name string, deps Deps, shared func(section, name string) (any, error)) (*Stack, []io.Closer, error) {
+func (c *Config) stack(name string, deps Deps, shared func(section, name string) (any, error), instances map[string]any) (*Stack, []io.Closer, error) {
 	hc, ok := c.Handlers[name]
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: no handler %q in %s", ErrConfig, name, c.File)
@@ -291,7 +304,10 @@ func (c *Config) stack(name string, deps Deps, shared func(section, name string)
 			}
 			return nil, nil, fmt.Errorf("%s: handlers.%s.%s: %w", c.File, name, p.sec.Key, err)
 		}
-		if closer != nil {
+		if ref, ok := closer.(sharedRef); ok {
+			instances[name+"/"+p.sec.Key] = ref.v
+		} else if closer != nil {
+			instances[name+"/"+p.sec.Key] = closer
 			closers = append(closers, closer)
 		}
 		s.SetLabeled(p.sec.Slot, mw, p.sec.label(p.value))
@@ -302,3 +318,10 @@ func (c *Config) stack(name string, deps Deps, shared func(section, name string)
 // errNoShared is returned for a reference to a shared resource that the
 // file does not define.
 var errNoShared = errors.New("no such shared resource")
+
+// sharedRef is returned as the closer of a section that uses a shared
+// resource: Applied.Instance finds the resource, and closing is left to
+// the resource's owner.
+type sharedRef struct{ v any }
+
+func (sharedRef) Close() error { return nil }

@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/config"
 )
 
@@ -19,6 +20,7 @@ func DefaultSections() []Section {
 	return []Section{
 		recoverSection(),
 		timeoutSection(),
+		breakerSection(),
 		handlerSection("batch", batchLabel),
 	}
 }
@@ -95,6 +97,51 @@ func batchLabel(c batch.Config) string {
 	}
 	if c.MaxHold != nil {
 		parts = append(parts, "max_hold="+c.MaxHold.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// breaker: a per-handler breaker, or {shared: name} for one of breakers:.
+func breakerSection() Section {
+	return NewSection("breaker", SlotBreaker, breakerLabel,
+		func(c breaker.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+			if c.Shared != "" {
+				v, err := b.Shared("breakers", c.Shared)
+				if err != nil {
+					return nil, nil, err
+				}
+				br := v.(*breaker.Breaker)
+				return br.Middleware, sharedRef{br}, nil
+			}
+			br, err := breaker.New(breakerOptions(c, b.Handler, b.Deps)...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return br.Middleware, br, nil
+		})
+}
+
+func breakerLabel(c breaker.Config) string {
+	if c.Shared != "" {
+		return "shared=" + c.Shared
+	}
+	var parts []string
+	add := func(cond bool, format string, args ...any) {
+		if cond {
+			parts = append(parts, fmt.Sprintf(format, args...))
+		}
+	}
+	add(c.ConsecutiveFailures > 0, "consecutive_failures=%d", c.ConsecutiveFailures)
+	add(c.FailureRatio > 0, "failure_ratio=%g min_requests=%d", c.FailureRatio, c.MinRequests)
+	add(c.OpenFor > 0, "open_for=%s", c.OpenFor)
+	add(c.HalfOpenProbes > 0, "half_open_probes=%d", c.HalfOpenProbes)
+	add(c.MaxHold > 0, "max_hold=%s", c.MaxHold)
+	if c.SlowCall != nil {
+		add(true, "slow_call=%s/%g", c.SlowCall.Threshold, c.SlowCall.Ratio)
+	}
+	if d := c.Drain; d != nil {
+		add(true, "drain=%s from %g%%", d.Window, d.Start*100)
+		add(d.Rate > 0, "drain_rate=%s", config.FormatRate(d.Rate))
 	}
 	return strings.Join(parts, " ")
 }

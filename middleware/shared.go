@@ -1,15 +1,54 @@
 package middleware
 
 import (
+	"fmt"
 	"io"
 
+	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/config"
 )
 
-// sharedKind builds a named shared resource from its section.
-type sharedKind func(raw config.Raw, deps Deps) (any, io.Closer, error)
+// sharedKind is a named shared resource section (for example breakers):
+// decode validates one entry when the file is loaded, build creates the
+// resource the first time a handler refers to it.
+type sharedKind struct {
+	decode func(raw config.Raw) (any, error)
+	build  func(name string, v any, deps Deps) (any, io.Closer, error)
+}
 
 // sharedKinds lists the shared-resource sections and how to build each.
 func sharedKinds() map[string]sharedKind {
-	return map[string]sharedKind{}
+	return map[string]sharedKind{
+		"breakers": {
+			decode: func(raw config.Raw) (any, error) {
+				var c breaker.Config
+				if err := raw.Decode(&c); err != nil {
+					return nil, err
+				}
+				if c.Shared != "" {
+					return nil, raw.Errorf("a shared breaker cannot itself refer to shared %q", c.Shared)
+				}
+				return c, nil
+			},
+			build: func(name string, v any, deps Deps) (any, io.Closer, error) {
+				b, err := breaker.New(breakerOptions(v.(breaker.Config), name, deps)...)
+				if err != nil {
+					return nil, nil, fmt.Errorf("breakers.%s: %w", name, err)
+				}
+				return b, b, nil
+			},
+		},
+	}
+}
+
+// breakerOptions turns a breaker section and the deps into options; the
+// section's own max_hold (inside c.Options) wins over deps.MaxHold.
+func breakerOptions(c breaker.Config, name string, deps Deps) []breaker.Option {
+	var opts []breaker.Option
+	if deps.MaxHold > 0 {
+		opts = append(opts, breaker.WithMaxHold(deps.MaxHold))
+	}
+	opts = append(opts, c.Options()...)
+	return append(opts, breaker.WithName(name),
+		breaker.WithMeterProvider(deps.MeterProvider), breaker.WithLogger(deps.Logger))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/middleware"
 )
 
@@ -39,6 +40,7 @@ type options struct {
 	configPath  string
 	postgres    string
 	maxRun      time.Duration
+	rate        float64
 	seed        uint64
 }
 
@@ -46,6 +48,7 @@ func main() {
 	var o options
 	flag.IntVar(&o.orders, "orders", 300, "number of orders to publish")
 	flag.Float64Var(&o.vipShare, "vip", 0.1, "share of VIP orders (0..1)")
+	flag.Float64Var(&o.rate, "rate", 200, "order intake rate in orders per second (0: publish all at once)")
 	flag.IntVar(&o.malformed, "malformed", 0, "number of extra malformed orders")
 	flag.DurationVar(&o.outage, "outage", 0, "payment gateway outage length (e.g. 5s)")
 	flag.DurationVar(&o.outageAfter, "outage-after", 500*time.Millisecond, "when the outage starts")
@@ -148,8 +151,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	<-router.Running()
 
 	msgs := makeOrders(o)
-	if err := pubsub.Publish(topicOrders, msgs...); err != nil {
-		return fmt.Errorf("publishing orders: %w", err)
+	publishErr := make(chan error, 1)
+	go func() { publishErr <- intake(runCtx, pubsub, msgs, o.rate) }()
+
+	var timeline *timeline
+	if b, ok := applied.Instance("payments", "breaker").(*breaker.Breaker); ok && o.outage > 0 {
+		timeline = sampleBreaker(runCtx, b, gateway, start)
 	}
 
 	total := len(msgs)
@@ -161,19 +168,20 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}, o.maxRun)
 	elapsed := time.Since(start)
 	cancel()
+	if err := <-publishErr; err != nil && settled {
+		return err
+	}
 	if err := <-routerDone; err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
 
 	fmt.Fprintf(out, "orders demo: %d orders (%d malformed) in %s\n\n", total, o.malformed, elapsed.Round(time.Millisecond))
 	tracker.Print(out, []string{"payments", "inventory", "notifications"})
-	fmt.Fprintln(out, "\npayments first-call wait by priority:")
+	fmt.Fprintln(out, "\npayments latency by priority:")
 	tracker.PrintPriorityWaits(out, "payments")
 	if o.outage > 0 {
-		fmt.Fprintf(out, "\npayment gateway calls per second (outage %s from %s):\n", o.outage, o.outageAfter)
-		for s, n := range gateway.CallsPerSecond(start) {
-			fmt.Fprintf(out, "  %3ds %6d\n", s, n)
-		}
+		fmt.Fprintf(out, "\npayments per second (gateway outage %s from %s):\n", o.outage, o.outageAfter)
+		timeline.print(out, gateway.CallsPerSecond(start))
 	}
 	count, rate := sms.Rate()
 	fmt.Fprintf(out, "\nSMS sent: %d (achieved %.1f/s); units reserved: %d\n", count, rate, inventory.Total())
@@ -193,10 +201,42 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	return nil
 }
 
+// intake publishes msgs at rate per second (all at once for rate <= 0),
+// stamping each with its publish time.
+func intake(ctx context.Context, pub message.Publisher, msgs []*message.Message, rate float64) error {
+	if rate <= 0 {
+		stamp(msgs...)
+		return pub.Publish(topicOrders, msgs...)
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	next := time.Now()
+	for _, m := range msgs {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		next = next.Add(interval)
+		stamp(m)
+		if err := pub.Publish(topicOrders, m); err != nil {
+			return fmt.Errorf("publishing orders: %w", err)
+		}
+	}
+	return nil
+}
+
+func stamp(msgs ...*message.Message) {
+	now := strconv.FormatInt(time.Now().UnixNano(), 10)
+	for _, m := range msgs {
+		m.Metadata.Set(metaPublishedAt, now)
+	}
+}
+
 // makeOrders builds the orders to publish: VIP orders carry levee_priority 9.
 func makeOrders(o options) []*message.Message {
 	var msgs []*message.Message
-	now := strconv.FormatInt(time.Now().UnixNano(), 10)
 	vipEvery := 0
 	if o.vipShare > 0 {
 		vipEvery = int(1 / o.vipShare)
@@ -212,16 +252,16 @@ func makeOrders(o options) []*message.Message {
 		}
 		payload, _ := json.Marshal(order)
 		m := message.NewMessage(watermill.NewUUID(), payload)
-		m.Metadata.Set(metaPublishedAt, now)
 		if order.VIP {
 			m.Metadata.Set("levee_priority", "9")
 		}
 		msgs = append(msgs, m)
 	}
 	for i := 0; i < o.malformed; i++ {
-		m := message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprintf(`{"id": "bad-%d", "items": [`, i)))
-		m.Metadata.Set(metaPublishedAt, now)
-		msgs = append(msgs, m)
+		bad := message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprintf(`{"id": "bad-%d", "items": [`, i)))
+		// Spread the malformed ones among the good ones.
+		at := (i*7919 + 13) % (len(msgs) + 1)
+		msgs = append(msgs[:at], append([]*message.Message{bad}, msgs[at:]...)...)
 	}
 	return msgs
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 func TestMain(m *testing.M) { testkit.VerifyMain(m) }
 
 func testOptions() options {
-	return options{orders: 60, vipShare: 0.1, service: time.Millisecond, outageAfter: time.Hour, maxRun: 30 * time.Second, seed: 1}
+	return options{orders: 60, rate: 0, vipShare: 0.1, service: time.Millisecond, outageAfter: time.Hour, maxRun: 30 * time.Second, seed: 1}
 }
 
 // The demo runs to completion on GoChannel and reports every handler.
@@ -56,5 +57,39 @@ func TestConfigFileMatchesEmbedded(t *testing.T) {
 		if _, ok := cfg.Handlers[h]; !ok {
 			t.Fatalf("levee.yaml does not configure %s", h)
 		}
+	}
+}
+
+// An outage pauses payments (the breaker opens, no redelivery storm) and
+// every order is still processed after recovery.
+func TestRunOutagePausesPayments(t *testing.T) {
+	o := testOptions()
+	o.orders, o.rate = 100, 100
+	o.outage, o.outageAfter = 1500*time.Millisecond, 200*time.Millisecond
+	var out bytes.Buffer
+	if err := run(context.Background(), o, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	if !strings.Contains(report, "open") || !strings.Contains(report, "closed") {
+		t.Fatalf("report does not show the breaker opening and closing:\n%s", report)
+	}
+	var processed, failed, calls int
+	for _, line := range strings.Split(report, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "payments" && f[1][0] >= '0' && f[1][0] <= '9' {
+			var name, retried, dead string
+			if _, err := fmt.Sscan(line, &name, &processed, &failed, &retried, &dead, &calls); err != nil {
+				t.Fatalf("parsing %q: %v", line, err)
+			}
+		}
+	}
+	if processed != 100 {
+		t.Fatalf("payments processed %d, want 100:\n%s", processed, report)
+	}
+	// Without the breaker every failed call is redelivered at once: tens of
+	// thousands of calls. With it: the trip, a probe per open_for, and the
+	// messages in flight when it tripped.
+	if calls > 100+30 {
+		t.Fatalf("payments handled %d calls for 100 orders: a redelivery storm\n%s", calls, report)
 	}
 }

@@ -55,7 +55,7 @@ func (t *Tracker) notifyLocked() {
 	t.changed = make(chan struct{})
 }
 
-// Middleware records calls, results and first-call wait per handler. Add it
+// Middleware records calls, results and latency per handler. Add it
 // to the router before the Levee stacks so it sees final results.
 func (t *Tracker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
@@ -64,17 +64,7 @@ func (t *Tracker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		s := t.statsLocked(name)
 		s.calls++
 		s.seen[msg.UUID]++
-		if s.seen[msg.UUID] == 1 {
-			if ns, err := strconv.ParseInt(msg.Metadata.Get(metaPublishedAt), 10, 64); err == nil {
-				w := time.Since(time.Unix(0, ns))
-				s.waits = append(s.waits, w)
-				pri := msg.Metadata.Get("levee_priority")
-				if pri == "" {
-					pri = "0"
-				}
-				s.waitByPri[pri] = append(s.waitByPri[pri], w)
-			}
-		} else if s.seen[msg.UUID] == 2 {
+		if s.seen[msg.UUID] == 2 {
 			s.retried++
 		}
 		t.mu.Unlock()
@@ -91,6 +81,17 @@ func (t *Tracker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			s.nacked++
 		} else {
 			s.acked++
+			// Latency: from publish to success, every wait included
+			// (breaker pause, priority, rate limit, retries).
+			if ns, perr := strconv.ParseInt(msg.Metadata.Get(metaPublishedAt), 10, 64); perr == nil {
+				w := time.Since(time.Unix(0, ns))
+				s.waits = append(s.waits, w)
+				pri := msg.Metadata.Get("levee_priority")
+				if pri == "" {
+					pri = "0"
+				}
+				s.waitByPri[pri] = append(s.waitByPri[pri], w)
+			}
 		}
 		t.notifyLocked()
 		t.mu.Unlock()
@@ -150,7 +151,7 @@ func (t *Tracker) Print(w io.Writer, order []string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fmt.Fprintf(w, "%-14s %9s %9s %7s %8s %13s %10s %10s\n",
-		"handler", "processed", "failed", "retried", "dead", "calls", "wait p50", "wait p99")
+		"handler", "processed", "failed", "retried", "dead", "calls", "lat p50", "lat p99")
 	for _, name := range order {
 		s := t.statsLocked(name)
 		fmt.Fprintf(w, "%-14s %9d %9d %7d %8d %13d %10s %10s\n", name, s.acked, s.nacked, s.retried, s.deadLet,
@@ -158,7 +159,8 @@ func (t *Tracker) Print(w io.Writer, order []string) {
 	}
 }
 
-// PrintPriorityWaits writes p50/p99 first-call wait per priority for handler.
+// PrintPriorityWaits writes p50/p99 latency (publish to success) per
+// priority for handler.
 func (t *Tracker) PrintPriorityWaits(w io.Writer, handler string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -174,7 +176,7 @@ func (t *Tracker) PrintPriorityWaits(w io.Writer, handler string) {
 	})
 	for _, p := range pris {
 		ws := s.waitByPri[p]
-		fmt.Fprintf(w, "  priority %-3s n=%-5d wait p50 %-8s p99 %s\n", p, len(ws),
+		fmt.Fprintf(w, "  priority %-3s n=%-5d latency p50 %-8s p99 %s\n", p, len(ws),
 			percentile(ws, 0.5).Round(time.Millisecond), percentile(ws, 0.99).Round(time.Millisecond))
 	}
 }
