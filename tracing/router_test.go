@@ -55,7 +55,7 @@ func TestTraceAcrossGoChannelHops(t *testing.T) {
 	tr := r.tracer(t, tracing.WithSystem("gochannel"))
 	m := r.metrics(t)
 	h := testkit.New(t)
-	h.Router.AddPublisherDecorators(tr.DecoratePublisher)
+	h.Router.AddPublisherDecorators(tr.PublisherDecorator())
 	mw := stackOf(tr, m, nil)
 	h.Router.AddHandler("enrich", "orders", h.PubSub, "orders.enriched", h.PubSub,
 		func(msg *message.Message) ([]*message.Message, error) {

@@ -462,3 +462,24 @@ func TestOversizedTracestateIsDropped(t *testing.T) {
 	}
 	noAttr(t, s, tracing.AttrInvalidParent)
 }
+
+func TestInjectExtractRoundTrip(t *testing.T) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{3}, SpanID: trace.SpanID{4}, TraceFlags: trace.FlagsSampled})
+	m, _ := baggage.NewMember("tenant", "acme")
+	bag, _ := baggage.New(m)
+	ctx := baggage.ContextWithBaggage(trace.ContextWithSpanContext(context.Background(), sc), bag)
+	msg := &message.Message{UUID: "u"} // nil metadata
+	tracing.Inject(ctx, msg)
+	got := tracing.Extract(context.Background(), msg.Metadata)
+	if g := trace.SpanContextFromContext(got); g.TraceID() != sc.TraceID() || g.SpanID() != sc.SpanID() || !g.IsRemote() {
+		t.Errorf("round trip span context = %v, want %v (remote)", g, sc)
+	}
+	if g := baggage.FromContext(got).Member("tenant").Value(); g != "acme" {
+		t.Errorf("round trip baggage tenant = %q, want acme", g)
+	}
+	empty := message.NewMessage("e", nil)
+	tracing.Inject(context.Background(), empty)
+	if len(empty.Metadata) != 0 {
+		t.Errorf("Inject without span or baggage wrote %v", empty.Metadata)
+	}
+}
