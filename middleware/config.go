@@ -92,6 +92,9 @@ type Deps struct {
 	// TracerProvider and MeterProvider turn telemetry on; nil means off.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// System is the messaging.system of the transport (for example
+	// "rabbitmq"), put on consumer spans; adapters know it.
+	System string
 	// MaxHold bounds every wait of a message (breaker, priority, rate
 	// limit, retry backoff), normally the transport's ack deadline. Zero
 	// means no bound. A section's own max_hold takes precedence.

@@ -11,6 +11,7 @@ import (
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/tracing"
 )
 
 // DefaultSections returns the handler-level sections Levee understands, one
@@ -18,6 +19,8 @@ import (
 // validation; this list only wires them to slots.
 func DefaultSections() []Section {
 	return []Section{
+		tracingSection(),
+		metricsSection(),
 		recoverSection(),
 		timeoutSection(),
 		breakerSection(),
@@ -144,4 +147,60 @@ func breakerLabel(c breaker.Config) string {
 		add(d.Rate > 0, "drain_rate=%s", config.FormatRate(d.Rate))
 	}
 	return strings.Join(parts, " ")
+}
+
+// tracing: {system, consumer_group, propagators} adds the consumer span.
+// With no TracerProvider in Deps it is a free pass-through.
+func tracingSection() Section {
+	return NewSection("tracing", SlotTracing, func(c tracing.Config) string {
+		var parts []string
+		if c.System != "" {
+			parts = append(parts, "system="+c.System)
+		}
+		if c.ConsumerGroup != "" {
+			parts = append(parts, "consumer_group="+c.ConsumerGroup)
+		}
+		if len(c.Propagators) > 0 {
+			parts = append(parts, "propagators="+strings.Join(c.Propagators, ","))
+		}
+		return strings.Join(parts, " ")
+	}, func(c tracing.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+		var opts []tracing.Option
+		if b.Deps.System != "" {
+			opts = append(opts, tracing.WithSystem(b.Deps.System))
+		}
+		opts = append(opts, tracing.WithTracerProvider(b.Deps.TracerProvider), tracing.WithMeterProvider(b.Deps.MeterProvider))
+		tr, err := tracing.New(append(opts, c.Options()...)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tr.Middleware, nil, nil
+	})
+}
+
+// metrics: true records handler duration and outcomes. With no
+// MeterProvider in Deps it is a free pass-through.
+func metricsSection() Section {
+	return Section{
+		Key:  "metrics",
+		Slot: SlotMetrics,
+		decode: func(raw config.Raw) (any, error) {
+			var on bool
+			if err := raw.Decode(&on); err != nil {
+				return nil, err
+			}
+			if !on {
+				return nil, nil
+			}
+			return true, nil
+		},
+		label: func(any) string { return "" },
+		build: func(_ any, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+			m, err := tracing.NewMetrics(tracing.WithMeterProvider(b.Deps.MeterProvider))
+			if err != nil {
+				return nil, nil, err
+			}
+			return m.Middleware, nil, nil
+		},
+	}
 }

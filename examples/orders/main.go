@@ -18,6 +18,7 @@ import (
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/middleware"
+	"github.com/levee-dev/levee/tracing"
 )
 
 //go:embed levee.yaml
@@ -39,6 +40,9 @@ type options struct {
 	service     time.Duration
 	configPath  string
 	postgres    string
+	metrics     string
+	traces      bool
+	linger      time.Duration
 	maxRun      time.Duration
 	rate        float64
 	seed        uint64
@@ -55,6 +59,9 @@ func main() {
 	flag.Float64Var(&o.transient, "transient", 0, "share of payment calls failing transiently (0..1)")
 	flag.DurationVar(&o.service, "service", 2*time.Millisecond, "payment gateway service time")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL: write batched inventory rows there (default: in memory)")
+	flag.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
+	flag.BoolVar(&o.traces, "traces", false, "write spans to stdout (OTLP instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
+	flag.DurationVar(&o.linger, "linger", 0, "keep serving /metrics this long after the run (for a scrape)")
 	flag.StringVar(&o.configPath, "config", "", "levee.yaml to use (default: the embedded examples/orders/levee.yaml)")
 	flag.DurationVar(&o.maxRun, "max-run", 2*time.Minute, "give up (exit 1) if the run has not settled by then")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
@@ -138,7 +145,27 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return sms.Send(order.Phone, fmt.Sprintf("Order %s paid: %d.%02d EUR", order.ID, order.Amount/100, order.Amount%100))
 	})
 
-	applied, err := middleware.Apply(router, cfg, middleware.Deps{Publisher: pubsub, Logger: logger})
+	tel, err := setupTelemetry(ctx, o.metrics, o.traces, out)
+	if err != nil {
+		return err
+	}
+	defer tel.Close()
+	if tel.addr != "" {
+		fmt.Fprintf(out, "serving metrics on http://%s/metrics\n", tel.addr)
+	}
+	tracer, err := tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithSystem("gochannel"))
+	if err != nil {
+		return err
+	}
+	router.AddPublisherDecorators(tracer.DecoratePublisher)
+	intakePub, err := tracer.DecoratePublisher(pubsub)
+	if err != nil {
+		return err
+	}
+
+	applied, err := middleware.Apply(router, cfg, middleware.Deps{
+		Publisher: pubsub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp, System: "gochannel",
+	})
 	if err != nil {
 		return err
 	}
@@ -152,7 +179,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	msgs := makeOrders(o)
 	publishErr := make(chan error, 1)
-	go func() { publishErr <- intake(runCtx, pubsub, msgs, o.rate) }()
+	go func() { publishErr <- intake(runCtx, intakePub, msgs, o.rate) }()
 
 	var timeline *timeline
 	if b, ok := applied.Instance("payments", "breaker").(*breaker.Breaker); ok && o.outage > 0 {
@@ -194,6 +221,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if rows != lines {
 			return fmt.Errorf("PostgreSQL holds %d rows for %d order lines", rows, lines)
 		}
+	}
+	if tel.addr != "" && o.linger > 0 {
+		fmt.Fprintf(out, "serving metrics for %s more\n", o.linger)
+		time.Sleep(o.linger)
 	}
 	if !settled {
 		return fmt.Errorf("run did not settle within %s", o.maxRun)
