@@ -70,7 +70,7 @@ type invalidError struct {
 	msg string
 }
 
-func (e *invalidError) Error() string { return "priority: invalid option " + e.key + ": " + e.msg }
+func (e *invalidError) Error() string        { return "priority: invalid option " + e.key + ": " + e.msg }
 func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(key, format string, args ...any) error {

@@ -26,10 +26,10 @@ type Scheduler struct {
 	clamped atomic.Int64
 
 	mu     sync.Mutex
-	inUse  int               // guarded by mu
-	seq    uint64            // guarded by mu
-	q      queue             // guarded by mu
-	closed bool              // guarded by mu
+	inUse  int                // guarded by mu
+	seq    uint64             // guarded by mu
+	q      queue              // guarded by mu
+	closed bool               // guarded by mu
 	levels [Levels]levelState // guarded by mu
 }
 
