@@ -14,6 +14,8 @@ type waiter struct {
 	base int           // base priority, MinPriority..MaxPriority
 	enq  time.Duration // enqueue time, since the scheduler's epoch
 	idx  [2]int        // position in the best-first and worst-first heaps; -1 when out
+	// waited is set with a grant, by the releaser: the wait until then.
+	waited time.Duration
 	// ch carries the outcome, sent under the scheduler's lock by whoever
 	// removes the waiter from the heaps: nil for a granted slot, or the
 	// rejection sentinel. Buffered (1), so the sender never blocks.
@@ -31,12 +33,25 @@ const (
 	worstFirst = 1
 )
 
+// entry is a heap slot: the waiter's ordering fields are copied inline so
+// comparisons do not chase pointers.
+type entry struct {
+	key int64
+	seq uint64
+	w   *waiter
+}
+
+// before reports whether a runs before b: higher key, then earlier arrival.
+func (a *entry) before(b *entry) bool {
+	return a.key > b.key || (a.key == b.key && a.seq < b.seq)
+}
+
 // waitHeap is a binary heap of waiters. The queue keeps two over the same
 // waiters: best first (which waiter gets a freed slot) and worst first
 // (which waiter is shed when max_waiting is full). Every operation is
 // O(log n); removal of any waiter uses its stored index.
 type waitHeap struct {
-	items []*waiter
+	items []entry
 	which int // bestFirst or worstFirst
 }
 
@@ -46,25 +61,25 @@ func (h *waitHeap) top() *waiter {
 	if len(h.items) == 0 {
 		return nil
 	}
-	return h.items[0]
+	return h.items[0].w
 }
 
 func (h *waitHeap) less(i, j int) bool {
 	if h.which == bestFirst {
-		return ahead(h.items[i], h.items[j])
+		return h.items[i].before(&h.items[j])
 	}
-	return ahead(h.items[j], h.items[i])
+	return h.items[j].before(&h.items[i])
 }
 
 func (h *waitHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.items[i].idx[h.which] = i
-	h.items[j].idx[h.which] = j
+	h.items[i].w.idx[h.which] = i
+	h.items[j].w.idx[h.which] = j
 }
 
 func (h *waitHeap) push(w *waiter) {
 	w.idx[h.which] = len(h.items)
-	h.items = append(h.items, w)
+	h.items = append(h.items, entry{key: w.key, seq: w.seq, w: w})
 	h.up(len(h.items) - 1)
 }
 
@@ -75,7 +90,7 @@ func (h *waitHeap) remove(w *waiter) {
 	if i != n {
 		h.swap(i, n)
 	}
-	h.items[n] = nil
+	h.items[n] = entry{}
 	h.items = h.items[:n]
 	w.idx[h.which] = -1
 	if i != n {
@@ -116,26 +131,32 @@ func (h *waitHeap) down(i0 int) bool {
 	return i > i0
 }
 
-// queue is the set of waiters, ordered both ways.
+// queue is the set of waiters, ordered both ways (worst first only when
+// the queue is bounded, since only shedding needs it).
 type queue struct {
-	best  waitHeap
-	worst waitHeap
+	best    waitHeap
+	worst   waitHeap
+	bounded bool
 }
 
-func newQueue() queue {
-	return queue{best: waitHeap{which: bestFirst}, worst: waitHeap{which: worstFirst}}
+func newQueue(bounded bool) queue {
+	return queue{best: waitHeap{which: bestFirst}, worst: waitHeap{which: worstFirst}, bounded: bounded}
 }
 
 func (q *queue) len() int { return q.best.len() }
 
 func (q *queue) push(w *waiter) {
 	q.best.push(w)
-	q.worst.push(w)
+	if q.bounded {
+		q.worst.push(w)
+	}
 }
 
 func (q *queue) remove(w *waiter) {
 	q.best.remove(w)
-	q.worst.remove(w)
+	if q.bounded {
+		q.worst.remove(w)
+	}
 }
 
 func (q *queue) queued(w *waiter) bool { return w.idx[bestFirst] >= 0 }

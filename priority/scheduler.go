@@ -42,7 +42,7 @@ func NewScheduler(opts ...Option) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Scheduler{cfg: cfg, epoch: time.Now(), q: newQueue()}
+	s := &Scheduler{cfg: cfg, epoch: time.Now(), q: newQueue(cfg.maxWaiting > 0)}
 	s.pool.New = func() any { return &waiter{ch: make(chan error, 1), idx: [2]int{-1, -1}} }
 	if cfg.meterProvider != nil {
 		tel, err := newSchedTelemetry(s)
@@ -132,21 +132,27 @@ func (s *Scheduler) acquire(ctx context.Context, p int) (time.Duration, error) {
 		expired = w.timer.C
 	}
 	var err error
-	select {
-	case err = <-w.ch:
-	case <-ctx.Done():
-		err = s.leave(w, ctx.Err())
-	case <-expired:
-		err = s.leave(w, ErrMaxWait)
+	if done := ctx.Done(); done == nil && expired == nil {
+		err = <-w.ch // nothing else can end this wait but Close
+	} else {
+		select {
+		case err = <-w.ch:
+		case <-done:
+			err = s.leave(w, ctx.Err())
+		case <-expired:
+			err = s.leave(w, ErrMaxWait)
+		}
 	}
 	if w.timer != nil {
 		w.timer.Stop()
 	}
+	waited := w.waited
 	s.pool.Put(w)
-	waited := s.now() - enq
-	switch err {
-	case nil:
+	if err == nil {
 		return waited, nil
+	}
+	waited = s.now() - enq
+	switch err {
 	case ErrQueueFull, ErrMaxWait, ErrClosed:
 		return waited, s.reject(err, p, waited)
 	}
@@ -193,7 +199,8 @@ func (s *Scheduler) Release() {
 		lv := &s.levels[w.base-MinPriority]
 		lv.waiting--
 		lv.granted++
-		lv.wait.record(s.now() - w.enq)
+		w.waited = s.now() - w.enq
+		lv.wait.record(w.waited)
 		w.ch <- nil // the slot passes to w; inUse is unchanged
 	} else if s.inUse > 0 {
 		s.inUse--
@@ -212,7 +219,8 @@ func (s *Scheduler) Close() error {
 		return nil
 	}
 	s.closed = true
-	for _, w := range s.q.best.items {
+	for _, e := range s.q.best.items {
+		w := e.w
 		lv := &s.levels[w.base-MinPriority]
 		lv.waiting--
 		lv.closed++
