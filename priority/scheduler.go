@@ -2,6 +2,7 @@ package priority
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,18 @@ func NewScheduler(opts ...Option) (*Scheduler, error) {
 		s.tel = tel
 	}
 	return s, nil
+}
+
+// String describes the configuration, e.g. "scheduler=shared slots=8
+// aging=500ms max_waiting=10000 max_wait=30s", for middleware.Stack labels
+// and logs.
+func (s *Scheduler) String() string {
+	c := s.cfg
+	out := fmt.Sprintf("scheduler=%s slots=%d aging=%s max_waiting=%d", c.name, c.slots, c.aging, c.maxWaiting)
+	if b := c.waitBound(); b > 0 {
+		out += fmt.Sprintf(" max_wait=%s", b)
+	}
+	return out
 }
 
 // Name returns the scheduler's name (WithName).

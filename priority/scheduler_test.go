@@ -439,3 +439,44 @@ func TestReleaseWithoutAcquireIsIgnored(t *testing.T) {
 	}
 	s.Release()
 }
+
+// TestSheddingUsesEffectivePriority: with aging, an old message of a low
+// base priority can outrank a newer one of a higher base, so the newer one
+// is shed.
+func TestSheddingUsesEffectivePriority(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const aging = 100 * time.Millisecond
+		s := newScheduler(t, priority.WithSlots(1), priority.WithMaxWaiting(2), priority.WithAging(aging))
+		hold(t, s, 1)
+		r := newRecorder()
+		ctx := context.Background()
+		r.wait(ctx, s, "p1@0", 1, 0) // effective 6 at 500ms
+		r.wait(ctx, s, "p2@0", 2, 0) // effective 7 at 500ms
+		testkit.Advance(5 * aging)
+		r.wait(ctx, s, "p5@500ms", 5, 0) // effective 5: the lowest, shed
+		if err := r.Err("p5@500ms"); !isReject(err, priority.ErrQueueFull) {
+			t.Fatalf("p5@500ms: got %v, want ErrQueueFull", err)
+		}
+		r.wait(ctx, s, "p7@500ms", 7, 0) // effective 7 > 6: sheds p1@0
+		if err := r.Err("p1@0"); !isReject(err, priority.ErrQueueFull) {
+			t.Fatalf("p1@0: got %v, want ErrQueueFull", err)
+		}
+		var re *priority.RejectError
+		if errors.As(r.Err("p1@0"), &re); re.Waited != 5*aging {
+			t.Errorf("p1@0 waited: got %s, want %s", re.Waited, 5*aging)
+		}
+		s.Release()
+		synctest.Wait()
+		// p2@0 and p7@500ms both have effective priority 7: FIFO.
+		if got, want := r.Order(), []string{"p2@0", "p7@500ms"}; !equal(got, want) {
+			t.Errorf("grant order: got %v, want %v", got, want)
+		}
+	})
+}
+
+func TestString(t *testing.T) {
+	s := newScheduler(t, priority.WithName("shared"), priority.WithMaxWait(30*time.Second), priority.WithMaxHold(20*time.Second))
+	if got, want := s.String(), "scheduler=shared slots=8 aging=500ms max_waiting=10000 max_wait=20s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
