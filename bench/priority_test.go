@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/levee-dev/levee/priority"
 )
@@ -298,6 +299,17 @@ func BenchmarkPriorityMiddleware(b *testing.B) {
 	})
 	b.Run("levee", func(b *testing.B) {
 		s, _ := priority.NewScheduler(priority.WithSlots(1))
+		defer s.Close()
+		h := s.Middleware(handler)
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = h(msg)
+		}
+	})
+	b.Run("levee-metrics", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		defer mp.Shutdown(context.Background())
+		s, _ := priority.NewScheduler(priority.WithSlots(1), priority.WithMeterProvider(mp))
 		defer s.Close()
 		h := s.Middleware(handler)
 		b.ReportAllocs()

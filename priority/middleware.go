@@ -67,7 +67,7 @@ func (h *handlerWrap) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	defer s.Release()
 	if h.attrs != nil {
-		s.tel.wait.Record(ctx, waited.Seconds(), h.attrs.wait[p-MinPriority])
+		s.tel.wait.Record(ctx, waited.Seconds(), h.attrs.wait[p-MinPriority]...)
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent(EventAcquired, trace.WithAttributes(
@@ -96,7 +96,7 @@ func (h *handlerWrap) rejected(msg *message.Message, p int, waited time.Duration
 	}
 	ctx := msg.Context()
 	if h.attrs != nil {
-		h.s.tel.shed.Add(ctx, 1, h.attrs.shed[p-MinPriority][reasonIndex(re.Err)])
+		h.s.tel.shed.Add(ctx, 1, h.attrs.shed[p-MinPriority][reasonIndex(re.Err)]...)
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent(EventRejected, trace.WithAttributes(
@@ -127,7 +127,7 @@ func (h *handlerWrap) priority(msg *message.Message) int {
 	case parseInvalid:
 		h.s.invalid.Add(1)
 		if h.attrs != nil {
-			h.s.tel.invalid.Add(msg.Context(), 1, h.attrs.invalid)
+			h.s.tel.invalid.Add(msg.Context(), 1, h.attrs.invalid...)
 		}
 		return h.def
 	case parseClamped:

@@ -157,9 +157,9 @@ type mwConfig struct {
 
 // WithPriorityFunc takes each message's priority from fn instead of the
 // levee_priority metadata. Its result is clamped to MinPriority..MaxPriority.
-// Default nil: read levee_priority. fn must be safe for concurrent use; a
-// panic in fn is turned into a rejected message by the Recover middleware
-// further out, like a panic in the handler.
+// Default nil: read levee_priority. fn must be safe for concurrent use. It
+// runs before the message takes a slot, so a panic in fn holds none and is
+// handled like a handler panic by the recover slot further out.
 func WithPriorityFunc(fn func(*message.Message) int) MiddlewareOption {
 	return mwOptionFunc(func(c *mwConfig) { c.priorityFunc = fn })
 }

@@ -117,10 +117,12 @@ func (t *schedTelemetry) close() error { return t.reg.Unregister() }
 
 // handlerAttrs are one handler's precomputed measurement options, built on
 // its first message.
+// Each is a one-element slice, passed as opts... so recording does not
+// allocate a variadic slice per message.
 type handlerAttrs struct {
-	wait    [Levels]metric.RecordOption
-	shed    [Levels][len(reasons)]metric.AddOption
-	invalid metric.AddOption
+	wait    [Levels][]metric.RecordOption
+	shed    [Levels][len(reasons)][]metric.AddOption
+	invalid []metric.AddOption
 }
 
 func newHandlerAttrs(sched, handler, topic string) *handlerAttrs {
@@ -128,12 +130,12 @@ func newHandlerAttrs(sched, handler, topic string) *handlerAttrs {
 	s := AttrScheduler.String(sched)
 	for i := range a.wait {
 		p := AttrPriority.Int(MinPriority + i)
-		a.wait[i] = telemetry.Attrs(handler, topic, s, p)
+		a.wait[i] = []metric.RecordOption{telemetry.Attrs(handler, topic, s, p)}
 		for r, reason := range reasons {
-			a.shed[i][r] = telemetry.Attrs(handler, topic, s, p, AttrReason.String(reason))
+			a.shed[i][r] = []metric.AddOption{telemetry.Attrs(handler, topic, s, p, AttrReason.String(reason))}
 		}
 	}
-	a.invalid = telemetry.Attrs(handler, topic, s)
+	a.invalid = []metric.AddOption{telemetry.Attrs(handler, topic, s)}
 	return a
 }
 
