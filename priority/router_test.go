@@ -152,3 +152,42 @@ func TestRouterShutdownWithThousandsWaiting(t *testing.T) {
 		}
 	})
 }
+
+// TestTwoRoutersShareOneScheduler: the slots bound the concurrency of two
+// independent routers together.
+func TestTwoRoutersShareOneScheduler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const slots, perRouter = 3, 40
+		s := newScheduler(t, priority.WithSlots(slots))
+		var mu sync.Mutex
+		running, peak := 0, 0
+		work := func(*message.Message) error {
+			mu.Lock()
+			running++
+			peak = max(peak, running)
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return nil
+		}
+		a, b := testkit.New(t), testkit.New(t)
+		a.Handle("a", "topic", work, s.Middleware)
+		b.Handle("b", "topic", work, s.Middleware)
+		a.Start()
+		b.Start()
+		a.PublishN("topic", perRouter, nil)
+		b.PublishN("topic", perRouter, nil)
+		ca, cb := a.WaitSettled(perRouter, time.Minute), b.WaitSettled(perRouter, time.Minute)
+		if ca.Nacked+cb.Nacked != 0 {
+			t.Errorf("nacked: %s / %s, want none", ca, cb)
+		}
+		if peak != slots {
+			t.Errorf("peak concurrency across both routers: got %d, want %d", peak, slots)
+		}
+		if st := s.Stats(); st.Levels[0].Granted != 2*perRouter {
+			t.Errorf("granted: got %d, want %d", st.Levels[0].Granted, 2*perRouter)
+		}
+	})
+}
