@@ -480,3 +480,21 @@ func TestString(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestRejectError(t *testing.T) {
+	err := error(&priority.RejectError{Err: priority.ErrMaxWait, Priority: 3, Waited: 2 * time.Second, Retry: time.Second})
+	if got, want := err.Error(), "priority: max wait exceeded (priority 3, waited 2s)"; got != want {
+		t.Errorf("Error: got %q, want %q", got, want)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, priority.ErrQueueFull) {
+		t.Error("a max-wait rejection must match only ErrMaxWait")
+	}
+	var classed interface{ ErrorClass() string }
+	if !errors.As(err, &classed) || classed.ErrorClass() != "transient" {
+		t.Errorf("ErrorClass: got %v, want transient", classed)
+	}
+	s := newScheduler(t, priority.WithName("x"))
+	if s.Name() != "x" {
+		t.Errorf("Name: got %q, want x", s.Name())
+	}
+}
