@@ -102,7 +102,7 @@ func (h *handlerWrap) rejected(msg *message.Message, p int, waited time.Duration
 		span.AddEvent(EventRejected, trace.WithAttributes(
 			AttrEventPriority.Int(p),
 			AttrEventWait.Float64(waited.Seconds()),
-			AttrEventReason.String(reasons[reasonIndex(re.Err)]),
+			AttrEventReason.String(reasonName(reasonIndex(re.Err))),
 		))
 	}
 }

@@ -29,8 +29,20 @@ const (
 	ReasonClosed    = "closed"
 )
 
-var reasons = [...]string{ReasonQueueFull, ReasonMaxWait, ReasonClosed}
+const numReasons = 3
 
+// reasonName is the AttrReason value of reasonIndex i.
+func reasonName(i int) string {
+	switch i {
+	case 0:
+		return ReasonQueueFull
+	case 1:
+		return ReasonMaxWait
+	}
+	return ReasonClosed
+}
+
+// reasonIndex maps a rejection sentinel to its reason index.
 func reasonIndex(err error) int {
 	switch err {
 	case ErrQueueFull:
@@ -121,7 +133,7 @@ func (t *schedTelemetry) close() error { return t.reg.Unregister() }
 // allocate a variadic slice per message.
 type handlerAttrs struct {
 	wait    [Levels][]metric.RecordOption
-	shed    [Levels][len(reasons)][]metric.AddOption
+	shed    [Levels][numReasons][]metric.AddOption
 	invalid []metric.AddOption
 }
 
@@ -131,8 +143,8 @@ func newHandlerAttrs(sched, handler, topic string) *handlerAttrs {
 	for i := range a.wait {
 		p := AttrPriority.Int(MinPriority + i)
 		a.wait[i] = []metric.RecordOption{telemetry.Attrs(handler, topic, s, p)}
-		for r, reason := range reasons {
-			a.shed[i][r] = []metric.AddOption{telemetry.Attrs(handler, topic, s, p, AttrReason.String(reason))}
+		for r := range numReasons {
+			a.shed[i][r] = []metric.AddOption{telemetry.Attrs(handler, topic, s, p, AttrReason.String(reasonName(r)))}
 		}
 	}
 	a.invalid = []metric.AddOption{telemetry.Attrs(handler, topic, s)}
@@ -147,8 +159,12 @@ const (
 	// EventRejected: the message left the queue without a slot.
 	EventRejected = "levee.priority.rejected"
 
-	AttrEventPriority  = attribute.Key("levee.priority")
+	// AttrEventPriority is the base priority.
+	AttrEventPriority = attribute.Key("levee.priority")
+	// AttrEventEffective is base + wait/aging when the slot was granted.
 	AttrEventEffective = attribute.Key("levee.priority.effective")
-	AttrEventWait      = attribute.Key("levee.priority.wait_s")
-	AttrEventReason    = attribute.Key("levee.priority.reason")
+	// AttrEventWait is the wait in seconds.
+	AttrEventWait = attribute.Key("levee.priority.wait_s")
+	// AttrEventReason is the rejection reason (see AttrReason).
+	AttrEventReason = attribute.Key("levee.priority.reason")
 )
