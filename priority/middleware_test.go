@@ -284,3 +284,18 @@ func TestMiddlewareContextCancelled(t *testing.T) {
 		s.Release()
 	})
 }
+
+func TestPriorityFuncPanicHoldsNoSlot(t *testing.T) {
+	s := newScheduler(t, priority.WithSlots(1))
+	mw, err := s.HandlerMiddleware(priority.WithPriorityFunc(func(*message.Message) int { panic("bad func") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := middleware.Recover(mw(func(*message.Message) ([]*message.Message, error) { return nil, nil }))
+	if _, err := h(message.NewMessage("m", nil)); !middleware.IsPanic(err) {
+		t.Fatalf("got %v, want a panic error", err)
+	}
+	if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {
+		t.Errorf("after the panic: inUse=%d waiting=%d, want 0 and 0", st.InUse, st.Waiting)
+	}
+}
