@@ -335,7 +335,7 @@ func BenchmarkPriorityQueued10k(b *testing.B) {
 		var wg sync.WaitGroup
 		for i := range waiting {
 			wg.Go(func() {
-				for acq.acquire(ctx, i%priority.Levels) == nil {
+				for ctx.Err() == nil && acq.acquire(ctx, i%priority.Levels) == nil {
 					if grants.Add(1) >= n {
 						cancel()
 					}

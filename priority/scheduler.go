@@ -80,7 +80,8 @@ func (s *Scheduler) reject(sentinel error, p int, waited time.Duration) error {
 // Acquire waits for a slot for a message of priority p (clamped to
 // MinPriority..MaxPriority). It returns nil once the caller holds a slot,
 // which it must give back with exactly one Release. Otherwise it returns
-// ctx.Err() when ctx ends first, or a *RejectError wrapping ErrQueueFull,
+// ctx.Err() when ctx ends first (or had ended: then no slot is taken, even
+// a free one), or a *RejectError wrapping ErrQueueFull,
 // ErrMaxWait or ErrClosed; the caller then holds no slot. Most callers use
 // Middleware instead.
 func (s *Scheduler) Acquire(ctx context.Context, p int) error {
@@ -91,11 +92,18 @@ func (s *Scheduler) Acquire(ctx context.Context, p int) error {
 // acquire is Acquire for a clamped p; it also returns how long it waited.
 func (s *Scheduler) acquire(ctx context.Context, p int) (time.Duration, error) {
 	lv := &s.levels[p-MinPriority]
+	// A message whose context already ended takes no slot, even a free one.
+	ctxErr := ctx.Err()
 	s.mu.Lock()
 	if s.closed {
 		lv.closed++
 		s.mu.Unlock()
 		return 0, s.reject(ErrClosed, p, 0)
+	}
+	if ctxErr != nil {
+		lv.canceled++
+		s.mu.Unlock()
+		return 0, ctxErr
 	}
 	if s.inUse < s.cfg.slots && s.q.len() == 0 {
 		s.inUse++
@@ -103,11 +111,6 @@ func (s *Scheduler) acquire(ctx context.Context, p int) (time.Duration, error) {
 		lv.wait.record(0)
 		s.mu.Unlock()
 		return 0, nil
-	}
-	if err := ctx.Err(); err != nil {
-		lv.canceled++
-		s.mu.Unlock()
-		return 0, err
 	}
 	w := s.pool.Get().(*waiter)
 	enq := s.now()

@@ -498,3 +498,17 @@ func TestRejectError(t *testing.T) {
 		t.Errorf("Name: got %q, want x", s.Name())
 	}
 }
+
+// TestCancelledContextTakesNoFreeSlot: even with a slot free, a message
+// whose context has ended does not run.
+func TestCancelledContextTakesNoFreeSlot(t *testing.T) {
+	s := newScheduler(t, priority.WithSlots(2))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Acquire(ctx, 3); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if st := s.Stats(); st.InUse != 0 || st.Levels[3].Canceled != 1 || st.Levels[3].Granted != 0 {
+		t.Errorf("got inUse=%d canceled=%d granted=%d, want 0, 1, 0", st.InUse, st.Levels[3].Canceled, st.Levels[3].Granted)
+	}
+}
