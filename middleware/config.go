@@ -124,6 +124,9 @@ type Section struct {
 	decode func(raw config.Raw) (any, error)
 	// label describes a decoded value for `levee config check`.
 	label func(v any) string
+	// ref, when set, names the shared resource a decoded value refers to
+	// (section, name, and the key holding the name), checked at load.
+	ref func(v any) (section, name, key string)
 	// build returns the middleware for a decoded value, and an optional
 	// closer for resources it created.
 	build func(v any, b BuildEnv) (message.HandlerMiddleware, io.Closer, error)
@@ -238,6 +241,16 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 			}
 			if v == nil {
 				continue
+			}
+			if sec.ref != nil {
+				if shared, ref, refKey := sec.ref(v); ref != "" {
+					if _, ok := cfg.Shared[shared][ref]; !ok {
+						defined := sortedKeys(cfg.Shared[shared])
+						return nil, &config.Error{File: doc.File, Line: keyLine(raw),
+							Path: "handlers." + name + "." + key + "." + refKey,
+							Err:  fmt.Errorf("%s %q is not defined under %s: (defined: %s)", shared, ref, shared, strings.Join(defined, ", "))}
+					}
+				}
 			}
 			if sec.Slot == SlotHandler {
 				if hc.values == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/tracing"
 )
 
@@ -24,6 +25,7 @@ func DefaultSections() []Section {
 		recoverSection(),
 		timeoutSection(),
 		breakerSection(),
+		prioritySection(),
 		handlerSection("batch", batchLabel),
 	}
 }
@@ -106,6 +108,12 @@ func batchLabel(c batch.Config) string {
 
 // breaker: a per-handler breaker, or {shared: name} for one of breakers:.
 func breakerSection() Section {
+	s := newBreakerSection()
+	s.ref = func(v any) (string, string, string) { return "breakers", v.(breaker.Config).Shared, "shared" }
+	return s
+}
+
+func newBreakerSection() Section {
 	return NewSection("breaker", SlotBreaker, breakerLabel,
 		func(c breaker.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
 			if c.Shared != "" {
@@ -203,4 +211,28 @@ func metricsSection() Section {
 			return m.Middleware, nil, nil
 		},
 	}
+}
+
+// priority: {scheduler: name} waits for a slot of a shared scheduler.
+func prioritySection() Section {
+	s := NewSection("priority", SlotPriority, func(c priority.Config) string {
+		l := "scheduler=" + c.Scheduler
+		if c.DefaultPriority != nil {
+			l += fmt.Sprintf(" default_priority=%d", *c.DefaultPriority)
+		}
+		return l
+	}, func(c priority.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+		v, err := b.Shared("schedulers", c.Scheduler)
+		if err != nil {
+			return nil, nil, err
+		}
+		sched := v.(*priority.Scheduler)
+		mw, err := sched.HandlerMiddleware(c.Options()...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return mw, sharedRef{sched}, nil
+	})
+	s.ref = func(v any) (string, string, string) { return "schedulers", v.(priority.Config).Scheduler, "scheduler" }
+	return s
 }

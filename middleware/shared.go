@@ -6,6 +6,7 @@ import (
 
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/priority"
 )
 
 // sharedKind is a named shared resource section (for example breakers):
@@ -19,6 +20,28 @@ type sharedKind struct {
 // sharedKinds lists the shared-resource sections and how to build each.
 func sharedKinds() map[string]sharedKind {
 	return map[string]sharedKind{
+		"schedulers": {
+			decode: func(raw config.Raw) (any, error) {
+				var c priority.SchedulerConfig
+				if err := raw.Decode(&c); err != nil {
+					return nil, err
+				}
+				return c, nil
+			},
+			build: func(name string, v any, deps Deps) (any, io.Closer, error) {
+				var opts []priority.Option
+				if deps.MaxHold > 0 {
+					opts = append(opts, priority.WithMaxHold(deps.MaxHold))
+				}
+				opts = append(opts, v.(priority.SchedulerConfig).Options()...)
+				s, err := priority.NewScheduler(append(opts, priority.WithName(name),
+					priority.WithMeterProvider(deps.MeterProvider))...)
+				if err != nil {
+					return nil, nil, fmt.Errorf("schedulers.%s: %w", name, err)
+				}
+				return s, s, nil
+			},
+		},
 		"breakers": {
 			decode: func(raw config.Raw) (any, error) {
 				var c breaker.Config
