@@ -84,7 +84,9 @@ type SettingError struct {
 }
 
 // Error returns "levee/dlq: invalid configuration: key: msg".
-func (e *SettingError) Error() string { return fmt.Sprintf("%v: %s: %s", ErrInvalidConfig, e.Key, e.Msg) }
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrInvalidConfig, e.Key, e.Msg)
+}
 
 // Unwrap returns ErrInvalidConfig.
 func (e *SettingError) Unwrap() error { return ErrInvalidConfig }

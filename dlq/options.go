@@ -157,7 +157,9 @@ func WithOnDeadLetter(f func(DeadLetterInfo)) Option {
 
 // WithLogger sets the logger for retries, dead letters and publish failures.
 // Default watermill.NopLogger; nil is rejected by New.
-func WithLogger(l watermill.LoggerAdapter) Option { return optionFunc(func(c *config) { c.logger = l }) }
+func WithLogger(l watermill.LoggerAdapter) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
 
 // WithMeterProvider enables the metrics of docs/TELEMETRY.md (## dlq). nil
 // (the default) means no metrics.

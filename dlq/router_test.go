@@ -287,10 +287,10 @@ func TestDeliveryCountSurvivesRedelivery(t *testing.T) {
 		wantDead   bool
 		wantAttmpt string
 	}{
-		{"1", 3, true, "3"},        // fresh: 3 attempts in process
-		{"3", 1, true, "3"},        // two earlier deliveries: this is attempt 3 = max
-		{"2", 2, true, "3"},        // attempt 2, retry, attempt 3
-		{"99", 1, true, "99"},      // far past max
+		{"1", 3, true, "3"},   // fresh: 3 attempts in process
+		{"3", 1, true, "3"},   // two earlier deliveries: this is attempt 3 = max
+		{"2", 2, true, "3"},   // attempt 2, retry, attempt 3
+		{"99", 1, true, "99"}, // far past max
 		{"1073741824", 1, true, "1073741824"},
 		{"99999999999999999999", 3, true, "3"}, // garbage: ignored
 		{"-4", 3, true, "3"},
