@@ -103,7 +103,7 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 			}
 		}
 	}
-	out, err := w.next(msg)
+	out, err := call(w.next, msg)
 	if err == nil {
 		r.table.forget(msg.UUID)
 		return out, nil
@@ -182,7 +182,7 @@ func (w *wrapped) failed(msg *message.Message, err error, start time.Time) ([]*m
 		r.ins.retries.Add(msg.Context(), 1, n.attrs.base)
 		attempt++
 		var out []*message.Message
-		out, err = w.next(msg)
+		out, err = call(w.next, msg)
 		if err == nil {
 			r.table.forget(msg.UUID)
 			return out, nil

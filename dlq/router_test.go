@@ -51,7 +51,8 @@ func TestOutcomeTable(t *testing.T) {
 		{name: "user type exhausted", err: classedErr{"exhausted"}, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassExhausted, wantAck: true},
 		{name: "user type unknown class is transient", err: classedErr{"weird"}, fails: -1, wantCalls: 5, wantDead: true, wantClass: dlq.ClassExhausted, wantAck: true},
 		{name: "user type transient recovers", err: classedErr{"transient"}, fails: 1, wantCalls: 2, wantAck: true},
-		{name: "panic via Recover", panics: true, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
+		{name: "raw panic recovered by the Router", panics: true, opts: []dlq.Option{}, fails: -2, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
+		{name: "panic via inner Recover", panics: true, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
 		{name: "classifier overrides to permanent", err: errBoom, fails: -1,
 			opts:      []dlq.Option{dlq.WithClassifier(func(err error) dlq.Class { return dlq.ClassPermanent })},
 			wantCalls: 1, wantDead: true, wantClass: dlq.ClassPermanent, wantAck: true},
@@ -84,7 +85,9 @@ func TestOutcomeTable(t *testing.T) {
 				var h message.HandlerFunc = failingHandler(&calls, tt.fails, tt.err)
 				if tt.panics {
 					h = func(*message.Message) ([]*message.Message, error) { calls++; panic("kaboom") }
-					h = middleware.Recover(h)
+					if tt.fails != -2 {
+						h = middleware.Recover(h)
+					}
 				}
 				msg := message.NewMessage("m-1", []byte(`{"id":1}`))
 				_, herr := r.Middleware(h)(msg)
