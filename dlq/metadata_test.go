@@ -121,22 +121,22 @@ func TestDeadLetterMetadata(t *testing.T) {
 		md := dl.Metadata
 		now := dlq.FormatTime(time.Now())
 		want := map[string]string{
-			"traceparent":            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-			"tracestate":             "vendor=x",
-			"app_key":                "v",
-			dlq.KeyOriginalTopic:     "",
-			dlq.KeyHandler:           "",
-			dlq.KeyConsumerGroup:     "billing",
-			dlq.KeyError:             "charge order 42: code 402",
-			dlq.KeyErrorType:         "*dlq_test.myErr",
-			dlq.KeyErrorClass:        "permanent",
-			dlq.KeyFingerprint:       dlq.Fingerprint("*dlq_test.myErr", "charge order 42: code 402"),
-			dlq.KeyAttempts:          "1",
-			dlq.KeyFirstFailureAt:    now,
-			dlq.KeyLastFailureAt:     now,
-			dlq.KeyReplayCount:       "0",
-			dlq.KeyOriginalUUID:      "orig-uuid",
-			dlq.KeyDLQTopic:          testDLQ,
+			"traceparent":         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+			"tracestate":          "vendor=x",
+			"app_key":             "v",
+			dlq.KeyOriginalTopic:  "",
+			dlq.KeyHandler:        "",
+			dlq.KeyConsumerGroup:  "billing",
+			dlq.KeyError:          "charge order 42: code 402",
+			dlq.KeyErrorType:      "*dlq_test.myErr",
+			dlq.KeyErrorClass:     "permanent",
+			dlq.KeyFingerprint:    dlq.Fingerprint("*dlq_test.myErr", "charge order 42: code 402"),
+			dlq.KeyAttempts:       "1",
+			dlq.KeyFirstFailureAt: now,
+			dlq.KeyLastFailureAt:  now,
+			dlq.KeyReplayCount:    "0",
+			dlq.KeyOriginalUUID:   "orig-uuid",
+			dlq.KeyDLQTopic:       testDLQ,
 		}
 		for k, v := range want {
 			if got, ok := md[k]; !ok || got != v {
