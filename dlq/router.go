@@ -103,12 +103,26 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 			}
 		}
 	}
-	out, err := call(w.next, msg)
+	out, err := w.attempt(msg)
 	if err == nil {
 		r.table.forget(msg.UUID)
 		return out, nil
 	}
 	return w.failed(msg, err, start)
+}
+
+// attempt runs the validator, if any, then the handler chain.
+func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
+	if v := w.r.cfg.validator; v != nil {
+		if err := v(message.SubscribeTopicFromCtx(msg.Context()), msg.Payload); err != nil {
+			var c Classed
+			if !errors.As(err, &c) {
+				err = WithClass(err, ClassValidation)
+			}
+			return nil, err
+		}
+	}
+	return call(w.next, msg)
 }
 
 // waitDue makes a redelivered message wait until its deferred retry is due,
@@ -182,7 +196,7 @@ func (w *wrapped) failed(msg *message.Message, err error, start time.Time) ([]*m
 		r.ins.retries.Add(msg.Context(), 1, n.attrs.base)
 		attempt++
 		var out []*message.Message
-		out, err = call(w.next, msg)
+		out, err = w.attempt(msg)
 		if err == nil {
 			r.table.forget(msg.UUID)
 			return out, nil
