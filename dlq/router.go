@@ -61,7 +61,7 @@ func (r *Router) Pending() int { return r.table.len() }
 
 // Middleware wraps next; pass it to Router.AddMiddleware,
 // Handler.AddMiddleware or the Stack's dlq slot. The success path costs two
-// atomic loads and allocates nothing.
+// atomic loads (plus a clock read with WithMaxHold) and allocates nothing.
 func (r *Router) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	w := &wrapped{r: r, next: next}
 	return w.handle
@@ -95,8 +95,14 @@ func (w *wrapped) resolve(msg *message.Message) *names {
 
 func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	r := w.r
-	start := time.Now()
+	var start time.Time // the delivery's arrival, for max hold only
+	if r.cfg.maxHold > 0 {
+		start = time.Now()
+	}
 	if r.table.len() > 0 {
+		if start.IsZero() {
+			start = time.Now()
+		}
 		if rec, ok := r.table.get(msg.UUID); ok && !rec.notBefore.IsZero() {
 			if err := w.waitDue(msg, rec, start); err != nil {
 				return nil, err
@@ -159,6 +165,9 @@ func (w *wrapped) failed(msg *message.Message, err error, start time.Time) ([]*m
 	r := w.r
 	b := r.cfg.backoff
 	now := time.Now()
+	if start.IsZero() {
+		start = now
+	}
 	before, first := deliveryAttempts(msg.Metadata), now
 	if rec, ok := r.table.get(msg.UUID); ok {
 		before = max(before, rec.attempts)

@@ -462,3 +462,33 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestWithValidator(t *testing.T) {
+	pub := newRecPublisher()
+	var topics []string
+	r, err := dlq.New(pub, dlq.WithTopic(testDLQ), dlq.WithValidator(func(topic string, payload []byte) error {
+		topics = append(topics, topic)
+		if string(payload) != "ok" {
+			return errors.New("payload is not ok")
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	h := r.Middleware(failingHandler(&calls, 0, nil))
+	if _, err := h(message.NewMessage("1", []byte("ok"))); err != nil || calls != 1 {
+		t.Fatalf("valid: got %v after %d calls", err, calls)
+	}
+	if _, err := h(message.NewMessage("2", []byte("bad"))); err != nil || calls != 1 {
+		t.Fatalf("invalid: got %v after %d calls, want dead-lettered without a call", err, calls)
+	}
+	dead := pub.published(testDLQ)
+	if len(dead) != 1 || dead[0].Metadata[dlq.KeyErrorClass] != "validation" || dead[0].Metadata[dlq.KeyErrorType] != "*errors.errorString" {
+		t.Fatalf("dead letters: got %v", dead)
+	}
+	if len(topics) != 2 || topics[0] != "" {
+		t.Errorf("validator topics: got %q, want two empty (no router)", topics)
+	}
+}
