@@ -269,3 +269,16 @@ func FuzzMetadataParsing(f *testing.F) {
 		}
 	})
 }
+
+func TestLargeAndEmptyPayloads(t *testing.T) {
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	for _, p := range [][]byte{nil, {}, big} {
+		dl := deadLetterOf(t, message.NewMessage("p", p), dlq.Permanent(errBoom))
+		if string(dl.Payload) != string(p) {
+			t.Errorf("payload of %d bytes: got %d bytes, not byte for byte", len(p), len(dl.Payload))
+		}
+	}
+}
