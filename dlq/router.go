@@ -278,19 +278,12 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	}
 	topic := r.dlqTopic(subscribed)
 	if topic == "" {
-		r.table.put(msg.UUID, record{attempts: attempts, first: first, err: err})
-		r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
-		r.cfg.logger.Error("levee dlq: no dead-letter topic, message Nacked", err, watermill.LogFields{"uuid": msg.UUID})
-		return nil, fmt.Errorf("%w for message %q (handler error: %w)", ErrNoTopic, msg.UUID, err)
+		return nil, w.publishFailed(msg, n, &PublishError{Err: ErrNoTopic, Cause: err}, class, attempts, first)
 	}
 	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic)
 	fp := dl.Metadata[KeyFingerprint]
 	if perr := r.pub.Publish(topic, dl); perr != nil {
-		r.table.put(msg.UUID, record{attempts: attempts, first: first, err: err})
-		r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
-		r.cfg.logger.Error("levee dlq: dead-letter publish failed, message Nacked", perr, watermill.LogFields{
-			"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "class": string(class), "cause": err})
-		return nil, &PublishError{Topic: topic, Err: perr, Cause: err}
+		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
 	}
 	r.table.forget(msg.UUID)
 	if opt, ok := n.attrs.byClass[class]; ok {
@@ -312,6 +305,24 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 			MessageUUID: msg.UUID, Class: class, Fingerprint: fp, Attempts: attempts, Err: err})
 	}
 	return nil, nil
+}
+
+// publishFailed records a failed dead-lettering so the redelivery keeps the
+// attempt count and waits Backoff.Cap(consecutive publish failures) before
+// trying again (a transport without native delay would otherwise spin), and
+// returns pe with that delay as its RetryAfter.
+func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError, class Class, attempts int, first time.Time) error {
+	r := w.r
+	prev, _ := r.table.get(msg.UUID)
+	fails := min(prev.publishFails, maxCount) + 1
+	pe.Delay = r.cfg.backoff.Cap(fails)
+	r.table.put(msg.UUID, record{attempts: attempts, first: first, notBefore: time.Now().Add(pe.Delay),
+		err: pe.Cause, publishFails: fails})
+	r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
+	r.cfg.logger.Error("levee dlq: dead-lettering failed, message Nacked", pe.Err, watermill.LogFields{
+		"uuid": msg.UUID, "handler": n.handler, "dlq_topic": pe.Topic, "class": string(class),
+		"cause": pe.Cause, "retry_after": pe.Delay})
+	return pe
 }
 
 // buildDeadLetter returns a new message for the DLQ: the same UUID (a fresh

@@ -344,12 +344,20 @@ func TestPublishFailureLosesNothing(t *testing.T) {
 		h := r.Middleware(failingHandler(&calls, -1, errBoom))
 		msg := message.NewMessage("p-1", []byte("payload"))
 		pub.setFail(errors.New("broker down"))
-		for i := range 3 {
-			_, err := h(msg)
+		var last time.Time
+		for i, wantDelay := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+			_, err := h(msg) // an immediate redelivery first waits the previous RetryAfter
 			var pe *dlq.PublishError
-			if !errors.As(err, &pe) || pe.Topic != testDLQ || !errors.Is(pe.Cause, errBoom) {
+			if !errors.As(err, &pe) || pe.Topic != testDLQ || !errors.Is(pe.Cause, errBoom) || !errors.Is(err, dlq.ErrPublish) {
 				t.Fatalf("delivery %d: got %v, want *PublishError", i+1, err)
 			}
+			if pe.RetryAfter() != wantDelay {
+				t.Errorf("delivery %d: RetryAfter got %s, want %s", i+1, pe.RetryAfter(), wantDelay)
+			}
+			if i > 0 && time.Since(last) != wantDelay/2 {
+				t.Errorf("delivery %d: took %s, want %s (the previous RetryAfter)", i+1, time.Since(last), wantDelay/2)
+			}
+			last = time.Now()
 		}
 		if len(logged) != 3 {
 			t.Errorf("logged errors: got %d, want 3", len(logged))
@@ -410,8 +418,9 @@ func TestNoTopicNacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = r.Middleware(failingHandler(new(int), -1, dlq.Permanent(errBoom)))(message.NewMessage("x", nil))
-	if !errors.Is(err, dlq.ErrNoTopic) || !errors.Is(err, errBoom) {
-		t.Fatalf("got %v, want ErrNoTopic wrapping the handler error", err)
+	var pe *dlq.PublishError
+	if !errors.Is(err, dlq.ErrNoTopic) || !errors.As(err, &pe) || !errors.Is(pe.Cause, errBoom) {
+		t.Fatalf("got %v, want a *PublishError wrapping ErrNoTopic with the handler error as cause", err)
 	}
 	if pub.n != 0 {
 		t.Errorf("publishes: got %d, want 0", pub.n)
