@@ -42,6 +42,9 @@ dlq:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got, want := r.Label(), "topic=payments.dlq attempts=7 backoff=50ms..5s x3 max_elapsed=1m0s max_hold=30s"; got != want {
+		t.Errorf("label: got %q, want %q", got, want)
+	}
 	if r.Backoff() != want {
 		t.Errorf("router backoff: got %+v, want %+v", r.Backoff(), want)
 	}

@@ -46,7 +46,12 @@ func (e *RetryLaterError) Error() string {
 func (e *RetryLaterError) RetryAfter() time.Duration { return e.Delay }
 
 // Unwrap returns ErrRetryLater and the handler's error.
-func (e *RetryLaterError) Unwrap() []error { return []error{ErrRetryLater, e.Err} }
+func (e *RetryLaterError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrRetryLater}
+	}
+	return []error{ErrRetryLater, e.Err}
+}
 
 // PublishError reports a failed dead-lettering: the publish failed, or no
 // dead-letter topic could be determined (Err wraps ErrNoTopic). The original

@@ -55,6 +55,28 @@ func New(publisher message.Publisher, opts ...Option) (*Router, error) {
 // Backoff returns the retry policy in use.
 func (r *Router) Backoff() Backoff { return r.cfg.backoff }
 
+// Label describes the configuration for middleware.Stack.SetLabeled, e.g.
+// "topic=<topic>.dlq attempts=5 backoff=100ms..10s x2".
+func (r *Router) Label() string {
+	b := r.cfg.backoff
+	topic := r.cfg.topic
+	switch {
+	case topic != "":
+	case r.cfg.topicFunc != nil:
+		topic = "func"
+	default:
+		topic = "<topic>.dlq"
+	}
+	s := fmt.Sprintf("topic=%s attempts=%d backoff=%s..%s x%g", topic, b.MaxAttempts, b.Initial, b.Max, b.Multiplier)
+	if b.MaxElapsed > 0 {
+		s += fmt.Sprintf(" max_elapsed=%s", b.MaxElapsed)
+	}
+	if r.cfg.maxHold > 0 {
+		s += fmt.Sprintf(" max_hold=%s", r.cfg.maxHold)
+	}
+	return s
+}
+
 // Pending returns how many messages the in-process attempt table tracks
 // (Nacked after a failure, not yet settled).
 func (r *Router) Pending() int { return r.table.len() }
