@@ -282,3 +282,41 @@ func TestLargeAndEmptyPayloads(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDeadLetterRoundTrip(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		msg := message.NewMessage("rt", []byte("{}"))
+		msg.Metadata.Set(dlq.KeyReplayCount, "2")
+		dl := deadLetterOf(t, msg, &validationErr{paths: []string{"/a: x", "/b: y"}}, dlq.WithConsumerGroup("g"))
+		got := dlq.ParseDeadLetter(dl)
+		now := time.Now().UTC()
+		if got.Class != dlq.ClassValidation || got.Attempts != 1 || got.ReplayCount != 2 || got.ConsumerGroup != "g" ||
+			got.OriginalUUID != "rt" || got.DLQTopic != testDLQ || got.ErrorType != "*dlq_test.validationErr" ||
+			!got.FirstFailureAt.Equal(now) || !got.LastFailureAt.Equal(now) || len(got.ValidationErrors) != 2 ||
+			got.Fingerprint != dl.Metadata[dlq.KeyFingerprint] {
+			t.Errorf("got %+v", got)
+		}
+	})
+}
+
+func FuzzParseDeadLetter(f *testing.F) {
+	f.Add("0123456789abcdef", "permanent", "3", "2026-01-02T03:04:05Z", `["/a"]`)
+	f.Add("", "", "", "", "")
+	f.Add("XYZ", "weird", "-1", "yesterday", `{`)
+	f.Fuzz(func(t *testing.T, fp, class, attempts, ts, verrs string) {
+		msg := message.NewMessage("", nil)
+		msg.Metadata.Set(dlq.KeyFingerprint, fp)
+		msg.Metadata.Set(dlq.KeyErrorClass, class)
+		msg.Metadata.Set(dlq.KeyAttempts, attempts)
+		msg.Metadata.Set(dlq.KeyReplayCount, attempts)
+		msg.Metadata.Set(dlq.KeyFirstFailureAt, ts)
+		msg.Metadata.Set(dlq.KeyValidationErrors, verrs)
+		d := dlq.ParseDeadLetter(msg)
+		if d.Fingerprint == "" || d.Attempts < 0 || d.ReplayCount < 0 {
+			t.Errorf("got %+v", d)
+		}
+		if d.Fingerprint != fp && d.Fingerprint != dlq.UnknownFingerprint {
+			t.Errorf("fingerprint: got %q from %q", d.Fingerprint, fp)
+		}
+	})
+}
