@@ -1,0 +1,100 @@
+package dlq
+
+import (
+	"errors"
+	"time"
+
+	levconfig "github.com/levee-dev/levee/internal/config"
+)
+
+// Config is the YAML section of the dlq slot:
+//
+//	dlq:
+//	  topic: payments.dlq        # default "<subscribed topic>.dlq"
+//	  consumer_group: payments   # recorded in levee_consumer_group
+//	  max_hold: 30s              # transport ack deadline; 0 = no bound
+//	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
+//
+// A zero (or absent) field takes the default of the matching option.
+// Validate runs the same checks as New.
+type Config struct {
+	Topic         string        `yaml:"topic"`
+	ConsumerGroup string        `yaml:"consumer_group"`
+	MaxHold       time.Duration `yaml:"max_hold"`
+	Retry         RetryConfig   `yaml:"retry"`
+	// MaxErrorLength bounds levee_error in bytes (default 1024, min 16).
+	MaxErrorLength int `yaml:"max_error_length"`
+	// AttemptTableSize bounds the in-process attempt table (default 10000).
+	AttemptTableSize int `yaml:"attempt_table_size"`
+}
+
+// RetryConfig is the retry subsection; zero fields take DefaultBackoff's
+// values, except MaxElapsed whose zero means no bound.
+type RetryConfig struct {
+	MaxAttempts int           `yaml:"max_attempts"`
+	Initial     time.Duration `yaml:"initial"`
+	Max         time.Duration `yaml:"max"`
+	Multiplier  float64       `yaml:"multiplier"`
+	MaxElapsed  time.Duration `yaml:"max_elapsed"`
+}
+
+// Backoff returns the policy the section describes, defaults filled in.
+func (c RetryConfig) Backoff() Backoff {
+	b := DefaultBackoff()
+	if c.MaxAttempts != 0 {
+		b.MaxAttempts = c.MaxAttempts
+	}
+	if c.Initial != 0 {
+		b.Initial = c.Initial
+	}
+	if c.Max != 0 {
+		b.Max = c.Max
+	} else if b.Initial > b.Max {
+		b.Max = b.Initial
+	}
+	if c.Multiplier != 0 {
+		b.Multiplier = c.Multiplier
+	}
+	b.MaxElapsed = c.MaxElapsed
+	return b
+}
+
+// Options returns the options the section describes; pass them to New,
+// followed by options for what YAML cannot say (WithMeterProvider,
+// WithLogger, WithClassifier, hooks).
+func (c Config) Options() []Option {
+	opts := []Option{WithBackoff(c.Retry.Backoff()), WithMaxHold(c.MaxHold)}
+	if c.Topic != "" {
+		opts = append(opts, WithTopic(c.Topic))
+	}
+	if c.ConsumerGroup != "" {
+		opts = append(opts, WithConsumerGroup(c.ConsumerGroup))
+	}
+	if c.MaxErrorLength != 0 {
+		opts = append(opts, WithMaxErrorLength(c.MaxErrorLength))
+	}
+	if c.AttemptTableSize != 0 {
+		opts = append(opts, WithAttemptTableSize(c.AttemptTableSize))
+	}
+	return opts
+}
+
+// Validate checks the section with the same rules as New and names the key
+// at fault (config.Field), so the decoder reports file, line and path.
+func (c Config) Validate() error {
+	cfg := newConfig(c.Options())
+	err := cfg.validate()
+	if err == nil {
+		return nil
+	}
+	var se *SettingError
+	if errors.As(err, &se) {
+		key := se.Key
+		switch key {
+		case "initial", "max", "multiplier", "max_attempts", "max_elapsed":
+			key = "retry." + key
+		}
+		return levconfig.Field(key, errors.New(se.Msg))
+	}
+	return err
+}

@@ -1,0 +1,193 @@
+package dlq
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Option configures a Router. Options are applied in order; a later option
+// overrides an earlier one.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// RetryInfo describes one retry, passed to the WithOnRetry hook before the
+// wait. Delay is exactly the delay that is then waited.
+type RetryInfo struct {
+	Handler     string
+	Topic       string
+	MessageUUID string
+	Attempt     int           // the attempt that failed (1-based)
+	Delay       time.Duration // the wait before the next attempt
+	Err         error         // the error of the failed attempt
+}
+
+// DeadLetterInfo describes a confirmed dead letter, passed to the
+// WithOnDeadLetter hook after the DLQ publish returned nil.
+type DeadLetterInfo struct {
+	Handler     string
+	Topic       string // the subscribed topic
+	DLQTopic    string
+	MessageUUID string
+	Class       Class
+	Fingerprint string
+	Attempts    int
+	Err         error
+}
+
+type config struct {
+	backoff        Backoff
+	maxHold        time.Duration
+	topic          string
+	topicFunc      func(subscribed string) string
+	consumerGroup  string
+	classifier     Classifier
+	jitter         func() float64
+	onRetry        func(RetryInfo)
+	onDeadLetter   func(DeadLetterInfo)
+	logger         watermill.LoggerAdapter
+	meterProvider  metric.MeterProvider
+	tableSize      int
+	maxErrorLength int
+	validator      func(topic string, payload []byte) error
+}
+
+// Defaults of the settings that have no Backoff field.
+const (
+	DefaultTableSize      = 10000
+	DefaultMaxErrorLength = 1024
+)
+
+func newConfig(opts []Option) config {
+	c := config{
+		backoff:        DefaultBackoff(),
+		jitter:         rand.Float64,
+		logger:         watermill.NopLogger{},
+		tableSize:      DefaultTableSize,
+		maxErrorLength: DefaultMaxErrorLength,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	return c
+}
+
+func (c *config) validate() error {
+	if err := c.backoff.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.maxHold < 0:
+		return fieldErr("max_hold", "must be >= 0, got %s", c.maxHold)
+	case c.tableSize < 0:
+		return fieldErr("attempt_table_size", "must be >= 0, got %d", c.tableSize)
+	case c.maxErrorLength < 16:
+		return fieldErr("max_error_length", "must be >= 16, got %d", c.maxErrorLength)
+	case c.jitter == nil:
+		return fieldErr("jitter", "must not be nil")
+	case c.logger == nil:
+		return fieldErr("logger", "must not be nil")
+	}
+	return nil
+}
+
+// WithBackoff sets the whole retry policy. Default DefaultBackoff(). It is
+// validated by New.
+func WithBackoff(b Backoff) Option { return optionFunc(func(c *config) { c.backoff = b }) }
+
+// WithMaxAttempts sets Backoff.MaxAttempts (default 5; 1 means no retry).
+func WithMaxAttempts(n int) Option {
+	return optionFunc(func(c *config) { c.backoff.MaxAttempts = n })
+}
+
+// WithMaxHold bounds how long one delivery may be held by the retry loop
+// (the transport's ack deadline): a backoff wait that would end later than
+// maxHold after the delivery arrived is not slept; the message is Nacked with
+// a *RetryLaterError whose RetryAfter is the delay. Zero (the default) means
+// no bound.
+func WithMaxHold(d time.Duration) Option { return optionFunc(func(c *config) { c.maxHold = d }) }
+
+// WithTopic sets the dead-letter topic. Default "" means
+// "<subscribed topic>.dlq". Overrides WithTopicFunc.
+func WithTopic(topic string) Option {
+	return optionFunc(func(c *config) { c.topic, c.topicFunc = topic, nil })
+}
+
+// WithTopicFunc derives the dead-letter topic from the subscribed topic
+// ("" when unknown). nil restores the default "<subscribed topic>.dlq". A
+// function returning "" makes the dead-lettering fail with ErrNoTopic (Nack).
+// Overrides WithTopic.
+func WithTopicFunc(f func(subscribed string) string) Option {
+	return optionFunc(func(c *config) { c.topic, c.topicFunc = "", f })
+}
+
+// WithConsumerGroup records the consumer group in dead letters
+// (levee_consumer_group). Default "": the key is not written.
+func WithConsumerGroup(group string) Option {
+	return optionFunc(func(c *config) { c.consumerGroup = group })
+}
+
+// WithClassifier overrides classification; see Classifier. nil (the
+// default) uses Classify.
+func WithClassifier(f Classifier) Option { return optionFunc(func(c *config) { c.classifier = f }) }
+
+// WithJitter sets the jitter source: a function returning a draw in [0, 1]
+// (values outside are clamped), called once per retry; it must be safe for
+// concurrent use. Default math/rand/v2.Float64. Returning a constant 1 gives
+// the un-jittered schedule; tests pass a deterministic source. nil is
+// rejected by New.
+func WithJitter(f func() float64) Option { return optionFunc(func(c *config) { c.jitter = f }) }
+
+// WithOnRetry sets a hook called before each backoff wait with the delay
+// that is then waited. It runs on the handler goroutine, holding no lock.
+// Default nil.
+func WithOnRetry(f func(RetryInfo)) Option { return optionFunc(func(c *config) { c.onRetry = f }) }
+
+// WithOnDeadLetter sets a hook called after each confirmed dead-letter
+// publish. It runs on the handler goroutine, holding no lock. Default nil.
+func WithOnDeadLetter(f func(DeadLetterInfo)) Option {
+	return optionFunc(func(c *config) { c.onDeadLetter = f })
+}
+
+// WithLogger sets the logger for retries, dead letters and publish failures.
+// Default watermill.NopLogger; nil is rejected by New.
+func WithLogger(l watermill.LoggerAdapter) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithMeterProvider enables the metrics of docs/TELEMETRY.md (## dlq). nil
+// (the default) means no metrics.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.meterProvider = mp })
+}
+
+// WithAttemptTableSize bounds the in-process table that keeps the attempt
+// count and first failure time of Nacked messages by UUID, for transports
+// without a delivery count. When full, the least recently used entry is
+// evicted (that message's count restarts). Default 10000; 0 disables the
+// table.
+func WithAttemptTableSize(n int) Option { return optionFunc(func(c *config) { c.tableSize = n }) }
+
+// WithMaxErrorLength bounds the error message stored in levee_error, in
+// bytes (cut at a UTF-8 boundary, with a "…" suffix). Default 1024; values
+// below 16 are rejected by New.
+func WithMaxErrorLength(n int) Option {
+	return optionFunc(func(c *config) { c.maxErrorLength = n })
+}
+
+// WithValidator validates the payload before every attempt, with the
+// subscribed topic ("" outside a router): a non-nil error ends the attempt
+// without calling the handler and, unless it declares another class, is
+// class validation, so the message is dead-lettered at once. A
+// *validate.Registry's Validate method fits:
+// dlq.WithValidator(registry.Validate). Default nil: no validation.
+func WithValidator(f func(topic string, payload []byte) error) Option {
+	return optionFunc(func(c *config) { c.validator = f })
+}

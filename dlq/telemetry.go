@@ -1,0 +1,63 @@
+package dlq
+
+import (
+	"github.com/levee-dev/levee/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Instrument names (docs/TELEMETRY.md, ## dlq).
+var (
+	metricDeadLetters     = telemetry.Name("dlq", "dead_letters")
+	metricRetries         = telemetry.Name("dlq", "retries")
+	metricDeferred        = telemetry.Name("dlq", "retries_deferred")
+	metricPublishFailures = telemetry.Name("dlq", "publish_failures")
+)
+
+// attrClass is the attribute key of the error class.
+const attrClass = attribute.Key("class")
+
+type instruments struct {
+	deadLetters     metric.Int64Counter
+	retries         metric.Int64Counter
+	deferred        metric.Int64Counter
+	publishFailures metric.Int64Counter
+}
+
+func newInstruments(mp metric.MeterProvider) (instruments, error) {
+	m := telemetry.Meter(mp)
+	var ins instruments
+	var err error
+	if ins.deadLetters, err = m.Int64Counter(metricDeadLetters, metric.WithUnit(telemetry.UnitMessages),
+		metric.WithDescription("Messages dead-lettered (DLQ publish confirmed), by class.")); err != nil {
+		return ins, err
+	}
+	if ins.retries, err = m.Int64Counter(metricRetries, metric.WithUnit(telemetry.UnitMessages),
+		metric.WithDescription("In-process retries after a backoff wait.")); err != nil {
+		return ins, err
+	}
+	if ins.deferred, err = m.Int64Counter(metricDeferred, metric.WithUnit(telemetry.UnitMessages),
+		metric.WithDescription("Retries deferred to a redelivery because the wait exceeded max hold.")); err != nil {
+		return ins, err
+	}
+	if ins.publishFailures, err = m.Int64Counter(metricPublishFailures, metric.WithUnit(telemetry.UnitMessages),
+		metric.WithDescription("Dead-letter publishes that failed; the original was Nacked.")); err != nil {
+		return ins, err
+	}
+	return ins, nil
+}
+
+// handlerAttrs are the precomputed measurement options of one wrapped
+// handler.
+type handlerAttrs struct {
+	base    metric.MeasurementOption
+	byClass map[Class]metric.MeasurementOption
+}
+
+func newHandlerAttrs(handler, topic string) *handlerAttrs {
+	a := &handlerAttrs{base: telemetry.Attrs(handler, topic), byClass: map[Class]metric.MeasurementOption{}}
+	for _, c := range []Class{ClassTransient, ClassPermanent, ClassValidation, ClassPanic, ClassExhausted} {
+		a.byClass[c] = telemetry.Attrs(handler, topic, attrClass.String(string(c)))
+	}
+	return a
+}
