@@ -53,8 +53,16 @@ func Recover(next message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// IsPanic reports whether err is, or wraps, a *PanicError.
+// IsPanic reports whether err is, or wraps, an error of class "panic": a
+// *PanicError, or a panic caught by another layer (the dlq slot catches
+// panics on each attempt itself, as *dlq.PanicError).
 func IsPanic(err error) bool {
-	var pe *PanicError
-	return errors.As(err, &pe)
+	var c interface{ ErrorClass() string }
+	for err != nil {
+		if errors.As(err, &c) && c.ErrorClass() == ClassPanic {
+			return true
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }
