@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee/dlq/validate"
 	"github.com/levee-dev/levee/internal/config"
 )
 
@@ -30,6 +32,9 @@ type Config struct {
 	Transport config.Raw
 	// Handlers holds each configured handler, by router handler name.
 	Handlers map[string]*HandlerConfig
+	// Schemas validates payloads per topic (the top-level schemas section,
+	// paths relative to the file's folder); nil when there is none.
+	Schemas *validate.Registry
 	// Shared holds the named shared resources (for example schedulers),
 	// by section key and then by name, undecoded until a concern needs
 	// them.
@@ -99,6 +104,10 @@ type Deps struct {
 	// limit, retry backoff), normally the transport's ack deadline. Zero
 	// means no bound. A section's own max_hold takes precedence.
 	MaxHold time.Duration
+	// Validator, when set, validates payloads before every attempt in the
+	// dlq slot instead of the file's schemas (for example a registry
+	// compiled from embedded schemas: registry.Validate).
+	Validator func(topic string, payload []byte) error
 	// MaxInFlight is how many messages the transport delivers at once per
 	// handler, used for start-up warnings (for example a batch larger than
 	// what can ever be in flight). Zero means unknown.
@@ -109,6 +118,8 @@ type Deps struct {
 type BuildEnv struct {
 	Handler string
 	Deps    Deps
+	// Schemas is the file's schema registry, or nil.
+	Schemas *validate.Registry
 	// Shared returns (creating once, and closing with Applied.Close) a
 	// shared resource by section and name.
 	Shared func(section, name string) (any, error)
@@ -185,6 +196,7 @@ type fileConfig struct {
 	Schedulers map[string]config.Raw            `yaml:"schedulers"`
 	Breakers   map[string]config.Raw            `yaml:"breakers"`
 	Store      config.Raw                       `yaml:"store"`
+	Schemas    config.Raw                       `yaml:"schemas"`
 	Telemetry  config.Raw                       `yaml:"telemetry"`
 }
 
@@ -199,6 +211,13 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 		Handlers:  map[string]*HandlerConfig{},
 		Shared:    map[string]map[string]config.Raw{"schedulers": fc.Schedulers, "breakers": fc.Breakers},
 		sections:  sections,
+	}
+	if !fc.Schemas.IsZero() {
+		reg, err := loadSchemas(fc.Schemas, doc.File)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Schemas = reg
 	}
 	if !fc.Store.IsZero() {
 		cfg.Shared["store"] = map[string]config.Raw{"": fc.Store}
@@ -313,7 +332,7 @@ func (c *Config) stack(name string, deps Deps, shared func(section, name string)
 		if p.sec.Slot == SlotHandler {
 			continue
 		}
-		mw, closer, err := p.sec.build(p.value, BuildEnv{Handler: name, Deps: deps, Shared: shared})
+		mw, closer, err := p.sec.build(p.value, BuildEnv{Handler: name, Deps: deps, Shared: shared, Schemas: c.Schemas})
 		if err != nil {
 			for _, cl := range closers {
 				_ = cl.Close()
@@ -341,3 +360,23 @@ var errNoShared = errors.New("no such shared resource")
 type sharedRef struct{ v any }
 
 func (sharedRef) Close() error { return nil }
+
+// loadSchemas compiles the schemas section: topic -> JSON Schema file,
+// relative paths resolved from the configuration file's folder.
+func loadSchemas(raw config.Raw, file string) (*validate.Registry, error) {
+	var m map[string]string
+	if err := raw.Decode(&m); err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(file)
+	for topic, p := range m {
+		if !filepath.IsAbs(p) {
+			m[topic] = filepath.Join(dir, p)
+		}
+	}
+	reg, err := validate.Load(m)
+	if err != nil {
+		return nil, raw.Errorf("%v", err)
+	}
+	return reg, nil
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/tracing"
@@ -24,6 +25,7 @@ func DefaultSections() []Section {
 		metricsSection(),
 		recoverSection(),
 		timeoutSection(),
+		dlqSection(),
 		breakerSection(),
 		prioritySection(),
 		handlerSection("batch", batchLabel),
@@ -236,3 +238,44 @@ func prioritySection() Section {
 	s.ref = func(v any) (string, string, string) { return "schedulers", v.(priority.Config).Scheduler, "scheduler" }
 	return s
 }
+
+// dlq: retry with backoff and dead-lettering, with payload validation when
+// the file has schemas (or Deps.Validator is set).
+func dlqSection() Section {
+	return NewSection("dlq", SlotDLQ, func(c dlq.Config) string {
+		r, err := dlq.New(nopPublisher{}, c.Options()...)
+		if err != nil {
+			return ""
+		}
+		return r.Label()
+	}, func(c dlq.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+		if b.Deps.Publisher == nil {
+			return nil, nil, fmt.Errorf("the dlq slot needs Deps.Publisher to publish dead letters")
+		}
+		var opts []dlq.Option
+		if b.Deps.MaxHold > 0 {
+			opts = append(opts, dlq.WithMaxHold(b.Deps.MaxHold))
+		}
+		opts = append(opts, c.Options()...)
+		opts = append(opts, dlq.WithMeterProvider(b.Deps.MeterProvider))
+		if b.Deps.Logger != nil {
+			opts = append(opts, dlq.WithLogger(b.Deps.Logger))
+		}
+		if v := b.Deps.Validator; v != nil {
+			opts = append(opts, dlq.WithValidator(v))
+		} else if b.Schemas != nil {
+			opts = append(opts, dlq.WithValidator(b.Schemas.Validate))
+		}
+		r, err := dlq.New(b.Deps.Publisher, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r.Middleware, nil, nil
+	})
+}
+
+// nopPublisher lets Describe build a dlq.Router for its label.
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(string, ...*message.Message) error { return nil }
+func (nopPublisher) Close() error                              { return nil }

@@ -1,0 +1,165 @@
+package middleware_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/testkit"
+	"github.com/levee-dev/levee/middleware"
+	"github.com/levee-dev/levee/priority"
+)
+
+const fullYAML = `
+schemas:
+  sms.send: sms.json
+schedulers:
+  shared: {slots: 2, aging: 200ms, max_waiting: 100}
+breakers:
+  gateway: {consecutive_failures: 3, open_for: 1s}
+handlers:
+  payments:
+    timeout: 2s
+    priority: {scheduler: shared}
+    breaker: {shared: gateway}
+    dlq: {retry: {max_attempts: 3, initial: 10ms, max: 100ms}}
+    recover: true
+    metrics: true
+    tracing: {system: gochannel}
+  refunds:
+    breaker: {shared: gateway}
+    priority: {scheduler: shared}
+  sms:
+    dlq: {}
+    batch: {max_size: 10, max_wait: 5ms}
+`
+
+func loadFull(t *testing.T) *middleware.Config {
+	t.Helper()
+	cfg, err := middleware.ParseConfig("testdata/levee.yaml", []byte(fullYAML), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestDescribeCanonicalOrder(t *testing.T) {
+	cfg := loadFull(t)
+	got := cfg.Handlers["payments"].Describe()
+	var keys []string
+	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+		keys = append(keys, strings.Fields(line)[1])
+	}
+	want := "tracing metrics recover dlq breaker priority timeout"
+	if strings.Join(keys, " ") != want {
+		t.Fatalf("payments stack:\n%s\nwant order %s", got, want)
+	}
+	if !strings.Contains(cfg.Handlers["sms"].Describe(), "batch max_size=10 max_wait=5ms") {
+		t.Fatalf("sms: %s", cfg.Handlers["sms"].Describe())
+	}
+}
+
+func TestSectionErrorsAreLocated(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"unknown scheduler", "handlers:\n  p:\n    priority: {scheduler: nope}\n",
+			`levee.yaml:3: handlers.p.priority.scheduler: schedulers "nope" is not defined`},
+		{"unknown shared breaker", "breakers:\n  a: {open_for: 1s}\nhandlers:\n  p:\n    breaker: {shared: b}\n",
+			`levee.yaml:5: handlers.p.breaker.shared: breakers "b" is not defined under breakers: (defined: a)`},
+		{"bad breaker ratio", "handlers:\n  p:\n    breaker:\n      failure_ratio: 1.5\n      min_requests: 5\n",
+			"levee.yaml:4: handlers.p.breaker.failure_ratio"},
+		{"bad scheduler", "schedulers:\n  s: {slots: -1}\n", "levee.yaml:2: schedulers.s.slots"},
+		{"bad retry", "handlers:\n  p:\n    dlq:\n      retry: {max_attempts: 3, initial: 1s, max: 10ms}\n", "levee.yaml:4: handlers.p.dlq.retry"},
+		{"bad batch", "handlers:\n  p:\n    batch: {max_size: 0}\n", "levee.yaml:3: handlers.p.batch.max_size"},
+		{"bad propagator", "handlers:\n  p:\n    tracing: {propagators: [zipkin]}\n", "levee.yaml:3: handlers.p.tracing.propagators"},
+		{"missing schema file", "schemas:\n  t: missing.json\n", "levee.yaml:1: schemas:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := middleware.ParseConfig("levee.yaml", []byte(tt.yaml), nil, nil)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("got  %v\nwant prefix %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuildSharesResources(t *testing.T) {
+	cfg := loadFull(t)
+	h := testkit.New(t)
+	a, err := middleware.Build(cfg, middleware.Deps{Publisher: h.PubSub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b1, ok1 := a.Instance("payments", "breaker").(*breaker.Breaker)
+	b2, ok2 := a.Instance("refunds", "breaker").(*breaker.Breaker)
+	if !ok1 || !ok2 || b1 != b2 || a.Shared("breakers", "gateway") != b1 {
+		t.Fatalf("shared breaker not shared: %p %p", b1, b2)
+	}
+	s1, _ := a.Instance("payments", "priority").(*priority.Scheduler)
+	s2, _ := a.Instance("refunds", "priority").(*priority.Scheduler)
+	if s1 == nil || s1 != s2 {
+		t.Fatalf("shared scheduler not shared: %p %p", s1, s2)
+	}
+	if a.Stack("payments").Len() != 7 {
+		t.Fatalf("payments stack has %d slots:\n%s", a.Stack("payments").Len(), a.Stack("payments").Describe())
+	}
+}
+
+func TestDLQNeedsPublisher(t *testing.T) {
+	cfg := loadFull(t)
+	if _, err := middleware.Build(cfg, middleware.Deps{}); err == nil || !strings.Contains(err.Error(), "Deps.Publisher") {
+		t.Fatalf("got %v, want an error asking for Deps.Publisher", err)
+	}
+}
+
+// The full stack from YAML over a real router: a schema violation is
+// dead-lettered with class validation, a transient error is retried and
+// succeeds, and every message is settled.
+func TestApplyFullStackEndToEnd(t *testing.T) {
+	cfg := loadFull(t)
+	h := testkit.New(t)
+	failedOnce := make(chan struct{}, 1)
+	failedOnce <- struct{}{}
+	h.Handle("payments", "payments", func(msg *message.Message) error {
+		if string(msg.Payload) == "flaky" {
+			select {
+			case <-failedOnce:
+				return errFlaky
+			default:
+			}
+		}
+		return nil
+	})
+	h.Handle("refunds", "refunds", func(*message.Message) error { return nil })
+	h.Handle("sms", "sms.send", func(*message.Message) error { return nil })
+	h.WatchDeadLetters("sms.send.dlq")
+	a, err := middleware.Apply(h.Router, cfg, middleware.Deps{Publisher: h.PubSub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	h.Start()
+	h.Publish("payments", message.NewMessage("p1", []byte("ok")), message.NewMessage("p2", []byte("flaky")))
+	h.Publish("sms.send",
+		message.NewMessage("s1", []byte(`{"to":"+4915112345678","body":"paid"}`)),
+		message.NewMessage("s2", []byte(`{"to":"nope"}`)))
+	c := h.WaitFor(func(c testkit.Counts) bool { return c.Acked == 4 && c.DeadLettered == 1 }, 10*time.Second)
+	if c.Nacked != 0 {
+		t.Fatalf("got %s: the dlq slot retries in-process, nothing should be Nacked", c)
+	}
+	dl := h.DeadLetters()[0]
+	if dl.Metadata.Get(dlq.KeyErrorClass) != "validation" || dl.Metadata.Get(dlq.KeyValidationErrors) == "" {
+		t.Fatalf("dead letter metadata: %v", dl.Metadata)
+	}
+}
+
+var errFlaky = flakyError{}
+
+type flakyError struct{}
+
+func (flakyError) Error() string { return "gateway timeout" }
