@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -17,23 +19,32 @@ import (
 
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/middleware"
+	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/tracing"
 )
 
-//go:embed levee.yaml
-var defaultConfig []byte
+// The default configuration and its schemas, used when -config is not set.
+//
+//go:embed levee.yaml schemas/*.json
+var embedded embed.FS
 
 // Topics of the flow.
 const (
-	topicOrders = "orders"
-	topicPaid   = "order.paid"
+	topicOrders = "orders"     // order intake -> payments
+	topicPaid   = "order.paid" // payments -> inventory, notifications
+	topicSMS    = "sms.send"   // notifications -> sms
 )
+
+// The handlers, in report order.
+var handlerNames = []string{"payments", "inventory", "notifications", "sms"}
 
 type options struct {
 	orders      int
 	vipShare    float64
 	malformed   int
+	badPhones   int
 	outage      time.Duration
 	outageAfter time.Duration
 	transient   float64
@@ -51,13 +62,14 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.orders, "orders", 300, "number of orders to publish")
-	flag.Float64Var(&o.vipShare, "vip", 0.1, "share of VIP orders (0..1)")
 	flag.Float64Var(&o.rate, "rate", 200, "order intake rate in orders per second (0: publish all at once)")
-	flag.IntVar(&o.malformed, "malformed", 0, "number of extra malformed orders")
+	flag.Float64Var(&o.vipShare, "vip", 0.1, "share of VIP orders (0..1), published with levee_priority 9")
+	flag.IntVar(&o.malformed, "malformed", 5, "number of extra malformed orders (dead-lettered by payments, class validation)")
+	flag.IntVar(&o.badPhones, "bad-phones", 4, "number of orders whose phone number is invalid (their SMS is dead-lettered)")
 	flag.DurationVar(&o.outage, "outage", 0, "payment gateway outage length (e.g. 5s)")
 	flag.DurationVar(&o.outageAfter, "outage-after", 500*time.Millisecond, "when the outage starts")
-	flag.Float64Var(&o.transient, "transient", 0, "share of payment calls failing transiently (0..1)")
-	flag.DurationVar(&o.service, "service", 2*time.Millisecond, "payment gateway service time")
+	flag.Float64Var(&o.transient, "transient", 0.05, "share of payment calls failing transiently (0..1); they are retried")
+	flag.DurationVar(&o.service, "service", 10*time.Millisecond, "payment gateway service time per call")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL: write batched inventory rows there (default: in memory)")
 	flag.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
 	flag.BoolVar(&o.traces, "traces", false, "write spans to stdout (OTLP instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
@@ -72,20 +84,49 @@ func main() {
 	}
 }
 
+// loadConfig loads path, or the embedded configuration (written with its
+// schemas to a temporary folder, so relative schema paths resolve).
 func loadConfig(path string) (*middleware.Config, error) {
-	if path == "" {
-		return middleware.ParseConfig("examples/orders/levee.yaml", defaultConfig, os.LookupEnv, nil)
+	if path != "" {
+		return middleware.LoadConfig(path)
 	}
-	return middleware.LoadConfig(path)
+	dir, err := os.MkdirTemp("", "levee-orders-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	err = fs.WalkDir(embedded, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			if err == nil {
+				err = os.MkdirAll(filepath.Join(dir, p), 0o755)
+			}
+			return err
+		}
+		data, err := embedded.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), data, 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return middleware.LoadConfig(filepath.Join(dir, "levee.yaml"))
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
-	if o.orders < 0 || o.malformed < 0 || o.vipShare < 0 || o.vipShare > 1 || o.transient < 0 || o.transient >= 1 {
-		return fmt.Errorf("invalid flags: -orders and -malformed must be >= 0, -vip in [0,1], -transient in [0,1)")
+	if o.orders < 0 || o.malformed < 0 || o.badPhones < 0 || o.badPhones > o.orders ||
+		o.vipShare < 0 || o.vipShare > 1 || o.transient < 0 || o.transient >= 1 {
+		return fmt.Errorf("invalid flags: -orders, -malformed, -bad-phones must be >= 0 (bad phones <= orders), -vip in [0,1], -transient in [0,1)")
 	}
 	cfg, err := loadConfig(o.configPath)
 	if err != nil {
 		return err
+	}
+	for _, h := range handlerNames {
+		if _, ok := cfg.Handlers[h]; !ok {
+			cfg.Handlers[h] = &middleware.HandlerConfig{Name: h}
+		}
 	}
 	logger := watermill.NopLogger{}
 	pubsub := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: int64(o.orders + o.malformed + 16)}, logger)
@@ -98,24 +139,48 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	tracker := NewTracker()
 	router.AddMiddleware(tracker.Middleware)
 
+	tel, err := setupTelemetry(ctx, o.metrics, o.traces, out)
+	if err != nil {
+		return err
+	}
+	defer tel.Close()
+	if tel.addr != "" {
+		fmt.Fprintf(out, "serving metrics on http://%s/metrics\n", tel.addr)
+	}
+	tracer, err := tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithSystem("gochannel"))
+	if err != nil {
+		return err
+	}
+	router.AddPublisherDecorators(tracer.DecoratePublisher)
+	pub, err := tracer.DecoratePublisher(pubsub)
+	if err != nil {
+		return err
+	}
+
 	start := time.Now()
 	gateway := NewGateway(o.service, o.outageAfter, o.outage, o.transient, o.seed)
 	inventory := NewInventory()
 	sms := &SMSProvider{}
 
-	router.AddHandler("payments", topicOrders, pubsub, topicPaid, pubsub, func(msg *message.Message) ([]*message.Message, error) {
+	// payments: charge the order, then announce it paid. A malformed order
+	// never reaches this code: the dlq slot validates it against
+	// schemas/order.json and dead-letters it with class validation.
+	router.AddHandler("payments", topicOrders, pubsub, topicPaid, pubsub, tracker.Handler("payments", func(msg *message.Message) ([]*message.Message, error) {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
-			return nil, err
+			return nil, dlq.Permanent(err)
 		}
 		if err := gateway.Charge(order); err != nil {
-			return nil, err
+			return nil, err // transient: retried with backoff; an outage trips the breaker
 		}
 		paid := message.NewMessage(watermill.NewUUID(), msg.Payload)
-		paid.Metadata.Set("levee_priority", msg.Metadata.Get("levee_priority"))
+		if p := msg.Metadata.Get(priority.MetadataKey); p != "" {
+			paid.Metadata.Set(priority.MetadataKey, p)
+		}
 		return []*message.Message{paid}, nil
-	})
-	// Inventory updates are batched: each message joins a batch and gets
+	}))
+
+	// inventory: updates are batched; each message joins a batch and gets
 	// its own result when the batch is written.
 	var sink inventorySink = memorySink{inv: inventory}
 	var pg *pgSink
@@ -131,40 +196,45 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if v, ok := cfg.Handlers["inventory"].Value("batch"); ok {
 		batchOpts = v.(batch.Config).Options()
 	}
-	batcher, err := batch.New(inventoryBatch(sink), append(batchOpts, batch.WithLogger(logger))...)
+	batcher, err := batch.New(inventoryBatch(sink), append(batchOpts, batch.WithLogger(logger),
+		batch.WithTracerProvider(tel.tp), batch.WithMeterProvider(tel.mp))...)
 	if err != nil {
 		return err
 	}
 	defer batcher.Close()
-	router.AddConsumerHandler("inventory", topicPaid, pubsub, batcher.NoPublishHandler)
-	router.AddConsumerHandler("notifications", topicPaid, pubsub, func(msg *message.Message) error {
+	router.AddHandler("inventory", topicPaid, pubsub, "", pubsub, tracker.Handler("inventory", batcher.Handler))
+
+	// notifications: turn a paid order into an SMS request.
+	router.AddHandler("notifications", topicPaid, pubsub, topicSMS, pubsub, tracker.Handler("notifications", func(msg *message.Message) ([]*message.Message, error) {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
-			return err
+			return nil, dlq.Permanent(err)
 		}
-		return sms.Send(order.Phone, fmt.Sprintf("Order %s paid: %d.%02d EUR", order.ID, order.Amount/100, order.Amount%100))
-	})
+		payload, err := json.Marshal(SMS{To: order.Phone, Customer: order.Customer,
+			Body: fmt.Sprintf("Order %s paid: %d.%02d EUR", order.ID, order.Amount/100, order.Amount%100)})
+		if err != nil {
+			return nil, err
+		}
+		return []*message.Message{message.NewMessage(watermill.NewUUID(), payload)}, nil
+	}))
 
-	tel, err := setupTelemetry(ctx, o.metrics, o.traces, out)
-	if err != nil {
-		return err
-	}
-	defer tel.Close()
-	if tel.addr != "" {
-		fmt.Fprintf(out, "serving metrics on http://%s/metrics\n", tel.addr)
-	}
-	tracer, err := tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithSystem("gochannel"))
-	if err != nil {
-		return err
-	}
-	router.AddPublisherDecorators(tracer.DecoratePublisher)
-	intakePub, err := tracer.DecoratePublisher(pubsub)
-	if err != nil {
-		return err
+	// sms: send through the provider. Requests with an invalid number are
+	// dead-lettered by the dlq slot (schemas/sms.json) before this runs.
+	router.AddHandler("sms", topicSMS, pubsub, "", pubsub, tracker.Handler("sms", func(msg *message.Message) ([]*message.Message, error) {
+		var s SMS
+		if err := json.Unmarshal(msg.Payload, &s); err != nil {
+			return nil, dlq.Permanent(err)
+		}
+		return nil, sms.Send(s.To, s.Body)
+	}))
+
+	// Watch the dead-letter topics.
+	for _, t := range []string{topicOrders, topicPaid, topicSMS} {
+		router.AddConsumerHandler("dlq-watch-"+t, t+".dlq", pubsub, tracker.DeadLetterHandler)
 	}
 
 	applied, err := middleware.Apply(router, cfg, middleware.Deps{
-		Publisher: pubsub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp, System: "gochannel",
+		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp, System: "gochannel",
 	})
 	if err != nil {
 		return err
@@ -179,19 +249,20 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	msgs := makeOrders(o)
 	publishErr := make(chan error, 1)
-	go func() { publishErr <- intake(runCtx, intakePub, msgs, o.rate) }()
+	go func() { publishErr <- intake(runCtx, pub, msgs, o.rate) }()
 
-	var timeline *timeline
+	var tl *timeline
 	if b, ok := applied.Instance("payments", "breaker").(*breaker.Breaker); ok && o.outage > 0 {
-		timeline = sampleBreaker(runCtx, b, gateway, start)
+		tl = sampleBreaker(runCtx, b, start)
 	}
 
 	total := len(msgs)
 	settled := tracker.Wait(func() bool {
 		paySettled, paid := tracker.Settled("payments")
 		invSettled, _ := tracker.Settled("inventory")
-		smsSettled, _ := tracker.Settled("notifications")
-		return paySettled >= total && invSettled >= paid && smsSettled >= paid
+		notSettled, notified := tracker.Settled("notifications")
+		smsSettled, _ := tracker.Settled("sms")
+		return paySettled >= total && invSettled >= paid && notSettled >= paid && smsSettled >= notified
 	}, o.maxRun)
 	elapsed := time.Since(start)
 	cancel()
@@ -202,14 +273,20 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("router: %w", err)
 	}
 
-	fmt.Fprintf(out, "orders demo: %d orders (%d malformed) in %s\n\n", total, o.malformed, elapsed.Round(time.Millisecond))
-	tracker.Print(out, []string{"payments", "inventory", "notifications"})
-	fmt.Fprintln(out, "\npayments latency by priority:")
+	fmt.Fprintf(out, "orders demo: %d orders (%d malformed, %d with a bad phone) in %s\n\n",
+		total, o.malformed, o.badPhones, elapsed.Round(time.Millisecond))
+	tracker.Print(out, handlerNames)
+	fmt.Fprintln(out, "\npayments latency by priority (publish to paid; VIP orders have priority 9):")
 	tracker.PrintPriorityWaits(out, "payments")
+	if s, ok := applied.Instance("payments", "priority").(*priority.Scheduler); ok {
+		printScheduler(out, s)
+	}
 	if o.outage > 0 {
 		fmt.Fprintf(out, "\npayments per second (gateway outage %s from %s):\n", o.outage, o.outageAfter)
-		timeline.print(out, gateway.CallsPerSecond(start))
+		tl.print(out, gateway.CallsPerSecond(start))
 	}
+	fmt.Fprintln(out, "\ndead letters by fingerprint:")
+	tracker.PrintDeadLetters(out)
 	count, rate := sms.Rate()
 	fmt.Fprintf(out, "\nSMS sent: %d (achieved %.1f/s); units reserved: %d\n", count, rate, inventory.Total())
 	if pg != nil {
@@ -230,6 +307,20 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("run did not settle within %s", o.maxRun)
 	}
 	return nil
+}
+
+// printScheduler prints the payments scheduler's own wait figures.
+func printScheduler(w io.Writer, s *priority.Scheduler) {
+	st := s.Stats()
+	fmt.Fprintf(w, "gateway scheduler: %s\n", s)
+	for p := len(st.Levels) - 1; p >= 0; p-- {
+		l := st.Levels[p]
+		if l.Granted == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  priority %d: %d granted, slot wait p50 %s p99 %s\n", p, l.Granted,
+			l.Wait.Quantile(0.5).Round(time.Millisecond), l.Wait.Quantile(0.99).Round(time.Millisecond))
+	}
 }
 
 // intake publishes msgs at rate per second (all at once for rate <= 0),
@@ -265,12 +356,17 @@ func stamp(msgs ...*message.Message) {
 	}
 }
 
-// makeOrders builds the orders to publish: VIP orders carry levee_priority 9.
+// makeOrders builds the orders to publish: VIP orders carry priority 9,
+// some phones are invalid, and malformed orders are spread among them.
 func makeOrders(o options) []*message.Message {
 	var msgs []*message.Message
 	vipEvery := 0
 	if o.vipShare > 0 {
 		vipEvery = int(1 / o.vipShare)
+	}
+	badEvery := 0
+	if o.badPhones > 0 {
+		badEvery = o.orders / o.badPhones
 	}
 	for i := 0; i < o.orders; i++ {
 		order := Order{
@@ -281,15 +377,27 @@ func makeOrders(o options) []*message.Message {
 			Amount:   1000 + i%5000,
 			Items:    []Item{{SKU: fmt.Sprintf("sku-%d", i%17), Qty: 1 + i%3}},
 		}
+		if badEvery > 0 && i%badEvery == badEvery-1 && i/badEvery < o.badPhones {
+			order.Phone = fmt.Sprintf("0049-%d", i) // not E.164: the SMS is rejected by its schema
+		}
 		payload, _ := json.Marshal(order)
 		m := message.NewMessage(watermill.NewUUID(), payload)
 		if order.VIP {
-			m.Metadata.Set("levee_priority", "9")
+			priority.Set(m, priority.MaxPriority)
 		}
 		msgs = append(msgs, m)
 	}
 	for i := 0; i < o.malformed; i++ {
-		bad := message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprintf(`{"id": "bad-%d", "items": [`, i)))
+		var payload string
+		switch i % 3 {
+		case 0:
+			payload = fmt.Sprintf(`{"id": "bad-%d", "items": [`, i) // truncated JSON
+		case 1:
+			payload = fmt.Sprintf(`{"id": "bad-%d", "customer": "c-1", "amount_cents": -5, "items": []}`, i)
+		default:
+			payload = fmt.Sprintf(`{"id": "bad-%d", "customer": "c-1", "amount_cents": 100}`, i) // no items
+		}
+		bad := message.NewMessage(watermill.NewUUID(), []byte(payload))
 		// Spread the malformed ones among the good ones.
 		at := (i*7919 + 13) % (len(msgs) + 1)
 		msgs = append(msgs[:at], append([]*message.Message{bad}, msgs[at:]...)...)

@@ -46,14 +46,18 @@ func TestConfigFileMatchesEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(disk, defaultConfig) {
-		t.Fatal("embedded config differs from levee.yaml")
+	emb, err := embedded.ReadFile("levee.yaml")
+	if err != nil || !bytes.Equal(disk, emb) {
+		t.Fatalf("embedded config differs from levee.yaml (%v)", err)
+	}
+	if _, err := loadConfig(""); err != nil {
+		t.Fatalf("embedded config: %v", err)
 	}
 	cfg, err := loadConfig("levee.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []string{"payments", "inventory", "notifications"} {
+	for _, h := range handlerNames {
 		if _, ok := cfg.Handlers[h]; !ok {
 			t.Fatalf("levee.yaml does not configure %s", h)
 		}

@@ -32,3 +32,10 @@ func decodeOrder(payload []byte) (Order, error) {
 	}
 	return o, nil
 }
+
+// SMS is what notifications publishes for the sms handler.
+type SMS struct {
+	To       string `json:"to"`
+	Customer string `json:"customer"`
+	Body     string `json:"body"`
+}

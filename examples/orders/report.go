@@ -6,10 +6,13 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/dlq"
 )
 
 // metaPublishedAt carries the publish time (Unix nanoseconds) so the report
@@ -18,14 +21,16 @@ const metaPublishedAt = "published_at"
 
 // handlerStats counts one handler's outcomes.
 type handlerStats struct {
-	calls     int // handler invocations, redeliveries and retries included
-	acked     int // distinct messages finished successfully
-	nacked    int // failed results returned to the router
-	deadLet   int // messages published to this handler's dead-letter topic
-	retried   int // messages that needed more than one call
-	seen      map[string]int
-	waits     []time.Duration
-	waitByPri map[string][]time.Duration
+	deliveries int // deliveries from the transport, redeliveries included
+	acked      int // deliveries that ended in an ack (processed or dead-lettered)
+	nacked     int // deliveries that ended in a Nack (redelivered)
+	attempts   int // calls of the handler's own code (retries included)
+	failed     int // attempts that returned an error (retried, or dead-lettered)
+	processed  int // distinct messages the handler's code processed successfully
+	deadLet    int // messages published to this handler's dead-letter topic
+	ok         map[string]bool
+	waits      []time.Duration
+	waitByPri  map[string][]time.Duration
 }
 
 // Tracker observes every handler from the outermost router middleware and
@@ -33,6 +38,7 @@ type handlerStats struct {
 type Tracker struct {
 	mu       sync.Mutex // guards everything below
 	handlers map[string]*handlerStats
+	groups   map[string]*dlGroup
 	changed  chan struct{}
 }
 
@@ -44,7 +50,7 @@ func NewTracker() *Tracker {
 func (t *Tracker) statsLocked(name string) *handlerStats {
 	s := t.handlers[name]
 	if s == nil {
-		s = &handlerStats{seen: map[string]int{}, waitByPri: map[string][]time.Duration{}}
+		s = &handlerStats{ok: map[string]bool{}, waitByPri: map[string][]time.Duration{}}
 		t.handlers[name] = s
 	}
 	return s
@@ -60,13 +66,12 @@ func (t *Tracker) notifyLocked() {
 func (t *Tracker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		name := message.HandlerNameFromCtx(msg.Context())
+		if strings.HasPrefix(name, "dlq-watch-") {
+			return next(msg)
+		}
 		t.mu.Lock()
 		s := t.statsLocked(name)
-		s.calls++
-		s.seen[msg.UUID]++
-		if s.seen[msg.UUID] == 2 {
-			s.retried++
-		}
+		s.deliveries++
 		t.mu.Unlock()
 
 		out, err := next(msg)
@@ -81,6 +86,8 @@ func (t *Tracker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			s.nacked++
 		} else {
 			s.acked++
+		}
+		if err == nil && s.ok[msg.UUID] {
 			// Latency: from publish to success, every wait included
 			// (breaker pause, priority, rate limit, retries).
 			if ns, perr := strconv.ParseInt(msg.Metadata.Get(metaPublishedAt), 10, 64); perr == nil {
@@ -99,21 +106,86 @@ func (t *Tracker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// DeadLettered records a dead letter for handler.
-func (t *Tracker) DeadLettered(handler string) {
-	t.mu.Lock()
-	t.statsLocked(handler).deadLet++
-	t.notifyLocked()
-	t.mu.Unlock()
+// Handler wraps the code of handler name (innermost, inside the Levee
+// stack) to count attempts, failures and successes.
+func (t *Tracker) Handler(name string, h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		t.mu.Lock()
+		s := t.statsLocked(name)
+		s.attempts++
+		if err != nil {
+			s.failed++
+		} else if !s.ok[msg.UUID] {
+			s.ok[msg.UUID] = true
+			s.processed++
+		}
+		t.notifyLocked()
+		t.mu.Unlock()
+		return out, err
+	}
 }
 
-// Settled returns how many distinct messages handler has finished (acked or
-// dead-lettered) and how many it acked.
-func (t *Tracker) Settled(handler string) (settled, acked int) {
+// DeadLetterHandler consumes a dead-letter topic: it counts the dead
+// letter for the handler that gave up on it and groups it by fingerprint.
+func (t *Tracker) DeadLetterHandler(msg *message.Message) error {
+	d := dlq.ParseDeadLetter(msg)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.statsLocked(d.Handler).deadLet++
+	if t.groups == nil {
+		t.groups = map[string]*dlGroup{}
+	}
+	g := t.groups[d.Fingerprint]
+	if g == nil {
+		g = &dlGroup{fingerprint: d.Fingerprint, class: string(d.Class), handler: d.Handler, errType: d.ErrorType, sample: d.Error}
+		t.groups[d.Fingerprint] = g
+	}
+	g.count++
+	t.notifyLocked()
+	return nil
+}
+
+// dlGroup is the dead letters of one fingerprint.
+type dlGroup struct {
+	fingerprint, class, handler, errType, sample string
+	count                                        int
+}
+
+// PrintDeadLetters writes the dead letters grouped by fingerprint.
+func (t *Tracker) PrintDeadLetters(w io.Writer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.groups) == 0 {
+		fmt.Fprintln(w, "  (none)")
+		return
+	}
+	gs := make([]*dlGroup, 0, len(t.groups))
+	for _, g := range t.groups {
+		gs = append(gs, g)
+	}
+	sort.Slice(gs, func(i, j int) bool {
+		if gs[i].count != gs[j].count {
+			return gs[i].count > gs[j].count
+		}
+		return gs[i].fingerprint < gs[j].fingerprint
+	})
+	for _, g := range gs {
+		sample := g.sample
+		if len(sample) > 90 {
+			sample = sample[:87] + "..."
+		}
+		fmt.Fprintf(w, "  %s  %3d  %-10s %-13s %s\n      %s\n", g.fingerprint, g.count, g.class, g.handler, g.errType, sample)
+	}
+}
+
+// Settled returns how many messages handler has finished (processed or
+// dead-lettered) and how many it processed successfully.
+func (t *Tracker) Settled(handler string) (settled, processed int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.statsLocked(handler)
-	return s.acked + s.deadLet, s.acked
+	return s.processed + s.deadLet, s.processed
 }
 
 // Wait blocks until cond holds, or until timeout; it reports whether cond
@@ -150,13 +222,14 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func (t *Tracker) Print(w io.Writer, order []string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fmt.Fprintf(w, "%-14s %9s %9s %7s %8s %13s %10s %10s\n",
-		"handler", "processed", "failed", "retried", "dead", "calls", "lat p50", "lat p99")
+	fmt.Fprintf(w, "%-14s %9s %5s %9s %9s %10s %7s %9s %9s\n",
+		"handler", "processed", "dead", "attempts", "failed", "deliveries", "nacked", "lat p50", "lat p99")
 	for _, name := range order {
 		s := t.statsLocked(name)
-		fmt.Fprintf(w, "%-14s %9d %9d %7d %8d %13d %10s %10s\n", name, s.acked, s.nacked, s.retried, s.deadLet,
-			s.calls, percentile(s.waits, 0.5).Round(time.Millisecond), percentile(s.waits, 0.99).Round(time.Millisecond))
+		fmt.Fprintf(w, "%-14s %9d %5d %9d %9d %10d %7d %9s %9s\n", name, s.processed, s.deadLet, s.attempts, s.failed,
+			s.deliveries, s.nacked, percentile(s.waits, 0.5).Round(time.Millisecond), percentile(s.waits, 0.99).Round(time.Millisecond))
 	}
+	fmt.Fprintln(w, "(attempts: calls of the handler's code; failed: attempts that returned an error and were retried or\n dead-lettered by the dlq slot; deliveries/nacked: what the transport delivered and got back)")
 }
 
 // PrintPriorityWaits writes p50/p99 latency (publish to success) per

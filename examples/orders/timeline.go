@@ -24,7 +24,7 @@ type second struct {
 	drain  float64
 }
 
-func sampleBreaker(ctx context.Context, b *breaker.Breaker, _ *Gateway, start time.Time) *timeline {
+func sampleBreaker(ctx context.Context, b *breaker.Breaker, start time.Time) *timeline {
 	ctx, cancel := context.WithCancel(ctx)
 	t := &timeline{done: make(chan struct{}), cancel: cancel}
 	go func() {
