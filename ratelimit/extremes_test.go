@@ -220,3 +220,28 @@ func TestLateWakeupCatchUp(t *testing.T) {
 		})
 	}
 }
+
+// TestPauseIsNotCaughtUp: time a consumer spends away (a pause, its
+// handler) is not credited: after it only the burst is available, as in a
+// plain token bucket; only measured wake-up lateness is caught up
+// (TestLateWakeupCatchUp).
+func TestPauseIsNotCaughtUp(t *testing.T) {
+	for _, pause := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
+		t.Run(pause.String(), func(t *testing.T) {
+			testkit.Synctest(t, func(t *testing.T) {
+				l := mustNew(t, WithRate(1000), WithBurst(1), WithCatchUp(10*time.Millisecond))
+				if !l.Allow() {
+					t.Fatal("first refused")
+				}
+				time.Sleep(pause)
+				n := 0
+				for l.Allow() {
+					n++
+				}
+				if n != 1 {
+					t.Fatalf("after a %v pause %d permits at once, want 1", pause, n)
+				}
+			})
+		})
+	}
+}
