@@ -270,8 +270,9 @@ func BenchmarkRatelimitAdaptive(b *testing.B) {
 		name string
 		a    ratelimit.Adaptive
 	}{
-		{"latency_50ms", ratelimit.Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond}},
-		{"errors_only", ratelimit.Adaptive{Min: 50, Max: 1500}},
+		{"target_50ms", ratelimit.Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond}},
+		{"auto_latency", ratelimit.Adaptive{Min: 50, Max: 1500}},
+		{"errors_only", ratelimit.Adaptive{Min: 50, Max: 1500, IgnoreLatency: true}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := ratelimitAdaptiveRun(tc.a, phase)

@@ -160,8 +160,20 @@ func (r adaptiveRun) String() string {
 }
 
 func TestAdaptiveConvergence(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a    Adaptive
+	}{
+		{"target latency", Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond}},
+		{"automatic latency target", Adaptive{Min: 50, Max: 1500}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAdaptiveConvergence(t, tc.a) })
+	}
+}
+
+func testAdaptiveConvergence(t *testing.T, a Adaptive) {
 	testkit.Synctest(t, func(t *testing.T) {
-		r := runAdaptiveScenario(t, Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond})
+		r := runAdaptiveScenario(t, a)
 		t.Log(r)
 		if r.convergence >= 10*time.Second {
 			t.Errorf("convergence took %v, want < 10s", r.convergence)
