@@ -118,13 +118,14 @@ func (l *Limiter) Reserve() error {
 // once. r is events per second: 0 admits nothing, +Inf removes the limit.
 // SetRate has no error result so that a ramp can drive it; a NaN or
 // negative r is treated as 0 (fail closed, never over-admitting). With an
-// adaptive limit, r is clamped to [Min, Max] and the controller carries on
-// from it.
+// adaptive limit, r is clamped to [Min, Max] (NaN gives Min) and the
+// controller carries on from it in a fresh window.
 func (l *Limiter) SetRate(r float64) {
 	if l.adapt != nil {
-		if !math.IsNaN(r) {
-			r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
+		if math.IsNaN(r) {
+			r = l.adapt.cfg.Min
 		}
+		r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
 		defer l.adapt.reset(time.Now())
 	}
 	b := l.b
