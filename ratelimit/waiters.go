@@ -206,4 +206,3 @@ func (b *bucket) finish(w *waiter) (grant, error) {
 		return grant{}, ErrClosed
 	}
 }
-
