@@ -108,6 +108,9 @@ func ratelimitMeasure(impl ratelimitImpl, target float64, conc int, d time.Durat
 // point runs 2 s (10 s with LEVEE_BENCH_LONG=1) once, whatever b.N: run it
 // with -benchtime=1x. Metrics: msg/s and %target.
 func BenchmarkRatelimitAccuracy(b *testing.B) {
+	if testing.Short() {
+		b.Skip("accuracy runs 2 s per point (10 s with LEVEE_BENCH_LONG=1); skipped with -short")
+	}
 	d := 2 * time.Second
 	if ratelimitLong() {
 		d = 10 * time.Second
@@ -262,6 +265,9 @@ func (d *ratelimitDownstream) call() error {
 // during it and after the drop, and the goodput over the final 40% of the
 // second phase (as % of capacity).
 func BenchmarkRatelimitAdaptive(b *testing.B) {
+	if testing.Short() {
+		b.Skip("the adaptive scenario runs 10 s per controller (20 s long); skipped with -short")
+	}
 	phase := 5 * time.Second
 	if ratelimitLong() {
 		phase = 10 * time.Second
