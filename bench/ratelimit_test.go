@@ -64,8 +64,9 @@ func ratelimitImpls() []ratelimitImpl {
 }
 
 // ratelimitMeasure runs conc workers against wait for d and returns the
-// achieved rate: admissions inside the window, minus the initial burst,
-// per second.
+// achieved rate: admissions after the initial burst, divided by the time
+// from the start to the last admission (so a window that ends between two
+// slots does not bias the figure).
 func ratelimitMeasure(impl ratelimitImpl, target float64, conc int, d time.Duration) float64 {
 	wait, stop := impl.make(target)
 	defer stop()
@@ -73,7 +74,7 @@ func ratelimitMeasure(impl ratelimitImpl, target float64, conc int, d time.Durat
 	defer cancel()
 	start := time.Now()
 	end := start.Add(d)
-	var n atomic.Int64
+	var n, last atomic.Int64
 	var wg sync.WaitGroup
 	for g := 0; g < conc; g++ {
 		wg.Add(1)
@@ -83,15 +84,23 @@ func ratelimitMeasure(impl ratelimitImpl, target float64, conc int, d time.Durat
 				if wait(ctx) != nil {
 					return
 				}
-				if time.Now().After(end) {
+				now := time.Now()
+				if now.After(end) {
 					return
 				}
 				n.Add(1)
+				at := int64(now.Sub(start))
+				for {
+					prev := last.Load()
+					if at <= prev || last.CompareAndSwap(prev, at) {
+						break
+					}
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()-int64(impl.burst)) / d.Seconds()
+	return float64(n.Load()-int64(impl.burst)) / time.Duration(last.Load()).Seconds()
 }
 
 // BenchmarkRatelimitAccuracy measures the achieved rate against the
@@ -99,6 +108,9 @@ func ratelimitMeasure(impl ratelimitImpl, target float64, conc int, d time.Durat
 // point runs 2 s (10 s with LEVEE_BENCH_LONG=1) once, whatever b.N: run it
 // with -benchtime=1x. Metrics: msg/s and %target.
 func BenchmarkRatelimitAccuracy(b *testing.B) {
+	if testing.Short() {
+		b.Skip("accuracy runs 2 s per point (10 s with LEVEE_BENCH_LONG=1); skipped with -short")
+	}
 	d := 2 * time.Second
 	if ratelimitLong() {
 		d = 10 * time.Second
@@ -253,6 +265,9 @@ func (d *ratelimitDownstream) call() error {
 // during it and after the drop, and the goodput over the final 40% of the
 // second phase (as % of capacity).
 func BenchmarkRatelimitAdaptive(b *testing.B) {
+	if testing.Short() {
+		b.Skip("the adaptive scenario runs 10 s per controller (20 s long); skipped with -short")
+	}
 	phase := 5 * time.Second
 	if ratelimitLong() {
 		phase = 10 * time.Second
@@ -261,8 +276,9 @@ func BenchmarkRatelimitAdaptive(b *testing.B) {
 		name string
 		a    ratelimit.Adaptive
 	}{
-		{"latency_50ms", ratelimit.Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond}},
-		{"errors_only", ratelimit.Adaptive{Min: 50, Max: 1500}},
+		{"target_50ms", ratelimit.Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond}},
+		{"auto_latency", ratelimit.Adaptive{Min: 50, Max: 1500}},
+		{"errors_only", ratelimit.Adaptive{Min: 50, Max: 1500, IgnoreLatency: true}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := ratelimitAdaptiveRun(tc.a, phase)

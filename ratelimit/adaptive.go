@@ -14,7 +14,10 @@ import (
 // messages its handler finished in that window:
 //
 //   - congested, when the share of failed messages is above MaxErrorRate or
-//     the mean handler latency is above TargetLatency: the rate drops to
+//     the mean handler latency is above the latency target (TargetLatency,
+//     or by default LatencyTolerance times the baseline: the lowest recent
+//     window mean, which ages upwards by 1% per window so that a lasting
+//     change of the downstream's own latency is followed): the rate drops to
 //     min(rate, goodput)*Decrease, where goodput is the rate of successful
 //     completions in the window (what the downstream actually delivered),
 //     so one decision brings the rate under the new capacity and the
@@ -35,8 +38,15 @@ type Adaptive struct {
 	// both finite. Required.
 	Min, Max float64
 	// TargetLatency is the mean handler latency above which the
-	// downstream counts as congested. Zero ignores latency.
+	// downstream counts as congested. Zero means automatic:
+	// LatencyTolerance times the baseline latency.
 	TargetLatency time.Duration
+	// LatencyTolerance is the automatic target as a multiple of the
+	// baseline latency; above 1. Zero means DefaultLatencyTolerance.
+	LatencyTolerance float64
+	// IgnoreLatency judges the downstream by errors only. Reacting only
+	// once the downstream fails costs more errors (docs/BENCHMARKS.md).
+	IgnoreLatency bool
 	// MaxErrorRate is the failure share (0..1) above which the downstream
 	// counts as congested. Zero means DefaultMaxErrorRate; 1 ignores
 	// errors.
@@ -61,7 +71,12 @@ const (
 	DefaultAdaptiveInterval = 250 * time.Millisecond
 	DefaultDecrease         = 0.8
 	DefaultMinSamples       = 20
+	DefaultLatencyTolerance = 2.0
 )
+
+// baselineAging is how fast the automatic baseline latency rises per
+// window when no lower window is seen.
+const baselineAging = 1.01
 
 // WithAdaptive makes the limiter's own rate (WithRate) adaptive. The
 // initial rate is WithRate's, which must lie within [a.Min, a.Max]; without
@@ -86,6 +101,9 @@ func (a Adaptive) withDefaults() Adaptive {
 	}
 	if a.MinSamples == 0 {
 		a.MinSamples = DefaultMinSamples
+	}
+	if a.LatencyTolerance == 0 {
+		a.LatencyTolerance = DefaultLatencyTolerance
 	}
 	return a
 }
@@ -112,6 +130,10 @@ func (a Adaptive) validate(c *config) error {
 		return invalid("adaptive.increase", "must be a finite rate, 0 or more", a.Increase)
 	case math.IsNaN(a.Decrease) || a.Decrease < 0 || a.Decrease >= 1:
 		return invalid("adaptive.decrease", "must be 0 (default) or within 0 and 1, exclusive", a.Decrease)
+	case math.IsNaN(a.LatencyTolerance) || math.IsInf(a.LatencyTolerance, 0) || (a.LatencyTolerance != 0 && a.LatencyTolerance <= 1):
+		return invalid("adaptive.latency_tolerance", "must be 0 (default) or a finite number above 1", a.LatencyTolerance)
+	case a.IgnoreLatency && a.TargetLatency > 0:
+		return invalid("adaptive.target_latency", "cannot be set with ignore_latency", a.TargetLatency)
 	case a.MinSamples < 0:
 		return invalid("adaptive.min_samples", "must not be negative", a.MinSamples)
 	case c.rateSet && (c.rate < a.Min || c.rate > a.Max):
@@ -135,6 +157,7 @@ type adaptive struct {
 	backingOff  bool          // since the last cut, no healthy window; guarded by mu
 	holdUntil   time.Time     // no latency cut before; guarded by mu
 	latAtCut    time.Duration // mean latency at the last cut or hold; guarded by mu
+	baseline    time.Duration // automatic baseline latency; guarded by mu
 }
 
 func newAdaptive(a Adaptive, b *bucket) *adaptive {
@@ -206,7 +229,19 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	nr := rate
 	secs := elapsed.Seconds()
 	errCongested := float64(errs) > a.cfg.MaxErrorRate*float64(n)
-	latCongested := a.cfg.TargetLatency > 0 && meanLat > a.cfg.TargetLatency
+	latCongested := false
+	switch {
+	case a.cfg.IgnoreLatency:
+	case a.cfg.TargetLatency > 0:
+		latCongested = meanLat > a.cfg.TargetLatency
+	default:
+		if a.baseline == 0 || meanLat < a.baseline {
+			a.baseline = meanLat
+		} else {
+			a.baseline = time.Duration(float64(a.baseline) * baselineAging)
+		}
+		latCongested = float64(meanLat) > a.cfg.LatencyTolerance*float64(a.baseline)
+	}
 	// After a cut, its effect shows only once the requests admitted
 	// before it have finished (one latency later), and then as latency
 	// falling while the backlog drains: hold instead of cutting again, so

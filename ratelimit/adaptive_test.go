@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,8 +161,20 @@ func (r adaptiveRun) String() string {
 }
 
 func TestAdaptiveConvergence(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a    Adaptive
+	}{
+		{"target latency", Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond}},
+		{"automatic latency target", Adaptive{Min: 50, Max: 1500}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAdaptiveConvergence(t, tc.a) })
+	}
+}
+
+func testAdaptiveConvergence(t *testing.T, a Adaptive) {
 	testkit.Synctest(t, func(t *testing.T) {
-		r := runAdaptiveScenario(t, Adaptive{Min: 50, Max: 1500, TargetLatency: 50 * time.Millisecond})
+		r := runAdaptiveScenario(t, a)
 		t.Log(r)
 		if r.convergence >= 10*time.Second {
 			t.Errorf("convergence took %v, want < 10s", r.convergence)
@@ -216,6 +229,10 @@ func TestAdaptiveBoundsAndIdle(t *testing.T) {
 		l.SetRate(1e6)
 		if got := l.Rate(); got != 200 {
 			t.Fatalf("SetRate above Max gave %v, want 200", got)
+		}
+		l.SetRate(math.NaN())
+		if got := l.Rate(); got != 50 {
+			t.Fatalf("SetRate(NaN) gave %v, want Min 50", got)
 		}
 	})
 }

@@ -82,11 +82,14 @@ type AdaptiveConfig struct {
 	Min           float64       `yaml:"min" levee:"rate"`
 	Max           float64       `yaml:"max" levee:"rate"`
 	TargetLatency time.Duration `yaml:"target_latency"`
-	MaxErrorRate  float64       `yaml:"max_error_rate" levee:"percent"`
-	Interval      time.Duration `yaml:"interval"`
-	Increase      float64       `yaml:"increase" levee:"rate"`
-	Decrease      float64       `yaml:"decrease" levee:"percent"`
-	MinSamples    int           `yaml:"min_samples"`
+	// LatencyTolerance is a plain number, e.g. 2.
+	LatencyTolerance float64       `yaml:"latency_tolerance"`
+	IgnoreLatency    bool          `yaml:"ignore_latency"`
+	MaxErrorRate     float64       `yaml:"max_error_rate" levee:"percent"`
+	Interval         time.Duration `yaml:"interval"`
+	Increase         float64       `yaml:"increase" levee:"rate"`
+	Decrease         float64       `yaml:"decrease" levee:"percent"`
+	MinSamples       int           `yaml:"min_samples"`
 }
 
 func burstOr1(p *int) int {
@@ -143,7 +146,8 @@ func (c Config) Options() []Option {
 	}
 	if a := c.Adaptive; a != nil {
 		opts = append(opts, WithAdaptive(Adaptive{
-			Min: a.Min, Max: a.Max, TargetLatency: a.TargetLatency, MaxErrorRate: a.MaxErrorRate,
+			Min: a.Min, Max: a.Max, TargetLatency: a.TargetLatency, LatencyTolerance: a.LatencyTolerance,
+			IgnoreLatency: a.IgnoreLatency, MaxErrorRate: a.MaxErrorRate,
 			Interval: a.Interval, Increase: a.Increase, Decrease: a.Decrease, MinSamples: a.MinSamples,
 		}))
 	}

@@ -29,15 +29,16 @@
 //
 // The bucket admits by schedule (GCRA): each permit has a slot, slots
 // chain on a theoretical arrival time rather than on wake-ups, one timer
-// wake-up releases every queued waiter whose slot is due, and a consumer
-// coming back right after a late wake-up continues the schedule (bounded
-// by WithCatchUp). So the achieved rate does not depend on timer
-// granularity, also for a single sequential consumer with burst 1, where
-// x/time/rate loses the lateness of every wake-up. The clock is read under
-// the lock, so contention cannot over-admit (golang/go#65508). Over any
-// window W, admissions never exceed rate*(W+L)+burst, where L <= catch-up
-// is how late the runtime woke the limiter; over the long run never more
-// than rate*elapsed+burst.
+// wake-up releases every queued waiter whose slot is due, and each woken
+// waiter measures how late it runs: the consumer's next requests continue
+// the schedule by at most that lateness (bounded by WithCatchUp). So the
+// achieved rate does not depend on timer granularity, also for a single
+// sequential consumer with burst 1, where x/time/rate loses the lateness
+// of every wake-up. A consumer's own pauses are not caught up. The clock
+// is read under the lock, so contention cannot over-admit
+// (golang/go#65508). Over any window W, admissions never exceed
+// rate*(W+L)+burst, where L <= catch-up is the measured lateness; over the
+// long run never more than rate*elapsed+burst.
 //
 // # Values
 //

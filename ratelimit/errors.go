@@ -45,18 +45,33 @@ const (
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"no_token", "max_wait", "max_wait", "deadline"}
+// label is the reason's metrics attribute value.
+func (r reason) label() string {
+	switch r {
+	case reasonNoToken:
+		return "no_token"
+	case reasonDeadline:
+		return "deadline"
+	}
+	return "max_wait"
+}
 
-var reasonText = [numReasons]string{
-	"no token available",
-	"wait would exceed max_wait",
-	"wait exceeded max_wait",
-	"wait would outlast the context deadline",
+// text describes the reason in error messages.
+func (r reason) text() string {
+	switch r {
+	case reasonNoToken:
+		return "no token available"
+	case reasonMaxWait:
+		return "wait would exceed max_wait"
+	case reasonExpired:
+		return "wait exceeded max_wait"
+	}
+	return "wait would outlast the context deadline"
 }
 
 // Error describes the rejection and the suggested delay.
 func (e *LimitedError) Error() string {
-	return ErrLimited.Error() + " (" + reasonText[e.reason] + "; retry after " + e.retryAfter.String() + ")"
+	return ErrLimited.Error() + " (" + e.reason.text() + "; retry after " + e.retryAfter.String() + ")"
 }
 
 // RetryAfter is the suggested redelivery delay: the expected wait for a

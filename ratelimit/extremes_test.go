@@ -42,6 +42,8 @@ func TestNewRejectsInvalid(t *testing.T) {
 		{"adaptive decrease 1", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, Decrease: 1})}, "adaptive.decrease"},
 		{"adaptive error rate 2", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, MaxErrorRate: 2})}, "adaptive.max_error_rate"},
 		{"rate outside adaptive bounds", []Option{WithRate(100), WithAdaptive(Adaptive{Min: 1, Max: 5})}, "rate"},
+		{"adaptive tolerance 1", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, LatencyTolerance: 1})}, "adaptive.latency_tolerance"},
+		{"adaptive target and ignore", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, TargetLatency: 1, IgnoreLatency: true})}, "adaptive.target_latency"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := New(tc.opts...)
@@ -217,6 +219,31 @@ func TestLateWakeupCatchUp(t *testing.T) {
 			if n < tc.want-2 || n > tc.want+2 {
 				t.Fatalf("admitted %d in 100ms at 10000/s, want about %d", n, tc.want)
 			}
+		})
+	}
+}
+
+// TestPauseIsNotCaughtUp: time a consumer spends away (a pause, its
+// handler) is not credited: after it only the burst is available, as in a
+// plain token bucket; only measured wake-up lateness is caught up
+// (TestLateWakeupCatchUp).
+func TestPauseIsNotCaughtUp(t *testing.T) {
+	for _, pause := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
+		t.Run(pause.String(), func(t *testing.T) {
+			testkit.Synctest(t, func(t *testing.T) {
+				l := mustNew(t, WithRate(1000), WithBurst(1), WithCatchUp(10*time.Millisecond))
+				if !l.Allow() {
+					t.Fatal("first refused")
+				}
+				time.Sleep(pause)
+				n := 0
+				for l.Allow() {
+					n++
+				}
+				if n != 1 {
+					t.Fatalf("after a %v pause %d permits at once, want 1", pause, n)
+				}
+			})
 		})
 	}
 }

@@ -146,7 +146,20 @@ const (
 	numFallbacks
 )
 
-var fallbackNames = [numFallbacks]string{"", "missing", "panic", "invalid", "overflow"}
+// label is the reason's metrics attribute value.
+func (r fallbackReason) label() string {
+	switch r {
+	case fbMissing:
+		return "missing"
+	case fbPanic:
+		return "panic"
+	case fbInvalid:
+		return "invalid"
+	case fbOverflow:
+		return "overflow"
+	}
+	return ""
+}
 
 // keyEntry is one live key. refs counts callers between get and put; it is
 // incremented only under keyRegistry.mu, so an entry seen with refs == 0

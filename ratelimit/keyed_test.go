@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,4 +192,33 @@ func TestWaitKey(t *testing.T) {
 			t.Fatalf("after Close: %v", err)
 		}
 	})
+}
+
+// TestPerKeyStress churns keys through a small bound with immediate idle
+// expiry from 8 goroutines in real time under -race: no panic, no leak of
+// live keys beyond the bound, and Close ends everything.
+func TestPerKeyStress(t *testing.T) {
+	l := mustNew(t, WithRate(1e6), WithKeyFunc(func(m *message.Message) string { return m.UUID }),
+		WithPerKey(1e4, 2), WithMaxKeys(16), WithKeyIdle(0), WithMaxWait(10*time.Millisecond))
+	h := l.Middleware(noop)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 3000; i++ {
+				_, err := h(message.NewMessage(strconv.Itoa(i%64), nil))
+				if err != nil && !errors.Is(err, ErrLimited) {
+					t.Errorf("handler: %v", err)
+					return
+				}
+				if n := l.Keys(); n > 16 {
+					t.Errorf("%d live keys, bound 16", n)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	_ = l.Close()
 }

@@ -12,14 +12,15 @@ import (
 	"github.com/levee-dev/levee/internal/telemetry"
 )
 
-// Instrument names (docs/TELEMETRY.md, section ratelimit).
-var (
-	metricWait      = telemetry.Name("ratelimit", "wait.duration")
-	metricRejected  = telemetry.Name("ratelimit", "rejected")
-	metricLimit     = telemetry.Name("ratelimit", "limit")
-	metricKeys      = telemetry.Name("ratelimit", "keys")
-	metricFallbacks = telemetry.Name("ratelimit", "key.fallbacks")
-	metricAdjust    = telemetry.Name("ratelimit", "adaptive.adjustments")
+// Instrument names (docs/TELEMETRY.md, section ratelimit), following
+// telemetry.Name: levee.<component>.<name>.
+const (
+	metricWait      = "levee.ratelimit.wait.duration"
+	metricRejected  = "levee.ratelimit.rejected"
+	metricLimit     = "levee.ratelimit.limit"
+	metricKeys      = "levee.ratelimit.keys"
+	metricFallbacks = "levee.ratelimit.key.fallbacks"
+	metricAdjust    = "levee.ratelimit.adaptive.adjustments"
 )
 
 // Attribute keys of the ratelimit instruments.
@@ -108,10 +109,10 @@ func resolveAttrs(p *atomic.Pointer[handlerAttrs], name string, msg *message.Mes
 	lim := attrLimiter.String(name)
 	a := &handlerAttrs{base: telemetry.Attrs(handler, topic, lim)}
 	for i := range a.rejected {
-		a.rejected[i] = telemetry.Attrs(handler, topic, lim, attrReason.String(reasonNames[i]))
+		a.rejected[i] = telemetry.Attrs(handler, topic, lim, attrReason.String(reason(i).label()))
 	}
 	for i := range a.fallbacks {
-		a.fallbacks[i] = telemetry.Attrs(handler, topic, lim, attrReason.String(fallbackNames[i]))
+		a.fallbacks[i] = telemetry.Attrs(handler, topic, lim, attrReason.String(fallbackReason(i).label()))
 	}
 	p.Store(a)
 	return a

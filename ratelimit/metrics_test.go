@@ -9,6 +9,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
@@ -99,4 +100,15 @@ func TestMetricsAdaptiveAdjustments(t *testing.T) {
 			t.Fatalf("rate %v did not decrease", l.Rate())
 		}
 	})
+}
+
+func TestMetricNamesFollowTelemetryRules(t *testing.T) {
+	for _, tc := range []struct{ got, name string }{
+		{metricWait, "wait.duration"}, {metricRejected, "rejected"}, {metricLimit, "limit"},
+		{metricKeys, "keys"}, {metricFallbacks, "key.fallbacks"}, {metricAdjust, "adaptive.adjustments"},
+	} {
+		if want := telemetry.Name("ratelimit", tc.name); tc.got != want {
+			t.Errorf("got %q, want %q", tc.got, want)
+		}
+	}
 }

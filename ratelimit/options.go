@@ -74,7 +74,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 // DefaultCatchUp is the default WithCatchUp bound.
-const DefaultCatchUp = 10 * time.Millisecond
+const DefaultCatchUp = 50 * time.Millisecond
 
 type config struct {
 	rate      float64
@@ -205,13 +205,16 @@ func WithMaxWait(d time.Duration) Option { return optionFunc(func(c *config) { c
 // default, means no bound; negative is an error.
 func WithMaxHold(d time.Duration) Option { return optionFunc(func(c *config) { c.maxHold = d }) }
 
-// WithCatchUp bounds how far behind the schedule the limiter may admit
-// permits whose slot passed while the runtime woke it late (timer
-// granularity, scheduling delay). With catch-up a burst-1 limiter holds
-// rates whose interval is shorter than the timer granularity; the price is
-// that after a late wake-up up to rate*lateness permits (lateness <= d) go
-// back to back. Zero gives strict spacing with the throughput losses of
-// x/time/rate. Default DefaultCatchUp (10ms); negative is an error.
+// WithCatchUp bounds the catch-up of permits whose slot passed while the
+// runtime woke a waiter late (timer granularity, scheduling delay). The
+// limiter measures that lateness when the waiter runs, and the consumer's
+// next requests continue the schedule by at most that much, so a burst-1
+// limiter holds rates whose interval is shorter than the timer
+// granularity; the price is that after a late wake-up up to rate*lateness
+// permits (lateness <= d) go back to back. Pauses of the consumer itself
+// are never caught up. Zero gives strict spacing with the throughput
+// losses of x/time/rate. Default DefaultCatchUp (50ms, enough for a
+// loaded 2-core machine); negative is an error.
 func WithCatchUp(d time.Duration) Option { return optionFunc(func(c *config) { c.catchUp = d }) }
 
 // WithName names the limiter in metrics (attribute limiter). Default "".

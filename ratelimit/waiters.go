@@ -1,0 +1,208 @@
+package ratelimit
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// This file holds the bucket's waiter queue: FIFO waiters, the single
+// timer, and the blocking wait.
+
+type waiterState uint8
+
+const (
+	stateQueued waiterState = iota
+	stateGranted
+	stateExpired
+	stateClosed
+	stateGone // cancelled by its context
+)
+
+// waiter is one queued Wait. ch is buffered (1) so releases never block.
+type waiter struct {
+	ch         chan struct{}
+	prev, next *waiter
+	state      waiterState // guarded by bucket.mu until ch is signalled
+	deadline   float64     // max-wait deadline (ns since epoch), +Inf none
+	retry      float64     // expected remaining wait when expired
+	g          grant       // the permit, when granted
+	slot       float64     // its slot, when granted
+}
+
+func newWaiter() any { return &waiter{ch: make(chan struct{}, 1)} }
+
+func (b *bucket) pushLocked(w *waiter) {
+	w.prev, w.next = b.tail, nil
+	if b.tail != nil {
+		b.tail.next = w
+	} else {
+		b.head = w
+	}
+	b.tail = w
+	b.queued++
+}
+
+func (b *bucket) removeLocked(w *waiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		b.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		b.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	b.queued--
+}
+
+func (b *bucket) resolveLocked(w *waiter, s waiterState) {
+	b.removeLocked(w)
+	w.state = s
+	w.ch <- struct{}{}
+}
+
+// armLocked points the single timer at the next event: the head's slot or
+// its max-wait deadline, whichever comes first.
+func (b *bucket) armLocked(now float64) {
+	wake := math.Inf(1)
+	if b.head != nil && !b.closed {
+		wake = b.head.deadline
+		if b.rate > 0 && !b.unlimited {
+			wake = math.Min(wake, b.queueBase(now)-b.tau)
+		}
+	}
+	if math.IsInf(wake, 1) {
+		if b.timer != nil && !math.IsNaN(b.timerAt) {
+			b.timer.Stop()
+			b.timerAt = math.NaN()
+		}
+		return
+	}
+	if wake == b.timerAt {
+		return
+	}
+	d := math.Ceil(wake - now)
+	if d < 0 {
+		d = 0
+	}
+	if d > float64(maxDuration) {
+		d = float64(maxDuration)
+	}
+	b.timerAt = wake
+	if b.timer == nil {
+		b.timer = time.AfterFunc(time.Duration(d), b.fire)
+		return
+	}
+	b.timer.Reset(time.Duration(d))
+}
+
+// fire is the timer callback: one wake-up releases every due permit.
+func (b *bucket) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.timerAt = math.NaN()
+	now := b.nowLocked()
+	b.releaseLocked(now)
+	b.armLocked(now)
+}
+
+// wait blocks until a permit is granted, ctx is done, the wait would exceed
+// maxWait (ns, 0 for no bound) or the bucket is closed.
+func (b *bucket) wait(ctx context.Context, maxWait float64) (grant, error) {
+	if b.fast.Load() {
+		return grant{}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return grant{}, err
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return grant{}, ErrClosed
+	}
+	now := b.nowLocked()
+	if g, ok := b.tryLocked(now); ok {
+		b.mu.Unlock()
+		return g, nil
+	}
+	slot := b.estimate(now)
+	wait := slot - now
+	if maxWait > 0 && wait > maxWait {
+		b.mu.Unlock()
+		return grant{}, limited(wait, reasonMaxWait)
+	}
+	if dl, ok := ctx.Deadline(); ok && slot > float64(dl.Sub(b.epoch)) {
+		b.mu.Unlock()
+		return grant{}, limited(wait, reasonDeadline)
+	}
+	w := b.pool.Get().(*waiter)
+	w.state = stateQueued
+	w.deadline = math.Inf(1)
+	if maxWait > 0 {
+		w.deadline = now + maxWait
+	}
+	b.pushLocked(w)
+	if b.head == w {
+		b.armLocked(now)
+	}
+	b.mu.Unlock()
+
+	select {
+	case <-w.ch:
+		if w.state == stateGranted {
+			// The waiter runs only now: record the real lateness (timer
+			// plus scheduling), so the consumer's next arrival catches up.
+			b.mu.Lock()
+			b.noteLatenessLocked(b.nowLocked(), w.slot)
+			b.mu.Unlock()
+		}
+		return b.finish(w)
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	if w.state == stateQueued {
+		wasHead := b.head == w
+		b.removeLocked(w)
+		w.state = stateGone
+		if wasHead {
+			b.armLocked(b.nowLocked())
+		}
+		b.mu.Unlock()
+		b.pool.Put(w)
+		return grant{}, ctx.Err()
+	}
+	// Resolved concurrently with the cancellation. Give a granted permit
+	// back if nothing was scheduled after it; otherwise it is forfeited
+	// (never over-admitting).
+	if w.state == stateGranted {
+		b.undoLocked(w.g)
+	}
+	b.mu.Unlock()
+	<-w.ch
+	st := w.state
+	b.pool.Put(w)
+	if st == stateClosed {
+		return grant{}, ErrClosed
+	}
+	return grant{}, ctx.Err()
+}
+
+// finish turns a resolved waiter into Wait's result and recycles it.
+func (b *bucket) finish(w *waiter) (grant, error) {
+	st, retry, g := w.state, w.retry, w.g
+	b.pool.Put(w)
+	switch st {
+	case stateGranted:
+		return g, nil
+	case stateExpired:
+		return grant{}, limited(retry, reasonExpired)
+	default:
+		return grant{}, ErrClosed
+	}
+}
