@@ -1,15 +1,3 @@
-// Package config is Levee's YAML decoding core: it parses a file keeping
-// line numbers, expands ${VAR} and ${VAR:-default}, and decodes sections
-// into plain Go structs with strict checks (unknown keys, wrong types,
-// negative durations), every error naming the file, the line and the key
-// path. Concern packages own their section structs; this package only
-// knows the value kinds:
-//
-//   - time.Duration fields take Go durations ("250ms");
-//   - float64 fields tagged `levee:"rate"` take rates ("200/s", "5/min") as
-//     events per second;
-//   - float64 fields tagged `levee:"percent"` take "10%" as 0.1;
-//   - Raw fields keep a section undecoded, for its owner to decode later.
 package config
 
 import (
@@ -100,7 +88,10 @@ type Raw struct {
 	File string
 	Path string
 	Node *yaml.Node
-	env  LookupEnv
+	// KeyLine is the line of the key that introduced the section, when
+	// known; errors about the section as a whole point there.
+	KeyLine int
+	env     LookupEnv
 }
 
 // IsZero reports whether the section was absent.
@@ -108,6 +99,9 @@ func (r Raw) IsZero() bool { return r.Node == nil }
 
 // Line returns the section's line, or 0 when absent.
 func (r Raw) Line() int {
+	if r.KeyLine > 0 {
+		return r.KeyLine
+	}
 	if r.Node == nil {
 		return 0
 	}
@@ -212,6 +206,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 			if err := d.value(val, join(path, k.Value), elem, kind); err != nil {
 				return err
 			}
+			setKeyLine(elem, k.Line)
 			v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
 		}
 		return nil
@@ -342,8 +337,18 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) error {
 		if err := d.value(val, p, v.Field(f.index), f.kind); err != nil {
 			return err
 		}
+		setKeyLine(v.Field(f.index), k.Line)
 	}
 	return nil
+}
+
+// setKeyLine records the key's line on a decoded Raw.
+func setKeyLine(v reflect.Value, line int) {
+	if v.Type() == rawType && v.CanSet() {
+		r := v.Interface().(Raw)
+		r.KeyLine = line
+		v.Set(reflect.ValueOf(r))
+	}
 }
 
 // validate calls Validate on ptr if it has one, and locates its error.

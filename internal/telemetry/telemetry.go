@@ -1,17 +1,3 @@
-// Package telemetry holds Levee's OpenTelemetry plumbing and naming rules,
-// shared by every concern package. The rules (docs/TELEMETRY.md):
-//
-//   - instrument names are levee.<component>.<name>, lower snake case
-//     within a part: levee.breaker.state, levee.ratelimit.wait.duration;
-//   - units are UCUM: "s" for durations (float64 histograms), "{message}"
-//     for message counts, "1" for ratios;
-//   - every per-handler instrument carries the attributes handler and
-//     topic; other attributes are named in docs/TELEMETRY.md;
-//   - telemetry is opt-in: a nil provider means off (no-op), so a caller who
-//     wants the OTel globals passes otel.GetTracerProvider() and
-//     otel.GetMeterProvider() explicitly;
-//   - per-message recording builds no attributes: precompute an option slice
-//     per handler with Attrs and pass it as opts...
 package telemetry
 
 import (
@@ -59,10 +45,30 @@ func Tracer(tp trace.TracerProvider) trace.Tracer {
 
 // Attrs returns a reusable measurement option for handler and topic plus
 // extra attributes. Build it once per handler (or per handler and outcome),
-// not per message: passing it costs no allocation.
+// not per message. Passing a single option to Add or Record still builds a
+// variadic slice on the heap; for zero allocations keep the slices from
+// AddOpts and RecordOpts and spread them (c.Add(ctx, 1, opts...)).
 func Attrs(handler, topic string, extra ...attribute.KeyValue) metric.MeasurementOption {
 	kv := make([]attribute.KeyValue, 0, 2+len(extra))
 	kv = append(kv, AttrHandler.String(handler), AttrTopic.String(topic))
 	kv = append(kv, extra...)
 	return metric.WithAttributeSet(attribute.NewSet(kv...))
+}
+
+// AddOpts returns opts as a reusable slice for Counter.Add calls.
+func AddOpts(opts ...metric.MeasurementOption) []metric.AddOption {
+	out := make([]metric.AddOption, len(opts))
+	for i, o := range opts {
+		out[i] = o
+	}
+	return out
+}
+
+// RecordOpts returns opts as a reusable slice for Histogram.Record calls.
+func RecordOpts(opts ...metric.MeasurementOption) []metric.RecordOption {
+	out := make([]metric.RecordOption, len(opts))
+	for i, o := range opts {
+		out[i] = o
+	}
+	return out
 }

@@ -1,12 +1,9 @@
-// Package testkit is Levee's test kit: a GoChannel router harness that
-// publishes messages and waits until each one is settled (acked or
-// dead-lettered), with counts; helpers for testing/synctest; and goleak
-// wiring for TestMain.
 package testkit
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +63,9 @@ func New(tb testing.TB) *Harness {
 
 func (h *Harness) count(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
+		if strings.HasPrefix(message.HandlerNameFromCtx(msg.Context()), dlqWatcherPrefix) {
+			return next(msg)
+		}
 		out, err := next(msg)
 		h.mu.Lock()
 		h.counts.Calls++
@@ -89,15 +89,19 @@ func (h *Harness) notifyLocked() {
 // Handle adds a handler that consumes topic and publishes nothing, wrapped
 // in mws (first outermost).
 func (h *Harness) Handle(name, topic string, fn message.NoPublishHandlerFunc, mws ...message.HandlerMiddleware) *message.Handler {
-	hd := h.Router.AddNoPublisherHandler(name, topic, h.PubSub, fn)
+	hd := h.Router.AddConsumerHandler(name, topic, h.PubSub, fn)
 	hd.AddMiddleware(mws...)
 	return hd
 }
 
+// dlqWatcherPrefix names the harness's own dead-letter watchers, which the
+// counting middleware skips.
+const dlqWatcherPrefix = "testkit-dlq-"
+
 // WatchDeadLetters counts every message published on topic as dead-lettered
 // and keeps it for DeadLetters.
 func (h *Harness) WatchDeadLetters(topic string) {
-	h.Router.AddNoPublisherHandler("testkit-dlq-"+topic, topic, h.PubSub, func(msg *message.Message) error {
+	h.Router.AddConsumerHandler(dlqWatcherPrefix+topic, topic, h.PubSub, func(msg *message.Message) error {
 		h.mu.Lock()
 		h.counts.DeadLettered++
 		h.dead = append(h.dead, msg)
@@ -200,11 +204,14 @@ func (h *Harness) Close() error {
 	started := h.started
 	h.started = false
 	h.mu.Unlock()
+	var err error
 	if started {
 		h.cancel()
 		<-h.done
+		err = h.Router.Close()
 	}
-	err := h.Router.Close()
+	// A router that never ran is not closed: Watermill's Close would wait
+	// for handlers that never started.
 	if cerr := h.PubSub.Close(); err == nil {
 		err = cerr
 	}

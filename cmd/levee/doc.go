@@ -1,0 +1,8 @@
+// Command levee is Levee's command-line tool.
+//
+//	levee config check FILE   validate a levee.yaml and print each
+//	                          handler's resolved stack in canonical order
+//
+// It exits 0 when the file is valid, 1 when it is not (the error names the
+// file, the line and the key path), and 2 on a usage error.
+package main

@@ -1,0 +1,304 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee/internal/config"
+)
+
+// ErrConfig is wrapped by every configuration error: a broken file, an
+// unknown key, a wrong type, a bad value, a missing variable. The error
+// text names the file, the line and the key path.
+var ErrConfig = config.ErrInvalid
+
+// Config is a loaded and validated levee.yaml. Build it with LoadConfig or
+// ParseConfig; apply it with Apply.
+type Config struct {
+	// File is the path the configuration was read from.
+	File string
+	// Transport is the undecoded transport section, decoded by adapters.
+	Transport config.Raw
+	// Handlers holds each configured handler, by router handler name.
+	Handlers map[string]*HandlerConfig
+	// Shared holds the named shared resources (for example schedulers),
+	// by section key and then by name, undecoded until a concern needs
+	// them.
+	Shared map[string]map[string]config.Raw
+
+	sections []Section
+}
+
+// HandlerConfig is one handler's section: one key per concern.
+type HandlerConfig struct {
+	// Name is the router handler name.
+	Name  string
+	raw   map[string]config.Raw
+	parts []part
+}
+
+type part struct {
+	sec   Section
+	value any
+}
+
+// Section returns the undecoded section key of the handler (for example
+// "batch", which configures a handler rather than a middleware) and whether
+// it was present.
+func (h *HandlerConfig) Section(key string) (config.Raw, bool) {
+	r, ok := h.raw[key]
+	return r, ok
+}
+
+// Describe returns the handler's resolved stack in canonical order, one
+// concern per line with its settings.
+func (h *HandlerConfig) Describe() string {
+	var b strings.Builder
+	for i, p := range h.parts {
+		fmt.Fprintf(&b, "%d. %s", i+1, p.sec.Slot)
+		if l := p.sec.label(p.value); l != "" {
+			b.WriteString(" ")
+			b.WriteString(l)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Deps are what building middlewares from configuration needs beyond the
+// file. Every field may be left zero.
+type Deps struct {
+	// Publisher publishes dead letters (dlq) and is decorated by tracing.
+	Publisher message.Publisher
+	// Logger receives warnings and errors; nil means no logging.
+	Logger watermill.LoggerAdapter
+	// TracerProvider and MeterProvider turn telemetry on; nil means off.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	// MaxHold bounds every wait of a message (breaker, priority, rate
+	// limit, retry backoff), normally the transport's ack deadline. Zero
+	// means no bound. A section's own max_hold takes precedence.
+	MaxHold time.Duration
+	// MaxInFlight is how many messages the transport delivers at once per
+	// handler, used for start-up warnings (for example a batch larger than
+	// what can ever be in flight). Zero means unknown.
+	MaxInFlight int
+}
+
+// BuildEnv is what a Section's builder receives.
+type BuildEnv struct {
+	Handler string
+	Deps    Deps
+	// Shared returns (creating once, and closing with Applied.Close) a
+	// shared resource by section and name.
+	Shared func(section, name string) (any, error)
+}
+
+// Section describes one concern's handler-level configuration key: how to
+// decode and validate it, and how to build its middleware. Concern packages
+// own their section structs; the list of sections lives in this package.
+type Section struct {
+	Key  string
+	Slot Slot
+	// decode decodes and validates raw; it returns the section value.
+	decode func(raw config.Raw) (any, error)
+	// label describes a decoded value for `levee config check`.
+	label func(v any) string
+	// build returns the middleware for a decoded value, and an optional
+	// closer for resources it created.
+	build func(v any, b BuildEnv) (message.HandlerMiddleware, io.Closer, error)
+}
+
+// NewSection returns a Section whose value type is C. decode into C is
+// strict and located; C's Validate method, if any, runs after decoding.
+func NewSection[C any](key string, slot Slot, label func(C) string,
+	build func(C, BuildEnv) (message.HandlerMiddleware, io.Closer, error)) Section {
+	return Section{
+		Key:  key,
+		Slot: slot,
+		decode: func(raw config.Raw) (any, error) {
+			var c C
+			if err := raw.Decode(&c); err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		label: func(v any) string { return label(v.(C)) },
+		build: func(v any, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+			return build(v.(C), b)
+		},
+	}
+}
+
+// LoadConfig reads, expands and validates the file at path with the
+// default sections. See ParseConfig.
+func LoadConfig(path string) (*Config, error) {
+	doc, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return fromDocument(doc, DefaultSections())
+}
+
+// ParseConfig parses data as the file named file. Variables are expanded
+// with env (nil means none are set; os.LookupEnv is the usual choice).
+// sections lists the handler-level keys that are accepted; nil means
+// DefaultSections().
+func ParseConfig(file string, data []byte, env func(string) (string, bool), sections []Section) (*Config, error) {
+	doc, err := config.Parse(file, data, env)
+	if err != nil {
+		return nil, err
+	}
+	if sections == nil {
+		sections = DefaultSections()
+	}
+	return fromDocument(doc, sections)
+}
+
+// The top level of a levee.yaml.
+type fileConfig struct {
+	Transport  config.Raw                       `yaml:"transport"`
+	Handlers   map[string]map[string]config.Raw `yaml:"handlers"`
+	Schedulers map[string]config.Raw            `yaml:"schedulers"`
+	Breakers   map[string]config.Raw            `yaml:"breakers"`
+	Store      config.Raw                       `yaml:"store"`
+	Telemetry  config.Raw                       `yaml:"telemetry"`
+}
+
+func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
+	var fc fileConfig
+	if err := doc.Decode(&fc); err != nil {
+		return nil, err
+	}
+	cfg := &Config{
+		File:      doc.File,
+		Transport: fc.Transport,
+		Handlers:  map[string]*HandlerConfig{},
+		Shared:    map[string]map[string]config.Raw{"schedulers": fc.Schedulers, "breakers": fc.Breakers},
+		sections:  sections,
+	}
+	if !fc.Store.IsZero() {
+		cfg.Shared["store"] = map[string]config.Raw{"": fc.Store}
+	}
+	if !fc.Telemetry.IsZero() {
+		cfg.Shared["telemetry"] = map[string]config.Raw{"": fc.Telemetry}
+	}
+	byKey := map[string]Section{}
+	var keys []string
+	for _, s := range sections {
+		byKey[s.Key] = s
+		keys = append(keys, s.Key)
+	}
+	keys = append(keys, extraHandlerKeys...)
+	sort.Strings(keys)
+	for _, name := range sortedKeys(fc.Handlers) {
+		hc := &HandlerConfig{Name: name, raw: fc.Handlers[name]}
+		for _, key := range sortedKeys(hc.raw) {
+			raw := hc.raw[key]
+			sec, ok := byKey[key]
+			if !ok {
+				if isExtraKey(key) {
+					continue
+				}
+				return nil, &config.Error{File: doc.File, Line: keyLine(raw), Path: "handlers." + name + "." + key,
+					Err: fmt.Errorf("unknown key %q (known keys: %s)", key, strings.Join(keys, ", "))}
+			}
+			v, err := sec.decode(raw)
+			if err != nil {
+				return nil, err
+			}
+			if v == nil {
+				continue
+			}
+			hc.parts = append(hc.parts, part{sec: sec, value: v})
+		}
+		sort.SliceStable(hc.parts, func(i, j int) bool { return hc.parts[i].sec.Slot < hc.parts[j].sec.Slot })
+		cfg.Handlers[name] = hc
+	}
+	return cfg, nil
+}
+
+// Handler-level keys that configure the handler itself rather than a slot
+// of its stack; the application decodes them with HandlerConfig.Section.
+var extraHandlerKeys = []string{"batch", "validate"}
+
+func isExtraKey(k string) bool {
+	for _, e := range extraHandlerKeys {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}
+
+// keyLine returns the line of a section's value (the key is on the same
+// line or the one before).
+func keyLine(r config.Raw) int { return r.Line() }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HandlerNames returns the configured handler names, sorted.
+func (c *Config) HandlerNames() []string { return sortedKeys(c.Handlers) }
+
+// Describe returns every handler's resolved stack in canonical order.
+func (c *Config) Describe() string {
+	var b strings.Builder
+	for _, name := range c.HandlerNames() {
+		fmt.Fprintf(&b, "handler %s:\n", name)
+		d := c.Handlers[name].Describe()
+		if d == "" {
+			d = "(no middleware)\n"
+		}
+		for _, line := range strings.SplitAfter(d, "\n") {
+			if line != "" {
+				b.WriteString("  " + line)
+			}
+		}
+	}
+	return b.String()
+}
+
+// Stack builds the configured handler's Stack. The returned closer releases
+// what building created (shared resources are released by closeShared).
+func (c *Config) stack(name string, deps Deps, shared func(section, name string) (any, error)) (*Stack, []io.Closer, error) {
+	hc, ok := c.Handlers[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: no handler %q in %s", ErrConfig, name, c.File)
+	}
+	s := NewStack()
+	var closers []io.Closer
+	for _, p := range hc.parts {
+		mw, closer, err := p.sec.build(p.value, BuildEnv{Handler: name, Deps: deps, Shared: shared})
+		if err != nil {
+			for _, cl := range closers {
+				_ = cl.Close()
+			}
+			return nil, nil, fmt.Errorf("%s: handlers.%s.%s: %w", c.File, name, p.sec.Key, err)
+		}
+		if closer != nil {
+			closers = append(closers, closer)
+		}
+		s.SetLabeled(p.sec.Slot, mw, p.sec.label(p.value))
+	}
+	return s, closers, nil
+}
+
+// errNoShared is returned for a reference to a shared resource that the
+// file does not define.
+var errNoShared = errors.New("no such shared resource")

@@ -1,0 +1,92 @@
+package middleware_test
+
+import (
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/middleware"
+)
+
+// trace returns a middleware that prints when it is entered and left.
+func trace(name string) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			fmt.Println("pre ", name)
+			out, err := next(msg)
+			fmt.Println("post", name)
+			return out, err
+		}
+	}
+}
+
+// The Stack applies the canonical order whatever order the slots are set in.
+func ExampleStack() {
+	s := middleware.NewStack().
+		Timeout(trace("timeout")).
+		RateLimit(trace("ratelimit")).
+		Recover(trace("recover")).
+		Priority(trace("priority")).
+		DLQ(trace("dlq")).
+		Tracing(trace("tracing")).
+		Breaker(trace("breaker")).
+		Metrics(trace("metrics"))
+
+	h := s.Middleware(func(msg *message.Message) ([]*message.Message, error) {
+		fmt.Println("handler", string(msg.Payload))
+		return nil, nil
+	})
+	_, _ = h(message.NewMessage("1", []byte("order-1")))
+	// Output:
+	// pre  tracing
+	// pre  metrics
+	// pre  recover
+	// pre  dlq
+	// pre  breaker
+	// pre  priority
+	// pre  ratelimit
+	// pre  timeout
+	// handler order-1
+	// post timeout
+	// post ratelimit
+	// post priority
+	// post breaker
+	// post dlq
+	// post recover
+	// post metrics
+	// post tracing
+}
+
+// Recover turns a panic into an error that carries the value and stack.
+func ExampleRecover() {
+	h := middleware.Recover(func(msg *message.Message) ([]*message.Message, error) {
+		panic("boom")
+	})
+	_, err := h(message.NewMessage("1", nil))
+	fmt.Println(err, middleware.IsPanic(err))
+	// Output: panic: boom true
+}
+
+// ParseConfig validates a file and Describe prints each handler's stack.
+func ExampleParseConfig() {
+	yaml := []byte(`
+handlers:
+  payments:
+    timeout: 2s
+    recover: true
+`)
+	cfg, err := middleware.ParseConfig("levee.yaml", yaml, nil, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(cfg.Describe())
+
+	_, err = middleware.ParseConfig("levee.yaml", []byte("handlers:\n  payments:\n    timeout: 3x\n"), nil, nil)
+	fmt.Println(err)
+	// Output:
+	// handler payments:
+	//   1. recover
+	//   2. timeout 2s
+	// levee.yaml:3: handlers.payments.timeout: "3x" is not a duration (use e.g. 250ms, 5s, 1m)
+}
