@@ -1,0 +1,98 @@
+package ratelimit
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// ErrLimited is the sentinel of every rejection by a limiter: reject mode
+// without a free token, a wait that would exceed max_wait, or a wait that
+// could not end before the message context's deadline. The error actually
+// returned is a *LimitedError, which wraps ErrLimited and carries the
+// suggested redelivery delay; test it with errors.Is(err, ErrLimited).
+var ErrLimited = errors.New("levee/ratelimit: rate limited")
+
+// ErrClosed is returned by waits that were pending when the Limiter was
+// closed, and by every wait after Close.
+var ErrClosed = errors.New("levee/ratelimit: limiter closed")
+
+// ErrInvalid is wrapped by every configuration error from New, the options
+// and Config.Validate.
+var ErrInvalid = errors.New("levee/ratelimit: invalid configuration")
+
+// ZeroRateRetryAfter is the redelivery delay suggested by a rejection when
+// the rate is 0, where no token will ever come unless the rate is raised.
+const ZeroRateRetryAfter = time.Second
+
+// LimitedError is the error returned for a rejected message. It wraps
+// ErrLimited and implements the shared delayed-redelivery contract:
+// RetryAfter is the time until a token is expected, so a transport that can
+// delay redelivery brings the message back when it can be admitted.
+type LimitedError struct {
+	retryAfter time.Duration
+	reason     reason
+}
+
+// reason says why a message was rejected; it is the metrics attribute.
+type reason uint8
+
+const (
+	reasonNoToken  reason = iota // reject mode, no free token
+	reasonMaxWait                // expected wait beyond max_wait/max_hold
+	reasonExpired                // queued wait outlasted max_wait/max_hold
+	reasonDeadline               // wait would outlast the context deadline
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"no_token", "max_wait", "max_wait", "deadline"}
+
+var reasonText = [numReasons]string{
+	"no token available",
+	"wait would exceed max_wait",
+	"wait exceeded max_wait",
+	"wait would outlast the context deadline",
+}
+
+// Error describes the rejection and the suggested delay.
+func (e *LimitedError) Error() string {
+	return ErrLimited.Error() + " (" + reasonText[e.reason] + "; retry after " + e.retryAfter.String() + ")"
+}
+
+// RetryAfter is the suggested redelivery delay: the expected wait for a
+// token at the time of the rejection (ZeroRateRetryAfter when the rate is
+// 0). It is never negative.
+func (e *LimitedError) RetryAfter() time.Duration { return e.retryAfter }
+
+// ErrorClass reports "transient": a rate limit is never the message's fault.
+func (e *LimitedError) ErrorClass() string { return "transient" }
+
+// Unwrap returns ErrLimited.
+func (e *LimitedError) Unwrap() error { return ErrLimited }
+
+func limited(wait float64, why reason) *LimitedError {
+	var d time.Duration
+	switch {
+	case wait != wait || wait > float64(maxDuration): // NaN or beyond
+		d = ZeroRateRetryAfter
+	case wait > 0:
+		d = time.Duration(wait + 0.999999) // round up to the next ns
+	}
+	return &LimitedError{retryAfter: d, reason: why}
+}
+
+const maxDuration = time.Duration(1<<63 - 1)
+
+func invalidf(what string, v float64) error {
+	return &invalidError{what: what, val: strconv.FormatFloat(v, 'g', -1, 64)}
+}
+
+type invalidError struct {
+	what, val string
+}
+
+func (e *invalidError) Error() string {
+	return ErrInvalid.Error() + ": " + e.what + " (got " + e.val + ")"
+}
+
+func (e *invalidError) Unwrap() error { return ErrInvalid }

@@ -1,0 +1,339 @@
+package ratelimit
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// KeyFunc returns the per-key limit's key for a message (tenant, customer,
+// partner API...). It must be safe for concurrent use. Returning "" (or
+// panicking) sends the message to the fallback key; see WithKeyFunc.
+type KeyFunc func(msg *message.Message) string
+
+// Defaults of the per-key limits.
+const (
+	DefaultMaxKeys = 10000
+	DefaultKeyIdle = 10 * time.Minute
+	// MaxKeyLen is the longest key kept; a longer one goes to the fallback
+	// key, so a garbage metadata value cannot exhaust memory.
+	MaxKeyLen = 256
+)
+
+// FallbackKey is the key of messages whose key is missing, empty, longer
+// than MaxKeyLen, or whose KeyFunc panicked, and of new keys that arrive
+// while MaxKeys live keys are all busy. These messages share one bucket,
+// limited by WithKeyOverride(FallbackKey, ...) if given, else by the
+// default per-key limit. It is the empty string.
+const FallbackKey = ""
+
+type limitSpec struct {
+	rate  float64
+	burst int
+}
+
+type keyConfig struct {
+	metadata  string
+	fn        KeyFunc
+	def       limitSpec
+	defSet    bool
+	overrides map[string]limitSpec
+	maxKeys   int
+	idle      time.Duration
+}
+
+func (c *config) keys() *keyConfig {
+	if c.keyed == nil {
+		c.keyed = &keyConfig{maxKeys: DefaultMaxKeys, idle: DefaultKeyIdle}
+	}
+	return c.keyed
+}
+
+func (k *keyConfig) validate() error {
+	switch {
+	case k.metadata == "" && k.fn == nil:
+		return &invalidError{what: "per-key limits need a key source (WithKeyMetadata or WithKeyFunc)", val: "none"}
+	case k.metadata != "" && k.fn != nil:
+		return &invalidError{what: "give one key source, WithKeyMetadata or WithKeyFunc", val: "both"}
+	case !k.defSet:
+		return &invalidError{what: "a key source needs a default per-key limit (WithPerKey)", val: "none"}
+	case k.maxKeys < 1:
+		return invalidf("max_keys must be at least 1", float64(k.maxKeys))
+	case k.idle < 0:
+		return invalidf("idle must not be negative", k.idle.Seconds())
+	}
+	if err := checkSpec("per_key.", k.def); err != nil {
+		return err
+	}
+	for key, s := range k.overrides {
+		if len(key) > MaxKeyLen {
+			return &invalidError{what: "override key longer than MaxKeyLen", val: key[:32] + "..."}
+		}
+		if err := checkSpec("override "+quote(key)+" ", s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quote(s string) string { return `"` + s + `"` }
+
+func checkSpec(prefix string, s limitSpec) error {
+	if err := checkRate(prefix+"rate", s.rate); err != nil {
+		return err
+	}
+	return checkBurst(s.burst, s.rate > 0)
+}
+
+// WithKeyMetadata takes the per-key limit's key from the message metadata
+// value named name (for example "customer_id"). A missing or empty value
+// uses FallbackKey. Needs WithPerKey.
+func WithKeyMetadata(name string) Option {
+	return optionFunc(func(c *config) { c.keys().metadata = name })
+}
+
+// WithKeyFunc takes the per-key limit's key from fn. An fn that returns ""
+// or panics does not fail the message: the message uses FallbackKey and the
+// event is counted (levee.ratelimit.key.fallbacks, reason "missing" or
+// "panic") and, for a panic, logged. Needs WithPerKey.
+func WithKeyFunc(fn KeyFunc) Option {
+	return optionFunc(func(c *config) { c.keys().fn = fn })
+}
+
+// WithPerKey sets the default limit of each key: rate per second and
+// burst, validated like WithRate and WithBurst. A message must get a token
+// from its key's bucket and then from the limiter's own bucket (WithRate),
+// if any.
+func WithPerKey(rate float64, burst int) Option {
+	return optionFunc(func(c *config) {
+		k := c.keys()
+		k.def, k.defSet = limitSpec{rate, burst}, true
+	})
+}
+
+// WithKeyOverride gives key its own limit instead of the WithPerKey default.
+// Use FallbackKey ("") to limit messages without a usable key.
+func WithKeyOverride(key string, rate float64, burst int) Option {
+	return optionFunc(func(c *config) {
+		k := c.keys()
+		if k.overrides == nil {
+			k.overrides = map[string]limitSpec{}
+		}
+		k.overrides[key] = limitSpec{rate, burst}
+	})
+}
+
+// WithMaxKeys bounds the number of live keys (DefaultMaxKeys by default;
+// below 1 is an error). When a new key arrives at the bound, the least
+// recently used key is dropped if it is at rest (nobody waiting, bucket
+// full, so dropping it loses nothing); otherwise the new key's messages use
+// FallbackKey until a key frees up (reason "overflow").
+func WithMaxKeys(n int) Option { return optionFunc(func(c *config) { c.keys().maxKeys = n }) }
+
+// WithKeyIdle drops a key unused for d once it is at rest. Default
+// DefaultKeyIdle; 0 drops keys as soon as they are at rest; negative is an
+// error.
+func WithKeyIdle(d time.Duration) Option { return optionFunc(func(c *config) { c.keys().idle = d }) }
+
+type fallbackReason uint8
+
+const (
+	fbNone fallbackReason = iota
+	fbMissing
+	fbPanic
+	fbInvalid
+	fbOverflow
+	numFallbacks
+)
+
+var fallbackNames = [numFallbacks]string{"", "missing", "panic", "invalid", "overflow"}
+
+// keyEntry is one live key. refs counts callers between get and put; it is
+// incremented only under keyRegistry.mu, so an entry seen with refs == 0
+// under the lock has no holder and can be dropped.
+type keyEntry struct {
+	key        string
+	b          *bucket
+	refs       atomic.Int32
+	lastUsed   time.Time // guarded by keyRegistry.mu
+	prev, next *keyEntry // LRU list, guarded by keyRegistry.mu
+}
+
+// keyRegistry holds the per-key buckets, bounded and expiring.
+type keyRegistry struct {
+	metadata  string
+	fn        KeyFunc
+	def       limitSpec
+	overrides map[string]limitSpec
+	maxKeys   int
+	idle      time.Duration
+	catchUp   time.Duration
+	fallback  *keyEntry // FallbackKey; never dropped
+
+	mu     sync.Mutex
+	m      map[string]*keyEntry // guarded by mu
+	head   *keyEntry            // most recently used; guarded by mu
+	tail   *keyEntry            // least recently used; guarded by mu
+	closed bool                 // guarded by mu
+}
+
+func newKeyRegistry(k *keyConfig, catchUp time.Duration) *keyRegistry {
+	r := &keyRegistry{
+		metadata: k.metadata, fn: k.fn, def: k.def, maxKeys: k.maxKeys, idle: k.idle,
+		catchUp: catchUp, m: map[string]*keyEntry{}, overrides: map[string]limitSpec{},
+	}
+	for key, s := range k.overrides {
+		r.overrides[key] = s
+	}
+	r.fallback = &keyEntry{key: FallbackKey, b: r.newBucket(FallbackKey)}
+	return r
+}
+
+func (r *keyRegistry) newBucket(key string) *bucket {
+	s, ok := r.overrides[key]
+	if !ok {
+		s = r.def
+	}
+	burst := max(s.burst, 1)
+	return newBucket(false, s.rate, burst, r.catchUp)
+}
+
+// keyOf extracts msg's key; a panic or an unusable key gives FallbackKey.
+func (r *keyRegistry) keyOf(msg *message.Message) (key string, why fallbackReason, panicVal any) {
+	if r.fn == nil {
+		key = msg.Metadata.Get(r.metadata)
+	} else {
+		defer func() {
+			if p := recover(); p != nil {
+				key, why, panicVal = FallbackKey, fbPanic, p
+			}
+		}()
+		key = r.fn(msg)
+	}
+	switch {
+	case key == "":
+		return FallbackKey, fbMissing, nil
+	case len(key) > MaxKeyLen:
+		return FallbackKey, fbInvalid, nil
+	}
+	return key, fbNone, nil
+}
+
+// get returns key's entry with a reference held; put it back with put.
+func (r *keyRegistry) get(key string) (*keyEntry, fallbackReason, error) {
+	if key == FallbackKey {
+		r.fallback.refs.Add(1)
+		return r.fallback, fbNone, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fbNone, ErrClosed
+	}
+	now := time.Now()
+	r.expireLocked(now, 2)
+	e := r.m[key]
+	why := fbNone
+	if e == nil {
+		if len(r.m) >= r.maxKeys && r.tail != nil && r.atRest(r.tail) {
+			r.dropLocked(r.tail)
+		}
+		if len(r.m) >= r.maxKeys {
+			e, why = r.fallback, fbOverflow
+		} else {
+			e = &keyEntry{key: key, b: r.newBucket(key)}
+			r.m[key] = e
+			r.pushFrontLocked(e)
+		}
+	} else if r.head != e {
+		r.unlinkLocked(e)
+		r.pushFrontLocked(e)
+	}
+	e.lastUsed = now
+	e.refs.Add(1)
+	return e, why, nil
+}
+
+func (r *keyRegistry) put(e *keyEntry) { e.refs.Add(-1) }
+
+// expireLocked drops up to n least recently used keys idle for r.idle and
+// at rest. Called on every get, it keeps expiry amortised O(1) without a
+// goroutine.
+func (r *keyRegistry) expireLocked(now time.Time, n int) {
+	for i := 0; i < n; i++ {
+		t := r.tail
+		if t == nil || now.Sub(t.lastUsed) < r.idle || !r.atRest(t) {
+			return
+		}
+		r.dropLocked(t)
+	}
+}
+
+// atRest reports whether dropping e loses nothing: no holder, nobody
+// queued, and a full bucket (a new bucket would be identical).
+func (r *keyRegistry) atRest(e *keyEntry) bool {
+	if e.refs.Load() != 0 {
+		return false
+	}
+	b := e.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.head == nil && (b.rate <= 0 || b.unlimited || b.tat <= b.nowLocked())
+}
+
+func (r *keyRegistry) dropLocked(e *keyEntry) {
+	r.unlinkLocked(e)
+	delete(r.m, e.key)
+	e.b.close()
+}
+
+func (r *keyRegistry) pushFrontLocked(e *keyEntry) {
+	e.prev, e.next = nil, r.head
+	if r.head != nil {
+		r.head.prev = e
+	} else {
+		r.tail = e
+	}
+	r.head = e
+}
+
+func (r *keyRegistry) unlinkLocked(e *keyEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		r.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		r.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// len returns the number of live keys (FallbackKey not counted).
+func (r *keyRegistry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
+}
+
+func (r *keyRegistry) close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	entries := make([]*keyEntry, 0, len(r.m))
+	for _, e := range r.m {
+		entries = append(entries, e)
+	}
+	r.mu.Unlock()
+	for _, e := range entries {
+		e.b.close()
+	}
+	r.fallback.b.close()
+}

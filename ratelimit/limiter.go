@@ -1,0 +1,310 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Limiter is a token-bucket rate limiter for message handlers: wait or
+// reject mode, optional per-key limits and an optional adaptive rate. Build
+// it with New, install it with router.AddMiddleware(l.Middleware) (or
+// through middleware.Stack), and keep it to change the rate at run time
+// (SetRate, SetBurst) and to Close it.
+//
+// A Limiter is safe for concurrent use. One Limiter shared by several
+// handlers limits their combined rate.
+type Limiter struct {
+	b       *bucket
+	mode    Mode
+	maxWait float64 // ns, 0 for none
+	keys    *keyRegistry
+	adapt   *adaptive
+	ins     *instruments
+	name    string
+	logger  watermill.LoggerAdapter
+	// plain is true when Middleware needs no keys, adaptation or metrics.
+	plain     bool
+	closeOnce sync.Once
+}
+
+// New builds a Limiter. Without options it is unlimited (a pass-through
+// until SetRate). It returns an error wrapping ErrInvalid for an invalid
+// setting: a NaN, negative or infinite rate, a negative burst, a burst of 0
+// with a positive rate, a negative max_wait, max_hold or catch-up, an
+// incomplete per-key setup, or invalid adaptive bounds; it returns the
+// meter's error if an instrument cannot be created.
+func New(opts ...Option) (*Limiter, error) {
+	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	unlimited, rate := c.unlimited, c.rate
+	if c.adaptive != nil && !c.rateSet {
+		unlimited, rate = false, c.adaptive.Max
+	}
+	l := &Limiter{
+		b:       newBucket(unlimited, rate, max(c.burst, 1), c.catchUp),
+		mode:    c.mode,
+		maxWait: c.maxWaitNS(),
+		name:    c.name,
+		logger:  c.logger,
+	}
+	if c.keyed != nil {
+		l.keys = newKeyRegistry(c.keyed, c.catchUp)
+	}
+	if c.adaptive != nil {
+		l.adapt = newAdaptive(*c.adaptive, l.b)
+	}
+	ins, err := newInstruments(c.mp, c.name, l)
+	if err != nil {
+		return nil, fmt.Errorf("levee/ratelimit: metrics: %w", err)
+	}
+	l.ins = ins
+	l.plain = l.keys == nil && l.adapt == nil && l.ins == nil
+	return l, nil
+}
+
+// Wait blocks until the limiter's own bucket grants a token and returns
+// nil, whatever the mode (per-key limits are not involved; see WaitKey).
+// It returns ctx.Err() when ctx ends first, a *LimitedError (wrapping
+// ErrLimited) when the expected wait exceeds max_wait/max_hold or would
+// outlast ctx's deadline, and ErrClosed after Close. A token granted at the
+// moment ctx ends is given back when nothing was scheduled after it.
+// Waiters are served in FIFO order.
+func (l *Limiter) Wait(ctx context.Context) error {
+	_, err := l.b.wait(ctx, l.maxWait)
+	return err
+}
+
+// WaitKey is Wait for a message with per-key key: it waits for a token of
+// key's bucket (FallbackKey for "") and then for one of the limiter's own
+// bucket. Without per-key limits it is Wait.
+func (l *Limiter) WaitKey(ctx context.Context, key string) error {
+	if l.keys == nil {
+		return l.Wait(ctx)
+	}
+	if len(key) > MaxKeyLen {
+		key = FallbackKey
+	}
+	_, err := l.admitKey(ctx, key, true)
+	return err
+}
+
+// Allow takes a token if one is free now and nobody is waiting ahead; it
+// never waits. Per-key limits are not involved.
+func (l *Limiter) Allow() bool {
+	_, err := l.b.try()
+	return err == nil
+}
+
+// Reserve takes a token if one is free now (nil), or returns a
+// *LimitedError whose RetryAfter is the expected wait, as reject mode does.
+// It returns ErrClosed after Close. Per-key limits are not involved.
+func (l *Limiter) Reserve() error {
+	_, err := l.b.try()
+	return err
+}
+
+// SetRate changes the limiter's own rate at run time, safely under load:
+// permits already owed stay owed, and queued waiters are rescheduled at
+// once. r is events per second: 0 admits nothing, +Inf removes the limit.
+// SetRate has no error result so that a ramp can drive it; a NaN or
+// negative r is treated as 0 (fail closed, never over-admitting). With an
+// adaptive limit, r is clamped to [Min, Max] and the controller carries on
+// from it.
+func (l *Limiter) SetRate(r float64) {
+	if l.adapt != nil && !math.IsNaN(r) {
+		r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
+	}
+	b := l.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.nowLocked()
+	switch {
+	case math.IsInf(r, 1):
+		b.setLocked(now, true, 0, b.burst)
+	case math.IsNaN(r) || r < 0:
+		b.setLocked(now, false, 0, b.burst)
+	default:
+		b.setLocked(now, false, r, b.burst)
+	}
+	l.b.reschedLocked(now)
+}
+
+// SetBurst changes the burst at run time; a value below 1 is treated as 1.
+func (l *Limiter) SetBurst(n int) {
+	b := l.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.nowLocked()
+	b.setLocked(now, b.unlimited, b.rate, max(n, 1))
+	b.reschedLocked(now)
+}
+
+// Rate returns the current rate in events per second; +Inf when unlimited.
+func (l *Limiter) Rate() float64 {
+	unlimited, r, _ := l.b.snapshot()
+	if unlimited {
+		return math.Inf(1)
+	}
+	return r
+}
+
+// Burst returns the current burst.
+func (l *Limiter) Burst() int {
+	_, _, b := l.b.snapshot()
+	return b
+}
+
+// Mode returns the limiter's mode.
+func (l *Limiter) Mode() Mode { return l.mode }
+
+// Keys returns the number of live per-key buckets (0 without per-key
+// limits; FallbackKey not counted).
+func (l *Limiter) Keys() int {
+	if l.keys == nil {
+		return 0
+	}
+	return l.keys.len()
+}
+
+// Close fails pending waits with ErrClosed, makes later ones fail the same
+// way, stops the limiter's timers and unregisters its metrics callback. It
+// is idempotent and returns nil.
+func (l *Limiter) Close() error {
+	l.closeOnce.Do(func() {
+		l.b.close()
+		if l.keys != nil {
+			l.keys.close()
+		}
+		if l.ins != nil {
+			_ = l.ins.reg.Unregister()
+		}
+	})
+	return nil
+}
+
+// admitKey takes a token from key's bucket, then from the limiter's own
+// bucket; if the second fails the first is given back when possible.
+func (l *Limiter) admitKey(ctx context.Context, key string, wait bool) (fallbackReason, error) {
+	e, why, err := l.keys.get(key)
+	if err != nil {
+		return why, err
+	}
+	kg, err := l.take(e.b, ctx, wait)
+	if err == nil {
+		if _, err = l.take(l.b, ctx, wait); err != nil {
+			e.b.undo(kg)
+		}
+	}
+	l.keys.put(e)
+	return why, err
+}
+
+func (l *Limiter) take(b *bucket, ctx context.Context, wait bool) (grant, error) {
+	if wait {
+		return b.wait(ctx, l.maxWait)
+	}
+	return b.try()
+}
+
+// Middleware limits next. In ModeWait a message waits for a token (see
+// Wait); in ModeReject it fails at once with a *LimitedError when no token
+// is free. With per-key limits the message first takes a token of its
+// key's bucket. A message that is not admitted is never passed to next:
+// its error makes the router Nack it (with a delayed redelivery where the
+// transport offers one), so nothing is lost. With an adaptive limit the
+// latency and outcome of next feed the controller.
+func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
+	wait := l.mode == ModeWait
+	if l.plain {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			var err error
+			if wait {
+				_, err = l.b.wait(msg.Context(), l.maxWait)
+			} else {
+				_, err = l.b.try()
+			}
+			if err != nil {
+				return nil, err
+			}
+			return next(msg)
+		}
+	}
+	var attrs atomic.Pointer[handlerAttrs]
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx := msg.Context()
+		var start time.Time
+		if l.ins != nil {
+			start = time.Now()
+		}
+		var err error
+		if l.keys != nil {
+			key, why, pv := l.keys.keyOf(msg)
+			var why2 fallbackReason
+			why2, err = l.admitKey(ctx, key, wait)
+			if why == fbNone {
+				why = why2
+			}
+			if why != fbNone {
+				l.noteFallback(&attrs, msg, why, pv)
+			}
+		} else {
+			_, err = l.take(l.b, ctx, wait)
+		}
+		if err != nil {
+			if l.ins != nil {
+				var le *LimitedError
+				if errors.As(err, &le) {
+					l.ins.rejected.Add(ctx, 1, resolveAttrs(&attrs, l.name, msg).rejected[le.reason])
+				}
+			}
+			return nil, err
+		}
+		if l.ins != nil {
+			l.ins.wait.Record(ctx, time.Since(start).Seconds(), resolveAttrs(&attrs, l.name, msg).base)
+		}
+		if l.adapt == nil {
+			return next(msg)
+		}
+		t0 := time.Now()
+		out, herr := next(msg)
+		now := time.Now()
+		if d, ok := l.adapt.observe(now.Sub(t0), failed(herr), now); ok {
+			l.noteAdjust(ctx, d)
+		}
+		return out, herr
+	}
+}
+
+func (l *Limiter) noteFallback(attrs *atomic.Pointer[handlerAttrs], msg *message.Message, why fallbackReason, pv any) {
+	if l.ins != nil {
+		l.ins.fallbacks.Add(msg.Context(), 1, resolveAttrs(attrs, l.name, msg).fallbacks[why])
+	}
+	if why == fbPanic && l.logger != nil {
+		l.logger.Error("levee/ratelimit: key function panicked; using the fallback key",
+			fmt.Errorf("panic: %v", pv), watermill.LogFields{"limiter": l.name, "message_uuid": msg.UUID})
+	}
+}
+
+func (l *Limiter) noteAdjust(ctx context.Context, d decision) {
+	if l.ins != nil {
+		o := l.ins.down
+		if d.increase {
+			o = l.ins.up
+		}
+		l.ins.adjust.Add(ctx, 1, o)
+	}
+	if l.logger != nil {
+		l.logger.Debug("levee/ratelimit: adaptive limit changed",
+			watermill.LogFields{"limiter": l.name, "from": d.old, "to": d.rate})
+	}
+}
