@@ -60,7 +60,9 @@ func WithBatchRows(n int) Option { return optionFunc(func(c *config) { c.batchRo
 
 // WithDialTimeout bounds the connection check of Open and New. Default 5s;
 // it must be positive.
-func WithDialTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.dialTimeout = d }) }
+func WithDialTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.dialTimeout = d })
+}
 
 // WithoutMigrate skips the schema migrations in New and Open (run Migrate
 // yourself, e.g. from a deploy job). Default: migrate.
