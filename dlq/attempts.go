@@ -15,6 +15,8 @@ type record struct {
 	first     time.Time
 	notBefore time.Time
 	err       error // the last handler error
+	// publishFails counts consecutive failed dead-letter publishes.
+	publishFails int
 }
 
 // attemptTable is a bounded LRU map from message UUID to record, so the

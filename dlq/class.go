@@ -74,21 +74,31 @@ func (c Class) retryable() bool { return c == ClassTransient }
 // nor dead-lettered.
 func isShutdown(err error) bool { return errors.Is(err, context.Canceled) }
 
-// permanentError marks an error as ClassPermanent.
-type permanentError struct{ err error }
+// classMark gives an error a class.
+type classMark struct {
+	err   error
+	class Class
+}
 
-func (e *permanentError) Error() string      { return e.err.Error() }
-func (e *permanentError) Unwrap() error      { return e.err }
-func (e *permanentError) ErrorClass() string { return string(ClassPermanent) }
+func (e *classMark) Error() string      { return e.err.Error() }
+func (e *classMark) Unwrap() error      { return e.err }
+func (e *classMark) ErrorClass() string { return string(e.class) }
+
+// WithClass marks err with class c (one of the Class constants; others are
+// treated as transient). errors.Is and errors.As see through the mark.
+// WithClass(nil, c) returns nil.
+func WithClass(err error, c Class) error {
+	if err == nil {
+		return nil
+	}
+	return &classMark{err: err, class: c}
+}
 
 // Permanent marks err as permanent: a message whose handler returns it is
 // dead-lettered at once, without a retry. errors.Is and errors.As see through
 // the mark. Permanent(nil) returns nil.
 func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
+	return WithClass(err, ClassPermanent)
 }
 
 // IsPermanent reports whether the default classification of err is

@@ -18,9 +18,9 @@ var (
 	// ErrPublish is wrapped by *PublishError: the dead letter could not be
 	// published, so the original message is Nacked.
 	ErrPublish = errors.New("levee/dlq: dead-letter publish failed")
-	// ErrNoTopic is returned when no dead-letter topic can be determined
-	// (no WithTopic and no subscribed topic in the message context); the
-	// message is Nacked.
+	// ErrNoTopic is wrapped (in a *PublishError) when no dead-letter topic
+	// can be determined (no WithTopic and no subscribed topic in the message
+	// context); the message is Nacked.
 	ErrNoTopic = errors.New("levee/dlq: no dead-letter topic")
 	// ErrInterrupted is wrapped when the message context ended during a
 	// backoff wait; the message is Nacked.
@@ -46,15 +46,27 @@ func (e *RetryLaterError) Error() string {
 func (e *RetryLaterError) RetryAfter() time.Duration { return e.Delay }
 
 // Unwrap returns ErrRetryLater and the handler's error.
-func (e *RetryLaterError) Unwrap() []error { return []error{ErrRetryLater, e.Err} }
-
-// PublishError reports a failed dead-letter publish. The original message is
-// Nacked and will be redelivered.
-type PublishError struct {
-	Topic string // the dead-letter topic
-	Err   error  // the publisher's error
-	Cause error  // the handler error that sent the message to the DLQ
+func (e *RetryLaterError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrRetryLater}
+	}
+	return []error{ErrRetryLater, e.Err}
 }
+
+// PublishError reports a failed dead-lettering: the publish failed, or no
+// dead-letter topic could be determined (Err wraps ErrNoTopic). The original
+// message is Nacked; RetryAfter asks for a redelivery after Delay, which
+// grows with consecutive failures as Backoff.Cap(n), and an earlier
+// redelivery waits until then.
+type PublishError struct {
+	Topic string        // the dead-letter topic ("" with ErrNoTopic)
+	Err   error         // the publisher's error, or ErrNoTopic
+	Cause error         // the handler error that sent the message to the DLQ
+	Delay time.Duration // the redelivery delay asked for
+}
+
+// RetryAfter returns Delay.
+func (e *PublishError) RetryAfter() time.Duration { return e.Delay }
 
 // Error describes the failure.
 func (e *PublishError) Error() string {

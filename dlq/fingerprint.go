@@ -10,11 +10,11 @@ import (
 
 // ErrorType returns the Go type (%T) of the innermost meaningful error in
 // err's chain: it looks through fmt.Errorf wrappers and Levee's class marks
-// (Permanent), stopping at the first other type. "" for nil.
+// (Permanent, WithClass), stopping at the first other type. "" for nil.
 func ErrorType(err error) string {
 	for err != nil {
 		switch t := fmt.Sprintf("%T", err); t {
-		case "*fmt.wrapError", "*dlq.permanentError":
+		case "*fmt.wrapError", "*dlq.classMark":
 			inner := errors.Unwrap(err)
 			if inner == nil {
 				return t

@@ -23,7 +23,7 @@ type MemStore struct {
 }
 
 type memEntry struct {
-	dl         DeadLetter
+	dl         Record
 	claimOwner string
 	claimUntil time.Time
 }
@@ -41,7 +41,7 @@ func (s *MemStore) Len() int {
 }
 
 // Add implements Store. It stores deep copies.
-func (s *MemStore) Add(ctx context.Context, letters ...DeadLetter) (int, error) {
+func (s *MemStore) Add(ctx context.Context, letters ...Record) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrStore, err)
 	}
@@ -65,21 +65,21 @@ func (s *MemStore) Add(ctx context.Context, letters ...DeadLetter) (int, error) 
 }
 
 // Get implements Store.
-func (s *MemStore) Get(ctx context.Context, id string) (DeadLetter, error) {
+func (s *MemStore) Get(ctx context.Context, id string) (Record, error) {
 	if err := ctx.Err(); err != nil {
-		return DeadLetter{}, fmt.Errorf("%w: %w", ErrStore, err)
+		return Record{}, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.letters[id]
 	if !ok {
-		return DeadLetter{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+		return Record{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	return cloneLetter(e.dl), nil
 }
 
 // List implements Store.
-func (s *MemStore) List(ctx context.Context, f Filter) ([]DeadLetter, error) {
+func (s *MemStore) List(ctx context.Context, f Filter) ([]Record, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (s *MemStore) List(ctx context.Context, f Filter) ([]DeadLetter, error) {
 	}
 	s.mu.Lock()
 	entries := s.selectLocked(f, nil)
-	out := make([]DeadLetter, 0, len(entries))
+	out := make([]Record, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, cloneLetter(e.dl))
 	}
@@ -118,7 +118,7 @@ func (s *MemStore) selectLocked(f Filter, after *Cursor) []*memEntry {
 	return out
 }
 
-func matches(dl *DeadLetter, f Filter, ids map[string]bool) bool {
+func matches(dl *Record, f Filter, ids map[string]bool) bool {
 	switch {
 	case ids != nil && !ids[dl.ID],
 		f.Group != "" && dl.Fingerprint != f.Group,
@@ -133,7 +133,7 @@ func matches(dl *DeadLetter, f Filter, ids map[string]bool) bool {
 	return true
 }
 
-func letterLess(a, b DeadLetter) bool {
+func letterLess(a, b Record) bool {
 	if !a.FailedAt.Equal(b.FailedAt) {
 		return a.FailedAt.Before(b.FailedAt)
 	}
@@ -141,7 +141,7 @@ func letterLess(a, b DeadLetter) bool {
 }
 
 // cursorLess reports whether c is before dl in replay order.
-func cursorLess(c Cursor, dl DeadLetter) bool {
+func cursorLess(c Cursor, dl Record) bool {
 	if !c.At.Equal(dl.FailedAt) {
 		return c.At.Before(dl.FailedAt)
 	}
@@ -222,7 +222,7 @@ func SortGroups(gs []Group) {
 	})
 }
 
-func groupKey(dl *DeadLetter, by GroupBy) string {
+func groupKey(dl *Record, by GroupBy) string {
 	switch by {
 	case GroupByTopic:
 		return dl.OriginalTopic
@@ -233,7 +233,7 @@ func groupKey(dl *DeadLetter, by GroupBy) string {
 }
 
 // Claim implements Store.
-func (s *MemStore) Claim(ctx context.Context, r ClaimRequest) ([]DeadLetter, error) {
+func (s *MemStore) Claim(ctx context.Context, r ClaimRequest) ([]Record, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func (s *MemStore) Claim(ctx context.Context, r ClaimRequest) ([]DeadLetter, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []DeadLetter
+	var out []Record
 	for _, e := range s.selectLocked(f, r.After) {
 		if len(out) == r.Limit {
 			break
@@ -365,14 +365,14 @@ func (s *MemStore) Prune(ctx context.Context, r Retention, now time.Time) (int, 
 	return n, nil
 }
 
-func cloneLetter(dl DeadLetter) DeadLetter {
+func cloneLetter(dl Record) Record {
 	dl.Metadata = maps.Clone(dl.Metadata)
 	dl.Payload = bytes.Clone(dl.Payload)
 	return dl
 }
 
 // String returns "id (group, topic)" for logs.
-func (dl DeadLetter) String() string {
+func (dl Record) String() string {
 	var b strings.Builder
 	b.WriteString(dl.ID)
 	b.WriteString(" (group ")

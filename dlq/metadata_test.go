@@ -121,22 +121,22 @@ func TestDeadLetterMetadata(t *testing.T) {
 		md := dl.Metadata
 		now := dlq.FormatTime(time.Now())
 		want := map[string]string{
-			"traceparent":            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-			"tracestate":             "vendor=x",
-			"app_key":                "v",
-			dlq.KeyOriginalTopic:     "",
-			dlq.KeyHandler:           "",
-			dlq.KeyConsumerGroup:     "billing",
-			dlq.KeyError:             "charge order 42: code 402",
-			dlq.KeyErrorType:         "*dlq_test.myErr",
-			dlq.KeyErrorClass:        "permanent",
-			dlq.KeyFingerprint:       dlq.Fingerprint("*dlq_test.myErr", "charge order 42: code 402"),
-			dlq.KeyAttempts:          "1",
-			dlq.KeyFirstFailureAt:    now,
-			dlq.KeyLastFailureAt:     now,
-			dlq.KeyReplayCount:       "0",
-			dlq.KeyOriginalUUID:      "orig-uuid",
-			dlq.KeyDLQTopic:          testDLQ,
+			"traceparent":         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+			"tracestate":          "vendor=x",
+			"app_key":             "v",
+			dlq.KeyOriginalTopic:  "",
+			dlq.KeyHandler:        "",
+			dlq.KeyConsumerGroup:  "billing",
+			dlq.KeyError:          "charge order 42: code 402",
+			dlq.KeyErrorType:      "*dlq_test.myErr",
+			dlq.KeyErrorClass:     "permanent",
+			dlq.KeyFingerprint:    dlq.Fingerprint("*dlq_test.myErr", "charge order 42: code 402"),
+			dlq.KeyAttempts:       "1",
+			dlq.KeyFirstFailureAt: now,
+			dlq.KeyLastFailureAt:  now,
+			dlq.KeyReplayCount:    "0",
+			dlq.KeyOriginalUUID:   "orig-uuid",
+			dlq.KeyDLQTopic:       testDLQ,
 		}
 		for k, v := range want {
 			if got, ok := md[k]; !ok || got != v {
@@ -266,6 +266,57 @@ func FuzzMetadataParsing(f *testing.F) {
 		}
 		if !utf8.ValidString(md[dlq.KeyError]) {
 			t.Errorf("levee_error not valid UTF-8")
+		}
+	})
+}
+
+func TestLargeAndEmptyPayloads(t *testing.T) {
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	for _, p := range [][]byte{nil, {}, big} {
+		dl := deadLetterOf(t, message.NewMessage("p", p), dlq.Permanent(errBoom))
+		if string(dl.Payload) != string(p) {
+			t.Errorf("payload of %d bytes: got %d bytes, not byte for byte", len(p), len(dl.Payload))
+		}
+	}
+}
+
+func TestParseDeadLetterRoundTrip(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		msg := message.NewMessage("rt", []byte("{}"))
+		msg.Metadata.Set(dlq.KeyReplayCount, "2")
+		dl := deadLetterOf(t, msg, &validationErr{paths: []string{"/a: x", "/b: y"}}, dlq.WithConsumerGroup("g"))
+		got := dlq.ParseDeadLetter(dl)
+		now := time.Now().UTC()
+		if got.Class != dlq.ClassValidation || got.Attempts != 1 || got.ReplayCount != 2 || got.ConsumerGroup != "g" ||
+			got.OriginalUUID != "rt" || got.DLQTopic != testDLQ || got.ErrorType != "*dlq_test.validationErr" ||
+			!got.FirstFailureAt.Equal(now) || !got.LastFailureAt.Equal(now) || len(got.ValidationErrors) != 2 ||
+			got.Fingerprint != dl.Metadata[dlq.KeyFingerprint] {
+			t.Errorf("got %+v", got)
+		}
+	})
+}
+
+func FuzzParseDeadLetter(f *testing.F) {
+	f.Add("0123456789abcdef", "permanent", "3", "2026-01-02T03:04:05Z", `["/a"]`)
+	f.Add("", "", "", "", "")
+	f.Add("XYZ", "weird", "-1", "yesterday", `{`)
+	f.Fuzz(func(t *testing.T, fp, class, attempts, ts, verrs string) {
+		msg := message.NewMessage("", nil)
+		msg.Metadata.Set(dlq.KeyFingerprint, fp)
+		msg.Metadata.Set(dlq.KeyErrorClass, class)
+		msg.Metadata.Set(dlq.KeyAttempts, attempts)
+		msg.Metadata.Set(dlq.KeyReplayCount, attempts)
+		msg.Metadata.Set(dlq.KeyFirstFailureAt, ts)
+		msg.Metadata.Set(dlq.KeyValidationErrors, verrs)
+		d := dlq.ParseDeadLetter(msg)
+		if d.Fingerprint == "" || d.Attempts < 0 || d.ReplayCount < 0 {
+			t.Errorf("got %+v", d)
+		}
+		if d.Fingerprint != fp && d.Fingerprint != dlq.UnknownFingerprint {
+			t.Errorf("fingerprint: got %q from %q", d.Fingerprint, fp)
 		}
 	})
 }

@@ -19,7 +19,7 @@ import (
 //
 // It sits outside the canonical middleware order: it is a handler of its
 // own, on the DLQ topics. It is idempotent on redelivery (the record ID is
-// the dead letter's UUID, see DecodeDeadLetter), records letters with
+// the dead letter's UUID, see NewRecord), records letters with
 // missing or garbage Levee keys under UnknownGroup, and returns an error
 // (the router Nacks, nothing is lost) when the store fails. A Monitor is
 // safe for concurrent use.
@@ -133,9 +133,9 @@ func (m *Monitor) Record(ctx context.Context, dlqTopic string, msgs ...*message.
 		return nil
 	}
 	now := m.cfg.now()
-	letters := make([]DeadLetter, len(msgs))
+	letters := make([]Record, len(msgs))
 	for i, msg := range msgs {
-		letters[i] = DecodeDeadLetter(msg, dlqTopic, now)
+		letters[i] = NewRecord(msg, dlqTopic, now)
 	}
 	n, err := m.store.Add(ctx, letters...)
 	if err != nil {

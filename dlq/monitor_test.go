@@ -56,7 +56,7 @@ func TestDecodeDeadLetterBadInput(t *testing.T) {
 			for k, v := range tt.md {
 				msg.Metadata[k] = v
 			}
-			dl := dlq.DecodeDeadLetter(msg, "orders.dlq", opsNow)
+			dl := dlq.NewRecord(msg, "orders.dlq", opsNow)
 			if dl.Fingerprint != tt.wantGroup {
 				t.Errorf("group: got %q want %q", dl.Fingerprint, tt.wantGroup)
 			}
@@ -75,7 +75,7 @@ func TestDecodeDeadLetterBadInput(t *testing.T) {
 			if len(dl.Error) > 4096 || len(dl.Handler) > 256 {
 				t.Errorf("unbounded strings: error %d handler %d bytes", len(dl.Error), len(dl.Handler))
 			}
-			again := dlq.DecodeDeadLetter(msg, "orders.dlq", opsNow.Add(time.Hour))
+			again := dlq.NewRecord(msg, "orders.dlq", opsNow.Add(time.Hour))
 			if again.ID != dl.ID {
 				t.Errorf("redelivery changed the id: %q then %q", dl.ID, again.ID)
 			}
@@ -92,7 +92,7 @@ func FuzzDecodeDeadLetter(f *testing.F) {
 		msg.Metadata[dlq.KeyFingerprint] = fp
 		msg.Metadata[dlq.KeyReplayCount] = count
 		msg.Metadata[dlq.KeyLastFailureAt] = at
-		dl := dlq.DecodeDeadLetter(msg, "t", opsNow)
+		dl := dlq.NewRecord(msg, "t", opsNow)
 		if dl.ID == "" || dl.Fingerprint == "" || dl.ReplayCount < 0 {
 			t.Fatalf("bad record %+v", dl)
 		}

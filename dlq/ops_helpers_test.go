@@ -57,7 +57,7 @@ type opsFailingStore struct {
 
 var errOpsDown = errors.New("connection refused")
 
-func (s *opsFailingStore) Add(ctx context.Context, letters ...dlq.DeadLetter) (int, error) {
+func (s *opsFailingStore) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
 	s.mu.Lock()
 	if s.fail > 0 {
 		s.fail--

@@ -54,6 +54,7 @@ type config struct {
 	meterProvider  metric.MeterProvider
 	tableSize      int
 	maxErrorLength int
+	validator      func(topic string, payload []byte) error
 }
 
 // Defaults of the settings that have no Backoff field.
@@ -179,4 +180,14 @@ func WithAttemptTableSize(n int) Option { return optionFunc(func(c *config) { c.
 // below 16 are rejected by New.
 func WithMaxErrorLength(n int) Option {
 	return optionFunc(func(c *config) { c.maxErrorLength = n })
+}
+
+// WithValidator validates the payload before every attempt, with the
+// subscribed topic ("" outside a router): a non-nil error ends the attempt
+// without calling the handler and, unless it declares another class, is
+// class validation, so the message is dead-lettered at once. A
+// *validate.Registry's Validate method fits:
+// dlq.WithValidator(registry.Validate). Default nil: no validation.
+func WithValidator(f func(topic string, payload []byte) error) Option {
+	return optionFunc(func(c *config) { c.validator = f })
 }

@@ -21,64 +21,48 @@ const (
 	maxStoredErrorLen = 4096
 )
 
-// DecodeDeadLetter turns a message consumed from dlqTopic into a record,
-// parsing the Levee keys defensively: a missing or garbage fingerprint puts
-// it in UnknownGroup, garbage counts become 0, garbage times fall back to
-// now, oversize strings are cut. It never fails and never panics. The
-// record's ID is the message UUID, or a content hash when the UUID is
-// missing or unusable, so a redelivery maps to the same ID.
-func DecodeDeadLetter(msg *message.Message, dlqTopic string, now time.Time) DeadLetter {
-	md := map[string]string(msg.Metadata)
-	dl := DeadLetter{
+// NewRecord turns a message consumed from dlqTopic into a store record.
+// It reads the Levee keys with ParseDeadLetter (defensive: a missing or
+// garbage fingerprint gives UnknownGroup, garbage counts 0) and bounds every
+// string, so hand-written metadata cannot bloat the store; FailedAt is the
+// last failure time, or now when that is missing or garbage. It never fails
+// and never panics. The record's ID is the message UUID, or a content hash
+// when the UUID is missing or unusable, so a redelivery maps to the same ID.
+func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
+	p := ParseDeadLetter(msg)
+	rec := Record{
 		UUID:          msg.UUID,
 		DLQTopic:      dlqTopic,
-		OriginalTopic: cleanName(md[KeyOriginalTopic]),
-		Handler:       cleanName(md[KeyHandler]),
-		ConsumerGroup: cleanName(md[KeyConsumerGroup]),
-		ErrorClass:    cleanName(md[KeyErrorClass]),
-		ErrorType:     cleanName(md[KeyErrorType]),
-		Error:         truncate(md[KeyError], maxStoredErrorLen),
+		OriginalTopic: cleanName(p.OriginalTopic),
+		Handler:       cleanName(p.Handler),
+		ConsumerGroup: cleanName(p.ConsumerGroup),
+		Fingerprint:   p.Fingerprint,
+		ErrorClass:    cleanName(msg.Metadata[KeyErrorClass]),
+		ErrorType:     cleanName(p.ErrorType),
+		Error:         truncate(p.Error, maxStoredErrorLen),
+		Attempts:      p.Attempts,
+		ReplayCount:   p.ReplayCount,
 		ReceivedAt:    now.UTC(),
-		Metadata:      maps.Clone(md),
+		Metadata:      maps.Clone(map[string]string(msg.Metadata)),
 		Payload:       bytes.Clone(msg.Payload),
 		Status:        StatusNew,
 	}
-	if dl.Metadata == nil {
-		dl.Metadata = map[string]string{}
+	if rec.Metadata == nil {
+		rec.Metadata = map[string]string{}
 	}
-	dl.ID = msg.UUID
-	if !usableID(dl.ID) {
-		dl.ID = contentID(msg, dlqTopic)
+	rec.ID = msg.UUID
+	if !usableID(rec.ID) {
+		rec.ID = contentID(msg, dlqTopic)
 	}
-	dl.OriginalUUID = cleanName(md[KeyOriginalUUID])
-	if dl.OriginalUUID == "" {
-		dl.OriginalUUID = dl.ID
+	rec.OriginalUUID = cleanName(msg.Metadata[KeyOriginalUUID])
+	if rec.OriginalUUID == "" {
+		rec.OriginalUUID = rec.ID
 	}
-	dl.Fingerprint = md[KeyFingerprint]
-	if !validFingerprint(dl.Fingerprint) {
-		dl.Fingerprint = UnknownGroup
+	rec.FailedAt = rec.ReceivedAt
+	if t := p.LastFailureAt; !t.IsZero() && t.Year() > 1970 && t.Year() < 10000 {
+		rec.FailedAt = t.UTC()
 	}
-	dl.Attempts, _ = ParseCount(md[KeyAttempts])
-	dl.ReplayCount = ReplayCount(md)
-	dl.FailedAt = dl.ReceivedAt
-	if t, ok := ParseTime(md[KeyLastFailureAt]); ok && t.Year() > 1970 && t.Year() < 10000 {
-		dl.FailedAt = t.UTC()
-	}
-	return dl
-}
-
-// validFingerprint accepts what Fingerprint produces: 16 lower-case hex
-// digits.
-func validFingerprint(s string) bool {
-	if len(s) != 16 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) && (s[i] < 'a' || s[i] > 'f') {
-			return false
-		}
-	}
-	return true
+	return rec
 }
 
 // usableID accepts printable IDs of bounded length without spaces.

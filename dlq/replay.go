@@ -33,7 +33,7 @@ const (
 )
 
 // Replay errors. A letter held back keeps StatusNew and its reason in the
-// store (DeadLetter.Reason).
+// store (Record.Reason).
 var (
 	// ErrMaxReplays holds back a letter replayed WithMaxReplays times
 	// already.
@@ -144,7 +144,7 @@ func NewReplayer(store Store, pub message.Publisher, opts ...ReplayOption) (*Rep
 func (r *Replayer) Owner() string { return r.cfg.owner }
 
 // check returns why dl must stay dead, or nil.
-func (r *Replayer) check(dl *DeadLetter) error {
+func (r *Replayer) check(dl *Record) error {
 	if dl.ReplayCount >= r.cfg.maxReplays {
 		return fmt.Errorf("%w: replayed %d times, limit %d", ErrMaxReplays, dl.ReplayCount, r.cfg.maxReplays)
 	}
@@ -279,7 +279,7 @@ func (u *run) loop(ctx context.Context, f Filter) error {
 
 // releaseAll gives back claims a stopped run did not handle, even when its
 // context ended.
-func (u *run) releaseAll(rest []DeadLetter) {
+func (u *run) releaseAll(rest []Record) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, dl := range rest {
@@ -292,7 +292,7 @@ func (u *run) releaseAll(rest []DeadLetter) {
 
 // one handles one claimed letter; a non-nil error stops the run (the
 // letter's own claim is already released).
-func (u *run) one(ctx context.Context, dl *DeadLetter) error {
+func (u *run) one(ctx context.Context, dl *Record) error {
 	r := u.r
 	it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic}
 	if err := r.check(dl); err != nil {
@@ -306,7 +306,7 @@ func (u *run) one(ctx context.Context, dl *DeadLetter) error {
 	}
 	if u.limiter != nil {
 		if err := u.limiter.Wait(ctx); err != nil {
-			u.releaseAll([]DeadLetter{*dl})
+			u.releaseAll([]Record{*dl})
 			return err
 		}
 	}
@@ -317,7 +317,7 @@ func (u *run) one(ctx context.Context, dl *DeadLetter) error {
 		perr := fmt.Errorf("%w to %q: %w", ErrReplayPublish, dl.OriginalTopic, err)
 		it.Outcome, it.Reason, it.Err = OutcomeFailed, perr.Error(), perr
 		u.add(ctx, it)
-		u.releaseAll([]DeadLetter{{ID: dl.ID, Reason: perr.Error()}})
+		u.releaseAll([]Record{{ID: dl.ID, Reason: perr.Error()}})
 		return perr
 	}
 	it.Outcome, it.ReplayUUID = OutcomeReplayed, msg.UUID
@@ -336,7 +336,7 @@ func (u *run) one(ctx context.Context, dl *DeadLetter) error {
 // KeyReplayCount (dl.ReplayCount+1), KeyOriginalUUID, KeyReplayOf,
 // KeyReplayedAt and the old trace context under KeyReplayOfTraceparent and
 // KeyReplayOfTracestate.
-func ReplayMessage(dl DeadLetter, uuid string, now time.Time) *message.Message {
+func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	msg := message.NewMessage(uuid, append([]byte(nil), dl.Payload...))
 	md := maps.Clone(dl.Metadata)
 	if md == nil {

@@ -68,9 +68,9 @@ func WithMaxReplays(n int) ReplayOption {
 	return replayOptionFunc(func(c *replayConfig) { c.maxReplays = n })
 }
 
-// WithValidator sets the re-validation run on each payload before its
+// WithReplayValidator sets the re-validation run on each payload before its
 // replay. Default none; nil means none.
-func WithValidator(v Validator) ReplayOption {
+func WithReplayValidator(v Validator) ReplayOption {
 	return replayOptionFunc(func(c *replayConfig) { c.validator = v })
 }
 

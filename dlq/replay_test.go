@@ -144,7 +144,7 @@ func TestReplayHeld(t *testing.T) {
 			opts: []dlq.ReplayOption{dlq.WithMaxReplays(1)}, wantErr: dlq.ErrMaxReplays},
 		{name: "missing original topic", mutate: func(m *message.Message) { delete(m.Metadata, dlq.KeyOriginalTopic) }, wantErr: dlq.ErrNoOriginalTopic},
 		{name: "blank original topic", mutate: func(m *message.Message) { m.Metadata[dlq.KeyOriginalTopic] = "   " }, wantErr: dlq.ErrNoOriginalTopic},
-		{name: "re-validation fails", opts: []dlq.ReplayOption{dlq.WithValidator(func(topic string, payload []byte) error {
+		{name: "re-validation fails", opts: []dlq.ReplayOption{dlq.WithReplayValidator(func(topic string, payload []byte) error {
 			return fmt.Errorf("schema of %s: /order: wrong type", topic)
 		})}, wantErr: dlq.ErrRevalidation},
 	}

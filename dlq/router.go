@@ -1,10 +1,8 @@
 package dlq
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -55,13 +53,35 @@ func New(publisher message.Publisher, opts ...Option) (*Router, error) {
 // Backoff returns the retry policy in use.
 func (r *Router) Backoff() Backoff { return r.cfg.backoff }
 
+// Label describes the configuration for middleware.Stack.SetLabeled, e.g.
+// "topic=<topic>.dlq attempts=5 backoff=100ms..10s x2".
+func (r *Router) Label() string {
+	b := r.cfg.backoff
+	topic := r.cfg.topic
+	switch {
+	case topic != "":
+	case r.cfg.topicFunc != nil:
+		topic = "func"
+	default:
+		topic = "<topic>.dlq"
+	}
+	s := fmt.Sprintf("topic=%s attempts=%d backoff=%s..%s x%g", topic, b.MaxAttempts, b.Initial, b.Max, b.Multiplier)
+	if b.MaxElapsed > 0 {
+		s += fmt.Sprintf(" max_elapsed=%s", b.MaxElapsed)
+	}
+	if r.cfg.maxHold > 0 {
+		s += fmt.Sprintf(" max_hold=%s", r.cfg.maxHold)
+	}
+	return s
+}
+
 // Pending returns how many messages the in-process attempt table tracks
 // (Nacked after a failure, not yet settled).
 func (r *Router) Pending() int { return r.table.len() }
 
 // Middleware wraps next; pass it to Router.AddMiddleware,
 // Handler.AddMiddleware or the Stack's dlq slot. The success path costs two
-// atomic loads and allocates nothing.
+// atomic loads (plus a clock read with WithMaxHold) and allocates nothing.
 func (r *Router) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	w := &wrapped{r: r, next: next}
 	return w.handle
@@ -95,20 +115,40 @@ func (w *wrapped) resolve(msg *message.Message) *names {
 
 func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	r := w.r
-	start := time.Now()
+	var start time.Time // the delivery's arrival, for max hold only
+	if r.cfg.maxHold > 0 {
+		start = time.Now()
+	}
 	if r.table.len() > 0 {
+		if start.IsZero() {
+			start = time.Now()
+		}
 		if rec, ok := r.table.get(msg.UUID); ok && !rec.notBefore.IsZero() {
 			if err := w.waitDue(msg, rec, start); err != nil {
 				return nil, err
 			}
 		}
 	}
-	out, err := w.next(msg)
+	out, err := w.attempt(msg)
 	if err == nil {
 		r.table.forget(msg.UUID)
 		return out, nil
 	}
 	return w.failed(msg, err, start)
+}
+
+// attempt runs the validator, if any, then the handler chain.
+func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
+	if v := w.r.cfg.validator; v != nil {
+		if err := v(message.SubscribeTopicFromCtx(msg.Context()), msg.Payload); err != nil {
+			var c Classed
+			if !errors.As(err, &c) {
+				err = WithClass(err, ClassValidation)
+			}
+			return nil, err
+		}
+	}
+	return call(w.next, msg)
 }
 
 // waitDue makes a redelivered message wait until its deferred retry is due,
@@ -145,6 +185,9 @@ func (w *wrapped) failed(msg *message.Message, err error, start time.Time) ([]*m
 	r := w.r
 	b := r.cfg.backoff
 	now := time.Now()
+	if start.IsZero() {
+		start = now
+	}
 	before, first := deliveryAttempts(msg.Metadata), now
 	if rec, ok := r.table.get(msg.UUID); ok {
 		before = max(before, rec.attempts)
@@ -182,7 +225,7 @@ func (w *wrapped) failed(msg *message.Message, err error, start time.Time) ([]*m
 		r.ins.retries.Add(msg.Context(), 1, n.attrs.base)
 		attempt++
 		var out []*message.Message
-		out, err = w.next(msg)
+		out, err = w.attempt(msg)
 		if err == nil {
 			r.table.forget(msg.UUID)
 			return out, nil
@@ -227,109 +270,4 @@ func sleep(msg *message.Message, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// dlqTopic returns the dead-letter topic for a message consumed from
-// subscribed.
-func (r *Router) dlqTopic(subscribed string) string {
-	switch {
-	case r.cfg.topic != "":
-		return r.cfg.topic
-	case r.cfg.topicFunc != nil:
-		return r.cfg.topicFunc(subscribed)
-	case subscribed != "":
-		return subscribed + ".dlq"
-	}
-	return ""
-}
-
-func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Class, attempts int, first, last time.Time) ([]*message.Message, error) {
-	r := w.r
-	subscribed := message.SubscribeTopicFromCtx(msg.Context())
-	if subscribed == "" {
-		subscribed = n.topic
-	}
-	handler := message.HandlerNameFromCtx(msg.Context())
-	if handler == "" {
-		handler = n.handler
-	}
-	topic := r.dlqTopic(subscribed)
-	if topic == "" {
-		r.table.put(msg.UUID, record{attempts: attempts, first: first, err: err})
-		r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
-		r.cfg.logger.Error("levee dlq: no dead-letter topic, message Nacked", err, watermill.LogFields{"uuid": msg.UUID})
-		return nil, fmt.Errorf("%w for message %q (handler error: %w)", ErrNoTopic, msg.UUID, err)
-	}
-	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic)
-	fp := dl.Metadata[KeyFingerprint]
-	if perr := r.pub.Publish(topic, dl); perr != nil {
-		r.table.put(msg.UUID, record{attempts: attempts, first: first, err: err})
-		r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
-		r.cfg.logger.Error("levee dlq: dead-letter publish failed, message Nacked", perr, watermill.LogFields{
-			"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "class": string(class), "cause": err})
-		return nil, &PublishError{Topic: topic, Err: perr, Cause: err}
-	}
-	r.table.forget(msg.UUID)
-	if opt, ok := n.attrs.byClass[class]; ok {
-		r.ins.deadLetters.Add(msg.Context(), 1, opt)
-	}
-	if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
-		span.AddEvent("levee.dead_letter", trace.WithAttributes(
-			attribute.String("class", string(class)),
-			attribute.String("fingerprint", fp),
-			attribute.String("dlq_topic", topic),
-			attribute.Int("attempts", attempts),
-		))
-	}
-	r.cfg.logger.Info("levee dlq: dead-lettered", watermill.LogFields{
-		"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "class": string(class),
-		"fingerprint": fp, "attempts": attempts, "err": err})
-	if r.cfg.onDeadLetter != nil {
-		r.cfg.onDeadLetter(DeadLetterInfo{Handler: handler, Topic: subscribed, DLQTopic: topic,
-			MessageUUID: msg.UUID, Class: class, Fingerprint: fp, Attempts: attempts, Err: err})
-	}
-	return nil, nil
-}
-
-// buildDeadLetter returns a new message for the DLQ: the same UUID (a fresh
-// one when the original has none), the payload byte for byte, every
-// original metadata key, and the failure keys, replacing earlier ones. Its
-// context is the original's, so a tracing publisher links it.
-func (r *Router) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic string) *message.Message {
-	id := msg.UUID
-	if id == "" {
-		id = watermill.NewUUID()
-	}
-	dl := message.NewMessage(id, bytes.Clone(msg.Payload))
-	for k, v := range msg.Metadata {
-		dl.Metadata[k] = v
-	}
-	for _, k := range failureKeys {
-		delete(dl.Metadata, k)
-	}
-	md := dl.Metadata
-	errMsg := err.Error()
-	errType := ErrorType(err)
-	md[KeyOriginalTopic] = subscribed
-	md[KeyHandler] = handler
-	if r.cfg.consumerGroup != "" {
-		md[KeyConsumerGroup] = r.cfg.consumerGroup
-	}
-	md[KeyError] = truncate(errMsg, r.cfg.maxErrorLength)
-	md[KeyErrorType] = errType
-	md[KeyErrorClass] = string(class)
-	md[KeyFingerprint] = Fingerprint(errType, errMsg)
-	md[KeyAttempts] = strconv.Itoa(attempts)
-	md[KeyFirstFailureAt] = FormatTime(first)
-	md[KeyLastFailureAt] = FormatTime(last)
-	md[KeyDLQTopic] = topic
-	md[KeyReplayCount] = strconv.Itoa(ReplayCount(msg.Metadata))
-	if orig := msg.Metadata[KeyOriginalUUID]; orig == "" || len(orig) > 256 {
-		md[KeyOriginalUUID] = id
-	}
-	if v, ok := validationMetadata(err, r.cfg.maxErrorLength); ok {
-		md[KeyValidationErrors] = v
-	}
-	dl.SetContext(msg.Context())
-	return dl
 }

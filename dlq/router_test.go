@@ -51,7 +51,8 @@ func TestOutcomeTable(t *testing.T) {
 		{name: "user type exhausted", err: classedErr{"exhausted"}, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassExhausted, wantAck: true},
 		{name: "user type unknown class is transient", err: classedErr{"weird"}, fails: -1, wantCalls: 5, wantDead: true, wantClass: dlq.ClassExhausted, wantAck: true},
 		{name: "user type transient recovers", err: classedErr{"transient"}, fails: 1, wantCalls: 2, wantAck: true},
-		{name: "panic via Recover", panics: true, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
+		{name: "raw panic recovered by the Router", panics: true, opts: []dlq.Option{}, fails: -2, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
+		{name: "panic via inner Recover", panics: true, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
 		{name: "classifier overrides to permanent", err: errBoom, fails: -1,
 			opts:      []dlq.Option{dlq.WithClassifier(func(err error) dlq.Class { return dlq.ClassPermanent })},
 			wantCalls: 1, wantDead: true, wantClass: dlq.ClassPermanent, wantAck: true},
@@ -84,7 +85,9 @@ func TestOutcomeTable(t *testing.T) {
 				var h message.HandlerFunc = failingHandler(&calls, tt.fails, tt.err)
 				if tt.panics {
 					h = func(*message.Message) ([]*message.Message, error) { calls++; panic("kaboom") }
-					h = middleware.Recover(h)
+					if tt.fails != -2 {
+						h = middleware.Recover(h)
+					}
 				}
 				msg := message.NewMessage("m-1", []byte(`{"id":1}`))
 				_, herr := r.Middleware(h)(msg)
@@ -341,12 +344,20 @@ func TestPublishFailureLosesNothing(t *testing.T) {
 		h := r.Middleware(failingHandler(&calls, -1, errBoom))
 		msg := message.NewMessage("p-1", []byte("payload"))
 		pub.setFail(errors.New("broker down"))
-		for i := range 3 {
-			_, err := h(msg)
+		var last time.Time
+		for i, wantDelay := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+			_, err := h(msg) // an immediate redelivery first waits the previous RetryAfter
 			var pe *dlq.PublishError
-			if !errors.As(err, &pe) || pe.Topic != testDLQ || !errors.Is(pe.Cause, errBoom) {
+			if !errors.As(err, &pe) || pe.Topic != testDLQ || !errors.Is(pe.Cause, errBoom) || !errors.Is(err, dlq.ErrPublish) {
 				t.Fatalf("delivery %d: got %v, want *PublishError", i+1, err)
 			}
+			if pe.RetryAfter() != wantDelay {
+				t.Errorf("delivery %d: RetryAfter got %s, want %s", i+1, pe.RetryAfter(), wantDelay)
+			}
+			if i > 0 && time.Since(last) != wantDelay/2 {
+				t.Errorf("delivery %d: took %s, want %s (the previous RetryAfter)", i+1, time.Since(last), wantDelay/2)
+			}
+			last = time.Now()
 		}
 		if len(logged) != 3 {
 			t.Errorf("logged errors: got %d, want 3", len(logged))
@@ -407,8 +418,9 @@ func TestNoTopicNacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = r.Middleware(failingHandler(new(int), -1, dlq.Permanent(errBoom)))(message.NewMessage("x", nil))
-	if !errors.Is(err, dlq.ErrNoTopic) || !errors.Is(err, errBoom) {
-		t.Fatalf("got %v, want ErrNoTopic wrapping the handler error", err)
+	var pe *dlq.PublishError
+	if !errors.Is(err, dlq.ErrNoTopic) || !errors.As(err, &pe) || !errors.Is(pe.Cause, errBoom) {
+		t.Fatalf("got %v, want a *PublishError wrapping ErrNoTopic with the handler error as cause", err)
 	}
 	if pub.n != 0 {
 		t.Errorf("publishes: got %d, want 0", pub.n)
@@ -457,5 +469,35 @@ func TestNewValidates(t *testing.T) {
 				t.Fatalf("got %v, want ErrInvalidConfig naming %q", err, tt.key)
 			}
 		})
+	}
+}
+
+func TestWithValidator(t *testing.T) {
+	pub := newRecPublisher()
+	var topics []string
+	r, err := dlq.New(pub, dlq.WithTopic(testDLQ), dlq.WithValidator(func(topic string, payload []byte) error {
+		topics = append(topics, topic)
+		if string(payload) != "ok" {
+			return errors.New("payload is not ok")
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	h := r.Middleware(failingHandler(&calls, 0, nil))
+	if _, err := h(message.NewMessage("1", []byte("ok"))); err != nil || calls != 1 {
+		t.Fatalf("valid: got %v after %d calls", err, calls)
+	}
+	if _, err := h(message.NewMessage("2", []byte("bad"))); err != nil || calls != 1 {
+		t.Fatalf("invalid: got %v after %d calls, want dead-lettered without a call", err, calls)
+	}
+	dead := pub.published(testDLQ)
+	if len(dead) != 1 || dead[0].Metadata[dlq.KeyErrorClass] != "validation" || dead[0].Metadata[dlq.KeyErrorType] != "*errors.errorString" {
+		t.Fatalf("dead letters: got %v", dead)
+	}
+	if len(topics) != 2 || topics[0] != "" {
+		t.Errorf("validator topics: got %q, want two empty (no router)", topics)
 	}
 }

@@ -35,12 +35,13 @@ func ParseStatus(s string) (Status, error) {
 }
 
 // UnknownGroup is the group of dead letters whose fingerprint is missing or
-// garbage (written by an older version, another tool, or by hand).
-const UnknownGroup = "unknown"
+// garbage (written by an older version, another tool, or by hand): the
+// same value as UnknownFingerprint.
+const UnknownGroup = UnknownFingerprint
 
-// DeadLetter is one recorded dead letter: the message as it arrived on the
+// Record is one recorded dead letter: the message as it arrived on the
 // DLQ topic, with its Levee failure keys parsed defensively.
-type DeadLetter struct {
+type Record struct {
 	// ID identifies the record: the dead letter's message UUID, or
 	// "sha256-<hex>" of its content when the UUID is missing or unusable.
 	// Redelivery of the same dead letter yields the same ID.
@@ -250,17 +251,17 @@ type Retention struct {
 type Store interface {
 	// Add records letters; a letter whose ID is already stored is ignored
 	// (idempotent on redelivery). It returns how many were new.
-	Add(ctx context.Context, letters ...DeadLetter) (int, error)
+	Add(ctx context.Context, letters ...Record) (int, error)
 	// Get returns one letter, or an error wrapping ErrNotFound.
-	Get(ctx context.Context, id string) (DeadLetter, error)
+	Get(ctx context.Context, id string) (Record, error)
 	// List returns the letters matching f, oldest FailedAt first.
-	List(ctx context.Context, f Filter) ([]DeadLetter, error)
+	List(ctx context.Context, f Filter) ([]Record, error)
 	// Groups summarises the letters by q.By, largest Count first.
 	Groups(ctx context.Context, q GroupQuery) ([]Group, error)
 	// Claim atomically claims up to r.Limit unclaimed (or lease-expired)
 	// letters in replay order; two concurrent claims never return the
 	// same letter while its lease holds.
-	Claim(ctx context.Context, r ClaimRequest) ([]DeadLetter, error)
+	Claim(ctx context.Context, r ClaimRequest) ([]Record, error)
 	// MarkReplayed ends a claim with a successful replay: the letter
 	// becomes StatusReplayed. ErrClaimLost if owner no longer holds it.
 	MarkReplayed(ctx context.Context, id, owner, replayUUID string, at time.Time) error

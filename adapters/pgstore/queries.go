@@ -31,7 +31,7 @@ func text(s string) string {
 
 // Add implements dlq.Store with multi-row INSERT ... ON CONFLICT (id) DO
 // NOTHING statements of up to WithBatchRows rows each.
-func (s *Store) Add(ctx context.Context, letters ...dlq.DeadLetter) (int, error) {
+func (s *Store) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
 	total := 0
 	for len(letters) > 0 {
 		n := min(len(letters), s.batchRows)
@@ -45,7 +45,7 @@ func (s *Store) Add(ctx context.Context, letters ...dlq.DeadLetter) (int, error)
 	return total, nil
 }
 
-func (s *Store) insert(ctx context.Context, letters []dlq.DeadLetter) (int, error) {
+func (s *Store) insert(ctx context.Context, letters []dlq.Record) (int, error) {
 	var sb strings.Builder
 	sb.WriteString(`INSERT INTO ` + s.table + ` (` + insertColumns + `) VALUES `)
 	args := make([]any, 0, len(letters)*insertArity)
@@ -92,9 +92,9 @@ func (s *Store) insert(ctx context.Context, letters []dlq.DeadLetter) (int, erro
 	return int(tag.RowsAffected()), nil
 }
 
-func scanLetter(row pgx.Row) (dlq.DeadLetter, error) {
+func scanLetter(row pgx.Row) (dlq.Record, error) {
 	var (
-		dl         dlq.DeadLetter
+		dl         dlq.Record
 		md         []byte
 		status     string
 		replayedAt *time.Time
@@ -122,9 +122,9 @@ func scanLetter(row pgx.Row) (dlq.DeadLetter, error) {
 	return dl, nil
 }
 
-func collect(rows pgx.Rows) ([]dlq.DeadLetter, error) {
+func collect(rows pgx.Rows) ([]dlq.Record, error) {
 	defer rows.Close()
-	var out []dlq.DeadLetter
+	var out []dlq.Record
 	for rows.Next() {
 		dl, err := scanLetter(rows)
 		if err != nil {
@@ -178,7 +178,7 @@ func where(f dlq.Filter, p string, args *[]any) string {
 }
 
 // Get implements dlq.Store.
-func (s *Store) Get(ctx context.Context, id string) (dlq.DeadLetter, error) {
+func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
 	dl, err := scanLetter(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return dl, fmt.Errorf("%w: %q", dlq.ErrNotFound, id)
@@ -190,7 +190,7 @@ func (s *Store) Get(ctx context.Context, id string) (dlq.DeadLetter, error) {
 }
 
 // List implements dlq.Store.
-func (s *Store) List(ctx context.Context, f dlq.Filter) ([]dlq.DeadLetter, error) {
+func (s *Store) List(ctx context.Context, f dlq.Filter) ([]dlq.Record, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -294,7 +294,7 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 // another transaction is claiming are skipped, rows under a live lease are
 // excluded, and the claimed rows get the owner and lease in the same
 // statement.
-func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.DeadLetter, error) {
+func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.Record, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -323,7 +323,7 @@ func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.DeadLetter
 	if err != nil {
 		return nil, storeErr("claim", err)
 	}
-	slices.SortFunc(out, func(a, b dlq.DeadLetter) int {
+	slices.SortFunc(out, func(a, b dlq.Record) int {
 		if c := a.FailedAt.Compare(b.FailedAt); c != 0 {
 			return c
 		}

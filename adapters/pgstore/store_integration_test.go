@@ -133,7 +133,7 @@ func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
 	seed := openStore(t, schema)
 	ctx := context.Background()
 	const total = 600
-	var letters []dlq.DeadLetter
+	var letters []dlq.Record
 	for i := range total {
 		letters = append(letters, dlqtest.Letter(fmt.Sprintf("l%04d", i), "0123456789abcdef", "orders", "h", time.Duration(i)*time.Millisecond))
 	}

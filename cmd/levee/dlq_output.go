@@ -68,7 +68,7 @@ func writeGroups(w io.Writer, groups []dlq.Group, window time.Duration, now time
 	_ = tw.Flush()
 }
 
-func writeList(w io.Writer, letters []dlq.DeadLetter) {
+func writeList(w io.Writer, letters []dlq.Record) {
 	if len(letters) == 0 {
 		fmt.Fprintln(w, "no dead letters")
 		return
@@ -82,7 +82,7 @@ func writeList(w io.Writer, letters []dlq.DeadLetter) {
 	_ = tw.Flush()
 }
 
-func writeShow(w io.Writer, dl dlq.DeadLetter) {
+func writeShow(w io.Writer, dl dlq.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("id", dl.ID)

@@ -22,8 +22,8 @@ var Base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // Letter returns a dead letter for tests: id, group (fingerprint), original
 // topic and handler, failed at Base+offset.
-func Letter(id, group, topic, handler string, offset time.Duration) dlq.DeadLetter {
-	return dlq.DeadLetter{
+func Letter(id, group, topic, handler string, offset time.Duration) dlq.Record {
+	return dlq.Record{
 		ID: id, UUID: id, OriginalUUID: id, DLQTopic: topic + ".dlq", OriginalTopic: topic, Handler: handler,
 		Fingerprint: group, ErrorClass: "permanent", ErrorType: "*errors.errorString",
 		Error: "failure of " + id, Attempts: 3, FailedAt: Base.Add(offset), ReceivedAt: Base.Add(offset + time.Second),
@@ -279,7 +279,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("ConcurrentClaimsAreExclusive", func(t *testing.T) {
 		s := newStore(t)
 		const total = 300
-		var all []dlq.DeadLetter
+		var all []dlq.Record
 		for i := range total {
 			all = append(all, Letter(fmt.Sprintf("c%03d", i), "g", "t", "h", time.Duration(i)*time.Millisecond))
 		}
@@ -322,7 +322,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 }
 
-func mustAdd(t *testing.T, s dlq.Store, letters ...dlq.DeadLetter) {
+func mustAdd(t *testing.T, s dlq.Store, letters ...dlq.Record) {
 	t.Helper()
 	if _, err := s.Add(context.Background(), letters...); err != nil {
 		t.Fatal(err)
@@ -342,7 +342,7 @@ func claimAndMark(t *testing.T, s dlq.Store, id string) {
 }
 
 // IDs returns the IDs of letters in order.
-func IDs(letters []dlq.DeadLetter) []string {
+func IDs(letters []dlq.Record) []string {
 	var out []string
 	for _, dl := range letters {
 		out = append(out, dl.ID)

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/levee-dev/levee/dlq"
+)
+
+// dlqNopPublisher discards dead letters.
+type dlqNopPublisher struct{}
+
+func (dlqNopPublisher) Publish(string, ...*message.Message) error { return nil }
+func (dlqNopPublisher) Close() error                              { return nil }
+
+func dlqOKHandler(*message.Message) ([]*message.Message, error) { return nil, nil }
+
+// dlqWatermill is what a Watermill user composes today: PoisonQueue outside
+// Retry.
+func dlqWatermill(b *testing.B) message.HandlerFunc {
+	b.Helper()
+	pq, err := wmw.PoisonQueue(dlqNopPublisher{}, "orders.dlq")
+	if err != nil {
+		b.Fatal(err)
+	}
+	retry := wmw.Retry{MaxRetries: 4, InitialInterval: 100 * time.Millisecond, MaxInterval: 10 * time.Second, Multiplier: 2}
+	return pq(retry.Middleware(dlqOKHandler))
+}
+
+func dlqLevee(b *testing.B) message.HandlerFunc {
+	b.Helper()
+	r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r.Middleware(dlqOKHandler)
+}
+
+// BenchmarkDLQSuccess measures the success-path overhead of the dlq slot
+// against a bare handler and Watermill's Retry+PoisonQueue, in the same run.
+func BenchmarkDLQSuccess(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		h    func(*testing.B) message.HandlerFunc
+	}{
+		{"bare", func(*testing.B) message.HandlerFunc { return dlqOKHandler }},
+		{"levee", dlqLevee},
+		{"levee_maxhold", func(b *testing.B) message.HandlerFunc {
+			r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"), dlq.WithMaxHold(30*time.Second))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return r.Middleware(dlqOKHandler)
+		}},
+		{"watermill_retry_poison", dlqWatermill},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := bc.h(b)
+			msg := message.NewMessage("bench", []byte(`{"id":1}`))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := h(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bc.name+"_parallel", func(b *testing.B) {
+			h := bc.h(b)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				msg := message.NewMessage("bench", []byte(`{"id":1}`))
+				for pb.Next() {
+					if _, err := h(msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkDLQPermanentFailure measures dead-lettering one message
+// (classification, metadata, fingerprint, publish to a discarding
+// publisher) against Watermill's PoisonQueue.
+func BenchmarkDLQPermanentFailure(b *testing.B) {
+	fail := func(*message.Message) ([]*message.Message, error) {
+		return nil, dlq.Permanent(errors.New("order 12345 rejected: card 4242 declined"))
+	}
+	r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pq, err := wmw.PoisonQueue(dlqNopPublisher{}, "orders.dlq")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		h    message.HandlerFunc
+	}{
+		{"levee", r.Middleware(fail)},
+		{"watermill_poison", pq(fail)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				msg := message.NewMessage("bench", []byte(`{"id":1}`))
+				msg.Metadata.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+				if _, err := bc.h(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDLQFingerprint measures the grouping key of one failure.
+func BenchmarkDLQFingerprint(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = dlq.Fingerprint("*errors.errorString", "order 3f2504e0-4f89-11d3-9a0c-0305e82c3301 rejected: card 4242 declined at 0xc000123abc")
+	}
+}

@@ -1,0 +1,128 @@
+package dlq
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// dlqTopic returns the dead-letter topic for a message consumed from
+// subscribed.
+func (r *Router) dlqTopic(subscribed string) string {
+	switch {
+	case r.cfg.topic != "":
+		return r.cfg.topic
+	case r.cfg.topicFunc != nil:
+		return r.cfg.topicFunc(subscribed)
+	case subscribed != "":
+		return subscribed + ".dlq"
+	}
+	return ""
+}
+
+func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Class, attempts int, first, last time.Time) ([]*message.Message, error) {
+	r := w.r
+	subscribed := message.SubscribeTopicFromCtx(msg.Context())
+	if subscribed == "" {
+		subscribed = n.topic
+	}
+	handler := message.HandlerNameFromCtx(msg.Context())
+	if handler == "" {
+		handler = n.handler
+	}
+	topic := r.dlqTopic(subscribed)
+	if topic == "" {
+		return nil, w.publishFailed(msg, n, &PublishError{Err: ErrNoTopic, Cause: err}, class, attempts, first)
+	}
+	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic)
+	fp := dl.Metadata[KeyFingerprint]
+	if perr := r.pub.Publish(topic, dl); perr != nil {
+		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
+	}
+	r.table.forget(msg.UUID)
+	if opt, ok := n.attrs.byClass[class]; ok {
+		r.ins.deadLetters.Add(msg.Context(), 1, opt)
+	}
+	if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
+		span.AddEvent("levee.dead_letter", trace.WithAttributes(
+			attribute.String("class", string(class)),
+			attribute.String("fingerprint", fp),
+			attribute.String("dlq_topic", topic),
+			attribute.Int("attempts", attempts),
+		))
+	}
+	r.cfg.logger.Info("levee dlq: dead-lettered", watermill.LogFields{
+		"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "class": string(class),
+		"fingerprint": fp, "attempts": attempts, "err": err})
+	if r.cfg.onDeadLetter != nil {
+		r.cfg.onDeadLetter(DeadLetterInfo{Handler: handler, Topic: subscribed, DLQTopic: topic,
+			MessageUUID: msg.UUID, Class: class, Fingerprint: fp, Attempts: attempts, Err: err})
+	}
+	return nil, nil
+}
+
+// publishFailed records a failed dead-lettering so the redelivery keeps the
+// attempt count and waits Backoff.Cap(consecutive publish failures) before
+// trying again (a transport without native delay would otherwise spin), and
+// returns pe with that delay as its RetryAfter.
+func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError, class Class, attempts int, first time.Time) error {
+	r := w.r
+	prev, _ := r.table.get(msg.UUID)
+	fails := min(prev.publishFails, maxCount) + 1
+	pe.Delay = r.cfg.backoff.Cap(fails)
+	r.table.put(msg.UUID, record{attempts: attempts, first: first, notBefore: time.Now().Add(pe.Delay),
+		err: pe.Cause, publishFails: fails})
+	r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
+	r.cfg.logger.Error("levee dlq: dead-lettering failed, message Nacked", pe.Err, watermill.LogFields{
+		"uuid": msg.UUID, "handler": n.handler, "dlq_topic": pe.Topic, "class": string(class),
+		"cause": pe.Cause, "retry_after": pe.Delay})
+	return pe
+}
+
+// buildDeadLetter returns a new message for the DLQ: the same UUID (a fresh
+// one when the original has none), the payload byte for byte, every
+// original metadata key, and the failure keys, replacing earlier ones. Its
+// context is the original's, so a tracing publisher links it.
+func (r *Router) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic string) *message.Message {
+	id := msg.UUID
+	if id == "" {
+		id = watermill.NewUUID()
+	}
+	dl := message.NewMessage(id, bytes.Clone(msg.Payload))
+	for k, v := range msg.Metadata {
+		dl.Metadata[k] = v
+	}
+	for _, k := range failureKeys {
+		delete(dl.Metadata, k)
+	}
+	md := dl.Metadata
+	errMsg := err.Error()
+	errType := ErrorType(err)
+	md[KeyOriginalTopic] = subscribed
+	md[KeyHandler] = handler
+	if r.cfg.consumerGroup != "" {
+		md[KeyConsumerGroup] = r.cfg.consumerGroup
+	}
+	md[KeyError] = truncate(errMsg, r.cfg.maxErrorLength)
+	md[KeyErrorType] = errType
+	md[KeyErrorClass] = string(class)
+	md[KeyFingerprint] = Fingerprint(errType, errMsg)
+	md[KeyAttempts] = strconv.Itoa(attempts)
+	md[KeyFirstFailureAt] = FormatTime(first)
+	md[KeyLastFailureAt] = FormatTime(last)
+	md[KeyDLQTopic] = topic
+	md[KeyReplayCount] = strconv.Itoa(ReplayCount(msg.Metadata))
+	if orig := msg.Metadata[KeyOriginalUUID]; orig == "" || len(orig) > 256 {
+		md[KeyOriginalUUID] = id
+	}
+	if v, ok := validationMetadata(err, r.cfg.maxErrorLength); ok {
+		md[KeyValidationErrors] = v
+	}
+	dl.SetContext(msg.Context())
+	return dl
+}

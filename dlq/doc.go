@@ -1,0 +1,83 @@
+// Package dlq routes poison messages: it classifies a handler's error,
+// retries transient failures with exponential backoff and full jitter, and
+// publishes messages that cannot be processed to a dead-letter topic with
+// everything needed to understand, group and replay them. Only once that
+// publish returned nil is the original acked; otherwise it is Nacked, so
+// nothing is lost (at-least-once).
+//
+// # One middleware for retry and dead-lettering
+//
+// [Router] owns both, so their order cannot be got wrong (Watermill's Retry
+// and PoisonQueue behave differently depending on the order they are added
+// in). It sits in the Stack's dlq slot of the canonical order:
+//
+//	tracing > metrics > recover > dlq > breaker > priority > ratelimit > timeout > handler
+//
+// The consumer span (tracing) covers the retries and the DLQ publish; the
+// breaker, priority slot and rate limit are inside the retry loop, so a
+// backing-off message holds no scheduler slot. Because Recover sits outside,
+// the Router recovers panics of the chain below it itself (per attempt) as
+// a *PanicError of class panic; a *middleware.PanicError from an inner
+// Recover is recognised through its ErrorClass method.
+//
+// # Classification
+//
+// An error's class is read through the [Classed] interface
+// (ErrorClass() string), the outermost implementation in the chain winning;
+// [Permanent] marks an error; a [Classifier] (WithClassifier) may override.
+//
+//	transient (default)  retried; past max attempts or max elapsed: dead-lettered as exhausted
+//	permanent            dead-lettered at once
+//	validation           dead-lettered at once (dlq/validate), with levee_validation_errors
+//	panic                dead-lettered at once
+//	exhausted            dead-lettered at once
+//	context.Canceled     Nack: neither retried nor dead-lettered (shutdown)
+//
+// # Retry
+//
+// The delay before retry n is drawn uniformly from [0, min(max,
+// initial*multiplier^(n-1))]; the delay reported to the WithOnRetry hook,
+// the logs and the "levee.retry" span event (attributes attempt, delay) is
+// the delay waited. Waits select on the message context. A wait that would
+// hold the delivery longer than WithMaxHold (the transport's ack deadline)
+// is not slept: the message is Nacked with a *RetryLaterError whose
+// RetryAfter is the delay; a transport with native delay redelivers it
+// then, and an early redelivery waits (or is Nacked again) until it is due.
+//
+// The attempt count survives redelivery: it is the larger of the
+// transport's delivery count (metadata levee_delivery_count, set by
+// adapters; count-1 attempts were made before) and an in-process table
+// keyed by message UUID. The table is bounded (WithAttemptTableSize, default
+// 10000, least recently used evicted) and holds only messages Nacked after a
+// failure; an entry is removed when the message succeeds or is
+// dead-lettered. Garbage counts are ignored, huge ones are capped at 2^30.
+//
+// # Dead letters
+//
+// The dead letter is a new message with the original's UUID (so a DLQ
+// consumer can de-duplicate a repeated dead-lettering after a lost ack; a
+// fresh UUID when the original has none), the payload byte for byte, every
+// original metadata key (traceparent and tracestate included), and the keys
+// listed at [KeyOriginalTopic] and below. A message dead-lettered again
+// (after a replay) has its earlier failure keys replaced ([FailureKeys]);
+// levee_original_uuid and levee_replay_count are carried through. The
+// default topic is "<subscribed topic>.dlq".
+//
+// # Configuration
+//
+// [Config] is the YAML section:
+//
+//	dlq:
+//	  topic: payments.dlq
+//	  consumer_group: billing
+//	  max_hold: 30s
+//	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
+//
+// # Concurrency
+//
+// A Router is safe for concurrent use, starts no goroutine and needs no
+// Close. Hooks run on the handler's goroutine, with no lock held.
+//
+// Package dlq/validate adds JSON Schema validation for consumers (class
+// validation) and publishers.
+package dlq

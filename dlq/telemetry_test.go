@@ -1,0 +1,109 @@
+package dlq_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/testkit"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+func TestMetricsAndSpanEvents(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		pub := newRecPublisher()
+		r, err := dlq.New(pub, dlq.WithTopic(testDLQ), dlq.WithMeterProvider(mp), dlq.WithMaxAttempts(3),
+			dlq.WithJitter(func() float64 { return 1 }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := r.Middleware(func(msg *message.Message) ([]*message.Message, error) {
+			if string(msg.Payload) == "perm" {
+				return nil, dlq.Permanent(errBoom)
+			}
+			return nil, errBoom
+		})
+		ctx, span := tp.Tracer("t").Start(context.Background(), "process")
+		if _, err := h(message.NewMessageWithContext(ctx, "a", []byte("transient"))); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+		if _, err := h(message.NewMessage("b", []byte("perm"))); err != nil {
+			t.Fatal(err)
+		}
+		pub.setFail(errors.New("down"))
+		if _, err := h(message.NewMessage("c", []byte("perm"))); err == nil {
+			t.Fatal("got nil, want publish error")
+		}
+
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				sum, ok := m.Data.(metricdata.Sum[int64])
+				if !ok {
+					t.Fatalf("%s: got %T, want Sum[int64]", m.Name, m.Data)
+				}
+				for _, dp := range sum.DataPoints {
+					key := m.Name
+					if c, ok := dp.Attributes.Value(attribute.Key("class")); ok {
+						key += "/" + c.AsString()
+					}
+					got[key] += dp.Value
+				}
+			}
+		}
+		want := map[string]int64{
+			"levee.dlq.dead_letters/exhausted": 1,
+			"levee.dlq.dead_letters/permanent": 1,
+			"levee.dlq.retries":                2,
+			"levee.dlq.publish_failures":       1,
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: got %d, want %d (all %v)", k, got[k], v, got)
+			}
+		}
+
+		spans := rec.Ended()
+		if len(spans) != 1 {
+			t.Fatalf("spans: got %d, want 1", len(spans))
+		}
+		var retries []string
+		for _, ev := range spans[0].Events() {
+			if ev.Name != "levee.retry" {
+				continue
+			}
+			var attempt int64
+			var delay string
+			for _, a := range ev.Attributes {
+				switch a.Key {
+				case "attempt":
+					attempt = a.Value.AsInt64()
+				case "delay":
+					delay = a.Value.AsString()
+				}
+			}
+			retries = append(retries, delay)
+			if attempt != int64(len(retries)) {
+				t.Errorf("event attempt: got %d, want %d", attempt, len(retries))
+			}
+		}
+		if len(retries) != 2 || retries[0] != "100ms" || retries[1] != "200ms" {
+			t.Errorf("levee.retry delays: got %v, want [100ms 200ms]", retries)
+		}
+	})
+}

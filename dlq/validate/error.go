@@ -1,0 +1,79 @@
+package validate
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Violation is one failing schema check.
+type Violation struct {
+	// InstancePath is the JSON pointer of the failing value in the payload
+	// ("" for the root), e.g. "/to".
+	InstancePath string
+	// KeywordPath is the JSON pointer of the failing keyword in the schema,
+	// e.g. "/properties/to/pattern"; "" for malformed JSON.
+	KeywordPath string
+	// Message says what is wrong.
+	Message string
+}
+
+// String returns "<instance path> (<keyword path>): <message>", with "/"
+// for the root.
+func (v Violation) String() string {
+	ip := v.InstancePath
+	if ip == "" {
+		ip = "/"
+	}
+	if v.KeywordPath == "" {
+		return ip + ": " + v.Message
+	}
+	return ip + " (" + v.KeywordPath + "): " + v.Message
+}
+
+// Error is a payload that failed validation. Its class is "validation": the
+// dlq Router dead-letters it at once, with the violations in metadata
+// (levee_validation_errors). It wraps ErrInvalid.
+type Error struct {
+	Topic      string
+	Violations []Violation
+}
+
+// maxListed bounds the violations listed in Error().
+const maxListed = 10
+
+// Error lists the violations: "levee/validate: message does not match its
+// schema: topic sms.send: /to (...): ...; /body (...): ...".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrInvalid.Error())
+	b.WriteString(": topic ")
+	b.WriteString(e.Topic)
+	b.WriteString(": ")
+	for i, v := range e.Violations {
+		if i == maxListed {
+			b.WriteString("; and " + strconv.Itoa(len(e.Violations)-maxListed) + " more")
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v.String())
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrInvalid.
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// ErrorClass returns "validation".
+func (e *Error) ErrorClass() string { return "validation" }
+
+// ValidationErrors returns the violations as strings (Violation.String);
+// the dlq Router writes them to levee_validation_errors.
+func (e *Error) ValidationErrors() []string {
+	out := make([]string, len(e.Violations))
+	for i, v := range e.Violations {
+		out[i] = v.String()
+	}
+	return out
+}
