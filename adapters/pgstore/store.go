@@ -153,6 +153,9 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, c config) (*Store, error)
 	return s, nil
 }
 
+// Schema returns the schema as a quoted SQL identifier.
+func (s *Store) Schema() string { return s.schema }
+
 // Pool returns the connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
