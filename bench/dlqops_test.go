@@ -54,7 +54,7 @@ func dlqopsLetter(i int, at time.Time) *message.Message {
 		dlq.KeyOriginalTopic: fmt.Sprintf("orders.%d", i%10), dlq.KeyHandler: fmt.Sprintf("handler-%d", i%20),
 		dlq.KeyError: errMsg, dlq.KeyErrorType: "*inventory.Error", dlq.KeyErrorClass: "permanent",
 		dlq.KeyFingerprint: dlq.Fingerprint("*inventory.Error", fmt.Sprintf("group %d", i%50)),
-		dlq.KeyAttempts: "5", dlq.KeyFirstFailureAt: dlq.FormatTime(at), dlq.KeyLastFailureAt: dlq.FormatTime(at),
+		dlq.KeyAttempts:    "5", dlq.KeyFirstFailureAt: dlq.FormatTime(at), dlq.KeyLastFailureAt: dlq.FormatTime(at),
 		dlq.KeyOriginalUUID: id, dlq.KeyDLQTopic: "orders.dlq", dlq.KeyReplayCount: "0",
 		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
