@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,7 +71,7 @@ func BenchmarkDLQOpsIngestPostgres(b *testing.B) {
 	ctx := context.Background()
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	run := func(b *testing.B, s dlq.Store, batch int) {
-		mon, err := dlq.NewMonitor(s)
+		mon, err := dlq.NewMonitor(s, dlq.WithMonitorBatchRows(1))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -99,6 +100,39 @@ func BenchmarkDLQOpsIngestPostgres(b *testing.B) {
 	b.Run("single-row", func(b *testing.B) { run(b, dlqopsStore(b), 1) })
 	for _, n := range []int{10, 100, 1000} {
 		b.Run("batch-"+strconv.Itoa(n), func(b *testing.B) { run(b, dlqopsStore(b), n) })
+	}
+}
+
+// BenchmarkDLQOpsIngestConcurrent measures Monitor.Handle as a router with
+// transport concurrency 32 calls it (32 dead letters in flight), with the
+// Monitor's group commit (concurrent calls share one multi-row INSERT) and
+// without it (WithMonitorBatchRows(1): one INSERT per letter).
+func BenchmarkDLQOpsIngestConcurrent(b *testing.B) {
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		rows int
+	}{{"group-commit", dlq.DefaultMonitorBatchRows}, {"single-row", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			mon, err := dlq.NewMonitor(dlqopsStore(b), dlq.WithMonitorBatchRows(c.rows))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := int(next.Add(1))
+					if err := mon.Handle(dlqopsLetter(i, at.Add(time.Duration(i)*time.Millisecond))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 // safe for concurrent use.
 type Monitor struct {
 	store   Store
+	gc      *groupCommit // nil when group commit is off
 	cfg     monitorConfig
 	ins     monitorInstruments
 	recNew  metric.MeasurementOption
@@ -42,6 +43,7 @@ func (f monitorOptionFunc) apply(c *monitorConfig) { f(c) }
 type monitorConfig struct {
 	now        func() time.Time
 	retryAfter time.Duration
+	batchRows  int
 	logger     watermill.LoggerAdapter
 	mp         metric.MeterProvider
 }
@@ -64,6 +66,21 @@ func WithMonitorRetryAfter(d time.Duration) MonitorOption {
 	return monitorOptionFunc(func(c *monitorConfig) { c.retryAfter = d })
 }
 
+// DefaultMonitorBatchRows bounds one group commit of Monitor.Handle.
+const DefaultMonitorBatchRows = 500
+
+// WithMonitorBatchRows sets the group commit of Monitor.Handle: concurrent
+// Handle calls (a transport consuming with concurrency > 1) share one
+// Store.Add of up to n letters, which for PostgreSQL is one multi-row
+// INSERT. No call waits for a batch to fill: the first flushes at once and
+// the calls arriving during that insert form the next batch, so with one
+// message in flight it is a single-row insert. Each call still returns only
+// after its own letter is stored. Default 500; 1 turns group commit off;
+// below 1 is invalid.
+func WithMonitorBatchRows(n int) MonitorOption {
+	return monitorOptionFunc(func(c *monitorConfig) { c.batchRows = n })
+}
+
 // WithMonitorLogger sets the logger (store failures are logged at error
 // level, records at debug). Default none; nil means none.
 func WithMonitorLogger(l watermill.LoggerAdapter) MonitorOption {
@@ -80,7 +97,7 @@ func WithMonitorMeterProvider(mp metric.MeterProvider) MonitorOption {
 // NewMonitor returns a Monitor recording into store. It returns an error
 // wrapping ErrInvalidConfig for a nil store or a negative retry-after.
 func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
-	c := monitorConfig{now: time.Now, retryAfter: DefaultMonitorRetryAfter}
+	c := monitorConfig{now: time.Now, retryAfter: DefaultMonitorRetryAfter, batchRows: DefaultMonitorBatchRows}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -98,16 +115,23 @@ func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
 	if c.retryAfter < 0 {
 		return nil, fmt.Errorf("%w: monitor retry_after %s is negative", ErrInvalidConfig, c.retryAfter)
 	}
+	if c.batchRows < 1 {
+		return nil, fmt.Errorf("%w: monitor batch rows %d must be at least 1", ErrInvalidConfig, c.batchRows)
+	}
 	ins, err := newMonitorInstruments(c.mp)
 	if err != nil {
 		return nil, err
 	}
-	return &Monitor{
+	m := &Monitor{
 		store: store, cfg: c, ins: ins,
 		recNew:  metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("new"))),
 		recDup:  metric.WithAttributeSet(attribute.NewSet(attrOutcome.String("duplicate"))),
 		storeKO: metric.WithAttributeSet(attribute.NewSet()),
-	}, nil
+	}
+	if c.batchRows > 1 {
+		m.gc = &groupCommit{store: store, maxRows: c.batchRows, observe: m.observe}
+	}
+	return m, nil
 }
 
 // Handle records one dead letter. Use it as a Watermill
@@ -121,7 +145,13 @@ func (m *Monitor) Handle(msg *message.Message) error {
 	if topic == "" {
 		topic = cleanName(msg.Metadata.Get(KeyDLQTopic))
 	}
-	return m.Record(msg.Context(), topic, msg)
+	if m.gc == nil {
+		return m.Record(msg.Context(), topic, msg)
+	}
+	if err := m.gc.submit(msg.Context(), NewRecord(msg, topic, m.cfg.now())); err != nil {
+		return &MonitorStoreError{Delay: m.cfg.retryAfter, Err: err}
+	}
+	return nil
 }
 
 // Record decodes msgs consumed from dlqTopic and stores them in one Add
@@ -138,21 +168,29 @@ func (m *Monitor) Record(ctx context.Context, dlqTopic string, msgs ...*message.
 		letters[i] = NewRecord(msg, dlqTopic, now)
 	}
 	n, err := m.store.Add(ctx, letters...)
+	m.observe(ctx, letters, n, err)
 	if err != nil {
-		m.ins.storeErrors.Add(ctx, int64(len(msgs)), m.storeKO)
-		m.cfg.logger.Error("levee dlq monitor: store failed, dead letter Nacked", err,
-			watermill.LogFields{"dlq_topic": dlqTopic, "count": len(msgs), "first_uuid": msgs[0].UUID})
 		return &MonitorStoreError{Delay: m.cfg.retryAfter, Err: err}
 	}
-	if n > 0 {
-		m.ins.recorded.Add(ctx, int64(n), m.recNew)
+	return nil
+}
+
+// observe counts and logs one Add.
+func (m *Monitor) observe(ctx context.Context, recs []Record, added int, err error) {
+	if err != nil {
+		m.ins.storeErrors.Add(ctx, int64(len(recs)), m.storeKO)
+		m.cfg.logger.Error("levee dlq monitor: store failed, dead letters Nacked", err,
+			watermill.LogFields{"dlq_topic": recs[0].DLQTopic, "count": len(recs), "first_id": recs[0].ID})
+		return
 	}
-	if d := len(msgs) - n; d > 0 {
+	if added > 0 {
+		m.ins.recorded.Add(ctx, int64(added), m.recNew)
+	}
+	if d := len(recs) - added; d > 0 {
 		m.ins.recorded.Add(ctx, int64(d), m.recDup)
 	}
 	m.cfg.logger.Debug("levee dlq monitor: recorded", watermill.LogFields{
-		"dlq_topic": dlqTopic, "count": len(msgs), "new": n, "first_id": letters[0].ID, "group": letters[0].Fingerprint})
-	return nil
+		"dlq_topic": recs[0].DLQTopic, "count": len(recs), "new": added, "first_id": recs[0].ID, "group": recs[0].Fingerprint})
 }
 
 // MonitorStoreError is returned by Monitor.Handle when the store failed: the
