@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/validate"
 	lconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
 )
@@ -254,6 +256,41 @@ func openTransportPublisher(ctx context.Context, cfg *middleware.Config) (messag
 	return t.Publisher, t.Close, nil
 }
 
+// replayValidator merges the handlers' `validate: {schemas: {topic: file}}`
+// sections into one registry, so a replay re-validates each payload against
+// the schema of its original topic. Relative schema paths are taken from the
+// config file's directory when they do not exist from the working
+// directory. Nil when no handler validates.
+func replayValidator(cfg *middleware.Config) (dlq.Validator, error) {
+	schemas := map[string]string{}
+	for _, name := range cfg.HandlerNames() {
+		raw, ok := cfg.Handlers[name].Section("validate")
+		if !ok {
+			continue
+		}
+		var vc validate.Config
+		if err := raw.Decode(&vc); err != nil {
+			return nil, err
+		}
+		for topic, file := range vc.Schemas {
+			if !filepath.IsAbs(file) {
+				if _, err := os.Stat(file); err != nil {
+					file = filepath.Join(filepath.Dir(cfg.File), file)
+				}
+			}
+			schemas[topic] = file
+		}
+	}
+	if len(schemas) == 0 {
+		return nil, nil
+	}
+	reg, err := validate.Load(schemas)
+	if err != nil {
+		return nil, fmt.Errorf("%s: validate schemas: %w", cfg.File, err)
+	}
+	return reg.Validate, nil
+}
+
 func (c *dlqCmd) groups(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("groups", flag.ContinueOnError)
 	c.commonFlags(fs)
@@ -399,8 +436,12 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stderr, "replay: %s\n", progressLine(p))
 		}
 	}
+	validator, err := replayValidator(cfg)
+	if err != nil {
+		return err
+	}
 	rp, err := dlq.NewReplayer(s, pub, dlq.WithReplayRate(r), dlq.WithMaxReplays(*maxReplays),
-		dlq.WithReplayProgress(progress))
+		dlq.WithReplayProgress(progress), dlq.WithReplayValidator(validator))
 	if err != nil {
 		return usageError{err.Error()}
 	}

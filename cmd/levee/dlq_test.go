@@ -211,3 +211,22 @@ func TestDLQGoChannelCannotReplay(t *testing.T) {
 		t.Errorf("exit %d stderr %s", code, errb.String())
 	}
 }
+
+func TestDLQReplayRevalidates(t *testing.T) {
+	cmd, s, pub, out, _ := dlqTestCmd(t)
+	dir := t.TempDir()
+	schema := filepath.Join(dir, "payment.json")
+	if err := os.WriteFile(schema, []byte(`{"type":"object","required":["amount"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.configPath = dlqWriteConfig(t, dlqTestConfig+"handlers:\n  pay:\n    validate: {schemas: {payments: \""+schema+"\"}}\n")
+	if code := cmd.run(context.Background(), []string{"replay", "--rate", "0"}); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if len(pub.msgs) != 2 || !strings.Contains(out.String(), "payload failed re-validation") {
+		t.Errorf("sent %d (want the 2 orders letters), output:\n%s", len(pub.msgs), out)
+	}
+	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlq.StatusNew || !strings.Contains(dl.Reason, "re-validation") {
+		t.Errorf("b1: %s %q", dl.Status, dl.Reason)
+	}
+}
