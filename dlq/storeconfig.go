@@ -46,7 +46,7 @@ type RetentionConfig struct {
 }
 
 // Policy returns the section as a Retention for Store.Prune.
-func (r RetentionConfig) Policy() Retention { return Retention{MaxAge: r.MaxAge, MaxCount: r.MaxCount} }
+func (r RetentionConfig) Policy() Retention { return Retention(r) }
 
 // StoreKind returns the kind, "memory" when empty.
 func (c StoreConfig) StoreKind() string {
