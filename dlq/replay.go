@@ -13,7 +13,9 @@ import (
 	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/ratelimit"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metadata keys written on replayed messages (besides KeyReplayCount, set
@@ -23,13 +25,14 @@ const (
 	KeyReplayOf = "levee_replay_of"
 	// KeyReplayedAt is the replay time (RFC 3339, nano, UTC).
 	KeyReplayedAt = "levee_replayed_at"
-	// KeyReplayOfTraceparent is the W3C traceparent the dead letter carried:
-	// the tracing middleware links the replay's span to that trace. The
-	// replayed message does not carry the old traceparent itself, so it
-	// starts a trace of its own.
-	KeyReplayOfTraceparent = "levee_replay_of_traceparent"
-	// KeyReplayOfTracestate is the tracestate that went with it.
-	KeyReplayOfTracestate = "levee_replay_of_tracestate"
+	// KeyOriginalTraceparent is the W3C traceparent the dead letter
+	// carried; the same key as tracing.MetaOriginalTraceparent, so the
+	// tracing middleware links the replayed message's consumer span to the
+	// original trace. The replayed message does not carry the old
+	// traceparent itself: it starts a trace of its own.
+	KeyOriginalTraceparent = "levee_original_traceparent"
+	// KeyOriginalTracestate is the tracestate that went with it.
+	KeyOriginalTracestate = "levee_original_tracestate"
 )
 
 // Replay errors. A letter held back keeps StatusNew and its reason in the
@@ -312,8 +315,33 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	}
 	now := r.cfg.now()
 	msg := ReplayMessage(*dl, r.cfg.newUUID(), now)
-	msg.SetContext(ctx)
-	if err := r.pub.Publish(dl.OriginalTopic, msg); err != nil {
+	pctx := ctx
+	var span trace.Span
+	if r.cfg.startSpan != nil {
+		// the hook (tracing.Tracer.StartReplay) moves the traceparent itself
+		// and links its replay span to it
+		if tp := msg.Metadata[KeyOriginalTraceparent]; tp != "" {
+			msg.Metadata[keyTraceparent] = tp
+			delete(msg.Metadata, KeyOriginalTraceparent)
+			if ts := msg.Metadata[KeyOriginalTracestate]; ts != "" {
+				msg.Metadata[keyTracestate] = ts
+			}
+		}
+		pctx, span = r.cfg.startSpan(ctx, dl.OriginalTopic, msg)
+		if msg.Metadata[KeyOriginalTraceparent] == "" && dl.Metadata[keyTraceparent] != "" {
+			msg.Metadata[KeyOriginalTraceparent] = dl.Metadata[keyTraceparent]
+		}
+	}
+	msg.SetContext(pctx)
+	err := r.pub.Publish(dl.OriginalTopic, msg)
+	if span != nil {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "replay publish failed")
+		}
+		span.End()
+	}
+	if err != nil {
 		perr := fmt.Errorf("%w to %q: %w", ErrReplayPublish, dl.OriginalTopic, err)
 		it.Outcome, it.Reason, it.Err = OutcomeFailed, perr.Error(), perr
 		u.add(ctx, it)
@@ -330,12 +358,18 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	return nil
 }
 
+// W3C trace context keys in metadata.
+const (
+	keyTraceparent = "traceparent"
+	keyTracestate  = "tracestate"
+)
+
 // ReplayMessage builds the message that replays dl: a new UUID, the payload
 // byte for byte, the letter's metadata without the failure keys, the
 // transport's delivery count or the trace context, plus the lineage:
 // KeyReplayCount (dl.ReplayCount+1), KeyOriginalUUID, KeyReplayOf,
-// KeyReplayedAt and the old trace context under KeyReplayOfTraceparent and
-// KeyReplayOfTracestate.
+// KeyReplayedAt and the old trace context under KeyOriginalTraceparent and
+// KeyOriginalTracestate.
 func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	msg := message.NewMessage(uuid, append([]byte(nil), dl.Payload...))
 	md := maps.Clone(dl.Metadata)
@@ -346,16 +380,16 @@ func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 		delete(md, k)
 	}
 	delete(md, KeyDeliveryCount)
-	delete(md, KeyReplayOfTraceparent)
-	delete(md, KeyReplayOfTracestate)
-	if tp := md["traceparent"]; tp != "" {
-		md[KeyReplayOfTraceparent] = tp
-		if ts := md["tracestate"]; ts != "" {
-			md[KeyReplayOfTracestate] = ts
+	delete(md, KeyOriginalTraceparent)
+	delete(md, KeyOriginalTracestate)
+	if tp := md[keyTraceparent]; tp != "" {
+		md[KeyOriginalTraceparent] = tp
+		if ts := md[keyTracestate]; ts != "" {
+			md[KeyOriginalTracestate] = ts
 		}
 	}
-	delete(md, "traceparent")
-	delete(md, "tracestate")
+	delete(md, keyTraceparent)
+	delete(md, keyTracestate)
 	md[KeyReplayCount] = strconv.Itoa(dl.ReplayCount + 1)
 	md[KeyOriginalUUID] = dl.OriginalUUID
 	md[KeyReplayOf] = dl.ID

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -8,7 +9,9 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ReplayOption configures a Replayer.
@@ -50,6 +53,7 @@ type replayConfig struct {
 	now        func() time.Time
 	newUUID    func() string
 	progress   func(ReplayProgress)
+	startSpan  func(ctx context.Context, topic string, msg *message.Message) (context.Context, trace.Span)
 	logger     watermill.LoggerAdapter
 	mp         metric.MeterProvider
 }
@@ -110,6 +114,17 @@ func WithReplayUUID(f func() string) ReplayOption {
 // replaying goroutine; keep it short). Default none; nil means none.
 func WithReplayProgress(f func(ReplayProgress)) ReplayOption {
 	return replayOptionFunc(func(c *replayConfig) { c.progress = f })
+}
+
+// WithReplaySpan sets a hook that starts the span of each replay publish;
+// the replayer ends it after the publish (recording a publish error). The
+// hook gets the message with the dead letter's traceparent still in place,
+// so tracing.Tracer.StartReplay fits: it moves the traceparent to
+// KeyOriginalTraceparent, starts a new root span linked to the original
+// trace, and injects it. Default none: the replayer moves the traceparent
+// itself and publishes without a span; nil means none.
+func WithReplaySpan(f func(ctx context.Context, topic string, msg *message.Message) (context.Context, trace.Span)) ReplayOption {
+	return replayOptionFunc(func(c *replayConfig) { c.startSpan = f })
 }
 
 // WithReplayLogger sets the logger. Default none; nil means none.

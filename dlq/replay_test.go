@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/testkit"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const opsFP = "0123456789abcdef"
@@ -61,7 +62,7 @@ func TestReplayLineage(t *testing.T) {
 		dlq.KeyOriginalUUID:        "u000",
 		dlq.KeyReplayOf:            "u000",
 		dlq.KeyReplayedAt:          dlq.FormatTime(opsNow.Add(time.Hour)),
-		dlq.KeyReplayOfTraceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		dlq.KeyOriginalTraceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
 	for k, v := range want {
 		if md[k] != v {
@@ -427,5 +428,35 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 	h.WaitFor(func(testkit.Counts) bool { _, ok := okCounts.Load("orig-2"); return ok }, 10*time.Second)
 	if v, _ := okCounts.Load("orig-2"); v != "1" {
 		t.Errorf("succeeded replay carried replay count %v want 1", v)
+	}
+}
+
+// TestReplaySpanHook checks the contract tracing.Tracer.StartReplay relies
+// on: the hook sees the dead letter's traceparent, moves it, and what it
+// injects is published.
+func TestReplaySpanHook(t *testing.T) {
+	s := dlq.NewMemStore()
+	opsSeed(t, s, 1)
+	p := &opsPublisher{}
+	var seen string
+	hook := func(ctx context.Context, topic string, msg *message.Message) (context.Context, trace.Span) {
+		seen = msg.Metadata["traceparent"]
+		msg.Metadata[dlq.KeyOriginalTraceparent] = seen
+		msg.Metadata["traceparent"] = "00-11111111111111111111111111111111-2222222222222222-01"
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	if _, err := opsReplayer(t, s, p, dlq.WithReplaySpan(hook)).Replay(context.Background(), dlq.ReplaySelection{}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, _ := p.sent()
+	const orig = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	if seen != orig {
+		t.Errorf("hook saw traceparent %q want %q", seen, orig)
+	}
+	if got := msgs[0].Metadata[dlq.KeyOriginalTraceparent]; got != orig {
+		t.Errorf("published %s %q want %q", dlq.KeyOriginalTraceparent, got, orig)
+	}
+	if got := msgs[0].Metadata["traceparent"]; got != "00-11111111111111111111111111111111-2222222222222222-01" {
+		t.Errorf("published traceparent %q, want the hook's", got)
 	}
 }
