@@ -1,6 +1,6 @@
 module github.com/levee-dev/levee
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/IBM/sarama v1.43.3
@@ -21,6 +21,7 @@ require (
 	go.opentelemetry.io/otel/sdk/metric v1.46.0
 	go.opentelemetry.io/otel/trace v1.46.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/time v0.16.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,11 +14,16 @@ import (
 // messages its handler finished in that window:
 //
 //   - congested, when the share of failed messages is above MaxErrorRate or
-//     the mean handler latency is above TargetLatency: the rate drops to
-//     min(rate*Decrease, goodput), where goodput is the rate of successful
+//     the mean handler latency is above the latency target (TargetLatency,
+//     or by default LatencyTolerance times the baseline: the lowest recent
+//     window mean, which ages upwards by 1% per window so that a lasting
+//     change of the downstream's own latency is followed): the rate drops to
+//     min(rate, goodput)*Decrease, where goodput is the rate of successful
 //     completions in the window (what the downstream actually delivered),
 //     so one decision brings the rate under the new capacity and the
-//     backlog drains;
+//     backlog drains; while latency stays above target but falls window
+//     after window after a cut, the rate holds (the backlog is draining)
+//     instead of being cut again;
 //   - healthy and limiter-bound (at least 90% of the window's permits were
 //     used): the rate grows by Increase;
 //   - otherwise it stays, so a quiet period does not inflate the limit.
@@ -32,8 +38,15 @@ type Adaptive struct {
 	// both finite. Required.
 	Min, Max float64
 	// TargetLatency is the mean handler latency above which the
-	// downstream counts as congested. Zero ignores latency.
+	// downstream counts as congested. Zero means automatic:
+	// LatencyTolerance times the baseline latency.
 	TargetLatency time.Duration
+	// LatencyTolerance is the automatic target as a multiple of the
+	// baseline latency; above 1. Zero means DefaultLatencyTolerance.
+	LatencyTolerance float64
+	// IgnoreLatency judges the downstream by errors only. Reacting only
+	// once the downstream fails costs more errors (docs/BENCHMARKS.md).
+	IgnoreLatency bool
 	// MaxErrorRate is the failure share (0..1) above which the downstream
 	// counts as congested. Zero means DefaultMaxErrorRate; 1 ignores
 	// errors.
@@ -41,7 +54,7 @@ type Adaptive struct {
 	// Interval is the control window. Zero means DefaultAdaptiveInterval.
 	Interval time.Duration
 	// Increase is the rate added after a healthy, limiter-bound window.
-	// Zero means Max/50.
+	// Zero means Max/100.
 	Increase float64
 	// Decrease is the factor (0 < Decrease < 1) applied after a congested
 	// window. Zero means DefaultDecrease.
@@ -58,7 +71,12 @@ const (
 	DefaultAdaptiveInterval = 250 * time.Millisecond
 	DefaultDecrease         = 0.8
 	DefaultMinSamples       = 20
+	DefaultLatencyTolerance = 2.0
 )
+
+// baselineAging is how fast the automatic baseline latency rises per
+// window when no lower window is seen.
+const baselineAging = 1.01
 
 // WithAdaptive makes the limiter's own rate (WithRate) adaptive. The
 // initial rate is WithRate's, which must lie within [a.Min, a.Max]; without
@@ -76,7 +94,7 @@ func (a Adaptive) withDefaults() Adaptive {
 		a.Interval = DefaultAdaptiveInterval
 	}
 	if a.Increase == 0 {
-		a.Increase = a.Max / 50
+		a.Increase = a.Max / 100
 	}
 	if a.Decrease == 0 {
 		a.Decrease = DefaultDecrease
@@ -84,51 +102,76 @@ func (a Adaptive) withDefaults() Adaptive {
 	if a.MinSamples == 0 {
 		a.MinSamples = DefaultMinSamples
 	}
+	if a.LatencyTolerance == 0 {
+		a.LatencyTolerance = DefaultLatencyTolerance
+	}
 	return a
 }
 
 func (a Adaptive) validate(c *config) error {
+	if err := checkRate("adaptive.min", a.Min); err != nil {
+		return err
+	}
+	if err := checkRate("adaptive.max", a.Max); err != nil {
+		return err
+	}
 	switch {
-	case checkRate("adaptive.min", a.Min) != nil:
-		return checkRate("adaptive.min", a.Min)
-	case checkRate("adaptive.max", a.Max) != nil:
-		return checkRate("adaptive.max", a.Max)
 	case a.Min <= 0:
-		return invalidf("adaptive.min must be above 0", a.Min)
+		return invalid("adaptive.min", "must be above 0", a.Min)
 	case a.Max < a.Min:
-		return invalidf("adaptive.max must be at least adaptive.min", a.Max)
+		return invalid("adaptive.max", "must be at least adaptive.min", a.Max)
 	case a.TargetLatency < 0:
-		return invalidf("adaptive.target_latency must not be negative", a.TargetLatency.Seconds())
+		return invalid("adaptive.target_latency", "must not be negative", a.TargetLatency)
 	case math.IsNaN(a.MaxErrorRate) || a.MaxErrorRate < 0 || a.MaxErrorRate > 1:
-		return invalidf("adaptive.max_error_rate must be within 0..1", a.MaxErrorRate)
+		return invalid("adaptive.max_error_rate", "must be within 0 and 1 (100%)", a.MaxErrorRate)
 	case a.Interval < 0:
-		return invalidf("adaptive.interval must not be negative", a.Interval.Seconds())
+		return invalid("adaptive.interval", "must not be negative", a.Interval)
 	case math.IsNaN(a.Increase) || math.IsInf(a.Increase, 0) || a.Increase < 0:
-		return invalidf("adaptive.increase must be a finite rate, 0 or more", a.Increase)
+		return invalid("adaptive.increase", "must be a finite rate, 0 or more", a.Increase)
 	case math.IsNaN(a.Decrease) || a.Decrease < 0 || a.Decrease >= 1:
-		return invalidf("adaptive.decrease must be within 0 (default) and 1 (exclusive)", a.Decrease)
+		return invalid("adaptive.decrease", "must be 0 (default) or within 0 and 1, exclusive", a.Decrease)
+	case math.IsNaN(a.LatencyTolerance) || math.IsInf(a.LatencyTolerance, 0) || (a.LatencyTolerance != 0 && a.LatencyTolerance <= 1):
+		return invalid("adaptive.latency_tolerance", "must be 0 (default) or a finite number above 1", a.LatencyTolerance)
 	case a.MinSamples < 0:
-		return invalidf("adaptive.min_samples must not be negative", float64(a.MinSamples))
+		return invalid("adaptive.min_samples", "must not be negative", a.MinSamples)
 	case c.rateSet && (c.rate < a.Min || c.rate > a.Max):
-		return invalidf("rate must lie within adaptive.min and adaptive.max", c.rate)
+		return invalid("rate", "must lie within adaptive.min and adaptive.max", c.rate)
 	}
 	return nil
 }
 
 // adaptive is the controller state of one Limiter.
 type adaptive struct {
-	cfg Adaptive
-	b   *bucket
+	cfg      Adaptive
+	b        *bucket
+	inflight atomic.Int64 // messages inside next
 
 	mu          sync.Mutex
-	windowStart time.Time // guarded by mu
-	grantedAt   uint64    // bucket.granted at windowStart; guarded by mu
-	n, errs     int       // guarded by mu
-	latSum      time.Duration
+	windowStart time.Time     // guarded by mu
+	grantedAt   uint64        // bucket.granted at windowStart; guarded by mu
+	n, errs     int           // guarded by mu
+	latSum      time.Duration // guarded by mu
+	maxLat      time.Duration // guarded by mu
+	backingOff  bool          // since the last cut, no healthy window; guarded by mu
+	holdUntil   time.Time     // no latency cut before; guarded by mu
+	latAtCut    time.Duration // mean latency at the last cut or hold; guarded by mu
+	baseline    time.Duration // automatic baseline latency; guarded by mu
 }
 
 func newAdaptive(a Adaptive, b *bucket) *adaptive {
 	return &adaptive{cfg: a.withDefaults(), b: b, windowStart: time.Now()}
+}
+
+// reset starts a new window (after SetRate: old samples judged the old
+// rate).
+func (a *adaptive) reset(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
+	a.windowStart = now
+	a.b.mu.Lock()
+	a.grantedAt = a.b.granted
+	a.b.mu.Unlock()
 }
 
 // failed reports whether err counts against the downstream's health.
@@ -160,6 +203,7 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	defer a.mu.Unlock()
 	a.n++
 	a.latSum += lat
+	a.maxLat = max(a.maxLat, lat)
 	if bad {
 		a.errs++
 	}
@@ -167,8 +211,8 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	if elapsed < a.cfg.Interval || a.n < a.cfg.MinSamples {
 		return decision{}, false
 	}
-	n, errs, meanLat := a.n, a.errs, a.latSum/time.Duration(a.n)
-	a.n, a.errs, a.latSum = 0, 0, 0
+	n, errs, meanLat, maxLat := a.n, a.errs, a.latSum/time.Duration(a.n), a.maxLat
+	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
 	a.windowStart = now
 
 	b := a.b
@@ -182,16 +226,49 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	rate := b.rate
 	nr := rate
 	secs := elapsed.Seconds()
-	congested := float64(errs) > a.cfg.MaxErrorRate*float64(n) ||
-		(a.cfg.TargetLatency > 0 && meanLat > a.cfg.TargetLatency)
+	errCongested := float64(errs) > a.cfg.MaxErrorRate*float64(n)
+	latCongested := false
 	switch {
-	case congested:
-		nr = rate * a.cfg.Decrease
-		if goodput := float64(n-errs) / secs; goodput < nr {
-			nr = goodput
+	case a.cfg.IgnoreLatency:
+	case a.cfg.TargetLatency > 0:
+		latCongested = meanLat > a.cfg.TargetLatency
+	default:
+		if a.baseline == 0 || meanLat < a.baseline {
+			a.baseline = meanLat
+		} else {
+			a.baseline = time.Duration(float64(a.baseline) * baselineAging)
+		}
+		latCongested = float64(meanLat) > a.cfg.LatencyTolerance*float64(a.baseline)
+	}
+	// After a cut, its effect shows only once the requests admitted
+	// before it have finished (one latency later), and then as latency
+	// falling while the backlog drains: hold instead of cutting again, so
+	// the rate does not overshoot downwards.
+	draining := a.backingOff && (now.Before(a.holdUntil) || meanLat < a.latAtCut)
+	switch {
+	case errCongested || (latCongested && !draining):
+		// Cut below what the downstream delivered, so its backlog drains.
+		goodput := float64(n-errs) / secs
+		nr = math.Min(rate, goodput) * a.cfg.Decrease
+		a.backingOff = true
+		// Little's law: the messages in flight now finish in about
+		// inflight/goodput; until then, and for one more window to
+		// measure, latency reflects the old rate.
+		hold := maxLat
+		if goodput > 0 {
+			hold = max(hold, time.Duration(float64(a.inflight.Load())/goodput*float64(time.Second)))
+		}
+		a.holdUntil = now.Add(hold + a.cfg.Interval)
+		a.latAtCut = meanLat
+	case latCongested:
+		if !now.Before(a.holdUntil) {
+			a.latAtCut = meanLat
 		}
 	case float64(granted) >= 0.9*rate*secs:
 		nr = rate + a.cfg.Increase
+		a.backingOff = false
+	default:
+		a.backingOff = false
 	}
 	nr = math.Min(math.Max(nr, a.cfg.Min), a.cfg.Max)
 	if nr == rate {

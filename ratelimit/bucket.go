@@ -19,17 +19,23 @@ import (
 //     released in the same pass, and each release advances tat by exactly
 //     one interval from the previous slot, never from "now". A late wake-up
 //     therefore delays permits but never loses them.
-//   - A consumer that comes back right after a late release (the sequential
-//     single-consumer case) continues the schedule instead of restarting it
-//     from now, for at most the lateness just observed ("credit"). So a
-//     burst-1 limiter keeps its rate even when the timer is coarser than the
-//     interval. Credit is capped by catchUp.
+//   - Lateness is measured, not guessed: when a released waiter finally
+//     runs, it records how late it is relative to its slot (timer
+//     granularity plus scheduling delay), capped at catchUp. A consumer
+//     that comes back with the schedule behind now by no more than that
+//     lateness continues the schedule instead of restarting it from now, so
+//     slots that passed while the runtime woke it late are not lost: a
+//     burst-1 limiter keeps its rate even when the timer is coarser than
+//     the interval, also for a single sequential consumer. Time a consumer
+//     spends elsewhere (its handler, a pause) is not credited: after it the
+//     schedule restarts from now, as in a plain token bucket.
 //   - The clock is read under the lock, so concurrent callers can never see
 //     time go backwards relative to the state they update (golang/go#65508).
 //
-// Bound: over any window of length W, admissions <= rate*(W+L) + burst,
-// where L <= catchUp is how late the runtime woke the limiter. Over the long
-// run admissions never exceed rate*elapsed + burst.
+// Bound: a permit is never granted more than catchUp after its slot, so
+// over any window of length W admissions <= rate*(W+L) + burst, where
+// L <= catchUp is the measured lateness; over the long run they never
+// exceed rate*elapsed + burst.
 //
 // All times are float64 nanoseconds since epoch; the epoch moves forward
 // (rebase) every ~18 minutes so that precision stays far below 1 ns.
@@ -47,8 +53,8 @@ type bucket struct {
 	interval  float64 // ns per permit; +Inf when rate is 0
 	tau       float64 // (burst-1)*interval
 	tat       float64 // theoretical arrival time of the next permit
-	credit    float64 // lateness of the last timer release, <= catchUp
-	catchUp   float64 // cap on credit and on forfeited slots while queued
+	credit    float64 // measured lateness of the last release, <= catchUp
+	catchUp   float64 // cap on credit and on slots caught up while queued
 	head      *waiter
 	tail      *waiter
 	queued    int
@@ -66,6 +72,9 @@ type bucket struct {
 // rebaseAfter is how far "now" may drift from epoch before the epoch moves
 // (2^40 ns, about 18 minutes; float64 precision there is ~0.0002 ns).
 const rebaseAfter = 1 << 40
+
+// maxInterval caps the interval (ns) so that tat and tau stay finite.
+const maxInterval = 1e30
 
 type waiterState uint8
 
@@ -85,6 +94,7 @@ type waiter struct {
 	deadline   float64     // max-wait deadline (ns since epoch), +Inf none
 	retry      float64     // expected remaining wait when expired
 	g          grant       // the permit, when granted
+	slot       float64     // its slot, when granted
 }
 
 func newWaiter() any { return &waiter{ch: make(chan struct{}, 1)} }
@@ -93,6 +103,7 @@ func newBucket(unlimited bool, rate float64, burst int, catchUp time.Duration) *
 	b := &bucket{epoch: time.Now(), timerAt: math.NaN(), catchUp: float64(catchUp)}
 	b.pool.New = newWaiter
 	b.setLocked(0, unlimited, rate, burst)
+	b.credit = 0
 	return b
 }
 
@@ -122,7 +133,6 @@ func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 	b.unlimited = unlimited
 	b.rate = rate
 	b.burst = burst
-	b.credit = 0
 	switch {
 	case unlimited:
 		b.interval, b.tau = 0, 0
@@ -131,7 +141,9 @@ func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 		b.interval, b.tau = math.Inf(1), 0
 		b.tat = math.Inf(-1)
 	default:
-		b.interval = 1e9 / rate
+		// Clamp so that arithmetic stays finite for absurdly low rates
+		// (below 1e-21/s, one permit per ~30 trillion years).
+		b.interval = math.Min(1e9/rate, maxInterval)
 		b.tau = float64(burst-1) * b.interval
 		// tat-now is the debt in time; tat <= now means a full bucket.
 		b.tat = now + debt*b.interval
@@ -140,13 +152,20 @@ func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 }
 
 // arrivalBase is the schedule position a new arrival starts from when no
-// one is queued: tat if the schedule is still running (within the credit of
-// the last late release), otherwise now (the bucket refilled meanwhile).
+// one is queued: tat if the schedule is behind now by no more than the
+// measured lateness (credit), so slots lost to a late wake-up are caught
+// up; otherwise now (the bucket refilled up to burst meanwhile).
 func (b *bucket) arrivalBase(now float64) float64 {
 	if b.tat >= now-b.credit {
 		return b.tat
 	}
 	return now
+}
+
+// noteLateness records that a permit whose slot was slot is being used at
+// now: the lateness becomes the credit of the next arrival.
+func (b *bucket) noteLatenessLocked(now, slot float64) {
+	b.credit = math.Min(math.Max(now-slot, 0), b.catchUp)
 }
 
 // queueBase is the schedule position of the head of the queue: waiters
@@ -244,10 +263,11 @@ func (b *bucket) releaseLocked(now float64) {
 			slot = base - b.tau
 			if slot <= now && slot <= w.deadline {
 				if first {
-					b.credit = math.Min(now-slot, b.catchUp)
+					b.noteLatenessLocked(now, slot)
 					first = false
 				}
 				w.g = b.grantLocked(base)
+				w.slot = slot
 				b.resolveLocked(w, stateGranted)
 				continue
 			}
@@ -384,6 +404,13 @@ func (b *bucket) wait(ctx context.Context, maxWait float64) (grant, error) {
 
 	select {
 	case <-w.ch:
+		if w.state == stateGranted {
+			// The waiter runs only now: record the real lateness (timer
+			// plus scheduling), so the consumer's next arrival catches up.
+			b.mu.Lock()
+			b.noteLatenessLocked(b.nowLocked(), w.slot)
+			b.mu.Unlock()
+		}
 		return b.finish(w)
 	case <-ctx.Done():
 	}

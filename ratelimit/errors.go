@@ -83,16 +83,37 @@ func limited(wait float64, why reason) *LimitedError {
 
 const maxDuration = time.Duration(1<<63 - 1)
 
-func invalidf(what string, v float64) error {
-	return &invalidError{what: what, val: strconv.FormatFloat(v, 'g', -1, 64)}
+// invalid returns an error wrapping ErrInvalid about the setting at field
+// (its config key path, such as "per_key.rate").
+func invalid(field, what string, v any) *invalidError {
+	var val string
+	switch x := v.(type) {
+	case float64:
+		val = strconv.FormatFloat(x, 'g', -1, 64)
+	case int:
+		val = strconv.Itoa(x)
+	case time.Duration:
+		val = x.String()
+	case string:
+		val = strconv.Quote(x)
+	}
+	return &invalidError{field: field, what: what, val: val}
 }
 
 type invalidError struct {
-	what, val string
+	field, what, val string
 }
 
 func (e *invalidError) Error() string {
-	return ErrInvalid.Error() + ": " + e.what + " (got " + e.val + ")"
+	s := ErrInvalid.Error() + ": "
+	if e.field != "" {
+		s += e.field + " "
+	}
+	s += e.what
+	if e.val != "" {
+		s += " (got " + e.val + ")"
+	}
+	return s
 }
 
 func (e *invalidError) Unwrap() error { return ErrInvalid }

@@ -54,37 +54,35 @@ func (c *config) keys() *keyConfig {
 func (k *keyConfig) validate() error {
 	switch {
 	case k.metadata == "" && k.fn == nil:
-		return &invalidError{what: "per-key limits need a key source (WithKeyMetadata or WithKeyFunc)", val: "none"}
+		return invalid("key", "is required by per-key limits (WithKeyMetadata or WithKeyFunc)", nil)
 	case k.metadata != "" && k.fn != nil:
-		return &invalidError{what: "give one key source, WithKeyMetadata or WithKeyFunc", val: "both"}
+		return invalid("key", "must be one source, WithKeyMetadata or WithKeyFunc, not both", nil)
 	case !k.defSet:
-		return &invalidError{what: "a key source needs a default per-key limit (WithPerKey)", val: "none"}
+		return invalid("per_key", "is required with a key source (WithPerKey)", nil)
 	case k.maxKeys < 1:
-		return invalidf("max_keys must be at least 1", float64(k.maxKeys))
+		return invalid("per_key.max_keys", "must be at least 1", k.maxKeys)
 	case k.idle < 0:
-		return invalidf("idle must not be negative", k.idle.Seconds())
+		return invalid("per_key.idle", "must not be negative", k.idle)
 	}
-	if err := checkSpec("per_key.", k.def); err != nil {
+	if err := checkSpec("per_key", k.def); err != nil {
 		return err
 	}
 	for key, s := range k.overrides {
 		if len(key) > MaxKeyLen {
-			return &invalidError{what: "override key longer than MaxKeyLen", val: key[:32] + "..."}
+			return invalid("per_key.overrides", "key is longer than MaxKeyLen", key[:32]+"...")
 		}
-		if err := checkSpec("override "+quote(key)+" ", s); err != nil {
+		if err := checkSpec("per_key.overrides."+key, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func quote(s string) string { return `"` + s + `"` }
-
 func checkSpec(prefix string, s limitSpec) error {
-	if err := checkRate(prefix+"rate", s.rate); err != nil {
+	if err := checkRate(prefix+".rate", s.rate); err != nil {
 		return err
 	}
-	return checkBurst(s.burst, s.rate > 0)
+	return checkBurst(prefix+".burst", s.burst, s.rate > 0)
 }
 
 // WithKeyMetadata takes the per-key limit's key from the message metadata

@@ -121,8 +121,11 @@ func (l *Limiter) Reserve() error {
 // adaptive limit, r is clamped to [Min, Max] and the controller carries on
 // from it.
 func (l *Limiter) SetRate(r float64) {
-	if l.adapt != nil && !math.IsNaN(r) {
-		r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
+	if l.adapt != nil {
+		if !math.IsNaN(r) {
+			r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
+		}
+		defer l.adapt.reset(time.Now())
 	}
 	b := l.b
 	b.mu.Lock()
@@ -275,9 +278,11 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		if l.adapt == nil {
 			return next(msg)
 		}
+		l.adapt.inflight.Add(1)
 		t0 := time.Now()
 		out, herr := next(msg)
 		now := time.Now()
+		l.adapt.inflight.Add(-1)
 		if d, ok := l.adapt.observe(now.Sub(t0), failed(herr), now); ok {
 			l.noteAdjust(ctx, d)
 		}

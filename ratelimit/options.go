@@ -41,7 +41,7 @@ func ParseMode(s string) (Mode, error) {
 	case "reject":
 		return ModeReject, nil
 	}
-	return 0, &invalidError{what: `mode must be "wait" or "reject"`, val: s}
+	return 0, invalid("mode", `must be "wait" or "reject"`, s)
 }
 
 func itoa(i int) string {
@@ -74,7 +74,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 // DefaultCatchUp is the default WithCatchUp bound.
-const DefaultCatchUp = 10 * time.Millisecond
+const DefaultCatchUp = 50 * time.Millisecond
 
 type config struct {
 	rate      float64
@@ -114,18 +114,18 @@ func (c *config) validate() error {
 			return err
 		}
 	}
-	if err := checkBurst(c.burst, c.rateSet && c.rate > 0); err != nil {
+	if err := checkBurst("burst", c.burst, c.rateSet && c.rate > 0); err != nil {
 		return err
 	}
 	if c.mode != ModeWait && c.mode != ModeReject {
-		return invalidf("mode must be ModeWait or ModeReject", float64(c.mode))
+		return invalid("mode", "must be ModeWait or ModeReject", int(c.mode))
 	}
 	for _, d := range []struct {
-		what string
-		v    time.Duration
-	}{{"max_wait must not be negative", c.maxWait}, {"max_hold must not be negative", c.maxHold}, {"catch_up must not be negative", c.catchUp}} {
+		field string
+		v     time.Duration
+	}{{"max_wait", c.maxWait}, {"max_hold", c.maxHold}, {"catch_up", c.catchUp}} {
 		if d.v < 0 {
-			return invalidf(d.what, d.v.Seconds())
+			return invalid(d.field, "must not be negative", d.v)
 		}
 	}
 	if c.keyed != nil {
@@ -143,17 +143,17 @@ func (c *config) validate() error {
 
 func checkRate(what string, r float64) error {
 	if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 {
-		return invalidf(what+" must be a finite number of events per second, 0 or more", r)
+		return invalid(what, "must be a finite number of events per second, 0 or more", r)
 	}
 	return nil
 }
 
-func checkBurst(n int, positiveRate bool) error {
+func checkBurst(field string, n int, positiveRate bool) error {
 	if n < 0 {
-		return invalidf("burst must not be negative", float64(n))
+		return invalid(field, "must not be negative", n)
 	}
 	if n == 0 && positiveRate {
-		return invalidf("burst must be at least 1 with a positive rate", 0)
+		return invalid(field, "must be at least 1 with a positive rate", n)
 	}
 	return nil
 }
@@ -205,13 +205,16 @@ func WithMaxWait(d time.Duration) Option { return optionFunc(func(c *config) { c
 // default, means no bound; negative is an error.
 func WithMaxHold(d time.Duration) Option { return optionFunc(func(c *config) { c.maxHold = d }) }
 
-// WithCatchUp bounds how far behind the schedule the limiter may admit
-// permits whose slot passed while the runtime woke it late (timer
-// granularity, scheduling delay). With catch-up a burst-1 limiter holds
-// rates whose interval is shorter than the timer granularity; the price is
-// that after a late wake-up up to rate*lateness permits (lateness <= d) go
-// back to back. Zero gives strict spacing with the throughput losses of
-// x/time/rate. Default DefaultCatchUp (10ms); negative is an error.
+// WithCatchUp bounds the catch-up of permits whose slot passed while the
+// runtime woke a waiter late (timer granularity, scheduling delay). The
+// limiter measures that lateness when the waiter runs, and the consumer's
+// next requests continue the schedule by at most that much, so a burst-1
+// limiter holds rates whose interval is shorter than the timer
+// granularity; the price is that after a late wake-up up to rate*lateness
+// permits (lateness <= d) go back to back. Pauses of the consumer itself
+// are never caught up. Zero gives strict spacing with the throughput
+// losses of x/time/rate. Default DefaultCatchUp (50ms, enough for a
+// loaded 2-core machine); negative is an error.
 func WithCatchUp(d time.Duration) Option { return optionFunc(func(c *config) { c.catchUp = d }) }
 
 // WithName names the limiter in metrics (attribute limiter). Default "".
