@@ -26,16 +26,16 @@ func Kinds() []string {
 
 // Defaults applied when a field is zero.
 const (
-	DefaultConcurrency    = 1
-	DefaultAckDeadline    = 30 * time.Second
-	DefaultDialTimeout    = 5 * time.Second
-	DefaultConsumerGroup  = "levee"
-	DefaultAMQPPriority   = 10
-	DefaultPollInterval   = 100 * time.Millisecond
-	maxConcurrency        = 1024
-	maxAMQPPriority       = 255
-	amqpQueueTypeClassic  = "classic"
-	amqpQueueTypeQuorum   = "quorum"
+	DefaultConcurrency   = 1
+	DefaultAckDeadline   = 30 * time.Second
+	DefaultDialTimeout   = 5 * time.Second
+	DefaultConsumerGroup = "levee"
+	DefaultAMQPPriority  = 10
+	DefaultPollInterval  = 100 * time.Millisecond
+	maxConcurrency       = 1024
+	maxAMQPPriority      = 255
+	amqpQueueTypeClassic = "classic"
+	amqpQueueTypeQuorum  = "quorum"
 )
 
 // TransportConfig is the YAML `transport` section:
@@ -70,11 +70,20 @@ type TransportConfig struct {
 	// DialTimeout bounds the connection attempt made by Build. Zero means 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 
-	AMQP     *AMQPConfig     `yaml:"amqp"`
-	Kafka    *KafkaConfig    `yaml:"kafka"`
-	NATS     *NATSConfig     `yaml:"nats"`
-	Redis    *RedisConfig    `yaml:"redis"`
-	Postgres *PostgresConfig `yaml:"postgres"`
+	GoChannel *GoChannelConfig `yaml:"gochannel"`
+	AMQP      *AMQPConfig      `yaml:"amqp"`
+	Kafka     *KafkaConfig     `yaml:"kafka"`
+	NATS      *NATSConfig      `yaml:"nats"`
+	Redis     *RedisConfig     `yaml:"redis"`
+	Postgres  *PostgresConfig  `yaml:"postgres"`
+}
+
+// GoChannelConfig is the `transport.gochannel` section (in-process, no broker).
+type GoChannelConfig struct {
+	// Persistent keeps every published message in memory and replays them
+	// to each new subscription (Watermill's GoChannel Persistent). Default
+	// false: a message published with no subscriber is dropped by GoChannel.
+	Persistent bool `yaml:"persistent"`
 }
 
 // AMQPConfig is the `transport.amqp` section (RabbitMQ, watermill-amqp v3).
@@ -169,6 +178,7 @@ func (c TransportConfig) validate() error {
 		kind    string
 		present bool
 	}{
+		{KindGoChannel, c.GoChannel != nil},
 		{KindAMQP, c.AMQP != nil},
 		{KindKafka, c.Kafka != nil},
 		{KindNATS, c.NATS != nil},

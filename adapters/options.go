@@ -33,6 +33,15 @@ func WithGoChannel() Option {
 	return optionFunc(func(o *options) { o.tc.Kind = KindGoChannel })
 }
 
+// WithGoChannelPersistent makes the GoChannel transport keep every message
+// and replay it to new subscriptions (default false).
+func WithGoChannelPersistent(persistent bool) Option {
+	return optionFunc(func(o *options) {
+		o.tc.Kind = KindGoChannel
+		o.tc.GoChannel = &GoChannelConfig{Persistent: persistent}
+	})
+}
+
 // WithAMQP selects RabbitMQ at url (amqp://user:pass@host:5672/).
 func WithAMQP(url string) Option {
 	return optionFunc(func(o *options) {
@@ -193,8 +202,16 @@ func (c TransportConfig) Options() []Option {
 		kind := c.Kind
 		opts = append(opts, optionFunc(func(o *options) { o.tc.Kind = kind }))
 	}
+	if c.GoChannel != nil {
+		g := *c.GoChannel
+		opts = append(opts, optionFunc(func(o *options) { o.tc.GoChannel = &g }))
+	}
 	if c.AMQP != nil {
 		a := *c.AMQP
+		if a.MaxPriority != nil {
+			p := *a.MaxPriority
+			a.MaxPriority = &p
+		}
 		opts = append(opts, optionFunc(func(o *options) { o.tc.AMQP = &a }))
 	}
 	if c.Kafka != nil {
