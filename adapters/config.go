@@ -135,6 +135,10 @@ type PostgresConfig struct {
 	URL string `yaml:"url"`
 	// PollInterval is the wait between polls of an empty table. Zero means 100ms.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// MaxConns caps the connection pool. Every in-flight message holds one
+	// connection until it is acked, so it should be at least concurrency ×
+	// subscribed topics + 4. Zero means 8 × concurrency + 4.
+	MaxConns int `yaml:"max_conns"`
 }
 
 // Validate checks the section; the YAML loader calls it after decoding and
@@ -231,6 +235,9 @@ func (c TransportConfig) validate() error {
 		}
 		if c.Postgres.PollInterval < 0 {
 			return invalid("postgres.poll_interval", "must not be negative, got %s", c.Postgres.PollInterval)
+		}
+		if c.Postgres.MaxConns < 0 || (c.Postgres.MaxConns > 0 && c.Postgres.MaxConns < c.concurrency()+1) {
+			return invalid("postgres.max_conns", "%d is too small: every in-flight message holds a connection (need at least concurrency + 1 = %d)", c.Postgres.MaxConns, c.concurrency()+1)
 		}
 		if c.ConsumerGroup != "" {
 			return invalid("consumer_group", "postgres runs in queue mode (one table per topic) and has no consumer groups")
@@ -354,4 +361,11 @@ func (c TransportConfig) pollInterval() time.Duration {
 		return DefaultPollInterval
 	}
 	return c.Postgres.PollInterval
+}
+
+func (c TransportConfig) postgresMaxConns() int {
+	if c.Postgres != nil && c.Postgres.MaxConns > 0 {
+		return c.Postgres.MaxConns
+	}
+	return 8*c.concurrency() + 4
 }

@@ -157,6 +157,17 @@ func WithPostgresPollInterval(d time.Duration) Option {
 	})
 }
 
+// WithPostgresMaxConns caps the PostgreSQL connection pool (default
+// 8 × concurrency + 4; every in-flight message holds one connection).
+func WithPostgresMaxConns(n int) Option {
+	return optionFunc(func(o *options) {
+		if o.tc.Postgres == nil {
+			o.tc.Postgres = &PostgresConfig{}
+		}
+		o.tc.Postgres.MaxConns = n
+	})
+}
+
 // WithConcurrency sets the messages in flight per subscribed topic
 // (default 1, at most 1024).
 func WithConcurrency(n int) Option {
