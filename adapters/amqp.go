@@ -12,7 +12,10 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-const amqpDeliveryCountHeader = "x-delivery-count"
+const (
+	amqpDeliveryCountHeader = "x-delivery-count"
+	wamqpUUIDHeader         = wamqp.DefaultMessageUUIDHeaderKey
+)
 
 // rabbitMQConsumerTimeout is RabbitMQ's default consumer_timeout (30 min):
 // a delivery left unacknowledged longer closes the channel and is requeued.

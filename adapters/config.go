@@ -26,16 +26,16 @@ func Kinds() []string {
 
 // Defaults applied when a field is zero.
 const (
-	DefaultConcurrency    = 1
-	DefaultAckDeadline    = 30 * time.Second
-	DefaultDialTimeout    = 5 * time.Second
-	DefaultConsumerGroup  = "levee"
-	DefaultAMQPPriority   = 10
-	DefaultPollInterval   = 100 * time.Millisecond
-	maxConcurrency        = 1024
-	maxAMQPPriority       = 255
-	amqpQueueTypeClassic  = "classic"
-	amqpQueueTypeQuorum   = "quorum"
+	DefaultConcurrency   = 1
+	DefaultAckDeadline   = 30 * time.Second
+	DefaultDialTimeout   = 5 * time.Second
+	DefaultConsumerGroup = "levee"
+	DefaultAMQPPriority  = 10
+	DefaultPollInterval  = 100 * time.Millisecond
+	maxConcurrency       = 1024
+	maxAMQPPriority      = 255
+	amqpQueueTypeClassic = "classic"
+	amqpQueueTypeQuorum  = "quorum"
 )
 
 // TransportConfig is the YAML `transport` section:
@@ -70,11 +70,20 @@ type TransportConfig struct {
 	// DialTimeout bounds the connection attempt made by Build. Zero means 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 
-	AMQP     *AMQPConfig     `yaml:"amqp"`
-	Kafka    *KafkaConfig    `yaml:"kafka"`
-	NATS     *NATSConfig     `yaml:"nats"`
-	Redis    *RedisConfig    `yaml:"redis"`
-	Postgres *PostgresConfig `yaml:"postgres"`
+	GoChannel *GoChannelConfig `yaml:"gochannel"`
+	AMQP      *AMQPConfig      `yaml:"amqp"`
+	Kafka     *KafkaConfig     `yaml:"kafka"`
+	NATS      *NATSConfig      `yaml:"nats"`
+	Redis     *RedisConfig     `yaml:"redis"`
+	Postgres  *PostgresConfig  `yaml:"postgres"`
+}
+
+// GoChannelConfig is the `transport.gochannel` section (in-process, no broker).
+type GoChannelConfig struct {
+	// Persistent keeps every published message in memory and replays them
+	// to each new subscription (Watermill's GoChannel Persistent). Default
+	// false: a message published with no subscriber is dropped by GoChannel.
+	Persistent bool `yaml:"persistent"`
 }
 
 // AMQPConfig is the `transport.amqp` section (RabbitMQ, watermill-amqp v3).
@@ -126,6 +135,10 @@ type PostgresConfig struct {
 	URL string `yaml:"url"`
 	// PollInterval is the wait between polls of an empty table. Zero means 100ms.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// MaxConns caps the connection pool. Every in-flight message holds one
+	// connection until it is acked, so it should be at least concurrency ×
+	// subscribed topics + 4. Zero means 8 × concurrency + 4.
+	MaxConns int `yaml:"max_conns"`
 }
 
 // Validate checks the section; the YAML loader calls it after decoding and
@@ -169,6 +182,7 @@ func (c TransportConfig) validate() error {
 		kind    string
 		present bool
 	}{
+		{KindGoChannel, c.GoChannel != nil},
 		{KindAMQP, c.AMQP != nil},
 		{KindKafka, c.Kafka != nil},
 		{KindNATS, c.NATS != nil},
@@ -221,6 +235,9 @@ func (c TransportConfig) validate() error {
 		}
 		if c.Postgres.PollInterval < 0 {
 			return invalid("postgres.poll_interval", "must not be negative, got %s", c.Postgres.PollInterval)
+		}
+		if c.Postgres.MaxConns < 0 || (c.Postgres.MaxConns > 0 && c.Postgres.MaxConns < c.concurrency()+1) {
+			return invalid("postgres.max_conns", "%d is too small: every in-flight message holds a connection (need at least concurrency + 1 = %d)", c.Postgres.MaxConns, c.concurrency()+1)
 		}
 		if c.ConsumerGroup != "" {
 			return invalid("consumer_group", "postgres runs in queue mode (one table per topic) and has no consumer groups")
@@ -344,4 +361,11 @@ func (c TransportConfig) pollInterval() time.Duration {
 		return DefaultPollInterval
 	}
 	return c.Postgres.PollInterval
+}
+
+func (c TransportConfig) postgresMaxConns() int {
+	if c.Postgres != nil && c.Postgres.MaxConns > 0 {
+		return c.Postgres.MaxConns
+	}
+	return 8*c.concurrency() + 4
 }

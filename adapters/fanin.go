@@ -9,9 +9,9 @@ import (
 )
 
 // FanIn is a message.Subscriber that subscribes every one of its underlying
-// subscriptions to a topic and merges their outputs into one channel, so up
-// to len(subs) messages are in flight at once: each underlying subscription
-// hands over one message and waits for its Ack or Nack before the next.
+// subscriptions to a topic and merges their outputs into one channel, so at
+// most Width() messages are in flight at once: each forwarder hands over
+// one message and waits for its Ack or Nack before taking the next.
 //
 // Passing the same subscriber several times makes several subscriptions of
 // it (several AMQP consumers on the queue, several SQL pollers); passing
@@ -23,7 +23,8 @@ import (
 //
 // FanIn is safe for concurrent use.
 type FanIn struct {
-	subs []message.Subscriber
+	subs    []message.Subscriber
+	workers int // forwarders per underlying subscription
 
 	mu      sync.Mutex
 	closed  bool          // guarded by mu
@@ -41,11 +42,28 @@ func NewFanIn(subs ...message.Subscriber) (*FanIn, error) {
 			return nil, errors.New("adapters: NewFanIn got a nil subscriber")
 		}
 	}
-	return &FanIn{subs: subs, closing: make(chan struct{})}, nil
+	return &FanIn{subs: subs, workers: 1, closing: make(chan struct{})}, nil
 }
 
-// Width is the number of underlying subscriptions per topic, the maximum in flight.
-func (f *FanIn) Width() int { return len(f.subs) }
+// NewLimiter returns a FanIn that subscribes sub once per topic and hands
+// over at most n messages at a time from it: n forwarders share the one
+// subscription, each waiting for its message's Ack or Nack before taking
+// the next. Use it for subscribers that otherwise hand over without bound
+// (GoChannel) or one per partition (Kafka).
+func NewLimiter(sub message.Subscriber, n int) (*FanIn, error) {
+	if n < 1 {
+		return nil, errors.New("adapters: NewLimiter needs n >= 1")
+	}
+	f, err := NewFanIn(sub)
+	if err != nil {
+		return nil, err
+	}
+	f.workers = n
+	return f, nil
+}
+
+// Width is the maximum number of messages in flight per topic.
+func (f *FanIn) Width() int { return len(f.subs) * f.workers }
 
 // Subscribe subscribes every underlying subscription to topic. If one
 // fails, the ones already made are cancelled and the error is returned.
@@ -74,9 +92,11 @@ func (f *FanIn) Subscribe(ctx context.Context, topic string) (<-chan *message.Me
 
 	out := make(chan *message.Message)
 	var fwd sync.WaitGroup
-	fwd.Add(len(chans))
+	fwd.Add(len(chans) * f.workers)
 	for _, ch := range chans {
-		go f.forward(ctx, ch, out, &fwd)
+		for range f.workers {
+			go f.forward(ctx, ch, out, &fwd)
+		}
 	}
 	go func() {
 		fwd.Wait()
@@ -87,13 +107,21 @@ func (f *FanIn) Subscribe(ctx context.Context, topic string) (<-chan *message.Me
 	return out, nil
 }
 
-// forward copies messages from in to out until in closes. A message it
-// cannot hand over is Nacked so the transport redelivers it.
+// forward copies messages from in to out until in closes, one at a time:
+// it takes the next message only after the previous one was Acked or
+// Nacked. A message it cannot hand over is Nacked so the transport
+// redelivers it.
 func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for msg := range in {
 		select {
 		case out <- msg:
+			select {
+			case <-msg.Acked():
+			case <-msg.Nacked():
+			case <-ctx.Done():
+			case <-f.closing:
+			}
 			continue
 		case <-ctx.Done():
 		case <-f.closing:

@@ -43,7 +43,7 @@ func buildKafka(ctx context.Context, o *options) (*built, error) {
 	pubCfg.Version = sarama.V2_1_0_0
 	pubCfg.Net.DialTimeout = tc.dialTimeout()
 	pubCfg.Metadata.Retry.Backoff = 250 * time.Millisecond
-	pubCfg.Producer.Partitioner = sarama.NewHashPartitioner
+	pubCfg.Producer.Partitioner = newKafkaPartitioner
 
 	marshaler := kafkaMarshaler{}
 	topicDetails := &sarama.TopicDetail{NumPartitions: int32(parts), ReplicationFactor: 1}
@@ -70,9 +70,17 @@ func buildKafka(ctx context.Context, o *options) (*built, error) {
 		return nil, fmt.Errorf("kafka at %s: publisher: %w", strings.Join(brokers, ","), err)
 	}
 	topics := &kafkaTopics{init: sub.SubscribeInitialize}
+	// One group member per topic consumes every partition, one message per
+	// partition at a time; the limiter caps the total at the concurrency.
+	limited, err := NewLimiter(kafkaSubscriber{sub: sub, topics: topics}, n)
+	if err != nil {
+		_ = sub.Close()
+		_ = pub.Close()
+		return nil, err
+	}
 	return &built{
 		pub: kafkaPublisher{pub: pub, topics: topics},
-		sub: kafkaSubscriber{sub: sub, topics: topics},
+		sub: limited,
 		caps: Capabilities{
 			Kind:          KindKafka,
 			System:        "kafka",
@@ -153,3 +161,24 @@ func (m kafkaMarshaler) Marshal(topic string, msg *message.Message) (*sarama.Pro
 	}
 	return pm, nil
 }
+
+// kafkaPartitioner hashes keyed records (levee_partition_key), so one key
+// stays on one partition and in order, and spreads unkeyed records
+// round-robin, so every partition, and so every in-flight slot, gets work.
+type kafkaPartitioner struct {
+	hash sarama.Partitioner
+	rr   sarama.Partitioner
+}
+
+func newKafkaPartitioner(topic string) sarama.Partitioner {
+	return kafkaPartitioner{hash: sarama.NewHashPartitioner(topic), rr: sarama.NewRoundRobinPartitioner(topic)}
+}
+
+func (p kafkaPartitioner) Partition(msg *sarama.ProducerMessage, n int32) (int32, error) {
+	if msg.Key == nil {
+		return p.rr.Partition(msg, n)
+	}
+	return p.hash.Partition(msg, n)
+}
+
+func (p kafkaPartitioner) RequiresConsistency() bool { return true }

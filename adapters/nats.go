@@ -65,21 +65,23 @@ func buildNATS(ctx context.Context, o *options) (*built, error) {
 	}
 	acks := &natsAcks{ackWait: ackWait, closing: make(chan struct{})}
 	pub, err := wnats.NewPublisherWithNatsConn(pubConn, wnats.PublisherPublishConfig{
-		Marshaler: &wnats.NATSMarshaler{},
-		JetStream: jsCfg,
+		Marshaler:         &wnats.NATSMarshaler{},
+		SubjectCalculator: wnats.DefaultSubjectCalculator,
+		JetStream:         jsCfg,
 	}, o.logger)
 	if err != nil {
 		closeConns()
 		return nil, fmt.Errorf("nats at %s: publisher: %w", addr, err)
 	}
 	sub, err := wnats.NewSubscriberWithNatsConn(subConn, wnats.SubscriberSubscriptionConfig{
-		Unmarshaler:      natsUnmarshaler{acks: acks},
-		SubscribersCount: n,
-		AckWaitTimeout:   ackWait,
-		CloseTimeout:     ackWait,
-		SubscribeTimeout: tc.dialTimeout(),
-		QueueGroupPrefix: group,
-		JetStream:        jsCfg,
+		Unmarshaler:       natsUnmarshaler{acks: acks},
+		SubjectCalculator: wnats.DefaultSubjectCalculator,
+		SubscribersCount:  n,
+		AckWaitTimeout:    ackWait,
+		CloseTimeout:      ackWait,
+		SubscribeTimeout:  tc.dialTimeout(),
+		QueueGroupPrefix:  group,
+		JetStream:         jsCfg,
 	}, o.logger)
 	if err != nil {
 		_ = pub.Close()

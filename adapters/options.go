@@ -33,6 +33,15 @@ func WithGoChannel() Option {
 	return optionFunc(func(o *options) { o.tc.Kind = KindGoChannel })
 }
 
+// WithGoChannelPersistent makes the GoChannel transport keep every message
+// and replay it to new subscriptions (default false).
+func WithGoChannelPersistent(persistent bool) Option {
+	return optionFunc(func(o *options) {
+		o.tc.Kind = KindGoChannel
+		o.tc.GoChannel = &GoChannelConfig{Persistent: persistent}
+	})
+}
+
 // WithAMQP selects RabbitMQ at url (amqp://user:pass@host:5672/).
 func WithAMQP(url string) Option {
 	return optionFunc(func(o *options) {
@@ -148,6 +157,17 @@ func WithPostgresPollInterval(d time.Duration) Option {
 	})
 }
 
+// WithPostgresMaxConns caps the PostgreSQL connection pool (default
+// 8 × concurrency + 4; every in-flight message holds one connection).
+func WithPostgresMaxConns(n int) Option {
+	return optionFunc(func(o *options) {
+		if o.tc.Postgres == nil {
+			o.tc.Postgres = &PostgresConfig{}
+		}
+		o.tc.Postgres.MaxConns = n
+	})
+}
+
 // WithConcurrency sets the messages in flight per subscribed topic
 // (default 1, at most 1024).
 func WithConcurrency(n int) Option {
@@ -193,8 +213,16 @@ func (c TransportConfig) Options() []Option {
 		kind := c.Kind
 		opts = append(opts, optionFunc(func(o *options) { o.tc.Kind = kind }))
 	}
+	if c.GoChannel != nil {
+		g := *c.GoChannel
+		opts = append(opts, optionFunc(func(o *options) { o.tc.GoChannel = &g }))
+	}
 	if c.AMQP != nil {
 		a := *c.AMQP
+		if a.MaxPriority != nil {
+			p := *a.MaxPriority
+			a.MaxPriority = &p
+		}
 		opts = append(opts, optionFunc(func(o *options) { o.tc.AMQP = &a }))
 	}
 	if c.Kafka != nil {

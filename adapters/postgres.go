@@ -23,9 +23,9 @@ func buildPostgres(ctx context.Context, o *options) (*built, error) {
 	}
 	n := tc.concurrency()
 	pcfg.ConnConfig.ConnectTimeout = tc.dialTimeout()
-	// Each consumer holds one connection (its row lock) while a message is
-	// in flight; the rest serve publishing and acks.
-	pcfg.MaxConns = int32(n + 4)
+	// Each in-flight message holds one connection (its row lock and
+	// transaction) until Ack; polling and publishing need a few more.
+	pcfg.MaxConns = int32(tc.postgresMaxConns())
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres at %s: %w", addr, err)
@@ -95,6 +95,30 @@ func buildPostgres(ctx context.Context, o *options) (*built, error) {
 type skipLockedQueueSchema struct {
 	wsql.PostgreSQLQueueSchema
 }
+
+// schemaLockID keys the advisory lock that serialises schema creation:
+// concurrent CREATE TABLE IF NOT EXISTS of one table (a publisher and
+// subscribers starting together) otherwise fails with a unique violation
+// in pg_class.
+const schemaLockID = 0x1e7ee
+
+// SchemaInitializingQueries runs the queue schema's queries behind a
+// transaction-scoped advisory lock.
+func (s skipLockedQueueSchema) SchemaInitializingQueries(params wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
+	qs, err := s.PostgreSQLQueueSchema.SchemaInitializingQueries(params)
+	if err != nil {
+		return nil, err
+	}
+	// One lock for all tables: PostgreSQL picks the names of implicit
+	// objects (the SERIAL sequence, truncated to 63 bytes) without locking,
+	// so creating two long-named tables at once can collide too.
+	lock := wsql.Query{Query: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLockID)}
+	return append([]wsql.Query{lock}, qs...), nil
+}
+
+// RequiresTransaction makes watermill-sql run the schema queries in a
+// transaction, so the advisory lock is held until the table is committed.
+func (s skipLockedQueueSchema) RequiresTransaction() bool { return true }
 
 func (s skipLockedQueueSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
 	q, err := s.PostgreSQLQueueSchema.SelectQuery(params)

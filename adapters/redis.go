@@ -18,15 +18,19 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 		return nil, err
 	}
 	n := tc.concurrency()
-	client := redis.NewClient(&redis.Options{
-		Addr:        rc.Addr,
-		Username:    rc.Username,
-		Password:    rc.Password,
-		DB:          rc.DB,
-		DialTimeout: tc.dialTimeout(),
-		// Each consumer blocks one connection in XREADGROUP.
-		PoolSize: 2*n + 8,
-	})
+	// watermill-redisstream's Publisher.Close and Subscriber.Close each
+	// close their client, so each gets its own.
+	newClient := func(pool int) *redis.Client {
+		return redis.NewClient(&redis.Options{
+			Addr:        rc.Addr,
+			Username:    rc.Username,
+			Password:    rc.Password,
+			DB:          rc.DB,
+			DialTimeout: tc.dialTimeout(),
+			PoolSize:    pool,
+		})
+	}
+	client := newClient(8)
 	pctx, cancel := context.WithTimeout(ctx, tc.dialTimeout())
 	err := client.Ping(pctx).Err()
 	cancel()
@@ -42,9 +46,18 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 	ackDeadline := tc.ackDeadline()
 	prefix := group + "-" + watermill.NewShortUUID()
 	subs := make([]message.Subscriber, n)
+	closeSubs := func() {
+		for _, s := range subs {
+			if s != nil {
+				_ = s.Close()
+			}
+		}
+	}
 	for i := range subs {
+		// A consumer blocks one connection in XREADGROUP, one claims
+		// idle messages, one acks.
 		s, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
-			Client:        client,
+			Client:        newClient(4),
 			Consumer:      fmt.Sprintf("%s-%d", prefix, i),
 			ConsumerGroup: group,
 			// A message pending longer than the ack deadline is claimed by
@@ -54,6 +67,7 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 			DisableIndefiniteInitialBlock: true,
 		}, o.logger)
 		if err != nil {
+			closeSubs()
 			_ = client.Close()
 			return nil, fmt.Errorf("redis at %s: subscriber: %w", rc.Addr, err)
 		}
@@ -61,11 +75,13 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 	}
 	fan, err := NewFanIn(subs...)
 	if err != nil {
+		closeSubs()
 		_ = client.Close()
 		return nil, err
 	}
 	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, o.logger)
 	if err != nil {
+		_ = fan.Close()
 		_ = client.Close()
 		return nil, fmt.Errorf("redis at %s: publisher: %w", rc.Addr, err)
 	}
@@ -78,6 +94,5 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 			MaxInFlight: n,
 			AckDeadline: ackDeadline,
 		},
-		closers: []func() error{client.Close},
 	}, nil
 }

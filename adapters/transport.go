@@ -21,9 +21,9 @@ const (
 	// The AMQP publisher maps it onto the publishing priority, clamped to
 	// 0..max_priority; a missing or garbage value means priority 0.
 	MetadataPriority = "levee_priority"
-	// MetadataPartitionKey keeps messages with the same key in order: it is
-	// the Kafka record key and picks the GoChannel shard. Without it
-	// messages spread over partitions/shards.
+	// MetadataPartitionKey is the Kafka record key: messages with the same
+	// key go to one partition and keep their order. Without it records are
+	// spread round-robin over the partitions.
 	MetadataPartitionKey = "levee_partition_key"
 	// MetadataRetryAfter is written by (*Transport).Middleware when the
 	// handler's error asks for a delayed redelivery (a Go duration string);
