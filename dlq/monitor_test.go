@@ -24,7 +24,7 @@ func opsMonitor(t *testing.T, s dlq.Store) *dlq.Monitor {
 	return m
 }
 
-func TestDecodeDeadLetterBadInput(t *testing.T) {
+func TestNewRecordBadInput(t *testing.T) {
 	failedAt := opsNow.Add(-time.Hour)
 	long := strings.Repeat("x", 10000)
 	tests := []struct {
@@ -83,7 +83,7 @@ func TestDecodeDeadLetterBadInput(t *testing.T) {
 	}
 }
 
-func FuzzDecodeDeadLetter(f *testing.F) {
+func FuzzNewRecord(f *testing.F) {
 	f.Add("u", "0123456789abcdef", "3", "2026-01-01T00:00:00Z", []byte("p"))
 	f.Add("", "", "", "", []byte(nil))
 	f.Add("\xff", "zz", "-1", "garbage", []byte{0})
