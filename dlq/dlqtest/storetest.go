@@ -241,6 +241,33 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Errorf("claim without owner: got %v want ErrInvalidQuery", err)
 		}
 	})
+	t.Run("CursorWalksTiesBytewise", func(t *testing.T) {
+		s := newStore(t)
+		// same failure time; "A3" < "a-2" < "a1" < "b" bytewise, not in
+		// most natural-language collations
+		for _, id := range []string{"a1", "b", "A3", "a-2"} {
+			mustAdd(t, s, Letter(id, "g", "t", "h", 0))
+		}
+		var walked []string
+		var after *dlq.Cursor
+		for range 10 {
+			got, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "w", Now: Base, Lease: time.Hour, Limit: 1, After: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 {
+				break
+			}
+			walked = append(walked, got[0].ID)
+			if err := s.Release(ctx, got[0].ID, "w", "held"); err != nil { // stays new, as a held letter
+				t.Fatal(err)
+			}
+			after = &dlq.Cursor{At: got[0].FailedAt, ID: got[0].ID}
+		}
+		if want := []string{"A3", "a-2", "a1", "b"}; !slices.Equal(walked, want) {
+			t.Errorf("walked %v want %v", walked, want)
+		}
+	})
 	t.Run("SetStatusSkipsClaimed", func(t *testing.T) {
 		s := newStore(t)
 		mustAdd(t, s, Letter("1", "g", "t", "h", 0), Letter("2", "g", "t", "h", time.Second))

@@ -1,6 +1,7 @@
 -- 0001: dead letters recorded by the Levee DLQ monitor.
 CREATE TABLE IF NOT EXISTS {{schema}}.dead_letters (
-    id             text        PRIMARY KEY,
+    -- "C" collation: ids order bytewise, as the replay cursor compares them in Go
+    id             text COLLATE "C" PRIMARY KEY,
     uuid           text        NOT NULL DEFAULT '',
     original_uuid  text        NOT NULL DEFAULT '',
     dlq_topic      text        NOT NULL DEFAULT '',
