@@ -42,7 +42,10 @@
 // hold the delivery longer than WithMaxHold (the transport's ack deadline)
 // is not slept: the message is Nacked with a *RetryLaterError whose
 // RetryAfter is the delay; a transport with native delay redelivers it
-// then, and an early redelivery waits (or is Nacked again) until it is due.
+// then. An early redelivery (a transport without native delay) waits until
+// the retry is due, holding it at most max hold, and is Nacked again with
+// the rest as RetryAfter if that is not enough: it never calls the handler
+// early, and spins at most once per max hold.
 //
 // The attempt count survives redelivery: it is the larger of the
 // transport's delivery count (metadata levee_delivery_count, set by
@@ -61,7 +64,11 @@
 // listed at [KeyOriginalTopic] and below. A message dead-lettered again
 // (after a replay) has its earlier failure keys replaced ([FailureKeys]);
 // levee_original_uuid and levee_replay_count are carried through. The
-// default topic is "<subscribed topic>.dlq".
+// default topic is "<subscribed topic>.dlq". A failed dead-letter publish
+// Nacks the original with a *PublishError whose RetryAfter grows with
+// consecutive failures; it is logged and counted. [ParseDeadLetter] reads
+// the keys back defensively (for monitors and reports; a missing or garbage
+// fingerprint groups as [UnknownFingerprint]).
 //
 // # Configuration
 //
@@ -79,5 +86,9 @@
 // Close. Hooks run on the handler's goroutine, with no lock held.
 //
 // Package dlq/validate adds JSON Schema validation for consumers (class
-// validation) and publishers.
+// validation) and publishers; dlq.WithValidator(registry.Validate) runs it
+// inside the Router before every attempt.
+//
+// docs/DLQ.md has the operator's view; docs/TELEMETRY.md (## dlq) lists the
+// instruments.
 package dlq

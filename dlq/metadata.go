@@ -176,5 +176,8 @@ func validationMetadata(err error, maxLen int) (string, bool) {
 	if jerr != nil {
 		return "", false
 	}
+	if len(b) > maxLen {
+		return `["…"]`, true
+	}
 	return string(b), true
 }

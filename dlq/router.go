@@ -151,19 +151,26 @@ func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
 	return call(w.next, msg)
 }
 
-// waitDue makes a redelivered message wait until its deferred retry is due,
-// or Nacks it again when that is beyond max hold (a transport without native
-// delay redelivers at once).
+// waitDue makes a redelivered message wait until its deferred retry is due.
+// When that is further away than max hold, it waits max hold and Nacks the
+// message again with the rest as RetryAfter: a transport without native
+// delay (which redelivers at once) spins at most once per max hold, and the
+// handler is not called early.
 func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) error {
 	wait := rec.notBefore.Sub(start)
 	if wait <= 0 {
 		return nil
 	}
-	if hold := w.r.cfg.maxHold; hold > 0 && wait > hold {
-		return &RetryLaterError{Delay: wait, Attempts: rec.attempts, Err: rec.err}
+	hold := w.r.cfg.maxHold
+	early := hold > 0 && wait > hold
+	if early {
+		wait = hold
 	}
 	if err := sleep(msg, wait); err != nil {
 		return fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(rec.err, err))
+	}
+	if early {
+		return &RetryLaterError{Delay: rec.notBefore.Sub(time.Now()), Attempts: rec.attempts, Err: rec.err}
 	}
 	return nil
 }

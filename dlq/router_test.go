@@ -244,14 +244,16 @@ func TestMaxHoldDefersToRedelivery(t *testing.T) {
 		if calls != 3 {
 			t.Errorf("delivery 2: got %d calls, want 3", calls)
 		}
-		// A redelivery before the due time, with more than max hold left, is
-		// Nacked again without calling the handler.
+		// A redelivery before the due time, with more than max hold left,
+		// waits max hold and is Nacked again with the rest, without calling
+		// the handler.
+		before := time.Now()
 		_, err = h(msg)
-		if !errors.As(err, &rl) || rl.RetryAfter() != 4*time.Second || calls != 3 {
-			t.Fatalf("early redelivery: got %v after %d calls, want RetryAfter 4s and 3 calls", err, calls)
+		if !errors.As(err, &rl) || rl.RetryAfter() != 1500*time.Millisecond || calls != 3 || time.Since(before) != 2500*time.Millisecond {
+			t.Fatalf("early redelivery: got %v after %d calls in %s, want RetryAfter 1.5s, 3 calls, 2.5s", err, calls, time.Since(before))
 		}
-		time.Sleep(4 * time.Second) // the transport's native delay
-		_, err = h(msg)             // attempt 4; next wait 8s deferred
+		time.Sleep(1500 * time.Millisecond) // the transport's native delay
+		_, err = h(msg)                     // attempt 4; next wait 8s deferred
 		if !errors.As(err, &rl) || rl.RetryAfter() != 8*time.Second || calls != 4 {
 			t.Fatalf("delivery 4: got %v after %d calls, want RetryAfter 8s and 4 calls", err, calls)
 		}
@@ -272,6 +274,7 @@ func TestMaxHoldDefersToRedelivery(t *testing.T) {
 		}
 		first, _ := dlq.ParseTime(md[dlq.KeyFirstFailureAt])
 		last, _ := dlq.ParseTime(md[dlq.KeyLastFailureAt])
+		// failures at 0, 1s, 3s, 7s, 15s
 		if got := last.Sub(first); got != 15*time.Second {
 			t.Errorf("last-first failure: got %s, want 15s", got)
 		}
