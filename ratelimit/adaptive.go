@@ -132,6 +132,8 @@ func (a Adaptive) validate(c *config) error {
 		return invalid("adaptive.decrease", "must be 0 (default) or within 0 and 1, exclusive", a.Decrease)
 	case math.IsNaN(a.LatencyTolerance) || math.IsInf(a.LatencyTolerance, 0) || (a.LatencyTolerance != 0 && a.LatencyTolerance <= 1):
 		return invalid("adaptive.latency_tolerance", "must be 0 (default) or a finite number above 1", a.LatencyTolerance)
+	case a.IgnoreLatency && a.TargetLatency > 0:
+		return invalid("adaptive.target_latency", "cannot be set with ignore_latency", a.TargetLatency)
 	case a.MinSamples < 0:
 		return invalid("adaptive.min_samples", "must not be negative", a.MinSamples)
 	case c.rateSet && (c.rate < a.Min || c.rate > a.Max):

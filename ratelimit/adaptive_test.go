@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -228,6 +229,10 @@ func TestAdaptiveBoundsAndIdle(t *testing.T) {
 		l.SetRate(1e6)
 		if got := l.Rate(); got != 200 {
 			t.Fatalf("SetRate above Max gave %v, want 200", got)
+		}
+		l.SetRate(math.NaN())
+		if got := l.Rate(); got != 50 {
+			t.Fatalf("SetRate(NaN) gave %v, want Min 50", got)
 		}
 	})
 }

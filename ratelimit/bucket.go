@@ -18,7 +18,9 @@ import (
 //     slot. When it fires, however late, every waiter whose slot is due is
 //     released in the same pass, and each release advances tat by exactly
 //     one interval from the previous slot, never from "now". A late wake-up
-//     therefore delays permits but never loses them.
+//     therefore delays permits but does not lose them (slots more than
+//     catchUp in the past are forfeited, so a stall cannot turn into an
+//     unbounded burst).
 //   - Lateness is measured, not guessed: when a released waiter finally
 //     runs, it records how late it is relative to its slot (timer
 //     granularity plus scheduling delay), capped at catchUp. A consumer

@@ -42,6 +42,8 @@ func TestNewRejectsInvalid(t *testing.T) {
 		{"adaptive decrease 1", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, Decrease: 1})}, "adaptive.decrease"},
 		{"adaptive error rate 2", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, MaxErrorRate: 2})}, "adaptive.max_error_rate"},
 		{"rate outside adaptive bounds", []Option{WithRate(100), WithAdaptive(Adaptive{Min: 1, Max: 5})}, "rate"},
+		{"adaptive tolerance 1", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, LatencyTolerance: 1})}, "adaptive.latency_tolerance"},
+		{"adaptive target and ignore", []Option{WithAdaptive(Adaptive{Min: 1, Max: 5, TargetLatency: 1, IgnoreLatency: true})}, "adaptive.target_latency"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := New(tc.opts...)

@@ -118,13 +118,14 @@ func (l *Limiter) Reserve() error {
 // once. r is events per second: 0 admits nothing, +Inf removes the limit.
 // SetRate has no error result so that a ramp can drive it; a NaN or
 // negative r is treated as 0 (fail closed, never over-admitting). With an
-// adaptive limit, r is clamped to [Min, Max] and the controller carries on
-// from it.
+// adaptive limit, r is clamped to [Min, Max] (NaN gives Min) and the
+// controller carries on from it in a fresh window.
 func (l *Limiter) SetRate(r float64) {
 	if l.adapt != nil {
-		if !math.IsNaN(r) {
-			r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
+		if math.IsNaN(r) {
+			r = l.adapt.cfg.Min
 		}
+		r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
 		defer l.adapt.reset(time.Now())
 	}
 	b := l.b
@@ -230,6 +231,9 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	wait := l.mode == ModeWait
 	if l.plain {
 		return func(msg *message.Message) ([]*message.Message, error) {
+			if l.b.fast.Load() {
+				return next(msg) // unlimited: no lock, no clock
+			}
 			var err error
 			if wait {
 				_, err = l.b.wait(msg.Context(), l.maxWait)
