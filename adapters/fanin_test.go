@@ -1,0 +1,273 @@
+package adapters_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/levee-dev/levee/adapters"
+)
+
+// fakeSub hands over messages from its own channel, one subscription per
+// Subscribe call; like a broker consumer it waits for Ack or Nack before
+// handing over the next, and records the Nacks.
+type fakeSub struct {
+	src    chan *message.Message
+	mu     sync.Mutex
+	nacked []string // guarded by mu
+	closed int      // guarded by mu
+	err    error
+}
+
+func (f *fakeSub) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := make(chan *message.Message)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case msg := <-f.src:
+				select {
+				case out <- msg:
+				case <-ctx.Done():
+					f.src <- msg
+					return
+				}
+				select {
+				case <-msg.Acked():
+				case <-msg.Nacked():
+					f.mu.Lock()
+					f.nacked = append(f.nacked, msg.UUID)
+					f.mu.Unlock()
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (f *fakeSub) Close() error {
+	f.mu.Lock()
+	f.closed++
+	f.mu.Unlock()
+	return nil
+}
+
+func TestFanInInFlight(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(src chan *message.Message) (*adapters.FanIn, *fakeSub, error)
+		want  int
+	}{
+		{"three subscriptions of one subscriber", func(src chan *message.Message) (*adapters.FanIn, *fakeSub, error) {
+			s := &fakeSub{src: src}
+			f, err := adapters.NewFanIn(s, s, s)
+			return f, s, err
+		}, 3},
+		{"limiter of five", func(src chan *message.Message) (*adapters.FanIn, *fakeSub, error) {
+			s := &fakeSub{src: src}
+			f, err := adapters.NewLimiter(s, 5)
+			return f, s, err
+		}, 1}, // the fake itself hands over one at a time
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := make(chan *message.Message, 20)
+				for i := range 20 {
+					src <- message.NewMessage(string(rune('a'+i)), nil)
+				}
+				f, sub, err := tc.build(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				ch, err := f.Subscribe(ctx, "t")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var held []*message.Message
+				for {
+					synctest.Wait()
+					select {
+					case m := <-ch:
+						held = append(held, m)
+						continue
+					default:
+					}
+					break
+				}
+				if len(held) != tc.want {
+					t.Fatalf("got %d in flight, want %d", len(held), tc.want)
+				}
+				for _, m := range held {
+					m.Ack()
+				}
+				cancel()
+				for range ch {
+				}
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+				sub.mu.Lock()
+				defer sub.mu.Unlock()
+				if sub.closed != 1 {
+					t.Fatalf("underlying closed %d times, want 1", sub.closed)
+				}
+			})
+		})
+	}
+}
+
+// TestLimiterGoChannel checks the cap on GoChannel, which otherwise hands
+// over every message at once.
+func TestLimiterGoChannel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gc := gochannel.NewGoChannel(gochannel.Config{}, nil)
+		f, err := adapters.NewLimiter(gc, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := f.Subscribe(context.Background(), "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			if err := gc.Publish("t", message.NewMessage(string(rune('a'+i)), nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := 0
+		acked := 0
+		for acked < 10 {
+			var held []*message.Message
+			for {
+				synctest.Wait()
+				select {
+				case m := <-ch:
+					held = append(held, m)
+					continue
+				default:
+				}
+				break
+			}
+			if len(held) > 4 || len(held) == 0 {
+				t.Fatalf("got %d in flight, want 1..4", len(held))
+			}
+			got = max(got, len(held))
+			for _, m := range held {
+				m.Ack()
+				acked++
+			}
+		}
+		if got != 4 {
+			t.Fatalf("got max %d in flight, want 4", got)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range ch {
+		}
+	})
+}
+
+// TestFanInNacksUndelivered checks that a message taken from the transport
+// but not handed over before the subscription ends is Nacked, not lost.
+func TestFanInNacksUndelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := make(chan *message.Message, 1)
+		src <- message.NewMessage("only", nil)
+		s := &fakeSub{src: src}
+		f, err := adapters.NewFanIn(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ch, err := f.Subscribe(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // the forwarder holds "only", nobody reads ch
+		cancel()
+		for range ch {
+		}
+		synctest.Wait()
+		if len(src) == 1 {
+			return // the fake took it back before handing over: not lost
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.nacked) != 1 || s.nacked[0] != "only" {
+			t.Fatalf("got nacked %v, want [only]", s.nacked)
+		}
+		_ = f.Close()
+	})
+}
+
+func TestFanInErrors(t *testing.T) {
+	if _, err := adapters.NewFanIn(); err == nil {
+		t.Fatal("got nil error for no subscribers")
+	}
+	if _, err := adapters.NewLimiter(&fakeSub{}, 0); err == nil {
+		t.Fatal("got nil error for limit 0")
+	}
+	boom := errors.New("boom")
+	f, err := adapters.NewFanIn(&fakeSub{src: make(chan *message.Message)}, &fakeSub{err: boom})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Subscribe(context.Background(), "t"); !errors.Is(err, boom) {
+		t.Fatalf("got %v, want boom", err)
+	}
+	_ = f.Close()
+	if _, err := f.Subscribe(context.Background(), "t"); !errors.Is(err, adapters.ErrClosed) {
+		t.Fatalf("got %v, want ErrClosed", err)
+	}
+}
+
+type retryErr struct{ d time.Duration }
+
+func (e retryErr) Error() string             { return "later" }
+func (e retryErr) RetryAfter() time.Duration { return e.d }
+
+func TestRetryAfterMiddleware(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"success", nil, ""},
+		{"plain error", errors.New("x"), ""},
+		{"retry after", retryErr{250 * time.Millisecond}, "250ms"},
+		{"wrapped retry after", errors.Join(errors.New("ctx"), retryErr{2 * time.Second}), "2s"},
+		{"zero delay", retryErr{0}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := adapters.RetryAfterMiddleware(func(*message.Message) ([]*message.Message, error) { return nil, tc.err })
+			msg := message.NewMessage("1", nil)
+			_, err := h(msg)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("got %v, want %v", err, tc.err)
+			}
+			if got := msg.Metadata.Get(adapters.MetadataRetryAfter); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !integration
+
+package adapters_test
+
+const integration = false

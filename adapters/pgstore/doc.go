@@ -1,0 +1,23 @@
+// Package pgstore is the PostgreSQL implementation of dlq.Store, through
+// pgx v5. It keeps the dead letters recorded by dlq.Monitor in one table,
+// <schema>.dead_letters, created by embedded, versioned migrations
+// (migrations/*.sql, applied by Migrate under an advisory lock and recorded
+// in <schema>.levee_schema_migrations), with indexes for the group
+// (fingerprint), the original topic, the handler and the failure time.
+//
+// Where it sits: outside the middleware order. The Monitor writes to it,
+// the Replayer and the `levee dlq` CLI read and claim from it, and
+// dlq.GroupGauges reads it at metric collection time. Core packages do not
+// import it (they must not import database clients); adapters and cmd do.
+//
+// Inserts are batched: Add sends multi-row INSERT ... ON CONFLICT (id) DO
+// NOTHING statements of up to WithBatchRows rows, so a redelivered dead
+// letter is ignored. Replay claims use SELECT ... FOR UPDATE SKIP LOCKED
+// plus a lease column, so replayers in several processes never take the
+// same row while its lease holds, and a crashed replayer's rows become
+// claimable again when the lease ends.
+//
+// A Store is safe for concurrent use. Config: the YAML top-level `store`
+// section, `store: {kind: postgres, url: "postgres://...", schema: levee}`
+// (read by cmd/levee).
+package pgstore

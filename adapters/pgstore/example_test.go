@@ -1,0 +1,35 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/levee-dev/levee/adapters/pgstore"
+	"github.com/levee-dev/levee/dlq"
+)
+
+// The embedded, versioned migrations that Open and Migrate apply.
+func ExampleMigrations() {
+	migs, err := pgstore.Migrations()
+	if err != nil {
+		panic(err)
+	}
+	for _, m := range migs {
+		fmt.Println(m.Version, m.Name)
+	}
+	// Output:
+	// 1 0001_init.sql
+}
+
+// A `store: {kind: memory}` section builds the in-memory store; kind
+// postgres opens (and migrates) the database at store.url.
+func ExampleFromConfig() {
+	s, closeStore, err := pgstore.FromConfig(context.Background(), dlq.StoreConfig{Kind: dlq.StoreKindMemory})
+	if err != nil {
+		panic(err)
+	}
+	defer closeStore()
+	fmt.Printf("%T\n", s)
+	// Output:
+	// *dlq.MemStore
+}

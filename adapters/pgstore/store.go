@@ -1,0 +1,175 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/levee-dev/levee/dlq"
+)
+
+// Store is a dlq.Store in PostgreSQL. It is safe for concurrent use, also
+// by several processes sharing the database: claims use
+// SELECT ... FOR UPDATE SKIP LOCKED plus a lease.
+type Store struct {
+	pool      *pgxpool.Pool
+	ownsPool  bool
+	schema    string // sanitized identifier
+	table     string // sanitized schema.dead_letters
+	batchRows int
+	closeOnce sync.Once
+}
+
+var _ dlq.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	schema      string
+	batchRows   int
+	dialTimeout time.Duration
+	migrate     bool
+}
+
+// Defaults.
+const (
+	DefaultSchema      = "levee"
+	DefaultBatchRows   = 1000
+	DefaultDialTimeout = 5 * time.Second
+	maxBatchRows       = 2500 // 23 parameters a row, 65535 a statement
+)
+
+// WithSchema sets the PostgreSQL schema holding the tables (created when
+// missing). Default "levee"; it must be a plain identifier
+// ([A-Za-z_][A-Za-z0-9_]*, at most 63 bytes).
+func WithSchema(name string) Option { return optionFunc(func(c *config) { c.schema = name }) }
+
+// WithBatchRows sets how many rows one INSERT carries when Add gets many
+// letters. Default 1000; 1 inserts row by row; at most 2500.
+func WithBatchRows(n int) Option { return optionFunc(func(c *config) { c.batchRows = n }) }
+
+// WithDialTimeout bounds the connection check of Open and New. Default 5s;
+// it must be positive.
+func WithDialTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.dialTimeout = d })
+}
+
+// WithoutMigrate skips the schema migrations in New and Open (run Migrate
+// yourself, e.g. from a deploy job). Default: migrate.
+func WithoutMigrate() Option { return optionFunc(func(c *config) { c.migrate = false }) }
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+func newConfig(opts []Option) (config, error) {
+	c := config{schema: DefaultSchema, batchRows: DefaultBatchRows, dialTimeout: DefaultDialTimeout, migrate: true}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	switch {
+	case !identRE.MatchString(c.schema):
+		return c, fmt.Errorf("%w: schema %q is not a plain identifier", ErrInvalidConfig, c.schema)
+	case c.batchRows < 1 || c.batchRows > maxBatchRows:
+		return c, fmt.Errorf("%w: batch rows %d not in 1..%d", ErrInvalidConfig, c.batchRows, maxBatchRows)
+	case c.dialTimeout <= 0:
+		return c, fmt.Errorf("%w: dial timeout %s must be positive", ErrInvalidConfig, c.dialTimeout)
+	}
+	return c, nil
+}
+
+// Errors.
+var (
+	// ErrInvalidConfig is wrapped for invalid options or URLs.
+	ErrInvalidConfig = errors.New("pgstore: invalid configuration")
+	// ErrUnreachable is wrapped (with dlq.ErrStore) when the server cannot
+	// be reached within the dial timeout.
+	ErrUnreachable = errors.New("pgstore: postgres unreachable")
+)
+
+// Open connects to the database at url (a postgres:// URL or a DSN),
+// checks the connection, runs the migrations and returns a Store that
+// owns its pool (Close closes it).
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s, err := newStore(ctx, pool, c)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownsPool = true
+	return s, nil
+}
+
+// New returns a Store on an existing pool (Close leaves the pool open),
+// after checking the connection and running the migrations.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: nil pool", ErrInvalidConfig)
+	}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(ctx, pool, c)
+}
+
+func newStore(ctx context.Context, pool *pgxpool.Pool, c config) (*Store, error) {
+	s := &Store{pool: pool, batchRows: c.batchRows}
+	s.schema = pgx.Identifier{c.schema}.Sanitize()
+	s.table = pgx.Identifier{c.schema, "dead_letters"}.Sanitize()
+	pctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		cc := pool.Config().ConnConfig
+		return nil, fmt.Errorf("%w: %w at %s:%d (database %q): %w", dlq.ErrStore, ErrUnreachable, cc.Host, cc.Port, cc.Database, err)
+	}
+	if c.migrate {
+		if err := s.Migrate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Schema returns the schema as a quoted SQL identifier.
+func (s *Store) Schema() string { return s.schema }
+
+// Pool returns the connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool when the Store opened it; it is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.ownsPool {
+			s.pool.Close()
+		}
+	})
+	return nil
+}
+
+// storeErr wraps a backend error in dlq.ErrStore.
+func storeErr(op string, err error) error {
+	return fmt.Errorf("%w: pgstore %s: %w", dlq.ErrStore, op, err)
+}

@@ -1,0 +1,193 @@
+//go:build integration
+
+package pgstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/adapters/pgstore"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqtest"
+)
+
+// pgURL is the test server: LEVEE_PG_URL or the loopback default.
+func pgURL() string {
+	if u := os.Getenv("LEVEE_PG_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// newSchema returns a unique schema name and drops it when the test ends.
+func newSchema(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "levee_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		s, err := pgstore.Open(context.Background(), pgURL(), pgstore.WithSchema(name), pgstore.WithoutMigrate())
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer s.Close()
+		if _, err := s.Pool().Exec(context.Background(), `DROP SCHEMA IF EXISTS `+name+` CASCADE`); err != nil {
+			t.Errorf("cleanup: drop schema: %v", err)
+		}
+	})
+	return name
+}
+
+func openStore(t *testing.T, schema string, opts ...pgstore.Option) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.Open(context.Background(), pgURL(), append([]pgstore.Option{pgstore.WithSchema(schema)}, opts...)...)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	dlqtest.Run(t, func(t *testing.T) dlq.Store { return openStore(t, newSchema(t)) })
+}
+
+func TestConformanceRowByRow(t *testing.T) {
+	dlqtest.Run(t, func(t *testing.T) dlq.Store { return openStore(t, newSchema(t), pgstore.WithBatchRows(1)) })
+}
+
+func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
+	schema := newSchema(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			s, err := pgstore.Open(context.Background(), pgURL(), pgstore.WithSchema(schema))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			if err := s.Migrate(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	s := openStore(t, schema)
+	v, err := s.SchemaVersion(context.Background())
+	migs, _ := pgstore.Migrations()
+	if err != nil || v != migs[len(migs)-1].Version {
+		t.Errorf("schema version %d, %v want %d", v, err, migs[len(migs)-1].Version)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	ctx := context.Background()
+	_, err := pgstore.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=1",
+		pgstore.WithDialTimeout(2*time.Second))
+	if !errors.Is(err, pgstore.ErrUnreachable) || !errors.Is(err, dlq.ErrStore) {
+		t.Errorf("got %v want ErrUnreachable and dlq.ErrStore", err)
+	}
+	if _, err := pgstore.Open(ctx, pgURL(), pgstore.WithSchema("bad-name; drop")); !errors.Is(err, pgstore.ErrInvalidConfig) {
+		t.Errorf("bad schema: got %v", err)
+	}
+}
+
+func TestBadInputRoundTrips(t *testing.T) {
+	s := openStore(t, newSchema(t))
+	ctx := context.Background()
+	mon, err := dlq.NewMonitor(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage("nul-and-garbage", []byte{0, 0xff, 0xfe})
+	msg.Metadata["k\x00"] = "v\x00\xff"
+	msg.Metadata[dlq.KeyOriginalTopic] = "or\x00ders"
+	msg.Metadata[dlq.KeyFingerprint] = "garbage"
+	if err := mon.Handle(msg); err != nil {
+		t.Fatalf("monitor: %v", err)
+	}
+	dl, err := s.Get(ctx, "nul-and-garbage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.Fingerprint != dlq.UnknownGroup || string(dl.Payload) != "\x00\xff\xfe" || dl.Metadata["k\x00"] == "" {
+		t.Errorf("got %+v", dl)
+	}
+}
+
+// TestConcurrentReplayersNeverDoubleSend runs four replayers, each with its
+// own connection pool (as separate processes would), over the same 600
+// dead letters: every letter is published exactly once.
+func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
+	schema := newSchema(t)
+	seed := openStore(t, schema)
+	ctx := context.Background()
+	const total = 600
+	var letters []dlq.Record
+	for i := range total {
+		letters = append(letters, dlqtest.Letter(fmt.Sprintf("l%04d", i), "0123456789abcdef", "orders", "h", time.Duration(i)*time.Millisecond))
+	}
+	if n, err := seed.Add(ctx, letters...); err != nil || n != total {
+		t.Fatalf("seed: %d %v", n, err)
+	}
+	pub := &countingPublisher{seen: map[string]int{}}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		s := openStore(t, schema)
+		r, err := dlq.NewReplayer(s, pub, dlq.WithReplayRate(0), dlq.WithReplayBatch(13), dlq.WithReplayOwner(fmt.Sprintf("r%d", w)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if _, err := r.Replay(ctx, dlq.ReplaySelection{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.seen) != total {
+		t.Errorf("replayed %d distinct letters want %d", len(pub.seen), total)
+	}
+	for id, n := range pub.seen {
+		if n != 1 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+	}
+	groups, err := seed.Groups(ctx, dlq.GroupQuery{})
+	if err != nil || len(groups) != 1 || groups[0].Replayed != total {
+		t.Errorf("groups after replay: %+v %v", groups, err)
+	}
+	// a second run sends nothing
+	r, _ := dlq.NewReplayer(seed, pub, dlq.WithReplayRate(0))
+	if rep, err := r.Replay(ctx, dlq.ReplaySelection{}); err != nil || rep.Processed != 0 {
+		t.Errorf("second run: %+v %v", rep, err)
+	}
+}
+
+type countingPublisher struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (p *countingPublisher) Publish(_ string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range msgs {
+		p.seen[m.Metadata[dlq.KeyReplayOf]]++
+	}
+	return nil
+}
+
+func (p *countingPublisher) Close() error { return nil }

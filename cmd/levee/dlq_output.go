@@ -1,0 +1,172 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/levee-dev/levee/dlq"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// cut shortens s to n runes for a table cell, on one line.
+func cut(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func writeGroups(w io.Writer, groups []dlq.Group, window time.Duration, now time.Time) {
+	if len(groups) == 0 {
+		fmt.Fprintln(w, "no dead letters")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "GROUP\tTOTAL\tNEW\tREPLAYED\tARCHIVED\tLAST %s\tFIRST SEEN\tLAST SEEN\tOLDEST NEW\tTOPICS\tHANDLERS\tSAMPLE ERROR\n", shortDur(window))
+	for _, g := range groups {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Key, g.Count, g.New, g.Replayed, g.Archived,
+			g.InWindow, stamp(g.FirstSeen), stamp(g.LastSeen), age(now, g.OldestNew),
+			cut(strings.Join(g.Topics, ","), 30), cut(strings.Join(g.Handlers, ","), 30), cut(g.SampleError, 60))
+	}
+	_ = tw.Flush()
+}
+
+func writeList(w io.Writer, letters []dlq.Record) {
+	if len(letters) == 0 {
+		fmt.Fprintln(w, "no dead letters")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tGROUP\tTOPIC\tHANDLER\tFAILED AT\tREPLAYS\tERROR")
+	for _, dl := range letters {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.ID, dl.Status, dl.Fingerprint, cut(dl.OriginalTopic, 30),
+			cut(dl.Handler, 30), stamp(dl.FailedAt), dl.ReplayCount, cut(dl.Error, 60))
+	}
+	_ = tw.Flush()
+}
+
+func writeShow(w io.Writer, dl dlq.Record) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("id", dl.ID)
+	row("status", string(dl.Status))
+	if dl.Reason != "" {
+		row("reason", dl.Reason)
+	}
+	row("group", dl.Fingerprint)
+	row("original topic", orDash(dl.OriginalTopic))
+	row("dlq topic", dl.DLQTopic)
+	row("handler", orDash(dl.Handler))
+	row("error class", orDash(dl.ErrorClass))
+	row("error type", orDash(dl.ErrorType))
+	row("error", orDash(dl.Error))
+	row("attempts", fmt.Sprint(dl.Attempts))
+	row("replay count", fmt.Sprint(dl.ReplayCount))
+	row("failed at", stamp(dl.FailedAt))
+	row("received at", stamp(dl.ReceivedAt))
+	row("original uuid", dl.OriginalUUID)
+	if dl.Status == dlq.StatusReplayed {
+		row("replayed at", stamp(dl.ReplayedAt))
+		row("replay uuid", dl.ReplayUUID)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "metadata:")
+	for _, k := range slices.Sorted(maps.Keys(dl.Metadata)) {
+		fmt.Fprintf(w, "  %s = %q\n", k, dl.Metadata[k])
+	}
+	fmt.Fprintf(w, "payload (%d bytes):\n", len(dl.Payload))
+	if utf8.Valid(dl.Payload) {
+		fmt.Fprintf(w, "  %s\n", dl.Payload)
+	} else {
+		fmt.Fprintf(w, "  %x\n", dl.Payload)
+	}
+}
+
+// shortDur formats 1h0m0s as 1h, 1m30s as 1m30s.
+func shortDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeReport(w io.Writer, rep dlq.ReplayReport) {
+	verb := "replayed"
+	if rep.DryRun {
+		verb = "would replay"
+	}
+	fmt.Fprintf(w, "%s %d, held %d, failed %d (of %d)\n", verb, rep.Replayed, rep.Held, rep.Failed, rep.Processed)
+	if len(rep.Items) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tGROUP\tTOPIC\tOUTCOME\tREASON")
+	for _, it := range rep.Items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.ID, it.Group, orDash(it.Topic), it.Outcome, cut(it.Reason, 80))
+	}
+	_ = tw.Flush()
+	if rep.Truncated {
+		fmt.Fprintf(w, "(first %d items shown)\n", len(rep.Items))
+	}
+}
+
+type jsonReplay struct {
+	dlq.ReplayReport
+	Error string `json:"error,omitempty"`
+}
+
+func jsonReport(rep dlq.ReplayReport, err error) jsonReplay {
+	out := jsonReplay{ReplayReport: rep}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqtest"
+	"github.com/levee-dev/levee/middleware"
+)
+
+// dlqTestPublisher records replays.
+type dlqTestPublisher struct {
+	mu     sync.Mutex
+	fail   error
+	topics []string
+	msgs   []*message.Message
+}
+
+func (p *dlqTestPublisher) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	for _, m := range msgs {
+		p.topics = append(p.topics, topic)
+		p.msgs = append(p.msgs, m)
+	}
+	return nil
+}
+
+func (p *dlqTestPublisher) Close() error { return nil }
+
+func dlqWriteConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const dlqTestConfig = "transport: {kind: amqp, amqp: {url: \"amqp://guest:guest@127.0.0.1:5672/\"}}\nstore: {kind: postgres, url: \"postgres://postgres@127.0.0.1:5432/test\"}\n"
+
+// dlqTestCmd returns a command over an in-memory store seeded with letters
+// of two groups, and its publisher.
+func dlqTestCmd(t *testing.T) (*dlqCmd, *dlq.MemStore, *dlqTestPublisher, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	s := dlq.NewMemStore()
+	a := dlqtest.Letter("a1", "aaaaaaaaaaaaaaaa", "orders", "ship", 0)
+	b := dlqtest.Letter("a2", "aaaaaaaaaaaaaaaa", "orders", "ship", time.Minute)
+	c := dlqtest.Letter("b1", "bbbbbbbbbbbbbbbb", "payments", "pay", 2*time.Minute)
+	nt := dlqtest.Letter("n1", dlq.UnknownGroup, "", "", 3*time.Minute)
+	if _, err := s.Add(context.Background(), a, b, c, nt); err != nil {
+		t.Fatal(err)
+	}
+	pub := &dlqTestPublisher{}
+	var out, errb bytes.Buffer
+	cmd := &dlqCmd{stdout: &out, stderr: &errb, now: func() time.Time { return dlqtest.Base.Add(10 * time.Minute) },
+		openStore: func(context.Context, dlq.StoreConfig) (dlq.Store, func() error, error) {
+			return s, func() error { return nil }, nil
+		},
+		openPublisher: func(context.Context, *middleware.Config) (message.Publisher, func() error, error) {
+			return pub, func() error { return nil }, nil
+		},
+	}
+	cmd.configPath = dlqWriteConfig(t, dlqTestConfig)
+	return cmd, s, pub, &out, &errb
+}
+
+func TestDLQCommands(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		out, errs []string
+	}{
+		{"groups", []string{"groups"}, 0, []string{"GROUP", "aaaaaaaaaaaaaaaa  2", "bbbbbbbbbbbbbbbb", "unknown", "failure of a2"}, nil},
+		{"groups by topic", []string{"groups", "--by", "topic"}, 0, []string{"orders  ", "payments"}, nil},
+		{"list group", []string{"list", "--group", "aaaaaaaaaaaaaaaa"}, 0, []string{"a1", "a2"}, nil},
+		{"list since", []string{"list", "--since", "8m"}, 0, []string{"b1", "n1"}, nil},
+		{"show", []string{"show", "b1"}, 0, []string{"original topic:  payments", `k = "v b1"`, `{"id":"b1"}`}, nil},
+		{"show json flag after id", []string{"show", "b1", "--json"}, 0, []string{`"id": "b1"`}, nil},
+		{"show missing", []string{"show", "zz"}, 1, nil, []string{"dead letter not found"}},
+		{"dry run", []string{"replay", "--dry-run"}, 0, []string{"would replay 3, held 1", "n1", "original topic missing"}, nil},
+		{"replay group", []string{"replay", "--group", "aaaaaaaaaaaaaaaa", "--rate", "0"}, 0, []string{"replayed 2, held 0, failed 0"}, []string{"replay: 2 processed: 2 replayed"}},
+		{"archive needs selector", []string{"archive"}, 2, nil, []string{"archive needs a selector"}},
+		{"archive ids", []string{"archive", "a1", "b1"}, 0, []string{"archived 2 dead letters"}, nil},
+		{"prune needs retention", []string{"prune"}, 2, nil, []string{"no retention configured"}},
+		{"prune", []string{"prune", "--max-count", "1"}, 0, []string{"deleted 3 dead letters"}, nil},
+		{"bad rate", []string{"replay", "--rate", "fast"}, 2, nil, []string{"--rate"}},
+		{"bad status", []string{"list", "--status", "dead"}, 2, nil, []string{"unknown status"}},
+		{"bad since", []string{"list", "--since", "yesterday"}, 2, nil, []string{"--since"}},
+		{"unknown command", []string{"frob"}, 2, nil, []string{`unknown command "frob"`}},
+		{"no command", nil, 2, nil, []string{"usage: levee dlq"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd, _, _, out, errb := dlqTestCmd(t)
+			code := cmd.run(context.Background(), tt.args)
+			if code != tt.code {
+				t.Errorf("exit %d want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out, errb)
+			}
+			for _, w := range tt.out {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.errs {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb)
+				}
+			}
+		})
+	}
+}
+
+func TestDLQReplayJSONAndState(t *testing.T) {
+	cmd, s, pub, out, _ := dlqTestCmd(t)
+	if code := cmd.run(context.Background(), []string{"--json", "replay", "--rate", "1000/s", "--topic", "orders"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var rep struct {
+		Replayed int `json:"replayed"`
+		Items    []struct {
+			ID      string `json:"id"`
+			Outcome string `json:"outcome"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if rep.Replayed != 2 || len(pub.msgs) != 2 || pub.topics[0] != "orders" {
+		t.Fatalf("report %+v, sent %d", rep, len(pub.msgs))
+	}
+	// run again: nothing left to send
+	out.Reset()
+	if code := cmd.run(context.Background(), []string{"replay", "--topic", "orders"}); code != 0 || len(pub.msgs) != 2 {
+		t.Errorf("second run: exit %d, sent %d", code, len(pub.msgs))
+	}
+	dl, _ := s.Get(context.Background(), "a1")
+	if dl.Status != dlq.StatusReplayed {
+		t.Errorf("a1 status %s", dl.Status)
+	}
+}
+
+func TestDLQReplayBrokerFailure(t *testing.T) {
+	cmd, s, pub, _, errb := dlqTestCmd(t)
+	pub.fail = errors.New("connection reset")
+	if code := cmd.run(context.Background(), []string{"replay", "--group", "bbbbbbbbbbbbbbbb"}); code != 1 {
+		t.Fatalf("exit %d want 1", code)
+	}
+	if !strings.Contains(errb.String(), "replay publish failed") {
+		t.Errorf("stderr: %s", errb)
+	}
+	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlq.StatusNew || dl.Reason == "" {
+		t.Errorf("b1 after failure: %+v", dl)
+	}
+	cmd.openPublisher = func(context.Context, *middleware.Config) (message.Publisher, func() error, error) {
+		return nil, nil, errors.New("broker unreachable: amqp at 127.0.0.1:1")
+	}
+	errb.Reset()
+	if code := cmd.run(context.Background(), []string{"replay"}); code != 1 || !strings.Contains(errb.String(), "broker unreachable") {
+		t.Errorf("exit %d, stderr %s", code, errb)
+	}
+}
+
+func TestDLQConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, config, want string
+	}{
+		{"no store", "transport: {kind: gochannel}\n", "no store section"},
+		{"memory store", "store: {kind: memory}\n", "store kind memory lives inside the service"},
+		{"bad kind", "store: {kind: redis}\n", `unknown store kind "redis"`},
+		{"postgres without url", "store: {kind: postgres}\n", "needs a url"},
+		{"unknown key", "store: {kind: postgres, url: x, colour: red}\n", "colour"},
+		{"unreachable store", "store: {kind: postgres, url: \"postgres://postgres@127.0.0.1:1/test?connect_timeout=1\"}\n", "store unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			path := dlqWriteConfig(t, tt.config)
+			code := runDLQ([]string{"--config", path, "groups"}, &out, &errb)
+			if code != 1 || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errb.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestDLQGoChannelCannotReplay(t *testing.T) {
+	var out, errb bytes.Buffer
+	cmd := &dlqCmd{stdout: &out, stderr: &errb, now: time.Now,
+		openStore: func(context.Context, dlq.StoreConfig) (dlq.Store, func() error, error) {
+			return dlq.NewMemStore(), func() error { return nil }, nil
+		},
+		openPublisher: openTransportPublisher,
+	}
+	cmd.configPath = dlqWriteConfig(t, "transport: {kind: gochannel}\nstore: {kind: postgres, url: x}\n")
+	if code := cmd.run(context.Background(), []string{"replay"}); code != 1 || !strings.Contains(errb.String(), "gochannel is in-process") {
+		t.Errorf("exit %d stderr %s", code, errb.String())
+	}
+}
+
+func TestDLQReplayRevalidates(t *testing.T) {
+	cmd, s, pub, out, _ := dlqTestCmd(t)
+	dir := t.TempDir()
+	schema := filepath.Join(dir, "payment.json")
+	if err := os.WriteFile(schema, []byte(`{"type":"object","required":["amount"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.configPath = dlqWriteConfig(t, dlqTestConfig+"handlers:\n  pay:\n    validate: {schemas: {payments: \""+schema+"\"}}\n")
+	if code := cmd.run(context.Background(), []string{"replay", "--rate", "0"}); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if len(pub.msgs) != 2 || !strings.Contains(out.String(), "payload failed re-validation") {
+		t.Errorf("sent %d (want the 2 orders letters), output:\n%s", len(pub.msgs), out)
+	}
+	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlq.StatusNew || !strings.Contains(dl.Reason, "re-validation") {
+		t.Errorf("b1: %s %q", dl.Status, dl.Reason)
+	}
+}

@@ -1,0 +1,390 @@
+// Package dlqtest is the conformance suite every dlq.Store implementation
+// passes: the in-memory store in dlq's tests, the PostgreSQL store in
+// adapters/pgstore's integration tests.
+package dlqtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/levee-dev/levee/dlq"
+)
+
+// Base is the reference time of the suite, at microsecond precision (what
+// PostgreSQL keeps).
+var Base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// Letter returns a dead letter for tests: id, group (fingerprint), original
+// topic and handler, failed at Base+offset.
+func Letter(id, group, topic, handler string, offset time.Duration) dlq.Record {
+	return dlq.Record{
+		ID: id, UUID: id, OriginalUUID: id, DLQTopic: topic + ".dlq", OriginalTopic: topic, Handler: handler,
+		Fingerprint: group, ErrorClass: "permanent", ErrorType: "*errors.errorString",
+		Error: "failure of " + id, Attempts: 3, FailedAt: Base.Add(offset), ReceivedAt: Base.Add(offset + time.Second),
+		Metadata: map[string]string{dlq.KeyFingerprint: group, dlq.KeyOriginalTopic: topic, "k": "v " + id},
+		Payload:  []byte(`{"id":"` + id + `"}`), Status: dlq.StatusNew,
+	}
+}
+
+// NewStore returns an empty store for one subtest; the suite calls it once
+// per subtest.
+type NewStore func(t *testing.T) dlq.Store
+
+// Run runs the conformance suite.
+func Run(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	t.Run("AddIsIdempotent", func(t *testing.T) {
+		s := newStore(t)
+		a := Letter("a", "g1", "orders", "h", 0)
+		n, err := s.Add(ctx, a, Letter("b", "g1", "orders", "h", time.Second))
+		if err != nil || n != 2 {
+			t.Fatalf("Add: got %d, %v want 2, nil", n, err)
+		}
+		a.Error = "changed"
+		n, err = s.Add(ctx, a, a)
+		if err != nil || n != 0 {
+			t.Fatalf("re-Add: got %d, %v want 0, nil", n, err)
+		}
+		got, err := s.Get(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Error != "failure of a" {
+			t.Errorf("redelivery overwrote the record: error %q", got.Error)
+		}
+	})
+	t.Run("RoundTrip", func(t *testing.T) {
+		s := newStore(t)
+		want := Letter("rt", "0123456789abcdef", "orders", "handler-ü", 0)
+		want.Payload = []byte{0, 1, 2, 0xff, 'x'}
+		want.Metadata["unicode"] = "ünïcödé ✓"
+		want.ReplayCount = 2
+		want.ConsumerGroup = "cg"
+		if _, err := s.Add(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, "rt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Payload, want.Payload) {
+			t.Errorf("payload: got %v want %v", got.Payload, want.Payload)
+		}
+		for k, v := range want.Metadata {
+			if got.Metadata[k] != v {
+				t.Errorf("metadata %s: got %q want %q", k, got.Metadata[k], v)
+			}
+		}
+		if !got.FailedAt.Equal(want.FailedAt) || !got.ReceivedAt.Equal(want.ReceivedAt) {
+			t.Errorf("times: got %v/%v want %v/%v", got.FailedAt, got.ReceivedAt, want.FailedAt, want.ReceivedAt)
+		}
+		if got.Handler != want.Handler || got.ReplayCount != 2 || got.ConsumerGroup != "cg" || got.Status != dlq.StatusNew ||
+			got.Attempts != 3 || got.ErrorClass != "permanent" || got.OriginalUUID != "rt" || got.DLQTopic != "orders.dlq" {
+			t.Errorf("fields: got %+v", got)
+		}
+		if _, err := s.Get(ctx, "missing"); !errors.Is(err, dlq.ErrNotFound) {
+			t.Errorf("Get(missing): got %v want ErrNotFound", err)
+		}
+	})
+	t.Run("ListFilters", func(t *testing.T) {
+		s := newStore(t)
+		mustAdd(t, s,
+			Letter("1", "g1", "orders", "ship", 0),
+			Letter("2", "g1", "payments", "pay", time.Minute),
+			Letter("3", "g2", "orders", "ship", 2*time.Minute),
+			Letter("4", "g2", "orders", "ship", 3*time.Minute),
+		)
+		if n, err := s.SetStatus(ctx, dlq.Filter{IDs: []string{"4"}}, dlq.StatusArchived); err != nil || n != 1 {
+			t.Fatalf("SetStatus: %d %v", n, err)
+		}
+		tests := []struct {
+			name string
+			f    dlq.Filter
+			want []string
+		}{
+			{"all", dlq.Filter{}, []string{"1", "2", "3", "4"}},
+			{"group", dlq.Filter{Group: "g1"}, []string{"1", "2"}},
+			{"topic", dlq.Filter{Topic: "orders"}, []string{"1", "3", "4"}},
+			{"handler", dlq.Filter{Handler: "pay"}, []string{"2"}},
+			{"dlq topic", dlq.Filter{DLQTopic: "payments.dlq"}, []string{"2"}},
+			{"ids", dlq.Filter{IDs: []string{"3", "1", "x"}}, []string{"1", "3"}},
+			{"status", dlq.Filter{Statuses: []dlq.Status{dlq.StatusArchived}}, []string{"4"}},
+			{"since", dlq.Filter{Since: Base.Add(time.Minute)}, []string{"2", "3", "4"}},
+			{"until", dlq.Filter{Until: Base.Add(2 * time.Minute)}, []string{"1", "2"}},
+			{"range", dlq.Filter{Since: Base.Add(time.Minute), Until: Base.Add(3 * time.Minute)}, []string{"2", "3"}},
+			{"limit", dlq.Filter{Topic: "orders", Limit: 2}, []string{"1", "3"}},
+			{"none", dlq.Filter{Group: "nope"}, nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := s.List(ctx, tt.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ids := IDs(got); !slices.Equal(ids, tt.want) {
+					t.Errorf("got %v want %v", ids, tt.want)
+				}
+			})
+		}
+		if _, err := s.List(ctx, dlq.Filter{Statuses: []dlq.Status{"bogus"}}); !errors.Is(err, dlq.ErrInvalidQuery) {
+			t.Errorf("bad status: got %v want ErrInvalidQuery", err)
+		}
+	})
+	t.Run("Groups", func(t *testing.T) {
+		s := newStore(t)
+		a := Letter("1", "g1", "orders", "ship", 0)
+		b := Letter("2", "g1", "payments", "pay", time.Minute)
+		c := Letter("3", "g1", "orders", "ship", 10*time.Minute)
+		c.Error, c.ErrorClass = "newest error", "validation"
+		d := Letter("4", "g2", "orders", "ship", 5*time.Minute)
+		mustAdd(t, s, a, b, c, d)
+		claimAndMark(t, s, "1")
+		if _, err := s.SetStatus(ctx, dlq.Filter{IDs: []string{"2"}}, dlq.StatusArchived); err != nil {
+			t.Fatal(err)
+		}
+		groups, err := s.Groups(ctx, dlq.GroupQuery{WindowStart: Base.Add(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(groups) != 2 {
+			t.Fatalf("got %d groups want 2: %+v", len(groups), groups)
+		}
+		g := groups[0]
+		want := dlq.Group{Key: "g1", By: dlq.GroupByFingerprint, Count: 3, New: 1, Replayed: 1, Archived: 1, InWindow: 1,
+			FirstSeen: a.FailedAt, LastSeen: c.FailedAt, OldestNew: c.FailedAt,
+			Topics: []string{"orders", "payments"}, Handlers: []string{"pay", "ship"},
+			SampleError: "newest error", ErrorClass: "validation"}
+		if err := EqualGroup(g, want); err != nil {
+			t.Error(err)
+		}
+		if groups[1].Key != "g2" || groups[1].Count != 1 || groups[1].InWindow != 1 || !groups[1].OldestNew.Equal(d.FailedAt) {
+			t.Errorf("g2: got %+v", groups[1])
+		}
+		byTopic, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByTopic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(byTopic) != 2 || byTopic[0].Key != "orders" || byTopic[0].Count != 3 || byTopic[1].Key != "payments" {
+			t.Errorf("by topic: got %+v", byTopic)
+		}
+		byHandler, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByHandler, Filter: dlq.Filter{Group: "g1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(byHandler) != 2 || byHandler[0].Key != "ship" || byHandler[0].Count != 2 || byHandler[1].Key != "pay" {
+			t.Errorf("by handler in g1: got %+v", byHandler)
+		}
+		if _, err := s.Groups(ctx, dlq.GroupQuery{By: "bogus"}); !errors.Is(err, dlq.ErrInvalidQuery) {
+			t.Errorf("bad group by: got %v want ErrInvalidQuery", err)
+		}
+	})
+	t.Run("ClaimLease", func(t *testing.T) {
+		s := newStore(t)
+		mustAdd(t, s, Letter("1", "g", "t", "h", 0), Letter("2", "g", "t", "h", time.Second), Letter("3", "g", "t", "h", 2*time.Second))
+		req := dlq.ClaimRequest{Owner: "A", Now: Base, Lease: time.Minute, Limit: 2}
+		got, err := s.Claim(ctx, req)
+		if err != nil || !slices.Equal(IDs(got), []string{"1", "2"}) {
+			t.Fatalf("A claim: got %v, %v want [1 2]", IDs(got), err)
+		}
+		req.Owner = "B"
+		got, err = s.Claim(ctx, req)
+		if err != nil || !slices.Equal(IDs(got), []string{"3"}) {
+			t.Fatalf("B claim during A's lease: got %v, %v want [3]", IDs(got), err)
+		}
+		if err := s.MarkReplayed(ctx, "1", "B", "u", Base); !errors.Is(err, dlq.ErrClaimLost) {
+			t.Errorf("B marks A's letter: got %v want ErrClaimLost", err)
+		}
+		if err := s.MarkReplayed(ctx, "1", "A", "replay-1", Base); err != nil {
+			t.Fatal(err)
+		}
+		// A crashes holding 2; after the lease C takes it over.
+		req.Owner, req.Now = "C", Base.Add(2*time.Minute)
+		got, err = s.Claim(ctx, req)
+		if err != nil || !slices.Equal(IDs(got), []string{"2", "3"}) {
+			t.Fatalf("C claim after leases: got %v, %v want [2 3]", IDs(got), err)
+		}
+		if err := s.Release(ctx, "2", "A", "late"); !errors.Is(err, dlq.ErrClaimLost) {
+			t.Errorf("A releases after losing the claim: got %v want ErrClaimLost", err)
+		}
+		if err := s.Release(ctx, "2", "C", "held: reason"); err != nil {
+			t.Fatal(err)
+		}
+		one, _ := s.Get(ctx, "1")
+		two, _ := s.Get(ctx, "2")
+		if one.Status != dlq.StatusReplayed || one.ReplayUUID != "replay-1" || !one.ReplayedAt.Equal(Base) {
+			t.Errorf("1 after mark: got %+v", one)
+		}
+		if two.Status != dlq.StatusNew || two.Reason != "held: reason" {
+			t.Errorf("2 after release: got status %s reason %q", two.Status, two.Reason)
+		}
+		// the cursor skips what the run already walked
+		req.Owner, req.Now = "D", Base.Add(time.Hour)
+		req.After = &dlq.Cursor{At: two.FailedAt, ID: two.ID}
+		got, err = s.Claim(ctx, req)
+		if err != nil || !slices.Equal(IDs(got), []string{"3"}) {
+			t.Fatalf("claim after cursor: got %v, %v want [3]", IDs(got), err)
+		}
+		// force: replayed letters are claimable when asked for
+		req.After, req.Owner = nil, "E"
+		req.Filter.Statuses = []dlq.Status{dlq.StatusReplayed}
+		got, err = s.Claim(ctx, req)
+		if err != nil || !slices.Equal(IDs(got), []string{"1"}) {
+			t.Fatalf("claim replayed: got %v, %v want [1]", IDs(got), err)
+		}
+		if _, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "", Now: Base, Lease: time.Minute, Limit: 1}); !errors.Is(err, dlq.ErrInvalidQuery) {
+			t.Errorf("claim without owner: got %v want ErrInvalidQuery", err)
+		}
+	})
+	t.Run("CursorWalksTiesBytewise", func(t *testing.T) {
+		s := newStore(t)
+		// same failure time; "A3" < "a-2" < "a1" < "b" bytewise, not in
+		// most natural-language collations
+		for _, id := range []string{"a1", "b", "A3", "a-2"} {
+			mustAdd(t, s, Letter(id, "g", "t", "h", 0))
+		}
+		var walked []string
+		var after *dlq.Cursor
+		for range 10 {
+			got, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "w", Now: Base, Lease: time.Hour, Limit: 1, After: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 {
+				break
+			}
+			walked = append(walked, got[0].ID)
+			if err := s.Release(ctx, got[0].ID, "w", "held"); err != nil { // stays new, as a held letter
+				t.Fatal(err)
+			}
+			after = &dlq.Cursor{At: got[0].FailedAt, ID: got[0].ID}
+		}
+		if want := []string{"A3", "a-2", "a1", "b"}; !slices.Equal(walked, want) {
+			t.Errorf("walked %v want %v", walked, want)
+		}
+	})
+	t.Run("SetStatusSkipsClaimed", func(t *testing.T) {
+		s := newStore(t)
+		mustAdd(t, s, Letter("1", "g", "t", "h", 0), Letter("2", "g", "t", "h", time.Second))
+		if _, err := s.Claim(ctx, dlq.ClaimRequest{Filter: dlq.Filter{IDs: []string{"1"}}, Owner: "A", Now: Base, Lease: time.Minute, Limit: 1}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.SetStatus(ctx, dlq.Filter{Group: "g"}, dlq.StatusArchived)
+		if err != nil || n != 1 {
+			t.Fatalf("archive: got %d, %v want 1", n, err)
+		}
+		if got, _ := s.Get(ctx, "1"); got.Status != dlq.StatusNew {
+			t.Errorf("claimed letter archived: %s", got.Status)
+		}
+		if n, err := s.SetStatus(ctx, dlq.Filter{}, "bogus"); !errors.Is(err, dlq.ErrInvalidQuery) || n != 0 {
+			t.Errorf("bad status: got %d, %v", n, err)
+		}
+	})
+	t.Run("Prune", func(t *testing.T) {
+		s := newStore(t)
+		for i := range 10 {
+			mustAdd(t, s, Letter(fmt.Sprintf("%02d", i), "g", "t", "h", time.Duration(i)*time.Hour))
+		}
+		n, err := s.Prune(ctx, dlq.Retention{MaxAge: 5 * time.Hour}, Base.Add(9*time.Hour))
+		if err != nil || n != 4 {
+			t.Fatalf("prune by age: got %d, %v want 4", n, err)
+		}
+		n, err = s.Prune(ctx, dlq.Retention{MaxCount: 3}, Base.Add(9*time.Hour))
+		if err != nil || n != 3 {
+			t.Fatalf("prune by count: got %d, %v want 3", n, err)
+		}
+		left, _ := s.List(ctx, dlq.Filter{})
+		if !slices.Equal(IDs(left), []string{"07", "08", "09"}) {
+			t.Errorf("left: got %v want newest three", IDs(left))
+		}
+	})
+	t.Run("ConcurrentClaimsAreExclusive", func(t *testing.T) {
+		s := newStore(t)
+		const total = 300
+		var all []dlq.Record
+		for i := range total {
+			all = append(all, Letter(fmt.Sprintf("c%03d", i), "g", "t", "h", time.Duration(i)*time.Millisecond))
+		}
+		mustAdd(t, s, all...)
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				owner := fmt.Sprintf("w%d", w)
+				for {
+					got, err := s.Claim(ctx, dlq.ClaimRequest{Owner: owner, Now: Base, Lease: time.Hour, Limit: 7})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					for _, dl := range got {
+						mu.Lock()
+						seen[dl.ID]++
+						mu.Unlock()
+						if err := s.MarkReplayed(ctx, dl.ID, owner, "r-"+dl.ID, Base); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if len(seen) != total {
+			t.Errorf("claimed %d distinct letters want %d", len(seen), total)
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("%s claimed %d times", id, n)
+			}
+		}
+	})
+}
+
+func mustAdd(t *testing.T, s dlq.Store, letters ...dlq.Record) {
+	t.Helper()
+	if _, err := s.Add(context.Background(), letters...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func claimAndMark(t *testing.T, s dlq.Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.Claim(ctx, dlq.ClaimRequest{Filter: dlq.Filter{IDs: []string{id}}, Owner: "m", Now: Base, Lease: time.Minute, Limit: 1})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claim %s: %v %v", id, IDs(got), err)
+	}
+	if err := s.MarkReplayed(ctx, id, "m", "r", Base); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// IDs returns the IDs of letters in order.
+func IDs(letters []dlq.Record) []string {
+	var out []string
+	for _, dl := range letters {
+		out = append(out, dl.ID)
+	}
+	return out
+}
+
+// EqualGroup compares two groups field by field (times with Equal).
+func EqualGroup(got, want dlq.Group) error {
+	if got.Key != want.Key || got.By != want.By || got.Count != want.Count || got.New != want.New ||
+		got.Replayed != want.Replayed || got.Archived != want.Archived || got.InWindow != want.InWindow ||
+		!got.FirstSeen.Equal(want.FirstSeen) || !got.LastSeen.Equal(want.LastSeen) || !got.OldestNew.Equal(want.OldestNew) ||
+		!slices.Equal(got.Topics, want.Topics) || !slices.Equal(got.Handlers, want.Handlers) ||
+		got.SampleError != want.SampleError || got.ErrorClass != want.ErrorClass {
+		return fmt.Errorf("group:\n got %+v\nwant %+v", got, want)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package dlq
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+)
+
+// Pruner applies a Retention to a Store periodically. Run it in a goroutine
+// the caller owns (it starts none itself) and stop it by cancelling the
+// context; `levee dlq prune` does the same once. A Pruner is safe for
+// concurrent use, though one Run per store is enough.
+type Pruner struct {
+	store  Store
+	ret    Retention
+	every  time.Duration
+	now    func() time.Time
+	logger watermill.LoggerAdapter
+}
+
+// PrunerOption configures a Pruner.
+type PrunerOption interface{ apply(*Pruner) }
+
+type prunerOptionFunc func(*Pruner)
+
+func (f prunerOptionFunc) apply(p *Pruner) { f(p) }
+
+// WithPrunerClock sets the clock the retention is measured against.
+// Default time.Now; nil means the default.
+func WithPrunerClock(now func() time.Time) PrunerOption {
+	return prunerOptionFunc(func(p *Pruner) { p.now = now })
+}
+
+// WithPrunerLogger sets the logger (deletions at info, failures at error).
+// Default none; nil means none.
+func WithPrunerLogger(l watermill.LoggerAdapter) PrunerOption {
+	return prunerOptionFunc(func(p *Pruner) { p.logger = l })
+}
+
+// NewPruner returns a Pruner applying r every interval. It returns an error
+// wrapping ErrInvalidConfig for a nil store, a retention that bounds
+// nothing or is negative, or an interval that is not positive.
+func NewPruner(store Store, r Retention, every time.Duration, opts ...PrunerOption) (*Pruner, error) {
+	p := &Pruner{store: store, ret: r, every: every}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(p)
+		}
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.logger == nil {
+		p.logger = watermill.NopLogger{}
+	}
+	switch {
+	case store == nil:
+		return nil, fmt.Errorf("%w: pruner without a store", ErrInvalidConfig)
+	case r.MaxAge < 0 || r.MaxCount < 0:
+		return nil, fmt.Errorf("%w: negative retention", ErrInvalidConfig)
+	case r.MaxAge == 0 && r.MaxCount == 0:
+		return nil, fmt.Errorf("%w: retention bounds nothing (set max_age or max_count)", ErrInvalidConfig)
+	case every <= 0:
+		return nil, fmt.Errorf("%w: prune interval %s must be positive", ErrInvalidConfig, every)
+	}
+	return p, nil
+}
+
+// PruneOnce applies the retention now and returns how many letters it
+// deleted.
+func (p *Pruner) PruneOnce(ctx context.Context) (int, error) {
+	n, err := p.store.Prune(ctx, p.ret, p.now())
+	if err != nil {
+		p.logger.Error("levee dlq: prune failed", err, nil)
+		return n, err
+	}
+	if n > 0 {
+		p.logger.Info("levee dlq: pruned dead letters", watermill.LogFields{"deleted": n})
+	}
+	return n, nil
+}
+
+// Run prunes at once and then every interval until ctx ends, and returns
+// ctx's error. A failed prune is logged and retried at the next tick.
+func (p *Pruner) Run(ctx context.Context) error {
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		_, _ = p.PruneOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
