@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/validate"
 	"github.com/levee-dev/levee/internal/config"
 )
@@ -220,6 +221,10 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 		cfg.Schemas = reg
 	}
 	if !fc.Store.IsZero() {
+		var sc dlq.StoreConfig
+		if err := fc.Store.Decode(&sc); err != nil {
+			return nil, err
+		}
 		cfg.Shared["store"] = map[string]config.Raw{"": fc.Store}
 	}
 	if !fc.Telemetry.IsZero() {

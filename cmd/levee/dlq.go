@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/dlq/validate"
 	lconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
 )
@@ -256,39 +254,14 @@ func openTransportPublisher(ctx context.Context, cfg *middleware.Config) (messag
 	return t.Publisher, t.Close, nil
 }
 
-// replayValidator merges the handlers' `validate: {schemas: {topic: file}}`
-// sections into one registry, so a replay re-validates each payload against
-// the schema of its original topic. Relative schema paths are taken from the
-// config file's directory when they do not exist from the working
-// directory. Nil when no handler validates.
+// replayValidator returns the file's schemas (the top-level schemas:
+// section, topic -> JSON Schema file), so a replay re-validates each
+// payload against the schema of its original topic. Nil when there are none.
 func replayValidator(cfg *middleware.Config) (dlq.Validator, error) {
-	schemas := map[string]string{}
-	for _, name := range cfg.HandlerNames() {
-		raw, ok := cfg.Handlers[name].Section("validate")
-		if !ok {
-			continue
-		}
-		var vc validate.Config
-		if err := raw.Decode(&vc); err != nil {
-			return nil, err
-		}
-		for topic, file := range vc.Schemas {
-			if !filepath.IsAbs(file) {
-				if _, err := os.Stat(file); err != nil {
-					file = filepath.Join(filepath.Dir(cfg.File), file)
-				}
-			}
-			schemas[topic] = file
-		}
-	}
-	if len(schemas) == 0 {
+	if cfg.Schemas == nil {
 		return nil, nil
 	}
-	reg, err := validate.Load(schemas)
-	if err != nil {
-		return nil, fmt.Errorf("%s: validate schemas: %w", cfg.File, err)
-	}
-	return reg.Validate, nil
+	return cfg.Schemas.Validate, nil
 }
 
 func (c *dlqCmd) groups(ctx context.Context, args []string) error {

@@ -219,7 +219,7 @@ func TestDLQReplayRevalidates(t *testing.T) {
 	if err := os.WriteFile(schema, []byte(`{"type":"object","required":["amount"]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd.configPath = dlqWriteConfig(t, dlqTestConfig+"handlers:\n  pay:\n    validate: {schemas: {payments: \""+schema+"\"}}\n")
+	cmd.configPath = dlqWriteConfig(t, "schemas: {payments: \""+schema+"\"}\n"+dlqTestConfig)
 	if code := cmd.run(context.Background(), []string{"replay", "--rate", "0"}); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}

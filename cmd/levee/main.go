@@ -12,6 +12,8 @@ func main() {
 
 const usage = `usage:
   levee config check FILE   validate FILE and print the resolved per-handler stacks
+  levee dlq [--config FILE] [--json] groups|list|show ID|replay|archive|prune
+                            inspect and replay dead letters (levee dlq help)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -22,6 +24,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "config":
 		return runConfig(args[1:], stdout, stderr)
+	case "dlq":
+		return runDLQ(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
