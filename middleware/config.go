@@ -124,6 +124,10 @@ type BuildEnv struct {
 	// Shared returns (creating once, and closing with Applied.Close) a
 	// shared resource by section and name.
 	Shared func(section, name string) (any, error)
+	// Also adds mw to another slot of the same stack, outside that slot's
+	// own middleware (the breaker puts its drain ramp in the ratelimit
+	// slot this way).
+	Also func(slot Slot, mw message.HandlerMiddleware, label string)
 }
 
 // Section describes one concern's handler-level configuration key: how to
@@ -333,11 +337,19 @@ func (c *Config) stack(name string, deps Deps, shared func(section, name string)
 	}
 	s := NewStack()
 	var closers []io.Closer
+	type extra struct {
+		mw    message.HandlerMiddleware
+		label string
+	}
+	extras := map[Slot][]extra{}
+	also := func(slot Slot, mw message.HandlerMiddleware, label string) {
+		extras[slot] = append(extras[slot], extra{mw, label})
+	}
 	for _, p := range hc.parts {
 		if p.sec.Slot == SlotHandler {
 			continue
 		}
-		mw, closer, err := p.sec.build(p.value, BuildEnv{Handler: name, Deps: deps, Shared: shared, Schemas: c.Schemas})
+		mw, closer, err := p.sec.build(p.value, BuildEnv{Handler: name, Deps: deps, Shared: shared, Schemas: c.Schemas, Also: also})
 		if err != nil {
 			for _, cl := range closers {
 				_ = cl.Close()
@@ -351,6 +363,21 @@ func (c *Config) stack(name string, deps Deps, shared func(section, name string)
 			closers = append(closers, closer)
 		}
 		s.SetLabeled(p.sec.Slot, mw, p.sec.label(p.value))
+	}
+	for slot, es := range extras {
+		mws := make([]message.HandlerMiddleware, 0, len(es)+1)
+		var labels []string
+		for _, e := range es {
+			mws = append(mws, e.mw)
+			labels = append(labels, e.label)
+		}
+		if own := s.mws[slot]; own != nil {
+			mws = append(mws, own)
+			if s.labels[slot] != "" {
+				labels = append(labels, s.labels[slot])
+			}
+		}
+		s.SetLabeled(slot, Chain(mws...), strings.Join(labels, " + "))
 	}
 	return s, closers, nil
 }

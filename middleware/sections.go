@@ -13,6 +13,7 @@ import (
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/priority"
+	"github.com/levee-dev/levee/ratelimit"
 	"github.com/levee-dev/levee/tracing"
 )
 
@@ -28,6 +29,7 @@ func DefaultSections() []Section {
 		dlqSection(),
 		breakerSection(),
 		prioritySection(),
+		ratelimitSection(),
 		handlerSection("batch", batchLabel),
 	}
 }
@@ -126,9 +128,21 @@ func newBreakerSection() Section {
 				br := v.(*breaker.Breaker)
 				return br.Middleware, sharedRef{br}, nil
 			}
-			br, err := breaker.New(breakerOptions(c, b.Handler, b.Deps)...)
+			opts := breakerOptions(c, b.Handler, b.Deps)
+			// The drain ramp waits in the ratelimit slot, inside priority,
+			// so priority decides who goes first while the backlog drains
+			// (DESIGN: canonical order, 7). A slow-call policy needs the
+			// wait inside the breaker instead, or it would time the ramp.
+			separate := c.Drain != nil && c.SlowCall == nil
+			if separate {
+				opts = append(opts, breaker.WithSeparateDrain())
+			}
+			br, err := breaker.New(opts...)
 			if err != nil {
 				return nil, nil, err
+			}
+			if separate {
+				b.Also(SlotRateLimit, br.DrainMiddleware, "breaker-drain")
 			}
 			return br.Middleware, br, nil
 		})
@@ -279,3 +293,48 @@ type nopPublisher struct{}
 
 func (nopPublisher) Publish(string, ...*message.Message) error { return nil }
 func (nopPublisher) Close() error                              { return nil }
+
+// ratelimit: a token bucket (wait or reject), per key, adaptive.
+func ratelimitSection() Section {
+	return NewSection("ratelimit", SlotRateLimit, ratelimitLabel,
+		func(c ratelimit.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+			var opts []ratelimit.Option
+			if b.Deps.MaxHold > 0 {
+				opts = append(opts, ratelimit.WithMaxHold(b.Deps.MaxHold))
+			}
+			opts = append(opts, c.Options()...)
+			opts = append(opts, ratelimit.WithName(b.Handler), ratelimit.WithMeterProvider(b.Deps.MeterProvider),
+				ratelimit.WithLogger(b.Deps.Logger))
+			l, err := ratelimit.New(opts...)
+			if err != nil {
+				return nil, nil, err
+			}
+			return l.Middleware, l, nil
+		})
+}
+
+func ratelimitLabel(c ratelimit.Config) string {
+	var parts []string
+	if c.Rate != nil {
+		parts = append(parts, "rate="+config.FormatRate(*c.Rate))
+	}
+	if c.Burst != nil {
+		parts = append(parts, fmt.Sprintf("burst=%d", *c.Burst))
+	}
+	if c.Mode != "" {
+		parts = append(parts, "mode="+c.Mode)
+	}
+	if c.MaxWait > 0 {
+		parts = append(parts, "max_wait="+c.MaxWait.String())
+	}
+	if c.Key != nil && c.Key.Metadata != "" {
+		parts = append(parts, "key=metadata:"+c.Key.Metadata)
+	}
+	if p := c.PerKey; p != nil {
+		parts = append(parts, "per_key="+config.FormatRate(p.Rate))
+	}
+	if a := c.Adaptive; a != nil {
+		parts = append(parts, "adaptive")
+	}
+	return strings.Join(parts, " ")
+}

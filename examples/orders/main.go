@@ -215,7 +215,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if err != nil {
 			return nil, err
 		}
-		return []*message.Message{message.NewMessage(watermill.NewUUID(), payload)}, nil
+		req := message.NewMessage(watermill.NewUUID(), payload)
+		req.Metadata.Set("customer_id", order.Customer) // the sms rate limit's key
+		return []*message.Message{req}, nil
 	}))
 
 	// sms: send through the provider. Requests with an invalid number are
