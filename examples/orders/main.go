@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -57,6 +58,9 @@ type options struct {
 	maxRun      time.Duration
 	rate        float64
 	seed        uint64
+	limit       int
+	big         int
+	replayFixed bool
 }
 
 func main() {
@@ -77,6 +81,9 @@ func main() {
 	flag.StringVar(&o.configPath, "config", "", "levee.yaml to use (default: the embedded examples/orders/levee.yaml)")
 	flag.DurationVar(&o.maxRun, "max-run", 2*time.Minute, "give up (exit 1) if the run has not settled by then")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
+	flag.IntVar(&o.limit, "gateway-limit", 200000, "largest amount in cents the gateway accepts (0: no limit)")
+	flag.IntVar(&o.big, "big-orders", 6, "number of orders over the gateway limit (dead-lettered, class permanent)")
+	flag.BoolVar(&o.replayFixed, "replay-fixed", false, "after the run, lift the gateway limit and replay the over-limit dead letters")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "orders:", err)
@@ -115,7 +122,7 @@ func loadConfig(path string) (*middleware.Config, error) {
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
-	if o.orders < 0 || o.malformed < 0 || o.badPhones < 0 || o.badPhones > o.orders ||
+	if o.orders < 0 || o.malformed < 0 || o.badPhones < 0 || o.badPhones > o.orders || o.big < 0 || o.big > o.orders || o.limit < 0 ||
 		o.vipShare < 0 || o.vipShare > 1 || o.transient < 0 || o.transient >= 1 {
 		return fmt.Errorf("invalid flags: -orders, -malformed, -bad-phones must be >= 0 (bad phones <= orders), -vip in [0,1], -transient in [0,1)")
 	}
@@ -159,6 +166,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	start := time.Now()
 	gateway := NewGateway(o.service, o.outageAfter, o.outage, o.transient, o.seed)
+	gateway.SetLimit(o.limit)
 	inventory := NewInventory()
 	sms := &SMSProvider{}
 
@@ -230,9 +238,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return nil, sms.Send(s.To, s.Body)
 	}))
 
-	// Watch the dead-letter topics.
+	// Watch the dead-letter topics: the Monitor records every dead letter
+	// in a store (in memory here; PostgreSQL with adapters/pgstore), where
+	// they are grouped, alerted on and replayed.
+	store := dlq.NewMemStore()
+	monitor, err := dlq.NewMonitor(store, dlq.WithMonitorMeterProvider(tel.mp))
+	if err != nil {
+		return err
+	}
 	for _, t := range []string{topicOrders, topicPaid, topicSMS} {
-		router.AddConsumerHandler("dlq-watch-"+t, t+".dlq", pubsub, tracker.DeadLetterHandler)
+		router.AddConsumerHandler("dlq-watch-"+t, t+".dlq", pubsub, func(msg *message.Message) error {
+			if err := monitor.Handle(msg); err != nil {
+				return err // Nack: nothing is lost when the store is down
+			}
+			return tracker.DeadLetterHandler(msg)
+		})
 	}
 
 	applied, err := middleware.Apply(router, cfg, middleware.Deps{
@@ -267,14 +287,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return paySettled >= total && invSettled >= paid && notSettled >= paid && smsSettled >= notified
 	}, o.maxRun)
 	elapsed := time.Since(start)
-	cancel()
-	if err := <-publishErr; err != nil && settled {
-		return err
-	}
-	if err := <-routerDone; err != nil {
-		return fmt.Errorf("router: %w", err)
-	}
-
 	fmt.Fprintf(out, "orders demo: %d orders (%d malformed, %d with a bad phone) in %s\n\n",
 		total, o.malformed, o.badPhones, elapsed.Round(time.Millisecond))
 	tracker.Print(out, handlerNames)
@@ -287,8 +299,22 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "\npayments per second (gateway outage %s from %s):\n", o.outage, o.outageAfter)
 		tl.print(out, gateway.CallsPerSecond(start))
 	}
-	fmt.Fprintln(out, "\ndead letters by fingerprint:")
-	tracker.PrintDeadLetters(out)
+	fmt.Fprintln(out, "\ndead-letter groups (dlq.Monitor -> store):")
+	if err := printGroups(ctx, out, store, start); err != nil {
+		return err
+	}
+	if o.replayFixed && settled {
+		if err := replayFixed(ctx, out, o, store, pub, gateway, tracker); err != nil {
+			return err
+		}
+	}
+	cancel()
+	if err := <-publishErr; err != nil && settled {
+		return err
+	}
+	if err := <-routerDone; err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
 	count, rate := sms.Rate()
 	fmt.Fprintf(out, "\nSMS sent: %d (achieved %.1f/s); units reserved: %d\n", count, rate, inventory.Total())
 	if pg != nil {
@@ -309,6 +335,64 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("run did not settle within %s", o.maxRun)
 	}
 	return nil
+}
+
+// printGroups prints the store's dead-letter groups, largest first.
+func printGroups(ctx context.Context, w io.Writer, store dlq.Store, start time.Time) error {
+	groups, err := store.Groups(ctx, dlq.GroupQuery{WindowStart: start})
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, g := range groups {
+		sample := g.SampleError
+		if len(sample) > 96 {
+			sample = sample[:93] + "..."
+		}
+		fmt.Fprintf(w, "  %s  count %-3d new %-3d replayed %-3d %-10s %s\n      %s\n", g.Key, g.Count, g.New, g.Replayed,
+			g.ErrorClass, strings.Join(g.Handlers, ","), sample)
+	}
+	return nil
+}
+
+// replayFixed lifts the gateway limit (the "fix") and replays the group of
+// over-limit orders at a bounded rate, then waits until payments processed
+// every replayed message.
+func replayFixed(ctx context.Context, w io.Writer, o options, store dlq.Store, pub message.Publisher, g *Gateway, t *Tracker) error {
+	groups, err := store.Groups(ctx, dlq.GroupQuery{})
+	if err != nil {
+		return err
+	}
+	var fixed *dlq.Group
+	for i := range groups {
+		if strings.Contains(groups[i].SampleError, "exceeds the gateway limit") {
+			fixed = &groups[i]
+		}
+	}
+	if fixed == nil {
+		fmt.Fprintln(w, "\nreplay: no over-limit group to replay")
+		return nil
+	}
+	g.SetLimit(0)
+	_, before := t.Settled("payments")
+	r, err := dlq.NewReplayer(store, pub, dlq.WithReplayRate(50))
+	if err != nil {
+		return err
+	}
+	rep, err := r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{Group: fixed.Key}})
+	if err != nil {
+		return err
+	}
+	ok := t.Wait(func() bool { _, n := t.Settled("payments"); return n >= before+rep.Replayed }, o.maxRun)
+	_, after := t.Settled("payments")
+	fmt.Fprintf(w, "\nreplay of group %s (gateway limit lifted): %d replayed at 50/s in %s, %d held, %d failed; payments processed %d of them\n",
+		fixed.Key, rep.Replayed, rep.Elapsed.Round(time.Millisecond), rep.Held, rep.Failed, after-before)
+	if !ok {
+		return fmt.Errorf("replayed messages were not processed within %s", o.maxRun)
+	}
+	return printGroups(ctx, w, store, time.Time{})
 }
 
 // printScheduler prints the payments scheduler's own wait figures.
@@ -378,6 +462,9 @@ func makeOrders(o options) []*message.Message {
 			VIP:      vipEvery > 0 && i%vipEvery == 0,
 			Amount:   1000 + i%5000,
 			Items:    []Item{{SKU: fmt.Sprintf("sku-%d", i%17), Qty: 1 + i%3}},
+		}
+		if o.big > 0 && i%(o.orders/o.big) == o.orders/o.big/2 && i/(o.orders/o.big) < o.big {
+			order.Amount = 250000 + i // 2,500 EUR and more: over the default gateway limit
 		}
 		if badEvery > 0 && i%badEvery == badEvery-1 && i/badEvery < o.badPhones {
 			order.Phone = fmt.Sprintf("0049-%d", i) // not E.164: the SMS is rejected by its schema

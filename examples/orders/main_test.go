@@ -15,7 +15,7 @@ import (
 func TestMain(m *testing.M) { testkit.VerifyMain(m) }
 
 func testOptions() options {
-	return options{orders: 60, rate: 0, vipShare: 0.1, service: time.Millisecond, outageAfter: time.Hour, maxRun: 30 * time.Second, seed: 1}
+	return options{orders: 60, rate: 0, vipShare: 0.1, limit: 200000, service: time.Millisecond, outageAfter: time.Hour, maxRun: 30 * time.Second, seed: 1}
 }
 
 // The demo runs to completion on GoChannel and reports every handler.
@@ -95,5 +95,29 @@ func TestRunOutagePausesPayments(t *testing.T) {
 	// messages in flight when it tripped.
 	if calls > 100+30 {
 		t.Fatalf("payments handled %d calls for 100 orders: a redelivery storm\n%s", calls, report)
+	}
+}
+
+// Dead letters are grouped in the store, and -replay-fixed replays the
+// over-limit group after lifting the limit: every replayed order is paid.
+func TestRunReplayFixed(t *testing.T) {
+	o := testOptions()
+	o.malformed, o.badPhones, o.big, o.limit, o.replayFixed = 3, 2, 3, 200000, true
+	var out bytes.Buffer
+	if err := run(context.Background(), o, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	for _, want := range []string{
+		"exceeds the gateway limit",
+		"validation payments",
+		"validation sms",
+		"3 replayed at 50/s",
+		"payments processed 3 of them",
+		"new 0   replayed 3",
+	} {
+		if !strings.Contains(report, want) {
+			t.Fatalf("report lacks %q:\n%s", want, report)
+		}
 	}
 }

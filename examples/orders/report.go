@@ -38,7 +38,6 @@ type handlerStats struct {
 type Tracker struct {
 	mu       sync.Mutex // guards everything below
 	handlers map[string]*handlerStats
-	groups   map[string]*dlGroup
 	changed  chan struct{}
 }
 
@@ -126,57 +125,14 @@ func (t *Tracker) Handler(name string, h message.HandlerFunc) message.HandlerFun
 	}
 }
 
-// DeadLetterHandler consumes a dead-letter topic: it counts the dead
-// letter for the handler that gave up on it and groups it by fingerprint.
+// DeadLetterHandler counts a dead letter for the handler that gave up on it.
 func (t *Tracker) DeadLetterHandler(msg *message.Message) error {
 	d := dlq.ParseDeadLetter(msg)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.statsLocked(d.Handler).deadLet++
-	if t.groups == nil {
-		t.groups = map[string]*dlGroup{}
-	}
-	g := t.groups[d.Fingerprint]
-	if g == nil {
-		g = &dlGroup{fingerprint: d.Fingerprint, class: string(d.Class), handler: d.Handler, errType: d.ErrorType, sample: d.Error}
-		t.groups[d.Fingerprint] = g
-	}
-	g.count++
 	t.notifyLocked()
 	return nil
-}
-
-// dlGroup is the dead letters of one fingerprint.
-type dlGroup struct {
-	fingerprint, class, handler, errType, sample string
-	count                                        int
-}
-
-// PrintDeadLetters writes the dead letters grouped by fingerprint.
-func (t *Tracker) PrintDeadLetters(w io.Writer) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.groups) == 0 {
-		fmt.Fprintln(w, "  (none)")
-		return
-	}
-	gs := make([]*dlGroup, 0, len(t.groups))
-	for _, g := range t.groups {
-		gs = append(gs, g)
-	}
-	sort.Slice(gs, func(i, j int) bool {
-		if gs[i].count != gs[j].count {
-			return gs[i].count > gs[j].count
-		}
-		return gs[i].fingerprint < gs[j].fingerprint
-	})
-	for _, g := range gs {
-		sample := g.sample
-		if len(sample) > 90 {
-			sample = sample[:87] + "..."
-		}
-		fmt.Fprintf(w, "  %s  %3d  %-10s %-13s %s\n      %s\n", g.fingerprint, g.count, g.class, g.handler, g.errType, sample)
-	}
 }
 
 // Settled returns how many messages handler has finished (processed or

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/levee-dev/levee/dlq"
 )
 
 // ErrGatewayDown is what the payment gateway returns during an outage.
@@ -21,6 +23,7 @@ type Gateway struct {
 	outageStart   time.Time
 	outageEnd     time.Time
 	transientRate float64
+	limit         int // cents; 0 means no limit; guarded by mu
 
 	mu    sync.Mutex // guards rng and calls
 	rng   *rand.Rand
@@ -46,7 +49,12 @@ func (g *Gateway) Charge(o Order) error {
 	g.mu.Lock()
 	g.calls = append(g.calls, now)
 	transient := g.rng.Float64() < g.transientRate
+	limit := g.limit
 	g.mu.Unlock()
+	if limit > 0 && o.Amount > limit {
+		// Retrying cannot help: the message is dead-lettered at once.
+		return dlq.Permanent(&OverLimitError{Order: o.ID, Amount: o.Amount, Limit: limit})
+	}
 	if !now.Before(g.outageStart) && now.Before(g.outageEnd) {
 		return ErrGatewayDown
 	}
@@ -55,6 +63,24 @@ func (g *Gateway) Charge(o Order) error {
 		return fmt.Errorf("charging order %s: %w", o.ID, ErrGatewayTimeout)
 	}
 	return nil
+}
+
+// SetLimit sets the largest amount (cents) the gateway accepts; 0 lifts
+// the limit.
+func (g *Gateway) SetLimit(cents int) {
+	g.mu.Lock()
+	g.limit = cents
+	g.mu.Unlock()
+}
+
+// OverLimitError is the gateway refusing an amount over its limit.
+type OverLimitError struct {
+	Order         string
+	Amount, Limit int
+}
+
+func (e *OverLimitError) Error() string {
+	return fmt.Sprintf("order %s: amount %d cents exceeds the gateway limit of %d cents", e.Order, e.Amount, e.Limit)
 }
 
 // CallsPerSecond returns how many calls reached the gateway in each second
