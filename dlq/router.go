@@ -170,7 +170,7 @@ func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) err
 		return fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(rec.err, err))
 	}
 	if early {
-		return &RetryLaterError{Delay: rec.notBefore.Sub(time.Now()), Attempts: rec.attempts, Err: rec.err}
+		return &RetryLaterError{Delay: time.Until(rec.notBefore), Attempts: rec.attempts, Err: rec.err}
 	}
 	return nil
 }
