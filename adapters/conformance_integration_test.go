@@ -48,6 +48,8 @@ type transportCase struct {
 	features tests.Features
 	// cg reports whether the consumer-group constructor is supported.
 	cg bool
+	// uniqueGroup gives every plain constructor call its own group.
+	uniqueGroup bool
 }
 
 func kafkaCluster(t *testing.T) []string {
@@ -91,9 +93,14 @@ func transportCases(t *testing.T) []transportCase {
 			cg: true,
 		},
 		{
-			name:  "nats",
-			opts:  func() []adapters.Option { return []adapters.Option{adapters.WithNATS(natsURL)} },
-			group: "conformance-" + run,
+			name: "nats",
+			opts: func() []adapters.Option { return []adapters.Option{adapters.WithNATS(natsURL)} },
+			// nats.go deletes a durable consumer when its last subscription
+			// unsubscribes, so subscribers closing while others subscribe
+			// to the same durable (TestConcurrentClose) race; watermill-nats'
+			// own suite uses no shared durable either.
+			group:       "conformance-" + run,
+			uniqueGroup: true,
 			features: tests.Features{
 				ConsumerGroups: true,
 				Persistent:     true,
@@ -118,7 +125,10 @@ func transportCases(t *testing.T) []transportCase {
 		{
 			name: "postgres",
 			opts: func() []adapters.Option {
-				return []adapters.Option{adapters.WithPostgres(postgresURL), adapters.WithPostgresPollInterval(10 * time.Millisecond)}
+				// Every in-flight message holds a connection; 24 per
+				// transport keeps the parallel suite under PostgreSQL's
+				// default max_connections (100) with -parallel 3.
+				return []adapters.Option{adapters.WithPostgres(postgresURL), adapters.WithPostgresPollInterval(10 * time.Millisecond), adapters.WithPostgresMaxConns(24)}
 			},
 			features: tests.Features{
 				Persistent: true,
@@ -147,7 +157,11 @@ func TestConformance(t *testing.T) {
 	for _, tc := range transportCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			constructor := func(t *testing.T) (message.Publisher, message.Subscriber) {
-				tr := newTransport(t, tc, tc.group, adapters.WithConcurrency(conformanceConcurrency))
+				group := tc.group
+				if tc.uniqueGroup {
+					group = "conformance-" + watermill.NewShortUUID()
+				}
+				tr := newTransport(t, tc, group, adapters.WithConcurrency(conformanceConcurrency))
 				return tr.Publisher, tr.Subscriber
 			}
 			var cgConstructor tests.ConsumerGroupPubSubConstructor
