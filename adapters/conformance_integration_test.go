@@ -48,8 +48,6 @@ type transportCase struct {
 	features tests.Features
 	// cg reports whether the consumer-group constructor is supported.
 	cg bool
-	// uniqueGroup gives every plain constructor call its own group.
-	uniqueGroup bool
 }
 
 func kafkaCluster(t *testing.T) []string {
@@ -77,8 +75,9 @@ func transportCases(t *testing.T) []transportCase {
 			name: "amqp",
 			opts: func() []adapters.Option { return []adapters.Option{adapters.WithAMQP(amqpURL)} },
 			features: tests.Features{
-				ConsumerGroups: true,
-				Persistent:     true,
+				ConsumerGroups:        true,
+				Persistent:            true,
+				RestartServiceCommand: strings.Fields(os.Getenv("LEVEE_TEST_AMQP_RESTART")),
 			},
 			cg: true,
 		},
@@ -94,16 +93,16 @@ func transportCases(t *testing.T) []transportCase {
 		},
 		{
 			name: "nats",
-			opts: func() []adapters.Option { return []adapters.Option{adapters.WithNATS(natsURL)} },
-			// nats.go deletes a durable consumer when its last subscription
-			// unsubscribes, so subscribers closing while others subscribe
-			// to the same durable (TestConcurrentClose) race; watermill-nats'
-			// own suite uses no shared durable either.
-			group:       "conformance-" + run,
-			uniqueGroup: true,
+			// Messages a cancelled subscription held unacknowledged come back
+			// after AckWait; 5s keeps the suite's 15s timeouts.
+			opts: func() []adapters.Option {
+				return []adapters.Option{adapters.WithNATS(natsURL), adapters.WithAckDeadline(5 * time.Second)}
+			},
+			group: "conformance-" + run,
 			features: tests.Features{
-				ConsumerGroups: true,
-				Persistent:     true,
+				ConsumerGroups:        true,
+				Persistent:            true,
+				RestartServiceCommand: strings.Fields(os.Getenv("LEVEE_TEST_NATS_RESTART")),
 			},
 			cg: true,
 		},
@@ -157,11 +156,7 @@ func TestConformance(t *testing.T) {
 	for _, tc := range transportCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			constructor := func(t *testing.T) (message.Publisher, message.Subscriber) {
-				group := tc.group
-				if tc.uniqueGroup {
-					group = "conformance-" + watermill.NewShortUUID()
-				}
-				tr := newTransport(t, tc, group, adapters.WithConcurrency(conformanceConcurrency))
+				tr := newTransport(t, tc, tc.group, adapters.WithConcurrency(conformanceConcurrency))
 				return tr.Publisher, tr.Subscriber
 			}
 			var cgConstructor tests.ConsumerGroupPubSubConstructor

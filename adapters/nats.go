@@ -88,9 +88,16 @@ func buildNATS(ctx context.Context, o *options) (*built, error) {
 		closeConns()
 		return nil, fmt.Errorf("nats at %s: subscriber: %w", addr, err)
 	}
+	subJS, err := subConn.JetStream()
+	if err != nil {
+		_ = pub.Close()
+		_ = sub.Close()
+		closeConns()
+		return nil, fmt.Errorf("nats at %s: JetStream: %w", addr, err)
+	}
 	return &built{
 		pub: pub,
-		sub: sub,
+		sub: natsSubscriber{Subscriber: sub, js: subJS, group: group, ackWait: ackWait, maxAckPending: max(n, 1)},
 		caps: Capabilities{
 			Kind:          KindNATS,
 			System:        "nats",
@@ -101,6 +108,40 @@ func buildNATS(ctx context.Context, o *options) (*built, error) {
 		},
 		closers: []func() error{acks.close, func() error { closeConns(); return nil }},
 	}, nil
+}
+
+// natsSubscriber creates the durable consumer itself before watermill-nats
+// subscribes: nats.go deletes a durable consumer it created when that
+// subscription unsubscribes (at Close), and a restart would then replay the
+// whole stream; a consumer nats.go only binds to survives.
+type natsSubscriber struct {
+	*wnats.Subscriber
+	js            nc.JetStreamManager
+	group         string
+	ackWait       time.Duration
+	maxAckPending int
+}
+
+func (s natsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := s.Subscriber.SubscribeInitialize(topic); err != nil {
+		return nil, err
+	}
+	if _, err := s.js.ConsumerInfo(topic, s.group); err != nil {
+		_, err = s.js.AddConsumer(topic, &nc.ConsumerConfig{
+			Durable:        s.group,
+			DeliverSubject: nc.NewInbox(),
+			DeliverGroup:   s.group,
+			DeliverPolicy:  nc.DeliverAllPolicy,
+			AckPolicy:      nc.AckExplicitPolicy,
+			AckWait:        s.ackWait,
+			MaxAckPending:  s.maxAckPending,
+			FilterSubject:  topic,
+		})
+		if err != nil && !errors.Is(err, nc.ErrConsumerNameAlreadyInUse) {
+			return nil, fmt.Errorf("nats: create durable consumer %q on stream %q: %w", s.group, topic, err)
+		}
+	}
+	return s.Subscriber.Subscribe(ctx, topic)
 }
 
 func natsConnect(url, addr string, opts []nc.Option) (*nc.Conn, error) {
