@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -101,12 +102,12 @@ func buildAMQP(ctx context.Context, o *options) (*built, error) {
 
 func amqpConnectError(addr string, err error) error {
 	var aerr *amqp.Error
+	if errors.Is(err, amqp.ErrVhost) || (errors.As(err, &aerr) && strings.Contains(aerr.Reason, "vhost")) {
+		return fmt.Errorf("%w: amqp at %s: %v (the vhost in transport.amqp.url does not exist or the user has no access to it)", ErrAuth, addr, err)
+	}
 	if errors.Is(err, amqp.ErrCredentials) || errors.Is(err, amqp.ErrSASL) ||
 		(errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused) {
 		return fmt.Errorf("%w: amqp at %s: %v (check the user and password in transport.amqp.url)", ErrAuth, addr, err)
-	}
-	if errors.Is(err, amqp.ErrVhost) {
-		return fmt.Errorf("%w: amqp at %s: %v (the vhost in transport.amqp.url does not exist or the user has no access)", ErrAuth, addr, err)
 	}
 	return unreachable(KindAMQP, addr, err)
 }

@@ -4,7 +4,6 @@ package adapters_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -333,6 +332,31 @@ func TestAMQPWrongCredentials(t *testing.T) {
 	t.Log(err, time.Since(start))
 }
 
+// TestRefusedCredentials checks ErrAuth (and a clear message) on the
+// transports whose loopback servers can refuse a login.
+func TestRefusedCredentials(t *testing.T) {
+	cases := []struct {
+		name string
+		opts []adapters.Option
+		want error
+	}{
+		{"amqp wrong password", []adapters.Option{adapters.WithAMQP("amqp://guest:wrong@127.0.0.1:5672/")}, adapters.ErrAuth},
+		{"amqp unknown vhost", []adapters.Option{adapters.WithAMQP("amqp://guest:guest@127.0.0.1:5672/nosuchvhost")}, adapters.ErrAuth},
+		{"redis unknown user", []adapters.Option{adapters.WithRedis(redisAddr), adapters.WithRedisAuth("nosuchuser", "secret")}, adapters.ErrAuth},
+		{"postgres unknown role", []adapters.Option{adapters.WithPostgres("postgres://nosuchrole@127.0.0.1:5432/test?sslmode=disable")}, adapters.ErrAuth},
+		{"postgres unknown database", []adapters.Option{adapters.WithPostgres("postgres://postgres@127.0.0.1:5432/nosuchdb?sslmode=disable")}, adapters.ErrInvalidConfig},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := adapters.New(context.Background(), tc.opts...)
+			require.ErrorIs(t, err, tc.want)
+			require.Less(t, time.Since(start), 5*time.Second)
+			t.Log(err)
+		})
+	}
+}
+
 // TestDeliveryCountQuorum checks levee_delivery_count on RabbitMQ quorum queues.
 func TestDeliveryCountQuorum(t *testing.T) {
 	tc := transportCases(t)[1]
@@ -354,5 +378,3 @@ func TestDeliveryCountQuorum(t *testing.T) {
 		}
 	}
 }
-
-var _ = errors.Is
