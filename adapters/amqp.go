@@ -86,16 +86,9 @@ func buildAMQP(ctx context.Context, o *options) (*built, error) {
 		return nil, err
 	}
 	return &built{
-		pub: amqpPublisher{pub: pub, maxPriority: maxPrio, quorum: quorum},
-		sub: amqpSubscriber{FanIn: fan, maxPriority: maxPrio, quorum: quorum},
-		caps: Capabilities{
-			Kind:           KindAMQP,
-			System:         "rabbitmq",
-			MaxInFlight:    n,
-			AckDeadline:    rabbitMQConsumerTimeout,
-			NativePriority: maxPrio > 0,
-			DeliveryCount:  quorum,
-		},
+		pub:     amqpPublisher{pub: pub, maxPriority: maxPrio, quorum: quorum},
+		sub:     amqpSubscriber{FanIn: fan, maxPriority: maxPrio, quorum: quorum},
+		caps:    o.tc.Capabilities(),
 		closers: []func() error{conn.Close},
 	}, nil
 }

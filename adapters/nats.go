@@ -96,16 +96,9 @@ func buildNATS(ctx context.Context, o *options) (*built, error) {
 		return nil, fmt.Errorf("nats at %s: JetStream: %w", addr, err)
 	}
 	return &built{
-		pub: pub,
-		sub: natsSubscriber{Subscriber: sub, js: subJS, group: group, ackWait: ackWait, maxAckPending: max(n, 1)},
-		caps: Capabilities{
-			Kind:          KindNATS,
-			System:        "nats",
-			MaxInFlight:   n,
-			AckDeadline:   ackWait,
-			NativeDelay:   true,
-			DeliveryCount: true,
-		},
+		pub:     pub,
+		sub:     natsSubscriber{Subscriber: sub, js: subJS, group: group, ackWait: ackWait, maxAckPending: max(n, 1)},
+		caps:    o.tc.Capabilities(),
 		closers: []func() error{acks.close, func() error { closeConns(); return nil }},
 	}, nil
 }

@@ -86,13 +86,8 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 		return nil, fmt.Errorf("redis at %s: publisher: %w", rc.Addr, err)
 	}
 	return &built{
-		pub: pub,
-		sub: fan,
-		caps: Capabilities{
-			Kind:        KindRedis,
-			System:      "redis",
-			MaxInFlight: n,
-			AckDeadline: ackDeadline,
-		},
+		pub:  pub,
+		sub:  fan,
+		caps: o.tc.Capabilities(),
 	}, nil
 }
