@@ -378,3 +378,50 @@ func TestDeliveryCountQuorum(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaPerKeyOrder checks that with concurrency 8 messages sharing
+// levee_partition_key are still handled in publish order.
+func TestKafkaPerKeyOrder(t *testing.T) {
+	tc := transportCases(t)[2]
+	tr := newTransport(t, tc, "order-"+watermill.NewShortUUID(), adapters.WithConcurrency(8))
+	require.True(t, tr.Capabilities.OrderedPerKey)
+	topic := "order_" + strings.ToLower(watermill.NewShortUUID())
+	const keys, perKey = 6, 20
+	for i := 0; i < perKey; i++ {
+		for k := 0; k < keys; k++ {
+			msg := message.NewMessage(watermill.NewUUID(), []byte(strconv.Itoa(i)))
+			msg.Metadata.Set(adapters.MetadataPartitionKey, "key-"+strconv.Itoa(k))
+			require.NoError(t, tr.Publisher.Publish(topic, msg))
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := tr.Subscriber.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	type seen struct {
+		key string
+		seq int
+	}
+	results := make(chan seen, keys*perKey)
+	for n := 0; n < keys*perKey; n++ {
+		select {
+		case msg := <-ch:
+			go func() {
+				// Vary the handling time so concurrency would reorder
+				// anything not ordered by the transport.
+				seq, _ := strconv.Atoi(string(msg.Payload))
+				time.Sleep(time.Duration(seq%3) * time.Millisecond)
+				results <- seen{msg.Metadata.Get(adapters.MetadataPartitionKey), seq}
+				msg.Ack()
+			}()
+		case <-time.After(30 * time.Second):
+			t.Fatalf("got %d of %d", n, keys*perKey)
+		}
+	}
+	next := map[string]int{}
+	for range keys * perKey {
+		s := <-results
+		require.Equal(t, next[s.key], s.seq, "key %s out of order", s.key)
+		next[s.key]++
+	}
+}
