@@ -180,7 +180,11 @@ func TestInFlight(t *testing.T) {
 				if group != "" {
 					group = "inflight-" + watermill.NewShortUUID()
 				}
-				tr := newTransport(t, tc, group, adapters.WithConcurrency(n))
+				extra := []adapters.Option{adapters.WithConcurrency(n)}
+				if tc.name == "postgres" {
+					extra = append(extra, adapters.WithPostgresMaxConns(n+8))
+				}
+				tr := newTransport(t, tc, group, extra...)
 				topic := "inflight_" + strings.ToLower(watermill.NewShortUUID())
 				got := measureInFlight(t, tr, topic, 4*n)
 				t.Logf("%s: concurrency %d: max in flight %d (Capabilities.MaxInFlight %d)", tc.name, n, got, tr.Capabilities.MaxInFlight)
