@@ -188,12 +188,6 @@ func TestInFlight(t *testing.T) {
 				topic := "inflight_" + strings.ToLower(watermill.NewShortUUID())
 				got := measureInFlight(t, tr, topic, 4*n)
 				t.Logf("%s: concurrency %d: max in flight %d (Capabilities.MaxInFlight %d)", tc.name, n, got, tr.Capabilities.MaxInFlight)
-				if tc.name == "nats" {
-					// JetStream pushes to a random member of the queue
-					// group, busy or not: in-flight reaches up to N.
-					require.LessOrEqual(t, got, tr.Capabilities.MaxInFlight, "max in flight")
-					return
-				}
 				require.Equal(t, tr.Capabilities.MaxInFlight, got, "max in flight")
 			})
 		}
