@@ -21,8 +21,8 @@
 // Watermill subscribers hand a handler one message at a time (Kafka: one
 // per partition). With `concurrency: N` the transport keeps up to N
 // messages in flight per subscribed topic by competing consumers: N AMQP
-// consumers (prefetch 1) on the queue, N subscriptions of one JetStream
-// durable in a queue group, N Redis consumer-group members, N SQL pollers
+// consumers (prefetch 1) on the queue, N workers fetching one message at a
+// time from one JetStream durable pull consumer, N Redis consumer-group members, N SQL pollers
 // locking rows with SKIP LOCKED, a Kafka group over at least N partitions,
 // and, for GoChannel, one subscription capped at N. FanIn merges the
 // subscriptions into one channel and takes a message from a subscription

@@ -51,17 +51,28 @@ func (s *natsPullSubscriber) SubscribeInitialize(topic string) error {
 }
 
 func (s *natsPullSubscriber) ensureConsumer(topic string) error {
-	if _, err := s.js.ConsumerInfo(topic, s.group); err == nil {
-		return nil
-	}
-	_, err := s.js.AddConsumer(topic, &nc.ConsumerConfig{
+	want := nc.ConsumerConfig{
 		Durable:       s.group,
 		DeliverPolicy: nc.DeliverAllPolicy,
 		AckPolicy:     nc.AckExplicitPolicy,
 		AckWait:       s.ackWait,
 		MaxAckPending: max(4*s.workers, 256),
 		FilterSubject: topic,
-	})
+	}
+	if info, err := s.js.ConsumerInfo(topic, s.group); err == nil {
+		// Keep the broker's AckWait equal to the reported ack deadline
+		// when ack_deadline or concurrency changed since it was created.
+		if info.Config.AckWait == want.AckWait && info.Config.MaxAckPending >= want.MaxAckPending {
+			return nil
+		}
+		cfg := info.Config
+		cfg.AckWait, cfg.MaxAckPending = want.AckWait, max(cfg.MaxAckPending, want.MaxAckPending)
+		if _, err := s.js.UpdateConsumer(topic, &cfg); err != nil {
+			return fmt.Errorf("nats: update durable consumer %q on stream %q to ack_deadline %s: %w", s.group, topic, s.ackWait, err)
+		}
+		return nil
+	}
+	_, err := s.js.AddConsumer(topic, &want)
 	if err != nil && !errors.Is(err, nc.ErrConsumerNameAlreadyInUse) {
 		return fmt.Errorf("nats: create durable consumer %q on stream %q: %w", s.group, topic, err)
 	}
