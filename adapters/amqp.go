@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -85,28 +86,21 @@ func buildAMQP(ctx context.Context, o *options) (*built, error) {
 		return nil, err
 	}
 	return &built{
-		pub: amqpPublisher{pub: pub, maxPriority: maxPrio, quorum: quorum},
-		sub: amqpSubscriber{FanIn: fan, maxPriority: maxPrio, quorum: quorum},
-		caps: Capabilities{
-			Kind:           KindAMQP,
-			System:         "rabbitmq",
-			MaxInFlight:    n,
-			AckDeadline:    rabbitMQConsumerTimeout,
-			NativePriority: maxPrio > 0,
-			DeliveryCount:  quorum,
-		},
+		pub:     amqpPublisher{pub: pub, maxPriority: maxPrio, quorum: quorum},
+		sub:     amqpSubscriber{FanIn: fan, maxPriority: maxPrio, quorum: quorum},
+		caps:    o.tc.Capabilities(),
 		closers: []func() error{conn.Close},
 	}, nil
 }
 
 func amqpConnectError(addr string, err error) error {
 	var aerr *amqp.Error
+	if errors.Is(err, amqp.ErrVhost) || (errors.As(err, &aerr) && strings.Contains(aerr.Reason, "vhost")) {
+		return fmt.Errorf("%w: amqp at %s: %v (the vhost in transport.amqp.url does not exist or the user has no access to it)", ErrAuth, addr, err)
+	}
 	if errors.Is(err, amqp.ErrCredentials) || errors.Is(err, amqp.ErrSASL) ||
 		(errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused) {
 		return fmt.Errorf("%w: amqp at %s: %v (check the user and password in transport.amqp.url)", ErrAuth, addr, err)
-	}
-	if errors.Is(err, amqp.ErrVhost) {
-		return fmt.Errorf("%w: amqp at %s: %v (the vhost in transport.amqp.url does not exist or the user has no access)", ErrAuth, addr, err)
 	}
 	return unreachable(KindAMQP, addr, err)
 }
@@ -238,4 +232,11 @@ func (m amqpMarshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 		msg.Metadata.Set(MetadataDeliveryCount, "1")
 	}
 	return msg, nil
+}
+
+// AMQPMarshalerForBench returns the marshaler the AMQP transport uses,
+// with the given x-max-priority, so benchmarks can compare it with
+// watermill-amqp's DefaultMarshaler. It is not needed to use the package.
+func AMQPMarshalerForBench(maxPriority int) wamqp.Marshaler {
+	return amqpMarshaler{maxPriority: maxPriority}
 }

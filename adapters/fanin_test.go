@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/levee-dev/levee/adapters"
 )
@@ -134,26 +133,56 @@ func TestFanInInFlight(t *testing.T) {
 	}
 }
 
-// TestLimiterGoChannel checks the cap on GoChannel, which otherwise hands
-// over every message at once.
-func TestLimiterGoChannel(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		gc := gochannel.NewGoChannel(gochannel.Config{}, nil)
-		f, err := adapters.NewLimiter(gc, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := f.Subscribe(context.Background(), "t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range 10 {
-			if err := gc.Publish("t", message.NewMessage(string(rune('a'+i)), nil)); err != nil {
-				t.Fatal(err)
+// unboundedSub hands over every message at once, one goroutine each, like
+// GoChannel; it records how many it handed over.
+type unboundedSub struct{ msgs []*message.Message }
+
+func (u *unboundedSub) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	var wg sync.WaitGroup
+	for _, m := range u.msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case <-m.Acked():
+					return
+				case <-ctx.Done():
+					return
+				}
 			}
+		}()
+	}
+	go func() { wg.Wait(); close(out) }()
+	return out, nil
+}
+
+func (u *unboundedSub) Close() error { return nil }
+
+// TestLimiterCapsUnbounded checks the cap on a subscriber that otherwise
+// hands over every message at once (GoChannel).
+func TestLimiterCapsUnbounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := &unboundedSub{}
+		for i := range 10 {
+			u.msgs = append(u.msgs, message.NewMessage(string(rune('a'+i)), nil))
 		}
-		got := 0
-		acked := 0
+		f, err := adapters.NewLimiter(u, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ch, err := f.Subscribe(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, acked := 0, 0
 		for acked < 10 {
 			var held []*message.Message
 			for {
@@ -178,10 +207,11 @@ func TestLimiterGoChannel(t *testing.T) {
 		if got != 4 {
 			t.Fatalf("got max %d in flight, want 4", got)
 		}
+		cancel()
+		for range ch {
+		}
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
-		}
-		for range ch {
 		}
 	})
 }
@@ -191,7 +221,8 @@ func TestLimiterGoChannel(t *testing.T) {
 func TestFanInNacksUndelivered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := make(chan *message.Message, 1)
-		src <- message.NewMessage("only", nil)
+		only := message.NewMessage("only", nil)
+		src <- only
 		s := &fakeSub{src: src}
 		f, err := adapters.NewFanIn(s)
 		if err != nil {
@@ -207,15 +238,15 @@ func TestFanInNacksUndelivered(t *testing.T) {
 		for range ch {
 		}
 		synctest.Wait()
+		defer f.Close()
 		if len(src) == 1 {
 			return // the fake took it back before handing over: not lost
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if len(s.nacked) != 1 || s.nacked[0] != "only" {
-			t.Fatalf("got nacked %v, want [only]", s.nacked)
+		select {
+		case <-only.Nacked():
+		default:
+			t.Fatal("message handed to FanIn but neither delivered nor nacked")
 		}
-		_ = f.Close()
 	})
 }
 

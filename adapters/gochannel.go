@@ -20,13 +20,9 @@ func buildGoChannel(o *options) (*built, error) {
 		return nil, err
 	}
 	return &built{
-		pub: goChannelPublisher{gc},
-		sub: sub,
-		caps: Capabilities{
-			Kind:        KindGoChannel,
-			System:      "gochannel",
-			MaxInFlight: n,
-		},
+		pub:  goChannelPublisher{gc},
+		sub:  sub,
+		caps: o.tc.Capabilities(),
 	}, nil
 }
 

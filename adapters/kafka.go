@@ -79,14 +79,9 @@ func buildKafka(ctx context.Context, o *options) (*built, error) {
 		return nil, err
 	}
 	return &built{
-		pub: kafkaPublisher{pub: pub, topics: topics},
-		sub: limited,
-		caps: Capabilities{
-			Kind:          KindKafka,
-			System:        "kafka",
-			MaxInFlight:   min(n, parts),
-			OrderedPerKey: true,
-		},
+		pub:  kafkaPublisher{pub: pub, topics: topics},
+		sub:  limited,
+		caps: o.tc.Capabilities(),
 	}, nil
 }
 

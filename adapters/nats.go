@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"sync"
 	"time"
 
 	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
-	"github.com/ThreeDotsLabs/watermill/message"
 	nc "github.com/nats-io/nats.go"
 )
 
@@ -52,54 +49,35 @@ func buildNATS(ctx context.Context, o *options) (*built, error) {
 		return nil, fmt.Errorf("nats at %s: JetStream: %w", addr, err)
 	}
 
-	jsCfg := wnats.JetStreamConfig{
-		AutoProvision: true,
-		SubscribeOptions: []nc.SubOpt{
-			nc.DeliverAll(),
-			nc.AckExplicit(),
-			nc.ManualAck(),
-			nc.AckWait(ackWait),
-			nc.MaxAckPending(max(n, 1)),
-		},
-		DurablePrefix: group,
-	}
-	acks := &natsAcks{ackWait: ackWait, closing: make(chan struct{})}
 	pub, err := wnats.NewPublisherWithNatsConn(pubConn, wnats.PublisherPublishConfig{
 		Marshaler:         &wnats.NATSMarshaler{},
 		SubjectCalculator: wnats.DefaultSubjectCalculator,
-		JetStream:         jsCfg,
+		JetStream:         wnats.JetStreamConfig{AutoProvision: true},
 	}, o.logger)
 	if err != nil {
 		closeConns()
 		return nil, fmt.Errorf("nats at %s: publisher: %w", addr, err)
 	}
-	sub, err := wnats.NewSubscriberWithNatsConn(subConn, wnats.SubscriberSubscriptionConfig{
-		Unmarshaler:       natsUnmarshaler{acks: acks},
-		SubjectCalculator: wnats.DefaultSubjectCalculator,
-		SubscribersCount:  n,
-		AckWaitTimeout:    ackWait,
-		CloseTimeout:      ackWait,
-		SubscribeTimeout:  tc.dialTimeout(),
-		QueueGroupPrefix:  group,
-		JetStream:         jsCfg,
-	}, o.logger)
+	subJS, err := subConn.JetStream()
 	if err != nil {
 		_ = pub.Close()
 		closeConns()
-		return nil, fmt.Errorf("nats at %s: subscriber: %w", addr, err)
+		return nil, fmt.Errorf("nats at %s: JetStream: %w", addr, err)
+	}
+	sub := &natsPullSubscriber{
+		conn:    subConn,
+		js:      subJS,
+		group:   group,
+		ackWait: ackWait,
+		workers: n,
+		logger:  o.logger,
+		closing: make(chan struct{}),
 	}
 	return &built{
-		pub: pub,
-		sub: sub,
-		caps: Capabilities{
-			Kind:          KindNATS,
-			System:        "nats",
-			MaxInFlight:   n,
-			AckDeadline:   ackWait,
-			NativeDelay:   true,
-			DeliveryCount: true,
-		},
-		closers: []func() error{acks.close, func() error { closeConns(); return nil }},
+		pub:     pub,
+		sub:     sub,
+		caps:    o.tc.Capabilities(),
+		closers: []func() error{func() error { closeConns(); return nil }},
 	}, nil
 }
 
@@ -112,72 +90,4 @@ func natsConnect(url, addr string, opts []nc.Option) (*nc.Conn, error) {
 		return nil, fmt.Errorf("%w: nats at %s: %v (check the credentials in transport.nats.url)", ErrAuth, addr, err)
 	}
 	return nil, unreachable(KindNATS, addr, err)
-}
-
-// natsAcks settles JetStream messages on Levee's side, so a Nack can carry
-// a per-message delay (NakWithDelay), which watermill-nats cannot: its
-// NakDelay only sees the delivery number.
-type natsAcks struct {
-	ackWait time.Duration
-	closing chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
-}
-
-func (a *natsAcks) close() error {
-	a.once.Do(func() { close(a.closing) })
-	a.wg.Wait()
-	return nil
-}
-
-// settle waits for the handler's verdict on msg and answers JetStream on
-// raw: Ack → AckSync; Nack → NakWithDelay(levee_retry_after) or Nak. When
-// neither comes within the ack wait, or the transport closes, nothing is
-// sent and JetStream redelivers after AckWait (at-least-once).
-func (a *natsAcks) settle(raw *nc.Msg, msg *message.Message) {
-	defer a.wg.Done()
-	t := time.NewTimer(a.ackWait)
-	defer t.Stop()
-	select {
-	case <-msg.Acked():
-		_ = raw.AckSync()
-	case <-msg.Nacked():
-		if d := retryAfterOf(msg); d > 0 {
-			_ = raw.NakWithDelay(d)
-		} else {
-			_ = raw.Nak()
-		}
-	case <-t.C:
-	case <-a.closing:
-	}
-}
-
-// natsUnmarshaler decodes like wnats.NATSMarshaler, adds
-// levee_delivery_count from the JetStream metadata and takes over the
-// acknowledgement: it clears the reply subject on the message watermill-nats
-// holds (which makes watermill-nats skip its own Ack/Nak) and settles a copy.
-type natsUnmarshaler struct {
-	acks *natsAcks
-}
-
-func (u natsUnmarshaler) Unmarshal(m *nc.Msg) (*message.Message, error) {
-	msg, err := (&wnats.NATSMarshaler{}).Unmarshal(m)
-	if err != nil || m.Reply == "" {
-		return msg, err
-	}
-	if md, err := m.Metadata(); err == nil {
-		msg.Metadata.Set(MetadataDeliveryCount, strconv.FormatUint(md.NumDelivered, 10))
-	}
-	select {
-	case <-u.acks.closing:
-		// Closing: leave the message to watermill-nats, which discards it
-		// unacknowledged (redelivered after AckWait).
-		return msg, nil
-	default:
-	}
-	raw := &nc.Msg{Subject: m.Subject, Reply: m.Reply, Header: m.Header, Data: m.Data, Sub: m.Sub}
-	m.Reply = ""
-	u.acks.wg.Add(1)
-	go u.acks.settle(raw, msg)
-	return msg, nil
 }

@@ -77,14 +77,9 @@ func buildPostgres(ctx context.Context, o *options) (*built, error) {
 		return nil, err
 	}
 	return &built{
-		pub: pub,
-		sub: fan,
-		caps: Capabilities{
-			Kind:        KindPostgres,
-			System:      "postgresql",
-			MaxInFlight: n,
-			AckDeadline: ackDeadline,
-		},
+		pub:     pub,
+		sub:     fan,
+		caps:    o.tc.Capabilities(),
 		closers: []func() error{func() error { pool.Close(); return nil }},
 	}, nil
 }

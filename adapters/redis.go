@@ -37,7 +37,7 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 	if err != nil {
 		_ = client.Close()
 		msg := err.Error()
-		if strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username") {
+		if strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "ERR AUTH") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username") {
 			return nil, fmt.Errorf("%w: redis at %s: %v (check transport.redis.username/password)", ErrAuth, rc.Addr, err)
 		}
 		return nil, unreachable(KindRedis, rc.Addr, err)
@@ -86,13 +86,8 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 		return nil, fmt.Errorf("redis at %s: publisher: %w", rc.Addr, err)
 	}
 	return &built{
-		pub: pub,
-		sub: fan,
-		caps: Capabilities{
-			Kind:        KindRedis,
-			System:      "redis",
-			MaxInFlight: n,
-			AckDeadline: ackDeadline,
-		},
+		pub:  pub,
+		sub:  fan,
+		caps: o.tc.Capabilities(),
 	}, nil
 }

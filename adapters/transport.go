@@ -62,6 +62,49 @@ type Capabilities struct {
 	OrderedPerKey bool
 }
 
+// Capabilities returns what the transport this section describes can do,
+// without connecting to it (New reports the same value in
+// Transport.Capabilities). An invalid section gives the zero value.
+func (c TransportConfig) Capabilities() Capabilities {
+	if c.validate() != nil {
+		return Capabilities{}
+	}
+	n := c.concurrency()
+	switch c.kind() {
+	case KindAMQP:
+		return Capabilities{
+			Kind:           KindAMQP,
+			System:         "rabbitmq",
+			MaxInFlight:    n,
+			AckDeadline:    rabbitMQConsumerTimeout,
+			NativePriority: c.amqpMaxPriority() > 0,
+			DeliveryCount:  c.AMQP.QueueType == amqpQueueTypeQuorum,
+		}
+	case KindKafka:
+		return Capabilities{
+			Kind:          KindKafka,
+			System:        "kafka",
+			MaxInFlight:   min(n, c.kafkaPartitions()),
+			OrderedPerKey: true,
+		}
+	case KindNATS:
+		return Capabilities{
+			Kind:          KindNATS,
+			System:        "nats",
+			MaxInFlight:   n,
+			AckDeadline:   c.ackDeadline(),
+			NativeDelay:   true,
+			DeliveryCount: true,
+		}
+	case KindRedis:
+		return Capabilities{Kind: KindRedis, System: "redis", MaxInFlight: n, AckDeadline: c.ackDeadline()}
+	case KindPostgres:
+		return Capabilities{Kind: KindPostgres, System: "postgresql", MaxInFlight: n, AckDeadline: c.ackDeadline()}
+	default:
+		return Capabilities{Kind: KindGoChannel, System: "gochannel", MaxInFlight: n}
+	}
+}
+
 // Transport is a publisher and a subscriber built from one TransportConfig.
 // Publisher and Subscriber are safe for concurrent use as their Watermill
 // implementations are; Close is idempotent.

@@ -1,0 +1,59 @@
+// Package adapters builds Levee's transports from configuration: Watermill
+// publishers and subscribers for GoChannel (the embedded default), RabbitMQ
+// (watermill-amqp v3), Kafka (watermill-kafka v3), NATS JetStream
+// (watermill-nats v2), Redis Streams (watermill-redisstream) and PostgreSQL
+// (watermill-sql v4), with concurrent consumption and a declared set of
+// Capabilities per transport.
+//
+// # Where it sits
+//
+// adapters is not a middleware and has no slot in the canonical order: it
+// is what the router consumes from and the DLQ publishes to. Its
+// Capabilities feed the middlewares' choices (middleware.Apply passes
+// MaxInFlight, AckDeadline as max_hold, NativeDelay). The one router
+// middleware it offers, (*Transport).Middleware, records a handler error's
+// RetryAfter() delay in the message metadata so the transport can honour it
+// on Nack; install it outermost, outside tracing, so it sees the final error.
+// adapters is the only Levee package that imports broker clients.
+//
+// # Concurrent consumption
+//
+// Watermill subscribers hand a handler one message at a time (Kafka: one
+// per partition). With `concurrency: N` the transport keeps up to N
+// messages in flight per subscribed topic by competing consumers: N AMQP
+// consumers (prefetch 1) on the queue, N workers fetching one message at a
+// time from one JetStream durable pull consumer, N Redis consumer-group members, N SQL pollers
+// locking rows with SKIP LOCKED, a Kafka group over at least N partitions,
+// and, for GoChannel, one subscription capped at N. FanIn merges the
+// subscriptions into one channel and takes a message from a subscription
+// only after the previous one was acked or nacked, so N is a hard cap.
+// Messages are forwarded unchanged: Ack and Nack reach the broker as they
+// are (at-least-once). Per-key order is kept only on Kafka (records with
+// the same levee_partition_key share a partition); concurrency elsewhere
+// gives up order.
+//
+// # Errors
+//
+// New and Build validate the section (ErrInvalidConfig, naming the key),
+// then probe the broker with a TCP dial bounded by dial_timeout
+// (ErrUnreachable, naming the transport and the address) and connect
+// (ErrAuth on refused credentials). They do not retry. A RabbitMQ queue that
+// exists with other arguments fails Subscribe with ErrTopologyMismatch,
+// saying what Levee declares and what the broker reports.
+//
+// # Configuration
+//
+// The YAML `transport` section decodes into TransportConfig:
+//
+//	transport:
+//	  kind: nats
+//	  concurrency: 8
+//	  consumer_group: orders
+//	  ack_deadline: 30s
+//	  nats: {url: "nats://127.0.0.1:4222"}
+//
+// # Concurrency safety
+//
+// Transport, FanIn and the publishers and subscribers they hold are safe
+// for concurrent use; Close is idempotent. No package-level mutable state.
+package adapters

@@ -1,0 +1,206 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
+	"github.com/ThreeDotsLabs/watermill/message"
+	nc "github.com/nats-io/nats.go"
+)
+
+// natsPullSubscriber consumes a JetStream topic with N workers sharing one
+// durable pull consumer. Each worker fetches one message, hands it over and
+// settles it (AckSync, NakWithDelay(levee_retry_after) or Nak) before it
+// fetches the next, so exactly N are in flight when the backlog allows,
+// unlike push delivery to a queue group, which picks members at random.
+// Messages use watermill-nats' NATSMarshaler format, so watermill-nats'
+// publisher and this subscriber interoperate with other watermill-nats
+// consumers. The durable consumer is created here and survives Close.
+type natsPullSubscriber struct {
+	conn    *nc.Conn
+	js      nc.JetStreamContext
+	group   string
+	ackWait time.Duration
+	workers int
+	logger  watermill.LoggerAdapter
+
+	mu      sync.Mutex
+	closed  bool // guarded by mu
+	closing chan struct{}
+	wg      sync.WaitGroup
+}
+
+// natsFetchWait bounds one Fetch, so workers notice cancellation.
+const natsFetchWait = time.Second
+
+func (s *natsPullSubscriber) SubscribeInitialize(topic string) error {
+	if _, err := s.js.StreamInfo(topic); err == nil {
+		return nil
+	}
+	_, err := s.js.AddStream(&nc.StreamConfig{Name: topic, Subjects: []string{topic}})
+	if err != nil && !errors.Is(err, nc.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("nats: create stream %q: %w", topic, err)
+	}
+	return nil
+}
+
+func (s *natsPullSubscriber) ensureConsumer(topic string) error {
+	want := nc.ConsumerConfig{
+		Durable:       s.group,
+		DeliverPolicy: nc.DeliverAllPolicy,
+		AckPolicy:     nc.AckExplicitPolicy,
+		AckWait:       s.ackWait,
+		MaxAckPending: max(4*s.workers, 256),
+		FilterSubject: topic,
+	}
+	if info, err := s.js.ConsumerInfo(topic, s.group); err == nil {
+		// Keep the broker's AckWait equal to the reported ack deadline
+		// when ack_deadline or concurrency changed since it was created.
+		if info.Config.AckWait == want.AckWait && info.Config.MaxAckPending >= want.MaxAckPending {
+			return nil
+		}
+		cfg := info.Config
+		cfg.AckWait, cfg.MaxAckPending = want.AckWait, max(cfg.MaxAckPending, want.MaxAckPending)
+		if _, err := s.js.UpdateConsumer(topic, &cfg); err != nil {
+			return fmt.Errorf("nats: update durable consumer %q on stream %q to ack_deadline %s: %w", s.group, topic, s.ackWait, err)
+		}
+		return nil
+	}
+	_, err := s.js.AddConsumer(topic, &want)
+	if err != nil && !errors.Is(err, nc.ErrConsumerNameAlreadyInUse) {
+		return fmt.Errorf("nats: create durable consumer %q on stream %q: %w", s.group, topic, err)
+	}
+	return nil
+}
+
+func (s *natsPullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	if err := s.SubscribeInitialize(topic); err != nil {
+		s.wg.Done()
+		return nil, err
+	}
+	if err := s.ensureConsumer(topic); err != nil {
+		s.wg.Done()
+		return nil, err
+	}
+	sub, err := s.js.PullSubscribe(topic, s.group, nc.Bind(topic, s.group))
+	if err != nil {
+		s.wg.Done()
+		return nil, fmt.Errorf("nats: pull subscribe %q (durable %q): %w", topic, s.group, err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	out := make(chan *message.Message)
+	var workers sync.WaitGroup
+	workers.Add(s.workers)
+	for range s.workers {
+		go s.work(ctx, sub, out, &workers)
+	}
+	go func() {
+		workers.Wait()
+		cancel()
+		// The consumer is bound, not created by this subscription, so
+		// Unsubscribe leaves the durable in place.
+		_ = sub.Unsubscribe()
+		close(out)
+		s.wg.Done()
+	}()
+	return out, nil
+}
+
+func (s *natsPullSubscriber) work(ctx context.Context, sub *nc.Subscription, out chan<- *message.Message, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, natsFetchWait)
+		msgs, err := sub.Fetch(1, nc.Context(fctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nc.ErrTimeout) {
+				s.logger.Error("JetStream fetch failed", err, nil)
+				select {
+				case <-time.After(natsFetchWait):
+				case <-ctx.Done():
+				}
+			}
+			continue
+		}
+		for _, m := range msgs {
+			if !s.deliver(ctx, m, out) {
+				return
+			}
+		}
+	}
+}
+
+// deliver hands m over and settles it; false means the subscription ended.
+func (s *natsPullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *message.Message) bool {
+	msg, err := (&wnats.NATSMarshaler{}).Unmarshal(m)
+	if err != nil {
+		// A message Watermill cannot decode is left to the broker's
+		// redelivery (and MaxDeliver); it is never acked unprocessed.
+		s.logger.Error("cannot unmarshal JetStream message", err, nil)
+		_ = m.Nak()
+		return true
+	}
+	if md, err := m.Metadata(); err == nil {
+		msg.Metadata.Set(MetadataDeliveryCount, strconv.FormatUint(md.NumDelivered, 10))
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msg.SetContext(mctx)
+	select {
+	case out <- msg:
+	case <-ctx.Done():
+		_ = m.Nak()
+		return false
+	}
+	select {
+	case <-msg.Acked():
+		if err := m.AckSync(); err != nil {
+			s.logger.Error("JetStream ack failed (the message will be redelivered)", err, nil)
+		}
+	case <-msg.Nacked():
+		if d := retryAfterOf(msg); d > 0 {
+			_ = m.NakWithDelay(d)
+		} else {
+			_ = m.Nak()
+		}
+	case <-ctx.Done():
+		// Not settled: JetStream redelivers after AckWait.
+		return false
+	}
+	return true
+}
+
+func (s *natsPullSubscriber) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
