@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	nc "github.com/nats-io/nats.go"
 )
@@ -74,8 +76,8 @@ func buildNATS(ctx context.Context, o *options) (*built, error) {
 		closing: make(chan struct{}),
 	}
 	return &built{
-		pub:     pub,
-		sub:     sub,
+		pub:     natsTopicPublisher{pub},
+		sub:     natsTopicSubscriber{sub},
 		caps:    o.tc.Capabilities(),
 		closers: []func() error{func() error { closeConns(); return nil }},
 	}, nil
@@ -90,4 +92,35 @@ func natsConnect(url, addr string, opts []nc.Option) (*nc.Conn, error) {
 		return nil, fmt.Errorf("%w: nats at %s: %v (check the credentials in transport.nats.url)", ErrAuth, addr, err)
 	}
 	return nil, unreachable(KindNATS, addr, err)
+}
+
+// natsStreamName maps a Watermill topic to a JetStream stream and subject
+// name. A stream name may not contain '.', '*', '>', path separators or
+// whitespace, and Levee's default dead-letter topic is "<topic>.dlq", so
+// those characters become '_'. Publisher and subscriber map the same way,
+// so "orders.dlq" published is "orders.dlq" consumed.
+func natsStreamName(topic string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', '/', '\\', ' ', '\t', '\n', '\r':
+			return '_'
+		}
+		return r
+	}, topic)
+}
+
+type natsTopicPublisher struct{ message.Publisher }
+
+func (p natsTopicPublisher) Publish(topic string, msgs ...*message.Message) error {
+	return p.Publisher.Publish(natsStreamName(topic), msgs...)
+}
+
+type natsTopicSubscriber struct{ *natsPullSubscriber }
+
+func (s natsTopicSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	return s.natsPullSubscriber.Subscribe(ctx, natsStreamName(topic))
+}
+
+func (s natsTopicSubscriber) SubscribeInitialize(topic string) error {
+	return s.natsPullSubscriber.SubscribeInitialize(natsStreamName(topic))
 }

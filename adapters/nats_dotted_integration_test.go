@@ -1,0 +1,44 @@
+//go:build integration
+
+package adapters_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/adapters"
+)
+
+// Topics with dots (Levee's default dead-letter topic is "<topic>.dlq")
+// work on NATS JetStream, whose stream names cannot contain dots.
+func TestNATSDottedTopic(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr, err := adapters.Build(ctx, adapters.TransportConfig{Kind: "nats", Concurrency: 2,
+		NATS: &adapters.NATSConfig{URL: "nats://127.0.0.1:4222"}}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	topic := "levee_test_" + watermill.NewShortUUID() + ".orders.dlq"
+	msgs, err := tr.Subscriber.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Publisher.Publish(topic, message.NewMessage("m1", []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-msgs:
+		if m.UUID != "m1" {
+			t.Fatalf("got %s, want m1", m.UUID)
+		}
+		m.Ack()
+	case <-ctx.Done():
+		t.Fatal("message on a dotted topic not received")
+	}
+}
