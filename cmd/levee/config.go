@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/middleware"
 )
 
@@ -17,7 +18,17 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "levee: %v\n", err)
 		return 1
 	}
+	// The transport section belongs to adapters, outside the core.
+	var tc adapters.TransportConfig
+	if err := cfg.Transport.Decode(&tc); err != nil {
+		fmt.Fprintf(stderr, "levee: %v\n", err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	if !cfg.Transport.IsZero() {
+		caps := tc.Capabilities()
+		fmt.Fprintf(stdout, "transport %s: %d in flight per topic, ack deadline %s\n", caps.Kind, caps.MaxInFlight, caps.AckDeadline)
+	}
 	fmt.Fprint(stdout, cfg.Describe())
 	return 0
 }

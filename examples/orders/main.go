@@ -16,7 +16,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
@@ -33,9 +32,10 @@ var embedded embed.FS
 
 // Topics of the flow.
 const (
-	topicOrders = "orders"     // order intake -> payments
-	topicPaid   = "order.paid" // payments -> inventory, notifications
-	topicSMS    = "sms.send"   // notifications -> sms
+	topicOrders  = "orders"            // order intake -> payments
+	topicReserve = "inventory.reserve" // payments -> inventory
+	topicPaid    = "order.paid"        // payments -> notifications
+	topicSMS     = "sms.send"          // notifications -> sms
 )
 
 // The handlers, in report order.
@@ -61,6 +61,7 @@ type options struct {
 	limit       int
 	big         int
 	replayFixed bool
+	transport   string
 }
 
 func main() {
@@ -74,6 +75,7 @@ func main() {
 	flag.DurationVar(&o.outageAfter, "outage-after", 500*time.Millisecond, "when the outage starts")
 	flag.Float64Var(&o.transient, "transient", 0.05, "share of payment calls failing transiently (0..1); they are retried")
 	flag.DurationVar(&o.service, "service", 10*time.Millisecond, "payment gateway service time per call")
+	flag.StringVar(&o.transport, "transport", "", "run over gochannel, amqp, kafka (in-process), nats, redis or postgres on loopback (default: levee.yaml's transport, gochannel)")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL: write batched inventory rows there (default: in memory)")
 	flag.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
 	flag.BoolVar(&o.traces, "traces", false, "write spans to stdout (OTLP instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
@@ -136,13 +138,27 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	logger := watermill.NopLogger{}
-	pubsub := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: int64(o.orders + o.malformed + 16)}, logger)
-	defer pubsub.Close()
+	tc, err := transportConfig(cfg, o.transport)
+	if err != nil {
+		return err
+	}
+	tr, closeTransport, err := openTransport(ctx, tc, logger)
+	if err != nil {
+		return err
+	}
+	defer closeTransport()
+	caps := tr.Capabilities
+	names := newTopicNames(caps.Kind)
+	topicOrders, topicPaid, topicReserve, topicSMS := names.of(topicOrders), names.of(topicPaid), names.of(topicReserve), names.of(topicSMS)
 
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
 	if err != nil {
 		return err
 	}
+	// Outermost: a handler error asking for a delayed redelivery
+	// (RetryAfter) becomes the transport's native delayed Nack where it has
+	// one (JetStream).
+	router.AddMiddleware(tr.Middleware)
 	tracker := NewTracker()
 	router.AddMiddleware(tracker.Middleware)
 
@@ -154,12 +170,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if tel.addr != "" {
 		fmt.Fprintf(out, "serving metrics on http://%s/metrics\n", tel.addr)
 	}
-	tracer, err := tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithSystem("gochannel"))
+	tracer, err := tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithSystem(caps.System))
 	if err != nil {
 		return err
 	}
 	router.AddPublisherDecorators(tracer.DecoratePublisher)
-	pub, err := tracer.DecoratePublisher(pubsub)
+	pub, err := tracer.DecoratePublisher(tr.Publisher)
 	if err != nil {
 		return err
 	}
@@ -170,10 +186,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	inventory := NewInventory()
 	sms := &SMSProvider{}
 
-	// payments: charge the order, then announce it paid. A malformed order
-	// never reaches this code: the dlq slot validates it against
-	// schemas/order.json and dead-letters it with class validation.
-	router.AddHandler("payments", topicOrders, pubsub, topicPaid, pubsub, tracker.Handler("payments", func(msg *message.Message) ([]*message.Message, error) {
+	sub := tr.Subscriber
+	// payments: charge the order, then announce it paid to notifications
+	// and ask inventory to reserve it. A malformed order never reaches this
+	// code: the dlq slot validates it against schemas/order.json and
+	// dead-letters it with class validation. Publishing before the ack
+	// keeps at-least-once (a retry may publish twice; inventory rows are
+	// keyed by message, the SMS may repeat).
+	router.AddHandler("payments", topicOrders, sub, "", pub, tracker.Handler("payments", func(msg *message.Message) ([]*message.Message, error) {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
 			return nil, dlq.Permanent(err)
@@ -181,11 +201,18 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if err := gateway.Charge(order); err != nil {
 			return nil, err // transient: retried with backoff; an outage trips the breaker
 		}
-		paid := message.NewMessage(watermill.NewUUID(), msg.Payload)
-		if p := msg.Metadata.Get(priority.MetadataKey); p != "" {
-			paid.Metadata.Set(priority.MetadataKey, p)
+		for _, topic := range []string{topicReserve, topicPaid} {
+			out := message.NewMessage(watermill.NewUUID(), msg.Payload)
+			out.SetContext(msg.Context()) // the trace continues
+			if p := msg.Metadata.Get(priority.MetadataKey); p != "" {
+				out.Metadata.Set(priority.MetadataKey, p)
+			}
+			stamp(out)
+			if err := pub.Publish(topic, out); err != nil {
+				return nil, err
+			}
 		}
-		return []*message.Message{paid}, nil
+		return nil, nil
 	}))
 
 	// inventory: updates are batched; each message joins a batch and gets
@@ -210,10 +237,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer batcher.Close()
-	router.AddHandler("inventory", topicPaid, pubsub, "", pubsub, tracker.Handler("inventory", batcher.Handler))
+	router.AddHandler("inventory", topicReserve, sub, "", pub, tracker.Handler("inventory", batcher.Handler))
 
 	// notifications: turn a paid order into an SMS request.
-	router.AddHandler("notifications", topicPaid, pubsub, topicSMS, pubsub, tracker.Handler("notifications", func(msg *message.Message) ([]*message.Message, error) {
+	router.AddHandler("notifications", topicPaid, sub, topicSMS, pub, tracker.Handler("notifications", func(msg *message.Message) ([]*message.Message, error) {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
 			return nil, dlq.Permanent(err)
@@ -230,7 +257,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	// sms: send through the provider. Requests with an invalid number are
 	// dead-lettered by the dlq slot (schemas/sms.json) before this runs.
-	router.AddHandler("sms", topicSMS, pubsub, "", pubsub, tracker.Handler("sms", func(msg *message.Message) ([]*message.Message, error) {
+	router.AddHandler("sms", topicSMS, sub, "", pub, tracker.Handler("sms", func(msg *message.Message) ([]*message.Message, error) {
 		var s SMS
 		if err := json.Unmarshal(msg.Payload, &s); err != nil {
 			return nil, dlq.Permanent(err)
@@ -246,8 +273,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range []string{topicOrders, topicPaid, topicSMS} {
-		router.AddConsumerHandler("dlq-watch-"+t, t+".dlq", pubsub, func(msg *message.Message) error {
+	for _, t := range []string{topicOrders, topicReserve, topicPaid, topicSMS} {
+		router.AddConsumerHandler("dlq-watch-"+t, t+".dlq", sub, func(msg *message.Message) error {
 			if err := monitor.Handle(msg); err != nil {
 				return err // Nack: nothing is lost when the store is down
 			}
@@ -255,9 +282,22 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		})
 	}
 
-	applied, err := middleware.Apply(router, cfg, middleware.Deps{
-		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp, System: "gochannel",
-	})
+	deps := middleware.Deps{
+		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp,
+		System: caps.System, MaxInFlight: caps.MaxInFlight,
+		// Schemas are keyed by the plain topic names.
+		Validator: func(topic string, payload []byte) error {
+			if cfg.Schemas == nil {
+				return nil
+			}
+			return cfg.Schemas.Validate(names.unprefix(topic), payload)
+		},
+	}
+	if caps.AckDeadline > 0 {
+		// No wait may outlast the broker's ack deadline: hold at most 80%.
+		deps.MaxHold = caps.AckDeadline * 8 / 10
+	}
+	applied, err := middleware.Apply(router, cfg, deps)
 	if err != nil {
 		return err
 	}
@@ -271,7 +311,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	msgs := makeOrders(o)
 	publishErr := make(chan error, 1)
-	go func() { publishErr <- intake(runCtx, pub, msgs, o.rate) }()
+	go func() { publishErr <- intake(runCtx, pub, topicOrders, msgs, o.rate) }()
 
 	var tl *timeline
 	if b, ok := applied.Instance("payments", "breaker").(*breaker.Breaker); ok && o.outage > 0 {
@@ -287,8 +327,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return paySettled >= total && invSettled >= paid && notSettled >= paid && smsSettled >= notified
 	}, o.maxRun)
 	elapsed := time.Since(start)
-	fmt.Fprintf(out, "orders demo: %d orders (%d malformed, %d with a bad phone) in %s\n\n",
-		total, o.malformed, o.badPhones, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "orders demo over %s (%d in flight per topic): %d orders (%d malformed, %d with a bad phone) in %s\n\n",
+		caps.Kind, caps.MaxInFlight, total, o.malformed, o.badPhones, elapsed.Round(time.Millisecond))
 	tracker.Print(out, handlerNames)
 	fmt.Fprintln(out, "\npayments latency by priority (publish to paid; VIP orders have priority 9):")
 	tracker.PrintPriorityWaits(out, "payments")
@@ -411,10 +451,10 @@ func printScheduler(w io.Writer, s *priority.Scheduler) {
 
 // intake publishes msgs at rate per second (all at once for rate <= 0),
 // stamping each with its publish time.
-func intake(ctx context.Context, pub message.Publisher, msgs []*message.Message, rate float64) error {
+func intake(ctx context.Context, pub message.Publisher, topic string, msgs []*message.Message, rate float64) error {
 	if rate <= 0 {
 		stamp(msgs...)
-		return pub.Publish(topicOrders, msgs...)
+		return pub.Publish(topic, msgs...)
 	}
 	interval := time.Duration(float64(time.Second) / rate)
 	next := time.Now()
@@ -428,7 +468,7 @@ func intake(ctx context.Context, pub message.Publisher, msgs []*message.Message,
 		}
 		next = next.Add(interval)
 		stamp(m)
-		if err := pub.Publish(topicOrders, m); err != nil {
+		if err := pub.Publish(topic, m); err != nil {
 			return fmt.Errorf("publishing orders: %w", err)
 		}
 	}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/middleware"
+)
+
+// loopback are the defaults of -transport KIND: the servers of a
+// developer machine (and of CI) on 127.0.0.1. Kafka runs in process.
+func loopback(kind string) (adapters.TransportConfig, error) {
+	tc := adapters.TransportConfig{Kind: kind, AckDeadline: 30 * time.Second}
+	switch kind {
+	case "gochannel":
+		tc.Concurrency = 256
+	case "amqp":
+		tc.Concurrency = 32
+		tc.AMQP = &adapters.AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/"}
+	case "kafka":
+		tc.Concurrency = 16
+		tc.Kafka = &adapters.KafkaConfig{} // brokers: the in-process cluster
+	case "nats":
+		tc.Concurrency = 32
+		tc.NATS = &adapters.NATSConfig{URL: "nats://127.0.0.1:4222"}
+	case "redis":
+		tc.Concurrency = 32
+		tc.Redis = &adapters.RedisConfig{Addr: "127.0.0.1:6379"}
+	case "postgres":
+		tc.Concurrency = 4 // a connection per message in flight, per topic
+		tc.Postgres = &adapters.PostgresConfig{URL: "postgres://postgres@127.0.0.1:5432/test"}
+	default:
+		return tc, fmt.Errorf("-transport %q: want gochannel, amqp, kafka, nats, redis or postgres", kind)
+	}
+	return tc, nil
+}
+
+// transportConfig is the file's transport section, or the loopback
+// defaults of -transport KIND when the flag is set.
+func transportConfig(cfg *middleware.Config, flagKind string) (adapters.TransportConfig, error) {
+	if flagKind != "" {
+		return loopback(flagKind)
+	}
+	var tc adapters.TransportConfig
+	if err := cfg.Transport.Decode(&tc); err != nil {
+		return tc, err
+	}
+	if tc.Kind == "" || tc.Kind == "gochannel" {
+		def, _ := loopback("gochannel")
+		if tc.Concurrency == 0 {
+			tc.Concurrency = def.Concurrency
+		}
+	}
+	return tc, nil
+}
+
+// openTransport builds the transport; for Kafka without brokers it starts
+// an in-process Kafka-protocol cluster first. The returned func closes
+// both.
+func openTransport(ctx context.Context, tc adapters.TransportConfig, logger watermill.LoggerAdapter) (*adapters.Transport, func(), error) {
+	var cluster *kfake.Cluster
+	if tc.Kind == "kafka" && (tc.Kafka == nil || len(tc.Kafka.Brokers) == 0) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(max(tc.Concurrency, 1)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("starting the in-process Kafka cluster: %w", err)
+		}
+		cluster = c
+		tc.Kafka = &adapters.KafkaConfig{Brokers: c.ListenAddrs()}
+	}
+	tr, err := adapters.Build(ctx, tc, logger)
+	if err != nil {
+		if cluster != nil {
+			cluster.Close()
+		}
+		return nil, nil, err
+	}
+	return tr, func() {
+		_ = tr.Close()
+		if cluster != nil {
+			cluster.Close()
+		}
+	}, nil
+}
+
+// topicNames gives the run's topics. On a broker, topics (queues, streams,
+// tables) outlive a run, so each run uses its own prefix and starts empty;
+// schemas stay keyed by the plain names (see unprefix).
+type topicNames struct{ prefix string }
+
+func newTopicNames(kind string) topicNames {
+	if kind == "" || kind == "gochannel" {
+		return topicNames{}
+	}
+	return topicNames{prefix: "levee_demo_" + strings.ToLower(watermill.NewShortUUID()[:8]) + "_"}
+}
+
+func (t topicNames) of(topic string) string { return t.prefix + topic }
+
+func (t topicNames) unprefix(topic string) string { return strings.TrimPrefix(topic, t.prefix) }
