@@ -9,6 +9,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee/internal/telemetry"
 )
 
 // dlqTopic returns the dead-letter topic for a message consumed from
@@ -45,6 +47,9 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
 	}
 	r.table.forget(msg.UUID)
+	// Tell the outer tracing and metrics layers that this nil result is a
+	// dead letter (outcome dead_lettered), not a plain ack.
+	telemetry.MarkDeadLettered(msg.Context(), string(class))
 	if opt, ok := n.attrs.byClass[class]; ok {
 		r.ins.deadLetters.Add(msg.Context(), 1, opt)
 	}

@@ -273,6 +273,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Per-group gauges (levee_dlq_group_dead_letters{group,status}): the
+	// dashboard's "Dead letters per group" panel.
+	gauges, err := dlq.NewGroupGauges(store, tel.mp, dlq.WithGaugeMinInterval(time.Second))
+	if err != nil {
+		return err
+	}
+	defer gauges.Close()
 	for _, t := range []string{topicOrders, topicReserve, topicPaid, topicSMS} {
 		router.AddConsumerHandler("dlq-watch-"+t, t+".dlq", sub, func(msg *message.Message) error {
 			if err := monitor.Handle(msg); err != nil {
@@ -369,7 +376,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if tel.addr != "" && o.linger > 0 {
 		fmt.Fprintf(out, "serving metrics for %s more\n", o.linger)
-		time.Sleep(o.linger)
+		linger := time.NewTimer(o.linger)
+		select {
+		case <-linger.C:
+		case <-ctx.Done(): // the caller ended the run early
+			linger.Stop()
+		}
 	}
 	if !settled {
 		return fmt.Errorf("run did not settle within %s", o.maxRun)
