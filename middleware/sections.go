@@ -36,9 +36,17 @@ func DefaultSections() []Section {
 
 // recover: true adds Recover; recover: false (or absent) leaves it out.
 func recoverSection() Section {
+	return switchSection("recover", SlotRecover, func(BuildEnv) (message.HandlerMiddleware, error) {
+		return Recover, nil
+	})
+}
+
+// switchSection is a section whose value is a bool: true builds the
+// middleware, false (or absent) leaves the slot empty.
+func switchSection(key string, slot Slot, build func(BuildEnv) (message.HandlerMiddleware, error)) Section {
 	return Section{
-		Key:  "recover",
-		Slot: SlotRecover,
+		Key:  key,
+		Slot: slot,
 		decode: func(raw config.Raw) (any, error) {
 			var on bool
 			if err := raw.Decode(&on); err != nil {
@@ -50,8 +58,9 @@ func recoverSection() Section {
 			return true, nil
 		},
 		label: func(any) string { return "" },
-		build: func(any, BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
-			return Recover, nil, nil
+		build: func(_ any, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+			mw, err := build(b)
+			return mw, nil, err
 		},
 	}
 }
@@ -205,28 +214,13 @@ func tracingSection() Section {
 // metrics: true records handler duration and outcomes. With no
 // MeterProvider in Deps it is a free pass-through.
 func metricsSection() Section {
-	return Section{
-		Key:  "metrics",
-		Slot: SlotMetrics,
-		decode: func(raw config.Raw) (any, error) {
-			var on bool
-			if err := raw.Decode(&on); err != nil {
-				return nil, err
-			}
-			if !on {
-				return nil, nil
-			}
-			return true, nil
-		},
-		label: func(any) string { return "" },
-		build: func(_ any, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
-			m, err := tracing.NewMetrics(tracing.WithMeterProvider(b.Deps.MeterProvider))
-			if err != nil {
-				return nil, nil, err
-			}
-			return m.Middleware, nil, nil
-		},
-	}
+	return switchSection("metrics", SlotMetrics, func(b BuildEnv) (message.HandlerMiddleware, error) {
+		m, err := tracing.NewMetrics(tracing.WithMeterProvider(b.Deps.MeterProvider))
+		if err != nil {
+			return nil, err
+		}
+		return m.Middleware, nil
+	})
 }
 
 // priority: {scheduler: name} waits for a slot of a shared scheduler.
