@@ -88,12 +88,17 @@ func TestPriorityOverTransports(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			// The first message took the slot before the others arrived;
-			// every VIP message must come right after it.
-			for i, p := range order[1 : 1+vip] {
-				if p[:3] != "vip" {
-					t.Fatalf("position %d ran %s; want the %d VIP messages right after the first: %v", i+1, p, vip, order)
+			// The first message to arrive took the slot before the others
+			// were queued (it may be a VIP one: delivery is concurrent);
+			// every other VIP message must run before any waiting bulk one.
+			vips := 0
+			for _, p := range order[:1+vip] {
+				if p[:3] == "vip" {
+					vips++
 				}
+			}
+			if vips < vip {
+				t.Fatalf("only %d of the %d VIP messages ran among the first %d: %v", vips, vip, 1+vip, order)
 			}
 		})
 	}
