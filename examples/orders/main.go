@@ -193,7 +193,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	// dead-letters it with class validation. Publishing before the ack
 	// keeps at-least-once (a retry may publish twice; inventory rows are
 	// keyed by message, the SMS may repeat).
-	router.AddHandler("payments", topicOrders, sub, "", pub, tracker.Handler("payments", func(msg *message.Message) ([]*message.Message, error) {
+	router.AddConsumerHandler("payments", topicOrders, sub, tracker.Consumer("payments", func(msg *message.Message) ([]*message.Message, error) {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
 			return nil, dlq.Permanent(err)
@@ -237,10 +237,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer batcher.Close()
-	router.AddHandler("inventory", topicReserve, sub, "", pub, tracker.Handler("inventory", batcher.Handler))
+	router.AddConsumerHandler("inventory", topicReserve, sub, tracker.Consumer("inventory", batcher.Handler))
 
 	// notifications: turn a paid order into an SMS request.
-	router.AddHandler("notifications", topicPaid, sub, topicSMS, pub, tracker.Handler("notifications", func(msg *message.Message) ([]*message.Message, error) {
+	// The router closes a handler's publisher when the handler stops; the
+	// transport is shared and closed once, by closeTransport.
+	router.AddHandler("notifications", topicPaid, sub, topicSMS, keepOpen{pub}, tracker.Handler("notifications", func(msg *message.Message) ([]*message.Message, error) {
 		order, err := decodeOrder(msg.Payload)
 		if err != nil {
 			return nil, dlq.Permanent(err)
@@ -257,7 +259,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	// sms: send through the provider. Requests with an invalid number are
 	// dead-lettered by the dlq slot (schemas/sms.json) before this runs.
-	router.AddHandler("sms", topicSMS, sub, "", pub, tracker.Handler("sms", func(msg *message.Message) ([]*message.Message, error) {
+	router.AddConsumerHandler("sms", topicSMS, sub, tracker.Consumer("sms", func(msg *message.Message) ([]*message.Message, error) {
 		var s SMS
 		if err := json.Unmarshal(msg.Payload, &s); err != nil {
 			return nil, dlq.Permanent(err)
@@ -388,6 +390,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	return nil
 }
+
+// keepOpen is a publisher whose Close does nothing: the router closes the
+// publisher of each handler that stops, and this one is shared.
+type keepOpen struct{ message.Publisher }
+
+func (keepOpen) Close() error { return nil }
 
 // printGroups prints the store's dead-letter groups, largest first.
 func printGroups(ctx context.Context, w io.Writer, store dlq.Store, start time.Time) error {

@@ -125,6 +125,15 @@ func (t *Tracker) Handler(name string, h message.HandlerFunc) message.HandlerFun
 	}
 }
 
+// Consumer is Handler for a handler that publishes nothing.
+func (t *Tracker) Consumer(name string, h message.HandlerFunc) message.NoPublishHandlerFunc {
+	wrapped := t.Handler(name, h)
+	return func(msg *message.Message) error {
+		_, err := wrapped(msg)
+		return err
+	}
+}
+
 // DeadLetterHandler counts a dead letter for the handler that gave up on it.
 func (t *Tracker) DeadLetterHandler(msg *message.Message) error {
 	d := dlq.ParseDeadLetter(msg)
