@@ -20,6 +20,7 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 	n := tc.concurrency()
 	// watermill-redisstream's Publisher.Close and Subscriber.Close each
 	// close their client, so each gets its own.
+	const redisConnsPerTopic = 3
 	newClient := func(pool int) *redis.Client {
 		return redis.NewClient(&redis.Options{
 			Addr:        rc.Addr,
@@ -54,10 +55,13 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 		}
 	}
 	for i := range subs {
-		// A consumer blocks one connection in XREADGROUP, one claims
-		// idle messages, one acks.
+		// Per subscribed topic a consumer blocks one connection in
+		// XREADGROUP, one claims idle messages, one acks. The number of
+		// topics is not known here, and a pool too small makes every
+		// Subscribe wait out the pool timeout (seconds per topic), so the
+		// pool is sized for 16 topics; go-redis opens connections lazily.
 		s, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
-			Client:        newClient(4),
+			Client:        newClient(redisConnsPerTopic * 16),
 			Consumer:      fmt.Sprintf("%s-%d", prefix, i),
 			ConsumerGroup: group,
 			// A message pending longer than the ack deadline is claimed by
