@@ -188,11 +188,13 @@ func scenarioCollectDeadLetters(router *message.Router, sub message.Subscriber, 
 
 // scenarioCheckDeadLetter asserts the Levee failure keys of one dead
 // letter against the message that was published.
-func scenarioCheckDeadLetter(t *testing.T, dl, sent *message.Message, topic, class string) {
+func scenarioCheckDeadLetter(t *testing.T, dl, sent *message.Message, topic, handler, class string) {
 	t.Helper()
 	md := dl.Metadata
 	require.Equal(t, class, md.Get(dlq.KeyErrorClass), "error class")
 	require.Equal(t, topic, md.Get(dlq.KeyOriginalTopic), "original topic")
+	require.Equal(t, topic+".dlq", md.Get(dlq.KeyDLQTopic), "dlq topic")
+	require.Equal(t, handler, md.Get(dlq.KeyHandler), "handler")
 	require.Equal(t, sent.UUID, md.Get(dlq.KeyOriginalUUID), "original uuid")
 	fp := md.Get(dlq.KeyFingerprint)
 	_, err := hex.DecodeString(fp)
@@ -251,7 +253,7 @@ func scenarioPoison(t *testing.T, tc transportCase) {
 	for id, dl := range deadMsgs {
 		require.Contains(t, sent, id, "dead letter for a message not sent")
 		require.Equal(t, "1", sent[id].Metadata.Get("poison"), "a good message was dead-lettered")
-		scenarioCheckDeadLetter(t, dl, sent[id], topic, string(dlq.ClassPermanent))
+		scenarioCheckDeadLetter(t, dl, sent[id], topic, "poison", string(dlq.ClassPermanent))
 	}
 	require.Equal(t, total, len(seen)+len(deadSeen), "processed + dead-lettered = sent")
 }
@@ -409,7 +411,7 @@ func scenarioBatchPartialFailure(t *testing.T, tc transportCase) {
 	deadSeen, deadMsgs := dead.snapshot()
 	require.Equal(t, map[string]int{failed.UUID: 1}, deadSeen, "dead letters")
 	dl := deadMsgs[failed.UUID]
-	scenarioCheckDeadLetter(t, dl, failed, topic, string(dlq.ClassExhausted))
+	scenarioCheckDeadLetter(t, dl, failed, topic, "batch", string(dlq.ClassExhausted))
 	n, _ := dlq.ParseCount(dl.Metadata.Get(dlq.KeyAttempts))
 	require.GreaterOrEqual(t, n, attempts, "attempts before dead-lettering")
 	require.GreaterOrEqual(t, failedAttempts.Load(), int64(attempts), "retries of the failed message")
