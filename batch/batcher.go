@@ -46,10 +46,11 @@ type Batcher struct {
 	inFlight int        // guarded by mu: running batches
 	closed   bool       // guarded by mu
 	idle     chan struct{}
-	isIdle   bool        // guarded by mu: idle is closed
-	attrs    *attrSet    // guarded by mu: resolved from the first message
-	linger   *time.Timer // guarded by mu: flushes the open batch; one timer, reset per batch
-	sizeHint int         // guarded by mu: capacity of a new batch's entries (the last batch's length)
+	isIdle   bool                 // guarded by mu: idle is closed
+	attrs    *attrSet             // guarded by mu: resolved from the first message
+	linger   *time.Timer          // guarded by mu: flushes the open batch; one timer, reset per batch
+	sizeHint int                  // guarded by mu: capacity of a new batch's entries (the last batch's length)
+	freeMsgs [][]*message.Message // guarded by mu: msgs slices of finished batch funcs, for reuse
 }
 
 type state uint8
@@ -177,7 +178,7 @@ func (b *Batcher) process(msg *message.Message) error {
 	}
 	bt := b.cur
 	if bt != nil && b.cfg.maxBytes > 0 && bt.count > 0 && bt.bytes+size > b.cfg.maxBytes {
-		b.sealLocked(bt, reasonBytes)
+		b.sealLocked(bt, reasonBytes, false)
 		bt = nil
 	}
 	if bt == nil {
@@ -187,18 +188,34 @@ func (b *Batcher) process(msg *message.Message) error {
 	bt.entries = append(bt.entries, entry{msg: msg})
 	bt.count++
 	bt.bytes += size
+	var run runArgs
 	switch {
 	case bt.count >= b.cfg.maxSize:
-		b.sealLocked(bt, reasonSize)
+		run = b.sealLocked(bt, reasonSize, true)
 	case b.cfg.maxBytes > 0 && bt.bytes >= b.cfg.maxBytes:
-		b.sealLocked(bt, reasonBytes)
+		run = b.sealLocked(bt, reasonBytes, true)
 	}
 	b.mu.Unlock()
 
+	if run.bt != nil {
+		// This delivery filled the batch and a slot was free: run the func
+		// here rather than on a new goroutine (this delivery waits for the
+		// batch anyway), saving a goroutine start and a park and wake.
+		b.runInline(ctx, run)
+		return bt.entries[idx].err
+	}
+
+	done := ctx.Done()
+	if done == nil {
+		// The context can never end: a plain receive, which wakes more
+		// cheaply than a select.
+		<-bt.done
+		return bt.entries[idx].err
+	}
 	select {
 	case <-bt.done:
 		return bt.entries[idx].err
-	case <-ctx.Done():
+	case <-done:
 	}
 
 	b.mu.Lock()
@@ -256,7 +273,7 @@ func (b *Batcher) lingered() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if bt := b.cur; bt != nil && time.Since(bt.start) >= b.cfg.maxWait {
-		b.sealLocked(bt, reasonWait)
+		b.sealLocked(bt, reasonWait, false)
 	}
 }
 
@@ -313,8 +330,11 @@ func (b *Batcher) removeLocked(bt *pending, idx, size int) {
 	}
 }
 
-// sealLocked closes a batch to new messages and queues it for a slot.
-func (b *Batcher) sealLocked(bt *pending, r reason) {
+// sealLocked closes a batch to new messages and queues it for a slot. With
+// inline, a caller whose message is in bt asks to run bt itself: when bt
+// gets a slot right away, sealLocked returns its run instead of starting a
+// goroutine, and the caller must pass it to runInline.
+func (b *Batcher) sealLocked(bt *pending, r reason, inline bool) runArgs {
 	if b.cur == bt {
 		b.cur = nil
 		stopTimer(b.linger)
@@ -323,11 +343,25 @@ func (b *Batcher) sealLocked(bt *pending, r reason) {
 	bt.state = stateQueued
 	bt.reason = r
 	b.ready = append(b.ready, bt)
-	b.dispatchLocked()
+	if inline {
+		return b.dispatchLocked(bt)
+	}
+	b.dispatchLocked(nil)
+	return runArgs{}
 }
 
-// dispatchLocked starts queued batches while slots are free.
-func (b *Batcher) dispatchLocked() {
+// runArgs is a batch handed to the func; bt is nil for none.
+type runArgs struct {
+	bt   *pending
+	ctx  context.Context
+	msgs []*message.Message
+	ctxs []context.Context
+}
+
+// dispatchLocked starts queued batches while slots are free. When inline is
+// among them, its run is returned instead of being started on a goroutine.
+func (b *Batcher) dispatchLocked(inline *pending) runArgs {
+	var mine runArgs
 	for b.inFlight < b.cfg.maxInFlight && len(b.ready) > 0 {
 		bt := b.ready[0]
 		b.ready[0] = nil
@@ -337,7 +371,7 @@ func (b *Batcher) dispatchLocked() {
 			b.failLocked(bt, nil)
 			continue
 		}
-		msgs := make([]*message.Message, 0, bt.count)
+		msgs := b.msgsLocked(bt.count)
 		var ctxs []context.Context
 		if b.tracer != nil {
 			// Read message contexts here, while every message still waits:
@@ -361,9 +395,50 @@ func (b *Batcher) dispatchLocked() {
 		bt.state = stateRunning
 		b.inFlight++
 		b.wg.Add(1)
+		if bt == inline {
+			mine = runArgs{bt: bt, ctx: ctx, msgs: msgs, ctxs: ctxs}
+			continue
+		}
 		go b.run(ctx, bt, msgs, ctxs)
 	}
 	b.checkIdleLocked()
+	return mine
+}
+
+// msgsLocked returns an empty slice for a batch of n messages, reusing one
+// a finished batch func gave back.
+func (b *Batcher) msgsLocked(n int) []*message.Message {
+	if k := len(b.freeMsgs); k > 0 {
+		s := b.freeMsgs[k-1]
+		b.freeMsgs[k-1] = nil
+		b.freeMsgs = b.freeMsgs[:k-1]
+		if cap(s) >= n {
+			return s
+		}
+	}
+	return make([]*message.Message, 0, n)
+}
+
+// runInline runs a batch on the delivery that filled it. That delivery
+// cannot watch its context while the func runs, so a context.AfterFunc
+// counts it as given up if its context ends meanwhile, exactly as a
+// waiting delivery would.
+func (b *Batcher) runInline(ctx context.Context, r runArgs) {
+	if ctx.Done() != nil {
+		bt := r.bt
+		stop := context.AfterFunc(ctx, func() {
+			b.mu.Lock()
+			if bt.state == stateRunning {
+				bt.gaveUp++
+				if bt.gaveUp == bt.sent {
+					bt.cancel()
+				}
+			}
+			b.mu.Unlock()
+		})
+		defer stop()
+	}
+	b.run(r.ctx, r.bt, r.msgs, r.ctxs)
 }
 
 func (b *Batcher) checkIdleLocked() {
@@ -391,24 +466,33 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 		b.cfg.logger.Error("levee/batch: batch func panicked", err, watermill.LogFields{"batch_size": len(msgs)})
 	}
 
-	b.mu.Lock()
-	for i := range bt.entries {
-		e := &bt.entries[i]
-		if e.removed {
-			continue
-		}
-		if errs != nil {
-			e.err = errs[e.pos]
-		} else {
-			e.err = all
+	// The entries are this goroutine's while the batch runs (nothing removes
+	// an entry of a running batch), so results are set outside the lock.
+	if errs != nil || all != nil {
+		for i := range bt.entries {
+			if e := &bt.entries[i]; !e.removed {
+				if errs != nil {
+					e.err = errs[e.pos]
+				} else {
+					e.err = all
+				}
+			}
 		}
 	}
-	bt.state = stateDone
-	close(bt.done)
+	clear(msgs)
+
+	b.mu.Lock()
+	cancel := bt.cancel
+	bt.state = stateDone // a waiter whose context ends from now on reads its result
 	b.inFlight--
-	b.dispatchLocked()
+	if len(b.freeMsgs) < b.cfg.maxInFlight {
+		b.freeMsgs = append(b.freeMsgs, msgs[:0])
+	}
+	b.dispatchLocked(nil)
 	b.mu.Unlock()
-	bt.cancel()
+	// Wake the waiters outside the lock: closing readies every one of them.
+	close(bt.done)
+	cancel()
 }
 
 // call runs the batch func, turning a panic into a *PanicError.
