@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -51,6 +52,7 @@ type Batcher struct {
 	linger   *time.Timer          // guarded by mu: flushes the open batch; one timer, reset per batch
 	sizeHint int                  // guarded by mu: capacity of a new batch's entries (the last batch's length)
 	freeMsgs [][]*message.Message // guarded by mu: msgs slices of finished batch funcs, for reuse
+	freeEnts [][]entry            // guarded by mu: entries of batches whose results were all read
 }
 
 type state uint8
@@ -78,6 +80,7 @@ type pending struct {
 	sent      int                // messages handed to the func
 	gaveUp    int                // of those, how many have an ended context
 	attrs     *attrSet
+	readers   atomic.Int32 // set when done closes: deliveries yet to read their result
 }
 
 type entry struct {
@@ -202,7 +205,7 @@ func (b *Batcher) process(msg *message.Message) error {
 		// here rather than on a new goroutine (this delivery waits for the
 		// batch anyway), saving a goroutine start and a park and wake.
 		b.runInline(ctx, run)
-		return bt.entries[idx].err
+		return b.result(bt, idx)
 	}
 
 	done := ctx.Done()
@@ -210,11 +213,11 @@ func (b *Batcher) process(msg *message.Message) error {
 		// The context can never end: a plain receive, which wakes more
 		// cheaply than a select.
 		<-bt.done
-		return bt.entries[idx].err
+		return b.result(bt, idx)
 	}
 	select {
 	case <-bt.done:
-		return bt.entries[idx].err
+		return b.result(bt, idx)
 	case <-done:
 	}
 
@@ -222,7 +225,7 @@ func (b *Batcher) process(msg *message.Message) error {
 	switch bt.state {
 	case stateDone:
 		b.mu.Unlock()
-		return bt.entries[idx].err
+		return b.result(bt, idx)
 	case stateOpen, stateQueued:
 		b.removeLocked(bt, idx, size)
 		b.inst.left(bt.attrs, leftCanceled, 1)
@@ -241,13 +244,42 @@ func (b *Batcher) process(msg *message.Message) error {
 	}
 	b.mu.Unlock()
 	<-bt.done
-	return bt.entries[idx].err
+	return b.result(bt, idx)
+}
+
+// result returns the result of entry idx of a done batch. The last delivery
+// to read its result gives the batch's entries back for reuse: nothing else
+// reads them once done is closed.
+func (b *Batcher) result(bt *pending, idx int) error {
+	err := bt.entries[idx].err
+	if bt.readers.Add(-1) == 0 {
+		ents := bt.entries
+		bt.entries = nil
+		clear(ents)
+		b.mu.Lock()
+		if len(b.freeEnts) <= b.cfg.maxInFlight {
+			b.freeEnts = append(b.freeEnts, ents[:0])
+		}
+		b.mu.Unlock()
+	}
+	return err
+}
+
+// entriesLocked returns an empty entries slice for a new batch.
+func (b *Batcher) entriesLocked() []entry {
+	if k := len(b.freeEnts); k > 0 {
+		s := b.freeEnts[k-1]
+		b.freeEnts[k-1] = nil
+		b.freeEnts = b.freeEnts[:k-1]
+		return s
+	}
+	return make([]entry, 0, b.sizeHint)
 }
 
 // openLocked starts a new open batch with its linger (and hold) timer.
 func (b *Batcher) openLocked() *pending {
 	bt := &pending{
-		entries: make([]entry, 0, b.sizeHint),
+		entries: b.entriesLocked(),
 		state:   stateOpen,
 		start:   time.Now(),
 		done:    make(chan struct{}),
@@ -310,6 +342,7 @@ func (b *Batcher) failLocked(bt *pending, err error) {
 			bt.entries[i].err = err
 		}
 	}
+	bt.readers.Store(int32(bt.count))
 	bt.state = stateDone
 	close(bt.done)
 }
@@ -483,7 +516,8 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 
 	b.mu.Lock()
 	cancel := bt.cancel
-	bt.state = stateDone // a waiter whose context ends from now on reads its result
+	bt.readers.Store(int32(bt.count)) // nothing removes an entry of a running batch
+	bt.state = stateDone              // a waiter whose context ends from now on reads its result
 	b.inFlight--
 	if len(b.freeMsgs) < b.cfg.maxInFlight {
 		b.freeMsgs = append(b.freeMsgs, msgs[:0])
