@@ -16,7 +16,10 @@ import (
 )
 
 // Func processes a batch. msgs holds at least one message, in joining order;
-// the slice is the func's for the duration of the call. ctx is the batch
+// the slice is the func's for the duration of the call only: the Batcher
+// reuses it afterwards, so copy it to keep it. The func runs on the
+// goroutine of the delivery that filled the batch when a slot is free, and
+// on a goroutine of its own otherwise. ctx is the batch
 // context: it carries the batch span and is cancelled when Shutdown's
 // context ends and when the context of every message of the batch has
 // ended. The messages are the func's until it returns: each delivery waits
@@ -61,12 +64,13 @@ const (
 	stateOpen    state = iota // accepting messages
 	stateQueued               // sealed, waiting for an in-flight slot
 	stateRunning              // the batch func has it
-	stateDone                 // results are set and done is closed
+	stateDone                 // results are set; done is closed or about to be
 )
 
 // pending is one batch. Its fields are guarded by the Batcher's mu until
 // state becomes stateRunning; from then on the run goroutine owns entries
-// until it closes done.
+// until it sets stateDone (under mu). After that each delivery reads only
+// its own entry, and the last one to read (readers) gives entries back.
 type pending struct {
 	entries   []entry
 	count     int // entries not removed
