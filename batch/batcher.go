@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -15,7 +16,10 @@ import (
 )
 
 // Func processes a batch. msgs holds at least one message, in joining order;
-// the slice is the func's for the duration of the call. ctx is the batch
+// the slice is the func's for the duration of the call only: the Batcher
+// reuses it afterwards, so copy it to keep it. The func runs on the
+// goroutine of the delivery that filled the batch when a slot is free, and
+// on a goroutine of its own otherwise. ctx is the batch
 // context: it carries the batch span and is cancelled when Shutdown's
 // context ends and when the context of every message of the batch has
 // ended. The messages are the func's until it returns: each delivery waits
@@ -46,10 +50,12 @@ type Batcher struct {
 	inFlight int        // guarded by mu: running batches
 	closed   bool       // guarded by mu
 	idle     chan struct{}
-	isIdle   bool        // guarded by mu: idle is closed
-	attrs    *attrSet    // guarded by mu: resolved from the first message
-	linger   *time.Timer // guarded by mu: flushes the open batch; one timer, reset per batch
-	sizeHint int         // guarded by mu: capacity of a new batch's entries (the last batch's length)
+	isIdle   bool                 // guarded by mu: idle is closed
+	attrs    *attrSet             // guarded by mu: resolved from the first message
+	linger   *time.Timer          // guarded by mu: flushes the open batch; one timer, reset per batch
+	sizeHint int                  // guarded by mu: capacity of a new batch's entries (the last batch's length)
+	freeMsgs [][]*message.Message // guarded by mu: msgs slices of finished batch funcs, for reuse
+	freeEnts [][]entry            // guarded by mu: entries of batches whose results were all read
 }
 
 type state uint8
@@ -58,12 +64,13 @@ const (
 	stateOpen    state = iota // accepting messages
 	stateQueued               // sealed, waiting for an in-flight slot
 	stateRunning              // the batch func has it
-	stateDone                 // results are set and done is closed
+	stateDone                 // results are set; done is closed or about to be
 )
 
 // pending is one batch. Its fields are guarded by the Batcher's mu until
 // state becomes stateRunning; from then on the run goroutine owns entries
-// until it closes done.
+// until it sets stateDone (under mu). After that each delivery reads only
+// its own entry, and the last one to read (readers) gives entries back.
 type pending struct {
 	entries   []entry
 	count     int // entries not removed
@@ -77,6 +84,7 @@ type pending struct {
 	sent      int                // messages handed to the func
 	gaveUp    int                // of those, how many have an ended context
 	attrs     *attrSet
+	readers   atomic.Int32 // set when done closes: deliveries yet to read their result
 }
 
 type entry struct {
@@ -177,7 +185,7 @@ func (b *Batcher) process(msg *message.Message) error {
 	}
 	bt := b.cur
 	if bt != nil && b.cfg.maxBytes > 0 && bt.count > 0 && bt.bytes+size > b.cfg.maxBytes {
-		b.sealLocked(bt, reasonBytes)
+		b.sealLocked(bt, reasonBytes, false)
 		bt = nil
 	}
 	if bt == nil {
@@ -187,25 +195,41 @@ func (b *Batcher) process(msg *message.Message) error {
 	bt.entries = append(bt.entries, entry{msg: msg})
 	bt.count++
 	bt.bytes += size
+	var run runArgs
 	switch {
 	case bt.count >= b.cfg.maxSize:
-		b.sealLocked(bt, reasonSize)
+		run = b.sealLocked(bt, reasonSize, true)
 	case b.cfg.maxBytes > 0 && bt.bytes >= b.cfg.maxBytes:
-		b.sealLocked(bt, reasonBytes)
+		run = b.sealLocked(bt, reasonBytes, true)
 	}
 	b.mu.Unlock()
 
+	if run.bt != nil {
+		// This delivery filled the batch and a slot was free: run the func
+		// here rather than on a new goroutine (this delivery waits for the
+		// batch anyway), saving a goroutine start and a park and wake.
+		b.runInline(ctx, run)
+		return b.result(bt, idx)
+	}
+
+	done := ctx.Done()
+	if done == nil {
+		// The context can never end: a plain receive, which wakes more
+		// cheaply than a select.
+		<-bt.done
+		return b.result(bt, idx)
+	}
 	select {
 	case <-bt.done:
-		return bt.entries[idx].err
-	case <-ctx.Done():
+		return b.result(bt, idx)
+	case <-done:
 	}
 
 	b.mu.Lock()
 	switch bt.state {
 	case stateDone:
 		b.mu.Unlock()
-		return bt.entries[idx].err
+		return b.result(bt, idx)
 	case stateOpen, stateQueued:
 		b.removeLocked(bt, idx, size)
 		b.inst.left(bt.attrs, leftCanceled, 1)
@@ -224,13 +248,42 @@ func (b *Batcher) process(msg *message.Message) error {
 	}
 	b.mu.Unlock()
 	<-bt.done
-	return bt.entries[idx].err
+	return b.result(bt, idx)
+}
+
+// result returns the result of entry idx of a done batch. The last delivery
+// to read its result gives the batch's entries back for reuse: nothing else
+// reads them once done is closed.
+func (b *Batcher) result(bt *pending, idx int) error {
+	err := bt.entries[idx].err
+	if bt.readers.Add(-1) == 0 {
+		ents := bt.entries
+		bt.entries = nil
+		clear(ents)
+		b.mu.Lock()
+		if len(b.freeEnts) <= b.cfg.maxInFlight {
+			b.freeEnts = append(b.freeEnts, ents[:0])
+		}
+		b.mu.Unlock()
+	}
+	return err
+}
+
+// entriesLocked returns an empty entries slice for a new batch.
+func (b *Batcher) entriesLocked() []entry {
+	if k := len(b.freeEnts); k > 0 {
+		s := b.freeEnts[k-1]
+		b.freeEnts[k-1] = nil
+		b.freeEnts = b.freeEnts[:k-1]
+		return s
+	}
+	return make([]entry, 0, b.sizeHint)
 }
 
 // openLocked starts a new open batch with its linger (and hold) timer.
 func (b *Batcher) openLocked() *pending {
 	bt := &pending{
-		entries: make([]entry, 0, b.sizeHint),
+		entries: b.entriesLocked(),
 		state:   stateOpen,
 		start:   time.Now(),
 		done:    make(chan struct{}),
@@ -256,7 +309,7 @@ func (b *Batcher) lingered() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if bt := b.cur; bt != nil && time.Since(bt.start) >= b.cfg.maxWait {
-		b.sealLocked(bt, reasonWait)
+		b.sealLocked(bt, reasonWait, false)
 	}
 }
 
@@ -293,6 +346,7 @@ func (b *Batcher) failLocked(bt *pending, err error) {
 			bt.entries[i].err = err
 		}
 	}
+	bt.readers.Store(int32(bt.count))
 	bt.state = stateDone
 	close(bt.done)
 }
@@ -313,8 +367,11 @@ func (b *Batcher) removeLocked(bt *pending, idx, size int) {
 	}
 }
 
-// sealLocked closes a batch to new messages and queues it for a slot.
-func (b *Batcher) sealLocked(bt *pending, r reason) {
+// sealLocked closes a batch to new messages and queues it for a slot. With
+// inline, a caller whose message is in bt asks to run bt itself: when bt
+// gets a slot right away, sealLocked returns its run instead of starting a
+// goroutine, and the caller must pass it to runInline.
+func (b *Batcher) sealLocked(bt *pending, r reason, inline bool) runArgs {
 	if b.cur == bt {
 		b.cur = nil
 		stopTimer(b.linger)
@@ -323,11 +380,25 @@ func (b *Batcher) sealLocked(bt *pending, r reason) {
 	bt.state = stateQueued
 	bt.reason = r
 	b.ready = append(b.ready, bt)
-	b.dispatchLocked()
+	if inline {
+		return b.dispatchLocked(bt)
+	}
+	b.dispatchLocked(nil)
+	return runArgs{}
 }
 
-// dispatchLocked starts queued batches while slots are free.
-func (b *Batcher) dispatchLocked() {
+// runArgs is a batch handed to the func; bt is nil for none.
+type runArgs struct {
+	bt   *pending
+	ctx  context.Context
+	msgs []*message.Message
+	ctxs []context.Context
+}
+
+// dispatchLocked starts queued batches while slots are free. When inline is
+// among them, its run is returned instead of being started on a goroutine.
+func (b *Batcher) dispatchLocked(inline *pending) runArgs {
+	var mine runArgs
 	for b.inFlight < b.cfg.maxInFlight && len(b.ready) > 0 {
 		bt := b.ready[0]
 		b.ready[0] = nil
@@ -337,7 +408,7 @@ func (b *Batcher) dispatchLocked() {
 			b.failLocked(bt, nil)
 			continue
 		}
-		msgs := make([]*message.Message, 0, bt.count)
+		msgs := b.msgsLocked(bt.count)
 		var ctxs []context.Context
 		if b.tracer != nil {
 			// Read message contexts here, while every message still waits:
@@ -361,9 +432,50 @@ func (b *Batcher) dispatchLocked() {
 		bt.state = stateRunning
 		b.inFlight++
 		b.wg.Add(1)
+		if bt == inline {
+			mine = runArgs{bt: bt, ctx: ctx, msgs: msgs, ctxs: ctxs}
+			continue
+		}
 		go b.run(ctx, bt, msgs, ctxs)
 	}
 	b.checkIdleLocked()
+	return mine
+}
+
+// msgsLocked returns an empty slice for a batch of n messages, reusing one
+// a finished batch func gave back.
+func (b *Batcher) msgsLocked(n int) []*message.Message {
+	if k := len(b.freeMsgs); k > 0 {
+		s := b.freeMsgs[k-1]
+		b.freeMsgs[k-1] = nil
+		b.freeMsgs = b.freeMsgs[:k-1]
+		if cap(s) >= n {
+			return s
+		}
+	}
+	return make([]*message.Message, 0, n)
+}
+
+// runInline runs a batch on the delivery that filled it. That delivery
+// cannot watch its context while the func runs, so a context.AfterFunc
+// counts it as given up if its context ends meanwhile, exactly as a
+// waiting delivery would.
+func (b *Batcher) runInline(ctx context.Context, r runArgs) {
+	if ctx.Done() != nil {
+		bt := r.bt
+		stop := context.AfterFunc(ctx, func() {
+			b.mu.Lock()
+			if bt.state == stateRunning {
+				bt.gaveUp++
+				if bt.gaveUp == bt.sent {
+					bt.cancel()
+				}
+			}
+			b.mu.Unlock()
+		})
+		defer stop()
+	}
+	b.run(r.ctx, r.bt, r.msgs, r.ctxs)
 }
 
 func (b *Batcher) checkIdleLocked() {
@@ -391,24 +503,34 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 		b.cfg.logger.Error("levee/batch: batch func panicked", err, watermill.LogFields{"batch_size": len(msgs)})
 	}
 
-	b.mu.Lock()
-	for i := range bt.entries {
-		e := &bt.entries[i]
-		if e.removed {
-			continue
-		}
-		if errs != nil {
-			e.err = errs[e.pos]
-		} else {
-			e.err = all
+	// The entries are this goroutine's while the batch runs (nothing removes
+	// an entry of a running batch), so results are set outside the lock.
+	if errs != nil || all != nil {
+		for i := range bt.entries {
+			if e := &bt.entries[i]; !e.removed {
+				if errs != nil {
+					e.err = errs[e.pos]
+				} else {
+					e.err = all
+				}
+			}
 		}
 	}
-	bt.state = stateDone
-	close(bt.done)
+	clear(msgs)
+
+	b.mu.Lock()
+	cancel := bt.cancel
+	bt.readers.Store(int32(bt.count)) // nothing removes an entry of a running batch
+	bt.state = stateDone              // a waiter whose context ends from now on reads its result
 	b.inFlight--
-	b.dispatchLocked()
+	if len(b.freeMsgs) < b.cfg.maxInFlight {
+		b.freeMsgs = append(b.freeMsgs, msgs[:0])
+	}
+	b.dispatchLocked(nil)
 	b.mu.Unlock()
-	bt.cancel()
+	// Wake the waiters outside the lock: closing readies every one of them.
+	close(bt.done)
+	cancel()
 }
 
 // call runs the batch func, turning a panic into a *PanicError.

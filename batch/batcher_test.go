@@ -435,6 +435,34 @@ func TestCancellationMidBatch(t *testing.T) {
 			d.wantDone(t, context.Canceled, "m0", "m1") // the func's verdict: Nack
 		})
 	})
+	t.Run("while processing, the filling delivery's context ends first", func(t *testing.T) {
+		// m1 fills the batch and the func runs on its delivery: its context
+		// ending must count as given up just like a waiting one's.
+		synctest.Test(t, func(t *testing.T) {
+			s := &sink{gate: make(chan struct{})} // never opened: the func waits for its context
+			b := mustNew(t, s.fn, batch.WithMaxSize(2), batch.WithMaxWait(time.Second))
+			d := newDelivery()
+			ctx0, cancel0 := context.WithCancel(context.Background())
+			ctx1, cancel1 := context.WithCancel(context.Background())
+			all := msgs("m", 2, "x")
+			all[0].SetContext(ctx0)
+			all[1].SetContext(ctx1)
+			d.send(b, all...)
+			cancel1()
+			synctest.Wait()
+			fctx := s.call(0).ctx
+			if fctx.Err() != nil {
+				t.Fatalf("batch context ended while m0 still waits: %v", fctx.Err())
+			}
+			d.wantPending(t, "m0", "m1")
+			cancel0()
+			d.wg.Wait()
+			if fctx.Err() == nil {
+				t.Errorf("batch context still live after every message's context ended")
+			}
+			d.wantDone(t, context.Canceled, "m0", "m1")
+		})
+	})
 	t.Run("already cancelled message never joins", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := &sink{}

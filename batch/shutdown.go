@@ -14,7 +14,7 @@ func (b *Batcher) Shutdown(ctx context.Context) error {
 	if !b.closed {
 		b.closed = true
 		if b.cur != nil {
-			b.sealLocked(b.cur, reasonClose)
+			b.sealLocked(b.cur, reasonClose, false)
 		}
 		b.checkIdleLocked()
 	}

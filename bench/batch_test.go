@@ -171,6 +171,21 @@ func BenchmarkBatchMachinery(b *testing.B) {
 			defer bt.Close()
 			batchDrive(b, workers, false, bt.NoPublishHandler)
 		})
+		b.Run(fmt.Sprintf("levee-batcher-cancelable-ctx/size=%d", size), func(b *testing.B) {
+			// As a router delivers them: each message carries a context that
+			// can end, so a waiting delivery must watch it too.
+			bt, err := batch.New(batchNopFunc, batch.WithMaxSize(size), batch.WithMaxInFlight(2), batch.WithMaxWait(50*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bt.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			batchDrive(b, workers, false, func(m *message.Message) error {
+				m.SetContext(ctx)
+				return bt.NoPublishHandler(m)
+			})
+		})
 		b.Run(fmt.Sprintf("chan-batcher/size=%d", size), func(b *testing.B) {
 			cb := newBatchChanBatcher(batchNopFunc, size, 50*time.Millisecond)
 			defer cb.close()
