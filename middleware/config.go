@@ -202,7 +202,6 @@ type fileConfig struct {
 	Breakers   map[string]config.Raw            `yaml:"breakers"`
 	Store      config.Raw                       `yaml:"store"`
 	Schemas    config.Raw                       `yaml:"schemas"`
-	Telemetry  config.Raw                       `yaml:"telemetry"`
 }
 
 func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
@@ -231,9 +230,6 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 		}
 		cfg.Shared["store"] = map[string]config.Raw{"": fc.Store}
 	}
-	if !fc.Telemetry.IsZero() {
-		cfg.Shared["telemetry"] = map[string]config.Raw{"": fc.Telemetry}
-	}
 	// Validate every shared resource now, referenced or not.
 	kinds := sharedKinds()
 	for section, entries := range cfg.Shared {
@@ -260,7 +256,7 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 			raw := hc.raw[key]
 			sec, ok := byKey[key]
 			if !ok {
-				return nil, &config.Error{File: doc.File, Line: keyLine(raw), Path: "handlers." + name + "." + key,
+				return nil, &config.Error{File: doc.File, Line: raw.Line(), Path: "handlers." + name + "." + key,
 					Err: fmt.Errorf("unknown key %q (known keys: %s)", key, strings.Join(keys, ", "))}
 			}
 			v, err := sec.decode(raw)
@@ -274,7 +270,7 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 				if shared, ref, refKey := sec.ref(v); ref != "" {
 					if _, ok := cfg.Shared[shared][ref]; !ok {
 						defined := sortedKeys(cfg.Shared[shared])
-						return nil, &config.Error{File: doc.File, Line: keyLine(raw),
+						return nil, &config.Error{File: doc.File, Line: raw.Line(),
 							Path: "handlers." + name + "." + key + "." + refKey,
 							Err:  fmt.Errorf("%s %q is not defined under %s: (defined: %s)", shared, ref, shared, strings.Join(defined, ", "))}
 					}
@@ -293,10 +289,6 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 	}
 	return cfg, nil
 }
-
-// keyLine returns the line of a section's value (the key is on the same
-// line or the one before).
-func keyLine(r config.Raw) int { return r.Line() }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

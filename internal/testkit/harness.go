@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -208,7 +209,10 @@ func (h *Harness) Close() error {
 	if started {
 		h.cancel()
 		<-h.done
-		err = h.Router.Close()
+		h.mu.Lock()
+		runErr := h.closeErr
+		h.mu.Unlock()
+		err = errors.Join(runErr, h.Router.Close())
 	}
 	// A router that never ran is not closed: Watermill's Close would wait
 	// for handlers that never started.
