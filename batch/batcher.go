@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,7 @@ type Batcher struct {
 	sizeHint int                  // guarded by mu: capacity of a new batch's entries (the last batch's length)
 	freeMsgs [][]*message.Message // guarded by mu: msgs slices of finished batch funcs, for reuse
 	freeEnts [][]entry            // guarded by mu: entries of batches whose results were all read
+	nwake    int                  // wake channels per batch
 }
 
 type state uint8
@@ -79,17 +81,47 @@ type pending struct {
 	reason    reason
 	start     time.Time
 	holdTimer *time.Timer
-	done      chan struct{}
 	cancel    context.CancelFunc // set when running
 	sent      int                // messages handed to the func
 	gaveUp    int                // of those, how many have an ended context
+	left      int                // removed entries whose delivery returned without reading a result
 	attrs     *attrSet
-	readers   atomic.Int32 // set when done closes: deliveries yet to read their result
+	readers   atomic.Int32 // set when finished: deliveries yet to read their result
+
+	// Waiting deliveries park on wake[pos%nwake] (several channels, so
+	// deliveries parking on different cores do not contend for one
+	// channel lock). Closing them wakes everyone: for good when finished
+	// is set first, otherwise to let removed entries leave (the others
+	// park again on the fresh channels). Replaced under the Batcher's mu.
+	wake     [maxWake]chan struct{}
+	nwake    int
+	finished atomic.Bool
+
+	// watch holds one context.AfterFunc per distinct Done channel of the
+	// batch's message contexts (messages of one subscription share one), so
+	// a waiting delivery needs no select on its own context. Deliveries
+	// whose Done is not among them (more than maxWatch distinct) watch
+	// their context themselves.
+	watch  [maxWatch]watcher
+	nwatch int
+}
+
+const (
+	maxWake  = 4 // wake channels per batch, at most
+	maxWatch = 4 // context watchers per batch, at most
+)
+
+type watcher struct {
+	done <-chan struct{}
+	stop func() bool
 }
 
 type entry struct {
-	msg     *message.Message
-	err     error
+	msg *message.Message
+	err error
+	// done is the Done channel a batch watcher watches for this message,
+	// nil when the delivery watches its context itself (or it cannot end).
+	done    <-chan struct{}
 	pos     int // index in the func's msgs slice
 	removed bool
 }
@@ -116,6 +148,10 @@ func New(fn Func, opts ...Option) (*Batcher, error) {
 		return nil, err
 	}
 	b := &Batcher{fn: fn, cfg: *cfg, idle: make(chan struct{}), sizeHint: min(cfg.maxSize, 64)}
+	// One wake channel per core (up to maxWake), and at least 16 messages
+	// per channel: waiters parking on several cores at once then rarely
+	// contend for one channel's lock.
+	b.nwake = max(1, min(runtime.GOMAXPROCS(0), maxWake, cfg.maxSize/16))
 	b.base, b.stopAll = context.WithCancel(context.Background())
 	if cfg.tp != nil {
 		b.tracer = telemetry.Tracer(cfg.tp)
@@ -174,6 +210,7 @@ func (b *Batcher) process(msg *message.Message) error {
 		return err
 	}
 	size := len(msg.Payload)
+	done := ctx.Done()
 
 	b.mu.Lock()
 	if b.closed {
@@ -192,7 +229,11 @@ func (b *Batcher) process(msg *message.Message) error {
 		bt = b.openLocked()
 	}
 	idx := len(bt.entries)
-	bt.entries = append(bt.entries, entry{msg: msg})
+	var watched <-chan struct{}
+	if done != nil && b.watchLocked(bt, ctx, done) {
+		watched = done
+	}
+	bt.entries = append(bt.entries, entry{msg: msg, done: watched})
 	bt.count++
 	bt.bytes += size
 	var run runArgs
@@ -202,39 +243,80 @@ func (b *Batcher) process(msg *message.Message) error {
 	case b.cfg.maxBytes > 0 && bt.bytes >= b.cfg.maxBytes:
 		run = b.sealLocked(bt, reasonBytes, true)
 	}
+	ch := bt.wake[idx%bt.nwake]
 	b.mu.Unlock()
 
 	if run.bt != nil {
 		// This delivery filled the batch and a slot was free: run the func
 		// here rather than on a new goroutine (this delivery waits for the
 		// batch anyway), saving a goroutine start and a park and wake.
-		b.runInline(ctx, run)
+		b.runInline(ctx, run, done != nil && watched == nil)
 		return b.result(bt, idx)
 	}
+	if watched != nil {
+		// A batch watcher ends the wait if the context ends.
+		done = nil
+	}
+	return b.await(ctx, bt, idx, size, ch, done)
+}
 
-	done := ctx.Done()
-	if done == nil {
-		// The context can never end: a plain receive, which wakes more
-		// cheaply than a select.
-		<-bt.done
-		return b.result(bt, idx)
+// await waits for the result of entry idx of bt, parking on ch. self is
+// the delivery's Done channel when it watches its own context (no batch
+// watcher covers it), nil otherwise.
+func (b *Batcher) await(ctx context.Context, bt *pending, idx, size int, ch, self <-chan struct{}) error {
+	for {
+		if self == nil {
+			<-ch
+		} else {
+			select {
+			case <-ch:
+			case <-self:
+				self = nil
+				var err error
+				var over bool
+				if ch, err, over = b.giveUp(ctx, bt, idx, size); over {
+					return err
+				}
+				continue
+			}
+		}
+		if bt.finished.Load() {
+			return b.result(bt, idx)
+		}
+		// Woken so that entries a watcher removed can leave: this one's
+		// own, or someone else's (then wait again on the fresh channel).
+		b.mu.Lock()
+		if bt.state == stateDone {
+			b.mu.Unlock()
+			return b.result(bt, idx)
+		}
+		if e := &bt.entries[idx]; e.removed {
+			err := e.err
+			bt.left++
+			b.mu.Unlock()
+			return err
+		}
+		ch = bt.wake[idx%bt.nwake]
+		b.mu.Unlock()
 	}
-	select {
-	case <-bt.done:
-		return b.result(bt, idx)
-	case <-done:
-	}
+}
 
+// giveUp handles the end of the context of a delivery that watches its
+// own: it leaves a batch that has not started (over, with the context
+// error) or, when the func has the message, counts as given up and returns
+// the channel to wait on for the verdict.
+func (b *Batcher) giveUp(ctx context.Context, bt *pending, idx, size int) (<-chan struct{}, error, bool) {
 	b.mu.Lock()
 	switch bt.state {
 	case stateDone:
 		b.mu.Unlock()
-		return b.result(bt, idx)
+		return nil, b.result(bt, idx), true
 	case stateOpen, stateQueued:
+		bt.left++
 		b.removeLocked(bt, idx, size)
 		b.inst.left(bt.attrs, leftCanceled, 1)
 		b.mu.Unlock()
-		return ctx.Err()
+		return nil, ctx.Err(), true
 	}
 	// The func has the message: its outcome is unknown until the func
 	// returns, so wait for it rather than Nack (the message could be written
@@ -243,17 +325,105 @@ func (b *Batcher) process(msg *message.Message) error {
 	// message while the func reads it. Once every message of the batch has
 	// given up, the func's context is cancelled, which bounds this wait.
 	bt.gaveUp++
-	if bt.gaveUp == bt.sent {
+	if bt.gaveUp >= bt.sent {
 		bt.cancel()
 	}
+	ch := bt.wake[idx%bt.nwake]
 	b.mu.Unlock()
-	<-bt.done
-	return b.result(bt, idx)
+	return ch, nil, false
+}
+
+// watchLocked makes sure a batch watcher covers done (the Done channel of
+// ctx) and reports whether one does: false when the batch already has
+// maxWatch watchers for other channels.
+func (b *Batcher) watchLocked(bt *pending, ctx context.Context, done <-chan struct{}) bool {
+	for i := range bt.nwatch {
+		if bt.watch[i].done == done {
+			return true
+		}
+	}
+	if bt.nwatch == maxWatch {
+		return false
+	}
+	bt.watch[bt.nwatch] = watcher{done: done, stop: context.AfterFunc(ctx, func() { b.ctxEnded(bt, done, ctx) })}
+	bt.nwatch++
+	return true
+}
+
+// ctxEnded runs when the context behind a batch watcher ends: the messages
+// waiting on it leave a batch that has not started, or count as given up
+// when the func has them.
+func (b *Batcher) ctxEnded(bt *pending, done <-chan struct{}, ctx context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch bt.state {
+	case stateOpen, stateQueued:
+		err := ctx.Err()
+		n := 0
+		for i := range bt.entries {
+			e := &bt.entries[i]
+			if e.removed || e.done != done {
+				continue
+			}
+			e.removed = true
+			e.err = err
+			bt.count--
+			bt.bytes -= len(e.msg.Payload)
+			e.msg = nil
+			n++
+		}
+		if n == 0 {
+			return
+		}
+		b.inst.left(bt.attrs, leftCanceled, n)
+		if bt.count == 0 && bt.state == stateOpen {
+			b.failLocked(bt, nil)
+			b.checkIdleLocked()
+			return
+		}
+		// Wake everyone: the removed leave, the others park again.
+		old := bt.wake
+		for i := range bt.nwake {
+			bt.wake[i] = make(chan struct{})
+			close(old[i])
+		}
+	case stateRunning:
+		for i := range bt.entries {
+			if e := &bt.entries[i]; !e.removed && e.done == done {
+				bt.gaveUp++
+			}
+		}
+		if bt.gaveUp >= bt.sent {
+			bt.cancel()
+		}
+	}
+}
+
+// settleLocked marks a batch done (its results are set) and stops its
+// watchers. It returns the wake channels, which the caller closes once
+// finished is set.
+func (b *Batcher) settleLocked(bt *pending) [maxWake]chan struct{} {
+	bt.readers.Store(int32(len(bt.entries) - bt.left))
+	bt.state = stateDone
+	for i := range bt.nwatch {
+		bt.watch[i].stop()
+		bt.watch[i] = watcher{}
+	}
+	bt.nwatch = 0
+	return bt.wake
+}
+
+// wakeAll ends every wait on a settled batch.
+func wakeAll(bt *pending, wake [maxWake]chan struct{}) {
+	bt.finished.Store(true)
+	for i := range bt.nwake {
+		close(wake[i])
+	}
 }
 
 // result returns the result of entry idx of a done batch. The last delivery
 // to read its result gives the batch's entries back for reuse: nothing else
-// reads them once done is closed.
+// reads them once the batch is finished.
 func (b *Batcher) result(bt *pending, idx int) error {
 	err := bt.entries[idx].err
 	if bt.readers.Add(-1) == 0 {
@@ -286,8 +456,11 @@ func (b *Batcher) openLocked() *pending {
 		entries: b.entriesLocked(),
 		state:   stateOpen,
 		start:   time.Now(),
-		done:    make(chan struct{}),
 		attrs:   b.attrs,
+		nwake:   b.nwake,
+	}
+	for i := range bt.nwake {
+		bt.wake[i] = make(chan struct{})
 	}
 	if b.linger == nil {
 		b.linger = time.AfterFunc(b.cfg.maxWait, b.lingered)
@@ -346,9 +519,7 @@ func (b *Batcher) failLocked(bt *pending, err error) {
 			bt.entries[i].err = err
 		}
 	}
-	bt.readers.Store(int32(bt.count))
-	bt.state = stateDone
-	close(bt.done)
+	wakeAll(bt, b.settleLocked(bt))
 }
 
 // removeLocked takes a message that stopped waiting out of a batch that has
@@ -457,17 +628,17 @@ func (b *Batcher) msgsLocked(n int) []*message.Message {
 }
 
 // runInline runs a batch on the delivery that filled it. That delivery
-// cannot watch its context while the func runs, so a context.AfterFunc
-// counts it as given up if its context ends meanwhile, exactly as a
-// waiting delivery would.
-func (b *Batcher) runInline(ctx context.Context, r runArgs) {
-	if ctx.Done() != nil {
+// cannot watch its context while the func runs; when no batch watcher
+// covers it (self), a context.AfterFunc counts it as given up if its
+// context ends meanwhile, exactly as a waiting delivery would.
+func (b *Batcher) runInline(ctx context.Context, r runArgs, self bool) {
+	if self {
 		bt := r.bt
 		stop := context.AfterFunc(ctx, func() {
 			b.mu.Lock()
 			if bt.state == stateRunning {
 				bt.gaveUp++
-				if bt.gaveUp == bt.sent {
+				if bt.gaveUp >= bt.sent {
 					bt.cancel()
 				}
 			}
@@ -520,8 +691,7 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 
 	b.mu.Lock()
 	cancel := bt.cancel
-	bt.readers.Store(int32(bt.count)) // nothing removes an entry of a running batch
-	bt.state = stateDone              // a waiter whose context ends from now on reads its result
+	wake := b.settleLocked(bt) // a waiter whose context ends from now on reads its result
 	b.inFlight--
 	if len(b.freeMsgs) < b.cfg.maxInFlight {
 		b.freeMsgs = append(b.freeMsgs, msgs[:0])
@@ -529,7 +699,7 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 	b.dispatchLocked(nil)
 	b.mu.Unlock()
 	// Wake the waiters outside the lock: closing readies every one of them.
-	close(bt.done)
+	wakeAll(bt, wake)
 	cancel()
 }
 

@@ -463,6 +463,90 @@ func TestCancellationMidBatch(t *testing.T) {
 			d.wantDone(t, context.Canceled, "m0", "m1")
 		})
 	})
+	t.Run("a shared context ends: its messages leave, the others stay", func(t *testing.T) {
+		// Deliveries of one subscription share a context. Its end takes
+		// every one of them out of the batch at once; messages with another
+		// context keep waiting (on as many wake channels as the batch has).
+		synctest.Test(t, func(t *testing.T) {
+			s := &sink{}
+			b := mustNew(t, s.fn, batch.WithMaxSize(64), batch.WithMaxWait(time.Second))
+			d := newDelivery()
+			sub, cancel := context.WithCancel(context.Background())
+			other := context.WithValue(context.Background(), ctxKey{}, "other")
+			gone, stay := msgs("gone", 20, "x"), msgs("stay", 20, "x")
+			for i := range gone {
+				gone[i].SetContext(context.WithValue(sub, ctxKey{}, i)) // one Done channel
+				stay[i].SetContext(other)
+				d.send(b, gone[i], stay[i])
+			}
+			cancel()
+			synctest.Wait()
+			d.wantDone(t, context.Canceled, ids(gone)...)
+			d.wantPending(t, ids(stay)...)
+			more := msgs("more", 44, "x") // 20 + 44 fill the batch of 64
+			d.send(b, more...)
+			d.wg.Wait()
+			want := append(ids(stay), ids(more)...)
+			if got := s.batches(); len(got) != 1 || !slices.Equal(got[0], want) {
+				t.Errorf("got batches %v, want one batch %v", got, want)
+			}
+			d.wantDone(t, nil, want...)
+		})
+	})
+	t.Run("many distinct contexts: each message watches its own", func(t *testing.T) {
+		// Beyond the batch's watchers (one per distinct Done channel, up to
+		// a few), deliveries watch their own context; both kinds leave.
+		synctest.Test(t, func(t *testing.T) {
+			s := &sink{}
+			b := mustNew(t, s.fn, batch.WithMaxSize(10), batch.WithMaxWait(time.Second))
+			d := newDelivery()
+			all := msgs("m", 8, "x")
+			cancels := make([]context.CancelFunc, len(all))
+			for i, m := range all {
+				var ctx context.Context
+				ctx, cancels[i] = context.WithCancel(context.Background())
+				m.SetContext(ctx)
+			}
+			d.send(b, all...)
+			cancels[0]() // the first: a batch watcher covers it
+			cancels[7]() // the last: it watches its own context
+			synctest.Wait()
+			d.wantDone(t, context.Canceled, "m0", "m7")
+			d.wantPending(t, "m1", "m2", "m3", "m4", "m5", "m6")
+			testkit.Advance(time.Second) // max_wait flushes the rest
+			d.wg.Wait()
+			if got, want := s.batches(), [][]string{{"m1", "m2", "m3", "m4", "m5", "m6"}}; !slices.EqualFunc(got, want, slices.Equal) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+			d.wantDone(t, nil, "m1", "m2", "m3", "m4", "m5", "m6")
+			for _, c := range cancels {
+				c()
+			}
+		})
+	})
+	t.Run("while processing, a shared context ends: the func's context is cancelled", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := &sink{gate: make(chan struct{})} // never opened: the func waits for its context
+			b := mustNew(t, s.fn, batch.WithMaxSize(40), batch.WithMaxWait(time.Second))
+			d := newDelivery()
+			sub, cancel := context.WithCancel(context.Background())
+			all := msgs("m", 40, "x")
+			for _, m := range all {
+				m.SetContext(sub)
+			}
+			d.send(b, all...)
+			fctx := s.call(0).ctx
+			if fctx.Err() != nil {
+				t.Fatalf("batch context ended early: %v", fctx.Err())
+			}
+			cancel()
+			d.wg.Wait()
+			if fctx.Err() == nil {
+				t.Errorf("batch context still live after every message's context ended")
+			}
+			d.wantDone(t, context.Canceled, ids(all)...) // the func's verdict
+		})
+	})
 	t.Run("already cancelled message never joins", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := &sink{}

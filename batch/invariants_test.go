@@ -41,6 +41,10 @@ func invariantsRun(t *testing.T, seed uint64) {
 	randN := func(n int) int { rmu.Lock(); defer rmu.Unlock(); return rng.IntN(n) }
 
 	maxSize, maxBytes, maxInFlight := 1+randN(8), 0, 1+randN(3)
+	if randN(4) == 0 {
+		// Large batches: several wake channels per batch.
+		maxSize = 16 + randN(48)
+	}
 	opts := []batch.Option{batch.WithMaxSize(maxSize), batch.WithMaxInFlight(maxInFlight), batch.WithMaxWait(10 * time.Millisecond)}
 	if randN(2) == 0 {
 		maxBytes = 4 + randN(20)
@@ -116,6 +120,14 @@ func invariantsRun(t *testing.T, seed uint64) {
 		t.Fatal(err)
 	}
 
+	// Contexts several messages share, as deliveries of one subscription
+	// do: one batch watcher covers all of them.
+	var shared [3]context.Context
+	for k := range shared {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+randN(100))*time.Millisecond)
+		defer cancel()
+		shared[k] = ctx
+	}
 	const n = 120
 	results := make([]error, n)
 	all := make([]*message.Message, n)
@@ -125,10 +137,13 @@ func invariantsRun(t *testing.T, seed uint64) {
 		all[i] = m
 		delay := time.Duration(randN(100)) * time.Millisecond
 		var cancel context.CancelFunc = func() {}
-		if randN(3) == 0 {
+		switch randN(3) {
+		case 0:
 			var ctx context.Context
 			ctx, cancel = context.WithTimeout(context.Background(), delay+time.Duration(randN(30))*time.Millisecond)
 			m.SetContext(ctx)
+		case 1:
+			m.SetContext(context.WithValue(shared[randN(len(shared))], ctxKey{}, i))
 		}
 		wg.Add(1)
 		go func() {
@@ -192,3 +207,5 @@ func invariantsRun(t *testing.T, seed uint64) {
 }
 
 var errPanicked = errors.New("panicked")
+
+type ctxKey struct{}
