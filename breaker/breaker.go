@@ -26,6 +26,7 @@ type Breaker struct {
 	cfg  config
 	cb   *gobreaker.CircuitBreaker[[]*message.Message]
 	slow *slowWindow // nil unless a slow-call ratio is configured
+	ok   *okWindow   // nil unless a failure ratio is configured (without a slow-call ratio)
 	tp   *throughput // nil when the drain is off or its rate configured
 	lim  rampLimiter // nil when the drain is off
 	inst *instruments
@@ -35,7 +36,7 @@ type Breaker struct {
 	pending  atomic.Bool   // transitions wait for delivery to the hooks
 	gen      atomic.Uint64 // state changes so far, written under gobreaker's lock
 	streak   atomic.Bool   // gobreaker's ConsecutiveFailures > 0, written under its lock
-	fastOK   bool          // only consecutive failures trip: see fast
+	fastOK   bool          // no slow-call ratio: see fast
 	draining atomic.Bool   // mirror of drain.active, written under mu
 
 	closeOnce sync.Once
@@ -63,7 +64,10 @@ func New(opts ...Option) (*Breaker, error) {
 		return nil, err
 	}
 	b := &Breaker{cfg: cfg, closed: make(chan struct{}), changed: make(chan struct{})}
-	b.fastOK = cfg.failureRatio == 0 && cfg.slowRatio == 0
+	b.fastOK = cfg.slowRatio == 0
+	if b.fastOK && cfg.failureRatio > 0 {
+		b.ok = newOKWindow(cfg.window/rollingBuckets, rollingBuckets)
+	}
 	if cfg.slowRatio > 0 {
 		b.slow = newSlowWindow(cfg.window/rollingBuckets, rollingBuckets)
 	}
@@ -91,6 +95,9 @@ func New(opts ...Option) (*Breaker, error) {
 	now := time.Now()
 	if b.slow != nil {
 		b.slow.reset(now)
+	}
+	if b.ok != nil {
+		b.ok.reset(b.ok.now())
 	}
 	if b.tp != nil {
 		b.tp.restart(now)
@@ -122,11 +129,22 @@ func (b *Breaker) State() State {
 }
 
 // Counts returns gobreaker's counts of the current window (or of the
-// current half-open trial). With only the consecutive-failures policy, a
-// success that follows a success is not reported to gobreaker (it cannot
-// change the state), so Requests and TotalSuccesses undercount; failures and
-// ConsecutiveFailures are exact.
-func (b *Breaker) Counts() gobreaker.Counts { return b.cb.Counts() }
+// current half-open trial). While closed, a success that follows a success
+// is not reported to gobreaker (it cannot change the state by itself).
+// With a failure ratio (and no slow-call ratio) such successes are counted
+// in a window of Levee's own and included in Requests and TotalSuccesses
+// here and in the trip decision; with only consecutive failures they are
+// not counted, so Requests and TotalSuccesses undercount. Failures and
+// ConsecutiveFailures are exact; ConsecutiveSuccesses undercounts.
+func (b *Breaker) Counts() gobreaker.Counts {
+	c := b.cb.Counts()
+	if b.ok != nil && b.gbState.Load() == int32(StateClosed) {
+		n := b.ok.count(b.ok.now())
+		c.Requests += n
+		c.TotalSuccesses += n
+	}
+	return c
+}
 
 // Forced returns the current override.
 func (b *Breaker) Forced() Force { return Force(b.force.Load()) }
@@ -189,6 +207,9 @@ func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
 	}
 	if b.slow != nil {
 		b.slow.reset(now)
+	}
+	if b.ok != nil {
+		b.ok.reset(b.ok.now())
 	}
 	b.reconcileLocked(now)
 	b.mu.Unlock()
@@ -327,6 +348,9 @@ func (b *Breaker) readyToTrip(c gobreaker.Counts) bool {
 		return true
 	}
 	completed := c.TotalSuccesses + c.TotalFailures
+	if b.ok != nil {
+		completed += b.ok.count(b.ok.now())
+	}
 	if completed < uint32(cfg.minRequests) || completed == 0 {
 		return false
 	}

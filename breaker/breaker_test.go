@@ -434,6 +434,88 @@ func TestFailureRatio(t *testing.T) {
 	})
 }
 
+// TestFailureRatioCountsEverySuccess: successes the fast path does not
+// report to gobreaker (a success after a success) still count in the ratio,
+// in the rolling window, and only in the current generation.
+func TestFailureRatioCountsEverySuccess(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		// Two successes per failure stay below 0.5 however long it runs.
+		b := mustNew(t, breaker.WithFailureRatio(0.5, 10), breaker.WithWindow(10*time.Second), breaker.WithConsecutiveFailures(0))
+		d := &downstream{}
+		h := b.Middleware(d.handle)
+		for range 30 {
+			for range 2 {
+				_ = call(t, h)
+			}
+			d.setDown(true)
+			_ = call(t, h)
+			d.setDown(false)
+			time.Sleep(100 * time.Millisecond)
+		}
+		wantState(t, b, breaker.StateClosed)
+		c := b.Counts()
+		if c.TotalSuccesses != 60 || c.TotalFailures != 30 || c.Requests != 90 {
+			t.Fatalf("counts: got %+v, want 60 successes, 30 failures, 90 requests", c)
+		}
+		// 60 successes: the 60th failure reaches 0.5, not one earlier.
+		d.setDown(true)
+		for range 29 {
+			_ = call(t, h)
+		}
+		wantState(t, b, breaker.StateClosed) // 59/119
+		_ = call(t, h)
+		wantState(t, b, breaker.StateOpen) // 60/120
+	})
+	testkit.Synctest(t, func(t *testing.T) {
+		// Window 10 s in 1 s buckets: successes older than the window leave it.
+		b := mustNew(t, breaker.WithFailureRatio(0.5, 4), breaker.WithWindow(10*time.Second), breaker.WithConsecutiveFailures(0))
+		d := &downstream{}
+		h := b.Middleware(d.handle)
+		for range 6 {
+			_ = call(t, h) // t=0: rolls out at t=10 s
+		}
+		time.Sleep(6 * time.Second)
+		for range 2 {
+			_ = call(t, h) // t=6 s: still in the window at t=10.5 s
+		}
+		time.Sleep(4500 * time.Millisecond)
+		if got := b.Counts().TotalSuccesses; got != 2 {
+			t.Fatalf("successes in the window: got %d, want 2", got)
+		}
+		d.setDown(true)
+		_ = call(t, h)
+		wantState(t, b, breaker.StateClosed) // 1/3, below min requests
+		_ = call(t, h)
+		wantState(t, b, breaker.StateOpen) // 2/4
+	})
+	testkit.Synctest(t, func(t *testing.T) {
+		// A new generation starts from zero: successes before a trip do not
+		// dilute failures after the recovery.
+		b := mustNew(t, breaker.WithFailureRatio(0.5, 4), breaker.WithWindow(time.Minute),
+			breaker.WithConsecutiveFailures(2), breaker.WithOpenFor(time.Second), breaker.WithHalfOpenProbes(1))
+		d := &downstream{}
+		h := b.Middleware(d.handle)
+		for range 50 {
+			_ = call(t, h)
+		}
+		d.setDown(true)
+		for range 2 {
+			_ = call(t, h)
+		}
+		wantState(t, b, breaker.StateOpen) // two consecutive failures
+		time.Sleep(1100 * time.Millisecond)
+		d.setDown(false)
+		_ = call(t, h) // the probe closes it
+		wantState(t, b, breaker.StateClosed)
+		for range 2 {
+			_ = call(t, h)
+		}
+		if got := b.Counts().TotalSuccesses; got != 2 {
+			t.Fatalf("successes after the recovery: got %d, want 2 (the 50 before the trip must not count)", got)
+		}
+	})
+}
+
 // TestSlowCall: slow calls count as failures; the slow ratio trips.
 func TestSlowCall(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {

@@ -84,13 +84,15 @@ func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*m
 	return out, herr, true
 }
 
-// fast is the closed-state path when only consecutive failures can trip the
-// breaker: the call is not announced to gobreaker, and its outcome is
-// reported only when it can change the counts, i.e. a failure, or a success
-// that ends a streak of failures (streak mirrors ConsecutiveFailures > 0,
-// written under gobreaker's lock). A success after a success changes
-// nothing in gobreaker but its request and success totals, so it costs no
-// lock and no clock read. The outcome is dropped if the state changed
+// fast is the closed-state path unless a slow-call ratio is configured:
+// the call is not announced to gobreaker, and its outcome is reported only
+// when it can change the state, i.e. a failure, or a success that ends a
+// streak of failures (streak mirrors ConsecutiveFailures > 0, written under
+// gobreaker's lock). A success after a success changes nothing in gobreaker
+// but its request and success totals, so it costs no lock: with only
+// consecutive failures it is not counted at all (no clock read either);
+// with a failure ratio it is counted in the okWindow, which readyToTrip adds
+// to gobreaker's totals. The outcome is dropped if the state changed
 // meanwhile, as gobreaker drops results of an older generation.
 func (b *Breaker) fast(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error) {
 	gen := b.gen.Load()
@@ -115,6 +117,9 @@ func (b *Breaker) fast(msg *message.Message, next message.HandlerFunc) (out []*m
 		returned = true
 	}
 	if err == nil && !b.streak.Load() {
+		if b.ok != nil && b.gen.Load() == gen {
+			b.ok.add(b.ok.now())
+		}
 		if b.tp != nil && !b.draining.Load() {
 			b.tp.add()
 		}
