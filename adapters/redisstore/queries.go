@@ -450,56 +450,59 @@ func (s *Store) groupsScanned(ctx context.Context, by dlq.GroupBy, f dlq.Filter,
 		topics, handlers map[string]bool
 	}
 	groups := map[string]*acc{}
-	win := int64(math.MinInt64)
+	win := ""
 	if !window.IsZero() {
-		win = ceilMicros(window)
+		win = strconv.FormatInt(ceilMicros(window), 10)
 	}
-	_, err := s.walk(ctx, scan{mode: "agg", f: f}, func(item any) error {
+	// each script step folds up to scanBudget letters into partial groups;
+	// steps come in replay order, so a later step's last letter is newer
+	_, err := s.walk(ctx, scan{mode: "agg", f: f, extra: [3]any{groupDim(by), win, ""}}, func(item any) error {
 		row, ok := item.([]any)
-		if !ok || len(row) != 8 {
+		if !ok || len(row) != 13 {
 			return fmt.Errorf("unexpected scan reply %v", item)
 		}
-		str := make([]string, len(row))
-		for i, x := range row {
-			str[i], _ = x.(string)
+		key, _ := row[0].(string)
+		var n [5]int
+		for i := range n {
+			v, _ := row[1+i].(int64)
+			n[i] = int(v)
 		}
-		// id, failed at, status, fingerprint, topic, handler, error, class
-		at, err := strconv.ParseInt(str[1], 10, 64)
-		if err != nil {
-			return fmt.Errorf("record %q: failed at: %w", str[0], err)
-		}
-		failed := fromMicros(at)
-		key := str[3]
-		switch by {
-		case dlq.GroupByTopic:
-			key = str[4]
-		case dlq.GroupByHandler:
-			key = str[5]
+		var ts [3]time.Time
+		for i := range ts {
+			str, _ := row[6+i].(string)
+			if str == "" {
+				continue
+			}
+			at, err := strconv.ParseInt(str, 10, 64)
+			if err != nil {
+				return fmt.Errorf("group %q: failed at: %w", key, err)
+			}
+			ts[i] = fromMicros(at)
 		}
 		a := groups[key]
 		if a == nil {
-			a = &acc{g: dlq.Group{Key: key, By: by, FirstSeen: failed}, topics: map[string]bool{}, handlers: map[string]bool{}}
+			a = &acc{g: dlq.Group{Key: key, By: by, FirstSeen: ts[0]}, topics: map[string]bool{}, handlers: map[string]bool{}}
 			groups[key] = a
 		}
 		g := &a.g
-		g.Count++
-		switch dlq.Status(str[2]) {
-		case dlq.StatusNew:
-			g.New++
-			if g.OldestNew.IsZero() {
-				g.OldestNew = failed // letters arrive oldest first
+		g.Count += n[0]
+		g.New += n[1]
+		g.Replayed += n[2]
+		g.Archived += n[3]
+		g.InWindow += n[4]
+		if g.OldestNew.IsZero() {
+			g.OldestNew = ts[2]
+		}
+		g.LastSeen = ts[1]
+		g.SampleError, _ = row[9].(string)
+		g.ErrorClass, _ = row[10].(string)
+		for i, set := range []map[string]bool{a.topics, a.handlers} {
+			list, _ := row[11+i].([]any)
+			for _, x := range list {
+				v, _ := x.(string)
+				set[v] = true
 			}
-		case dlq.StatusReplayed:
-			g.Replayed++
-		case dlq.StatusArchived:
-			g.Archived++
 		}
-		if at >= win {
-			g.InWindow++
-		}
-		g.LastSeen, g.SampleError, g.ErrorClass = failed, str[6], str[7]
-		a.topics[str[4]] = true
-		a.handlers[str[5]] = true
 		return nil
 	})
 	if err != nil {

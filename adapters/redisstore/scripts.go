@@ -125,15 +125,19 @@ return added
 // scanScript walks a sorted index in replay order (failed-at, then ID
 // bytewise) and applies a filter and an action to each letter.
 //
-// ARGV: prefix, mode, source ('z' index key in ARGV[4] or 'l' ID list in
-// ARGV[19..]), key, min score, max score ('(x' exclusive), cursor score
-// (” none), cursor ID, want (matches to stop at), budget (entries to
-// scan at most), fingerprint, topic, handler, DLQ topic (” any),
-// statuses (comma list, ” any), then per mode: claim owner, now, lease
-// end (µs); set: status.
+// ARGV: prefix, mode, source ("z": the index key in ARGV[4]; "l": an ID
+// list in ARGV[19..]), key, min score, max score ("(x" exclusive), cursor
+// score (empty: none), cursor ID, want (matches to stop at), budget
+// (entries to scan at most), fingerprint, topic, handler, DLQ topic
+// (empty: any), statuses (comma list, empty: any), then per mode: claim:
+// owner, now, lease end; set: status; agg: dimension (f, t or h), window
+// start (empty: none).
 //
-// Modes: full (return records), agg (return the fields groups need),
-// claim (claim and return records), set (set status, return count).
+// Modes: full (return records), agg (fold the letters into one partial
+// group per key: {key, count, new, replayed, archived, in window, first,
+// last, oldest new or empty, sample error, sample class, topics,
+// handlers}), claim (claim and return records), set (set status, return
+// count).
 //
 // Returns {last score, last ID, done (1 when the index is exhausted),
 // count, items...}.
@@ -151,6 +155,8 @@ if ARGV[15] ~= '' then
 end
 local owner, now, till = ARGV[16], tonumber(ARGV[17]), ARGV[18]
 local target = ARGV[16]
+local adim, awin = ARGV[16], tonumber(ARGV[17])
+local groups, gorder = {}, {}
 
 local items, matched, scanned = {}, 0, 0
 local lastS, lastId = ARGV[7], ARGV[8]
@@ -167,7 +173,21 @@ local function visit(id)
   if mode == 'full' then
     items[#items + 1] = redis.call('HGETALL', key)
   elseif mode == 'agg' then
-    items[#items + 1] = {id, v[1], v[2], v[3], v[4], v[5], v[9] or '', v[10] or ''}
+    local k = v[3]
+    if adim == 't' then k = v[4] elseif adim == 'h' then k = v[5] end
+    local g = groups[k]
+    if not g then
+      g = {c = 0, new = 0, replayed = 0, archived = 0, w = 0, first = v[1], oldest = '', topics = {}, handlers = {}}
+      groups[k] = g
+      gorder[#gorder + 1] = k
+    end
+    g.c = g.c + 1
+    g[v[2]] = (g[v[2]] or 0) + 1
+    if v[2] == 'new' and g.oldest == '' then g.oldest = v[1] end
+    if awin and tonumber(v[1]) >= awin then g.w = g.w + 1 end
+    g.last, g.err, g.ecl = v[1], v[9] or '', v[10] or ''
+    g.topics[v[4]] = true
+    g.handlers[v[5]] = true
   elseif mode == 'claim' then
     if v[7] and tonumber(v[8]) > now then return end
     redis.call('HSET', key, 'co', owner, 'cu', till)
@@ -189,9 +209,12 @@ if src == 'l' then
 else
   local min = lo
   if aS ~= nil and (lo == '-inf' or aS >= tonumber(lo)) then min = ARGV[7] end
-  local off = 0
+  local off, size = 0, 8
   while matched < want and scanned < budget do
-    local n = math.min(256, budget - scanned)
+    -- pages grow from what is still wanted, so a small Limit reads a
+    -- small page and a selective filter soon reads large ones
+    size = math.min(256, math.max(size * 2, want - matched))
+    local n = math.min(size, budget - scanned)
     local page = redis.call('ZRANGE', key, min, hi, 'BYSCORE', 'LIMIT', off, n, 'WITHSCORES')
     local got = #page / 2
     local stopped = false
@@ -217,15 +240,25 @@ else
 end
 local out = {lastS, lastId, done, matched}
 if mode == 'set' then return out end
+if mode == 'agg' then
+  for _, k in ipairs(gorder) do
+    local g = groups[k]
+    local topics, handlers = {}, {}
+    for t in pairs(g.topics) do topics[#topics + 1] = t end
+    for h in pairs(g.handlers) do handlers[#handlers + 1] = h end
+    out[#out + 1] = {k, g.c, g.new, g.replayed, g.archived, g.w, g.first, g.last, g.oldest, g.err, g.ecl, topics, handlers}
+  end
+  return out
+end
 for _, it in ipairs(items) do out[#out + 1] = it end
 return out
 `)
 
 // groupsScript summarises groups from the per-group indexes and counters.
-// ARGV: prefix, dimension (f, t or h), window start score (” none), then
+// ARGV: prefix, dimension (f, t or h), window start score (empty: none), then
 // the group keys to read (none: every key of the dimension). Returns per
 // group {key, counters (HGETALL), first score, last score, oldest new
-// score or ”, in window, sample error, sample class}.
+// score or empty, in window, sample error, sample class}.
 var groupsScript = redis.NewScript(prelude + `
 local d, win = ARGV[2], ARGV[3]
 local keys = {}
