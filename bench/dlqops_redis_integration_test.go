@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -238,4 +239,36 @@ func usedMemory(ctx context.Context, c *redis.Client) int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkDLQSharedAttempts measures the failure path with the attempt
+// count shared in Redis or PostgreSQL (dlq.WithAttemptStore) against the
+// in-process count: one op is one poison message, failing transiently 3
+// times (backoff 1ns) and then dead-lettered, so 3 store round trips.
+func BenchmarkDLQSharedAttempts(b *testing.B) {
+	fail := func(*message.Message) ([]*message.Message, error) { return nil, errors.New("downstream unavailable") }
+	run := func(b *testing.B, store dlq.AttemptStore) {
+		opts := []dlq.Option{dlq.WithTopic("orders.dlq"),
+			dlq.WithBackoff(dlq.Backoff{Initial: time.Nanosecond, Max: time.Nanosecond, Multiplier: 1, MaxAttempts: 3})}
+		if store != nil {
+			opts = append(opts, dlq.WithAttemptStore(store))
+		}
+		r, err := dlq.New(dlqNopPublisher{}, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := r.Middleware(fail)
+		prefix := fmt.Sprintf("bench-%d-", time.Now().UnixNano())
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := h(message.NewMessage(prefix+strconv.Itoa(i), []byte(`{"id":1}`))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("local", func(b *testing.B) { run(b, nil) })
+	b.Run("redis", func(b *testing.B) { run(b, dlqopsRedisStore(b).Attempts()) })
+	b.Run("postgres", func(b *testing.B) { run(b, dlqopsStore(b).Attempts()) })
 }

@@ -61,6 +61,21 @@ func TestFromConfigEveryKind(t *testing.T) {
 			if dl, err := s.Get(ctx, "x"); err != nil || dl.Fingerprint != "g" {
 				t.Errorf("get: %+v %v", dl, err)
 			}
+			a, ok := dlqstore.Attempts(s)
+			if ok != (tt.c.StoreKind() != dlq.StoreKindMemory) {
+				t.Fatalf("Attempts: %v", ok)
+			}
+			if ok {
+				uuid := "m-" + sfx
+				if tt.c.StoreKind() == dlq.StoreKindRedis {
+					defer s.(*redisstore.Store).Client().Del(ctx, tt.c.Prefix+":attempts:1:h:"+uuid)
+				}
+				for i := 1; i <= 2; i++ {
+					if n, _, err := a.Fail(ctx, "h", uuid, time.Now(), time.Hour); err != nil || n != i {
+						t.Errorf("attempt %d: got %d, %v", i, n, err)
+					}
+				}
+			}
 		})
 	}
 }

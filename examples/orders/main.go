@@ -305,9 +305,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		})
 	}
 
+	// A shared store also counts failed attempts across instances, for the
+	// dlq sections that say `attempts: shared`.
+	attempts, _ := dlqstore.Attempts(store)
 	deps := middleware.Deps{
 		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp,
-		System: caps.System, MaxInFlight: caps.MaxInFlight,
+		System: caps.System, MaxInFlight: caps.MaxInFlight, AttemptStore: attempts,
 		// Schemas are keyed by the plain topic names.
 		Validator: func(topic string, payload []byte) error {
 			if cfg.Schemas == nil {
