@@ -29,6 +29,11 @@
 //	                  t:<topic> and h:<handler> (letters per topic, handler)
 //	P k:<d>           set of the group keys of dimension d
 //
+// Store.Attempts, the shared attempt counter for dlq.WithAttemptStore,
+// keeps one hash a failing message outside that namespace,
+// "<prefix>:attempts:<len(handler)>:<handler>:<uuid>" (fields n and
+// first), which expires a TTL after its last failure.
+//
 // Sorted sets order equal scores by member bytewise, so each index is in
 // replay order (failed-at, then ID), as dlq.Store requires. A letter costs
 // its hash plus five sorted-set entries (eight while new) and counter
@@ -68,6 +73,10 @@
 // returned) continues in the next call from where it stopped, so a large
 // List, Groups or SetStatus never blocks the server for long; each letter
 // is read or changed atomically, but a long walk is not a snapshot.
+// go-redis retries a command whose reply was lost; MarkReplayed and
+// Release repeated that way still succeed, and a Claim repeated that way
+// leaves the letters of the lost reply claimed until their lease ends
+// (they are replayed later, never twice).
 //
 // # Limits
 //

@@ -682,3 +682,38 @@ func TestSubMicrosecondBounds(t *testing.T) {
 		t.Errorf("prune: %d %v want 1", n, err)
 	}
 }
+
+// TestFinishIsRepeatable: a MarkReplayed or Release sent again (go-redis
+// retries a command whose reply was lost) succeeds again; a different
+// replay or another owner still gets ErrClaimLost.
+func TestFinishIsRepeatable(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newPrefix(t))
+	if _, err := s.Add(ctx, dlqtest.Letter("1", "g", "t", "h", 0), dlqtest.Letter("2", "g", "t", "h", time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "o", Now: dlqtest.Base, Lease: time.Minute, Limit: 2}); err != nil || len(got) != 2 {
+		t.Fatalf("claim: %v %v", dlqtest.IDs(got), err)
+	}
+	for range 2 {
+		if err := s.MarkReplayed(ctx, "1", "o", "replay-1", dlqtest.Base); err != nil {
+			t.Fatalf("mark: %v", err)
+		}
+		if err := s.Release(ctx, "2", "o", "held: max replays"); err != nil {
+			t.Fatalf("release: %v", err)
+		}
+	}
+	if err := s.MarkReplayed(ctx, "1", "o", "replay-2", dlqtest.Base); !errors.Is(err, dlq.ErrClaimLost) {
+		t.Errorf("another replay of a finished claim: got %v want ErrClaimLost", err)
+	}
+	if err := s.Release(ctx, "2", "o", "another reason"); !errors.Is(err, dlq.ErrClaimLost) {
+		t.Errorf("another release of a finished claim: got %v want ErrClaimLost", err)
+	}
+	if err := s.MarkReplayed(ctx, "nope", "o", "r", dlqtest.Base); !errors.Is(err, dlq.ErrNotFound) {
+		t.Errorf("unknown id: got %v want ErrNotFound", err)
+	}
+	groups, err := s.Groups(ctx, dlq.GroupQuery{})
+	if err != nil || len(groups) != 1 || groups[0].Replayed != 1 || groups[0].New != 1 {
+		t.Errorf("counters after repeats: %+v %v", groups, err)
+	}
+}
