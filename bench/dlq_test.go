@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -15,6 +16,14 @@ type dlqNopPublisher struct{}
 
 func (dlqNopPublisher) Publish(string, ...*message.Message) error { return nil }
 func (dlqNopPublisher) Close() error                              { return nil }
+
+// dlqUnusedAttempts is an attempt store the success path must never call.
+type dlqUnusedAttempts struct{ b *testing.B }
+
+func (u dlqUnusedAttempts) Fail(context.Context, string, string, time.Time, time.Duration) (int, time.Time, error) {
+	u.b.Error("the success path called the attempt store")
+	return 0, time.Time{}, errors.New("unused")
+}
 
 func dlqOKHandler(*message.Message) ([]*message.Message, error) { return nil, nil }
 
@@ -50,6 +59,13 @@ func BenchmarkDLQSuccess(b *testing.B) {
 		{"levee", dlqLevee},
 		{"levee_maxhold", func(b *testing.B) message.HandlerFunc {
 			r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"), dlq.WithMaxHold(30*time.Second))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return r.Middleware(dlqOKHandler)
+		}},
+		{"levee_attempt_store", func(b *testing.B) message.HandlerFunc {
+			r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"), dlq.WithAttemptStore(dlqUnusedAttempts{b}))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	levconfig "github.com/levee-dev/levee/internal/config"
@@ -14,9 +15,12 @@ import (
 //	  consumer_group: payments   # recorded in levee_consumer_group
 //	  max_hold: 30s              # transport ack deadline; 0 = no bound
 //	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
+//	  attempts: shared           # count attempts in the store section's backend (default local)
 //
 // A zero (or absent) field takes the default of the matching option.
-// Validate runs the same checks as New.
+// Validate runs the same checks as New. `attempts: shared` needs a store
+// section of kind redis or postgres (middleware.LoadConfig checks it) and
+// an AttemptStore (middleware.Deps.AttemptStore) when the stack is built.
 type Config struct {
 	Topic         string        `yaml:"topic"`
 	ConsumerGroup string        `yaml:"consumer_group"`
@@ -26,7 +30,24 @@ type Config struct {
 	MaxErrorLength int `yaml:"max_error_length"`
 	// AttemptTableSize bounds the in-process attempt table (default 10000).
 	AttemptTableSize int `yaml:"attempt_table_size"`
+	// Attempts is where failed attempts are counted: "local" (the default
+	// when empty: the transport's delivery count, else this process's
+	// table) or "shared" (an AttemptStore every instance uses, see
+	// WithAttemptStore).
+	Attempts string `yaml:"attempts"`
+	// AttemptTTL is how long a shared attempt record outlives the last
+	// failure (default 24h); only with attempts: shared.
+	AttemptTTL time.Duration `yaml:"attempt_ttl"`
 }
+
+// Attempt counting modes of Config.Attempts.
+const (
+	AttemptsLocal  = "local"
+	AttemptsShared = "shared"
+)
+
+// SharedAttempts reports whether the section asks for attempts: shared.
+func (c Config) SharedAttempts() bool { return c.Attempts == AttemptsShared }
 
 // RetryConfig is the retry subsection; zero fields take DefaultBackoff's
 // values, except MaxElapsed whose zero means no bound.
@@ -76,12 +97,24 @@ func (c Config) Options() []Option {
 	if c.AttemptTableSize != 0 {
 		opts = append(opts, WithAttemptTableSize(c.AttemptTableSize))
 	}
+	if c.AttemptTTL != 0 {
+		opts = append(opts, WithAttemptTTL(c.AttemptTTL))
+	}
 	return opts
 }
 
 // Validate checks the section with the same rules as New and names the key
 // at fault (config.Field), so the decoder reports file, line and path.
 func (c Config) Validate() error {
+	switch c.Attempts {
+	case "", AttemptsLocal:
+		if c.AttemptTTL != 0 {
+			return levconfig.Field("attempt_ttl", errors.New("only with attempts: shared"))
+		}
+	case AttemptsShared:
+	default:
+		return levconfig.Field("attempts", fmt.Errorf("unknown attempt counting %q (want local or shared)", c.Attempts))
+	}
 	cfg := newConfig(c.Options())
 	err := cfg.validate()
 	if err == nil {

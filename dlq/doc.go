@@ -54,6 +54,11 @@
 // 10000, least recently used evicted) and holds only messages Nacked after a
 // failure; an entry is removed when the message succeeds or is
 // dead-lettered. Garbage counts are ignored, huge ones are capped at 2^30.
+// With an [AttemptStore] ([WithAttemptStore], YAML `attempts: shared`),
+// every failed attempt is also recorded in a store shared by every
+// instance, and the count is the larger of the shared and the local one:
+// a poison message is dead-lettered after max attempts in total, whichever
+// instances ran them. The store is called only on the failure path.
 //
 // # Dead letters
 //
@@ -79,6 +84,7 @@
 //	  consumer_group: billing
 //	  max_hold: 30s
 //	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
+//	  attempts: shared   # count in middleware.Deps.AttemptStore (default local)
 //
 // # Concurrency
 //

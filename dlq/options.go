@@ -55,6 +55,8 @@ type config struct {
 	tableSize      int
 	maxErrorLength int
 	validator      func(topic string, payload []byte) error
+	attemptStore   AttemptStore
+	attemptTTL     time.Duration
 }
 
 // Defaults of the settings that have no Backoff field.
@@ -70,6 +72,7 @@ func newConfig(opts []Option) config {
 		logger:         watermill.NopLogger{},
 		tableSize:      DefaultTableSize,
 		maxErrorLength: DefaultMaxErrorLength,
+		attemptTTL:     DefaultAttemptTTL,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -94,6 +97,8 @@ func (c *config) validate() error {
 		return fieldErr("jitter", "must not be nil")
 	case c.logger == nil:
 		return fieldErr("logger", "must not be nil")
+	case c.attemptTTL <= 0:
+		return fieldErr("attempt_ttl", "must be > 0, got %s", c.attemptTTL)
 	}
 	return nil
 }

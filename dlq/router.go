@@ -72,6 +72,9 @@ func (r *Router) Label() string {
 	if r.cfg.maxHold > 0 {
 		s += fmt.Sprintf(" max_hold=%s", r.cfg.maxHold)
 	}
+	if r.cfg.attemptStore != nil {
+		s += " attempts=shared"
+	}
 	return s
 }
 
@@ -205,6 +208,7 @@ func (w *wrapped) failed(msg *message.Message, err error, start time.Time) ([]*m
 	attempt := min(before, maxCount) + 1 // the attempt that just failed
 	n := w.resolve(msg)
 	for {
+		attempt, first = w.shareAttempt(msg, n, attempt, first, now)
 		class := w.classify(err)
 		if !class.retryable() {
 			return w.deadLetter(msg, n, err, class, attempt, first, now)

@@ -2,6 +2,8 @@ package dlq
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	lconfig "github.com/levee-dev/levee/internal/config"
@@ -11,27 +13,42 @@ import (
 const (
 	StoreKindMemory   = "memory"
 	StoreKindPostgres = "postgres"
+	StoreKindRedis    = "redis"
 )
 
 // StoreConfig is the YAML top-level `store` section: where the DLQ monitor
 // records dead letters and where `levee dlq` reads them.
 //
 //	store:
-//	  kind: postgres                      # memory (default) or postgres
+//	  kind: postgres                      # memory (default), postgres or redis
 //	  url: postgres://postgres@127.0.0.1:5432/levee?sslmode=disable
 //	  schema: levee                       # postgres schema (default levee)
 //	  retention: {max_age: 720h, max_count: 1000000}
 //
-// The PostgreSQL store lives in adapters/pgstore (core packages import no
-// database client); pgstore.FromConfig builds either kind.
+//	store:
+//	  kind: redis
+//	  url: redis://127.0.0.1:6379/0       # redis://, rediss:// (TLS) or unix://
+//	  prefix: levee                       # key prefix (default levee)
+//
+// The PostgreSQL and Redis stores live in adapters/pgstore and
+// adapters/redisstore (core packages import no database client);
+// adapters/dlqstore.FromConfig builds any kind.
 type StoreConfig struct {
-	// Kind is memory (the default when empty) or postgres.
+	// Kind is memory (the default when empty), postgres or redis.
 	Kind string `yaml:"kind"`
-	// URL is the PostgreSQL URL or DSN; required for postgres, rejected
-	// for memory.
+	// URL is the PostgreSQL URL or DSN, or the Redis URL
+	// (redis://[user:password@]host:port/db, rediss:// for TLS, or
+	// unix:///path.sock); required for postgres and redis, rejected for
+	// memory.
 	URL string `yaml:"url"`
-	// Schema is the PostgreSQL schema; empty means "levee".
+	// Schema is the PostgreSQL schema; empty means "levee". Only for
+	// postgres.
 	Schema string `yaml:"schema"`
+	// Prefix starts every Redis key of the store; empty means "levee".
+	// Only for redis: segments of letters, digits and _ . - { } separated
+	// by ':', at most 64 bytes, no segment "dlq" or "attempts" (so two
+	// prefixes never share a key).
+	Prefix string `yaml:"prefix"`
 	// Retention bounds what the store keeps (applied by `levee dlq prune`
 	// and by whoever calls Store.Prune).
 	Retention RetentionConfig `yaml:"retention"`
@@ -62,7 +79,8 @@ func (c StoreConfig) Validate() error {
 	wrap := func(key, format string, args ...any) error {
 		return lconfig.Field(key, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...)))
 	}
-	switch c.StoreKind() {
+	kind := c.StoreKind()
+	switch kind {
 	case StoreKindMemory:
 		if c.URL != "" {
 			return wrap("url", "a memory store takes no url")
@@ -71,14 +89,77 @@ func (c StoreConfig) Validate() error {
 		if c.URL == "" {
 			return wrap("url", "a postgres store needs a url (postgres://user@host:5432/db)")
 		}
+	case StoreKindRedis:
+		if c.URL == "" {
+			return wrap("url", "a redis store needs a url (redis://host:6379/0)")
+		}
+		if err := checkRedisURL(c.URL); err != nil {
+			return wrap("url", "%v", err)
+		}
+		if c.Schema != "" {
+			return wrap("schema", "schema is for postgres; a redis store takes prefix")
+		}
+		if c.Prefix != "" {
+			if err := checkRedisPrefix(c.Prefix); err != nil {
+				return wrap("prefix", "%v", err)
+			}
+		}
 	default:
-		return wrap("kind", "unknown store kind %q (want memory or postgres)", c.Kind)
+		return wrap("kind", "unknown store kind %q (want memory, postgres or redis)", c.Kind)
+	}
+	if kind != StoreKindRedis && c.Prefix != "" {
+		return wrap("prefix", "prefix is for redis; a %s store takes none", kind)
 	}
 	if c.Retention.MaxAge < 0 {
 		return wrap("retention.max_age", "must not be negative")
 	}
 	if c.Retention.MaxCount < 0 {
 		return wrap("retention.max_count", "must not be negative")
+	}
+	return nil
+}
+
+// checkRedisURL accepts what go-redis's ParseURL accepts in shape: a
+// redis:// or rediss:// URL with a host, or a unix:// URL with a path.
+// The full parse (db number, options) happens when the store opens.
+func checkRedisURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("bad url: %v", err)
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return fmt.Errorf("url %q has no host (want redis://host:6379/0)", raw)
+		}
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("url %q has no socket path (want unix:///path/redis.sock)", raw)
+		}
+	default:
+		return fmt.Errorf("url scheme %q: want redis://, rediss:// or unix://", u.Scheme)
+	}
+	return nil
+}
+
+// checkRedisPrefix is the prefix rule of adapters/redisstore.WithPrefix
+// (a test there keeps the two in step).
+func checkRedisPrefix(p string) error {
+	if len(p) > 64 {
+		return fmt.Errorf("prefix %q longer than 64 bytes", p)
+	}
+	for seg := range strings.SplitSeq(p, ":") {
+		if seg == "" {
+			return fmt.Errorf("prefix %q has an empty segment", p)
+		}
+		if seg == "dlq" || seg == "attempts" {
+			return fmt.Errorf("prefix %q uses the reserved segment %q", p, seg)
+		}
+		for _, r := range seg {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-{}", r)) {
+				return fmt.Errorf("prefix %q: character %q not allowed (letters, digits, _ . - { } and : between segments)", p, r)
+			}
+		}
 	}
 	return nil
 }

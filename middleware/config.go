@@ -113,6 +113,10 @@ type Deps struct {
 	// handler, used for start-up warnings (for example a batch larger than
 	// what can ever be in flight). Zero means unknown.
 	MaxInFlight int
+	// AttemptStore counts failed attempts across processes for the dlq
+	// sections with `attempts: shared` (adapters/dlqstore.Attempts builds
+	// it from the store section). Nil: such a section fails to build.
+	AttemptStore dlq.AttemptStore
 }
 
 // BuildEnv is what a Section's builder receives.
@@ -223,8 +227,8 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 		}
 		cfg.Schemas = reg
 	}
+	var sc dlq.StoreConfig
 	if !fc.Store.IsZero() {
-		var sc dlq.StoreConfig
 		if err := fc.Store.Decode(&sc); err != nil {
 			return nil, err
 		}
@@ -266,6 +270,10 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 			if v == nil {
 				continue
 			}
+			if dc, ok := v.(dlq.Config); ok && dc.SharedAttempts() && sc.StoreKind() == dlq.StoreKindMemory {
+				return nil, &config.Error{File: doc.File, Line: childLine(raw, "attempts"), Path: "handlers." + name + "." + key + ".attempts",
+					Err: fmt.Errorf("attempts: shared counts in the store section's backend; it needs `store: {kind: redis or postgres, ...}` (store kind is %s)", sc.StoreKind())}
+			}
 			if sec.ref != nil {
 				if shared, ref, refKey := sec.ref(v); ref != "" {
 					if _, ok := cfg.Shared[shared][ref]; !ok {
@@ -288,6 +296,19 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 		cfg.Handlers[name] = hc
 	}
 	return cfg, nil
+}
+
+// childLine returns the line of key inside the mapping raw, or the
+// section's line.
+func childLine(raw config.Raw, key string) int {
+	if n := raw.Node; n != nil {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i].Line
+			}
+		}
+	}
+	return raw.Line()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

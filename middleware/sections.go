@@ -255,12 +255,21 @@ func dlqSection() Section {
 		if err != nil {
 			return ""
 		}
+		if c.SharedAttempts() {
+			return r.Label() + " attempts=shared"
+		}
 		return r.Label()
 	}, func(c dlq.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
 		if b.Deps.Publisher == nil {
 			return nil, nil, fmt.Errorf("the dlq slot needs Deps.Publisher to publish dead letters")
 		}
 		var opts []dlq.Option
+		if c.SharedAttempts() {
+			if b.Deps.AttemptStore == nil {
+				return nil, nil, fmt.Errorf("dlq attempts: shared needs Deps.AttemptStore (adapters/dlqstore.Attempts builds it from the store section)")
+			}
+			opts = append(opts, dlq.WithAttemptStore(b.Deps.AttemptStore))
+		}
 		if b.Deps.MaxHold > 0 {
 			opts = append(opts, dlq.WithMaxHold(b.Deps.MaxHold))
 		}

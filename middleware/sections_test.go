@@ -1,6 +1,8 @@
 package middleware_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -163,3 +165,56 @@ var errFlaky = flakyError{}
 type flakyError struct{}
 
 func (flakyError) Error() string { return "gateway timeout" }
+
+// countingAttempts is a dlq.AttemptStore that counts failures per UUID.
+type countingAttempts struct{ n map[string]int }
+
+func (c *countingAttempts) Fail(_ context.Context, _, uuid string, now time.Time, _ time.Duration) (int, time.Time, error) {
+	c.n[uuid]++
+	return c.n[uuid], now, nil
+}
+
+// `attempts: shared` needs a shared store section at load time and
+// Deps.AttemptStore at build time; the built Router counts in it.
+func TestDLQSharedAttempts(t *testing.T) {
+	const shared = "store: {kind: redis, url: \"redis://127.0.0.1:6379/0\"}\nhandlers:\n  p:\n    dlq:\n      topic: x\n      retry: {max_attempts: 2, initial: 1ms, max: 1ms}\n      attempts: shared\n"
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"no store", "handlers:\n  p:\n    dlq:\n      topic: x\n      attempts: shared\n",
+			"levee.yaml:5: handlers.p.dlq.attempts: attempts: shared counts in the store section's backend; it needs `store: {kind: redis or postgres, ...}` (store kind is memory)"},
+		{"memory store", "store: {kind: memory}\nhandlers:\n  p:\n    dlq: {attempts: shared}\n", "levee.yaml:4: handlers.p.dlq.attempts"},
+		{"unknown mode", "handlers:\n  p:\n    dlq: {attempts: global}\n", `levee.yaml:3: handlers.p.dlq.attempts: unknown attempt counting "global"`},
+		{"ttl without shared", "handlers:\n  p:\n    dlq: {attempt_ttl: 1h}\n", "levee.yaml:3: handlers.p.dlq.attempt_ttl: only with attempts: shared"},
+		{"negative ttl", "store: {kind: postgres, url: x}\nhandlers:\n  p:\n    dlq: {attempts: shared, attempt_ttl: -1h}\n", "levee.yaml:4: handlers.p.dlq"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := middleware.ParseConfig("levee.yaml", []byte(tt.yaml), nil, nil)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("got  %v\nwant prefix %s", err, tt.want)
+			}
+		})
+	}
+	cfg, err := middleware.ParseConfig("levee.yaml", []byte(shared), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Handlers["p"].Describe(); !strings.Contains(d, "attempts=shared") {
+		t.Errorf("describe: %s", d)
+	}
+	h := testkit.New(t)
+	if _, err := middleware.Build(cfg, middleware.Deps{Publisher: h.PubSub}); err == nil || !strings.Contains(err.Error(), "Deps.AttemptStore") {
+		t.Fatalf("got %v, want an error asking for Deps.AttemptStore", err)
+	}
+	store := &countingAttempts{n: map[string]int{}}
+	a, err := middleware.Build(cfg, middleware.Deps{Publisher: h.PubSub, AttemptStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	hf := a.Stack("p").Middleware(func(*message.Message) ([]*message.Message, error) { return nil, errors.New("boom") })
+	if _, err := hf(message.NewMessage("m-1", nil)); err != nil { // 2 attempts, then the DLQ topic x
+		t.Fatalf("got %v, want dead-lettered", err)
+	}
+	if store.n["m-1"] != 2 {
+		t.Errorf("store counted %d failures, want 2", store.n["m-1"])
+	}
+}

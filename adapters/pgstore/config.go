@@ -8,14 +8,18 @@ import (
 )
 
 // FromConfig builds the store a `store` section describes: a dlq.MemStore
-// for kind memory, a PostgreSQL Store (migrated) for kind postgres. The
+// for kind memory, a PostgreSQL Store (migrated) for kind postgres; kind
+// redis is an error (adapters/dlqstore.FromConfig builds every kind). The
 // returned close function releases it. Errors wrap ErrInvalidConfig or, for
 // an unreachable server, ErrUnreachable and dlq.ErrStore.
 func FromConfig(ctx context.Context, c dlq.StoreConfig, opts ...Option) (dlq.Store, func() error, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%w: store: %w", ErrInvalidConfig, err)
 	}
-	if c.StoreKind() == dlq.StoreKindMemory {
+	switch c.StoreKind() {
+	case dlq.StoreKindRedis:
+		return nil, nil, fmt.Errorf("%w: store kind redis: build it with adapters/dlqstore.FromConfig", ErrInvalidConfig)
+	case dlq.StoreKindMemory:
 		return dlq.NewMemStore(), func() error { return nil }, nil
 	}
 	if c.Schema != "" {

@@ -19,6 +19,7 @@ func ExampleMigrations() {
 	}
 	// Output:
 	// 1 0001_init.sql
+	// 2 0002_attempts.sql
 }
 
 // A `store: {kind: memory}` section builds the in-memory store; kind

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/levee-dev/levee/adapters/pgstore"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
@@ -55,5 +56,12 @@ func TestOptionsValidated(t *testing.T) {
 	}
 	if _, err := pgstore.New(ctx, nil); !errors.Is(err, pgstore.ErrInvalidConfig) {
 		t.Errorf("nil pool: got %v", err)
+	}
+}
+
+func TestFromConfigRedisPointsToDLQStore(t *testing.T) {
+	_, _, err := pgstore.FromConfig(context.Background(), dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: "redis://127.0.0.1:6379/0"})
+	if !errors.Is(err, pgstore.ErrInvalidConfig) || !strings.Contains(err.Error(), "adapters/dlqstore") {
+		t.Errorf("got %v want ErrInvalidConfig naming adapters/dlqstore", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters"
-	"github.com/levee-dev/levee/adapters/pgstore"
+	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/dlq"
 	lconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
@@ -51,9 +51,7 @@ type dlqCmd struct {
 // runDLQ implements `levee dlq ...`; main dispatches `case "dlq"` to it.
 func runDLQ(args []string, stdout, stderr io.Writer) int {
 	c := &dlqCmd{stdout: stdout, stderr: stderr, now: time.Now,
-		openStore: func(ctx context.Context, sc dlq.StoreConfig) (dlq.Store, func() error, error) {
-			return pgstore.FromConfig(ctx, sc)
-		},
+		openStore:     dlqstore.FromConfig,
 		openPublisher: openTransportPublisher,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -213,13 +211,13 @@ func (c *dlqCmd) loadConfig() (*middleware.Config, dlq.StoreConfig, error) {
 	}
 	raw, ok := cfg.Shared["store"][""]
 	if !ok {
-		return nil, sc, fmt.Errorf("%s: no store section; the CLI needs `store: {kind: postgres, url: ...}`", c.configPath)
+		return nil, sc, fmt.Errorf("%s: no store section; the CLI needs `store: {kind: postgres|redis, url: ...}`", c.configPath)
 	}
 	if err := raw.Decode(&sc); err != nil {
 		return nil, sc, err
 	}
 	if sc.StoreKind() == dlq.StoreKindMemory {
-		return nil, sc, fmt.Errorf("%s: store kind memory lives inside the service process; the CLI needs a shared store (kind: postgres)", c.configPath)
+		return nil, sc, fmt.Errorf("%s: store kind memory lives inside the service process; the CLI needs a shared store (kind: postgres or redis)", c.configPath)
 	}
 	return cfg, sc, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dlq"
@@ -62,6 +63,8 @@ type options struct {
 	big         int
 	replayFixed bool
 	transport   string
+	store       string
+	storePrefix string
 }
 
 func main() {
@@ -76,6 +79,8 @@ func main() {
 	flag.Float64Var(&o.transient, "transient", 0.05, "share of payment calls failing transiently (0..1); they are retried")
 	flag.DurationVar(&o.service, "service", 10*time.Millisecond, "payment gateway service time per call")
 	flag.StringVar(&o.transport, "transport", "", "run over gochannel, amqp, kafka (in-process), nats, redis or postgres on loopback (default: levee.yaml's transport, gochannel)")
+	flag.StringVar(&o.store, "store", "", "record dead letters in a memory, redis or postgres store on loopback (default: levee.yaml's store section, memory)")
+	flag.StringVar(&o.storePrefix, "store-prefix", "levee_orders", "with -store redis the key prefix, with -store postgres the schema")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL: write batched inventory rows there (default: in memory)")
 	flag.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. :9464) at /metrics")
 	flag.BoolVar(&o.traces, "traces", false, "write spans to stdout (OTLP instead when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
@@ -268,9 +273,18 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}))
 
 	// Watch the dead-letter topics: the Monitor records every dead letter
-	// in a store (in memory here; PostgreSQL with adapters/pgstore), where
-	// they are grouped, alerted on and replayed.
-	store := dlq.NewMemStore()
+	// in a store (the `store:` section: in memory by default, Redis or
+	// PostgreSQL with -store), where they are grouped, alerted on and
+	// replayed (`levee dlq` reads the same store).
+	sc, err := storeConfig(cfg, o.store, o.storePrefix)
+	if err != nil {
+		return err
+	}
+	store, closeStore, err := dlqstore.FromConfig(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	monitor, err := dlq.NewMonitor(store, dlq.WithMonitorMeterProvider(tel.mp))
 	if err != nil {
 		return err
@@ -291,9 +305,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		})
 	}
 
+	// A shared store also counts failed attempts across instances, for the
+	// dlq sections that say `attempts: shared`.
+	attempts, _ := dlqstore.Attempts(store)
 	deps := middleware.Deps{
 		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp,
-		System: caps.System, MaxInFlight: caps.MaxInFlight,
+		System: caps.System, MaxInFlight: caps.MaxInFlight, AttemptStore: attempts,
 		// Schemas are keyed by the plain topic names.
 		Validator: func(topic string, payload []byte) error {
 			if cfg.Schemas == nil {
@@ -348,12 +365,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "\npayments per second (gateway outage %s from %s):\n", o.outage, o.outageAfter)
 		tl.print(out, gateway.CallsPerSecond(start))
 	}
-	fmt.Fprintln(out, "\ndead-letter groups (dlq.Monitor -> store):")
+	// A shared store keeps earlier runs' letters: this run's failed at or
+	// after start.
+	fmt.Fprintf(out, "\ndead-letter groups of this run (dlq.Monitor -> %s store):\n", sc.StoreKind())
 	if err := printGroups(ctx, out, store, start); err != nil {
 		return err
 	}
 	if o.replayFixed && settled {
-		if err := replayFixed(ctx, out, o, store, pub, gateway, tracker); err != nil {
+		if err := replayFixed(ctx, out, o, store, pub, gateway, tracker, start); err != nil {
 			return err
 		}
 	}
@@ -397,9 +416,10 @@ type keepOpen struct{ message.Publisher }
 
 func (keepOpen) Close() error { return nil }
 
-// printGroups prints the store's dead-letter groups, largest first.
+// printGroups prints the groups of the dead letters that failed at or
+// after start, largest first.
 func printGroups(ctx context.Context, w io.Writer, store dlq.Store, start time.Time) error {
-	groups, err := store.Groups(ctx, dlq.GroupQuery{WindowStart: start})
+	groups, err := store.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Since: start}, WindowStart: start})
 	if err != nil {
 		return err
 	}
@@ -420,8 +440,8 @@ func printGroups(ctx context.Context, w io.Writer, store dlq.Store, start time.T
 // replayFixed lifts the gateway limit (the "fix") and replays the group of
 // over-limit orders at a bounded rate, then waits until payments processed
 // every replayed message.
-func replayFixed(ctx context.Context, w io.Writer, o options, store dlq.Store, pub message.Publisher, g *Gateway, t *Tracker) error {
-	groups, err := store.Groups(ctx, dlq.GroupQuery{})
+func replayFixed(ctx context.Context, w io.Writer, o options, store dlq.Store, pub message.Publisher, g *Gateway, t *Tracker, start time.Time) error {
+	groups, err := store.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Since: start}})
 	if err != nil {
 		return err
 	}
@@ -441,7 +461,7 @@ func replayFixed(ctx context.Context, w io.Writer, o options, store dlq.Store, p
 	if err != nil {
 		return err
 	}
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{Group: fixed.Key}})
+	rep, err := r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{Group: fixed.Key, Since: start}})
 	if err != nil {
 		return err
 	}
@@ -452,7 +472,7 @@ func replayFixed(ctx context.Context, w io.Writer, o options, store dlq.Store, p
 	if !ok {
 		return fmt.Errorf("replayed messages were not processed within %s", o.maxRun)
 	}
-	return printGroups(ctx, w, store, time.Time{})
+	return printGroups(ctx, w, store, start)
 }
 
 // printScheduler prints the payments scheduler's own wait figures.

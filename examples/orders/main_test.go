@@ -127,3 +127,11 @@ func TestRunReplayFixed(t *testing.T) {
 		}
 	}
 }
+
+func TestRunRejectsUnknownStore(t *testing.T) {
+	o := testOptions()
+	o.store = "mongo"
+	if err := run(context.Background(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), `-store "mongo"`) {
+		t.Fatalf("got %v, want a -store error", err)
+	}
+}

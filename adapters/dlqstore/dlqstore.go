@@ -1,0 +1,61 @@
+package dlqstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/levee-dev/levee/adapters/pgstore"
+	"github.com/levee-dev/levee/adapters/redisstore"
+	"github.com/levee-dev/levee/dlq"
+)
+
+// FromConfig builds the store a `store:` section describes: a
+// dlq.MemStore for kind memory (or no kind), a pgstore.Store (migrated)
+// for kind postgres, a redisstore.Store for kind redis. It checks the
+// section first (errors wrap dlq.ErrInvalidConfig), then connects within
+// the backend's dial timeout (5 s): an unreachable server gives an error
+// wrapping dlq.ErrStore that names the address. The returned close
+// function releases the store's connections; it is never nil when err is
+// nil.
+func FromConfig(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error, error) {
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	switch c.StoreKind() {
+	case dlq.StoreKindPostgres:
+		var opts []pgstore.Option
+		if c.Schema != "" {
+			opts = append(opts, pgstore.WithSchema(c.Schema))
+		}
+		s, err := pgstore.Open(ctx, c.URL, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store (postgres): %w", err)
+		}
+		return s, s.Close, nil
+	case dlq.StoreKindRedis:
+		var opts []redisstore.Option
+		if c.Prefix != "" {
+			opts = append(opts, redisstore.WithPrefix(c.Prefix))
+		}
+		s, err := redisstore.Open(ctx, c.URL, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store (redis): %w", err)
+		}
+		return s, s.Close, nil
+	}
+	return dlq.NewMemStore(), func() error { return nil }, nil
+}
+
+// Attempts returns the shared attempt counter of a store FromConfig built
+// (the Redis or PostgreSQL store's, on the same connections), for
+// middleware.Deps.AttemptStore or dlq.WithAttemptStore; false for the
+// memory store and any other, whose attempts stay per process.
+func Attempts(s dlq.Store) (dlq.AttemptStore, bool) {
+	switch st := s.(type) {
+	case *redisstore.Store:
+		return st.Attempts(), true
+	case *pgstore.Store:
+		return st.Attempts(), true
+	}
+	return nil, false
+}

@@ -1,0 +1,25 @@
+package dlqstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/dlq"
+)
+
+func TestFromConfigRejectsBadSections(t *testing.T) {
+	for _, c := range []dlq.StoreConfig{
+		{Kind: "mongo"},
+		{Kind: dlq.StoreKindPostgres},
+		{Kind: dlq.StoreKindRedis, URL: "http://h"},
+		{Kind: dlq.StoreKindRedis, URL: "redis://h:6379", Prefix: "a b"},
+		{URL: "redis://h:6379"},
+	} {
+		s, closeFn, err := dlqstore.FromConfig(context.Background(), c)
+		if !errors.Is(err, dlq.ErrInvalidConfig) || s != nil || closeFn != nil {
+			t.Errorf("%+v: got %v, %v want ErrInvalidConfig", c, s, err)
+		}
+	}
+}

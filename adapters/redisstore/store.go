@@ -1,0 +1,192 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/levee-dev/levee/dlq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Store is a dlq.Store in Redis. It is safe for concurrent use, also by
+// several processes sharing the server: every change is one Lua script,
+// and a claim checks and sets a letter's owner and lease in the same
+// script.
+type Store struct {
+	client     *redis.Client
+	ownsClient bool
+	prefix     string // the configured prefix, e.g. "levee"
+	kp         string // the key prefix of the dead letters, "<prefix>:dlq:"
+	batch      int
+	closeOnce  sync.Once
+}
+
+var _ dlq.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	prefix      string
+	batch       int
+	dialTimeout time.Duration
+}
+
+// Defaults.
+const (
+	DefaultPrefix      = "levee"
+	DefaultBatchSize   = 500
+	DefaultDialTimeout = 5 * time.Second
+	maxBatchSize       = 10000
+)
+
+// WithPrefix sets the prefix of every key the store writes
+// ("<prefix>:dlq:..."). Default "levee". Segments of letters, digits and
+// _ . - { } separated by ':', at most 64 bytes; no segment may be "dlq" or
+// "attempts", so two stores with different prefixes never share a key.
+func WithPrefix(p string) Option { return optionFunc(func(c *config) { c.prefix = p }) }
+
+// WithBatchSize sets how many letters one Add script carries when Add gets
+// many. Default 500; 1 adds letter by letter; at most 10000 (a script
+// blocks the server while it runs).
+func WithBatchSize(n int) Option { return optionFunc(func(c *config) { c.batch = n }) }
+
+// WithDialTimeout bounds the connection check of Open and New, and the
+// dial of each connection Open's client makes. Default 5s; it must be
+// positive.
+func WithDialTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.dialTimeout = d })
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{prefix: DefaultPrefix, batch: DefaultBatchSize, dialTimeout: DefaultDialTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if err := checkPrefix(c.prefix); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	switch {
+	case c.batch < 1 || c.batch > maxBatchSize:
+		return c, fmt.Errorf("%w: batch size %d not in 1..%d", ErrInvalidConfig, c.batch, maxBatchSize)
+	case c.dialTimeout <= 0:
+		return c, fmt.Errorf("%w: dial timeout %s must be positive", ErrInvalidConfig, c.dialTimeout)
+	}
+	return c, nil
+}
+
+// checkPrefix is the prefix rule (dlq.StoreConfig checks the same one for
+// the YAML `store.prefix`).
+func checkPrefix(p string) error {
+	if p == "" {
+		return errors.New("empty prefix")
+	}
+	if len(p) > 64 {
+		return fmt.Errorf("prefix %q longer than 64 bytes", p)
+	}
+	for seg := range strings.SplitSeq(p, ":") {
+		if seg == "" {
+			return fmt.Errorf("prefix %q has an empty segment", p)
+		}
+		if seg == "dlq" || seg == "attempts" {
+			return fmt.Errorf("prefix %q uses the reserved segment %q", p, seg)
+		}
+		for _, r := range seg {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-{}", r)) {
+				return fmt.Errorf("prefix %q: character %q not allowed (letters, digits, _ . - { } and : between segments)", p, r)
+			}
+		}
+	}
+	return nil
+}
+
+// Errors.
+var (
+	// ErrInvalidConfig is wrapped for invalid options or URLs.
+	ErrInvalidConfig = errors.New("redisstore: invalid configuration")
+	// ErrUnreachable is wrapped (with dlq.ErrStore) when the server cannot
+	// be reached within the dial timeout.
+	ErrUnreachable = errors.New("redisstore: redis unreachable")
+)
+
+// Open connects to the server at url (redis://[user:password@]host:port/db,
+// rediss:// for TLS, unix:///path.sock; go-redis's ParseURL options such
+// as ?dial_timeout=3s apply), checks the connection within the dial
+// timeout, and returns a Store that owns its client (Close closes it).
+// An unreachable server gives an error wrapping ErrUnreachable and
+// dlq.ErrStore that names the address.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
+	}
+	ro.DialTimeout = c.dialTimeout
+	client := redis.NewClient(ro)
+	s, err := newStore(ctx, client, c)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	s.ownsClient = true
+	return s, nil
+}
+
+// New returns a Store on an existing client (Close leaves it open), after
+// checking the connection within the dial timeout.
+func New(ctx context.Context, client *redis.Client, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidConfig)
+	}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(ctx, client, c)
+}
+
+func newStore(ctx context.Context, client *redis.Client, c config) (*Store, error) {
+	s := &Store{client: client, prefix: c.prefix, kp: c.prefix + ":dlq:", batch: c.batch}
+	pctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		o := client.Options()
+		return nil, fmt.Errorf("%w: %w at %s (db %d) within %s: %w", dlq.ErrStore, ErrUnreachable, o.Addr, o.DB, c.dialTimeout, err)
+	}
+	return s, nil
+}
+
+// Prefix returns the configured key prefix.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Client returns the Redis client.
+func (s *Store) Client() *redis.Client { return s.client }
+
+// Close closes the client when the Store opened it; it is idempotent.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.ownsClient {
+			err = s.client.Close()
+		}
+	})
+	return err
+}
+
+// storeErr wraps a backend error in dlq.ErrStore.
+func storeErr(op string, err error) error {
+	return fmt.Errorf("%w: redisstore %s: %w", dlq.ErrStore, op, err)
+}

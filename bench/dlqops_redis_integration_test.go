@@ -1,0 +1,274 @@
+//go:build integration
+
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/adapters/redisstore"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/redis/go-redis/v9"
+)
+
+// dlqopsRedisURL is the benchmark server: LEVEE_REDIS_URL or the loopback
+// default.
+func dlqopsRedisURL() string {
+	if u := os.Getenv("LEVEE_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// dlqopsRedisStore opens a Redis store under a fresh key prefix, whose
+// keys are deleted at the end; it skips the benchmark when the server is
+// unreachable.
+func dlqopsRedisStore(b *testing.B, opts ...redisstore.Option) *redisstore.Store {
+	b.Helper()
+	raw := make([]byte, 6)
+	_, _ = rand.Read(raw)
+	prefix := "levee_bench_" + hex.EncodeToString(raw)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, dlqopsRedisURL(), append([]redisstore.Option{redisstore.WithPrefix(prefix),
+		redisstore.WithDialTimeout(2 * time.Second)}, opts...)...)
+	if err != nil {
+		b.Skipf("redis unreachable: %v", err)
+	}
+	b.Cleanup(func() {
+		deleteRedisPrefix(ctx, s.Client(), prefix)
+		_ = s.Close()
+	})
+	return s
+}
+
+func deleteRedisPrefix(ctx context.Context, c *redis.Client, prefix string) {
+	iter := c.Scan(ctx, 0, prefix+":*", 5000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	for chunk := range slices.Chunk(keys, 1000) {
+		_ = c.Unlink(ctx, chunk...).Err()
+	}
+}
+
+// BenchmarkDLQOpsIngestRedis measures the Monitor's ingest into Redis, one
+// op per dead letter: "single" is one Add script per message
+// (Monitor.Handle, as a router delivers them one by one), "batch-N" hands
+// N messages to Monitor.Record, one Add script for all of them. "memory"
+// is the in-memory store for reference.
+func BenchmarkDLQOpsIngestRedis(b *testing.B) {
+	ctx := context.Background()
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	run := func(b *testing.B, s dlq.Store, batch int) {
+		mon, err := dlq.NewMonitor(s, dlq.WithMonitorBatchRows(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs := make([]*message.Message, b.N)
+		for i := range msgs {
+			msgs[i] = dlqopsLetter(i, at.Add(time.Duration(i)*time.Millisecond))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i += batch {
+			end := min(i+batch, b.N)
+			if batch == 1 {
+				err = mon.Handle(msgs[i])
+			} else {
+				err = mon.Record(ctx, "orders.dlq", msgs[i:end]...)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	}
+	b.Run("memory", func(b *testing.B) { run(b, dlq.NewMemStore(), 1) })
+	b.Run("single", func(b *testing.B) { run(b, dlqopsRedisStore(b), 1) })
+	for _, n := range []int{10, 100, 1000} {
+		b.Run("batch-"+strconv.Itoa(n), func(b *testing.B) { run(b, dlqopsRedisStore(b), n) })
+	}
+}
+
+// BenchmarkDLQOpsIngestRedisConcurrent measures Monitor.Handle as a router
+// with transport concurrency 32 calls it, with the Monitor's group commit
+// (concurrent calls share one Add) and without it.
+func BenchmarkDLQOpsIngestRedisConcurrent(b *testing.B) {
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		rows int
+	}{{"group-commit", dlq.DefaultMonitorBatchRows}, {"single", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			mon, err := dlq.NewMonitor(dlqopsRedisStore(b), dlq.WithMonitorBatchRows(c.rows))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := int(next.Add(1))
+					if err := mon.Handle(dlqopsLetter(i, at.Add(time.Duration(i)*time.Millisecond))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}
+
+// dlqopsRedisRows is the size of the Redis group-query set: 100,000 with
+// LEVEE_BENCH_DLQ_REDIS_ROWS unset.
+func dlqopsRedisRows() int {
+	if v, err := strconv.Atoi(os.Getenv("LEVEE_BENCH_DLQ_REDIS_ROWS")); err == nil && v > 0 {
+		return v
+	}
+	return 100_000
+}
+
+// BenchmarkDLQOpsGroupQueryRedis measures Store.Groups and the other
+// operator queries over dlqopsRedisRows dead letters shaped like those of
+// BenchmarkDLQOpsGroupQuery (50 groups, 10 topics, 20 handlers, 30 days,
+// 10 % replayed), loaded through Store.Add in batches of 1,000.
+func BenchmarkDLQOpsGroupQueryRedis(b *testing.B) {
+	s := dlqopsRedisStore(b)
+	ctx := context.Background()
+	rows := dlqopsRedisRows()
+	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	memBefore := usedMemory(ctx, s.Client())
+	start := time.Now()
+	letters := make([]dlq.Record, 0, 1000)
+	flush := func() {
+		if _, err := s.Add(ctx, letters...); err != nil {
+			b.Fatal(err)
+		}
+		letters = letters[:0]
+	}
+	for i := 1; i <= rows; i++ {
+		id := "g-" + strconv.Itoa(i)
+		st := dlq.StatusNew
+		if i%10 == 0 {
+			st = dlq.StatusReplayed
+		}
+		at := base.Add(time.Duration(i%2592000) * time.Second)
+		letters = append(letters, dlq.Record{ID: id, UUID: id, OriginalUUID: id, DLQTopic: "orders.dlq",
+			OriginalTopic: "orders." + strconv.Itoa(i%10), Handler: "handler-" + strconv.Itoa(i%20),
+			Fingerprint: fmt.Sprintf("%016x", i%50), ErrorClass: "permanent", ErrorType: "*inventory.Error",
+			Error: "inventory: sku unavailable in warehouse " + strconv.Itoa(i%7), Attempts: 5,
+			FailedAt: at, ReceivedAt: base, Metadata: map[string]string{}, Payload: []byte(`{"order":"` + strconv.Itoa(i) + `"}`), Status: st})
+		if len(letters) == cap(letters) {
+			flush()
+		}
+	}
+	if len(letters) > 0 {
+		flush()
+	}
+	loaded := time.Since(start)
+	mem := usedMemory(ctx, s.Client()) - memBefore
+	b.Logf("loaded %d dead letters in %s (%.0f letters/s); server memory +%d MB (%d bytes a letter, other clients included)",
+		rows, loaded.Round(time.Millisecond), float64(rows)/loaded.Seconds(), mem>>20, mem/int64(rows))
+	window := base.Add(29 * 24 * time.Hour)
+	cases := []struct {
+		name string
+		fn   func() (int, error)
+	}{
+		{"groups-by-fingerprint", func() (int, error) {
+			g, err := s.Groups(ctx, dlq.GroupQuery{WindowStart: window})
+			return len(g), err
+		}},
+		{"groups-by-topic", func() (int, error) {
+			g, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByTopic, WindowStart: window})
+			return len(g), err
+		}},
+		{"groups-one-topic", func() (int, error) { // scans that topic's letters
+			g, err := s.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Topic: "orders.3"}, WindowStart: window})
+			return len(g), err
+		}},
+		{"groups-new-only", func() (int, error) { // scans every new letter
+			g, err := s.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}}, WindowStart: window})
+			return len(g), err
+		}},
+		{"list-group-limit-100", func() (int, error) {
+			l, err := s.List(ctx, dlq.Filter{Group: "0000000000000007", Limit: 100})
+			return len(l), err
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				n, err := c.fn()
+				if err != nil || n == 0 {
+					b.Fatalf("%d, %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(rows), "rows")
+		})
+	}
+}
+
+// usedMemory returns used_memory (bytes) from INFO memory.
+func usedMemory(ctx context.Context, c *redis.Client) int64 {
+	info, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// BenchmarkDLQSharedAttempts measures the failure path with the attempt
+// count shared in Redis or PostgreSQL (dlq.WithAttemptStore) against the
+// in-process count: one op is one poison message, failing transiently 3
+// times (backoff 1ns) and then dead-lettered, so 3 store round trips.
+func BenchmarkDLQSharedAttempts(b *testing.B) {
+	fail := func(*message.Message) ([]*message.Message, error) { return nil, errors.New("downstream unavailable") }
+	run := func(b *testing.B, store dlq.AttemptStore) {
+		opts := []dlq.Option{dlq.WithTopic("orders.dlq"),
+			dlq.WithBackoff(dlq.Backoff{Initial: time.Nanosecond, Max: time.Nanosecond, Multiplier: 1, MaxAttempts: 3})}
+		if store != nil {
+			opts = append(opts, dlq.WithAttemptStore(store))
+		}
+		r, err := dlq.New(dlqNopPublisher{}, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := r.Middleware(fail)
+		prefix := fmt.Sprintf("bench-%d-", time.Now().UnixNano())
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := h(message.NewMessage(prefix+strconv.Itoa(i), []byte(`{"id":1}`))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("local", func(b *testing.B) { run(b, nil) })
+	b.Run("redis", func(b *testing.B) { run(b, dlqopsRedisStore(b).Attempts()) })
+	b.Run("postgres", func(b *testing.B) { run(b, dlqopsStore(b).Attempts()) })
+}

@@ -1,0 +1,83 @@
+package dlq
+
+import (
+	"context"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// AttemptStore counts the failed attempts of messages across processes.
+// Without one, a Router counts attempts from the transport's delivery
+// count (KeyDeliveryCount) or, on transports without one (GoChannel,
+// Kafka, Redis Streams, PostgreSQL), in its own in-process table, so a
+// redelivery that reaches another instance, or a restarted process,
+// starts counting again and a poison message gets up to max_attempts
+// tries per instance. With an AttemptStore shared by every instance
+// (adapters/redisstore and adapters/pgstore implement it), the count is
+// the total: the message is dead-lettered after max_attempts attempts,
+// wherever they ran.
+//
+// The Router calls it only after an attempt failed, never on the success
+// path. Implementations must be safe for concurrent use and increment
+// atomically: concurrent calls for one key return distinct counts.
+type AttemptStore interface {
+	// Fail records one failed attempt of the message uuid in handler at
+	// now and returns how many failed attempts are recorded for it, this
+	// one included, and when the first was. The record expires ttl after
+	// now; a call after that starts again at 1.
+	Fail(ctx context.Context, handler, uuid string, now time.Time, ttl time.Duration) (attempts int, first time.Time, err error)
+}
+
+// Defaults of the shared attempt count.
+const (
+	// DefaultAttemptTTL is how long a shared attempt record outlives the
+	// last failure of its message.
+	DefaultAttemptTTL = 24 * time.Hour
+	// AttemptStoreTimeout bounds one AttemptStore call (and the message
+	// context bounds it too).
+	AttemptStoreTimeout = 2 * time.Second
+)
+
+// WithAttemptStore makes the Router count failed attempts in s, shared
+// with every Router (in any process) using the same store: after each
+// failed attempt it records the failure and takes the larger of the
+// shared count and its own. Default nil: attempts are counted per process.
+// If the store fails, the Router logs the error and counts in process for
+// that attempt (the message is retried, never dropped).
+func WithAttemptStore(s AttemptStore) Option {
+	return optionFunc(func(c *config) { c.attemptStore = s })
+}
+
+// WithAttemptTTL sets how long a shared attempt record outlives the last
+// failure of its message: longer than the longest gap between two
+// deliveries of a failing message (backoff, redelivery delay, downtime).
+// Default DefaultAttemptTTL (24h); it must be positive.
+func WithAttemptTTL(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.attemptTTL = d })
+}
+
+// shareAttempt records the failed attempt in the attempt store, if any,
+// and returns the larger attempt count and the earlier first failure.
+func (w *wrapped) shareAttempt(msg *message.Message, n *names, attempt int, first, now time.Time) (int, time.Time) {
+	cfg := &w.r.cfg
+	if cfg.attemptStore == nil || msg.UUID == "" {
+		return attempt, first
+	}
+	ctx, cancel := context.WithTimeout(msg.Context(), AttemptStoreTimeout)
+	total, sharedFirst, err := cfg.attemptStore.Fail(ctx, n.handler, msg.UUID, now, cfg.attemptTTL)
+	cancel()
+	if err != nil {
+		cfg.logger.Error("levee dlq: attempt store failed; counting this attempt in process", err, watermill.LogFields{
+			"uuid": msg.UUID, "handler": n.handler, "attempt": attempt})
+		return attempt, first
+	}
+	if total > attempt {
+		attempt = min(total, maxCount)
+	}
+	if !sharedFirst.IsZero() && sharedFirst.Before(first) {
+		first = sharedFirst
+	}
+	return attempt, first
+}
