@@ -1,6 +1,8 @@
 // Package adapters builds Levee's transports from configuration: Watermill
 // publishers and subscribers for GoChannel (the embedded default), RabbitMQ
-// (watermill-amqp v3), Kafka (watermill-kafka v3), NATS JetStream
+// (amqp091-go with watermill-amqp v3's topology and wire format, and a
+// connection that redials after a broker restart), Kafka (watermill-kafka
+// v3), NATS JetStream
 // (watermill-nats v2), Redis Streams (watermill-redisstream) and PostgreSQL
 // (watermill-sql v4), with concurrent consumption and a declared set of
 // Capabilities per transport.
