@@ -39,12 +39,10 @@ func buildAMQP(ctx context.Context, o *options) (*built, error) {
 	} else {
 		cfg = wamqp.NewDurablePubSubConfig(uri, wamqp.GenerateQueueNameTopicNameWithSuffix(tc.ConsumerGroup))
 	}
-	cfg.Connection.AmqpConfig = &amqp.Config{
-		Dial:      amqp.DefaultDial(tc.dialTimeout()),
+	amqpCfg := amqp.Config{
 		Heartbeat: 10 * time.Second,
 		Locale:    "en_US",
 	}
-	cfg.Connection.Reconnect = wamqp.DefaultReconnectConfig()
 	cfg.Marshaler = amqpMarshaler{maxPriority: maxPrio, quorum: quorum}
 	args := amqp.Table{}
 	if maxPrio > 0 {
@@ -59,34 +57,23 @@ func buildAMQP(ctx context.Context, o *options) (*built, error) {
 	// One unacknowledged delivery per consumer: N consumers give exactly
 	// N in flight, and priority ordering is not defeated by prefetch.
 	cfg.Consume.Qos.PrefetchCount = 1
-	cfg.Publish.ConfirmDelivery = true
-	cfg.Publish.ChannelPoolSize = max(4, n)
 
-	conn, err := wamqp.NewConnection(cfg.Connection, o.logger)
+	conn, err := dialAMQP(uri, amqpCfg, tc.dialTimeout(), o.logger)
 	if err != nil {
 		return nil, amqpConnectError(addr, err)
 	}
-	pub, err := wamqp.NewPublisherWithConnection(cfg, o.logger, conn)
-	if err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("amqp at %s: publisher: %w", addr, err)
-	}
-	sub, err := wamqp.NewSubscriberWithConnection(cfg, o.logger, conn)
-	if err != nil {
-		_ = pub.Close()
-		_ = conn.Close()
-		return nil, fmt.Errorf("amqp at %s: subscriber: %w", addr, err)
-	}
+	consumer := newAMQPConsumer(conn, cfg, tc.dialTimeout(), o.logger)
 	subs := make([]message.Subscriber, n)
 	for i := range subs {
-		subs[i] = sub
+		subs[i] = consumer
 	}
 	fan, err := NewFanIn(subs...)
 	if err != nil {
+		_ = conn.Close()
 		return nil, err
 	}
 	return &built{
-		pub:     amqpPublisher{pub: pub, maxPriority: maxPrio, quorum: quorum},
+		pub:     newAMQPPublisher(conn, cfg, max(4, n), tc.dialTimeout(), o.logger, maxPrio, quorum),
 		sub:     amqpSubscriber{FanIn: fan, maxPriority: maxPrio, quorum: quorum},
 		caps:    o.tc.Capabilities(),
 		closers: []func() error{conn.Close},
@@ -125,21 +112,6 @@ func amqpTopologyError(topic string, maxPrio int, quorum bool, err error) error 
 	}
 	return err
 }
-
-type amqpPublisher struct {
-	pub         *wamqp.Publisher
-	maxPriority int
-	quorum      bool
-}
-
-func (p amqpPublisher) Publish(topic string, msgs ...*message.Message) error {
-	if err := p.pub.Publish(topic, msgs...); err != nil {
-		return amqpTopologyError(topic, p.maxPriority, p.quorum, err)
-	}
-	return nil
-}
-
-func (p amqpPublisher) Close() error { return p.pub.Close() }
 
 type amqpSubscriber struct {
 	*FanIn

@@ -29,7 +29,7 @@ func TestCapabilitiesTable(t *testing.T) {
 		{"redis", adapters.TransportConfig{Kind: "redis", Concurrency: 2, Redis: &adapters.RedisConfig{Addr: "h:6379"}},
 			adapters.Capabilities{Kind: "redis", System: "redis", MaxInFlight: 2, AckDeadline: 30 * time.Second}},
 		{"postgres", adapters.TransportConfig{Kind: "postgres", Postgres: &adapters.PostgresConfig{URL: "postgres://h/db"}},
-			adapters.Capabilities{Kind: "postgres", System: "postgresql", MaxInFlight: 1, AckDeadline: 30 * time.Second}},
+			adapters.Capabilities{Kind: "postgres", System: "postgresql", MaxInFlight: 1, AckDeadline: 30 * time.Second, NativeDelay: true}},
 		{"invalid", adapters.TransportConfig{Kind: "sqs"}, adapters.Capabilities{}},
 	}
 	for _, tc := range cases {

@@ -1,6 +1,8 @@
 // Package adapters builds Levee's transports from configuration: Watermill
 // publishers and subscribers for GoChannel (the embedded default), RabbitMQ
-// (watermill-amqp v3), Kafka (watermill-kafka v3), NATS JetStream
+// (amqp091-go with watermill-amqp v3's topology and wire format, and a
+// connection that redials after a broker restart), Kafka (watermill-kafka
+// v3), NATS JetStream
 // (watermill-nats v2), Redis Streams (watermill-redisstream) and PostgreSQL
 // (watermill-sql v4), with concurrent consumption and a declared set of
 // Capabilities per transport.
@@ -9,8 +11,10 @@
 //
 // adapters is not a middleware and has no slot in the canonical order: it
 // is what the router consumes from and the DLQ publishes to. Its
-// Capabilities feed the middlewares' choices (middleware.Apply passes
-// MaxInFlight, AckDeadline as max_hold, NativeDelay). The one router
+// Capabilities feed the middlewares' choices (a service passes MaxInFlight,
+// and AckDeadline as max_hold, in middleware.Deps; NativeDelay says whether
+// a Nack carrying a RetryAfter delay is delayed by the transport: NATS
+// JetStream and PostgreSQL). The one router
 // middleware it offers, (*Transport).Middleware, records a handler error's
 // RetryAfter() delay in the message metadata so the transport can honour it
 // on Nack; install it outermost, outside tracing, so it sees the final error.

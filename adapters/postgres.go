@@ -48,6 +48,8 @@ func buildPostgres(ctx context.Context, o *options) (*built, error) {
 	schema := skipLockedQueueSchema{PostgreSQLQueueSchema: wsql.PostgreSQLQueueSchema{
 		GeneratePayloadType: func(string) string { return "BYTEA" },
 		SubscribeBatchSize:  1,
+		// Rows requeued with a delay (pgdelay.go) wait until it passed.
+		GenerateWhereClause: func(wsql.GenerateWhereClauseParams) (string, []any) { return pgRedeliverAtWhere, nil },
 	}}
 	ackDeadline := tc.ackDeadline()
 	pub, err := wsql.NewPublisher(db, wsql.PublisherConfig{SchemaAdapter: schema, AutoInitializeSchema: true}, o.logger)
@@ -67,9 +69,10 @@ func buildPostgres(ctx context.Context, o *options) (*built, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres at %s: subscriber: %w", addr, err)
 	}
+	delayed := newPGDelaySubscriber(sub, schema, o.logger)
 	subs := make([]message.Subscriber, n)
 	for i := range subs {
-		subs[i] = sub
+		subs[i] = delayed
 	}
 	fan, err := NewFanIn(subs...)
 	if err != nil {

@@ -29,6 +29,12 @@ const (
 	// handler's error asks for a delayed redelivery (a Go duration string);
 	// transports with native delay read it on Nack.
 	MetadataRetryAfter = "levee_retry_after"
+	// MetadataRedeliverAt is set by the PostgreSQL transport on a message
+	// it requeued with a delay (a Nack carrying MetadataRetryAfter): the
+	// time, in Unix milliseconds by the database's clock, before which the
+	// row is not delivered. A value that is not a plain integer is ignored
+	// (the row is delivered).
+	MetadataRedeliverAt = "levee_redeliver_at"
 )
 
 // Capabilities describes what a transport does, so middlewares can pick a
@@ -48,7 +54,8 @@ type Capabilities struct {
 	// hold a message should bound the hold below it (max_hold).
 	AckDeadline time.Duration
 	// NativeDelay reports that a Nack carrying a RetryAfter delay is
-	// redelivered after that delay by the broker (JetStream NakWithDelay).
+	// redelivered after that delay by the broker (JetStream NakWithDelay;
+	// on PostgreSQL a delayed row inserted in the message's transaction).
 	// Elsewhere a Nack is redelivered at once (or after a fixed resend
 	// interval), so a delay must be waited in process.
 	NativeDelay bool
@@ -99,7 +106,7 @@ func (c TransportConfig) Capabilities() Capabilities {
 	case KindRedis:
 		return Capabilities{Kind: KindRedis, System: "redis", MaxInFlight: n, AckDeadline: c.ackDeadline()}
 	case KindPostgres:
-		return Capabilities{Kind: KindPostgres, System: "postgresql", MaxInFlight: n, AckDeadline: c.ackDeadline()}
+		return Capabilities{Kind: KindPostgres, System: "postgresql", MaxInFlight: n, AckDeadline: c.ackDeadline(), NativeDelay: true}
 	default:
 		return Capabilities{Kind: KindGoChannel, System: "gochannel", MaxInFlight: n}
 	}
