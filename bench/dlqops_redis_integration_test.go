@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,71 +68,14 @@ func deleteRedisPrefix(ctx context.Context, c *redis.Client, prefix string) {
 // N messages to Monitor.Record, one Add script for all of them. "memory"
 // is the in-memory store for reference.
 func BenchmarkDLQOpsIngestRedis(b *testing.B) {
-	ctx := context.Background()
-	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	run := func(b *testing.B, s dlq.Store, batch int) {
-		mon, err := dlq.NewMonitor(s, dlq.WithMonitorBatchRows(1))
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs := make([]*message.Message, b.N)
-		for i := range msgs {
-			msgs[i] = dlqopsLetter(i, at.Add(time.Duration(i)*time.Millisecond))
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i += batch {
-			end := min(i+batch, b.N)
-			if batch == 1 {
-				err = mon.Handle(msgs[i])
-			} else {
-				err = mon.Record(ctx, "orders.dlq", msgs[i:end]...)
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-	}
-	b.Run("memory", func(b *testing.B) { run(b, dlq.NewMemStore(), 1) })
-	b.Run("single", func(b *testing.B) { run(b, dlqopsRedisStore(b), 1) })
-	for _, n := range []int{10, 100, 1000} {
-		b.Run("batch-"+strconv.Itoa(n), func(b *testing.B) { run(b, dlqopsRedisStore(b), n) })
-	}
+	dlqopsIngest(b, "single", func(b *testing.B) dlq.Store { return dlqopsRedisStore(b) })
 }
 
 // BenchmarkDLQOpsIngestRedisConcurrent measures Monitor.Handle as a router
 // with transport concurrency 32 calls it, with the Monitor's group commit
 // (concurrent calls share one Add) and without it.
 func BenchmarkDLQOpsIngestRedisConcurrent(b *testing.B) {
-	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	for _, c := range []struct {
-		name string
-		rows int
-	}{{"group-commit", dlq.DefaultMonitorBatchRows}, {"single", 1}} {
-		b.Run(c.name, func(b *testing.B) {
-			mon, err := dlq.NewMonitor(dlqopsRedisStore(b), dlq.WithMonitorBatchRows(c.rows))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.SetParallelism(16)
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := int(next.Add(1))
-					if err := mon.Handle(dlqopsLetter(i, at.Add(time.Duration(i)*time.Millisecond))); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-		})
-	}
+	dlqopsIngestConcurrent(b, "single", func(b *testing.B) dlq.Store { return dlqopsRedisStore(b) })
 }
 
 // dlqopsRedisRows is the size of the Redis group-query set: 100,000 with

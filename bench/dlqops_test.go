@@ -68,6 +68,13 @@ func dlqopsLetter(i int, at time.Time) *message.Message {
 // "batch-N" hands N messages to Monitor.Record, one multi-row INSERT ... ON
 // CONFLICT DO NOTHING. "memory" is the in-memory store for reference.
 func BenchmarkDLQOpsIngestPostgres(b *testing.B) {
+	dlqopsIngest(b, "single-row", func(b *testing.B) dlq.Store { return dlqopsStore(b) })
+}
+
+// dlqopsIngest runs the ingest benchmark against the stores open returns:
+// the in-memory store ("memory"), one letter per call (single), then
+// batches of 10, 100 and 1,000 per Monitor.Record call.
+func dlqopsIngest(b *testing.B, single string, open func(*testing.B) dlq.Store) {
 	ctx := context.Background()
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	run := func(b *testing.B, s dlq.Store, batch int) {
@@ -97,9 +104,9 @@ func BenchmarkDLQOpsIngestPostgres(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	}
 	b.Run("memory", func(b *testing.B) { run(b, dlq.NewMemStore(), 1) })
-	b.Run("single-row", func(b *testing.B) { run(b, dlqopsStore(b), 1) })
+	b.Run(single, func(b *testing.B) { run(b, open(b), 1) })
 	for _, n := range []int{10, 100, 1000} {
-		b.Run("batch-"+strconv.Itoa(n), func(b *testing.B) { run(b, dlqopsStore(b), n) })
+		b.Run("batch-"+strconv.Itoa(n), func(b *testing.B) { run(b, open(b), n) })
 	}
 }
 
@@ -108,13 +115,20 @@ func BenchmarkDLQOpsIngestPostgres(b *testing.B) {
 // Monitor's group commit (concurrent calls share one multi-row INSERT) and
 // without it (WithMonitorBatchRows(1): one INSERT per letter).
 func BenchmarkDLQOpsIngestConcurrent(b *testing.B) {
+	dlqopsIngestConcurrent(b, "single-row", func(b *testing.B) dlq.Store { return dlqopsStore(b) })
+}
+
+// dlqopsIngestConcurrent runs the concurrent ingest benchmark against the
+// stores open returns, with group commit and with one write per letter
+// (named single).
+func dlqopsIngestConcurrent(b *testing.B, single string, open func(*testing.B) dlq.Store) {
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
 		name string
 		rows int
-	}{{"group-commit", dlq.DefaultMonitorBatchRows}, {"single-row", 1}} {
+	}{{"group-commit", dlq.DefaultMonitorBatchRows}, {single, 1}} {
 		b.Run(c.name, func(b *testing.B) {
-			mon, err := dlq.NewMonitor(dlqopsStore(b), dlq.WithMonitorBatchRows(c.rows))
+			mon, err := dlq.NewMonitor(open(b), dlq.WithMonitorBatchRows(c.rows))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -100,7 +100,7 @@ func (c StoreConfig) Validate() error {
 			return wrap("schema", "schema is for postgres; a redis store takes prefix")
 		}
 		if c.Prefix != "" {
-			if err := checkRedisPrefix(c.Prefix); err != nil {
+			if err := CheckKeyPrefix(c.Prefix); err != nil {
 				return wrap("prefix", "%v", err)
 			}
 		}
@@ -142,9 +142,11 @@ func checkRedisURL(raw string) error {
 	return nil
 }
 
-// checkRedisPrefix is the prefix rule of adapters/redisstore.WithPrefix
-// (a test there keeps the two in step).
-func checkRedisPrefix(p string) error {
+// CheckKeyPrefix checks a non-empty key prefix of a store that namespaces
+// its keys (the Redis store's `store.prefix` and redisstore.WithPrefix): at
+// most 64 bytes, segments separated by ':', none empty or reserved ("dlq",
+// "attempts"), letters, digits and _ . - { } only.
+func CheckKeyPrefix(p string) error {
 	if len(p) > 64 {
 		return fmt.Errorf("prefix %q longer than 64 bytes", p)
 	}

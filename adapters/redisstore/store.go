@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,29 +84,13 @@ func newConfig(opts []Option) (config, error) {
 	return c, nil
 }
 
-// checkPrefix is the prefix rule (dlq.StoreConfig checks the same one for
-// the YAML `store.prefix`).
+// checkPrefix is the prefix rule, the one dlq.StoreConfig applies to the
+// YAML `store.prefix`.
 func checkPrefix(p string) error {
 	if p == "" {
 		return errors.New("empty prefix")
 	}
-	if len(p) > 64 {
-		return fmt.Errorf("prefix %q longer than 64 bytes", p)
-	}
-	for seg := range strings.SplitSeq(p, ":") {
-		if seg == "" {
-			return fmt.Errorf("prefix %q has an empty segment", p)
-		}
-		if seg == "dlq" || seg == "attempts" {
-			return fmt.Errorf("prefix %q uses the reserved segment %q", p, seg)
-		}
-		for _, r := range seg {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-{}", r)) {
-				return fmt.Errorf("prefix %q: character %q not allowed (letters, digits, _ . - { } and : between segments)", p, r)
-			}
-		}
-	}
-	return nil
+	return dlq.CheckKeyPrefix(p)
 }
 
 // Errors.
