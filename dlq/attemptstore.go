@@ -69,6 +69,7 @@ func (w *wrapped) shareAttempt(msg *message.Message, n *names, attempt int, firs
 	total, sharedFirst, err := cfg.attemptStore.Fail(ctx, n.handler, msg.UUID, now, cfg.attemptTTL)
 	cancel()
 	if err != nil {
+		w.r.ins.attemptStoreErr.Add(msg.Context(), 1, n.attrs.base)
 		cfg.logger.Error("levee dlq: attempt store failed; counting this attempt in process", err, watermill.LogFields{
 			"uuid": msg.UUID, "handler": n.handler, "attempt": attempt})
 		return attempt, first

@@ -12,6 +12,8 @@ import (
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 	"github.com/levee-dev/levee/internal/testkit"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // memAttempts is an in-process dlq.AttemptStore for the unit tests (the
@@ -74,8 +76,10 @@ func TestAttemptStoreFailureFallsBack(t *testing.T) {
 		var logged []string
 		store := &memAttempts{fail: errors.New("redis down")}
 		pub := newRecPublisher()
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		r, err := dlq.New(pub, dlq.WithTopic(testDLQ), dlq.WithMaxAttempts(3), dlq.WithAttemptStore(store),
-			dlq.WithLogger(&recLogger{errs: &logged}))
+			dlq.WithLogger(&recLogger{errs: &logged}), dlq.WithMeterProvider(mp))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,6 +92,24 @@ func TestAttemptStoreFailureFallsBack(t *testing.T) {
 		}
 		if len(logged) != 3 || !strings.Contains(logged[0], "attempt store failed") || !strings.Contains(logged[0], "redis down") {
 			t.Errorf("logged %q", logged)
+		}
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var errs int64 = -1
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "levee.dlq.attempt_store_errors" {
+					errs = 0
+					for _, dp := range sum.DataPoints {
+						errs += dp.Value
+					}
+				}
+			}
+		}
+		if errs != 3 {
+			t.Errorf("levee.dlq.attempt_store_errors: got %d, want 3", errs)
 		}
 	})
 }

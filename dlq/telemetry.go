@@ -12,6 +12,7 @@ var (
 	metricRetries         = telemetry.Name("dlq", "retries")
 	metricDeferred        = telemetry.Name("dlq", "retries_deferred")
 	metricPublishFailures = telemetry.Name("dlq", "publish_failures")
+	metricAttemptStoreErr = telemetry.Name("dlq", "attempt_store_errors")
 )
 
 // attrClass is the attribute key of the error class.
@@ -22,6 +23,7 @@ type instruments struct {
 	retries         metric.Int64Counter
 	deferred        metric.Int64Counter
 	publishFailures metric.Int64Counter
+	attemptStoreErr metric.Int64Counter
 }
 
 func newInstruments(mp metric.MeterProvider) (instruments, error) {
@@ -42,6 +44,10 @@ func newInstruments(mp metric.MeterProvider) (instruments, error) {
 	}
 	if ins.publishFailures, err = m.Int64Counter(metricPublishFailures, metric.WithUnit(telemetry.UnitMessages),
 		metric.WithDescription("Dead-letter publishes that failed; the original was Nacked.")); err != nil {
+		return ins, err
+	}
+	if ins.attemptStoreErr, err = m.Int64Counter(metricAttemptStoreErr, metric.WithUnit("{error}"),
+		metric.WithDescription("Failed calls to the shared attempt store; the attempt was counted in process.")); err != nil {
 		return ins, err
 	}
 	return ins, nil
