@@ -1,9 +1,3 @@
-// Package dlqtest is the conformance suite every dlq.Store implementation
-// passes (Run: the in-memory store in dlq's tests, the PostgreSQL and Redis
-// stores in adapters/pgstore's and adapters/redisstore's integration
-// tests), and the one of dlq.AttemptStore implementations (RunAttempts,
-// with TwoRouters: two Routers sharing a store dead-letter a poison message
-// after exactly max attempts).
 package dlqtest
 
 import (
