@@ -139,6 +139,11 @@ type PostgresConfig struct {
 	// connection until it is acked, so it should be at least concurrency ×
 	// subscribed topics + 4. Zero means 8 × concurrency + 4.
 	MaxConns int `yaml:"max_conns"`
+	// DeleteOnAck deletes a row when its message is acked, instead of
+	// marking it acked (watermill-sql's default, which keeps every message
+	// in the table forever). Either way unacked rows are found through a
+	// partial index, so acked rows do not slow the polls down.
+	DeleteOnAck bool `yaml:"delete_on_ack"`
 }
 
 // Validate checks the section; the YAML loader calls it after decoding and

@@ -168,6 +168,17 @@ func WithPostgresMaxConns(n int) Option {
 	})
 }
 
+// WithPostgresDeleteOnAck deletes a PostgreSQL row when its message is
+// acked instead of marking it acked (PostgresConfig.DeleteOnAck).
+func WithPostgresDeleteOnAck(on bool) Option {
+	return optionFunc(func(o *options) {
+		if o.tc.Postgres == nil {
+			o.tc.Postgres = &PostgresConfig{}
+		}
+		o.tc.Postgres.DeleteOnAck = on
+	})
+}
+
 // WithConcurrency sets the messages in flight per subscribed topic
 // (default 1, at most 1024).
 func WithConcurrency(n int) Option {

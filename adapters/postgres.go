@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -62,7 +63,7 @@ func buildPostgres(ctx context.Context, o *options) (*built, error) {
 		PollInterval:     tc.pollInterval(),
 		ResendInterval:   tc.pollInterval(),
 		SchemaAdapter:    schema,
-		OffsetsAdapter:   wsql.PostgreSQLQueueOffsetsAdapter{},
+		OffsetsAdapter:   wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: tc.Postgres.DeleteOnAck},
 		InitializeSchema: true,
 	}, o.logger)
 	if err != nil {
@@ -111,7 +112,22 @@ func (s skipLockedQueueSchema) SchemaInitializingQueries(params wsql.SchemaIniti
 	// objects (the SERIAL sequence, truncated to 63 bytes) without locking,
 	// so creating two long-named tables at once can collide too.
 	lock := wsql.Query{Query: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLockID)}
-	return append([]wsql.Query{lock}, qs...), nil
+	qs = append([]wsql.Query{lock}, qs...)
+	// The poll looks for the oldest unacked row; without an index on them
+	// it scans past every acked row, which watermill-sql keeps by default.
+	table := s.MessagesTable(params.Topic)
+	qs = append(qs, wsql.Query{Query: fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s ("offset") WHERE acked = false`,
+		pgUnackedIndex(table), table)})
+	return qs, nil
+}
+
+// pgUnackedIndex names the partial index of a topic table's unacked rows:
+// a hash of the table name, since table names may use all 63 bytes
+// PostgreSQL keeps.
+func pgUnackedIndex(table string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(table))
+	return fmt.Sprintf(`"levee_unacked_%016x"`, h.Sum64())
 }
 
 // RequiresTransaction makes watermill-sql run the schema queries in a
