@@ -167,6 +167,11 @@ type run struct {
 	rep     ReplayReport
 	start   time.Time
 	limiter *ratelimit.Limiter
+	// sent holds the UUIDs of the messages this run published: a replayed
+	// message that fails again is dead-lettered while the run goes on, and
+	// the run must not take that letter up again (it would replay it in a
+	// loop until max replays within one run).
+	sent map[string]struct{}
 }
 
 func (u *run) add(ctx context.Context, it ReplayItem) {
@@ -270,6 +275,14 @@ func (u *run) loop(ctx context.Context, f Filter) error {
 		}
 		for i := range claimed {
 			dl := &claimed[i]
+			if u.mine(dl) {
+				// Left for a later run, unchanged (still new).
+				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, "dead-lettered again during a replay run; replayed by a later run"); err != nil {
+					u.releaseAll(claimed[i+1:])
+					return err
+				}
+				continue
+			}
 			if err := u.one(ctx, dl); err != nil {
 				u.releaseAll(claimed[i+1:])
 				return err
@@ -295,6 +308,16 @@ func (u *run) releaseAll(rest []Record) {
 
 // one handles one claimed letter; a non-nil error stops the run (the
 // letter's own claim is already released).
+// mine reports that dl is the dead letter of a message this run replayed.
+func (u *run) mine(dl *Record) bool {
+	if len(u.sent) == 0 {
+		return false
+	}
+	_, byID := u.sent[dl.ID]
+	_, byUUID := u.sent[dl.UUID]
+	return byID || byUUID
+}
+
 func (u *run) one(ctx context.Context, dl *Record) error {
 	r := u.r
 	it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic}
@@ -349,6 +372,10 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 		return perr
 	}
 	it.Outcome, it.ReplayUUID = OutcomeReplayed, msg.UUID
+	if u.sent == nil {
+		u.sent = map[string]struct{}{}
+	}
+	u.sent[msg.UUID] = struct{}{}
 	if err := r.store.MarkReplayed(ctx, dl.ID, r.cfg.owner, msg.UUID, now); err != nil {
 		// published but not marked: after the lease it may be sent again
 		u.add(ctx, it)

@@ -460,3 +460,50 @@ func TestReplaySpanHook(t *testing.T) {
 		t.Errorf("published traceparent %q, want the hook's", got)
 	}
 }
+
+// failAgainPublisher dead-letters every replayed message into the store at
+// once, as a fast consumer whose cause is not fixed does, while the replay
+// run is still going.
+type failAgainPublisher struct {
+	t   *testing.T
+	mon *dlq.Monitor
+	n   int
+}
+
+func (p *failAgainPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		p.n++
+		if err := p.mon.Record(context.Background(), "orders.dlq",
+			opsDeadLetterMsg(m.UUID, topic, opsFP, dlq.ReplayCount(m.Metadata), opsNow.Add(time.Hour+time.Duration(p.n)*time.Second))); err != nil {
+			p.t.Error(err)
+		}
+	}
+	return nil
+}
+
+func (p *failAgainPublisher) Close() error { return nil }
+
+// TestReplayRunSkipsItsOwnFailures: letters dead-lettered by the failure of
+// a message the same run replayed are left new for a later run, so one run
+// replays each letter once instead of looping until max replays.
+func TestReplayRunSkipsItsOwnFailures(t *testing.T) {
+	s := dlq.NewMemStore()
+	opsSeed(t, s, 2)
+	p := &failAgainPublisher{t: t, mon: opsMonitor(t, s)}
+	r, err := dlq.NewReplayer(s, p, dlq.WithReplayRate(0), dlq.WithReplayBatch(1), dlq.WithMaxReplays(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Replay(context.Background(), dlq.ReplaySelection{})
+	if err != nil || rep.Replayed != 2 || rep.Processed != 2 {
+		t.Fatalf("first run: %+v %v, want the 2 seeded letters replayed once each", rep, err)
+	}
+	fresh, err := s.List(context.Background(), dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}})
+	if err != nil || len(fresh) != 2 {
+		t.Fatalf("new letters after the run: %d %v, want the 2 failures of the replays", len(fresh), err)
+	}
+	rep, err = r.Replay(context.Background(), dlq.ReplaySelection{})
+	if err != nil || rep.Replayed != 2 {
+		t.Fatalf("second run: %+v %v, want the 2 failures replayed", rep, err)
+	}
+}
