@@ -49,16 +49,8 @@ func transportConfig(cfg *middleware.Config, flagKind string) (adapters.Transpor
 		return loopback(flagKind)
 	}
 	var tc adapters.TransportConfig
-	if err := cfg.Transport.Decode(&tc); err != nil {
-		return tc, err
-	}
-	if tc.Kind == "" || tc.Kind == "gochannel" {
-		def, _ := loopback("gochannel")
-		if tc.Concurrency == 0 {
-			tc.Concurrency = def.Concurrency
-		}
-	}
-	return tc, nil
+	err := cfg.Transport.Decode(&tc)
+	return tc, err
 }
 
 // storeConfig is the file's store section, or the loopback store of
