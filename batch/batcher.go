@@ -324,10 +324,7 @@ func (b *Batcher) giveUp(ctx context.Context, bt *pending, idx, size int) (<-cha
 	// would also let outer middlewares (retry, dead-lettering) modify the
 	// message while the func reads it. Once every message of the batch has
 	// given up, the func's context is cancelled, which bounds this wait.
-	bt.gaveUp++
-	if bt.gaveUp >= bt.sent {
-		bt.cancel()
-	}
+	bt.giveUpLocked(1)
 	ch := bt.wake[idx%bt.nwake]
 	b.mu.Unlock()
 	return ch, nil, false
@@ -388,14 +385,22 @@ func (b *Batcher) ctxEnded(bt *pending, done <-chan struct{}, ctx context.Contex
 			close(old[i])
 		}
 	case stateRunning:
+		n := 0
 		for i := range bt.entries {
 			if e := &bt.entries[i]; !e.removed && e.done == done {
-				bt.gaveUp++
+				n++
 			}
 		}
-		if bt.gaveUp >= bt.sent {
-			bt.cancel()
-		}
+		bt.giveUpLocked(n)
+	}
+}
+
+// giveUpLocked counts n messages of a running batch whose context ended;
+// once all of them have, the func's context is cancelled.
+func (bt *pending) giveUpLocked(n int) {
+	bt.gaveUp += n
+	if bt.gaveUp >= bt.sent {
+		bt.cancel()
 	}
 }
 
@@ -637,10 +642,7 @@ func (b *Batcher) runInline(ctx context.Context, r runArgs, self bool) {
 		stop := context.AfterFunc(ctx, func() {
 			b.mu.Lock()
 			if bt.state == stateRunning {
-				bt.gaveUp++
-				if bt.gaveUp >= bt.sent {
-					bt.cancel()
-				}
+				bt.giveUpLocked(1)
 			}
 			b.mu.Unlock()
 		})

@@ -24,8 +24,7 @@ type okWindow struct {
 }
 
 func newOKWindow(period time.Duration, n int) *okWindow {
-	w := &okWindow{epoch: time.Now(), period: max(int64(period), 1), buckets: make([]atomic.Uint64, n)}
-	return w
+	return &okWindow{epoch: time.Now(), period: max(int64(period), 1), buckets: make([]atomic.Uint64, n)}
 }
 
 // now returns the offset of the current time, ns (monotonic clock).

@@ -23,15 +23,11 @@ func FromConfig(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error
 	}
 	switch c.StoreKind() {
 	case dlq.StoreKindPostgres:
-		var opts []pgstore.Option
-		if c.Schema != "" {
-			opts = append(opts, pgstore.WithSchema(c.Schema))
-		}
-		s, err := pgstore.Open(ctx, c.URL, opts...)
+		s, closeFn, err := pgstore.FromConfig(ctx, c)
 		if err != nil {
 			return nil, nil, fmt.Errorf("store (postgres): %w", err)
 		}
-		return s, s.Close, nil
+		return s, closeFn, nil
 	case dlq.StoreKindRedis:
 		var opts []redisstore.Option
 		if c.Prefix != "" {
