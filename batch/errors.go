@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/levee-dev/levee"
 )
 
 var (
@@ -15,8 +17,9 @@ var (
 
 	// ErrClosed is returned for a message that reaches a closed Batcher, or
 	// whose batch had not started when Shutdown's context ended. The message
-	// was not processed; the transport redelivers it.
-	ErrClosed = errors.New("levee/batch: batcher closed")
+	// was not processed; the transport redelivers it. It is a
+	// levee.Deferral: not an attempt, not a failure.
+	ErrClosed = levee.DeferralSentinel("levee/batch: batcher closed")
 
 	// ErrInvalidResult fails a whole batch whose batch func returned an
 	// *Errors naming an index outside the batch, a UUID of no message in it,
@@ -148,3 +151,7 @@ func (e *HoldError) Unwrap() error { return ErrMaxHold }
 
 // RetryAfter returns the redelivery delay the transport should honour.
 func (e *HoldError) RetryAfter() time.Duration { return e.After }
+
+// Deferred returns true: the batch func was not run (levee.Deferral), so
+// the delivery is not an attempt and not a failure.
+func (e *HoldError) Deferred() bool { return true }

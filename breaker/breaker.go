@@ -10,6 +10,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/levee-dev/levee"
 )
 
 // wakeSlack is added to the end of the open period before a waiter asks
@@ -303,8 +305,9 @@ func (b *Breaker) deliver(e transition) {
 // classer is the shared error-class contract of Levee.
 type classer interface{ ErrorClass() string }
 
-// isExcluded: context.Canceled, permanent and validation errors are not the
-// downstream's fault and count neither way.
+// isExcluded: context.Canceled, deferrals (a layer further in declined to
+// run the handler: levee.Deferral), permanent and validation errors are not
+// the downstream's fault and count neither way.
 func (b *Breaker) isExcluded(err error) bool {
 	if err == nil || err == errSlowCall || err == errHandlerPanic {
 		return false
@@ -312,7 +315,7 @@ func (b *Breaker) isExcluded(err error) bool {
 	if err == errStale {
 		return true
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
 		return true
 	}
 	var c classer

@@ -9,7 +9,8 @@
 // minimum number of calls, and an optional slow-call ratio (calls slower
 // than a threshold count as failures, as in resilience4j). Only downstream
 // failures count: errors whose ErrorClass() is "permanent" or "validation",
-// and context.Canceled, count neither way; WithIsSuccessful and
+// deferrals (a layer further in, such as priority or ratelimit, declined to
+// run the handler: levee.Deferral) and context.Canceled count neither way; WithIsSuccessful and
 // WithIsExcluded refine that. A handler panic counts as a failure and is
 // re-panicked for Recover further out.
 //
@@ -17,7 +18,8 @@
 // and no error goes back to the router, so there is no Nack and no
 // redelivery spin. Every wait selects on the message context and on Close,
 // and is bounded by WithMaxHold: past it the message gets an *OpenError
-// (wrapping ErrOpen, with RetryAfter), which the router Nacks and which
+// (wrapping ErrOpen, with RetryAfter; a levee.Deferral, so the dlq neither
+// counts it as an attempt nor dead-letters it), which the router Nacks and which
 // adapters turn into a delayed redelivery where the transport has one. With
 // a max hold H and an outage T, a handler with k messages in flight sees at
 // most k×T/H redeliveries. While half-open, the probes go through and the

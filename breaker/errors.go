@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/levee-dev/levee"
 )
 
 // ErrOpen is wrapped by the error a message gets when it waited for the
@@ -12,8 +14,9 @@ import (
 var ErrOpen = errors.New("levee/breaker: circuit open")
 
 // ErrClosed is returned to a message that was waiting when the Breaker was
-// closed (shutdown). The router Nacks it; nothing is dropped.
-var ErrClosed = errors.New("levee/breaker: breaker closed")
+// closed (shutdown). The router Nacks it; nothing is dropped. It is a
+// levee.Deferral: the handler was not run.
+var ErrClosed = levee.DeferralSentinel("levee/breaker: breaker closed")
 
 // ErrInvalidConfig is wrapped by every error New returns for an invalid
 // setting.
@@ -43,6 +46,10 @@ func (e *OpenError) Unwrap() error { return ErrOpen }
 
 // RetryAfter returns the suggested redelivery delay.
 func (e *OpenError) RetryAfter() time.Duration { return e.After }
+
+// Deferred returns true: the handler was not run (levee.Deferral), so the
+// delivery is not an attempt and not a failure.
+func (e *OpenError) Deferred() bool { return true }
 
 // configError names the setting at fault; it wraps ErrInvalidConfig.
 type configError struct {

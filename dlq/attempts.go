@@ -8,8 +8,10 @@ import (
 )
 
 // record is what the table keeps for a message that was Nacked after
-// failing: attempts made, when it first failed, and the earliest time the
-// next attempt may run.
+// failing or being deferred: attempts made, when it first failed, the
+// earliest time the next attempt may run, and how many of its deliveries
+// ended without an attempt (deferrals), which a transport's delivery count
+// includes but the attempt count must not.
 type record struct {
 	attempts  int
 	first     time.Time
@@ -17,9 +19,18 @@ type record struct {
 	err       error // the last handler error
 	// publishFails counts consecutive failed dead-letter publishes.
 	publishFails int
+	// deferrals counts deliveries Nacked without a handler attempt.
+	deferrals int
 }
 
-// attemptTable is a bounded LRU map from message UUID to record, so the
+// tableKey identifies one message in one wrapped handler, so two handlers
+// consuming the same message count their attempts apart.
+type tableKey struct {
+	w    *wrapped
+	uuid string
+}
+
+// attemptTable is a bounded LRU map from handler and message UUID to record, so the
 // attempt count survives a redelivery on transports without a delivery
 // count. It is safe for concurrent use. size mirrors len(items) so the
 // success path can skip the lock while the table is empty.
@@ -28,22 +39,22 @@ type attemptTable struct {
 	size atomic.Int64
 
 	mu    sync.Mutex
-	items map[string]*list.Element // guarded by mu
-	order *list.List               // guarded by mu; front = most recent
+	items map[tableKey]*list.Element // guarded by mu
+	order *list.List                 // guarded by mu; front = most recent
 }
 
 type tableEntry struct {
-	key string
+	key tableKey
 	rec record
 }
 
 func newAttemptTable(max int) *attemptTable {
-	return &attemptTable{max: max, items: map[string]*list.Element{}, order: list.New()}
+	return &attemptTable{max: max, items: map[tableKey]*list.Element{}, order: list.New()}
 }
 
 // get returns the record for key.
-func (t *attemptTable) get(key string) (record, bool) {
-	if key == "" || t.size.Load() == 0 {
+func (t *attemptTable) get(key tableKey) (record, bool) {
+	if key.uuid == "" || t.size.Load() == 0 {
 		return record{}, false
 	}
 	t.mu.Lock()
@@ -57,8 +68,8 @@ func (t *attemptTable) get(key string) (record, bool) {
 }
 
 // put stores rec for key, evicting the least recently used entry when full.
-func (t *attemptTable) put(key string, rec record) {
-	if key == "" || t.max == 0 {
+func (t *attemptTable) put(key tableKey, rec record) {
+	if key.uuid == "" || t.max == 0 {
 		return
 	}
 	t.mu.Lock()
@@ -78,8 +89,8 @@ func (t *attemptTable) put(key string, rec record) {
 }
 
 // forget removes key. It costs one atomic load while the table is empty.
-func (t *attemptTable) forget(key string) {
-	if key == "" || t.size.Load() == 0 {
+func (t *attemptTable) forget(key tableKey) {
+	if key.uuid == "" || t.size.Load() == 0 {
 		return
 	}
 	t.mu.Lock()

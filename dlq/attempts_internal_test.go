@@ -8,40 +8,43 @@ import (
 func TestAttemptTableLRU(t *testing.T) {
 	tb := newAttemptTable(3)
 	for i := range 3 {
-		tb.put(fmt.Sprint(i), record{attempts: i + 1})
+		tb.put(k(fmt.Sprint(i)), record{attempts: i + 1})
 	}
-	if _, ok := tb.get("0"); !ok { // touch 0: 1 is now least recently used
+	if _, ok := tb.get(k("0")); !ok { // touch 0: 1 is now least recently used
 		t.Fatal("0 missing")
 	}
-	tb.put("3", record{attempts: 9})
-	if _, ok := tb.get("1"); ok {
+	tb.put(k("3"), record{attempts: 9})
+	if _, ok := tb.get(k("1")); ok {
 		t.Errorf("1 should have been evicted")
 	}
-	for _, k := range []string{"0", "2", "3"} {
-		if _, ok := tb.get(k); !ok {
-			t.Errorf("%s missing", k)
+	for _, key := range []string{"0", "2", "3"} {
+		if _, ok := tb.get(k(key)); !ok {
+			t.Errorf("%s missing", key)
 		}
 	}
 	if tb.len() != 3 {
 		t.Errorf("len: got %d, want 3", tb.len())
 	}
-	tb.put("3", record{attempts: 10}) // update in place
-	if r, _ := tb.get("3"); r.attempts != 10 || tb.len() != 3 {
+	tb.put(k("3"), record{attempts: 10}) // update in place
+	if r, _ := tb.get(k("3")); r.attempts != 10 || tb.len() != 3 {
 		t.Errorf("update: got %d attempts, len %d", r.attempts, tb.len())
 	}
-	tb.forget("3")
-	tb.forget("missing")
-	tb.forget("")
+	tb.forget(k("3"))
+	tb.forget(k("missing"))
+	tb.forget(k(""))
 	if tb.len() != 2 {
 		t.Errorf("len after forget: got %d, want 2", tb.len())
 	}
-	tb.put("", record{attempts: 1}) // no UUID: not tracked
+	tb.put(k(""), record{attempts: 1}) // no UUID: not tracked
 	if tb.len() != 2 {
 		t.Errorf("empty key tracked")
 	}
 	off := newAttemptTable(0)
-	off.put("x", record{attempts: 1})
-	if _, ok := off.get("x"); ok || off.len() != 0 {
+	off.put(k("x"), record{attempts: 1})
+	if _, ok := off.get(k("x")); ok || off.len() != 0 {
 		t.Errorf("a table of size 0 must keep nothing")
 	}
 }
+
+// k is a table key of one (nil) handler.
+func k(uuid string) tableKey { return tableKey{uuid: uuid} }

@@ -46,7 +46,7 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	if perr := r.pub.Publish(topic, dl); perr != nil {
 		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
 	}
-	r.table.forget(msg.UUID)
+	r.table.forget(w.key(msg))
 	// Tell the outer tracing and metrics layers that this nil result is a
 	// dead letter (outcome dead_lettered), not a plain ack.
 	telemetry.MarkDeadLettered(msg.Context(), string(class))
@@ -77,10 +77,10 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 // returns pe with that delay as its RetryAfter.
 func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError, class Class, attempts int, first time.Time) error {
 	r := w.r
-	prev, _ := r.table.get(msg.UUID)
+	prev, _ := r.table.get(w.key(msg))
 	fails := min(prev.publishFails, maxCount) + 1
 	pe.Delay = r.cfg.backoff.Cap(fails)
-	r.table.put(msg.UUID, record{attempts: attempts, first: first, notBefore: time.Now().Add(pe.Delay),
+	r.table.put(w.key(msg), record{attempts: attempts, first: first, notBefore: time.Now().Add(pe.Delay), deferrals: prev.deferrals,
 		err: pe.Cause, publishFails: fails})
 	r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
 	r.cfg.logger.Error("levee dlq: dead-lettering failed, message Nacked", pe.Err, watermill.LogFields{

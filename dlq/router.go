@@ -10,6 +10,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee"
 )
 
 // Router is the middleware of the dlq slot. It owns retry and
@@ -126,7 +128,7 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		if rec, ok := r.table.get(msg.UUID); ok && !rec.notBefore.IsZero() {
+		if rec, ok := r.table.get(w.key(msg)); ok && !rec.notBefore.IsZero() {
 			if err := w.waitDue(msg, rec, start); err != nil {
 				return nil, err
 			}
@@ -134,11 +136,14 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	out, err := w.attempt(msg)
 	if err == nil {
-		r.table.forget(msg.UUID)
+		r.table.forget(w.key(msg))
 		return out, nil
 	}
-	return w.failed(msg, err, start)
+	return w.settle(msg, err, start)
 }
+
+// key is the message's key in the attempt table.
+func (w *wrapped) key(msg *message.Message) tableKey { return tableKey{w: w, uuid: msg.UUID} }
 
 // attempt runs the validator, if any, then the handler chain.
 func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
@@ -158,7 +163,8 @@ func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
 // When that is further away than max hold, it waits max hold and Nacks the
 // message again with the rest as RetryAfter: a transport without native
 // delay (which redelivers at once) spins at most once per max hold, and the
-// handler is not called early.
+// handler is not called early. That Nack is a deferral: the delivery made
+// no attempt.
 func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) error {
 	wait := rec.notBefore.Sub(start)
 	if wait <= 0 {
@@ -173,6 +179,8 @@ func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) err
 		return fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(rec.err, err))
 	}
 	if early {
+		rec.deferrals = min(rec.deferrals, maxCount) + 1
+		w.r.table.put(w.key(msg), rec)
 		return &RetryLaterError{Delay: time.Until(rec.notBefore), Attempts: rec.attempts, Err: rec.err}
 	}
 	return nil
@@ -187,67 +195,155 @@ func (w *wrapped) classify(err error) Class {
 	return Classify(err)
 }
 
-// failed runs the retry loop after the first failure of this delivery.
-func (w *wrapped) failed(msg *message.Message, err error, start time.Time) ([]*message.Message, error) {
-	if isShutdown(err) {
-		return nil, err
+// delivery is what settle knows of one delivery's history: the table
+// record (attempts and deferrals of earlier deliveries) and, once the first
+// attempt failed, the attempt count and the first failure.
+type delivery struct {
+	rec      record
+	counted  bool      // attempt and first are set
+	attempt  int       // attempts made, the last one included
+	first    time.Time // first failure
+	deferred bool      // this delivery ended a call in a deferral
+}
+
+// settle drives a delivery whose call returned err to its end: a deferral
+// (levee.Deferral: a layer further in declined to run the handler) is
+// waited in process when it fits in the max hold and Nacked otherwise, and
+// never counts as an attempt; a failed attempt is classified, retried with
+// backoff or dead-lettered. It is one loop because either may follow the
+// other within one delivery (a retry can be deferred by an opening breaker,
+// a deferred call can fail).
+func (w *wrapped) settle(msg *message.Message, err error, start time.Time) ([]*message.Message, error) {
+	r := w.r
+	key := w.key(msg)
+	var d delivery
+	d.rec, _ = r.table.get(key)
+	n := w.resolve(msg)
+	for {
+		if isShutdown(err) {
+			// The cancelled call counts as neither success nor failure:
+			// its delivery made no attempt.
+			w.recordDeferral(msg, &d, time.Now(), 0, err)
+			return nil, err
+		}
+		var retry bool
+		if dfr, ok := levee.AsDeferral(err); ok {
+			retry, err = w.deferral(msg, n, &d, dfr, err, start)
+		} else {
+			retry, err = w.failure(msg, n, &d, err, start)
+		}
+		if !retry {
+			return nil, err
+		}
+		var out []*message.Message
+		out, err = w.attempt(msg)
+		if err == nil {
+			r.table.forget(key)
+			return out, nil
+		}
 	}
+}
+
+// deferral handles a call that ended in a deferral: no attempt was made.
+// It waits RetryAfter in process when the wait ends within the max hold
+// (retry true); otherwise it records the deferral in the table, so the
+// redelivery neither counts it as an attempt nor runs before RetryAfter,
+// and returns the deferral for the router to Nack.
+func (w *wrapped) deferral(msg *message.Message, n *names, d *delivery, dfr levee.Deferral, err error, start time.Time) (bool, error) {
+	r := w.r
+	after := min(dfr.RetryAfter(), levee.MaxRetryAfter)
+	now := time.Now()
+	if hold := r.cfg.maxHold; hold > 0 && after > 0 && now.Add(after).Sub(start) <= hold {
+		if werr := sleep(msg, after); werr != nil {
+			w.recordDeferral(msg, d, now, 0, err)
+			return false, fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(err, werr))
+		}
+		return true, nil
+	}
+	w.recordDeferral(msg, d, now, after, err)
+	r.ins.deferrals.Add(msg.Context(), 1, n.attrs.base)
+	r.cfg.logger.Debug("levee dlq: deferred (not an attempt)", watermill.LogFields{
+		"uuid": msg.UUID, "handler": n.handler, "retry_after": after, "err": err})
+	return false, err
+}
+
+// recordDeferral counts one delivery Nacked without an attempt.
+func (w *wrapped) recordDeferral(msg *message.Message, d *delivery, now time.Time, after time.Duration, err error) {
+	rec := d.rec
+	if d.counted {
+		rec.attempts, rec.first = d.attempt, d.first
+	}
+	if !d.deferred {
+		rec.deferrals = min(rec.deferrals, maxCount) + 1
+		d.deferred = true
+	}
+	rec.notBefore = time.Time{}
+	if after > 0 {
+		rec.notBefore = now.Add(after)
+	}
+	if rec.err == nil {
+		rec.err = err
+	}
+	d.rec = rec
+	w.r.table.put(w.key(msg), rec)
+}
+
+// failure handles a failed attempt: it counts it and decides between a
+// retry in place after the backoff (retry true), a deferred retry (the
+// backoff ends past the max hold: *RetryLaterError) and a dead letter.
+func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error, start time.Time) (bool, error) {
 	r := w.r
 	b := r.cfg.backoff
 	now := time.Now()
 	if start.IsZero() {
 		start = now
 	}
-	before, first := deliveryAttempts(msg.Metadata), now
-	if rec, ok := r.table.get(msg.UUID); ok {
-		before = max(before, rec.attempts)
-		if !rec.first.IsZero() {
-			first = rec.first
+	if !d.counted {
+		// Attempts before this delivery: the table's count, or the
+		// transport's delivery count less the deliveries that made no
+		// attempt, whichever is larger.
+		before := max(deliveryAttempts(msg.Metadata)-d.rec.deferrals, d.rec.attempts, 0)
+		d.first = now
+		if !d.rec.first.IsZero() {
+			d.first = d.rec.first
 		}
+		d.attempt, d.counted = min(before, maxCount), true
 	}
-	attempt := min(before, maxCount) + 1 // the attempt that just failed
-	n := w.resolve(msg)
-	for {
-		attempt, first = w.shareAttempt(msg, n, attempt, first, now)
-		class := w.classify(err)
-		if !class.retryable() {
-			return w.deadLetter(msg, n, err, class, attempt, first, now)
-		}
-		if attempt >= b.MaxAttempts {
-			return w.deadLetter(msg, n, err, ClassExhausted, attempt, first, now)
-		}
-		delay := b.Delay(attempt, r.cfg.jitter())
-		due := now.Add(delay)
-		if b.MaxElapsed > 0 && due.Sub(first) > b.MaxElapsed {
-			return w.deadLetter(msg, n, err, ClassExhausted, attempt, first, now)
-		}
-		if hold := r.cfg.maxHold; hold > 0 && due.Sub(start) > hold {
-			r.table.put(msg.UUID, record{attempts: attempt, first: first, notBefore: due, err: err})
-			r.ins.deferred.Add(msg.Context(), 1, n.attrs.base)
-			r.cfg.logger.Debug("levee dlq: retry deferred to redelivery", watermill.LogFields{
-				"uuid": msg.UUID, "handler": n.handler, "attempt": attempt, "delay": delay, "err": err})
-			return nil, &RetryLaterError{Delay: delay, Attempts: attempt, Err: err}
-		}
-		w.reportRetry(msg, n, attempt, delay, err)
-		if werr := sleep(msg, delay); werr != nil {
-			r.table.put(msg.UUID, record{attempts: attempt, first: first, notBefore: due, err: err})
-			return nil, fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(err, werr))
-		}
-		r.ins.retries.Add(msg.Context(), 1, n.attrs.base)
-		attempt++
-		var out []*message.Message
-		out, err = w.attempt(msg)
-		if err == nil {
-			r.table.forget(msg.UUID)
-			return out, nil
-		}
-		now = time.Now()
-		if isShutdown(err) {
-			// the cancelled attempt counts as neither success nor failure
-			r.table.put(msg.UUID, record{attempts: attempt - 1, first: first, err: err})
-			return nil, err
-		}
+	d.attempt++ // the attempt that just failed
+	d.attempt, d.first = w.shareAttempt(msg, n, d.attempt, d.first, now)
+	class := w.classify(err)
+	if !class.retryable() {
+		_, err = w.deadLetter(msg, n, err, class, d.attempt, d.first, now)
+		return false, err
 	}
+	if d.attempt >= b.MaxAttempts {
+		_, err = w.deadLetter(msg, n, err, ClassExhausted, d.attempt, d.first, now)
+		return false, err
+	}
+	delay := b.Delay(d.attempt, r.cfg.jitter())
+	due := now.Add(delay)
+	if b.MaxElapsed > 0 && due.Sub(d.first) > b.MaxElapsed {
+		_, err = w.deadLetter(msg, n, err, ClassExhausted, d.attempt, d.first, now)
+		return false, err
+	}
+	rec := d.rec
+	rec.attempts, rec.first, rec.notBefore, rec.err = d.attempt, d.first, due, err
+	if hold := r.cfg.maxHold; hold > 0 && due.Sub(start) > hold {
+		d.rec = rec
+		r.table.put(w.key(msg), rec)
+		r.ins.deferred.Add(msg.Context(), 1, n.attrs.base)
+		r.cfg.logger.Debug("levee dlq: retry deferred to redelivery", watermill.LogFields{
+			"uuid": msg.UUID, "handler": n.handler, "attempt": d.attempt, "delay": delay, "err": err})
+		return false, &RetryLaterError{Delay: delay, Attempts: d.attempt, Err: err}
+	}
+	w.reportRetry(msg, n, d.attempt, delay, err)
+	if werr := sleep(msg, delay); werr != nil {
+		d.rec = rec
+		r.table.put(w.key(msg), rec)
+		return false, fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(err, werr))
+	}
+	r.ins.retries.Add(msg.Context(), 1, n.attrs.base)
+	return true, nil
 }
 
 func (w *wrapped) reportRetry(msg *message.Message, n *names, attempt int, delay time.Duration, err error) {

@@ -11,6 +11,7 @@ var (
 	metricDeadLetters     = telemetry.Name("dlq", "dead_letters")
 	metricRetries         = telemetry.Name("dlq", "retries")
 	metricDeferred        = telemetry.Name("dlq", "retries_deferred")
+	metricDeferrals       = telemetry.Name("dlq", "deferrals")
 	metricPublishFailures = telemetry.Name("dlq", "publish_failures")
 	metricAttemptStoreErr = telemetry.Name("dlq", "attempt_store_errors")
 )
@@ -22,6 +23,7 @@ type instruments struct {
 	deadLetters     metric.Int64Counter
 	retries         metric.Int64Counter
 	deferred        metric.Int64Counter
+	deferrals       metric.Int64Counter
 	publishFailures metric.Int64Counter
 	attemptStoreErr metric.Int64Counter
 }
@@ -40,6 +42,10 @@ func newInstruments(mp metric.MeterProvider) (instruments, error) {
 	}
 	if ins.deferred, err = m.Int64Counter(metricDeferred, metric.WithUnit(telemetry.UnitMessages),
 		metric.WithDescription("Retries deferred to a redelivery because the wait exceeded max hold.")); err != nil {
+		return ins, err
+	}
+	if ins.deferrals, err = m.Int64Counter(metricDeferrals, metric.WithUnit(telemetry.UnitMessages),
+		metric.WithDescription("Deliveries Nacked without a handler attempt because a layer further in deferred them (breaker, rate limit, priority, batch); never counted as attempts.")); err != nil {
 		return ins, err
 	}
 	if ins.publishFailures, err = m.Int64Counter(metricPublishFailures, metric.WithUnit(telemetry.UnitMessages),

@@ -64,6 +64,10 @@ func (e *RejectError) RetryAfter() time.Duration { return e.Retry }
 // ErrorClass returns "transient": a rejected message is worth retrying.
 func (e *RejectError) ErrorClass() string { return "transient" }
 
+// Deferred returns true: the handler was not run (levee.Deferral), so the
+// delivery is not an attempt and not a failure.
+func (e *RejectError) Deferred() bool { return true }
+
 // invalidError names the option (config key) at fault.
 type invalidError struct {
 	key string

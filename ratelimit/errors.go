@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"time"
+
+	"github.com/levee-dev/levee"
 )
 
 // ErrLimited is the sentinel of every rejection by a limiter: reject mode
@@ -14,8 +16,9 @@ import (
 var ErrLimited = errors.New("levee/ratelimit: rate limited")
 
 // ErrClosed is returned by waits that were pending when the Limiter was
-// closed, and by every wait after Close.
-var ErrClosed = errors.New("levee/ratelimit: limiter closed")
+// closed, and by every wait after Close. It is a levee.Deferral: the
+// handler was not run.
+var ErrClosed = levee.DeferralSentinel("levee/ratelimit: limiter closed")
 
 // ErrInvalid is wrapped by every configuration error from New, the options
 // and Config.Validate.
@@ -81,6 +84,10 @@ func (e *LimitedError) RetryAfter() time.Duration { return e.retryAfter }
 
 // ErrorClass reports "transient": a rate limit is never the message's fault.
 func (e *LimitedError) ErrorClass() string { return "transient" }
+
+// Deferred returns true: the handler was not run (levee.Deferral), so the
+// delivery is not an attempt and not a failure.
+func (e *LimitedError) Deferred() bool { return true }
 
 // Unwrap returns ErrLimited.
 func (e *LimitedError) Unwrap() error { return ErrLimited }

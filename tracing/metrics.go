@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 )
 
@@ -61,7 +62,7 @@ func NewMetrics(opts ...Option) (*Metrics, error) {
 	}
 	m.messages, err = meter.Int64Counter(MetricHandlerMessages,
 		metric.WithUnit(telemetry.UnitMessages),
-		metric.WithDescription("Deliveries handled, by outcome (acked, nacked, dead_lettered) and error class."))
+		metric.WithDescription("Deliveries handled, by outcome (acked, nacked, deferred, dead_lettered) and error class."))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, MetricHandlerMessages, err)
 	}
@@ -74,9 +75,10 @@ func (m *Metrics) Enabled() bool { return m.on }
 // outcomeOpts holds the precomputed measurement options of one handler:
 // one for acked, and per class one for nacked and one for dead_lettered.
 type outcomeOpts struct {
-	acked  measureOpts
-	nacked map[string]measureOpts
-	dead   map[string]measureOpts
+	acked    measureOpts
+	deferred measureOpts
+	nacked   map[string]measureOpts
+	dead     map[string]measureOpts
 }
 
 // measureOpts are one attribute set as ready-made variadic arguments, so a
@@ -93,9 +95,10 @@ func newMeasureOpts(handler, topic string, extra ...attribute.KeyValue) measureO
 
 func newOutcomeOpts(handler, topic string) *outcomeOpts {
 	o := &outcomeOpts{
-		acked:  newMeasureOpts(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeAcked)),
-		nacked: map[string]measureOpts{},
-		dead:   map[string]measureOpts{},
+		acked:    newMeasureOpts(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeAcked)),
+		deferred: newMeasureOpts(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeDeferred)),
+		nacked:   map[string]measureOpts{},
+		dead:     map[string]measureOpts{},
 	}
 	for _, class := range append(telemetry.KnownClasses(), telemetry.ClassOther) {
 		o.nacked[class] = newMeasureOpts(handler, topic,
@@ -122,7 +125,7 @@ type measured struct {
 // Middleware is the metrics middleware. Per delivery it records the
 // duration of next in levee.handler.duration and one count in
 // levee.handler.messages, both with the attributes handler, topic, outcome
-// (acked, nacked, dead_lettered) and, unless acked, class (the error class,
+// (acked, nacked, deferred, dead_lettered) and, unless acked or deferred, class (the error class,
 // or the class recorded by the dlq through
 // internal/telemetry.MarkDeadLettered; classes outside the five shared ones
 // are recorded as "other"). It builds no attributes per message. With
@@ -160,7 +163,11 @@ func (w *measured) handle(msg *message.Message) ([]*message.Message, error) {
 
 	var opt measureOpts
 	if err != nil {
-		opt = opts.pick(opts.nacked, telemetry.ErrorClass(err))
+		if levee.IsDeferral(err) {
+			opt = opts.deferred
+		} else {
+			opt = opts.pick(opts.nacked, telemetry.ErrorClass(err))
+		}
 	} else if class, ok := rec.DeadLettered(); ok {
 		opt = opts.pick(opts.dead, class)
 	} else {

@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 )
 
@@ -61,6 +62,7 @@ func deliveryCount(md message.Metadata) (int, bool) {
 const (
 	OutcomeAcked        = telemetry.OutcomeAcked
 	OutcomeNacked       = telemetry.OutcomeNacked
+	OutcomeDeferred     = telemetry.OutcomeDeferred
 	OutcomeDeadLettered = telemetry.OutcomeDeadLettered
 )
 
@@ -251,6 +253,9 @@ func (t *Tracer) injectProduced(ctx context.Context, span trace.Span, out []*mes
 
 func endConsumer(span trace.Span, rec *telemetry.Outcome, err error) {
 	switch {
+	case levee.IsDeferral(err):
+		// Backpressure, not failure: the handler was not run.
+		span.SetAttributes(AttrOutcome.String(OutcomeDeferred))
 	case err != nil:
 		span.SetAttributes(AttrOutcome.String(OutcomeNacked),
 			AttrErrorClass.String(telemetry.ErrorClass(err)), semconv.ErrorType(err))

@@ -17,6 +17,10 @@ const (
 	// OutcomeNacked: the handler chain returned an error; the message is
 	// Nacked and the transport redelivers it.
 	OutcomeNacked = "nacked"
+	// OutcomeDeferred: a layer declined to run the handler now
+	// (levee.Deferral: breaker, rate limit, priority, batch); the message
+	// is Nacked for a redelivery after its RetryAfter. Not a failure.
+	OutcomeDeferred = "deferred"
 	// OutcomeDeadLettered: an inner layer (dlq) published the message to a
 	// dead-letter topic, confirmed, and then let it be acked.
 	OutcomeDeadLettered = "dead_lettered"

@@ -56,8 +56,8 @@ func TestBreakerEventsOnConsumerSpan(t *testing.T) {
 		}
 	}
 	for _, kv := range spans[0].Attributes() {
-		if kv.Key == tracing.AttrOutcome && kv.Value.AsString() != tracing.OutcomeNacked {
-			t.Errorf("outcome = %s, want nacked", kv.Value.AsString())
+		if kv.Key == tracing.AttrOutcome && kv.Value.AsString() != tracing.OutcomeDeferred {
+			t.Errorf("outcome = %s, want deferred (a max-hold Nack is backpressure, not failure)", kv.Value.AsString())
 		}
 	}
 }
