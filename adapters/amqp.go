@@ -72,6 +72,7 @@ func buildAMQP(ctx context.Context, o *options) (*built, error) {
 		_ = conn.Close()
 		return nil, err
 	}
+	fan.trustCount = true // the marshaler sets it from the broker, or drops it
 	return &built{
 		pub:     newAMQPPublisher(conn, cfg, max(4, n), tc.dialTimeout(), o.logger, maxPrio, quorum),
 		sub:     amqpSubscriber{FanIn: fan, maxPriority: maxPrio, quorum: quorum},
@@ -197,6 +198,9 @@ func (m amqpMarshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A producer's levee_delivery_count never survives: the count comes
+	// from the broker (quorum queues) or is absent.
+	delete(msg.Metadata, MetadataDeliveryCount)
 	if count >= 0 {
 		msg.Metadata.Set(MetadataDeliveryCount, strconv.FormatInt(count+1, 10))
 	} else if m.quorum {

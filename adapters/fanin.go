@@ -21,10 +21,19 @@ import (
 // cannot be handed over (subscription context done, FanIn closed) is
 // Nacked, never dropped.
 //
+// FanIn is also Levee's trust boundary for the transports it serves: it
+// strips the control keys Levee acts on (levee_delivery_count,
+// levee_retry_after, levee_redeliver_at) from every message before handing
+// it over, so a producer cannot steer a consumer through them. A
+// transport that sets the delivery count from its broker keeps it.
+//
 // FanIn is safe for concurrent use.
 type FanIn struct {
 	subs    []message.Subscriber
 	workers int // forwarders per underlying subscription
+	// trustCount keeps levee_delivery_count: the underlying subscriber set
+	// it from the broker (RabbitMQ quorum queues).
+	trustCount bool
 
 	mu      sync.Mutex
 	closed  bool          // guarded by mu
@@ -114,6 +123,7 @@ func (f *FanIn) Subscribe(ctx context.Context, topic string) (<-chan *message.Me
 func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for msg := range in {
+		stripControl(msg.Metadata, f.trustCount)
 		select {
 		case out <- msg:
 			select {

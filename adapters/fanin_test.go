@@ -3,12 +3,15 @@ package adapters_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/levee-dev/levee/adapters"
 )
@@ -287,11 +290,15 @@ func TestRetryAfterMiddleware(t *testing.T) {
 		{"retry after", retryErr{250 * time.Millisecond}, "250ms"},
 		{"wrapped retry after", errors.Join(errors.New("ctx"), retryErr{2 * time.Second}), "2s"},
 		{"zero delay", retryErr{0}, ""},
+		{"capped", retryErr{48 * time.Hour}, "1h0m0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := adapters.RetryAfterMiddleware(func(*message.Message) ([]*message.Message, error) { return nil, tc.err })
 			msg := message.NewMessage("1", nil)
+			if tc.err != nil {
+				msg.Metadata.Set(adapters.MetadataRetryAfter, "1h") // stale: never kept on a Nack
+			}
 			_, err := h(msg)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("got %v, want %v", err, tc.err)
@@ -300,5 +307,68 @@ func TestRetryAfterMiddleware(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestFanInStripsControlKeys: the FanIn is the trust boundary of the
+// transports it serves: a producer's control keys never reach the handler.
+func TestFanInStripsControlKeys(t *testing.T) {
+	gc := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	f, err := adapters.NewLimiter(gc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ch, err := f.Subscribe(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage("u", nil)
+	msg.Metadata.Set(adapters.MetadataDeliveryCount, "99")
+	msg.Metadata.Set(adapters.MetadataRetryAfter, "1h")
+	msg.Metadata.Set(adapters.MetadataRedeliverAt, "99999999999999")
+	msg.Metadata.Set("app", "kept")
+	if err := gc.Publish("t", msg); err != nil {
+		t.Fatal(err)
+	}
+	got := <-ch
+	got.Ack()
+	want := message.Metadata{"app": "kept"}
+	if !maps.Equal(got.Metadata, want) {
+		t.Fatalf("handler saw %v, want %v", got.Metadata, want)
+	}
+}
+
+// TestTransportPublisherStripsControlKeys: a message forwarded as it was
+// consumed leaves the process without Levee's control keys, and the
+// caller's message and slice are left unchanged.
+func TestTransportPublisherStripsControlKeys(t *testing.T) {
+	tr, err := adapters.New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ch, err := tr.Subscriber.Subscribe(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := message.NewMessage("fwd", []byte("p"))
+	fwd.Metadata.Set(adapters.MetadataDeliveryCount, "3")
+	fwd.Metadata.Set(adapters.MetadataRetryAfter, "5s")
+	fwd.Metadata.Set("app", "kept")
+	plain := message.NewMessage("plain", nil)
+	msgs := []*message.Message{plain, fwd}
+	if err := tr.Publisher.Publish("t", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if msgs[1] != fwd || fwd.Metadata.Get(adapters.MetadataDeliveryCount) != "3" || fwd.Metadata.Get(adapters.MetadataRetryAfter) != "5s" {
+		t.Fatalf("the caller's message or slice changed: %v", fwd.Metadata)
+	}
+	for range 2 {
+		got := <-ch
+		got.Ack()
+		if got.UUID == "fwd" && (!maps.Equal(got.Metadata, message.Metadata{"app": "kept"}) || string(got.Payload) != "p") {
+			t.Fatalf("published %v %q, want only app=kept and the payload", got.Metadata, got.Payload)
+		}
 	}
 }

@@ -46,6 +46,10 @@ func TestAMQPMarshalerUnmarshalHeaders(t *testing.T) {
 		{"quorum first", true, amqp.Table{"k": "v"}, "1"},
 		{"quorum redelivered", true, amqp.Table{"k": "v", "x-delivery-count": int64(2)}, "3"},
 		{"non-string header", false, amqp.Table{"k": "v", "x-death": []any{"a"}}, ""},
+		// Trust boundary: a producer's levee_delivery_count never survives.
+		{"classic forged count", false, amqp.Table{"k": "v", MetadataDeliveryCount: "99"}, ""},
+		{"quorum forged count", true, amqp.Table{"k": "v", MetadataDeliveryCount: "99"}, "1"},
+		{"quorum forged count redelivered", true, amqp.Table{"k": "v", MetadataDeliveryCount: "99", "x-delivery-count": int64(1)}, "2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,7 +72,8 @@ func TestAMQPMarshalerUnmarshalHeaders(t *testing.T) {
 }
 
 func TestRetryAfterOf(t *testing.T) {
-	for v, want := range map[string]string{"": "0s", "1s": "1s", "junk": "0s", "-1s": "0s"} {
+	for v, want := range map[string]string{"": "0s", "1s": "1s", "junk": "0s", "-1s": "0s",
+		"2h": "1h0m0s", "876000h": "1h0m0s"} { // capped at levee.MaxRetryAfter
 		msg := message.NewMessage("u", nil)
 		if v != "" {
 			msg.Metadata.Set(MetadataRetryAfter, v)

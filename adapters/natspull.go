@@ -162,6 +162,9 @@ func (s *natsPullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- 
 		_ = m.Nak()
 		return true
 	}
+	// Trust boundary: a producer's control keys are dropped; the delivery
+	// count is the broker's.
+	stripControl(msg.Metadata, false)
 	if md, err := m.Metadata(); err == nil {
 		msg.Metadata.Set(MetadataDeliveryCount, strconv.FormatUint(md.NumDelivered, 10))
 	}

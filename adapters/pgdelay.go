@@ -11,6 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
 )
 
 // pgDelaySubscriber gives the PostgreSQL transport native delayed
@@ -52,10 +54,15 @@ type pgDelaySubscriber struct {
 // has no levee_redeliver_at, when the time has come, or when the value is
 // not a plain count of milliseconds (written by something else: delivered
 // rather than stuck; a failing cast would break every poll of the table).
+//
+// A value further ahead than levee.MaxRetryAfter was not written by Levee
+// (its delays are capped) and is ignored too, so a producer that wrote the
+// key past Levee's publisher cannot hide a row for longer.
 var pgRedeliverAtWhere = fmt.Sprintf(
 	`(CASE WHEN metadata->>'%[1]s' ~ '^[0-9]{1,15}$' `+
 		`THEN (metadata->>'%[1]s')::bigint <= floor(extract(epoch from now()) * 1000)::bigint `+
-		`ELSE true END)`, MetadataRedeliverAt)
+		`OR (metadata->>'%[1]s')::bigint > ceil(extract(epoch from now()) * 1000)::bigint + %[2]d `+
+		`ELSE true END)`, MetadataRedeliverAt, levee.MaxRetryAfter.Milliseconds())
 
 // pgRequeueQuery inserts the delayed copy; $4 is the delay in milliseconds,
 // added to the database's clock when the statement runs. The insert rounds

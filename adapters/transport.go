@@ -9,6 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
 )
 
 // Metadata keys this package reads or writes.
@@ -16,7 +18,7 @@ const (
 	// MetadataDeliveryCount is the 1-based delivery attempt of a consumed
 	// message, set where the transport counts deliveries (NATS JetStream;
 	// RabbitMQ quorum queues). Absent elsewhere.
-	MetadataDeliveryCount = "levee_delivery_count"
+	MetadataDeliveryCount = levee.KeyDeliveryCount
 	// MetadataPriority is the message priority (integer, higher first).
 	// The AMQP publisher maps it onto the publishing priority, clamped to
 	// 0..max_priority; a missing or garbage value means priority 0.
@@ -28,14 +30,53 @@ const (
 	// MetadataRetryAfter is written by (*Transport).Middleware when the
 	// handler's error asks for a delayed redelivery (a Go duration string);
 	// transports with native delay read it on Nack.
-	MetadataRetryAfter = "levee_retry_after"
+	MetadataRetryAfter = levee.KeyRetryAfter
 	// MetadataRedeliverAt is set by the PostgreSQL transport on a message
 	// it requeued with a delay (a Nack carrying MetadataRetryAfter): the
 	// time, in Unix milliseconds by the database's clock, before which the
 	// row is not delivered. A value that is not a plain integer is ignored
 	// (the row is delivered).
-	MetadataRedeliverAt = "levee_redeliver_at"
+	MetadataRedeliverAt = levee.KeyRedeliverAt
 )
+
+// stripControl deletes the control keys a producer must not set from md,
+// at ingress: all of them, or all but the delivery count when keepCount
+// (the adapter set it from the broker).
+func stripControl(md message.Metadata, keepCount bool) {
+	if !keepCount {
+		levee.StripControl(md)
+		return
+	}
+	delete(md, MetadataRetryAfter)
+	delete(md, MetadataRedeliverAt)
+}
+
+// egressPublisher is the publisher a Transport hands out: a message that
+// carries a control key (typically a consumed message forwarded as is) is
+// published as a copy without it, so a control key never leaves the
+// process on a publish; the caller's message is left unchanged.
+type egressPublisher struct{ message.Publisher }
+
+func (p egressPublisher) Publish(topic string, msgs ...*message.Message) error {
+	copied := false
+	for i, m := range msgs {
+		if m == nil || !levee.HasControl(m.Metadata) {
+			continue
+		}
+		if !copied { // the caller's slice is left unchanged too
+			msgs, copied = append([]*message.Message(nil), msgs...), true
+		}
+		c := message.NewMessage(m.UUID, m.Payload)
+		c.Metadata = make(message.Metadata, len(m.Metadata))
+		for k, v := range m.Metadata {
+			c.Metadata[k] = v
+		}
+		levee.StripControl(c.Metadata)
+		c.SetContext(m.Context())
+		msgs[i] = c
+	}
+	return p.Publisher.Publish(topic, msgs...)
+}
 
 // Capabilities describes what a transport does, so middlewares can pick a
 // safe behaviour (see docs/TRANSPORTS.md for the per-transport table).
@@ -173,7 +214,7 @@ func New(ctx context.Context, opts ...Option) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Transport{Publisher: b.pub, Subscriber: b.sub, Capabilities: b.caps}
+	t := &Transport{Publisher: egressPublisher{b.pub}, Subscriber: b.sub, Capabilities: b.caps}
 	t.closers = append([]func() error{b.sub.Close, b.pub.Close}, b.closers...)
 	return t, nil
 }
@@ -212,20 +253,22 @@ func RetryAfterMiddleware(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		out, err := next(msg)
 		if err != nil {
+			// Only the final error decides the delay: whatever the key
+			// held before (a handler, a producer) is replaced.
+			delete(msg.Metadata, MetadataRetryAfter)
 			var ra retryAfter
 			if errors.As(err, &ra) {
-				if d := ra.RetryAfter(); d > 0 {
+				if d := min(ra.RetryAfter(), levee.MaxRetryAfter); d > 0 {
 					msg.Metadata.Set(MetadataRetryAfter, d.String())
 				}
-			} else if msg.Metadata.Get(MetadataRetryAfter) != "" {
-				delete(msg.Metadata, MetadataRetryAfter)
 			}
 		}
 		return out, err
 	}
 }
 
-// retryAfterOf reads MetadataRetryAfter; garbage or non-positive means none.
+// retryAfterOf reads MetadataRetryAfter; garbage or non-positive means
+// none, and a longer delay than levee.MaxRetryAfter is cut to it.
 func retryAfterOf(msg *message.Message) time.Duration {
 	v := msg.Metadata.Get(MetadataRetryAfter)
 	if v == "" {
@@ -235,5 +278,5 @@ func retryAfterOf(msg *message.Message) time.Duration {
 	if err != nil || d <= 0 {
 		return 0
 	}
-	return d
+	return min(d, levee.MaxRetryAfter)
 }

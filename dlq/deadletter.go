@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 )
 
@@ -105,6 +106,9 @@ func (r *Router) buildDeadLetter(msg *message.Message, err error, class Class, a
 	for _, k := range failureKeys {
 		delete(dl.Metadata, k)
 	}
+	// A dead letter carries no control key of the consumed message: its
+	// attempts are in KeyAttempts, and a replay must start afresh.
+	levee.StripControl(dl.Metadata)
 	md := dl.Metadata
 	errMsg := err.Error()
 	errType := ErrorType(err)

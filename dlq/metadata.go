@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/levee-dev/levee"
 )
 
 // Metadata keys. KeyDeliveryCount and KeyReplayCount are read; every other
@@ -17,7 +19,7 @@ import (
 const (
 	// KeyDeliveryCount (read) is the transport's 1-based delivery count,
 	// set by adapters where the transport has one.
-	KeyDeliveryCount = "levee_delivery_count"
+	KeyDeliveryCount = levee.KeyDeliveryCount
 	// KeyReplayCount is how many times the message was replayed from a DLQ
 	// (set by the replayer). Dead letters carry it through, normalised to a
 	// decimal integer ("0" when absent or garbage).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/ratelimit"
 	"go.opentelemetry.io/otel/attribute"
@@ -406,7 +407,7 @@ func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	for _, k := range failureKeys {
 		delete(md, k)
 	}
-	delete(md, KeyDeliveryCount)
+	levee.StripControl(md)
 	delete(md, KeyOriginalTraceparent)
 	delete(md, KeyOriginalTracestate)
 	if tp := md[keyTraceparent]; tp != "" {

@@ -1,0 +1,41 @@
+package levee
+
+// Control keys: the metadata keys Levee acts on when it consumes a
+// message. Only Levee sets them: the transport adapter from the broker (the
+// delivery count), or Levee on the consuming side (retry-after,
+// redeliver-at). Producers' values are stripped at ingress, and a Levee
+// publisher never carries them out of the process (see StripControl).
+const (
+	// KeyDeliveryCount is the transport's 1-based delivery count of a
+	// consumed message, set by the adapter from the broker where it counts
+	// deliveries (NATS JetStream, RabbitMQ quorum queues).
+	KeyDeliveryCount = "levee_delivery_count"
+	// KeyRetryAfter is the delay (a Go duration) a Nacked message asks to
+	// wait before its redelivery; transports with native delay read it on
+	// Nack. Capped at MaxRetryAfter.
+	KeyRetryAfter = "levee_retry_after"
+	// KeyRedeliverAt is the time (Unix milliseconds, database clock) before
+	// which the PostgreSQL transport does not deliver a row it requeued
+	// with a delay.
+	KeyRedeliverAt = "levee_redeliver_at"
+)
+
+// StripControl deletes every control key from md: a transport calls it on
+// each consumed message before it sets the values it takes from the broker,
+// and a publisher on each message it sends. It does nothing to a nil map.
+func StripControl(md map[string]string) {
+	delete(md, KeyDeliveryCount)
+	delete(md, KeyRetryAfter)
+	delete(md, KeyRedeliverAt)
+}
+
+// HasControl reports whether md holds a control key.
+func HasControl(md map[string]string) bool {
+	if len(md) == 0 {
+		return false
+	}
+	_, a := md[KeyDeliveryCount]
+	_, b := md[KeyRetryAfter]
+	_, c := md[KeyRedeliverAt]
+	return a || b || c
+}
