@@ -66,7 +66,14 @@
 // context.Canceled. Every rejection is a *RejectError with RetryAfter, so
 // the handler is not called and the message is Nacked, or redelivered after
 // the delay where the transport supports it: nothing is dropped or acked
-// unprocessed.
+// unprocessed. A rejection is a levee.Deferral: the dlq does not count it
+// as an attempt and the breaker not as a failure.
+//
+// A rejected message keeps its age: the Scheduler remembers its first
+// arrival by UUID (the last ArrivalMemory rejected messages, in process,
+// never from metadata a producer could forge), and its redelivery ages
+// from there, so the aging bound holds for a message shed again and again
+// (plus the redelivery delay). TestShedRedeliveryKeepsAging checks it.
 //
 // # When priority matters
 //

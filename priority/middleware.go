@@ -1,6 +1,7 @@
 package priority
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -60,10 +61,22 @@ func (h *handlerWrap) handle(msg *message.Message) ([]*message.Message, error) {
 		})
 	}
 	p := h.priority(msg)
-	waited, err := s.acquire(ctx, p)
+	since := time.Duration(-1)
+	if msg.UUID != "" && s.arrivals.Len() > 0 {
+		if t, ok := s.arrivals.Get(msg.UUID); ok {
+			since = t
+		}
+	}
+	waited, arrived, err := s.acquire(ctx, p, since)
 	if err != nil {
+		if msg.UUID != "" && arrived >= 0 && errors.As(err, new(*RejectError)) {
+			s.arrivals.Put(msg.UUID, arrived) // its redelivery ages from here
+		}
 		h.rejected(msg, p, waited, err)
 		return nil, err
+	}
+	if since >= 0 {
+		s.arrivals.Delete(msg.UUID)
 	}
 	defer s.Release()
 	if h.attrs != nil {

@@ -6,10 +6,19 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/levee-dev/levee/internal/lru"
 )
 
 // maxAging bounds WithAging so base·aging cannot overflow.
 const maxAging = 24 * time.Hour
+
+// ArrivalMemory is how many rejected messages a Scheduler remembers the
+// first arrival of (least recently rejected forgotten first), so that a
+// redelivered message keeps aging from its first arrival instead of
+// starting over: a message shed again and again is still served within the
+// aging bound.
+const ArrivalMemory = 10000
 
 // Scheduler hands a fixed number of slots to messages of any number of
 // handlers and routers; when a slot frees, the waiting message with the
@@ -25,6 +34,9 @@ type Scheduler struct {
 
 	invalid atomic.Int64
 	clamped atomic.Int64
+	// arrivals remembers when a rejected message first asked for a slot
+	// (scheduler clock), by UUID, so its redelivery ages from there.
+	arrivals *lru.Map[string, time.Duration]
 
 	mu     sync.Mutex
 	inUse  int                // guarded by mu
@@ -43,7 +55,8 @@ func NewScheduler(opts ...Option) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Scheduler{cfg: cfg, epoch: time.Now(), q: newQueue(cfg.maxWaiting > 0)}
+	s := &Scheduler{cfg: cfg, epoch: time.Now(), q: newQueue(cfg.maxWaiting > 0),
+		arrivals: lru.New[string, time.Duration](ArrivalMemory)}
 	s.pool.New = func() any { return &waiter{ch: make(chan error, 1), idx: [2]int{-1, -1}} }
 	if cfg.meterProvider != nil {
 		tel, err := newSchedTelemetry(s)
@@ -85,12 +98,15 @@ func (s *Scheduler) reject(sentinel error, p int, waited time.Duration) error {
 // ErrMaxWait or ErrClosed; the caller then holds no slot. Most callers use
 // Middleware instead.
 func (s *Scheduler) Acquire(ctx context.Context, p int) error {
-	_, err := s.acquire(ctx, Clamp(p))
+	_, _, err := s.acquire(ctx, Clamp(p), -1)
 	return err
 }
 
 // acquire is Acquire for a clamped p; it also returns how long it waited.
-func (s *Scheduler) acquire(ctx context.Context, p int) (time.Duration, error) {
+// A message asking again after a rejection passes its first arrival as
+// since (scheduler clock; negative for none): its effective priority ages
+// from there. acquire returns the arrival its aging counted from.
+func (s *Scheduler) acquire(ctx context.Context, p int, since time.Duration) (time.Duration, time.Duration, error) {
 	lv := &s.levels[p-MinPriority]
 	// A message whose context already ended takes no slot, even a free one.
 	ctxErr := ctx.Err()
@@ -98,27 +114,31 @@ func (s *Scheduler) acquire(ctx context.Context, p int) (time.Duration, error) {
 	if s.closed {
 		lv.closed++
 		s.mu.Unlock()
-		return 0, s.reject(ErrClosed, p, 0)
+		return 0, since, s.reject(ErrClosed, p, 0)
 	}
 	if ctxErr != nil {
 		lv.canceled++
 		s.mu.Unlock()
-		return 0, ctxErr
+		return 0, since, ctxErr
 	}
 	if s.inUse < s.cfg.slots && s.q.len() == 0 {
 		s.inUse++
 		lv.granted++
 		lv.wait.record(0)
 		s.mu.Unlock()
-		return 0, nil
+		return 0, since, nil
 	}
 	w := s.pool.Get().(*waiter)
 	enq := s.now()
+	arrived := enq
+	if since >= 0 && since < enq {
+		arrived = since
+	}
 	w.base, w.enq, w.seq = p, enq, s.seq
 	s.seq++
 	w.key = int64(p)
 	if s.cfg.aging > 0 {
-		w.key = int64(p)*int64(s.cfg.aging) - int64(enq)
+		w.key = int64(p)*int64(s.cfg.aging) - int64(arrived)
 	}
 	if s.cfg.maxWaiting > 0 && s.q.len() >= s.cfg.maxWaiting {
 		worst := s.q.worst.top()
@@ -126,7 +146,7 @@ func (s *Scheduler) acquire(ctx context.Context, p int) (time.Duration, error) {
 			lv.queueFull++
 			s.mu.Unlock()
 			s.pool.Put(w)
-			return 0, s.reject(ErrQueueFull, p, 0)
+			return 0, arrived, s.reject(ErrQueueFull, p, 0)
 		}
 		s.q.remove(worst)
 		wl := &s.levels[worst.base-MinPriority]
@@ -165,14 +185,14 @@ func (s *Scheduler) acquire(ctx context.Context, p int) (time.Duration, error) {
 	waited := w.waited
 	s.pool.Put(w)
 	if err == nil {
-		return waited, nil
+		return waited, arrived, nil
 	}
 	waited = s.now() - enq
 	switch err {
 	case ErrQueueFull, ErrMaxWait, ErrClosed:
-		return waited, s.reject(err, p, waited)
+		return waited, arrived, s.reject(err, p, waited)
 	}
-	return waited, err
+	return waited, arrived, err
 }
 
 // leave takes w out of the queue after its wait ended with cause (a
