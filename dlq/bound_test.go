@@ -134,14 +134,31 @@ func TestNewRecordAndMemStoreBound(t *testing.T) {
 	}
 }
 
-// docs/DLQ.md states the caps and the store timeout: the numbers must be
-// the constants'.
+// docs/DLQ.md, docs/OPERATIONS.md and the README state the caps and the
+// store timeout: the numbers must be the constants'.
 func TestDocsStateTheStoreBounds(t *testing.T) {
-	raw, err := os.ReadFile("../docs/DLQ.md")
-	if err != nil {
-		t.Fatal(err)
+	read := func(path string) string {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
 	}
-	doc := string(raw)
+	for path, wants := range map[string][]string{
+		"../README.md": {fmt.Sprintf("timeout: %s ", dlq.DefaultStoreTimeout), fmt.Sprintf("(default %s;", dlq.DefaultStoreTimeout)},
+		"../docs/OPERATIONS.md": {
+			fmt.Sprintf("timeout: %s ", dlq.DefaultStoreTimeout), fmt.Sprintf("`store: timeout` (default %s)", dlq.DefaultStoreTimeout),
+			fmt.Sprintf("at most %d metadata keys", dlq.MaxStoredMetadataKeys),
+		},
+	} {
+		doc := read(path)
+		for _, want := range wants {
+			if !strings.Contains(doc, want) {
+				t.Errorf("%s does not state %q", path, want)
+			}
+		}
+	}
+	doc := read("../docs/DLQ.md")
 	for _, want := range []string{
 		fmt.Sprintf("%d metadata keys", dlq.MaxStoredMetadataKeys),
 		fmt.Sprintf("%d bytes a key", dlq.MaxStoredMetadataKeyBytes),
