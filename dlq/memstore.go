@@ -58,7 +58,7 @@ func (s *MemStore) Add(ctx context.Context, letters ...Record) (int, error) {
 		if dl.Status == "" {
 			dl.Status = StatusNew
 		}
-		s.letters[dl.ID] = &memEntry{dl: cloneLetter(dl)}
+		s.letters[dl.ID] = &memEntry{dl: cloneLetter(BoundRecord(dl))}
 		n++
 	}
 	return n, nil

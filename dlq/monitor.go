@@ -20,9 +20,11 @@ import (
 // It sits outside the canonical middleware order: it is a handler of its
 // own, on the DLQ topics. It is idempotent on redelivery (the record ID is
 // the dead letter's UUID, see NewRecord), records letters with
-// missing or garbage Levee keys under UnknownGroup, and returns an error
-// (the router Nacks, nothing is lost) when the store fails. A Monitor is
-// safe for concurrent use.
+// missing or garbage Levee keys under UnknownGroup, bounds what it records
+// (BoundRecord), and returns an error (the router Nacks, nothing is lost)
+// when the store fails or does not answer within the store timeout
+// (WithMonitorStoreTimeout): a stalled store never hangs a consumer or its
+// shutdown. A Monitor is safe for concurrent use.
 type Monitor struct {
 	store   Store
 	gc      *groupCommit // nil when group commit is off
@@ -44,6 +46,7 @@ type monitorConfig struct {
 	now        func() time.Time
 	retryAfter time.Duration
 	batchRows  int
+	timeout    time.Duration
 	logger     watermill.LoggerAdapter
 	mp         metric.MeterProvider
 }
@@ -81,6 +84,16 @@ func WithMonitorBatchRows(n int) MonitorOption {
 	return monitorOptionFunc(func(c *monitorConfig) { c.batchRows = n })
 }
 
+// WithMonitorStoreTimeout sets the deadline of one Handle or Record: the
+// wait for a group commit and the Store.Add together. When it passes, the
+// call returns a *MonitorStoreError (the letter is Nacked and counted in
+// levee.dlq.monitor.store_errors). Default DefaultStoreTimeout (5s); pass
+// StoreConfig.StoreTimeout() to follow the `store: timeout` key; zero or
+// negative is invalid.
+func WithMonitorStoreTimeout(d time.Duration) MonitorOption {
+	return monitorOptionFunc(func(c *monitorConfig) { c.timeout = d })
+}
+
 // WithMonitorLogger sets the logger (store failures are logged at error
 // level, records at debug). Default none; nil means none.
 func WithMonitorLogger(l watermill.LoggerAdapter) MonitorOption {
@@ -95,9 +108,11 @@ func WithMonitorMeterProvider(mp metric.MeterProvider) MonitorOption {
 }
 
 // NewMonitor returns a Monitor recording into store. It returns an error
-// wrapping ErrInvalidConfig for a nil store or a negative retry-after.
+// wrapping ErrInvalidConfig for a nil store, a negative retry-after or a
+// store timeout that is not positive.
 func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
-	c := monitorConfig{now: time.Now, retryAfter: DefaultMonitorRetryAfter, batchRows: DefaultMonitorBatchRows}
+	c := monitorConfig{now: time.Now, retryAfter: DefaultMonitorRetryAfter, batchRows: DefaultMonitorBatchRows,
+		timeout: DefaultStoreTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -115,6 +130,9 @@ func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
 	if c.retryAfter < 0 {
 		return nil, fmt.Errorf("%w: monitor retry_after %s is negative", ErrInvalidConfig, c.retryAfter)
 	}
+	if c.timeout <= 0 {
+		return nil, fmt.Errorf("%w: monitor store timeout %s must be positive", ErrInvalidConfig, c.timeout)
+	}
 	if c.batchRows < 1 {
 		return nil, fmt.Errorf("%w: monitor batch rows %d must be at least 1", ErrInvalidConfig, c.batchRows)
 	}
@@ -129,7 +147,7 @@ func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
 		storeKO: metric.WithAttributeSet(attribute.NewSet()),
 	}
 	if c.batchRows > 1 {
-		m.gc = &groupCommit{store: store, maxRows: c.batchRows, observe: m.observe}
+		m.gc = &groupCommit{store: store, maxRows: c.batchRows, timeout: c.timeout, observe: m.observe}
 	}
 	return m, nil
 }
@@ -138,8 +156,10 @@ func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
 // NoPublishHandlerFunc on a DLQ topic. The DLQ topic is the subscribed
 // topic from the message context, else the letter's KeyDLQTopic. It returns
 // nil once the letter is durably stored (or was already), and a
-// *MonitorStoreError (wrapping ErrStore) when the store fails, so the
-// message is Nacked and redelivered.
+// *MonitorStoreError (wrapping ErrStore) when the store fails or the store
+// timeout passes, so the message is Nacked and redelivered. It returns
+// within the store timeout, and as soon as the message context ends while
+// the letter waits for a group commit.
 func (m *Monitor) Handle(msg *message.Message) error {
 	topic := message.SubscribeTopicFromCtx(msg.Context())
 	if topic == "" {
@@ -148,7 +168,13 @@ func (m *Monitor) Handle(msg *message.Message) error {
 	if m.gc == nil {
 		return m.Record(msg.Context(), topic, msg)
 	}
-	if err := m.gc.submit(msg.Context(), NewRecord(msg, topic, m.cfg.now())); err != nil {
+	rec := NewRecord(msg, topic, m.cfg.now())
+	queued, err := m.gc.submit(msg.Context(), rec)
+	if err != nil {
+		if queued {
+			// it never reached an Add, so no batch counted it
+			m.observe(msg.Context(), []Record{rec}, 0, err)
+		}
 		return &MonitorStoreError{Delay: m.cfg.retryAfter, Err: err}
 	}
 	return nil
@@ -156,12 +182,14 @@ func (m *Monitor) Handle(msg *message.Message) error {
 
 // Record decodes msgs consumed from dlqTopic and stores them in one Add
 // (one batched insert for the PostgreSQL store). It returns nil once all
-// are stored and a *MonitorStoreError when the store fails (none of msgs
-// may be acked then).
+// are stored and a *MonitorStoreError when the store fails or the store
+// timeout passes (none of msgs may be acked then).
 func (m *Monitor) Record(ctx context.Context, dlqTopic string, msgs ...*message.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+	defer cancel()
 	now := m.cfg.now()
 	letters := make([]Record, len(msgs))
 	for i, msg := range msgs {

@@ -24,8 +24,9 @@ const (
 // NewRecord turns a message consumed from dlqTopic into a store record.
 // It reads the Levee keys with ParseDeadLetter (defensive: a missing or
 // garbage fingerprint gives UnknownGroup, garbage counts 0) and bounds every
-// string, so hand-written metadata cannot bloat the store; FailedAt is the
-// last failure time, or now when that is missing or garbage. It never fails
+// string and the metadata (BoundRecord), so hand-written metadata cannot
+// bloat the store; FailedAt is the last failure time, or now when that is
+// missing or garbage. It never fails
 // and never panics. The record's ID is the message UUID, or a content hash
 // when the UUID is missing or unusable, so a redelivery maps to the same ID.
 func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
@@ -50,6 +51,7 @@ func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
 	if rec.Metadata == nil {
 		rec.Metadata = map[string]string{}
 	}
+	rec = BoundRecord(rec)
 	rec.ID = msg.UUID
 	if !usableID(rec.ID) {
 		rec.ID = contentID(msg, dlqTopic)

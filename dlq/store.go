@@ -77,8 +77,12 @@ type Record struct {
 	FailedAt time.Time `json:"failed_at"`
 	// ReceivedAt is when the monitor recorded it.
 	ReceivedAt time.Time `json:"received_at"`
-	// Metadata is every metadata key of the dead letter, as received.
+	// Metadata is every metadata key of the dead letter, as received,
+	// within the caps of BoundRecord (MaxStoredMetadataKeys and the rest).
 	Metadata map[string]string `json:"metadata"`
+	// Truncated says what BoundRecord cut from Metadata to fit the caps
+	// ("" when the letter was kept whole).
+	Truncated string `json:"truncated,omitempty"`
 	// Payload is the payload byte for byte.
 	Payload []byte `json:"payload"`
 	// Status is new, replayed or archived.

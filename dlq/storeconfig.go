@@ -24,6 +24,7 @@ const (
 //	  url: postgres://postgres@127.0.0.1:5432/levee?sslmode=disable
 //	  schema: levee                       # postgres schema (default levee)
 //	  retention: {max_age: 720h, max_count: 1000000}
+//	  timeout: 5s                         # deadline of every store call (default 5s)
 //
 //	store:
 //	  kind: redis
@@ -52,6 +53,25 @@ type StoreConfig struct {
 	// Retention bounds what the store keeps (applied by `levee dlq prune`
 	// and by whoever calls Store.Prune).
 	Retention RetentionConfig `yaml:"retention"`
+	// Timeout is the deadline of every call to the store's server (one
+	// statement or transaction in PostgreSQL, one script or command in
+	// Redis), and of one Monitor.Handle (WithMonitorStoreTimeout). Nil (no
+	// key) means DefaultStoreTimeout; zero or negative is invalid: a
+	// store call without a deadline can hang the monitor and its shutdown.
+	Timeout *time.Duration `yaml:"timeout"`
+}
+
+// DefaultStoreTimeout is the deadline of a store call when none is
+// configured (StoreConfig.Timeout, the stores' WithTimeout options,
+// WithMonitorStoreTimeout).
+const DefaultStoreTimeout = 5 * time.Second
+
+// StoreTimeout returns Timeout, or DefaultStoreTimeout when it is not set.
+func (c StoreConfig) StoreTimeout() time.Duration {
+	if c.Timeout == nil {
+		return DefaultStoreTimeout
+	}
+	return *c.Timeout
 }
 
 // RetentionConfig is the `store.retention` section.
@@ -109,6 +129,10 @@ func (c StoreConfig) Validate() error {
 	}
 	if kind != StoreKindRedis && c.Prefix != "" {
 		return wrap("prefix", "prefix is for redis; a %s store takes none", kind)
+	}
+	if c.Timeout != nil && *c.Timeout <= 0 {
+		return wrap("timeout", "%s: must be positive (every store call needs a deadline; omit the key for the default %s)",
+			*c.Timeout, DefaultStoreTimeout)
 	}
 	if c.Retention.MaxAge < 0 {
 		return wrap("retention.max_age", "must not be negative")

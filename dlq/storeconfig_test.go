@@ -1,6 +1,7 @@
 package dlq_test
 
 import (
+	"cmp"
 	"errors"
 	"strings"
 	"testing"
@@ -12,9 +13,10 @@ import (
 
 func TestStoreConfig(t *testing.T) {
 	tests := []struct {
-		name, yaml string
-		want       dlq.StoreConfig
-		wantErr    string
+		name, yaml  string
+		want        dlq.StoreConfig
+		wantTimeout time.Duration // 0: DefaultStoreTimeout
+		wantErr     string
 	}{
 		{name: "empty is memory", yaml: "store: {}\n", want: dlq.StoreConfig{}},
 		{name: "postgres", yaml: "store: {kind: postgres, url: \"postgres://x@h/db\", schema: s, retention: {max_age: 720h, max_count: 10}}\n",
@@ -44,6 +46,9 @@ func TestStoreConfig(t *testing.T) {
 		{name: "memory with prefix", yaml: "store:\n  prefix: x\n", wantErr: "levee.yaml:2: store.prefix"},
 		{name: "negative count", yaml: "store: {retention: {max_count: -1}}\n", wantErr: "store.retention.max_count"},
 		{name: "unknown key", yaml: "store: {colour: red}\n", wantErr: "colour"},
+		{name: "timeout", yaml: "store: {timeout: 750ms}\n", wantTimeout: 750 * time.Millisecond},
+		{name: "timeout zero", yaml: "store:\n  timeout: 0s\n", wantErr: "levee.yaml:2: store.timeout: levee/dlq: invalid configuration: 0s: must be positive"},
+		{name: "timeout negative", yaml: "store: {kind: postgres, url: \"postgres://h/db\", timeout: -1s}\n", wantErr: "levee.yaml:1: store.timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +69,11 @@ func TestStoreConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			wantTimeout := cmp.Or(tt.wantTimeout, dlq.DefaultStoreTimeout)
+			if got := got.Store.StoreTimeout(); got != wantTimeout {
+				t.Errorf("StoreTimeout: got %s want %s", got, wantTimeout)
+			}
+			got.Store.Timeout = nil
 			if got.Store != tt.want {
 				t.Errorf("got %+v want %+v", got.Store, tt.want)
 			}
@@ -71,6 +81,10 @@ func TestStoreConfig(t *testing.T) {
 	}
 	if err := (dlq.StoreConfig{Kind: "x"}).Validate(); !errors.Is(err, dlq.ErrInvalidConfig) {
 		t.Errorf("Validate: got %v want ErrInvalidConfig", err)
+	}
+	neg := -time.Second
+	if err := (dlq.StoreConfig{Timeout: &neg}).Validate(); !errors.Is(err, dlq.ErrInvalidConfig) || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("Validate negative timeout: got %v want ErrInvalidConfig naming timeout", err)
 	}
 	if got := (dlq.RetentionConfig{MaxAge: time.Hour, MaxCount: 3}).Policy(); got != (dlq.Retention{MaxAge: time.Hour, MaxCount: 3}) {
 		t.Errorf("Policy: %+v", got)

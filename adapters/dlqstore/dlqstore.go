@@ -14,7 +14,8 @@ import (
 // for kind postgres, a redisstore.Store for kind redis. It checks the
 // section first (errors wrap dlq.ErrInvalidConfig), then connects within
 // the backend's dial timeout (5 s): an unreachable server gives an error
-// wrapping dlq.ErrStore that names the address. The returned close
+// wrapping dlq.ErrStore that names the address. The section's timeout
+// (default 5 s) bounds every call of the store it builds. The returned close
 // function releases the store's connections; it is never nil when err is
 // nil.
 func FromConfig(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error, error) {
@@ -29,7 +30,7 @@ func FromConfig(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error
 		}
 		return s, closeFn, nil
 	case dlq.StoreKindRedis:
-		var opts []redisstore.Option
+		opts := []redisstore.Option{redisstore.WithTimeout(c.StoreTimeout())}
 		if c.Prefix != "" {
 			opts = append(opts, redisstore.WithPrefix(c.Prefix))
 		}

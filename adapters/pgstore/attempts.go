@@ -36,6 +36,8 @@ func (s *Store) Attempts() *Attempts {
 // ... RETURNING: the row restarts at 1 when it had expired. The record
 // expires ttl after now (the caller's clock). Errors wrap dlq.ErrStore.
 func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time, ttl time.Duration) (int, time.Time, error) {
+	ctx, cancel := a.s.deadline(ctx)
+	defer cancel()
 	var (
 		n     int
 		first time.Time
@@ -61,6 +63,8 @@ func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time
 // Purge deletes up to 1000 records that expired before now and returns
 // how many.
 func (a *Attempts) Purge(ctx context.Context, now time.Time) (int, error) {
+	ctx, cancel := a.s.deadline(ctx)
+	defer cancel()
 	tag, err := a.s.pool.Exec(ctx, `DELETE FROM `+a.table+` WHERE (handler, uuid) IN (
 		SELECT handler, uuid FROM `+a.table+` WHERE expires_at < $1 LIMIT $2)`, now, purgeRows)
 	if err != nil {

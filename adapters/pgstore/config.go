@@ -10,6 +10,7 @@ import (
 // FromConfig builds the store a `store` section describes: a dlq.MemStore
 // for kind memory, a PostgreSQL Store (migrated) for kind postgres; kind
 // redis is an error (adapters/dlqstore.FromConfig builds every kind). The
+// section's timeout becomes WithTimeout (opts may override it). The
 // returned close function releases it. Errors wrap ErrInvalidConfig or, for
 // an unreachable server, ErrUnreachable and dlq.ErrStore.
 func FromConfig(ctx context.Context, c dlq.StoreConfig, opts ...Option) (dlq.Store, func() error, error) {
@@ -22,6 +23,7 @@ func FromConfig(ctx context.Context, c dlq.StoreConfig, opts ...Option) (dlq.Sto
 	case dlq.StoreKindMemory:
 		return dlq.NewMemStore(), func() error { return nil }, nil
 	}
+	opts = append([]Option{WithTimeout(c.StoreTimeout())}, opts...)
 	if c.Schema != "" {
 		opts = append([]Option{WithSchema(c.Schema)}, opts...)
 	}

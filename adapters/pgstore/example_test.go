@@ -20,6 +20,7 @@ func ExampleMigrations() {
 	// Output:
 	// 1 0001_init.sql
 	// 2 0002_attempts.sql
+	// 3 0003_truncated.sql
 }
 
 // A `store: {kind: memory}` section builds the in-memory store; kind

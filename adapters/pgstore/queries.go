@@ -17,12 +17,13 @@ import (
 
 const columns = `id, uuid, original_uuid, dlq_topic, original_topic, handler, consumer_group, fingerprint,
 	error_class, error_type, error, attempts, replay_count, failed_at, received_at, metadata, payload,
-	status, reason, replayed_at, replay_uuid`
+	status, reason, replayed_at, replay_uuid, truncated`
 
 const insertColumns = `id, uuid, original_uuid, dlq_topic, original_topic, handler, consumer_group, fingerprint,
-	error_class, error_type, error, attempts, replay_count, failed_at, received_at, metadata, payload, status, reason`
+	error_class, error_type, error, attempts, replay_count, failed_at, received_at, metadata, payload, status, reason,
+	truncated`
 
-const insertArity = 19
+const insertArity = 20
 
 // text makes s storable in a text column: valid UTF-8 without NUL.
 func text(s string) string {
@@ -31,8 +32,11 @@ func text(s string) string {
 }
 
 // Add implements dlq.Store with multi-row INSERT ... ON CONFLICT (id) DO
-// NOTHING statements of up to WithBatchRows rows each.
+// NOTHING statements of up to WithBatchRows rows each, every letter
+// bounded by dlq.BoundRecord.
 func (s *Store) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	total := 0
 	for len(letters) > 0 {
 		n := min(len(letters), s.batchRows)
@@ -54,6 +58,7 @@ func (s *Store) insert(ctx context.Context, letters []dlq.Record) (int, error) {
 		if dl.ID == "" {
 			return 0, fmt.Errorf("%w: dead letter without id", dlq.ErrInvalidQuery)
 		}
+		dl = dlq.BoundRecord(dl)
 		md, err := json.Marshal(dl.Metadata)
 		if err != nil {
 			return 0, fmt.Errorf("%w: metadata of %q: %w", dlq.ErrInvalidQuery, dl.ID, err)
@@ -83,7 +88,8 @@ func (s *Store) insert(ctx context.Context, letters []dlq.Record) (int, error) {
 		sb.WriteByte(')')
 		args = append(args, text(dl.ID), text(dl.UUID), text(dl.OriginalUUID), text(dl.DLQTopic), text(dl.OriginalTopic),
 			text(dl.Handler), text(dl.ConsumerGroup), text(dl.Fingerprint), text(dl.ErrorClass), text(dl.ErrorType),
-			text(dl.Error), dl.Attempts, dl.ReplayCount, dl.FailedAt, dl.ReceivedAt, md, payload, string(st), text(dl.Reason))
+			text(dl.Error), dl.Attempts, dl.ReplayCount, dl.FailedAt, dl.ReceivedAt, md, payload, string(st), text(dl.Reason),
+			text(dl.Truncated))
 	}
 	sb.WriteString(` ON CONFLICT (id) DO NOTHING`)
 	tag, err := s.pool.Exec(ctx, sb.String(), args...)
@@ -102,7 +108,7 @@ func scanLetter(row pgx.Row) (dlq.Record, error) {
 	)
 	err := row.Scan(&dl.ID, &dl.UUID, &dl.OriginalUUID, &dl.DLQTopic, &dl.OriginalTopic, &dl.Handler, &dl.ConsumerGroup,
 		&dl.Fingerprint, &dl.ErrorClass, &dl.ErrorType, &dl.Error, &dl.Attempts, &dl.ReplayCount, &dl.FailedAt,
-		&dl.ReceivedAt, &md, &dl.Payload, &status, &dl.Reason, &replayedAt, &dl.ReplayUUID)
+		&dl.ReceivedAt, &md, &dl.Payload, &status, &dl.Reason, &replayedAt, &dl.ReplayUUID, &dl.Truncated)
 	if err != nil {
 		return dl, err
 	}
@@ -180,6 +186,8 @@ func where(f dlq.Filter, p string, args *[]any) string {
 
 // Get implements dlq.Store.
 func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	dl, err := scanLetter(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return dl, fmt.Errorf("%w: %q", dlq.ErrNotFound, id)
@@ -192,6 +200,8 @@ func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
 
 // List implements dlq.Store.
 func (s *Store) List(ctx context.Context, f dlq.Filter) ([]dlq.Record, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -229,6 +239,8 @@ func groupColumn(by dlq.GroupBy) string {
 // slower over 1,000,000 rows), then one lookup per group of its newest
 // letter for the sample error.
 func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	by, err := dlq.ParseGroupBy(string(q.By))
 	if err != nil {
 		return nil, err
@@ -346,6 +358,8 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 // excluded, and the claimed rows get the owner and lease in the same
 // statement.
 func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.Record, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
@@ -409,6 +423,8 @@ func (s *Store) claimDone(ctx context.Context, id, owner string, affected int64)
 
 // MarkReplayed implements dlq.Store.
 func (s *Store) MarkReplayed(ctx context.Context, id, owner, replayUUID string, at time.Time) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `UPDATE `+s.table+` SET status = 'replayed', replayed_at = $3, replay_uuid = $4,
 		reason = '', claim_owner = NULL, claim_until = NULL WHERE id = $1 AND claim_owner = $2`, id, owner, at, text(replayUUID))
 	if err != nil {
@@ -419,6 +435,8 @@ func (s *Store) MarkReplayed(ctx context.Context, id, owner, replayUUID string, 
 
 // Release implements dlq.Store.
 func (s *Store) Release(ctx context.Context, id, owner, reason string) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `UPDATE `+s.table+` SET reason = $3, claim_owner = NULL, claim_until = NULL
 		WHERE id = $1 AND claim_owner = $2`, id, owner, text(reason))
 	if err != nil {
@@ -429,6 +447,8 @@ func (s *Store) Release(ctx context.Context, id, owner, reason string) error {
 
 // SetStatus implements dlq.Store.
 func (s *Store) SetStatus(ctx context.Context, f dlq.Filter, st dlq.Status) (int, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	if !st.Valid() {
 		return 0, fmt.Errorf("%w: unknown status %q", dlq.ErrInvalidQuery, st)
 	}
@@ -452,6 +472,8 @@ func (s *Store) SetStatus(ctx context.Context, f dlq.Filter, st dlq.Status) (int
 
 // Prune implements dlq.Store.
 func (s *Store) Prune(ctx context.Context, r dlq.Retention, now time.Time) (int, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	if r.MaxAge < 0 || r.MaxCount < 0 {
 		return 0, fmt.Errorf("%w: negative retention", dlq.ErrInvalidQuery)
 	}

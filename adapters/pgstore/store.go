@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type Store struct {
 	schema    string // sanitized identifier
 	table     string // sanitized schema.dead_letters
 	batchRows int
+	timeout   time.Duration
 	closeOnce sync.Once
 }
 
@@ -38,6 +40,7 @@ type config struct {
 	schema      string
 	batchRows   int
 	dialTimeout time.Duration
+	timeout     time.Duration
 	migrate     bool
 }
 
@@ -46,7 +49,7 @@ const (
 	DefaultSchema      = "levee"
 	DefaultBatchRows   = 1000
 	DefaultDialTimeout = 5 * time.Second
-	maxBatchRows       = 2500 // 23 parameters a row, 65535 a statement
+	maxBatchRows       = 2500 // 20 parameters a row, 65535 a statement
 )
 
 // WithSchema sets the PostgreSQL schema holding the tables (created when
@@ -64,6 +67,14 @@ func WithDialTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.dialTimeout = d })
 }
 
+// WithTimeout sets the deadline of every Store and Attempts method call
+// (its statements or transaction): when it passes, pgx cancels the query
+// and the call returns an error wrapping dlq.ErrStore. Open also sets it as
+// the connections' lock_timeout and statement_timeout, unless the URL sets
+// them, so the server gives up too. Default dlq.DefaultStoreTimeout (5s);
+// it must be positive. FromConfig passes the `store: timeout` key.
+func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
+
 // WithoutMigrate skips the schema migrations in New and Open (run Migrate
 // yourself, e.g. from a deploy job). Default: migrate.
 func WithoutMigrate() Option { return optionFunc(func(c *config) { c.migrate = false }) }
@@ -71,7 +82,8 @@ func WithoutMigrate() Option { return optionFunc(func(c *config) { c.migrate = f
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 func newConfig(opts []Option) (config, error) {
-	c := config{schema: DefaultSchema, batchRows: DefaultBatchRows, dialTimeout: DefaultDialTimeout, migrate: true}
+	c := config{schema: DefaultSchema, batchRows: DefaultBatchRows, dialTimeout: DefaultDialTimeout,
+		timeout: dlq.DefaultStoreTimeout, migrate: true}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -84,6 +96,8 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("%w: batch rows %d not in 1..%d", ErrInvalidConfig, c.batchRows, maxBatchRows)
 	case c.dialTimeout <= 0:
 		return c, fmt.Errorf("%w: dial timeout %s must be positive", ErrInvalidConfig, c.dialTimeout)
+	case c.timeout <= 0:
+		return c, fmt.Errorf("%w: timeout %s must be positive", ErrInvalidConfig, c.timeout)
 	}
 	return c, nil
 }
@@ -99,7 +113,9 @@ var (
 
 // Open connects to the database at url (a postgres:// URL or a DSN),
 // checks the connection, runs the migrations and returns a Store that
-// owns its pool (Close closes it).
+// owns its pool (Close closes it). Its connections get the store timeout
+// (WithTimeout) as lock_timeout and statement_timeout unless the URL sets
+// them.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	c, err := newConfig(opts)
 	if err != nil {
@@ -108,6 +124,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
+	}
+	ms := strconv.FormatInt(max(1, c.timeout.Milliseconds()), 10) // 0 would turn them off
+	for _, p := range []string{"lock_timeout", "statement_timeout"} {
+		if _, ok := pc.ConnConfig.RuntimeParams[p]; !ok {
+			pc.ConnConfig.RuntimeParams[p] = ms
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
@@ -136,7 +158,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 }
 
 func newStore(ctx context.Context, pool *pgxpool.Pool, c config) (*Store, error) {
-	s := &Store{pool: pool, batchRows: c.batchRows}
+	s := &Store{pool: pool, batchRows: c.batchRows, timeout: c.timeout}
 	s.schema = pgx.Identifier{c.schema}.Sanitize()
 	s.table = pgx.Identifier{c.schema, "dead_letters"}.Sanitize()
 	pctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
@@ -151,6 +173,11 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, c config) (*Store, error)
 		}
 	}
 	return s, nil
+}
+
+// deadline bounds one method call by the store timeout.
+func (s *Store) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
 }
 
 // Schema returns the schema as a quoted SQL identifier.

@@ -16,8 +16,9 @@ import (
 // in one script. Redis deletes a record when it expires. It is safe for
 // concurrent use, by any number of processes.
 type Attempts struct {
-	client *redis.Client
-	kp     string
+	client  *redis.Client
+	kp      string
+	timeout time.Duration // the store's WithTimeout
 }
 
 var _ dlq.AttemptStore = (*Attempts)(nil)
@@ -25,7 +26,7 @@ var _ dlq.AttemptStore = (*Attempts)(nil)
 // Attempts returns the store's shared attempt counter, on the same client
 // and prefix: pass it to dlq.WithAttemptStore.
 func (s *Store) Attempts() *Attempts {
-	return &Attempts{client: s.client, kp: s.prefix + ":attempts:"}
+	return &Attempts{client: s.client, kp: s.prefix + ":attempts:", timeout: s.timeout}
 }
 
 // failScript increments a message's failure count. KEYS[1]: its record;
@@ -43,6 +44,8 @@ return {n, first}
 // caller's clock). Errors wrap dlq.ErrStore.
 func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time, ttl time.Duration) (int, time.Time, error) {
 	key := a.kp + strconv.Itoa(len(handler)) + ":" + handler + ":" + uuid
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
 	v, err := failScript.Run(ctx, a.client, []string{key}, microString(now), now.Add(ttl).UnixMilli()).Slice()
 	if err != nil {
 		return 0, time.Time{}, storeErr("attempts", err)

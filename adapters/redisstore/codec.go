@@ -35,6 +35,7 @@ const (
 	fPayload    = "pl"
 	fClaimOwner = "co"
 	fClaimUntil = "cu"
+	fTruncated  = "trunc"
 	metaPrefix  = "m:"
 )
 
@@ -58,13 +59,14 @@ func ceilMicros(t time.Time) int64 {
 }
 
 // encode appends the letter's field count and field/value pairs to args,
-// as the add script reads them.
+// as the add script reads them, after bounding it with dlq.BoundRecord.
 func encode(args []any, dl dlq.Record) []any {
+	dl = dlq.BoundRecord(dl)
 	st := dl.Status
 	if st == "" {
 		st = dlq.StatusNew
 	}
-	n := 19 + len(dl.Metadata)
+	n := 20 + len(dl.Metadata)
 	if !dl.ReplayedAt.IsZero() {
 		n++
 	}
@@ -74,7 +76,7 @@ func encode(args []any, dl dlq.Record) []any {
 		fClass, dl.ErrorClass, fType, dl.ErrorType, fError, dl.Error,
 		fAttempts, strconv.Itoa(dl.Attempts), fReplays, strconv.Itoa(dl.ReplayCount),
 		fFailedAt, microString(dl.FailedAt), fReceivedAt, microString(dl.ReceivedAt),
-		fStatus, string(st), fReason, dl.Reason, fReplayUUID, dl.ReplayUUID, fPayload, dl.Payload)
+		fStatus, string(st), fReason, dl.Reason, fReplayUUID, dl.ReplayUUID, fPayload, dl.Payload, fTruncated, dl.Truncated)
 	if !dl.ReplayedAt.IsZero() {
 		args = append(args, fReplayedAt, microString(dl.ReplayedAt))
 	}
@@ -109,7 +111,7 @@ func decode(h map[string]string) (dlq.Record, error) {
 		ID: h[fID], UUID: h[fUUID], OriginalUUID: h[fOrigUUID], DLQTopic: h[fDLQTopic],
 		OriginalTopic: h[fTopic], Handler: h[fHandler], ConsumerGroup: h[fGroup], Fingerprint: h[fFP],
 		ErrorClass: h[fClass], ErrorType: h[fType], Error: h[fError],
-		Status: dlq.Status(h[fStatus]), Reason: h[fReason], ReplayUUID: h[fReplayUUID],
+		Status: dlq.Status(h[fStatus]), Reason: h[fReason], ReplayUUID: h[fReplayUUID], Truncated: h[fTruncated],
 		Payload: []byte(h[fPayload]), Metadata: map[string]string{},
 	}
 	var err error

@@ -17,9 +17,10 @@
 //
 //	P r:<id>          hash, one letter: id uuid ouuid dlqt topic handler cg
 //	                  fp ecl ety err att rc fat (failed at) rat (received at)
-//	                  st (status) rsn rpat rpid pl (payload bytes), one field
-//	                  "m:<key>" per metadata key, and co/cu (claim owner,
-//	                  lease end) while claimed
+//	                  st (status) rsn rpat rpid pl (payload bytes), trunc
+//	                  (what dlq.BoundRecord cut), one field "m:<key>" per
+//	                  metadata key (at most dlq.MaxStoredMetadataKeys), and
+//	                  co/cu (claim owner, lease end) while claimed
 //	P all             sorted set of every id, score failed-at
 //	P s:<status>      sorted set per status (new, replayed, archived)
 //	P i:<d>:<key>     sorted set per group, d = f (fingerprint), t (original

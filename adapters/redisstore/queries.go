@@ -44,7 +44,9 @@ func (s *Store) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
 		for _, dl := range letters[:n] {
 			args = encode(args, dl)
 		}
-		added, err := addScript.Run(ctx, s.client, nil, args...).Int()
+		rctx, cancel := s.deadline(ctx)
+		added, err := addScript.Run(rctx, s.client, nil, args...).Int()
+		cancel()
 		total += added
 		if err != nil {
 			return total, storeErr("add", err)
@@ -58,6 +60,8 @@ func (s *Store) recordKey(id string) string { return s.kp + "r:" + id }
 
 // Get implements dlq.Store.
 func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	h, err := s.client.HGetAll(ctx, s.recordKey(id)).Result()
 	if err != nil {
 		return dlq.Record{}, storeErr("get", err)
@@ -111,7 +115,9 @@ func (s *Store) walk(ctx context.Context, sc scan, each func(item any) error) (i
 		return r
 	}
 	call := func(args []any) (int, bool, string, string, error) {
-		v, err := scanScript.Run(ctx, s.client, nil, args...).Slice()
+		rctx, cancel := s.deadline(ctx)
+		defer cancel()
+		v, err := scanScript.Run(rctx, s.client, nil, args...).Slice()
 		if err != nil {
 			return 0, false, "", "", err
 		}
@@ -198,6 +204,8 @@ func (s *Store) orderIDs(ctx context.Context, f dlq.Filter, after *dlq.Cursor) (
 	ids := slices.Clone(f.IDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.FloatCmd, len(ids))
 	for i, id := range ids {
@@ -282,6 +290,8 @@ func (s *Store) driver(ctx context.Context, f dlq.Filter) (string, error) {
 	case 1:
 		return keys[0], nil
 	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	pipe := s.client.Pipeline()
 	cards := make([]*redis.IntCmd, len(keys))
 	for i, k := range keys {
@@ -384,6 +394,8 @@ func (s *Store) groupsIndexed(ctx context.Context, by dlq.GroupBy, keys []string
 	for _, k := range keys {
 		args = append(args, k)
 	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	v, err := groupsScript.Run(ctx, s.client, nil, args...).Slice()
 	if err != nil {
 		return nil, err
@@ -549,6 +561,8 @@ func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.Record, er
 }
 
 func (s *Store) finish(ctx context.Context, op string, args ...any) error {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
 	res, err := finishScript.Run(ctx, s.client, nil, append([]any{s.kp, op}, args...)...).Text()
 	if err != nil {
 		return storeErr(op, err)
@@ -600,7 +614,9 @@ func (s *Store) Prune(ctx context.Context, r dlq.Retention, now time.Time) (int,
 	n := 0
 	step := func(op, bound string) error {
 		for {
-			k, err := pruneScript.Run(ctx, s.client, nil, s.kp, op, bound, pruneChunk).Int()
+			rctx, cancel := s.deadline(ctx)
+			k, err := pruneScript.Run(rctx, s.client, nil, s.kp, op, bound, pruneChunk).Int()
+			cancel()
 			n += k
 			if err != nil {
 				return storeErr("prune by "+op, err)

@@ -114,7 +114,11 @@ while i <= #ARGV do
   i = i + 2*n + 1
   local key = rk(f['id'])
   if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, unpack(args))
+    -- in chunks: unpack of more than about 8,000 values fails ("too many
+    -- results to unpack"), which a letter of 4,000 metadata keys reached
+    for j = 1, #args, 1000 do
+      redis.call('HSET', key, unpack(args, j, math.min(j + 999, #args)))
+    end
     index_add(f['id'], f['fat'], f['st'], f['fp'], f['topic'], f['handler'])
     added = added + 1
   end

@@ -21,6 +21,7 @@ type Store struct {
 	prefix     string // the configured prefix, e.g. "levee"
 	kp         string // the key prefix of the dead letters, "<prefix>:dlq:"
 	batch      int
+	timeout    time.Duration
 	closeOnce  sync.Once
 }
 
@@ -37,6 +38,7 @@ type config struct {
 	prefix      string
 	batch       int
 	dialTimeout time.Duration
+	timeout     time.Duration
 }
 
 // Defaults.
@@ -65,8 +67,19 @@ func WithDialTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.dialTimeout = d })
 }
 
+// WithTimeout sets the deadline of every command or script the store
+// sends (a List or Prune over many letters sends several, each bounded):
+// when it passes, the call returns an error wrapping dlq.ErrStore. Open
+// makes its client honour context deadlines (ContextTimeoutEnabled); a
+// client given to New keeps its own settings, and with
+// ContextTimeoutEnabled off go-redis bounds a command by its ReadTimeout
+// instead. Default dlq.DefaultStoreTimeout (5s); it must be positive.
+// dlqstore.FromConfig passes the `store: timeout` key.
+func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
+
 func newConfig(opts []Option) (config, error) {
-	c := config{prefix: DefaultPrefix, batch: DefaultBatchSize, dialTimeout: DefaultDialTimeout}
+	c := config{prefix: DefaultPrefix, batch: DefaultBatchSize, dialTimeout: DefaultDialTimeout,
+		timeout: dlq.DefaultStoreTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -80,6 +93,8 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("%w: batch size %d not in 1..%d", ErrInvalidConfig, c.batch, maxBatchSize)
 	case c.dialTimeout <= 0:
 		return c, fmt.Errorf("%w: dial timeout %s must be positive", ErrInvalidConfig, c.dialTimeout)
+	case c.timeout <= 0:
+		return c, fmt.Errorf("%w: timeout %s must be positive", ErrInvalidConfig, c.timeout)
 	}
 	return c, nil
 }
@@ -118,6 +133,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
 	}
 	ro.DialTimeout = c.dialTimeout
+	ro.ContextTimeoutEnabled = true // the store timeout (WithTimeout) bounds every command
 	client := redis.NewClient(ro)
 	s, err := newStore(ctx, client, c)
 	if err != nil {
@@ -142,7 +158,7 @@ func New(ctx context.Context, client *redis.Client, opts ...Option) (*Store, err
 }
 
 func newStore(ctx context.Context, client *redis.Client, c config) (*Store, error) {
-	s := &Store{client: client, prefix: c.prefix, kp: c.prefix + ":dlq:", batch: c.batch}
+	s := &Store{client: client, prefix: c.prefix, kp: c.prefix + ":dlq:", batch: c.batch, timeout: c.timeout}
 	pctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
@@ -150,6 +166,11 @@ func newStore(ctx context.Context, client *redis.Client, c config) (*Store, erro
 		return nil, fmt.Errorf("%w: %w at %s (db %d) within %s: %w", dlq.ErrStore, ErrUnreachable, o.Addr, o.DB, c.dialTimeout, err)
 	}
 	return s, nil
+}
+
+// deadline bounds one command or script by the store timeout.
+func (s *Store) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
 }
 
 // Prefix returns the configured key prefix.

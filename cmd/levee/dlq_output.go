@@ -90,6 +90,9 @@ func writeShow(w io.Writer, dl dlq.Record) {
 	if dl.Reason != "" {
 		row("reason", dl.Reason)
 	}
+	if dl.Truncated != "" {
+		row("truncated", dl.Truncated)
+	}
 	row("group", dl.Fingerprint)
 	row("original topic", orDash(dl.OriginalTopic))
 	row("dlq topic", dl.DLQTopic)

@@ -233,3 +233,17 @@ func TestDLQReplayRevalidates(t *testing.T) {
 		t.Errorf("b1: %s %q", dl.Status, dl.Reason)
 	}
 }
+
+// `levee dlq show` prints what the store cut from a letter's metadata.
+func TestShowPrintsTruncation(t *testing.T) {
+	var b strings.Builder
+	writeShow(&b, dlq.Record{ID: "x", Truncated: "metadata cut: kept 1000 of 4006 keys", Metadata: map[string]string{}})
+	if !strings.Contains(b.String(), "truncated:") || !strings.Contains(b.String(), "kept 1000 of 4006 keys") {
+		t.Errorf("show output has no truncated line:\n%s", b.String())
+	}
+	b.Reset()
+	writeShow(&b, dlq.Record{ID: "y", Metadata: map[string]string{}})
+	if strings.Contains(b.String(), "truncated:") {
+		t.Errorf("a whole letter shows a truncated line:\n%s", b.String())
+	}
+}

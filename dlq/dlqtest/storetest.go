@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +89,55 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		if _, err := s.Get(ctx, "missing"); !errors.Is(err, dlq.ErrNotFound) {
 			t.Errorf("Get(missing): got %v want ErrNotFound", err)
+		}
+	})
+	t.Run("OversizedLetterIsBounded", func(t *testing.T) {
+		s := newStore(t)
+		for i, tc := range []struct {
+			name       string
+			keys, bigs int
+		}{
+			{"4,000 metadata keys", 4000, 0},
+			{"20,000 metadata keys and three 4 MB values", 20000, 3},
+		} {
+			dl := Letter(fmt.Sprintf("big-%d", i), "g", "orders", "h", time.Duration(i)*time.Second)
+			for k := range tc.keys {
+				dl.Metadata[fmt.Sprintf("hop-%05d", k)] = fmt.Sprintf("value %d", k)
+			}
+			for k := range tc.bigs {
+				dl.Metadata[fmt.Sprintf("big-%d", k)] = strings.Repeat("x", 4<<20)
+			}
+			want := dlq.BoundRecord(dl)
+			if want.Truncated == "" {
+				t.Fatalf("%s: BoundRecord cut nothing", tc.name)
+			}
+			if n, err := s.Add(ctx, dl); err != nil || n != 1 {
+				t.Fatalf("%s: Add: got %d, %v want 1, nil", tc.name, n, err)
+			}
+			got, err := s.Get(ctx, dl.ID)
+			if err != nil {
+				t.Fatalf("%s: Get: %v", tc.name, err)
+			}
+			if got.Truncated != want.Truncated {
+				t.Errorf("%s: Truncated %q want %q", tc.name, got.Truncated, want.Truncated)
+			}
+			if !maps.Equal(got.Metadata, want.Metadata) {
+				t.Errorf("%s: stored %d metadata keys, not the %d BoundRecord keeps", tc.name, len(got.Metadata), len(want.Metadata))
+			}
+			if got.Metadata[dlq.KeyFingerprint] != "g" || got.Metadata[dlq.KeyOriginalTopic] != "orders" {
+				t.Errorf("%s: Levee keys lost in the cut", tc.name)
+			}
+			if !bytes.Equal(got.Payload, dl.Payload) {
+				t.Errorf("%s: payload changed", tc.name)
+			}
+		}
+		listed, err := s.List(ctx, dlq.Filter{})
+		if err != nil || len(listed) != 2 || listed[0].Truncated == "" || listed[1].Truncated == "" {
+			t.Errorf("List: got %d letters, %v; want both with Truncated", len(listed), err)
+		}
+		mustAdd(t, s, Letter("small", "g", "orders", "h", time.Hour))
+		if got, err := s.Get(ctx, "small"); err != nil || got.Truncated != "" {
+			t.Errorf("a letter within the caps: Truncated %q, %v; want kept whole", got.Truncated, err)
 		}
 	})
 	t.Run("ListFilters", func(t *testing.T) {

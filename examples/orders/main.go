@@ -285,7 +285,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer closeStore()
-	monitor, err := dlq.NewMonitor(store, dlq.WithMonitorMeterProvider(tel.mp))
+	monitor, err := dlq.NewMonitor(store, dlq.WithMonitorMeterProvider(tel.mp), dlq.WithMonitorStoreTimeout(sc.StoreTimeout()))
 	if err != nil {
 		return err
 	}
