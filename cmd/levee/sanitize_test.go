@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +135,24 @@ func TestDLQPruneFloorAppliesToTheConfig(t *testing.T) {
 	}
 	if left, _ := s.List(context.Background(), dlq.Filter{}); len(left) != 4 {
 		t.Errorf("refused prune deleted letters: %d left", len(left))
+	}
+}
+
+// TestDocsStateThePruneFloor: the usage text, docs/OPERATIONS.md and the
+// README state minPruneAge.
+func TestDocsStateThePruneFloor(t *testing.T) {
+	floor := "under " + shortDur(minPruneAge)
+	if !strings.Contains(dlqUsage, "a max age "+floor+" needs --force") {
+		t.Errorf("dlq usage does not say %q", floor)
+	}
+	for _, doc := range []string{"../../docs/OPERATIONS.md", "../../README.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(string(b)), " ")
+		if n := strings.Count(text, "max age "+floor); n == 0 {
+			t.Errorf("%s does not state the prune floor (%q)", doc, "max age "+floor)
+		}
 	}
 }
