@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/levee-dev/levee/internal/redact"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -91,7 +92,7 @@ func (c *amqpConn) dial() (*amqp.Connection, error) {
 	if stop != nil {
 		stop()
 	}
-	return conn, err
+	return conn, redact.Error(err, c.uri)
 }
 
 // supervise waits for the connection to drop and dials again until it

@@ -2,11 +2,11 @@ package adapters
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/internal/redact"
 )
 
 // Transport kinds accepted in TransportConfig.Kind.
@@ -238,6 +238,11 @@ func (c TransportConfig) validate() error {
 		if c.Postgres == nil || c.Postgres.URL == "" {
 			return invalid("postgres.url", "kind postgres needs a url (postgres://user@host:5432/db)")
 		}
+		if strings.Contains(c.Postgres.URL, "://") {
+			if _, err := redact.ParseURL(c.Postgres.URL); err != nil {
+				return invalid("postgres.url", "%v", err)
+			}
+		}
 		if c.Postgres.PollInterval < 0 {
 			return invalid("postgres.poll_interval", "must not be negative, got %s", c.Postgres.PollInterval)
 		}
@@ -277,9 +282,9 @@ func (c TransportConfig) validateAMQP() error {
 }
 
 func checkURL(raw string, schemes ...string) error {
-	u, err := url.Parse(raw)
+	u, err := redact.ParseURL(raw)
 	if err != nil {
-		return fmt.Errorf("not a URL: %v", err)
+		return err
 	}
 	ok := false
 	for _, s := range schemes {
@@ -291,29 +296,41 @@ func checkURL(raw string, schemes ...string) error {
 		return fmt.Errorf("scheme %q not accepted (want %s)", u.Scheme, strings.Join(schemes, " or "))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("no host in %q", redact(raw))
+		return fmt.Errorf("no host in %q", redact.URL(raw))
 	}
 	return nil
 }
 
 func checkHostPort(addr string) error {
 	i := strings.LastIndex(addr, ":")
-	if i <= 0 || i == len(addr)-1 {
-		return fmt.Errorf("%q is not host:port", addr)
+	if i <= 0 || i == len(addr)-1 || strings.ContainsAny(addr, "@/") {
+		return fmt.Errorf("%q is not host:port", redact.URL(addr))
 	}
 	return nil
 }
 
-// redact removes a password from a URL for error messages.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+// redactError hides every credential of the section (URLs, broker
+// addresses, the Redis password) from err's message: client libraries
+// quote the URL they failed to parse or dial.
+func (c TransportConfig) redactError(err error) error {
+	var raws []string
+	if c.AMQP != nil {
+		raws = append(raws, c.AMQP.URL)
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if c.NATS != nil {
+		raws = append(raws, c.NATS.URL)
 	}
-	return u.String()
+	if c.Postgres != nil {
+		raws = append(raws, c.Postgres.URL)
+	}
+	if c.Kafka != nil {
+		raws = append(raws, c.Kafka.Brokers...)
+	}
+	err = redact.Error(err, raws...)
+	if c.Redis != nil {
+		err = redact.Values(redact.Error(err, c.Redis.Addr), c.Redis.Password)
+	}
+	return err
 }
 
 func (c TransportConfig) concurrency() int {

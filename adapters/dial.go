@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/levee-dev/levee/internal/redact"
 )
 
 // probe opens and closes a TCP connection to addr within timeout, so an
@@ -30,7 +32,7 @@ func unreachable(kind, addr string, err error) error {
 func hostPort(raw, defPort string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return raw
+		return redact.URL(raw)
 	}
 	if u.Port() == "" {
 		return net.JoinHostPort(u.Hostname(), defPort)

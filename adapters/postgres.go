@@ -5,16 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/levee-dev/levee/internal/redact"
 )
+
+// parsePostgresURL parses a postgres:// URL or a libpq DSN. A URL is
+// checked by redact.ParseURL first: pgx would accept a password with an
+// unencoded '/' as part of the host or database, and its errors quote
+// what it could not parse.
+func parsePostgresURL(raw string) (*pgxpool.Config, error) {
+	if strings.Contains(raw, "://") {
+		if _, err := redact.ParseURL(raw); err != nil {
+			return nil, err
+		}
+	}
+	pcfg, err := pgxpool.ParseConfig(raw)
+	return pcfg, redact.Error(err, raw)
+}
 
 func buildPostgres(ctx context.Context, o *options) (*built, error) {
 	tc := o.tc
-	pcfg, err := pgxpool.ParseConfig(tc.Postgres.URL)
+	pcfg, err := parsePostgresURL(tc.Postgres.URL)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", invalid("postgres.url", "%v", err))
 	}

@@ -191,7 +191,7 @@ func Build(ctx context.Context, cfg TransportConfig, logger watermill.LoggerAdap
 func New(ctx context.Context, opts ...Option) (*Transport, error) {
 	o := newOptions(opts)
 	if err := o.tc.validate(); err != nil {
-		return nil, fmt.Errorf("transport: %w", err)
+		return nil, o.tc.redactError(fmt.Errorf("transport: %w", err))
 	}
 	var (
 		b   *built
@@ -212,7 +212,7 @@ func New(ctx context.Context, opts ...Option) (*Transport, error) {
 		b, err = buildPostgres(ctx, o)
 	}
 	if err != nil {
-		return nil, err
+		return nil, o.tc.redactError(err)
 	}
 	t := &Transport{Publisher: egressPublisher{b.pub}, Subscriber: b.sub, Capabilities: b.caps}
 	t.closers = append([]func() error{b.sub.Close, b.pub.Close}, b.closers...)

@@ -96,3 +96,55 @@ func (p *Pruner) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// PrunePreview is what Store.Prune would delete for a retention at a
+// time, counted with the store's own queries (Groups), so a dry run and
+// the deletion select the same letters.
+type PrunePreview struct {
+	// ByAge are the groups (by fingerprint) of the letters that failed
+	// before now-MaxAge, largest first; nil without a MaxAge.
+	ByAge []Group `json:"by_age"`
+	// Aged is how many letters ByAge holds.
+	Aged int `json:"aged"`
+	// OverCount is how many of the letters left after the age cut would
+	// go, oldest first, to keep at most MaxCount; 0 without a MaxCount.
+	OverCount int `json:"over_count"`
+}
+
+// Total returns how many letters the prune would delete.
+func (p PrunePreview) Total() int { return p.Aged + p.OverCount }
+
+// PreviewPrune reports what store.Prune(ctx, r, now) would delete, and
+// deletes nothing. A letter that arrives or is deleted between the
+// preview and the prune changes the count. Errors wrap ErrInvalidQuery for
+// a negative retention, or are the store's.
+func PreviewPrune(ctx context.Context, store Store, r Retention, now time.Time) (PrunePreview, error) {
+	var p PrunePreview
+	if r.MaxAge < 0 || r.MaxCount < 0 {
+		return p, fmt.Errorf("%w: negative retention", ErrInvalidQuery)
+	}
+	var cut time.Time // Prune deletes FailedAt < cut, Filter.Until selects the same
+	if r.MaxAge > 0 {
+		cut = now.Add(-r.MaxAge)
+		groups, err := store.Groups(ctx, GroupQuery{By: GroupByFingerprint, Filter: Filter{Until: cut}})
+		if err != nil {
+			return p, err
+		}
+		p.ByAge = groups
+		for _, g := range groups {
+			p.Aged += g.Count
+		}
+	}
+	if r.MaxCount > 0 {
+		left, err := store.Groups(ctx, GroupQuery{By: GroupByFingerprint, Filter: Filter{Since: cut}})
+		if err != nil {
+			return p, err
+		}
+		n := 0
+		for _, g := range left {
+			n += g.Count
+		}
+		p.OverCount = max(0, n-r.MaxCount)
+	}
+	return p, nil
+}

@@ -2,11 +2,11 @@ package dlq
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	lconfig "github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/internal/redact"
 )
 
 // Store kinds of StoreConfig.Kind.
@@ -109,6 +109,11 @@ func (c StoreConfig) Validate() error {
 		if c.URL == "" {
 			return wrap("url", "a postgres store needs a url (postgres://user@host:5432/db)")
 		}
+		if strings.Contains(c.URL, "://") {
+			if _, err := redact.ParseURL(c.URL); err != nil {
+				return wrap("url", "%v", err)
+			}
+		}
 	case StoreKindRedis:
 		if c.URL == "" {
 			return wrap("url", "a redis store needs a url (redis://host:6379/0)")
@@ -147,18 +152,18 @@ func (c StoreConfig) Validate() error {
 // redis:// or rediss:// URL with a host, or a unix:// URL with a path.
 // The full parse (db number, options) happens when the store opens.
 func checkRedisURL(raw string) error {
-	u, err := url.Parse(raw)
+	u, err := redact.ParseURL(raw)
 	if err != nil {
-		return fmt.Errorf("bad url: %v", err)
+		return err
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
 		if u.Host == "" {
-			return fmt.Errorf("url %q has no host (want redis://host:6379/0)", raw)
+			return fmt.Errorf("url %q has no host (want redis://host:6379/0)", redact.URL(raw))
 		}
 	case "unix":
 		if u.Path == "" {
-			return fmt.Errorf("url %q has no socket path (want unix:///path/redis.sock)", raw)
+			return fmt.Errorf("url %q has no socket path (want unix:///path/redis.sock)", redact.URL(raw))
 		}
 	default:
 		return fmt.Errorf("url scheme %q: want redis://, rediss:// or unix://", u.Scheme)

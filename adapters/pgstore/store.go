@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/redact"
 )
 
 // Store is a dlq.Store in PostgreSQL. It is safe for concurrent use, also
@@ -116,10 +118,27 @@ var (
 // owns its pool (Close closes it). Its connections get the store timeout
 // (WithTimeout) as lock_timeout and statement_timeout unless the URL sets
 // them.
+//
+// No error carries the password: a URL that does not parse, or parses with
+// the password outside the userinfo (an unencoded '/', '?' or '#'), is
+// rejected with the URL redacted, and every later error is redacted too.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	s, err := open(ctx, url, opts)
+	if err != nil {
+		return nil, redact.Error(err, url)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, url string, opts []Option) (*Store, error) {
 	c, err := newConfig(opts)
 	if err != nil {
 		return nil, err
+	}
+	if strings.Contains(url, "://") {
+		if _, err := redact.ParseURL(url); err != nil {
+			return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
+		}
 	}
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {

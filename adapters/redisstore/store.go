@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/redact"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -123,10 +124,25 @@ var (
 // timeout, and returns a Store that owns its client (Close closes it).
 // An unreachable server gives an error wrapping ErrUnreachable and
 // dlq.ErrStore that names the address.
+//
+// No error carries the password: a URL that does not parse, or parses with
+// the password outside the userinfo (an unencoded '/', '?' or '#'), is
+// rejected with the URL redacted, and every later error is redacted too.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	s, err := open(ctx, url, opts)
+	if err != nil {
+		return nil, redact.Error(err, url)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, url string, opts []Option) (*Store, error) {
 	c, err := newConfig(opts)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := redact.ParseURL(url); err != nil {
+		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
 	}
 	ro, err := redis.ParseURL(url)
 	if err != nil {

@@ -15,13 +15,13 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := middleware.LoadConfig(args[1])
 	if err != nil {
-		fmt.Fprintf(stderr, "levee: %v\n", err)
+		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
 		return 1
 	}
 	// The transport section belongs to adapters, outside the core.
 	var tc adapters.TransportConfig
 	if err := cfg.Transport.Decode(&tc); err != nil {
-		fmt.Fprintf(stderr, "levee: %v\n", err)
+		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])

@@ -26,8 +26,10 @@ commands:
   list     [selection]
   show     ID
   replay   [selection] [--rate 50/s] [--max-replays 3] [--dry-run] [--force]
+                                (needs a selector, or --all)
   archive  [selection]          (needs a selector, or --all)
-  prune    [--max-age 720h] [--max-count N]   (default: store.retention)
+  prune    [--max-age 720h] [--max-count N] [--dry-run] [--force]
+           (default: store.retention; a max age under 1h needs --force)
 
 selection: [--group G] [--topic T] [--handler H] [--id ID]... [--status new]
            [--since 2h|RFC3339] [--until 10m|RFC3339] [--limit N]
@@ -107,10 +109,10 @@ func (c *dlqCmd) fail(err error) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(c.stderr, "levee dlq: %s\n%s", ue.msg, dlqUsage)
+		fmt.Fprintf(c.stderr, "levee dlq: %s\n%s", termSafe(ue.msg, true), dlqUsage)
 		return 2
 	}
-	fmt.Fprintf(c.stderr, "levee dlq: %v\n", err)
+	fmt.Fprintf(c.stderr, "levee dlq: %s\n", termSafe(err.Error(), true))
 	return 1
 }
 
@@ -364,10 +366,14 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	maxReplays := fs.Int("max-replays", dlq.DefaultMaxReplays, "a letter replayed this often stays dead")
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")
 	force := fs.Bool("force", false, "replay letters already replayed, again")
+	all := fs.Bool("all", false, "replay every new letter matching no selector")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("replay takes no arguments, got %q", pos)
+	}
+	if sel.empty() && !*all {
+		return usagef("replay needs a selector (--group, --topic, --handler, --id, --since/--until) or --all")
 	}
 	if sel.status != "" {
 		return usagef("replay selects new letters (and replayed ones with --force); --status does not apply")
@@ -480,11 +486,18 @@ func (c *dlqCmd) archive(ctx context.Context, args []string) error {
 	return nil
 }
 
+// minPruneAge is the youngest max age `levee dlq prune` applies without
+// --force: a shorter one deletes letters that failed moments ago, before
+// anyone looked at them (the issue: --max-age 1s emptied the store).
+const minPruneAge = time.Hour
+
 func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
 	c.commonFlags(fs)
 	maxAge := fs.Duration("max-age", -1, "delete letters that failed longer ago (default: store.retention.max_age)")
 	maxCount := fs.Int("max-count", -1, "keep at most N letters (default: store.retention.max_count)")
+	dry := fs.Bool("dry-run", false, "report what would be deleted; delete nothing")
+	force := fs.Bool("force", false, "accept a max age under "+shortDur(minPruneAge))
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -496,8 +509,9 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	}
 	defer closeFn()
 	ret := sc.Retention.Policy()
+	ageFrom := "store.retention.max_age"
 	if *maxAge >= 0 {
-		ret.MaxAge = *maxAge
+		ret.MaxAge, ageFrom = *maxAge, "--max-age"
 	}
 	if *maxCount >= 0 {
 		ret.MaxCount = *maxCount
@@ -505,7 +519,27 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	if ret.MaxAge == 0 && ret.MaxCount == 0 {
 		return usagef("prune: no retention configured (store.retention, --max-age, --max-count)")
 	}
-	n, err := s.Prune(ctx, ret, c.now())
+	if ret.MaxAge > 0 && ret.MaxAge < minPruneAge && !*force {
+		return usagef("prune: %s %s is under %s and would delete letters that just failed; check with --dry-run, then add --force",
+			ageFrom, ret.MaxAge, shortDur(minPruneAge))
+	}
+	now := c.now()
+	if *dry {
+		p, err := dlq.PreviewPrune(ctx, s, ret, now)
+		if err != nil {
+			return err
+		}
+		if c.jsonOut {
+			return writeJSON(c.stdout, struct {
+				DryRun      bool `json:"dry_run"`
+				WouldDelete int  `json:"would_delete"`
+				dlq.PrunePreview
+			}{true, p.Total(), p})
+		}
+		writePrunePreview(c.stdout, p, ret)
+		return nil
+	}
+	n, err := s.Prune(ctx, ret, now)
 	if err != nil {
 		return err
 	}

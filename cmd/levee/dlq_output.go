@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,15 +15,26 @@ import (
 	"github.com/levee-dev/levee/dlq"
 )
 
+// writeJSON prints v as indented JSON with the characters a terminal
+// acts on escaped (jsonSafe).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(jsonSafe(buf.Bytes()))
+	return err
 }
 
-// cut shortens s to n runes for a table cell, on one line.
+// safe is termSafe for one-line output.
+func safe(s string) string { return termSafe(s, false) }
+
+// cut shortens s to n runes for a table cell, on one line, made safe for
+// a terminal.
 func cut(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = safe(strings.Join(strings.Fields(s), " "))
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
@@ -61,7 +73,7 @@ func writeGroups(w io.Writer, groups []dlq.Group, window time.Duration, now time
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "GROUP\tTOTAL\tNEW\tREPLAYED\tARCHIVED\tLAST %s\tFIRST SEEN\tLAST SEEN\tOLDEST NEW\tTOPICS\tHANDLERS\tSAMPLE ERROR\n", shortDur(window))
 	for _, g := range groups {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Key, g.Count, g.New, g.Replayed, g.Archived,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", cut(g.Key, 64), g.Count, g.New, g.Replayed, g.Archived,
 			g.InWindow, stamp(g.FirstSeen), stamp(g.LastSeen), age(now, g.OldestNew),
 			cut(strings.Join(g.Topics, ","), 30), cut(strings.Join(g.Handlers, ","), 30), cut(g.SampleError, 60))
 	}
@@ -76,7 +88,7 @@ func writeList(w io.Writer, letters []dlq.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tGROUP\tTOPIC\tHANDLER\tFAILED AT\tREPLAYS\tERROR")
 	for _, dl := range letters {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dl.ID, dl.Status, dl.Fingerprint, cut(dl.OriginalTopic, 30),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", safe(dl.ID), safe(string(dl.Status)), safe(dl.Fingerprint), cut(dl.OriginalTopic, 30),
 			cut(dl.Handler, 30), stamp(dl.FailedAt), dl.ReplayCount, cut(dl.Error, 60))
 	}
 	_ = tw.Flush()
@@ -84,7 +96,7 @@ func writeList(w io.Writer, letters []dlq.Record) {
 
 func writeShow(w io.Writer, dl dlq.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, safe(v)) }
 	row("id", dl.ID)
 	row("status", string(dl.Status))
 	if dl.Reason != "" {
@@ -112,11 +124,11 @@ func writeShow(w io.Writer, dl dlq.Record) {
 	_ = tw.Flush()
 	fmt.Fprintln(w, "metadata:")
 	for _, k := range slices.Sorted(maps.Keys(dl.Metadata)) {
-		fmt.Fprintf(w, "  %s = %q\n", k, dl.Metadata[k])
+		fmt.Fprintf(w, "  %s = %q\n", safe(k), dl.Metadata[k]) // %q escapes what a terminal acts on
 	}
 	fmt.Fprintf(w, "payload (%d bytes):\n", len(dl.Payload))
 	if utf8.Valid(dl.Payload) {
-		fmt.Fprintf(w, "  %s\n", dl.Payload)
+		fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(termSafe(string(dl.Payload), true), "\n", "\n  "))
 	} else {
 		fmt.Fprintf(w, "  %x\n", dl.Payload)
 	}
@@ -153,11 +165,36 @@ func writeReport(w io.Writer, rep dlq.ReplayReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tGROUP\tTOPIC\tOUTCOME\tREASON")
 	for _, it := range rep.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.ID, it.Group, orDash(it.Topic), it.Outcome, cut(it.Reason, 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(it.ID), safe(it.Group), safe(orDash(it.Topic)), safe(string(it.Outcome)), cut(it.Reason, 80))
 	}
 	_ = tw.Flush()
 	if rep.Truncated {
 		fmt.Fprintf(w, "(first %d items shown)\n", len(rep.Items))
+	}
+}
+
+// writePrunePreview prints what a prune would delete: the total, the
+// groups of the letters past the max age, and how many more the max count
+// would take.
+func writePrunePreview(w io.Writer, p dlq.PrunePreview, r dlq.Retention) {
+	fmt.Fprintf(w, "would delete %d dead letters (dry run, nothing deleted)\n", p.Total())
+	if r.MaxAge > 0 {
+		fmt.Fprintf(w, "%d failed more than %s ago", p.Aged, shortDur(r.MaxAge))
+		if len(p.ByAge) == 0 {
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprintln(w, ":")
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "  GROUP\tCOUNT\tLAST SEEN\tTOPICS\tSAMPLE ERROR")
+			for _, g := range p.ByAge {
+				fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", cut(g.Key, 64), g.Count, stamp(g.LastSeen),
+					cut(strings.Join(g.Topics, ","), 30), cut(g.SampleError, 60))
+			}
+			_ = tw.Flush()
+		}
+	}
+	if r.MaxCount > 0 {
+		fmt.Fprintf(w, "%d more, the oldest, to keep at most %d\n", p.OverCount, r.MaxCount)
 	}
 }
 

@@ -92,12 +92,18 @@ func TestDLQCommands(t *testing.T) {
 		{"show", []string{"show", "b1"}, 0, []string{"original topic:  payments", `k = "v b1"`, `{"id":"b1"}`}, nil},
 		{"show json flag after id", []string{"show", "b1", "--json"}, 0, []string{`"id": "b1"`}, nil},
 		{"show missing", []string{"show", "zz"}, 1, nil, []string{"dead letter not found"}},
-		{"dry run", []string{"replay", "--dry-run"}, 0, []string{"would replay 3, held 1", "n1", "original topic missing"}, nil},
+		{"replay needs a selector", []string{"replay"}, 2, nil, []string{"replay needs a selector", "or --all"}},
+		{"replay dry run needs a selector", []string{"replay", "--dry-run", "--limit", "5"}, 2, nil, []string{"replay needs a selector"}},
+		{"dry run", []string{"replay", "--dry-run", "--all"}, 0, []string{"would replay 3, held 1", "n1", "original topic missing"}, nil},
 		{"replay group", []string{"replay", "--group", "aaaaaaaaaaaaaaaa", "--rate", "0"}, 0, []string{"replayed 2, held 0, failed 0"}, []string{"replay: 2 processed: 2 replayed"}},
 		{"archive needs selector", []string{"archive"}, 2, nil, []string{"archive needs a selector"}},
 		{"archive ids", []string{"archive", "a1", "b1"}, 0, []string{"archived 2 dead letters"}, nil},
 		{"prune needs retention", []string{"prune"}, 2, nil, []string{"no retention configured"}},
 		{"prune", []string{"prune", "--max-count", "1"}, 0, []string{"deleted 3 dead letters"}, nil},
+		{"prune under the floor", []string{"prune", "--max-age", "1s"}, 2, nil, []string{"--max-age 1s is under 1h", "--force"}},
+		{"prune forced", []string{"prune", "--max-age", "8m", "--force"}, 0, []string{"deleted 2 dead letters"}, nil},
+		{"prune dry run", []string{"prune", "--max-age", "8m", "--max-count", "1", "--dry-run", "--force"}, 0,
+			[]string{"would delete 3 dead letters (dry run, nothing deleted)", "2 failed more than 8m ago", "aaaaaaaaaaaaaaaa  2", "1 more, the oldest, to keep at most 1"}, nil},
 		{"bad rate", []string{"replay", "--rate", "fast"}, 2, nil, []string{"--rate"}},
 		{"bad status", []string{"list", "--status", "dead"}, 2, nil, []string{"unknown status"}},
 		{"bad since", []string{"list", "--since", "yesterday"}, 2, nil, []string{"--since"}},
@@ -170,7 +176,7 @@ func TestDLQReplayBrokerFailure(t *testing.T) {
 		return nil, nil, errors.New("broker unreachable: amqp at 127.0.0.1:1")
 	}
 	errb.Reset()
-	if code := cmd.run(context.Background(), []string{"replay"}); code != 1 || !strings.Contains(errb.String(), "broker unreachable") {
+	if code := cmd.run(context.Background(), []string{"replay", "--all"}); code != 1 || !strings.Contains(errb.String(), "broker unreachable") {
 		t.Errorf("exit %d, stderr %s", code, errb)
 	}
 }
@@ -210,7 +216,7 @@ func TestDLQGoChannelCannotReplay(t *testing.T) {
 		openPublisher: openTransportPublisher,
 	}
 	cmd.configPath = dlqWriteConfig(t, "transport: {kind: gochannel}\nstore: {kind: postgres, url: x}\n")
-	if code := cmd.run(context.Background(), []string{"replay"}); code != 1 || !strings.Contains(errb.String(), "gochannel is in-process") {
+	if code := cmd.run(context.Background(), []string{"replay", "--all"}); code != 1 || !strings.Contains(errb.String(), "gochannel is in-process") {
 		t.Errorf("exit %d stderr %s", code, errb.String())
 	}
 }
@@ -223,7 +229,7 @@ func TestDLQReplayRevalidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.configPath = dlqWriteConfig(t, "schemas: {payments: \""+schema+"\"}\n"+dlqTestConfig)
-	if code := cmd.run(context.Background(), []string{"replay", "--rate", "0"}); code != 0 {
+	if code := cmd.run(context.Background(), []string{"replay", "--all", "--rate", "0"}); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if len(pub.msgs) != 2 || !strings.Contains(out.String(), "payload failed re-validation") {

@@ -351,6 +351,36 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Errorf("left: got %v want newest three", IDs(left))
 		}
 	})
+	t.Run("PreviewPruneMatchesPrune", func(t *testing.T) {
+		for _, r := range []dlq.Retention{{MaxAge: 5 * time.Hour}, {MaxCount: 3}, {MaxAge: 5 * time.Hour, MaxCount: 3}, {MaxAge: 20 * time.Hour}} {
+			s := newStore(t)
+			for i := range 10 {
+				mustAdd(t, s, Letter(fmt.Sprintf("%02d", i), fmt.Sprintf("g%d", i%2), "t", "h", time.Duration(i)*time.Hour))
+			}
+			now := Base.Add(9 * time.Hour)
+			p, err := dlq.PreviewPrune(ctx, s, r, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if left, _ := s.List(ctx, dlq.Filter{}); len(left) != 10 {
+				t.Fatalf("%+v: the preview deleted letters: %d left", r, len(left))
+			}
+			n, err := s.Prune(ctx, r, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Total() != n {
+				t.Errorf("%+v: preview %d (%+v), prune deleted %d", r, p.Total(), p, n)
+			}
+			sum := 0
+			for _, g := range p.ByAge {
+				sum += g.Count
+			}
+			if sum != p.Aged {
+				t.Errorf("%+v: groups sum to %d, aged %d", r, sum, p.Aged)
+			}
+		}
+	})
 	t.Run("ConcurrentClaimsAreExclusive", func(t *testing.T) {
 		s := newStore(t)
 		const total = 300

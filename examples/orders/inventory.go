@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/internal/redact"
 )
 
 // inventorySink writes a batch of paid orders' reservations.
@@ -53,13 +55,18 @@ const pgSchema = `CREATE TABLE IF NOT EXISTS levee_orders_inventory (
 )`
 
 func newPGSink(ctx context.Context, url string, inv *Inventory) (*pgSink, error) {
+	if strings.Contains(url, "://") {
+		if _, err := redact.ParseURL(url); err != nil {
+			return nil, fmt.Errorf("-postgres: %w", err)
+		}
+	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres %s: %w", url, err)
+		return nil, redact.Error(fmt.Errorf("postgres %s: %w", redact.URL(url), err), url)
 	}
 	if _, err := pool.Exec(ctx, pgSchema); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres %s: creating table: %w", url, err)
+		return nil, redact.Error(fmt.Errorf("postgres %s: creating table: %w", redact.URL(url), err), url)
 	}
 	return &pgSink{pool: pool, inv: inv}, nil
 }

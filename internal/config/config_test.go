@@ -174,11 +174,13 @@ func TestExpand(t *testing.T) {
 		{"${UNSET}", "", "is not set"},
 		{"${", "", "unterminated"},
 		{"${}", "", "not a valid variable name"},
+		// The value is quoted in the error with its password hidden.
+		{"amqp://u:Sekr${it@h:5672/", "", `unterminated ${ in "amqp://u:xxxxx@h:5672/"`},
 	}
 	for _, tt := range tests {
 		got, err := d.expand(tt.in)
 		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), "Sekr") {
 				t.Errorf("expand(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
 			}
 			continue

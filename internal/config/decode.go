@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/levee-dev/levee/internal/redact"
 	"gopkg.in/yaml.v3"
 )
 
@@ -425,12 +426,12 @@ func (d *decoder) expand(s string) (string, error) {
 		case '{':
 			end := strings.IndexByte(s[i:], '}')
 			if end < 0 {
-				return "", fmt.Errorf("unterminated ${ in %q", s)
+				return "", fmt.Errorf("unterminated ${ in %q", redact.URL(s))
 			}
 			expr := s[i+2 : i+end]
 			name, def, hasDef := strings.Cut(expr, ":-")
 			if !validVar(name) {
-				return "", fmt.Errorf("%q is not a valid variable name in %q", name, s)
+				return "", fmt.Errorf("%q is not a valid variable name in %q", name, redact.URL(s))
 			}
 			val, ok := d.env(name)
 			switch {
