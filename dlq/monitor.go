@@ -18,8 +18,9 @@ import (
 //	router.AddConsumerHandler("dlq-monitor-orders", "orders.dlq", sub, mon.Handle)
 //
 // It sits outside the canonical middleware order: it is a handler of its
-// own, on the DLQ topics. It is idempotent on redelivery (the record ID is
-// the dead letter's UUID, see NewRecord), records letters with
+// own, on the DLQ topics. It is idempotent on redelivery (the record ID
+// hashes the consumer, the UUID and the content, see Record.ID), so two
+// handlers dead-lettering one message give two letters; it records letters with
 // missing or garbage Levee keys under UnknownGroup, and returns an error
 // (the router Nacks, nothing is lost) when the store fails. A Monitor is
 // safe for concurrent use.

@@ -60,7 +60,7 @@ func TestReplayLineage(t *testing.T) {
 	want := map[string]string{
 		dlq.KeyReplayCount:         "1",
 		dlq.KeyOriginalUUID:        "u000",
-		dlq.KeyReplayOf:            "u000",
+		dlq.KeyReplayOf:            opsID("u000"),
 		dlq.KeyReplayedAt:          dlq.FormatTime(opsNow.Add(time.Hour)),
 		dlq.KeyOriginalTraceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
@@ -77,7 +77,7 @@ func TestReplayLineage(t *testing.T) {
 	if msgs[0].UUID != "replay-1" || string(msgs[0].Payload) != `{"order":"u000"}` {
 		t.Errorf("message: uuid %q payload %q", msgs[0].UUID, msgs[0].Payload)
 	}
-	dl, _ := s.Get(context.Background(), "u000")
+	dl, _ := s.Get(context.Background(), opsID("u000"))
 	if dl.Status != dlq.StatusReplayed || dl.ReplayUUID != "replay-1" {
 		t.Errorf("stored letter: %+v", dl)
 	}
@@ -97,7 +97,7 @@ func TestReplayNeverSendsTwice(t *testing.T) {
 	if msgs, _, _ := p.sent(); len(msgs) != 5 {
 		t.Fatalf("two runs sent %d want 5", len(msgs))
 	}
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{Force: true, Filter: dlq.Filter{IDs: []string{"u001"}}})
+	rep, err := r.Replay(ctx, dlq.ReplaySelection{Force: true, Filter: dlq.Filter{IDs: []string{opsID("u001")}}})
 	if err != nil || rep.Replayed != 1 {
 		t.Fatalf("forced: %+v %v", rep, err)
 	}
@@ -171,7 +171,7 @@ func TestReplayHeld(t *testing.T) {
 				if msgs, _, _ := p.sent(); len(msgs) != 0 {
 					t.Errorf("published %d", len(msgs))
 				}
-				dl, _ := s.Get(context.Background(), "u1")
+				dl, _ := s.Get(context.Background(), dlq.NewRecord(m, "orders.dlq", opsNow).ID)
 				if dl.Status != dlq.StatusNew {
 					t.Errorf("status %s want new", dl.Status)
 				}
@@ -215,7 +215,7 @@ func TestReplayPublishFailureStopsAndKeepsDead(t *testing.T) {
 	if rep.Failed != 1 || rep.Processed != 1 {
 		t.Errorf("report %+v", rep)
 	}
-	dl, _ := s.Get(context.Background(), "u000")
+	dl, _ := s.Get(context.Background(), opsID("u000"))
 	if dl.Status != dlq.StatusNew || dl.Reason == "" {
 		t.Errorf("failed letter: status %s reason %q", dl.Status, dl.Reason)
 	}
@@ -253,7 +253,9 @@ func TestReplayResumesAfterCrash(t *testing.T) {
 		got = append(got, m.Metadata[dlq.KeyReplayOf])
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"u000", "u001", "u002", "u003"}) {
+	want := []string{opsID("u000"), opsID("u001"), opsID("u002"), opsID("u003")}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
 		t.Errorf("replayed %v", got)
 	}
 }
@@ -421,7 +423,14 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 	h.Publish("orders", message.NewMessage("orig-2", []byte(`{"order":2}`)))
 	wait(5)
 	fixed.Store(true)
-	rep, err = r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{IDs: []string{"orig-2"}}})
+	var id2 string
+	all, _ := s.List(ctx, dlq.Filter{})
+	for _, dl := range all {
+		if dl.UUID == "orig-2" {
+			id2 = dl.ID
+		}
+	}
+	rep, err = r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{IDs: []string{id2}}})
 	if err != nil || rep.Replayed != 1 {
 		t.Fatalf("replay of fixed: %+v %v", rep, err)
 	}

@@ -74,10 +74,11 @@ func TestDLQCLIOverRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	hand := "cli-" + suffix + "-hand"
-	if err := mon.Record(ctx, "orders.dlq", message.NewMessage(hand, []byte("?"))); err != nil {
+	handMsg := message.NewMessage("cli-"+suffix+"-hand", []byte("?"))
+	if err := mon.Record(ctx, "orders.dlq", handMsg); err != nil {
 		t.Fatal(err)
 	}
+	hand := dlq.NewRecord(handMsg, "orders.dlq", time.Now()).ID
 
 	cfgPath := t.TempDir() + "/levee.yaml"
 	writeCfg := func(storeURL string) {
@@ -108,7 +109,7 @@ func TestDLQCLIOverRedis(t *testing.T) {
 	for i := range 3 {
 		select {
 		case m := <-received:
-			if m.Metadata[dlq.KeyReplayCount] != "1" || !strings.HasPrefix(m.Metadata[dlq.KeyReplayOf], "cli-"+suffix) {
+			if m.Metadata[dlq.KeyReplayCount] != "1" || !strings.HasPrefix(m.Metadata[dlq.KeyOriginalUUID], "cli-"+suffix) {
 				t.Errorf("received %v", m.Metadata)
 			}
 			m.Ack()
