@@ -44,6 +44,9 @@ var (
 	// ErrNoOriginalTopic holds back a letter without KeyOriginalTopic: there
 	// is nowhere to replay it.
 	ErrNoOriginalTopic = errors.New("levee/dlq: original topic missing, cannot replay")
+	// ErrTopicNotAllowed holds back a letter whose original topic the
+	// replayer may not publish to (WithReplayTopics).
+	ErrTopicNotAllowed = errors.New("levee/dlq: replay topic not allowed")
 	// ErrRevalidation holds back a letter whose payload fails the
 	// validator.
 	ErrRevalidation = errors.New("levee/dlq: payload failed re-validation")
@@ -83,7 +86,8 @@ type ReplayItem struct {
 	ReplayUUID string `json:"replay_uuid,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	// Err is the cause of a held or failed outcome (wrapping ErrMaxReplays,
-	// ErrNoOriginalTopic, ErrRevalidation or ErrReplayPublish).
+	// ErrNoOriginalTopic, ErrTopicNotAllowed, ErrRevalidation or
+	// ErrReplayPublish).
 	Err error `json:"-"`
 }
 
@@ -154,10 +158,29 @@ func (r *Replayer) check(dl *Record) error {
 	if dl.OriginalTopic == "" {
 		return fmt.Errorf("%w: dead letter %q has no %s", ErrNoOriginalTopic, dl.ID, KeyOriginalTopic)
 	}
+	if err := r.topicAllowed(dl); err != nil {
+		return err
+	}
 	if r.cfg.validator != nil {
 		if err := r.cfg.validator(dl.OriginalTopic, dl.Payload); err != nil {
 			return fmt.Errorf("%w for topic %q: %w", ErrRevalidation, dl.OriginalTopic, err)
 		}
+	}
+	return nil
+}
+
+// topicAllowed returns why dl may not be replayed to its original topic,
+// or nil (see WithReplayTopics).
+func (r *Replayer) topicAllowed(dl *Record) error {
+	if r.cfg.topics != nil {
+		if !r.cfg.topics[dl.OriginalTopic] {
+			return fmt.Errorf("%w: %q is not a replay topic", ErrTopicNotAllowed, dl.OriginalTopic)
+		}
+		return nil
+	}
+	if dl.DLQTopic != dl.OriginalTopic+dlqSuffix {
+		return fmt.Errorf("%w: %q from DLQ topic %q; without replay topics only a letter from %q may go back to it",
+			ErrTopicNotAllowed, dl.OriginalTopic, dl.DLQTopic, dl.OriginalTopic+dlqSuffix)
 	}
 	return nil
 }

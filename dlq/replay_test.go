@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -327,6 +328,8 @@ func TestNewReplayerInvalid(t *testing.T) {
 		{"max replays 0", s, []dlq.ReplayOption{dlq.WithMaxReplays(0)}},
 		{"zero lease", s, []dlq.ReplayOption{dlq.WithReplayLease(0)}},
 		{"zero batch", s, []dlq.ReplayOption{dlq.WithReplayBatch(0)}},
+		{"blank replay topic", s, []dlq.ReplayOption{dlq.WithReplayTopics("orders", " ")}},
+		{"empty replay topic", s, []dlq.ReplayOption{dlq.WithReplayTopics("")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -514,5 +517,64 @@ func TestReplayRunSkipsItsOwnFailures(t *testing.T) {
 	rep, err = r.Replay(context.Background(), dlq.ReplaySelection{})
 	if err != nil || rep.Replayed != 2 {
 		t.Fatalf("second run: %+v %v, want the 2 failures replayed", rep, err)
+	}
+}
+
+// TestReplayTopics: a letter's KeyOriginalTopic is chosen by whoever
+// published the letter; a replay publishes only to a topic the replayer
+// allows, by default the topic the letter's DLQ topic is named after.
+func TestReplayTopics(t *testing.T) {
+	tests := []struct {
+		name          string
+		dlqTopic      string
+		originalTopic string
+		opts          []dlq.ReplayOption
+		wantPublished bool
+	}{
+		{name: "default: back to the DLQ topic's own topic", dlqTopic: "orders.dlq", originalTopic: "orders", wantPublished: true},
+		{name: "default: forged letter names another topic", dlqTopic: "orders.dlq", originalTopic: "admin.commands"},
+		{name: "default: shared DLQ topic", dlqTopic: "all.dlq", originalTopic: "orders"},
+		{name: "default: no DLQ topic known", dlqTopic: "", originalTopic: "orders"},
+		{name: "listed topic from a shared DLQ topic", dlqTopic: "all.dlq", originalTopic: "orders",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders", "payments")}, wantPublished: true},
+		{name: "unlisted topic", dlqTopic: "admin.commands.dlq", originalTopic: "admin.commands",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders", "payments")}},
+		{name: "the last call wins", dlqTopic: "orders.dlq", originalTopic: "orders",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders"), dlq.WithReplayTopics("payments")}},
+		{name: "no topics is the default", dlqTopic: "orders.dlq", originalTopic: "orders",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics()}, wantPublished: true},
+	}
+	for _, tt := range tests {
+		for _, dry := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/dry=%v", tt.name, dry), func(t *testing.T) {
+				s := dlq.NewMemStore()
+				m := opsDeadLetterMsg("u1", tt.originalTopic, opsFP, 0, opsNow)
+				if err := opsMonitor(t, s).Record(context.Background(), tt.dlqTopic, m); err != nil {
+					t.Fatal(err)
+				}
+				p := &opsPublisher{}
+				rep, err := opsReplayer(t, s, p, tt.opts...).Replay(context.Background(), dlq.ReplaySelection{DryRun: dry})
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs, topics, _ := p.sent()
+				if tt.wantPublished {
+					if rep.Replayed != 1 || (!dry && (len(msgs) != 1 || topics[0] != tt.originalTopic)) {
+						t.Fatalf("report %+v, published to %v: want one replay to %q", rep, topics, tt.originalTopic)
+					}
+					return
+				}
+				if rep.Held != 1 || len(rep.Items) != 1 || !errors.Is(rep.Items[0].Err, dlq.ErrTopicNotAllowed) || len(msgs) != 0 {
+					t.Fatalf("report %+v, published %d: want one held with ErrTopicNotAllowed and nothing published", rep, len(msgs))
+				}
+				dl, err := s.Get(context.Background(), dlq.NewRecord(m, tt.dlqTopic, opsNow).ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dl.Status != dlq.StatusNew || (!dry && !strings.Contains(dl.Reason, "replay topic not allowed")) {
+					t.Errorf("held letter: status %s reason %q", dl.Status, dl.Reason)
+				}
+			})
+		}
 	}
 }

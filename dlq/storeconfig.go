@@ -24,6 +24,7 @@ const (
 //	  url: postgres://postgres@127.0.0.1:5432/levee?sslmode=disable
 //	  schema: levee                       # postgres schema (default levee)
 //	  retention: {max_age: 720h, max_count: 1000000}
+//	  replay_topics: [orders, payments]   # where `levee dlq replay` may publish
 //
 //	store:
 //	  kind: redis
@@ -52,6 +53,11 @@ type StoreConfig struct {
 	// Retention bounds what the store keeps (applied by `levee dlq prune`
 	// and by whoever calls Store.Prune).
 	Retention RetentionConfig `yaml:"retention"`
+	// ReplayTopics are the topics `levee dlq replay` may publish to (with
+	// its --allow-topic flags; see WithReplayTopics). Empty means the
+	// Replayer's default: a letter recorded from "T.dlq" may go back to T
+	// only.
+	ReplayTopics []string `yaml:"replay_topics"`
 }
 
 // RetentionConfig is the `store.retention` section.
@@ -115,6 +121,11 @@ func (c StoreConfig) Validate() error {
 	}
 	if c.Retention.MaxCount < 0 {
 		return wrap("retention.max_count", "must not be negative")
+	}
+	for i, topic := range c.ReplayTopics {
+		if err := checkReplayTopic(topic); err != nil {
+			return wrap("replay_topics", "entry %d: %v", i+1, err)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package dlq_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestStoreConfig(t *testing.T) {
 		{name: "memory with prefix", yaml: "store:\n  prefix: x\n", wantErr: "levee.yaml:2: store.prefix"},
 		{name: "negative count", yaml: "store: {retention: {max_count: -1}}\n", wantErr: "store.retention.max_count"},
 		{name: "unknown key", yaml: "store: {colour: red}\n", wantErr: "colour"},
+		{name: "replay topics", yaml: "store: {kind: postgres, url: \"postgres://h/db\", replay_topics: [orders, payments]}\n",
+			want: dlq.StoreConfig{Kind: "postgres", URL: "postgres://h/db", ReplayTopics: []string{"orders", "payments"}}},
+		{name: "blank replay topic", yaml: "store:\n  replay_topics: [orders, \" \"]\n", wantErr: "levee.yaml:2: store.replay_topics: levee/dlq: invalid configuration: entry 2: replay topic \" \" is blank"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +68,7 @@ func TestStoreConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Store != tt.want {
+			if !reflect.DeepEqual(got.Store, tt.want) {
 				t.Errorf("got %+v want %+v", got.Store, tt.want)
 			}
 		})

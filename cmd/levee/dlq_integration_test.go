@@ -91,7 +91,9 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := dir + "/levee.yaml"
 	writeCfg := func(amqp string) {
-		body := fmt.Sprintf("transport: {kind: amqp, dial_timeout: 2s, amqp: {url: %q}}\nstore: {kind: postgres, url: %q, schema: %s}\n", amqp, pgURL, schema)
+		// the letters came from the shared DLQ topic orders.dlq: their topic
+		// must be listed for a replay
+		body := fmt.Sprintf("transport: {kind: amqp, dial_timeout: 2s, amqp: {url: %q}}\nstore: {kind: postgres, url: %q, schema: %s, replay_topics: [%s]}\n", amqp, pgURL, schema, topic)
 		if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -70,7 +70,8 @@ func TestDLQCLIOverRedis(t *testing.T) {
 		m.Metadata[dlq.KeyHandler] = "payments"
 		m.Metadata[dlq.KeyFingerprint] = fp
 		m.Metadata[dlq.KeyError] = "payment gateway timeout"
-		if err := mon.Record(ctx, "orders.dlq", m); err != nil {
+		// the default DLQ topic of topic: a replay may go back to topic
+		if err := mon.Record(ctx, topic+".dlq", m); err != nil {
 			t.Fatal(err)
 		}
 	}
