@@ -113,7 +113,12 @@ type ReplayReport struct {
 // after the lease and a new run resumes). The window between a publish
 // and its mark is the only at-least-once gap: a crash inside it replays
 // that one letter again after the lease. A Replayer is safe for concurrent
-// use; concurrent runs (in one or several processes) share the work.
+// use; concurrent runs (in one or several processes) share the work and
+// replay each letter at most once between them: a run leaves the dead
+// letters of replays published after it started, by whichever replayer,
+// for a later run (see the rule on letters replayed during a run in
+// docs/OPERATIONS.md). It publishes only to the topics WithReplayTopics
+// allows.
 type Replayer struct {
 	store Store
 	pub   message.Publisher
@@ -196,6 +201,12 @@ type run struct {
 	// loop until max replays within one run).
 	sent map[string]struct{}
 }
+
+// Reasons recorded on letters a run leaves for a later one.
+const (
+	reasonReplayedDuringRun = "dead-lettered again by a replay published during a running replay; a later run replays it"
+	reasonForcedDuringRun   = "replayed during a running replay; a later forced run sends it again"
+)
 
 func (u *run) add(ctx context.Context, it ReplayItem) {
 	u.rep.Processed++
@@ -285,10 +296,11 @@ func (u *run) loop(ctx context.Context, f Filter) error {
 				return nil
 			}
 		}
+		now := r.cfg.now()
 		claimed, err := r.store.Claim(ctx, ClaimRequest{
 			Filter: Filter{IDs: f.IDs, Group: f.Group, Topic: f.Topic, Handler: f.Handler,
 				DLQTopic: f.DLQTopic, Statuses: f.Statuses, Since: f.Since, Until: f.Until},
-			After: after, Owner: r.cfg.owner, Now: r.cfg.now(), Lease: r.cfg.lease, Limit: limit,
+			After: after, Owner: r.cfg.owner, Now: now, Lease: r.cfg.lease, Limit: limit,
 		})
 		if err != nil {
 			return err
@@ -298,9 +310,9 @@ func (u *run) loop(ctx context.Context, f Filter) error {
 		}
 		for i := range claimed {
 			dl := &claimed[i]
-			if u.mine(dl) {
-				// Left for a later run, unchanged (still new).
-				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, "dead-lettered again during a replay run; replayed by a later run"); err != nil {
+			if reason := u.leave(dl, now); reason != "" {
+				// Left for a later run, its status unchanged.
+				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, reason); err != nil {
 					u.releaseAll(claimed[i+1:])
 					return err
 				}
@@ -329,17 +341,39 @@ func (u *run) releaseAll(rest []Record) {
 	}
 }
 
+// leave returns why the run must leave dl for a later run, or "". Runs of
+// one or several replayers may go on at once; between them each letter is
+// replayed at most once per run, so a run leaves
+//
+//   - the dead letter of a message replayed after the run started, by this
+//     run (its UUID is one the run published) or by any other replayer
+//     (its KeyReplayOf and KeyReplayedAt, which the replayed message carried
+//     into its dead letter, say it is a replay published at or after the
+//     run's start); otherwise a run takes up another's replays and the two
+//     loop until max replays;
+//   - with Force, a letter marked replayed at or after the run's start
+//     (Record.ReplayedAt, by whichever run sent it).
+//
+// Replay times come from each replayer's clock: across hosts the rule
+// holds up to their clock skew. A KeyReplayedAt later than the claim time
+// plus the lease is not a replay time (garbage or forged) and is ignored.
+func (u *run) leave(dl *Record, claimedAt time.Time) string {
+	if _, ok := u.sent[dl.UUID]; ok {
+		return reasonReplayedDuringRun
+	}
+	if dl.Metadata[KeyReplayOf] != "" {
+		if at, ok := ParseTime(dl.Metadata[KeyReplayedAt]); ok && !at.Before(u.start) && !at.After(claimedAt.Add(u.r.cfg.lease)) {
+			return reasonReplayedDuringRun
+		}
+	}
+	if dl.Status == StatusReplayed && !dl.ReplayedAt.Before(u.start) {
+		return reasonForcedDuringRun
+	}
+	return ""
+}
+
 // one handles one claimed letter; a non-nil error stops the run (the
 // letter's own claim is already released).
-// mine reports that dl is the dead letter of a message this run replayed.
-func (u *run) mine(dl *Record) bool {
-	if len(u.sent) == 0 {
-		return false
-	}
-	_, byID := u.sent[dl.ID]
-	_, byUUID := u.sent[dl.UUID]
-	return byID || byUUID
-}
 
 func (u *run) one(ctx context.Context, dl *Record) error {
 	r := u.r

@@ -304,6 +304,9 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Errorf("left: got %v want newest three", IDs(left))
 		}
 	})
+	t.Run("ConcurrentReplayersReplayOncePerRun", func(t *testing.T) {
+		replayersOncePerRun(t, newStore(t))
+	})
 	t.Run("ConcurrentClaimsAreExclusive", func(t *testing.T) {
 		s := newStore(t)
 		const total = 300
