@@ -95,7 +95,7 @@ func TestConcurrentReplayersReplayOncePerRun(t *testing.T) {
 		// a later run replays the failures of the replays, once each (a
 		// minute later: a run leaves replays published at or after the
 		// instant it starts, and fake time stands still until then)
-		time.Sleep(time.Minute)
+		testkit.Advance(time.Minute)
 		r, err := dlq.NewReplayer(s, h.PubSub, dlq.WithReplayRate(20), dlq.WithMaxReplays(10))
 		if err != nil {
 			t.Fatal(err)
