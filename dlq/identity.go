@@ -4,9 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
-	"io"
-	"maps"
 	"slices"
 	"strings"
 
@@ -39,23 +36,36 @@ const letterIDPrefix = "dl-"
 // Every field is length-prefixed, so no two field lists hash alike by
 // shifting bytes between fields.
 func letterID(msg *message.Message, dlqTopic string) string {
-	h := sha256.New()
-	writeField(h, "levee dead letter v1")
-	writeField(h, dlqTopic)
-	writeField(h, msg.Metadata[KeyOriginalTopic])
-	writeField(h, msg.Metadata[KeyHandler])
-	writeField(h, msg.Metadata[KeyConsumerGroup])
-	writeField(h, msg.UUID)
-	writeLen(h, len(msg.Payload))
-	h.Write(msg.Payload)
-	for _, k := range slices.Sorted(maps.Keys(msg.Metadata)) {
-		if !identityKey(k) {
-			continue
+	const version = "levee dead letter v1"
+	md := msg.Metadata
+	size := 8*6 + len(version) + len(dlqTopic) + len(md[KeyOriginalTopic]) + len(md[KeyHandler]) +
+		len(md[KeyConsumerGroup]) + len(msg.UUID) + len(msg.Payload)
+	keys := make([]string, 0, len(md))
+	for k, v := range md {
+		if identityKey(k) {
+			keys = append(keys, k)
+			size += 16 + len(k) + len(v)
 		}
-		writeField(h, k)
-		writeField(h, msg.Metadata[k])
 	}
-	return letterIDPrefix + hex.EncodeToString(h.Sum(nil)[:16])
+	slices.Sort(keys)
+	b := make([]byte, 0, size)
+	b = appendField(b, version)
+	b = appendField(b, dlqTopic)
+	b = appendField(b, md[KeyOriginalTopic])
+	b = appendField(b, md[KeyHandler])
+	b = appendField(b, md[KeyConsumerGroup])
+	b = appendField(b, msg.UUID)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(msg.Payload)))
+	b = append(b, msg.Payload...)
+	for _, k := range keys {
+		b = appendField(b, k)
+		b = appendField(b, md[k])
+	}
+	sum := sha256.Sum256(b)
+	var id [len(letterIDPrefix) + 32]byte
+	copy(id[:], letterIDPrefix)
+	hex.Encode(id[len(letterIDPrefix):], sum[:16])
+	return string(id[:])
 }
 
 // identityKey reports whether metadata key k takes part in a letter's ID.
@@ -70,13 +80,8 @@ func identityKey(k string) bool {
 	return !slices.Contains(failureKeys[:], k)
 }
 
-func writeLen(h hash.Hash, n int) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	h.Write(b[:])
-}
-
-func writeField(h hash.Hash, s string) {
-	writeLen(h, len(s))
-	_, _ = io.WriteString(h, s)
+// appendField appends s to b, prefixed with its length.
+func appendField(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+	return append(b, s...)
 }
