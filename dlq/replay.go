@@ -374,7 +374,6 @@ func (u *run) leave(dl *Record, claimedAt time.Time) string {
 
 // one handles one claimed letter; a non-nil error stops the run (the
 // letter's own claim is already released).
-
 func (u *run) one(ctx context.Context, dl *Record) error {
 	r := u.r
 	it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic}
