@@ -14,6 +14,10 @@ import (
 	"github.com/levee-dev/levee/internal/telemetry"
 )
 
+// dlqSuffix makes the default DLQ topic of a topic T: T+dlqSuffix. The
+// Replayer's default topic rule relies on it.
+const dlqSuffix = ".dlq"
+
 // dlqTopic returns the dead-letter topic for a message consumed from
 // subscribed.
 func (r *Router) dlqTopic(subscribed string) string {
@@ -23,7 +27,7 @@ func (r *Router) dlqTopic(subscribed string) string {
 	case r.cfg.topicFunc != nil:
 		return r.cfg.topicFunc(subscribed)
 	case subscribed != "":
-		return subscribed + ".dlq"
+		return subscribed + dlqSuffix
 	}
 	return ""
 }

@@ -15,7 +15,7 @@ type opsPrintPublisher struct{}
 func (opsPrintPublisher) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
 		fmt.Printf("published to %s: %s (replay %s of %s)\n", topic, m.Payload,
-			m.Metadata[dlq.KeyReplayCount], m.Metadata[dlq.KeyReplayOf])
+			m.Metadata[dlq.KeyReplayCount], m.Metadata[dlq.KeyOriginalUUID])
 	}
 	return nil
 }

@@ -18,11 +18,12 @@ import (
 //	router.AddConsumerHandler("dlq-monitor-orders", "orders.dlq", sub, mon.Handle)
 //
 // It sits outside the canonical middleware order: it is a handler of its
-// own, on the DLQ topics. It is idempotent on redelivery (the record ID is
-// the dead letter's UUID, see NewRecord), records letters with
-// missing or garbage Levee keys under UnknownGroup, bounds what it records
-// (BoundRecord), and returns an error (the router Nacks, nothing is lost)
-// when the store fails or does not answer within the store timeout
+// own, on the DLQ topics. It is idempotent on redelivery (the record ID
+// hashes the consumer, the UUID and the content, see Record.ID), so two
+// handlers dead-lettering one message give two letters; it records letters
+// with missing or garbage Levee keys under UnknownGroup, bounds what it
+// records (BoundRecord), and returns an error (the router Nacks, nothing is
+// lost) when the store fails or does not answer within the store timeout
 // (WithMonitorStoreTimeout): a stalled store never hangs a consumer or its
 // shutdown. A Monitor is safe for concurrent use.
 type Monitor struct {

@@ -28,14 +28,14 @@ func TestNewRecordBadInput(t *testing.T) {
 	failedAt := opsNow.Add(-time.Hour)
 	long := strings.Repeat("x", 10000)
 	tests := []struct {
-		name      string
-		uuid      string
-		md        map[string]string
-		wantGroup string
-		wantTopic string
-		wantCount int
-		wantAt    time.Time
-		hashedID  bool
+		name         string
+		uuid         string
+		md           map[string]string
+		wantGroup    string
+		wantTopic    string
+		wantCount    int
+		wantAt       time.Time
+		unusableUUID bool
 	}{
 		{name: "well formed", uuid: "u1", md: opsDeadLetterMsg("u1", "orders", "0123456789abcdef", 2, failedAt).Metadata,
 			wantGroup: "0123456789abcdef", wantTopic: "orders", wantCount: 2, wantAt: failedAt},
@@ -45,9 +45,9 @@ func TestNewRecordBadInput(t *testing.T) {
 		{name: "garbage counts and time", uuid: "u4", md: map[string]string{dlq.KeyReplayCount: "-3", dlq.KeyAttempts: "1e9",
 			dlq.KeyLastFailureAt: "yesterday", dlq.KeyOriginalTopic: "  orders  "}, wantGroup: dlq.UnknownGroup, wantTopic: "orders", wantAt: opsNow},
 		{name: "year zero time", uuid: "u5", md: map[string]string{dlq.KeyLastFailureAt: "0000-01-01T00:00:00Z"}, wantGroup: dlq.UnknownGroup, wantAt: opsNow},
-		{name: "empty uuid", uuid: "", md: map[string]string{dlq.KeyFingerprint: "0123456789abcdef"}, wantGroup: "0123456789abcdef", wantAt: opsNow, hashedID: true},
-		{name: "uuid with spaces", uuid: "a b", md: nil, wantGroup: dlq.UnknownGroup, wantAt: opsNow, hashedID: true},
-		{name: "oversize uuid", uuid: long, md: map[string]string{dlq.KeyError: long, dlq.KeyHandler: long}, wantGroup: dlq.UnknownGroup, wantAt: opsNow, hashedID: true},
+		{name: "empty uuid", uuid: "", md: map[string]string{dlq.KeyFingerprint: "0123456789abcdef"}, wantGroup: "0123456789abcdef", wantAt: opsNow, unusableUUID: true},
+		{name: "uuid with spaces", uuid: "a b", md: nil, wantGroup: dlq.UnknownGroup, wantAt: opsNow, unusableUUID: true},
+		{name: "oversize uuid", uuid: long, md: map[string]string{dlq.KeyError: long, dlq.KeyHandler: long}, wantGroup: dlq.UnknownGroup, wantAt: opsNow, unusableUUID: true},
 		{name: "invalid utf8", uuid: "u6", md: map[string]string{dlq.KeyOriginalTopic: "or\xffders", dlq.KeyError: "\xfe\xff"}, wantGroup: dlq.UnknownGroup, wantTopic: "or\uFFFDders", wantAt: opsNow},
 	}
 	for _, tt := range tests {
@@ -69,8 +69,11 @@ func TestNewRecordBadInput(t *testing.T) {
 			if !dl.FailedAt.Equal(tt.wantAt) {
 				t.Errorf("failed at: got %v want %v", dl.FailedAt, tt.wantAt)
 			}
-			if got := strings.HasPrefix(dl.ID, "sha256-"); got != tt.hashedID {
-				t.Errorf("id %q: hashed %v want %v", dl.ID, got, tt.hashedID)
+			if !strings.HasPrefix(dl.ID, "dl-") || len(dl.ID) != 35 {
+				t.Errorf("id %q: want dl- and 32 hex digits", dl.ID)
+			}
+			if wantOrig := tt.uuid; tt.unusableUUID && dl.OriginalUUID != dl.ID || !tt.unusableUUID && dl.OriginalUUID != wantOrig {
+				t.Errorf("original uuid %q (unusable uuid %v, id %q)", dl.OriginalUUID, tt.unusableUUID, dl.ID)
 			}
 			if len(dl.Error) > 4096 || len(dl.Handler) > 256 {
 				t.Errorf("unbounded strings: error %d handler %d bytes", len(dl.Error), len(dl.Handler))

@@ -90,6 +90,12 @@ func opsDeadLetterMsg(uuid, topic, fp string, replayCount int, failedAt time.Tim
 	return m
 }
 
+// opsID is the store ID of opsDeadLetterMsg(uuid, "orders", ...) with
+// replay count 0, recorded from "orders.dlq".
+func opsID(uuid string) string {
+	return dlq.NewRecord(opsDeadLetterMsg(uuid, "orders", opsFP, 0, opsNow), "orders.dlq", opsNow).ID
+}
+
 func itoa(n int) string {
 	if n == 0 {
 		return "0"

@@ -2,10 +2,7 @@ package dlq
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -26,9 +23,11 @@ const (
 // garbage fingerprint gives UnknownGroup, garbage counts 0) and bounds every
 // string and the metadata (BoundRecord), so hand-written metadata cannot
 // bloat the store; FailedAt is the last failure time, or now when that is
-// missing or garbage. It never fails
-// and never panics. The record's ID is the message UUID, or a content hash
-// when the UUID is missing or unusable, so a redelivery maps to the same ID.
+// missing or garbage. It never fails and never panics. The record's ID
+// hashes the consumer (DLQ topic, original topic, handler, consumer group),
+// the message UUID and what a replay would publish (see Record.ID), as the
+// message arrived (before bounding), so a redelivery maps to the same ID
+// and two consumers' letters for one message are two records.
 func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
 	p := ParseDeadLetter(msg)
 	rec := Record{
@@ -52,11 +51,11 @@ func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
 		rec.Metadata = map[string]string{}
 	}
 	rec = BoundRecord(rec)
-	rec.ID = msg.UUID
-	if !usableID(rec.ID) {
-		rec.ID = contentID(msg, dlqTopic)
-	}
+	rec.ID = letterID(msg, dlqTopic)
 	rec.OriginalUUID = cleanName(msg.Metadata[KeyOriginalUUID])
+	if rec.OriginalUUID == "" && usableID(msg.UUID) {
+		rec.OriginalUUID = msg.UUID
+	}
 	if rec.OriginalUUID == "" {
 		rec.OriginalUUID = rec.ID
 	}
@@ -87,21 +86,4 @@ func cleanName(s string) string {
 		return ""
 	}
 	return truncate(s, maxNameLength)
-}
-
-// contentID hashes the DLQ topic, payload and sorted metadata.
-func contentID(msg *message.Message, dlqTopic string) string {
-	h := sha256.New()
-	h.Write([]byte(dlqTopic))
-	h.Write([]byte{0})
-	h.Write([]byte(msg.UUID))
-	h.Write([]byte{0})
-	h.Write(msg.Payload)
-	for _, k := range slices.Sorted(maps.Keys(msg.Metadata)) {
-		h.Write([]byte{0})
-		h.Write([]byte(k))
-		h.Write([]byte{1})
-		h.Write([]byte(msg.Metadata[k]))
-	}
-	return "sha256-" + hex.EncodeToString(h.Sum(nil)[:16])
 }

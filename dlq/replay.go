@@ -45,6 +45,9 @@ var (
 	// ErrNoOriginalTopic holds back a letter without KeyOriginalTopic: there
 	// is nowhere to replay it.
 	ErrNoOriginalTopic = errors.New("levee/dlq: original topic missing, cannot replay")
+	// ErrTopicNotAllowed holds back a letter whose original topic the
+	// replayer may not publish to (WithReplayTopics).
+	ErrTopicNotAllowed = errors.New("levee/dlq: replay topic not allowed")
 	// ErrRevalidation holds back a letter whose payload fails the
 	// validator.
 	ErrRevalidation = errors.New("levee/dlq: payload failed re-validation")
@@ -84,7 +87,8 @@ type ReplayItem struct {
 	ReplayUUID string `json:"replay_uuid,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	// Err is the cause of a held or failed outcome (wrapping ErrMaxReplays,
-	// ErrNoOriginalTopic, ErrRevalidation or ErrReplayPublish).
+	// ErrNoOriginalTopic, ErrTopicNotAllowed, ErrRevalidation or
+	// ErrReplayPublish).
 	Err error `json:"-"`
 }
 
@@ -110,7 +114,12 @@ type ReplayReport struct {
 // after the lease and a new run resumes). The window between a publish
 // and its mark is the only at-least-once gap: a crash inside it replays
 // that one letter again after the lease. A Replayer is safe for concurrent
-// use; concurrent runs (in one or several processes) share the work.
+// use; concurrent runs (in one or several processes) share the work and
+// replay each letter at most once between them: a run leaves the dead
+// letters of replays published after it started, by whichever replayer,
+// for a later run (see the rule on letters replayed during a run in
+// docs/OPERATIONS.md). It publishes only to the topics WithReplayTopics
+// allows.
 type Replayer struct {
 	store Store
 	pub   message.Publisher
@@ -155,10 +164,29 @@ func (r *Replayer) check(dl *Record) error {
 	if dl.OriginalTopic == "" {
 		return fmt.Errorf("%w: dead letter %q has no %s", ErrNoOriginalTopic, dl.ID, KeyOriginalTopic)
 	}
+	if err := r.topicAllowed(dl); err != nil {
+		return err
+	}
 	if r.cfg.validator != nil {
 		if err := r.cfg.validator(dl.OriginalTopic, dl.Payload); err != nil {
 			return fmt.Errorf("%w for topic %q: %w", ErrRevalidation, dl.OriginalTopic, err)
 		}
+	}
+	return nil
+}
+
+// topicAllowed returns why dl may not be replayed to its original topic,
+// or nil (see WithReplayTopics).
+func (r *Replayer) topicAllowed(dl *Record) error {
+	if r.cfg.topics != nil {
+		if !r.cfg.topics[dl.OriginalTopic] {
+			return fmt.Errorf("%w: %q is not a replay topic", ErrTopicNotAllowed, dl.OriginalTopic)
+		}
+		return nil
+	}
+	if dl.DLQTopic != dl.OriginalTopic+dlqSuffix {
+		return fmt.Errorf("%w: %q from DLQ topic %q; without replay topics only a letter from %q may go back to it",
+			ErrTopicNotAllowed, dl.OriginalTopic, dl.DLQTopic, dl.OriginalTopic+dlqSuffix)
 	}
 	return nil
 }
@@ -174,6 +202,12 @@ type run struct {
 	// loop until max replays within one run).
 	sent map[string]struct{}
 }
+
+// Reasons recorded on letters a run leaves for a later one.
+const (
+	reasonReplayedDuringRun = "dead-lettered again by a replay published during a running replay; a later run replays it"
+	reasonForcedDuringRun   = "replayed during a running replay; a later forced run sends it again"
+)
 
 func (u *run) add(ctx context.Context, it ReplayItem) {
 	u.rep.Processed++
@@ -263,10 +297,11 @@ func (u *run) loop(ctx context.Context, f Filter) error {
 				return nil
 			}
 		}
+		now := r.cfg.now()
 		claimed, err := r.store.Claim(ctx, ClaimRequest{
 			Filter: Filter{IDs: f.IDs, Group: f.Group, Topic: f.Topic, Handler: f.Handler,
 				DLQTopic: f.DLQTopic, Statuses: f.Statuses, Since: f.Since, Until: f.Until},
-			After: after, Owner: r.cfg.owner, Now: r.cfg.now(), Lease: r.cfg.lease, Limit: limit,
+			After: after, Owner: r.cfg.owner, Now: now, Lease: r.cfg.lease, Limit: limit,
 		})
 		if err != nil {
 			return err
@@ -276,9 +311,9 @@ func (u *run) loop(ctx context.Context, f Filter) error {
 		}
 		for i := range claimed {
 			dl := &claimed[i]
-			if u.mine(dl) {
-				// Left for a later run, unchanged (still new).
-				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, "dead-lettered again during a replay run; replayed by a later run"); err != nil {
+			if reason := u.leave(dl, now); reason != "" {
+				// Left for a later run, its status unchanged.
+				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, reason); err != nil {
 					u.releaseAll(claimed[i+1:])
 					return err
 				}
@@ -307,18 +342,39 @@ func (u *run) releaseAll(rest []Record) {
 	}
 }
 
-// one handles one claimed letter; a non-nil error stops the run (the
-// letter's own claim is already released).
-// mine reports that dl is the dead letter of a message this run replayed.
-func (u *run) mine(dl *Record) bool {
-	if len(u.sent) == 0 {
-		return false
+// leave returns why the run must leave dl for a later run, or "". Runs of
+// one or several replayers may go on at once; between them each letter is
+// replayed at most once per run, so a run leaves
+//
+//   - the dead letter of a message replayed after the run started, by this
+//     run (its UUID is one the run published) or by any other replayer
+//     (its KeyReplayOf and KeyReplayedAt, which the replayed message carried
+//     into its dead letter, say it is a replay published at or after the
+//     run's start); otherwise a run takes up another's replays and the two
+//     loop until max replays;
+//   - with Force, a letter marked replayed at or after the run's start
+//     (Record.ReplayedAt, by whichever run sent it).
+//
+// Replay times come from each replayer's clock: across hosts the rule
+// holds up to their clock skew. A KeyReplayedAt later than the claim time
+// plus the lease is not a replay time (garbage or forged) and is ignored.
+func (u *run) leave(dl *Record, claimedAt time.Time) string {
+	if _, ok := u.sent[dl.UUID]; ok {
+		return reasonReplayedDuringRun
 	}
-	_, byID := u.sent[dl.ID]
-	_, byUUID := u.sent[dl.UUID]
-	return byID || byUUID
+	if dl.Metadata[KeyReplayOf] != "" {
+		if at, ok := ParseTime(dl.Metadata[KeyReplayedAt]); ok && !at.Before(u.start) && !at.After(claimedAt.Add(u.r.cfg.lease)) {
+			return reasonReplayedDuringRun
+		}
+	}
+	if dl.Status == StatusReplayed && !dl.ReplayedAt.Before(u.start) {
+		return reasonForcedDuringRun
+	}
+	return ""
 }
 
+// one handles one claimed letter; a non-nil error stops the run (the
+// letter's own claim is already released).
 func (u *run) one(ctx context.Context, dl *Record) error {
 	r := u.r
 	it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic}

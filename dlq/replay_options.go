@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -44,6 +45,8 @@ type ReplayProgress struct {
 }
 
 type replayConfig struct {
+	topics     map[string]bool // nil: the default pairing (see WithReplayTopics)
+	badTopic   error           // an invalid WithReplayTopics entry
 	rate       float64
 	maxReplays int
 	validator  Validator
@@ -56,6 +59,48 @@ type replayConfig struct {
 	startSpan  func(ctx context.Context, topic string, msg *message.Message) (context.Context, trace.Span)
 	logger     watermill.LoggerAdapter
 	mp         metric.MeterProvider
+}
+
+// WithReplayTopics sets the topics replays may publish to: a letter whose
+// original topic (KeyOriginalTopic, which whoever published the letter
+// chose) is not one of them stays dead with reason ErrTopicNotAllowed, in
+// dry runs too. The last call wins.
+//
+// Default (no call, or no topics): a letter may go back only to the topic
+// its DLQ topic is named after, T for a letter the Monitor recorded from
+// "T.dlq" (the dlq Router's default naming), so a letter published straight
+// onto a DLQ topic cannot send its replay to another topic. Letters of a
+// DLQ topic shared by several topics (dlq.topic, WithTopicFunc) are held
+// until their topics are listed. An empty or blank topic, or one longer
+// than 256 bytes (a stored original topic is cut there), is invalid.
+func WithReplayTopics(topics ...string) ReplayOption {
+	return replayOptionFunc(func(c *replayConfig) {
+		c.topics, c.badTopic = nil, nil
+		for _, t := range topics {
+			if err := checkReplayTopic(t); err != nil {
+				c.badTopic = err
+				return
+			}
+			if c.topics == nil {
+				c.topics = map[string]bool{}
+			}
+			c.topics[t] = true
+		}
+	})
+}
+
+// checkReplayTopic checks one entry of WithReplayTopics or
+// StoreConfig.ReplayTopics.
+func checkReplayTopic(t string) error {
+	switch {
+	case strings.TrimSpace(t) == "":
+		return fmt.Errorf("replay topic %q is blank", t)
+	case strings.TrimSpace(t) != t:
+		return fmt.Errorf("replay topic %q has surrounding spaces", t)
+	case len(t) > maxNameLength:
+		return fmt.Errorf("replay topic %.32q... is longer than %d bytes", t, maxNameLength)
+	}
+	return nil
 }
 
 // WithReplayRate sets the velocity limit in messages per second, enforced
@@ -168,6 +213,8 @@ func newReplayConfig(opts []ReplayOption) replayConfig {
 
 func (c *replayConfig) validate() error {
 	switch {
+	case c.badTopic != nil:
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, c.badTopic)
 	case math.IsNaN(c.rate) || math.IsInf(c.rate, 0) || c.rate < 0:
 		return fmt.Errorf("%w: replay rate %v must be a finite number >= 0", ErrInvalidConfig, c.rate)
 	case c.maxReplays < 1:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,7 +61,7 @@ func TestReplayLineage(t *testing.T) {
 	want := map[string]string{
 		dlq.KeyReplayCount:         "1",
 		dlq.KeyOriginalUUID:        "u000",
-		dlq.KeyReplayOf:            "u000",
+		dlq.KeyReplayOf:            opsID("u000"),
 		dlq.KeyReplayedAt:          dlq.FormatTime(opsNow.Add(time.Hour)),
 		dlq.KeyOriginalTraceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
@@ -77,7 +78,7 @@ func TestReplayLineage(t *testing.T) {
 	if msgs[0].UUID != "replay-1" || string(msgs[0].Payload) != `{"order":"u000"}` {
 		t.Errorf("message: uuid %q payload %q", msgs[0].UUID, msgs[0].Payload)
 	}
-	dl, _ := s.Get(context.Background(), "u000")
+	dl, _ := s.Get(context.Background(), opsID("u000"))
 	if dl.Status != dlq.StatusReplayed || dl.ReplayUUID != "replay-1" {
 		t.Errorf("stored letter: %+v", dl)
 	}
@@ -97,7 +98,7 @@ func TestReplayNeverSendsTwice(t *testing.T) {
 	if msgs, _, _ := p.sent(); len(msgs) != 5 {
 		t.Fatalf("two runs sent %d want 5", len(msgs))
 	}
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{Force: true, Filter: dlq.Filter{IDs: []string{"u001"}}})
+	rep, err := r.Replay(ctx, dlq.ReplaySelection{Force: true, Filter: dlq.Filter{IDs: []string{opsID("u001")}}})
 	if err != nil || rep.Replayed != 1 {
 		t.Fatalf("forced: %+v %v", rep, err)
 	}
@@ -171,7 +172,7 @@ func TestReplayHeld(t *testing.T) {
 				if msgs, _, _ := p.sent(); len(msgs) != 0 {
 					t.Errorf("published %d", len(msgs))
 				}
-				dl, _ := s.Get(context.Background(), "u1")
+				dl, _ := s.Get(context.Background(), dlq.NewRecord(m, "orders.dlq", opsNow).ID)
 				if dl.Status != dlq.StatusNew {
 					t.Errorf("status %s want new", dl.Status)
 				}
@@ -215,7 +216,7 @@ func TestReplayPublishFailureStopsAndKeepsDead(t *testing.T) {
 	if rep.Failed != 1 || rep.Processed != 1 {
 		t.Errorf("report %+v", rep)
 	}
-	dl, _ := s.Get(context.Background(), "u000")
+	dl, _ := s.Get(context.Background(), opsID("u000"))
 	if dl.Status != dlq.StatusNew || dl.Reason == "" {
 		t.Errorf("failed letter: status %s reason %q", dl.Status, dl.Reason)
 	}
@@ -253,7 +254,9 @@ func TestReplayResumesAfterCrash(t *testing.T) {
 		got = append(got, m.Metadata[dlq.KeyReplayOf])
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"u000", "u001", "u002", "u003"}) {
+	want := []string{opsID("u000"), opsID("u001"), opsID("u002"), opsID("u003")}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
 		t.Errorf("replayed %v", got)
 	}
 }
@@ -325,6 +328,8 @@ func TestNewReplayerInvalid(t *testing.T) {
 		{"max replays 0", s, []dlq.ReplayOption{dlq.WithMaxReplays(0)}},
 		{"zero lease", s, []dlq.ReplayOption{dlq.WithReplayLease(0)}},
 		{"zero batch", s, []dlq.ReplayOption{dlq.WithReplayBatch(0)}},
+		{"blank replay topic", s, []dlq.ReplayOption{dlq.WithReplayTopics("orders", " ")}},
+		{"empty replay topic", s, []dlq.ReplayOption{dlq.WithReplayTopics("")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -421,7 +426,14 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 	h.Publish("orders", message.NewMessage("orig-2", []byte(`{"order":2}`)))
 	wait(5)
 	fixed.Store(true)
-	rep, err = r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{IDs: []string{"orig-2"}}})
+	var id2 string
+	all, _ := s.List(ctx, dlq.Filter{})
+	for _, dl := range all {
+		if dl.UUID == "orig-2" {
+			id2 = dl.ID
+		}
+	}
+	rep, err = r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{IDs: []string{id2}}})
 	if err != nil || rep.Replayed != 1 {
 		t.Fatalf("replay of fixed: %+v %v", rep, err)
 	}
@@ -505,5 +517,64 @@ func TestReplayRunSkipsItsOwnFailures(t *testing.T) {
 	rep, err = r.Replay(context.Background(), dlq.ReplaySelection{})
 	if err != nil || rep.Replayed != 2 {
 		t.Fatalf("second run: %+v %v, want the 2 failures replayed", rep, err)
+	}
+}
+
+// TestReplayTopics: a letter's KeyOriginalTopic is chosen by whoever
+// published the letter; a replay publishes only to a topic the replayer
+// allows, by default the topic the letter's DLQ topic is named after.
+func TestReplayTopics(t *testing.T) {
+	tests := []struct {
+		name          string
+		dlqTopic      string
+		originalTopic string
+		opts          []dlq.ReplayOption
+		wantPublished bool
+	}{
+		{name: "default: back to the DLQ topic's own topic", dlqTopic: "orders.dlq", originalTopic: "orders", wantPublished: true},
+		{name: "default: forged letter names another topic", dlqTopic: "orders.dlq", originalTopic: "admin.commands"},
+		{name: "default: shared DLQ topic", dlqTopic: "all.dlq", originalTopic: "orders"},
+		{name: "default: no DLQ topic known", dlqTopic: "", originalTopic: "orders"},
+		{name: "listed topic from a shared DLQ topic", dlqTopic: "all.dlq", originalTopic: "orders",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders", "payments")}, wantPublished: true},
+		{name: "unlisted topic", dlqTopic: "admin.commands.dlq", originalTopic: "admin.commands",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders", "payments")}},
+		{name: "the last call wins", dlqTopic: "orders.dlq", originalTopic: "orders",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders"), dlq.WithReplayTopics("payments")}},
+		{name: "no topics is the default", dlqTopic: "orders.dlq", originalTopic: "orders",
+			opts: []dlq.ReplayOption{dlq.WithReplayTopics()}, wantPublished: true},
+	}
+	for _, tt := range tests {
+		for _, dry := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/dry=%v", tt.name, dry), func(t *testing.T) {
+				s := dlq.NewMemStore()
+				m := opsDeadLetterMsg("u1", tt.originalTopic, opsFP, 0, opsNow)
+				if err := opsMonitor(t, s).Record(context.Background(), tt.dlqTopic, m); err != nil {
+					t.Fatal(err)
+				}
+				p := &opsPublisher{}
+				rep, err := opsReplayer(t, s, p, tt.opts...).Replay(context.Background(), dlq.ReplaySelection{DryRun: dry})
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs, topics, _ := p.sent()
+				if tt.wantPublished {
+					if rep.Replayed != 1 || (!dry && (len(msgs) != 1 || topics[0] != tt.originalTopic)) {
+						t.Fatalf("report %+v, published to %v: want one replay to %q", rep, topics, tt.originalTopic)
+					}
+					return
+				}
+				if rep.Held != 1 || len(rep.Items) != 1 || !errors.Is(rep.Items[0].Err, dlq.ErrTopicNotAllowed) || len(msgs) != 0 {
+					t.Fatalf("report %+v, published %d: want one held with ErrTopicNotAllowed and nothing published", rep, len(msgs))
+				}
+				dl, err := s.Get(context.Background(), dlq.NewRecord(m, tt.dlqTopic, opsNow).ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dl.Status != dlq.StatusNew || (!dry && !strings.Contains(dl.Reason, "replay topic not allowed")) {
+					t.Errorf("held letter: status %s reason %q", dl.Status, dl.Reason)
+				}
+			})
+		}
 	}
 }

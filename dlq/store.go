@@ -42,9 +42,16 @@ const UnknownGroup = UnknownFingerprint
 // Record is one recorded dead letter: the message as it arrived on the
 // DLQ topic, with its Levee failure keys parsed defensively.
 type Record struct {
-	// ID identifies the record: the dead letter's message UUID, or
-	// "sha256-<hex>" of its content when the UUID is missing or unusable.
-	// Redelivery of the same dead letter yields the same ID.
+	// ID identifies the record: "dl-" and 32 hex digits of a SHA-256 over
+	// the consumer (the DLQ topic, original topic, handler and consumer
+	// group the letter names), the message UUID, and the payload and
+	// metadata a replay would publish (failure keys, trace context and
+	// per-delivery transport keys left out). A redelivery of the same dead
+	// letter, or a second dead-lettering of the message by the same
+	// consumer, yields the same ID (Add keeps the first); two handlers or
+	// groups failing one message yield two letters; a producer reusing
+	// another message's UUID cannot take its ID. IDs are opaque: letters
+	// stored by older versions keep theirs (the message UUID).
 	ID string `json:"id"`
 	// UUID is the dead letter's message UUID as received ("" if none).
 	UUID string `json:"uuid"`

@@ -25,6 +25,7 @@ const (
 //	  schema: levee                       # postgres schema (default levee)
 //	  retention: {max_age: 720h, max_count: 1000000}
 //	  timeout: 5s                         # deadline of every store call (default 5s)
+//	  replay_topics: [orders, payments]   # where `levee dlq replay` may publish
 //
 //	store:
 //	  kind: redis
@@ -53,6 +54,11 @@ type StoreConfig struct {
 	// Retention bounds what the store keeps (applied by `levee dlq prune`
 	// and by whoever calls Store.Prune).
 	Retention RetentionConfig `yaml:"retention"`
+	// ReplayTopics are the topics `levee dlq replay` may publish to (with
+	// its --allow-topic flags; see WithReplayTopics). Empty means the
+	// Replayer's default: a letter recorded from "T.dlq" may go back to T
+	// only.
+	ReplayTopics []string `yaml:"replay_topics"`
 	// Timeout is the deadline of every call to the store's server (one
 	// statement or transaction in PostgreSQL, one script or command in
 	// Redis), and of one Monitor.Handle (WithMonitorStoreTimeout). Nil (no
@@ -144,6 +150,11 @@ func (c StoreConfig) Validate() error {
 	}
 	if c.Retention.MaxCount < 0 {
 		return wrap("retention.max_count", "must not be negative")
+	}
+	for i, topic := range c.ReplayTopics {
+		if err := checkReplayTopic(topic); err != nil {
+			return wrap("replay_topics", "entry %d: %v", i+1, err)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package dlq_test
 import (
 	"cmp"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ func TestStoreConfig(t *testing.T) {
 		{name: "timeout", yaml: "store: {timeout: 750ms}\n", wantTimeout: 750 * time.Millisecond},
 		{name: "timeout zero", yaml: "store:\n  timeout: 0s\n", wantErr: "levee.yaml:2: store.timeout: levee/dlq: invalid configuration: 0s: must be positive"},
 		{name: "timeout negative", yaml: "store: {kind: postgres, url: \"postgres://h/db\", timeout: -1s}\n", wantErr: "levee.yaml:1: store.timeout"},
+		{name: "replay topics", yaml: "store: {kind: postgres, url: \"postgres://h/db\", replay_topics: [orders, payments]}\n",
+			want: dlq.StoreConfig{Kind: "postgres", URL: "postgres://h/db", ReplayTopics: []string{"orders", "payments"}}},
+		{name: "blank replay topic", yaml: "store:\n  replay_topics: [orders, \" \"]\n", wantErr: "levee.yaml:2: store.replay_topics: levee/dlq: invalid configuration: entry 2: replay topic \" \" is blank"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,7 +78,7 @@ func TestStoreConfig(t *testing.T) {
 				t.Errorf("StoreTimeout: got %s want %s", got, wantTimeout)
 			}
 			got.Store.Timeout = nil
-			if got.Store != tt.want {
+			if !reflect.DeepEqual(got.Store, tt.want) {
 				t.Errorf("got %+v want %+v", got.Store, tt.want)
 			}
 		})

@@ -110,7 +110,9 @@ func TestMonitorCrashMidIngestLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == crashAt-1 {
-			crashedID = m.UUID // stored, never acked
+			// stored, never acked; the ID the monitor gave it (it has no
+			// subscribed topic here, so the DLQ topic is the letter's key)
+			crashedID = dlq.NewRecord(m, m.Metadata[dlq.KeyDLQTopic], at).ID
 			break
 		}
 		m.Ack()

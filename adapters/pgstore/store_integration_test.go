@@ -116,11 +116,15 @@ func TestBadInputRoundTrips(t *testing.T) {
 	if err := mon.Handle(msg); err != nil {
 		t.Fatalf("monitor: %v", err)
 	}
-	dl, err := s.Get(ctx, "nul-and-garbage")
+	letters, err := s.List(ctx, dlq.Filter{})
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("stored %d letters, %v want 1", len(letters), err)
+	}
+	dl, err := s.Get(ctx, letters[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl.Fingerprint != dlq.UnknownGroup || string(dl.Payload) != "\x00\xff\xfe" || dl.Metadata["k\x00"] == "" {
+	if dl.UUID != "nul-and-garbage" || dl.Fingerprint != dlq.UnknownGroup || string(dl.Payload) != "\x00\xff\xfe" || dl.Metadata["k\x00"] == "" {
 		t.Errorf("got %+v", dl)
 	}
 }

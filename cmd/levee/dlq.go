@@ -26,7 +26,9 @@ commands:
   list     [selection]
   show     ID
   replay   [selection] [--rate 50/s] [--max-replays 3] [--dry-run] [--force]
-                                (needs a selector, or --all)
+           [--allow-topic T]...   (needs a selector, or --all; default topics:
+                                    store.replay_topics, else a letter from
+                                    T.dlq goes back to T only)
   archive  [selection]          (needs a selector, or --all)
   prune    [--max-age 720h] [--max-count N] [--dry-run] [--force]
            (default: store.retention; a max age under 1h needs --force)
@@ -367,6 +369,8 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")
 	force := fs.Bool("force", false, "replay letters already replayed, again")
 	all := fs.Bool("all", false, "replay every new letter matching no selector")
+	var allow multiFlag
+	fs.Var(&allow, "allow-topic", "a topic replays may publish to (repeatable; added to store.replay_topics)")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -389,11 +393,12 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, s, closeFn, err := c.store(ctx)
+	cfg, sc, s, closeFn, err := c.store(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	topics := append(append([]string(nil), sc.ReplayTopics...), allow...)
 	var pub message.Publisher
 	if !*dry {
 		p, closePub, err := c.openPublisher(ctx, cfg)
@@ -418,7 +423,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 		return err
 	}
 	rp, err := dlq.NewReplayer(s, pub, dlq.WithReplayRate(r), dlq.WithMaxReplays(*maxReplays),
-		dlq.WithReplayProgress(progress), dlq.WithReplayValidator(validator))
+		dlq.WithReplayProgress(progress), dlq.WithReplayValidator(validator), dlq.WithReplayTopics(topics...))
 	if err != nil {
 		return usageError{err.Error()}
 	}

@@ -82,14 +82,18 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := mon.Record(ctx, "orders.dlq", message.NewMessage("cli-"+suffix+"-hand", []byte("?"))); err != nil {
+	handMsg := message.NewMessage("cli-"+suffix+"-hand", []byte("?"))
+	if err := mon.Record(ctx, "orders.dlq", handMsg); err != nil {
 		t.Fatal(err)
 	}
+	hand := dlq.NewRecord(handMsg, "orders.dlq", time.Now()).ID
 
 	dir := t.TempDir()
 	cfgPath := dir + "/levee.yaml"
 	writeCfg := func(amqp string) {
-		body := fmt.Sprintf("transport: {kind: amqp, dial_timeout: 2s, amqp: {url: %q}}\nstore: {kind: postgres, url: %q, schema: %s}\n", amqp, pgURL, schema)
+		// the letters came from the shared DLQ topic orders.dlq: their topic
+		// must be listed for a replay
+		body := fmt.Sprintf("transport: {kind: amqp, dial_timeout: 2s, amqp: {url: %q}}\nstore: {kind: postgres, url: %q, schema: %s, replay_topics: [%s]}\n", amqp, pgURL, schema, topic)
 		if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +116,7 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 	for i := range 3 {
 		select {
 		case m := <-received:
-			if m.Metadata[dlq.KeyReplayCount] != "1" || !strings.HasPrefix(m.Metadata[dlq.KeyReplayOf], "cli-"+suffix) {
+			if m.Metadata[dlq.KeyReplayCount] != "1" || !strings.HasPrefix(m.Metadata[dlq.KeyOriginalUUID], "cli-"+suffix) {
 				t.Errorf("received %v", m.Metadata)
 			}
 			m.Ack()
@@ -128,7 +132,7 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 	}
 
 	writeCfg("amqp://guest:guest@127.0.0.1:1/")
-	code, _, errs = cli("replay", "--id", "cli-"+suffix+"-hand")
+	code, _, errs = cli("replay", "--id", hand)
 	if code != 1 || !strings.Contains(errs, "broker unreachable") {
 		t.Errorf("broker down: exit %d, stderr %q", code, errs)
 	}

@@ -70,14 +70,16 @@ func TestDLQCLIOverRedis(t *testing.T) {
 		m.Metadata[dlq.KeyHandler] = "payments"
 		m.Metadata[dlq.KeyFingerprint] = fp
 		m.Metadata[dlq.KeyError] = "payment gateway timeout"
-		if err := mon.Record(ctx, "orders.dlq", m); err != nil {
+		// the default DLQ topic of topic: a replay may go back to topic
+		if err := mon.Record(ctx, topic+".dlq", m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	hand := "cli-" + suffix + "-hand"
-	if err := mon.Record(ctx, "orders.dlq", message.NewMessage(hand, []byte("?"))); err != nil {
+	handMsg := message.NewMessage("cli-"+suffix+"-hand", []byte("?"))
+	if err := mon.Record(ctx, "orders.dlq", handMsg); err != nil {
 		t.Fatal(err)
 	}
+	hand := dlq.NewRecord(handMsg, "orders.dlq", time.Now()).ID
 
 	cfgPath := t.TempDir() + "/levee.yaml"
 	writeCfg := func(storeURL string) {
@@ -108,7 +110,7 @@ func TestDLQCLIOverRedis(t *testing.T) {
 	for i := range 3 {
 		select {
 		case m := <-received:
-			if m.Metadata[dlq.KeyReplayCount] != "1" || !strings.HasPrefix(m.Metadata[dlq.KeyReplayOf], "cli-"+suffix) {
+			if m.Metadata[dlq.KeyReplayCount] != "1" || !strings.HasPrefix(m.Metadata[dlq.KeyOriginalUUID], "cli-"+suffix) {
 				t.Errorf("received %v", m.Metadata)
 			}
 			m.Ack()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
 )
 
@@ -57,6 +58,9 @@ func Run(t *testing.T, newStore NewStore) {
 		if got.Error != "failure of a" {
 			t.Errorf("redelivery overwrote the record: error %q", got.Error)
 		}
+	})
+	t.Run("IdentityIncludesConsumer", func(t *testing.T) {
+		identityIncludesConsumer(t, newStore(t))
 	})
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := newStore(t)
@@ -381,6 +385,9 @@ func Run(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
+	t.Run("ConcurrentReplayersReplayOncePerRun", func(t *testing.T) {
+		replayersOncePerRun(t, newStore(t))
+	})
 	t.Run("ConcurrentClaimsAreExclusive", func(t *testing.T) {
 		s := newStore(t)
 		const total = 300
@@ -425,6 +432,98 @@ func Run(t *testing.T, newStore NewStore) {
 			}
 		}
 	})
+}
+
+// deadLetter builds a dead letter message as dlq.Router writes it: uuid,
+// payload and the consumer's keys.
+func deadLetter(uuid, payload, topic, handler, group, errText string) *message.Message {
+	m := message.NewMessage(uuid, []byte(payload))
+	m.Metadata[dlq.KeyOriginalTopic] = topic
+	m.Metadata[dlq.KeyHandler] = handler
+	if group != "" {
+		m.Metadata[dlq.KeyConsumerGroup] = group
+	}
+	m.Metadata[dlq.KeyError] = errText
+	m.Metadata[dlq.KeyErrorClass] = "permanent"
+	m.Metadata[dlq.KeyFingerprint] = dlq.Fingerprint("*errors.errorString", errText)
+	m.Metadata[dlq.KeyLastFailureAt] = dlq.FormatTime(Base)
+	m.Metadata[dlq.KeyDLQTopic] = topic + ".dlq"
+	m.Metadata["customer"] = "c-1"
+	return m
+}
+
+// identityIncludesConsumer: a dead letter's ID (dlq.NewRecord) includes the
+// consumer, so two handlers or groups failing one message keep two letters,
+// a forged letter reusing the UUID (arriving first) hides none of them, and
+// a redelivery of a letter is still recognised as the same letter.
+func identityIncludesConsumer(t *testing.T, s dlq.Store) {
+	ctx := context.Background()
+	const uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	rec := func(m *message.Message, dlqTopic string) dlq.Record { return dlq.NewRecord(m, dlqTopic, Base) }
+	victim := deadLetter(uuid, `{"order":1}`, "orders", "ship", "", "warehouse offline")
+	// what a producer can publish straight onto the DLQ topic, first
+	forgedOtherConsumer := deadLetter(uuid, `{"order":1}`, "spam", "spam-handler", "", "x")
+	forgedPayload := deadLetter(uuid, `{"order":"forged"}`, "orders", "ship", "", "warehouse offline")
+	forgedLineage := deadLetter(uuid, `{"order":1}`, "orders", "ship", "", "warehouse offline")
+	forgedLineage.Metadata[dlq.KeyReplayCount] = "99"
+	otherHandler := deadLetter(uuid, `{"order":1}`, "orders", "bill", "", "ledger closed")
+	otherGroup := deadLetter(uuid, `{"order":1}`, "orders", "ship", "audit", "warehouse offline")
+	// the victim's letter delivered again: transport keys and a new trace
+	// context differ; and dead-lettered again by the same consumer after a
+	// lost ack: the failure keys differ
+	redelivered := victim.Copy()
+	redelivered.Metadata[dlq.KeyDeliveryCount] = "2"
+	redelivered.Metadata["_watermill_amqp_redelivered"] = "true"
+	redelivered.Metadata["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	again := victim.Copy()
+	again.Metadata[dlq.KeyError] = "warehouse offline again"
+	again.Metadata[dlq.KeyAttempts] = "5"
+	again.Metadata[dlq.KeyLastFailureAt] = dlq.FormatTime(Base.Add(time.Minute))
+
+	steps := []struct {
+		name     string
+		dl       dlq.Record
+		wantNew  int
+		sameAsID string
+	}{
+		{name: "forged, other consumer", dl: rec(forgedOtherConsumer, "orders.dlq"), wantNew: 1},
+		{name: "forged, other payload", dl: rec(forgedPayload, "orders.dlq"), wantNew: 1},
+		{name: "forged, other lineage", dl: rec(forgedLineage, "orders.dlq"), wantNew: 1},
+		{name: "victim", dl: rec(victim, "orders.dlq"), wantNew: 1},
+		{name: "other handler", dl: rec(otherHandler, "orders.dlq"), wantNew: 1},
+		{name: "other group", dl: rec(otherGroup, "orders.dlq"), wantNew: 1},
+		{name: "other DLQ topic", dl: rec(victim, "all.dlq"), wantNew: 1},
+		{name: "redelivered", dl: rec(redelivered, "orders.dlq"), wantNew: 0, sameAsID: rec(victim, "orders.dlq").ID},
+		{name: "dead-lettered again", dl: rec(again, "orders.dlq"), wantNew: 0, sameAsID: rec(victim, "orders.dlq").ID},
+	}
+	for _, st := range steps {
+		n, err := s.Add(ctx, st.dl)
+		if err != nil || n != st.wantNew {
+			t.Errorf("%s: Add got %d, %v want %d", st.name, n, err, st.wantNew)
+		}
+		if st.sameAsID != "" && st.dl.ID != st.sameAsID {
+			t.Errorf("%s: id %s want the victim's %s", st.name, st.dl.ID, st.sameAsID)
+		}
+	}
+	all, err := s.List(ctx, dlq.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 7 {
+		t.Fatalf("stored %d letters want 7 (3 forged, victim, other handler, other group, other DLQ topic): %v", len(all), IDs(all))
+	}
+	got, err := s.Get(ctx, rec(victim, "orders.dlq").ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UUID != uuid || got.Handler != "ship" || got.OriginalTopic != "orders" || string(got.Payload) != `{"order":1}` ||
+		got.Error != "warehouse offline" || got.ReplayCount != 0 {
+		t.Errorf("victim's letter: got %+v", got)
+	}
+	byHandler, err := s.List(ctx, dlq.Filter{Handler: "bill"})
+	if err != nil || len(byHandler) != 1 || byHandler[0].Error != "ledger closed" {
+		t.Errorf("other handler's letter: got %v, %v", byHandler, err)
+	}
 }
 
 func mustAdd(t *testing.T, s dlq.Store, letters ...dlq.Record) {
