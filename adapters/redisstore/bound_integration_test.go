@@ -47,10 +47,11 @@ func TestMonitorStoresOversizedLetters(t *testing.T) {
 		for i := range tc.bigs {
 			msg.Metadata.Set(fmt.Sprintf("x-big-%d", i), strings.Repeat("b", 4<<20))
 		}
+		recID := dlq.NewRecord(msg, "", time.Now()).ID // letter IDs hash the consumer and content
 		if err := mon.Handle(msg); err != nil {
 			t.Fatalf("%s: Handle: %v", id, err)
 		}
-		got, err := s.Get(ctx, id)
+		got, err := s.Get(ctx, recID)
 		if err != nil {
 			t.Fatalf("%s: Get: %v", id, err)
 		}
