@@ -132,10 +132,11 @@ func TestStalledDatabaseGivesErrorsNotHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := message.NewMessage("after-stall", []byte("p"))
+	id := dlq.NewRecord(msg, "", time.Now()).ID
 	if err := mon.Handle(msg); err != nil {
 		t.Fatalf("after the stall: %v", err)
 	}
-	if _, err := s2.Get(ctx, "after-stall"); err != nil {
+	if _, err := s2.Get(ctx, id); err != nil {
 		t.Errorf("after the stall: %v", err)
 	}
 }
