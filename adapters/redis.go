@@ -20,7 +20,7 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 	n := tc.concurrency()
 	// watermill-redisstream's Publisher.Close and Subscriber.Close each
 	// close their client, so each gets its own.
-	const redisConnsPerTopic = 3
+	const redisConnsPerSubscription = 6
 	newClient := func(pool int) *redis.Client {
 		return redis.NewClient(&redis.Options{
 			Addr:        rc.Addr,
@@ -47,39 +47,25 @@ func buildRedis(ctx context.Context, o *options) (*built, error) {
 	ackDeadline := tc.ackDeadline()
 	prefix := group + "-" + watermill.NewShortUUID()
 	subs := make([]message.Subscriber, n)
-	closeSubs := func() {
-		for _, s := range subs {
-			if s != nil {
-				_ = s.Close()
-			}
-		}
-	}
 	for i := range subs {
-		// Per subscribed topic a consumer blocks one connection in
-		// XREADGROUP, one claims idle messages, one acks. The number of
-		// topics is not known here, and a pool too small makes every
-		// Subscribe wait out the pool timeout (seconds per topic), so the
-		// pool is sized for 16 topics; go-redis opens connections lazily.
-		s, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
-			Client:        newClient(redisConnsPerTopic * 16),
+		// Each subscription is a group member of its own, with its own
+		// client (watermill-redisstream's Subscriber.Close closes it): one
+		// connection blocks in XREADGROUP, one claims idle messages, one
+		// acks, one renews the lease; go-redis opens connections lazily.
+		subs[i] = newRedisLeaseSubscriber(func() *redis.Client { return newClient(redisConnsPerSubscription) }, redisstream.SubscriberConfig{
 			Consumer:      fmt.Sprintf("%s-%d", prefix, i),
 			ConsumerGroup: group,
 			// A message pending longer than the ack deadline is claimed by
-			// another group member and redelivered.
+			// another group member and redelivered; a live member renews
+			// the entries it holds (redisLeaseSubscriber), so that happens
+			// once the member is gone.
 			MaxIdleTime:                   ackDeadline,
 			ClaimInterval:                 min(ackDeadline/2, redisstream.DefaultClaimInterval),
 			DisableIndefiniteInitialBlock: true,
-		}, o.logger)
-		if err != nil {
-			closeSubs()
-			_ = client.Close()
-			return nil, fmt.Errorf("redis at %s: subscriber: %w", rc.Addr, err)
-		}
-		subs[i] = s
+		}, ackDeadline, o.logger)
 	}
 	fan, err := NewFanIn(subs...)
 	if err != nil {
-		closeSubs()
 		_ = client.Close()
 		return nil, err
 	}

@@ -1,0 +1,165 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisLeaseSubscriber is one slot of the Redis transport: each Subscribe
+// runs a consumer-group member of its own (a watermill-redisstream
+// subscriber with a consumer name used by no other subscription), which
+// renews the lease on the entries it holds while the subscription is live.
+//
+// Redis has no Nack: watermill-redisstream re-sends a Nacked message in
+// process, so an entry stays pending for its consumer, and ages, through
+// every Nack. A message a layer defers again and again (a breaker open
+// past its max hold, a shedding scheduler) therefore stayed pending longer
+// than the ack deadline although each delivery was bounded by it, and
+// another member (of this process or another) claimed it and ran it
+// concurrently: a healthy message processed twice, a poison message given
+// more than max attempts. Every third of the ack deadline, the member
+// re-claims for itself (XCLAIM JUSTID, which resets the idle time and not
+// the delivery count) the entries XPENDING lists for it. Its consumer name
+// is its own, so these are exactly the entries this subscription read or
+// claimed: when the subscription ends, or its process dies, the renewal
+// stops and a live member claims them after the ack deadline, as before.
+//
+// It is safe for concurrent use.
+type redisLeaseSubscriber struct {
+	newClient func() *redis.Client
+	cfg       redisstream.SubscriberConfig // Client and Consumer set per Subscribe
+	consumer  string                       // the slot's name; subscriptions add a sequence number
+	every     time.Duration
+	logger    watermill.LoggerAdapter
+
+	mu      sync.Mutex
+	closed  bool // guarded by mu
+	seq     int  // guarded by mu
+	closing chan struct{}
+	wg      sync.WaitGroup
+}
+
+func newRedisLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.SubscriberConfig, ackDeadline time.Duration, logger watermill.LoggerAdapter) *redisLeaseSubscriber {
+	return &redisLeaseSubscriber{
+		newClient: newClient, cfg: cfg, consumer: cfg.Consumer,
+		every: max(ackDeadline/3, time.Millisecond), logger: logger, closing: make(chan struct{}),
+	}
+}
+
+// Subscribe starts a member of its own on topic's stream. The channel
+// closes when ctx is done or the subscriber is closed; the member's
+// client is closed then.
+func (s *redisLeaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s.seq++
+	cfg := s.cfg
+	cfg.Consumer = fmt.Sprintf("%s-%d", s.consumer, s.seq)
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	client := s.newClient()
+	cfg.Client = client
+	member, err := redisstream.NewSubscriber(cfg, s.logger)
+	if err != nil {
+		_ = client.Close()
+		s.wg.Done()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	in, err := member.Subscribe(ctx, topic)
+	if err != nil {
+		cancel()
+		_ = member.Close()
+		s.wg.Done()
+		return nil, err
+	}
+	out := make(chan *message.Message)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		t := time.NewTicker(s.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.closing:
+				cancel()
+				return
+			case <-t.C:
+				s.renew(ctx, client, topic, cfg.Consumer)
+			}
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		// The reader of out (FanIn) reads until it is closed, so the
+		// relay never blocks for good.
+		for msg := range in {
+			out <- msg
+		}
+		cancel()
+		<-renewDone
+		_ = member.Close() // closes client
+		close(out)
+	}()
+	return out, nil
+}
+
+// redisLeaseBatch bounds the entries renewed per tick; a member holds one
+// message in process and prefetches one more.
+const redisLeaseBatch = 100
+
+// renew resets the idle time of the entries pending for consumer on
+// stream. Errors are logged: a missed renewal only lets an entry be
+// claimed, as without renewal.
+func (s *redisLeaseSubscriber) renew(ctx context.Context, client *redis.Client, stream, consumer string) {
+	ctx, cancel := context.WithTimeout(ctx, s.every)
+	defer cancel()
+	pending, err := client.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: stream, Group: s.cfg.ConsumerGroup, Start: "-", End: "+", Count: redisLeaseBatch, Consumer: consumer,
+	}).Result()
+	if err != nil || len(pending) == 0 {
+		if err != nil && ctx.Err() == nil && err != redis.Nil {
+			s.logger.Error("Redis lease renewal: XPENDING failed", err, watermill.LogFields{"stream": stream, "consumer": consumer})
+		}
+		return
+	}
+	ids := make([]string, len(pending))
+	for i, p := range pending {
+		ids[i] = p.ID
+	}
+	// MinIdle 0: the entries are this member's; JUSTID leaves the delivery
+	// count alone.
+	err = client.XClaimJustID(ctx, &redis.XClaimArgs{
+		Stream: stream, Group: s.cfg.ConsumerGroup, Consumer: consumer, Messages: ids,
+	}).Err()
+	if err != nil && ctx.Err() == nil && err != redis.Nil {
+		s.logger.Error("Redis lease renewal: XCLAIM failed", err, watermill.LogFields{"stream": stream, "consumer": consumer})
+	}
+}
+
+// Close ends every subscription and waits for them.
+func (s *redisLeaseSubscriber) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
