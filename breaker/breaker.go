@@ -107,7 +107,7 @@ func New(opts ...Option) (*Breaker, error) {
 	inst, err := newInstruments(b)
 	if err != nil {
 		if b.lim != nil {
-			_ = b.lim.Close()
+			b.lim.Close()
 		}
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (b *Breaker) Close() error {
 		close(b.closed)
 		if b.lim != nil {
 			b.closeDrain()
-			_ = b.lim.Close()
+			b.lim.Close()
 		}
 		err = b.inst.close()
 	})

@@ -29,8 +29,9 @@
 // from start to 100% over a window along max(start, (elapsed/window)^(1/
 // aggression)) (Envoy's slow start). 100% is the moving average of
 // successful calls per second observed before the trip, or WithDrainRate.
-// The ramp drives the rate of a ratelimit.Limiter the breaker owns (Levee
-// has one token bucket). A trip during the drain restarts the cycle.
+// The ramp drives the rate of a token bucket the breaker owns: Levee's one
+// bucket (internal/gcra), which the ratelimit package builds on too. A trip
+// during the drain restarts the cycle.
 //
 // # Where it sits
 //

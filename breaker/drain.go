@@ -9,11 +9,11 @@ import (
 )
 
 // rampLimiter is what the drain needs from a token bucket; the breaker owns
-// one *ratelimit.Limiter and moves its rate along the ramp.
+// one *gcra.Bucket and moves its rate along the ramp.
 type rampLimiter interface {
-	Wait(ctx context.Context) error
+	Take(ctx context.Context) error
 	SetRate(perSecond float64)
-	Close() error
+	Close()
 }
 
 // RampFraction returns the share of full throughput admitted elapsed into a

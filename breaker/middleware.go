@@ -9,7 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/levee-dev/levee/ratelimit"
+	"github.com/levee-dev/levee/internal/gcra"
 )
 
 // Middleware wraps next: while the breaker is closed the message goes
@@ -340,7 +340,7 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 		ctx, cancel = context.WithDeadline(mctx, deadline)
 		defer cancel()
 	}
-	err := lim.Wait(ctx)
+	err := lim.Take(ctx)
 	waited := time.Since(now)
 	a := w.handlerAttrs(msg)
 	b.inst.drainWait.Record(context.Background(), waited.Seconds(), a.base)
@@ -351,7 +351,7 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 	switch {
 	case mctx.Err() != nil:
 		return mctx.Err()
-	case errors.Is(err, ratelimit.ErrClosed):
+	case errors.Is(err, gcra.ErrClosed):
 		return ErrClosed
 	}
 	return &OpenError{State: StateClosed, Held: time.Since(ws.first), After: 0}

@@ -11,8 +11,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/gcra"
 	"github.com/levee-dev/levee/internal/telemetry"
-	"github.com/levee-dev/levee/ratelimit"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -195,7 +195,7 @@ type run struct {
 	r       *Replayer
 	rep     ReplayReport
 	start   time.Time
-	limiter *ratelimit.Limiter
+	limiter *gcra.Bucket
 	// sent holds the UUIDs of the messages this run published: a replayed
 	// message that fails again is dead-lettered while the run goes on, and
 	// the run must not take that letter up again (it would replay it in a
@@ -256,10 +256,7 @@ func (r *Replayer) Replay(ctx context.Context, sel ReplaySelection) (ReplayRepor
 		return u.rep, fmt.Errorf("%w: replayer has no publisher", ErrInvalidConfig)
 	}
 	if r.cfg.rate > 0 {
-		l, err := ratelimit.New(ratelimit.WithRate(r.cfg.rate), ratelimit.WithBurst(1))
-		if err != nil {
-			return u.rep, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-		}
+		l := gcra.New(false, r.cfg.rate, 1, gcra.DefaultCatchUp)
 		defer l.Close()
 		u.limiter = l
 	}
@@ -388,7 +385,7 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 		return nil
 	}
 	if u.limiter != nil {
-		if err := u.limiter.Wait(ctx); err != nil {
+		if err := u.limiter.Take(ctx); err != nil {
 			u.releaseAll([]Record{*dl})
 			return err
 		}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/levee-dev/levee/internal/gcra"
 )
 
 // Adaptive configures a limit that follows the downstream's health (AIMD
@@ -145,7 +147,7 @@ func (a Adaptive) validate(c *config) error {
 // adaptive is the controller state of one Limiter.
 type adaptive struct {
 	cfg      Adaptive
-	b        *bucket
+	b        *gcra.Bucket
 	inflight atomic.Int64 // messages inside next
 
 	mu          sync.Mutex
@@ -160,7 +162,7 @@ type adaptive struct {
 	baseline    time.Duration // automatic baseline latency; guarded by mu
 }
 
-func newAdaptive(a Adaptive, b *bucket) *adaptive {
+func newAdaptive(a Adaptive, b *gcra.Bucket) *adaptive {
 	return &adaptive{cfg: a.withDefaults(), b: b, windowStart: time.Now()}
 }
 
@@ -171,9 +173,7 @@ func (a *adaptive) reset(now time.Time) {
 	defer a.mu.Unlock()
 	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
 	a.windowStart = now
-	a.b.mu.Lock()
-	a.grantedAt = a.b.granted
-	a.b.mu.Unlock()
+	a.grantedAt = a.b.Snapshot().Granted
 }
 
 // failed reports whether err counts against the downstream's health.
@@ -217,70 +217,72 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
 	a.windowStart = now
 
-	b := a.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	granted := b.granted - a.grantedAt
-	a.grantedAt = b.granted
-	if b.unlimited || b.closed {
-		return decision{}, false
-	}
-	rate := b.rate
-	nr := rate
-	secs := elapsed.Seconds()
-	errCongested := float64(errs) > a.cfg.MaxErrorRate*float64(n)
-	latCongested := false
-	switch {
-	case a.cfg.IgnoreLatency:
-	case a.cfg.TargetLatency > 0:
-		latCongested = meanLat > a.cfg.TargetLatency
-	default:
-		if a.baseline == 0 || meanLat < a.baseline {
-			a.baseline = meanLat
-		} else {
-			a.baseline = time.Duration(float64(a.baseline) * baselineAging)
+	// The decision reads and moves the bucket's rate in one step, under its
+	// lock (gcra.Bucket.Update), so no concurrent SetRate slips in between.
+	var (
+		d       decision
+		changed bool
+	)
+	a.b.Update(func(s *gcra.State) bool {
+		granted := s.Granted - a.grantedAt
+		a.grantedAt = s.Granted
+		if s.Unlimited || s.Closed {
+			return false
 		}
-		latCongested = float64(meanLat) > a.cfg.LatencyTolerance*float64(a.baseline)
-	}
-	// After a cut, its effect shows only once the requests admitted
-	// before it have finished (one latency later), and then as latency
-	// falling while the backlog drains: hold instead of cutting again, so
-	// the rate does not overshoot downwards.
-	draining := a.backingOff && (now.Before(a.holdUntil) || meanLat < a.latAtCut)
-	switch {
-	case errCongested || (latCongested && !draining):
-		// Cut below what the downstream delivered, so its backlog drains.
-		goodput := float64(n-errs) / secs
-		nr = math.Min(rate, goodput) * a.cfg.Decrease
-		a.backingOff = true
-		// Little's law: the messages in flight now finish in about
-		// inflight/goodput; until then, and for one more window to
-		// measure, latency reflects the old rate.
-		hold := maxLat
-		if goodput > 0 {
-			hold = max(hold, time.Duration(float64(a.inflight.Load())/goodput*float64(time.Second)))
+		rate := s.Rate
+		nr := rate
+		secs := elapsed.Seconds()
+		errCongested := float64(errs) > a.cfg.MaxErrorRate*float64(n)
+		latCongested := false
+		switch {
+		case a.cfg.IgnoreLatency:
+		case a.cfg.TargetLatency > 0:
+			latCongested = meanLat > a.cfg.TargetLatency
+		default:
+			if a.baseline == 0 || meanLat < a.baseline {
+				a.baseline = meanLat
+			} else {
+				a.baseline = time.Duration(float64(a.baseline) * baselineAging)
+			}
+			latCongested = float64(meanLat) > a.cfg.LatencyTolerance*float64(a.baseline)
 		}
-		a.holdUntil = now.Add(hold + a.cfg.Interval)
-		a.latAtCut = meanLat
-	case latCongested:
-		if !now.Before(a.holdUntil) {
+		// After a cut, its effect shows only once the requests admitted
+		// before it have finished (one latency later), and then as latency
+		// falling while the backlog drains: hold instead of cutting again, so
+		// the rate does not overshoot downwards.
+		draining := a.backingOff && (now.Before(a.holdUntil) || meanLat < a.latAtCut)
+		switch {
+		case errCongested || (latCongested && !draining):
+			// Cut below what the downstream delivered, so its backlog drains.
+			goodput := float64(n-errs) / secs
+			nr = math.Min(rate, goodput) * a.cfg.Decrease
+			a.backingOff = true
+			// Little's law: the messages in flight now finish in about
+			// inflight/goodput; until then, and for one more window to
+			// measure, latency reflects the old rate.
+			hold := maxLat
+			if goodput > 0 {
+				hold = max(hold, time.Duration(float64(a.inflight.Load())/goodput*float64(time.Second)))
+			}
+			a.holdUntil = now.Add(hold + a.cfg.Interval)
 			a.latAtCut = meanLat
+		case latCongested:
+			if !now.Before(a.holdUntil) {
+				a.latAtCut = meanLat
+			}
+		case float64(granted) >= 0.9*rate*secs:
+			nr = rate + a.cfg.Increase
+			a.backingOff = false
+		default:
+			a.backingOff = false
 		}
-	case float64(granted) >= 0.9*rate*secs:
-		nr = rate + a.cfg.Increase
-		a.backingOff = false
-	default:
-		a.backingOff = false
-	}
-	nr = math.Min(math.Max(nr, a.cfg.Min), a.cfg.Max)
-	if nr == rate {
-		return decision{}, false
-	}
-	now2 := b.nowLocked()
-	b.setLocked(now2, false, nr, b.burst)
-	if b.head != nil {
-		b.releaseLocked(now2)
-	}
-	b.armLocked(now2)
-	return decision{old: rate, rate: nr, increase: nr > rate}, true
+		nr = math.Min(math.Max(nr, a.cfg.Min), a.cfg.Max)
+		if nr == rate {
+			return false
+		}
+		s.Rate = nr
+		d, changed = decision{old: rate, rate: nr, increase: nr > rate}, true
+		return true
+	})
+	return d, changed
 }

@@ -56,7 +56,7 @@ per_key:
 	if k.overrides["vip"] != (limitSpec{50, 10}) || k.overrides[""] != (limitSpec{1, 1}) {
 		t.Fatalf("overrides got %v", k.overrides)
 	}
-	if got := k.fallback.b.rate; got != 1 {
+	if got := k.fallback.b.Snapshot().Rate; got != 1 {
 		t.Fatalf("fallback rate %v, want the \"\" override 1", got)
 	}
 }

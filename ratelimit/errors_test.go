@@ -71,9 +71,9 @@ func TestUndoWithQueue(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
 		l := mustNew(t, WithRate(10))
 		b := l.b
-		g, err := b.try()
-		if err != nil {
-			t.Fatal(err)
+		g, r := b.Try()
+		if !r.OK() {
+			t.Fatal(r)
 		}
 		done := make(chan time.Duration, 1)
 		start := time.Now()
@@ -82,7 +82,7 @@ func TestUndoWithQueue(t *testing.T) {
 			done <- time.Since(start)
 		}()
 		testkit.Advance(10 * time.Millisecond)
-		b.undo(g) // nothing was granted after g: the queued waiter gets it
+		b.Undo(g) // nothing was granted after g: the queued waiter gets it
 		if got := <-done; got != 10*time.Millisecond {
 			t.Fatalf("queued waiter admitted after %v, want at the undo (10ms)", got)
 		}

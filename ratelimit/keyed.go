@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/internal/gcra"
 )
 
 // KeyFunc returns the per-key limit's key for a message (tenant, customer,
@@ -166,7 +168,7 @@ func (r fallbackReason) label() string {
 // under the lock has no holder and can be dropped.
 type keyEntry struct {
 	key        string
-	b          *bucket
+	b          *gcra.Bucket
 	refs       atomic.Int32
 	lastUsed   time.Time // guarded by keyRegistry.mu
 	prev, next *keyEntry // LRU list, guarded by keyRegistry.mu
@@ -202,13 +204,13 @@ func newKeyRegistry(k *keyConfig, catchUp time.Duration) *keyRegistry {
 	return r
 }
 
-func (r *keyRegistry) newBucket(key string) *bucket {
+func (r *keyRegistry) newBucket(key string) *gcra.Bucket {
 	s, ok := r.overrides[key]
 	if !ok {
 		s = r.def
 	}
 	burst := max(s.burst, 1)
-	return newBucket(false, s.rate, burst, r.catchUp)
+	return gcra.New(false, s.rate, burst, r.catchUp)
 }
 
 // keyOf extracts msg's key; a panic or an unusable key gives FallbackKey.
@@ -288,16 +290,13 @@ func (r *keyRegistry) atRest(e *keyEntry) bool {
 	if e.refs.Load() != 0 {
 		return false
 	}
-	b := e.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.head == nil && (b.rate <= 0 || b.unlimited || b.tat <= b.nowLocked())
+	return e.b.AtRest()
 }
 
 func (r *keyRegistry) dropLocked(e *keyEntry) {
 	r.unlinkLocked(e)
 	delete(r.m, e.key)
-	e.b.close()
+	e.b.Close()
 }
 
 func (r *keyRegistry) pushFrontLocked(e *keyEntry) {
@@ -344,7 +343,7 @@ func (r *keyRegistry) close() {
 	}
 	r.mu.Unlock()
 	for _, e := range entries {
-		e.b.close()
+		e.b.Close()
 	}
-	r.fallback.b.close()
+	r.fallback.b.Close()
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/internal/gcra"
 )
 
 // Limiter is a token-bucket rate limiter for message handlers: wait or
@@ -22,7 +24,7 @@ import (
 // A Limiter is safe for concurrent use. One Limiter shared by several
 // handlers limits their combined rate.
 type Limiter struct {
-	b       *bucket
+	b       *gcra.Bucket
 	mode    Mode
 	maxWait float64 // ns, 0 for none
 	keys    *keyRegistry
@@ -51,7 +53,7 @@ func New(opts ...Option) (*Limiter, error) {
 		unlimited, rate = false, c.adaptive.Max
 	}
 	l := &Limiter{
-		b:       newBucket(unlimited, rate, max(c.burst, 1), c.catchUp),
+		b:       gcra.New(unlimited, rate, max(c.burst, 1), c.catchUp),
 		mode:    c.mode,
 		maxWait: c.maxWaitNS(),
 		name:    c.name,
@@ -80,8 +82,8 @@ func New(opts ...Option) (*Limiter, error) {
 // moment ctx ends is given back when nothing was scheduled after it.
 // Waiters are served in FIFO order.
 func (l *Limiter) Wait(ctx context.Context) error {
-	_, err := l.b.wait(ctx, l.maxWait)
-	return err
+	_, r := l.b.Wait(ctx, l.maxWait)
+	return errOf(ctx, r)
 }
 
 // WaitKey is Wait for a message with per-key key: it waits for a token of
@@ -101,16 +103,16 @@ func (l *Limiter) WaitKey(ctx context.Context, key string) error {
 // Allow takes a token if one is free now and nobody is waiting ahead; it
 // never waits. Per-key limits are not involved.
 func (l *Limiter) Allow() bool {
-	_, err := l.b.try()
-	return err == nil
+	_, r := l.b.Try()
+	return r.OK()
 }
 
 // Reserve takes a token if one is free now (nil), or returns a
 // *LimitedError whose RetryAfter is the expected wait, as reject mode does.
 // It returns ErrClosed after Close. Per-key limits are not involved.
 func (l *Limiter) Reserve() error {
-	_, err := l.b.try()
-	return err
+	_, r := l.b.Try()
+	return errOf(context.Background(), r)
 }
 
 // SetRate changes the limiter's own rate at run time, safely under load:
@@ -128,44 +130,29 @@ func (l *Limiter) SetRate(r float64) {
 		r = math.Min(math.Max(r, l.adapt.cfg.Min), l.adapt.cfg.Max)
 		defer l.adapt.reset(time.Now())
 	}
-	b := l.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.nowLocked()
-	switch {
-	case math.IsInf(r, 1):
-		b.setLocked(now, true, 0, b.burst)
-	case math.IsNaN(r) || r < 0:
-		b.setLocked(now, false, 0, b.burst)
-	default:
-		b.setLocked(now, false, r, b.burst)
-	}
-	l.b.reschedLocked(now)
+	l.b.SetRate(r)
 }
 
 // SetBurst changes the burst at run time; a value below 1 is treated as 1.
 func (l *Limiter) SetBurst(n int) {
-	b := l.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.nowLocked()
-	b.setLocked(now, b.unlimited, b.rate, max(n, 1))
-	b.reschedLocked(now)
+	l.b.Update(func(s *gcra.State) bool {
+		s.Burst = max(n, 1)
+		return true
+	})
 }
 
 // Rate returns the current rate in events per second; +Inf when unlimited.
 func (l *Limiter) Rate() float64 {
-	unlimited, r, _ := l.b.snapshot()
-	if unlimited {
+	s := l.b.Snapshot()
+	if s.Unlimited {
 		return math.Inf(1)
 	}
-	return r
+	return s.Rate
 }
 
 // Burst returns the current burst.
 func (l *Limiter) Burst() int {
-	_, _, b := l.b.snapshot()
-	return b
+	return l.b.Snapshot().Burst
 }
 
 // Mode returns the limiter's mode.
@@ -185,7 +172,7 @@ func (l *Limiter) Keys() int {
 // is idempotent and returns nil.
 func (l *Limiter) Close() error {
 	l.closeOnce.Do(func() {
-		l.b.close()
+		l.b.Close()
 		if l.keys != nil {
 			l.keys.close()
 		}
@@ -206,18 +193,44 @@ func (l *Limiter) admitKey(ctx context.Context, key string, wait bool) (fallback
 	kg, err := l.take(e.b, ctx, wait)
 	if err == nil {
 		if _, err = l.take(l.b, ctx, wait); err != nil {
-			e.b.undo(kg)
+			e.b.Undo(kg)
 		}
 	}
 	l.keys.put(e)
 	return why, err
 }
 
-func (l *Limiter) take(b *bucket, ctx context.Context, wait bool) (grant, error) {
+func (l *Limiter) take(b *gcra.Bucket, ctx context.Context, wait bool) (gcra.Grant, error) {
+	var (
+		g gcra.Grant
+		r gcra.Result
+	)
 	if wait {
-		return b.wait(ctx, l.maxWait)
+		g, r = b.Wait(ctx, l.maxWait)
+	} else {
+		g, r = b.Try()
 	}
-	return b.try()
+	return g, errOf(ctx, r)
+}
+
+// errOf turns a bucket's result into the limiter's error: nil, ctx.Err(),
+// ErrClosed or a *LimitedError with the expected wait and its reason.
+func errOf(ctx context.Context, r gcra.Result) error {
+	switch r.Status {
+	case gcra.Granted:
+		return nil
+	case gcra.Canceled:
+		return ctx.Err()
+	case gcra.NoToken:
+		return limited(r.Wait, reasonNoToken)
+	case gcra.MaxWait:
+		return limited(r.Wait, reasonMaxWait)
+	case gcra.Expired:
+		return limited(r.Wait, reasonExpired)
+	case gcra.Deadline:
+		return limited(r.Wait, reasonDeadline)
+	}
+	return ErrClosed
 }
 
 // Middleware limits next. In ModeWait a message waits for a token (see
@@ -231,17 +244,18 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	wait := l.mode == ModeWait
 	if l.plain {
 		return func(msg *message.Message) ([]*message.Message, error) {
-			if l.b.fast.Load() {
+			if l.b.Fast() {
 				return next(msg) // unlimited: no lock, no clock
 			}
-			var err error
+			ctx := msg.Context()
+			var r gcra.Result
 			if wait {
-				_, err = l.b.wait(msg.Context(), l.maxWait)
+				_, r = l.b.Wait(ctx, l.maxWait)
 			} else {
-				_, err = l.b.try()
+				_, r = l.b.Try()
 			}
-			if err != nil {
-				return nil, err
+			if !r.OK() {
+				return nil, errOf(ctx, r)
 			}
 			return next(msg)
 		}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/levee-dev/levee/internal/gcra"
 )
 
 // Mode is what the middleware does when no token is free.
@@ -74,7 +76,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 // DefaultCatchUp is the default WithCatchUp bound.
-const DefaultCatchUp = 50 * time.Millisecond
+const DefaultCatchUp = gcra.DefaultCatchUp
 
 type config struct {
 	rate      float64

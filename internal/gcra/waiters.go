@@ -1,4 +1,4 @@
-package ratelimit
+package gcra
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// This file holds the bucket's waiter queue: FIFO waiters, the single
+// This file holds the Bucket's waiter queue: FIFO waiters, the single
 // timer, and the blocking wait.
 
 type waiterState uint8
@@ -23,16 +23,16 @@ const (
 type waiter struct {
 	ch         chan struct{}
 	prev, next *waiter
-	state      waiterState // guarded by bucket.mu until ch is signalled
+	state      waiterState // guarded by Bucket.mu until ch is signalled
 	deadline   float64     // max-wait deadline (ns since epoch), +Inf none
 	retry      float64     // expected remaining wait when expired
-	g          grant       // the permit, when granted
+	g          Grant       // the permit, when granted
 	slot       float64     // its slot, when granted
 }
 
 func newWaiter() any { return &waiter{ch: make(chan struct{}, 1)} }
 
-func (b *bucket) pushLocked(w *waiter) {
+func (b *Bucket) pushLocked(w *waiter) {
 	w.prev, w.next = b.tail, nil
 	if b.tail != nil {
 		b.tail.next = w
@@ -43,7 +43,7 @@ func (b *bucket) pushLocked(w *waiter) {
 	b.queued++
 }
 
-func (b *bucket) removeLocked(w *waiter) {
+func (b *Bucket) removeLocked(w *waiter) {
 	if w.prev != nil {
 		w.prev.next = w.next
 	} else {
@@ -58,7 +58,7 @@ func (b *bucket) removeLocked(w *waiter) {
 	b.queued--
 }
 
-func (b *bucket) resolveLocked(w *waiter, s waiterState) {
+func (b *Bucket) resolveLocked(w *waiter, s waiterState) {
 	b.removeLocked(w)
 	w.state = s
 	w.ch <- struct{}{}
@@ -66,7 +66,7 @@ func (b *bucket) resolveLocked(w *waiter, s waiterState) {
 
 // armLocked points the single timer at the next event: the head's slot or
 // its max-wait deadline, whichever comes first.
-func (b *bucket) armLocked(now float64) {
+func (b *Bucket) armLocked(now float64) {
 	wake := math.Inf(1)
 	if b.head != nil && !b.closed {
 		wake = b.head.deadline
@@ -88,8 +88,8 @@ func (b *bucket) armLocked(now float64) {
 	if d < 0 {
 		d = 0
 	}
-	if d > float64(maxDuration) {
-		d = float64(maxDuration)
+	if d > float64(math.MaxInt64) {
+		d = float64(math.MaxInt64)
 	}
 	b.timerAt = wake
 	if b.timer == nil {
@@ -100,7 +100,7 @@ func (b *bucket) armLocked(now float64) {
 }
 
 // fire is the timer callback: one wake-up releases every due permit.
-func (b *bucket) fire() {
+func (b *Bucket) fire() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -112,34 +112,37 @@ func (b *bucket) fire() {
 	b.armLocked(now)
 }
 
-// wait blocks until a permit is granted, ctx is done, the wait would exceed
-// maxWait (ns, 0 for no bound) or the bucket is closed.
-func (b *bucket) wait(ctx context.Context, maxWait float64) (grant, error) {
+// Wait blocks until a permit is granted, ctx is done (Canceled: the caller
+// reads ctx.Err()), the wait would exceed maxWait (ns, 0 for no bound:
+// MaxWait, or Expired once queued) or outlast ctx's deadline (Deadline), or
+// the bucket is closed (Closed). A permit granted at the moment ctx ends is
+// given back when nothing was scheduled after it.
+func (b *Bucket) Wait(ctx context.Context, maxWait float64) (Grant, Result) {
 	if b.fast.Load() {
-		return grant{}, nil
+		return Grant{}, Result{}
 	}
 	if err := ctx.Err(); err != nil {
-		return grant{}, err
+		return Grant{}, Result{Status: Canceled}
 	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return grant{}, ErrClosed
+		return Grant{}, Result{Status: Closed}
 	}
 	now := b.nowLocked()
 	if g, ok := b.tryLocked(now); ok {
 		b.mu.Unlock()
-		return g, nil
+		return g, Result{}
 	}
 	slot := b.estimate(now)
 	wait := slot - now
 	if maxWait > 0 && wait > maxWait {
 		b.mu.Unlock()
-		return grant{}, limited(wait, reasonMaxWait)
+		return Grant{}, Result{Status: MaxWait, Wait: wait}
 	}
 	if dl, ok := ctx.Deadline(); ok && slot > float64(dl.Sub(b.epoch)) {
 		b.mu.Unlock()
-		return grant{}, limited(wait, reasonDeadline)
+		return Grant{}, Result{Status: Deadline, Wait: wait}
 	}
 	w := b.pool.Get().(*waiter)
 	w.state = stateQueued
@@ -175,7 +178,7 @@ func (b *bucket) wait(ctx context.Context, maxWait float64) (grant, error) {
 		}
 		b.mu.Unlock()
 		b.pool.Put(w)
-		return grant{}, ctx.Err()
+		return Grant{}, Result{Status: Canceled}
 	}
 	// Resolved concurrently with the cancellation. Give a granted permit
 	// back if nothing was scheduled after it; otherwise it is forfeited
@@ -188,21 +191,21 @@ func (b *bucket) wait(ctx context.Context, maxWait float64) (grant, error) {
 	st := w.state
 	b.pool.Put(w)
 	if st == stateClosed {
-		return grant{}, ErrClosed
+		return Grant{}, Result{Status: Closed}
 	}
-	return grant{}, ctx.Err()
+	return Grant{}, Result{Status: Canceled}
 }
 
 // finish turns a resolved waiter into Wait's result and recycles it.
-func (b *bucket) finish(w *waiter) (grant, error) {
+func (b *Bucket) finish(w *waiter) (Grant, Result) {
 	st, retry, g := w.state, w.retry, w.g
 	b.pool.Put(w)
 	switch st {
 	case stateGranted:
-		return g, nil
+		return g, Result{}
 	case stateExpired:
-		return grant{}, limited(retry, reasonExpired)
+		return Grant{}, Result{Status: Expired, Wait: retry}
 	default:
-		return grant{}, ErrClosed
+		return Grant{}, Result{Status: Closed}
 	}
 }

@@ -1,4 +1,4 @@
-package ratelimit
+package gcra
 
 import (
 	"math"
@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// bucket is Levee's one token bucket. It is a GCRA scheduler: instead of
+// Bucket is Levee's one token Bucket. It is a GCRA scheduler: instead of
 // counting tokens it keeps the theoretical arrival time (tat) of the next
 // permit, so a permit is due at tat-tau, where tau=(burst-1)*interval.
 //
@@ -29,7 +29,7 @@ import (
 //     burst-1 limiter keeps its rate even when the timer is coarser than
 //     the interval, also for a single sequential consumer. Time a consumer
 //     spends elsewhere (its handler, a pause) is not credited: after it the
-//     schedule restarts from now, as in a plain token bucket.
+//     schedule restarts from now, as in a plain token Bucket.
 //   - The clock is read under the lock, so concurrent callers can never see
 //     time go backwards relative to the state they update (golang/go#65508).
 //
@@ -40,8 +40,8 @@ import (
 //
 // All times are float64 nanoseconds since epoch; the epoch moves forward
 // (rebase) every ~18 minutes so that precision stays far below 1 ns.
-type bucket struct {
-	// fast is true when the bucket is unlimited and open: Wait returns at
+type Bucket struct {
+	// fast is true when the Bucket is unlimited and open: Wait returns at
 	// once without taking the lock. Written under mu.
 	fast atomic.Bool
 
@@ -64,7 +64,7 @@ type bucket struct {
 	closed    bool
 	granted   uint64 // permits granted since creation (for adaptive control)
 
-	// pool recycles waiters (and their channels) of this bucket only, so a
+	// pool recycles waiters (and their channels) of this Bucket only, so a
 	// Wait allocates nothing in steady state and no state is shared between
 	// limiters.
 	pool sync.Pool
@@ -77,8 +77,8 @@ const rebaseAfter = 1 << 40
 // maxInterval caps the interval (ns) so that tat and tau stay finite.
 const maxInterval = 1e30
 
-func newBucket(unlimited bool, rate float64, burst int, catchUp time.Duration) *bucket {
-	b := &bucket{epoch: time.Now(), timerAt: math.NaN(), catchUp: float64(catchUp)}
+func New(unlimited bool, rate float64, burst int, catchUp time.Duration) *Bucket {
+	b := &Bucket{epoch: time.Now(), timerAt: math.NaN(), catchUp: float64(catchUp)}
 	b.pool.New = newWaiter
 	b.setLocked(0, unlimited, rate, burst)
 	b.credit = 0
@@ -86,7 +86,7 @@ func newBucket(unlimited bool, rate float64, burst int, catchUp time.Duration) *
 }
 
 // nowLocked returns the current time in ns since epoch, rebasing if needed.
-func (b *bucket) nowLocked() float64 {
+func (b *Bucket) nowLocked() float64 {
 	d := time.Since(b.epoch)
 	if d >= rebaseAfter {
 		shift := float64(d)
@@ -102,8 +102,8 @@ func (b *bucket) nowLocked() float64 {
 }
 
 // setLocked applies a new rate and burst at now, keeping the permits owed:
-// a bucket in debt stays in debt by the same number of permits.
-func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int) {
+// a Bucket in debt stays in debt by the same number of permits.
+func (b *Bucket) setLocked(now float64, unlimited bool, rate float64, burst int) {
 	debt := 0.0
 	if !b.unlimited && b.rate > 0 && b.tat > now {
 		debt = (b.tat - now) / b.interval
@@ -123,7 +123,7 @@ func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 		// (below 1e-21/s, one permit per ~30 trillion years).
 		b.interval = math.Min(1e9/rate, maxInterval)
 		b.tau = float64(burst-1) * b.interval
-		// tat-now is the debt in time; tat <= now means a full bucket.
+		// tat-now is the debt in time; tat <= now means a full Bucket.
 		b.tat = now + debt*b.interval
 	}
 	b.fast.Store(unlimited && !b.closed)
@@ -132,8 +132,8 @@ func (b *bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 // arrivalBase is the schedule position a new arrival starts from when no
 // one is queued: tat if the schedule is behind now by no more than the
 // measured lateness (credit), so slots lost to a late wake-up are caught
-// up; otherwise now (the bucket refilled up to burst meanwhile).
-func (b *bucket) arrivalBase(now float64) float64 {
+// up; otherwise now (the Bucket refilled up to burst meanwhile).
+func (b *Bucket) arrivalBase(now float64) float64 {
 	if b.tat >= now-b.credit {
 		return b.tat
 	}
@@ -142,20 +142,20 @@ func (b *bucket) arrivalBase(now float64) float64 {
 
 // noteLateness records that a permit whose slot was slot is being used at
 // now: the lateness becomes the credit of the next arrival.
-func (b *bucket) noteLatenessLocked(now, slot float64) {
+func (b *Bucket) noteLatenessLocked(now, slot float64) {
 	b.credit = math.Min(math.Max(now-slot, 0), b.catchUp)
 }
 
 // queueBase is the schedule position of the head of the queue: waiters
 // were present all along, so the schedule continues from tat, forfeiting at
 // most catchUp of slots missed by a very late wake-up.
-func (b *bucket) queueBase(now float64) float64 {
+func (b *Bucket) queueBase(now float64) float64 {
 	return math.Max(b.tat, now-b.catchUp)
 }
 
 // estimate returns the slot a new arrival would get (ns since epoch),
 // +Inf when the rate is 0.
-func (b *bucket) estimate(now float64) float64 {
+func (b *Bucket) estimate(now float64) float64 {
 	if b.rate <= 0 {
 		return math.Inf(1)
 	}
@@ -165,23 +165,23 @@ func (b *bucket) estimate(now float64) float64 {
 	return b.queueBase(now) - b.tau + float64(b.queued)*b.interval
 }
 
-// grant identifies one granted permit so that it can be given back when
-// the caller could not use it (see undo). The zero grant undoes nothing.
-type grant struct {
+// Grant identifies one granted permit so that it can be given back when
+// the caller could not use it (see undo). The zero Grant undoes nothing.
+type Grant struct {
 	before, after float64
 	ok            bool
 }
 
 // grantLocked takes the permit at base.
-func (b *bucket) grantLocked(base float64) grant {
+func (b *Bucket) grantLocked(base float64) Grant {
 	b.tat = base + b.interval
 	b.granted++
-	return grant{before: base, after: b.tat, ok: true}
+	return Grant{before: base, after: b.tat, ok: true}
 }
 
-// undo gives back g if nothing was scheduled after it; otherwise the
+// Undo gives back g if nothing was scheduled after it; otherwise the
 // permit is forfeited, so undo can never cause over-admission.
-func (b *bucket) undo(g grant) {
+func (b *Bucket) Undo(g Grant) {
 	if !g.ok {
 		return
 	}
@@ -190,7 +190,7 @@ func (b *bucket) undo(g grant) {
 	b.undoLocked(g)
 }
 
-func (b *bucket) undoLocked(g grant) {
+func (b *Bucket) undoLocked(g Grant) {
 	if g.ok && !b.unlimited && b.tat == g.after {
 		b.tat = g.before
 		b.granted--
@@ -203,35 +203,35 @@ func (b *bucket) undoLocked(g grant) {
 }
 
 // tryLocked admits at once if a permit is due and nobody is queued ahead.
-func (b *bucket) tryLocked(now float64) (grant, bool) {
+func (b *Bucket) tryLocked(now float64) (Grant, bool) {
 	if b.unlimited {
 		b.granted++
-		return grant{}, true
+		return Grant{}, true
 	}
 	if b.head != nil {
 		b.releaseLocked(now)
 		if b.head != nil {
-			return grant{}, false
+			return Grant{}, false
 		}
 	}
 	if b.rate <= 0 {
-		return grant{}, false
+		return Grant{}, false
 	}
 	base := b.arrivalBase(now)
 	if base-b.tau <= now {
 		return b.grantLocked(base), true
 	}
-	return grant{}, false
+	return Grant{}, false
 }
 
 // releaseLocked releases every queued waiter whose slot is due and expires
 // every head whose max-wait deadline passed before its slot.
-func (b *bucket) releaseLocked(now float64) {
+func (b *Bucket) releaseLocked(now float64) {
 	first := true
 	for w := b.head; w != nil; w = b.head {
 		if b.unlimited {
 			b.granted++
-			w.g = grant{}
+			w.g = Grant{}
 			b.resolveLocked(w, stateGranted)
 			continue
 		}
@@ -259,25 +259,26 @@ func (b *bucket) releaseLocked(now float64) {
 	}
 }
 
-// try admits at once or returns a *LimitedError with the expected wait.
-func (b *bucket) try() (grant, error) {
+// Try admits at once if a permit is due and nobody waits ahead;
+// otherwise it returns NoToken with the expected wait.
+func (b *Bucket) Try() (Grant, Result) {
 	if b.fast.Load() {
-		return grant{}, nil
+		return Grant{}, Result{}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return grant{}, ErrClosed
+		return Grant{}, Result{Status: Closed}
 	}
 	now := b.nowLocked()
 	if g, ok := b.tryLocked(now); ok {
-		return g, nil
+		return g, Result{}
 	}
-	return grant{}, limited(b.estimate(now)-now, reasonNoToken)
+	return Grant{}, Result{Status: NoToken, Wait: b.estimate(now) - now}
 }
 
 // reschedLocked re-evaluates the queue after a change of rate or burst.
-func (b *bucket) reschedLocked(now float64) {
+func (b *Bucket) reschedLocked(now float64) {
 	if b.closed {
 		return
 	}
@@ -287,15 +288,9 @@ func (b *bucket) reschedLocked(now float64) {
 	b.armLocked(now)
 }
 
-// snapshot returns the current settings.
-func (b *bucket) snapshot() (unlimited bool, rate float64, burst int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.unlimited, b.rate, b.burst
-}
-
-// close fails every queued waiter with ErrClosed; it is idempotent.
-func (b *bucket) close() {
+// Close fails every queued waiter with Closed, and every later call; it
+// stops the timer and is idempotent.
+func (b *Bucket) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
