@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 )
 
@@ -28,7 +29,7 @@ import (
 //
 // Returning nil acks every message. Returning an *Errors (possibly wrapped)
 // fails only the messages it names. Any other error fails every message
-// with that error. A panic fails every message with a *PanicError.
+// with that error. A panic fails every message with a *levee.PanicError.
 type Func func(ctx context.Context, msgs []*message.Message) error
 
 // Batcher collects the messages delivered to its Handler into batches and
@@ -705,11 +706,11 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 	cancel()
 }
 
-// call runs the batch func, turning a panic into a *PanicError.
+// call runs the batch func, turning a panic into a *levee.PanicError.
 func (b *Batcher) call(ctx context.Context, msgs []*message.Message) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
+			err = &levee.PanicError{Value: r, Stack: debug.Stack()}
 		}
 	}()
 	return b.fn(ctx, msgs)

@@ -17,12 +17,12 @@
 // breaker, priority slot and rate limit are inside the retry loop, so a
 // backing-off message holds no scheduler slot. Because Recover sits outside,
 // the Router recovers panics of the chain below it itself (per attempt) as
-// a *PanicError of class panic; a *middleware.PanicError from an inner
-// Recover is recognised through its ErrorClass method.
+// a *levee.PanicError of class panic, the same error an inner Recover
+// returns.
 //
 // # Classification
 //
-// An error's class is read through the [Classed] interface
+// An error's class is read through the [levee.Classed] interface
 // (ErrorClass() string), the outermost implementation in the chain winning;
 // [Permanent] marks an error; a [Classifier] (WithClassifier) may override.
 //

@@ -149,7 +149,7 @@ func (w *wrapped) key(msg *message.Message) tableKey { return tableKey{w: w, uui
 func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
 	if v := w.r.cfg.validator; v != nil {
 		if err := v(message.SubscribeTopicFromCtx(msg.Context()), msg.Payload); err != nil {
-			var c Classed
+			var c levee.Classed
 			if !errors.As(err, &c) {
 				err = WithClass(err, ClassValidation)
 			}
@@ -312,7 +312,7 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 	d.attempt++ // the attempt that just failed
 	d.attempt, d.first = w.shareAttempt(msg, n, d.attempt, d.first, now)
 	class := w.classify(err)
-	if !class.retryable() {
+	if class != ClassTransient {
 		_, err = w.deadLetter(msg, n, err, class, d.attempt, d.first, now)
 		return false, err
 	}

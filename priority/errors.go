@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/levee-dev/levee"
 )
 
 // Sentinels. Every rejection the scheduler returns is a *RejectError that
@@ -62,7 +64,7 @@ func (e *RejectError) Is(target error) bool {
 func (e *RejectError) RetryAfter() time.Duration { return e.Retry }
 
 // ErrorClass returns "transient": a rejected message is worth retrying.
-func (e *RejectError) ErrorClass() string { return "transient" }
+func (e *RejectError) ErrorClass() string { return string(levee.ClassTransient) }
 
 // Deferred returns true: the handler was not run (levee.Deferral), so the
 // delivery is not an attempt and not a failure.

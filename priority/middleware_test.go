@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 )
@@ -37,7 +38,7 @@ func TestMiddlewareReleases(t *testing.T) {
 		{"error", func(*message.Message) ([]*message.Message, error) { return nil, errBoom },
 			func(err error) bool { return errors.Is(err, errBoom) }},
 		{"panic", func(*message.Message) ([]*message.Message, error) { panic("kaboom") },
-			middleware.IsPanic},
+			levee.IsPanic},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,7 +86,7 @@ func TestPanicReleaseHandsSlotOn(t *testing.T) {
 		synctest.Wait()
 		var panics int
 		for range 3 {
-			if err := <-errs; middleware.IsPanic(err) {
+			if err := <-errs; levee.IsPanic(err) {
 				panics++
 			} else if err != nil {
 				t.Errorf("unexpected error %v", err)
@@ -292,7 +293,7 @@ func TestPriorityFuncPanicHoldsNoSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := middleware.Recover(mw(func(*message.Message) ([]*message.Message, error) { return nil, nil }))
-	if _, err := h(message.NewMessage("m", nil)); !middleware.IsPanic(err) {
+	if _, err := h(message.NewMessage("m", nil)); !levee.IsPanic(err) {
 		t.Fatalf("got %v, want a panic error", err)
 	}
 	if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/levee-dev/levee"
 )
 
 // Adaptive configures a limit that follows the downstream's health (AIMD
@@ -181,12 +183,9 @@ func failed(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var c interface{ ErrorClass() string }
-	if errors.As(err, &c) {
-		switch c.ErrorClass() {
-		case "permanent", "validation":
-			return false
-		}
+	switch levee.ClassOf(err) {
+	case levee.ClassPermanent, levee.ClassValidation:
+		return false
 	}
 	return true
 }

@@ -83,7 +83,7 @@ func (e *LimitedError) Error() string {
 func (e *LimitedError) RetryAfter() time.Duration { return e.retryAfter }
 
 // ErrorClass reports "transient": a rate limit is never the message's fault.
-func (e *LimitedError) ErrorClass() string { return "transient" }
+func (e *LimitedError) ErrorClass() string { return string(levee.ClassTransient) }
 
 // Deferred returns true: the handler was not run (levee.Deferral), so the
 // delivery is not an attempt and not a failure.

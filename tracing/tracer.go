@@ -215,7 +215,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 			span.End()
 			return
 		}
-		span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(telemetry.ClassPanic))
+		span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassPanic)))
 		span.SetStatus(codes.Error, fmt.Sprintf("panic: %v", r))
 		span.End()
 		panic(r)

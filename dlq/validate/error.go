@@ -3,6 +3,8 @@ package validate
 import (
 	"strconv"
 	"strings"
+
+	"github.com/levee-dev/levee"
 )
 
 // Violation is one failing schema check.
@@ -66,7 +68,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return ErrInvalid }
 
 // ErrorClass returns "validation".
-func (e *Error) ErrorClass() string { return "validation" }
+func (e *Error) ErrorClass() string { return string(levee.ClassValidation) }
 
 // ValidationErrors returns the violations as strings (Violation.String);
 // the dlq Router writes them to levee_validation_errors.
