@@ -13,7 +13,8 @@ import (
 var (
 	// ErrInvalidConfig is wrapped by every error New returns for an invalid
 	// setting; the message names the setting's configuration key.
-	ErrInvalidConfig = errors.New("levee/batch: invalid configuration")
+	// errors.Is matches it with levee.ErrInvalidConfig too.
+	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/batch: invalid configuration")
 
 	// ErrClosed is returned for a message that reaches a closed Batcher, or
 	// whose batch had not started when Shutdown's context ended. The message

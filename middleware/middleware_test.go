@@ -146,8 +146,8 @@ func TestRecoverPassesThrough(t *testing.T) {
 
 func TestNewTimeoutRejectsNonPositive(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Second} {
-		if _, err := middleware.NewTimeout(d); !errors.Is(err, middleware.ErrInvalidTimeout) {
-			t.Fatalf("NewTimeout(%s): got %v, want ErrInvalidTimeout", d, err)
+		if _, err := middleware.NewTimeout(d); !errors.Is(err, middleware.ErrInvalidConfig) {
+			t.Fatalf("NewTimeout(%s): got %v, want ErrInvalidConfig", d, err)
 		}
 	}
 }

@@ -23,7 +23,7 @@ func (s *Scheduler) Middleware(next message.HandlerFunc) message.HandlerFunc {
 
 // HandlerMiddleware returns Middleware configured for one handler by opts
 // (WithPriorityFunc, WithHandlerPriority). It returns an error wrapping
-// ErrInvalid for an invalid option value.
+// ErrInvalidConfig for an invalid option value.
 func (s *Scheduler) HandlerMiddleware(opts ...MiddlewareOption) (message.HandlerMiddleware, error) {
 	c, err := newMWConfig(opts...)
 	if err != nil {

@@ -148,8 +148,8 @@ func TestMiddlewarePriorityFromMessage(t *testing.T) {
 func TestHandlerMiddlewareInvalid(t *testing.T) {
 	s := newScheduler(t)
 	for _, p := range []int{-1, 10} {
-		if _, err := s.HandlerMiddleware(priority.WithHandlerPriority(p)); !errors.Is(err, priority.ErrInvalid) {
-			t.Errorf("WithHandlerPriority(%d): got %v, want ErrInvalid", p, err)
+		if _, err := s.HandlerMiddleware(priority.WithHandlerPriority(p)); !errors.Is(err, priority.ErrInvalidConfig) {
+			t.Errorf("WithHandlerPriority(%d): got %v, want ErrInvalidConfig", p, err)
 		}
 	}
 }

@@ -49,7 +49,7 @@ type Scheduler struct {
 // NewScheduler returns a Scheduler configured by opts (defaults: 8 slots,
 // aging 500ms, max_waiting 10000, no max_wait or max_hold, default
 // priority 0, retry-after 1s, no metrics). It returns an error wrapping
-// ErrInvalid for an invalid option value.
+// ErrInvalidConfig for an invalid option value.
 func NewScheduler(opts ...Option) (*Scheduler, error) {
 	cfg, err := newConfig(opts...)
 	if err != nil {

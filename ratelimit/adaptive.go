@@ -83,7 +83,7 @@ const baselineAging = 1.01
 // WithAdaptive makes the limiter's own rate (WithRate) adaptive. The
 // initial rate is WithRate's, which must lie within [a.Min, a.Max]; without
 // WithRate it starts at a.Max. SetRate still works: the controller carries
-// on from the rate it sets. Invalid settings make New fail with ErrInvalid.
+// on from the rate it sets. Invalid settings make New fail with ErrInvalidConfig.
 func WithAdaptive(a Adaptive) Option {
 	return optionFunc(func(c *config) { c.adaptive = &a })
 }

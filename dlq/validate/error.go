@@ -34,7 +34,7 @@ func (v Violation) String() string {
 
 // Error is a payload that failed validation. Its class is "validation": the
 // dlq Router dead-letters it at once, with the violations in metadata
-// (levee_validation_errors). It wraps ErrInvalid.
+// (levee_validation_errors). It wraps ErrInvalidMessage.
 type Error struct {
 	Topic      string
 	Violations []Violation
@@ -47,7 +47,7 @@ const maxListed = 10
 // schema: topic sms.send: /to (...): ...; /body (...): ...".
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(ErrInvalid.Error())
+	b.WriteString(ErrInvalidMessage.Error())
 	b.WriteString(": topic ")
 	b.WriteString(e.Topic)
 	b.WriteString(": ")
@@ -64,8 +64,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrInvalid.
-func (e *Error) Unwrap() error { return ErrInvalid }
+// Unwrap returns ErrInvalidMessage.
+func (e *Error) Unwrap() error { return ErrInvalidMessage }
 
 // ErrorClass returns "validation".
 func (e *Error) ErrorClass() string { return string(levee.ClassValidation) }

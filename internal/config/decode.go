@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"reflect"
@@ -32,7 +33,7 @@ type Document struct {
 func Load(path string) (*Document, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	return Parse(path, data, os.LookupEnv)
 }
@@ -47,9 +48,13 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		if err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			return &Document{File: file, env: env}, nil
 		}
+		// yaml.v3 reports a syntax error as a plain error whose text holds
+		// the line ("yaml: line 3: ..."); it has no typed form to read it
+		// from, so the line is parsed out of the text. Type errors are
+		// *yaml.TypeError and do not reach here (decoding into a Node).
 		line := 0
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
@@ -116,7 +121,7 @@ func (r Raw) Line() int {
 func (r Raw) Decode(v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return fmt.Errorf("%w: Decode needs a non-nil pointer, got %T", ErrInvalid, v)
+		return fmt.Errorf("%w: Decode needs a non-nil pointer, got %T", ErrInvalidConfig, v)
 	}
 	if r.Node == nil {
 		return nil
@@ -191,7 +196,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 			return d.errf(n, path, "expected a mapping of keys, got %s", describe(n))
 		}
 		if v.Type().Key().Kind() != reflect.String {
-			return fmt.Errorf("%w: map key type %s unsupported", ErrInvalid, v.Type().Key())
+			return fmt.Errorf("%w: map key type %s unsupported", ErrInvalidConfig, v.Type().Key())
 		}
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(v.Type()))
@@ -291,7 +296,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		}
 		v.SetFloat(f)
 	default:
-		return fmt.Errorf("%w: %s: unsupported field type %s", ErrInvalid, path, v.Type())
+		return fmt.Errorf("%w: %s: unsupported field type %s", ErrInvalidConfig, path, v.Type())
 	}
 	return nil
 }
