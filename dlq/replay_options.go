@@ -165,7 +165,7 @@ func WithReplayProgress(f func(ReplayProgress)) ReplayOption {
 // the replayer ends it after the publish (recording a publish error). The
 // hook gets the message with the dead letter's traceparent still in place,
 // so tracing.Tracer.StartReplay fits: it moves the traceparent to
-// KeyOriginalTraceparent, starts a new root span linked to the original
+// levee.KeyOriginalTraceparent, starts a new root span linked to the original
 // trace, and injects it. Default none: the replayer moves the traceparent
 // itself and publishes without a span; nil means none.
 func WithReplaySpan(f func(ctx context.Context, topic string, msg *message.Message) (context.Context, trace.Span)) ReplayOption {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee"
 )
 
 // Middleware makes each message wait for a slot of s before calling next,
@@ -131,7 +133,7 @@ func (h *handlerWrap) priority(msg *message.Message) int {
 		}
 		return v
 	}
-	raw, ok := msg.Metadata[MetadataKey]
+	raw, ok := msg.Metadata[levee.KeyPriority]
 	if !ok {
 		return h.def
 	}
