@@ -226,7 +226,7 @@ func TestBoundedErrorAndValidationKeys(t *testing.T) {
 }
 
 // FuzzMetadataParsing feeds garbage into every Levee key a message may
-// carry; the Router must never panic and must either ack after a confirmed
+// carry; the Retrier must never panic and must either ack after a confirmed
 // dead letter or Nack.
 func FuzzMetadataParsing(f *testing.F) {
 	for _, s := range []string{"1", "-1", "0", "99999999999999999999", "abc", "", " 3 ", "1e9", "\xff", "2147483648"} {

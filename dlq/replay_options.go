@@ -68,7 +68,7 @@ type replayConfig struct {
 //
 // Default (no call, or no topics): a letter may go back only to the topic
 // its DLQ topic is named after, T for a letter the Monitor recorded from
-// "T.dlq" (the dlq Router's default naming), so a letter published straight
+// "T.dlq" (the dlq Retrier's default naming), so a letter published straight
 // onto a DLQ topic cannot send its replay to another topic. Letters of a
 // DLQ topic shared by several topics (dlq.topic, WithTopicFunc) are held
 // until their topics are listed. An empty or blank topic, or one longer

@@ -434,7 +434,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 }
 
-// deadLetter builds a dead letter message as dlq.Router writes it: uuid,
+// deadLetter builds a dead letter message as dlq.Retrier writes it: uuid,
 // payload and the consumer's keys.
 func deadLetter(uuid, payload, topic, handler, group, errText string) *message.Message {
 	m := message.NewMessage(uuid, []byte(payload))

@@ -33,7 +33,7 @@ func (v Violation) String() string {
 }
 
 // Error is a payload that failed validation. Its class is "validation": the
-// dlq Router dead-letters it at once, with the violations in metadata
+// dlq Retrier dead-letters it at once, with the violations in metadata
 // (levee_validation_errors). It wraps ErrInvalidMessage.
 type Error struct {
 	Topic      string
@@ -71,7 +71,7 @@ func (e *Error) Unwrap() error { return ErrInvalidMessage }
 func (e *Error) ErrorClass() string { return string(levee.ClassValidation) }
 
 // ValidationErrors returns the violations as strings (Violation.String);
-// the dlq Router writes them to levee_validation_errors.
+// the dlq Retrier writes them to levee_validation_errors.
 func (e *Error) ValidationErrors() []string {
 	out := make([]string, len(e.Violations))
 	for i, v := range e.Violations {

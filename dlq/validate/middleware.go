@@ -13,7 +13,7 @@ import (
 // Middleware is a consumer middleware: it validates each message's payload
 // against the schema of the subscribed topic (message.SubscribeTopicFromCtx,
 // resolved on the first message) and returns a *Error of class validation
-// instead of calling next when it is invalid; with the dlq Router outside it
+// instead of calling next when it is invalid; with the dlq Retrier outside it
 // (dlq slot), the message is dead-lettered at once. Messages of a topic
 // without a schema pass through. Safe for concurrent use.
 func (r *Registry) Middleware(next message.HandlerFunc) message.HandlerFunc {

@@ -153,7 +153,7 @@ func TestPublisherRefusesInvalid(t *testing.T) {
 	}
 }
 
-// TestDeadLettersValidationClass: inside the dlq Router, an invalid payload
+// TestDeadLettersValidationClass: inside the dlq Retrier, an invalid payload
 // is dead-lettered at once as class validation, with the failing paths.
 func TestDeadLettersValidationClass(t *testing.T) {
 	r := loadSMS(t)
