@@ -90,7 +90,7 @@ func RunAttempts(t *testing.T, newStore NewAttemptStore) {
 	})
 }
 
-// TwoRetriers simulates two processes consuming one topic: two dlq.Routers
+// TwoRetriers simulates two processes consuming one topic: two dlq.Retriers
 // (each with its own in-process attempt table) share attempts (nil: do
 // not share), and every failed delivery of a poison message is
 // redelivered to the other one (each retry is deferred to a redelivery by
