@@ -209,6 +209,10 @@ type fileConfig struct {
 	Schemas    config.Raw                       `yaml:"schemas"`
 }
 
+// fromDocument builds a Config from a parsed document. It is past 80 lines
+// because it is one pass over the file's top level in order (shared
+// resources, store, schemas, then each handler's sections and its
+// references), every step needing the results of the steps before it.
 func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 	var fc fileConfig
 	if err := doc.Decode(&fc); err != nil {

@@ -198,7 +198,9 @@ type decision struct {
 
 // observe records one finished message and, at the end of a window,
 // adjusts the bucket's rate. It returns the change, if any, so the caller
-// can record it outside the lock.
+// can record it outside the lock. It is past 80 lines because one window's
+// decision (latency or error target, probe up, back off, floor and
+// ceiling) is a single sequence of steps over the window's counters.
 func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -161,6 +161,10 @@ var (
 
 type validator interface{ Validate() error }
 
+// value decodes n into v at path. It is past 80 lines because it is one
+// switch over the target's kind (Raw, duration, pointer, string, bool,
+// integers, floats, slice, map, struct), each case short; the cases share
+// the alias, null and env-expansion handling above them.
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
