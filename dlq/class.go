@@ -77,7 +77,3 @@ func WithClass(err error, c Class) error {
 func Permanent(err error) error {
 	return WithClass(err, ClassPermanent)
 }
-
-// IsPermanent reports whether the default classification of err is
-// ClassPermanent.
-func IsPermanent(err error) bool { return Classify(err) == ClassPermanent }
