@@ -39,3 +39,23 @@ func HasControl(md map[string]string) bool {
 	_, c := md[KeyRedeliverAt]
 	return a || b || c
 }
+
+// Keys more than one package reads or writes, which are not control keys:
+// a producer may set KeyPriority, and the replayer writes the original
+// trace context that the tracing middleware reads.
+const (
+	// KeyPriority holds a message's priority: a decimal integer, higher
+	// runs first. The priority package clamps it to its range and counts
+	// garbage; transport adapters map it to a native priority where the
+	// broker has one (RabbitMQ x-max-priority).
+	KeyPriority = "levee_priority"
+	// KeyOriginalTraceparent holds, on a replayed message, the W3C
+	// traceparent the dead letter carried. The dlq's replayer writes it;
+	// the tracing middleware links the replayed message's consumer span to
+	// it. The replayed message does not carry the old traceparent itself:
+	// it starts a trace of its own.
+	KeyOriginalTraceparent = "levee_original_traceparent"
+	// KeyOriginalTracestate is the tracestate that went with
+	// KeyOriginalTraceparent.
+	KeyOriginalTracestate = "levee_original_tracestate"
+)

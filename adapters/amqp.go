@@ -209,10 +209,3 @@ func (m amqpMarshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 	}
 	return msg, nil
 }
-
-// AMQPMarshalerForBench returns the marshaler the AMQP transport uses,
-// with the given x-max-priority, so benchmarks can compare it with
-// watermill-amqp's DefaultMarshaler. It is not needed to use the package.
-func AMQPMarshalerForBench(maxPriority int) wamqp.Marshaler {
-	return amqpMarshaler{maxPriority: maxPriority}
-}

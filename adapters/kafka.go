@@ -99,7 +99,7 @@ func (k *kafkaTopics) ensure(topic string) error {
 	if k.done[topic] {
 		return nil
 	}
-	if err := k.init(topic); err != nil && !strings.Contains(err.Error(), "already exists") {
+	if err := k.init(topic); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 		return fmt.Errorf("kafka: create topic %q: %w", topic, err)
 	}
 	if k.done == nil {

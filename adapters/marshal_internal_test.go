@@ -3,6 +3,7 @@ package adapters
 import (
 	"testing"
 
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -81,5 +82,30 @@ func TestRetryAfterOf(t *testing.T) {
 		if got := retryAfterOf(msg).String(); got != want {
 			t.Errorf("%q: got %s, want %s", v, got, want)
 		}
+	}
+}
+
+// BenchmarkAMQPMarshal: Levee's AMQP marshaler (levee_priority mapped to
+// the publishing priority) against watermill-amqp's DefaultMarshaler. It
+// lives here, not in bench/, because the marshaler is not exported.
+func BenchmarkAMQPMarshal(b *testing.B) {
+	msg := message.NewMessage("1", []byte("payload"))
+	msg.Metadata.Set(MetadataPriority, "7")
+	msg.Metadata.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	for _, bc := range []struct {
+		name string
+		m    wamqp.Marshaler
+	}{
+		{"watermill_default", wamqp.DefaultMarshaler{}},
+		{"levee", amqpMarshaler{maxPriority: 10}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.m.Marshal(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

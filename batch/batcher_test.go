@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/internal/testkit"
 )
@@ -312,7 +313,7 @@ func TestPanicFailsEveryMessage(t *testing.T) {
 		d.wg.Wait()
 		for _, m := range all {
 			err, _ := d.result(m.UUID)
-			var pe *batch.PanicError
+			var pe *levee.PanicError
 			if !errors.As(err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 {
 				t.Fatalf("%s: got %v, want a *PanicError with value boom and a stack", m.UUID, err)
 			}

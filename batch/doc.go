@@ -30,7 +30,7 @@
 // it). An *Errors naming an index or UUID outside the batch, or holding a
 // nil error, fails the whole batch with ErrInvalidResult: a malformed
 // result never acks anything. A panic in the Func fails every message of
-// the batch with *PanicError, whose ErrorClass is "panic".
+// the batch with *levee.PanicError, whose ErrorClass is "panic".
 //
 // A message whose context ends before its batch is handed to the Func
 // leaves the batch with the context error and is not passed to the Func. A

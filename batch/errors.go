@@ -13,7 +13,8 @@ import (
 var (
 	// ErrInvalidConfig is wrapped by every error New returns for an invalid
 	// setting; the message names the setting's configuration key.
-	ErrInvalidConfig = errors.New("levee/batch: invalid configuration")
+	// errors.Is matches it with levee.ErrInvalidConfig too.
+	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/batch: invalid configuration")
 
 	// ErrClosed is returned for a message that reaches a closed Batcher, or
 	// whose batch had not started when Shutdown's context ended. The message
@@ -29,10 +30,6 @@ var (
 	// ErrMaxHold is wrapped by *HoldError.
 	ErrMaxHold = errors.New("levee/batch: batch not started within max hold")
 )
-
-// ClassPanic is the error class of *PanicError, read by the dlq and breaker
-// packages through ErrorClass.
-const ClassPanic = "panic"
 
 // Errors is a partial failure a batch func returns: it names the messages
 // that failed, by index in the slice the func received or by UUID, and the
@@ -105,31 +102,6 @@ func (e *Errors) Error() string {
 	fmt.Fprintf(&b, "levee/batch: %d message(s) failed; %s", n, first)
 	return b.String()
 }
-
-// PanicError fails every message of a batch whose batch func panicked. Its
-// class is "panic": the dlq package dead-letters it instead of retrying.
-type PanicError struct {
-	// Value is what was passed to panic.
-	Value any
-	// Stack is the stack of the panicking batch func.
-	Stack []byte
-}
-
-// Error returns "levee/batch: batch func panicked: <value>".
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("levee/batch: batch func panicked: %v", e.Value)
-}
-
-// Unwrap returns the panic value when it is an error.
-func (e *PanicError) Unwrap() error {
-	if err, ok := e.Value.(error); ok {
-		return err
-	}
-	return nil
-}
-
-// ErrorClass returns ClassPanic.
-func (e *PanicError) ErrorClass() string { return ClassPanic }
 
 // HoldError fails a batch that was not handed to the batch func within max
 // hold. It wraps ErrMaxHold and asks the transport to redeliver after

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/batch"
 )
 
@@ -196,7 +197,7 @@ func invariantsRun(t *testing.T, seed uint64) {
 		case v == nil:
 			t.Errorf("%s got %v but the func never had it", m.UUID, res)
 		case errors.Is(v.err, errPanicked):
-			var pe *batch.PanicError
+			var pe *levee.PanicError
 			if !errors.As(res, &pe) {
 				t.Errorf("%s: got %v, want a *PanicError", m.UUID, res)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee"
 )
 
 // resolve maps the func's result to per-message results: errs (one per
@@ -13,7 +14,7 @@ func resolve(msgs []*message.Message, err error) (errs []error, out outcome, all
 	if err == nil {
 		return nil, outcomeOK, nil
 	}
-	var pe *PanicError
+	var pe *levee.PanicError
 	if errors.As(err, &pe) {
 		return nil, outcomePanic, err
 	}

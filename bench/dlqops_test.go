@@ -45,7 +45,7 @@ func dlqopsStore(b *testing.B, opts ...pgstore.Option) *pgstore.Store {
 	return s
 }
 
-// dlqopsLetter is a dead letter as dlq.Router writes it (about 600 bytes
+// dlqopsLetter is a dead letter as dlq.Retrier writes it (about 600 bytes
 // of metadata, a 200-byte payload).
 func dlqopsLetter(i int, at time.Time) *message.Message {
 	id := fmt.Sprintf("bench-%012d", i)

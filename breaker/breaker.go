@@ -302,9 +302,6 @@ func (b *Breaker) deliver(e transition) {
 	}
 }
 
-// classer is the shared error-class contract of Levee.
-type classer interface{ ErrorClass() string }
-
 // isExcluded: context.Canceled, deferrals (a layer further in declined to
 // run the handler: levee.Deferral), permanent and validation errors are not
 // the downstream's fault and count neither way.
@@ -318,12 +315,9 @@ func (b *Breaker) isExcluded(err error) bool {
 	if errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
 		return true
 	}
-	var c classer
-	if errors.As(err, &c) {
-		switch c.ErrorClass() {
-		case "permanent", "validation":
-			return true
-		}
+	switch levee.ClassOf(err) {
+	case levee.ClassPermanent, levee.ClassValidation:
+		return true
 	}
 	return b.cfg.isExcluded != nil && b.cfg.isExcluded(err)
 }

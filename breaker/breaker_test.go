@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/testkit"
 	"github.com/levee-dev/levee/middleware"
@@ -385,7 +386,7 @@ func TestPanic(t *testing.T) {
 			h := middleware.Recover(b.Middleware(panicHandler))
 			for i := range 2 {
 				_, err := h(newMsg())
-				var pe *middleware.PanicError
+				var pe *levee.PanicError
 				if !errors.As(err, &pe) || pe.Value != "boom" {
 					t.Fatalf("call %d: got %v, want a *PanicError(boom) from Recover", i, err)
 				}

@@ -20,7 +20,8 @@ var ErrClosed = levee.DeferralSentinel("levee/breaker: breaker closed")
 
 // ErrInvalidConfig is wrapped by every error New returns for an invalid
 // setting.
-var ErrInvalidConfig = errors.New("levee/breaker: invalid configuration")
+// errors.Is matches it with levee.ErrInvalidConfig too.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/breaker: invalid configuration")
 
 // OpenError is returned when a message's wait exceeded the max hold. It
 // wraps ErrOpen and carries the delay after which a redelivery is worth

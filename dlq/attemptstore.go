@@ -9,7 +9,7 @@ import (
 )
 
 // AttemptStore counts the failed attempts of messages across processes.
-// Without one, a Router counts attempts from the transport's delivery
+// Without one, a Retrier counts attempts from the transport's delivery
 // count (KeyDeliveryCount) or, on transports without one (GoChannel,
 // Kafka, Redis Streams, PostgreSQL), in its own in-process table, so a
 // redelivery that reaches another instance, or a restarted process,
@@ -19,7 +19,7 @@ import (
 // the total: the message is dead-lettered after max_attempts attempts,
 // wherever they ran.
 //
-// The Router calls it only after an attempt failed, never on the success
+// The Retrier calls it only after an attempt failed, never on the success
 // path. Implementations must be safe for concurrent use and increment
 // atomically: concurrent calls for one key return distinct counts.
 type AttemptStore interface {
@@ -40,11 +40,11 @@ const (
 	AttemptStoreTimeout = 2 * time.Second
 )
 
-// WithAttemptStore makes the Router count failed attempts in s, shared
-// with every Router (in any process) using the same store: after each
+// WithAttemptStore makes the Retrier count failed attempts in s, shared
+// with every Retrier (in any process) using the same store: after each
 // failed attempt it records the failure and takes the larger of the
 // shared count and its own. Default nil: attempts are counted per process.
-// If the store fails, the Router logs the error and counts in process for
+// If the store fails, the Retrier logs the error and counts in process for
 // that attempt (the message is retried, never dropped).
 func WithAttemptStore(s AttemptStore) Option {
 	return optionFunc(func(c *config) { c.attemptStore = s })

@@ -60,10 +60,10 @@ func TestMemAttemptsConforms(t *testing.T) {
 // exactly max times.
 func TestAttemptStoreSharesTheCount(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		if calls, attempts := dlqtest.TwoRouters(t, nil, 5); calls != 9 || attempts != "5" {
+		if calls, attempts := dlqtest.TwoRetriers(t, nil, 5); calls != 9 || attempts != "5" {
 			t.Errorf("per-process counts: got %d calls (attempts %s), want 9 (5)", calls, attempts)
 		}
-		if calls, attempts := dlqtest.TwoRouters(t, &memAttempts{}, 5); calls != 5 || attempts != "5" {
+		if calls, attempts := dlqtest.TwoRetriers(t, &memAttempts{}, 5); calls != 5 || attempts != "5" {
 			t.Errorf("shared count: got %d calls (attempts %s), want 5", calls, attempts)
 		}
 	})

@@ -3,40 +3,25 @@ package dlq
 import (
 	"context"
 	"errors"
+
+	"github.com/levee-dev/levee"
 )
 
-// Class is the error class that decides what happens to a failed message.
-// Error types take part through the [Classed] interface; the values are the
-// shared Levee error classes.
-type Class string
+// Class is levee.Class, the error class that decides what happens to a
+// failed message. It and the constants below are the root package's, named
+// here too (as package os names io/fs's types and errors) so that a dlq
+// policy reads on its own: they are the same type and values, not copies.
+type Class = levee.Class
 
-// The error classes. Transient is the default for an error that declares no
-// class.
+// The error classes (levee.ClassTransient and so on). Transient is the
+// default for an error that declares no class.
 const (
-	// ClassTransient errors are retried with backoff until the retry budget
-	// is spent; then the message is dead-lettered as ClassExhausted.
-	ClassTransient Class = "transient"
-	// ClassPermanent errors are dead-lettered at once, without a retry.
-	ClassPermanent Class = "permanent"
-	// ClassValidation marks a payload that failed validation; dead-lettered
-	// at once.
-	ClassValidation Class = "validation"
-	// ClassPanic marks a recovered panic (middleware.PanicError); dead-lettered
-	// at once.
-	ClassPanic Class = "panic"
-	// ClassExhausted is the class of a dead letter whose transient error
-	// outlived the retry budget (max attempts or max elapsed). An error that
-	// reports it itself is dead-lettered at once.
-	ClassExhausted Class = "exhausted"
+	ClassTransient  = levee.ClassTransient
+	ClassPermanent  = levee.ClassPermanent
+	ClassValidation = levee.ClassValidation
+	ClassPanic      = levee.ClassPanic
+	ClassExhausted  = levee.ClassExhausted
 )
-
-// Classed is implemented by error types that declare their class. ErrorClass
-// returns one of the class values ("transient", "permanent", "validation",
-// "panic", "exhausted"); any other value is treated as transient. The
-// outermost error in the chain that implements Classed wins.
-type Classed interface {
-	ErrorClass() string
-}
 
 // Classifier overrides the default classification. It returns the class of
 // err, or "" to fall back to [Classify]. It must be a pure function, safe for
@@ -45,30 +30,22 @@ type Classed interface {
 type Classifier func(err error) Class
 
 // Classify returns the default class of err: the class reported by the
-// outermost error in its chain that implements [Classed], else
+// outermost error in its chain that implements [levee.Classed], else
 // ClassTransient. It returns "" for a nil error.
 func Classify(err error) Class {
 	if err == nil {
 		return ""
 	}
-	var c Classed
-	if errors.As(err, &c) {
-		return normalize(Class(c.ErrorClass()))
-	}
-	return ClassTransient
+	return normalize(levee.ClassOf(err))
 }
 
 // normalize maps unknown class values to ClassTransient.
 func normalize(c Class) Class {
-	switch c {
-	case ClassTransient, ClassPermanent, ClassValidation, ClassPanic, ClassExhausted:
+	if c.Known() {
 		return c
 	}
 	return ClassTransient
 }
-
-// retryable reports whether c is retried.
-func (c Class) retryable() bool { return c == ClassTransient }
 
 // isShutdown reports whether err is a cancellation, which is neither retried
 // nor dead-lettered.
@@ -100,7 +77,3 @@ func WithClass(err error, c Class) error {
 func Permanent(err error) error {
 	return WithClass(err, ClassPermanent)
 }
-
-// IsPermanent reports whether the default classification of err is
-// ClassPermanent.
-func IsPermanent(err error) bool { return Classify(err) == ClassPermanent }

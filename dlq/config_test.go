@@ -68,7 +68,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := decode(t, tt.yml)
-		if err == nil || !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+		if err == nil || !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: got %v, want an error containing %q", tt.yml, err, tt.want)
 		}
 	}

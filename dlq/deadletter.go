@@ -20,7 +20,7 @@ const dlqSuffix = ".dlq"
 
 // dlqTopic returns the dead-letter topic for a message consumed from
 // subscribed.
-func (r *Router) dlqTopic(subscribed string) string {
+func (r *Retrier) dlqTopic(subscribed string) string {
 	switch {
 	case r.cfg.topic != "":
 		return r.cfg.topic
@@ -98,7 +98,7 @@ func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError
 // one when the original has none), the payload byte for byte, every
 // original metadata key, and the failure keys, replacing earlier ones. Its
 // context is the original's, so a tracing publisher links it.
-func (r *Router) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic string) *message.Message {
+func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic string) *message.Message {
 	id := msg.UUID
 	if id == "" {
 		id = watermill.NewUUID()

@@ -116,7 +116,7 @@ const poisonID = "poison"
 type backpressureCase struct {
 	name string
 	// stack returns the composed handler around fn and a cleanup.
-	stack func(t *testing.T, d *dlq.Router, fn message.HandlerFunc) (message.HandlerFunc, func())
+	stack func(t *testing.T, d *dlq.Retrier, fn message.HandlerFunc) (message.HandlerFunc, func())
 	// handler is the user's handler for a healthy message.
 	handler func(start time.Time) error
 }
@@ -128,7 +128,7 @@ func backpressureCases() []backpressureCase {
 		{
 			// A 20 s outage while the breaker holds messages at most 1 s.
 			name: "breaker outage 20s, max hold 1s",
-			stack: func(t *testing.T, d *dlq.Router, fn message.HandlerFunc) (message.HandlerFunc, func()) {
+			stack: func(t *testing.T, d *dlq.Retrier, fn message.HandlerFunc) (message.HandlerFunc, func()) {
 				b, err := breaker.New(breaker.WithMaxHold(time.Second))
 				if err != nil {
 					t.Fatal(err)
@@ -146,7 +146,7 @@ func backpressureCases() []backpressureCase {
 		{
 			// A burst of 20 against a 2/s limiter in reject mode.
 			name: "ratelimit reject 2/s",
-			stack: func(t *testing.T, d *dlq.Router, fn message.HandlerFunc) (message.HandlerFunc, func()) {
+			stack: func(t *testing.T, d *dlq.Retrier, fn message.HandlerFunc) (message.HandlerFunc, func()) {
 				l, err := ratelimit.New(ratelimit.WithRate(2), ratelimit.WithMode(ratelimit.ModeReject))
 				if err != nil {
 					t.Fatal(err)
@@ -159,7 +159,7 @@ func backpressureCases() []backpressureCase {
 		{
 			// One slot, one waiting place: most messages are shed.
 			name: "priority 1 slot, max_waiting 1",
-			stack: func(t *testing.T, d *dlq.Router, fn message.HandlerFunc) (message.HandlerFunc, func()) {
+			stack: func(t *testing.T, d *dlq.Retrier, fn message.HandlerFunc) (message.HandlerFunc, func()) {
 				s, err := priority.NewScheduler(priority.WithSlots(1), priority.WithMaxWaiting(1))
 				if err != nil {
 					t.Fatal(err)

@@ -7,7 +7,7 @@
 //
 // # One middleware for retry and dead-lettering
 //
-// [Router] owns both, so their order cannot be got wrong (Watermill's Retry
+// [Retrier] owns both, so their order cannot be got wrong (Watermill's Retry
 // and PoisonQueue behave differently depending on the order they are added
 // in). It sits in the Stack's dlq slot of the canonical order:
 //
@@ -16,13 +16,13 @@
 // The consumer span (tracing) covers the retries and the DLQ publish; the
 // breaker, priority slot and rate limit are inside the retry loop, so a
 // backing-off message holds no scheduler slot. Because Recover sits outside,
-// the Router recovers panics of the chain below it itself (per attempt) as
-// a *PanicError of class panic; a *middleware.PanicError from an inner
-// Recover is recognised through its ErrorClass method.
+// the Retrier recovers panics of the chain below it itself (per attempt) as
+// a *levee.PanicError of class panic, the same error an inner Recover
+// returns.
 //
 // # Classification
 //
-// An error's class is read through the [Classed] interface
+// An error's class is read through the [levee.Classed] interface
 // (ErrorClass() string), the outermost implementation in the chain winning;
 // [Permanent] marks an error; a [Classifier] (WithClassifier) may override.
 //
@@ -88,12 +88,12 @@
 //
 // # Concurrency
 //
-// A Router is safe for concurrent use, starts no goroutine and needs no
+// A Retrier is safe for concurrent use, starts no goroutine and needs no
 // Close. Hooks run on the handler's goroutine, with no lock held.
 //
 // Package dlq/validate adds JSON Schema validation for consumers (class
 // validation) and publishers; dlq.WithValidator(registry.Validate) runs it
-// inside the Router before every attempt.
+// inside the Retrier before every attempt.
 //
 // docs/DLQ.md has the operator's view; docs/TELEMETRY.md (## dlq) lists the
 // instruments.

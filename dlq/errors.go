@@ -4,13 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/levee-dev/levee"
 )
 
 // Sentinels. Every error this package returns wraps one of them.
 var (
 	// ErrInvalidConfig is wrapped by the errors New and Config.Validate
 	// return for invalid settings.
-	ErrInvalidConfig = errors.New("levee/dlq: invalid configuration")
+	// errors.Is matches it with levee.ErrInvalidConfig too.
+	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/dlq: invalid configuration")
 	// ErrRetryLater is wrapped by *RetryLaterError: the next retry is due
 	// later than the max hold allows, so the message is Nacked for
 	// redelivery.

@@ -185,16 +185,16 @@ func (g *GroupGauges) groups(ctx context.Context) ([]Group, time.Time, error) {
 	if err != nil {
 		return nil, now, err
 	}
-	groups = FoldGroups(groups, g.cfg.maxGroups)
+	groups = foldGroups(groups, g.cfg.maxGroups)
 	g.mu.Lock()
 	g.cached, g.cachedAt = groups, now
 	g.mu.Unlock()
 	return groups, now, nil
 }
 
-// FoldGroups keeps the n largest of groups (sorted as Store.Groups returns
+// foldGroups keeps the n largest of groups (sorted as Store.Groups returns
 // them) and sums the rest into one OtherGroup entry.
-func FoldGroups(groups []Group, n int) []Group {
+func foldGroups(groups []Group, n int) []Group {
 	if len(groups) <= n {
 		return groups
 	}

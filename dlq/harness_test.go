@@ -33,7 +33,7 @@ func (p *flakyPublisher) Publish(topic string, msgs ...*message.Message) error {
 
 func (p *flakyPublisher) Close() error { return nil }
 
-// TestRouterOverGoChannel runs the Router in a real Watermill router with
+// TestRouterOverGoChannel runs the Retrier in a real Watermill router with
 // Recover outside it: every message is either processed or dead-lettered,
 // processed + dead-lettered = sent, and dead letters carry the handler and
 // topic from the router context.
@@ -50,7 +50,7 @@ func TestRouterOverGoChannel(t *testing.T) {
 		processed := map[string]bool{}
 		tries := map[string]int{}
 		stack := middleware.NewStack().Recover(middleware.Recover).DLQ(r.Middleware)
-		// Recover sits outside the dlq slot (canonical order): the Router
+		// Recover sits outside the dlq slot (canonical order): the Retrier
 		// recovers the handler's panic itself and dead-letters it.
 		h.Handle("orders", "orders", func(msg *message.Message) error {
 			mu.Lock()

@@ -10,9 +10,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/testkit"
-	"github.com/levee-dev/levee/middleware"
 )
 
 func TestParseCount(t *testing.T) {
@@ -78,7 +78,7 @@ func TestErrorType(t *testing.T) {
 		{dlq.Permanent(fmt.Errorf("a: %w", &myErr{1})), "*dlq_test.myErr"},
 		{fmt.Errorf("a: %w", dlq.Permanent(errors.New("x"))), "*errors.errorString"},
 		{fmt.Errorf("plain %d", 1), "*errors.errorString"},
-		{&middleware.PanicError{Value: "x"}, "*middleware.PanicError"},
+		{&levee.PanicError{Value: "x"}, "*levee.PanicError"},
 		{errors.Join(errors.New("a"), errors.New("b")), "*errors.joinError"},
 		{nil, ""},
 	}
@@ -226,7 +226,7 @@ func TestBoundedErrorAndValidationKeys(t *testing.T) {
 }
 
 // FuzzMetadataParsing feeds garbage into every Levee key a message may
-// carry; the Router must never panic and must either ack after a confirmed
+// carry; the Retrier must never panic and must either ack after a confirmed
 // dead letter or Nack.
 func FuzzMetadataParsing(f *testing.F) {
 	for _, s := range []string{"1", "-1", "0", "99999999999999999999", "abc", "", " 3 ", "1e9", "\xff", "2147483648"} {

@@ -161,7 +161,7 @@ func TestNewMonitorInvalid(t *testing.T) {
 	}
 }
 
-// TestMonitorOverRouterLosesNothing runs the dlq Router and the Monitor on a
+// TestMonitorOverRouterLosesNothing runs the dlq Retrier and the Monitor on a
 // real Watermill router: the store is down for the first deliveries, the
 // monitor Nacks, and every dead letter ends up stored exactly once.
 func TestMonitorOverRouterLosesNothing(t *testing.T) {

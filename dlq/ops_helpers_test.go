@@ -68,7 +68,7 @@ func (s *opsFailingStore) Add(ctx context.Context, letters ...dlq.Record) (int, 
 	return s.MemStore.Add(ctx, letters...)
 }
 
-// opsDeadLetterMsg builds a well-formed dead letter message as dlq.Router
+// opsDeadLetterMsg builds a well-formed dead letter message as dlq.Retrier
 // writes it.
 func opsDeadLetterMsg(uuid, topic, fp string, replayCount int, failedAt time.Time) *message.Message {
 	m := message.NewMessage(uuid, []byte(`{"order":"`+uuid+`"}`))

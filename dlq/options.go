@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Option configures a Router. Options are applied in order; a later option
+// Option configures a Retrier. Options are applied in order; a later option
 // overrides an earlier one.
 type Option interface{ apply(*config) }
 

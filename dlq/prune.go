@@ -13,30 +13,35 @@ import (
 // context; `levee dlq prune` does the same once. A Pruner is safe for
 // concurrent use, though one Run per store is enough.
 type Pruner struct {
-	store  Store
-	ret    Retention
-	every  time.Duration
+	store Store
+	ret   Retention
+	every time.Duration
+	prunerConfig
+}
+
+// prunerConfig holds what the PrunerOptions set.
+type prunerConfig struct {
 	now    func() time.Time
 	logger watermill.LoggerAdapter
 }
 
 // PrunerOption configures a Pruner.
-type PrunerOption interface{ apply(*Pruner) }
+type PrunerOption interface{ apply(*prunerConfig) }
 
-type prunerOptionFunc func(*Pruner)
+type prunerOptionFunc func(*prunerConfig)
 
-func (f prunerOptionFunc) apply(p *Pruner) { f(p) }
+func (f prunerOptionFunc) apply(c *prunerConfig) { f(c) }
 
 // WithPrunerClock sets the clock the retention is measured against.
 // Default time.Now; nil means the default.
 func WithPrunerClock(now func() time.Time) PrunerOption {
-	return prunerOptionFunc(func(p *Pruner) { p.now = now })
+	return prunerOptionFunc(func(c *prunerConfig) { c.now = now })
 }
 
 // WithPrunerLogger sets the logger (deletions at info, failures at error).
 // Default none; nil means none.
 func WithPrunerLogger(l watermill.LoggerAdapter) PrunerOption {
-	return prunerOptionFunc(func(p *Pruner) { p.logger = l })
+	return prunerOptionFunc(func(c *prunerConfig) { c.logger = l })
 }
 
 // NewPruner returns a Pruner applying r every interval. It returns an error
@@ -46,7 +51,7 @@ func NewPruner(store Store, r Retention, every time.Duration, opts ...PrunerOpti
 	p := &Pruner{store: store, ret: r, every: every}
 	for _, o := range opts {
 		if o != nil {
-			o.apply(p)
+			o.apply(&p.prunerConfig)
 		}
 	}
 	if p.now == nil {

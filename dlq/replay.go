@@ -20,20 +20,14 @@ import (
 )
 
 // Metadata keys written on replayed messages (besides KeyReplayCount, set
-// to the letter's count plus one, and KeyOriginalUUID, carried through).
+// to the letter's count plus one, KeyOriginalUUID, carried through, and
+// levee.KeyOriginalTraceparent and levee.KeyOriginalTracestate, the dead
+// letter's trace context).
 const (
 	// KeyReplayOf is the store ID of the dead letter this message replays.
 	KeyReplayOf = "levee_replay_of"
 	// KeyReplayedAt is the replay time (RFC 3339, nano, UTC).
 	KeyReplayedAt = "levee_replayed_at"
-	// KeyOriginalTraceparent is the W3C traceparent the dead letter
-	// carried; the same key as tracing.MetaOriginalTraceparent, so the
-	// tracing middleware links the replayed message's consumer span to the
-	// original trace. The replayed message does not carry the old
-	// traceparent itself: it starts a trace of its own.
-	KeyOriginalTraceparent = "levee_original_traceparent"
-	// KeyOriginalTracestate is the tracestate that went with it.
-	KeyOriginalTracestate = "levee_original_tracestate"
 )
 
 // Replay errors. A letter held back keeps StatusNew and its reason in the
@@ -397,16 +391,16 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	if r.cfg.startSpan != nil {
 		// the hook (tracing.Tracer.StartReplay) moves the traceparent itself
 		// and links its replay span to it
-		if tp := msg.Metadata[KeyOriginalTraceparent]; tp != "" {
+		if tp := msg.Metadata[levee.KeyOriginalTraceparent]; tp != "" {
 			msg.Metadata[keyTraceparent] = tp
-			delete(msg.Metadata, KeyOriginalTraceparent)
-			if ts := msg.Metadata[KeyOriginalTracestate]; ts != "" {
+			delete(msg.Metadata, levee.KeyOriginalTraceparent)
+			if ts := msg.Metadata[levee.KeyOriginalTracestate]; ts != "" {
 				msg.Metadata[keyTracestate] = ts
 			}
 		}
 		pctx, span = r.cfg.startSpan(ctx, dl.OriginalTopic, msg)
-		if msg.Metadata[KeyOriginalTraceparent] == "" && dl.Metadata[keyTraceparent] != "" {
-			msg.Metadata[KeyOriginalTraceparent] = dl.Metadata[keyTraceparent]
+		if msg.Metadata[levee.KeyOriginalTraceparent] == "" && dl.Metadata[keyTraceparent] != "" {
+			msg.Metadata[levee.KeyOriginalTraceparent] = dl.Metadata[keyTraceparent]
 		}
 	}
 	msg.SetContext(pctx)
@@ -449,8 +443,8 @@ const (
 // byte for byte, the letter's metadata without the failure keys, the
 // transport's delivery count or the trace context, plus the lineage:
 // KeyReplayCount (dl.ReplayCount+1), KeyOriginalUUID, KeyReplayOf,
-// KeyReplayedAt and the old trace context under KeyOriginalTraceparent and
-// KeyOriginalTracestate.
+// KeyReplayedAt and the old trace context under levee.KeyOriginalTraceparent and
+// levee.KeyOriginalTracestate.
 func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	msg := message.NewMessage(uuid, append([]byte(nil), dl.Payload...))
 	md := maps.Clone(dl.Metadata)
@@ -461,12 +455,12 @@ func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 		delete(md, k)
 	}
 	levee.StripControl(md)
-	delete(md, KeyOriginalTraceparent)
-	delete(md, KeyOriginalTracestate)
+	delete(md, levee.KeyOriginalTraceparent)
+	delete(md, levee.KeyOriginalTracestate)
 	if tp := md[keyTraceparent]; tp != "" {
-		md[KeyOriginalTraceparent] = tp
+		md[levee.KeyOriginalTraceparent] = tp
 		if ts := md[keyTracestate]; ts != "" {
-			md[KeyOriginalTracestate] = ts
+			md[levee.KeyOriginalTracestate] = ts
 		}
 	}
 	delete(md, keyTraceparent)

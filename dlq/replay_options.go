@@ -68,7 +68,7 @@ type replayConfig struct {
 //
 // Default (no call, or no topics): a letter may go back only to the topic
 // its DLQ topic is named after, T for a letter the Monitor recorded from
-// "T.dlq" (the dlq Router's default naming), so a letter published straight
+// "T.dlq" (the dlq Retrier's default naming), so a letter published straight
 // onto a DLQ topic cannot send its replay to another topic. Letters of a
 // DLQ topic shared by several topics (dlq.topic, WithTopicFunc) are held
 // until their topics are listed. An empty or blank topic, or one longer
@@ -165,7 +165,7 @@ func WithReplayProgress(f func(ReplayProgress)) ReplayOption {
 // the replayer ends it after the publish (recording a publish error). The
 // hook gets the message with the dead letter's traceparent still in place,
 // so tracing.Tracer.StartReplay fits: it moves the traceparent to
-// KeyOriginalTraceparent, starts a new root span linked to the original
+// levee.KeyOriginalTraceparent, starts a new root span linked to the original
 // trace, and injects it. Default none: the replayer moves the traceparent
 // itself and publishes without a span; nil means none.
 func WithReplaySpan(f func(ctx context.Context, topic string, msg *message.Message) (context.Context, trace.Span)) ReplayOption {

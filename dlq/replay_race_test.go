@@ -16,7 +16,7 @@ import (
 )
 
 // TestConcurrentReplayersReplayOncePerRun runs the whole loop in fake time:
-// a handler that keeps failing, its dlq Router, a Monitor, and two
+// a handler that keeps failing, its dlq Retrier, a Monitor, and two
 // replayers of the same group running at once. Each replayed message fails
 // again and comes back as a new letter while both runs go on. Between them
 // the two runs replay each letter once: neither takes up a letter produced

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/testkit"
 	"go.opentelemetry.io/otel/trace"
@@ -59,11 +60,11 @@ func TestReplayLineage(t *testing.T) {
 	}
 	md := msgs[0].Metadata
 	want := map[string]string{
-		dlq.KeyReplayCount:         "1",
-		dlq.KeyOriginalUUID:        "u000",
-		dlq.KeyReplayOf:            opsID("u000"),
-		dlq.KeyReplayedAt:          dlq.FormatTime(opsNow.Add(time.Hour)),
-		dlq.KeyOriginalTraceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		dlq.KeyReplayCount:           "1",
+		dlq.KeyOriginalUUID:          "u000",
+		dlq.KeyReplayOf:              opsID("u000"),
+		dlq.KeyReplayedAt:            dlq.FormatTime(opsNow.Add(time.Hour)),
+		levee.KeyOriginalTraceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
 	for k, v := range want {
 		if md[k] != v {
@@ -453,7 +454,7 @@ func TestReplaySpanHook(t *testing.T) {
 	var seen string
 	hook := func(ctx context.Context, topic string, msg *message.Message) (context.Context, trace.Span) {
 		seen = msg.Metadata["traceparent"]
-		msg.Metadata[dlq.KeyOriginalTraceparent] = seen
+		msg.Metadata[levee.KeyOriginalTraceparent] = seen
 		msg.Metadata["traceparent"] = "00-11111111111111111111111111111111-2222222222222222-01"
 		return ctx, trace.SpanFromContext(ctx)
 	}
@@ -465,8 +466,8 @@ func TestReplaySpanHook(t *testing.T) {
 	if seen != orig {
 		t.Errorf("hook saw traceparent %q want %q", seen, orig)
 	}
-	if got := msgs[0].Metadata[dlq.KeyOriginalTraceparent]; got != orig {
-		t.Errorf("published %s %q want %q", dlq.KeyOriginalTraceparent, got, orig)
+	if got := msgs[0].Metadata[levee.KeyOriginalTraceparent]; got != orig {
+		t.Errorf("published %s %q want %q", levee.KeyOriginalTraceparent, got, orig)
 	}
 	if got := msgs[0].Metadata["traceparent"]; got != "00-11111111111111111111111111111111-2222222222222222-01" {
 		t.Errorf("published traceparent %q, want the hook's", got)

@@ -14,7 +14,7 @@ import (
 	"github.com/levee-dev/levee"
 )
 
-// Router is the middleware of the dlq slot. It owns retry and
+// Retrier is the middleware of the dlq slot. It owns retry and
 // dead-lettering together, so their order cannot be got wrong: a failed
 // handler is classified; a transient error is retried in place with
 // exponential backoff and full jitter; a permanent, validation or panic
@@ -24,20 +24,20 @@ import (
 // cancelled context, a wait beyond max hold) returns an error, so the router
 // Nacks and the message is redelivered: nothing is dropped.
 //
-// A Router is safe for concurrent use; one Router may wrap any number of
+// A Retrier is safe for concurrent use; one Retrier may wrap any number of
 // handlers. It starts no goroutine and needs no Close.
-type Router struct {
+type Retrier struct {
 	pub   message.Publisher
 	cfg   config
 	table *attemptTable
 	ins   instruments
 }
 
-// New returns a Router that publishes dead letters with publisher. It
+// New returns a Retrier that publishes dead letters with publisher. It
 // returns an error wrapping ErrInvalidConfig for a nil publisher or an
 // invalid option (see each option), and the meter's error if an instrument
 // cannot be created.
-func New(publisher message.Publisher, opts ...Option) (*Router, error) {
+func New(publisher message.Publisher, opts ...Option) (*Retrier, error) {
 	if publisher == nil {
 		return nil, fieldErr("publisher", "must not be nil")
 	}
@@ -49,15 +49,15 @@ func New(publisher message.Publisher, opts ...Option) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("levee/dlq: instruments: %w", err)
 	}
-	return &Router{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize), ins: ins}, nil
+	return &Retrier{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize), ins: ins}, nil
 }
 
 // Backoff returns the retry policy in use.
-func (r *Router) Backoff() Backoff { return r.cfg.backoff }
+func (r *Retrier) Backoff() Backoff { return r.cfg.backoff }
 
 // Label describes the configuration for middleware.Stack.SetLabeled, e.g.
 // "topic=<topic>.dlq attempts=5 backoff=100ms..10s x2".
-func (r *Router) Label() string {
+func (r *Retrier) Label() string {
 	b := r.cfg.backoff
 	topic := r.cfg.topic
 	switch {
@@ -82,12 +82,12 @@ func (r *Router) Label() string {
 
 // Pending returns how many messages the in-process attempt table tracks
 // (Nacked after a failure, not yet settled).
-func (r *Router) Pending() int { return r.table.len() }
+func (r *Retrier) Pending() int { return r.table.len() }
 
-// Middleware wraps next; pass it to Router.AddMiddleware,
+// Middleware wraps next; pass it to message.Router.AddMiddleware,
 // Handler.AddMiddleware or the Stack's dlq slot. The success path costs two
 // atomic loads (plus a clock read with WithMaxHold) and allocates nothing.
-func (r *Router) Middleware(next message.HandlerFunc) message.HandlerFunc {
+func (r *Retrier) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	w := &wrapped{r: r, next: next}
 	return w.handle
 }
@@ -95,7 +95,7 @@ func (r *Router) Middleware(next message.HandlerFunc) message.HandlerFunc {
 // wrapped is one Middleware(next) wrapper; it resolves the handler name and
 // topic, and their metric attributes, on its first failure.
 type wrapped struct {
-	r     *Router
+	r     *Retrier
 	next  message.HandlerFunc
 	names atomic.Pointer[names]
 }
@@ -149,7 +149,7 @@ func (w *wrapped) key(msg *message.Message) tableKey { return tableKey{w: w, uui
 func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
 	if v := w.r.cfg.validator; v != nil {
 		if err := v(message.SubscribeTopicFromCtx(msg.Context()), msg.Payload); err != nil {
-			var c Classed
+			var c levee.Classed
 			if !errors.As(err, &c) {
 				err = WithClass(err, ClassValidation)
 			}
@@ -312,7 +312,7 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 	d.attempt++ // the attempt that just failed
 	d.attempt, d.first = w.shareAttempt(msg, n, d.attempt, d.first, now)
 	class := w.classify(err)
-	if !class.retryable() {
+	if class != ClassTransient {
 		_, err = w.deadLetter(msg, n, err, class, d.attempt, d.first, now)
 		return false, err
 	}

@@ -51,7 +51,7 @@ func TestOutcomeTable(t *testing.T) {
 		{name: "user type exhausted", err: classedErr{"exhausted"}, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassExhausted, wantAck: true},
 		{name: "user type unknown class is transient", err: classedErr{"weird"}, fails: -1, wantCalls: 5, wantDead: true, wantClass: dlq.ClassExhausted, wantAck: true},
 		{name: "user type transient recovers", err: classedErr{"transient"}, fails: 1, wantCalls: 2, wantAck: true},
-		{name: "raw panic recovered by the Router", panics: true, opts: []dlq.Option{}, fails: -2, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
+		{name: "raw panic recovered by the Retrier", panics: true, opts: []dlq.Option{}, fails: -2, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
 		{name: "panic via inner Recover", panics: true, fails: -1, wantCalls: 1, wantDead: true, wantClass: dlq.ClassPanic, wantAck: true},
 		{name: "classifier overrides to permanent", err: errBoom, fails: -1,
 			opts:      []dlq.Option{dlq.WithClassifier(func(err error) dlq.Class { return dlq.ClassPermanent })},

@@ -52,7 +52,7 @@ func TestStackWithTimeout(t *testing.T) {
 	})
 }
 
-// TestConcurrentMessages runs many messages through one Router from many
+// TestConcurrentMessages runs many messages through one Retrier from many
 // goroutines, with random failures of every class and a flaky DLQ
 // publisher, redelivering every Nack: each message ends processed or
 // dead-lettered exactly once, and the attempt table ends empty.

@@ -84,7 +84,7 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 		}
 		sort.Strings(names)
 		return nil, fmt.Errorf("%w: %s configures handler(s) %s that the router does not have (router handlers: %s)",
-			ErrConfig, cfg.File, strings.Join(missing, ", "), strings.Join(names, ", "))
+			ErrInvalidConfig, cfg.File, strings.Join(missing, ", "), strings.Join(names, ", "))
 	}
 	a, err := Build(cfg, deps)
 	if err != nil {

@@ -19,10 +19,11 @@ import (
 	"github.com/levee-dev/levee/internal/config"
 )
 
-// ErrConfig is wrapped by every configuration error: a broken file, an
+// ErrInvalidConfig is wrapped by every configuration error: a broken file, an
 // unknown key, a wrong type, a bad value, a missing variable. The error
-// text names the file, the line and the key path.
-var ErrConfig = config.ErrInvalid
+// text names the file, the line and the key path. NewTimeout wraps it too,
+// and errors.Is matches it with levee.ErrInvalidConfig.
+var ErrInvalidConfig = config.ErrInvalidConfig
 
 // Config is a loaded and validated levee.yaml. Build it with LoadConfig or
 // ParseConfig; apply it with Apply.
@@ -208,6 +209,10 @@ type fileConfig struct {
 	Schemas    config.Raw                       `yaml:"schemas"`
 }
 
+// fromDocument builds a Config from a parsed document. It is past 80 lines
+// because it is one pass over the file's top level in order (shared
+// resources, store, schemas, then each handler's sections and its
+// references), every step needing the results of the steps before it.
 func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 	var fc fileConfig
 	if err := doc.Decode(&fc); err != nil {
@@ -346,7 +351,7 @@ func (c *Config) Describe() string {
 func (c *Config) stack(name string, deps Deps, shared func(section, name string) (any, error), instances map[string]any) (*Stack, []io.Closer, error) {
 	hc, ok := c.Handlers[name]
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: no handler %q in %s", ErrConfig, name, c.File)
+		return nil, nil, fmt.Errorf("%w: no handler %q in %s", ErrInvalidConfig, name, c.File)
 	}
 	s := NewStack()
 	var closers []io.Closer

@@ -46,8 +46,8 @@ func TestConfigErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("got no error, want %q", tt.want)
 			}
-			if !errors.Is(err, middleware.ErrConfig) {
-				t.Fatalf("error %v does not wrap ErrConfig", err)
+			if !errors.Is(err, middleware.ErrInvalidConfig) {
+				t.Fatalf("error %v does not wrap ErrInvalidConfig", err)
 			}
 			if !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("got  %q\nwant prefix %q", err, tt.want)
@@ -94,8 +94,8 @@ func TestLoadConfigFile(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), path+":3: handlers.p.timeout:") {
 		t.Fatalf("got %v, want an error at %s:3", err, path)
 	}
-	if _, err := middleware.LoadConfig(filepath.Join(dir, "missing.yaml")); !errors.Is(err, middleware.ErrConfig) {
-		t.Fatalf("missing file: got %v, want ErrConfig", err)
+	if _, err := middleware.LoadConfig(filepath.Join(dir, "missing.yaml")); !errors.Is(err, middleware.ErrInvalidConfig) {
+		t.Fatalf("missing file: got %v, want ErrInvalidConfig", err)
 	}
 }
 

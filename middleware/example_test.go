@@ -5,6 +5,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/middleware"
 )
 
@@ -63,8 +64,8 @@ func ExampleRecover() {
 		panic("boom")
 	})
 	_, err := h(message.NewMessage("1", nil))
-	fmt.Println(err, middleware.IsPanic(err))
-	// Output: panic: boom true
+	fmt.Println(err, levee.IsPanic(err))
+	// Output: levee: panic: boom true
 }
 
 // ParseConfig validates a file and Describe prints each handler's stack.

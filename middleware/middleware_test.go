@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/testkit"
 	"github.com/levee-dev/levee/middleware"
 )
@@ -90,8 +91,8 @@ func TestRecover(t *testing.T) {
 		wantMsg string
 		wantIs  error
 	}{
-		{"string", "boom", "panic: boom", nil},
-		{"error", sentinel, "panic: db down", sentinel},
+		{"string", "boom", "levee: panic: boom", nil},
+		{"error", sentinel, "levee: panic: db down", sentinel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,15 +103,15 @@ func TestRecover(t *testing.T) {
 			if out != nil {
 				t.Fatalf("got produced messages %v, want none", out)
 			}
-			var pe *middleware.PanicError
+			var pe *levee.PanicError
 			if !errors.As(err, &pe) {
 				t.Fatalf("got %T %v, want *PanicError", err, err)
 			}
 			if err.Error() != tt.wantMsg {
 				t.Fatalf("got %q, want %q", err.Error(), tt.wantMsg)
 			}
-			if pe.ErrorClass() != middleware.ClassPanic {
-				t.Fatalf("got class %q, want %q", pe.ErrorClass(), middleware.ClassPanic)
+			if pe.ErrorClass() != string(levee.ClassPanic) {
+				t.Fatalf("got class %q, want %q", pe.ErrorClass(), string(levee.ClassPanic))
 			}
 			if !strings.Contains(string(pe.Stack), "middleware_test") {
 				t.Fatalf("stack does not show the panicking function:\n%s", pe.Stack)
@@ -129,7 +130,7 @@ func TestRecoverRuntimeError(t *testing.T) {
 		return nil, nil
 	})
 	_, err := h(message.NewMessage("1", nil))
-	var pe *middleware.PanicError
+	var pe *levee.PanicError
 	if !errors.As(err, &pe) || len(pe.Stack) == 0 || !strings.Contains(err.Error(), "index out of range") {
 		t.Fatalf("got %v, want *PanicError for the runtime error, with a stack", err)
 	}
@@ -145,8 +146,8 @@ func TestRecoverPassesThrough(t *testing.T) {
 
 func TestNewTimeoutRejectsNonPositive(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Second} {
-		if _, err := middleware.NewTimeout(d); !errors.Is(err, middleware.ErrInvalidTimeout) {
-			t.Fatalf("NewTimeout(%s): got %v, want ErrInvalidTimeout", d, err)
+		if _, err := middleware.NewTimeout(d); !errors.Is(err, middleware.ErrInvalidConfig) {
+			t.Fatalf("NewTimeout(%s): got %v, want ErrInvalidConfig", d, err)
 		}
 	}
 }
@@ -192,7 +193,7 @@ func TestTimeoutRestoresContextOnPanic(t *testing.T) {
 	msg := message.NewMessage("1", nil)
 	orig := msg.Context()
 	h := middleware.Recover(to.Middleware(func(*message.Message) ([]*message.Message, error) { panic("x") }))
-	if _, err := h(msg); !middleware.IsPanic(err) {
+	if _, err := h(msg); !levee.IsPanic(err) {
 		t.Fatalf("got %v, want panic error", err)
 	}
 	if msg.Context() != orig {

@@ -291,7 +291,7 @@ func dlqSection() Section {
 	})
 }
 
-// nopPublisher lets Describe build a dlq.Router for its label.
+// nopPublisher lets Describe build a dlq.Retrier for its label.
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(string, ...*message.Message) error { return nil }

@@ -175,7 +175,7 @@ func (c *countingAttempts) Fail(_ context.Context, _, uuid string, now time.Time
 }
 
 // `attempts: shared` needs a shared store section at load time and
-// Deps.AttemptStore at build time; the built Router counts in it.
+// Deps.AttemptStore at build time; the built Retrier counts in it.
 func TestDLQSharedAttempts(t *testing.T) {
 	const shared = "store: {kind: redis, url: \"redis://127.0.0.1:6379/0\"}\nhandlers:\n  p:\n    dlq:\n      topic: x\n      retry: {max_attempts: 2, initial: 1ms, max: 1ms}\n      attempts: shared\n"
 	for _, tt := range []struct{ name, yaml, want string }{

@@ -53,7 +53,7 @@ func (p *stackPublisher) Close() error { return nil }
 // reaches control keys, priority, replay and failure keys with any value.
 func fuzzMetadata(raw []byte) message.Metadata {
 	keys := []string{levee.KeyDeliveryCount, levee.KeyRetryAfter, levee.KeyRedeliverAt,
-		priority.MetadataKey, dlq.KeyReplayCount, dlq.KeyOriginalUUID, dlq.KeyAttempts,
+		levee.KeyPriority, dlq.KeyReplayCount, dlq.KeyOriginalUUID, dlq.KeyAttempts,
 		dlq.KeyErrorClass, dlq.KeyFirstFailureAt, dlq.KeyOriginalTopic, "traceparent", "tracestate"}
 	md := message.Metadata{}
 	var parts [][]byte

@@ -2,16 +2,11 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
-
-// ErrInvalidTimeout is returned by NewTimeout for a duration that is not
-// positive.
-var ErrInvalidTimeout = errors.New("levee/middleware: timeout must be positive")
 
 // Timeout bounds one handler attempt. Unlike Watermill's Timeout it restores
 // the message's original context when the attempt returns, so the layers
@@ -22,10 +17,10 @@ type Timeout struct {
 }
 
 // NewTimeout returns a Timeout of d. A d that is zero or negative returns an
-// error wrapping ErrInvalidTimeout.
+// error wrapping ErrInvalidConfig.
 func NewTimeout(d time.Duration) (*Timeout, error) {
 	if d <= 0 {
-		return nil, fmt.Errorf("%w: got %s", ErrInvalidTimeout, d)
+		return nil, fmt.Errorf("%w: timeout must be positive, got %s", ErrInvalidConfig, d)
 	}
 	return &Timeout{d: d}, nil
 }

@@ -81,7 +81,7 @@ func TestConfigInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := decode(t, tt.src)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, config.ErrInvalid) {
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, config.ErrInvalidConfig) {
 				t.Errorf("got %v, want an error naming %q", err, tt.want)
 			}
 		})

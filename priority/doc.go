@@ -28,7 +28,7 @@
 // # Priority
 //
 // A message's base priority is the integer in its levee_priority metadata
-// (MetadataKey; publishers use Set), higher first, clamped to
+// (levee.KeyPriority; publishers use Set), higher first, clamped to
 // MinPriority..MaxPriority (0..9, AMQP's range). A missing value takes the
 // default (WithDefaultPriority, or per handler WithHandlerPriority); a
 // value that is not an integer takes the default too and is counted

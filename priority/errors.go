@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/levee-dev/levee"
 )
 
 // Sentinels. Every rejection the scheduler returns is a *RejectError that
@@ -12,18 +14,19 @@ import (
 var (
 	// ErrQueueFull: the scheduler already had max_waiting messages waiting
 	// and this one had the lowest effective priority, so it was shed.
-	ErrQueueFull = errors.New("priority: queue full")
+	ErrQueueFull = errors.New("levee/priority: queue full")
 	// ErrMaxWait: the message waited max_wait (or max_hold, whichever is
 	// shorter) without getting a slot.
-	ErrMaxWait = errors.New("priority: max wait exceeded")
+	ErrMaxWait = errors.New("levee/priority: max wait exceeded")
 	// ErrClosed: the scheduler was closed before the message got a slot. A
 	// *RejectError wrapping ErrClosed also matches context.Canceled, so
 	// layers that treat cancellation as neither success nor failure (the
 	// breaker, metrics) do the same for a shutdown.
-	ErrClosed = errors.New("priority: scheduler closed")
-	// ErrInvalid is wrapped by every error NewScheduler and the config
+	ErrClosed = errors.New("levee/priority: scheduler closed")
+	// ErrInvalidConfig is wrapped by every error NewScheduler and the config
 	// sections return for an invalid option value.
-	ErrInvalid = errors.New("priority: invalid option")
+	// errors.Is matches it with levee.ErrInvalidConfig too.
+	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/priority: invalid configuration")
 )
 
 // RejectError is returned when a message leaves the wait queue without a
@@ -62,7 +65,7 @@ func (e *RejectError) Is(target error) bool {
 func (e *RejectError) RetryAfter() time.Duration { return e.Retry }
 
 // ErrorClass returns "transient": a rejected message is worth retrying.
-func (e *RejectError) ErrorClass() string { return "transient" }
+func (e *RejectError) ErrorClass() string { return string(levee.ClassTransient) }
 
 // Deferred returns true: the handler was not run (levee.Deferral), so the
 // delivery is not an attempt and not a failure.
@@ -74,8 +77,13 @@ type invalidError struct {
 	msg string
 }
 
-func (e *invalidError) Error() string        { return "priority: invalid option " + e.key + ": " + e.msg }
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *invalidError) Error() string {
+	return "levee/priority: invalid option " + e.key + ": " + e.msg
+}
+
+// Unwrap returns ErrInvalidConfig, so errors.Is matches it and
+// levee.ErrInvalidConfig.
+func (e *invalidError) Unwrap() error { return ErrInvalidConfig }
 
 func invalid(key, format string, args ...any) error {
 	return &invalidError{key: key, msg: fmt.Sprintf(format, args...)}

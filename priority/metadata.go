@@ -4,16 +4,16 @@ import (
 	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
 )
 
-// MetadataKey is the metadata key holding a message's priority: a decimal
-// integer, higher runs first. Values outside MinPriority..MaxPriority are
-// clamped; anything else (empty, not an integer) takes the default priority
-// and is counted (Stats.InvalidPriority, metric levee.priority.invalid).
-const MetadataKey = "levee_priority"
-
-// The priority range. It matches AMQP's recommended 0..9, so adapters can
-// map it to native priorities (RabbitMQ x-max-priority 10) one to one.
+// The priority range, of the integer in a message's levee.KeyPriority
+// metadata. Values outside it are clamped; anything else (empty, not an
+// integer) takes the default priority and is counted (Stats.InvalidPriority,
+// metric levee.priority.invalid). It matches AMQP's recommended 0..9, so
+// adapters can map it to native priorities (RabbitMQ x-max-priority 10) one
+// to one.
 const (
 	MinPriority = 0
 	MaxPriority = 9
@@ -41,7 +41,7 @@ func Set(msg *message.Message, p int) {
 	if msg.Metadata == nil {
 		msg.Metadata = make(message.Metadata, 1)
 	}
-	msg.Metadata.Set(MetadataKey, strconv.Itoa(Clamp(p)))
+	msg.Metadata.Set(levee.KeyPriority, strconv.Itoa(Clamp(p)))
 }
 
 // Parse reads a levee_priority value defensively. It accepts an optional

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/priority"
 )
 
@@ -53,13 +54,13 @@ func TestSet(t *testing.T) {
 	for _, tt := range tests {
 		msg := message.NewMessage("id", nil)
 		priority.Set(msg, tt.p)
-		if got := msg.Metadata.Get(priority.MetadataKey); got != tt.want {
+		if got := msg.Metadata.Get(levee.KeyPriority); got != tt.want {
 			t.Errorf("Set(%d): got %q, want %q", tt.p, got, tt.want)
 		}
 	}
 	bare := &message.Message{}
 	priority.Set(bare, 3)
-	if got := bare.Metadata.Get(priority.MetadataKey); got != "3" {
+	if got := bare.Metadata.Get(levee.KeyPriority); got != "3" {
 		t.Errorf("Set on nil metadata: got %q, want 3", got)
 	}
 	priority.Set(nil, 3) // must not panic

@@ -7,6 +7,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee"
 )
 
 // Middleware makes each message wait for a slot of s before calling next,
@@ -23,7 +25,7 @@ func (s *Scheduler) Middleware(next message.HandlerFunc) message.HandlerFunc {
 
 // HandlerMiddleware returns Middleware configured for one handler by opts
 // (WithPriorityFunc, WithHandlerPriority). It returns an error wrapping
-// ErrInvalid for an invalid option value.
+// ErrInvalidConfig for an invalid option value.
 func (s *Scheduler) HandlerMiddleware(opts ...MiddlewareOption) (message.HandlerMiddleware, error) {
 	c, err := newMWConfig(opts...)
 	if err != nil {
@@ -131,7 +133,7 @@ func (h *handlerWrap) priority(msg *message.Message) int {
 		}
 		return v
 	}
-	raw, ok := msg.Metadata[MetadataKey]
+	raw, ok := msg.Metadata[levee.KeyPriority]
 	if !ok {
 		return h.def
 	}

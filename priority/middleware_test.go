@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 )
@@ -37,7 +38,7 @@ func TestMiddlewareReleases(t *testing.T) {
 		{"error", func(*message.Message) ([]*message.Message, error) { return nil, errBoom },
 			func(err error) bool { return errors.Is(err, errBoom) }},
 		{"panic", func(*message.Message) ([]*message.Message, error) { panic("kaboom") },
-			middleware.IsPanic},
+			levee.IsPanic},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,15 +78,15 @@ func TestPanicReleaseHandsSlotOn(t *testing.T) {
 		errs := make(chan error, 3)
 		go func() { _, err := h(msgWith("panicker", nil)); errs <- err }()
 		synctest.Wait()
-		go func() { _, err := h(msgWith("low", map[string]string{priority.MetadataKey: "1"})); errs <- err }()
+		go func() { _, err := h(msgWith("low", map[string]string{levee.KeyPriority: "1"})); errs <- err }()
 		synctest.Wait()
-		go func() { _, err := h(msgWith("high", map[string]string{priority.MetadataKey: "8"})); errs <- err }()
+		go func() { _, err := h(msgWith("high", map[string]string{levee.KeyPriority: "8"})); errs <- err }()
 		synctest.Wait()
 		close(start)
 		synctest.Wait()
 		var panics int
 		for range 3 {
-			if err := <-errs; middleware.IsPanic(err) {
+			if err := <-errs; levee.IsPanic(err) {
 				panics++
 			} else if err != nil {
 				t.Errorf("unexpected error %v", err)
@@ -109,15 +110,15 @@ func TestMiddlewarePriorityFromMessage(t *testing.T) {
 		wantInvalid int64
 		wantClamped int64
 	}{
-		{"metadata", nil, map[string]string{priority.MetadataKey: "7"}, 7, 0, 0},
+		{"metadata", nil, map[string]string{levee.KeyPriority: "7"}, 7, 0, 0},
 		{"absent takes the default", nil, nil, 2, 0, 0},
-		{"garbage takes the default and is counted", nil, map[string]string{priority.MetadataKey: "urgent"}, 2, 1, 0},
-		{"empty is garbage", nil, map[string]string{priority.MetadataKey: ""}, 2, 1, 0},
-		{"negative is clamped", nil, map[string]string{priority.MetadataKey: "-4"}, 0, 0, 1},
-		{"enormous is clamped", nil, map[string]string{priority.MetadataKey: "184467440737095516150000"}, 9, 0, 1},
-		{"handler default", []priority.MiddlewareOption{priority.WithHandlerPriority(6)}, map[string]string{priority.MetadataKey: "?"}, 6, 1, 0},
+		{"garbage takes the default and is counted", nil, map[string]string{levee.KeyPriority: "urgent"}, 2, 1, 0},
+		{"empty is garbage", nil, map[string]string{levee.KeyPriority: ""}, 2, 1, 0},
+		{"negative is clamped", nil, map[string]string{levee.KeyPriority: "-4"}, 0, 0, 1},
+		{"enormous is clamped", nil, map[string]string{levee.KeyPriority: "184467440737095516150000"}, 9, 0, 1},
+		{"handler default", []priority.MiddlewareOption{priority.WithHandlerPriority(6)}, map[string]string{levee.KeyPriority: "?"}, 6, 1, 0},
 		{"func", []priority.MiddlewareOption{priority.WithPriorityFunc(func(m *message.Message) int { return len(m.Payload) })},
-			map[string]string{priority.MetadataKey: "1"}, 3, 0, 0},
+			map[string]string{levee.KeyPriority: "1"}, 3, 0, 0},
 		{"func result is clamped", []priority.MiddlewareOption{priority.WithPriorityFunc(func(*message.Message) int { return 100 })}, nil, 9, 0, 1},
 	}
 	for _, tt := range tests {
@@ -147,8 +148,8 @@ func TestMiddlewarePriorityFromMessage(t *testing.T) {
 func TestHandlerMiddlewareInvalid(t *testing.T) {
 	s := newScheduler(t)
 	for _, p := range []int{-1, 10} {
-		if _, err := s.HandlerMiddleware(priority.WithHandlerPriority(p)); !errors.Is(err, priority.ErrInvalid) {
-			t.Errorf("WithHandlerPriority(%d): got %v, want ErrInvalid", p, err)
+		if _, err := s.HandlerMiddleware(priority.WithHandlerPriority(p)); !errors.Is(err, priority.ErrInvalidConfig) {
+			t.Errorf("WithHandlerPriority(%d): got %v, want ErrInvalidConfig", p, err)
 		}
 	}
 }
@@ -254,7 +255,7 @@ func TestSequentialConsumptionKeepsArrivalOrder(t *testing.T) {
 		return nil, nil
 	})
 	for i, p := range []string{"0", "9", "3", "9"} {
-		if _, err := h(msgWith(fmt.Sprintf("m%d-p%s", i, p), map[string]string{priority.MetadataKey: p})); err != nil {
+		if _, err := h(msgWith(fmt.Sprintf("m%d-p%s", i, p), map[string]string{levee.KeyPriority: p})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -292,7 +293,7 @@ func TestPriorityFuncPanicHoldsNoSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := middleware.Recover(mw(func(*message.Message) ([]*message.Message, error) { return nil, nil }))
-	if _, err := h(message.NewMessage("m", nil)); !middleware.IsPanic(err) {
+	if _, err := h(message.NewMessage("m", nil)); !levee.IsPanic(err) {
 		t.Fatalf("got %v, want a panic error", err)
 	}
 	if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {

@@ -143,11 +143,11 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 
 // MiddlewareOption configures one handler's use of a shared Scheduler; pass
 // it to Scheduler.HandlerMiddleware.
-type MiddlewareOption interface{ applyMiddleware(*mwConfig) }
+type MiddlewareOption interface{ apply(*mwConfig) }
 
 type mwOptionFunc func(*mwConfig)
 
-func (f mwOptionFunc) applyMiddleware(c *mwConfig) { f(c) }
+func (f mwOptionFunc) apply(c *mwConfig) { f(c) }
 
 type mwConfig struct {
 	priorityFunc    func(*message.Message) int
@@ -175,7 +175,7 @@ func newMWConfig(opts ...MiddlewareOption) (mwConfig, error) {
 	var c mwConfig
 	for _, o := range opts {
 		if o != nil {
-			o.applyMiddleware(&c)
+			o.apply(&c)
 		}
 	}
 	if c.hasDefault && (c.defaultPriority < MinPriority || c.defaultPriority > MaxPriority) {

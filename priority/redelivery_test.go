@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/priority"
 )
 
@@ -42,7 +43,7 @@ func TestShedRedeliveryKeepsAging(t *testing.T) {
 		})
 		deliver := func(uuid string, p int) error {
 			m := message.NewMessage(uuid, nil)
-			m.Metadata.Set(priority.MetadataKey, strconv.Itoa(p))
+			m.Metadata.Set(levee.KeyPriority, strconv.Itoa(p))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			m.SetContext(ctx)

@@ -153,9 +153,9 @@ func TestRouterShutdownWithThousandsWaiting(t *testing.T) {
 	})
 }
 
-// TestTwoRoutersShareOneScheduler: the slots bound the concurrency of two
+// TestTwoRetriersShareOneScheduler: the slots bound the concurrency of two
 // independent routers together.
-func TestTwoRoutersShareOneScheduler(t *testing.T) {
+func TestTwoRetriersShareOneScheduler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const slots, perRouter = 3, 40
 		s := newScheduler(t, priority.WithSlots(slots))

@@ -49,7 +49,7 @@ type Scheduler struct {
 // NewScheduler returns a Scheduler configured by opts (defaults: 8 slots,
 // aging 500ms, max_waiting 10000, no max_wait or max_hold, default
 // priority 0, retry-after 1s, no metrics). It returns an error wrapping
-// ErrInvalid for an invalid option value.
+// ErrInvalidConfig for an invalid option value.
 func NewScheduler(opts ...Option) (*Scheduler, error) {
 	cfg, err := newConfig(opts...)
 	if err != nil {
@@ -106,6 +106,11 @@ func (s *Scheduler) Acquire(ctx context.Context, p int) error {
 // A message asking again after a rejection passes its first arrival as
 // since (scheduler clock; negative for none): its effective priority ages
 // from there. acquire returns the arrival its aging counted from.
+//
+// It is past 80 lines because the fast path, the enqueue with shedding and
+// the wait with its three exits (granted, max wait, context or close) all
+// run under or around the one lock, and their bookkeeping (per-level
+// counters, the queue entry) must be undone on every exit in one place.
 func (s *Scheduler) acquire(ctx context.Context, p int, since time.Duration) (time.Duration, time.Duration, error) {
 	lv := &s.levels[p-MinPriority]
 	// A message whose context already ended takes no slot, even a free one.

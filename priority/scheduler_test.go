@@ -418,8 +418,8 @@ func TestNewSchedulerInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := priority.NewScheduler(tt.opt)
-			if !errors.Is(err, priority.ErrInvalid) || s != nil {
-				t.Errorf("got (%v, %v), want (nil, ErrInvalid)", s, err)
+			if !errors.Is(err, priority.ErrInvalidConfig) || s != nil {
+				t.Errorf("got (%v, %v), want (nil, ErrInvalidConfig)", s, err)
 			}
 		})
 	}
@@ -483,7 +483,7 @@ func TestString(t *testing.T) {
 
 func TestRejectError(t *testing.T) {
 	err := error(&priority.RejectError{Err: priority.ErrMaxWait, Priority: 3, Waited: 2 * time.Second, Retry: time.Second})
-	if got, want := err.Error(), "priority: max wait exceeded (priority 3, waited 2s)"; got != want {
+	if got, want := err.Error(), "levee/priority: max wait exceeded (priority 3, waited 2s)"; got != want {
 		t.Errorf("Error: got %q, want %q", got, want)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, priority.ErrQueueFull) {

@@ -14,6 +14,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/priority"
 )
 
@@ -62,7 +63,7 @@ func TestTelemetry(t *testing.T) {
 		})
 		send := func(id, p string, errs chan<- error) {
 			ctx, span := tp.Tracer("test").Start(context.Background(), id)
-			m := msgWith(id, map[string]string{priority.MetadataKey: p})
+			m := msgWith(id, map[string]string{levee.KeyPriority: p})
 			m.SetContext(ctx)
 			go func() {
 				_, err := h(m)

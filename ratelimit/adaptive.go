@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/gcra"
 )
 
@@ -83,7 +84,7 @@ const baselineAging = 1.01
 // WithAdaptive makes the limiter's own rate (WithRate) adaptive. The
 // initial rate is WithRate's, which must lie within [a.Min, a.Max]; without
 // WithRate it starts at a.Max. SetRate still works: the controller carries
-// on from the rate it sets. Invalid settings make New fail with ErrInvalid.
+// on from the rate it sets. Invalid settings make New fail with ErrInvalidConfig.
 func WithAdaptive(a Adaptive) Option {
 	return optionFunc(func(c *config) { c.adaptive = &a })
 }
@@ -181,12 +182,9 @@ func failed(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var c interface{ ErrorClass() string }
-	if errors.As(err, &c) {
-		switch c.ErrorClass() {
-		case "permanent", "validation":
-			return false
-		}
+	switch levee.ClassOf(err) {
+	case levee.ClassPermanent, levee.ClassValidation:
+		return false
 	}
 	return true
 }
@@ -199,7 +197,9 @@ type decision struct {
 
 // observe records one finished message and, at the end of a window,
 // adjusts the bucket's rate. It returns the change, if any, so the caller
-// can record it outside the lock.
+// can record it outside the lock. It is past 80 lines because one window's
+// decision (latency or error target, probe up, back off, floor and
+// ceiling) is a single sequence of steps over the window's counters.
 func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -155,7 +155,7 @@ func (c Config) Options() []Option {
 }
 
 // Validate checks the section with the same rules as New and returns a
-// config.Field error naming the key at fault (it wraps ErrInvalid).
+// config.Field error naming the key at fault (it wraps ErrInvalidConfig).
 func (c Config) Validate() error {
 	if c.Key != nil && c.Key.Metadata == "" {
 		return lconfig.Field("key.metadata", invalid("", "must name a metadata key", ""))

@@ -124,7 +124,7 @@ func TestValidateMatchesNew(t *testing.T) {
 	c := Config{Rate: &r}
 	_, nerr := New(c.Options()...)
 	verr := c.Validate()
-	if !errors.Is(nerr, ErrInvalid) || !errors.Is(verr, ErrInvalid) {
+	if !errors.Is(nerr, ErrInvalidConfig) || !errors.Is(verr, ErrInvalidConfig) {
 		t.Fatalf("New: %v; Validate: %v", nerr, verr)
 	}
 }

@@ -45,7 +45,7 @@
 // A rate of 0 admits nothing (waits end only by context, max_wait or a
 // later SetRate; rejections suggest ZeroRateRetryAfter). NaN, negative or
 // infinite rates, negative bursts and a burst of 0 with a positive rate are
-// errors from New and Config.Validate (ErrInvalid). New without a rate is
+// errors from New and Config.Validate (ErrInvalidConfig). New without a rate is
 // unlimited. SetRate(+Inf) removes the limit; SetRate of NaN or a negative
 // value is treated as 0.
 //

@@ -20,9 +20,10 @@ var ErrLimited = errors.New("levee/ratelimit: rate limited")
 // handler was not run.
 var ErrClosed = levee.DeferralSentinel("levee/ratelimit: limiter closed")
 
-// ErrInvalid is wrapped by every configuration error from New, the options
+// ErrInvalidConfig is wrapped by every configuration error from New, the options
 // and Config.Validate.
-var ErrInvalid = errors.New("levee/ratelimit: invalid configuration")
+// errors.Is matches it with levee.ErrInvalidConfig too.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/ratelimit: invalid configuration")
 
 // ZeroRateRetryAfter is the redelivery delay suggested by a rejection when
 // the rate is 0, where no token will ever come unless the rate is raised.
@@ -83,7 +84,7 @@ func (e *LimitedError) Error() string {
 func (e *LimitedError) RetryAfter() time.Duration { return e.retryAfter }
 
 // ErrorClass reports "transient": a rate limit is never the message's fault.
-func (e *LimitedError) ErrorClass() string { return "transient" }
+func (e *LimitedError) ErrorClass() string { return string(levee.ClassTransient) }
 
 // Deferred returns true: the handler was not run (levee.Deferral), so the
 // delivery is not an attempt and not a failure.
@@ -105,7 +106,7 @@ func limited(wait float64, why reason) *LimitedError {
 
 const maxDuration = time.Duration(1<<63 - 1)
 
-// invalid returns an error wrapping ErrInvalid about the setting at field
+// invalid returns an error wrapping ErrInvalidConfig about the setting at field
 // (its config key path, such as "per_key.rate").
 func invalid(field, what string, v any) *invalidError {
 	var val string
@@ -127,7 +128,7 @@ type invalidError struct {
 }
 
 func (e *invalidError) Error() string {
-	s := ErrInvalid.Error() + ": "
+	s := ErrInvalidConfig.Error() + ": "
 	if e.field != "" {
 		s += e.field + " "
 	}
@@ -138,4 +139,4 @@ func (e *invalidError) Error() string {
 	return s
 }
 
-func (e *invalidError) Unwrap() error { return ErrInvalid }
+func (e *invalidError) Unwrap() error { return ErrInvalidConfig }

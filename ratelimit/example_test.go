@@ -56,7 +56,7 @@ func Example_perKey() {
 
 func ExampleNew_invalid() {
 	_, err := ratelimit.New(ratelimit.WithRate(-1))
-	fmt.Println(errors.Is(err, ratelimit.ErrInvalid))
+	fmt.Println(errors.Is(err, ratelimit.ErrInvalidConfig))
 	fmt.Println(err)
 	// Output:
 	// true

@@ -52,8 +52,8 @@ func TestNewRejectsInvalid(t *testing.T) {
 				t.Fatal("got no error")
 			}
 			var ie *invalidError
-			if !errors.Is(err, ErrInvalid) || !errors.As(err, &ie) || ie.field != tc.field {
-				t.Fatalf("got %v, want ErrInvalid about %s", err, tc.field)
+			if !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &ie) || ie.field != tc.field {
+				t.Fatalf("got %v, want ErrInvalidConfig about %s", err, tc.field)
 			}
 		})
 	}

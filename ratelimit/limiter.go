@@ -38,7 +38,7 @@ type Limiter struct {
 }
 
 // New builds a Limiter. Without options it is unlimited (a pass-through
-// until SetRate). It returns an error wrapping ErrInvalid for an invalid
+// until SetRate). It returns an error wrapping ErrInvalidConfig for an invalid
 // setting: a NaN, negative or infinite rate, a negative burst, a burst of 0
 // with a positive rate, a negative max_wait, max_hold or catch-up, an
 // incomplete per-key setup, or invalid adaptive bounds; it returns the

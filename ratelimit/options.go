@@ -171,7 +171,7 @@ func (c *config) maxWaitNS() float64 {
 }
 
 // WithRate sets the limit in events per second. It must be finite and 0 or
-// more; NaN, negative and infinite values make New fail with ErrInvalid.
+// more; NaN, negative and infinite values make New fail with ErrInvalidConfig.
 // A rate of 0 admits nothing: every wait lasts until its context ends, its
 // max_wait passes, or SetRate raises the rate (reject mode rejects
 // everything, with RetryAfter ZeroRateRetryAfter). Rates far beyond what a

@@ -39,7 +39,7 @@ func (c Config) Validate() error {
 	if err := validateName("consumer group", c.ConsumerGroup); err != nil {
 		return lconfig.Field("consumer_group", err)
 	}
-	if _, err := ParsePropagators(c.Propagators); err != nil {
+	if _, err := parsePropagators(c.Propagators); err != nil {
 		return lconfig.Field("propagators", err)
 	}
 	return nil
@@ -61,18 +61,18 @@ func (c Config) Options() []Option {
 	if len(c.Propagators) == 0 {
 		return opts
 	}
-	p, err := ParsePropagators(c.Propagators)
+	p, err := parsePropagators(c.Propagators)
 	if err != nil {
 		return append(opts, withError(err))
 	}
 	return append(opts, WithPropagators(p))
 }
 
-// ParsePropagators returns the composite propagator for names
+// parsePropagators returns the composite propagator for names
 // ("tracecontext", "baggage"; case-insensitive, each at most once). No names
 // means DefaultPropagator. An unknown or repeated name is an error wrapping
 // ErrInvalidConfig.
-func ParsePropagators(names []string) (propagation.TextMapPropagator, error) {
+func parsePropagators(names []string) (propagation.TextMapPropagator, error) {
 	if len(names) == 0 {
 		return DefaultPropagator(), nil
 	}

@@ -8,6 +8,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/tracing"
 )
@@ -98,7 +99,7 @@ func ExampleTracer_StartReplay() {
 	fmt.Println("span:", replay.Name())
 	fmt.Println("new trace:", replay.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736")
 	fmt.Println("linked to:", replay.Links()[0].SpanContext.TraceID())
-	fmt.Println("original kept:", deadLetter.Metadata.Get(tracing.MetaOriginalTraceparent))
+	fmt.Println("original kept:", deadLetter.Metadata.Get(levee.KeyOriginalTraceparent))
 	// Output:
 	// span: replay orders
 	// new trace: true

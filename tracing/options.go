@@ -1,18 +1,20 @@
 package tracing
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee"
 )
 
 // ErrInvalidConfig is wrapped by every error New and NewMetrics return for
 // an invalid option.
-var ErrInvalidConfig = errors.New("tracing: invalid configuration")
+// errors.Is matches it with levee.ErrInvalidConfig too.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/tracing: invalid configuration")
 
 // Option configures a Tracer or a Metrics. Options that do not concern the
 // type being built are ignored by it (a Metrics ignores WithPropagators).

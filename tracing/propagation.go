@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee"
 )
 
 // Metadata keys. The W3C keys are written by the default propagator; the
@@ -19,10 +21,6 @@ const (
 	KeyTracestate = "tracestate"
 	// KeyBaggage is the W3C baggage key in message metadata.
 	KeyBaggage = "baggage"
-	// MetaOriginalTraceparent holds, on a replayed message, the traceparent
-	// the message had when it was dead-lettered. StartReplay writes it; the
-	// consumer span of the replayed message links to it.
-	MetaOriginalTraceparent = "levee_original_traceparent"
 )
 
 // MaxTraceparentLen bounds the traceparent value that is parsed. A W3C
@@ -158,9 +156,9 @@ func LinkFromMetadata(md message.Metadata) (trace.Link, bool) {
 }
 
 // originalLink returns a link to the span context in md's
-// MetaOriginalTraceparent, and whether there was a valid one.
+// levee.KeyOriginalTraceparent, and whether there was a valid one.
 func originalLink(md message.Metadata) (trace.Link, bool) {
-	raw := md[MetaOriginalTraceparent]
+	raw := md[levee.KeyOriginalTraceparent]
 	if raw == "" {
 		return trace.Link{}, false
 	}

@@ -6,11 +6,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee"
 )
 
 // StartReplay prepares msg, usually a dead letter, to be published again to
 // topic in a new trace linked to its original one. It moves the message's
-// traceparent into MetaOriginalTraceparent (so the replayed message's
+// traceparent into levee.KeyOriginalTraceparent (so the replayed message's
 // consumer span links to the original trace even when the replaying process
 // does not trace), removes the old trace context keys, and, with tracing on,
 // starts a "replay <topic>" root span of kind producer linked to the original
@@ -22,7 +24,7 @@ func (t *Tracer) StartReplay(ctx context.Context, topic string, msg *message.Mes
 	}
 	link, ok := LinkFromMetadata(msg.Metadata)
 	if ok {
-		msg.Metadata[MetaOriginalTraceparent] = msg.Metadata[KeyTraceparent]
+		msg.Metadata[levee.KeyOriginalTraceparent] = msg.Metadata[KeyTraceparent]
 	}
 	delete(msg.Metadata, KeyTraceparent)
 	delete(msg.Metadata, KeyTracestate)

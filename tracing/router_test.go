@@ -12,6 +12,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/internal/testkit"
 	"github.com/levee-dev/levee/middleware"
@@ -151,7 +152,7 @@ func TestDeadLetterKeepsTraceAndReplayLinks(t *testing.T) {
 	dlqPub, _ := tr.DecoratePublisher(h.PubSub)
 	replayed := make(chan trace.SpanContext, 1)
 	h.Handle("pay", "orders", func(msg *message.Message) error {
-		if msg.Metadata.Get(tracing.MetaOriginalTraceparent) != "" {
+		if msg.Metadata.Get(levee.KeyOriginalTraceparent) != "" {
 			replayed <- trace.SpanContextFromContext(msg.Context())
 			return nil
 		}
@@ -362,10 +363,10 @@ func TestStartReplayWithTracingOff(t *testing.T) {
 		t.Errorf("replay span records with tracing off")
 	}
 	for key, want := range map[string]string{
-		tracing.KeyTraceparent:          "",
-		tracing.KeyTracestate:           "",
-		tracing.KeyBaggage:              "k=v",
-		tracing.MetaOriginalTraceparent: testTraceparent,
+		tracing.KeyTraceparent:       "",
+		tracing.KeyTracestate:        "",
+		tracing.KeyBaggage:           "k=v",
+		levee.KeyOriginalTraceparent: testTraceparent,
 	} {
 		if got := msg.Metadata.Get(key); got != want {
 			t.Errorf("metadata %s = %q, want %q", key, got, want)
@@ -396,7 +397,7 @@ func TestStartReplayWithoutOriginalContext(t *testing.T) {
 	if len(s.Links()) != 0 {
 		t.Errorf("links = %v, want none", s.Links())
 	}
-	if msg.Metadata.Get(tracing.MetaOriginalTraceparent) != "" {
+	if msg.Metadata.Get(levee.KeyOriginalTraceparent) != "" {
 		t.Errorf("original traceparent set without an original")
 	}
 	if got := trace.SpanContextFromContext(tracing.Extract(context.Background(), msg.Metadata)); got.SpanID() != s.SpanContext().SpanID() {

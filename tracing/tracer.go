@@ -40,14 +40,10 @@ const (
 	AttrDeliveryCount = attribute.Key("levee.delivery_count")
 )
 
-// metaDeliveryCount is the metadata key adapters write the delivery count
-// to (shared contract; the adapters package owns the exported constant).
-const metaDeliveryCount = "levee_delivery_count"
-
 // deliveryCount parses the delivery count defensively: only a positive
 // decimal integer of at most 9 digits counts.
 func deliveryCount(md message.Metadata) (int, bool) {
-	s := md[metaDeliveryCount]
+	s := md[levee.KeyDeliveryCount]
 	if s == "" || len(s) > 9 {
 		return 0, false
 	}
@@ -215,7 +211,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 			span.End()
 			return
 		}
-		span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(telemetry.ClassPanic))
+		span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassPanic)))
 		span.SetStatus(codes.Error, fmt.Sprintf("panic: %v", r))
 		span.End()
 		panic(r)

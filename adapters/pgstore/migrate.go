@@ -34,7 +34,7 @@ func Migrations() ([]Migration, error) {
 		prefix, _, ok := strings.Cut(name, "_")
 		v, err := strconv.Atoi(prefix)
 		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("pgstore: migration %q has no version prefix", name)
+			return nil, fmt.Errorf("levee/pgstore: migration %q has no version prefix", name)
 		}
 		b, err := migrationFS.ReadFile("migrations/" + name)
 		if err != nil {
@@ -45,7 +45,7 @@ func Migrations() ([]Migration, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i := 1; i < len(out); i++ {
 		if out[i].Version == out[i-1].Version {
-			return nil, fmt.Errorf("pgstore: duplicate migration version %d", out[i].Version)
+			return nil, fmt.Errorf("levee/pgstore: duplicate migration version %d", out[i].Version)
 		}
 	}
 	return out, nil

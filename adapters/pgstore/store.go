@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/redact"
 )
@@ -107,10 +108,10 @@ func newConfig(opts []Option) (config, error) {
 // Errors.
 var (
 	// ErrInvalidConfig is wrapped for invalid options or URLs.
-	ErrInvalidConfig = errors.New("pgstore: invalid configuration")
+	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/pgstore: invalid configuration")
 	// ErrUnreachable is wrapped (with dlq.ErrStore) when the server cannot
 	// be reached within the dial timeout.
-	ErrUnreachable = errors.New("pgstore: postgres unreachable")
+	ErrUnreachable = errors.New("levee/pgstore: postgres unreachable")
 )
 
 // Open connects to the database at url (a postgres:// URL or a DSN),

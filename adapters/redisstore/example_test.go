@@ -25,7 +25,7 @@ func ExampleOpen_validation() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// redisstore: invalid configuration: prefix "my app": character ' ' not allowed (letters, digits, _ . - { } and : between segments)
-	// redisstore: invalid configuration: store url: redis: invalid URL scheme: http
+	// levee/redisstore: invalid configuration: prefix "my app": character ' ' not allowed (letters, digits, _ . - { } and : between segments)
+	// levee/redisstore: invalid configuration: store url: redis: invalid URL scheme: http
 	// prefix: levee/dlq: invalid configuration: prefix "app:dlq" uses the reserved segment "dlq"
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/redact"
 	"github.com/redis/go-redis/v9"
@@ -112,10 +113,10 @@ func checkPrefix(p string) error {
 // Errors.
 var (
 	// ErrInvalidConfig is wrapped for invalid options or URLs.
-	ErrInvalidConfig = errors.New("redisstore: invalid configuration")
+	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/redisstore: invalid configuration")
 	// ErrUnreachable is wrapped (with dlq.ErrStore) when the server cannot
 	// be reached within the dial timeout.
-	ErrUnreachable = errors.New("redisstore: redis unreachable")
+	ErrUnreachable = errors.New("levee/redisstore: redis unreachable")
 )
 
 // Open connects to the server at url (redis://[user:password@]host:port/db,

@@ -81,22 +81,22 @@ func RunAttempts(t *testing.T, newStore NewAttemptStore) {
 			}
 		}
 	})
-	t.Run("TwoRoutersShareTheCount", func(t *testing.T) {
+	t.Run("TwoRetriersShareTheCount", func(t *testing.T) {
 		s := newStore(t)
 		const maxAttempts = 5
-		if calls, attempts := TwoRouters(t, s, maxAttempts); calls != maxAttempts || attempts != fmt.Sprint(maxAttempts) {
+		if calls, attempts := TwoRetriers(t, s, maxAttempts); calls != maxAttempts || attempts != fmt.Sprint(maxAttempts) {
 			t.Errorf("two routers sharing the store: %d handler calls, dead letter attempts %q; want exactly %d", calls, attempts, maxAttempts)
 		}
 	})
 }
 
-// TwoRouters simulates two processes consuming one topic: two dlq.Routers
+// TwoRetriers simulates two processes consuming one topic: two dlq.Retriers
 // (each with its own in-process attempt table) share attempts (nil: do
 // not share), and every failed delivery of a poison message is
 // redelivered to the other one (each retry is deferred to a redelivery by
 // a 1ms max hold). It returns how often the handler ran before the
 // message was dead-lettered, and the dead letter's levee_attempts.
-func TwoRouters(t *testing.T, attempts dlq.AttemptStore, maxAttempts int) (int, string) {
+func TwoRetriers(t *testing.T, attempts dlq.AttemptStore, maxAttempts int) (int, string) {
 	t.Helper()
 	pub := &recPublisher{}
 	var mu sync.Mutex

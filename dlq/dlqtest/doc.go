@@ -2,7 +2,7 @@
 // passes (Run: the in-memory store in dlq's tests, the PostgreSQL and Redis
 // stores in adapters/pgstore's and adapters/redisstore's integration
 // tests), and the one of dlq.AttemptStore implementations (RunAttempts,
-// with TwoRouters: two Routers sharing a store dead-letter a poison message
+// with TwoRetriers: two Retriers sharing a store dead-letter a poison message
 // after exactly max attempts).
 //
 // A store package runs the suite from its own tests:

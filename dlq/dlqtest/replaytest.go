@@ -15,7 +15,7 @@ import (
 )
 
 // failAgain is the consumer of replayed messages whose cause is not fixed:
-// it dead-letters every replay at once, as dlq.Router does (the replayed
+// it dead-letters every replay at once, as dlq.Retrier does (the replayed
 // message's metadata with new failure keys, lineage kept), and records the
 // letter through a Monitor while the replay runs go on.
 type failAgain struct {

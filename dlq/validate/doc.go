@@ -4,8 +4,8 @@
 //
 // On the consumer side, [Registry.Middleware] returns a *Error of class
 // "validation" for an invalid or malformed payload instead of calling the
-// handler. Placed inside the dlq slot (after dlq.Router.Middleware, for
-// example as the first handler middleware), the dlq Router dead-letters the
+// handler. Placed inside the dlq slot (after dlq.Retrier.Middleware, for
+// example as the first handler middleware), the dlq Retrier dead-letters the
 // message at once, with the failing schema paths in levee_validation_errors.
 // On the producer side, [Registry.Publisher] decorates a message.Publisher
 // and refuses to publish a batch containing an invalid message, returning a

@@ -3,6 +3,8 @@ package validate
 import (
 	"strconv"
 	"strings"
+
+	"github.com/levee-dev/levee"
 )
 
 // Violation is one failing schema check.
@@ -31,8 +33,8 @@ func (v Violation) String() string {
 }
 
 // Error is a payload that failed validation. Its class is "validation": the
-// dlq Router dead-letters it at once, with the violations in metadata
-// (levee_validation_errors). It wraps ErrInvalid.
+// dlq Retrier dead-letters it at once, with the violations in metadata
+// (levee_validation_errors). It wraps ErrInvalidMessage.
 type Error struct {
 	Topic      string
 	Violations []Violation
@@ -45,7 +47,7 @@ const maxListed = 10
 // schema: topic sms.send: /to (...): ...; /body (...): ...".
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(ErrInvalid.Error())
+	b.WriteString(ErrInvalidMessage.Error())
 	b.WriteString(": topic ")
 	b.WriteString(e.Topic)
 	b.WriteString(": ")
@@ -62,14 +64,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrInvalid.
-func (e *Error) Unwrap() error { return ErrInvalid }
+// Unwrap returns ErrInvalidMessage.
+func (e *Error) Unwrap() error { return ErrInvalidMessage }
 
 // ErrorClass returns "validation".
-func (e *Error) ErrorClass() string { return "validation" }
+func (e *Error) ErrorClass() string { return string(levee.ClassValidation) }
 
 // ValidationErrors returns the violations as strings (Violation.String);
-// the dlq Router writes them to levee_validation_errors.
+// the dlq Retrier writes them to levee_validation_errors.
 func (e *Error) ValidationErrors() []string {
 	out := make([]string, len(e.Violations))
 	for i, v := range e.Violations {

@@ -13,7 +13,7 @@ import (
 // Middleware is a consumer middleware: it validates each message's payload
 // against the schema of the subscribed topic (message.SubscribeTopicFromCtx,
 // resolved on the first message) and returns a *Error of class validation
-// instead of calling next when it is invalid; with the dlq Router outside it
+// instead of calling next when it is invalid; with the dlq Retrier outside it
 // (dlq slot), the message is dead-lettered at once. Messages of a topic
 // without a schema pass through. Safe for concurrent use.
 func (r *Registry) Middleware(next message.HandlerFunc) message.HandlerFunc {
@@ -42,12 +42,12 @@ type topicSchema struct {
 }
 
 // MiddlewareFor is Middleware for a fixed topic, for handlers called
-// outside a Watermill router. It returns an error wrapping ErrSchema when
+// outside a Watermill router. It returns an error wrapping ErrInvalidConfig when
 // topic has no schema.
 func (r *Registry) MiddlewareFor(topic string) (message.HandlerMiddleware, error) {
 	sch, ok := r.schemas[topic]
 	if !ok {
-		return nil, fmt.Errorf("%w: no schema for topic %q", ErrSchema, topic)
+		return nil, fmt.Errorf("%w: no schema for topic %q", ErrInvalidConfig, topic)
 	}
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
@@ -62,7 +62,7 @@ func (r *Registry) MiddlewareFor(topic string) (message.HandlerMiddleware, error
 // Publisher returns a message.Publisher that validates every message
 // against the schema of the topic it is published to before handing the
 // batch to next. If any message is invalid, nothing is published and the
-// error (wrapping ErrInvalid, and every *Error through errors.As) lists the
+// error (wrapping ErrInvalidMessage, and every *Error through errors.As) lists the
 // violations of each invalid message by UUID. Topics without a schema pass
 // through. Close closes next. Safe for concurrent use if next is.
 func (r *Registry) Publisher(next message.Publisher) message.Publisher {
@@ -97,7 +97,7 @@ func (e *PublishError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the per-message errors (each wraps ErrInvalid).
+// Unwrap returns the per-message errors (each wraps ErrInvalidMessage).
 func (e *PublishError) Unwrap() []error {
 	out := make([]error, 0, len(e.Invalid))
 	for _, id := range sortedKeys(e.Invalid) {

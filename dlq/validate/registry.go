@@ -10,15 +10,19 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/levee-dev/levee"
 )
 
-// ErrInvalid is wrapped by every *Error: a payload does not match the
+// ErrInvalidMessage is wrapped by every *Error: a payload does not match the
 // schema of its topic, or is not JSON.
-var ErrInvalid = errors.New("levee/validate: message does not match its schema")
+var ErrInvalidMessage = errors.New("levee/validate: message does not match its schema")
 
-// ErrSchema is wrapped by the errors Compile, Load and Config.Validate
-// return for a schema that cannot be read or compiled.
-var ErrSchema = errors.New("levee/validate: invalid schema")
+// ErrInvalidConfig is wrapped by the errors Compile, Load and Config.Validate
+// return for a schema that cannot be read or compiled. It is this
+// package's invalid-config sentinel: errors.Is matches it with
+// levee.ErrInvalidConfig too.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/validate: invalid schema")
 
 // Registry holds one compiled JSON Schema (draft 2020-12 unless the schema
 // says otherwise with $schema) per topic. Schemas are compiled once, when
@@ -29,7 +33,7 @@ type Registry struct {
 }
 
 // Compile builds a Registry from schema documents given as JSON bytes, keyed
-// by topic. It returns an error wrapping ErrSchema naming the topic for
+// by topic. It returns an error wrapping ErrInvalidConfig naming the topic for
 // malformed JSON or an invalid schema.
 func Compile(schemas map[string][]byte) (*Registry, error) {
 	c := newCompiler()
@@ -37,15 +41,15 @@ func Compile(schemas map[string][]byte) (*Registry, error) {
 	for _, topic := range sortedKeys(schemas) {
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemas[topic]))
 		if err != nil {
-			return nil, fmt.Errorf("%w: topic %q: %v", ErrSchema, topic, err)
+			return nil, fmt.Errorf("%w: topic %q: %v", ErrInvalidConfig, topic, err)
 		}
 		loc := "mem:///levee/schemas/" + url.PathEscape(topic) + ".json"
 		if err := c.AddResource(loc, doc); err != nil {
-			return nil, fmt.Errorf("%w: topic %q: %v", ErrSchema, topic, err)
+			return nil, fmt.Errorf("%w: topic %q: %v", ErrInvalidConfig, topic, err)
 		}
 		sch, err := c.Compile(loc)
 		if err != nil {
-			return nil, fmt.Errorf("%w: topic %q: %v", ErrSchema, topic, err)
+			return nil, fmt.Errorf("%w: topic %q: %v", ErrInvalidConfig, topic, err)
 		}
 		r.schemas[topic] = sch
 	}
@@ -54,7 +58,7 @@ func Compile(schemas map[string][]byte) (*Registry, error) {
 
 // Load builds a Registry from schema files, keyed by topic. Relative paths
 // are relative to the working directory; $ref to sibling files resolves. It
-// returns an error wrapping ErrSchema naming the topic and file for a
+// returns an error wrapping ErrInvalidConfig naming the topic and file for a
 // missing file or an invalid schema.
 func Load(files map[string]string) (*Registry, error) {
 	c := newCompiler()
@@ -62,15 +66,15 @@ func Load(files map[string]string) (*Registry, error) {
 	for _, topic := range sortedKeys(files) {
 		path := files[topic]
 		if strings.TrimSpace(path) == "" {
-			return nil, fmt.Errorf("%w: topic %q: empty schema path", ErrSchema, topic)
+			return nil, fmt.Errorf("%w: topic %q: empty schema path", ErrInvalidConfig, topic)
 		}
 		abs, err := filepath.Abs(path)
 		if err != nil {
-			return nil, fmt.Errorf("%w: topic %q: %v", ErrSchema, topic, err)
+			return nil, fmt.Errorf("%w: topic %q: %v", ErrInvalidConfig, topic, err)
 		}
 		sch, err := c.Compile(abs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: topic %q: %s: %v", ErrSchema, topic, path, err)
+			return nil, fmt.Errorf("%w: topic %q: %s: %v", ErrInvalidConfig, topic, path, err)
 		}
 		r.schemas[topic] = sch
 	}

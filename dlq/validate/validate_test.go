@@ -53,7 +53,7 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			var ve *validate.Error
-			if !errors.As(err, &ve) || !errors.Is(err, validate.ErrInvalid) {
+			if !errors.As(err, &ve) || !errors.Is(err, validate.ErrInvalidMessage) {
 				t.Fatalf("got %v, want *validate.Error", err)
 			}
 			if dlq.Classify(err) != dlq.ClassValidation {
@@ -74,16 +74,16 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCompileAndLoadErrors(t *testing.T) {
-	if _, err := validate.Compile(map[string][]byte{"t": []byte(`{"type": 5}`)}); !errors.Is(err, validate.ErrSchema) || !strings.Contains(err.Error(), `"t"`) {
+	if _, err := validate.Compile(map[string][]byte{"t": []byte(`{"type": 5}`)}); !errors.Is(err, validate.ErrInvalidConfig) || !strings.Contains(err.Error(), `"t"`) {
 		t.Errorf("invalid schema: got %v", err)
 	}
-	if _, err := validate.Compile(map[string][]byte{"t": []byte(`{`)}); !errors.Is(err, validate.ErrSchema) {
+	if _, err := validate.Compile(map[string][]byte{"t": []byte(`{`)}); !errors.Is(err, validate.ErrInvalidConfig) {
 		t.Errorf("malformed schema: got %v", err)
 	}
-	if _, err := validate.Load(map[string]string{"t": "testdata/missing.json"}); !errors.Is(err, validate.ErrSchema) {
+	if _, err := validate.Load(map[string]string{"t": "testdata/missing.json"}); !errors.Is(err, validate.ErrInvalidConfig) {
 		t.Errorf("missing file: got %v", err)
 	}
-	if _, err := validate.Load(map[string]string{"t": "testdata/broken.json"}); !errors.Is(err, validate.ErrSchema) {
+	if _, err := validate.Load(map[string]string{"t": "testdata/broken.json"}); !errors.Is(err, validate.ErrInvalidConfig) {
 		t.Errorf("broken file: got %v", err)
 	}
 	r, err := validate.Compile(map[string][]byte{"a": []byte(`{"type":"integer","minimum":3}`)})
@@ -131,8 +131,8 @@ func TestPublisherRefusesInvalid(t *testing.T) {
 	bad := message.NewMessage("bad", []byte(`{"to":"x"}`))
 	err := pub.Publish("sms.send", good, bad)
 	var pe *validate.PublishError
-	if !errors.As(err, &pe) || !errors.Is(err, validate.ErrInvalid) {
-		t.Fatalf("got %v, want *PublishError wrapping ErrInvalid", err)
+	if !errors.As(err, &pe) || !errors.Is(err, validate.ErrInvalidMessage) {
+		t.Fatalf("got %v, want *PublishError wrapping ErrInvalidMessage", err)
 	}
 	for _, want := range []string{"message bad", "/to", "/ (", "body"} {
 		if !strings.Contains(err.Error(), want) {
@@ -153,7 +153,7 @@ func TestPublisherRefusesInvalid(t *testing.T) {
 	}
 }
 
-// TestDeadLettersValidationClass: inside the dlq Router, an invalid payload
+// TestDeadLettersValidationClass: inside the dlq Retrier, an invalid payload
 // is dead-lettered at once as class validation, with the failing paths.
 func TestDeadLettersValidationClass(t *testing.T) {
 	r := loadSMS(t)
@@ -185,7 +185,7 @@ func TestDeadLettersValidationClass(t *testing.T) {
 	if !strings.Contains(v, "/to (/properties/to/pattern)") || !strings.Contains(v, "/body (/properties/body/minLength)") {
 		t.Errorf("levee_validation_errors: got %s", v)
 	}
-	if _, err := r.MiddlewareFor("nope"); !errors.Is(err, validate.ErrSchema) {
+	if _, err := r.MiddlewareFor("nope"); !errors.Is(err, validate.ErrInvalidConfig) {
 		t.Errorf("MiddlewareFor unknown topic: got %v", err)
 	}
 }

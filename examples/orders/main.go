@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
@@ -209,8 +210,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		for _, topic := range []string{topicReserve, topicPaid} {
 			out := message.NewMessage(watermill.NewUUID(), msg.Payload)
 			out.SetContext(msg.Context()) // the trace continues
-			if p := msg.Metadata.Get(priority.MetadataKey); p != "" {
-				out.Metadata.Set(priority.MetadataKey, p)
+			if p := msg.Metadata.Get(levee.KeyPriority); p != "" {
+				out.Metadata.Set(levee.KeyPriority, p)
 			}
 			stamp(out)
 			if err := pub.Publish(topic, out); err != nil {

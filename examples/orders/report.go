@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 )
 
@@ -92,7 +93,7 @@ func (t *Tracker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			if ns, perr := strconv.ParseInt(msg.Metadata.Get(metaPublishedAt), 10, 64); perr == nil {
 				w := time.Since(time.Unix(0, ns))
 				s.waits = append(s.waits, w)
-				pri := msg.Metadata.Get("levee_priority")
+				pri := msg.Metadata.Get(levee.KeyPriority)
 				if pri == "" {
 					pri = "0"
 				}

@@ -145,8 +145,8 @@ func TestDecodeErrors(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("yaml %q:\n got  %v\n want %s", tt.yaml, err, tt.want)
 		}
-		if err != nil && !errors.Is(err, ErrInvalid) {
-			t.Errorf("%v does not wrap ErrInvalid", err)
+		if err != nil && !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%v does not wrap ErrInvalidConfig", err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"reflect"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/levee-dev/levee/internal/redact"
 	"gopkg.in/yaml.v3"
 )
 
@@ -32,7 +32,7 @@ type Document struct {
 func Load(path string) (*Document, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	return Parse(path, data, os.LookupEnv)
 }
@@ -47,9 +47,13 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		if err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			return &Document{File: file, env: env}, nil
 		}
+		// yaml.v3 reports a syntax error as a plain error whose text holds
+		// the line ("yaml: line 3: ..."); it has no typed form to read it
+		// from, so the line is parsed out of the text. Type errors are
+		// *yaml.TypeError and do not reach here (decoding into a Node).
 		line := 0
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
@@ -116,7 +120,7 @@ func (r Raw) Line() int {
 func (r Raw) Decode(v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return fmt.Errorf("%w: Decode needs a non-nil pointer, got %T", ErrInvalid, v)
+		return fmt.Errorf("%w: Decode needs a non-nil pointer, got %T", ErrInvalidConfig, v)
 	}
 	if r.Node == nil {
 		return nil
@@ -157,6 +161,10 @@ var (
 
 type validator interface{ Validate() error }
 
+// value decodes n into v at path. It is past 80 lines because it is one
+// switch over the target's kind (Raw, duration, pointer, string, bool,
+// integers, floats, slice, map, struct), each case short; the cases share
+// the alias, null and env-expansion handling above them.
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
@@ -191,7 +199,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 			return d.errf(n, path, "expected a mapping of keys, got %s", describe(n))
 		}
 		if v.Type().Key().Kind() != reflect.String {
-			return fmt.Errorf("%w: map key type %s unsupported", ErrInvalid, v.Type().Key())
+			return fmt.Errorf("%w: map key type %s unsupported", ErrInvalidConfig, v.Type().Key())
 		}
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(v.Type()))
@@ -291,7 +299,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		}
 		v.SetFloat(f)
 	default:
-		return fmt.Errorf("%w: %s: unsupported field type %s", ErrInvalid, path, v.Type())
+		return fmt.Errorf("%w: %s: unsupported field type %s", ErrInvalidConfig, path, v.Type())
 	}
 	return nil
 }
@@ -405,60 +413,4 @@ func describe(n *yaml.Node) string {
 		return fmt.Sprintf("%q", n.Value)
 	}
 	return "something else"
-}
-
-// expand replaces ${VAR} and ${VAR:-default}; $$ is a literal $.
-func (d *decoder) expand(s string) (string, error) {
-	if !strings.Contains(s, "$") {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '$' || i+1 >= len(s) {
-			b.WriteByte(c)
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '{':
-			end := strings.IndexByte(s[i:], '}')
-			if end < 0 {
-				return "", fmt.Errorf("unterminated ${ in %q", redact.URL(s))
-			}
-			expr := s[i+2 : i+end]
-			name, def, hasDef := strings.Cut(expr, ":-")
-			if !validVar(name) {
-				return "", fmt.Errorf("%q is not a valid variable name in %q", name, redact.URL(s))
-			}
-			val, ok := d.env(name)
-			switch {
-			case ok && (val != "" || !hasDef):
-				b.WriteString(val)
-			case hasDef:
-				b.WriteString(def)
-			default:
-				return "", fmt.Errorf("environment variable %s is not set (use ${%s:-default} for a default)", name, name)
-			}
-			i += end
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), nil
-}
-
-func validVar(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		if r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9') {
-			continue
-		}
-		return false
-	}
-	return true
 }

@@ -1,12 +1,16 @@
 package config
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/levee-dev/levee"
 )
 
-// ErrInvalid is wrapped by every error this package returns for bad input.
-var ErrInvalid = errors.New("invalid configuration")
+// ErrInvalidConfig is wrapped by every error this package returns for bad
+// input, and matches levee.ErrInvalidConfig. The YAML configuration is
+// loaded through package middleware, which exports it as its own
+// ErrInvalidConfig, hence the text.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/middleware: invalid configuration")
 
 // Error locates a configuration problem: the file, the 1-based line, the
 // dotted key path ("handlers.payments.timeout") and what is wrong.
@@ -32,8 +36,10 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying problem.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes every *Error match ErrInvalid.
-func (e *Error) Is(target error) bool { return target == ErrInvalid }
+// Is makes every *Error match ErrInvalidConfig and levee.ErrInvalidConfig.
+func (e *Error) Is(target error) bool {
+	return target == ErrInvalidConfig || target == levee.ErrInvalidConfig
+}
 
 // FieldError lets a section's Validate method name the key at fault, so the
 // error points at that key's line: return config.Field("burst", err).

@@ -2,10 +2,11 @@ package telemetry
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/levee-dev/levee"
 )
 
 // Outcomes of one delivery, as recorded by the tracing and metrics
@@ -26,18 +27,9 @@ const (
 	OutcomeDeadLettered = "dead_lettered"
 )
 
-// Error classes shared by every package. They are read from errors through
-// the method ErrorClass() string; an error without it is ClassTransient.
-const (
-	ClassTransient  = "transient"
-	ClassPermanent  = "permanent"
-	ClassValidation = "validation"
-	ClassPanic      = "panic"
-	ClassExhausted  = "exhausted"
-	// ClassOther replaces a class outside the five above in metric
-	// attributes, to bound their cardinality. Spans keep the real value.
-	ClassOther = "other"
-)
+// ClassOther replaces a class outside the five levee.Class constants in
+// metric attributes, to bound their cardinality. Spans keep the real value.
+const ClassOther = "other"
 
 // Attribute keys for outcomes: AttrOutcome and AttrClass on metrics,
 // AttrSpanOutcome and AttrSpanClass on spans and span events.
@@ -50,24 +42,14 @@ const (
 
 // KnownClasses lists the classes that metric attributes keep as they are.
 func KnownClasses() []string {
-	return []string{ClassTransient, ClassPermanent, ClassValidation, ClassPanic, ClassExhausted}
+	return []string{
+		string(levee.ClassTransient), string(levee.ClassPermanent), string(levee.ClassValidation),
+		string(levee.ClassPanic), string(levee.ClassExhausted),
+	}
 }
 
-// ErrorClass returns the class of err: the value of the first
-// ErrorClass() string method in its chain, or ClassTransient when there is
-// none or it returns "". It returns "" for a nil err.
-func ErrorClass(err error) string {
-	if err == nil {
-		return ""
-	}
-	var c interface{ ErrorClass() string }
-	if errors.As(err, &c) {
-		if s := c.ErrorClass(); s != "" {
-			return s
-		}
-	}
-	return ClassTransient
-}
+// ErrorClass returns levee.ClassOf(err) as a string, for attributes.
+func ErrorClass(err error) string { return string(levee.ClassOf(err)) }
 
 type outcomeKey struct{}
 
@@ -104,7 +86,7 @@ func OutcomeFrom(ctx context.Context) *Outcome {
 // msg.Context()) that the message was dead-lettered with class. Call it only
 // after the dead-letter publish is confirmed, just before returning nil. It
 // does nothing when ctx carries no Outcome (telemetry off), so callers need
-// not check. An empty class is recorded as ClassPermanent.
+// not check. An empty class is recorded as levee.ClassPermanent.
 func MarkDeadLettered(ctx context.Context, class string) {
 	if o := OutcomeFrom(ctx); o != nil {
 		o.SetDeadLettered(class)
@@ -112,10 +94,10 @@ func MarkDeadLettered(ctx context.Context, class string) {
 }
 
 // SetDeadLettered records that the message was dead-lettered with class
-// (ClassPermanent when class is empty). A later call replaces the class.
+// (levee.ClassPermanent when class is empty). A later call replaces the class.
 func (o *Outcome) SetDeadLettered(class string) {
 	if class == "" {
-		class = ClassPermanent
+		class = string(levee.ClassPermanent)
 	}
 	o.mu.Lock()
 	o.deadLettered, o.class = true, class

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 )
 
@@ -22,11 +23,11 @@ func TestErrorClassOfChain(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, ""},
-		{"plain", errors.New("x"), telemetry.ClassTransient},
+		{"plain", errors.New("x"), string(levee.ClassTransient)},
 		{"direct", classed("permanent"), "permanent"},
 		{"wrapped", fmt.Errorf("a: %w", fmt.Errorf("b: %w", classed("validation"))), "validation"},
 		{"joined", errors.Join(errors.New("x"), classed("panic")), "panic"},
-		{"empty class", classed(""), telemetry.ClassTransient},
+		{"empty class", classed(""), string(levee.ClassTransient)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,12 +52,12 @@ func TestWithOutcomeIsShared(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			telemetry.MarkDeadLettered(ctx2, telemetry.ClassExhausted)
+			telemetry.MarkDeadLettered(ctx2, string(levee.ClassExhausted))
 		}()
 	}
 	wg.Wait()
-	if class, ok := o.DeadLettered(); !ok || class != telemetry.ClassExhausted {
-		t.Errorf("DeadLettered() = %q, %v; want %q, true", class, ok, telemetry.ClassExhausted)
+	if class, ok := o.DeadLettered(); !ok || class != string(levee.ClassExhausted) {
+		t.Errorf("DeadLettered() = %q, %v; want %q, true", class, ok, string(levee.ClassExhausted))
 	}
 	if telemetry.OutcomeFrom(context.Background()) != nil {
 		t.Errorf("OutcomeFrom(empty context) != nil")

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/levee-dev/levee/dlq"
+)
+
+// This file holds `levee dlq archive` and `levee dlq prune`.
+
+func (c *dlqCmd) archive(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("archive", flag.ContinueOnError)
+	c.commonFlags(fs)
+	var sel selection
+	sel.flags(fs)
+	all := fs.Bool("all", false, "archive every letter matching no selector")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	sel.ids = append(sel.ids, pos...) // `archive ID...` works too
+	if sel.empty() && !*all {
+		return usagef("archive needs a selector (--group, --topic, --handler, --id, --since/--until, or IDs) or --all")
+	}
+	f, err := c.filter(&sel)
+	if err != nil {
+		return err
+	}
+	_, _, s, closeFn, err := c.store(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	n, err := s.SetStatus(ctx, f, dlq.StatusArchived)
+	if err != nil {
+		return err
+	}
+	if c.jsonOut {
+		return writeJSON(c.stdout, map[string]int{"archived": n})
+	}
+	fmt.Fprintf(c.stdout, "archived %d dead letters\n", n)
+	return nil
+}
+
+// minPruneAge is the youngest max age `levee dlq prune` applies without
+// --force: a shorter one deletes letters that failed moments ago, before
+// anyone looked at them (the issue: --max-age 1s emptied the store).
+const minPruneAge = time.Hour
+
+func (c *dlqCmd) prune(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
+	c.commonFlags(fs)
+	maxAge := fs.Duration("max-age", -1, "delete letters that failed longer ago (default: store.retention.max_age)")
+	maxCount := fs.Int("max-count", -1, "keep at most N letters (default: store.retention.max_count)")
+	dry := fs.Bool("dry-run", false, "report what would be deleted; delete nothing")
+	force := fs.Bool("force", false, "accept a max age under "+shortDur(minPruneAge))
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("prune takes no arguments")
+	}
+	_, sc, s, closeFn, err := c.store(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ret := sc.Retention.Policy()
+	ageFrom := "store.retention.max_age"
+	if *maxAge >= 0 {
+		ret.MaxAge, ageFrom = *maxAge, "--max-age"
+	}
+	if *maxCount >= 0 {
+		ret.MaxCount = *maxCount
+	}
+	if ret.MaxAge == 0 && ret.MaxCount == 0 {
+		return usagef("prune: no retention configured (store.retention, --max-age, --max-count)")
+	}
+	if ret.MaxAge > 0 && ret.MaxAge < minPruneAge && !*force {
+		return usagef("prune: %s %s is under %s and would delete letters that just failed; check with --dry-run, then add --force",
+			ageFrom, ret.MaxAge, shortDur(minPruneAge))
+	}
+	now := c.now()
+	if *dry {
+		p, err := dlq.PreviewPrune(ctx, s, ret, now)
+		if err != nil {
+			return err
+		}
+		if c.jsonOut {
+			return writeJSON(c.stdout, struct {
+				DryRun      bool `json:"dry_run"`
+				WouldDelete int  `json:"would_delete"`
+				dlq.PrunePreview
+			}{true, p.Total(), p})
+		}
+		writePrunePreview(c.stdout, p, ret)
+		return nil
+	}
+	n, err := s.Prune(ctx, ret, now)
+	if err != nil {
+		return err
+	}
+	if c.jsonOut {
+		return writeJSON(c.stdout, map[string]int{"deleted": n})
+	}
+	fmt.Fprintf(c.stdout, "deleted %d dead letters\n", n)
+	return nil
+}
