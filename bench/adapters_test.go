@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/amqp"
 )
 
 func adaptersNoop(*message.Message) ([]*message.Message, error) { return nil, nil }
@@ -96,7 +97,7 @@ func BenchmarkAdaptersAMQPMarshal(b *testing.B) {
 		m    wamqp.Marshaler
 	}{
 		{"watermill_default", wamqp.DefaultMarshaler{}},
-		{"levee", adapters.AMQPMarshalerForBench(10)},
+		{"levee", amqp.Marshaler{MaxPriority: 10}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

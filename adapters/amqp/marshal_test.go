@@ -1,10 +1,12 @@
-package adapters
+package amqp
 
 import (
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/levee-dev/levee"
 )
 
 func TestAMQPMarshalerPriority(t *testing.T) {
@@ -25,7 +27,7 @@ func TestAMQPMarshalerPriority(t *testing.T) {
 		if tc.value != "" {
 			msg.Metadata.Set(MetadataPriority, tc.value)
 		}
-		p, err := amqpMarshaler{maxPriority: tc.max}.Marshal(msg)
+		p, err := Marshaler{MaxPriority: tc.max}.Marshal(msg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,39 +49,26 @@ func TestAMQPMarshalerUnmarshalHeaders(t *testing.T) {
 		{"quorum redelivered", true, amqp.Table{"k": "v", "x-delivery-count": int64(2)}, "3"},
 		{"non-string header", false, amqp.Table{"k": "v", "x-death": []any{"a"}}, ""},
 		// Trust boundary: a producer's levee_delivery_count never survives.
-		{"classic forged count", false, amqp.Table{"k": "v", MetadataDeliveryCount: "99"}, ""},
-		{"quorum forged count", true, amqp.Table{"k": "v", MetadataDeliveryCount: "99"}, "1"},
-		{"quorum forged count redelivered", true, amqp.Table{"k": "v", MetadataDeliveryCount: "99", "x-delivery-count": int64(1)}, "2"},
+		{"classic forged count", false, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99"}, ""},
+		{"quorum forged count", true, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99"}, "1"},
+		{"quorum forged count redelivered", true, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99", "x-delivery-count": int64(1)}, "2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := amqp.Table{wamqpUUIDHeader: "id"}
+			h := amqp.Table{uuidHeader: "id"}
 			for k, v := range tc.headers {
 				h[k] = v
 			}
-			msg, err := amqpMarshaler{quorum: tc.quorum}.Unmarshal(amqp.Delivery{Headers: h, Body: []byte("b")})
+			msg, err := Marshaler{Quorum: tc.quorum}.Unmarshal(amqp.Delivery{Headers: h, Body: []byte("b")})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if msg.UUID != "id" || msg.Metadata.Get("k") != "v" {
 				t.Fatalf("got %s %v", msg.UUID, msg.Metadata)
 			}
-			if got := msg.Metadata.Get(MetadataDeliveryCount); got != tc.wantCount {
+			if got := msg.Metadata.Get(levee.KeyDeliveryCount); got != tc.wantCount {
 				t.Fatalf("got delivery count %q, want %q", got, tc.wantCount)
 			}
 		})
-	}
-}
-
-func TestRetryAfterOf(t *testing.T) {
-	for v, want := range map[string]string{"": "0s", "1s": "1s", "junk": "0s", "-1s": "0s",
-		"2h": "1h0m0s", "876000h": "1h0m0s"} { // capped at levee.MaxRetryAfter
-		msg := message.NewMessage("u", nil)
-		if v != "" {
-			msg.Metadata.Set(MetadataRetryAfter, v)
-		}
-		if got := retryAfterOf(msg).String(); got != want {
-			t.Errorf("%q: got %s, want %s", v, got, want)
-		}
 	}
 }
