@@ -13,7 +13,8 @@
 //	NATS      LEVEE_TEST_NATS_URL                      nats://127.0.0.1:4222
 //	Redis     LEVEE_TEST_REDIS_ADDR                    127.0.0.1:6379
 //	          LEVEE_TEST_REDIS_URL, LEVEE_REDIS_URL    redis://<addr>/0
-//	Postgres  LEVEE_TEST_POSTGRES_URL, LEVEE_PG_URL    postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+//	Postgres  LEVEE_TEST_POSTGRES_URL, LEVEE_PG_URL,
+//	          LEVEE_POSTGRES_URL                       postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //
 // The functions are safe for concurrent use.
 package brokertest
@@ -61,7 +62,7 @@ func RedisURL() string {
 
 // PostgresURL is the PostgreSQL URL.
 func PostgresURL() string {
-	return env(DefaultPostgresURL, "LEVEE_TEST_POSTGRES_URL", "LEVEE_PG_URL")
+	return env(DefaultPostgresURL, "LEVEE_TEST_POSTGRES_URL", "LEVEE_PG_URL", "LEVEE_POSTGRES_URL")
 }
 
 // dialTimeout bounds the reachability check of SkipIfDown.
@@ -85,10 +86,14 @@ func SkipIfDown(t testing.TB, target string) {
 // Name returns prefix followed by "_" and 12 random hex digits: a name no
 // other test or run uses, valid as a PostgreSQL identifier, a Redis key
 // prefix and a topic on every transport when prefix is.
-func Name(prefix string) string {
+func Name(prefix string) string { return prefix + "_" + Suffix() }
+
+// Suffix returns 12 random hex digits, to make several names of one test
+// (a schema and a topic) share a unique part.
+func Suffix() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return prefix + "_" + hex.EncodeToString(b)
+	return hex.EncodeToString(b)
 }
 
 // Fresh returns Name(prefix) and, when the test ends, calls drop with it
