@@ -18,25 +18,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // Integration tests against the real servers on loopback (see
-// docs/TRANSPORTS.md for the command). Addresses can be overridden with
-// LEVEE_TEST_AMQP_URL, LEVEE_TEST_NATS_URL, LEVEE_TEST_REDIS_ADDR,
-// LEVEE_TEST_POSTGRES_URL. Kafka runs in process (kfake).
-
-func env(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
+// docs/TRANSPORTS.md for the command). Addresses come from
+// internal/brokertest (LEVEE_TEST_AMQP_URL, LEVEE_TEST_NATS_URL,
+// LEVEE_TEST_REDIS_ADDR, LEVEE_TEST_POSTGRES_URL override them). Kafka runs
+// in process (kfake).
 
 var (
-	amqpURL     = env("LEVEE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-	natsURL     = env("LEVEE_TEST_NATS_URL", "nats://127.0.0.1:4222")
-	redisAddr   = env("LEVEE_TEST_REDIS_ADDR", "127.0.0.1:6379")
-	postgresURL = env("LEVEE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	amqpURL     = brokertest.AMQPURL()
+	natsURL     = brokertest.NATSURL()
+	redisAddr   = brokertest.RedisAddr()
+	postgresURL = brokertest.PostgresURL()
 )
 
 type transportCase struct {

@@ -7,6 +7,18 @@
 // (watermill-sql v4), with concurrent consumption and a declared set of
 // Capabilities per transport.
 //
+// # Layout
+//
+// This package is the facade: TransportConfig (the YAML `transport`
+// section), Build and New, Transport, FanIn and RetryAfterMiddleware. Each
+// transport lives in a package of its own with its own Config (the
+// sub-section) and New: adapters/gochannel, adapters/amqp (with the
+// connection Levee keeps), adapters/kafka, adapters/nats, adapters/redis
+// and adapters/postgres. They share the contract in adapters/transport
+// (Settings, Capabilities, Parts, the sentinel errors) and never import
+// this package. The DLQ stores (adapters/pgstore, adapters/redisstore,
+// adapters/dlqstore) import no transport.
+//
 // # Where it sits
 //
 // adapters is not a middleware and has no slot in the canonical order: it

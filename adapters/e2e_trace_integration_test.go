@@ -4,7 +4,6 @@ package adapters_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,14 +20,6 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/tracing"
 )
-
-// e2eTraceAMQPURL is the RabbitMQ on loopback (LEVEE_TEST_AMQP_URL overrides).
-func e2eTraceAMQPURL() string {
-	if u := os.Getenv("LEVEE_TEST_AMQP_URL"); u != "" {
-		return u
-	}
-	return "amqp://guest:guest@127.0.0.1:5672/"
-}
 
 // One trace crosses a real RabbitMQ hop and a Kafka hop (in-process kfake
 // broker): a producer span (tracing.DecoratePublisher) publishes to a
@@ -50,7 +41,7 @@ func TestE2ETraceAcrossRabbitMQAndKafka(t *testing.T) {
 	topic := "levee-e2e-trace-kafka-" + run
 	group := "levee-e2e-trace-" + run
 
-	rabbit := e2eTraceTransport(t, ctx, adapters.WithAMQP(e2eTraceAMQPURL()))
+	rabbit := e2eTraceTransport(t, ctx, adapters.WithAMQP(amqpURL))
 	t.Cleanup(func() { e2eTraceDeleteQueue(t, queue) })
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(1))
 	if err != nil {
@@ -222,7 +213,7 @@ func e2eTraceWaitSpans(t *testing.T, ctx context.Context, rec *tracetest.SpanRec
 // e2eTraceDeleteQueue deletes the test's RabbitMQ queue.
 func e2eTraceDeleteQueue(t *testing.T, queue string) {
 	t.Helper()
-	conn, err := amqp.Dial(e2eTraceAMQPURL())
+	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
 		t.Errorf("deleting queue %s: %v", queue, err)
 		return

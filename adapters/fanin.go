@@ -1,11 +1,9 @@
 package adapters
 
 import (
-	"context"
-	"errors"
-	"sync"
-
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/adapters/internal/fanin"
 )
 
 // FanIn is a message.Subscriber that subscribes every one of its underlying
@@ -24,154 +22,17 @@ import (
 // FanIn is also Levee's trust boundary for the transports it serves: it
 // strips the control keys Levee acts on (levee_delivery_count,
 // levee_retry_after, levee_redeliver_at) from every message before handing
-// it over, so a producer cannot steer a consumer through them. A
-// transport that sets the delivery count from its broker keeps it.
+// it over, so a producer cannot steer a consumer through them.
 //
-// FanIn is safe for concurrent use.
-type FanIn struct {
-	subs    []message.Subscriber
-	workers int // forwarders per underlying subscription
-	// trustCount keeps levee_delivery_count: the underlying subscriber set
-	// it from the broker (RabbitMQ quorum queues).
-	trustCount bool
-
-	mu      sync.Mutex
-	closed  bool          // guarded by mu
-	closing chan struct{} // closed by Close
-	wg      sync.WaitGroup
-}
+// FanIn is safe for concurrent use; Close is idempotent.
+type FanIn = fanin.FanIn
 
 // NewFanIn returns a FanIn over subs. It needs at least one subscriber.
-func NewFanIn(subs ...message.Subscriber) (*FanIn, error) {
-	if len(subs) == 0 {
-		return nil, errors.New("adapters: NewFanIn needs at least one subscriber")
-	}
-	for _, s := range subs {
-		if s == nil {
-			return nil, errors.New("adapters: NewFanIn got a nil subscriber")
-		}
-	}
-	return &FanIn{subs: subs, workers: 1, closing: make(chan struct{})}, nil
-}
+func NewFanIn(subs ...message.Subscriber) (*FanIn, error) { return fanin.New(subs...) }
 
 // NewLimiter returns a FanIn that subscribes sub once per topic and hands
 // over at most n messages at a time from it: n forwarders share the one
 // subscription, each waiting for its message's Ack or Nack before taking
 // the next. Use it for subscribers that otherwise hand over without bound
-// (GoChannel) or one per partition (Kafka).
-func NewLimiter(sub message.Subscriber, n int) (*FanIn, error) {
-	if n < 1 {
-		return nil, errors.New("adapters: NewLimiter needs n >= 1")
-	}
-	f, err := NewFanIn(sub)
-	if err != nil {
-		return nil, err
-	}
-	f.workers = n
-	return f, nil
-}
-
-// Width is the maximum number of messages in flight per topic.
-func (f *FanIn) Width() int { return len(f.subs) * f.workers }
-
-// Subscribe subscribes every underlying subscription to topic. If one
-// fails, the ones already made are cancelled and the error is returned.
-// The returned channel closes when ctx is done or FanIn is closed and every
-// underlying channel has closed.
-func (f *FanIn) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return nil, ErrClosed
-	}
-	f.wg.Add(1)
-	f.mu.Unlock()
-
-	ctx, cancel := context.WithCancel(ctx)
-	chans := make([]<-chan *message.Message, 0, len(f.subs))
-	for _, s := range f.subs {
-		ch, err := s.Subscribe(ctx, topic)
-		if err != nil {
-			cancel()
-			f.wg.Done()
-			return nil, err
-		}
-		chans = append(chans, ch)
-	}
-
-	out := make(chan *message.Message)
-	var fwd sync.WaitGroup
-	fwd.Add(len(chans) * f.workers)
-	for _, ch := range chans {
-		for range f.workers {
-			go f.forward(ctx, ch, out, &fwd)
-		}
-	}
-	go func() {
-		fwd.Wait()
-		cancel()
-		close(out)
-		f.wg.Done()
-	}()
-	return out, nil
-}
-
-// forward copies messages from in to out until in closes, one at a time:
-// it takes the next message only after the previous one was Acked or
-// Nacked. A message it cannot hand over is Nacked so the transport
-// redelivers it.
-func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, wg *sync.WaitGroup) {
-	defer wg.Done()
-	for msg := range in {
-		stripControl(msg.Metadata, f.trustCount)
-		select {
-		case out <- msg:
-			select {
-			case <-msg.Acked():
-			case <-msg.Nacked():
-			case <-ctx.Done():
-			case <-f.closing:
-			}
-			continue
-		case <-ctx.Done():
-		case <-f.closing:
-		}
-		msg.Nack()
-	}
-}
-
-// Close stops handing over messages, closes every distinct underlying
-// subscriber and waits for the merged channels to close. It is idempotent.
-func (f *FanIn) Close() error {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return nil
-	}
-	f.closed = true
-	close(f.closing)
-	f.mu.Unlock()
-
-	var errs []error
-	seen := make(map[message.Subscriber]bool, len(f.subs))
-	for _, s := range f.subs {
-		if seen[s] {
-			continue
-		}
-		seen[s] = true
-		if err := s.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	f.wg.Wait()
-	return errors.Join(errs...)
-}
-
-// SubscribeInitialize forwards to the first underlying subscriber when it
-// implements message.SubscribeInitializer.
-func (f *FanIn) SubscribeInitialize(topic string) error {
-	if si, ok := f.subs[0].(message.SubscribeInitializer); ok {
-		return si.SubscribeInitialize(topic)
-	}
-	return nil
-}
+// (GoChannel) or one per partition (Kafka). n must be at least 1.
+func NewLimiter(sub message.Subscriber, n int) (*FanIn, error) { return fanin.NewLimiter(sub, n) }

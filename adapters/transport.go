@@ -11,6 +11,13 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/adapters/amqp"
+	"github.com/levee-dev/levee/adapters/gochannel"
+	"github.com/levee-dev/levee/adapters/kafka"
+	"github.com/levee-dev/levee/adapters/nats"
+	"github.com/levee-dev/levee/adapters/postgres"
+	"github.com/levee-dev/levee/adapters/redis"
+	"github.com/levee-dev/levee/adapters/transport"
 )
 
 // Metadata keys this package reads or writes.
@@ -22,11 +29,11 @@ const (
 	// MetadataPriority is the message priority (integer, higher first).
 	// The AMQP publisher maps it onto the publishing priority, clamped to
 	// 0..max_priority; a missing or garbage value means priority 0.
-	MetadataPriority = "levee_priority"
+	MetadataPriority = amqp.MetadataPriority
 	// MetadataPartitionKey is the Kafka record key: messages with the same
 	// key go to one partition and keep their order. Without it records are
 	// spread round-robin over the partitions.
-	MetadataPartitionKey = "levee_partition_key"
+	MetadataPartitionKey = kafka.MetadataPartitionKey
 	// MetadataRetryAfter is written by (*Transport).Middleware when the
 	// handler's error asks for a delayed redelivery (a Go duration string);
 	// transports with native delay read it on Nack.
@@ -38,18 +45,6 @@ const (
 	// (the row is delivered).
 	MetadataRedeliverAt = levee.KeyRedeliverAt
 )
-
-// stripControl deletes the control keys a producer must not set from md,
-// at ingress: all of them, or all but the delivery count when keepCount
-// (the adapter set it from the broker).
-func stripControl(md message.Metadata, keepCount bool) {
-	if !keepCount {
-		levee.StripControl(md)
-		return
-	}
-	delete(md, MetadataRetryAfter)
-	delete(md, MetadataRedeliverAt)
-}
 
 // egressPublisher is the publisher a Transport hands out: a message that
 // carries a control key (typically a consumed message forwarded as is) is
@@ -79,36 +74,11 @@ func (p egressPublisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 // Capabilities describes what a transport does, so middlewares can pick a
-// safe behaviour (see docs/TRANSPORTS.md for the per-transport table).
-type Capabilities struct {
-	// Kind is the transport kind (gochannel, amqp, kafka, nats, redis, postgres).
-	Kind string
-	// System is the OpenTelemetry messaging.system value
-	// (rabbitmq, kafka, nats, redis, postgresql, gochannel).
-	System string
-	// MaxInFlight is the most messages handed to handlers at once per
-	// subscribed topic (the configured concurrency; for Kafka the partition
-	// count bounds it too).
-	MaxInFlight int
-	// AckDeadline is how long a message may stay unacknowledged before the
-	// transport redelivers it; zero means no deadline. Middlewares that
-	// hold a message should bound the hold below it (max_hold).
-	AckDeadline time.Duration
-	// NativeDelay reports that a Nack carrying a RetryAfter delay is
-	// redelivered after that delay by the broker (JetStream NakWithDelay;
-	// on PostgreSQL a delayed row inserted in the message's transaction).
-	// Elsewhere a Nack is redelivered at once (or after a fixed resend
-	// interval), so a delay must be waited in process.
-	NativeDelay bool
-	// NativePriority reports that levee_priority orders delivery in the
-	// broker (RabbitMQ classic queues with x-max-priority).
-	NativePriority bool
-	// DeliveryCount reports that consumed messages carry levee_delivery_count.
-	DeliveryCount bool
-	// OrderedPerKey reports that messages sharing levee_partition_key are
-	// delivered in publish order even with concurrency > 1.
-	OrderedPerKey bool
-}
+// safe behaviour: Kind, System (the OpenTelemetry messaging.system),
+// MaxInFlight, AckDeadline, NativeDelay, NativePriority, DeliveryCount and
+// OrderedPerKey, documented on transport.Capabilities (see
+// docs/TRANSPORTS.md for the per-transport table).
+type Capabilities = transport.Capabilities
 
 // Capabilities returns what the transport this section describes can do,
 // without connecting to it (New reports the same value in
@@ -117,40 +87,7 @@ func (c TransportConfig) Capabilities() Capabilities {
 	if c.validate() != nil {
 		return Capabilities{}
 	}
-	n := c.concurrency()
-	switch c.kind() {
-	case KindAMQP:
-		return Capabilities{
-			Kind:           KindAMQP,
-			System:         "rabbitmq",
-			MaxInFlight:    n,
-			AckDeadline:    rabbitMQConsumerTimeout,
-			NativePriority: c.amqpMaxPriority() > 0,
-			DeliveryCount:  c.AMQP.QueueType == amqpQueueTypeQuorum,
-		}
-	case KindKafka:
-		return Capabilities{
-			Kind:          KindKafka,
-			System:        "kafka",
-			MaxInFlight:   min(n, c.kafkaPartitions()),
-			OrderedPerKey: true,
-		}
-	case KindNATS:
-		return Capabilities{
-			Kind:          KindNATS,
-			System:        "nats",
-			MaxInFlight:   n,
-			AckDeadline:   c.ackDeadline(),
-			NativeDelay:   true,
-			DeliveryCount: true,
-		}
-	case KindRedis:
-		return Capabilities{Kind: KindRedis, System: "redis", MaxInFlight: n, AckDeadline: c.ackDeadline()}
-	case KindPostgres:
-		return Capabilities{Kind: KindPostgres, System: "postgresql", MaxInFlight: n, AckDeadline: c.ackDeadline(), NativeDelay: true}
-	default:
-		return Capabilities{Kind: KindGoChannel, System: "gochannel", MaxInFlight: n}
-	}
+	return c.section().Capabilities(c.settings(nil))
 }
 
 // Transport is a publisher and a subscriber built from one TransportConfig.
@@ -164,16 +101,9 @@ type Transport struct {
 	// Capabilities describes the transport.
 	Capabilities Capabilities
 
-	closers   []func() error
+	parts     *transport.Parts
 	closeOnce sync.Once
 	closeErr  error
-}
-
-type built struct {
-	pub     message.Publisher
-	sub     message.Subscriber
-	caps    Capabilities
-	closers []func() error // run after pub and sub are closed, in order
 }
 
 // Build builds the transport described by cfg, logging through logger
@@ -194,43 +124,39 @@ func New(ctx context.Context, opts ...Option) (*Transport, error) {
 		return nil, o.tc.redactError(fmt.Errorf("transport: %w", err))
 	}
 	var (
-		b   *built
+		p   *transport.Parts
 		err error
 	)
-	switch o.tc.kind() {
+	tc, s := o.tc, o.tc.settings(o.logger)
+	switch tc.kind() {
 	case KindGoChannel:
-		b, err = buildGoChannel(o)
+		p, err = gochannel.New(deref(tc.GoChannel), s)
 	case KindAMQP:
-		b, err = buildAMQP(ctx, o)
+		p, err = amqp.New(ctx, *tc.AMQP, s)
 	case KindKafka:
-		b, err = buildKafka(ctx, o)
+		p, err = kafka.New(ctx, *tc.Kafka, s)
 	case KindNATS:
-		b, err = buildNATS(ctx, o)
+		p, err = nats.New(ctx, *tc.NATS, s)
 	case KindRedis:
-		b, err = buildRedis(ctx, o)
+		p, err = redis.New(ctx, *tc.Redis, s)
 	case KindPostgres:
-		b, err = buildPostgres(ctx, o)
+		p, err = postgres.New(ctx, *tc.Postgres, s)
 	}
 	if err != nil {
-		return nil, o.tc.redactError(err)
+		return nil, tc.redactError(err)
 	}
-	t := &Transport{Publisher: egressPublisher{b.pub}, Subscriber: b.sub, Capabilities: b.caps}
-	t.closers = append([]func() error{b.sub.Close, b.pub.Close}, b.closers...)
-	return t, nil
+	return &Transport{
+		Publisher:    egressPublisher{p.Publisher},
+		Subscriber:   p.Subscriber,
+		Capabilities: p.Capabilities,
+		parts:        p,
+	}, nil
 }
 
 // Close closes the subscriber, the publisher and the connections, in that
 // order. Unacknowledged messages are redelivered by the broker later.
 func (t *Transport) Close() error {
-	t.closeOnce.Do(func() {
-		var errs []error
-		for _, c := range t.closers {
-			if err := c(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		t.closeErr = errors.Join(errs...)
-	})
+	t.closeOnce.Do(func() { t.closeErr = t.parts.Close() })
 	return t.closeErr
 }
 
@@ -265,18 +191,4 @@ func RetryAfterMiddleware(next message.HandlerFunc) message.HandlerFunc {
 		}
 		return out, err
 	}
-}
-
-// retryAfterOf reads MetadataRetryAfter; garbage or non-positive means
-// none, and a longer delay than levee.MaxRetryAfter is cut to it.
-func retryAfterOf(msg *message.Message) time.Duration {
-	v := msg.Metadata.Get(MetadataRetryAfter)
-	if v == "" {
-		return 0
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0
-	}
-	return min(d, levee.MaxRetryAfter)
 }

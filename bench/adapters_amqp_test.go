@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // BenchmarkAdaptersAMQPPublish measures one confirmed publish to a durable
@@ -24,7 +25,7 @@ func BenchmarkAdaptersAMQPPublish(b *testing.B) {
 	if os.Getenv("LEVEE_BENCH_BROKERS") != "1" {
 		b.Skip("set LEVEE_BENCH_BROKERS=1 to run against RabbitMQ on loopback")
 	}
-	const url = "amqp://guest:guest@127.0.0.1:5672/"
+	url := brokertest.AMQPURL()
 	// The queues are deleted afterwards: the shared server keeps nothing.
 	deleteQueue := func(b *testing.B, name string) {
 		conn, err := amqp.Dial(url)

@@ -19,6 +19,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/levee-dev/levee/middleware"
 )
 
@@ -58,12 +59,12 @@ func BenchmarkAdaptersStack(b *testing.B) {
 		opts []adapters.Option
 	}{
 		{"gochannel", []adapters.Option{adapters.WithGoChannelPersistent(true)}},
-		{"amqp", []adapters.Option{adapters.WithAMQP("amqp://guest:guest@127.0.0.1:5672/")}},
+		{"amqp", []adapters.Option{adapters.WithAMQP(brokertest.AMQPURL())}},
 		{"kafka", []adapters.Option{adapters.WithKafka(cluster.ListenAddrs()...)}},
-		{"nats", []adapters.Option{adapters.WithNATS("nats://127.0.0.1:4222")}},
-		{"redis", []adapters.Option{adapters.WithRedis("127.0.0.1:6379")}},
+		{"nats", []adapters.Option{adapters.WithNATS(brokertest.NATSURL())}},
+		{"redis", []adapters.Option{adapters.WithRedis(brokertest.RedisAddr())}},
 		{"postgres", []adapters.Option{
-			adapters.WithPostgres("postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+			adapters.WithPostgres(brokertest.PostgresURL()),
 			adapters.WithPostgresPollInterval(10 * time.Millisecond),
 			adapters.WithPostgresMaxConns(2*adaptersStackConcurrency + 4),
 		}},

@@ -5,10 +5,12 @@ import (
 	"strconv"
 	"testing"
 
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/amqp"
 )
 
 func adaptersNoop(*message.Message) ([]*message.Message, error) { return nil, nil }
@@ -80,6 +82,30 @@ func BenchmarkAdaptersFanIn(b *testing.B) {
 			cancel()
 			_ = sub.Close()
 			_ = gc.Close()
+		})
+	}
+}
+
+// BenchmarkAdaptersAMQPMarshal: Levee's AMQP marshaler (priority mapping)
+// against watermill-amqp's DefaultMarshaler.
+func BenchmarkAdaptersAMQPMarshal(b *testing.B) {
+	msg := message.NewMessage("1", []byte("payload"))
+	msg.Metadata.Set(adapters.MetadataPriority, "7")
+	msg.Metadata.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	for _, bc := range []struct {
+		name string
+		m    wamqp.Marshaler
+	}{
+		{"watermill_default", wamqp.DefaultMarshaler{}},
+		{"levee", amqp.Marshaler{MaxPriority: 10}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.m.Marshal(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

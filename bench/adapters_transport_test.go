@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // BenchmarkAdaptersTransport measures consumed messages/s per transport with
@@ -36,11 +37,11 @@ func BenchmarkAdaptersTransport(b *testing.B) {
 		opts []adapters.Option
 	}{
 		{"gochannel", []adapters.Option{adapters.WithGoChannelPersistent(true)}},
-		{"amqp", []adapters.Option{adapters.WithAMQP("amqp://guest:guest@127.0.0.1:5672/")}},
+		{"amqp", []adapters.Option{adapters.WithAMQP(brokertest.AMQPURL())}},
 		{"kafka", []adapters.Option{adapters.WithKafka(cluster.ListenAddrs()...)}},
-		{"nats", []adapters.Option{adapters.WithNATS("nats://127.0.0.1:4222")}},
-		{"redis", []adapters.Option{adapters.WithRedis("127.0.0.1:6379")}},
-		{"postgres", []adapters.Option{adapters.WithPostgres("postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), adapters.WithPostgresPollInterval(10 * time.Millisecond)}},
+		{"nats", []adapters.Option{adapters.WithNATS(brokertest.NATSURL())}},
+		{"redis", []adapters.Option{adapters.WithRedis(brokertest.RedisAddr())}},
+		{"postgres", []adapters.Option{adapters.WithPostgres(brokertest.PostgresURL()), adapters.WithPostgresPollInterval(10 * time.Millisecond)}},
 	}
 	for _, k := range kinds {
 		for _, n := range []int{1, 8, 32} {

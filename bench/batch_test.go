@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // batchNopFunc is a batch func that does nothing: what remains is the
@@ -194,14 +194,8 @@ func BenchmarkBatchMachinery(b *testing.B) {
 	}
 }
 
-// batchPostgresURL is the benchmark database; LEVEE_POSTGRES_URL overrides
-// it.
-func batchPostgresURL() string {
-	if u := os.Getenv("LEVEE_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+// batchPostgresURL is the benchmark database (internal/brokertest).
+func batchPostgresURL() string { return brokertest.PostgresURL() }
 
 // batchPGPool is a fixed set of connections handed out through a channel
 // (the pool a per-message handler would use).

@@ -4,8 +4,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -18,26 +16,19 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/redis/go-redis/v9"
 )
 
-// dlqopsRedisURL is the benchmark server: LEVEE_REDIS_URL or the loopback
-// default.
-func dlqopsRedisURL() string {
-	if u := os.Getenv("LEVEE_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
+// dlqopsRedisURL is the benchmark server (internal/brokertest).
+func dlqopsRedisURL() string { return brokertest.RedisURL() }
 
 // dlqopsRedisStore opens a Redis store under a fresh key prefix, whose
 // keys are deleted at the end; it skips the benchmark when the server is
 // unreachable.
 func dlqopsRedisStore(b *testing.B, opts ...redisstore.Option) *redisstore.Store {
 	b.Helper()
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
-	prefix := "levee_bench_" + hex.EncodeToString(raw)
+	prefix := brokertest.Name("levee_bench")
 	ctx := context.Background()
 	s, err := redisstore.Open(ctx, dlqopsRedisURL(), append([]redisstore.Option{redisstore.WithPrefix(prefix),
 		redisstore.WithDialTimeout(2 * time.Second)}, opts...)...)

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
@@ -14,24 +12,17 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
-// dlqopsPGURL is the benchmark database: LEVEE_PG_URL or the loopback
-// default.
-func dlqopsPGURL() string {
-	if u := os.Getenv("LEVEE_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+// dlqopsPGURL is the benchmark database (internal/brokertest).
+func dlqopsPGURL() string { return brokertest.PostgresURL() }
 
 // dlqopsStore opens a PostgreSQL store in a fresh schema, dropped at the
 // end; it skips the benchmark when the server is unreachable.
 func dlqopsStore(b *testing.B, opts ...pgstore.Option) *pgstore.Store {
 	b.Helper()
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
-	schema := "levee_bench_" + hex.EncodeToString(raw)
+	schema := brokertest.Name("levee_bench")
 	ctx := context.Background()
 	s, err := pgstore.Open(ctx, dlqopsPGURL(), append([]pgstore.Option{pgstore.WithSchema(schema),
 		pgstore.WithDialTimeout(2 * time.Second)}, opts...)...)

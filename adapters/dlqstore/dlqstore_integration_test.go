@@ -4,8 +4,6 @@ package dlqstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,25 +15,20 @@ import (
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqtest"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
-
-func suffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // Each kind builds its store, which records and reads a letter.
 func TestFromConfigEveryKind(t *testing.T) {
 	ctx := context.Background()
-	sfx := suffix()
+	sfx := brokertest.Name("levee_test")
 	for _, tt := range []struct {
 		c    dlq.StoreConfig
 		want string
 	}{
 		{dlq.StoreConfig{}, "*dlq.MemStore"},
-		{dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: "redis://127.0.0.1:6379/0", Prefix: "levee_test_" + sfx}, "*redisstore.Store"},
-		{dlq.StoreConfig{Kind: dlq.StoreKindPostgres, URL: "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", Schema: "levee_test_" + sfx}, "*pgstore.Store"},
+		{dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: brokertest.RedisURL(), Prefix: sfx}, "*redisstore.Store"},
+		{dlq.StoreConfig{Kind: dlq.StoreKindPostgres, URL: brokertest.PostgresURL(), Schema: sfx}, "*pgstore.Store"},
 	} {
 		t.Run(tt.c.StoreKind(), func(t *testing.T) {
 			s, closeFn, err := dlqstore.FromConfig(ctx, tt.c)

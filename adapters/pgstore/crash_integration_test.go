@@ -5,7 +5,6 @@ package pgstore_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,22 +13,19 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
-func amqpURL() string {
-	if u := os.Getenv("LEVEE_AMQP_URL"); u != "" {
-		return u
-	}
-	return "amqp://guest:guest@127.0.0.1:5672/"
-}
+func amqpURL() string { return brokertest.AMQPURL() }
 
 func amqpTransport(t *testing.T) *adapters.Transport {
 	t.Helper()
+	brokertest.SkipIfDown(t, amqpURL())
 	tr, err := adapters.Build(context.Background(), adapters.TransportConfig{Kind: adapters.KindAMQP,
 		AMQP: &adapters.AMQPConfig{URL: amqpURL()}}, nil)
 	if err != nil {
-		t.Skipf("rabbitmq unreachable: %v", err)
+		t.Fatal(err)
 	}
 	return tr
 }

@@ -4,11 +4,8 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,34 +14,24 @@ import (
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqtest"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
-// pgURL is the test server: LEVEE_PG_URL or the loopback default.
-func pgURL() string {
-	if u := os.Getenv("LEVEE_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+// pgURL is the test server (internal/brokertest).
+func pgURL() string { return brokertest.PostgresURL() }
 
 // newSchema returns a unique schema name and drops it when the test ends.
 func newSchema(t *testing.T) string {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "levee_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
+	return brokertest.Fresh(t, "levee_test", func(name string) error {
 		s, err := pgstore.Open(context.Background(), pgURL(), pgstore.WithSchema(name), pgstore.WithoutMigrate())
 		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
+			return err
 		}
 		defer s.Close()
-		if _, err := s.Pool().Exec(context.Background(), `DROP SCHEMA IF EXISTS `+name+` CASCADE`); err != nil {
-			t.Errorf("cleanup: drop schema: %v", err)
-		}
+		_, err = s.Pool().Exec(context.Background(), `DROP SCHEMA IF EXISTS `+name+` CASCADE`)
+		return err
 	})
-	return name
 }
 
 func openStore(t *testing.T, schema string, opts ...pgstore.Option) *pgstore.Store {

@@ -4,12 +4,9 @@ package redisstore_test
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,30 +17,23 @@ import (
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqtest"
+	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/redis/go-redis/v9"
 )
 
-// redisURL is the test server: LEVEE_REDIS_URL or the loopback default.
-func redisURL() string {
-	if u := os.Getenv("LEVEE_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
+// redisURL is the test server (internal/brokertest).
+func redisURL() string { return brokertest.RedisURL() }
 
 // newPrefix returns a unique key prefix and deletes its keys when the test
 // ends.
 func newPrefix(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = crand.Read(b)
-	p := "levee_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
+	return brokertest.Fresh(t, "levee_test", func(p string) error {
 		if n := deleteKeys(t, p); n < 0 {
-			t.Errorf("cleanup of %s failed", p)
+			return errors.New("unlink failed")
 		}
+		return nil
 	})
-	return p
 }
 
 // keysOf returns the keys under prefix.

@@ -4,12 +4,11 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"testing"
 
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // The add script stores a letter with far more hash fields than Lua's
@@ -17,10 +16,8 @@ import (
 // with "too many results to unpack"), whatever the caps of BoundRecord.
 func TestAddScriptTakesAnyFieldCount(t *testing.T) {
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	prefix := "levee_test_" + hex.EncodeToString(b)
-	s, err := Open(ctx, "redis://127.0.0.1:6379/0", WithPrefix(prefix))
+	prefix := brokertest.Name("levee_test")
+	s, err := Open(ctx, brokertest.RedisURL(), WithPrefix(prefix))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -17,33 +15,26 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
 
 // TestDLQCLIOverPostgresAndRabbitMQ runs `levee dlq` end to end: letters
 // recorded by a Monitor in PostgreSQL, listed and grouped by the CLI,
 // replayed to RabbitMQ (and received there), not replayed twice; then a
 // broker that is down makes replay exit 1 with a clear message.
 func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
-	pgURL := envOr("LEVEE_PG_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	amqpURL := envOr("LEVEE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+	pgURL, amqpURL := brokertest.PostgresURL(), brokertest.AMQPURL()
+	brokertest.SkipIfDown(t, pgURL)
+	brokertest.SkipIfDown(t, amqpURL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
-	suffix := hex.EncodeToString(raw)
+	suffix := brokertest.Suffix()
 	schema, topic := "levee_cli_"+suffix, "levee_cli_orders_"+suffix
 
 	store, err := pgstore.Open(ctx, pgURL, pgstore.WithSchema(schema))
 	if err != nil {
-		t.Skipf("postgres unreachable: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_, _ = store.Pool().Exec(context.Background(), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`)
@@ -51,7 +42,7 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 	})
 	tr, err := adapters.Build(ctx, adapters.TransportConfig{Kind: adapters.KindAMQP, AMQP: &adapters.AMQPConfig{URL: amqpURL}}, nil)
 	if err != nil {
-		t.Skipf("rabbitmq unreachable: %v", err)
+		t.Fatal(err)
 	}
 	defer tr.Close()
 	t.Cleanup(func() {

@@ -5,8 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // TestDLQCLIOverRedis runs `levee dlq` end to end on Redis alone: letters
@@ -25,18 +24,16 @@ import (
 // there), not replayed twice, archived and pruned; then a store that is
 // down makes the CLI exit 1 naming the address.
 func TestDLQCLIOverRedis(t *testing.T) {
-	redisURL := envOr("LEVEE_REDIS_URL", "redis://127.0.0.1:6379/0")
-	redisAddr := strings.TrimSuffix(strings.TrimPrefix(redisURL, "redis://"), "/0")
+	redisURL, redisAddr := brokertest.RedisURL(), brokertest.RedisAddr()
+	brokertest.SkipIfDown(t, redisAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
-	suffix := hex.EncodeToString(raw)
+	suffix := brokertest.Suffix()
 	prefix, topic := "levee_cli_"+suffix, "levee_cli_orders_"+suffix
 
 	store, err := redisstore.Open(ctx, redisURL, redisstore.WithPrefix(prefix))
 	if err != nil {
-		t.Skipf("redis unreachable: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		c := store.Client()
@@ -51,7 +48,7 @@ func TestDLQCLIOverRedis(t *testing.T) {
 	})
 	tr, err := adapters.Build(ctx, adapters.TransportConfig{Kind: adapters.KindRedis, Redis: &adapters.RedisConfig{Addr: redisAddr}}, nil)
 	if err != nil {
-		t.Skipf("redis transport: %v", err)
+		t.Fatal(err)
 	}
 	defer tr.Close()
 	received, err := tr.Subscriber.Subscribe(ctx, topic) // creates the consumer group

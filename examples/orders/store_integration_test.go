@@ -5,29 +5,27 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // With -store redis the dead letters go to a Redis store: the report's
 // groups come from it, -replay-fixed claims and replays from it, and the
 // letters stay there for `levee dlq` after the run.
 func TestRunWithRedisStore(t *testing.T) {
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
+	brokertest.SkipIfDown(t, brokertest.RedisURL())
 	o := testOptions()
-	o.store, o.storePrefix = "redis", "levee_orders_test_"+hex.EncodeToString(raw)
+	o.store, o.storePrefix = "redis", brokertest.Name("levee_orders_test")
 	o.malformed, o.badPhones, o.big, o.replayFixed = 3, 2, 3, true
 	ctx := context.Background()
-	s, err := redisstore.Open(ctx, "redis://127.0.0.1:6379/0", redisstore.WithPrefix(o.storePrefix))
+	s, err := redisstore.Open(ctx, brokertest.RedisURL(), redisstore.WithPrefix(o.storePrefix))
 	if err != nil {
-		t.Skipf("redis unreachable: %v", err)
+		t.Fatal(err)
 	}
 	defer s.Close()
 	defer s.Prune(ctx, dlq.Retention{MaxAge: time.Nanosecond}, time.Now().Add(time.Hour))

@@ -1,4 +1,4 @@
-package adapters
+package redis
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/levee-dev/levee/adapters/transport"
 )
 
-// redisLeaseSubscriber is one slot of the Redis transport: each Subscribe
+// leaseSubscriber is one slot of the Redis transport: each Subscribe
 // runs a consumer-group member of its own (a watermill-redisstream
 // subscriber with a consumer name used by no other subscription), which
 // renews the lease on the entries it holds while the subscription is live.
@@ -32,7 +34,7 @@ import (
 // stops and a live member claims them after the ack deadline, as before.
 //
 // It is safe for concurrent use.
-type redisLeaseSubscriber struct {
+type leaseSubscriber struct {
 	newClient func() *redis.Client
 	cfg       redisstream.SubscriberConfig // Client and Consumer set per Subscribe
 	consumer  string                       // the slot's name; subscriptions add a sequence number
@@ -46,8 +48,8 @@ type redisLeaseSubscriber struct {
 	wg      sync.WaitGroup
 }
 
-func newRedisLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.SubscriberConfig, ackDeadline time.Duration, logger watermill.LoggerAdapter) *redisLeaseSubscriber {
-	return &redisLeaseSubscriber{
+func newLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.SubscriberConfig, ackDeadline time.Duration, logger watermill.LoggerAdapter) *leaseSubscriber {
+	return &leaseSubscriber{
 		newClient: newClient, cfg: cfg, consumer: cfg.Consumer,
 		every: max(ackDeadline/3, time.Millisecond), logger: logger, closing: make(chan struct{}),
 	}
@@ -56,11 +58,11 @@ func newRedisLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.Sub
 // Subscribe starts a member of its own on topic's stream. The channel
 // closes when ctx is done or the subscriber is closed; the member's
 // client is closed then.
-func (s *redisLeaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, transport.ErrClosed
 	}
 	s.seq++
 	cfg := s.cfg
@@ -117,18 +119,18 @@ func (s *redisLeaseSubscriber) Subscribe(ctx context.Context, topic string) (<-c
 	return out, nil
 }
 
-// redisLeaseBatch bounds the entries renewed per tick; a member holds one
+// leaseBatch bounds the entries renewed per tick; a member holds one
 // message in process and prefetches one more.
-const redisLeaseBatch = 100
+const leaseBatch = 100
 
 // renew resets the idle time of the entries pending for consumer on
 // stream. Errors are logged: a missed renewal only lets an entry be
 // claimed, as without renewal.
-func (s *redisLeaseSubscriber) renew(ctx context.Context, client *redis.Client, stream, consumer string) {
+func (s *leaseSubscriber) renew(ctx context.Context, client *redis.Client, stream, consumer string) {
 	ctx, cancel := context.WithTimeout(ctx, s.every)
 	defer cancel()
 	pending, err := client.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: stream, Group: s.cfg.ConsumerGroup, Start: "-", End: "+", Count: redisLeaseBatch, Consumer: consumer,
+		Stream: stream, Group: s.cfg.ConsumerGroup, Start: "-", End: "+", Count: leaseBatch, Consumer: consumer,
 	}).Result()
 	if err != nil || len(pending) == 0 {
 		if err != nil && ctx.Err() == nil && err != redis.Nil {
@@ -151,7 +153,7 @@ func (s *redisLeaseSubscriber) renew(ctx context.Context, client *redis.Client, 
 }
 
 // Close ends every subscription and waits for them.
-func (s *redisLeaseSubscriber) Close() error {
+func (s *leaseSubscriber) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

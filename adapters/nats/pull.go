@@ -1,4 +1,4 @@
-package adapters
+package nats
 
 import (
 	"context"
@@ -12,9 +12,13 @@ import (
 	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	nc "github.com/nats-io/nats.go"
+
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/adapters/internal/kit"
+	"github.com/levee-dev/levee/adapters/transport"
 )
 
-// natsPullSubscriber consumes a JetStream topic with N workers sharing one
+// pullSubscriber consumes a JetStream topic with N workers sharing one
 // durable pull consumer. Each worker fetches one message, hands it over and
 // settles it (AckSync, NakWithDelay(levee_retry_after) or Nak) before it
 // fetches the next, so exactly N are in flight when the backlog allows,
@@ -22,7 +26,7 @@ import (
 // Messages use watermill-nats' NATSMarshaler format, so watermill-nats'
 // publisher and this subscriber interoperate with other watermill-nats
 // consumers. The durable consumer is created here and survives Close.
-type natsPullSubscriber struct {
+type pullSubscriber struct {
 	conn    *nc.Conn
 	js      nc.JetStreamContext
 	group   string
@@ -36,10 +40,10 @@ type natsPullSubscriber struct {
 	wg      sync.WaitGroup
 }
 
-// natsFetchWait bounds one Fetch, so workers notice cancellation.
-const natsFetchWait = time.Second
+// fetchWait bounds one Fetch, so workers notice cancellation.
+const fetchWait = time.Second
 
-func (s *natsPullSubscriber) SubscribeInitialize(topic string) error {
+func (s *pullSubscriber) SubscribeInitialize(topic string) error {
 	if _, err := s.js.StreamInfo(topic); err == nil {
 		return nil
 	}
@@ -50,7 +54,7 @@ func (s *natsPullSubscriber) SubscribeInitialize(topic string) error {
 	return nil
 }
 
-func (s *natsPullSubscriber) ensureConsumer(topic string) error {
+func (s *pullSubscriber) ensureConsumer(topic string) error {
 	want := nc.ConsumerConfig{
 		Durable:       s.group,
 		DeliverPolicy: nc.DeliverAllPolicy,
@@ -79,11 +83,11 @@ func (s *natsPullSubscriber) ensureConsumer(topic string) error {
 	return nil
 }
 
-func (s *natsPullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+func (s *pullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, transport.ErrClosed
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -128,17 +132,17 @@ func (s *natsPullSubscriber) Subscribe(ctx context.Context, topic string) (<-cha
 	return out, nil
 }
 
-func (s *natsPullSubscriber) work(ctx context.Context, sub *nc.Subscription, out chan<- *message.Message, wg *sync.WaitGroup) {
+func (s *pullSubscriber) work(ctx context.Context, sub *nc.Subscription, out chan<- *message.Message, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, natsFetchWait)
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
 		msgs, err := sub.Fetch(1, nc.Context(fctx))
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nc.ErrTimeout) {
 				s.logger.Error("JetStream fetch failed", err, nil)
 				select {
-				case <-time.After(natsFetchWait):
+				case <-time.After(fetchWait):
 				case <-ctx.Done():
 				}
 			}
@@ -153,7 +157,7 @@ func (s *natsPullSubscriber) work(ctx context.Context, sub *nc.Subscription, out
 }
 
 // deliver hands m over and settles it; false means the subscription ended.
-func (s *natsPullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *message.Message) bool {
+func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *message.Message) bool {
 	msg, err := (&wnats.NATSMarshaler{}).Unmarshal(m)
 	if err != nil {
 		// A message Watermill cannot decode is left to the broker's
@@ -164,9 +168,9 @@ func (s *natsPullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- 
 	}
 	// Trust boundary: a producer's control keys are dropped; the delivery
 	// count is the broker's.
-	stripControl(msg.Metadata, false)
+	kit.StripControl(msg.Metadata, false)
 	if md, err := m.Metadata(); err == nil {
-		msg.Metadata.Set(MetadataDeliveryCount, strconv.FormatUint(md.NumDelivered, 10))
+		msg.Metadata.Set(levee.KeyDeliveryCount, strconv.FormatUint(md.NumDelivered, 10))
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -183,7 +187,7 @@ func (s *natsPullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- 
 			s.logger.Error("JetStream ack failed (the message will be redelivered)", err, nil)
 		}
 	case <-msg.Nacked():
-		if d := retryAfterOf(msg); d > 0 {
+		if d := kit.RetryAfterOf(msg); d > 0 {
 			_ = m.NakWithDelay(d)
 		} else {
 			_ = m.Nak()
@@ -195,7 +199,7 @@ func (s *natsPullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- 
 	return true
 }
 
-func (s *natsPullSubscriber) Close() error {
+func (s *pullSubscriber) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -1,4 +1,4 @@
-package adapters
+package amqp
 
 import (
 	"context"
@@ -9,20 +9,23 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/levee-dev/levee/internal/redact"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/levee-dev/levee/internal/redact"
+
+	"github.com/levee-dev/levee/adapters/transport"
 )
 
 // Reconnection backoff of the AMQP transport: the first attempt follows a
-// lost connection after amqpRedialMin, each failed attempt doubles the wait
-// up to amqpRedialMax, and every wait is drawn from [d/2, d] so that many
+// lost connection after redialMin, each failed attempt doubles the wait
+// up to redialMax, and every wait is drawn from [d/2, d] so that many
 // clients do not hammer a restarting broker in step.
 const (
-	amqpRedialMin = 250 * time.Millisecond
-	amqpRedialMax = 5 * time.Second
+	redialMin = 250 * time.Millisecond
+	redialMax = 5 * time.Second
 )
 
-// amqpConn keeps one AMQP connection and dials again, with capped
+// connection keeps one AMQP connection and dials again, with capped
 // exponential backoff and no limit on attempts, whenever the connection
 // drops (broker restart, network loss, missed heartbeats). Publishers and
 // consumers take the current connection with wait and open their channels
@@ -34,8 +37,8 @@ const (
 // race with every Publish and every consumer loop) and whose publisher
 // channel pool loses a channel for good each time reopening one fails.
 //
-// amqpConn is safe for concurrent use; Close is idempotent.
-type amqpConn struct {
+// connection is safe for concurrent use; Close is idempotent.
+type connection struct {
 	uri     string
 	cfg     amqp.Config
 	timeout time.Duration // one dial, handshake included
@@ -52,11 +55,11 @@ type amqpConn struct {
 	closed bool             // guarded by mu
 }
 
-// dialAMQP connects once (no retry: New reports an unreachable broker at
+// connect connects once (no retry: New reports an unreachable broker at
 // once) and starts the goroutine that reconnects after a loss.
-func dialAMQP(uri string, cfg amqp.Config, timeout time.Duration, logger watermill.LoggerAdapter) (*amqpConn, error) {
+func connect(uri string, cfg amqp.Config, timeout time.Duration, logger watermill.LoggerAdapter) (*connection, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &amqpConn{uri: uri, cfg: cfg, timeout: timeout, logger: logger, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	c := &connection{uri: uri, cfg: cfg, timeout: timeout, logger: logger, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	conn, err := c.dial()
 	if err != nil {
 		cancel()
@@ -70,7 +73,7 @@ func dialAMQP(uri string, cfg amqp.Config, timeout time.Duration, logger watermi
 
 // dial opens a connection. The TCP connect and the AMQP handshake are
 // bounded by the dial timeout and abandoned at once when Close is called.
-func (c *amqpConn) dial() (*amqp.Connection, error) {
+func (c *connection) dial() (*amqp.Connection, error) {
 	var stop func() bool
 	cfg := c.cfg
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
@@ -97,7 +100,7 @@ func (c *amqpConn) dial() (*amqp.Connection, error) {
 
 // supervise waits for the connection to drop and dials again until it
 // succeeds or Close is called.
-func (c *amqpConn) supervise(conn *amqp.Connection) {
+func (c *connection) supervise(conn *amqp.Connection) {
 	defer close(c.done)
 	for {
 		lost := conn.NotifyClose(make(chan *amqp.Error, 1))
@@ -122,8 +125,8 @@ func (c *amqpConn) supervise(conn *amqp.Connection) {
 
 // redial dials with backoff until it connects (and installs the new
 // connection) or Close is called (nil).
-func (c *amqpConn) redial() *amqp.Connection {
-	delay := amqpRedialMin
+func (c *connection) redial() *amqp.Connection {
+	delay := redialMin
 	for attempt := 1; ; attempt++ {
 		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
 		select {
@@ -151,13 +154,13 @@ func (c *amqpConn) redial() *amqp.Connection {
 			return nil
 		}
 		c.logger.Error("AMQP reconnect failed, retrying", err, watermill.LogFields{"attempt": attempt})
-		delay = min(2*delay, amqpRedialMax)
+		delay = min(2*delay, redialMax)
 	}
 }
 
 // current returns the open connection and its generation without waiting;
 // ok is false while reconnecting or after Close.
-func (c *amqpConn) current() (conn *amqp.Connection, gen uint64, ok bool) {
+func (c *connection) current() (conn *amqp.Connection, gen uint64, ok bool) {
 	c.mu.Lock()
 	conn, gen, closed := c.conn, c.gen, c.closed
 	c.mu.Unlock()
@@ -168,14 +171,14 @@ func (c *amqpConn) current() (conn *amqp.Connection, gen uint64, ok bool) {
 }
 
 // wait returns the open connection and its generation, waiting while the
-// transport reconnects until ctx is done. After Close it returns ErrClosed.
-func (c *amqpConn) wait(ctx context.Context) (*amqp.Connection, uint64, error) {
+// transport reconnects until ctx is done. After Close it returns transport.ErrClosed.
+func (c *connection) wait(ctx context.Context) (*amqp.Connection, uint64, error) {
 	for {
 		c.mu.Lock()
 		conn, gen, ready, closed := c.conn, c.gen, c.ready, c.closed
 		c.mu.Unlock()
 		if closed {
-			return nil, 0, ErrClosed
+			return nil, 0, transport.ErrClosed
 		}
 		if conn != nil && !conn.IsClosed() {
 			return conn, gen, nil
@@ -190,7 +193,7 @@ func (c *amqpConn) wait(ctx context.Context) (*amqp.Connection, uint64, error) {
 // dropped a moment ago and supervise has not noticed yet, ready is still
 // the closed channel of the old connection: it then waits a short moment
 // instead and the caller looks again.
-func (c *amqpConn) waitReady(ctx context.Context, ready <-chan struct{}, stale bool) error {
+func (c *connection) waitReady(ctx context.Context, ready <-chan struct{}, stale bool) error {
 	var poll <-chan time.Time
 	if stale {
 		t := time.NewTimer(10 * time.Millisecond)
@@ -203,13 +206,13 @@ func (c *amqpConn) waitReady(ctx context.Context, ready <-chan struct{}, stale b
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.ctx.Done():
-		return ErrClosed
+		return transport.ErrClosed
 	}
 	return nil
 }
 
 // Close stops reconnecting and closes the connection.
-func (c *amqpConn) Close() error {
+func (c *connection) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

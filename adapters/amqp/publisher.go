@@ -1,4 +1,4 @@
-package adapters
+package amqp
 
 import (
 	"context"
@@ -11,23 +11,25 @@ import (
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/levee-dev/levee/adapters/transport"
 )
 
-// amqpPublisher publishes with publisher confirms over an amqpConn. It
+// publisher publishes with publisher confirms over an connection. It
 // keeps up to poolSize confirm-mode channels (Publish calls beyond that
 // wait for one); a channel that failed is closed, never reused, and
 // channels of a lost connection are replaced by new ones on the next.
 // Publish returns once RabbitMQ has confirmed every message (persisted it
 // on a durable queue); an error means some may not have arrived, and a
 // retry may duplicate the others. During a reconnect Publish waits up to
-// the dial timeout for the connection, then fails with ErrUnreachable.
+// the dial timeout for the connection, then fails with transport.ErrUnreachable.
 //
 // In queue mode (no consumer group) it declares the topic's queue before
 // the first publish on each connection, as the consumer would, so messages
 // published before any consumer subscribed are kept, not dropped as
 // unroutable. It is safe for concurrent use.
-type amqpPublisher struct {
-	conn        *amqpConn
+type publisher struct {
+	conn        *connection
 	cfg         wamqp.Config
 	timeout     time.Duration
 	logger      watermill.LoggerAdapter
@@ -40,19 +42,19 @@ type amqpPublisher struct {
 	closing <-chan struct{} // stopCtx.Done()
 
 	mu       sync.Mutex
-	idle     []amqpPubChannel  // guarded by mu
+	idle     []pubChannel      // guarded by mu
 	declared map[string]uint64 // topic → connection generation it was declared on; guarded by mu
 	closed   bool              // guarded by mu
 }
 
-type amqpPubChannel struct {
+type pubChannel struct {
 	ch  *amqp.Channel
 	gen uint64
 }
 
-func newAMQPPublisher(conn *amqpConn, cfg wamqp.Config, poolSize int, timeout time.Duration, logger watermill.LoggerAdapter, maxPrio int, quorum bool) *amqpPublisher {
+func newPublisher(conn *connection, cfg wamqp.Config, poolSize int, timeout time.Duration, logger watermill.LoggerAdapter, maxPrio int, quorum bool) *publisher {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &amqpPublisher{
+	return &publisher{
 		conn: conn, cfg: cfg, timeout: timeout, logger: logger, maxPriority: maxPrio, quorum: quorum,
 		slots:    make(chan struct{}, poolSize),
 		stopCtx:  ctx,
@@ -63,11 +65,11 @@ func newAMQPPublisher(conn *amqpConn, cfg wamqp.Config, poolSize int, timeout ti
 }
 
 // Publish publishes msgs to topic and waits for the broker's confirms.
-func (p *amqpPublisher) Publish(topic string, msgs ...*message.Message) error {
+func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 	select {
 	case p.slots <- struct{}{}:
 	case <-p.closing:
-		return ErrClosed
+		return transport.ErrClosed
 	}
 	defer func() { <-p.slots }()
 	pc, err := p.channel()
@@ -76,29 +78,29 @@ func (p *amqpPublisher) Publish(topic string, msgs ...*message.Message) error {
 	}
 	if err := p.publish(pc, topic, msgs); err != nil {
 		_ = pc.ch.Close()
-		return amqpTopologyError(topic, p.maxPriority, p.quorum, err)
+		return topologyError(topic, p.maxPriority, p.quorum, err)
 	}
 	p.release(pc)
 	return nil
 }
 
 // channel takes an idle channel of the current connection or opens one.
-func (p *amqpPublisher) channel() (amqpPubChannel, error) {
+func (p *publisher) channel() (pubChannel, error) {
 	conn, gen, err := p.connection()
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return amqpPubChannel{}, fmt.Errorf("%w: amqp: not connected after %s (reconnecting)", ErrUnreachable, p.timeout)
+			return pubChannel{}, fmt.Errorf("%w: amqp: not connected after %s (reconnecting)", transport.ErrUnreachable, p.timeout)
 		}
 		if errors.Is(err, context.Canceled) {
-			return amqpPubChannel{}, ErrClosed
+			return pubChannel{}, transport.ErrClosed
 		}
-		return amqpPubChannel{}, err
+		return pubChannel{}, err
 	}
-	var stale []amqpPubChannel
+	var stale []pubChannel
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return amqpPubChannel{}, ErrClosed
+		return pubChannel{}, transport.ErrClosed
 	}
 	for len(p.idle) > 0 {
 		pc := p.idle[len(p.idle)-1]
@@ -114,18 +116,18 @@ func (p *amqpPublisher) channel() (amqpPubChannel, error) {
 	closeAll(stale)
 	ch, err := conn.Channel()
 	if err != nil {
-		return amqpPubChannel{}, fmt.Errorf("amqp: open channel: %w", err)
+		return pubChannel{}, fmt.Errorf("amqp: open channel: %w", err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		_ = ch.Close()
-		return amqpPubChannel{}, fmt.Errorf("amqp: confirm mode: %w", err)
+		return pubChannel{}, fmt.Errorf("amqp: confirm mode: %w", err)
 	}
-	return amqpPubChannel{ch: ch, gen: gen}, nil
+	return pubChannel{ch: ch, gen: gen}, nil
 }
 
 // connection returns the open connection, waiting up to the dial timeout
 // (or Close) while the transport reconnects.
-func (p *amqpPublisher) connection() (*amqp.Connection, uint64, error) {
+func (p *publisher) connection() (*amqp.Connection, uint64, error) {
 	if conn, gen, ok := p.conn.current(); ok {
 		return conn, gen, nil
 	}
@@ -136,13 +138,13 @@ func (p *amqpPublisher) connection() (*amqp.Connection, uint64, error) {
 	return p.conn.wait(ctx)
 }
 
-func closeAll(pcs []amqpPubChannel) {
+func closeAll(pcs []pubChannel) {
 	for _, pc := range pcs {
 		_ = pc.ch.Close()
 	}
 }
 
-func (p *amqpPublisher) release(pc amqpPubChannel) {
+func (p *publisher) release(pc pubChannel) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -155,7 +157,7 @@ func (p *amqpPublisher) release(pc amqpPubChannel) {
 
 // prepare declares what the topic needs once per connection: the exchange
 // (consumer groups) or the queue (queue mode).
-func (p *amqpPublisher) prepare(pc amqpPubChannel, topic string) error {
+func (p *publisher) prepare(pc pubChannel, topic string) error {
 	p.mu.Lock()
 	gen, ok := p.declared[topic]
 	p.mu.Unlock()
@@ -182,7 +184,7 @@ func (p *amqpPublisher) prepare(pc amqpPubChannel, topic string) error {
 }
 
 // publish sends every message, then waits for all the confirms.
-func (p *amqpPublisher) publish(pc amqpPubChannel, topic string, msgs []*message.Message) error {
+func (p *publisher) publish(pc pubChannel, topic string, msgs []*message.Message) error {
 	if err := p.prepare(pc, topic); err != nil {
 		return err
 	}
@@ -204,7 +206,7 @@ func (p *amqpPublisher) publish(pc amqpPubChannel, topic string, msgs []*message
 		select {
 		case <-dc.Done():
 		case <-p.closing:
-			return ErrClosed
+			return transport.ErrClosed
 		}
 		if !dc.Acked() {
 			return fmt.Errorf("amqp: broker did not confirm message %s", msgs[i].UUID)
@@ -213,9 +215,9 @@ func (p *amqpPublisher) publish(pc amqpPubChannel, topic string, msgs []*message
 	return nil
 }
 
-// Close closes the idle channels; Publish calls after it return ErrClosed.
+// Close closes the idle channels; Publish calls after it return transport.ErrClosed.
 // The connection is not closed.
-func (p *amqpPublisher) Close() error {
+func (p *publisher) Close() error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

@@ -1,6 +1,6 @@
 //go:build integration
 
-package adapters_test
+package nats_test
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/nats"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // Topics with dots (Levee's default dead-letter topic is "<topic>.dlq")
@@ -18,8 +20,7 @@ import (
 func TestNATSDottedTopic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr, err := adapters.Build(ctx, adapters.TransportConfig{Kind: "nats", Concurrency: 2,
-		NATS: &adapters.NATSConfig{URL: "nats://127.0.0.1:4222"}}, watermill.NopLogger{})
+	tr, err := nats.New(ctx, nats.Config{URL: brokertest.NATSURL()}, transport.Settings{Concurrency: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build integration
 
-package adapters_test
+package nats_test
 
 import (
 	"context"
@@ -17,7 +17,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
 
-	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/nats"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // privateNATS runs a nats-server with JetStream that this test owns (its own
@@ -28,14 +30,6 @@ type privateNATS struct {
 	port int
 	dir  string
 	cmd  *exec.Cmd
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (p *privateNATS) start() {
@@ -69,13 +63,13 @@ func TestNATSBrokerRestart(t *testing.T) {
 	if _, err := exec.LookPath("nats-server"); err != nil {
 		t.Skip("nats-server not installed")
 	}
-	srv := &privateNATS{t: t, port: freePort(t), dir: t.TempDir()}
+	srv := &privateNATS{t: t, port: brokertest.FreePort(t), dir: t.TempDir()}
 	srv.start()
 	t.Cleanup(srv.stop)
 
 	url := fmt.Sprintf("nats://127.0.0.1:%d", srv.port)
-	tr, err := adapters.New(context.Background(), adapters.WithNATS(url),
-		adapters.WithConcurrency(4), adapters.WithAckDeadline(3*time.Second))
+	tr, err := nats.New(context.Background(), nats.Config{URL: url},
+		transport.Settings{Concurrency: 4, AckDeadline: 3 * time.Second})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })
 

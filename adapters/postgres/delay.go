@@ -1,4 +1,4 @@
-package adapters
+package postgres
 
 import (
 	"context"
@@ -13,9 +13,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/adapters/internal/kit"
+	"github.com/levee-dev/levee/adapters/transport"
 )
 
-// pgDelaySubscriber gives the PostgreSQL transport native delayed
+// delaySubscriber gives the PostgreSQL transport native delayed
 // redelivery. It wraps watermill-sql's queue subscriber and hands the
 // handler a copy of each row's message (same UUID, payload, metadata and
 // context, so wsql.TxFromContext still finds the row's transaction). The
@@ -39,7 +41,7 @@ import (
 // unchanged.
 //
 // It is safe for concurrent use.
-type pgDelaySubscriber struct {
+type delaySubscriber struct {
 	sub    *wsql.Subscriber
 	schema skipLockedQueueSchema
 	logger watermill.LoggerAdapter
@@ -50,7 +52,7 @@ type pgDelaySubscriber struct {
 	wg      sync.WaitGroup
 }
 
-// pgRedeliverAtWhere is the poll's extra condition: a row is due when it
+// redeliverAtWhere is the poll's extra condition: a row is due when it
 // has no levee_redeliver_at, when the time has come, or when the value is
 // not a plain count of milliseconds (written by something else: delivered
 // rather than stuck; a failing cast would break every poll of the table).
@@ -58,31 +60,31 @@ type pgDelaySubscriber struct {
 // A value further ahead than levee.MaxRetryAfter was not written by Levee
 // (its delays are capped) and is ignored too, so a producer that wrote the
 // key past Levee's publisher cannot hide a row for longer.
-var pgRedeliverAtWhere = fmt.Sprintf(
+var redeliverAtWhere = fmt.Sprintf(
 	`(CASE WHEN metadata->>'%[1]s' ~ '^[0-9]{1,15}$' `+
 		`THEN (metadata->>'%[1]s')::bigint <= floor(extract(epoch from now()) * 1000)::bigint `+
 		`OR (metadata->>'%[1]s')::bigint > ceil(extract(epoch from now()) * 1000)::bigint + %[2]d `+
-		`ELSE true END)`, MetadataRedeliverAt, levee.MaxRetryAfter.Milliseconds())
+		`ELSE true END)`, levee.KeyRedeliverAt, levee.MaxRetryAfter.Milliseconds())
 
-// pgRequeueQuery inserts the delayed copy; $4 is the delay in milliseconds,
+// requeueQuery inserts the delayed copy; $4 is the delay in milliseconds,
 // added to the database's clock when the statement runs. The insert rounds
 // the clock up and the poll rounds it down, so a row is never early.
-func pgRequeueQuery(table string) string {
+func requeueQuery(table string) string {
 	return `INSERT INTO ` + table + ` (uuid, payload, metadata) VALUES ($1, $2, ` +
-		`(COALESCE($3::jsonb, '{}'::jsonb) || jsonb_build_object('` + MetadataRedeliverAt + `', ` +
+		`(COALESCE($3::jsonb, '{}'::jsonb) || jsonb_build_object('` + levee.KeyRedeliverAt + `', ` +
 		`(ceil(extract(epoch from clock_timestamp()) * 1000)::bigint + $4::bigint)::text))::json)`
 }
 
-func newPGDelaySubscriber(sub *wsql.Subscriber, schema skipLockedQueueSchema, logger watermill.LoggerAdapter) *pgDelaySubscriber {
-	return &pgDelaySubscriber{sub: sub, schema: schema, logger: logger, closing: make(chan struct{})}
+func newDelaySubscriber(sub *wsql.Subscriber, schema skipLockedQueueSchema, logger watermill.LoggerAdapter) *delaySubscriber {
+	return &delaySubscriber{sub: sub, schema: schema, logger: logger, closing: make(chan struct{})}
 }
 
 // Subscribe subscribes watermill-sql's subscriber and relays its messages.
-func (s *pgDelaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+func (s *delaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, transport.ErrClosed
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -104,7 +106,7 @@ func (s *pgDelaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan
 }
 
 // relay hands the handler a copy of row and settles row with its verdict.
-func (s *pgDelaySubscriber) relay(ctx context.Context, table string, row *message.Message, out chan<- *message.Message) {
+func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.Message, out chan<- *message.Message) {
 	msg := message.NewMessage(row.UUID, row.Payload)
 	msg.Metadata = make(message.Metadata, len(row.Metadata))
 	for k, v := range row.Metadata {
@@ -124,7 +126,7 @@ func (s *pgDelaySubscriber) relay(ctx context.Context, table string, row *messag
 	case <-msg.Acked():
 		row.Ack()
 	case <-msg.Nacked():
-		if d := retryAfterOf(msg); d > 0 {
+		if d := kit.RetryAfterOf(msg); d > 0 {
 			if err := s.requeue(row, table, d); err != nil {
 				s.logger.Error("PostgreSQL delayed requeue failed, nacking instead", err,
 					watermill.LogFields{"uuid": row.UUID, "retry_after": d})
@@ -145,7 +147,7 @@ func (s *pgDelaySubscriber) relay(ctx context.Context, table string, row *messag
 }
 
 // requeue inserts the delayed copy of row in row's transaction.
-func (s *pgDelaySubscriber) requeue(row *message.Message, table string, d time.Duration) error {
+func (s *delaySubscriber) requeue(row *message.Message, table string, d time.Duration) error {
 	tx, ok := wsql.TxFromContext(row.Context())
 	if !ok {
 		return fmt.Errorf("postgres: no transaction in the message context")
@@ -158,7 +160,7 @@ func (s *pgDelaySubscriber) requeue(row *message.Message, table string, d time.D
 	if ms < 1 {
 		ms = 1
 	}
-	_, err = tx.ExecContext(row.Context(), pgRequeueQuery(table), row.UUID, []byte(row.Payload), string(md), ms)
+	_, err = tx.ExecContext(row.Context(), requeueQuery(table), row.UUID, []byte(row.Payload), string(md), ms)
 	if err != nil {
 		return fmt.Errorf("postgres: insert delayed copy into %s: %w", strings.Trim(table, `"`), err)
 	}
@@ -166,12 +168,12 @@ func (s *pgDelaySubscriber) requeue(row *message.Message, table string, d time.D
 }
 
 // SubscribeInitialize creates the topic's table.
-func (s *pgDelaySubscriber) SubscribeInitialize(topic string) error {
+func (s *delaySubscriber) SubscribeInitialize(topic string) error {
 	return s.sub.SubscribeInitialize(topic)
 }
 
 // Close closes watermill-sql's subscriber and waits for the relays.
-func (s *pgDelaySubscriber) Close() error {
+func (s *delaySubscriber) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -1,6 +1,6 @@
 //go:build integration
 
-package adapters_test
+package amqp_test
 
 import (
 	"context"
@@ -20,7 +20,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
 
-	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/amqp"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
 
 // privateRabbit is a RabbitMQ node this test owns: its own node name, AMQP
@@ -71,7 +73,7 @@ func newPrivateRabbit(t *testing.T) *privateRabbit {
 		bin:  bin,
 		dir:  dir,
 		node: "levee_restart_" + strings.ToLower(watermill.NewShortUUID()) + "@localhost",
-		port: freePort(t),
+		port: brokertest.FreePort(t),
 	}
 	conf := fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\n", r.port)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rabbitmq.conf"), []byte(conf), 0o644))
@@ -92,7 +94,7 @@ func newPrivateRabbit(t *testing.T) *privateRabbit {
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
 		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
 		"RABBITMQ_PID_FILE="+filepath.Join(dir, "pid"),
-		"RABBITMQ_DIST_PORT="+strconv.Itoa(freePort(t)),
+		"RABBITMQ_DIST_PORT="+strconv.Itoa(brokertest.FreePort(t)),
 	)
 	// Registered before start so a test failing midway still stops the node.
 	t.Cleanup(r.stop)
@@ -203,7 +205,7 @@ func TestAMQPBrokerRestart(t *testing.T) {
 	rmq := newPrivateRabbit(t)
 	rmq.start()
 
-	tr, err := adapters.New(context.Background(), adapters.WithAMQP(rmq.url()), adapters.WithConcurrency(4))
+	tr, err := amqp.New(context.Background(), amqp.Config{URL: rmq.url()}, transport.Settings{Concurrency: 4})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })
 

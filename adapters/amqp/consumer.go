@@ -1,4 +1,4 @@
-package adapters
+package amqp
 
 import (
 	"context"
@@ -12,9 +12,11 @@ import (
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/levee-dev/levee/adapters/transport"
 )
 
-// amqpConsumer is a message.Subscriber over an amqpConn. Each Subscribe
+// consumer is a message.Subscriber over an connection. Each Subscribe
 // runs one AMQP consumer (one channel, the configured prefetch) on the
 // queue watermill-amqp's Config names for the topic, hands over one
 // delivery at a time and settles it before taking the next. When the
@@ -27,8 +29,8 @@ import (
 // Topology, consumer options and the wire format (Marshaler) come from the
 // watermill-amqp Config, so it interoperates with watermill-amqp's own
 // publishers and subscribers. It is safe for concurrent use.
-type amqpConsumer struct {
-	conn    *amqpConn
+type consumer struct {
+	conn    *connection
 	cfg     wamqp.Config
 	timeout time.Duration // how long Subscribe waits for a connection
 	logger  watermill.LoggerAdapter
@@ -42,12 +44,12 @@ type amqpConsumer struct {
 	wg     sync.WaitGroup
 }
 
-func newAMQPConsumer(conn *amqpConn, cfg wamqp.Config, timeout time.Duration, logger watermill.LoggerAdapter) *amqpConsumer {
+func newConsumer(conn *connection, cfg wamqp.Config, timeout time.Duration, logger watermill.LoggerAdapter) *consumer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &amqpConsumer{conn: conn, cfg: cfg, timeout: timeout, logger: logger, stopCtx: ctx, stop: cancel, closing: ctx.Done()}
+	return &consumer{conn: conn, cfg: cfg, timeout: timeout, logger: logger, stopCtx: ctx, stop: cancel, closing: ctx.Done()}
 }
 
-func (s *amqpConsumer) params(topic string) wamqp.BuildTopologyParams {
+func (s *consumer) params(topic string) wamqp.BuildTopologyParams {
 	return wamqp.BuildTopologyParams{
 		Topic:        topic,
 		QueueName:    s.cfg.Queue.GenerateName(topic),
@@ -57,17 +59,17 @@ func (s *amqpConsumer) params(topic string) wamqp.BuildTopologyParams {
 }
 
 // connect waits for the connection, up to the dial timeout.
-func (s *amqpConsumer) connect(ctx context.Context) (*amqp.Connection, error) {
+func (s *consumer) connect(ctx context.Context) (*amqp.Connection, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	conn, _, err := s.conn.wait(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w: amqp: not connected after %s (reconnecting)", ErrUnreachable, s.timeout)
+		return nil, fmt.Errorf("%w: amqp: not connected after %s (reconnecting)", transport.ErrUnreachable, s.timeout)
 	}
 	return conn, err
 }
 
-func (s *amqpConsumer) declare(conn *amqp.Connection, p wamqp.BuildTopologyParams) error {
+func (s *consumer) declare(conn *amqp.Connection, p wamqp.BuildTopologyParams) error {
 	ch, err := conn.Channel()
 	if err != nil {
 		return fmt.Errorf("amqp: open channel: %w", err)
@@ -82,9 +84,9 @@ func (s *amqpConsumer) declare(conn *amqp.Connection, p wamqp.BuildTopologyParam
 // SubscribeInitialize declares the topic's queue (and exchange and
 // binding with a consumer group), so messages published before the first
 // Subscribe are kept.
-func (s *amqpConsumer) SubscribeInitialize(topic string) error {
+func (s *consumer) SubscribeInitialize(topic string) error {
 	if s.isClosed() {
-		return ErrClosed
+		return transport.ErrClosed
 	}
 	conn, err := s.connect(context.Background())
 	if err != nil {
@@ -93,7 +95,7 @@ func (s *amqpConsumer) SubscribeInitialize(topic string) error {
 	return s.declare(conn, s.params(topic))
 }
 
-func (s *amqpConsumer) isClosed() bool {
+func (s *consumer) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
@@ -102,11 +104,11 @@ func (s *amqpConsumer) isClosed() bool {
 // Subscribe declares the topology (so a mismatch fails here, not in a
 // retry loop) and starts consuming. The channel closes when ctx is done or
 // the consumer is closed.
-func (s *amqpConsumer) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+func (s *consumer) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, transport.ErrClosed
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -127,18 +129,18 @@ func (s *amqpConsumer) Subscribe(ctx context.Context, topic string) (<-chan *mes
 
 // run consumes until ctx is done or Close, starting over on a new channel
 // after each loss.
-func (s *amqpConsumer) run(ctx context.Context, p wamqp.BuildTopologyParams, out chan<- *message.Message) {
+func (s *consumer) run(ctx context.Context, p wamqp.BuildTopologyParams, out chan<- *message.Message) {
 	defer s.wg.Done()
 	defer close(out)
 	fields := watermill.LogFields{"topic": p.Topic, "amqp_queue_name": p.QueueName}
-	delay := amqpRedialMin
+	delay := redialMin
 	for first := true; ; first = false {
 		consumed, err := s.consume(ctx, p, out, !first)
 		if ctx.Err() != nil || s.isClosed() {
 			return
 		}
 		if consumed {
-			delay = amqpRedialMin
+			delay = redialMin
 		}
 		s.logger.Error("AMQP consumer stopped, starting it again", err, fields)
 		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
@@ -151,7 +153,7 @@ func (s *amqpConsumer) run(ctx context.Context, p wamqp.BuildTopologyParams, out
 			t.Stop()
 			return
 		}
-		delay = min(2*delay, amqpRedialMax)
+		delay = min(2*delay, redialMax)
 	}
 }
 
@@ -162,7 +164,7 @@ var errConsumerStopped = errors.New("amqp: consumer stopped")
 // consume runs one consumer on one channel until the channel, the
 // connection, ctx or the consumer ends. consumed reports that the consumer
 // was registered, so run restarts it without waiting long.
-func (s *amqpConsumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out chan<- *message.Message, redeclare bool) (consumed bool, err error) {
+func (s *consumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out chan<- *message.Message, redeclare bool) (consumed bool, err error) {
 	wctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.stopCtx, cancel)
 	conn, _, err := s.conn.wait(wctx)
@@ -224,7 +226,7 @@ func (s *amqpConsumer) consume(ctx context.Context, p wamqp.BuildTopologyParams,
 
 // deliver hands d over and settles it with the handler's Ack or Nack;
 // false means the subscription ended (d was requeued).
-func (s *amqpConsumer) deliver(ctx context.Context, d amqp.Delivery, out chan<- *message.Message) bool {
+func (s *consumer) deliver(ctx context.Context, d amqp.Delivery, out chan<- *message.Message) bool {
 	requeue := !s.cfg.Consume.NoRequeueOnNack
 	msg, err := s.cfg.Marshaler.Unmarshal(d)
 	if err != nil {
@@ -266,7 +268,7 @@ func (s *amqpConsumer) deliver(ctx context.Context, d amqp.Delivery, out chan<- 
 
 // settle logs a failed Ack or Nack: the channel is gone and RabbitMQ
 // requeues the delivery, which is delivered again.
-func (s *amqpConsumer) settle(err error) {
+func (s *consumer) settle(err error) {
 	if err != nil {
 		s.logger.Error("AMQP ack/nack failed (the delivery will be redelivered)", err, nil)
 	}
@@ -274,7 +276,7 @@ func (s *amqpConsumer) settle(err error) {
 
 // Close stops every subscription, requeueing deliveries in flight, and
 // waits for their channels to close. The connection is not closed.
-func (s *amqpConsumer) Close() error {
+func (s *consumer) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

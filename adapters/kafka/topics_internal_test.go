@@ -1,4 +1,4 @@
-package adapters
+package kafka
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ func TestKafkaTopicsAlreadyExists(t *testing.T) {
 	other := fmt.Errorf("cannot create topic: %w", &sarama.TopicError{Err: sarama.ErrInvalidPartitions})
 	calls := 0
 	results := []error{exists, other, nil}
-	k := &kafkaTopics{init: func(string) error { err := results[calls]; calls++; return err }}
+	k := &topics{init: func(string) error { err := results[calls]; calls++; return err }}
 	if err := k.ensure("orders"); err != nil {
 		t.Fatalf("got %v, want an existing topic to count as created", err)
 	}

@@ -1,6 +1,6 @@
 //go:build integration
 
-package adapters_test
+package postgres_test
 
 import (
 	"context"
@@ -10,10 +10,21 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/postgres"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/brokertest"
 )
+
+func pgPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), brokertest.PostgresURL())
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
 
 // TestPostgresQueueTable checks the topic table Levee's PostgreSQL
 // transport keeps: a partial index over unacked rows (the poll's access
@@ -23,8 +34,8 @@ func TestPostgresQueueTable(t *testing.T) {
 	for _, deleteOnAck := range []bool{false, true} {
 		t.Run(map[bool]string{false: "mark acked", true: "delete on ack"}[deleteOnAck], func(t *testing.T) {
 			pool := pgPool(t)
-			tr, err := adapters.New(context.Background(), adapters.WithPostgres(postgresURL),
-				adapters.WithPostgresPollInterval(20*time.Millisecond), adapters.WithPostgresDeleteOnAck(deleteOnAck))
+			tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(),
+				PollInterval: 20 * time.Millisecond, DeleteOnAck: deleteOnAck}, transport.Settings{})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = tr.Close() })
 

@@ -1,0 +1,97 @@
+package amqp
+
+import (
+	"time"
+
+	"github.com/levee-dev/levee/adapters/internal/kit"
+	"github.com/levee-dev/levee/adapters/transport"
+)
+
+// Kind is the transport kind in the `transport` section.
+const Kind = "amqp"
+
+// MetadataPriority is the message priority (integer, higher first). The
+// publisher maps it onto the publishing priority, clamped to
+// 0..max_priority; a missing or garbage value means priority 0.
+const MetadataPriority = "levee_priority"
+
+// DefaultMaxPriority is the x-max-priority declared on classic queues when
+// Config.MaxPriority is nil.
+const DefaultMaxPriority = 10
+
+const (
+	maxPriority      = 255
+	queueTypeClassic = "classic"
+	queueTypeQuorum  = "quorum"
+)
+
+// consumerTimeout is RabbitMQ's default consumer_timeout (30 min): a
+// delivery left unacknowledged longer closes the channel and is requeued.
+const consumerTimeout = 30 * time.Minute
+
+// Config is the `transport.amqp` section (RabbitMQ, watermill-amqp v3).
+type Config struct {
+	// URL is the AMQP URI, e.g. amqp://guest:guest@127.0.0.1:5672/. Required.
+	URL string `yaml:"url"`
+	// MaxPriority is the queues' x-max-priority (1..255). Nil means 10; 0
+	// declares queues without priority. Ignored (must be unset or 0) for
+	// quorum queues.
+	MaxPriority *int `yaml:"max_priority"`
+	// QueueType is "classic" (default) or "quorum". Quorum queues report a
+	// delivery count (x-delivery-count) but no native priority.
+	QueueType string `yaml:"queue_type"`
+}
+
+// Validate checks the section. Errors wrap transport.ErrInvalidConfig and
+// name the key (amqp.url, ...).
+func (c Config) Validate(transport.Settings) error {
+	if c.URL == "" {
+		return kit.Invalid("amqp.url", "kind amqp needs a url (amqp://user:pass@host:5672/)")
+	}
+	if err := kit.CheckURL(c.URL, "amqp", "amqps"); err != nil {
+		return kit.Invalid("amqp.url", "%v", err)
+	}
+	switch c.QueueType {
+	case "", queueTypeClassic, queueTypeQuorum:
+	default:
+		return kit.Invalid("amqp.queue_type", "unknown queue type %q (want classic or quorum)", c.QueueType)
+	}
+	if c.MaxPriority != nil {
+		p := *c.MaxPriority
+		if p < 0 || p > maxPriority {
+			return kit.Invalid("amqp.max_priority", "%d out of range (0..%d; 0 disables priority)", p, maxPriority)
+		}
+		if p > 0 && c.QueueType == queueTypeQuorum {
+			return kit.Invalid("amqp.max_priority", "quorum queues do not take x-max-priority; leave it unset or 0")
+		}
+	}
+	return nil
+}
+
+func (c Config) quorum() bool { return c.QueueType == queueTypeQuorum }
+
+// maxPriorityOrDefault is the x-max-priority declared: none on quorum
+// queues, 10 when unset.
+func (c Config) maxPriorityOrDefault() int {
+	if c.quorum() {
+		return 0
+	}
+	if c.MaxPriority == nil {
+		return DefaultMaxPriority
+	}
+	return *c.MaxPriority
+}
+
+// Capabilities returns what the transport does with settings s: native
+// priority on classic queues with x-max-priority, a delivery count on
+// quorum queues, and RabbitMQ's consumer timeout as the ack deadline.
+func (c Config) Capabilities(s transport.Settings) transport.Capabilities {
+	return transport.Capabilities{
+		Kind:           Kind,
+		System:         "rabbitmq",
+		MaxInFlight:    s.WithDefaults().Concurrency,
+		AckDeadline:    consumerTimeout,
+		NativePriority: c.maxPriorityOrDefault() > 0,
+		DeliveryCount:  c.quorum(),
+	}
+}

@@ -1,0 +1,76 @@
+package kit
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/internal/redact"
+)
+
+// Invalid returns a configuration error for key (a dotted path relative to
+// the `transport` section) wrapping transport.ErrInvalidConfig.
+func Invalid(key, format string, args ...any) error {
+	return config.Field(key, fmt.Errorf("%w: %s", transport.ErrInvalidConfig, fmt.Sprintf(format, args...)))
+}
+
+// CheckURL checks that raw parses, has one of schemes and names a host.
+func CheckURL(raw string, schemes ...string) error {
+	u, err := redact.ParseURL(raw)
+	if err != nil {
+		return err
+	}
+	ok := false
+	for _, s := range schemes {
+		if u.Scheme == s {
+			ok = true
+		}
+	}
+	if !ok {
+		return fmt.Errorf("scheme %q not accepted (want %s)", u.Scheme, strings.Join(schemes, " or "))
+	}
+	if u.Host == "" {
+		return fmt.Errorf("no host in %q", redact.URL(raw))
+	}
+	return nil
+}
+
+// CheckHostPort checks that addr is host:port.
+func CheckHostPort(addr string) error {
+	i := strings.LastIndex(addr, ":")
+	if i <= 0 || i == len(addr)-1 || strings.ContainsAny(addr, "@/") {
+		return fmt.Errorf("%q is not host:port", redact.URL(addr))
+	}
+	return nil
+}
+
+// RetryAfterOf reads levee_retry_after; garbage or non-positive means
+// none, and a longer delay than levee.MaxRetryAfter is cut to it.
+func RetryAfterOf(msg *message.Message) time.Duration {
+	v := msg.Metadata.Get(levee.KeyRetryAfter)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return min(d, levee.MaxRetryAfter)
+}
+
+// StripControl deletes the control keys a producer must not set from md,
+// at ingress: all of them, or all but the delivery count when keepCount
+// (the adapter set it from the broker).
+func StripControl(md message.Metadata, keepCount bool) {
+	if !keepCount {
+		levee.StripControl(md)
+		return
+	}
+	delete(md, levee.KeyRetryAfter)
+	delete(md, levee.KeyRedeliverAt)
+}

@@ -1,0 +1,262 @@
+// Package kafka is Levee's Kafka transport (watermill-kafka v3 on sarama):
+// topics created with at least one partition per in-flight message, one
+// group member per subscribed topic consuming every partition one message
+// at a time, the total capped at the concurrency, and records keyed by
+// levee_partition_key so that one key keeps its order.
+//
+// The adapters facade builds it from `transport: {kind: kafka, kafka:
+// {...}}`. The publisher and the subscriber New returns are safe for
+// concurrent use.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/adapters/internal/fanin"
+	"github.com/levee-dev/levee/adapters/internal/kit"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/redact"
+)
+
+// Kind is the transport kind in the `transport` section.
+const Kind = "kafka"
+
+// MetadataPartitionKey is the Kafka record key: messages with the same key
+// go to one partition and keep their order. Without it records are spread
+// round-robin over the partitions.
+const MetadataPartitionKey = "levee_partition_key"
+
+// Config is the `transport.kafka` section (watermill-kafka v3).
+type Config struct {
+	// Brokers lists host:port seed brokers. Required.
+	Brokers []string `yaml:"brokers"`
+	// Partitions is the partition count used when Levee creates a topic.
+	// Zero means the transport concurrency; it must not be below it, since
+	// a Kafka group runs one message per partition at a time.
+	Partitions int `yaml:"partitions"`
+}
+
+// Validate checks the section against the settings. Errors wrap
+// transport.ErrInvalidConfig and name the key (kafka.brokers, ...).
+func (c Config) Validate(s transport.Settings) error {
+	if len(c.Brokers) == 0 {
+		return kit.Invalid("kafka.brokers", "kind kafka needs at least one broker (host:port)")
+	}
+	for i, b := range c.Brokers {
+		if err := kit.CheckHostPort(b); err != nil {
+			return kit.Invalid(fmt.Sprintf("kafka.brokers[%d]", i), "%v", err)
+		}
+	}
+	n := s.WithDefaults().Concurrency
+	if p := c.Partitions; p != 0 && p < n {
+		return kit.Invalid("kafka.partitions", "%d is below concurrency %d: a Kafka group runs one message per partition at a time", p, n)
+	}
+	if c.Partitions < 0 {
+		return kit.Invalid("kafka.partitions", "must not be negative, got %d", c.Partitions)
+	}
+	return nil
+}
+
+// partitions is the partition count of the topics Levee creates.
+func (c Config) partitions(s transport.Settings) int {
+	if c.Partitions > 0 {
+		return c.Partitions
+	}
+	return s.WithDefaults().Concurrency
+}
+
+// Capabilities returns what the transport does with settings s: at most
+// min(concurrency, partitions) in flight, per-key order, no deadline.
+func (c Config) Capabilities(s transport.Settings) transport.Capabilities {
+	return transport.Capabilities{
+		Kind:          Kind,
+		System:        "kafka",
+		MaxInFlight:   min(s.WithDefaults().Concurrency, c.partitions(s)),
+		OrderedPerKey: true,
+	}
+}
+
+// New validates c, probes the seed brokers within the dial timeout and
+// returns the transport. Errors wrap transport.ErrInvalidConfig or
+// ErrUnreachable (naming the brokers). New does not retry.
+func New(ctx context.Context, c Config, s transport.Settings) (*transport.Parts, error) {
+	s = s.WithDefaults()
+	if err := c.Validate(s); err != nil {
+		return nil, err
+	}
+	p, err := build(ctx, c, s)
+	return p, redact.Error(err, c.Brokers...)
+}
+
+func build(ctx context.Context, c Config, s transport.Settings) (*transport.Parts, error) {
+	brokers := c.Brokers
+	var perr error
+	reachable := false
+	for _, b := range brokers {
+		if err := kit.Probe(ctx, Kind, b, s.DialTimeout); err == nil {
+			reachable = true
+			break
+		} else {
+			perr = err
+		}
+	}
+	if !reachable {
+		return nil, perr
+	}
+	n := s.Concurrency
+	parts := c.partitions(s)
+
+	subCfg := wkafka.DefaultSaramaSubscriberConfig()
+	subCfg.Version = sarama.V2_1_0_0
+	subCfg.Net.DialTimeout = s.DialTimeout
+	subCfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	subCfg.Metadata.Retry.Max = 2
+	subCfg.Metadata.Retry.Backoff = 250 * time.Millisecond
+
+	pubCfg := wkafka.DefaultSaramaSyncPublisherConfig()
+	pubCfg.Version = sarama.V2_1_0_0
+	pubCfg.Net.DialTimeout = s.DialTimeout
+	pubCfg.Metadata.Retry.Backoff = 250 * time.Millisecond
+	pubCfg.Producer.Partitioner = newPartitioner
+
+	m := marshaler{}
+	topicDetails := &sarama.TopicDetail{NumPartitions: int32(parts), ReplicationFactor: 1}
+	sub, err := wkafka.NewSubscriber(wkafka.SubscriberConfig{
+		Brokers:                brokers,
+		Unmarshaler:            m,
+		OverwriteSaramaConfig:  subCfg,
+		ConsumerGroup:          s.Group(),
+		InitializeTopicDetails: topicDetails,
+	}, s.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("kafka at %s: subscriber: %w", strings.Join(brokers, ","), err)
+	}
+	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
+		Brokers:               brokers,
+		Marshaler:             m,
+		OverwriteSaramaConfig: pubCfg,
+	}, s.Logger)
+	if err != nil {
+		_ = sub.Close()
+		if errors.Is(err, sarama.ErrOutOfBrokers) {
+			return nil, kit.Unreachable(Kind, strings.Join(brokers, ","), err)
+		}
+		return nil, fmt.Errorf("kafka at %s: publisher: %w", strings.Join(brokers, ","), err)
+	}
+	t := &topics{init: sub.SubscribeInitialize}
+	// One group member per topic consumes every partition, one message per
+	// partition at a time; the limiter caps the total at the concurrency.
+	limited, err := fanin.NewLimiter(subscriber{sub: sub, topics: t}, n)
+	if err != nil {
+		_ = sub.Close()
+		_ = pub.Close()
+		return nil, err
+	}
+	return &transport.Parts{
+		Publisher:    publisher{pub: pub, topics: t},
+		Subscriber:   limited,
+		Capabilities: c.Capabilities(s),
+	}, nil
+}
+
+// topics creates each topic once with the configured partition count,
+// so a consumer group gets one partition per in-flight message.
+type topics struct {
+	init func(topic string) error
+	mu   sync.Mutex
+	done map[string]bool // guarded by mu
+}
+
+func (k *topics) ensure(topic string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.done[topic] {
+		return nil
+	}
+	if err := k.init(topic); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("kafka: create topic %q: %w", topic, err)
+	}
+	if k.done == nil {
+		k.done = map[string]bool{}
+	}
+	k.done[topic] = true
+	return nil
+}
+
+type publisher struct {
+	pub    *wkafka.Publisher
+	topics *topics
+}
+
+func (p publisher) Publish(topic string, msgs ...*message.Message) error {
+	if err := p.topics.ensure(topic); err != nil {
+		return err
+	}
+	return p.pub.Publish(topic, msgs...)
+}
+
+func (p publisher) Close() error { return p.pub.Close() }
+
+// subscriber subscribes one group member per Subscribe; the group's
+// partitions are consumed concurrently, one message per partition at a time.
+type subscriber struct {
+	sub    *wkafka.Subscriber
+	topics *topics
+}
+
+func (s subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := s.topics.ensure(topic); err != nil {
+		return nil, err
+	}
+	return s.sub.Subscribe(ctx, topic)
+}
+
+func (s subscriber) SubscribeInitialize(topic string) error { return s.topics.ensure(topic) }
+
+func (s subscriber) Close() error { return s.sub.Close() }
+
+// marshaler is watermill-kafka's DefaultMarshaler with the record key
+// taken from levee_partition_key (nil key, spread by the partitioner, when
+// absent).
+type marshaler struct{ wkafka.DefaultMarshaler }
+
+func (m marshaler) Marshal(topic string, msg *message.Message) (*sarama.ProducerMessage, error) {
+	pm, err := m.DefaultMarshaler.Marshal(topic, msg)
+	if err != nil {
+		return nil, err
+	}
+	if key := msg.Metadata.Get(MetadataPartitionKey); key != "" {
+		pm.Key = sarama.StringEncoder(key)
+	}
+	return pm, nil
+}
+
+// partitioner hashes keyed records (levee_partition_key), so one key
+// stays on one partition and in order, and spreads unkeyed records
+// round-robin, so every partition, and so every in-flight slot, gets work.
+type partitioner struct {
+	hash sarama.Partitioner
+	rr   sarama.Partitioner
+}
+
+func newPartitioner(topic string) sarama.Partitioner {
+	return partitioner{hash: sarama.NewHashPartitioner(topic), rr: sarama.NewRoundRobinPartitioner(topic)}
+}
+
+func (p partitioner) Partition(msg *sarama.ProducerMessage, n int32) (int32, error) {
+	if msg.Key == nil {
+		return p.rr.Partition(msg, n)
+	}
+	return p.hash.Partition(msg, n)
+}
+
+func (p partitioner) RequiresConsistency() bool { return true }

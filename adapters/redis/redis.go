@@ -1,0 +1,151 @@
+// Package redis is Levee's Redis Streams transport
+// (watermill-redisstream): concurrency N makes N consumer-group members,
+// each a subscription of its own that renews the lease on the entries it
+// holds, so a message Nacked again and again is not claimed by another
+// member while its holder lives.
+//
+// The adapters facade builds it from `transport: {kind: redis, redis:
+// {...}}`. The publisher and the subscriber New returns are safe for
+// concurrent use; their Close is idempotent.
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/levee-dev/levee/adapters/internal/fanin"
+	"github.com/levee-dev/levee/adapters/internal/kit"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/redact"
+)
+
+// Kind is the transport kind in the `transport` section.
+const Kind = "redis"
+
+// Config is the `transport.redis` section (Redis Streams, watermill-redisstream).
+type Config struct {
+	// Addr is host:port. Required.
+	Addr string `yaml:"addr"`
+	// Username and Password authenticate (ACL or requirepass); empty means none.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// DB is the database number (0..15 on a default server).
+	DB int `yaml:"db"`
+}
+
+// Validate checks the section. Errors wrap transport.ErrInvalidConfig and
+// name the key (redis.addr, redis.db).
+func (c Config) Validate(transport.Settings) error {
+	if c.Addr == "" {
+		return kit.Invalid("redis.addr", "kind redis needs an addr (host:6379)")
+	}
+	if err := kit.CheckHostPort(c.Addr); err != nil {
+		return kit.Invalid("redis.addr", "%v", err)
+	}
+	if c.DB < 0 {
+		return kit.Invalid("redis.db", "must not be negative, got %d", c.DB)
+	}
+	return nil
+}
+
+// Capabilities returns what the transport does with settings s: the ack
+// deadline is the claim idle time; no native delay or priority.
+func (c Config) Capabilities(s transport.Settings) transport.Capabilities {
+	s = s.WithDefaults()
+	return transport.Capabilities{Kind: Kind, System: "redis", MaxInFlight: s.Concurrency, AckDeadline: s.AckDeadline}
+}
+
+// redact hides the address and the password from err's message.
+func (c Config) redact(err error) error {
+	return redact.Values(redact.Error(err, c.Addr), c.Password)
+}
+
+// New validates c, probes and pings the server within the dial timeout and
+// returns the transport. Errors wrap transport.ErrInvalidConfig,
+// ErrUnreachable (naming the address) or ErrAuth. New does not retry.
+func New(ctx context.Context, c Config, s transport.Settings) (*transport.Parts, error) {
+	s = s.WithDefaults()
+	if err := c.Validate(s); err != nil {
+		return nil, err
+	}
+	p, err := build(ctx, c, s)
+	if err != nil {
+		return nil, c.redact(err)
+	}
+	return p, nil
+}
+
+func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Parts, error) {
+	if err := kit.Probe(ctx, Kind, rc.Addr, s.DialTimeout); err != nil {
+		return nil, err
+	}
+	n := s.Concurrency
+	// watermill-redisstream's Publisher.Close and Subscriber.Close each
+	// close their client, so each gets its own.
+	const connsPerSubscription = 6
+	newClient := func(pool int) *redis.Client {
+		return redis.NewClient(&redis.Options{
+			Addr:        rc.Addr,
+			Username:    rc.Username,
+			Password:    rc.Password,
+			DB:          rc.DB,
+			DialTimeout: s.DialTimeout,
+			PoolSize:    pool,
+		})
+	}
+	client := newClient(8)
+	pctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
+	err := client.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		_ = client.Close()
+		msg := err.Error()
+		if strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "ERR AUTH") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username") {
+			return nil, fmt.Errorf("%w: redis at %s: %v (check transport.redis.username/password)", transport.ErrAuth, rc.Addr, err)
+		}
+		return nil, kit.Unreachable(Kind, rc.Addr, err)
+	}
+	group := s.Group()
+	ackDeadline := s.AckDeadline
+	prefix := group + "-" + watermill.NewShortUUID()
+	subs := make([]message.Subscriber, n)
+	for i := range subs {
+		// Each subscription is a group member of its own, with its own
+		// client (watermill-redisstream's Subscriber.Close closes it): one
+		// connection blocks in XREADGROUP, one claims idle messages, one
+		// acks, one renews the lease; go-redis opens connections lazily.
+		subs[i] = newLeaseSubscriber(func() *redis.Client { return newClient(connsPerSubscription) }, redisstream.SubscriberConfig{
+			Consumer:      fmt.Sprintf("%s-%d", prefix, i),
+			ConsumerGroup: group,
+			// A message pending longer than the ack deadline is claimed by
+			// another group member and redelivered; a live member renews
+			// the entries it holds (leaseSubscriber), so that happens
+			// once the member is gone.
+			MaxIdleTime:                   ackDeadline,
+			ClaimInterval:                 min(ackDeadline/2, redisstream.DefaultClaimInterval),
+			DisableIndefiniteInitialBlock: true,
+		}, ackDeadline, s.Logger)
+	}
+	fan, err := fanin.New(subs...)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, s.Logger)
+	if err != nil {
+		_ = fan.Close()
+		_ = client.Close()
+		return nil, fmt.Errorf("redis at %s: publisher: %w", rc.Addr, err)
+	}
+	return &transport.Parts{
+		Publisher:    pub,
+		Subscriber:   fan,
+		Capabilities: rc.Capabilities(s),
+	}, nil
+}
