@@ -126,3 +126,51 @@ func TestPermits(t *testing.T) {
 		}
 	}
 }
+
+// TestAdaptersLayout: the transports and the stores never import each
+// other, and no transport imports the adapters facade (which imports them).
+func TestAdaptersLayout(t *testing.T) {
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports", mod+"/adapters/...")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	transports := []string{"gochannel", "amqp", "kafka", "nats", "redis", "postgres"}
+	stores := []string{"pgstore", "redisstore", "dlqstore"}
+	in := func(pkg string, names []string) bool {
+		for _, n := range names {
+			if pkg == mod+"/adapters/"+n {
+				return true
+			}
+		}
+		return false
+	}
+	checked := 0
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		isTransport, isStore := in(p.ImportPath, transports), in(p.ImportPath, stores)
+		if !isTransport && !isStore {
+			continue
+		}
+		checked++
+		for _, imp := range p.Imports {
+			switch {
+			case isTransport && (imp == mod+"/adapters" || in(imp, stores)):
+				t.Errorf("transport %s imports %s", p.ImportPath, imp)
+			case isStore && (imp == mod+"/adapters" || in(imp, transports)):
+				t.Errorf("store %s imports %s", p.ImportPath, imp)
+			}
+		}
+	}
+	if checked != len(transports)+len(stores) {
+		t.Fatalf("checked %d transport and store packages, want %d", checked, len(transports)+len(stores))
+	}
+}
