@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -148,7 +149,11 @@ func TestMonitorGroupCommitWaiterCancelled(t *testing.T) {
 				t.Errorf("got %v", err)
 			}
 		}
-		if _, err := s.Get(context.Background(), "cancelled"); !errors.Is(err, dlq.ErrNotFound) {
+		idOf := func(m *message.Message) string { return dlq.NewRecord(m, m.Metadata.Get(dlq.KeyDLQTopic), opsNow).ID }
+		if _, err := s.Get(context.Background(), idOf(opsDeadLetterMsg("lead", "orders", opsFP, 0, opsNow))); err != nil {
+			t.Errorf("the lead letter is not where its ID says: %v", err)
+		}
+		if _, err := s.Get(context.Background(), idOf(cancelled)); !errors.Is(err, dlq.ErrNotFound) {
 			t.Errorf("the cancelled letter was stored (it was Nacked): %v", err)
 		}
 		if s.Len() != 2 {
