@@ -28,7 +28,7 @@
 //
 //	transient (default)  retried; past max attempts or max elapsed: dead-lettered as exhausted
 //	permanent            dead-lettered at once
-//	validation           dead-lettered at once (dlq/validate), with levee_validation_errors
+//	validation           dead-lettered at once (package validate), with levee_validation_errors
 //	panic                dead-lettered at once
 //	exhausted            dead-lettered at once
 //	context.Canceled     Nack: neither retried nor dead-lettered (shutdown)
@@ -91,7 +91,7 @@
 // A Retrier is safe for concurrent use, starts no goroutine and needs no
 // Close. Hooks run on the handler's goroutine, with no lock held.
 //
-// Package dlq/validate adds JSON Schema validation for consumers (class
+// Package validate adds JSON Schema validation for consumers (class
 // validation) and publishers; dlq.WithValidator(registry.Validate) runs it
 // inside the Retrier before every attempt.
 //

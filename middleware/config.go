@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/dlq/validate"
 	"github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/validate"
 )
 
 // ErrInvalidConfig is wrapped by every configuration error: a broken file, an

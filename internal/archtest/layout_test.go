@@ -22,16 +22,16 @@ var otelAPI = []string{
 // concern (only middleware composes them), everything may use the root
 // vocabulary package and internal/, and only the OTel API is used.
 var allowed = map[string][]string{
-	mod:                   nil,
-	mod + "/ratelimit":    {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/breaker":      {"github.com/ThreeDotsLabs/watermill", "github.com/sony/gobreaker/v2", "otel", "root", "internal"},
-	mod + "/priority":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/batch":        {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/dlq":          {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/tracing":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/middleware":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", "gopkg.in/yaml.v3"},
-	mod + "/dlq/validate": {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
-	mod + "/dlq/dlqtest":  {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
+	mod:                  nil,
+	mod + "/ratelimit":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/breaker":     {"github.com/ThreeDotsLabs/watermill", "github.com/sony/gobreaker/v2", "otel", "root", "internal"},
+	mod + "/priority":    {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/batch":       {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/dlq":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/tracing":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/middleware":  {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/validate", "gopkg.in/yaml.v3"},
+	mod + "/validate":    {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
+	mod + "/dlq/dlqtest": {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
 }
 
 // concerns are the middleware packages only middleware composes.

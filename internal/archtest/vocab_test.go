@@ -8,11 +8,11 @@ import (
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/dlq/validate"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
 	"github.com/levee-dev/levee/tracing"
+	"github.com/levee-dev/levee/validate"
 )
 
 // TestInvalidConfigIsShared: every core package's constructor rejects an
