@@ -84,7 +84,7 @@
 //	  consumer_group: billing
 //	  max_hold: 30s
 //	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
-//	  attempts: shared   # count in middleware.Deps.AttemptStore (default local)
+//	  attempts: shared   # count in config.Deps.AttemptStore (default local)
 //
 // # Concurrency
 //

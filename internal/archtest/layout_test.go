@@ -19,8 +19,9 @@ var otelAPI = []string{
 
 // allowed lists, per core package, the non-standard imports it may have
 // (docs/ARCHITECTURE.md, "Import rules"): a concern imports no other
-// concern (only middleware composes them), everything may use the root
-// vocabulary package and internal/, and only the OTel API is used.
+// concern (only config composes them from YAML), middleware is a leaf that
+// imports no concern, no YAML and no JSON Schema, everything may use the
+// root vocabulary package and internal/, and only the OTel API is used.
 var allowed = map[string][]string{
 	mod:                  nil,
 	mod + "/ratelimit":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
@@ -29,12 +30,13 @@ var allowed = map[string][]string{
 	mod + "/batch":       {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/dlq":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/tracing":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/middleware":  {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/validate", "gopkg.in/yaml.v3"},
+	mod + "/middleware":  {"github.com/ThreeDotsLabs/watermill", "root", "internal"},
+	mod + "/config":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/middleware", mod + "/validate", "gopkg.in/yaml.v3"},
 	mod + "/validate":    {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
 	mod + "/dlq/dlqtest": {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
 }
 
-// concerns are the middleware packages only middleware composes.
+// concerns are the middleware packages only config composes.
 var concerns = []string{"ratelimit", "breaker", "priority", "batch", "dlq", "tracing"}
 
 // permits reports whether rule (an entry of allowed) admits the import imp.
@@ -123,6 +125,31 @@ func TestPermits(t *testing.T) {
 	} {
 		if got := permits(tt.rule, tt.imp); got != tt.want {
 			t.Errorf("permits(%s, %s) = %v, want %v", tt.rule, tt.imp, got, tt.want)
+		}
+	}
+}
+
+// TestMiddlewareIsALeaf: importing middleware (for Chain or a Stack) links
+// no concern, no YAML and no JSON Schema, directly or through internal/;
+// loading YAML is package config's.
+func TestMiddlewareIsALeaf(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"/middleware").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 3 {
+		t.Fatalf("go list -deps listed %d packages; output looks wrong", len(deps))
+	}
+	forbidden := []string{"gopkg.in/yaml.v3", "github.com/santhosh-tekuri/jsonschema/v6", mod + "/config", mod + "/validate"}
+	for _, c := range concerns {
+		forbidden = append(forbidden, mod+"/"+c)
+	}
+	for _, dep := range deps {
+		for _, f := range forbidden {
+			if matches(dep, f) {
+				t.Errorf("middleware depends on %s", dep)
+			}
 		}
 	}
 }

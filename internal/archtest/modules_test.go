@@ -14,6 +14,7 @@ import (
 var corePackages = []string{
 	"github.com/levee-dev/levee",
 	"github.com/levee-dev/levee/middleware",
+	"github.com/levee-dev/levee/config",
 	"github.com/levee-dev/levee/dlq",
 	"github.com/levee-dev/levee/validate",
 	"github.com/levee-dev/levee/breaker",
