@@ -11,6 +11,7 @@ import (
 	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/middleware"
 )
 
@@ -86,11 +87,11 @@ func BenchmarkMiddlewareRouterGoChannel(b *testing.B) {
 			done := make(chan struct{}, batch)
 			r.AddConsumerHandler("h", "t", ps, func(*message.Message) error { done <- struct{}{}; return nil })
 			if withStack {
-				cfg, err := middleware.ParseConfig("bench.yaml", []byte("handlers:\n  h:\n    recover: true\n    timeout: 1s\n"), nil, nil)
+				cfg, err := config.Parse("bench.yaml", []byte("handlers:\n  h:\n    recover: true\n    timeout: 1s\n"), nil, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
-				a, err := middleware.Apply(r, cfg, middleware.Deps{})
+				a, err := config.Apply(r, cfg, config.Deps{})
 				if err != nil {
 					b.Fatal(err)
 				}

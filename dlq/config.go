@@ -19,8 +19,8 @@ import (
 //
 // A zero (or absent) field takes the default of the matching option.
 // Validate runs the same checks as New. `attempts: shared` needs a store
-// section of kind redis or postgres (middleware.LoadConfig checks it) and
-// an AttemptStore (middleware.Deps.AttemptStore) when the stack is built.
+// section of kind redis or postgres (config.Load checks it) and
+// an AttemptStore (config.Deps.AttemptStore) when the stack is built.
 type Config struct {
 	Topic         string        `yaml:"topic"`
 	ConsumerGroup string        `yaml:"consumer_group"`

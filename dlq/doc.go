@@ -28,7 +28,7 @@
 //
 //	transient (default)  retried; past max attempts or max elapsed: dead-lettered as exhausted
 //	permanent            dead-lettered at once
-//	validation           dead-lettered at once (dlq/validate), with levee_validation_errors
+//	validation           dead-lettered at once (package validate), with levee_validation_errors
 //	panic                dead-lettered at once
 //	exhausted            dead-lettered at once
 //	context.Canceled     Nack: neither retried nor dead-lettered (shutdown)
@@ -84,14 +84,14 @@
 //	  consumer_group: billing
 //	  max_hold: 30s
 //	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
-//	  attempts: shared   # count in middleware.Deps.AttemptStore (default local)
+//	  attempts: shared   # count in config.Deps.AttemptStore (default local)
 //
 // # Concurrency
 //
 // A Retrier is safe for concurrent use, starts no goroutine and needs no
 // Close. Hooks run on the handler's goroutine, with no lock held.
 //
-// Package dlq/validate adds JSON Schema validation for consumers (class
+// Package validate adds JSON Schema validation for consumers (class
 // validation) and publishers; dlq.WithValidator(registry.Validate) runs it
 // inside the Retrier before every attempt.
 //

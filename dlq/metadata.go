@@ -148,7 +148,7 @@ func truncate(s string, max int) string {
 	return s[:cut] + ell
 }
 
-// validationDetails is implemented by validation errors (dlq/validate) that
+// validationDetails is implemented by validation errors (package validate) that
 // carry the failing schema paths.
 type validationDetails interface {
 	ValidationErrors() []string

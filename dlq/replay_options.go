@@ -32,7 +32,7 @@ const (
 
 // Validator re-validates a payload before it is replayed to topic; a
 // non-nil error keeps the letter dead with the error as its reason.
-// dlq/validate provides one built from JSON schemas.
+// Package validate provides one built from JSON schemas.
 type Validator func(topic string, payload []byte) error
 
 // ReplayProgress is reported after every letter of a run.

@@ -1,5 +1,7 @@
-// Package middleware composes Levee's concerns around a Watermill handler
-// and loads them from YAML.
+// Package middleware composes Levee's concerns around a Watermill handler.
+// It imports no concern: the concerns' packages give middlewares, a Stack
+// puts them in order. Loading a levee.yaml and applying it to a router is
+// package config's job.
 //
 // # The canonical order
 //
@@ -24,22 +26,6 @@
 //
 // Chain is the plain composition (first argument outermost) for callers who
 // want their own order.
-//
-// # Configuration
-//
-// LoadConfig reads a levee.yaml: a transport section, per-handler sections
-// keyed by router handler name, and named shared resources (schedulers,
-// breakers). Values may use ${VAR} and ${VAR:-default}; durations are Go
-// durations ("250ms"), rates are "200/s" or "5/min", percentages "10%".
-// Unknown keys are rejected, and every error names the file, the line and
-// the key path:
-//
-//	levee.yaml:14: handlers.payments.timeout: "3x" is not a duration
-//
-// Each concern's package owns its section (its Config type and validation);
-// this package lists the sections (DefaultSections) and maps them to slots.
-// Apply attaches each configured handler's Stack to a router and errors on
-// a configured handler the router does not have.
 //
 // # Concurrency
 //

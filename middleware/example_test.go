@@ -67,27 +67,3 @@ func ExampleRecover() {
 	fmt.Println(err, levee.IsPanic(err))
 	// Output: levee: panic: boom true
 }
-
-// ParseConfig validates a file and Describe prints each handler's stack.
-func ExampleParseConfig() {
-	yaml := []byte(`
-handlers:
-  payments:
-    timeout: 2s
-    recover: true
-`)
-	cfg, err := middleware.ParseConfig("levee.yaml", yaml, nil, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Print(cfg.Describe())
-
-	_, err = middleware.ParseConfig("levee.yaml", []byte("handlers:\n  payments:\n    timeout: 3x\n"), nil, nil)
-	fmt.Println(err)
-	// Output:
-	// handler payments:
-	//   1. recover
-	//   2. timeout 2s
-	// levee.yaml:3: handlers.payments.timeout: "3x" is not a duration (use e.g. 250ms, 5s, 1m)
-}

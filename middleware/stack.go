@@ -23,20 +23,12 @@ const (
 	SlotRateLimit
 	SlotTimeout
 	numSlots
-
-	// SlotHandler is not a Stack slot: it marks configuration sections that
-	// configure the handler itself, innermost (for example batch). They
-	// appear last in Describe and are read with HandlerConfig.Value.
-	SlotHandler Slot = 100
 )
 
 var slotNames = [numSlots]string{"tracing", "metrics", "recover", "dlq", "breaker", "priority", "ratelimit", "timeout"}
 
 // String returns the slot's configuration key, e.g. "ratelimit".
 func (s Slot) String() string {
-	if s == SlotHandler {
-		return "handler"
-	}
 	if s < 0 || s >= numSlots {
 		return fmt.Sprintf("Slot(%d)", int(s))
 	}

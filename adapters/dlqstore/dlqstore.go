@@ -45,7 +45,7 @@ func FromConfig(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error
 
 // Attempts returns the shared attempt counter of a store FromConfig built
 // (the Redis or PostgreSQL store's, on the same connections), for
-// middleware.Deps.AttemptStore or dlq.WithAttemptStore; false for the
+// config.Deps.AttemptStore or dlq.WithAttemptStore; false for the
 // memory store and any other, whose attempts stay per process.
 func Attempts(s dlq.Store) (dlq.AttemptStore, bool) {
 	switch st := s.(type) {

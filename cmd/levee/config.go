@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/levee-dev/levee/adapters"
-	"github.com/levee-dev/levee/middleware"
+	"github.com/levee-dev/levee/config"
 )
 
 func runConfig(args []string, stdout, stderr io.Writer) int {
@@ -13,19 +13,19 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	cfg, err := middleware.LoadConfig(args[1])
+	cfg, err := config.Load(args[1])
 	if err != nil {
 		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
 		return 1
 	}
 	// The transport section belongs to adapters, outside the core.
 	var tc adapters.TransportConfig
-	if err := cfg.Transport.Decode(&tc); err != nil {
+	if err := cfg.Transport().Decode(&tc); err != nil {
 		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])
-	if !cfg.Transport.IsZero() {
+	if !cfg.Transport().IsZero() {
 		caps := tc.Capabilities()
 		fmt.Fprintf(stdout, "transport %s: %d in flight per topic, ack deadline %s\n", caps.Kind, caps.MaxInFlight, caps.AckDeadline)
 	}

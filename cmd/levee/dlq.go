@@ -14,9 +14,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
 	lconfig "github.com/levee-dev/levee/internal/config"
-	"github.com/levee-dev/levee/middleware"
 )
 
 const dlqUsage = `usage: levee dlq [--config levee.yaml] [--json] COMMAND [flags]
@@ -49,7 +49,7 @@ type dlqCmd struct {
 	now            func() time.Time
 
 	openStore     func(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error, error)
-	openPublisher func(ctx context.Context, cfg *middleware.Config) (message.Publisher, func() error, error)
+	openPublisher func(ctx context.Context, cfg *config.Config) (message.Publisher, func() error, error)
 }
 
 // runDLQ implements `levee dlq ...`; main dispatches `case "dlq"` to it.
@@ -207,18 +207,15 @@ func (c *dlqCmd) parseTime(name, v string) (time.Time, error) {
 }
 
 // loadConfig reads the config file and its store section.
-func (c *dlqCmd) loadConfig() (*middleware.Config, dlq.StoreConfig, error) {
+func (c *dlqCmd) loadConfig() (*config.Config, dlq.StoreConfig, error) {
 	var sc dlq.StoreConfig
-	cfg, err := middleware.LoadConfig(c.configPath)
+	cfg, err := config.Load(c.configPath)
 	if err != nil {
 		return nil, sc, err
 	}
-	raw, ok := cfg.Shared["store"][""]
+	sc, ok := cfg.Store()
 	if !ok {
 		return nil, sc, fmt.Errorf("%s: no store section; the CLI needs `store: {kind: postgres|redis, url: ...}`", c.configPath)
-	}
-	if err := raw.Decode(&sc); err != nil {
-		return nil, sc, err
 	}
 	if sc.StoreKind() == dlq.StoreKindMemory {
 		return nil, sc, fmt.Errorf("%s: store kind memory lives inside the service process; the CLI needs a shared store (kind: postgres or redis)", c.configPath)
@@ -226,7 +223,7 @@ func (c *dlqCmd) loadConfig() (*middleware.Config, dlq.StoreConfig, error) {
 	return cfg, sc, nil
 }
 
-func (c *dlqCmd) store(ctx context.Context) (*middleware.Config, dlq.StoreConfig, dlq.Store, func() error, error) {
+func (c *dlqCmd) store(ctx context.Context) (*config.Config, dlq.StoreConfig, dlq.Store, func() error, error) {
 	cfg, sc, err := c.loadConfig()
 	if err != nil {
 		return nil, sc, nil, nil, err
@@ -239,15 +236,13 @@ func (c *dlqCmd) store(ctx context.Context) (*middleware.Config, dlq.StoreConfig
 }
 
 // openTransportPublisher builds the transport section's publisher.
-func openTransportPublisher(ctx context.Context, cfg *middleware.Config) (message.Publisher, func() error, error) {
+func openTransportPublisher(ctx context.Context, cfg *config.Config) (message.Publisher, func() error, error) {
 	var tc adapters.TransportConfig
-	if !cfg.Transport.IsZero() {
-		if err := cfg.Transport.Decode(&tc); err != nil {
-			return nil, nil, err
-		}
+	if err := cfg.Transport().Decode(&tc); err != nil {
+		return nil, nil, err
 	}
 	if tc.Kind == "" || tc.Kind == adapters.KindGoChannel {
-		return nil, nil, fmt.Errorf("%s: transport kind gochannel is in-process; replaying from the CLI needs a broker transport", cfg.File)
+		return nil, nil, fmt.Errorf("%s: transport kind gochannel is in-process; replaying from the CLI needs a broker transport", cfg.File())
 	}
 	t, err := adapters.Build(ctx, tc, nil)
 	if err != nil {
@@ -259,11 +254,11 @@ func openTransportPublisher(ctx context.Context, cfg *middleware.Config) (messag
 // replayValidator returns the file's schemas (the top-level schemas:
 // section, topic -> JSON Schema file), so a replay re-validates each
 // payload against the schema of its original topic. Nil when there are none.
-func replayValidator(cfg *middleware.Config) (dlq.Validator, error) {
-	if cfg.Schemas == nil {
+func replayValidator(cfg *config.Config) (dlq.Validator, error) {
+	if cfg.Schemas() == nil {
 		return nil, nil
 	}
-	return cfg.Schemas.Validate, nil
+	return cfg.Schemas().Validate, nil
 }
 
 func (c *dlqCmd) groups(ctx context.Context, args []string) error {

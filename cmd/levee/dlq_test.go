@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqtest"
-	"github.com/levee-dev/levee/middleware"
 )
 
 // dlqTestPublisher records replays.
@@ -70,7 +70,7 @@ func dlqTestCmd(t *testing.T) (*dlqCmd, *dlq.MemStore, *dlqTestPublisher, *bytes
 		openStore: func(context.Context, dlq.StoreConfig) (dlq.Store, func() error, error) {
 			return s, func() error { return nil }, nil
 		},
-		openPublisher: func(context.Context, *middleware.Config) (message.Publisher, func() error, error) {
+		openPublisher: func(context.Context, *config.Config) (message.Publisher, func() error, error) {
 			return pub, func() error { return nil }, nil
 		},
 	}
@@ -172,7 +172,7 @@ func TestDLQReplayBrokerFailure(t *testing.T) {
 	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlq.StatusNew || dl.Reason == "" {
 		t.Errorf("b1 after failure: %+v", dl)
 	}
-	cmd.openPublisher = func(context.Context, *middleware.Config) (message.Publisher, func() error, error) {
+	cmd.openPublisher = func(context.Context, *config.Config) (message.Publisher, func() error, error) {
 		return nil, nil, errors.New("broker unreachable: amqp at 127.0.0.1:1")
 	}
 	errb.Reset()

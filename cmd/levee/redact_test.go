@@ -11,8 +11,8 @@ import (
 
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/middleware"
 )
 
 // leakyPasswords break url.Parse (%zz, /, #, ?), make it misplace the
@@ -118,7 +118,7 @@ func checkNoCredential(t *testing.T, k credentialKey, p string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	_, err := middleware.LoadConfig(path)
+	_, err := config.Load(path)
 	check("LoadConfig", fmt.Sprint(err))
 
 	var out, errb bytes.Buffer

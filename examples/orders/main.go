@@ -19,10 +19,8 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/dlqstore"
-	"github.com/levee-dev/levee/batch"
-	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/tracing"
 )
@@ -101,9 +99,9 @@ func main() {
 
 // loadConfig loads path, or the embedded configuration (written with its
 // schemas to a temporary folder, so relative schema paths resolve).
-func loadConfig(path string) (*middleware.Config, error) {
+func loadConfig(path string) (*config.Config, error) {
 	if path != "" {
-		return middleware.LoadConfig(path)
+		return config.Load(path)
 	}
 	dir, err := os.MkdirTemp("", "levee-orders-")
 	if err != nil {
@@ -126,7 +124,7 @@ func loadConfig(path string) (*middleware.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return middleware.LoadConfig(filepath.Join(dir, "levee.yaml"))
+	return config.Load(filepath.Join(dir, "levee.yaml"))
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
@@ -137,11 +135,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	cfg, err := loadConfig(o.configPath)
 	if err != nil {
 		return err
-	}
-	for _, h := range handlerNames {
-		if _, ok := cfg.Handlers[h]; !ok {
-			cfg.Handlers[h] = &middleware.HandlerConfig{Name: h}
-		}
 	}
 	logger := watermill.NopLogger{}
 	tc, err := transportConfig(cfg, o.transport)
@@ -233,12 +226,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		sink = pg
 	}
 	defer sink.Close()
-	var batchOpts []batch.Option
-	if v, ok := cfg.Handlers["inventory"].Value("batch"); ok {
-		batchOpts = v.(batch.Config).Options()
-	}
-	batcher, err := batch.New(inventoryBatch(sink), append(batchOpts, batch.WithLogger(logger),
-		batch.WithTracerProvider(tel.tp), batch.WithMeterProvider(tel.mp))...)
+	// The inventory section's batch settings, with the demo's telemetry.
+	batcher, err := cfg.Batcher("inventory", inventoryBatch(sink),
+		config.Deps{Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp})
 	if err != nil {
 		return err
 	}
@@ -309,22 +299,22 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	// A shared store also counts failed attempts across instances, for the
 	// dlq sections that say `attempts: shared`.
 	attempts, _ := dlqstore.Attempts(store)
-	deps := middleware.Deps{
+	deps := config.Deps{
 		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp,
 		System: caps.System, MaxInFlight: caps.MaxInFlight, AttemptStore: attempts,
 		// Schemas are keyed by the plain topic names.
 		Validator: func(topic string, payload []byte) error {
-			if cfg.Schemas == nil {
+			if cfg.Schemas() == nil {
 				return nil
 			}
-			return cfg.Schemas.Validate(names.unprefix(topic), payload)
+			return cfg.Schemas().Validate(names.unprefix(topic), payload)
 		},
 	}
 	if caps.AckDeadline > 0 {
 		// No wait may outlast the broker's ack deadline: hold at most 80%.
 		deps.MaxHold = caps.AckDeadline * 8 / 10
 	}
-	applied, err := middleware.Apply(router, cfg, deps)
+	applied, err := config.Apply(router, cfg, deps)
 	if err != nil {
 		return err
 	}
@@ -341,7 +331,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	go func() { publishErr <- intake(runCtx, pub, topicOrders, msgs, o.rate) }()
 
 	var tl *timeline
-	if b, ok := applied.Instance("payments", "breaker").(*breaker.Breaker); ok && o.outage > 0 {
+	if b, ok := applied.Breaker("payments"); ok && o.outage > 0 {
 		tl = sampleBreaker(runCtx, b, start)
 	}
 
@@ -359,7 +349,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	tracker.Print(out, handlerNames)
 	fmt.Fprintln(out, "\npayments latency by priority (publish to paid; VIP orders have priority 9):")
 	tracker.PrintPriorityWaits(out, "payments")
-	if s, ok := applied.Instance("payments", "priority").(*priority.Scheduler); ok {
+	if s, ok := applied.Scheduler("payments"); ok {
 		printScheduler(out, s)
 	}
 	if o.outage > 0 {

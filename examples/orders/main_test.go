@@ -64,7 +64,7 @@ func TestConfigFileMatchesEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h := range handlerNames {
-		if _, ok := cfg.Handlers[h]; !ok {
+		if cfg.Handler(h) == nil {
 			t.Fatalf("levee.yaml does not configure %s", h)
 		}
 	}

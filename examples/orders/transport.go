@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/middleware"
 )
 
 // loopback are the defaults of -transport KIND: the servers of a
@@ -44,25 +44,24 @@ func loopback(kind string) (adapters.TransportConfig, error) {
 
 // transportConfig is the file's transport section, or the loopback
 // defaults of -transport KIND when the flag is set.
-func transportConfig(cfg *middleware.Config, flagKind string) (adapters.TransportConfig, error) {
+func transportConfig(cfg *config.Config, flagKind string) (adapters.TransportConfig, error) {
 	if flagKind != "" {
 		return loopback(flagKind)
 	}
 	var tc adapters.TransportConfig
-	err := cfg.Transport.Decode(&tc)
+	err := cfg.Transport().Decode(&tc)
 	return tc, err
 }
 
 // storeConfig is the file's store section, or the loopback store of
 // -store KIND when the flag is set (prefix: the Redis key prefix or the
 // PostgreSQL schema).
-func storeConfig(cfg *middleware.Config, flagKind, prefix string) (dlq.StoreConfig, error) {
+func storeConfig(cfg *config.Config, flagKind, prefix string) (dlq.StoreConfig, error) {
 	var sc dlq.StoreConfig
 	switch flagKind {
 	case "":
-		if raw, ok := cfg.Shared["store"][""]; ok {
-			err := raw.Decode(&sc)
-			return sc, err
+		if sc, ok := cfg.Store(); ok {
+			return sc, nil
 		}
 	case dlq.StoreKindMemory:
 	case dlq.StoreKindRedis:

@@ -19,22 +19,24 @@ var otelAPI = []string{
 
 // allowed lists, per core package, the non-standard imports it may have
 // (docs/ARCHITECTURE.md, "Import rules"): a concern imports no other
-// concern (only middleware composes them), everything may use the root
-// vocabulary package and internal/, and only the OTel API is used.
+// concern (only config composes them from YAML), middleware is a leaf that
+// imports no concern, no YAML and no JSON Schema, everything may use the
+// root vocabulary package and internal/, and only the OTel API is used.
 var allowed = map[string][]string{
-	mod:                   nil,
-	mod + "/ratelimit":    {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/breaker":      {"github.com/ThreeDotsLabs/watermill", "github.com/sony/gobreaker/v2", "otel", "root", "internal"},
-	mod + "/priority":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/batch":        {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/dlq":          {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/tracing":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/middleware":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", "gopkg.in/yaml.v3"},
-	mod + "/dlq/validate": {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
-	mod + "/dlq/dlqtest":  {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
+	mod:                  nil,
+	mod + "/ratelimit":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/breaker":     {"github.com/ThreeDotsLabs/watermill", "github.com/sony/gobreaker/v2", "otel", "root", "internal"},
+	mod + "/priority":    {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/batch":       {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/dlq":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/tracing":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/middleware":  {"github.com/ThreeDotsLabs/watermill", "root", "internal"},
+	mod + "/config":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/middleware", mod + "/validate", "gopkg.in/yaml.v3"},
+	mod + "/validate":    {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
+	mod + "/dlq/dlqtest": {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
 }
 
-// concerns are the middleware packages only middleware composes.
+// concerns are the middleware packages only config composes.
 var concerns = []string{"ratelimit", "breaker", "priority", "batch", "dlq", "tracing"}
 
 // permits reports whether rule (an entry of allowed) admits the import imp.
@@ -172,5 +174,30 @@ func TestAdaptersLayout(t *testing.T) {
 	}
 	if checked != len(transports)+len(stores) {
 		t.Fatalf("checked %d transport and store packages, want %d", checked, len(transports)+len(stores))
+	}
+}
+
+// TestMiddlewareIsALeaf: importing middleware (for Chain or a Stack) links
+// no concern, no YAML and no JSON Schema, directly or through internal/;
+// loading YAML is package config's.
+func TestMiddlewareIsALeaf(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"/middleware").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 3 {
+		t.Fatalf("go list -deps listed %d packages; output looks wrong", len(deps))
+	}
+	forbidden := []string{"gopkg.in/yaml.v3", "github.com/santhosh-tekuri/jsonschema/v6", mod + "/config", mod + "/validate"}
+	for _, c := range concerns {
+		forbidden = append(forbidden, mod+"/"+c)
+	}
+	for _, dep := range deps {
+		for _, f := range forbidden {
+			if matches(dep, f) {
+				t.Errorf("middleware depends on %s", dep)
+			}
+		}
 	}
 }

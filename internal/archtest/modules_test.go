@@ -14,8 +14,9 @@ import (
 var corePackages = []string{
 	"github.com/levee-dev/levee",
 	"github.com/levee-dev/levee/middleware",
+	"github.com/levee-dev/levee/config",
 	"github.com/levee-dev/levee/dlq",
-	"github.com/levee-dev/levee/dlq/validate",
+	"github.com/levee-dev/levee/validate",
 	"github.com/levee-dev/levee/breaker",
 	"github.com/levee-dev/levee/ratelimit",
 	"github.com/levee-dev/levee/priority",

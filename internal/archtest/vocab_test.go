@@ -7,12 +7,13 @@ import (
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/dlq/validate"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
 	"github.com/levee-dev/levee/tracing"
+	"github.com/levee-dev/levee/validate"
 )
 
 // TestInvalidConfigIsShared: every core package's constructor rejects an
@@ -26,6 +27,7 @@ func TestInvalidConfigIsShared(t *testing.T) {
 	}{
 		{"batch", batch.ErrInvalidConfig, func() error { _, err := batch.New(nil); return err }},
 		{"breaker", breaker.ErrInvalidConfig, func() error { _, err := breaker.New(breaker.WithOpenFor(-1)); return err }},
+		{"config", config.ErrInvalidConfig, func() error { _, err := config.Parse("levee.yaml", []byte("handlers: [a]\n"), nil, nil); return err }},
 		{"dlq", dlq.ErrInvalidConfig, func() error { _, err := dlq.New(nil); return err }},
 		{"middleware", middleware.ErrInvalidConfig, func() error { _, err := middleware.NewTimeout(0); return err }},
 		{"priority", priority.ErrInvalidConfig, func() error { _, err := priority.NewScheduler(priority.WithSlots(-1)); return err }},

@@ -8,9 +8,9 @@ import (
 
 // ErrInvalidConfig is wrapped by every error this package returns for bad
 // input, and matches levee.ErrInvalidConfig. The YAML configuration is
-// loaded through package middleware, which exports it as its own
-// ErrInvalidConfig, hence the text.
-var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/middleware: invalid configuration")
+// loaded through package config (github.com/levee-dev/levee/config), which
+// exports it as its own ErrInvalidConfig, hence the text.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/config: invalid configuration")
 
 // Error locates a configuration problem: the file, the 1-based line, the
 // dotted key path ("handlers.payments.timeout") and what is wrong.

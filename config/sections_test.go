@@ -1,4 +1,4 @@
-package middleware_test
+package config_test
 
 import (
 	"context"
@@ -9,11 +9,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/testkit"
-	"github.com/levee-dev/levee/middleware"
-	"github.com/levee-dev/levee/priority"
 )
 
 const fullYAML = `
@@ -40,9 +38,9 @@ handlers:
     batch: {max_size: 10, max_wait: 5ms}
 `
 
-func loadFull(t *testing.T) *middleware.Config {
+func loadFull(t *testing.T) *config.Config {
 	t.Helper()
-	cfg, err := middleware.ParseConfig("testdata/levee.yaml", []byte(fullYAML), nil, nil)
+	cfg, err := config.Parse("testdata/levee.yaml", []byte(fullYAML), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +49,7 @@ func loadFull(t *testing.T) *middleware.Config {
 
 func TestDescribeCanonicalOrder(t *testing.T) {
 	cfg := loadFull(t)
-	got := cfg.Handlers["payments"].Describe()
+	got := cfg.Handler("payments").Describe()
 	var keys []string
 	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
 		keys = append(keys, strings.Fields(line)[1])
@@ -60,8 +58,8 @@ func TestDescribeCanonicalOrder(t *testing.T) {
 	if strings.Join(keys, " ") != want {
 		t.Fatalf("payments stack:\n%s\nwant order %s", got, want)
 	}
-	if !strings.Contains(cfg.Handlers["sms"].Describe(), "batch max_size=10 max_wait=5ms") {
-		t.Fatalf("sms: %s", cfg.Handlers["sms"].Describe())
+	if !strings.Contains(cfg.Handler("sms").Describe(), "batch max_size=10 max_wait=5ms") {
+		t.Fatalf("sms: %s", cfg.Handler("sms").Describe())
 	}
 }
 
@@ -81,7 +79,7 @@ func TestSectionErrorsAreLocated(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := middleware.ParseConfig("levee.yaml", []byte(tt.yaml), nil, nil)
+			_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("got  %v\nwant prefix %s", err, tt.want)
 			}
@@ -92,20 +90,32 @@ func TestSectionErrorsAreLocated(t *testing.T) {
 func TestBuildSharesResources(t *testing.T) {
 	cfg := loadFull(t)
 	h := testkit.New(t)
-	a, err := middleware.Build(cfg, middleware.Deps{Publisher: h.PubSub})
+	a, err := config.Build(cfg, config.Deps{Publisher: h.PubSub})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b1, ok1 := a.Instance("payments", "breaker").(*breaker.Breaker)
-	b2, ok2 := a.Instance("refunds", "breaker").(*breaker.Breaker)
-	if !ok1 || !ok2 || b1 != b2 || a.Shared("breakers", "gateway") != b1 {
+	b1, ok1 := a.Breaker("payments")
+	b2, ok2 := a.Breaker("refunds")
+	if !ok1 || !ok2 || b1 == nil || b1 != b2 {
 		t.Fatalf("shared breaker not shared: %p %p", b1, b2)
 	}
-	s1, _ := a.Instance("payments", "priority").(*priority.Scheduler)
-	s2, _ := a.Instance("refunds", "priority").(*priority.Scheduler)
+	s1, _ := a.Scheduler("payments")
+	s2, _ := a.Scheduler("refunds")
 	if s1 == nil || s1 != s2 {
 		t.Fatalf("shared scheduler not shared: %p %p", s1, s2)
+	}
+	if r, ok := a.Retrier("payments"); !ok || r.Backoff().MaxAttempts != 3 {
+		t.Fatalf("payments retrier: %v %v", r, ok)
+	}
+	if _, ok := a.Retrier("refunds"); ok {
+		t.Fatal("refunds has no dlq section, but Retrier reports one")
+	}
+	if _, ok := a.Limiter("payments"); ok {
+		t.Fatal("payments has no ratelimit section, but Limiter reports one")
+	}
+	if _, ok := a.Breaker("nope"); ok {
+		t.Fatal("an unconfigured handler has no breaker")
 	}
 	if a.Stack("payments").Len() != 7 {
 		t.Fatalf("payments stack has %d slots:\n%s", a.Stack("payments").Len(), a.Stack("payments").Describe())
@@ -114,7 +124,7 @@ func TestBuildSharesResources(t *testing.T) {
 
 func TestDLQNeedsPublisher(t *testing.T) {
 	cfg := loadFull(t)
-	if _, err := middleware.Build(cfg, middleware.Deps{}); err == nil || !strings.Contains(err.Error(), "Deps.Publisher") {
+	if _, err := config.Build(cfg, config.Deps{}); err == nil || !strings.Contains(err.Error(), "Deps.Publisher") {
 		t.Fatalf("got %v, want an error asking for Deps.Publisher", err)
 	}
 }
@@ -140,7 +150,7 @@ func TestApplyFullStackEndToEnd(t *testing.T) {
 	h.Handle("refunds", "refunds", func(*message.Message) error { return nil })
 	h.Handle("sms", "sms.send", func(*message.Message) error { return nil })
 	h.WatchDeadLetters("sms.send.dlq")
-	a, err := middleware.Apply(h.Router, cfg, middleware.Deps{Publisher: h.PubSub})
+	a, err := config.Apply(h.Router, cfg, config.Deps{Publisher: h.PubSub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,25 +197,25 @@ func TestDLQSharedAttempts(t *testing.T) {
 		{"negative ttl", "store: {kind: postgres, url: x}\nhandlers:\n  p:\n    dlq: {attempts: shared, attempt_ttl: -1h}\n", "levee.yaml:4: handlers.p.dlq"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := middleware.ParseConfig("levee.yaml", []byte(tt.yaml), nil, nil)
+			_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("got  %v\nwant prefix %s", err, tt.want)
 			}
 		})
 	}
-	cfg, err := middleware.ParseConfig("levee.yaml", []byte(shared), nil, nil)
+	cfg, err := config.Parse("levee.yaml", []byte(shared), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cfg.Handlers["p"].Describe(); !strings.Contains(d, "attempts=shared") {
+	if d := cfg.Handler("p").Describe(); !strings.Contains(d, "attempts=shared") {
 		t.Errorf("describe: %s", d)
 	}
 	h := testkit.New(t)
-	if _, err := middleware.Build(cfg, middleware.Deps{Publisher: h.PubSub}); err == nil || !strings.Contains(err.Error(), "Deps.AttemptStore") {
+	if _, err := config.Build(cfg, config.Deps{Publisher: h.PubSub}); err == nil || !strings.Contains(err.Error(), "Deps.AttemptStore") {
 		t.Fatalf("got %v, want an error asking for Deps.AttemptStore", err)
 	}
 	store := &countingAttempts{n: map[string]int{}}
-	a, err := middleware.Build(cfg, middleware.Deps{Publisher: h.PubSub, AttemptStore: store})
+	a, err := config.Build(cfg, config.Deps{Publisher: h.PubSub, AttemptStore: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/levee-dev/levee/dlq/validate"
+	"github.com/levee-dev/levee/validate"
 )
 
 type nopPublisher struct{}

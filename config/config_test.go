@@ -1,4 +1,4 @@
-package middleware_test
+package config_test
 
 import (
 	"errors"
@@ -11,8 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/internal/testkit"
-	"github.com/levee-dev/levee/middleware"
 )
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -42,11 +42,11 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := middleware.ParseConfig("levee.yaml", []byte(tt.yaml), env(nil), nil)
+			_, err := config.Parse("levee.yaml", []byte(tt.yaml), env(nil), nil)
 			if err == nil {
 				t.Fatalf("got no error, want %q", tt.want)
 			}
-			if !errors.Is(err, middleware.ErrInvalidConfig) {
+			if !errors.Is(err, config.ErrInvalidConfig) {
 				t.Fatalf("error %v does not wrap ErrInvalidConfig", err)
 			}
 			if !strings.HasPrefix(err.Error(), tt.want) {
@@ -58,7 +58,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestConfigEnvExpansion(t *testing.T) {
 	y := "handlers:\n  a:\n    timeout: ${A_TIMEOUT}\n  b:\n    timeout: ${B_TIMEOUT:-750ms}\n  c:\n    timeout: ${C_TIMEOUT:-1s}\n"
-	cfg, err := middleware.ParseConfig("levee.yaml", []byte(y), env(map[string]string{"A_TIMEOUT": "2s", "C_TIMEOUT": "3s"}), nil)
+	cfg, err := config.Parse("levee.yaml", []byte(y), env(map[string]string{"A_TIMEOUT": "2s", "C_TIMEOUT": "3s"}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,29 +72,29 @@ func TestConfigEnvExpansion(t *testing.T) {
 
 func TestConfigEmptyAndNull(t *testing.T) {
 	for _, y := range []string{"", "# only a comment\n", "handlers:\n", "handlers:\n  payments:\n"} {
-		cfg, err := middleware.ParseConfig("levee.yaml", []byte(y), nil, nil)
+		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", y, err)
 		}
 		for _, n := range cfg.HandlerNames() {
-			if d := cfg.Handlers[n].Describe(); d != "" {
+			if d := cfg.Handler(n).Describe(); d != "" {
 				t.Fatalf("%q: handler %s has stack %q, want none", y, n, d)
 			}
 		}
 	}
 }
 
-func TestLoadConfigFile(t *testing.T) {
+func TestLoadFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "levee.yaml")
 	if err := os.WriteFile(path, []byte("handlers:\n  p:\n    timeout: nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := middleware.LoadConfig(path)
+	_, err := config.Load(path)
 	if err == nil || !strings.HasPrefix(err.Error(), path+":3: handlers.p.timeout:") {
 		t.Fatalf("got %v, want an error at %s:3", err, path)
 	}
-	if _, err := middleware.LoadConfig(filepath.Join(dir, "missing.yaml")); !errors.Is(err, middleware.ErrInvalidConfig) {
+	if _, err := config.Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, config.ErrInvalidConfig) {
 		t.Fatalf("missing file: got %v, want ErrInvalidConfig", err)
 	}
 }
@@ -102,11 +102,11 @@ func TestLoadConfigFile(t *testing.T) {
 func TestApplyRejectsUnknownHandler(t *testing.T) {
 	h := testkit.New(t)
 	h.Handle("payments", "payments", func(*message.Message) error { return nil })
-	cfg, err := middleware.ParseConfig("levee.yaml", []byte("handlers:\n  paymnets:\n    recover: true\n"), nil, nil)
+	cfg, err := config.Parse("levee.yaml", []byte("handlers:\n  paymnets:\n    recover: true\n"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = middleware.Apply(h.Router, cfg, middleware.Deps{})
+	_, err = config.Apply(h.Router, cfg, config.Deps{})
 	if err == nil || !strings.Contains(err.Error(), "paymnets") || !strings.Contains(err.Error(), "router handlers: payments") {
 		t.Fatalf("got %v, want an error naming paymnets and the router's handlers", err)
 	}
@@ -142,11 +142,11 @@ func TestApplyEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	cfg, err := middleware.ParseConfig("levee.yaml", []byte("handlers:\n  payments:\n    recover: true\n    timeout: 2s\n"), nil, nil)
+	cfg, err := config.Parse("levee.yaml", []byte("handlers:\n  payments:\n    recover: true\n    timeout: 2s\n"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	applied, err := middleware.Apply(h.Router, cfg, middleware.Deps{})
+	applied, err := config.Apply(h.Router, cfg, config.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

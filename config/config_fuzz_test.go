@@ -1,16 +1,16 @@
-package middleware_test
+package config_test
 
 import (
 	"os"
 	"testing"
 
-	"github.com/levee-dev/levee/middleware"
+	"github.com/levee-dev/levee/config"
 )
 
-// FuzzParseConfig feeds arbitrary YAML through every section's decoder and
+// FuzzParse feeds arbitrary YAML through every section's decoder and
 // validation: a bad file gets an error, never a panic, and a file that
 // parses describes its handlers' stacks without panicking either.
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	if b, err := os.ReadFile("../examples/orders/levee.yaml"); err == nil {
 		f.Add(b)
 	}
@@ -27,7 +27,7 @@ func FuzzParseConfig(f *testing.F) {
 	}
 	env := func(string) (string, bool) { return "", false }
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := middleware.ParseConfig("fuzz.yaml", data, env, nil)
+		cfg, err := config.Parse("fuzz.yaml", data, env, nil)
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")

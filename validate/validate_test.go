@@ -9,9 +9,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/dlq/validate"
 	"github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/internal/testkit"
+	"github.com/levee-dev/levee/validate"
 )
 
 func TestMain(m *testing.M) { testkit.VerifyMain(m) }

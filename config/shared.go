@@ -1,11 +1,11 @@
-package middleware
+package config
 
 import (
 	"fmt"
 	"io"
 
 	"github.com/levee-dev/levee/breaker"
-	"github.com/levee-dev/levee/internal/config"
+	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/priority"
 )
 
@@ -13,7 +13,7 @@ import (
 // decode validates one entry when the file is loaded, build creates the
 // resource the first time a handler refers to it.
 type sharedKind struct {
-	decode func(raw config.Raw) (any, error)
+	decode func(raw iconfig.Raw) (any, error)
 	build  func(name string, v any, deps Deps) (any, io.Closer, error)
 }
 
@@ -21,7 +21,7 @@ type sharedKind struct {
 func sharedKinds() map[string]sharedKind {
 	return map[string]sharedKind{
 		"schedulers": {
-			decode: func(raw config.Raw) (any, error) {
+			decode: func(raw iconfig.Raw) (any, error) {
 				var c priority.SchedulerConfig
 				if err := raw.Decode(&c); err != nil {
 					return nil, err
@@ -43,7 +43,7 @@ func sharedKinds() map[string]sharedKind {
 			},
 		},
 		"breakers": {
-			decode: func(raw config.Raw) (any, error) {
+			decode: func(raw iconfig.Raw) (any, error) {
 				var c breaker.Config
 				if err := raw.Decode(&c); err != nil {
 					return nil, err

@@ -1,8 +1,7 @@
-package middleware
+package config
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -11,7 +10,8 @@ import (
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/internal/config"
+	iconfig "github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
 	"github.com/levee-dev/levee/tracing"
@@ -36,18 +36,18 @@ func DefaultSections() []Section {
 
 // recover: true adds Recover; recover: false (or absent) leaves it out.
 func recoverSection() Section {
-	return switchSection("recover", SlotRecover, func(BuildEnv) (message.HandlerMiddleware, error) {
-		return Recover, nil
+	return switchSection("recover", middleware.SlotRecover, func(BuildEnv) (message.HandlerMiddleware, error) {
+		return middleware.Recover, nil
 	})
 }
 
 // switchSection is a section whose value is a bool: true builds the
 // middleware, false (or absent) leaves the slot empty.
-func switchSection(key string, slot Slot, build func(BuildEnv) (message.HandlerMiddleware, error)) Section {
+func switchSection(key string, slot middleware.Slot, build func(BuildEnv) (message.HandlerMiddleware, error)) Section {
 	return Section{
 		Key:  key,
 		Slot: slot,
-		decode: func(raw config.Raw) (any, error) {
+		decode: func(raw iconfig.Raw) (any, error) {
 			var on bool
 			if err := raw.Decode(&on); err != nil {
 				return nil, err
@@ -58,9 +58,9 @@ func switchSection(key string, slot Slot, build func(BuildEnv) (message.HandlerM
 			return true, nil
 		},
 		label: func(any) string { return "" },
-		build: func(_ any, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+		build: func(_ any, b BuildEnv) (built, error) {
 			mw, err := build(b)
-			return mw, nil, err
+			return built{mw: mw}, err
 		},
 	}
 }
@@ -69,33 +69,30 @@ func switchSection(key string, slot Slot, build func(BuildEnv) (message.HandlerM
 func timeoutSection() Section {
 	return Section{
 		Key:  "timeout",
-		Slot: SlotTimeout,
-		decode: func(raw config.Raw) (any, error) {
+		Slot: middleware.SlotTimeout,
+		decode: func(raw iconfig.Raw) (any, error) {
 			var d time.Duration
 			if err := raw.Decode(&d); err != nil {
 				return nil, err
 			}
-			t, err := NewTimeout(d)
+			t, err := middleware.NewTimeout(d)
 			if err != nil {
 				return nil, raw.Errorf("%v is not a valid timeout: it must be positive", d)
 			}
 			return t, nil
 		},
-		label: func(v any) string { return v.(*Timeout).d.String() },
-		build: func(v any, _ BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
-			return v.(*Timeout).Middleware, nil, nil
+		label: func(v any) string { return v.(*middleware.Timeout).Duration().String() },
+		build: func(v any, _ BuildEnv) (built, error) {
+			return built{mw: v.(*middleware.Timeout).Middleware}, nil
 		},
 	}
 }
 
 // handlerSection returns a Section for a key that configures the handler
 // itself (SlotHandler): decoded and validated with the file, read back with
-// HandlerConfig.Value, and never added to the Stack.
+// Value (Handler.Batch), and never added to the Stack.
 func handlerSection[C any](key string, label func(C) string) Section {
-	s := NewSection(key, SlotHandler, label, func(C, BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
-		return nil, nil, nil
-	})
-	return s
+	return newSection(key, SlotHandler, label, func(C, BuildEnv) (built, error) { return built{}, nil })
 }
 
 // batchLabel describes a batch section: the settings that were set.
@@ -127,15 +124,14 @@ func breakerSection() Section {
 }
 
 func newBreakerSection() Section {
-	return NewSection("breaker", SlotBreaker, breakerLabel,
-		func(c breaker.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+	return newSection("breaker", middleware.SlotBreaker, breakerLabel,
+		func(c breaker.Config, b BuildEnv) (built, error) {
 			if c.Shared != "" {
-				v, err := b.Shared("breakers", c.Shared)
+				br, err := b.Breaker(c.Shared)
 				if err != nil {
-					return nil, nil, err
+					return built{}, err
 				}
-				br := v.(*breaker.Breaker)
-				return br.Middleware, sharedRef{br}, nil
+				return built{mw: br.Middleware, instance: br}, nil
 			}
 			opts := breakerOptions(c, b.Handler, b.Deps)
 			// The drain ramp waits in the ratelimit slot, inside priority,
@@ -148,12 +144,12 @@ func newBreakerSection() Section {
 			}
 			br, err := breaker.New(opts...)
 			if err != nil {
-				return nil, nil, err
+				return built{}, err
 			}
 			if separate {
-				b.Also(SlotRateLimit, br.DrainMiddleware, "breaker-drain")
+				b.Also(middleware.SlotRateLimit, br.DrainMiddleware, "breaker-drain")
 			}
-			return br.Middleware, br, nil
+			return built{mw: br.Middleware, closer: br, instance: br}, nil
 		})
 }
 
@@ -177,7 +173,7 @@ func breakerLabel(c breaker.Config) string {
 	}
 	if d := c.Drain; d != nil {
 		add(true, "drain=%s from %g%%", d.Window, d.Start*100)
-		add(d.Rate > 0, "drain_rate=%s", config.FormatRate(d.Rate))
+		add(d.Rate > 0, "drain_rate=%s", iconfig.FormatRate(d.Rate))
 	}
 	return strings.Join(parts, " ")
 }
@@ -185,7 +181,7 @@ func breakerLabel(c breaker.Config) string {
 // tracing: {system, consumer_group, propagators} adds the consumer span.
 // With no TracerProvider in Deps it is a free pass-through.
 func tracingSection() Section {
-	return NewSection("tracing", SlotTracing, func(c tracing.Config) string {
+	return newSection("tracing", middleware.SlotTracing, func(c tracing.Config) string {
 		var parts []string
 		if c.System != "" {
 			parts = append(parts, "system="+c.System)
@@ -197,7 +193,7 @@ func tracingSection() Section {
 			parts = append(parts, "propagators="+strings.Join(c.Propagators, ","))
 		}
 		return strings.Join(parts, " ")
-	}, func(c tracing.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+	}, func(c tracing.Config, b BuildEnv) (built, error) {
 		var opts []tracing.Option
 		if b.Deps.System != "" {
 			opts = append(opts, tracing.WithSystem(b.Deps.System))
@@ -205,16 +201,16 @@ func tracingSection() Section {
 		opts = append(opts, tracing.WithTracerProvider(b.Deps.TracerProvider), tracing.WithMeterProvider(b.Deps.MeterProvider))
 		tr, err := tracing.New(append(opts, c.Options()...)...)
 		if err != nil {
-			return nil, nil, err
+			return built{}, err
 		}
-		return tr.Middleware, nil, nil
+		return built{mw: tr.Middleware}, nil
 	})
 }
 
 // metrics: true records handler duration and outcomes. With no
 // MeterProvider in Deps it is a free pass-through.
 func metricsSection() Section {
-	return switchSection("metrics", SlotMetrics, func(b BuildEnv) (message.HandlerMiddleware, error) {
+	return switchSection("metrics", middleware.SlotMetrics, func(b BuildEnv) (message.HandlerMiddleware, error) {
 		m, err := tracing.NewMetrics(tracing.WithMeterProvider(b.Deps.MeterProvider))
 		if err != nil {
 			return nil, err
@@ -225,23 +221,22 @@ func metricsSection() Section {
 
 // priority: {scheduler: name} waits for a slot of a shared scheduler.
 func prioritySection() Section {
-	s := NewSection("priority", SlotPriority, func(c priority.Config) string {
+	s := newSection("priority", middleware.SlotPriority, func(c priority.Config) string {
 		l := "scheduler=" + c.Scheduler
 		if c.DefaultPriority != nil {
 			l += fmt.Sprintf(" default_priority=%d", *c.DefaultPriority)
 		}
 		return l
-	}, func(c priority.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
-		v, err := b.Shared("schedulers", c.Scheduler)
+	}, func(c priority.Config, b BuildEnv) (built, error) {
+		sched, err := b.Scheduler(c.Scheduler)
 		if err != nil {
-			return nil, nil, err
+			return built{}, err
 		}
-		sched := v.(*priority.Scheduler)
 		mw, err := sched.HandlerMiddleware(c.Options()...)
 		if err != nil {
-			return nil, nil, err
+			return built{}, err
 		}
-		return mw, sharedRef{sched}, nil
+		return built{mw: mw, instance: sched}, nil
 	})
 	s.ref = func(v any) (string, string, string) { return "schedulers", v.(priority.Config).Scheduler, "scheduler" }
 	return s
@@ -250,7 +245,7 @@ func prioritySection() Section {
 // dlq: retry with backoff and dead-lettering, with payload validation when
 // the file has schemas (or Deps.Validator is set).
 func dlqSection() Section {
-	return NewSection("dlq", SlotDLQ, func(c dlq.Config) string {
+	return newSection("dlq", middleware.SlotDLQ, func(c dlq.Config) string {
 		r, err := dlq.New(nopPublisher{}, c.Options()...)
 		if err != nil {
 			return ""
@@ -259,14 +254,14 @@ func dlqSection() Section {
 			return r.Label() + " attempts=shared"
 		}
 		return r.Label()
-	}, func(c dlq.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+	}, func(c dlq.Config, b BuildEnv) (built, error) {
 		if b.Deps.Publisher == nil {
-			return nil, nil, fmt.Errorf("the dlq slot needs Deps.Publisher to publish dead letters")
+			return built{}, fmt.Errorf("the dlq slot needs Deps.Publisher to publish dead letters")
 		}
 		var opts []dlq.Option
 		if c.SharedAttempts() {
 			if b.Deps.AttemptStore == nil {
-				return nil, nil, fmt.Errorf("dlq attempts: shared needs Deps.AttemptStore (adapters/dlqstore.Attempts builds it from the store section)")
+				return built{}, fmt.Errorf("dlq attempts: shared needs Deps.AttemptStore (adapters/dlqstore.Attempts builds it from the store section)")
 			}
 			opts = append(opts, dlq.WithAttemptStore(b.Deps.AttemptStore))
 		}
@@ -285,9 +280,9 @@ func dlqSection() Section {
 		}
 		r, err := dlq.New(b.Deps.Publisher, opts...)
 		if err != nil {
-			return nil, nil, err
+			return built{}, err
 		}
-		return r.Middleware, nil, nil
+		return built{mw: r.Middleware, instance: r}, nil
 	})
 }
 
@@ -299,8 +294,8 @@ func (nopPublisher) Close() error                              { return nil }
 
 // ratelimit: a token bucket (wait or reject), per key, adaptive.
 func ratelimitSection() Section {
-	return NewSection("ratelimit", SlotRateLimit, ratelimitLabel,
-		func(c ratelimit.Config, b BuildEnv) (message.HandlerMiddleware, io.Closer, error) {
+	return newSection("ratelimit", middleware.SlotRateLimit, ratelimitLabel,
+		func(c ratelimit.Config, b BuildEnv) (built, error) {
 			var opts []ratelimit.Option
 			if b.Deps.MaxHold > 0 {
 				opts = append(opts, ratelimit.WithMaxHold(b.Deps.MaxHold))
@@ -310,16 +305,16 @@ func ratelimitSection() Section {
 				ratelimit.WithLogger(b.Deps.Logger))
 			l, err := ratelimit.New(opts...)
 			if err != nil {
-				return nil, nil, err
+				return built{}, err
 			}
-			return l.Middleware, l, nil
+			return built{mw: l.Middleware, closer: l, instance: l}, nil
 		})
 }
 
 func ratelimitLabel(c ratelimit.Config) string {
 	var parts []string
 	if c.Rate != nil {
-		parts = append(parts, "rate="+config.FormatRate(*c.Rate))
+		parts = append(parts, "rate="+iconfig.FormatRate(*c.Rate))
 	}
 	if c.Burst != nil {
 		parts = append(parts, fmt.Sprintf("burst=%d", *c.Burst))
@@ -334,7 +329,7 @@ func ratelimitLabel(c ratelimit.Config) string {
 		parts = append(parts, "key=metadata:"+c.Key.Metadata)
 	}
 	if p := c.PerKey; p != nil {
-		parts = append(parts, "per_key="+config.FormatRate(p.Rate))
+		parts = append(parts, "per_key="+iconfig.FormatRate(p.Rate))
 	}
 	if a := c.Adaptive; a != nil {
 		parts = append(parts, "adaptive")
