@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/validate"
 	"github.com/levee-dev/levee/internal/config"
 )
@@ -232,7 +233,7 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 		}
 		cfg.Schemas = reg
 	}
-	var sc dlq.StoreConfig
+	var sc dlqops.StoreConfig
 	if !fc.Store.IsZero() {
 		if err := fc.Store.Decode(&sc); err != nil {
 			return nil, err
@@ -275,7 +276,7 @@ func fromDocument(doc *config.Document, sections []Section) (*Config, error) {
 			if v == nil {
 				continue
 			}
-			if dc, ok := v.(dlq.Config); ok && dc.SharedAttempts() && sc.StoreKind() == dlq.StoreKindMemory {
+			if dc, ok := v.(dlq.Config); ok && dc.SharedAttempts() && sc.StoreKind() == dlqops.StoreKindMemory {
 				return nil, &config.Error{File: doc.File, Line: childLine(raw, "attempts"), Path: "handlers." + name + "." + key + ".attempts",
 					Err: fmt.Errorf("attempts: shared counts in the store section's backend; it needs `store: {kind: redis or postgres, ...}` (store kind is %s)", sc.StoreKind())}
 			}

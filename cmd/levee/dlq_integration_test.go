@@ -17,6 +17,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
 
@@ -67,7 +68,7 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mon, err := dlq.NewMonitor(store)
+	mon, err := dlqops.NewMonitor(store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 	if err := mon.Record(ctx, "orders.dlq", handMsg); err != nil {
 		t.Fatal(err)
 	}
-	hand := dlq.NewRecord(handMsg, "orders.dlq", time.Now()).ID
+	hand := dlqops.NewRecord(handMsg, "orders.dlq", time.Now()).ID
 
 	dir := t.TempDir()
 	cfgPath := dir + "/levee.yaml"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // Base is the reference time of the suite, at microsecond precision (what
@@ -22,19 +23,19 @@ var Base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // Letter returns a dead letter for tests: id, group (fingerprint), original
 // topic and handler, failed at Base+offset.
-func Letter(id, group, topic, handler string, offset time.Duration) dlq.Record {
-	return dlq.Record{
+func Letter(id, group, topic, handler string, offset time.Duration) dlqops.Record {
+	return dlqops.Record{
 		ID: id, UUID: id, OriginalUUID: id, DLQTopic: topic + ".dlq", OriginalTopic: topic, Handler: handler,
 		Fingerprint: group, ErrorClass: "permanent", ErrorType: "*errors.errorString",
 		Error: "failure of " + id, Attempts: 3, FailedAt: Base.Add(offset), ReceivedAt: Base.Add(offset + time.Second),
 		Metadata: map[string]string{dlq.KeyFingerprint: group, dlq.KeyOriginalTopic: topic, "k": "v " + id},
-		Payload:  []byte(`{"id":"` + id + `"}`), Status: dlq.StatusNew,
+		Payload:  []byte(`{"id":"` + id + `"}`), Status: dlqops.StatusNew,
 	}
 }
 
 // NewStore returns an empty store for one subtest; the suite calls it once
 // per subtest.
-type NewStore func(t *testing.T) dlq.Store
+type NewStore func(t *testing.T) dlqops.Store
 
 // Run runs the conformance suite. It is one long function on purpose: a
 // flat list of independent t.Run subtests, each a few lines against a
@@ -90,11 +91,11 @@ func Run(t *testing.T, newStore NewStore) {
 		if !got.FailedAt.Equal(want.FailedAt) || !got.ReceivedAt.Equal(want.ReceivedAt) {
 			t.Errorf("times: got %v/%v want %v/%v", got.FailedAt, got.ReceivedAt, want.FailedAt, want.ReceivedAt)
 		}
-		if got.Handler != want.Handler || got.ReplayCount != 2 || got.ConsumerGroup != "cg" || got.Status != dlq.StatusNew ||
+		if got.Handler != want.Handler || got.ReplayCount != 2 || got.ConsumerGroup != "cg" || got.Status != dlqops.StatusNew ||
 			got.Attempts != 3 || got.ErrorClass != "permanent" || got.OriginalUUID != "rt" || got.DLQTopic != "orders.dlq" {
 			t.Errorf("fields: got %+v", got)
 		}
-		if _, err := s.Get(ctx, "missing"); !errors.Is(err, dlq.ErrNotFound) {
+		if _, err := s.Get(ctx, "missing"); !errors.Is(err, dlqops.ErrNotFound) {
 			t.Errorf("Get(missing): got %v want ErrNotFound", err)
 		}
 	})
@@ -114,7 +115,7 @@ func Run(t *testing.T, newStore NewStore) {
 			for k := range tc.bigs {
 				dl.Metadata[fmt.Sprintf("big-%d", k)] = strings.Repeat("x", 4<<20)
 			}
-			want := dlq.BoundRecord(dl)
+			want := dlqops.BoundRecord(dl)
 			if want.Truncated == "" {
 				t.Fatalf("%s: BoundRecord cut nothing", tc.name)
 			}
@@ -138,7 +139,7 @@ func Run(t *testing.T, newStore NewStore) {
 				t.Errorf("%s: payload changed", tc.name)
 			}
 		}
-		listed, err := s.List(ctx, dlq.Filter{})
+		listed, err := s.List(ctx, dlqops.Filter{})
 		if err != nil || len(listed) != 2 || listed[0].Truncated == "" || listed[1].Truncated == "" {
 			t.Errorf("List: got %d letters, %v; want both with Truncated", len(listed), err)
 		}
@@ -155,26 +156,26 @@ func Run(t *testing.T, newStore NewStore) {
 			Letter("3", "g2", "orders", "ship", 2*time.Minute),
 			Letter("4", "g2", "orders", "ship", 3*time.Minute),
 		)
-		if n, err := s.SetStatus(ctx, dlq.Filter{IDs: []string{"4"}}, dlq.StatusArchived); err != nil || n != 1 {
+		if n, err := s.SetStatus(ctx, dlqops.Filter{IDs: []string{"4"}}, dlqops.StatusArchived); err != nil || n != 1 {
 			t.Fatalf("SetStatus: %d %v", n, err)
 		}
 		tests := []struct {
 			name string
-			f    dlq.Filter
+			f    dlqops.Filter
 			want []string
 		}{
-			{"all", dlq.Filter{}, []string{"1", "2", "3", "4"}},
-			{"group", dlq.Filter{Group: "g1"}, []string{"1", "2"}},
-			{"topic", dlq.Filter{Topic: "orders"}, []string{"1", "3", "4"}},
-			{"handler", dlq.Filter{Handler: "pay"}, []string{"2"}},
-			{"dlq topic", dlq.Filter{DLQTopic: "payments.dlq"}, []string{"2"}},
-			{"ids", dlq.Filter{IDs: []string{"3", "1", "x"}}, []string{"1", "3"}},
-			{"status", dlq.Filter{Statuses: []dlq.Status{dlq.StatusArchived}}, []string{"4"}},
-			{"since", dlq.Filter{Since: Base.Add(time.Minute)}, []string{"2", "3", "4"}},
-			{"until", dlq.Filter{Until: Base.Add(2 * time.Minute)}, []string{"1", "2"}},
-			{"range", dlq.Filter{Since: Base.Add(time.Minute), Until: Base.Add(3 * time.Minute)}, []string{"2", "3"}},
-			{"limit", dlq.Filter{Topic: "orders", Limit: 2}, []string{"1", "3"}},
-			{"none", dlq.Filter{Group: "nope"}, nil},
+			{"all", dlqops.Filter{}, []string{"1", "2", "3", "4"}},
+			{"group", dlqops.Filter{Group: "g1"}, []string{"1", "2"}},
+			{"topic", dlqops.Filter{Topic: "orders"}, []string{"1", "3", "4"}},
+			{"handler", dlqops.Filter{Handler: "pay"}, []string{"2"}},
+			{"dlq topic", dlqops.Filter{DLQTopic: "payments.dlq"}, []string{"2"}},
+			{"ids", dlqops.Filter{IDs: []string{"3", "1", "x"}}, []string{"1", "3"}},
+			{"status", dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusArchived}}, []string{"4"}},
+			{"since", dlqops.Filter{Since: Base.Add(time.Minute)}, []string{"2", "3", "4"}},
+			{"until", dlqops.Filter{Until: Base.Add(2 * time.Minute)}, []string{"1", "2"}},
+			{"range", dlqops.Filter{Since: Base.Add(time.Minute), Until: Base.Add(3 * time.Minute)}, []string{"2", "3"}},
+			{"limit", dlqops.Filter{Topic: "orders", Limit: 2}, []string{"1", "3"}},
+			{"none", dlqops.Filter{Group: "nope"}, nil},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -187,7 +188,7 @@ func Run(t *testing.T, newStore NewStore) {
 				}
 			})
 		}
-		if _, err := s.List(ctx, dlq.Filter{Statuses: []dlq.Status{"bogus"}}); !errors.Is(err, dlq.ErrInvalidQuery) {
+		if _, err := s.List(ctx, dlqops.Filter{Statuses: []dlqops.Status{"bogus"}}); !errors.Is(err, dlqops.ErrInvalidQuery) {
 			t.Errorf("bad status: got %v want ErrInvalidQuery", err)
 		}
 	})
@@ -200,10 +201,10 @@ func Run(t *testing.T, newStore NewStore) {
 		d := Letter("4", "g2", "orders", "ship", 5*time.Minute)
 		mustAdd(t, s, a, b, c, d)
 		claimAndMark(t, s, "1")
-		if _, err := s.SetStatus(ctx, dlq.Filter{IDs: []string{"2"}}, dlq.StatusArchived); err != nil {
+		if _, err := s.SetStatus(ctx, dlqops.Filter{IDs: []string{"2"}}, dlqops.StatusArchived); err != nil {
 			t.Fatal(err)
 		}
-		groups, err := s.Groups(ctx, dlq.GroupQuery{WindowStart: Base.Add(5 * time.Minute)})
+		groups, err := s.Groups(ctx, dlqops.GroupQuery{WindowStart: Base.Add(5 * time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +212,7 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("got %d groups want 2: %+v", len(groups), groups)
 		}
 		g := groups[0]
-		want := dlq.Group{Key: "g1", By: dlq.GroupByFingerprint, Count: 3, New: 1, Replayed: 1, Archived: 1, InWindow: 1,
+		want := dlqops.Group{Key: "g1", By: dlqops.GroupByFingerprint, Count: 3, New: 1, Replayed: 1, Archived: 1, InWindow: 1,
 			FirstSeen: a.FailedAt, LastSeen: c.FailedAt, OldestNew: c.FailedAt,
 			Topics: []string{"orders", "payments"}, Handlers: []string{"pay", "ship"},
 			SampleError: "newest error", ErrorClass: "validation"}
@@ -221,28 +222,28 @@ func Run(t *testing.T, newStore NewStore) {
 		if groups[1].Key != "g2" || groups[1].Count != 1 || groups[1].InWindow != 1 || !groups[1].OldestNew.Equal(d.FailedAt) {
 			t.Errorf("g2: got %+v", groups[1])
 		}
-		byTopic, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByTopic})
+		byTopic, err := s.Groups(ctx, dlqops.GroupQuery{By: dlqops.GroupByTopic})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(byTopic) != 2 || byTopic[0].Key != "orders" || byTopic[0].Count != 3 || byTopic[1].Key != "payments" {
 			t.Errorf("by topic: got %+v", byTopic)
 		}
-		byHandler, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByHandler, Filter: dlq.Filter{Group: "g1"}})
+		byHandler, err := s.Groups(ctx, dlqops.GroupQuery{By: dlqops.GroupByHandler, Filter: dlqops.Filter{Group: "g1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(byHandler) != 2 || byHandler[0].Key != "ship" || byHandler[0].Count != 2 || byHandler[1].Key != "pay" {
 			t.Errorf("by handler in g1: got %+v", byHandler)
 		}
-		if _, err := s.Groups(ctx, dlq.GroupQuery{By: "bogus"}); !errors.Is(err, dlq.ErrInvalidQuery) {
+		if _, err := s.Groups(ctx, dlqops.GroupQuery{By: "bogus"}); !errors.Is(err, dlqops.ErrInvalidQuery) {
 			t.Errorf("bad group by: got %v want ErrInvalidQuery", err)
 		}
 	})
 	t.Run("ClaimLease", func(t *testing.T) {
 		s := newStore(t)
 		mustAdd(t, s, Letter("1", "g", "t", "h", 0), Letter("2", "g", "t", "h", time.Second), Letter("3", "g", "t", "h", 2*time.Second))
-		req := dlq.ClaimRequest{Owner: "A", Now: Base, Lease: time.Minute, Limit: 2}
+		req := dlqops.ClaimRequest{Owner: "A", Now: Base, Lease: time.Minute, Limit: 2}
 		got, err := s.Claim(ctx, req)
 		if err != nil || !slices.Equal(IDs(got), []string{"1", "2"}) {
 			t.Fatalf("A claim: got %v, %v want [1 2]", IDs(got), err)
@@ -252,7 +253,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if err != nil || !slices.Equal(IDs(got), []string{"3"}) {
 			t.Fatalf("B claim during A's lease: got %v, %v want [3]", IDs(got), err)
 		}
-		if err := s.MarkReplayed(ctx, "1", "B", "u", Base); !errors.Is(err, dlq.ErrClaimLost) {
+		if err := s.MarkReplayed(ctx, "1", "B", "u", Base); !errors.Is(err, dlqops.ErrClaimLost) {
 			t.Errorf("B marks A's letter: got %v want ErrClaimLost", err)
 		}
 		if err := s.MarkReplayed(ctx, "1", "A", "replay-1", Base); err != nil {
@@ -264,7 +265,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if err != nil || !slices.Equal(IDs(got), []string{"2", "3"}) {
 			t.Fatalf("C claim after leases: got %v, %v want [2 3]", IDs(got), err)
 		}
-		if err := s.Release(ctx, "2", "A", "late"); !errors.Is(err, dlq.ErrClaimLost) {
+		if err := s.Release(ctx, "2", "A", "late"); !errors.Is(err, dlqops.ErrClaimLost) {
 			t.Errorf("A releases after losing the claim: got %v want ErrClaimLost", err)
 		}
 		if err := s.Release(ctx, "2", "C", "held: reason"); err != nil {
@@ -272,27 +273,27 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 		one, _ := s.Get(ctx, "1")
 		two, _ := s.Get(ctx, "2")
-		if one.Status != dlq.StatusReplayed || one.ReplayUUID != "replay-1" || !one.ReplayedAt.Equal(Base) {
+		if one.Status != dlqops.StatusReplayed || one.ReplayUUID != "replay-1" || !one.ReplayedAt.Equal(Base) {
 			t.Errorf("1 after mark: got %+v", one)
 		}
-		if two.Status != dlq.StatusNew || two.Reason != "held: reason" {
+		if two.Status != dlqops.StatusNew || two.Reason != "held: reason" {
 			t.Errorf("2 after release: got status %s reason %q", two.Status, two.Reason)
 		}
 		// the cursor skips what the run already walked
 		req.Owner, req.Now = "D", Base.Add(time.Hour)
-		req.After = &dlq.Cursor{At: two.FailedAt, ID: two.ID}
+		req.After = &dlqops.Cursor{At: two.FailedAt, ID: two.ID}
 		got, err = s.Claim(ctx, req)
 		if err != nil || !slices.Equal(IDs(got), []string{"3"}) {
 			t.Fatalf("claim after cursor: got %v, %v want [3]", IDs(got), err)
 		}
 		// force: replayed letters are claimable when asked for
 		req.After, req.Owner = nil, "E"
-		req.Filter.Statuses = []dlq.Status{dlq.StatusReplayed}
+		req.Filter.Statuses = []dlqops.Status{dlqops.StatusReplayed}
 		got, err = s.Claim(ctx, req)
 		if err != nil || !slices.Equal(IDs(got), []string{"1"}) {
 			t.Fatalf("claim replayed: got %v, %v want [1]", IDs(got), err)
 		}
-		if _, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "", Now: Base, Lease: time.Minute, Limit: 1}); !errors.Is(err, dlq.ErrInvalidQuery) {
+		if _, err := s.Claim(ctx, dlqops.ClaimRequest{Owner: "", Now: Base, Lease: time.Minute, Limit: 1}); !errors.Is(err, dlqops.ErrInvalidQuery) {
 			t.Errorf("claim without owner: got %v want ErrInvalidQuery", err)
 		}
 	})
@@ -304,9 +305,9 @@ func Run(t *testing.T, newStore NewStore) {
 			mustAdd(t, s, Letter(id, "g", "t", "h", 0))
 		}
 		var walked []string
-		var after *dlq.Cursor
+		var after *dlqops.Cursor
 		for range 10 {
-			got, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "w", Now: Base, Lease: time.Hour, Limit: 1, After: after})
+			got, err := s.Claim(ctx, dlqops.ClaimRequest{Owner: "w", Now: Base, Lease: time.Hour, Limit: 1, After: after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,7 +318,7 @@ func Run(t *testing.T, newStore NewStore) {
 			if err := s.Release(ctx, got[0].ID, "w", "held"); err != nil { // stays new, as a held letter
 				t.Fatal(err)
 			}
-			after = &dlq.Cursor{At: got[0].FailedAt, ID: got[0].ID}
+			after = &dlqops.Cursor{At: got[0].FailedAt, ID: got[0].ID}
 		}
 		if want := []string{"A3", "a-2", "a1", "b"}; !slices.Equal(walked, want) {
 			t.Errorf("walked %v want %v", walked, want)
@@ -326,17 +327,17 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("SetStatusSkipsClaimed", func(t *testing.T) {
 		s := newStore(t)
 		mustAdd(t, s, Letter("1", "g", "t", "h", 0), Letter("2", "g", "t", "h", time.Second))
-		if _, err := s.Claim(ctx, dlq.ClaimRequest{Filter: dlq.Filter{IDs: []string{"1"}}, Owner: "A", Now: Base, Lease: time.Minute, Limit: 1}); err != nil {
+		if _, err := s.Claim(ctx, dlqops.ClaimRequest{Filter: dlqops.Filter{IDs: []string{"1"}}, Owner: "A", Now: Base, Lease: time.Minute, Limit: 1}); err != nil {
 			t.Fatal(err)
 		}
-		n, err := s.SetStatus(ctx, dlq.Filter{Group: "g"}, dlq.StatusArchived)
+		n, err := s.SetStatus(ctx, dlqops.Filter{Group: "g"}, dlqops.StatusArchived)
 		if err != nil || n != 1 {
 			t.Fatalf("archive: got %d, %v want 1", n, err)
 		}
-		if got, _ := s.Get(ctx, "1"); got.Status != dlq.StatusNew {
+		if got, _ := s.Get(ctx, "1"); got.Status != dlqops.StatusNew {
 			t.Errorf("claimed letter archived: %s", got.Status)
 		}
-		if n, err := s.SetStatus(ctx, dlq.Filter{}, "bogus"); !errors.Is(err, dlq.ErrInvalidQuery) || n != 0 {
+		if n, err := s.SetStatus(ctx, dlqops.Filter{}, "bogus"); !errors.Is(err, dlqops.ErrInvalidQuery) || n != 0 {
 			t.Errorf("bad status: got %d, %v", n, err)
 		}
 	})
@@ -345,31 +346,31 @@ func Run(t *testing.T, newStore NewStore) {
 		for i := range 10 {
 			mustAdd(t, s, Letter(fmt.Sprintf("%02d", i), "g", "t", "h", time.Duration(i)*time.Hour))
 		}
-		n, err := s.Prune(ctx, dlq.Retention{MaxAge: 5 * time.Hour}, Base.Add(9*time.Hour))
+		n, err := s.Prune(ctx, dlqops.Retention{MaxAge: 5 * time.Hour}, Base.Add(9*time.Hour))
 		if err != nil || n != 4 {
 			t.Fatalf("prune by age: got %d, %v want 4", n, err)
 		}
-		n, err = s.Prune(ctx, dlq.Retention{MaxCount: 3}, Base.Add(9*time.Hour))
+		n, err = s.Prune(ctx, dlqops.Retention{MaxCount: 3}, Base.Add(9*time.Hour))
 		if err != nil || n != 3 {
 			t.Fatalf("prune by count: got %d, %v want 3", n, err)
 		}
-		left, _ := s.List(ctx, dlq.Filter{})
+		left, _ := s.List(ctx, dlqops.Filter{})
 		if !slices.Equal(IDs(left), []string{"07", "08", "09"}) {
 			t.Errorf("left: got %v want newest three", IDs(left))
 		}
 	})
 	t.Run("PreviewPruneMatchesPrune", func(t *testing.T) {
-		for _, r := range []dlq.Retention{{MaxAge: 5 * time.Hour}, {MaxCount: 3}, {MaxAge: 5 * time.Hour, MaxCount: 3}, {MaxAge: 20 * time.Hour}} {
+		for _, r := range []dlqops.Retention{{MaxAge: 5 * time.Hour}, {MaxCount: 3}, {MaxAge: 5 * time.Hour, MaxCount: 3}, {MaxAge: 20 * time.Hour}} {
 			s := newStore(t)
 			for i := range 10 {
 				mustAdd(t, s, Letter(fmt.Sprintf("%02d", i), fmt.Sprintf("g%d", i%2), "t", "h", time.Duration(i)*time.Hour))
 			}
 			now := Base.Add(9 * time.Hour)
-			p, err := dlq.PreviewPrune(ctx, s, r, now)
+			p, err := dlqops.PreviewPrune(ctx, s, r, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if left, _ := s.List(ctx, dlq.Filter{}); len(left) != 10 {
+			if left, _ := s.List(ctx, dlqops.Filter{}); len(left) != 10 {
 				t.Fatalf("%+v: the preview deleted letters: %d left", r, len(left))
 			}
 			n, err := s.Prune(ctx, r, now)
@@ -394,7 +395,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("ConcurrentClaimsAreExclusive", func(t *testing.T) {
 		s := newStore(t)
 		const total = 300
-		var all []dlq.Record
+		var all []dlqops.Record
 		for i := range total {
 			all = append(all, Letter(fmt.Sprintf("c%03d", i), "g", "t", "h", time.Duration(i)*time.Millisecond))
 		}
@@ -406,7 +407,7 @@ func Run(t *testing.T, newStore NewStore) {
 			wg.Go(func() {
 				owner := fmt.Sprintf("w%d", w)
 				for {
-					got, err := s.Claim(ctx, dlq.ClaimRequest{Owner: owner, Now: Base, Lease: time.Hour, Limit: 7})
+					got, err := s.Claim(ctx, dlqops.ClaimRequest{Owner: owner, Now: Base, Lease: time.Hour, Limit: 7})
 					if err != nil {
 						t.Error(err)
 						return
@@ -455,14 +456,14 @@ func deadLetter(uuid, payload, topic, handler, group, errText string) *message.M
 	return m
 }
 
-// identityIncludesConsumer: a dead letter's ID (dlq.NewRecord) includes the
+// identityIncludesConsumer: a dead letter's ID (dlqops.NewRecord) includes the
 // consumer, so two handlers or groups failing one message keep two letters,
 // a forged letter reusing the UUID (arriving first) hides none of them, and
 // a redelivery of a letter is still recognised as the same letter.
-func identityIncludesConsumer(t *testing.T, s dlq.Store) {
+func identityIncludesConsumer(t *testing.T, s dlqops.Store) {
 	ctx := context.Background()
 	const uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
-	rec := func(m *message.Message, dlqTopic string) dlq.Record { return dlq.NewRecord(m, dlqTopic, Base) }
+	rec := func(m *message.Message, dlqTopic string) dlqops.Record { return dlqops.NewRecord(m, dlqTopic, Base) }
 	victim := deadLetter(uuid, `{"order":1}`, "orders", "ship", "", "warehouse offline")
 	// what a producer can publish straight onto the DLQ topic, first
 	forgedOtherConsumer := deadLetter(uuid, `{"order":1}`, "spam", "spam-handler", "", "x")
@@ -485,7 +486,7 @@ func identityIncludesConsumer(t *testing.T, s dlq.Store) {
 
 	steps := []struct {
 		name     string
-		dl       dlq.Record
+		dl       dlqops.Record
 		wantNew  int
 		sameAsID string
 	}{
@@ -508,7 +509,7 @@ func identityIncludesConsumer(t *testing.T, s dlq.Store) {
 			t.Errorf("%s: id %s want the victim's %s", st.name, st.dl.ID, st.sameAsID)
 		}
 	}
-	all, err := s.List(ctx, dlq.Filter{})
+	all, err := s.List(ctx, dlqops.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,23 +524,23 @@ func identityIncludesConsumer(t *testing.T, s dlq.Store) {
 		got.Error != "warehouse offline" || got.ReplayCount != 0 {
 		t.Errorf("victim's letter: got %+v", got)
 	}
-	byHandler, err := s.List(ctx, dlq.Filter{Handler: "bill"})
+	byHandler, err := s.List(ctx, dlqops.Filter{Handler: "bill"})
 	if err != nil || len(byHandler) != 1 || byHandler[0].Error != "ledger closed" {
 		t.Errorf("other handler's letter: got %v, %v", byHandler, err)
 	}
 }
 
-func mustAdd(t *testing.T, s dlq.Store, letters ...dlq.Record) {
+func mustAdd(t *testing.T, s dlqops.Store, letters ...dlqops.Record) {
 	t.Helper()
 	if _, err := s.Add(context.Background(), letters...); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func claimAndMark(t *testing.T, s dlq.Store, id string) {
+func claimAndMark(t *testing.T, s dlqops.Store, id string) {
 	t.Helper()
 	ctx := context.Background()
-	got, err := s.Claim(ctx, dlq.ClaimRequest{Filter: dlq.Filter{IDs: []string{id}}, Owner: "m", Now: Base, Lease: time.Minute, Limit: 1})
+	got, err := s.Claim(ctx, dlqops.ClaimRequest{Filter: dlqops.Filter{IDs: []string{id}}, Owner: "m", Now: Base, Lease: time.Minute, Limit: 1})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("claim %s: %v %v", id, IDs(got), err)
 	}
@@ -549,7 +550,7 @@ func claimAndMark(t *testing.T, s dlq.Store, id string) {
 }
 
 // IDs returns the IDs of letters in order.
-func IDs(letters []dlq.Record) []string {
+func IDs(letters []dlqops.Record) []string {
 	var out []string
 	for _, dl := range letters {
 		out = append(out, dl.ID)
@@ -558,7 +559,7 @@ func IDs(letters []dlq.Record) []string {
 }
 
 // EqualGroup compares two groups field by field (times with Equal).
-func EqualGroup(got, want dlq.Group) error {
+func EqualGroup(got, want dlqops.Group) error {
 	if got.Key != want.Key || got.By != want.By || got.Count != want.Count || got.New != want.New ||
 		got.Replayed != want.Replayed || got.Archived != want.Archived || got.InWindow != want.InWindow ||
 		!got.FirstSeen.Equal(want.FirstSeen) || !got.LastSeen.Equal(want.LastSeen) || !got.OldestNew.Equal(want.OldestNew) ||

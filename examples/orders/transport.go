@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/levee-dev/levee/adapters"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/middleware"
 )
 
@@ -56,19 +56,19 @@ func transportConfig(cfg *middleware.Config, flagKind string) (adapters.Transpor
 // storeConfig is the file's store section, or the loopback store of
 // -store KIND when the flag is set (prefix: the Redis key prefix or the
 // PostgreSQL schema).
-func storeConfig(cfg *middleware.Config, flagKind, prefix string) (dlq.StoreConfig, error) {
-	var sc dlq.StoreConfig
+func storeConfig(cfg *middleware.Config, flagKind, prefix string) (dlqops.StoreConfig, error) {
+	var sc dlqops.StoreConfig
 	switch flagKind {
 	case "":
 		if raw, ok := cfg.Shared["store"][""]; ok {
 			err := raw.Decode(&sc)
 			return sc, err
 		}
-	case dlq.StoreKindMemory:
-	case dlq.StoreKindRedis:
-		sc = dlq.StoreConfig{Kind: flagKind, URL: "redis://127.0.0.1:6379/0", Prefix: prefix}
-	case dlq.StoreKindPostgres:
-		sc = dlq.StoreConfig{Kind: flagKind, URL: "postgres://postgres@127.0.0.1:5432/test", Schema: prefix}
+	case dlqops.StoreKindMemory:
+	case dlqops.StoreKindRedis:
+		sc = dlqops.StoreConfig{Kind: flagKind, URL: "redis://127.0.0.1:6379/0", Prefix: prefix}
+	case dlqops.StoreKindPostgres:
+		sc = dlqops.StoreConfig{Kind: flagKind, URL: "postgres://postgres@127.0.0.1:5432/test", Schema: prefix}
 	default:
 		return sc, fmt.Errorf("-store %q: want memory, redis or postgres", flagKind)
 	}

@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	mod + "/priority":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/batch":        {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/dlq":          {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/dlq/dlqops":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", mod + "/dlq"},
 	mod + "/tracing":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/middleware":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", "gopkg.in/yaml.v3"},
 	mod + "/dlq/validate": {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},

@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -9,21 +9,21 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
 // opsGateStore blocks the first Add until gate is closed and records batch
 // sizes; failBatch makes the Add of that batch number (1-based) fail.
 type opsGateStore struct {
-	*dlq.MemStore
+	*dlqops.MemStore
 	gate      chan struct{}
 	failBatch int
 	mu        sync.Mutex
 	sizes     []int
 }
 
-func (s *opsGateStore) Add(ctx context.Context, recs ...dlq.Record) (int, error) {
+func (s *opsGateStore) Add(ctx context.Context, recs ...dlqops.Record) (int, error) {
 	s.mu.Lock()
 	s.sizes = append(s.sizes, len(recs))
 	n := len(s.sizes)
@@ -32,7 +32,7 @@ func (s *opsGateStore) Add(ctx context.Context, recs ...dlq.Record) (int, error)
 		<-s.gate
 	}
 	if n == s.failBatch {
-		return 0, errors.Join(dlq.ErrStore, errOpsDown)
+		return 0, errors.Join(dlqops.ErrStore, errOpsDown)
 	}
 	return s.MemStore.Add(ctx, recs...)
 }
@@ -53,8 +53,8 @@ func TestMonitorGroupCommit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			testkit.Synctest(t, func(t *testing.T) {
-				s := &opsGateStore{MemStore: dlq.NewMemStore(), gate: make(chan struct{}), failBatch: tt.failBatch}
-				m, err := dlq.NewMonitor(s, dlq.WithMonitorBatchRows(tt.maxRows))
+				s := &opsGateStore{MemStore: dlqops.NewMemStore(), gate: make(chan struct{}), failBatch: tt.failBatch}
+				m, err := dlqops.NewMonitor(s, dlqops.WithMonitorBatchRows(tt.maxRows))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -72,7 +72,7 @@ func TestMonitorGroupCommit(t *testing.T) {
 				failed := 0
 				for range 10 {
 					if err := <-errs; err != nil {
-						if !errors.Is(err, dlq.ErrStore) {
+						if !errors.Is(err, dlqops.ErrStore) {
 							t.Errorf("error %v does not wrap ErrStore", err)
 						}
 						failed++

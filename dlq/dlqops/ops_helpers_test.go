@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // opsPublisher records published messages with the (possibly fake) time of
@@ -50,19 +51,19 @@ func (p *opsPublisher) sent() ([]*message.Message, []string, []time.Time) {
 
 // opsFailingStore fails Add while fail is set (an unreachable database).
 type opsFailingStore struct {
-	*dlq.MemStore
+	*dlqops.MemStore
 	mu   sync.Mutex
 	fail int // Add calls left to fail
 }
 
 var errOpsDown = errors.New("connection refused")
 
-func (s *opsFailingStore) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
+func (s *opsFailingStore) Add(ctx context.Context, letters ...dlqops.Record) (int, error) {
 	s.mu.Lock()
 	if s.fail > 0 {
 		s.fail--
 		s.mu.Unlock()
-		return 0, errors.Join(dlq.ErrStore, errOpsDown)
+		return 0, errors.Join(dlqops.ErrStore, errOpsDown)
 	}
 	s.mu.Unlock()
 	return s.MemStore.Add(ctx, letters...)
@@ -93,7 +94,7 @@ func opsDeadLetterMsg(uuid, topic, fp string, replayCount int, failedAt time.Tim
 // opsID is the store ID of opsDeadLetterMsg(uuid, "orders", ...) with
 // replay count 0, recorded from "orders.dlq".
 func opsID(uuid string) string {
-	return dlq.NewRecord(opsDeadLetterMsg(uuid, "orders", opsFP, 0, opsNow), "orders.dlq", opsNow).ID
+	return dlqops.NewRecord(opsDeadLetterMsg(uuid, "orders", opsFP, 0, opsNow), "orders.dlq", opsNow).ID
 }
 
 func itoa(n int) string {

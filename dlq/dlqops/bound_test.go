@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // bigMetadata returns n keys "k00000"... with short values, the Levee
@@ -34,21 +35,21 @@ func bigMetadata(n, big, size int) map[string]string {
 // of orig.
 func checkBounded(t *testing.T, md, orig map[string]string) {
 	t.Helper()
-	if len(md) > dlq.MaxStoredMetadataKeys {
-		t.Errorf("%d keys kept, cap %d", len(md), dlq.MaxStoredMetadataKeys)
+	if len(md) > dlqops.MaxStoredMetadataKeys {
+		t.Errorf("%d keys kept, cap %d", len(md), dlqops.MaxStoredMetadataKeys)
 	}
 	total := 0
 	for k, v := range md {
 		total += len(k) + len(v)
-		if len(k) > dlq.MaxStoredMetadataKeyBytes || len(v) > dlq.MaxStoredMetadataValueBytes {
+		if len(k) > dlqops.MaxStoredMetadataKeyBytes || len(v) > dlqops.MaxStoredMetadataValueBytes {
 			t.Errorf("key %.20q: %d/%d bytes over the caps", k, len(k), len(v))
 		}
 		if !utf8.ValidString(v) {
 			t.Errorf("value of %q is not valid UTF-8 after the cut", k)
 		}
 	}
-	if total > dlq.MaxStoredMetadataBytes {
-		t.Errorf("%d metadata bytes kept, cap %d", total, dlq.MaxStoredMetadataBytes)
+	if total > dlqops.MaxStoredMetadataBytes {
+		t.Errorf("%d metadata bytes kept, cap %d", total, dlqops.MaxStoredMetadataBytes)
 	}
 	for k, v := range orig {
 		if strings.HasPrefix(k, "levee_") && md[k] != v {
@@ -65,22 +66,22 @@ func TestBoundRecord(t *testing.T) {
 		wantNote  []string
 	}{
 		{name: "small letter kept whole", md: bigMetadata(10, 0, 0), wantWhole: true},
-		{name: "at the key cap kept whole", md: bigMetadata(dlq.MaxStoredMetadataKeys-6, 0, 0), wantWhole: true},
+		{name: "at the key cap kept whole", md: bigMetadata(dlqops.MaxStoredMetadataKeys-6, 0, 0), wantWhole: true},
 		{name: "4,000 keys", md: bigMetadata(4000, 0, 0),
 			wantNote: []string{"kept 1000 of 4006 keys", "3006 keys dropped over the caps of 1000 keys and 262144 bytes"}},
 		{name: "20,000 keys and three 4 MB values", md: bigMetadata(20000, 3, 4<<20),
 			wantNote: []string{"kept 1000 of 20009 keys", "3 values cut to 16384 bytes"}},
 		{name: "one 4 MB value", md: bigMetadata(0, 1, 4<<20), wantNote: []string{"kept 7 of 7 keys", "1 values cut to 16384 bytes"}},
-		{name: "many 16 KiB values hit the byte cap", md: bigMetadata(0, 40, dlq.MaxStoredMetadataValueBytes),
+		{name: "many 16 KiB values hit the byte cap", md: bigMetadata(0, 40, dlqops.MaxStoredMetadataValueBytes),
 			wantNote: []string{"keys dropped over the caps"}},
-		{name: "long key dropped", md: map[string]string{strings.Repeat("k", dlq.MaxStoredMetadataKeyBytes+1): "v", "a": "b"},
+		{name: "long key dropped", md: map[string]string{strings.Repeat("k", dlqops.MaxStoredMetadataKeyBytes+1): "v", "a": "b"},
 			wantNote: []string{"kept 1 of 2 keys", "1 keys longer than 256 bytes dropped"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			orig := maps.Clone(tt.md)
-			in := dlq.Record{ID: "x", Metadata: tt.md}
-			got := dlq.BoundRecord(in)
+			in := dlqops.Record{ID: "x", Metadata: tt.md}
+			got := dlqops.BoundRecord(in)
 			if !maps.Equal(tt.md, orig) {
 				t.Fatal("BoundRecord modified the input map")
 			}
@@ -96,7 +97,7 @@ func TestBoundRecord(t *testing.T) {
 					t.Errorf("Truncated %q does not say %q", got.Truncated, w)
 				}
 			}
-			again := dlq.BoundRecord(got)
+			again := dlqops.BoundRecord(got)
 			if again.Truncated != got.Truncated || !maps.Equal(again.Metadata, got.Metadata) {
 				t.Errorf("not idempotent: %q then %q", got.Truncated, again.Truncated)
 			}
@@ -110,7 +111,7 @@ func TestNewRecordAndMemStoreBound(t *testing.T) {
 	md := bigMetadata(20000, 3, 4<<20)
 	msg := message.NewMessage("u-big", []byte("payload"))
 	msg.Metadata = maps.Clone(md)
-	rec := dlq.NewRecord(msg, "orders.dlq", opsNow)
+	rec := dlqops.NewRecord(msg, "orders.dlq", opsNow)
 	checkBounded(t, rec.Metadata, md)
 	if rec.Truncated == "" {
 		t.Fatal("NewRecord cut the metadata without recording it")
@@ -119,8 +120,8 @@ func TestNewRecordAndMemStoreBound(t *testing.T) {
 		t.Errorf("failure keys lost: %+v", rec)
 	}
 
-	s := dlq.NewMemStore()
-	hand := dlq.Record{ID: "hand", Fingerprint: "g", Metadata: maps.Clone(md), FailedAt: opsNow, ReceivedAt: opsNow}
+	s := dlqops.NewMemStore()
+	hand := dlqops.Record{ID: "hand", Fingerprint: "g", Metadata: maps.Clone(md), FailedAt: opsNow, ReceivedAt: opsNow}
 	if _, err := s.Add(context.Background(), hand); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestNewRecordAndMemStoreBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBounded(t, got.Metadata, md)
-	if want := dlq.BoundRecord(hand).Truncated; got.Truncated != want || want == "" {
+	if want := dlqops.BoundRecord(hand).Truncated; got.Truncated != want || want == "" {
 		t.Errorf("stored Truncated %q want %q", got.Truncated, want)
 	}
 }
@@ -145,10 +146,10 @@ func TestDocsStateTheStoreBounds(t *testing.T) {
 		return string(raw)
 	}
 	for path, wants := range map[string][]string{
-		"../README.md": {fmt.Sprintf("timeout: %s ", dlq.DefaultStoreTimeout), fmt.Sprintf("(default %s;", dlq.DefaultStoreTimeout)},
-		"../docs/OPERATIONS.md": {
-			fmt.Sprintf("timeout: %s ", dlq.DefaultStoreTimeout), fmt.Sprintf("`store: timeout` (default %s)", dlq.DefaultStoreTimeout),
-			fmt.Sprintf("at most %d metadata keys", dlq.MaxStoredMetadataKeys),
+		"../../README.md": {fmt.Sprintf("timeout: %s ", dlqops.DefaultStoreTimeout), fmt.Sprintf("(default %s;", dlqops.DefaultStoreTimeout)},
+		"../../docs/OPERATIONS.md": {
+			fmt.Sprintf("timeout: %s ", dlqops.DefaultStoreTimeout), fmt.Sprintf("`store: timeout` (default %s)", dlqops.DefaultStoreTimeout),
+			fmt.Sprintf("at most %d metadata keys", dlqops.MaxStoredMetadataKeys),
 		},
 	} {
 		doc := read(path)
@@ -158,14 +159,14 @@ func TestDocsStateTheStoreBounds(t *testing.T) {
 			}
 		}
 	}
-	doc := read("../docs/DLQ.md")
+	doc := read("../../docs/DLQ.md")
 	for _, want := range []string{
-		fmt.Sprintf("%d metadata keys", dlq.MaxStoredMetadataKeys),
-		fmt.Sprintf("%d bytes a key", dlq.MaxStoredMetadataKeyBytes),
-		fmt.Sprintf("%d KiB a value", dlq.MaxStoredMetadataValueBytes>>10),
-		fmt.Sprintf("%d KiB of metadata in all", dlq.MaxStoredMetadataBytes>>10),
-		fmt.Sprintf("`timeout` (default %s;", dlq.DefaultStoreTimeout),
-		"\n  " + dlq.BoundRecord(dlq.Record{Metadata: bigMetadata(20000, 3, 4<<20)}).Truncated + "\n",
+		fmt.Sprintf("%d metadata keys", dlqops.MaxStoredMetadataKeys),
+		fmt.Sprintf("%d bytes a key", dlqops.MaxStoredMetadataKeyBytes),
+		fmt.Sprintf("%d KiB a value", dlqops.MaxStoredMetadataValueBytes>>10),
+		fmt.Sprintf("%d KiB of metadata in all", dlqops.MaxStoredMetadataBytes>>10),
+		fmt.Sprintf("`timeout` (default %s;", dlqops.DefaultStoreTimeout),
+		"\n  " + dlqops.BoundRecord(dlqops.Record{Metadata: bigMetadata(20000, 3, 4<<20)}).Truncated + "\n",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/DLQ.md does not state %q", want)

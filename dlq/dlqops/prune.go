@@ -1,4 +1,4 @@
-package dlq
+package dlqops
 
 import (
 	"context"
@@ -13,54 +13,22 @@ import (
 // context; `levee dlq prune` does the same once. A Pruner is safe for
 // concurrent use, though one Run per store is enough.
 type Pruner struct {
-	store Store
-	ret   Retention
-	every time.Duration
-	prunerConfig
-}
-
-// prunerConfig holds what the PrunerOptions set.
-type prunerConfig struct {
+	store  Store
+	ret    Retention
+	every  time.Duration
 	now    func() time.Time
 	logger watermill.LoggerAdapter
 }
 
-// PrunerOption configures a Pruner.
-type PrunerOption interface{ apply(*prunerConfig) }
-
-type prunerOptionFunc func(*prunerConfig)
-
-func (f prunerOptionFunc) apply(c *prunerConfig) { f(c) }
-
-// WithPrunerClock sets the clock the retention is measured against.
-// Default time.Now; nil means the default.
-func WithPrunerClock(now func() time.Time) PrunerOption {
-	return prunerOptionFunc(func(c *prunerConfig) { c.now = now })
-}
-
-// WithPrunerLogger sets the logger (deletions at info, failures at error).
-// Default none; nil means none.
-func WithPrunerLogger(l watermill.LoggerAdapter) PrunerOption {
-	return prunerOptionFunc(func(c *prunerConfig) { c.logger = l })
-}
-
-// NewPruner returns a Pruner applying r every interval. It returns an error
-// wrapping ErrInvalidConfig for a nil store, a retention that bounds
-// nothing or is negative, or an interval that is not positive.
-func NewPruner(store Store, r Retention, every time.Duration, opts ...PrunerOption) (*Pruner, error) {
-	p := &Pruner{store: store, ret: r, every: every}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&p.prunerConfig)
-		}
-	}
-	if p.now == nil {
-		p.now = time.Now
-	}
-	if p.logger == nil {
-		p.logger = watermill.NopLogger{}
-	}
+// NewPruner returns a Pruner applying r every interval. It takes WithClock
+// and WithLogger. It returns an error wrapping ErrInvalidConfig for a nil
+// store, a retention that bounds nothing or is negative, an interval that
+// is not positive or an option it does not take.
+func NewPruner(store Store, r Retention, every time.Duration, opts ...Option) (*Pruner, error) {
+	c := newConfig(forPruner, opts)
 	switch {
+	case c.misplaced != nil:
+		return nil, c.misplaced
 	case store == nil:
 		return nil, fmt.Errorf("%w: pruner without a store", ErrInvalidConfig)
 	case r.MaxAge < 0 || r.MaxCount < 0:
@@ -70,7 +38,7 @@ func NewPruner(store Store, r Retention, every time.Duration, opts ...PrunerOpti
 	case every <= 0:
 		return nil, fmt.Errorf("%w: prune interval %s must be positive", ErrInvalidConfig, every)
 	}
-	return p, nil
+	return &Pruner{store: store, ret: r, every: every, now: c.now, logger: c.logger}, nil
 }
 
 // PruneOnce applies the retention now and returns how many letters it

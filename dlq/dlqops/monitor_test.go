@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -10,14 +10,15 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
 var opsNow = time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
 
-func opsMonitor(t *testing.T, s dlq.Store) *dlq.Monitor {
+func opsMonitor(t *testing.T, s dlqops.Store) *dlqops.Monitor {
 	t.Helper()
-	m, err := dlq.NewMonitor(s, dlq.WithMonitorClock(func() time.Time { return opsNow }))
+	m, err := dlqops.NewMonitor(s, dlqops.WithClock(func() time.Time { return opsNow }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,16 +40,16 @@ func TestNewRecordBadInput(t *testing.T) {
 	}{
 		{name: "well formed", uuid: "u1", md: opsDeadLetterMsg("u1", "orders", "0123456789abcdef", 2, failedAt).Metadata,
 			wantGroup: "0123456789abcdef", wantTopic: "orders", wantCount: 2, wantAt: failedAt},
-		{name: "no levee keys", uuid: "u2", md: map[string]string{"x": "y"}, wantGroup: dlq.UnknownGroup, wantAt: opsNow},
-		{name: "garbage fingerprint", uuid: "u3", md: map[string]string{dlq.KeyFingerprint: "DROP TABLE;"}, wantGroup: dlq.UnknownGroup, wantAt: opsNow},
-		{name: "upper-case fingerprint", uuid: "u3b", md: map[string]string{dlq.KeyFingerprint: "0123456789ABCDEF"}, wantGroup: dlq.UnknownGroup, wantAt: opsNow},
+		{name: "no levee keys", uuid: "u2", md: map[string]string{"x": "y"}, wantGroup: dlqops.UnknownGroup, wantAt: opsNow},
+		{name: "garbage fingerprint", uuid: "u3", md: map[string]string{dlq.KeyFingerprint: "DROP TABLE;"}, wantGroup: dlqops.UnknownGroup, wantAt: opsNow},
+		{name: "upper-case fingerprint", uuid: "u3b", md: map[string]string{dlq.KeyFingerprint: "0123456789ABCDEF"}, wantGroup: dlqops.UnknownGroup, wantAt: opsNow},
 		{name: "garbage counts and time", uuid: "u4", md: map[string]string{dlq.KeyReplayCount: "-3", dlq.KeyAttempts: "1e9",
-			dlq.KeyLastFailureAt: "yesterday", dlq.KeyOriginalTopic: "  orders  "}, wantGroup: dlq.UnknownGroup, wantTopic: "orders", wantAt: opsNow},
-		{name: "year zero time", uuid: "u5", md: map[string]string{dlq.KeyLastFailureAt: "0000-01-01T00:00:00Z"}, wantGroup: dlq.UnknownGroup, wantAt: opsNow},
+			dlq.KeyLastFailureAt: "yesterday", dlq.KeyOriginalTopic: "  orders  "}, wantGroup: dlqops.UnknownGroup, wantTopic: "orders", wantAt: opsNow},
+		{name: "year zero time", uuid: "u5", md: map[string]string{dlq.KeyLastFailureAt: "0000-01-01T00:00:00Z"}, wantGroup: dlqops.UnknownGroup, wantAt: opsNow},
 		{name: "empty uuid", uuid: "", md: map[string]string{dlq.KeyFingerprint: "0123456789abcdef"}, wantGroup: "0123456789abcdef", wantAt: opsNow, unusableUUID: true},
-		{name: "uuid with spaces", uuid: "a b", md: nil, wantGroup: dlq.UnknownGroup, wantAt: opsNow, unusableUUID: true},
-		{name: "oversize uuid", uuid: long, md: map[string]string{dlq.KeyError: long, dlq.KeyHandler: long}, wantGroup: dlq.UnknownGroup, wantAt: opsNow, unusableUUID: true},
-		{name: "invalid utf8", uuid: "u6", md: map[string]string{dlq.KeyOriginalTopic: "or\xffders", dlq.KeyError: "\xfe\xff"}, wantGroup: dlq.UnknownGroup, wantTopic: "or\uFFFDders", wantAt: opsNow},
+		{name: "uuid with spaces", uuid: "a b", md: nil, wantGroup: dlqops.UnknownGroup, wantAt: opsNow, unusableUUID: true},
+		{name: "oversize uuid", uuid: long, md: map[string]string{dlq.KeyError: long, dlq.KeyHandler: long}, wantGroup: dlqops.UnknownGroup, wantAt: opsNow, unusableUUID: true},
+		{name: "invalid utf8", uuid: "u6", md: map[string]string{dlq.KeyOriginalTopic: "or\xffders", dlq.KeyError: "\xfe\xff"}, wantGroup: dlqops.UnknownGroup, wantTopic: "or\uFFFDders", wantAt: opsNow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +57,7 @@ func TestNewRecordBadInput(t *testing.T) {
 			for k, v := range tt.md {
 				msg.Metadata[k] = v
 			}
-			dl := dlq.NewRecord(msg, "orders.dlq", opsNow)
+			dl := dlqops.NewRecord(msg, "orders.dlq", opsNow)
 			if dl.Fingerprint != tt.wantGroup {
 				t.Errorf("group: got %q want %q", dl.Fingerprint, tt.wantGroup)
 			}
@@ -78,7 +79,7 @@ func TestNewRecordBadInput(t *testing.T) {
 			if len(dl.Error) > 4096 || len(dl.Handler) > 256 {
 				t.Errorf("unbounded strings: error %d handler %d bytes", len(dl.Error), len(dl.Handler))
 			}
-			again := dlq.NewRecord(msg, "orders.dlq", opsNow.Add(time.Hour))
+			again := dlqops.NewRecord(msg, "orders.dlq", opsNow.Add(time.Hour))
 			if again.ID != dl.ID {
 				t.Errorf("redelivery changed the id: %q then %q", dl.ID, again.ID)
 			}
@@ -95,7 +96,7 @@ func FuzzNewRecord(f *testing.F) {
 		msg.Metadata[dlq.KeyFingerprint] = fp
 		msg.Metadata[dlq.KeyReplayCount] = count
 		msg.Metadata[dlq.KeyLastFailureAt] = at
-		dl := dlq.NewRecord(msg, "t", opsNow)
+		dl := dlqops.NewRecord(msg, "t", opsNow)
 		if dl.ID == "" || dl.Fingerprint == "" || dl.ReplayCount < 0 {
 			t.Fatalf("bad record %+v", dl)
 		}
@@ -103,7 +104,7 @@ func FuzzNewRecord(f *testing.F) {
 }
 
 func TestMonitorIdempotentOnRedelivery(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	m := opsMonitor(t, s)
 	msg := opsDeadLetterMsg("u1", "orders", "0123456789abcdef", 0, opsNow)
 	for range 3 {
@@ -120,26 +121,26 @@ func TestMonitorIdempotentOnRedelivery(t *testing.T) {
 	if got := s.Len(); got != 2 {
 		t.Errorf("stored %d letters want 2", got)
 	}
-	groups, err := s.Groups(context.Background(), dlq.GroupQuery{})
+	groups, err := s.Groups(context.Background(), dlqops.GroupQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(groups) != 2 || groups[0].Key != "0123456789abcdef" || groups[1].Key != dlq.UnknownGroup {
+	if len(groups) != 2 || groups[0].Key != "0123456789abcdef" || groups[1].Key != dlqops.UnknownGroup {
 		t.Errorf("groups: got %+v", groups)
 	}
 }
 
 func TestMonitorStoreDownNacks(t *testing.T) {
-	s := &opsFailingStore{MemStore: dlq.NewMemStore(), fail: 1}
+	s := &opsFailingStore{MemStore: dlqops.NewMemStore(), fail: 1}
 	m := opsMonitor(t, s)
 	msg := opsDeadLetterMsg("u1", "orders", "0123456789abcdef", 0, opsNow)
 	err := m.Handle(msg)
-	if !errors.Is(err, dlq.ErrStore) || !errors.Is(err, errOpsDown) {
+	if !errors.Is(err, dlqops.ErrStore) || !errors.Is(err, errOpsDown) {
 		t.Fatalf("got %v want ErrStore wrapping the cause", err)
 	}
 	var ra interface{ RetryAfter() time.Duration }
-	if !errors.As(err, &ra) || ra.RetryAfter() != dlq.DefaultMonitorRetryAfter {
-		t.Errorf("want a RetryAfter of %s, got %v", dlq.DefaultMonitorRetryAfter, err)
+	if !errors.As(err, &ra) || ra.RetryAfter() != dlqops.DefaultMonitorRetryAfter {
+		t.Errorf("want a RetryAfter of %s, got %v", dlqops.DefaultMonitorRetryAfter, err)
 	}
 	if s.Len() != 0 {
 		t.Fatalf("stored despite failure")
@@ -153,10 +154,10 @@ func TestMonitorStoreDownNacks(t *testing.T) {
 }
 
 func TestNewMonitorInvalid(t *testing.T) {
-	if _, err := dlq.NewMonitor(nil); !errors.Is(err, dlq.ErrInvalidConfig) {
+	if _, err := dlqops.NewMonitor(nil); !errors.Is(err, dlqops.ErrInvalidConfig) {
 		t.Errorf("nil store: got %v", err)
 	}
-	if _, err := dlq.NewMonitor(dlq.NewMemStore(), dlq.WithMonitorRetryAfter(-time.Second)); !errors.Is(err, dlq.ErrInvalidConfig) {
+	if _, err := dlqops.NewMonitor(dlqops.NewMemStore(), dlqops.WithMonitorRetryAfter(-time.Second)); !errors.Is(err, dlqops.ErrInvalidConfig) {
 		t.Errorf("negative retry after: got %v", err)
 	}
 }
@@ -170,8 +171,8 @@ func TestMonitorOverRouterLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &opsFailingStore{MemStore: dlq.NewMemStore(), fail: 5}
-	mon, err := dlq.NewMonitor(s, dlq.WithMonitorRetryAfter(0))
+	s := &opsFailingStore{MemStore: dlqops.NewMemStore(), fail: 5}
+	mon, err := dlqops.NewMonitor(s, dlqops.WithMonitorRetryAfter(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,12 +194,12 @@ func TestMonitorOverRouterLosesNothing(t *testing.T) {
 	if got := s.Len(); got != n {
 		t.Errorf("stored %d want %d", got, n)
 	}
-	letters, err := s.List(context.Background(), dlq.Filter{})
+	letters, err := s.List(context.Background(), dlqops.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, dl := range letters {
-		if dl.OriginalTopic != "orders" || dl.Handler != "orders-handler" || dl.Fingerprint == dlq.UnknownGroup || dl.DLQTopic != "orders.dlq" {
+		if dl.OriginalTopic != "orders" || dl.Handler != "orders-handler" || dl.Fingerprint == dlqops.UnknownGroup || dl.DLQTopic != "orders.dlq" {
 			t.Fatalf("letter %+v", dl)
 		}
 	}

@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
@@ -30,8 +31,8 @@ func TestConcurrentReplayersReplayOncePerRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := dlq.NewMemStore()
-		mon, err := dlq.NewMonitor(s)
+		s := dlqops.NewMemStore()
+		mon, err := dlqops.NewMonitor(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,15 +55,15 @@ func TestConcurrentReplayersReplayOncePerRun(t *testing.T) {
 
 		ctx := context.Background()
 		var wg sync.WaitGroup
-		var reps [2]dlq.ReplayReport
+		var reps [2]dlqops.ReplayReport
 		for i := range reps {
-			r, err := dlq.NewReplayer(s, h.PubSub, dlq.WithReplayRate(20), dlq.WithReplayBatch(1),
-				dlq.WithMaxReplays(10), dlq.WithReplayOwner(fmt.Sprintf("replayer-%d", i)))
+			r, err := dlqops.NewReplayer(s, h.PubSub, dlqops.WithReplayRate(20), dlqops.WithReplayBatch(1),
+				dlqops.WithMaxReplays(10), dlqops.WithReplayOwner(fmt.Sprintf("replayer-%d", i)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			wg.Go(func() {
-				rep, err := r.Replay(ctx, dlq.ReplaySelection{})
+				rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
 				if err != nil {
 					t.Error(err)
 				}
@@ -82,7 +83,7 @@ func TestConcurrentReplayersReplayOncePerRun(t *testing.T) {
 			t.Errorf("handler saw replay counts %v, want %d originals and %d first replays only", replayCounts, n, n)
 		}
 		mu.Unlock()
-		fresh, err := s.List(ctx, dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}})
+		fresh, err := s.List(ctx, dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}})
 		if err != nil || len(fresh) != n {
 			t.Fatalf("new letters after the runs: %d %v, want the %d failures of the replays", len(fresh), err, n)
 		}
@@ -96,11 +97,11 @@ func TestConcurrentReplayersReplayOncePerRun(t *testing.T) {
 		// minute later: a run leaves replays published at or after the
 		// instant it starts, and fake time stands still until then)
 		testkit.Advance(time.Minute)
-		r, err := dlq.NewReplayer(s, h.PubSub, dlq.WithReplayRate(20), dlq.WithMaxReplays(10))
+		r, err := dlqops.NewReplayer(s, h.PubSub, dlqops.WithReplayRate(20), dlqops.WithMaxReplays(10))
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := r.Replay(ctx, dlq.ReplaySelection{})
+		rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
 		if err != nil || rep.Replayed != n {
 			t.Errorf("later run: %+v %v, want %d replayed", rep, err, n)
 		}
@@ -143,16 +144,16 @@ func TestReplayLeavesReplaysPublishedDuringTheRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := dlq.NewMemStore()
+			s := dlqops.NewMemStore()
 			m := opsDeadLetterMsg("u1", "orders", opsFP, 0, opsNow)
 			tt.mutate(m)
 			if err := opsMonitor(t, s).Record(ctx, "orders.dlq", m); err != nil {
 				t.Fatal(err)
 			}
-			id := dlq.NewRecord(m, "orders.dlq", opsNow).ID
+			id := dlqops.NewRecord(m, "orders.dlq", opsNow).ID
 			force := !tt.replayed.IsZero()
 			if force {
-				if _, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "other", Now: opsNow, Lease: time.Minute, Limit: 1}); err != nil {
+				if _, err := s.Claim(ctx, dlqops.ClaimRequest{Owner: "other", Now: opsNow, Lease: time.Minute, Limit: 1}); err != nil {
 					t.Fatal(err)
 				}
 				if err := s.MarkReplayed(ctx, id, "other", "r-1", tt.replayed); err != nil {
@@ -160,8 +161,8 @@ func TestReplayLeavesReplaysPublishedDuringTheRun(t *testing.T) {
 				}
 			}
 			p := &opsPublisher{}
-			r := opsReplayer(t, s, p, dlq.WithReplayClock(func() time.Time { return start }))
-			rep, err := r.Replay(ctx, dlq.ReplaySelection{Force: force})
+			r := opsReplayer(t, s, p, dlqops.WithClock(func() time.Time { return start }))
+			rep, err := r.Replay(ctx, dlqops.ReplaySelection{Force: force})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,7 +177,7 @@ func TestReplayLeavesReplaysPublishedDuringTheRun(t *testing.T) {
 				}
 				return
 			}
-			if len(msgs) != 1 || rep.Replayed != 1 || dl.Status != dlq.StatusReplayed {
+			if len(msgs) != 1 || rep.Replayed != 1 || dl.Status != dlqops.StatusReplayed {
 				t.Errorf("published %d, report %+v, status %s: want it replayed", len(msgs), rep, dl.Status)
 			}
 		})

@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -7,22 +7,22 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
 func TestPrunerRun(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		s := dlq.NewMemStore()
+		s := dlqops.NewMemStore()
 		start := time.Now()
-		m, err := dlq.NewMonitor(s)
+		m, err := dlqops.NewMonitor(s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, age := range []time.Duration{3 * time.Hour, 90 * time.Minute, 30 * time.Minute} {
 			_ = m.Record(context.Background(), "orders.dlq", opsDeadLetterMsg(itoa(i), "orders", opsFP, 0, start.Add(-age)))
 		}
-		p, err := dlq.NewPruner(s, dlq.Retention{MaxAge: 2 * time.Hour}, time.Hour)
+		p, err := dlqops.NewPruner(s, dlqops.Retention{MaxAge: 2 * time.Hour}, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,18 +45,18 @@ func TestPrunerRun(t *testing.T) {
 }
 
 func TestNewPrunerInvalid(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	for name, c := range map[string]struct {
-		s     dlq.Store
-		r     dlq.Retention
+		s     dlqops.Store
+		r     dlqops.Retention
 		every time.Duration
 	}{
-		"nil store":      {nil, dlq.Retention{MaxCount: 1}, time.Hour},
-		"bounds nothing": {s, dlq.Retention{}, time.Hour},
-		"negative":       {s, dlq.Retention{MaxAge: -1}, time.Hour},
-		"zero interval":  {s, dlq.Retention{MaxCount: 1}, 0},
+		"nil store":      {nil, dlqops.Retention{MaxCount: 1}, time.Hour},
+		"bounds nothing": {s, dlqops.Retention{}, time.Hour},
+		"negative":       {s, dlqops.Retention{MaxAge: -1}, time.Hour},
+		"zero interval":  {s, dlqops.Retention{MaxCount: 1}, 0},
 	} {
-		if _, err := dlq.NewPruner(c.s, c.r, c.every); !errors.Is(err, dlq.ErrInvalidConfig) {
+		if _, err := dlqops.NewPruner(c.s, c.r, c.every); !errors.Is(err, dlqops.ErrInvalidConfig) {
 			t.Errorf("%s: got %v want ErrInvalidConfig", name, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package dlq
+package dlqops
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // GroupGauges is safe for concurrent use; Close unregisters the callback.
 type GroupGauges struct {
 	store Store
-	cfg   gaugeConfig
+	cfg   config
 	reg   metric.Registration
 
 	mu       sync.Mutex
@@ -32,26 +32,11 @@ type GroupGauges struct {
 	closed   bool      // guarded by mu
 }
 
-// GaugeOption configures GroupGauges.
-type GaugeOption interface{ apply(*gaugeConfig) }
-
-type gaugeOptionFunc func(*gaugeConfig)
-
-func (f gaugeOptionFunc) apply(c *gaugeConfig) { f(c) }
-
-type gaugeConfig struct {
-	window      time.Duration
-	minInterval time.Duration
-	timeout     time.Duration
-	maxGroups   int
-	now         func() time.Time
-}
-
-// Gauge defaults.
+// GroupGauges defaults (the store query's deadline is WithStoreTimeout's,
+// DefaultStoreTimeout).
 const (
 	DefaultGaugeWindow      = 5 * time.Minute
 	DefaultGaugeMinInterval = 15 * time.Second
-	DefaultGaugeTimeout     = 5 * time.Second
 	DefaultGaugeMaxGroups   = 100
 )
 
@@ -59,64 +44,50 @@ const (
 // WithGaugeMaxGroups largest.
 const OtherGroup = "other"
 
-// WithGaugeWindow sets the window of new_in_window. Default 5m; it must be
-// positive.
-func WithGaugeWindow(d time.Duration) GaugeOption {
-	return gaugeOptionFunc(func(c *gaugeConfig) { c.window = d })
+// WithGaugeWindow sets the window of NewGroupGauges' new_in_window.
+// Default 5m; it must be positive.
+func WithGaugeWindow(d time.Duration) Option {
+	return option{"WithGaugeWindow", forGauges, func(c *config) { c.window = d }}
 }
 
-// WithGaugeMinInterval sets how long a store query result is reused across
-// collections, bounding the load of frequent scrapes on a large store.
-// Default 15s; zero queries on every collection; negative is invalid.
-func WithGaugeMinInterval(d time.Duration) GaugeOption {
-	return gaugeOptionFunc(func(c *gaugeConfig) { c.minInterval = d })
+// WithGaugeMinInterval sets how long NewGroupGauges reuses a store query
+// result across collections, bounding the load of frequent scrapes on a
+// large store. Default 15s; zero queries on every collection; negative is
+// invalid.
+func WithGaugeMinInterval(d time.Duration) Option {
+	return option{"WithGaugeMinInterval", forGauges, func(c *config) { c.minInterval = d }}
 }
 
-// WithGaugeTimeout bounds one store query. Default 5s; it must be positive.
-func WithGaugeTimeout(d time.Duration) GaugeOption {
-	return gaugeOptionFunc(func(c *gaugeConfig) { c.timeout = d })
+// WithGaugeMaxGroups bounds the cardinality of NewGroupGauges' group
+// attribute: the n largest groups are reported by name, the rest summed as
+// OtherGroup. Default 100; it must be positive.
+func WithGaugeMaxGroups(n int) Option {
+	return option{"WithGaugeMaxGroups", forGauges, func(c *config) { c.maxGroups = n }}
 }
 
-// WithGaugeMaxGroups bounds the group attribute's cardinality: the n
-// largest groups are reported by name, the rest summed as OtherGroup.
-// Default 100; it must be positive.
-func WithGaugeMaxGroups(n int) GaugeOption {
-	return gaugeOptionFunc(func(c *gaugeConfig) { c.maxGroups = n })
-}
-
-// WithGaugeClock sets the clock for the window and ages. Default time.Now;
-// nil means the default.
-func WithGaugeClock(now func() time.Time) GaugeOption {
-	return gaugeOptionFunc(func(c *gaugeConfig) { c.now = now })
-}
-
-// NewGroupGauges registers the gauges on mp's meter (a nil mp registers on a
-// no-op meter). It returns an error wrapping ErrInvalidConfig for a nil
-// store or an invalid option, or the meter's error.
-func NewGroupGauges(store Store, mp metric.MeterProvider, opts ...GaugeOption) (*GroupGauges, error) {
-	c := gaugeConfig{window: DefaultGaugeWindow, minInterval: DefaultGaugeMinInterval,
-		timeout: DefaultGaugeTimeout, maxGroups: DefaultGaugeMaxGroups}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&c)
-		}
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
+// NewGroupGauges registers the gauges on the meter of WithMeterProvider
+// (without it, on a no-op meter: nothing is collected). It takes
+// WithClock, WithMeterProvider, WithStoreTimeout, WithGaugeWindow,
+// WithGaugeMinInterval and WithGaugeMaxGroups. It returns an error wrapping
+// ErrInvalidConfig for a nil store, an invalid option or one it does not
+// take, or the meter's error.
+func NewGroupGauges(store Store, opts ...Option) (*GroupGauges, error) {
+	c := newConfig(forGauges, opts)
 	switch {
+	case c.misplaced != nil:
+		return nil, c.misplaced
 	case store == nil:
 		return nil, fmt.Errorf("%w: gauges without a store", ErrInvalidConfig)
 	case c.window <= 0:
 		return nil, fmt.Errorf("%w: gauge window %s must be positive", ErrInvalidConfig, c.window)
 	case c.minInterval < 0:
 		return nil, fmt.Errorf("%w: gauge min interval %s is negative", ErrInvalidConfig, c.minInterval)
-	case c.timeout <= 0:
-		return nil, fmt.Errorf("%w: gauge timeout %s must be positive", ErrInvalidConfig, c.timeout)
+	case c.storeTimeout <= 0:
+		return nil, fmt.Errorf("%w: gauge store timeout %s must be positive", ErrInvalidConfig, c.storeTimeout)
 	case c.maxGroups <= 0:
 		return nil, fmt.Errorf("%w: gauge max groups %d must be positive", ErrInvalidConfig, c.maxGroups)
 	}
-	m := telemetry.Meter(mp)
+	m := telemetry.Meter(c.mp)
 	total, err := m.Int64ObservableGauge(telemetry.Name("dlq", "group.dead_letters"), metric.WithUnit(telemetry.UnitMessages),
 		metric.WithDescription("Stored dead letters per failure group and status."))
 	if err != nil {
@@ -179,7 +150,7 @@ func (g *GroupGauges) groups(ctx context.Context) ([]Group, time.Time, error) {
 		return out, now, nil
 	}
 	g.mu.Unlock()
-	qctx, cancel := context.WithTimeout(ctx, g.cfg.timeout)
+	qctx, cancel := context.WithTimeout(ctx, g.cfg.storeTimeout)
 	defer cancel()
 	groups, err := g.store.Groups(qctx, GroupQuery{By: GroupByFingerprint, WindowStart: now.Add(-g.cfg.window)})
 	if err != nil {

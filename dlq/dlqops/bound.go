@@ -1,10 +1,12 @@
-package dlq
+package dlqops
 
 import (
 	"cmp"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Caps on the metadata a store keeps of one dead letter. Whatever metadata
@@ -97,7 +99,7 @@ func boundMetadata(md map[string]string) (map[string]string, string) {
 		}
 		v := md[k]
 		if len(v) > MaxStoredMetadataValueBytes {
-			v = truncate(v, MaxStoredMetadataValueBytes)
+			v = trunc.String(v, MaxStoredMetadataValueBytes)
 			cutValues++
 		}
 		if len(out) >= MaxStoredMetadataKeys || total+len(k)+len(v) > MaxStoredMetadataBytes {

@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -48,7 +48,7 @@ func opsGaugeValues(t *testing.T, rd *sdkmetric.ManualReader) map[string]float64
 }
 
 func TestGroupGauges(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	ctx := context.Background()
 	if _, err := s.Add(ctx,
 		dlqtest.Letter("1", "g1", "orders", "h", 0),
@@ -58,14 +58,14 @@ func TestGroupGauges(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetStatus(ctx, dlq.Filter{IDs: []string{"3"}}, dlq.StatusArchived); err != nil {
+	if _, err := s.SetStatus(ctx, dlqops.Filter{IDs: []string{"3"}}, dlqops.StatusArchived); err != nil {
 		t.Fatal(err)
 	}
 	now := dlqtest.Base.Add(10 * time.Minute)
 	rd := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
-	g, err := dlq.NewGroupGauges(s, mp, dlq.WithGaugeClock(func() time.Time { return now }),
-		dlq.WithGaugeMinInterval(time.Minute), dlq.WithGaugeMaxGroups(2))
+	g, err := dlqops.NewGroupGauges(s, dlqops.WithMeterProvider(mp), dlqops.WithClock(func() time.Time { return now }),
+		dlqops.WithGaugeMinInterval(time.Minute), dlqops.WithGaugeMaxGroups(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,18 +116,18 @@ func TestGroupGauges(t *testing.T) {
 }
 
 func TestNewGroupGaugesInvalid(t *testing.T) {
-	s := dlq.NewMemStore()
-	for name, opts := range map[string][]dlq.GaugeOption{
-		"window":     {dlq.WithGaugeWindow(0)},
-		"interval":   {dlq.WithGaugeMinInterval(-1)},
-		"timeout":    {dlq.WithGaugeTimeout(0)},
-		"max groups": {dlq.WithGaugeMaxGroups(0)},
+	s := dlqops.NewMemStore()
+	for name, opts := range map[string][]dlqops.Option{
+		"window":     {dlqops.WithGaugeWindow(0)},
+		"interval":   {dlqops.WithGaugeMinInterval(-1)},
+		"timeout":    {dlqops.WithStoreTimeout(0)},
+		"max groups": {dlqops.WithGaugeMaxGroups(0)},
 	} {
-		if _, err := dlq.NewGroupGauges(s, nil, opts...); !errors.Is(err, dlq.ErrInvalidConfig) {
+		if _, err := dlqops.NewGroupGauges(s, opts...); !errors.Is(err, dlqops.ErrInvalidConfig) {
 			t.Errorf("%s: got %v want ErrInvalidConfig", name, err)
 		}
 	}
-	if _, err := dlq.NewGroupGauges(nil, nil); !errors.Is(err, dlq.ErrInvalidConfig) {
+	if _, err := dlqops.NewGroupGauges(nil); !errors.Is(err, dlqops.ErrInvalidConfig) {
 		t.Errorf("nil store: got %v", err)
 	}
 }

@@ -1,10 +1,12 @@
-package dlq
+package dlqops
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/levee-dev/levee/dlq"
 )
 
 // Status is the state of a stored dead letter.
@@ -36,8 +38,8 @@ func ParseStatus(s string) (Status, error) {
 
 // UnknownGroup is the group of dead letters whose fingerprint is missing or
 // garbage (written by an older version, another tool, or by hand): the
-// same value as UnknownFingerprint.
-const UnknownGroup = UnknownFingerprint
+// same value as dlq.UnknownFingerprint.
+const UnknownGroup = dlq.UnknownFingerprint
 
 // Record is one recorded dead letter: the message as it arrived on the
 // DLQ topic, with its Levee failure keys parsed defensively.
@@ -56,30 +58,30 @@ type Record struct {
 	// UUID is the dead letter's message UUID as received ("" if none).
 	UUID string `json:"uuid"`
 	// OriginalUUID is the UUID of the first message of the lineage
-	// (KeyOriginalUUID), or UUID when absent.
+	// (dlq.KeyOriginalUUID), or UUID when absent.
 	OriginalUUID string `json:"original_uuid"`
 	// DLQTopic is the topic the monitor consumed it from.
 	DLQTopic string `json:"dlq_topic"`
 	// OriginalTopic is the topic the failed message came from
-	// (KeyOriginalTopic); "" when missing, which blocks a replay.
+	// (dlq.KeyOriginalTopic); "" when missing, which blocks a replay.
 	OriginalTopic string `json:"original_topic"`
-	// Handler is the failing handler (KeyHandler); "" when missing.
+	// Handler is the failing handler (dlq.KeyHandler); "" when missing.
 	Handler string `json:"handler"`
-	// ConsumerGroup is KeyConsumerGroup; "" when missing.
+	// ConsumerGroup is dlq.KeyConsumerGroup; "" when missing.
 	ConsumerGroup string `json:"consumer_group,omitempty"`
-	// Fingerprint is the failure group (KeyFingerprint) or UnknownGroup.
+	// Fingerprint is the failure group (dlq.KeyFingerprint) or UnknownGroup.
 	Fingerprint string `json:"fingerprint"`
-	// ErrorClass, ErrorType and Error are KeyErrorClass, KeyErrorType and
-	// KeyError, bounded in length.
+	// ErrorClass, ErrorType and Error are dlq.KeyErrorClass, dlq.KeyErrorType and
+	// dlq.KeyError, bounded in length.
 	ErrorClass string `json:"error_class"`
 	ErrorType  string `json:"error_type"`
 	Error      string `json:"error"`
-	// Attempts is KeyAttempts (0 when missing or garbage).
+	// Attempts is dlq.KeyAttempts (0 when missing or garbage).
 	Attempts int `json:"attempts"`
 	// ReplayCount is how often this message was already replayed
-	// (KeyReplayCount; 0 when missing or garbage).
+	// (dlq.KeyReplayCount; 0 when missing or garbage).
 	ReplayCount int `json:"replay_count"`
-	// FailedAt is KeyLastFailureAt, or ReceivedAt when missing or garbage.
+	// FailedAt is dlq.KeyLastFailureAt, or ReceivedAt when missing or garbage.
 	// Groups, time ranges and retention use it.
 	FailedAt time.Time `json:"failed_at"`
 	// ReceivedAt is when the monitor recorded it.
@@ -291,12 +293,12 @@ type Store interface {
 var (
 	// ErrStore is wrapped by errors of the store's backend (unreachable,
 	// failed query). The Monitor Nacks on it.
-	ErrStore = errors.New("levee/dlq: dead-letter store failed")
+	ErrStore = errors.New("levee/dlqops: dead-letter store failed")
 	// ErrNotFound is returned by Get for an unknown ID.
-	ErrNotFound = errors.New("levee/dlq: dead letter not found")
+	ErrNotFound = errors.New("levee/dlqops: dead letter not found")
 	// ErrClaimLost is returned when a claim ended (lease expired and taken
 	// by another replayer) before the owner completed it.
-	ErrClaimLost = errors.New("levee/dlq: replay claim lost")
+	ErrClaimLost = errors.New("levee/dlqops: replay claim lost")
 	// ErrInvalidQuery is wrapped for invalid filters and requests.
-	ErrInvalidQuery = errors.New("levee/dlq: invalid store query")
+	ErrInvalidQuery = errors.New("levee/dlqops: invalid store query")
 )

@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
@@ -25,8 +26,8 @@ func TestTwoHandlersFailingOneMessageKeepTwoLetters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := dlq.NewMemStore()
-		mon, err := dlq.NewMonitor(s)
+		s := dlqops.NewMemStore()
+		mon, err := dlqops.NewMonitor(s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +59,7 @@ func TestTwoHandlersFailingOneMessageKeepTwoLetters(t *testing.T) {
 		if err := mon.Record(context.Background(), "orders.dlq", seen[0].Copy()); err != nil {
 			t.Fatal(err)
 		}
-		letters, err := s.List(context.Background(), dlq.Filter{})
+		letters, err := s.List(context.Background(), dlqops.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package dlq
+package dlqops
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"unicode"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Bounds applied when recording a dead letter, so hand-written or garbage
@@ -19,7 +21,7 @@ const (
 )
 
 // NewRecord turns a message consumed from dlqTopic into a store record.
-// It reads the Levee keys with ParseDeadLetter (defensive: a missing or
+// It reads the Levee keys with dlq.ParseDeadLetter (defensive: a missing or
 // garbage fingerprint gives UnknownGroup, garbage counts 0) and bounds every
 // string and the metadata (BoundRecord), so hand-written metadata cannot
 // bloat the store; FailedAt is the last failure time, or now when that is
@@ -29,7 +31,7 @@ const (
 // message arrived (before bounding), so a redelivery maps to the same ID
 // and two consumers' letters for one message are two records.
 func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
-	p := ParseDeadLetter(msg)
+	p := dlq.ParseDeadLetter(msg)
 	rec := Record{
 		UUID:          msg.UUID,
 		DLQTopic:      dlqTopic,
@@ -37,9 +39,9 @@ func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
 		Handler:       cleanName(p.Handler),
 		ConsumerGroup: cleanName(p.ConsumerGroup),
 		Fingerprint:   p.Fingerprint,
-		ErrorClass:    cleanName(msg.Metadata[KeyErrorClass]),
+		ErrorClass:    cleanName(msg.Metadata[dlq.KeyErrorClass]),
 		ErrorType:     cleanName(p.ErrorType),
-		Error:         truncate(p.Error, maxStoredErrorLen),
+		Error:         trunc.String(p.Error, maxStoredErrorLen),
 		Attempts:      p.Attempts,
 		ReplayCount:   p.ReplayCount,
 		ReceivedAt:    now.UTC(),
@@ -52,7 +54,7 @@ func NewRecord(msg *message.Message, dlqTopic string, now time.Time) Record {
 	}
 	rec = BoundRecord(rec)
 	rec.ID = letterID(msg, dlqTopic)
-	rec.OriginalUUID = cleanName(msg.Metadata[KeyOriginalUUID])
+	rec.OriginalUUID = cleanName(msg.Metadata[dlq.KeyOriginalUUID])
 	if rec.OriginalUUID == "" && usableID(msg.UUID) {
 		rec.OriginalUUID = msg.UUID
 	}
@@ -85,5 +87,5 @@ func cleanName(s string) string {
 	if s == "" {
 		return ""
 	}
-	return truncate(s, maxNameLength)
+	return trunc.String(s, maxNameLength)
 }

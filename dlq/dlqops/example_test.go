@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // opsPrintPublisher prints what a replay publishes.
@@ -27,8 +28,8 @@ func (opsPrintPublisher) Close() error { return nil }
 func ExampleReplayer() {
 	ctx := context.Background()
 	at := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-	store := dlq.NewMemStore()
-	mon, _ := dlq.NewMonitor(store, dlq.WithMonitorClock(func() time.Time { return at }))
+	store := dlqops.NewMemStore()
+	mon, _ := dlqops.NewMonitor(store, dlqops.WithClock(func() time.Time { return at }))
 
 	for i, order := range []string{"o-17", "o-18"} {
 		dl := message.NewMessage(order, []byte(`{"order":"`+order+`"}`))
@@ -42,15 +43,15 @@ func ExampleReplayer() {
 	// a hand-written letter without Levee keys
 	_ = mon.Record(ctx, "orders.dlq", message.NewMessage("by-hand", []byte("?")))
 
-	groups, _ := store.Groups(ctx, dlq.GroupQuery{})
+	groups, _ := store.Groups(ctx, dlqops.GroupQuery{})
 	for _, g := range groups {
 		fmt.Printf("group %s: %d letters, topics %v, sample %q\n", g.Key, g.Count, g.Topics, g.SampleError)
 	}
 
-	r, _ := dlq.NewReplayer(store, opsPrintPublisher{}, dlq.WithReplayRate(0))
-	rep, _ := r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{Group: groups[0].Key}})
+	r, _ := dlqops.NewReplayer(store, opsPrintPublisher{}, dlqops.WithReplayRate(0))
+	rep, _ := r.Replay(ctx, dlqops.ReplaySelection{Filter: dlqops.Filter{Group: groups[0].Key}})
 	fmt.Printf("replayed %d, held %d\n", rep.Replayed, rep.Held)
-	rep, _ = r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{Group: groups[0].Key}})
+	rep, _ = r.Replay(ctx, dlqops.ReplaySelection{Filter: dlqops.Filter{Group: groups[0].Key}})
 	fmt.Printf("second run replayed %d\n", rep.Replayed)
 	// Output:
 	// group d68bf72dee30b41c: 2 letters, topics [orders], sample "warehouse 7 offline"

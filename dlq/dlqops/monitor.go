@@ -1,4 +1,4 @@
-package dlq
+package dlqops
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -24,117 +25,61 @@ import (
 // with missing or garbage Levee keys under UnknownGroup, bounds what it
 // records (BoundRecord), and returns an error (the router Nacks, nothing is
 // lost) when the store fails or does not answer within the store timeout
-// (WithMonitorStoreTimeout): a stalled store never hangs a consumer or its
+// (WithStoreTimeout): a stalled store never hangs a consumer or its
 // shutdown. A Monitor is safe for concurrent use.
 type Monitor struct {
 	store   Store
 	gc      *groupCommit // nil when group commit is off
-	cfg     monitorConfig
+	cfg     config
 	ins     monitorInstruments
 	recNew  metric.MeasurementOption
 	recDup  metric.MeasurementOption
 	storeKO metric.MeasurementOption
 }
 
-// MonitorOption configures a Monitor.
-type MonitorOption interface{ apply(*monitorConfig) }
-
-type monitorOptionFunc func(*monitorConfig)
-
-func (f monitorOptionFunc) apply(c *monitorConfig) { f(c) }
-
-type monitorConfig struct {
-	now        func() time.Time
-	retryAfter time.Duration
-	batchRows  int
-	timeout    time.Duration
-	logger     watermill.LoggerAdapter
-	mp         metric.MeterProvider
-}
-
 // DefaultMonitorRetryAfter is the redelivery delay the Monitor asks for
 // when the store fails.
 const DefaultMonitorRetryAfter = time.Second
 
-// WithMonitorClock sets the clock stamping ReceivedAt (and FailedAt when
-// the letter has no usable failure time). Default time.Now; nil means the
-// default.
-func WithMonitorClock(now func() time.Time) MonitorOption {
-	return monitorOptionFunc(func(c *monitorConfig) { c.now = now })
-}
-
-// WithMonitorRetryAfter sets the delay the Monitor's store error asks the
+// WithMonitorRetryAfter sets the delay NewMonitor's store error asks the
 // transport to wait before redelivering (its RetryAfter). Default 1s; zero
 // means a plain Nack; negative is invalid.
-func WithMonitorRetryAfter(d time.Duration) MonitorOption {
-	return monitorOptionFunc(func(c *monitorConfig) { c.retryAfter = d })
+func WithMonitorRetryAfter(d time.Duration) Option {
+	return option{"WithMonitorRetryAfter", forMonitor, func(c *config) { c.retryAfter = d }}
 }
 
 // DefaultMonitorBatchRows bounds one group commit of Monitor.Handle.
 const DefaultMonitorBatchRows = 500
 
-// WithMonitorBatchRows sets the group commit of Monitor.Handle: concurrent
-// Handle calls (a transport consuming with concurrency > 1) share one
-// Store.Add of up to n letters, which for PostgreSQL is one multi-row
-// INSERT. No call waits for a batch to fill: the first flushes at once and
-// the calls arriving during that insert form the next batch, so with one
-// message in flight it is a single-row insert. Each call still returns only
-// after its own letter is stored. Default 500; 1 turns group commit off;
-// below 1 is invalid.
-func WithMonitorBatchRows(n int) MonitorOption {
-	return monitorOptionFunc(func(c *monitorConfig) { c.batchRows = n })
+// WithMonitorBatchRows sets the group commit of NewMonitor's Handle:
+// concurrent Handle calls (a transport consuming with concurrency > 1)
+// share one Store.Add of up to n letters, which for PostgreSQL is one
+// multi-row INSERT. No call waits for a batch to fill: the first flushes
+// at once and the calls arriving during that insert form the next batch,
+// so with one message in flight it is a single-row insert. Each call still
+// returns only after its own letter is stored. Default 500; 1 turns group
+// commit off; below 1 is invalid.
+func WithMonitorBatchRows(n int) Option {
+	return option{"WithMonitorBatchRows", forMonitor, func(c *config) { c.batchRows = n }}
 }
 
-// WithMonitorStoreTimeout sets the deadline of one Handle or Record: the
-// wait for a group commit and the Store.Add together. When it passes, the
-// call returns a *MonitorStoreError (the letter is Nacked and counted in
-// levee.dlq.monitor.store_errors). Default DefaultStoreTimeout (5s); pass
-// StoreConfig.StoreTimeout() to follow the `store: timeout` key; zero or
-// negative is invalid.
-func WithMonitorStoreTimeout(d time.Duration) MonitorOption {
-	return monitorOptionFunc(func(c *monitorConfig) { c.timeout = d })
-}
-
-// WithMonitorLogger sets the logger (store failures are logged at error
-// level, records at debug). Default none; nil means none.
-func WithMonitorLogger(l watermill.LoggerAdapter) MonitorOption {
-	return monitorOptionFunc(func(c *monitorConfig) { c.logger = l })
-}
-
-// WithMonitorMeterProvider sets the meter provider of the monitor counters
-// (docs/TELEMETRY.md, ## dlq operations). Default none (no-op); nil means
-// none.
-func WithMonitorMeterProvider(mp metric.MeterProvider) MonitorOption {
-	return monitorOptionFunc(func(c *monitorConfig) { c.mp = mp })
-}
-
-// NewMonitor returns a Monitor recording into store. It returns an error
-// wrapping ErrInvalidConfig for a nil store, a negative retry-after or a
-// store timeout that is not positive.
-func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
-	c := monitorConfig{now: time.Now, retryAfter: DefaultMonitorRetryAfter, batchRows: DefaultMonitorBatchRows,
-		timeout: DefaultStoreTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&c)
-		}
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.logger == nil {
-		c.logger = watermill.NopLogger{}
-	}
-	if store == nil {
+// NewMonitor returns a Monitor recording into store. It takes WithClock,
+// WithLogger, WithMeterProvider, WithStoreTimeout, WithMonitorRetryAfter
+// and WithMonitorBatchRows. It returns an error wrapping ErrInvalidConfig
+// for a nil store, a negative retry-after, a store timeout that is not
+// positive, batch rows below 1 or an option it does not take.
+func NewMonitor(store Store, opts ...Option) (*Monitor, error) {
+	c := newConfig(forMonitor, opts)
+	switch {
+	case c.misplaced != nil:
+		return nil, c.misplaced
+	case store == nil:
 		return nil, fmt.Errorf("%w: monitor without a store", ErrInvalidConfig)
-	}
-	if c.retryAfter < 0 {
+	case c.retryAfter < 0:
 		return nil, fmt.Errorf("%w: monitor retry_after %s is negative", ErrInvalidConfig, c.retryAfter)
-	}
-	if c.timeout <= 0 {
-		return nil, fmt.Errorf("%w: monitor store timeout %s must be positive", ErrInvalidConfig, c.timeout)
-	}
-	if c.batchRows < 1 {
+	case c.storeTimeout <= 0:
+		return nil, fmt.Errorf("%w: monitor store timeout %s must be positive", ErrInvalidConfig, c.storeTimeout)
+	case c.batchRows < 1:
 		return nil, fmt.Errorf("%w: monitor batch rows %d must be at least 1", ErrInvalidConfig, c.batchRows)
 	}
 	ins, err := newMonitorInstruments(c.mp)
@@ -148,14 +93,14 @@ func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
 		storeKO: metric.WithAttributeSet(attribute.NewSet()),
 	}
 	if c.batchRows > 1 {
-		m.gc = &groupCommit{store: store, maxRows: c.batchRows, timeout: c.timeout, observe: m.observe}
+		m.gc = &groupCommit{store: store, maxRows: c.batchRows, timeout: c.storeTimeout, observe: m.observe}
 	}
 	return m, nil
 }
 
 // Handle records one dead letter. Use it as a Watermill
 // NoPublishHandlerFunc on a DLQ topic. The DLQ topic is the subscribed
-// topic from the message context, else the letter's KeyDLQTopic. It returns
+// topic from the message context, else the letter's dlq.KeyDLQTopic. It returns
 // nil once the letter is durably stored (or was already), and a
 // *MonitorStoreError (wrapping ErrStore) when the store fails or the store
 // timeout passes, so the message is Nacked and redelivered. It returns
@@ -164,7 +109,7 @@ func NewMonitor(store Store, opts ...MonitorOption) (*Monitor, error) {
 func (m *Monitor) Handle(msg *message.Message) error {
 	topic := message.SubscribeTopicFromCtx(msg.Context())
 	if topic == "" {
-		topic = cleanName(msg.Metadata.Get(KeyDLQTopic))
+		topic = cleanName(msg.Metadata.Get(dlq.KeyDLQTopic))
 	}
 	if m.gc == nil {
 		return m.Record(msg.Context(), topic, msg)
@@ -189,7 +134,7 @@ func (m *Monitor) Record(ctx context.Context, dlqTopic string, msgs ...*message.
 	if len(msgs) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.storeTimeout)
 	defer cancel()
 	now := m.cfg.now()
 	letters := make([]Record, len(msgs))
@@ -232,7 +177,7 @@ type MonitorStoreError struct {
 
 // Error describes the failure.
 func (e *MonitorStoreError) Error() string {
-	return fmt.Sprintf("levee/dlq: monitor could not record dead letter, Nacked: %v", e.Err)
+	return fmt.Sprintf("levee/dlqops: monitor could not record dead letter, Nacked: %v", e.Err)
 }
 
 // RetryAfter returns the redelivery delay asked for.

@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -19,7 +19,7 @@ import (
 // ends (a database holding a lock: the client's deadline is the only way
 // out), and then fails as the real stores do.
 type stallStore struct {
-	*dlq.MemStore
+	*dlqops.MemStore
 	mu      sync.Mutex
 	stalled bool // guarded by mu
 	adds    int  // guarded by mu
@@ -31,14 +31,14 @@ func (s *stallStore) setStalled(v bool) {
 	s.mu.Unlock()
 }
 
-func (s *stallStore) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
+func (s *stallStore) Add(ctx context.Context, letters ...dlqops.Record) (int, error) {
 	s.mu.Lock()
 	s.adds++
 	stalled := s.stalled
 	s.mu.Unlock()
 	if stalled {
 		<-ctx.Done()
-		return 0, fmt.Errorf("%w: stalled: %w", dlq.ErrStore, ctx.Err())
+		return 0, fmt.Errorf("%w: stalled: %w", dlqops.ErrStore, ctx.Err())
 	}
 	return s.MemStore.Add(ctx, letters...)
 }
@@ -68,13 +68,13 @@ func monitorStoreErrors(t *testing.T, rd *sdkmetric.ManualReader) int64 {
 // failure is counted; once the store answers again, Handle stores.
 func TestMonitorStalledStoreReturnsAtDeadline(t *testing.T) {
 	const timeout = 2 * time.Second
-	for _, rows := range []int{1, dlq.DefaultMonitorBatchRows} {
+	for _, rows := range []int{1, dlqops.DefaultMonitorBatchRows} {
 		t.Run(fmt.Sprintf("batch rows %d", rows), func(t *testing.T) {
 			testkit.Synctest(t, func(t *testing.T) {
-				s := &stallStore{MemStore: dlq.NewMemStore(), stalled: true}
+				s := &stallStore{MemStore: dlqops.NewMemStore(), stalled: true}
 				rd := sdkmetric.NewManualReader()
-				m, err := dlq.NewMonitor(s, dlq.WithMonitorBatchRows(rows), dlq.WithMonitorStoreTimeout(timeout),
-					dlq.WithMonitorMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))))
+				m, err := dlqops.NewMonitor(s, dlqops.WithMonitorBatchRows(rows), dlqops.WithStoreTimeout(timeout),
+					dlqops.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -96,7 +96,7 @@ func TestMonitorStalledStoreReturnsAtDeadline(t *testing.T) {
 				}
 				for range 8 {
 					r := <-results
-					if !errors.Is(r.err, dlq.ErrStore) {
+					if !errors.Is(r.err, dlqops.ErrStore) {
 						t.Errorf("got %v want an error wrapping ErrStore", r.err)
 					}
 					if r.elapsed > timeout {
@@ -123,8 +123,8 @@ func TestMonitorStalledStoreReturnsAtDeadline(t *testing.T) {
 // the callers behind it are stored.
 func TestMonitorGroupCommitWaiterCancelled(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		s := &opsGateStore{MemStore: dlq.NewMemStore(), gate: make(chan struct{})}
-		m, err := dlq.NewMonitor(s, dlq.WithMonitorStoreTimeout(time.Minute))
+		s := &opsGateStore{MemStore: dlqops.NewMemStore(), gate: make(chan struct{})}
+		m, err := dlqops.NewMonitor(s, dlqops.WithStoreTimeout(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestMonitorGroupCommitWaiterCancelled(t *testing.T) {
 		go func() { errs <- m.Handle(opsDeadLetterMsg("behind", "orders", opsFP, 0, opsNow)) }()
 		synctest.Wait() // two queued
 		cancel()
-		if err := <-errs; !errors.Is(err, dlq.ErrStore) || !errors.Is(err, context.Canceled) {
+		if err := <-errs; !errors.Is(err, dlqops.ErrStore) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled waiter: got %v want ErrStore and context.Canceled", err)
 		}
 		close(s.gate)
@@ -148,7 +148,7 @@ func TestMonitorGroupCommitWaiterCancelled(t *testing.T) {
 				t.Errorf("got %v", err)
 			}
 		}
-		if _, err := s.Get(context.Background(), "cancelled"); !errors.Is(err, dlq.ErrNotFound) {
+		if _, err := s.Get(context.Background(), "cancelled"); !errors.Is(err, dlqops.ErrNotFound) {
 			t.Errorf("the cancelled letter was stored (it was Nacked): %v", err)
 		}
 		if s.Len() != 2 {
@@ -163,8 +163,8 @@ func TestMonitorGroupCommitWaiterCancelled(t *testing.T) {
 func TestMonitorGroupCommitCancelRacesLead(t *testing.T) {
 	for i := range 20 {
 		testkit.Synctest(t, func(t *testing.T) {
-			s := &opsGateStore{MemStore: dlq.NewMemStore(), gate: make(chan struct{})}
-			m, err := dlq.NewMonitor(s)
+			s := &opsGateStore{MemStore: dlqops.NewMemStore(), gate: make(chan struct{})}
+			m, err := dlqops.NewMonitor(s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +197,7 @@ func TestMonitorGroupCommitCancelRacesLead(t *testing.T) {
 
 func TestNewMonitorInvalidStoreTimeout(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Second} {
-		if _, err := dlq.NewMonitor(dlq.NewMemStore(), dlq.WithMonitorStoreTimeout(d)); !errors.Is(err, dlq.ErrInvalidConfig) {
+		if _, err := dlqops.NewMonitor(dlqops.NewMemStore(), dlqops.WithStoreTimeout(d)); !errors.Is(err, dlqops.ErrInvalidConfig) {
 			t.Errorf("store timeout %s: got %v want ErrInvalidConfig", d, err)
 		}
 	}

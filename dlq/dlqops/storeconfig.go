@@ -1,4 +1,4 @@
-package dlq
+package dlqops
 
 import (
 	"fmt"
@@ -61,7 +61,7 @@ type StoreConfig struct {
 	ReplayTopics []string `yaml:"replay_topics"`
 	// Timeout is the deadline of every call to the store's server (one
 	// statement or transaction in PostgreSQL, one script or command in
-	// Redis), and of one Monitor.Handle (WithMonitorStoreTimeout). Nil (no
+	// Redis), and of one Monitor.Handle (WithStoreTimeout). Nil (no
 	// key) means DefaultStoreTimeout; zero or negative is invalid: a
 	// store call without a deadline can hang the monitor and its shutdown.
 	Timeout *time.Duration `yaml:"timeout"`
@@ -69,7 +69,7 @@ type StoreConfig struct {
 
 // DefaultStoreTimeout is the deadline of a store call when none is
 // configured (StoreConfig.Timeout, the stores' WithTimeout options,
-// WithMonitorStoreTimeout).
+// WithStoreTimeout).
 const DefaultStoreTimeout = 5 * time.Second
 
 // StoreTimeout returns Timeout, or DefaultStoreTimeout when it is not set.

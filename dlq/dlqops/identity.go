@@ -1,4 +1,4 @@
-package dlq
+package dlqops
 
 import (
 	"crypto/sha256"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee/dlq"
 )
 
 // letterIDPrefix starts every store ID NewRecord computes.
@@ -16,14 +17,14 @@ const letterIDPrefix = "dl-"
 // letterID returns the store ID of the dead letter msg consumed from
 // dlqTopic (see Record.ID): "dl-" and 32 hex digits of a SHA-256 over
 //
-//   - the consumer: the DLQ topic, KeyOriginalTopic, KeyHandler and
-//     KeyConsumerGroup as the letter carries them;
+//   - the consumer: the DLQ topic, dlq.KeyOriginalTopic, dlq.KeyHandler and
+//     dlq.KeyConsumerGroup as the letter carries them;
 //   - the message UUID;
 //   - what a replay of the letter would publish: the payload and every
 //     metadata key except the failure keys (they describe one
 //     dead-lettering and are written anew on each), the trace context
 //     (the tracing publisher injects a new one on each publish) and what a
-//     transport adds per delivery (KeyDeliveryCount, Watermill's
+//     transport adds per delivery (dlq.KeyDeliveryCount, Watermill's
 //     "_watermill…" keys).
 //
 // So a redelivery of a dead letter, and the second dead-lettering of one
@@ -38,8 +39,8 @@ const letterIDPrefix = "dl-"
 func letterID(msg *message.Message, dlqTopic string) string {
 	const version = "levee dead letter v1"
 	md := msg.Metadata
-	size := 8*6 + len(version) + len(dlqTopic) + len(md[KeyOriginalTopic]) + len(md[KeyHandler]) +
-		len(md[KeyConsumerGroup]) + len(msg.UUID) + len(msg.Payload)
+	size := 8*6 + len(version) + len(dlqTopic) + len(md[dlq.KeyOriginalTopic]) + len(md[dlq.KeyHandler]) +
+		len(md[dlq.KeyConsumerGroup]) + len(msg.UUID) + len(msg.Payload)
 	keys := make([]string, 0, len(md))
 	for k, v := range md {
 		if identityKey(k) {
@@ -51,9 +52,9 @@ func letterID(msg *message.Message, dlqTopic string) string {
 	b := make([]byte, 0, size)
 	b = appendField(b, version)
 	b = appendField(b, dlqTopic)
-	b = appendField(b, md[KeyOriginalTopic])
-	b = appendField(b, md[KeyHandler])
-	b = appendField(b, md[KeyConsumerGroup])
+	b = appendField(b, md[dlq.KeyOriginalTopic])
+	b = appendField(b, md[dlq.KeyHandler])
+	b = appendField(b, md[dlq.KeyConsumerGroup])
 	b = appendField(b, msg.UUID)
 	b = binary.BigEndian.AppendUint64(b, uint64(len(msg.Payload)))
 	b = append(b, msg.Payload...)
@@ -71,13 +72,13 @@ func letterID(msg *message.Message, dlqTopic string) string {
 // identityKey reports whether metadata key k takes part in a letter's ID.
 func identityKey(k string) bool {
 	switch k {
-	case KeyDeliveryCount, keyTraceparent, keyTracestate:
+	case dlq.KeyDeliveryCount, keyTraceparent, keyTracestate:
 		return false
 	}
 	if strings.HasPrefix(k, "_watermill") {
 		return false
 	}
-	return !slices.Contains(failureKeys[:], k)
+	return !dlq.IsFailureKey(k)
 }
 
 // appendField appends s to b, prefixed with its length.

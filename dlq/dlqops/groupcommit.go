@@ -1,4 +1,4 @@
-package dlq
+package dlqops
 
 import (
 	"context"
@@ -51,7 +51,7 @@ type gcResult struct {
 type errGaveUp struct{ cause error }
 
 func (e errGaveUp) Error() string {
-	return fmt.Sprintf("levee/dlq: gave up waiting for the store: %v", e.cause)
+	return fmt.Sprintf("levee/dlqops: gave up waiting for the store: %v", e.cause)
 }
 
 func (e errGaveUp) Unwrap() error { return e.cause }

@@ -1,4 +1,4 @@
-package dlq_test
+package dlqops_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -21,7 +22,7 @@ import (
 const opsFP = "0123456789abcdef"
 
 // opsSeed records n dead letters of group opsFP on topic "orders".
-func opsSeed(t *testing.T, s dlq.Store, n int) {
+func opsSeed(t *testing.T, s dlqops.Store, n int) {
 	t.Helper()
 	m := opsMonitor(t, s)
 	for i := range n {
@@ -32,9 +33,9 @@ func opsSeed(t *testing.T, s dlq.Store, n int) {
 	}
 }
 
-func opsReplayer(t *testing.T, s dlq.Store, p *opsPublisher, opts ...dlq.ReplayOption) *dlq.Replayer {
+func opsReplayer(t *testing.T, s dlqops.Store, p *opsPublisher, opts ...dlqops.Option) *dlqops.Replayer {
 	t.Helper()
-	r, err := dlq.NewReplayer(s, p, append([]dlq.ReplayOption{dlq.WithReplayRate(0)}, opts...)...)
+	r, err := dlqops.NewReplayer(s, p, append([]dlqops.Option{dlqops.WithReplayRate(0)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,12 +43,12 @@ func opsReplayer(t *testing.T, s dlq.Store, p *opsPublisher, opts ...dlq.ReplayO
 }
 
 func TestReplayLineage(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 1)
 	p := &opsPublisher{}
-	r := opsReplayer(t, s, p, dlq.WithReplayUUID(func() string { return "replay-1" }),
-		dlq.WithReplayClock(func() time.Time { return opsNow.Add(time.Hour) }))
-	rep, err := r.Replay(context.Background(), dlq.ReplaySelection{Filter: dlq.Filter{Group: opsFP}})
+	r := opsReplayer(t, s, p, dlqops.WithReplayUUID(func() string { return "replay-1" }),
+		dlqops.WithClock(func() time.Time { return opsNow.Add(time.Hour) }))
+	rep, err := r.Replay(context.Background(), dlqops.ReplaySelection{Filter: dlqops.Filter{Group: opsFP}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,26 +81,26 @@ func TestReplayLineage(t *testing.T) {
 		t.Errorf("message: uuid %q payload %q", msgs[0].UUID, msgs[0].Payload)
 	}
 	dl, _ := s.Get(context.Background(), opsID("u000"))
-	if dl.Status != dlq.StatusReplayed || dl.ReplayUUID != "replay-1" {
+	if dl.Status != dlqops.StatusReplayed || dl.ReplayUUID != "replay-1" {
 		t.Errorf("stored letter: %+v", dl)
 	}
 }
 
 func TestReplayNeverSendsTwice(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 5)
 	p := &opsPublisher{}
 	r := opsReplayer(t, s, p)
 	ctx := context.Background()
 	for run := range 2 {
-		if _, err := r.Replay(ctx, dlq.ReplaySelection{}); err != nil {
+		if _, err := r.Replay(ctx, dlqops.ReplaySelection{}); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
 	}
 	if msgs, _, _ := p.sent(); len(msgs) != 5 {
 		t.Fatalf("two runs sent %d want 5", len(msgs))
 	}
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{Force: true, Filter: dlq.Filter{IDs: []string{opsID("u001")}}})
+	rep, err := r.Replay(ctx, dlqops.ReplaySelection{Force: true, Filter: dlqops.Filter{IDs: []string{opsID("u001")}}})
 	if err != nil || rep.Replayed != 1 {
 		t.Fatalf("forced: %+v %v", rep, err)
 	}
@@ -109,15 +110,15 @@ func TestReplayNeverSendsTwice(t *testing.T) {
 }
 
 func TestConcurrentReplayersMemStore(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 200)
 	p := &opsPublisher{}
 	var wg sync.WaitGroup
 	var total atomic.Int64
 	for w := range 4 {
-		r := opsReplayer(t, s, p, dlq.WithReplayOwner(fmt.Sprintf("w%d", w)), dlq.WithReplayBatch(3))
+		r := opsReplayer(t, s, p, dlqops.WithReplayOwner(fmt.Sprintf("w%d", w)), dlqops.WithReplayBatch(3))
 		wg.Go(func() {
-			rep, err := r.Replay(context.Background(), dlq.ReplaySelection{})
+			rep, err := r.Replay(context.Background(), dlqops.ReplaySelection{})
 			if err != nil {
 				t.Error(err)
 			}
@@ -139,22 +140,22 @@ func TestReplayHeld(t *testing.T) {
 	tests := []struct {
 		name    string
 		mutate  func(m *message.Message)
-		opts    []dlq.ReplayOption
+		opts    []dlqops.Option
 		wantErr error
 	}{
-		{name: "max replays", mutate: func(m *message.Message) { m.Metadata[dlq.KeyReplayCount] = "3" }, wantErr: dlq.ErrMaxReplays},
+		{name: "max replays", mutate: func(m *message.Message) { m.Metadata[dlq.KeyReplayCount] = "3" }, wantErr: dlqops.ErrMaxReplays},
 		{name: "max replays 1", mutate: func(m *message.Message) { m.Metadata[dlq.KeyReplayCount] = "1" },
-			opts: []dlq.ReplayOption{dlq.WithMaxReplays(1)}, wantErr: dlq.ErrMaxReplays},
-		{name: "missing original topic", mutate: func(m *message.Message) { delete(m.Metadata, dlq.KeyOriginalTopic) }, wantErr: dlq.ErrNoOriginalTopic},
-		{name: "blank original topic", mutate: func(m *message.Message) { m.Metadata[dlq.KeyOriginalTopic] = "   " }, wantErr: dlq.ErrNoOriginalTopic},
-		{name: "re-validation fails", opts: []dlq.ReplayOption{dlq.WithReplayValidator(func(topic string, payload []byte) error {
+			opts: []dlqops.Option{dlqops.WithMaxReplays(1)}, wantErr: dlqops.ErrMaxReplays},
+		{name: "missing original topic", mutate: func(m *message.Message) { delete(m.Metadata, dlq.KeyOriginalTopic) }, wantErr: dlqops.ErrNoOriginalTopic},
+		{name: "blank original topic", mutate: func(m *message.Message) { m.Metadata[dlq.KeyOriginalTopic] = "   " }, wantErr: dlqops.ErrNoOriginalTopic},
+		{name: "re-validation fails", opts: []dlqops.Option{dlqops.WithReplayValidator(func(topic string, payload []byte) error {
 			return fmt.Errorf("schema of %s: /order: wrong type", topic)
-		})}, wantErr: dlq.ErrRevalidation},
+		})}, wantErr: dlqops.ErrRevalidation},
 	}
 	for _, tt := range tests {
 		for _, dry := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/dry=%v", tt.name, dry), func(t *testing.T) {
-				s := dlq.NewMemStore()
+				s := dlqops.NewMemStore()
 				m := opsDeadLetterMsg("u1", "orders", opsFP, 0, opsNow)
 				if tt.mutate != nil {
 					tt.mutate(m)
@@ -163,7 +164,7 @@ func TestReplayHeld(t *testing.T) {
 					t.Fatal(err)
 				}
 				p := &opsPublisher{}
-				rep, err := opsReplayer(t, s, p, tt.opts...).Replay(context.Background(), dlq.ReplaySelection{DryRun: dry})
+				rep, err := opsReplayer(t, s, p, tt.opts...).Replay(context.Background(), dlqops.ReplaySelection{DryRun: dry})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -173,8 +174,8 @@ func TestReplayHeld(t *testing.T) {
 				if msgs, _, _ := p.sent(); len(msgs) != 0 {
 					t.Errorf("published %d", len(msgs))
 				}
-				dl, _ := s.Get(context.Background(), dlq.NewRecord(m, "orders.dlq", opsNow).ID)
-				if dl.Status != dlq.StatusNew {
+				dl, _ := s.Get(context.Background(), dlqops.NewRecord(m, "orders.dlq", opsNow).ID)
+				if dl.Status != dlqops.StatusNew {
 					t.Errorf("status %s want new", dl.Status)
 				}
 				if wantReason := !dry; (dl.Reason != "") != wantReason {
@@ -186,66 +187,66 @@ func TestReplayHeld(t *testing.T) {
 }
 
 func TestReplayDryRun(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 3)
 	p := &opsPublisher{}
-	rep, err := opsReplayer(t, s, p).Replay(context.Background(), dlq.ReplaySelection{DryRun: true,
-		Filter: dlq.Filter{Since: opsNow.Add(time.Second)}})
+	rep, err := opsReplayer(t, s, p).Replay(context.Background(), dlqops.ReplaySelection{DryRun: true,
+		Filter: dlqops.Filter{Since: opsNow.Add(time.Second)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.DryRun || rep.Replayed != 2 || rep.Items[0].Outcome != dlq.OutcomeWouldReplay {
+	if !rep.DryRun || rep.Replayed != 2 || rep.Items[0].Outcome != dlqops.OutcomeWouldReplay {
 		t.Errorf("report %+v", rep)
 	}
 	if msgs, _, _ := p.sent(); len(msgs) != 0 {
 		t.Errorf("dry run published %d", len(msgs))
 	}
-	if letters, _ := s.List(context.Background(), dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}}); len(letters) != 3 {
+	if letters, _ := s.List(context.Background(), dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}}); len(letters) != 3 {
 		t.Errorf("dry run changed statuses: %d new", len(letters))
 	}
 }
 
 func TestReplayPublishFailureStopsAndKeepsDead(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 4)
 	p := &opsPublisher{}
 	p.setFail(errors.New("broker unreachable"))
-	rep, err := opsReplayer(t, s, p, dlq.WithReplayOwner("A")).Replay(context.Background(), dlq.ReplaySelection{})
-	if !errors.Is(err, dlq.ErrReplayPublish) {
+	rep, err := opsReplayer(t, s, p, dlqops.WithReplayOwner("A")).Replay(context.Background(), dlqops.ReplaySelection{})
+	if !errors.Is(err, dlqops.ErrReplayPublish) {
 		t.Fatalf("got %v want ErrReplayPublish", err)
 	}
 	if rep.Failed != 1 || rep.Processed != 1 {
 		t.Errorf("report %+v", rep)
 	}
 	dl, _ := s.Get(context.Background(), opsID("u000"))
-	if dl.Status != dlq.StatusNew || dl.Reason == "" {
+	if dl.Status != dlqops.StatusNew || dl.Reason == "" {
 		t.Errorf("failed letter: status %s reason %q", dl.Status, dl.Reason)
 	}
 	// the rest of the batch was released: another replayer gets all four now
 	p.setFail(nil)
-	rep, err = opsReplayer(t, s, p, dlq.WithReplayOwner("B")).Replay(context.Background(), dlq.ReplaySelection{})
+	rep, err = opsReplayer(t, s, p, dlqops.WithReplayOwner("B")).Replay(context.Background(), dlqops.ReplaySelection{})
 	if err != nil || rep.Replayed != 4 {
 		t.Errorf("second run: %+v %v", rep, err)
 	}
 }
 
 func TestReplayResumesAfterCrash(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 4)
 	ctx := context.Background()
 	// a replayer claimed two letters and crashed
-	if _, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "crashed", Now: opsNow, Lease: time.Minute, Limit: 2}); err != nil {
+	if _, err := s.Claim(ctx, dlqops.ClaimRequest{Owner: "crashed", Now: opsNow, Lease: time.Minute, Limit: 2}); err != nil {
 		t.Fatal(err)
 	}
 	now := opsNow
 	p := &opsPublisher{}
-	r := opsReplayer(t, s, p, dlq.WithReplayClock(func() time.Time { return now }), dlq.WithReplayLease(time.Minute))
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{})
+	r := opsReplayer(t, s, p, dlqops.WithClock(func() time.Time { return now }), dlqops.WithReplayLease(time.Minute))
+	rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
 	if err != nil || rep.Replayed != 2 {
 		t.Fatalf("during the crashed lease: %+v %v", rep, err)
 	}
 	now = opsNow.Add(2 * time.Minute)
-	rep, err = r.Replay(ctx, dlq.ReplaySelection{})
+	rep, err = r.Replay(ctx, dlqops.ReplaySelection{})
 	if err != nil || rep.Replayed != 2 {
 		t.Fatalf("after the lease: %+v %v", rep, err)
 	}
@@ -266,17 +267,17 @@ func TestReplayResumesAfterCrash(t *testing.T) {
 // go out 200 ms apart, the first at once.
 func TestReplayVelocity(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		s := dlq.NewMemStore()
+		s := dlqops.NewMemStore()
 		opsSeed(t, s, 10)
 		p := &opsPublisher{}
-		var progress []dlq.ReplayProgress
-		r, err := dlq.NewReplayer(s, p, dlq.WithReplayRate(5), dlq.WithReplayBatch(4),
-			dlq.WithReplayProgress(func(pr dlq.ReplayProgress) { progress = append(progress, pr) }))
+		var progress []dlqops.ReplayProgress
+		r, err := dlqops.NewReplayer(s, p, dlqops.WithReplayRate(5), dlqops.WithReplayBatch(4),
+			dlqops.WithReplayProgress(func(pr dlqops.ReplayProgress) { progress = append(progress, pr) }))
 		if err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		rep, err := r.Replay(context.Background(), dlq.ReplaySelection{})
+		rep, err := r.Replay(context.Background(), dlqops.ReplaySelection{})
 		if err != nil || rep.Replayed != 10 {
 			t.Fatalf("%+v %v", rep, err)
 		}
@@ -296,21 +297,21 @@ func TestReplayVelocity(t *testing.T) {
 // returns the context error and another replayer can take the rest at once.
 func TestReplayCancelReleasesClaims(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		s := dlq.NewMemStore()
+		s := dlqops.NewMemStore()
 		opsSeed(t, s, 5)
 		p := &opsPublisher{}
-		r, err := dlq.NewReplayer(s, p, dlq.WithReplayRate(1), dlq.WithReplayOwner("A"))
+		r, err := dlqops.NewReplayer(s, p, dlqops.WithReplayRate(1), dlqops.WithReplayOwner("A"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		defer cancel()
-		rep, err := r.Replay(ctx, dlq.ReplaySelection{})
+		rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
 		// the limiter refuses a wait that would outlast the deadline
 		if err == nil || rep.Replayed != 2 {
 			t.Fatalf("got %+v, %v want 2 replayed and an error", rep, err)
 		}
-		rep, err = opsReplayer(t, s, p, dlq.WithReplayOwner("B")).Replay(context.Background(), dlq.ReplaySelection{})
+		rep, err = opsReplayer(t, s, p, dlqops.WithReplayOwner("B")).Replay(context.Background(), dlqops.ReplaySelection{})
 		if err != nil || rep.Replayed != 3 {
 			t.Errorf("B: %+v %v want 3", rep, err)
 		}
@@ -318,23 +319,23 @@ func TestReplayCancelReleasesClaims(t *testing.T) {
 }
 
 func TestNewReplayerInvalid(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	tests := []struct {
 		name string
-		s    dlq.Store
-		opts []dlq.ReplayOption
+		s    dlqops.Store
+		opts []dlqops.Option
 	}{
 		{"nil store", nil, nil},
-		{"negative rate", s, []dlq.ReplayOption{dlq.WithReplayRate(-1)}},
-		{"max replays 0", s, []dlq.ReplayOption{dlq.WithMaxReplays(0)}},
-		{"zero lease", s, []dlq.ReplayOption{dlq.WithReplayLease(0)}},
-		{"zero batch", s, []dlq.ReplayOption{dlq.WithReplayBatch(0)}},
-		{"blank replay topic", s, []dlq.ReplayOption{dlq.WithReplayTopics("orders", " ")}},
-		{"empty replay topic", s, []dlq.ReplayOption{dlq.WithReplayTopics("")}},
+		{"negative rate", s, []dlqops.Option{dlqops.WithReplayRate(-1)}},
+		{"max replays 0", s, []dlqops.Option{dlqops.WithMaxReplays(0)}},
+		{"zero lease", s, []dlqops.Option{dlqops.WithReplayLease(0)}},
+		{"zero batch", s, []dlqops.Option{dlqops.WithReplayBatch(0)}},
+		{"blank replay topic", s, []dlqops.Option{dlqops.WithReplayTopics("orders", " ")}},
+		{"empty replay topic", s, []dlqops.Option{dlqops.WithReplayTopics("")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := dlq.NewReplayer(tt.s, &opsPublisher{}, tt.opts...); !errors.Is(err, dlq.ErrInvalidConfig) {
+			if _, err := dlqops.NewReplayer(tt.s, &opsPublisher{}, tt.opts...); !errors.Is(err, dlqops.ErrInvalidConfig) {
 				t.Errorf("got %v want ErrInvalidConfig", err)
 			}
 		})
@@ -352,8 +353,8 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := dlq.NewMemStore()
-	mon, err := dlq.NewMonitor(s)
+	s := dlqops.NewMemStore()
+	mon, err := dlqops.NewMonitor(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,26 +384,26 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 		h.WaitFor(func(testkit.Counts) bool { return stored.Load() >= n }, 10*time.Second)
 	}
 	wait(1)
-	r, err := dlq.NewReplayer(s, h.PubSub, dlq.WithReplayRate(0), dlq.WithMaxReplays(3))
+	r, err := dlqops.NewReplayer(s, h.PubSub, dlqops.WithReplayRate(0), dlqops.WithMaxReplays(3))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	for i := 1; i <= 3; i++ {
-		rep, err := r.Replay(ctx, dlq.ReplaySelection{})
+		rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
 		if err != nil || rep.Replayed != 1 {
 			t.Fatalf("replay %d: %+v %v", i, rep, err)
 		}
 		wait(int64(i + 1))
 	}
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{})
-	if err != nil || rep.Held != 1 || rep.Replayed != 0 || !errors.Is(rep.Items[0].Err, dlq.ErrMaxReplays) {
+	rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
+	if err != nil || rep.Held != 1 || rep.Replayed != 0 || !errors.Is(rep.Items[0].Err, dlqops.ErrMaxReplays) {
 		t.Fatalf("4th replay: %+v %v want held by max replays", rep, err)
 	}
 	if got := calls.Load(); got != 4 {
 		t.Errorf("handler calls %d want 4 (original + 3 replays)", got)
 	}
-	letters, _ := s.List(ctx, dlq.Filter{})
+	letters, _ := s.List(ctx, dlqops.Filter{})
 	if len(letters) != 4 {
 		t.Fatalf("stored %d letters want 4", len(letters))
 	}
@@ -417,7 +418,7 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 	if !slices.Equal(counts, []int{0, 1, 2, 3}) {
 		t.Errorf("replay counts %v want [0 1 2 3]", counts)
 	}
-	held, _ := s.List(ctx, dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}})
+	held, _ := s.List(ctx, dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}})
 	if len(held) != 1 || held[0].ReplayCount != 3 || held[0].Reason == "" {
 		t.Fatalf("held letter: %+v", held)
 	}
@@ -428,13 +429,13 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 	wait(5)
 	fixed.Store(true)
 	var id2 string
-	all, _ := s.List(ctx, dlq.Filter{})
+	all, _ := s.List(ctx, dlqops.Filter{})
 	for _, dl := range all {
 		if dl.UUID == "orig-2" {
 			id2 = dl.ID
 		}
 	}
-	rep, err = r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{IDs: []string{id2}}})
+	rep, err = r.Replay(ctx, dlqops.ReplaySelection{Filter: dlqops.Filter{IDs: []string{id2}}})
 	if err != nil || rep.Replayed != 1 {
 		t.Fatalf("replay of fixed: %+v %v", rep, err)
 	}
@@ -448,7 +449,7 @@ func TestReplayLoopStopsAtMaxReplays(t *testing.T) {
 // on: the hook sees the dead letter's traceparent, moves it, and what it
 // injects is published.
 func TestReplaySpanHook(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 1)
 	p := &opsPublisher{}
 	var seen string
@@ -458,7 +459,7 @@ func TestReplaySpanHook(t *testing.T) {
 		msg.Metadata["traceparent"] = "00-11111111111111111111111111111111-2222222222222222-01"
 		return ctx, trace.SpanFromContext(ctx)
 	}
-	if _, err := opsReplayer(t, s, p, dlq.WithReplaySpan(hook)).Replay(context.Background(), dlq.ReplaySelection{}); err != nil {
+	if _, err := opsReplayer(t, s, p, dlqops.WithReplaySpan(hook)).Replay(context.Background(), dlqops.ReplaySelection{}); err != nil {
 		t.Fatal(err)
 	}
 	msgs, _, _ := p.sent()
@@ -479,7 +480,7 @@ func TestReplaySpanHook(t *testing.T) {
 // run is still going.
 type failAgainPublisher struct {
 	t   *testing.T
-	mon *dlq.Monitor
+	mon *dlqops.Monitor
 	n   int
 }
 
@@ -500,22 +501,22 @@ func (p *failAgainPublisher) Close() error { return nil }
 // a message the same run replayed are left new for a later run, so one run
 // replays each letter once instead of looping until max replays.
 func TestReplayRunSkipsItsOwnFailures(t *testing.T) {
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	opsSeed(t, s, 2)
 	p := &failAgainPublisher{t: t, mon: opsMonitor(t, s)}
-	r, err := dlq.NewReplayer(s, p, dlq.WithReplayRate(0), dlq.WithReplayBatch(1), dlq.WithMaxReplays(5))
+	r, err := dlqops.NewReplayer(s, p, dlqops.WithReplayRate(0), dlqops.WithReplayBatch(1), dlqops.WithMaxReplays(5))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := r.Replay(context.Background(), dlq.ReplaySelection{})
+	rep, err := r.Replay(context.Background(), dlqops.ReplaySelection{})
 	if err != nil || rep.Replayed != 2 || rep.Processed != 2 {
 		t.Fatalf("first run: %+v %v, want the 2 seeded letters replayed once each", rep, err)
 	}
-	fresh, err := s.List(context.Background(), dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}})
+	fresh, err := s.List(context.Background(), dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}})
 	if err != nil || len(fresh) != 2 {
 		t.Fatalf("new letters after the run: %d %v, want the 2 failures of the replays", len(fresh), err)
 	}
-	rep, err = r.Replay(context.Background(), dlq.ReplaySelection{})
+	rep, err = r.Replay(context.Background(), dlqops.ReplaySelection{})
 	if err != nil || rep.Replayed != 2 {
 		t.Fatalf("second run: %+v %v, want the 2 failures replayed", rep, err)
 	}
@@ -529,7 +530,7 @@ func TestReplayTopics(t *testing.T) {
 		name          string
 		dlqTopic      string
 		originalTopic string
-		opts          []dlq.ReplayOption
+		opts          []dlqops.Option
 		wantPublished bool
 	}{
 		{name: "default: back to the DLQ topic's own topic", dlqTopic: "orders.dlq", originalTopic: "orders", wantPublished: true},
@@ -537,24 +538,24 @@ func TestReplayTopics(t *testing.T) {
 		{name: "default: shared DLQ topic", dlqTopic: "all.dlq", originalTopic: "orders"},
 		{name: "default: no DLQ topic known", dlqTopic: "", originalTopic: "orders"},
 		{name: "listed topic from a shared DLQ topic", dlqTopic: "all.dlq", originalTopic: "orders",
-			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders", "payments")}, wantPublished: true},
+			opts: []dlqops.Option{dlqops.WithReplayTopics("orders", "payments")}, wantPublished: true},
 		{name: "unlisted topic", dlqTopic: "admin.commands.dlq", originalTopic: "admin.commands",
-			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders", "payments")}},
+			opts: []dlqops.Option{dlqops.WithReplayTopics("orders", "payments")}},
 		{name: "the last call wins", dlqTopic: "orders.dlq", originalTopic: "orders",
-			opts: []dlq.ReplayOption{dlq.WithReplayTopics("orders"), dlq.WithReplayTopics("payments")}},
+			opts: []dlqops.Option{dlqops.WithReplayTopics("orders"), dlqops.WithReplayTopics("payments")}},
 		{name: "no topics is the default", dlqTopic: "orders.dlq", originalTopic: "orders",
-			opts: []dlq.ReplayOption{dlq.WithReplayTopics()}, wantPublished: true},
+			opts: []dlqops.Option{dlqops.WithReplayTopics()}, wantPublished: true},
 	}
 	for _, tt := range tests {
 		for _, dry := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/dry=%v", tt.name, dry), func(t *testing.T) {
-				s := dlq.NewMemStore()
+				s := dlqops.NewMemStore()
 				m := opsDeadLetterMsg("u1", tt.originalTopic, opsFP, 0, opsNow)
 				if err := opsMonitor(t, s).Record(context.Background(), tt.dlqTopic, m); err != nil {
 					t.Fatal(err)
 				}
 				p := &opsPublisher{}
-				rep, err := opsReplayer(t, s, p, tt.opts...).Replay(context.Background(), dlq.ReplaySelection{DryRun: dry})
+				rep, err := opsReplayer(t, s, p, tt.opts...).Replay(context.Background(), dlqops.ReplaySelection{DryRun: dry})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -565,14 +566,14 @@ func TestReplayTopics(t *testing.T) {
 					}
 					return
 				}
-				if rep.Held != 1 || len(rep.Items) != 1 || !errors.Is(rep.Items[0].Err, dlq.ErrTopicNotAllowed) || len(msgs) != 0 {
+				if rep.Held != 1 || len(rep.Items) != 1 || !errors.Is(rep.Items[0].Err, dlqops.ErrTopicNotAllowed) || len(msgs) != 0 {
 					t.Fatalf("report %+v, published %d: want one held with ErrTopicNotAllowed and nothing published", rep, len(msgs))
 				}
-				dl, err := s.Get(context.Background(), dlq.NewRecord(m, tt.dlqTopic, opsNow).ID)
+				dl, err := s.Get(context.Background(), dlqops.NewRecord(m, tt.dlqTopic, opsNow).ID)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if dl.Status != dlq.StatusNew || (!dry && !strings.Contains(dl.Reason, "replay topic not allowed")) {
+				if dl.Status != dlqops.StatusNew || (!dry && !strings.Contains(dl.Reason, "replay topic not allowed")) {
 					t.Errorf("held letter: status %s reason %q", dl.Status, dl.Reason)
 				}
 			})
