@@ -61,3 +61,20 @@ func ExampleReplayer() {
 	// replayed 2, held 0
 	// second run replayed 0
 }
+
+// Every constructor takes the one Option type; the shared options (clock,
+// logger, meter provider, store timeout) serve several, and an option
+// given to a constructor it does not serve is an error, not ignored.
+func ExampleOption() {
+	store := dlqops.NewMemStore()
+	_, err := dlqops.NewMonitor(store, dlqops.WithStoreTimeout(2*time.Second), dlqops.WithMonitorBatchRows(100))
+	fmt.Println("monitor:", err)
+	_, err = dlqops.NewMonitor(store, dlqops.WithReplayRate(10))
+	fmt.Println("monitor:", err)
+	_, err = dlqops.NewPruner(store, dlqops.Retention{MaxAge: 720 * time.Hour}, time.Hour, dlqops.WithStoreTimeout(time.Second))
+	fmt.Println("pruner:", err)
+	// Output:
+	// monitor: <nil>
+	// monitor: levee/dlqops: invalid configuration: NewMonitor does not take WithReplayRate
+	// pruner: levee/dlqops: invalid configuration: NewPruner does not take WithStoreTimeout
+}

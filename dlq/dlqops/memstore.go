@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -369,16 +368,4 @@ func cloneLetter(dl Record) Record {
 	dl.Metadata = maps.Clone(dl.Metadata)
 	dl.Payload = bytes.Clone(dl.Payload)
 	return dl
-}
-
-// String returns "id (group, topic)" for logs.
-func (dl Record) String() string {
-	var b strings.Builder
-	b.WriteString(dl.ID)
-	b.WriteString(" (group ")
-	b.WriteString(dl.Fingerprint)
-	b.WriteString(", topic ")
-	b.WriteString(dl.OriginalTopic)
-	b.WriteString(")")
-	return b.String()
 }

@@ -89,3 +89,15 @@ func cleanName(s string) string {
 	}
 	return trunc.String(s, maxNameLength)
 }
+
+// String returns "id (group, topic)" for logs.
+func (dl Record) String() string {
+	var b strings.Builder
+	b.WriteString(dl.ID)
+	b.WriteString(" (group ")
+	b.WriteString(dl.Fingerprint)
+	b.WriteString(", topic ")
+	b.WriteString(dl.OriginalTopic)
+	b.WriteString(")")
+	return b.String()
+}
