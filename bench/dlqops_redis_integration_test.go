@@ -16,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/redis/go-redis/v9"
 )
@@ -59,14 +60,14 @@ func deleteRedisPrefix(ctx context.Context, c *redis.Client, prefix string) {
 // N messages to Monitor.Record, one Add script for all of them. "memory"
 // is the in-memory store for reference.
 func BenchmarkDLQOpsIngestRedis(b *testing.B) {
-	dlqopsIngest(b, "single", func(b *testing.B) dlq.Store { return dlqopsRedisStore(b) })
+	dlqopsIngest(b, "single", func(b *testing.B) dlqops.Store { return dlqopsRedisStore(b) })
 }
 
 // BenchmarkDLQOpsIngestRedisConcurrent measures Monitor.Handle as a router
 // with transport concurrency 32 calls it, with the Monitor's group commit
 // (concurrent calls share one Add) and without it.
 func BenchmarkDLQOpsIngestRedisConcurrent(b *testing.B) {
-	dlqopsIngestConcurrent(b, "single", func(b *testing.B) dlq.Store { return dlqopsRedisStore(b) })
+	dlqopsIngestConcurrent(b, "single", func(b *testing.B) dlqops.Store { return dlqopsRedisStore(b) })
 }
 
 // dlqopsRedisRows is the size of the Redis group-query set: 100,000 with
@@ -89,7 +90,7 @@ func BenchmarkDLQOpsGroupQueryRedis(b *testing.B) {
 	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	memBefore := usedMemory(ctx, s.Client())
 	start := time.Now()
-	letters := make([]dlq.Record, 0, 1000)
+	letters := make([]dlqops.Record, 0, 1000)
 	flush := func() {
 		if _, err := s.Add(ctx, letters...); err != nil {
 			b.Fatal(err)
@@ -98,12 +99,12 @@ func BenchmarkDLQOpsGroupQueryRedis(b *testing.B) {
 	}
 	for i := 1; i <= rows; i++ {
 		id := "g-" + strconv.Itoa(i)
-		st := dlq.StatusNew
+		st := dlqops.StatusNew
 		if i%10 == 0 {
-			st = dlq.StatusReplayed
+			st = dlqops.StatusReplayed
 		}
 		at := base.Add(time.Duration(i%2592000) * time.Second)
-		letters = append(letters, dlq.Record{ID: id, UUID: id, OriginalUUID: id, DLQTopic: "orders.dlq",
+		letters = append(letters, dlqops.Record{ID: id, UUID: id, OriginalUUID: id, DLQTopic: "orders.dlq",
 			OriginalTopic: "orders." + strconv.Itoa(i%10), Handler: "handler-" + strconv.Itoa(i%20),
 			Fingerprint: fmt.Sprintf("%016x", i%50), ErrorClass: "permanent", ErrorType: "*inventory.Error",
 			Error: "inventory: sku unavailable in warehouse " + strconv.Itoa(i%7), Attempts: 5,
@@ -125,23 +126,23 @@ func BenchmarkDLQOpsGroupQueryRedis(b *testing.B) {
 		fn   func() (int, error)
 	}{
 		{"groups-by-fingerprint", func() (int, error) {
-			g, err := s.Groups(ctx, dlq.GroupQuery{WindowStart: window})
+			g, err := s.Groups(ctx, dlqops.GroupQuery{WindowStart: window})
 			return len(g), err
 		}},
 		{"groups-by-topic", func() (int, error) {
-			g, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByTopic, WindowStart: window})
+			g, err := s.Groups(ctx, dlqops.GroupQuery{By: dlqops.GroupByTopic, WindowStart: window})
 			return len(g), err
 		}},
 		{"groups-one-topic", func() (int, error) { // scans that topic's letters
-			g, err := s.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Topic: "orders.3"}, WindowStart: window})
+			g, err := s.Groups(ctx, dlqops.GroupQuery{Filter: dlqops.Filter{Topic: "orders.3"}, WindowStart: window})
 			return len(g), err
 		}},
 		{"groups-new-only", func() (int, error) { // scans every new letter
-			g, err := s.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}}, WindowStart: window})
+			g, err := s.Groups(ctx, dlqops.GroupQuery{Filter: dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}}, WindowStart: window})
 			return len(g), err
 		}},
 		{"list-group-limit-100", func() (int, error) {
-			l, err := s.List(ctx, dlq.Filter{Group: "0000000000000007", Limit: 100})
+			l, err := s.List(ctx, dlqops.Filter{Group: "0000000000000007", Limit: 100})
 			return len(l), err
 		}},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
@@ -59,17 +60,17 @@ func dlqopsLetter(i int, at time.Time) *message.Message {
 // "batch-N" hands N messages to Monitor.Record, one multi-row INSERT ... ON
 // CONFLICT DO NOTHING. "memory" is the in-memory store for reference.
 func BenchmarkDLQOpsIngestPostgres(b *testing.B) {
-	dlqopsIngest(b, "single-row", func(b *testing.B) dlq.Store { return dlqopsStore(b) })
+	dlqopsIngest(b, "single-row", func(b *testing.B) dlqops.Store { return dlqopsStore(b) })
 }
 
 // dlqopsIngest runs the ingest benchmark against the stores open returns:
 // the in-memory store ("memory"), one letter per call (single), then
 // batches of 10, 100 and 1,000 per Monitor.Record call.
-func dlqopsIngest(b *testing.B, single string, open func(*testing.B) dlq.Store) {
+func dlqopsIngest(b *testing.B, single string, open func(*testing.B) dlqops.Store) {
 	ctx := context.Background()
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	run := func(b *testing.B, s dlq.Store, batch int) {
-		mon, err := dlq.NewMonitor(s, dlq.WithMonitorBatchRows(1))
+	run := func(b *testing.B, s dlqops.Store, batch int) {
+		mon, err := dlqops.NewMonitor(s, dlqops.WithMonitorBatchRows(1))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -94,7 +95,7 @@ func dlqopsIngest(b *testing.B, single string, open func(*testing.B) dlq.Store) 
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	}
-	b.Run("memory", func(b *testing.B) { run(b, dlq.NewMemStore(), 1) })
+	b.Run("memory", func(b *testing.B) { run(b, dlqops.NewMemStore(), 1) })
 	b.Run(single, func(b *testing.B) { run(b, open(b), 1) })
 	for _, n := range []int{10, 100, 1000} {
 		b.Run("batch-"+strconv.Itoa(n), func(b *testing.B) { run(b, open(b), n) })
@@ -106,20 +107,20 @@ func dlqopsIngest(b *testing.B, single string, open func(*testing.B) dlq.Store) 
 // Monitor's group commit (concurrent calls share one multi-row INSERT) and
 // without it (WithMonitorBatchRows(1): one INSERT per letter).
 func BenchmarkDLQOpsIngestConcurrent(b *testing.B) {
-	dlqopsIngestConcurrent(b, "single-row", func(b *testing.B) dlq.Store { return dlqopsStore(b) })
+	dlqopsIngestConcurrent(b, "single-row", func(b *testing.B) dlqops.Store { return dlqopsStore(b) })
 }
 
 // dlqopsIngestConcurrent runs the concurrent ingest benchmark against the
 // stores open returns, with group commit and with one write per letter
 // (named single).
-func dlqopsIngestConcurrent(b *testing.B, single string, open func(*testing.B) dlq.Store) {
+func dlqopsIngestConcurrent(b *testing.B, single string, open func(*testing.B) dlqops.Store) {
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
 		name string
 		rows int
-	}{{"group-commit", dlq.DefaultMonitorBatchRows}, {single, 1}} {
+	}{{"group-commit", dlqops.DefaultMonitorBatchRows}, {single, 1}} {
 		b.Run(c.name, func(b *testing.B) {
-			mon, err := dlq.NewMonitor(open(b), dlq.WithMonitorBatchRows(c.rows))
+			mon, err := dlqops.NewMonitor(open(b), dlqops.WithMonitorBatchRows(c.rows))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -184,19 +185,19 @@ func BenchmarkDLQOpsGroupQuery(b *testing.B) {
 		fn   func() (int, error)
 	}{
 		{"groups-by-fingerprint", func() (int, error) {
-			g, err := s.Groups(ctx, dlq.GroupQuery{WindowStart: window})
+			g, err := s.Groups(ctx, dlqops.GroupQuery{WindowStart: window})
 			return len(g), err
 		}},
 		{"groups-by-topic", func() (int, error) {
-			g, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByTopic, WindowStart: window})
+			g, err := s.Groups(ctx, dlqops.GroupQuery{By: dlqops.GroupByTopic, WindowStart: window})
 			return len(g), err
 		}},
 		{"groups-one-topic", func() (int, error) {
-			g, err := s.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Topic: "orders.3"}, WindowStart: window})
+			g, err := s.Groups(ctx, dlqops.GroupQuery{Filter: dlqops.Filter{Topic: "orders.3"}, WindowStart: window})
 			return len(g), err
 		}},
 		{"list-group-limit-100", func() (int, error) {
-			l, err := s.List(ctx, dlq.Filter{Group: "0000000000000007", Limit: 100})
+			l, err := s.List(ctx, dlqops.Filter{Group: "0000000000000007", Limit: 100})
 			return len(l), err
 		}},
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // transportSection stands in for adapters.TransportConfig: a struct with
@@ -75,14 +75,14 @@ func TestStoreSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc, ok := cfg.Store()
-	if !ok || sc.StoreKind() != dlq.StoreKindRedis || sc.URL != "redis://127.0.0.1:6379/0" || sc.Prefix != "a" {
+	if !ok || sc.StoreKind() != dlqops.StoreKindRedis || sc.URL != "redis://127.0.0.1:6379/0" || sc.Prefix != "a" {
 		t.Fatalf("Store() = %+v, %v", sc, ok)
 	}
 	none, err := config.Parse("levee.yaml", nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc, ok := none.Store(); ok || sc.StoreKind() != dlq.StoreKindMemory {
+	if sc, ok := none.Store(); ok || sc.StoreKind() != dlqops.StoreKindMemory {
 		t.Fatalf("absent store: got %+v, %v; want the in-memory zero value and false", sc, ok)
 	}
 	if _, err := config.Parse("levee.yaml", []byte("store: {kind: mysql}\n"), nil, nil); !errors.Is(err, config.ErrInvalidConfig) ||

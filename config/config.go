@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/validate"
 )
@@ -25,7 +26,7 @@ var ErrInvalidConfig = iconfig.ErrInvalidConfig
 type Config struct {
 	file      string
 	transport iconfig.Raw
-	store     dlq.StoreConfig
+	store     dlqops.StoreConfig
 	hasStore  bool
 	schemas   *validate.Registry
 	handlers  map[string]*Handler
@@ -69,11 +70,11 @@ func (c *Config) File() string { return c.file }
 // it is decoded by the caller with Transport.Decode.
 func (c *Config) Transport() Transport { return Transport{raw: c.transport} }
 
-// Store returns the file's store section (where the dlq.Monitor keeps dead
+// Store returns the file's store section (where the dlqops.Monitor keeps dead
 // letters and `attempts: shared` counts attempts), validated, and whether
 // the file has one. Without one the zero StoreConfig, an in-memory store,
 // is returned.
-func (c *Config) Store() (dlq.StoreConfig, bool) { return c.store, c.hasStore }
+func (c *Config) Store() (dlqops.StoreConfig, bool) { return c.store, c.hasStore }
 
 // Schemas returns the registry compiled from the file's schemas section
 // (topic -> JSON Schema file, paths relative to the file's folder), or nil
@@ -211,7 +212,7 @@ func (c *Config) handlerFrom(name string, raw map[string]iconfig.Raw, byKey map[
 		if v == nil {
 			continue
 		}
-		if dc, ok := v.(dlq.Config); ok && dc.SharedAttempts() && c.store.StoreKind() == dlq.StoreKindMemory {
+		if dc, ok := v.(dlq.Config); ok && dc.SharedAttempts() && c.store.StoreKind() == dlqops.StoreKindMemory {
 			return nil, &iconfig.Error{File: c.file, Line: childLine(r, "attempts"), Path: path + ".attempts",
 				Err: fmt.Errorf("attempts: shared counts in the store section's backend; it needs `store: {kind: redis or postgres, ...}` (store kind is %s)", c.store.StoreKind())}
 		}

@@ -12,11 +12,20 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
-// dlqSuffix makes the default DLQ topic of a topic T: T+dlqSuffix. The
-// Replayer's default topic rule relies on it.
-const dlqSuffix = ".dlq"
+// DefaultTopic returns the dead-letter topic of a Retrier without
+// WithTopic or WithTopicFunc for a message consumed from subscribed:
+// subscribed+".dlq" ("" when subscribed is ""). The replayer of dlq/dlqops
+// sends a letter back, by default, only to the topic its DLQ topic is
+// named after this way.
+func DefaultTopic(subscribed string) string {
+	if subscribed == "" {
+		return ""
+	}
+	return subscribed + ".dlq"
+}
 
 // dlqTopic returns the dead-letter topic for a message consumed from
 // subscribed.
@@ -26,10 +35,8 @@ func (r *Retrier) dlqTopic(subscribed string) string {
 		return r.cfg.topic
 	case r.cfg.topicFunc != nil:
 		return r.cfg.topicFunc(subscribed)
-	case subscribed != "":
-		return subscribed + dlqSuffix
 	}
-	return ""
+	return DefaultTopic(subscribed)
 }
 
 func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Class, attempts int, first, last time.Time) ([]*message.Message, error) {
@@ -121,7 +128,7 @@ func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, 
 	if r.cfg.consumerGroup != "" {
 		md[KeyConsumerGroup] = r.cfg.consumerGroup
 	}
-	md[KeyError] = truncate(errMsg, r.cfg.maxErrorLength)
+	md[KeyError] = trunc.String(errMsg, r.cfg.maxErrorLength)
 	md[KeyErrorType] = errType
 	md[KeyErrorClass] = string(class)
 	md[KeyFingerprint] = Fingerprint(errType, errMsg)

@@ -95,6 +95,11 @@
 // validation) and publishers; dlq.WithValidator(registry.Validate) runs it
 // inside the Retrier before every attempt.
 //
+// Package dlq/dlqops works on what this package dead-letters: a Store of
+// the letters, the Monitor that records them from the DLQ topics, the
+// Replayer, the Pruner and per-group gauges. It imports dlq; dlq imports
+// nothing of it.
+//
 // docs/DLQ.md has the operator's view; docs/TELEMETRY.md (## dlq) lists the
 // instruments.
 package dlq

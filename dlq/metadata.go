@@ -3,12 +3,13 @@ package dlq
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Metadata keys. KeyDeliveryCount and KeyReplayCount are read; every other
@@ -62,6 +63,18 @@ const (
 	KeyValidationErrors = "levee_validation_errors"
 )
 
+// Metadata keys the replayer (dlq/dlqops) writes on a replayed message,
+// besides KeyReplayCount (the letter's count plus one), KeyOriginalUUID
+// (carried through) and levee.KeyOriginalTraceparent and
+// levee.KeyOriginalTracestate (the dead letter's trace context). A replay
+// that fails again carries them into its dead letter.
+const (
+	// KeyReplayOf is the store ID of the dead letter this message replays.
+	KeyReplayOf = "levee_replay_of"
+	// KeyReplayedAt is the replay time (RFC 3339, nano, UTC).
+	KeyReplayedAt = "levee_replayed_at"
+)
+
 // failureKeys are replaced on every dead-lettering.
 var failureKeys = [...]string{
 	KeyOriginalTopic, KeyHandler, KeyConsumerGroup, KeyError, KeyErrorType,
@@ -73,6 +86,10 @@ var failureKeys = [...]string{
 // re-dead-lettering replaces. KeyReplayCount and KeyOriginalUUID are carried
 // through, not replaced.
 func FailureKeys() []string { return append([]string(nil), failureKeys[:]...) }
+
+// IsFailureKey reports whether k is one of FailureKeys, without copying
+// them (a store hashing a letter asks it per key).
+func IsFailureKey(k string) bool { return slices.Contains(failureKeys[:], k) }
 
 // maxCount bounds every count read from metadata, so garbage never
 // overflows arithmetic.
@@ -133,21 +150,6 @@ func ParseTime(s string) (time.Time, bool) {
 	return t, true
 }
 
-// truncate cuts s to at most max bytes at a UTF-8 boundary, marking the cut
-// with "…". Invalid UTF-8 is replaced so metadata stays valid text.
-func truncate(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= max {
-		return s
-	}
-	const ell = "…"
-	cut := max - len(ell)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ell
-}
-
 // validationDetails is implemented by validation errors (package validate) that
 // carry the failing schema paths.
 type validationDetails interface {
@@ -168,7 +170,7 @@ func validationMetadata(err error, maxLen int) (string, bool) {
 	}
 	out := make([]string, len(list))
 	for i, s := range list {
-		out[i] = truncate(s, 256)
+		out[i] = trunc.String(s, 256)
 	}
 	b, jerr := json.Marshal(out)
 	for jerr == nil && len(b) > maxLen && len(out) > 1 {

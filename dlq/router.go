@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Retrier is the middleware of the dlq slot. It owns retry and
@@ -352,7 +353,7 @@ func (w *wrapped) reportRetry(msg *message.Message, n *names, attempt int, delay
 		span.AddEvent("levee.retry", trace.WithAttributes(
 			attribute.Int("attempt", attempt),
 			attribute.String("delay", delay.String()),
-			attribute.String("error", truncate(err.Error(), cfg.maxErrorLength)),
+			attribute.String("error", trunc.String(err.Error(), cfg.maxErrorLength)),
 		))
 	}
 	cfg.logger.Debug("levee dlq: retrying", watermill.LogFields{

@@ -7,29 +7,30 @@ import (
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // FromConfig builds the store a `store:` section describes: a
-// dlq.MemStore for kind memory (or no kind), a pgstore.Store (migrated)
+// dlqops.MemStore for kind memory (or no kind), a pgstore.Store (migrated)
 // for kind postgres, a redisstore.Store for kind redis. It checks the
-// section first (errors wrap dlq.ErrInvalidConfig), then connects within
+// section first (errors wrap dlqops.ErrInvalidConfig), then connects within
 // the backend's dial timeout (5 s): an unreachable server gives an error
-// wrapping dlq.ErrStore that names the address. The section's timeout
+// wrapping dlqops.ErrStore that names the address. The section's timeout
 // (default 5 s) bounds every call of the store it builds. The returned close
 // function releases the store's connections; it is never nil when err is
 // nil.
-func FromConfig(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error, error) {
+func FromConfig(ctx context.Context, c dlqops.StoreConfig) (dlqops.Store, func() error, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
 	switch c.StoreKind() {
-	case dlq.StoreKindPostgres:
+	case dlqops.StoreKindPostgres:
 		s, closeFn, err := pgstore.FromConfig(ctx, c)
 		if err != nil {
 			return nil, nil, fmt.Errorf("store (postgres): %w", err)
 		}
 		return s, closeFn, nil
-	case dlq.StoreKindRedis:
+	case dlqops.StoreKindRedis:
 		opts := []redisstore.Option{redisstore.WithTimeout(c.StoreTimeout())}
 		if c.Prefix != "" {
 			opts = append(opts, redisstore.WithPrefix(c.Prefix))
@@ -40,14 +41,14 @@ func FromConfig(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error
 		}
 		return s, s.Close, nil
 	}
-	return dlq.NewMemStore(), func() error { return nil }, nil
+	return dlqops.NewMemStore(), func() error { return nil }, nil
 }
 
 // Attempts returns the shared attempt counter of a store FromConfig built
 // (the Redis or PostgreSQL store's, on the same connections), for
 // config.Deps.AttemptStore or dlq.WithAttemptStore; false for the
 // memory store and any other, whose attempts stay per process.
-func Attempts(s dlq.Store) (dlq.AttemptStore, bool) {
+func Attempts(s dlqops.Store) (dlq.AttemptStore, bool) {
 	switch st := s.(type) {
 	case *redisstore.Store:
 		return st.Attempts(), true

@@ -13,7 +13,7 @@ import (
 	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/adapters/redisstore"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
@@ -23,12 +23,12 @@ func TestFromConfigEveryKind(t *testing.T) {
 	ctx := context.Background()
 	sfx := brokertest.Name("levee_test")
 	for _, tt := range []struct {
-		c    dlq.StoreConfig
+		c    dlqops.StoreConfig
 		want string
 	}{
-		{dlq.StoreConfig{}, "*dlq.MemStore"},
-		{dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: brokertest.RedisURL(), Prefix: sfx}, "*redisstore.Store"},
-		{dlq.StoreConfig{Kind: dlq.StoreKindPostgres, URL: brokertest.PostgresURL(), Schema: sfx}, "*pgstore.Store"},
+		{dlqops.StoreConfig{}, "*dlqops.MemStore"},
+		{dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: brokertest.RedisURL(), Prefix: sfx}, "*redisstore.Store"},
+		{dlqops.StoreConfig{Kind: dlqops.StoreKindPostgres, URL: brokertest.PostgresURL(), Schema: sfx}, "*pgstore.Store"},
 	} {
 		t.Run(tt.c.StoreKind(), func(t *testing.T) {
 			s, closeFn, err := dlqstore.FromConfig(ctx, tt.c)
@@ -41,7 +41,7 @@ func TestFromConfigEveryKind(t *testing.T) {
 				if st.Prefix() != tt.c.Prefix {
 					t.Errorf("prefix %q", st.Prefix())
 				}
-				defer st.Prune(ctx, dlq.Retention{MaxAge: time.Nanosecond}, time.Now())
+				defer st.Prune(ctx, dlqops.Retention{MaxAge: time.Nanosecond}, time.Now())
 			case *pgstore.Store:
 				defer st.Pool().Exec(ctx, `DROP SCHEMA IF EXISTS `+tt.c.Schema+` CASCADE`)
 			}
@@ -55,12 +55,12 @@ func TestFromConfigEveryKind(t *testing.T) {
 				t.Errorf("get: %+v %v", dl, err)
 			}
 			a, ok := dlqstore.Attempts(s)
-			if ok != (tt.c.StoreKind() != dlq.StoreKindMemory) {
+			if ok != (tt.c.StoreKind() != dlqops.StoreKindMemory) {
 				t.Fatalf("Attempts: %v", ok)
 			}
 			if ok {
 				uuid := "m-" + sfx
-				if tt.c.StoreKind() == dlq.StoreKindRedis {
+				if tt.c.StoreKind() == dlqops.StoreKindRedis {
 					defer s.(*redisstore.Store).Client().Del(ctx, tt.c.Prefix+":attempts:1:h:"+uuid)
 				}
 				for i := 1; i <= 2; i++ {
@@ -74,13 +74,13 @@ func TestFromConfigEveryKind(t *testing.T) {
 }
 
 func TestFromConfigUnreachable(t *testing.T) {
-	for _, c := range []dlq.StoreConfig{
-		{Kind: dlq.StoreKindRedis, URL: "redis://127.0.0.1:1/0"},
-		{Kind: dlq.StoreKindPostgres, URL: "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"},
+	for _, c := range []dlqops.StoreConfig{
+		{Kind: dlqops.StoreKindRedis, URL: "redis://127.0.0.1:1/0"},
+		{Kind: dlqops.StoreKindPostgres, URL: "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"},
 	} {
 		_, _, err := dlqstore.FromConfig(context.Background(), c)
-		if !errors.Is(err, dlq.ErrStore) || !strings.Contains(err.Error(), "127.0.0.1:1") {
-			t.Errorf("%s: got %v want dlq.ErrStore naming the address", c.Kind, err)
+		if !errors.Is(err, dlqops.ErrStore) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+			t.Errorf("%s: got %v want dlqops.ErrStore naming the address", c.Kind, err)
 		}
 	}
 }

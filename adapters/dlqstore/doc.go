@@ -1,5 +1,5 @@
-// Package dlqstore builds a dlq.Store from the YAML top-level `store:`
-// section (dlq.StoreConfig), whatever its kind: memory (the default, in
+// Package dlqstore builds a dlqops.Store from the YAML top-level `store:`
+// section (dlqops.StoreConfig), whatever its kind: memory (the default, in
 // the process), postgres (adapters/pgstore) or redis (adapters/redisstore).
 // It lives in adapters so that core packages import no database client;
 // cmd/levee (`levee dlq ...`) and examples/orders build their store with

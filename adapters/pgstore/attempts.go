@@ -34,7 +34,7 @@ func (s *Store) Attempts() *Attempts {
 
 // Fail implements dlq.AttemptStore with INSERT ... ON CONFLICT DO UPDATE
 // ... RETURNING: the row restarts at 1 when it had expired. The record
-// expires ttl after now (the caller's clock). Errors wrap dlq.ErrStore.
+// expires ttl after now (the caller's clock). Errors wrap dlqops.ErrStore.
 func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time, ttl time.Duration) (int, time.Time, error) {
 	ctx, cancel := a.s.deadline(ctx)
 	defer cancel()

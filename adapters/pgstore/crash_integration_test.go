@@ -13,6 +13,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
@@ -37,7 +38,7 @@ type idsStore struct {
 	ids map[string]int
 }
 
-func (s *idsStore) Add(ctx context.Context, recs ...dlq.Record) (int, error) {
+func (s *idsStore) Add(ctx context.Context, recs ...dlqops.Record) (int, error) {
 	n, err := s.Store.Add(ctx, recs...)
 	if err == nil {
 		s.mu.Lock()
@@ -75,7 +76,7 @@ func TestMonitorCrashMidIngestLosesNothing(t *testing.T) {
 	// phase 1: the monitor that crashes
 	tr1 := amqpTransport(t)
 	s1 := &idsStore{Store: openStore(t, schema), ids: map[string]int{}}
-	mon1, err := dlq.NewMonitor(s1)
+	mon1, err := dlqops.NewMonitor(s1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestMonitorCrashMidIngestLosesNothing(t *testing.T) {
 		if i == crashAt-1 {
 			// stored, never acked; the ID the monitor gave it (it has no
 			// subscribed topic here, so the DLQ topic is the letter's key)
-			crashedID = dlq.NewRecord(m, m.Metadata[dlq.KeyDLQTopic], at).ID
+			crashedID = dlqops.NewRecord(m, m.Metadata[dlq.KeyDLQTopic], at).ID
 			break
 		}
 		m.Ack()
@@ -123,7 +124,7 @@ func TestMonitorCrashMidIngestLosesNothing(t *testing.T) {
 	tr2 := amqpTransport(t)
 	defer tr2.Close()
 	s2 := &idsStore{Store: openStore(t, schema), ids: map[string]int{}}
-	mon2, err := dlq.NewMonitor(s2)
+	mon2, err := dlqops.NewMonitor(s2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestMonitorCrashMidIngestLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		letters, err := s2.List(ctx, dlq.Filter{})
+		letters, err := s2.List(ctx, dlqops.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +168,7 @@ func TestMonitorCrashMidIngestLosesNothing(t *testing.T) {
 			t.Fatalf("the letter stored before the crash (%s) was not redelivered", crashedID)
 		}
 	}
-	letters, _ := s2.List(ctx, dlq.Filter{})
+	letters, _ := s2.List(ctx, dlqops.Filter{})
 	if len(letters) != total {
 		t.Errorf("stored %d letters want %d", len(letters), total)
 	}

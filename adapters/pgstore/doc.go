@@ -1,5 +1,5 @@
-// Package pgstore is the PostgreSQL implementation of dlq.Store, through
-// pgx v5. It keeps the dead letters recorded by dlq.Monitor in one table,
+// Package pgstore is the PostgreSQL implementation of dlqops.Store, through
+// pgx v5. It keeps the dead letters recorded by dlqops.Monitor in one table,
 // <schema>.dead_letters, created by embedded, versioned migrations
 // (migrations/*.sql, applied by Migrate under an advisory lock and recorded
 // in <schema>.levee_schema_migrations), with indexes for the group
@@ -7,7 +7,7 @@
 //
 // Where it sits: outside the middleware order. The Monitor writes to it,
 // the Replayer and the `levee dlq` CLI read and claim from it, and
-// dlq.GroupGauges reads it at metric collection time. Core packages do not
+// dlqops.GroupGauges reads it at metric collection time. Core packages do not
 // import it (they must not import database clients); adapters and cmd do.
 //
 // Inserts are batched: Add sends multi-row INSERT ... ON CONFLICT (id) DO

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/levee-dev/levee/adapters/pgstore"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // The embedded, versioned migrations that Open and Migrate apply.
@@ -26,12 +26,12 @@ func ExampleMigrations() {
 // A `store: {kind: memory}` section builds the in-memory store; kind
 // postgres opens (and migrates) the database at store.url.
 func ExampleFromConfig() {
-	s, closeStore, err := pgstore.FromConfig(context.Background(), dlq.StoreConfig{Kind: dlq.StoreKindMemory})
+	s, closeStore, err := pgstore.FromConfig(context.Background(), dlqops.StoreConfig{Kind: dlqops.StoreKindMemory})
 	if err != nil {
 		panic(err)
 	}
 	defer closeStore()
 	fmt.Printf("%T\n", s)
 	// Output:
-	// *dlq.MemStore
+	// *dlqops.MemStore
 }

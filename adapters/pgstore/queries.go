@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 const columns = `id, uuid, original_uuid, dlq_topic, original_topic, handler, consumer_group, fingerprint,
@@ -31,10 +31,10 @@ func text(s string) string {
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
-// Add implements dlq.Store with multi-row INSERT ... ON CONFLICT (id) DO
+// Add implements dlqops.Store with multi-row INSERT ... ON CONFLICT (id) DO
 // NOTHING statements of up to WithBatchRows rows each, every letter
-// bounded by dlq.BoundRecord.
-func (s *Store) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
+// bounded by dlqops.BoundRecord.
+func (s *Store) Add(ctx context.Context, letters ...dlqops.Record) (int, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	total := 0
@@ -50,25 +50,25 @@ func (s *Store) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
 	return total, nil
 }
 
-func (s *Store) insert(ctx context.Context, letters []dlq.Record) (int, error) {
+func (s *Store) insert(ctx context.Context, letters []dlqops.Record) (int, error) {
 	var sb strings.Builder
 	sb.WriteString(`INSERT INTO ` + s.table + ` (` + insertColumns + `) VALUES `)
 	args := make([]any, 0, len(letters)*insertArity)
 	for i, dl := range letters {
 		if dl.ID == "" {
-			return 0, fmt.Errorf("%w: dead letter without id", dlq.ErrInvalidQuery)
+			return 0, fmt.Errorf("%w: dead letter without id", dlqops.ErrInvalidQuery)
 		}
-		dl = dlq.BoundRecord(dl)
+		dl = dlqops.BoundRecord(dl)
 		md, err := json.Marshal(dl.Metadata)
 		if err != nil {
-			return 0, fmt.Errorf("%w: metadata of %q: %w", dlq.ErrInvalidQuery, dl.ID, err)
+			return 0, fmt.Errorf("%w: metadata of %q: %w", dlqops.ErrInvalidQuery, dl.ID, err)
 		}
 		if dl.Metadata == nil {
 			md = []byte("{}")
 		}
 		st := dl.Status
 		if st == "" {
-			st = dlq.StatusNew
+			st = dlqops.StatusNew
 		}
 		payload := dl.Payload
 		if payload == nil {
@@ -99,9 +99,9 @@ func (s *Store) insert(ctx context.Context, letters []dlq.Record) (int, error) {
 	return int(tag.RowsAffected()), nil
 }
 
-func scanLetter(row pgx.Row) (dlq.Record, error) {
+func scanLetter(row pgx.Row) (dlqops.Record, error) {
 	var (
-		dl         dlq.Record
+		dl         dlqops.Record
 		md         []byte
 		status     string
 		replayedAt *time.Time
@@ -112,7 +112,7 @@ func scanLetter(row pgx.Row) (dlq.Record, error) {
 	if err != nil {
 		return dl, err
 	}
-	dl.Status = dlq.Status(status)
+	dl.Status = dlqops.Status(status)
 	dl.FailedAt, dl.ReceivedAt = dl.FailedAt.UTC(), dl.ReceivedAt.UTC()
 	if replayedAt != nil {
 		dl.ReplayedAt = replayedAt.UTC()
@@ -129,9 +129,9 @@ func scanLetter(row pgx.Row) (dlq.Record, error) {
 	return dl, nil
 }
 
-func collect(rows pgx.Rows) ([]dlq.Record, error) {
+func collect(rows pgx.Rows) ([]dlqops.Record, error) {
 	defer rows.Close()
-	out := []dlq.Record{}
+	out := []dlqops.Record{}
 	for rows.Next() {
 		dl, err := scanLetter(rows)
 		if err != nil {
@@ -144,7 +144,7 @@ func collect(rows pgx.Rows) ([]dlq.Record, error) {
 
 // where builds the WHERE conditions of f on columns prefixed with p
 // ("" or "x."), appending the arguments.
-func where(f dlq.Filter, p string, args *[]any) string {
+func where(f dlqops.Filter, p string, args *[]any) string {
 	var conds []string
 	arg := func(v any) string {
 		*args = append(*args, v)
@@ -184,13 +184,13 @@ func where(f dlq.Filter, p string, args *[]any) string {
 	return strings.Join(conds, " AND ")
 }
 
-// Get implements dlq.Store.
-func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
+// Get implements dlqops.Store.
+func (s *Store) Get(ctx context.Context, id string) (dlqops.Record, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	dl, err := scanLetter(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return dl, fmt.Errorf("%w: %q", dlq.ErrNotFound, id)
+		return dl, fmt.Errorf("%w: %q", dlqops.ErrNotFound, id)
 	}
 	if err != nil {
 		return dl, storeErr("get", err)
@@ -198,8 +198,8 @@ func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
 	return dl, nil
 }
 
-// List implements dlq.Store.
-func (s *Store) List(ctx context.Context, f dlq.Filter) ([]dlq.Record, error) {
+// List implements dlqops.Store.
+func (s *Store) List(ctx context.Context, f dlqops.Filter) ([]dlqops.Record, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if err := f.Validate(); err != nil {
@@ -223,25 +223,25 @@ func (s *Store) List(ctx context.Context, f dlq.Filter) ([]dlq.Record, error) {
 }
 
 // groupColumn maps a grouping to its column.
-func groupColumn(by dlq.GroupBy) string {
+func groupColumn(by dlqops.GroupBy) string {
 	switch by {
-	case dlq.GroupByTopic:
+	case dlqops.GroupByTopic:
 		return "original_topic"
-	case dlq.GroupByHandler:
+	case dlqops.GroupByHandler:
 		return "handler"
 	}
 	return "fingerprint"
 }
 
-// Groups implements dlq.Store in two statements: one hash aggregate by
+// Groups implements dlqops.Store in two statements: one hash aggregate by
 // (key, topic, handler) over the filtered letters, folded into groups here
 // (a GROUP BY key with array_agg(DISTINCT ...) would force a sorted scan, 12x
 // slower over 1,000,000 rows), then one lookup per group of its newest
 // letter for the sample error.
-func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, error) {
+func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	by, err := dlq.ParseGroupBy(string(q.By))
+	by, err := dlqops.ParseGroupBy(string(q.By))
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 		return nil, storeErr("groups", err)
 	}
 	type acc struct {
-		g                dlq.Group
+		g                dlqops.Group
 		topics, handlers map[string]bool
 	}
 	byKey := map[string]*acc{}
@@ -288,7 +288,7 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 		}
 		a := byKey[key]
 		if a == nil {
-			a = &acc{g: dlq.Group{Key: key, By: by, FirstSeen: first.UTC(), LastSeen: last.UTC()},
+			a = &acc{g: dlqops.Group{Key: key, By: by, FirstSeen: first.UTC(), LastSeen: last.UTC()},
 				topics: map[string]bool{}, handlers: map[string]bool{}}
 			byKey[key] = a
 			keys = append(keys, key)
@@ -316,7 +316,7 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 		return nil, storeErr("groups", err)
 	}
 	if len(keys) == 0 {
-		return []dlq.Group{}, nil
+		return []dlqops.Group{}, nil
 	}
 	args = []any{keys}
 	sql = `SELECT k.key, coalesce(smp.error, ''), coalesce(smp.error_class, '')
@@ -342,22 +342,22 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 	if err := rows.Err(); err != nil {
 		return nil, storeErr("group samples", err)
 	}
-	out := make([]dlq.Group, 0, len(keys))
+	out := make([]dlqops.Group, 0, len(keys))
 	for _, k := range keys {
 		a := byKey[k]
 		a.g.Topics = slices.Sorted(maps.Keys(a.topics))
 		a.g.Handlers = slices.Sorted(maps.Keys(a.handlers))
 		out = append(out, a.g)
 	}
-	dlq.SortGroups(out)
+	dlqops.SortGroups(out)
 	return out, nil
 }
 
-// Claim implements dlq.Store with SELECT ... FOR UPDATE SKIP LOCKED: rows
+// Claim implements dlqops.Store with SELECT ... FOR UPDATE SKIP LOCKED: rows
 // another transaction is claiming are skipped, rows under a live lease are
 // excluded, and the claimed rows get the owner and lease in the same
 // statement.
-func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.Record, error) {
+func (s *Store) Claim(ctx context.Context, r dlqops.ClaimRequest) ([]dlqops.Record, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if err := r.Validate(); err != nil {
@@ -365,7 +365,7 @@ func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.Record, er
 	}
 	f := r.Filter
 	if len(f.Statuses) == 0 {
-		f.Statuses = []dlq.Status{dlq.StatusNew}
+		f.Statuses = []dlqops.Status{dlqops.StatusNew}
 	}
 	args := []any{r.Owner, r.Now.Add(r.Lease), r.Now, r.Limit}
 	cond := where(f, "", &args)
@@ -388,7 +388,7 @@ func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.Record, er
 	if err != nil {
 		return nil, storeErr("claim", err)
 	}
-	slices.SortFunc(out, func(a, b dlq.Record) int {
+	slices.SortFunc(out, func(a, b dlqops.Record) int {
 		if c := a.FailedAt.Compare(b.FailedAt); c != 0 {
 			return c
 		}
@@ -416,12 +416,12 @@ func (s *Store) claimDone(ctx context.Context, id, owner string, affected int64)
 		return storeErr("claim check", err)
 	}
 	if !exists {
-		return fmt.Errorf("%w: %q", dlq.ErrNotFound, id)
+		return fmt.Errorf("%w: %q", dlqops.ErrNotFound, id)
 	}
-	return fmt.Errorf("%w: %q is not held by %q", dlq.ErrClaimLost, id, owner)
+	return fmt.Errorf("%w: %q is not held by %q", dlqops.ErrClaimLost, id, owner)
 }
 
-// MarkReplayed implements dlq.Store.
+// MarkReplayed implements dlqops.Store.
 func (s *Store) MarkReplayed(ctx context.Context, id, owner, replayUUID string, at time.Time) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
@@ -433,7 +433,7 @@ func (s *Store) MarkReplayed(ctx context.Context, id, owner, replayUUID string, 
 	return s.claimDone(ctx, id, owner, tag.RowsAffected())
 }
 
-// Release implements dlq.Store.
+// Release implements dlqops.Store.
 func (s *Store) Release(ctx context.Context, id, owner, reason string) error {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
@@ -445,12 +445,12 @@ func (s *Store) Release(ctx context.Context, id, owner, reason string) error {
 	return s.claimDone(ctx, id, owner, tag.RowsAffected())
 }
 
-// SetStatus implements dlq.Store.
-func (s *Store) SetStatus(ctx context.Context, f dlq.Filter, st dlq.Status) (int, error) {
+// SetStatus implements dlqops.Store.
+func (s *Store) SetStatus(ctx context.Context, f dlqops.Filter, st dlqops.Status) (int, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if !st.Valid() {
-		return 0, fmt.Errorf("%w: unknown status %q", dlq.ErrInvalidQuery, st)
+		return 0, fmt.Errorf("%w: unknown status %q", dlqops.ErrInvalidQuery, st)
 	}
 	if err := f.Validate(); err != nil {
 		return 0, err
@@ -470,12 +470,12 @@ func (s *Store) SetStatus(ctx context.Context, f dlq.Filter, st dlq.Status) (int
 	return int(tag.RowsAffected()), nil
 }
 
-// Prune implements dlq.Store.
-func (s *Store) Prune(ctx context.Context, r dlq.Retention, now time.Time) (int, error) {
+// Prune implements dlqops.Store.
+func (s *Store) Prune(ctx context.Context, r dlqops.Retention, now time.Time) (int, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	if r.MaxAge < 0 || r.MaxCount < 0 {
-		return 0, fmt.Errorf("%w: negative retention", dlq.ErrInvalidQuery)
+		return 0, fmt.Errorf("%w: negative retention", dlqops.ErrInvalidQuery)
 	}
 	n := 0
 	if r.MaxAge > 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // TestStalledDatabaseGivesErrorsNotHangs stalls the database for the store
@@ -52,8 +53,8 @@ func TestStalledDatabaseGivesErrorsNotHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, rows := range []int{1, dlq.DefaultMonitorBatchRows} {
-		mon, err := dlq.NewMonitor(s, dlq.WithMonitorBatchRows(rows), dlq.WithMonitorStoreTimeout(timeout))
+	for _, rows := range []int{1, dlqops.DefaultMonitorBatchRows} {
+		mon, err := dlqops.NewMonitor(s, dlqops.WithMonitorBatchRows(rows), dlqops.WithStoreTimeout(timeout))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,9 +75,9 @@ func TestStalledDatabaseGivesErrorsNotHangs(t *testing.T) {
 		}
 		for range n {
 			r := <-results
-			var mse *dlq.MonitorStoreError
-			if !errors.As(r.err, &mse) || !errors.Is(r.err, dlq.ErrStore) {
-				t.Errorf("batch rows %d: got %v want a *MonitorStoreError wrapping dlq.ErrStore", rows, r.err)
+			var mse *dlqops.MonitorStoreError
+			if !errors.As(r.err, &mse) || !errors.Is(r.err, dlqops.ErrStore) {
+				t.Errorf("batch rows %d: got %v want a *MonitorStoreError wrapping dlqops.ErrStore", rows, r.err)
 			}
 			// the deadline plus scheduling slack on a shared 2-core machine
 			if r.elapsed > timeout+time.Second {
@@ -104,8 +105,8 @@ func TestStalledDatabaseGivesErrorsNotHangs(t *testing.T) {
 
 	// a direct call has the same deadline
 	start := time.Now()
-	if _, err := s.List(ctx, dlq.Filter{}); !errors.Is(err, dlq.ErrStore) {
-		t.Errorf("List during the stall: got %v want dlq.ErrStore", err)
+	if _, err := s.List(ctx, dlqops.Filter{}); !errors.Is(err, dlqops.ErrStore) {
+		t.Errorf("List during the stall: got %v want dlqops.ErrStore", err)
 	}
 	if d := time.Since(start); d > timeout+time.Second {
 		t.Errorf("List took %s with a %s store timeout", d, timeout)
@@ -127,12 +128,12 @@ func TestStalledDatabaseGivesErrorsNotHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openStore(t, schema)
-	mon, err := dlq.NewMonitor(s2)
+	mon, err := dlqops.NewMonitor(s2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg := message.NewMessage("after-stall", []byte("p"))
-	id := dlq.NewRecord(msg, "", time.Now()).ID
+	id := dlqops.NewRecord(msg, "", time.Now()).ID
 	if err := mon.Handle(msg); err != nil {
 		t.Fatalf("after the stall: %v", err)
 	}

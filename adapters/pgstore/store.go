@@ -13,11 +13,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/redact"
 )
 
-// Store is a dlq.Store in PostgreSQL. It is safe for concurrent use, also
+// Store is a dlqops.Store in PostgreSQL. It is safe for concurrent use, also
 // by several processes sharing the database: claims use
 // SELECT ... FOR UPDATE SKIP LOCKED plus a lease.
 type Store struct {
@@ -30,7 +30,7 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ dlq.Store = (*Store)(nil)
+var _ dlqops.Store = (*Store)(nil)
 
 // Option configures a Store.
 type Option interface{ apply(*config) }
@@ -72,9 +72,9 @@ func WithDialTimeout(d time.Duration) Option {
 
 // WithTimeout sets the deadline of every Store and Attempts method call
 // (its statements or transaction): when it passes, pgx cancels the query
-// and the call returns an error wrapping dlq.ErrStore. Open also sets it as
+// and the call returns an error wrapping dlqops.ErrStore. Open also sets it as
 // the connections' lock_timeout and statement_timeout, unless the URL sets
-// them, so the server gives up too. Default dlq.DefaultStoreTimeout (5s);
+// them, so the server gives up too. Default dlqops.DefaultStoreTimeout (5s);
 // it must be positive. FromConfig passes the `store: timeout` key.
 func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
 
@@ -86,7 +86,7 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 func newConfig(opts []Option) (config, error) {
 	c := config{schema: DefaultSchema, batchRows: DefaultBatchRows, dialTimeout: DefaultDialTimeout,
-		timeout: dlq.DefaultStoreTimeout, migrate: true}
+		timeout: dlqops.DefaultStoreTimeout, migrate: true}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -109,7 +109,7 @@ func newConfig(opts []Option) (config, error) {
 var (
 	// ErrInvalidConfig is wrapped for invalid options or URLs.
 	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/pgstore: invalid configuration")
-	// ErrUnreachable is wrapped (with dlq.ErrStore) when the server cannot
+	// ErrUnreachable is wrapped (with dlqops.ErrStore) when the server cannot
 	// be reached within the dial timeout.
 	ErrUnreachable = errors.New("levee/pgstore: postgres unreachable")
 )
@@ -185,7 +185,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, c config) (*Store, error)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		cc := pool.Config().ConnConfig
-		return nil, fmt.Errorf("%w: %w at %s:%d (database %q): %w", dlq.ErrStore, ErrUnreachable, cc.Host, cc.Port, cc.Database, err)
+		return nil, fmt.Errorf("%w: %w at %s:%d (database %q): %w", dlqops.ErrStore, ErrUnreachable, cc.Host, cc.Port, cc.Database, err)
 	}
 	if c.migrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -216,7 +216,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// storeErr wraps a backend error in dlq.ErrStore.
+// storeErr wraps a backend error in dlqops.ErrStore.
 func storeErr(op string, err error) error {
-	return fmt.Errorf("%w: pgstore %s: %w", dlq.ErrStore, op, err)
+	return fmt.Errorf("%w: pgstore %s: %w", dlqops.ErrStore, op, err)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
@@ -45,11 +46,11 @@ func openStore(t *testing.T, schema string, opts ...pgstore.Option) *pgstore.Sto
 }
 
 func TestConformance(t *testing.T) {
-	dlqtest.Run(t, func(t *testing.T) dlq.Store { return openStore(t, newSchema(t)) })
+	dlqtest.Run(t, func(t *testing.T) dlqops.Store { return openStore(t, newSchema(t)) })
 }
 
 func TestConformanceRowByRow(t *testing.T) {
-	dlqtest.Run(t, func(t *testing.T) dlq.Store { return openStore(t, newSchema(t), pgstore.WithBatchRows(1)) })
+	dlqtest.Run(t, func(t *testing.T) dlqops.Store { return openStore(t, newSchema(t), pgstore.WithBatchRows(1)) })
 }
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
@@ -81,8 +82,8 @@ func TestUnreachable(t *testing.T) {
 	ctx := context.Background()
 	_, err := pgstore.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=1",
 		pgstore.WithDialTimeout(2*time.Second))
-	if !errors.Is(err, pgstore.ErrUnreachable) || !errors.Is(err, dlq.ErrStore) {
-		t.Errorf("got %v want ErrUnreachable and dlq.ErrStore", err)
+	if !errors.Is(err, pgstore.ErrUnreachable) || !errors.Is(err, dlqops.ErrStore) {
+		t.Errorf("got %v want ErrUnreachable and dlqops.ErrStore", err)
 	}
 	if _, err := pgstore.Open(ctx, pgURL(), pgstore.WithSchema("bad-name; drop")); !errors.Is(err, pgstore.ErrInvalidConfig) {
 		t.Errorf("bad schema: got %v", err)
@@ -92,7 +93,7 @@ func TestUnreachable(t *testing.T) {
 func TestBadInputRoundTrips(t *testing.T) {
 	s := openStore(t, newSchema(t))
 	ctx := context.Background()
-	mon, err := dlq.NewMonitor(s)
+	mon, err := dlqops.NewMonitor(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestBadInputRoundTrips(t *testing.T) {
 	if err := mon.Handle(msg); err != nil {
 		t.Fatalf("monitor: %v", err)
 	}
-	letters, err := s.List(ctx, dlq.Filter{})
+	letters, err := s.List(ctx, dlqops.Filter{})
 	if err != nil || len(letters) != 1 {
 		t.Fatalf("stored %d letters, %v want 1", len(letters), err)
 	}
@@ -111,7 +112,7 @@ func TestBadInputRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl.UUID != "nul-and-garbage" || dl.Fingerprint != dlq.UnknownGroup || string(dl.Payload) != "\x00\xff\xfe" || dl.Metadata["k\x00"] == "" {
+	if dl.UUID != "nul-and-garbage" || dl.Fingerprint != dlqops.UnknownGroup || string(dl.Payload) != "\x00\xff\xfe" || dl.Metadata["k\x00"] == "" {
 		t.Errorf("got %+v", dl)
 	}
 }
@@ -124,7 +125,7 @@ func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
 	seed := openStore(t, schema)
 	ctx := context.Background()
 	const total = 600
-	var letters []dlq.Record
+	var letters []dlqops.Record
 	for i := range total {
 		letters = append(letters, dlqtest.Letter(fmt.Sprintf("l%04d", i), "0123456789abcdef", "orders", "h", time.Duration(i)*time.Millisecond))
 	}
@@ -135,12 +136,12 @@ func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range 4 {
 		s := openStore(t, schema)
-		r, err := dlq.NewReplayer(s, pub, dlq.WithReplayRate(0), dlq.WithReplayBatch(13), dlq.WithReplayOwner(fmt.Sprintf("r%d", w)))
+		r, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(0), dlqops.WithReplayBatch(13), dlqops.WithReplayOwner(fmt.Sprintf("r%d", w)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			if _, err := r.Replay(ctx, dlq.ReplaySelection{}); err != nil {
+			if _, err := r.Replay(ctx, dlqops.ReplaySelection{}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -156,13 +157,13 @@ func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
 			t.Errorf("%s sent %d times", id, n)
 		}
 	}
-	groups, err := seed.Groups(ctx, dlq.GroupQuery{})
+	groups, err := seed.Groups(ctx, dlqops.GroupQuery{})
 	if err != nil || len(groups) != 1 || groups[0].Replayed != total {
 		t.Errorf("groups after replay: %+v %v", groups, err)
 	}
 	// a second run sends nothing
-	r, _ := dlq.NewReplayer(seed, pub, dlq.WithReplayRate(0))
-	if rep, err := r.Replay(ctx, dlq.ReplaySelection{}); err != nil || rep.Processed != 0 {
+	r, _ := dlqops.NewReplayer(seed, pub, dlqops.WithReplayRate(0))
+	if rep, err := r.Replay(ctx, dlqops.ReplaySelection{}); err != nil || rep.Processed != 0 {
 		t.Errorf("second run: %+v %v", rep, err)
 	}
 }

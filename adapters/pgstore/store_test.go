@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/levee-dev/levee/adapters/pgstore"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
@@ -60,7 +60,7 @@ func TestOptionsValidated(t *testing.T) {
 }
 
 func TestFromConfigRedisPointsToDLQStore(t *testing.T) {
-	_, _, err := pgstore.FromConfig(context.Background(), dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: "redis://127.0.0.1:6379/0"})
+	_, _, err := pgstore.FromConfig(context.Background(), dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: "redis://127.0.0.1:6379/0"})
 	if !errors.Is(err, pgstore.ErrInvalidConfig) || !strings.Contains(err.Error(), "adapters/dlqstore") {
 		t.Errorf("got %v want ErrInvalidConfig naming adapters/dlqstore", err)
 	}

@@ -41,7 +41,7 @@ return {n, first}
 `)
 
 // Fail implements dlq.AttemptStore. The record expires ttl after now (the
-// caller's clock). Errors wrap dlq.ErrStore.
+// caller's clock). Errors wrap dlqops.ErrStore.
 func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time, ttl time.Duration) (int, time.Time, error) {
 	key := a.kp + strconv.Itoa(len(handler)) + ":" + handler + ":" + uuid
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)

@@ -18,6 +18,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -28,7 +29,7 @@ import (
 func TestMonitorStoresOversizedLetters(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newPrefix(t))
-	mon, err := dlq.NewMonitor(s)
+	mon, err := dlqops.NewMonitor(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestMonitorStoresOversizedLetters(t *testing.T) {
 		for i := range tc.bigs {
 			msg.Metadata.Set(fmt.Sprintf("x-big-%d", i), strings.Repeat("b", 4<<20))
 		}
-		recID := dlq.NewRecord(msg, "", time.Now()).ID // letter IDs hash the consumer and content
+		recID := dlqops.NewRecord(msg, "", time.Now()).ID // letter IDs hash the consumer and content
 		if err := mon.Handle(msg); err != nil {
 			t.Fatalf("%s: Handle: %v", id, err)
 		}
@@ -64,11 +65,11 @@ func TestMonitorStoresOversizedLetters(t *testing.T) {
 			}
 			continue
 		}
-		if len(got.Metadata) != dlq.MaxStoredMetadataKeys || !strings.Contains(got.Truncated, fmt.Sprintf("of %d keys", tc.keys+tc.bigs+3)) {
+		if len(got.Metadata) != dlqops.MaxStoredMetadataKeys || !strings.Contains(got.Truncated, fmt.Sprintf("of %d keys", tc.keys+tc.bigs+3)) {
 			t.Errorf("%s: %d keys kept, Truncated %q", id, len(got.Metadata), got.Truncated)
 		}
 		for k, v := range got.Metadata {
-			if len(v) > dlq.MaxStoredMetadataValueBytes {
+			if len(v) > dlqops.MaxStoredMetadataValueBytes {
 				t.Errorf("%s: value of %s is %d bytes", id, k, len(v))
 			}
 		}
@@ -159,7 +160,7 @@ func (r *silentRedis) serve(c net.Conn) {
 }
 
 // A Redis server that stops answering: every store call returns an error
-// wrapping dlq.ErrStore within the store timeout, Monitor.Handle Nacks
+// wrapping dlqops.ErrStore within the store timeout, Monitor.Handle Nacks
 // within it, and Close completes.
 func TestStalledServerGivesErrorsNotHangs(t *testing.T) {
 	const timeout = 500 * time.Millisecond
@@ -174,20 +175,20 @@ func TestStalledServerGivesErrorsNotHangs(t *testing.T) {
 	srv.mu.Unlock()
 
 	calls := map[string]func() error{
-		"Add":  func() error { _, err := s.Add(ctx, dlq.Record{ID: "a", Fingerprint: "g"}); return err },
+		"Add":  func() error { _, err := s.Add(ctx, dlqops.Record{ID: "a", Fingerprint: "g"}); return err },
 		"Get":  func() error { _, err := s.Get(ctx, "a"); return err },
-		"List": func() error { _, err := s.List(ctx, dlq.Filter{}); return err },
+		"List": func() error { _, err := s.List(ctx, dlqops.Filter{}); return err },
 		"Groups": func() error {
-			_, err := s.Groups(ctx, dlq.GroupQuery{})
+			_, err := s.Groups(ctx, dlqops.GroupQuery{})
 			return err
 		},
-		"Prune": func() error { _, err := s.Prune(ctx, dlq.Retention{MaxCount: 1}, time.Now()); return err },
+		"Prune": func() error { _, err := s.Prune(ctx, dlqops.Retention{MaxCount: 1}, time.Now()); return err },
 		"Attempts.Fail": func() error {
 			_, _, err := s.Attempts().Fail(ctx, "h", "u", time.Now(), time.Minute)
 			return err
 		},
 		"Monitor.Handle": func() error {
-			mon, err := dlq.NewMonitor(s, dlq.WithMonitorStoreTimeout(timeout))
+			mon, err := dlqops.NewMonitor(s, dlqops.WithStoreTimeout(timeout))
 			if err != nil {
 				return err
 			}
@@ -197,8 +198,8 @@ func TestStalledServerGivesErrorsNotHangs(t *testing.T) {
 	for name, call := range calls {
 		start := time.Now()
 		err := call()
-		if !errors.Is(err, dlq.ErrStore) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("%s: got %v want dlq.ErrStore and context.DeadlineExceeded", name, err)
+		if !errors.Is(err, dlqops.ErrStore) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: got %v want dlqops.ErrStore and context.DeadlineExceeded", name, err)
 		}
 		if d := time.Since(start); d > timeout+time.Second {
 			t.Errorf("%s took %s with a %s store timeout", name, d, timeout)

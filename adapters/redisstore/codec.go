@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // Fields of a letter's hash. Metadata keys are stored as fields
@@ -59,12 +59,12 @@ func ceilMicros(t time.Time) int64 {
 }
 
 // encode appends the letter's field count and field/value pairs to args,
-// as the add script reads them, after bounding it with dlq.BoundRecord.
-func encode(args []any, dl dlq.Record) []any {
-	dl = dlq.BoundRecord(dl)
+// as the add script reads them, after bounding it with dlqops.BoundRecord.
+func encode(args []any, dl dlqops.Record) []any {
+	dl = dlqops.BoundRecord(dl)
 	st := dl.Status
 	if st == "" {
-		st = dlq.StatusNew
+		st = dlqops.StatusNew
 	}
 	n := 20 + len(dl.Metadata)
 	if !dl.ReplayedAt.IsZero() {
@@ -88,17 +88,17 @@ func encode(args []any, dl dlq.Record) []any {
 
 // decodePairs decodes a letter from HGETALL's flat field/value list as a
 // script returns it.
-func decodePairs(v any) (dlq.Record, error) {
+func decodePairs(v any) (dlqops.Record, error) {
 	list, ok := v.([]any)
 	if !ok || len(list)%2 != 0 {
-		return dlq.Record{}, fmt.Errorf("unexpected record reply %T", v)
+		return dlqops.Record{}, fmt.Errorf("unexpected record reply %T", v)
 	}
 	fields := make(map[string]string, len(list)/2)
 	for i := 0; i < len(list); i += 2 {
 		k, ok1 := list[i].(string)
 		val, ok2 := list[i+1].(string)
 		if !ok1 || !ok2 {
-			return dlq.Record{}, fmt.Errorf("unexpected record field %T/%T", list[i], list[i+1])
+			return dlqops.Record{}, fmt.Errorf("unexpected record field %T/%T", list[i], list[i+1])
 		}
 		fields[k] = val
 	}
@@ -106,12 +106,12 @@ func decodePairs(v any) (dlq.Record, error) {
 }
 
 // decode decodes a letter from its hash fields.
-func decode(h map[string]string) (dlq.Record, error) {
-	dl := dlq.Record{
+func decode(h map[string]string) (dlqops.Record, error) {
+	dl := dlqops.Record{
 		ID: h[fID], UUID: h[fUUID], OriginalUUID: h[fOrigUUID], DLQTopic: h[fDLQTopic],
 		OriginalTopic: h[fTopic], Handler: h[fHandler], ConsumerGroup: h[fGroup], Fingerprint: h[fFP],
 		ErrorClass: h[fClass], ErrorType: h[fType], Error: h[fError],
-		Status: dlq.Status(h[fStatus]), Reason: h[fReason], ReplayUUID: h[fReplayUUID], Truncated: h[fTruncated],
+		Status: dlqops.Status(h[fStatus]), Reason: h[fReason], ReplayUUID: h[fReplayUUID], Truncated: h[fTruncated],
 		Payload: []byte(h[fPayload]), Metadata: map[string]string{},
 	}
 	var err error

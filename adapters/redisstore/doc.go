@@ -1,11 +1,11 @@
-// Package redisstore is the Redis implementation of dlq.Store, through
-// go-redis v9: the dead letters recorded by dlq.Monitor, grouped, listed,
-// claimed and replayed by dlq.Replayer and the `levee dlq` CLI, on one
+// Package redisstore is the Redis implementation of dlqops.Store, through
+// go-redis v9: the dead letters recorded by dlqops.Monitor, grouped, listed,
+// claimed and replayed by dlqops.Replayer and the `levee dlq` CLI, on one
 // Redis server (6.2 or newer) shared by every process.
 //
 // Where it sits: outside the middleware order, like adapters/pgstore. The
 // Monitor writes to it, the Replayer and the CLI read and claim from it,
-// and dlq.GroupGauges reads it at metric collection time. Core packages do
+// and dlqops.GroupGauges reads it at metric collection time. Core packages do
 // not import it; adapters/dlqstore.FromConfig builds it from the YAML
 // section `store: {kind: redis, url: "redis://127.0.0.1:6379/0", prefix:
 // levee}`.
@@ -18,8 +18,8 @@
 //	P r:<id>          hash, one letter: id uuid ouuid dlqt topic handler cg
 //	                  fp ecl ety err att rc fat (failed at) rat (received at)
 //	                  st (status) rsn rpat rpid pl (payload bytes), trunc
-//	                  (what dlq.BoundRecord cut), one field "m:<key>" per
-//	                  metadata key (at most dlq.MaxStoredMetadataKeys), and
+//	                  (what dlqops.BoundRecord cut), one field "m:<key>" per
+//	                  metadata key (at most dlqops.MaxStoredMetadataKeys), and
 //	                  co/cu (claim owner, lease end) while claimed
 //	P all             sorted set of every id, score failed-at
 //	P s:<status>      sorted set per status (new, replayed, archived)
@@ -36,7 +36,7 @@
 // first), which expires a TTL after its last failure.
 //
 // Sorted sets order equal scores by member bytewise, so each index is in
-// replay order (failed-at, then ID), as dlq.Store requires. A letter costs
+// replay order (failed-at, then ID), as dlqops.Store requires. A letter costs
 // its hash plus five sorted-set entries (eight while new) and counter
 // increments. Letters have no TTL: retention is Prune's job (and
 // `levee dlq prune`), and the server must not evict them.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/adapters/redisstore"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
 
@@ -23,7 +23,7 @@ func ExampleOpen() {
 		return
 	}
 	defer s.Close()
-	defer s.Prune(ctx, dlq.Retention{MaxAge: time.Nanosecond}, time.Now()) // delete the example's letters
+	defer s.Prune(ctx, dlqops.Retention{MaxAge: time.Nanosecond}, time.Now()) // delete the example's letters
 
 	a := dlqtest.Letter("order-1", "3f1c0d2a9b8e7f60", "orders", "payments", 0)
 	b := dlqtest.Letter("order-2", "3f1c0d2a9b8e7f60", "orders", "payments", time.Minute)
@@ -31,12 +31,12 @@ func ExampleOpen() {
 	n, _ := s.Add(ctx, a, b, c, a)
 	fmt.Println("added", n)
 
-	groups, _ := s.Groups(ctx, dlq.GroupQuery{})
+	groups, _ := s.Groups(ctx, dlqops.GroupQuery{})
 	for _, g := range groups {
 		fmt.Println(g.Key, g.Count, g.Topics, g.Handlers)
 	}
 
-	claimed, _ := s.Claim(ctx, dlq.ClaimRequest{Filter: dlq.Filter{Group: "3f1c0d2a9b8e7f60"},
+	claimed, _ := s.Claim(ctx, dlqops.ClaimRequest{Filter: dlqops.Filter{Group: "3f1c0d2a9b8e7f60"},
 		Owner: "replayer-1", Now: time.Now(), Lease: time.Minute, Limit: 10})
 	for _, dl := range claimed {
 		fmt.Println("claimed", dl.ID, dl.FailedAt.Format(time.TimeOnly))

@@ -6,11 +6,11 @@ import (
 	"fmt"
 
 	"github.com/levee-dev/levee/adapters/redisstore"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // Options and the URL are checked before anything is dialled; the YAML
-// `store:` section is checked by dlq.StoreConfig.Validate with the same
+// `store:` section is checked by dlqops.StoreConfig.Validate with the same
 // rules.
 func ExampleOpen_validation() {
 	ctx := context.Background()
@@ -21,11 +21,11 @@ func ExampleOpen_validation() {
 	_, err = redisstore.Open(ctx, "http://127.0.0.1:6379/0")
 	fmt.Println(err)
 
-	err = dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: "redis://127.0.0.1:6379/0", Prefix: "app:dlq"}.Validate()
+	err = dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: "redis://127.0.0.1:6379/0", Prefix: "app:dlq"}.Validate()
 	fmt.Println(err)
 	// Output:
 	// true
 	// levee/redisstore: invalid configuration: prefix "my app": character ' ' not allowed (letters, digits, _ . - { } and : between segments)
 	// levee/redisstore: invalid configuration: store url: redis: invalid URL scheme: http
-	// prefix: levee/dlq: invalid configuration: prefix "app:dlq" uses the reserved segment "dlq"
+	// prefix: levee/dlqops: invalid configuration: prefix "app:dlq" uses the reserved segment "dlq"
 }

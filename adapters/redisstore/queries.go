@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,15 +25,15 @@ const (
 	pruneChunk  = 1000
 )
 
-// Add implements dlq.Store: one script per WithBatchSize letters adds the
+// Add implements dlqops.Store: one script per WithBatchSize letters adds the
 // letters whose ID is not stored yet, with their index entries.
-func (s *Store) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
+func (s *Store) Add(ctx context.Context, letters ...dlqops.Record) (int, error) {
 	for _, dl := range letters {
 		if dl.ID == "" {
-			return 0, fmt.Errorf("%w: dead letter without id", dlq.ErrInvalidQuery)
+			return 0, fmt.Errorf("%w: dead letter without id", dlqops.ErrInvalidQuery)
 		}
 		if dl.Status != "" && !dl.Status.Valid() {
-			return 0, fmt.Errorf("%w: dead letter %q has unknown status %q", dlq.ErrInvalidQuery, dl.ID, dl.Status)
+			return 0, fmt.Errorf("%w: dead letter %q has unknown status %q", dlqops.ErrInvalidQuery, dl.ID, dl.Status)
 		}
 	}
 	total := 0
@@ -58,16 +58,16 @@ func (s *Store) Add(ctx context.Context, letters ...dlq.Record) (int, error) {
 
 func (s *Store) recordKey(id string) string { return s.kp + "r:" + id }
 
-// Get implements dlq.Store.
-func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
+// Get implements dlqops.Store.
+func (s *Store) Get(ctx context.Context, id string) (dlqops.Record, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
 	h, err := s.client.HGetAll(ctx, s.recordKey(id)).Result()
 	if err != nil {
-		return dlq.Record{}, storeErr("get", err)
+		return dlqops.Record{}, storeErr("get", err)
 	}
 	if len(h) == 0 {
-		return dlq.Record{}, fmt.Errorf("%w: %q", dlq.ErrNotFound, id)
+		return dlqops.Record{}, fmt.Errorf("%w: %q", dlqops.ErrNotFound, id)
 	}
 	dl, err := decode(h)
 	if err != nil {
@@ -79,8 +79,8 @@ func (s *Store) Get(ctx context.Context, id string) (dlq.Record, error) {
 // scan is one walk of the scan script.
 type scan struct {
 	mode  string // full, agg, claim or set
-	f     dlq.Filter
-	after *dlq.Cursor
+	f     dlqops.Filter
+	after *dlqops.Cursor
 	want  int    // stop after this many matches; 0: all
 	extra [3]any // ARGV 16..18 (claim: owner, now, lease end; set: status)
 }
@@ -191,7 +191,7 @@ func (s *Store) walk(ctx context.Context, sc scan, each func(item any) error) (i
 // a letter is after c exactly when its (score, ID) is after the returned
 // pair. A cursor between two microseconds is past every letter of the
 // earlier one.
-func cursorBound(c dlq.Cursor) (string, string) {
+func cursorBound(c dlqops.Cursor) (string, string) {
 	if c.At.Nanosecond()%1000 != 0 {
 		return strconv.FormatInt(ceilMicros(c.At), 10), ""
 	}
@@ -200,7 +200,7 @@ func cursorBound(c dlq.Cursor) (string, string) {
 
 // orderIDs returns the distinct stored IDs of f.IDs within f's time range
 // and after the cursor, in replay order.
-func (s *Store) orderIDs(ctx context.Context, f dlq.Filter, after *dlq.Cursor) ([]string, error) {
+func (s *Store) orderIDs(ctx context.Context, f dlqops.Filter, after *dlqops.Cursor) ([]string, error) {
 	ids := slices.Clone(f.IDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -265,8 +265,8 @@ func (s *Store) orderIDs(ctx context.Context, f dlq.Filter, after *dlq.Cursor) (
 // driver picks the smallest sorted index that holds every letter f can
 // match: a group, topic or handler index (its new-only twin when f selects
 // new letters only), a status index, or the index of all letters.
-func (s *Store) driver(ctx context.Context, f dlq.Filter) (string, error) {
-	onlyNew := len(f.Statuses) > 0 && !slices.ContainsFunc(f.Statuses, func(st dlq.Status) bool { return st != dlq.StatusNew })
+func (s *Store) driver(ctx context.Context, f dlqops.Filter) (string, error) {
+	onlyNew := len(f.Statuses) > 0 && !slices.ContainsFunc(f.Statuses, func(st dlqops.Status) bool { return st != dlqops.StatusNew })
 	var keys []string
 	dim := func(d, v string) {
 		if v == "" {
@@ -309,12 +309,12 @@ func (s *Store) driver(ctx context.Context, f dlq.Filter) (string, error) {
 	return keys[best], nil
 }
 
-// List implements dlq.Store.
-func (s *Store) List(ctx context.Context, f dlq.Filter) ([]dlq.Record, error) {
+// List implements dlqops.Store.
+func (s *Store) List(ctx context.Context, f dlqops.Filter) ([]dlqops.Record, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	out := []dlq.Record{}
+	out := []dlqops.Record{}
 	_, err := s.walk(ctx, scan{mode: "full", f: f, want: f.Limit}, func(item any) error {
 		dl, err := decodePairs(item)
 		if err != nil {
@@ -330,22 +330,22 @@ func (s *Store) List(ctx context.Context, f dlq.Filter) ([]dlq.Record, error) {
 }
 
 // groupDims maps a grouping to its index dimension.
-func groupDim(by dlq.GroupBy) string {
+func groupDim(by dlqops.GroupBy) string {
 	switch by {
-	case dlq.GroupByTopic:
+	case dlqops.GroupByTopic:
 		return "t"
-	case dlq.GroupByHandler:
+	case dlqops.GroupByHandler:
 		return "h"
 	}
 	return "f"
 }
 
-// Groups implements dlq.Store. Without a filter (or with one that only
+// Groups implements dlqops.Store. Without a filter (or with one that only
 // names groups of the same grouping) it reads the per-group indexes and
 // counters in one script, O(groups × log n); any other filter walks the
 // smallest matching index and folds the letters, O(matching letters).
-func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, error) {
-	by, err := dlq.ParseGroupBy(string(q.By))
+func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group, error) {
+	by, err := dlqops.ParseGroupBy(string(q.By))
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +354,7 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	var out []dlq.Group
+	var out []dlqops.Group
 	if keys, ok := indexedGroups(f, by); ok {
 		out, err = s.groupsIndexed(ctx, by, keys, q.WindowStart)
 	} else {
@@ -363,17 +363,17 @@ func (s *Store) Groups(ctx context.Context, q dlq.GroupQuery) ([]dlq.Group, erro
 	if err != nil {
 		return nil, storeErr("groups", err)
 	}
-	dlq.SortGroups(out)
+	dlqops.SortGroups(out)
 	return out, nil
 }
 
 // indexedGroups reports whether the per-group counters answer f, and which
 // groups to read (none: all).
-func indexedGroups(f dlq.Filter, by dlq.GroupBy) ([]string, bool) {
+func indexedGroups(f dlqops.Filter, by dlqops.GroupBy) ([]string, bool) {
 	if len(f.IDs) > 0 || f.DLQTopic != "" || len(f.Statuses) > 0 || !f.Since.IsZero() || !f.Until.IsZero() {
 		return nil, false
 	}
-	sel := map[dlq.GroupBy]string{dlq.GroupByFingerprint: f.Group, dlq.GroupByTopic: f.Topic, dlq.GroupByHandler: f.Handler}
+	sel := map[dlqops.GroupBy]string{dlqops.GroupByFingerprint: f.Group, dlqops.GroupByTopic: f.Topic, dlqops.GroupByHandler: f.Handler}
 	for b, v := range sel {
 		if b != by && v != "" {
 			return nil, false
@@ -385,7 +385,7 @@ func indexedGroups(f dlq.Filter, by dlq.GroupBy) ([]string, bool) {
 	return nil, true
 }
 
-func (s *Store) groupsIndexed(ctx context.Context, by dlq.GroupBy, keys []string, window time.Time) ([]dlq.Group, error) {
+func (s *Store) groupsIndexed(ctx context.Context, by dlqops.GroupBy, keys []string, window time.Time) ([]dlqops.Group, error) {
 	win := ""
 	if !window.IsZero() {
 		win = strconv.FormatInt(ceilMicros(window), 10)
@@ -400,7 +400,7 @@ func (s *Store) groupsIndexed(ctx context.Context, by dlq.GroupBy, keys []string
 	if err != nil {
 		return nil, err
 	}
-	out := make([]dlq.Group, 0, len(v))
+	out := make([]dlqops.Group, 0, len(v))
 	for _, it := range v {
 		row, ok := it.([]any)
 		if !ok || len(row) != 8 {
@@ -408,7 +408,7 @@ func (s *Store) groupsIndexed(ctx context.Context, by dlq.GroupBy, keys []string
 		}
 		key, _ := row[0].(string)
 		counters, _ := row[1].([]any)
-		g := dlq.Group{Key: key, By: by, Topics: []string{}, Handlers: []string{}}
+		g := dlqops.Group{Key: key, By: by, Topics: []string{}, Handlers: []string{}}
 		for i := 0; i+1 < len(counters); i += 2 {
 			name, _ := counters[i].(string)
 			val, _ := counters[i+1].(string)
@@ -456,9 +456,9 @@ func (s *Store) groupsIndexed(ctx context.Context, by dlq.GroupBy, keys []string
 	return out, nil
 }
 
-func (s *Store) groupsScanned(ctx context.Context, by dlq.GroupBy, f dlq.Filter, window time.Time) ([]dlq.Group, error) {
+func (s *Store) groupsScanned(ctx context.Context, by dlqops.GroupBy, f dlqops.Filter, window time.Time) ([]dlqops.Group, error) {
 	type acc struct {
-		g                dlq.Group
+		g                dlqops.Group
 		topics, handlers map[string]bool
 	}
 	groups := map[string]*acc{}
@@ -493,7 +493,7 @@ func (s *Store) groupsScanned(ctx context.Context, by dlq.GroupBy, f dlq.Filter,
 		}
 		a := groups[key]
 		if a == nil {
-			a = &acc{g: dlq.Group{Key: key, By: by, FirstSeen: ts[0]}, topics: map[string]bool{}, handlers: map[string]bool{}}
+			a = &acc{g: dlqops.Group{Key: key, By: by, FirstSeen: ts[0]}, topics: map[string]bool{}, handlers: map[string]bool{}}
 			groups[key] = a
 		}
 		g := &a.g
@@ -520,7 +520,7 @@ func (s *Store) groupsScanned(ctx context.Context, by dlq.GroupBy, f dlq.Filter,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]dlq.Group, 0, len(groups))
+	out := make([]dlqops.Group, 0, len(groups))
 	for _, a := range groups {
 		a.g.Topics = slices.Sorted(maps.Keys(a.topics))
 		a.g.Handlers = slices.Sorted(maps.Keys(a.handlers))
@@ -529,19 +529,19 @@ func (s *Store) groupsScanned(ctx context.Context, by dlq.GroupBy, f dlq.Filter,
 	return out, nil
 }
 
-// Claim implements dlq.Store. The script walks the smallest matching index
+// Claim implements dlqops.Store. The script walks the smallest matching index
 // in replay order and, in the same atomic step, takes each letter that has
 // no claim or whose lease ended, setting owner and lease end.
-func (s *Store) Claim(ctx context.Context, r dlq.ClaimRequest) ([]dlq.Record, error) {
+func (s *Store) Claim(ctx context.Context, r dlqops.ClaimRequest) ([]dlqops.Record, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
 	f := r.Filter
 	if len(f.Statuses) == 0 {
-		f.Statuses = []dlq.Status{dlq.StatusNew}
+		f.Statuses = []dlqops.Status{dlqops.StatusNew}
 	}
 	f.Limit = 0
-	out := []dlq.Record{}
+	out := []dlqops.Record{}
 	sc := scan{mode: "claim", f: f, after: r.After, want: r.Limit,
 		extra: [3]any{r.Owner, microString(r.Now), microString(r.Now.Add(r.Lease))}}
 	_, err := s.walk(ctx, sc, func(item any) error {
@@ -572,29 +572,29 @@ func (s *Store) finish(ctx context.Context, op string, args ...any) error {
 	case "ok":
 		return nil
 	case "notfound":
-		return fmt.Errorf("%w: %q", dlq.ErrNotFound, id)
+		return fmt.Errorf("%w: %q", dlqops.ErrNotFound, id)
 	case "lost":
-		return fmt.Errorf("%w: %q is not held by %q", dlq.ErrClaimLost, id, owner)
+		return fmt.Errorf("%w: %q is not held by %q", dlqops.ErrClaimLost, id, owner)
 	}
 	return storeErr(op, fmt.Errorf("unexpected reply %q", res))
 }
 
-// MarkReplayed implements dlq.Store.
+// MarkReplayed implements dlqops.Store.
 func (s *Store) MarkReplayed(ctx context.Context, id, owner, replayUUID string, at time.Time) error {
 	return s.finish(ctx, "mark", id, owner, replayUUID, microString(at))
 }
 
-// Release implements dlq.Store.
+// Release implements dlqops.Store.
 func (s *Store) Release(ctx context.Context, id, owner, reason string) error {
 	return s.finish(ctx, "release", id, owner, reason)
 }
 
-// SetStatus implements dlq.Store. Each script step changes the letters of
+// SetStatus implements dlqops.Store. Each script step changes the letters of
 // one index page atomically; letters under a claim (whatever its lease)
 // are skipped.
-func (s *Store) SetStatus(ctx context.Context, f dlq.Filter, st dlq.Status) (int, error) {
+func (s *Store) SetStatus(ctx context.Context, f dlqops.Filter, st dlqops.Status) (int, error) {
 	if !st.Valid() {
-		return 0, fmt.Errorf("%w: unknown status %q", dlq.ErrInvalidQuery, st)
+		return 0, fmt.Errorf("%w: unknown status %q", dlqops.ErrInvalidQuery, st)
 	}
 	if err := f.Validate(); err != nil {
 		return 0, err
@@ -606,10 +606,10 @@ func (s *Store) SetStatus(ctx context.Context, f dlq.Filter, st dlq.Status) (int
 	return n, nil
 }
 
-// Prune implements dlq.Store: oldest first, pruneChunk letters per script.
-func (s *Store) Prune(ctx context.Context, r dlq.Retention, now time.Time) (int, error) {
+// Prune implements dlqops.Store: oldest first, pruneChunk letters per script.
+func (s *Store) Prune(ctx context.Context, r dlqops.Retention, now time.Time) (int, error) {
 	if r.MaxAge < 0 || r.MaxCount < 0 {
-		return 0, fmt.Errorf("%w: negative retention", dlq.ErrInvalidQuery)
+		return 0, fmt.Errorf("%w: negative retention", dlqops.ErrInvalidQuery)
 	}
 	n := 0
 	step := func(op, bound string) error {

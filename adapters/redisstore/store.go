@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/redact"
 	"github.com/redis/go-redis/v9"
 )
 
-// Store is a dlq.Store in Redis. It is safe for concurrent use, also by
+// Store is a dlqops.Store in Redis. It is safe for concurrent use, also by
 // several processes sharing the server: every change is one Lua script,
 // and a claim checks and sets a letter's owner and lease in the same
 // script.
@@ -27,7 +27,7 @@ type Store struct {
 	closeOnce  sync.Once
 }
 
-var _ dlq.Store = (*Store)(nil)
+var _ dlqops.Store = (*Store)(nil)
 
 // Option configures a Store.
 type Option interface{ apply(*config) }
@@ -71,17 +71,17 @@ func WithDialTimeout(d time.Duration) Option {
 
 // WithTimeout sets the deadline of every command or script the store
 // sends (a List or Prune over many letters sends several, each bounded):
-// when it passes, the call returns an error wrapping dlq.ErrStore. Open
+// when it passes, the call returns an error wrapping dlqops.ErrStore. Open
 // makes its client honour context deadlines (ContextTimeoutEnabled); a
 // client given to New keeps its own settings, and with
 // ContextTimeoutEnabled off go-redis bounds a command by its ReadTimeout
-// instead. Default dlq.DefaultStoreTimeout (5s); it must be positive.
+// instead. Default dlqops.DefaultStoreTimeout (5s); it must be positive.
 // dlqstore.FromConfig passes the `store: timeout` key.
 func WithTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.timeout = d }) }
 
 func newConfig(opts []Option) (config, error) {
 	c := config{prefix: DefaultPrefix, batch: DefaultBatchSize, dialTimeout: DefaultDialTimeout,
-		timeout: dlq.DefaultStoreTimeout}
+		timeout: dlqops.DefaultStoreTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -101,20 +101,20 @@ func newConfig(opts []Option) (config, error) {
 	return c, nil
 }
 
-// checkPrefix is the prefix rule, the one dlq.StoreConfig applies to the
+// checkPrefix is the prefix rule, the one dlqops.StoreConfig applies to the
 // YAML `store.prefix`.
 func checkPrefix(p string) error {
 	if p == "" {
 		return errors.New("empty prefix")
 	}
-	return dlq.CheckKeyPrefix(p)
+	return dlqops.CheckKeyPrefix(p)
 }
 
 // Errors.
 var (
 	// ErrInvalidConfig is wrapped for invalid options or URLs.
 	ErrInvalidConfig = levee.InvalidConfigSentinel("levee/redisstore: invalid configuration")
-	// ErrUnreachable is wrapped (with dlq.ErrStore) when the server cannot
+	// ErrUnreachable is wrapped (with dlqops.ErrStore) when the server cannot
 	// be reached within the dial timeout.
 	ErrUnreachable = errors.New("levee/redisstore: redis unreachable")
 )
@@ -124,7 +124,7 @@ var (
 // as ?dial_timeout=3s apply), checks the connection within the dial
 // timeout, and returns a Store that owns its client (Close closes it).
 // An unreachable server gives an error wrapping ErrUnreachable and
-// dlq.ErrStore that names the address.
+// dlqops.ErrStore that names the address.
 //
 // No error carries the password: a URL that does not parse, or parses with
 // the password outside the userinfo (an unencoded '/', '?' or '#'), is
@@ -180,7 +180,7 @@ func newStore(ctx context.Context, client *redis.Client, c config) (*Store, erro
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		o := client.Options()
-		return nil, fmt.Errorf("%w: %w at %s (db %d) within %s: %w", dlq.ErrStore, ErrUnreachable, o.Addr, o.DB, c.dialTimeout, err)
+		return nil, fmt.Errorf("%w: %w at %s (db %d) within %s: %w", dlqops.ErrStore, ErrUnreachable, o.Addr, o.DB, c.dialTimeout, err)
 	}
 	return s, nil
 }
@@ -207,7 +207,7 @@ func (s *Store) Close() error {
 	return err
 }
 
-// storeErr wraps a backend error in dlq.ErrStore.
+// storeErr wraps a backend error in dlqops.ErrStore.
 func storeErr(op string, err error) error {
-	return fmt.Errorf("%w: redisstore %s: %w", dlq.ErrStore, op, err)
+	return fmt.Errorf("%w: redisstore %s: %w", dlqops.ErrStore, op, err)
 }

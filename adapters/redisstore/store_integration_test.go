@@ -16,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/redis/go-redis/v9"
@@ -86,11 +87,11 @@ func openStore(t testing.TB, prefix string, opts ...redisstore.Option) *redissto
 }
 
 func TestConformance(t *testing.T) {
-	dlqtest.Run(t, func(t *testing.T) dlq.Store { return openStore(t, newPrefix(t)) })
+	dlqtest.Run(t, func(t *testing.T) dlqops.Store { return openStore(t, newPrefix(t)) })
 }
 
 func TestConformanceLetterByLetter(t *testing.T) {
-	dlqtest.Run(t, func(t *testing.T) dlq.Store { return openStore(t, newPrefix(t), redisstore.WithBatchSize(1)) })
+	dlqtest.Run(t, func(t *testing.T) dlqops.Store { return openStore(t, newPrefix(t), redisstore.WithBatchSize(1)) })
 }
 
 // TestDataLayout pins the documented key layout (doc.go) and checks that
@@ -104,7 +105,7 @@ func TestDataLayout(t *testing.T) {
 	if _, err := s.Add(ctx, a, b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetStatus(ctx, dlq.Filter{IDs: []string{"b"}}, dlq.StatusArchived); err != nil {
+	if _, err := s.SetStatus(ctx, dlqops.Filter{IDs: []string{"b"}}, dlqops.StatusArchived); err != nil {
 		t.Fatal(err)
 	}
 	k := p + ":dlq:"
@@ -123,14 +124,14 @@ func TestDataLayout(t *testing.T) {
 		v["t:orders"] != "1" || v["t:payments"] != "1" || v["h:ship"] != "1" || v["h:pay"] != "1" {
 		t.Errorf("group counters: %v", v)
 	}
-	n, err := s.Prune(ctx, dlq.Retention{MaxCount: 1}, dlqtest.Base)
+	n, err := s.Prune(ctx, dlqops.Retention{MaxCount: 1}, dlqtest.Base)
 	if err != nil || n != 1 {
 		t.Fatalf("prune: %d %v", n, err)
 	}
 	if v, _ := c.HGetAll(ctx, k+"g:f:g1").Result(); v["c"] != "1" || v["s:new"] != "" || v["t:orders"] != "" {
 		t.Errorf("group counters after prune: %v", v)
 	}
-	if n, err := s.Prune(ctx, dlq.Retention{MaxAge: time.Nanosecond}, dlqtest.Base.Add(time.Hour)); err != nil || n != 1 {
+	if n, err := s.Prune(ctx, dlqops.Retention{MaxAge: time.Nanosecond}, dlqtest.Base.Add(time.Hour)); err != nil || n != 1 {
 		t.Fatalf("prune all: %d %v", n, err)
 	}
 	if got := keysOf(t, p); len(got) != 0 {
@@ -139,22 +140,22 @@ func TestDataLayout(t *testing.T) {
 }
 
 // TestMatchesMemStore applies one random sequence of operations to the
-// Redis store and to dlq.MemStore, the reference, and compares every
+// Redis store and to dlqops.MemStore, the reference, and compares every
 // query after each step: Groups (through the counters and through the
 // scanning path), List with each filter, and Claim.
 func TestMatchesMemStore(t *testing.T) {
 	ctx := context.Background()
 	rs := openStore(t, newPrefix(t), redisstore.WithBatchSize(7))
-	ms := dlq.NewMemStore()
+	ms := dlqops.NewMemStore()
 	rng := rand.New(rand.NewPCG(1, 2))
-	groups := []string{"g0", "g1", "g2", dlq.UnknownGroup}
+	groups := []string{"g0", "g1", "g2", dlqops.UnknownGroup}
 	topics := []string{"orders", "payments", ""}
 	handlers := []string{"ship", "pay", "h:x"}
-	statuses := []dlq.Status{dlq.StatusNew, dlq.StatusReplayed, dlq.StatusArchived}
+	statuses := []dlqops.Status{dlqops.StatusNew, dlqops.StatusReplayed, dlqops.StatusArchived}
 	next := 0
 	now := dlqtest.Base
-	randFilter := func() dlq.Filter {
-		var f dlq.Filter
+	randFilter := func() dlqops.Filter {
+		var f dlqops.Filter
 		if rng.IntN(3) == 0 {
 			f.Group = groups[rng.IntN(len(groups))]
 		}
@@ -165,7 +166,7 @@ func TestMatchesMemStore(t *testing.T) {
 			f.Handler = handlers[rng.IntN(len(handlers))]
 		}
 		if rng.IntN(4) == 0 {
-			f.Statuses = []dlq.Status{statuses[rng.IntN(3)]}
+			f.Statuses = []dlqops.Status{statuses[rng.IntN(3)]}
 			if rng.IntN(2) == 0 {
 				f.Statuses = append(f.Statuses, statuses[rng.IntN(3)])
 			}
@@ -199,7 +200,7 @@ func TestMatchesMemStore(t *testing.T) {
 	for step := range 300 {
 		switch op := rng.IntN(10); {
 		case op < 3: // add, with redeliveries
-			var batch []dlq.Record
+			var batch []dlqops.Record
 			for range 1 + rng.IntN(12) {
 				id := fmt.Sprintf("l%03d", next)
 				if rng.IntN(5) == 0 && next > 0 {
@@ -216,10 +217,10 @@ func TestMatchesMemStore(t *testing.T) {
 			n2, err2 := ms.Add(ctx, batch...)
 			compare(step, "add", []any{n1, err1}, []any{n2, err2})
 		case op < 5: // claim, then mark or release
-			req := dlq.ClaimRequest{Filter: randFilter(), Owner: fmt.Sprintf("o%d", rng.IntN(3)), Now: now,
+			req := dlqops.ClaimRequest{Filter: randFilter(), Owner: fmt.Sprintf("o%d", rng.IntN(3)), Now: now,
 				Lease: time.Duration(1+rng.IntN(60)) * time.Second, Limit: 1 + rng.IntN(5)}
 			if rng.IntN(3) == 0 {
-				req.After = &dlq.Cursor{At: dlqtest.Base.Add(time.Duration(rng.IntN(400)) * time.Second), ID: fmt.Sprintf("l%03d", rng.IntN(next+1))}
+				req.After = &dlqops.Cursor{At: dlqtest.Base.Add(time.Duration(rng.IntN(400)) * time.Second), ID: fmt.Sprintf("l%03d", rng.IntN(next+1))}
 			}
 			req.Filter.Limit = 0
 			got, err1 := rs.Claim(ctx, req)
@@ -243,7 +244,7 @@ func TestMatchesMemStore(t *testing.T) {
 			n2, err2 := ms.SetStatus(ctx, f, st)
 			compare(step, fmt.Sprintf("set status %+v %s", f, st), []any{n1, err1}, []any{n2, err2})
 		case op < 8:
-			r := dlq.Retention{}
+			r := dlqops.Retention{}
 			if rng.IntN(2) == 0 {
 				r.MaxAge = time.Duration(300+rng.IntN(400)) * time.Second
 			} else {
@@ -257,12 +258,12 @@ func TestMatchesMemStore(t *testing.T) {
 			now = now.Add(time.Duration(rng.IntN(30)) * time.Second)
 		}
 		// every query agrees after every step
-		for _, by := range []dlq.GroupBy{dlq.GroupByFingerprint, dlq.GroupByTopic, dlq.GroupByHandler} {
-			q := dlq.GroupQuery{By: by, WindowStart: dlqtest.Base.Add(time.Duration(rng.IntN(400)) * time.Second)}
+		for _, by := range []dlqops.GroupBy{dlqops.GroupByFingerprint, dlqops.GroupByTopic, dlqops.GroupByHandler} {
+			q := dlqops.GroupQuery{By: by, WindowStart: dlqtest.Base.Add(time.Duration(rng.IntN(400)) * time.Second)}
 			g1, err1 := rs.Groups(ctx, q)
 			g2, err2 := ms.Groups(ctx, q)
 			compare(step, "groups "+string(by), []any{g1, err1}, []any{g2, err2})
-			q.Filter = dlq.Filter{Statuses: statuses} // the scanning path, same answer
+			q.Filter = dlqops.Filter{Statuses: statuses} // the scanning path, same answer
 			g3, err3 := rs.Groups(ctx, q)
 			compare(step, "scanned groups "+string(by), []any{g3, err3}, []any{g2, err2})
 			q.Filter = randFilter()
@@ -275,7 +276,7 @@ func TestMatchesMemStore(t *testing.T) {
 		l2, err2 := ms.List(ctx, f)
 		compare(step, fmt.Sprintf("list %+v", f), []any{l1, err1}, []any{l2, err2})
 	}
-	all, _ := ms.List(ctx, dlq.Filter{})
+	all, _ := ms.List(ctx, dlqops.Filter{})
 	t.Logf("%d letters at the end, %d ids used", len(all), next)
 }
 
@@ -291,7 +292,7 @@ func TestConcurrentClaimersOneLetter(t *testing.T) {
 	for i := range stores {
 		stores[i] = openStore(t, p)
 	}
-	var letters []dlq.Record
+	var letters []dlqops.Record
 	for i := range rounds {
 		letters = append(letters, dlqtest.Letter(fmt.Sprintf("x%03d", i), "g", "t", "h", time.Duration(i)*time.Millisecond))
 	}
@@ -307,7 +308,7 @@ func TestConcurrentClaimersOneLetter(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				owner := fmt.Sprintf("w%d", w)
-				got, err := s.Claim(ctx, dlq.ClaimRequest{Filter: dlq.Filter{IDs: []string{id}}, Owner: owner, Now: now, Lease: time.Minute, Limit: 1})
+				got, err := s.Claim(ctx, dlqops.ClaimRequest{Filter: dlqops.Filter{IDs: []string{id}}, Owner: owner, Now: now, Lease: time.Minute, Limit: 1})
 				if err != nil {
 					t.Error(err)
 					return
@@ -338,7 +339,7 @@ func TestConcurrentClaimersOneLetter(t *testing.T) {
 		}
 		// the first owner lost the claim; the new one completes it
 		if first[0] != after[0] {
-			if err := stores[0].MarkReplayed(ctx, id, first[0], "r", dlqtest.Base); !errors.Is(err, dlq.ErrClaimLost) {
+			if err := stores[0].MarkReplayed(ctx, id, first[0], "r", dlqtest.Base); !errors.Is(err, dlqops.ErrClaimLost) {
 				t.Fatalf("%s: stale owner %s marked: %v", id, first[0], err)
 			}
 		}
@@ -346,7 +347,7 @@ func TestConcurrentClaimersOneLetter(t *testing.T) {
 			t.Fatalf("%s: owner %s: %v", id, after[0], err)
 		}
 	}
-	groups, err := stores[0].Groups(ctx, dlq.GroupQuery{})
+	groups, err := stores[0].Groups(ctx, dlqops.GroupQuery{})
 	if err != nil || len(groups) != 1 || groups[0].Replayed != rounds || groups[0].New != 0 {
 		t.Errorf("groups: %+v %v", groups, err)
 	}
@@ -360,7 +361,7 @@ func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
 	p := newPrefix(t)
 	seed := openStore(t, p)
 	const total = 600
-	var letters []dlq.Record
+	var letters []dlqops.Record
 	for i := range total {
 		letters = append(letters, dlqtest.Letter(fmt.Sprintf("l%04d", i), "0123456789abcdef", "orders", "h", time.Duration(i)*time.Millisecond))
 	}
@@ -370,19 +371,19 @@ func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
 	pub := &countingPublisher{seen: map[string]int{}}
 	var wg sync.WaitGroup
 	for w := range 4 {
-		r, err := dlq.NewReplayer(openStore(t, p), pub, dlq.WithReplayRate(0), dlq.WithReplayBatch(13), dlq.WithReplayOwner(fmt.Sprintf("r%d", w)))
+		r, err := dlqops.NewReplayer(openStore(t, p), pub, dlqops.WithReplayRate(0), dlqops.WithReplayBatch(13), dlqops.WithReplayOwner(fmt.Sprintf("r%d", w)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			if _, err := r.Replay(ctx, dlq.ReplaySelection{}); err != nil {
+			if _, err := r.Replay(ctx, dlqops.ReplaySelection{}); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
 	pub.check(t, total)
-	groups, err := seed.Groups(ctx, dlq.GroupQuery{})
+	groups, err := seed.Groups(ctx, dlqops.GroupQuery{})
 	if err != nil || len(groups) != 1 || groups[0].Replayed != total {
 		t.Errorf("groups after replay: %+v %v", groups, err)
 	}
@@ -393,7 +394,7 @@ func TestConcurrentReplayersNeverDoubleSend(t *testing.T) {
 func TestConcurrentAddIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	p := newPrefix(t)
-	var letters []dlq.Record
+	var letters []dlqops.Record
 	for i := range 200 {
 		letters = append(letters, dlqtest.Letter(fmt.Sprintf("a%03d", i), fmt.Sprintf("g%d", i%3), "t", "h", time.Duration(i)*time.Second))
 	}
@@ -419,7 +420,7 @@ func TestConcurrentAddIsIdempotent(t *testing.T) {
 		t.Errorf("added %d want %d", added, len(letters))
 	}
 	s := openStore(t, p)
-	groups, err := s.Groups(ctx, dlq.GroupQuery{})
+	groups, err := s.Groups(ctx, dlqops.GroupQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,15 +462,15 @@ func TestBinaryRoundTrip(t *testing.T) {
 			t.Errorf("metadata %q: got %q want %q", k, got.Metadata[k], v)
 		}
 	}
-	l, err := s.List(ctx, dlq.Filter{Group: "g:x", Topic: "t:y", Handler: "h\x00"})
+	l, err := s.List(ctx, dlqops.Filter{Group: "g:x", Topic: "t:y", Handler: "h\x00"})
 	if err != nil || len(l) != 1 {
 		t.Errorf("list by binary keys: %v %v", dlqtest.IDs(l), err)
 	}
-	groups, err := s.Groups(ctx, dlq.GroupQuery{By: dlq.GroupByHandler})
+	groups, err := s.Groups(ctx, dlqops.GroupQuery{By: dlqops.GroupByHandler})
 	if err != nil || len(groups) != 1 || groups[0].Key != "h\x00" || !slices.Equal(groups[0].Topics, []string{"t:y"}) {
 		t.Errorf("groups: %+v %v", groups, err)
 	}
-	if _, err := s.Add(ctx, dlq.Record{ID: "x", Status: "bogus"}); !errors.Is(err, dlq.ErrInvalidQuery) {
+	if _, err := s.Add(ctx, dlqops.Record{ID: "x", Status: "bogus"}); !errors.Is(err, dlqops.ErrInvalidQuery) {
 		t.Errorf("bad status: got %v", err)
 	}
 }
@@ -484,10 +485,10 @@ func TestPrefixesAreIsolated(t *testing.T) {
 	if _, err := a.Add(ctx, dlqtest.Letter("1", "g", "t", "h", 0)); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := b.List(ctx, dlq.Filter{}); err != nil || len(l) != 0 {
+	if l, err := b.List(ctx, dlqops.Filter{}); err != nil || len(l) != 0 {
 		t.Errorf("b sees %v %v", dlqtest.IDs(l), err)
 	}
-	if _, err := b.Get(ctx, "1"); !errors.Is(err, dlq.ErrNotFound) {
+	if _, err := b.Get(ctx, "1"); !errors.Is(err, dlqops.ErrNotFound) {
 		t.Errorf("b.Get: %v", err)
 	}
 }
@@ -500,8 +501,8 @@ func TestUnreachable(t *testing.T) {
 	} {
 		start := time.Now()
 		_, err := redisstore.Open(ctx, "redis://"+addr+"/0", redisstore.WithDialTimeout(time.Second))
-		if !errors.Is(err, redisstore.ErrUnreachable) || !errors.Is(err, dlq.ErrStore) || !strings.Contains(err.Error(), addr) {
-			t.Errorf("%s: got %v want ErrUnreachable and dlq.ErrStore naming the address", addr, err)
+		if !errors.Is(err, redisstore.ErrUnreachable) || !errors.Is(err, dlqops.ErrStore) || !strings.Contains(err.Error(), addr) {
+			t.Errorf("%s: got %v want ErrUnreachable and dlqops.ErrStore naming the address", addr, err)
 		}
 		// a hang check, not a timing assertion: 1 s dial timeout, 20 s bound
 		if d := time.Since(start); d > 20*time.Second {
@@ -570,7 +571,7 @@ func TestLargeWalks(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newPrefix(t))
 	const total = 6000
-	letters := make([]dlq.Record, total)
+	letters := make([]dlqops.Record, total)
 	for i := range letters {
 		// ten letters share each failure time: ties are ordered by ID
 		letters[i] = dlqtest.Letter(fmt.Sprintf("w%05d", i), fmt.Sprintf("g%d", i%2), "t", "h", time.Duration(i/10)*time.Second)
@@ -578,7 +579,7 @@ func TestLargeWalks(t *testing.T) {
 	if n, err := s.Add(ctx, letters...); err != nil || n != total {
 		t.Fatalf("add: %d %v", n, err)
 	}
-	l, err := s.List(ctx, dlq.Filter{})
+	l, err := s.List(ctx, dlqops.Filter{})
 	if err != nil || len(l) != total || l[0].ID != "w00000" || l[total-1].ID != fmt.Sprintf("w%05d", total-1) {
 		t.Fatalf("list: %d %v", len(l), err)
 	}
@@ -587,38 +588,38 @@ func TestLargeWalks(t *testing.T) {
 			t.Fatalf("list out of order at %d: %s, %s", i, l[i-1].ID, l[i].ID)
 		}
 	}
-	claimed, err := s.Claim(ctx, dlq.ClaimRequest{Filter: dlq.Filter{Group: "g1"}, Owner: "o", Now: dlqtest.Base, Lease: time.Minute, Limit: 2000})
+	claimed, err := s.Claim(ctx, dlqops.ClaimRequest{Filter: dlqops.Filter{Group: "g1"}, Owner: "o", Now: dlqtest.Base, Lease: time.Minute, Limit: 2000})
 	if err != nil || len(claimed) != 2000 || claimed[0].ID != "w00001" || claimed[1999].ID != "w03999" {
 		t.Fatalf("claim: %d %v", len(claimed), err)
 	}
 	// archive every new letter: the walk over the new-status index
 	// removes what it changes; claimed letters are skipped
-	n, err := s.SetStatus(ctx, dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}}, dlq.StatusArchived)
+	n, err := s.SetStatus(ctx, dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}}, dlqops.StatusArchived)
 	if err != nil || n != total-2000 {
 		t.Fatalf("archive new: %d %v want %d", n, err, total-2000)
 	}
-	n, err = s.SetStatus(ctx, dlq.Filter{Group: "g0", Statuses: []dlq.Status{dlq.StatusArchived}}, dlq.StatusNew)
+	n, err = s.SetStatus(ctx, dlqops.Filter{Group: "g0", Statuses: []dlqops.Status{dlqops.StatusArchived}}, dlqops.StatusNew)
 	if err != nil || n != total/2 {
 		t.Fatalf("unarchive g0: %d %v want %d", n, err, total/2)
 	}
-	groups, err := s.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew, dlq.StatusArchived}}})
+	groups, err := s.Groups(ctx, dlqops.GroupQuery{Filter: dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew, dlqops.StatusArchived}}})
 	if err != nil || len(groups) != 2 {
 		t.Fatalf("groups: %+v %v", groups, err)
 	}
 	// across script steps the scanning path folds to what the counters say
-	all := []dlq.Status{dlq.StatusNew, dlq.StatusReplayed, dlq.StatusArchived}
-	for _, by := range []dlq.GroupBy{dlq.GroupByFingerprint, dlq.GroupByTopic} {
+	all := []dlqops.Status{dlqops.StatusNew, dlqops.StatusReplayed, dlqops.StatusArchived}
+	for _, by := range []dlqops.GroupBy{dlqops.GroupByFingerprint, dlqops.GroupByTopic} {
 		window := dlqtest.Base.Add(250 * time.Second)
-		indexed, err1 := s.Groups(ctx, dlq.GroupQuery{By: by, WindowStart: window})
-		scanned, err2 := s.Groups(ctx, dlq.GroupQuery{By: by, WindowStart: window, Filter: dlq.Filter{Statuses: all}})
+		indexed, err1 := s.Groups(ctx, dlqops.GroupQuery{By: by, WindowStart: window})
+		scanned, err2 := s.Groups(ctx, dlqops.GroupQuery{By: by, WindowStart: window, Filter: dlqops.Filter{Statuses: all}})
 		if err1 != nil || err2 != nil || fmt.Sprintf("%+v", indexed) != fmt.Sprintf("%+v", scanned) {
 			t.Errorf("by %s:\n indexed %+v %v\n scanned %+v %v", by, indexed, err1, scanned, err2)
 		}
 	}
 	for _, g := range groups {
-		want := dlq.Group{Key: "g0", New: total / 2}
+		want := dlqops.Group{Key: "g0", New: total / 2}
 		if g.Key == "g1" {
-			want = dlq.Group{Key: "g1", New: 2000, Archived: total/2 - 2000}
+			want = dlqops.Group{Key: "g1", New: 2000, Archived: total/2 - 2000}
 		}
 		if g.Count != total/2 || g.New != want.New || g.Archived != want.Archived {
 			t.Errorf("group %s: %+v", g.Key, g)
@@ -628,7 +629,7 @@ func TestLargeWalks(t *testing.T) {
 
 // TestSubMicrosecondBounds: times are stored in whole microseconds; a
 // bound between two microseconds falls between their letters, as with
-// dlq.MemStore.
+// dlqops.MemStore.
 func TestSubMicrosecondBounds(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newPrefix(t))
@@ -640,21 +641,21 @@ func TestSubMicrosecondBounds(t *testing.T) {
 	mid := dlqtest.Base.Add(500 * time.Nanosecond)
 	for _, tt := range []struct {
 		name string
-		f    dlq.Filter
+		f    dlqops.Filter
 		want []string
 	}{
-		{"since", dlq.Filter{Since: mid}, []string{"b"}},
-		{"until", dlq.Filter{Until: mid}, []string{"a"}},
-		{"ids since", dlq.Filter{IDs: []string{"a", "b"}, Since: mid}, []string{"b"}},
-		{"ids until", dlq.Filter{IDs: []string{"a", "b"}, Until: mid}, []string{"a"}},
+		{"since", dlqops.Filter{Since: mid}, []string{"b"}},
+		{"until", dlqops.Filter{Until: mid}, []string{"a"}},
+		{"ids since", dlqops.Filter{IDs: []string{"a", "b"}, Since: mid}, []string{"b"}},
+		{"ids until", dlqops.Filter{IDs: []string{"a", "b"}, Until: mid}, []string{"a"}},
 	} {
 		l, err := s.List(ctx, tt.f)
 		if err != nil || !slices.Equal(dlqtest.IDs(l), tt.want) {
 			t.Errorf("%s: got %v %v want %v", tt.name, dlqtest.IDs(l), err, tt.want)
 		}
 	}
-	for _, f := range []dlq.Filter{{}, {IDs: []string{"a", "b"}}} {
-		got, err := s.Claim(ctx, dlq.ClaimRequest{Filter: f, After: &dlq.Cursor{At: mid, ID: "zzz"}, Owner: "o", Now: dlqtest.Base, Lease: time.Minute, Limit: 5})
+	for _, f := range []dlqops.Filter{{}, {IDs: []string{"a", "b"}}} {
+		got, err := s.Claim(ctx, dlqops.ClaimRequest{Filter: f, After: &dlqops.Cursor{At: mid, ID: "zzz"}, Owner: "o", Now: dlqtest.Base, Lease: time.Minute, Limit: 5})
 		if err != nil || !slices.Equal(dlqtest.IDs(got), []string{"b"}) {
 			t.Errorf("claim after %v (%+v): got %v %v want [b]", mid, f, dlqtest.IDs(got), err)
 		}
@@ -664,11 +665,11 @@ func TestSubMicrosecondBounds(t *testing.T) {
 			}
 		}
 	}
-	groups, err := s.Groups(ctx, dlq.GroupQuery{WindowStart: mid})
+	groups, err := s.Groups(ctx, dlqops.GroupQuery{WindowStart: mid})
 	if err != nil || len(groups) != 1 || groups[0].InWindow != 1 {
 		t.Errorf("groups window: %+v %v", groups, err)
 	}
-	if n, err := s.Prune(ctx, dlq.Retention{MaxAge: time.Hour}, mid.Add(time.Hour)); err != nil || n != 1 {
+	if n, err := s.Prune(ctx, dlqops.Retention{MaxAge: time.Hour}, mid.Add(time.Hour)); err != nil || n != 1 {
 		t.Errorf("prune: %d %v want 1", n, err)
 	}
 }
@@ -682,7 +683,7 @@ func TestFinishIsRepeatable(t *testing.T) {
 	if _, err := s.Add(ctx, dlqtest.Letter("1", "g", "t", "h", 0), dlqtest.Letter("2", "g", "t", "h", time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Claim(ctx, dlq.ClaimRequest{Owner: "o", Now: dlqtest.Base, Lease: time.Minute, Limit: 2}); err != nil || len(got) != 2 {
+	if got, err := s.Claim(ctx, dlqops.ClaimRequest{Owner: "o", Now: dlqtest.Base, Lease: time.Minute, Limit: 2}); err != nil || len(got) != 2 {
 		t.Fatalf("claim: %v %v", dlqtest.IDs(got), err)
 	}
 	for range 2 {
@@ -693,16 +694,16 @@ func TestFinishIsRepeatable(t *testing.T) {
 			t.Fatalf("release: %v", err)
 		}
 	}
-	if err := s.MarkReplayed(ctx, "1", "o", "replay-2", dlqtest.Base); !errors.Is(err, dlq.ErrClaimLost) {
+	if err := s.MarkReplayed(ctx, "1", "o", "replay-2", dlqtest.Base); !errors.Is(err, dlqops.ErrClaimLost) {
 		t.Errorf("another replay of a finished claim: got %v want ErrClaimLost", err)
 	}
-	if err := s.Release(ctx, "2", "o", "another reason"); !errors.Is(err, dlq.ErrClaimLost) {
+	if err := s.Release(ctx, "2", "o", "another reason"); !errors.Is(err, dlqops.ErrClaimLost) {
 		t.Errorf("another release of a finished claim: got %v want ErrClaimLost", err)
 	}
-	if err := s.MarkReplayed(ctx, "nope", "o", "r", dlqtest.Base); !errors.Is(err, dlq.ErrNotFound) {
+	if err := s.MarkReplayed(ctx, "nope", "o", "r", dlqtest.Base); !errors.Is(err, dlqops.ErrNotFound) {
 		t.Errorf("unknown id: got %v want ErrNotFound", err)
 	}
-	groups, err := s.Groups(ctx, dlq.GroupQuery{})
+	groups, err := s.Groups(ctx, dlqops.GroupQuery{})
 	if err != nil || len(groups) != 1 || groups[0].Replayed != 1 || groups[0].New != 1 {
 		t.Errorf("counters after repeats: %+v %v", groups, err)
 	}

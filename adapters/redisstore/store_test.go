@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/adapters/redisstore"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 func TestOptionsValidated(t *testing.T) {
@@ -31,7 +31,7 @@ func TestOptionsValidated(t *testing.T) {
 			// validation happens before any dial: nothing listens on this
 			// address's behalf, and the error is not ErrUnreachable
 			_, err := redisstore.Open(ctx, tt.url, tt.opts...)
-			if !errors.Is(err, redisstore.ErrInvalidConfig) || errors.Is(err, dlq.ErrStore) {
+			if !errors.Is(err, redisstore.ErrInvalidConfig) || errors.Is(err, dlqops.ErrStore) {
 				t.Errorf("got %v want ErrInvalidConfig", err)
 			}
 		})
@@ -41,14 +41,14 @@ func TestOptionsValidated(t *testing.T) {
 	}
 }
 
-// The YAML check (dlq.StoreConfig.Validate) and WithPrefix apply one rule.
+// The YAML check (dlqops.StoreConfig.Validate) and WithPrefix apply one rule.
 func TestPrefixRuleMatchesStoreConfig(t *testing.T) {
 	for _, p := range []string{"levee", "app:dlq1", "{tenant-1}:levee", "a.b_c-d", "x:dlq", "attempts", "a::b", ":a", "a:",
 		"a b", "ü", "a*", strings.Repeat("p", 64), strings.Repeat("p", 65), "a\x00"} {
 		_, optErr := redisstore.Open(context.Background(), "redis://127.0.0.1:1/0", redisstore.WithPrefix(p),
 			redisstore.WithDialTimeout(time.Nanosecond))
 		optOK := !errors.Is(optErr, redisstore.ErrInvalidConfig)
-		cfgErr := dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: "redis://127.0.0.1:6379/0", Prefix: p}.Validate()
+		cfgErr := dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: "redis://127.0.0.1:6379/0", Prefix: p}.Validate()
 		if optOK != (cfgErr == nil) {
 			t.Errorf("prefix %q: option error %v, config error %v", p, optErr, cfgErr)
 		}

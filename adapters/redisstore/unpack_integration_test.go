@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
@@ -29,7 +29,7 @@ func TestAddScriptTakesAnyFieldCount(t *testing.T) {
 		}
 	}()
 	const extra = 20000
-	args := encode([]any{s.kp}, dlq.Record{ID: "many", Fingerprint: "g", Metadata: map[string]string{"k": "v"}})
+	args := encode([]any{s.kp}, dlqops.Record{ID: "many", Fingerprint: "g", Metadata: map[string]string{"k": "v"}})
 	args[1] = args[1].(int) + extra // the field count the script reads
 	for i := range extra {
 		args = append(args, fmt.Sprintf("%sraw-%05d", metaPrefix, i), "v")

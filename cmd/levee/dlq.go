@@ -15,7 +15,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	lconfig "github.com/levee-dev/levee/internal/config"
 )
 
@@ -48,7 +48,7 @@ type dlqCmd struct {
 	jsonOut        bool
 	now            func() time.Time
 
-	openStore     func(ctx context.Context, c dlq.StoreConfig) (dlq.Store, func() error, error)
+	openStore     func(ctx context.Context, c dlqops.StoreConfig) (dlqops.Store, func() error, error)
 	openPublisher func(ctx context.Context, cfg *config.Config) (message.Publisher, func() error, error)
 }
 
@@ -170,14 +170,14 @@ func (s *selection) empty() bool {
 	return s.group == "" && s.topic == "" && s.handler == "" && len(s.ids) == 0 && s.since == "" && s.until == ""
 }
 
-func (c *dlqCmd) filter(s *selection) (dlq.Filter, error) {
-	f := dlq.Filter{Group: s.group, Topic: s.topic, Handler: s.handler, IDs: s.ids, Limit: s.limit}
+func (c *dlqCmd) filter(s *selection) (dlqops.Filter, error) {
+	f := dlqops.Filter{Group: s.group, Topic: s.topic, Handler: s.handler, IDs: s.ids, Limit: s.limit}
 	if s.status != "" {
-		st, err := dlq.ParseStatus(s.status)
+		st, err := dlqops.ParseStatus(s.status)
 		if err != nil {
 			return f, usageError{err.Error()}
 		}
-		f.Statuses = []dlq.Status{st}
+		f.Statuses = []dlqops.Status{st}
 	}
 	var err error
 	if f.Since, err = c.parseTime("since", s.since); err != nil {
@@ -207,8 +207,8 @@ func (c *dlqCmd) parseTime(name, v string) (time.Time, error) {
 }
 
 // loadConfig reads the config file and its store section.
-func (c *dlqCmd) loadConfig() (*config.Config, dlq.StoreConfig, error) {
-	var sc dlq.StoreConfig
+func (c *dlqCmd) loadConfig() (*config.Config, dlqops.StoreConfig, error) {
+	var sc dlqops.StoreConfig
 	cfg, err := config.Load(c.configPath)
 	if err != nil {
 		return nil, sc, err
@@ -217,13 +217,13 @@ func (c *dlqCmd) loadConfig() (*config.Config, dlq.StoreConfig, error) {
 	if !ok {
 		return nil, sc, fmt.Errorf("%s: no store section; the CLI needs `store: {kind: postgres|redis, url: ...}`", c.configPath)
 	}
-	if sc.StoreKind() == dlq.StoreKindMemory {
+	if sc.StoreKind() == dlqops.StoreKindMemory {
 		return nil, sc, fmt.Errorf("%s: store kind memory lives inside the service process; the CLI needs a shared store (kind: postgres or redis)", c.configPath)
 	}
 	return cfg, sc, nil
 }
 
-func (c *dlqCmd) store(ctx context.Context) (*config.Config, dlq.StoreConfig, dlq.Store, func() error, error) {
+func (c *dlqCmd) store(ctx context.Context) (*config.Config, dlqops.StoreConfig, dlqops.Store, func() error, error) {
 	cfg, sc, err := c.loadConfig()
 	if err != nil {
 		return nil, sc, nil, nil, err
@@ -254,7 +254,7 @@ func openTransportPublisher(ctx context.Context, cfg *config.Config) (message.Pu
 // replayValidator returns the file's schemas (the top-level schemas:
 // section, topic -> JSON Schema file), so a replay re-validates each
 // payload against the schema of its original topic. Nil when there are none.
-func replayValidator(cfg *config.Config) (dlq.Validator, error) {
+func replayValidator(cfg *config.Config) (dlqops.Validator, error) {
 	if cfg.Schemas() == nil {
 		return nil, nil
 	}
@@ -273,7 +273,7 @@ func (c *dlqCmd) groups(ctx context.Context, args []string) error {
 	} else if len(pos) > 0 {
 		return usagef("groups takes no arguments, got %q", pos)
 	}
-	gb, err := dlq.ParseGroupBy(*by)
+	gb, err := dlqops.ParseGroupBy(*by)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -287,7 +287,7 @@ func (c *dlqCmd) groups(ctx context.Context, args []string) error {
 	}
 	defer closeFn()
 	now := c.now()
-	groups, err := s.Groups(ctx, dlq.GroupQuery{By: gb, Filter: f, WindowStart: now.Add(-*window)})
+	groups, err := s.Groups(ctx, dlqops.GroupQuery{By: gb, Filter: f, WindowStart: now.Add(-*window)})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 	amqp091 "github.com/rabbitmq/amqp091-go"
 )
@@ -58,7 +59,7 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mon, err := dlq.NewMonitor(store)
+	mon, err := dlqops.NewMonitor(store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestDLQCLIOverPostgresAndRabbitMQ(t *testing.T) {
 	if err := mon.Record(ctx, "orders.dlq", handMsg); err != nil {
 		t.Fatal(err)
 	}
-	hand := dlq.NewRecord(handMsg, "orders.dlq", time.Now()).ID
+	hand := dlqops.NewRecord(handMsg, "orders.dlq", time.Now()).ID
 
 	dir := t.TempDir()
 	cfgPath := dir + "/levee.yaml"

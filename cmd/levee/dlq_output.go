@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // writeJSON prints v as indented JSON with the characters a terminal
@@ -65,7 +65,7 @@ func age(now, t time.Time) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
-func writeGroups(w io.Writer, groups []dlq.Group, window time.Duration, now time.Time) {
+func writeGroups(w io.Writer, groups []dlqops.Group, window time.Duration, now time.Time) {
 	if len(groups) == 0 {
 		fmt.Fprintln(w, "no dead letters")
 		return
@@ -80,7 +80,7 @@ func writeGroups(w io.Writer, groups []dlq.Group, window time.Duration, now time
 	_ = tw.Flush()
 }
 
-func writeList(w io.Writer, letters []dlq.Record) {
+func writeList(w io.Writer, letters []dlqops.Record) {
 	if len(letters) == 0 {
 		fmt.Fprintln(w, "no dead letters")
 		return
@@ -94,7 +94,7 @@ func writeList(w io.Writer, letters []dlq.Record) {
 	_ = tw.Flush()
 }
 
-func writeShow(w io.Writer, dl dlq.Record) {
+func writeShow(w io.Writer, dl dlqops.Record) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, safe(v)) }
 	row("id", dl.ID)
@@ -117,7 +117,7 @@ func writeShow(w io.Writer, dl dlq.Record) {
 	row("failed at", stamp(dl.FailedAt))
 	row("received at", stamp(dl.ReceivedAt))
 	row("original uuid", dl.OriginalUUID)
-	if dl.Status == dlq.StatusReplayed {
+	if dl.Status == dlqops.StatusReplayed {
 		row("replayed at", stamp(dl.ReplayedAt))
 		row("replay uuid", dl.ReplayUUID)
 	}
@@ -153,7 +153,7 @@ func orDash(s string) string {
 	return s
 }
 
-func writeReport(w io.Writer, rep dlq.ReplayReport) {
+func writeReport(w io.Writer, rep dlqops.ReplayReport) {
 	verb := "replayed"
 	if rep.DryRun {
 		verb = "would replay"
@@ -176,7 +176,7 @@ func writeReport(w io.Writer, rep dlq.ReplayReport) {
 // writePrunePreview prints what a prune would delete: the total, the
 // groups of the letters past the max age, and how many more the max count
 // would take.
-func writePrunePreview(w io.Writer, p dlq.PrunePreview, r dlq.Retention) {
+func writePrunePreview(w io.Writer, p dlqops.PrunePreview, r dlqops.Retention) {
 	fmt.Fprintf(w, "would delete %d dead letters (dry run, nothing deleted)\n", p.Total())
 	if r.MaxAge > 0 {
 		fmt.Fprintf(w, "%d failed more than %s ago", p.Aged, shortDur(r.MaxAge))
@@ -199,11 +199,11 @@ func writePrunePreview(w io.Writer, p dlq.PrunePreview, r dlq.Retention) {
 }
 
 type jsonReplay struct {
-	dlq.ReplayReport
+	dlqops.ReplayReport
 	Error string `json:"error,omitempty"`
 }
 
-func jsonReport(rep dlq.ReplayReport, err error) jsonReplay {
+func jsonReport(rep dlqops.ReplayReport, err error) jsonReplay {
 	out := jsonReplay{ReplayReport: rep}
 	if err != nil {
 		out.Error = err.Error()

@@ -15,6 +15,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
@@ -56,7 +57,7 @@ func TestDLQCLIOverRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mon, err := dlq.NewMonitor(store)
+	mon, err := dlqops.NewMonitor(store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestDLQCLIOverRedis(t *testing.T) {
 	if err := mon.Record(ctx, "orders.dlq", handMsg); err != nil {
 		t.Fatal(err)
 	}
-	hand := dlq.NewRecord(handMsg, "orders.dlq", time.Now()).ID
+	hand := dlqops.NewRecord(handMsg, "orders.dlq", time.Now()).ID
 
 	cfgPath := t.TempDir() + "/levee.yaml"
 	writeCfg := func(storeURL string) {
@@ -130,7 +131,7 @@ func TestDLQCLIOverRedis(t *testing.T) {
 	if code, out, _ = cli("prune", "--max-count", "1"); code != 0 || !strings.Contains(out, "deleted 3 dead letters") {
 		t.Errorf("prune: exit %d\n%s", code, out)
 	}
-	if left, err := store.List(ctx, dlq.Filter{}); err != nil || len(left) != 1 || left[0].ID != hand {
+	if left, err := store.List(ctx, dlqops.Filter{}); err != nil || len(left) != 1 || left[0].ID != hand {
 		t.Errorf("left after prune: %v %v", left, err)
 	}
 

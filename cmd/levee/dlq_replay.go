@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	lconfig "github.com/levee-dev/levee/internal/config"
 )
 
@@ -23,7 +23,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	var sel selection
 	sel.flags(fs)
 	rate := fs.String("rate", "50/s", "velocity limit (200/s, 5/min; 0 for none)")
-	maxReplays := fs.Int("max-replays", dlq.DefaultMaxReplays, "a letter replayed this often stays dead")
+	maxReplays := fs.Int("max-replays", dlqops.DefaultMaxReplays, "a letter replayed this often stays dead")
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")
 	force := fs.Bool("force", false, "replay letters already replayed, again")
 	all := fs.Bool("all", false, "replay every new letter matching no selector")
@@ -67,7 +67,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 		pub = p
 	}
 	last := time.Time{}
-	progress := func(p dlq.ReplayProgress) {
+	progress := func(p dlqops.ReplayProgress) {
 		if *dry {
 			return
 		}
@@ -80,14 +80,14 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rp, err := dlq.NewReplayer(s, pub, dlq.WithReplayRate(r), dlq.WithMaxReplays(*maxReplays),
-		dlq.WithReplayProgress(progress), dlq.WithReplayValidator(validator), dlq.WithReplayTopics(topics...))
+	rp, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
+		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...))
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	rep, runErr := rp.Replay(ctx, dlq.ReplaySelection{Filter: f, DryRun: *dry, Force: *force})
+	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force})
 	if !*dry {
-		fmt.Fprintf(c.stderr, "replay: %s, done\n", progressLine(dlq.ReplayProgress{Processed: rep.Processed,
+		fmt.Fprintf(c.stderr, "replay: %s, done\n", progressLine(dlqops.ReplayProgress{Processed: rep.Processed,
 			Replayed: rep.Replayed, Held: rep.Held, Failed: rep.Failed, Elapsed: rep.Elapsed}))
 	}
 	if c.jsonOut {
@@ -106,7 +106,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	return nil
 }
 
-func progressLine(p dlq.ReplayProgress) string {
+func progressLine(p dlqops.ReplayProgress) string {
 	rate := "-"
 	if p.Elapsed >= 100*time.Millisecond {
 		rate = fmt.Sprintf("%.1f", float64(p.Replayed)/p.Elapsed.Seconds())

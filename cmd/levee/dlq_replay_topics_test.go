@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
 
@@ -37,7 +37,7 @@ func TestDLQReplayTopics(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd, _, pub, out, errb := dlqTestCmd(t)
-			s := dlq.NewMemStore()
+			s := dlqops.NewMemStore()
 			own := dlqtest.Letter("own", "cccccccccccccccc", "orders", "ship", 0)
 			shared := dlqtest.Letter("shared", "cccccccccccccccc", "payments", "pay", time.Second)
 			shared.DLQTopic = "all.dlq"
@@ -47,7 +47,7 @@ func TestDLQReplayTopics(t *testing.T) {
 			if _, err := s.Add(context.Background(), own, shared, forged); err != nil {
 				t.Fatal(err)
 			}
-			cmd.openStore = func(context.Context, dlq.StoreConfig) (dlq.Store, func() error, error) {
+			cmd.openStore = func(context.Context, dlqops.StoreConfig) (dlqops.Store, func() error, error) {
 				return s, func() error { return nil }, nil
 			}
 			if tt.config != "" {
@@ -70,7 +70,7 @@ func TestDLQReplayTopics(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if dl.Status != dlq.StatusNew || !strings.Contains(dl.Reason, "replay topic not allowed") {
+				if dl.Status != dlqops.StatusNew || !strings.Contains(dl.Reason, "replay topic not allowed") {
 					t.Errorf("%s: status %s reason %q, want new and held by its topic", id, dl.Status, dl.Reason)
 				}
 				if !strings.Contains(out.String(), id) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // This file holds `levee dlq archive` and `levee dlq prune`.
@@ -34,7 +34,7 @@ func (c *dlqCmd) archive(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeFn()
-	n, err := s.SetStatus(ctx, f, dlq.StatusArchived)
+	n, err := s.SetStatus(ctx, f, dlqops.StatusArchived)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	}
 	now := c.now()
 	if *dry {
-		p, err := dlq.PreviewPrune(ctx, s, ret, now)
+		p, err := dlqops.PreviewPrune(ctx, s, ret, now)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 			return writeJSON(c.stdout, struct {
 				DryRun      bool `json:"dry_run"`
 				WouldDelete int  `json:"would_delete"`
-				dlq.PrunePreview
+				dlqops.PrunePreview
 			}{true, p.Total(), p})
 		}
 		writePrunePreview(c.stdout, p, ret)

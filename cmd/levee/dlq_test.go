@@ -14,7 +14,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
 
@@ -54,20 +54,20 @@ const dlqTestConfig = "transport: {kind: amqp, amqp: {url: \"amqp://guest:guest@
 
 // dlqTestCmd returns a command over an in-memory store seeded with letters
 // of two groups, and its publisher.
-func dlqTestCmd(t *testing.T) (*dlqCmd, *dlq.MemStore, *dlqTestPublisher, *bytes.Buffer, *bytes.Buffer) {
+func dlqTestCmd(t *testing.T) (*dlqCmd, *dlqops.MemStore, *dlqTestPublisher, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	s := dlq.NewMemStore()
+	s := dlqops.NewMemStore()
 	a := dlqtest.Letter("a1", "aaaaaaaaaaaaaaaa", "orders", "ship", 0)
 	b := dlqtest.Letter("a2", "aaaaaaaaaaaaaaaa", "orders", "ship", time.Minute)
 	c := dlqtest.Letter("b1", "bbbbbbbbbbbbbbbb", "payments", "pay", 2*time.Minute)
-	nt := dlqtest.Letter("n1", dlq.UnknownGroup, "", "", 3*time.Minute)
+	nt := dlqtest.Letter("n1", dlqops.UnknownGroup, "", "", 3*time.Minute)
 	if _, err := s.Add(context.Background(), a, b, c, nt); err != nil {
 		t.Fatal(err)
 	}
 	pub := &dlqTestPublisher{}
 	var out, errb bytes.Buffer
 	cmd := &dlqCmd{stdout: &out, stderr: &errb, now: func() time.Time { return dlqtest.Base.Add(10 * time.Minute) },
-		openStore: func(context.Context, dlq.StoreConfig) (dlq.Store, func() error, error) {
+		openStore: func(context.Context, dlqops.StoreConfig) (dlqops.Store, func() error, error) {
 			return s, func() error { return nil }, nil
 		},
 		openPublisher: func(context.Context, *config.Config) (message.Publisher, func() error, error) {
@@ -155,7 +155,7 @@ func TestDLQReplayJSONAndState(t *testing.T) {
 		t.Errorf("second run: exit %d, sent %d", code, len(pub.msgs))
 	}
 	dl, _ := s.Get(context.Background(), "a1")
-	if dl.Status != dlq.StatusReplayed {
+	if dl.Status != dlqops.StatusReplayed {
 		t.Errorf("a1 status %s", dl.Status)
 	}
 }
@@ -169,7 +169,7 @@ func TestDLQReplayBrokerFailure(t *testing.T) {
 	if !strings.Contains(errb.String(), "replay publish failed") {
 		t.Errorf("stderr: %s", errb)
 	}
-	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlq.StatusNew || dl.Reason == "" {
+	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlqops.StatusNew || dl.Reason == "" {
 		t.Errorf("b1 after failure: %+v", dl)
 	}
 	cmd.openPublisher = func(context.Context, *config.Config) (message.Publisher, func() error, error) {
@@ -190,7 +190,7 @@ func TestDLQConfigErrors(t *testing.T) {
 		{"bad kind", "store: {kind: mongo}\n", `unknown store kind "mongo"`},
 		{"redis without url", "store: {kind: redis}\n", "a redis store needs a url"},
 		{"redis bad prefix", "store:\n  kind: redis\n  url: \"redis://127.0.0.1:6379/0\"\n  prefix: \"a b\"\n", "levee.yaml:4: store.prefix"},
-		{"unreachable redis store", "store: {kind: redis, url: \"redis://127.0.0.1:1/0\"}\n", "store unreachable: store (redis): levee/dlq: dead-letter store failed: levee/redisstore: redis unreachable at 127.0.0.1:1"},
+		{"unreachable redis store", "store: {kind: redis, url: \"redis://127.0.0.1:1/0\"}\n", "store unreachable: store (redis): levee/dlqops: dead-letter store failed: levee/redisstore: redis unreachable at 127.0.0.1:1"},
 		{"postgres without url", "store: {kind: postgres}\n", "needs a url"},
 		{"unknown key", "store: {kind: postgres, url: x, colour: red}\n", "colour"},
 		{"unreachable store", "store: {kind: postgres, url: \"postgres://postgres@127.0.0.1:1/test?connect_timeout=1\"}\n", "store unreachable"},
@@ -210,8 +210,8 @@ func TestDLQConfigErrors(t *testing.T) {
 func TestDLQGoChannelCannotReplay(t *testing.T) {
 	var out, errb bytes.Buffer
 	cmd := &dlqCmd{stdout: &out, stderr: &errb, now: time.Now,
-		openStore: func(context.Context, dlq.StoreConfig) (dlq.Store, func() error, error) {
-			return dlq.NewMemStore(), func() error { return nil }, nil
+		openStore: func(context.Context, dlqops.StoreConfig) (dlqops.Store, func() error, error) {
+			return dlqops.NewMemStore(), func() error { return nil }, nil
 		},
 		openPublisher: openTransportPublisher,
 	}
@@ -235,7 +235,7 @@ func TestDLQReplayRevalidates(t *testing.T) {
 	if len(pub.msgs) != 2 || !strings.Contains(out.String(), "payload failed re-validation") {
 		t.Errorf("sent %d (want the 2 orders letters), output:\n%s", len(pub.msgs), out)
 	}
-	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlq.StatusNew || !strings.Contains(dl.Reason, "re-validation") {
+	if dl, _ := s.Get(context.Background(), "b1"); dl.Status != dlqops.StatusNew || !strings.Contains(dl.Reason, "re-validation") {
 		t.Errorf("b1: %s %q", dl.Status, dl.Reason)
 	}
 }
@@ -243,12 +243,12 @@ func TestDLQReplayRevalidates(t *testing.T) {
 // `levee dlq show` prints what the store cut from a letter's metadata.
 func TestShowPrintsTruncation(t *testing.T) {
 	var b strings.Builder
-	writeShow(&b, dlq.Record{ID: "x", Truncated: "metadata cut: kept 1000 of 4006 keys", Metadata: map[string]string{}})
+	writeShow(&b, dlqops.Record{ID: "x", Truncated: "metadata cut: kept 1000 of 4006 keys", Metadata: map[string]string{}})
 	if !strings.Contains(b.String(), "truncated:") || !strings.Contains(b.String(), "kept 1000 of 4006 keys") {
 		t.Errorf("show output has no truncated line:\n%s", b.String())
 	}
 	b.Reset()
-	writeShow(&b, dlq.Record{ID: "y", Metadata: map[string]string{}})
+	writeShow(&b, dlqops.Record{ID: "y", Metadata: map[string]string{}})
 	if strings.Contains(b.String(), "truncated:") {
 		t.Errorf("a whole letter shows a truncated line:\n%s", b.String())
 	}

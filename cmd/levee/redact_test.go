@@ -12,7 +12,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // leakyPasswords break url.Parse (%zz, /, #, ?), make it misplace the
@@ -28,7 +28,7 @@ var leakyPasswords = []string{"Sekr%zzit", "Sekr/it", "Sekr#it", "Sekr@it", "Sek
 type credentialKey struct {
 	key, yaml string
 	transport func(p string) adapters.TransportConfig
-	store     func(p string) dlq.StoreConfig
+	store     func(p string) dlqops.StoreConfig
 }
 
 func credentialKeys() []credentialKey {
@@ -59,16 +59,16 @@ func credentialKeys() []credentialKey {
 				return adapters.TransportConfig{Kind: "kafka", Kafka: &adapters.KafkaConfig{Brokers: []string{user + ":" + p + "@127.0.0.1:1"}}}
 			}},
 		{key: "store.url (postgres)", yaml: `store: {kind: postgres, url: "postgres://` + user + `:P@127.0.0.1:1/test"}`,
-			store: func(p string) dlq.StoreConfig {
-				return dlq.StoreConfig{Kind: "postgres", URL: "postgres://" + user + ":" + p + "@127.0.0.1:1/test"}
+			store: func(p string) dlqops.StoreConfig {
+				return dlqops.StoreConfig{Kind: "postgres", URL: "postgres://" + user + ":" + p + "@127.0.0.1:1/test"}
 			}},
 		{key: "store.url (postgres dsn)", yaml: `store: {kind: postgres, url: "host=127.0.0.1 port=1 user=` + user + ` password='P' dbname=test"}`,
-			store: func(p string) dlq.StoreConfig {
-				return dlq.StoreConfig{Kind: "postgres", URL: "host=127.0.0.1 port=1 user=" + user + " password='" + p + "' dbname=test"}
+			store: func(p string) dlqops.StoreConfig {
+				return dlqops.StoreConfig{Kind: "postgres", URL: "host=127.0.0.1 port=1 user=" + user + " password='" + p + "' dbname=test"}
 			}},
 		{key: "store.url (redis)", yaml: `store: {kind: redis, url: "redis://` + user + `:P@127.0.0.1:1/0"}`,
-			store: func(p string) dlq.StoreConfig {
-				return dlq.StoreConfig{Kind: "redis", URL: "redis://" + user + ":" + p + "@127.0.0.1:1/0"}
+			store: func(p string) dlqops.StoreConfig {
+				return dlqops.StoreConfig{Kind: "redis", URL: "redis://" + user + ":" + p + "@127.0.0.1:1/0"}
 			}},
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
 
@@ -97,7 +97,7 @@ func TestDLQJSONKeepsTheBytes(t *testing.T) {
 	if code := cmd.run(context.Background(), []string{"--json", "show", "h1"}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	var got dlq.Record
+	var got dlqops.Record
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestDLQPruneDryRunDeletesNothing(t *testing.T) {
 	if !got.DryRun || got.WouldDelete != 4 || got.Aged != 4 {
 		t.Errorf("got %+v want a dry run of 4", got)
 	}
-	if left, _ := s.List(context.Background(), dlq.Filter{}); len(left) != 4 {
+	if left, _ := s.List(context.Background(), dlqops.Filter{}); len(left) != 4 {
 		t.Errorf("the dry run deleted letters: %d left of 4", len(left))
 	}
 }
@@ -133,7 +133,7 @@ func TestDLQPruneFloorAppliesToTheConfig(t *testing.T) {
 	if code := cmd.run(context.Background(), []string{"prune"}); code != 2 || !strings.Contains(errb.String(), "store.retention.max_age 30s is under 1h") {
 		t.Errorf("exit %d, stderr %s", code, errb)
 	}
-	if left, _ := s.List(context.Background(), dlq.Filter{}); len(left) != 4 {
+	if left, _ := s.List(context.Background(), dlqops.Filter{}); len(left) != 4 {
 		t.Errorf("refused prune deleted letters: %d left", len(left))
 	}
 }

@@ -1,4 +1,4 @@
-// Package dlqtest is the conformance suite every dlq.Store implementation
+// Package dlqtest is the conformance suite every dlqops.Store implementation
 // passes (Run: the in-memory store in dlq's tests, the PostgreSQL and Redis
 // stores in adapters/pgstore's and adapters/redisstore's integration
 // tests), and the one of dlq.AttemptStore implementations (RunAttempts,
@@ -8,7 +8,7 @@
 // A store package runs the suite from its own tests:
 //
 //	func TestConformance(t *testing.T) {
-//		dlqtest.Run(t, func(t *testing.T) dlq.Store { return openFreshStore(t) })
+//		dlqtest.Run(t, func(t *testing.T) dlqops.Store { return openFreshStore(t) })
 //	}
 //
 // Letter builds the dead letters the suite uses, for a store's own tests.

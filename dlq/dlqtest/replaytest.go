@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // failAgain is the consumer of replayed messages whose cause is not fixed:
@@ -19,7 +20,7 @@ import (
 // message's metadata with new failure keys, lineage kept), and records the
 // letter through a Monitor while the replay runs go on.
 type failAgain struct {
-	mon *dlq.Monitor
+	mon *dlqops.Monitor
 	n   atomic.Int64
 	mu  sync.Mutex
 	// counts: replay count seen -> deliveries
@@ -75,10 +76,10 @@ func startBarrier(n int) func() func() time.Time {
 // and every replayed message fails again and comes back as a new letter
 // during the runs. Between them the runs replay each letter once and take
 // up none of the new letters (a later run does).
-func replayersOncePerRun(t *testing.T, s dlq.Store) {
+func replayersOncePerRun(t *testing.T, s dlqops.Store) {
 	ctx := context.Background()
 	const total = 20
-	mon, err := dlq.NewMonitor(s, dlq.WithMonitorClock(func() time.Time { return Base.Add(2 * time.Hour) }))
+	mon, err := dlqops.NewMonitor(s, dlqops.WithClock(func() time.Time { return Base.Add(2 * time.Hour) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +96,13 @@ func replayersOncePerRun(t *testing.T, s dlq.Store) {
 	var wg sync.WaitGroup
 	var replayed atomic.Int64
 	for w := range 2 {
-		r, err := dlq.NewReplayer(s, pub, dlq.WithReplayRate(0), dlq.WithReplayBatch(1), dlq.WithMaxReplays(10),
-			dlq.WithReplayOwner("replayer-"+strconv.Itoa(w)), dlq.WithReplayClock(clock()))
+		r, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(0), dlqops.WithReplayBatch(1), dlqops.WithMaxReplays(10),
+			dlqops.WithReplayOwner("replayer-"+strconv.Itoa(w)), dlqops.WithClock(clock()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			rep, err := r.Replay(ctx, dlq.ReplaySelection{})
+			rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
 			if err != nil {
 				t.Error(err)
 			}
@@ -117,7 +118,7 @@ func replayersOncePerRun(t *testing.T, s dlq.Store) {
 		t.Errorf("replay counts published %v, want %d first replays only", pub.counts, total)
 	}
 	pub.mu.Unlock()
-	fresh, err := s.List(ctx, dlq.Filter{Statuses: []dlq.Status{dlq.StatusNew}})
+	fresh, err := s.List(ctx, dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}})
 	if err != nil || len(fresh) != total {
 		t.Fatalf("new letters after the runs: %d %v, want the %d failures of the replays", len(fresh), err, total)
 	}
@@ -127,11 +128,11 @@ func replayersOncePerRun(t *testing.T, s dlq.Store) {
 		}
 	}
 	// a later run takes them up, once each
-	r, err := dlq.NewReplayer(s, pub, dlq.WithReplayRate(0), dlq.WithMaxReplays(10))
+	r, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(0), dlqops.WithMaxReplays(10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{})
+	rep, err := r.Replay(ctx, dlqops.ReplaySelection{})
 	if err != nil || rep.Replayed != total {
 		t.Errorf("later run: replayed %d, %v want %d", rep.Replayed, err, total)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/tracing"
 )
@@ -276,13 +277,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer closeStore()
-	monitor, err := dlq.NewMonitor(store, dlq.WithMonitorMeterProvider(tel.mp), dlq.WithMonitorStoreTimeout(sc.StoreTimeout()))
+	monitor, err := dlqops.NewMonitor(store, dlqops.WithMeterProvider(tel.mp), dlqops.WithStoreTimeout(sc.StoreTimeout()))
 	if err != nil {
 		return err
 	}
 	// Per-group gauges (levee_dlq_group_dead_letters{group,status}): the
 	// dashboard's "Dead letters per group" panel.
-	gauges, err := dlq.NewGroupGauges(store, tel.mp, dlq.WithGaugeMinInterval(time.Second))
+	gauges, err := dlqops.NewGroupGauges(store, dlqops.WithMeterProvider(tel.mp), dlqops.WithGaugeMinInterval(time.Second))
 	if err != nil {
 		return err
 	}
@@ -358,7 +359,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	// A shared store keeps earlier runs' letters: this run's failed at or
 	// after start.
-	fmt.Fprintf(out, "\ndead-letter groups of this run (dlq.Monitor -> %s store):\n", sc.StoreKind())
+	fmt.Fprintf(out, "\ndead-letter groups of this run (dlqops.Monitor -> %s store):\n", sc.StoreKind())
 	if err := printGroups(ctx, out, store, start); err != nil {
 		return err
 	}
@@ -409,8 +410,8 @@ func (keepOpen) Close() error { return nil }
 
 // printGroups prints the groups of the dead letters that failed at or
 // after start, largest first.
-func printGroups(ctx context.Context, w io.Writer, store dlq.Store, start time.Time) error {
-	groups, err := store.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Since: start}, WindowStart: start})
+func printGroups(ctx context.Context, w io.Writer, store dlqops.Store, start time.Time) error {
+	groups, err := store.Groups(ctx, dlqops.GroupQuery{Filter: dlqops.Filter{Since: start}, WindowStart: start})
 	if err != nil {
 		return err
 	}
@@ -431,12 +432,12 @@ func printGroups(ctx context.Context, w io.Writer, store dlq.Store, start time.T
 // replayFixed lifts the gateway limit (the "fix") and replays the group of
 // over-limit orders at a bounded rate, then waits until payments processed
 // every replayed message.
-func replayFixed(ctx context.Context, w io.Writer, o options, store dlq.Store, pub message.Publisher, g *Gateway, t *Tracker, start time.Time) error {
-	groups, err := store.Groups(ctx, dlq.GroupQuery{Filter: dlq.Filter{Since: start}})
+func replayFixed(ctx context.Context, w io.Writer, o options, store dlqops.Store, pub message.Publisher, g *Gateway, t *Tracker, start time.Time) error {
+	groups, err := store.Groups(ctx, dlqops.GroupQuery{Filter: dlqops.Filter{Since: start}})
 	if err != nil {
 		return err
 	}
-	var fixed *dlq.Group
+	var fixed *dlqops.Group
 	for i := range groups {
 		if strings.Contains(groups[i].SampleError, "exceeds the gateway limit") {
 			fixed = &groups[i]
@@ -448,11 +449,11 @@ func replayFixed(ctx context.Context, w io.Writer, o options, store dlq.Store, p
 	}
 	g.SetLimit(0)
 	_, before := t.Settled("payments")
-	r, err := dlq.NewReplayer(store, pub, dlq.WithReplayRate(50))
+	r, err := dlqops.NewReplayer(store, pub, dlqops.WithReplayRate(50))
 	if err != nil {
 		return err
 	}
-	rep, err := r.Replay(ctx, dlq.ReplaySelection{Filter: dlq.Filter{Group: fixed.Key, Since: start}})
+	rep, err := r.Replay(ctx, dlqops.ReplaySelection{Filter: dlqops.Filter{Group: fixed.Key, Since: start}})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/adapters/redisstore"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
@@ -28,20 +28,20 @@ func TestRunWithRedisStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	defer s.Prune(ctx, dlq.Retention{MaxAge: time.Nanosecond}, time.Now().Add(time.Hour))
+	defer s.Prune(ctx, dlqops.Retention{MaxAge: time.Nanosecond}, time.Now().Add(time.Hour))
 
 	var out bytes.Buffer
 	if err := run(ctx, o, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	report := out.String()
-	for _, want := range []string{"dlq.Monitor -> redis store", "exceeds the gateway limit", "validation payments",
+	for _, want := range []string{"dlqops.Monitor -> redis store", "exceeds the gateway limit", "validation payments",
 		"3 replayed at 50/s", "payments processed 3 of them", "new 0   replayed 3"} {
 		if !strings.Contains(report, want) {
 			t.Fatalf("report lacks %q:\n%s", want, report)
 		}
 	}
-	groups, err := s.Groups(ctx, dlq.GroupQuery{})
+	groups, err := s.Groups(ctx, dlqops.GroupQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // loopback are the defaults of -transport KIND: the servers of a
@@ -56,18 +56,18 @@ func transportConfig(cfg *config.Config, flagKind string) (adapters.TransportCon
 // storeConfig is the file's store section, or the loopback store of
 // -store KIND when the flag is set (prefix: the Redis key prefix or the
 // PostgreSQL schema).
-func storeConfig(cfg *config.Config, flagKind, prefix string) (dlq.StoreConfig, error) {
-	var sc dlq.StoreConfig
+func storeConfig(cfg *config.Config, flagKind, prefix string) (dlqops.StoreConfig, error) {
+	var sc dlqops.StoreConfig
 	switch flagKind {
 	case "":
 		if sc, ok := cfg.Store(); ok {
 			return sc, nil
 		}
-	case dlq.StoreKindMemory:
-	case dlq.StoreKindRedis:
-		sc = dlq.StoreConfig{Kind: flagKind, URL: "redis://127.0.0.1:6379/0", Prefix: prefix}
-	case dlq.StoreKindPostgres:
-		sc = dlq.StoreConfig{Kind: flagKind, URL: "postgres://postgres@127.0.0.1:5432/test", Schema: prefix}
+	case dlqops.StoreKindMemory:
+	case dlqops.StoreKindRedis:
+		sc = dlqops.StoreConfig{Kind: flagKind, URL: "redis://127.0.0.1:6379/0", Prefix: prefix}
+	case dlqops.StoreKindPostgres:
+		sc = dlqops.StoreConfig{Kind: flagKind, URL: "postgres://postgres@127.0.0.1:5432/test", Schema: prefix}
 	default:
 		return sc, fmt.Errorf("-store %q: want memory, redis or postgres", flagKind)
 	}

@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	mod + "/priority":    {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/batch":       {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/dlq":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/dlq/dlqops":  {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", mod + "/dlq"},
 	mod + "/tracing":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/middleware":  {"github.com/ThreeDotsLabs/watermill", "root", "internal"},
 	mod + "/config":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/middleware", mod + "/validate", "gopkg.in/yaml.v3"},

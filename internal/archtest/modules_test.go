@@ -16,6 +16,7 @@ var corePackages = []string{
 	"github.com/levee-dev/levee/middleware",
 	"github.com/levee-dev/levee/config",
 	"github.com/levee-dev/levee/dlq",
+	"github.com/levee-dev/levee/dlq/dlqops",
 	"github.com/levee-dev/levee/validate",
 	"github.com/levee-dev/levee/breaker",
 	"github.com/levee-dev/levee/ratelimit",

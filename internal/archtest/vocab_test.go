@@ -9,6 +9,7 @@ import (
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
@@ -29,6 +30,7 @@ func TestInvalidConfigIsShared(t *testing.T) {
 		{"breaker", breaker.ErrInvalidConfig, func() error { _, err := breaker.New(breaker.WithOpenFor(-1)); return err }},
 		{"config", config.ErrInvalidConfig, func() error { _, err := config.Parse("levee.yaml", []byte("handlers: [a]\n"), nil, nil); return err }},
 		{"dlq", dlq.ErrInvalidConfig, func() error { _, err := dlq.New(nil); return err }},
+		{"dlqops", dlqops.ErrInvalidConfig, func() error { _, err := dlqops.NewMonitor(nil); return err }},
 		{"middleware", middleware.ErrInvalidConfig, func() error { _, err := middleware.NewTimeout(0); return err }},
 		{"priority", priority.ErrInvalidConfig, func() error { _, err := priority.NewScheduler(priority.WithSlots(-1)); return err }},
 		{"ratelimit", ratelimit.ErrInvalidConfig, func() error { _, err := ratelimit.New(ratelimit.WithRate(-1)); return err }},

@@ -13,7 +13,7 @@ import (
 )
 
 // core lists the directories of the core packages, the default.
-var core = []string{".", "middleware", "config", "dlq", "validate", "dlq/dlqtest", "breaker", "ratelimit", "priority", "batch", "tracing"}
+var core = []string{".", "middleware", "config", "dlq", "dlq/dlqops", "validate", "dlq/dlqtest", "breaker", "ratelimit", "priority", "batch", "tracing"}
 
 func main() {
 	dirs := os.Args[1:]

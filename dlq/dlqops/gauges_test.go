@@ -1,0 +1,133 @@
+package dlqops_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/levee-dev/levee/dlq/dlqops"
+	"github.com/levee-dev/levee/dlq/dlqtest"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// opsGaugeValues collects and returns "<name>{group,status}" -> value.
+func opsGaugeValues(t *testing.T, rd *sdkmetric.ManualReader) map[string]float64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := rd.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	key := func(name string, set attribute.Set) string {
+		g, _ := set.Value("group")
+		st, ok := set.Value("status")
+		if ok {
+			return fmt.Sprintf("%s{%s,%s}", name, g.AsString(), st.AsString())
+		}
+		return fmt.Sprintf("%s{%s}", name, g.AsString())
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					out[key(m.Name, p.Attributes)] = float64(p.Value)
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					out[key(m.Name, p.Attributes)] = p.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestGroupGauges(t *testing.T) {
+	s := dlqops.NewMemStore()
+	ctx := context.Background()
+	if _, err := s.Add(ctx,
+		dlqtest.Letter("1", "g1", "orders", "h", 0),
+		dlqtest.Letter("2", "g1", "orders", "h", 9*time.Minute),
+		dlqtest.Letter("3", "g2", "orders", "h", 8*time.Minute),
+		dlqtest.Letter("4", "g3", "orders", "h", 7*time.Minute),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetStatus(ctx, dlqops.Filter{IDs: []string{"3"}}, dlqops.StatusArchived); err != nil {
+		t.Fatal(err)
+	}
+	now := dlqtest.Base.Add(10 * time.Minute)
+	rd := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
+	g, err := dlqops.NewGroupGauges(s, dlqops.WithMeterProvider(mp), dlqops.WithClock(func() time.Time { return now }),
+		dlqops.WithGaugeMinInterval(time.Minute), dlqops.WithGaugeMaxGroups(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := opsGaugeValues(t, rd)
+	want := map[string]float64{
+		"levee.dlq.group.dead_letters{g1,new}":      2,
+		"levee.dlq.group.dead_letters{g1,replayed}": 0,
+		"levee.dlq.group.dead_letters{g1,archived}": 0,
+		"levee.dlq.group.new_in_window{g1}":         1, // only "2" failed in the last 5 minutes
+		"levee.dlq.group.oldest_age{g1}":            600,
+		// g2 and g3 fold into "other"
+		"levee.dlq.group.dead_letters{other,new}":      1,
+		"levee.dlq.group.dead_letters{other,replayed}": 0,
+		"levee.dlq.group.dead_letters{other,archived}": 1,
+		"levee.dlq.group.new_in_window{other}":         2,
+		"levee.dlq.group.oldest_age{other}":            180,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %v want %v", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d points want %d: %v", len(got), len(want), got)
+	}
+	// within the min interval the cached groups are reused, ages advance
+	if _, err := s.Add(ctx, dlqtest.Letter("5", "g1", "orders", "h", 10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(30 * time.Second)
+	got = opsGaugeValues(t, rd)
+	if got["levee.dlq.group.dead_letters{g1,new}"] != 2 || got["levee.dlq.group.oldest_age{g1}"] != 630 {
+		t.Errorf("cached: got %v", got)
+	}
+	now = now.Add(time.Minute)
+	if got = opsGaugeValues(t, rd); got["levee.dlq.group.dead_letters{g1,new}"] != 3 {
+		t.Errorf("after min interval: got %v", got)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got = opsGaugeValues(t, rd); len(got) != 0 {
+		t.Errorf("after Close: %v", got)
+	}
+}
+
+func TestNewGroupGaugesInvalid(t *testing.T) {
+	s := dlqops.NewMemStore()
+	for name, opts := range map[string][]dlqops.Option{
+		"window":     {dlqops.WithGaugeWindow(0)},
+		"interval":   {dlqops.WithGaugeMinInterval(-1)},
+		"timeout":    {dlqops.WithStoreTimeout(0)},
+		"max groups": {dlqops.WithGaugeMaxGroups(0)},
+	} {
+		if _, err := dlqops.NewGroupGauges(s, opts...); !errors.Is(err, dlqops.ErrInvalidConfig) {
+			t.Errorf("%s: got %v want ErrInvalidConfig", name, err)
+		}
+	}
+	if _, err := dlqops.NewGroupGauges(nil); !errors.Is(err, dlqops.ErrInvalidConfig) {
+		t.Errorf("nil store: got %v", err)
+	}
+}

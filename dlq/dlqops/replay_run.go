@@ -1,0 +1,232 @@
+package dlqops
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/gcra"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+type run struct {
+	r       *Replayer
+	rep     ReplayReport
+	start   time.Time
+	limiter *gcra.Bucket
+	// sent holds the UUIDs of the messages this run published: a replayed
+	// message that fails again is dead-lettered while the run goes on, and
+	// the run must not take that letter up again (it would replay it in a
+	// loop until max replays within one run).
+	sent map[string]struct{}
+}
+
+// Reasons recorded on letters a run leaves for a later one.
+const (
+	reasonReplayedDuringRun = "dead-lettered again by a replay published during a running replay; a later run replays it"
+	reasonForcedDuringRun   = "replayed during a running replay; a later forced run sends it again"
+)
+
+func (u *run) add(ctx context.Context, it ReplayItem) {
+	u.rep.Processed++
+	switch it.Outcome {
+	case OutcomeReplayed, OutcomeWouldReplay:
+		u.rep.Replayed++
+	case OutcomeHeld:
+		u.rep.Held++
+	case OutcomeFailed:
+		u.rep.Failed++
+	}
+	if !u.rep.DryRun {
+		u.r.ctr.Add(ctx, 1, u.r.opts[it.Outcome])
+	}
+	if len(u.rep.Items) < MaxReportItems {
+		u.rep.Items = append(u.rep.Items, it)
+	} else {
+		u.rep.Truncated = true
+	}
+	u.rep.Elapsed = u.r.cfg.now().Sub(u.start)
+	if u.r.cfg.progress != nil {
+		u.r.cfg.progress(ReplayProgress{Processed: u.rep.Processed, Replayed: u.rep.Replayed,
+			Held: u.rep.Held, Failed: u.rep.Failed, Elapsed: u.rep.Elapsed})
+	}
+}
+
+func (u *run) dryRun(ctx context.Context, f Filter) error {
+	letters, err := u.r.store.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	for i := range letters {
+		dl := &letters[i]
+		it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic, Outcome: OutcomeWouldReplay}
+		if err := u.r.check(dl); err != nil {
+			it.Outcome, it.Reason, it.Err = OutcomeHeld, err.Error(), err
+		}
+		u.add(ctx, it)
+	}
+	return nil
+}
+
+func (u *run) loop(ctx context.Context, f Filter) error {
+	r := u.r
+	var after *Cursor
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		limit := r.cfg.batch
+		if f.Limit > 0 {
+			limit = min(limit, f.Limit-u.rep.Processed)
+			if limit <= 0 {
+				return nil
+			}
+		}
+		now := r.cfg.now()
+		claimed, err := r.store.Claim(ctx, ClaimRequest{
+			Filter: Filter{IDs: f.IDs, Group: f.Group, Topic: f.Topic, Handler: f.Handler,
+				DLQTopic: f.DLQTopic, Statuses: f.Statuses, Since: f.Since, Until: f.Until},
+			After: after, Owner: r.cfg.owner, Now: now, Lease: r.cfg.lease, Limit: limit,
+		})
+		if err != nil {
+			return err
+		}
+		if len(claimed) == 0 {
+			return nil
+		}
+		for i := range claimed {
+			dl := &claimed[i]
+			if reason := u.leave(dl, now); reason != "" {
+				// Left for a later run, its status unchanged.
+				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, reason); err != nil {
+					u.releaseAll(claimed[i+1:])
+					return err
+				}
+				continue
+			}
+			if err := u.one(ctx, dl); err != nil {
+				u.releaseAll(claimed[i+1:])
+				return err
+			}
+		}
+		last := claimed[len(claimed)-1]
+		after = &Cursor{At: last.FailedAt, ID: last.ID}
+	}
+}
+
+// releaseAll gives back claims a stopped run did not handle, even when its
+// context ended.
+func (u *run) releaseAll(rest []Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, dl := range rest {
+		if err := u.r.store.Release(ctx, dl.ID, u.r.cfg.owner, dl.Reason); err != nil {
+			u.r.cfg.logger.Error("levee dlq replay: release failed; the claim expires after the lease", err,
+				watermill.LogFields{"id": dl.ID})
+		}
+	}
+}
+
+// leave returns why the run must leave dl for a later run, or "". Runs of
+// one or several replayers may go on at once; between them each letter is
+// replayed at most once per run, so a run leaves
+//
+//   - the dead letter of a message replayed after the run started, by this
+//     run (its UUID is one the run published) or by any other replayer
+//     (its dlq.KeyReplayOf and dlq.KeyReplayedAt, which the replayed message carried
+//     into its dead letter, say it is a replay published at or after the
+//     run's start); otherwise a run takes up another's replays and the two
+//     loop until max replays;
+//   - with Force, a letter marked replayed at or after the run's start
+//     (Record.ReplayedAt, by whichever run sent it).
+//
+// Replay times come from each replayer's clock: across hosts the rule
+// holds up to their clock skew. A dlq.KeyReplayedAt later than the claim time
+// plus the lease is not a replay time (garbage or forged) and is ignored.
+func (u *run) leave(dl *Record, claimedAt time.Time) string {
+	if _, ok := u.sent[dl.UUID]; ok {
+		return reasonReplayedDuringRun
+	}
+	if dl.Metadata[dlq.KeyReplayOf] != "" {
+		if at, ok := dlq.ParseTime(dl.Metadata[dlq.KeyReplayedAt]); ok && !at.Before(u.start) && !at.After(claimedAt.Add(u.r.cfg.lease)) {
+			return reasonReplayedDuringRun
+		}
+	}
+	if dl.Status == StatusReplayed && !dl.ReplayedAt.Before(u.start) {
+		return reasonForcedDuringRun
+	}
+	return ""
+}
+
+// one handles one claimed letter; a non-nil error stops the run (the
+// letter's own claim is already released).
+func (u *run) one(ctx context.Context, dl *Record) error {
+	r := u.r
+	it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic}
+	if err := r.check(dl); err != nil {
+		it.Outcome, it.Reason, it.Err = OutcomeHeld, err.Error(), err
+		if rerr := r.store.Release(ctx, dl.ID, r.cfg.owner, it.Reason); rerr != nil {
+			return rerr
+		}
+		u.add(ctx, it)
+		r.cfg.logger.Info("levee dlq replay: held", watermill.LogFields{"id": dl.ID, "reason": it.Reason})
+		return nil
+	}
+	if u.limiter != nil {
+		if err := u.limiter.Take(ctx); err != nil {
+			u.releaseAll([]Record{*dl})
+			return err
+		}
+	}
+	now := r.cfg.now()
+	msg := ReplayMessage(*dl, r.cfg.newUUID(), now)
+	pctx := ctx
+	var span trace.Span
+	if r.cfg.startSpan != nil {
+		// the hook (tracing.Tracer.StartReplay) moves the traceparent itself
+		// and links its replay span to it
+		if tp := msg.Metadata[levee.KeyOriginalTraceparent]; tp != "" {
+			msg.Metadata[keyTraceparent] = tp
+			delete(msg.Metadata, levee.KeyOriginalTraceparent)
+			if ts := msg.Metadata[levee.KeyOriginalTracestate]; ts != "" {
+				msg.Metadata[keyTracestate] = ts
+			}
+		}
+		pctx, span = r.cfg.startSpan(ctx, dl.OriginalTopic, msg)
+		if msg.Metadata[levee.KeyOriginalTraceparent] == "" && dl.Metadata[keyTraceparent] != "" {
+			msg.Metadata[levee.KeyOriginalTraceparent] = dl.Metadata[keyTraceparent]
+		}
+	}
+	msg.SetContext(pctx)
+	err := r.pub.Publish(dl.OriginalTopic, msg)
+	if span != nil {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "replay publish failed")
+		}
+		span.End()
+	}
+	if err != nil {
+		perr := fmt.Errorf("%w to %q: %w", ErrReplayPublish, dl.OriginalTopic, err)
+		it.Outcome, it.Reason, it.Err = OutcomeFailed, perr.Error(), perr
+		u.add(ctx, it)
+		u.releaseAll([]Record{{ID: dl.ID, Reason: perr.Error()}})
+		return perr
+	}
+	it.Outcome, it.ReplayUUID = OutcomeReplayed, msg.UUID
+	if u.sent == nil {
+		u.sent = map[string]struct{}{}
+	}
+	u.sent[msg.UUID] = struct{}{}
+	if err := r.store.MarkReplayed(ctx, dl.ID, r.cfg.owner, msg.UUID, now); err != nil {
+		// published but not marked: after the lease it may be sent again
+		u.add(ctx, it)
+		return fmt.Errorf("replayed %q but could not mark it: %w", dl.ID, err)
+	}
+	u.add(ctx, it)
+	return nil
+}
