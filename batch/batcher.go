@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -251,13 +252,33 @@ func (b *Batcher) process(msg *message.Message) error {
 		// here rather than on a new goroutine (this delivery waits for the
 		// batch anyway), saving a goroutine start and a park and wake.
 		b.runInline(ctx, run, done != nil && watched == nil)
-		return b.result(bt, idx)
+		return ownEnd(ctx, b.result(bt, idx))
 	}
 	if watched != nil {
 		// A batch watcher ends the wait if the context ends.
 		done = nil
 	}
-	return b.await(ctx, bt, idx, size, ch, done)
+	return ownEnd(ctx, b.await(ctx, bt, idx, size, ch, done))
+}
+
+// ownEnd gives a delivery whose context ended the verdict of its own
+// context. Once every message of a running batch gave up, the batcher
+// cancels the func's context, and a func that stops then returns
+// context.Canceled. That is no shutdown: a delivery whose deadline passed
+// (a timeout) gets an error matching context.DeadlineExceeded, which the
+// dlq counts as a failed attempt, rather than context.Canceled, which it
+// counts as no attempt at all (a batch that hangs until every message
+// times out would otherwise be retried forever, never dead-lettered).
+// Other results, and deliveries whose context was cancelled, are kept.
+func ownEnd(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	own := ctx.Err()
+	if own == nil || errors.Is(own, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("levee/batch: %w (the batch func stopped when every message of the batch had given up: %v)", own, err)
 }
 
 // await waits for the result of entry idx of bt, parking on ch. self is

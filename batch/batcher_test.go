@@ -435,6 +435,35 @@ func TestCancellationMidBatch(t *testing.T) {
 			d.wantDone(t, context.Canceled, "m0", "m1") // the func's verdict: Nack
 		})
 	})
+	t.Run("while processing, every deadline passes: each message gets its deadline, not Canceled", func(t *testing.T) {
+		// Found by the chaos suite: a batch func that hangs until every
+		// message times out saw its context cancelled and returned
+		// context.Canceled, which the dlq counts as no attempt (a shutdown),
+		// so a poison message in a hanging batch was retried without end.
+		synctest.Test(t, func(t *testing.T) {
+			s := &sink{gate: make(chan struct{})} // never opened: the func waits for its context
+			b := mustNew(t, s.fn, batch.WithMaxSize(2), batch.WithMaxWait(time.Second))
+			d := newDelivery()
+			ctx0, cancel0 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel0()
+			ctx1, cancel1 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel1()
+			all := msgs("m", 2, "x")
+			all[0].SetContext(ctx0)
+			all[1].SetContext(ctx1)
+			d.send(b, all...)
+			d.wg.Wait()
+			if err := s.call(0).ctx.Err(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("batch context: got %v, want cancelled once every message gave up", err)
+			}
+			d.wantDone(t, context.DeadlineExceeded, "m0", "m1")
+			for _, id := range []string{"m0", "m1"} {
+				if err, _ := d.result(id); errors.Is(err, context.Canceled) {
+					t.Errorf("%s: got %v, which matches context.Canceled (no attempt to the dlq), want only the deadline", id, err)
+				}
+			}
+		})
+	})
 	t.Run("while processing, the filling delivery's context ends first", func(t *testing.T) {
 		// m1 fills the batch and the func runs on its delivery: its context
 		// ending must count as given up just like a waiting one's.
