@@ -43,7 +43,7 @@ func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline,
 			if !sleepUntil(ctx, done, tl.start.Add(f.Start)) {
 				return
 			}
-			before := env.ledger.faultFailures()
+			before, nacks := env.ledger.faultFailures(), env.cons.storeNacks.Load()
 			switch f.Kind {
 			case FaultReplay:
 				tl.add("%s begins (every %s, up to %d letters a pass)", f.Kind, f.Every, f.Burst)
@@ -58,6 +58,10 @@ func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline,
 				tl.add("%s begins for %s", f.Kind, f.Duration)
 			}
 			if !sleepUntil(ctx, done, tl.start.Add(f.End())) {
+				return
+			}
+			if f.Kind == FaultStoreStall {
+				tl.add("%s ends: %d dead-letter deliveries Nacked meanwhile (store failed), redelivered", f.Kind, env.cons.storeNacks.Load()-nacks)
 				return
 			}
 			tl.add("%s ends: %d handler calls failed by injected faults meanwhile", f.Kind, env.ledger.faultFailures()-before)
@@ -85,7 +89,8 @@ func sleepUntil(ctx context.Context, done <-chan struct{}, t time.Time) bool {
 }
 
 // runReplays replays new dead letters (except validation ones, which
-// re-validation holds) every f.Every until the fault ends.
+// re-validation holds, and those replayed f.MaxReplays times already)
+// every f.Every until the fault ends.
 func runReplays(ctx context.Context, done <-chan struct{}, tl *timeline, f Fault, env *replayEnv) {
 	r, err := dlq.NewReplayer(env.store, replayRecorder{Publisher: env.pub, env: env},
 		dlq.WithReplayRate(5000), dlq.WithReplayValidator(env.validator), dlq.WithReplayOwner("levee-chaos"))
@@ -102,7 +107,7 @@ func runReplays(ctx context.Context, done <-chan struct{}, tl *timeline, f Fault
 		}
 		var ids []string
 		for _, row := range rows {
-			if row.ErrorClass != "validation" && row.ReplayCount < dlq.DefaultMaxReplays && len(ids) < f.Burst {
+			if row.ErrorClass != "validation" && row.ReplayCount < f.MaxReplays && len(ids) < f.Burst {
 				ids = append(ids, row.ID)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -50,6 +51,8 @@ type consumer struct {
 	runID  string
 	start  time.Time
 	now    func() time.Time
+	// storeNacks counts dead letters Nacked because the store failed.
+	storeNacks atomic.Int64
 }
 
 // identify reads the message's ID and generation; an ID of another run or
@@ -187,6 +190,7 @@ func (c *consumer) Batch(ctx context.Context, msgs []*message.Message) error {
 func (c *consumer) DeadLetters(m *dlq.Monitor) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		if err := m.Handle(msg); err != nil {
+			c.storeNacks.Add(1)
 			return err // Nack: the store is down or stalled
 		}
 		id, gen, ok := c.identify(msg, "dead letter")

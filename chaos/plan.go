@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/levee-dev/levee/dlq"
 )
 
 // Transports a plan can name. amqp-quorum is RabbitMQ with quorum queues;
@@ -30,7 +32,9 @@ const (
 	// FaultStoreStall: every DLQ store write blocks until its deadline.
 	FaultStoreStall = "store_stall"
 	// FaultReplay: a dlq.Replayer replays new dead letters every Every
-	// (default 500ms), at most Burst per pass (default 100).
+	// (default 500ms), at most Burst per pass (default 100), each letter
+	// at most MaxReplays times (default 1: the replayed message's own dead
+	// letter is not replayed again).
 	FaultReplay = "replay"
 	// FaultBrokerRestart: the private broker (a nats-server the run
 	// started) is stopped (Mode stop: SIGTERM, the default) or killed
@@ -49,6 +53,8 @@ type Fault struct {
 	Every    time.Duration `yaml:"every"`
 	Burst    int           `yaml:"burst"`
 	Mode     string        `yaml:"mode"`
+	// MaxReplays bounds the generations of a replay fault (default 1).
+	MaxReplays int `yaml:"max_replays"`
 }
 
 // End returns Start+Duration.
@@ -204,6 +210,12 @@ func (p *Plan) Validate() error {
 			}
 			if f.Burst == 0 {
 				f.Burst = 100
+			}
+			if f.MaxReplays == 0 {
+				f.MaxReplays = 1
+			}
+			if f.MaxReplays < 0 || f.MaxReplays > dlq.DefaultMaxReplays {
+				return bad("faults[%d] (replay): max_replays must be in 1..%d", i, dlq.DefaultMaxReplays)
 			}
 		case FaultBrokerRestart:
 			if !p.PrivateBroker {
