@@ -45,6 +45,7 @@ type Report struct {
 	Duplicated             int // good messages whose handler succeeded more than once
 	DupSuccessThenNack     int // of them: a success whose delivery was Nacked (timeout, crash before ack)
 	DupRedeliveredAfterAck int // of them: a success redelivered after its ack (ack lost by a broker or consumer fault)
+	DupRepublished         int // of them: the producer published it again after an ambiguous publish error
 	DupUnexplained         int // of them: neither
 	DuplicateDeadLetters   int // generations dead-lettered (consumed from the DLQ) more than once
 	WronglyDeadLettered    int // good messages in the DLQ (except ExhaustedByFaults)
@@ -157,6 +158,8 @@ func (r *Report) checkGood(id int, e *entry) {
 		switch {
 		case g.successNacks > 0:
 			r.DupSuccessThenNack++
+		case e.republished:
+			r.DupRepublished++
 		case g.ackedBefore > 0 && r.opts.AckLoss:
 			r.DupRedeliveredAfterAck++
 		default:
@@ -246,6 +249,7 @@ func (r *Report) Print(w io.Writer) {
 	row("duplicated (succeeded more than once)", r.Duplicated, false)
 	row("  explained: success, then Nack (timeout or crash)", r.DupSuccessThenNack, false)
 	row("  explained: redelivered after an ack (ack lost)", r.DupRedeliveredAfterAck, false)
+	row("  explained: producer re-published after a publish error", r.DupRepublished, false)
 	row("  unexplained", r.DupUnexplained, true)
 	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
 	row("handler calls failed by injected faults", r.FaultFailures, false)

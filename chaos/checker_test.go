@@ -61,6 +61,16 @@ func TestCheckCategories(t *testing.T) {
 			deliver(l, 0, 0, true, true)
 			deliver(l, 0, 0, true, true)
 		}, CheckOptions{AckLoss: true}, func(r *Report) int { return r.DupRedeliveredAfterAck }, false, "dup after ack"},
+		{"duplicate after a producer re-publish is explained", Fate{Kind: Healthy}, func(l *Ledger) {
+			l.Republished(0)
+			deliver(l, 0, 0, true, true)
+			deliver(l, 0, 0, true, true)
+		}, CheckOptions{}, func(r *Report) int { return r.DupRepublished }, false, "dup republished"},
+		{"a failed replay publish is not awaited", Fate{Kind: Poison}, func(l *Ledger) {
+			deadLetter(l, 0, 0, testMax, testMax, "exhausted")
+			l.Replayed(0, 0)
+			l.ReplayFailed(0, 0)
+		}, CheckOptions{MaxAttempts: testMax}, func(r *Report) int { return r.DeadLettered }, false, "replay failed"},
 		{"healthy in the DLQ is wrongly dead-lettered", Fate{Kind: Healthy}, func(l *Ledger) {
 			deadLetter(l, 0, 0, 1, 1, "permanent")
 		}, CheckOptions{MaxAttempts: testMax}, func(r *Report) int { return r.WronglyDeadLettered }, true, "wrongly"},
@@ -174,5 +184,19 @@ func TestReportPrintsEveryCategory(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestReplayFailedReleasesPending(t *testing.T) {
+	l := NewLedger(1, 0)
+	l.Sent(0, Fate{Kind: Poison})
+	deadLetter(l, 0, 0, testMax, testMax, "exhausted")
+	l.Replayed(0, 0)
+	if _, pending := l.Progress(); pending != 1 {
+		t.Fatalf("after Replayed: pending %d, want 1", pending)
+	}
+	l.ReplayFailed(0, 0)
+	if _, pending := l.Progress(); pending != 0 {
+		t.Fatalf("after ReplayFailed: pending %d, want 0", pending)
 	}
 }

@@ -25,12 +25,21 @@ type replayRecorder struct {
 }
 
 func (r replayRecorder) Publish(topic string, msgs ...*message.Message) error {
+	type idGen struct{ id, gen int }
+	var recorded []idGen
 	for _, m := range msgs {
 		if id, gen, ok := r.env.cons.identify(m, "replay"); ok {
 			r.env.ledger.Replayed(id, gen-1)
+			recorded = append(recorded, idGen{id, gen - 1})
 		}
 	}
-	return r.Publisher.Publish(topic, msgs...)
+	err := r.Publisher.Publish(topic, msgs...)
+	if err != nil {
+		for _, x := range recorded {
+			r.env.ledger.ReplayFailed(x.id, x.gen)
+		}
+	}
+	return err
 }
 
 // faultLoop starts and ends every fault of the plan at its time, records

@@ -31,8 +31,11 @@ type entry struct {
 	fate   Fate
 	sent   bool
 	forged bool // forged control metadata reached the handler
-	g0     genStat
-	more   []genStat // generations 1..
+	// republished: the producer published it again after an ambiguous
+	// publish error (the first publish may have reached the broker)
+	republished bool
+	g0          genStat
+	more        []genStat // generations 1..
 	// order: the sequence of the first acked success, for keys whose
 	// transport promises order
 	settled bool
@@ -318,4 +321,35 @@ func (l *Ledger) faultFailures() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.faultFails
+}
+
+// ReplayFailed undoes Replayed for a replay whose publish failed: the
+// letter stays dead and its next generation is not awaited. (If the
+// failed publish did reach the broker, the next generation is still
+// recorded and checked.)
+func (l *Ledger) ReplayFailed(id, gen int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.get(id)
+	if e == nil {
+		return
+	}
+	g := e.gen(gen)
+	if g.replays == 0 {
+		return
+	}
+	g.replays--
+	if g.replays == 0 && !e.gen(gen+1).resolved {
+		l.pending--
+	}
+}
+
+// Republished records that the producer published message id again after
+// a publish error that may have hidden a success.
+func (l *Ledger) Republished(id int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.get(id); e != nil {
+		e.republished = true
+	}
 }

@@ -79,6 +79,11 @@ func produce(ctx context.Context, p *Plan, a *assigner, l *Ledger, pub message.P
 					break
 				}
 				failures++
+				for _, m := range part.msgs {
+					if id, err := strconv.Atoi(m.Metadata.Get(MetaID)); err == nil {
+						l.Republished(id)
+					}
+				}
 				if failures == 1 || failures%100 == 0 {
 					tl.add("producer: publish failed (%d so far), retrying: %v", failures, err)
 				}
