@@ -12,6 +12,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/internal/telemetry"
@@ -261,24 +263,35 @@ func (b *Batcher) process(msg *message.Message) error {
 	return ownEnd(ctx, b.await(ctx, bt, idx, size, ch, done))
 }
 
-// ownEnd gives a delivery whose context ended the verdict of its own
-// context. Once every message of a running batch gave up, the batcher
-// cancels the func's context, and a func that stops then returns
-// context.Canceled. That is no shutdown: a delivery whose deadline passed
-// (a timeout) gets an error matching context.DeadlineExceeded, which the
-// dlq counts as a failed attempt, rather than context.Canceled, which it
-// counts as no attempt at all (a batch that hangs until every message
-// times out would otherwise be retried forever, never dead-lettered).
-// Other results, and deliveries whose context was cancelled, are kept.
+// ownEnd gives a delivery whose context ended while the func had it the
+// verdict of its own context. Once every message of a running batch gave
+// up, the batcher cancels the func's context, and a func that stops then
+// returns context.Canceled. That is no shutdown: a delivery whose deadline
+// passed (a timeout) gets ErrGaveUp, a failed attempt to the dlq, rather
+// than context.Canceled, which the dlq counts as no attempt at all (a batch
+// that hangs until every message times out would otherwise be retried
+// forever, never dead-lettered; found by the chaos suite). Other results,
+// and deliveries whose context was cancelled, are kept.
 func ownEnd(ctx context.Context, err error) error {
-	if err == nil || !errors.Is(err, context.Canceled) {
+	if err == nil || !errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
 		return err
 	}
 	own := ctx.Err()
 	if own == nil || errors.Is(own, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("levee/batch: %w (the batch func stopped when every message of the batch had given up: %v)", own, err)
+	return fmt.Errorf("%w (%v; the func returned: %v)", ErrGaveUp, own, err)
+}
+
+// leftErr is the result of a delivery whose context ended before the
+// func ran: a *LeftError (a deferral: the func never had the message, so
+// the delivery is no attempt) wrapping the context's error, or the error
+// itself when the context was cancelled (a shutdown, no attempt either).
+func leftErr(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &LeftError{Err: err}
 }
 
 // await waits for the result of entry idx of bt, parking on ch. self is
@@ -337,7 +350,7 @@ func (b *Batcher) giveUp(ctx context.Context, bt *pending, idx, size int) (<-cha
 		b.removeLocked(bt, idx, size)
 		b.inst.left(bt.attrs, leftCanceled, 1)
 		b.mu.Unlock()
-		return nil, ctx.Err(), true
+		return nil, leftErr(ctx.Err()), true
 	}
 	// The func has the message: its outcome is unknown until the func
 	// returns, so wait for it rather than Nack (the message could be written
@@ -376,7 +389,7 @@ func (b *Batcher) ctxEnded(bt *pending, done <-chan struct{}, ctx context.Contex
 	defer b.mu.Unlock()
 	switch bt.state {
 	case stateOpen, stateQueued:
-		err := ctx.Err()
+		err := leftErr(ctx.Err())
 		n := 0
 		for i := range bt.entries {
 			e := &bt.entries[i]

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/internal/testkit"
 )
@@ -382,6 +383,13 @@ func TestCancellationMidBatch(t *testing.T) {
 			d.send(b, all...)
 			d.wg.Wait()
 			d.wantDone(t, context.DeadlineExceeded, "m0", "m1")
+			// The func never had them: a deferral, no attempt (found by the
+			// chaos suite: the dlq counted an attempt the handler never made).
+			for _, id := range []string{"m0", "m1"} {
+				if err, _ := d.result(id); !levee.IsDeferral(err) {
+					t.Errorf("%s: got %v, want a deferral (the func never ran)", id, err)
+				}
+			}
 			testkit.Advance(time.Second)
 			if got := s.batches(); len(got) != 0 {
 				t.Errorf("got calls %v, want none", got)
@@ -456,10 +464,10 @@ func TestCancellationMidBatch(t *testing.T) {
 			if err := s.call(0).ctx.Err(); !errors.Is(err, context.Canceled) {
 				t.Fatalf("batch context: got %v, want cancelled once every message gave up", err)
 			}
-			d.wantDone(t, context.DeadlineExceeded, "m0", "m1")
+			d.wantDone(t, batch.ErrGaveUp, "m0", "m1")
 			for _, id := range []string{"m0", "m1"} {
-				if err, _ := d.result(id); errors.Is(err, context.Canceled) {
-					t.Errorf("%s: got %v, which matches context.Canceled (no attempt to the dlq), want only the deadline", id, err)
+				if err, _ := d.result(id); errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
+					t.Errorf("%s: got %v, which the dlq counts as no attempt, want a failed attempt", id, err)
 				}
 			}
 		})

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,27 +12,46 @@ import (
 	"time"
 )
 
-// NATSServerBinary is where the private broker's nats-server is looked
-// for (then on PATH).
-const NATSServerBinary = "/usr/sbin/nats-server"
+// Where the private servers' binaries are looked for (then on PATH).
+const (
+	NATSServerBinary  = "/usr/sbin/nats-server"
+	RedisServerBinary = "/usr/bin/redis-server"
+)
 
-// privateNATS is a nats-server with JetStream that the run starts and
-// owns: its own port and store folder, never the shared server.
+// privateNATS is a server process (a nats-server with JetStream, or a
+// redis-server with an fsync-always append-only file) that the run starts
+// and owns: its own port and data folder, never the shared server.
 type privateNATS struct {
+	name string
 	bin  string
 	port int
 	dir  string
+	args func(port, dir string) []string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd // guarded by mu; nil while stopped
 }
 
 func startPrivateNATS(ctx context.Context) (*privateNATS, error) {
-	bin := NATSServerBinary
+	return startPrivate(ctx, "nats-server", NATSServerBinary, func(port, dir string) []string {
+		return []string{"-js", "-a", "127.0.0.1", "-p", port, "-sd", dir}
+	})
+}
+
+// startPrivateRedis starts a redis-server whose every write is fsynced to
+// its append-only file, so a SIGKILL loses nothing it acknowledged.
+func startPrivateRedis(ctx context.Context) (*privateNATS, error) {
+	return startPrivate(ctx, "redis-server", RedisServerBinary, func(port, dir string) []string {
+		return []string{"--port", port, "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes",
+			"--appendfsync", "always", "--save", "", "--daemonize", "no"}
+	})
+}
+
+func startPrivate(ctx context.Context, name, bin string, args func(port, dir string) []string) (*privateNATS, error) {
 	if _, err := os.Stat(bin); err != nil {
-		p, lerr := exec.LookPath("nats-server")
+		p, lerr := exec.LookPath(name)
 		if lerr != nil {
-			return nil, fmt.Errorf("levee/chaos: private broker: no nats-server at %s or on PATH", NATSServerBinary)
+			return nil, fmt.Errorf("levee/chaos: private server: no %s at %s or on PATH", name, bin)
 		}
 		bin = p
 	}
@@ -43,11 +61,11 @@ func startPrivateNATS(ctx context.Context) (*privateNATS, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	dir, err := os.MkdirTemp("", "levee-chaos-nats-")
+	dir, err := os.MkdirTemp("", "levee-chaos-"+name+"-")
 	if err != nil {
 		return nil, err
 	}
-	b := &privateNATS{bin: bin, port: port, dir: dir}
+	b := &privateNATS{name: name, bin: bin, port: port, dir: dir, args: args}
 	if err := b.start(ctx); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -57,11 +75,13 @@ func startPrivateNATS(ctx context.Context) (*privateNATS, error) {
 
 func (b *privateNATS) url() string { return "nats://127.0.0.1:" + strconv.Itoa(b.port) }
 
+func (b *privateNATS) redisURL() string { return "redis://127.0.0.1:" + strconv.Itoa(b.port) + "/0" }
+
 // start starts the server and waits until it accepts connections.
 func (b *privateNATS) start(ctx context.Context) error {
-	cmd := exec.Command(b.bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(b.port), "-sd", b.dir)
+	cmd := exec.Command(b.bin, b.args(strconv.Itoa(b.port), b.dir)...)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("levee/chaos: starting nats-server: %w", err)
+		return fmt.Errorf("levee/chaos: starting %s: %w", b.name, err)
 	}
 	b.mu.Lock()
 	b.cmd = cmd
@@ -81,7 +101,7 @@ func (b *privateNATS) start(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return errors.New("levee/chaos: private nats-server did not accept connections within 10s")
+	return fmt.Errorf("levee/chaos: private %s did not accept connections within 10s", b.name)
 }
 
 // halt stops the server: SIGTERM (a clean stop) or SIGKILL, and waits for
@@ -111,23 +131,27 @@ func (b *privateNATS) stop() {
 	_ = os.RemoveAll(b.dir)
 }
 
-// restartBroker stops (or kills) the private broker at the fault's start
+// restartBroker stops (or kills) the private server at the fault's start
 // and starts it again after its duration.
 func restartBroker(ctx context.Context, done <-chan struct{}, tl *timeline, f Fault, b *privateNATS) {
+	if b == nil {
+		tl.add("%s: no private server to restart", f.Kind)
+		return
+	}
 	kill := f.Mode == "kill"
 	how := "clean stop (SIGTERM)"
 	if kill {
 		how = "SIGKILL"
 	}
 	if err := b.halt(kill); err != nil {
-		tl.add("broker_restart: %s failed: %v", how, err)
+		tl.add("%s: %s failed: %v", f.Kind, how, err)
 		return
 	}
-	tl.add("broker_restart: private nats-server down (%s)", how)
+	tl.add("%s: private %s down (%s)", f.Kind, b.name, how)
 	sleepUntil(ctx, done, tl.start.Add(f.End()))
 	if err := b.start(context.WithoutCancel(ctx)); err != nil {
-		tl.add("broker_restart: restart failed: %v", err)
+		tl.add("%s: restart failed: %v", f.Kind, err)
 		return
 	}
-	tl.add("broker_restart: private nats-server up again")
+	tl.add("%s: private %s up again", f.Kind, b.name)
 }

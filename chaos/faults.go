@@ -45,7 +45,7 @@ func (r replayRecorder) Publish(topic string, msgs ...*message.Message) error {
 // faultLoop starts and ends every fault of the plan at its time, records
 // them in the timeline, and runs the active ones (replays, broker
 // restarts). It returns when every fault ended or done closes.
-func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline, env *replayEnv, broker *privateNATS) {
+func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline, env *replayEnv, broker, storeServer *privateNATS) {
 	bg := &background{}
 	for _, f := range p.Faults {
 		bg.go_(func() {
@@ -60,6 +60,10 @@ func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline,
 				return
 			case FaultBrokerRestart:
 				restartBroker(ctx, done, tl, f, broker)
+				return
+			case FaultStoreRestart:
+				restartBroker(ctx, done, tl, f, storeServer)
+				tl.add("%s: %d dead-letter deliveries Nacked meanwhile (store failed), redelivered", f.Kind, env.cons.storeNacks.Load()-nacks)
 				return
 			case FaultLatency:
 				tl.add("%s begins: +%s per downstream call for %s", f.Kind, f.Delay, f.Duration)

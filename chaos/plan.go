@@ -40,9 +40,13 @@ const (
 	// started) is stopped (Mode stop: SIGTERM, the default) or killed
 	// (Mode kill: SIGKILL) at Start and started again after Duration.
 	FaultBrokerRestart = "broker_restart"
+	// FaultStoreRestart: the private DLQ store (a redis-server the run
+	// started, with an fsync-always append-only file) is stopped or killed
+	// at Start and started again after Duration.
+	FaultStoreRestart = "store_restart"
 )
 
-var faultKinds = []string{FaultOutage, FaultLatency, FaultOverload, FaultStoreStall, FaultReplay, FaultBrokerRestart}
+var faultKinds = []string{FaultOutage, FaultLatency, FaultOverload, FaultStoreStall, FaultReplay, FaultBrokerRestart, FaultStoreRestart}
 
 // Fault is one scheduled fault. Start is from the beginning of the run.
 type Fault struct {
@@ -88,6 +92,9 @@ type Plan struct {
 	// Store is the DLQ store: memory (default), redis or postgres on
 	// loopback.
 	Store string `yaml:"store"`
+	// PrivateStore starts a private redis-server for the store (store
+	// redis only), which store_restart faults stop and kill.
+	PrivateStore bool `yaml:"private_store"`
 	// Stack is the Levee configuration file (relative to the plan's
 	// folder) that configures handlers "chaos" and "chaos-batch".
 	Stack string `yaml:"stack"`
@@ -168,6 +175,9 @@ func (p *Plan) Validate() error {
 	if !contains([]string{"memory", "redis", "postgres"}, p.Store) {
 		return bad("store %q: want memory, redis or postgres", p.Store)
 	}
+	if p.PrivateStore && p.Store != "redis" {
+		return bad("private_store is supported for store redis (have %s)", p.Store)
+	}
 	if p.Stack == "" {
 		return bad("stack (the Levee configuration file) is required")
 	}
@@ -217,15 +227,18 @@ func (p *Plan) Validate() error {
 			if f.MaxReplays < 0 || f.MaxReplays > dlq.DefaultMaxReplays {
 				return bad("faults[%d] (replay): max_replays must be in 1..%d", i, dlq.DefaultMaxReplays)
 			}
-		case FaultBrokerRestart:
-			if !p.PrivateBroker {
+		case FaultBrokerRestart, FaultStoreRestart:
+			if f.Kind == FaultBrokerRestart && !p.PrivateBroker {
 				return bad("faults[%d] (broker_restart) needs private_broker: true (the shared broker is never restarted)", i)
+			}
+			if f.Kind == FaultStoreRestart && !p.PrivateStore {
+				return bad("faults[%d] (store_restart) needs private_store: true (the shared store is never restarted)", i)
 			}
 			if f.Mode == "" {
 				f.Mode = "stop"
 			}
 			if f.Mode != "stop" && f.Mode != "kill" {
-				return bad("faults[%d] (broker_restart): mode %q: want stop or kill", i, f.Mode)
+				return bad("faults[%d] (%s): mode %q: want stop or kill", i, f.Kind, f.Mode)
 			}
 		}
 	}

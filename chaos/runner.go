@@ -40,7 +40,7 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "chaos run: %d messages over %s, seed %d, store %s, %s\n", r.Plan.Messages, r.Transport,
 		r.Plan.Seed, r.Plan.Store, r.Elapsed.Round(time.Millisecond))
 	if r.Elapsed > 0 {
-		fmt.Fprintf(w, "throughput: %.0f messages/s\n", float64(r.Plan.Messages)/r.Elapsed.Seconds())
+		fmt.Fprintf(w, "throughput: %.0f messages/s\n", float64(r.Report.Sent)/r.Elapsed.Seconds())
 	}
 	if !r.Settled {
 		fmt.Fprintf(w, "NOT SETTLED within max_run %s\n", r.Plan.MaxRun)
@@ -117,7 +117,17 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 	topicIn, topicBatch := "chaos_"+runID+"_in", "chaos_"+runID+"_batch"
 	unprefix := func(topic string) string { return strings.Replace(topic, "_"+runID, "", 1) }
 
-	sc := storeConfig(p, "levee_chaos_"+runID)
+	var storeServer *privateNATS
+	redisURL := ""
+	if p.PrivateStore {
+		storeServer, err = startPrivateRedis(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer storeServer.stop()
+		redisURL = storeServer.redisURL()
+	}
+	sc := storeConfig(p, "levee_chaos_"+runID, redisURL)
 	rawStore, closeStore, err := dlqstore.FromConfig(ctx, sc)
 	if err != nil {
 		return nil, err
@@ -195,7 +205,7 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 	bg := &background{}
 	bg.go_(func() { sampleBreakers(done, tl, applied) })
 	bg.go_(func() {
-		faultLoop(runCtx, done, p, tl, &replayEnv{store: store, pub: pub, ledger: ledger, cons: cons, validator: deps.Validator}, broker)
+		faultLoop(runCtx, done, p, tl, &replayEnv{store: store, pub: pub, ledger: ledger, cons: cons, validator: deps.Validator}, broker, storeServer)
 	})
 	prodErr := make(chan error, 1)
 	bg.go_(func() {

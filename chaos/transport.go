@@ -77,10 +77,13 @@ func openTransport(ctx context.Context, tc adapters.TransportConfig, logger wate
 
 // storeConfig is the plan's DLQ store on loopback; prefix isolates the run
 // (the Redis key prefix, the PostgreSQL schema).
-func storeConfig(p *Plan, prefix string) dlq.StoreConfig {
+func storeConfig(p *Plan, prefix, redisURL string) dlq.StoreConfig {
 	switch p.Store {
 	case dlq.StoreKindRedis:
-		return dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: loopbackRedis, Prefix: prefix}
+		if redisURL == "" {
+			redisURL = loopbackRedis
+		}
+		return dlq.StoreConfig{Kind: dlq.StoreKindRedis, URL: redisURL, Prefix: prefix}
 	case dlq.StoreKindPostgres:
 		return dlq.StoreConfig{Kind: dlq.StoreKindPostgres, URL: loopbackPostgres, Schema: prefix}
 	}
