@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/internal/telemetry"
@@ -250,11 +253,42 @@ func (b *Batcher) process(msg *message.Message) error {
 		// here rather than on a new goroutine (this delivery waits for the
 		// batch anyway), saving a goroutine start and a park and wake.
 		b.runInline(ctx, run, done != nil && watched == nil)
-		return b.result(bt, idx)
+		return ownEnd(ctx, b.result(bt, idx))
 	}
 	if watched != nil {
 		// A batch watcher ends the wait if the context ends.
 		done = nil
 	}
-	return b.await(ctx, bt, idx, size, ch, done)
+	return ownEnd(ctx, b.await(ctx, bt, idx, size, ch, done))
+}
+
+// ownEnd gives a delivery whose context ended while the func had it the
+// verdict of its own context. Once every message of a running batch gave
+// up, the batcher cancels the func's context, and a func that stops then
+// returns context.Canceled. That is no shutdown: a delivery whose deadline
+// passed (a timeout) gets ErrGaveUp, a failed attempt to the dlq, rather
+// than context.Canceled, which the dlq counts as no attempt at all (a batch
+// that hangs until every message times out would otherwise be retried
+// forever, never dead-lettered; found by the chaos suite). Other results,
+// and deliveries whose context was cancelled, are kept.
+func ownEnd(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
+		return err
+	}
+	own := ctx.Err()
+	if own == nil || errors.Is(own, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w (%v; the func returned: %v)", ErrGaveUp, own, err)
+}
+
+// leftErr is the result of a delivery whose context ended before the
+// func ran: a *LeftError (a deferral: the func never had the message, so
+// the delivery is no attempt) wrapping the context's error, or the error
+// itself when the context was cancelled (a shutdown, no attempt either).
+func leftErr(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &LeftError{Err: err}
 }

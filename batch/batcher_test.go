@@ -383,6 +383,13 @@ func TestCancellationMidBatch(t *testing.T) {
 			d.send(b, all...)
 			d.wg.Wait()
 			d.wantDone(t, context.DeadlineExceeded, "m0", "m1")
+			// The func never had them: a deferral, no attempt (found by the
+			// chaos suite: the dlq counted an attempt the handler never made).
+			for _, id := range []string{"m0", "m1"} {
+				if err, _ := d.result(id); !levee.IsDeferral(err) {
+					t.Errorf("%s: got %v, want a deferral (the func never ran)", id, err)
+				}
+			}
 			testkit.Advance(time.Second)
 			if got := s.batches(); len(got) != 0 {
 				t.Errorf("got calls %v, want none", got)
@@ -434,6 +441,35 @@ func TestCancellationMidBatch(t *testing.T) {
 				t.Errorf("batch context still live after every message's context ended")
 			}
 			d.wantDone(t, context.Canceled, "m0", "m1") // the func's verdict: Nack
+		})
+	})
+	t.Run("while processing, every deadline passes: each message gets its deadline, not Canceled", func(t *testing.T) {
+		// Found by the chaos suite: a batch func that hangs until every
+		// message times out saw its context cancelled and returned
+		// context.Canceled, which the dlq counts as no attempt (a shutdown),
+		// so a poison message in a hanging batch was retried without end.
+		synctest.Test(t, func(t *testing.T) {
+			s := &sink{gate: make(chan struct{})} // never opened: the func waits for its context
+			b := mustNew(t, s.fn, batch.WithMaxSize(2), batch.WithMaxWait(time.Second))
+			d := newDelivery()
+			ctx0, cancel0 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel0()
+			ctx1, cancel1 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel1()
+			all := msgs("m", 2, "x")
+			all[0].SetContext(ctx0)
+			all[1].SetContext(ctx1)
+			d.send(b, all...)
+			d.wg.Wait()
+			if err := s.call(0).ctx.Err(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("batch context: got %v, want cancelled once every message gave up", err)
+			}
+			d.wantDone(t, batch.ErrGaveUp, "m0", "m1")
+			for _, id := range []string{"m0", "m1"} {
+				if err, _ := d.result(id); errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
+					t.Errorf("%s: got %v, which the dlq counts as no attempt, want a failed attempt", id, err)
+				}
+			}
 		})
 	})
 	t.Run("while processing, the filling delivery's context ends first", func(t *testing.T) {

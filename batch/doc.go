@@ -33,14 +33,18 @@
 // the batch with *levee.PanicError, whose ErrorClass is "panic".
 //
 // A message whose context ends before its batch is handed to the Func
-// leaves the batch with the context error and is not passed to the Func. A
+// leaves the batch and is not passed to the Func: with a *LeftError (a
+// deferral: no attempt) when its deadline passed, with the context error
+// when it was cancelled. A
 // message the Func already has keeps waiting for the Func's verdict even if
 // its context ends: until the Func returns, its outcome is unknown, and
 // neither an ack (maybe not written) nor a Nack (maybe written, then
 // redelivered) would be right; returning early would also let outer
 // middlewares modify the message while the Func reads it. When the contexts
 // of all messages of a batch have ended, the Func's context is cancelled,
-// which bounds that wait for a Func that honours its context. The Func's
+// which bounds that wait for a Func that honours its context; a message
+// whose deadline passed then gets ErrGaveUp (a failed attempt), not the
+// Func's context.Canceled. The Func's
 // context carries the batch span; it is also cancelled when Shutdown's
 // context ends.
 //

@@ -27,6 +27,11 @@ var (
 	// or a nil error. A malformed per-message result never acks anything.
 	ErrInvalidResult = errors.New("levee/batch: invalid per-message result")
 
+	// ErrGaveUp is the result of a delivery whose deadline passed while the
+	// batch func had it and that the func, cancelled once every message of
+	// the batch had given up, did not report processed: a failed attempt
+	// (the func had the message), not a shutdown.
+	ErrGaveUp = errors.New("levee/batch: every message of the batch gave up while the func ran")
 	// ErrMaxHold is wrapped by *HoldError.
 	ErrMaxHold = errors.New("levee/batch: batch not started within max hold")
 )
@@ -127,3 +132,26 @@ func (e *HoldError) RetryAfter() time.Duration { return e.After }
 // Deferred returns true: the batch func was not run (levee.Deferral), so
 // the delivery is not an attempt and not a failure.
 func (e *HoldError) Deferred() bool { return true }
+
+// LeftError is the result of a delivery whose context ended (its deadline
+// passed) before the batch func had the message: the message left the
+// batch. It is a deferral (levee.Deferral): the func never ran for it, so
+// the delivery is no attempt and no failure, and the message is
+// redelivered. It wraps the context's error.
+type LeftError struct {
+	Err error // the context's error
+}
+
+// Error describes the departure.
+func (e *LeftError) Error() string {
+	return "levee/batch: left the batch before the func ran: " + e.Err.Error()
+}
+
+// Unwrap returns the context's error.
+func (e *LeftError) Unwrap() error { return e.Err }
+
+// RetryAfter returns 0: redeliver at once.
+func (e *LeftError) RetryAfter() time.Duration { return 0 }
+
+// Deferred returns true: the batch func did not run for the message.
+func (e *LeftError) Deferred() bool { return true }

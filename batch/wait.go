@@ -61,7 +61,7 @@ func (b *Batcher) giveUp(ctx context.Context, bt *pending, idx, size int) (<-cha
 		b.removeLocked(bt, idx, size)
 		b.inst.left(bt.attrs, leftCanceled, 1)
 		b.mu.Unlock()
-		return nil, ctx.Err(), true
+		return nil, leftErr(ctx.Err()), true
 	}
 	// The func has the message: its outcome is unknown until the func
 	// returns, so wait for it rather than Nack (the message could be written
@@ -100,7 +100,7 @@ func (b *Batcher) ctxEnded(bt *pending, done <-chan struct{}, ctx context.Contex
 	defer b.mu.Unlock()
 	switch bt.state {
 	case stateOpen, stateQueued:
-		err := ctx.Err()
+		err := leftErr(ctx.Err())
 		n := 0
 		for i := range bt.entries {
 			e := &bt.entries[i]

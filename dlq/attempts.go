@@ -29,14 +29,24 @@ type tableKey struct {
 	uuid string
 }
 
-// attemptTable is a bounded LRU map from handler and message UUID to
-// record, so the attempt count survives a redelivery on transports without
-// a delivery count. It is safe for concurrent use; the success path skips
-// its lock while it is empty. A message without a UUID is not tracked.
-type attemptTable struct{ m *lru.Map[tableKey, record] }
+// attemptTable is a bounded map from handler and message UUID to record,
+// so the attempt count survives a redelivery on transports without a
+// delivery count. It keeps two LRU maps of the same bound: records with a
+// failed attempt, and records of deliveries that were only deferred. A
+// flood of deferrals (an overload that makes the limiter or the scheduler
+// shed a backlog larger than the table) then evicts only other deferral
+// records, never the attempt count of a failing message, which would give
+// a poison message more than max attempts (found by the chaos suite,
+// docs/RELIABILITY.md). It is safe for concurrent use; the success path
+// skips its locks while it is empty. A message without a UUID is not
+// tracked.
+type attemptTable struct {
+	failed   *lru.Map[tableKey, record] // records with attempts > 0
+	deferred *lru.Map[tableKey, record] // records with deferrals only
+}
 
 func newAttemptTable(max int) *attemptTable {
-	return &attemptTable{m: lru.New[tableKey, record](max)}
+	return &attemptTable{failed: lru.New[tableKey, record](max), deferred: lru.New[tableKey, record](max)}
 }
 
 // get returns the record for key.
@@ -44,18 +54,31 @@ func (t *attemptTable) get(key tableKey) (record, bool) {
 	if key.uuid == "" {
 		return record{}, false
 	}
-	return t.m.Get(key)
-}
-
-// put stores rec for key, evicting the least recently used entry when full.
-func (t *attemptTable) put(key tableKey, rec record) {
-	if key.uuid != "" {
-		t.m.Put(key, rec)
+	if rec, ok := t.failed.Get(key); ok {
+		return rec, true
 	}
+	return t.deferred.Get(key)
 }
 
-// forget removes key. It costs one atomic load while the table is empty.
-func (t *attemptTable) forget(key tableKey) { t.m.Delete(key) }
+// put stores rec for key, evicting the least recently used entry of its
+// kind when that map is full.
+func (t *attemptTable) put(key tableKey, rec record) {
+	if key.uuid == "" {
+		return
+	}
+	if rec.attempts > 0 {
+		t.failed.Put(key, rec)
+		t.deferred.Delete(key)
+		return
+	}
+	t.deferred.Put(key, rec)
+}
+
+// forget removes key. It costs two atomic loads while the table is empty.
+func (t *attemptTable) forget(key tableKey) {
+	t.failed.Delete(key)
+	t.deferred.Delete(key)
+}
 
 // len returns the number of entries.
-func (t *attemptTable) len() int { return t.m.Len() }
+func (t *attemptTable) len() int { return t.failed.Len() + t.deferred.Len() }

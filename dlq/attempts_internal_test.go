@@ -48,3 +48,34 @@ func TestAttemptTableLRU(t *testing.T) {
 
 // k is a table key of one (nil) handler.
 func k(uuid string) tableKey { return tableKey{uuid: uuid} }
+
+// TestAttemptTableDeferralsNeverEvictAttempts: found by the chaos suite
+// (docs/RELIABILITY.md). An overload deferred more messages than the
+// table holds; their deferral records evicted the attempt counts of
+// failing messages, and a poison message got up to twice max attempts.
+func TestAttemptTableDeferralsNeverEvictAttempts(t *testing.T) {
+	tb := newAttemptTable(3)
+	tb.put(k("poison"), record{attempts: 2})
+	for i := range 100 {
+		tb.put(k(fmt.Sprint("deferred-", i)), record{deferrals: 1})
+	}
+	if r, ok := tb.get(k("poison")); !ok || r.attempts != 2 {
+		t.Fatalf("poison: got %+v (present %v), want its 2 attempts kept", r, ok)
+	}
+	if got := tb.len(); got != 4 {
+		t.Errorf("len: got %d, want 4 (1 failed, 3 deferred)", got)
+	}
+	// A deferred message that then fails moves to the failed side.
+	tb.put(k("deferred-99"), record{attempts: 1, deferrals: 1})
+	if r, ok := tb.get(k("deferred-99")); !ok || r.attempts != 1 || r.deferrals != 1 {
+		t.Errorf("deferred-99: got %+v, want 1 attempt and 1 deferral", r)
+	}
+	if got := tb.len(); got != 4 {
+		t.Errorf("len after the move: got %d, want 4 (2 failed, 2 deferred)", got)
+	}
+	tb.forget(k("deferred-99"))
+	tb.forget(k("poison"))
+	if got := tb.len(); got != 2 {
+		t.Errorf("len after forget: got %d, want 2", got)
+	}
+}

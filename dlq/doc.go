@@ -52,8 +52,9 @@
 // adapters; count-1 attempts were made before) and an in-process table
 // keyed by message UUID. The table is bounded (WithAttemptTableSize, default
 // 10000, least recently used evicted) and holds only messages Nacked after a
-// failure; an entry is removed when the message succeeds or is
-// dead-lettered. Garbage counts are ignored, huge ones are capped at 2^30.
+// failure or a deferral, the two kept apart so that a flood of deferrals
+// never evicts an attempt count; an entry is removed when the message
+// succeeds or is dead-lettered. Garbage counts are ignored, huge ones are capped at 2^30.
 // With an [AttemptStore] ([WithAttemptStore], YAML `attempts: shared`),
 // every failed attempt is also recorded in a store shared by every
 // instance, and the count is the larger of the shared and the local one:

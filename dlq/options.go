@@ -175,9 +175,11 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 
 // WithAttemptTableSize bounds the in-process table that keeps the attempt
 // count and first failure time of Nacked messages by UUID, for transports
-// without a delivery count. When full, the least recently used entry is
-// evicted (that message's count restarts). Default 10000; 0 disables the
-// table.
+// without a delivery count, and the deferrals of deferred ones. Messages
+// with a failed attempt and messages that were only deferred are kept
+// apart, up to n of each, so deferrals never evict an attempt count. When
+// one side is full, its least recently used entry is evicted (a failing
+// message's count then restarts). Default 10000; 0 disables the table.
 func WithAttemptTableSize(n int) Option { return optionFunc(func(c *config) { c.tableSize = n }) }
 
 // WithMaxErrorLength bounds the error message stored in levee_error, in

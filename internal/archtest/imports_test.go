@@ -31,7 +31,7 @@ var forbidden = []string{
 func isCore(pkg string) bool {
 	rel := strings.TrimPrefix(pkg, "github.com/levee-dev/levee")
 	rel = strings.TrimPrefix(rel, "/")
-	for _, p := range []string{"adapters", "cmd", "examples", "bench"} {
+	for _, p := range []string{"adapters", "cmd", "examples", "bench", "chaos"} {
 		if rel == p || strings.HasPrefix(rel, p+"/") {
 			return false
 		}
@@ -84,6 +84,8 @@ func TestIsCore(t *testing.T) {
 		"github.com/levee-dev/levee/cmd/levee":       false,
 		"github.com/levee-dev/levee/examples/orders": false,
 		"github.com/levee-dev/levee/bench":           false,
+		"github.com/levee-dev/levee/chaos":           false,
+		"github.com/levee-dev/levee/chaos/cmd/chaos": false,
 		"github.com/levee-dev/levee/adaptersx":       true,
 	} {
 		if got := isCore(pkg); got != want {

@@ -1,0 +1,280 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// CheckOptions says what the checker may expect of the run.
+type CheckOptions struct {
+	// MaxAttempts is the dlq's max attempts of the handlers under test.
+	MaxAttempts int
+	// StoreListed: the DLQ store was listed into the ledger (StoreRow),
+	// so every dead letter must have exactly one row.
+	StoreListed bool
+	// AckLoss: the run had a fault that can lose an ack after it was sent
+	// (a broker restart, a consumer killed): a success redelivered after
+	// its ack is then explained.
+	AckLoss bool
+	// Ordered: the transport promises order per key; order violations
+	// fail the run.
+	Ordered bool
+}
+
+// Detail is one failing or noteworthy message.
+type Detail struct {
+	ID       int
+	Fate     Fate
+	Category string
+	Note     string
+}
+
+// Report is the checker's verdict. Counts are of message IDs unless said
+// otherwise.
+type Report struct {
+	Sent         int
+	ByFate       map[Kind]int
+	Processed    int // good messages acked after a success
+	DeadLettered int // bad messages dead-lettered and stored
+	Replays      int // replays published (all generations)
+
+	Lost                   int // sent, never processed nor dead-lettered
+	Unexpected             int // events for IDs never sent (events, not IDs)
+	Duplicated             int // good messages whose handler succeeded more than once
+	DupSuccessThenNack     int // of them: a success whose delivery was Nacked (timeout, crash before ack)
+	DupRedeliveredAfterAck int // of them: a success redelivered after its ack (ack lost by a broker or consumer fault)
+	DupRepublished         int // of them: the producer published it again after an ambiguous publish error
+	DupUnexplained         int // of them: neither
+	DuplicateDeadLetters   int // generations dead-lettered (consumed from the DLQ) more than once
+	WronglyDeadLettered    int // good messages in the DLQ (except ExhaustedByFaults)
+	// ExhaustedByFaults are good messages dead-lettered as exhausted after
+	// exactly max attempts, all of them real handler failures, at least one
+	// caused by an injected downstream fault (outage, latency), that would
+	// have succeeded within max attempts without the faults: the retry
+	// policy doing its job, reported apart.
+	ExhaustedByFaults     int
+	PoisonNotDeadLettered int // bad messages never dead-lettered (or missing from the store)
+	WrongClass            int // dead letters of the wrong class
+	AttemptsMismatch      int // dead letters whose attempts or handler calls differ from the fate's
+	ForgedHonoured        int // forged control metadata reached the handler
+	OrderViolations       int
+	FaultFailures         int // handler calls failed by injected faults (information)
+
+	// DeliveriesPerMessage: number of messages (generation 0) by the
+	// number of deliveries they got.
+	DeliveriesPerMessage map[int]int
+	// Details lists failing messages (at most MaxDetails) and a sample of
+	// duplicates.
+	Details []Detail
+	// UnexpectedSample lists some unexpected events.
+	UnexpectedSample []Unexpected
+
+	opts CheckOptions
+}
+
+// MaxDetails bounds Report.Details.
+const MaxDetails = 50
+
+// Failed reports whether the run broke a promise: anything lost or
+// unexpected, a wrong dead letter, a poison message not dead-lettered or
+// with the wrong attempts or class, forged metadata honoured, an
+// unexplained duplicate, or (on an ordered transport) an order violation.
+func (r *Report) Failed() bool {
+	return r.Lost+r.Unexpected+r.WronglyDeadLettered+r.PoisonNotDeadLettered+r.WrongClass+
+		r.AttemptsMismatch+r.ForgedHonoured+r.DupUnexplained > 0 || (r.opts.Ordered && r.OrderViolations > 0)
+}
+
+func (r *Report) detail(id int, f Fate, cat, format string, args ...any) {
+	if len(r.Details) < MaxDetails {
+		r.Details = append(r.Details, Detail{ID: id, Fate: f, Category: cat, Note: fmt.Sprintf(format, args...)})
+	}
+}
+
+// Check reads the ledger and sorts every message ID into the categories
+// of the Report.
+func Check(l *Ledger, o CheckOptions) *Report {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := &Report{ByFate: map[Kind]int{}, DeliveriesPerMessage: map[int]int{}, opts: o}
+	r.Unexpected = l.unexpectedN
+	r.UnexpectedSample = append([]Unexpected(nil), l.unexpected...)
+	r.OrderViolations = len(l.orderErrs)
+	for i, v := range l.orderErrs {
+		if i >= 5 {
+			break
+		}
+		r.detail(v.ID, l.entries[v.ID].fate, "order", "processed after message %d of key %d", v.After, v.Key)
+	}
+	for id := range l.entries {
+		e := &l.entries[id]
+		if !e.sent {
+			continue
+		}
+		r.Sent++
+		r.ByFate[e.fate.Kind]++
+		r.DeliveriesPerMessage[int(e.g0.deliveries)]++
+		for _, g := range e.gens() {
+			r.Replays += int(g.replays)
+			r.FaultFailures += int(g.faultFails)
+		}
+		if e.forged {
+			r.ForgedHonoured++
+			r.detail(id, e.fate, "forged honoured", "a forged control key reached the handler")
+		}
+		if e.fate.Kind.Good() {
+			r.checkGood(id, e)
+		} else {
+			r.checkBad(id, e)
+		}
+	}
+	return r
+}
+
+func (r *Report) checkGood(id int, e *entry) {
+	g := &e.g0
+	processed := g.successes > 0 && g.acks > 0
+	dead := g.deadLetters > 0 || g.rows > 0
+	if processed {
+		r.Processed++
+	}
+	if dead && g.dlClass == "exhausted" && int(g.dlAttempts) == r.opts.MaxAttempts && int(g.calls) == r.opts.MaxAttempts &&
+		g.successes == 0 && g.faultFails > 0 && int(g.calls-g.faultFails) < e.fate.ExpectedAttempts(r.opts.MaxAttempts) {
+		r.ExhaustedByFaults++
+		r.detail(id, e.fate, "exhausted by faults", "%d calls, %d failed by injected faults", g.calls, g.faultFails)
+	} else if dead {
+		r.WronglyDeadLettered++
+		r.detail(id, e.fate, "wrongly dead-lettered", "class %s attempts %d after %d calls (%d failed by injected faults)",
+			g.dlClass, g.dlAttempts, g.calls, g.faultFails)
+	}
+	if !processed && !dead {
+		r.Lost++
+		r.detail(id, e.fate, "lost", "deliveries %d, calls %d, successes %d, acks %d, nacks %d",
+			g.deliveries, g.calls, g.successes, g.acks, g.nacks)
+	}
+	if g.successes > 1 {
+		r.Duplicated++
+		switch {
+		case g.successNacks > 0:
+			r.DupSuccessThenNack++
+		case e.republished:
+			r.DupRepublished++
+		case g.ackedBefore > 0 && r.opts.AckLoss:
+			r.DupRedeliveredAfterAck++
+		default:
+			r.DupUnexplained++
+			r.detail(id, e.fate, "duplicate (unexplained)", "successes %d, acks %d, nacks %d, deliveries %d",
+				g.successes, g.acks, g.nacks, g.deliveries)
+		}
+	}
+}
+
+func (r *Report) checkBad(id int, e *entry) {
+	want := e.fate.Kind.DeadClass()
+	max := r.opts.MaxAttempts
+	for gi, g := range e.gens() {
+		if gi > 0 && e.gen(gi-1).replays == 0 {
+			continue
+		}
+		if g.deadLetters == 0 || (r.opts.StoreListed && g.rows == 0) {
+			r.PoisonNotDeadLettered++
+			if gi == 0 {
+				r.Lost++
+			}
+			r.detail(id, e.fate, "poison not dead-lettered", "generation %d: dead letters %d, store rows %d, calls %d, acks %d, nacks %d",
+				gi, g.deadLetters, g.rows, g.calls, g.acks, g.nacks)
+			continue
+		}
+		if gi == 0 {
+			r.DeadLettered++
+		}
+		if g.deadLetters > 1 {
+			r.DuplicateDeadLetters++
+		}
+		if g.successes > 0 {
+			r.WrongClass++
+			r.detail(id, e.fate, "wrong class", "generation %d: a bad message's handler succeeded", gi)
+		}
+		if g.dlClass != want || (r.opts.StoreListed && g.rowClass != want) {
+			r.WrongClass++
+			r.detail(id, e.fate, "wrong class", "generation %d: class %q (store %q), want %q", gi, g.dlClass, g.rowClass, want)
+		}
+		wantCalls := e.fate.ExpectedAttempts(max)
+		wantAttempts := wantCalls
+		if e.fate.Kind == Validation {
+			wantAttempts = 1 // the validation counts as the one attempt; the handler is not called
+		}
+		if int(g.calls) != wantCalls || int(g.dlAttempts) != wantAttempts || (r.opts.StoreListed && int(g.rowAttempts) != wantAttempts) {
+			r.AttemptsMismatch++
+			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d)",
+				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts)
+		}
+	}
+}
+
+// Print writes the checker's table, the deliveries-per-message histogram
+// and the details.
+func (r *Report) Print(w io.Writer) {
+	var fates []string
+	for _, k := range Kinds() {
+		if n := r.ByFate[k]; n > 0 {
+			fates = append(fates, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	fmt.Fprintf(w, "sent %d (%s)\n\n", r.Sent, strings.Join(fates, ", "))
+	row := func(name string, n int, must bool) {
+		verdict := ""
+		if must {
+			verdict = "ok"
+			if n != 0 {
+				verdict = "FAIL"
+			}
+		}
+		fmt.Fprintf(w, "  %-52s %10d  %s\n", name, n, verdict)
+	}
+	fmt.Fprintf(w, "  %-52s %10s  %s\n", "category", "messages", "verdict")
+	row("processed (good, acked after a success)", r.Processed, false)
+	row("dead-lettered (bad, stored once per generation)", r.DeadLettered, false)
+	row("replays published", r.Replays, false)
+	row("lost", r.Lost, true)
+	row("unexpected (events)", r.Unexpected, true)
+	row("wrongly dead-lettered", r.WronglyDeadLettered, true)
+	row("exhausted by injected faults (max_attempts real failures)", r.ExhaustedByFaults, false)
+	row("poison not dead-lettered", r.PoisonNotDeadLettered, true)
+	row("wrong dead-letter class", r.WrongClass, true)
+	row("attempts != expected (max_attempts for poison)", r.AttemptsMismatch, true)
+	row("forged control metadata honoured", r.ForgedHonoured, true)
+	row("order violations per key", r.OrderViolations, r.opts.Ordered)
+	row("duplicated (succeeded more than once)", r.Duplicated, false)
+	row("  explained: success, then Nack (timeout or crash)", r.DupSuccessThenNack, false)
+	row("  explained: redelivered after an ack (ack lost)", r.DupRedeliveredAfterAck, false)
+	row("  explained: producer re-published after a publish error", r.DupRepublished, false)
+	row("  unexplained", r.DupUnexplained, true)
+	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
+	row("handler calls failed by injected faults", r.FaultFailures, false)
+
+	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")
+	var ks []int
+	for k := range r.DeliveriesPerMessage {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	for _, k := range ks {
+		fmt.Fprintf(w, "  %3d deliveries: %d\n", k, r.DeliveriesPerMessage[k])
+	}
+	if len(r.Details) > 0 {
+		fmt.Fprintf(w, "\ndetails (first %d):\n", MaxDetails)
+		for _, d := range r.Details {
+			fmt.Fprintf(w, "  id %-8d %-16s %-26s %s\n", d.ID, d.Fate, d.Category, d.Note)
+		}
+	}
+	for _, u := range r.UnexpectedSample {
+		fmt.Fprintf(w, "  unexpected: %s id %q\n", u.Where, u.ID)
+	}
+	if r.Failed() {
+		fmt.Fprintln(w, "\nverdict: FAIL")
+	} else {
+		fmt.Fprintln(w, "\nverdict: ok")
+	}
+}

@@ -1,0 +1,33 @@
+// Package chaos is a fault-injection suite for Levee pipelines with a
+// checker that accounts for every message, in the manner of Jepsen's
+// at-least-once checkers.
+//
+// A [Plan] (YAML, seeded) says how many messages to send, with which mix
+// of intended fates ([Kind]: healthy, transient that succeeds on call k,
+// poison, permanent, validation, panic, forged control metadata), over
+// which transport and DLQ store, and which faults to inject when:
+// downstream outages shorter and longer than the breaker's max hold,
+// latency spikes past the timeout, overloads that make the rate limiter
+// and the scheduler shed, a stalled DLQ store, a private broker stopped
+// cleanly or killed, and a [dlqops.Replayer] replaying dead letters while it
+// all happens.
+//
+// [Run] builds the canonical stack from a Levee configuration file
+// (config.Load and middleware.Apply, with tracing and metrics on
+// real SDK providers, recover, dlq with a real store behind a dlqops.Monitor,
+// a breaker with drain, priority, ratelimit and timeout, and one batch
+// handler), sends the messages, plays each message's fate in the handler,
+// and records every delivery, handler call, success, ack, Nack, dead
+// letter, replay and store row in a [Ledger]. [Check] then sorts every
+// message ID: lost, unexpected, duplicated (and whether a documented
+// at-least-once window explains it), wrongly dead-lettered, poison not
+// dead-lettered, wrong class, attempts other than the fate's (max_attempts
+// for poison), forged metadata honoured, and order violations where the
+// transport promises order.
+//
+// The command chaos/cmd/chaos runs a plan file and exits non-zero when the
+// report fails; docs/RELIABILITY.md documents the runs and what they
+// found.
+//
+// A Ledger is safe for concurrent use; a Plan is read-only once validated.
+package chaos

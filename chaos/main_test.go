@@ -1,0 +1,9 @@
+package chaos
+
+import (
+	"testing"
+
+	"github.com/levee-dev/levee/internal/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.VerifyMain(m) }

@@ -1,0 +1,118 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
+)
+
+// background runs goroutines and waits for them.
+type background struct{ wg sync.WaitGroup }
+
+func (b *background) go_(f func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+}
+
+func (b *background) wait() { b.wg.Wait() }
+
+// produceChunk is how many messages the producer publishes per call.
+const produceChunk = 100
+
+// produce publishes the plan's messages in order, paced at the plan's rate
+// (unpaced during an overload fault). Each message is recorded in the
+// ledger before its publish; a failed publish is retried until it
+// succeeds or ctx ends (an at-least-once producer).
+func produce(ctx context.Context, p *Plan, a *assigner, l *Ledger, pub message.Publisher, runID, topicIn, topicBatch string,
+	start time.Time, tl *timeline) error {
+	failures := 0
+	for lo := 0; lo < p.Messages; lo += produceChunk {
+		hi := min(lo+produceChunk, p.Messages)
+		if p.Rate > 0 {
+			if _, over := p.active(FaultOverload, time.Since(start)); !over {
+				due := start.Add(time.Duration(float64(lo) / p.Rate * float64(time.Second)))
+				if d := time.Until(due); d > 0 {
+					timer := time.NewTimer(d)
+					select {
+					case <-timer.C:
+					case <-ctx.Done():
+						timer.Stop()
+						return ctx.Err()
+					}
+				}
+			}
+		}
+		var in, bat []*message.Message
+		for id := lo; id < hi; id++ {
+			f := a.next()
+			toBatch := a.float() < p.BatchShare
+			if toBatch && f.Kind == Panic {
+				f.Kind = Permanent // a panic fails the whole batch: not a per-message fate
+			}
+			msg := newMessage(runID, id, f, a)
+			l.Sent(id, f)
+			if toBatch {
+				bat = append(bat, msg)
+			} else {
+				in = append(in, msg)
+			}
+		}
+		for _, part := range []struct {
+			topic string
+			msgs  []*message.Message
+		}{{topicIn, in}, {topicBatch, bat}} {
+			if len(part.msgs) == 0 {
+				continue
+			}
+			for {
+				err := pub.Publish(part.topic, part.msgs...)
+				if err == nil {
+					break
+				}
+				failures++
+				for _, m := range part.msgs {
+					if id, err := strconv.Atoi(m.Metadata.Get(MetaID)); err == nil {
+						l.Republished(id)
+					}
+				}
+				if failures == 1 || failures%100 == 0 {
+					tl.add("producer: publish failed (%d so far), retrying: %v", failures, err)
+				}
+				timer := time.NewTimer(100 * time.Millisecond)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					timer.Stop()
+					return fmt.Errorf("levee/chaos: publishing message %d: %w", lo, err)
+				}
+			}
+		}
+	}
+	tl.add("producer: %d messages published", p.Messages)
+	return nil
+}
+
+// newMessage builds message id with fate f.
+func newMessage(runID string, id int, f Fate, a *assigner) *message.Message {
+	valid := f.Kind != Validation
+	payload := fmt.Appendf(nil, `{"id":%d,"valid":%t,"fate":%q}`, id, valid, f.String())
+	msg := message.NewMessage("chaos-"+runID+"-"+strconv.Itoa(id), payload)
+	msg.Metadata.Set(MetaID, strconv.Itoa(id))
+	msg.Metadata.Set(MetaRun, runID)
+	msg.Metadata.Set("levee_priority", strconv.Itoa(int(a.float()*10)))
+	if f.Kind == Forged {
+		msg.Metadata.Set(levee.KeyDeliveryCount, forgedDeliveryCount)
+		msg.Metadata.Set(levee.KeyRetryAfter, forgedRetryAfter)
+		msg.Metadata.Set(levee.KeyRedeliverAt, strconv.FormatInt(time.Now().Add(24*time.Hour).UnixMilli(), 10))
+	}
+	return msg
+}

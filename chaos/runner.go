@@ -1,0 +1,363 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
+	"github.com/levee-dev/levee/tracing"
+)
+
+// Result is a finished run: the checker's report and what the run saw.
+type Result struct {
+	Plan      *Plan
+	Report    *Report
+	Elapsed   time.Duration // from the first publish to the end of the grace period
+	Settled   bool          // every message reached its end before MaxRun
+	Timeline  []Event
+	Spans     int64            // consumer and producer spans ended (real SDK)
+	Counters  map[string]int64 // Levee counters read from the SDK meter provider
+	Transport string
+}
+
+// Failed reports whether the run broke a promise or did not settle.
+func (r *Result) Failed() bool { return !r.Settled || r.Report.Failed() }
+
+// Print writes the report: the checker's table, deliveries per message,
+// the time, the telemetry and the per-fault timeline.
+func (r *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "chaos run: %d messages over %s, seed %d, store %s, %s\n", r.Plan.Messages, r.Transport,
+		r.Plan.Seed, r.Plan.Store, r.Elapsed.Round(time.Millisecond))
+	if r.Elapsed > 0 {
+		fmt.Fprintf(w, "throughput: %.0f messages/s\n", float64(r.Report.Sent)/r.Elapsed.Seconds())
+	}
+	if !r.Settled {
+		fmt.Fprintf(w, "NOT SETTLED within max_run %s\n", r.Plan.MaxRun)
+	}
+	fmt.Fprintln(w)
+	r.Report.Print(w)
+	fmt.Fprintf(w, "\ntelemetry (real SDK providers): %d spans ended\n", r.Spans)
+	for _, n := range counterNames {
+		fmt.Fprintf(w, "  %-34s %d\n", n, r.Counters[n])
+	}
+	fmt.Fprintln(w, "\ntimeline:")
+	printTimeline(w, r.Timeline)
+}
+
+var counterNames = []string{"levee.dlq.dead_letters", "levee.dlq.retries", "levee.dlq.retries_deferred",
+	"levee.dlq.deferrals", "levee.dlq.publish_failures", "levee.priority.shed", "levee.breaker.transitions"}
+
+// Run runs the plan: it builds the stack from the plan's stack file over
+// the plan's transport, sends the messages, injects the faults, waits for
+// every message to settle (or MaxRun), and checks the ledger. Progress
+// lines go to log (may be nil).
+func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	cfg, err := config.Load(p.StackPath())
+	if err != nil {
+		return nil, err
+	}
+	maxAttempts, err := stackMaxAttempts(cfg)
+	if err != nil {
+		return nil, err
+	}
+	assign, err := newAssigner(p.Seed, p.Mix(), maxAttempts)
+	if err != nil {
+		return nil, err
+	}
+	logger := watermill.NopLogger{}
+	runID := strings.ToLower(watermill.NewShortUUID()[:8])
+
+	var broker *privateNATS
+	natsURL := ""
+	if p.PrivateBroker {
+		broker, err = startPrivateNATS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer broker.stop()
+		natsURL = broker.url()
+	}
+	tc := transportConfig(p, natsURL)
+	tr, closeTransport, err := openTransport(ctx, tc, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer closeTransport()
+
+	tel := newTelemetry()
+	defer tel.close(context.WithoutCancel(ctx))
+	tracer, err := tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithMeterProvider(tel.mp), tracing.WithSystem(tr.Capabilities.System))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := tracer.DecoratePublisher(tr.Publisher)
+	if err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	tl := &timeline{start: start}
+	ledger := NewLedger(p.Messages, p.OrderKeys)
+	cons := &consumer{ledger: ledger, plan: p, runID: runID, start: start, now: time.Now}
+
+	topicIn, topicBatch := "chaos_"+runID+"_in", "chaos_"+runID+"_batch"
+	unprefix := func(topic string) string { return strings.Replace(topic, "_"+runID, "", 1) }
+
+	var storeServer *privateNATS
+	redisURL := ""
+	if p.PrivateStore {
+		storeServer, err = startPrivateRedis(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer storeServer.stop()
+		redisURL = storeServer.redisURL()
+	}
+	sc := storeConfig(p, "levee_chaos_"+runID, redisURL)
+	rawStore, closeStore, err := dlqstore.FromConfig(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+	store := stallStore{Store: rawStore, stalled: func() bool {
+		_, ok := p.active(FaultStoreStall, time.Since(start))
+		return ok
+	}}
+	monitor, err := dlqops.NewMonitor(store, dlqops.WithMeterProvider(tel.mp), dlqops.WithStoreTimeout(sc.StoreTimeout()),
+		dlqops.WithMonitorRetryAfter(50*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
+	if err != nil {
+		return nil, err
+	}
+	router.AddMiddleware(tr.Middleware)
+	router.AddMiddleware(cons.Middleware)
+	router.AddPublisherDecorators(tracer.DecoratePublisher)
+
+	router.AddConsumerHandler(HandlerName, topicIn, tr.Subscriber, cons.Handle)
+	var batchOpts []batch.Option
+	if bc, ok := cfg.Handler(BatchHandlerName).Batch(); ok {
+		batchOpts = bc.Options()
+	}
+	batcher, err := batch.New(cons.Batch, append(batchOpts, batch.WithLogger(logger),
+		batch.WithTracerProvider(tel.tp), batch.WithMeterProvider(tel.mp))...)
+	if err != nil {
+		return nil, err
+	}
+	defer batcher.Close()
+	router.AddConsumerHandler(BatchHandlerName, topicBatch, tr.Subscriber, batcher.NoPublishHandler)
+	for _, t := range []string{topicIn, topicBatch} {
+		router.AddConsumerHandler("chaos-dlq-"+t, t+".dlq", tr.Subscriber, cons.DeadLetters(monitor))
+	}
+
+	attempts, _ := dlqstore.Attempts(rawStore)
+	deps := config.Deps{
+		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp,
+		System: tr.Capabilities.System, MaxInFlight: tr.Capabilities.MaxInFlight, AttemptStore: attempts,
+		Validator: func(topic string, payload []byte) error {
+			if cfg.Schemas() == nil {
+				return nil
+			}
+			return cfg.Schemas().Validate(unprefix(topic), payload)
+		},
+	}
+	if d := tr.Capabilities.AckDeadline; d > 0 {
+		deps.MaxHold = d * 8 / 10
+	}
+	applied, err := config.Apply(router, cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	defer applied.Close()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- router.Run(runCtx) }()
+	select {
+	case <-router.Running():
+	case err := <-routerDone:
+		return nil, fmt.Errorf("levee/chaos: router: %w", err)
+	}
+
+	fmt.Fprintf(log, "run %s: %d messages over %s (max_attempts %d), stack %s\n", runID, p.Messages, tc.Kind, maxAttempts, p.StackPath())
+	tl.start = time.Now()
+	start = tl.start
+	cons.start = start
+	done := make(chan struct{})
+	bg := &background{}
+	bg.go_(func() { sampleBreakers(done, tl, applied) })
+	bg.go_(func() {
+		faultLoop(runCtx, done, p, tl, &replayEnv{store: store, pub: pub, ledger: ledger, cons: cons, validator: deps.Validator}, broker, storeServer)
+	})
+	prodErr := make(chan error, 1)
+	bg.go_(func() {
+		prodErr <- produce(runCtx, p, assign, ledger, pub, runID, topicIn, topicBatch, start, tl)
+	})
+
+	settled := waitSettled(runCtx, p, ledger, start, prodErr, log)
+	tl.add("settled: %v", settled)
+	// Grace: keep consuming a while to catch late duplicates.
+	grace := time.NewTimer(p.Grace)
+	select {
+	case <-grace.C:
+	case <-ctx.Done():
+		grace.Stop()
+	}
+	elapsed := time.Since(start)
+	close(done)
+	cancel()
+	bg.wait()
+	routerErr := <-routerDone
+
+	listed := listStore(context.WithoutCancel(ctx), rawStore, ledger, cons)
+	res := &Result{
+		Plan: p, Elapsed: elapsed, Settled: settled, Timeline: tl.list(), Transport: p.Transport,
+		Spans: tel.spans.ended.Load(), Counters: tel.counters(context.WithoutCancel(ctx), counterNames...),
+	}
+	res.Report = Check(ledger, CheckOptions{MaxAttempts: maxAttempts, StoreListed: listed == nil,
+		AckLoss: hasFault(p, FaultBrokerRestart), Ordered: p.OrderKeys > 0 && tr.Capabilities.OrderedPerKey})
+	if listed != nil {
+		return res, fmt.Errorf("levee/chaos: listing the DLQ store: %w", listed)
+	}
+	if routerErr != nil && !errors.Is(routerErr, context.Canceled) {
+		return res, fmt.Errorf("levee/chaos: router: %w", routerErr)
+	}
+	return res, nil
+}
+
+func hasFault(p *Plan, kind string) bool {
+	for _, f := range p.Faults {
+		if f.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// stackMaxAttempts reads max attempts from the stack's dlq sections; both
+// handlers must be configured and agree.
+func stackMaxAttempts(cfg *config.Config) (int, error) {
+	var got []int
+	for _, h := range []string{HandlerName, BatchHandlerName} {
+		hc := cfg.Handler(h)
+		if hc == nil {
+			return 0, fmt.Errorf("%w: %s configures no handler %q", ErrPlan, cfg.File(), h)
+		}
+		dc, ok := config.Value[dlq.Config](hc, "dlq")
+		if !ok {
+			return 0, fmt.Errorf("%w: %s: handler %q has no dlq section", ErrPlan, cfg.File(), h)
+		}
+		got = append(got, dc.Retry.Backoff().MaxAttempts)
+	}
+	if got[0] != got[1] {
+		return 0, fmt.Errorf("%w: %s: handlers %q and %q must have the same max_attempts (%d, %d)", ErrPlan, cfg.File(),
+			HandlerName, BatchHandlerName, got[0], got[1])
+	}
+	return got[0], nil
+}
+
+// waitSettled polls the ledger until every message settled and every
+// fault ended, or MaxRun passes, or the producer fails.
+func waitSettled(ctx context.Context, p *Plan, l *Ledger, start time.Time, prodErr <-chan error, log io.Writer) bool {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(p.MaxRun)
+	defer deadline.Stop()
+	lastLog := time.Now()
+	produced := false
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case err := <-prodErr:
+			if err != nil {
+				fmt.Fprintf(log, "producer: %v\n", err)
+				return false
+			}
+			produced = true
+		case <-tick.C:
+			settled, pending := l.Progress()
+			if time.Since(lastLog) >= 5*time.Second {
+				lastLog = time.Now()
+				fmt.Fprintf(log, "  %6s settled %d/%d, replays pending %d\n", time.Since(start).Round(time.Second), settled, p.Messages, pending)
+			}
+			if produced && settled == p.Messages && pending == 0 && time.Since(start) >= p.lastFaultEnd() {
+				return true
+			}
+		}
+	}
+}
+
+// listStore records every row of the DLQ store in the ledger.
+func listStore(ctx context.Context, s dlqops.Store, l *Ledger, c *consumer) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	rows, err := s.List(ctx, dlqops.Filter{})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		msg := message.NewMessage(r.UUID, r.Payload)
+		msg.Metadata = r.Metadata
+		id, gen, ok := c.identify(msg, "store row")
+		if !ok {
+			continue
+		}
+		l.StoreRow(id, gen, r.Attempts, r.ErrorClass, string(r.Status))
+	}
+	return nil
+}
+
+// sampleBreakers records every breaker state change in the timeline.
+func sampleBreakers(done <-chan struct{}, tl *timeline, applied *config.Applied) {
+	type watched struct {
+		name string
+		b    *breaker.Breaker
+		last breaker.State
+	}
+	var ws []*watched
+	for _, h := range []string{HandlerName, BatchHandlerName} {
+		if b, ok := applied.Breaker(h); ok {
+			ws = append(ws, &watched{name: h, b: b, last: b.State()})
+		}
+	}
+	if len(ws) == 0 {
+		return
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			for _, w := range ws {
+				if s := w.b.State(); s != w.last {
+					tl.add("breaker %s: %s -> %s", w.name, w.last, s)
+					w.last = s
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/dlq/dlqops"
+)
+
+// Loopback servers of the project's machines (DESIGN.md).
+const (
+	loopbackAMQP     = "amqp://guest:guest@127.0.0.1:5672/"
+	loopbackNATS     = "nats://127.0.0.1:4222"
+	loopbackPostgres = "postgres://postgres@127.0.0.1:5432/test"
+	loopbackRedis    = "redis://127.0.0.1:6379/0"
+)
+
+// transportConfig is the plan's transport on loopback (natsURL overrides
+// the NATS server, for a private one).
+func transportConfig(p *Plan, natsURL string) adapters.TransportConfig {
+	tc := adapters.TransportConfig{AckDeadline: 30 * time.Second, Concurrency: 32}
+	switch p.Transport {
+	case "gochannel":
+		tc.Kind, tc.Concurrency = adapters.KindGoChannel, 256
+	case "amqp":
+		tc.Kind, tc.AMQP = adapters.KindAMQP, &adapters.AMQPConfig{URL: loopbackAMQP}
+	case "amqp-quorum":
+		tc.Kind, tc.AMQP = adapters.KindAMQP, &adapters.AMQPConfig{URL: loopbackAMQP, QueueType: "quorum"}
+	case "nats":
+		tc.Kind, tc.NATS = adapters.KindNATS, &adapters.NATSConfig{URL: loopbackNATS}
+		if natsURL != "" {
+			tc.NATS.URL = natsURL
+		}
+	case "postgres":
+		tc.Kind, tc.Concurrency = adapters.KindPostgres, 4
+		tc.Postgres = &adapters.PostgresConfig{URL: loopbackPostgres}
+	case "kafka":
+		tc.Kind, tc.Kafka = adapters.KindKafka, &adapters.KafkaConfig{}
+	}
+	if p.Concurrency > 0 {
+		tc.Concurrency = p.Concurrency
+	}
+	return tc
+}
+
+// openTransport builds the transport (for kafka, on an in-process
+// Kafka-protocol cluster); the returned func closes everything.
+func openTransport(ctx context.Context, tc adapters.TransportConfig, logger watermill.LoggerAdapter) (*adapters.Transport, func(), error) {
+	var cluster *kfake.Cluster
+	if tc.Kind == adapters.KindKafka {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(max(tc.Concurrency, 1)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("levee/chaos: starting the in-process Kafka cluster: %w", err)
+		}
+		cluster = c
+		tc.Kafka = &adapters.KafkaConfig{Brokers: c.ListenAddrs()}
+	}
+	tr, err := adapters.Build(ctx, tc, logger)
+	if err != nil {
+		if cluster != nil {
+			cluster.Close()
+		}
+		return nil, nil, err
+	}
+	return tr, func() {
+		_ = tr.Close()
+		if cluster != nil {
+			cluster.Close()
+		}
+	}, nil
+}
+
+// storeConfig is the plan's DLQ store on loopback; prefix isolates the run
+// (the Redis key prefix, the PostgreSQL schema).
+func storeConfig(p *Plan, prefix, redisURL string) dlqops.StoreConfig {
+	switch p.Store {
+	case dlqops.StoreKindRedis:
+		if redisURL == "" {
+			redisURL = loopbackRedis
+		}
+		return dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: redisURL, Prefix: prefix}
+	case dlqops.StoreKindPostgres:
+		return dlqops.StoreConfig{Kind: dlqops.StoreKindPostgres, URL: loopbackPostgres, Schema: prefix}
+	}
+	return dlqops.StoreConfig{Kind: dlqops.StoreKindMemory}
+}
