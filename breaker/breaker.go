@@ -8,15 +8,13 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/levee-dev/levee"
 )
 
-// wakeSlack is added to the end of the open period before a waiter asks
-// gobreaker for its state: gobreaker turns half-open only once its expiry
-// is strictly in the past.
+// wakeSlack is added to the end of the open period before a waiter looks
+// at the state again: the breaker turns half-open only once its expiry is
+// strictly in the past.
 const wakeSlack = time.Microsecond
 
 // Breaker is a circuit breaker for Watermill handlers. Messages wait while
@@ -25,29 +23,28 @@ const wakeSlack = time.Microsecond
 // handlers: they then trip, wait and drain together. A Breaker is safe for
 // concurrent use. Close it to release waiting messages and its telemetry.
 type Breaker struct {
-	cfg  config
-	cb   *gobreaker.CircuitBreaker[[]*message.Message]
-	slow *slowWindow // nil unless a slow-call ratio is configured
-	ok   *okWindow   // nil unless a failure ratio is configured (without a slow-call ratio)
-	tp   *throughput // nil when the drain is off or its rate configured
-	lim  rampLimiter // nil when the drain is off
-	inst *instruments
+	cfg    config
+	slow   *slowWindow // guarded by mu; nil unless a slow-call ratio is configured
+	ok     *okWindow   // nil unless a failure ratio is configured (without a slow-call ratio)
+	tp     *throughput // nil when the drain is off or its rate configured
+	lim    rampLimiter // nil when the drain is off
+	inst   *instruments
+	fastOK bool // no slow-call ratio: see fast
 
-	force    atomic.Int32  // Force
-	gbState  atomic.Int32  // mirror of gobreaker's state (State), written under mu
-	pending  atomic.Bool   // transitions wait for delivery to the hooks
-	gen      atomic.Uint64 // state changes so far, written under gobreaker's lock
-	streak   atomic.Bool   // gobreaker's ConsecutiveFailures > 0, written under its lock
-	fastOK   bool          // no slow-call ratio: see fast
-	draining atomic.Bool   // mirror of drain.active, written under mu
+	// word is the published snapshot of the state guarded by mu (machine
+	// state, generation, failure streak, force, drain, pending events; see
+	// the word* bits), stored only by unlock. The success path reads it
+	// instead of taking mu.
+	word atomic.Uint64
 
 	closeOnce sync.Once
 	closed    chan struct{}
 
 	mu         sync.Mutex
+	m          machine       // guarded by mu: the state
+	force      Force         // guarded by mu
 	eff        State         // guarded by mu: effective state last reported
 	changed    chan struct{} // guarded by mu: closed and replaced on every change
-	openUntil  time.Time     // guarded by mu: when gobreaker turns half-open
 	events     []transition  // guarded by mu: transitions not yet delivered
 	spare      []transition  // guarded by mu: recycled event buffer
 	delivering bool          // guarded by mu: a goroutine is running the hooks
@@ -83,18 +80,10 @@ func New(opts ...Option) (*Breaker, error) {
 			b.tp = newThroughput()
 		}
 	}
-	b.cb = gobreaker.NewCircuitBreaker[[]*message.Message](gobreaker.Settings{
-		Name:          cfg.name,
-		MaxRequests:   uint32(cfg.probes),
-		Interval:      cfg.window,
-		BucketPeriod:  cfg.window / rollingBuckets,
-		Timeout:       cfg.openFor,
-		ReadyToTrip:   b.readyToTrip,
-		OnStateChange: b.onStateChange,
-		IsSuccessful:  b.gbIsSuccessful,
-		IsExcluded:    b.isExcluded,
-	})
 	now := time.Now()
+	b.m = newMachine(cfg.window, cfg.openFor, uint32(cfg.probes), now)
+	b.mu.Lock()
+	b.unlock()
 	if b.slow != nil {
 		b.slow.reset(now)
 	}
@@ -116,31 +105,45 @@ func New(opts ...Option) (*Breaker, error) {
 }
 
 // State returns the state messages see now: the forced state when forced,
-// otherwise gobreaker's (an open breaker whose open period has passed
+// otherwise the breaker's own (an open breaker whose open period has passed
 // reports half-open).
 func (b *Breaker) State() State {
-	switch Force(b.force.Load()) {
+	switch b.Forced() {
 	case ForceOpen:
 		return StateOpen
 	case ForceClosed:
 		return StateClosed
 	}
-	s := fromGobreaker(b.cb.State())
+	b.mu.Lock()
+	b.advanceLocked(time.Now())
+	s := b.m.state
+	b.unlock()
 	b.flush()
 	return s
 }
 
-// Counts returns gobreaker's counts of the current window (or of the
-// current half-open trial). While closed, a success that follows a success
-// is not reported to gobreaker (it cannot change the state by itself).
-// With a failure ratio (and no slow-call ratio) such successes are counted
-// in a window of Levee's own and included in Requests and TotalSuccesses
-// here and in the trip decision; with only consecutive failures they are
-// not counted, so Requests and TotalSuccesses undercount. Failures and
-// ConsecutiveFailures are exact; ConsecutiveSuccesses undercounts.
-func (b *Breaker) Counts() gobreaker.Counts {
-	c := b.cb.Counts()
-	if b.ok != nil && b.gbState.Load() == int32(StateClosed) {
+// refresh brings the state up to now (an expired open period turns
+// half-open) and delivers the transitions.
+func (b *Breaker) refresh() {
+	b.mu.Lock()
+	b.advanceLocked(time.Now())
+	b.unlock()
+	b.flush()
+}
+
+// Counts returns the counts of the current window (or of the current
+// half-open trial). While closed, a success that follows a success takes
+// no lock (it cannot change the state by itself): with a failure ratio (and
+// no slow-call ratio) such successes are counted in a lock-free window
+// (okWindow) and included in Requests and TotalSuccesses here and in the
+// trip decision; with only consecutive failures they are not counted, so
+// Requests and TotalSuccesses undercount. Failures and ConsecutiveFailures
+// are exact; ConsecutiveSuccesses undercounts.
+func (b *Breaker) Counts() Counts {
+	b.mu.Lock()
+	c, st := b.m.counts, b.m.state
+	b.mu.Unlock()
+	if b.ok != nil && st == StateClosed {
 		n := b.ok.count(b.ok.now())
 		c.Requests += n
 		c.TotalSuccesses += n
@@ -149,7 +152,7 @@ func (b *Breaker) Counts() gobreaker.Counts {
 }
 
 // Forced returns the current override.
-func (b *Breaker) Forced() Force { return Force(b.force.Load()) }
+func (b *Breaker) Forced() Force { return Force(b.word.Load() & wordForce >> 2) }
 
 // ForceOpen makes every message wait, whatever the counts, until
 // ClearForce or ForceClosed: the operator's kill switch. Waiting messages
@@ -165,15 +168,12 @@ func (b *Breaker) ForceClosed() { b.setForce(ForceClosed) }
 func (b *Breaker) ClearForce() { b.setForce(ForceNone) }
 
 func (b *Breaker) setForce(f Force) {
-	if f == ForceNone {
-		// Bring gobreaker's lazy open -> half-open transition up to date
-		// first (outside mu: gobreaker calls onStateChange under its lock).
-		b.cb.State()
-	}
+	now := time.Now()
 	b.mu.Lock()
-	b.force.Store(int32(f))
-	b.reconcileLocked(time.Now())
-	b.mu.Unlock()
+	b.advanceLocked(now)
+	b.force = f
+	b.reconcileLocked(now)
+	b.unlock()
 	b.flush()
 }
 
@@ -195,36 +195,14 @@ func (b *Breaker) Close() error {
 	return err
 }
 
-// onStateChange is gobreaker's hook. It runs under gobreaker's lock: it must
-// never call the gobreaker breaker; it only updates the Breaker's own state
-// and queues the transition for the user hooks (see flush).
-func (b *Breaker) onStateChange(_ string, _, to gobreaker.State) {
-	now := time.Now()
-	b.gen.Add(1)
-	b.streak.Store(false)
-	b.mu.Lock()
-	b.gbState.Store(int32(fromGobreaker(to)))
-	if to == gobreaker.StateOpen {
-		b.openUntil = now.Add(b.cfg.openFor)
-	}
-	if b.slow != nil {
-		b.slow.reset(now)
-	}
-	if b.ok != nil {
-		b.ok.reset(b.ok.now())
-	}
-	b.reconcileLocked(now)
-	b.mu.Unlock()
-}
-
 func (b *Breaker) effectiveLocked() State {
-	switch Force(b.force.Load()) {
+	switch b.force {
 	case ForceOpen:
 		return StateOpen
 	case ForceClosed:
 		return StateClosed
 	}
-	return State(b.gbState.Load())
+	return b.m.state
 }
 
 // reconcileLocked records a change of the effective state: it queues the
@@ -237,13 +215,12 @@ func (b *Breaker) reconcileLocked(now time.Time) {
 	}
 	b.eff = to
 	b.events = append(b.events, transition{from: from, to: to})
-	b.pending.Store(true)
 	b.wakeLocked()
 	switch to {
 	case StateOpen:
 		b.stopDrainLocked(now, from == StateClosed)
 	case StateClosed:
-		if Force(b.force.Load()) == ForceClosed {
+		if b.force == ForceClosed {
 			b.stopDrainLocked(now, false)
 		} else {
 			b.startDrainLocked(now)
@@ -266,7 +243,7 @@ func (b *Breaker) wake() {
 // flush delivers queued transitions to the hooks, outside any lock and in
 // order; one goroutine delivers at a time, the others return at once.
 func (b *Breaker) flush() {
-	if !b.pending.Load() {
+	if b.word.Load()&wordPending == 0 {
 		return
 	}
 	for {
@@ -277,9 +254,8 @@ func (b *Breaker) flush() {
 		}
 		evs := b.events
 		b.events = b.spare[:0]
-		b.pending.Store(false)
 		b.delivering = true
-		b.mu.Unlock()
+		b.unlock()
 
 		for _, e := range evs {
 			b.deliver(e)
@@ -306,11 +282,8 @@ func (b *Breaker) deliver(e transition) {
 // run the handler: levee.Deferral), permanent and validation errors are not
 // the downstream's fault and count neither way.
 func (b *Breaker) isExcluded(err error) bool {
-	if err == nil || err == errSlowCall || err == errHandlerPanic {
+	if err == nil {
 		return false
-	}
-	if err == errStale {
-		return true
 	}
 	if errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
 		return true
@@ -323,42 +296,17 @@ func (b *Breaker) isExcluded(err error) bool {
 }
 
 func (b *Breaker) isSuccessful(err error) bool {
-	return err == nil || (err != errSlowCall && err != errHandlerPanic && b.cfg.isSuccessful != nil && b.cfg.isSuccessful(err))
+	return err == nil || (b.cfg.isSuccessful != nil && b.cfg.isSuccessful(err))
 }
 
-// gbIsSuccessful is gobreaker's IsSuccessful. It also maintains streak:
-// gobreaker calls it under its lock for every counted outcome, and a
-// success resets ConsecutiveFailures.
-func (b *Breaker) gbIsSuccessful(err error) bool {
-	ok := b.isSuccessful(err)
-	if ok {
-		b.streak.Store(false)
+// classify decides how a handler's result counts. It runs outside mu: the
+// user's hooks never run under the breaker's lock.
+func (b *Breaker) classify(err error) verdict {
+	switch {
+	case b.isExcluded(err):
+		return verdictExcluded
+	case b.isSuccessful(err):
+		return verdictSuccess
 	}
-	return ok
-}
-
-// readyToTrip runs under gobreaker's lock after a failure while closed.
-func (b *Breaker) readyToTrip(c gobreaker.Counts) bool {
-	b.streak.Store(true)
-	cfg := &b.cfg
-	if cfg.consecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(cfg.consecutiveFailures) {
-		return true
-	}
-	completed := c.TotalSuccesses + c.TotalFailures
-	if b.ok != nil {
-		completed += b.ok.count(b.ok.now())
-	}
-	if completed < uint32(cfg.minRequests) || completed == 0 {
-		return false
-	}
-	if cfg.failureRatio > 0 && float64(c.TotalFailures)/float64(completed) >= cfg.failureRatio {
-		return true
-	}
-	if b.slow != nil {
-		slow := b.slow.count(time.Now())
-		if float64(slow)/float64(completed) >= cfg.slowRatio {
-			return true
-		}
-	}
-	return false
+	return verdictFailure
 }

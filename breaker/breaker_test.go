@@ -436,7 +436,7 @@ func TestFailureRatio(t *testing.T) {
 }
 
 // TestFailureRatioCountsEverySuccess: successes the fast path does not
-// report to gobreaker (a success after a success) still count in the ratio,
+// report to the machine (a success after a success) still count in the ratio,
 // in the rolling window, and only in the current generation.
 func TestFailureRatioCountsEverySuccess(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {

@@ -2,8 +2,9 @@
 // a fail-fast breaker it pauses consumption while open and drains gradually
 // after recovery.
 //
-// State and counting are gobreaker's (github.com/sony/gobreaker/v2): closed,
-// open after a trip, half-open after the open period, where a configurable
+// State and counting are a state machine of Levee's own behind one lock,
+// with gobreaker v2's rules (github.com/sony/gobreaker): closed, open after
+// a trip, half-open after the open period, where a configurable
 // number of probes decide between closed and open again. Trip policies:
 // consecutive failures, a failure ratio over a rolling window with a
 // minimum number of calls, and an optional slow-call ratio (calls slower

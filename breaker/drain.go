@@ -64,7 +64,6 @@ func (b *Breaker) startDrainLocked(now time.Time) {
 	b.drain.active, b.drain.start, b.drain.baseline = true, now, base
 	b.drain.cycle++
 	b.setRateLocked(base * b.cfg.drainStart)
-	b.draining.Store(true)
 	tick := rampTick(b.cfg.drainWindow)
 	if b.drain.timer == nil {
 		b.drain.timer = time.AfterFunc(tick, b.rampTimer)
@@ -84,7 +83,6 @@ func (b *Breaker) setRateLocked(r float64) {
 // queued in it go on at once.
 func (b *Breaker) endDrainLocked() {
 	b.drain.active = false
-	b.draining.Store(false)
 	if b.drain.timer != nil {
 		b.drain.timer.Stop()
 	}
@@ -97,7 +95,7 @@ func (b *Breaker) endDrainLocked() {
 func (b *Breaker) rampTimer() {
 	now := time.Now()
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	if !b.drain.active || b.drain.closed {
 		return
 	}
@@ -157,7 +155,7 @@ func (b *Breaker) stopDrainLocked(now time.Time, fromClosed bool) {
 // limiter's queue far more often than the ramp needs.
 func (b *Breaker) rampStep(now time.Time, done uint64) (rampLimiter, float64, uint64) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	if !b.drain.active || b.drain.cycle == done {
 		return nil, 0, done
 	}

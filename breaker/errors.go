@@ -67,16 +67,3 @@ func (e *configError) Unwrap() error { return ErrInvalidConfig }
 func invalid(key, format string, args ...any) error {
 	return &configError{key: key, msg: fmt.Sprintf(format, args...)}
 }
-
-// errSlowCall is what gobreaker sees for a successful call slower than the
-// slow-call threshold, so the call counts as a failure. The handler's own
-// result is what the caller gets.
-var errSlowCall = errors.New("levee/breaker: slow call")
-
-// errHandlerPanic is what gobreaker sees for a call that panicked on the
-// fast path (the panic itself is re-raised).
-var errHandlerPanic = errors.New("levee/breaker: handler panicked")
-
-// errStale is what gobreaker sees for an outcome reported after the state
-// changed; it is excluded, as gobreaker ignores older generations.
-var errStale = errors.New("levee/breaker: outcome of an earlier state")

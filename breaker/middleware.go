@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/levee-dev/levee/internal/gcra"
 )
@@ -34,74 +33,84 @@ type wrapper struct {
 
 func (w *wrapper) handle(msg *message.Message) ([]*message.Message, error) {
 	b := w.b
-	if b.force.Load() == int32(ForceNone) && (!b.draining.Load() || b.cfg.separateDrain) {
-		if b.fastOK && b.gbState.Load() == int32(StateClosed) {
-			return b.fast(msg, w.next)
+	if s := b.word.Load(); s&wordForce == 0 && (s&wordDraining == 0 || b.cfg.separateDrain) {
+		if b.fastOK && State(s&wordState) == StateClosed {
+			return b.fast(msg, s, w.next)
 		}
-		if out, err, admitted := b.exec(msg, w.next); admitted {
+		if out, _, admitted, err := b.exec(msg, w.next); admitted {
 			return out, err
 		}
 	}
 	return w.handleSlow(msg)
 }
 
-// exec runs next through gobreaker, counting its outcome. admitted is false
-// when gobreaker rejected the call (open, or half-open with every probe
-// taken); next was then not called.
-func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error, admitted bool) {
+// exec runs next if the breaker admits the call, and counts its outcome.
+// admitted is false when the breaker rejected the call (open, or half-open
+// with every probe taken: st says which); next was then not called.
+func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*message.Message, st State, admitted bool, err error) {
 	defer b.flush()
-	probe := b.gbState.Load() == int32(StateHalfOpen)
-	var herr error
-	out, err = b.cb.Execute(func() ([]*message.Message, error) {
-		admitted = true
-		if b.cfg.slowThreshold == 0 {
-			o, e := next(msg)
-			herr = e
-			return o, e
-		}
-		t0 := time.Now()
-		o, e := next(msg)
-		herr = e
-		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(e) {
-			if b.slow != nil {
-				b.slow.record(time.Now())
-			}
-			if b.isSuccessful(e) {
-				return o, errSlowCall
-			}
-		}
-		return o, e
-	})
+	now := time.Now()
+	b.mu.Lock()
+	st, gen, age, admitted := b.admitLocked(now)
+	b.unlock()
 	if !admitted {
-		return nil, err, false
+		return nil, st, false, nil
 	}
-	if probe {
+	// A panic is counted as a failure without being recovered, so Recover
+	// (further out) sees the original panic and its full stack.
+	returned := false
+	defer func() {
+		if !returned {
+			b.record(gen, age, verdictFailure, false)
+			if st == StateHalfOpen {
+				b.wake()
+			}
+		}
+	}()
+	var slow bool
+	if b.cfg.slowThreshold == 0 {
+		out, err = next(msg)
+	} else {
+		t0 := time.Now()
+		out, err = next(msg)
+		slow = time.Since(t0) > b.cfg.slowThreshold
+	}
+	returned = true
+	v := b.classify(err)
+	if v == verdictExcluded {
+		slow = false
+	}
+	if slow && v == verdictSuccess {
+		v = verdictFailure // a slow success counts as a failure
+	}
+	b.record(gen, age, v, slow)
+	if st == StateHalfOpen {
 		// A probe ended: waiters may take its place or see the new state.
 		b.wake()
-	} else if herr == nil && b.tp != nil && b.gbState.Load() == int32(StateClosed) && !b.draining.Load() {
+	} else if s := b.word.Load(); err == nil && b.tp != nil && State(s&wordState) == StateClosed && s&wordDraining == 0 {
 		b.tp.add()
 	}
-	return out, herr, true
+	return out, st, true, err
 }
 
-// fast is the closed-state path unless a slow-call ratio is configured:
-// the call is not announced to gobreaker, and its outcome is reported only
-// when it can change the state, i.e. a failure, or a success that ends a
-// streak of failures (streak mirrors ConsecutiveFailures > 0, written under
-// gobreaker's lock). A success after a success changes nothing in gobreaker
-// but its request and success totals, so it costs no lock: with only
-// consecutive failures it is not counted at all (no clock read either);
-// with a failure ratio it is counted in the okWindow, which readyToTrip adds
-// to gobreaker's totals. The outcome is dropped if the state changed
-// meanwhile, as gobreaker drops results of an older generation.
-func (b *Breaker) fast(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error) {
-	gen := b.gen.Load()
+// fast is the closed-state path unless a slow-call ratio is configured; s
+// is the published state word it was chosen on. The call is not announced
+// to the machine, and its outcome is reported (under mu) only when it can
+// change the state, i.e. a failure, or a success that ends a streak of
+// failures (wordStreak). A success after a success changes nothing but the
+// request and success totals, so it costs no lock: with only consecutive
+// failures it is not counted at all (no clock read either); with a failure
+// ratio it is counted in the okWindow, which the trip decision adds to the
+// machine's totals. The outcome is dropped if the generation changed
+// meanwhile.
+func (b *Breaker) fast(msg *message.Message, s uint64, next message.HandlerFunc) (out []*message.Message, err error) {
+	gen := s >> wordGenShift
 	// A panic is counted without being recovered, so Recover (further out)
 	// sees the original panic and its full stack.
 	returned := false
 	defer func() {
 		if !returned {
-			b.report(gen, errHandlerPanic)
+			b.report(gen, verdictFailure)
 		}
 	}()
 	if b.cfg.slowThreshold > 0 {
@@ -109,38 +118,41 @@ func (b *Breaker) fast(msg *message.Message, next message.HandlerFunc) (out []*m
 		out, err = next(msg)
 		returned = true
 		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(err) && b.isSuccessful(err) {
-			b.report(gen, errSlowCall)
+			b.report(gen, verdictFailure)
 			return out, err
 		}
 	} else {
 		out, err = next(msg)
 		returned = true
 	}
-	if err == nil && !b.streak.Load() {
-		if b.ok != nil && b.gen.Load() == gen {
+	if s = b.word.Load(); err == nil && s&wordStreak == 0 {
+		if b.ok != nil && s>>wordGenShift == gen {
 			b.ok.add(b.ok.now())
 		}
-		if b.tp != nil && !b.draining.Load() {
+		if b.tp != nil && s&wordDraining == 0 {
 			b.tp.add()
 		}
 		return out, nil
 	}
-	b.report(gen, err)
-	if err == nil && b.tp != nil && !b.draining.Load() {
+	b.report(gen, b.classify(err))
+	if err == nil && b.tp != nil && b.word.Load()&wordDraining == 0 {
 		b.tp.add()
 	}
 	return out, err
 }
 
-// report counts an outcome of a call made on the fast path.
-func (b *Breaker) report(gen uint64, err error) {
+// report counts an outcome of a call made on the fast path in generation
+// gen (dropped if the generation changed since).
+func (b *Breaker) report(gen uint64, v verdict) {
 	defer b.flush()
-	_, _ = b.cb.Execute(func() ([]*message.Message, error) {
-		if b.gen.Load() != gen {
-			return nil, errStale
-		}
-		return nil, err
-	})
+	now := time.Now()
+	b.mu.Lock()
+	b.advanceLocked(now)
+	if b.m.gen == gen {
+		b.m.onRequest()
+		b.countLocked(b.m.age, v, now)
+	}
+	b.unlock()
 }
 
 // DrainMiddleware waits for the drain's token when the Breaker was built
@@ -157,7 +169,7 @@ func (b *Breaker) DrainMiddleware(next message.HandlerFunc) message.HandlerFunc 
 }
 
 func (w *wrapper) handleDrain(msg *message.Message) ([]*message.Message, error) {
-	if w.b.draining.Load() {
+	if w.b.word.Load()&wordDraining != 0 {
 		var ws waitState
 		if err := w.ramp(msg, &ws); err != nil {
 			return nil, err
@@ -198,13 +210,14 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 	}()
 	for {
 		b.mu.Lock()
-		ch, until := b.changed, b.openUntil
-		b.mu.Unlock()
-		if b.gbState.Load() != int32(StateOpen) {
-			until = time.Time{}
+		ch, force, draining := b.changed, b.force, b.drain.active
+		var until time.Time
+		if b.m.state == StateOpen {
+			until = b.m.expiry
 		}
+		b.mu.Unlock()
 
-		switch Force(b.force.Load()) {
+		switch force {
 		case ForceClosed:
 			w.endWait(msg, &ws, outcomeAdmitted)
 			return w.next(msg)
@@ -215,20 +228,16 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 			continue
 		}
 
-		if !b.cfg.separateDrain && b.draining.Load() {
+		if !b.cfg.separateDrain && draining {
 			if err := w.ramp(msg, &ws); err != nil {
 				return nil, err
 			}
 		}
 
-		out, err, admitted := b.exec(msg, w.next)
+		out, st, admitted, err := b.exec(msg, w.next)
 		if admitted {
 			w.endWait(msg, &ws, outcomeAdmitted)
 			return out, err
-		}
-		st := StateOpen
-		if errors.Is(err, gobreaker.ErrTooManyRequests) {
-			st = StateHalfOpen
 		}
 		if err := w.wait(msg, &ws, ch, until, st); err != nil {
 			return nil, err
@@ -282,9 +291,8 @@ func (w *wrapper) wait(msg *message.Message, ws *waitState, ch <-chan struct{}, 
 			}
 			return &OpenError{State: st, Held: now.Sub(ws.first), After: after}
 		}
-		// The open period is over: let gobreaker turn half-open.
-		b.cb.State()
-		b.flush()
+		// The open period is over: turn half-open.
+		b.refresh()
 		return nil
 	case <-ctx.Done():
 		w.endWait(msg, ws, outcomeCanceled)

@@ -5,12 +5,13 @@ import (
 	"time"
 )
 
-// okWindow counts the successes the fast path does not report to
-// gobreaker (a success while no failure streak runs), in a rolling window
-// of buckets aligned with gobreaker's (same period, restarted on every
-// state change). readyToTrip adds them to gobreaker's counts, so a
-// failure-ratio policy sees every completed call while a success costs one
-// clock read and one atomic update instead of gobreaker's lock.
+// okWindow counts the successes the fast path does not report to the
+// machine (a success while no failure streak runs), in a rolling window of
+// buckets aligned with the machine's (same period, restarted on every
+// state change). Each such success is counted here and only here;
+// readyToTripLocked adds them to the machine's counts, so a failure-ratio
+// policy sees every completed call while a success costs one clock read and
+// one atomic update instead of the breaker's lock.
 //
 // Each bucket packs the bucket age (high 32 bits, compared modulo 2^32)
 // and its count (low 32 bits) into one word, updated by compare-and-swap:

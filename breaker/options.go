@@ -148,7 +148,7 @@ func WithFailureRatio(ratio float64, minRequests int) Option {
 }
 
 // WithWindow sets the rolling window over which the failure and slow-call
-// ratios are computed (10 buckets, as gobreaker's rolling counts). Default
+// ratios are computed (10 buckets, as gobreaker v2's rolling counts). Default
 // DefaultWindow (10s); it must be at least 1ms.
 func WithWindow(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.window = d })
@@ -225,7 +225,7 @@ func WithSeparateDrain() Option {
 // WithIsSuccessful sets the hook deciding whether a handler error counts as
 // a success (true) or a failure. It is called only for errors that are not
 // excluded (see WithIsExcluded). Default: only a nil error is a success. It
-// must be a pure, fast function; it is called under gobreaker's lock.
+// must be a pure, fast function; it is called outside the breaker's lock.
 func WithIsSuccessful(fn func(error) bool) Option {
 	return optionFunc(func(c *config) { c.isSuccessful = fn })
 }
@@ -234,7 +234,7 @@ func WithIsSuccessful(fn func(error) bool) Option {
 // neither success nor failure. The built-in exclusions always apply:
 // context.Canceled and errors whose ErrorClass() is "permanent" or
 // "validation" (they are not the downstream's fault). Default: none beyond
-// the built-in ones. It must be pure and fast (called under gobreaker's lock).
+// the built-in ones. It must be pure and fast (called outside the breaker's lock).
 func WithIsExcluded(fn func(error) bool) Option {
 	return optionFunc(func(c *config) { c.isExcluded = fn })
 }

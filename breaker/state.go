@@ -1,10 +1,6 @@
 package breaker
 
-import (
-	"fmt"
-
-	"github.com/sony/gobreaker/v2"
-)
+import "fmt"
 
 // State is the state of a Breaker as seen by messages.
 type State int
@@ -32,16 +28,6 @@ func (s State) String() string {
 		return "open"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
-}
-
-func fromGobreaker(s gobreaker.State) State {
-	switch s {
-	case gobreaker.StateHalfOpen:
-		return StateHalfOpen
-	case gobreaker.StateOpen:
-		return StateOpen
-	}
-	return StateClosed
 }
 
 // Force is an operator's override of the breaker (see ForceOpen,

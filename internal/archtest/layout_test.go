@@ -25,7 +25,7 @@ var otelAPI = []string{
 var allowed = map[string][]string{
 	mod:                  nil,
 	mod + "/ratelimit":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/breaker":     {"github.com/ThreeDotsLabs/watermill", "github.com/sony/gobreaker/v2", "otel", "root", "internal"},
+	mod + "/breaker":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/priority":    {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/batch":       {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/dlq":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
