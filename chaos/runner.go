@@ -19,6 +19,10 @@ import (
 	"github.com/levee-dev/levee/tracing"
 )
 
+// MonitorStoreTimeout is the deadline of the run's DLQ store writes: a
+// store_stall longer than it makes the monitor Nack dead letters.
+const MonitorStoreTimeout = time.Second
+
 // Result is a finished run: the checker's report and what the run saw.
 type Result struct {
 	Plan      *Plan
@@ -133,11 +137,13 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	defer closeStore()
-	store := stallStore{Store: rawStore, stalled: func() bool {
-		_, ok := p.active(FaultStoreStall, time.Since(start))
-		return ok
+	store := stallStore{Store: rawStore, stalledUntil: func() time.Time {
+		if f, ok := p.active(FaultStoreStall, time.Since(start)); ok {
+			return start.Add(f.End())
+		}
+		return time.Time{}
 	}}
-	monitor, err := dlq.NewMonitor(store, dlq.WithMonitorMeterProvider(tel.mp), dlq.WithMonitorStoreTimeout(sc.StoreTimeout()),
+	monitor, err := dlq.NewMonitor(store, dlq.WithMonitorMeterProvider(tel.mp), dlq.WithMonitorStoreTimeout(MonitorStoreTimeout),
 		dlq.WithMonitorRetryAfter(50*time.Millisecond))
 	if err != nil {
 		return nil, err
