@@ -71,6 +71,14 @@ func TestCheckCategories(t *testing.T) {
 			l.Replayed(0, 0)
 			l.ReplayFailed(0, 0)
 		}, CheckOptions{MaxAttempts: testMax}, func(r *Report) int { return r.DeadLettered }, false, "replay failed"},
+		{"poison redelivered after a lost ack is explained with ack loss", Fate{Kind: Poison}, func(l *Ledger) {
+			deadLetter(l, 0, 0, testMax, testMax, "exhausted")
+			deadLetter(l, 0, 0, 3, 3, "exhausted") // the broker lost the ack: handled again
+		}, CheckOptions{MaxAttempts: testMax, AckLoss: true}, func(r *Report) int { return r.RedeadLettered }, false, "re-dead-lettered"},
+		{"poison redelivered after an ack without ack loss is a mismatch", Fate{Kind: Poison}, func(l *Ledger) {
+			deadLetter(l, 0, 0, testMax, testMax, "exhausted")
+			deadLetter(l, 0, 0, 3, 3, "exhausted")
+		}, CheckOptions{MaxAttempts: testMax}, func(r *Report) int { return r.AttemptsMismatch }, true, "attempts"},
 		{"healthy in the DLQ is wrongly dead-lettered", Fate{Kind: Healthy}, func(l *Ledger) {
 			deadLetter(l, 0, 0, 1, 1, "permanent")
 		}, CheckOptions{MaxAttempts: testMax}, func(r *Report) int { return r.WronglyDeadLettered }, true, "wrongly"},

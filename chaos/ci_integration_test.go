@@ -5,6 +5,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,6 +43,49 @@ func TestChaosCIPlan(t *testing.T) {
 			if res.Report.Sent != 50000 || res.Report.DeadLettered == 0 || res.Report.FaultFailures == 0 {
 				t.Errorf("sent %d, dead-lettered %d, fault failures %d: want 50000 sent and faults that bit",
 					res.Report.Sent, res.Report.DeadLettered, res.Report.FaultFailures)
+			}
+		})
+	}
+}
+
+// TestChaosProcessFaults runs the plans that stop and SIGKILL private
+// servers the run starts and owns (never the shared ones): a nats-server
+// broker (plans/nats-restart.yaml) and a redis-server DLQ store
+// (plans/store-restart.yaml). Not part of .ci/run's time budget; run it
+// with go test -tags integration -run TestChaosProcessFaults ./chaos/.
+func TestChaosProcessFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process faults take minutes; run without -short")
+	}
+	for _, plan := range []string{"plans/nats-restart.yaml", "plans/store-restart.yaml"} {
+		t.Run(plan, func(t *testing.T) {
+			p, err := LoadPlan(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), p.MaxRun+time.Minute)
+			defer cancel()
+			var log bytes.Buffer
+			res, err := Run(ctx, p, &log)
+			if res != nil {
+				var out bytes.Buffer
+				res.Print(&out)
+				t.Logf("%s\n%s", log.String(), out.String())
+			}
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if res.Failed() {
+				t.Fatal("the checker failed (table above)")
+			}
+			down := 0
+			for _, e := range res.Timeline {
+				if strings.Contains(e.What, " down (") {
+					down++
+				}
+			}
+			if down != 2 {
+				t.Errorf("got %d server stops in the timeline, want 2 (a clean stop and a SIGKILL)", down)
 			}
 		})
 	}

@@ -13,7 +13,7 @@
 // all happens.
 //
 // [Run] builds the canonical stack from a Levee configuration file
-// (config.Load and middleware.Apply, with tracing and metrics on
+// (config.Load and config.Apply, with tracing and metrics on
 // real SDK providers, recover, dlq with a real store behind a dlqops.Monitor,
 // a breaker with drain, priority, ratelimit and timeout, and one batch
 // handler), sends the messages, plays each message's fate in the handler,

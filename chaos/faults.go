@@ -73,7 +73,13 @@ func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline,
 				return
 			}
 			if f.Kind == FaultStoreStall {
-				tl.add("%s ends: %d dead-letter deliveries Nacked meanwhile (store failed), redelivered", f.Kind, env.cons.storeNacks.Load()-nacks)
+				// Writes made late in the stall fail up to a store
+				// timeout after it.
+				if !sleepUntil(ctx, done, tl.start.Add(f.End()+MonitorStoreTimeout)) {
+					return
+				}
+				tl.add("%s ended %s ago: %d dead-letter deliveries Nacked (store write past its %s deadline), redelivered",
+					f.Kind, MonitorStoreTimeout, env.cons.storeNacks.Load()-nacks, MonitorStoreTimeout)
 				return
 			}
 			tl.add("%s ends: %d handler calls failed by injected faults meanwhile", f.Kind, env.ledger.faultFailures()-before)

@@ -25,6 +25,9 @@ type genStat struct {
 	rowClass     string
 	rowStatus    string
 	resolved     bool // acked after a success, or dead-lettered
+	// afterAck counts deliveries that came after the generation was acked
+	// (a lost ack: the broker redelivered what the consumer had settled)
+	afterAck uint32
 }
 
 type entry struct {
@@ -153,6 +156,9 @@ func (l *Ledger) Delivery(id, gen int) (successes uint32, ok bool) {
 	}
 	g := e.gen(gen)
 	g.deliveries++
+	if g.acks > 0 {
+		g.afterAck++
+	}
 	return g.successes, true
 }
 

@@ -20,6 +20,10 @@ import (
 	"github.com/levee-dev/levee/tracing"
 )
 
+// MonitorStoreTimeout is the deadline of the run's DLQ store writes: a
+// store_stall longer than it makes the monitor Nack dead letters.
+const MonitorStoreTimeout = time.Second
+
 // Result is a finished run: the checker's report and what the run saw.
 type Result struct {
 	Plan      *Plan
@@ -134,11 +138,13 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	defer closeStore()
-	store := stallStore{Store: rawStore, stalled: func() bool {
-		_, ok := p.active(FaultStoreStall, time.Since(start))
-		return ok
+	store := stallStore{Store: rawStore, stalledUntil: func() time.Time {
+		if f, ok := p.active(FaultStoreStall, time.Since(start)); ok {
+			return start.Add(f.End())
+		}
+		return time.Time{}
 	}}
-	monitor, err := dlqops.NewMonitor(store, dlqops.WithMeterProvider(tel.mp), dlqops.WithStoreTimeout(sc.StoreTimeout()),
+	monitor, err := dlqops.NewMonitor(store, dlqops.WithMeterProvider(tel.mp), dlqops.WithStoreTimeout(MonitorStoreTimeout),
 		dlqops.WithMonitorRetryAfter(50*time.Millisecond))
 	if err != nil {
 		return nil, err
