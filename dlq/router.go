@@ -125,7 +125,12 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	if r.cfg.maxHold > 0 {
 		start = time.Now()
 	}
-	if r.table.len() > 0 {
+	// An empty table (the usual case) costs its two size loads here and
+	// nothing on success: there is nothing of this message to forget. (A
+	// concurrent duplicate that fails meanwhile keeps its record, as if it
+	// had failed after this success.)
+	pending := r.table.len() > 0
+	if pending {
 		if start.IsZero() {
 			start = time.Now()
 		}
@@ -137,7 +142,9 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	out, err := w.attempt(msg)
 	if err == nil {
-		r.table.forget(w.key(msg))
+		if pending {
+			r.table.forget(w.key(msg))
+		}
 		return out, nil
 	}
 	return w.settle(msg, err, start)
