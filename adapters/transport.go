@@ -121,7 +121,7 @@ func Build(ctx context.Context, cfg TransportConfig, logger watermill.LoggerAdap
 func New(ctx context.Context, opts ...Option) (*Transport, error) {
 	o := newOptions(opts)
 	if err := o.tc.validate(); err != nil {
-		return nil, o.tc.redactError(fmt.Errorf("transport: %w", err))
+		return nil, o.tc.redactError(fmt.Errorf("levee/adapters: %w", err))
 	}
 	var (
 		p   *transport.Parts

@@ -141,7 +141,7 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 	if err != nil {
 		_ = fan.Close()
 		_ = client.Close()
-		return nil, fmt.Errorf("redis at %s: publisher: %w", rc.Addr, err)
+		return nil, fmt.Errorf("levee/redis: publisher at %s: %w", rc.Addr, err)
 	}
 	return &transport.Parts{
 		Publisher:    pub,
