@@ -29,7 +29,7 @@ const (
 	// MetadataPriority is the message priority (integer, higher first).
 	// The AMQP publisher maps it onto the publishing priority, clamped to
 	// 0..max_priority; a missing or garbage value means priority 0.
-	MetadataPriority = amqp.MetadataPriority
+	MetadataPriority = levee.KeyPriority
 	// MetadataPartitionKey is the Kafka record key: messages with the same
 	// key go to one partition and keep their order. Without it records are
 	// spread round-robin over the partitions.
