@@ -31,11 +31,12 @@ const (
 	MaxFuncLines = 80
 )
 
-// Marker is the phrase, matched without regard to case, that a comment
-// holds to say why a file or function is not split: "not split: ...". For
-// a function it is in its doc comment or its body; for a file in any
-// comment of the file.
-const Marker = "not split"
+// Markers are the phrases, matched without regard to case, one of which a
+// comment holds to say why a file or function is not split ("Not split:
+// ...", "It is past 80 lines because ..."). For a function the comment is
+// its doc comment or in its body; for a file it is above the first
+// declaration (the file's header or package comment).
+var Markers = []string{"not split", "past 80 lines", "past 400 lines"}
 
 // Finding is one file or function over its limit.
 type Finding struct {
@@ -43,7 +44,7 @@ type Finding struct {
 	Func  string // "" for a file; Name or (Recv).Name for a function
 	Line  int    // where the function starts (1 for a file)
 	Lines int
-	// Reason is the comment holding Marker, trimmed; "" if there is none.
+	// Reason is the comment holding a marker, trimmed; "" if there is none.
 	Reason string
 }
 
@@ -108,7 +109,18 @@ func scanFile(path, rel string) (files, funcs []Finding, err error) {
 		return nil, nil, err
 	}
 	if n := fset.File(f.Pos()).LineCount(); n > MaxFileLines {
-		files = append(files, Finding{File: rel, Line: 1, Lines: n, Reason: reason(f.Comments, f.Pos(), f.End())})
+		// A file's reason is in a comment above its first declaration, so a
+		// function's reason does not count for its file.
+		to := f.FileEnd
+		if len(f.Decls) > 0 {
+			to = f.Decls[0].Pos()
+			if g, ok := f.Decls[0].(*ast.GenDecl); ok && g.Doc != nil {
+				to = g.Doc.Pos()
+			} else if fd, ok := f.Decls[0].(*ast.FuncDecl); ok && fd.Doc != nil {
+				to = fd.Doc.Pos()
+			}
+		}
+		files = append(files, Finding{File: rel, Line: 1, Lines: n, Reason: reason(f.Comments, f.FileStart, to)})
 	}
 	for _, d := range f.Decls {
 		fd, ok := d.(*ast.FuncDecl)
@@ -117,15 +129,19 @@ func scanFile(path, rel string) (files, funcs []Finding, err error) {
 		}
 		start, end := fset.Position(fd.Type.Func).Line, fset.Position(fd.End()).Line
 		if n := end - start + 1; n > MaxFuncLines {
+			from := fd.Pos()
+			if fd.Doc != nil {
+				from = fd.Doc.Pos()
+			}
 			funcs = append(funcs, Finding{File: rel, Func: funcName(fd), Line: start, Lines: n,
-				Reason: reason(f.Comments, fd.Pos(), fd.End())})
+				Reason: reason(f.Comments, from, fd.End())})
 		}
 	}
 	return files, funcs, nil
 }
 
-// reason returns the text of the first comment between from and to that
-// holds Marker.
+// reason returns the text of the first comment line between from and to
+// that holds one of Markers.
 func reason(groups []*ast.CommentGroup, from, to token.Pos) string {
 	for _, g := range groups {
 		if g.Pos() < from || g.End() > to {
@@ -133,8 +149,10 @@ func reason(groups []*ast.CommentGroup, from, to token.Pos) string {
 		}
 		for _, c := range g.List {
 			text := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(c.Text, "//"), "/*"))
-			if strings.Contains(strings.ToLower(text), Marker) {
-				return text
+			for _, m := range Markers {
+				if strings.Contains(strings.ToLower(text), m) {
+					return text
+				}
 			}
 		}
 	}
