@@ -1,6 +1,7 @@
 package sizes
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,5 +75,17 @@ func TestRepositoryExplainsLongCode(t *testing.T) {
 		if f.Reason == "" {
 			t.Errorf("%s: split it by concept, or say why not in a comment (%q)", f, Markers[0])
 		}
+	}
+}
+
+// docs/ARCHITECTURE.md states the limits; they are the constants.
+func TestArchitectureStatesTheLimits(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "ARCHITECTURE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("lists files over %d lines and functions over %d", MaxFileLines, MaxFuncLines)
+	if !strings.Contains(string(doc), want) {
+		t.Fatalf("docs/ARCHITECTURE.md lacks %q", want)
 	}
 }
