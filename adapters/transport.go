@@ -29,7 +29,7 @@ const (
 	// MetadataPriority is the message priority (integer, higher first).
 	// The AMQP publisher maps it onto the publishing priority, clamped to
 	// 0..max_priority; a missing or garbage value means priority 0.
-	MetadataPriority = amqp.MetadataPriority
+	MetadataPriority = levee.KeyPriority
 	// MetadataPartitionKey is the Kafka record key: messages with the same
 	// key go to one partition and keep their order. Without it records are
 	// spread round-robin over the partitions.
@@ -121,7 +121,7 @@ func Build(ctx context.Context, cfg TransportConfig, logger watermill.LoggerAdap
 func New(ctx context.Context, opts ...Option) (*Transport, error) {
 	o := newOptions(opts)
 	if err := o.tc.validate(); err != nil {
-		return nil, o.tc.redactError(fmt.Errorf("transport: %w", err))
+		return nil, o.tc.redactError(fmt.Errorf("levee/adapters: %w", err))
 	}
 	var (
 		p   *transport.Parts

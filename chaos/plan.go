@@ -147,9 +147,7 @@ func ParsePlan(data []byte) (*Plan, error) {
 
 // Validate checks the plan and fills in defaults.
 func (p *Plan) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrPlan, fmt.Sprintf(format, args...))
-	}
+	bad := badPlan
 	if p.Seed == 0 {
 		p.Seed = 1
 	}
@@ -201,47 +199,61 @@ func (p *Plan) Validate() error {
 		p.MaxRun = 10 * time.Minute
 	}
 	for i := range p.Faults {
-		f := &p.Faults[i]
-		if !contains(faultKinds, f.Kind) {
-			return bad("faults[%d]: kind %q: want one of %v", i, f.Kind, faultKinds)
-		}
-		if f.Start < 0 || f.Duration <= 0 {
-			return bad("faults[%d] (%s): start must be >= 0 and duration > 0", i, f.Kind)
-		}
-		switch f.Kind {
-		case FaultLatency:
-			if f.Delay <= 0 {
-				return bad("faults[%d] (latency): delay must be > 0", i)
-			}
-		case FaultReplay:
-			if f.Every == 0 {
-				f.Every = 500 * time.Millisecond
-			}
-			if f.Burst == 0 {
-				f.Burst = 100
-			}
-			if f.MaxReplays == 0 {
-				f.MaxReplays = 1
-			}
-			if f.MaxReplays < 0 || f.MaxReplays > dlqops.DefaultMaxReplays {
-				return bad("faults[%d] (replay): max_replays must be in 1..%d", i, dlqops.DefaultMaxReplays)
-			}
-		case FaultBrokerRestart, FaultStoreRestart:
-			if f.Kind == FaultBrokerRestart && !p.PrivateBroker {
-				return bad("faults[%d] (broker_restart) needs private_broker: true (the shared broker is never restarted)", i)
-			}
-			if f.Kind == FaultStoreRestart && !p.PrivateStore {
-				return bad("faults[%d] (store_restart) needs private_store: true (the shared store is never restarted)", i)
-			}
-			if f.Mode == "" {
-				f.Mode = "stop"
-			}
-			if f.Mode != "stop" && f.Mode != "kill" {
-				return bad("faults[%d] (%s): mode %q: want stop or kill", i, f.Kind, f.Mode)
-			}
+		if err := p.Faults[i].validate(i, p.PrivateBroker, p.PrivateStore); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// validate checks fault i of a plan and fills in its defaults; the
+// restart faults need the plan's private broker or store.
+func (f *Fault) validate(i int, privateBroker, privateStore bool) error {
+	bad := badPlan
+	if !contains(faultKinds, f.Kind) {
+		return bad("faults[%d]: kind %q: want one of %v", i, f.Kind, faultKinds)
+	}
+	if f.Start < 0 || f.Duration <= 0 {
+		return bad("faults[%d] (%s): start must be >= 0 and duration > 0", i, f.Kind)
+	}
+	switch f.Kind {
+	case FaultLatency:
+		if f.Delay <= 0 {
+			return bad("faults[%d] (latency): delay must be > 0", i)
+		}
+	case FaultReplay:
+		if f.Every == 0 {
+			f.Every = 500 * time.Millisecond
+		}
+		if f.Burst == 0 {
+			f.Burst = 100
+		}
+		if f.MaxReplays == 0 {
+			f.MaxReplays = 1
+		}
+		if f.MaxReplays < 0 || f.MaxReplays > dlqops.DefaultMaxReplays {
+			return bad("faults[%d] (replay): max_replays must be in 1..%d", i, dlqops.DefaultMaxReplays)
+		}
+	case FaultBrokerRestart, FaultStoreRestart:
+		if f.Kind == FaultBrokerRestart && !privateBroker {
+			return bad("faults[%d] (broker_restart) needs private_broker: true (the shared broker is never restarted)", i)
+		}
+		if f.Kind == FaultStoreRestart && !privateStore {
+			return bad("faults[%d] (store_restart) needs private_store: true (the shared store is never restarted)", i)
+		}
+		if f.Mode == "" {
+			f.Mode = "stop"
+		}
+		if f.Mode != "stop" && f.Mode != "kill" {
+			return bad("faults[%d] (%s): mode %q: want stop or kill", i, f.Kind, f.Mode)
+		}
+	}
+	return nil
+}
+
+// badPlan returns an error wrapping ErrPlan.
+func badPlan(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrPlan, fmt.Sprintf(format, args...))
 }
 
 // Mix returns the plan's fate mix.

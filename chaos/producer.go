@@ -108,7 +108,7 @@ func newMessage(runID string, id int, f Fate, a *assigner) *message.Message {
 	msg := message.NewMessage("chaos-"+runID+"-"+strconv.Itoa(id), payload)
 	msg.Metadata.Set(MetaID, strconv.Itoa(id))
 	msg.Metadata.Set(MetaRun, runID)
-	msg.Metadata.Set("levee_priority", strconv.Itoa(int(a.float()*10)))
+	msg.Metadata.Set(levee.KeyPriority, strconv.Itoa(int(a.float()*10)))
 	if f.Kind == Forged {
 		msg.Metadata.Set(levee.KeyDeliveryCount, forgedDeliveryCount)
 		msg.Metadata.Set(levee.KeyRetryAfter, forgedRetryAfter)

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,13 +10,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/levee-dev/levee/adapters/dlqstore"
-	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
-	"github.com/levee-dev/levee/tracing"
 )
 
 // MonitorStoreTimeout is the deadline of the run's DLQ store writes: a
@@ -71,183 +67,14 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	cfg, err := config.Load(p.StackPath())
-	if err != nil {
-		return nil, err
-	}
-	maxAttempts, err := stackMaxAttempts(cfg)
-	if err != nil {
-		return nil, err
-	}
-	assign, err := newAssigner(p.Seed, p.Mix(), maxAttempts)
-	if err != nil {
-		return nil, err
-	}
-	logger := watermill.NopLogger{}
-	runID := strings.ToLower(watermill.NewShortUUID()[:8])
-
-	var broker *privateNATS
-	natsURL := ""
-	if p.PrivateBroker {
-		broker, err = startPrivateNATS(ctx)
-		if err != nil {
+	r := &run{p: p, log: log, logger: watermill.NopLogger{}, runID: strings.ToLower(watermill.NewShortUUID()[:8])}
+	defer r.close()
+	for _, step := range []func(context.Context) error{r.prepare, r.openTransport, r.openStore, r.buildRouter} {
+		if err := step(ctx); err != nil {
 			return nil, err
 		}
-		defer broker.stop()
-		natsURL = broker.url()
 	}
-	tc := transportConfig(p, natsURL)
-	tr, closeTransport, err := openTransport(ctx, tc, logger)
-	if err != nil {
-		return nil, err
-	}
-	defer closeTransport()
-
-	tel := newTelemetry()
-	defer tel.close(context.WithoutCancel(ctx))
-	tracer, err := tracing.New(tracing.WithTracerProvider(tel.tp), tracing.WithMeterProvider(tel.mp), tracing.WithSystem(tr.Capabilities.System))
-	if err != nil {
-		return nil, err
-	}
-	pub, err := tracer.DecoratePublisher(tr.Publisher)
-	if err != nil {
-		return nil, err
-	}
-
-	start := time.Now()
-	tl := &timeline{start: start}
-	ledger := NewLedger(p.Messages, p.OrderKeys)
-	cons := &consumer{ledger: ledger, plan: p, runID: runID, start: start, now: time.Now}
-
-	topicIn, topicBatch := "chaos_"+runID+"_in", "chaos_"+runID+"_batch"
-	unprefix := func(topic string) string { return strings.Replace(topic, "_"+runID, "", 1) }
-
-	var storeServer *privateNATS
-	redisURL := ""
-	if p.PrivateStore {
-		storeServer, err = startPrivateRedis(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer storeServer.stop()
-		redisURL = storeServer.redisURL()
-	}
-	sc := storeConfig(p, "levee_chaos_"+runID, redisURL)
-	rawStore, closeStore, err := dlqstore.FromConfig(ctx, sc)
-	if err != nil {
-		return nil, err
-	}
-	defer closeStore()
-	store := stallStore{Store: rawStore, stalledUntil: func() time.Time {
-		if f, ok := p.active(FaultStoreStall, time.Since(start)); ok {
-			return start.Add(f.End())
-		}
-		return time.Time{}
-	}}
-	monitor, err := dlqops.NewMonitor(store, dlqops.WithMeterProvider(tel.mp), dlqops.WithStoreTimeout(MonitorStoreTimeout),
-		dlqops.WithMonitorRetryAfter(50*time.Millisecond))
-	if err != nil {
-		return nil, err
-	}
-
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
-	if err != nil {
-		return nil, err
-	}
-	router.AddMiddleware(tr.Middleware)
-	router.AddMiddleware(cons.Middleware)
-	router.AddPublisherDecorators(tracer.DecoratePublisher)
-
-	router.AddConsumerHandler(HandlerName, topicIn, tr.Subscriber, cons.Handle)
-	var batchOpts []batch.Option
-	if bc, ok := cfg.Handler(BatchHandlerName).Batch(); ok {
-		batchOpts = bc.Options()
-	}
-	batcher, err := batch.New(cons.Batch, append(batchOpts, batch.WithLogger(logger),
-		batch.WithTracerProvider(tel.tp), batch.WithMeterProvider(tel.mp))...)
-	if err != nil {
-		return nil, err
-	}
-	defer batcher.Close()
-	router.AddConsumerHandler(BatchHandlerName, topicBatch, tr.Subscriber, batcher.NoPublishHandler)
-	for _, t := range []string{topicIn, topicBatch} {
-		router.AddConsumerHandler("chaos-dlq-"+t, t+".dlq", tr.Subscriber, cons.DeadLetters(monitor))
-	}
-
-	attempts, _ := dlqstore.Attempts(rawStore)
-	deps := config.Deps{
-		Publisher: pub, Logger: logger, TracerProvider: tel.tp, MeterProvider: tel.mp,
-		System: tr.Capabilities.System, MaxInFlight: tr.Capabilities.MaxInFlight, AttemptStore: attempts,
-		Validator: func(topic string, payload []byte) error {
-			if cfg.Schemas() == nil {
-				return nil
-			}
-			return cfg.Schemas().Validate(unprefix(topic), payload)
-		},
-	}
-	if d := tr.Capabilities.AckDeadline; d > 0 {
-		deps.MaxHold = d * 8 / 10
-	}
-	applied, err := config.Apply(router, cfg, deps)
-	if err != nil {
-		return nil, err
-	}
-	defer applied.Close()
-
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	routerDone := make(chan error, 1)
-	go func() { routerDone <- router.Run(runCtx) }()
-	select {
-	case <-router.Running():
-	case err := <-routerDone:
-		return nil, fmt.Errorf("levee/chaos: router: %w", err)
-	}
-
-	fmt.Fprintf(log, "run %s: %d messages over %s (max_attempts %d), stack %s\n", runID, p.Messages, tc.Kind, maxAttempts, p.StackPath())
-	tl.start = time.Now()
-	start = tl.start
-	cons.start = start
-	done := make(chan struct{})
-	bg := &background{}
-	bg.go_(func() { sampleBreakers(done, tl, applied) })
-	bg.go_(func() {
-		faultLoop(runCtx, done, p, tl, &replayEnv{store: store, pub: pub, ledger: ledger, cons: cons, validator: deps.Validator}, broker, storeServer)
-	})
-	prodErr := make(chan error, 1)
-	bg.go_(func() {
-		prodErr <- produce(runCtx, p, assign, ledger, pub, runID, topicIn, topicBatch, start, tl)
-	})
-
-	settled := waitSettled(runCtx, p, ledger, start, prodErr, log)
-	tl.add("settled: %v", settled)
-	// Grace: keep consuming a while to catch late duplicates.
-	grace := time.NewTimer(p.Grace)
-	select {
-	case <-grace.C:
-	case <-ctx.Done():
-		grace.Stop()
-	}
-	elapsed := time.Since(start)
-	close(done)
-	cancel()
-	bg.wait()
-	routerErr := <-routerDone
-
-	listed := listStore(context.WithoutCancel(ctx), rawStore, ledger, cons)
-	res := &Result{
-		Plan: p, Elapsed: elapsed, Settled: settled, Timeline: tl.list(), Transport: p.Transport,
-		Spans: tel.spans.ended.Load(), Counters: tel.counters(context.WithoutCancel(ctx), counterNames...),
-	}
-	res.Report = Check(ledger, CheckOptions{MaxAttempts: maxAttempts, StoreListed: listed == nil,
-		AckLoss: hasFault(p, FaultBrokerRestart), Ordered: p.OrderKeys > 0 && tr.Capabilities.OrderedPerKey})
-	if listed != nil {
-		return res, fmt.Errorf("levee/chaos: listing the DLQ store: %w", listed)
-	}
-	if routerErr != nil && !errors.Is(routerErr, context.Canceled) {
-		return res, fmt.Errorf("levee/chaos: router: %w", routerErr)
-	}
-	return res, nil
+	return r.execute(ctx)
 }
 
 func hasFault(p *Plan, kind string) bool {

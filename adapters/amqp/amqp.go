@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
@@ -101,7 +100,9 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 
 func connectError(addr string, err error) error {
 	var aerr *amqp.Error
-	if errors.Is(err, amqp.ErrVhost) || (errors.As(err, &aerr) && strings.Contains(aerr.Reason, "vhost")) {
+	// amqp091 returns ErrVhost when connection.open fails; a broker that
+	// closes the connection with 530 NOT_ALLOWED refuses the vhost too.
+	if errors.Is(err, amqp.ErrVhost) || (errors.As(err, &aerr) && aerr.Code == amqp.NotAllowed) {
 		return fmt.Errorf("%w: amqp at %s: %v (the vhost in transport.amqp.url does not exist or the user has no access to it)", transport.ErrAuth, addr, err)
 	}
 	if errors.Is(err, amqp.ErrCredentials) || errors.Is(err, amqp.ErrSASL) ||

@@ -3,6 +3,7 @@ package amqp
 import (
 	"time"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/adapters/transport"
 )
@@ -10,10 +11,11 @@ import (
 // Kind is the transport kind in the `transport` section.
 const Kind = "amqp"
 
-// MetadataPriority is the message priority (integer, higher first). The
-// publisher maps it onto the publishing priority, clamped to
-// 0..max_priority; a missing or garbage value means priority 0.
-const MetadataPriority = "levee_priority"
+// MetadataPriority is the message priority (integer, higher first), the
+// root vocabulary's levee.KeyPriority. The publisher maps it onto the
+// publishing priority, clamped to 0..max_priority; a missing or garbage
+// value means priority 0.
+const MetadataPriority = levee.KeyPriority
 
 // DefaultMaxPriority is the x-max-priority declared on classic queues when
 // Config.MaxPriority is nil.

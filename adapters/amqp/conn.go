@@ -111,7 +111,7 @@ func (c *connection) supervise(conn *amqp.Connection) {
 			c.mu.Lock()
 			c.conn, c.ready = nil, make(chan struct{})
 			c.mu.Unlock()
-			var err error = errors.New("connection closed")
+			var err error = errors.New("levee/amqp: connection closed")
 			if aerr != nil {
 				err = aerr
 			}

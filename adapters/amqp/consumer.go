@@ -72,7 +72,7 @@ func (s *consumer) connect(ctx context.Context) (*amqp.Connection, error) {
 func (s *consumer) declare(conn *amqp.Connection, p wamqp.BuildTopologyParams) error {
 	ch, err := conn.Channel()
 	if err != nil {
-		return fmt.Errorf("amqp: open channel: %w", err)
+		return fmt.Errorf("levee/amqp: open channel: %w", err)
 	}
 	err = s.cfg.TopologyBuilder.BuildTopology(ch, p, s.cfg, s.logger)
 	if cerr := ch.Close(); err == nil && cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
@@ -159,7 +159,7 @@ func (s *consumer) run(ctx context.Context, p wamqp.BuildTopologyParams, out cha
 
 // errConsumerStopped is returned by consume when it ends for its context
 // or Close.
-var errConsumerStopped = errors.New("amqp: consumer stopped")
+var errConsumerStopped = errors.New("levee/amqp: consumer stopped")
 
 // consume runs one consumer on one channel until the channel, the
 // connection, ctx or the consumer ends. consumed reports that the consumer
@@ -180,19 +180,19 @@ func (s *consumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out
 	}
 	ch, err := conn.Channel()
 	if err != nil {
-		return false, fmt.Errorf("amqp: open channel: %w", err)
+		return false, fmt.Errorf("levee/amqp: open channel: %w", err)
 	}
 	defer func() { _ = ch.Close() }()
 	if q := s.cfg.Consume.Qos; q != (wamqp.QosConfig{}) {
 		if err := ch.Qos(q.PrefetchCount, q.PrefetchSize, q.Global); err != nil {
-			return false, fmt.Errorf("amqp: set qos: %w", err)
+			return false, fmt.Errorf("levee/amqp: set qos: %w", err)
 		}
 	}
 	lost := ch.NotifyClose(make(chan *amqp.Error, 1))
 	c := s.cfg.Consume
 	deliveries, err := ch.Consume(p.QueueName, c.Consumer, false, c.Exclusive, c.NoLocal, c.NoWait, c.Arguments)
 	if err != nil {
-		return false, fmt.Errorf("amqp: consume from queue %q: %w", p.QueueName, err)
+		return false, fmt.Errorf("levee/amqp: consume from queue %q: %w", p.QueueName, err)
 	}
 	for {
 		select {
@@ -206,7 +206,7 @@ func (s *consumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out
 					}
 				default:
 				}
-				return true, errors.New("amqp: delivery channel closed")
+				return true, errors.New("levee/amqp: delivery channel closed")
 			}
 			if !s.deliver(ctx, d, out) {
 				return true, errConsumerStopped
@@ -215,7 +215,7 @@ func (s *consumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out
 			if aerr != nil {
 				return true, aerr
 			}
-			return true, errors.New("amqp: channel closed")
+			return true, errors.New("levee/amqp: channel closed")
 		case <-ctx.Done():
 			return true, errConsumerStopped
 		case <-s.closing:

@@ -116,11 +116,11 @@ func (p *publisher) channel() (pubChannel, error) {
 	closeAll(stale)
 	ch, err := conn.Channel()
 	if err != nil {
-		return pubChannel{}, fmt.Errorf("amqp: open channel: %w", err)
+		return pubChannel{}, fmt.Errorf("levee/amqp: open channel: %w", err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		_ = ch.Close()
-		return pubChannel{}, fmt.Errorf("amqp: confirm mode: %w", err)
+		return pubChannel{}, fmt.Errorf("levee/amqp: confirm mode: %w", err)
 	}
 	return pubChannel{ch: ch, gen: gen}, nil
 }
@@ -194,11 +194,11 @@ func (p *publisher) publish(pc pubChannel, topic string, msgs []*message.Message
 	for i, msg := range msgs {
 		pub, err := p.cfg.Marshaler.Marshal(msg)
 		if err != nil {
-			return fmt.Errorf("amqp: marshal message %s: %w", msg.UUID, err)
+			return fmt.Errorf("levee/amqp: marshal message %s: %w", msg.UUID, err)
 		}
 		confirms[i], err = pc.ch.PublishWithDeferredConfirm(exchange, key, p.cfg.Publish.Mandatory, p.cfg.Publish.Immediate, pub)
 		if err != nil {
-			return fmt.Errorf("amqp: publish message %s: %w", msg.UUID, err)
+			return fmt.Errorf("levee/amqp: publish message %s: %w", msg.UUID, err)
 		}
 	}
 	for i, dc := range confirms {
@@ -209,7 +209,7 @@ func (p *publisher) publish(pc pubChannel, topic string, msgs []*message.Message
 			return transport.ErrClosed
 		}
 		if !dc.Acked() {
-			return fmt.Errorf("amqp: broker did not confirm message %s", msgs[i].UUID)
+			return fmt.Errorf("levee/amqp: broker did not confirm message %s", msgs[i].UUID)
 		}
 	}
 	return nil

@@ -21,13 +21,13 @@ import (
 // nil.
 func FromConfig(ctx context.Context, c dlqops.StoreConfig) (dlqops.Store, func() error, error) {
 	if err := c.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("store: %w", err)
+		return nil, nil, fmt.Errorf("levee/dlqstore: store: %w", err)
 	}
 	switch c.StoreKind() {
 	case dlqops.StoreKindPostgres:
 		s, closeFn, err := pgstore.FromConfig(ctx, c)
 		if err != nil {
-			return nil, nil, fmt.Errorf("store (postgres): %w", err)
+			return nil, nil, fmt.Errorf("levee/dlqstore: postgres store: %w", err)
 		}
 		return s, closeFn, nil
 	case dlqops.StoreKindRedis:
@@ -37,7 +37,7 @@ func FromConfig(ctx context.Context, c dlqops.StoreConfig) (dlqops.Store, func()
 		}
 		s, err := redisstore.Open(ctx, c.URL, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("store (redis): %w", err)
+			return nil, nil, fmt.Errorf("levee/dlqstore: redis store: %w", err)
 		}
 		return s, s.Close, nil
 	}

@@ -23,5 +23,5 @@ func ExampleFromConfig() {
 	fmt.Println(err)
 	// Output:
 	// *dlqops.MemStore
-	// store: url: levee/dlqops: invalid configuration: a redis store needs a url (redis://host:6379/0)
+	// levee/dlqstore: store: url: levee/dlqops: invalid configuration: a redis store needs a url (redis://host:6379/0)
 }

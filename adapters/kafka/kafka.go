@@ -138,7 +138,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		InitializeTopicDetails: topicDetails,
 	}, s.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("kafka at %s: subscriber: %w", strings.Join(brokers, ","), err)
+		return nil, fmt.Errorf("levee/kafka: subscriber at %s: %w", strings.Join(brokers, ","), err)
 	}
 	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
 		Brokers:               brokers,
@@ -150,7 +150,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		if errors.Is(err, sarama.ErrOutOfBrokers) {
 			return nil, kit.Unreachable(Kind, strings.Join(brokers, ","), err)
 		}
-		return nil, fmt.Errorf("kafka at %s: publisher: %w", strings.Join(brokers, ","), err)
+		return nil, fmt.Errorf("levee/kafka: publisher at %s: %w", strings.Join(brokers, ","), err)
 	}
 	t := &topics{init: sub.SubscribeInitialize}
 	// One group member per topic consumes every partition, one message per
@@ -183,7 +183,7 @@ func (k *topics) ensure(topic string) error {
 		return nil
 	}
 	if err := k.init(topic); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("kafka: create topic %q: %w", topic, err)
+		return fmt.Errorf("levee/kafka: create topic %q: %w", topic, err)
 	}
 	if k.done == nil {
 		k.done = map[string]bool{}

@@ -111,7 +111,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		if errors.Is(err, nc.ErrJetStreamNotEnabled) || errors.Is(err, nc.ErrJetStreamNotEnabledForAccount) {
 			return nil, fmt.Errorf("%w: nats at %s: JetStream is not enabled (start nats-server with -js)", transport.ErrInvalidConfig, addr)
 		}
-		return nil, fmt.Errorf("nats at %s: JetStream: %w", addr, err)
+		return nil, fmt.Errorf("levee/nats: JetStream at %s: %w", addr, err)
 	}
 
 	pub, err := wnats.NewPublisherWithNatsConn(pubConn, wnats.PublisherPublishConfig{
@@ -121,13 +121,13 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	}, s.Logger)
 	if err != nil {
 		closeConns()
-		return nil, fmt.Errorf("nats at %s: publisher: %w", addr, err)
+		return nil, fmt.Errorf("levee/nats: publisher at %s: %w", addr, err)
 	}
 	subJS, err := subConn.JetStream()
 	if err != nil {
 		_ = pub.Close()
 		closeConns()
-		return nil, fmt.Errorf("nats at %s: JetStream: %w", addr, err)
+		return nil, fmt.Errorf("levee/nats: JetStream at %s: %w", addr, err)
 	}
 	sub := &pullSubscriber{
 		conn:    subConn,

@@ -49,7 +49,7 @@ func (s *pullSubscriber) SubscribeInitialize(topic string) error {
 	}
 	_, err := s.js.AddStream(&nc.StreamConfig{Name: topic, Subjects: []string{topic}})
 	if err != nil && !errors.Is(err, nc.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("nats: create stream %q: %w", topic, err)
+		return fmt.Errorf("levee/nats: create stream %q: %w", topic, err)
 	}
 	return nil
 }
@@ -72,13 +72,13 @@ func (s *pullSubscriber) ensureConsumer(topic string) error {
 		cfg := info.Config
 		cfg.AckWait, cfg.MaxAckPending = want.AckWait, max(cfg.MaxAckPending, want.MaxAckPending)
 		if _, err := s.js.UpdateConsumer(topic, &cfg); err != nil {
-			return fmt.Errorf("nats: update durable consumer %q on stream %q to ack_deadline %s: %w", s.group, topic, s.ackWait, err)
+			return fmt.Errorf("levee/nats: update durable consumer %q on stream %q to ack_deadline %s: %w", s.group, topic, s.ackWait, err)
 		}
 		return nil
 	}
 	_, err := s.js.AddConsumer(topic, &want)
 	if err != nil && !errors.Is(err, nc.ErrConsumerNameAlreadyInUse) {
-		return fmt.Errorf("nats: create durable consumer %q on stream %q: %w", s.group, topic, err)
+		return fmt.Errorf("levee/nats: create durable consumer %q on stream %q: %w", s.group, topic, err)
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func (s *pullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	sub, err := s.js.PullSubscribe(topic, s.group, nc.Bind(topic, s.group))
 	if err != nil {
 		s.wg.Done()
-		return nil, fmt.Errorf("nats: pull subscribe %q (durable %q): %w", topic, s.group, err)
+		return nil, fmt.Errorf("levee/nats: pull subscribe %q (durable %q): %w", topic, s.group, err)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

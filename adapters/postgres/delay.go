@@ -150,11 +150,11 @@ func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.
 func (s *delaySubscriber) requeue(row *message.Message, table string, d time.Duration) error {
 	tx, ok := wsql.TxFromContext(row.Context())
 	if !ok {
-		return fmt.Errorf("postgres: no transaction in the message context")
+		return fmt.Errorf("levee/postgres: no transaction in the message context")
 	}
 	md, err := json.Marshal(row.Metadata)
 	if err != nil {
-		return fmt.Errorf("postgres: marshal metadata: %w", err)
+		return fmt.Errorf("levee/postgres: marshal metadata: %w", err)
 	}
 	ms := d.Milliseconds()
 	if ms < 1 {
@@ -162,7 +162,7 @@ func (s *delaySubscriber) requeue(row *message.Message, table string, d time.Dur
 	}
 	_, err = tx.ExecContext(row.Context(), requeueQuery(table), row.UUID, []byte(row.Payload), string(md), ms)
 	if err != nil {
-		return fmt.Errorf("postgres: insert delayed copy into %s: %w", strings.Trim(table, `"`), err)
+		return fmt.Errorf("levee/postgres: insert delayed copy into %s: %w", strings.Trim(table, `"`), err)
 	}
 	return nil
 }

@@ -131,7 +131,7 @@ func parseURL(raw string) (*pgxpool.Config, error) {
 func build(ctx context.Context, c Config, s transport.Settings) (*transport.Parts, error) {
 	pcfg, err := parseURL(c.URL)
 	if err != nil {
-		return nil, fmt.Errorf("transport: %w", kit.Invalid("postgres.url", "%v", err))
+		return nil, fmt.Errorf("levee/postgres: %w", kit.Invalid("postgres.url", "%v", err))
 	}
 	addr := fmt.Sprintf("%s:%d", pcfg.ConnConfig.Host, pcfg.ConnConfig.Port)
 	if err := kit.Probe(ctx, Kind, addr, s.DialTimeout); err != nil {
@@ -144,7 +144,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	pcfg.MaxConns = int32(c.maxConns(s))
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres at %s: %w", addr, err)
+		return nil, fmt.Errorf("levee/postgres: pool for %s: %w", addr, err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
 	err = pool.Ping(pctx)
@@ -171,7 +171,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	pub, err := wsql.NewPublisher(db, wsql.PublisherConfig{SchemaAdapter: schema, AutoInitializeSchema: true}, s.Logger)
 	if err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres at %s: publisher: %w", addr, err)
+		return nil, fmt.Errorf("levee/postgres: publisher at %s: %w", addr, err)
 	}
 	sub, err := wsql.NewSubscriber(db, wsql.SubscriberConfig{
 		AckDeadline:      &ackDeadline,
@@ -183,7 +183,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	}, s.Logger)
 	if err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres at %s: subscriber: %w", addr, err)
+		return nil, fmt.Errorf("levee/postgres: subscriber at %s: %w", addr, err)
 	}
 	delayed := newDelaySubscriber(sub, schema, s.Logger)
 	subs := make([]message.Subscriber, n)

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -133,7 +134,7 @@ func (s *leaseSubscriber) renew(ctx context.Context, client *redis.Client, strea
 		Stream: stream, Group: s.cfg.ConsumerGroup, Start: "-", End: "+", Count: leaseBatch, Consumer: consumer,
 	}).Result()
 	if err != nil || len(pending) == 0 {
-		if err != nil && ctx.Err() == nil && err != redis.Nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, redis.Nil) {
 			s.logger.Error("Redis lease renewal: XPENDING failed", err, watermill.LogFields{"stream": stream, "consumer": consumer})
 		}
 		return
@@ -147,7 +148,7 @@ func (s *leaseSubscriber) renew(ctx context.Context, client *redis.Client, strea
 	err = client.XClaimJustID(ctx, &redis.XClaimArgs{
 		Stream: stream, Group: s.cfg.ConsumerGroup, Consumer: consumer, Messages: ids,
 	}).Err()
-	if err != nil && ctx.Err() == nil && err != redis.Nil {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, redis.Nil) {
 		s.logger.Error("Redis lease renewal: XCLAIM failed", err, watermill.LogFields{"stream": stream, "consumer": consumer})
 	}
 }

@@ -12,7 +12,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
@@ -105,8 +104,7 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 	cancel()
 	if err != nil {
 		_ = client.Close()
-		msg := err.Error()
-		if strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "ERR AUTH") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username") {
+		if isAuthError(err) {
 			return nil, fmt.Errorf("%w: redis at %s: %v (check transport.redis.username/password)", transport.ErrAuth, rc.Addr, err)
 		}
 		return nil, kit.Unreachable(Kind, rc.Addr, err)
@@ -141,11 +139,26 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 	if err != nil {
 		_ = fan.Close()
 		_ = client.Close()
-		return nil, fmt.Errorf("redis at %s: publisher: %w", rc.Addr, err)
+		return nil, fmt.Errorf("levee/redis: publisher at %s: %w", rc.Addr, err)
 	}
 	return &transport.Parts{
 		Publisher:    pub,
 		Subscriber:   fan,
 		Capabilities: rc.Capabilities(s),
 	}, nil
+}
+
+// isAuthError reports whether err is a server reply refusing the
+// credentials. go-redis types server replies (redis.Error) but not their
+// kind: the kind is the reply's first word, which redis.HasErrorPrefix
+// reads (it drops a leading "ERR "). Redis 6+ answers WRONGPASS or NOAUTH;
+// older servers "ERR invalid password" or "ERR AUTH <password> called
+// without any password configured".
+func isAuthError(err error) bool {
+	for _, p := range []string{"WRONGPASS", "NOAUTH", "AUTH", "invalid password", "invalid username"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
 }

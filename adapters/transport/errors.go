@@ -8,20 +8,20 @@ import "errors"
 var (
 	// ErrInvalidConfig is wrapped by every configuration error (unknown kind,
 	// missing address, negative concurrency, ...).
-	ErrInvalidConfig = errors.New("adapters: invalid transport configuration")
+	ErrInvalidConfig = errors.New("levee/transport: invalid transport configuration")
 
 	// ErrUnreachable is wrapped when the broker cannot be reached within the
 	// dial timeout. The message names the transport and the address.
-	ErrUnreachable = errors.New("adapters: broker unreachable")
+	ErrUnreachable = errors.New("levee/transport: broker unreachable")
 
 	// ErrAuth is wrapped when the broker refuses the credentials.
-	ErrAuth = errors.New("adapters: broker refused the credentials")
+	ErrAuth = errors.New("levee/transport: broker refused the credentials")
 
 	// ErrTopologyMismatch is wrapped when a queue or stream already exists with
 	// other arguments than Levee declares (RabbitMQ PRECONDITION_FAILED). The
 	// message says what differs.
-	ErrTopologyMismatch = errors.New("adapters: existing queue declared with different arguments")
+	ErrTopologyMismatch = errors.New("levee/transport: existing queue declared with different arguments")
 
 	// ErrClosed is returned by Subscribe and Publish after Close.
-	ErrClosed = errors.New("adapters: transport closed")
+	ErrClosed = errors.New("levee/transport: transport closed")
 )

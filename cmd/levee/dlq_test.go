@@ -190,7 +190,7 @@ func TestDLQConfigErrors(t *testing.T) {
 		{"bad kind", "store: {kind: mongo}\n", `unknown store kind "mongo"`},
 		{"redis without url", "store: {kind: redis}\n", "a redis store needs a url"},
 		{"redis bad prefix", "store:\n  kind: redis\n  url: \"redis://127.0.0.1:6379/0\"\n  prefix: \"a b\"\n", "levee.yaml:4: store.prefix"},
-		{"unreachable redis store", "store: {kind: redis, url: \"redis://127.0.0.1:1/0\"}\n", "store unreachable: store (redis): levee/dlqops: dead-letter store failed: levee/redisstore: redis unreachable at 127.0.0.1:1"},
+		{"unreachable redis store", "store: {kind: redis, url: \"redis://127.0.0.1:1/0\"}\n", "store unreachable: levee/dlqstore: redis store: levee/dlqops: dead-letter store failed: levee/redisstore: redis unreachable at 127.0.0.1:1"},
 		{"postgres without url", "store: {kind: postgres}\n", "needs a url"},
 		{"unknown key", "store: {kind: postgres, url: x, colour: red}\n", "colour"},
 		{"unreachable store", "store: {kind: postgres, url: \"postgres://postgres@127.0.0.1:1/test?connect_timeout=1\"}\n", "store unreachable"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/priority"
 )
 
 // metaPublishedAt carries the publish time (Unix nanoseconds) so the report
@@ -217,5 +219,74 @@ func (t *Tracker) PrintPriorityWaits(w io.Writer, handler string) {
 		ws := s.waitByPri[p]
 		fmt.Fprintf(w, "  priority %-3s n=%-5d latency p50 %-8s p99 %s\n", p, len(ws),
 			percentile(ws, 0.5).Round(time.Millisecond), percentile(ws, 0.99).Round(time.Millisecond))
+	}
+}
+
+// report writes the run's report: the handlers' table, the payments
+// latency by priority and the scheduler's waits, the outage table (with
+// -outage) and this run's dead-letter groups.
+func (d *demo) report(ctx context.Context, total int, tl *timeline) error {
+	elapsed, caps, out, o := time.Since(d.start), d.tr.Capabilities, d.out, d.o
+	fmt.Fprintf(out, "orders demo over %s (%d in flight per topic): %d orders (%d malformed, %d with a bad phone) in %s\n\n",
+		caps.Kind, caps.MaxInFlight, total, o.malformed, o.badPhones, elapsed.Round(time.Millisecond))
+	d.tracker.Print(out, handlerNames)
+	fmt.Fprintln(out, "\npayments latency by priority (publish to paid; VIP orders have priority 9):")
+	d.tracker.PrintPriorityWaits(out, "payments")
+	if s, ok := d.applied.Scheduler("payments"); ok {
+		printScheduler(out, s)
+	}
+	if o.outage > 0 {
+		fmt.Fprintf(out, "\npayments per second (gateway outage %s from %s):\n", o.outage, o.outageAfter)
+		tl.print(out, d.gateway.CallsPerSecond(d.start))
+	}
+	// A shared store keeps earlier runs' letters: this run's failed at or
+	// after start.
+	fmt.Fprintf(out, "\ndead-letter groups of this run (dlqops.Monitor -> %s store):\n", d.sc.StoreKind())
+	return printGroups(ctx, out, d.store, d.start)
+}
+
+// finish writes the report's last lines once the router stopped (SMS
+// sent, units reserved, PostgreSQL rows), keeps serving metrics for
+// -linger, and fails a run that did not settle.
+func (d *demo) finish(ctx context.Context, settled bool) error {
+	out := d.out
+	count, rate := d.sms.Rate()
+	fmt.Fprintf(out, "\nSMS sent: %d (achieved %.1f/s); units reserved: %d\n", count, rate, d.inventory.Total())
+	if d.pg != nil {
+		rows, lines, err := d.pg.Rows(ctx)
+		if err != nil {
+			return fmt.Errorf("counting PostgreSQL rows: %w", err)
+		}
+		fmt.Fprintf(out, "PostgreSQL rows for this run: %d (order lines written: %d)\n", rows, lines)
+		if rows != lines {
+			return fmt.Errorf("PostgreSQL holds %d rows for %d order lines", rows, lines)
+		}
+	}
+	if d.tel.addr != "" && d.o.linger > 0 {
+		fmt.Fprintf(out, "serving metrics for %s more\n", d.o.linger)
+		linger := time.NewTimer(d.o.linger)
+		select {
+		case <-linger.C:
+		case <-ctx.Done(): // the caller ended the run early
+			linger.Stop()
+		}
+	}
+	if !settled {
+		return fmt.Errorf("run did not settle within %s", d.o.maxRun)
+	}
+	return nil
+}
+
+// printScheduler prints the payments scheduler's own wait figures.
+func printScheduler(w io.Writer, s *priority.Scheduler) {
+	st := s.Stats()
+	fmt.Fprintf(w, "gateway scheduler: %s\n", s)
+	for p := len(st.Levels) - 1; p >= 0; p-- {
+		l := st.Levels[p]
+		if l.Granted == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "  priority %d: %d granted, slot wait p50 %s p99 %s\n", p, l.Granted,
+			l.Wait.Quantile(0.5).Round(time.Millisecond), l.Wait.Quantile(0.99).Round(time.Millisecond))
 	}
 }

@@ -52,11 +52,11 @@ type FanIn struct {
 // New returns a FanIn over subs. It needs at least one subscriber.
 func New(subs ...message.Subscriber) (*FanIn, error) {
 	if len(subs) == 0 {
-		return nil, errors.New("adapters: NewFanIn needs at least one subscriber")
+		return nil, errors.New("levee/adapters: NewFanIn needs at least one subscriber")
 	}
 	for _, s := range subs {
 		if s == nil {
-			return nil, errors.New("adapters: NewFanIn got a nil subscriber")
+			return nil, errors.New("levee/adapters: NewFanIn got a nil subscriber")
 		}
 	}
 	return &FanIn{subs: subs, workers: 1, closing: make(chan struct{})}, nil
@@ -81,7 +81,7 @@ func NewTrusted(subs ...message.Subscriber) (*FanIn, error) {
 // (GoChannel) or one per partition (Kafka).
 func NewLimiter(sub message.Subscriber, n int) (*FanIn, error) {
 	if n < 1 {
-		return nil, errors.New("adapters: NewLimiter needs n >= 1")
+		return nil, errors.New("levee/adapters: NewLimiter needs n >= 1")
 	}
 	f, err := New(sub)
 	if err != nil {

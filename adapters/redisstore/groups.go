@@ -1,0 +1,213 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/levee-dev/levee/dlq/dlqops"
+)
+
+// groupDim maps a grouping to its index dimension.
+func groupDim(by dlqops.GroupBy) string {
+	switch by {
+	case dlqops.GroupByTopic:
+		return "t"
+	case dlqops.GroupByHandler:
+		return "h"
+	}
+	return "f"
+}
+
+// Groups implements dlqops.Store. Without a filter (or with one that only
+// names groups of the same grouping) it reads the per-group indexes and
+// counters in one script, O(groups × log n); any other filter walks the
+// smallest matching index and folds the letters, O(matching letters).
+func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group, error) {
+	by, err := dlqops.ParseGroupBy(string(q.By))
+	if err != nil {
+		return nil, err
+	}
+	f := q.Filter
+	f.Limit = 0
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	var out []dlqops.Group
+	if keys, ok := indexedGroups(f, by); ok {
+		out, err = s.groupsIndexed(ctx, by, keys, q.WindowStart)
+	} else {
+		out, err = s.groupsScanned(ctx, by, f, q.WindowStart)
+	}
+	if err != nil {
+		return nil, storeErr("groups", err)
+	}
+	dlqops.SortGroups(out)
+	return out, nil
+}
+
+// indexedGroups reports whether the per-group counters answer f, and which
+// groups to read (none: all).
+func indexedGroups(f dlqops.Filter, by dlqops.GroupBy) ([]string, bool) {
+	if len(f.IDs) > 0 || f.DLQTopic != "" || len(f.Statuses) > 0 || !f.Since.IsZero() || !f.Until.IsZero() {
+		return nil, false
+	}
+	sel := map[dlqops.GroupBy]string{dlqops.GroupByFingerprint: f.Group, dlqops.GroupByTopic: f.Topic, dlqops.GroupByHandler: f.Handler}
+	for b, v := range sel {
+		if b != by && v != "" {
+			return nil, false
+		}
+	}
+	if v := sel[by]; v != "" {
+		return []string{v}, true
+	}
+	return nil, true
+}
+
+func (s *Store) groupsIndexed(ctx context.Context, by dlqops.GroupBy, keys []string, window time.Time) ([]dlqops.Group, error) {
+	win := ""
+	if !window.IsZero() {
+		win = strconv.FormatInt(ceilMicros(window), 10)
+	}
+	args := []any{s.kp, groupDim(by), win}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	v, err := groupsScript.Run(ctx, s.client, nil, args...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dlqops.Group, 0, len(v))
+	for _, it := range v {
+		row, ok := it.([]any)
+		if !ok || len(row) != 8 {
+			return nil, fmt.Errorf("unexpected group reply %v", it)
+		}
+		key, _ := row[0].(string)
+		counters, _ := row[1].([]any)
+		g := dlqops.Group{Key: key, By: by, Topics: []string{}, Handlers: []string{}}
+		for i := 0; i+1 < len(counters); i += 2 {
+			name, _ := counters[i].(string)
+			val, _ := counters[i+1].(string)
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				return nil, fmt.Errorf("group %q counter %s: %w", key, name, err)
+			}
+			switch {
+			case name == "c":
+				g.Count = n
+			case name == "s:new":
+				g.New = n
+			case name == "s:replayed":
+				g.Replayed = n
+			case name == "s:archived":
+				g.Archived = n
+			case strings.HasPrefix(name, "t:"):
+				g.Topics = append(g.Topics, name[2:])
+			case strings.HasPrefix(name, "h:"):
+				g.Handlers = append(g.Handlers, name[2:])
+			}
+		}
+		slices.Sort(g.Topics)
+		slices.Sort(g.Handlers)
+		var perr error
+		score := func(x any) time.Time {
+			str, _ := x.(string)
+			if str == "" || perr != nil {
+				return time.Time{}
+			}
+			t, err := parseScore(str)
+			perr = err
+			return t
+		}
+		g.FirstSeen, g.LastSeen, g.OldestNew = score(row[2]), score(row[3]), score(row[4])
+		if perr != nil {
+			return nil, perr
+		}
+		inWin, _ := row[5].(int64)
+		g.InWindow = int(inWin)
+		g.SampleError, _ = row[6].(string)
+		g.ErrorClass, _ = row[7].(string)
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+func (s *Store) groupsScanned(ctx context.Context, by dlqops.GroupBy, f dlqops.Filter, window time.Time) ([]dlqops.Group, error) {
+	type acc struct {
+		g                dlqops.Group
+		topics, handlers map[string]bool
+	}
+	groups := map[string]*acc{}
+	win := ""
+	if !window.IsZero() {
+		win = strconv.FormatInt(ceilMicros(window), 10)
+	}
+	// each script step folds up to scanBudget letters into partial groups;
+	// steps come in replay order, so a later step's last letter is newer
+	_, err := s.walk(ctx, scan{mode: "agg", f: f, extra: [3]any{groupDim(by), win, ""}}, func(item any) error {
+		row, ok := item.([]any)
+		if !ok || len(row) != 13 {
+			return fmt.Errorf("unexpected scan reply %v", item)
+		}
+		key, _ := row[0].(string)
+		var n [5]int
+		for i := range n {
+			v, _ := row[1+i].(int64)
+			n[i] = int(v)
+		}
+		var ts [3]time.Time
+		for i := range ts {
+			str, _ := row[6+i].(string)
+			if str == "" {
+				continue
+			}
+			at, err := strconv.ParseInt(str, 10, 64)
+			if err != nil {
+				return fmt.Errorf("group %q: failed at: %w", key, err)
+			}
+			ts[i] = fromMicros(at)
+		}
+		a := groups[key]
+		if a == nil {
+			a = &acc{g: dlqops.Group{Key: key, By: by, FirstSeen: ts[0]}, topics: map[string]bool{}, handlers: map[string]bool{}}
+			groups[key] = a
+		}
+		g := &a.g
+		g.Count += n[0]
+		g.New += n[1]
+		g.Replayed += n[2]
+		g.Archived += n[3]
+		g.InWindow += n[4]
+		if g.OldestNew.IsZero() {
+			g.OldestNew = ts[2]
+		}
+		g.LastSeen = ts[1]
+		g.SampleError, _ = row[9].(string)
+		g.ErrorClass, _ = row[10].(string)
+		for i, set := range []map[string]bool{a.topics, a.handlers} {
+			list, _ := row[11+i].([]any)
+			for _, x := range list {
+				v, _ := x.(string)
+				set[v] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dlqops.Group, 0, len(groups))
+	for _, a := range groups {
+		a.g.Topics = slices.Sorted(maps.Keys(a.topics))
+		a.g.Handlers = slices.Sorted(maps.Keys(a.handlers))
+		out = append(out, a.g)
+	}
+	return out, nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"embed"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/config"
+)
+
+// The default configuration and its schemas, used when -config is not set.
+//
+//go:embed levee.yaml schemas/*.json
+var embedded embed.FS
+
+// loadConfig loads path, or the embedded configuration (written with its
+// schemas to a temporary folder, so relative schema paths resolve).
+func loadConfig(path string) (*config.Config, error) {
+	if path != "" {
+		return config.Load(path)
+	}
+	dir, err := os.MkdirTemp("", "levee-orders-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	err = fs.WalkDir(embedded, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			if err == nil {
+				err = os.MkdirAll(filepath.Join(dir, p), 0o755)
+			}
+			return err
+		}
+		data, err := embedded.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), data, 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(filepath.Join(dir, "levee.yaml"))
+}
+
+// applyConfig wraps the router's handlers in the concerns levee.yaml
+// configures for them (dlq with schema validation, breaker, rate limits,
+// priority), with the demo's transport, publisher and telemetry.
+func (d *demo) applyConfig() error {
+	// A shared store also counts failed attempts across instances, for the
+	// dlq sections that say `attempts: shared`.
+	attempts, _ := dlqstore.Attempts(d.store)
+	caps, cfg := d.tr.Capabilities, d.cfg
+	deps := config.Deps{
+		Publisher: d.pub, Logger: d.logger, TracerProvider: d.tel.tp, MeterProvider: d.tel.mp,
+		System: caps.System, MaxInFlight: caps.MaxInFlight, AttemptStore: attempts,
+		// Schemas are keyed by the plain topic names.
+		Validator: func(topic string, payload []byte) error {
+			if cfg.Schemas() == nil {
+				return nil
+			}
+			return cfg.Schemas().Validate(d.names.unprefix(topic), payload)
+		},
+	}
+	if caps.AckDeadline > 0 {
+		// No wait may outlast the broker's ack deadline: hold at most 80%.
+		deps.MaxHold = caps.AckDeadline * 8 / 10
+	}
+	applied, err := config.Apply(d.router, cfg, deps)
+	if err != nil {
+		return err
+	}
+	d.onClose(func() { applied.Close() })
+	d.applied = applied
+	return nil
+}
