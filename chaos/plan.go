@@ -40,8 +40,9 @@ const (
 	// (Mode kill: SIGKILL) at Start and started again after Duration.
 	FaultBrokerRestart = "broker_restart"
 	// FaultStoreRestart: the private DLQ store (a redis-server the run
-	// started, with an fsync-always append-only file) is stopped or killed
-	// at Start and started again after Duration.
+	// started, with an fsync-always append-only file, or a PostgreSQL
+	// postmaster: stop is a fast shutdown, SIGINT) is stopped or killed at
+	// Start and started again after Duration.
 	FaultStoreRestart = "store_restart"
 )
 
@@ -91,8 +92,9 @@ type Plan struct {
 	// Store is the DLQ store: memory (default), redis or postgres on
 	// loopback.
 	Store string `yaml:"store"`
-	// PrivateStore starts a private redis-server for the store (store
-	// redis only), which store_restart faults stop and kill.
+	// PrivateStore starts a private server for the store (store redis: a
+	// redis-server; store postgres: a PostgreSQL cluster initialised for
+	// the run), which store_restart faults stop and kill.
 	PrivateStore bool `yaml:"private_store"`
 	// Stack is the Levee configuration file (relative to the plan's
 	// folder) that configures handlers "chaos" and "chaos-batch".
@@ -174,8 +176,8 @@ func (p *Plan) Validate() error {
 	if !contains([]string{"memory", "redis", "postgres"}, p.Store) {
 		return bad("store %q: want memory, redis or postgres", p.Store)
 	}
-	if p.PrivateStore && p.Store != "redis" {
-		return bad("private_store is supported for store redis (have %s)", p.Store)
+	if p.PrivateStore && p.Store != "redis" && p.Store != "postgres" {
+		return bad("private_store is supported for stores redis and postgres (have %s)", p.Store)
 	}
 	if p.Stack == "" {
 		return bad("stack (the Levee configuration file) is required")

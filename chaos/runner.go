@@ -122,17 +122,14 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 	topicIn, topicBatch := "chaos_"+runID+"_in", "chaos_"+runID+"_batch"
 	unprefix := func(topic string) string { return strings.Replace(topic, "_"+runID, "", 1) }
 
-	var storeServer *privateNATS
-	redisURL := ""
-	if p.PrivateStore {
-		storeServer, err = startPrivateRedis(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer storeServer.stop()
-		redisURL = storeServer.redisURL()
+	storeServer, storeURL, err := startPrivateStore(ctx, p)
+	if err != nil {
+		return nil, err
 	}
-	sc := storeConfig(p, "levee_chaos_"+runID, redisURL)
+	if storeServer != nil {
+		defer storeServer.stop()
+	}
+	sc := storeConfig(p, "levee_chaos_"+runID, storeURL)
 	rawStore, closeStore, err := dlqstore.FromConfig(ctx, sc)
 	if err != nil {
 		return nil, err

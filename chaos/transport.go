@@ -76,16 +76,20 @@ func openTransport(ctx context.Context, tc adapters.TransportConfig, logger wate
 }
 
 // storeConfig is the plan's DLQ store on loopback; prefix isolates the run
-// (the Redis key prefix, the PostgreSQL schema).
-func storeConfig(p *Plan, prefix, redisURL string) dlqops.StoreConfig {
+// (the Redis key prefix, the PostgreSQL schema); url overrides the server
+// (a private one).
+func storeConfig(p *Plan, prefix, url string) dlqops.StoreConfig {
 	switch p.Store {
 	case dlqops.StoreKindRedis:
-		if redisURL == "" {
-			redisURL = loopbackRedis
+		if url == "" {
+			url = loopbackRedis
 		}
-		return dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: redisURL, Prefix: prefix}
+		return dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: url, Prefix: prefix}
 	case dlqops.StoreKindPostgres:
-		return dlqops.StoreConfig{Kind: dlqops.StoreKindPostgres, URL: loopbackPostgres, Schema: prefix}
+		if url == "" {
+			url = loopbackPostgres
+		}
+		return dlqops.StoreConfig{Kind: dlqops.StoreKindPostgres, URL: url, Schema: prefix}
 	}
 	return dlqops.StoreConfig{Kind: dlqops.StoreKindMemory}
 }
