@@ -31,6 +31,9 @@ type privateNATS struct {
 	stopSignal syscall.Signal
 	// cred runs the server as another user (nil: as this process).
 	cred *syscall.Credential
+	// rabbit, when set, is a RabbitMQ node that starts and stops itself
+	// (rabbitmq-server -detached, rabbitmqctl).
+	rabbit *privateRabbit
 
 	mu  sync.Mutex
 	cmd *exec.Cmd // guarded by mu; nil while stopped
@@ -83,6 +86,9 @@ func (b *privateNATS) redisURL() string { return "redis://127.0.0.1:" + strconv.
 
 // start starts the server and waits until it accepts connections.
 func (b *privateNATS) start(ctx context.Context) error {
+	if b.rabbit != nil {
+		return b.rabbit.start(ctx)
+	}
 	cmd := exec.Command(b.bin, b.args(strconv.Itoa(b.port), b.dir)...)
 	// Its own process group, so that what it forked is found after a kill.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: b.cred}
@@ -115,6 +121,9 @@ func (b *privateNATS) start(ctx context.Context) error {
 // halt stops the server: its stop signal (a clean stop) or SIGKILL, and
 // waits for it and its process group to exit.
 func (b *privateNATS) halt(kill bool) error {
+	if b.rabbit != nil {
+		return b.rabbit.halt(kill)
+	}
 	b.mu.Lock()
 	cmd := b.cmd
 	b.cmd = nil
@@ -155,6 +164,9 @@ func restartBroker(ctx context.Context, done <-chan struct{}, tl *timeline, f Fa
 	how := "clean stop (SIGTERM)"
 	if b.stopSignal == syscall.SIGINT {
 		how = "clean stop (SIGINT, a fast shutdown)"
+	}
+	if b.rabbit != nil {
+		how = "clean stop (rabbitmqctl stop)"
 	}
 	if kill {
 		how = "SIGKILL"

@@ -31,7 +31,8 @@ func TestReliabilityDocStatesThePlans(t *testing.T) {
 		}
 	}
 	// The process-fault plans: each named with its message count.
-	for _, plan := range []string{"plans/nats-restart.yaml", "plans/store-restart.yaml", "plans/pg-store-restart.yaml"} {
+	for _, plan := range []string{"plans/nats-restart.yaml", "plans/rabbit-restart.yaml", "plans/store-restart.yaml",
+		"plans/pg-store-restart.yaml"} {
 		p, err := LoadPlan(plan)
 		if err != nil {
 			t.Fatal(err)

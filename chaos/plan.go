@@ -35,8 +35,8 @@ const (
 	// at most MaxReplays times (default 1: the replayed message's own dead
 	// letter is not replayed again).
 	FaultReplay = "replay"
-	// FaultBrokerRestart: the private broker (a nats-server the run
-	// started) is stopped (Mode stop: SIGTERM, the default) or killed
+	// FaultBrokerRestart: the private broker (a nats-server or a RabbitMQ
+	// node the run started) is stopped (Mode stop: SIGTERM, the default) or killed
 	// (Mode kill: SIGKILL) at Start and started again after Duration.
 	FaultBrokerRestart = "broker_restart"
 	// FaultStoreRestart: the private DLQ store (a redis-server the run
@@ -82,9 +82,10 @@ type Plan struct {
 	// kafka (in process). Servers are the loopback ones of DESIGN.md,
 	// unless PrivateBroker.
 	Transport string `yaml:"transport"`
-	// PrivateBroker starts a private broker for the run (nats only: a
-	// nats-server on its own port and store folder), which broker_restart
-	// faults stop and kill.
+	// PrivateBroker starts a private broker for the run (nats: a
+	// nats-server on its own port and store folder; amqp and amqp-quorum:
+	// a RabbitMQ node with its own name, ports and data folder), which
+	// broker_restart faults stop and kill.
 	PrivateBroker bool `yaml:"private_broker"`
 	// Concurrency is the transport's messages in flight per topic
 	// (default: 256 for gochannel, 32 otherwise, 4 for postgres).
@@ -167,8 +168,8 @@ func (p *Plan) Validate() error {
 	if !contains(transportKinds, p.Transport) {
 		return bad("transport %q: want one of %v", p.Transport, transportKinds)
 	}
-	if p.PrivateBroker && p.Transport != "nats" {
-		return bad("private_broker is supported for transport nats (have %s)", p.Transport)
+	if p.PrivateBroker && !contains([]string{"nats", "amqp", "amqp-quorum"}, p.Transport) {
+		return bad("private_broker is supported for transports nats, amqp and amqp-quorum (have %s)", p.Transport)
 	}
 	if p.Store == "" {
 		p.Store = "memory"

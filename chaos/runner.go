@@ -86,17 +86,14 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 	logger := watermill.NopLogger{}
 	runID := strings.ToLower(watermill.NewShortUUID()[:8])
 
-	var broker *privateNATS
-	natsURL := ""
-	if p.PrivateBroker {
-		broker, err = startPrivateNATS(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer broker.stop()
-		natsURL = broker.url()
+	broker, brokerURL, err := startPrivateBroker(ctx, p)
+	if err != nil {
+		return nil, err
 	}
-	tc := transportConfig(p, natsURL)
+	if broker != nil {
+		defer broker.stop()
+	}
+	tc := transportConfig(p, brokerURL)
 	tr, closeTransport, err := openTransport(ctx, tc, logger)
 	if err != nil {
 		return nil, err
