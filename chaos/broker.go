@@ -27,6 +27,13 @@ type privateNATS struct {
 	port int
 	dir  string
 	args func(port, dir string) []string
+	// stopSignal is the clean stop's signal (default SIGTERM).
+	stopSignal syscall.Signal
+	// cred runs the server as another user (nil: as this process).
+	cred *syscall.Credential
+	// rabbit, when set, is a RabbitMQ node that starts and stops itself
+	// (rabbitmq-server -detached, rabbitmqctl).
+	rabbit *privateRabbit
 
 	mu  sync.Mutex
 	cmd *exec.Cmd // guarded by mu; nil while stopped
@@ -79,19 +86,26 @@ func (b *privateNATS) redisURL() string { return "redis://127.0.0.1:" + strconv.
 
 // start starts the server and waits until it accepts connections.
 func (b *privateNATS) start(ctx context.Context) error {
+	if b.rabbit != nil {
+		return b.rabbit.start(ctx)
+	}
 	cmd := exec.Command(b.bin, b.args(strconv.Itoa(b.port), b.dir)...)
+	// Its own process group, so that what it forked is found after a kill.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: b.cred}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("levee/chaos: starting %s: %w", b.name, err)
 	}
 	b.mu.Lock()
 	b.cmd = cmd
 	b.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(b.port), 200*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
-			return nil
+			if b.name != "postgres" || pgReady(ctx, b.bin, b.port) {
+				return nil
+			}
 		}
 		timer := time.NewTimer(20 * time.Millisecond)
 		select {
@@ -101,12 +115,15 @@ func (b *privateNATS) start(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return fmt.Errorf("levee/chaos: private %s did not accept connections within 10s", b.name)
+	return fmt.Errorf("levee/chaos: private %s did not accept connections within 30s", b.name)
 }
 
-// halt stops the server: SIGTERM (a clean stop) or SIGKILL, and waits for
-// it to exit.
+// halt stops the server: its stop signal (a clean stop) or SIGKILL, and
+// waits for it and its process group to exit.
 func (b *privateNATS) halt(kill bool) error {
+	if b.rabbit != nil {
+		return b.rabbit.halt(kill)
+	}
 	b.mu.Lock()
 	cmd := b.cmd
 	b.cmd = nil
@@ -115,6 +132,9 @@ func (b *privateNATS) halt(kill bool) error {
 		return nil
 	}
 	sig := syscall.SIGTERM
+	if b.stopSignal != 0 {
+		sig = b.stopSignal
+	}
 	if kill {
 		sig = syscall.SIGKILL
 	}
@@ -122,6 +142,8 @@ func (b *privateNATS) halt(kill bool) error {
 		return err
 	}
 	_ = cmd.Wait()
+	// A SIGKILLed postmaster's backends outlive it for a moment.
+	waitGroupGone(context.Background(), cmd.Process.Pid, 5*time.Second)
 	return nil
 }
 
@@ -140,6 +162,12 @@ func restartBroker(ctx context.Context, done <-chan struct{}, tl *timeline, f Fa
 	}
 	kill := f.Mode == "kill"
 	how := "clean stop (SIGTERM)"
+	if b.stopSignal == syscall.SIGINT {
+		how = "clean stop (SIGINT, a fast shutdown)"
+	}
+	if b.rabbit != nil {
+		how = "clean stop (rabbitmqctl stop)"
+	}
 	if kill {
 		how = "SIGKILL"
 	}

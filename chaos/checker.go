@@ -63,10 +63,17 @@ type Report struct {
 	// again: more handler calls than the fate's and a second dead letter,
 	// the first one stored right. Explained only in plans with an ack-losing
 	// fault; a mismatch otherwise.
-	RedeadLettered  int
-	ForgedHonoured  int // forged control metadata reached the handler
-	OrderViolations int
-	FaultFailures   int // handler calls failed by injected faults (information)
+	RedeadLettered int
+	// HandledAfterPublishFailure are bad messages whose dead letter's
+	// publish failed (the broker down): the dlq Nacked them and, as
+	// documented (docs/DLQ.md), called the handler again on each
+	// redelivery, so calls and levee_attempts exceed the fate's by exactly
+	// the failed publishes (the stored letter may be an earlier one, when a
+	// publish reported failed but reached the DLQ).
+	HandledAfterPublishFailure int
+	ForgedHonoured             int // forged control metadata reached the handler
+	OrderViolations            int
+	FaultFailures              int // handler calls failed by injected faults (information)
 
 	// DeliveriesPerMessage: number of messages (generation 0) by the
 	// number of deliveries they got.
@@ -216,6 +223,23 @@ func (r *Report) checkBad(id int, e *entry) {
 			r.RedeadLettered++
 			continue
 		}
+		if extra := int(g.dlPublishFails); extra > 0 {
+			extraCalls := extra
+			if e.fate.Kind == Validation {
+				extraCalls = 0 // the validator fails again; the handler is not called
+			}
+			// The store keeps the first letter: one with fewer attempts
+			// when a publish that reported failure reached the DLQ all the
+			// same (a confirm lost with the broker), so a later letter
+			// was consumed too.
+			row := int(g.rowAttempts)
+			rowOK := !r.opts.StoreListed || row == wantAttempts+extra ||
+				(g.deadLetters > 1 && row >= wantAttempts && row < wantAttempts+extra)
+			if int(g.calls) == wantCalls+extraCalls && int(g.dlAttempts) == wantAttempts+extra && rowOK {
+				r.HandledAfterPublishFailure++
+				continue
+			}
+		}
 		if int(g.calls) != wantCalls || int(g.dlAttempts) != wantAttempts || (r.opts.StoreListed && int(g.rowAttempts) != wantAttempts) {
 			r.AttemptsMismatch++
 			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d)",
@@ -264,6 +288,7 @@ func (r *Report) Print(w io.Writer) {
 	row("  unexplained", r.DupUnexplained, true)
 	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
 	row("  bad messages handled again after a lost ack", r.RedeadLettered, false)
+	row("bad messages handled again after a failed DLQ publish", r.HandledAfterPublishFailure, false)
 	row("handler calls failed by injected faults", r.FaultFailures, false)
 
 	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")

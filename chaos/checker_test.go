@@ -79,6 +79,27 @@ func TestCheckCategories(t *testing.T) {
 			deadLetter(l, 0, 0, testMax, testMax, "exhausted")
 			deadLetter(l, 0, 0, 3, 3, "exhausted")
 		}, CheckOptions{MaxAttempts: testMax}, func(r *Report) int { return r.AttemptsMismatch }, true, "attempts"},
+		{"poison handled again after a failed DLQ publish is explained", Fate{Kind: Poison}, func(l *Ledger) {
+			for i := 0; i < testMax; i++ {
+				deliver(l, 0, 0, false, false)
+			}
+			l.DeadLetterPublishFailed(0, 0) // the broker was down: Nacked
+			deliver(l, 0, 0, false, true)   // redelivered: one more call, then dead-lettered
+			l.DeadLetter(0, 0, testMax+1, "exhausted")
+			l.StoreRow(0, 0, testMax+1, "exhausted", "new")
+		}, CheckOptions{MaxAttempts: testMax, StoreListed: true}, func(r *Report) int { return r.HandledAfterPublishFailure }, false, "after publish failure"},
+		{"permanent whose failed DLQ publish reached the DLQ is explained", Fate{Kind: Permanent}, func(l *Ledger) {
+			deliver(l, 0, 0, false, false)
+			l.DeadLetterPublishFailed(0, 0) // reported failed, but the letter reached the DLQ
+			l.DeadLetter(0, 0, 1, "permanent")
+			l.StoreRow(0, 0, 1, "permanent", "new")
+			deliver(l, 0, 0, false, true) // redelivered: called again, dead-lettered again
+			l.DeadLetter(0, 0, 2, "permanent")
+		}, CheckOptions{MaxAttempts: testMax, StoreListed: true}, func(r *Report) int { return r.HandledAfterPublishFailure }, false, "after publish failure, stored first"},
+		{"poison with more calls than its failed DLQ publishes is a mismatch", Fate{Kind: Poison}, func(l *Ledger) {
+			l.DeadLetterPublishFailed(0, 0)
+			deadLetter(l, 0, 0, testMax+2, testMax+2, "exhausted")
+		}, CheckOptions{MaxAttempts: testMax, StoreListed: true}, func(r *Report) int { return r.AttemptsMismatch }, true, "attempts"},
 		{"healthy in the DLQ is wrongly dead-lettered", Fate{Kind: Healthy}, func(l *Ledger) {
 			deadLetter(l, 0, 0, 1, 1, "permanent")
 		}, CheckOptions{MaxAttempts: testMax}, func(r *Report) int { return r.WronglyDeadLettered }, true, "wrongly"},

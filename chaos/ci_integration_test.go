@@ -50,14 +50,17 @@ func TestChaosCIPlan(t *testing.T) {
 
 // TestChaosProcessFaults runs the plans that stop and SIGKILL private
 // servers the run starts and owns (never the shared ones): a nats-server
-// broker (plans/nats-restart.yaml) and a redis-server DLQ store
-// (plans/store-restart.yaml). Not part of .ci/run's time budget; run it
+// broker (plans/nats-restart.yaml), a RabbitMQ node
+// (plans/rabbit-restart.yaml), a redis-server DLQ store
+// (plans/store-restart.yaml) and a PostgreSQL DLQ store
+// (plans/pg-store-restart.yaml). Not part of .ci/run's time budget; run it
 // with go test -tags integration -run TestChaosProcessFaults ./chaos/.
 func TestChaosProcessFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process faults take minutes; run without -short")
 	}
-	for _, plan := range []string{"plans/nats-restart.yaml", "plans/store-restart.yaml"} {
+	for _, plan := range []string{"plans/nats-restart.yaml", "plans/rabbit-restart.yaml", "plans/store-restart.yaml",
+		"plans/pg-store-restart.yaml"} {
 		t.Run(plan, func(t *testing.T) {
 			p, err := LoadPlan(plan)
 			if err != nil {

@@ -30,6 +30,17 @@ func TestReliabilityDocStatesThePlans(t *testing.T) {
 			}
 		}
 	}
+	// The process-fault plans: each named with its message count.
+	for _, plan := range []string{"plans/nats-restart.yaml", "plans/rabbit-restart.yaml", "plans/store-restart.yaml",
+		"plans/pg-store-restart.yaml"} {
+		p, err := LoadPlan(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("`chaos/%s`: %s messages", plan, commas(p.Messages)); !strings.Contains(text, want) {
+			t.Errorf("docs/RELIABILITY.md does not state %q", want)
+		}
+	}
 	st, err := LoadPlan("plans/smoke.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -85,6 +85,9 @@ func (c *consumer) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		}
 		before, _ := c.ledger.Delivery(id, gen)
 		out, err := next(msg)
+		if errors.Is(err, dlq.ErrPublish) {
+			c.ledger.DeadLetterPublishFailed(id, gen)
+		}
 		c.ledger.Result(id, gen, before, err == nil)
 		return out, err
 	}

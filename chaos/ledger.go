@@ -28,6 +28,10 @@ type genStat struct {
 	// afterAck counts deliveries that came after the generation was acked
 	// (a lost ack: the broker redelivered what the consumer had settled)
 	afterAck uint32
+	// dlPublishFails counts deliveries Nacked because the dead letter's
+	// publish failed (*dlq.PublishError: the broker was down); the dlq
+	// calls the handler again on each redelivery.
+	dlPublishFails uint32
 }
 
 type entry struct {
@@ -255,6 +259,16 @@ func (l *Ledger) DeadLetter(id, gen, attempts int, class string) {
 	if gen == 0 && !e.settled { // a good message dead-lettered ended too (the checker judges it)
 		e.settled = true
 		l.settled++
+	}
+}
+
+// DeadLetterPublishFailed records a delivery of generation gen of message
+// id that the dlq Nacked because its dead letter could not be published.
+func (l *Ledger) DeadLetterPublishFailed(id, gen int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.get(id); e != nil {
+		e.gen(gen).dlPublishFails++
 	}
 }
 

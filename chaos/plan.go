@@ -35,13 +35,14 @@ const (
 	// at most MaxReplays times (default 1: the replayed message's own dead
 	// letter is not replayed again).
 	FaultReplay = "replay"
-	// FaultBrokerRestart: the private broker (a nats-server the run
-	// started) is stopped (Mode stop: SIGTERM, the default) or killed
+	// FaultBrokerRestart: the private broker (a nats-server or a RabbitMQ
+	// node the run started) is stopped (Mode stop: SIGTERM, the default) or killed
 	// (Mode kill: SIGKILL) at Start and started again after Duration.
 	FaultBrokerRestart = "broker_restart"
 	// FaultStoreRestart: the private DLQ store (a redis-server the run
-	// started, with an fsync-always append-only file) is stopped or killed
-	// at Start and started again after Duration.
+	// started, with an fsync-always append-only file, or a PostgreSQL
+	// postmaster: stop is a fast shutdown, SIGINT) is stopped or killed at
+	// Start and started again after Duration.
 	FaultStoreRestart = "store_restart"
 )
 
@@ -81,9 +82,10 @@ type Plan struct {
 	// kafka (in process). Servers are the loopback ones of DESIGN.md,
 	// unless PrivateBroker.
 	Transport string `yaml:"transport"`
-	// PrivateBroker starts a private broker for the run (nats only: a
-	// nats-server on its own port and store folder), which broker_restart
-	// faults stop and kill.
+	// PrivateBroker starts a private broker for the run (nats: a
+	// nats-server on its own port and store folder; amqp and amqp-quorum:
+	// a RabbitMQ node with its own name, ports and data folder), which
+	// broker_restart faults stop and kill.
 	PrivateBroker bool `yaml:"private_broker"`
 	// Concurrency is the transport's messages in flight per topic
 	// (default: 256 for gochannel, 32 otherwise, 4 for postgres).
@@ -91,8 +93,9 @@ type Plan struct {
 	// Store is the DLQ store: memory (default), redis or postgres on
 	// loopback.
 	Store string `yaml:"store"`
-	// PrivateStore starts a private redis-server for the store (store
-	// redis only), which store_restart faults stop and kill.
+	// PrivateStore starts a private server for the store (store redis: a
+	// redis-server; store postgres: a PostgreSQL cluster initialised for
+	// the run), which store_restart faults stop and kill.
 	PrivateStore bool `yaml:"private_store"`
 	// Stack is the Levee configuration file (relative to the plan's
 	// folder) that configures handlers "chaos" and "chaos-batch".
@@ -163,8 +166,8 @@ func (p *Plan) Validate() error {
 	if !contains(transportKinds, p.Transport) {
 		return bad("transport %q: want one of %v", p.Transport, transportKinds)
 	}
-	if p.PrivateBroker && p.Transport != "nats" {
-		return bad("private_broker is supported for transport nats (have %s)", p.Transport)
+	if p.PrivateBroker && !contains([]string{"nats", "amqp", "amqp-quorum"}, p.Transport) {
+		return bad("private_broker is supported for transports nats, amqp and amqp-quorum (have %s)", p.Transport)
 	}
 	if p.Store == "" {
 		p.Store = "memory"
@@ -172,8 +175,8 @@ func (p *Plan) Validate() error {
 	if !contains([]string{"memory", "redis", "postgres"}, p.Store) {
 		return bad("store %q: want memory, redis or postgres", p.Store)
 	}
-	if p.PrivateStore && p.Store != "redis" {
-		return bad("private_store is supported for store redis (have %s)", p.Store)
+	if p.PrivateStore && p.Store != "redis" && p.Store != "postgres" {
+		return bad("private_store is supported for stores redis and postgres (have %s)", p.Store)
 	}
 	if p.Stack == "" {
 		return bad("stack (the Levee configuration file) is required")

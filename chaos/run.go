@@ -85,16 +85,15 @@ func (r *run) prepare(context.Context) error {
 // connects the transport and builds the telemetry and the traced
 // publisher.
 func (r *run) openTransport(ctx context.Context) error {
-	natsURL := ""
-	if r.p.PrivateBroker {
-		broker, err := startPrivateNATS(ctx)
-		if err != nil {
-			return err
-		}
-		r.onClose(broker.stop)
-		r.broker, natsURL = broker, broker.url()
+	broker, brokerURL, err := startPrivateBroker(ctx, r.p)
+	if err != nil {
+		return err
 	}
-	tc := transportConfig(r.p, natsURL)
+	if broker != nil {
+		r.onClose(broker.stop)
+		r.broker = broker
+	}
+	tc := transportConfig(r.p, brokerURL)
 	r.kind = tc.Kind
 	tr, closeTransport, err := openTransport(ctx, tc, r.logger)
 	if err != nil {
@@ -125,16 +124,15 @@ func (r *run) openTransport(ctx context.Context) error {
 // openStore starts the private store if the plan asks for one, opens the
 // DLQ store (stalled while a store_stall fault is active) and its monitor.
 func (r *run) openStore(ctx context.Context) error {
-	redisURL := ""
-	if r.p.PrivateStore {
-		storeServer, err := startPrivateRedis(ctx)
-		if err != nil {
-			return err
-		}
-		r.onClose(storeServer.stop)
-		r.storeServer, redisURL = storeServer, storeServer.redisURL()
+	storeServer, storeURL, err := startPrivateStore(ctx, r.p)
+	if err != nil {
+		return err
 	}
-	sc := storeConfig(r.p, "levee_chaos_"+r.runID, redisURL)
+	if storeServer != nil {
+		r.onClose(storeServer.stop)
+		r.storeServer = storeServer
+	}
+	sc := storeConfig(r.p, "levee_chaos_"+r.runID, storeURL)
 	rawStore, closeStore, err := dlqstore.FromConfig(ctx, sc)
 	if err != nil {
 		return err

@@ -20,9 +20,9 @@ const (
 	loopbackRedis    = "redis://127.0.0.1:6379/0"
 )
 
-// transportConfig is the plan's transport on loopback (natsURL overrides
-// the NATS server, for a private one).
-func transportConfig(p *Plan, natsURL string) adapters.TransportConfig {
+// transportConfig is the plan's transport on loopback (brokerURL overrides
+// the NATS server or the RabbitMQ node, for a private one).
+func transportConfig(p *Plan, brokerURL string) adapters.TransportConfig {
 	tc := adapters.TransportConfig{AckDeadline: 30 * time.Second, Concurrency: 32}
 	switch p.Transport {
 	case "gochannel":
@@ -33,14 +33,17 @@ func transportConfig(p *Plan, natsURL string) adapters.TransportConfig {
 		tc.Kind, tc.AMQP = adapters.KindAMQP, &adapters.AMQPConfig{URL: loopbackAMQP, QueueType: "quorum"}
 	case "nats":
 		tc.Kind, tc.NATS = adapters.KindNATS, &adapters.NATSConfig{URL: loopbackNATS}
-		if natsURL != "" {
-			tc.NATS.URL = natsURL
+		if brokerURL != "" {
+			tc.NATS.URL = brokerURL
 		}
 	case "postgres":
 		tc.Kind, tc.Concurrency = adapters.KindPostgres, 4
 		tc.Postgres = &adapters.PostgresConfig{URL: loopbackPostgres}
 	case "kafka":
 		tc.Kind, tc.Kafka = adapters.KindKafka, &adapters.KafkaConfig{}
+	}
+	if tc.AMQP != nil && brokerURL != "" {
+		tc.AMQP.URL = brokerURL
 	}
 	if p.Concurrency > 0 {
 		tc.Concurrency = p.Concurrency
@@ -76,16 +79,20 @@ func openTransport(ctx context.Context, tc adapters.TransportConfig, logger wate
 }
 
 // storeConfig is the plan's DLQ store on loopback; prefix isolates the run
-// (the Redis key prefix, the PostgreSQL schema).
-func storeConfig(p *Plan, prefix, redisURL string) dlqops.StoreConfig {
+// (the Redis key prefix, the PostgreSQL schema); url overrides the server
+// (a private one).
+func storeConfig(p *Plan, prefix, url string) dlqops.StoreConfig {
 	switch p.Store {
 	case dlqops.StoreKindRedis:
-		if redisURL == "" {
-			redisURL = loopbackRedis
+		if url == "" {
+			url = loopbackRedis
 		}
-		return dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: redisURL, Prefix: prefix}
+		return dlqops.StoreConfig{Kind: dlqops.StoreKindRedis, URL: url, Prefix: prefix}
 	case dlqops.StoreKindPostgres:
-		return dlqops.StoreConfig{Kind: dlqops.StoreKindPostgres, URL: loopbackPostgres, Schema: prefix}
+		if url == "" {
+			url = loopbackPostgres
+		}
+		return dlqops.StoreConfig{Kind: dlqops.StoreKindPostgres, URL: url, Schema: prefix}
 	}
 	return dlqops.StoreConfig{Kind: dlqops.StoreKindMemory}
 }
