@@ -1,10 +1,13 @@
 package levee_test
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/levee-dev/levee"
 )
@@ -62,3 +65,36 @@ func TestDeferral(t *testing.T) {
 		t.Fatal("IsDeferral: wrong answer")
 	}
 }
+
+// TestAsDeferralChain: AsDeferral follows wrapped and joined errors, skips
+// a Deferral that opts out, and allocates nothing.
+func TestAsDeferralChain(t *testing.T) {
+	d := levee.Defer(time.Second, nil)
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"wrapped", fmt.Errorf("ctx: %w", d), true},
+		{"joined", errors.Join(os.ErrClosed, fmt.Errorf("x: %w", d)), true},
+		{"opted out, then a deferral", optOut{d}, true},
+		{"opted out alone", optOut{os.ErrClosed}, false},
+		{"plain", os.ErrClosed, false},
+	} {
+		if _, got := levee.AsDeferral(tt.err); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	err := fmt.Errorf("ctx: %w", os.ErrClosed)
+	if n := testing.AllocsPerRun(100, func() { levee.AsDeferral(err) }); n != 0 {
+		t.Errorf("AsDeferral allocates %v times on a plain error, want 0", n)
+	}
+}
+
+// optOut is a Deferral that says it is not one.
+type optOut struct{ err error }
+
+func (o optOut) Error() string             { return "opt out" }
+func (o optOut) RetryAfter() time.Duration { return 0 }
+func (o optOut) Deferred() bool            { return false }
+func (o optOut) Unwrap() error             { return o.err }

@@ -1,9 +1,6 @@
 package levee
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // Deferral is the error of a layer that declined to run the handler now:
 // a breaker open or draining past its max hold, a rate limit rejection or
@@ -38,14 +35,30 @@ type Deferral interface {
 // for longer).
 const MaxRetryAfter = time.Hour
 
-// AsDeferral returns the first error in err's chain that is a Deferral
-// whose Deferred method returns true.
+// AsDeferral returns the first error in err's chain (followed as
+// errors.Is does, through Unwrap() error and Unwrap() []error) that is a
+// Deferral whose Deferred method returns true. It allocates nothing: it
+// runs on every failed handler call.
 func AsDeferral(err error) (Deferral, bool) {
-	var d Deferral
-	if err == nil || !errors.As(err, &d) || !d.Deferred() {
-		return nil, false
+	for err != nil {
+		if d, ok := err.(Deferral); ok && d.Deferred() {
+			return d, true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if d, ok := AsDeferral(e); ok {
+					return d, true
+				}
+			}
+			return nil, false
+		default:
+			return nil, false
+		}
 	}
-	return d, true
+	return nil, false
 }
 
 // IsDeferral reports whether err's chain holds a Deferral (see AsDeferral).
