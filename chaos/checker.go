@@ -71,9 +71,14 @@ type Report struct {
 	// the failed publishes (the stored letter may be an earlier one, when a
 	// publish reported failed but reached the DLQ).
 	HandledAfterPublishFailure int
-	ForgedHonoured             int // forged control metadata reached the handler
-	OrderViolations            int
-	FaultFailures              int // handler calls failed by injected faults (information)
+	// RepublishedBad are bad messages the producer published again after
+	// an ambiguous publish error (both copies reached the broker): each
+	// copy is a new message to the transport and the dlq, handled and
+	// dead-lettered with the fate's attempts, so the handler calls add up.
+	RepublishedBad  int
+	ForgedHonoured  int // forged control metadata reached the handler
+	OrderViolations int
+	FaultFailures   int // handler calls failed by injected faults (information)
 
 	// DeliveriesPerMessage: number of messages (generation 0) by the
 	// number of deliveries they got.
@@ -218,6 +223,11 @@ func (r *Report) checkBad(id int, e *entry) {
 		if e.fate.Kind == Validation {
 			wantAttempts = 1 // the validation counts as the one attempt; the handler is not called
 		}
+		if gi == 0 && e.republished && int(g.calls) >= wantCalls && int(g.dlAttempts) == wantAttempts &&
+			(!r.opts.StoreListed || int(g.rowAttempts) == wantAttempts) {
+			r.RepublishedBad++
+			continue
+		}
 		if r.opts.AckLoss && g.afterAck > 0 && int(g.calls) >= wantCalls &&
 			(!r.opts.StoreListed || int(g.rowAttempts) == wantAttempts) {
 			r.RedeadLettered++
@@ -242,8 +252,8 @@ func (r *Report) checkBad(id int, e *entry) {
 		}
 		if int(g.calls) != wantCalls || int(g.dlAttempts) != wantAttempts || (r.opts.StoreListed && int(g.rowAttempts) != wantAttempts) {
 			r.AttemptsMismatch++
-			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d)",
-				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts)
+			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); deliveries %d (%d after an ack), dead letters %d, failed DLQ publishes %d, re-published %v",
+				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, g.deliveries, g.afterAck, g.deadLetters, g.dlPublishFails, e.republished)
 		}
 	}
 }
@@ -289,6 +299,7 @@ func (r *Report) Print(w io.Writer) {
 	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
 	row("  bad messages handled again after a lost ack", r.RedeadLettered, false)
 	row("bad messages handled again after a failed DLQ publish", r.HandledAfterPublishFailure, false)
+	row("bad messages re-published by the producer (each copy dead-lettered)", r.RepublishedBad, false)
 	row("handler calls failed by injected faults", r.FaultFailures, false)
 
 	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")

@@ -75,6 +75,17 @@ func TestCheckCategories(t *testing.T) {
 			deadLetter(l, 0, 0, testMax, testMax, "exhausted")
 			deadLetter(l, 0, 0, 3, 3, "exhausted") // the broker lost the ack: handled again
 		}, CheckOptions{MaxAttempts: testMax, AckLoss: true}, func(r *Report) int { return r.RedeadLettered }, false, "re-dead-lettered"},
+		{"panic re-published by the producer is explained", Fate{Kind: Panic}, func(l *Ledger) {
+			l.Republished(0)                   // an ambiguous publish error: both copies reached the broker
+			deadLetter(l, 0, 0, 1, 1, "panic") // the first copy
+			deliver(l, 0, 0, false, true)      // the second copy: handled afresh
+			l.DeadLetter(0, 0, 1, "panic")     // and dead-lettered with 1 attempt
+		}, CheckOptions{MaxAttempts: testMax, StoreListed: true}, func(r *Report) int { return r.RepublishedBad }, false, "republished bad"},
+		{"panic handled twice without a re-publish is a mismatch", Fate{Kind: Panic}, func(l *Ledger) {
+			deadLetter(l, 0, 0, 1, 1, "panic")
+			deliver(l, 0, 0, false, true)
+			l.DeadLetter(0, 0, 1, "panic")
+		}, CheckOptions{MaxAttempts: testMax, StoreListed: true}, func(r *Report) int { return r.AttemptsMismatch }, true, "twice without republish"},
 		{"poison redelivered after an ack without ack loss is a mismatch", Fate{Kind: Poison}, func(l *Ledger) {
 			deadLetter(l, 0, 0, testMax, testMax, "exhausted")
 			deadLetter(l, 0, 0, 3, 3, "exhausted")
