@@ -36,7 +36,7 @@ type Config struct {
 	URL string `yaml:"url"`
 }
 
-// Validate checks the section. Errors wrap transport.transport.ErrInvalidConfig and
+// Validate checks the section. Errors wrap transport.ErrInvalidConfig and
 // name the key (nats.url).
 func (c Config) Validate(transport.Settings) error {
 	if c.URL == "" {
@@ -64,7 +64,7 @@ func (c Config) Capabilities(s transport.Settings) transport.Capabilities {
 
 // New validates c, probes the server within the dial timeout, connects
 // twice (publisher and subscriber) and checks that JetStream is enabled.
-// Errors wrap transport.transport.ErrInvalidConfig (also for a server without
+// Errors wrap transport.ErrInvalidConfig (also for a server without
 // JetStream), ErrUnreachable (naming the address) or ErrAuth. New does not
 // retry; once connected, the connections reconnect on their own.
 func New(ctx context.Context, c Config, s transport.Settings) (*transport.Parts, error) {
