@@ -14,7 +14,7 @@ import (
 
 // runTimeout runs fn as the handler behind a Timeout of d, on a message
 // whose context is parent, and returns fn's error and the attempt context.
-func runTimeout(t *testing.T, d time.Duration, parent context.Context, fn func(ctx context.Context) error) (error, context.Context) {
+func runTimeout(t *testing.T, d time.Duration, parent context.Context, fn func(ctx context.Context) error) (context.Context, error) {
 	t.Helper()
 	to, err := middleware.NewTimeout(d)
 	if err != nil {
@@ -30,7 +30,7 @@ func runTimeout(t *testing.T, d time.Duration, parent context.Context, fn func(c
 	if msg.Context() != parent {
 		t.Fatal("message context not restored after the attempt")
 	}
-	return err, inner
+	return inner, err
 }
 
 // The attempt context behaves as context.WithTimeout's, whether or not
@@ -127,7 +127,7 @@ func TestTimeoutContextGuarantees(t *testing.T) {
 			testkit.Synctest(t, func(t *testing.T) {
 				parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 				defer cancel()
-				err, inner := runTimeout(t, d, parent, func(ctx context.Context) error { return c.fn(t, ctx, cancel) })
+				inner, err := runTimeout(t, d, parent, func(ctx context.Context) error { return c.fn(t, ctx, cancel) })
 				if !errors.Is(err, c.wantErr) {
 					t.Fatalf("attempt: got %v, want %v", err, c.wantErr)
 				}
@@ -152,7 +152,7 @@ func TestTimeoutEarlierParentDeadline(t *testing.T) {
 		parent, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
 		want, _ := parent.Deadline()
-		err, _ := runTimeout(t, time.Second, parent, func(ctx context.Context) error {
+		_, err := runTimeout(t, time.Second, parent, func(ctx context.Context) error {
 			if dl, _ := ctx.Deadline(); !dl.Equal(want) {
 				t.Errorf("Deadline: got %v, want the parent's %v", dl, want)
 			}

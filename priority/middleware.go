@@ -84,7 +84,7 @@ func (h *handlerWrap) handle(msg *message.Message) ([]*message.Message, error) {
 	if h.attrs != nil {
 		s.tel.wait.Record(ctx, waited.Seconds(), h.attrs.wait[p-MinPriority]...)
 	}
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+	if span := trace.SpanFromContext(ctx); waited > 0 && span.IsRecording() {
 		span.AddEvent(EventAcquired, trace.WithAttributes(
 			AttrEventPriority.Int(p),
 			AttrEventEffective.Float64(s.effective(p, waited)),

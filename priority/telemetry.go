@@ -154,7 +154,8 @@ func newHandlerAttrs(sched, handler, topic string) *handlerAttrs {
 // Span event names and attributes added to the message's span (if any,
 // and only when it is recording).
 const (
-	// EventAcquired: the message got a slot.
+	// EventAcquired: the message got a slot after waiting for it (a slot
+	// free on arrival adds no event).
 	EventAcquired = "levee.priority.acquired"
 	// EventRejected: the message left the queue without a slot.
 	EventRejected = "levee.priority.rejected"
