@@ -134,21 +134,38 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		if rec, ok := r.table.get(w.key(msg)); ok && !rec.notBefore.IsZero() {
-			if err := w.waitDue(msg, rec, start); err != nil {
-				return nil, err
-			}
+		if err := w.waitPending(msg, start); err != nil {
+			return nil, err
 		}
 	}
 	out, err := w.attempt(msg)
 	if err == nil {
 		if pending {
-			r.table.forget(w.key(msg))
+			w.forget(msg)
 		}
 		return out, nil
 	}
 	return w.settle(msg, err, start)
 }
+
+// waitPending makes a message the table holds wait until its deferred
+// retry is due. It is kept out of handle (noinline) so that the success
+// path's stack frame stays small: a router runs every delivery on a fresh
+// goroutine, whose stack starts small and is copied when it grows.
+//
+//go:noinline
+func (w *wrapped) waitPending(msg *message.Message, start time.Time) error {
+	if rec, ok := w.r.table.get(w.key(msg)); ok && !rec.notBefore.IsZero() {
+		return w.waitDue(msg, rec, start)
+	}
+	return nil
+}
+
+// forget drops the message's record after a success (noinline, as
+// waitPending).
+//
+//go:noinline
+func (w *wrapped) forget(msg *message.Message) { w.r.table.forget(w.key(msg)) }
 
 // key is the message's key in the attempt table.
 func (w *wrapped) key(msg *message.Message) tableKey { return tableKey{w: w, uuid: msg.UUID} }
