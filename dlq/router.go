@@ -148,10 +148,8 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	return w.settle(msg, err, start)
 }
 
-// waitPending makes a message the table holds wait until its deferred
-// retry is due. It is kept out of handle (noinline) so that the success
-// path's stack frame stays small: a router runs every delivery on a fresh
-// goroutine, whose stack starts small and is copied when it grows.
+// waitPending waits for a held message's deferred retry; it and forget
+// stay out of handle's frame (noinline): see middleware/stackroom.go.
 //
 //go:noinline
 func (w *wrapped) waitPending(msg *message.Message, start time.Time) error {
@@ -161,9 +159,6 @@ func (w *wrapped) waitPending(msg *message.Message, start time.Time) error {
 	return nil
 }
 
-// forget drops the message's record after a success (noinline, as
-// waitPending).
-//
 //go:noinline
 func (w *wrapped) forget(msg *message.Message) { w.r.table.forget(w.key(msg)) }
 
