@@ -26,6 +26,8 @@ func TestTransportConfigValidate(t *testing.T) {
 		{name: "negative concurrency", cfg: adapters.TransportConfig{Concurrency: -1}, wantKey: "concurrency"},
 		{name: "huge concurrency", cfg: adapters.TransportConfig{Concurrency: 5000}, wantKey: "concurrency"},
 		{name: "negative ack deadline", cfg: adapters.TransportConfig{AckDeadline: -time.Second}, wantKey: "ack_deadline"},
+		{name: "kafka has no ack deadline", cfg: adapters.TransportConfig{Kind: "kafka", AckDeadline: time.Second, Kafka: &adapters.KafkaConfig{Brokers: []string{"h:9092"}}}, wantKey: "ack_deadline", wantMsg: "no ack deadline"},
+		{name: "gochannel has no ack deadline", cfg: adapters.TransportConfig{AckDeadline: time.Second}, wantKey: "ack_deadline", wantMsg: "no ack deadline"},
 		{name: "negative dial timeout", cfg: adapters.TransportConfig{DialTimeout: -time.Second}, wantKey: "dial_timeout"},
 		{name: "section of other kind", cfg: adapters.TransportConfig{Kind: "kafka", Kafka: &adapters.KafkaConfig{Brokers: []string{"h:9092"}}, AMQP: &adapters.AMQPConfig{URL: "amqp://h/"}}, wantKey: "amqp", wantMsg: `kind is "kafka"`},
 		{name: "amqp ok", cfg: adapters.TransportConfig{Kind: "amqp", AMQP: &adapters.AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/"}}},

@@ -54,7 +54,8 @@ func WithAMQP(url string) Option {
 }
 
 // WithAMQPMaxPriority sets the x-max-priority declared on AMQP queues
-// (default 10; 0 declares queues without priority). Applies after WithAMQP.
+// (default none, as plain watermill-amqp declares them; 10 covers
+// levee_priority 0..9). Applies after WithAMQP.
 func WithAMQPMaxPriority(n int) Option {
 	return optionFunc(func(o *options) {
 		if o.tc.AMQP == nil {

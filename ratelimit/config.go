@@ -64,9 +64,9 @@ type KeyConfig struct {
 // PerKeyConfig is the per-key section.
 type PerKeyConfig struct {
 	Rate      float64          `yaml:"rate" levee:"rate"`
-	Burst     *int             `yaml:"burst"`    // nil means 1
-	MaxKeys   int              `yaml:"max_keys"` // 0 means DefaultMaxKeys
-	Idle      *time.Duration   `yaml:"idle"`     // nil means DefaultKeyIdle
+	Burst     *int             `yaml:"burst"`                    // nil means 1
+	MaxKeys   int              `yaml:"max_keys" levee:"nonzero"` // absent means DefaultMaxKeys
+	Idle      *time.Duration   `yaml:"idle"`                     // nil means DefaultKeyIdle
 	Overrides map[string]Limit `yaml:"overrides"`
 }
 

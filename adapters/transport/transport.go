@@ -30,6 +30,11 @@ type Settings struct {
 	// before the transport redelivers it, where it has such a deadline.
 	// Zero means 30s.
 	AckDeadline time.Duration
+	// AckDeadlineSet says AckDeadline was configured rather than defaulted.
+	// A transport whose deadline is a server setting (RabbitMQ's
+	// consumer_timeout) then reports AckDeadline as the deadline the
+	// operator declared, instead of the server's default.
+	AckDeadlineSet bool
 	// DialTimeout bounds the connection attempt of New. Zero means 5s.
 	DialTimeout time.Duration
 	// Logger receives the transport's logs. Nil means none.

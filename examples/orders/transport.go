@@ -17,13 +17,18 @@ import (
 // loopback are the defaults of -transport KIND: the servers of a
 // developer machine (and of CI) on 127.0.0.1. Kafka runs in process.
 func loopback(kind string) (adapters.TransportConfig, error) {
-	tc := adapters.TransportConfig{Kind: kind, AckDeadline: 30 * time.Second}
+	tc := adapters.TransportConfig{Kind: kind}
+	switch kind {
+	case "nats", "redis", "postgres":
+		tc.AckDeadline = 30 * time.Second // kinds with a redelivery deadline
+	}
 	switch kind {
 	case "gochannel":
 		tc.Concurrency = 256
 	case "amqp":
 		tc.Concurrency = 32
-		tc.AMQP = &adapters.AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/"}
+		prio := 10 // native priority for the VIP orders; new queues only
+		tc.AMQP = &adapters.AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/", MaxPriority: &prio}
 	case "kafka":
 		tc.Concurrency = 16
 		tc.Kafka = &adapters.KafkaConfig{} // brokers: the in-process cluster
