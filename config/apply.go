@@ -115,7 +115,19 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 // Build builds every configured handler's stack without a router; attach
 // them with Middleware (router-level) or Stack(name).Middleware
 // (handler-level, via message.Handler.AddMiddleware).
+//
+// A max_hold or max_wait longer than deps.MaxHold (the transport's ack
+// deadline) is an error (CheckDeadline); Warnings are logged through
+// deps.Logger.
 func Build(cfg *Config, deps Deps) (*Applied, error) {
+	if err := cfg.CheckDeadline(deps.MaxHold); err != nil {
+		return nil, err
+	}
+	if deps.Logger != nil {
+		for _, w := range cfg.Warnings(deps) {
+			deps.Logger.Info("levee/config: warning: "+w, nil)
+		}
+	}
 	a := &Applied{stacks: map[string]*middleware.Stack{}, shared: map[string]any{}, instances: map[string]any{}}
 	for _, name := range cfg.HandlerNames() {
 		s, closers, err := a.stack(cfg, name, deps)

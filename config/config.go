@@ -38,6 +38,8 @@ type Config struct {
 	sections []Section
 	// sources records where each value came from (file line, env).
 	sources *iconfig.Sources
+	// keyLines is the line of each handler section's key, by path.
+	keyLines map[string]int
 }
 
 // Load reads, expands and validates the file at path with the default
@@ -47,7 +49,29 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return whole(fromDocument(doc, DefaultSections()))
+}
+
+// Check loads the file at path like Load, but returns what loaded
+// together with the error, so that a checker can go on with the sections
+// that are valid (decode the transport section, print settings) and
+// report every problem at once. The Config is nil only when the file
+// cannot be read or is not YAML; with a non-nil error it lacks the
+// handler sections that failed and must not be applied.
+func Check(path string) (*Config, error) {
+	doc, err := iconfig.Load(path)
+	if err != nil {
+		return nil, err
+	}
 	return fromDocument(doc, DefaultSections())
+}
+
+// whole drops a partly loaded Config.
+func whole(c *Config, err error) (*Config, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Parse parses data as the file named file (the name is used in errors
@@ -63,7 +87,7 @@ func Parse(file string, data []byte, env func(string) (string, bool), sections [
 	if sections == nil {
 		sections = DefaultSections()
 	}
-	return fromDocument(doc, sections)
+	return whole(fromDocument(doc, sections))
 }
 
 // File returns the path the configuration was read from.
@@ -135,12 +159,11 @@ func (t Transport) Decode(v any) error { return t.raw.Decode(v) }
 // the error lists every one, sorted by line (see ErrInvalidConfig).
 func fromDocument(doc *iconfig.Document, sections []Section) (*Config, error) {
 	var top map[string]iconfig.Raw
-	if err := doc.Decode(&top); err != nil {
-		return nil, err
-	}
+	decodeErr := doc.Decode(&top)
 	cfg := &Config{
 		file:     doc.File,
 		sources:  doc.Sources,
+		keyLines: map[string]int{},
 		handlers: map[string]*Handler{},
 		shared:   map[string]map[string]iconfig.Raw{},
 		sections: sections,
@@ -151,7 +174,7 @@ func fromDocument(doc *iconfig.Document, sections []Section) (*Config, error) {
 		known = append(known, t.key)
 	}
 	sort.Strings(known)
-	var errs []error
+	errs := []error{decodeErr}
 	for _, key := range sortedKeys(top) {
 		if !slices.Contains(known, key) {
 			errs = append(errs, iconfig.UnknownKey(doc.File, top[key].Line(), key, key, known))
@@ -160,10 +183,7 @@ func fromDocument(doc *iconfig.Document, sections []Section) (*Config, error) {
 	for _, t := range tops {
 		errs = append(errs, t.load(cfg, top[t.key]))
 	}
-	if err := iconfig.Join(errs...); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return cfg, iconfig.Join(errs...)
 }
 
 // loadHandlers decodes the handlers section, every handler, every key.
@@ -197,6 +217,7 @@ func (c *Config) handlerFrom(name string, raw map[string]iconfig.Raw, byKey map[
 	for _, key := range sortedKeys(raw) {
 		r := raw[key]
 		path := "handlers." + name + "." + key
+		c.keyLines[path] = r.Line()
 		sec, ok := byKey[key]
 		if !ok {
 			errs = append(errs, iconfig.UnknownKey(c.file, r.Line(), path, key, keys))
