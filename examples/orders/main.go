@@ -40,6 +40,7 @@ type demo struct {
 	tel     *telemetry
 	pub     message.Publisher // the transport's publisher, traced
 	start   time.Time
+	tl      *timeline // the payments breaker's states, for -outage
 
 	gateway   *Gateway
 	inventory *Inventory
@@ -156,7 +157,8 @@ func (d *demo) execute(ctx context.Context) error {
 
 	var tl *timeline
 	if b, ok := d.applied.Breaker("payments"); ok && d.o.outage > 0 {
-		tl = sampleBreaker(runCtx, b, d.start)
+		tl = d.tl
+		tl.sample(runCtx, b)
 	}
 	settled := d.waitSettled(len(msgs))
 	if err := d.report(ctx, len(msgs), tl); err != nil {
