@@ -153,6 +153,20 @@ func New(ctx context.Context, opts ...Option) (*Transport, error) {
 	}, nil
 }
 
+// DeleteTopics deletes what the transport created on the broker for the
+// topics, with the messages in them: RabbitMQ queues (and a consumer
+// group's exchanges), JetStream streams, Redis streams (with their
+// consumer groups), PostgreSQL tables, Kafka topics. What does not exist
+// is skipped; GoChannel keeps nothing outside the process. Call it before
+// Close, once nothing consumes the topics: a demo or a test cleaning up
+// what it created. Errors name the topic.
+func (t *Transport) DeleteTopics(ctx context.Context, topics ...string) error {
+	if t.parts.DeleteTopics == nil || len(topics) == 0 {
+		return nil
+	}
+	return t.parts.DeleteTopics(ctx, topics)
+}
+
 // Close closes the subscriber, the publisher and the connections, in that
 // order. Unacknowledged messages are redelivered by the broker later.
 func (t *Transport) Close() error {

@@ -165,6 +165,21 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Publisher:    publisher{pub: pub, topics: t},
 		Subscriber:   limited,
 		Capabilities: c.Capabilities(s),
+		DeleteTopics: func(_ context.Context, topics []string) error {
+			admin, err := sarama.NewClusterAdmin(brokers, subCfg)
+			if err != nil {
+				return fmt.Errorf("levee/kafka: delete topics: %w", err)
+			}
+			defer admin.Close()
+			var errs []error
+			for _, topic := range topics {
+				t.forget(topic)
+				if err := admin.DeleteTopic(topic); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+					errs = append(errs, fmt.Errorf("levee/kafka: delete topic %q: %w", topic, err))
+				}
+			}
+			return errors.Join(errs...)
+		},
 	}, nil
 }
 
@@ -174,6 +189,13 @@ type topics struct {
 	init func(topic string) error
 	mu   sync.Mutex
 	done map[string]bool // guarded by mu
+}
+
+// forget makes the next use of topic create it again (after a delete).
+func (k *topics) forget(topic string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.done, topic)
 }
 
 func (k *topics) ensure(topic string) error {

@@ -200,5 +200,14 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Subscriber:   fan,
 		Capabilities: c.Capabilities(s),
 		Closers:      []func() error{func() error { pool.Close(); return nil }},
+		DeleteTopics: func(ctx context.Context, topics []string) error {
+			// Queue mode keeps a topic's messages and acks in one table.
+			for _, topic := range topics {
+				if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+schema.MessagesTable(topic)); err != nil {
+					return fmt.Errorf("levee/postgres: drop the table of %q: %w", topic, err)
+				}
+			}
+			return nil
+		},
 	}, nil
 }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -111,6 +112,11 @@ type Parts struct {
 	// Closers release what the publisher and the subscriber share (the
 	// connections); Close runs them, in order, after closing both.
 	Closers []func() error
+	// DeleteTopics deletes what the transport created on the broker for
+	// the topics (queues and exchanges, streams, tables, Kafka topics)
+	// with the messages in them. Nil: the transport keeps nothing outside
+	// the process (GoChannel).
+	DeleteTopics func(ctx context.Context, topics []string) error
 }
 
 // Close closes the subscriber, the publisher and then the Closers, in that

@@ -108,6 +108,7 @@ func (d *demo) open(ctx context.Context) error {
 	d.tr = tr
 	d.names = newTopicNames(tr.Capabilities.Kind)
 	d.topics = flowTopicsOf(d.names)
+	d.onClose(d.removeTopics) // before closeTransport
 
 	d.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, d.logger)
 	if err != nil {

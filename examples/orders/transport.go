@@ -122,3 +122,23 @@ func newTopicNames(kind string) topicNames {
 func (t topicNames) of(topic string) string { return t.prefix + topic }
 
 func (t topicNames) unprefix(topic string) string { return strings.TrimPrefix(topic, t.prefix) }
+
+// removeTopics deletes the run's topics and their dead-letter topics from
+// the broker (queues, streams, tables), unless -keep. The dead-letter
+// store is not touched: `levee dlq` reads it after the run.
+func (d *demo) removeTopics() {
+	if d.o.keep || d.names.prefix == "" {
+		return
+	}
+	var all []string
+	for _, t := range d.topics.all() {
+		all = append(all, t, t+".dlq")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.tr.DeleteTopics(ctx, all...); err != nil {
+		fmt.Fprintf(d.out, "removing this run's topics: %v (remove those named %s* by hand)\n", err, d.names.prefix)
+		return
+	}
+	fmt.Fprintf(d.out, "removed this run's %d topics from %s (-keep keeps them)\n", len(all), d.tr.Capabilities.Kind)
+}
