@@ -165,21 +165,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Publisher:    publisher{pub: pub, topics: t},
 		Subscriber:   limited,
 		Capabilities: c.Capabilities(s),
-		DeleteTopics: func(_ context.Context, topics []string) error {
-			admin, err := sarama.NewClusterAdmin(brokers, subCfg)
-			if err != nil {
-				return fmt.Errorf("levee/kafka: delete topics: %w", err)
-			}
-			defer admin.Close()
-			var errs []error
-			for _, topic := range topics {
-				t.forget(topic)
-				if err := admin.DeleteTopic(topic); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-					errs = append(errs, fmt.Errorf("levee/kafka: delete topic %q: %w", topic, err))
-				}
-			}
-			return errors.Join(errs...)
-		},
+		DeleteTopics: deleteTopics(brokers, subCfg, t),
 	}, nil
 }
 
@@ -282,3 +268,24 @@ func (p partitioner) Partition(msg *sarama.ProducerMessage, n int32) (int32, err
 }
 
 func (p partitioner) RequiresConsistency() bool { return true }
+
+// deleteTopics returns the transport's DeleteTopics: each topic deleted
+// through a cluster admin (an unknown one skipped) and forgotten, so the
+// next use creates it again.
+func deleteTopics(brokers []string, cfg *sarama.Config, t *topics) func(context.Context, []string) error {
+	return func(_ context.Context, names []string) error {
+		admin, err := sarama.NewClusterAdmin(brokers, cfg)
+		if err != nil {
+			return fmt.Errorf("levee/kafka: delete topics: %w", err)
+		}
+		defer admin.Close()
+		var errs []error
+		for _, topic := range names {
+			t.forget(topic)
+			if err := admin.DeleteTopic(topic); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+				errs = append(errs, fmt.Errorf("levee/kafka: delete topic %q: %w", topic, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+}

@@ -66,7 +66,7 @@ func exportData(t *testing.T) (map[string]string, []string) {
 	for dec.More() {
 		var p struct {
 			ImportPath, Export string
-			Module     *struct{ Path string }
+			Module             *struct{ Path string }
 		}
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
