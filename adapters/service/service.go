@@ -54,8 +54,8 @@ type Service struct {
 // invalid section) and the file's holds above the ack deadline
 // (config.Config.CheckDeadline), each wrapping its package's sentinel.
 func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, error) {
-	var tc adapters.TransportConfig
-	if err := cfg.Transport().Decode(&tc); err != nil {
+	tc, err := adapters.FromConfig(cfg)
+	if err != nil {
 		return nil, err
 	}
 	if err := cfg.CheckDeadline(tc.Capabilities().AckDeadline); err != nil {
