@@ -11,6 +11,7 @@ import (
 
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dlq"
+	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
@@ -101,8 +102,19 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: %s configures handler(s) %s that the router does not have (router handlers: %s)",
-			ErrInvalidConfig, cfg.file, strings.Join(missing, ", "), strings.Join(sortedKeys(have), ", "))
+		names := sortedKeys(have)
+		var hints []string
+		for _, m := range missing {
+			if s := iconfig.Suggest(m, names); s != "" {
+				hints = append(hints, fmt.Sprintf("%q for %q", s, m))
+			}
+		}
+		hint := ""
+		if len(hints) > 0 {
+			hint = "; did you mean " + strings.Join(hints, ", ") + "?"
+		}
+		return nil, fmt.Errorf("%w: %s configures handler(s) %s that the router does not have%s (router handlers: %s)",
+			ErrInvalidConfig, cfg.file, strings.Join(missing, ", "), hint, strings.Join(names, ", "))
 	}
 	a, err := Build(cfg, deps)
 	if err != nil {
