@@ -22,7 +22,9 @@ func TestSuggest(t *testing.T) {
 }
 
 func TestJoin(t *testing.T) {
-	e := func(line int, msg string) error { return &Error{File: "f.yaml", Line: line, Path: "k", Err: errors.New(msg)} }
+	e := func(line int, msg string) error {
+		return &Error{File: "f.yaml", Line: line, Path: "k", Err: errors.New(msg)}
+	}
 	if Join() != nil || Join(nil, nil) != nil {
 		t.Fatal("Join of nothing is not nil")
 	}
