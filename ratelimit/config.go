@@ -32,7 +32,9 @@ import (
 // New, naming the key at fault.
 type Config struct {
 	// Rate is the limiter's own rate; nil means no limit of its own. 0
-	// admits nothing.
+	// is a pause: nothing is admitted until the rate is raised (waiters
+	// wait up to max_wait or max_hold, then are deferred); config's
+	// Warnings and `levee config check` report it.
 	Rate *float64 `yaml:"rate" levee:"rate"`
 	// Burst is the bucket size; nil means 1.
 	Burst *int `yaml:"burst"`
