@@ -32,9 +32,9 @@ import (
 // New, naming the key at fault.
 type Config struct {
 	// Rate is the limiter's own rate; nil means no limit of its own. 0
-	// is a pause: nothing is admitted until the rate is raised (waiters
-	// wait up to max_wait or max_hold, then are deferred); config's
-	// Warnings and `levee config check` report it.
+	// is a pause: nothing is admitted until the rate is raised (see "A
+	// rate of 0" in the package doc); config's Warnings and `levee config
+	// check` report it.
 	Rate *float64 `yaml:"rate" levee:"rate"`
 	// Burst is the bucket size; nil means 1.
 	Burst *int `yaml:"burst"`
