@@ -152,3 +152,26 @@ func TestGoChannelCapabilities(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// An explicit zero is an error in code as in YAML (transport.concurrency:
+// 0 is rejected by the decoder), never the default in disguise.
+func TestZeroOptionsAreErrors(t *testing.T) {
+	for _, tc := range []struct {
+		key string
+		opt adapters.Option
+	}{
+		{"concurrency", adapters.WithConcurrency(0)},
+		{"ack_deadline", adapters.WithAckDeadline(0)},
+		{"dial_timeout", adapters.WithDialTimeout(0)},
+	} {
+		_, err := adapters.New(context.Background(), tc.opt)
+		if !errors.Is(err, adapters.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.key+": ") || !strings.Contains(err.Error(), "0 is not allowed") {
+			t.Errorf("%s: got %v, want ErrInvalidConfig naming the key", tc.key, err)
+		}
+	}
+	tr, err := adapters.New(context.Background(), adapters.WithConcurrency(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = tr.Close()
+}

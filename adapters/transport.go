@@ -120,6 +120,9 @@ func Build(ctx context.Context, cfg TransportConfig, logger watermill.LoggerAdap
 // own (see docs/TRANSPORTS.md).
 func New(ctx context.Context, opts ...Option) (*Transport, error) {
 	o := newOptions(opts)
+	if len(o.errs) > 0 {
+		return nil, fmt.Errorf("levee/adapters: %w", errors.Join(o.errs...))
+	}
 	if err := o.tc.validate(); err != nil {
 		return nil, o.tc.redactError(fmt.Errorf("levee/adapters: %w", err))
 	}
