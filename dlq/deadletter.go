@@ -53,7 +53,7 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	if topic == "" {
 		return nil, w.publishFailed(msg, n, &PublishError{Err: ErrNoTopic, Cause: err}, class, attempts, first)
 	}
-	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic)
+	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic, w.location)
 	fp := dl.Metadata[KeyFingerprint]
 	if perr := r.pub.Publish(topic, dl); perr != nil {
 		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
@@ -105,7 +105,7 @@ func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError
 // one when the original has none), the payload byte for byte, every
 // original metadata key, and the failure keys, replacing earlier ones. Its
 // context is the original's, so a tracing publisher links it.
-func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic string) *message.Message {
+func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic, location string) *message.Message {
 	id := msg.UUID
 	if id == "" {
 		id = watermill.NewUUID()
@@ -132,6 +132,16 @@ func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, 
 	md[KeyErrorType] = errType
 	md[KeyErrorClass] = string(class)
 	md[KeyFingerprint] = Fingerprint(errType, errMsg)
+	if stack, f, ok := panicDetails(err, r.origin); stack != nil {
+		md[KeyStack] = trunc.String(string(stack), MaxStackLength)
+		if ok {
+			md[KeyFingerprint] = fingerprintAt(errType, errMsg, f.fn)
+			md[KeyCodeLocation] = f.location()
+		}
+	}
+	if _, ok := md[KeyCodeLocation]; !ok && location != "" {
+		md[KeyCodeLocation] = location
+	}
 	md[KeyAttempts] = strconv.Itoa(attempts)
 	md[KeyFirstFailureAt] = FormatTime(first)
 	md[KeyLastFailureAt] = FormatTime(last)

@@ -1,0 +1,220 @@
+package dlq
+
+import (
+	"bytes"
+	"errors"
+	"path"
+	"reflect"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
+)
+
+// MaxStackLength bounds KeyStack: the panic's stack is cut to its first
+// 8 KiB, at a UTF-8 boundary, ending in "…". The frame that groups the
+// letter is read from the whole stack before the cut.
+const MaxStackLength = 8 << 10
+
+// frame is one call of a goroutine stack: the function (package path and
+// name, no arguments), its file and line.
+type frame struct {
+	fn, file string
+	line     int
+}
+
+// location returns "fn (file:line)", or fn alone when the file is unknown.
+func (f frame) location() string {
+	if f.file == "" {
+		return f.fn
+	}
+	return f.fn + " (" + f.file + ":" + strconv.Itoa(f.line) + ")"
+}
+
+// leveeModule is Levee's module path: its frames are not the project's
+// code, except its examples and the external test packages (package
+// path ending in _test) that play a user in its tests.
+const leveeModule = "github.com/levee-dev/levee"
+
+// origin tells the project's code from its dependencies' in a stack. A
+// function's name alone does not: a closure of Levee's inlined into the
+// caller is named after the caller ("shop.Handle.Recover.func1"), so its
+// file decides too.
+type origin struct {
+	// mainMod is the running binary's main module (debug.ReadBuildInfo),
+	// "" when unknown or when it is Levee itself (Levee's own tests).
+	mainMod string
+	// leveeDir is the folder of Levee's core module source as compiled in
+	// (from this file's path), "" when unknown.
+	leveeDir string
+}
+
+// newOrigin reads the build info and where this file was compiled from.
+func newOrigin() origin {
+	var o origin
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path != leveeModule && bi.Main.Path != "command-line-arguments" {
+		o.mainMod = bi.Main.Path
+	}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		o.leveeDir = path.Dir(path.Dir(file)) // <root>/dlq/panicstack.go
+	}
+	return o
+}
+
+// ownFile reports whether file is Levee's own source (not its examples or
+// test files) or Watermill's.
+func (o origin) ownFile(file string) bool {
+	if strings.Contains(file, "/github.com/!three!dots!labs/watermill") {
+		return true
+	}
+	if o.leveeDir == "" || o.leveeDir == "." || !strings.HasPrefix(file, o.leveeDir+"/") {
+		return false
+	}
+	rel := file[len(o.leveeDir)+1:]
+	return !strings.HasPrefix(rel, "examples/") && !strings.HasSuffix(rel, "_test.go")
+}
+
+// isProjectFrame reports whether a frame is the project's code: by its
+// function's package (isProject) and by its file (not ownFile).
+func (o origin) isProjectFrame(f frame) bool {
+	return isProject(f.fn, o.mainMod) && !o.ownFile(f.file)
+}
+
+// pkgOf returns the package path of a full function name
+// ("path/pkg.(*T).M"). The runtime escapes dots in the last path element
+// ("yaml%2ev3"), so the first dot after the last slash ends the path.
+func pkgOf(fn string) string {
+	slash := max(strings.LastIndexByte(fn, '/'), 0)
+	if dot := strings.IndexByte(fn[slash:], '.'); dot >= 0 {
+		return fn[:slash+dot]
+	}
+	return fn
+}
+
+// isProject reports whether fn (a full function name) belongs to the
+// service's code: package main or, when mainMod is known, the main
+// module's packages; otherwise any package outside the standard library
+// (a first path element without a dot), Levee and Watermill.
+func isProject(fn, mainMod string) bool {
+	pkg := pkgOf(fn)
+	first, _, _ := strings.Cut(pkg, "/")
+	switch {
+	case pkg == "main":
+		return true
+	case !strings.Contains(first, "."):
+		return false
+	case pkg == leveeModule || strings.HasPrefix(pkg, leveeModule+"/"):
+		return strings.HasPrefix(pkg, leveeModule+"/examples/") || strings.HasSuffix(pkg, "_test")
+	case strings.HasPrefix(pkg, "github.com/ThreeDotsLabs/watermill"):
+		return false
+	case mainMod != "":
+		return pkg == mainMod || strings.HasPrefix(pkg, mainMod+"/")
+	}
+	return true
+}
+
+// projectFrame returns the first frame of the project's code in stack, a
+// goroutine stack as runtime/debug.Stack formats it (o decides what is
+// the project's), below the panic call:
+// the frames above "panic(" are the recovery's own. It returns false when
+// no frame is the project's (the panic came from Levee, Watermill or the
+// standard library with no project code between) or stack is garbage. It
+// never panics.
+func projectFrame(stack []byte, o origin) (frame, bool) {
+	lines := bytes.Split(stack, []byte("\n"))
+	start := 0
+	for i, l := range lines {
+		if bytes.HasPrefix(l, []byte("panic(")) {
+			start = i + 1
+			break
+		}
+	}
+	for i := start; i+1 < len(lines); i++ {
+		l := lines[i]
+		if len(l) == 0 || l[0] == '\t' || bytes.HasPrefix(l, []byte("goroutine ")) {
+			continue
+		}
+		if bytes.HasPrefix(l, []byte("created by ")) {
+			break
+		}
+		f := frame{fn: funcName(string(l))}
+		if f.fn == "" {
+			continue
+		}
+		if next := lines[i+1]; len(next) > 0 && next[0] == '\t' {
+			f.file, f.line = fileLine(string(bytes.TrimSpace(next)))
+		}
+		if o.isProjectFrame(f) {
+			return f, true
+		}
+	}
+	return frame{}, false
+}
+
+// funcName strips the argument list from a stack line
+// "pkg.(*T).M(0x1, {0x2, 0x3})" or "pkg.F(...)".
+func funcName(l string) string {
+	if !strings.HasSuffix(l, ")") {
+		return ""
+	}
+	depth := 0
+	for i := len(l) - 1; i >= 0; i-- {
+		switch l[i] {
+		case ')':
+			depth++
+		case '(':
+			depth--
+			if depth == 0 {
+				return l[:i]
+			}
+		}
+	}
+	return ""
+}
+
+// fileLine reads "/path/file.go:42 +0x1d" into the file and the line.
+func fileLine(s string) (string, int) {
+	s, _, _ = strings.Cut(s, " ")
+	colon := strings.LastIndexByte(s, ':')
+	if colon < 0 {
+		return s, 0
+	}
+	n, err := strconv.Atoi(s[colon+1:])
+	if err != nil {
+		return s, 0
+	}
+	return s[:colon], n
+}
+
+// funcLocation returns the location of h when it is the project's code
+// (not a Levee layer or a Watermill one), for KeyCodeLocation, or "".
+func funcLocation(h message.HandlerFunc, o origin) string {
+	if h == nil {
+		return ""
+	}
+	fn := runtime.FuncForPC(reflect.ValueOf(h).Pointer())
+	if fn == nil {
+		return ""
+	}
+	f := frame{fn: fn.Name()}
+	f.file, f.line = fn.FileLine(fn.Entry())
+	if !o.isProjectFrame(f) {
+		return ""
+	}
+	return f.location()
+}
+
+// panicDetails returns the stack of a *levee.PanicError in err's chain and
+// the first frame of the project's code in it.
+func panicDetails(err error, o origin) (stack []byte, f frame, ok bool) {
+	var pe *levee.PanicError
+	if !errors.As(err, &pe) || len(pe.Stack) == 0 {
+		return nil, frame{}, false
+	}
+	f, ok = projectFrame(pe.Stack, o)
+	return pe.Stack, f, ok
+}
