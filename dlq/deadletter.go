@@ -132,8 +132,8 @@ func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, 
 	md[KeyErrorType] = errType
 	md[KeyErrorClass] = string(class)
 	md[KeyFingerprint] = Fingerprint(errType, errMsg)
-	if stack, f, ok := panicDetails(err, r.origin); stack != nil {
-		md[KeyStack] = trunc.String(string(stack), MaxStackLength)
+	if stack, f, ok := panicDetails(err, r.origin); stack != "" {
+		md[KeyStack] = trunc.String(stack, MaxStackLength)
 		if ok {
 			md[KeyFingerprint] = fingerprintAt(errType, errMsg, f.fn)
 			md[KeyCodeLocation] = f.location()

@@ -1,8 +1,6 @@
 package dlq
 
 import (
-	"bytes"
-	"errors"
 	"path"
 	"reflect"
 	"runtime"
@@ -119,34 +117,33 @@ func isProject(fn, mainMod string) bool {
 
 // projectFrame returns the first frame of the project's code in stack, a
 // goroutine stack as runtime/debug.Stack formats it (o decides what is
-// the project's), below the panic call:
-// the frames above "panic(" are the recovery's own. It returns false when
-// no frame is the project's (the panic came from Levee, Watermill or the
-// standard library with no project code between) or stack is garbage. It
-// never panics.
-func projectFrame(stack []byte, o origin) (frame, bool) {
-	lines := bytes.Split(stack, []byte("\n"))
-	start := 0
-	for i, l := range lines {
-		if bytes.HasPrefix(l, []byte("panic(")) {
-			start = i + 1
-			break
-		}
+// the project's), below the panic call: the frames above "panic(" are the
+// recovery's own. It returns false when no frame is the project's (the
+// panic came from Levee, Watermill or the standard library with no
+// project code between) or stack is garbage. It never panics, and
+// allocates nothing but the frame's strings (substrings of stack).
+func projectFrame(stack string, o origin) (frame, bool) {
+	if i := strings.Index(stack, "\npanic("); i >= 0 {
+		stack = stack[i+1:]
+		_, stack, _ = strings.Cut(stack, "\n") // the panic( line
+	} else if strings.HasPrefix(stack, "panic(") {
+		_, stack, _ = strings.Cut(stack, "\n")
 	}
-	for i := start; i+1 < len(lines); i++ {
-		l := lines[i]
-		if len(l) == 0 || l[0] == '\t' || bytes.HasPrefix(l, []byte("goroutine ")) {
+	for stack != "" {
+		var l string
+		l, stack, _ = strings.Cut(stack, "\n")
+		if l == "" || l[0] == '\t' || strings.HasPrefix(l, "goroutine ") {
 			continue
 		}
-		if bytes.HasPrefix(l, []byte("created by ")) {
+		if strings.HasPrefix(l, "created by ") {
 			break
 		}
-		f := frame{fn: funcName(string(l))}
+		f := frame{fn: funcName(l)}
 		if f.fn == "" {
 			continue
 		}
-		if next := lines[i+1]; len(next) > 0 && next[0] == '\t' {
-			f.file, f.line = fileLine(string(bytes.TrimSpace(next)))
+		if next, _, _ := strings.Cut(stack, "\n"); next != "" && next[0] == '\t' {
+			f.file, f.line = fileLine(strings.TrimSpace(next))
 		}
 		if o.isProjectFrame(f) {
 			return f, true
@@ -208,13 +205,39 @@ func funcLocation(h message.HandlerFunc, o origin) string {
 	return f.location()
 }
 
-// panicDetails returns the stack of a *levee.PanicError in err's chain and
-// the first frame of the project's code in it.
-func panicDetails(err error, o origin) (stack []byte, f frame, ok bool) {
-	var pe *levee.PanicError
-	if !errors.As(err, &pe) || len(pe.Stack) == 0 {
-		return nil, frame{}, false
+// panicDetails returns the stack of the first *levee.PanicError in err's
+// chain and the first frame of the project's code in it. It walks the
+// chain itself (Unwrap() error and Unwrap() []error), as
+// levee.AsDeferral does: errors.As would allocate its target on every
+// dead letter.
+func panicDetails(err error, o origin) (stack string, f frame, ok bool) {
+	pe := asPanic(err)
+	if pe == nil || len(pe.Stack) == 0 {
+		return "", frame{}, false
 	}
-	f, ok = projectFrame(pe.Stack, o)
-	return pe.Stack, f, ok
+	stack = string(pe.Stack)
+	f, ok = projectFrame(stack, o)
+	return stack, f, ok
+}
+
+func asPanic(err error) *levee.PanicError {
+	for err != nil {
+		if pe, ok := err.(*levee.PanicError); ok {
+			return pe
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if pe := asPanic(e); pe != nil {
+					return pe
+				}
+			}
+			return nil
+		default:
+			return nil
+		}
+	}
+	return nil
 }

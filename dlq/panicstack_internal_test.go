@@ -69,11 +69,11 @@ func TestProjectFrame(t *testing.T) {
 		{"no panic line: from the top", "main.main()\n\t/m.go:3 +0x1\n", "", frame{fn: "main.main", file: "/m.go", line: 3}, true},
 		{"garbage", "\x00\xff(((\n\t:\n)", "", frame{}, false},
 		{"empty", "", "", frame{}, false},
-		{"no file line", "main.f()", "", frame{}, false},
+		{"no file line: the function alone", "main.f()", "", frame{fn: "main.f"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := projectFrame([]byte(tt.stack), origin{mainMod: tt.mainMod, leveeDir: "/src/levee"})
+			got, ok := projectFrame(tt.stack, origin{mainMod: tt.mainMod, leveeDir: "/src/levee"})
 			if ok != tt.ok || got != tt.want {
 				t.Errorf("projectFrame = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 			}
@@ -85,9 +85,10 @@ func TestProjectFrame(t *testing.T) {
 }
 
 func FuzzProjectFrame(f *testing.F) {
-	f.Add([]byte(sampleStack))
-	f.Add([]byte("panic(\n"))
-	f.Fuzz(func(t *testing.T, stack []byte) {
+	f.Add(sampleStack)
+	f.Add("panic(\n")
+	f.Add("x\npanic(")
+	f.Fuzz(func(t *testing.T, stack string) {
 		projectFrame(stack, origin{})
 		projectFrame(stack, origin{mainMod: "example.com/shop", leveeDir: "/src/levee"})
 	})
