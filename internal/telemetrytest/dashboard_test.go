@@ -25,12 +25,12 @@ import (
 // pending lists the dashboard series of packages not merged yet; the test
 // logs them instead of failing. Remove an entry when its package lands.
 var pending = map[string]string{
-	"levee_priority_": "priority",
-	"levee_dlq_":      "dlq",
+	"levee_dlq_": "dlq",
 }
 
 // TestDashboardSeriesExported drives one delivery through tracing, metrics,
-// breaker, ratelimit and batch with a meter provider backed by the OTel
+// breaker, ratelimit and batch, and one through every driver (priority and
+// the breaker's drain among them), with a meter provider backed by the OTel
 // Prometheus exporter (private registry), then checks that every levee_*
 // series docs/dashboards/levee.json queries is exported under that name.
 func TestDashboardSeriesExported(t *testing.T) {
