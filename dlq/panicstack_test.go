@@ -2,6 +2,7 @@ package dlq_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -148,5 +149,24 @@ func TestHandlerLocationWithoutPanic(t *testing.T) {
 	}
 	if _, ok := md[dlq.KeyStack]; ok {
 		t.Errorf("levee_stack on a letter that did not panic")
+	}
+}
+
+// README and docs/DLQ.md state the stack's bound.
+func TestStackBoundDocumented(t *testing.T) {
+	want := fmt.Sprintf("%d KiB", dlq.MaxStackLength>>10)
+	for _, f := range []string{"../README.md", "../docs/DLQ.md"} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.Contains(line, "levee_stack") && strings.Contains(line, "KiB") && !strings.Contains(line, want) {
+				t.Errorf("%s: %q does not say %s", f, line, want)
+			}
+		}
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("%s does not state the stack's bound, %s", f, want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package telemetrytest_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -101,4 +103,22 @@ func TestBreakerStateIsAnEnum(t *testing.T) {
 		}
 	}
 	t.Fatal("levee.breaker.state not collected")
+}
+
+// docs/TELEMETRY.md states how many values the quantile test puts through
+// each instrument and its tolerance.
+func TestQuantileDocStatesTheTest(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/TELEMETRY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(raw)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("%d values per instrument", samplesPerInstrument),
+		"by at most a factor of 2.5",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/TELEMETRY.md does not say %q", want)
+		}
+	}
 }

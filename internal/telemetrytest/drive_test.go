@@ -19,6 +19,11 @@ import (
 	"github.com/levee-dev/levee/tracing"
 )
 
+// samplesPerInstrument is how many values each driver puts through its
+// instrument in TestDashboardQuantilesAgainstPrometheus (docs/TELEMETRY.md
+// states it: TestQuantileDocStatesTheTest).
+const samplesPerInstrument = 300
+
 // A driver puts a chosen distribution through the real instruments of one
 // concern, inside a synctest bubble (fake time, so a 20 s breaker wait
 // takes no real time), and returns what really happened, measured by the

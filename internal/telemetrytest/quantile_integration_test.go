@@ -25,10 +25,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
-// samplesPerInstrument is how many values each driver puts through its
-// instrument.
-const samplesPerInstrument = 300
-
 // controlMetric records the priority waits again on OTel's default
 // boundaries: the check must fail on it, or it proves nothing.
 const controlMetric = "telemetrytest_default_buckets_seconds"
