@@ -34,8 +34,9 @@ func (f frame) location() string {
 }
 
 // leveeModule is Levee's module path: its frames are not the project's
-// code, except its examples and the external test packages (package
-// path ending in _test) that play a user in its tests.
+// code, except its examples and its external test packages (package path
+// ending in _test), which play a user in its tests. (Where Levee's source
+// tree is known, its files decide instead: isProjectFrame.)
 const leveeModule = "github.com/levee-dev/levee"
 
 // origin tells the project's code from its dependencies' in a stack. A
@@ -63,23 +64,22 @@ func newOrigin() origin {
 	return o
 }
 
-// ownFile reports whether file is Levee's own source (not its examples or
-// test files) or Watermill's.
-func (o origin) ownFile(file string) bool {
-	if strings.Contains(file, "/github.com/!three!dots!labs/watermill") {
-		return true
-	}
-	if o.leveeDir == "" || o.leveeDir == "." || !strings.HasPrefix(file, o.leveeDir+"/") {
-		return false
-	}
-	rel := file[len(o.leveeDir)+1:]
-	return !strings.HasPrefix(rel, "examples/") && !strings.HasSuffix(rel, "_test.go")
+// inLevee reports whether file is in Levee's source tree.
+func (o origin) inLevee(file string) bool {
+	return o.leveeDir != "" && o.leveeDir != "." && strings.HasPrefix(file, o.leveeDir+"/")
 }
 
-// isProjectFrame reports whether a frame is the project's code: by its
-// function's package (isProject) and by its file (not ownFile).
+// isProjectFrame reports whether a frame is the project's code. In Levee's
+// source tree the file decides: its examples and its test files (which
+// play a user in Levee's tests, whatever their package) are, the rest is
+// not. Elsewhere the function's package decides (isProject), and
+// Watermill's files are not.
 func (o origin) isProjectFrame(f frame) bool {
-	return isProject(f.fn, o.mainMod) && !o.ownFile(f.file)
+	if o.inLevee(f.file) {
+		rel := f.file[len(o.leveeDir)+1:]
+		return strings.HasPrefix(rel, "examples/") || strings.HasSuffix(rel, "_test.go")
+	}
+	return isProject(f.fn, o.mainMod) && !strings.Contains(f.file, "/github.com/!three!dots!labs/watermill")
 }
 
 // pkgOf returns the package path of a full function name
