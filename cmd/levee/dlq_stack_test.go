@@ -14,9 +14,9 @@ import (
 
 // chargeCard stands for a service's handler that panics (a test file
 // plays a user: its frames are the project's code).
-func chargeCard(*message.Message) ([]*message.Message, error) {
-	var card map[string]string
-	card["number"] = "4242" // assignment to entry in nil map
+func chargeCard(msg *message.Message) ([]*message.Message, error) {
+	lines := []string{}
+	_ = lines[len(msg.Payload)] // index out of range: the payload has no lines
 	return nil, nil
 }
 
