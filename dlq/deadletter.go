@@ -131,15 +131,17 @@ func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, 
 	md[KeyError] = trunc.String(errMsg, r.cfg.maxErrorLength)
 	md[KeyErrorType] = errType
 	md[KeyErrorClass] = string(class)
-	md[KeyFingerprint] = Fingerprint(errType, errMsg)
-	if stack, f, ok := panicDetails(err, r.origin); stack != "" {
+	// A panic's stack, and the first frame of the project's code in it,
+	// which groups the letter (fingerprintAt) and is its code location.
+	stack, f, _ := panicDetails(err, r.origin)
+	md[KeyFingerprint] = fingerprintAt(errType, errMsg, f.fn)
+	if stack != "" {
 		md[KeyStack] = trunc.String(stack, MaxStackLength)
-		if ok {
-			md[KeyFingerprint] = fingerprintAt(errType, errMsg, f.fn)
-			md[KeyCodeLocation] = f.location()
-		}
 	}
-	if _, ok := md[KeyCodeLocation]; !ok && location != "" {
+	if f.fn != "" {
+		location = f.location()
+	}
+	if location != "" {
 		md[KeyCodeLocation] = location
 	}
 	md[KeyAttempts] = strconv.Itoa(attempts)
