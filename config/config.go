@@ -26,6 +26,7 @@ var ErrInvalidConfig = iconfig.ErrInvalidConfig
 type Config struct {
 	file      string
 	transport iconfig.Raw
+	console   iconfig.Raw
 	store     dlqops.StoreConfig
 	hasStore  bool
 	schemas   *validate.Registry
@@ -125,6 +126,12 @@ func (t Transport) IsZero() bool { return t.raw.IsZero() }
 // same way. An absent section leaves v unchanged and returns nil.
 func (t Transport) Decode(v any) error { return t.raw.Decode(v) }
 
+// Console returns the console section (`levee dlq serve`: listen address,
+// users, tokens, trace links, canary defaults), kept undecoded like the
+// transport: the console lives in the cmd module. Its Decode is strict and
+// locates errors the same way; an absent section decodes to nothing.
+func (c *Config) Console() Transport { return Transport{raw: c.console} }
+
 // The top level of a levee.yaml.
 type fileConfig struct {
 	Transport  iconfig.Raw                       `yaml:"transport"`
@@ -133,6 +140,7 @@ type fileConfig struct {
 	Breakers   map[string]iconfig.Raw            `yaml:"breakers"`
 	Store      iconfig.Raw                       `yaml:"store"`
 	Schemas    iconfig.Raw                       `yaml:"schemas"`
+	Console    iconfig.Raw                       `yaml:"console"`
 }
 
 // fromDocument builds a Config from a parsed document: the top level in
@@ -146,6 +154,7 @@ func fromDocument(doc *iconfig.Document, sections []Section) (*Config, error) {
 	cfg := &Config{
 		file:      doc.File,
 		transport: fc.Transport,
+		console:   fc.Console,
 		handlers:  map[string]*Handler{},
 		shared:    map[string]map[string]iconfig.Raw{"schedulers": fc.Schedulers, "breakers": fc.Breakers},
 		sections:  sections,

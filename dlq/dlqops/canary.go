@@ -57,6 +57,10 @@ type CanaryPlan struct {
 	Actor string
 }
 
+// Validate checks p and returns it with its defaults filled in; errors
+// wrap ErrInvalidConfig.
+func (p CanaryPlan) Validate() (CanaryPlan, error) { return p.withDefaults() }
+
 func (p CanaryPlan) withDefaults() (CanaryPlan, error) {
 	if len(p.Waves) == 0 {
 		p.Waves = DefaultCanaryWaves()
