@@ -66,8 +66,8 @@ func (s *Store) Page(ctx context.Context, q dlqops.PageQuery) (dlqops.LetterPage
 	return page, nil
 }
 
-// Hourly implements dlqops.Browser with one aggregate over the range of
-// the keys' (key, failed_at) index.
+// Hourly implements dlqops.Browser from the per-hour counters the
+// triggers of migration 0005 keep: O(keys × hours).
 func (s *Store) Hourly(ctx context.Context, q dlqops.HourlyQuery) (map[string][]int, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
@@ -75,7 +75,6 @@ func (s *Store) Hourly(ctx context.Context, q dlqops.HourlyQuery) (map[string][]
 		return nil, err
 	}
 	by, _ := dlqops.ParseGroupBy(string(q.By))
-	col := groupColumn(by)
 	out := make(map[string][]int, len(q.Keys))
 	for _, k := range q.Keys {
 		out[k] = make([]int, q.Hours)
@@ -84,9 +83,9 @@ func (s *Store) Hourly(ctx context.Context, q dlqops.HourlyQuery) (map[string][]
 		return out, nil
 	}
 	start := q.Start()
-	rows, err := s.pool.Query(ctx, `SELECT `+col+`, floor(extract(epoch FROM failed_at - $2::timestamptz) / 3600)::int, count(*)
-		FROM `+s.table+` WHERE `+col+` = ANY($1::text[]) AND failed_at >= $2 AND failed_at < $3
-		GROUP BY 1, 2`, q.Keys, start, start.Add(time.Duration(q.Hours)*time.Hour))
+	rows, err := s.pool.Query(ctx, `SELECT key, hour, n FROM `+s.schema+`.group_hours
+		WHERE dim = $1 AND key = ANY($2::text[]) AND hour >= $3 AND hour < $4 AND n > 0`,
+		dimOf(by), q.Keys, start, start.Add(time.Duration(q.Hours)*time.Hour))
 	if err != nil {
 		return nil, storeErr("hourly", err)
 	}
@@ -94,13 +93,16 @@ func (s *Store) Hourly(ctx context.Context, q dlqops.HourlyQuery) (map[string][]
 	for rows.Next() {
 		var (
 			key  string
-			h, n int
+			hour time.Time
+			n    int64
 		)
-		if err := rows.Scan(&key, &h, &n); err != nil {
+		if err := rows.Scan(&key, &hour, &n); err != nil {
 			return nil, storeErr("hourly", err)
 		}
-		if c, ok := out[key]; ok && h >= 0 && h < len(c) {
-			c[h] += n
+		if c, ok := out[key]; ok {
+			if h := q.Hour(hour); h >= 0 {
+				c[h] += int(n)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -43,6 +43,24 @@ func TestCountedGroupsMatchTheAggregate(t *testing.T) {
 	if _, err := s.Prune(ctx, dlqops.Retention{MaxCount: 250}, dlqtest.Base); err != nil {
 		t.Fatal(err)
 	}
+	all, err := s.List(ctx, dlqops.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hq := dlqops.HourlyQuery{Keys: []string{"g0", "g1", "g6"}, Since: dlqtest.Base, Hours: 2}
+	hours, err := s.Hourly(ctx, hq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{"g0": {0, 0}, "g1": {0, 0}, "g6": {0, 0}}
+	for _, dl := range all {
+		if c, ok := want[dl.Fingerprint]; ok && hq.Hour(dl.FailedAt) >= 0 {
+			c[hq.Hour(dl.FailedAt)]++
+		}
+	}
+	if fmt.Sprint(hours) != fmt.Sprint(want) {
+		t.Errorf("hourly counters %v, want %v (from the letters)", hours, want)
+	}
 	everything := dlqops.Filter{Since: dlqtest.Base.Add(-time.Hour)} // not counted: aggregated
 	window := dlqtest.Base.Add(200 * time.Second)
 	for _, by := range []dlqops.GroupBy{dlqops.GroupByFingerprint, dlqops.GroupByTopic, dlqops.GroupByHandler} {

@@ -1,6 +1,7 @@
--- 0005: the letters per group, kept by statement triggers, so Groups
--- without a filter (the console's first page) reads counters instead of
--- aggregating every letter: O(groups), not O(letters).
+-- 0005: the letters per group, and per group and hour, kept by statement
+-- triggers, so Groups without a filter (the console's first page) and the
+-- hourly trend read counters instead of aggregating letters: O(groups),
+-- not O(letters).
 CREATE TABLE IF NOT EXISTS {{schema}}.group_counts (
     dim     text NOT NULL,             -- f (fingerprint), t (original topic), h (handler)
     key     text COLLATE "C" NOT NULL,
@@ -9,6 +10,16 @@ CREATE TABLE IF NOT EXISTS {{schema}}.group_counts (
     status  text NOT NULL,
     n       bigint NOT NULL,
     PRIMARY KEY (dim, key, topic, handler, status)
+);
+
+-- the letters per group and hour of failure (any status), for the
+-- console's hourly trend (Browser.Hourly)
+CREATE TABLE IF NOT EXISTS {{schema}}.group_hours (
+    dim  text NOT NULL,
+    key  text COLLATE "C" NOT NULL,
+    hour timestamptz NOT NULL,
+    n    bigint NOT NULL,
+    PRIMARY KEY (dim, key, hour)
 );
 
 -- the oldest new letter of a group (its age gauge and alert)
@@ -25,6 +36,11 @@ BEGIN
     FROM new_rows r CROSS JOIN LATERAL (VALUES ('f', r.fingerprint), ('t', r.original_topic), ('h', r.handler)) d(dim, key)
     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (dim, key, topic, handler, status) DO UPDATE SET n = g.n + excluded.n;
+    INSERT INTO {{schema}}.group_hours AS g (dim, key, hour, n)
+    SELECT d.dim, d.key, date_trunc('hour', r.failed_at, 'UTC'), count(*)
+    FROM new_rows r CROSS JOIN LATERAL (VALUES ('f', r.fingerprint), ('t', r.original_topic), ('h', r.handler)) d(dim, key)
+    GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (dim, key, hour) DO UPDATE SET n = g.n + excluded.n;
     RETURN NULL;
 END $$;
 
@@ -35,6 +51,16 @@ BEGIN
     FROM old_rows r CROSS JOIN LATERAL (VALUES ('f', r.fingerprint), ('t', r.original_topic), ('h', r.handler)) d(dim, key)
     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (dim, key, topic, handler, status) DO UPDATE SET n = g.n + excluded.n;
+    DELETE FROM {{schema}}.group_counts WHERE n <= 0;
+    WITH gone AS (
+        INSERT INTO {{schema}}.group_hours AS g (dim, key, hour, n)
+        SELECT d.dim, d.key, date_trunc('hour', r.failed_at, 'UTC'), -count(*)
+        FROM old_rows r CROSS JOIN LATERAL (VALUES ('f', r.fingerprint), ('t', r.original_topic), ('h', r.handler)) d(dim, key)
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (dim, key, hour) DO UPDATE SET n = g.n + excluded.n
+        RETURNING g.dim, g.key, g.hour, g.n)
+    DELETE FROM {{schema}}.group_hours h USING gone
+        WHERE gone.n <= 0 AND h.dim = gone.dim AND h.key = gone.key AND h.hour = gone.hour;
     RETURN NULL;
 END $$;
 
@@ -68,3 +94,8 @@ SELECT d.dim, d.key, r.original_topic, r.handler, r.status, count(*)
 FROM {{schema}}.dead_letters r CROSS JOIN LATERAL (VALUES ('f', r.fingerprint), ('t', r.original_topic), ('h', r.handler)) d(dim, key)
 GROUP BY 1, 2, 3, 4, 5
 ON CONFLICT (dim, key, topic, handler, status) DO UPDATE SET n = excluded.n;
+INSERT INTO {{schema}}.group_hours (dim, key, hour, n)
+SELECT d.dim, d.key, date_trunc('hour', r.failed_at, 'UTC'), count(*)
+FROM {{schema}}.dead_letters r CROSS JOIN LATERAL (VALUES ('f', r.fingerprint), ('t', r.original_topic), ('h', r.handler)) d(dim, key)
+GROUP BY 1, 2, 3
+ON CONFLICT (dim, key, hour) DO UPDATE SET n = excluded.n;
