@@ -21,6 +21,9 @@ import (
 // trendHours is how many hours the groups page's trend shows.
 const trendHours = 24
 
+// groupSample is how many of its newest letters a group page shows.
+const groupSample = 20
+
 // maxGroupsShown bounds the groups page.
 const maxGroupsShown = 200
 
@@ -92,7 +95,7 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, errors.New("no such group"))
 		return
 	}
-	f.Limit = 20
+	f.Limit = groupSample
 	page, err := s.store.Page(r.Context(), dlqops.PageQuery{Filter: f})
 	if err != nil {
 		s.fail(w, r, http.StatusBadGateway, err)
