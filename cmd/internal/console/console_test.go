@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -334,5 +336,27 @@ func TestCheckListen(t *testing.T) {
 	}
 	if err := CheckListen(&Config{Tokens: []Token{{Name: "a", Token: "0123456789abcdef", Role: RoleViewer}}}, "0.0.0.0:1", false); err != nil {
 		t.Errorf("with a token: %v", err)
+	}
+}
+
+func TestGroupsPaging(t *testing.T) {
+	f := newFixture(t)
+	var letters []dlqops.Record
+	for i := range groupsPerPage + 10 {
+		letters = append(letters, dlqtest.Letter("p"+strconv.Itoa(i), fmt.Sprintf("grp-%03d", i), "orders", "ship", time.Duration(i)*time.Second))
+	}
+	if _, err := f.store.Add(context.Background(), letters...); err != nil {
+		t.Fatal(err)
+	}
+	first := f.do("GET", "/", "alice", nil).Body.String()
+	second := f.do("GET", "/?by=fingerprint&page=1", "alice", nil).Body.String()
+	if !strings.Contains(first, "groups 1 to 50 of 62") || !strings.Contains(first, `href="/?by=fingerprint&amp;page=1"`) {
+		t.Errorf("first page lacks its range or next link")
+	}
+	if !strings.Contains(second, "groups 51 to 62 of 62") || !strings.Contains(second, "previous groups") || strings.Contains(second, "next groups") {
+		t.Errorf("second page lacks its range or links")
+	}
+	if rows := strings.Count(second, `class="group"`); rows != 12 {
+		t.Errorf("second page shows %d groups, want 12", rows)
 	}
 }

@@ -26,6 +26,7 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		"at most 20,000 entries a request",
 		fmt.Sprintf("the %d newest letters", groupSample),
 		fmt.Sprintf("a %d-hour trend", trendHours),
+		fmt.Sprintf("largest first, %d a page", groupsPerPage),
 		"(default 0: the first failure halts)",
 	} {
 		if !strings.Contains(doc, want) {

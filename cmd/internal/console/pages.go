@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,8 +25,8 @@ const trendHours = 24
 // groupSample is how many of its newest letters a group page shows.
 const groupSample = 20
 
-// maxGroupsShown bounds the groups page.
-const maxGroupsShown = 200
+// groupsPerPage is how many groups one groups page shows.
+const groupsPerPage = 50
 
 // groupRow is a group and its hourly trend.
 type groupRow struct {
@@ -47,7 +48,10 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	total := len(groups)
-	groups = groups[:min(len(groups), maxGroupsShown)]
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	page = max(0, min(page, (total-1)/groupsPerPage))
+	from := page * groupsPerPage
+	groups = groups[from:min(len(groups), from+groupsPerPage)]
 	keys := make([]string, len(groups))
 	for i, g := range groups {
 		keys[i] = g.Key
@@ -62,8 +66,15 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 	for i, g := range groups {
 		rows[i] = groupRow{Group: g, Trend: trends[g.Key], Max: slices.Max(append([]int{1}, trends[g.Key]...))}
 	}
-	s.render(w, r, http.StatusOK, "groups.html", map[string]any{"Title": "Dead-letter groups", "By": string(by),
-		"Groups": rows, "Total": total, "Shown": len(rows)})
+	data := map[string]any{"Title": "Dead-letter groups", "By": string(by), "Groups": rows, "Total": total,
+		"From": from + 1, "To": from + len(rows)}
+	if page > 0 {
+		data["Prev"] = fmt.Sprintf("/?by=%s&page=%d", by, page-1)
+	}
+	if from+len(rows) < total {
+		data["Next"] = fmt.Sprintf("/?by=%s&page=%d", by, page+1)
+	}
+	s.render(w, r, http.StatusOK, "groups.html", data)
 }
 
 // groupFilter is the filter of the group named by by and key.

@@ -47,6 +47,7 @@ func timePages(ctx context.Context, store dlqops.Store, now time.Time, runs int)
 	}
 	pages := []struct{ name, target string }{
 		{"groups by fingerprint", "/"},
+		{"groups, page 2", "/?by=fingerprint&page=1"},
 		{"groups by topic", "/?by=topic"},
 		{"groups by handler", "/?by=handler"},
 		{"group (largest)", "/group?by=fingerprint&key=" + groupKey(0)},
