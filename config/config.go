@@ -128,9 +128,20 @@ func (t Transport) Decode(v any) error { return t.raw.Decode(v) }
 
 // Console returns the console section (`levee dlq serve`: listen address,
 // users, tokens, trace links, canary defaults), kept undecoded like the
-// transport: the console lives in the cmd module. Its Decode is strict and
-// locates errors the same way; an absent section decodes to nothing.
-func (c *Config) Console() Transport { return Transport{raw: c.console} }
+// transport: the console lives in the cmd module.
+func (c *Config) Console() Console { return Console{raw: c.console} }
+
+// Console is the console section of a file, kept undecoded. The zero
+// Console is an absent section.
+type Console struct{ raw iconfig.Raw }
+
+// IsZero reports whether the file has no console section.
+func (c Console) IsZero() bool { return c.raw.IsZero() }
+
+// Decode decodes the console section into v, strictly, with errors that
+// name the file, the line and the key path, like Transport.Decode; an
+// absent section leaves v unchanged and returns nil.
+func (c Console) Decode(v any) error { return c.raw.Decode(v) }
 
 // The top level of a levee.yaml.
 type fileConfig struct {

@@ -13,21 +13,34 @@ import (
 // maxIDs bounds the letters one archive or restore names.
 const maxIDs = 500
 
-// selection reads the letters a POST acts on: ids, or a whole group
-// (by, key) capped at maxIDs... a group archive uses the store's filter.
+// archiveOrRestore moves the letters named by the form's ids (at most
+// maxIDs) from one status to another, and records it.
 func (s *Server) archiveOrRestore(w http.ResponseWriter, r *http.Request, from, to dlqops.Status, action string) {
 	ids := r.PostForm["id"]
 	if len(ids) == 0 || len(ids) > maxIDs {
 		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("levee/console: name 1 to %d letters", maxIDs))
 		return
 	}
-	n, err := s.store.SetStatus(r.Context(), dlqops.Filter{IDs: ids, Statuses: []dlqops.Status{from}}, to)
+	// the letters in the from status are the ones that change (a claimed
+	// one excepted, which SetStatus skips)
+	letters, err := s.store.List(r.Context(), dlqops.Filter{IDs: ids, Statuses: []dlqops.Status{from}})
 	if err != nil {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
-	s.audit(r, action, map[string]any{"ids": ids, "changed": n})
-	if err := s.event(r.Context(), r, action, fmt.Sprintf("%s -> %s", from, to), "", ids...); err != nil {
+	changing := make([]string, len(letters))
+	for i, dl := range letters {
+		changing[i] = dl.ID
+	}
+	n := 0
+	if len(changing) > 0 {
+		if n, err = s.store.SetStatus(r.Context(), dlqops.Filter{IDs: changing, Statuses: []dlqops.Status{from}}, to); err != nil {
+			s.fail(w, r, http.StatusBadGateway, err)
+			return
+		}
+	}
+	s.audit(r, action, map[string]any{"ids": changing, "asked": len(ids), "changed": n})
+	if err := s.event(r.Context(), r, action, fmt.Sprintf("%s -> %s", from, to), "", changing...); err != nil {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}

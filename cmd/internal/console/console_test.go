@@ -244,6 +244,13 @@ func TestArchiveAndRestore(t *testing.T) {
 	if rec := f.do("POST", "/restore", "alice", url.Values{"id": {"La"}, "csrf": {tok}}); rec.Code != 303 {
 		t.Fatalf("restore: got %d", rec.Code)
 	}
+	// archiving an archived letter changes nothing and records nothing
+	if rec := f.do("POST", "/archive", "alice", url.Values{"id": {"Lb"}, "csrf": {tok}}); rec.Code != 303 {
+		t.Fatalf("archive again: got %d", rec.Code)
+	}
+	if evs, _ := f.store.Events(context.Background(), "Lb", 10); len(evs) != 1 {
+		t.Errorf("events of Lb after a second archive: %+v, want the first only", evs)
+	}
 	la, _ := f.store.Get(context.Background(), "La")
 	lb, _ := f.store.Get(context.Background(), "Lb")
 	if la.Status != dlqops.StatusNew || lb.Status != dlqops.StatusArchived {
@@ -253,7 +260,7 @@ func TestArchiveAndRestore(t *testing.T) {
 	if !strings.Contains(body, "ev-archived") || !strings.Contains(body, "ev-restored") {
 		t.Error("the lineage lacks the archive and the restore")
 	}
-	if a := f.audit.String(); strings.Count(a, `"action":"archived"`) != 1 || strings.Count(a, `"action":"restored"`) != 1 || !strings.Contains(a, `"actor":"alice"`) {
+	if a := f.audit.String(); strings.Count(a, `"action":"archived"`) != 2 || strings.Count(a, `"action":"restored"`) != 1 || !strings.Contains(a, `"actor":"alice"`) {
 		t.Errorf("audit log: %s", a)
 	}
 }

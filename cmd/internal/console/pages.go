@@ -118,7 +118,7 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "group.html", map[string]any{"Title": "Group " + key, "By": string(by), "Key": key,
 		"Group": groups[0], "Letters": page.Letters, "Stack": stack, "Canary": s.cfg.Canary, "Waves": wavesText(s.cfg.Canary.Waves),
-		"Runs": s.canaries.forGroup(string(by), key)})
+		"Runs": s.canaries.forGroup(string(by), key), "Back": "/group?" + url.Values{"by": {string(by)}, "key": {key}}.Encode()})
 }
 
 // stackOf returns a stack the letter carries: a metadata value whose key
