@@ -172,6 +172,14 @@ func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := run.snapshot()
+	left := -1 // unknown
+	by, _ := dlqops.ParseGroupBy(run.By)
+	if gs, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, Filter: groupFilter(by, run.Key)}); err == nil {
+		left = 0
+		for _, g := range gs {
+			left += g.New
+		}
+	}
 	s.render(w, r, http.StatusOK, "canary.html", map[string]any{"Title": fmt.Sprintf("Canary replay %d", run.ID), "Run": run,
-		"P": p, "Refresh": !p.Done})
+		"P": p, "Refresh": !p.Done, "Left": left, "Elapsed": p.Elapsed.Round(time.Millisecond)})
 }

@@ -32,6 +32,7 @@ func TestBrowser(t *testing.T) {
 	for i := range total {
 		dl := dlqtest.Letter(fmt.Sprintf("order-%02d", i), "3f9a2c1e8b7d6054", "orders", "ship", 0)
 		dl.FailedAt = now.Add(-time.Duration(total-i) * 7 * time.Minute)
+		dl.ReceivedAt = dl.FailedAt
 		dl.Error = "inventory service: 503 Service Unavailable"
 		dl.Payload = []byte(fmt.Sprintf(`{"order_id":"o-%d","items":[{"sku":"A-1","qty":2}],"total":19.9}`, i))
 		dl.Metadata["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -40,11 +41,21 @@ func TestBrowser(t *testing.T) {
 	for i := range 6 {
 		dl := dlqtest.Letter(fmt.Sprintf("pay-%02d", i), "77c0ffee12345678", "payments", "charge", 0)
 		dl.FailedAt = now.Add(-time.Duration(i) * 50 * time.Minute)
+		dl.ReceivedAt = dl.FailedAt
 		dl.ErrorClass, dl.Error = "validation", "payload: /amount: must be >= 0"
+		mustAdd(t, st, dl)
+	}
+	for i := range 3 {
+		dl := dlqtest.Letter(fmt.Sprintf("panic-%d", i), "5a1c0de5ca1ab1e0", "invoices", "render", 0)
+		dl.FailedAt = now.Add(-time.Duration(i) * 3 * time.Hour)
+		dl.ReceivedAt = dl.FailedAt
+		dl.ErrorClass, dl.ErrorType, dl.Error = "panic", "*levee.PanicError", "panic: runtime error: index out of range [3] with length 3"
+		dl.Metadata["levee_panic_stack"] = "goroutine 42 [running]:\nexample.com/invoices.(*Renderer).line(...)\n\t/src/invoices/render.go:88 +0x1d4\nexample.com/invoices.Handle({0xc0001a2000, 0x3})\n\t/src/invoices/handler.go:31 +0x9a"
 		mustAdd(t, st, dl)
 	}
 	h := dlqtest.Letter("hostile", "9e1d5b3a0c2f4e6d", "orders", "ship", 0)
 	h.FailedAt = now.Add(-time.Minute)
+	h.ReceivedAt = h.FailedAt
 	h.Error, h.Payload = hostile, []byte(hostile)
 	h.Metadata["x-note"] = hostile
 	mustAdd(t, st, h)
@@ -117,6 +128,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(hs.URL+"/letter?id=order-00"),
 		chromedp.WaitVisible("#payload"),
 		shot("letter"),
+		chromedp.Navigate(hs.URL+"/group?by=fingerprint&key=5a1c0de5ca1ab1e0"),
+		chromedp.WaitVisible("pre.stack"),
+		shot("group-panic"),
 		chromedp.Navigate(hs.URL+"/search?text=amount"),
 		chromedp.WaitVisible("table.letters"),
 		shot("search"),
@@ -135,9 +149,19 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(state, "HALTED") {
 		t.Fatalf("canary with a broken downstream: %q", state)
 	}
+	var shown string
+	if err := chromedp.Run(ctx, chromedp.Text("#left", &shown)); err != nil || shown != fmt.Sprint(total-1) {
+		t.Errorf("the halted page shows %q new letters left (%v), want %d", shown, err, total-1)
+	}
 	left, _ := st.List(context.Background(), dlqops.Filter{Group: "3f9a2c1e8b7d6054", Statuses: []dlqops.Status{dlqops.StatusNew}})
 	if len(left) != total-1 {
 		t.Errorf("after the halt %d letters are new, want %d untouched", len(left), total-1)
+	}
+	var lineage string
+	err = chromedp.Run(ctx, chromedp.Navigate(hs.URL+"/letter?id=order-00"), chromedp.WaitVisible("table.lineage"),
+		chromedp.Text("table.lineage", &lineage), shot("letter-lineage"))
+	if err != nil || !strings.Contains(lineage, "failed_again") || !strings.Contains(lineage, "dead-lettered again") {
+		t.Errorf("lineage of the first replayed letter: %q %v", lineage, err)
 	}
 	down.SetBroken(false)
 	state = canary(t, ctx, group, "FINISHED", shot, "", "canary-finished")
