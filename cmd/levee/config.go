@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
 )
 
@@ -21,6 +22,12 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 	// The transport section belongs to adapters, outside the core.
 	var tc adapters.TransportConfig
 	if err := cfg.Transport().Decode(&tc); err != nil {
+		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
+		return 1
+	}
+	// So is the console section (levee dlq serve).
+	var cc console.Config
+	if err := cfg.Console().Decode(&cc); err != nil {
 		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
 		return 1
 	}
