@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/levee-dev/levee/dlq/dlqops"
@@ -16,23 +17,53 @@ var _ dlqops.Browser = (*Store)(nil)
 
 // Page walk bounds.
 const (
-	// pageChunk is how many index entries one step of a page's walk reads.
-	pageChunk = 500
+	// pageStep is how many index entries one call of the page script
+	// examines at most (it blocks the server while it runs).
+	pageStep = 5000
 	// pageBudget bounds the index entries one Page call walks; a search
 	// that finds fewer matches in them returns a partial page whose Next
 	// continues the walk.
 	pageBudget = 20000
 )
 
-// filterFields are the fields Page reads to filter before it fetches a
-// whole letter.
-var filterFields = []string{fID, fFailedAt, fStatus, fFP, fTopic, fHandler, fDLQTopic, fClass, fError}
+// pageScript walks an index backwards by score from ARGV[3] down to
+// ARGV[4], from offset ARGV[7], examining at most ARGV[8] entries, and
+// returns the IDs whose letter passes the filter (status, group, topic,
+// handler, DLQ topic, class, and the lowercased text in the error), at
+// most ARGV[9]; then how many entries it examined, how many the range gave,
+// and the last examined entry's ID and score. Entries at the cursor's
+// score (ARGV[5]) with an ID at or after the cursor's (ARGV[6]) are
+// skipped. Page re-checks every letter it returns with PageQuery.Match.
+var pageScript = redis.NewScript(`
+local P, key, hi, lo, bs, bid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local offset, step, want = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local fg, ft, fh, fd, fst, fcl, ftx = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+local e = redis.call('ZRANGE', key, hi, lo, 'BYSCORE', 'REV', 'LIMIT', offset, step, 'WITHSCORES')
+local out, examined, lastID, lastScore = {}, 0, '', ''
+local bsn = tonumber(bs)
+for i = 1, #e, 2 do
+  local id, sc = e[i], e[i + 1]
+  examined = examined + 1
+  lastID, lastScore = id, sc
+  if not (bsn and tonumber(sc) == bsn and id >= bid) then
+    local v = redis.call('HMGET', P .. 'r:' .. id, 'st', 'fp', 'topic', 'handler', 'dlqt', 'ecl', 'err')
+    if v[1] and (fst == '' or string.find(',' .. fst .. ',', ',' .. v[1] .. ',', 1, true))
+      and (fg == '' or v[2] == fg) and (ft == '' or v[3] == ft) and (fh == '' or v[4] == fh)
+      and (fd == '' or v[5] == fd) and (fcl == '' or v[6] == fcl)
+      and (ftx == '' or string.find(string.lower(v[7] or ''), ftx, 1, true)) then
+      out[#out + 1] = id
+      if #out >= want then break end
+    end
+  end
+end
+return {out, examined, #e / 2, lastID, lastScore}`)
 
-// Page implements dlqops.Browser: it walks the smallest index that holds
-// the filter's letters (see Store.List) backwards from the cursor, reads
-// each entry's filter fields, and fetches the matching letters whole. It
-// walks at most 20,000 entries a call: a search matching fewer letters
-// than a page among them returns them with Partial set and a Next that
+// Page implements dlqops.Browser: a script walks the smallest index that
+// holds the filter's letters (see Store.List) backwards from the cursor,
+// within the filter's time range, filters each entry on the server, and
+// the matching letters are fetched whole. One call walks at most 20,000
+// entries (in script steps of 5,000): a search matching fewer letters than
+// a page among them returns them with Partial set and a Next that
 // continues the walk.
 func (s *Store) Page(ctx context.Context, q dlqops.PageQuery) (dlqops.LetterPage, error) {
 	if err := q.Validate(); err != nil {
@@ -45,6 +76,31 @@ func (s *Store) Page(ctx context.Context, q dlqops.PageQuery) (dlqops.LetterPage
 	return p, nil
 }
 
+// pageRange returns the score range of q, highest first: the cursor or
+// Until (exclusive) above, Since below; and the cursor's score and ID.
+func pageRange(q dlqops.PageQuery) (hi, lo, bs, bid string) {
+	hi, lo = "+inf", "-inf"
+	if !q.Filter.Since.IsZero() {
+		lo = strconv.FormatInt(ceilMicros(q.Filter.Since), 10)
+	}
+	var until int64 = math.MaxInt64
+	if !q.Filter.Until.IsZero() {
+		until = ceilMicros(q.Filter.Until)
+		hi = "(" + strconv.FormatInt(until, 10)
+	}
+	if b := q.Before; b != nil {
+		if at := ceilMicros(b.At); at < until {
+			hi = strconv.FormatInt(at, 10)
+			bs, bid = hi, b.ID
+			if b.At.Nanosecond()%1000 != 0 {
+				bs, bid = "", "" // between two microseconds: every entry at hi is before it
+				hi = "(" + hi
+			}
+		}
+	}
+	return hi, lo, bs, bid
+}
+
 func (s *Store) page(ctx context.Context, q dlqops.PageQuery) (dlqops.LetterPage, error) {
 	size := q.Size()
 	f := q.Filter
@@ -53,90 +109,83 @@ func (s *Store) page(ctx context.Context, q dlqops.PageQuery) (dlqops.LetterPage
 	if err != nil {
 		return dlqops.LetterPage{}, err
 	}
-	// go-redis swaps Start and Stop for a reverse range by score
-	hi := "+inf"
-	if q.Before != nil {
-		hi = strconv.FormatInt(ceilMicros(q.Before.At), 10)
+	hi, lo, bs, bid := pageRange(q)
+	statuses := make([]string, len(f.Statuses))
+	for i, st := range f.Statuses {
+		statuses[i] = string(st)
 	}
 	page := dlqops.LetterPage{Letters: []dlqops.Record{}}
-	var matched []string
-	var last redis.Z
-	for offset := 0; offset < pageBudget; {
+	var (
+		matched          []string
+		lastID, lastAt   string
+		offset           int
+		exhausted, ended bool
+	)
+	for offset < s.pageBudget && !ended {
+		step := min(pageStep, s.pageBudget-offset)
 		rctx, cancel := s.deadline(ctx)
-		zs, err := s.client.ZRangeArgsWithScores(rctx, redis.ZRangeArgs{Key: key, Start: "-inf", Stop: hi,
-			ByScore: true, Rev: true, Offset: int64(offset), Count: pageChunk}).Result()
+		v, err := pageScript.Run(rctx, s.client, nil, s.kp, key, hi, lo, bs, bid, offset, step, size+1-len(matched),
+			f.Group, f.Topic, f.Handler, f.DLQTopic, strings.Join(statuses, ","), q.Class, asciiLower(q.Text)).Slice()
 		cancel()
 		if err != nil {
 			return page, err
 		}
-		if len(zs) == 0 {
-			break
+		if len(v) != 5 {
+			return page, fmt.Errorf("short page reply (%d items)", len(v))
 		}
-		offset += len(zs)
-		last = zs[len(zs)-1]
-		ids, err := s.filterIDs(ctx, q, zs)
-		if err != nil {
-			return page, err
+		ids, _ := v[0].([]any)
+		examined, _ := v[1].(int64)
+		read, _ := v[2].(int64)
+		lastID, _ = v[3].(string)
+		lastAt, _ = v[4].(string)
+		for _, id := range ids {
+			if sid, ok := id.(string); ok {
+				matched = append(matched, sid)
+			}
 		}
-		matched = append(matched, ids...)
-		if len(matched) > size {
-			break
-		}
-		if len(zs) < pageChunk {
-			last = redis.Z{}
-			break
+		offset += int(examined)
+		switch {
+		case len(matched) > size:
+			ended = true
+		case int(read) < step:
+			ended, exhausted = true, true
 		}
 	}
 	letters, err := s.getAll(ctx, matched[:min(len(matched), size)])
 	if err != nil {
 		return page, err
 	}
-	page.Letters = letters
+	for i := range letters {
+		if q.Match(&letters[i]) {
+			page.Letters = append(page.Letters, letters[i])
+		}
+	}
 	switch {
-	case len(matched) > size && len(letters) > 0:
-		l := letters[len(letters)-1]
+	case len(matched) > size && len(page.Letters) > 0:
+		l := page.Letters[len(page.Letters)-1]
 		page.Next = &dlqops.Cursor{At: l.FailedAt, ID: l.ID}
-	case last.Member != nil:
+	case !exhausted && lastID != "":
 		// the budget ran out before the page was full
-		id, _ := last.Member.(string)
-		page.Next = &dlqops.Cursor{At: fromMicros(int64(last.Score)), ID: id}
+		at, err := parseScore(lastAt)
+		if err != nil {
+			return page, err
+		}
+		page.Next = &dlqops.Cursor{At: at, ID: lastID}
 		page.Partial = true
 	}
 	return page, nil
 }
 
-// filterIDs reads the filter fields of the entries zs and returns the IDs
-// of those matching q, in order.
-func (s *Store) filterIDs(ctx context.Context, q dlqops.PageQuery, zs []redis.Z) ([]string, error) {
-	rctx, cancel := s.deadline(ctx)
-	defer cancel()
-	pipe := s.client.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(zs))
-	for i, z := range zs {
-		id, _ := z.Member.(string)
-		cmds[i] = pipe.HMGet(rctx, s.recordKey(id), filterFields...)
-	}
-	if _, err := pipe.Exec(rctx); err != nil && err != redis.Nil {
-		return nil, err
-	}
-	var out []string
-	for _, c := range cmds {
-		v := c.Val()
-		str := func(i int) string { x, _ := v[i].(string); return x }
-		if len(v) != len(filterFields) || str(0) == "" {
-			continue // deleted meanwhile
-		}
-		at, err := strconv.ParseInt(str(1), 10, 64)
-		if err != nil {
-			continue
-		}
-		dl := dlqops.Record{ID: str(0), FailedAt: fromMicros(at), Status: dlqops.Status(str(2)), Fingerprint: str(3),
-			OriginalTopic: str(4), Handler: str(5), DLQTopic: str(6), ErrorClass: str(7), Error: str(8)}
-		if q.Match(&dl) {
-			out = append(out, dl.ID)
+// asciiLower lowercases ASCII letters only, as Lua's string.lower does on
+// the server and dlqops.PageQuery.Match does.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return out, nil
+	return string(b)
 }
 
 // getAll fetches letters whole, in order, skipping any deleted meanwhile.
