@@ -19,11 +19,11 @@ var _ dlqops.Browser = (*Store)(nil)
 const (
 	// pageStep is how many index entries one call of the page script
 	// examines at most (it blocks the server while it runs).
-	pageStep = 5000
+	pageStep = 1000
 	// pageBudget bounds the index entries one Page call walks; a search
 	// that finds fewer matches in them returns a partial page whose Next
 	// continues the walk.
-	pageBudget = 20000
+	pageBudget = 5000
 )
 
 // pageScript walks an index backwards by score from ARGV[3] down to
@@ -61,8 +61,9 @@ return {out, examined, #e / 2, lastID, lastScore}`)
 // Page implements dlqops.Browser: a script walks the smallest index that
 // holds the filter's letters (see Store.List) backwards from the cursor,
 // within the filter's time range, filters each entry on the server, and
-// the matching letters are fetched whole. One call walks at most 20,000
-// entries (in script steps of 5,000): a search matching fewer letters than
+// the matching letters are fetched whole. One call walks at most 5,000
+// entries (in script steps of 1,000, so no step blocks the server long): a
+// search matching fewer letters than
 // a page among them returns them with Partial set and a Next that
 // continues the walk.
 func (s *Store) Page(ctx context.Context, q dlqops.PageQuery) (dlqops.LetterPage, error) {

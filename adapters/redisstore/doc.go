@@ -65,7 +65,7 @@
 //	SetStatus      O(w log n)
 //	Prune          O(d log n) for d letters deleted, oldest first
 //	Page           O(w' log n), w' the entries walked backwards from the
-//	               cursor until a page matches (at most 20,000 a call)
+//	               cursor until a page matches (at most 5,000 a call)
 //	Hourly         O(keys × hours × log n)
 //
 // # Atomicity
