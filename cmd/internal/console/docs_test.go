@@ -23,7 +23,6 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("within `wait` (default %s)", shortDuration(dlqops.DefaultCanaryWait)),
 		fmt.Sprintf("(every %s)", shortDuration(dlqops.DefaultCanaryPoll)),
 		fmt.Sprintf("%d a page with a keyset cursor", dlqops.DefaultPageSize),
-		"at most 20,000 entries a request",
 		fmt.Sprintf("the %d newest letters", groupSample),
 		fmt.Sprintf("a %d-hour trend", trendHours),
 		fmt.Sprintf("largest first, %d a page", groupsPerPage),
