@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
+	"github.com/levee-dev/levee/validate"
 )
 
 // TestBrowser drives the console in headless Chromium: the groups, a
@@ -63,11 +64,17 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the topic's JSON Schema (the `schemas:` section's registry)
+	schemas, err := validate.Compile(map[string][]byte{"payments": []byte(`{"type": "object", "required": ["amount"],
+		"properties": {"amount": {"type": "number", "minimum": 0}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	token := "0123456789abcdef-e2e"
 	srv, err := New(Config{Tokens: []Token{{Name: "oncall", Token: token, Role: RoleAdmin}},
 		TraceLink: "http://jaeger.local:16686/trace/{trace_id}",
 		Canary:    Canary{Waves: []int{1, 2, 5, 20}, Wait: 300 * time.Millisecond}},
-		Deps{Store: st, Publisher: down})
+		Deps{Store: st, Publisher: down, Validator: schemas.Validate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +119,7 @@ func TestBrowser(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, "console-"+name+".png"), png, 0o644)
 		})
 	}
-	var groupsText, payload, letterErr string
+	var groupsText, payload, letterErr, editErr, archived, archive string
 	err = chromedp.Run(ctx,
 		network.Enable(),
 		network.SetExtraHTTPHeaders(network.Headers{"Authorization": "Bearer " + token}),
@@ -134,12 +141,37 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(hs.URL+"/search?text=amount"),
 		chromedp.WaitVisible("table.letters"),
 		shot("search"),
+		// edit and retry: a payload that is not JSON is refused
+		chromedp.Navigate(hs.URL+"/edit?id=pay-01"),
+		chromedp.WaitVisible("textarea"),
+		shot("edit"),
+		chromedp.SetValue("textarea", `{"amount": -5}`, chromedp.ByQuery),
+		chromedp.Click(`form[action="/edit"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible("#edit-error"),
+		chromedp.Text("#edit-error", &editErr),
+		shot("edit-rejected"),
+		// archive a letter from its page, find it in the archive
+		chromedp.Navigate(hs.URL+"/letter?id=pay-05"),
+		chromedp.WaitVisible(`form[action="/archive"] button`),
+		chromedp.Click(`form[action="/archive"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible("#status"),
+		chromedp.Text("#status", &archived),
+		chromedp.Navigate(hs.URL+"/search?status=archived"),
+		chromedp.WaitVisible("table.letters"),
+		chromedp.Text("table.letters", &archive),
+		shot("archive"),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(groupsText, "3f9a2c1e8b7d6054") || !strings.Contains(groupsText, "77c0ffee12345678") {
 		t.Errorf("groups page: %q", groupsText)
+	}
+	if !strings.Contains(editErr, "/amount") || down.Received() != 0 {
+		t.Errorf("invalid edit: %q, %d published", editErr, down.Received())
+	}
+	if archived != "archived" || !strings.Contains(archive, "pay-05") {
+		t.Errorf("archive: status %q, archive page %q", archived, archive)
 	}
 	if payload != hostile || letterErr != hostile {
 		t.Errorf("hostile letter: payload %q error %q, want the markup as text", payload, letterErr)

@@ -44,7 +44,7 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request) {
 		title = "Archive"
 	}
 	s.render(w, r, http.StatusOK, "search.html", map[string]any{"Title": title, "F": form, "Letters": page.Letters,
-		"Next": next, "Partial": page.Partial, "Took": time.Since(start).Round(time.Millisecond),
+		"Next": next, "Partial": page.Partial, "Took": time.Since(start).Round(100 * time.Microsecond),
 		"Archived": form.Status == string(dlqops.StatusArchived)})
 }
 
