@@ -1,6 +1,7 @@
 package dlqops
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -22,5 +23,13 @@ func TestConsoleDocStatesTheCanaryBounds(t *testing.T) {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/CONSOLE.md does not say %q", want)
 		}
+	}
+	ops, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waves := strings.Trim(strings.Join(strings.Fields(strings.Trim(fmt.Sprint(DefaultCanaryWaves()), "[]")), ", "), " ")
+	if want := "sends waves of " + waves + " letters"; !strings.Contains(strings.Join(strings.Fields(string(ops)), " "), want) {
+		t.Errorf("docs/OPERATIONS.md does not say %q", want)
 	}
 }
