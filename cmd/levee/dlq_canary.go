@@ -27,7 +27,7 @@ func (c *dlqCmd) canary(ctx context.Context, rp *dlqops.Replayer, sel dlqops.Rep
 		}
 	}
 	if _, err := plan.Validate(); err != nil {
-		return usageError{err.Error()}
+		return usageError{err.Error(), err}
 	}
 	last := 0
 	p, err := rp.Canary(ctx, sel, plan, func(p dlqops.CanaryProgress) {

@@ -87,7 +87,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	rp, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
 		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...))
 	if err != nil {
-		return usageError{err.Error()}
+		return usageError{err.Error(), err}
 	}
 	if *canary {
 		return c.canary(ctx, rp, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force}, *waves, *ratio, *wait)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
@@ -58,7 +59,8 @@ func newFixture(t *testing.T) *fixture {
 	h.Error, h.Payload, h.Handler = hostile, []byte(hostile), hostile
 	h.Metadata[hostile] = hostile
 	h.Metadata["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	h.Metadata["levee_panic_stack"] = "goroutine 1 [running]:\n" + hostile
+	h.Metadata[dlq.KeyStack] = "goroutine 1 [running]:\n" + hostile
+	h.Metadata[dlq.KeyCodeLocation] = "example.com/orders.Ship (ship.go:12) " + hostile
 	letters = append(letters, h)
 	if _, err := st.Add(context.Background(), letters...); err != nil {
 		t.Fatal(err)
@@ -176,7 +178,7 @@ func TestHostileLetterRendersAsText(t *testing.T) {
 		}
 	}
 	body := f.do("GET", "/letter?id=hostile", "alice", nil).Body.String()
-	for _, w := range []string{`href="https://jaeger.example/trace/4bf92f3577b34da6a3ce929d0e0e4736"`, "goroutine 1 [running]"} {
+	for _, w := range []string{`href="https://jaeger.example/trace/4bf92f3577b34da6a3ce929d0e0e4736"`, "goroutine 1 [running]", "example.com/orders.Ship (ship.go:12)"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("letter page lacks %q", w)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 	"github.com/levee-dev/levee/validate"
@@ -51,7 +52,7 @@ func TestBrowser(t *testing.T) {
 		dl.FailedAt = now.Add(-time.Duration(i) * 3 * time.Hour)
 		dl.ReceivedAt = dl.FailedAt
 		dl.ErrorClass, dl.ErrorType, dl.Error = "panic", "*levee.PanicError", "panic: runtime error: index out of range [3] with length 3"
-		dl.Metadata["levee_panic_stack"] = "goroutine 42 [running]:\nexample.com/invoices.(*Renderer).line(...)\n\t/src/invoices/render.go:88 +0x1d4\nexample.com/invoices.Handle({0xc0001a2000, 0x3})\n\t/src/invoices/handler.go:31 +0x9a"
+		dl.Metadata[dlq.KeyStack] = "goroutine 42 [running]:\nexample.com/invoices.(*Renderer).line(...)\n\t/src/invoices/render.go:88 +0x1d4\nexample.com/invoices.Handle({0xc0001a2000, 0x3})\n\t/src/invoices/handler.go:31 +0x9a"
 		mustAdd(t, st, dl)
 	}
 	h := dlqtest.Letter("hostile", "9e1d5b3a0c2f4e6d", "orders", "ship", 0)

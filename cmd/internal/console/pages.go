@@ -121,21 +121,9 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request) {
 		"Runs": s.canaries.forGroup(string(by), key), "Back": "/group?" + url.Values{"by": {string(by)}, "key": {key}}.Encode()})
 }
 
-// stackOf returns a stack the letter carries: a metadata value whose key
-// ends in "stack" (a panic's stack), "" when none.
-func stackOf(md map[string]string) string {
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		if strings.HasSuffix(strings.ToLower(k), "stack") {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	if len(keys) == 0 {
-		return ""
-	}
-	return md[keys[0]]
-}
+// stackOf returns the panic's stack a letter carries (dlq.KeyStack), ""
+// when none.
+func stackOf(md map[string]string) string { return md[dlq.KeyStack] }
 
 func wavesText(w []int) string {
 	if len(w) == 0 {
@@ -189,6 +177,7 @@ func (s *Server) letterPage(w http.ResponseWriter, r *http.Request) {
 	traceID := traceIDOf(dl.Metadata)
 	s.render(w, r, http.StatusOK, "letter.html", map[string]any{"Title": "Letter " + dl.ID, "L": dl,
 		"Payload": payload, "PayloadKind": kind, "Meta": sortedMeta(dl.Metadata), "Stack": stackOf(dl.Metadata),
+		"CodeLocation": dl.Metadata[dlq.KeyCodeLocation],
 		"Events": events, "Ancestors": ancestors, "Descendants": descendants,
 		"TraceID": traceID, "TraceURL": s.traceURL(traceID)})
 }
