@@ -178,7 +178,7 @@ func (s *Server) letterPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "letter.html", map[string]any{"Title": "Letter " + dl.ID, "L": dl,
 		"Payload": payload, "PayloadKind": kind, "Meta": sortedMeta(dl.Metadata), "Stack": stackOf(dl.Metadata),
 		"CodeLocation": dl.Metadata[dlq.KeyCodeLocation],
-		"Events": events, "Ancestors": ancestors, "Descendants": descendants,
+		"Events":       events, "Ancestors": ancestors, "Descendants": descendants,
 		"TraceID": traceID, "TraceURL": s.traceURL(traceID)})
 }
 
