@@ -155,7 +155,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(hs.URL+"/letter?id=pay-05"),
 		chromedp.WaitVisible(`form[action="/archive"] button`),
 		chromedp.Click(`form[action="/archive"] button`, chromedp.ByQuery),
-		chromedp.WaitVisible("#status"),
+		// only the page after the redirect has a restore form (the old
+		// page's #status could match while it unloads)
+		chromedp.WaitVisible(`form[action="/restore"]`),
 		chromedp.Text("#status", &archived),
 		chromedp.Navigate(hs.URL+"/search?status=archived"),
 		chromedp.WaitVisible("table.letters"),
