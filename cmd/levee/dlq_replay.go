@@ -27,6 +27,10 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")
 	force := fs.Bool("force", false, "replay letters already replayed, again")
 	all := fs.Bool("all", false, "replay every new letter matching no selector")
+	canary := fs.Bool("canary", false, "replay in waves that wait for outcomes and halt on failures (docs/CONSOLE.md)")
+	waves := fs.String("waves", "", "canary wave sizes, comma-separated (default 1,2,5,20,50,100)")
+	ratio := fs.Float64("max-failure-ratio", 0, "canary: halt when a wave's failures pass this ratio")
+	wait := fs.Duration("wait", dlqops.DefaultCanaryWait, "canary: how long a wave waits for re-dead-letters")
 	var allow multiFlag
 	fs.Var(&allow, "allow-topic", "a topic replays may publish to (repeatable; added to store.replay_topics)")
 	if pos, err := parse(fs, args); err != nil {
@@ -84,6 +88,9 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...))
 	if err != nil {
 		return usageError{err.Error(), err}
+	}
+	if *canary {
+		return c.canary(ctx, rp, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force}, *waves, *ratio, *wait)
 	}
 	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force})
 	if !*dry {

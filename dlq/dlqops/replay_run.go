@@ -23,6 +23,8 @@ type run struct {
 	// the run must not take that letter up again (it would replay it in a
 	// loop until max replays within one run).
 	sent map[string]struct{}
+	// onItem, when set, sees every item (a canary replay's wave).
+	onItem func(ReplayItem)
 }
 
 // Reasons recorded on letters a run leaves for a later one.
@@ -33,6 +35,9 @@ const (
 
 func (u *run) add(ctx context.Context, it ReplayItem) {
 	u.rep.Processed++
+	if u.onItem != nil {
+		u.onItem(it)
+	}
 	switch it.Outcome {
 	case OutcomeReplayed, OutcomeWouldReplay:
 		u.rep.Replayed++
@@ -73,49 +78,56 @@ func (u *run) dryRun(ctx context.Context, f Filter) error {
 }
 
 func (u *run) loop(ctx context.Context, f Filter) error {
-	r := u.r
 	var after *Cursor
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		limit := r.cfg.batch
+		limit := u.r.cfg.batch
 		if f.Limit > 0 {
 			limit = min(limit, f.Limit-u.rep.Processed)
 			if limit <= 0 {
 				return nil
 			}
 		}
-		now := r.cfg.now()
-		claimed, err := r.store.Claim(ctx, ClaimRequest{
-			Filter: Filter{IDs: f.IDs, Group: f.Group, Topic: f.Topic, Handler: f.Handler,
-				DLQTopic: f.DLQTopic, Statuses: f.Statuses, Since: f.Since, Until: f.Until},
-			After: after, Owner: r.cfg.owner, Now: now, Lease: r.cfg.lease, Limit: limit,
-		})
-		if err != nil {
+		n, err := u.step(ctx, f, &after, limit)
+		if err != nil || n == 0 {
 			return err
 		}
-		if len(claimed) == 0 {
-			return nil
-		}
-		for i := range claimed {
-			dl := &claimed[i]
-			if reason := u.leave(dl, now); reason != "" {
-				// Left for a later run, its status unchanged.
-				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, reason); err != nil {
-					u.releaseAll(claimed[i+1:])
-					return err
-				}
-				continue
-			}
-			if err := u.one(ctx, dl); err != nil {
-				u.releaseAll(claimed[i+1:])
-				return err
-			}
-		}
-		last := claimed[len(claimed)-1]
-		after = &Cursor{At: last.FailedAt, ID: last.ID}
 	}
+}
+
+// step claims up to limit letters of f after *after, handles them and
+// moves *after past them. It returns how many it claimed (0: none left).
+func (u *run) step(ctx context.Context, f Filter, after **Cursor, limit int) (int, error) {
+	r := u.r
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := r.cfg.now()
+	claimed, err := r.store.Claim(ctx, ClaimRequest{
+		Filter: Filter{IDs: f.IDs, Group: f.Group, Topic: f.Topic, Handler: f.Handler,
+			DLQTopic: f.DLQTopic, Statuses: f.Statuses, Since: f.Since, Until: f.Until},
+		After: *after, Owner: r.cfg.owner, Now: now, Lease: r.cfg.lease, Limit: limit,
+	})
+	if err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	for i := range claimed {
+		dl := &claimed[i]
+		if reason := u.leave(dl, now); reason != "" {
+			// Left for a later run, its status unchanged.
+			if err := r.store.Release(ctx, dl.ID, r.cfg.owner, reason); err != nil {
+				u.releaseAll(claimed[i+1:])
+				return 0, err
+			}
+			continue
+		}
+		if err := u.one(ctx, dl); err != nil {
+			u.releaseAll(claimed[i+1:])
+			return 0, err
+		}
+	}
+	last := claimed[len(claimed)-1]
+	*after = &Cursor{At: last.FailedAt, ID: last.ID}
+	return len(claimed), nil
 }
 
 // releaseAll gives back claims a stopped run did not handle, even when its
