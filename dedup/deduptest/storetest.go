@@ -26,11 +26,23 @@ const (
 // Each subtest uses keys of its own with prefix, so a shared server is
 // fine; prefix must be fresh per run.
 func Run(t *testing.T, prefix string, newStore func(t *testing.T) dedup.Store) {
+	for _, tc := range append(claimScenarios(), timeScenarios()...) {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newStore(t), fmt.Sprintf("%s-%s", prefix, tc.name))
+		})
+	}
+}
+
+type scenario struct {
+	name string
+	fn   func(t *testing.T, s dedup.Store, key string)
+}
+
+// claimScenarios: claims, done marks and releases.
+func claimScenarios() []scenario {
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		fn   func(t *testing.T, s dedup.Store, key string)
-	}{
+	return []scenario{
 		{"claim then busy", func(t *testing.T, s dedup.Store, key string) {
 			want(t, claim(t, s, key, 1), dedup.StatusClaimed, false)
 			c := claim(t, s, key, 2)
@@ -56,6 +68,18 @@ func Run(t *testing.T, prefix string, newStore func(t *testing.T) dedup.Store) {
 			must(t, s.Release(ctx, key, 99))
 			want(t, claim(t, s, key, 2), dedup.StatusBusy, false)
 		}},
+		{"keys are independent", func(t *testing.T, s dedup.Store, key string) {
+			claim(t, s, key+"-a", 1)
+			must(t, s.Done(ctx, key+"-a", 1, Window))
+			want(t, claim(t, s, key+"-b", 1), dedup.StatusClaimed, false)
+		}},
+	}
+}
+
+// timeScenarios: leases and windows that end, and concurrent claims.
+func timeScenarios() []scenario {
+	ctx := context.Background()
+	return []scenario{
 		{"expired lease is taken over", func(t *testing.T, s dedup.Store, key string) {
 			claim(t, s, key, 1)
 			time.Sleep(Lease + Slack)
@@ -100,16 +124,6 @@ func Run(t *testing.T, prefix string, newStore func(t *testing.T) dedup.Store) {
 				t.Errorf("concurrent claims: got %d claimed, want 1 (%v)", claimed, got)
 			}
 		}},
-		{"keys are independent", func(t *testing.T, s dedup.Store, key string) {
-			claim(t, s, key+"-a", 1)
-			must(t, s.Done(ctx, key+"-a", 1, Window))
-			want(t, claim(t, s, key+"-b", 1), dedup.StatusClaimed, false)
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, newStore(t), fmt.Sprintf("%s-%s", prefix, tc.name))
-		})
 	}
 }
 
