@@ -142,7 +142,7 @@ func TestAdaptersLayout(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
 	transports := []string{"gochannel", "amqp", "kafka", "nats", "redis", "postgres"}
-	stores := []string{"pgstore", "redisstore", "dlqstore"}
+	stores := []string{"pgstore", "redisstore", "dlqstore", "pgdedup", "redisdedup"}
 	in := func(pkg string, names []string) bool {
 		for _, n := range names {
 			if pkg == mod+"/adapters/"+n {

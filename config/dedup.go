@@ -1,0 +1,51 @@
+package config
+
+import (
+	"fmt"
+
+	"github.com/levee-dev/levee/dedup"
+	"github.com/levee-dev/levee/middleware"
+)
+
+// dedupSection is the handler key dedup: an idempotent consumer in the
+// dedup slot (inside dlq, outside the breaker). store: memory builds a
+// bounded memory store per handler; store: shared uses Deps.DedupStore
+// (adapters/redisdedup or the PostgreSQL inbox adapters/pgdedup). The
+// lease must exceed Deps.MaxHold: the claim is held while the breaker,
+// priority and rate limit wait, and a lease that ends first lets a
+// duplicate run.
+func dedupSection() Section {
+	return newSection("dedup", middleware.SlotDedup, dedup.Config.Label,
+		func(c dedup.Config, b BuildEnv) (built, error) {
+			opts := c.Options()
+			if c.Shared() {
+				if b.Deps.DedupStore == nil {
+					return built{}, fmt.Errorf("dedup store: shared needs Deps.DedupStore (adapters/redisdedup or adapters/pgdedup)")
+				}
+				opts = append(opts, dedup.WithStore(b.Deps.DedupStore))
+			} else {
+				s, err := dedup.NewMemStore(c.MaxKeysOrDefault())
+				if err != nil {
+					return built{}, err
+				}
+				opts = append(opts, dedup.WithStore(s))
+			}
+			opts = append(opts, dedup.WithName(b.Handler), dedup.WithMeterProvider(b.Deps.MeterProvider))
+			if b.Deps.Logger != nil {
+				opts = append(opts, dedup.WithLogger(b.Deps.Logger))
+			}
+			d, err := dedup.New(opts...)
+			if err != nil {
+				return built{}, err
+			}
+			if b.Deps.MaxHold > 0 && d.Lease() <= b.Deps.MaxHold {
+				return built{}, fmt.Errorf("%w: dedup lease %v must exceed the max hold %v: the claim is held while the message waits", dedup.ErrInvalidConfig, d.Lease(), b.Deps.MaxHold)
+			}
+			return built{mw: d.Middleware, instance: d}, nil
+		})
+}
+
+// Dedup returns the deduplicator built for handler's dedup section.
+func (a *Applied) Dedup(handler string) (*dedup.Dedup, bool) {
+	return instance[*dedup.Dedup](a, handler, "dedup")
+}
