@@ -27,6 +27,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")
 	force := fs.Bool("force", false, "replay letters already replayed, again")
 	all := fs.Bool("all", false, "replay every new letter matching no selector")
+	newIdentity := fs.Bool("new-identity", false, "give each replay a fresh dedup identity, so a consumer behind dedup runs it even if the original succeeded")
 	var allow multiFlag
 	fs.Var(&allow, "allow-topic", "a topic replays may publish to (repeatable; added to store.replay_topics)")
 	if pos, err := parse(fs, args); err != nil {
@@ -85,7 +86,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force})
+	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force, NewIdentity: *newIdentity})
 	if !*dry {
 		fmt.Fprintf(c.stderr, "replay: %s, done\n", progressLine(dlqops.ReplayProgress{Processed: rep.Processed,
 			Replayed: rep.Replayed, Held: rep.Held, Failed: rep.Failed, Elapsed: rep.Elapsed}))

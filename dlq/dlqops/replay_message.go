@@ -21,7 +21,9 @@ const (
 // transport's delivery count or the trace context, plus the lineage:
 // dlq.KeyReplayCount (dl.ReplayCount+1), dlq.KeyOriginalUUID, dlq.KeyReplayOf,
 // dlq.KeyReplayedAt and the old trace context under levee.KeyOriginalTraceparent and
-// levee.KeyOriginalTracestate.
+// levee.KeyOriginalTracestate. The letter's levee.KeyDedupID, if any, is
+// kept: the replay is the same message to a deduplicating consumer
+// (ReplaySelection.NewIdentity replaces it).
 func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	msg := message.NewMessage(uuid, append([]byte(nil), dl.Payload...))
 	md := maps.Clone(dl.Metadata)

@@ -23,6 +23,8 @@ type run struct {
 	// the run must not take that letter up again (it would replay it in a
 	// loop until max replays within one run).
 	sent map[string]struct{}
+	// newIdentity: ReplaySelection.NewIdentity.
+	newIdentity bool
 }
 
 // Reasons recorded on letters a run leaves for a later one.
@@ -184,6 +186,9 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	}
 	now := r.cfg.now()
 	msg := ReplayMessage(*dl, r.cfg.newUUID(), now)
+	if u.newIdentity {
+		msg.Metadata[levee.KeyDedupID] = msg.UUID
+	}
 	pctx := ctx
 	var span trace.Span
 	if r.cfg.startSpan != nil {

@@ -1,0 +1,44 @@
+package dlqops_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/dlq/dlqops"
+)
+
+// TestReplayKeepsTheDedupIdentity: a replay carries the letter's
+// levee.KeyDedupID (a deduplicating consumer drops the replay of a message
+// that succeeded); with NewIdentity it carries the replay's own UUID.
+func TestReplayKeepsTheDedupIdentity(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		newIdentity bool
+		want        string
+	}{
+		{"kept", false, "order-7"},
+		{"new identity", true, "replay-1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := dlqops.NewMemStore()
+			msg := opsDeadLetterMsg("u000", "orders", opsFP, 0, opsNow)
+			msg.Metadata[levee.KeyDedupID] = "order-7"
+			if _, err := s.Add(context.Background(), dlqops.NewRecord(msg, "orders.dlq", opsNow)); err != nil {
+				t.Fatal(err)
+			}
+			p := &opsPublisher{}
+			r := opsReplayer(t, s, p, dlqops.WithReplayUUID(func() string { return "replay-1" }))
+			if _, err := r.Replay(context.Background(), dlqops.ReplaySelection{Filter: dlqops.Filter{Group: opsFP}, NewIdentity: tt.newIdentity}); err != nil {
+				t.Fatal(err)
+			}
+			msgs, _, _ := p.sent()
+			if len(msgs) != 1 {
+				t.Fatalf("sent %d messages, want 1", len(msgs))
+			}
+			if got := msgs[0].Metadata[levee.KeyDedupID]; got != tt.want {
+				t.Errorf("%s: got %q, want %q", levee.KeyDedupID, got, tt.want)
+			}
+		})
+	}
+}
