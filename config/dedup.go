@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 
+	"github.com/ThreeDotsLabs/watermill"
+
 	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/middleware"
 )
@@ -11,9 +13,11 @@ import (
 // dedup slot (inside dlq, outside the breaker). store: memory builds a
 // bounded memory store per handler; store: shared uses Deps.DedupStore
 // (adapters/redisdedup or the PostgreSQL inbox adapters/pgdedup). The
-// lease must exceed Deps.MaxHold: the claim is held while the breaker,
+// lease should exceed Deps.MaxHold: the claim is held while the breaker,
 // priority and rate limit wait, and a lease that ends first lets a
-// duplicate run.
+// duplicate run; a shorter lease is logged (a transport with a long ack
+// deadline, RabbitMQ's 30 minutes, would otherwise force a long crash
+// recovery).
 func dedupSection() Section {
 	return newSection("dedup", middleware.SlotDedup, dedup.Config.Label,
 		func(c dedup.Config, b BuildEnv) (built, error) {
@@ -38,8 +42,9 @@ func dedupSection() Section {
 			if err != nil {
 				return built{}, err
 			}
-			if b.Deps.MaxHold > 0 && d.Lease() <= b.Deps.MaxHold {
-				return built{}, fmt.Errorf("%w: dedup lease %v must exceed the max hold %v: the claim is held while the message waits", dedup.ErrInvalidConfig, d.Lease(), b.Deps.MaxHold)
+			if b.Deps.MaxHold > 0 && d.Lease() <= b.Deps.MaxHold && b.Deps.Logger != nil {
+				b.Deps.Logger.Info("levee/config: dedup lease is not above the max hold: a message held inside the dedup slot longer than the lease may run beside a duplicate",
+					watermill.LogFields{"handler": b.Handler, "lease": d.Lease().String(), "max_hold": b.Deps.MaxHold.String()})
 			}
 			return built{mw: d.Middleware, instance: d}, nil
 		})

@@ -54,7 +54,6 @@ func TestDedupSectionErrors(t *testing.T) {
 		{"negative lease", "lease: -1s", config.Deps{}, "lease"},
 		{"max_keys with shared", "{store: shared, max_keys: 5}", config.Deps{}, "max_keys"},
 		{"shared without a store", "store: shared", config.Deps{}, "Deps.DedupStore"},
-		{"lease under max hold", "lease: 10s", config.Deps{MaxHold: time.Minute}, "max hold"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			body := tt.yaml

@@ -20,6 +20,7 @@ import (
 // handler never runs twice at once for one identity. Make one with New.
 // Safe for concurrent use; it owns no goroutine, so it has no Close.
 type Dedup struct {
+	stats stats
 	cfg   config
 	local bool // the store ignores contexts: no deadline to build
 	tx    bool // the store is a TxStore: put a Ticket in the context
@@ -51,6 +52,23 @@ func New(opts ...Option) (*Dedup, error) {
 	_, d.local = cfg.store.(*MemStore)
 	_, d.tx = cfg.store.(TxStore)
 	return d, nil
+}
+
+// Stats counts what a Dedup did since New, the same events as its
+// metrics.
+type Stats struct {
+	Duplicates    uint64 // acked without running the handler
+	Waited        uint64 // deferred: the identity was in progress elsewhere
+	LeaseExpiries uint64 // claims taken over after their lease ended
+	StoreErrors   uint64 // failed store calls
+}
+
+type stats [numCounters]atomic.Uint64
+
+// Stats returns the counts so far. Safe for concurrent use.
+func (d *Dedup) Stats() Stats {
+	return Stats{Duplicates: d.stats[cDuplicates].Load(), Waited: d.stats[cWaited].Load(),
+		LeaseExpiries: d.stats[cLeaseExpiries].Load(), StoreErrors: d.stats[cStoreErrors].Load()}
 }
 
 // Store returns the store in use.
@@ -90,15 +108,15 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		token := rand.Uint64()
 		c, err := d.claim(ctx, key, token)
 		if err != nil {
-			d.ins.count(ctx, attrs, msg, cStoreErrors)
+			d.count(ctx, attrs, msg, cStoreErrors)
 			return nil, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: %w", ErrStore, key, err))
 		}
 		switch c.Status {
 		case StatusDone:
-			d.ins.count(ctx, attrs, msg, cDuplicates)
+			d.count(ctx, attrs, msg, cDuplicates)
 			return nil, nil
 		case StatusBusy:
-			d.ins.count(ctx, attrs, msg, cWaited)
+			d.count(ctx, attrs, msg, cWaited)
 			after := d.cfg.busyRetry
 			if c.Remaining > 0 && c.Remaining < after {
 				after = c.Remaining
@@ -109,7 +127,7 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			return nil, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: unknown status %d", ErrStore, key, c.Status))
 		}
 		if c.TookOver {
-			d.ins.count(ctx, attrs, msg, cLeaseExpiries)
+			d.count(ctx, attrs, msg, cLeaseExpiries)
 		}
 		if fromFn {
 			msg.Metadata[levee.KeyDedupID] = key // a dead letter keeps the identity
@@ -125,7 +143,7 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		}
 		if herr != nil {
 			if err := d.finish(ctx, key, token, false); err != nil {
-				d.ins.count(ctx, attrs, msg, cStoreErrors)
+				d.count(ctx, attrs, msg, cStoreErrors)
 				d.log("release failed; the claim ends with its lease", key, err)
 			}
 			return out, herr
@@ -134,11 +152,16 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			return out, nil
 		}
 		if err := d.finish(ctx, key, token, true); err != nil {
-			d.ins.count(ctx, attrs, msg, cStoreErrors)
+			d.count(ctx, attrs, msg, cStoreErrors)
 			d.log("done mark failed; a duplicate after the lease will run again", key, err)
 		}
 		return out, nil
 	}
+}
+
+func (d *Dedup) count(ctx context.Context, attrs *atomic.Pointer[handlerAttrs], msg *message.Message, which int) {
+	d.stats[which].Add(1)
+	d.ins.count(ctx, attrs, msg, which)
 }
 
 func (d *Dedup) claim(ctx context.Context, key string, token uint64) (Claim, error) {

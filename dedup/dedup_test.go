@@ -183,7 +183,8 @@ func TestDuplicatesAreCounted(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	var c counter
-	h := newDedup(t, dedup.WithMeterProvider(mp)).Middleware(c.handle)
+	d := newDedup(t, dedup.WithMeterProvider(mp))
+	h := d.Middleware(c.handle)
 	for range 3 {
 		if _, err := h(msg("m1", "")); err != nil {
 			t.Fatal(err)
@@ -191,6 +192,9 @@ func TestDuplicatesAreCounted(t *testing.T) {
 	}
 	if got := sums(t, reader)["levee.dedup.duplicates"]; got != 2 {
 		t.Errorf("duplicates: got %d, want 2", got)
+	}
+	if got := d.Stats(); got != (dedup.Stats{Duplicates: 2}) {
+		t.Errorf("stats: got %+v, want 2 duplicates", got)
 	}
 }
 

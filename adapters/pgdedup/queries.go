@@ -2,7 +2,7 @@ package pgdedup
 
 // queries are the statements of one table.
 type queries struct {
-	create, claim, done, release, markTx, prune string
+	create, claim, done, release, markTx, markAll, prune string
 }
 
 // newQueries builds the statements for table (a quoted identifier).
@@ -41,6 +41,11 @@ func newQueries(table string) queries {
 			VALUES ($1, $2, true, now() + $3 * interval '1 millisecond')
 			ON CONFLICT (key) DO UPDATE SET token = excluded.token, done = true, until = excluded.until
 			WHERE NOT t.done OR t.until <= now()`,
+		markAll: `INSERT INTO ` + table + ` AS t (key, token, done, until)
+			SELECT k, tok, true, now() + w * interval '1 millisecond' FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(k, tok, w)
+			ON CONFLICT (key) DO UPDATE SET token = excluded.token, done = true, until = excluded.until
+			WHERE NOT t.done OR t.until <= now()
+			RETURNING key`,
 		prune: `DELETE FROM ` + table + ` WHERE until < now() - interval '1 minute'`,
 	}
 }
