@@ -59,14 +59,7 @@ func TestMarkDoneCommitsWithTheWrites(t *testing.T) {
 	ctx := context.Background()
 	p := pool(t)
 	s := inbox(t, p)
-	effects := brokertest.Fresh(t, "levee_dedup_fx", func(name string) error {
-		_, err := p.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
-		return err
-	})
-	fx := pgx.Identifier{effects}.Sanitize()
-	if _, err := p.Exec(ctx, "CREATE TABLE "+fx+" (id serial PRIMARY KEY, key text NOT NULL)"); err != nil {
-		t.Fatal(err)
-	}
+	fx := effectsTable(t, p)
 	d, err := dedup.New(dedup.WithStore(s), dedup.WithLease(time.Minute))
 	if err != nil {
 		t.Fatal(err)
