@@ -129,8 +129,14 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		if c.TookOver {
 			d.count(ctx, attrs, msg, cLeaseExpiries)
 		}
-		if fromFn {
-			msg.Metadata[levee.KeyDedupID] = key // a dead letter keeps the identity
+		if fromFn && key != msg.UUID {
+			// A dead letter, and its replay, keep the identity. The UUID
+			// needs no copy: a dead letter records it as its original UUID,
+			// which the replayer turns into levee.KeyDedupID.
+			if msg.Metadata == nil {
+				msg.Metadata = message.Metadata{}
+			}
+			msg.Metadata[levee.KeyDedupID] = key
 		}
 		var t *Ticket
 		if d.tx {

@@ -262,6 +262,19 @@ func TestIdentityIsWrittenForDeadLetters(t *testing.T) {
 	if got := m.Metadata.Get(levee.KeyDedupID); got != "o1" {
 		t.Errorf("%s: got %q, want o1", levee.KeyDedupID, got)
 	}
+	// The UUID is not copied (a dead letter records it), and a message
+	// without metadata is no panic.
+	h = newDedup(t).Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	bare := &message.Message{UUID: "u1"}
+	if _, err := h(bare); err != nil || bare.Metadata != nil {
+		t.Errorf("uuid identity: got err %v, metadata %v; want nil, nil", err, bare.Metadata)
+	}
+	h = newDedup(t, dedup.WithKeyFunc(func(*message.Message) (string, error) { return "k", nil })).Middleware(
+		func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	bare = &message.Message{UUID: "u2"}
+	if _, err := h(bare); err != nil || bare.Metadata.Get(levee.KeyDedupID) != "k" {
+		t.Errorf("nil metadata: got err %v, metadata %v", err, bare.Metadata)
+	}
 }
 
 func TestBadOptions(t *testing.T) {

@@ -104,7 +104,8 @@ func lookup(payload []byte, pointer string, tokens []string) (string, error) {
 
 // identity returns the message's identity: levee.KeyDedupID when set (a
 // replay keeps its letter's identity that way), else fn's. It reports
-// whether the value came from fn (and should be written to the metadata).
+// whether the value came from fn (and should be written to the metadata
+// when it is not the UUID).
 func identity(msg *message.Message, fn KeyFunc) (key string, fromFn bool, err error) {
 	if v := msg.Metadata[levee.KeyDedupID]; v != "" {
 		key = v

@@ -14,16 +14,20 @@ import (
 func TestReplayKeepsTheDedupIdentity(t *testing.T) {
 	for _, tt := range []struct {
 		name        string
+		dedupID     string // on the letter
 		newIdentity bool
 		want        string
 	}{
-		{"kept", false, "order-7"},
-		{"new identity", true, "replay-1"},
+		{"kept", "order-7", false, "order-7"},
+		{"the original UUID when absent", "", false, "u000"},
+		{"new identity", "order-7", true, "replay-1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := dlqops.NewMemStore()
 			msg := opsDeadLetterMsg("u000", "orders", opsFP, 0, opsNow)
-			msg.Metadata[levee.KeyDedupID] = "order-7"
+			if tt.dedupID != "" {
+				msg.Metadata[levee.KeyDedupID] = tt.dedupID
+			}
 			if _, err := s.Add(context.Background(), dlqops.NewRecord(msg, "orders.dlq", opsNow)); err != nil {
 				t.Fatal(err)
 			}
