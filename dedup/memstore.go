@@ -22,23 +22,21 @@ type MemStore struct {
 	max int
 
 	mu    sync.Mutex
-	items map[string]memEntry // guarded by mu
-	ring  []ringItem          // guarded by mu; insertion order, oldest at head
-	head  int                 // guarded by mu
-	n     int                 // guarded by mu; live slots of ring
-	seq   uint64              // guarded by mu
+	items map[string]*memEntry // guarded by mu
+	ring  []*memEntry          // guarded by mu; insertion order, oldest at head
+	head  int                  // guarded by mu
+	n     int                  // guarded by mu; live slots of ring
 }
 
+// memEntry is one identity. The ring holds the same pointer as the map, so
+// sweeping the ring needs no lookup; gone marks an entry deleted from the
+// map (released), whose ring slot is stale.
 type memEntry struct {
+	key   string
 	token uint64
 	until int64 // Unix nanoseconds: end of the lease or of the window
-	seq   uint64
 	done  bool
-}
-
-type ringItem struct {
-	key string
-	seq uint64
+	gone  bool
 }
 
 // NewMemStore returns a MemStore that keeps at most max identities. max
@@ -48,7 +46,7 @@ func NewMemStore(max int) (*MemStore, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("%w: memory store max keys %d must be positive", ErrInvalidConfig, max)
 	}
-	return &MemStore{max: max, items: make(map[string]memEntry, min(max, 1024)), ring: make([]ringItem, max)}, nil
+	return &MemStore{max: max, items: make(map[string]*memEntry, min(max, 1024)), ring: make([]*memEntry, max)}, nil
 }
 
 // Claim implements Store.
@@ -57,18 +55,18 @@ func (s *MemStore) Claim(_ context.Context, key string, token uint64, lease time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.items[key]
-	if ok && e.until > now {
-		if e.done {
-			return Claim{Status: StatusDone}, nil
-		}
+	switch {
+	case !ok:
+		s.insert(&memEntry{key: key, token: token, until: now + int64(lease)}, now)
+		return Claim{Status: StatusClaimed}, nil
+	case e.until > now && e.done:
+		return Claim{Status: StatusDone}, nil
+	case e.until > now:
 		return Claim{Status: StatusBusy, Remaining: time.Duration(e.until - now)}, nil
 	}
-	if ok {
-		s.items[key] = memEntry{token: token, until: now + int64(lease), seq: e.seq}
-		return Claim{Status: StatusClaimed, TookOver: !e.done}, nil
-	}
-	s.insert(key, memEntry{token: token, until: now + int64(lease)}, now)
-	return Claim{Status: StatusClaimed}, nil
+	tookOver := !e.done
+	e.token, e.until, e.done = token, now+int64(lease), false
+	return Claim{Status: StatusClaimed, TookOver: tookOver}, nil
 }
 
 // Done implements Store.
@@ -77,10 +75,10 @@ func (s *MemStore) Done(_ context.Context, key string, token uint64, window time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.items[key]; ok {
-		s.items[key] = memEntry{token: token, until: now + int64(window), seq: e.seq, done: true}
+		e.token, e.until, e.done = token, now+int64(window), true
 		return nil
 	}
-	s.insert(key, memEntry{token: token, until: now + int64(window), done: true}, now)
+	s.insert(&memEntry{key: key, token: token, until: now + int64(window), done: true}, now)
 	return nil
 }
 
@@ -90,6 +88,7 @@ func (s *MemStore) Release(_ context.Context, key string, token uint64) error {
 	defer s.mu.Unlock()
 	if e, ok := s.items[key]; ok && !e.done && e.token == token {
 		delete(s.items, key)
+		e.gone = true
 	}
 	return nil
 }
@@ -102,27 +101,25 @@ func (s *MemStore) Len() int {
 	return len(s.items)
 }
 
-// insert records a new key, sweeping stale and expired entries at the head
-// of the ring and forgetting the oldest when full. Called with mu held.
-func (s *MemStore) insert(key string, e memEntry, now int64) {
+// insert records a new entry, sweeping stale and expired entries at the
+// head of the ring and forgetting the oldest when full. Called with mu
+// held.
+func (s *MemStore) insert(e *memEntry, now int64) {
 sweep:
 	for s.n > 0 {
-		it := s.ring[s.head]
-		cur, ok := s.items[it.key]
+		old := s.ring[s.head]
 		switch {
-		case !ok || cur.seq != it.seq: // released or replaced: a stale slot
-		case cur.until <= now || s.n == s.max: // expired, or the oldest of a full ring
-			delete(s.items, it.key)
+		case old.gone: // released: a stale slot
+		case old.until <= now || s.n == s.max: // expired, or the oldest of a full ring
+			delete(s.items, old.key)
 		default:
 			break sweep
 		}
-		s.ring[s.head] = ringItem{}
+		s.ring[s.head] = nil
 		s.head = (s.head + 1) % s.max
 		s.n--
 	}
-	s.seq++
-	e.seq = s.seq
-	s.ring[(s.head+s.n)%s.max] = ringItem{key: key, seq: s.seq}
+	s.ring[(s.head+s.n)%s.max] = e
 	s.n++
-	s.items[key] = e
+	s.items[e.key] = e
 }
