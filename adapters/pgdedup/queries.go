@@ -7,7 +7,9 @@ type queries struct {
 
 // newQueries builds the statements for table (a quoted identifier).
 //
-// claim: "old" reads the row as the statement's snapshot sees it; the
+// claim: "old" reads the row as the statement's snapshot sees it; when
+// that row is live (done, or claimed within its lease) the statement
+// writes nothing, so a duplicate costs a read, no commit to disk. The
 // insert takes the key when it is absent or its claim or window ended
 // (the conflict check sees the latest committed row, so two claims never
 // both win). Claimed = the insert wrote a row; otherwise old tells done
@@ -26,7 +28,8 @@ func newQueries(table string) queries {
 			until timestamptz NOT NULL)`,
 		claim: `WITH old AS (SELECT done, until FROM ` + table + ` WHERE key = $1),
 			ins AS (INSERT INTO ` + table + ` AS t (key, token, done, until)
-				VALUES ($1, $2, false, now() + $3 * interval '1 millisecond')
+				SELECT $1, $2, false, now() + $3 * interval '1 millisecond'
+				WHERE NOT EXISTS (SELECT 1 FROM old WHERE until > now())
 				ON CONFLICT (key) DO UPDATE SET token = excluded.token, done = false, until = excluded.until
 				WHERE t.until <= now()
 				RETURNING 1)
