@@ -43,9 +43,8 @@ type config struct {
 	migrate    bool
 }
 
-// WithTable sets the table (optionally schema-qualified as "schema.table"
-// is not supported: a plain name in the search path); default
-// DefaultTable. Empty is an error.
+// WithTable sets the table: one identifier, found through the
+// connection's search path; default DefaultTable. Empty is an error.
 func WithTable(name string) Option { return optionFunc(func(c *config) { c.table = name }) }
 
 // WithPruneEvery sets how often the pruner deletes ended rows; default
