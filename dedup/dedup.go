@@ -138,15 +138,7 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			}
 			msg.Metadata[levee.KeyDedupID] = key
 		}
-		var t *Ticket
-		if d.tx {
-			t = &Ticket{key: key, token: token, window: d.cfg.window}
-			msg.SetContext(context.WithValue(ctx, ticketKey{}, t))
-		}
-		out, herr := next(msg)
-		if t != nil {
-			msg.SetContext(ctx)
-		}
+		out, t, herr := d.run(next, msg, ctx, key, token)
 		if herr != nil {
 			if err := d.finish(ctx, key, token, false); err != nil {
 				d.count(ctx, attrs, msg, cStoreErrors)
@@ -163,6 +155,31 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		}
 		return out, nil
 	}
+}
+
+// run calls next, with the Ticket in the context for a TxStore, and
+// restores the context. If next panics, the claim is released while the
+// panic goes on unchanged (nothing recovers it here, so its stack stays
+// intact for the recover slot).
+func (d *Dedup) run(next message.HandlerFunc, msg *message.Message, ctx context.Context, key string, token uint64) (out []*message.Message, t *Ticket, err error) {
+	if d.tx {
+		t = &Ticket{key: key, token: token, window: d.cfg.window}
+		msg.SetContext(context.WithValue(ctx, ticketKey{}, t))
+	}
+	returned := false
+	defer func() {
+		if t != nil {
+			msg.SetContext(ctx)
+		}
+		if !returned {
+			if err := d.finish(ctx, key, token, false); err != nil {
+				d.log("release after a panic failed; the claim ends with its lease", key, err)
+			}
+		}
+	}()
+	out, err = next(msg)
+	returned = true
+	return out, t, err
 }
 
 func (d *Dedup) count(ctx context.Context, attrs *atomic.Pointer[handlerAttrs], msg *message.Message, which int) {

@@ -362,3 +362,31 @@ func TestInsideDLQ(t *testing.T) {
 		}
 	})
 }
+
+// TestPanicReleasesTheClaim: a panic in the handler goes on unchanged,
+// and the claim is released, so the retry runs at once.
+func TestPanicReleasesTheClaim(t *testing.T) {
+	d := newDedup(t)
+	calls := 0
+	h := d.Middleware(func(*message.Message) ([]*message.Message, error) {
+		calls++
+		if calls == 1 {
+			panic("boom")
+		}
+		return nil, nil
+	})
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v, want the handler's panic", r)
+			}
+		}()
+		_, _ = h(msg("m1", ""))
+	}()
+	if _, err := h(msg("m1", "")); err != nil {
+		t.Fatalf("retry after a panic: got %v, want nil (the claim was released)", err)
+	}
+	if calls != 2 {
+		t.Errorf("calls: got %d, want 2", calls)
+	}
+}
