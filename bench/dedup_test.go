@@ -26,40 +26,43 @@ func dedupMessages(n int) []*message.Message {
 }
 
 // dedupCases are the deduplicators compared, each wrapping a no-op
-// handler: Levee's with the memory store (claim, handler, done), and
-// Watermill's Deduplicator with its map repository, keyed by UUID (as
-// Levee) and by its default Adler-32 hash of the payload. Watermill's
-// repository starts a goroutine that nothing stops (one per case).
-func dedupCases(b *testing.B) []struct {
+// handler and built afresh for every run (a -count repetition must not
+// find the last one's identities): Levee's with the memory store (claim,
+// handler, done), and Watermill's Deduplicator with its map repository,
+// keyed by UUID (as Levee) and by its default Adler-32 hash of the
+// payload. Watermill's repository starts a goroutine that nothing stops
+// (one per build).
+func dedupCases() []struct {
 	name string
-	h    message.HandlerFunc
+	mk   func(b *testing.B) message.HandlerFunc
 } {
-	store, err := dedup.NewMemStore(dedupKeys)
-	if err != nil {
-		b.Fatal(err)
+	wm := func(key wmw.MessageHasher) func(b *testing.B) message.HandlerFunc {
+		return func(b *testing.B) message.HandlerFunc {
+			repo, err := wmw.NewMapExpiringKeyRepository(dedup.DefaultWindow)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return (&wmw.Deduplicator{KeyFactory: key, Repository: repo}).Middleware(middlewareNoop)
+		}
 	}
-	d, err := dedup.New(dedup.WithStore(store))
-	if err != nil {
-		b.Fatal(err)
-	}
-	uuidRepo, err := wmw.NewMapExpiringKeyRepository(dedup.DefaultWindow)
-	if err != nil {
-		b.Fatal(err)
-	}
-	hashRepo, err := wmw.NewMapExpiringKeyRepository(dedup.DefaultWindow)
-	if err != nil {
-		b.Fatal(err)
-	}
-	byUUID := &wmw.Deduplicator{KeyFactory: func(m *message.Message) (string, error) { return m.UUID, nil }, Repository: uuidRepo}
-	byHash := &wmw.Deduplicator{Repository: hashRepo}
 	return []struct {
 		name string
-		h    message.HandlerFunc
+		mk   func(b *testing.B) message.HandlerFunc
 	}{
-		{"bare", middlewareNoop},
-		{"levee_memory", d.Middleware(middlewareNoop)},
-		{"watermill_deduplicator_uuid", byUUID.Middleware(middlewareNoop)},
-		{"watermill_deduplicator_adler32", byHash.Middleware(middlewareNoop)},
+		{"bare", func(*testing.B) message.HandlerFunc { return middlewareNoop }},
+		{"levee_memory", func(b *testing.B) message.HandlerFunc {
+			store, err := dedup.NewMemStore(dedupKeys)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := dedup.New(dedup.WithStore(store))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return d.Middleware(middlewareNoop)
+		}},
+		{"watermill_deduplicator_uuid", wm(func(m *message.Message) (string, error) { return m.UUID, nil })},
+		{"watermill_deduplicator_adler32", wm(nil)},
 	}
 }
 
@@ -67,39 +70,42 @@ func dedupCases(b *testing.B) []struct {
 // message seen for the first time (the handler runs), "duplicate" one
 // seen before (dropped).
 func BenchmarkDedup(b *testing.B) {
-	for _, c := range dedupCases(b) {
+	for _, c := range dedupCases() {
 		b.Run(c.name+"/new", func(b *testing.B) {
+			h := c.mk(b)
 			msgs := dedupMessages(dedupKeys)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if _, err := c.h(msgs[i%dedupKeys]); err != nil {
+				if _, err := h(msgs[i%dedupKeys]); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
 		})
 		b.Run(c.name+"/duplicate", func(b *testing.B) {
+			h := c.mk(b)
 			m := message.NewMessage("dup", []byte(`{"order":"o-1"}`))
-			if _, err := c.h(m); err != nil {
+			if _, err := h(m); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.h(m); err != nil {
+				if _, err := h(m); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(c.name+"/duplicate/parallel", func(b *testing.B) {
+			h := c.mk(b)
 			m := message.NewMessage("dup-p", []byte(`{"order":"o-2"}`))
-			if _, err := c.h(m); err != nil {
+			if _, err := h(m); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := c.h(m); err != nil {
+					if _, err := h(m); err != nil {
 						b.Error(err)
 						return
 					}
