@@ -110,11 +110,12 @@ func runDedupPair(b *testing.B, levee, watermill message.HandlerFunc) {
 		h    message.HandlerFunc
 	}{{"levee", levee}, {"watermill_deduplicator", watermill}} {
 		b.Run(c.name+"/new", func(b *testing.B) {
+			run := brokertest.Suffix() // a -count repetition sends new identities
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
 				i++
-				if _, err := c.h(message.NewMessage(c.name+strconv.Itoa(i), nil)); err != nil {
+				if _, err := c.h(message.NewMessage(run+c.name+strconv.Itoa(i), nil)); err != nil {
 					b.Fatal(err)
 				}
 			}
