@@ -1,7 +1,3 @@
-// Package deduptest is the conformance suite every dedup.Store passes: the
-// memory store in the core module, the Redis and PostgreSQL stores in the
-// adapters module. The suite uses real time (short leases and windows)
-// because a networked store keeps its own clock.
 package deduptest
 
 import (
