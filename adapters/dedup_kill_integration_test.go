@@ -141,8 +141,9 @@ func TestDedupKillChild(t *testing.T) {
 
 // replaySucceeded: a message's first delivery is dead-lettered (a wrong
 // permanent error), the producer publishes it again and it succeeds; the
-// replay of its dead letter then keeps its identity and is dropped, and a
-// replay with a new identity runs.
+// replay of its dead letter then keeps its identity and is dropped by the
+// consumer; a replayer that asks the inbox holds the letter back instead;
+// a replay with a new identity runs.
 func (e *dedupEnv) replaySucceeded(t *testing.T) {
 	ctx := context.Background()
 	topic := e.topic + "_replay"
@@ -174,6 +175,15 @@ func (e *dedupEnv) replaySucceeded(t *testing.T) {
 	scenarioWait(t, "the replay dropped", func() bool { return d.Stats().Duplicates > before })
 	rows, _ := e.rows(t, []string{m.UUID})
 	require.Equal(t, 1, rows, "side effects of the succeeded message after its replay")
+
+	// Asked first, the replayer holds the letter back and says why.
+	checked, err := dlqops.NewReplayer(store, tr.Publisher, dlqops.WithReplayRate(0), dlqops.WithReplayTopics(topic),
+		dlqops.WithReplayDoneCheck(e.inbox.IsDone))
+	require.NoError(t, err)
+	rep, err = checked.Replay(ctx, dlqops.ReplaySelection{Force: true})
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Held)
+	require.ErrorIs(t, rep.Items[0].Err, dlqops.ErrAlreadySucceeded)
 
 	rep, err = rp.Replay(ctx, dlqops.ReplaySelection{Force: true, NewIdentity: true})
 	require.NoError(t, err)

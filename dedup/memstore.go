@@ -82,6 +82,15 @@ func (s *MemStore) Done(_ context.Context, key string, token uint64, window time
 	return nil
 }
 
+// IsDone implements DoneChecker.
+func (s *MemStore) IsDone(_ context.Context, key string) (bool, error) {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.items[key]
+	return ok && e.done && e.until > now, nil
+}
+
 // Release implements Store.
 func (s *MemStore) Release(_ context.Context, key string, token uint64) error {
 	s.mu.Lock()

@@ -64,3 +64,6 @@ func TestMemStoreIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// Every Levee store tells whether an identity is done (the replayer asks).
+var _ dedup.DoneChecker = (*dedup.MemStore)(nil)

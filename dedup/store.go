@@ -74,3 +74,12 @@ type Claim struct {
 	// lease had expired: a delivery crashed, or ran longer than the lease.
 	TookOver bool
 }
+
+// DoneChecker is a Store that tells, without claiming, whether an identity
+// is done within its window. The replayer asks it (dlqops
+// WithReplayDoneCheck, `levee dlq replay --dedup-store`) to hold back the
+// dead letter of a message that succeeded. Every Levee store implements
+// it.
+type DoneChecker interface {
+	IsDone(ctx context.Context, key string) (bool, error)
+}

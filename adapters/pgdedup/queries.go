@@ -2,7 +2,7 @@ package pgdedup
 
 // queries are the statements of one table.
 type queries struct {
-	create, claim, done, release, markTx, markAll, prune string
+	create, claim, done, isDone, release, markTx, markAll, prune string
 }
 
 // newQueries builds the statements for table (a quoted identifier).
@@ -39,6 +39,7 @@ func newQueries(table string) queries {
 		done: `INSERT INTO ` + table + ` AS t (key, token, done, until)
 			VALUES ($1, $2, true, now() + $3 * interval '1 millisecond')
 			ON CONFLICT (key) DO UPDATE SET token = excluded.token, done = true, until = excluded.until`,
+		isDone:  `SELECT EXISTS (SELECT 1 FROM ` + table + ` WHERE key = $1 AND done AND until > now())`,
 		release: `DELETE FROM ` + table + ` WHERE key = $1 AND token = $2 AND NOT done`,
 		markTx: `INSERT INTO ` + table + ` AS t (key, token, done, until)
 			VALUES ($1, $2, true, now() + $3 * interval '1 millisecond')

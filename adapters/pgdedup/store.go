@@ -59,6 +59,7 @@ func WithoutMigrate() Option { return optionFunc(func(c *config) { c.migrate = f
 // pruner (the pool stays the caller's).
 type Store struct {
 	pool  *pgxpool.Pool
+	owned bool // Open made the pool: Close closes it
 	table string
 	q     queries
 
@@ -94,6 +95,31 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	} else {
 		close(s.done)
 	}
+	return s, nil
+}
+
+// Open connects to the database at url and returns a Store on a pool of
+// its own, which Close closes. Errors from a bad URL wrap
+// ErrInvalidConfig.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url: %w", ErrInvalidConfig, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("levee/pgdedup: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("levee/pgdedup: %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+	}
+	s, err := New(ctx, pool, opts...)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.owned = true
 	return s, nil
 }
 
@@ -133,6 +159,15 @@ func (s *Store) Done(ctx context.Context, key string, token uint64, window time.
 		return fmt.Errorf("levee/pgdedup: done: %w", err)
 	}
 	return nil
+}
+
+// IsDone implements dedup.DoneChecker in one statement.
+func (s *Store) IsDone(ctx context.Context, key string) (bool, error) {
+	var done bool
+	if err := s.pool.QueryRow(ctx, s.q.isDone, key).Scan(&done); err != nil {
+		return false, fmt.Errorf("levee/pgdedup: is done: %w", err)
+	}
+	return done, nil
 }
 
 // Release implements dedup.Store in one statement.
@@ -211,9 +246,16 @@ func (s *Store) prune(every time.Duration) {
 	}
 }
 
-// Close stops the pruner; it is idempotent and leaves the pool open.
+// Close stops the pruner and, for a Store from Open, closes its pool (a
+// Store from New leaves the caller's pool open). It is idempotent.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		if s.owned {
+			s.pool.Close()
+		}
+	})
 	<-s.done
 	return nil
 }

@@ -34,3 +34,6 @@ func TestMarkDoneNeedsATicket(t *testing.T) {
 		t.Errorf("all: got %v, want ErrNoTicket", err)
 	}
 }
+
+// Every Levee store tells whether an identity is done (the replayer asks).
+var _ dedup.DoneChecker = (*pgdedup.Store)(nil)

@@ -50,6 +50,7 @@ return 0
 type Store struct {
 	client redis.UniversalClient
 	prefix string
+	owned  *redis.Client // the client Open made, closed by Close
 }
 
 // New returns a Store on client with keys under prefix ("" means
@@ -64,6 +65,41 @@ func New(client redis.UniversalClient, prefix string) (*Store, error) {
 		prefix = DefaultPrefix
 	}
 	return &Store{client: client, prefix: prefix}, nil
+}
+
+// Open connects to the Redis server at url (redis://host:port/db) and
+// returns a Store on it whose Close closes the connection. It pings the
+// server within ctx; errors from a bad URL wrap ErrInvalidConfig.
+func Open(ctx context.Context, url, prefix string) (*Store, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url: %w", ErrInvalidConfig, err)
+	}
+	client := redis.NewClient(o)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("levee/redisdedup: %s: %w", o.Addr, err)
+	}
+	s, err := New(client, prefix)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	s.owned = client
+	return s, nil
+}
+
+// Close closes the connection when Open made it; a Store from New leaves
+// the caller's client open. It is idempotent.
+func (s *Store) Close() error {
+	if s.owned != nil {
+		err := s.owned.Close()
+		if errors.Is(err, redis.ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 // Claim implements dedup.Store in one round trip.
@@ -94,6 +130,18 @@ func (s *Store) Done(ctx context.Context, key string, _ uint64, window time.Dura
 		return fmt.Errorf("levee/redisdedup: done: %w", err)
 	}
 	return nil
+}
+
+// IsDone implements dedup.DoneChecker in one round trip (GET).
+func (s *Store) IsDone(ctx context.Context, key string) (bool, error) {
+	v, err := s.client.Get(ctx, s.prefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("levee/redisdedup: is done: %w", err)
+	}
+	return v == "d", nil
 }
 
 // Release implements dedup.Store in one round trip.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/levee-dev/levee/adapters/redisdedup"
+	"github.com/levee-dev/levee/dedup"
 )
 
 func TestNewRejectsANilClient(t *testing.T) {
@@ -12,3 +13,6 @@ func TestNewRejectsANilClient(t *testing.T) {
 		t.Errorf("got %v, want ErrInvalidConfig", err)
 	}
 }
+
+// Every Levee store tells whether an identity is done (the replayer asks).
+var _ dedup.DoneChecker = (*redisdedup.Store)(nil)

@@ -26,7 +26,8 @@ commands:
   list     [selection]
   show     ID
   replay   [selection] [--rate 50/s] [--max-replays 3] [--dry-run] [--force]
-           [--new-identity] [--allow-topic T]...   (needs a selector, or --all; default topics:
+           [--new-identity] [--dedup-store URL [--dedup-name N]]
+           [--allow-topic T]...   (needs a selector, or --all; default topics:
                                     store.replay_topics, else a letter from
                                     T.dlq goes back to T only)
   archive  [selection]          (needs a selector, or --all)

@@ -28,6 +28,8 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	force := fs.Bool("force", false, "replay letters already replayed, again")
 	all := fs.Bool("all", false, "replay every new letter matching no selector")
 	newIdentity := fs.Bool("new-identity", false, "give each replay a fresh dedup identity, so a consumer behind dedup runs it even if the original succeeded")
+	dedupURL := fs.String("dedup-store", "", "the consumers' dedup store (redis://... or postgres://...): hold back letters whose message already succeeded")
+	dedupName := fs.String("dedup-name", "", "with --dedup-store: the Redis key prefix or the PostgreSQL table (default: the store's)")
 	var allow multiFlag
 	fs.Var(&allow, "allow-topic", "a topic replays may publish to (repeatable; added to store.replay_topics)")
 	if pos, err := parse(fs, args); err != nil {
@@ -81,8 +83,17 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rp, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
-		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...))
+	opts := []dlqops.Option{dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
+		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...)}
+	if *dedupURL != "" {
+		done, closeDone, err := openDoneCheck(ctx, *dedupURL, *dedupName)
+		if err != nil {
+			return err
+		}
+		defer closeDone()
+		opts = append(opts, dlqops.WithReplayDoneCheck(done))
+	}
+	rp, err := dlqops.NewReplayer(s, pub, opts...)
 	if err != nil {
 		return usageError{err.Error()}
 	}

@@ -64,6 +64,24 @@ func claimScenarios() []scenario {
 			must(t, s.Release(ctx, key, 99))
 			want(t, claim(t, s, key, 2), dedup.StatusBusy, false)
 		}},
+		{"is done", func(t *testing.T, s dedup.Store, key string) {
+			dc, ok := s.(dedup.DoneChecker)
+			if !ok {
+				t.Skip("the store is no DoneChecker")
+			}
+			isDone := func(want bool) {
+				t.Helper()
+				if got, err := dc.IsDone(ctx, key); err != nil || got != want {
+					t.Errorf("IsDone: got %v, %v; want %v", got, err, want)
+				}
+			}
+			isDone(false)
+			claim(t, s, key, 1)
+			isDone(false)
+			must(t, s.Done(ctx, key, 1, Window))
+			isDone(true)
+			want(t, claim(t, s, key, 2), dedup.StatusDone, false) // IsDone claimed nothing
+		}},
 		{"keys are independent", func(t *testing.T, s dedup.Store, key string) {
 			claim(t, s, key+"-a", 1)
 			must(t, s.Done(ctx, key+"-a", 1, Window))
