@@ -3,7 +3,9 @@
 // Order intake publishes orders (some VIP, some malformed). Three handlers
 // consume them: payments (a simulated gateway with an injectable outage,
 // -outage 5s), inventory, and notifications (an SMS provider). Each
-// handler's resilience stack comes from levee.yaml. The demo runs on the
+// handler's resilience stack comes from levee.yaml; inventory is an
+// idempotent consumer (dedup keyed by the order, -duplicates N publishes
+// every N-th reserve request twice). The demo runs on the
 // embedded GoChannel transport with no setup, finishes by itself, and
 // prints a report per handler.
 //
