@@ -138,7 +138,7 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			}
 			msg.Metadata[levee.KeyDedupID] = key
 		}
-		out, t, herr := d.run(next, msg, ctx, key, token)
+		out, t, herr := d.run(ctx, next, msg, key, token)
 		if herr != nil {
 			if err := d.finish(ctx, key, token, false); err != nil {
 				d.count(ctx, attrs, msg, cStoreErrors)
@@ -161,7 +161,7 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 // restores the context. If next panics, the claim is released while the
 // panic goes on unchanged (nothing recovers it here, so its stack stays
 // intact for the recover slot).
-func (d *Dedup) run(next message.HandlerFunc, msg *message.Message, ctx context.Context, key string, token uint64) (out []*message.Message, t *Ticket, err error) {
+func (d *Dedup) run(ctx context.Context, next message.HandlerFunc, msg *message.Message, key string, token uint64) (out []*message.Message, t *Ticket, err error) {
 	if d.tx {
 		t = &Ticket{key: key, token: token, window: d.cfg.window}
 		msg.SetContext(context.WithValue(ctx, ticketKey{}, t))
