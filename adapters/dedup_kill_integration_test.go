@@ -178,7 +178,7 @@ func (e *dedupEnv) replaySucceeded(t *testing.T) {
 
 	// Asked first, the replayer holds the letter back and says why.
 	checked, err := dlqops.NewReplayer(store, tr.Publisher, dlqops.WithReplayRate(0), dlqops.WithReplayTopics(topic),
-		dlqops.WithReplayDoneCheck(e.inbox.IsDone))
+		dlqops.WithReplayDoneCheck(func(ctx context.Context, _, id string) (bool, error) { return e.inbox.IsDone(ctx, id) }))
 	require.NoError(t, err)
 	rep, err = checked.Replay(ctx, dlqops.ReplaySelection{Force: true})
 	require.NoError(t, err)

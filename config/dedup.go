@@ -26,7 +26,8 @@ func dedupSection() Section {
 				if b.Deps.DedupStore == nil {
 					return built{}, fmt.Errorf("dedup store: shared needs Deps.DedupStore (adapters/redisdedup or adapters/pgdedup)")
 				}
-				opts = append(opts, dedup.WithStore(b.Deps.DedupStore))
+				// The store is shared by every handler: each its namespace.
+				opts = append(opts, dedup.WithStore(b.Deps.DedupStore), dedup.WithNamespace(b.Handler))
 			} else {
 				s, err := dedup.NewMemStore(c.MaxKeysOrDefault())
 				if err != nil {

@@ -77,3 +77,34 @@ func TestDedupSectionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDedupSharedStoreNamespacesHandlers: two handlers on one shared
+// store each run the same message once.
+func TestDedupSharedStoreNamespacesHandlers(t *testing.T) {
+	yaml := "handlers:\n  a:\n    dedup: {store: shared}\n  b:\n    dedup: {store: shared}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(yaml), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := dedup.NewMemStore(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := config.Build(cfg, config.Deps{DedupStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	runs := map[string]int{}
+	for range 2 {
+		for _, h := range []string{"a", "b"} {
+			mw := a.Stack(h).Middleware(func(*message.Message) ([]*message.Message, error) { runs[h]++; return nil, nil })
+			if _, err := mw(message.NewMessage("m1", nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if runs["a"] != 1 || runs["b"] != 1 {
+		t.Errorf("runs: got %v, want 1 each", runs)
+	}
+}

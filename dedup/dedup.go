@@ -106,6 +106,8 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		}
 		ctx := msg.Context()
 		token := rand.Uint64()
+		id := key // the identity, without the namespace
+		key = StoreKey(d.cfg.namespace, id)
 		c, err := d.claim(ctx, key, token)
 		if err != nil {
 			d.count(ctx, attrs, msg, cStoreErrors)
@@ -129,14 +131,14 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		if c.TookOver {
 			d.count(ctx, attrs, msg, cLeaseExpiries)
 		}
-		if fromFn && key != msg.UUID {
+		if fromFn && id != msg.UUID {
 			// A dead letter, and its replay, keep the identity. The UUID
 			// needs no copy: a dead letter records it as its original UUID,
 			// which the replayer turns into levee.KeyDedupID.
 			if msg.Metadata == nil {
 				msg.Metadata = message.Metadata{}
 			}
-			msg.Metadata[levee.KeyDedupID] = key
+			msg.Metadata[levee.KeyDedupID] = id
 		}
 		out, t, herr := d.run(ctx, next, msg, key, token)
 		if herr != nil {

@@ -390,3 +390,35 @@ func TestPanicReleasesTheClaim(t *testing.T) {
 		t.Errorf("calls: got %d, want 2", calls)
 	}
 }
+
+// TestNamespaces: two handlers sharing a store, each with its namespace,
+// both run the same message once; the identity written for a dead letter
+// carries no namespace.
+func TestNamespaces(t *testing.T) {
+	store, err := dedup.NewMemStore(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byMeta, _ := dedup.MetadataKey("order_id")
+	var a, b counter
+	ha := newDedup(t, dedup.WithStore(store), dedup.WithNamespace("a"), dedup.WithKeyFunc(byMeta)).Middleware(a.handle)
+	hb := newDedup(t, dedup.WithStore(store), dedup.WithNamespace("b"), dedup.WithKeyFunc(byMeta)).Middleware(b.handle)
+	for round := range 2 {
+		for _, h := range []message.HandlerFunc{ha, hb} {
+			m := msg("m1", "")
+			m.Metadata.Set("order_id", "o1")
+			if _, err := h(m); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Metadata.Get(levee.KeyDedupID); round == 0 && got != "o1" {
+				t.Errorf("%s: got %q, want o1", levee.KeyDedupID, got)
+			}
+		}
+	}
+	if a.count() != 1 || b.count() != 1 {
+		t.Errorf("runs: got a %d, b %d; want 1 each", a.count(), b.count())
+	}
+	if done, _ := store.IsDone(context.Background(), dedup.StoreKey("a", "o1")); !done {
+		t.Error(`"a/o1" is not done in the store`)
+	}
+}

@@ -102,6 +102,16 @@ func lookup(payload []byte, pointer string, tokens []string) (string, error) {
 	return "", &keyError{detail: "JSON pointer " + pointer + " is not a string or a number"}
 }
 
+// StoreKey returns the key an identity has in a store under namespace:
+// the identity itself without a namespace, else namespace + "/" +
+// identity.
+func StoreKey(namespace, identity string) string {
+	if namespace == "" {
+		return identity
+	}
+	return namespace + "/" + identity
+}
+
 // identity returns the message's identity: levee.KeyDedupID when set (a
 // replay keeps its letter's identity that way), else fn's. It reports
 // whether the value came from fn (and should be written to the metadata

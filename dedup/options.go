@@ -39,6 +39,7 @@ type config struct {
 	storeTimeout time.Duration
 	busyRetry    time.Duration
 	name         string
+	namespace    string
 	mp           metric.MeterProvider
 	logger       watermill.LoggerAdapter
 	errs         []error
@@ -126,6 +127,15 @@ func WithBusyRetry(d time.Duration) Option {
 		c.busyRetry = d
 	})
 }
+
+// WithNamespace puts the deduplicator's identities in a namespace of the
+// store (StoreKey(ns, identity)); default "" (none). Give each handler its
+// own when several share a store and may consume the same message (a
+// topic two handlers subscribe to): without it, the first handler's done
+// mark would drop the message for the second. config sets the handler
+// name for `store: shared`, and `levee dlq replay --dedup-store` asks
+// under the dead letter's handler name.
+func WithNamespace(ns string) Option { return optionFunc(func(c *config) { c.namespace = ns }) }
 
 // WithName names the deduplicator in its log lines (field dedup);
 // default "".

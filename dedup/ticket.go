@@ -27,7 +27,8 @@ func TicketFrom(ctx context.Context) (*Ticket, bool) {
 	return t, ok
 }
 
-// Key returns the message's identity.
+// Key returns the message's identity as the store keys it (with the
+// deduplicator's namespace, see StoreKey).
 func (t *Ticket) Key() string { return t.key }
 
 // Token returns the claim's token.

@@ -25,7 +25,7 @@ func TestDLQReplayHoldsSucceededMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Done(ctx, "a1", 1, time.Minute); err != nil { // a1's message succeeded later
+	if err := s.Done(ctx, "ship/a1", 1, time.Minute); err != nil { // a1's message succeeded later, in handler ship
 		t.Fatal(err)
 	}
 	cmd, _, pub, out, _ := dlqTestCmd(t)

@@ -19,11 +19,14 @@ var ErrAlreadySucceeded = errors.New("levee/dlqops: the message already succeede
 var ErrDoneCheck = errors.New("levee/dlqops: dedup check failed")
 
 // WithReplayDoneCheck makes NewReplayer's runs ask done, before each
-// publish, whether the letter's dedup identity is done (a dedup store's
-// IsDone): such a letter is held with ErrAlreadySucceeded, in the report
-// and in the store, instead of being published to be dropped. A run with
-// ReplaySelection.NewIdentity does not ask. Default none; nil means none.
-func WithReplayDoneCheck(done func(ctx context.Context, identity string) (bool, error)) Option {
+// publish, whether the letter's dedup identity is done for its handler
+// (Record.Handler; a dedup store's IsDone of dedup.StoreKey(handler,
+// identity) when the consumers use their handler name as namespace, as
+// config does): such a letter is held with ErrAlreadySucceeded, in the
+// report and in the store, instead of being published to be dropped. A
+// run with ReplaySelection.NewIdentity does not ask. Default none; nil
+// means none.
+func WithReplayDoneCheck(done func(ctx context.Context, handler, identity string) (bool, error)) Option {
 	return option{"WithReplayDoneCheck", forReplayer, func(c *config) { c.doneCheck = done }}
 }
 
@@ -43,7 +46,7 @@ func (u *run) alreadyDone(ctx context.Context, dl *Record) error {
 	if check == nil || u.newIdentity || dl.Identity() == "" {
 		return nil
 	}
-	done, err := check(ctx, dl.Identity())
+	done, err := check(ctx, dl.Handler, dl.Identity())
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: identity %q: %w", ErrDoneCheck, dl.Identity(), err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
@@ -72,8 +73,8 @@ func TestReplayHoldsASucceededMessage(t *testing.T) {
 			}
 			var asked string
 			p := &opsPublisher{}
-			r := opsReplayer(t, s, p, dlqops.WithReplayDoneCheck(func(_ context.Context, id string) (bool, error) {
-				asked = id
+			r := opsReplayer(t, s, p, dlqops.WithReplayDoneCheck(func(_ context.Context, handler, id string) (bool, error) {
+				asked = handler + "/" + id
 				return tt.done, tt.checkErr
 			}))
 			rep, err := r.Replay(context.Background(), dlqops.ReplaySelection{Filter: dlqops.Filter{Group: opsFP}, NewIdentity: tt.newIdentity})
@@ -90,8 +91,8 @@ func TestReplayHoldsASucceededMessage(t *testing.T) {
 			if rep.Held != 1 || len(msgs) != 0 || !errors.Is(rep.Items[0].Err, tt.wantErr) {
 				t.Fatalf("got %d held, %d sent, err %v; want 1 held, none sent, %v", rep.Held, len(msgs), rep.Items[0].Err, tt.wantErr)
 			}
-			if asked != "u000" {
-				t.Errorf("identity asked: got %q, want the original UUID u000", asked)
+			if want := msg.Metadata[dlq.KeyHandler] + "/u000"; asked != want {
+				t.Errorf("identity asked: got %q, want %q (the handler, the original UUID)", asked, want)
 			}
 		})
 	}
