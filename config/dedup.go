@@ -55,3 +55,13 @@ func dedupSection() Section {
 func (a *Applied) Dedup(handler string) (*dedup.Dedup, bool) {
 	return instance[*dedup.Dedup](a, handler, "dedup")
 }
+
+// dedupDefaults is the dedup section's entry of sectionDefaults.
+func dedupDefaults() map[string]string {
+	return map[string]string{
+		"key": "the message UUID", "key.metadata": "none", "key.json_pointer": "none",
+		"lease": dur(dedup.DefaultLease), "window": dur(dedup.DefaultWindow), "store": dedup.StoreMemory,
+		"max_keys":      itoa(dedup.DefaultMaxKeys) + " (memory)",
+		"store_timeout": dur(dedup.DefaultStoreTimeout), "busy_retry": dur(dedup.DefaultBusyRetry),
+	}
+}

@@ -59,6 +59,12 @@ type Deps struct {
 	// `store: shared` (adapters/redisdedup, or the PostgreSQL inbox
 	// adapters/pgdedup). Nil: such a section fails to build.
 	DedupStore dedup.Store
+	// OnBreakerStateChange, when set, is called on every state change of
+	// every breaker the file builds (breaker.WithOnStateChange), with the
+	// breaker's name: the handler's for its own breaker, the entry's for
+	// a shared one. It sees every transition, however short, unlike a
+	// sampler of State. Nil means none.
+	OnBreakerStateChange func(name string, from, to breaker.State)
 }
 
 // BuildEnv is what a Section's builder receives.

@@ -32,6 +32,9 @@ type Retrier struct {
 	cfg   config
 	table *attemptTable
 	ins   instruments
+	// origin tells the project's frames of a panic's stack from Levee's
+	// and its dependencies'.
+	origin origin
 }
 
 // New returns a Retrier that publishes dead letters with publisher. It
@@ -50,7 +53,7 @@ func New(publisher message.Publisher, opts ...Option) (*Retrier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("levee/dlq: instruments: %w", err)
 	}
-	return &Retrier{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize), ins: ins}, nil
+	return &Retrier{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize), ins: ins, origin: newOrigin()}, nil
 }
 
 // Backoff returns the retry policy in use.
@@ -89,7 +92,7 @@ func (r *Retrier) Pending() int { return r.table.len() }
 // Handler.AddMiddleware or the Stack's dlq slot. The success path costs two
 // atomic loads (plus a clock read with WithMaxHold) and allocates nothing.
 func (r *Retrier) Middleware(next message.HandlerFunc) message.HandlerFunc {
-	w := &wrapped{r: r, next: next}
+	w := &wrapped{r: r, next: next, location: funcLocation(next, r.origin)}
 	return w.handle
 }
 
@@ -99,6 +102,9 @@ type wrapped struct {
 	r     *Retrier
 	next  message.HandlerFunc
 	names atomic.Pointer[names]
+	// location is where next is defined when it is the project's code
+	// (the user's handler, not a Levee layer), for KeyCodeLocation; "".
+	location string
 }
 
 type names struct {

@@ -67,7 +67,8 @@ func newSchedTelemetry(s *Scheduler) (*schedTelemetry, error) {
 	var err error
 	if t.wait, err = m.Float64Histogram(telemetry.Name(component, "wait.duration"),
 		metric.WithUnit(telemetry.UnitSeconds),
-		metric.WithDescription("Time a message waited for a scheduler slot, per base priority.")); err != nil {
+		metric.WithDescription("Time a message waited for a scheduler slot, per base priority."),
+		metric.WithExplicitBucketBoundaries(telemetry.WaitBuckets()...)); err != nil {
 		return nil, err
 	}
 	if t.shed, err = m.Int64Counter(telemetry.Name(component, "shed"),

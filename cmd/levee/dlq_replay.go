@@ -95,7 +95,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	}
 	rp, err := dlqops.NewReplayer(s, pub, opts...)
 	if err != nil {
-		return usageError{err.Error()}
+		return usageError{err.Error(), err}
 	}
 	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force, NewIdentity: *newIdentity})
 	if !*dry {
