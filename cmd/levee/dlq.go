@@ -28,6 +28,7 @@ commands:
   replay   [selection] [--rate 50/s] [--max-replays 3] [--dry-run] [--force]
            [--canary [--waves 1,2,5,20,50] [--max-failure-ratio 0]
            [--wait 30s]]
+           [--new-identity] [--dedup-store URL [--dedup-name N]]
            [--allow-topic T]...   (needs a selector, or --all; default topics:
                                     store.replay_topics, else a letter from
                                     T.dlq goes back to T only)

@@ -164,7 +164,7 @@ func (r *Replayer) Canary(ctx context.Context, sel ReplaySelection, plan CanaryP
 	if err := f.Validate(); err != nil {
 		return CanaryProgress{}, err
 	}
-	c := &canary{u: &run{r: r, start: r.cfg.now()}, plan: plan, progress: progress}
+	c := &canary{u: &run{r: r, start: r.cfg.now(), newIdentity: sel.NewIdentity}, plan: plan, progress: progress}
 	c.browser, _ = r.store.(Browser)
 	if r.cfg.rate > 0 {
 		l := gcra.New(false, r.cfg.rate, 1, gcra.DefaultCatchUp)

@@ -25,6 +25,8 @@ type run struct {
 	sent map[string]struct{}
 	// onItem, when set, sees every item (a canary replay's wave).
 	onItem func(ReplayItem)
+	// newIdentity: ReplaySelection.NewIdentity.
+	newIdentity bool
 }
 
 // Reasons recorded on letters a run leaves for a later one.
@@ -69,7 +71,11 @@ func (u *run) dryRun(ctx context.Context, f Filter) error {
 	for i := range letters {
 		dl := &letters[i]
 		it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic, Outcome: OutcomeWouldReplay}
-		if err := u.r.check(dl); err != nil {
+		err := u.r.check(dl)
+		if err == nil {
+			err = u.alreadyDone(ctx, dl) // a read: the dry run changes nothing
+		}
+		if err != nil {
 			it.Outcome, it.Reason, it.Err = OutcomeHeld, err.Error(), err
 		}
 		u.add(ctx, it)
@@ -179,7 +185,11 @@ func (u *run) leave(dl *Record, claimedAt time.Time) string {
 func (u *run) one(ctx context.Context, dl *Record) error {
 	r := u.r
 	it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic}
-	if err := r.check(dl); err != nil {
+	err := r.check(dl)
+	if err == nil {
+		err = u.alreadyDone(ctx, dl)
+	}
+	if err != nil {
 		it.Outcome, it.Reason, it.Err = OutcomeHeld, err.Error(), err
 		if rerr := r.store.Release(ctx, dl.ID, r.cfg.owner, it.Reason); rerr != nil {
 			return rerr
@@ -196,6 +206,9 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	}
 	now := r.cfg.now()
 	msg := ReplayMessage(*dl, r.cfg.newUUID(), now)
+	if u.newIdentity {
+		msg.Metadata[levee.KeyDedupID] = msg.UUID
+	}
 	pctx := ctx
 	var span trace.Span
 	if r.cfg.startSpan != nil {
@@ -214,7 +227,7 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 		}
 	}
 	msg.SetContext(pctx)
-	err := r.pub.Publish(dl.OriginalTopic, msg)
+	err = r.pub.Publish(dl.OriginalTopic, msg)
 	if span != nil {
 		if err != nil {
 			span.RecordError(err)
