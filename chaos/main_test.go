@@ -6,4 +6,7 @@ import (
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
-func TestMain(m *testing.M) { testkit.VerifyMain(m) }
+func TestMain(m *testing.M) {
+	ConsumerMain() // a plan's consumer process is the test binary started again
+	testkit.VerifyMain(m)
+}

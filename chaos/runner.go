@@ -68,6 +68,9 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 		log = io.Discard
 	}
 	r := &run{p: p, log: log, logger: watermill.NopLogger{}, runID: strings.ToLower(watermill.NewShortUUID()[:8])}
+	if p.ConsumerProcess {
+		r.role = roleRunner
+	}
 	defer r.close()
 	for _, step := range []func(context.Context) error{r.prepare, r.openTransport, r.openStore, r.buildRouter} {
 		if err := step(ctx); err != nil {
@@ -168,6 +171,9 @@ func sampleBreakers(done <-chan struct{}, tl *timeline, applied *config.Applied)
 		name string
 		b    *breaker.Breaker
 		last breaker.State
+	}
+	if applied == nil {
+		return // the handlers run in a consumer process
 	}
 	var ws []*watched
 	for _, h := range []string{HandlerName, BatchHandlerName} {

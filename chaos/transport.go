@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -23,7 +22,7 @@ const (
 // transportConfig is the plan's transport on loopback (brokerURL overrides
 // the NATS server or the RabbitMQ node, for a private one).
 func transportConfig(p *Plan, brokerURL string) adapters.TransportConfig {
-	tc := adapters.TransportConfig{AckDeadline: 30 * time.Second, Concurrency: 32}
+	tc := adapters.TransportConfig{AckDeadline: p.AckDeadline, Concurrency: 32}
 	switch p.Transport {
 	case "gochannel":
 		tc.Kind, tc.Concurrency = adapters.KindGoChannel, 256

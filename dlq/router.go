@@ -212,6 +212,7 @@ type delivery struct {
 	attempt  int       // attempts made, the last one included
 	first    time.Time // first failure
 	deferred bool      // this delivery ended a call in a deferral
+	made     int       // failed attempts in this delivery
 }
 
 // settle drives a delivery whose call returned err to its end: a deferral
@@ -309,8 +310,12 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 	if !d.counted {
 		// Attempts before this delivery: the table's count, or the
 		// transport's delivery count less the deliveries that made no
-		// attempt, whichever is larger.
-		before := max(deliveryAttempts(msg.Metadata)-d.rec.deferrals, d.rec.attempts, 0)
+		// attempt, whichever is larger. With an attempt store the store
+		// counts instead of the delivery count (see countAttempt).
+		before := d.rec.attempts
+		if r.cfg.attemptStore == nil {
+			before = max(deliveryAttempts(msg.Metadata)-d.rec.deferrals, before, 0)
+		}
 		d.first = now
 		if !d.rec.first.IsZero() {
 			d.first = d.rec.first
@@ -318,7 +323,8 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 		d.attempt, d.counted = min(before, maxCount), true
 	}
 	d.attempt++ // the attempt that just failed
-	d.attempt, d.first = w.shareAttempt(msg, n, d.attempt, d.first, now)
+	d.made++
+	d.attempt, d.first = w.countAttempt(msg, n, d, now)
 	class := w.classify(err)
 	if class != ClassTransient {
 		_, err = w.deadLetter(msg, n, err, class, d.attempt, d.first, now)

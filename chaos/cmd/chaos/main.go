@@ -22,6 +22,7 @@ import (
 )
 
 func main() {
+	chaos.ConsumerMain() // a plan's consumer process is this program started again
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
