@@ -134,9 +134,14 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		if rec, ok := r.table.get(w.key(msg)); ok && !rec.notBefore.IsZero() {
-			if err := w.waitDue(msg, rec, start); err != nil {
-				return nil, err
+		if rec, ok := r.table.get(w.key(msg)); ok {
+			if !rec.notBefore.IsZero() {
+				if err := w.waitDue(msg, rec, start); err != nil {
+					return nil, err
+				}
+			}
+			if rec.publishFails > 0 && rec.class != "" && rec.err != nil {
+				return w.deadLetterAgain(msg, rec)
 			}
 		}
 	}
