@@ -94,6 +94,7 @@ type Report struct {
 	Interrupted     int
 	ForgedHonoured  int // forged control metadata reached the handler
 	OrderViolations int
+	OrderChecked    int // good messages whose order per key was checked (order_keys > 0)
 	FaultFailures   int // handler calls failed by injected faults (information)
 
 	// DeliveriesPerMessage: number of messages (generation 0) by the
@@ -135,6 +136,7 @@ func Check(l *Ledger, o CheckOptions) *Report {
 	r.Unexpected = l.unexpectedN
 	r.UnexpectedSample = append([]Unexpected(nil), l.unexpected...)
 	r.OrderViolations = len(l.orderErrs)
+	r.OrderChecked = l.orderChecked
 	for i, v := range l.orderErrs {
 		if i >= 5 {
 			break
@@ -314,6 +316,9 @@ func (r *Report) Print(w io.Writer) {
 	row("wrong dead-letter class", r.WrongClass, true)
 	row("attempts != expected (max_attempts for poison)", r.AttemptsMismatch, true)
 	row("forged control metadata honoured", r.ForgedHonoured, true)
+	if r.OrderChecked > 0 {
+		row("messages checked for order per key", r.OrderChecked, false)
+	}
 	row("order violations per key", r.OrderViolations, r.opts.Ordered)
 	row("duplicated (succeeded more than once)", r.Duplicated, false)
 	row("  explained: success, then Nack (timeout or crash)", r.DupSuccessThenNack, false)

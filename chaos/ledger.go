@@ -96,6 +96,8 @@ type Ledger struct {
 	unexpectedN int
 	faultFails  int
 	inc         int32 // the consumer process incarnation whose events are recorded
+	// orderChecked counts good messages whose order was checked
+	orderChecked int
 }
 
 // OrderViolation is a message processed after a later message of the same
@@ -205,6 +207,7 @@ func (l *Ledger) Result(id, gen int, before uint32, acked bool) {
 		e.settled = true
 		l.settled++
 		if l.orderKeys > 0 {
+			l.orderChecked++
 			key := id % l.orderKeys
 			if last, ok := l.lastByKey[key]; ok && last > id {
 				l.orderErrs = append(l.orderErrs, OrderViolation{Key: key, ID: id, After: last})

@@ -133,6 +133,10 @@ type Plan struct {
 	// how soon a killed consumer's unacked messages are redelivered);
 	// default 30s.
 	AckDeadline time.Duration `yaml:"ack_deadline"`
+	// Warmup is how long the run waits after its consumers started before
+	// the first publish (default 0): over Kafka, until the consumer
+	// group's rebalances ended (docs/RELIABILITY.md, observations).
+	Warmup time.Duration `yaml:"warmup"`
 	// Faults are the scheduled faults.
 	Faults []Fault `yaml:"faults"`
 }
@@ -209,8 +213,8 @@ func (p *Plan) Validate() error {
 	if p.BatchShare < 0 || p.BatchShare > 1 {
 		return bad("batch_share must be in [0,1]")
 	}
-	if p.OrderKeys < 0 || p.Concurrency < 0 || p.AckDeadline < 0 {
-		return bad("order_keys, concurrency and ack_deadline must be >= 0")
+	if p.OrderKeys < 0 || p.Concurrency < 0 || p.AckDeadline < 0 || p.Warmup < 0 {
+		return bad("order_keys, concurrency, ack_deadline and warmup must be >= 0")
 	}
 	if p.OrderKeys > 0 && p.BatchShare > 0 {
 		return bad("order_keys needs batch_share 0 (the batch topic is another stream, and a batch runs its messages together)")

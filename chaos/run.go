@@ -261,6 +261,15 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 
 	p, tl := r.p, r.tl
+	if p.Warmup > 0 { // let the consumers settle (a Kafka group's rebalances) before the first publish
+		warm := time.NewTimer(p.Warmup)
+		select {
+		case <-warm.C:
+		case <-ctx.Done():
+			warm.Stop()
+			return nil, ctx.Err()
+		}
+	}
 	fmt.Fprintf(r.log, "run %s: %d messages over %s (max_attempts %d), stack %s\n", r.runID, p.Messages, r.kind, r.maxAttempts, p.StackPath())
 	tl.start = time.Now()
 	r.start = tl.start

@@ -130,11 +130,13 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	// concurrent duplicate that fails meanwhile keeps its record, as if it
 	// had failed after this success.)
 	pending := r.table.len() > 0
+	known := false // the table has a record of the message
 	if pending {
 		if start.IsZero() {
 			start = time.Now()
 		}
 		if rec, ok := r.table.get(w.key(msg)); ok {
+			known = true
 			if !rec.notBefore.IsZero() {
 				if err := w.waitDue(msg, rec, start); err != nil {
 					return nil, err
@@ -143,6 +145,11 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 			if rec.publishFails > 0 && rec.class != "" && rec.err != nil {
 				return w.deadLetterAgain(msg, rec)
 			}
+		}
+	}
+	if !known && r.cfg.attemptStore != nil {
+		if out, done, err := w.spentBefore(msg); done {
+			return out, err
 		}
 	}
 	out, err := w.attempt(msg)
