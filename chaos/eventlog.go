@@ -31,6 +31,8 @@ import (
 //	X id                     Ledger.ForgedSeen
 //	P id gen                 Ledger.DeadLetterPublishFailed
 //	U where raw              Ledger.Unexpected (both quoted)
+//	M name value             a Levee counter of the process's meter provider (cumulative)
+//	B handler from to        a breaker state change of the process
 const (
 	opReady       = 'I'
 	opDelivery    = 'D'
@@ -41,6 +43,8 @@ const (
 	opForged      = 'X'
 	opPublishFail = 'P'
 	opUnexpected  = 'U'
+	opCounter     = 'M'
+	opBreaker     = 'B'
 )
 
 // eventLog is a recorder that applies each event to the process's own
@@ -137,6 +141,20 @@ func (e *eventLog) ready(pid int) {
 	e.write(opReady, itoa(pid))
 }
 
+// counter records a counter's value.
+func (e *eventLog) counter(name string, v int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.write(opCounter, name, strconv.FormatInt(v, 10))
+}
+
+// breaker records a breaker state change.
+func (e *eventLog) breaker(handler, from, to string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.write(opBreaker, handler, from, to)
+}
+
 // idGen is one generation of one message.
 type idGen struct{ id, gen int }
 
@@ -158,10 +176,15 @@ type tailer struct {
 	ready   bool
 	pid     int
 	buf     []byte
+	// counters are the process's last reported counters; breaker state
+	// changes go to tl (nil: dropped).
+	counters map[string]int64
+	tl       *timeline
+	inc      int
 }
 
 func newTailer(r io.Reader, l *Ledger) *tailer {
-	return &tailer{r: r, l: l, open: map[idGen]*openDelivery{}, buf: make([]byte, 64<<10)}
+	return &tailer{r: r, l: l, open: map[idGen]*openDelivery{}, buf: make([]byte, 64<<10), counters: map[string]int64{}}
 }
 
 // poll reads what was appended since the last poll and applies every
@@ -194,6 +217,21 @@ func (t *tailer) apply(line string) {
 	bad := func() { t.l.Unexpected("event log", line) }
 	if len(f[0]) != 1 {
 		bad()
+		return
+	}
+	switch {
+	case f[0][0] == opCounter && len(f) == 3:
+		v, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			bad()
+			return
+		}
+		t.counters[f[1]] = v
+		return
+	case f[0][0] == opBreaker && len(f) == 4:
+		if t.tl != nil {
+			t.tl.add("breaker %s: %s -> %s (consumer process %d)", f[1], f[2], f[3], t.inc)
+		}
 		return
 	}
 	if f[0][0] == opUnexpected {

@@ -82,7 +82,13 @@ func runConsumerProcess(ctx context.Context, raw string) error {
 		return fmt.Errorf("levee/chaos: router: %w", err)
 	}
 	r.events.ready(os.Getpid())
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		r.report(ctx)
+	}()
 	err := <-routerDone
+	<-reported
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("levee/chaos: router: %w", err)
 	}
@@ -112,4 +118,34 @@ func (r *run) openEventLog() error {
 	}}
 	r.cons.rec = r.events
 	return nil
+}
+
+// report writes the process's counters to its event log every
+// reportEvery (and once at the end), and every breaker state change.
+func (r *run) report(ctx context.Context) {
+	const reportEvery = 250 * time.Millisecond
+	tick := time.NewTicker(reportEvery)
+	defer tick.Stop()
+	done := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		close(done)
+	}()
+	breakers := make(chan struct{})
+	go func() {
+		defer close(breakers)
+		watchBreakers(done, r.applied, func(h string, from, to fmt.Stringer) { r.events.breaker(h, from.String(), to.String()) })
+	}()
+	for {
+		counters := r.tel.counters(context.WithoutCancel(ctx), counterNames...)
+		for _, n := range counterNames {
+			r.events.counter(n, counters[n])
+		}
+		select {
+		case <-done:
+			<-breakers
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -326,6 +326,9 @@ func (r *run) result(ctx context.Context, elapsed time.Duration, settled bool, r
 		Plan: p, Elapsed: elapsed, Settled: settled, Timeline: r.tl.list(), Transport: p.Transport,
 		Spans: r.tel.spans.ended.Load(), Counters: r.tel.counters(context.WithoutCancel(ctx), counterNames...),
 	}
+	if r.sup != nil {
+		res.Counters = r.sup.totals() // the stack ran in the consumer processes
+	}
 	res.Report = Check(r.ledger, CheckOptions{MaxAttempts: r.maxAttempts, StoreListed: listed == nil,
 		AckLoss: hasFault(p, FaultBrokerRestart), ConsumerKill: hasFault(p, FaultConsumerKill),
 		Ordered: p.OrderKeys > 0 && r.tr.Capabilities.OrderedPerKey})

@@ -167,6 +167,12 @@ func listStore(ctx context.Context, s dlqops.Store, l *Ledger, c *consumer) erro
 
 // sampleBreakers records every breaker state change in the timeline.
 func sampleBreakers(done <-chan struct{}, tl *timeline, applied *config.Applied) {
+	watchBreakers(done, applied, func(h string, from, to fmt.Stringer) { tl.add("breaker %s: %s -> %s", h, from, to) })
+}
+
+// watchBreakers calls changed on every state change of the stack's
+// breakers until done closes.
+func watchBreakers(done <-chan struct{}, applied *config.Applied, changed func(handler string, from, to fmt.Stringer)) {
 	type watched struct {
 		name string
 		b    *breaker.Breaker
@@ -193,7 +199,7 @@ func sampleBreakers(done <-chan struct{}, tl *timeline, applied *config.Applied)
 		case <-tick.C:
 			for _, w := range ws {
 				if s := w.b.State(); s != w.last {
-					tl.add("breaker %s: %s -> %s", w.name, w.last, s)
+					changed(w.name, w.last, s)
 					w.last = s
 				}
 			}

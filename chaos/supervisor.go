@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -37,11 +38,12 @@ type supervisor struct {
 	exe string
 	dir string // the event logs and the processes' output
 
-	mu     sync.Mutex
-	ctx    context.Context // guarded by mu: the run's, for restarts
-	cur    *proc           // guarded by mu; nil while none runs
-	files  []string        // guarded by mu: every process's event log, in order
-	closed bool            // guarded by mu
+	mu       sync.Mutex
+	counters map[string]int64 // guarded by mu: the ended processes' counters, summed
+	ctx      context.Context  // guarded by mu: the run's, for restarts
+	cur      *proc            // guarded by mu; nil while none runs
+	files    []string         // guarded by mu: every process's event log, in order
+	closed   bool             // guarded by mu
 }
 
 // proc is one consumer process.
@@ -132,6 +134,7 @@ func (s *supervisor) spawn(inc int) (*proc, error) {
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	r.ledger.SetIncarnation(inc)
 	p.t = newTailer(rf, r.ledger)
+	p.t.tl, p.t.inc = r.tl, inc
 	if err := p.cmd.Start(); err != nil {
 		_ = rf.Close()
 		return nil, fmt.Errorf("levee/chaos: starting the consumer process: %w", err)
@@ -160,6 +163,26 @@ func (s *supervisor) spawn(inc int) (*proc, error) {
 		}
 	}
 	return p, nil
+}
+
+// addCounters adds an ended process's last counters to the run's.
+func (s *supervisor) addCounters(c map[string]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counters == nil {
+		s.counters = map[string]int64{}
+	}
+	for k, v := range c {
+		s.counters[k] += v
+	}
+}
+
+// totals returns the counters of every ended process, summed (a killed
+// process's last quarter second is missing).
+func (s *supervisor) totals() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.counters)
 }
 
 // pollLoop reads the event log until stopPoll closes.
@@ -236,6 +259,7 @@ func (s *supervisor) watch(p *proc) {
 	ctx := s.ctx
 	s.mu.Unlock()
 	open, _ := p.drain()
+	s.addCounters(p.t.counters)
 	s.r.tl.add("consumer process %d (incarnation %d) exited by itself (%v), %d deliveries in flight: %s",
 		p.cmd.Process.Pid, p.inc, p.waitErr, open, p.output())
 	if err := s.start(ctx); err != nil {
@@ -279,6 +303,7 @@ func (s *supervisor) killOnce(ctx context.Context, done <-chan struct{}, tl *tim
 		how = "SIGTERM (clean stop)"
 	}
 	open, afterSuccess := p.halt(f.Mode == "kill")
+	s.addCounters(p.t.counters)
 	tl.add("%s: consumer process %d (incarnation %d) %s: %d deliveries in flight, %d of them after a handler success",
 		f.Kind, p.cmd.Process.Pid, p.inc, how, open, afterSuccess)
 	if !sleepUntil(ctx, done, time.Now().Add(f.Delay)) {
@@ -303,7 +328,9 @@ func (s *supervisor) stop() {
 	if p == nil {
 		return
 	}
-	if open, _ := p.halt(false); open > 0 {
+	open, _ := p.halt(false)
+	s.addCounters(p.t.counters)
+	if open > 0 {
 		s.r.tl.add("consumer process stopped with %d deliveries in flight", open)
 	}
 }
