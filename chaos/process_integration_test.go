@@ -65,8 +65,10 @@ func TestChaosConsumerKill(t *testing.T) {
 	}
 }
 
-// TestChaosConsumerKillRabbitMQ runs the same plan over RabbitMQ (classic
-// queues). Not in .ci/run's budget; TestChaosProcessFaults' companion.
+// TestChaosConsumerKillRabbitMQ runs the same plan over RabbitMQ quorum
+// queues (which count deliveries, so the dlq reads the shared count of a
+// redelivery: docs/RELIABILITY.md says why classic queues keep a window).
+// Not in .ci/run's budget; TestChaosProcessFaults' companion.
 func TestChaosConsumerKillRabbitMQ(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process faults take minutes; run without -short")
@@ -75,7 +77,7 @@ func TestChaosConsumerKillRabbitMQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Transport = "amqp"
+	p.Transport = "amqp-quorum"
 	runPlanT(t, p)
 }
 
