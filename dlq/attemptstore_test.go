@@ -24,8 +24,8 @@ type memAttempts struct {
 	reads int
 	// readFail makes Attempts fail (fail makes both fail)
 	readFail error
-	fail  error
-	recs  map[[2]string]memAttempt
+	fail     error
+	recs     map[[2]string]memAttempt
 }
 
 type memAttempt struct {
