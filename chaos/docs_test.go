@@ -67,9 +67,9 @@ func commas(n int) string {
 
 // TestReliabilityDocConsumerKill: the consumer-kill section states the
 // plan's seed, kills, rate and the ordered plan's keys and warmup, and its
-// pasted table adds up: the fates sum to the messages sent, processed plus
-// dead-lettered is every message, and the interruptions listed per kill
-// (one per kill) sum to the table's row.
+// pasted table adds up: the fates sum to the messages sent, processed,
+// dead-lettered and exhausted by faults make every message, and the
+// interruptions listed per kill (one per kill) sum to the table's row.
 func TestReliabilityDocConsumerKill(t *testing.T) {
 	doc, err := os.ReadFile("../docs/RELIABILITY.md")
 	if err != nil {
@@ -117,8 +117,10 @@ func TestReliabilityDocConsumerKill(t *testing.T) {
 		fates += n
 	}
 	processed, dead := num(`processed \(good, acked after a success\)\s+(\d+)`), num(`dead-lettered \(bad, stored once per generation\)\s+(\d+)`)
-	if sent != p.Messages || fates != sent || processed+dead != sent {
-		t.Errorf("table: sent %d (fates sum %d), processed %d + dead-lettered %d; want %d each", sent, fates, processed, dead, p.Messages)
+	exhausted := num(`exhausted by injected faults \(max_attempts real failures\)\s+(\d+)`)
+	if sent != p.Messages || fates != sent || processed+dead+exhausted != sent {
+		t.Errorf("table: sent %d (fates sum %d), processed %d + dead-lettered %d + exhausted by faults %d; want %d each",
+			sent, fates, processed, dead, exhausted, p.Messages)
 	}
 	m := regexp.MustCompile(`The kills interrupted ([\d, and]+) deliveries`).FindStringSubmatch(sec)
 	if m == nil {
