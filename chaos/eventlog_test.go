@@ -3,7 +3,9 @@ package chaos
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestEventLogRoundTrip: a consumer process's events, read by the
@@ -175,5 +177,20 @@ func TestCheckConsumerKill(t *testing.T) {
 				t.Errorf("Failed() = %v, want %v", r.Failed(), tt.fail)
 			}
 		})
+	}
+}
+
+// The consumer kills are seeded: the same seed and fault give the same
+// times, within the fault's window; another seed gives others.
+func TestKillTimesAreSeeded(t *testing.T) {
+	f := Fault{Kind: FaultConsumerKill, Start: time.Second, Duration: 8 * time.Second, Count: 4}
+	a, b, c := killTimes(23, 0, f), killTimes(23, 0, f), killTimes(24, 0, f)
+	if !slices.Equal(a, b) || slices.Equal(a, c) || len(a) != 4 {
+		t.Fatalf("seed 23 twice: %v, %v; seed 24: %v", a, b, c)
+	}
+	for i, at := range a {
+		if at < f.Start || at >= f.End() || (i > 0 && at < a[i-1]) {
+			t.Errorf("kill times %v: want sorted within [%s, %s)", a, f.Start, f.End())
+		}
 	}
 }

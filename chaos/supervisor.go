@@ -271,13 +271,7 @@ func (s *supervisor) watch(p *proc) {
 // the fault's window (fault number idx of the plan), each time starting
 // it again f.Delay later.
 func (s *supervisor) kills(ctx context.Context, done <-chan struct{}, tl *timeline, f Fault, idx int) {
-	rng := rand.New(rand.NewPCG(s.r.p.Seed, uint64(idx)+1))
-	at := make([]time.Duration, f.Count)
-	for i := range at {
-		at[i] = f.Start + time.Duration(rng.Int64N(int64(f.Duration)))
-	}
-	slices.Sort(at)
-	for _, t := range at {
+	for _, t := range killTimes(s.r.p.Seed, idx, f) {
 		if !sleepUntil(ctx, done, tl.start.Add(t)) {
 			return
 		}
@@ -285,6 +279,19 @@ func (s *supervisor) kills(ctx context.Context, done <-chan struct{}, tl *timeli
 			return
 		}
 	}
+}
+
+// killTimes returns when fault number idx (a consumer_kill) kills the
+// consumer: f.Count times drawn from the seed within [Start, End), in
+// order. The same seed and plan give the same times.
+func killTimes(seed uint64, idx int, f Fault) []time.Duration {
+	rng := rand.New(rand.NewPCG(seed, uint64(idx)+1))
+	at := make([]time.Duration, f.Count)
+	for i := range at {
+		at[i] = f.Start + time.Duration(rng.Int64N(int64(f.Duration)))
+	}
+	slices.Sort(at)
+	return at
 }
 
 // killOnce kills (or stops) the running process and starts the next one
