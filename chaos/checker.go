@@ -277,9 +277,9 @@ func (r *Report) checkBad(id int, e *entry) {
 		}
 		if int(g.calls) != wantCalls || int(g.dlAttempts) != wantAttempts || (r.opts.StoreListed && int(g.rowAttempts) != wantAttempts) {
 			r.AttemptsMismatch++
-			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); deliveries %d (%d after an ack), dead letters %d, failed DLQ publishes %d, re-published %v, interrupted by a kill %d, after a killed ack %d",
+			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); deliveries %d (%d after an ack), dead letters %d, failed DLQ publishes %d, re-published %v, interrupted by a kill %d, after a killed ack %d, overlapping %d",
 				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, g.deliveries, g.afterAck, g.deadLetters, g.dlPublishFails,
-				e.republished, g.killed, g.afterKilledAck)
+				e.republished, g.killed, g.afterKilledAck, g.overlapped)
 		}
 	}
 }

@@ -274,6 +274,8 @@ func (t *tailer) applyOp(op byte, n []int) bool {
 		k := idGen{n[0], n[1]}
 		if t.open[k] == nil {
 			t.open[k] = &openDelivery{}
+		} else if t.open[k].n > 0 {
+			t.l.Overlapped(n[0], n[1]) // delivered again while a delivery of it still ran
 		}
 		t.open[k].n++
 	case opResult:

@@ -33,6 +33,7 @@ func TestEventLogRoundTrip(t *testing.T) {
 	e.Delivery(3, 0) // healthy: succeeded, killed before its ack
 	e.Call(3, 0)
 	e.Success(3, 0)
+	e.Delivery(3, 0) // healthy again, while the first delivery still runs
 	e.FaultFailure(1, 0)
 	e.Unexpected("handler", "a\tb")
 
@@ -45,8 +46,11 @@ func TestEventLogRoundTrip(t *testing.T) {
 		t.Errorf("ready %v pid %d, want true 42", tl.ready, tl.pid)
 	}
 	open, afterSuccess := tl.interrupted()
-	if open != 2 || afterSuccess != 1 {
-		t.Errorf("interrupted: got %d (%d after a success), want 2 (1)", open, afterSuccess)
+	if open != 3 || afterSuccess != 2 {
+		t.Errorf("interrupted: got %d (%d after a success), want 3 (2)", open, afterSuccess)
+	}
+	if runner.entries[3].g0.overlapped != 1 {
+		t.Errorf("overlapping deliveries: got %d, want 1", runner.entries[3].g0.overlapped)
 	}
 	for id := range fates {
 		c, r := &child.entries[id].g0, &runner.entries[id].g0
@@ -55,7 +59,7 @@ func TestEventLogRoundTrip(t *testing.T) {
 			t.Errorf("id %d: process %+v, runner %+v", id, *c, *r)
 		}
 	}
-	if runner.entries[3].g0.killedSuccess != 1 || runner.entries[2].g0.killed != 1 || runner.unexpectedN != 1 ||
+	if runner.entries[3].g0.killedSuccess != 2 || runner.entries[2].g0.killed != 1 || runner.unexpectedN != 1 ||
 		runner.unexpected[0].ID != "a\tb" {
 		t.Errorf("killed %d, killed after success %d, unexpected %v", runner.entries[2].g0.killed, runner.entries[3].g0.killedSuccess,
 			runner.unexpected)

@@ -39,6 +39,7 @@ type genStat struct {
 	// broker); ackInc is the process incarnation of the last ack.
 	killed, killedSuccess, afterKilledAck uint32
 	ackInc                                int32
+	overlapped                            uint32 // deliveries that began while another of it ran (same process)
 }
 
 type entry struct {

@@ -26,3 +26,14 @@ func (l *Ledger) Interrupted(id, gen, n int, afterSuccess bool) {
 		g.killedSuccess += uint32(n)
 	}
 }
+
+// Overlapped records a delivery of generation gen of message id that
+// began while another delivery of it was still running in the same
+// consumer process (the transport's ack deadline passed meanwhile).
+func (l *Ledger) Overlapped(id, gen int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.get(id); e != nil {
+		e.gen(gen).overlapped++
+	}
+}
