@@ -91,7 +91,12 @@ type Report struct {
 	KilledBad int
 	// Interrupted counts deliveries a consumer kill interrupted
 	// (information).
-	Interrupted     int
+	Interrupted int
+	// Overlapped counts deliveries that began while another delivery of
+	// the same message still ran in the same consumer process: the
+	// transport's ack deadline passed while the first was held
+	// (information).
+	Overlapped      int
 	ForgedHonoured  int // forged control metadata reached the handler
 	OrderViolations int
 	OrderChecked    int // good messages whose order per key was checked (order_keys > 0)
@@ -155,6 +160,7 @@ func Check(l *Ledger, o CheckOptions) *Report {
 			r.Replays += int(g.replays)
 			r.FaultFailures += int(g.faultFails)
 			r.Interrupted += int(g.killed)
+			r.Overlapped += int(g.overlapped)
 		}
 		if e.forged {
 			r.ForgedHonoured++
@@ -203,8 +209,8 @@ func (r *Report) checkGood(id int, e *entry) {
 			r.DupRedeliveredAfterAck++
 		default:
 			r.DupUnexplained++
-			r.detail(id, e.fate, "duplicate (unexplained)", "successes %d, acks %d, nacks %d, deliveries %d",
-				g.successes, g.acks, g.nacks, g.deliveries)
+			r.detail(id, e.fate, "duplicate (unexplained)", "successes %d, acks %d, nacks %d, deliveries %d (%d after an ack, %d overlapping another)",
+				g.successes, g.acks, g.nacks, g.deliveries, g.afterAck, g.overlapped)
 		}
 	}
 }
@@ -335,6 +341,7 @@ func (r *Report) Print(w io.Writer) {
 	row("handler calls failed by injected faults", r.FaultFailures, false)
 	if r.opts.ConsumerKill {
 		row("deliveries interrupted by a consumer kill", r.Interrupted, false)
+		row("deliveries overlapping another of the message (ack deadline passed)", r.Overlapped, false)
 		row("bad messages handled again after a consumer kill", r.KilledBad, false)
 	}
 
