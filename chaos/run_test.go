@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,12 @@ func TestRunSmokePlan(t *testing.T) {
 		{"spans", res.Spans},
 	}
 	for _, c := range checks {
+		if c.name == "breaker transitions" && c.got <= 0 && maxOutageFailures(res.Timeline) < 20 {
+			// The breaker trips after 20 consecutive failures (stack.yaml);
+			// on a starved machine no outage may see that many calls.
+			t.Logf("no breaker transition: no outage saw 20 failed calls\n%s", out.String())
+			continue
+		}
 		if c.got <= 0 {
 			t.Errorf("%s: got %d, want > 0\n%s", c.name, c.got, out.String())
 		}
@@ -138,4 +145,17 @@ func TestFatesAreSeeded(t *testing.T) {
 	if counts[Healthy] < 400 || counts[Healthy] > 600 || counts[Permanent] != 0 {
 		t.Errorf("fate counts %v do not follow the mix %v", counts, mix)
 	}
+}
+
+// maxOutageFailures is the most handler calls one outage failed, from the
+// timeline's "outage ends: N handler calls failed" events.
+func maxOutageFailures(tl []Event) int {
+	most := 0
+	for _, e := range tl {
+		var n int
+		if _, err := fmt.Sscanf(e.What, "outage ends: %d handler calls failed", &n); err == nil && n > most {
+			most = n
+		}
+	}
+	return most
 }
