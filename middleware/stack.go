@@ -136,7 +136,9 @@ func (s *Stack) Len() int {
 
 // Middleware wraps next with every filled slot in canonical order. It has
 // the message.HandlerMiddleware signature, so a Stack can be passed to
-// Router.AddMiddleware or Handler.AddMiddleware as s.Middleware.
+// Router.AddMiddleware or Handler.AddMiddleware as s.Middleware. A slot
+// whose Layer is HandlerAware is built with MiddlewareFor and the handler
+// (Locate's function, else next).
 func (s *Stack) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	h := s.wrap(next) // layer.go: Chain's composition, telling HandlerAware layers the handler
 	if s.filled() >= stackRoomMinLayers {
