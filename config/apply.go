@@ -164,10 +164,11 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 	type extra struct {
 		mw    message.HandlerMiddleware
 		label string
+		layer middleware.Layer
 	}
 	extras := map[middleware.Slot][]extra{}
 	also := func(slot middleware.Slot, mw message.HandlerMiddleware, label string) {
-		extras[slot] = append(extras[slot], extra{mw, label})
+		extras[slot] = append(extras[slot], extra{mw: mw, label: label})
 	}
 	own := map[middleware.Slot]extra{}
 	for _, p := range hc.parts {
@@ -189,9 +190,13 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 			a.instances[name+"/"+p.sec.Key] = b.instance
 		}
 		label := p.sec.label(p.value)
-		s.SetLabeled(p.sec.Slot, b.mw, label)
+		if b.layer != nil {
+			s.SetLayer(p.sec.Slot, b.layer, label)
+		} else {
+			s.SetLabeled(p.sec.Slot, b.mw, label)
+		}
 		if b.mw != nil {
-			own[p.sec.Slot] = extra{b.mw, label}
+			own[p.sec.Slot] = extra{b.mw, label, b.layer}
 		}
 	}
 	for slot, es := range extras {
@@ -201,11 +206,16 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 			mws = append(mws, e.mw)
 			labels = append(labels, e.label)
 		}
-		if o, ok := own[slot]; ok {
+		o, ok := own[slot]
+		if ok && o.label != "" {
+			labels = append(labels, o.label)
+		}
+		if ok && o.layer != nil {
+			s.SetLayer(slot, outside{middleware.Chain(mws...), o.layer}, strings.Join(labels, " + "))
+			continue
+		}
+		if ok {
 			mws = append(mws, o.mw)
-			if o.label != "" {
-				labels = append(labels, o.label)
-			}
 		}
 		s.SetLabeled(slot, middleware.Chain(mws...), strings.Join(labels, " + "))
 	}
@@ -248,6 +258,43 @@ func (a *Applied) sharedFunc(cfg *Config, deps Deps) func(section, name string) 
 // errNoShared is returned for a reference to a shared resource that the
 // file does not define.
 var errNoShared = errors.New("no such shared resource")
+
+// outside is a slot's Layer with the middlewares other sections added to
+// its slot (BuildEnv.Also) outside it; it stays HandlerAware when the
+// layer is.
+type outside struct {
+	outer message.HandlerMiddleware
+	inner middleware.Layer
+}
+
+func (o outside) Middleware(next message.HandlerFunc) message.HandlerFunc {
+	return o.outer(o.inner.Middleware(next))
+}
+
+func (o outside) MiddlewareFor(next message.HandlerFunc, handler any) message.HandlerFunc {
+	if a, ok := o.inner.(middleware.HandlerAware); ok {
+		return o.outer(a.MiddlewareFor(next, handler))
+	}
+	return o.Middleware(next)
+}
+
+// Locate names fn, the service's handler function (any func type), as
+// the named handler's for its stack (middleware.Stack.Locate): its dead
+// letters name fn's definition, "pkg.Func (file:line)", in
+// levee_code_location. A handler added with Router.AddHandler needs no
+// call, the stack sees it; one added with AddConsumerHandler does
+// (Watermill wraps it in a closure of its own), and so does a batcher's
+// (pass the batch function). adapters/service's Handle and HandleBatch
+// call it. Call it before the router runs the handler; it reports whether
+// the file configures the handler (a handler without a stack has no dlq).
+func (a *Applied) Locate(handler string, fn any) bool {
+	s := a.stacks[handler]
+	if s == nil {
+		return false
+	}
+	s.Locate(fn)
+	return true
+}
 
 // Middleware is the router-level middleware that dispatches each handler's
 // messages to its stack. Apply adds it; use it directly with Build.

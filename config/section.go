@@ -127,7 +127,10 @@ type Section struct {
 // the Applied must close (nil for a shared resource, closed by its owner),
 // and the instance the Applied's typed accessors return.
 type built struct {
-	mw       message.HandlerMiddleware
+	mw message.HandlerMiddleware
+	// layer, when set, is the middleware as a value (mw is its Middleware),
+	// set with Stack.SetLayer so a HandlerAware one learns the handler.
+	layer    middleware.Layer
 	closer   io.Closer
 	instance any
 }

@@ -283,7 +283,7 @@ func dlqSection() Section {
 		if err != nil {
 			return built{}, err
 		}
-		return built{mw: r.Middleware, instance: r}, nil
+		return built{mw: r.Middleware, layer: r, instance: r}, nil
 	})
 }
 

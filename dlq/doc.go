@@ -20,6 +20,14 @@
 // a *levee.PanicError of class panic, the same error an inner Recover
 // returns.
 //
+// Every dead letter names the service's handler function, "pkg.Func
+// (file:line)", in levee_code_location (a panic: the first frame of the
+// service's code in its stack). Layers between the dlq and the handler
+// hide it, so in a middleware.Stack set the Retrier with SetLayer: it is a
+// middleware.HandlerAware, and the Stack tells it the handler once, when
+// it builds the handler's chain ([Retrier.MiddlewareFor]). Package config
+// does so for every handler of a levee.yaml.
+//
 // # Classification
 //
 // An error's class is read through the [levee.Classed] interface

@@ -72,9 +72,11 @@ const (
 	// KeyCodeLocation is a hint of where the failure is in the service's
 	// code, "pkg.Func (file:line)": for a panic, the first frame of the
 	// project's code in its stack (not the runtime, the standard library,
-	// Levee or Watermill); otherwise the handler function the dlq wraps,
-	// when it wraps the user's handler directly (no Levee layer between).
-	// Absent when neither is known. Informational, like KeyStack.
+	// Levee or Watermill); otherwise the service's handler function: the
+	// one the Retrier wraps, or the one a middleware.Stack tells it
+	// (Retrier.MiddlewareFor; config and adapters/service always do). A
+	// method value gives the method's name alone. Absent when neither is
+	// known. Informational, like KeyStack; not part of the fingerprint.
 	KeyCodeLocation = "levee_code_location"
 )
 

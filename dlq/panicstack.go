@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/levee-dev/levee"
 )
 
@@ -187,18 +185,27 @@ func fileLine(s string) (string, int) {
 	return s[:colon], n
 }
 
-// funcLocation returns the location of h when it is the project's code
-// (not a Levee layer or a Watermill one), for KeyCodeLocation, or "".
-func funcLocation(h message.HandlerFunc, o origin) string {
-	if h == nil {
+// funcLocation returns the location of h, a func value of any func type,
+// when it is the project's code (not a Levee layer, a Watermill adapter
+// or the standard library), for KeyCodeLocation, or "" (also for nil and
+// for anything that is not a func). A method value's wrapper ("-fm") has
+// no source of its own: its method's name is returned without a file. It
+// is called once per wrapped handler, never per message.
+func funcLocation(h any, o origin) string {
+	v := reflect.ValueOf(h)
+	if v.Kind() != reflect.Func || v.IsNil() {
 		return ""
 	}
-	fn := runtime.FuncForPC(reflect.ValueOf(h).Pointer())
+	fn := runtime.FuncForPC(v.Pointer())
 	if fn == nil {
 		return ""
 	}
 	f := frame{fn: fn.Name()}
-	f.file, f.line = fn.FileLine(fn.Entry())
+	if name, ok := strings.CutSuffix(f.fn, "-fm"); ok {
+		f.fn = name
+	} else {
+		f.file, f.line = fn.FileLine(fn.Entry())
+	}
 	if !o.isProjectFrame(f) {
 		return ""
 	}

@@ -3,6 +3,8 @@ package dlq
 import (
 	"strings"
 	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 func TestIsProject(t *testing.T) {
@@ -128,5 +130,36 @@ func TestOwnFile(t *testing.T) {
 	}
 	if d := newOrigin().leveeDir; d == "" || d == "." {
 		t.Errorf("newOrigin: no Levee folder")
+	}
+}
+
+func locHandler(*message.Message) error { return nil }
+
+// funcLocation takes a func of any type and never panics on anything
+// else. (Method values: TestStackNamesTheHandler, in a package that plays
+// a service's.)
+func TestFuncLocationAnyFunc(t *testing.T) {
+	o := newOrigin()
+	var nilFunc message.HandlerFunc
+	tests := []struct {
+		name string
+		h    any
+		want string // prefix; "" for none
+	}{
+		{"nil", nil, ""},
+		{"typed nil func", nilFunc, ""},
+		{"not a func", "main.f", ""},
+		{"a pointer", &o, ""},
+		{"NoPublishHandlerFunc", message.NoPublishHandlerFunc(locHandler), "github.com/levee-dev/levee/dlq.locHandler ("},
+		{"plain func", locHandler, "github.com/levee-dev/levee/dlq.locHandler ("},
+		{"a Levee func", Permanent, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := funcLocation(tt.h, o)
+			if (tt.want == "") != (got == "") || !strings.HasPrefix(got, tt.want) {
+				t.Errorf("funcLocation = %q, want %q…", got, tt.want)
+			}
+		})
 	}
 }

@@ -88,8 +88,23 @@ func (r *Retrier) Pending() int { return r.table.len() }
 // Middleware wraps next; pass it to message.Router.AddMiddleware,
 // Handler.AddMiddleware or the Stack's dlq slot. The success path costs two
 // atomic loads (plus a clock read with WithMaxHold) and allocates nothing.
+// A letter names next's definition (KeyCodeLocation) when next is the
+// service's handler itself; inside a middleware.Stack, MiddlewareFor is
+// called instead.
 func (r *Retrier) Middleware(next message.HandlerFunc) message.HandlerFunc {
-	w := &wrapped{r: r, next: next, location: funcLocation(next, r.origin)}
+	return r.MiddlewareFor(next, next)
+}
+
+// MiddlewareFor is Middleware for the handler chain next that ends in
+// handler, the service's handler function (any func type; nil or anything
+// else when unknown): every dead letter names handler's definition,
+// "pkg.Func (file:line)", in KeyCodeLocation unless a panic's stack names
+// a closer frame. It makes a Retrier a middleware.HandlerAware, so a
+// middleware.Stack (and config, which builds one per handler) passes it
+// the handler below its other layers. The location is resolved here, once;
+// the success path is Middleware's.
+func (r *Retrier) MiddlewareFor(next message.HandlerFunc, handler any) message.HandlerFunc {
+	w := &wrapped{r: r, next: next, location: funcLocation(handler, r.origin)}
 	return w.handle
 }
 
@@ -99,8 +114,9 @@ type wrapped struct {
 	r     *Retrier
 	next  message.HandlerFunc
 	names atomic.Pointer[names]
-	// location is where next is defined when it is the project's code
-	// (the user's handler, not a Levee layer), for KeyCodeLocation; "".
+	// location is where the service's handler is defined when it is the
+	// project's code (not a Levee layer or a Watermill adapter), for
+	// KeyCodeLocation; "" when unknown.
 	location string
 }
 

@@ -38,6 +38,17 @@
 // Chain is the plain composition (first argument outermost) for callers who
 // want their own order.
 //
+// # Layers and the handler
+//
+// A slot holds a message.HandlerMiddleware (Set, or the slot's method) or
+// a Layer, a value with a Middleware method (SetLayer). A Layer that is
+// also HandlerAware is told the service's handler when the Stack builds a
+// handler's chain, once, not per message: the dlq's Retrier names it on
+// every dead letter, which it cannot see through the layers below it. The
+// handler is the func the Stack wraps, or the function given to Locate
+// where that func is an adapter (Watermill's AddConsumerHandler, a
+// batcher).
+//
 // # Concurrency
 //
 // A Stack is built once and is not safe for concurrent modification; the

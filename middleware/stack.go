@@ -62,6 +62,10 @@ func ParseSlot(name string) (Slot, bool) {
 type Stack struct {
 	mws    [numSlots]message.HandlerMiddleware
 	labels [numSlots]string
+	// aware holds the slots set with SetLayer whose Layer is HandlerAware
+	// (layer.go); handler is the function given to Locate.
+	aware   [numSlots]HandlerAware
+	handler any
 }
 
 // NewStack returns an empty Stack.
@@ -81,6 +85,7 @@ func (s *Stack) SetLabeled(slot Slot, mw message.HandlerMiddleware, label string
 		panic(fmt.Sprintf("levee/middleware: unknown slot %d", int(slot)))
 	}
 	s.mws[slot] = mw
+	s.aware[slot] = nil
 	if mw == nil {
 		label = ""
 	}
@@ -131,9 +136,11 @@ func (s *Stack) Len() int {
 
 // Middleware wraps next with every filled slot in canonical order. It has
 // the message.HandlerMiddleware signature, so a Stack can be passed to
-// Router.AddMiddleware or Handler.AddMiddleware as s.Middleware.
+// Router.AddMiddleware or Handler.AddMiddleware as s.Middleware. A slot
+// whose Layer is HandlerAware is built with MiddlewareFor and the handler
+// (Locate's function, else next).
 func (s *Stack) Middleware(next message.HandlerFunc) message.HandlerFunc {
-	h := Chain(s.mws[:]...)(next)
+	h := s.wrap(next) // layer.go: Chain's composition, telling HandlerAware layers the handler
 	if s.filled() >= stackRoomMinLayers {
 		h = withStackRoom(h) // see stackroom.go
 	}

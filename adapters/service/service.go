@@ -39,6 +39,10 @@ type Service struct {
 	deps       config.Deps
 	closeStore func() error
 	batchers   []*batch.Batcher
+	// handlers are the service's handler functions by name, which Run
+	// names to their stacks (config.Applied.Locate): Watermill and the
+	// batcher wrap them, so the stacks cannot see them.
+	handlers map[string]any
 
 	mu      sync.Mutex
 	applied *config.Applied // guarded by mu
@@ -108,14 +112,30 @@ func (s *Service) Deps() config.Deps { return s.deps }
 
 // Handle registers h as the router handler name, consuming topic from the
 // transport. The file's section for name (if any) wraps it when Run
-// starts.
+// starts, and its dead letters name h's definition (levee_code_location).
 func (s *Service) Handle(name, topic string, h message.NoPublishHandlerFunc) {
 	s.Router.AddConsumerHandler(name, topic, s.Transport.Subscriber, h)
+	s.locate(name, h)
+}
+
+// locate records fn as the handler name's function, for Run (and for the
+// stack already applied when the router runs).
+func (s *Service) locate(name string, fn any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handlers == nil {
+		s.handlers = map[string]any{}
+	}
+	s.handlers[name] = fn
+	if s.applied != nil {
+		s.applied.Locate(name, fn)
+	}
 }
 
 // HandleBatch registers fn as the router handler name, consuming topic in
 // batches configured by the file's batch section for name
 // (config.Config.Batcher); Close closes the batcher after the router.
+// Dead letters name fn's definition (levee_code_location).
 func (s *Service) HandleBatch(name, topic string, fn batch.Func) error {
 	b, err := s.Config.Batcher(name, fn, s.deps)
 	if err != nil {
@@ -123,6 +143,7 @@ func (s *Service) HandleBatch(name, topic string, fn batch.Func) error {
 	}
 	s.batchers = append(s.batchers, b)
 	s.Router.AddConsumerHandler(name, topic, s.Transport.Subscriber, b.NoPublishHandler)
+	s.locate(name, fn)
 	return nil
 }
 
@@ -143,6 +164,9 @@ func (s *Service) Run(ctx context.Context) error {
 	closed := s.closed
 	s.applied = applied
 	s.ran = !closed
+	for name, fn := range s.handlers {
+		applied.Locate(name, fn)
+	}
 	s.mu.Unlock()
 	if closed {
 		return errors.Join(errClosed, applied.Close())

@@ -85,6 +85,9 @@ func (d *demo) applyConfig() error {
 	if err != nil {
 		return err
 	}
+	for name, fn := range d.handlerFuncs {
+		applied.Locate(name, fn)
+	}
 	d.onClose(func() { applied.Close() })
 	d.applied = applied
 	return nil

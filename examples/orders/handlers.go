@@ -61,7 +61,9 @@ func (d *demo) addHandlers(ctx context.Context) error {
 	}
 	d.onClose(sink.Close)
 	// The inventory section's batch settings, with the demo's telemetry.
-	batcher, err := d.cfg.Batcher("inventory", inventoryBatch(sink),
+	writeBatch := inventoryBatch(sink)
+	d.handlerFuncs = map[string]any{"payments": d.payments, "inventory": writeBatch, "notifications": notify, "sms": d.sendSMS}
+	batcher, err := d.cfg.Batcher("inventory", writeBatch,
 		config.Deps{Logger: d.logger, TracerProvider: d.tel.tp, MeterProvider: d.tel.mp})
 	if err != nil {
 		return err

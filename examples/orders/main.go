@@ -54,6 +54,10 @@ type demo struct {
 	sc      dlqops.StoreConfig
 	store   dlqops.Store
 	applied *config.Applied
+	// handlerFuncs are the handlers' own functions by name, which the
+	// tracker and Watermill wrap: applyConfig names them to their stacks
+	// so that dead letters name them (levee_code_location).
+	handlerFuncs map[string]any
 
 	closers []func() // run in reverse order by close
 }
