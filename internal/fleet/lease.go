@@ -1,0 +1,180 @@
+package fleet
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/levee-dev/levee/internal/gcra"
+)
+
+// leaser is the state of a Pool's fetch loop, owned by its goroutine.
+type leaser struct {
+	demand    float64   // EWMA of tokens spent per second
+	held      int64     // tokens held right after the last lease
+	lastFetch time.Time // when the last lease was asked for
+	lastGrant time.Time // when tokens last arrived
+	nextAt    time.Time // no store call before this (after a short grant)
+}
+
+// maxLease is the largest lease: one period of the fleet rate, at least 1.
+func (p *Pool) maxLease(rate float64) int64 {
+	return max(1, int64(math.Ceil(rate*p.cfg.Period.Seconds())))
+}
+
+func (p *Pool) run() {
+	defer p.wg.Done()
+	var st leaser
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			p.giveBack()
+			return
+		case <-p.kick:
+		case <-t.C:
+		}
+		if next := p.step(&st, time.Now()); next > 0 {
+			t.Reset(next)
+		}
+	}
+}
+
+// step asks for a lease when the tokens held are below the target and
+// returns when to look again (0: at the next kick).
+func (p *Pool) step(st *leaser, now time.Time) time.Duration {
+	p.mu.Lock()
+	rate, waiting := p.rate, p.waiting
+	p.mu.Unlock()
+	held := p.tokens.Load()
+	if !st.lastFetch.IsZero() {
+		if el := now.Sub(st.lastFetch).Seconds(); el > 0 {
+			spent := float64(max(st.held-held, 0)) / el
+			st.demand = 0.5*st.demand + 0.5*spent
+		}
+	}
+	if now.Before(st.nextAt) {
+		return st.nextAt.Sub(now) // a failing store or a short grant: not yet
+	}
+	maxL := p.maxLease(rate)
+	target := max(1, int64(math.Ceil(st.demand*p.cfg.Period.Seconds())))
+	if waiting > 0 {
+		target = max(2*target, int64(waiting)) // demand outruns the lease: grow it
+	}
+	target = min(target, maxL)
+	need := target - held
+	if need <= 0 {
+		return p.expire(st, now, held)
+	}
+	lease, err := p.lease(rate, int(need), maxL)
+	st.lastFetch = now
+	if err != nil {
+		p.fail(err)
+		st.nextAt = now.Add(p.cfg.Period) // retry the store once per period
+		return p.cfg.Period
+	}
+	p.recover(lease)
+	total := p.tokens.Add(int64(lease.Tokens))
+	st.held = total
+	p.low.Store(target / 2)
+	if lease.Tokens > 0 {
+		st.lastGrant = now
+		p.cfg.Observer.Leased(p.cfg.Key, lease.Tokens)
+		p.broadcast()
+	}
+	if lease.Tokens < int(need) {
+		// A short grant: look again when the store says a token is free,
+		// but no sooner than half a period, so round trips stay bounded.
+		ra := lease.RetryAfter
+		if ra < 0 {
+			ra = p.cfg.Period
+		}
+		ra = max(ra, p.cfg.Period/2)
+		st.nextAt = now.Add(ra)
+		return ra
+	}
+	return 2 * p.cfg.Period
+}
+
+// expire gives an idle replica's tokens back two periods after its last
+// lease, so tokens are never hoarded, and otherwise waits for a kick.
+func (p *Pool) expire(st *leaser, now time.Time, held int64) time.Duration {
+	if held <= 0 || st.lastGrant.IsZero() {
+		return 0
+	}
+	if age := now.Sub(st.lastGrant); age < 2*p.cfg.Period {
+		return 2*p.cfg.Period - age
+	}
+	if st.held-held > 0 {
+		st.lastGrant, st.held = now, held // still spending: keep them
+		return 2 * p.cfg.Period
+	}
+	p.giveBack()
+	st.held = 0
+	return 0
+}
+
+// giveBack returns the unspent tokens to the store (best effort).
+func (p *Pool) giveBack() {
+	k := p.tokens.Swap(0)
+	if k <= 0 {
+		if k < 0 {
+			p.tokens.Add(k)
+		}
+		return
+	}
+	p.mu.Lock()
+	rate := p.rate
+	p.mu.Unlock()
+	if _, err := p.lease(rate, -int(k), p.maxLease(rate)); err == nil {
+		p.cfg.Observer.Leased(p.cfg.Key, -int(k))
+	}
+}
+
+// lease makes one store call, bounded by the store timeout.
+func (p *Pool) lease(rate float64, n int, maxL int64) (Lease, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
+	defer cancel()
+	t0 := time.Now()
+	l, err := p.cfg.Store.Lease(ctx, LeaseRequest{
+		Key: p.cfg.Key, Member: p.cfg.Member, Rate: rate,
+		Burst: max(p.cfg.Burst, int(maxL)), N: n, MemberTTL: 5 * p.cfg.Period,
+	})
+	p.cfg.Observer.RoundTrip(p.cfg.Key, time.Since(t0), err)
+	return l, err
+}
+
+// fail switches to the OnStoreError mode (once per outage) and wakes the
+// waiters so that they use it.
+func (p *Pool) fail(err error) {
+	if p.degraded.Load() {
+		return
+	}
+	p.mu.Lock()
+	share := p.rate / float64(max(p.members, 1))
+	burst := max(1, p.cfg.Burst/max(p.members, 1))
+	p.mu.Unlock()
+	p.local.Update(func(s *gcra.State) bool {
+		s.Unlimited, s.Rate, s.Burst = false, share, burst
+		return true
+	})
+	p.degraded.Store(true)
+	p.cfg.Observer.Fallback(p.cfg.Key, p.cfg.OnError, err)
+	p.broadcast()
+}
+
+// recover records a successful lease: the live member count, the store's
+// hint, and the end of an outage.
+func (p *Pool) recover(l Lease) {
+	p.mu.Lock()
+	p.members = max(l.Members, 1)
+	p.retryAfter = max(l.RetryAfter, 0)
+	p.mu.Unlock()
+	if p.degraded.Load() {
+		p.degraded.Store(false)
+		p.cfg.Observer.Fallback(p.cfg.Key, p.cfg.OnError, nil)
+		p.broadcast()
+	}
+}
