@@ -258,32 +258,7 @@ func errOf(ctx context.Context, r gcra.Result) error {
 func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	wait := l.mode == ModeWait
 	if l.plain {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			var fg fleetGrant
-			if l.fleet != nil {
-				var err error
-				if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(l.maxWait), wait); err != nil {
-					return nil, err
-				}
-			}
-			if l.b.Fast() {
-				return next(msg) // unlimited: no lock, no clock
-			}
-			ctx := msg.Context()
-			var r gcra.Result
-			if wait {
-				_, r = l.b.Wait(ctx, l.maxWait)
-			} else {
-				_, r = l.b.Try()
-			}
-			if !r.OK() {
-				if l.fleet != nil {
-					l.fleet.undo(fg)
-				}
-				return nil, errOf(ctx, r)
-			}
-			return next(msg)
-		}
+		return l.plainMiddleware(next, wait)
 	}
 	var attrs atomic.Pointer[handlerAttrs]
 	return func(msg *message.Message) ([]*message.Message, error) {
@@ -337,6 +312,37 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			l.noteAdjust(ctx, d)
 		}
 		return out, herr
+	}
+}
+
+// plainMiddleware is Middleware without keys, adaptation or metrics: a
+// fleet token (if any), then a local one.
+func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		var fg fleetGrant
+		if l.fleet != nil {
+			var err error
+			if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(l.maxWait), wait); err != nil {
+				return nil, err
+			}
+		}
+		if l.b.Fast() {
+			return next(msg) // unlimited: no lock, no clock
+		}
+		ctx := msg.Context()
+		var r gcra.Result
+		if wait {
+			_, r = l.b.Wait(ctx, l.maxWait)
+		} else {
+			_, r = l.b.Try()
+		}
+		if !r.OK() {
+			if l.fleet != nil {
+				l.fleet.undo(fg)
+			}
+			return nil, errOf(ctx, r)
+		}
+		return next(msg)
 	}
 }
 
