@@ -1,0 +1,207 @@
+//go:build integration
+
+package fleetredis_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/levee-dev/levee/internal/brokertest"
+)
+
+// replicas is how many child processes each test runs.
+const replicas = 4
+
+// fleetTest is one run of child replicas against one fleet key.
+type fleetTest struct {
+	t      *testing.T
+	url    string
+	prefix string
+	start  time.Time
+	env    []string
+	cmds   []*exec.Cmd
+	outs   []*bytes.Buffer
+}
+
+func sharedRedis(t *testing.T) (url, prefix string) {
+	t.Helper()
+	brokertest.SkipIfDown(t, brokertest.RedisAddr())
+	url = brokertest.RedisURL()
+	prefix = brokertest.Fresh(t, "levee_fleet_test", func(p string) error {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return err
+		}
+		c := redis.NewClient(opt)
+		defer c.Close()
+		ctx := context.Background()
+		keys, err := c.Keys(ctx, p+":*").Result()
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		return c.Del(ctx, keys...).Err()
+	})
+	return url, prefix
+}
+
+// startChildren starts n replicas of mode; they begin at the same instant,
+// 800ms from now (the binary's start-up), and run for dur.
+func startChildren(t *testing.T, url, prefix, mode string, n int, dur time.Duration, vars map[string]string) *fleetTest {
+	t.Helper()
+	ft := &fleetTest{t: t, url: url, prefix: prefix, start: time.Now().Add(800 * time.Millisecond)}
+	env := append(os.Environ(), childEnv+"="+mode, "FLEET_URL="+url, "FLEET_PREFIX="+prefix,
+		"FLEET_START="+strconv.FormatInt(ft.start.UnixNano(), 10), "FLEET_DUR_MS="+strconv.FormatInt(dur.Milliseconds(), 10))
+	defaults := map[string]string{"FLEET_KEY": "payments", "FLEET_RATE": "100", "FLEET_LOCAL": "0",
+		"FLEET_WORKERS": "8", "FLEET_ON_ERR": "local", "FLEET_DIR": t.TempDir()}
+	for k, v := range vars {
+		defaults[k] = v
+	}
+	for k, v := range defaults {
+		env = append(env, k+"="+v)
+	}
+	ft.env = env
+	for range n {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ft.cmds, ft.outs = append(ft.cmds, cmd), append(ft.outs, &out)
+	}
+	t.Cleanup(func() {
+		for _, c := range ft.cmds {
+			if c.ProcessState == nil {
+				_ = c.Process.Kill()
+				_ = c.Wait()
+			}
+		}
+	})
+	return ft
+}
+
+// wait waits for every child that was not killed.
+func (ft *fleetTest) wait() {
+	ft.t.Helper()
+	for i, c := range ft.cmds {
+		err := c.Wait()
+		if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			continue
+		}
+		if err != nil {
+			ft.t.Fatalf("replica %d: %v", i, err)
+		}
+	}
+}
+
+// sample is one "n" line of a rate child.
+type sample struct {
+	at, n, worstUS, members int64
+}
+
+func (ft *fleetTest) samples(i int) []sample {
+	var out []sample
+	sc := bufio.NewScanner(bytes.NewReader(ft.outs[i].Bytes()))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 5 || f[0] != "n" {
+			continue
+		}
+		var s sample
+		for j, p := range []*int64{&s.at, &s.n, &s.worstUS, &s.members} {
+			*p, _ = strconv.ParseInt(f[j+1], 10, 64)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// countAt is the child's admitted count at the first sample at or after ms.
+func countAt(ss []sample, ms int64) int64 {
+	for _, s := range ss {
+		if s.at >= ms {
+			return s.n
+		}
+	}
+	if len(ss) == 0 {
+		return 0
+	}
+	return ss[len(ss)-1].n
+}
+
+// fleetRate sums the children's admissions between from and to (ms since
+// start) and returns the rate per second.
+func (ft *fleetTest) fleetRate(from, to int64, children ...int) float64 {
+	if children == nil {
+		for i := range ft.cmds {
+			children = append(children, i)
+		}
+	}
+	var total int64
+	for _, i := range children {
+		ss := ft.samples(i)
+		total += countAt(ss, to) - countAt(ss, from)
+	}
+	return float64(total) / (float64(to-from) / 1000)
+}
+
+// TestFleetRate: 4 processes share one fleet limit at 100/s, 1,000/s and
+// 10,000/s. Each runs 1s of warm-up and a 3s measuring window; the fleet's
+// rate over the window is within 5% of the target.
+func TestFleetRate(t *testing.T) {
+	url, prefix := sharedRedis(t)
+	for _, rate := range []int{100, 1000, 10000} {
+		t.Run(strconv.Itoa(rate), func(t *testing.T) {
+			ft := startChildren(t, url, prefix, "rate", replicas, 4200*time.Millisecond,
+				map[string]string{"FLEET_KEY": "rate" + strconv.Itoa(rate), "FLEET_RATE": strconv.Itoa(rate)})
+			ft.wait()
+			got := ft.fleetRate(1000, 4000)
+			t.Logf("fleet rate %.1f/s over 3s, target %d/s (%+.2f%%)", got, rate, 100*(got/float64(rate)-1))
+			if got < float64(rate)*0.95 || got > float64(rate)*1.05 {
+				t.Errorf("fleet rate %.1f/s, want %d/s +-5%%", got, rate)
+			}
+			for i := range replicas {
+				ss := ft.samples(i)
+				if m := ss[len(ss)-1].members; m != replicas {
+					t.Errorf("replica %d sees %d members, want %d", i, m, replicas)
+				}
+			}
+		})
+	}
+}
+
+// TestFleetReplicaKilledHoldingALease: one of 4 replicas is killed with
+// SIGKILL while it holds a lease; it strands at most one lease (rate x
+// 200ms tokens) and the 3 others go on at the fleet rate.
+func TestFleetReplicaKilledHoldingALease(t *testing.T) {
+	url, prefix := sharedRedis(t)
+	const rate = 1000
+	ft := startChildren(t, url, prefix, "rate", replicas, 4500*time.Millisecond,
+		map[string]string{"FLEET_KEY": "kill", "FLEET_RATE": strconv.Itoa(rate)})
+	time.Sleep(time.Until(ft.start.Add(1500 * time.Millisecond)))
+	if err := ft.cmds[0].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ft.wait()
+	const lease = rate / 5 // rate x the 200ms lease period
+	survivors := ft.fleetRate(1500, 4500, 1, 2, 3)
+	t.Logf("survivors' rate over the 3s after the kill: %.1f/s, target %d/s", survivors, rate)
+	if want := float64(rate*3-lease) / 3; survivors < want*0.95 || survivors > rate*1.05 {
+		t.Errorf("survivors' rate %.1f/s, want between %.1f (one stranded lease) -5%% and %d +5%%", survivors, want, rate)
+	}
+	if ss := ft.samples(1); ss[len(ss)-1].members != replicas-1 {
+		t.Errorf("survivor sees %d members, want %d once the dead one's member TTL passed", ss[len(ss)-1].members, replicas-1)
+	}
+}
+
