@@ -85,7 +85,8 @@ func runChild() int {
 func ms(start time.Time) int64 { return time.Since(start).Milliseconds() }
 
 // childRate saturates a fleet limit with c.workers workers and prints
-// "n <ms> <admitted so far> <longest wait in the last 100ms, µs>" every
+// "n <ms> <admitted so far> <longest wait in the last 100ms, µs>
+// <live members> <tokens held>" every
 // 100ms.
 func childRate(c childEnvVars, store *fleetredis.Store) error {
 	opts := []ratelimit.Option{ratelimit.WithFleet(ratelimit.Fleet{Store: store, Key: c.key, Rate: c.rate,
@@ -127,7 +128,7 @@ func childRate(c childEnvVars, store *fleetredis.Store) error {
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		<-tick.C
-		fmt.Printf("n %d %d %d %d\n", ms(c.start), n.Load(), worst.Swap(0), l.FleetMembers())
+		fmt.Printf("n %d %d %d %d %d\n", ms(c.start), n.Load(), worst.Swap(0), l.FleetMembers(), l.FleetHeld())
 	}
 	wg.Wait()
 	return nil
@@ -152,12 +153,12 @@ func childBreaker(c childEnvVars, store *fleetredis.Store) error {
 		if exists("down") {
 			return nil, errors.New("downstream down")
 		}
-		for exists("gate") {
-			time.Sleep(2 * time.Millisecond)
-		}
 		mu.Lock()
 		fmt.Printf("call %d\n", ms(c.start))
 		mu.Unlock()
+		for exists("gate") {
+			time.Sleep(2 * time.Millisecond)
+		}
 		return nil, nil
 	})
 	time.Sleep(time.Until(c.start))

@@ -107,7 +107,7 @@ func (ft *fleetTest) wait() {
 
 // sample is one "n" line of a rate child.
 type sample struct {
-	at, n, worstUS, members int64
+	at, n, worstUS, members, held int64
 }
 
 func (ft *fleetTest) samples(i int) []sample {
@@ -115,11 +115,11 @@ func (ft *fleetTest) samples(i int) []sample {
 	sc := bufio.NewScanner(bytes.NewReader(ft.outs[i].Bytes()))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) != 5 || f[0] != "n" {
+		if len(f) != 6 || f[0] != "n" {
 			continue
 		}
 		var s sample
-		for j, p := range []*int64{&s.at, &s.n, &s.worstUS, &s.members} {
+		for j, p := range []*int64{&s.at, &s.n, &s.worstUS, &s.members, &s.held} {
 			*p, _ = strconv.ParseInt(f[j+1], 10, 64)
 		}
 		out = append(out, s)
@@ -195,6 +195,9 @@ func TestFleetReplicaKilledHoldingALease(t *testing.T) {
 	}
 	ft.wait()
 	const lease = rate / 5 // rate x the 200ms lease period
+	if ss := ft.samples(0); len(ss) > 0 {
+		t.Logf("killed replica: last sample at %dms held %d tokens (at most one lease, %d)", ss[len(ss)-1].at, ss[len(ss)-1].held, lease)
+	}
 	survivors := ft.fleetRate(1500, 4500, 1, 2, 3)
 	t.Logf("survivors' rate over the 3s after the kill: %.1f/s, target %d/s", survivors, rate)
 	if want := float64(rate*3-lease) / 3; survivors < want*0.95 || survivors > rate*1.05 {
@@ -204,4 +207,3 @@ func TestFleetReplicaKilledHoldingALease(t *testing.T) {
 		t.Errorf("survivor sees %d members, want %d once the dead one's member TTL passed", ss[len(ss)-1].members, replicas-1)
 	}
 }
-
