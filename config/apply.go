@@ -165,8 +165,8 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 			a.instances[name+"/"+p.sec.Key] = b.instance
 		}
 		label := p.sec.label(p.value)
-		s.SetLabeled(p.sec.Slot, b.mw, label)
-		if b.mw != nil {
+		if b.mw != nil { // a section without its own middleware (fleet) leaves the slot to others
+			s.SetLabeled(p.sec.Slot, b.mw, label)
 			own[p.sec.Slot] = extra{b.mw, label}
 		}
 	}

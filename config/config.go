@@ -29,6 +29,8 @@ type Config struct {
 	store     dlqops.StoreConfig
 	hasStore  bool
 	schemas   *validate.Registry
+	fleet     FleetConfig
+	hasFleet  bool
 	handlers  map[string]*Handler
 	// shared holds the named shared resources (schedulers, breakers), by
 	// section key and then by name, undecoded until a handler needs them.
@@ -133,6 +135,7 @@ type fileConfig struct {
 	Breakers   map[string]iconfig.Raw            `yaml:"breakers"`
 	Store      iconfig.Raw                       `yaml:"store"`
 	Schemas    iconfig.Raw                       `yaml:"schemas"`
+	Fleet      iconfig.Raw                       `yaml:"fleet"`
 }
 
 // fromDocument builds a Config from a parsed document: the top level in
@@ -163,6 +166,11 @@ func fromDocument(doc *iconfig.Document, sections []Section) (*Config, error) {
 		}
 		cfg.hasStore = true
 	}
+	fleetCfg, hasFleet, err := fleetFrom(fc.Fleet)
+	if err != nil {
+		return nil, err
+	}
+	cfg.fleet, cfg.hasFleet = fleetCfg, hasFleet
 	// Validate every shared resource now, referenced or not.
 	kinds := sharedKinds()
 	for section, entries := range cfg.shared {

@@ -54,6 +54,10 @@ type Deps struct {
 	// sections with `attempts: shared` (adapters/dlqstore.Attempts builds
 	// it from the store section). Nil: such a section fails to build.
 	AttemptStore dlq.AttemptStore
+	// FleetStore keeps fleet-wide rate limits and breakers for the fleet
+	// sections (adapters/fleetredis.Open from Config.Fleet builds it).
+	// Nil: such a section fails to build.
+	FleetStore breaker.FleetStore
 }
 
 // BuildEnv is what a Section's builder receives.

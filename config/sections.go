@@ -31,6 +31,7 @@ func DefaultSections() []Section {
 		prioritySection(),
 		ratelimitSection(),
 		handlerSection("batch", batchLabel),
+		fleetSection(),
 	}
 }
 
