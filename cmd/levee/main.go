@@ -14,6 +14,8 @@ const usage = `usage:
   levee config check FILE   validate FILE and print the resolved per-handler stacks
   levee dlq [--config FILE] [--json] groups|list|show ID|replay|archive|prune
                             inspect and replay dead letters (levee dlq help)
+  levee fleet [--config FILE] breaker KEY force open|closed|none  (or: status)
+                            the fleet breaker's kill switch (levee fleet help)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -26,6 +28,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runConfig(args[1:], stdout, stderr)
 	case "dlq":
 		return runDLQ(args[1:], stdout, stderr)
+	case "fleet":
+		return runFleet(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
