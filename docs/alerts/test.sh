@@ -1,5 +1,5 @@
 #!/bin/sh
-# Checks and unit-tests the Levee DLQ alert rules with promtool.
+# Checks and unit-tests the Levee DLQ and fleet alert rules with promtool.
 # Installs promtool (Debian's prometheus package) when it is missing and we
 # are root. Usage: docs/alerts/test.sh   (from anywhere)
 set -eu
@@ -17,3 +17,5 @@ fi
 cd "$dir"
 promtool check rules levee-dlq.rules.yml
 promtool test rules levee-dlq.rules.test.yml
+promtool check rules levee-fleet.rules.yml
+promtool test rules levee-fleet.rules.test.yml

@@ -35,6 +35,9 @@ var allowed = map[string][]string{
 	mod + "/config":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/middleware", mod + "/validate", "gopkg.in/yaml.v3"},
 	mod + "/validate":    {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
 	mod + "/dlq/dlqtest": {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
+	// the client side of fleet-wide state, shared by ratelimit and breaker:
+	// it imports no concern, so neither imports the other through it.
+	mod + "/internal/fleet": {"github.com/ThreeDotsLabs/watermill", "otel", "internal"},
 }
 
 // concerns are the middleware packages only config composes.
@@ -140,7 +143,7 @@ func TestAdaptersLayout(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
 	transports := []string{"gochannel", "amqp", "kafka", "nats", "redis", "postgres"}
-	stores := []string{"pgstore", "redisstore", "dlqstore"}
+	stores := []string{"pgstore", "redisstore", "dlqstore", "fleetredis"}
 	in := func(pkg string, names []string) bool {
 		for _, n := range names {
 			if pkg == mod+"/adapters/"+n {
