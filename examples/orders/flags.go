@@ -30,6 +30,7 @@ type options struct {
 	transport   string
 	store       string
 	storePrefix string
+	fleet       string
 }
 
 // parseFlags registers the demo's flags on fs, parses args and returns
@@ -58,6 +59,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.IntVar(&o.limit, "gateway-limit", 200000, "largest amount in cents the gateway accepts (0: no limit)")
 	fs.IntVar(&o.big, "big-orders", 6, "number of orders over the gateway limit (dead-lettered, class permanent)")
 	fs.BoolVar(&o.replayFixed, "replay-fixed", false, "after the run, lift the gateway limit and replay the over-limit dead letters")
+	fs.StringVar(&o.fleet, "fleet", "", "run 3 replicas of payments against one fleet limit on this Redis (e.g. redis://127.0.0.1:6379/0) and exit (docs/FLEET.md)")
 	err := fs.Parse(args)
 	return o, err
 }
