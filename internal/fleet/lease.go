@@ -8,6 +8,18 @@ import (
 	"github.com/levee-dev/levee/internal/gcra"
 )
 
+// Lease timing, in lease periods (docs/FLEET.md states them).
+const (
+	// MemberTTLPeriods is how long a replica counts as live after a lease.
+	MemberTTLPeriods = 5
+	// IdlePeriods is how long unspent tokens are kept after their lease.
+	IdlePeriods = 2
+	// MinSpacingDiv bounds round trips: one per Period/MinSpacingDiv at
+	// most, one per Period/ShortSpacingDiv after a short grant.
+	MinSpacingDiv   = 4
+	ShortSpacingDiv = 2
+)
+
 // leaser is the state of a Pool's fetch loop, owned by its goroutine.
 type leaser struct {
 	demand    float64   // EWMA of tokens spent per second
@@ -58,6 +70,9 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	if now.Before(st.nextAt) {
 		return st.nextAt.Sub(now) // a failing store or a short grant: not yet
 	}
+	if next := st.lastFetch.Add(p.cfg.Period / MinSpacingDiv); now.Before(next) {
+		return next.Sub(now) // at most one round trip per quarter period
+	}
 	maxL := p.maxLease(rate)
 	target := max(1, int64(math.Ceil(st.demand*p.cfg.Period.Seconds())))
 	if waiting > 0 {
@@ -91,11 +106,11 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 		if ra < 0 {
 			ra = p.cfg.Period
 		}
-		ra = max(ra, p.cfg.Period/2)
+		ra = max(ra, p.cfg.Period/ShortSpacingDiv)
 		st.nextAt = now.Add(ra)
 		return ra
 	}
-	return 2 * p.cfg.Period
+	return IdlePeriods * p.cfg.Period
 }
 
 // expire gives an idle replica's tokens back two periods after its last
@@ -104,12 +119,12 @@ func (p *Pool) expire(st *leaser, now time.Time, held int64) time.Duration {
 	if held <= 0 || st.lastGrant.IsZero() {
 		return 0
 	}
-	if age := now.Sub(st.lastGrant); age < 2*p.cfg.Period {
-		return 2*p.cfg.Period - age
+	if age := now.Sub(st.lastGrant); age < IdlePeriods*p.cfg.Period {
+		return IdlePeriods*p.cfg.Period - age
 	}
 	if st.held-held > 0 {
 		st.lastGrant, st.held = now, held // still spending: keep them
-		return 2 * p.cfg.Period
+		return IdlePeriods * p.cfg.Period
 	}
 	p.giveBack()
 	st.held = 0
@@ -140,7 +155,7 @@ func (p *Pool) lease(rate float64, n int, maxL int64) (Lease, error) {
 	t0 := time.Now()
 	l, err := p.cfg.Store.Lease(ctx, LeaseRequest{
 		Key: p.cfg.Key, Member: p.cfg.Member, Rate: rate,
-		Burst: max(p.cfg.Burst, int(maxL)), N: n, MemberTTL: 5 * p.cfg.Period,
+		Burst: max(p.cfg.Burst, int(maxL)), N: n, MemberTTL: MemberTTLPeriods * p.cfg.Period,
 	})
 	p.cfg.Observer.RoundTrip(p.cfg.Key, time.Since(t0), err)
 	return l, err
