@@ -127,33 +127,37 @@ func (ft *fleetTest) samples(i int) []sample {
 	return out
 }
 
-// countAt is the child's admitted count at the first sample at or after ms.
-func countAt(ss []sample, ms int64) int64 {
+// sampleAt is the child's first sample at or after ms (or its last).
+func sampleAt(ss []sample, ms int64) sample {
 	for _, s := range ss {
 		if s.at >= ms {
-			return s.n
+			return s
 		}
 	}
 	if len(ss) == 0 {
-		return 0
+		return sample{}
 	}
-	return ss[len(ss)-1].n
+	return ss[len(ss)-1]
 }
 
-// fleetRate sums the children's admissions between from and to (ms since
-// start) and returns the rate per second.
+// fleetRate sums the children's rates between from and to (ms since
+// start). Each child's rate is taken between its own samples' times, so a
+// late sample (a busy machine) does not count as extra admissions.
 func (ft *fleetTest) fleetRate(from, to int64, children ...int) float64 {
 	if children == nil {
 		for i := range ft.cmds {
 			children = append(children, i)
 		}
 	}
-	var total int64
+	var total float64
 	for _, i := range children {
 		ss := ft.samples(i)
-		total += countAt(ss, to) - countAt(ss, from)
+		a, b := sampleAt(ss, from), sampleAt(ss, to)
+		if b.at > a.at {
+			total += float64(b.n-a.n) / (float64(b.at-a.at) / 1000)
+		}
 	}
-	return float64(total) / (float64(to-from) / 1000)
+	return total
 }
 
 // TestFleetRate: 4 processes share one fleet limit at 100/s, 1,000/s and

