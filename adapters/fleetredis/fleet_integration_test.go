@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +31,26 @@ type fleetTest struct {
 	start  time.Time
 	env    []string
 	cmds   []*exec.Cmd
-	outs   []*bytes.Buffer
+	outs   []*lockedBuffer
+}
+
+// lockedBuffer is a child's stdout, readable while the child runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// Bytes returns a copy of what the child printed so far.
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
 }
 
 func sharedRedis(t *testing.T) (url, prefix string) {
@@ -73,12 +93,12 @@ func startChildren(t *testing.T, url, prefix, mode string, n int, dur time.Durat
 	for range n {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, os.Stderr
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		ft.cmds, ft.outs = append(ft.cmds, cmd), append(ft.outs, &out)
+		ft.cmds, ft.outs = append(ft.cmds, cmd), append(ft.outs, out)
 	}
 	t.Cleanup(func() {
 		for _, c := range ft.cmds {
@@ -186,26 +206,42 @@ func TestFleetRate(t *testing.T) {
 }
 
 // TestFleetReplicaKilledHoldingALease: one of 4 replicas is killed with
-// SIGKILL while it holds a lease; it strands at most one lease (rate x
-// 200ms tokens) and the 3 others go on at the fleet rate.
+// SIGKILL while it holds a lease. Each replica's demand (a local limit of
+// 240/s) is below its share of the 1,000/s fleet limit, so leases are
+// granted whole and held between messages. The killed one strands at most
+// one lease (rate x 200ms tokens), the 3 others go on at their own rate,
+// and the store counts 3 live replicas once the member TTL (1s) passed.
 func TestFleetReplicaKilledHoldingALease(t *testing.T) {
 	url, prefix := sharedRedis(t)
-	const rate = 1000
+	const rate, local = 1000, 240
 	ft := startChildren(t, url, prefix, "rate", replicas, 4500*time.Millisecond,
-		map[string]string{"FLEET_KEY": "kill", "FLEET_RATE": strconv.Itoa(rate)})
-	time.Sleep(time.Until(ft.start.Add(1500 * time.Millisecond)))
+		map[string]string{"FLEET_KEY": "kill", "FLEET_RATE": strconv.Itoa(rate), "FLEET_LOCAL": strconv.Itoa(local)})
+	// Kill it at its first sample from 1.5s on that shows it holding tokens.
+	ft.at(1500)
+	var last sample
+	for deadline := ft.start.Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if ss := ft.samples(0); len(ss) > 0 && ss[len(ss)-1].at >= 1500 && ss[len(ss)-1].held > 0 {
+			last = ss[len(ss)-1]
+			break
+		}
+	}
+	if last.held == 0 {
+		t.Fatal("the replica to kill held no token at any sample from 1.5s to 3s")
+	}
 	if err := ft.cmds[0].Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Since(ft.start).Milliseconds()
 	ft.wait()
 	const lease = rate / 5 // rate x the 200ms lease period
-	if ss := ft.samples(0); len(ss) > 0 {
-		t.Logf("killed replica: last sample at %dms held %d tokens (at most one lease, %d)", ss[len(ss)-1].at, ss[len(ss)-1].held, lease)
+	t.Logf("killed at %dms; its sample at %dms held %d tokens (at most one lease, %d)", killed, last.at, last.held, lease)
+	if last.held > lease {
+		t.Errorf("killed replica held %d tokens, want at most one lease (%d)", last.held, lease)
 	}
-	survivors := ft.fleetRate(1500, 4500, 1, 2, 3)
-	t.Logf("survivors' rate over the 3s after the kill: %.1f/s, target %d/s", survivors, rate)
-	if want := float64(rate*3-lease) / 3; survivors < want*0.95 || survivors > rate*1.05 {
-		t.Errorf("survivors' rate %.1f/s, want between %.1f (one stranded lease) -5%% and %d +5%%", survivors, want, rate)
+	survivors := ft.fleetRate(killed, 4500, 1, 2, 3)
+	t.Logf("survivors' rate from the kill to the end: %.1f/s, their local limits %d/s", survivors, 3*local)
+	if survivors < 3*local*0.95 || survivors > 3*local*1.05 {
+		t.Errorf("survivors' rate %.1f/s, want %d/s +-5%% (unaffected by the dead replica's lease)", survivors, 3*local)
 	}
 	if ss := ft.samples(1); ss[len(ss)-1].members != replicas-1 {
 		t.Errorf("survivor sees %d members, want %d once the dead one's member TTL passed", ss[len(ss)-1].members, replicas-1)
