@@ -214,7 +214,7 @@ func TestFleetRate(t *testing.T) {
 func TestFleetReplicaKilledHoldingALease(t *testing.T) {
 	url, prefix := sharedRedis(t)
 	const rate, local = 1000, 240
-	ft := startChildren(t, url, prefix, "rate", replicas, 4500*time.Millisecond,
+	ft := startChildren(t, url, prefix, "rate", replicas, 3500*time.Millisecond,
 		map[string]string{"FLEET_KEY": "kill", "FLEET_RATE": strconv.Itoa(rate), "FLEET_LOCAL": strconv.Itoa(local)})
 	// Kill it at its first sample from 1.5s on that shows it holding tokens.
 	ft.at(1500)
@@ -238,7 +238,7 @@ func TestFleetReplicaKilledHoldingALease(t *testing.T) {
 	if last.held > lease {
 		t.Errorf("killed replica held %d tokens, want at most one lease (%d)", last.held, lease)
 	}
-	survivors := ft.fleetRate(killed, 4500, 1, 2, 3)
+	survivors := ft.fleetRate(killed, 3500, 1, 2, 3)
 	t.Logf("survivors' rate from the kill to the end: %.1f/s, their local limits %d/s", survivors, 3*local)
 	if survivors < 3*local*0.95 || survivors > 3*local*1.05 {
 		t.Errorf("survivors' rate %.1f/s, want %d/s +-5%% (unaffected by the dead replica's lease)", survivors, 3*local)

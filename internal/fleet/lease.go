@@ -63,7 +63,9 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	held := p.tokens.Load()
 	if !st.lastFetch.IsZero() {
 		if el := now.Sub(st.lastFetch).Seconds(); el > 0 {
-			spent := float64(max(st.held-held, 0)) / el
+			// Demand: tokens spent, and messages the fallback admitted (so
+			// the first lease after an outage fits the demand).
+			spent := float64(max(st.held-held, 0)+p.fbSpent.Swap(0)) / el
 			st.demand = 0.5*st.demand + 0.5*spent
 		}
 	}
@@ -75,13 +77,16 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	}
 	maxL := p.maxLease(rate)
 	target := max(1, int64(math.Ceil(st.demand*p.cfg.Period.Seconds())))
+	if st.lastFetch.IsZero() {
+		target = maxL // no demand known yet: ask for a full lease (the store grants its share)
+	}
 	if waiting > 0 {
 		target = max(2*target, int64(waiting)) // demand outruns the lease: grow it
 	}
 	target = min(target, maxL)
 	need := target - held
 	if need <= 0 {
-		return p.expire(st, now, held)
+		return p.expire(st, now, held, target)
 	}
 	lease, err := p.lease(rate, int(need), maxL)
 	st.lastFetch = now
@@ -113,32 +118,45 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	return IdlePeriods * p.cfg.Period
 }
 
-// expire gives an idle replica's tokens back two periods after its last
-// lease, so tokens are never hoarded, and otherwise waits for a kick.
-func (p *Pool) expire(st *leaser, now time.Time, held int64) time.Duration {
+// expire gives back, two periods after the last lease, the tokens beyond
+// what the replica's demand needs (all of them when it spent nothing
+// since), so tokens are never hoarded; otherwise it waits for a kick.
+func (p *Pool) expire(st *leaser, now time.Time, held, target int64) time.Duration {
 	if held <= 0 || st.lastGrant.IsZero() {
 		return 0
 	}
 	if age := now.Sub(st.lastGrant); age < IdlePeriods*p.cfg.Period {
 		return IdlePeriods*p.cfg.Period - age
 	}
+	excess := held
 	if st.held-held > 0 {
-		st.lastGrant, st.held = now, held // still spending: keep them
-		return IdlePeriods * p.cfg.Period
+		excess = held - target // still spending: keep one lease's worth
 	}
-	p.giveBack()
-	st.held = 0
-	return 0
+	st.lastGrant = now
+	if excess > 0 {
+		st.held = held - p.giveBackN(excess)
+	} else {
+		st.held = held
+	}
+	return IdlePeriods * p.cfg.Period
 }
 
-// giveBack returns the unspent tokens to the store (best effort).
-func (p *Pool) giveBack() {
-	k := p.tokens.Swap(0)
-	if k <= 0 {
-		if k < 0 {
-			p.tokens.Add(k)
+// giveBack returns all unspent tokens to the store (best effort).
+func (p *Pool) giveBack() { p.giveBackN(math.MaxInt64) }
+
+// giveBackN takes up to n held tokens and returns them to the store (best
+// effort); it reports how many it took.
+func (p *Pool) giveBackN(n int64) int64 {
+	var k int64
+	for {
+		v := p.tokens.Load()
+		k = min(n, v)
+		if k <= 0 {
+			return 0
 		}
-		return
+		if p.tokens.CompareAndSwap(v, v-k) {
+			break
+		}
 	}
 	p.mu.Lock()
 	rate := p.rate
@@ -146,6 +164,7 @@ func (p *Pool) giveBack() {
 	if _, err := p.lease(rate, -int(k), p.maxLease(rate)); err == nil {
 		p.cfg.Observer.Leased(p.cfg.Key, -int(k))
 	}
+	return k
 }
 
 // lease makes one store call, bounded by the store timeout.

@@ -66,6 +66,7 @@ type Pool struct {
 	tokens   atomic.Int64
 	low      atomic.Int64 // prefetch when tokens fall to this
 	degraded atomic.Bool  // the store is failing; OnError applies
+	fbSpent  atomic.Int64 // messages admitted by the fallback since the last step (demand)
 	kick     chan struct{}
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -211,6 +212,7 @@ func (p *Pool) retryAfterLocked() time.Duration {
 func (p *Pool) fallback(ctx context.Context, maxWait time.Duration, wait bool) Result {
 	switch p.cfg.OnError {
 	case FailOpen:
+		p.fbSpent.Add(1)
 		return Result{Status: Bypass}
 	case FailClosed:
 		return Result{Status: Limited, RetryAfter: p.cfg.Period}
@@ -223,6 +225,7 @@ func (p *Pool) fallback(ctx context.Context, maxWait time.Duration, wait bool) R
 	}
 	switch r.Status {
 	case gcra.Granted:
+		p.fbSpent.Add(1)
 		return Result{Status: Granted}
 	case gcra.Canceled:
 		return Result{Status: Canceled}
