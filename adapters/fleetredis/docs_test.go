@@ -30,7 +30,7 @@ func TestFleetDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("(rate × `lease`, %d tokens at 200/s with the default %s)", int(200*period.Seconds()), ms(period)),
 		fmt.Sprintf("(%s of the fleet's rate by default)", ms(period)),
 		fmt.Sprintf("after %d lease periods (%s)", fleet.MemberTTLPeriods, fleet.MemberTTLPeriods*period),
-		fmt.Sprintf("within %s lease periods of their lease", map[int]string{2: "two"}[fleet.IdlePeriods]),
+		fmt.Sprintf("%s lease periods after its last lease", map[int]string{2: "Two"}[fleet.IdlePeriods]),
 		fmt.Sprintf("no sooner than half a lease period: at most %d round trips per second per replica",
 			int(time.Second/(period/fleet.ShortSpacingDiv))),
 		fmt.Sprintf("never more than %d per second (one per quarter lease period)", int(time.Second/(period/fleet.MinSpacingDiv))),
