@@ -125,7 +125,8 @@ func TestFleetBreaker(t *testing.T) {
 
 // checkDrain compares the fleet's handler calls per 250ms bin from the
 // drain's start with the schedule drainRate x RampFraction: the total
-// within 10%, each bin within 35% (a shared 2-core machine under -race).
+// within 10%, each bin within 35% or 5 calls (a shared 2-core machine
+// under -race).
 func checkDrain(t *testing.T, evs []event, release int64, drainRate float64) {
 	t.Helper()
 	start := int64(-1)
@@ -152,7 +153,9 @@ func checkDrain(t *testing.T, evs []event, release int64, drainRate float64) {
 			want += drainRate / 1000 * breaker.RampFraction(time.Duration(ms)*time.Millisecond, window*time.Millisecond, 0.1, 1)
 		}
 		dev := float64(got)/want - 1
-		worst = max(worst, abs(dev))
+		if abs(float64(got)-want) > 5 { // a few calls moved to the next bin by a stall are noise
+			worst = max(worst, abs(dev))
+		}
 		t.Logf("drain bin %4d-%4dms: %3d calls, schedule %5.1f (%+.0f%%)", i*bin, (i+1)*bin, got, want, 100*dev)
 	}
 	total := 0
@@ -163,7 +166,7 @@ func checkDrain(t *testing.T, evs []event, release int64, drainRate float64) {
 	for ms := 0; ms < window; ms++ {
 		wantTotal += drainRate / 1000 * breaker.RampFraction(time.Duration(ms)*time.Millisecond, window*time.Millisecond, 0.1, 1)
 	}
-	t.Logf("drain total %d calls, schedule %.0f (%+.1f%%); worst bin %.0f%%", total, wantTotal, 100*(float64(total)/wantTotal-1), 100*worst)
+	t.Logf("drain total %d calls, schedule %.0f (%+.1f%%); worst bin off by more than 5 calls: %.0f%%", total, wantTotal, 100*(float64(total)/wantTotal-1), 100*worst)
 	if d := float64(total)/wantTotal - 1; abs(d) > 0.1 {
 		t.Errorf("drain admitted %d, schedule %.0f: off by %.0f%%, want within 10%%", total, wantTotal, 100*d)
 	}
