@@ -31,6 +31,7 @@ type childEnvVars struct {
 	dur                         time.Duration
 	onErr                       ratelimit.OnStoreError
 	workers                     int
+	storeTimeout                time.Duration
 }
 
 func readChildEnv() (childEnvVars, error) {
@@ -48,6 +49,7 @@ func readChildEnv() (childEnvVars, error) {
 	c.start = time.Unix(0, int64(num("FLEET_START")))
 	c.dur = time.Duration(num("FLEET_DUR_MS")) * time.Millisecond
 	c.workers = int(num("FLEET_WORKERS"))
+	c.storeTimeout = time.Duration(num("FLEET_STORE_TIMEOUT_MS")) * time.Millisecond
 	if err != nil {
 		return c, err
 	}
@@ -90,7 +92,7 @@ func ms(start time.Time) int64 { return time.Since(start).Milliseconds() }
 // 100ms.
 func childRate(c childEnvVars, store *fleetredis.Store) error {
 	opts := []ratelimit.Option{ratelimit.WithFleet(ratelimit.Fleet{Store: store, Key: c.key, Rate: c.rate,
-		OnStoreError: c.onErr, StoreTimeout: 50 * time.Millisecond})}
+		OnStoreError: c.onErr, StoreTimeout: c.storeTimeout})}
 	if c.local > 0 {
 		opts = append(opts, ratelimit.WithRate(c.local), ratelimit.WithBurst(max(1, int(c.local/20))))
 	}
