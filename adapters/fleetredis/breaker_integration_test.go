@@ -70,7 +70,11 @@ func TestFleetBreaker(t *testing.T) {
 	dir := t.TempDir()
 	const drainRate = 400
 	ft := startChildren(t, url, prefix, "breaker", replicas, 7*time.Second,
-		map[string]string{"FLEET_KEY": "br", "FLEET_RATE": strconv.Itoa(drainRate), "FLEET_DIR": dir})
+		map[string]string{"FLEET_KEY": "br", "FLEET_RATE": strconv.Itoa(drainRate), "FLEET_DIR": dir,
+			// Measure the fleet breaker, not the fallback: a report slower
+			// than 50ms (a busy machine, -race) would put that replica on its
+			// own window (on_store_error: local).
+			"FLEET_STORE_TIMEOUT_MS": "500"})
 	down := ft.at(1000)
 	touch(t, filepath.Join(dir, "down"))
 	ft.at(1800)

@@ -144,7 +144,7 @@ func childRate(c childEnvVars, store *fleetredis.Store) error {
 func childBreaker(c childEnvVars, store *fleetredis.Store) error {
 	b, err := breaker.NewFleet(breaker.Fleet{Store: store, Key: c.key, MinRequests: 20, FailureRatio: 0.5,
 		Window: time.Second, OpenFor: time.Second, DrainWindow: 2 * time.Second, DrainRate: c.rate,
-		ProbeTTL: 10 * time.Second})
+		ProbeTTL: 10 * time.Second, StoreTimeout: c.storeTimeout})
 	if err != nil {
 		return err
 	}

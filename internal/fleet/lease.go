@@ -26,6 +26,8 @@ type leaser struct {
 	held      int64     // tokens held right after the last lease
 	lastFetch time.Time // when the last lease was asked for
 	lastGrant time.Time // when tokens last arrived
+	lastSpend time.Time // when the last step saw tokens spent
+	spentAcc  int64     // tokens spent (and fallback admissions) since the last lease
 	nextAt    time.Time // no store call before this (after a short grant)
 }
 
@@ -60,23 +62,26 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	p.mu.Lock()
 	rate, waiting := p.rate, p.waiting
 	p.mu.Unlock()
-	held := p.tokens.Load()
-	if !st.lastFetch.IsZero() {
-		if el := now.Sub(st.lastFetch).Seconds(); el > 0 {
-			// Demand: tokens spent, and messages the fallback admitted (so
-			// the first lease after an outage fits the demand).
-			spent := float64(max(st.held-held, 0)+p.fbSpent.Swap(0)) / el
-			st.demand = 0.5*st.demand + 0.5*spent
-		}
+	held := p.tokens.sum()
+	// Demand: tokens spent, and messages the fallback admitted (so the
+	// first lease after an outage fits the demand).
+	if spent := max(st.held-held, 0) + p.fbSpent.Swap(0); spent > 0 {
+		st.spentAcc += spent
+		st.lastSpend = now
 	}
+	st.held = held
 	if now.Before(st.nextAt) {
 		return st.nextAt.Sub(now) // a failing store or a short grant: not yet
 	}
 	if next := st.lastFetch.Add(p.cfg.Period / MinSpacingDiv); now.Before(next) {
 		return next.Sub(now) // at most one round trip per quarter period
 	}
+	demand := st.demand
+	if el := now.Sub(st.lastFetch).Seconds(); !st.lastFetch.IsZero() && el > 0 {
+		demand = 0.5*st.demand + 0.5*float64(st.spentAcc)/el
+	}
 	maxL := p.maxLease(rate)
-	target := max(1, int64(math.Ceil(st.demand*p.cfg.Period.Seconds())))
+	target := max(1, int64(math.Ceil(demand*p.cfg.Period.Seconds())))
 	if st.lastFetch.IsZero() {
 		target = maxL // no demand known yet: ask for a full lease (the store grants its share)
 	}
@@ -84,21 +89,23 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 		target = max(2*target, int64(waiting)) // demand outruns the lease: grow it
 	}
 	target = min(target, maxL)
+	idle := !st.lastFetch.IsZero() && waiting == 0 && now.Sub(st.lastSpend) >= p.cfg.Period && !p.degraded.Load()
 	need := target - held
-	if need <= 0 {
-		return p.expire(st, now, held, target)
+	if need <= 0 || idle {
+		return p.expire(st, now, held, target, idle)
 	}
 	lease, err := p.lease(rate, int(need), maxL)
-	st.lastFetch = now
+	st.lastFetch, st.demand, st.spentAcc = now, demand, 0
 	if err != nil {
 		p.fail(err)
 		st.nextAt = now.Add(p.cfg.Period) // retry the store once per period
 		return p.cfg.Period
 	}
 	p.recover(lease)
-	total := p.tokens.Add(int64(lease.Tokens))
+	p.tokens.add(int64(lease.Tokens))
+	total := p.tokens.sum()
 	st.held = total
-	p.low.Store(target / 2)
+	p.low.Store(target / 2 / numStripes) // about half a lease left in all
 	if lease.Tokens > 0 {
 		st.lastGrant = now
 		p.cfg.Observer.Leased(p.cfg.Key, lease.Tokens)
@@ -119,24 +126,24 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 }
 
 // expire gives back, two periods after the last lease, the tokens beyond
-// what the replica's demand needs (all of them when it spent nothing
-// since), so tokens are never hoarded; otherwise it waits for a kick.
-func (p *Pool) expire(st *leaser, now time.Time, held, target int64) time.Duration {
+// what the replica's demand needs (all of them when it is idle: nothing
+// spent for a period and nobody waiting), so tokens are never hoarded;
+// otherwise it waits for a kick.
+func (p *Pool) expire(st *leaser, now time.Time, held, target int64, idle bool) time.Duration {
 	if held <= 0 || st.lastGrant.IsZero() {
 		return 0
 	}
 	if age := now.Sub(st.lastGrant); age < IdlePeriods*p.cfg.Period {
 		return IdlePeriods*p.cfg.Period - age
 	}
-	excess := held
-	if st.held-held > 0 {
-		excess = held - target // still spending: keep one lease's worth
+	excess := held - target // still spending: keep one lease's worth
+	if idle {
+		excess = held
 	}
 	st.lastGrant = now
 	if excess > 0 {
-		st.held = held - p.giveBackN(excess)
-	} else {
-		st.held = held
+		p.giveBackN(excess)
+		st.held = p.tokens.sum()
 	}
 	return IdlePeriods * p.cfg.Period
 }
@@ -147,16 +154,9 @@ func (p *Pool) giveBack() { p.giveBackN(math.MaxInt64) }
 // giveBackN takes up to n held tokens and returns them to the store (best
 // effort); it reports how many it took.
 func (p *Pool) giveBackN(n int64) int64 {
-	var k int64
-	for {
-		v := p.tokens.Load()
-		k = min(n, v)
-		if k <= 0 {
-			return 0
-		}
-		if p.tokens.CompareAndSwap(v, v-k) {
-			break
-		}
+	k := p.tokens.drain(n)
+	if k <= 0 {
+		return 0
 	}
 	p.mu.Lock()
 	rate := p.rate

@@ -57,14 +57,15 @@ type Result struct {
 func (r Result) OK() bool { return r.Status == Granted || r.Status == Bypass }
 
 // Pool spends a replica's leased tokens of one shared limit. Take costs
-// one compare-and-swap while tokens last; a goroutine fetches the next
+// one compare-and-swap while tokens last (on one of several counters, so
+// cores rarely contend); a goroutine fetches the next
 // lease when the tokens fall to a low-water mark (half a lease), so a
 // message waits on the store only when demand outruns the fleet limit or
 // the store fails. A Pool is safe for concurrent use; Close stops its
 // goroutine and gives unspent tokens back.
 type Pool struct {
-	tokens   atomic.Int64
-	low      atomic.Int64 // prefetch when tokens fall to this
+	tokens   stripes
+	low      atomic.Int64 // prefetch when a stripe falls to this
 	degraded atomic.Bool  // the store is failing; OnError applies
 	fbSpent  atomic.Int64 // messages admitted by the fallback since the last step (demand)
 	kick     chan struct{}
@@ -118,23 +119,19 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 // TryTake takes a leased token if one is held. It never blocks and does
 // no I/O.
 func (p *Pool) TryTake() bool {
-	for {
-		v := p.tokens.Load()
-		if v <= 0 {
-			return false
-		}
-		if p.tokens.CompareAndSwap(v, v-1) {
-			if v-1 == p.low.Load() {
-				p.poke()
-			}
-			return true
-		}
+	left := p.tokens.take()
+	if left < 0 {
+		return false
 	}
+	if left == p.low.Load() {
+		p.poke()
+	}
+	return true
 }
 
 // Return gives back a token taken by a Take that returned Granted, when
 // the message was not admitted after all (a local limit refused it).
-func (p *Pool) Return() { p.tokens.Add(1) }
+func (p *Pool) Return() { p.tokens.put() }
 
 func (p *Pool) poke() {
 	select {
@@ -261,7 +258,7 @@ func (p *Pool) Members() int {
 }
 
 // Held returns the tokens held now.
-func (p *Pool) Held() int64 { return max(p.tokens.Load(), 0) }
+func (p *Pool) Held() int64 { return p.tokens.sum() }
 
 // Degraded reports whether the store is failing and OnError applies.
 func (p *Pool) Degraded() bool { return p.degraded.Load() }
