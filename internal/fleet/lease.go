@@ -105,7 +105,7 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	p.tokens.add(int64(lease.Tokens))
 	total := p.tokens.sum()
 	st.held = total
-	p.low.Store(target / 2 / numStripes) // about half a lease left in all
+	p.low.Store(target / 2)
 	if lease.Tokens > 0 {
 		st.lastGrant = now
 		p.cfg.Observer.Leased(p.cfg.Key, lease.Tokens)

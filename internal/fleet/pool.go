@@ -57,15 +57,14 @@ type Result struct {
 func (r Result) OK() bool { return r.Status == Granted || r.Status == Bypass }
 
 // Pool spends a replica's leased tokens of one shared limit. Take costs
-// one compare-and-swap while tokens last (on one of several counters, so
-// cores rarely contend); a goroutine fetches the next
+// one compare-and-swap while tokens last; a goroutine fetches the next
 // lease when the tokens fall to a low-water mark (half a lease), so a
 // message waits on the store only when demand outruns the fleet limit or
 // the store fails. A Pool is safe for concurrent use; Close stops its
 // goroutine and gives unspent tokens back.
 type Pool struct {
-	tokens   stripes
-	low      atomic.Int64 // prefetch when a stripe falls to this
+	tokens   counter
+	low      atomic.Int64 // prefetch when the tokens fall to this
 	degraded atomic.Bool  // the store is failing; OnError applies
 	fbSpent  atomic.Int64 // messages admitted by the fallback since the last step (demand)
 	kick     chan struct{}
