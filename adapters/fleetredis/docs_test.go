@@ -23,6 +23,13 @@ func TestFleetDocStatesTheDefaults(t *testing.T) {
 	doc := strings.Join(strings.Fields(string(b)), " ")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
 	period := fleet.DefaultPeriod
+	breakerDoc, err := os.ReadFile("../../docs/BREAKER.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "outcome counts published every " + ms(breaker.DefaultFleetReportEvery); !strings.Contains(strings.Join(strings.Fields(string(breakerDoc)), " "), want) {
+		t.Errorf("docs/BREAKER.md does not say %q", want)
+	}
 	for _, want := range []string{
 		"lease: " + period.String() + " # default lease period",
 		"store_timeout: " + fleet.DefaultStoreTimeout.String() + " # default",
