@@ -13,6 +13,7 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/fleet"
+	"github.com/levee-dev/levee/internal/telemetry"
 )
 
 // FleetStore keeps fleet breakers (a shared window, the state machine, the
@@ -156,6 +157,7 @@ type FleetBreaker struct {
 	wg      sync.WaitGroup
 	drain   *fleet.Pool
 	ctl     *fleet.Telemetry
+	reg     metric.Registration // the state gauge's callback; nil without a meter
 	closeMu sync.Once
 
 	mu sync.Mutex
@@ -185,9 +187,32 @@ func NewFleet(f Fleet) (*FleetBreaker, error) {
 	if err != nil {
 		return nil, invalid("fleet", "%s", err.Error())
 	}
+	if b.reg, err = b.stateGauge(); err != nil {
+		_ = b.drain.Close()
+		return nil, err
+	}
 	b.wg.Add(1)
 	go b.run()
 	return b, nil
+}
+
+// stateGauge registers levee.fleet.breaker.state: the state this replica
+// follows (0 closed, 1 open, 2 half-open, 3 draining).
+func (b *FleetBreaker) stateGauge() (metric.Registration, error) {
+	if b.cfg.MeterProvider == nil {
+		return nil, nil
+	}
+	m := telemetry.Meter(b.cfg.MeterProvider)
+	g, err := m.Int64ObservableGauge(fleet.MetricState, metric.WithUnit("1"),
+		metric.WithDescription("The fleet breaker's state on this replica: 0 closed, 1 open, 2 half-open, 3 draining."))
+	if err != nil {
+		return nil, err
+	}
+	set := metric.WithAttributes(fleet.AttrName.String(b.cfg.Name))
+	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(g, int64(b.word.Load()), set)
+		return nil
+	}, g)
 }
 
 // State returns the fleet state this replica last learned (with the force
@@ -228,6 +253,9 @@ func (b *FleetBreaker) Close() error {
 		close(b.done)
 		b.wg.Wait()
 		_ = b.drain.Close()
+		if b.reg != nil {
+			_ = b.reg.Unregister()
+		}
 	})
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/fleet"
@@ -146,4 +148,37 @@ func TestFleetBreakerOnStoreError(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestFleetBreakerStateGauge(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		s := fleet.NewMemStore()
+		b, err := breaker.NewFleet(breaker.Fleet{Store: s, Key: "payments", Name: "payments", MeterProvider: mp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.SetForce(context.Background(), breaker.ForceOpen); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery)
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == fleet.MetricState {
+					dp := m.Data.(metricdata.Gauge[int64]).DataPoints
+					if len(dp) != 1 || dp[0].Value != int64(breaker.FleetOpen) {
+						t.Fatalf("state gauge %+v, want %d (open)", dp, breaker.FleetOpen)
+					}
+					return
+				}
+			}
+		}
+		t.Fatalf("no %s", fleet.MetricState)
+	})
 }

@@ -51,7 +51,8 @@ func TestFleetDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("failure_ratio: %.0f%% # default", 100*breaker.DefaultFleetRatio),
 		fmt.Sprintf("(%s + about 1 ms by default", ms(breaker.DefaultFleetReportEvery)),
 		"`" + fleet.MetricRoundTrips + "`", "`" + fleet.MetricRoundTrip + "`", "`" + fleet.MetricLeased + "`",
-		"`" + fleet.MetricFallbacks + "`", "`" + fleet.MetricDegraded + "`",
+		"`" + fleet.MetricFallbacks + "`", "`" + fleet.MetricDegraded + "`", "`" + fleet.MetricState + "`",
+		fmt.Sprintf("%d closed, %d open, %d half-open, %d draining", fleet.StateClosed, fleet.StateOpen, fleet.StateHalfOpen, fleet.StateDraining),
 		"prefix: " + fleetredis.DefaultPrefix + " # default",
 	} {
 		if !strings.Contains(doc, want) {
