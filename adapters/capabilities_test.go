@@ -1,10 +1,13 @@
 package adapters_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/config"
 )
 
 func TestCapabilitiesTable(t *testing.T) {
@@ -17,7 +20,11 @@ func TestCapabilitiesTable(t *testing.T) {
 		{"gochannel default", adapters.TransportConfig{},
 			adapters.Capabilities{Kind: "gochannel", System: "gochannel", MaxInFlight: 1}},
 		{"amqp classic", adapters.TransportConfig{Kind: "amqp", Concurrency: 8, AMQP: amqpURL},
-			adapters.Capabilities{Kind: "amqp", System: "rabbitmq", MaxInFlight: 8, AckDeadline: 30 * time.Minute, NativePriority: true}},
+			adapters.Capabilities{Kind: "amqp", System: "rabbitmq", MaxInFlight: 8, AckDeadline: 30 * time.Minute}},
+		{"amqp priority", adapters.TransportConfig{Kind: "amqp", AMQP: &adapters.AMQPConfig{URL: amqpURL.URL, MaxPriority: intp(10)}},
+			adapters.Capabilities{Kind: "amqp", System: "rabbitmq", MaxInFlight: 1, AckDeadline: 30 * time.Minute, NativePriority: true}},
+		{"amqp declared consumer timeout", adapters.TransportConfig{Kind: "amqp", AckDeadline: 30 * time.Second, AMQP: amqpURL},
+			adapters.Capabilities{Kind: "amqp", System: "rabbitmq", MaxInFlight: 1, AckDeadline: 30 * time.Second}},
 		{"amqp without priority", adapters.TransportConfig{Kind: "amqp", AMQP: &adapters.AMQPConfig{URL: amqpURL.URL, MaxPriority: intp(0)}},
 			adapters.Capabilities{Kind: "amqp", System: "rabbitmq", MaxInFlight: 1, AckDeadline: 30 * time.Minute}},
 		{"amqp quorum", adapters.TransportConfig{Kind: "amqp", AMQP: &adapters.AMQPConfig{URL: amqpURL.URL, QueueType: "quorum"}},
@@ -38,5 +45,23 @@ func TestCapabilitiesTable(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestFromConfig(t *testing.T) {
+	cfg, err := config.Parse("levee.yaml", []byte("transport:\n  kind: nats\n  ack_deadline: 10s\n  nats: {url: \"nats://127.0.0.1:4222\"}\n"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := adapters.FromConfig(cfg)
+	if err != nil || tc.Kind != "nats" || tc.AckDeadline != 10*time.Second || tc.NATS == nil {
+		t.Fatalf("got %+v, %v", tc, err)
+	}
+	bad, err := config.Parse("levee.yaml", []byte("transport:\n  kind: kafka\n  ack_deadline: 10s\n  kafka: {brokers: [\"h:9092\"]}\n"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adapters.FromConfig(bad); !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), "levee.yaml:3: transport.ack_deadline: ") {
+		t.Fatalf("got %v, want a located ErrInvalidConfig", err)
 	}
 }

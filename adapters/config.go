@@ -65,9 +65,9 @@ type (
 //	  kind: amqp               # gochannel (default), amqp, kafka, nats, redis, postgres
 //	  concurrency: 8           # messages in flight per subscribed topic (default 1)
 //	  consumer_group: billing  # competing-consumer group (default "levee")
-//	  ack_deadline: 30s        # JetStream AckWait, SQL AckDeadline, Redis claim idle time
+//	  ack_deadline: 30s        # JetStream AckWait, SQL AckDeadline, Redis claim idle time, RabbitMQ consumer_timeout
 //	  dial_timeout: 5s         # how long Build waits for the broker
-//	  amqp: {url: "amqp://guest:guest@127.0.0.1:5672/", max_priority: 10, queue_type: classic}
+//	  amqp: {url: "amqp://guest:guest@127.0.0.1:5672/", max_priority: 10, queue_type: classic}  # max_priority: none unless set
 //
 // Only the sub-section of the chosen kind may be present; each is the
 // Config of its transport package. The zero value is a GoChannel transport
@@ -77,7 +77,7 @@ type TransportConfig struct {
 	Kind string `yaml:"kind"`
 	// Concurrency is the number of messages in flight per subscribed topic
 	// (competing consumers). Zero means 1; at most 1024.
-	Concurrency int `yaml:"concurrency"`
+	Concurrency int `yaml:"concurrency" levee:"nonzero"`
 	// ConsumerGroup names the group of competing consumers. Empty means
 	// "levee" (Kafka, NATS, Redis). On AMQP a group turns the topic into a
 	// fanout exchange with one queue "<topic>_<group>" per group; without it
@@ -86,11 +86,15 @@ type TransportConfig struct {
 	ConsumerGroup string `yaml:"consumer_group"`
 	// AckDeadline is how long a consumed message may stay unacknowledged
 	// before the transport redelivers it (JetStream AckWait, SQL
-	// AckDeadline, Redis Streams claim idle time). Zero means 30s. It is
-	// reported in Capabilities so middlewares bound their waits below it.
-	AckDeadline time.Duration `yaml:"ack_deadline"`
+	// AckDeadline, Redis Streams claim idle time). Absent means 30s; an
+	// explicit 0 is an error. On amqp it declares the broker's
+	// consumer_timeout (a server setting Levee cannot change; absent means
+	// RabbitMQ's default, 30m). Kafka and gochannel have no deadline and
+	// reject the key. It is reported in Capabilities so middlewares bound
+	// their waits below it.
+	AckDeadline time.Duration `yaml:"ack_deadline" levee:"nonzero"`
 	// DialTimeout bounds the connection attempt made by Build. Zero means 5s.
-	DialTimeout time.Duration `yaml:"dial_timeout"`
+	DialTimeout time.Duration `yaml:"dial_timeout" levee:"nonzero"`
 
 	GoChannel *GoChannelConfig `yaml:"gochannel"`
 	AMQP      *AMQPConfig      `yaml:"amqp"`
@@ -116,11 +120,12 @@ func (c TransportConfig) kind() string {
 // settings are the shared keys as the transport packages take them.
 func (c TransportConfig) settings(logger watermill.LoggerAdapter) transport.Settings {
 	return transport.Settings{
-		Concurrency:   c.Concurrency,
-		ConsumerGroup: c.ConsumerGroup,
-		AckDeadline:   c.AckDeadline,
-		DialTimeout:   c.DialTimeout,
-		Logger:        logger,
+		Concurrency:    c.Concurrency,
+		ConsumerGroup:  c.ConsumerGroup,
+		AckDeadline:    c.AckDeadline,
+		AckDeadlineSet: c.AckDeadline != 0,
+		DialTimeout:    c.DialTimeout,
+		Logger:         logger,
 	}.WithDefaults()
 }
 
@@ -171,6 +176,9 @@ func (c TransportConfig) validate() error {
 	}
 	if c.AckDeadline < 0 {
 		return kit.Invalid("ack_deadline", "must not be negative, got %s", c.AckDeadline)
+	}
+	if c.AckDeadline != 0 && (kind == KindKafka || kind == KindGoChannel) {
+		return kit.Invalid("ack_deadline", "kind %s has no ack deadline (a message is never redelivered for being slow); remove the key", kind)
 	}
 	if c.DialTimeout < 0 {
 		return kit.Invalid("dial_timeout", "must not be negative, got %s", c.DialTimeout)

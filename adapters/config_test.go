@@ -26,6 +26,8 @@ func TestTransportConfigValidate(t *testing.T) {
 		{name: "negative concurrency", cfg: adapters.TransportConfig{Concurrency: -1}, wantKey: "concurrency"},
 		{name: "huge concurrency", cfg: adapters.TransportConfig{Concurrency: 5000}, wantKey: "concurrency"},
 		{name: "negative ack deadline", cfg: adapters.TransportConfig{AckDeadline: -time.Second}, wantKey: "ack_deadline"},
+		{name: "kafka has no ack deadline", cfg: adapters.TransportConfig{Kind: "kafka", AckDeadline: time.Second, Kafka: &adapters.KafkaConfig{Brokers: []string{"h:9092"}}}, wantKey: "ack_deadline", wantMsg: "no ack deadline"},
+		{name: "gochannel has no ack deadline", cfg: adapters.TransportConfig{AckDeadline: time.Second}, wantKey: "ack_deadline", wantMsg: "no ack deadline"},
 		{name: "negative dial timeout", cfg: adapters.TransportConfig{DialTimeout: -time.Second}, wantKey: "dial_timeout"},
 		{name: "section of other kind", cfg: adapters.TransportConfig{Kind: "kafka", Kafka: &adapters.KafkaConfig{Brokers: []string{"h:9092"}}, AMQP: &adapters.AMQPConfig{URL: "amqp://h/"}}, wantKey: "amqp", wantMsg: `kind is "kafka"`},
 		{name: "amqp ok", cfg: adapters.TransportConfig{Kind: "amqp", AMQP: &adapters.AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/"}}},
@@ -149,4 +151,27 @@ func TestGoChannelCapabilities(t *testing.T) {
 	if err := tr.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// An explicit zero is an error in code as in YAML (transport.concurrency:
+// 0 is rejected by the decoder), never the default in disguise.
+func TestZeroOptionsAreErrors(t *testing.T) {
+	for _, tc := range []struct {
+		key string
+		opt adapters.Option
+	}{
+		{"concurrency", adapters.WithConcurrency(0)},
+		{"ack_deadline", adapters.WithAckDeadline(0)},
+		{"dial_timeout", adapters.WithDialTimeout(0)},
+	} {
+		_, err := adapters.New(context.Background(), tc.opt)
+		if !errors.Is(err, adapters.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.key+": ") || !strings.Contains(err.Error(), "0 is not allowed") {
+			t.Errorf("%s: got %v, want ErrInvalidConfig naming the key", tc.key, err)
+		}
+	}
+	tr, err := adapters.New(context.Background(), adapters.WithConcurrency(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = tr.Close()
 }

@@ -280,7 +280,7 @@ func TestNATSNakWithDelay(t *testing.T) {
 // TestAMQPPriority checks that levee_priority orders delivery in RabbitMQ.
 func TestAMQPPriority(t *testing.T) {
 	tc := transportCases(t)[1]
-	tr := newTransport(t, tc, "")
+	tr := newTransport(t, tc, "", adapters.WithAMQPMaxPriority(10))
 	require.True(t, tr.Capabilities.NativePriority)
 	topic := "prio_" + strings.ToLower(watermill.NewShortUUID())
 	require.NoError(t, tr.Subscriber.(message.SubscribeInitializer).SubscribeInitialize(topic))
@@ -310,7 +310,7 @@ func TestAMQPPreconditionFailed(t *testing.T) {
 	plain := newTransport(t, tc, "", adapters.WithAMQPMaxPriority(0))
 	require.NoError(t, plain.Subscriber.(message.SubscribeInitializer).SubscribeInitialize(topic))
 
-	prio := newTransport(t, tc, "")
+	prio := newTransport(t, tc, "", adapters.WithAMQPMaxPriority(10))
 	_, err := prio.Subscriber.Subscribe(context.Background(), topic)
 	require.ErrorIs(t, err, adapters.ErrTopologyMismatch)
 	t.Log(err)

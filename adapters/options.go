@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+
+	"github.com/levee-dev/levee/adapters/internal/kit"
 )
 
 // Option configures New.
@@ -12,6 +14,15 @@ type Option interface{ apply(*options) }
 type options struct {
 	tc     TransportConfig
 	logger watermill.LoggerAdapter
+	// errs are options given a zero that the section's YAML rejects too
+	// (TransportConfig's nonzero keys): New returns them.
+	errs []error
+}
+
+// zero records an option given an explicit zero: like the YAML key, it
+// must be left out for the default, never silently replaced by it.
+func (o *options) zero(key, def string) {
+	o.errs = append(o.errs, kit.Invalid(key, "0 is not allowed: leave the option out for the default (%s)", def))
 }
 
 func newOptions(opts []Option) *options {
@@ -54,7 +65,8 @@ func WithAMQP(url string) Option {
 }
 
 // WithAMQPMaxPriority sets the x-max-priority declared on AMQP queues
-// (default 10; 0 declares queues without priority). Applies after WithAMQP.
+// (default none, as plain watermill-amqp declares them; 10 covers
+// levee_priority 0..9). Applies after WithAMQP.
 func WithAMQPMaxPriority(n int) Option {
 	return optionFunc(func(o *options) {
 		if o.tc.AMQP == nil {
@@ -180,9 +192,14 @@ func WithPostgresDeleteOnAck(on bool) Option {
 }
 
 // WithConcurrency sets the messages in flight per subscribed topic
-// (default 1, at most 1024).
+// (default 1, at most 1024). Zero is an error (New), as in YAML.
 func WithConcurrency(n int) Option {
-	return optionFunc(func(o *options) { o.tc.Concurrency = n })
+	return optionFunc(func(o *options) {
+		if n == 0 {
+			o.zero("concurrency", "1")
+		}
+		o.tc.Concurrency = n
+	})
 }
 
 // WithConsumerGroup names the competing-consumer group (default "levee").
@@ -191,14 +208,27 @@ func WithConsumerGroup(group string) Option {
 }
 
 // WithAckDeadline sets how long a message may stay unacknowledged before
-// redelivery, where the transport has such a deadline (default 30s).
+// redelivery, where the transport has such a deadline (default 30s; on
+// amqp it declares RabbitMQ's consumer timeout, default 30m; kafka and
+// gochannel have none and New rejects it). Zero is an error, as in YAML.
 func WithAckDeadline(d time.Duration) Option {
-	return optionFunc(func(o *options) { o.tc.AckDeadline = d })
+	return optionFunc(func(o *options) {
+		if d == 0 {
+			o.zero("ack_deadline", "30s")
+		}
+		o.tc.AckDeadline = d
+	})
 }
 
 // WithDialTimeout bounds the connection attempt made by New (default 5s).
+// Zero is an error, as in YAML.
 func WithDialTimeout(d time.Duration) Option {
-	return optionFunc(func(o *options) { o.tc.DialTimeout = d })
+	return optionFunc(func(o *options) {
+		if d == 0 {
+			o.zero("dial_timeout", "5s")
+		}
+		o.tc.DialTimeout = d
+	})
 }
 
 // WithLogger sets the Watermill logger handed to the transport (default: none).

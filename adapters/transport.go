@@ -120,6 +120,9 @@ func Build(ctx context.Context, cfg TransportConfig, logger watermill.LoggerAdap
 // own (see docs/TRANSPORTS.md).
 func New(ctx context.Context, opts ...Option) (*Transport, error) {
 	o := newOptions(opts)
+	if len(o.errs) > 0 {
+		return nil, fmt.Errorf("levee/adapters: %w", errors.Join(o.errs...))
+	}
 	if err := o.tc.validate(); err != nil {
 		return nil, o.tc.redactError(fmt.Errorf("levee/adapters: %w", err))
 	}
@@ -151,6 +154,20 @@ func New(ctx context.Context, opts ...Option) (*Transport, error) {
 		Capabilities: p.Capabilities,
 		parts:        p,
 	}, nil
+}
+
+// DeleteTopics deletes what the transport created on the broker for the
+// topics, with the messages in them: RabbitMQ queues (and a consumer
+// group's exchanges), JetStream streams, Redis streams (with their
+// consumer groups), PostgreSQL tables, Kafka topics. What does not exist
+// is skipped; GoChannel keeps nothing outside the process. Call it before
+// Close, once nothing consumes the topics: a demo or a test cleaning up
+// what it created. Errors name the topic.
+func (t *Transport) DeleteTopics(ctx context.Context, topics ...string) error {
+	if t.parts.DeleteTopics == nil || len(topics) == 0 {
+		return nil
+	}
+	return t.parts.DeleteTopics(ctx, topics)
 }
 
 // Close closes the subscriber, the publisher and the connections, in that

@@ -203,7 +203,7 @@ func (b *Batcher) Handler(msg *message.Message) ([]*message.Message, error) {
 	return nil, b.process(msg)
 }
 
-// NoPublishHandler is Handler for Router.AddNoPublisherHandler.
+// NoPublishHandler is Handler for Router.AddConsumerHandler.
 func (b *Batcher) NoPublishHandler(msg *message.Message) error { return b.process(msg) }
 
 func (b *Batcher) process(msg *message.Message) error {

@@ -8,7 +8,7 @@
 //	b, err := batch.New(func(ctx context.Context, msgs []*message.Message) error {
 //		return sink.WriteMany(ctx, msgs) // nil acks all; *batch.Errors fails some
 //	}, batch.WithMaxSize(100), batch.WithMaxWait(50*time.Millisecond))
-//	router.AddNoPublisherHandler("inventory", "orders", sub, b.NoPublishHandler)
+//	router.AddConsumerHandler("inventory", "orders", sub, b.NoPublishHandler)
 //	defer b.Close()
 //
 // # Triggers

@@ -91,7 +91,8 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	}
 	dur, err := m.Float64Histogram(telemetry.Name(component, "duration"),
 		metric.WithUnit(telemetry.UnitSeconds),
-		metric.WithDescription("Time the batch func took per batch."))
+		metric.WithDescription("Time the batch func took per batch."),
+		metric.WithExplicitBucketBoundaries(telemetry.WorkBuckets()...))
 	if err != nil {
 		return nil, err
 	}

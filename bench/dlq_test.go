@@ -140,3 +140,36 @@ func BenchmarkDLQFingerprint(b *testing.B) {
 		_ = dlq.Fingerprint("*errors.errorString", "order 3f2504e0-4f89-11d3-9a0c-0305e82c3301 rejected: card 4242 declined at 0xc000123abc")
 	}
 }
+
+// BenchmarkDLQPanic measures dead-lettering a panic: recovering it with
+// its stack, and, for Levee, keeping the stack (8 KiB at most), finding the
+// first frame of the project's code and grouping by it; against
+// Watermill's Recoverer inside PoisonQueue, which also takes the stack.
+func BenchmarkDLQPanic(b *testing.B) {
+	boom := func(*message.Message) ([]*message.Message, error) { panic("order 12345: nil customer") }
+	r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pq, err := wmw.PoisonQueue(dlqNopPublisher{}, "orders.dlq")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		h    message.HandlerFunc
+	}{
+		{"levee", r.Middleware(boom)},
+		{"watermill_recoverer_poison", pq(wmw.Recoverer(boom))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				msg := message.NewMessage("bench", []byte(`{"id":1}`))
+				if _, err := bc.h(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -71,7 +71,7 @@ func New(opts ...Option) (*Breaker, error) {
 		b.slow = newSlowWindow(cfg.window/rollingBuckets, rollingBuckets)
 	}
 	if cfg.drain {
-		lim, err := newRampLimiter()
+		lim, err := newRampLimiter(b.rampWake)
 		if err != nil {
 			return nil, err
 		}

@@ -24,14 +24,19 @@ import (
 // Under a handler, the section may instead name a breaker shared by several
 // handlers, defined once at the top level of the file (breakers: {name:
 // {...}}): breaker: {shared: name}. Shared excludes every other key.
+//
+// Ratios take a fraction or a percentage (0.5 or 50%). An absent key
+// keeps the option's default; an explicit zero is an error where the
+// option rejects it (min_requests, window, open_for, half_open_probes,
+// drain.start, drain.aggression): remove the key for the default.
 type Config struct {
 	Shared              string          `yaml:"shared"`
 	ConsecutiveFailures int             `yaml:"consecutive_failures"`
-	FailureRatio        float64         `yaml:"failure_ratio"`
-	MinRequests         int             `yaml:"min_requests"`
-	Window              time.Duration   `yaml:"window"`
-	OpenFor             time.Duration   `yaml:"open_for"`
-	HalfOpenProbes      int             `yaml:"half_open_probes"`
+	FailureRatio        float64         `yaml:"failure_ratio" levee:"percent"`
+	MinRequests         int             `yaml:"min_requests" levee:"nonzero"`
+	Window              time.Duration   `yaml:"window" levee:"nonzero"`
+	OpenFor             time.Duration   `yaml:"open_for" levee:"nonzero"`
+	HalfOpenProbes      int             `yaml:"half_open_probes" levee:"nonzero"`
 	SlowCall            *SlowCallConfig `yaml:"slow_call"`
 	MaxHold             time.Duration   `yaml:"max_hold"`
 	Drain               *DrainConfig    `yaml:"drain"`
@@ -40,15 +45,15 @@ type Config struct {
 // SlowCallConfig is the slow_call subsection (see WithSlowCall).
 type SlowCallConfig struct {
 	Threshold time.Duration `yaml:"threshold"`
-	Ratio     float64       `yaml:"ratio"`
+	Ratio     float64       `yaml:"ratio" levee:"percent"`
 }
 
 // DrainConfig is the drain subsection (see WithDrain, WithDrainRate).
 // Start defaults to 10% and Aggression to 1.0 when zero; Window is required.
 type DrainConfig struct {
 	Window     time.Duration `yaml:"window"`
-	Start      float64       `yaml:"start" levee:"percent"`
-	Aggression float64       `yaml:"aggression"`
+	Start      float64       `yaml:"start" levee:"percent,nonzero"`
+	Aggression float64       `yaml:"aggression" levee:"nonzero"`
 	Rate       float64       `yaml:"rate" levee:"rate"`
 }
 

@@ -37,12 +37,16 @@ type drainState struct {
 	start    time.Time
 	baseline float64     // messages per second that count as 100%
 	rate     float64     // rate last set on the limiter
-	timer    *time.Timer // moves the rate along the ramp while active
+	stepped  time.Time   // when the rate last moved along the ramp
+	timer    *time.Timer // ends the drain at the end of the window
 	closed   bool        // the Breaker was closed: no more ticks
 }
 
-// rampTick returns how often the drain's rate is moved along the ramp: a
-// hundredth of the window, between 10ms and 1s.
+// rampTick returns the least time between two moves of the drain's rate
+// along the ramp: a hundredth of the window, between 10ms and 1s. The rate
+// moves when a message is about to wait for the drain and when the drain's
+// bucket wakes to admit, never on a timer of its own: a drain that admits
+// nothing wakes nothing (but once, at the end of its window).
 func rampTick(window time.Duration) time.Duration {
 	return min(max(window/100, 10*time.Millisecond), time.Second)
 }
@@ -63,12 +67,12 @@ func (b *Breaker) startDrainLocked(now time.Time) {
 	}
 	b.drain.active, b.drain.start, b.drain.baseline = true, now, base
 	b.drain.cycle++
+	b.drain.stepped = now
 	b.setRateLocked(base * b.cfg.drainStart)
-	tick := rampTick(b.cfg.drainWindow)
 	if b.drain.timer == nil {
-		b.drain.timer = time.AfterFunc(tick, b.rampTimer)
+		b.drain.timer = time.AfterFunc(b.cfg.drainWindow, b.rampTimer)
 	} else {
-		b.drain.timer.Reset(tick)
+		b.drain.timer.Reset(b.cfg.drainWindow)
 	}
 }
 
@@ -89,9 +93,8 @@ func (b *Breaker) endDrainLocked() {
 	b.setRateLocked(math.Inf(1))
 }
 
-// rampTimer moves the limiter's rate along the ramp and ends the drain at
-// the end of the window, so that messages already queued in the limiter
-// follow the ramp too.
+// rampTimer ends the drain at the end of the window (or, woken early,
+// waits for the rest of it).
 func (b *Breaker) rampTimer() {
 	now := time.Now()
 	b.mu.Lock()
@@ -100,8 +103,31 @@ func (b *Breaker) rampTimer() {
 		return
 	}
 	if b.rampLocked(now) {
-		b.drain.timer.Reset(rampTick(b.cfg.drainWindow))
+		b.drain.timer.Reset(max(b.cfg.drainWindow-now.Sub(b.drain.start), time.Millisecond))
 	}
+}
+
+// rampWake is the drain bucket's wake hook: when the bucket wakes to admit,
+// the rate of the messages still queued in it follows the ramp.
+func (b *Breaker) rampWake() {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.unlock()
+	if b.drain.active && !b.drain.closed {
+		b.stepLocked(now)
+	}
+}
+
+// stepLocked moves the rate along the ramp when rampTick passed since it
+// last moved (changing it more often would reschedule the bucket's queue
+// far more often than the ramp needs), and ends the drain at the end of
+// the window; it reports whether the drain still runs.
+func (b *Breaker) stepLocked(now time.Time) bool {
+	if now.Sub(b.drain.start) < b.cfg.drainWindow && now.Sub(b.drain.stepped) < rampTick(b.cfg.drainWindow) {
+		return true
+	}
+	b.drain.stepped = now
+	return b.rampLocked(now)
 }
 
 // rampLocked sets the rate due at now; at the end of the window it ends the
@@ -150,19 +176,16 @@ func (b *Breaker) stopDrainLocked(now time.Time, fromClosed bool) {
 
 // rampStep returns the limiter to wait on, its current rate and the drain
 // cycle, or nil when no drain is running (any more) or the message already
-// waited in this cycle (done). The rate itself moves on the ramp's timer
-// only (every rampTick): changing it on every arrival would reschedule the
-// limiter's queue far more often than the ramp needs.
+// waited in this cycle (done). It moves the rate along the ramp first (see
+// stepLocked).
 func (b *Breaker) rampStep(now time.Time, done uint64) (rampLimiter, float64, uint64) {
 	b.mu.Lock()
 	defer b.unlock()
 	if !b.drain.active || b.drain.cycle == done {
 		return nil, 0, done
 	}
-	if now.Sub(b.drain.start) >= b.cfg.drainWindow {
-		// The timer is late: end the drain now.
-		b.rampLocked(now)
-		return nil, 0, done
+	if !b.stepLocked(now) {
+		return nil, 0, done // the window is over: the drain ended
 	}
 	return b.lim, b.drain.rate, b.drain.cycle
 }

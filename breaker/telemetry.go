@@ -56,15 +56,17 @@ func newInstruments(b *Breaker) (*instruments, error) {
 		return nil, err
 	}
 	if in.wait, err = m.Float64Histogram(telemetry.Name(component, "wait.duration"),
-		metric.WithDescription("Time a message waited for an open or half-open breaker."), metric.WithUnit(telemetry.UnitSeconds)); err != nil {
+		metric.WithDescription("Time a message waited for an open or half-open breaker."), metric.WithUnit(telemetry.UnitSeconds),
+		metric.WithExplicitBucketBoundaries(telemetry.PauseBuckets()...)); err != nil {
 		return nil, err
 	}
 	if in.drainWait, err = m.Float64Histogram(telemetry.Name(component, "drain.wait.duration"),
-		metric.WithDescription("Time a message waited for the drain ramp after recovery."), metric.WithUnit(telemetry.UnitSeconds)); err != nil {
+		metric.WithDescription("Time a message waited for the drain ramp after recovery."), metric.WithUnit(telemetry.UnitSeconds),
+		metric.WithExplicitBucketBoundaries(telemetry.WaitBuckets()...)); err != nil {
 		return nil, err
 	}
 	state, err := m.Int64ObservableGauge(telemetry.Name(component, "state"),
-		metric.WithDescription("Breaker state: 0 closed, 1 half-open, 2 open."), metric.WithUnit("1"))
+		metric.WithDescription("Breaker state, an enum: 0 closed, 1 half-open, 2 open."), metric.WithUnit(telemetry.UnitState))
 	if err != nil {
 		return nil, err
 	}

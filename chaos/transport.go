@@ -23,7 +23,14 @@ const (
 // transportConfig is the plan's transport on loopback (brokerURL overrides
 // the NATS server or the RabbitMQ node, for a private one).
 func transportConfig(p *Plan, brokerURL string) adapters.TransportConfig {
-	tc := adapters.TransportConfig{AckDeadline: 30 * time.Second, Concurrency: 32}
+	tc := adapters.TransportConfig{Concurrency: 32}
+	switch p.Transport {
+	case "nats", "postgres", "redis":
+		// Transports with a redelivery deadline (kafka and gochannel have
+		// none and reject the key; on amqp it would declare RabbitMQ's
+		// consumer timeout, 30m by default, which is what amqp gets).
+		tc.AckDeadline = 30 * time.Second
+	}
 	switch p.Transport {
 	case "gochannel":
 		tc.Kind, tc.Concurrency = adapters.KindGoChannel, 256

@@ -11,6 +11,7 @@ import (
 
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dlq"
+	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
@@ -101,8 +102,19 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: %s configures handler(s) %s that the router does not have (router handlers: %s)",
-			ErrInvalidConfig, cfg.file, strings.Join(missing, ", "), strings.Join(sortedKeys(have), ", "))
+		names := sortedKeys(have)
+		var hints []string
+		for _, m := range missing {
+			if s := iconfig.Suggest(m, names); s != "" {
+				hints = append(hints, fmt.Sprintf("%q for %q", s, m))
+			}
+		}
+		hint := ""
+		if len(hints) > 0 {
+			hint = "; did you mean " + strings.Join(hints, ", ") + "?"
+		}
+		return nil, fmt.Errorf("%w: %s configures handler(s) %s that the router does not have%s (router handlers: %s)",
+			ErrInvalidConfig, cfg.file, strings.Join(missing, ", "), hint, strings.Join(names, ", "))
 	}
 	a, err := Build(cfg, deps)
 	if err != nil {
@@ -115,7 +127,19 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 // Build builds every configured handler's stack without a router; attach
 // them with Middleware (router-level) or Stack(name).Middleware
 // (handler-level, via message.Handler.AddMiddleware).
+//
+// A max_hold or max_wait longer than deps.MaxHold (the transport's ack
+// deadline) is an error (CheckDeadline); Warnings are logged through
+// deps.Logger.
 func Build(cfg *Config, deps Deps) (*Applied, error) {
+	if err := cfg.CheckDeadline(deps.MaxHold); err != nil {
+		return nil, err
+	}
+	if deps.Logger != nil {
+		for _, w := range cfg.Warnings(deps) {
+			deps.Logger.Info("levee/config: warning: "+w, nil)
+		}
+	}
 	a := &Applied{stacks: map[string]*middleware.Stack{}, shared: map[string]any{}, instances: map[string]any{}}
 	for _, name := range cfg.HandlerNames() {
 		s, closers, err := a.stack(cfg, name, deps)

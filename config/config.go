@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,6 +38,10 @@ type Config struct {
 	// section key and then by name, undecoded until a handler needs them.
 	shared   map[string]map[string]iconfig.Raw
 	sections []Section
+	// sources records where each value came from (file line, env).
+	sources *iconfig.Sources
+	// keyLines is the line of each handler section's key, by path.
+	keyLines map[string]int
 }
 
 // Load reads, expands and validates the file at path with the default
@@ -45,7 +51,29 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return whole(fromDocument(doc, DefaultSections()))
+}
+
+// Check loads the file at path like Load, but returns what loaded
+// together with the error, so that a checker can go on with the sections
+// that are valid (decode the transport section, print settings) and
+// report every problem at once. The Config is nil only when the file
+// cannot be read or is not YAML; with a non-nil error it lacks the
+// handler sections that failed and must not be applied.
+func Check(path string) (*Config, error) {
+	doc, err := iconfig.Load(path)
+	if err != nil {
+		return nil, err
+	}
 	return fromDocument(doc, DefaultSections())
+}
+
+// whole drops a partly loaded Config.
+func whole(c *Config, err error) (*Config, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Parse parses data as the file named file (the name is used in errors
@@ -61,7 +89,7 @@ func Parse(file string, data []byte, env func(string) (string, bool), sections [
 	if sections == nil {
 		sections = DefaultSections()
 	}
-	return fromDocument(doc, sections)
+	return whole(fromDocument(doc, sections))
 }
 
 // File returns the path the configuration was read from.
@@ -127,116 +155,119 @@ func (t Transport) IsZero() bool { return t.raw.IsZero() }
 // same way. An absent section leaves v unchanged and returns nil.
 func (t Transport) Decode(v any) error { return t.raw.Decode(v) }
 
-// The top level of a levee.yaml.
-type fileConfig struct {
-	Transport  iconfig.Raw                       `yaml:"transport"`
-	Handlers   map[string]map[string]iconfig.Raw `yaml:"handlers"`
-	Schedulers map[string]iconfig.Raw            `yaml:"schedulers"`
-	Breakers   map[string]iconfig.Raw            `yaml:"breakers"`
-	Store      iconfig.Raw                       `yaml:"store"`
-	Schemas    iconfig.Raw                       `yaml:"schemas"`
-	Fleet      iconfig.Raw                       `yaml:"fleet"`
+// fromDocument builds a Config from a parsed document: the top-level
+// sections in their registered order (toplevel.go), each needing the
+// results of the ones before it. It does not stop at the first problem:
+// the error lists every one, sorted by line (see ErrInvalidConfig).
+func fromDocument(doc *iconfig.Document, sections []Section) (*Config, error) {
+	var top map[string]iconfig.Raw
+	decodeErr := doc.Decode(&top)
+	cfg := &Config{
+		file:     doc.File,
+		sources:  doc.Sources,
+		keyLines: map[string]int{},
+		handlers: map[string]*Handler{},
+		shared:   map[string]map[string]iconfig.Raw{},
+		sections: sections,
+	}
+	tops := topSections()
+	var known []string
+	for _, t := range tops {
+		known = append(known, t.key)
+	}
+	sort.Strings(known)
+	errs := []error{decodeErr}
+	for _, key := range sortedKeys(top) {
+		if !slices.Contains(known, key) {
+			errs = append(errs, iconfig.UnknownKey(doc.File, top[key].Line(), key, key, known))
+		}
+	}
+	for _, t := range tops {
+		errs = append(errs, t.load(cfg, top[t.key]))
+	}
+	return cfg, iconfig.Join(errs...)
 }
 
-// fromDocument builds a Config from a parsed document: the top level in
-// order (shared resources, store, schemas), then each handler's sections
-// (handlerFrom), every step needing the results of the steps before it.
-func fromDocument(doc *iconfig.Document, sections []Section) (*Config, error) {
-	var fc fileConfig
-	if err := doc.Decode(&fc); err != nil {
-		return nil, err
-	}
-	cfg := &Config{
-		file:      doc.File,
-		transport: fc.Transport,
-		handlers:  map[string]*Handler{},
-		shared:    map[string]map[string]iconfig.Raw{"schedulers": fc.Schedulers, "breakers": fc.Breakers},
-		sections:  sections,
-	}
-	if !fc.Schemas.IsZero() {
-		reg, err := loadSchemas(fc.Schemas, doc.File)
-		if err != nil {
-			return nil, err
-		}
-		cfg.schemas = reg
-	}
-	if !fc.Store.IsZero() {
-		if err := fc.Store.Decode(&cfg.store); err != nil {
-			return nil, err
-		}
-		cfg.hasStore = true
-	}
-	fleetCfg, hasFleet, err := fleetFrom(fc.Fleet)
-	if err != nil {
-		return nil, err
-	}
-	cfg.fleet, cfg.hasFleet = fleetCfg, hasFleet
-	// Validate every shared resource now, referenced or not.
-	kinds := sharedKinds()
-	for section, entries := range cfg.shared {
-		kind, ok := kinds[section]
-		if !ok {
-			continue
-		}
-		for _, name := range sortedKeys(entries) {
-			if _, err := kind.decode(entries[name]); err != nil {
-				return nil, err
-			}
-		}
+// loadHandlers decodes the handlers section, every handler, every key.
+func (c *Config) loadHandlers(raw iconfig.Raw) error {
+	var handlers map[string]map[string]iconfig.Raw
+	if err := raw.Decode(&handlers); err != nil {
+		return err
 	}
 	byKey := map[string]Section{}
 	var keys []string
-	for _, s := range sections {
+	for _, s := range c.sections {
 		byKey[s.Key] = s
 		keys = append(keys, s.Key)
 	}
 	sort.Strings(keys)
-	for _, name := range sortedKeys(fc.Handlers) {
-		hc, err := cfg.handlerFrom(name, fc.Handlers[name], byKey, keys)
-		if err != nil {
-			return nil, err
-		}
-		cfg.handlers[name] = hc
+	var errs []error
+	for _, name := range sortedKeys(handlers) {
+		hc, err := c.handlerFrom(name, handlers[name], byKey, keys)
+		errs = append(errs, err)
+		c.handlers[name] = hc
 	}
-	return cfg, nil
+	return iconfig.Join(errs...)
 }
 
 // handlerFrom decodes one handler's sections and checks their references
-// to the store and to shared resources.
+// to the store and to shared resources. It returns the sections that
+// decoded and an error listing every problem.
 func (c *Config) handlerFrom(name string, raw map[string]iconfig.Raw, byKey map[string]Section, keys []string) (*Handler, error) {
 	hc := &Handler{name: name}
+	var errs []error
 	for _, key := range sortedKeys(raw) {
 		r := raw[key]
 		path := "handlers." + name + "." + key
+		c.keyLines[path] = r.Line()
 		sec, ok := byKey[key]
 		if !ok {
-			return nil, &iconfig.Error{File: c.file, Line: r.Line(), Path: path,
-				Err: fmt.Errorf("unknown key %q (known keys: %s)", key, strings.Join(keys, ", "))}
+			errs = append(errs, iconfig.UnknownKey(c.file, r.Line(), path, key, keys))
+			continue
 		}
 		v, err := sec.decode(r)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		if v == nil {
 			continue
 		}
 		if dc, ok := v.(dlq.Config); ok && dc.SharedAttempts() && c.store.StoreKind() == dlqops.StoreKindMemory {
-			return nil, &iconfig.Error{File: c.file, Line: childLine(r, "attempts"), Path: path + ".attempts",
-				Err: fmt.Errorf("attempts: shared counts in the store section's backend; it needs `store: {kind: redis or postgres, ...}` (store kind is %s)", c.store.StoreKind())}
+			errs = append(errs, &iconfig.Error{File: c.file, Line: childLine(r, "attempts"), Path: path + ".attempts",
+				Err: fmt.Errorf("attempts: shared counts in the store section's backend; it needs `store: {kind: redis or postgres, ...}` (store kind is %s)", c.store.StoreKind())})
+			continue
 		}
 		if sec.ref != nil {
-			if shared, ref, refKey := sec.ref(v); ref != "" {
-				if _, ok := c.shared[shared][ref]; !ok {
-					defined := sortedKeys(c.shared[shared])
-					return nil, &iconfig.Error{File: c.file, Line: r.Line(), Path: path + "." + refKey,
-						Err: fmt.Errorf("%s %q is not defined under %s: (defined: %s)", shared, ref, shared, strings.Join(defined, ", "))}
-				}
+			if err := c.checkRef(sec, v, r, path); err != nil {
+				errs = append(errs, err)
+				continue
 			}
 		}
 		hc.parts = append(hc.parts, part{sec: sec, value: v})
 	}
 	sort.SliceStable(hc.parts, func(i, j int) bool { return hc.parts[i].sec.Slot < hc.parts[j].sec.Slot })
-	return hc, nil
+	return hc, iconfig.Join(errs...)
+}
+
+// checkRef checks that the shared resource a section value names is
+// defined, suggesting the closest defined name.
+func (c *Config) checkRef(sec Section, v any, r iconfig.Raw, path string) error {
+	shared, ref, refKey := sec.ref(v)
+	if ref == "" {
+		return nil
+	}
+	if _, ok := c.shared[shared][ref]; ok {
+		return nil
+	}
+	defined := sortedKeys(c.shared[shared])
+	msg := fmt.Sprintf("%q is not defined in the %s section", ref, shared)
+	if len(defined) == 0 {
+		msg += fmt.Sprintf(" (the file has no %s; add `%s: {%s: {...}}`)", shared, shared, ref)
+	} else {
+		msg += iconfig.DidYouMean(ref, defined) + " (defined: " + strings.Join(defined, ", ") + ")"
+	}
+	return &iconfig.Error{File: c.file, Line: childLine(r, refKey), Path: path + "." + refKey, Err: errors.New(msg)}
 }
 
 // childLine returns the line of key inside the mapping raw, or the

@@ -107,7 +107,7 @@ func TestApplyRejectsUnknownHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = config.Apply(h.Router, cfg, config.Deps{})
-	if err == nil || !strings.Contains(err.Error(), "paymnets") || !strings.Contains(err.Error(), "router handlers: payments") {
+	if err == nil || !strings.Contains(err.Error(), `did you mean "payments" for "paymnets"?`) || !strings.Contains(err.Error(), "router handlers: payments") {
 		t.Fatalf("got %v, want an error naming paymnets and the router's handlers", err)
 	}
 }

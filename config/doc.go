@@ -10,10 +10,21 @@
 // (Config.Handler), and named shared resources (schedulers, breakers).
 // Values may use ${VAR} and ${VAR:-default}; durations are Go durations
 // ("250ms"), rates are "200/s" or "5/min", percentages "10%". Unknown keys
-// are rejected, and every error wraps ErrInvalidConfig and names the file,
-// the line and the key path:
+// are rejected (with a suggestion for a likely misspelling), an explicit
+// zero is rejected wherever the Go option rejects it (leave the key out
+// for the default), and every error wraps ErrInvalidConfig and names the
+// file, the line and the key path. Loading does not stop at the first
+// problem: the error lists every one, a line each, sorted by line:
 //
 //	levee.yaml:14: handlers.payments.timeout: "3x" is not a duration
+//	levee.yaml:17: handlers.payments.tiemout: unknown key "tiemout"; did you mean "timeout"? (known keys: ...)
+//
+// Check returns what loaded together with the problems, for a checker;
+// Config.CheckDeadline rejects holds (max_hold, max_wait) longer than the
+// transport's ack deadline; Config.Warnings lists what is valid but may
+// surprise (a rate of 0 pauses a handler; telemetry sections without
+// providers); Config.Settings gives every key's effective value and its
+// source (the file's line and ${VAR}, or the default).
 //
 // Each concern's package owns its section (its Config type and
 // validation); this package lists the sections (DefaultSections) and maps
@@ -25,7 +36,9 @@
 //
 // Apply attaches each configured handler's Stack to a router and errors on
 // a configured handler the router does not have; Build does the same
-// without a router. The Applied it returns gives the built concerns back,
+// without a router. Both reject holds longer than Deps.MaxHold and log
+// Warnings through Deps.Logger. adapters/service does the whole wiring
+// (transport, store, router) from a file in a few lines. The Applied it returns gives the built concerns back,
 // typed (Applied.Breaker, Scheduler, Limiter, Retrier), and closes them.
 //
 // # Concurrency

@@ -205,3 +205,37 @@ func (m multiCloser) Close() error {
 	}
 	return first
 }
+
+// fleetDefaults is what each key of a handler's fleet section means when
+// the file leaves it out (sectionDefaults).
+func fleetDefaults() map[string]string {
+	return map[string]string{
+		"key":                        "the handler's name",
+		"on_store_error":             fleet.Local.String(),
+		"store_timeout":              dur(fleet.DefaultStoreTimeout),
+		"ratelimit":                  "off",
+		"ratelimit.rate":             "required",
+		"ratelimit.burst":            "one lease (rate x lease)",
+		"ratelimit.lease":            dur(fleet.DefaultPeriod),
+		"ratelimit.local_rate":       "none",
+		"ratelimit.per_key":          "off",
+		"ratelimit.per_key.rate":     "required",
+		"ratelimit.per_key.burst":    "one lease",
+		"ratelimit.per_key.metadata": "required",
+		"ratelimit.per_key.max_keys": itoa(ratelimit.DefaultFleetMaxKeys),
+		"breaker":                    "off",
+		"breaker.failure_ratio":      pct(breaker.DefaultFleetRatio),
+		"breaker.min_requests":       itoa(breaker.DefaultFleetMinRequests),
+		"breaker.window":             dur(breaker.DefaultFleetWindow),
+		"breaker.open_for":           dur(breaker.DefaultFleetOpenFor),
+		"breaker.report_every":       dur(breaker.DefaultFleetReportEvery),
+		"breaker.probe_ttl":          dur(breaker.DefaultFleetProbeTTL),
+		"breaker.drain":              "off",
+		"breaker.drain.window":       "off",
+		"breaker.drain.start":        "10%",
+		"breaker.drain.rate":         "the fleet's throughput before the trip",
+		// the top-level fleet section
+		"store":  "required",
+		"prefix": "levee:fleet",
+	}
+}

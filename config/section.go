@@ -54,6 +54,12 @@ type Deps struct {
 	// sections with `attempts: shared` (adapters/dlqstore.Attempts builds
 	// it from the store section). Nil: such a section fails to build.
 	AttemptStore dlq.AttemptStore
+	// OnBreakerStateChange, when set, is called on every state change of
+	// every breaker the file builds (breaker.WithOnStateChange), with the
+	// breaker's name: the handler's for its own breaker, the entry's for
+	// a shared one. It sees every transition, however short, unlike a
+	// sampler of State. Nil means none.
+	OnBreakerStateChange func(name string, from, to breaker.State)
 	// FleetStore keeps fleet-wide rate limits and breakers for the fleet
 	// sections (adapters/fleetredis.Open from Config.Fleet builds it).
 	// Nil: such a section fails to build.

@@ -315,7 +315,11 @@ func ratelimitSection() Section {
 func ratelimitLabel(c ratelimit.Config) string {
 	var parts []string
 	if c.Rate != nil {
-		parts = append(parts, "rate="+iconfig.FormatRate(*c.Rate))
+		r := "rate=" + iconfig.FormatRate(*c.Rate)
+		if *c.Rate == 0 {
+			r += " (paused: admits nothing)"
+		}
+		parts = append(parts, r)
 	}
 	if c.Burst != nil {
 		parts = append(parts, fmt.Sprintf("burst=%d", *c.Burst))

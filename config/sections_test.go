@@ -66,9 +66,9 @@ func TestDescribeCanonicalOrder(t *testing.T) {
 func TestSectionErrorsAreLocated(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"unknown scheduler", "handlers:\n  p:\n    priority: {scheduler: nope}\n",
-			`levee.yaml:3: handlers.p.priority.scheduler: schedulers "nope" is not defined`},
+			`levee.yaml:3: handlers.p.priority.scheduler: "nope" is not defined in the schedulers section (the file has no schedulers`},
 		{"unknown shared breaker", "breakers:\n  a: {open_for: 1s}\nhandlers:\n  p:\n    breaker: {shared: b}\n",
-			`levee.yaml:5: handlers.p.breaker.shared: breakers "b" is not defined under breakers: (defined: a)`},
+			`levee.yaml:5: handlers.p.breaker.shared: "b" is not defined in the breakers section (defined: a)`},
 		{"bad breaker ratio", "handlers:\n  p:\n    breaker:\n      failure_ratio: 1.5\n      min_requests: 5\n",
 			"levee.yaml:4: handlers.p.breaker.failure_ratio"},
 		{"bad scheduler", "schedulers:\n  s: {slots: -1}\n", "levee.yaml:2: schedulers.s.slots"},

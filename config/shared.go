@@ -72,6 +72,9 @@ func breakerOptions(c breaker.Config, name string, deps Deps) []breaker.Option {
 		opts = append(opts, breaker.WithMaxHold(deps.MaxHold))
 	}
 	opts = append(opts, c.Options()...)
+	if hook := deps.OnBreakerStateChange; hook != nil {
+		opts = append(opts, breaker.WithOnStateChange(func(from, to breaker.State) { hook(name, from, to) }))
+	}
 	return append(opts, breaker.WithName(name),
 		breaker.WithMeterProvider(deps.MeterProvider), breaker.WithLogger(deps.Logger))
 }

@@ -17,7 +17,10 @@ import (
 //	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
 //	  attempts: shared           # count attempts in the store section's backend (default local)
 //
-// A zero (or absent) field takes the default of the matching option.
+// An absent field takes the default of the matching option. An explicit
+// zero is an error where the option rejects zero or gives it another
+// meaning (retry.*, max_error_length, attempt_table_size, attempt_ttl):
+// remove the key for the default.
 // Validate runs the same checks as New. `attempts: shared` needs a store
 // section of kind redis or postgres (config.Load checks it) and
 // an AttemptStore (config.Deps.AttemptStore) when the stack is built.
@@ -27,9 +30,9 @@ type Config struct {
 	MaxHold       time.Duration `yaml:"max_hold"`
 	Retry         RetryConfig   `yaml:"retry"`
 	// MaxErrorLength bounds levee_error in bytes (default 1024, min 16).
-	MaxErrorLength int `yaml:"max_error_length"`
+	MaxErrorLength int `yaml:"max_error_length" levee:"nonzero"`
 	// AttemptTableSize bounds the in-process attempt table (default 10000).
-	AttemptTableSize int `yaml:"attempt_table_size"`
+	AttemptTableSize int `yaml:"attempt_table_size" levee:"nonzero"`
 	// Attempts is where failed attempts are counted: "local" (the default
 	// when empty: the transport's delivery count, else this process's
 	// table) or "shared" (an AttemptStore every instance uses, see
@@ -37,7 +40,7 @@ type Config struct {
 	Attempts string `yaml:"attempts"`
 	// AttemptTTL is how long a shared attempt record outlives the last
 	// failure (default 24h); only with attempts: shared.
-	AttemptTTL time.Duration `yaml:"attempt_ttl"`
+	AttemptTTL time.Duration `yaml:"attempt_ttl" levee:"nonzero"`
 }
 
 // Attempt counting modes of Config.Attempts.
@@ -52,10 +55,10 @@ func (c Config) SharedAttempts() bool { return c.Attempts == AttemptsShared }
 // RetryConfig is the retry subsection; zero fields take DefaultBackoff's
 // values, except MaxElapsed whose zero means no bound.
 type RetryConfig struct {
-	MaxAttempts int           `yaml:"max_attempts"`
-	Initial     time.Duration `yaml:"initial"`
-	Max         time.Duration `yaml:"max"`
-	Multiplier  float64       `yaml:"multiplier"`
+	MaxAttempts int           `yaml:"max_attempts" levee:"nonzero"`
+	Initial     time.Duration `yaml:"initial" levee:"nonzero"`
+	Max         time.Duration `yaml:"max" levee:"nonzero"`
+	Multiplier  float64       `yaml:"multiplier" levee:"nonzero"`
 	MaxElapsed  time.Duration `yaml:"max_elapsed"`
 }
 

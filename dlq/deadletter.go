@@ -53,7 +53,7 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	if topic == "" {
 		return nil, w.publishFailed(msg, n, &PublishError{Err: ErrNoTopic, Cause: err}, class, attempts, first)
 	}
-	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic)
+	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic, w.location)
 	fp := dl.Metadata[KeyFingerprint]
 	if perr := r.pub.Publish(topic, dl); perr != nil {
 		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
@@ -105,7 +105,7 @@ func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError
 // one when the original has none), the payload byte for byte, every
 // original metadata key, and the failure keys, replacing earlier ones. Its
 // context is the original's, so a tracing publisher links it.
-func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic string) *message.Message {
+func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, attempts int, first, last time.Time, handler, subscribed, topic, location string) *message.Message {
 	id := msg.UUID
 	if id == "" {
 		id = watermill.NewUUID()
@@ -131,7 +131,19 @@ func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, 
 	md[KeyError] = trunc.String(errMsg, r.cfg.maxErrorLength)
 	md[KeyErrorType] = errType
 	md[KeyErrorClass] = string(class)
-	md[KeyFingerprint] = Fingerprint(errType, errMsg)
+	// A panic's stack, and the first frame of the project's code in it,
+	// which groups the letter (fingerprintAt) and is its code location.
+	stack, f, _ := panicDetails(err, r.origin)
+	md[KeyFingerprint] = fingerprintAt(errType, errMsg, f.fn)
+	if stack != "" {
+		md[KeyStack] = trunc.String(stack, MaxStackLength)
+	}
+	if f.fn != "" {
+		location = f.location()
+	}
+	if location != "" {
+		md[KeyCodeLocation] = location
+	}
 	md[KeyAttempts] = strconv.Itoa(attempts)
 	md[KeyFirstFailureAt] = FormatTime(first)
 	md[KeyLastFailureAt] = FormatTime(last)

@@ -45,6 +45,23 @@ func Fingerprint(errType, msg string) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// fingerprintAt is Fingerprint for a failure at a known frame of the
+// project's code (a panic's): SHA-256 over errType, a NUL, the masked
+// message, a NUL and the frame's function. Without a frame it is
+// Fingerprint.
+func fingerprintAt(errType, msg, fn string) string {
+	if fn == "" {
+		return Fingerprint(errType, msg)
+	}
+	h := sha256.New()
+	h.Write([]byte(errType))
+	h.Write([]byte{0})
+	h.Write([]byte(MaskVariable(msg)))
+	h.Write([]byte{0})
+	h.Write([]byte(fn))
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
 // MaskVariable replaces the variable parts of an error message: UUIDs
 // become "<uuid>", hex ids (0x-prefixed, or 8+ hex digits with a digit in
 // them) become "<hex>", and runs of decimal digits (with a decimal point)

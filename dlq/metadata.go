@@ -43,7 +43,10 @@ const (
 	KeyErrorClass = "levee_error_class"
 	// KeyFingerprint groups the same failure across messages: 16 hex digits
 	// of SHA-256 over the error type and the message with numbers, UUIDs and
-	// hex ids masked.
+	// hex ids masked; for a panic whose stack has a frame of the project's
+	// code, also over that frame's function (as ServicePulse groups by the
+	// first frame): the same panic from two places is two groups, and one
+	// place panicking with values that differ in ids or numbers is one.
 	KeyFingerprint = "levee_fingerprint"
 	// KeyAttempts is the number of handler attempts made, all deliveries
 	// counted.
@@ -61,6 +64,18 @@ const (
 	// (instance path and keyword path, with the reason) of a validation
 	// error; absent for other classes.
 	KeyValidationErrors = "levee_validation_errors"
+	// KeyStack is the stack of the goroutine that panicked (class panic
+	// only), as runtime/debug.Stack formats it, cut to MaxStackLength bytes
+	// at a UTF-8 boundary. Informational: Levee writes it on the consuming
+	// side and never acts on it; a producer's value is dropped.
+	KeyStack = "levee_stack"
+	// KeyCodeLocation is a hint of where the failure is in the service's
+	// code, "pkg.Func (file:line)": for a panic, the first frame of the
+	// project's code in its stack (not the runtime, the standard library,
+	// Levee or Watermill); otherwise the handler function the dlq wraps,
+	// when it wraps the user's handler directly (no Levee layer between).
+	// Absent when neither is known. Informational, like KeyStack.
+	KeyCodeLocation = "levee_code_location"
 )
 
 // Metadata keys the replayer (dlq/dlqops) writes on a replayed message,
@@ -79,7 +94,7 @@ const (
 var failureKeys = [...]string{
 	KeyOriginalTopic, KeyHandler, KeyConsumerGroup, KeyError, KeyErrorType,
 	KeyErrorClass, KeyFingerprint, KeyAttempts, KeyFirstFailureAt,
-	KeyLastFailureAt, KeyDLQTopic, KeyValidationErrors,
+	KeyLastFailureAt, KeyDLQTopic, KeyValidationErrors, KeyStack, KeyCodeLocation,
 }
 
 // FailureKeys returns the keys written on every dead-lettering, which a

@@ -143,8 +143,13 @@ func TestDeadLetterMetadata(t *testing.T) {
 				t.Errorf("%s: got %q (present %v), want %q", k, got, ok, v)
 			}
 		}
-		if len(md) != len(want) {
-			t.Errorf("metadata: got %d keys, want %d: %v", len(md), len(want), md)
+		// The handler is this test's func literal, wrapped directly: its
+		// location is the hint.
+		if loc := md[dlq.KeyCodeLocation]; !strings.HasPrefix(loc, "github.com/levee-dev/levee/dlq_test.deadLetterOf.func1 (") {
+			t.Errorf("%s: got %q, want deadLetterOf's handler", dlq.KeyCodeLocation, loc)
+		}
+		if len(md) != len(want)+1 {
+			t.Errorf("metadata: got %d keys, want %d: %v", len(md), len(want)+1, md)
 		}
 		if string(dl.Payload) != string(payload) {
 			t.Errorf("payload: got %v, want %v", []byte(dl.Payload), payload)

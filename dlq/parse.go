@@ -30,6 +30,8 @@ type DeadLetter struct {
 	FirstFailureAt   time.Time // zero when missing or garbage
 	LastFailureAt    time.Time
 	ValidationErrors []string
+	Stack            string // KeyStack: the panic's stack, "" for other classes
+	CodeLocation     string // KeyCodeLocation, "" when unknown
 }
 
 // ParseDeadLetter reads msg's Levee keys defensively: it never fails and
@@ -48,6 +50,8 @@ func ParseDeadLetter(msg *message.Message) DeadLetter {
 		ErrorType:     md[KeyErrorType],
 		Fingerprint:   md[KeyFingerprint],
 		ReplayCount:   ReplayCount(md),
+		Stack:         md[KeyStack],
+		CodeLocation:  md[KeyCodeLocation],
 	}
 	if d.OriginalUUID == "" {
 		d.OriginalUUID = msg.UUID

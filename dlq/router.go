@@ -32,6 +32,9 @@ type Retrier struct {
 	cfg   config
 	table *attemptTable
 	ins   instruments
+	// origin tells the project's frames of a panic's stack from Levee's
+	// and its dependencies'.
+	origin origin
 }
 
 // New returns a Retrier that publishes dead letters with publisher. It
@@ -50,7 +53,7 @@ func New(publisher message.Publisher, opts ...Option) (*Retrier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("levee/dlq: instruments: %w", err)
 	}
-	return &Retrier{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize), ins: ins}, nil
+	return &Retrier{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize), ins: ins, origin: newOrigin()}, nil
 }
 
 // Backoff returns the retry policy in use.
@@ -89,7 +92,7 @@ func (r *Retrier) Pending() int { return r.table.len() }
 // Handler.AddMiddleware or the Stack's dlq slot. The success path costs two
 // atomic loads (plus a clock read with WithMaxHold) and allocates nothing.
 func (r *Retrier) Middleware(next message.HandlerFunc) message.HandlerFunc {
-	w := &wrapped{r: r, next: next}
+	w := &wrapped{r: r, next: next, location: funcLocation(next, r.origin)}
 	return w.handle
 }
 
@@ -99,6 +102,9 @@ type wrapped struct {
 	r     *Retrier
 	next  message.HandlerFunc
 	names atomic.Pointer[names]
+	// location is where next is defined when it is the project's code
+	// (the user's handler, not a Levee layer), for KeyCodeLocation; "".
+	location string
 }
 
 type names struct {
@@ -134,16 +140,14 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		if rec, ok := r.table.get(w.key(msg)); ok && !rec.notBefore.IsZero() {
-			if err := w.waitDue(msg, rec, start); err != nil {
-				return nil, err
-			}
+		if err := w.waitPending(msg, start); err != nil {
+			return nil, err
 		}
 	}
 	out, err := w.attempt(msg)
 	if err == nil {
 		if pending {
-			r.table.forget(w.key(msg))
+			w.forget(msg)
 		}
 		return out, nil
 	}
@@ -165,33 +169,6 @@ func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
 		}
 	}
 	return call(w.next, msg)
-}
-
-// waitDue makes a redelivered message wait until its deferred retry is due.
-// When that is further away than max hold, it waits max hold and Nacks the
-// message again with the rest as RetryAfter: a transport without native
-// delay (which redelivers at once) spins at most once per max hold, and the
-// handler is not called early. That Nack is a deferral: the delivery made
-// no attempt.
-func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) error {
-	wait := rec.notBefore.Sub(start)
-	if wait <= 0 {
-		return nil
-	}
-	hold := w.r.cfg.maxHold
-	early := hold > 0 && wait > hold
-	if early {
-		wait = hold
-	}
-	if err := sleep(msg, wait); err != nil {
-		return fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(rec.err, err))
-	}
-	if early {
-		rec.deferrals = min(rec.deferrals, maxCount) + 1
-		w.r.table.put(w.key(msg), rec)
-		return &RetryLaterError{Delay: time.Until(rec.notBefore), Attempts: rec.attempts, Err: rec.err}
-	}
-	return nil
 }
 
 func (w *wrapped) classify(err error) Class {

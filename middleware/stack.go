@@ -129,7 +129,22 @@ func (s *Stack) Len() int {
 // the message.HandlerMiddleware signature, so a Stack can be passed to
 // Router.AddMiddleware or Handler.AddMiddleware as s.Middleware.
 func (s *Stack) Middleware(next message.HandlerFunc) message.HandlerFunc {
-	return Chain(s.mws[:]...)(next)
+	h := Chain(s.mws[:]...)(next)
+	if s.filled() >= stackRoomMinLayers {
+		h = withStackRoom(h) // see stackroom.go
+	}
+	return h
+}
+
+// filled returns the number of filled slots.
+func (s *Stack) filled() int {
+	n := 0
+	for _, mw := range s.mws {
+		if mw != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // Describe returns the filled slots in canonical order, one per line, as

@@ -13,15 +13,17 @@ import (
 //	schedulers:
 //	  shared: {slots: 8, aging: 500ms, max_waiting: 10000, max_wait: 30s, default_priority: 0}
 //
-// A zero or absent field keeps the option's default (so aging cannot be
-// switched off from YAML: strict priority starves).
+// An absent field keeps the option's default. An explicit zero is an
+// error for slots, aging, max_waiting and retry_after (where the option
+// rejects zero or gives it another meaning: aging 0 is strict priority,
+// which starves); remove the key for the default.
 type SchedulerConfig struct {
 	// Slots: WithSlots (default 8).
-	Slots int `yaml:"slots"`
+	Slots int `yaml:"slots" levee:"nonzero"`
 	// Aging: WithAging (default 500ms).
-	Aging time.Duration `yaml:"aging"`
+	Aging time.Duration `yaml:"aging" levee:"nonzero"`
 	// MaxWaiting: WithMaxWaiting (default 10000).
-	MaxWaiting int `yaml:"max_waiting"`
+	MaxWaiting int `yaml:"max_waiting" levee:"nonzero"`
 	// MaxWait: WithMaxWait (default none).
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxHold: WithMaxHold (default none).
@@ -29,7 +31,7 @@ type SchedulerConfig struct {
 	// DefaultPriority: WithDefaultPriority (default 0).
 	DefaultPriority int `yaml:"default_priority"`
 	// RetryAfter: WithRetryAfter (default 1s).
-	RetryAfter time.Duration `yaml:"retry_after"`
+	RetryAfter time.Duration `yaml:"retry_after" levee:"nonzero"`
 }
 
 // Options returns the options this section sets. Add WithName (the

@@ -67,7 +67,8 @@ func newSchedTelemetry(s *Scheduler) (*schedTelemetry, error) {
 	var err error
 	if t.wait, err = m.Float64Histogram(telemetry.Name(component, "wait.duration"),
 		metric.WithUnit(telemetry.UnitSeconds),
-		metric.WithDescription("Time a message waited for a scheduler slot, per base priority.")); err != nil {
+		metric.WithDescription("Time a message waited for a scheduler slot, per base priority."),
+		metric.WithExplicitBucketBoundaries(telemetry.WaitBuckets()...)); err != nil {
 		return nil, err
 	}
 	if t.shed, err = m.Int64Counter(telemetry.Name(component, "shed"),
@@ -154,7 +155,8 @@ func newHandlerAttrs(sched, handler, topic string) *handlerAttrs {
 // Span event names and attributes added to the message's span (if any,
 // and only when it is recording).
 const (
-	// EventAcquired: the message got a slot.
+	// EventAcquired: the message got a slot after waiting for it (a slot
+	// free on arrival adds no event).
 	EventAcquired = "levee.priority.acquired"
 	// EventRejected: the message left the queue without a slot.
 	EventRejected = "levee.priority.rejected"

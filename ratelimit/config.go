@@ -32,7 +32,9 @@ import (
 // New, naming the key at fault.
 type Config struct {
 	// Rate is the limiter's own rate; nil means no limit of its own. 0
-	// admits nothing.
+	// is a pause: nothing is admitted until the rate is raised (see "A
+	// rate of 0" in the package doc); config's Warnings and `levee config
+	// check` report it.
 	Rate *float64 `yaml:"rate" levee:"rate"`
 	// Burst is the bucket size; nil means 1.
 	Burst *int `yaml:"burst"`
@@ -64,9 +66,9 @@ type KeyConfig struct {
 // PerKeyConfig is the per-key section.
 type PerKeyConfig struct {
 	Rate      float64          `yaml:"rate" levee:"rate"`
-	Burst     *int             `yaml:"burst"`    // nil means 1
-	MaxKeys   int              `yaml:"max_keys"` // 0 means DefaultMaxKeys
-	Idle      *time.Duration   `yaml:"idle"`     // nil means DefaultKeyIdle
+	Burst     *int             `yaml:"burst"`                    // nil means 1
+	MaxKeys   int              `yaml:"max_keys" levee:"nonzero"` // absent means DefaultMaxKeys
+	Idle      *time.Duration   `yaml:"idle"`                     // nil means DefaultKeyIdle
 	Overrides map[string]Limit `yaml:"overrides"`
 }
 

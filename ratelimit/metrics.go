@@ -51,7 +51,8 @@ func newInstruments(mp metric.MeterProvider, name string, l *Limiter) (*instrume
 	}
 	var err error
 	if ins.wait, err = m.Float64Histogram(metricWait, metric.WithUnit(telemetry.UnitSeconds),
-		metric.WithDescription("Time a message waited for a token (admitted messages only).")); err != nil {
+		metric.WithDescription("Time a message waited for a token (admitted messages only)."),
+		metric.WithExplicitBucketBoundaries(telemetry.WaitBuckets()...)); err != nil {
 		return nil, err
 	}
 	if ins.rejected, err = m.Int64Counter(metricRejected, metric.WithUnit(telemetry.UnitMessages),

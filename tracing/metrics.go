@@ -35,12 +35,6 @@ const (
 	MetricInvalidContext = "levee.tracing.invalid_context"
 )
 
-// durationBuckets are the histogram bucket boundaries in seconds, from 1 ms
-// to 60 s (handlers that wait for a breaker or a scheduler can take long).
-func durationBuckets() []float64 {
-	return []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
-}
-
 // NewMetrics returns a Metrics. Only WithMeterProvider matters to it; other
 // options are validated and ignored. Without a meter provider the Metrics is
 // off and its middleware returns the handler unchanged. It returns an error
@@ -56,7 +50,7 @@ func NewMetrics(opts ...Option) (*Metrics, error) {
 	m.duration, err = meter.Float64Histogram(MetricHandlerDuration,
 		metric.WithUnit(telemetry.UnitSeconds),
 		metric.WithDescription("Duration of the handler chain per delivery, by outcome."),
-		metric.WithExplicitBucketBoundaries(durationBuckets()...))
+		metric.WithExplicitBucketBoundaries(telemetry.WorkBuckets()...))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, MetricHandlerDuration, err)
 	}

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/hex"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
@@ -86,22 +87,53 @@ func (traceparentOnly) Keys() []string { return []string{KeyTraceparent} }
 // valid). With check false (p does not read traceparent) it only extracts.
 // It never panics, whatever md holds; a nil md is fine.
 func extract(ctx context.Context, p propagation.TextMapPropagator, md message.Metadata, check bool) (context.Context, string) {
+	raw := md[KeyTraceparent]
+	check = check && raw != ""
 	var reason string
-	if raw := md[KeyTraceparent]; check && raw != "" {
-		switch {
-		case len(raw) > MaxTraceparentLen:
-			reason = invalidOversized
-		case !validTraceparent(md):
-			reason = invalidMalformed
-		}
+	if check && len(raw) > MaxTraceparentLen {
+		reason = invalidOversized
 	}
 	hideState := len(md[KeyTracestate]) > MaxTracestateLen
 	if reason == "" && !hideState {
-		return p.Extract(ctx, propagation.MapCarrier(md)), ""
+		out := p.Extract(ctx, propagation.MapCarrier(md))
+		// When what p found is exactly the version 00 traceparent in md
+		// (and ctx had no span context of its own), that traceparent is
+		// valid: one extraction, no separate validation.
+		if !check || (!trace.SpanContextFromContext(ctx).IsValid() && isTraceparent(trace.SpanContextFromContext(out), raw)) {
+			return out, ""
+		}
+		if validTraceparent(md) {
+			return out, ""
+		}
+		reason = invalidMalformed
+	} else if check && reason == "" && !validTraceparent(md) {
+		reason = invalidMalformed
 	}
 	// Hide a rejected traceparent from p too, so that no propagator
 	// continues a trace from it; baggage is still read.
 	return p.Extract(ctx, hiddenCarrier{md: md, hideParent: reason != "", hideState: hideState}), reason
+}
+
+// isTraceparent reports whether raw is the version 00 W3C traceparent of
+// sc, byte for byte (lowercase hex, as the W3C requires). It does not
+// allocate.
+func isTraceparent(sc trace.SpanContext, raw string) bool {
+	const n = 55 // 00-<32 hex>-<16 hex>-<2 hex>
+	if len(raw) != n || raw[:3] != "00-" || raw[35] != '-' || raw[52] != '-' || !sc.IsValid() {
+		return false
+	}
+	tid, sid, flags := sc.TraceID(), sc.SpanID(), [1]byte{byte(sc.TraceFlags())}
+	var buf [32]byte
+	hex.Encode(buf[:], tid[:])
+	if string(buf[:]) != raw[3:35] {
+		return false
+	}
+	hex.Encode(buf[:16], sid[:])
+	if string(buf[:16]) != raw[36:52] {
+		return false
+	}
+	hex.Encode(buf[:2], flags[:])
+	return string(buf[:2]) == raw[53:]
 }
 
 // validTraceparent reports whether md's traceparent parses as a valid W3C

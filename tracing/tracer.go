@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -75,6 +76,9 @@ type Tracer struct {
 	checkTP bool // the propagator reads traceparent: validate it
 	tracer  trace.Tracer
 	invalid metric.Int64Counter
+	// The outcome attributes of the common ends, built once: passing a
+	// prebuilt slice to SetAttributes allocates nothing.
+	acked, deferred []attribute.KeyValue
 }
 
 // New returns a Tracer. It returns an error wrapping ErrInvalidConfig when
@@ -85,7 +89,8 @@ func New(opts ...Option) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracer{cfg: cfg, on: cfg.tp != nil, tracer: telemetry.Tracer(cfg.tp), checkTP: slices.Contains(cfg.prop.Fields(), KeyTraceparent)}
+	t := &Tracer{cfg: cfg, on: cfg.tp != nil, tracer: telemetry.Tracer(cfg.tp), checkTP: slices.Contains(cfg.prop.Fields(), KeyTraceparent),
+		acked: []attribute.KeyValue{AttrOutcome.String(OutcomeAcked)}, deferred: []attribute.KeyValue{AttrOutcome.String(OutcomeDeferred)}}
 	t.invalid, err = telemetry.Meter(cfg.mp).Int64Counter(MetricInvalidContext,
 		metric.WithUnit(telemetry.UnitMessages),
 		metric.WithDescription("Deliveries whose traceparent was malformed or oversized; each started a new trace."))
@@ -102,8 +107,42 @@ func (t *Tracer) Enabled() bool { return t.on }
 // message, from the handler name and topic in the message context.
 type consumerInfo struct {
 	spanName   string
-	attrs      []attribute.KeyValue
+	static     []trace.SpanStartOption // the span kind and the static attributes
 	invalidOpt []metric.AddOption
+	args       sync.Pool // of *spanArgs
+}
+
+// maxDynAttrs is how many attributes a consumer span has per delivery:
+// message id, body size, delivery count, invalid parent.
+const maxDynAttrs = 4
+
+// spanArgs is the per-delivery part of a consumer span's start options,
+// reused across deliveries: the span's attributes are copied by the SDK
+// when the span starts, so the array and the options pointing into it can
+// be filled again for the next one. Starting a span then allocates only
+// what the SDK itself allocates.
+type spanArgs struct {
+	attrs [maxDynAttrs]attribute.KeyValue
+	withN [maxDynAttrs + 1]trace.SpanStartOption // withN[n] is WithAttributes(attrs[:n]...)
+	opts  []trace.SpanStartOption
+}
+
+func (in *consumerInfo) getArgs() *spanArgs {
+	if a, ok := in.args.Get().(*spanArgs); ok {
+		return a
+	}
+	a := &spanArgs{opts: make([]trace.SpanStartOption, 0, len(in.static)+3)}
+	for n := range a.withN {
+		a.withN[n] = trace.WithAttributes(a.attrs[:n]...)
+	}
+	return a
+}
+
+func (in *consumerInfo) putArgs(a *spanArgs) {
+	a.attrs = [maxDynAttrs]attribute.KeyValue{} // hold no message's strings
+	clear(a.opts[:cap(a.opts)])
+	a.opts = a.opts[:0]
+	in.args.Put(a)
 }
 
 type consumer struct {
@@ -137,12 +176,12 @@ func (c *consumer) infoFor(ctx context.Context) *consumerInfo {
 	topic := message.SubscribeTopicFromCtx(ctx)
 	in := &consumerInfo{
 		spanName: spanName("process", topic),
-		attrs: c.t.staticAttrs(
+		static: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(c.t.staticAttrs(
 			semconv.MessagingOperationName("process"),
 			semconv.MessagingOperationTypeProcess,
 			semconv.MessagingDestinationName(topic),
 			AttrHandler.String(handler),
-		),
+		)...)},
 		invalidOpt: []metric.AddOption{telemetry.Attrs(handler, topic)},
 	}
 	if c.info.CompareAndSwap(nil, in) {
@@ -174,24 +213,27 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 	in := c.infoFor(orig)
 	parent, reason := extract(orig, c.t.cfg.prop, msg.Metadata, c.t.checkTP)
 
-	attrs := make([]attribute.KeyValue, 0, len(in.attrs)+4)
-	attrs = append(attrs, in.attrs...)
-	attrs = append(attrs, semconv.MessagingMessageID(msg.UUID), semconv.MessagingMessageBodySize(len(msg.Payload)))
-	if n, ok := deliveryCount(msg.Metadata); ok {
-		attrs = append(attrs, AttrDeliveryCount.Int(n))
+	a := in.getArgs()
+	a.attrs[0], a.attrs[1] = semconv.MessagingMessageID(msg.UUID), semconv.MessagingMessageBodySize(len(msg.Payload))
+	n := 2
+	if dc, ok := deliveryCount(msg.Metadata); ok {
+		a.attrs[n] = AttrDeliveryCount.Int(dc)
+		n++
 	}
 	if reason != "" {
-		attrs = append(attrs, AttrInvalidParent.Bool(true))
+		a.attrs[n] = AttrInvalidParent.Bool(true)
+		n++
 	}
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...)}
+	a.opts = append(append(a.opts, in.static...), a.withN[n])
 	if reason != "" {
 		// Never continue a trace we could not read, nor the context's own.
-		opts = append(opts, trace.WithNewRoot())
+		a.opts = append(a.opts, trace.WithNewRoot())
 	}
 	if l, ok := originalLink(msg.Metadata); ok {
-		opts = append(opts, trace.WithLinks(l))
+		a.opts = append(a.opts, trace.WithLinks(l))
 	}
-	ctx, span := c.t.tracer.Start(parent, in.spanName, opts...)
+	ctx, span := c.t.tracer.Start(parent, in.spanName, a.opts...)
+	in.putArgs(a)
 	if reason != "" {
 		c.t.invalid.Add(ctx, 1, in.invalidOpt...)
 		span.AddEvent(telemetry.EventInvalidContext, trace.WithAttributes(telemetry.AttrInvalidReason.String(reason)))
@@ -222,7 +264,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 	if len(out) > 0 {
 		c.t.injectProduced(ctx, span, out)
 	}
-	endConsumer(span, rec, err)
+	c.t.endConsumer(span, rec, err)
 	ended = true
 	return out, err
 }
@@ -247,11 +289,11 @@ func (t *Tracer) injectProduced(ctx context.Context, span trace.Span, out []*mes
 	}
 }
 
-func endConsumer(span trace.Span, rec *telemetry.Outcome, err error) {
+func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, err error) {
 	switch {
 	case levee.IsDeferral(err):
 		// Backpressure, not failure: the handler was not run.
-		span.SetAttributes(AttrOutcome.String(OutcomeDeferred))
+		span.SetAttributes(t.deferred...)
 	case err != nil:
 		span.SetAttributes(AttrOutcome.String(OutcomeNacked),
 			AttrErrorClass.String(telemetry.ErrorClass(err)), semconv.ErrorType(err))
@@ -262,7 +304,7 @@ func endConsumer(span trace.Span, rec *telemetry.Outcome, err error) {
 			span.SetAttributes(AttrOutcome.String(OutcomeDeadLettered), AttrErrorClass.String(class))
 			span.SetStatus(codes.Error, "dead-lettered ("+class+")")
 		} else {
-			span.SetAttributes(AttrOutcome.String(OutcomeAcked))
+			span.SetAttributes(t.acked...)
 		}
 	}
 	span.End()

@@ -95,6 +95,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Subscriber:   subscriber{FanIn: fan, maxPriority: maxPrio, quorum: quorum},
 		Capabilities: c.Capabilities(s),
 		Closers:      []func() error{conn.Close},
+		DeleteTopics: deleteTopics(conn, cfg, s.DialTimeout),
 	}, nil
 }
 

@@ -18,8 +18,12 @@ const Kind = "amqp"
 const MetadataPriority = levee.KeyPriority
 
 // DefaultMaxPriority is the x-max-priority declared on classic queues when
-// Config.MaxPriority is nil.
-const DefaultMaxPriority = 10
+// Config.MaxPriority is nil: none. Queues are then declared as plain
+// watermill-amqp declares them, so a service's existing queues just work
+// (RabbitMQ refuses to redeclare a queue with other arguments). Set
+// max_priority (10 covers levee_priority's 0..9) for native priority on
+// new queues.
+const DefaultMaxPriority = 0
 
 const (
 	maxPriority      = 255
@@ -35,9 +39,9 @@ const consumerTimeout = 30 * time.Minute
 type Config struct {
 	// URL is the AMQP URI, e.g. amqp://guest:guest@127.0.0.1:5672/. Required.
 	URL string `yaml:"url"`
-	// MaxPriority is the queues' x-max-priority (1..255). Nil means 10; 0
-	// declares queues without priority. Ignored (must be unset or 0) for
-	// quorum queues.
+	// MaxPriority is the queues' x-max-priority (1..255). Nil or 0
+	// declares queues without priority (DefaultMaxPriority), as plain
+	// watermill-amqp does. Must be unset or 0 for quorum queues.
 	MaxPriority *int `yaml:"max_priority"`
 	// QueueType is "classic" (default) or "quorum". Quorum queues report a
 	// delivery count (x-delivery-count) but no native priority.
@@ -86,13 +90,19 @@ func (c Config) maxPriorityOrDefault() int {
 
 // Capabilities returns what the transport does with settings s: native
 // priority on classic queues with x-max-priority, a delivery count on
-// quorum queues, and RabbitMQ's consumer timeout as the ack deadline.
+// quorum queues, and RabbitMQ's consumer timeout as the ack deadline: the
+// configured ack_deadline when set (the operator declares the server's
+// consumer_timeout), else RabbitMQ's default, 30m.
 func (c Config) Capabilities(s transport.Settings) transport.Capabilities {
+	deadline := consumerTimeout
+	if s.AckDeadlineSet && s.AckDeadline > 0 {
+		deadline = s.AckDeadline
+	}
 	return transport.Capabilities{
 		Kind:           Kind,
 		System:         "rabbitmq",
 		MaxInFlight:    s.WithDefaults().Concurrency,
-		AckDeadline:    consumerTimeout,
+		AckDeadline:    deadline,
 		NativePriority: c.maxPriorityOrDefault() > 0,
 		DeliveryCount:  c.quorum(),
 	}

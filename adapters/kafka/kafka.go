@@ -165,6 +165,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Publisher:    publisher{pub: pub, topics: t},
 		Subscriber:   limited,
 		Capabilities: c.Capabilities(s),
+		DeleteTopics: deleteTopics(brokers, subCfg, t),
 	}, nil
 }
 
@@ -174,6 +175,13 @@ type topics struct {
 	init func(topic string) error
 	mu   sync.Mutex
 	done map[string]bool // guarded by mu
+}
+
+// forget makes the next use of topic create it again (after a delete).
+func (k *topics) forget(topic string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.done, topic)
 }
 
 func (k *topics) ensure(topic string) error {
@@ -260,3 +268,24 @@ func (p partitioner) Partition(msg *sarama.ProducerMessage, n int32) (int32, err
 }
 
 func (p partitioner) RequiresConsistency() bool { return true }
+
+// deleteTopics returns the transport's DeleteTopics: each topic deleted
+// through a cluster admin (an unknown one skipped) and forgotten, so the
+// next use creates it again.
+func deleteTopics(brokers []string, cfg *sarama.Config, t *topics) func(context.Context, []string) error {
+	return func(_ context.Context, names []string) error {
+		admin, err := sarama.NewClusterAdmin(brokers, cfg)
+		if err != nil {
+			return fmt.Errorf("levee/kafka: delete topics: %w", err)
+		}
+		defer admin.Close()
+		var errs []error
+		for _, topic := range names {
+			t.forget(topic)
+			if err := admin.DeleteTopic(topic); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+				errs = append(errs, fmt.Errorf("levee/kafka: delete topic %q: %w", topic, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+}

@@ -143,6 +143,16 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Subscriber:   topicSubscriber{sub},
 		Capabilities: c.Capabilities(s),
 		Closers:      []func() error{func() error { closeConns(); return nil }},
+		DeleteTopics: func(_ context.Context, topics []string) error {
+			var errs []error
+			for _, topic := range topics {
+				// The stream holds the messages and the durable consumers.
+				if err := js.DeleteStream(streamName(topic)); err != nil && !errors.Is(err, nc.ErrStreamNotFound) {
+					errs = append(errs, fmt.Errorf("levee/nats: delete stream of %q: %w", topic, err))
+				}
+			}
+			return errors.Join(errs...)
+		},
 	}, nil
 }
 

@@ -200,5 +200,19 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Subscriber:   fan,
 		Capabilities: c.Capabilities(s),
 		Closers:      []func() error{func() error { pool.Close(); return nil }},
+		DeleteTopics: dropTables(pool, schema),
 	}, nil
+}
+
+// dropTables returns the transport's DeleteTopics: queue mode keeps a
+// topic's messages and acks in one table, dropped if it exists.
+func dropTables(pool *pgxpool.Pool, schema skipLockedQueueSchema) func(context.Context, []string) error {
+	return func(ctx context.Context, topics []string) error {
+		for _, topic := range topics {
+			if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+schema.MessagesTable(topic)); err != nil {
+				return fmt.Errorf("levee/postgres: drop the table of %q: %w", topic, err)
+			}
+		}
+		return nil
+	}
 }

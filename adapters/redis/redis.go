@@ -145,6 +145,17 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 		Publisher:    pub,
 		Subscriber:   fan,
 		Capabilities: rc.Capabilities(s),
+		DeleteTopics: func(ctx context.Context, topics []string) error {
+			// The stream key holds the messages and the consumer groups.
+			c := newClient(1)
+			defer c.Close()
+			dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
+			defer cancel()
+			if err := c.Del(dctx, topics...).Err(); err != nil {
+				return fmt.Errorf("levee/redis: delete streams: %w", err)
+			}
+			return nil
+		},
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -30,6 +31,11 @@ type Settings struct {
 	// before the transport redelivers it, where it has such a deadline.
 	// Zero means 30s.
 	AckDeadline time.Duration
+	// AckDeadlineSet says AckDeadline was configured rather than defaulted.
+	// A transport whose deadline is a server setting (RabbitMQ's
+	// consumer_timeout) then reports AckDeadline as the deadline the
+	// operator declared, instead of the server's default.
+	AckDeadlineSet bool
 	// DialTimeout bounds the connection attempt of New. Zero means 5s.
 	DialTimeout time.Duration
 	// Logger receives the transport's logs. Nil means none.
@@ -106,6 +112,11 @@ type Parts struct {
 	// Closers release what the publisher and the subscriber share (the
 	// connections); Close runs them, in order, after closing both.
 	Closers []func() error
+	// DeleteTopics deletes what the transport created on the broker for
+	// the topics (queues and exchanges, streams, tables, Kafka topics)
+	// with the messages in them. Nil: the transport keeps nothing outside
+	// the process (GoChannel).
+	DeleteTopics func(ctx context.Context, topics []string) error
 }
 
 // Close closes the subscriber, the publisher and then the Closers, in that

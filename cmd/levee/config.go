@@ -1,34 +1,164 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/config"
 )
 
+const configUsage = `usage: levee config check FILE
+
+Validates FILE and reports every problem in it, one per line as
+FILE:LINE: KEY: what is wrong (with a suggestion for a misspelled key or
+name). A valid file prints the resolved per-handler stacks in canonical
+order, warnings (a rate of 0 pauses a handler; telemetry needs providers
+in code), and every setting with its effective value and source: the
+file's line (and the ${VAR} that supplied it), or "default".
+
+Exit status: 0 valid, 1 invalid or unreadable, 2 usage.
+`
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
 func runConfig(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if isHelp(a) {
+			fmt.Fprint(stdout, configUsage)
+			return 0
+		}
+	}
 	if len(args) != 2 || args[0] != "check" {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, configUsage)
 		return 2
 	}
-	cfg, err := config.Load(args[1])
-	if err != nil {
+	return checkConfig(args[1], stdout, stderr)
+}
+
+// checkConfig loads the file, decodes the transport section (it belongs
+// to adapters, outside the core) and checks every hold against the
+// transport's ack deadline, then prints every problem, or the report.
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.Check(path)
+	if cfg == nil {
 		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
 		return 1
 	}
-	// The transport section belongs to adapters, outside the core.
+	errs := []error{err}
 	var tc adapters.TransportConfig
-	if err := cfg.Transport().Decode(&tc); err != nil {
-		fmt.Fprintf(stderr, "levee: %s\n", termSafe(err.Error(), true))
+	terr := cfg.Transport().Decode(&tc)
+	errs = append(errs, terr)
+	var caps adapters.Capabilities
+	if terr == nil {
+		caps = tc.Capabilities()
+		errs = append(errs, cfg.CheckDeadline(caps.AckDeadline))
+	}
+	problems := flatten(errs)
+	sort.SliceStable(problems, func(i, j int) bool { return lineOf(problems[i]) < lineOf(problems[j]) })
+	if len(problems) > 0 {
+		noun := "problem"
+		if len(problems) > 1 {
+			noun = "problems"
+		}
+		fmt.Fprintf(stderr, "levee: %s: %d %s\n", termSafe(path, true), len(problems), noun)
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "%s\n", termSafe(p, true))
+		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[1])
-	if !cfg.Transport().IsZero() {
-		caps := tc.Capabilities()
-		fmt.Fprintf(stdout, "transport %s: %d in flight per topic, ack deadline %s\n", caps.Kind, caps.MaxInFlight, caps.AckDeadline)
+	fmt.Fprintf(stdout, "%s: ok\n", termSafe(path, true))
+	for _, w := range cfg.Warnings(config.Deps{}) {
+		fmt.Fprintf(stdout, "warning: %s\n", termSafe(w, true))
 	}
-	fmt.Fprint(stdout, cfg.Describe())
+	if !cfg.Transport().IsZero() {
+		fmt.Fprintf(stdout, "transport %s: %d in flight per topic, ack deadline %s\n", caps.Kind, caps.MaxInFlight, deadline(caps))
+	}
+	fmt.Fprint(stdout, termSafe(cfg.Describe(), true))
+	settings := cfg.SectionSettings("transport", tc, transportDefaults(caps))
+	settings = append(settings, cfg.Settings()...)
+	fmt.Fprintln(stdout, "settings (effective value, source):")
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, s := range settings {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", termSafe(s.Path, true), termSafe(s.Value, true), termSafe(s.Source, true))
+	}
+	_ = tw.Flush()
 	return 0
+}
+
+var located = regexp.MustCompile(`^[^\n]*?:(\d+): `)
+
+// lineOf returns the line a problem names ("file:12: ..."), or 0.
+func lineOf(problem string) int {
+	if m := located.FindStringSubmatch(problem); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+func deadline(caps adapters.Capabilities) string {
+	if caps.AckDeadline == 0 {
+		return "none"
+	}
+	return caps.AckDeadline.String()
+}
+
+// flatten returns one line per problem of errs (a config error lists
+// several, one per line).
+func flatten(errs []error) []string {
+	var out []string
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var list interface{ Unwrap() []error }
+		if errors.As(err, &list) {
+			for _, e := range list.Unwrap() {
+				out = append(out, flatten([]error{e})...)
+			}
+			continue
+		}
+		out = append(out, strings.Split(err.Error(), "\n")...)
+	}
+	return out
+}
+
+// transportDefaults is what each key of the transport section means when
+// the file leaves it out (the adapters' defaults), for the settings list.
+func transportDefaults(caps adapters.Capabilities) map[string]string {
+	deadline := "none (kafka, gochannel)"
+	if caps.AckDeadline > 0 {
+		deadline = caps.AckDeadline.String()
+	}
+	return map[string]string{
+		"kind":                   adapters.KindGoChannel,
+		"concurrency":            strconv.Itoa(adapters.DefaultConcurrency),
+		"consumer_group":         adapters.DefaultConsumerGroup + " (amqp: none, one queue per topic)",
+		"ack_deadline":           deadline,
+		"dial_timeout":           adapters.DefaultDialTimeout.String(),
+		"gochannel.persistent":   "false",
+		"amqp.url":               "required",
+		"amqp.max_priority":      "none (plain queues, as watermill-amqp declares them)",
+		"amqp.queue_type":        "classic",
+		"kafka.brokers":          "required",
+		"kafka.partitions":       "concurrency",
+		"nats.url":               "required",
+		"redis.addr":             "required",
+		"redis.username":         "none",
+		"redis.password":         "none",
+		"redis.db":               "0",
+		"postgres.url":           "required",
+		"postgres.poll_interval": adapters.DefaultPollInterval.String(),
+		"postgres.max_conns":     "8 × concurrency + 4",
+		"postgres.delete_on_ack": "false",
+	}
 }

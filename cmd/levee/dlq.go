@@ -63,19 +63,24 @@ func runDLQ(args []string, stdout, stderr io.Writer) int {
 	return c.run(ctx, args)
 }
 
-// usageError is a command-line mistake (exit status 2).
-type usageError struct{ msg string }
+// usageError is a command-line mistake (exit status 2), or a request for
+// help (flag.ErrHelp as err: usage on stdout, exit status 0).
+type usageError struct {
+	msg string
+	err error
+}
 
 func (e usageError) Error() string { return e.msg }
+func (e usageError) Unwrap() error { return e.err }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
 
 func (c *dlqCmd) run(ctx context.Context, args []string) int {
 	global := flag.NewFlagSet("levee dlq", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	c.commonFlags(global)
 	if err := global.Parse(args); err != nil {
-		return c.fail(usageError{err.Error()})
+		return c.fail(usageError{err.Error(), err})
 	}
 	rest := global.Args()
 	if len(rest) == 0 {
@@ -109,6 +114,10 @@ func (c *dlqCmd) fail(err error) int {
 	if err == nil {
 		return 0
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(c.stdout, dlqUsage)
+		return 0
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(c.stderr, "levee dlq: %s\n%s", termSafe(ue.msg, true), dlqUsage)
@@ -132,7 +141,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usageError{fs.Name() + ": " + err.Error()}
+			return nil, usageError{fs.Name() + ": " + err.Error(), err}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -175,7 +184,7 @@ func (c *dlqCmd) filter(s *selection) (dlqops.Filter, error) {
 	if s.status != "" {
 		st, err := dlqops.ParseStatus(s.status)
 		if err != nil {
-			return f, usageError{err.Error()}
+			return f, usageError{err.Error(), err}
 		}
 		f.Statuses = []dlqops.Status{st}
 	}
@@ -187,7 +196,7 @@ func (c *dlqCmd) filter(s *selection) (dlqops.Filter, error) {
 		return f, err
 	}
 	if err := f.Validate(); err != nil {
-		return f, usageError{err.Error()}
+		return f, usageError{err.Error(), err}
 	}
 	return f, nil
 }
@@ -275,7 +284,7 @@ func (c *dlqCmd) groups(ctx context.Context, args []string) error {
 	}
 	gb, err := dlqops.ParseGroupBy(*by)
 	if err != nil {
-		return usageError{err.Error()}
+		return usageError{err.Error(), err}
 	}
 	f, err := c.filter(&sel)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
@@ -112,6 +113,9 @@ func writeShow(w io.Writer, dl dlqops.Record) {
 	row("error class", orDash(dl.ErrorClass))
 	row("error type", orDash(dl.ErrorType))
 	row("error", orDash(dl.Error))
+	if loc := dl.Metadata[dlq.KeyCodeLocation]; loc != "" {
+		row("code location", loc)
+	}
 	row("attempts", fmt.Sprint(dl.Attempts))
 	row("replay count", fmt.Sprint(dl.ReplayCount))
 	row("failed at", stamp(dl.FailedAt))
@@ -124,8 +128,12 @@ func writeShow(w io.Writer, dl dlqops.Record) {
 	_ = tw.Flush()
 	fmt.Fprintln(w, "metadata:")
 	for _, k := range slices.Sorted(maps.Keys(dl.Metadata)) {
+		if k == dlq.KeyStack {
+			continue // printed below, one frame a line
+		}
 		fmt.Fprintf(w, "  %s = %q\n", safe(k), dl.Metadata[k]) // %q escapes what a terminal acts on
 	}
+	writeStack(w, dl.Metadata[dlq.KeyStack])
 	fmt.Fprintf(w, "payload (%d bytes):\n", len(dl.Payload))
 	if utf8.Valid(dl.Payload) {
 		fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(termSafe(string(dl.Payload), true), "\n", "\n  "))
@@ -209,4 +217,16 @@ func jsonReport(rep dlqops.ReplayReport, err error) jsonReplay {
 		out.Error = err.Error()
 	}
 	return out
+}
+
+// writeStack prints a panic's stack (levee_stack) as a block, a line per
+// line of the stack, tabs as spaces, made safe for a terminal. A letter
+// without one prints nothing.
+func writeStack(w io.Writer, stack string) {
+	if stack == "" {
+		return
+	}
+	fmt.Fprintf(w, "stack (%s, %d bytes, at most %d):\n", dlq.KeyStack, len(stack), dlq.MaxStackLength)
+	stack = termSafe(strings.ReplaceAll(strings.TrimRight(stack, "\n"), "\t", "    "), true)
+	fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(stack, "\n", "\n  "))
 }

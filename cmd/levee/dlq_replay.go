@@ -83,7 +83,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	rp, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
 		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...))
 	if err != nil {
-		return usageError{err.Error()}
+		return usageError{err.Error(), err}
 	}
 	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force})
 	if !*dry {

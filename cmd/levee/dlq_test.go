@@ -14,6 +14,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
@@ -251,5 +252,35 @@ func TestShowPrintsTruncation(t *testing.T) {
 	writeShow(&b, dlqops.Record{ID: "y", Metadata: map[string]string{}})
 	if strings.Contains(b.String(), "truncated:") {
 		t.Errorf("a whole letter shows a truncated line:\n%s", b.String())
+	}
+}
+
+// `levee dlq show` prints a panic's code location and its stack, a frame a
+// line, made safe for a terminal; the stack is not repeated in the
+// metadata list.
+func TestShowPrintsStack(t *testing.T) {
+	var b strings.Builder
+	stack := "goroutine 7 [running]:\npanic({0x1})\n\t/go/src/runtime/panic.go:785 +0x132\nexample.com/shop.(*Svc).Handle(...)\n\t/src/shop/svc.go:42 +0x1d\n\x1b[31m\n"
+	writeShow(&b, dlqops.Record{ID: "p", Metadata: map[string]string{
+		dlq.KeyStack: stack, dlq.KeyCodeLocation: "example.com/shop.(*Svc).Handle (/src/shop/svc.go:42)",
+	}})
+	out := b.String()
+	for _, want := range []string{
+		"code location:",
+		" example.com/shop.(*Svc).Handle (/src/shop/svc.go:42)\n",
+		"stack (levee_stack, ",
+		"\n  example.com/shop.(*Svc).Handle(...)\n      /src/shop/svc.go:42 +0x1d\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b") || strings.Count(out, "goroutine 7") != 1 {
+		t.Errorf("stack printed unsafely or twice:\n%s", out)
+	}
+	b.Reset()
+	writeShow(&b, dlqops.Record{ID: "q", Metadata: map[string]string{}})
+	if strings.Contains(b.String(), "stack") || strings.Contains(b.String(), "code location") {
+		t.Errorf("a letter without a panic shows a stack:\n%s", b.String())
 	}
 }

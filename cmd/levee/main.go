@@ -11,11 +11,13 @@ func main() {
 }
 
 const usage = `usage:
-  levee config check FILE   validate FILE and print the resolved per-handler stacks
+  levee config check FILE   validate FILE: every problem with its line, or the
+                            resolved stacks and each setting's value and source
   levee dlq [--config FILE] [--json] groups|list|show ID|replay|archive|prune
-                            inspect and replay dead letters (levee dlq help)
+                            inspect and replay dead letters (levee dlq --help)
   levee fleet [--config FILE] breaker KEY force open|closed|none  (or: status)
                             the fleet breaker's kill switch (levee fleet help)
+  levee help                this message (also -h, --help)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {

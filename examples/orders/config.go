@@ -5,8 +5,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
 )
 
@@ -63,6 +65,13 @@ func (d *demo) applyConfig() error {
 			}
 			return cfg.Schemas().Validate(d.names.unprefix(topic), payload)
 		},
+	}
+	// Every state change of the payments breaker, for the -outage table.
+	d.tl = newTimeline(d.start)
+	deps.OnBreakerStateChange = func(name string, _, to breaker.State) {
+		if name == "payments" {
+			d.tl.transition(time.Now(), to)
+		}
 	}
 	if caps.AckDeadline > 0 {
 		// No wait may outlast the broker's ack deadline: hold at most 80%.

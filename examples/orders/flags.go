@@ -8,6 +8,7 @@ import (
 
 // options are the demo's command-line flags.
 type options struct {
+	keep        bool // keep the run's topics on the broker
 	orders      int
 	vipShare    float64
 	malformed   int
@@ -58,6 +59,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	fs.IntVar(&o.limit, "gateway-limit", 200000, "largest amount in cents the gateway accepts (0: no limit)")
 	fs.IntVar(&o.big, "big-orders", 6, "number of orders over the gateway limit (dead-lettered, class permanent)")
+	fs.BoolVar(&o.keep, "keep", false, "keep this run's queues, streams or tables on the broker (default: removed at the end)")
 	fs.BoolVar(&o.replayFixed, "replay-fixed", false, "after the run, lift the gateway limit and replay the over-limit dead letters")
 	fs.StringVar(&o.fleet, "fleet", "", "run 3 replicas of payments against one fleet limit on this Redis (e.g. redis://127.0.0.1:6379/0) and exit (docs/FLEET.md)")
 	err := fs.Parse(args)

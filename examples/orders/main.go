@@ -40,6 +40,7 @@ type demo struct {
 	tel     *telemetry
 	pub     message.Publisher // the transport's publisher, traced
 	start   time.Time
+	tl      *timeline // the payments breaker's states, for -outage
 
 	gateway   *Gateway
 	inventory *Inventory
@@ -110,6 +111,7 @@ func (d *demo) open(ctx context.Context) error {
 	d.tr = tr
 	d.names = newTopicNames(tr.Capabilities.Kind)
 	d.topics = flowTopicsOf(d.names)
+	d.onClose(d.removeTopics) // before closeTransport
 
 	d.router, err = message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, d.logger)
 	if err != nil {
@@ -159,7 +161,8 @@ func (d *demo) execute(ctx context.Context) error {
 
 	var tl *timeline
 	if b, ok := d.applied.Breaker("payments"); ok && d.o.outage > 0 {
-		tl = sampleBreaker(runCtx, b, d.start)
+		tl = d.tl
+		tl.sample(runCtx, b)
 	}
 	settled := d.waitSettled(len(msgs))
 	if err := d.report(ctx, len(msgs), tl); err != nil {

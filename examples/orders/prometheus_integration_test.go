@@ -64,7 +64,7 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 		{`levee_handler_messages_total{handler="payments",outcome="dead_lettered",class="validation"}`, nil},
 		{`levee_handler_messages_total{handler="sms",outcome="dead_lettered",class="validation"}`, nil},
 		{`levee_handler_duration_seconds_bucket{handler="inventory",topic="inventory.reserve"}`, []string{"le", "outcome"}},
-		{`levee_breaker_state_ratio{breaker="payments"}`, nil},
+		{`levee_breaker_state{breaker="payments"}`, nil},
 		{`levee_breaker_paused{breaker="payments",handler="payments"}`, nil},
 		{`levee_breaker_wait_duration_seconds_bucket{breaker="payments",handler="payments"}`, []string{"le", "outcome"}},
 		{`levee_breaker_drain_progress_ratio{breaker="payments"}`, nil},

@@ -17,13 +17,18 @@ import (
 // loopback are the defaults of -transport KIND: the servers of a
 // developer machine (and of CI) on 127.0.0.1. Kafka runs in process.
 func loopback(kind string) (adapters.TransportConfig, error) {
-	tc := adapters.TransportConfig{Kind: kind, AckDeadline: 30 * time.Second}
+	tc := adapters.TransportConfig{Kind: kind}
+	switch kind {
+	case "nats", "redis", "postgres":
+		tc.AckDeadline = 30 * time.Second // kinds with a redelivery deadline
+	}
 	switch kind {
 	case "gochannel":
 		tc.Concurrency = 256
 	case "amqp":
 		tc.Concurrency = 32
-		tc.AMQP = &adapters.AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/"}
+		prio := 10 // native priority for the VIP orders; new queues only
+		tc.AMQP = &adapters.AMQPConfig{URL: "amqp://guest:guest@127.0.0.1:5672/", MaxPriority: &prio}
 	case "kafka":
 		tc.Concurrency = 16
 		tc.Kafka = &adapters.KafkaConfig{} // brokers: the in-process cluster
@@ -117,3 +122,23 @@ func newTopicNames(kind string) topicNames {
 func (t topicNames) of(topic string) string { return t.prefix + topic }
 
 func (t topicNames) unprefix(topic string) string { return strings.TrimPrefix(topic, t.prefix) }
+
+// removeTopics deletes the run's topics and their dead-letter topics from
+// the broker (queues, streams, tables), unless -keep. The dead-letter
+// store is not touched: `levee dlq` reads it after the run.
+func (d *demo) removeTopics() {
+	if d.o.keep || d.names.prefix == "" {
+		return
+	}
+	var all []string
+	for _, t := range d.topics.all() {
+		all = append(all, t, t+".dlq")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.tr.DeleteTopics(ctx, all...); err != nil {
+		fmt.Fprintf(d.out, "removing this run's topics: %v (remove those named %s* by hand)\n", err, d.names.prefix)
+		return
+	}
+	fmt.Fprintf(d.out, "removed this run's %d topics from %s (-keep keeps them)\n", len(all), d.tr.Capabilities.Kind)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +19,25 @@ import (
 type decoder struct {
 	file string
 	env  LookupEnv
+	src  *Sources
+	errs []error
+	// used is the environment variables the last expand read.
+	used []string
 }
+
+// errReported marks a subtree whose errors are already in decoder.errs:
+// the caller skips its own checks (Validate) and goes on with the next key.
+var errReported = errors.New("reported")
+
+// note records err unless it is already recorded.
+func (d *decoder) note(err error) {
+	if err != nil && err != errReported {
+		d.errs = append(d.errs, err)
+	}
+}
+
+// result is every error recorded, nil when there is none.
+func (d *decoder) result() error { return Join(d.errs...) }
 
 func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
 	return &Error{File: d.file, Line: n.Line, Path: path, Err: fmt.Errorf(format, args...)}
@@ -47,10 +66,14 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		n = n.Alias
 	}
 	if v.Type() == rawType {
-		v.Set(reflect.ValueOf(Raw{File: d.file, Path: path, Node: n, env: d.env}))
+		v.Set(reflect.ValueOf(Raw{File: d.file, Path: path, Node: n, env: d.env, src: d.src}))
 		return nil
 	}
+	kind, nonzero := parseTag(kind)
 	if isNull(n) {
+		if nonzero {
+			return d.errf(n, path, "is empty; set a value or remove the key for the default")
+		}
 		// An explicit null (or empty value) keeps the default.
 		return nil
 	}
@@ -82,18 +105,26 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 			v.Set(reflect.MakeMap(v.Type()))
 		}
 		seen := map[string]bool{}
+		failed := false
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if seen[k.Value] {
-				return d.errf(k, join(path, k.Value), "duplicate key")
+				failed = true
+				d.note(d.errf(k, join(path, k.Value), "duplicate key"))
+				continue
 			}
 			seen[k.Value] = true
 			elem := reflect.New(v.Type().Elem()).Elem()
 			if err := d.value(val, join(path, k.Value), elem, kind); err != nil {
-				return err
+				failed = true
+				d.note(err)
+				continue
 			}
 			setKeyLine(elem, k.Line)
 			v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+		}
+		if failed {
+			return errReported
 		}
 		return nil
 	case reflect.Slice:
@@ -110,24 +141,43 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 			return d.errf(n, path, "expected a list, got %s", describe(n))
 		}
 		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+		failed := false
 		for i, c := range n.Content {
 			elem := reflect.New(v.Type().Elem()).Elem()
 			if err := d.value(c, fmt.Sprintf("%s[%d]", path, i), elem, kind); err != nil {
-				return err
+				failed = true
+				d.note(err)
+				continue
 			}
 			s = reflect.Append(s, elem)
 		}
 		v.Set(s)
+		if failed {
+			return errReported
+		}
 		return nil
 	}
 	// Scalars.
 	if n.Kind != yaml.ScalarNode {
 		return d.errf(n, path, "expected a single value, got %s", describe(n))
 	}
+	d.used = d.used[:0]
 	s, err := d.expand(n.Value)
 	if err != nil {
 		return d.errf(n, path, "%v", err)
 	}
+	d.src.record(Setting{Path: path, Line: n.Line, Value: s, Env: slices.Clone(d.used)})
+	if err := d.scalar(n, path, v, kind, s); err != nil {
+		return err
+	}
+	if nonzero && v.IsZero() {
+		return d.errf(n, path, "%q is not allowed: it must be set to a non-zero value (remove the key for the default)", s)
+	}
+	return nil
+}
+
+// scalar decodes the expanded text s into v.
+func (d *decoder) scalar(n *yaml.Node, path string, v reflect.Value, kind, s string) error {
 	if v.Type() == durationType {
 		dur, err := ParseDuration(s)
 		if err != nil {
@@ -166,10 +216,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		case "percent":
 			f, err = ParsePercent(s)
 		default:
-			f, err = strconv.ParseFloat(s, 64)
-			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				err = fmt.Errorf("%q is not a number", s)
-			}
+			f, err = parseNumber(s)
 		}
 		if err != nil {
 			return d.errf(n, path, "%v", err)
@@ -209,23 +256,63 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) error {
 	}
 	sort.Strings(names)
 	seen := map[string]bool{}
+	failed := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		p := join(path, k.Value)
 		f, ok := fields[k.Value]
-		if !ok {
-			return d.errf(k, p, "unknown key %q (known keys: %s)", k.Value, strings.Join(names, ", "))
+		var err error
+		switch {
+		case !ok:
+			err = UnknownKey(d.file, k.Line, p, k.Value, names)
+		case seen[k.Value]:
+			err = d.errf(k, p, "duplicate key")
+		default:
+			seen[k.Value] = true
+			err = d.value(val, p, v.Field(f.index), f.kind)
+			setKeyLine(v.Field(f.index), k.Line)
 		}
-		if seen[k.Value] {
-			return d.errf(k, p, "duplicate key")
+		if err != nil {
+			failed = true
+			d.note(err)
 		}
-		seen[k.Value] = true
-		if err := d.value(val, p, v.Field(f.index), f.kind); err != nil {
-			return err
-		}
-		setKeyLine(v.Field(f.index), k.Line)
+	}
+	if failed {
+		return errReported
 	}
 	return nil
+}
+
+// UnknownKey is the error for a key that is not one of known (sorted),
+// with a suggestion when the key looks like a misspelling of one.
+func UnknownKey(file string, line int, path, key string, known []string) error {
+	return &Error{File: file, Line: line, Path: path,
+		Err: fmt.Errorf("unknown key %q%s (known keys: %s)", key, DidYouMean(key, known), strings.Join(known, ", "))}
+}
+
+// parseTag splits a levee struct tag ("rate,nonzero") into the value kind
+// and whether an explicit zero or empty value is an error (for a field
+// whose zero means "the default" in YAML while the option rejects zero).
+func parseTag(tag string) (kind string, nonzero bool) {
+	kind, rest, _ := strings.Cut(tag, ",")
+	if kind == "nonzero" {
+		return "", true
+	}
+	return kind, rest == "nonzero"
+}
+
+// parseNumber parses a plain number or a percentage ("50%" is 0.5).
+func parseNumber(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	p, pct := strings.CutSuffix(t, "%")
+	f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%q is not a number (use e.g. 0.5 or 50%%)", s)
+	}
+	if pct {
+		f /= 100
+	}
+	return f, nil
 }
 
 // setKeyLine records the key's line on a decoded Raw.

@@ -21,7 +21,9 @@ type LookupEnv func(string) (string, bool)
 type Document struct {
 	File string
 	Root *yaml.Node // the top-level mapping (nil for an empty file)
-	env  LookupEnv
+	// Sources holds every value decoded from the document so far.
+	Sources *Sources
+	env     LookupEnv
 }
 
 // Load reads and parses path, expanding variables from the process
@@ -45,7 +47,7 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return &Document{File: file, env: env}, nil
+			return &Document{File: file, env: env, Sources: &Sources{}}, nil
 		}
 		// yaml.v3 reports a syntax error as a plain error whose text holds
 		// the line ("yaml: line 3: ..."); it has no typed form to read it
@@ -60,7 +62,7 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 		msg = strings.TrimLeft(msg, ": ")
 		return nil, &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}
 	}
-	doc := &Document{File: file, env: env}
+	doc := &Document{File: file, env: env, Sources: &Sources{}}
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		n := root.Content[0]
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -81,7 +83,7 @@ func (d *Document) Decode(v any) error {
 
 // Raw returns the document's root as a Raw section.
 func (d *Document) Raw() Raw {
-	return Raw{File: d.File, Node: d.Root, env: d.env}
+	return Raw{File: d.File, Node: d.Root, env: d.env, src: d.Sources}
 }
 
 // Raw is a section kept undecoded, with what is needed to decode it later
@@ -94,6 +96,7 @@ type Raw struct {
 	// known; errors about the section as a whole point there.
 	KeyLine int
 	env     LookupEnv
+	src     *Sources
 }
 
 // IsZero reports whether the section was absent.
@@ -126,8 +129,9 @@ func (r Raw) Decode(v any) error {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
-	d := &decoder{file: r.File, env: env}
-	return d.value(r.Node, r.Path, rv.Elem(), "")
+	d := &decoder{file: r.File, env: env, src: r.src}
+	d.note(d.value(r.Node, r.Path, rv.Elem(), ""))
+	return d.result()
 }
 
 // Errorf returns an error located at the section.

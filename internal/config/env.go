@@ -38,8 +38,10 @@ func (d *decoder) expand(s string) (string, error) {
 			val, ok := d.env(name)
 			switch {
 			case ok && (val != "" || !hasDef):
+				d.used = append(d.used, name)
 				b.WriteString(val)
 			case hasDef:
+				d.used = append(d.used, name+":-")
 				b.WriteString(def)
 			default:
 				return "", fmt.Errorf("environment variable %s is not set (use ${%s:-default} for a default)", name, name)

@@ -89,6 +89,32 @@ func (b *Bucket) SetRate(perSecond float64) {
 	})
 }
 
+// SetWakeQuantum makes the bucket's timer wake at most once per d (0, the
+// default, wakes it for every slot). Each wake-up releases every waiter
+// whose slot is due, so at rates above 1/d permits are granted in groups of
+// about rate*d instead of one per wake-up: a paced consumer (the breaker's
+// drain) then wakes, acknowledges and fetches in batches, not once per
+// message. The rate holds: released waiters record their lateness (at most
+// d), so that arrivals right after a release catch up on the slots the
+// quantum skipped, within the bucket's catch-up bound, which d should not
+// exceed.
+func (b *Bucket) SetWakeQuantum(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.quantum = float64(max(d, 0))
+}
+
+// SetWakeHook makes the bucket's timer call f each time it wakes, after
+// it released the waiters due, without the bucket's lock held (f may call
+// SetRate). A caller that moves the rate over time (the breaker's drain)
+// moves it there and when it is about to wait, instead of on a timer of
+// its own: the bucket then wakes only to admit.
+func (b *Bucket) SetWakeHook(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onWake = f
+}
+
 // Fast reports whether the bucket is unlimited and open, so a Wait returns
 // at once without its lock.
 func (b *Bucket) Fast() bool { return b.fast.Load() }

@@ -61,6 +61,9 @@ type Bucket struct {
 	queued    int
 	timer     *time.Timer
 	timerAt   float64 // wake time the timer is armed for; NaN when not armed
+	quantum   float64 // least time between two timer wake-ups (ns); 0 none
+	lastFire  float64 // when the timer last fired; -Inf before
+	onWake    func()  // run by the timer before it releases; nil none
 	closed    bool
 	granted   uint64 // permits granted since creation (for adaptive control)
 
@@ -78,7 +81,7 @@ const rebaseAfter = 1 << 40
 const maxInterval = 1e30
 
 func New(unlimited bool, rate float64, burst int, catchUp time.Duration) *Bucket {
-	b := &Bucket{epoch: time.Now(), timerAt: math.NaN(), catchUp: float64(catchUp)}
+	b := &Bucket{epoch: time.Now(), timerAt: math.NaN(), catchUp: float64(catchUp), lastFire: math.Inf(-1)}
 	b.pool.New = newWaiter
 	b.setLocked(0, unlimited, rate, burst)
 	b.credit = 0
@@ -93,6 +96,7 @@ func (b *Bucket) nowLocked() float64 {
 		b.epoch = b.epoch.Add(d)
 		b.tat -= shift
 		b.timerAt -= shift
+		b.lastFire -= shift
 		for w := b.head; w != nil; w = w.next {
 			w.deadline -= shift
 		}

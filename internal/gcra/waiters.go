@@ -74,6 +74,11 @@ func (b *Bucket) armLocked(now float64) {
 			wake = math.Min(wake, b.queueBase(now)-b.tau)
 		}
 	}
+	if b.quantum > 0 && !math.IsInf(wake, 1) {
+		// Coalesce: one wake-up per quantum at most releases every slot
+		// due by then together (see SetWakeQuantum).
+		wake = math.Max(wake, b.lastFire+b.quantum)
+	}
 	if math.IsInf(wake, 1) {
 		if b.timer != nil && !math.IsNaN(b.timerAt) {
 			b.timer.Stop()
@@ -99,17 +104,33 @@ func (b *Bucket) armLocked(now float64) {
 	b.timer.Reset(time.Duration(d))
 }
 
-// fire is the timer callback: one wake-up releases every due permit.
+// fire is the timer callback: one wake-up releases every due permit. The
+// wake hook, if any, runs after that, without the lock (it may set the
+// rate for the waiters still queued; the ones released had their slots at
+// the rate in force).
 func (b *Bucket) fire() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return
 	}
 	b.timerAt = math.NaN()
 	now := b.nowLocked()
+	b.lastFire = now
 	b.releaseLocked(now)
-	b.armLocked(now)
+	hook := b.onWake
+	if hook == nil {
+		b.armLocked(now)
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	hook()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.armLocked(b.nowLocked())
+	}
 }
 
 // Wait blocks until a permit is granted, ctx is done (Canceled: the caller

@@ -4,7 +4,7 @@
 //   - instrument names are levee.<component>.<name>, lower snake case
 //     within a part: levee.breaker.state, levee.ratelimit.wait.duration;
 //   - units are UCUM: "s" for durations (float64 histograms), "{message}"
-//     for message counts, "1" for ratios;
+//     for message counts, "1" for ratios, "{state}" for enum gauges;
 //   - every per-handler instrument carries the attributes handler and
 //     topic; other attributes are named in docs/TELEMETRY.md;
 //   - telemetry is opt-in: a nil provider means off (no-op), so a caller who

@@ -72,9 +72,29 @@ func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
 	if o, ok := ctx.Value(outcomeKey{}).(*Outcome); ok {
 		return ctx, o
 	}
-	o := &Outcome{}
-	return context.WithValue(ctx, outcomeKey{}, o), o
+	c := &outcomeCtx{Context: ctx}
+	return c, &c.o
 }
+
+// outcomeCtx is ctx carrying an Outcome, in one allocation where
+// context.WithValue and the Outcome would take two. Everything but the
+// Outcome's key is ctx's: Done, Err, Deadline, and Value for every other
+// key (the context package's own lookups included, so children attach to
+// ctx's cancellation directly).
+type outcomeCtx struct {
+	context.Context
+	o Outcome
+}
+
+func (c *outcomeCtx) Value(key any) any {
+	if _, ok := key.(outcomeKey); ok {
+		return &c.o
+	}
+	return c.Context.Value(key)
+}
+
+// String names the context for debugging, as the context package does.
+func (c *outcomeCtx) String() string { return "telemetry.WithOutcome" }
 
 // OutcomeFrom returns the Outcome carried by ctx, or nil.
 func OutcomeFrom(ctx context.Context) *Outcome {

@@ -22,6 +22,10 @@ const (
 	UnitSeconds  = "s"
 	UnitMessages = "{message}"
 	UnitRatio    = "1"
+	// UnitState is the unit of an enum gauge (levee.breaker.state): its
+	// value is one of a documented set of states, not a quantity. A
+	// Prometheus exporter drops braced units, so no suffix is added.
+	UnitState = "{state}"
 )
 
 // Name returns the instrument name levee.<component>.<name>.

@@ -1,0 +1,14 @@
+package adapters
+
+import "github.com/levee-dev/levee/config"
+
+// FromConfig returns the transport section of a loaded levee.yaml as a
+// TransportConfig, validated: cfg.Transport().Decode with the type filled
+// in. A file without the section gives the zero TransportConfig
+// (GoChannel). Errors wrap config.ErrInvalidConfig and name the file, the
+// line and the key path ("levee.yaml:4: transport.kind: ...").
+func FromConfig(cfg *config.Config) (TransportConfig, error) {
+	var tc TransportConfig
+	err := cfg.Transport().Decode(&tc)
+	return tc, err
+}

@@ -1,0 +1,22 @@
+// Package service wires a Watermill service from a levee.yaml in a few
+// lines: the transport its transport section describes, a router, the
+// store section's shared attempt counter, and every configured handler's
+// Levee stack, bounded by the transport's ack deadline.
+//
+//	cfg, err := config.Load("levee.yaml")
+//	svc, err := service.New(ctx, cfg, config.Deps{Logger: logger})
+//	svc.Handle("payments", "payments", pay)             // a message at a time
+//	svc.HandleBatch("inventory", "inventory", reserve)  // the batch section
+//	err = svc.Run(ctx)                                  // until ctx ends
+//	svc.Close()
+//
+// New fills what the transport knows into the config.Deps it is given
+// (zero fields only): the publisher for dead letters, the messaging
+// system, the messages in flight, and MaxHold, 80% of the ack deadline,
+// so that no wait outlasts it. Handlers the file does not configure run
+// bare; a configured handler that is never registered makes Run fail.
+//
+// A Service is not safe for concurrent use while it is being set up
+// (New, Handle, HandleBatch); Run and Close may be called from different
+// goroutines, and Close is idempotent.
+package service

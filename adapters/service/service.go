@@ -1,0 +1,187 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dlq/dlqops"
+)
+
+// HoldFraction is the share of the transport's ack deadline that New
+// gives config.Deps.MaxHold when it is zero: a message held longer would
+// be redelivered by the broker while still held.
+const HoldFraction = 0.8
+
+// Service is a transport, a router and the Levee stacks of one
+// levee.yaml. Build it with New, add handlers, then Run.
+type Service struct {
+	// Config is the file the service was built from.
+	Config *config.Config
+	// Transport is the transport of the file's transport section.
+	Transport *adapters.Transport
+	// Router is the Watermill router the handlers are added to; add
+	// router-level middleware or plugins to it before Run.
+	Router *message.Router
+	// Store is the store of the file's store section (an in-memory one
+	// without it), for a dlqops.Monitor or the CLI's operations.
+	Store dlqops.Store
+
+	deps       config.Deps
+	closeStore func() error
+	batchers   []*batch.Batcher
+
+	mu      sync.Mutex
+	applied *config.Applied // guarded by mu
+	ran     bool            // guarded by mu: Router.Run was called
+	closed  bool            // guarded by mu
+}
+
+// New builds the transport and the store of cfg, and a router. deps are
+// the dependencies for the stacks (config.Build); its zero fields are
+// filled from the transport: Publisher, System, MaxInFlight, MaxHold
+// (HoldFraction of the ack deadline) and, when the store is shared,
+// AttemptStore. Errors are the transport's and the store's (unreachable,
+// invalid section) and the file's holds above the ack deadline
+// (config.Config.CheckDeadline), each wrapping its package's sentinel.
+func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, error) {
+	tc, err := adapters.FromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckDeadline(tc.Capabilities().AckDeadline); err != nil {
+		return nil, err
+	}
+	tr, err := adapters.Build(ctx, tc, deps.Logger)
+	if err != nil {
+		return nil, err
+	}
+	sc, _ := cfg.Store()
+	store, closeStore, err := dlqstore.FromConfig(ctx, sc)
+	if err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = watermill.NopLogger{}
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, logger)
+	if err != nil {
+		_ = closeStore()
+		_ = tr.Close()
+		return nil, err
+	}
+	return &Service{Config: cfg, Transport: tr, Router: router, Store: store,
+		deps: fill(deps, tr.Capabilities, store), closeStore: closeStore}, nil
+}
+
+// fill sets deps' zero fields from the transport and the store.
+func fill(deps config.Deps, caps adapters.Capabilities, store dlqops.Store) config.Deps {
+	if deps.System == "" {
+		deps.System = caps.System
+	}
+	if deps.MaxInFlight == 0 {
+		deps.MaxInFlight = caps.MaxInFlight
+	}
+	if deps.MaxHold == 0 && caps.AckDeadline > 0 {
+		deps.MaxHold = time.Duration(float64(caps.AckDeadline) * HoldFraction)
+	}
+	if deps.AttemptStore == nil {
+		deps.AttemptStore, _ = dlqstore.Attempts(store)
+	}
+	return deps
+}
+
+// Deps returns the dependencies the stacks are built with: New's deps with
+// the transport's filled in. Publisher is set by Run unless given.
+func (s *Service) Deps() config.Deps { return s.deps }
+
+// Handle registers h as the router handler name, consuming topic from the
+// transport. The file's section for name (if any) wraps it when Run
+// starts.
+func (s *Service) Handle(name, topic string, h message.NoPublishHandlerFunc) {
+	s.Router.AddConsumerHandler(name, topic, s.Transport.Subscriber, h)
+}
+
+// HandleBatch registers fn as the router handler name, consuming topic in
+// batches configured by the file's batch section for name
+// (config.Config.Batcher); Close closes the batcher after the router.
+func (s *Service) HandleBatch(name, topic string, fn batch.Func) error {
+	b, err := s.Config.Batcher(name, fn, s.deps)
+	if err != nil {
+		return err
+	}
+	s.batchers = append(s.batchers, b)
+	s.Router.AddConsumerHandler(name, topic, s.Transport.Subscriber, b.NoPublishHandler)
+	return nil
+}
+
+// Run applies the file's stacks to the router (config.Apply) and runs it
+// until ctx ends or the router is closed. It fails at once, with
+// config.ErrInvalidConfig, when the file configures a handler that was
+// not registered.
+func (s *Service) Run(ctx context.Context) error {
+	deps := s.deps
+	if deps.Publisher == nil {
+		deps.Publisher = s.Transport.Publisher
+	}
+	applied, err := config.Apply(s.Router, s.Config, deps)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.applied = applied
+	s.ran = !closed
+	s.mu.Unlock()
+	if closed {
+		return errors.Join(errClosed, applied.Close())
+	}
+	return s.Router.Run(ctx)
+}
+
+var errClosed = errors.New("levee/service: closed")
+
+// Running is closed once the router runs all its handlers.
+func (s *Service) Running() chan struct{} { return s.Router.Running() }
+
+// Close stops the router (waiting for handlers in progress), then closes
+// the batchers, the stacks' resources, the transport and the store, and
+// returns every error. It is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	applied, ran := s.applied, s.ran
+	s.mu.Unlock()
+	var errs []error
+	if ran {
+		// A router that never ran waits CloseTimeout for its handlers
+		// (Watermill counts them from AddHandler): only close a run one.
+		errs = append(errs, s.Router.Close())
+	}
+	for _, b := range s.batchers {
+		errs = append(errs, b.Close())
+	}
+	if applied != nil {
+		errs = append(errs, applied.Close())
+	}
+	errs = append(errs, s.Transport.Close(), s.closeStore())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("levee/service: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	iconfig "github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/ratelimit"
+)
+
+// holdKeys are the settings that bound how long a message is held before
+// its handler runs or it is Nacked: each must stay within the transport's
+// ack deadline, or the broker redelivers a message that is still held.
+var holdKeys = []string{"max_hold", "max_wait"}
+
+// CheckDeadline returns an error for every max_hold and max_wait in the
+// file (handler sections, schedulers, breakers, and any section added
+// later) that is longer than deadline, the transport's ack deadline: a
+// message held that long is redelivered while still held. Each error
+// names the file, line and key. A deadline of zero or less checks
+// nothing. Build runs it with Deps.MaxHold; `levee config check` with the
+// transport's ack deadline.
+func (c *Config) CheckDeadline(deadline time.Duration) error {
+	if deadline <= 0 {
+		return nil
+	}
+	var errs []error
+	for _, s := range c.sources.Settings() {
+		if s.Path == "transport" || strings.HasPrefix(s.Path, "transport.") || strings.HasPrefix(s.Path, "store.") {
+			continue
+		}
+		last := s.Path[strings.LastIndexByte(s.Path, '.')+1:]
+		if !containsString(holdKeys, last) {
+			continue
+		}
+		d, err := iconfig.ParseDuration(s.Value)
+		if err != nil || d <= deadline {
+			continue
+		}
+		errs = append(errs, &iconfig.Error{File: c.file, Line: s.Line, Path: s.Path,
+			Err: fmt.Errorf("%s is longer than the transport's ack deadline (%s): the broker would redeliver a message still held; set it at most %s", d, deadline, deadline)})
+	}
+	return iconfig.Join(errs...)
+}
+
+// Warnings returns what the file asks for that is valid but may surprise,
+// one line each with its location: a rate of 0 (a documented pause: the
+// handler admits nothing until the rate changes), and telemetry sections
+// (tracing, metrics) that deps gives no provider for, so they record
+// nothing. Build logs them through Deps.Logger; `levee config check`
+// prints them (it has no providers, so it notes every telemetry section).
+func (c *Config) Warnings(deps Deps) []string {
+	var out []string
+	for _, name := range c.HandlerNames() {
+		h := c.handlers[name]
+		for _, p := range h.parts {
+			path := "handlers." + name + "." + p.sec.Key
+			switch p.sec.Key {
+			case "tracing":
+				if deps.TracerProvider == nil {
+					out = append(out, c.at(path)+": tracing is on but no TracerProvider is given (config.Deps.TracerProvider): no spans are recorded")
+				}
+			case "metrics":
+				if deps.MeterProvider == nil {
+					out = append(out, c.at(path)+": metrics is on but no MeterProvider is given (config.Deps.MeterProvider): nothing is recorded")
+				}
+			case "ratelimit":
+				if rc, ok := p.value.(ratelimit.Config); ok && rc.Rate != nil && *rc.Rate == 0 {
+					out = append(out, c.at(path+".rate")+": rate 0 pauses the handler: it admits no message until the rate is raised")
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// at returns "file:line: path" for a key path of the file.
+func (c *Config) at(path string) string {
+	line := 0
+	if s, ok := c.sources.Lookup(path); ok {
+		line = s.Line
+	} else if l, ok := c.keyLines[path]; ok {
+		line = l
+	}
+	if line == 0 {
+		return c.file + ": " + path
+	}
+	return fmt.Sprintf("%s:%d: %s", c.file, line, path)
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,177 @@
+package config_test
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/priority"
+	"github.com/levee-dev/levee/ratelimit"
+)
+
+type discard struct{}
+
+func (discard) Publish(string, ...*message.Message) error { return nil }
+func (discard) Close() error                              { return nil }
+
+func newErr[T io.Closer](v T, err error) error {
+	if err == nil {
+		_ = v.Close()
+	}
+	return err
+}
+
+// TestZeroAgreesWithTheAPI checks that an explicit zero in YAML is an
+// error wherever the Go option rejects it, instead of the default.
+func TestZeroAgreesWithTheAPI(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+		api              func() error // nil: the option gives zero another meaning
+	}{
+		{"max_attempts", "handlers:\n  h:\n    dlq: {retry: {max_attempts: 0}}\n", "levee.yaml:3: handlers.h.dlq.retry.max_attempts:",
+			func() error { _, err := dlq.New(discard{}, dlq.WithMaxAttempts(0)); return err }},
+		{"initial", "handlers:\n  h:\n    dlq: {retry: {initial: 0s}}\n", "handlers.h.dlq.retry.initial:",
+			func() error {
+				b := dlq.DefaultBackoff()
+				b.Initial = 0
+				_, err := dlq.New(discard{}, dlq.WithBackoff(b))
+				return err
+			}},
+		{"max_error_length", "handlers:\n  h:\n    dlq: {max_error_length: 0}\n", "handlers.h.dlq.max_error_length:",
+			func() error { _, err := dlq.New(discard{}, dlq.WithMaxErrorLength(0)); return err }},
+		{"attempt_ttl", "handlers:\n  h:\n    dlq: {attempt_ttl: 0s}\n", "handlers.h.dlq.attempt_ttl:",
+			func() error { _, err := dlq.New(discard{}, dlq.WithAttemptTTL(0)); return err }},
+		{"attempt_table_size", "handlers:\n  h:\n    dlq: {attempt_table_size: 0}\n", "handlers.h.dlq.attempt_table_size:", nil},
+		{"slots", "schedulers:\n  s: {slots: 0}\n", "levee.yaml:2: schedulers.s.slots:",
+			func() error { return newErr(priority.NewScheduler(priority.WithSlots(0))) }},
+		{"empty slots", "schedulers:\n  s: {slots: }\n", "schedulers.s.slots: is empty",
+			func() error { return newErr(priority.NewScheduler(priority.WithSlots(0))) }},
+		{"aging", "schedulers:\n  s: {aging: 0s}\n", "schedulers.s.aging:", nil},
+		{"max_waiting", "schedulers:\n  s: {max_waiting: 0}\n", "schedulers.s.max_waiting:", nil},
+		{"retry_after", "schedulers:\n  s: {retry_after: 0s}\n", "schedulers.s.retry_after:", nil},
+		{"open_for", "breakers:\n  b: {open_for: 0s}\n", "breakers.b.open_for:",
+			func() error { return newErr(breaker.New(breaker.WithOpenFor(0))) }},
+		{"window", "handlers:\n  h:\n    breaker: {window: 0s}\n", "handlers.h.breaker.window:",
+			func() error { return newErr(breaker.New(breaker.WithWindow(0))) }},
+		{"min_requests", "handlers:\n  h:\n    breaker: {failure_ratio: 50%, min_requests: 0}\n", "handlers.h.breaker.min_requests:",
+			func() error { return newErr(breaker.New(breaker.WithFailureRatio(0.5, 0))) }},
+		{"half_open_probes", "handlers:\n  h:\n    breaker: {half_open_probes: 0}\n", "handlers.h.breaker.half_open_probes:",
+			func() error { return newErr(breaker.New(breaker.WithHalfOpenProbes(0))) }},
+		{"max_keys", "handlers:\n  h:\n    ratelimit: {key: {metadata: k}, per_key: {rate: 1/s, max_keys: 0}}\n", "handlers.h.ratelimit.per_key.max_keys:",
+			func() error {
+				return newErr(ratelimit.New(ratelimit.WithKeyMetadata("k"), ratelimit.WithPerKey(1, 1), ratelimit.WithMaxKeys(0)))
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, config.ErrInvalidConfig) {
+				t.Fatalf("YAML: got %v, want an ErrInvalidConfig containing %q", err, tt.want)
+			}
+			if tt.api != nil {
+				if apiErr := tt.api(); apiErr == nil {
+					t.Fatalf("the Go option accepts zero, but YAML rejects it: they disagree")
+				}
+			}
+		})
+	}
+}
+
+func TestPercentagesAndPlainNumbers(t *testing.T) {
+	for _, v := range []string{"50%", "0.5", `"${RATIO:-50%}"`} {
+		cfg, err := config.Parse("levee.yaml", []byte("handlers:\n  h:\n    breaker: {failure_ratio: "+v+", min_requests: 10, slow_call: {threshold: 1s, ratio: "+v+"}}\n"), nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if d := cfg.Handler("h").Describe(); !strings.Contains(d, "failure_ratio=0.5") || !strings.Contains(d, "slow_call=1s/0.5") {
+			t.Fatalf("%s: got %q, want failure_ratio=0.5 and slow_call=1s/0.5", v, d)
+		}
+	}
+	_, err := config.Parse("levee.yaml", []byte("handlers:\n  h:\n    breaker: {failure_ratio: 150%}\n"), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("150%%: got %v, want out of range", err)
+	}
+}
+
+func TestEveryProblemIsReported(t *testing.T) {
+	y := "handlers:\n" +
+		"  a:\n" +
+		"    timout: 1s\n" + // 3: misspelled key
+		"    priority: {scheduler: gatway}\n" + // 4: misspelled reference
+		"  b:\n" +
+		"    dlq: {retry: {max_attempts: 0, initial: soon}}\n" + // 6: two problems on one line
+		"schedulers:\n" +
+		"  gateway: {slots: 0}\n" + // 8
+		"breakrs: {}\n" // 9: misspelled top-level key
+	_, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		`levee.yaml:3: handlers.a.timout: unknown key "timout"; did you mean "timeout"?`,
+		`levee.yaml:4: handlers.a.priority.scheduler: "gatway" is not defined in the schedulers section; did you mean "gateway"? (defined: gateway)`,
+		`levee.yaml:6: handlers.b.dlq.retry.max_attempts: "0" is not allowed`,
+		`levee.yaml:6: handlers.b.dlq.retry.initial: "soon" is not a duration`,
+		`levee.yaml:8: schedulers.gateway.slots: "0" is not allowed`,
+		`levee.yaml:9: breakrs: unknown key "breakrs"; did you mean "breakers"?`,
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("problem %d:\n got  %s\n want %s...", i, lines[i], w)
+		}
+	}
+	if !errors.Is(err, config.ErrInvalidConfig) {
+		t.Fatal("does not wrap ErrInvalidConfig")
+	}
+}
+
+func TestCheckDeadline(t *testing.T) {
+	y := "schedulers:\n  s: {max_wait: 40s}\nhandlers:\n  h:\n    ratelimit: {rate: 5/s, max_wait: 10s}\n    dlq: {max_hold: 1m}\n    batch: {max_wait: 31s}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckDeadline(30 * time.Second)
+	want := "levee.yaml:2: schedulers.s.max_wait: 40s is longer than the transport's ack deadline (30s)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 2 {
+		t.Fatalf("got %v, want 3 problems starting with %q", err, want)
+	}
+	if err := cfg.CheckDeadline(2 * time.Minute); err != nil {
+		t.Fatalf("within the deadline: %v", err)
+	}
+	if _, err := config.Build(cfg, config.Deps{Publisher: discard{}, MaxHold: 30 * time.Second}); err == nil {
+		t.Fatal("Build accepted holds above Deps.MaxHold")
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	y := "handlers:\n  h:\n    tracing: {}\n    metrics: true\n    ratelimit: {rate: \"${R:-0}\"}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Warnings(config.Deps{}), "\n")
+	for _, w := range []string{
+		"levee.yaml:3: handlers.h.tracing: tracing is on but no TracerProvider",
+		"levee.yaml:4: handlers.h.metrics: metrics is on but no MeterProvider",
+		"levee.yaml:5: handlers.h.ratelimit.rate: rate 0 pauses the handler",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("warnings %q lack %q", got, w)
+		}
+	}
+	if d := cfg.Describe(); !strings.Contains(d, "rate=0/s (paused: admits nothing)") {
+		t.Errorf("Describe %q does not show the pause", d)
+	}
+}

@@ -1,0 +1,53 @@
+package dlq
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// This file holds the wait of a redelivered message whose deferred retry
+// is not due yet.
+
+// waitPending waits for a held message's deferred retry; it and forget
+// stay out of handle's frame (noinline): see middleware/stackroom.go.
+//
+//go:noinline
+func (w *wrapped) waitPending(msg *message.Message, start time.Time) error {
+	if rec, ok := w.r.table.get(w.key(msg)); ok && !rec.notBefore.IsZero() {
+		return w.waitDue(msg, rec, start)
+	}
+	return nil
+}
+
+//go:noinline
+func (w *wrapped) forget(msg *message.Message) { w.r.table.forget(w.key(msg)) }
+
+// waitDue makes a redelivered message wait until its deferred retry is due.
+// When that is further away than max hold, it waits max hold and Nacks the
+// message again with the rest as RetryAfter: a transport without native
+// delay (which redelivers at once) spins at most once per max hold, and the
+// handler is not called early. That Nack is a deferral: the delivery made
+// no attempt.
+func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) error {
+	wait := rec.notBefore.Sub(start)
+	if wait <= 0 {
+		return nil
+	}
+	hold := w.r.cfg.maxHold
+	early := hold > 0 && wait > hold
+	if early {
+		wait = hold
+	}
+	if err := sleep(msg, wait); err != nil {
+		return fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(rec.err, err))
+	}
+	if early {
+		rec.deferrals = min(rec.deferrals, maxCount) + 1
+		w.r.table.put(w.key(msg), rec)
+		return &RetryLaterError{Delay: time.Until(rec.notBefore), Attempts: rec.attempts, Err: rec.err}
+	}
+	return nil
+}
