@@ -37,7 +37,9 @@ var allowed = map[string][]string{
 	mod + "/dlq/dlqtest": {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
 	// the client side of fleet-wide state, shared by ratelimit and breaker:
 	// it imports no concern, so neither imports the other through it.
-	mod + "/internal/fleet": {"github.com/ThreeDotsLabs/watermill", "otel", "internal"},
+	mod + "/internal/fleet": {"github.com/ThreeDotsLabs/watermill", "otel", "internal", mod + "/fleet"},
+	// the fleet vocabulary a store implements: the standard library only.
+	mod + "/fleet": nil,
 }
 
 // concerns are the middleware packages only config composes.

@@ -83,28 +83,3 @@ func ParseOnStoreError(s string) (OnStoreError, error) {
 	}
 	return 0, ErrBadMode
 }
-
-// Observer receives a Pool's events, for metrics and logs. Its methods are
-// called from the Pool's goroutine, never on the per-message path, and
-// must not block. Nil methods are not allowed; embed NopObserver.
-type Observer interface {
-	// RoundTrip reports one store call, its latency and its error.
-	RoundTrip(key string, d time.Duration, err error)
-	// Leased reports tokens granted (negative: given back).
-	Leased(key string, tokens int)
-	// Fallback reports the store failing (err != nil, the mode in force)
-	// or recovering (err == nil).
-	Fallback(key string, mode OnStoreError, err error)
-}
-
-// NopObserver ignores every event.
-type NopObserver struct{}
-
-// RoundTrip does nothing.
-func (NopObserver) RoundTrip(string, time.Duration, error) {}
-
-// Leased does nothing.
-func (NopObserver) Leased(string, int) {}
-
-// Fallback does nothing.
-func (NopObserver) Fallback(string, OnStoreError, error) {}
