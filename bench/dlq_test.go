@@ -25,6 +25,15 @@ func (u dlqUnusedAttempts) Fail(context.Context, string, string, time.Time, time
 	return 0, time.Time{}, errors.New("unused")
 }
 
+// dlqUnusedReader is an attempt store that can read counts
+// (dlq.AttemptReader), which a first delivery must never read.
+type dlqUnusedReader struct{ dlqUnusedAttempts }
+
+func (u dlqUnusedReader) Attempts(context.Context, string, string, time.Time) (int, time.Time, error) {
+	u.b.Error("a first delivery read the attempt store")
+	return 0, time.Time{}, errors.New("unused")
+}
+
 func dlqOKHandler(*message.Message) ([]*message.Message, error) { return nil, nil }
 
 // dlqWatermill is what a Watermill user composes today: PoisonQueue outside
@@ -66,6 +75,13 @@ func BenchmarkDLQSuccess(b *testing.B) {
 		}},
 		{"levee_attempt_store", func(b *testing.B) message.HandlerFunc {
 			r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"), dlq.WithAttemptStore(dlqUnusedAttempts{b}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return r.Middleware(dlqOKHandler)
+		}},
+		{"levee_attempt_reader", func(b *testing.B) message.HandlerFunc {
+			r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"), dlq.WithAttemptStore(dlqUnusedReader{dlqUnusedAttempts{b}}))
 			if err != nil {
 				b.Fatal(err)
 			}

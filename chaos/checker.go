@@ -21,6 +21,12 @@ type CheckOptions struct {
 	// Ordered: the transport promises order per key; order violations
 	// fail the run.
 	Ordered bool
+	// ConsumerKill: the run killed the consumer process. A duplicate is
+	// explained when a success's delivery was interrupted by a kill, or
+	// its ack was recorded by a process killed before the broker had it;
+	// a bad message may get one more handler call (and, but for poison,
+	// attempt) per such window.
+	ConsumerKill bool
 }
 
 // Detail is one failing or noteworthy message.
@@ -46,6 +52,7 @@ type Report struct {
 	DupSuccessThenNack     int // of them: a success whose delivery was Nacked (timeout, crash before ack)
 	DupRedeliveredAfterAck int // of them: a success redelivered after its ack (ack lost by a broker or consumer fault)
 	DupRepublished         int // of them: the producer published it again after an ambiguous publish error
+	DupConsumerKilled      int // of them: the consumer process was killed between the success and the ack
 	DupUnexplained         int // of them: neither
 	DuplicateDeadLetters   int // generations dead-lettered (consumed from the DLQ) more than once
 	WronglyDeadLettered    int // good messages in the DLQ (except ExhaustedByFaults)
@@ -75,9 +82,24 @@ type Report struct {
 	// an ambiguous publish error (both copies reached the broker): each
 	// copy is a new message to the transport and the dlq, handled and
 	// dead-lettered with the fate's attempts, so the handler calls add up.
-	RepublishedBad  int
+	RepublishedBad int
+	// KilledBad are bad messages whose handling a consumer kill
+	// interrupted (between a call and its attempt count, or between the
+	// dead letter and the ack): each such window may add one handler call
+	// (and, for fates other than poison, one attempt); a poison message's
+	// stored letter must still have exactly max attempts.
+	KilledBad int
+	// Interrupted counts deliveries a consumer kill interrupted
+	// (information).
+	Interrupted int
+	// Overlapped counts deliveries that began while another delivery of
+	// the same message still ran in the same consumer process: the
+	// transport's ack deadline passed while the first was held
+	// (information).
+	Overlapped      int
 	ForgedHonoured  int // forged control metadata reached the handler
 	OrderViolations int
+	OrderChecked    int // good messages whose order per key was checked (order_keys > 0)
 	FaultFailures   int // handler calls failed by injected faults (information)
 
 	// DeliveriesPerMessage: number of messages (generation 0) by the
@@ -119,6 +141,7 @@ func Check(l *Ledger, o CheckOptions) *Report {
 	r.Unexpected = l.unexpectedN
 	r.UnexpectedSample = append([]Unexpected(nil), l.unexpected...)
 	r.OrderViolations = len(l.orderErrs)
+	r.OrderChecked = l.orderChecked
 	for i, v := range l.orderErrs {
 		if i >= 5 {
 			break
@@ -136,6 +159,8 @@ func Check(l *Ledger, o CheckOptions) *Report {
 		for _, g := range e.gens() {
 			r.Replays += int(g.replays)
 			r.FaultFailures += int(g.faultFails)
+			r.Interrupted += int(g.killed)
+			r.Overlapped += int(g.overlapped)
 		}
 		if e.forged {
 			r.ForgedHonoured++
@@ -178,12 +203,14 @@ func (r *Report) checkGood(id int, e *entry) {
 			r.DupSuccessThenNack++
 		case e.republished:
 			r.DupRepublished++
+		case r.opts.ConsumerKill && (g.killedSuccess > 0 || g.afterKilledAck > 0):
+			r.DupConsumerKilled++
 		case g.ackedBefore > 0 && r.opts.AckLoss:
 			r.DupRedeliveredAfterAck++
 		default:
 			r.DupUnexplained++
-			r.detail(id, e.fate, "duplicate (unexplained)", "successes %d, acks %d, nacks %d, deliveries %d",
-				g.successes, g.acks, g.nacks, g.deliveries)
+			r.detail(id, e.fate, "duplicate (unexplained)", "successes %d, acks %d, nacks %d, deliveries %d (%d after an ack, %d overlapping another)",
+				g.successes, g.acks, g.nacks, g.deliveries, g.afterAck, g.overlapped)
 		}
 	}
 }
@@ -233,6 +260,10 @@ func (r *Report) checkBad(id int, e *entry) {
 			r.RedeadLettered++
 			continue
 		}
+		if r.killedBad(e, g, wantCalls, wantAttempts) {
+			r.KilledBad++
+			continue
+		}
 		if extra := int(g.dlPublishFails); extra > 0 {
 			extraCalls := extra
 			if e.fate.Kind == Validation {
@@ -252,8 +283,9 @@ func (r *Report) checkBad(id int, e *entry) {
 		}
 		if int(g.calls) != wantCalls || int(g.dlAttempts) != wantAttempts || (r.opts.StoreListed && int(g.rowAttempts) != wantAttempts) {
 			r.AttemptsMismatch++
-			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); deliveries %d (%d after an ack), dead letters %d, failed DLQ publishes %d, re-published %v",
-				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, g.deliveries, g.afterAck, g.deadLetters, g.dlPublishFails, e.republished)
+			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); deliveries %d (%d after an ack), dead letters %d, failed DLQ publishes %d, re-published %v, interrupted by a kill %d, after a killed ack %d, overlapping %d",
+				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, g.deliveries, g.afterAck, g.deadLetters, g.dlPublishFails,
+				e.republished, g.killed, g.afterKilledAck, g.overlapped)
 		}
 	}
 }
@@ -290,17 +322,28 @@ func (r *Report) Print(w io.Writer) {
 	row("wrong dead-letter class", r.WrongClass, true)
 	row("attempts != expected (max_attempts for poison)", r.AttemptsMismatch, true)
 	row("forged control metadata honoured", r.ForgedHonoured, true)
+	if r.OrderChecked > 0 {
+		row("messages checked for order per key", r.OrderChecked, false)
+	}
 	row("order violations per key", r.OrderViolations, r.opts.Ordered)
 	row("duplicated (succeeded more than once)", r.Duplicated, false)
 	row("  explained: success, then Nack (timeout or crash)", r.DupSuccessThenNack, false)
 	row("  explained: redelivered after an ack (ack lost)", r.DupRedeliveredAfterAck, false)
 	row("  explained: producer re-published after a publish error", r.DupRepublished, false)
+	if r.opts.ConsumerKill {
+		row("  explained: consumer killed between success and ack", r.DupConsumerKilled, false)
+	}
 	row("  unexplained", r.DupUnexplained, true)
 	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
 	row("  bad messages handled again after a lost ack", r.RedeadLettered, false)
 	row("bad messages handled again after a failed DLQ publish", r.HandledAfterPublishFailure, false)
 	row("bad messages re-published by the producer (each copy dead-lettered)", r.RepublishedBad, false)
 	row("handler calls failed by injected faults", r.FaultFailures, false)
+	if r.opts.ConsumerKill {
+		row("deliveries interrupted by a consumer kill", r.Interrupted, false)
+		row("deliveries overlapping another of the message (ack deadline passed)", r.Overlapped, false)
+		row("bad messages handled again after a consumer kill", r.KilledBad, false)
+	}
 
 	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")
 	var ks []int
@@ -325,4 +368,31 @@ func (r *Report) Print(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "\nverdict: ok")
 	}
+}
+
+// killedBad reports whether a bad message's extra handler calls and
+// attempts are explained by consumer kills: each interrupted delivery and
+// each redelivery after a killed ack may add one handler call (the call
+// the kill cut off before its failure was counted, or a call on the
+// redelivery of a message whose dead letter was published but not acked)
+// and, except for poison, one attempt. A poison message's stored letter
+// must carry exactly max attempts.
+func (r *Report) killedBad(e *entry, g *genStat, wantCalls, wantAttempts int) bool {
+	extra := int(g.killed + g.afterKilledAck)
+	if !r.opts.ConsumerKill || extra == 0 {
+		return false
+	}
+	extraCalls, extraAttempts := extra, extra
+	if e.fate.Kind == Validation {
+		extraCalls = 0 // the validator fails again; the handler is not called
+	}
+	if e.fate.Kind == Poison && g.deadLetters <= 1 {
+		extraAttempts = 0 // only a later letter (after a killed ack) may count its redelivery's call
+	}
+	in := func(v, lo, hi int) bool { return v >= lo && v <= hi }
+	rowOK := !r.opts.StoreListed || in(int(g.rowAttempts), wantAttempts, wantAttempts+extra)
+	if e.fate.Kind == Poison {
+		rowOK = !r.opts.StoreListed || int(g.rowAttempts) == wantAttempts
+	}
+	return in(int(g.calls), wantCalls, wantCalls+extraCalls) && in(int(g.dlAttempts), wantAttempts, wantAttempts+extraAttempts) && rowOK
 }

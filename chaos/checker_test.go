@@ -10,7 +10,7 @@ const testMax = 5
 
 // deliver plays one delivery: a call, an optional success, and the ack or
 // Nack.
-func deliver(l *Ledger, id, gen int, succeed, ack bool) {
+func deliver(l recorder, id, gen int, succeed, ack bool) {
 	before, _ := l.Delivery(id, gen)
 	l.Call(id, gen)
 	if succeed {

@@ -9,8 +9,15 @@
 // downstream outages shorter and longer than the breaker's max hold,
 // latency spikes past the timeout, overloads that make the rate limiter
 // and the scheduler shed, a stalled DLQ store, a private broker stopped
-// cleanly or killed, and a [dlqops.Replayer] replaying dead letters while it
-// all happens.
+// cleanly or killed, the consumer process SIGKILLed and restarted, and a
+// [dlqops.Replayer] replaying dead letters while it all happens.
+//
+// With consumer_process, the handlers run in a separate OS process: the
+// runner starts its own executable again, and [ConsumerMain], called
+// first in main (or TestMain), turns it into the consumer. The consumer
+// appends every event to a file of its own before the event's effect, so
+// a SIGKILL loses none of them; the runner tails the files into its
+// [Ledger].
 //
 // [Run] builds the canonical stack from a Levee configuration file
 // (config.Load and config.Apply, with tracing and metrics on

@@ -44,9 +44,16 @@ func (r replayRecorder) Publish(topic string, msgs ...*message.Message) error {
 // faultLoop starts and ends every fault of the plan at its time, records
 // them in the timeline, and runs the active ones (replays, broker
 // restarts). It returns when every fault ended or done closes.
-func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline, env *replayEnv, broker, storeServer *privateNATS) {
+func faultLoop(ctx context.Context, done <-chan struct{}, p *Plan, tl *timeline, env *replayEnv, broker, storeServer *privateNATS,
+	sup *supervisor) {
 	bg := &background{}
-	for _, f := range p.Faults {
+	for i, f := range p.Faults {
+		if f.Kind == FaultConsumerKill {
+			if sup != nil {
+				bg.go_(func() { sup.kills(ctx, done, tl, f, i) })
+			}
+			continue
+		}
 		bg.go_(func() {
 			if !sleepUntil(ctx, done, tl.start.Add(f.Start)) {
 				return

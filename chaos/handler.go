@@ -44,9 +44,27 @@ var errDownstream = errors.New("levee/chaos: downstream unavailable (injected ou
 // errTransient is the transient failure of a Transient or Poison fate.
 var errTransient = errors.New("levee/chaos: transient failure (fate)")
 
+// recorder is where the consumer records what it sees: the run's Ledger
+// in process, or a consumer process's event log (which a runner replays
+// into its Ledger).
+type recorder interface {
+	Fate(id int) (Fate, bool)
+	Unexpected(where, id string)
+	Delivery(id, gen int) (successes uint32, ok bool)
+	Result(id, gen int, before uint32, acked bool)
+	Call(id, gen int) int
+	Success(id, gen int)
+	FaultFailure(id, gen int)
+	ForgedSeen(id int)
+	DeadLetterPublishFailed(id, gen int)
+}
+
 // consumer is the consumer side of a run: it identifies each message,
 // plays its fate and records everything in the ledger.
 type consumer struct {
+	// rec records the handlers' events; ledger (the runner's) records dead
+	// letters, replays and store rows. They are the same in process.
+	rec    recorder
 	ledger *Ledger
 	plan   *Plan
 	runID  string
@@ -62,11 +80,11 @@ func (c *consumer) identify(msg *message.Message, where string) (id, gen int, ok
 	raw := msg.Metadata.Get(MetaID)
 	n, err := strconv.Atoi(raw)
 	if msg.Metadata.Get(MetaRun) != c.runID || err != nil {
-		c.ledger.Unexpected(where, raw)
+		c.rec.Unexpected(where, raw)
 		return 0, 0, false
 	}
-	if _, sent := c.ledger.Fate(n); !sent {
-		c.ledger.Unexpected(where, raw)
+	if _, sent := c.rec.Fate(n); !sent {
+		c.rec.Unexpected(where, raw)
 		return 0, 0, false
 	}
 	return n, dlq.ReplayCount(msg.Metadata), true
@@ -83,12 +101,12 @@ func (c *consumer) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		if !ok {
 			return nil, nil // ack: a stranger must not loop
 		}
-		before, _ := c.ledger.Delivery(id, gen)
+		before, _ := c.rec.Delivery(id, gen)
 		out, err := next(msg)
 		if errors.Is(err, dlq.ErrPublish) {
-			c.ledger.DeadLetterPublishFailed(id, gen)
+			c.rec.DeadLetterPublishFailed(id, gen)
 		}
-		c.ledger.Result(id, gen, before, err == nil)
+		c.rec.Result(id, gen, before, err == nil)
 		return out, err
 	}
 }
@@ -118,7 +136,7 @@ func (c *consumer) play(ctx context.Context, msg *message.Message, id, gen int, 
 	if msg.Metadata.Get(levee.KeyRetryAfter) == forgedRetryAfter ||
 		msg.Metadata.Get(levee.KeyDeliveryCount) == forgedDeliveryCount ||
 		(msg.Metadata.Get(levee.KeyRedeliverAt) != "" && f.Kind == Forged) {
-		c.ledger.ForgedSeen(id)
+		c.rec.ForgedSeen(id)
 	}
 	switch f.Kind {
 	case Permanent:
@@ -130,7 +148,7 @@ func (c *consumer) play(ctx context.Context, msg *message.Message, id, gen int, 
 		panic(fmt.Sprintf("levee/chaos: message %d panics (fate)", id))
 	}
 	if down != nil {
-		c.ledger.FaultFailure(id, gen)
+		c.rec.FaultFailure(id, gen)
 		return down
 	}
 	switch f.Kind {
@@ -141,7 +159,7 @@ func (c *consumer) play(ctx context.Context, msg *message.Message, id, gen int, 
 			return errTransient
 		}
 	}
-	c.ledger.Success(id, gen)
+	c.rec.Success(id, gen)
 	return nil
 }
 
@@ -151,8 +169,8 @@ func (c *consumer) Handle(msg *message.Message) error {
 	if !ok {
 		return nil
 	}
-	f, _ := c.ledger.Fate(id)
-	call := c.ledger.Call(id, gen)
+	f, _ := c.rec.Fate(id)
+	call := c.rec.Call(id, gen)
 	var down error
 	if f.Kind.Good() || f.Kind == Poison {
 		down = c.downstream(msg.Context())
@@ -170,8 +188,8 @@ func (c *consumer) Batch(ctx context.Context, msgs []*message.Message) error {
 		if !ok {
 			continue
 		}
-		f, _ := c.ledger.Fate(id)
-		call := c.ledger.Call(id, gen)
+		f, _ := c.rec.Fate(id)
+		call := c.rec.Call(id, gen)
 		d := down
 		if !f.Kind.Good() && f.Kind != Poison {
 			d = nil

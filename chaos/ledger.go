@@ -32,6 +32,14 @@ type genStat struct {
 	// publish failed (*dlq.PublishError: the broker was down); the dlq
 	// calls the handler again on each redelivery.
 	dlPublishFails uint32
+	// killed counts deliveries a consumer process's kill interrupted (no
+	// result recorded), killedSuccess those in which the handler had
+	// succeeded, afterKilledAck deliveries to a later process after an
+	// ack recorded by a killed one (the ack may not have reached the
+	// broker); ackInc is the process incarnation of the last ack.
+	killed, killedSuccess, afterKilledAck uint32
+	ackInc                                int32
+	overlapped                            uint32 // deliveries that began while another of it ran (same process)
 }
 
 type entry struct {
@@ -88,6 +96,9 @@ type Ledger struct {
 	orderErrs   []OrderViolation
 	unexpectedN int
 	faultFails  int
+	inc         int32 // the consumer process incarnation whose events are recorded
+	// orderChecked counts good messages whose order was checked
+	orderChecked int
 }
 
 // OrderViolation is a message processed after a later message of the same
@@ -162,6 +173,9 @@ func (l *Ledger) Delivery(id, gen int) (successes uint32, ok bool) {
 	g.deliveries++
 	if g.acks > 0 {
 		g.afterAck++
+		if g.ackInc < l.inc {
+			g.afterKilledAck++
+		}
 	}
 	return g.successes, true
 }
@@ -186,6 +200,7 @@ func (l *Ledger) Result(id, gen int, before uint32, acked bool) {
 		return
 	}
 	g.acks++
+	g.ackInc = l.inc
 	if succeeded {
 		l.resolve(e, gen)
 	}
@@ -193,6 +208,7 @@ func (l *Ledger) Result(id, gen int, before uint32, acked bool) {
 		e.settled = true
 		l.settled++
 		if l.orderKeys > 0 {
+			l.orderChecked++
 			key := id % l.orderKeys
 			if last, ok := l.lastByKey[key]; ok && last > id {
 				l.orderErrs = append(l.orderErrs, OrderViolation{Key: key, ID: id, After: last})

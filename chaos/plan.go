@@ -44,9 +44,15 @@ const (
 	// postmaster: stop is a fast shutdown, SIGINT) is stopped or killed at
 	// Start and started again after Duration.
 	FaultStoreRestart = "store_restart"
+	// FaultConsumerKill: the consumer process (ConsumerProcess) is killed
+	// Count times (default 1) at seeded times between Start and
+	// Start+Duration, with SIGKILL (Mode kill, the default) or SIGTERM
+	// (Mode stop), and started again Delay later (default 200ms).
+	FaultConsumerKill = "consumer_kill"
 )
 
-var faultKinds = []string{FaultOutage, FaultLatency, FaultOverload, FaultStoreStall, FaultReplay, FaultBrokerRestart, FaultStoreRestart}
+var faultKinds = []string{FaultOutage, FaultLatency, FaultOverload, FaultStoreStall, FaultReplay, FaultBrokerRestart,
+	FaultStoreRestart, FaultConsumerKill}
 
 // Fault is one scheduled fault. Start is from the beginning of the run.
 type Fault struct {
@@ -59,6 +65,8 @@ type Fault struct {
 	Mode     string        `yaml:"mode"`
 	// MaxReplays bounds the generations of a replay fault (default 1).
 	MaxReplays int `yaml:"max_replays"`
+	// Count is how many times a consumer_kill fault kills the consumer.
+	Count int `yaml:"count"`
 }
 
 // End returns Start+Duration.
@@ -116,6 +124,19 @@ type Plan struct {
 	// MaxRun bounds the run (default 10m): what has not settled by then
 	// is reported lost.
 	MaxRun time.Duration `yaml:"max_run"`
+	// ConsumerProcess runs the handlers "chaos" and "chaos-batch" in a
+	// separate OS process (this program started again, see ConsumerMain)
+	// that records its events in an append-only file per process, which
+	// consumer_kill faults SIGKILL and restart. Not for gochannel.
+	ConsumerProcess bool `yaml:"consumer_process"`
+	// AckDeadline is the transport's ack deadline (JetStream AckWait:
+	// how soon a killed consumer's unacked messages are redelivered);
+	// default 30s.
+	AckDeadline time.Duration `yaml:"ack_deadline"`
+	// Warmup is how long the run waits after its consumers started before
+	// the first publish (default 0): over Kafka, until the consumer
+	// group's rebalances ended (docs/RELIABILITY.md, observations).
+	Warmup time.Duration `yaml:"warmup"`
 	// Faults are the scheduled faults.
 	Faults []Fault `yaml:"faults"`
 }
@@ -192,8 +213,17 @@ func (p *Plan) Validate() error {
 	if p.BatchShare < 0 || p.BatchShare > 1 {
 		return bad("batch_share must be in [0,1]")
 	}
-	if p.OrderKeys < 0 || p.Concurrency < 0 {
-		return bad("order_keys and concurrency must be >= 0")
+	if p.OrderKeys < 0 || p.Concurrency < 0 || p.AckDeadline < 0 || p.Warmup < 0 {
+		return bad("order_keys, concurrency, ack_deadline and warmup must be >= 0")
+	}
+	if p.OrderKeys > 0 && p.BatchShare > 0 {
+		return bad("order_keys needs batch_share 0 (the batch topic is another stream, and a batch runs its messages together)")
+	}
+	if p.AckDeadline == 0 {
+		p.AckDeadline = 30 * time.Second
+	}
+	if p.ConsumerProcess && p.Transport == "gochannel" {
+		return bad("consumer_process needs a broker (gochannel lives in one process)")
 	}
 	if p.Grace == 0 {
 		p.Grace = time.Second
@@ -204,6 +234,9 @@ func (p *Plan) Validate() error {
 	for i := range p.Faults {
 		if err := p.Faults[i].validate(i, p.PrivateBroker, p.PrivateStore); err != nil {
 			return err
+		}
+		if p.Faults[i].Kind == FaultConsumerKill && !p.ConsumerProcess {
+			return bad("faults[%d] (consumer_kill) needs consumer_process: true", i)
 		}
 	}
 	return nil
@@ -236,6 +269,22 @@ func (f *Fault) validate(i int, privateBroker, privateStore bool) error {
 		}
 		if f.MaxReplays < 0 || f.MaxReplays > dlqops.DefaultMaxReplays {
 			return bad("faults[%d] (replay): max_replays must be in 1..%d", i, dlqops.DefaultMaxReplays)
+		}
+	case FaultConsumerKill:
+		if f.Mode == "" {
+			f.Mode = "kill"
+		}
+		if f.Count == 0 {
+			f.Count = 1
+		}
+		if f.Delay == 0 {
+			f.Delay = 200 * time.Millisecond
+		}
+		if f.Mode != "stop" && f.Mode != "kill" {
+			return bad("faults[%d] (%s): mode %q: want stop or kill", i, f.Kind, f.Mode)
+		}
+		if f.Count < 0 || f.Delay < 0 {
+			return bad("faults[%d] (%s): count and delay must be >= 0", i, f.Kind)
 		}
 	case FaultBrokerRestart, FaultStoreRestart:
 		if f.Kind == FaultBrokerRestart && !privateBroker {

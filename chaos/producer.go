@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/adapters/kafka"
 )
 
 // background runs goroutines and waits for them.
@@ -53,14 +54,10 @@ func produce(ctx context.Context, p *Plan, a *assigner, l *Ledger, pub message.P
 		}
 		var in, bat []*message.Message
 		for id := lo; id < hi; id++ {
-			f := a.next()
-			toBatch := a.float() < p.BatchShare
-			if toBatch && f.Kind == Panic {
-				f.Kind = Permanent // a panic fails the whole batch: not a per-message fate
-			}
-			msg := newMessage(runID, id, f, a)
-			l.Sent(id, f)
-			if toBatch {
+			d := a.draw(p)
+			msg := newMessage(runID, id, d, p.OrderKeys)
+			l.Sent(id, d.fate)
+			if d.toBatch {
 				bat = append(bat, msg)
 			} else {
 				in = append(in, msg)
@@ -101,14 +98,40 @@ func produce(ctx context.Context, p *Plan, a *assigner, l *Ledger, pub message.P
 	return nil
 }
 
-// newMessage builds message id with fate f.
-func newMessage(runID string, id int, f Fate, a *assigner) *message.Message {
+// drawn is what the seed chose for one message.
+type drawn struct {
+	fate     Fate
+	toBatch  bool // sent to the batch handler's topic
+	priority int
+}
+
+// draw draws the next message's fate, topic and priority, in the order
+// the producer sends them: a consumer process draws the same sequence to
+// know every message's fate.
+func (a *assigner) draw(p *Plan) drawn {
+	d := drawn{fate: a.next()}
+	d.toBatch = a.float() < p.BatchShare
+	if d.toBatch && d.fate.Kind == Panic {
+		d.fate.Kind = Permanent // a panic fails the whole batch: not a per-message fate
+	}
+	d.priority = int(a.float() * 10)
+	return d
+}
+
+// newMessage builds message id as drawn. With orderKeys > 0 it carries
+// its key (id % orderKeys) as levee_partition_key, which a transport that
+// promises order per key (Kafka) keeps in order.
+func newMessage(runID string, id int, d drawn, orderKeys int) *message.Message {
+	f := d.fate
 	valid := f.Kind != Validation
 	payload := fmt.Appendf(nil, `{"id":%d,"valid":%t,"fate":%q}`, id, valid, f.String())
 	msg := message.NewMessage("chaos-"+runID+"-"+strconv.Itoa(id), payload)
 	msg.Metadata.Set(MetaID, strconv.Itoa(id))
 	msg.Metadata.Set(MetaRun, runID)
-	msg.Metadata.Set(levee.KeyPriority, strconv.Itoa(int(a.float()*10)))
+	msg.Metadata.Set(levee.KeyPriority, strconv.Itoa(d.priority))
+	if orderKeys > 0 {
+		msg.Metadata.Set(kafka.MetadataPartitionKey, strconv.Itoa(id%orderKeys))
+	}
 	if f.Kind == Forged {
 		msg.Metadata.Set(levee.KeyDeliveryCount, forgedDeliveryCount)
 		msg.Metadata.Set(levee.KeyRetryAfter, forgedRetryAfter)

@@ -44,15 +44,34 @@ type run struct {
 	cons                *consumer
 	topicIn, topicBatch string
 
-	rawStore dlqops.Store
-	store    stallStore
-	monitor  *dlqops.Monitor
-	router   *message.Router
-	deps     config.Deps
-	applied  *config.Applied
+	rawStore  dlqops.Store
+	storeURL  string // the private store's, or "" for the loopback one
+	brokerURL string // the private broker's, or "" for the loopback one
+	store     stallStore
+	monitor   *dlqops.Monitor
+	router    *message.Router
+	deps      config.Deps
+	applied   *config.Applied
+
+	// role: in process (the default), the runner of a consumer process,
+	// or the consumer process itself (spec set).
+	role role
+	spec *processSpec
+	sup  *supervisor // the consumer process, for roleRunner
+	// events is a consumer process's event log (roleConsumer).
+	events *eventLog
 
 	closers []func() // run in reverse order by close
 }
+
+// role is what part of a run this process plays.
+type role uint8
+
+const (
+	roleInProcess role = iota // everything in this process
+	roleRunner                // producer, faults, DLQ watchers, checker; the handlers run in a consumer process
+	roleConsumer              // the handlers "chaos" and "chaos-batch" only (a consumer process)
+)
 
 // onClose registers f to run when the run closes, before everything
 // registered earlier.
@@ -85,14 +104,19 @@ func (r *run) prepare(context.Context) error {
 // connects the transport and builds the telemetry and the traced
 // publisher.
 func (r *run) openTransport(ctx context.Context) error {
-	broker, brokerURL, err := startPrivateBroker(ctx, r.p)
-	if err != nil {
+	var broker *privateNATS
+	var brokerURL string
+	var err error
+	if r.role == roleConsumer {
+		brokerURL = r.spec.BrokerURL
+	} else if broker, brokerURL, err = startPrivateBroker(ctx, r.p); err != nil {
 		return err
 	}
 	if broker != nil {
 		r.onClose(broker.stop)
 		r.broker = broker
 	}
+	r.brokerURL = brokerURL
 	tc := transportConfig(r.p, brokerURL)
 	r.kind = tc.Kind
 	tr, closeTransport, err := openTransport(ctx, tc, r.logger)
@@ -116,22 +140,30 @@ func (r *run) openTransport(ctx context.Context) error {
 	r.start = time.Now()
 	r.tl = &timeline{start: r.start}
 	r.ledger = NewLedger(r.p.Messages, r.p.OrderKeys)
-	r.cons = &consumer{ledger: r.ledger, plan: r.p, runID: r.runID, start: r.start, now: time.Now}
+	r.cons = &consumer{rec: r.ledger, ledger: r.ledger, plan: r.p, runID: r.runID, start: r.start, now: time.Now}
 	r.topicIn, r.topicBatch = "chaos_"+r.runID+"_in", "chaos_"+r.runID+"_batch"
+	if r.role == roleConsumer {
+		return r.openEventLog()
+	}
 	return nil
 }
 
 // openStore starts the private store if the plan asks for one, opens the
 // DLQ store (stalled while a store_stall fault is active) and its monitor.
 func (r *run) openStore(ctx context.Context) error {
-	storeServer, storeURL, err := startPrivateStore(ctx, r.p)
-	if err != nil {
+	var storeServer *privateNATS
+	var storeURL string
+	var err error
+	if r.role == roleConsumer {
+		storeURL = r.spec.StoreURL
+	} else if storeServer, storeURL, err = startPrivateStore(ctx, r.p); err != nil {
 		return err
 	}
 	if storeServer != nil {
 		r.onClose(storeServer.stop)
 		r.storeServer = storeServer
 	}
+	r.storeURL = storeURL
 	sc := storeConfig(r.p, "levee_chaos_"+r.runID, storeURL)
 	rawStore, closeStore, err := dlqstore.FromConfig(ctx, sc)
 	if err != nil {
@@ -162,6 +194,15 @@ func (r *run) buildRouter(context.Context) error {
 	router.AddMiddleware(r.cons.Middleware)
 	router.AddPublisherDecorators(r.tracer.DecoratePublisher)
 
+	if r.role != roleConsumer {
+		for _, t := range []string{r.topicIn, r.topicBatch} {
+			router.AddConsumerHandler("chaos-dlq-"+t, t+".dlq", r.tr.Subscriber, r.cons.DeadLetters(r.monitor))
+		}
+	}
+	r.deps = r.stackDeps()
+	if r.role == roleRunner {
+		return nil // the handlers run in the consumer process
+	}
 	router.AddConsumerHandler(HandlerName, r.topicIn, r.tr.Subscriber, r.cons.Handle)
 	var batchOpts []batch.Option
 	if bc, ok := r.cfg.Handler(BatchHandlerName).Batch(); ok {
@@ -174,13 +215,22 @@ func (r *run) buildRouter(context.Context) error {
 	}
 	r.onClose(func() { batcher.Close() })
 	router.AddConsumerHandler(BatchHandlerName, r.topicBatch, r.tr.Subscriber, batcher.NoPublishHandler)
-	for _, t := range []string{r.topicIn, r.topicBatch} {
-		router.AddConsumerHandler("chaos-dlq-"+t, t+".dlq", r.tr.Subscriber, r.cons.DeadLetters(r.monitor))
+	applied, err := config.Apply(router, r.cfg, r.deps)
+	if err != nil {
+		return err
 	}
+	r.onClose(func() { applied.Close() })
+	r.applied = applied
+	return nil
+}
 
+// stackDeps is what the stack is built with: the run's publisher,
+// telemetry, the transport's limits, the store's attempt count and the
+// schemas (topic names without the run ID).
+func (r *run) stackDeps() config.Deps {
 	attempts, _ := dlqstore.Attempts(r.rawStore)
 	caps, cfg, runID := r.tr.Capabilities, r.cfg, r.runID
-	r.deps = config.Deps{
+	deps := config.Deps{
 		Publisher: r.pub, Logger: r.logger, TracerProvider: r.tel.tp, MeterProvider: r.tel.mp,
 		System: caps.System, MaxInFlight: caps.MaxInFlight, AttemptStore: attempts,
 		Validator: func(topic string, payload []byte) error {
@@ -191,15 +241,9 @@ func (r *run) buildRouter(context.Context) error {
 		},
 	}
 	if d := caps.AckDeadline; d > 0 {
-		r.deps.MaxHold = d * 8 / 10
+		deps.MaxHold = d * 8 / 10
 	}
-	applied, err := config.Apply(router, cfg, r.deps)
-	if err != nil {
-		return err
-	}
-	r.onClose(func() { applied.Close() })
-	r.applied = applied
-	return nil
+	return deps
 }
 
 // execute runs the router, produces the messages while the faults are
@@ -217,15 +261,38 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 
 	p, tl := r.p, r.tl
+	if p.Warmup > 0 { // let the consumers settle (a Kafka group's rebalances) before the first publish
+		warm := time.NewTimer(p.Warmup)
+		select {
+		case <-warm.C:
+		case <-ctx.Done():
+			warm.Stop()
+			return nil, ctx.Err()
+		}
+	}
 	fmt.Fprintf(r.log, "run %s: %d messages over %s (max_attempts %d), stack %s\n", r.runID, p.Messages, r.kind, r.maxAttempts, p.StackPath())
 	tl.start = time.Now()
 	r.start = tl.start
 	r.cons.start = r.start
+	if r.role == roleRunner {
+		sup, err := newSupervisor(r)
+		if err != nil {
+			return nil, err
+		}
+		r.sup = sup
+		defer sup.cleanup()
+		if err := sup.start(runCtx); err != nil {
+			sup.stop()
+			return nil, err
+		}
+		tl.add("consumer process %d up (incarnation 0)", sup.pid())
+	}
 	done := make(chan struct{})
 	bg := &background{}
 	bg.go_(func() { sampleBreakers(done, tl, r.applied) })
 	bg.go_(func() {
-		faultLoop(runCtx, done, p, tl, &replayEnv{store: r.store, pub: r.pub, ledger: r.ledger, cons: r.cons, validator: r.deps.Validator}, r.broker, r.storeServer)
+		faultLoop(runCtx, done, p, tl, &replayEnv{store: r.store, pub: r.pub, ledger: r.ledger, cons: r.cons, validator: r.deps.Validator},
+			r.broker, r.storeServer, r.sup)
 	})
 	prodErr := make(chan error, 1)
 	bg.go_(func() {
@@ -242,6 +309,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		grace.Stop()
 	}
 	elapsed := time.Since(r.start)
+	if r.sup != nil {
+		r.sup.stop() // SIGTERM: it finishes what it holds; its events are read to the end
+	}
 	close(done)
 	cancel()
 	bg.wait()
@@ -256,8 +326,12 @@ func (r *run) result(ctx context.Context, elapsed time.Duration, settled bool, r
 		Plan: p, Elapsed: elapsed, Settled: settled, Timeline: r.tl.list(), Transport: p.Transport,
 		Spans: r.tel.spans.ended.Load(), Counters: r.tel.counters(context.WithoutCancel(ctx), counterNames...),
 	}
+	if r.sup != nil {
+		res.Counters = r.sup.totals() // the stack ran in the consumer processes
+	}
 	res.Report = Check(r.ledger, CheckOptions{MaxAttempts: r.maxAttempts, StoreListed: listed == nil,
-		AckLoss: hasFault(p, FaultBrokerRestart), Ordered: p.OrderKeys > 0 && r.tr.Capabilities.OrderedPerKey})
+		AckLoss: hasFault(p, FaultBrokerRestart), ConsumerKill: hasFault(p, FaultConsumerKill),
+		Ordered: p.OrderKeys > 0 && r.tr.Capabilities.OrderedPerKey})
 	if listed != nil {
 		return res, fmt.Errorf("levee/chaos: listing the DLQ store: %w", listed)
 	}

@@ -74,6 +74,10 @@ func TestParsePlan(t *testing.T) {
 		{"broker restart on the shared broker", "messages: 1\nstack: s.yaml\nfates: {healthy: 1}\ntransport: nats\n" +
 			"faults: [{kind: broker_restart, start: 1s, duration: 1s}]\n", "private_broker"},
 		{"latency without delay", "messages: 1\nstack: s.yaml\nfates: {healthy: 1}\nfaults: [{kind: latency, start: 1s, duration: 1s}]\n", "delay"},
+		{"consumer kill without a consumer process", "messages: 1\nstack: s.yaml\nfates: {healthy: 1}\ntransport: nats\n" +
+			"faults: [{kind: consumer_kill, start: 1s, duration: 1s}]\n", "consumer_process"},
+		{"consumer process over gochannel", "messages: 1\nstack: s.yaml\nfates: {healthy: 1}\nconsumer_process: true\n", "gochannel"},
+		{"order keys with a batch share", "messages: 1\nstack: s.yaml\nfates: {healthy: 1}\norder_keys: 4\nbatch_share: 0.1\n", "batch_share 0"},
 		{"fault without duration", "messages: 1\nstack: s.yaml\nfates: {healthy: 1}\nfaults: [{kind: outage, start: 1s}]\n", "duration"},
 	}
 	for _, tt := range tests {

@@ -68,6 +68,9 @@ func Run(ctx context.Context, p *Plan, log io.Writer) (*Result, error) {
 		log = io.Discard
 	}
 	r := &run{p: p, log: log, logger: watermill.NopLogger{}, runID: strings.ToLower(watermill.NewShortUUID()[:8])}
+	if p.ConsumerProcess {
+		r.role = roleRunner
+	}
 	defer r.close()
 	for _, step := range []func(context.Context) error{r.prepare, r.openTransport, r.openStore, r.buildRouter} {
 		if err := step(ctx); err != nil {
@@ -164,10 +167,19 @@ func listStore(ctx context.Context, s dlqops.Store, l *Ledger, c *consumer) erro
 
 // sampleBreakers records every breaker state change in the timeline.
 func sampleBreakers(done <-chan struct{}, tl *timeline, applied *config.Applied) {
+	watchBreakers(done, applied, func(h string, from, to fmt.Stringer) { tl.add("breaker %s: %s -> %s", h, from, to) })
+}
+
+// watchBreakers calls changed on every state change of the stack's
+// breakers until done closes.
+func watchBreakers(done <-chan struct{}, applied *config.Applied, changed func(handler string, from, to fmt.Stringer)) {
 	type watched struct {
 		name string
 		b    *breaker.Breaker
 		last breaker.State
+	}
+	if applied == nil {
+		return // the handlers run in a consumer process
 	}
 	var ws []*watched
 	for _, h := range []string{HandlerName, BatchHandlerName} {
@@ -187,7 +199,7 @@ func sampleBreakers(done <-chan struct{}, tl *timeline, applied *config.Applied)
 		case <-tick.C:
 			for _, w := range ws {
 				if s := w.b.State(); s != w.last {
-					tl.add("breaker %s: %s -> %s", w.name, w.last, s)
+					changed(w.name, w.last, s)
 					w.last = s
 				}
 			}

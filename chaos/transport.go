@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -29,7 +28,7 @@ func transportConfig(p *Plan, brokerURL string) adapters.TransportConfig {
 		// Transports with a redelivery deadline (kafka and gochannel have
 		// none and reject the key; on amqp it would declare RabbitMQ's
 		// consumer timeout, 30m by default, which is what amqp gets).
-		tc.AckDeadline = 30 * time.Second
+		tc.AckDeadline = p.AckDeadline
 	}
 	switch p.Transport {
 	case "gochannel":

@@ -28,6 +28,7 @@ var ErrInvalidConfig = iconfig.ErrInvalidConfig
 type Config struct {
 	file      string
 	transport iconfig.Raw
+	console   iconfig.Raw
 	store     dlqops.StoreConfig
 	hasStore  bool
 	schemas   *validate.Registry
@@ -154,6 +155,23 @@ func (t Transport) IsZero() bool { return t.raw.IsZero() }
 // Validate() error, it runs after decoding and its error is located the
 // same way. An absent section leaves v unchanged and returns nil.
 func (t Transport) Decode(v any) error { return t.raw.Decode(v) }
+
+// Console returns the console section (`levee dlq serve`: listen address,
+// users, tokens, trace links, canary defaults), kept undecoded like the
+// transport: the console lives in the cmd module.
+func (c *Config) Console() Console { return Console{raw: c.console} }
+
+// Console is the console section of a file, kept undecoded. The zero
+// Console is an absent section.
+type Console struct{ raw iconfig.Raw }
+
+// IsZero reports whether the file has no console section.
+func (c Console) IsZero() bool { return c.raw.IsZero() }
+
+// Decode decodes the console section into v, strictly, with errors that
+// name the file, the line and the key path, like Transport.Decode; an
+// absent section leaves v unchanged and returns nil.
+func (c Console) Decode(v any) error { return c.raw.Decode(v) }
 
 // fromDocument builds a Config from a parsed document: the top-level
 // sections in their registered order (toplevel.go), each needing the

@@ -78,6 +78,7 @@ func sectionDefaults() map[string]map[string]string {
 			"max_in_flight": itoa(batch.DefaultMaxInFlight),
 			"max_hold":      "the transport's ack deadline (config.Deps.MaxHold), else none",
 		},
+		"dedup": dedupDefaults(),
 		"fleet": fleetDefaults(),
 		"store": {
 			"kind": dlqops.StoreKindMemory, "url": "required for postgres and redis", "schema": "levee (postgres)",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/priority"
@@ -21,7 +22,7 @@ func TestEveryKeyHasADefault(t *testing.T) {
 	types := map[string]any{
 		"tracing": tracing.Config{}, "dlq": dlq.Config{}, "breaker": breaker.Config{}, "breakers": breaker.Config{},
 		"priority": priority.Config{}, "schedulers": priority.SchedulerConfig{}, "ratelimit": ratelimit.Config{},
-		"batch": batch.Config{}, "store": dlqops.StoreConfig{}, "fleet": HandlerFleet{},
+		"batch": batch.Config{}, "store": dlqops.StoreConfig{}, "dedup": dedup.Config{}, "fleet": HandlerFleet{},
 	}
 	defaults := sectionDefaults()
 	for key := range defaults {

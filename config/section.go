@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
@@ -54,6 +55,10 @@ type Deps struct {
 	// sections with `attempts: shared` (adapters/dlqstore.Attempts builds
 	// it from the store section). Nil: such a section fails to build.
 	AttemptStore dlq.AttemptStore
+	// DedupStore holds the claims and done marks of the dedup sections with
+	// `store: shared` (adapters/redisdedup, or the PostgreSQL inbox
+	// adapters/pgdedup). Nil: such a section fails to build.
+	DedupStore dedup.Store
 	// OnBreakerStateChange, when set, is called on every state change of
 	// every breaker the file builds (breaker.WithOnStateChange), with the
 	// breaker's name: the handler's for its own breaker, the entry's for

@@ -27,6 +27,7 @@ func DefaultSections() []Section {
 		recoverSection(),
 		timeoutSection(),
 		dlqSection(),
+		dedupSection(),
 		breakerSection(),
 		prioritySection(),
 		ratelimitSection(),

@@ -22,6 +22,8 @@ type topSection struct {
 func topSections() []topSection {
 	tops := []topSection{
 		{"transport", func(c *Config, raw iconfig.Raw) error { c.transport = raw; return nil }},
+		// the console's (levee dlq serve), decoded by the cmd module
+		{"console", func(c *Config, raw iconfig.Raw) error { c.console = raw; return nil }},
 		{"schemas", (*Config).loadSchemaSection},
 		{"store", func(c *Config, raw iconfig.Raw) error {
 			if raw.IsZero() {

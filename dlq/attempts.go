@@ -16,8 +16,10 @@ type record struct {
 	first     time.Time
 	notBefore time.Time
 	err       error // the last handler error
-	// publishFails counts consecutive failed dead-letter publishes.
+	// publishFails counts consecutive failed dead-letter publishes; class
+	// is the class the message was being dead-lettered with.
 	publishFails int
+	class        Class
 	// deferrals counts deliveries Nacked without a handler attempt.
 	deferrals int
 }

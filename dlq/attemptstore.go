@@ -43,9 +43,12 @@ const (
 // WithAttemptStore makes the Retrier count failed attempts in s, shared
 // with every Retrier (in any process) using the same store: after each
 // failed attempt it records the failure and takes the larger of the
-// shared count and its own. Default nil: attempts are counted per process.
-// If the store fails, the Retrier logs the error and counts in process for
-// that attempt (the message is retried, never dropped).
+// shared count and its own (this process's failures); the transport's
+// delivery count is not used, since it also counts deliveries that made
+// no attempt. Default nil: attempts are counted per process. If the store
+// fails, the Retrier logs the error and counts that attempt as without a
+// store (its own count or the delivery count): the message is retried,
+// never dropped.
 func WithAttemptStore(s AttemptStore) Option {
 	return optionFunc(func(c *config) { c.attemptStore = s })
 }
@@ -58,12 +61,35 @@ func WithAttemptTTL(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.attemptTTL = d })
 }
 
-// shareAttempt records the failed attempt in the attempt store, if any,
-// and returns the larger attempt count and the earlier first failure.
-func (w *wrapped) shareAttempt(msg *message.Message, n *names, attempt int, first, now time.Time) (int, time.Time) {
+// countAttempt returns the attempt count and first failure after the
+// failed attempt d just made. With an attempt store it records the
+// attempt there, and the store's count (or the table's, if larger: this
+// process's own failures) is the count. The transport's delivery count is
+// then not used: it also counts deliveries that made no attempt in another
+// process (deferrals, messages a killed consumer had fetched and never
+// handled, deliveries its kill interrupted), whose table records died with
+// it, so a restarted consumer dead-lettered a poison message after fewer
+// than max attempts (found by the chaos suite, docs/RELIABILITY.md). When
+// the store fails, the delivery count is the fallback, as without a store.
+func (w *wrapped) countAttempt(msg *message.Message, n *names, d *delivery, now time.Time) (int, time.Time) {
+	if w.r.cfg.attemptStore == nil {
+		return d.attempt, d.first
+	}
+	attempt, first, ok := w.shareAttempt(msg, n, d.attempt, d.first, now)
+	if !ok {
+		byDelivery := max(deliveryAttempts(msg.Metadata)-d.rec.deferrals, 0) + d.made
+		attempt = min(max(attempt, byDelivery), maxCount)
+	}
+	return attempt, first
+}
+
+// shareAttempt records the failed attempt in the attempt store and
+// returns the larger attempt count and the earlier first failure; ok is
+// false when the store failed (attempt and first are then unchanged).
+func (w *wrapped) shareAttempt(msg *message.Message, n *names, attempt int, first, now time.Time) (int, time.Time, bool) {
 	cfg := &w.r.cfg
-	if cfg.attemptStore == nil || msg.UUID == "" {
-		return attempt, first
+	if msg.UUID == "" {
+		return attempt, first, false
 	}
 	ctx, cancel := context.WithTimeout(msg.Context(), AttemptStoreTimeout)
 	total, sharedFirst, err := cfg.attemptStore.Fail(ctx, n.handler, msg.UUID, now, cfg.attemptTTL)
@@ -72,7 +98,7 @@ func (w *wrapped) shareAttempt(msg *message.Message, n *names, attempt int, firs
 		w.r.ins.attemptStoreErr.Add(msg.Context(), 1, n.attrs.base)
 		cfg.logger.Error("levee dlq: attempt store failed; counting this attempt in process", err, watermill.LogFields{
 			"uuid": msg.UUID, "handler": n.handler, "attempt": attempt})
-		return attempt, first
+		return attempt, first, false
 	}
 	if total > attempt {
 		attempt = min(total, maxCount)
@@ -80,5 +106,5 @@ func (w *wrapped) shareAttempt(msg *message.Message, n *names, attempt int, firs
 	if !sharedFirst.IsZero() && sharedFirst.Before(first) {
 		first = sharedFirst
 	}
-	return attempt, first
+	return attempt, first, true
 }

@@ -21,8 +21,11 @@ import (
 type memAttempts struct {
 	mu    sync.Mutex
 	calls int
-	fail  error
-	recs  map[[2]string]memAttempt
+	reads int
+	// readFail makes Attempts fail (fail makes both fail)
+	readFail error
+	fail     error
+	recs     map[[2]string]memAttempt
 }
 
 type memAttempt struct {
@@ -48,6 +51,21 @@ func (m *memAttempts) Fail(_ context.Context, handler, uuid string, now time.Tim
 	r.n++
 	r.until = now.Add(ttl)
 	m.recs[k] = r
+	return r.n, r.first, nil
+}
+
+// Attempts implements dlq.AttemptReader.
+func (m *memAttempts) Attempts(_ context.Context, handler, uuid string, now time.Time) (int, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reads++
+	if err := errors.Join(m.fail, m.readFail); err != nil {
+		return 0, time.Time{}, err
+	}
+	r, ok := m.recs[[2]string{handler, uuid}]
+	if !ok || !now.Before(r.until) {
+		return 0, time.Time{}, nil
+	}
 	return r.n, r.first, nil
 }
 

@@ -11,15 +11,28 @@ import (
 // This file holds the wait of a redelivered message whose deferred retry
 // is not due yet.
 
-// waitPending waits for a held message's deferred retry; it and forget
-// stay out of handle's frame (noinline): see middleware/stackroom.go.
+// waitPending looks the message up in the attempt table: known says the
+// table has a record of it. A deferred retry that is not due yet is waited
+// for; a message whose dead letter failed to publish is dead-lettered again
+// without another handler call (done, with out and err to return). It and
+// forget stay out of handle's frame (noinline): see middleware/stackroom.go.
 //
 //go:noinline
-func (w *wrapped) waitPending(msg *message.Message, start time.Time) error {
-	if rec, ok := w.r.table.get(w.key(msg)); ok && !rec.notBefore.IsZero() {
-		return w.waitDue(msg, rec, start)
+func (w *wrapped) waitPending(msg *message.Message, start time.Time) (known bool, out []*message.Message, done bool, err error) {
+	rec, ok := w.r.table.get(w.key(msg))
+	if !ok {
+		return false, nil, false, nil
 	}
-	return nil
+	if !rec.notBefore.IsZero() {
+		if err := w.waitDue(msg, rec, start); err != nil {
+			return true, nil, true, err
+		}
+	}
+	if rec.publishFails > 0 && rec.class != "" && rec.err != nil {
+		out, err := w.deadLetterAgain(msg, rec)
+		return true, out, true, err
+	}
+	return true, nil, false, nil
 }
 
 //go:noinline

@@ -8,11 +8,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Retrier is the middleware of the dlq slot. It owns retry and
@@ -136,12 +133,21 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	// concurrent duplicate that fails meanwhile keeps its record, as if it
 	// had failed after this success.)
 	pending := r.table.len() > 0
+	known := false // the table has a record of the message
 	if pending {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		if err := w.waitPending(msg, start); err != nil {
-			return nil, err
+		var out []*message.Message
+		var done bool
+		var err error
+		if known, out, done, err = w.waitPending(msg, start); done {
+			return out, err
+		}
+	}
+	if !known && r.cfg.attemptStore != nil {
+		if out, done, err := w.spentBefore(msg); done {
+			return out, err
 		}
 	}
 	out, err := w.attempt(msg)
@@ -189,6 +195,7 @@ type delivery struct {
 	attempt  int       // attempts made, the last one included
 	first    time.Time // first failure
 	deferred bool      // this delivery ended a call in a deferral
+	made     int       // failed attempts in this delivery
 }
 
 // settle drives a delivery whose call returned err to its end: a deferral
@@ -286,8 +293,12 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 	if !d.counted {
 		// Attempts before this delivery: the table's count, or the
 		// transport's delivery count less the deliveries that made no
-		// attempt, whichever is larger.
-		before := max(deliveryAttempts(msg.Metadata)-d.rec.deferrals, d.rec.attempts, 0)
+		// attempt, whichever is larger. With an attempt store the store
+		// counts instead of the delivery count (see countAttempt).
+		before := d.rec.attempts
+		if r.cfg.attemptStore == nil {
+			before = max(deliveryAttempts(msg.Metadata)-d.rec.deferrals, before, 0)
+		}
 		d.first = now
 		if !d.rec.first.IsZero() {
 			d.first = d.rec.first
@@ -295,7 +306,8 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 		d.attempt, d.counted = min(before, maxCount), true
 	}
 	d.attempt++ // the attempt that just failed
-	d.attempt, d.first = w.shareAttempt(msg, n, d.attempt, d.first, now)
+	d.made++
+	d.attempt, d.first = w.countAttempt(msg, n, d, now)
 	class := w.classify(err)
 	if class != ClassTransient {
 		_, err = w.deadLetter(msg, n, err, class, d.attempt, d.first, now)
@@ -329,37 +341,4 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 	}
 	r.ins.retries.Add(msg.Context(), 1, n.attrs.base)
 	return true, nil
-}
-
-func (w *wrapped) reportRetry(msg *message.Message, n *names, attempt int, delay time.Duration, err error) {
-	cfg := &w.r.cfg
-	if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
-		span.AddEvent("levee.retry", trace.WithAttributes(
-			attribute.Int("attempt", attempt),
-			attribute.String("delay", delay.String()),
-			attribute.String("error", trunc.String(err.Error(), cfg.maxErrorLength)),
-		))
-	}
-	cfg.logger.Debug("levee dlq: retrying", watermill.LogFields{
-		"uuid": msg.UUID, "handler": n.handler, "attempt": attempt, "delay": delay, "err": err})
-	if cfg.onRetry != nil {
-		cfg.onRetry(RetryInfo{Handler: n.handler, Topic: n.topic, MessageUUID: msg.UUID,
-			Attempt: attempt, Delay: delay, Err: err})
-	}
-}
-
-// sleep waits d or until the message context ends.
-func sleep(msg *message.Message, d time.Duration) error {
-	ctx := msg.Context()
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

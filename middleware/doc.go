@@ -14,15 +14,26 @@
 //  4. dlq: classifies the error, retries transient ones with backoff, routes
 //     permanent or exhausted ones to the dead-letter queue and only then
 //     lets the message be acked; a failed DLQ publish Nacks.
-//  5. breaker: while open the message waits (consumption pauses) instead
+//  5. dedup: claims the message's identity with a lease; a duplicate of a
+//     done message is acked without running what is below, one in progress
+//     elsewhere is deferred; marks done after success, releases after a
+//     failure. Inside dlq, so that each retry claims again after the
+//     failure released the claim, a dead-lettered message is never marked
+//     done (its replay runs) and a duplicate (nil to the dlq) is never an
+//     attempt; outside the breaker, so a duplicate is never a breaker
+//     outcome. The claim is not held across the dlq's backoff (a duplicate
+//     arriving then may take it, and the retry then finds it done); it is
+//     held while the breaker, priority and rate limit wait, so the lease
+//     must cover max hold plus the timeout.
+//  6. breaker: while open the message waits (consumption pauses) instead
 //     of failing fast; only downstream failures count.
-//  6. priority: waits for a slot of a shared scheduler. It sits inside the
+//  7. priority: waits for a slot of a shared scheduler. It sits inside the
 //     breaker and the retry loop so that a paused or backing-off message
 //     never holds a shared slot.
-//  7. ratelimit (and the breaker's drain ramp): the slot holder waits for a
+//  8. ratelimit (and the breaker's drain ramp): the slot holder waits for a
 //     token.
-//  8. timeout: bounds one attempt and restores the message context after.
-//  9. the user's handler, or a batcher.
+//  9. timeout: bounds one attempt and restores the message context after.
+//  10. the user's handler, or a batcher.
 //
 // Chain is the plain composition (first argument outermost) for callers who
 // want their own order.

@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
@@ -15,7 +16,8 @@ import (
 )
 
 // Every concern in one Stack, as the README shows it, called directly: the
-// first call fails and is retried by the dlq slot, the second succeeds.
+// first call fails and is retried by the dlq slot, the second succeeds; a
+// duplicate delivery of the same message is acked without a call.
 func ExampleStack_allConcerns() {
 	pub := gochannel.NewGoChannel(gochannel.Config{}, nil)
 	defer pub.Close()
@@ -28,6 +30,7 @@ func ExampleStack_allConcerns() {
 	s := must(priority.NewScheduler(priority.WithSlots(8)))
 	defer s.Close()
 	to := must(middleware.NewTimeout(2 * time.Second))
+	dd := must(dedup.New(dedup.WithLease(time.Minute)))
 
 	stack := middleware.NewStack().
 		Timeout(to.Middleware).
@@ -35,6 +38,7 @@ func ExampleStack_allConcerns() {
 		Priority(s.Middleware).
 		Breaker(b.Middleware).
 		DLQ(d.Middleware).
+		Dedup(dd.Middleware).
 		Recover(middleware.Recover)
 
 	calls := 0
@@ -47,7 +51,11 @@ func ExampleStack_allConcerns() {
 	})
 	_, err := h(message.NewMessage("order-1", []byte(`{}`)))
 	fmt.Println("err:", err, "calls:", calls)
-	// Output: err: <nil> calls: 2
+	_, err = h(message.NewMessage("order-1", []byte(`{}`)))
+	fmt.Println("duplicate err:", err, "calls:", calls)
+	// Output:
+	// err: <nil> calls: 2
+	// duplicate err: <nil> calls: 2
 }
 
 func must[T any](v T, err error) T {

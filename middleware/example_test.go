@@ -31,6 +31,7 @@ func ExampleStack() {
 		DLQ(trace("dlq")).
 		Tracing(trace("tracing")).
 		Breaker(trace("breaker")).
+		Dedup(trace("dedup")).
 		Metrics(trace("metrics"))
 
 	h := s.Middleware(func(msg *message.Message) ([]*message.Message, error) {
@@ -43,6 +44,7 @@ func ExampleStack() {
 	// pre  metrics
 	// pre  recover
 	// pre  dlq
+	// pre  dedup
 	// pre  breaker
 	// pre  priority
 	// pre  ratelimit
@@ -52,6 +54,7 @@ func ExampleStack() {
 	// post ratelimit
 	// post priority
 	// post breaker
+	// post dedup
 	// post dlq
 	// post recover
 	// post metrics

@@ -49,7 +49,7 @@ func TestStackOrderIndependentOfSetOrder(t *testing.T) {
 		if _, err := h(message.NewMessage("1", nil)); err != nil {
 			t.Fatal(err)
 		}
-		want := "tracing,metrics,recover,dlq,breaker,priority,ratelimit,timeout"
+		want := "tracing,metrics,recover,dlq,dedup,breaker,priority,ratelimit,timeout"
 		if got := strings.Join(log, ","); got != want {
 			t.Fatalf("shift %d: got %s, want %s", shift, got, want)
 		}

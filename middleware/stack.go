@@ -18,6 +18,7 @@ const (
 	SlotMetrics
 	SlotRecover
 	SlotDLQ
+	SlotDedup
 	SlotBreaker
 	SlotPriority
 	SlotRateLimit
@@ -25,7 +26,7 @@ const (
 	numSlots
 )
 
-var slotNames = [numSlots]string{"tracing", "metrics", "recover", "dlq", "breaker", "priority", "ratelimit", "timeout"}
+var slotNames = [numSlots]string{"tracing", "metrics", "recover", "dlq", "dedup", "breaker", "priority", "ratelimit", "timeout"}
 
 // String returns the slot's configuration key, e.g. "ratelimit".
 func (s Slot) String() string {
@@ -98,6 +99,9 @@ func (s *Stack) Recover(mw message.HandlerMiddleware) *Stack { return s.Set(Slot
 
 // DLQ sets the dlq slot (retry and dead-lettering).
 func (s *Stack) DLQ(mw message.HandlerMiddleware) *Stack { return s.Set(SlotDLQ, mw) }
+
+// Dedup sets the dedup slot (idempotent consumer).
+func (s *Stack) Dedup(mw message.HandlerMiddleware) *Stack { return s.Set(SlotDedup, mw) }
 
 // Breaker sets the breaker slot.
 func (s *Stack) Breaker(mw message.HandlerMiddleware) *Stack { return s.Set(SlotBreaker, mw) }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
@@ -124,8 +125,12 @@ func runFuzzStack(t *testing.T, fate, k, model int, raw []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dd, err := dedup.New()
+	if err != nil {
+		t.Fatal(err)
+	}
 	calls, successes := 0, 0
-	h := middleware.NewStack().Recover(middleware.Recover).DLQ(d.Middleware).Breaker(b.Middleware).
+	h := middleware.NewStack().Recover(middleware.Recover).DLQ(d.Middleware).Dedup(dd.Middleware).Breaker(b.Middleware).
 		Priority(s.Middleware).RateLimit(l.Middleware).Timeout(to.Middleware).
 		Middleware(func(*message.Message) ([]*message.Message, error) {
 			calls++

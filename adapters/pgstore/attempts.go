@@ -2,8 +2,11 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/levee-dev/levee/dlq"
 )
@@ -56,6 +59,29 @@ func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time
 		// housekeeping: a failure here changes no count, and the next
 		// purge retries
 		_, _ = a.Purge(ctx, now)
+	}
+	return n, first.UTC(), nil
+}
+
+var _ dlq.AttemptReader = (*Attempts)(nil)
+
+// Attempts implements dlq.AttemptReader: the row's count and first
+// failure, 0 when there is none or it expired before now. Errors wrap
+// dlqops.ErrStore.
+func (a *Attempts) Attempts(ctx context.Context, handler, uuid string, now time.Time) (int, time.Time, error) {
+	ctx, cancel := a.s.deadline(ctx)
+	defer cancel()
+	var (
+		n     int
+		first time.Time
+	)
+	err := a.s.pool.QueryRow(ctx, `SELECT attempts, first_at FROM `+a.table+` WHERE handler = $1 AND uuid = $2 AND expires_at > $3`,
+		text(handler), text(uuid), now).Scan(&n, &first)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, storeErr("attempts", err)
 	}
 	return n, first.UTC(), nil
 }

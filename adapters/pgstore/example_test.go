@@ -21,6 +21,8 @@ func ExampleMigrations() {
 	// 1 0001_init.sql
 	// 2 0002_attempts.sql
 	// 3 0003_truncated.sql
+	// 4 0004_console.sql
+	// 5 0005_group_counts.sql
 }
 
 // A `store: {kind: memory}` section builds the in-memory store; kind

@@ -20,7 +20,10 @@ func groupColumn(by dlqops.GroupBy) string {
 	return "fingerprint"
 }
 
-// Groups implements dlqops.Store in two statements: one hash aggregate by
+// Groups implements dlqops.Store. Without a filter, or with one naming a
+// group of the grouping asked for, it reads the counters the triggers of
+// migration 0005 keep and probes each group's indexes (countedGroups).
+// Otherwise it runs two statements: one hash aggregate by
 // (key, topic, handler) over the filtered letters, folded into groups here
 // (a GROUP BY key with array_agg(DISTINCT ...) would force a sorted scan, 12x
 // slower over 1,000,000 rows), then one lookup per group of its newest
@@ -41,6 +44,9 @@ func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group
 	var window any
 	if !q.WindowStart.IsZero() {
 		window = q.WindowStart
+	}
+	if counted(f, by) {
+		return s.countedGroups(ctx, q, by, col, window)
 	}
 	byKey, keys, err := s.aggregateGroups(ctx, f, by, col, window)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 func pgURL() string { return brokertest.PostgresURL() }
 
 // newSchema returns a unique schema name and drops it when the test ends.
-func newSchema(t *testing.T) string {
+func newSchema(t testing.TB) string {
 	t.Helper()
 	return brokertest.Fresh(t, "levee_test", func(name string) error {
 		s, err := pgstore.Open(context.Background(), pgURL(), pgstore.WithSchema(name), pgstore.WithoutMigrate())
@@ -35,7 +35,7 @@ func newSchema(t *testing.T) string {
 	})
 }
 
-func openStore(t *testing.T, schema string, opts ...pgstore.Option) *pgstore.Store {
+func openStore(t testing.TB, schema string, opts ...pgstore.Option) *pgstore.Store {
 	t.Helper()
 	s, err := pgstore.Open(context.Background(), pgURL(), append([]pgstore.Option{pgstore.WithSchema(schema)}, opts...)...)
 	if err != nil {

@@ -61,3 +61,32 @@ func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time
 	}
 	return int(n), fromMicros(first), nil
 }
+
+var _ dlq.AttemptReader = (*Attempts)(nil)
+
+// Attempts implements dlq.AttemptReader: the record's count and first
+// failure (0 when there is none; Redis deletes expired records). Errors
+// wrap dlqops.ErrStore.
+func (a *Attempts) Attempts(ctx context.Context, handler, uuid string, _ time.Time) (int, time.Time, error) {
+	key := a.kp + strconv.Itoa(len(handler)) + ":" + handler + ":" + uuid
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	v, err := a.client.HMGet(ctx, key, "n", "first").Result()
+	if err != nil {
+		return 0, time.Time{}, storeErr("attempts", err)
+	}
+	ns, _ := v[0].(string)
+	fs, _ := v[1].(string)
+	if ns == "" {
+		return 0, time.Time{}, nil
+	}
+	n, err := strconv.Atoi(ns)
+	if err != nil {
+		return 0, time.Time{}, storeErr("attempts", fmt.Errorf("count %q: %w", ns, err))
+	}
+	first, err := strconv.ParseInt(fs, 10, 64)
+	if err != nil {
+		return 0, time.Time{}, storeErr("attempts", fmt.Errorf("first failure %q: %w", fs, err))
+	}
+	return n, fromMicros(first), nil
+}

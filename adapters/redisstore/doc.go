@@ -29,6 +29,8 @@
 //	P g:<d>:<key>     hash of the group's counters: c (letters), s:<status>,
 //	                  t:<topic> and h:<handler> (letters per topic, handler)
 //	P k:<d>           set of the group keys of dimension d
+//	P e:<id>          list of the letter's events (dlqops.Browser), JSON,
+//	                  the newest dlqops.MaxEvents; deleted with the letter
 //
 // Store.Attempts, the shared attempt counter for dlq.WithAttemptStore,
 // keeps one hash a failing message outside that namespace,
@@ -62,6 +64,9 @@
 //	Release        O(log n)
 //	SetStatus      O(w log n)
 //	Prune          O(d log n) for d letters deleted, oldest first
+//	Page           O(w' log n), w' the entries walked backwards from the
+//	               cursor until a page matches (at most 5,000 a call)
+//	Hourly         O(keys × hours × log n)
 //
 // # Atomicity
 //

@@ -73,6 +73,7 @@ local function index_del(id)
     end
   end
   redis.call('DEL', rk(id))
+  redis.call('DEL', P .. 'e:' .. id)
   return 1
 end
 

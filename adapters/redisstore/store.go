@@ -24,6 +24,7 @@ type Store struct {
 	kp         string // the key prefix of the dead letters, "<prefix>:dlq:"
 	batch      int
 	timeout    time.Duration
+	pageBudget int // index entries one Page call walks (pageBudget; tests lower it)
 	closeOnce  sync.Once
 }
 
@@ -175,7 +176,7 @@ func New(ctx context.Context, client *redis.Client, opts ...Option) (*Store, err
 }
 
 func newStore(ctx context.Context, client *redis.Client, c config) (*Store, error) {
-	s := &Store{client: client, prefix: c.prefix, kp: c.prefix + ":dlq:", batch: c.batch, timeout: c.timeout}
+	s := &Store{client: client, prefix: c.prefix, kp: c.prefix + ":dlq:", batch: c.batch, timeout: c.timeout, pageBudget: pageBudget}
 	pctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
 )
 
@@ -57,6 +58,9 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	var tc adapters.TransportConfig
 	terr := cfg.Transport().Decode(&tc)
 	errs = append(errs, terr)
+	// So is the console section (levee dlq serve).
+	var cc console.Config
+	errs = append(errs, cfg.Console().Decode(&cc))
 	var caps adapters.Capabilities
 	if terr == nil {
 		caps = tc.Capabilities()

@@ -26,12 +26,17 @@ commands:
   list     [selection]
   show     ID
   replay   [selection] [--rate 50/s] [--max-replays 3] [--dry-run] [--force]
+           [--canary [--waves 1,2,5,20,50] [--max-failure-ratio 0]
+           [--wait 30s]]
+           [--new-identity] [--dedup-store URL [--dedup-name N]]
            [--allow-topic T]...   (needs a selector, or --all; default topics:
                                     store.replay_topics, else a letter from
                                     T.dlq goes back to T only)
   archive  [selection]          (needs a selector, or --all)
   prune    [--max-age 720h] [--max-count N] [--dry-run] [--force]
            (default: store.retention; a max age under 1h needs --force)
+  serve    [--listen 127.0.0.1:8080] [--insecure-loopback] [--no-replay]
+           the dead-letter console in the browser (console: section)
 
 selection: [--group G] [--topic T] [--handler H] [--id ID]... [--status new]
            [--since 2h|RFC3339] [--until 10m|RFC3339] [--limit N]
@@ -101,6 +106,8 @@ func (c *dlqCmd) run(ctx context.Context, args []string) int {
 		err = c.archive(ctx, cargs)
 	case "prune":
 		err = c.prune(ctx, cargs)
+	case "serve":
+		err = c.serve(ctx, cargs)
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, dlqUsage)
 		return 0

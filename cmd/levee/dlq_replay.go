@@ -27,6 +27,13 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")
 	force := fs.Bool("force", false, "replay letters already replayed, again")
 	all := fs.Bool("all", false, "replay every new letter matching no selector")
+	canary := fs.Bool("canary", false, "replay in waves that wait for outcomes and halt on failures (docs/CONSOLE.md)")
+	waves := fs.String("waves", "", "canary wave sizes, comma-separated (default 1,2,5,20,50,100)")
+	ratio := fs.Float64("max-failure-ratio", 0, "canary: halt when a wave's failures pass this ratio")
+	wait := fs.Duration("wait", dlqops.DefaultCanaryWait, "canary: how long a wave waits for re-dead-letters")
+	newIdentity := fs.Bool("new-identity", false, "give each replay a fresh dedup identity, so a consumer behind dedup runs it even if the original succeeded")
+	dedupURL := fs.String("dedup-store", "", "the consumers' dedup store (redis://... or postgres://...): hold back letters whose message already succeeded")
+	dedupName := fs.String("dedup-name", "", "with --dedup-store: the Redis key prefix or the PostgreSQL table (default: the store's)")
 	var allow multiFlag
 	fs.Var(&allow, "allow-topic", "a topic replays may publish to (repeatable; added to store.replay_topics)")
 	if pos, err := parse(fs, args); err != nil {
@@ -80,12 +87,24 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rp, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
-		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...))
+	opts := []dlqops.Option{dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
+		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...)}
+	if *dedupURL != "" {
+		done, closeDone, err := openDoneCheck(ctx, *dedupURL, *dedupName)
+		if err != nil {
+			return err
+		}
+		defer closeDone()
+		opts = append(opts, dlqops.WithReplayDoneCheck(done))
+	}
+	rp, err := dlqops.NewReplayer(s, pub, opts...)
 	if err != nil {
 		return usageError{err.Error(), err}
 	}
-	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force})
+	if *canary {
+		return c.canary(ctx, rp, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force, NewIdentity: *newIdentity}, *waves, *ratio, *wait)
+	}
+	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force, NewIdentity: *newIdentity})
 	if !*dry {
 		fmt.Fprintf(c.stderr, "replay: %s, done\n", progressLine(dlqops.ReplayProgress{Processed: rep.Processed,
 			Replayed: rep.Replayed, Held: rep.Held, Failed: rep.Failed, Elapsed: rep.Elapsed}))

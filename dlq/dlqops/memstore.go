@@ -19,6 +19,7 @@ import (
 type MemStore struct {
 	mu      sync.Mutex
 	letters map[string]*memEntry // guarded by mu
+	events  map[string][]Event   // guarded by mu; by letter ID (Browser)
 }
 
 type memEntry struct {
@@ -350,6 +351,7 @@ func (s *MemStore) Prune(ctx context.Context, r Retention, now time.Time) (int, 
 		for id, e := range s.letters {
 			if e.dl.FailedAt.Before(cut) {
 				delete(s.letters, id)
+				delete(s.events, id)
 				n++
 			}
 		}
@@ -358,6 +360,7 @@ func (s *MemStore) Prune(ctx context.Context, r Retention, now time.Time) (int, 
 		all := s.selectLocked(Filter{}, nil)
 		for _, e := range all[:len(all)-r.MaxCount] {
 			delete(s.letters, e.dl.ID)
+			delete(s.events, e.dl.ID)
 			n++
 		}
 	}

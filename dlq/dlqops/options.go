@@ -81,6 +81,7 @@ type config struct {
 	rate       float64
 	maxReplays int
 	validator  Validator
+	doneCheck  func(ctx context.Context, handler, identity string) (bool, error)
 	owner      string
 	lease      time.Duration
 	batch      int

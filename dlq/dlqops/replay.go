@@ -132,7 +132,7 @@ func (r *Replayer) Replay(ctx context.Context, sel ReplaySelection) (ReplayRepor
 	if err := f.Validate(); err != nil {
 		return ReplayReport{}, err
 	}
-	u := &run{r: r, start: r.cfg.now(), rep: ReplayReport{DryRun: sel.DryRun}}
+	u := &run{r: r, start: r.cfg.now(), rep: ReplayReport{DryRun: sel.DryRun}, newIdentity: sel.NewIdentity}
 	if sel.DryRun {
 		return u.rep, u.dryRun(ctx, f)
 	}

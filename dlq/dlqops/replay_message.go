@@ -21,7 +21,10 @@ const (
 // transport's delivery count or the trace context, plus the lineage:
 // dlq.KeyReplayCount (dl.ReplayCount+1), dlq.KeyOriginalUUID, dlq.KeyReplayOf,
 // dlq.KeyReplayedAt and the old trace context under levee.KeyOriginalTraceparent and
-// levee.KeyOriginalTracestate.
+// levee.KeyOriginalTracestate. The letter's levee.KeyDedupID is kept, or
+// set to its original UUID when it has none: the replay is the same
+// message to a deduplicating consumer (ReplaySelection.NewIdentity
+// replaces it).
 func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	msg := message.NewMessage(uuid, append([]byte(nil), dl.Payload...))
 	md := maps.Clone(dl.Metadata)
@@ -40,6 +43,9 @@ func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	}
 	delete(md, keyTraceparent)
 	delete(md, keyTracestate)
+	if md[levee.KeyDedupID] == "" && dl.OriginalUUID != "" {
+		md[levee.KeyDedupID] = dl.OriginalUUID // the identity when it was the UUID
+	}
 	md[dlq.KeyReplayCount] = strconv.Itoa(dl.ReplayCount + 1)
 	md[dlq.KeyOriginalUUID] = dl.OriginalUUID
 	md[dlq.KeyReplayOf] = dl.ID

@@ -22,6 +22,13 @@ type ReplaySelection struct {
 	// Force replays letters already replayed (sending them again). Max
 	// replays still applies.
 	Force bool
+	// NewIdentity gives each replayed message a fresh dedup identity
+	// (levee.KeyDedupID set to its new UUID), so a consumer behind the
+	// dedup middleware runs it even if the original message succeeded.
+	// Without it the replay keeps the letter's identity, and a replay of a
+	// message that did succeed is acked without running (counted by the
+	// consumer's levee.dedup.duplicates).
+	NewIdentity bool
 }
 
 // ReplayItem is the result for one letter.

@@ -23,6 +23,10 @@ type run struct {
 	// the run must not take that letter up again (it would replay it in a
 	// loop until max replays within one run).
 	sent map[string]struct{}
+	// onItem, when set, sees every item (a canary replay's wave).
+	onItem func(ReplayItem)
+	// newIdentity: ReplaySelection.NewIdentity.
+	newIdentity bool
 }
 
 // Reasons recorded on letters a run leaves for a later one.
@@ -33,6 +37,9 @@ const (
 
 func (u *run) add(ctx context.Context, it ReplayItem) {
 	u.rep.Processed++
+	if u.onItem != nil {
+		u.onItem(it)
+	}
 	switch it.Outcome {
 	case OutcomeReplayed, OutcomeWouldReplay:
 		u.rep.Replayed++
@@ -64,7 +71,11 @@ func (u *run) dryRun(ctx context.Context, f Filter) error {
 	for i := range letters {
 		dl := &letters[i]
 		it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic, Outcome: OutcomeWouldReplay}
-		if err := u.r.check(dl); err != nil {
+		err := u.r.check(dl)
+		if err == nil {
+			err = u.alreadyDone(ctx, dl) // a read: the dry run changes nothing
+		}
+		if err != nil {
 			it.Outcome, it.Reason, it.Err = OutcomeHeld, err.Error(), err
 		}
 		u.add(ctx, it)
@@ -73,49 +84,56 @@ func (u *run) dryRun(ctx context.Context, f Filter) error {
 }
 
 func (u *run) loop(ctx context.Context, f Filter) error {
-	r := u.r
 	var after *Cursor
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		limit := r.cfg.batch
+		limit := u.r.cfg.batch
 		if f.Limit > 0 {
 			limit = min(limit, f.Limit-u.rep.Processed)
 			if limit <= 0 {
 				return nil
 			}
 		}
-		now := r.cfg.now()
-		claimed, err := r.store.Claim(ctx, ClaimRequest{
-			Filter: Filter{IDs: f.IDs, Group: f.Group, Topic: f.Topic, Handler: f.Handler,
-				DLQTopic: f.DLQTopic, Statuses: f.Statuses, Since: f.Since, Until: f.Until},
-			After: after, Owner: r.cfg.owner, Now: now, Lease: r.cfg.lease, Limit: limit,
-		})
-		if err != nil {
+		n, err := u.step(ctx, f, &after, limit)
+		if err != nil || n == 0 {
 			return err
 		}
-		if len(claimed) == 0 {
-			return nil
-		}
-		for i := range claimed {
-			dl := &claimed[i]
-			if reason := u.leave(dl, now); reason != "" {
-				// Left for a later run, its status unchanged.
-				if err := r.store.Release(ctx, dl.ID, r.cfg.owner, reason); err != nil {
-					u.releaseAll(claimed[i+1:])
-					return err
-				}
-				continue
-			}
-			if err := u.one(ctx, dl); err != nil {
-				u.releaseAll(claimed[i+1:])
-				return err
-			}
-		}
-		last := claimed[len(claimed)-1]
-		after = &Cursor{At: last.FailedAt, ID: last.ID}
 	}
+}
+
+// step claims up to limit letters of f after *after, handles them and
+// moves *after past them. It returns how many it claimed (0: none left).
+func (u *run) step(ctx context.Context, f Filter, after **Cursor, limit int) (int, error) {
+	r := u.r
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := r.cfg.now()
+	claimed, err := r.store.Claim(ctx, ClaimRequest{
+		Filter: Filter{IDs: f.IDs, Group: f.Group, Topic: f.Topic, Handler: f.Handler,
+			DLQTopic: f.DLQTopic, Statuses: f.Statuses, Since: f.Since, Until: f.Until},
+		After: *after, Owner: r.cfg.owner, Now: now, Lease: r.cfg.lease, Limit: limit,
+	})
+	if err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	for i := range claimed {
+		dl := &claimed[i]
+		if reason := u.leave(dl, now); reason != "" {
+			// Left for a later run, its status unchanged.
+			if err := r.store.Release(ctx, dl.ID, r.cfg.owner, reason); err != nil {
+				u.releaseAll(claimed[i+1:])
+				return 0, err
+			}
+			continue
+		}
+		if err := u.one(ctx, dl); err != nil {
+			u.releaseAll(claimed[i+1:])
+			return 0, err
+		}
+	}
+	last := claimed[len(claimed)-1]
+	*after = &Cursor{At: last.FailedAt, ID: last.ID}
+	return len(claimed), nil
 }
 
 // releaseAll gives back claims a stopped run did not handle, even when its
@@ -167,7 +185,11 @@ func (u *run) leave(dl *Record, claimedAt time.Time) string {
 func (u *run) one(ctx context.Context, dl *Record) error {
 	r := u.r
 	it := ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic}
-	if err := r.check(dl); err != nil {
+	err := r.check(dl)
+	if err == nil {
+		err = u.alreadyDone(ctx, dl)
+	}
+	if err != nil {
 		it.Outcome, it.Reason, it.Err = OutcomeHeld, err.Error(), err
 		if rerr := r.store.Release(ctx, dl.ID, r.cfg.owner, it.Reason); rerr != nil {
 			return rerr
@@ -184,6 +206,9 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	}
 	now := r.cfg.now()
 	msg := ReplayMessage(*dl, r.cfg.newUUID(), now)
+	if u.newIdentity {
+		msg.Metadata[levee.KeyDedupID] = msg.UUID
+	}
 	pctx := ctx
 	var span trace.Span
 	if r.cfg.startSpan != nil {
@@ -202,7 +227,7 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 		}
 	}
 	msg.SetContext(pctx)
-	err := r.pub.Publish(dl.OriginalTopic, msg)
+	err = r.pub.Publish(dl.OriginalTopic, msg)
 	if span != nil {
 		if err != nil {
 			span.RecordError(err)

@@ -81,6 +81,7 @@ func RunAttempts(t *testing.T, newStore NewAttemptStore) {
 			}
 		}
 	})
+	t.Run("ReadsWithoutCounting", func(t *testing.T) { readsWithoutCounting(t, newStore, now) })
 	t.Run("TwoRetriersShareTheCount", func(t *testing.T) {
 		s := newStore(t)
 		const maxAttempts = 5
@@ -151,3 +152,29 @@ func (p *recPublisher) Publish(_ string, msgs ...*message.Message) error {
 }
 
 func (p *recPublisher) Close() error { return nil }
+
+// readsWithoutCounting checks a store that is a dlq.AttemptReader: a read
+// returns the recorded count and adds nothing.
+func readsWithoutCounting(t *testing.T, newStore NewAttemptStore, now time.Time) {
+	ctx := context.Background()
+	r, ok := newStore(t).(dlq.AttemptReader)
+	if !ok {
+		t.Skip("the store is no dlq.AttemptReader")
+	}
+	if n, _, err := r.Attempts(ctx, "h", "m-read", now); err != nil || n != 0 {
+		t.Fatalf("no record: got %d, %v want 0", n, err)
+	}
+	for range 2 {
+		if _, _, err := r.Fail(ctx, "h", "m-read", now, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if n, first, err := r.Attempts(ctx, "h", "m-read", now.Add(time.Second)); err != nil || n != 2 || !first.Equal(now) {
+			t.Fatalf("after 2 failures: got %d, %v, %v want 2, %v (and reading adds nothing)", n, first, err, now)
+		}
+	}
+	if n, _, err := r.Attempts(ctx, "other", "m-read", now); err != nil || n != 0 {
+		t.Errorf("another handler: got %d, %v want 0", n, err)
+	}
+}

@@ -54,6 +54,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PreviewPruneMatchesPrune", previewPruneMatchesPrune},
 		{"ConcurrentReplayersReplayOncePerRun", func(t *testing.T, newStore NewStore) { replayersOncePerRun(t, newStore(t)) }},
 		{"ConcurrentClaimsAreExclusive", concurrentClaimsAreExclusive},
+		{"BrowserPage", browserPage},
+		{"BrowserHourly", browserHourly},
+		{"BrowserEvents", browserEvents},
+		{"CanaryHaltsAndFinishes", func(t *testing.T, newStore NewStore) { canaryHaltsAndFinishes(t, newStore(t)) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore) })
 	}

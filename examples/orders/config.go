@@ -54,10 +54,14 @@ func (d *demo) applyConfig() error {
 	// A shared store also counts failed attempts across instances, for the
 	// dlq sections that say `attempts: shared`.
 	attempts, _ := dlqstore.Attempts(d.store)
+	dedupStore, err := d.dedupStore()
+	if err != nil {
+		return err
+	}
 	caps, cfg := d.tr.Capabilities, d.cfg
 	deps := config.Deps{
 		Publisher: d.pub, Logger: d.logger, TracerProvider: d.tel.tp, MeterProvider: d.tel.mp,
-		System: caps.System, MaxInFlight: caps.MaxInFlight, AttemptStore: attempts,
+		System: caps.System, MaxInFlight: caps.MaxInFlight, AttemptStore: attempts, DedupStore: dedupStore,
 		// Schemas are keyed by the plain topic names.
 		Validator: func(topic string, payload []byte) error {
 			if cfg.Schemas() == nil {

@@ -28,6 +28,7 @@ type options struct {
 	limit       int
 	big         int
 	replayFixed bool
+	duplicates  int
 	transport   string
 	store       string
 	storePrefix string
@@ -61,6 +62,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.IntVar(&o.big, "big-orders", 6, "number of orders over the gateway limit (dead-lettered, class permanent)")
 	fs.BoolVar(&o.keep, "keep", false, "keep this run's queues, streams or tables on the broker (default: removed at the end)")
 	fs.BoolVar(&o.replayFixed, "replay-fixed", false, "after the run, lift the gateway limit and replay the over-limit dead letters")
+	fs.IntVar(&o.duplicates, "duplicates", 10, "publish every Nth reserve request twice, with a new UUID (inventory's dedup drops the copy; 0: never)")
 	fs.StringVar(&o.fleet, "fleet", "", "run 3 replicas of payments against one fleet limit on this Redis (e.g. redis://127.0.0.1:6379/0) and exit (docs/FLEET.md)")
 	err := fs.Parse(args)
 	return o, err
@@ -68,7 +70,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 
 // validate rejects counts and shares out of range.
 func (o options) validate() error {
-	if o.orders < 0 || o.malformed < 0 || o.badPhones < 0 || o.badPhones > o.orders || o.big < 0 || o.big > o.orders || o.limit < 0 ||
+	if o.orders < 0 || o.malformed < 0 || o.badPhones < 0 || o.badPhones > o.orders || o.big < 0 || o.big > o.orders || o.limit < 0 || o.duplicates < 0 ||
 		o.vipShare < 0 || o.vipShare > 1 || o.transient < 0 || o.transient >= 1 {
 		return fmt.Errorf("invalid flags: -orders, -malformed, -bad-phones must be >= 0 (bad phones <= orders), -vip in [0,1], -transient in [0,1)")
 	}

@@ -99,6 +99,13 @@ func (d *demo) payments(msg *message.Message) ([]*message.Message, error) {
 			out.Metadata.Set(levee.KeyPriority, p)
 		}
 		stamp(out)
+		if topic == d.topics.reserve {
+			out.Metadata.Set(keyOrderRef, d.orderRef(order.ID)) // inventory's dedup identity
+			if err := d.publishReserve(topic, out); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := d.pub.Publish(topic, out); err != nil {
 			return nil, err
 		}

@@ -10,20 +10,23 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/levee-dev/levee/adapters/pgdedup"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/internal/redact"
 )
 
-// inventorySink writes a batch of paid orders' reservations.
+// inventorySink writes a batch of paid orders' reservations; msgs are the
+// orders' messages (their contexts carry the dedup claims).
 type inventorySink interface {
-	Write(ctx context.Context, orders []Order, uuids []string) error
+	Write(ctx context.Context, orders []Order, msgs []*message.Message) error
 	Close()
 }
 
-// memorySink reserves in the in-memory Inventory (the embedded default).
+// memorySink reserves in the in-memory Inventory (the embedded default);
+// the dedup middleware marks each order done after the batch succeeded.
 type memorySink struct{ inv *Inventory }
 
-func (s memorySink) Write(_ context.Context, orders []Order, _ []string) error {
+func (s memorySink) Write(_ context.Context, orders []Order, _ []*message.Message) error {
 	for _, o := range orders {
 		for _, it := range o.Items {
 			s.inv.Reserve(it.SKU, it.Qty)
@@ -35,11 +38,17 @@ func (s memorySink) Write(_ context.Context, orders []Order, _ []string) error {
 func (memorySink) Close() {}
 
 // pgSink writes one row per order line into PostgreSQL with a single
-// multi-row INSERT per batch. The unique (message_uuid, sku) key makes a
-// redelivered message idempotent: every row is written exactly once.
+// multi-row INSERT per batch, in one transaction with the orders' dedup
+// done marks (the PostgreSQL inbox, adapters/pgdedup): an order's rows and
+// its mark commit together or not at all, so a redelivered or duplicated
+// order (same order id, whatever its message UUID) writes nothing, even
+// after a crash at any point. This is the only way to get exactly-once
+// side effects into PostgreSQL; the (message_uuid, sku) key alone would
+// not catch a copy published with a new UUID.
 type pgSink struct {
-	pool *pgxpool.Pool
-	inv  *Inventory
+	pool  *pgxpool.Pool
+	inbox *pgdedup.Store
+	inv   *Inventory
 
 	mu      sync.Mutex // guards written and lines
 	written []string   // message UUIDs written by this run
@@ -68,34 +77,64 @@ func newPGSink(ctx context.Context, url string, inv *Inventory) (*pgSink, error)
 		pool.Close()
 		return nil, redact.Error(fmt.Errorf("postgres %s: creating table: %w", redact.URL(url), err), url)
 	}
-	return &pgSink{pool: pool, inv: inv}, nil
+	inbox, err := pgdedup.New(ctx, pool, pgdedup.WithTable("levee_orders_dedup"))
+	if err != nil {
+		pool.Close()
+		return nil, redact.Error(fmt.Errorf("postgres %s: %w", redact.URL(url), err), url)
+	}
+	return &pgSink{pool: pool, inbox: inbox, inv: inv}, nil
 }
 
-func (s *pgSink) Write(ctx context.Context, orders []Order, uuids []string) error {
+// Write marks the batch's orders done first (one statement), then writes
+// the rows of the orders it marked, and commits both.
+func (s *pgSink) Write(ctx context.Context, orders []Order, msgs []*message.Message) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // after Commit, a no-op
+	ctxs := make([]context.Context, len(msgs))
+	for i, m := range msgs {
+		ctxs[i] = m.Context()
+	}
+	marked, err := s.inbox.MarkDoneAll(ctx, tx, ctxs)
+	if err != nil {
+		return err
+	}
 	var ids, orderIDs, skus []string
 	var qtys []int32
+	var fresh []Order
+	var uuids []string
 	for i, o := range orders {
+		if !marked[i] {
+			continue // another delivery of this order committed first
+		}
+		fresh, uuids = append(fresh, o), append(uuids, msgs[i].UUID)
 		for _, it := range o.Items {
-			ids = append(ids, uuids[i])
+			ids = append(ids, msgs[i].UUID)
 			orderIDs = append(orderIDs, o.ID)
 			skus = append(skus, it.SKU)
 			qtys = append(qtys, int32(it.Qty))
 		}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO levee_orders_inventory (message_uuid, order_id, sku, qty)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
-		ON CONFLICT (message_uuid, sku) DO NOTHING`, ids, orderIDs, skus, qtys)
-	if err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO levee_orders_inventory (message_uuid, order_id, sku, qty)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])`, ids, orderIDs, skus, qtys); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.written = append(s.written, uuids...)
 	s.lines += len(ids)
 	s.mu.Unlock()
-	return memorySink{inv: s.inv}.Write(ctx, orders, uuids)
+	return memorySink{inv: s.inv}.Write(ctx, fresh, nil)
 }
 
-func (s *pgSink) Close() { s.pool.Close() }
+func (s *pgSink) Close() {
+	_ = s.inbox.Close()
+	s.pool.Close()
+}
 
 // Rows counts the table's rows written for this run's messages and the
 // order lines this run wrote (they must be equal: exactly once).
@@ -108,6 +147,18 @@ func (s *pgSink) Rows(ctx context.Context) (rows, lines int, err error) {
 	return rows, lines, err
 }
 
+// DuplicatedLines counts the order lines of this run's messages that
+// were written more than once (by two messages of one order): 0 when the
+// inbox did its job.
+func (s *pgSink) DuplicatedLines(ctx context.Context) (n int, err error) {
+	s.mu.Lock()
+	ids := append([]string(nil), s.written...)
+	s.mu.Unlock()
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT order_id, sku FROM levee_orders_inventory
+		WHERE message_uuid = ANY($1) GROUP BY order_id, sku HAVING count(*) > 1) AS d`, ids).Scan(&n)
+	return n, err
+}
+
 // inventoryBatch returns the batch func: it decodes every message, fails
 // the malformed ones alone (class validation: they are dead-lettered, not
 // retried) and writes the rest in one go.
@@ -116,7 +167,7 @@ func inventoryBatch(sink inventorySink) batch.Func {
 		var (
 			failed *batch.Errors
 			orders []Order
-			uuids  []string
+			ok     []*message.Message
 		)
 		for i, m := range msgs {
 			var o Order
@@ -128,10 +179,10 @@ func inventoryBatch(sink inventorySink) batch.Func {
 				continue
 			}
 			orders = append(orders, o)
-			uuids = append(uuids, m.UUID)
+			ok = append(ok, m)
 		}
 		if len(orders) > 0 {
-			if err := sink.Write(ctx, orders, uuids); err != nil {
+			if err := sink.Write(ctx, orders, ok); err != nil {
 				return err // every message fails and is retried
 			}
 		}

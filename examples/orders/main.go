@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -46,6 +47,9 @@ type demo struct {
 	inventory *Inventory
 	sms       *SMSProvider
 	pg        *pgSink // nil unless -postgres
+
+	reserves atomic.Int64 // reserve requests published (dedup.go)
+	copies   atomic.Int64 // of them, published twice on purpose
 
 	sc      dlqops.StoreConfig
 	store   dlqops.Store
@@ -192,6 +196,6 @@ func (d *demo) waitSettled(total int) bool {
 		invSettled, _ := t.Settled("inventory")
 		notSettled, notified := t.Settled("notifications")
 		smsSettled, _ := t.Settled("sms")
-		return paySettled >= total && invSettled >= paid && notSettled >= paid && smsSettled >= notified
+		return paySettled >= total && invSettled >= paid && notSettled >= paid && smsSettled >= notified && d.copiesDropped()
 	}, d.o.maxRun)
 }

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 func testOptions() options {
-	return options{orders: 60, rate: 0, vipShare: 0.1, limit: 200000, service: time.Millisecond, outageAfter: time.Hour, maxRun: 30 * time.Second, seed: 1}
+	return options{orders: 60, rate: 0, vipShare: 0.1, limit: 200000, service: time.Millisecond, outageAfter: time.Hour, maxRun: 30 * time.Second, seed: 1, duplicates: 10}
 }
 
 // The demo runs to completion on GoChannel and reports every handler.
@@ -31,7 +31,8 @@ func TestRunReports(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	report := out.String()
-	for _, want := range []string{"60 orders", "payments", "inventory", "notifications", "priority 9", "SMS sent: 60"} {
+	for _, want := range []string{"60 orders", "payments", "inventory", "notifications", "priority 9", "SMS sent: 60",
+		"inventory dedup: 6 duplicates dropped without running the handler (6 reserve requests published twice)"} {
 		if !strings.Contains(report, want) {
 			t.Fatalf("report lacks %q:\n%s", want, report)
 		}

@@ -252,14 +252,19 @@ func (d *demo) finish(ctx context.Context, settled bool) error {
 	out := d.out
 	count, rate := d.sms.Rate()
 	fmt.Fprintf(out, "\nSMS sent: %d (achieved %.1f/s); units reserved: %d\n", count, rate, d.inventory.Total())
+	d.reportDedup(out)
 	if d.pg != nil {
 		rows, lines, err := d.pg.Rows(ctx)
 		if err != nil {
 			return fmt.Errorf("counting PostgreSQL rows: %w", err)
 		}
-		fmt.Fprintf(out, "PostgreSQL rows for this run: %d (order lines written: %d)\n", rows, lines)
-		if rows != lines {
-			return fmt.Errorf("PostgreSQL holds %d rows for %d order lines", rows, lines)
+		dup, err := d.pg.DuplicatedLines(ctx)
+		if err != nil {
+			return fmt.Errorf("counting PostgreSQL rows: %w", err)
+		}
+		fmt.Fprintf(out, "PostgreSQL rows for this run: %d (order lines written: %d, written twice: %d)\n", rows, lines, dup)
+		if rows != lines || dup != 0 {
+			return fmt.Errorf("PostgreSQL holds %d rows for %d order lines, %d of them twice", rows, lines, dup)
 		}
 	}
 	if d.tel.addr != "" && d.o.linger > 0 {

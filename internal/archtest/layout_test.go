@@ -23,18 +23,20 @@ var otelAPI = []string{
 // imports no concern, no YAML and no JSON Schema, everything may use the
 // root vocabulary package and internal/, and only the OTel API is used.
 var allowed = map[string][]string{
-	mod:                  nil,
-	mod + "/ratelimit":   {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/breaker":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/priority":    {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/batch":       {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/dlq":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/dlq/dlqops":  {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", mod + "/dlq"},
-	mod + "/tracing":     {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
-	mod + "/middleware":  {"github.com/ThreeDotsLabs/watermill", "root", "internal"},
-	mod + "/config":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/middleware", mod + "/validate", "gopkg.in/yaml.v3"},
-	mod + "/validate":    {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
-	mod + "/dlq/dlqtest": {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
+	mod:                      nil,
+	mod + "/ratelimit":       {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/breaker":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/priority":        {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/batch":           {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/dlq":             {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/dlq/dlqops":      {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", mod + "/dlq"},
+	mod + "/tracing":         {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/middleware":      {"github.com/ThreeDotsLabs/watermill", "root", "internal"},
+	mod + "/config":          {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal", "concerns", mod + "/middleware", mod + "/validate", "gopkg.in/yaml.v3"},
+	mod + "/validate":        {"github.com/ThreeDotsLabs/watermill", "github.com/santhosh-tekuri/jsonschema/v6", "root", "internal"},
+	mod + "/dlq/dlqtest":     {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
+	mod + "/dedup":           {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
+	mod + "/dedup/deduptest": {mod + "/dedup"},
 	// the client side of fleet-wide state, shared by ratelimit and breaker:
 	// it imports no concern, so neither imports the other through it.
 	mod + "/internal/fleet": {"github.com/ThreeDotsLabs/watermill", "otel", "internal", mod + "/fleet"},
@@ -43,7 +45,7 @@ var allowed = map[string][]string{
 }
 
 // concerns are the middleware packages only config composes.
-var concerns = []string{"ratelimit", "breaker", "priority", "batch", "dlq", "tracing"}
+var concerns = []string{"ratelimit", "breaker", "priority", "batch", "dlq", "tracing", "dedup"}
 
 // permits reports whether rule (an entry of allowed) admits the import imp.
 func permits(rule, imp string) bool {
@@ -145,6 +147,7 @@ func TestAdaptersLayout(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
 	transports := []string{"gochannel", "amqp", "kafka", "nats", "redis", "postgres"}
+	stores := []string{"pgstore", "redisstore", "dlqstore", "pgdedup", "redisdedup"}
 	stores := []string{"pgstore", "redisstore", "dlqstore", "fleetredis"}
 	in := func(pkg string, names []string) bool {
 		for _, n := range names {

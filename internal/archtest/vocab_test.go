@@ -8,6 +8,7 @@ import (
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/middleware"
@@ -29,6 +30,7 @@ func TestInvalidConfigIsShared(t *testing.T) {
 		{"batch", batch.ErrInvalidConfig, func() error { _, err := batch.New(nil); return err }},
 		{"breaker", breaker.ErrInvalidConfig, func() error { _, err := breaker.New(breaker.WithOpenFor(-1)); return err }},
 		{"config", config.ErrInvalidConfig, func() error { _, err := config.Parse("levee.yaml", []byte("handlers: [a]\n"), nil, nil); return err }},
+		{"dedup", dedup.ErrInvalidConfig, func() error { _, err := dedup.New(dedup.WithLease(0)); return err }},
 		{"dlq", dlq.ErrInvalidConfig, func() error { _, err := dlq.New(nil); return err }},
 		{"dlqops", dlqops.ErrInvalidConfig, func() error { _, err := dlqops.NewMonitor(nil); return err }},
 		{"middleware", middleware.ErrInvalidConfig, func() error { _, err := middleware.NewTimeout(0); return err }},

@@ -7,6 +7,11 @@
 //
 //	go run ./chaos/cmd/chaos --plan chaos/plans/ci.yaml
 //	go run ./chaos/cmd/chaos --plan chaos/plans/ci.yaml --transport amqp --messages 10000 --seed 7
+//	go run ./chaos/cmd/chaos --plan chaos/plans/consumer-kill.yaml
+//
+// A plan with consumer_process: true starts this program again as its
+// consumer process (chaos.ConsumerMain), which the plan's consumer_kill
+// faults SIGKILL and restart.
 package main
 
 import (
@@ -22,6 +27,7 @@ import (
 )
 
 func main() {
+	chaos.ConsumerMain() // a plan's consumer process is this program started again
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -1,0 +1,185 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/levee-dev/levee/dlq/dlqops"
+)
+
+// canaryRun is one canary replay started from the console.
+type canaryRun struct {
+	ID      int
+	By, Key string
+	Actor   string
+	Started time.Time
+	Plan    dlqops.CanaryPlan
+
+	mu       sync.Mutex            // guards progress
+	progress dlqops.CanaryProgress // guarded by mu
+}
+
+func (c *canaryRun) snapshot() dlqops.CanaryProgress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.progress
+}
+
+// canaries holds the runs of this process (they are not kept across
+// restarts: the letters' events and the audit log are).
+type canaries struct {
+	mu     sync.Mutex
+	runs   []*canaryRun // guarded by mu
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newCanaries() *canaries {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &canaries{ctx: ctx, cancel: cancel}
+}
+
+func (c *canaries) stop() {
+	c.cancel()
+	c.wg.Wait()
+}
+
+func (c *canaries) get(id int) *canaryRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id < 1 || id > len(c.runs) {
+		return nil
+	}
+	return c.runs[id-1]
+}
+
+func (c *canaries) forGroup(by, key string) []*canaryRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*canaryRun
+	for _, r := range c.runs {
+		if r.By == by && r.Key == key {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// start runs a canary replay in the background. A group has at most one
+// running canary.
+func (c *canaries) start(run *canaryRun, rp *dlqops.Replayer, f dlqops.Filter) error {
+	c.mu.Lock()
+	for _, r := range c.runs {
+		if r.By == run.By && r.Key == run.Key && !r.snapshot().Done {
+			c.mu.Unlock()
+			return fmt.Errorf("levee/console: canary %d of this group is still running", r.ID)
+		}
+	}
+	c.runs = append(c.runs, run)
+	run.ID = len(c.runs)
+	c.mu.Unlock()
+	c.wg.Go(func() {
+		final, _ := rp.Canary(c.ctx, dlqops.ReplaySelection{Filter: f}, run.Plan, func(p dlqops.CanaryProgress) {
+			run.mu.Lock()
+			run.progress = p
+			run.mu.Unlock()
+		})
+		run.mu.Lock()
+		run.progress = final
+		run.mu.Unlock()
+	})
+	return nil
+}
+
+func (s *Server) startCanary(w http.ResponseWriter, r *http.Request) {
+	by, err := dlqops.ParseGroupBy(r.PostFormValue("by"))
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	key := r.PostFormValue("key")
+	plan, rate, err := s.canaryForm(r)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	plan.Actor = who(r).Name
+	rp, err := s.replayer(rate)
+	if err != nil {
+		s.fail(w, r, http.StatusConflict, err)
+		return
+	}
+	run := &canaryRun{By: string(by), Key: key, Actor: plan.Actor, Started: s.deps.Now(), Plan: plan}
+	if err := s.canaries.start(run, rp, groupFilter(by, key)); err != nil {
+		s.fail(w, r, http.StatusConflict, err)
+		return
+	}
+	s.audit(r, "canary_started", map[string]any{"by": string(by), "key": key, "run": run.ID, "waves": plan.Waves,
+		"max_failure_ratio": plan.MaxFailureRatio, "wait": plan.Wait.String(), "rate": rate})
+	http.Redirect(w, r, "/canary?run="+strconv.Itoa(run.ID), http.StatusSeeOther)
+}
+
+// canaryForm reads the plan from the form, the config's canary section
+// giving the defaults.
+func (s *Server) canaryForm(r *http.Request) (dlqops.CanaryPlan, float64, error) {
+	c := s.cfg.Canary
+	plan := dlqops.CanaryPlan{Waves: c.Waves, MaxFailureRatio: c.MaxFailureRatio, Wait: c.Wait}
+	rate := c.Rate
+	if rate == 0 {
+		rate = 10
+	}
+	if v := strings.TrimSpace(r.PostFormValue("waves")); v != "" {
+		plan.Waves = nil
+		for _, p := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil {
+				return plan, 0, errBadInput("waves: " + err.Error())
+			}
+			plan.Waves = append(plan.Waves, n)
+		}
+	}
+	var err error
+	if v := r.PostFormValue("ratio"); v != "" {
+		if plan.MaxFailureRatio, err = strconv.ParseFloat(v, 64); err != nil {
+			return plan, 0, errBadInput("failure ratio: " + err.Error())
+		}
+	}
+	if v := r.PostFormValue("wait"); v != "" {
+		if plan.Wait, err = time.ParseDuration(v); err != nil {
+			return plan, 0, errBadInput("wait: " + err.Error())
+		}
+	}
+	if v := r.PostFormValue("rate"); v != "" {
+		if rate, err = strconv.ParseFloat(v, 64); err != nil || rate < 0 {
+			return plan, 0, errBadInput("rate: want a number of messages per second")
+		}
+	}
+	plan, err = plan.Validate()
+	return plan, rate, err
+}
+
+func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.Atoi(r.URL.Query().Get("run"))
+	run := s.canaries.get(id)
+	if run == nil {
+		s.fail(w, r, http.StatusNotFound, errBadInput("no such canary run"))
+		return
+	}
+	p := run.snapshot()
+	left := -1 // unknown
+	by, _ := dlqops.ParseGroupBy(run.By)
+	if gs, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, Filter: groupFilter(by, run.Key)}); err == nil {
+		left = 0
+		for _, g := range gs {
+			left += g.New
+		}
+	}
+	s.render(w, r, http.StatusOK, "canary.html", map[string]any{"Title": fmt.Sprintf("Canary replay %d", run.ID), "Run": run,
+		"P": p, "Refresh": !p.Done, "Left": left, "Elapsed": p.Elapsed.Round(time.Millisecond)})
+}

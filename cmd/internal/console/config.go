@@ -1,0 +1,140 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/dlq/dlqops"
+)
+
+// ErrInvalidConfig is wrapped by every configuration error of the console.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/console: invalid configuration")
+
+// Role is what a user may do.
+type Role string
+
+// Roles. An admin may act (archive, restore, replay, edit); a viewer
+// reads only: every POST is refused.
+const (
+	RoleAdmin  Role = "admin"
+	RoleViewer Role = "viewer"
+)
+
+// User is one basic-auth login of the `console: users:` list. Put the
+// password in the environment (password: ${CONSOLE_PASSWORD}).
+type User struct {
+	Name     string `yaml:"name"`
+	Password string `yaml:"password"`
+	Role     Role   `yaml:"role"`
+}
+
+// Token is one bearer token of the `console: tokens:` list
+// (Authorization: Bearer <token>).
+type Token struct {
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+	Role  Role   `yaml:"role"`
+}
+
+// Canary holds the defaults of a canary replay started from the console.
+type Canary struct {
+	// Waves are the wave sizes; empty means dlqops.DefaultCanaryWaves.
+	Waves []int `yaml:"waves"`
+	// MaxFailureRatio halts a wave whose failures pass it; default 0 (the
+	// first failure halts).
+	MaxFailureRatio float64 `yaml:"max_failure_ratio"`
+	// Wait is how long a wave waits for re-dead-letters; default 30s.
+	Wait time.Duration `yaml:"wait"`
+	// Rate is the velocity limit in messages per second; default 10.
+	Rate float64 `yaml:"rate"`
+}
+
+// Config is the `console:` section of levee.yaml.
+type Config struct {
+	// Listen is the address served; default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// Users and Tokens authenticate requests; at least one is required
+	// unless the console listens on loopback and the command says
+	// --insecure-loopback.
+	Users  []User  `yaml:"users"`
+	Tokens []Token `yaml:"tokens"`
+	// TraceLink is a URL template for a letter's trace ID, with
+	// "{trace_id}" in it (say "http://jaeger:16686/trace/{trace_id}");
+	// empty shows the ID without a link.
+	TraceLink string `yaml:"trace_link"`
+	// AuditLog is a file the audit log is appended to (JSON lines);
+	// empty means standard error.
+	AuditLog string `yaml:"audit_log"`
+	// Canary holds the canary replay defaults.
+	Canary Canary `yaml:"canary"`
+}
+
+// DefaultListen is Config.Listen's default.
+const DefaultListen = "127.0.0.1:8080"
+
+// Validate checks c (and is run by the YAML decoder after decoding).
+func (c *Config) Validate() error {
+	seen := map[string]bool{}
+	for _, u := range c.Users {
+		switch {
+		case u.Name == "" || strings.Contains(u.Name, ":"):
+			return errors.New("console user: a name without ':' is required")
+		case len(u.Password) < 8:
+			return fmt.Errorf("console user %q: a password of at least 8 bytes is required", u.Name)
+		case u.Role != RoleAdmin && u.Role != RoleViewer:
+			return fmt.Errorf("console user %q: role %q (want admin or viewer)", u.Name, u.Role)
+		case seen[u.Name]:
+			return fmt.Errorf("console user %q listed twice", u.Name)
+		}
+		seen[u.Name] = true
+	}
+	for _, t := range c.Tokens {
+		switch {
+		case t.Name == "":
+			return errors.New("console token: a name is required")
+		case len(t.Token) < 16:
+			return fmt.Errorf("console token %q: at least 16 bytes are required", t.Name)
+		case t.Role != RoleAdmin && t.Role != RoleViewer:
+			return fmt.Errorf("console token %q: role %q (want admin or viewer)", t.Name, t.Role)
+		}
+	}
+	if c.TraceLink != "" && !strings.Contains(c.TraceLink, "{trace_id}") {
+		return fmt.Errorf("console trace_link %q has no {trace_id}", c.TraceLink)
+	}
+	if c.Canary.Rate < 0 || c.Canary.Wait < 0 {
+		return errors.New("console canary: negative rate or wait")
+	}
+	if _, err := (dlqops.CanaryPlan{Waves: c.Canary.Waves, MaxFailureRatio: c.Canary.MaxFailureRatio}).Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// HasAuth reports whether any user or token is configured.
+func (c *Config) HasAuth() bool { return len(c.Users) > 0 || len(c.Tokens) > 0 }
+
+// CheckListen refuses an unauthenticated console unless it listens on a
+// loopback address and insecureLoopback is set.
+func CheckListen(c *Config, addr string, insecureLoopback bool) error {
+	if c.HasAuth() {
+		return nil
+	}
+	if !insecureLoopback {
+		return fmt.Errorf("%w: the console needs console.users or console.tokens (or --insecure-loopback on a loopback address)", ErrInvalidConfig)
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: listen %q: %w", ErrInvalidConfig, addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%w: --insecure-loopback needs a loopback listen address, not %q", ErrInvalidConfig, addr)
+	}
+	return nil
+}

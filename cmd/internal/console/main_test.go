@@ -1,0 +1,9 @@
+package console
+
+import (
+	"testing"
+
+	"github.com/levee-dev/levee/internal/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.VerifyMain(m) }

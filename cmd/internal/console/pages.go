@@ -1,0 +1,256 @@
+package console
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
+)
+
+// trendHours is how many hours the groups page's trend shows.
+const trendHours = 24
+
+// groupSample is how many of its newest letters a group page shows.
+const groupSample = 20
+
+// groupsPerPage is how many groups one groups page shows.
+const groupsPerPage = 50
+
+// groupRow is a group and its hourly trend.
+type groupRow struct {
+	dlqops.Group
+	Trend []int
+	Max   int
+}
+
+func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
+	by, err := dlqops.ParseGroupBy(r.URL.Query().Get("by"))
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	now := s.deps.Now()
+	groups, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, WindowStart: now.Add(-time.Hour)})
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	total := len(groups)
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	page = max(0, min(page, (total-1)/groupsPerPage))
+	from := page * groupsPerPage
+	groups = groups[from:min(len(groups), from+groupsPerPage)]
+	keys := make([]string, len(groups))
+	for i, g := range groups {
+		keys[i] = g.Key
+	}
+	trends, err := s.store.Hourly(r.Context(), dlqops.HourlyQuery{By: by, Keys: keys,
+		Since: now.Add(-(trendHours - 1) * time.Hour), Hours: trendHours})
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	rows := make([]groupRow, len(groups))
+	for i, g := range groups {
+		rows[i] = groupRow{Group: g, Trend: trends[g.Key], Max: slices.Max(append([]int{1}, trends[g.Key]...))}
+	}
+	data := map[string]any{"Title": "Dead-letter groups", "By": string(by), "Groups": rows, "Total": total,
+		"From": from + 1, "To": from + len(rows)}
+	if page > 0 {
+		data["Prev"] = fmt.Sprintf("/?by=%s&page=%d", by, page-1)
+	}
+	if from+len(rows) < total {
+		data["Next"] = fmt.Sprintf("/?by=%s&page=%d", by, page+1)
+	}
+	s.render(w, r, http.StatusOK, "groups.html", data)
+}
+
+// groupFilter is the filter of the group named by by and key.
+func groupFilter(by dlqops.GroupBy, key string) dlqops.Filter {
+	switch by {
+	case dlqops.GroupByTopic:
+		return dlqops.Filter{Topic: key}
+	case dlqops.GroupByHandler:
+		return dlqops.Filter{Handler: key}
+	}
+	return dlqops.Filter{Group: key}
+}
+
+func (s *Server) groupPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	by, err := dlqops.ParseGroupBy(q.Get("by"))
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	key := q.Get("key")
+	f := groupFilter(by, key)
+	groups, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, Filter: f, WindowStart: s.deps.Now().Add(-time.Hour)})
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	if len(groups) == 0 {
+		s.fail(w, r, http.StatusNotFound, errors.New("no such group"))
+		return
+	}
+	f.Limit = groupSample
+	page, err := s.store.Page(r.Context(), dlqops.PageQuery{Filter: f})
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	var stack string
+	if len(page.Letters) > 0 {
+		stack = stackOf(page.Letters[0].Metadata)
+	}
+	s.render(w, r, http.StatusOK, "group.html", map[string]any{"Title": "Group " + key, "By": string(by), "Key": key,
+		"Group": groups[0], "Letters": page.Letters, "Stack": stack, "Canary": s.cfg.Canary, "Waves": wavesText(s.cfg.Canary.Waves),
+		"Runs": s.canaries.forGroup(string(by), key), "Back": "/group?" + url.Values{"by": {string(by)}, "key": {key}}.Encode()})
+}
+
+// stackOf returns the panic's stack a letter carries (dlq.KeyStack), ""
+// when none.
+func stackOf(md map[string]string) string { return md[dlq.KeyStack] }
+
+func wavesText(w []int) string {
+	if len(w) == 0 {
+		w = dlqops.DefaultCanaryWaves()
+	}
+	parts := make([]string, len(w))
+	for i, n := range w {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+// maxLineage bounds the ancestors a letter page follows.
+const maxLineage = 20
+
+func (s *Server) letterPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	dl, err := s.store.Get(r.Context(), id)
+	if errors.Is(err, dlqops.ErrNotFound) {
+		s.fail(w, r, http.StatusNotFound, err)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	events, err := s.store.Events(r.Context(), id, 100)
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	var ancestors []dlqops.Record
+	for cur := dl; len(ancestors) < maxLineage; {
+		parent := cur.Metadata[dlq.KeyReplayOf]
+		if parent == "" {
+			break
+		}
+		p, err := s.store.Get(r.Context(), parent)
+		if err != nil {
+			break // pruned, or garbage
+		}
+		ancestors = append(ancestors, p)
+		cur = p
+	}
+	descendants, err := s.descendants(r, dl)
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	payload, kind := renderPayload(dl.Payload)
+	traceID := traceIDOf(dl.Metadata)
+	s.render(w, r, http.StatusOK, "letter.html", map[string]any{"Title": "Letter " + dl.ID, "L": dl,
+		"Payload": payload, "PayloadKind": kind, "Meta": sortedMeta(dl.Metadata), "Stack": stackOf(dl.Metadata),
+		"CodeLocation": dl.Metadata[dlq.KeyCodeLocation],
+		"Events":       events, "Ancestors": ancestors, "Descendants": descendants,
+		"TraceID": traceID, "TraceURL": s.traceURL(traceID)})
+}
+
+// descendants finds the re-dead-letters of dl's replays: letters of its
+// topic since its first replay whose dlq.KeyReplayOf names it (the first
+// 1,000 of them, oldest first).
+func (s *Server) descendants(r *http.Request, dl dlqops.Record) ([]dlqops.Record, error) {
+	since := dl.ReplayedAt
+	if since.IsZero() || dl.OriginalTopic == "" {
+		return nil, nil
+	}
+	letters, err := s.store.List(r.Context(), dlqops.Filter{Topic: dl.OriginalTopic, Since: since.Add(-time.Minute), Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	var out []dlqops.Record
+	for _, l := range letters {
+		if l.Metadata[dlq.KeyReplayOf] == dl.ID {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+type metaPair struct{ Key, Value string }
+
+func sortedMeta(md map[string]string) []metaPair {
+	out := make([]metaPair, 0, len(md))
+	for k, v := range md {
+		out = append(out, metaPair{k, v})
+	}
+	slices.SortFunc(out, func(a, b metaPair) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// renderPayload returns the payload as text to show: indented JSON, the
+// text itself when it is printable UTF-8, else a hex dump.
+func renderPayload(p []byte) (string, string) {
+	if json.Valid(p) {
+		var b bytes.Buffer
+		if err := json.Indent(&b, p, "", "  "); err == nil {
+			return b.String(), "json"
+		}
+	}
+	if utf8.Valid(p) && !bytes.ContainsFunc(p, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' && r != '\r' }) {
+		return string(p), "text"
+	}
+	return hex.Dump(p), "hex"
+}
+
+// traceIDOf returns the W3C trace ID of the letter's trace context
+// (traceparent, else the replay's original), "" when none is valid.
+func traceIDOf(md map[string]string) string {
+	for _, k := range []string{"traceparent", levee.KeyOriginalTraceparent} {
+		parts := strings.Split(md[k], "-")
+		if len(parts) == 4 && len(parts[1]) == 32 && isHex(parts[1]) && strings.Trim(parts[1], "0") != "" {
+			return parts[1]
+		}
+	}
+	return ""
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// traceURL fills the trace link template; the ID is hex, and html/template
+// checks the URL's scheme again when it renders it.
+func (s *Server) traceURL(traceID string) string {
+	if traceID == "" || s.cfg.TraceLink == "" {
+		return ""
+	}
+	return strings.ReplaceAll(s.cfg.TraceLink, "{trace_id}", url.PathEscape(traceID))
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConfigCheckConsole: `levee config check` validates the console
+// section too, with the file, line and key.
+func TestConfigCheckConsole(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, body, want string
+		code             int
+	}{
+		{"ok", "console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: viewer}]\n", ": ok", 0},
+		{"unknown key", "console:\n  lisen: x\n", `:2: console.lisen: unknown key "lisen"`, 1},
+		{"short password", "console:\n  users: [{name: a, password: short, role: admin}]\n", "password of at least 8 bytes", 1},
+		{"bad role", "console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: root}]\n", `role "root"`, 1},
+		{"trace link", "console:\n  trace_link: http://jaeger/trace\n", "has no {trace_id}", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".yaml")
+			if err := os.WriteFile(path, []byte(tt.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			code := run([]string{"config", "check", path}, &out, &errb)
+			if code != tt.code || !strings.Contains(out.String()+errb.String(), tt.want) {
+				t.Errorf("got %d %q %q, want %d and %q", code, out.String(), errb.String(), tt.code, tt.want)
+			}
+		})
+	}
+}

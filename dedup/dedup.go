@@ -1,0 +1,219 @@
+package dedup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
+)
+
+// Dedup is an idempotent-consumer middleware: a message whose identity was
+// handled within the window is acked without running the handler, and a
+// message whose identity another delivery is handling is deferred, so the
+// handler never runs twice at once for one identity. Make one with New.
+// Safe for concurrent use; it owns no goroutine, so it has no Close.
+type Dedup struct {
+	stats stats
+	cfg   config
+	local bool // the store ignores contexts: no deadline to build
+	tx    bool // the store is a TxStore: put a Ticket in the context
+	ins   *instruments
+}
+
+// New returns a Dedup. Every invalid option is reported in one error that
+// wraps ErrInvalidConfig.
+func New(opts ...Option) (*Dedup, error) {
+	cfg := newConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if len(cfg.errs) > 0 {
+		return nil, errors.Join(cfg.errs...)
+	}
+	if cfg.store == nil {
+		s, err := NewMemStore(DefaultMaxKeys)
+		if err != nil {
+			return nil, err
+		}
+		cfg.store = s
+	}
+	ins, err := newInstruments(cfg.mp)
+	if err != nil {
+		return nil, fmt.Errorf("levee/dedup: metrics: %w", err)
+	}
+	d := &Dedup{cfg: cfg, ins: ins}
+	_, d.local = cfg.store.(*MemStore)
+	_, d.tx = cfg.store.(TxStore)
+	return d, nil
+}
+
+// Stats counts what a Dedup did since New, the same events as its
+// metrics.
+type Stats struct {
+	Duplicates    uint64 // acked without running the handler
+	Waited        uint64 // deferred: the identity was in progress elsewhere
+	LeaseExpiries uint64 // claims taken over after their lease ended
+	StoreErrors   uint64 // failed store calls
+}
+
+type stats [numCounters]atomic.Uint64
+
+// Stats returns the counts so far. Safe for concurrent use.
+func (d *Dedup) Stats() Stats {
+	return Stats{Duplicates: d.stats[cDuplicates].Load(), Waited: d.stats[cWaited].Load(),
+		LeaseExpiries: d.stats[cLeaseExpiries].Load(), StoreErrors: d.stats[cStoreErrors].Load()}
+}
+
+// Store returns the store in use.
+func (d *Dedup) Store() Store { return d.cfg.store }
+
+// Lease returns the claim lease.
+func (d *Dedup) Lease() time.Duration { return d.cfg.lease }
+
+// Window returns how long a done identity is remembered.
+func (d *Dedup) Window() time.Duration { return d.cfg.window }
+
+// Middleware returns next wrapped with deduplication:
+//
+//   - a message without an identity fails with an error wrapping ErrNoKey
+//     (class "validation": dead-lettered at once);
+//   - the identity is claimed for the lease; if the store fails, the
+//     message is deferred (a levee.Deferral wrapping ErrStore);
+//   - a duplicate of a done identity returns nil without calling next: the
+//     message is acked, no attempt, no breaker outcome;
+//   - an identity held by a live claim is deferred (a levee.Deferral
+//     wrapping ErrInProgress, RetryAfter at most the busy retry);
+//   - otherwise next runs; on success the identity is marked done (unless
+//     the handler settled a Ticket in its transaction), on any error or
+//     deferral the claim is released so that the retry can claim it.
+//
+// A failed done mark or release after next ran is logged and counted, and
+// the handler's result stands: at-least-once is kept, and the claim ends
+// by its lease.
+func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
+	attrs := new(atomic.Pointer[handlerAttrs])
+	return func(msg *message.Message) ([]*message.Message, error) {
+		key, fromFn, err := identity(msg, d.cfg.key)
+		if err != nil {
+			return nil, err
+		}
+		ctx := msg.Context()
+		token := rand.Uint64()
+		id := key // the identity, without the namespace
+		key = StoreKey(d.cfg.namespace, id)
+		c, err := d.claim(ctx, key, token)
+		if err != nil {
+			d.count(ctx, attrs, msg, cStoreErrors)
+			return nil, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: %w", ErrStore, key, err))
+		}
+		switch c.Status {
+		case StatusDone:
+			d.count(ctx, attrs, msg, cDuplicates)
+			return nil, nil
+		case StatusBusy:
+			d.count(ctx, attrs, msg, cWaited)
+			after := d.cfg.busyRetry
+			if c.Remaining > 0 && c.Remaining < after {
+				after = c.Remaining
+			}
+			return nil, levee.Defer(after, ErrInProgress)
+		case StatusClaimed:
+		default:
+			return nil, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: unknown status %d", ErrStore, key, c.Status))
+		}
+		if c.TookOver {
+			d.count(ctx, attrs, msg, cLeaseExpiries)
+		}
+		if fromFn && id != msg.UUID {
+			// A dead letter, and its replay, keep the identity. The UUID
+			// needs no copy: a dead letter records it as its original UUID,
+			// which the replayer turns into levee.KeyDedupID.
+			if msg.Metadata == nil {
+				msg.Metadata = message.Metadata{}
+			}
+			msg.Metadata[levee.KeyDedupID] = id
+		}
+		out, t, herr := d.run(ctx, next, msg, key, token)
+		if herr != nil {
+			if err := d.finish(ctx, key, token, false); err != nil {
+				d.count(ctx, attrs, msg, cStoreErrors)
+				d.log("release failed; the claim ends with its lease", key, err)
+			}
+			return out, herr
+		}
+		if t != nil && t.Settled() {
+			return out, nil
+		}
+		if err := d.finish(ctx, key, token, true); err != nil {
+			d.count(ctx, attrs, msg, cStoreErrors)
+			d.log("done mark failed; a duplicate after the lease will run again", key, err)
+		}
+		return out, nil
+	}
+}
+
+// run calls next, with the Ticket in the context for a TxStore, and
+// restores the context. If next panics, the claim is released while the
+// panic goes on unchanged (nothing recovers it here, so its stack stays
+// intact for the recover slot).
+func (d *Dedup) run(ctx context.Context, next message.HandlerFunc, msg *message.Message, key string, token uint64) (out []*message.Message, t *Ticket, err error) {
+	if d.tx {
+		t = &Ticket{key: key, token: token, window: d.cfg.window}
+		msg.SetContext(context.WithValue(ctx, ticketKey{}, t))
+	}
+	returned := false
+	defer func() {
+		if t != nil {
+			msg.SetContext(ctx)
+		}
+		if !returned {
+			if err := d.finish(ctx, key, token, false); err != nil {
+				d.log("release after a panic failed; the claim ends with its lease", key, err)
+			}
+		}
+	}()
+	out, err = next(msg)
+	returned = true
+	return out, t, err
+}
+
+func (d *Dedup) count(ctx context.Context, attrs *atomic.Pointer[handlerAttrs], msg *message.Message, which int) {
+	d.stats[which].Add(1)
+	d.ins.count(ctx, attrs, msg, which)
+}
+
+func (d *Dedup) claim(ctx context.Context, key string, token uint64) (Claim, error) {
+	if d.local {
+		return d.cfg.store.Claim(ctx, key, token, d.cfg.lease)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.storeTimeout)
+	defer cancel()
+	return d.cfg.store.Claim(ctx, key, token, d.cfg.lease)
+}
+
+// finish marks done (ok) or releases the claim. It outlives the message
+// context's cancellation: a handler that succeeded must leave its mark.
+func (d *Dedup) finish(ctx context.Context, key string, token uint64, ok bool) error {
+	if !d.local {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), d.cfg.storeTimeout)
+		defer cancel()
+	}
+	if ok {
+		return d.cfg.store.Done(ctx, key, token, d.cfg.window)
+	}
+	return d.cfg.store.Release(ctx, key, token)
+}
+
+func (d *Dedup) log(msg, key string, err error) {
+	if d.cfg.logger != nil {
+		d.cfg.logger.Error("levee/dedup: "+msg, err, watermill.LogFields{"dedup_key": key, "dedup": d.cfg.name})
+	}
+}

@@ -1,0 +1,42 @@
+package dedup
+
+import (
+	"errors"
+
+	"github.com/levee-dev/levee"
+)
+
+// ErrInvalidConfig is wrapped by every configuration error from New, the
+// options, the key functions and Config.Validate. errors.Is matches it with
+// levee.ErrInvalidConfig too.
+var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/dedup: invalid configuration")
+
+// ErrInProgress is wrapped by the deferral returned for a message whose
+// identity another delivery holds a claim on: the handler was not run,
+// the message is redelivered after the deferral's RetryAfter (at most the
+// claim's remaining lease). Test it with errors.Is.
+var ErrInProgress = errors.New("levee/dedup: message in progress elsewhere")
+
+// ErrStore is wrapped by the deferral returned when the store could not be
+// asked for a claim (an outage, a deadline): the handler was not run and
+// the message is not counted as an attempt.
+var ErrStore = errors.New("levee/dedup: store unavailable")
+
+// ErrNoKey is wrapped by the error of a message whose identity cannot be
+// read (the metadata key is missing, the JSON pointer matches nothing or
+// the payload is not JSON). It declares the class "validation": the dlq
+// dead-letters such a message at once, with the reason.
+var ErrNoKey = errors.New("levee/dedup: message has no identity")
+
+// ErrAlreadyDone is returned by a transactional done mark (see the
+// adapters' PostgreSQL inbox) when another delivery of the same identity
+// committed its mark first: the caller must roll its transaction back, so
+// the side effects happen once.
+var ErrAlreadyDone = errors.New("levee/dedup: identity already done")
+
+// keyError is ErrNoKey with its detail; class "validation".
+type keyError struct{ detail string }
+
+func (e *keyError) Error() string      { return ErrNoKey.Error() + ": " + e.detail }
+func (e *keyError) Unwrap() error      { return ErrNoKey }
+func (e *keyError) ErrorClass() string { return string(levee.ClassValidation) }

@@ -1,0 +1,134 @@
+package dedup
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee"
+)
+
+// MaxKeyLen bounds an identity: a longer one is an error (ErrNoKey), so a
+// garbage value cannot grow a store's keys.
+const MaxKeyLen = 512
+
+// KeyFunc returns a message's identity. An error that wraps ErrNoKey
+// dead-letters the message (class "validation"); the identity must be
+// non-empty and at most MaxKeyLen bytes.
+type KeyFunc func(msg *message.Message) (string, error)
+
+// UUIDKey is the default identity: the message UUID.
+func UUIDKey(msg *message.Message) (string, error) { return msg.UUID, nil }
+
+// MetadataKey returns a KeyFunc reading the identity from the metadata key
+// name. A message without the key (or with an empty value) has no
+// identity. The error for an empty name wraps ErrInvalidConfig.
+func MetadataKey(name string) (KeyFunc, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, fmt.Errorf("%w: metadata key name is empty", ErrInvalidConfig)
+	}
+	return func(msg *message.Message) (string, error) {
+		if v := msg.Metadata.Get(name); v != "" {
+			return v, nil
+		}
+		return "", &keyError{detail: "metadata key " + strconv.Quote(name) + " is missing"}
+	}, nil
+}
+
+// JSONPointer returns a KeyFunc reading the identity from the JSON payload
+// at pointer (RFC 6901, e.g. "/order/id"). The value must be a string or a
+// number (taken as written); anything else, a payload that is not JSON, or
+// a pointer that matches nothing means no identity. The error for a
+// malformed pointer wraps ErrInvalidConfig.
+func JSONPointer(pointer string) (KeyFunc, error) {
+	tokens, err := parsePointer(pointer)
+	if err != nil {
+		return nil, err
+	}
+	return func(msg *message.Message) (string, error) {
+		return lookup(msg.Payload, pointer, tokens)
+	}, nil
+}
+
+func parsePointer(p string) ([]string, error) {
+	if p == "" || p[0] != '/' {
+		return nil, fmt.Errorf("%w: JSON pointer %q must start with /", ErrInvalidConfig, p)
+	}
+	parts := strings.Split(p[1:], "/")
+	for i, t := range parts {
+		if strings.Contains(strings.ReplaceAll(strings.ReplaceAll(t, "~0", ""), "~1", ""), "~") {
+			return nil, fmt.Errorf("%w: JSON pointer %q has a bad escape in %q", ErrInvalidConfig, p, t)
+		}
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+	}
+	return parts, nil
+}
+
+func lookup(payload []byte, pointer string, tokens []string) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", &keyError{detail: "payload is not JSON: " + err.Error()}
+	}
+	for _, t := range tokens {
+		switch x := v.(type) {
+		case map[string]any:
+			next, ok := x[t]
+			if !ok {
+				return "", &keyError{detail: "JSON pointer " + pointer + " matches nothing"}
+			}
+			v = next
+		case []any:
+			i, err := strconv.Atoi(t)
+			if err != nil || i < 0 || i >= len(x) {
+				return "", &keyError{detail: "JSON pointer " + pointer + " matches nothing"}
+			}
+			v = x[i]
+		default:
+			return "", &keyError{detail: "JSON pointer " + pointer + " matches nothing"}
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case json.Number:
+		return x.String(), nil
+	}
+	return "", &keyError{detail: "JSON pointer " + pointer + " is not a string or a number"}
+}
+
+// StoreKey returns the key an identity has in a store under namespace:
+// the identity itself without a namespace, else namespace + "/" +
+// identity.
+func StoreKey(namespace, identity string) string {
+	if namespace == "" {
+		return identity
+	}
+	return namespace + "/" + identity
+}
+
+// identity returns the message's identity: levee.KeyDedupID when set (a
+// replay keeps its letter's identity that way), else fn's. It reports
+// whether the value came from fn (and should be written to the metadata
+// when it is not the UUID).
+func identity(msg *message.Message, fn KeyFunc) (key string, fromFn bool, err error) {
+	if v := msg.Metadata[levee.KeyDedupID]; v != "" {
+		key = v
+	} else if key, err = fn(msg); err != nil {
+		return "", false, err
+	} else {
+		fromFn = true
+	}
+	switch {
+	case key == "":
+		return "", false, &keyError{detail: "identity is empty"}
+	case len(key) > MaxKeyLen:
+		return "", false, &keyError{detail: fmt.Sprintf("identity is %d bytes, over %d", len(key), MaxKeyLen)}
+	}
+	return key, fromFn, nil
+}

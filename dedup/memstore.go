@@ -1,0 +1,134 @@
+package dedup
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// DefaultMaxKeys is the number of identities a MemStore keeps by default.
+const DefaultMaxKeys = 100_000
+
+// MemStore is the Store of one process: a map bounded to max identities.
+// When full it forgets the oldest identity it recorded (its done mark, or
+// its claim if that delivery is still running: keep max above the number
+// of messages in flight), and it drops expired entries as it goes. It
+// survives no restart: after one, a redelivered message runs again, so use
+// it where duplicates come from the broker while the process lives, or for
+// tests. Safe for concurrent use; a call never blocks on anything but its
+// mutex, so ctx is not consulted.
+type MemStore struct {
+	max int
+
+	mu    sync.Mutex
+	items map[string]*memEntry // guarded by mu
+	ring  []*memEntry          // guarded by mu; insertion order, oldest at head
+	head  int                  // guarded by mu
+	n     int                  // guarded by mu; live slots of ring
+}
+
+// memEntry is one identity. The ring holds the same pointer as the map, so
+// sweeping the ring needs no lookup; gone marks an entry deleted from the
+// map (released), whose ring slot is stale.
+type memEntry struct {
+	key   string
+	token uint64
+	until int64 // Unix nanoseconds: end of the lease or of the window
+	done  bool
+	gone  bool
+}
+
+// NewMemStore returns a MemStore that keeps at most max identities. max
+// must be positive (DefaultMaxKeys is a fit for most services); otherwise
+// the error wraps ErrInvalidConfig.
+func NewMemStore(max int) (*MemStore, error) {
+	if max <= 0 {
+		return nil, fmt.Errorf("%w: memory store max keys %d must be positive", ErrInvalidConfig, max)
+	}
+	return &MemStore{max: max, items: make(map[string]*memEntry, min(max, 1024)), ring: make([]*memEntry, max)}, nil
+}
+
+// Claim implements Store.
+func (s *MemStore) Claim(_ context.Context, key string, token uint64, lease time.Duration) (Claim, error) {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.items[key]
+	switch {
+	case !ok:
+		s.insert(&memEntry{key: key, token: token, until: now + int64(lease)}, now)
+		return Claim{Status: StatusClaimed}, nil
+	case e.until > now && e.done:
+		return Claim{Status: StatusDone}, nil
+	case e.until > now:
+		return Claim{Status: StatusBusy, Remaining: time.Duration(e.until - now)}, nil
+	}
+	tookOver := !e.done
+	e.token, e.until, e.done = token, now+int64(lease), false
+	return Claim{Status: StatusClaimed, TookOver: tookOver}, nil
+}
+
+// Done implements Store.
+func (s *MemStore) Done(_ context.Context, key string, token uint64, window time.Duration) error {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.items[key]; ok {
+		e.token, e.until, e.done = token, now+int64(window), true
+		return nil
+	}
+	s.insert(&memEntry{key: key, token: token, until: now + int64(window), done: true}, now)
+	return nil
+}
+
+// IsDone implements DoneChecker.
+func (s *MemStore) IsDone(_ context.Context, key string) (bool, error) {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.items[key]
+	return ok && e.done && e.until > now, nil
+}
+
+// Release implements Store.
+func (s *MemStore) Release(_ context.Context, key string, token uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.items[key]; ok && !e.done && e.token == token {
+		delete(s.items, key)
+		e.gone = true
+	}
+	return nil
+}
+
+// Len returns the number of identities kept, expired ones included until
+// they are swept.
+func (s *MemStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items)
+}
+
+// insert records a new entry, sweeping stale and expired entries at the
+// head of the ring and forgetting the oldest when full. Called with mu
+// held.
+func (s *MemStore) insert(e *memEntry, now int64) {
+sweep:
+	for s.n > 0 {
+		old := s.ring[s.head]
+		switch {
+		case old.gone: // released: a stale slot
+		case old.until <= now || s.n == s.max: // expired, or the oldest of a full ring
+			delete(s.items, old.key)
+		default:
+			break sweep
+		}
+		s.ring[s.head] = nil
+		s.head = (s.head + 1) % s.max
+		s.n--
+	}
+	s.ring[(s.head+s.n)%s.max] = e
+	s.n++
+	s.items[e.key] = e
+}

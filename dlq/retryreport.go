@@ -1,0 +1,47 @@
+package dlq
+
+import (
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee/internal/trunc"
+)
+
+// reportRetry tells the span, the logger and the OnRetry hook about a
+// retry in place.
+func (w *wrapped) reportRetry(msg *message.Message, n *names, attempt int, delay time.Duration, err error) {
+	cfg := &w.r.cfg
+	if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
+		span.AddEvent("levee.retry", trace.WithAttributes(
+			attribute.Int("attempt", attempt),
+			attribute.String("delay", delay.String()),
+			attribute.String("error", trunc.String(err.Error(), cfg.maxErrorLength)),
+		))
+	}
+	cfg.logger.Debug("levee dlq: retrying", watermill.LogFields{
+		"uuid": msg.UUID, "handler": n.handler, "attempt": attempt, "delay": delay, "err": err})
+	if cfg.onRetry != nil {
+		cfg.onRetry(RetryInfo{Handler: n.handler, Topic: n.topic, MessageUUID: msg.UUID,
+			Attempt: attempt, Delay: delay, Err: err})
+	}
+}
+
+// sleep waits d or until the message context ends.
+func sleep(msg *message.Message, d time.Duration) error {
+	ctx := msg.Context()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
