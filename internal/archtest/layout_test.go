@@ -147,8 +147,7 @@ func TestAdaptersLayout(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
 	transports := []string{"gochannel", "amqp", "kafka", "nats", "redis", "postgres"}
-	stores := []string{"pgstore", "redisstore", "dlqstore", "pgdedup", "redisdedup"}
-	stores := []string{"pgstore", "redisstore", "dlqstore", "fleetredis"}
+	stores := []string{"pgstore", "redisstore", "dlqstore", "pgdedup", "redisdedup", "fleetredis"}
 	in := func(pkg string, names []string) bool {
 		for _, n := range names {
 			if pkg == mod+"/adapters/"+n {
