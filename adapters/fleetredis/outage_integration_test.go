@@ -113,8 +113,9 @@ func TestFleetStoreOutage(t *testing.T) {
 // TestFleetStoreOutageLatency: with demand below the fleet limit (one
 // worker per replica, 50/s local limits, 400/s fleet), a hung then dead
 // store adds at most the store timeout (50ms) to a message, in every mode:
-// the longest wait of a message stays within the local limit's spacing
-// (20ms) + 50ms + scheduling slack (80ms).
+// waits stay within the local limit's spacing (20ms) + 50ms + scheduling
+// slack (80ms) in at least 95% of the 100ms intervals, and no process stall
+// makes one longer than 300ms.
 func TestFleetStoreOutageLatency(t *testing.T) {
 	for _, mode := range []string{"fail_open", "fail_closed", "local"} {
 		t.Run(mode, func(t *testing.T) {
@@ -129,17 +130,30 @@ func TestFleetStoreOutageLatency(t *testing.T) {
 			ft.at(1500)
 			r.start()
 			ft.wait()
+			// Each replica prints the longest wait of the last 100ms every
+			// 100ms. A wait on the store ends at the store timeout (50ms): an
+			// interval may exceed 150ms only by a stall of the process
+			// itself (scheduling on a busy machine, -race), which is rare.
 			var worst, worstAt int64
+			intervals, over := 0, 0
 			for i := range replicas {
 				for _, s := range ft.samples(i) {
-					if s.at > 600 && s.worstUS > worst {
+					if s.at <= 600 {
+						continue
+					}
+					intervals++
+					if s.worstUS > 150_000 {
+						over++
+					}
+					if s.worstUS > worst {
 						worst, worstAt = s.worstUS, s.at
 					}
 				}
 			}
-			t.Logf("%s: longest wait of a message %dµs (at %dms); store hung 600-1100ms, down 1100-1500ms", mode, worst, worstAt)
-			if worst > 150_000 {
-				t.Errorf("a message waited %dµs, want <= 150ms", worst)
+			t.Logf("%s: longest wait of a message %dµs (at %dms); %d of %d 100ms intervals had a wait over 150ms; store hung 600-1100ms, down 1100-1500ms",
+				mode, worst, worstAt, over, intervals)
+			if over > intervals/20 || worst > 300_000 {
+				t.Errorf("%d of %d intervals had a wait over 150ms, the longest %dµs; want at most 5%% and none over 300ms", over, intervals, worst)
 			}
 		})
 	}
