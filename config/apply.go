@@ -190,9 +190,10 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 			a.instances[name+"/"+p.sec.Key] = b.instance
 		}
 		label := p.sec.label(p.value)
-		if b.layer != nil {
+		switch {
+		case b.layer != nil:
 			s.SetLayer(p.sec.Slot, b.layer, label)
-		} else {
+		case b.mw != nil: // a section without its own middleware (fleet) leaves the slot to others
 			s.SetLabeled(p.sec.Slot, b.mw, label)
 		}
 		if b.mw != nil {

@@ -32,6 +32,8 @@ type Config struct {
 	store     dlqops.StoreConfig
 	hasStore  bool
 	schemas   *validate.Registry
+	fleet     FleetConfig
+	hasFleet  bool
 	handlers  map[string]*Handler
 	// shared holds the named shared resources (schedulers, breakers), by
 	// section key and then by name, undecoded until a handler needs them.

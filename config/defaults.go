@@ -79,6 +79,7 @@ func sectionDefaults() map[string]map[string]string {
 			"max_hold":      "the transport's ack deadline (config.Deps.MaxHold), else none",
 		},
 		"dedup": dedupDefaults(),
+		"fleet": fleetDefaults(),
 		"store": {
 			"kind": dlqops.StoreKindMemory, "url": "required for postgres and redis", "schema": "levee (postgres)",
 			"prefix": "levee (redis)", "retention.max_age": "none (keep)", "retention.max_count": "none",

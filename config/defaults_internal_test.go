@@ -22,7 +22,7 @@ func TestEveryKeyHasADefault(t *testing.T) {
 	types := map[string]any{
 		"tracing": tracing.Config{}, "dlq": dlq.Config{}, "breaker": breaker.Config{}, "breakers": breaker.Config{},
 		"priority": priority.Config{}, "schedulers": priority.SchedulerConfig{}, "ratelimit": ratelimit.Config{},
-		"batch": batch.Config{}, "store": dlqops.StoreConfig{}, "dedup": dedup.Config{},
+		"batch": batch.Config{}, "store": dlqops.StoreConfig{}, "dedup": dedup.Config{}, "fleet": HandlerFleet{},
 	}
 	defaults := sectionDefaults()
 	for key := range defaults {

@@ -65,6 +65,10 @@ type Deps struct {
 	// a shared one. It sees every transition, however short, unlike a
 	// sampler of State. Nil means none.
 	OnBreakerStateChange func(name string, from, to breaker.State)
+	// FleetStore keeps fleet-wide rate limits and breakers for the fleet
+	// sections (adapters/fleetredis.Open from Config.Fleet builds it).
+	// Nil: such a section fails to build.
+	FleetStore breaker.FleetStore
 }
 
 // BuildEnv is what a Section's builder receives.

@@ -32,6 +32,7 @@ func DefaultSections() []Section {
 		prioritySection(),
 		ratelimitSection(),
 		handlerSection("batch", batchLabel),
+		fleetSection(),
 	}
 }
 

@@ -47,6 +47,11 @@ func topSections() []topSection {
 			return c.loadShared(name, kinds[name], raw)
 		}})
 	}
+	tops = append(tops, topSection{"fleet", func(c *Config, raw iconfig.Raw) error {
+		var err error
+		c.fleet, c.hasFleet, err = fleetFrom(raw)
+		return err
+	}})
 	return append(tops, topSection{"handlers", (*Config).loadHandlers})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/internal/gcra"
 )
 
@@ -30,6 +31,7 @@ type Limiter struct {
 	keys    *keyRegistry
 	adapt   *adaptive
 	ins     *instruments
+	fleet   *fleetLimit // nil without WithFleet
 	name    string
 	logger  watermill.LoggerAdapter
 	// plain is true when Middleware needs no keys, adaptation or metrics.
@@ -70,7 +72,17 @@ func New(opts ...Option) (*Limiter, error) {
 		return nil, fmt.Errorf("levee/ratelimit: metrics: %w", err)
 	}
 	l.ins = ins
-	l.plain = l.keys == nil && l.adapt == nil && l.ins == nil
+	if c.fleet != nil {
+		ctl, err := fleet.NewTelemetry(c.mp, c.logger, "ratelimit", c.name)
+		if err != nil {
+			return nil, fmt.Errorf("levee/ratelimit: metrics: %w", err)
+		}
+		if l.fleet, err = newFleetLimit(c.fleet, ctl); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	l.plain = l.keys == nil && l.adapt == nil && l.ins == nil && (l.fleet == nil || l.fleet.keys == nil)
 	return l, nil
 }
 
@@ -179,6 +191,9 @@ func (l *Limiter) Close() error {
 		if l.ins != nil {
 			_ = l.ins.reg.Unregister()
 		}
+		if l.fleet != nil {
+			l.fleet.close()
+		}
 	})
 	return nil
 }
@@ -243,22 +258,7 @@ func errOf(ctx context.Context, r gcra.Result) error {
 func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	wait := l.mode == ModeWait
 	if l.plain {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			if l.b.Fast() {
-				return next(msg) // unlimited: no lock, no clock
-			}
-			ctx := msg.Context()
-			var r gcra.Result
-			if wait {
-				_, r = l.b.Wait(ctx, l.maxWait)
-			} else {
-				_, r = l.b.Try()
-			}
-			if !r.OK() {
-				return nil, errOf(ctx, r)
-			}
-			return next(msg)
-		}
+		return l.plainMiddleware(next, wait)
 	}
 	var attrs atomic.Pointer[handlerAttrs]
 	return func(msg *message.Message) ([]*message.Message, error) {
@@ -267,7 +267,16 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		if l.ins != nil {
 			start = time.Now()
 		}
-		var err error
+		var (
+			err error
+			fg  fleetGrant
+		)
+		if l.fleet != nil {
+			if fg, err = l.fleet.take(ctx, msg, time.Duration(l.maxWait), wait); err != nil {
+				l.noteRejected(ctx, &attrs, msg, err)
+				return nil, err
+			}
+		}
 		if l.keys != nil {
 			key, why, pv := l.keys.keyOf(msg)
 			var why2 fallbackReason
@@ -282,12 +291,10 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			_, err = l.take(l.b, ctx, wait)
 		}
 		if err != nil {
-			if l.ins != nil {
-				var le *LimitedError
-				if errors.As(err, &le) {
-					l.ins.rejected.Add(ctx, 1, resolveAttrs(&attrs, l.name, msg).rejected[le.reason])
-				}
+			if l.fleet != nil {
+				l.fleet.undo(fg)
 			}
+			l.noteRejected(ctx, &attrs, msg, err)
 			return nil, err
 		}
 		if l.ins != nil {
@@ -305,6 +312,46 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			l.noteAdjust(ctx, d)
 		}
 		return out, herr
+	}
+}
+
+// plainMiddleware is Middleware without keys, adaptation or metrics: a
+// fleet token (if any), then a local one.
+func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		var fg fleetGrant
+		if l.fleet != nil {
+			var err error
+			if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(l.maxWait), wait); err != nil {
+				return nil, err
+			}
+		}
+		if l.b.Fast() {
+			return next(msg) // unlimited: no lock, no clock
+		}
+		ctx := msg.Context()
+		var r gcra.Result
+		if wait {
+			_, r = l.b.Wait(ctx, l.maxWait)
+		} else {
+			_, r = l.b.Try()
+		}
+		if !r.OK() {
+			if l.fleet != nil {
+				l.fleet.undo(fg)
+			}
+			return nil, errOf(ctx, r)
+		}
+		return next(msg)
+	}
+}
+
+func (l *Limiter) noteRejected(ctx context.Context, attrs *atomic.Pointer[handlerAttrs], msg *message.Message, err error) {
+	if l.ins != nil {
+		var le *LimitedError
+		if errors.As(err, &le) {
+			l.ins.rejected.Add(ctx, 1, resolveAttrs(attrs, l.name, msg).rejected[le.reason])
+		}
 	}
 }
 

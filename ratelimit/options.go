@@ -93,6 +93,7 @@ type config struct {
 	logger    watermill.LoggerAdapter
 	keyed     *keyConfig
 	adaptive  *Adaptive
+	fleet     *Fleet
 	errs      []error
 }
 
@@ -139,6 +140,9 @@ func (c *config) validate() error {
 		if err := c.adaptive.validate(c); err != nil {
 			return err
 		}
+	}
+	if c.fleet != nil {
+		return c.fleet.validate()
 	}
 	return nil
 }

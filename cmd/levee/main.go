@@ -15,6 +15,8 @@ const usage = `usage:
                             resolved stacks and each setting's value and source
   levee dlq [--config FILE] [--json] groups|list|show ID|replay|archive|prune
                             inspect and replay dead letters (levee dlq --help)
+  levee fleet [--config FILE] breaker KEY force open|closed|none  (or: status)
+                            the fleet breaker's kill switch (levee fleet help)
   levee help                this message (also -h, --help)
 `
 
@@ -28,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runConfig(args[1:], stdout, stderr)
 	case "dlq":
 		return runDLQ(args[1:], stdout, stderr)
+	case "fleet":
+		return runFleet(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

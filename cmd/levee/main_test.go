@@ -46,7 +46,7 @@ func TestConfigCheck(t *testing.T) {
 		{"config without file", []string{"config", "check"}, 2, "", "usage"},
 		{"every problem", []string{"config", "check", many}, 1, "", many + ": 4 problems\n" +
 			many + `:1: transport.ack_deadline: levee/transport: invalid transport configuration: kind gochannel has no ack deadline (a message is never redelivered for being slow); remove the key` + "\n" +
-			many + `:5: handlers.pay.tiemout: unknown key "tiemout"; did you mean "timeout"?` + " (known keys: batch, breaker, dedup, dlq, metrics, priority, ratelimit, recover, timeout, tracing)\n" +
+			many + `:5: handlers.pay.tiemout: unknown key "tiemout"; did you mean "timeout"?` + " (known keys: batch, breaker, dedup, dlq, fleet, metrics, priority, ratelimit, recover, timeout, tracing)\n" +
 			many + `:6: handlers.pay.priority.scheduler: "gatway" is not defined in the schedulers section; did you mean "gateway"? (defined: gateway)` + "\n" +
 			many + `:8: schedulers.gateway.slots: "0" is not allowed`},
 		{"hold above the deadline", []string{"config", "check", hold}, 1, "", hold + `:5: handlers.pay.ratelimit.max_wait: 1h0m0s is longer than the transport's ack deadline (30s)`},

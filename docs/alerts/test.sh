@@ -1,5 +1,5 @@
 #!/bin/sh
-# Checks and unit-tests the Levee alert rules (DLQ, breaker) with promtool.
+# Checks and unit-tests the Levee alert rules (DLQ, breaker, fleet) with promtool.
 # Installs promtool (Debian's prometheus package) when it is missing and we
 # are root. Usage: docs/alerts/test.sh   (from anywhere)
 set -eu
@@ -15,5 +15,5 @@ if ! command -v promtool >/dev/null 2>&1; then
 	fi
 fi
 cd "$dir"
-promtool check rules levee-dlq.rules.yml levee-breaker.rules.yml
-promtool test rules levee-dlq.rules.test.yml levee-breaker.rules.test.yml
+promtool check rules levee-dlq.rules.yml levee-breaker.rules.yml levee-fleet.rules.yml
+promtool test rules levee-dlq.rules.test.yml levee-breaker.rules.test.yml levee-fleet.rules.test.yml

@@ -32,6 +32,7 @@ type options struct {
 	transport   string
 	store       string
 	storePrefix string
+	fleet       string
 }
 
 // parseFlags registers the demo's flags on fs, parses args and returns
@@ -62,6 +63,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep this run's queues, streams or tables on the broker (default: removed at the end)")
 	fs.BoolVar(&o.replayFixed, "replay-fixed", false, "after the run, lift the gateway limit and replay the over-limit dead letters")
 	fs.IntVar(&o.duplicates, "duplicates", 10, "publish every Nth reserve request twice, with a new UUID (inventory's dedup drops the copy; 0: never)")
+	fs.StringVar(&o.fleet, "fleet", "", "run 3 replicas of payments against one fleet limit on this Redis (e.g. redis://127.0.0.1:6379/0) and exit (docs/FLEET.md)")
 	err := fs.Parse(args)
 	return o, err
 }

@@ -69,6 +69,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	if o.fleet != "" {
+		return runFleetDemo(ctx, o, out)
+	}
 	d := &demo{o: o, out: out, logger: watermill.NopLogger{}}
 	defer d.close()
 	if err := d.open(ctx); err != nil {

@@ -37,6 +37,11 @@ var allowed = map[string][]string{
 	mod + "/dlq/dlqtest":     {"github.com/ThreeDotsLabs/watermill", mod + "/dlq"},
 	mod + "/dedup":           {"github.com/ThreeDotsLabs/watermill", "otel", "root", "internal"},
 	mod + "/dedup/deduptest": {mod + "/dedup"},
+	// the client side of fleet-wide state, shared by ratelimit and breaker:
+	// it imports no concern, so neither imports the other through it.
+	mod + "/internal/fleet": {"github.com/ThreeDotsLabs/watermill", "otel", "internal", mod + "/fleet"},
+	// the fleet vocabulary a store implements: the standard library only.
+	mod + "/fleet": nil,
 }
 
 // concerns are the middleware packages only config composes.
@@ -142,7 +147,7 @@ func TestAdaptersLayout(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
 	transports := []string{"gochannel", "amqp", "kafka", "nats", "redis", "postgres"}
-	stores := []string{"pgstore", "redisstore", "dlqstore", "pgdedup", "redisdedup"}
+	stores := []string{"pgstore", "redisstore", "dlqstore", "pgdedup", "redisdedup", "fleetredis"}
 	in := func(pkg string, names []string) bool {
 		for _, n := range names {
 			if pkg == mod+"/adapters/"+n {

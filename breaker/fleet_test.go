@@ -1,0 +1,184 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/internal/fleet"
+	"github.com/levee-dev/levee/internal/testkit"
+)
+
+var errDownstream = errors.New("downstream down")
+
+func newFleet(t *testing.T, s breaker.FleetStore, member string, mode breaker.OnStoreError) *breaker.FleetBreaker {
+	t.Helper()
+	b, err := breaker.NewFleet(breaker.Fleet{Store: s, Key: "payments", Member: member, MinRequests: 10,
+		Window: time.Second, OpenFor: time.Second, DrainWindow: time.Second, DrainRate: 100, OnStoreError: mode,
+		MaxHold: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// One replica's failures trip the fleet; every replica learns within one
+// report period; after open_for exactly one replica probes; a good probe
+// starts the drain, then the fleet closes.
+func TestFleetBreakerTripsProbesOnceAndDrains(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := fleet.NewMemStore()
+		var bs []*breaker.FleetBreaker
+		for _, m := range []string{"a", "b", "c"} {
+			b := newFleet(t, s, m, breaker.OnStoreError(fleet.Local))
+			defer b.Close()
+			bs = append(bs, b)
+		}
+		var down atomic.Bool
+		down.Store(true)
+		var calls atomic.Int64
+		release := make(chan struct{})
+		h := func(*message.Message) ([]*message.Message, error) {
+			calls.Add(1)
+			if down.Load() {
+				return nil, errDownstream
+			}
+			<-release // the probe is in flight until released
+			if false {
+				return nil, errDownstream
+			}
+			return nil, nil
+		}
+		first := bs[0].Middleware(h)
+		for range 10 {
+			_, _ = first(message.NewMessage("1", nil))
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
+		// The trip happened at a's report; b and c learn at their next one.
+		testkit.Advance(breaker.DefaultFleetReportEvery)
+		for i, b := range bs {
+			if st := b.State(); st != breaker.FleetOpen {
+				t.Fatalf("replica %d: state %s one report period after the trip, want open", i, st)
+			}
+		}
+		down.Store(false)
+		calls.Store(0)
+		done := make(chan struct{}, 15)
+		for _, b := range bs {
+			mw := b.Middleware(h)
+			for range 5 {
+				go func() {
+					_, _ = mw(message.NewMessage("2", nil))
+					done <- struct{}{}
+				}()
+			}
+		}
+		testkit.Advance(time.Second + 3*breaker.DefaultFleetReportEvery)
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("%d handler calls when half-open, want exactly 1 probe", n)
+		}
+		close(release)
+		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
+		for i := range bs {
+			if st := bs[i].State(); st != breaker.FleetDraining {
+				t.Fatalf("replica %d: state %s after a good probe, want draining", i, st)
+			}
+		}
+		for range 15 {
+			<-done
+		}
+		testkit.Advance(time.Second + 2*breaker.DefaultFleetReportEvery)
+		for i := range bs {
+			if st := bs[i].State(); st != breaker.FleetClosed {
+				t.Fatalf("replica %d: state %s after the drain window, want closed", i, st)
+			}
+		}
+	})
+}
+
+func TestFleetBreakerForce(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := fleet.NewMemStore()
+		a, b := newFleet(t, s, "a", 0), newFleet(t, s, "b", 0)
+		defer a.Close()
+		defer b.Close()
+		if err := a.SetForce(context.Background(), breaker.ForceOpen); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
+		if a.State() != breaker.FleetOpen || b.State() != breaker.FleetOpen {
+			t.Fatalf("states %s %s after force open, want open", a.State(), b.State())
+		}
+		if err := b.SetForce(context.Background(), breaker.ForceNone); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
+		if a.State() != breaker.FleetClosed {
+			t.Fatalf("state %s after clearing the force, want closed", a.State())
+		}
+	})
+}
+
+func TestFleetBreakerOnStoreError(t *testing.T) {
+	for _, tt := range []struct {
+		mode breaker.OnStoreError
+		want breaker.FleetState
+	}{
+		{fleet.FailOpen, breaker.FleetClosed},
+		{fleet.FailClosed, breaker.FleetOpen},
+		{fleet.Local, breaker.FleetClosed},
+	} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			testkit.Synctest(t, func(t *testing.T) {
+				s := fleet.NewMemStore()
+				b := newFleet(t, s, "a", tt.mode)
+				defer b.Close()
+				s.SetErr(errDownstream)
+				testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
+				if st := b.State(); st != tt.want {
+					t.Errorf("state %s with the store down, want %s", st, tt.want)
+				}
+			})
+		})
+	}
+}
+
+func TestFleetBreakerStateGauge(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		s := fleet.NewMemStore()
+		b, err := breaker.NewFleet(breaker.Fleet{Store: s, Key: "payments", Name: "payments", MeterProvider: mp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.SetForce(context.Background(), breaker.ForceOpen); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery)
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == fleet.MetricState {
+					dp := m.Data.(metricdata.Gauge[int64]).DataPoints
+					if len(dp) != 1 || dp[0].Value != int64(breaker.FleetOpen) {
+						t.Fatalf("state gauge %+v, want %d (open)", dp, breaker.FleetOpen)
+					}
+					return
+				}
+			}
+		}
+		t.Fatalf("no %s", fleet.MetricState)
+	})
+}

@@ -1,0 +1,69 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/internal/fleet"
+)
+
+const fleetYAML = `
+fleet: {store: "redis://127.0.0.1:6379/0", prefix: test}
+handlers:
+  payments:
+    ratelimit: {rate: 1000/s, burst: 10}
+    fleet:
+      on_store_error: fail_closed
+      ratelimit: {rate: 200/s, burst: 20, local_rate: 100/s}
+      breaker: {failure_ratio: 50%, min_requests: 20, open_for: 5s, drain: {window: 10s, start: 10%}}
+`
+
+func TestFleetSection(t *testing.T) {
+	cfg, err := config.Parse("levee.yaml", []byte(fleetYAML), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, ok := cfg.Fleet()
+	if !ok || fc.Store != "redis://127.0.0.1:6379/0" || fc.Prefix != "test" {
+		t.Errorf("Fleet() = %+v, %v", fc, ok)
+	}
+	d := cfg.Describe()
+	for _, want := range []string{"fleet ratelimit=200/s breaker on_store_error=fail_closed"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Describe() = %q, want it to contain %q", d, want)
+		}
+	}
+	if _, err := config.Build(cfg, config.Deps{}); err == nil || !strings.Contains(err.Error(), "Deps.FleetStore") {
+		t.Errorf("Build without a store: %v, want an error naming Deps.FleetStore", err)
+	}
+	a, err := config.Build(cfg, config.Deps{FleetStore: fleet.NewMemStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	s := a.Stack("payments")
+	if got := s.Describe(); !strings.Contains(got, "fleet ratelimit + ") || !strings.Contains(got, "fleet breaker") {
+		t.Errorf("stack %q, want the fleet limit outside the local one and the fleet breaker", got)
+	}
+	h := s.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	if _, err := h(message.NewMessage("1", nil)); err != nil {
+		t.Errorf("handler: %v", err)
+	}
+}
+
+func TestFleetSectionErrors(t *testing.T) {
+	for _, tt := range []struct{ yaml, want string }{
+		{"fleet: {store: \"http://x\"}\n", "levee.yaml:1: fleet: store must be"},
+		{"handlers:\n  p:\n    fleet: {on_store_error: maybe, ratelimit: {rate: 1/s}}\n", "on_store_error"},
+		{"handlers:\n  p:\n    fleet: {}\n", "needs ratelimit, breaker or both"},
+	} {
+		_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, config.ErrInvalidConfig) {
+			t.Errorf("Parse(%q) = %v, want an invalid-config error containing %q", tt.yaml, err, tt.want)
+		}
+	}
+}

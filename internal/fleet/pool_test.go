@@ -1,0 +1,164 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/levee-dev/levee/internal/fleet"
+	"github.com/levee-dev/levee/internal/testkit"
+)
+
+func newPool(t *testing.T, s fleet.LeaseStore, member string, rate float64, mode fleet.OnStoreError) *fleet.Pool {
+	t.Helper()
+	p, err := fleet.NewPool(fleet.PoolConfig{Store: s, Key: "k", Member: member, Rate: rate, OnError: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Three replicas saturating one fleet limit admit rate x time + one burst
+// between them, with a handful of store calls per second each.
+func TestPoolsShareTheFleetRate(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := fleet.NewMemStore()
+		const rate = 1000
+		var admitted atomic.Int64
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		for i := range 3 {
+			p := newPool(t, s, string(rune('a'+i)), rate, fleet.Local)
+			defer p.Close()
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for p.Take(ctx, 0, true).OK() {
+						admitted.Add(1)
+						time.Sleep(time.Millisecond) // the handler's work
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		got := admitted.Load()
+		t.Logf("admitted %d, store calls %d", got, s.CallCount())
+		// burst: one lease (rate x 200ms) at the start.
+		if lo, hi := int64(rate*5*0.97), int64(rate*5+rate/5); got < lo || got > hi {
+			t.Errorf("admitted %d in 5s at %d/s, want within [%d, %d]", got, rate, lo, hi)
+		}
+		if calls := s.CallCount(); calls > 3*20*5 {
+			t.Errorf("%d store calls for %d messages, want at most %d", calls, got, 3*20*5)
+		}
+	})
+}
+
+// A replica with low demand asks for small leases: the lease follows its
+// share of the demand, and unspent tokens go back when it idles.
+func TestPoolLeaseFollowsDemandAndExpires(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := fleet.NewMemStore()
+		p := newPool(t, s, "a", 10000, fleet.Local)
+		defer p.Close()
+		ctx := context.Background()
+		for range 100 { // 50/s for 2s
+			if !p.Take(ctx, 0, true).OK() {
+				t.Fatal("not admitted")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if held := p.Held(); held > 50 {
+			t.Errorf("holds %d tokens at 50/s demand, want at most 50/s x 200ms x 5", held)
+		}
+		testkit.Advance(time.Second)
+		if held := p.Held(); held != 0 {
+			t.Errorf("holds %d tokens after idling 1s, want 0 (given back)", held)
+		}
+	})
+}
+
+var errDown = errors.New("store down")
+
+func TestPoolOnStoreError(t *testing.T) {
+	for _, tt := range []struct {
+		mode fleet.OnStoreError
+		want fleet.Status
+	}{
+		{fleet.FailOpen, fleet.Bypass},
+		{fleet.FailClosed, fleet.Limited},
+		{fleet.Local, fleet.Granted},
+	} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			testkit.Synctest(t, func(t *testing.T) {
+				s := fleet.NewMemStore()
+				s.SetErr(errDown)
+				p := newPool(t, s, "a", 100, tt.mode)
+				defer p.Close()
+				start := time.Now()
+				r := p.Take(context.Background(), 0, true)
+				if r.Status != tt.want {
+					t.Errorf("status %d, want %d", r.Status, tt.want)
+				}
+				if !p.Degraded() {
+					t.Error("not degraded")
+				}
+				if d := time.Since(start); d > fleet.DefaultStoreTimeout {
+					t.Errorf("took %s, want at most the store timeout", d)
+				}
+				s.SetErr(nil)
+				testkit.Advance(time.Second)
+				if p.Degraded() {
+					t.Error("still degraded after the store came back")
+				}
+			})
+		})
+	}
+}
+
+// slowStore answers only when ctx ends.
+type slowStore struct{}
+
+func (slowStore) Lease(ctx context.Context, _ fleet.LeaseRequest) (fleet.Lease, error) {
+	<-ctx.Done()
+	return fleet.Lease{}, ctx.Err()
+}
+
+// A store that hangs adds at most the store timeout to a message.
+func TestPoolSlowStoreBoundsLatency(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		p, err := fleet.NewPool(fleet.PoolConfig{Store: slowStore{}, Key: "k", Member: "a", Rate: 100,
+			StoreTimeout: 30 * time.Millisecond, OnError: fleet.FailOpen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		start := time.Now()
+		if r := p.Take(context.Background(), 0, true); r.Status != fleet.Bypass {
+			t.Fatalf("status %d, want Bypass", r.Status)
+		}
+		if d := time.Since(start); d != 30*time.Millisecond {
+			t.Errorf("waited %s, want the store timeout (30ms)", d)
+		}
+	})
+}
+
+func TestKeyedIsBounded(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		k := fleet.NewKeyed(fleet.PoolConfig{Store: fleet.NewMemStore(), Key: "k", Member: "a", Rate: 10}, 3)
+		defer k.Close()
+		for _, key := range []string{"a", "b", "c", "d", "e"} {
+			if k.Pool(key) == nil {
+				t.Fatal("nil pool")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if n := k.Len(); n != 3 {
+			t.Errorf("%d live keys, want 3", n)
+		}
+	})
+}
