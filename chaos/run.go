@@ -165,6 +165,14 @@ func (r *run) openStore(ctx context.Context) error {
 	}
 	r.storeURL = storeURL
 	sc := storeConfig(r.p, "levee_chaos_"+r.runID, storeURL)
+	if r.role != roleConsumer && storeServer == nil {
+		// Registered first, so it runs last: after the store is closed.
+		r.onClose(func() {
+			if err := dropRunData(context.Background(), sc); err != nil {
+				r.logger.Error("chaos: run data left in the store", err, nil)
+			}
+		})
+	}
 	rawStore, closeStore, err := dlqstore.FromConfig(ctx, sc)
 	if err != nil {
 		return err
