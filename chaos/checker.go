@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 )
 
 // CheckOptions says what the checker may expect of the run.
@@ -27,6 +28,9 @@ type CheckOptions struct {
 	// a bad message may get one more handler call (and, but for poison,
 	// attempt) per such window.
 	ConsumerKill bool
+	// AckDeadline is the transport's ack deadline (0: none): a delivery
+	// held longer may be delivered again while it runs.
+	AckDeadline time.Duration
 }
 
 // Detail is one failing or noteworthy message.
@@ -96,7 +100,17 @@ type Report struct {
 	// the same message still ran in the same consumer process: the
 	// transport's ack deadline passed while the first was held
 	// (information).
-	Overlapped      int
+	Overlapped int
+	// HeldPastDeadline counts deliveries the consumer held (from the
+	// outermost middleware to the ack or Nack) longer than the ack
+	// deadline, LongestHold is the longest hold of any delivery
+	// (information; ledger_hold.go).
+	HeldPastDeadline int
+	LongestHold      time.Duration
+	// DupAckDeadline are duplicates whose message had a delivery held past
+	// the ack deadline: the transport delivered it again while the first
+	// still ran, and both succeeded (explained).
+	DupAckDeadline  int
 	ForgedHonoured  int // forged control metadata reached the handler
 	OrderViolations int
 	OrderChecked    int // good messages whose order per key was checked (order_keys > 0)
@@ -161,6 +175,8 @@ func Check(l *Ledger, o CheckOptions) *Report {
 			r.FaultFailures += int(g.faultFails)
 			r.Interrupted += int(g.killed)
 			r.Overlapped += int(g.overlapped)
+			r.HeldPastDeadline += int(g.pastDeadline)
+			r.LongestHold = max(r.LongestHold, g.longestHold)
 		}
 		if e.forged {
 			r.ForgedHonoured++
@@ -207,10 +223,12 @@ func (r *Report) checkGood(id int, e *entry) {
 			r.DupConsumerKilled++
 		case g.ackedBefore > 0 && r.opts.AckLoss:
 			r.DupRedeliveredAfterAck++
+		case g.pastDeadline > 0:
+			r.DupAckDeadline++
+			r.detail(id, e.fate, "duplicate (ack deadline)", "%s", g.describe())
 		default:
 			r.DupUnexplained++
-			r.detail(id, e.fate, "duplicate (unexplained)", "successes %d, acks %d, nacks %d, deliveries %d (%d after an ack, %d overlapping another)",
-				g.successes, g.acks, g.nacks, g.deliveries, g.afterAck, g.overlapped)
+			r.detail(id, e.fate, "duplicate (unexplained)", "%s", g.describe())
 		}
 	}
 }
@@ -283,9 +301,8 @@ func (r *Report) checkBad(id int, e *entry) {
 		}
 		if int(g.calls) != wantCalls || int(g.dlAttempts) != wantAttempts || (r.opts.StoreListed && int(g.rowAttempts) != wantAttempts) {
 			r.AttemptsMismatch++
-			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); deliveries %d (%d after an ack), dead letters %d, failed DLQ publishes %d, re-published %v, interrupted by a kill %d, after a killed ack %d, overlapping %d",
-				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, g.deliveries, g.afterAck, g.deadLetters, g.dlPublishFails,
-				e.republished, g.killed, g.afterKilledAck, g.overlapped)
+			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); re-published %v; %s",
+				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, e.republished, g.describe())
 		}
 	}
 }
@@ -333,6 +350,9 @@ func (r *Report) Print(w io.Writer) {
 	if r.opts.ConsumerKill {
 		row("  explained: consumer killed between success and ack", r.DupConsumerKilled, false)
 	}
+	if r.opts.AckDeadline > 0 {
+		row("  explained: held past the ack deadline, delivered again", r.DupAckDeadline, false)
+	}
 	row("  unexplained", r.DupUnexplained, true)
 	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
 	row("  bad messages handled again after a lost ack", r.RedeadLettered, false)
@@ -343,6 +363,11 @@ func (r *Report) Print(w io.Writer) {
 		row("deliveries interrupted by a consumer kill", r.Interrupted, false)
 		row("deliveries overlapping another of the message (ack deadline passed)", r.Overlapped, false)
 		row("bad messages handled again after a consumer kill", r.KilledBad, false)
+	}
+
+	if r.opts.AckDeadline > 0 {
+		row(fmt.Sprintf("deliveries held past the ack deadline (%s)", r.opts.AckDeadline), r.HeldPastDeadline, false)
+		fmt.Fprintf(w, "  %-52s %10s\n", "longest hold of a delivery", r.LongestHold.Round(time.Millisecond))
 	}
 
 	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")
@@ -368,31 +393,4 @@ func (r *Report) Print(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "\nverdict: ok")
 	}
-}
-
-// killedBad reports whether a bad message's extra handler calls and
-// attempts are explained by consumer kills: each interrupted delivery and
-// each redelivery after a killed ack may add one handler call (the call
-// the kill cut off before its failure was counted, or a call on the
-// redelivery of a message whose dead letter was published but not acked)
-// and, except for poison, one attempt. A poison message's stored letter
-// must carry exactly max attempts.
-func (r *Report) killedBad(e *entry, g *genStat, wantCalls, wantAttempts int) bool {
-	extra := int(g.killed + g.afterKilledAck)
-	if !r.opts.ConsumerKill || extra == 0 {
-		return false
-	}
-	extraCalls, extraAttempts := extra, extra
-	if e.fate.Kind == Validation {
-		extraCalls = 0 // the validator fails again; the handler is not called
-	}
-	if e.fate.Kind == Poison && g.deadLetters <= 1 {
-		extraAttempts = 0 // only a later letter (after a killed ack) may count its redelivery's call
-	}
-	in := func(v, lo, hi int) bool { return v >= lo && v <= hi }
-	rowOK := !r.opts.StoreListed || in(int(g.rowAttempts), wantAttempts, wantAttempts+extra)
-	if e.fate.Kind == Poison {
-		rowOK = !r.opts.StoreListed || int(g.rowAttempts) == wantAttempts
-	}
-	return in(int(g.calls), wantCalls, wantCalls+extraCalls) && in(int(g.dlAttempts), wantAttempts, wantAttempts+extraAttempts) && rowOK
 }

@@ -52,6 +52,7 @@ type recorder interface {
 	Unexpected(where, id string)
 	Delivery(id, gen int) (successes uint32, ok bool)
 	Result(id, gen int, before uint32, acked bool)
+	BrokerCount(id, gen, n int)
 	Call(id, gen int) int
 	Success(id, gen int)
 	FaultFailure(id, gen int)
@@ -102,6 +103,9 @@ func (c *consumer) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			return nil, nil // ack: a stranger must not loop
 		}
 		before, _ := c.rec.Delivery(id, gen)
+		if n, err := strconv.Atoi(msg.Metadata.Get(levee.KeyDeliveryCount)); err == nil {
+			c.rec.BrokerCount(id, gen, n)
+		}
 		out, err := next(msg)
 		if errors.Is(err, dlq.ErrPublish) {
 			c.rec.DeadLetterPublishFailed(id, gen)

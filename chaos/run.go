@@ -140,6 +140,7 @@ func (r *run) openTransport(ctx context.Context) error {
 	r.start = time.Now()
 	r.tl = &timeline{start: r.start}
 	r.ledger = NewLedger(r.p.Messages, r.p.OrderKeys)
+	r.ledger.SetAckDeadline(tr.Capabilities.AckDeadline)
 	r.cons = &consumer{rec: r.ledger, ledger: r.ledger, plan: r.p, runID: r.runID, start: r.start, now: time.Now}
 	r.topicIn, r.topicBatch = "chaos_"+r.runID+"_in", "chaos_"+r.runID+"_batch"
 	if r.role == roleConsumer {
@@ -330,7 +331,7 @@ func (r *run) result(ctx context.Context, elapsed time.Duration, settled bool, r
 		res.Counters = r.sup.totals() // the stack ran in the consumer processes
 	}
 	res.Report = Check(r.ledger, CheckOptions{MaxAttempts: r.maxAttempts, StoreListed: listed == nil,
-		AckLoss: hasFault(p, FaultBrokerRestart), ConsumerKill: hasFault(p, FaultConsumerKill),
+		AckLoss: hasFault(p, FaultBrokerRestart), ConsumerKill: hasFault(p, FaultConsumerKill), AckDeadline: r.tr.Capabilities.AckDeadline,
 		Ordered: p.OrderKeys > 0 && r.tr.Capabilities.OrderedPerKey})
 	if listed != nil {
 		return res, fmt.Errorf("levee/chaos: listing the DLQ store: %w", listed)
