@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
 )
 
 // ConsumerEnv is the environment variable through which a runner starts
