@@ -2,9 +2,6 @@ package chaos
 
 import (
 	"fmt"
-	"io"
-	"sort"
-	"strings"
 	"time"
 )
 
@@ -57,6 +54,7 @@ type Report struct {
 	DupRedeliveredAfterAck int // of them: a success redelivered after its ack (ack lost by a broker or consumer fault)
 	DupRepublished         int // of them: the producer published it again after an ambiguous publish error
 	DupConsumerKilled      int // of them: the consumer process was killed between the success and the ack
+	DupRecounted           int // of them: the broker delivered it again as new (its delivery count back to 1)
 	DupUnexplained         int // of them: neither
 	DuplicateDeadLetters   int // generations dead-lettered (consumed from the DLQ) more than once
 	WronglyDeadLettered    int // good messages in the DLQ (except ExhaustedByFaults)
@@ -93,6 +91,12 @@ type Report struct {
 	// (and, for fates other than poison, one attempt); a poison message's
 	// stored letter must still have exactly max attempts.
 	KilledBad int
+	// RecountedBad are bad messages the broker delivered again as new
+	// (delivery count back to 1, no kill involved): the same windows.
+	RecountedBad int
+	// Recounted counts messages the broker delivered again as new
+	// (information).
+	Recounted int
 	// Interrupted counts deliveries a consumer kill interrupted
 	// (information).
 	Interrupted int
@@ -177,6 +181,9 @@ func Check(l *Ledger, o CheckOptions) *Report {
 			r.Overlapped += int(g.overlapped)
 			r.HeldPastDeadline += int(g.pastDeadline)
 			r.LongestHold = max(r.LongestHold, g.longestHold)
+			if g.recounted() > 0 {
+				r.Recounted++
+			}
 		}
 		if e.forged {
 			r.ForgedHonoured++
@@ -221,6 +228,9 @@ func (r *Report) checkGood(id int, e *entry) {
 			r.DupRepublished++
 		case r.opts.ConsumerKill && (g.killedSuccess > 0 || g.afterKilledAck > 0):
 			r.DupConsumerKilled++
+		case g.recounted() > 0:
+			r.DupRecounted++
+			r.detail(id, e.fate, "duplicate (broker recount)", "%s", g.describe())
 		case g.ackedBefore > 0 && r.opts.AckLoss:
 			r.DupRedeliveredAfterAck++
 		case g.pastDeadline > 0:
@@ -282,6 +292,10 @@ func (r *Report) checkBad(id int, e *entry) {
 			r.KilledBad++
 			continue
 		}
+		if r.recountedBad(e, g, wantCalls, wantAttempts) {
+			r.RecountedBad++
+			continue
+		}
 		if extra := int(g.dlPublishFails); extra > 0 {
 			extraCalls := extra
 			if e.fate.Kind == Validation {
@@ -304,93 +318,5 @@ func (r *Report) checkBad(id int, e *entry) {
 			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); re-published %v; %s",
 				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, e.republished, g.describe())
 		}
-	}
-}
-
-// Print writes the checker's table, the deliveries-per-message histogram
-// and the details.
-func (r *Report) Print(w io.Writer) {
-	var fates []string
-	for _, k := range Kinds() {
-		if n := r.ByFate[k]; n > 0 {
-			fates = append(fates, fmt.Sprintf("%s %d", k, n))
-		}
-	}
-	fmt.Fprintf(w, "sent %d (%s)\n\n", r.Sent, strings.Join(fates, ", "))
-	row := func(name string, n int, must bool) {
-		verdict := ""
-		if must {
-			verdict = "ok"
-			if n != 0 {
-				verdict = "FAIL"
-			}
-		}
-		fmt.Fprintf(w, "  %-52s %10d  %s\n", name, n, verdict)
-	}
-	fmt.Fprintf(w, "  %-52s %10s  %s\n", "category", "messages", "verdict")
-	row("processed (good, acked after a success)", r.Processed, false)
-	row("dead-lettered (bad, stored once per generation)", r.DeadLettered, false)
-	row("replays published", r.Replays, false)
-	row("lost", r.Lost, true)
-	row("unexpected (events)", r.Unexpected, true)
-	row("wrongly dead-lettered", r.WronglyDeadLettered, true)
-	row("exhausted by injected faults (max_attempts real failures)", r.ExhaustedByFaults, false)
-	row("poison not dead-lettered", r.PoisonNotDeadLettered, true)
-	row("wrong dead-letter class", r.WrongClass, true)
-	row("attempts != expected (max_attempts for poison)", r.AttemptsMismatch, true)
-	row("forged control metadata honoured", r.ForgedHonoured, true)
-	if r.OrderChecked > 0 {
-		row("messages checked for order per key", r.OrderChecked, false)
-	}
-	row("order violations per key", r.OrderViolations, r.opts.Ordered)
-	row("duplicated (succeeded more than once)", r.Duplicated, false)
-	row("  explained: success, then Nack (timeout or crash)", r.DupSuccessThenNack, false)
-	row("  explained: redelivered after an ack (ack lost)", r.DupRedeliveredAfterAck, false)
-	row("  explained: producer re-published after a publish error", r.DupRepublished, false)
-	if r.opts.ConsumerKill {
-		row("  explained: consumer killed between success and ack", r.DupConsumerKilled, false)
-	}
-	if r.opts.AckDeadline > 0 {
-		row("  explained: held past the ack deadline, delivered again", r.DupAckDeadline, false)
-	}
-	row("  unexplained", r.DupUnexplained, true)
-	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
-	row("  bad messages handled again after a lost ack", r.RedeadLettered, false)
-	row("bad messages handled again after a failed DLQ publish", r.HandledAfterPublishFailure, false)
-	row("bad messages re-published by the producer (each copy dead-lettered)", r.RepublishedBad, false)
-	row("handler calls failed by injected faults", r.FaultFailures, false)
-	if r.opts.ConsumerKill {
-		row("deliveries interrupted by a consumer kill", r.Interrupted, false)
-		row("deliveries overlapping another of the message (ack deadline passed)", r.Overlapped, false)
-		row("bad messages handled again after a consumer kill", r.KilledBad, false)
-	}
-
-	if r.opts.AckDeadline > 0 {
-		row(fmt.Sprintf("deliveries held past the ack deadline (%s)", r.opts.AckDeadline), r.HeldPastDeadline, false)
-		fmt.Fprintf(w, "  %-52s %10s\n", "longest hold of a delivery", r.LongestHold.Round(time.Millisecond))
-	}
-
-	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")
-	var ks []int
-	for k := range r.DeliveriesPerMessage {
-		ks = append(ks, k)
-	}
-	sort.Ints(ks)
-	for _, k := range ks {
-		fmt.Fprintf(w, "  %3d deliveries: %d\n", k, r.DeliveriesPerMessage[k])
-	}
-	if len(r.Details) > 0 {
-		fmt.Fprintf(w, "\ndetails (first %d):\n", MaxDetails)
-		for _, d := range r.Details {
-			fmt.Fprintf(w, "  id %-8d %-16s %-26s %s\n", d.ID, d.Fate, d.Category, d.Note)
-		}
-	}
-	for _, u := range r.UnexpectedSample {
-		fmt.Fprintf(w, "  unexpected: %s id %q\n", u.Where, u.ID)
-	}
-	if r.Failed() {
-		fmt.Fprintln(w, "\nverdict: FAIL")
-	} else {
-		fmt.Fprintln(w, "\nverdict: ok")
 	}
 }

@@ -13,8 +13,31 @@ import (
 // and, except for poison, one attempt. A poison message's stored letter
 // must carry exactly max attempts.
 func (r *Report) killedBad(e *entry, g *genStat, wantCalls, wantAttempts int) bool {
-	extra := int(g.killed + g.afterKilledAck)
-	if !r.opts.ConsumerKill || extra == 0 {
+	if !r.opts.ConsumerKill {
+		return false
+	}
+	return extraWindows(e, g, int(g.killed+g.afterKilledAck)+g.recounted(), wantCalls, wantAttempts, r.opts.StoreListed)
+}
+
+// recountedBad reports whether a bad message's extra handler calls are
+// explained by the broker delivering it again as new (recounted), with
+// no consumer kill involved: the same windows as killedBad.
+func (r *Report) recountedBad(e *entry, g *genStat, wantCalls, wantAttempts int) bool {
+	return extraWindows(e, g, g.recounted(), wantCalls, wantAttempts, r.opts.StoreListed)
+}
+
+// recounted is how many deliveries of g the broker counted as first after
+// the first one: copies of the message the broker delivered again as new
+// (nats-server before 2.10.14 does so after a failed delivery to a pull
+// request whose client went away: its delivery count goes back to 1).
+func (g *genStat) recounted() int { return max(int(g.brokerFirsts)-1, 0) }
+
+// extraWindows reports whether g's handler calls and attempts are the
+// fate's plus at most extra windows, each adding one call (and, but for
+// poison, one attempt), with a poison message's stored letter at exactly
+// max attempts.
+func extraWindows(e *entry, g *genStat, extra, wantCalls, wantAttempts int, storeListed bool) bool {
+	if extra == 0 {
 		return false
 	}
 	extraCalls, extraAttempts := extra, extra
@@ -25,9 +48,9 @@ func (r *Report) killedBad(e *entry, g *genStat, wantCalls, wantAttempts int) bo
 		extraAttempts = 0 // only a later letter (after a killed ack) may count its redelivery's call
 	}
 	in := func(v, lo, hi int) bool { return v >= lo && v <= hi }
-	rowOK := !r.opts.StoreListed || in(int(g.rowAttempts), wantAttempts, wantAttempts+extra)
+	rowOK := !storeListed || in(int(g.rowAttempts), wantAttempts, wantAttempts+extra)
 	if e.fate.Kind == Poison {
-		rowOK = !r.opts.StoreListed || int(g.rowAttempts) == wantAttempts
+		rowOK = !storeListed || int(g.rowAttempts) == wantAttempts
 	}
 	return in(int(g.calls), wantCalls, wantCalls+extraCalls) && in(int(g.dlAttempts), wantAttempts, wantAttempts+extraAttempts) && rowOK
 }

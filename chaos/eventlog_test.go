@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -158,6 +159,27 @@ func TestCheckConsumerKill(t *testing.T) {
 			l.SetIncarnation(1)
 			deadLetter(l, 0, 0, 1, 2, "permanent")
 		}, kill, func(r *Report) int { return r.KilledBad }, false, "killed permanent"},
+		{"the broker delivered it again as new (count back to 1)", Fate{Kind: Healthy}, func(l *Ledger) {
+			l.SetIncarnation(1)
+			l.Delivery(0, 0)
+			l.BrokerCount(0, 0, 1)
+			l.Result(0, 0, 0, false)
+			before, _ := l.Delivery(0, 0)
+			l.BrokerCount(0, 0, 2)
+			l.Call(0, 0)
+			l.Success(0, 0)
+			l.Result(0, 0, before, true)
+			before, _ = l.Delivery(0, 0)
+			l.BrokerCount(0, 0, 1)
+			l.Call(0, 0)
+			l.Success(0, 0)
+			l.Result(0, 0, before, true)
+		}, kill, func(r *Report) int { return r.DupRecounted }, false, "dup recounted"},
+		{"poison delivered again as new after its dead letter", Fate{Kind: Poison}, func(l *Ledger) {
+			l.BrokerCount(0, 0, 1)
+			deadLetter(l, 0, 0, testMax+1, testMax, "exhausted")
+			l.BrokerCount(0, 0, 1)
+		}, CheckOptions{MaxAttempts: testMax, StoreListed: true}, func(r *Report) int { return r.RecountedBad }, false, "recounted bad"},
 		{"two extra calls for one kill are not", Fate{Kind: Permanent}, func(l *Ledger) {
 			l.Delivery(0, 0)
 			l.Call(0, 0)
@@ -182,6 +204,31 @@ func TestCheckConsumerKill(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHoldPastTheAckDeadline: a delivery held longer than the ack deadline
+// is counted, and a duplicate of its message is explained by it.
+func TestHoldPastTheAckDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLedger(1, 0)
+		l.SetAckDeadline(5 * time.Second)
+		l.Sent(0, Fate{Kind: Healthy})
+		first, _ := l.Delivery(0, 0)
+		time.Sleep(5 * time.Second)
+		second, _ := l.Delivery(0, 0) // redelivered while the first runs
+		l.Call(0, 0)
+		l.Success(0, 0)
+		time.Sleep(time.Second)
+		l.Result(0, 0, first, true) // held 6s
+		l.Call(0, 0)
+		l.Success(0, 0)
+		l.Result(0, 0, second, true) // held 1s
+		r := Check(l, CheckOptions{AckDeadline: 5 * time.Second})
+		if r.HeldPastDeadline != 1 || r.LongestHold != 6*time.Second || r.DupAckDeadline != 1 || r.Failed() {
+			t.Errorf("got held past %d, longest %s, dup by the deadline %d, failed %v; want 1, 6s, 1, false",
+				r.HeldPastDeadline, r.LongestHold, r.DupAckDeadline, r.Failed())
+		}
+	})
 }
 
 // The consumer kills are seeded: the same seed and fault give the same
