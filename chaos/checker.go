@@ -28,6 +28,9 @@ type CheckOptions struct {
 	// AckDeadline is the transport's ack deadline (0: none): a delivery
 	// held longer may be delivered again while it runs.
 	AckDeadline time.Duration
+	// Effects: the run counted the handler's side effects (plans with
+	// dedup: true): every processed good message must have exactly one.
+	Effects bool
 }
 
 // Detail is one failing or noteworthy message.
@@ -114,7 +117,12 @@ type Report struct {
 	// DupAckDeadline are duplicates whose message had a delivery held past
 	// the ack deadline: the transport delivered it again while the first
 	// still ran, and both succeeded (explained).
-	DupAckDeadline  int
+	DupAckDeadline int
+	// SideEffects counts side-effect rows; DupEffects good messages whose
+	// side effect was committed more than once (handler successes that
+	// both took effect), NoEffect processed good messages without one
+	// (plans with dedup: true).
+	SideEffects, DupEffects, NoEffect int
 	ForgedHonoured  int // forged control metadata reached the handler
 	OrderViolations int
 	OrderChecked    int // good messages whose order per key was checked (order_keys > 0)
@@ -141,7 +149,7 @@ const MaxDetails = 50
 // unexplained duplicate, or (on an ordered transport) an order violation.
 func (r *Report) Failed() bool {
 	return r.Lost+r.Unexpected+r.WronglyDeadLettered+r.PoisonNotDeadLettered+r.WrongClass+
-		r.AttemptsMismatch+r.ForgedHonoured+r.DupUnexplained > 0 || (r.opts.Ordered && r.OrderViolations > 0)
+		r.AttemptsMismatch+r.ForgedHonoured+r.DupUnexplained+r.DupEffects+r.NoEffect > 0 || (r.opts.Ordered && r.OrderViolations > 0)
 }
 
 func (r *Report) detail(id int, f Fate, cat, format string, args ...any) {
@@ -200,7 +208,10 @@ func Check(l *Ledger, o CheckOptions) *Report {
 
 func (r *Report) checkGood(id int, e *entry) {
 	g := &e.g0
-	processed := g.successes > 0 && g.acks > 0
+	// With side effects counted, a committed effect is a success even
+	// when the process was killed before it recorded it (its redelivery
+	// acked as a duplicate).
+	processed := (g.successes > 0 || (r.opts.Effects && g.effects > 0)) && g.acks > 0
 	dead := g.deadLetters > 0 || g.rows > 0
 	if processed {
 		r.Processed++
@@ -218,6 +229,16 @@ func (r *Report) checkGood(id int, e *entry) {
 		r.Lost++
 		r.detail(id, e.fate, "lost", "deliveries %d, calls %d, successes %d, acks %d, nacks %d",
 			g.deliveries, g.calls, g.successes, g.acks, g.nacks)
+	}
+	if r.opts.Effects {
+		r.SideEffects += int(g.effects)
+		if g.effects > 1 {
+			r.DupEffects++
+			r.detail(id, e.fate, "duplicated side effect", "%d side effects; %s", g.effects, g.describe())
+		} else if processed && g.effects == 0 {
+			r.NoEffect++
+			r.detail(id, e.fate, "no side effect", "%s", g.describe())
+		}
 	}
 	if g.successes > 1 {
 		r.Duplicated++

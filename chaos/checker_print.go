@@ -56,6 +56,11 @@ func (r *Report) Print(w io.Writer) {
 	}
 	row("  explained: the broker delivered it again as new", r.DupRecounted, false)
 	row("  unexplained", r.DupUnexplained, true)
+	if r.opts.Effects {
+		row("side effects committed (rows, handler \"chaos\")", r.SideEffects, false)
+		row("duplicated side effects (committed twice)", r.DupEffects, true)
+		row("processed without a side effect", r.NoEffect, true)
+	}
 	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
 	row("  bad messages handled again after a lost ack", r.RedeadLettered, false)
 	row("bad messages handled again after a failed DLQ publish", r.HandledAfterPublishFailure, false)

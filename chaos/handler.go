@@ -66,6 +66,9 @@ type consumer struct {
 	// rec records the handlers' events; ledger (the runner's) records dead
 	// letters, replays and store rows. They are the same in process.
 	rec    recorder
+	// fx commits the plain handler's side effects (plans with dedup:
+	// true), nil otherwise.
+	fx *effects
 	ledger *Ledger
 	plan   *Plan
 	runID  string
@@ -161,6 +164,13 @@ func (c *consumer) play(ctx context.Context, msg *message.Message, id, gen int, 
 	case Transient, Forged:
 		if call < f.K {
 			return errTransient
+		}
+	}
+	if c.fx != nil {
+		// The success is the committed side effect: a commit that failed
+		// is a failed call (retried), not a success.
+		if err := c.fx.commit(ctx, msg, id, gen); err != nil {
+			return err
 		}
 	}
 	c.rec.Success(id, gen)

@@ -49,6 +49,9 @@ type genStat struct {
 	// brokerFirsts counts deliveries it reported as first ones.
 	brokerMax    int32
 	brokerFirsts uint32
+	// effects counts side-effect rows committed for it (plans with
+	// dedup: true; dedup.go)
+	effects uint32
 }
 
 type entry struct {
@@ -112,6 +115,7 @@ type Ledger struct {
 	// first; ackDeadline is the transport's (ledger_hold.go).
 	open        map[idGen][]time.Time
 	ackDeadline time.Duration
+	effects     bool // SetEffects (dedup.go)
 }
 
 // OrderViolation is a message processed after a later message of the same
@@ -219,7 +223,7 @@ func (l *Ledger) Result(id, gen int, before uint32, acked bool) {
 	if succeeded {
 		l.resolve(e, gen)
 	}
-	if succeeded && gen == 0 && e.fate.Kind.Good() && !e.settled {
+	if (succeeded || l.effects) && gen == 0 && e.fate.Kind.Good() && !e.settled {
 		e.settled = true
 		l.settled++
 		if l.orderKeys > 0 {
