@@ -123,10 +123,10 @@ type Report struct {
 	// both took effect), NoEffect processed good messages without one
 	// (plans with dedup: true).
 	SideEffects, DupEffects, NoEffect int
-	ForgedHonoured  int // forged control metadata reached the handler
-	OrderViolations int
-	OrderChecked    int // good messages whose order per key was checked (order_keys > 0)
-	FaultFailures   int // handler calls failed by injected faults (information)
+	ForgedHonoured                    int // forged control metadata reached the handler
+	OrderViolations                   int
+	OrderChecked                      int // good messages whose order per key was checked (order_keys > 0)
+	FaultFailures                     int // handler calls failed by injected faults (information)
 
 	// DeliveriesPerMessage: number of messages (generation 0) by the
 	// number of deliveries they got.

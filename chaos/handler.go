@@ -65,10 +65,10 @@ type recorder interface {
 type consumer struct {
 	// rec records the handlers' events; ledger (the runner's) records dead
 	// letters, replays and store rows. They are the same in process.
-	rec    recorder
+	rec recorder
 	// fx commits the plain handler's side effects (plans with dedup:
 	// true), nil otherwise.
-	fx *effects
+	fx     *effects
 	ledger *Ledger
 	plan   *Plan
 	runID  string
