@@ -191,6 +191,7 @@ func Check(l *Ledger, o CheckOptions) *Report {
 			r.LongestHold = max(r.LongestHold, g.longestHold)
 			if g.recounted() > 0 {
 				r.Recounted++
+				r.detail(id, e.fate, "broker recount (info)", "%s", g.describe())
 			}
 		}
 		if e.forged {
