@@ -18,6 +18,35 @@ func (r *Report) Print(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "sent %d (%s)\n\n", r.Sent, strings.Join(fates, ", "))
+	r.printRows(w)
+
+	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")
+	var ks []int
+	for k := range r.DeliveriesPerMessage {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	for _, k := range ks {
+		fmt.Fprintf(w, "  %3d deliveries: %d\n", k, r.DeliveriesPerMessage[k])
+	}
+	if len(r.Details) > 0 {
+		fmt.Fprintf(w, "\ndetails (first %d):\n", MaxDetails)
+		for _, d := range r.Details {
+			fmt.Fprintf(w, "  id %-8d %-16s %-26s %s\n", d.ID, d.Fate, d.Category, d.Note)
+		}
+	}
+	for _, u := range r.UnexpectedSample {
+		fmt.Fprintf(w, "  unexpected: %s id %q\n", u.Where, u.ID)
+	}
+	if r.Failed() {
+		fmt.Fprintln(w, "\nverdict: FAIL")
+	} else {
+		fmt.Fprintln(w, "\nverdict: ok")
+	}
+}
+
+// printRows writes the table's rows, one per category.
+func (r *Report) printRows(w io.Writer) {
 	row := func(name string, n int, must bool) {
 		verdict := ""
 		if must {
@@ -77,29 +106,5 @@ func (r *Report) Print(w io.Writer) {
 	if r.opts.AckDeadline > 0 {
 		row(fmt.Sprintf("deliveries held past the ack deadline (%s)", r.opts.AckDeadline), r.HeldPastDeadline, false)
 		fmt.Fprintf(w, "  %-52s %10s\n", "longest hold of a delivery", r.LongestHold.Round(time.Millisecond))
-	}
-
-	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")
-	var ks []int
-	for k := range r.DeliveriesPerMessage {
-		ks = append(ks, k)
-	}
-	sort.Ints(ks)
-	for _, k := range ks {
-		fmt.Fprintf(w, "  %3d deliveries: %d\n", k, r.DeliveriesPerMessage[k])
-	}
-	if len(r.Details) > 0 {
-		fmt.Fprintf(w, "\ndetails (first %d):\n", MaxDetails)
-		for _, d := range r.Details {
-			fmt.Fprintf(w, "  id %-8d %-16s %-26s %s\n", d.ID, d.Fate, d.Category, d.Note)
-		}
-	}
-	for _, u := range r.UnexpectedSample {
-		fmt.Fprintf(w, "  unexpected: %s id %q\n", u.Where, u.ID)
-	}
-	if r.Failed() {
-		fmt.Fprintln(w, "\nverdict: FAIL")
-	} else {
-		fmt.Fprintln(w, "\nverdict: ok")
 	}
 }
