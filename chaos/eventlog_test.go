@@ -104,6 +104,38 @@ type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
+// TestEventLogBrokerCountsAndErrors: the broker's delivery counts and the
+// errors a consumer process logged reach the runner (its Ledger and its
+// timeline); the router's per-message handler errors are not written.
+func TestEventLogBrokerCountsAndErrors(t *testing.T) {
+	var file bytes.Buffer
+	child := NewLedger(1, 0)
+	child.Sent(0, Fate{Kind: Healthy})
+	e := &eventLog{l: child, w: &file, fail: func(err error) { t.Fatal(err) }}
+	lg := &errorLogger{r: &run{events: e}}
+	e.BrokerCount(0, 0, 1)
+	e.BrokerCount(0, 0, 2)
+	e.BrokerCount(0, 0, 1)
+	lg.Error("Handler returned error", errors.New("transient"), nil)
+	lg.Error("JetStream ack failed (the message will be redelivered)", errors.New("timeout\tafter 5s"), nil)
+
+	runner := NewLedger(1, 0)
+	runner.Sent(0, Fate{Kind: Healthy})
+	tl := newTailer(&file, runner)
+	tl.tl, tl.inc = &timeline{start: time.Now()}, 3
+	if err := tl.poll(); err != nil {
+		t.Fatal(err)
+	}
+	if g := &runner.entries[0].g0; g.brokerMax != 2 || g.brokerFirsts != 2 || g.recounted() != 1 || runner.unexpectedN != 0 {
+		t.Errorf("broker counts: max %d, firsts %d, recounted %d, unexpected %d; want 2, 2, 1, 0", g.brokerMax, g.brokerFirsts, g.recounted(), runner.unexpectedN)
+	}
+	events := tl.tl.list()
+	want := "consumer process 3 logged an error: JetStream ack failed (the message will be redelivered): timeout\tafter 5s"
+	if len(events) != 1 || events[0].What != want {
+		t.Errorf("timeline %+v, want one line %q", events, want)
+	}
+}
+
 // TestCheckConsumerKill: the windows a consumer kill opens are explained
 // (a success cut off before its ack, an ack a killed process recorded but
 // the broker never had, a call cut off before its attempt was counted),
