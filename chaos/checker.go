@@ -2,9 +2,7 @@ package chaos
 
 import (
 	"fmt"
-	"io"
-	"sort"
-	"strings"
+	"time"
 )
 
 // CheckOptions says what the checker may expect of the run.
@@ -27,6 +25,12 @@ type CheckOptions struct {
 	// a bad message may get one more handler call (and, but for poison,
 	// attempt) per such window.
 	ConsumerKill bool
+	// AckDeadline is the transport's ack deadline (0: none): a delivery
+	// held longer may be delivered again while it runs.
+	AckDeadline time.Duration
+	// Effects: the run counted the handler's side effects (plans with
+	// dedup: true): every processed good message must have exactly one.
+	Effects bool
 }
 
 // Detail is one failing or noteworthy message.
@@ -53,6 +57,7 @@ type Report struct {
 	DupRedeliveredAfterAck int // of them: a success redelivered after its ack (ack lost by a broker or consumer fault)
 	DupRepublished         int // of them: the producer published it again after an ambiguous publish error
 	DupConsumerKilled      int // of them: the consumer process was killed between the success and the ack
+	DupRecounted           int // of them: the broker delivered it again as new (its delivery count back to 1)
 	DupUnexplained         int // of them: neither
 	DuplicateDeadLetters   int // generations dead-lettered (consumed from the DLQ) more than once
 	WronglyDeadLettered    int // good messages in the DLQ (except ExhaustedByFaults)
@@ -89,6 +94,12 @@ type Report struct {
 	// (and, for fates other than poison, one attempt); a poison message's
 	// stored letter must still have exactly max attempts.
 	KilledBad int
+	// RecountedBad are bad messages the broker delivered again as new
+	// (delivery count back to 1, no kill involved): the same windows.
+	RecountedBad int
+	// Recounted counts messages the broker delivered again as new
+	// (information).
+	Recounted int
 	// Interrupted counts deliveries a consumer kill interrupted
 	// (information).
 	Interrupted int
@@ -96,11 +107,26 @@ type Report struct {
 	// the same message still ran in the same consumer process: the
 	// transport's ack deadline passed while the first was held
 	// (information).
-	Overlapped      int
-	ForgedHonoured  int // forged control metadata reached the handler
-	OrderViolations int
-	OrderChecked    int // good messages whose order per key was checked (order_keys > 0)
-	FaultFailures   int // handler calls failed by injected faults (information)
+	Overlapped int
+	// HeldPastDeadline counts deliveries the consumer held (from the
+	// outermost middleware to the ack or Nack) longer than the ack
+	// deadline, LongestHold is the longest hold of any delivery
+	// (information; ledger_hold.go).
+	HeldPastDeadline int
+	LongestHold      time.Duration
+	// DupAckDeadline are duplicates whose message had a delivery held past
+	// the ack deadline: the transport delivered it again while the first
+	// still ran, and both succeeded (explained).
+	DupAckDeadline int
+	// SideEffects counts side-effect rows; DupEffects good messages whose
+	// side effect was committed more than once (handler successes that
+	// both took effect), NoEffect processed good messages without one
+	// (plans with dedup: true).
+	SideEffects, DupEffects, NoEffect int
+	ForgedHonoured                    int // forged control metadata reached the handler
+	OrderViolations                   int
+	OrderChecked                      int // good messages whose order per key was checked (order_keys > 0)
+	FaultFailures                     int // handler calls failed by injected faults (information)
 
 	// DeliveriesPerMessage: number of messages (generation 0) by the
 	// number of deliveries they got.
@@ -123,7 +149,7 @@ const MaxDetails = 50
 // unexplained duplicate, or (on an ordered transport) an order violation.
 func (r *Report) Failed() bool {
 	return r.Lost+r.Unexpected+r.WronglyDeadLettered+r.PoisonNotDeadLettered+r.WrongClass+
-		r.AttemptsMismatch+r.ForgedHonoured+r.DupUnexplained > 0 || (r.opts.Ordered && r.OrderViolations > 0)
+		r.AttemptsMismatch+r.ForgedHonoured+r.DupUnexplained+r.DupEffects+r.NoEffect > 0 || (r.opts.Ordered && r.OrderViolations > 0)
 }
 
 func (r *Report) detail(id int, f Fate, cat, format string, args ...any) {
@@ -161,6 +187,12 @@ func Check(l *Ledger, o CheckOptions) *Report {
 			r.FaultFailures += int(g.faultFails)
 			r.Interrupted += int(g.killed)
 			r.Overlapped += int(g.overlapped)
+			r.HeldPastDeadline += int(g.pastDeadline)
+			r.LongestHold = max(r.LongestHold, g.longestHold)
+			if g.recounted() > 0 {
+				r.Recounted++
+				r.detail(id, e.fate, "broker recount (info)", "%s", g.describe())
+			}
 		}
 		if e.forged {
 			r.ForgedHonoured++
@@ -177,7 +209,10 @@ func Check(l *Ledger, o CheckOptions) *Report {
 
 func (r *Report) checkGood(id int, e *entry) {
 	g := &e.g0
-	processed := g.successes > 0 && g.acks > 0
+	// With side effects counted, a committed effect is a success even
+	// when the process was killed before it recorded it (its redelivery
+	// acked as a duplicate).
+	processed := (g.successes > 0 || (r.opts.Effects && g.effects > 0)) && g.acks > 0
 	dead := g.deadLetters > 0 || g.rows > 0
 	if processed {
 		r.Processed++
@@ -196,6 +231,16 @@ func (r *Report) checkGood(id int, e *entry) {
 		r.detail(id, e.fate, "lost", "deliveries %d, calls %d, successes %d, acks %d, nacks %d",
 			g.deliveries, g.calls, g.successes, g.acks, g.nacks)
 	}
+	if r.opts.Effects {
+		r.SideEffects += int(g.effects)
+		if g.effects > 1 {
+			r.DupEffects++
+			r.detail(id, e.fate, "duplicated side effect", "%d side effects; %s", g.effects, g.describe())
+		} else if processed && g.effects == 0 {
+			r.NoEffect++
+			r.detail(id, e.fate, "no side effect", "%s", g.describe())
+		}
+	}
 	if g.successes > 1 {
 		r.Duplicated++
 		switch {
@@ -205,12 +250,17 @@ func (r *Report) checkGood(id int, e *entry) {
 			r.DupRepublished++
 		case r.opts.ConsumerKill && (g.killedSuccess > 0 || g.afterKilledAck > 0):
 			r.DupConsumerKilled++
+		case g.recounted() > 0:
+			r.DupRecounted++
+			r.detail(id, e.fate, "duplicate (broker recount)", "%s", g.describe())
 		case g.ackedBefore > 0 && r.opts.AckLoss:
 			r.DupRedeliveredAfterAck++
+		case g.pastDeadline > 0:
+			r.DupAckDeadline++
+			r.detail(id, e.fate, "duplicate (ack deadline)", "%s", g.describe())
 		default:
 			r.DupUnexplained++
-			r.detail(id, e.fate, "duplicate (unexplained)", "successes %d, acks %d, nacks %d, deliveries %d (%d after an ack, %d overlapping another)",
-				g.successes, g.acks, g.nacks, g.deliveries, g.afterAck, g.overlapped)
+			r.detail(id, e.fate, "duplicate (unexplained)", "%s", g.describe())
 		}
 	}
 }
@@ -264,6 +314,10 @@ func (r *Report) checkBad(id int, e *entry) {
 			r.KilledBad++
 			continue
 		}
+		if r.recountedBad(e, g, wantCalls, wantAttempts) {
+			r.RecountedBad++
+			continue
+		}
 		if extra := int(g.dlPublishFails); extra > 0 {
 			extraCalls := extra
 			if e.fate.Kind == Validation {
@@ -283,116 +337,8 @@ func (r *Report) checkBad(id int, e *entry) {
 		}
 		if int(g.calls) != wantCalls || int(g.dlAttempts) != wantAttempts || (r.opts.StoreListed && int(g.rowAttempts) != wantAttempts) {
 			r.AttemptsMismatch++
-			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); deliveries %d (%d after an ack), dead letters %d, failed DLQ publishes %d, re-published %v, interrupted by a kill %d, after a killed ack %d, overlapping %d",
-				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, g.deliveries, g.afterAck, g.deadLetters, g.dlPublishFails,
-				e.republished, g.killed, g.afterKilledAck, g.overlapped)
+			r.detail(id, e.fate, "attempts", "generation %d: handler calls %d (want %d), levee_attempts %d, store %d (want %d); re-published %v; %s",
+				gi, g.calls, wantCalls, g.dlAttempts, g.rowAttempts, wantAttempts, e.republished, g.describe())
 		}
 	}
-}
-
-// Print writes the checker's table, the deliveries-per-message histogram
-// and the details.
-func (r *Report) Print(w io.Writer) {
-	var fates []string
-	for _, k := range Kinds() {
-		if n := r.ByFate[k]; n > 0 {
-			fates = append(fates, fmt.Sprintf("%s %d", k, n))
-		}
-	}
-	fmt.Fprintf(w, "sent %d (%s)\n\n", r.Sent, strings.Join(fates, ", "))
-	row := func(name string, n int, must bool) {
-		verdict := ""
-		if must {
-			verdict = "ok"
-			if n != 0 {
-				verdict = "FAIL"
-			}
-		}
-		fmt.Fprintf(w, "  %-52s %10d  %s\n", name, n, verdict)
-	}
-	fmt.Fprintf(w, "  %-52s %10s  %s\n", "category", "messages", "verdict")
-	row("processed (good, acked after a success)", r.Processed, false)
-	row("dead-lettered (bad, stored once per generation)", r.DeadLettered, false)
-	row("replays published", r.Replays, false)
-	row("lost", r.Lost, true)
-	row("unexpected (events)", r.Unexpected, true)
-	row("wrongly dead-lettered", r.WronglyDeadLettered, true)
-	row("exhausted by injected faults (max_attempts real failures)", r.ExhaustedByFaults, false)
-	row("poison not dead-lettered", r.PoisonNotDeadLettered, true)
-	row("wrong dead-letter class", r.WrongClass, true)
-	row("attempts != expected (max_attempts for poison)", r.AttemptsMismatch, true)
-	row("forged control metadata honoured", r.ForgedHonoured, true)
-	if r.OrderChecked > 0 {
-		row("messages checked for order per key", r.OrderChecked, false)
-	}
-	row("order violations per key", r.OrderViolations, r.opts.Ordered)
-	row("duplicated (succeeded more than once)", r.Duplicated, false)
-	row("  explained: success, then Nack (timeout or crash)", r.DupSuccessThenNack, false)
-	row("  explained: redelivered after an ack (ack lost)", r.DupRedeliveredAfterAck, false)
-	row("  explained: producer re-published after a publish error", r.DupRepublished, false)
-	if r.opts.ConsumerKill {
-		row("  explained: consumer killed between success and ack", r.DupConsumerKilled, false)
-	}
-	row("  unexplained", r.DupUnexplained, true)
-	row("dead letters consumed twice (stored once)", r.DuplicateDeadLetters, false)
-	row("  bad messages handled again after a lost ack", r.RedeadLettered, false)
-	row("bad messages handled again after a failed DLQ publish", r.HandledAfterPublishFailure, false)
-	row("bad messages re-published by the producer (each copy dead-lettered)", r.RepublishedBad, false)
-	row("handler calls failed by injected faults", r.FaultFailures, false)
-	if r.opts.ConsumerKill {
-		row("deliveries interrupted by a consumer kill", r.Interrupted, false)
-		row("deliveries overlapping another of the message (ack deadline passed)", r.Overlapped, false)
-		row("bad messages handled again after a consumer kill", r.KilledBad, false)
-	}
-
-	fmt.Fprintf(w, "\ndeliveries per message (generation 0):\n")
-	var ks []int
-	for k := range r.DeliveriesPerMessage {
-		ks = append(ks, k)
-	}
-	sort.Ints(ks)
-	for _, k := range ks {
-		fmt.Fprintf(w, "  %3d deliveries: %d\n", k, r.DeliveriesPerMessage[k])
-	}
-	if len(r.Details) > 0 {
-		fmt.Fprintf(w, "\ndetails (first %d):\n", MaxDetails)
-		for _, d := range r.Details {
-			fmt.Fprintf(w, "  id %-8d %-16s %-26s %s\n", d.ID, d.Fate, d.Category, d.Note)
-		}
-	}
-	for _, u := range r.UnexpectedSample {
-		fmt.Fprintf(w, "  unexpected: %s id %q\n", u.Where, u.ID)
-	}
-	if r.Failed() {
-		fmt.Fprintln(w, "\nverdict: FAIL")
-	} else {
-		fmt.Fprintln(w, "\nverdict: ok")
-	}
-}
-
-// killedBad reports whether a bad message's extra handler calls and
-// attempts are explained by consumer kills: each interrupted delivery and
-// each redelivery after a killed ack may add one handler call (the call
-// the kill cut off before its failure was counted, or a call on the
-// redelivery of a message whose dead letter was published but not acked)
-// and, except for poison, one attempt. A poison message's stored letter
-// must carry exactly max attempts.
-func (r *Report) killedBad(e *entry, g *genStat, wantCalls, wantAttempts int) bool {
-	extra := int(g.killed + g.afterKilledAck)
-	if !r.opts.ConsumerKill || extra == 0 {
-		return false
-	}
-	extraCalls, extraAttempts := extra, extra
-	if e.fate.Kind == Validation {
-		extraCalls = 0 // the validator fails again; the handler is not called
-	}
-	if e.fate.Kind == Poison && g.deadLetters <= 1 {
-		extraAttempts = 0 // only a later letter (after a killed ack) may count its redelivery's call
-	}
-	in := func(v, lo, hi int) bool { return v >= lo && v <= hi }
-	rowOK := !r.opts.StoreListed || in(int(g.rowAttempts), wantAttempts, wantAttempts+extra)
-	if e.fate.Kind == Poison {
-		rowOK = !r.opts.StoreListed || int(g.rowAttempts) == wantAttempts
-	}
-	return in(int(g.calls), wantCalls, wantCalls+extraCalls) && in(int(g.dlAttempts), wantAttempts, wantAttempts+extraAttempts) && rowOK
 }

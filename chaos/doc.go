@@ -32,6 +32,17 @@
 // for poison), forged metadata honoured, and order violations where the
 // transport promises order.
 //
+// The ledger also measures every delivery's hold (from the outermost
+// middleware to its ack or Nack) against the transport's ack deadline and
+// records the broker's delivery count of each delivery, so a duplicate
+// caused by a delivery held past the deadline, or by a broker delivering
+// a message again as new (its count back to 1), is explained precisely.
+//
+// With dedup: true, the plain handler's success commits a side effect (a
+// PostgreSQL row) in one transaction with the done mark of the PostgreSQL
+// inbox (adapters/pgdedup), which the stack's dedup section uses as its
+// store; the checker then counts duplicated side effects.
+//
 // The command chaos/cmd/chaos runs a plan file and exits non-zero when the
 // report fails; docs/RELIABILITY.md documents the runs and what they
 // found.

@@ -140,3 +140,60 @@ func TestReliabilityDocConsumerKill(t *testing.T) {
 		t.Errorf("interruptions per kill %v (sum %d), table %d, kills %d: want one per kill summing to the table", per, total, got, kill.Count)
 	}
 }
+
+// TestReliabilityDocDedup: the dedup section states the plan's messages,
+// rate and seed, and its pasted table adds up: processed and
+// dead-lettered make every message sent, one side effect per processed
+// message, 0 duplicated side effects, and the interruptions and dedup
+// counters the text cites are the table's.
+func TestReliabilityDocDedup(t *testing.T) {
+	doc, err := os.ReadFile("../docs/RELIABILITY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	p, err := LoadPlan("plans/consumer-kill-dedup.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Dedup {
+		t.Fatal("plans/consumer-kill-dedup.yaml: dedup is off")
+	}
+	sec := text[strings.Index(text, "## Idempotent consumers under SIGKILL"):strings.Index(text, "## Order per key")]
+	for _, want := range []string{
+		fmt.Sprintf("`chaos/plans/consumer-kill-dedup.yaml`: %s messages at %s per second", commas(p.Messages), commas(int(p.Rate))),
+		fmt.Sprintf("seed %d", p.Seed), fmt.Sprintf("chaos run: %d messages over nats, seed %d", p.Messages, p.Seed),
+	} {
+		if !strings.Contains(sec, want) {
+			t.Errorf("the dedup section does not state %q", want)
+		}
+	}
+	num := func(re string) int {
+		m := regexp.MustCompile(re).FindStringSubmatch(sec)
+		if m == nil {
+			t.Fatalf("the dedup section has no %s", re)
+		}
+		n, _ := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+		return n
+	}
+	sent := num(`sent (\d+) \(`)
+	processed, dead := num(`processed \(good, acked after a success\)\s+(\d+)`), num(`dead-lettered \(bad, stored once per generation\)\s+(\d+)`)
+	effects, dups := num(`side effects committed \(rows, handler "chaos"\)\s+(\d+)`), num(`duplicated side effects \(committed twice\)\s+(\d+)`)
+	if sent != p.Messages || processed+dead != sent || effects != processed || dups != 0 {
+		t.Errorf("table: sent %d, processed %d + dead-lettered %d, side effects %d, duplicated %d; want %d, a sum of %d, %d, 0",
+			sent, processed, dead, effects, dups, p.Messages, p.Messages, processed)
+	}
+	once := num(`1 deliveries: (\d+)`)
+	for _, c := range []struct{ text, table string }{
+		{`The kills interrupted (\d+) deliveries`, `deliveries interrupted by a consumer kill\s+(\d+)`},
+		{`(\d+) redeliveries were acked as duplicates`, `levee\.dedup\.duplicates\s+(\d+)`},
+		{`and (\d+) claims that a killed process held`, `levee\.dedup\.lease\.expiries\s+(\d+)`},
+	} {
+		if a, b := num(c.text), num(c.table); a != b {
+			t.Errorf("the text says %d (%s), the table %d", a, c.text, b)
+		}
+	}
+	if more := num(`per message: ([\d,]+) of`); more != sent-once {
+		t.Errorf("the text says %d messages delivered more than once, the table %d", more, sent-once)
+	}
+}

@@ -33,6 +33,8 @@ import (
 //	U where raw              Ledger.Unexpected (both quoted)
 //	M name value             a Levee counter of the process's meter provider (cumulative)
 //	B handler from to        a breaker state change of the process
+//	N id gen count           Ledger.BrokerCount
+//	E msg err                an error the process logged (both quoted; errorlog.go)
 const (
 	opReady       = 'I'
 	opDelivery    = 'D'
@@ -45,6 +47,8 @@ const (
 	opUnexpected  = 'U'
 	opCounter     = 'M'
 	opBreaker     = 'B'
+	opError       = 'E'
+	opBrokerCount = 'N'
 )
 
 // eventLog is a recorder that applies each event to the process's own
@@ -110,6 +114,13 @@ func (e *eventLog) Call(id, gen int) int {
 	n := e.l.Call(id, gen)
 	e.write(opCall, itoa(id), itoa(gen))
 	return n
+}
+
+func (e *eventLog) BrokerCount(id, gen, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.l.BrokerCount(id, gen, n)
+	e.write(opBrokerCount, itoa(id), itoa(gen), itoa(n))
 }
 
 func (e *eventLog) Success(id, gen int) { e.event(opSuccess, id, gen, e.l.Success) }
@@ -234,6 +245,16 @@ func (t *tailer) apply(line string) {
 		}
 		return
 	}
+	if f[0][0] == opError && len(f) == 3 {
+		msg, err1 := strconv.Unquote(f[1])
+		e, err2 := strconv.Unquote(f[2])
+		if err1 != nil || err2 != nil {
+			bad()
+		} else if t.tl != nil {
+			t.tl.add("consumer process %d logged an error: %s: %s", t.inc, msg, e)
+		}
+		return
+	}
 	if f[0][0] == opUnexpected {
 		where, err1 := strconv.Unquote(f[min(1, len(f)-1)])
 		raw, err2 := strconv.Unquote(f[len(f)-1])
@@ -260,7 +281,7 @@ func (t *tailer) apply(line string) {
 
 // applyOp applies an event with numeric fields n; false if malformed.
 func (t *tailer) applyOp(op byte, n []int) bool {
-	want := map[byte]int{opReady: 1, opDelivery: 2, opResult: 4, opCall: 2, opSuccess: 2, opFaultFail: 2, opForged: 1, opPublishFail: 2}
+	want := map[byte]int{opReady: 1, opDelivery: 2, opResult: 4, opCall: 2, opSuccess: 2, opFaultFail: 2, opForged: 1, opPublishFail: 2, opBrokerCount: 3}
 	if w, ok := want[op]; !ok || len(n) != w {
 		return false
 	}
@@ -295,6 +316,8 @@ func (t *tailer) applyOp(op byte, n []int) bool {
 		}
 	case opFaultFail:
 		t.l.FaultFailure(n[0], n[1])
+	case opBrokerCount:
+		t.l.BrokerCount(n[0], n[1], n[2])
 	case opPublishFail:
 		t.l.DeadLetterPublishFailed(n[0], n[1])
 	}

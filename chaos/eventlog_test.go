@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -103,6 +104,38 @@ type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
+// TestEventLogBrokerCountsAndErrors: the broker's delivery counts and the
+// errors a consumer process logged reach the runner (its Ledger and its
+// timeline); the router's per-message handler errors are not written.
+func TestEventLogBrokerCountsAndErrors(t *testing.T) {
+	var file bytes.Buffer
+	child := NewLedger(1, 0)
+	child.Sent(0, Fate{Kind: Healthy})
+	e := &eventLog{l: child, w: &file, fail: func(err error) { t.Fatal(err) }}
+	lg := &errorLogger{r: &run{events: e}}
+	e.BrokerCount(0, 0, 1)
+	e.BrokerCount(0, 0, 2)
+	e.BrokerCount(0, 0, 1)
+	lg.Error("Handler returned error", errors.New("transient"), nil)
+	lg.Error("JetStream ack failed (the message will be redelivered)", errors.New("timeout\tafter 5s"), nil)
+
+	runner := NewLedger(1, 0)
+	runner.Sent(0, Fate{Kind: Healthy})
+	tl := newTailer(&file, runner)
+	tl.tl, tl.inc = &timeline{start: time.Now()}, 3
+	if err := tl.poll(); err != nil {
+		t.Fatal(err)
+	}
+	if g := &runner.entries[0].g0; g.brokerMax != 2 || g.brokerFirsts != 2 || g.recounted() != 1 || runner.unexpectedN != 0 {
+		t.Errorf("broker counts: max %d, firsts %d, recounted %d, unexpected %d; want 2, 2, 1, 0", g.brokerMax, g.brokerFirsts, g.recounted(), runner.unexpectedN)
+	}
+	events := tl.tl.list()
+	want := "consumer process 3 logged an error: JetStream ack failed (the message will be redelivered): timeout\tafter 5s"
+	if len(events) != 1 || events[0].What != want {
+		t.Errorf("timeline %+v, want one line %q", events, want)
+	}
+}
+
 // TestCheckConsumerKill: the windows a consumer kill opens are explained
 // (a success cut off before its ack, an ack a killed process recorded but
 // the broker never had, a call cut off before its attempt was counted),
@@ -158,6 +191,27 @@ func TestCheckConsumerKill(t *testing.T) {
 			l.SetIncarnation(1)
 			deadLetter(l, 0, 0, 1, 2, "permanent")
 		}, kill, func(r *Report) int { return r.KilledBad }, false, "killed permanent"},
+		{"the broker delivered it again as new (count back to 1)", Fate{Kind: Healthy}, func(l *Ledger) {
+			l.SetIncarnation(1)
+			l.Delivery(0, 0)
+			l.BrokerCount(0, 0, 1)
+			l.Result(0, 0, 0, false)
+			before, _ := l.Delivery(0, 0)
+			l.BrokerCount(0, 0, 2)
+			l.Call(0, 0)
+			l.Success(0, 0)
+			l.Result(0, 0, before, true)
+			before, _ = l.Delivery(0, 0)
+			l.BrokerCount(0, 0, 1)
+			l.Call(0, 0)
+			l.Success(0, 0)
+			l.Result(0, 0, before, true)
+		}, kill, func(r *Report) int { return r.DupRecounted }, false, "dup recounted"},
+		{"poison delivered again as new after its dead letter", Fate{Kind: Poison}, func(l *Ledger) {
+			l.BrokerCount(0, 0, 1)
+			deadLetter(l, 0, 0, testMax+1, testMax, "exhausted")
+			l.BrokerCount(0, 0, 1)
+		}, CheckOptions{MaxAttempts: testMax, StoreListed: true}, func(r *Report) int { return r.RecountedBad }, false, "recounted bad"},
 		{"two extra calls for one kill are not", Fate{Kind: Permanent}, func(l *Ledger) {
 			l.Delivery(0, 0)
 			l.Call(0, 0)
@@ -182,6 +236,31 @@ func TestCheckConsumerKill(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHoldPastTheAckDeadline: a delivery held longer than the ack deadline
+// is counted, and a duplicate of its message is explained by it.
+func TestHoldPastTheAckDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLedger(1, 0)
+		l.SetAckDeadline(5 * time.Second)
+		l.Sent(0, Fate{Kind: Healthy})
+		first, _ := l.Delivery(0, 0)
+		time.Sleep(5 * time.Second)
+		second, _ := l.Delivery(0, 0) // redelivered while the first runs
+		l.Call(0, 0)
+		l.Success(0, 0)
+		time.Sleep(time.Second)
+		l.Result(0, 0, first, true) // held 6s
+		l.Call(0, 0)
+		l.Success(0, 0)
+		l.Result(0, 0, second, true) // held 1s
+		r := Check(l, CheckOptions{AckDeadline: 5 * time.Second})
+		if r.HeldPastDeadline != 1 || r.LongestHold != 6*time.Second || r.DupAckDeadline != 1 || r.Failed() {
+			t.Errorf("got held past %d, longest %s, dup by the deadline %d, failed %v; want 1, 6s, 1, false",
+				r.HeldPastDeadline, r.LongestHold, r.DupAckDeadline, r.Failed())
+		}
+	})
 }
 
 // The consumer kills are seeded: the same seed and fault give the same

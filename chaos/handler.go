@@ -52,6 +52,7 @@ type recorder interface {
 	Unexpected(where, id string)
 	Delivery(id, gen int) (successes uint32, ok bool)
 	Result(id, gen int, before uint32, acked bool)
+	BrokerCount(id, gen, n int)
 	Call(id, gen int) int
 	Success(id, gen int)
 	FaultFailure(id, gen int)
@@ -64,7 +65,10 @@ type recorder interface {
 type consumer struct {
 	// rec records the handlers' events; ledger (the runner's) records dead
 	// letters, replays and store rows. They are the same in process.
-	rec    recorder
+	rec recorder
+	// fx commits the plain handler's side effects (plans with dedup:
+	// true), nil otherwise.
+	fx     *effects
 	ledger *Ledger
 	plan   *Plan
 	runID  string
@@ -102,6 +106,9 @@ func (c *consumer) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			return nil, nil // ack: a stranger must not loop
 		}
 		before, _ := c.rec.Delivery(id, gen)
+		if n, err := strconv.Atoi(msg.Metadata.Get(levee.KeyDeliveryCount)); err == nil {
+			c.rec.BrokerCount(id, gen, n)
+		}
 		out, err := next(msg)
 		if errors.Is(err, dlq.ErrPublish) {
 			c.rec.DeadLetterPublishFailed(id, gen)
@@ -157,6 +164,13 @@ func (c *consumer) play(ctx context.Context, msg *message.Message, id, gen int, 
 	case Transient, Forged:
 		if call < f.K {
 			return errTransient
+		}
+	}
+	if c.fx != nil {
+		// The success is the committed side effect: a commit that failed
+		// is a failed call (retried), not a success.
+		if err := c.fx.commit(ctx, msg, id, gen); err != nil {
+			return err
 		}
 	}
 	c.rec.Success(id, gen)

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"sync"
+	"time"
 )
 
 // genStat is what happened to one generation of a message: generation 0
@@ -40,6 +41,17 @@ type genStat struct {
 	killed, killedSuccess, afterKilledAck uint32
 	ackInc                                int32
 	overlapped                            uint32 // deliveries that began while another of it ran (same process)
+	// longestHold is the longest a delivery of it was held (Delivery to
+	// Result); pastDeadline counts deliveries held past the ack deadline.
+	longestHold  time.Duration
+	pastDeadline uint32
+	// brokerMax is the highest delivery count the transport reported;
+	// brokerFirsts counts deliveries it reported as first ones.
+	brokerMax    int32
+	brokerFirsts uint32
+	// effects counts side-effect rows committed for it (plans with
+	// dedup: true; dedup.go)
+	effects uint32
 }
 
 type entry struct {
@@ -99,6 +111,11 @@ type Ledger struct {
 	inc         int32 // the consumer process incarnation whose events are recorded
 	// orderChecked counts good messages whose order was checked
 	orderChecked int
+	// open holds the start of every delivery without a result yet, oldest
+	// first; ackDeadline is the transport's (ledger_hold.go).
+	open        map[idGen][]time.Time
+	ackDeadline time.Duration
+	effects     bool // SetEffects (dedup.go)
 }
 
 // OrderViolation is a message processed after a later message of the same
@@ -171,6 +188,7 @@ func (l *Ledger) Delivery(id, gen int) (successes uint32, ok bool) {
 	}
 	g := e.gen(gen)
 	g.deliveries++
+	l.holdBegins(id, gen, time.Now())
 	if g.acks > 0 {
 		g.afterAck++
 		if g.ackInc < l.inc {
@@ -191,6 +209,7 @@ func (l *Ledger) Result(id, gen int, before uint32, acked bool) {
 		return
 	}
 	g := e.gen(gen)
+	l.holdEnds(g, id, gen, time.Now(), false)
 	succeeded := g.successes > before
 	if !acked {
 		g.nacks++
@@ -204,7 +223,7 @@ func (l *Ledger) Result(id, gen int, before uint32, acked bool) {
 	if succeeded {
 		l.resolve(e, gen)
 	}
-	if succeeded && gen == 0 && e.fate.Kind.Good() && !e.settled {
+	if (succeeded || l.effects) && gen == 0 && e.fate.Kind.Good() && !e.settled {
 		e.settled = true
 		l.settled++
 		if l.orderKeys > 0 {
@@ -377,15 +396,5 @@ func (l *Ledger) ReplayFailed(id, gen int) {
 	g.replays--
 	if g.replays == 0 && !e.gen(gen+1).resolved {
 		l.pending--
-	}
-}
-
-// Republished records that the producer published message id again after
-// a publish error that may have hidden a success.
-func (l *Ledger) Republished(id int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e := l.get(id); e != nil {
-		e.republished = true
 	}
 }

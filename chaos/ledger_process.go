@@ -1,5 +1,7 @@
 package chaos
 
+import "time"
+
 // SetIncarnation says that the events recorded from now on come from
 // consumer process number inc (0 for the first; every earlier one was
 // killed or stopped): a delivery after an ack recorded by an earlier
@@ -21,6 +23,9 @@ func (l *Ledger) Interrupted(id, gen, n int, afterSuccess bool) {
 		return
 	}
 	g := e.gen(gen)
+	for range n {
+		l.holdEnds(g, id, gen, time.Time{}, true)
+	}
 	g.killed += uint32(n)
 	if afterSuccess {
 		g.killedSuccess += uint32(n)

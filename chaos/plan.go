@@ -137,6 +137,13 @@ type Plan struct {
 	// the first publish (default 0): over Kafka, until the consumer
 	// group's rebalances ended (docs/RELIABILITY.md, observations).
 	Warmup time.Duration `yaml:"warmup"`
+	// Dedup: the plain handler's success commits a side effect (a row in
+	// a table of the run on the loopback PostgreSQL) in one transaction
+	// with the done mark of the PostgreSQL inbox (adapters/pgdedup), which
+	// is the stack's dedup store (Deps.DedupStore: the stack file needs a
+	// dedup section with store: shared on handler "chaos"). The checker
+	// then counts duplicated side effects. Needs batch_share 0.
+	Dedup bool `yaml:"dedup"`
 	// Faults are the scheduled faults.
 	Faults []Fault `yaml:"faults"`
 }
@@ -218,6 +225,9 @@ func (p *Plan) Validate() error {
 	}
 	if p.OrderKeys > 0 && p.BatchShare > 0 {
 		return bad("order_keys needs batch_share 0 (the batch topic is another stream, and a batch runs its messages together)")
+	}
+	if p.Dedup && p.BatchShare > 0 {
+		return bad("dedup needs batch_share 0 (the side effect is the plain handler's)")
 	}
 	if p.AckDeadline == 0 {
 		p.AckDeadline = 30 * time.Second

@@ -8,8 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill"
 )
 
 // ConsumerEnv is the environment variable through which a runner starts
@@ -65,7 +63,8 @@ func runConsumerProcess(ctx context.Context, raw string) error {
 	if err := spec.Plan.Validate(); err != nil {
 		return err
 	}
-	r := &run{p: spec.Plan, log: os.Stderr, logger: watermill.NopLogger{}, runID: spec.RunID, role: roleConsumer, spec: &spec}
+	r := &run{p: spec.Plan, log: os.Stderr, runID: spec.RunID, role: roleConsumer, spec: &spec}
+	r.logger = &errorLogger{r: r}
 	defer r.close()
 	for _, step := range []func(context.Context) error{r.prepare, r.openTransport, r.openStore, r.buildRouter} {
 		if err := step(ctx); err != nil {

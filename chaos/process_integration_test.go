@@ -101,3 +101,26 @@ func TestChaosOrderedKafka(t *testing.T) {
 			r.opts.Ordered, r.OrderChecked, r.Processed, r.FaultFailures)
 	}
 }
+
+// TestChaosConsumerKillDedup runs plans/consumer-kill-dedup.yaml over
+// NATS JetStream: consumer-kill.yaml's SIGKILLs with an idempotent
+// consumer (issue 20), the handler committing its side effect with the
+// PostgreSQL inbox's done mark. At-least-once deliveries still happen
+// (deliveries interrupted by the kills, redelivered), and every processed
+// message has exactly one side effect: 0 duplicated side effects. The
+// chaos step of .ci/run runs it.
+func TestChaosConsumerKillDedup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the chaos step of .ci/run runs it (without -short)")
+	}
+	p, err := LoadPlan("plans/consumer-kill-dedup.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runPlanT(t, p)
+	r := res.Report
+	if r.Interrupted == 0 || r.DupEffects != 0 || r.NoEffect != 0 || r.SideEffects != r.Processed || r.Sent != p.Messages {
+		t.Errorf("got %d interrupted deliveries, %d duplicated side effects, %d processed without one, %d side effects for %d processed, %d sent; want > 0, 0, 0, equal, %d",
+			r.Interrupted, r.DupEffects, r.NoEffect, r.SideEffects, r.Processed, r.Sent, p.Messages)
+	}
+}

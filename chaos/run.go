@@ -58,6 +58,7 @@ type run struct {
 	role role
 	spec *processSpec
 	sup  *supervisor // the consumer process, for roleRunner
+	fx   *effects    // plans with dedup: true (dedup.go)
 	// events is a consumer process's event log (roleConsumer).
 	events *eventLog
 
@@ -140,7 +141,19 @@ func (r *run) openTransport(ctx context.Context) error {
 	r.start = time.Now()
 	r.tl = &timeline{start: r.start}
 	r.ledger = NewLedger(r.p.Messages, r.p.OrderKeys)
-	r.cons = &consumer{rec: r.ledger, ledger: r.ledger, plan: r.p, runID: r.runID, start: r.start, now: time.Now}
+	r.ledger.SetAckDeadline(tr.Capabilities.AckDeadline)
+	if r.p.Dedup {
+		if r.fx, err = openEffects(ctx, r.runID); err != nil {
+			return err
+		}
+		r.ledger.SetEffects()
+		fx := r.fx
+		r.onClose(fx.close) // LIFO: after the drop
+		if r.role != roleConsumer {
+			r.onClose(func() { fx.drop(context.WithoutCancel(ctx)) })
+		}
+	}
+	r.cons = &consumer{rec: r.ledger, ledger: r.ledger, plan: r.p, runID: r.runID, start: r.start, now: time.Now, fx: r.fx}
 	r.topicIn, r.topicBatch = "chaos_"+r.runID+"_in", "chaos_"+r.runID+"_batch"
 	if r.role == roleConsumer {
 		return r.openEventLog()
@@ -229,6 +242,9 @@ func (r *run) buildRouter(context.Context) error {
 	}
 	r.onClose(func() { applied.Close() })
 	r.applied = applied
+	if _, ok := applied.Dedup(HandlerName); r.p.Dedup && !ok {
+		return fmt.Errorf("levee/chaos: dedup: true needs a dedup section (store: shared) on handler %q in %s", HandlerName, r.p.StackPath())
+	}
 	return nil
 }
 
@@ -250,6 +266,9 @@ func (r *run) stackDeps() config.Deps {
 	}
 	if d := caps.AckDeadline; d > 0 {
 		deps.MaxHold = d * 8 / 10
+	}
+	if r.fx != nil {
+		deps.DedupStore = r.fx.inbox
 	}
 	return deps
 }
@@ -330,6 +349,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 func (r *run) result(ctx context.Context, elapsed time.Duration, settled bool, routerErr error) (*Result, error) {
 	p := r.p
 	listed := listStore(context.WithoutCancel(ctx), r.rawStore, r.ledger, r.cons)
+	if r.fx != nil && listed == nil {
+		listed = r.fx.list(context.WithoutCancel(ctx), r.ledger)
+	}
 	res := &Result{
 		Plan: p, Elapsed: elapsed, Settled: settled, Timeline: r.tl.list(), Transport: p.Transport,
 		Spans: r.tel.spans.ended.Load(), Counters: r.tel.counters(context.WithoutCancel(ctx), counterNames...),
@@ -338,7 +360,7 @@ func (r *run) result(ctx context.Context, elapsed time.Duration, settled bool, r
 		res.Counters = r.sup.totals() // the stack ran in the consumer processes
 	}
 	res.Report = Check(r.ledger, CheckOptions{MaxAttempts: r.maxAttempts, StoreListed: listed == nil,
-		AckLoss: hasFault(p, FaultBrokerRestart), ConsumerKill: hasFault(p, FaultConsumerKill),
+		AckLoss: hasFault(p, FaultBrokerRestart), ConsumerKill: hasFault(p, FaultConsumerKill), AckDeadline: r.tr.Capabilities.AckDeadline, Effects: p.Dedup,
 		Ordered: p.OrderKeys > 0 && r.tr.Capabilities.OrderedPerKey})
 	if listed != nil {
 		return res, fmt.Errorf("levee/chaos: listing the DLQ store: %w", listed)

@@ -57,7 +57,7 @@ func (r *Result) Print(w io.Writer) {
 }
 
 var counterNames = []string{"levee.dlq.dead_letters", "levee.dlq.retries", "levee.dlq.retries_deferred",
-	"levee.dlq.deferrals", "levee.dlq.publish_failures", "levee.priority.shed", "levee.breaker.transitions"}
+	"levee.dlq.deferrals", "levee.dlq.publish_failures", "levee.priority.shed", "levee.breaker.transitions", "levee.dedup.duplicates", "levee.dedup.claims.waited", "levee.dedup.lease.expiries"}
 
 // Run runs the plan: it builds the stack from the plan's stack file over
 // the plan's transport, sends the messages, injects the faults, waits for
