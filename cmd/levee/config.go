@@ -13,6 +13,8 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 const configUsage = `usage: levee config check FILE
@@ -20,8 +22,8 @@ const configUsage = `usage: levee config check FILE
 Validates FILE and reports every problem in it, one per line as
 FILE:LINE: KEY: what is wrong (with a suggestion for a misspelled key or
 name). A valid file prints the resolved per-handler stacks in canonical
-order, warnings (a rate of 0 pauses a handler; telemetry needs providers
-in code), and every setting with its effective value and source: the
+order, warnings (a rate of 0 pauses a handler), a note when telemetry
+needs providers in code, and every setting with its effective value and source: the
 file's line (and the ${VAR} that supplied it), or "default".
 
 Exit status: 0 valid, 1 invalid or unreadable, 2 usage.
@@ -80,9 +82,7 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", termSafe(path, true))
-	for _, w := range cfg.Warnings(config.Deps{}) {
-		fmt.Fprintf(stdout, "warning: %s\n", termSafe(w, true))
-	}
+	printWarnings(stdout, cfg)
 	if !cfg.Transport().IsZero() {
 		fmt.Fprintf(stdout, "transport %s: %d in flight per topic, ack deadline %s\n", caps.Kind, caps.MaxInFlight, deadline(caps))
 	}
@@ -164,5 +164,25 @@ func transportDefaults(caps adapters.Capabilities) map[string]string {
 		"postgres.poll_interval": adapters.DefaultPollInterval.String(),
 		"postgres.max_conns":     "8 × concurrency + 4",
 		"postgres.delete_on_ack": "false",
+	}
+}
+
+// printWarnings prints the file's warnings. Whether the service passes
+// telemetry providers is decided in its code, which a check of the file
+// cannot see: telemetry sections get one note, not a warning each
+// (config.Build warns through Deps.Logger for each provider it misses).
+func printWarnings(stdout io.Writer, cfg *config.Config) {
+	withProviders := config.Deps{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider()}
+	warnings := cfg.Warnings(withProviders)
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", termSafe(w, true))
+	}
+	if n := len(cfg.Warnings(config.Deps{})) - len(warnings); n > 0 {
+		noun := "sections (tracing, metrics) record"
+		if n == 1 {
+			noun = "section (tracing, metrics) records"
+		}
+		fmt.Fprintf(stdout, "note: %d telemetry %s only when the service passes "+
+			"config.Deps.TracerProvider and MeterProvider; config.Build warns for each one it misses\n", n, noun)
 	}
 }
