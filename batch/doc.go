@@ -69,9 +69,9 @@
 //
 // # Place in the canonical order
 //
-// A Batcher is not a middleware but the innermost handler (slot 9, "the
+// A Batcher is not a middleware but the innermost handler (slot 10, "the
 // user's handler, or a batcher"). Every per-message concern (tracing,
-// metrics, recover, dlq, breaker, priority, ratelimit, timeout) wraps
+// metrics, recover, dlq, dedup, breaker, priority, ratelimit, timeout) wraps
 // b.Handler, so each message passes them before it joins a batch and each
 // failure is retried or dead-lettered on its own:
 //

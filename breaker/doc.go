@@ -36,12 +36,12 @@
 //
 // # Where it sits
 //
-// Middleware goes in slot 5 of Levee's canonical order
-// (middleware.SlotBreaker): inside tracing, metrics, recover and dlq,
+// Middleware goes in slot 6 of Levee's canonical order
+// (middleware.SlotBreaker): inside tracing, metrics, recover, dlq and dedup,
 // outside priority, ratelimit and timeout. By default it also does the
 // drain's wait, before the call is counted, so that wait holds no priority
 // slot. With WithSeparateDrain the drain's wait moves to DrainMiddleware,
-// which goes in slot 7 (middleware.SlotRateLimit, before the rate limiter):
+// which goes in slot 8 (middleware.SlotRateLimit, before the rate limiter):
 // the message then holds its priority slot while it waits for the ramp's
 // token, so priority decides who goes first during the drain.
 //

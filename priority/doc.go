@@ -89,8 +89,8 @@
 //
 // # Place in the canonical order
 //
-// Priority sits in slot 6 (middleware.SlotPriority): inside tracing,
-// metrics, recover, dlq (retry) and breaker, so a paused or backing-off
+// Priority sits in slot 7 (middleware.SlotPriority): inside tracing,
+// metrics, recover, dlq (retry), dedup and breaker, so a paused or backing-off
 // handler never holds a shared slot, and outside ratelimit and timeout, so
 // the slot holder is the one that waits for a token and whose attempt is
 // bounded. Each retry attempt waits for a slot again.

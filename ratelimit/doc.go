@@ -6,8 +6,8 @@
 //
 // # Where it sits
 //
-// In the canonical order (middleware.Stack) ratelimit is slot 7: inside
-// tracing, metrics, recover, dlq, breaker and priority, outside timeout
+// In the canonical order (middleware.Stack) ratelimit is slot 8: inside
+// tracing, metrics, recover, dlq, dedup, breaker and priority, outside timeout
 // and the handler. The holder of a priority slot waits for a token; a
 // paused (breaker) or backing-off (retry) message holds none. The timeout
 // does not include the time spent waiting for a token.
