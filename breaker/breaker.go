@@ -49,6 +49,7 @@ type Breaker struct {
 	spare      []transition  // guarded by mu: recycled event buffer
 	delivering bool          // guarded by mu: a goroutine is running the hooks
 	drain      drainState    // guarded by mu
+	rep        repeats       // guarded by mu: messages whose failure counted while closed
 }
 
 type transition struct {
@@ -62,7 +63,7 @@ func New(opts ...Option) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breaker{cfg: cfg, closed: make(chan struct{}), changed: make(chan struct{})}
+	b := &Breaker{cfg: cfg, closed: make(chan struct{}), changed: make(chan struct{}), rep: newRepeats(cfg.window)}
 	b.fastOK = cfg.slowRatio == 0
 	if b.fastOK && cfg.failureRatio > 0 {
 		b.ok = newOKWindow(cfg.window/rollingBuckets, rollingBuckets)
@@ -285,6 +286,14 @@ func (b *Breaker) isExcluded(err error) bool {
 	if err == nil {
 		return false
 	}
+	return builtinExcluded(err) || (b.cfg.isExcluded != nil && b.cfg.isExcluded(err))
+}
+
+// builtinExcluded reports the errors no breaker counts (local or fleet):
+// context.Canceled, a deferral (the handler did not run), and the classes
+// that are the message's fault, not the downstream's: permanent and
+// validation.
+func builtinExcluded(err error) bool {
 	if errors.Is(err, context.Canceled) || levee.IsDeferral(err) {
 		return true
 	}
@@ -292,7 +301,7 @@ func (b *Breaker) isExcluded(err error) bool {
 	case levee.ClassPermanent, levee.ClassValidation:
 		return true
 	}
-	return b.cfg.isExcluded != nil && b.cfg.isExcluded(err)
+	return false
 }
 
 func (b *Breaker) isSuccessful(err error) bool {

@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,8 +58,8 @@ func TestFleetBreakerTripsProbesOnceAndDrains(t *testing.T) {
 			return nil, nil
 		}
 		first := bs[0].Middleware(h)
-		for range 10 {
-			_, _ = first(message.NewMessage("1", nil))
+		for i := range 10 {
+			_, _ = first(message.NewMessage(fmt.Sprint("down-", i), nil))
 		}
 		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
 		// The trip happened at a's report; b and c learn at their next one.

@@ -239,6 +239,7 @@ func (b *Breaker) setStateLocked(to State, now time.Time) {
 	}
 	b.m.state = to
 	b.m.newGeneration(now)
+	b.rep.reset()
 	if b.slow != nil {
 		b.slow.reset(now)
 	}
@@ -261,8 +262,11 @@ func (b *Breaker) admitLocked(now time.Time) (st State, gen, age uint64, ok bool
 	return m.state, m.gen, m.age, true
 }
 
-// countLocked counts an outcome admitted at age in the current generation.
-func (b *Breaker) countLocked(age uint64, v verdict, now time.Time) {
+// countLocked counts an outcome of message id admitted at age in the
+// current generation. While closed, a failure of a message whose failure
+// already counted (within the window) is excluded: one message's repeated
+// failures count once toward tripping.
+func (b *Breaker) countLocked(id string, age uint64, v verdict, now time.Time) {
 	m := &b.m
 	switch v {
 	case verdictExcluded:
@@ -275,6 +279,10 @@ func (b *Breaker) countLocked(age uint64, v verdict, now time.Time) {
 	default:
 		switch m.state {
 		case StateClosed:
+			if b.rep.again(id, now) {
+				m.onExclusion(age)
+				return
+			}
 			m.onFailure(age)
 			if b.readyToTripLocked(now) {
 				b.setStateLocked(StateOpen, now)
@@ -287,7 +295,7 @@ func (b *Breaker) countLocked(age uint64, v verdict, now time.Time) {
 
 // record counts the outcome of a call admitted by admitLocked; an outcome
 // of an earlier generation is dropped. slow records a slow call.
-func (b *Breaker) record(gen, age uint64, v verdict, slow bool) {
+func (b *Breaker) record(id string, gen, age uint64, v verdict, slow bool) {
 	now := time.Now()
 	b.mu.Lock()
 	b.advanceLocked(now)
@@ -295,7 +303,7 @@ func (b *Breaker) record(gen, age uint64, v verdict, slow bool) {
 		if slow && b.slow != nil {
 			b.slow.record(now)
 		}
-		b.countLocked(age, v, now)
+		b.countLocked(id, age, v, now)
 	}
 	b.unlock()
 }
