@@ -4,6 +4,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"testing"
@@ -195,7 +196,7 @@ type fullStackRouter struct {
 	done chan struct{}
 }
 
-func newFullStackRouter(b *testing.B, withStack bool, batch int) *fullStackRouter {
+func newFullStackRouter(b *testing.B, withStack bool, batch int, work func(*message.Message) error) *fullStackRouter {
 	b.Helper()
 	logger := watermill.NopLogger{}
 	fr := &fullStackRouter{
@@ -206,7 +207,11 @@ func newFullStackRouter(b *testing.B, withStack bool, batch int) *fullStackRoute
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.AddConsumerHandler("orders", "orders", fr.ps, func(*message.Message) error { fr.done <- struct{}{}; return nil })
+	r.AddConsumerHandler("orders", "orders", fr.ps, func(msg *message.Message) error {
+		err := work(msg)
+		fr.done <- struct{}{}
+		return err
+	})
 	if withStack {
 		data, err := os.ReadFile(fullStackYAMLFile)
 		if err != nil {
@@ -251,10 +256,42 @@ func (fr *fullStackRouter) run(b *testing.B, msgs []*message.Message) (time.Dura
 // changes treats both alike; it reports each one's msgs/s and their ratio
 // (the target is >= 0.9), and the process CPU per message of each, which
 // a busy machine disturbs less. b.N counts messages per router.
+//
+// Two handlers: "noop" does nothing, so its goroutine (the router starts
+// one per delivery, with a 2 KiB stack) never grows its stack, while the
+// stack's layers make it grow once (docs/BENCHMARKS.md); "json" decodes
+// the message's JSON order, as about every real handler does, which grows
+// the stack by itself, so the layers cost only their own work.
 func BenchmarkFullStackRouterGoChannel(b *testing.B) {
+	payload := []byte(`{"order_id":"o-1042","customer":"c-77","lines":[{"sku":"A-1","qty":2,"price":12.5},{"sku":"B-9","qty":1,"price":40}],"currency":"EUR","note":"leave at the door"}`)
+	for _, h := range []struct {
+		name string
+		work func(*message.Message) error
+	}{
+		{"noop", func(*message.Message) error { return nil }},
+		{"json", func(msg *message.Message) error {
+			var o struct {
+				OrderID  string `json:"order_id"`
+				Customer string `json:"customer"`
+				Lines    []struct {
+					SKU   string  `json:"sku"`
+					Qty   int     `json:"qty"`
+					Price float64 `json:"price"`
+				} `json:"lines"`
+				Currency string `json:"currency"`
+				Note     string `json:"note"`
+			}
+			return json.Unmarshal(msg.Payload, &o)
+		}},
+	} {
+		b.Run(h.name, func(b *testing.B) { benchFullStackRouter(b, payload, h.work) })
+	}
+}
+
+func benchFullStackRouter(b *testing.B, payload []byte, work func(*message.Message) error) {
 	const batch = 1000
-	bare := newFullStackRouter(b, false, batch)
-	stack := newFullStackRouter(b, true, batch)
+	bare := newFullStackRouter(b, false, batch, work)
+	stack := newFullStackRouter(b, true, batch, work)
 	var tBare, tStack, cBare, cStack time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -263,7 +300,7 @@ func BenchmarkFullStackRouterGoChannel(b *testing.B) {
 		for i, fr := range []*fullStackRouter{bare, stack} {
 			msgs := make([]*message.Message, k)
 			for j := range msgs {
-				msgs[j] = message.NewMessage(fmt.Sprint(n+j), nil)
+				msgs[j] = message.NewMessage(fmt.Sprint(n+j), payload)
 			}
 			if d, c := fr.run(b, msgs); i == 0 {
 				tBare, cBare = tBare+d, cBare+c
