@@ -155,6 +155,21 @@ func (r *run) openTransport(ctx context.Context) error {
 	}
 	r.cons = &consumer{rec: r.ledger, ledger: r.ledger, plan: r.p, runID: r.runID, start: r.start, now: time.Now, fx: r.fx}
 	r.topicIn, r.topicBatch = "chaos_"+r.runID+"_in", "chaos_"+r.runID+"_batch"
+	if r.role != roleConsumer && broker == nil {
+		// On a shared broker the run deletes its topics (queues, streams,
+		// tables) when it ends, before the transport is closed (onClose
+		// runs last in, first out), as it drops its store data: a run
+		// leaves nothing on the user's broker. A private broker dies with
+		// the run.
+		topics := []string{r.topicIn, r.topicBatch, r.topicIn + ".dlq", r.topicBatch + ".dlq"}
+		r.onClose(func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := tr.DeleteTopics(dctx, topics...); err != nil {
+				r.logger.Error("chaos: run topics left on the broker", err, watermill.LogFields{"topics": topics})
+			}
+		})
+	}
 	if r.role == roleConsumer {
 		return r.openEventLog()
 	}
@@ -353,7 +368,7 @@ func (r *run) result(ctx context.Context, elapsed time.Duration, settled bool, r
 		listed = r.fx.list(context.WithoutCancel(ctx), r.ledger)
 	}
 	res := &Result{
-		Plan: p, Elapsed: elapsed, Settled: settled, Timeline: r.tl.list(), Transport: p.Transport,
+		Plan: p, Elapsed: elapsed, Settled: settled, Timeline: r.tl.list(), Transport: p.Transport, RunID: r.runID,
 		Spans: r.tel.spans.ended.Load(), Counters: r.tel.counters(context.WithoutCancel(ctx), counterNames...),
 	}
 	if r.sup != nil {

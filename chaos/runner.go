@@ -30,6 +30,10 @@ type Result struct {
 	Spans     int64            // consumer and producer spans ended (real SDK)
 	Counters  map[string]int64 // Levee counters read from the SDK meter provider
 	Transport string
+	// RunID names what the run created on shared servers (topics
+	// chaos_<RunID>_..., store prefix levee_chaos_<RunID>), all deleted
+	// when the run ends.
+	RunID string
 }
 
 // Failed reports whether the run broke a promise or did not settle.
