@@ -130,11 +130,6 @@ func (r *run) report(ctx context.Context) {
 		<-ctx.Done()
 		close(done)
 	}()
-	breakers := make(chan struct{})
-	go func() {
-		defer close(breakers)
-		watchBreakers(done, r.applied, func(h string, from, to fmt.Stringer) { r.events.breaker(h, from.String(), to.String()) })
-	}()
 	for {
 		counters := r.tel.counters(context.WithoutCancel(ctx), counterNames...)
 		for _, n := range counterNames {
@@ -142,7 +137,6 @@ func (r *run) report(ctx context.Context) {
 		}
 		select {
 		case <-done:
-			<-breakers
 			return
 		case <-tick.C:
 		}

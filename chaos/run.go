@@ -14,6 +14,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/tracing"
@@ -285,6 +286,17 @@ func (r *run) stackDeps() config.Deps {
 	if r.fx != nil {
 		deps.DedupStore = r.fx.inbox
 	}
+	// Every breaker transition, however short (a sampler of State missed
+	// the half-open probes that failed within its period, and its reads
+	// turned an expired open breaker half-open themselves): into the
+	// timeline, or a consumer process's event log.
+	deps.OnBreakerStateChange = func(name string, from, to breaker.State) {
+		if r.events != nil {
+			r.events.breaker(name, from.String(), to.String())
+			return
+		}
+		r.tl.add("breaker %s: %s -> %s", name, from, to)
+	}
 	return deps
 }
 
@@ -331,7 +343,6 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 	done := make(chan struct{})
 	bg := &background{}
-	bg.go_(func() { sampleBreakers(done, tl, r.applied) })
 	bg.go_(func() {
 		faultLoop(runCtx, done, p, tl, &replayEnv{store: r.store, pub: r.pub, ledger: r.ledger, cons: r.cons, validator: r.deps.Validator},
 			r.broker, r.storeServer, r.sup)

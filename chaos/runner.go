@@ -10,7 +10,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
@@ -167,46 +166,4 @@ func listStore(ctx context.Context, s dlqops.Store, l *Ledger, c *consumer) erro
 		l.StoreRow(id, gen, r.Attempts, r.ErrorClass, string(r.Status))
 	}
 	return nil
-}
-
-// sampleBreakers records every breaker state change in the timeline.
-func sampleBreakers(done <-chan struct{}, tl *timeline, applied *config.Applied) {
-	watchBreakers(done, applied, func(h string, from, to fmt.Stringer) { tl.add("breaker %s: %s -> %s", h, from, to) })
-}
-
-// watchBreakers calls changed on every state change of the stack's
-// breakers until done closes.
-func watchBreakers(done <-chan struct{}, applied *config.Applied, changed func(handler string, from, to fmt.Stringer)) {
-	type watched struct {
-		name string
-		b    *breaker.Breaker
-		last breaker.State
-	}
-	if applied == nil {
-		return // the handlers run in a consumer process
-	}
-	var ws []*watched
-	for _, h := range []string{HandlerName, BatchHandlerName} {
-		if b, ok := applied.Breaker(h); ok {
-			ws = append(ws, &watched{name: h, b: b, last: b.State()})
-		}
-	}
-	if len(ws) == 0 {
-		return
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-tick.C:
-			for _, w := range ws {
-				if s := w.b.State(); s != w.last {
-					changed(w.name, w.last, s)
-					w.last = s
-				}
-			}
-		}
-	}
 }

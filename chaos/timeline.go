@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,7 +39,33 @@ func (t *timeline) list() []Event {
 
 // printTimeline writes events, one per line.
 func printTimeline(w io.Writer, events []Event) {
-	for _, e := range events {
-		fmt.Fprintf(w, "  %9s  %s\n", e.At.Round(time.Millisecond), e.What)
+	line := func(e Event) { fmt.Fprintf(w, "  %9s  %s\n", e.At.Round(time.Millisecond), e.What) }
+	for i := 0; i < len(events); {
+		j := i
+		for j < len(events) && strings.HasPrefix(events[j].What, "breaker ") {
+			j++
+		}
+		if j-i <= 2*timelineKeep+1 {
+			end := max(j, i+1)
+			for ; i < end; i++ {
+				line(events[i])
+			}
+			continue
+		}
+		// A long run of breaker transitions (a breaker cycling between
+		// open and half-open while only failing messages are left): the
+		// first and last few, and how many between.
+		for _, e := range events[i : i+timelineKeep] {
+			line(e)
+		}
+		fmt.Fprintf(w, "  %9s  ... %d breaker state changes ...\n", "", j-i-2*timelineKeep)
+		for _, e := range events[j-timelineKeep : j] {
+			line(e)
+		}
+		i = j
 	}
 }
+
+// timelineKeep is how many transitions printTimeline shows at each end of
+// a long run of breaker transitions.
+const timelineKeep = 6
