@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/adapters/fleetredis"
@@ -172,7 +173,7 @@ func childBreaker(c childEnvVars, store *fleetredis.Store) error {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				msg := message.NewMessage("1", nil)
+				msg := message.NewMessage(watermill.NewUUID(), nil) // distinct messages: a message's repeated failures count once
 				msg.SetContext(ctx)
 				_, _ = h(msg)
 				time.Sleep(10 * time.Millisecond)
