@@ -45,7 +45,7 @@ func printTimeline(w io.Writer, events []Event) {
 		for j < len(events) && strings.HasPrefix(events[j].What, "breaker ") {
 			j++
 		}
-		if j-i <= 2*timelineKeep+1 {
+		if j-i < 2*timelineKeep+timelineFoldMin {
 			end := max(j, i+1)
 			for ; i < end; i++ {
 				line(events[i])
@@ -66,6 +66,9 @@ func printTimeline(w io.Writer, events []Event) {
 	}
 }
 
-// timelineKeep is how many transitions printTimeline shows at each end of
-// a long run of breaker transitions.
-const timelineKeep = 6
+// printTimeline shows the first and last timelineKeep transitions of a run
+// of breaker transitions that would hide at least timelineFoldMin.
+const (
+	timelineKeep    = 6
+	timelineFoldMin = 10
+)

@@ -12,7 +12,7 @@ import (
 // lines and a count; other events and short runs are printed whole.
 func TestPrintTimelineFoldsLongBreakerRuns(t *testing.T) {
 	events := []Event{{At: time.Second, What: "outage begins for 2s"}}
-	for i := range 20 {
+	for i := range 30 {
 		events = append(events, Event{At: time.Second + time.Duration(i)*time.Millisecond, What: fmt.Sprintf("breaker chaos: transition %d", i)})
 	}
 	events = append(events, Event{At: 3 * time.Second, What: "outage ends"},
@@ -21,18 +21,24 @@ func TestPrintTimelineFoldsLongBreakerRuns(t *testing.T) {
 	var b bytes.Buffer
 	printTimeline(&b, events)
 	out := b.String()
-	for _, want := range []string{"outage begins for 2s", "transition 0\n", "transition 5\n", "... 8 breaker state changes ...",
-		"transition 14\n", "transition 19\n", "outage ends", "open -> half-open", "half-open -> closed"} {
+	for _, want := range []string{"outage begins for 2s", "transition 0\n", "transition 5\n", "... 18 breaker state changes ...",
+		"transition 24\n", "transition 29\n", "outage ends", "open -> half-open", "half-open -> closed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out)
 		}
 	}
-	for _, gone := range []string{"transition 6\n", "transition 13\n"} {
+	for _, gone := range []string{"transition 6\n", "transition 23\n"} {
 		if strings.Contains(out, gone) {
 			t.Errorf("timeline prints %q, folded away:\n%s", gone, out)
 		}
 	}
 	if n := strings.Count(out, "\n"); n != 1+6+1+6+3 {
 		t.Errorf("%d lines, want 17:\n%s", n, out)
+	}
+	// A run that would hide fewer than timelineFoldMin is printed whole.
+	b.Reset()
+	printTimeline(&b, events[:1+2*timelineKeep+timelineFoldMin-1])
+	if out := b.String(); strings.Contains(out, "...") || strings.Count(out, "\n") != 1+2*timelineKeep+timelineFoldMin-1 {
+		t.Errorf("a short run was folded:\n%s", out)
 	}
 }
