@@ -49,7 +49,7 @@ type Breaker struct {
 	spare      []transition  // guarded by mu: recycled event buffer
 	delivering bool          // guarded by mu: a goroutine is running the hooks
 	drain      drainState    // guarded by mu
-	rep        repeats       // guarded by mu: messages whose failure counted while closed
+	sp         spread        // guarded by mu: the messages of the current run of failures
 }
 
 type transition struct {
@@ -63,7 +63,7 @@ func New(opts ...Option) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breaker{cfg: cfg, closed: make(chan struct{}), changed: make(chan struct{}), rep: newRepeats(cfg.window)}
+	b := &Breaker{cfg: cfg, closed: make(chan struct{}), changed: make(chan struct{})}
 	b.fastOK = cfg.slowRatio == 0
 	if b.fastOK && cfg.failureRatio > 0 {
 		b.ok = newOKWindow(cfg.window/rollingBuckets, rollingBuckets)

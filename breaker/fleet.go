@@ -165,9 +165,6 @@ type FleetBreaker struct {
 	view     fleet.View
 	degraded bool
 	local    localWindow
-
-	repMu sync.Mutex
-	rep   repeats // guarded by repMu: messages whose failure was counted
 }
 
 // NewFleet returns a FleetBreaker and starts its reporting goroutine. It
@@ -183,7 +180,7 @@ func NewFleet(f Fleet) (*FleetBreaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &FleetBreaker{cfg: f, kick: make(chan struct{}, 1), done: make(chan struct{}), ctl: ctl, gen: make(chan struct{}), rep: newRepeats(f.Window)}
+	b := &FleetBreaker{cfg: f, kick: make(chan struct{}, 1), done: make(chan struct{}), ctl: ctl, gen: make(chan struct{})}
 	b.drain, err = fleet.NewPool(fleet.PoolConfig{Store: f.Store, Key: f.Key + ":drain", Member: f.Member,
 		Period: min(f.ReportEvery, 100*time.Millisecond), StoreTimeout: f.StoreTimeout, OnError: f.OnStoreError, Observer: ctl})
 	if err != nil {
@@ -273,9 +270,8 @@ func (b *FleetBreaker) poke() {
 // the replica holding the probe lease, paces it on the drain ramp, and
 // counts its outcome like the local Breaker: nil is a success; a deferral,
 // context.Canceled, a permanent or validation error is not counted; any
-// other error is a failure, counted once per message within the window (a
-// message retried in process, or redelivered, counts once). A panic in
-// next counts as a failure and is re-panicked for Recover.
+// other error is a failure. A panic in next counts as a failure and is
+// re-panicked for Recover.
 func (b *FleetBreaker) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		probe, err := b.admit(msg.Context())
@@ -285,12 +281,12 @@ func (b *FleetBreaker) Middleware(next message.HandlerFunc) message.HandlerFunc 
 		returned := false
 		defer func() {
 			if !returned {
-				b.record(msg.UUID, errPanicked, probe)
+				b.record(errPanicked, probe)
 			}
 		}()
 		out, herr := next(msg)
 		returned = true
-		b.record(msg.UUID, herr, probe)
+		b.record(herr, probe)
 		return out, herr
 	}
 }
@@ -298,21 +294,14 @@ func (b *FleetBreaker) Middleware(next message.HandlerFunc) message.HandlerFunc 
 // errPanicked stands for a panic in the handler when its outcome is counted.
 var errPanicked = errors.New("levee/breaker: handler panicked")
 
-func (b *FleetBreaker) record(id string, err error, probe bool) {
+func (b *FleetBreaker) record(err error, probe bool) {
 	var res int32
 	switch {
 	case err == nil:
 		res = 1
 	case builtinExcluded(err):
-	case probe:
-		res = -1
 	default:
-		b.repMu.Lock()
-		again := b.rep.again(id, time.Now())
-		b.repMu.Unlock()
-		if !again {
-			res = -1
-		}
+		res = -1
 	}
 	if probe {
 		if res == 0 {

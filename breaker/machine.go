@@ -225,6 +225,9 @@ func (b *Breaker) advanceLocked(now time.Time) {
 	switch m.state {
 	case StateClosed:
 		m.grow(m.ageAt(now))
+		if m.counts.ConsecutiveFailures == 0 {
+			b.sp.reset() // the run of failures rolled out of the window
+		}
 	case StateOpen:
 		if m.expiry.Before(now) {
 			b.setStateLocked(StateHalfOpen, now)
@@ -239,7 +242,7 @@ func (b *Breaker) setStateLocked(to State, now time.Time) {
 	}
 	b.m.state = to
 	b.m.newGeneration(now)
-	b.rep.reset()
+	b.sp.reset()
 	if b.slow != nil {
 		b.slow.reset(now)
 	}
@@ -263,27 +266,27 @@ func (b *Breaker) admitLocked(now time.Time) (st State, gen, age uint64, ok bool
 }
 
 // countLocked counts an outcome of message id admitted at age in the
-// current generation. While closed, a failure of a message whose failure
-// already counted (within the window) is excluded: one message's repeated
-// failures count once toward tripping.
+// current generation. While closed it also keeps the spread of the current
+// run of failures (see spread).
 func (b *Breaker) countLocked(id string, age uint64, v verdict, now time.Time) {
 	m := &b.m
 	switch v {
 	case verdictExcluded:
 		m.onExclusion(age)
+		if m.state == StateClosed && m.counts.ConsecutiveFailures > 0 {
+			b.sp.see(id)
+		}
 	case verdictSuccess:
 		m.onSuccess(age)
+		b.sp.reset()
 		if m.state == StateHalfOpen && m.counts.ConsecutiveSuccesses >= m.probes {
 			b.setStateLocked(StateClosed, now)
 		}
 	default:
 		switch m.state {
 		case StateClosed:
-			if b.rep.again(id, now) {
-				m.onExclusion(age)
-				return
-			}
 			m.onFailure(age)
+			b.sp.fail(id)
 			if b.readyToTripLocked(now) {
 				b.setStateLocked(StateOpen, now)
 			}
@@ -313,7 +316,7 @@ func (b *Breaker) record(id string, gen, age uint64, v verdict, slow bool) {
 func (b *Breaker) readyToTripLocked(now time.Time) bool {
 	c := &b.m.counts
 	cfg := &b.cfg
-	if cfg.consecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(cfg.consecutiveFailures) {
+	if cfg.consecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(cfg.consecutiveFailures) && b.sp.wide(cfg.consecutiveFailures) {
 		return true
 	}
 	completed := c.TotalSuccesses + c.TotalFailures

@@ -2,74 +2,102 @@ package breaker_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
-// One message failing again and again (the dlq retrying a poison message
-// in process, or its redeliveries) counts once toward tripping: the
-// breaker opens on failures of distinct messages, i.e. on the downstream.
-func TestRepeatedFailuresOfOneMessageCountOnce(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts []breaker.Option
-	}{
-		{"consecutive failures", []breaker.Option{breaker.WithConsecutiveFailures(3)}},
-		{"failure ratio", []breaker.Option{breaker.WithConsecutiveFailures(0), breaker.WithFailureRatio(0.5, 4)}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
+var errShed = errors.New("shed")
+
+// deferred is a handler whose call ends in a deferral (a layer further
+// in, such as priority or ratelimit, declined to run it).
+func deferred(*message.Message) ([]*message.Message, error) {
+	return nil, levee.Defer(10*time.Millisecond, errShed)
+}
+
+// The dlq retrying a few poison messages while other messages keep
+// arriving (here deferred by a layer further in, as under an overload)
+// makes a long run of failures from few messages: that is not a
+// downstream outage, and it does not trip the breaker. Failures of as many
+// distinct messages as the threshold do.
+func TestPoisonRetriesAmongOtherMessagesDoNotTrip(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		b := mustNew(t, breaker.WithConsecutiveFailures(5))
+		d := &downstream{}
+		d.setDown(true)
+		h, shed := b.Middleware(d.handle), b.Middleware(deferred)
+		p1, p2 := newMsg(), newMsg()
+		for range 10 {
+			_, _ = h(p1)
+			_, _ = shed(newMsg())
+			_, _ = h(p2)
+			_, _ = shed(newMsg())
+		}
+		wantState(t, b, breaker.StateClosed)
+		if c := b.Counts(); c.ConsecutiveFailures != 20 {
+			t.Fatalf("run of %d failures, want 20 (all counted)", c.ConsecutiveFailures)
+		}
+		for range 3 {
+			_, _ = h(newMsg())
+		}
+		wantState(t, b, breaker.StateOpen) // 5 distinct messages failed
+	})
+}
+
+// With one message in flight (an ordered consumer) an outage fails only
+// that message, again and again: its retries alone trip the breaker, as
+// soon as the threshold's failures, so the outage does not dead-letter
+// message after message before the breaker opens. The same holds for a
+// few messages in flight and nothing else arriving.
+func TestFewMessagesInFlightStillTrip(t *testing.T) {
+	for _, inFlight := range []int{1, 4} {
+		t.Run(map[int]string{1: "one", 4: "four"}[inFlight], func(t *testing.T) {
 			testkit.Synctest(t, func(t *testing.T) {
-				b := mustNew(t, append(tt.opts, breaker.WithWindow(10*time.Second))...)
+				b := mustNew(t, breaker.WithConsecutiveFailures(20))
 				d := &downstream{}
-				h := b.Middleware(d.handle)
 				d.setDown(true)
-				poison := newMsg()
-				for range 20 {
-					if _, err := h(poison); err == nil {
-						t.Fatal("a failing call returned nil")
-					}
+				h := b.Middleware(d.handle)
+				msgs := make([]*message.Message, inFlight)
+				for i := range msgs {
+					msgs[i] = newMsg()
+				}
+				for i := range 19 {
+					_, _ = h(msgs[i%inFlight])
 				}
 				wantState(t, b, breaker.StateClosed)
-				if d.Calls() != 20 {
-					t.Fatalf("%d calls, want 20 (closed: every call goes through)", d.Calls())
-				}
-				// Failures of other messages count: the downstream is down.
-				for range 3 {
-					_, _ = h(newMsg())
-				}
+				_, _ = h(msgs[19%inFlight])
 				wantState(t, b, breaker.StateOpen)
 			})
 		})
 	}
 }
 
-// A message is remembered for at most two windows: failing again after
-// that counts again.
-func TestRepeatedFailureCountsAgainAfterTheWindow(t *testing.T) {
+// A success ends the run: the messages of the next run are counted
+// afresh.
+func TestSpreadStartsAfreshAfterASuccess(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		b := mustNew(t, breaker.WithConsecutiveFailures(2), breaker.WithWindow(time.Second))
+		b := mustNew(t, breaker.WithConsecutiveFailures(3))
 		d := &downstream{}
-		h := b.Middleware(d.handle)
+		h, shed := b.Middleware(d.handle), b.Middleware(deferred)
 		d.setDown(true)
-		poison := newMsg()
-		_, _ = h(poison)
-		_, _ = h(poison)
-		wantState(t, b, breaker.StateClosed)
-		// After two windows the first streak has rolled out and the message
-		// is forgotten: its next failure counts again (one, not two), and
-		// one more message's failure makes the two that trip.
-		testkit.Advance(2*time.Second + time.Millisecond)
-		_, _ = h(poison)
-		_, _ = h(poison)
-		wantState(t, b, breaker.StateClosed)
 		_, _ = h(newMsg())
+		for range 5 {
+			_, _ = shed(newMsg()) // five other messages seen in the run
+		}
+		d.setDown(false)
+		_, _ = h(newMsg()) // the run ends
+		d.setDown(true)
+		p := newMsg()
+		for range 3 {
+			_, _ = h(p) // one message, nothing else: its retries trip
+		}
 		wantState(t, b, breaker.StateOpen)
 	})
 }
@@ -95,9 +123,8 @@ func TestHalfOpenProbeOfARepeatedMessageReopens(t *testing.T) {
 }
 
 // The fleet breaker counts like the local one: a permanent or validation
-// error is the message's fault and not counted, and one message's repeated
-// failures count once.
-func TestFleetBreakerCountsDownstreamFailuresOnce(t *testing.T) {
+// error is the message's fault and not counted.
+func TestFleetBreakerDoesNotCountPermanentErrors(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
 		s := fleet.NewMemStore()
 		b := newFleet(t, s, "a", 0)
@@ -113,21 +140,17 @@ func TestFleetBreakerCountsDownstreamFailuresOnce(t *testing.T) {
 		for range 20 {
 			_, _ = h(newMsg())
 		}
-		d.err = nil
-		poison := newMsg()
-		for range 20 {
-			_, _ = h(poison)
-		}
 		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
 		if st := b.State(); st != breaker.FleetClosed {
-			t.Fatalf("state %s after 40 permanent/validation errors and one message failing 20 times, want closed", st)
+			t.Fatalf("state %s after 40 permanent and validation errors, want closed", st)
 		}
-		for i := range 10 {
-			_, _ = h(message.NewMessage(fmt.Sprint("down-", i), nil))
+		d.err = nil
+		for range 10 {
+			_, _ = h(newMsg())
 		}
 		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
 		if st := b.State(); st != breaker.FleetOpen {
-			t.Fatalf("state %s after 10 distinct messages failed, want open", st)
+			t.Fatalf("state %s after 10 downstream failures, want open", st)
 		}
 	})
 }
