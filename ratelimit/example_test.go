@@ -26,14 +26,16 @@ func Example() {
 		if _, err := h(message.NewMessage(id, nil)); err != nil {
 			var le *ratelimit.LimitedError
 			if errors.As(err, &le) {
-				fmt.Println("limited", id, "retry after", le.RetryAfter().Round(10*time.Millisecond))
+				// The next token is due at most 1/rate (100ms) from now;
+				// how much less depends on the time the calls took.
+				fmt.Println("limited", id, "retry within 100ms:", le.RetryAfter() > 0 && le.RetryAfter() <= 100*time.Millisecond)
 			}
 		}
 	}
 	// Output:
 	// handled 1
 	// handled 2
-	// limited 3 retry after 100ms
+	// limited 3 retry within 100ms: true
 }
 
 func Example_perKey() {
