@@ -49,7 +49,6 @@ type Breaker struct {
 	spare      []transition  // guarded by mu: recycled event buffer
 	delivering bool          // guarded by mu: a goroutine is running the hooks
 	drain      drainState    // guarded by mu
-	sp         spread        // guarded by mu: the messages of the current run of failures
 }
 
 type transition struct {

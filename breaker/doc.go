@@ -13,13 +13,7 @@
 // deferrals (a layer further in, such as priority or ratelimit, declined to
 // run the handler: levee.Deferral) and context.Canceled count neither way; WithIsSuccessful and
 // WithIsExcluded refine that. A handler panic counts as a failure and is
-// re-panicked for Recover further out. Consecutive failures trip the
-// breaker only when they come from at least min(threshold, k) distinct
-// messages (by UUID), k being the messages whose calls ended during the run
-// of failures: the dlq retrying a few poison messages while other messages
-// keep arriving does not trip it; an outage, which fails every message that
-// reaches the handler, does (with one message in flight, its retries
-// alone). In half-open every failed probe reopens it.
+// re-panicked for Recover further out.
 //
 // While open, a message waits instead of failing: the handler is not called
 // and no error goes back to the router, so there is no Nack and no

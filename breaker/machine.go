@@ -225,9 +225,6 @@ func (b *Breaker) advanceLocked(now time.Time) {
 	switch m.state {
 	case StateClosed:
 		m.grow(m.ageAt(now))
-		if m.counts.ConsecutiveFailures == 0 {
-			b.sp.reset() // the run of failures rolled out of the window
-		}
 	case StateOpen:
 		if m.expiry.Before(now) {
 			b.setStateLocked(StateHalfOpen, now)
@@ -242,7 +239,6 @@ func (b *Breaker) setStateLocked(to State, now time.Time) {
 	}
 	b.m.state = to
 	b.m.newGeneration(now)
-	b.sp.reset()
 	if b.slow != nil {
 		b.slow.reset(now)
 	}
@@ -265,20 +261,14 @@ func (b *Breaker) admitLocked(now time.Time) (st State, gen, age uint64, ok bool
 	return m.state, m.gen, m.age, true
 }
 
-// countLocked counts an outcome of message id admitted at age in the
-// current generation. While closed it also keeps the spread of the current
-// run of failures (see spread).
-func (b *Breaker) countLocked(id string, age uint64, v verdict, now time.Time) {
+// countLocked counts an outcome admitted at age in the current generation.
+func (b *Breaker) countLocked(age uint64, v verdict, now time.Time) {
 	m := &b.m
 	switch v {
 	case verdictExcluded:
 		m.onExclusion(age)
-		if m.state == StateClosed && m.counts.ConsecutiveFailures > 0 {
-			b.sp.see(id)
-		}
 	case verdictSuccess:
 		m.onSuccess(age)
-		b.sp.reset()
 		if m.state == StateHalfOpen && m.counts.ConsecutiveSuccesses >= m.probes {
 			b.setStateLocked(StateClosed, now)
 		}
@@ -286,7 +276,6 @@ func (b *Breaker) countLocked(id string, age uint64, v verdict, now time.Time) {
 		switch m.state {
 		case StateClosed:
 			m.onFailure(age)
-			b.sp.fail(id)
 			if b.readyToTripLocked(now) {
 				b.setStateLocked(StateOpen, now)
 			}
@@ -298,7 +287,7 @@ func (b *Breaker) countLocked(id string, age uint64, v verdict, now time.Time) {
 
 // record counts the outcome of a call admitted by admitLocked; an outcome
 // of an earlier generation is dropped. slow records a slow call.
-func (b *Breaker) record(id string, gen, age uint64, v verdict, slow bool) {
+func (b *Breaker) record(gen, age uint64, v verdict, slow bool) {
 	now := time.Now()
 	b.mu.Lock()
 	b.advanceLocked(now)
@@ -306,7 +295,7 @@ func (b *Breaker) record(id string, gen, age uint64, v verdict, slow bool) {
 		if slow && b.slow != nil {
 			b.slow.record(now)
 		}
-		b.countLocked(id, age, v, now)
+		b.countLocked(age, v, now)
 	}
 	b.unlock()
 }
@@ -316,7 +305,7 @@ func (b *Breaker) record(id string, gen, age uint64, v verdict, slow bool) {
 func (b *Breaker) readyToTripLocked(now time.Time) bool {
 	c := &b.m.counts
 	cfg := &b.cfg
-	if cfg.consecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(cfg.consecutiveFailures) && b.sp.wide(cfg.consecutiveFailures) {
+	if cfg.consecutiveFailures > 0 && c.ConsecutiveFailures >= uint32(cfg.consecutiveFailures) {
 		return true
 	}
 	completed := c.TotalSuccesses + c.TotalFailures

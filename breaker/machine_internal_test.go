@@ -97,12 +97,12 @@ func TestMachineProbesAndGenerations(t *testing.T) {
 	if !ok {
 		t.Fatal("closed breaker rejected a call")
 	}
-	b.report("m1", oldGen, verdictFailure)
+	b.report(oldGen, verdictFailure)
 	if st, gen := word(); st != StateOpen || gen == oldGen {
 		t.Fatalf("after a failure: got %v gen %d, want open in a new generation (was %d)", st, gen, oldGen)
 	}
 	// The stale outcome of the first admission is dropped.
-	b.record("m2", oldGen, oldAge, verdictSuccess, false)
+	b.record(oldGen, oldAge, verdictSuccess, false)
 	if c := b.Counts(); c != (Counts{}) {
 		t.Fatalf("counts after a stale outcome: got %+v, want none", c)
 	}
@@ -122,11 +122,11 @@ func TestMachineProbesAndGenerations(t *testing.T) {
 	if s, _ := word(); s != StateHalfOpen {
 		t.Fatalf("word: got %v, want half-open", s)
 	}
-	b.record("m3", gens[0], 0, verdictSuccess, false)
+	b.record(gens[0], 0, verdictSuccess, false)
 	if s, _ := word(); s != StateHalfOpen {
 		t.Fatalf("after one probe: got %v, want half-open", s)
 	}
-	b.record("m4", gens[1], 0, verdictSuccess, false)
+	b.record(gens[1], 0, verdictSuccess, false)
 	if s, _ := word(); s != StateClosed {
 		t.Fatalf("after two probes: got %v, want closed", s)
 	}

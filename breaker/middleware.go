@@ -61,7 +61,7 @@ func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*m
 	returned := false
 	defer func() {
 		if !returned {
-			b.record(msg.UUID, gen, age, verdictFailure, false)
+			b.record(gen, age, verdictFailure, false)
 			if st == StateHalfOpen {
 				b.wake()
 			}
@@ -83,7 +83,7 @@ func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*m
 	if slow && v == verdictSuccess {
 		v = verdictFailure // a slow success counts as a failure
 	}
-	b.record(msg.UUID, gen, age, v, slow)
+	b.record(gen, age, v, slow)
 	if st == StateHalfOpen {
 		// A probe ended: waiters may take its place or see the new state.
 		b.wake()
@@ -110,7 +110,7 @@ func (b *Breaker) fast(msg *message.Message, s uint64, next message.HandlerFunc)
 	returned := false
 	defer func() {
 		if !returned {
-			b.report(msg.UUID, gen, verdictFailure)
+			b.report(gen, verdictFailure)
 		}
 	}()
 	if b.cfg.slowThreshold > 0 {
@@ -118,7 +118,7 @@ func (b *Breaker) fast(msg *message.Message, s uint64, next message.HandlerFunc)
 		out, err = next(msg)
 		returned = true
 		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(err) && b.isSuccessful(err) {
-			b.report(msg.UUID, gen, verdictFailure)
+			b.report(gen, verdictFailure)
 			return out, err
 		}
 	} else {
@@ -134,7 +134,7 @@ func (b *Breaker) fast(msg *message.Message, s uint64, next message.HandlerFunc)
 		}
 		return out, nil
 	}
-	b.report(msg.UUID, gen, b.classify(err))
+	b.report(gen, b.classify(err))
 	if err == nil && b.tp != nil && b.word.Load()&wordDraining == 0 {
 		b.tp.add()
 	}
@@ -143,14 +143,14 @@ func (b *Breaker) fast(msg *message.Message, s uint64, next message.HandlerFunc)
 
 // report counts an outcome of a call made on the fast path in generation
 // gen (dropped if the generation changed since).
-func (b *Breaker) report(id string, gen uint64, v verdict) {
+func (b *Breaker) report(gen uint64, v verdict) {
 	defer b.flush()
 	now := time.Now()
 	b.mu.Lock()
 	b.advanceLocked(now)
 	if b.m.gen == gen {
 		b.m.onRequest()
-		b.countLocked(id, b.m.age, v, now)
+		b.countLocked(b.m.age, v, now)
 	}
 	b.unlock()
 }

@@ -26,8 +26,7 @@
 //     held while the breaker, priority and rate limit wait, so the lease
 //     must cover max hold plus the timeout.
 //  6. breaker: while open the message waits (consumption pauses) instead
-//     of failing fast; only downstream failures count, and a run of them
-//     trips it only when it spans enough distinct messages.
+//     of failing fast; only downstream failures count.
 //  7. priority: waits for a slot of a shared scheduler. It sits inside the
 //     breaker and the retry loop so that a paused or backing-off message
 //     never holds a shared slot.
