@@ -118,9 +118,11 @@ func transportCases(t *testing.T) []transportCase {
 		{
 			name: "postgres",
 			opts: func() []adapters.Option {
-				// Every in-flight message holds a connection; 24 per
-				// transport keeps the parallel suite under PostgreSQL's
-				// default max_connections (100) with -parallel 3.
+				// Every in-flight message holds a connection. 24 per
+				// transport keeps the suite under PostgreSQL's default
+				// max_connections (100) with -parallel 1 (.ci/run):
+				// TestConcurrentSubscribe opens 11 transports, and
+				// peaks at about 70 connections.
 				return []adapters.Option{adapters.WithPostgres(postgresURL), adapters.WithPostgresPollInterval(10 * time.Millisecond), adapters.WithPostgresMaxConns(24)}
 			},
 			features: tests.Features{
