@@ -278,7 +278,20 @@ func bpRun(t *testing.T, tc transportCase, sc bpScenario) {
 		processed = newScenarioSet()
 		dead      = newScenarioSet()
 	)
+	// The outage meets a burst in flight: the first calls wait until every
+	// message is published. Without the gate a slow publisher (a loaded CI
+	// machine) lets the first message fail alone, and a message alone in
+	// flight when an outage starts spends its attempts as the breaker trips
+	// (docs/BREAKER.md, "A message alone in flight"); that failed CI on
+	// Kafka, and with a second between the first publishes it fails on
+	// every transport.
+	published := make(chan struct{})
 	inner := scenarioHandler(func(msg *message.Message) error {
+		select {
+		case <-published:
+		case <-msg.Context().Done():
+			return msg.Context().Err()
+		}
 		if calls.add(msg.UUID, nil); msg.Metadata.Get("poison") == "1" {
 			return fmt.Errorf("order %s: unknown currency", msg.UUID) // transient: retried, then exhausted
 		}
@@ -326,13 +339,20 @@ func bpRun(t *testing.T, tc transportCase, sc bpScenario) {
 		}
 		require.NoError(t, tr.Publisher.Publish(topic, m))
 	}
+	close(published)
 
 	deadline := time.Now().Add(bpTimeout)
 	for processed.len() < bpHealthy || dead.len() < 1 {
 		if time.Now().After(deadline) {
-			seen, _ := dead.snapshot()
-			t.Fatalf("after %v: %d of %d healthy processed, dead letters %v; poison calls %d",
-				bpTimeout, processed.len(), bpHealthy, bpKeys(seen), bpCalls(calls, poison.UUID))
+			seen, msgs := dead.snapshot()
+			var why []string
+			for id := range seen {
+				why = append(why, fmt.Sprintf("%s: %s (handler calls %d)", id, bpDeadLetterError(msgs[id]), bpCalls(calls, id)))
+			}
+			sort.Strings(why)
+			t.Fatalf("after %v: %d of %d healthy processed, dead letters %v (%s); poison %s calls %d; breaker opened %d times, deferred %d",
+				bpTimeout, processed.len(), bpHealthy, bpKeys(seen), strings.Join(why, "; "), poison.UUID,
+				bpCalls(calls, poison.UUID), c.breakerOpened.Load(), c.breakerDef.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -323,3 +323,63 @@ func TestDeferralsDoNotSpendDeliveryCount(t *testing.T) {
 		}
 	})
 }
+
+// TestOutageWithAMessageAlone: a message alone in flight when an outage
+// starts (a quiet service) is the only source of failures the breaker
+// sees, and a breaker cannot tell it from a poison message. With the
+// defaults (5 consecutive failures, 5 attempts) its fifth attempt trips
+// the breaker and exhausts it at once: it is dead-lettered even though the
+// outage ends 5 s later. With the breaker's threshold below max attempts
+// (3), the breaker trips while the message has two attempts left, which
+// the half-open probes spend one per open period: it survives an outage
+// shorter than about 2 × open_for (20 s) and is dead-lettered after a
+// longer one. docs/BREAKER.md ("A message alone in flight") states these
+// figures.
+func TestOutageWithAMessageAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		consecutive int
+		outage      time.Duration
+		deadLetter  bool
+		calls       int
+	}{
+		{"defaults, outage 5s", 5, 5 * time.Second, true, 5},
+		{"threshold 3, outage 15s", 3, 15 * time.Second, false, 5},
+		{"threshold 3, outage 25s", 3, 25 * time.Second, true, 5},
+	} {
+		for _, rd := range redeliveries {
+			t.Run(tc.name+"/"+rd.name, func(t *testing.T) {
+				testkit.Synctest(t, func(t *testing.T) {
+					pub := newRecPublisher()
+					d, err := dlq.New(pub, dlq.WithTopic(testDLQ))
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, err := breaker.New(breaker.WithConsecutiveFailures(tc.consecutive), breaker.WithMaxHold(time.Second))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer b.Close()
+					var calls callCounter
+					start := time.Now()
+					h := middleware.NewStack().Recover(middleware.Recover).DLQ(d.Middleware).Breaker(b.Middleware).
+						Middleware(func(msg *message.Message) ([]*message.Message, error) {
+							calls.add(msg.UUID)
+							if time.Since(start) < tc.outage {
+								return nil, errDown
+							}
+							return nil, nil
+						})
+					deliverAll(t, rd, h, []*message.Message{message.NewMessage("alone", nil)}, 10000)
+					letters := pub.published(testDLQ)
+					if got := len(letters) == 1; got != tc.deadLetter {
+						t.Errorf("dead-lettered: got %d letters, want dead-lettered %v", len(letters), tc.deadLetter)
+					}
+					if got := calls.get("alone"); got != tc.calls {
+						t.Errorf("handler calls: got %d, want %d", got, tc.calls)
+					}
+				})
+			})
+		}
+	}
+}
