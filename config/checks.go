@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dlq"
 	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/ratelimit"
 )
@@ -47,7 +49,10 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 
 // Warnings returns what the file asks for that is valid but may surprise,
 // one line each with its location: a rate of 0 (a documented pause: the
-// handler admits nothing until the rate changes), and telemetry sections
+// handler admits nothing until the rate changes), a handler's breaker
+// that trips on consecutive failures no fewer than its dlq's max attempts
+// (a message alone in flight when an outage starts is dead-lettered as
+// the breaker trips; the defaults, 5 and 5, do this), and telemetry sections
 // (tracing, metrics) that deps gives no provider for, so they record
 // nothing. Build logs them through Deps.Logger; `levee config check`
 // prints them (it has no providers, so it notes every telemetry section).
@@ -55,6 +60,9 @@ func (c *Config) Warnings(deps Deps) []string {
 	var out []string
 	for _, name := range c.HandlerNames() {
 		h := c.handlers[name]
+		if w := c.aloneWarning(name, h); w != "" {
+			out = append(out, w)
+		}
 		for _, p := range h.parts {
 			path := "handlers." + name + "." + p.sec.Key
 			switch p.sec.Key {
@@ -75,6 +83,30 @@ func (c *Config) Warnings(deps Deps) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// aloneWarning returns the warning for a handler whose own breaker trips
+// on consecutive failures at or above its dlq's max attempts, or "". A
+// shared breaker counts every handler's failures, and a failure-ratio
+// policy needs min_requests calls, so neither is checked.
+func (c *Config) aloneWarning(name string, h *Handler) string {
+	bc, okB := Value[breaker.Config](h, "breaker")
+	dc, okD := Value[dlq.Config](h, "dlq")
+	if !okB || !okD || bc.Shared != "" || bc.FailureRatio != 0 || bc.MinRequests != 0 {
+		return ""
+	}
+	threshold := bc.ConsecutiveFailures
+	if threshold == 0 {
+		threshold = breaker.DefaultConsecutiveFailures
+	}
+	attempts := dc.Retry.Backoff().MaxAttempts
+	if threshold < attempts {
+		return ""
+	}
+	return fmt.Sprintf("%s: the breaker trips after %d consecutive failures and the dlq allows %d attempts: "+
+		"a message alone in flight when an outage starts is dead-lettered as the breaker trips; "+
+		"set breaker.consecutive_failures below dlq.retry.max_attempts (docs/BREAKER.md, \"A message alone in flight\")",
+		c.at("handlers."+name+".breaker"), threshold, attempts)
 }
 
 // at returns "file:line: path" for a key path of the file.

@@ -175,3 +175,36 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("Describe %q does not show the pause", d)
 	}
 }
+
+// TestWarningAloneInFlight: a handler whose breaker trips on consecutive
+// failures at or above its dlq's max attempts (the defaults, 5 and 5) is
+// warned about; a threshold below max attempts, a failure-ratio policy or
+// a shared breaker is not.
+func TestWarningAloneInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want string // "" for no warning
+	}{
+		{"handlers:\n  h:\n    dlq: {}\n    breaker: {}\n",
+			"levee.yaml:4: handlers.h.breaker: the breaker trips after 5 consecutive failures and the dlq allows 5 attempts"},
+		{"handlers:\n  h:\n    dlq: {retry: {max_attempts: 3}}\n    breaker: {consecutive_failures: 4}\n",
+			"levee.yaml:4: handlers.h.breaker: the breaker trips after 4 consecutive failures and the dlq allows 3 attempts"},
+		{"handlers:\n  h:\n    dlq: {}\n    breaker: {consecutive_failures: 3}\n", ""},
+		{"handlers:\n  h:\n    dlq: {retry: {max_attempts: 8}}\n    breaker: {}\n", ""},
+		{"handlers:\n  h:\n    dlq: {}\n    breaker: {failure_ratio: 50%}\n", ""},
+		{"breakers:\n  b: {}\nhandlers:\n  h:\n    dlq: {}\n    breaker: {shared: b}\n", ""},
+		{"handlers:\n  h:\n    breaker: {}\n", ""},
+	} {
+		cfg, err := config.Parse("levee.yaml", []byte(tc.yaml), nil, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		got := strings.Join(cfg.Warnings(config.Deps{}), "\n")
+		switch {
+		case tc.want == "" && strings.Contains(got, "consecutive failures"):
+			t.Errorf("%q: unexpected warning %q", tc.yaml, got)
+		case tc.want != "" && !strings.Contains(got, tc.want):
+			t.Errorf("%q: warnings %q lack %q", tc.yaml, got, tc.want)
+		}
+	}
+}
