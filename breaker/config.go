@@ -103,6 +103,21 @@ func (c Config) Options() []Option {
 	return opts
 }
 
+// TripsAfter returns how many consecutive failures trip a breaker built
+// from c: ConsecutiveFailures, or DefaultConsecutiveFailures when c sets
+// no trip policy at all (New's rule). It is 0 when c does not trip on
+// consecutive failures, is invalid, or names a Shared breaker.
+func (c Config) TripsAfter() int {
+	if c.Shared != "" {
+		return 0
+	}
+	cfg, err := newConfig(c.Options()...)
+	if err != nil {
+		return 0
+	}
+	return cfg.consecutiveFailures
+}
+
 // Validate checks c with the same rules as New and names the key at fault.
 func (c Config) Validate() error {
 	if c.Shared != "" {

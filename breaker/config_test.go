@@ -142,3 +142,26 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("empty config options: got %d, want 0", got)
 	}
 }
+
+// TestTripsAfter: the consecutive-failure threshold a Config gives New,
+// the default included, and 0 where it does not trip on consecutive
+// failures.
+func TestTripsAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    breaker.Config
+		want int
+	}{
+		{"no policy: the default", breaker.Config{}, breaker.DefaultConsecutiveFailures},
+		{"consecutive", breaker.Config{ConsecutiveFailures: 3}, 3},
+		{"ratio only", breaker.Config{FailureRatio: 0.5}, 0},
+		{"ratio and consecutive", breaker.Config{FailureRatio: 0.5, ConsecutiveFailures: 7}, 7},
+		{"slow calls only", breaker.Config{SlowCall: &breaker.SlowCallConfig{Threshold: time.Second, Ratio: 0.5}}, 0},
+		{"shared", breaker.Config{Shared: "gateway"}, 0},
+		{"invalid", breaker.Config{ConsecutiveFailures: -1}, 0},
+	} {
+		if got := tc.c.TripsAfter(); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -87,20 +87,16 @@ func (c *Config) Warnings(deps Deps) []string {
 
 // aloneWarning returns the warning for a handler whose own breaker trips
 // on consecutive failures at or above its dlq's max attempts, or "". A
-// shared breaker counts every handler's failures, and a failure-ratio
-// policy needs min_requests calls, so neither is checked.
+// shared breaker counts every handler's failures and is not checked, nor
+// is a breaker that does not trip on consecutive failures.
 func (c *Config) aloneWarning(name string, h *Handler) string {
 	bc, okB := Value[breaker.Config](h, "breaker")
 	dc, okD := Value[dlq.Config](h, "dlq")
-	if !okB || !okD || bc.Shared != "" || bc.FailureRatio != 0 || bc.MinRequests != 0 {
+	if !okB || !okD {
 		return ""
 	}
-	threshold := bc.ConsecutiveFailures
-	if threshold == 0 {
-		threshold = breaker.DefaultConsecutiveFailures
-	}
-	attempts := dc.Retry.Backoff().MaxAttempts
-	if threshold < attempts {
+	threshold, attempts := bc.TripsAfter(), dc.Retry.Backoff().MaxAttempts
+	if threshold == 0 || threshold < attempts {
 		return ""
 	}
 	return fmt.Sprintf("%s: the breaker trips after %d consecutive failures and the dlq allows %d attempts: "+
