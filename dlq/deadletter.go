@@ -27,6 +27,11 @@ func DefaultTopic(subscribed string) string {
 	return subscribed + ".dlq"
 }
 
+// Topic returns the topic this Retrier dead-letters a message consumed
+// from subscribed to: WithTopic's, WithTopicFunc's or DefaultTopic's
+// ("" when there is none). A dlqops.Monitor subscribes to it.
+func (r *Retrier) Topic(subscribed string) string { return r.dlqTopic(subscribed) }
+
 // dlqTopic returns the dead-letter topic for a message consumed from
 // subscribed.
 func (r *Retrier) dlqTopic(subscribed string) string {

@@ -1,7 +1,11 @@
 // Package service wires a Watermill service from a levee.yaml in a few
-// lines: the transport its transport section describes, a router, the
-// store section's shared attempt counter, and every configured handler's
-// Levee stack, bounded by the transport's ack deadline.
+// lines: the transport its transport section describes, a router with the
+// transport's RetryAfter middleware (a deferred message is redelivered
+// after its delay), the store section's shared attempt counter and
+// dead-letter monitor (Service.WatchDeadLetters: every dead letter is
+// recorded in the store, where `levee dlq` reads it), and every
+// configured handler's Levee stack, bounded by the transport's ack
+// deadline.
 //
 //	cfg, err := config.Load("levee.yaml")
 //	svc, err := service.New(ctx, cfg, config.Deps{Logger: logger})

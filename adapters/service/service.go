@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +37,13 @@ type Service struct {
 	// Store is the store of the file's store section (an in-memory one
 	// without it), for a dlqops.Monitor or the CLI's operations.
 	Store dlqops.Store
+	// WatchDeadLetters makes Run record every dead letter in Store: it
+	// adds a dlqops.Monitor handler, named "levee-dlq-monitor-<topic>", on
+	// the dead-letter topic of each registered handler that has a dlq
+	// slot, so that `levee dlq` lists them. New sets it when the file has
+	// a store section; set it to false before Run when another service
+	// records them.
+	WatchDeadLetters bool
 
 	deps       config.Deps
 	closeStore func() error
@@ -43,6 +52,9 @@ type Service struct {
 	// names to their stacks (config.Applied.Locate): Watermill and the
 	// batcher wrap them, so the stacks cannot see them.
 	handlers map[string]any
+	// topics are the handlers' subscribed topics by name, for the
+	// dead-letter monitor.
+	topics map[string]string
 
 	mu      sync.Mutex
 	applied *config.Applied // guarded by mu
@@ -85,7 +97,12 @@ func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, e
 		_ = tr.Close()
 		return nil, err
 	}
-	return &Service{Config: cfg, Transport: tr, Router: router, Store: store,
+	// Outermost: it turns a deferral's RetryAfter into the transport's
+	// delayed redelivery (NATS, PostgreSQL, Redis); without it a deferred
+	// message comes back at once.
+	router.AddMiddleware(tr.Middleware)
+	_, hasStore := cfg.Store()
+	return &Service{Config: cfg, Transport: tr, Router: router, Store: store, WatchDeadLetters: hasStore,
 		deps: fill(deps, tr.Capabilities, store), closeStore: closeStore}, nil
 }
 
@@ -115,18 +132,19 @@ func (s *Service) Deps() config.Deps { return s.deps }
 // starts, and its dead letters name h's definition (levee_code_location).
 func (s *Service) Handle(name, topic string, h message.NoPublishHandlerFunc) {
 	s.Router.AddConsumerHandler(name, topic, s.Transport.Subscriber, h)
-	s.locate(name, h)
+	s.locate(name, topic, h)
 }
 
-// locate records fn as the handler name's function, for Run (and for the
-// stack already applied when the router runs).
-func (s *Service) locate(name string, fn any) {
+// locate records fn as the handler name's function and topic as its
+// subscribed topic, for Run (and for the stack already applied when the
+// router runs).
+func (s *Service) locate(name, topic string, fn any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.handlers == nil {
-		s.handlers = map[string]any{}
+		s.handlers, s.topics = map[string]any{}, map[string]string{}
 	}
-	s.handlers[name] = fn
+	s.handlers[name], s.topics[name] = fn, topic
 	if s.applied != nil {
 		s.applied.Locate(name, fn)
 	}
@@ -143,12 +161,13 @@ func (s *Service) HandleBatch(name, topic string, fn batch.Func) error {
 	}
 	s.batchers = append(s.batchers, b)
 	s.Router.AddConsumerHandler(name, topic, s.Transport.Subscriber, b.NoPublishHandler)
-	s.locate(name, fn)
+	s.locate(name, topic, fn)
 	return nil
 }
 
-// Run applies the file's stacks to the router (config.Apply) and runs it
-// until ctx ends or the router is closed. It fails at once, with
+// Run applies the file's stacks to the router (config.Apply), adds the
+// dead-letter monitor (WatchDeadLetters) and runs the router until ctx
+// ends or the router is closed. It fails at once, with
 // config.ErrInvalidConfig, when the file configures a handler that was
 // not registered.
 func (s *Service) Run(ctx context.Context) error {
@@ -159,6 +178,11 @@ func (s *Service) Run(ctx context.Context) error {
 	applied, err := config.Apply(s.Router, s.Config, deps)
 	if err != nil {
 		return err
+	}
+	if s.WatchDeadLetters {
+		if err := s.watch(applied, deps); err != nil {
+			return errors.Join(err, applied.Close())
+		}
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -175,6 +199,38 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 var errClosed = errors.New("levee/service: closed")
+
+// watch adds a dlqops.Monitor handler on the dead-letter topic of every
+// registered handler with a dlq slot (one per topic).
+func (s *Service) watch(applied *config.Applied, deps config.Deps) error {
+	sc, _ := s.Config.Store()
+	opts := []dlqops.Option{dlqops.WithStoreTimeout(sc.StoreTimeout()), dlqops.WithMeterProvider(deps.MeterProvider)}
+	if deps.Logger != nil {
+		opts = append(opts, dlqops.WithLogger(deps.Logger))
+	}
+	mon, err := dlqops.NewMonitor(s.Store, opts...)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	topics := map[string]bool{}
+	for name, topic := range s.topics {
+		if r, ok := applied.Retrier(name); ok {
+			if t := r.Topic(topic); t != "" {
+				topics[t] = true
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range slices.Sorted(maps.Keys(topics)) {
+		s.Router.AddConsumerHandler(MonitorHandlerPrefix+t, t, s.Transport.Subscriber, mon.Handle)
+	}
+	return nil
+}
+
+// MonitorHandlerPrefix begins the name of each dead-letter monitor
+// handler Run adds (WatchDeadLetters); the dead-letter topic follows.
+const MonitorHandlerPrefix = "levee-dlq-monitor-"
 
 // Running is closed once the router runs all its handlers.
 func (s *Service) Running() chan struct{} { return s.Router.Running() }
