@@ -26,6 +26,12 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"broken yaml", "handlers:\n  a: b: c\n", "levee.yaml:2: invalid YAML: mapping values are not allowed"},
+		// yaml.v3 names the enclosing block's line for these (1, 3, 2);
+		// the error is put where the problem is.
+		{"bad indent", "handlers:\n  payments:\n    dlq:\n   retry: {max_attempts: 3}\n", "levee.yaml:4: invalid YAML: did not find expected key"},
+		{"unclosed flow mapping", "handlers:\n  payments:\n    recover: true\n    dlq: {topic: x, retry: {max_attempts: 3}\n  other:\n    recover: true\n", "levee.yaml:4: invalid YAML: did not find expected ',' or '}'"},
+		{"unquoted variable in a flow mapping", "console:\n  users:\n    - {name: a, password: ${P}, role: admin}\n", `levee.yaml:3: invalid YAML: did not find expected ',' or '}' (a ${VAR} inside {...} must be quoted: "${VAR}")`},
+		{"tab indent", "handlers:\n\tpayments: {}\n", "levee.yaml:2: invalid YAML: found character that cannot start any token"},
 		{"top level not a mapping", "- a\n- b\n", "levee.yaml:1: the top level must be a mapping"},
 		{"unknown top key", "handlers: {}\nhandelrs: {}\n", `levee.yaml:2: handelrs: unknown key "handelrs"`},
 		{"unknown handler key", "handlers:\n  payments:\n    retry: {}\n", `levee.yaml:3: handlers.payments.retry: unknown key "retry"`},

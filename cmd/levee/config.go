@@ -13,6 +13,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
+	lconfig "github.com/levee-dev/levee/internal/config"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
@@ -124,12 +125,25 @@ func flatten(errs []error) []string {
 		if err == nil {
 			continue
 		}
-		var list interface{ Unwrap() []error }
-		if errors.As(err, &list) {
+		// A list of problems (config.Errors, errors.Join) gives one line
+		// each; a located problem whose own error is a list (a section's
+		// Validate joining several) gives one located line each. errors.As
+		// would find the list inside a located problem and drop its
+		// location.
+		if list, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range list.Unwrap() {
 				out = append(out, flatten([]error{e})...)
 			}
 			continue
+		}
+		var at *lconfig.Error
+		if errors.As(err, &at) {
+			if list, ok := at.Err.(interface{ Unwrap() []error }); ok {
+				for _, e := range list.Unwrap() {
+					out = append(out, flatten([]error{&lconfig.Error{File: at.File, Line: at.Line, Path: at.Path, Err: e}})...)
+				}
+				continue
+			}
 		}
 		out = append(out, strings.Split(err.Error(), "\n")...)
 	}

@@ -35,3 +35,25 @@ func TestConfigCheckConsole(t *testing.T) {
 		})
 	}
 }
+
+// A section whose Validate finds several problems gives one located line
+// each (they lost their file and line before).
+func TestConfigCheckLocatesEachProblemOfASection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	body := "handlers:\n  inventory:\n    dlq: {}\n    dedup:\n      store: bogus\n      max_keys: -1\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		path + `:5: handlers.inventory.dedup: levee/dedup: invalid configuration: store: "bogus"`,
+		path + ":5: handlers.inventory.dedup: levee/dedup: invalid configuration: max_keys: -1",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("got %q, want a line %q", errb.String(), want)
+		}
+	}
+}

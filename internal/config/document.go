@@ -49,18 +49,7 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 		if errors.Is(err, io.EOF) {
 			return &Document{File: file, env: env, Sources: &Sources{}}, nil
 		}
-		// yaml.v3 reports a syntax error as a plain error whose text holds
-		// the line ("yaml: line 3: ..."); it has no typed form to read it
-		// from, so the line is parsed out of the text. Type errors are
-		// *yaml.TypeError and do not reach here (decoding into a Node).
-		line := 0
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			line, _ = strconv.Atoi(m[1])
-		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = yamlLine.ReplaceAllString(msg, "")
-		msg = strings.TrimLeft(msg, ": ")
-		return nil, &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}
+		return nil, syntaxError(file, data, err)
 	}
 	doc := &Document{File: file, env: env, Sources: &Sources{}}
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -74,6 +63,60 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 		doc.Root = n
 	}
 	return doc, nil
+}
+
+// syntaxError locates a YAML syntax error. yaml.v3 reports one as a plain
+// error whose text holds a line ("yaml: line 3: ..."), with no typed form
+// to read it from, and that line is often the start of the enclosing
+// block, not the line at fault (a bad indent on line 4 of a mapping begun
+// on line 2 says line 1). So the error is put on the first line whose
+// prefix of the file fails to parse with the same message: where a reader
+// going down the file meets the problem. yaml.v3's line is the fallback.
+func syntaxError(file string, data []byte, err error) *Error {
+	msg := yamlMessage(err)
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	if n := bytes.Count(data, []byte("\n")); n <= maxLocateLines {
+		for k, end := 1, 0; end < len(data); k++ {
+			next := bytes.IndexByte(data[end:], '\n')
+			if next < 0 {
+				end = len(data)
+			} else {
+				end += next + 1
+			}
+			var node yaml.Node
+			if perr := yaml.NewDecoder(bytes.NewReader(data[:end])).Decode(&node); perr != nil && !errors.Is(perr, io.EOF) && yamlMessage(perr) == msg {
+				line = k
+				break
+			}
+		}
+	}
+	line = max(line, 1)
+	if strings.Contains(msg, "did not find expected ',' or '}'") && strings.Contains(lineOf(data, line), "${") {
+		msg += ` (a ${VAR} inside {...} must be quoted: "${VAR}")`
+	}
+	return &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}
+}
+
+// maxLocateLines bounds the files syntaxError re-parses line by line.
+const maxLocateLines = 5000
+
+// yamlMessage is a yaml.v3 syntax error's text without its line.
+func yamlMessage(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = yamlLine.ReplaceAllString(msg, "")
+	return strings.TrimLeft(msg, ": ")
+}
+
+// lineOf returns line n (1-based) of data, "" when there is none.
+func lineOf(data []byte, n int) string {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return lines[n-1]
 }
 
 // Decode decodes the whole document into v (a pointer to a struct).
