@@ -228,3 +228,34 @@ func TestDLQSharedAttempts(t *testing.T) {
 		t.Errorf("store counted %d failures, want 2", store.n["m-1"])
 	}
 }
+
+// Without a max_hold of its own, the dlq section holds a retry no longer
+// than Deps.MaxHold (the transport's ack deadline): a backoff that would
+// outlast it is Nacked for a delayed redelivery, not slept. The section's
+// absent max_hold used to reset the bound to none.
+func TestDLQTakesTheDepsMaxHold(t *testing.T) {
+	y := "handlers:\n  h:\n    dlq: {retry: {initial: 2s, max: 2s}}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := config.Build(cfg, config.Deps{Publisher: testkit.New(t).PubSub, MaxHold: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	r, _ := a.Retrier("h")
+	if !strings.Contains(r.Label(), "max_hold=300ms") {
+		t.Fatalf("dlq label %q has no max_hold=300ms", r.Label())
+	}
+	calls := 0
+	h := a.Stack("h").Middleware(func(*message.Message) ([]*message.Message, error) {
+		calls++
+		return nil, errors.New("busy")
+	})
+	_, err = h(message.NewMessage("m", nil))
+	var later *dlq.RetryLaterError
+	if !errors.As(err, &later) || calls != 1 {
+		t.Fatalf("got %v after %d calls, want a RetryLaterError after 1 (the 2s backoff outlasts the 300ms hold)", err, calls)
+	}
+}

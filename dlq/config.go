@@ -87,7 +87,12 @@ func (c RetryConfig) Backoff() Backoff {
 // followed by options for what YAML cannot say (WithMeterProvider,
 // WithLogger, WithClassifier, hooks).
 func (c Config) Options() []Option {
-	opts := []Option{WithBackoff(c.Retry.Backoff()), WithMaxHold(c.MaxHold)}
+	opts := []Option{WithBackoff(c.Retry.Backoff())}
+	if c.MaxHold != 0 {
+		// Absent, it leaves the max hold given before (config.Deps.MaxHold:
+		// the transport's ack deadline) in place.
+		opts = append(opts, WithMaxHold(c.MaxHold))
+	}
 	if c.Topic != "" {
 		opts = append(opts, WithTopic(c.Topic))
 	}
