@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad indent", "handlers:\n  payments:\n    dlq:\n   retry: {max_attempts: 3}\n", "levee.yaml:4: invalid YAML: did not find expected key"},
 		{"unclosed flow mapping", "handlers:\n  payments:\n    recover: true\n    dlq: {topic: x, retry: {max_attempts: 3}\n  other:\n    recover: true\n", "levee.yaml:4: invalid YAML: did not find expected ',' or '}'"},
 		{"unquoted variable in a flow mapping", "console:\n  users:\n    - {name: a, password: ${P}, role: admin}\n", `levee.yaml:3: invalid YAML: did not find expected ',' or '}' (a ${VAR} inside {...} must be quoted: "${VAR}")`},
+		{"second document", "handlers: {h: {timeout: 1s}}\n---\nhandlers: {h: {timeout: -1s}}\n", "levee.yaml:3: a second YAML document"},
 		{"tab indent", "handlers:\n\tpayments: {}\n", "levee.yaml:2: invalid YAML: found character that cannot start any token"},
 		{"top level not a mapping", "- a\n- b\n", "levee.yaml:1: the top level must be a mapping"},
 		{"unknown top key", "handlers: {}\nhandelrs: {}\n", `levee.yaml:2: handelrs: unknown key "handelrs"`},
@@ -171,5 +173,30 @@ func TestApplyEndToEnd(t *testing.T) {
 	defer mu.Unlock()
 	if !sawDeadline {
 		t.Fatal("payments attempt had no deadline from timeout")
+	}
+}
+
+// A file whose aliases multiply (a YAML bomb: each handler an alias of one
+// with many keyed limits, or aliases of aliases) is refused at once
+// instead of decoded for minutes; a few anchors are fine.
+func TestAliasExpansionIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("handlers:\n  h0: &H\n    ratelimit:\n      rate: 10/s\n      key: {metadata: k}\n      per_key:\n        rate: 1/s\n        overrides:\n")
+	for i := range 300 {
+		fmt.Fprintf(&b, "          k%d: {rate: 2/s}\n", i)
+	}
+	for i := 1; i < 300; i++ {
+		fmt.Fprintf(&b, "  h%d: *H\n", i)
+	}
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+	for name, y := range map[string]string{"handlers": b.String(), "nested": bomb} {
+		_, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+		if !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), "aliases") {
+			t.Errorf("%s: got %v, want the aliases refused", name, err)
+		}
+	}
+	ok := "schedulers:\n  s: &S {slots: 4}\n  t: *S\nhandlers:\n  a: &A {timeout: 1s}\n  b: *A\n"
+	if _, err := config.Parse("levee.yaml", []byte(ok), nil, nil); err != nil {
+		t.Fatalf("a few anchors: %v", err)
 	}
 }

@@ -51,6 +51,22 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 		}
 		return nil, syntaxError(file, data, err)
 	}
+	// A second document (after ---) would be ignored: the file is one.
+	// Empty ones (a trailing ---) are let be.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, syntaxError(file, data, err)
+		}
+		if len(extra.Content) == 1 && isNull(extra.Content[0]) || len(extra.Content) == 0 {
+			continue
+		}
+		return nil, &Error{File: file, Line: max(extra.Content[0].Line, 1), Err: errors.New("a second YAML document (after ---): a levee.yaml is one document")}
+	}
 	doc := &Document{File: file, env: env, Sources: &Sources{}}
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		n := root.Content[0]
@@ -60,9 +76,40 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 		if n.Kind != yaml.MappingNode {
 			return nil, &Error{File: file, Line: n.Line, Err: errors.New("the top level must be a mapping of keys")}
 		}
+		if size := expandedSize(n, map[*yaml.Node]int{}); size > MaxExpandedNodes {
+			return nil, &Error{File: file, Line: n.Line, Err: fmt.Errorf("the file's aliases (*name) expand it to more than %d values; repeat less through aliases", MaxExpandedNodes)}
+		}
 		doc.Root = n
 	}
 	return doc, nil
+}
+
+// MaxExpandedNodes bounds the values a file holds once its aliases are
+// expanded: every section decodes its aliases again, so a small file that
+// nests aliases (a YAML bomb) would take minutes and gigabytes. A
+// hand-written file is far below it.
+const MaxExpandedNodes = 100_000
+
+// expandedSize returns the number of nodes under n with every alias
+// expanded, saturating just above MaxExpandedNodes; memo holds the sizes
+// already known, so the walk is linear in the file.
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
+	if n == nil {
+		return 0
+	}
+	if v, ok := memo[n]; ok {
+		return v
+	}
+	memo[n] = MaxExpandedNodes + 1 // an alias cycle saturates
+	size := 1
+	if n.Kind == yaml.AliasNode {
+		size = expandedSize(n.Alias, memo)
+	}
+	for _, c := range n.Content {
+		size = min(size+expandedSize(c, memo), MaxExpandedNodes+1)
+	}
+	memo[n] = size
+	return size
 }
 
 // syntaxError locates a YAML syntax error. yaml.v3 reports one as a plain
