@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -75,8 +77,22 @@ func (c *Config) Warnings(deps Deps) []string {
 					out = append(out, c.at(path)+": metrics is on but no MeterProvider is given (config.Deps.MeterProvider): nothing is recorded")
 				}
 			case "ratelimit":
-				if rc, ok := p.value.(ratelimit.Config); ok && rc.Rate != nil && *rc.Rate == 0 {
+				rc, ok := p.value.(ratelimit.Config)
+				if !ok {
+					break
+				}
+				if rc.Rate != nil && *rc.Rate == 0 {
 					out = append(out, c.at(path+".rate")+": rate 0 pauses the handler: it admits no message until the rate is raised")
+				}
+				if pk := rc.PerKey; pk != nil {
+					if pk.Rate == 0 {
+						out = append(out, c.at(path+".per_key.rate")+": rate 0 pauses every key: no keyed message is admitted until the rate is raised")
+					}
+					for _, k := range slices.Sorted(maps.Keys(pk.Overrides)) {
+						if pk.Overrides[k].Rate == 0 {
+							out = append(out, c.at(path+".per_key.overrides."+k+".rate")+fmt.Sprintf(": rate 0 pauses key %q: none of its messages is admitted until the rate is raised", k))
+						}
+					}
 				}
 			}
 		}

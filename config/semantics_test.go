@@ -176,6 +176,28 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// A per-key rate of 0 pauses every keyed message, an override's rate of 0
+// its key's: both are legal and warned about, like the handler's rate 0.
+func TestWarningsPerKeyPause(t *testing.T) {
+	y := "handlers:\n  h:\n    ratelimit:\n      key: {metadata: k}\n      per_key:\n        rate: 0\n        overrides: {vip: {rate: 5/s}, blocked: {rate: 0}}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Warnings(config.Deps{}), "\n")
+	for _, w := range []string{
+		"levee.yaml:6: handlers.h.ratelimit.per_key.rate: rate 0 pauses every key",
+		`handlers.h.ratelimit.per_key.overrides.blocked.rate: rate 0 pauses key "blocked"`,
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("warnings %q lack %q", got, w)
+		}
+	}
+	if strings.Contains(got, "vip") {
+		t.Errorf("warnings %q name the vip key, whose rate is 5/s", got)
+	}
+}
+
 // TestWarningAloneInFlight: a handler whose breaker trips on consecutive
 // failures at or above its dlq's max attempts (the defaults, 5 and 5) is
 // warned about; a threshold below max attempts, a failure-ratio policy or

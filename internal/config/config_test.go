@@ -31,6 +31,12 @@ func TestParseRate(t *testing.T) {
 		{"5/fortnight", 0, "unknown unit"},
 		{"5/0s", 0, "unknown unit"},
 		{"1e308/1ns", 0, "not a finite rate"},
+		{"1e-400/s", 0, "below the least rate"},
+		{"1e-320/s", 0, "below the least rate"},
+		{"1e-12", 0, "below the least rate"},
+		{"1/h", 1.0 / 3600, ""},
+		{"0.0/s", 0, ""},
+		{"0e5", 0, ""},
 	}
 	for _, tt := range tests {
 		got, err := ParseRate(tt.in)

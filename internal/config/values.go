@@ -36,7 +36,14 @@ func ParseRate(s string) (float64, error) {
 	if n < 0 {
 		return 0, fmt.Errorf("%q is negative; rates must be 0 or more", s)
 	}
+	if n == 0 && nonzeroDigits(num) {
+		// Too small for a float64 (1e-400): not the pause 0 would be.
+		return 0, fmt.Errorf("%q is below the least rate, %g/s (one per 31 years); 0 pauses", s, MinRate)
+	}
 	if !hasPer {
+		if n != 0 && n < MinRate {
+			return 0, fmt.Errorf("%q is below the least rate, %g/s (one per 31 years); 0 pauses", s, MinRate)
+		}
 		return n, nil
 	}
 	var unit time.Duration
@@ -60,8 +67,23 @@ func ParseRate(s string) (float64, error) {
 	if math.IsInf(r, 0) || math.IsNaN(r) {
 		return 0, fmt.Errorf("%q is not a finite rate", s)
 	}
+	if n != 0 && r < MinRate {
+		return 0, fmt.Errorf("%q is below the least rate, %g/s (one per 31 years); 0 pauses", s, MinRate)
+	}
 	return r, nil
 }
+
+// nonzeroDigits reports whether a number's mantissa (before any exponent)
+// has a digit other than 0.
+func nonzeroDigits(num string) bool {
+	mant, _, _ := strings.Cut(strings.ToLower(num), "e")
+	return strings.ContainsAny(mant, "123456789")
+}
+
+// MinRate is the least nonzero rate a file may give, in events per
+// second: one per 10^9 seconds. A smaller one (1e-400/s parses as 0)
+// would be a pause in disguise.
+const MinRate = 1e-9
 
 // FormatRate formats events per second for display ("200/s", "0.5/s").
 func FormatRate(r float64) string {
