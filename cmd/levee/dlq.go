@@ -34,7 +34,7 @@ commands:
                                     T.dlq goes back to T only)
   archive  [selection]          (needs a selector, or --all)
   prune    [--max-age 720h] [--max-count N] [--dry-run] [--force]
-           (default: store.retention; a max age under 1h needs --force)
+           (default: store.retention; a max age under 1h needs --force, but for --dry-run)
   serve    [--listen 127.0.0.1:8080] [--insecure-loopback] [--no-replay]
            the dead-letter console in the browser (console: section)
 

@@ -78,7 +78,8 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	if ret.MaxAge == 0 && ret.MaxCount == 0 {
 		return usagef("prune: no retention configured (store.retention, --max-age, --max-count)")
 	}
-	if ret.MaxAge > 0 && ret.MaxAge < minPruneAge && !*force {
+	// A dry run deletes nothing: it is what the refusal below asks for.
+	if ret.MaxAge > 0 && ret.MaxAge < minPruneAge && !*force && !*dry {
 		return usagef("prune: %s %s is under %s and would delete letters that just failed; check with --dry-run, then add --force",
 			ageFrom, ret.MaxAge, shortDur(minPruneAge))
 	}

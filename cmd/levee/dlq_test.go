@@ -105,6 +105,8 @@ func TestDLQCommands(t *testing.T) {
 		{"prune forced", []string{"prune", "--max-age", "8m", "--force"}, 0, []string{"deleted 2 dead letters"}, nil},
 		{"prune dry run", []string{"prune", "--max-age", "8m", "--max-count", "1", "--dry-run", "--force"}, 0,
 			[]string{"would delete 3 dead letters (dry run, nothing deleted)", "2 failed more than 8m ago", "aaaaaaaaaaaaaaaa  2", "1 more, the oldest, to keep at most 1"}, nil},
+		{"prune dry run under the floor", []string{"prune", "--max-age", "8m", "--dry-run"}, 0,
+			[]string{"would delete 2 dead letters (dry run, nothing deleted)"}, nil},
 		{"bad rate", []string{"replay", "--rate", "fast"}, 2, nil, []string{"--rate"}},
 		{"bad status", []string{"list", "--status", "dead"}, 2, nil, []string{"unknown status"}},
 		{"bad since", []string{"list", "--since", "yesterday"}, 2, nil, []string{"--since"}},
