@@ -2,7 +2,9 @@ package dlq
 
 import (
 	"bytes"
+	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -61,7 +63,15 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic, w.location)
 	fp := dl.Metadata[KeyFingerprint]
 	if perr := r.pub.Publish(topic, dl); perr != nil {
-		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
+		// A letter that failed before may be too large for the broker:
+		// try it once without its optional bulk before Nacking again. (A
+		// broker that is down refuses both; it is tried whole first.)
+		compact, ok := compactLetter(dl)
+		if rec, _ := r.table.get(w.key(msg)); !ok || rec.publishFails == 0 || r.pub.Publish(topic, compact) != nil {
+			return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
+		}
+		r.cfg.logger.Info("levee dlq: dead letter published without its stack and validation errors, its error cut (the whole letter failed to publish)",
+			watermill.LogFields{"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "dropped": compact.Metadata[KeyCompacted], "err": perr})
 	}
 	r.table.forget(w.key(msg))
 	// Tell the outer tracing and metrics layers that this nil result is a
@@ -86,6 +96,37 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 			MessageUUID: msg.UUID, Class: class, Fingerprint: fp, Attempts: attempts, Err: err})
 	}
 	return nil, nil
+}
+
+// CompactErrorLength bounds KeyError on a compacted dead letter
+// (KeyCompacted).
+const CompactErrorLength = 256
+
+// compactLetter returns dl without KeyStack and KeyValidationErrors and
+// with KeyError cut to CompactErrorLength, the keys it changed listed in
+// KeyCompacted; ok is false when it would change nothing.
+func compactLetter(dl *message.Message) (*message.Message, bool) {
+	var dropped []string
+	for _, k := range []string{KeyStack, KeyValidationErrors} {
+		if _, ok := dl.Metadata[k]; ok {
+			dropped = append(dropped, k)
+		}
+	}
+	cut := trunc.String(dl.Metadata[KeyError], CompactErrorLength)
+	if cut != dl.Metadata[KeyError] {
+		dropped = append(dropped, KeyError)
+	}
+	if len(dropped) == 0 {
+		return nil, false
+	}
+	c := message.NewMessage(dl.UUID, dl.Payload)
+	maps.Copy(c.Metadata, dl.Metadata)
+	delete(c.Metadata, KeyStack)
+	delete(c.Metadata, KeyValidationErrors)
+	c.Metadata[KeyError] = cut
+	c.Metadata[KeyCompacted] = strings.Join(dropped, ",")
+	c.SetContext(dl.Context())
+	return c, true
 }
 
 // publishFailed records a failed dead-lettering so the redelivery keeps the

@@ -78,6 +78,12 @@ const (
 	// method value gives the method's name alone. Absent when neither is
 	// known. Informational, like KeyStack; not part of the fingerprint.
 	KeyCodeLocation = "levee_code_location"
+	// KeyCompacted lists the keys a dead letter was published without
+	// (comma-separated) after the full letter failed to publish more than
+	// once, as a letter over the broker's size limit does (NATS's 1 MiB
+	// max_payload): KeyStack and KeyValidationErrors dropped, KeyError cut
+	// to CompactErrorLength bytes. Absent on a letter published whole.
+	KeyCompacted = "levee_compacted"
 )
 
 // Metadata keys the replayer (dlq/dlqops) writes on a replayed message,
@@ -97,6 +103,7 @@ var failureKeys = [...]string{
 	KeyOriginalTopic, KeyHandler, KeyConsumerGroup, KeyError, KeyErrorType,
 	KeyErrorClass, KeyFingerprint, KeyAttempts, KeyFirstFailureAt,
 	KeyLastFailureAt, KeyDLQTopic, KeyValidationErrors, KeyStack, KeyCodeLocation,
+	KeyCompacted,
 }
 
 // FailureKeys returns the keys written on every dead-lettering, which a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -507,4 +508,70 @@ func TestWithValidator(t *testing.T) {
 	if len(topics) != 2 || topics[0] != "" {
 		t.Errorf("validator topics: got %q, want two empty (no router)", topics)
 	}
+}
+
+// sizeLimitPublisher refuses a message whose payload and metadata exceed
+// limit bytes, as NATS refuses one over its max_payload.
+type sizeLimitPublisher struct {
+	*recPublisher
+	limit int
+}
+
+func (p sizeLimitPublisher) Publish(topic string, msgs ...*message.Message) error {
+	for _, m := range msgs {
+		n := len(m.Payload)
+		for k, v := range m.Metadata {
+			n += len(k) + len(v)
+		}
+		if n > p.limit {
+			return fmt.Errorf("maximum payload exceeded: %d > %d", n, p.limit)
+		}
+	}
+	return p.recPublisher.Publish(topic, msgs...)
+}
+
+// TestOversizedLetterIsCompacted: a dead letter the broker refuses as too
+// large is published again without its bulk (the stack, validation
+// errors, an error cut to 256 bytes), KeyCompacted naming what went; a
+// letter refused once, or that loses nothing by compacting, is not.
+func TestOversizedLetterIsCompacted(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		pub := sizeLimitPublisher{newRecPublisher(), 4096}
+		r, err := dlq.New(pub, dlq.WithTopic(testDLQ), dlq.WithMaxAttempts(1), dlq.WithMaxErrorLength(1024))
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		long := errors.New(strings.Repeat("e", 1000))
+		h := r.Middleware(failingHandler(&calls, -1, long))
+		msg := message.NewMessage("big-1", []byte(strings.Repeat("p", 3000)))
+		_, err = h(msg)
+		var pe *dlq.PublishError
+		if !errors.As(err, &pe) {
+			t.Fatalf("first dead-lettering: got %v, want a *PublishError (the whole letter is refused once before compacting)", err)
+		}
+		if _, err := h(msg); err != nil {
+			t.Fatalf("redelivery: got %v, want the compacted letter published", err)
+		}
+		dead := pub.published(testDLQ)
+		if len(dead) != 1 {
+			t.Fatalf("got %d letters, want 1", len(dead))
+		}
+		md := dead[0].Metadata
+		if md[dlq.KeyCompacted] != dlq.KeyError || len(md[dlq.KeyError]) > dlq.CompactErrorLength || string(dead[0].Payload) != string(msg.Payload) {
+			t.Fatalf("letter: compacted %q, error of %d bytes, payload of %d; want levee_error cut to %d, the payload whole",
+				md[dlq.KeyCompacted], len(md[dlq.KeyError]), len(dead[0].Payload), dlq.CompactErrorLength)
+		}
+		if calls != 1 {
+			t.Errorf("handler calls: got %d, want 1", calls)
+		}
+
+		// A payload too large even for a compact letter stays Nacked.
+		huge := message.NewMessage("big-2", []byte(strings.Repeat("p", 4000)))
+		for i := range 3 {
+			if _, err := h(huge); !errors.As(err, &pe) {
+				t.Fatalf("delivery %d of a letter that never fits: got %v, want a *PublishError (Nack)", i+1, err)
+			}
+		}
+	})
 }
