@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,13 +30,19 @@ import (
 	"github.com/levee-dev/levee/ratelimit"
 )
 
+// xDeliveryCount is RabbitMQ's delivery count header (quorum queues).
+const xDeliveryCount = "x-delivery-count"
+
 // Levee trusts only itself (issue 14): a producer's levee_delivery_count,
 // levee_retry_after and levee_redeliver_at never steer a consumer. Before
 // the trust boundary, levee_delivery_count "99" from a producer on RabbitMQ
 // classic, Redis Streams or GoChannel gave one handler call and a dead
 // letter with attempts=99; a forged levee_retry_after of 1h survived a shed
 // on NATS and parked the message for an hour; a levee_redeliver_at far in
-// the future hid a PostgreSQL-transport message.
+// the future hid a PostgreSQL-transport message. A producer's
+// x-delivery-count 99 (an AMQP long) on RabbitMQ became
+// levee_delivery_count 100 on classic queues and on a quorum queue's first
+// delivery: one handler call and a dead letter with attempts=100.
 
 // forgedControl sets every control key as a hostile producer would.
 func forgedControl(m *message.Message) {
@@ -54,21 +61,10 @@ func hostilePublish(t *testing.T, tc transportCase, tr *adapters.Transport, topi
 	defer cancel()
 	switch tc.name {
 	case "amqp_classic", "amqp_quorum":
-		conn, err := amqp.Dial(amqpURL)
-		require.NoError(t, err)
-		defer conn.Close()
-		ch, err := conn.Channel()
-		require.NoError(t, err)
-		defer ch.Close()
-		headers := amqp.Table{"_watermill_message_uuid": msg.UUID}
-		for k, v := range msg.Metadata {
-			headers[k] = v
-		}
-		// Without a consumer group, watermill-amqp's queue is the topic,
-		// bound to the default exchange.
-		require.NoError(t, ch.PublishWithContext(ctx, "", topic, true, false, amqp.Publishing{
-			Headers: headers, Body: msg.Payload, DeliveryMode: amqp.Persistent,
-		}))
+		// With the broker's own delivery count header too, typed as a
+		// quorum queue writes it: a classic queue passes it through on
+		// every delivery, a quorum queue on the first.
+		publishAMQPHeaders(t, topic, msg, amqp.Table{xDeliveryCount: int64(99)})
 	case "nats":
 		conn, err := nc.Connect(natsURL)
 		require.NoError(t, err)
@@ -273,4 +269,121 @@ func trustShed(t *testing.T, tc transportCase) {
 		// delay), which counted the shed delivery.
 		require.Equal(t, "2", all[0][levee.KeyDeliveryCount], "delivery count after one shed")
 	}
+}
+
+// TestTrustAMQPDeliveryCount: a producer's x-delivery-count, whatever its
+// type or value, never becomes the delivery count. On a classic queue the
+// handler sees no delivery count; on a quorum queue it sees the broker's:
+// 1 on the first delivery, then never less (an in-process retry keeps the
+// delivery's count, and an early redelivery the dlq Nacks again without a
+// handler call adds one). Every message gets exactly max attempts handler
+// calls and a dead letter saying so.
+// Before the fix, 99 gave one call and attempts=100, and MaxInt64 wrapped
+// around to a negative count.
+func TestTrustAMQPDeliveryCount(t *testing.T) {
+	forged := map[string]any{
+		"int64":    int64(99),
+		"int32":    int32(99),
+		"max":      int64(math.MaxInt64),
+		"negative": int64(-1),
+		"string":   "99",
+	}
+	for _, tc := range bpTransports(t) {
+		if tc.name != "amqp_classic" && tc.name != "amqp_quorum" {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			tr := bpTransport(t, tc, 1)
+			topic := scenarioTopic("trust_xdc")
+			d, err := dlq.New(tr.Publisher, dlq.WithMaxHold(50*time.Millisecond))
+			require.NoError(t, err)
+			var (
+				mu     sync.Mutex
+				counts = map[string][]string{} // by message UUID, per call
+				leaked []string                // x-delivery-count values seen in metadata
+			)
+			dead := newScenarioSet()
+			router := scenarioRouter(t)
+			router.AddMiddleware(tr.Middleware)
+			router.AddConsumerHandler("trust_xdc", topic, tr.Subscriber, scenarioConsumer(middleware.NewStack().DLQ(d.Middleware).Middleware(scenarioHandler(func(msg *message.Message) error {
+				mu.Lock()
+				counts[msg.UUID] = append(counts[msg.UUID], msg.Metadata.Get(levee.KeyDeliveryCount))
+				if v, ok := msg.Metadata[xDeliveryCount]; ok {
+					leaked = append(leaked, v)
+				}
+				mu.Unlock()
+				return errors.New("downstream rejects the order")
+			}))))
+			scenarioCollectDeadLetters(router, tr.Subscriber, topic+".dlq", dead)
+			scenarioRun(t, router)
+
+			uuids := map[string]string{} // kind by UUID
+			for kind, v := range forged {
+				msg := message.NewMessage(watermill.NewUUID(), []byte(kind))
+				uuids[msg.UUID] = kind
+				publishAMQPHeaders(t, topic, msg, amqp.Table{xDeliveryCount: v})
+			}
+			scenarioWait(t, "every message dead-lettered", func() bool { return dead.len() == len(forged) })
+			time.Sleep(500 * time.Millisecond) // a late extra call or dead letter shows up
+
+			deadSeen, deadMsgs := dead.snapshot()
+			mu.Lock()
+			defer mu.Unlock()
+			for id, kind := range uuids {
+				t.Logf("%s: forged x-delivery-count %s: delivery counts seen %q", tc.name, kind, counts[id])
+				require.Len(t, counts[id], bpMaxAttempts, "%s: handler calls", kind)
+				checkDeliveryCounts(t, tr.Capabilities.DeliveryCount, kind, counts[id])
+				require.Equal(t, 1, deadSeen[id], "%s: dead letters", kind)
+				require.Equal(t, strconv.Itoa(bpMaxAttempts), deadMsgs[id].Metadata.Get(dlq.KeyAttempts), "%s: levee_attempts", kind)
+			}
+			require.Empty(t, leaked, "x-delivery-count in a handler's metadata")
+		})
+	}
+}
+
+// checkDeliveryCounts asserts the levee_delivery_count a handler saw on
+// each call of one message: none where the transport counts no
+// deliveries, else 1 first and a small non-decreasing count after.
+func checkDeliveryCounts(t *testing.T, counted bool, kind string, seen []string) {
+	t.Helper()
+	prev := 1
+	for i, v := range seen {
+		if !counted {
+			require.Empty(t, v, "%s: call %d saw a delivery count on a transport that counts none", kind, i+1)
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err, "%s: call %d: delivery count %q", kind, i+1, v)
+		if i == 0 {
+			require.Equal(t, 1, n, "%s: delivery count of the first call", kind)
+		}
+		require.True(t, n >= prev && n < 99, "%s: call %d saw delivery count %d after %d, not the broker's", kind, i+1, n, prev)
+		prev = n
+	}
+}
+
+// publishAMQPHeaders publishes msg to queue with the broker's own client,
+// with its metadata as string headers and extra as typed ones. Without a
+// consumer group, watermill-amqp's queue is the topic, bound to the
+// default exchange.
+func publishAMQPHeaders(t *testing.T, queue string, msg *message.Message, extra amqp.Table) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := amqp.Dial(amqpURL)
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	defer ch.Close()
+	headers := amqp.Table{"_watermill_message_uuid": msg.UUID}
+	for k, v := range msg.Metadata {
+		headers[k] = v
+	}
+	for k, v := range extra {
+		headers[k] = v
+	}
+	require.NoError(t, ch.PublishWithContext(ctx, "", queue, true, false, amqp.Publishing{
+		Headers: headers, Body: msg.Payload, DeliveryMode: amqp.Persistent,
+	}))
 }

@@ -1,6 +1,8 @@
 package amqp
 
 import (
+	"math"
+	"strconv"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -38,20 +40,41 @@ func TestAMQPMarshalerPriority(t *testing.T) {
 }
 
 func TestAMQPMarshalerUnmarshalHeaders(t *testing.T) {
+	const maxInt64 = int64(math.MaxInt64)
 	cases := []struct {
-		name      string
-		quorum    bool
-		headers   amqp.Table
-		wantCount string
+		name        string
+		quorum      bool
+		redelivered bool
+		headers     amqp.Table
+		wantCount   string
 	}{
-		{"classic", false, amqp.Table{"k": "v"}, ""},
-		{"quorum first", true, amqp.Table{"k": "v"}, "1"},
-		{"quorum redelivered", true, amqp.Table{"k": "v", "x-delivery-count": int64(2)}, "3"},
-		{"non-string header", false, amqp.Table{"k": "v", "x-death": []any{"a"}}, ""},
+		{"classic", false, false, amqp.Table{"k": "v"}, ""},
+		{"quorum first", true, false, amqp.Table{"k": "v"}, "1"},
+		{"quorum redelivered", true, true, amqp.Table{"k": "v", "x-delivery-count": int64(2)}, "3"},
+		{"quorum redelivered int32", true, true, amqp.Table{"k": "v", "x-delivery-count": int32(2)}, "3"},
+		{"quorum redelivered zero", true, true, amqp.Table{"k": "v", "x-delivery-count": int64(0)}, "1"},
+		{"quorum redelivered without count", true, true, amqp.Table{"k": "v"}, "1"},
+		{"non-string header", false, false, amqp.Table{"k": "v", "x-death": []any{"a"}}, ""},
 		// Trust boundary: a producer's levee_delivery_count never survives.
-		{"classic forged count", false, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99"}, ""},
-		{"quorum forged count", true, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99"}, "1"},
-		{"quorum forged count redelivered", true, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99", "x-delivery-count": int64(1)}, "2"},
+		{"classic forged count", false, false, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99"}, ""},
+		{"quorum forged count", true, false, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99"}, "1"},
+		{"quorum forged count redelivered", true, true, amqp.Table{"k": "v", levee.KeyDeliveryCount: "99", "x-delivery-count": int64(1)}, "2"},
+		// Nor does a producer's x-delivery-count: a classic queue passes
+		// it through on every delivery, a quorum queue on the first.
+		{"classic forged x-delivery-count", false, false, amqp.Table{"k": "v", "x-delivery-count": int64(99)}, ""},
+		{"classic forged x-delivery-count redelivered", false, true, amqp.Table{"k": "v", "x-delivery-count": int64(99)}, ""},
+		{"classic forged x-delivery-count string", false, false, amqp.Table{"k": "v", "x-delivery-count": "99"}, ""},
+		{"quorum forged x-delivery-count", true, false, amqp.Table{"k": "v", "x-delivery-count": int64(99)}, "1"},
+		{"quorum forged x-delivery-count int32", true, false, amqp.Table{"k": "v", "x-delivery-count": int32(99)}, "1"},
+		{"quorum forged x-delivery-count max", true, false, amqp.Table{"k": "v", "x-delivery-count": maxInt64}, "1"},
+		// Insane values on a redelivery: no overflow, no negative count.
+		{"quorum redelivered max", true, true, amqp.Table{"k": "v", "x-delivery-count": maxInt64}, "1"},
+		{"quorum redelivered max-1", true, true, amqp.Table{"k": "v", "x-delivery-count": maxInt64 - 1}, strconv.FormatInt(maxInt64, 10)},
+		{"quorum redelivered negative", true, true, amqp.Table{"k": "v", "x-delivery-count": int64(-5)}, "1"},
+		{"quorum redelivered min", true, true, amqp.Table{"k": "v", "x-delivery-count": int64(math.MinInt64)}, "1"},
+		{"quorum redelivered string", true, true, amqp.Table{"k": "v", "x-delivery-count": "7"}, "1"},
+		{"quorum redelivered float", true, true, amqp.Table{"k": "v", "x-delivery-count": 7.0}, "1"},
+		{"quorum redelivered unsigned", true, true, amqp.Table{"k": "v", "x-delivery-count": uint16(7)}, "1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +82,7 @@ func TestAMQPMarshalerUnmarshalHeaders(t *testing.T) {
 			for k, v := range tc.headers {
 				h[k] = v
 			}
-			msg, err := Marshaler{Quorum: tc.quorum}.Unmarshal(amqp.Delivery{Headers: h, Body: []byte("b")})
+			msg, err := Marshaler{Quorum: tc.quorum}.Unmarshal(amqp.Delivery{Headers: h, Body: []byte("b"), Redelivered: tc.redelivered})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,6 +91,9 @@ func TestAMQPMarshalerUnmarshalHeaders(t *testing.T) {
 			}
 			if got := msg.Metadata.Get(levee.KeyDeliveryCount); got != tc.wantCount {
 				t.Fatalf("got delivery count %q, want %q", got, tc.wantCount)
+			}
+			if v, ok := msg.Metadata[deliveryCountHeader]; ok {
+				t.Fatalf("got metadata %s=%q, want none", deliveryCountHeader, v)
 			}
 		})
 	}
