@@ -4,7 +4,10 @@
 // the broker's delivery count as levee_delivery_count and native delayed
 // redelivery (NakWithDelay) of a Nack carrying levee_retry_after. Topics
 // map to stream names with '.' and other characters JetStream refuses
-// replaced by '_'.
+// replaced by '_'. Metadata keys and values NATS headers cannot carry
+// (line breaks, leading or trailing blanks, keys that are not HTTP tokens)
+// are sent base64url-encoded and decoded on receipt (header.go), so
+// metadata round-trips byte for byte.
 //
 // The adapters facade builds it from `transport: {kind: nats, nats:
 // {...}}`. The publisher and the subscriber New returns are safe for
@@ -115,7 +118,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	}
 
 	pub, err := wnats.NewPublisherWithNatsConn(pubConn, wnats.PublisherPublishConfig{
-		Marshaler:         &wnats.NATSMarshaler{},
+		Marshaler:         marshaler{},
 		SubjectCalculator: wnats.DefaultSubjectCalculator,
 		JetStream:         wnats.JetStreamConfig{AutoProvision: true},
 	}, s.Logger)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wnats "github.com/ThreeDotsLabs/watermill-nats/v2/pkg/nats"
 	"github.com/ThreeDotsLabs/watermill/message"
 	nc "github.com/nats-io/nats.go"
 
@@ -23,9 +22,9 @@ import (
 // settles it (AckSync, NakWithDelay(levee_retry_after) or Nak) before it
 // fetches the next, so exactly N are in flight when the backlog allows,
 // unlike push delivery to a queue group, which picks members at random.
-// Messages use watermill-nats' NATSMarshaler format, so watermill-nats'
-// publisher and this subscriber interoperate with other watermill-nats
-// consumers. The durable consumer is created here and survives Close.
+// Messages use watermill-nats' NATSMarshaler format (with the encoding of
+// header.go for what NATS headers cannot carry), so watermill-nats
+// publishers and subscribers interoperate with this one. The durable consumer is created here and survives Close.
 type pullSubscriber struct {
 	conn    *nc.Conn
 	js      nc.JetStreamContext
@@ -158,7 +157,7 @@ func (s *pullSubscriber) work(ctx context.Context, sub *nc.Subscription, out cha
 
 // deliver hands m over and settles it; false means the subscription ended.
 func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *message.Message) bool {
-	msg, err := (&wnats.NATSMarshaler{}).Unmarshal(m)
+	msg, err := ingress(m)
 	if err != nil {
 		// A message Watermill cannot decode is left to the broker's
 		// redelivery (and MaxDeliver); it is never acked unprocessed.
@@ -166,9 +165,7 @@ func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *mes
 		_ = m.Nak()
 		return true
 	}
-	// Trust boundary: a producer's control keys are dropped; the delivery
-	// count is the broker's.
-	kit.StripControl(msg.Metadata, false)
+	// The delivery count is the broker's.
 	if md, err := m.Metadata(); err == nil {
 		msg.Metadata.Set(levee.KeyDeliveryCount, strconv.FormatUint(md.NumDelivered, 10))
 	}
@@ -197,6 +194,18 @@ func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *mes
 		return false
 	}
 	return true
+}
+
+// ingress reads m for a handler: unmarshalled and decoded (header.go),
+// then a producer's control keys dropped (the trust boundary). Decoding
+// comes first, so a control key a producer encoded is dropped too.
+func ingress(m *nc.Msg) (*message.Message, error) {
+	msg, err := marshaler{}.Unmarshal(m)
+	if err != nil {
+		return nil, err
+	}
+	kit.StripControl(msg.Metadata, false)
+	return msg, nil
 }
 
 func (s *pullSubscriber) Close() error {
