@@ -60,15 +60,31 @@ type delaySubscriber struct {
 // A value further ahead than levee.MaxRetryAfter was not written by Levee
 // (its delays are capped) and is ignored too, so a producer that wrote the
 // key past Levee's publisher cannot hide a row for longer.
+//
+// A row whose metadata holds a NUL (\u0000, not preceded by an escaped
+// backslash) is due at once, before any JSON operator reads it: PostgreSQL
+// refuses to turn \u0000 into text, and the error would fail every poll
+// of the table. Levee's publisher and requeue never store one
+// (escapeMetadata); such a row was written by something else, so it
+// carries no delay of Levee's.
 var redeliverAtWhere = fmt.Sprintf(
-	`(CASE WHEN metadata->>'%[1]s' ~ '^[0-9]{1,15}$' `+
+	`(CASE WHEN strpos(metadata::text, '\u0000') > 0 AND metadata::text ~ '%[3]s' THEN true `+
+		`WHEN metadata->>'%[1]s' ~ '^[0-9]{1,15}$' `+
 		`THEN (metadata->>'%[1]s')::bigint <= floor(extract(epoch from now()) * 1000)::bigint `+
 		`OR (metadata->>'%[1]s')::bigint > ceil(extract(epoch from now()) * 1000)::bigint + %[2]d `+
-		`ELSE true END)`, levee.KeyRedeliverAt, levee.MaxRetryAfter.Milliseconds())
+		`ELSE true END)`, levee.KeyRedeliverAt, levee.MaxRetryAfter.Milliseconds(), nulEscape)
 
-// requeueQuery inserts the delayed copy; $4 is the delay in milliseconds,
-// added to the database's clock when the statement runs. The insert rounds
-// the clock up and the poll rounds it down, so a row is never early.
+// nulEscape matches a JSON text's \u0000 escape: a backslash preceded by
+// an even number of backslashes (each pair an escaped backslash), then
+// u0000. A value holding the six characters \u0000 is stored as
+// \\u0000 and does not match.
+const nulEscape = `(^|[^\\])(\\\\)*\\u0000`
+
+// requeueQuery inserts the delayed copy; $3 is its metadata as
+// escapeMetadata stores it (no NUL, which ::jsonb refuses), $4 the delay
+// in milliseconds, added to the database's clock when the statement runs.
+// The insert rounds the clock up and the poll rounds it down, so a row is
+// never early.
 func requeueQuery(table string) string {
 	return `INSERT INTO ` + table + ` (uuid, payload, metadata) VALUES ($1, $2, ` +
 		`(COALESCE($3::jsonb, '{}'::jsonb) || jsonb_build_object('` + levee.KeyRedeliverAt + `', ` +
@@ -152,7 +168,7 @@ func (s *delaySubscriber) requeue(row *message.Message, table string, d time.Dur
 	if !ok {
 		return fmt.Errorf("levee/postgres: no transaction in the message context")
 	}
-	md, err := json.Marshal(row.Metadata)
+	md, err := json.Marshal(escapeMetadata(row.Metadata))
 	if err != nil {
 		return fmt.Errorf("levee/postgres: marshal metadata: %w", err)
 	}
