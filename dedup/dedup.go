@@ -85,7 +85,11 @@ func (d *Dedup) Window() time.Duration { return d.cfg.window }
 //   - a message without an identity fails with an error wrapping ErrNoKey
 //     (class "validation": dead-lettered at once);
 //   - the identity is claimed for the lease; if the store fails, the
-//     message is deferred (a levee.Deferral wrapping ErrStore);
+//     message is deferred (a levee.Deferral wrapping ErrStore), unless
+//     the store's error declares the class "validation" (it refuses the
+//     key itself): then the message fails with an error wrapping
+//     ErrKeyRefused and the store's error (class "validation":
+//     dead-lettered at once);
 //   - a duplicate of a done identity returns nil without calling next: the
 //     message is acked, no attempt, no breaker outcome;
 //   - an identity held by a live claim is deferred (a levee.Deferral
@@ -111,6 +115,11 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		c, err := d.claim(ctx, key, token)
 		if err != nil {
 			d.count(ctx, attrs, msg, cStoreErrors)
+			if levee.ClassOf(err) == levee.ClassValidation {
+				// The store refuses the key itself: every redelivery
+				// would fail the same way, so it is no outage to wait out.
+				return nil, &refusedError{key: key, err: err}
+			}
 			return nil, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: %w", ErrStore, key, err))
 		}
 		switch c.Status {

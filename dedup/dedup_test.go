@@ -3,6 +3,7 @@ package dedup_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,6 +324,72 @@ func TestStoreOutageDefers(t *testing.T) {
 		t.Error("the handler ran without a claim")
 	}
 }
+
+// refusingStore refuses every key the way a database refuses data it
+// cannot keep: its Claim error declares the class validation.
+type refusingStore struct{ failingStore }
+
+var errRefused = errors.New("invalid byte sequence")
+
+type classedErr struct{ error }
+
+func (e classedErr) Unwrap() error      { return e.error }
+func (e classedErr) ErrorClass() string { return string(levee.ClassValidation) }
+
+func (refusingStore) Claim(context.Context, string, uint64, time.Duration) (dedup.Claim, error) {
+	return dedup.Claim{}, classedErr{errRefused}
+}
+
+// TestStoreRefusingTheKey: a Claim error of class validation is no outage:
+// the message is not deferred (a deferral is never dead-lettered, and the
+// same claim fails on every redelivery) but fails with ErrKeyRefused and
+// the store's error, class validation, which the dlq dead-letters at once
+// without running the handler. The store error is counted.
+func TestStoreRefusingTheKey(t *testing.T) {
+	var c counter
+	d := newDedup(t, dedup.WithStore(refusingStore{}))
+	_, err := d.Middleware(c.handle)(msg("a\x00", ""))
+	if levee.IsDeferral(err) || !errors.Is(err, dedup.ErrKeyRefused) || !errors.Is(err, errRefused) || errors.Is(err, dedup.ErrStore) {
+		t.Fatalf("got %v, want an error wrapping ErrKeyRefused and the cause, no deferral", err)
+	}
+	if got := levee.ClassOf(err); got != levee.ClassValidation {
+		t.Errorf("class: got %q, want validation", got)
+	}
+	if got := d.Stats().StoreErrors; got != 1 {
+		t.Errorf("store errors: got %d, want 1", got)
+	}
+
+	var letters capture
+	r, err := dlq.New(&letters, dlq.WithTopic("t.dlq"), dlq.WithBackoff(dlq.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1, MaxAttempts: 5}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Middleware(d.Middleware(c.handle))(msg("a\x00", "")); err != nil {
+		t.Fatalf("got %v, want nil (dead-lettered, then acked)", err)
+	}
+	if len(letters.msgs) != 1 {
+		t.Fatalf("dead letters: got %d, want 1", len(letters.msgs))
+	}
+	l := letters.msgs[0]
+	if got := l.Metadata.Get(dlq.KeyErrorClass); got != string(levee.ClassValidation) {
+		t.Errorf("dead letter class: got %q, want validation", got)
+	}
+	if got := l.Metadata.Get(dlq.KeyError); !strings.Contains(got, errRefused.Error()) {
+		t.Errorf("dead letter reason: got %q, want the store's error", got)
+	}
+	if c.count() != 0 {
+		t.Error("the handler ran without a claim")
+	}
+}
+
+// capture is a publisher that keeps what it is given (one goroutine).
+type capture struct{ msgs []*message.Message }
+
+func (c *capture) Publish(_ string, msgs ...*message.Message) error {
+	c.msgs = append(c.msgs, msgs...)
+	return nil
+}
+func (c *capture) Close() error { return nil }
 
 // TestInsideDLQ: in the canonical order the dedup slot sits inside the dlq:
 // a transient failure is retried in process (the claim released between

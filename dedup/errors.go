@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/levee-dev/levee"
 )
@@ -28,6 +29,15 @@ var ErrStore = errors.New("levee/dedup: store unavailable")
 // dead-letters such a message at once, with the reason.
 var ErrNoKey = errors.New("levee/dedup: message has no identity")
 
+// ErrKeyRefused is wrapped, with the store's error, by the error of a
+// message whose identity the store refuses for what it is rather than for
+// its state: the store's Claim error declares the class "validation"
+// (levee.Classed), e.g. a database that cannot keep the key, so the same
+// claim would fail on every redelivery. It declares the class
+// "validation": the dlq dead-letters the message at once, with the reason,
+// instead of deferring it for ever as an outage (ErrStore).
+var ErrKeyRefused = errors.New("levee/dedup: the store refuses the message's identity")
+
 // ErrAlreadyDone is returned by a transactional done mark (see the
 // adapters' PostgreSQL inbox) when another delivery of the same identity
 // committed its mark first: the caller must roll its transaction back, so
@@ -40,3 +50,16 @@ type keyError struct{ detail string }
 func (e *keyError) Error() string      { return ErrNoKey.Error() + ": " + e.detail }
 func (e *keyError) Unwrap() error      { return ErrNoKey }
 func (e *keyError) ErrorClass() string { return string(levee.ClassValidation) }
+
+// refusedError is ErrKeyRefused with the key and the store's error; class
+// "validation".
+type refusedError struct {
+	key string
+	err error
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("%v: claim %q: %v", ErrKeyRefused, e.key, e.err)
+}
+func (e *refusedError) Unwrap() []error    { return []error{ErrKeyRefused, e.err} }
+func (e *refusedError) ErrorClass() string { return string(levee.ClassValidation) }

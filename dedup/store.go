@@ -21,7 +21,11 @@ import (
 //     a done mark and another token's claim alone.
 //
 // Each call is one round trip for a networked store, and each honours
-// ctx's deadline. Implementations are safe for concurrent use.
+// ctx's deadline. A Claim error is taken for an outage (the message is
+// deferred and claimed again later) unless it declares the class
+// "validation" (levee.Classed): the store refuses the key itself, the
+// same way every time, and the middleware fails the message with
+// ErrKeyRefused instead. Implementations are safe for concurrent use.
 type Store interface {
 	Claim(ctx context.Context, key string, token uint64, lease time.Duration) (Claim, error)
 	Done(ctx context.Context, key string, token uint64, window time.Duration) error
