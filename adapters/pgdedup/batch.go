@@ -2,7 +2,6 @@ package pgdedup
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,21 +27,22 @@ func (s *Store) MarkDoneAll(ctx context.Context, tx pgx.Tx, msgCtxs []context.Co
 			return nil, ErrNoTicket
 		}
 		tickets[i] = t
-		if _, dup := first[t.Key()]; dup {
+		k := storeKey(t.Key())
+		if _, dup := first[k]; dup {
 			continue // one identity twice in a batch: the first one's mark counts
 		}
-		first[t.Key()] = i
-		keys = append(keys, t.Key())
+		first[k] = i
+		keys = append(keys, k)
 		tokens = append(tokens, int64(t.Token()))
 		windows = append(windows, max(1, t.Window().Milliseconds()))
 	}
 	rows, err := tx.Query(ctx, s.q.markAll, keys, tokens, windows)
 	if err != nil {
-		return nil, fmt.Errorf("levee/pgdedup: mark done: %w", err)
+		return nil, wrapErr("mark done", err)
 	}
 	marked, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("levee/pgdedup: mark done: %w", err)
+		return nil, wrapErr("mark done", err)
 	}
 	out := make([]bool, len(msgCtxs))
 	for _, k := range marked {

@@ -29,7 +29,15 @@
 //	}
 //
 // One table (default levee_dedup: key, token, done, until), created by
-// New when missing. Each call is one statement, so one round trip; Prune
+// New when missing. A key is stored as it is unless the text column
+// cannot keep it (a NUL byte or invalid UTF-8, which an identity from
+// AMQP, NATS or a producer's levee_dedup_id may hold): such a key, and one
+// that starts with the escape's prefix, is stored as DEL "hex:" and its
+// bytes in hex, so every identity has one row of its own. An error by
+// which the database refuses a call's data (SQLSTATE class 22) declares
+// the class validation: the dedup middleware fails the message with
+// dedup.ErrKeyRefused, and the dlq dead-letters it with the reason, where
+// an outage is deferred. Each call is one statement, so one round trip; Prune
 // deletes rows whose claim or window ended, and New starts a pruner
 // (stopped by Close) unless WithPruneEvery(0). Safe for concurrent use.
 package pgdedup

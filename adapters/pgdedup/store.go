@@ -136,9 +136,9 @@ func (s *Store) Claim(ctx context.Context, key string, token uint64, lease time.
 		done      *bool
 		remaining *int64
 	)
-	err := s.pool.QueryRow(ctx, s.q.claim, key, int64(token), max(1, lease.Milliseconds())).Scan(&claimed, &done, &remaining)
+	err := s.pool.QueryRow(ctx, s.q.claim, storeKey(key), int64(token), max(1, lease.Milliseconds())).Scan(&claimed, &done, &remaining)
 	if err != nil {
-		return dedup.Claim{}, fmt.Errorf("levee/pgdedup: claim: %w", err)
+		return dedup.Claim{}, wrapErr("claim", err)
 	}
 	switch {
 	case claimed:
@@ -155,8 +155,8 @@ func (s *Store) Claim(ctx context.Context, key string, token uint64, lease time.
 
 // Done implements dedup.Store in one statement.
 func (s *Store) Done(ctx context.Context, key string, token uint64, window time.Duration) error {
-	if _, err := s.pool.Exec(ctx, s.q.done, key, int64(token), max(1, window.Milliseconds())); err != nil {
-		return fmt.Errorf("levee/pgdedup: done: %w", err)
+	if _, err := s.pool.Exec(ctx, s.q.done, storeKey(key), int64(token), max(1, window.Milliseconds())); err != nil {
+		return wrapErr("done", err)
 	}
 	return nil
 }
@@ -164,16 +164,16 @@ func (s *Store) Done(ctx context.Context, key string, token uint64, window time.
 // IsDone implements dedup.DoneChecker in one statement.
 func (s *Store) IsDone(ctx context.Context, key string) (bool, error) {
 	var done bool
-	if err := s.pool.QueryRow(ctx, s.q.isDone, key).Scan(&done); err != nil {
-		return false, fmt.Errorf("levee/pgdedup: is done: %w", err)
+	if err := s.pool.QueryRow(ctx, s.q.isDone, storeKey(key)).Scan(&done); err != nil {
+		return false, wrapErr("is done", err)
 	}
 	return done, nil
 }
 
 // Release implements dedup.Store in one statement.
 func (s *Store) Release(ctx context.Context, key string, token uint64) error {
-	if _, err := s.pool.Exec(ctx, s.q.release, key, int64(token)); err != nil {
-		return fmt.Errorf("levee/pgdedup: release: %w", err)
+	if _, err := s.pool.Exec(ctx, s.q.release, storeKey(key), int64(token)); err != nil {
+		return wrapErr("release", err)
 	}
 	return nil
 }
@@ -188,9 +188,9 @@ func (s *Store) MarkDone(ctx context.Context, tx pgx.Tx) error {
 	if !ok {
 		return ErrNoTicket
 	}
-	tag, err := tx.Exec(ctx, s.q.markTx, t.Key(), int64(t.Token()), max(1, t.Window().Milliseconds()))
+	tag, err := tx.Exec(ctx, s.q.markTx, storeKey(t.Key()), int64(t.Token()), max(1, t.Window().Milliseconds()))
 	if err != nil {
-		return fmt.Errorf("levee/pgdedup: mark done: %w", err)
+		return wrapErr("mark done", err)
 	}
 	return settle(t, tag.RowsAffected())
 }
@@ -202,13 +202,13 @@ func (s *Store) MarkDoneSQL(ctx context.Context, tx *sql.Tx) error {
 	if !ok {
 		return ErrNoTicket
 	}
-	res, err := tx.ExecContext(ctx, s.q.markTx, t.Key(), int64(t.Token()), max(1, t.Window().Milliseconds()))
+	res, err := tx.ExecContext(ctx, s.q.markTx, storeKey(t.Key()), int64(t.Token()), max(1, t.Window().Milliseconds()))
 	if err != nil {
-		return fmt.Errorf("levee/pgdedup: mark done: %w", err)
+		return wrapErr("mark done", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("levee/pgdedup: mark done: %w", err)
+		return wrapErr("mark done", err)
 	}
 	return settle(t, n)
 }
