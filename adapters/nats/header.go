@@ -59,8 +59,13 @@ func (marshaler) Marshal(topic string, msg *message.Message) (*nc.Msg, error) {
 }
 
 // Unmarshal reads m as NATSMarshaler does and decodes what Marshal
-// encoded.
+// encoded. A header a producer sent several times (NATSMarshaler refuses
+// it, and the message was Nakked and redelivered for ever) is read as its
+// values joined by ", ", as HTTP reads a repeated header.
 func (marshaler) Unmarshal(m *nc.Msg) (*message.Message, error) {
+	if h, ok := joinRepeated(m.Header); ok {
+		m = &nc.Msg{Subject: m.Subject, Header: h, Data: m.Data}
+	}
 	msg, err := (&wnats.NATSMarshaler{}).Unmarshal(m)
 	if err != nil {
 		return nil, err
@@ -68,6 +73,26 @@ func (marshaler) Unmarshal(m *nc.Msg) (*message.Message, error) {
 	msg.UUID, _ = decodeValue(msg.UUID)
 	decodeMetadata(msg.Metadata)
 	return msg, nil
+}
+
+// joinRepeated returns a copy of h with each repeated key's values joined,
+// and whether h had one.
+func joinRepeated(h nc.Header) (nc.Header, bool) {
+	repeated := false
+	for _, v := range h {
+		if len(v) > 1 {
+			repeated = true
+			break
+		}
+	}
+	if !repeated {
+		return h, false
+	}
+	out := make(nc.Header, len(h))
+	for k, v := range h {
+		out[k] = []string{strings.Join(v, ", ")}
+	}
+	return out, true
 }
 
 // encodeKey returns k as written in a header.

@@ -180,3 +180,27 @@ func FuzzHeaderRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// A header sent twice (a hostile or foreign producer) is read joined; the
+// message was refused by NATSMarshaler and Nakked for ever.
+func TestRepeatedHeaderIsJoined(t *testing.T) {
+	m := &nc.Msg{Subject: "s", Data: []byte("x"), Header: nc.Header{}}
+	m.Header.Set(wnats.WatermillUUIDHdr, "u-1")
+	m.Header.Add("tenant", "a")
+	m.Header.Add("tenant", "b")
+	m.Header.Add(levee.KeyDeliveryCount, "1")
+	m.Header.Add(levee.KeyDeliveryCount, "99")
+	msg, err := ingress(m)
+	if err != nil {
+		t.Fatalf("ingress: %v", err)
+	}
+	if msg.UUID != "u-1" || msg.Metadata.Get("tenant") != "a, b" {
+		t.Fatalf("got uuid %q tenant %q, want u-1 and \"a, b\"", msg.UUID, msg.Metadata.Get("tenant"))
+	}
+	if v, ok := msg.Metadata[levee.KeyDeliveryCount]; ok {
+		t.Fatalf("a producer's repeated %s survived ingress: %q", levee.KeyDeliveryCount, v)
+	}
+	if len(m.Header.Values("tenant")) != 2 {
+		t.Fatal("ingress changed the message's own header")
+	}
+}
