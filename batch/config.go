@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"errors"
 	"time"
 
 	levconfig "github.com/levee-dev/levee/internal/config"
@@ -47,17 +48,17 @@ func (c Config) Options() []Option {
 	return opts
 }
 
-// Validate checks the section with the same rules as New and names the
-// key at fault.
+// Validate checks the section with the same rules as New and reports
+// every problem, each naming the key at fault.
 func (c Config) Validate() error {
 	cfg := newConfig()
 	for _, o := range c.Options() {
 		o.apply(cfg)
 	}
 	cfg.check()
-	if len(cfg.errs) > 0 {
-		e := cfg.errs[0]
-		return levconfig.Field(e.key, e.err)
+	errs := make([]error, 0, len(cfg.errs))
+	for _, e := range cfg.errs {
+		errs = append(errs, levconfig.Field(e.key, e.err))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -84,3 +84,23 @@ func TestConfigAndNewAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateReportsEveryProblem: max_size: 0 does not hide max_in_flight: -1.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	zero, neg := 0, -1
+	err := batch.Config{MaxSize: &zero, MaxInFlight: &neg}.Validate()
+	list, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("got %v, want a list of problems", err)
+	}
+	var keys []string
+	for _, e := range list.Unwrap() {
+		var fe *config.FieldError
+		if errors.As(e, &fe) {
+			keys = append(keys, fe.Key)
+		}
+	}
+	if got, want := strings.Join(keys, " "), "max_size max_in_flight"; got != want {
+		t.Errorf("got keys %q, want %q (%v)", got, want, err)
+	}
+}

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -71,56 +73,126 @@ func (c *Config) Fleet() (FleetConfig, bool) { return c.fleet, c.hasFleet }
 type HandlerFleet struct {
 	Key          string              `yaml:"key"`
 	OnStoreError string              `yaml:"on_store_error"`
-	StoreTimeout time.Duration       `yaml:"store_timeout"`
+	StoreTimeout time.Duration       `yaml:"store_timeout" levee:"nonzero"`
 	RateLimit    *FleetRateLimit     `yaml:"ratelimit"`
 	Breaker      *FleetBreakerConfig `yaml:"breaker"`
 }
 
 // FleetRateLimit is the fleet section's ratelimit: Rate is the fleet's,
-// LocalRate (optional) each replica's own bound.
+// LocalRate (optional) each replica's own bound. A per_key subsection
+// needs a rate and a metadata key.
+//
+// A zero field means the default; in YAML an explicit zero is an error
+// where it would silently mean the default (lease, per_key.max_keys) and
+// where the key is required (rate, per_key.rate): remove the key for the
+// default. burst: 0 means one lease and local_rate: 0 none, as absent.
 type FleetRateLimit struct {
-	Rate      float64       `yaml:"rate" levee:"rate"`
+	Rate      float64       `yaml:"rate" levee:"rate,nonzero"`
 	Burst     int           `yaml:"burst"`
-	Lease     time.Duration `yaml:"lease"`
+	Lease     time.Duration `yaml:"lease" levee:"nonzero"`
 	LocalRate float64       `yaml:"local_rate" levee:"rate"`
 	PerKey    *struct {
-		Rate     float64 `yaml:"rate" levee:"rate"`
+		Rate     float64 `yaml:"rate" levee:"rate,nonzero"`
 		Burst    int     `yaml:"burst"`
 		Metadata string  `yaml:"metadata"`
-		MaxKeys  int     `yaml:"max_keys"`
+		MaxKeys  int     `yaml:"max_keys" levee:"nonzero"`
 	} `yaml:"per_key"`
 }
 
-// FleetBreakerConfig is the fleet section's breaker (breaker.Fleet).
+// FleetBreakerConfig is the fleet section's breaker (breaker.Fleet). A
+// zero field means the default; in YAML an explicit zero is an error
+// (remove the key for the default): breaker.Fleet would silently replace
+// it, where the local breaker section rejects it (min_requests, window,
+// open_for, drain.start) or reads it as off (failure_ratio). A drain
+// subsection needs a window, as the local breaker's does; drain.rate: 0
+// means the throughput observed before the trip.
 type FleetBreakerConfig struct {
-	FailureRatio float64       `yaml:"failure_ratio" levee:"percent"`
-	MinRequests  uint64        `yaml:"min_requests"`
-	Window       time.Duration `yaml:"window"`
-	OpenFor      time.Duration `yaml:"open_for"`
-	ReportEvery  time.Duration `yaml:"report_every"`
-	ProbeTTL     time.Duration `yaml:"probe_ttl"`
+	FailureRatio float64       `yaml:"failure_ratio" levee:"percent,nonzero"`
+	MinRequests  uint64        `yaml:"min_requests" levee:"nonzero"`
+	Window       time.Duration `yaml:"window" levee:"nonzero"`
+	OpenFor      time.Duration `yaml:"open_for" levee:"nonzero"`
+	ReportEvery  time.Duration `yaml:"report_every" levee:"nonzero"`
+	ProbeTTL     time.Duration `yaml:"probe_ttl" levee:"nonzero"`
 	Drain        *struct {
-		Window time.Duration `yaml:"window"`
-		Start  float64       `yaml:"start" levee:"percent"`
+		Window time.Duration `yaml:"window" levee:"nonzero"`
+		Start  float64       `yaml:"start" levee:"percent,nonzero"`
 		Rate   float64       `yaml:"rate" levee:"rate"`
 	} `yaml:"drain"`
 }
 
-// Validate checks what does not need the store.
+// maxFleetKey is the longest fleet key ratelimit.Fleet and breaker.Fleet
+// accept, in bytes.
+const maxFleetKey = 200
+
+// Validate checks what does not need the store, with the rules
+// ratelimit.Fleet and breaker.Fleet apply when the section is built, and
+// reports every problem, each naming its key (a handler name used as the
+// default key is checked when building).
 func (h HandlerFleet) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, iconfig.Field(key, fmt.Errorf(format, args...)))
+	}
+	notNegative := func(key string, v float64) {
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			bad(key, "must be finite and not negative, got %v", v)
+		}
+	}
+	if len(h.Key) > maxFleetKey {
+		bad("key", "is %d bytes; a fleet key is at most %d", len(h.Key), maxFleetKey)
+	}
 	if _, err := fleet.ParseOnStoreError(h.OnStoreError); err != nil {
-		return fmt.Errorf("on_store_error: %w", err)
+		bad("on_store_error", "%v", err)
 	}
 	if h.StoreTimeout < 0 {
-		return fmt.Errorf("store_timeout must not be negative")
+		bad("store_timeout", "must not be negative")
 	}
 	if h.RateLimit == nil && h.Breaker == nil {
-		return fmt.Errorf("needs ratelimit, breaker or both")
+		errs = append(errs, errors.New("needs ratelimit, breaker or both"))
 	}
-	if r := h.RateLimit; r != nil && (r.Rate <= 0 || r.LocalRate < 0 || r.Burst < 0 || r.Lease < 0) {
-		return fmt.Errorf("ratelimit: rate must be positive; burst, lease and local_rate not negative")
+	if r := h.RateLimit; r != nil {
+		if !(r.Rate > 0) || math.IsInf(r.Rate, 0) {
+			bad("ratelimit.rate", "is required: a positive rate of the whole fleet (200/s)")
+		}
+		notNegative("ratelimit.burst", float64(r.Burst))
+		notNegative("ratelimit.lease", float64(r.Lease))
+		notNegative("ratelimit.local_rate", r.LocalRate)
+		if p := r.PerKey; p != nil {
+			if !(p.Rate > 0) || math.IsInf(p.Rate, 0) {
+				bad("ratelimit.per_key.rate", "is required: a positive rate per key (5/s)")
+			}
+			if p.Metadata == "" {
+				bad("ratelimit.per_key.metadata", "is required: the metadata key whose value names the key")
+			}
+			notNegative("ratelimit.per_key.burst", float64(p.Burst))
+			notNegative("ratelimit.per_key.max_keys", float64(p.MaxKeys))
+		}
 	}
-	return nil
+	if c := h.Breaker; c != nil {
+		if c.FailureRatio < 0 || c.FailureRatio > 1 || math.IsNaN(c.FailureRatio) {
+			bad("breaker.failure_ratio", "must be between 0%% and 100%%, got %v", c.FailureRatio)
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"breaker.window", c.Window}, {"breaker.open_for", c.OpenFor}, {"breaker.report_every", c.ReportEvery}, {"breaker.probe_ttl", c.ProbeTTL}} {
+			if d.v < 0 {
+				bad(d.key, "must not be negative, got %s", d.v)
+			}
+		}
+		if d := c.Drain; d != nil {
+			// breaker.Fleet reads a zero window as no drain; the local
+			// breaker rejects a drain section without one, and so does this.
+			if d.Window <= 0 {
+				bad("breaker.drain.window", "must be positive when a drain is configured, got %s", d.Window)
+			}
+			if d.Start < 0 || d.Start > 1 || math.IsNaN(d.Start) {
+				bad("breaker.drain.start", "must be above 0%% and at most 100%%, got %v%%", d.Start*100)
+			}
+			notNegative("breaker.drain.rate", d.Rate)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func fleetSection() Section {
@@ -231,7 +303,7 @@ func fleetDefaults() map[string]string {
 		"breaker.report_every":       dur(breaker.DefaultFleetReportEvery),
 		"breaker.probe_ttl":          dur(breaker.DefaultFleetProbeTTL),
 		"breaker.drain":              "off",
-		"breaker.drain.window":       "off",
+		"breaker.drain.window":       "required",
 		"breaker.drain.start":        "10%",
 		"breaker.drain.rate":         "the fleet's throughput before the trip",
 		// the top-level fleet section

@@ -158,11 +158,29 @@ func newSection[C any](key string, slot middleware.Slot, label func(C) string, b
 		decode: func(raw iconfig.Raw) (any, error) {
 			var c C
 			if err := raw.Decode(&c); err != nil {
-				return nil, err
+				return nil, everyProblem(raw, &c, err)
 			}
 			return c, nil
 		},
 		label: func(v any) string { return label(v.(C)) },
 		build: func(v any, b BuildEnv) (built, error) { return build(v.(C), b) },
 	}
+}
+
+// everyProblem returns err, the error of decoding raw into v, with every
+// problem v's Validate reports located at its key: the decoder locates
+// only the first *FieldError of a Validate error, and a section's
+// Validate (dedup, batch) may report several. An error from decoding
+// itself (a wrong type, an unknown key) is returned as it is: Validate
+// did not run, and v is only partly decoded.
+func everyProblem(raw iconfig.Raw, v any, err error) error {
+	val, ok := v.(interface{ Validate() error })
+	if !ok {
+		return err
+	}
+	verr := val.Validate()
+	if verr == nil || raw.LocatedFirst(verr).Error() != err.Error() {
+		return err
+	}
+	return raw.LocateAll(verr)
 }

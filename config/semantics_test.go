@@ -11,6 +11,7 @@ import (
 
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
@@ -65,6 +66,42 @@ func TestZeroAgreesWithTheAPI(t *testing.T) {
 		{"half_open_probes", "handlers:\n  h:\n    breaker: {half_open_probes: 0}\n", "handlers.h.breaker.half_open_probes:",
 			func() error { return newErr(breaker.New(breaker.WithHalfOpenProbes(0))) }},
 		{"max_keys", "handlers:\n  h:\n    ratelimit: {key: {metadata: k}, per_key: {rate: 1/s, max_keys: 0}}\n", "handlers.h.ratelimit.per_key.max_keys:",
+			func() error {
+				return newErr(ratelimit.New(ratelimit.WithKeyMetadata("k"), ratelimit.WithPerKey(1, 1), ratelimit.WithMaxKeys(0)))
+			}},
+		{"dedup lease", "handlers:\n  h:\n    dedup: {lease: 0}\n", "levee.yaml:3: handlers.h.dedup.lease:",
+			func() error { _, err := dedup.New(dedup.WithLease(0)); return err }},
+		{"dedup window", "handlers:\n  h:\n    dedup: {window: 0s}\n", "handlers.h.dedup.window:",
+			func() error { _, err := dedup.New(dedup.WithWindow(0)); return err }},
+		{"dedup busy_retry", "handlers:\n  h:\n    dedup: {busy_retry: 0}\n", "handlers.h.dedup.busy_retry:",
+			func() error { _, err := dedup.New(dedup.WithBusyRetry(0)); return err }},
+		{"dedup store_timeout", "handlers:\n  h:\n    dedup: {store_timeout: 0}\n", "handlers.h.dedup.store_timeout:",
+			func() error { _, err := dedup.New(dedup.WithStoreTimeout(0)); return err }},
+		{"dedup max_keys", "handlers:\n  h:\n    dedup: {max_keys: 0}\n", "handlers.h.dedup.max_keys:",
+			func() error { _, err := dedup.NewMemStore(0); return err }},
+		// breaker.Fleet reads a zero field as its default; the local
+		// breaker section rejects these zeros (or reads failure_ratio: 0
+		// as off), and so does the fleet's, instead of a silent default.
+		{"fleet failure_ratio", "handlers:\n  h:\n    fleet: {breaker: {failure_ratio: 0}}\n", "levee.yaml:3: handlers.h.fleet.breaker.failure_ratio:", nil},
+		{"fleet min_requests", "handlers:\n  h:\n    fleet: {breaker: {min_requests: 0}}\n", "handlers.h.fleet.breaker.min_requests:",
+			func() error { return newErr(breaker.New(breaker.WithFailureRatio(0.5, 0))) }},
+		{"fleet window", "handlers:\n  h:\n    fleet: {breaker: {window: 0s}}\n", "handlers.h.fleet.breaker.window:",
+			func() error { return newErr(breaker.New(breaker.WithWindow(0))) }},
+		{"fleet open_for", "handlers:\n  h:\n    fleet: {breaker: {open_for: 0s}}\n", "handlers.h.fleet.breaker.open_for:",
+			func() error { return newErr(breaker.New(breaker.WithOpenFor(0))) }},
+		{"fleet report_every", "handlers:\n  h:\n    fleet: {breaker: {report_every: 0s}}\n", "handlers.h.fleet.breaker.report_every:", nil},
+		{"fleet probe_ttl", "handlers:\n  h:\n    fleet: {breaker: {probe_ttl: 0s}}\n", "handlers.h.fleet.breaker.probe_ttl:", nil},
+		{"fleet drain start", "handlers:\n  h:\n    fleet: {breaker: {drain: {window: 1s, start: 0%}}}\n", "handlers.h.fleet.breaker.drain.start:",
+			func() error { return newErr(breaker.New(breaker.WithDrain(time.Second, 0, 1))) }},
+		{"fleet drain window", "handlers:\n  h:\n    fleet: {breaker: {drain: {window: 0s}}}\n", "handlers.h.fleet.breaker.drain.window:",
+			func() error { return newErr(breaker.New(breaker.WithDrain(0, 0.1, 1))) }},
+		{"fleet drain without a window", "handlers:\n  h:\n    fleet: {breaker: {drain: {start: 10%}}}\n", "levee.yaml:3: handlers.h.fleet.breaker.drain.window: must be positive when a drain is configured",
+			func() error { return newErr(breaker.New(breaker.WithDrain(0, 0.1, 1))) }},
+		{"fleet store_timeout", "handlers:\n  h:\n    fleet: {store_timeout: 0s, breaker: {}}\n", "handlers.h.fleet.store_timeout:", nil},
+		{"fleet lease", "handlers:\n  h:\n    fleet: {ratelimit: {rate: 1/s, lease: 0s}}\n", "handlers.h.fleet.ratelimit.lease:", nil},
+		{"fleet rate", "handlers:\n  h:\n    fleet: {ratelimit: {rate: 0}}\n", "handlers.h.fleet.ratelimit.rate:", nil},
+		{"fleet per_key rate", "handlers:\n  h:\n    fleet: {ratelimit: {rate: 1/s, per_key: {rate: 0, metadata: k}}}\n", "handlers.h.fleet.ratelimit.per_key.rate:", nil},
+		{"fleet per_key max_keys", "handlers:\n  h:\n    fleet: {ratelimit: {rate: 1/s, per_key: {rate: 1/s, metadata: k, max_keys: 0}}}\n", "handlers.h.fleet.ratelimit.per_key.max_keys:",
 			func() error {
 				return newErr(ratelimit.New(ratelimit.WithKeyMetadata("k"), ratelimit.WithPerKey(1, 1), ratelimit.WithMaxKeys(0)))
 			}},
@@ -228,5 +265,42 @@ func TestWarningAloneInFlight(t *testing.T) {
 		case tc.want != "" && !strings.Contains(got, tc.want):
 			t.Errorf("%q: warnings %q lack %q", tc.yaml, got, tc.want)
 		}
+	}
+}
+
+// TestSectionValidateReportsEveryProblem: a section whose Validate finds
+// several problems reports each at its own key and line, not the first
+// alone.
+func TestSectionValidateReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"dedup", "handlers:\n  h:\n    dedup:\n      store: disk\n      key: {json_pointer: a}\n      lease: 1s\n",
+			[]string{"levee.yaml:4: handlers.h.dedup.store:", "levee.yaml:5: handlers.h.dedup.key.json_pointer:"}},
+		{"dedup shared max_keys", "handlers:\n  h:\n    dedup:\n      key: {metadata: a, json_pointer: /a}\n      store: shared\n      max_keys: 5\n",
+			[]string{"levee.yaml:4: handlers.h.dedup.key: ", "levee.yaml:6: handlers.h.dedup.max_keys: "}},
+		{"batch", "handlers:\n  h:\n    batch:\n      max_size: 0\n      max_in_flight: -1\n",
+			[]string{"levee.yaml:4: handlers.h.batch.max_size: must be positive", "levee.yaml:5: handlers.h.batch.max_in_flight: must be positive"}},
+		{"fleet", "handlers:\n  h:\n    fleet:\n      on_store_error: maybe\n      ratelimit: {rate: 1/s, per_key: {rate: 1/s}}\n      breaker:\n        drain: {start: 10%}\n",
+			[]string{"levee.yaml:4: handlers.h.fleet.on_store_error:", "levee.yaml:5: handlers.h.fleet.ratelimit.per_key.metadata: is required",
+				"levee.yaml:7: handlers.h.fleet.breaker.drain.window: must be positive"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
+			if err == nil || !errors.Is(err, config.ErrInvalidConfig) {
+				t.Fatalf("got %v, want an ErrInvalidConfig", err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Errorf("got %d problems, want %d:\n%v", len(lines), len(tt.want), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got:\n%v\nwant a problem starting %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	levconfig "github.com/levee-dev/levee/internal/config"
 )
 
 // Config is the YAML section of a deduplicator (key dedup of a handler):
@@ -17,17 +19,21 @@ import (
 //	  store_timeout: 2s            # default 2s
 //	  busy_retry: 250ms            # default 250ms
 //
+// An absent key keeps the default; an explicit zero is an error in YAML,
+// as the options and NewMemStore reject it (remove the key for the
+// default).
+//
 // Build a Dedup with New(append(c.Options(), WithStore(s))...) where s is
 // NewMemStore(c.MaxKeysOrDefault()) or the shared store. Validate reports
 // the same errors as New, naming the key at fault.
 type Config struct {
 	Key          *KeyConfig    `yaml:"key"`
-	Lease        time.Duration `yaml:"lease"`
-	Window       time.Duration `yaml:"window"`
+	Lease        time.Duration `yaml:"lease" levee:"nonzero"`
+	Window       time.Duration `yaml:"window" levee:"nonzero"`
 	Store        string        `yaml:"store"`
-	MaxKeys      int           `yaml:"max_keys"`
-	StoreTimeout time.Duration `yaml:"store_timeout"`
-	BusyRetry    time.Duration `yaml:"busy_retry"`
+	MaxKeys      int           `yaml:"max_keys" levee:"nonzero"`
+	StoreTimeout time.Duration `yaml:"store_timeout" levee:"nonzero"`
+	BusyRetry    time.Duration `yaml:"busy_retry" levee:"nonzero"`
 }
 
 // KeyConfig selects the identity; set at most one field. Empty means the
@@ -54,29 +60,44 @@ func (c Config) MaxKeysOrDefault() int {
 	return c.MaxKeys
 }
 
-// Validate checks c; errors wrap ErrInvalidConfig.
+// Validate checks c with the same rules as New and NewMemStore and
+// reports every problem, each naming its key (a FieldError of
+// internal/config, so a YAML error points at that key's line); errors
+// wrap ErrInvalidConfig. A zero field means the default: in YAML an
+// explicit zero (lease: 0) is rejected by the decoder, as the options
+// reject it.
 func (c Config) Validate() error {
 	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, levconfig.Field(key, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)))
+	}
 	switch c.Store {
 	case "", StoreMemory, StoreShared:
 	default:
-		errs = append(errs, fmt.Errorf("%w: store: %q is not memory or shared", ErrInvalidConfig, c.Store))
+		bad("store", "%q is not memory or shared", c.Store)
 	}
 	if c.MaxKeys < 0 {
-		errs = append(errs, fmt.Errorf("%w: max_keys: %d must be positive", ErrInvalidConfig, c.MaxKeys))
+		bad("max_keys", "%d must be positive", c.MaxKeys)
 	}
 	if c.MaxKeys != 0 && c.Shared() {
-		errs = append(errs, fmt.Errorf("%w: max_keys: only for the memory store", ErrInvalidConfig))
+		bad("max_keys", "only for the memory store")
 	}
 	if _, err := c.keyFunc(); err != nil {
-		errs = append(errs, fmt.Errorf("key: %w", err))
+		key := "key"
+		if k := c.Key; k != nil && (k.Metadata == "") != (k.JSONPointer == "") {
+			key = "key.metadata"
+			if k.JSONPointer != "" {
+				key = "key.json_pointer"
+			}
+		}
+		errs = append(errs, levconfig.Field(key, err))
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"lease", c.Lease}, {"window", c.Window}, {"store_timeout", c.StoreTimeout}, {"busy_retry", c.BusyRetry}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%w: %s: %v must be positive", ErrInvalidConfig, d.name, d.v))
+			bad(d.name, "%v must be positive", d.v)
 		}
 	}
 	return errors.Join(errs...)

@@ -36,8 +36,9 @@ func TestConfigCheckConsole(t *testing.T) {
 	}
 }
 
-// A section whose Validate finds several problems gives one located line
-// each (they lost their file and line before).
+// A section whose Validate finds several problems gives one line each,
+// located at its own key (they lost their file and line before, then all
+// named the section's first line).
 func TestConfigCheckLocatesEachProblemOfASection(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "levee.yaml")
 	body := "handlers:\n  inventory:\n    dlq: {}\n    dedup:\n      store: bogus\n      max_keys: -1\n"
@@ -49,8 +50,8 @@ func TestConfigCheckLocatesEachProblemOfASection(t *testing.T) {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	for _, want := range []string{
-		path + `:5: handlers.inventory.dedup: levee/dedup: invalid configuration: store: "bogus"`,
-		path + ":5: handlers.inventory.dedup: levee/dedup: invalid configuration: max_keys: -1",
+		path + `:5: handlers.inventory.dedup.store: levee/dedup: invalid configuration: "bogus" is not memory or shared`,
+		path + ":6: handlers.inventory.dedup.max_keys: levee/dedup: invalid configuration: -1 must be positive",
 	} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("got %q, want a line %q", errb.String(), want)

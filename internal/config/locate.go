@@ -1,0 +1,77 @@
+package config
+
+import (
+	"errors"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LocateAll locates every problem of err, a section's Validate error, in
+// the section r: each *FieldError err holds (err itself, or the elements
+// of a list joined with errors.Join) at its key's line and path, any other
+// problem at the section. It returns nil for nil, the one located error
+// for one problem and Errors for several.
+//
+// Raw.Decode locates only the first *FieldError of a Validate error;
+// callers that decode a section whose Validate reports several problems
+// use it to report them all (see LocatedFirst).
+func (r Raw) LocateAll(err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if list, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range list.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		out = append(out, r.locate(e, true))
+	}
+	walk(err)
+	return Join(out...)
+}
+
+// LocatedFirst returns the error Raw.Decode returns for err, a Validate
+// error of the section r: its first *FieldError at its key, else err at
+// the section.
+func (r Raw) LocatedFirst(err error) error {
+	if err == nil {
+		return nil
+	}
+	return r.locate(err, false)
+}
+
+// locate locates err's first *FieldError, or err at the section, as the
+// decoder's validate does; with nearest, a key the file leaves out (a
+// required one) is put at the line of its nearest parent the file has
+// instead of the section's.
+func (r Raw) locate(err error, nearest bool) error {
+	n := r.Node
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		if at := find(n, fe.Key); at != nil {
+			line = at.Line
+		} else if nearest {
+			for key := fe.Key; strings.Contains(key, "."); {
+				key = key[:strings.LastIndexByte(key, '.')]
+				if at := find(n, key); at != nil {
+					line = at.Line
+					break
+				}
+			}
+		}
+		return &Error{File: r.File, Line: line, Path: join(r.Path, fe.Key), Err: fe.Err}
+	}
+	return &Error{File: r.File, Line: line, Path: r.Path, Err: err}
+}
