@@ -46,6 +46,8 @@ func TestTransportConfigValidate(t *testing.T) {
 		{name: "redis negative db", cfg: adapters.TransportConfig{Kind: "redis", Redis: &adapters.RedisConfig{Addr: "h:6379", DB: -1}}, wantKey: "redis.db"},
 		{name: "postgres missing url", cfg: adapters.TransportConfig{Kind: "postgres"}, wantKey: "postgres.url"},
 		{name: "postgres consumer group", cfg: adapters.TransportConfig{Kind: "postgres", ConsumerGroup: "g", Postgres: &adapters.PostgresConfig{URL: "postgres://h/db"}}, wantKey: "consumer_group"},
+		{name: "postgres url of another database", cfg: adapters.TransportConfig{Kind: "postgres", Postgres: &adapters.PostgresConfig{URL: "mysql://u:hunter2@x/db"}}, wantKey: "postgres.url"},
+		{name: "postgres bad sslmode", cfg: adapters.TransportConfig{Kind: "postgres", Postgres: &adapters.PostgresConfig{URL: "postgres://u:hunter2@127.0.0.1:5432/test?sslmode=bogus"}}, wantKey: "postgres.url", wantMsg: "sslmode"},
 		{name: "postgres negative poll", cfg: adapters.TransportConfig{Kind: "postgres", Postgres: &adapters.PostgresConfig{URL: "postgres://h/db", PollInterval: -1}}, wantKey: "postgres.poll_interval"},
 	}
 	for _, tc := range cases {
@@ -84,6 +86,8 @@ func TestTransportConfigFromYAML(t *testing.T) {
 		{name: "amqp", yaml: "transport:\n  kind: amqp\n  concurrency: 8\n  amqp: {url: \"amqp://guest:guest@127.0.0.1:5672/\", max_priority: 5}\n"},
 		{name: "unknown key", yaml: "transport:\n  kind: amqp\n  amqp: {url: \"amqp://h/\", prio: 5}\n", wantErr: "prio"},
 		{name: "unknown kind located", yaml: "transport:\n  kind: sqs\n", wantErr: "cfg.yaml:2: transport.kind"},
+		{name: "postgres url pgx refuses located", yaml: "transport:\n  kind: postgres\n  postgres:\n    url: \"postgres://u:hunter2@127.0.0.1:5432/test?sslmode=bogus\"\n",
+			wantErr: "cfg.yaml:4: transport.postgres.url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,16 +56,19 @@ type Config struct {
 }
 
 // Validate checks the section against the settings (the transport runs in
-// queue mode: a consumer group is refused). Errors wrap
+// queue mode: a consumer group is refused) and parses the URL as New does
+// (pgx's ParseConfig, which reads the PG* environment variables and the
+// files the URL names, such as sslrootcert). Errors wrap
 // transport.ErrInvalidConfig and name the key (postgres.url, ...).
 func (c Config) Validate(s transport.Settings) error {
 	if c.URL == "" {
 		return kit.Invalid("postgres.url", "kind postgres needs a url (postgres://user@host:5432/db)")
 	}
-	if strings.Contains(c.URL, "://") {
-		if _, err := redact.ParseURL(c.URL); err != nil {
-			return kit.Invalid("postgres.url", "%v", err)
-		}
+	// Parsed as New parses it (pgx's ParseConfig): a URL pgx refuses (a
+	// mysql:// scheme, sslmode=bogus) is an error of the file, not of the
+	// first connection.
+	if _, err := parseURL(c.URL); err != nil {
+		return kit.Invalid("postgres.url", "%v", err)
 	}
 	if c.PollInterval < 0 {
 		return kit.Invalid("postgres.poll_interval", "must not be negative, got %s", c.PollInterval)
