@@ -181,7 +181,10 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 			for _, cl := range closers {
 				_ = cl.Close()
 			}
-			return nil, nil, fmt.Errorf("%s: handlers.%s.%s: %w", cfg.file, name, p.sec.Key, err)
+			// Located like a load error (file:line: key path), so a
+			// problem only building finds still names the section's line.
+			path := "handlers." + name + "." + p.sec.Key
+			return nil, nil, fmt.Errorf("%s:%d: %s: %w", cfg.file, cfg.keyLines[path], path, err)
 		}
 		if b.closer != nil {
 			closers = append(closers, b.closer)

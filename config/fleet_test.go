@@ -60,10 +60,44 @@ func TestFleetSectionErrors(t *testing.T) {
 		{"fleet: {store: \"http://x\"}\n", "levee.yaml:1: fleet: store must be"},
 		{"handlers:\n  p:\n    fleet: {on_store_error: maybe, ratelimit: {rate: 1/s}}\n", "on_store_error"},
 		{"handlers:\n  p:\n    fleet: {}\n", "needs ratelimit, breaker or both"},
+		// Rules ratelimit.Fleet and breaker.Fleet enforce when building.
+		{"handlers:\n  p:\n    fleet:\n      key: " + strings.Repeat("k", 201) + "\n      breaker: {}\n", "levee.yaml:4: handlers.p.fleet.key: is 201 bytes; a fleet key is at most 200"},
+		{"handlers:\n  p:\n    fleet:\n      ratelimit: {rate: 5/s, per_key: {rate: 1/s}}\n", "levee.yaml:4: handlers.p.fleet.ratelimit.per_key.metadata: is required"},
+		{"handlers:\n  p:\n    fleet:\n      ratelimit: {rate: 5/s, per_key: {metadata: k}}\n", "levee.yaml:4: handlers.p.fleet.ratelimit.per_key.rate: is required"},
+		{"handlers:\n  p:\n    fleet:\n      ratelimit: {burst: 5}\n", "levee.yaml:4: handlers.p.fleet.ratelimit.rate: is required"},
 	} {
 		_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, config.ErrInvalidConfig) {
 			t.Errorf("Parse(%q) = %v, want an invalid-config error containing %q", tt.yaml, err, tt.want)
 		}
+	}
+}
+
+// TestFleetSectionKeyAtMostWhatBuildAccepts: a key Validate accepts builds,
+// and one byte more is rejected at load, not at Build.
+func TestFleetSectionKeyAtMostWhatBuildAccepts(t *testing.T) {
+	y := "handlers:\n  p:\n    fleet: {key: " + strings.Repeat("k", 200) + ", ratelimit: {rate: 5/s}, breaker: {}}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := config.Build(cfg, config.Deps{FleetStore: fleet.NewMemStore()})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	_ = a.Close()
+}
+
+// TestBuildErrorsAreLocated: a problem only building finds names the
+// file, the section's line and its key path.
+func TestBuildErrorsAreLocated(t *testing.T) {
+	y := "handlers:\n  other:\n    recover: true\n  p:\n    recover: true\n    fleet: {breaker: {}}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Build(cfg, config.Deps{})
+	if want := "levee.yaml:6: handlers.p.fleet: a fleet section needs Deps.FleetStore"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
 	}
 }
