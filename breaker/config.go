@@ -103,6 +103,33 @@ func (c Config) Options() []Option {
 	return opts
 }
 
+// Effective returns c with every setting New would default filled in by
+// New's own rules: the trip policy (ConsecutiveFailures
+// DefaultConsecutiveFailures when c sets none, MinRequests with a failure
+// ratio), Window, OpenFor, HalfOpenProbes and the drain's Start and
+// Aggression. A zero FailureRatio, slow call or MaxHold stays zero (off,
+// no bound); so does a drain's Rate (the observed throughput). c is
+// returned unchanged when it names a Shared breaker or is invalid.
+func (c Config) Effective() Config {
+	if c.Shared != "" {
+		return c
+	}
+	cfg, err := newConfig(c.Options()...)
+	if err != nil {
+		return c
+	}
+	e := c
+	e.ConsecutiveFailures = cfg.consecutiveFailures
+	e.FailureRatio, e.MinRequests = cfg.failureRatio, cfg.minRequests
+	e.Window, e.OpenFor, e.HalfOpenProbes = cfg.window, cfg.openFor, cfg.probes
+	if c.Drain != nil {
+		d := *c.Drain
+		d.Start, d.Aggression = cfg.drainStart, cfg.drainAggression
+		e.Drain = &d
+	}
+	return e
+}
+
 // TripsAfter returns how many consecutive failures trip a breaker built
 // from c: ConsecutiveFailures, or DefaultConsecutiveFailures when c sets
 // no trip policy at all (New's rule). It is 0 when c does not trip on

@@ -165,3 +165,34 @@ func TestTripsAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigEffective(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		c    breaker.Config
+		want breaker.Config
+	}{
+		{"defaults", breaker.Config{},
+			breaker.Config{ConsecutiveFailures: 5, MinRequests: 20, Window: 10 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1}},
+		{"ratio alone does not trip on a streak", breaker.Config{FailureRatio: 0.5},
+			breaker.Config{FailureRatio: 0.5, MinRequests: 20, Window: 10 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1}},
+		{"drain start", breaker.Config{Drain: &breaker.DrainConfig{Window: time.Second}},
+			breaker.Config{ConsecutiveFailures: 5, MinRequests: 20, Window: 10 * time.Second, OpenFor: 10 * time.Second, HalfOpenProbes: 1,
+				Drain: &breaker.DrainConfig{Window: time.Second, Start: 0.1, Aggression: 1}}},
+		{"shared unchanged", breaker.Config{Shared: "s"}, breaker.Config{Shared: "s"}},
+		{"invalid unchanged", breaker.Config{ConsecutiveFailures: -1}, breaker.Config{ConsecutiveFailures: -1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.c.Effective()
+			if got.Drain != nil && tt.want.Drain != nil {
+				if *got.Drain != *tt.want.Drain {
+					t.Errorf("drain: got %+v, want %+v", *got.Drain, *tt.want.Drain)
+				}
+				got.Drain, tt.want.Drain = nil, nil
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -90,3 +90,59 @@ func TestSettingsSources(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsAreEffective: a setting prints the value in effect, not a
+// zero the file wrote or a default another key overrides.
+func TestSettingsAreEffective(t *testing.T) {
+	y := "handlers:\n" +
+		"  h:\n" +
+		"    breaker: {consecutive_failures: 0, max_hold: 0s, drain: {window: 1s}}\n" + // 3
+		"    fleet: {ratelimit: {rate: 5/s, burst: 0}, breaker: {failure_ratio: 30%}}\n" + // 4
+		"  g:\n" +
+		"    breaker: {failure_ratio: 50%}\n" + // 6
+		"    dlq: {max_hold: 0s}\n" + // 7
+		"    tracing: {propagators: [baggage, tracecontext]}\n" // 8
+	cfg, err := Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Setting{}
+	for _, s := range cfg.Settings() {
+		got[s.Path] = s
+	}
+	for _, want := range []Setting{
+		{"handlers.h.breaker.consecutive_failures", `5 ("0" means the default)`, "levee.yaml:3"},
+		{"handlers.h.breaker.max_hold", `the transport's ack deadline (config.Deps.MaxHold), else none ("0s" means the default)`, "levee.yaml:3"},
+		{"handlers.h.breaker.drain.start", "10%", "default"},
+		{"handlers.g.breaker.consecutive_failures", "off (another trip policy is set)", "default"},
+		{"handlers.g.breaker.min_requests", "20", "default"},
+		{"handlers.h.fleet.ratelimit.burst", `one lease (rate x lease) ("0" means the default)`, "levee.yaml:4"},
+		{"handlers.h.fleet.breaker.min_requests", "20", "default"},
+		{"handlers.h.fleet.breaker.drain.start", "", ""}, // no drain section: not shown
+		// dlq max_hold: 0 is no bound, not the default: shown as written.
+		{"handlers.g.dlq.max_hold", "0s", "levee.yaml:7"},
+		{"handlers.g.tracing.propagators", "[0]=baggage [1]=tracecontext", "levee.yaml:8"},
+	} {
+		if g := got[want.Path]; g.Value != want.Value || g.Source != want.Source {
+			t.Errorf("%s: got %q from %q, want %q from %q", want.Path, g.Value, g.Source, want.Value, want.Source)
+		}
+	}
+}
+
+// TestBreakerLabelIsEffective: Describe names the trip policy and the
+// drain's start the breaker uses.
+func TestBreakerLabelIsEffective(t *testing.T) {
+	for _, tt := range []struct{ yaml, want string }{
+		{"{failure_ratio: 50%}", "failure_ratio=0.5 min_requests=20"},
+		{"{consecutive_failures: 0, drain: {window: 1s}}", "consecutive_failures=5 drain=1s from 10%"},
+		{"{consecutive_failures: 3, failure_ratio: 50%, min_requests: 10}", "consecutive_failures=3 failure_ratio=0.5 min_requests=10"},
+	} {
+		cfg, err := Parse("levee.yaml", []byte("handlers:\n  h:\n    breaker: "+tt.yaml+"\n"), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := cfg.Handler("h").Describe(), "1. breaker "+tt.want+"\n"; got != want {
+			t.Errorf("%s: got %q, want %q", tt.yaml, got, want)
+		}
+	}
+}

@@ -159,21 +159,25 @@ func breakerLabel(c breaker.Config) string {
 	if c.Shared != "" {
 		return "shared=" + c.Shared
 	}
+	// The trip policy and the drain's start are the breaker's own, New's
+	// defaults filled in (a drain alone trips after 5 consecutive
+	// failures, from 10%); the other keys are shown when set.
+	e := c.Effective()
 	var parts []string
 	add := func(cond bool, format string, args ...any) {
 		if cond {
 			parts = append(parts, fmt.Sprintf(format, args...))
 		}
 	}
-	add(c.ConsecutiveFailures > 0, "consecutive_failures=%d", c.ConsecutiveFailures)
-	add(c.FailureRatio > 0, "failure_ratio=%g min_requests=%d", c.FailureRatio, c.MinRequests)
+	add(e.ConsecutiveFailures > 0, "consecutive_failures=%d", e.ConsecutiveFailures)
+	add(e.FailureRatio > 0, "failure_ratio=%g min_requests=%d", e.FailureRatio, e.MinRequests)
 	add(c.OpenFor > 0, "open_for=%s", c.OpenFor)
 	add(c.HalfOpenProbes > 0, "half_open_probes=%d", c.HalfOpenProbes)
 	add(c.MaxHold > 0, "max_hold=%s", c.MaxHold)
 	if c.SlowCall != nil {
 		add(true, "slow_call=%s/%g", c.SlowCall.Threshold, c.SlowCall.Ratio)
 	}
-	if d := c.Drain; d != nil {
+	if d := e.Drain; d != nil {
 		add(true, "drain=%s from %g%%", d.Window, d.Start*100)
 		add(d.Rate > 0, "drain_rate=%s", iconfig.FormatRate(d.Rate))
 	}

@@ -3,8 +3,13 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/levee-dev/levee/breaker"
+	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/internal/redact"
 )
 
@@ -30,6 +35,11 @@ type Setting struct {
 // value to SectionSettings.
 func (c *Config) Settings() []Setting {
 	var out []Setting
+	idx := c.index()
+	add := func(path, key string, v any) {
+		w := walker{c: c, idx: idx, root: path, defaults: effectiveDefaults(key, v), zeroIsDefault: zeroIsDefault[key], out: &out}
+		w.walk(path, reflect.ValueOf(v))
+	}
 	for _, name := range sortedKeys(c.shared) {
 		kind, ok := sharedKinds()[name]
 		if !ok {
@@ -38,17 +48,45 @@ func (c *Config) Settings() []Setting {
 		for _, entry := range sortedKeys(c.shared[name]) {
 			v, err := kind.decode(c.shared[name][entry])
 			if err == nil {
-				out = append(out, c.SectionSettings(name+"."+entry, v, sectionDefaults()[name])...)
+				add(name+"."+entry, name, v)
 			}
 		}
 	}
 	if c.hasStore {
-		out = append(out, c.SectionSettings("store", c.store, sectionDefaults()["store"])...)
+		add("store", "store", c.store)
 	}
 	for _, name := range c.HandlerNames() {
 		for _, p := range c.handlers[name].parts {
-			out = append(out, c.SectionSettings("handlers."+name+"."+p.sec.Key, p.value, sectionDefaults()[p.sec.Key])...)
+			add("handlers."+name+"."+p.sec.Key, p.sec.Key, p.value)
 		}
+	}
+	return out
+}
+
+// zeroIsDefault lists the sections where a key the file sets to its zero
+// value (consecutive_failures: 0, burst: 0, key: "") means what the key's
+// absence means, so that the setting prints the default in effect. In the
+// others an explicit zero the decoder accepts has a meaning of its own
+// (dlq max_hold: 0 is no bound), shown as written.
+var zeroIsDefault = map[string]bool{"breaker": true, "breakers": true, "fleet": true, "dedup": true}
+
+// effectiveDefaults is sectionDefaults()[key], with the entries that
+// depend on the section's other keys resolved for v: a breaker trips
+// after 5 consecutive failures only when no other trip policy is set.
+func effectiveDefaults(key string, v any) map[string]string {
+	defs := sectionDefaults()[key]
+	bc, ok := v.(breaker.Config)
+	if !ok || bc.Shared != "" {
+		return defs
+	}
+	out := make(map[string]string, len(defs))
+	for k, d := range defs {
+		out[k] = d
+	}
+	if n := bc.Effective().ConsecutiveFailures; n > 0 {
+		out["consecutive_failures"] = itoa(n)
+	} else {
+		out["consecutive_failures"] = "off (another trip policy is set)"
 	}
 	return out
 }
@@ -62,16 +100,38 @@ func (c *Config) Settings() []Setting {
 // "unset".
 func (c *Config) SectionSettings(path string, v any, defaults map[string]string) []Setting {
 	var out []Setting
-	w := walker{c: c, root: path, defaults: defaults, out: &out}
+	w := walker{c: c, idx: c.index(), root: path, defaults: defaults, out: &out}
 	w.walk(path, reflect.ValueOf(v))
 	return out
 }
 
+// index is every value the file sets, sorted by path, so that a list's or
+// a map's elements are found with a binary search: read once per call of
+// Settings, not once per leaf.
+func (c *Config) index() []iconfig.Setting {
+	all := c.sources.Settings()
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Path < all[j].Path })
+	return all
+}
+
+// below returns the settings of idx whose path starts with prefix.
+func below(idx []iconfig.Setting, prefix string) []iconfig.Setting {
+	i := sort.Search(len(idx), func(i int) bool { return idx[i].Path >= prefix })
+	j := i
+	for j < len(idx) && strings.HasPrefix(idx[j].Path, prefix) {
+		j++
+	}
+	return idx[i:j]
+}
+
 type walker struct {
 	c        *Config
+	idx      []iconfig.Setting
 	root     string
 	defaults map[string]string
-	out      *[]Setting
+	// zeroIsDefault: a key set to its zero value prints its default.
+	zeroIsDefault bool
+	out           *[]Setting
 }
 
 // walk appends the settings below path. It descends into structs and
@@ -102,24 +162,36 @@ func (w walker) walk(path string, v reflect.Value) {
 		return
 	}
 	def := w.defaults[strings.TrimPrefix(strings.TrimPrefix(path, w.root), ".")]
-	*w.out = append(*w.out, w.c.leaf(path, v, def))
+	*w.out = append(*w.out, w.leaf(path, v, def))
 }
 
-func (c *Config) leaf(path string, v reflect.Value, def string) Setting {
+// leaf is the setting at path, whose decoded value is v: the file's text
+// when the file sets it (or the default in effect, for a zero that means
+// the default), its elements for a list or map, else the default def.
+func (w walker) leaf(path string, v reflect.Value, def string) Setting {
+	c := w.c
 	if s, ok := c.sources.Lookup(path); ok {
-		return Setting{Path: path, Value: hide(path, s.Value), Source: s.Source(c.file)}
+		value := hide(path, s.Value)
+		if w.zeroIsDefault && def != "" && v.IsValid() && v.IsZero() && v.Kind() != reflect.Pointer {
+			value = def + " (" + strconv.Quote(s.Value) + " means the default)"
+		}
+		return Setting{Path: path, Value: value, Source: s.Source(c.file)}
 	}
 	// A list or map is recorded element by element.
 	if v.Kind() == reflect.Slice || v.Kind() == reflect.Map {
-		var vals, srcs []string
-		for _, s := range c.sources.Settings() {
-			if strings.HasPrefix(s.Path, path+"[") || strings.HasPrefix(s.Path, path+".") {
-				vals = append(vals, strings.TrimPrefix(s.Path, path)+"="+hide(s.Path, s.Value))
-				srcs = append(srcs, s.Source(c.file))
+		elems := append(slices.Clone(below(w.idx, path+"[")), below(w.idx, path+".")...)
+		sort.SliceStable(elems, func(i, j int) bool {
+			if elems[i].Line != elems[j].Line {
+				return elems[i].Line < elems[j].Line
 			}
+			return elems[i].Path < elems[j].Path
+		})
+		var vals []string
+		for _, s := range elems {
+			vals = append(vals, strings.TrimPrefix(s.Path, path)+"="+hide(s.Path, s.Value))
 		}
 		if len(vals) > 0 {
-			return Setting{Path: path, Value: strings.Join(vals, " "), Source: srcs[0]}
+			return Setting{Path: path, Value: strings.Join(vals, " "), Source: elems[0].Source(c.file)}
 		}
 	}
 	if def == "" {
