@@ -36,6 +36,9 @@ func Kinds() []string {
 const (
 	DefaultConcurrency   = transport.DefaultConcurrency
 	DefaultAckDeadline   = transport.DefaultAckDeadline
+	// MinAckDeadline is the least ack_deadline: shorter, the holds bounded
+	// by it (80% of it in adapters/service) round to nothing.
+	MinAckDeadline = time.Second
 	DefaultDialTimeout   = transport.DefaultDialTimeout
 	DefaultConsumerGroup = transport.DefaultConsumerGroup
 	DefaultAMQPPriority  = amqp.DefaultMaxPriority
@@ -176,6 +179,9 @@ func (c TransportConfig) validate() error {
 	}
 	if c.AckDeadline < 0 {
 		return kit.Invalid("ack_deadline", "must not be negative, got %s", c.AckDeadline)
+	}
+	if c.AckDeadline > 0 && c.AckDeadline < MinAckDeadline {
+		return kit.Invalid("ack_deadline", "%s is under %s: the waits Levee bounds below it would round to nothing", c.AckDeadline, MinAckDeadline)
 	}
 	if c.AckDeadline != 0 && (kind == KindKafka || kind == KindGoChannel) {
 		return kit.Invalid("ack_deadline", "kind %s has no ack deadline (a message is never redelivered for being slow); remove the key", kind)
