@@ -90,7 +90,7 @@ type TransportConfig struct {
 	// AckDeadline is how long a consumed message may stay unacknowledged
 	// before the transport redelivers it (JetStream AckWait, SQL
 	// AckDeadline, Redis Streams claim idle time). Absent means 30s; an
-	// explicit 0 is an error. On amqp it declares the broker's
+	// explicit 0, or anything under MinAckDeadline (1s), is an error. On amqp it declares the broker's
 	// consumer_timeout (a server setting Levee cannot change; absent means
 	// RabbitMQ's default, 30m). Kafka and gochannel have no deadline and
 	// reject the key. It is reported in Capabilities so middlewares bound
