@@ -32,13 +32,14 @@ func Kinds() []string {
 	return []string{KindGoChannel, KindAMQP, KindKafka, KindNATS, KindRedis, KindPostgres}
 }
 
+// MinAckDeadline is the least ack_deadline: shorter, the holds bounded by
+// it (80% of it in adapters/service) round to nothing.
+const MinAckDeadline = time.Second
+
 // Defaults applied when a field is zero.
 const (
 	DefaultConcurrency   = transport.DefaultConcurrency
 	DefaultAckDeadline   = transport.DefaultAckDeadline
-	// MinAckDeadline is the least ack_deadline: shorter, the holds bounded
-	// by it (80% of it in adapters/service) round to nothing.
-	MinAckDeadline = time.Second
 	DefaultDialTimeout   = transport.DefaultDialTimeout
 	DefaultConsumerGroup = transport.DefaultConsumerGroup
 	DefaultAMQPPriority  = amqp.DefaultMaxPriority
