@@ -1,6 +1,8 @@
 package adapters
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,30 +167,27 @@ func deref[T any](p *T) T {
 }
 
 func (c TransportConfig) validate() error {
+	// Every problem is reported, not the first (levee config check lists
+	// them all at once).
+	var errs []error
 	kind := c.kind()
-	known := false
-	for _, k := range Kinds() {
-		if k == kind {
-			known = true
-		}
-	}
+	known := slices.Contains(Kinds(), kind)
 	if !known {
-		return kit.Invalid("kind", "unknown transport kind %q (want one of %s)", c.Kind, strings.Join(Kinds(), ", "))
+		errs = append(errs, kit.Invalid("kind", "unknown transport kind %q (want one of %s)", c.Kind, strings.Join(Kinds(), ", ")))
 	}
 	if c.Concurrency < 0 || c.Concurrency > maxConcurrency {
-		return kit.Invalid("concurrency", "%d out of range (1..%d; 0 means %d)", c.Concurrency, maxConcurrency, DefaultConcurrency)
+		errs = append(errs, kit.Invalid("concurrency", "%d out of range (1..%d; 0 means %d)", c.Concurrency, maxConcurrency, DefaultConcurrency))
 	}
-	if c.AckDeadline < 0 {
-		return kit.Invalid("ack_deadline", "must not be negative, got %s", c.AckDeadline)
-	}
-	if c.AckDeadline > 0 && c.AckDeadline < MinAckDeadline {
-		return kit.Invalid("ack_deadline", "%s is under %s: the waits Levee bounds below it would round to nothing", c.AckDeadline, MinAckDeadline)
-	}
-	if c.AckDeadline != 0 && (kind == KindKafka || kind == KindGoChannel) {
-		return kit.Invalid("ack_deadline", "kind %s has no ack deadline (a message is never redelivered for being slow); remove the key", kind)
+	switch {
+	case c.AckDeadline < 0:
+		errs = append(errs, kit.Invalid("ack_deadline", "must not be negative, got %s", c.AckDeadline))
+	case c.AckDeadline > 0 && c.AckDeadline < MinAckDeadline:
+		errs = append(errs, kit.Invalid("ack_deadline", "%s is under %s: the waits Levee bounds below it would round to nothing", c.AckDeadline, MinAckDeadline))
+	case c.AckDeadline != 0 && (kind == KindKafka || kind == KindGoChannel):
+		errs = append(errs, kit.Invalid("ack_deadline", "kind %s has no ack deadline (a message is never redelivered for being slow); remove the key", kind))
 	}
 	if c.DialTimeout < 0 {
-		return kit.Invalid("dial_timeout", "must not be negative, got %s", c.DialTimeout)
+		errs = append(errs, kit.Invalid("dial_timeout", "must not be negative, got %s", c.DialTimeout))
 	}
 	sections := []struct {
 		kind    string
@@ -201,12 +200,17 @@ func (c TransportConfig) validate() error {
 		{KindRedis, c.Redis != nil},
 		{KindPostgres, c.Postgres != nil},
 	}
+	mismatch := false
 	for _, s := range sections {
 		if s.present && s.kind != kind {
-			return kit.Invalid(s.kind, "section %q is set but kind is %q", s.kind, kind)
+			mismatch = true
+			errs = append(errs, kit.Invalid(s.kind, "section %q is set but kind is %q", s.kind, kind))
 		}
 	}
-	return c.section().Validate(c.settings(nil))
+	if known && !mismatch {
+		errs = append(errs, c.section().Validate(c.settings(nil)))
+	}
+	return errors.Join(errs...)
 }
 
 // redactError hides every credential of the section (URLs, broker

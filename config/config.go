@@ -154,7 +154,16 @@ func (t Transport) IsZero() bool { return t.raw.IsZero() }
 // and the key path ("levee.yaml:4: transport.kind: ..."). If v has a method
 // Validate() error, it runs after decoding and its error is located the
 // same way. An absent section leaves v unchanged and returns nil.
-func (t Transport) Decode(v any) error { return t.raw.Decode(v) }
+func (t Transport) Decode(v any) error { return decodeEvery(t.raw, v) }
+
+// decodeEvery decodes raw into v, with every problem v's Validate reports
+// located (everyProblem).
+func decodeEvery(raw iconfig.Raw, v any) error {
+	if err := raw.Decode(v); err != nil {
+		return everyProblem(raw, v, err)
+	}
+	return nil
+}
 
 // Console returns the console section (`levee dlq serve`: listen address,
 // users, tokens, trace links, canary defaults), kept undecoded like the
@@ -171,7 +180,7 @@ func (c Console) IsZero() bool { return c.raw.IsZero() }
 // Decode decodes the console section into v, strictly, with errors that
 // name the file, the line and the key path, like Transport.Decode; an
 // absent section leaves v unchanged and returns nil.
-func (c Console) Decode(v any) error { return c.raw.Decode(v) }
+func (c Console) Decode(v any) error { return decodeEvery(c.raw, v) }
 
 // fromDocument builds a Config from a parsed document: the top-level
 // sections in their registered order (toplevel.go), each needing the

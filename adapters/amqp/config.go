@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"errors"
 	"time"
 
 	"github.com/levee-dev/levee"
@@ -51,27 +52,27 @@ type Config struct {
 // Validate checks the section. Errors wrap transport.ErrInvalidConfig and
 // name the key (amqp.url, ...).
 func (c Config) Validate(transport.Settings) error {
+	var errs []error
 	if c.URL == "" {
-		return kit.Invalid("amqp.url", "kind amqp needs a url (amqp://user:pass@host:5672/)")
-	}
-	if err := kit.CheckURL(c.URL, "amqp", "amqps"); err != nil {
-		return kit.Invalid("amqp.url", "%v", err)
+		errs = append(errs, kit.Invalid("amqp.url", "kind amqp needs a url (amqp://user:pass@host:5672/)"))
+	} else if err := kit.CheckURL(c.URL, "amqp", "amqps"); err != nil {
+		errs = append(errs, kit.Invalid("amqp.url", "%v", err))
 	}
 	switch c.QueueType {
 	case "", queueTypeClassic, queueTypeQuorum:
 	default:
-		return kit.Invalid("amqp.queue_type", "unknown queue type %q (want classic or quorum)", c.QueueType)
+		errs = append(errs, kit.Invalid("amqp.queue_type", "unknown queue type %q (want classic or quorum)", c.QueueType))
 	}
 	if c.MaxPriority != nil {
 		p := *c.MaxPriority
-		if p < 0 || p > maxPriority {
-			return kit.Invalid("amqp.max_priority", "%d out of range (0..%d; 0 disables priority)", p, maxPriority)
-		}
-		if p > 0 && c.QueueType == queueTypeQuorum {
-			return kit.Invalid("amqp.max_priority", "quorum queues do not take x-max-priority; leave it unset or 0")
+		switch {
+		case p < 0 || p > maxPriority:
+			errs = append(errs, kit.Invalid("amqp.max_priority", "%d out of range (0..%d; 0 disables priority)", p, maxPriority))
+		case p > 0 && c.QueueType == queueTypeQuorum:
+			errs = append(errs, kit.Invalid("amqp.max_priority", "quorum queues do not take x-max-priority; leave it unset or 0"))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (c Config) quorum() bool { return c.QueueType == queueTypeQuorum }

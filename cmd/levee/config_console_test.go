@@ -58,3 +58,26 @@ func TestConfigCheckLocatesEachProblemOfASection(t *testing.T) {
 		}
 	}
 }
+
+// The transport section reports every problem, each at its key.
+func TestConfigCheckEveryTransportProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	body := "transport:\n  kind: amqp\n  concurrency: -1\n  amqp:\n    url: amqp://guest:guest@127.0.0.1:5672/\n    max_priority: 300\n    queue_type: Quorum\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		": 3 problems",
+		path + ":3: transport.concurrency:",
+		path + ":6: transport.amqp.max_priority:",
+		path + ":7: transport.amqp.queue_type:",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("got %q, want %q", errb.String(), want)
+		}
+	}
+}
