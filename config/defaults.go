@@ -46,6 +46,7 @@ func sectionDefaults() map[string]map[string]string {
 		"dlq": {
 			"topic": "<subscribed topic>.dlq", "consumer_group": none,
 			"max_hold":           "the transport's ack deadline (config.Deps.MaxHold), else none",
+			"max_deferred":       "none (a message only ever deferred is never dead-lettered)",
 			"retry.max_attempts": itoa(b.MaxAttempts), "retry.initial": dur(b.Initial), "retry.max": dur(b.Max),
 			"retry.multiplier": fmt.Sprint(b.Multiplier), "retry.max_elapsed": none,
 			"max_error_length": itoa(dlq.DefaultMaxErrorLength), "attempt_table_size": itoa(dlq.DefaultTableSize),

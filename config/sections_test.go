@@ -262,3 +262,24 @@ func TestDLQTakesTheDepsMaxHold(t *testing.T) {
 		t.Fatalf("got %v after %d calls, want a RetryLaterError (the backoff outlasts the 300ms hold)", err, calls)
 	}
 }
+
+// dlq.max_deferred reaches the Retrier (WithMaxDeferred); a negative one
+// is an error at its key.
+func TestDLQMaxDeferred(t *testing.T) {
+	cfg, err := config.Parse("levee.yaml", []byte("handlers:\n  h:\n    dlq: {max_deferred: 1h}\n"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := config.Build(cfg, config.Deps{Publisher: testkit.New(t).PubSub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if r, _ := a.Retrier("h"); !strings.Contains(r.Label(), "max_deferred=1h0m0s") {
+		t.Fatalf("label %q lacks max_deferred=1h0m0s", r.Label())
+	}
+	_, err = config.Parse("levee.yaml", []byte("handlers:\n  h:\n    dlq:\n      max_deferred: -1s\n"), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "levee.yaml:4: handlers.h.dlq.max_deferred") {
+		t.Fatalf("got %v, want the negative max_deferred located", err)
+	}
+}

@@ -20,8 +20,10 @@ type record struct {
 	// is the class the message was being dead-lettered with.
 	publishFails int
 	class        Class
-	// deferrals counts deliveries Nacked without a handler attempt.
-	deferrals int
+	// deferrals counts deliveries Nacked without a handler attempt;
+	// deferredSince is the first one's time (WithMaxDeferred).
+	deferrals     int
+	deferredSince time.Time
 }
 
 // tableKey identifies one message in one wrapped handler, so two handlers

@@ -28,7 +28,10 @@ type Config struct {
 	Topic         string        `yaml:"topic"`
 	ConsumerGroup string        `yaml:"consumer_group"`
 	MaxHold       time.Duration `yaml:"max_hold"`
-	Retry         RetryConfig   `yaml:"retry"`
+	// MaxDeferred dead-letters a message deferred again this long after
+	// its first deferral (WithMaxDeferred); absent or 0, never.
+	MaxDeferred time.Duration `yaml:"max_deferred"`
+	Retry       RetryConfig   `yaml:"retry"`
 	// MaxErrorLength bounds levee_error in bytes (default 1024, min 16).
 	MaxErrorLength int `yaml:"max_error_length" levee:"nonzero"`
 	// AttemptTableSize bounds the in-process attempt table (default 10000).
@@ -98,6 +101,9 @@ func (c Config) Options() []Option {
 	}
 	if c.ConsumerGroup != "" {
 		opts = append(opts, WithConsumerGroup(c.ConsumerGroup))
+	}
+	if c.MaxDeferred != 0 {
+		opts = append(opts, WithMaxDeferred(c.MaxDeferred))
 	}
 	if c.MaxErrorLength != 0 {
 		opts = append(opts, WithMaxErrorLength(c.MaxErrorLength))

@@ -3,7 +3,9 @@ package dlq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -381,5 +383,57 @@ func TestOutageWithAMessageAlone(t *testing.T) {
 				})
 			})
 		}
+	}
+}
+
+// TestMaxDeferred: with WithMaxDeferred, a message deferred again that
+// long after its first deferral is dead-lettered (class exhausted, no
+// handler attempt, the deferral in its error); without it, never.
+func TestMaxDeferred(t *testing.T) {
+	for _, max := range []time.Duration{0, time.Minute} {
+		t.Run(fmt.Sprint("max_deferred=", max), func(t *testing.T) {
+			testkit.Synctest(t, func(t *testing.T) {
+				pub := newRecPublisher()
+				d, err := dlq.New(pub, dlq.WithTopic(testDLQ), dlq.WithMaxHold(time.Second), dlq.WithMaxDeferred(max))
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := d.Middleware(func(*message.Message) ([]*message.Message, error) {
+					return nil, levee.Defer(10*time.Second, errors.New("rate limited"))
+				})
+				begin := time.Now()
+				for time.Since(begin) < 10*time.Minute {
+					_, err := h(message.NewMessage("m", nil))
+					if err == nil {
+						break // dead-lettered: acked
+					}
+					if !levee.IsDeferral(err) {
+						t.Fatalf("after %s: got %v, want a deferral or a dead letter", time.Since(begin), err)
+					}
+					time.Sleep(10 * time.Second) // the broker's delayed redelivery
+				}
+				dead := pub.published(testDLQ)
+				if max == 0 {
+					if len(dead) != 0 {
+						t.Fatalf("without max_deferred a deferral was dead-lettered: %v", dead[0].Metadata)
+					}
+					return
+				}
+				if len(dead) != 1 {
+					t.Fatalf("got %d dead letters after %s, want 1", len(dead), time.Since(begin))
+				}
+				if took := time.Since(begin); took < max || took > max+11*time.Second {
+					t.Errorf("dead-lettered after %s, want once %s passed (at the next redelivery)", took, max)
+				}
+				md := dead[0].Metadata
+				if md[dlq.KeyErrorClass] != string(levee.ClassExhausted) || md[dlq.KeyAttempts] != "0" ||
+					!strings.Contains(md[dlq.KeyError], "deferred too long") || !strings.Contains(md[dlq.KeyError], "rate limited") {
+					t.Errorf("letter: class %s, attempts %s, error %q; want exhausted, 0, the deferral named", md[dlq.KeyErrorClass], md[dlq.KeyAttempts], md[dlq.KeyError])
+				}
+				if d.Pending() != 0 {
+					t.Errorf("pending %d after the dead letter, want 0", d.Pending())
+				}
+			})
+		})
 	}
 }

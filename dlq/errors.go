@@ -28,6 +28,9 @@ var (
 	// ErrInterrupted is wrapped when the message context ended during a
 	// backoff wait; the message is Nacked.
 	ErrInterrupted = errors.New("levee/dlq: retry wait interrupted")
+	// ErrDeferredTooLong is wrapped by the error of a dead letter whose
+	// message was only deferred for WithMaxDeferred or longer.
+	ErrDeferredTooLong = errors.New("levee/dlq: deferred too long")
 )
 
 // RetryLaterError asks the transport to redeliver the message after Delay.

@@ -43,6 +43,7 @@ type DeadLetterInfo struct {
 type config struct {
 	backoff        Backoff
 	maxHold        time.Duration
+	maxDeferred    time.Duration
 	topic          string
 	topicFunc      func(subscribed string) string
 	consumerGroup  string
@@ -89,6 +90,8 @@ func (c *config) validate() error {
 	switch {
 	case c.maxHold < 0:
 		return fieldErr("max_hold", "must be >= 0, got %s", c.maxHold)
+	case c.maxDeferred < 0:
+		return fieldErr("max_deferred", "must be >= 0, got %s", c.maxDeferred)
 	case c.tableSize < 0:
 		return fieldErr("attempt_table_size", "must be >= 0, got %d", c.tableSize)
 	case c.maxErrorLength < 16:
@@ -118,6 +121,21 @@ func WithMaxAttempts(n int) Option {
 // a *RetryLaterError whose RetryAfter is the delay. Zero (the default) means
 // no bound.
 func WithMaxHold(d time.Duration) Option { return optionFunc(func(c *config) { c.maxHold = d }) }
+
+// WithMaxDeferred dead-letters a message that keeps being deferred: its
+// first deferral (a breaker open past its hold, a rate limit or a
+// scheduler that shed it, dedup busy elsewhere, a handler's levee.Defer)
+// was d or longer ago and it is deferred again (a success or a dead letter
+// ends the count). The letter's class is ClassExhausted and its error
+// wraps ErrDeferredTooLong and the last deferral. Zero (the default)
+// means no bound: a deferral is never dead-lettered (the deferral
+// contract), so a message an overload or an outage keeps deferring waits
+// on the broker however long that lasts. Like the attempt table it is per
+// process: the clock starts in the process that first deferred the
+// message, and a restart (or an eviction from the table) starts it again.
+func WithMaxDeferred(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.maxDeferred = d })
+}
 
 // WithTopic sets the dead-letter topic. Default "" means
 // "<subscribed topic>.dlq". Overrides WithTopicFunc.

@@ -75,6 +75,9 @@ func (r *Retrier) Label() string {
 	if r.cfg.maxHold > 0 {
 		s += fmt.Sprintf(" max_hold=%s", r.cfg.maxHold)
 	}
+	if r.cfg.maxDeferred > 0 {
+		s += fmt.Sprintf(" max_deferred=%s", r.cfg.maxDeferred)
+	}
 	if r.cfg.attemptStore != nil {
 		s += " attempts=shared"
 	}
@@ -268,6 +271,17 @@ func (w *wrapped) deferral(msg *message.Message, n *names, d *delivery, dfr leve
 		}
 		return true, nil
 	}
+	if since := d.rec.deferredSince; r.cfg.maxDeferred > 0 && !since.IsZero() && now.Sub(since) >= r.cfg.maxDeferred {
+		// Only deferred for max_deferred: dead-lettered (opt-in), not
+		// Nacked once more.
+		first := d.rec.first
+		if first.IsZero() {
+			first = since
+		}
+		_, derr := w.deadLetter(msg, n, fmt.Errorf("%w (%s since its first deferral, max_deferred %s): %w",
+			ErrDeferredTooLong, now.Sub(since).Round(time.Millisecond), r.cfg.maxDeferred, err), ClassExhausted, d.rec.attempts, first, now)
+		return false, derr
+	}
 	w.recordDeferral(msg, d, now, after, err)
 	r.ins.deferrals.Add(msg.Context(), 1, n.attrs.base)
 	r.cfg.logger.Debug("levee dlq: deferred (not an attempt)", watermill.LogFields{
@@ -284,6 +298,9 @@ func (w *wrapped) recordDeferral(msg *message.Message, d *delivery, now time.Tim
 	if !d.deferred {
 		rec.deferrals = min(rec.deferrals, maxCount) + 1
 		d.deferred = true
+	}
+	if rec.deferredSince.IsZero() {
+		rec.deferredSince = now
 	}
 	rec.notBefore = time.Time{}
 	if after > 0 {
