@@ -1,5 +1,7 @@
 package levee
 
+import "errors"
+
 // Control keys: the metadata keys Levee acts on when it consumes a
 // message. Only Levee sets them: the transport adapter from the broker (the
 // delivery count), or Levee on the consuming side (retry-after,
@@ -18,7 +20,17 @@ const (
 	// which the PostgreSQL transport does not deliver a row it requeued
 	// with a delay.
 	KeyRedeliverAt = "levee_redeliver_at"
+	// KeyUndecodable marks a message the transport could not decode (a
+	// stream entry without a UUID, metadata that is not the wire format);
+	// its value is the reason. The adapter hands such a message over
+	// instead of stalling on it, and the dlq dead-letters it at once with
+	// class validation, without calling the handler (ErrUndecodable).
+	KeyUndecodable = "levee_undecodable"
 )
+
+// ErrUndecodable is wrapped by the error of a message that carries
+// KeyUndecodable.
+var ErrUndecodable = errors.New("levee: the transport could not decode the message")
 
 // StripControl deletes every control key from md: a transport calls it on
 // each consumed message before it sets the values it takes from the broker,
@@ -27,6 +39,7 @@ func StripControl(md map[string]string) {
 	delete(md, KeyDeliveryCount)
 	delete(md, KeyRetryAfter)
 	delete(md, KeyRedeliverAt)
+	delete(md, KeyUndecodable)
 }
 
 // HasControl reports whether md holds a control key.
@@ -37,7 +50,8 @@ func HasControl(md map[string]string) bool {
 	_, a := md[KeyDeliveryCount]
 	_, b := md[KeyRetryAfter]
 	_, c := md[KeyRedeliverAt]
-	return a || b || c
+	_, d := md[KeyUndecodable]
+	return a || b || c || d
 }
 
 // Keys more than one package reads or writes, which are not control keys:

@@ -44,7 +44,7 @@ func TestReadmeNamesTheControlKeys(t *testing.T) {
 		}
 		marked[strings.Trim(strings.TrimSpace(cells[1]), "`")] = true
 	}
-	want := map[string]bool{levee.KeyDeliveryCount: true, levee.KeyRetryAfter: true, levee.KeyRedeliverAt: true}
+	want := map[string]bool{levee.KeyDeliveryCount: true, levee.KeyRetryAfter: true, levee.KeyRedeliverAt: true, levee.KeyUndecodable: true}
 	if !maps.Equal(marked, want) {
 		t.Fatalf("README marks %v as control keys, want %v", marked, want)
 	}

@@ -179,12 +179,12 @@ func (c TransportConfig) validate() error {
 		errs = append(errs, kit.Invalid("concurrency", "%d out of range (1..%d; 0 means %d)", c.Concurrency, maxConcurrency, DefaultConcurrency))
 	}
 	switch {
+	case c.AckDeadline != 0 && (kind == KindKafka || kind == KindGoChannel):
+		errs = append(errs, kit.Invalid("ack_deadline", "kind %s has no ack deadline (a message is never redelivered for being slow); remove the key", kind))
 	case c.AckDeadline < 0:
 		errs = append(errs, kit.Invalid("ack_deadline", "must not be negative, got %s", c.AckDeadline))
 	case c.AckDeadline > 0 && c.AckDeadline < MinAckDeadline:
 		errs = append(errs, kit.Invalid("ack_deadline", "%s is under %s: the waits Levee bounds below it would round to nothing", c.AckDeadline, MinAckDeadline))
-	case c.AckDeadline != 0 && (kind == KindKafka || kind == KindGoChannel):
-		errs = append(errs, kit.Invalid("ack_deadline", "kind %s has no ack deadline (a message is never redelivered for being slow); remove the key", kind))
 	}
 	if c.DialTimeout < 0 {
 		errs = append(errs, kit.Invalid("dial_timeout", "must not be negative, got %s", c.DialTimeout))

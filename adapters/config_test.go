@@ -26,6 +26,7 @@ func TestTransportConfigValidate(t *testing.T) {
 		{name: "negative concurrency", cfg: adapters.TransportConfig{Concurrency: -1}, wantKey: "concurrency"},
 		{name: "huge concurrency", cfg: adapters.TransportConfig{Concurrency: 5000}, wantKey: "concurrency"},
 		{name: "negative ack deadline", cfg: adapters.TransportConfig{AckDeadline: -time.Second}, wantKey: "ack_deadline"},
+		{name: "kafka has no ack deadline, however short", cfg: adapters.TransportConfig{Kind: "kafka", AckDeadline: 500 * time.Millisecond, Kafka: &adapters.KafkaConfig{Brokers: []string{"h:9092"}}}, wantKey: "ack_deadline", wantMsg: "no ack deadline"},
 		{name: "ack deadline under a second", cfg: adapters.TransportConfig{Kind: "nats", AckDeadline: time.Nanosecond, NATS: &adapters.NATSConfig{URL: "nats://h:4222"}}, wantKey: "ack_deadline", wantMsg: "under 1s"},
 		{name: "kafka has no ack deadline", cfg: adapters.TransportConfig{Kind: "kafka", AckDeadline: time.Second, Kafka: &adapters.KafkaConfig{Brokers: []string{"h:9092"}}}, wantKey: "ack_deadline", wantMsg: "no ack deadline"},
 		{name: "gochannel has no ack deadline", cfg: adapters.TransportConfig{AckDeadline: time.Second}, wantKey: "ack_deadline", wantMsg: "no ack deadline"},

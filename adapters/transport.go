@@ -13,6 +13,7 @@ import (
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/amqp"
 	"github.com/levee-dev/levee/adapters/gochannel"
+	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/adapters/kafka"
 	"github.com/levee-dev/levee/adapters/nats"
 	"github.com/levee-dev/levee/adapters/postgres"
@@ -55,7 +56,7 @@ type egressPublisher struct{ message.Publisher }
 func (p egressPublisher) Publish(topic string, msgs ...*message.Message) error {
 	copied := false
 	for i, m := range msgs {
-		if m == nil || !levee.HasControl(m.Metadata) {
+		if m == nil || !levee.HasControl(m.Metadata) && !kit.HasReserved(m.Metadata) {
 			continue
 		}
 		if !copied { // the caller's slice is left unchanged too
@@ -67,6 +68,7 @@ func (p egressPublisher) Publish(topic string, msgs ...*message.Message) error {
 			c.Metadata[k] = v
 		}
 		levee.StripControl(c.Metadata)
+		kit.StripReserved(c.Metadata)
 		c.SetContext(m.Context())
 		msgs[i] = c
 	}

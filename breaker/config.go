@@ -38,7 +38,7 @@ type Config struct {
 	OpenFor             time.Duration   `yaml:"open_for" levee:"nonzero"`
 	HalfOpenProbes      int             `yaml:"half_open_probes" levee:"nonzero"`
 	SlowCall            *SlowCallConfig `yaml:"slow_call"`
-	MaxHold             time.Duration   `yaml:"max_hold"`
+	MaxHold             time.Duration   `yaml:"max_hold" levee:"nonzero"`
 	Drain               *DrainConfig    `yaml:"drain"`
 }
 

@@ -32,6 +32,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad indent", "handlers:\n  payments:\n    dlq:\n   retry: {max_attempts: 3}\n", "levee.yaml:4: invalid YAML: did not find expected key"},
 		{"unclosed flow mapping", "handlers:\n  payments:\n    recover: true\n    dlq: {topic: x, retry: {max_attempts: 3}\n  other:\n    recover: true\n", "levee.yaml:4: invalid YAML: did not find expected ',' or '}'"},
 		{"unquoted variable in a flow mapping", "console:\n  users:\n    - {name: a, password: ${P}, role: admin}\n", `levee.yaml:3: invalid YAML: did not find expected ',' or '}' (a ${VAR} inside {...} must be quoted: "${VAR}")`},
+		// A valid multi-line value before the fault is not taken for it.
+		{"multi-line string before an unclosed quote", "handlers:\n  h:\n    dlq:\n      topic: \"a\n        b\"\n    timeout: 1s\n  k:\n    dlq:\n      topic: \"unclosed\n", "levee.yaml:9: invalid YAML: found unexpected end of stream"},
+		{"multi-line flow mapping before an unquoted variable", "handlers:\n  h:\n    dlq: {\n      topic: x,\n      retry: {max_attempts: 3}\n    }\n  g:\n    dlq: {topic: ${X}}\n", "levee.yaml:8: invalid YAML: did not find expected ',' or '}' (a ${VAR}"},
 		{"second document", "handlers: {h: {timeout: 1s}}\n---\nhandlers: {h: {timeout: -1s}}\n", "levee.yaml:3: a second YAML document"},
 		{"tab indent", "handlers:\n\tpayments: {}\n", "levee.yaml:2: invalid YAML: found character that cannot start any token"},
 		{"top level not a mapping", "- a\n- b\n", "levee.yaml:1: the top level must be a mapping"},

@@ -96,11 +96,11 @@ func TestSettingsSources(t *testing.T) {
 func TestSettingsAreEffective(t *testing.T) {
 	y := "handlers:\n" +
 		"  h:\n" +
-		"    breaker: {consecutive_failures: 0, max_hold: 0s, drain: {window: 1s}}\n" + // 3
+		"    breaker: {consecutive_failures: 0, drain: {window: 1s}}\n" + // 3
 		"    fleet: {ratelimit: {rate: 5/s, burst: 0}, breaker: {failure_ratio: 30%}}\n" + // 4
 		"  g:\n" +
 		"    breaker: {failure_ratio: 50%}\n" + // 6
-		"    dlq: {max_hold: 0s}\n" + // 7
+		"    ratelimit: {rate: 0}\n" + // 7
 		"    tracing: {propagators: [baggage, tracecontext]}\n" // 8
 	cfg, err := Parse("levee.yaml", []byte(y), nil, nil)
 	if err != nil {
@@ -112,15 +112,14 @@ func TestSettingsAreEffective(t *testing.T) {
 	}
 	for _, want := range []Setting{
 		{"handlers.h.breaker.consecutive_failures", `5 ("0" means the default)`, "levee.yaml:3"},
-		{"handlers.h.breaker.max_hold", `the transport's ack deadline (config.Deps.MaxHold), else none ("0s" means the default)`, "levee.yaml:3"},
 		{"handlers.h.breaker.drain.start", "10%", "default"},
 		{"handlers.g.breaker.consecutive_failures", "off (another trip policy is set)", "default"},
 		{"handlers.g.breaker.min_requests", "20", "default"},
 		{"handlers.h.fleet.ratelimit.burst", `one lease (rate x lease) ("0" means the default)`, "levee.yaml:4"},
 		{"handlers.h.fleet.breaker.min_requests", "20", "default"},
 		{"handlers.h.fleet.breaker.drain.start", "", ""}, // no drain section: not shown
-		// dlq max_hold: 0 is no bound, not the default: shown as written.
-		{"handlers.g.dlq.max_hold", "0s", "levee.yaml:7"},
+		// ratelimit rate: 0 is a pause, not the default: shown as written.
+		{"handlers.g.ratelimit.rate", "0", "levee.yaml:7"},
 		{"handlers.g.tracing.propagators", "[0]=baggage [1]=tracecontext", "levee.yaml:8"},
 	} {
 		if g := got[want.Path]; g.Value != want.Value || g.Source != want.Source {

@@ -67,7 +67,7 @@ func (c *Config) Settings() []Setting {
 // value (consecutive_failures: 0, burst: 0, key: "") means what the key's
 // absence means, so that the setting prints the default in effect. In the
 // others an explicit zero the decoder accepts has a meaning of its own
-// (dlq max_hold: 0 is no bound), shown as written.
+// (ratelimit rate: 0 is a pause), shown as written.
 var zeroIsDefault = map[string]bool{"breaker": true, "breakers": true, "fleet": true, "dedup": true}
 
 // effectiveDefaults is sectionDefaults()[key], with the entries that

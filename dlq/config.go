@@ -13,7 +13,7 @@ import (
 //	dlq:
 //	  topic: payments.dlq        # default "<subscribed topic>.dlq"
 //	  consumer_group: payments   # recorded in levee_consumer_group
-//	  max_hold: 30s              # transport ack deadline; 0 = no bound
+//	  max_hold: 30s              # default the transport ack deadline (Deps.MaxHold)
 //	  retry: {max_attempts: 5, initial: 100ms, max: 10s, multiplier: 2, max_elapsed: 1m}
 //	  attempts: shared           # count attempts in the store section's backend (default local)
 //
@@ -27,7 +27,7 @@ import (
 type Config struct {
 	Topic         string        `yaml:"topic"`
 	ConsumerGroup string        `yaml:"consumer_group"`
-	MaxHold       time.Duration `yaml:"max_hold"`
+	MaxHold       time.Duration `yaml:"max_hold" levee:"nonzero"`
 	// MaxDeferred dead-letters a message deferred again this long after
 	// its first deferral (WithMaxDeferred); absent or 0, never.
 	MaxDeferred time.Duration `yaml:"max_deferred"`

@@ -182,8 +182,15 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 // key is the message's key in the attempt table.
 func (w *wrapped) key(msg *message.Message) tableKey { return tableKey{w: w, uuid: msg.UUID} }
 
-// attempt runs the validator, if any, then the handler chain.
+// attempt runs the validator, if any, then the handler chain. A message
+// the transport could not decode (levee.KeyUndecodable) fails validation
+// without either.
 func (w *wrapped) attempt(msg *message.Message) ([]*message.Message, error) {
+	if len(msg.Metadata) > 0 {
+		if reason, ok := msg.Metadata[levee.KeyUndecodable]; ok {
+			return nil, WithClass(fmt.Errorf("%w: %s", levee.ErrUndecodable, reason), ClassValidation)
+		}
+	}
 	if v := w.r.cfg.validator; v != nil {
 		if err := v(message.SubscribeTopicFromCtx(msg.Context()), msg.Payload); err != nil {
 			var c levee.Classed

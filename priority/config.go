@@ -27,7 +27,7 @@ type SchedulerConfig struct {
 	// MaxWait: WithMaxWait (default none).
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxHold: WithMaxHold (default none).
-	MaxHold time.Duration `yaml:"max_hold"`
+	MaxHold time.Duration `yaml:"max_hold" levee:"nonzero"`
 	// DefaultPriority: WithDefaultPriority (default 0).
 	DefaultPriority int `yaml:"default_priority"`
 	// RetryAfter: WithRetryAfter (default 1s).

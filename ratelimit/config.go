@@ -44,7 +44,7 @@ type Config struct {
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxHold is the shared max-hold bound, usually set by the integrator
 	// from the transport's ack deadline; 0 means no bound.
-	MaxHold time.Duration `yaml:"max_hold"`
+	MaxHold time.Duration `yaml:"max_hold" levee:"nonzero"`
 	// CatchUp bounds the catch-up after late wake-ups; nil means
 	// DefaultCatchUp, 0 strict spacing.
 	CatchUp *time.Duration `yaml:"catch_up"`

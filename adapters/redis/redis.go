@@ -128,9 +128,13 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 			MaxIdleTime:                   ackDeadline,
 			ClaimInterval:                 min(ackDeadline/2, redisstream.DefaultClaimInterval),
 			DisableIndefiniteInitialBlock: true,
+			Unmarshaller:                  unmarshaller{},
 		}, ackDeadline, s.Logger)
 	}
 	fan, err := fanin.New(subs...)
+	if err == nil {
+		fan.TrustUndecodable() // the unmarshaller sets it, and drops a producer's
+	}
 	if err != nil {
 		_ = client.Close()
 		return nil, err

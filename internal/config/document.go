@@ -114,41 +114,52 @@ func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
 
 // syntaxError locates a YAML syntax error. yaml.v3 reports one as a plain
 // error whose text holds a line ("yaml: line 3: ..."), with no typed form
-// to read it from, and that line is often the start of the enclosing
-// block, not the line at fault (a bad indent on line 4 of a mapping begun
-// on line 2 says line 1). So the error is put on the first line whose
-// prefix of the file fails to parse with the same message: where a reader
-// going down the file meets the problem. yaml.v3's line is the fallback.
+// to read it from, and for a parser error that line is the start of the
+// enclosing block, not the line at fault (a bad indent on line 4 of a
+// mapping begun on line 2 says line 1); it is never after it. So the
+// error is put on the first line from yaml.v3's whose prefix of the file
+// fails to parse with the same message: where a reader going down the
+// file meets the problem. The search looks at most maxLocateLines lines
+// on; yaml.v3's line is the fallback.
 func syntaxError(file string, data []byte, err error) *Error {
 	msg := yamlMessage(err)
 	line := 0
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 	}
-	if n := bytes.Count(data, []byte("\n")); n <= maxLocateLines {
-		for k, end := 1, 0; end < len(data); k++ {
-			next := bytes.IndexByte(data[end:], '\n')
-			if next < 0 {
-				end = len(data)
-			} else {
-				end += next + 1
-			}
-			var node yaml.Node
-			if perr := yaml.NewDecoder(bytes.NewReader(data[:end])).Decode(&node); perr != nil && !errors.Is(perr, io.EOF) && yamlMessage(perr) == msg {
-				line = k
-				break
-			}
+	line = max(line, 1)
+	// end is the offset just past line k.
+	end, k := 0, 0
+	for k < line-1 && end < len(data) {
+		end = lineEnd(data, end)
+		k++
+	}
+	for n := 0; n < maxLocateLines && end < len(data); n++ {
+		end = lineEnd(data, end)
+		k++
+		var node yaml.Node
+		if perr := yaml.NewDecoder(bytes.NewReader(data[:end])).Decode(&node); perr != nil && !errors.Is(perr, io.EOF) && yamlMessage(perr) == msg {
+			line = k
+			break
 		}
 	}
-	line = max(line, 1)
 	if strings.Contains(msg, "did not find expected ',' or '}'") && strings.Contains(lineOf(data, line), "${") {
 		msg += ` (a ${VAR} inside {...} must be quoted: "${VAR}")`
 	}
 	return &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}
 }
 
-// maxLocateLines bounds the files syntaxError re-parses line by line.
-const maxLocateLines = 5000
+// lineEnd returns the offset just past the line of data that starts at
+// from (its newline included).
+func lineEnd(data []byte, from int) int {
+	if i := bytes.IndexByte(data[from:], '\n'); i >= 0 {
+		return from + i + 1
+	}
+	return len(data)
+}
+
+// maxLocateLines bounds the lines syntaxError re-parses the file for.
+const maxLocateLines = 200
 
 // yamlMessage is a yaml.v3 syntax error's text without its line.
 func yamlMessage(err error) string {

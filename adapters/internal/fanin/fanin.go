@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/adapters/transport"
 )
@@ -42,6 +43,10 @@ type FanIn struct {
 	// trustCount keeps levee_delivery_count: the underlying subscriber set
 	// it from the broker (RabbitMQ quorum queues).
 	trustCount bool
+	// trustUndecodable keeps levee_undecodable: the underlying
+	// subscriber sets it on a message it could not decode, and drops a
+	// producer's (Redis Streams).
+	trustUndecodable bool
 
 	mu      sync.Mutex
 	closed  bool          // guarded by mu
@@ -73,6 +78,11 @@ func NewTrusted(subs ...message.Subscriber) (*FanIn, error) {
 	f.trustCount = true
 	return f, nil
 }
+
+// TrustUndecodable makes f keep levee.KeyUndecodable, for a subscriber
+// that sets it on a message it could not decode and drops a producer's.
+// Call it before Subscribe.
+func (f *FanIn) TrustUndecodable() { f.trustUndecodable = true }
 
 // NewLimiter returns a FanIn that subscribes sub once per topic and hands
 // over at most n messages at a time from it: n forwarders share the one
@@ -143,7 +153,14 @@ func (f *FanIn) Subscribe(ctx context.Context, topic string) (<-chan *message.Me
 func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for msg := range in {
+		reason, undecodable := "", false
+		if f.trustUndecodable {
+			reason, undecodable = msg.Metadata[levee.KeyUndecodable]
+		}
 		kit.StripControl(msg.Metadata, f.trustCount)
+		if undecodable {
+			msg.Metadata[levee.KeyUndecodable] = reason
+		}
 		select {
 		case out <- msg:
 			select {

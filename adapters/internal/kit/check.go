@@ -67,10 +67,37 @@ func RetryAfterOf(msg *message.Message) time.Duration {
 // at ingress: all of them, or all but the delivery count when keepCount
 // (the adapter set it from the broker).
 func StripControl(md message.Metadata, keepCount bool) {
+	StripReserved(md)
 	if !keepCount {
 		levee.StripControl(md)
 		return
 	}
 	delete(md, levee.KeyRetryAfter)
 	delete(md, levee.KeyRedeliverAt)
+}
+
+// ReservedPrefix begins the metadata keys Watermill's transports keep for
+// themselves (watermill-redisstream refuses to publish a message whose
+// metadata has _watermill_message_uuid). One in a message's metadata was
+// put there by a producer: a dead letter carrying it could never be
+// published, and its message was Nacked for ever.
+const ReservedPrefix = "_watermill_"
+
+// HasReserved reports whether md has a key with ReservedPrefix.
+func HasReserved(md message.Metadata) bool {
+	for k := range md {
+		if strings.HasPrefix(k, ReservedPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// StripReserved deletes md's keys with ReservedPrefix.
+func StripReserved(md message.Metadata) {
+	for k := range md {
+		if strings.HasPrefix(k, ReservedPrefix) {
+			delete(md, k)
+		}
+	}
 }

@@ -23,7 +23,8 @@ func TestRetryAfterOf(t *testing.T) {
 
 func TestStripControl(t *testing.T) {
 	for _, keep := range []bool{false, true} {
-		md := message.Metadata{levee.KeyDeliveryCount: "3", levee.KeyRetryAfter: "1s", levee.KeyRedeliverAt: "1", "k": "v"}
+		md := message.Metadata{levee.KeyDeliveryCount: "3", levee.KeyRetryAfter: "1s", levee.KeyRedeliverAt: "1", "k": "v",
+			"_watermill_message_uuid": "x", "_watermill_other": "y"}
 		StripControl(md, keep)
 		want := message.Metadata{"k": "v"}
 		if keep {
