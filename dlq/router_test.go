@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/testkit"
 	"github.com/levee-dev/levee/middleware"
@@ -515,9 +516,11 @@ func TestWithValidator(t *testing.T) {
 type sizeLimitPublisher struct {
 	*recPublisher
 	limit int
+	tries *int // Publish calls, refused ones included
 }
 
 func (p sizeLimitPublisher) Publish(topic string, msgs ...*message.Message) error {
+	*p.tries++
 	for _, m := range msgs {
 		n := len(m.Payload)
 		for k, v := range m.Metadata {
@@ -536,7 +539,7 @@ func (p sizeLimitPublisher) Publish(topic string, msgs ...*message.Message) erro
 // letter refused once, or that loses nothing by compacting, is not.
 func TestOversizedLetterIsCompacted(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		pub := sizeLimitPublisher{newRecPublisher(), 4096}
+		pub := sizeLimitPublisher{newRecPublisher(), 4096, new(int)}
 		r, err := dlq.New(pub, dlq.WithTopic(testDLQ), dlq.WithMaxAttempts(1), dlq.WithMaxErrorLength(1024))
 		if err != nil {
 			t.Fatal(err)
@@ -564,6 +567,35 @@ func TestOversizedLetterIsCompacted(t *testing.T) {
 		}
 		if calls != 1 {
 			t.Errorf("handler calls: got %d, want 1", calls)
+		}
+
+		// A panic's stack goes too (levee_error fits, so it is kept).
+		stack := &levee.PanicError{Value: "boom", Stack: []byte("goroutine 1 [running]:\n" + strings.Repeat("main.f()\n\t/x.go:1\n", 200))}
+		hp := r.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, stack })
+		pm := message.NewMessage("big-3", []byte(strings.Repeat("p", 1000)))
+		if _, err := hp(pm); !errors.As(err, &pe) {
+			t.Fatalf("panic letter, first delivery: got %v, want a *PublishError", err)
+		}
+		if _, err := hp(pm); err != nil {
+			t.Fatalf("panic letter, redelivery: got %v, want the compacted letter published", err)
+		}
+		dead = pub.published(testDLQ)
+		if md := dead[len(dead)-1].Metadata; md[dlq.KeyCompacted] != dlq.KeyStack || md[dlq.KeyStack] != "" || md[dlq.KeyError] != "levee: panic: boom" {
+			t.Fatalf("panic letter: compacted %q, stack of %d bytes, error %q; want the stack dropped, the error kept", md[dlq.KeyCompacted], len(md[dlq.KeyStack]), md[dlq.KeyError])
+		}
+
+		// A letter compacting cannot shrink (a short error, no stack) is
+		// not published again without its keys: it stays Nacked.
+		short := r.Middleware(failingHandler(&calls, -1, errors.New("short")))
+		before := *pub.tries
+		sm := message.NewMessage("big-4", []byte(strings.Repeat("p", 4090)))
+		for i := range 3 {
+			if _, err := short(sm); !errors.As(err, &pe) {
+				t.Fatalf("delivery %d of a letter compacting cannot shrink: got %v, want a *PublishError", i+1, err)
+			}
+		}
+		if tries := *pub.tries - before; tries != 3 {
+			t.Errorf("%d publishes for 3 deliveries, want 3 (no compacted retry)", tries)
 		}
 
 		// A payload too large even for a compact letter stays Nacked.
