@@ -127,6 +127,11 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	pubCfg.Net.DialTimeout = s.DialTimeout
 	pubCfg.Metadata.Retry.Backoff = 250 * time.Millisecond
 	pubCfg.Producer.Partitioner = newPartitioner
+	// The broker decides how large a message may be (message.max.bytes,
+	// per topic max.message.bytes), not a client-side copy of its default:
+	// a dead letter a little over 1 MB that sarama refused locally could
+	// never be let through by raising the DLQ topic's limit.
+	pubCfg.Producer.MaxMessageBytes = int(sarama.MaxRequestSize) - 1024
 
 	m := marshaler{}
 	topicDetails := &sarama.TopicDetail{NumPartitions: int32(parts), ReplicationFactor: 1}
