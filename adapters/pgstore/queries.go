@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/levee-dev/levee/adapters/internal/pgescape"
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
@@ -58,7 +60,11 @@ func (s *Store) insert(ctx context.Context, letters []dlqops.Record) (int, error
 			return 0, fmt.Errorf("%w: dead letter without id", dlqops.ErrInvalidQuery)
 		}
 		dl = dlqops.BoundRecord(dl)
-		md, err := json.Marshal(dl.Metadata)
+		// Escaped: encoding/json would replace invalid UTF-8 (a key or
+		// value Kafka, NATS, Redis or AMQP carries as it came) with U+FFFD,
+		// so a replay would publish altered metadata, and two keys could
+		// become one.
+		md, err := json.Marshal(pgescape.Escape(dl.Metadata))
 		if err != nil {
 			return 0, fmt.Errorf("%w: metadata of %q: %w", dlqops.ErrInvalidQuery, dl.ID, err)
 		}
@@ -124,6 +130,7 @@ func scanLetter(row pgx.Row) (dlqops.Record, error) {
 		if err := json.Unmarshal(md, &dl.Metadata); err != nil {
 			return dl, fmt.Errorf("metadata of %q: %w", dl.ID, err)
 		}
+		pgescape.Unescape(dl.Metadata)
 	}
 	return dl, nil
 }

@@ -99,6 +99,13 @@ func TestBadInputRoundTrips(t *testing.T) {
 	}
 	msg := message.NewMessage("nul-and-garbage", []byte{0, 0xff, 0xfe})
 	msg.Metadata["k\x00"] = "v\x00\xff"
+	// Invalid UTF-8 (which Kafka, NATS, Redis and AMQP carry as it came)
+	// survives byte for byte: encoding/json replaced it with U+FFFD, and
+	// "\xff" and "\xfe" became one key.
+	hostile := map[string]string{"\xff": "a", "\xfe": "b", "k": "v\xff", "levee_pg_escaped": "a producer's"}
+	for k, v := range hostile {
+		msg.Metadata[k] = v
+	}
 	msg.Metadata[dlq.KeyOriginalTopic] = "or\x00ders"
 	msg.Metadata[dlq.KeyFingerprint] = "garbage"
 	if err := mon.Handle(msg); err != nil {
@@ -112,8 +119,13 @@ func TestBadInputRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl.UUID != "nul-and-garbage" || dl.Fingerprint != dlqops.UnknownGroup || string(dl.Payload) != "\x00\xff\xfe" || dl.Metadata["k\x00"] == "" {
+	if dl.UUID != "nul-and-garbage" || dl.Fingerprint != dlqops.UnknownGroup || string(dl.Payload) != "\x00\xff\xfe" || dl.Metadata["k\x00"] != "v\x00\xff" {
 		t.Errorf("got %+v", dl)
+	}
+	for k, v := range hostile {
+		if got, ok := dl.Metadata[k]; !ok || got != v {
+			t.Errorf("metadata %q: got %q (present %v), want %q", k, got, ok, v)
+		}
 	}
 }
 
