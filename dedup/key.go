@@ -104,10 +104,17 @@ func lookup(payload []byte, pointer string, tokens []string) (string, error) {
 
 // StoreKey returns the key an identity has in a store under namespace:
 // the identity itself without a namespace, else namespace + "/" +
-// identity.
+// identity, with every "%" and "/" of the namespace escaped (%25, %2F) so
+// that the first "/" ends it: handler "a" with identity "b/x" and handler
+// "a/b" with identity "x" shared the key "a/b/x", so one's message was
+// acked as the other's duplicate. A namespace without either is written
+// as it is, so existing keys keep their meaning.
 func StoreKey(namespace, identity string) string {
 	if namespace == "" {
 		return identity
+	}
+	if strings.ContainsAny(namespace, "%/") {
+		namespace = strings.NewReplacer("%", "%25", "/", "%2F").Replace(namespace)
 	}
 	return namespace + "/" + identity
 }
