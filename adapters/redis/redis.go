@@ -109,32 +109,7 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 		}
 		return nil, kit.Unreachable(Kind, rc.Addr, err)
 	}
-	group := s.Group()
-	ackDeadline := s.AckDeadline
-	prefix := group + "-" + watermill.NewShortUUID()
-	subs := make([]message.Subscriber, n)
-	for i := range subs {
-		// Each subscription is a group member of its own, with its own
-		// client (watermill-redisstream's Subscriber.Close closes it): one
-		// connection blocks in XREADGROUP, one claims idle messages, one
-		// acks, one renews the lease; go-redis opens connections lazily.
-		subs[i] = newLeaseSubscriber(func() *redis.Client { return newClient(connsPerSubscription) }, redisstream.SubscriberConfig{
-			Consumer:      fmt.Sprintf("%s-%d", prefix, i),
-			ConsumerGroup: group,
-			// A message pending longer than the ack deadline is claimed by
-			// another group member and redelivered; a live member renews
-			// the entries it holds (leaseSubscriber), so that happens
-			// once the member is gone.
-			MaxIdleTime:                   ackDeadline,
-			ClaimInterval:                 min(ackDeadline/2, redisstream.DefaultClaimInterval),
-			DisableIndefiniteInitialBlock: true,
-			Unmarshaller:                  unmarshaller{},
-		}, ackDeadline, s.Logger)
-	}
-	fan, err := fanin.New(subs...)
-	if err == nil {
-		fan.TrustUndecodable() // the unmarshaller sets it, and drops a producer's
-	}
+	fan, err := members(n, func() *redis.Client { return newClient(connsPerSubscription) }, s)
 	if err != nil {
 		_ = client.Close()
 		return nil, err
@@ -161,6 +136,39 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 			return nil
 		},
 	}, nil
+}
+
+// members returns the fan-in over n consumer-group members of the group
+// s names, each with a client of its own from newClient.
+func members(n int, newClient func() *redis.Client, s transport.Settings) (*fanin.FanIn, error) {
+	group := s.Group()
+	ackDeadline := s.AckDeadline
+	prefix := group + "-" + watermill.NewShortUUID()
+	subs := make([]message.Subscriber, n)
+	for i := range subs {
+		// Each subscription is a group member of its own, with its own
+		// client (watermill-redisstream's Subscriber.Close closes it): one
+		// connection blocks in XREADGROUP, one claims idle messages, one
+		// acks, one renews the lease; go-redis opens connections lazily.
+		subs[i] = newLeaseSubscriber(newClient, redisstream.SubscriberConfig{
+			Consumer:      fmt.Sprintf("%s-%d", prefix, i),
+			ConsumerGroup: group,
+			// A message pending longer than the ack deadline is claimed by
+			// another group member and redelivered; a live member renews
+			// the entries it holds (leaseSubscriber), so that happens
+			// once the member is gone.
+			MaxIdleTime:                   ackDeadline,
+			ClaimInterval:                 min(ackDeadline/2, redisstream.DefaultClaimInterval),
+			DisableIndefiniteInitialBlock: true,
+			Unmarshaller:                  unmarshaller{},
+		}, ackDeadline, s.Logger)
+	}
+	fan, err := fanin.New(subs...)
+	if err != nil {
+		return nil, err
+	}
+	fan.TrustUndecodable() // the unmarshaller sets it, and drops a producer's
+	return fan, nil
 }
 
 // isAuthError reports whether err is a server reply refusing the
