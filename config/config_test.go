@@ -45,6 +45,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad duration", "handlers:\n  payments:\n    timeout: 3x\n", `levee.yaml:3: handlers.payments.timeout: "3x" is not a duration`},
 		{"negative duration", "handlers:\n  payments:\n    timeout: -5s\n", `levee.yaml:3: handlers.payments.timeout: "-5s" is negative`},
 		{"zero timeout", "handlers:\n  payments:\n    timeout: 0s\n", "levee.yaml:3: handlers.payments.timeout: 0s is not a valid timeout"},
+		{"empty timeout", "handlers:\n  payments:\n    timeout: null\n", "levee.yaml:3: handlers.payments.timeout: is empty; set a duration"},
 		{"missing env", "handlers:\n  payments:\n    timeout: ${PAY_TIMEOUT}\n", "levee.yaml:3: handlers.payments.timeout: environment variable PAY_TIMEOUT is not set"},
 		{"bad env name", "handlers:\n  payments:\n    timeout: ${1X}\n", `levee.yaml:3: handlers.payments.timeout: "1X" is not a valid variable name`},
 		{"unterminated env", "handlers:\n  payments:\n    timeout: ${X\n", "levee.yaml:3: handlers.payments.timeout: unterminated ${"},

@@ -73,6 +73,9 @@ func timeoutSection() Section {
 		Key:  "timeout",
 		Slot: middleware.SlotTimeout,
 		decode: func(raw iconfig.Raw) (any, error) {
+			if raw.IsNull() {
+				return nil, raw.Errorf("is empty; set a duration (e.g. 5s) or remove the key")
+			}
 			var d time.Duration
 			if err := raw.Decode(&d); err != nil {
 				return nil, err

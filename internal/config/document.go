@@ -203,6 +203,16 @@ type Raw struct {
 // IsZero reports whether the section was absent.
 func (r Raw) IsZero() bool { return r.Node == nil }
 
+// IsNull reports whether the section is present but empty (`key:`,
+// `key: ~`, `key: null`).
+func (r Raw) IsNull() bool {
+	n := r.Node
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n != nil && isNull(n)
+}
+
 // Line returns the section's line, or 0 when absent.
 func (r Raw) Line() int {
 	if r.KeyLine > 0 {
