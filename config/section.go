@@ -178,8 +178,11 @@ func everyProblem(raw iconfig.Raw, v any, err error) error {
 	if !ok {
 		return err
 	}
+	if e, ok := err.(*iconfig.Error); !ok || !e.FromValidate(raw.Path) {
+		return err
+	}
 	verr := val.Validate()
-	if verr == nil || raw.LocatedFirst(verr).Error() != err.Error() {
+	if verr == nil {
 		return err
 	}
 	return raw.LocateAll(verr)

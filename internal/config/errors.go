@@ -19,7 +19,17 @@ type Error struct {
 	Line int
 	Path string
 	Err  error
+	// validated is the key path of the struct whose Validate returned the
+	// problem, set by the decoder; see FromValidate.
+	validated *string
 }
+
+// FromValidate reports whether the problem is the error the Validate
+// method of the struct decoded at path returned (located at its first
+// *FieldError), rather than a decoding error or a nested struct's: a
+// caller may then run that Validate again to report every problem it
+// finds (Raw.LocateAll).
+func (e *Error) FromValidate(path string) bool { return e.validated != nil && *e.validated == path }
 
 // Error formats as "file:line: path: message".
 func (e *Error) Error() string {
