@@ -67,8 +67,7 @@ func (p egressPublisher) Publish(topic string, msgs ...*message.Message) error {
 		for k, v := range m.Metadata {
 			c.Metadata[k] = v
 		}
-		levee.StripControl(c.Metadata)
-		kit.StripReserved(c.Metadata)
+		kit.StripControl(c.Metadata)
 		c.SetContext(m.Context())
 		msgs[i] = c
 	}

@@ -102,6 +102,10 @@ func lookup(payload []byte, pointer string, tokens []string) (string, error) {
 	return "", &keyError{detail: "JSON pointer " + pointer + " is not a string or a number"}
 }
 
+// namespaceEscaper escapes a namespace for StoreKey; built once, as it is
+// used per message.
+var namespaceEscaper = strings.NewReplacer("%", "%25", "/", "%2F")
+
 // StoreKey returns the key an identity has in a store under namespace:
 // the identity itself without a namespace, else namespace + "/" +
 // identity, with every "%" and "/" of the namespace escaped (%25, %2F) so
@@ -114,7 +118,7 @@ func StoreKey(namespace, identity string) string {
 		return identity
 	}
 	if strings.ContainsAny(namespace, "%/") {
-		namespace = strings.NewReplacer("%", "%25", "/", "%2F").Replace(namespace)
+		namespace = namespaceEscaper.Replace(namespace)
 	}
 	return namespace + "/" + identity
 }

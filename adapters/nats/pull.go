@@ -204,7 +204,7 @@ func ingress(m *nc.Msg) (*message.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	kit.StripControl(msg.Metadata, false)
+	kit.StripControl(msg.Metadata)
 	return msg, nil
 }
 

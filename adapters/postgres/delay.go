@@ -14,6 +14,7 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/internal/kit"
+	"github.com/levee-dev/levee/adapters/internal/pgescape"
 	"github.com/levee-dev/levee/adapters/transport"
 )
 
@@ -65,7 +66,7 @@ type delaySubscriber struct {
 // backslash) is due at once, before any JSON operator reads it: PostgreSQL
 // refuses to turn \u0000 into text, and the error would fail every poll
 // of the table. Levee's publisher and requeue never store one
-// (escapeMetadata); such a row was written by something else, so it
+// (pgescape.Escape); such a row was written by something else, so it
 // carries no delay of Levee's.
 var redeliverAtWhere = fmt.Sprintf(
 	`(CASE WHEN strpos(metadata::text, '\u0000') > 0 AND metadata::text ~ '%[3]s' THEN true `+
@@ -81,7 +82,7 @@ var redeliverAtWhere = fmt.Sprintf(
 const nulEscape = `(^|[^\\])(\\\\)*\\u0000`
 
 // requeueQuery inserts the delayed copy; $3 is its metadata as
-// escapeMetadata stores it (no NUL, which ::jsonb refuses), $4 the delay
+// pgescape.Escape stores it (no NUL, which ::jsonb refuses), $4 the delay
 // in milliseconds, added to the database's clock when the statement runs.
 // The insert rounds the clock up and the poll rounds it down, so a row is
 // never early.
@@ -168,7 +169,7 @@ func (s *delaySubscriber) requeue(row *message.Message, table string, d time.Dur
 	if !ok {
 		return fmt.Errorf("levee/postgres: no transaction in the message context")
 	}
-	md, err := json.Marshal(escapeMetadata(row.Metadata))
+	md, err := json.Marshal(pgescape.Escape(row.Metadata))
 	if err != nil {
 		return fmt.Errorf("levee/postgres: marshal metadata: %w", err)
 	}

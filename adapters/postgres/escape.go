@@ -6,28 +6,17 @@ import (
 	"strings"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/adapters/internal/pgescape"
 )
 
-// The escaping is adapters/internal/pgescape's, shared with the
-// dead-letter store (adapters/pgstore).
-const escapedKey = pgescape.Key
-
-func needsEscape(s string) bool { return pgescape.NeedsEscape(s) }
-
-func escapeMetadata(md message.Metadata) message.Metadata { return pgescape.Escape(md) }
-
-func unescapeMetadata(md message.Metadata) { pgescape.Unescape(md) }
-
 // InsertQuery is watermill-sql's queue insert with each message's
-// metadata escaped (escapeMetadata).
+// metadata escaped (pgescape.Escape, shared with the dead-letter store).
 func (s skipLockedQueueSchema) InsertQuery(params wsql.InsertQueryParams) (wsql.Query, error) {
 	var b strings.Builder
 	args := make([]any, 0, 3*len(params.Msgs))
 	for i, msg := range params.Msgs {
-		md, err := json.Marshal(escapeMetadata(msg.Metadata))
+		md, err := json.Marshal(pgescape.Escape(msg.Metadata))
 		if err != nil {
 			return wsql.Query{}, fmt.Errorf("levee/postgres: marshal the metadata of message %s: %w", msg.UUID, err)
 		}
@@ -42,12 +31,12 @@ func (s skipLockedQueueSchema) InsertQuery(params wsql.InsertQueryParams) (wsql.
 }
 
 // UnmarshalMessage is watermill-sql's queue row decoding with the
-// escaped metadata entries restored (unescapeMetadata).
+// escaped metadata entries restored (pgescape.Unescape).
 func (s skipLockedQueueSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
 	r, err := s.PostgreSQLQueueSchema.UnmarshalMessage(params)
 	if err != nil {
 		return r, err
 	}
-	unescapeMetadata(r.Msg.Metadata)
+	pgescape.Unescape(r.Msg.Metadata)
 	return r, nil
 }

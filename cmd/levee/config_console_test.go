@@ -40,29 +40,37 @@ func TestConfigCheckConsole(t *testing.T) {
 // located at its own key (they lost their file and line before, then all
 // named the section's first line).
 func TestConfigCheckLocatesEachProblemOfASection(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "levee.yaml")
-	body := "handlers:\n  inventory:\n    dlq: {}\n    dedup:\n      store: bogus\n      max_keys: -1\n"
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	if code := run([]string{"config", "check", path}, &out, &errb); code != 1 {
-		t.Fatalf("exit %d, want 1", code)
-	}
+	path, errb := checkFails(t, "handlers:\n  inventory:\n    dlq: {}\n    dedup:\n      store: bogus\n      max_keys: -1\n")
 	for _, want := range []string{
 		path + `:5: handlers.inventory.dedup.store: levee/dedup: invalid configuration: "bogus" is not memory or shared`,
 		path + ":6: handlers.inventory.dedup.max_keys: levee/dedup: invalid configuration: -1 must be positive",
 	} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("got %q, want a line %q", errb.String(), want)
+		if !strings.Contains(errb, want) {
+			t.Errorf("got %q, want a line %q", errb, want)
 		}
 	}
 }
 
 // The transport section reports every problem, each at its key.
 func TestConfigCheckEveryTransportProblem(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "levee.yaml")
-	body := "transport:\n  kind: amqp\n  concurrency: -1\n  amqp:\n    url: amqp://guest:guest@127.0.0.1:5672/\n    max_priority: 300\n    queue_type: Quorum\n"
+	path, errb := checkFails(t, "transport:\n  kind: amqp\n  concurrency: -1\n  amqp:\n    url: amqp://guest:guest@127.0.0.1:5672/\n    max_priority: 300\n    queue_type: Quorum\n")
+	for _, want := range []string{
+		": 3 problems",
+		path + ":3: transport.concurrency:",
+		path + ":6: transport.amqp.max_priority:",
+		path + ":7: transport.amqp.queue_type:",
+	} {
+		if !strings.Contains(errb, want) {
+			t.Errorf("got %q, want %q", errb, want)
+		}
+	}
+}
+
+// checkFails writes body to a levee.yaml, runs `levee config check` on it,
+// expects exit 1 and returns the file's path and the standard error.
+func checkFails(t *testing.T, body string) (path, stderr string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "levee.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +78,5 @@ func TestConfigCheckEveryTransportProblem(t *testing.T) {
 	if code := run([]string{"config", "check", path}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	for _, want := range []string{
-		": 3 problems",
-		path + ":3: transport.concurrency:",
-		path + ":6: transport.amqp.max_priority:",
-		path + ":7: transport.amqp.queue_type:",
-	} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("got %q, want %q", errb.String(), want)
-		}
-	}
+	return path, errb.String()
 }

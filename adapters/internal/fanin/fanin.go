@@ -40,13 +40,11 @@ import (
 type FanIn struct {
 	subs    []message.Subscriber
 	workers int // forwarders per underlying subscription
-	// trustCount keeps levee_delivery_count: the underlying subscriber set
-	// it from the broker (RabbitMQ quorum queues).
-	trustCount bool
-	// trustUndecodable keeps levee_undecodable: the underlying
-	// subscriber sets it on a message it could not decode, and drops a
-	// producer's (Redis Streams).
-	trustUndecodable bool
+	// keep are the control keys the underlying subscriber sets itself and
+	// the FanIn keeps: levee_delivery_count from the broker (RabbitMQ
+	// quorum queues), levee_undecodable on a message it could not decode
+	// (Redis Streams).
+	keep []string
 
 	mu      sync.Mutex
 	closed  bool          // guarded by mu
@@ -75,14 +73,14 @@ func NewTrusted(subs ...message.Subscriber) (*FanIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.trustCount = true
+	f.keep = append(f.keep, levee.KeyDeliveryCount)
 	return f, nil
 }
 
 // TrustUndecodable makes f keep levee.KeyUndecodable, for a subscriber
 // that sets it on a message it could not decode and drops a producer's.
 // Call it before Subscribe.
-func (f *FanIn) TrustUndecodable() { f.trustUndecodable = true }
+func (f *FanIn) TrustUndecodable() { f.keep = append(f.keep, levee.KeyUndecodable) }
 
 // NewLimiter returns a FanIn that subscribes sub once per topic and hands
 // over at most n messages at a time from it: n forwarders share the one
@@ -153,14 +151,7 @@ func (f *FanIn) Subscribe(ctx context.Context, topic string) (<-chan *message.Me
 func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for msg := range in {
-		reason, undecodable := "", false
-		if f.trustUndecodable {
-			reason, undecodable = msg.Metadata[levee.KeyUndecodable]
-		}
-		kit.StripControl(msg.Metadata, f.trustCount)
-		if undecodable {
-			msg.Metadata[levee.KeyUndecodable] = reason
-		}
+		kit.StripControl(msg.Metadata, f.keep...)
 		select {
 		case out <- msg:
 			select {

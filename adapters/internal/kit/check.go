@@ -63,17 +63,28 @@ func RetryAfterOf(msg *message.Message) time.Duration {
 	return min(d, levee.MaxRetryAfter)
 }
 
-// StripControl deletes the control keys a producer must not set from md,
-// at ingress: all of them, or all but the delivery count when keepCount
-// (the adapter set it from the broker).
-func StripControl(md message.Metadata, keepCount bool) {
+// StripControl deletes from md, at ingress, the control keys a producer
+// must not set and the keys with ReservedPrefix, all but the control keys
+// in keep: those the adapter itself set (the delivery count from the
+// broker, levee_undecodable on a message it could not decode).
+func StripControl(md message.Metadata, keep ...string) {
 	StripReserved(md)
-	if !keepCount {
+	if len(keep) == 0 {
 		levee.StripControl(md)
 		return
 	}
-	delete(md, levee.KeyRetryAfter)
-	delete(md, levee.KeyRedeliverAt)
+	type entry struct{ k, v string }
+	var buf [2]entry
+	kept := buf[:0]
+	for _, k := range keep {
+		if v, ok := md[k]; ok {
+			kept = append(kept, entry{k, v})
+		}
+	}
+	levee.StripControl(md)
+	for _, e := range kept {
+		md[e.k] = e.v
+	}
 }
 
 // ReservedPrefix begins the metadata keys Watermill's transports keep for

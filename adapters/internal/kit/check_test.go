@@ -25,7 +25,11 @@ func TestStripControl(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		md := message.Metadata{levee.KeyDeliveryCount: "3", levee.KeyRetryAfter: "1s", levee.KeyRedeliverAt: "1", "k": "v",
 			"_watermill_message_uuid": "x", "_watermill_other": "y"}
-		StripControl(md, keep)
+		if keep {
+			StripControl(md, levee.KeyDeliveryCount)
+		} else {
+			StripControl(md)
+		}
 		want := message.Metadata{"k": "v"}
 		if keep {
 			want[levee.KeyDeliveryCount] = "3"

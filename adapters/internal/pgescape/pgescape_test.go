@@ -1,10 +1,8 @@
-package postgres
+package pgescape
 
 import (
 	"encoding/json"
 	"testing"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 )
 
 // TestEscapeMetadata checks the metadata column's encoding: metadata the
@@ -14,22 +12,22 @@ import (
 func TestEscapeMetadata(t *testing.T) {
 	tests := []struct {
 		name    string
-		md      message.Metadata
+		md      map[string]string
 		escaped bool
 	}{
 		{"nil", nil, false},
-		{"plain", message.Metadata{"k": "v", "levee_redeliver_at": "12", "quote": `"\u0000\\`}, false},
-		{"nul value", message.Metadata{"note": "a\x00b", "k": "v"}, true},
-		{"nul key", message.Metadata{"a\x00": "v"}, true},
-		{"invalid utf-8", message.Metadata{"bin": "\xff\xfe", "k\xc3": "x"}, true},
-		{"empty value", message.Metadata{"nul": "\x00", "e": ""}, true},
-		{"the escape key itself", message.Metadata{escapedKey: "producer's", "k": "v"}, true},
-		{"escape key, decodable", message.Metadata{escapedKey: "YQ==:Yg=="}, true},
+		{"plain", map[string]string{"k": "v", "levee_redeliver_at": "12", "quote": `"\u0000\\`}, false},
+		{"nul value", map[string]string{"note": "a\x00b", "k": "v"}, true},
+		{"nul key", map[string]string{"a\x00": "v"}, true},
+		{"invalid utf-8", map[string]string{"bin": "\xff\xfe", "k\xc3": "x"}, true},
+		{"empty value", map[string]string{"nul": "\x00", "e": ""}, true},
+		{"the escape key itself", map[string]string{Key: "producer's", "k": "v"}, true},
+		{"escape key, decodable", map[string]string{Key: "YQ==:Yg=="}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stored := escapeMetadata(tt.md)
-			if _, got := stored[escapedKey]; got != tt.escaped {
+			stored := Escape(tt.md)
+			if _, got := stored[Key]; got != tt.escaped {
 				t.Fatalf("got escaped %v, want %v (stored %q)", got, tt.escaped, stored)
 			}
 			raw, err := json.Marshal(stored)
@@ -37,15 +35,15 @@ func TestEscapeMetadata(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k, v := range stored {
-				if needsEscape(k) || needsEscape(v) {
+				if NeedsEscape(k) || NeedsEscape(v) {
 					t.Fatalf("stored entry %q: %q is not safe for the column", k, v)
 				}
 			}
-			var back message.Metadata
+			var back map[string]string
 			if err := json.Unmarshal(raw, &back); err != nil {
 				t.Fatal(err)
 			}
-			unescapeMetadata(back)
+			Unescape(back)
 			if len(back) != len(tt.md) {
 				t.Fatalf("got %q, want %q", back, tt.md)
 			}
@@ -64,14 +62,14 @@ func TestEscapeMetadata(t *testing.T) {
 	}
 }
 
-// TestUnescapeMetadataGarbage checks that an escape key Levee did not
+// TestUnEscapeGarbage checks that an escape key Levee did not
 // write is left as it is (the message is delivered with it), never a
 // panic.
-func TestUnescapeMetadataGarbage(t *testing.T) {
+func TestUnEscapeGarbage(t *testing.T) {
 	for _, v := range []string{"nocolon", "!!:YQ==", "YQ==:!!", "YQ==:Yg==,", "YQ=="} {
-		md := message.Metadata{escapedKey: v, "k": "v"}
-		unescapeMetadata(md)
-		if md[escapedKey] != v || md["k"] != "v" || len(md) != 2 {
+		md := map[string]string{Key: v, "k": "v"}
+		Unescape(md)
+		if md[Key] != v || md["k"] != "v" || len(md) != 2 {
 			t.Fatalf("%q: got %q, want it left as it is", v, md)
 		}
 	}
