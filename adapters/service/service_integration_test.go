@@ -12,15 +12,18 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
-// A retry deferred to redelivery comes back after its backoff, not at
-// once: New puts the transport's RetryAfter middleware on the router, so
-// NATS redelivers with the delay (without it the message came back within
-// milliseconds, ten times before its retry was due).
+// A deferral longer than the max hold comes back after its RetryAfter,
+// not at once: New puts the transport's RetryAfter middleware on the
+// router, so NATS redelivers with the delay (without it the message came
+// back within milliseconds, ten times before it was due). The handler
+// defers with levee.Defer, whose delay is exact (a retry's backoff is
+// jittered, so its delay could fall below the hold or the check).
 func TestDeferredRetryIsDelayedByTheTransport(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.NATSURL())
 	topic := brokertest.Name("svc_delay")
@@ -29,7 +32,6 @@ handlers:
   later:
     dlq:
       max_hold: 100ms
-      retry: {initial: 1500ms, max: 1500ms, multiplier: 1}
 `, brokertest.NATSURL())
 	svc, err := service.New(context.Background(), parse(t, y), config.Deps{})
 	if err != nil {
@@ -54,7 +56,7 @@ handlers:
 	calls := 0
 	svc.Handle("later", topic, func(*message.Message) error {
 		if calls++; calls == 1 {
-			return errors.New("downstream busy")
+			return levee.Defer(1500*time.Millisecond, errors.New("downstream busy"))
 		}
 		close(done)
 		return nil
@@ -77,6 +79,6 @@ handlers:
 		t.Fatalf("%d deliveries, want 2 (the failed one and the delayed redelivery)", len(times))
 	}
 	if gap := times[1].Sub(times[0]); gap < time.Second {
-		t.Fatalf("redelivered after %s, before the 1.5s backoff", gap)
+		t.Fatalf("redelivered after %s, before the 1.5s RetryAfter", gap)
 	}
 }
