@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,9 @@ import (
 
 // xDeliveryCount is RabbitMQ's delivery count header (quorum queues).
 const xDeliveryCount = "x-delivery-count"
+
+// xAcquiredCount is RabbitMQ 4.3's count of every delivery (quorum queues).
+const xAcquiredCount = "x-acquired-count"
 
 // Levee trusts only itself (issue 14): a producer's levee_delivery_count,
 // levee_retry_after and levee_redeliver_at never steer a consumer. Before
@@ -287,6 +291,10 @@ func TestTrustAMQPDeliveryCount(t *testing.T) {
 		"max":      int64(math.MaxInt64),
 		"negative": int64(-1),
 		"string":   "99",
+		// RabbitMQ 4.3's x-acquired-count, read only from a 4.3 server;
+		// before that only a producer can have set it.
+		"acquired int64": int64(99),
+		"acquired max":   int64(math.MaxInt64),
 	}
 	for _, tc := range bpTransports(t) {
 		if tc.name != "amqp_classic" && tc.name != "amqp_quorum" {
@@ -308,8 +316,10 @@ func TestTrustAMQPDeliveryCount(t *testing.T) {
 			router.AddConsumerHandler("trust_xdc", topic, tr.Subscriber, scenarioConsumer(middleware.NewStack().DLQ(d.Middleware).Middleware(scenarioHandler(func(msg *message.Message) error {
 				mu.Lock()
 				counts[msg.UUID] = append(counts[msg.UUID], msg.Metadata.Get(levee.KeyDeliveryCount))
-				if v, ok := msg.Metadata[xDeliveryCount]; ok {
-					leaked = append(leaked, v)
+				for _, k := range []string{xDeliveryCount, xAcquiredCount} {
+					if v, ok := msg.Metadata[k]; ok {
+						leaked = append(leaked, k+"="+v)
+					}
 				}
 				mu.Unlock()
 				return errors.New("downstream rejects the order")
@@ -321,7 +331,11 @@ func TestTrustAMQPDeliveryCount(t *testing.T) {
 			for kind, v := range forged {
 				msg := message.NewMessage(watermill.NewUUID(), []byte(kind))
 				uuids[msg.UUID] = kind
-				publishAMQPHeaders(t, topic, msg, amqp.Table{xDeliveryCount: v})
+				header := xDeliveryCount
+				if strings.HasPrefix(kind, "acquired") {
+					header = xAcquiredCount
+				}
+				publishAMQPHeaders(t, topic, msg, amqp.Table{header: v})
 			}
 			scenarioWait(t, "every message dead-lettered", func() bool { return dead.len() == len(forged) })
 			time.Sleep(500 * time.Millisecond) // a late extra call or dead letter shows up
@@ -336,7 +350,7 @@ func TestTrustAMQPDeliveryCount(t *testing.T) {
 				require.Equal(t, 1, deadSeen[id], "%s: dead letters", kind)
 				require.Equal(t, strconv.Itoa(bpMaxAttempts), deadMsgs[id].Metadata.Get(dlq.KeyAttempts), "%s: levee_attempts", kind)
 			}
-			require.Empty(t, leaked, "x-delivery-count in a handler's metadata")
+			require.Empty(t, leaked, "x-delivery-count or x-acquired-count in a handler's metadata")
 		})
 	}
 }

@@ -189,6 +189,7 @@ func (s *consumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out
 		}
 	}
 	lost := ch.NotifyClose(make(chan *amqp.Error, 1))
+	m := s.marshaler(conn)
 	c := s.cfg.Consume
 	deliveries, err := ch.Consume(p.QueueName, c.Consumer, false, c.Exclusive, c.NoLocal, c.NoWait, c.Arguments)
 	if err != nil {
@@ -208,7 +209,7 @@ func (s *consumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out
 				}
 				return true, errors.New("levee/amqp: delivery channel closed")
 			}
-			if !s.deliver(ctx, d, out) {
+			if !s.deliver(ctx, m, d, out) {
 				return true, errConsumerStopped
 			}
 		case aerr := <-lost:
@@ -224,11 +225,24 @@ func (s *consumer) consume(ctx context.Context, p wamqp.BuildTopologyParams, out
 	}
 }
 
+// marshaler returns the Marshaler for deliveries on conn: Levee's reads
+// the delivery count where that server version keeps it (a broker
+// upgraded under a running consumer is read right after the reconnect).
+func (s *consumer) marshaler(conn *amqp.Connection) wamqp.Marshaler {
+	m, ok := s.cfg.Marshaler.(Marshaler)
+	if !ok {
+		return s.cfg.Marshaler
+	}
+	version, _ := conn.Properties["version"].(string)
+	m.AcquiredCount = ServerCountsAcquisitions(version)
+	return m
+}
+
 // deliver hands d over and settles it with the handler's Ack or Nack;
 // false means the subscription ended (d was requeued).
-func (s *consumer) deliver(ctx context.Context, d amqp.Delivery, out chan<- *message.Message) bool {
+func (s *consumer) deliver(ctx context.Context, m wamqp.Marshaler, d amqp.Delivery, out chan<- *message.Message) bool {
 	requeue := !s.cfg.Consume.NoRequeueOnNack
-	msg, err := s.cfg.Marshaler.Unmarshal(d)
+	msg, err := m.Unmarshal(d)
 	if err != nil {
 		// Never acked unprocessed: back to the queue (or to its
 		// dead-letter exchange when NoRequeueOnNack is set).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -14,6 +15,7 @@ import (
 
 const (
 	deliveryCountHeader = "x-delivery-count"
+	acquiredCountHeader = "x-acquired-count"
 	uuidHeader          = wamqp.DefaultMessageUUIDHeaderKey
 )
 
@@ -21,9 +23,9 @@ const (
 // DefaultMarshaler plus: levee_priority becomes the publishing priority
 // (clamped to 0..MaxPriority; none when MaxPriority is 0); non-string
 // headers (x-death) no longer fail unmarshalling; on quorum queues the
-// broker's x-delivery-count becomes levee_delivery_count; x-delivery-count
-// is never kept in metadata, and a producer's levee_delivery_count is
-// dropped. A plain watermill-amqp service that sets it as its Marshaler
+// broker's delivery count (x-delivery-count, or x-acquired-count from
+// RabbitMQ 4.3 on) becomes levee_delivery_count; neither header is ever
+// kept in metadata, and a producer's levee_delivery_count is dropped. A plain watermill-amqp service that sets it as its Marshaler
 // reads and writes what Levee does. The zero value is a classic-queue
 // marshaler without priority. It is safe for concurrent use.
 type Marshaler struct {
@@ -34,6 +36,33 @@ type Marshaler struct {
 	// reported as 1. When false (classic queues, which count nothing),
 	// x-delivery-count is never read: only a producer can have set it.
 	Quorum bool
+	// AcquiredCount reports a broker that counts every delivery of a
+	// quorum queue message in x-acquired-count (RabbitMQ 4.3 and later).
+	// From 4.3 on, x-delivery-count counts only deliveries that failed
+	// by basic.reject or a lost consumer, not a basic.nack, which is how
+	// Levee (and watermill-amqp) return a message; x-acquired-count is
+	// then the count that x-delivery-count was before. When true, a
+	// redelivery's count is read from x-acquired-count (x-delivery-count
+	// when the broker did not set it). When false, x-acquired-count is
+	// never read: on an older broker only a producer can have set it. The
+	// Levee subscriber sets it from the server version of each connection
+	// (ServerCountsAcquisitions).
+	AcquiredCount bool
+}
+
+// ServerCountsAcquisitions reports whether a RabbitMQ server of version
+// (the "version" server property, such as "4.3.0") counts every delivery
+// in x-acquired-count: 4.3 and later. An unparsable version reports false.
+func ServerCountsAcquisitions(version string) bool {
+	major, rest, _ := strings.Cut(version, ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	minor, _, _ = strings.Cut(minor, "-")
+	ma, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(minor)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > 4 || (ma == 4 && mi >= 3)
 }
 
 // Marshal turns msg into a publishing.
@@ -69,7 +98,7 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 	count, counted := m.deliveryCount(d)
 	clean := true
 	for k, v := range d.Headers {
-		if _, ok := v.(string); !ok || k == deliveryCountHeader {
+		if _, ok := v.(string); !ok || k == deliveryCountHeader || k == acquiredCountHeader {
 			clean = false
 			break
 		}
@@ -77,7 +106,7 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 	if !clean {
 		h := make(amqp.Table, len(d.Headers))
 		for k, v := range d.Headers {
-			if k == deliveryCountHeader {
+			if k == deliveryCountHeader || k == acquiredCountHeader {
 				continue
 			}
 			if s, ok := v.(string); ok {
@@ -113,6 +142,12 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 // math.MaxInt64 (so that the count plus this delivery cannot overflow);
 // otherwise the count is 1, which at worst gives a message one more
 // attempt than it should have, never fewer.
+//
+// From RabbitMQ 4.3 on (AcquiredCount), a basic.nack no longer increments
+// x-delivery-count, which then stays 0 for a message Levee returned any
+// number of times; x-acquired-count counts every return (1 on the first
+// redelivery, as x-delivery-count did before) and is read instead, by the
+// same rules.
 func (m Marshaler) deliveryCount(d amqp.Delivery) (int64, bool) {
 	if !m.Quorum {
 		return 0, false
@@ -120,8 +155,22 @@ func (m Marshaler) deliveryCount(d amqp.Delivery) (int64, bool) {
 	if !d.Redelivered {
 		return 1, true
 	}
+	if m.AcquiredCount {
+		if c, ok := headerCount(d.Headers[acquiredCountHeader]); ok {
+			return c + 1, true
+		}
+	}
+	if c, ok := headerCount(d.Headers[deliveryCountHeader]); ok {
+		return c + 1, true
+	}
+	return 1, true
+}
+
+// headerCount reads a broker's count header: an integer from 0 to below
+// math.MaxInt64, else ok is false.
+func headerCount(h any) (int64, bool) {
 	var c int64 = -1
-	switch v := d.Headers[deliveryCountHeader].(type) {
+	switch v := h.(type) {
 	case int64:
 		c = v
 	case int32:
@@ -134,7 +183,7 @@ func (m Marshaler) deliveryCount(d amqp.Delivery) (int64, bool) {
 		c = int64(v)
 	}
 	if c < 0 || c == math.MaxInt64 {
-		return 1, true
+		return 0, false
 	}
-	return c + 1, true
+	return c, true
 }

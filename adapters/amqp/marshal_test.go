@@ -98,3 +98,73 @@ func TestAMQPMarshalerUnmarshalHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestAMQPMarshalerAcquiredCount: from RabbitMQ 4.3 on, a basic.nack (how
+// Levee returns a message) leaves x-delivery-count at 0 and counts the
+// return in x-acquired-count, which is then the delivery count. On an
+// older broker x-acquired-count is never read (only a producer can have
+// set it), and neither header is kept in metadata.
+func TestAMQPMarshalerAcquiredCount(t *testing.T) {
+	cases := []struct {
+		name        string
+		acquired    bool // the server counts acquisitions (4.3+)
+		redelivered bool
+		headers     amqp.Table
+		wantCount   string
+	}{
+		{"4.3 nacked three times", true, true, amqp.Table{deliveryCountHeader: int64(0), acquiredCountHeader: int64(3)}, "4"},
+		{"4.3 rejected and nacked", true, true, amqp.Table{deliveryCountHeader: int64(1), acquiredCountHeader: int64(2)}, "3"},
+		{"4.3 first delivery, forged", true, false, amqp.Table{acquiredCountHeader: int64(99)}, "1"},
+		{"4.3 without x-acquired-count", true, true, amqp.Table{deliveryCountHeader: int64(2)}, "3"},
+		{"4.3 garbage x-acquired-count", true, true, amqp.Table{deliveryCountHeader: int64(2), acquiredCountHeader: "7"}, "3"},
+		{"4.3 negative x-acquired-count", true, true, amqp.Table{acquiredCountHeader: int64(-1)}, "1"},
+		{"older broker, forged x-acquired-count", false, true, amqp.Table{deliveryCountHeader: int64(1), acquiredCountHeader: int64(99)}, "2"},
+		{"older broker, first delivery", false, false, amqp.Table{acquiredCountHeader: int32(99)}, "1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := amqp.Table{uuidHeader: "id", "k": "v"}
+			for k, v := range tc.headers {
+				h[k] = v
+			}
+			m := Marshaler{Quorum: true, AcquiredCount: tc.acquired}
+			msg, err := m.Unmarshal(amqp.Delivery{Headers: h, Body: []byte("b"), Redelivered: tc.redelivered})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := msg.Metadata.Get(levee.KeyDeliveryCount); got != tc.wantCount {
+				t.Errorf("got delivery count %q, want %q", got, tc.wantCount)
+			}
+			for _, k := range []string{deliveryCountHeader, acquiredCountHeader} {
+				if v, ok := msg.Metadata[k]; ok {
+					t.Errorf("got metadata %s=%q, want none", k, v)
+				}
+			}
+			if msg.Metadata.Get("k") != "v" {
+				t.Errorf("lost header k: %v", msg.Metadata)
+			}
+		})
+	}
+}
+
+func TestServerCountsAcquisitions(t *testing.T) {
+	for version, want := range map[string]bool{
+		"3.10.8":     false,
+		"3.13.7":     false,
+		"4.0.5":      false,
+		"4.2.5":      false,
+		"4.3.0":      true,
+		"4.3.0-rc.1": true,
+		"4.3.5":      true,
+		"4.10.1":     true,
+		"5.0.0":      true,
+		"":           false,
+		"4":          false,
+		"garbage":    false,
+		"x.3.0":      false,
+	} {
+		if got := ServerCountsAcquisitions(version); got != want {
+			t.Errorf("ServerCountsAcquisitions(%q) = %v, want %v", version, got, want)
+		}
+	}
+}
