@@ -30,7 +30,9 @@ import (
 //
 // Returning nil acks every message. Returning an *Errors (possibly wrapped)
 // fails only the messages it names. Any other error fails every message
-// with that error. A panic fails every message with a *levee.PanicError.
+// with that error. After a panic the func is called again on halves of
+// the batch until the messages that panic are alone: each of those fails
+// with its *levee.PanicError, the others get the later calls' verdicts.
 type Func func(ctx context.Context, msgs []*message.Message) error
 
 // Batcher collects the messages delivered to its Handler into batches and

@@ -304,25 +304,86 @@ func TestPartialFailure(t *testing.T) {
 	}
 }
 
-func TestPanicFailsEveryMessage(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := mustNew(t, func(context.Context, []*message.Message) error { panic("boom") }, batch.WithMaxSize(3))
-		d := newDelivery()
-		all := msgs("m", 3, "x")
-		d.send(b, all...)
-		d.wg.Wait()
-		for _, m := range all {
-			err, _ := d.result(m.UUID)
-			var pe *levee.PanicError
-			if !errors.As(err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 {
-				t.Fatalf("%s: got %v, want a *PanicError with value boom and a stack", m.UUID, err)
+var errFlaky = errors.New("flaky")
+
+// TestPanicFailsOnlyItsMessages: a panic fails only the messages that
+// panic when the func has them alone. Before, it failed every message of
+// the batch with the *levee.PanicError, so the dlq dead-lettered the
+// healthy neighbours of one poison message with class panic and the
+// poison's reason. The batcher now splits a batch that panicked in halves
+// and runs each again until the messages that panic are alone.
+func TestPanicFailsOnlyItsMessages(t *testing.T) {
+	panicsOn := func(poison ...string) func([]*message.Message) error {
+		return func(msgs []*message.Message) error {
+			for _, m := range msgs {
+				if slices.Contains(poison, m.UUID) {
+					panic("boom " + m.UUID)
+				}
 			}
-			var c interface{ ErrorClass() string }
-			if !errors.As(err, &c) || c.ErrorClass() != "panic" {
-				t.Errorf("%s: got class of %v, want panic", m.UUID, err)
-			}
+			return nil
 		}
-	})
+	}
+	tests := []struct {
+		name   string
+		ret    func([]*message.Message) error
+		n      int
+		poison []string         // messages that must fail with their own *PanicError
+		other  map[string]error // the results of the others (absent: success)
+	}{
+		{"one poison among five", panicsOn("m3"), 5, []string{"m3"}, nil},
+		{"two poisons", panicsOn("m0", "m4"), 5, []string{"m0", "m4"}, nil},
+		{"every message panics", panicsOn("m0", "m1", "m2"), 3, []string{"m0", "m1", "m2"}, nil},
+		{"a neighbour's own failure is kept", func(msgs []*message.Message) error {
+			failed := &batch.Errors{}
+			for i, m := range msgs {
+				switch m.UUID {
+				case "m1":
+					panic("boom m1")
+				case "m2":
+					failed.Fail(i, errFlaky)
+				}
+			}
+			return failed
+		}, 4, []string{"m1"}, map[string]error{"m2": errFlaky}},
+		{"a panic alone", panicsOn("m0"), 1, []string{"m0"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &sink{ret: tt.ret}
+				b := mustNew(t, s.fn, batch.WithMaxSize(tt.n))
+				d := newDelivery()
+				all := msgs("m", tt.n, "x")
+				d.send(b, all...)
+				d.wg.Wait()
+				for _, m := range all {
+					err, _ := d.result(m.UUID)
+					if !slices.Contains(tt.poison, m.UUID) {
+						want := tt.other[m.UUID]
+						if !errors.Is(err, want) || (want == nil && err != nil) {
+							t.Errorf("%s: got %v, want %v (a neighbour of the panic)", m.UUID, err, want)
+						}
+						continue
+					}
+					var pe *levee.PanicError
+					if !errors.As(err, &pe) || pe.Value != "boom "+m.UUID || len(pe.Stack) == 0 {
+						t.Fatalf("%s: got %v, want its own *PanicError (value %q) with a stack", m.UUID, err, "boom "+m.UUID)
+					}
+					var c interface{ ErrorClass() string }
+					if !errors.As(err, &c) || c.ErrorClass() != "panic" {
+						t.Errorf("%s: got class of %v, want panic", m.UUID, err)
+					}
+				}
+				// Every call after the first runs a part of the batch that
+				// panicked: no message is in two calls that did not panic.
+				for _, c := range s.batches()[1:] {
+					if len(c) > (tt.n+1)/2 {
+						t.Errorf("isolation call of %d messages %v, want at most half the batch", len(c), c)
+					}
+				}
+			})
+		})
+	}
 }
 
 func TestCancellationMidBatch(t *testing.T) {

@@ -240,13 +240,17 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 	}
 	err := b.call(ctx, msgs)
 	errs, out, all := resolve(msgs, err)
+	if out == outcomePanic {
+		b.cfg.logger.Error("levee/batch: batch func panicked", err, watermill.LogFields{"batch_size": len(msgs)})
+		if len(msgs) > 1 {
+			errs, all = make([]error, len(msgs)), nil
+			b.isolate(ctx, msgs, errs, err)
+		}
+	}
 	if span != nil {
 		endSpan(span, out, err)
 	}
 	b.inst.batch(bt.attrs, bt.reason, out, len(msgs), time.Since(start))
-	if out == outcomePanic {
-		b.cfg.logger.Error("levee/batch: batch func panicked", err, watermill.LogFields{"batch_size": len(msgs)})
-	}
 
 	// The entries are this goroutine's while the batch runs (nothing removes
 	// an entry of a running batch), so results are set outside the lock.
@@ -275,6 +279,41 @@ func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message,
 	// Wake the waiters outside the lock: closing readies every one of them.
 	wakeAll(bt, wake)
 	cancel()
+}
+
+// isolate finds the messages of msgs, a batch that panicked with perr,
+// that panic on their own: it runs the func again on each half and
+// splits a half that panics again, until a message that panics is alone.
+// Only such a message gets a *levee.PanicError (its own, the dlq
+// dead-letters it as class panic); every other message gets the verdict
+// of the last call that had it, so a healthy neighbour of a poison
+// message is not dead-lettered with the poison's panic. A func that
+// panics on every message runs 2n-1 times in all; one poison message
+// among n costs about 2 log2(n) calls. errs receives the results, one
+// per message.
+func (b *Batcher) isolate(ctx context.Context, msgs []*message.Message, errs []error, perr error) {
+	if len(msgs) == 1 {
+		errs[0] = perr
+		return
+	}
+	half := len(msgs) / 2
+	for _, r := range [2][2]int{{0, half}, {half, len(msgs)}} {
+		// A full slice expression: a func that appends to its slice must
+		// not overwrite the other half.
+		sub, out := msgs[r[0]:r[1]:r[1]], errs[r[0]:r[1]]
+		err := b.call(ctx, sub)
+		subErrs, o, all := resolve(sub, err)
+		switch {
+		case o == outcomePanic:
+			b.isolate(ctx, sub, out, err)
+		case subErrs != nil:
+			copy(out, subErrs)
+		default:
+			for i := range out {
+				out[i] = all
+			}
+		}
+	}
 }
 
 // call runs the batch func, turning a panic into a *levee.PanicError.

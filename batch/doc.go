@@ -29,8 +29,13 @@
 // DLQ, the others are acked), or any other error (every message fails with
 // it). An *Errors naming an index or UUID outside the batch, or holding a
 // nil error, fails the whole batch with ErrInvalidResult: a malformed
-// result never acks anything. A panic in the Func fails every message of
-// the batch with *levee.PanicError, whose ErrorClass is "panic".
+// result never acks anything. A panic in the Func is isolated: the batch
+// is split in halves and each half run again (recursively), so only a
+// message that panics alone fails with its *levee.PanicError (ErrorClass
+// "panic": dead-lettered by the dlq slot); every other message gets the
+// verdict of the last call that had it. A healthy message is never
+// dead-lettered for a neighbour's panic, and the Func must tolerate seeing
+// a message again, as it must for any redelivery.
 //
 // A message whose context ends before its batch is handed to the Func
 // leaves the batch and is not passed to the Func: with a *LeftError (a

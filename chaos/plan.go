@@ -112,8 +112,9 @@ type Plan struct {
 	// permanent, validation, panic, forged).
 	Fates map[string]float64 `yaml:"fates"`
 	// BatchShare is the share of messages sent to the batch handler's
-	// topic (panic fates there become permanent: a panicking batch fails
-	// every message of the batch).
+	// topic (panic fates there become permanent: the batcher re-runs a
+	// panicking batch in halves to isolate the panic, so a panic is no
+	// one-call fate there).
 	BatchShare float64 `yaml:"batch_share"`
 	// OrderKeys > 0 checks order per key (message i has key i % OrderKeys)
 	// where the transport promises it.

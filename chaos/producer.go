@@ -112,7 +112,7 @@ func (a *assigner) draw(p *Plan) drawn {
 	d := drawn{fate: a.next()}
 	d.toBatch = a.float() < p.BatchShare
 	if d.toBatch && d.fate.Kind == Panic {
-		d.fate.Kind = Permanent // a panic fails the whole batch: not a per-message fate
+		d.fate.Kind = Permanent // the batcher re-runs a panicking batch to isolate it: not a one-call fate
 	}
 	d.priority = int(a.float() * 10)
 	return d
