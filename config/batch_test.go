@@ -1,0 +1,98 @@
+package config_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/config"
+)
+
+// TestBatchCombinations: a handler's batch section with a timeout or a
+// slow-call threshold that is not longer than the batch's max_wait. Each
+// loaded, and built a handler that went wrong on a quiet service: with
+// the timeout, a message alone in its batch left it when its attempt
+// timed out, before the batch flushed, and was redelivered without end
+// (a deferral, never written, never dead-lettered); with the slow call,
+// every message took max_wait, so the breaker tripped with a healthy
+// downstream. Both are load errors naming the key and the line now.
+func TestBatchCombinations(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string // substrings of the error; none: valid
+	}{
+		{"timeout below max_wait", "handlers:\n  h:\n    timeout: 10ms\n    batch: {max_wait: 50ms}\n",
+			[]string{"levee.yaml:3: handlers.h.timeout: 10ms is not longer than the batch's max_wait (50ms)"}},
+		{"timeout equal to the default max_wait", "handlers:\n  h:\n    timeout: 50ms\n    batch: {max_size: 10}\n",
+			[]string{"levee.yaml:3: handlers.h.timeout: 50ms is not longer than the batch's max_wait (50ms)"}},
+		{"slow call below max_wait", "handlers:\n  h:\n    breaker: {slow_call: {threshold: 20ms, ratio: 50%}}\n    batch: {max_wait: 50ms}\n",
+			[]string{"levee.yaml:3: handlers.h.breaker.slow_call.threshold: 20ms is not longer than the batch's max_wait (50ms)"}},
+		{"shared breaker's slow call", "breakers:\n  b: {slow_call: {threshold: 20ms, ratio: 50%}}\nhandlers:\n  h:\n    breaker: {shared: b}\n    batch: {max_wait: 50ms}\n",
+			[]string{"levee.yaml:5: handlers.h.breaker: the shared breaker b's slow_call.threshold 20ms is not longer than the batch's max_wait (50ms)"}},
+		{"both", "handlers:\n  h:\n    timeout: 10ms\n    breaker: {slow_call: {threshold: 20ms, ratio: 50%}}\n    batch: {max_wait: 50ms}\n",
+			[]string{"handlers.h.timeout: 10ms", "handlers.h.breaker.slow_call.threshold: 20ms"}},
+		{"longer timeout and threshold", "handlers:\n  h:\n    timeout: 1s\n    breaker: {slow_call: {threshold: 500ms, ratio: 50%}}\n    batch: {max_wait: 50ms}\n", nil},
+		{"no batch section", "handlers:\n  h:\n    timeout: 10ms\n    breaker: {slow_call: {threshold: 20ms, ratio: 50%}}\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want a valid file", err)
+				}
+				return
+			}
+			if !errors.Is(err, config.ErrInvalidConfig) {
+				t.Fatalf("got %v, want an error wrapping ErrInvalidConfig", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestTimeoutBelowMaxWaitNeverWrites shows what the check prevents: built
+// in code (where nothing links the two settings), a 10ms timeout in front
+// of a batch lingering 50ms gives a message alone a deferral on every
+// delivery, and the batch func never runs.
+func TestTimeoutBelowMaxWaitNeverWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg, err := config.Parse("levee.yaml", []byte("handlers:\n  h:\n    timeout: 1s\n    dlq: {topic: d}\n    batch: {max_wait: 50ms}\n"), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		b, err := cfg.Batcher("h", func(context.Context, []*message.Message) error { calls++; return nil }, config.Deps{},
+			batch.WithMaxWait(2*time.Second)) // the application's own option, longer than the timeout
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		a, err := config.Build(cfg, config.Deps{Publisher: discard{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		h := a.Stack("h").Middleware(b.Handler)
+		for i := range 3 {
+			_, err := h(message.NewMessage("m", nil))
+			var left *batch.LeftError
+			if !errors.As(err, &left) {
+				t.Fatalf("delivery %d: got %v, want a *batch.LeftError (a deferral)", i, err)
+			}
+		}
+		if calls != 0 {
+			t.Fatalf("batch func ran %d times, want never", calls)
+		}
+	})
+}

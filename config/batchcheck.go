@@ -1,0 +1,83 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/breaker"
+	iconfig "github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/middleware"
+)
+
+// batchConflicts returns an error for each setting of a handler with a
+// batch section that is not longer than the batch's max_wait (the
+// section's, or batch.DefaultMaxWait): a message waits in its batch up to
+// max_wait before the func runs, so on a quiet service every attempt
+// lasts that long.
+//   - timeout: the attempt times out while the message lingers; it leaves
+//     the batch with a deferral before the batch flushes, and each
+//     redelivery does the same: it is never written, never dead-lettered.
+//   - the breaker's slow_call.threshold (its own or a shared breaker's):
+//     every such message is a slow call, so the breaker trips with a
+//     healthy downstream.
+func (c *Config) batchConflicts(name string, hc *Handler) error {
+	bc, ok := hc.Batch()
+	if !ok {
+		return nil
+	}
+	wait := batch.DefaultMaxWait
+	if bc.MaxWait != nil {
+		wait = *bc.MaxWait
+	}
+	var errs []error
+	path := "handlers." + name
+	if t, ok := Value[*middleware.Timeout](hc, "timeout"); ok && t.Duration() <= wait {
+		errs = append(errs, c.errorAt(path+".timeout", fmt.Errorf("%s is not longer than the batch's max_wait (%s): "+
+			"a message alone in its batch would time out before the batch flushes and be redelivered without ever being written; "+
+			"set the timeout above max_wait plus the batch func's time", t.Duration(), wait)))
+	}
+	bk, ok := Value[breaker.Config](hc, "breaker")
+	if !ok {
+		return iconfig.Join(errs...)
+	}
+	slow := func(sc *breaker.SlowCallConfig) bool { return sc != nil && sc.Threshold > 0 && sc.Threshold <= wait }
+	const advice = ": every message of a batch that does not fill takes max_wait or more, so the breaker would count it slow " +
+		"and trip with a healthy downstream; set the threshold above max_wait plus the batch func's time"
+	switch {
+	case bk.Shared == "" && slow(bk.SlowCall):
+		errs = append(errs, c.errorAt(path+".breaker.slow_call.threshold", fmt.Errorf(
+			"%s is not longer than the batch's max_wait (%s)%s", bk.SlowCall.Threshold, wait, advice)))
+	case bk.Shared != "":
+		if th, ok := c.sharedSlowCall(bk.Shared); ok && th <= wait {
+			errs = append(errs, c.errorAt(path+".breaker", fmt.Errorf(
+				"the shared breaker %s's slow_call.threshold %s is not longer than the batch's max_wait (%s)%s", bk.Shared, th, wait, advice)))
+		}
+	}
+	return iconfig.Join(errs...)
+}
+
+// sharedSlowCall returns the slow-call threshold of the shared breaker
+// name, when it decodes and has one.
+func (c *Config) sharedSlowCall(name string) (time.Duration, bool) {
+	raw, ok := c.shared["breakers"][name]
+	if !ok {
+		return 0, false
+	}
+	var bc breaker.Config
+	if err := raw.Decode(&bc); err != nil || bc.SlowCall == nil || bc.SlowCall.Threshold <= 0 {
+		return 0, false
+	}
+	return bc.SlowCall.Threshold, true
+}
+
+// errorAt locates err at the key path of the file.
+func (c *Config) errorAt(path string, err error) error {
+	line := 0
+	if s, ok := c.sources.Lookup(path); ok {
+		line = s.Line
+	} else if l, ok := c.keyLines[path]; ok {
+		line = l
+	}
+	return &iconfig.Error{File: c.file, Line: line, Path: path, Err: err}
+}
