@@ -30,7 +30,8 @@ import (
 // TestScenarios is Levee's own scenario suite, run on every transport by
 // one table: a poison message is dead-lettered with its keys, a breaker
 // outage gives no redelivery storm and no loss, a batch with a partial
-// failure dead-letters only the failed message, and a rate-limited
+// failure dead-letters only the failed message, a panic in a batch func
+// dead-letters only the message that panics, and a rate-limited
 // consumer holds its rate. (Priority order under load is
 // TestPriorityOverTransports.) Each subtest builds its own transport,
 // consumer group and topics, so runs never see each other's messages.
@@ -42,6 +43,7 @@ func TestScenarios(t *testing.T) {
 		{"poison", scenarioPoison},
 		{"breaker_outage", scenarioBreakerOutage},
 		{"batch_partial_failure", scenarioBatchPartialFailure},
+		{"batch_panic", scenarioBatchPanic},
 		{"ratelimit", scenarioRateLimit},
 	}
 	for _, tc := range transportCases(t) {
@@ -417,6 +419,79 @@ func scenarioBatchPartialFailure(t *testing.T, tc transportCase) {
 	require.GreaterOrEqual(t, failedAttempts.Load(), int64(attempts), "retries of the failed message")
 	t.Logf("%s: largest batch %d, failed message tried %d times, dead letter attempts %s",
 		tc.name, maxBatch.Load(), failedAttempts.Load(), dl.Metadata.Get(dlq.KeyAttempts))
+}
+
+// scenarioBatchPanic: a batch func panics whenever its batch holds one
+// poison message. Behind recover and dlq only the poison is dead-lettered
+// (class panic, with its stack) and every other message is written
+// exactly once; before, the panic failed the whole batch and its healthy
+// neighbours were dead-lettered with it.
+func scenarioBatchPanic(t *testing.T, tc transportCase) {
+	const total, poison = 24, 10
+	conc := scenarioConcurrency(tc)
+	tr := scenarioTransport(t, tc, conc)
+	topic := scenarioTopic("bpanic")
+	dlqTopic := topic + ".dlq"
+
+	var maxBatch, panics atomic.Int64
+	processed, dead := newScenarioSet(), newScenarioSet()
+	b, err := batch.New(func(_ context.Context, msgs []*message.Message) error {
+		if n := int64(len(msgs)); n > maxBatch.Load() {
+			maxBatch.Store(n) // only the max is logged; races are harmless
+		}
+		for _, m := range msgs {
+			if m.Metadata.Get("poison") == "1" {
+				panics.Add(1)
+				panic("unparseable row")
+			}
+		}
+		for _, m := range msgs {
+			processed.add(m.UUID, nil) // written only by a call that does not panic
+		}
+		return nil
+	}, batch.WithMaxSize(conc), batch.WithMaxWait(50*time.Millisecond), batch.WithConcurrency(conc))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+
+	d, err := dlq.New(tr.Publisher)
+	require.NoError(t, err)
+	router := scenarioRouter(t)
+	stack := middleware.NewStack().Recover(middleware.Recover).DLQ(d.Middleware)
+	router.AddConsumerHandler("batch", topic, tr.Subscriber, scenarioConsumer(stack.Middleware(b.Handler)))
+	scenarioCollectDeadLetters(router, tr.Subscriber, dlqTopic, dead)
+	scenarioRun(t, router)
+
+	sent := map[string]*message.Message{}
+	var bad *message.Message
+	for i := 0; i < total; i++ {
+		m := message.NewMessage(watermill.NewUUID(), scenarioPayload(i))
+		if i == poison {
+			m.Metadata.Set("poison", "1")
+			bad = m.Copy()
+		}
+		sent[m.UUID] = m.Copy()
+		require.NoError(t, tr.Publisher.Publish(topic, m))
+	}
+	scenarioWait(t, "N-1 processed and one dead-lettered", func() bool {
+		return processed.len() == total-1 && dead.len() >= 1
+	})
+	// Let any duplicate or late dead letter show up before counting.
+	time.Sleep(300 * time.Millisecond)
+
+	seen, _ := processed.snapshot()
+	for id, n := range seen {
+		require.Contains(t, sent, id)
+		require.NotEqual(t, bad.UUID, id, "the poison message was processed")
+		require.Equal(t, 1, n, "message %s processed %d times", id, n)
+	}
+	require.Len(t, seen, total-1)
+	deadSeen, deadMsgs := dead.snapshot()
+	require.Equal(t, map[string]int{bad.UUID: 1}, deadSeen, "dead letters")
+	dl := deadMsgs[bad.UUID]
+	scenarioCheckDeadLetter(t, dl, bad, topic, "batch", string(dlq.ClassPanic))
+	require.Equal(t, "levee: panic: unparseable row", dl.Metadata.Get(dlq.KeyError))
+	require.NotEmpty(t, dl.Metadata.Get(dlq.KeyStack), "the panic's stack")
+	t.Logf("%s: largest batch %d, calls that panicked %d", tc.name, maxBatch.Load(), panics.Load())
 }
 
 // scenarioRateLimit: a consumer with concurrency behind ratelimit at
