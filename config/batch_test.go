@@ -96,3 +96,41 @@ func TestTimeoutBelowMaxWaitNeverWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchPriorityWarning: a message holds its priority slot while it
+// waits in its batch, so a batch never holds more messages than the
+// scheduler has slots (probed: slots 2, max_size 10, ten messages in
+// flight gave five batches of two, each after max_wait). The file loads
+// (it is valid) and Warnings says so.
+func TestBatchPriorityWarning(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string // want "": no warning
+	}{
+		{"fewer slots than max_size", "schedulers:\n  s: {slots: 2}\nhandlers:\n  h:\n    priority: {scheduler: s}\n    batch: {max_size: 10}\n",
+			"levee.yaml:5: handlers.h.priority: scheduler s has 2 slots and the batch's max_size is 10"},
+		{"default slots, default max_size", "schedulers:\n  s: {}\nhandlers:\n  h:\n    priority: {scheduler: s}\n    batch: {}\n",
+			"scheduler s has 8 slots and the batch's max_size is 100"},
+		{"enough slots", "schedulers:\n  s: {slots: 16}\nhandlers:\n  h:\n    priority: {scheduler: s}\n    batch: {max_size: 16}\n", ""},
+		{"no batch", "schedulers:\n  s: {slots: 2}\nhandlers:\n  h:\n    priority: {scheduler: s}\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings(config.Deps{}) {
+				if strings.Contains(w, "slots") {
+					got = append(got, w)
+				}
+			}
+			switch {
+			case tt.want == "" && len(got) > 0:
+				t.Errorf("got %q, want no warning", got)
+			case tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)):
+				t.Errorf("got %q, want one warning containing %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/levee-dev/levee/breaker"
 	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
+	"github.com/levee-dev/levee/priority"
 )
 
 // batchConflicts returns an error for each setting of a handler with a
@@ -80,4 +81,41 @@ func (c *Config) errorAt(path string, err error) error {
 		line = l
 	}
 	return &iconfig.Error{File: c.file, Line: line, Path: path, Err: err}
+}
+
+// batchSlotsWarning returns the warning for a handler with a batch
+// section whose priority scheduler has fewer slots than the batch's
+// max_size, or "". A message holds its slot while it waits in its batch,
+// so a batch never holds more messages than the scheduler has slots (fewer
+// when other handlers share it) and, not filling, waits max_wait.
+func (c *Config) batchSlotsWarning(name string, h *Handler) string {
+	bc, okB := h.Batch()
+	pc, okP := Value[priority.Config](h, "priority")
+	if !okB || !okP {
+		return ""
+	}
+	raw, ok := c.shared["schedulers"][pc.Scheduler]
+	if !ok {
+		return ""
+	}
+	var sc priority.SchedulerConfig
+	if err := raw.Decode(&sc); err != nil {
+		return ""
+	}
+	slots, size, wait := priority.DefaultSlots, batch.DefaultMaxSize, batch.DefaultMaxWait
+	if sc.Slots > 0 {
+		slots = sc.Slots
+	}
+	if bc.MaxSize != nil {
+		size = *bc.MaxSize
+	}
+	if bc.MaxWait != nil {
+		wait = *bc.MaxWait
+	}
+	if slots >= size {
+		return ""
+	}
+	return fmt.Sprintf("%s: scheduler %s has %d slots and the batch's max_size is %d: a message holds its slot while it waits in its batch, "+
+		"so a batch never holds more than %d messages and waits max_wait (%s) to flush; give the scheduler at least max_size slots or lower max_size",
+		c.at("handlers."+name+".priority"), pc.Scheduler, slots, size, slots, wait)
 }

@@ -54,7 +54,9 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 // handler admits nothing until the rate changes), a handler's breaker
 // that trips on consecutive failures no fewer than its dlq's max attempts
 // (a message alone in flight when an outage starts is dead-lettered as
-// the breaker trips; the defaults, 5 and 5, do this), and telemetry sections
+// the breaker trips; the defaults, 5 and 5, do this), a batch handler's
+// priority scheduler with fewer slots than the batch's max_size (a batch
+// never fills), and telemetry sections
 // (tracing, metrics) that deps gives no provider for, so they record
 // nothing. Build logs them through Deps.Logger; `levee config check`
 // prints them (it has no providers, so it notes every telemetry section).
@@ -63,6 +65,9 @@ func (c *Config) Warnings(deps Deps) []string {
 	for _, name := range c.HandlerNames() {
 		h := c.handlers[name]
 		if w := c.aloneWarning(name, h); w != "" {
+			out = append(out, w)
+		}
+		if w := c.batchSlotsWarning(name, h); w != "" {
 			out = append(out, w)
 		}
 		for _, p := range h.parts {
