@@ -174,10 +174,22 @@ func TestBatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	noop := func(context.Context, []*message.Message) error { return nil }
-	// Deps.MaxHold below the section's max_wait is rejected by batch.New...
+	// Deps.MaxHold below the section's max_wait is rejected by batch.New,
+	// the error naming max_wait and the max hold, not a max_hold the file
+	// does not set (it said "max_hold: must be longer than max_wait (1h0m0s),
+	// got 1s")...
 	if _, err := cfg.Batcher("inv", noop, config.Deps{MaxHold: time.Second}); !errors.Is(err, batch.ErrInvalidConfig) ||
-		!strings.HasPrefix(err.Error(), "levee.yaml: handlers.inv.batch:") {
-		t.Fatalf("got %v, want batch.ErrInvalidConfig located at handlers.inv.batch", err)
+		!strings.HasPrefix(err.Error(), "levee.yaml:3: handlers.inv.batch.max_wait: the batch's max_wait is not shorter than the max hold 1s (config.Deps.MaxHold") {
+		t.Fatalf("got %v, want batch.ErrInvalidConfig located at handlers.inv.batch.max_wait, naming the max hold", err)
+	}
+	// ...also when the max_wait is the default or the application's own.
+	if _, err := cfg.Batcher("other", noop, config.Deps{MaxHold: 10 * time.Millisecond}); !errors.Is(err, batch.ErrInvalidConfig) ||
+		!strings.HasPrefix(err.Error(), "levee.yaml: handlers.other.batch: the batch's max_wait is not shorter than the max hold 10ms") {
+		t.Fatalf("got %v, want batch.ErrInvalidConfig naming the default max_wait and the max hold", err)
+	}
+	if _, err := cfg.Batcher("other", noop, config.Deps{MaxHold: time.Second}, batch.WithMaxWait(2*time.Second)); !errors.Is(err, batch.ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), "the batch's max_wait is not shorter than the max hold 1s") {
+		t.Fatalf("got %v, want batch.ErrInvalidConfig naming the max hold", err)
 	}
 	// ...while the section's own max_hold takes precedence over it.
 	held, err := cfg.Batcher("held", noop, config.Deps{MaxHold: time.Second})

@@ -78,7 +78,18 @@ func (h *Handler) Describe() string {
 // with deps' Logger, TracerProvider and MeterProvider. opts are applied
 // last. Register b.Handler (or b.NoPublishHandler) under the same name and
 // Close the Batcher after the router has stopped. Errors are batch.New's.
+//
+// A max_wait (the section's, opts' or the default) not shorter than
+// deps.MaxHold, when the section sets no max_hold, is an error naming
+// max_wait and the max hold: every batch would fail with a
+// *batch.HoldError before it flushed.
 func (c *Config) Batcher(handler string, fn batch.Func, deps Deps, opts ...batch.Option) (*batch.Batcher, error) {
+	bc, hasSection := c.Handler(handler).Batch()
+	var own []batch.Option // the section's and opts, without deps
+	if hasSection {
+		own = append(own, bc.Options()...)
+	}
+	own = append(own, opts...)
 	var all []batch.Option
 	if deps.MaxHold > 0 {
 		all = append(all, batch.WithMaxHold(deps.MaxHold))
@@ -86,14 +97,28 @@ func (c *Config) Batcher(handler string, fn batch.Func, deps Deps, opts ...batch
 	if deps.MaxInFlight > 0 {
 		all = append(all, batch.WithConcurrency(deps.MaxInFlight))
 	}
-	if bc, ok := c.Handler(handler).Batch(); ok {
+	if hasSection {
 		all = append(all, bc.Options()...)
 	}
 	all = append(all, batch.WithLogger(deps.Logger), batch.WithTracerProvider(deps.TracerProvider),
 		batch.WithMeterProvider(deps.MeterProvider))
 	b, err := batch.New(fn, append(all, opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: handlers.%s.batch: %w", c.file, handler, err)
+	if err == nil {
+		return b, nil
 	}
-	return b, nil
+	if deps.MaxHold > 0 && bc.MaxHold == nil {
+		// Valid without the max hold Deps gives: the batch's max_wait
+		// reaches the hold, which the user did not set as max_hold.
+		if alone, aerr := batch.New(fn, own...); aerr == nil {
+			_ = alone.Close()
+			path := "handlers." + handler + ".batch.max_wait"
+			if bc.MaxWait == nil {
+				path = "handlers." + handler + ".batch"
+			}
+			return nil, fmt.Errorf("%s: the batch's max_wait is not shorter than the max hold %s (config.Deps.MaxHold, "+
+				"the transport's ack deadline less a margin): every batch would be failed with batch.HoldError before it flushes; "+
+				"lower max_wait: %w", c.at(path), deps.MaxHold, err)
+		}
+	}
+	return nil, fmt.Errorf("%s: handlers.%s.batch: %w", c.file, handler, err)
 }
