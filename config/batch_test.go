@@ -3,7 +3,9 @@ package config_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
 )
 
@@ -131,6 +134,65 @@ func TestBatchPriorityWarning(t *testing.T) {
 			case tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)):
 				t.Errorf("got %q, want one warning containing %q", got, tt.want)
 			}
+		})
+	}
+}
+
+// TestBatchBreakerCountsPerMessage pins what docs/BREAKER.md ("A batch
+// handler") says: each message of a batch is one breaker call, so a
+// result naming one of five messages counts one failure (its neighbours
+// count as successes and are not retried), and an error for the whole
+// batch counts five, tripping consecutive_failures: 5 with one call.
+func TestBatchBreakerCountsPerMessage(t *testing.T) {
+	tests := []struct {
+		name     string
+		ret      func(msgs []*message.Message) error
+		failures uint32 // counted while closed (an open breaker resets its counts)
+		wantOpen bool
+	}{
+		{"one of five fails", func(msgs []*message.Message) error {
+			return (&batch.Errors{}).Fail(2, errors.New("row rejected"))
+		}, 1, false},
+		{"the whole batch fails", func([]*message.Message) error { return errors.New("database down") }, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg, err := config.Parse("levee.yaml", []byte("handlers:\n  h:\n    dlq: {topic: d, retry: {max_attempts: 1}}\n"+
+					"    breaker: {consecutive_failures: 5}\n    batch: {max_size: 5, max_wait: 10ms}\n"), nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				deps := config.Deps{Publisher: discard{}}
+				a, err := config.Build(cfg, deps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer a.Close()
+				calls := 0
+				b, err := cfg.Batcher("h", func(_ context.Context, msgs []*message.Message) error {
+					calls++
+					return tt.ret(msgs)
+				}, deps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				h := a.Stack("h").Middleware(b.Handler)
+				br, _ := a.Breaker("h")
+				var wg sync.WaitGroup
+				for i := range 5 {
+					wg.Go(func() { _, _ = h(message.NewMessage(fmt.Sprint(i), nil)) })
+				}
+				wg.Wait()
+				c, open := br.Counts(), br.State() == breaker.StateOpen
+				if open != tt.wantOpen || c.TotalFailures != tt.failures {
+					t.Errorf("breaker: open %v with %d failures; want open %v with %d", open, c.TotalFailures, tt.wantOpen, tt.failures)
+				}
+				if calls != 1 {
+					t.Errorf("batch func calls: got %d, want 1 (one batch; max_attempts 1: no retry)", calls)
+				}
+			})
 		})
 	}
 }
