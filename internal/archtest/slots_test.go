@@ -32,6 +32,7 @@ var slotMentions = []slotMention{
 	{"breaker/doc.go", "slot %d of Levee's canonical order", []int{pos(middleware.SlotBreaker)}},
 	{"breaker/doc.go", "slot %d (middleware.SlotRateLimit", []int{pos(middleware.SlotRateLimit)}},
 	{"batch/doc.go", `(slot %d, "the`, []int{handlerPos}},
+	{"docs/BATCH.md", "wraps the Batcher (it is slot %d)", []int{handlerPos}},
 	{"docs/RATELIMIT.md", "slot %d of the canonical order", []int{pos(middleware.SlotRateLimit)}},
 	{"docs/TELEMETRY.md", "(slot %d), one per delivery", []int{pos(middleware.SlotTracing)}},
 	{"docs/BENCHMARKS.md", "tracing (slot %d) and metrics (slot %d)", []int{pos(middleware.SlotTracing), pos(middleware.SlotMetrics)}},
