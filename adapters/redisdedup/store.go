@@ -55,8 +55,11 @@ type Store struct {
 
 // New returns a Store on client with keys under prefix ("" means
 // DefaultPrefix). A nil client is an error wrapping ErrInvalidConfig. The
-// caller owns the client; deadlines come from the contexts the dedup
-// middleware passes (its store timeout).
+// caller owns the client. Deadlines come from the contexts the dedup
+// middleware passes (its store timeout) only if the client honours them:
+// set ContextTimeoutEnabled in its options. Without it go-redis bounds a
+// call by the client's ReadTimeout instead (3s by default, none when -1),
+// so a server that stops answering holds each message that long.
 func New(client redis.UniversalClient, prefix string) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidConfig)
@@ -68,13 +71,16 @@ func New(client redis.UniversalClient, prefix string) (*Store, error) {
 }
 
 // Open connects to the Redis server at url (redis://host:port/db) and
-// returns a Store on it whose Close closes the connection. It pings the
-// server within ctx; errors from a bad URL wrap ErrInvalidConfig.
+// returns a Store on it whose Close closes the connection. Its client
+// honours context deadlines (ContextTimeoutEnabled), so the dedup store
+// timeout bounds every call. It pings the server within ctx; errors from a
+// bad URL wrap ErrInvalidConfig.
 func Open(ctx context.Context, url, prefix string) (*Store, error) {
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: url: %w", ErrInvalidConfig, err)
 	}
+	o.ContextTimeoutEnabled = true // the store timeout bounds every call
 	client := redis.NewClient(o)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
