@@ -75,13 +75,17 @@ const (
 )
 
 // KeyDedupID is a message's identity for deduplication (package dedup): the
-// dedup middleware writes it on a message it claims when the identity is
-// not the message UUID (a metadata key, a JSON pointer), and the replayer
+// dedup middleware writes it on a message that fails or is deferred when
+// the identity is not the message UUID (a metadata key, a JSON pointer),
+// so its dead letter keeps it, and hides one its key function gives anyway
+// from the handler; the replayer
 // sets it to a letter's original UUID when the letter has none, so a
 // replay of a letter is the same message to the consumer (a replay of a
 // message that did succeed is then dropped as a duplicate). `levee dlq
 // replay --new-identity` sets it to the replayed message's new UUID
 // instead. When present it wins over
-// the configured key function. A producer may set it: that gives it no
-// more power than choosing the message UUID, the default identity.
+// the configured key function. A producer may set it: with the default
+// key that gives it no more power than choosing the message UUID; with a
+// metadata key or a JSON pointer it decides the identity whatever the key
+// says.
 const KeyDedupID = "levee_dedup_id"

@@ -98,74 +98,111 @@ func (d *Dedup) Window() time.Duration { return d.cfg.window }
 //     the handler settled a Ticket in its transaction), on any error or
 //     deferral the claim is released so that the retry can claim it.
 //
+// An identity other than the UUID is written as levee.KeyDedupID on a
+// message that is not acked (so its dead letter keeps it), never before
+// next runs, and a KeyDedupID the key function gives anyway is removed
+// while next runs: metadata a handler copies onto the messages it
+// publishes carries no identity to a deduplicating consumer downstream.
+//
 // A failed done mark or release after next ran is logged and counted, and
 // the handler's result stands: at-least-once is kept, and the claim ends
 // by its lease.
 func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	attrs := new(atomic.Pointer[handlerAttrs])
-	return func(msg *message.Message) ([]*message.Message, error) {
-		key, fromFn, err := identity(msg, d.cfg.key)
+	return func(msg *message.Message) (out []*message.Message, err error) {
+		id, fromFn, err := identity(msg, d.cfg.key)
 		if err != nil {
 			return nil, err
 		}
-		ctx := msg.Context()
-		token := rand.Uint64()
-		id := key // the identity, without the namespace
-		key = StoreKey(d.cfg.namespace, id)
-		c, err := d.claim(ctx, key, token)
-		if err != nil {
-			d.count(ctx, attrs, msg, cStoreErrors)
-			if levee.ClassOf(err) == levee.ClassValidation {
-				// The store refuses the key itself: every redelivery
-				// would fail the same way, so it is no outage to wait out.
-				return nil, &refusedError{key: key, err: err}
-			}
-			return nil, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: %w", ErrStore, key, err))
+		// The handler never sees an identity its key function gives
+		// anyway: it could copy it onto the messages it publishes, where
+		// it would win over a downstream key function and make distinct
+		// messages duplicates. A message that is not acked here (a
+		// failure, a deferral, a panic) carries it again, so its dead
+		// letter, and the letter's replay, keep the identity.
+		keep := fromFn && id != msg.UUID
+		if !fromFn && d.redundant(msg, id) {
+			delete(msg.Metadata, levee.KeyDedupID)
+			keep = true
 		}
-		switch c.Status {
-		case StatusDone:
-			d.count(ctx, attrs, msg, cDuplicates)
-			return nil, nil
-		case StatusBusy:
-			d.count(ctx, attrs, msg, cWaited)
-			after := d.cfg.busyRetry
-			if c.Remaining > 0 && c.Remaining < after {
-				after = c.Remaining
-			}
-			return nil, levee.Defer(after, ErrInProgress)
-		case StatusClaimed:
-		default:
-			return nil, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: unknown status %d", ErrStore, key, c.Status))
+		acked := false
+		if keep {
+			defer func() {
+				if !acked {
+					setIdentity(msg, id)
+				}
+			}()
 		}
-		if c.TookOver {
-			d.count(ctx, attrs, msg, cLeaseExpiries)
-		}
-		if fromFn && id != msg.UUID {
-			// A dead letter, and its replay, keep the identity. The UUID
-			// needs no copy: a dead letter records it as its original UUID,
-			// which the replayer turns into levee.KeyDedupID.
-			if msg.Metadata == nil {
-				msg.Metadata = message.Metadata{}
-			}
-			msg.Metadata[levee.KeyDedupID] = id
-		}
-		out, t, herr := d.run(ctx, next, msg, key, token)
-		if herr != nil {
-			if err := d.finish(ctx, key, token, false); err != nil {
-				d.count(ctx, attrs, msg, cStoreErrors)
-				d.log("release failed; the claim ends with its lease", key, err)
-			}
-			return out, herr
-		}
-		if t != nil && t.Settled() {
-			return out, nil
-		}
-		if err := d.finish(ctx, key, token, true); err != nil {
-			d.count(ctx, attrs, msg, cStoreErrors)
-			d.log("done mark failed; a duplicate after the lease will run again", key, err)
-		}
-		return out, nil
+		out, acked, err = d.handle(msg, next, id, attrs)
+		return out, err
 	}
+}
+
+// redundant reports whether the key function gives id, the identity a
+// message carries in levee.KeyDedupID.
+func (d *Dedup) redundant(msg *message.Message, id string) bool {
+	v, err := d.cfg.key(msg)
+	return err == nil && v == id
+}
+
+// setIdentity writes id as the message's levee.KeyDedupID.
+func setIdentity(msg *message.Message, id string) {
+	if msg.Metadata == nil {
+		msg.Metadata = message.Metadata{}
+	}
+	msg.Metadata[levee.KeyDedupID] = id
+}
+
+// handle claims id and runs next under the claim. acked reports whether
+// the message ends acked: a duplicate, or next succeeded.
+func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string, attrs *atomic.Pointer[handlerAttrs]) (out []*message.Message, acked bool, err error) {
+	ctx := msg.Context()
+	token := rand.Uint64()
+	key := StoreKey(d.cfg.namespace, id)
+	c, err := d.claim(ctx, key, token)
+	if err != nil {
+		d.count(ctx, attrs, msg, cStoreErrors)
+		if levee.ClassOf(err) == levee.ClassValidation {
+			// The store refuses the key itself: every redelivery
+			// would fail the same way, so it is no outage to wait out.
+			return nil, false, &refusedError{key: key, err: err}
+		}
+		return nil, false, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: %w", ErrStore, key, err))
+	}
+	switch c.Status {
+	case StatusDone:
+		d.count(ctx, attrs, msg, cDuplicates)
+		return nil, true, nil
+	case StatusBusy:
+		d.count(ctx, attrs, msg, cWaited)
+		after := d.cfg.busyRetry
+		if c.Remaining > 0 && c.Remaining < after {
+			after = c.Remaining
+		}
+		return nil, false, levee.Defer(after, ErrInProgress)
+	case StatusClaimed:
+	default:
+		return nil, false, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: unknown status %d", ErrStore, key, c.Status))
+	}
+	if c.TookOver {
+		d.count(ctx, attrs, msg, cLeaseExpiries)
+	}
+	out, t, herr := d.run(ctx, next, msg, key, token)
+	if herr != nil {
+		if err := d.finish(ctx, key, token, false); err != nil {
+			d.count(ctx, attrs, msg, cStoreErrors)
+			d.log("release failed; the claim ends with its lease", key, err)
+		}
+		return out, false, herr
+	}
+	if t != nil && t.Settled() {
+		return out, true, nil
+	}
+	if err := d.finish(ctx, key, token, true); err != nil {
+		d.count(ctx, attrs, msg, cStoreErrors)
+		d.log("done mark failed; a duplicate after the lease will run again", key, err)
+	}
+	return out, true, nil
 }
 
 // run calls next, with the Ticket in the context for a TxStore, and

@@ -252,28 +252,40 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
+// TestIdentityIsWrittenForDeadLetters: a message that fails carries its
+// identity (when it is not the UUID) for its dead letter; one that
+// succeeds is left as it came (TestForwardedMetadataCarriesNoIdentity).
 func TestIdentityIsWrittenForDeadLetters(t *testing.T) {
 	byMeta, _ := dedup.MetadataKey("order_id")
-	h := newDedup(t, dedup.WithKeyFunc(byMeta)).Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	c := counter{errs: []error{errors.New("down")}}
+	h := newDedup(t, dedup.WithKeyFunc(byMeta), dedup.WithNamespace("ns")).Middleware(c.handle)
 	m := msg("a", "")
 	m.Metadata.Set("order_id", "o1")
-	if _, err := h(m); err != nil {
-		t.Fatal(err)
+	if _, err := h(m); err == nil {
+		t.Fatal("got nil, want the handler's error")
 	}
 	if got := m.Metadata.Get(levee.KeyDedupID); got != "o1" {
-		t.Errorf("%s: got %q, want o1", levee.KeyDedupID, got)
+		t.Errorf("after a failure %s: got %q, want o1", levee.KeyDedupID, got)
+	}
+	ok := msg("b", "")
+	ok.Metadata.Set("order_id", "o2")
+	if _, err := h(ok); err != nil {
+		t.Fatal(err)
+	}
+	if got, set := ok.Metadata[levee.KeyDedupID]; set {
+		t.Errorf("after a success %s: got %q, want none", levee.KeyDedupID, got)
 	}
 	// The UUID is not copied (a dead letter records it), and a message
 	// without metadata is no panic.
-	h = newDedup(t).Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	fail := func(*message.Message) ([]*message.Message, error) { return nil, errors.New("down") }
+	h = newDedup(t).Middleware(fail)
 	bare := &message.Message{UUID: "u1"}
-	if _, err := h(bare); err != nil || bare.Metadata != nil {
-		t.Errorf("uuid identity: got err %v, metadata %v; want nil, nil", err, bare.Metadata)
+	if _, err := h(bare); err == nil || bare.Metadata != nil {
+		t.Errorf("uuid identity: got err %v, metadata %v; want the error, nil", err, bare.Metadata)
 	}
-	h = newDedup(t, dedup.WithKeyFunc(func(*message.Message) (string, error) { return "k", nil })).Middleware(
-		func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	h = newDedup(t, dedup.WithKeyFunc(func(*message.Message) (string, error) { return "k", nil })).Middleware(fail)
 	bare = &message.Message{UUID: "u2"}
-	if _, err := h(bare); err != nil || bare.Metadata.Get(levee.KeyDedupID) != "k" {
+	if _, err := h(bare); err == nil || bare.Metadata.Get(levee.KeyDedupID) != "k" {
 		t.Errorf("nil metadata: got err %v, metadata %v", err, bare.Metadata)
 	}
 }
@@ -459,8 +471,9 @@ func TestPanicReleasesTheClaim(t *testing.T) {
 }
 
 // TestNamespaces: two handlers sharing a store, each with its namespace,
-// both run the same message once; the identity written for a dead letter
-// carries no namespace.
+// both run the same message once; nothing is written on a message that
+// succeeded (TestIdentityIsWrittenForDeadLetters: the identity written on
+// a failure carries no namespace).
 func TestNamespaces(t *testing.T) {
 	store, err := dedup.NewMemStore(10)
 	if err != nil {
@@ -470,15 +483,15 @@ func TestNamespaces(t *testing.T) {
 	var a, b counter
 	ha := newDedup(t, dedup.WithStore(store), dedup.WithNamespace("a"), dedup.WithKeyFunc(byMeta)).Middleware(a.handle)
 	hb := newDedup(t, dedup.WithStore(store), dedup.WithNamespace("b"), dedup.WithKeyFunc(byMeta)).Middleware(b.handle)
-	for round := range 2 {
+	for range 2 {
 		for _, h := range []message.HandlerFunc{ha, hb} {
 			m := msg("m1", "")
 			m.Metadata.Set("order_id", "o1")
 			if _, err := h(m); err != nil {
 				t.Fatal(err)
 			}
-			if got := m.Metadata.Get(levee.KeyDedupID); round == 0 && got != "o1" {
-				t.Errorf("%s: got %q, want o1", levee.KeyDedupID, got)
+			if got, set := m.Metadata[levee.KeyDedupID]; set {
+				t.Errorf("%s of a success: got %q, want none", levee.KeyDedupID, got)
 			}
 		}
 	}

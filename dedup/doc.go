@@ -24,8 +24,10 @@
 //
 // Identity: the message UUID by default, or a KeyFunc (MetadataKey,
 // JSONPointer). levee.KeyDedupID wins when set: the middleware writes it
-// on a message it claims, so a dead letter, and its replay, keep the
-// identity (`levee dlq replay --new-identity` gives a fresh one).
+// on a message that fails (or is deferred), so a dead letter, and its
+// replay, keep the identity (`levee dlq replay --new-identity` gives a
+// fresh one). The handler never sees a KeyDedupID its key function gives
+// anyway, so it cannot copy it onto the messages it publishes.
 //
 // # Stores
 //
