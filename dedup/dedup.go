@@ -20,11 +20,12 @@ import (
 // handler never runs twice at once for one identity. Make one with New.
 // Safe for concurrent use; it owns no goroutine, so it has no Close.
 type Dedup struct {
-	stats stats
-	cfg   config
-	local bool // the store ignores contexts: no deadline to build
-	tx    bool // the store is a TxStore: put a Ticket in the context
-	ins   *instruments
+	stats  stats
+	unsure unsure
+	cfg    config
+	local  bool // the store ignores contexts: no deadline to build
+	tx     bool // the store is a TxStore: put a Ticket in the context
+	ins    *instruments
 }
 
 // New returns a Dedup. Every invalid option is reported in one error that
@@ -106,7 +107,10 @@ func (d *Dedup) Window() time.Duration { return d.cfg.window }
 //
 // A failed done mark or release after next ran is logged and counted, and
 // the handler's result stands: at-least-once is kept, and the claim ends
-// by its lease.
+// by its lease. A claim whose answer was lost (a store error: it may have
+// taken effect) and a release that failed are remembered (at most 1,024
+// identities), and released before this Dedup claims the identity again,
+// so its redelivery here does not wait out the lease.
 func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	attrs := new(atomic.Pointer[handlerAttrs])
 	return func(msg *message.Message) (out []*message.Message, err error) {
@@ -159,6 +163,7 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 	ctx := msg.Context()
 	token := rand.Uint64()
 	key := StoreKey(d.cfg.namespace, id)
+	d.releaseUnsure(ctx, key)
 	c, err := d.claim(ctx, key, token)
 	if err != nil {
 		d.count(ctx, attrs, msg, cStoreErrors)
@@ -167,6 +172,7 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 			// would fail the same way, so it is no outage to wait out.
 			return nil, false, &refusedError{key: key, err: err}
 		}
+		d.unsure.add(key, token) // the claim may have taken effect
 		return nil, false, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: %w", ErrStore, key, err))
 	}
 	switch c.Status {
@@ -191,7 +197,8 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 	if herr != nil {
 		if err := d.finish(ctx, key, token, false); err != nil {
 			d.count(ctx, attrs, msg, cStoreErrors)
-			d.log("release failed; the claim ends with its lease", key, err)
+			d.unsure.add(key, token)
+			d.log("release failed; the next claim from this process releases it, else it ends with its lease", key, err)
 		}
 		return out, false, herr
 	}
@@ -221,7 +228,8 @@ func (d *Dedup) run(ctx context.Context, next message.HandlerFunc, msg *message.
 		}
 		if !returned {
 			if err := d.finish(ctx, key, token, false); err != nil {
-				d.log("release after a panic failed; the claim ends with its lease", key, err)
+				d.unsure.add(key, token)
+				d.log("release after a panic failed; the next claim from this process releases it, else it ends with its lease", key, err)
 			}
 		}
 	}()
@@ -233,6 +241,19 @@ func (d *Dedup) run(ctx context.Context, next message.HandlerFunc, msg *message.
 func (d *Dedup) count(ctx context.Context, attrs *atomic.Pointer[handlerAttrs], msg *message.Message, which int) {
 	d.stats[which].Add(1)
 	d.ins.count(ctx, attrs, msg, which)
+}
+
+// releaseUnsure releases the claim this process may hold on key without
+// knowing it (see unsure) before the key is claimed again. A release that
+// fails leaves it unsure.
+func (d *Dedup) releaseUnsure(ctx context.Context, key string) {
+	token, ok := d.unsure.take(key)
+	if !ok {
+		return
+	}
+	if err := d.finish(ctx, key, token, false); err != nil {
+		d.unsure.add(key, token)
+	}
 }
 
 func (d *Dedup) claim(ctx context.Context, key string, token uint64) (Claim, error) {

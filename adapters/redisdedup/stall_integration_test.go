@@ -147,3 +147,45 @@ func TestStoreTimeoutBoundsAStalledServer(t *testing.T) {
 		t.Errorf("handler ran %d times without a claim, want 0", ran)
 	}
 }
+
+// A claim that Redis ran while its reply was held back (the server
+// stalled past the store timeout) holds the identity with no delivery
+// behind it. Once the server answers again, the redelivery in the same
+// process runs at once; before, it was deferred as in progress elsewhere
+// for the whole lease (a minute here).
+func TestLostClaimReplyIsReleased(t *testing.T) {
+	brokertest.SkipIfDown(t, brokertest.RedisAddr())
+	p := newStallProxy(t, brokertest.RedisAddr())
+	s, err := redisdedup.Open(context.Background(), "redis://"+p.addr()+"/0", brokertest.Name("levee:dedup:lost")+":")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	d, err := dedup.New(dedup.WithStore(s), dedup.WithStoreTimeout(200*time.Millisecond), dedup.WithLease(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	h := d.Middleware(func(*message.Message) ([]*message.Message, error) { ran++; return nil, nil })
+	p.setStall(true)
+	if _, err := h(message.NewMessage("lost-1", nil)); !errors.Is(err, dedup.ErrStore) {
+		t.Fatalf("stalled: got %v, want a deferral wrapping dedup.ErrStore", err)
+	}
+	p.setStall(false)
+	// The held reply reached a connection go-redis gave up on; the claim
+	// took effect in Redis all the same.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := h(message.NewMessage("lost-1", nil))
+		if err == nil {
+			break
+		}
+		if errors.Is(err, dedup.ErrInProgress) || time.Now().After(deadline) {
+			t.Fatalf("redelivery: got %v, want nil (the lost claim released)", err)
+		}
+		time.Sleep(50 * time.Millisecond) // a store error while the proxy reconnects: the next redelivery
+	}
+	if ran != 1 {
+		t.Errorf("handler runs: got %d, want 1", ran)
+	}
+}
