@@ -163,8 +163,7 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 	ctx := msg.Context()
 	token := rand.Uint64()
 	key := StoreKey(d.cfg.namespace, id)
-	d.releaseUnsure(ctx, key)
-	c, err := d.claim(ctx, key, token)
+	c, err := d.claimAfterUnsure(ctx, key, token)
 	if err != nil {
 		d.count(ctx, attrs, msg, cStoreErrors)
 		if levee.ClassOf(err) == levee.ClassValidation {
@@ -172,7 +171,6 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 			// would fail the same way, so it is no outage to wait out.
 			return nil, false, &refusedError{key: key, err: err}
 		}
-		d.unsure.add(key, token) // the claim may have taken effect
 		return nil, false, levee.Defer(d.cfg.busyRetry, fmt.Errorf("%w: claim %q: %w", ErrStore, key, err))
 	}
 	switch c.Status {
@@ -243,17 +241,22 @@ func (d *Dedup) count(ctx context.Context, attrs *atomic.Pointer[handlerAttrs], 
 	d.ins.count(ctx, attrs, msg, which)
 }
 
-// releaseUnsure releases the claim this process may hold on key without
-// knowing it (see unsure) before the key is claimed again. A release that
-// fails leaves it unsure.
-func (d *Dedup) releaseUnsure(ctx context.Context, key string) {
-	token, ok := d.unsure.take(key)
-	if !ok {
-		return
+// claimAfterUnsure claims key, first releasing the claim this process may
+// hold on it without knowing it (see unsure). A release that fails leaves
+// that claim unsure and is the claim's error: the store is failing, and a
+// claim after it would add a second store timeout to the message.
+func (d *Dedup) claimAfterUnsure(ctx context.Context, key string, token uint64) (Claim, error) {
+	if old, ok := d.unsure.take(key); ok {
+		if err := d.finish(ctx, key, old, false); err != nil {
+			d.unsure.add(key, old)
+			return Claim{}, fmt.Errorf("release an earlier claim: %w", err)
+		}
 	}
-	if err := d.finish(ctx, key, token, false); err != nil {
-		d.unsure.add(key, token)
+	c, err := d.claim(ctx, key, token)
+	if err != nil && levee.ClassOf(err) != levee.ClassValidation {
+		d.unsure.add(key, token) // the claim may have taken effect
 	}
+	return c, err
 }
 
 func (d *Dedup) claim(ctx context.Context, key string, token uint64) (Claim, error) {

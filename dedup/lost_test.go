@@ -19,11 +19,13 @@ import (
 type lossyStore struct {
 	*dedup.MemStore
 	loseClaims, loseReleases atomic.Int32
+	claims                   atomic.Int32
 }
 
 var errLost = errors.New("reply lost: context deadline exceeded")
 
 func (s *lossyStore) Claim(ctx context.Context, key string, token uint64, lease time.Duration) (dedup.Claim, error) {
+	s.claims.Add(1)
 	c, err := s.MemStore.Claim(ctx, key, token, lease)
 	if s.loseClaims.Add(-1) >= 0 {
 		return dedup.Claim{}, errLost
@@ -45,7 +47,8 @@ func (s *lossyStore) Release(ctx context.Context, key string, token uint64) erro
 // process that lost the answer releases that claim before it claims the
 // identity again, and the redelivery runs at once. The same for a
 // release that failed after the handler failed: the dlq's in-process
-// retry no longer waits out the lease.
+// retry no longer waits out the lease. While that release fails, the
+// message is deferred without a claim (one store timeout, not two).
 func TestLostClaimDoesNotHoldTheIdentity(t *testing.T) {
 	mem, err := dedup.NewMemStore(10)
 	if err != nil {
@@ -65,6 +68,14 @@ func TestLostClaimDoesNotHoldTheIdentity(t *testing.T) {
 	_, err = h(msg("m1", ""))
 	if _, ok := levee.AsDeferral(err); !ok || !errors.Is(err, dedup.ErrStore) {
 		t.Fatalf("claim answer lost: got %v, want a deferral wrapping ErrStore", err)
+	}
+	s.loseReleases.Store(1)
+	_, err = h(msg("m1", ""))
+	if _, ok := levee.AsDeferral(err); !ok || !errors.Is(err, dedup.ErrStore) {
+		t.Fatalf("the lost claim's release failing: got %v, want a deferral wrapping ErrStore", err)
+	}
+	if got := s.claims.Load(); got != 1 {
+		t.Errorf("claims after a failed release: got %d, want 1 (no claim after it)", got)
 	}
 	if _, err := h(msg("m1", "")); err == nil || errors.Is(err, dedup.ErrInProgress) {
 		t.Fatalf("redelivery: got %v, want the handler's error (it ran)", err)
