@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	iconfig "github.com/levee-dev/levee/internal/config"
+	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/ratelimit"
 )
 
@@ -56,7 +58,8 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 // (a message alone in flight when an outage starts is dead-lettered as
 // the breaker trips; the defaults, 5 and 5, do this), a batch handler's
 // priority scheduler with fewer slots than the batch's max_size (a batch
-// never fills), and telemetry sections
+// never fills), a dedup lease not above the handler's timeout (an attempt
+// may outlive its claim and run beside a duplicate), and telemetry sections
 // (tracing, metrics) that deps gives no provider for, so they record
 // nothing. Build logs them through Deps.Logger; `levee config check`
 // prints them (it has no providers, so it notes every telemetry section).
@@ -68,6 +71,9 @@ func (c *Config) Warnings(deps Deps) []string {
 			out = append(out, w)
 		}
 		if w := c.batchSlotsWarning(name, h); w != "" {
+			out = append(out, w)
+		}
+		if w := c.leaseWarning(name, h); w != "" {
 			out = append(out, w)
 		}
 		for _, p := range h.parts {
@@ -124,6 +130,27 @@ func (c *Config) aloneWarning(name string, h *Handler) string {
 		"a message alone in flight when an outage starts is dead-lettered as the breaker trips; "+
 		"set breaker.consecutive_failures below dlq.retry.max_attempts (docs/BREAKER.md, \"A message alone in flight\")",
 		c.at("handlers."+name+".breaker"), threshold, attempts)
+}
+
+// leaseWarning returns the warning for a handler whose dedup lease is not
+// above its timeout, or "": an attempt still within its timeout may
+// outlive its claim, and a duplicate then runs beside it.
+func (c *Config) leaseWarning(name string, h *Handler) string {
+	dc, okD := Value[dedup.Config](h, "dedup")
+	to, okT := Value[*middleware.Timeout](h, "timeout")
+	if !okD || !okT || to == nil {
+		return ""
+	}
+	lease := dc.Lease
+	if lease == 0 {
+		lease = dedup.DefaultLease
+	}
+	if lease > to.Duration() {
+		return ""
+	}
+	return fmt.Sprintf("%s: the dedup lease (%s) is not above the handler's timeout (%s): an attempt that runs longer than the lease "+
+		"loses its claim, and a duplicate delivered meanwhile runs beside it; set dedup.lease above the timeout and the holds inside the dedup slot (docs/DEDUP.md)",
+		c.at("handlers."+name+".dedup"), lease, to.Duration())
 }
 
 // at returns "file:line: path" for a key path of the file.

@@ -304,3 +304,30 @@ func TestSectionValidateReportsEveryProblem(t *testing.T) {
 		})
 	}
 }
+
+// A dedup lease no longer than the handler's timeout lets a duplicate run
+// beside an attempt that is still within its timeout (docs/DEDUP.md, the
+// lease must cover the handler): valid, and warned about. Before, only a
+// lease not above Deps.MaxHold was logged, at build time.
+func TestWarningsLeaseWithinTheTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name, y string
+		warn    bool
+	}{
+		{"lease below the timeout", "handlers:\n  h:\n    dedup: {lease: 10s}\n    timeout: 1m\n", true},
+		{"default lease, longer timeout", "handlers:\n  h:\n    dedup: {}\n    timeout: 45s\n", true},
+		{"lease above the timeout", "handlers:\n  h:\n    dedup: {lease: 2m}\n    timeout: 1m\n", false},
+		{"no timeout", "handlers:\n  h:\n    dedup: {lease: 10s}\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse("levee.yaml", []byte(tt.y), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(cfg.Warnings(config.Deps{}), "\n")
+			if has := strings.Contains(got, "levee.yaml:3: handlers.h.dedup: the dedup lease"); has != tt.warn {
+				t.Errorf("warnings %q: got a lease warning %v, want %v", got, has, tt.warn)
+			}
+		})
+	}
+}
