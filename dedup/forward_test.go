@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dedup"
+	"github.com/levee-dev/levee/dlq"
 )
 
 // TestForwardedMetadataCarriesNoIdentity: a handler that copies its
@@ -70,5 +72,40 @@ func TestForwardedMetadataCarriesNoIdentity(t *testing.T) {
 	}
 	if got := ships.count(); got != len(forwarded) {
 		t.Errorf("downstream runs: got %d, want %d (each forwarded message is its own)", got, len(forwarded))
+	}
+}
+
+// TestDeadLetterKeepsTheIdentity: behind a real dlq, the dead letter of a
+// message whose identity is a metadata key carries it (written after the
+// failure, before the dlq builds the letter), though the handler never
+// saw it.
+func TestDeadLetterKeepsTheIdentity(t *testing.T) {
+	var letters capture
+	r, err := dlq.New(&letters, dlq.WithTopic("t.dlq"), dlq.WithMaxAttempts(2),
+		dlq.WithBackoff(dlq.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1, MaxAttempts: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOrder, _ := dedup.MetadataKey("order_id")
+	seen := 0
+	h := r.Middleware(newDedup(t, dedup.WithKeyFunc(byOrder)).Middleware(func(m *message.Message) ([]*message.Message, error) {
+		if _, ok := m.Metadata[levee.KeyDedupID]; ok {
+			seen++
+		}
+		return nil, errors.New("down")
+	}))
+	m := msg("u1", "")
+	m.Metadata.Set("order_id", "o1")
+	if _, err := h(m); err != nil {
+		t.Fatalf("got %v, want nil (dead-lettered)", err)
+	}
+	if len(letters.msgs) != 1 {
+		t.Fatalf("dead letters: got %d, want 1", len(letters.msgs))
+	}
+	if got := letters.msgs[0].Metadata.Get(levee.KeyDedupID); got != "o1" {
+		t.Errorf("dead letter %s: got %q, want o1", levee.KeyDedupID, got)
+	}
+	if seen != 0 {
+		t.Errorf("the handler saw %s in %d of its 2 attempts, want 0", levee.KeyDedupID, seen)
 	}
 }
