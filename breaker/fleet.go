@@ -163,6 +163,7 @@ type FleetBreaker struct {
 	// fields below are guarded by mu
 	gen      chan struct{} // closed and replaced at every state change
 	view     fleet.View
+	viewAt   time.Time // when view was learned: a drain goes on from it on the local clock while the store fails
 	degraded bool
 	local    localWindow
 }

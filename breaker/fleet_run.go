@@ -76,7 +76,7 @@ func (b *FleetBreaker) apply(v fleet.View) {
 		defer b.ctl.Fallback(b.cfg.Key, b.cfg.OnStoreError, nil)
 	}
 	old := b.view
-	b.view = v
+	b.view, b.viewAt = v, time.Now()
 	b.mu.Unlock()
 	st := v.State
 	if st == FleetHalfOpen {
@@ -88,19 +88,27 @@ func (b *FleetBreaker) apply(v fleet.View) {
 		b.probe.Store(0)
 	}
 	if st == FleetDraining {
-		base := b.cfg.DrainRate
-		if base == 0 {
-			base = v.Baseline
-		}
-		if base <= 0 {
-			st = FleetClosed // nothing to ramp against
+		if r := b.drainRate(v.Baseline, v.DrainElapsed); r > 0 {
+			b.drain.SetRate(r)
 		} else {
-			// The rate for the next interval: the ramp at its middle.
-			at := v.DrainElapsed + b.cfg.ReportEvery/2
-			b.drain.SetRate(base * RampFraction(at, b.cfg.DrainWindow, b.cfg.DrainStart, 1))
+			st = FleetClosed // nothing to ramp against
 		}
 	}
 	b.setState(st)
+}
+
+// drainRate returns the drain pool's rate for the next report interval,
+// elapsed into the drain window: the ramp at the interval's middle, or 0
+// when there is nothing to ramp against (no drain rate, no baseline).
+func (b *FleetBreaker) drainRate(baseline float64, elapsed time.Duration) float64 {
+	base := b.cfg.DrainRate
+	if base == 0 {
+		base = baseline
+	}
+	if base <= 0 {
+		return 0
+	}
+	return base * RampFraction(elapsed+b.cfg.ReportEvery/2, b.cfg.DrainWindow, b.cfg.DrainStart, 1)
 }
 
 func (b *FleetBreaker) setState(st FleetState) {
@@ -136,16 +144,30 @@ func (b *FleetBreaker) storeFailed(err error, s, f uint64, now time.Time) {
 	default:
 		st = b.localLocked(lw, s, f, members, last, now)
 	}
+	rate := 0.0
+	if st == FleetDraining {
+		// The drain goes on from the last fleet view on the local clock:
+		// the drain pool, failing too, paces this replica at its share
+		// of the ramp.
+		elapsed := b.view.DrainElapsed + now.Sub(b.viewAt)
+		if rate = b.drainRate(b.view.Baseline, elapsed); rate <= 0 || elapsed >= b.cfg.DrainWindow {
+			st, rate = FleetClosed, 0
+		}
+	}
 	b.mu.Unlock()
+	if rate > 0 {
+		b.drain.SetRate(rate)
+	}
 	if first {
 		b.ctl.Fallback(b.cfg.Key, b.cfg.OnStoreError, err)
 	}
 	b.setState(st)
 }
 
-// localLocked is the local fallback: the last fleet state, or the
-// replica's own window (min_requests divided by the last known number of
-// replicas) tripping it open for open_for.
+// localLocked is the local fallback: the last fleet state (half-open,
+// which needs the store's probe lease, becomes closed; draining goes on),
+// or the replica's own window (min_requests divided by the last known
+// number of replicas) tripping it open for open_for.
 func (b *FleetBreaker) localLocked(lw *localWindow, s, f, members uint64, last FleetState, now time.Time) FleetState {
 	if !lw.until.IsZero() {
 		if now.Before(lw.until) {
@@ -164,8 +186,8 @@ func (b *FleetBreaker) localLocked(lw *localWindow, s, f, members uint64, last F
 		lw.until = now.Add(b.cfg.OpenFor)
 		return FleetOpen
 	}
-	if last == FleetHalfOpen || last == FleetDraining {
+	if last == FleetHalfOpen {
 		return FleetClosed // no probe lease without the store: the window decides
 	}
-	return last
+	return last // draining goes on locally (storeFailed)
 }

@@ -237,14 +237,22 @@ func (p *Pool) fallback(ctx context.Context, maxWait time.Duration, wait bool) R
 
 // SetRate changes the fleet rate this replica asks the store for (the
 // breaker's drain moves it along its ramp). The store applies it at the
-// next lease.
+// next lease; while the store is failing, the local-share fallback takes
+// its share of it at once (a drain ramp goes on without the store).
 func (p *Pool) SetRate(r float64) {
 	if math.IsNaN(r) || r < 0 {
 		r = 0
 	}
 	p.mu.Lock()
 	p.rate = r
+	share := r / float64(max(p.members, 1))
 	p.mu.Unlock()
+	if p.degraded.Load() {
+		p.local.Update(func(s *gcra.State) bool {
+			s.Rate = share
+			return true
+		})
+	}
 	p.poke()
 }
 

@@ -162,3 +162,30 @@ func TestKeyedIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// SetRate while the store fails moves the local share at once (a fleet
+// breaker's drain ramp goes on without the store); before, the share
+// stayed at the rate of the moment the store failed.
+func TestPoolSetRateWhileDegraded(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := fleet.NewMemStore()
+		s.SetErr(errDown)
+		p := newPool(t, s, "a", 10, fleet.Local)
+		defer p.Close()
+		ctx := context.Background()
+		if r := p.Take(ctx, 0, true); r.Status != fleet.Granted || !p.Degraded() {
+			t.Fatalf("status %d, degraded %v; want granted by the local share", r.Status, p.Degraded())
+		}
+		p.SetRate(1000)
+		start, n := time.Now(), 0
+		for time.Since(start) < 100*time.Millisecond {
+			if r := p.Take(ctx, 0, true); r.Status != fleet.Granted {
+				t.Fatalf("status %d, want granted", r.Status)
+			}
+			n++
+		}
+		if n < 50 {
+			t.Errorf("%d taken in 100ms at rate 1000/s while degraded, want about 100 (the new rate), not 1 (the old one)", n)
+		}
+	})
+}
