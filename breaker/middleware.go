@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/internal/gcra"
+	"github.com/levee-dev/levee/internal/hold"
 )
 
 // Middleware wraps next: while the breaker is closed the message goes
@@ -189,15 +190,16 @@ type waitState struct {
 	timer     *time.Timer
 }
 
-// hold starts the max-hold clock at the message's first wait.
-func (ws *waitState) hold(now time.Time, maxHold time.Duration) {
+// hold starts the max-hold clock at the message's first wait: the
+// deadline is the delivery's (package hold), when a layer further out (the
+// dlq's retry) or this one recorded an earlier one, so that the waits of
+// every concern together stay within the max hold.
+func (ws *waitState) hold(msg *message.Message, now time.Time, maxHold time.Duration) {
 	if ws.held {
 		return
 	}
 	ws.held, ws.first = true, now
-	if maxHold > 0 {
-		ws.deadline = now.Add(maxHold)
-	}
+	ws.deadline = hold.Start(msg, now, maxHold)
 }
 
 func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
@@ -252,7 +254,7 @@ func (w *wrapper) wait(msg *message.Message, ws *waitState, ch <-chan struct{}, 
 	b := w.b
 	ctx := msg.Context()
 	now := time.Now()
-	ws.hold(now, b.cfg.maxHold)
+	ws.hold(msg, now, b.cfg.maxHold)
 	if !ws.started {
 		ws.started, ws.start = true, now
 		b.inst.paused.Add(context.Background(), 1, w.handlerAttrs(msg).base)
@@ -339,7 +341,7 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 	}
 	ws.rampCycle = cycle
 	w.endWait(msg, ws, outcomeAdmitted)
-	ws.hold(now, b.cfg.maxHold)
+	ws.hold(msg, now, b.cfg.maxHold)
 	deadline := ws.deadline
 	mctx := msg.Context()
 	ctx := mctx

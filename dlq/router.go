@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/hold"
 )
 
 // Retrier is the middleware of the dlq slot. It owns retry and
@@ -252,6 +253,11 @@ func (w *wrapped) settle(msg *message.Message, err error, start time.Time) ([]*m
 		}
 		if !retry {
 			return nil, err
+		}
+		if r.cfg.maxHold > 0 {
+			// The attempt's own waits (breaker, priority, rate limit)
+			// take what is left of this delivery's hold.
+			hold.Record(msg, start.Add(r.cfg.maxHold))
 		}
 		var out []*message.Message
 		out, err = w.attempt(msg)

@@ -70,7 +70,7 @@ func (h *handlerWrap) handle(msg *message.Message) ([]*message.Message, error) {
 			since = t
 		}
 	}
-	waited, arrived, err := s.acquire(ctx, p, since)
+	waited, arrived, err := s.acquire(ctx, msg, p, since)
 	if err != nil {
 		if msg.UUID != "" && arrived >= 0 && errors.As(err, new(*RejectError)) {
 			s.arrivals.Put(msg.UUID, arrived) // its redelivery ages from here

@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/internal/hold"
 	"github.com/levee-dev/levee/internal/lru"
 )
 
@@ -98,7 +101,7 @@ func (s *Scheduler) reject(sentinel error, p int, waited time.Duration) error {
 // ErrMaxWait or ErrClosed; the caller then holds no slot. Most callers use
 // Middleware instead.
 func (s *Scheduler) Acquire(ctx context.Context, p int) error {
-	_, _, err := s.acquire(ctx, Clamp(p), -1)
+	_, _, err := s.acquire(ctx, nil, Clamp(p), -1)
 	return err
 }
 
@@ -111,7 +114,7 @@ func (s *Scheduler) Acquire(ctx context.Context, p int) error {
 // the wait with its three exits (granted, max wait, context or close) all
 // run under or around the one lock, and their bookkeeping (per-level
 // counters, the queue entry) must be undone on every exit in one place.
-func (s *Scheduler) acquire(ctx context.Context, p int, since time.Duration) (time.Duration, time.Duration, error) {
+func (s *Scheduler) acquire(ctx context.Context, msg *message.Message, p int, since time.Duration) (time.Duration, time.Duration, error) {
 	lv := &s.levels[p-MinPriority]
 	// A message whose context already ended takes no slot, even a free one.
 	ctxErr := ctx.Err()
@@ -164,7 +167,7 @@ func (s *Scheduler) acquire(ctx context.Context, p int, since time.Duration) (ti
 	s.mu.Unlock()
 
 	var expired <-chan time.Time
-	if bound := s.cfg.waitBound(); bound > 0 {
+	if bound := s.holdBound(msg); bound > 0 {
 		if w.timer == nil {
 			w.timer = time.NewTimer(bound)
 		} else {
@@ -198,6 +201,26 @@ func (s *Scheduler) acquire(ctx context.Context, p int, since time.Duration) (ti
 		return waited, arrived, s.reject(err, p, waited)
 	}
 	return waited, arrived, err
+}
+
+// holdBound is the longest msg (nil: a caller of Acquire) may wait in the
+// queue: the scheduler's bound, or what is left of the delivery's hold
+// when a concern further out waited before (package hold), which it
+// records when msg is the first to wait.
+func (s *Scheduler) holdBound(msg *message.Message) time.Duration {
+	bound := s.cfg.waitBound()
+	if msg == nil {
+		return bound
+	}
+	now := time.Now()
+	dl := hold.Start(msg, now, s.cfg.maxHold)
+	if dl.IsZero() {
+		return bound
+	}
+	if left := max(dl.Sub(now), 1); bound == 0 || left < bound {
+		return left
+	}
+	return bound
 }
 
 // leave takes w out of the queue after its wait ended with cause (a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/internal/gcra"
+	"github.com/levee-dev/levee/internal/hold"
 )
 
 // Limiter is a token-bucket rate limiter for message handlers: wait or
@@ -94,8 +95,19 @@ func New(opts ...Option) (*Limiter, error) {
 // moment ctx ends is given back when nothing was scheduled after it.
 // Waiters are served in FIFO order.
 func (l *Limiter) Wait(ctx context.Context) error {
-	_, r := l.b.Wait(ctx, l.maxWait)
+	_, r := l.b.Wait(ctx, l.waitBound(ctx))
 	return errOf(ctx, r)
+}
+
+// waitBound is the longest a wait with ctx may last (ns, 0 for none):
+// max_wait or max_hold, or what is left of the delivery's hold when a
+// concern further out (the breaker, the priority queue, the dlq's retry)
+// recorded one (package hold), whichever is shorter.
+func (l *Limiter) waitBound(ctx context.Context) float64 {
+	if _, ok := hold.Deadline(ctx); !ok {
+		return l.maxWait // no clock read on the path of every message
+	}
+	return float64(hold.Left(ctx, time.Now(), time.Duration(l.maxWait)))
 }
 
 // WaitKey is Wait for a message with per-key key: it waits for a token of
@@ -221,7 +233,7 @@ func (l *Limiter) take(b *gcra.Bucket, ctx context.Context, wait bool) (gcra.Gra
 		r gcra.Result
 	)
 	if wait {
-		g, r = b.Wait(ctx, l.maxWait)
+		g, r = b.Wait(ctx, l.waitBound(ctx))
 	} else {
 		g, r = b.Try()
 	}
@@ -272,7 +284,7 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			fg  fleetGrant
 		)
 		if l.fleet != nil {
-			if fg, err = l.fleet.take(ctx, msg, time.Duration(l.maxWait), wait); err != nil {
+			if fg, err = l.fleet.take(ctx, msg, time.Duration(l.waitBound(ctx)), wait); err != nil {
 				l.noteRejected(ctx, &attrs, msg, err)
 				return nil, err
 			}
@@ -322,7 +334,7 @@ func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.H
 		var fg fleetGrant
 		if l.fleet != nil {
 			var err error
-			if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(l.maxWait), wait); err != nil {
+			if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(l.waitBound(msg.Context())), wait); err != nil {
 				return nil, err
 			}
 		}
@@ -332,7 +344,7 @@ func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.H
 		ctx := msg.Context()
 		var r gcra.Result
 		if wait {
-			_, r = l.b.Wait(ctx, l.maxWait)
+			_, r = l.b.Wait(ctx, l.waitBound(ctx))
 		} else {
 			_, r = l.b.Try()
 		}
