@@ -210,6 +210,13 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 			ws.timer.Stop()
 		}
 	}()
+	// The wait ends when the breaker admits the message, before next runs:
+	// a running probe is not paused, its run is not part of its wait, and a
+	// panic in next cannot leave it counted in levee.breaker.paused.
+	admitted := func(msg *message.Message) ([]*message.Message, error) {
+		w.endWait(msg, &ws, outcomeAdmitted)
+		return w.next(msg)
+	}
 	for {
 		b.mu.Lock()
 		ch, force, draining := b.changed, b.force, b.drain.active
@@ -236,9 +243,8 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 			}
 		}
 
-		out, st, admitted, err := b.exec(msg, w.next)
-		if admitted {
-			w.endWait(msg, &ws, outcomeAdmitted)
+		out, st, ok, err := b.exec(msg, admitted)
+		if ok {
 			return out, err
 		}
 		if err := w.wait(msg, &ws, ch, until, st); err != nil {

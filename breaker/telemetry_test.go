@@ -12,8 +12,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/testkit"
+	"github.com/levee-dev/levee/middleware"
 )
 
 func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Aggregation {
@@ -112,4 +115,68 @@ func TestTelemetry(t *testing.T) {
 		_ = mp.Shutdown(context.Background())
 		_ = tp.Shutdown(context.Background())
 	})
+}
+
+// pausedNow reads levee.breaker.paused (0 when it has no point yet).
+func pausedNow(t *testing.T, r *sdkmetric.ManualReader) int64 {
+	t.Helper()
+	s, ok := collect(t, r)["levee.breaker.paused"].(metricdata.Sum[int64])
+	if !ok || len(s.DataPoints) == 0 {
+		return 0
+	}
+	return s.DataPoints[0].Value
+}
+
+// TestPausedEndsAtAdmission: a message that waited for the breaker stops
+// counting in levee.breaker.paused, and records its wait, when the breaker
+// admits it, not when its handler returns: a long probe is not paused, its
+// wait does not include its own run, and a probe that panics leaves no
+// paused message behind.
+func TestPausedEndsAtAdmission(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		handler func(d *downstream) message.HandlerFunc
+	}{
+		{"slow probe", func(d *downstream) message.HandlerFunc { return d.handle }},
+		{"panicking probe", func(*downstream) message.HandlerFunc { return panicHandler }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			testkit.Synctest(t, func(t *testing.T) {
+				reader := sdkmetric.NewManualReader()
+				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+				b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(time.Second),
+					breaker.WithMeterProvider(mp))
+				d := &downstream{}
+				d.setDown(true)
+				_ = call(t, b.Middleware(d.handle))
+				wantState(t, b, breaker.StateOpen)
+
+				d.mu.Lock()
+				d.down, d.delay = false, 10*time.Second
+				d.mu.Unlock()
+				a := goCall(middleware.Recover(b.Middleware(tt.handler(d))), newMsg())
+				testkit.Advance(500 * time.Millisecond)
+				if got := pausedNow(t, reader); got != 1 {
+					t.Fatalf("paused while open: got %d, want 1", got)
+				}
+				testkit.Advance(time.Second) // half-open: the message is the probe
+				if got := pausedNow(t, reader); got != 0 {
+					t.Errorf("paused once admitted as the probe: got %d, want 0", got)
+				}
+				testkit.Advance(10 * time.Second)
+				<-a.done
+				if got := pausedNow(t, reader); got != 0 {
+					t.Fatalf("paused after the probe returned: got %d, want 0", got)
+				}
+				wait := collect(t, reader)["levee.breaker.wait.duration"].(metricdata.Histogram[float64])
+				if len(wait.DataPoints) != 1 || wait.DataPoints[0].Count != 1 {
+					t.Fatalf("wait duration: got %+v, want one admitted wait", wait.DataPoints)
+				}
+				if s := wait.DataPoints[0].Sum; s < 1 || s > 2 {
+					t.Fatalf("wait duration: got %vs, want the 1s open period (not the 10s probe)", s)
+				}
+				_ = mp.Shutdown(context.Background())
+			})
+		})
+	}
 }
