@@ -203,7 +203,7 @@ func (b *FleetBreaker) stateGauge() (metric.Registration, error) {
 		return nil, nil
 	}
 	m := telemetry.Meter(b.cfg.MeterProvider)
-	g, err := m.Int64ObservableGauge(fleet.MetricState, metric.WithUnit("1"),
+	g, err := m.Int64ObservableGauge(fleet.MetricState, metric.WithUnit("{state}"),
 		metric.WithDescription("The fleet breaker's state on this replica: 0 closed, 1 open, 2 half-open, 3 draining."))
 	if err != nil {
 		return nil, err
