@@ -9,8 +9,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
@@ -80,14 +78,7 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	if opt, ok := n.attrs.byClass[class]; ok {
 		r.ins.deadLetters.Add(msg.Context(), 1, opt)
 	}
-	if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
-		span.AddEvent("levee.dead_letter", trace.WithAttributes(
-			attribute.String("class", string(class)),
-			attribute.String("fingerprint", fp),
-			attribute.String("dlq_topic", topic),
-			attribute.Int("attempts", attempts),
-		))
-	}
+	telemetry.AddDeadLetterEvent(msg.Context(), string(class), topic, fp, attempts)
 	r.cfg.logger.Info("levee dlq: dead-lettered", watermill.LogFields{
 		"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "class": string(class),
 		"fingerprint": fp, "attempts": attempts, "err": err})

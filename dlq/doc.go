@@ -45,8 +45,8 @@
 //
 // The delay before retry n is drawn uniformly from [0, min(max,
 // initial*multiplier^(n-1))]; the delay reported to the WithOnRetry hook,
-// the logs and the "levee.retry" span event (attributes attempt, delay) is
-// the delay waited. Waits select on the message context. A wait that would
+// the logs and the "levee.retry" span event (attributes levee.retry.attempt,
+// levee.retry.delay in seconds) is the delay waited. Waits select on the message context. A wait that would
 // hold the delivery longer than WithMaxHold (the transport's ack deadline)
 // is not slept: the message is Nacked with a *RetryLaterError whose
 // RetryAfter is the delay; a transport with native delay redelivers it

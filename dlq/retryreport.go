@@ -5,9 +5,9 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/internal/trunc"
 )
 
@@ -15,12 +15,8 @@ import (
 // retry in place.
 func (w *wrapped) reportRetry(msg *message.Message, n *names, attempt int, delay time.Duration, err error) {
 	cfg := &w.r.cfg
-	if span := trace.SpanFromContext(msg.Context()); span.IsRecording() {
-		span.AddEvent("levee.retry", trace.WithAttributes(
-			attribute.Int("attempt", attempt),
-			attribute.String("delay", delay.String()),
-			attribute.String("error", trunc.String(err.Error(), cfg.maxErrorLength)),
-		))
+	if trace.SpanFromContext(msg.Context()).IsRecording() {
+		telemetry.AddRetryEvent(msg.Context(), attempt, delay, string(ClassTransient), trunc.String(err.Error(), cfg.maxErrorLength))
 	}
 	cfg.logger.Debug("levee dlq: retrying", watermill.LogFields{
 		"uuid": msg.UUID, "handler": n.handler, "attempt": attempt, "delay": delay, "err": err})

@@ -82,19 +82,19 @@ func TestMetricsAndSpanEvents(t *testing.T) {
 		if len(spans) != 1 {
 			t.Fatalf("spans: got %d, want 1", len(spans))
 		}
-		var retries []string
+		var retries []float64
 		for _, ev := range spans[0].Events() {
 			if ev.Name != "levee.retry" {
 				continue
 			}
 			var attempt int64
-			var delay string
+			var delay float64
 			for _, a := range ev.Attributes {
 				switch a.Key {
-				case "attempt":
+				case "levee.retry.attempt":
 					attempt = a.Value.AsInt64()
-				case "delay":
-					delay = a.Value.AsString()
+				case "levee.retry.delay":
+					delay = a.Value.AsFloat64()
 				}
 			}
 			retries = append(retries, delay)
@@ -102,8 +102,8 @@ func TestMetricsAndSpanEvents(t *testing.T) {
 				t.Errorf("event attempt: got %d, want %d", attempt, len(retries))
 			}
 		}
-		if len(retries) != 2 || retries[0] != "100ms" || retries[1] != "200ms" {
-			t.Errorf("levee.retry delays: got %v, want [100ms 200ms]", retries)
+		if len(retries) != 2 || retries[0] != 0.1 || retries[1] != 0.2 {
+			t.Errorf("levee.retry delays: got %v, want [0.1 0.2] (seconds)", retries)
 		}
 	})
 }

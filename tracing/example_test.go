@@ -27,7 +27,7 @@ func ExampleTracer_Middleware() {
 		return
 	}
 	handler := tr.Middleware(func(msg *message.Message) ([]*message.Message, error) {
-		telemetry.AddRetryEvent(msg.Context(), 1, 0, "transient") // as the dlq layer would
+		telemetry.AddRetryEvent(msg.Context(), 1, 0, "transient", "gateway timeout") // as the dlq layer would
 		return []*message.Message{message.NewMessage("out-1", []byte("shipped"))}, nil
 	})
 

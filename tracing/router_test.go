@@ -136,7 +136,7 @@ func fakeDLQ(pub message.Publisher, topic string) message.HandlerMiddleware {
 				return nil, errors.Join(err, perr)
 			}
 			class := telemetry.ErrorClass(err)
-			telemetry.AddDeadLetterEvent(msg.Context(), class, topic)
+			telemetry.AddDeadLetterEvent(msg.Context(), class, topic, "fp", 1)
 			telemetry.MarkDeadLettered(msg.Context(), class)
 			return nil, nil
 		}
@@ -224,14 +224,13 @@ func TestConcernEventsOnConsumerSpan(t *testing.T) {
 		add   func(ctx context.Context)
 		want  map[string]any
 	}{
-		{tracing.EventRetry, func(ctx context.Context) { telemetry.AddRetryEvent(ctx, 2, 150*time.Millisecond, "transient") },
-			map[string]any{"levee.retry.attempt": int64(2), "levee.retry.delay": 0.15, "levee.error.class": "transient"}},
-		{tracing.EventPriorityWait, func(ctx context.Context) { telemetry.AddPriorityWaitEvent(ctx, 500*time.Millisecond, 3, 5) },
-			map[string]any{"levee.wait.duration": 0.5, "levee.priority.base": int64(3), "levee.priority.effective": int64(5)}},
-		{tracing.EventRateLimitWait, func(ctx context.Context) { telemetry.AddRateLimitWaitEvent(ctx, 10*time.Millisecond) },
-			map[string]any{"levee.wait.duration": 0.01}},
-		{tracing.EventDeadLetter, func(ctx context.Context) { telemetry.AddDeadLetterEvent(ctx, "exhausted", "x.dlq") },
-			map[string]any{"levee.error.class": "exhausted", "levee.dlq.topic": "x.dlq"}},
+		{tracing.EventRetry, func(ctx context.Context) {
+			telemetry.AddRetryEvent(ctx, 2, 150*time.Millisecond, "transient", "gateway timeout")
+		}, map[string]any{"levee.retry.attempt": int64(2), "levee.retry.delay": 0.15, "levee.error.class": "transient",
+			"levee.error.message": "gateway timeout"}},
+		{tracing.EventDeadLetter, func(ctx context.Context) { telemetry.AddDeadLetterEvent(ctx, "exhausted", "x.dlq", "ab12", 5) },
+			map[string]any{"levee.error.class": "exhausted", "levee.dlq.topic": "x.dlq", "levee.dlq.fingerprint": "ab12",
+				"levee.dlq.attempts": int64(5)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
@@ -270,10 +269,8 @@ func TestConcernEventsOnConsumerSpan(t *testing.T) {
 func TestEventHelpersOffAllocateNothing(t *testing.T) {
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
-		telemetry.AddRetryEvent(ctx, 1, time.Second, "transient")
-		telemetry.AddPriorityWaitEvent(ctx, time.Second, 1, 2)
-		telemetry.AddRateLimitWaitEvent(ctx, time.Second)
-		telemetry.AddDeadLetterEvent(ctx, "permanent", "t")
+		telemetry.AddRetryEvent(ctx, 1, time.Second, "transient", "e")
+		telemetry.AddDeadLetterEvent(ctx, "permanent", "t", "fp", 1)
 		telemetry.MarkDeadLettered(ctx, "permanent")
 	})
 	if allocs != 0 {

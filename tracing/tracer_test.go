@@ -89,7 +89,7 @@ func TestConsumerSpanOutcome(t *testing.T) {
 			return nil, fmt.Errorf("wrap: %w", classErr{"validation"})
 		}, true, tracing.OutcomeNacked, "validation", codes.Error, "exception"},
 		{"dead-lettered", func(m *message.Message) ([]*message.Message, error) {
-			telemetry.AddDeadLetterEvent(m.Context(), "permanent", "orders.dlq")
+			telemetry.AddDeadLetterEvent(m.Context(), "permanent", "orders.dlq", "fp", 1)
 			telemetry.MarkDeadLettered(m.Context(), "permanent")
 			return nil, nil
 		}, false, tracing.OutcomeDeadLettered, "permanent", codes.Error, tracing.EventDeadLetter},
