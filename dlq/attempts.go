@@ -24,6 +24,9 @@ type record struct {
 	// deferredSince is the first one's time (WithMaxDeferred).
 	deferrals     int
 	deferredSince time.Time
+	// dueByDeferral says notBefore is a deferral's RetryAfter, not a
+	// backoff after a failed attempt.
+	dueByDeferral bool
 }
 
 // tableKey identifies one message in one wrapped handler, so two handlers

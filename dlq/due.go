@@ -49,8 +49,9 @@ func (w *wrapped) forget(msg *message.Message) { w.r.table.forget(w.key(msg)) }
 // When that is further away than max hold, it waits max hold and Nacks the
 // message again with the rest as RetryAfter: a transport without native
 // delay (which redelivers at once) spins at most once per max hold, and the
-// handler is not called early. That Nack is a deferral: the delivery made
-// no attempt.
+// handler is not called early. That Nack is a deferral (a levee.Deferral,
+// counted in levee.dlq.retries_deferred, or in levee.dlq.deferrals when
+// the wait is a deferral's RetryAfter): the delivery made no attempt.
 func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) error {
 	wait := rec.notBefore.Sub(start)
 	if wait <= 0 {
@@ -67,7 +68,12 @@ func (w *wrapped) waitDue(msg *message.Message, rec record, start time.Time) err
 	if early {
 		rec.deferrals = min(rec.deferrals, maxCount) + 1
 		w.r.table.put(w.key(msg), rec)
-		return &RetryLaterError{Delay: time.Until(rec.notBefore), Attempts: rec.attempts, Err: rec.err}
+		if opt := w.resolve(msg).attrs.base; rec.dueByDeferral {
+			w.r.ins.deferrals.Add(msg.Context(), 1, opt)
+		} else {
+			w.r.ins.deferred.Add(msg.Context(), 1, opt)
+		}
+		return &RetryLaterError{Delay: time.Until(rec.notBefore), Attempts: rec.attempts, Err: rec.err, noAttempt: true}
 	}
 	return nil
 }

@@ -36,12 +36,22 @@ var (
 // RetryLaterError asks the transport to redeliver the message after Delay.
 // It is returned (and so Nacks the message) when the next backoff delay would
 // make the message wait longer than the max hold. It wraps ErrRetryLater and
-// the handler's last error.
+// the handler's last error. When an earlier redelivery of the message waited
+// max hold without its retry being due, the delivery made no handler attempt
+// and the error is a levee.Deferral (Deferred reports true): telemetry
+// reports it as deferred, not as a failure.
 type RetryLaterError struct {
 	Delay    time.Duration // the backoff delay that was not slept
 	Attempts int           // attempts made so far, this one included
 	Err      error         // the handler's last error
+
+	noAttempt bool // an early redelivery: no handler attempt in this delivery
 }
+
+// Deferred reports whether the delivery that returned the error made no
+// handler attempt (an early redelivery waiting for its retry); such an error
+// is a levee.Deferral.
+func (e *RetryLaterError) Deferred() bool { return e.noAttempt }
 
 // Error describes the deferral.
 func (e *RetryLaterError) Error() string {

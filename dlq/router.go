@@ -315,7 +315,7 @@ func (w *wrapped) recordDeferral(msg *message.Message, d *delivery, now time.Tim
 	if rec.deferredSince.IsZero() {
 		rec.deferredSince = now
 	}
-	rec.notBefore = time.Time{}
+	rec.notBefore, rec.dueByDeferral = time.Time{}, after > 0
 	if after > 0 {
 		rec.notBefore = now.Add(after)
 	}
@@ -371,6 +371,7 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 	}
 	rec := d.rec
 	rec.attempts, rec.first, rec.notBefore, rec.err = d.attempt, d.first, due, err
+	rec.dueByDeferral = false
 	if hold := r.cfg.maxHold; hold > 0 && due.Sub(start) > hold {
 		d.rec = rec
 		r.table.put(w.key(msg), rec)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/testkit"
 	"go.opentelemetry.io/otel/attribute"
@@ -106,4 +108,72 @@ func TestMetricsAndSpanEvents(t *testing.T) {
 			t.Errorf("levee.retry delays: got %v, want [0.1 0.2] (seconds)", retries)
 		}
 	})
+}
+
+// TestEarlyRedeliveryIsADeferral: a redelivery that comes before its
+// deferred retry (or its deferral's RetryAfter) is due waits max hold and
+// is Nacked again without a handler attempt. That Nack is a deferral (the
+// metrics slot reports it as deferred, not as a nacked failure of class
+// transient) and is counted, like the Nacks before it: in
+// levee.dlq.retries_deferred after a failed attempt, in levee.dlq.deferrals
+// after a deferral.
+func TestEarlyRedeliveryIsADeferral(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		err     error
+		counter string
+		// the three deliveries: attempt 1 (its retry or deferral due in
+		// 1s), an early redelivery (waits 0.5s, no attempt), attempt 2
+		deferral []bool
+	}{
+		{"failed attempt", errBoom, "levee.dlq.retries_deferred", []bool{false, true, false}},
+		{"deferral", levee.Defer(time.Second, errBoom), "levee.dlq.deferrals", []bool{true, true, true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			testkit.Synctest(t, func(t *testing.T) {
+				reader := sdkmetric.NewManualReader()
+				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+				b := dlq.Backoff{Initial: time.Second, Max: 8 * time.Second, Multiplier: 2, MaxAttempts: 5}
+				r, err := dlq.New(newRecPublisher(), dlq.WithTopic(testDLQ), dlq.WithBackoff(b), dlq.WithMaxHold(500*time.Millisecond),
+					dlq.WithJitter(func() float64 { return 1 }), dlq.WithMeterProvider(mp))
+				if err != nil {
+					t.Fatal(err)
+				}
+				calls := 0
+				h := r.Middleware(failingHandler(&calls, -1, tt.err))
+				msg := message.NewMessage("held", nil)
+				for i, want := range tt.deferral {
+					_, err := h(msg)
+					if got := levee.IsDeferral(err); got != want {
+						t.Errorf("delivery %d (%v): IsDeferral got %v, want %v", i+1, err, got, want)
+					}
+				}
+				if calls != 2 {
+					t.Fatalf("got %d calls, want 2", calls)
+				}
+				if got := sumCounter(t, reader, tt.counter); got != 3 {
+					t.Errorf("%s: got %d, want 3 (every deferred Nack)", tt.counter, got)
+				}
+			})
+		})
+	}
+}
+
+func sumCounter(t *testing.T, reader *sdkmetric.ManualReader, name string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					n += dp.Value
+				}
+			}
+		}
+	}
+	return n
 }
