@@ -159,3 +159,42 @@ func levee(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestDashboardSharedStoreGaugesTakeMax: the dlq group gauges are read
+// from the shared dead-letter store, so every replica that runs
+// dlqops.GroupGauges exports the same values (docs/OPERATIONS.md wires
+// them into each service). A dashboard query must aggregate them with max
+// by group, as docs/alerts does; a sum shows the replica count times the
+// truth.
+func TestDashboardSharedStoreGaugesTakeMax(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	agg := regexp.MustCompile(`(\w+)\s+by\s*\([^)]*\)\s*\(\s*levee_dlq_group_\w+`)
+	checked := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			if !strings.Contains(tg.Expr, "levee_dlq_group_") {
+				continue
+			}
+			checked++
+			m := agg.FindStringSubmatch(tg.Expr)
+			if m == nil || m[1] != "max" {
+				t.Errorf("panel %q: %s aggregates the shared-store group gauges without max by (...): with N replicas it reads N times the truth", p.Title, tg.Expr)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no dashboard query of levee_dlq_group_* found")
+	}
+}
