@@ -3,6 +3,7 @@ package telemetrytest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"regexp"
 	"sort"
@@ -18,15 +19,15 @@ import (
 
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/ratelimit"
 	"github.com/levee-dev/levee/tracing"
 )
 
 // pending lists the dashboard series of packages not merged yet; the test
 // logs them instead of failing. Remove an entry when its package lands.
-var pending = map[string]string{
-	"levee_dlq_": "dlq",
-}
+var pending = map[string]string{}
 
 // TestDashboardSeriesExported drives one delivery through tracing, metrics,
 // breaker, ratelimit and batch, and one through every driver (priority and
@@ -93,6 +94,25 @@ func TestDashboardSeriesExported(t *testing.T) {
 	bad := message.NewMessage("u", nil)
 	bad.Metadata.Set(tracing.KeyTraceparent, "garbage")
 	_, _ = tr2.Middleware(bt.Handler)(bad)
+
+	// A dead letter, and the group gauges over a store holding one.
+	dl, err := dlq.New(nopPublisher{}, dlq.WithTopic("orders.dlq"), dlq.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dl.Middleware(func(*message.Message) ([]*message.Message, error) {
+		return nil, dlq.Permanent(errors.New("bad order"))
+	})(message.NewMessage("u", nil))
+	store := dlqops.NewMemStore()
+	now := time.Now()
+	if _, err := store.Add(context.Background(), dlqops.Record{ID: "1", Fingerprint: "g", FailedAt: now, ReceivedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	gauges, err := dlqops.NewGroupGauges(store, dlqops.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gauges.Close() })
 
 	// One delivery through every histogram the drivers cover (the drain's
 	// wait among them: it needs a recovery, which they go through).
