@@ -267,6 +267,8 @@ func tfCheck(t *testing.T, r *sdkmetric.ManualReader, sr *tracetest.SpanRecorder
 	defer c.mu.Unlock()
 	t.Logf("router: acked %d, nacked %d, deferred %d; handler calls %d (failed %d); ratelimit passes %d; dlq retries (hook) %d, dead letters %d",
 		c.acked, c.nacked, c.deferred, c.handlerCalls, c.failedCalls, c.rlCalls, c.retryHook, c.deadLettered)
+	t.Logf("dlq: deferrals %d, retries_deferred %d, retries %d", tfSum(t, ms, "levee.dlq.deferrals"),
+		tfSum(t, ms, "levee.dlq.retries_deferred"), tfSum(t, ms, "levee.dlq.retries"))
 	require.Positive(t, c.failedCalls, "the outage never reached the handler")
 
 	out := func(o string) int64 {
