@@ -253,6 +253,13 @@ func (b *FleetBreaker) Close() error {
 		close(b.done)
 		b.wg.Wait()
 		_ = b.drain.Close()
+		b.mu.Lock()
+		degraded := b.degraded
+		b.degraded = false
+		b.mu.Unlock()
+		if degraded {
+			b.ctl.Released(b.cfg.Key)
+		}
 		if b.reg != nil {
 			_ = b.reg.Unregister()
 		}

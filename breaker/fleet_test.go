@@ -183,3 +183,43 @@ func TestFleetBreakerStateGauge(t *testing.T) {
 		t.Fatalf("no %s", fleet.MetricState)
 	})
 }
+
+// A fleet breaker closed while its store is down no longer runs on its
+// on_store_error mode: levee.fleet.degraded goes back to 0.
+func TestFleetBreakerDegradedEndsOnClose(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		s := fleet.NewMemStore()
+		s.SetErr(errors.New("redis down"))
+		b, err := breaker.NewFleet(breaker.Fleet{Store: s, Key: "payments", Name: "payments", MeterProvider: mp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery)
+		degraded := func() int64 {
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if m.Name == fleet.MetricDegraded {
+						for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+							n += dp.Value
+						}
+					}
+				}
+			}
+			return n
+		}
+		if got := degraded(); got != 1 {
+			t.Fatalf("degraded with the store down: got %d, want 1", got)
+		}
+		_ = b.Close()
+		if got := degraded(); got != 0 {
+			t.Errorf("degraded after Close: got %d, want 0", got)
+		}
+	})
+}

@@ -59,3 +59,40 @@ func TestFleetMetricsAndFallbackLog(t *testing.T) {
 		}
 	})
 }
+
+// A fleet limit closed while its store is down no longer runs on its
+// on_store_error mode: levee.fleet.degraded goes back to 0, so
+// LeveeFleetStoreDown does not fire for a limiter that is gone.
+func TestFleetDegradedEndsOnClose(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		store := fleet.NewMemStore()
+		store.SetErr(errors.New("redis down"))
+		l, err := New(WithName("payments"), WithMeterProvider(mp),
+			WithFleet(Fleet{Store: store, Key: "payments", Rate: 100, OnStoreError: StoreFailOpen}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Middleware(noop)(message.NewMessage("1", nil)); err != nil {
+			t.Fatalf("fail_open: %v", err)
+		}
+		if !l.FleetDegraded() {
+			t.Fatal("not degraded with the store down")
+		}
+		degraded := func() int64 {
+			d, ok := collect(t, reader)[fleet.MetricDegraded].Data.(metricdata.Sum[int64])
+			if !ok || len(d.DataPoints) != 1 {
+				t.Fatalf("degraded: %+v", d)
+			}
+			return d.DataPoints[0].Value
+		}
+		if got := degraded(); got != 1 {
+			t.Fatalf("degraded with the store down: got %d, want 1", got)
+		}
+		_ = l.Close()
+		if got := degraded(); got != 0 {
+			t.Errorf("degraded after Close: got %d, want 0", got)
+		}
+	})
+}

@@ -281,6 +281,9 @@ func (p *Pool) Close() error {
 		close(p.done)
 		p.wg.Wait()
 		p.local.Close()
+		if p.degraded.Swap(false) {
+			p.cfg.Observer.Released(p.cfg.Key)
+		}
 	})
 	return nil
 }

@@ -126,3 +126,12 @@ func (t *Telemetry) Fallback(key string, mode OnStoreError, err error) {
 		t.degraded.Add(context.Background(), -1, t.base)
 	}
 }
+
+// Released takes a limit or breaker closed while degraded out of
+// levee.fleet.degraded (it no longer runs on its on_store_error mode; the
+// store did not come back, so nothing is logged).
+func (t *Telemetry) Released(string) {
+	if t != nil && t.degraded != nil {
+		t.degraded.Add(context.Background(), -1, t.base)
+	}
+}

@@ -51,6 +51,9 @@ type Observer interface {
 	// Fallback reports the store failing (err != nil, the mode in force)
 	// or recovering (err == nil).
 	Fallback(key string, mode OnStoreError, err error)
+	// Released reports that the limit or breaker was closed while the
+	// store was failing: it no longer runs on its on_store_error mode.
+	Released(key string)
 }
 
 // NopObserver ignores every event.
@@ -64,3 +67,6 @@ func (NopObserver) Leased(string, int) {}
 
 // Fallback does nothing.
 func (NopObserver) Fallback(string, OnStoreError, error) {}
+
+// Released does nothing.
+func (NopObserver) Released(string) {}
