@@ -183,7 +183,7 @@ func NewFleet(f Fleet) (*FleetBreaker, error) {
 	}
 	b := &FleetBreaker{cfg: f, kick: make(chan struct{}, 1), done: make(chan struct{}), ctl: ctl, gen: make(chan struct{})}
 	b.drain, err = fleet.NewPool(fleet.PoolConfig{Store: f.Store, Key: f.Key + ":drain", Member: f.Member,
-		Period: min(f.ReportEvery, 100*time.Millisecond), StoreTimeout: f.StoreTimeout, OnError: f.OnStoreError, Observer: ctl})
+		Period: min(f.ReportEvery, 100*time.Millisecond), StoreTimeout: f.StoreTimeout, OnError: f.OnStoreError, Observer: drainObserver{ctl}})
 	if err != nil {
 		return nil, invalid("fleet", "%s", err.Error())
 	}

@@ -1,6 +1,7 @@
 package breaker_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/internal/fleet"
@@ -75,6 +78,76 @@ func TestFleetBreakerStoreLostWhileDraining(t *testing.T) {
 		}
 		if st := b.State(); st != breaker.FleetClosed {
 			t.Errorf("state %s after the drain window with the store down, want closed", st)
+		}
+	})
+}
+
+// A store outage while the fleet breaker drains is one fallback of one
+// breaker: levee.fleet.fallbacks counts 1 and levee.fleet.degraded is 1
+// (the drain's token pool, which fails too, is not a second breaker), and
+// both go back once the store answers.
+func TestFleetBreakerOutageDuringDrainCountsOnce(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		s := fleet.NewMemStore()
+		b, err := breaker.NewFleet(breaker.Fleet{Store: s, Key: "payments", Name: "payments", MeterProvider: mp, MinRequests: 10,
+			Window: time.Second, OpenFor: time.Second, DrainWindow: 20 * time.Second, DrainRate: 10, OnStoreError: breaker.OnStoreError(fleet.Local),
+			MaxHold: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		down := true
+		h := b.Middleware(func(*message.Message) ([]*message.Message, error) {
+			if down {
+				return nil, errDownstream
+			}
+			return nil, nil
+		})
+		for i := range 10 {
+			_, _ = h(message.NewMessage(fmt.Sprint(i), nil))
+		}
+		testkit.Advance(2 * breaker.DefaultFleetReportEvery)
+		down = false
+		testkit.Advance(time.Second + 2*breaker.DefaultFleetReportEvery)
+		_, _ = h(message.NewMessage("probe", nil))
+		testkit.Advance(2 * breaker.DefaultFleetReportEvery)
+		if st := b.State(); st != breaker.FleetDraining {
+			t.Fatalf("state %s after a good probe, want draining", st)
+		}
+		s.SetErr(errors.New("redis down"))
+		for i := range 20 {
+			_, _ = h(message.NewMessage(fmt.Sprint("d", i), nil))
+		}
+		testkit.Advance(3 * breaker.DefaultFleetReportEvery)
+		counts := func() map[string]int64 {
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]int64{}
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if m.Name == fleet.MetricDegraded || m.Name == fleet.MetricFallbacks {
+						for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+							out[m.Name] += dp.Value
+						}
+					}
+				}
+			}
+			return out
+		}
+		if got := counts(); got[fleet.MetricFallbacks] != 1 || got[fleet.MetricDegraded] != 1 {
+			t.Errorf("store down while draining: got %v, want one fallback and one degraded breaker", got)
+		}
+		s.SetErr(nil)
+		for i := range 5 {
+			_, _ = h(message.NewMessage(fmt.Sprint("r", i), nil))
+		}
+		testkit.Advance(3 * breaker.DefaultFleetReportEvery)
+		if got := counts(); got[fleet.MetricFallbacks] != 1 || got[fleet.MetricDegraded] != 0 {
+			t.Errorf("store back: got %v, want one fallback and no degraded breaker", got)
 		}
 	})
 }
