@@ -5,6 +5,7 @@ package adapters_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
@@ -79,15 +81,18 @@ func tfStack(t *testing.T, tr *adapters.Transport, mp *sdkmetric.MeterProvider, 
 			return h(msg)
 		}
 	}
+	dd, err := dedup.New(dedup.WithMeterProvider(mp))
+	require.NoError(t, err)
 	return middleware.NewStack().Tracing(tracer.Middleware).Metrics(metrics.Middleware).
-		Recover(middleware.Recover).DLQ(d.Middleware).Breaker(b.Middleware).
+		Recover(middleware.Recover).DLQ(d.Middleware).Dedup(dd.Middleware).Breaker(b.Middleware).
 		Priority(s.Middleware).RateLimit(countRL), b
 }
 
 // TestTelemetryUnderCombinedFaults runs a downstream outage (the breaker
 // opens, waits past its max hold, probes, closes and drains), a poison
 // message (dlq retries, then a dead letter), priority queueing behind two
-// slots and rate-limit waits together over RabbitMQ and NATS JetStream, and checks that every
+// slots, rate-limit waits and dedup of duplicates together over RabbitMQ
+// and NATS JetStream, and checks that every
 // documented instrument counts what the test's own handler counted: no
 // backpressure is a failure, a retry or a dead letter, every gauge is back
 // to 0, durations are in seconds and labels stay bounded.
@@ -171,6 +176,7 @@ func tfRun(t *testing.T, transport adapters.Option) {
 			m.Metadata.Set("panic", "1")
 		}
 		m.Metadata.Set(levee.KeyPriority, prios[i%len(prios)])
+		m.Metadata.Set(levee.KeyDedupID, fmt.Sprint("order-", i))
 		require.NoError(t, tr.Publisher.Publish(topic, m))
 	}
 	scenarioWait(t, "every healthy message processed and the poison dead-lettered", func() bool {
@@ -178,8 +184,25 @@ func tfRun(t *testing.T, transport adapters.Option) {
 		defer c.mu.Unlock()
 		return len(c.processed) == tfHealthy-1 && dead.len() == 2
 	})
+	// Five duplicates of processed orders (new UUIDs, the same identity):
+	// acked without a handler call, counted in levee.dedup.duplicates.
+	c.mu.Lock()
+	calls, acked := c.handlerCalls, c.acked
+	c.mu.Unlock()
+	for i := range 5 {
+		m := message.NewMessage(watermill.NewUUID(), scenarioPayload(i))
+		m.Metadata.Set(levee.KeyDedupID, fmt.Sprint("order-", i))
+		require.NoError(t, tr.Publisher.Publish(topic, m))
+	}
+	scenarioWait(t, "the duplicates acked", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.acked == acked+5
+	})
 	time.Sleep(3 * time.Second) // the drain ends; a late redelivery shows up
 	tfCheck(t, reader, sr, c)
+	require.Equal(t, calls, c.handlerCalls, "handler calls for duplicates")
+	require.EqualValues(t, 5, tfSum(t, tfMetrics(t, reader), "levee.dedup.duplicates"), "levee.dedup.duplicates")
 
 	// Messages waiting behind a forced-open breaker when the router
 	// stops: their waits end (canceled), none stays paused.
