@@ -241,3 +241,22 @@ type permanentErr struct{}
 
 func (permanentErr) Error() string      { return "bad message" }
 func (permanentErr) ErrorClass() string { return "permanent" }
+
+// TestAdaptivePanicLeavesNoInflight: a handler that panics behind an
+// adaptive limiter leaves the in-flight count (used to hold the rate after
+// a cut, by Little's law) as it was, and counts as a failed call.
+func TestAdaptivePanicLeavesNoInflight(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		l := mustNew(t, WithAdaptive(Adaptive{Min: 1, Max: 1000}))
+		h := l.Middleware(func(*message.Message) ([]*message.Message, error) { panic("boom") })
+		for range 5 {
+			func() {
+				defer func() { _ = recover() }()
+				_, _ = h(message.NewMessage("m", nil))
+			}()
+		}
+		if n := l.adapt.inflight.Load(); n != 0 {
+			t.Errorf("in flight after 5 panicking calls: got %d, want 0", n)
+		}
+	})
+}

@@ -315,16 +315,28 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		if l.adapt == nil {
 			return next(msg)
 		}
-		l.adapt.inflight.Add(1)
-		t0 := time.Now()
-		out, herr := next(msg)
+		return l.adaptiveCall(ctx, next, msg)
+	}
+}
+
+// adaptiveCall runs next and reports its latency and outcome to the
+// adaptive controller. A panic in next is a failed call; it leaves the
+// in-flight count as it was and reaches Recover further out.
+func (l *Limiter) adaptiveCall(ctx context.Context, next message.HandlerFunc, msg *message.Message) (out []*message.Message, herr error) {
+	a := l.adapt
+	a.inflight.Add(1)
+	t0 := time.Now()
+	returned := false
+	defer func() {
 		now := time.Now()
-		l.adapt.inflight.Add(-1)
-		if d, ok := l.adapt.observe(now.Sub(t0), failed(herr), now); ok {
+		a.inflight.Add(-1)
+		if d, ok := a.observe(now.Sub(t0), !returned || failed(herr), now); ok {
 			l.noteAdjust(ctx, d)
 		}
-		return out, herr
-	}
+	}()
+	out, herr = next(msg)
+	returned = true
+	return out, herr
 }
 
 // plainMiddleware is Middleware without keys, adaptation or metrics: a
