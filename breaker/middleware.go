@@ -312,15 +312,25 @@ func (w *wrapper) wait(msg *message.Message, ws *waitState, ch <-chan struct{}, 
 }
 
 func (w *wrapper) endWait(msg *message.Message, ws *waitState, outcome int) {
+	if waited, ok := w.leavePaused(msg, ws); ok {
+		w.recordWait(msg, waited, outcome)
+	}
+}
+
+// leavePaused ends the message's count in levee.breaker.paused and returns
+// how long it waited; ok is false when it was not waiting.
+func (w *wrapper) leavePaused(msg *message.Message, ws *waitState) (waited time.Duration, ok bool) {
 	if !ws.started {
-		return
+		return 0, false
 	}
 	ws.started = false
-	waited := time.Since(ws.start)
-	a := w.handlerAttrs(msg)
-	b := w.b
-	b.inst.paused.Add(context.Background(), -1, a.base)
-	b.inst.wait.Record(context.Background(), waited.Seconds(), a.outcomes[outcome])
+	w.b.inst.paused.Add(context.Background(), -1, w.handlerAttrs(msg).base)
+	return time.Since(ws.start), true
+}
+
+// recordWait records a finished wait with its outcome.
+func (w *wrapper) recordWait(msg *message.Message, waited time.Duration, outcome int) {
+	w.b.inst.wait.Record(context.Background(), waited.Seconds(), w.handlerAttrs(msg).outcomes[outcome])
 	spanWaitDone(msg.Context(), outcome, waited)
 }
 
@@ -346,7 +356,9 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 		return nil
 	}
 	ws.rampCycle = cycle
-	w.endWait(msg, ws, outcomeAdmitted)
+	// The breaker let the message through: it is no longer paused. Its
+	// wait is recorded once the drain's token decides how it ended.
+	waited, wasPaused := w.leavePaused(msg, ws)
 	ws.hold(msg, now, b.cfg.maxHold)
 	deadline := ws.deadline
 	mctx := msg.Context()
@@ -357,17 +369,28 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 		defer cancel()
 	}
 	err := lim.Take(ctx)
-	waited := time.Since(now)
-	a := w.handlerAttrs(msg)
-	b.inst.drainWait.Record(context.Background(), waited.Seconds(), a.base)
-	spanDrainWait(mctx, r, waited)
-	if err == nil {
-		return nil
-	}
+	drained := time.Since(now)
+	outcome := outcomeAdmitted
 	switch {
+	case err == nil:
 	case mctx.Err() != nil:
-		return mctx.Err()
+		outcome = outcomeCanceled
 	case errors.Is(err, gcra.ErrClosed):
+		outcome = outcomeClosed
+	default:
+		outcome = outcomeMaxHold
+	}
+	if wasPaused {
+		w.recordWait(msg, waited, outcome)
+	}
+	b.inst.drainWait.Record(context.Background(), drained.Seconds(), w.handlerAttrs(msg).base)
+	spanDrainWait(mctx, r, drained)
+	switch outcome {
+	case outcomeAdmitted:
+		return nil
+	case outcomeCanceled:
+		return mctx.Err()
+	case outcomeClosed:
 		return ErrClosed
 	}
 	return &OpenError{State: StateClosed, Held: time.Since(ws.first), After: 0}

@@ -180,3 +180,47 @@ func TestPausedEndsAtAdmission(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitOutcomeAtDrainMaxHold: a message that waited for the open
+// breaker and then hits its max hold waiting for the drain's token is
+// Nacked: its levee.breaker.wait.duration point says max_hold, not
+// admitted, and it is no longer counted as paused while it waits for the
+// token.
+func TestWaitOutcomeAtDrainMaxHold(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		b := mustNew(t, breaker.WithMaxHold(time.Second), breaker.WithMeterProvider(mp),
+			breaker.WithDrain(time.Hour, 0.1, 1), breaker.WithDrainRate(20)) // the drain admits 2/s
+		h := b.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+		b.ForceOpen()
+		var calls []*async
+		for range 3 {
+			calls = append(calls, goCall(h, newMsg()))
+		}
+		testkit.Advance(900 * time.Millisecond)
+		b.ClearForce() // a drain starts; 100ms of max hold left
+		testkit.Advance(10 * time.Millisecond)
+		if got := pausedNow(t, reader); got != 0 {
+			t.Errorf("paused while waiting for the drain's token: got %d, want 0", got)
+		}
+		testkit.Advance(time.Second)
+		nacked := 0
+		for _, a := range calls {
+			<-a.done
+			if a.err != nil {
+				nacked++
+			}
+		}
+		wait := collect(t, reader)["levee.breaker.wait.duration"].(metricdata.Histogram[float64])
+		got := map[string]uint64{}
+		for _, dp := range wait.DataPoints {
+			o, _ := dp.Attributes.Value("outcome")
+			got[o.AsString()] += dp.Count
+		}
+		if nacked == 0 || got["max_hold"] != uint64(nacked) || got["admitted"] != uint64(len(calls)-nacked) {
+			t.Errorf("wait outcomes %v for %d of %d messages Nacked at max hold in the drain", got, nacked, len(calls))
+		}
+		_ = mp.Shutdown(context.Background())
+	})
+}
