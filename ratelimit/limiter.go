@@ -14,7 +14,6 @@ import (
 
 	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/internal/gcra"
-	"github.com/levee-dev/levee/internal/hold"
 )
 
 // Limiter is a token-bucket rate limiter for message handlers: wait or
@@ -97,17 +96,6 @@ func New(opts ...Option) (*Limiter, error) {
 func (l *Limiter) Wait(ctx context.Context) error {
 	_, r := l.b.Wait(ctx, l.waitBound(ctx))
 	return errOf(ctx, r)
-}
-
-// waitBound is the longest a wait with ctx may last (ns, 0 for none):
-// max_wait or max_hold, or what is left of the delivery's hold when a
-// concern further out (the breaker, the priority queue, the dlq's retry)
-// recorded one (package hold), whichever is shorter.
-func (l *Limiter) waitBound(ctx context.Context) float64 {
-	if _, ok := hold.Deadline(ctx); !ok {
-		return l.maxWait // no clock read on the path of every message
-	}
-	return float64(hold.Left(ctx, time.Now(), time.Duration(l.maxWait)))
 }
 
 // WaitKey is Wait for a message with per-key key: it waits for a token of
