@@ -197,7 +197,9 @@ func tfRun(t *testing.T, transport adapters.Option) {
 	scenarioWait(t, "the duplicates acked", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.acked == acked+5
+		// At least: an original whose handler had returned when acked
+		// was read may reach the router's count only now.
+		return c.acked >= acked+5
 	})
 	time.Sleep(3 * time.Second) // the drain ends; a late redelivery shows up
 	tfCheck(t, reader, sr, c)

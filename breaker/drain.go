@@ -6,12 +6,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/levee-dev/levee/internal/gcra"
 )
 
 // rampLimiter is what the drain needs from a token bucket; the breaker owns
 // one *gcra.Bucket and moves its rate along the ramp.
 type rampLimiter interface {
 	Take(ctx context.Context) error
+	// Wait is Take with the bucket's result, whose Wait is the expected
+	// wait (ns) when the slot comes after ctx's deadline.
+	Wait(ctx context.Context, maxWait float64) (gcra.Grant, gcra.Result)
 	SetRate(perSecond float64)
 	Close()
 }

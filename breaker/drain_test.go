@@ -285,3 +285,37 @@ func TestDrainMiddlewarePassThrough(t *testing.T) {
 		t.Fatalf("separate drain with slow calls: got %v, want ErrInvalidConfig", err)
 	}
 }
+
+// TestDrainPastMaxHoldAsksToComeBackLater: a message whose slot in the
+// drain comes after its max hold is deferred at once, and its OpenError
+// asks for the wait to that slot (RetryAfter). With RetryAfter 0, a
+// transport that redelivers at once (RabbitMQ) spun it through the breaker
+// until the drain caught up: about 46 deferrals a second in
+// TestTelemetryUnderCombinedFaults.
+func TestDrainPastMaxHoldAsksToComeBackLater(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		const openFor = time.Second
+		b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(openFor),
+			breaker.WithDrain(10*time.Second, 0.1, 1), breaker.WithDrainRate(10), breaker.WithMaxHold(500*time.Millisecond))
+		r := &recorder{}
+		h := b.Middleware(r.handle)
+		tripAndRecover(t, b, h, r, openFor)
+		// The drain admits 1/s: the first message takes the free slot,
+		// the second's slot is about 1s away, past the 500ms hold.
+		if err := call(t, h); err != nil {
+			t.Fatalf("first message: %v", err)
+		}
+		start := time.Now()
+		err := call(t, h)
+		var oe *breaker.OpenError
+		if !errors.As(err, &oe) {
+			t.Fatalf("second message: got %v, want an *OpenError", err)
+		}
+		if held := time.Since(start); held != 0 {
+			t.Errorf("held %s, want an immediate deferral (its slot is past the hold)", held)
+		}
+		if oe.RetryAfter() < 500*time.Millisecond || oe.RetryAfter() > 1100*time.Millisecond {
+			t.Errorf("RetryAfter %s, want the wait to its slot (about 1s)", oe.RetryAfter())
+		}
+	})
+}

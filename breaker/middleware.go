@@ -2,13 +2,11 @@ package breaker
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/levee-dev/levee/internal/gcra"
 	"github.com/levee-dev/levee/internal/hold"
 )
 
@@ -343,55 +341,4 @@ func (w *wrapper) handlerAttrs(msg *message.Message) *handlerAttrs {
 		return a
 	}
 	return w.attrs.Load()
-}
-
-// ramp waits for the drain's token. The wait ends early with the message
-// context, on Close, or at the max hold (counted from the start of the
-// message's whole wait).
-func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
-	b := w.b
-	now := time.Now()
-	lim, r, cycle := b.rampStep(now, ws.rampCycle)
-	if lim == nil {
-		return nil
-	}
-	ws.rampCycle = cycle
-	// The breaker let the message through: it is no longer paused. Its
-	// wait is recorded once the drain's token decides how it ended.
-	waited, wasPaused := w.leavePaused(msg, ws)
-	ws.hold(msg, now, b.cfg.maxHold)
-	deadline := ws.deadline
-	mctx := msg.Context()
-	ctx := mctx
-	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(mctx, deadline)
-		defer cancel()
-	}
-	err := lim.Take(ctx)
-	drained := time.Since(now)
-	outcome := outcomeAdmitted
-	switch {
-	case err == nil:
-	case mctx.Err() != nil:
-		outcome = outcomeCanceled
-	case errors.Is(err, gcra.ErrClosed):
-		outcome = outcomeClosed
-	default:
-		outcome = outcomeMaxHold
-	}
-	if wasPaused {
-		w.recordWait(msg, waited, outcome)
-	}
-	b.inst.drainWait.Record(context.Background(), drained.Seconds(), w.handlerAttrs(msg).base)
-	spanDrainWait(mctx, r, drained)
-	switch outcome {
-	case outcomeAdmitted:
-		return nil
-	case outcomeCanceled:
-		return mctx.Err()
-	case outcomeClosed:
-		return ErrClosed
-	}
-	return &OpenError{State: StateClosed, Held: time.Since(ws.first), After: 0}
 }
