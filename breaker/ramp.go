@@ -10,8 +10,8 @@ import (
 )
 
 // ramp waits for the drain's token. The wait ends early with the message
-// context, on Close, or at the max hold (counted from the start of the
-// message's whole wait).
+// context, on Close, or at the max hold (the delivery's: see
+// waitState.hold).
 func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 	b := w.b
 	now := time.Now()

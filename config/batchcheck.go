@@ -74,13 +74,7 @@ func (c *Config) sharedSlowCall(name string) (time.Duration, bool) {
 
 // errorAt locates err at the key path of the file.
 func (c *Config) errorAt(path string, err error) error {
-	line := 0
-	if s, ok := c.sources.Lookup(path); ok {
-		line = s.Line
-	} else if l, ok := c.keyLines[path]; ok {
-		line = l
-	}
-	return &iconfig.Error{File: c.file, Line: line, Path: path, Err: err}
+	return &iconfig.Error{File: c.file, Line: c.lineOf(path), Path: path, Err: err}
 }
 
 // batchSlotsWarning returns the warning for a handler with a batch

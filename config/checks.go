@@ -155,16 +155,19 @@ func (c *Config) leaseWarning(name string, h *Handler) string {
 
 // at returns "file:line: path" for a key path of the file.
 func (c *Config) at(path string) string {
-	line := 0
-	if s, ok := c.sources.Lookup(path); ok {
-		line = s.Line
-	} else if l, ok := c.keyLines[path]; ok {
-		line = l
-	}
+	line := c.lineOf(path)
 	if line == 0 {
 		return c.file + ": " + path
 	}
 	return fmt.Sprintf("%s:%d: %s", c.file, line, path)
+}
+
+// lineOf returns the line of the key path in the file, or 0 when unknown.
+func (c *Config) lineOf(path string) int {
+	if s, ok := c.sources.Lookup(path); ok {
+		return s.Line
+	}
+	return c.keyLines[path]
 }
 
 func containsString(list []string, s string) bool {

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/levee-dev/levee/internal/hold"
 )
 
 // This file holds the wait of a redelivered message whose deferred retry
@@ -29,11 +27,7 @@ func (w *wrapped) waitPending(msg *message.Message, start time.Time) (known bool
 		if err := w.waitDue(msg, rec, start); err != nil {
 			return true, nil, true, err
 		}
-		if maxHold := w.r.cfg.maxHold; maxHold > 0 {
-			// The handler runs after a wait: its concerns take what is
-			// left of the hold.
-			hold.Record(msg, start.Add(maxHold))
-		}
+		w.recordHold(msg, start)
 	}
 	if rec.publishFails > 0 && rec.class != "" && rec.err != nil {
 		out, err := w.deadLetterAgain(msg, rec)

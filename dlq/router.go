@@ -180,6 +180,15 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	return w.settle(msg, err, start)
 }
 
+// recordHold records the delivery's hold deadline (it started at start)
+// before the handler chain runs after a wait: the chain's own waits
+// (breaker, priority, rate limit) take what is left of it.
+func (w *wrapped) recordHold(msg *message.Message, start time.Time) {
+	if maxHold := w.r.cfg.maxHold; maxHold > 0 {
+		hold.Record(msg, start.Add(maxHold))
+	}
+}
+
 // key is the message's key in the attempt table.
 func (w *wrapped) key(msg *message.Message) tableKey { return tableKey{w: w, uuid: msg.UUID} }
 
@@ -254,11 +263,7 @@ func (w *wrapped) settle(msg *message.Message, err error, start time.Time) ([]*m
 		if !retry {
 			return nil, err
 		}
-		if r.cfg.maxHold > 0 {
-			// The attempt's own waits (breaker, priority, rate limit)
-			// take what is left of this delivery's hold.
-			hold.Record(msg, start.Add(r.cfg.maxHold))
-		}
+		w.recordHold(msg, start)
 		var out []*message.Message
 		out, err = w.attempt(msg)
 		if err == nil {

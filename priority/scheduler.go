@@ -213,14 +213,8 @@ func (s *Scheduler) holdBound(msg *message.Message) time.Duration {
 		return bound
 	}
 	now := time.Now()
-	dl := hold.Start(msg, now, s.cfg.maxHold)
-	if dl.IsZero() {
-		return bound
-	}
-	if left := max(dl.Sub(now), 1); bound == 0 || left < bound {
-		return left
-	}
-	return bound
+	hold.Start(msg, now, s.cfg.maxHold)
+	return hold.Left(msg.Context(), now, bound)
 }
 
 // leave takes w out of the queue after its wait ended with cause (a
