@@ -2,13 +2,11 @@ package breaker
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/levee-dev/levee/internal/fleet"
@@ -191,6 +189,10 @@ func NewFleet(f Fleet) (*FleetBreaker, error) {
 		_ = b.drain.Close()
 		return nil, err
 	}
+	// The first report before the first message: a replica that starts
+	// while the fleet is open (a restart during an outage) holds its
+	// messages from the start instead of running them for ReportEvery.
+	b.report(time.Now())
 	b.wg.Add(1)
 	go b.run()
 	return b, nil
@@ -272,122 +274,4 @@ func (b *FleetBreaker) poke() {
 	case b.kick <- struct{}{}:
 	default:
 	}
-}
-
-// Middleware holds next while the fleet is open, lets one probe through on
-// the replica holding the probe lease, paces it on the drain ramp, and
-// counts its outcome like the local Breaker: nil is a success; a deferral,
-// context.Canceled, a permanent or validation error is not counted; any
-// other error is a failure. A panic in next counts as a failure and is
-// re-panicked for Recover.
-func (b *FleetBreaker) Middleware(next message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
-		probe, err := b.admit(msg.Context())
-		if err != nil {
-			return nil, err
-		}
-		returned := false
-		defer func() {
-			if !returned {
-				b.record(errPanicked, probe)
-			}
-		}()
-		out, herr := next(msg)
-		returned = true
-		b.record(herr, probe)
-		return out, herr
-	}
-}
-
-// errPanicked stands for a panic in the handler when its outcome is counted.
-var errPanicked = errors.New("levee/breaker: handler panicked")
-
-func (b *FleetBreaker) record(err error, probe bool) {
-	var res int32
-	switch {
-	case err == nil:
-		res = 1
-	case builtinExcluded(err):
-	default:
-		res = -1
-	}
-	if probe {
-		if res == 0 {
-			b.probe.Store(1) // not an outcome: the lease may run another probe
-			return
-		}
-		b.result.Store(res)
-		b.poke()
-		return
-	}
-	switch res {
-	case 1:
-		b.ok.Add(1)
-	case -1:
-		b.fail.Add(1)
-	}
-}
-
-// admit returns when the message may run; probe is true for the one
-// probe of a half-open fleet.
-func (b *FleetBreaker) admit(ctx context.Context) (probe bool, err error) {
-	st := FleetState(b.word.Load())
-	if st == FleetClosed {
-		return false, nil
-	}
-	start := time.Now()
-	var expire <-chan time.Time
-	if b.cfg.MaxHold > 0 {
-		t := time.NewTimer(b.cfg.MaxHold)
-		defer t.Stop()
-		expire = t.C
-	}
-	for {
-		b.mu.Lock()
-		ch := b.gen
-		b.mu.Unlock()
-		switch st = FleetState(b.word.Load()); st {
-		case FleetClosed:
-			return false, nil
-		case FleetDraining:
-			left := time.Duration(0)
-			if b.cfg.MaxHold > 0 {
-				left = max(b.cfg.MaxHold-time.Since(start), time.Nanosecond)
-			}
-			r := b.drain.Take(ctx, left, true)
-			switch r.Status {
-			case fleet.Granted, fleet.Bypass:
-				return false, nil
-			case fleet.Canceled:
-				return false, ctx.Err()
-			case fleet.Closed:
-				return false, ErrClosed
-			}
-			return false, &OpenError{State: StateClosed, Held: time.Since(start), After: r.RetryAfter}
-		case FleetHalfOpen:
-			if b.probe.CompareAndSwap(1, 0) {
-				return true, nil
-			}
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-expire:
-			return false, &OpenError{State: b.localState(), Held: time.Since(start), After: b.cfg.ReportEvery}
-		case <-b.done:
-			return false, ErrClosed
-		}
-	}
-}
-
-// localState maps the fleet state to the Breaker's states for errors.
-func (b *FleetBreaker) localState() State {
-	switch FleetState(b.word.Load()) {
-	case FleetOpen:
-		return StateOpen
-	case FleetHalfOpen:
-		return StateHalfOpen
-	}
-	return StateClosed
 }

@@ -18,12 +18,18 @@ func fleetMember() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// localWindow is the on_store_error: local fallback: the replica's own
-// counts since the store failed, and a local open until a time.
+// localWindow is the on_store_error: local fallback: a breaker of the
+// replica's own, started from the last fleet state when the store failed.
+// It runs what the local Breaker runs: its own window of outcomes trips it
+// open for open_for, then one probe decides between open again and a drain
+// on the replica's clock, at its share of the ramp, then closed.
 type localWindow struct {
-	s, f  uint64
-	since time.Time
-	until time.Time // open until, zero when not open
+	state     FleetState
+	force     fleet.Force // the kill switch the store last reported: it holds
+	s, f      uint64      // outcomes counted in the window since since
+	since     time.Time
+	until     time.Time // open until
+	drainFrom time.Time // the drain's start on the local clock (draining)
 }
 
 // run reports every ReportEvery and at every kick (a probe's result, a
@@ -59,10 +65,7 @@ func (b *FleetBreaker) report(now time.Time) {
 	})
 	b.ctl.RoundTrip(b.cfg.Key, time.Since(t0), err)
 	if err != nil {
-		if pr != 0 {
-			b.result.CompareAndSwap(0, pr) // report the probe once the store is back
-		}
-		b.storeFailed(err, s, f, now)
+		b.storeFailed(err, s, f, pr, now)
 		return
 	}
 	b.apply(v)
@@ -81,7 +84,9 @@ func (b *FleetBreaker) apply(v fleet.View) {
 	st := v.State
 	if st == FleetHalfOpen {
 		if v.Probe && (old.State != FleetHalfOpen || !old.Probe || old.Generation != v.Generation) {
-			b.probe.Store(1) // a new probe lease: one message may probe
+			b.mu.Lock()
+			b.armProbeLocked() // a new probe lease: one message may probe
+			b.mu.Unlock()
 		}
 	}
 	if !v.Probe {
@@ -111,6 +116,16 @@ func (b *FleetBreaker) drainRate(baseline float64, elapsed time.Duration) float6
 	return base * RampFraction(elapsed+b.cfg.ReportEvery/2, b.cfg.DrainWindow, b.cfg.DrainStart, 1)
 }
 
+// armProbeLocked lets one message probe and wakes the waiting ones, which
+// wait for a change of state: the lease can come while the state stays
+// half-open (another replica's lease expired, or the store failed). b.mu
+// is held.
+func (b *FleetBreaker) armProbeLocked() {
+	b.probe.Store(1)
+	close(b.gen)
+	b.gen = make(chan struct{})
+}
+
 func (b *FleetBreaker) setState(st FleetState) {
 	if FleetState(b.word.Swap(uint32(st))) == st {
 		return
@@ -121,40 +136,30 @@ func (b *FleetBreaker) setState(st FleetState) {
 	b.mu.Unlock()
 }
 
-// storeFailed applies the on_store_error mode.
-func (b *FleetBreaker) storeFailed(err error, s, f uint64, now time.Time) {
+// storeFailed applies the on_store_error mode; pr is the outcome of a
+// probe not yet reported (0: none).
+func (b *FleetBreaker) storeFailed(err error, s, f uint64, pr int32, now time.Time) {
 	b.mu.Lock()
 	first := !b.degraded
 	b.degraded = true
-	lw := &b.local
-	if first {
-		*lw = localWindow{since: now}
-		if b.view.State == FleetOpen {
-			lw.until = now.Add(b.cfg.OpenFor) // open when the store went away: open_for more
-		}
-	}
-	members := uint64(max(b.view.Members, 1))
-	last := b.view.State
-	st := last
+	var st FleetState
+	rate := 0.0
 	switch b.cfg.OnStoreError {
 	case fleet.FailOpen:
 		st = FleetClosed
 	case fleet.FailClosed:
 		st = FleetOpen
 	default:
-		st = b.localLocked(lw, s, f, members, last, now)
-	}
-	rate := 0.0
-	if st == FleetDraining {
-		// The drain goes on from the last fleet view on the local clock:
-		// the drain pool, failing too, paces this replica at its share
-		// of the ramp.
-		elapsed := b.view.DrainElapsed + now.Sub(b.viewAt)
-		if rate = b.drainRate(b.view.Baseline, elapsed); rate <= 0 || elapsed >= b.cfg.DrainWindow {
-			st, rate = FleetClosed, 0
+		if first {
+			b.startLocalLocked(now)
 		}
+		st, rate = b.localLocked(s, f, pr, now)
+		pr = 0 // the local breaker took the probe's outcome
 	}
 	b.mu.Unlock()
+	if pr != 0 {
+		b.result.CompareAndSwap(0, pr) // report the probe once the store is back
+	}
 	if rate > 0 {
 		b.drain.SetRate(rate)
 	}
@@ -164,32 +169,74 @@ func (b *FleetBreaker) storeFailed(err error, s, f uint64, now time.Time) {
 	b.setState(st)
 }
 
-// localLocked is the local fallback: the last fleet state (half-open,
-// which needs the store's probe lease, becomes closed; draining goes on),
-// or the replica's own window (min_requests divided by the last known
-// number of replicas) tripping it open for open_for.
-func (b *FleetBreaker) localLocked(lw *localWindow, s, f, members uint64, last FleetState, now time.Time) FleetState {
-	if !lw.until.IsZero() {
-		if now.Before(lw.until) {
-			return FleetOpen
+// startLocalLocked starts the local breaker from the last fleet view: open
+// for open_for more, half-open with a probe of its own (or the fleet's, when
+// this replica holds the lease), draining on from where the fleet's drain
+// was, or closed.
+func (b *FleetBreaker) startLocalLocked(now time.Time) {
+	v := b.view
+	b.local = localWindow{state: v.State, force: v.Force, since: now}
+	switch v.State {
+	case FleetOpen:
+		b.local.until = now.Add(b.cfg.OpenFor)
+	case FleetHalfOpen:
+		if !v.Probe {
+			b.armProbeLocked() // another replica holds the fleet's lease
 		}
-		*lw = localWindow{since: now}
-		return FleetClosed
+	case FleetDraining:
+		b.local.drainFrom = b.viewAt.Add(-v.DrainElapsed)
 	}
-	if now.Sub(lw.since) > b.cfg.Window {
-		*lw = localWindow{since: now}
+}
+
+// localLocked steps the local breaker at a report the store did not answer:
+// s and f are the outcomes since the last report, pr a probe's (0: none).
+// It returns the state and, while draining, the drain pool's rate.
+func (b *FleetBreaker) localLocked(s, f uint64, pr int32, now time.Time) (FleetState, float64) {
+	lw := &b.local
+	switch lw.force {
+	case fleet.ForceOpen:
+		return FleetOpen, 0
+	case fleet.ForceClosed:
+		return FleetClosed, 0
 	}
-	lw.s += s
-	lw.f += f
-	minReq := max(1, (b.cfg.MinRequests+members-1)/members)
-	if n := lw.s + lw.f; n > 0 && n >= minReq && float64(lw.f)/float64(n) >= b.cfg.FailureRatio {
-		lw.until = now.Add(b.cfg.OpenFor)
-		return FleetOpen
+	switch lw.state {
+	case FleetOpen:
+		if !now.Before(lw.until) {
+			lw.state = FleetHalfOpen
+			b.armProbeLocked()
+		}
+	case FleetHalfOpen:
+		switch pr {
+		case 1:
+			*lw = localWindow{state: FleetDraining, force: lw.force, since: now, drainFrom: now}
+		case -1:
+			lw.state, lw.until = FleetOpen, now.Add(b.cfg.OpenFor)
+		}
 	}
-	if last == FleetHalfOpen {
-		return FleetClosed // no probe lease without the store: the window decides
+	if lw.state == FleetClosed || lw.state == FleetDraining {
+		// The replica's own window, with min_requests divided by the last
+		// known number of replicas, trips it open for open_for.
+		if now.Sub(lw.since) > b.cfg.Window {
+			lw.s, lw.f, lw.since = 0, 0, now
+		}
+		lw.s += s
+		lw.f += f
+		members := uint64(max(b.view.Members, 1))
+		minReq := max(1, (b.cfg.MinRequests+members-1)/members)
+		if n := lw.s + lw.f; n > 0 && n >= minReq && float64(lw.f)/float64(n) >= b.cfg.FailureRatio {
+			*lw = localWindow{state: FleetOpen, force: lw.force, since: now, until: now.Add(b.cfg.OpenFor)}
+		}
 	}
-	return last // draining goes on locally (storeFailed)
+	if lw.state != FleetDraining {
+		return lw.state, 0
+	}
+	elapsed := now.Sub(lw.drainFrom)
+	rate := b.drainRate(b.view.Baseline, elapsed)
+	if rate <= 0 || elapsed >= b.cfg.DrainWindow {
+		*lw = localWindow{state: FleetClosed, force: lw.force, since: now}
+		return FleetClosed, 0
+	}
+	return FleetDraining, rate
 }
 
 // drainObserver reports the drain pool's round trips and leases. Its store

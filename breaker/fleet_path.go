@@ -1,0 +1,137 @@
+package breaker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/internal/fleet"
+	"github.com/levee-dev/levee/internal/hold"
+)
+
+// The fleet breaker's message path: admission, the probe, the outcome.
+
+// Middleware holds next while the fleet is open, lets one probe through on
+// the replica holding the probe lease, paces it on the drain ramp, and
+// counts its outcome like the local Breaker: nil is a success; a deferral,
+// context.Canceled, a permanent or validation error is not counted; any
+// other error is a failure. A panic in next counts as a failure and is
+// re-panicked for Recover.
+func (b *FleetBreaker) Middleware(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		probe, err := b.admit(msg)
+		if err != nil {
+			return nil, err
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				b.record(errPanicked, probe)
+			}
+		}()
+		out, herr := next(msg)
+		returned = true
+		b.record(herr, probe)
+		return out, herr
+	}
+}
+
+// errPanicked stands for a panic in the handler when its outcome is counted.
+var errPanicked = errors.New("levee/breaker: handler panicked")
+
+func (b *FleetBreaker) record(err error, probe bool) {
+	var res int32
+	switch {
+	case err == nil:
+		res = 1
+	case builtinExcluded(err):
+	default:
+		res = -1
+	}
+	if probe {
+		if res == 0 {
+			b.mu.Lock()
+			b.armProbeLocked() // not an outcome: the lease may run another probe
+			b.mu.Unlock()
+			return
+		}
+		b.result.Store(res)
+		b.poke()
+		return
+	}
+	switch res {
+	case 1:
+		b.ok.Add(1)
+	case -1:
+		b.fail.Add(1)
+	}
+}
+
+// admit returns when the message may run; probe is true for the one
+// probe of a half-open fleet. Its wait ends at the max hold, or earlier at
+// the delivery's when a layer further out recorded one (package hold),
+// and it records the hold for the layers further in.
+func (b *FleetBreaker) admit(msg *message.Message) (probe bool, err error) {
+	st := FleetState(b.word.Load())
+	if st == FleetClosed {
+		return false, nil
+	}
+	start := time.Now()
+	deadline := hold.Start(msg, start, b.cfg.MaxHold)
+	ctx := msg.Context()
+	var expire <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(deadline.Sub(start))
+		defer t.Stop()
+		expire = t.C
+	}
+	for {
+		b.mu.Lock()
+		ch := b.gen
+		b.mu.Unlock()
+		switch st = FleetState(b.word.Load()); st {
+		case FleetClosed:
+			return false, nil
+		case FleetDraining:
+			left := time.Duration(0)
+			if !deadline.IsZero() {
+				left = max(time.Until(deadline), time.Nanosecond)
+			}
+			r := b.drain.Take(ctx, left, true)
+			switch r.Status {
+			case fleet.Granted, fleet.Bypass:
+				return false, nil
+			case fleet.Canceled:
+				return false, ctx.Err()
+			case fleet.Closed:
+				return false, ErrClosed
+			}
+			return false, &OpenError{State: StateClosed, Held: time.Since(start), After: r.RetryAfter}
+		case FleetHalfOpen:
+			if b.probe.CompareAndSwap(1, 0) {
+				return true, nil
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-expire:
+			return false, &OpenError{State: b.localState(), Held: time.Since(start), After: b.cfg.ReportEvery}
+		case <-b.done:
+			return false, ErrClosed
+		}
+	}
+}
+
+// localState maps the fleet state to the Breaker's states for errors.
+func (b *FleetBreaker) localState() State {
+	switch FleetState(b.word.Load()) {
+	case FleetOpen:
+		return StateOpen
+	case FleetHalfOpen:
+		return StateHalfOpen
+	}
+	return StateClosed
+}
