@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/hold"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/internal/telemetry"
@@ -84,6 +85,7 @@ type pending struct {
 	state     state
 	reason    reason
 	start     time.Time
+	holdBy    time.Time // must start by: max_hold, or an earlier delivery's hold; zero for none
 	holdTimer *time.Timer
 	cancel    context.CancelFunc // set when running
 	sent      int                // messages handed to the func
@@ -240,6 +242,9 @@ func (b *Batcher) process(msg *message.Message) error {
 	bt.entries = append(bt.entries, entry{msg: msg, done: watched})
 	bt.count++
 	bt.bytes += size
+	if d, ok := hold.Deadline(ctx); ok {
+		b.holdByLocked(bt, d)
+	}
 	var run runArgs
 	switch {
 	case bt.count >= b.cfg.maxSize:

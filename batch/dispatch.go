@@ -45,10 +45,28 @@ func (b *Batcher) openLocked() *pending {
 		b.linger.Reset(b.cfg.maxWait)
 	}
 	if b.cfg.maxHold > 0 {
+		bt.holdBy = bt.start.Add(b.cfg.maxHold)
 		bt.holdTimer = time.AfterFunc(b.cfg.maxHold, func() { b.held(bt) })
 	}
 	b.cur = bt
 	return bt
+}
+
+// holdByLocked brings the batch's hold in to d, the hold of a delivery that
+// joins it (package hold: recorded by a layer further out that held it), when
+// d comes first: the batch starts by then (held), so that the delivery's
+// waits in the stack and in the batch together stay within its max hold.
+func (b *Batcher) holdByLocked(bt *pending, d time.Time) {
+	if !bt.holdBy.IsZero() && !d.Before(bt.holdBy) {
+		return
+	}
+	bt.holdBy = d
+	wait := time.Until(d)
+	if bt.holdTimer == nil {
+		bt.holdTimer = time.AfterFunc(wait, func() { b.held(bt) })
+		return
+	}
+	bt.holdTimer.Reset(wait)
 }
 
 // lingered flushes the open batch once max_wait has passed since its first
@@ -63,11 +81,23 @@ func (b *Batcher) lingered() {
 	}
 }
 
-// held fails a batch that did not start within max hold.
+// held runs at the batch's hold (holdBy): an open batch starts now (reason
+// hold) rather than linger past it; a queued one, which no slot took in
+// time, fails with *HoldError, a deferral.
 func (b *Batcher) held(bt *pending) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if bt.state != stateOpen && bt.state != stateQueued {
+	if bt.state == stateOpen && b.cur == bt {
+		if time.Now().Before(bt.holdBy) {
+			return // a run left over from before the hold moved
+		}
+		b.sealLocked(bt, reasonHold, false)
+		return
+	}
+	if bt.state != stateQueued {
+		return
+	}
+	if time.Now().Before(bt.holdBy) {
 		return
 	}
 	herr := &HoldError{Held: time.Since(bt.start), After: b.cfg.maxWait}

@@ -43,10 +43,11 @@ const (
 	reasonBytes
 	reasonWait
 	reasonClose
+	reasonHold
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"size", "bytes", "wait", "close"}
+var reasonNames = [numReasons]string{"size", "bytes", "wait", "close", "hold"}
 
 func (r reason) String() string { return reasonNames[r] }
 
