@@ -94,15 +94,17 @@ func WithReplayOwner(owner string) Option {
 }
 
 // WithReplayLease sets how long NewReplayer's claims hold. A replayer that
-// crashes leaves its claimed letters to be claimed again after it; keep it
-// above the time a batch takes at the velocity limit. Default 5m; it must
-// be positive.
+// crashes leaves its claimed letters to be claimed again after it. A run
+// claims no more letters at once than the velocity limit lets it publish
+// in half the lease (at least one, whose token it takes before claiming),
+// so a slow rate never outlives a claim. Default 5m; it must be positive.
 func WithReplayLease(d time.Duration) Option {
 	return option{"WithReplayLease", forReplayer, func(c *config) { c.lease = d }}
 }
 
-// WithReplayBatch sets how many letters one claim of NewReplayer takes.
-// Default 100; it must be positive.
+// WithReplayBatch sets the most letters one claim of NewReplayer takes
+// (fewer when the velocity limit could not publish them within half the
+// lease). Default 100; it must be positive.
 func WithReplayBatch(n int) Option {
 	return option{"WithReplayBatch", forReplayer, func(c *config) { c.batch = n }}
 }

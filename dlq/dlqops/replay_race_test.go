@@ -183,3 +183,53 @@ func TestReplayLeavesReplaysPublishedDuringTheRun(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowReplayKeepsItsClaims runs two replayers of one group at a
+// velocity limit (one a minute, as `levee dlq replay --rate 1/min` sets)
+// under which a whole claim batch takes longer than the claim's lease. The
+// first run's later letters must not outlive their claims while they wait
+// for a token: otherwise a second operator's run claims them (their lease
+// ended) and both runs publish them (before, letters 7 to 10 went out
+// twice and the first run stopped with a lost claim).
+func TestSlowReplayKeepsItsClaims(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		ctx := context.Background()
+		s := dlqops.NewMemStore()
+		const n = 10
+		opsSeed(t, s, n)
+		p := &opsPublisher{}
+		newReplayer := func(owner string) *dlqops.Replayer {
+			r, err := dlqops.NewReplayer(s, p, dlqops.WithReplayRate(1.0/60), dlqops.WithReplayOwner(owner))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		var wg sync.WaitGroup
+		var errs [2]error
+		var reps [2]dlqops.ReplayReport
+		wg.Go(func() { reps[0], errs[0] = newReplayer("first").Replay(ctx, dlqops.ReplaySelection{}) })
+		testkit.Advance(6*time.Minute + time.Second) // past the first run's lease: the second operator starts
+		wg.Go(func() { reps[1], errs[1] = newReplayer("second").Replay(ctx, dlqops.ReplaySelection{}) })
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("run %d: %v", i, err)
+			}
+		}
+		msgs, _, _ := p.sent()
+		published := map[string]int{}
+		for _, m := range msgs {
+			published[m.Metadata[dlq.KeyReplayOf]]++
+		}
+		for id, k := range published {
+			if k != 1 {
+				t.Errorf("letter %s published %d times, want once", id, k)
+			}
+		}
+		if len(published) != n || reps[0].Replayed+reps[1].Replayed != n {
+			t.Errorf("published %d letters (reports %d and %d replayed), want each of %d once",
+				len(published), reps[0].Replayed, reps[1].Replayed, n)
+		}
+	})
+}

@@ -27,6 +27,9 @@ type run struct {
 	onItem func(ReplayItem)
 	// newIdentity: ReplaySelection.NewIdentity.
 	newIdentity bool
+	// token says the run holds a token of limiter taken before its last
+	// claim and not spent yet (see step).
+	token bool
 }
 
 // Reasons recorded on letters a run leaves for a later one.
@@ -106,6 +109,20 @@ func (u *run) step(ctx context.Context, f Filter, after **Cursor, limit int) (in
 	r := u.r
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	if u.limiter != nil {
+		// A claimed letter must be published before its claim's lease
+		// ends, or another run claims it too and both publish it. So the
+		// token of the batch's first letter is taken before the claim, and
+		// a claim takes no more letters than the velocity limit lets the
+		// run publish in half the lease (at least one).
+		if !u.token {
+			if err := u.limiter.Take(ctx); err != nil {
+				return 0, err
+			}
+			u.token = true
+		}
+		limit = min(limit, max(1, int(r.cfg.rate*r.cfg.lease.Seconds()/2)))
 	}
 	now := r.cfg.now()
 	claimed, err := r.store.Claim(ctx, ClaimRequest{
@@ -198,7 +215,9 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 		r.cfg.logger.Info("levee dlq replay: held", watermill.LogFields{"id": dl.ID, "reason": it.Reason})
 		return nil
 	}
-	if u.limiter != nil {
+	if u.token {
+		u.token = false // taken before the claim (step)
+	} else if u.limiter != nil {
 		if err := u.limiter.Take(ctx); err != nil {
 			u.releaseAll([]Record{*dl})
 			return err
