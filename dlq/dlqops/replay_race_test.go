@@ -233,3 +233,63 @@ func TestSlowReplayKeepsItsClaims(t *testing.T) {
 		}
 	})
 }
+
+// cancelingPublisher publishes like opsPublisher and, at its n-th publish,
+// cancels the run's context before it returns: the operator's Ctrl-C (or
+// a console request whose browser went away) arriving while the broker
+// takes the message.
+type cancelingPublisher struct {
+	opsPublisher
+	n      int
+	cancel context.CancelFunc
+}
+
+func (p *cancelingPublisher) Publish(topic string, msgs ...*message.Message) error {
+	p.n--
+	if p.n == 0 {
+		p.cancel()
+	}
+	return p.opsPublisher.Publish(topic, msgs...)
+}
+
+// TestInterruptedReplayMarksWhatItPublished interrupts a run while its
+// second publish is under way and the broker takes the message: the run
+// stops, and the letter it published is marked replayed all the same, so
+// a second run (at once, or after the lease) does not send it again
+// (before, the mark ran on the canceled context and failed, the letter
+// stayed claimed and went out twice once the lease ended).
+func TestInterruptedReplayMarksWhatItPublished(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := dlqops.NewMemStore()
+		const n = 4
+		opsSeed(t, s, n)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p := &cancelingPublisher{n: 2, cancel: cancel}
+		r, err := dlqops.NewReplayer(s, p, dlqops.WithReplayRate(0), dlqops.WithReplayOwner("interrupted"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Replay(ctx, dlqops.ReplaySelection{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("interrupted run: %v, want context.Canceled", err)
+		}
+		testkit.Advance(dlqops.DefaultReplayLease + time.Minute)
+		if _, err := opsReplayer(t, s, &p.opsPublisher, dlqops.WithReplayOwner("next")).Replay(context.Background(), dlqops.ReplaySelection{}); err != nil {
+			t.Fatal(err)
+		}
+		msgs, _, _ := p.sent()
+		published := map[string]int{}
+		for _, m := range msgs {
+			published[m.Metadata[dlq.KeyReplayOf]]++
+		}
+		letters, err := s.List(context.Background(), dlqops.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dl := range letters {
+			if published[dl.ID] != 1 || dl.Status != dlqops.StatusReplayed {
+				t.Errorf("letter %s: published %d times, status %s; want once, replayed", dl.ID, published[dl.ID], dl.Status)
+			}
+		}
+	})
+}

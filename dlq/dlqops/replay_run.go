@@ -153,10 +153,14 @@ func (u *run) step(ctx context.Context, f Filter, after **Cursor, limit int) (in
 	return len(claimed), nil
 }
 
+// finishTimeout bounds the store calls that end a claim after the run's
+// context ended (a release, or the mark of a letter already published).
+const finishTimeout = 10 * time.Second
+
 // releaseAll gives back claims a stopped run did not handle, even when its
 // context ended.
 func (u *run) releaseAll(rest []Record) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancel()
 	for _, dl := range rest {
 		if err := u.r.store.Release(ctx, dl.ID, u.r.cfg.owner, dl.Reason); err != nil {
@@ -266,7 +270,12 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 		u.sent = map[string]struct{}{}
 	}
 	u.sent[msg.UUID] = struct{}{}
-	if err := r.store.MarkReplayed(ctx, dl.ID, r.cfg.owner, msg.UUID, now); err != nil {
+	// The message is out: mark it even when the run was interrupted during
+	// the publish (Ctrl-C, a console request whose client left), or the
+	// letter stays claimed and is replayed again after the lease.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if err := r.store.MarkReplayed(mctx, dl.ID, r.cfg.owner, msg.UUID, now); err != nil {
 		// published but not marked: after the lease it may be sent again
 		u.add(ctx, it)
 		return fmt.Errorf("replayed %q but could not mark it: %w", dl.ID, err)
