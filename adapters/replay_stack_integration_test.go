@@ -63,8 +63,8 @@ func TestReplayThroughTheStack(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name+"_"+kind, func(t *testing.T) {
-			e := newReplayEnv(t, tc, kind)
-			e.replayIntoTheStack(t)
+			newReplayEnv(t, tc, kind).replayIntoTheStack(t)
+			newReplayEnv(t, tc, kind).canary(t)
 		})
 	}
 }
@@ -282,4 +282,40 @@ func (e *replayEnv) checkLineage(t *testing.T, orig dlqops.Record, rep dlqops.Re
 		return
 	}
 	t.Fatalf("no letter names %s as the letter it replays", orig.ID)
+}
+
+// canary runs a canary replay of a group while the downstream still
+// fails (it halts after the first wave, the rest untouched), then after
+// the fix (it replays the rest and the first wave's new letter).
+func (e *replayEnv) canary(t *testing.T) {
+	const n = 6
+	for i := range n {
+		require.NoError(t, e.tr.Publisher.Publish(e.topic, message.NewMessage(watermill.NewUUID(), []byte("order-"+string(rune('a'+i))))))
+	}
+	scenarioWait(t, "every message dead-lettered and stored", func() bool { return len(e.letters(t)) == n })
+	group := e.letters(t)[0].Fingerprint
+	r, err := dlqops.NewReplayer(e.store, e.tr.Publisher, dlqops.WithReplayTopics(e.topic))
+	require.NoError(t, err)
+	plan := dlqops.CanaryPlan{Waves: []int{1, 5}, Wait: 2 * time.Second, Poll: 50 * time.Millisecond}
+	sel := dlqops.ReplaySelection{Filter: dlqops.Filter{Group: group}}
+	p, err := r.Canary(context.Background(), sel, plan, nil)
+	require.NoError(t, err)
+	require.True(t, p.Halted, "canary into a broken downstream: %+v", p)
+	require.Equal(t, 1, p.Replayed, "canary into a broken downstream: %+v", p)
+	require.Equal(t, 1, p.FailedAgain, "canary into a broken downstream: %+v", p)
+	untouched := 0
+	for _, dl := range e.letters(t) {
+		if dl.Status == dlqops.StatusNew && dl.ReplayCount == 0 && dl.Reason == "" {
+			untouched++
+		}
+	}
+	require.Equal(t, n-1, untouched, "letters the halted canary left")
+
+	e.ok.Store(true)
+	p, err = r.Canary(context.Background(), sel, plan, nil)
+	require.NoError(t, err)
+	require.False(t, p.Halted, "canary after the fix: %+v", p)
+	require.Equal(t, n, p.Replayed, "canary after the fix: %+v", p)
+	require.Equal(t, n, p.Processed, "canary after the fix: %+v", p)
+	require.Equal(t, 0, p.FailedAgain, "canary after the fix: %+v", p)
 }
