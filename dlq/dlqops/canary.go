@@ -204,12 +204,13 @@ func (c *canary) loop(ctx context.Context, f Filter) error {
 			}
 		}
 		c.st.Waves = append(c.st.Waves, CanaryWave{Wave: i + 1, Size: size})
+		began := c.u.r.cfg.now()
 		sent, exhausted, err := c.publish(ctx, f, &after, size)
 		if err != nil {
 			return err
 		}
 		if len(sent) > 0 {
-			if err := c.await(ctx, sent); err != nil {
+			if err := c.await(ctx, sent, began); err != nil {
 				return err
 			}
 		}
@@ -258,8 +259,11 @@ func (c *canary) publish(ctx context.Context, f Filter, after **Cursor, size int
 }
 
 // await waits for the outcomes of the wave's replays: until each was
-// dead-lettered again, the wait ends, or the failures pass the ratio.
-func (c *canary) await(ctx context.Context, sent []ReplayItem) error {
+// dead-lettered again, the wait ends, or the failures pass the ratio. It
+// looks for letters that failed since the wave began (its first replay
+// may have failed long before the last was published, at a slow rate),
+// canarySkew earlier.
+func (c *canary) await(ctx context.Context, sent []ReplayItem, began time.Time) error {
 	r := c.u.r
 	w := c.wave()
 	c.st.Waiting = true
@@ -271,7 +275,7 @@ func (c *canary) await(ctx context.Context, sent []ReplayItem) error {
 		pending[it.ReplayUUID] = it
 		topics[it.Topic] = true
 	}
-	since := r.cfg.now().Add(-canarySkew)
+	since := began.Add(-canarySkew)
 	deadline := time.NewTimer(c.plan.Wait)
 	defer deadline.Stop()
 	for {

@@ -213,3 +213,33 @@ func TestReplayEdited(t *testing.T) {
 		t.Errorf("edit of a replayed letter: got %v want ErrNotFound", err)
 	}
 }
+
+// TestSlowCanarySeesEarlyFailures: a wave published at a slow velocity
+// limit (one letter every 10s, `--rate 6/min`) takes 90s; the replays
+// that fail at once, at its start, are dead-lettered more than the
+// lookup's minute of clock skew before the wave starts waiting. They are
+// failures all the same: 6 of 10 pass the ratio and the canary halts
+// (before, the look-back started at the wait, so it saw 3 of the 6, went
+// on and counted the other 3 processed).
+func TestSlowCanarySeesEarlyFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := dlqops.NewMemStore()
+		seedCanary(t, s, 20)
+		mon, _ := dlqops.NewMonitor(s)
+		pub := &flaky{mon: mon, fail: func(p string) bool { return p < "p-06" }}
+		r, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(0.1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Canary(context.Background(), dlqops.ReplaySelection{Filter: dlqops.Filter{Group: "g"}},
+			dlqops.CanaryPlan{Waves: []int{10}, MaxFailureRatio: 0.5, Wait: 10 * time.Second, Poll: time.Second}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.wg.Wait()
+		want := []dlqops.CanaryWave{{Wave: 1, Size: 10, Replayed: 10, FailedAgain: 6, Halted: true}}
+		if fmt.Sprint(got.Waves) != fmt.Sprint(want) || !got.Halted {
+			t.Fatalf("got %+v\nwant waves %+v, halted", got, want)
+		}
+	})
+}
