@@ -293,3 +293,35 @@ func TestInterruptedReplayMarksWhatItPublished(t *testing.T) {
 		}
 	})
 }
+
+// TestInterruptedDoneCheckGivesTheLetterBack interrupts a run while it
+// asks the consumers' dedup store about a letter: the letter is not held
+// with the interruption as its reason, and its claim is given back, so
+// another run replays it at once (before, the release ran on the canceled
+// context and failed: the letter stayed claimed until the lease ended,
+// with no reason recorded).
+func TestInterruptedDoneCheckGivesTheLetterBack(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := dlqops.NewMemStore()
+		opsSeed(t, s, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p := &opsPublisher{}
+		r := opsReplayer(t, s, p, dlqops.WithReplayOwner("interrupted"),
+			dlqops.WithReplayDoneCheck(func(ctx context.Context, _, _ string) (bool, error) {
+				cancel() // Ctrl-C while the dedup store answers
+				return false, ctx.Err()
+			}))
+		if _, err := r.Replay(ctx, dlqops.ReplaySelection{}); !errors.Is(err, context.Canceled) {
+			t.Errorf("interrupted run: %v, want context.Canceled", err)
+		}
+		rep, err := opsReplayer(t, s, p, dlqops.WithReplayOwner("next")).Replay(context.Background(), dlqops.ReplaySelection{})
+		if err != nil || rep.Replayed != 1 {
+			t.Errorf("the next run at once: %+v %v, want the letter replayed", rep, err)
+		}
+		dl, err := s.Get(context.Background(), opsID("u000"))
+		if err != nil || dl.Status != dlqops.StatusReplayed || dl.Reason != "" {
+			t.Errorf("letter after both runs: %+v %v", dl, err)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/gcra"
@@ -210,6 +211,12 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	if err == nil {
 		err = u.alreadyDone(ctx, dl)
 	}
+	if cerr := ctx.Err(); err != nil && cerr != nil {
+		// interrupted (during the dedup check): not a reason to hold it;
+		// given back, so another run takes it at once
+		u.releaseAll([]Record{*dl})
+		return cerr
+	}
 	if err != nil {
 		it.Outcome, it.Reason, it.Err = OutcomeHeld, err.Error(), err
 		if rerr := r.store.Release(ctx, dl.ID, r.cfg.owner, it.Reason); rerr != nil {
@@ -232,32 +239,7 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	if u.newIdentity {
 		msg.Metadata[levee.KeyDedupID] = msg.UUID
 	}
-	pctx := ctx
-	var span trace.Span
-	if r.cfg.startSpan != nil {
-		// the hook (tracing.Tracer.StartReplay) moves the traceparent itself
-		// and links its replay span to it
-		if tp := msg.Metadata[levee.KeyOriginalTraceparent]; tp != "" {
-			msg.Metadata[keyTraceparent] = tp
-			delete(msg.Metadata, levee.KeyOriginalTraceparent)
-			if ts := msg.Metadata[levee.KeyOriginalTracestate]; ts != "" {
-				msg.Metadata[keyTracestate] = ts
-			}
-		}
-		pctx, span = r.cfg.startSpan(ctx, dl.OriginalTopic, msg)
-		if msg.Metadata[levee.KeyOriginalTraceparent] == "" && dl.Metadata[keyTraceparent] != "" {
-			msg.Metadata[levee.KeyOriginalTraceparent] = dl.Metadata[keyTraceparent]
-		}
-	}
-	msg.SetContext(pctx)
-	err = r.pub.Publish(dl.OriginalTopic, msg)
-	if span != nil {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, "replay publish failed")
-		}
-		span.End()
-	}
+	err = u.publish(ctx, dl, msg)
 	if err != nil {
 		perr := fmt.Errorf("%w to %q: %w", ErrReplayPublish, dl.OriginalTopic, err)
 		it.Outcome, it.Reason, it.Err = OutcomeFailed, perr.Error(), perr
@@ -282,4 +264,37 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	}
 	u.add(ctx, it)
 	return nil
+}
+
+// publish publishes msg, the replay of dl, to its original topic, in the
+// span of WithReplaySpan's hook when there is one.
+func (u *run) publish(ctx context.Context, dl *Record, msg *message.Message) error {
+	r := u.r
+	pctx := ctx
+	var span trace.Span
+	if r.cfg.startSpan != nil {
+		// the hook (tracing.Tracer.StartReplay) moves the traceparent itself
+		// and links its replay span to it
+		if tp := msg.Metadata[levee.KeyOriginalTraceparent]; tp != "" {
+			msg.Metadata[keyTraceparent] = tp
+			delete(msg.Metadata, levee.KeyOriginalTraceparent)
+			if ts := msg.Metadata[levee.KeyOriginalTracestate]; ts != "" {
+				msg.Metadata[keyTracestate] = ts
+			}
+		}
+		pctx, span = r.cfg.startSpan(ctx, dl.OriginalTopic, msg)
+		if msg.Metadata[levee.KeyOriginalTraceparent] == "" && dl.Metadata[keyTraceparent] != "" {
+			msg.Metadata[levee.KeyOriginalTraceparent] = dl.Metadata[keyTraceparent]
+		}
+	}
+	msg.SetContext(pctx)
+	err := r.pub.Publish(dl.OriginalTopic, msg)
+	if span != nil {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "replay publish failed")
+		}
+		span.End()
+	}
+	return err
 }
