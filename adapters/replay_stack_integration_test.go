@@ -110,14 +110,7 @@ func replayStore(t *testing.T, kind string) dlqops.Store {
 	t.Helper()
 	ctx := context.Background()
 	if kind == "postgres" {
-		schema := brokertest.Name("levee_replay")
-		s, err := pgstore.Open(ctx, brokertest.PostgresURL(), pgstore.WithSchema(schema))
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			_, err := s.Pool().Exec(context.Background(), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`)
-			require.NoError(t, err)
-			_ = s.Close()
-		})
+		s, _ := replayPGStore(t)
 		return s
 	}
 	prefix := brokertest.Name("levee_replay")
@@ -135,6 +128,21 @@ func replayStore(t *testing.T, kind string) dlqops.Store {
 		}
 	})
 	return s
+}
+
+// replayPGStore opens a PostgreSQL dead-letter store in a schema of its
+// own, dropped when the test ends, and returns it with the schema.
+func replayPGStore(t *testing.T) (*pgstore.Store, string) {
+	t.Helper()
+	schema := brokertest.Name("levee_replay")
+	s, err := pgstore.Open(context.Background(), brokertest.PostgresURL(), pgstore.WithSchema(schema))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := s.Pool().Exec(context.Background(), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`)
+		require.NoError(t, err)
+		_ = s.Close()
+	})
+	return s, schema
 }
 
 func (e *replayEnv) handle(msg *message.Message) error {
