@@ -25,11 +25,12 @@ import (
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/levee-dev/levee/middleware"
+	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
 )
 
 // replayEnv is a consuming service with the whole stack (dlq, dedup,
-// breaker, rate limit) on one transport, its dead-letter monitor, and a
+// breaker, priority, rate limit) on one transport, its dead-letter monitor, and a
 // shared dead-letter store (PostgreSQL or Redis).
 type replayEnv struct {
 	tr    *adapters.Transport
@@ -83,6 +84,9 @@ func newReplayEnv(t *testing.T, tc transportCase, storeKind string) *replayEnv {
 	lim, err := ratelimit.New(ratelimit.WithRate(50), ratelimit.WithBurst(1), ratelimit.WithMaxHold(maxHold))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = lim.Close() })
+	sched, err := priority.NewScheduler(priority.WithSlots(2), priority.WithMaxHold(maxHold))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sched.Close() })
 	mem, err := dedup.NewMemStore(1000)
 	require.NoError(t, err)
 	e.dd, err = dedup.New(dedup.WithStore(mem), dedup.WithLease(time.Minute))
@@ -92,7 +96,8 @@ func newReplayEnv(t *testing.T, tc transportCase, storeKind string) *replayEnv {
 	require.NoError(t, err)
 	mon, err := dlqops.NewMonitor(e.store)
 	require.NoError(t, err)
-	stack := middleware.NewStack().DLQ(r.Middleware).Dedup(e.dd.Middleware).Breaker(e.brk.Middleware).RateLimit(lim.Middleware)
+	stack := middleware.NewStack().DLQ(r.Middleware).Dedup(e.dd.Middleware).Breaker(e.brk.Middleware).
+		Priority(sched.Middleware).RateLimit(lim.Middleware)
 	router := scenarioRouter(t)
 	h := scenarioConsumer(stack.Middleware(scenarioHandler(e.handle)))
 	router.AddConsumerHandler("replayed", e.topic, e.tr.Subscriber, func(msg *message.Message) error {
