@@ -47,7 +47,10 @@ func (r *Replayer) ReplayEdited(ctx context.Context, id string, payload []byte, 
 		}
 		ev := Event{LetterID: id, At: now, Actor: actor, Action: EventEdited, ReplayUUID: got.ReplayUUID,
 			Detail: fmt.Sprintf("published an edited payload (%d bytes, sha256 %s)", len(payload), hex.EncodeToString(sum[:8]))}
-		if err := b.AddEvent(ctx, ev); err != nil {
+		// the edit is out: record it even when ctx ended during the publish
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+		if err := b.AddEvent(ectx, ev); err != nil {
 			return got, err
 		}
 	}

@@ -1,17 +1,23 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // maxIDs bounds the letters one archive or restore names.
 const maxIDs = 500
+
+// eventTimeout bounds the recording of a replay's events after its
+// request ended.
+const eventTimeout = 10 * time.Second
 
 // archiveOrRestore moves the letters named by the form's ids (at most
 // maxIDs) from one status to another, and records it.
@@ -78,19 +84,26 @@ func (s *Server) replayOne(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := rp.Replay(r.Context(), dlqops.ReplaySelection{Filter: dlqops.Filter{IDs: []string{id}}})
 	s.audit(r, dlqops.EventReplayed, map[string]any{"id": id, "replayed": rep.Replayed, "held": rep.Held, "error": errText(err)})
+	// What the run did goes into the lineage even when it stopped, or the
+	// request ended (the browser went away) while the replay was published.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), eventTimeout)
+	defer cancel()
+	for _, it := range rep.Items {
+		action, detail := dlqops.EventReplayed, "replayed from the console"
+		switch it.Outcome {
+		case dlqops.OutcomeReplayed:
+		case dlqops.OutcomeHeld:
+			action, detail = dlqops.EventHeld, it.Reason
+		default:
+			continue // a failed publish: the letter keeps its reason
+		}
+		if eerr := s.event(ectx, r, action, detail, it.ReplayUUID, it.ID); eerr != nil && err == nil {
+			err = eerr
+		}
+	}
 	if err != nil {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
-	}
-	for _, it := range rep.Items {
-		action, detail := dlqops.EventReplayed, "replayed from the console"
-		if it.Outcome != dlqops.OutcomeReplayed {
-			action, detail = dlqops.EventHeld, it.Reason
-		}
-		if err := s.event(r.Context(), r, action, detail, it.ReplayUUID, it.ID); err != nil {
-			s.fail(w, r, http.StatusBadGateway, err)
-			return
-		}
 	}
 	http.Redirect(w, r, "/letter?id="+url.QueryEscape(id), http.StatusSeeOther)
 }
