@@ -324,11 +324,15 @@ func (c *canary) await(ctx context.Context, sent []ReplayItem, began time.Time) 
 }
 
 // event records an event when the store keeps them; a failure is logged,
-// never fatal (the letters' state is in the store either way).
+// never fatal (the letters' state is in the store either way). What
+// happened is recorded even when ctx ended (a replay published as the run
+// was stopped), within finishTimeout.
 func (c *canary) event(ctx context.Context, id, action, detail, replayUUID string) {
 	if c.browser == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 	ev := Event{LetterID: id, At: c.u.r.cfg.now(), Actor: c.plan.Actor, Action: action, Detail: detail, ReplayUUID: replayUUID}
 	if err := c.browser.AddEvent(ctx, ev); err != nil {
 		c.u.r.cfg.logger.Error("levee dlq canary: event not recorded", err, nil)

@@ -243,3 +243,29 @@ func TestSlowCanarySeesEarlyFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestInterruptedCanaryRecordsItsReplay stops a canary (the console
+// closing, Ctrl-C) while its first replay is published: the letter is
+// marked replayed and its lineage has the replay (before, the event was
+// written on the canceled context and lost).
+func TestInterruptedCanaryRecordsItsReplay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := dlqops.NewMemStore()
+		seedCanary(t, s, 3)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pub := &cancelingPublisher{n: 1, cancel: cancel}
+		r, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Canary(ctx, dlqops.ReplaySelection{}, dlqops.CanaryPlan{}, nil); !errors.Is(err, context.Canceled) {
+			t.Errorf("interrupted canary: %v, want context.Canceled", err)
+		}
+		dl, _ := s.Get(context.Background(), "c-00")
+		evs, err := s.Events(context.Background(), "c-00", 10)
+		if dl.Status != dlqops.StatusReplayed || err != nil || len(evs) != 1 || evs[0].Action != dlqops.EventReplayed {
+			t.Errorf("letter %s, events %+v %v: want it replayed, with its replay in the lineage", dl.Status, evs, err)
+		}
+	})
+}
