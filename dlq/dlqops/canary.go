@@ -128,6 +128,9 @@ type canary struct {
 	progress func(CanaryProgress)
 	st       CanaryProgress
 	browser  Browser // nil when the store keeps no events
+	// late bounds the events recorded after the run's context ended
+	late       context.Context
+	lateCancel context.CancelFunc
 }
 
 // Canary replays the letters of sel in waves (see CanaryPlan) at the
@@ -172,6 +175,9 @@ func (r *Replayer) Canary(ctx context.Context, sel ReplaySelection, plan CanaryP
 		c.u.limiter = l
 	}
 	err = c.loop(ctx, f)
+	if c.lateCancel != nil {
+		c.lateCancel()
+	}
 	c.st.Done, c.st.Waiting = true, false
 	if err != nil {
 		c.st.Err = err.Error()
@@ -326,13 +332,17 @@ func (c *canary) await(ctx context.Context, sent []ReplayItem, began time.Time) 
 // event records an event when the store keeps them; a failure is logged,
 // never fatal (the letters' state is in the store either way). What
 // happened is recorded even when ctx ended (a replay published as the run
-// was stopped), within finishTimeout.
+// was stopped): the events after that share one finishTimeout.
 func (c *canary) event(ctx context.Context, id, action, detail, replayUUID string) {
 	if c.browser == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
+	if ctx.Err() != nil {
+		if c.late == nil {
+			c.late, c.lateCancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		}
+		ctx = c.late
+	}
 	ev := Event{LetterID: id, At: c.u.r.cfg.now(), Actor: c.plan.Actor, Action: action, Detail: detail, ReplayUUID: replayUUID}
 	if err := c.browser.AddEvent(ctx, ev); err != nil {
 		c.u.r.cfg.logger.Error("levee dlq canary: event not recorded", err, nil)
