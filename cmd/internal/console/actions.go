@@ -105,6 +105,12 @@ func (s *Server) replayOne(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
+	if len(rep.Items) == 0 {
+		// Nothing was claimed: say so rather than show the letter as if
+		// the replay had gone out.
+		s.fail(w, r, http.StatusConflict, fmt.Errorf("nothing replayed: letter %q is not new (already replayed or archived), or another replay holds it now", id))
+		return
+	}
 	http.Redirect(w, r, "/letter?id="+url.QueryEscape(id), http.StatusSeeOther)
 }
 

@@ -136,3 +136,31 @@ func TestReplayWhoseBrowserLeft(t *testing.T) {
 		t.Errorf("lineage of the edited letter: %+v %v, want the edit", evs, err)
 	}
 }
+
+// A replay that finds nothing to claim (another run holds the letter, or
+// it was replayed already) answers 409 with the reason; it redirected to
+// the letter as if the replay had gone out, and only the audit log said
+// "replayed": 0.
+func TestReplayOfAClaimedLetterSaysSo(t *testing.T) {
+	f := newFixture(t)
+	f.down.SetBroken(false)
+	claimed, err := f.store.Claim(context.Background(), dlqops.ClaimRequest{Filter: dlqops.Filter{IDs: []string{"La"}},
+		Owner: "another-run", Now: time.Now(), Lease: time.Minute, Limit: 1})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	tok := f.csrf("alice")
+	rec := f.do("POST", "/replay", "alice", url.Values{"id": {"La"}, "csrf": {tok}})
+	if rec.Code != 409 || !strings.Contains(rec.Body.String(), "nothing replayed") {
+		t.Errorf("replay of a letter another run holds: got %d %s, want 409 naming why", rec.Code, rec.Body)
+	}
+	if n := f.down.Received(); n != 0 {
+		t.Errorf("%d published, want 0", n)
+	}
+	if rec := f.do("POST", "/replay", "alice", url.Values{"id": {"Lb"}, "csrf": {tok}}); rec.Code != 303 {
+		t.Fatalf("replay of a new letter: got %d %s", rec.Code, rec.Body)
+	}
+	if rec := f.do("POST", "/replay", "alice", url.Values{"id": {"Lb"}, "csrf": {tok}}); rec.Code != 409 {
+		t.Errorf("second replay of a replayed letter: got %d, want 409", rec.Code)
+	}
+}
