@@ -134,6 +134,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	pubCfg.Producer.MaxMessageBytes = int(sarama.MaxRequestSize) - 1024
 
 	m := marshaler{}
+	sess := newSessions()
 	topicDetails := &sarama.TopicDetail{NumPartitions: int32(parts), ReplicationFactor: 1}
 	sub, err := wkafka.NewSubscriber(wkafka.SubscriberConfig{
 		Brokers:                brokers,
@@ -141,6 +142,9 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		OverwriteSaramaConfig:  subCfg,
 		ConsumerGroup:          s.Group(),
 		InitializeTopicDetails: topicDetails,
+		// Not tracing: the hook through which each message learns the
+		// session of its partition's claim (session.go).
+		Tracer: tracer{sessions: sess},
 	}, s.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("levee/kafka: subscriber at %s: %w", strings.Join(brokers, ","), err)
@@ -160,7 +164,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	t := &topics{init: sub.SubscribeInitialize}
 	// One group member per topic consumes every partition, one message per
 	// partition at a time; the limiter caps the total at the concurrency.
-	limited, err := fanin.NewLimiter(subscriber{sub: sub, topics: t}, n)
+	limited, err := fanin.NewLimiter(subscriber{sub: sub, topics: t, sessions: sess}, n)
 	if err != nil {
 		_ = sub.Close()
 		_ = pub.Close()
@@ -221,16 +225,25 @@ func (p publisher) Close() error { return p.pub.Close() }
 
 // subscriber subscribes one group member per Subscribe; the group's
 // partitions are consumed concurrently, one message per partition at a time.
+// A message's context ends when a rebalance takes its partition away
+// (session.go).
 type subscriber struct {
-	sub    *wkafka.Subscriber
-	topics *topics
+	sub      *wkafka.Subscriber
+	topics   *topics
+	sessions *sessions
 }
 
 func (s subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	if err := s.topics.ensure(topic); err != nil {
 		return nil, err
 	}
-	return s.sub.Subscribe(ctx, topic)
+	in, err := s.sub.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *message.Message)
+	go s.sessions.forward(ctx, topic, in, out)
+	return out, nil
 }
 
 func (s subscriber) SubscribeInitialize(topic string) error { return s.topics.ensure(topic) }
