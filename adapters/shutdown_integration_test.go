@@ -52,8 +52,11 @@ type sdEnv struct {
 	s        *priority.Scheduler
 	l        *ratelimit.Limiter
 	batchers []*batch.Batcher
-	calls    atomic.Int64 // failing handler calls (the dlq backoff place)
-	inFlight sync.Map     // topic -> *atomic.Int64, deliveries in the stack
+	firstTr  *adapters.Transport // the first consumer's (tr is the second's once it runs)
+	group    string              // the consumer group of both consumers
+	n        int                 // sdPlaces(n)
+	calls    atomic.Int64        // failing handler calls (the dlq backoff place)
+	inFlight sync.Map            // topic -> *atomic.Int64, deliveries in the stack
 	mu       sync.Mutex
 	done     map[string]string // UUID -> the consumer whose handler succeeded first
 	acked    map[string]bool   // UUIDs the first router acked
@@ -94,29 +97,38 @@ func sdBase(e *sdEnv, place string) *middleware.Stack {
 // no max hold), a priority queue behind a slot whose holder is running
 // (and holds its dedup claim), a rate-limit wait for a token (the burst
 // went to the first message), a dlq backoff between attempts, an open
-// batch.
-func sdPlaces() []sdHeld {
+// batch. n is the messages published to each place's topic (0: the
+// fewest that show the place) and k the deliveries held at once: the
+// transport's concurrency, 4.
+func sdPlaces(n int) []sdHeld {
+	msgs := func(fewest int) int { return max(n, fewest) }
+	in := func(m int) int64 { return int64(min(m, 4)) }
 	return []sdHeld{
-		{name: "breaker", msgs: 2, held: func(e *sdEnv) bool { return e.flight("breaker").Load() == 2 },
+		{name: "breaker", msgs: msgs(2), held: func(e *sdEnv) bool { return e.flight("breaker").Load() == in(msgs(2)) },
 			stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "breaker").Breaker(e.b.Middleware) }},
-		{name: "priority", msgs: 3, held: func(e *sdEnv) bool { st := e.s.Stats(); return st.InUse == 1 && st.Waiting == 2 },
-			stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "priority").Priority(e.s.Middleware) }},
-		{name: "ratelimit", msgs: 3, held: func(e *sdEnv) bool { return e.flight("ratelimit").Load() == 2 && e.count("ratelimit") == 1 },
-			stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "ratelimit").RateLimit(e.l.Middleware) }},
-		{name: "dlq", msgs: 2, held: func(e *sdEnv) bool { return e.flight("dlq").Load() == 2 && e.calls.Load() == 2 },
-			stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "dlq") }},
-		{name: "batch", msgs: 2, batch: true, held: func(e *sdEnv) bool { return e.flight("batch").Load() == 2 },
+		{name: "priority", msgs: msgs(3), held: func(e *sdEnv) bool {
+			st := e.s.Stats()
+			return st.InUse == 1 && int64(st.Waiting) == in(msgs(3))-1
+		}, stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "priority").Priority(e.s.Middleware) }},
+		{name: "ratelimit", msgs: msgs(3), held: func(e *sdEnv) bool {
+			return e.count("first:ratelimit") >= 1 && e.flight("ratelimit").Load() >= min(in(msgs(3)-1), 3)
+		}, stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "ratelimit").RateLimit(e.l.Middleware) }},
+		{name: "dlq", msgs: msgs(2), held: func(e *sdEnv) bool {
+			return e.flight("dlq").Load() == in(msgs(2)) && e.calls.Load() >= in(msgs(2))
+		}, stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "dlq") }},
+		{name: "batch", msgs: msgs(2), batch: true, held: func(e *sdEnv) bool { return e.flight("batch").Load() == in(msgs(2)) },
 			stack: func(e *sdEnv) *middleware.Stack { return sdBase(e, "batch") }},
 	}
 }
 
-// count is how many messages of place's topic a handler processed.
-func (e *sdEnv) count(place string) int {
+// count is how many messages the handler who ("first:<place>" or
+// "second:<place>") processed first.
+func (e *sdEnv) count(who string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
-	for _, who := range e.done {
-		if who == "first:"+place {
+	for _, by := range e.done {
+		if by == who {
 			n++
 		}
 	}
@@ -188,15 +200,28 @@ func TestShutdownHandsBackHeldMessages(t *testing.T) {
 }
 
 func sdRun(t *testing.T, tc transportCase, client *redis.Client) {
+	e, router, done, sent := sdStart(t, tc, client, 0)
+	e.closeFirst(tc, router, done, sent)
+	if tc.name == "gochannel" {
+		return
+	}
+	e.second(tc)
+	e.waitHandled(tc, sent)
+}
+
+// sdStart starts the first consumer on tc with the places' concerns,
+// publishes n messages to each place (sdPlaces) and waits until every
+// place holds its messages. done closes when the router's Run returns.
+func sdStart(t *testing.T, tc transportCase, client *redis.Client, n int) (e *sdEnv, router *message.Router, done chan struct{}, sent []string) {
 	run := strings.ToLower(watermill.NewShortUUID())
 	store, err := redisdedup.New(client, "levee_sd_"+run+":")
 	require.NoError(t, err)
-	e := &sdEnv{t: t, prefix: "levee_sd_" + run + "_", store: store, done: map[string]string{}, acked: map[string]bool{}}
-	group := tc.group
-	if group != "" {
-		group = "sd-" + run
+	e = &sdEnv{t: t, prefix: "levee_sd_" + run + "_", store: store, done: map[string]string{}, acked: map[string]bool{}, n: n}
+	if e.group = tc.group; e.group != "" {
+		e.group = "sd-" + run
 	}
-	e.tr = newTransport(t, tc, group, adapters.WithConcurrency(4))
+	e.tr = newTransport(t, tc, e.group, adapters.WithConcurrency(4))
+	e.firstTr = e.tr
 	e.b, err = breaker.New(breaker.WithName("sd"))
 	require.NoError(t, err)
 	e.b.ForceOpen()
@@ -205,26 +230,32 @@ func sdRun(t *testing.T, tc transportCase, client *redis.Client) {
 	e.l, err = ratelimit.New(ratelimit.WithRate(1.0/3600), ratelimit.WithBurst(1))
 	require.NoError(t, err)
 
-	router := scenarioRouter(t)
+	router = scenarioRouter(t)
 	router.AddMiddleware(e.tr.Middleware)
-	for _, p := range sdPlaces() {
+	for _, p := range sdPlaces(n) {
 		e.add(router, p)
 	}
-	done := make(chan struct{})
+	done = make(chan struct{})
 	go func() { defer close(done); _ = router.Run(context.Background()) }()
 	<-router.Running()
-	var sent []string
-	for _, p := range sdPlaces() {
+	for _, p := range sdPlaces(n) {
 		for range p.msgs {
 			m := message.NewMessage(watermill.NewUUID(), []byte(p.name))
 			sent = append(sent, m.UUID)
 			require.NoError(t, e.tr.Publisher.Publish(e.topic(p.name), m))
 		}
 	}
-	for _, p := range sdPlaces() {
+	for _, p := range sdPlaces(n) {
 		scenarioWait(t, "messages held in "+p.name, func() bool { return p.held(e) })
 	}
+	return e, router, done, sent
+}
 
+// closeFirst closes the first consumer's router, checks that it returns
+// within sdCloseWithin and acked nothing unhandled, then closes its
+// concerns and transport.
+func (e *sdEnv) closeFirst(tc transportCase, router *message.Router, done chan struct{}, sent []string) {
+	t := e.t
 	start := time.Now()
 	require.NoError(t, router.Close(), "router close")
 	took := time.Since(start)
@@ -233,15 +264,15 @@ func sdRun(t *testing.T, tc transportCase, client *redis.Client) {
 	require.Less(t, took, sdCloseWithin, "router close with messages held")
 	e.closeConcerns()
 	e.checkNoneAckedUnhandled(sent)
-	require.NoError(t, e.tr.Close())
-	if tc.name == "gochannel" {
-		return
-	}
-	e.second(tc, group)
+	require.NoError(t, e.firstTr.Close())
+}
+
+// waitHandled waits until a handler processed every message of sent.
+func (e *sdEnv) waitHandled(tc transportCase, sent []string) {
 	deadline := time.Now().Add(scenarioTimeout)
 	for e.handled(sent) < len(sent) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d of %d messages handled after %v (a dedup claim left behind defers its redelivery for the lease)",
+			e.t.Fatalf("%s: %d of %d messages handled after %v (a dedup claim left behind defers its redelivery for the lease)",
 				tc.name, e.handled(sent), len(sent), scenarioTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -265,7 +296,7 @@ func (e *sdEnv) closeConcerns() {
 	// dispatch loop race): on GoChannel a Nacked message comes back at
 	// once. Such a delivery has a cancelled context or meets the closed
 	// concerns, and ends on its own.
-	for _, p := range sdPlaces() {
+	for _, p := range sdPlaces(e.n) {
 		if n := e.flight(p.name).Load(); n != 0 {
 			e.t.Logf("%s: %d deliveries in the stack after the router's Close returned", p.name, n)
 		}
@@ -287,11 +318,11 @@ func (e *sdEnv) checkNoneAckedUnhandled(sent []string) {
 
 // second runs a consumer on the same group whose handlers succeed,
 // behind the same dlq and dedup (the shared store) as the first.
-func (e *sdEnv) second(tc transportCase, group string) {
-	e.tr = newTransport(e.t, tc, group, adapters.WithConcurrency(4))
+func (e *sdEnv) second(tc transportCase) {
+	e.tr = newTransport(e.t, tc, e.group, adapters.WithConcurrency(4))
 	router := scenarioRouter(e.t)
 	router.AddMiddleware(e.tr.Middleware)
-	for _, p := range sdPlaces() {
+	for _, p := range sdPlaces(e.n) {
 		ok := e.succeed("second:" + p.name)
 		h := sdBase(e, p.name).Middleware(func(msg *message.Message) ([]*message.Message, error) { ok(msg); return nil, nil })
 		router.AddConsumerHandler(p.name, e.topic(p.name), e.tr.Subscriber, scenarioConsumer(h))
