@@ -176,7 +176,9 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		pool.Close()
 		return nil, fmt.Errorf("levee/postgres: publisher at %s: %w", addr, err)
 	}
-	sub, err := wsql.NewSubscriber(db, wsql.SubscriberConfig{
+	// The rows' transactions are guarded (tx.go): a row given up at its
+	// ack deadline is committed while its handler may still use them.
+	sub, err := wsql.NewSubscriber(guardedBeginner{db}, wsql.SubscriberConfig{
 		AckDeadline:      &ackDeadline,
 		PollInterval:     c.pollInterval(),
 		ResendInterval:   c.pollInterval(),
