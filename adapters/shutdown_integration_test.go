@@ -15,6 +15,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/redisdedup"
@@ -52,11 +54,12 @@ type sdEnv struct {
 	s        *priority.Scheduler
 	l        *ratelimit.Limiter
 	batchers []*batch.Batcher
-	firstTr  *adapters.Transport // the first consumer's (tr is the second's once it runs)
-	group    string              // the consumer group of both consumers
-	n        int                 // sdPlaces(n)
-	calls    atomic.Int64        // failing handler calls (the dlq backoff place)
-	inFlight sync.Map            // topic -> *atomic.Int64, deliveries in the stack
+	firstTr  *adapters.Transport     // the first consumer's (tr is the second's once it runs)
+	group    string                  // the consumer group of both consumers
+	n        int                     // sdPlaces(n)
+	metrics  *sdkmetric.ManualReader // of the first consumer's breaker and scheduler
+	calls    atomic.Int64            // failing handler calls (the dlq backoff place)
+	inFlight sync.Map                // topic -> *atomic.Int64, deliveries in the stack
 	mu       sync.Mutex
 	done     map[string]string // UUID -> the consumer whose handler succeeded first
 	acked    map[string]bool   // UUIDs the first router acked
@@ -96,7 +99,8 @@ func sdBase(e *sdEnv, place string) *middleware.Stack {
 // sdPlaces are the places a message waits in: an open breaker (forced,
 // no max hold), a priority queue behind a slot whose holder is running
 // (and holds its dedup claim), a rate-limit wait for a token (the burst
-// went to the first message), a dlq backoff between attempts, an open
+// went to the first message; one token per 10 minutes, so the wait fits
+// in the dlq's 1 hour max hold and is not deferred), a dlq backoff between attempts, an open
 // batch. n is the messages published to each place's topic (0: the
 // fewest that show the place) and k the deliveries held at once: the
 // transport's concurrency, 4.
@@ -222,12 +226,14 @@ func sdStart(t *testing.T, tc transportCase, client *redis.Client, n int) (e *sd
 	}
 	e.tr = newTransport(t, tc, e.group, adapters.WithConcurrency(4))
 	e.firstTr = e.tr
-	e.b, err = breaker.New(breaker.WithName("sd"))
+	e.metrics = sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics))
+	e.b, err = breaker.New(breaker.WithName("sd"), breaker.WithMeterProvider(mp))
 	require.NoError(t, err)
 	e.b.ForceOpen()
-	e.s, err = priority.NewScheduler(priority.WithSlots(1))
+	e.s, err = priority.NewScheduler(priority.WithSlots(1), priority.WithMeterProvider(mp))
 	require.NoError(t, err)
-	e.l, err = ratelimit.New(ratelimit.WithRate(1.0/3600), ratelimit.WithBurst(1))
+	e.l, err = ratelimit.New(ratelimit.WithRate(1.0/600), ratelimit.WithBurst(1))
 	require.NoError(t, err)
 
 	router = scenarioRouter(t)
@@ -282,6 +288,25 @@ func (e *sdEnv) waitHandled(tc transportCase, sent []string) {
 // closeConcerns closes what the first consumer used, as adapters/service
 // does after the router, and checks that nothing is held any more.
 func (e *sdEnv) closeConcerns() {
+	// Watermill's router can return from Close with a redelivery it
+	// started as Close ran (its wait for running handlers and its
+	// dispatch loop race): on GoChannel a Nacked message comes back at
+	// once. Such a delivery has a cancelled context, and ends on its own.
+	for _, p := range sdPlaces(e.n) {
+		if n := e.flight(p.name).Load(); n != 0 {
+			e.t.Logf("%s: %d deliveries in the stack after the router's Close returned", p.name, n)
+		}
+		scenarioWait(e.t, p.name+": no delivery in the stack", func() bool { return e.flight(p.name).Load() == 0 })
+	}
+	// The gauges of what is held are back to 0 (read before Close
+	// unregisters them).
+	ms := tfMetrics(e.t, e.metrics)
+	require.Zero(e.t, tfSum(e.t, ms, "levee.breaker.paused"), "levee.breaker.paused after the router closed")
+	for _, name := range []string{"levee.priority.queue.depth", "levee.priority.slots.in_use"} {
+		for _, dp := range ms[name].Data.(metricdata.Gauge[int64]).DataPoints {
+			require.Zero(e.t, dp.Value, "%s %v after the router closed", name, dp.Attributes.ToSlice())
+		}
+	}
 	for _, bt := range e.batchers {
 		require.NoError(e.t, bt.Close())
 	}
@@ -291,17 +316,6 @@ func (e *sdEnv) closeConcerns() {
 	st := e.s.Stats()
 	require.Zero(e.t, st.InUse, "priority slots in use after close")
 	require.Zero(e.t, st.Waiting, "priority waiting after close")
-	// Watermill's router can return from Close with a redelivery it
-	// started as Close ran (its wait for running handlers and its
-	// dispatch loop race): on GoChannel a Nacked message comes back at
-	// once. Such a delivery has a cancelled context or meets the closed
-	// concerns, and ends on its own.
-	for _, p := range sdPlaces(e.n) {
-		if n := e.flight(p.name).Load(); n != 0 {
-			e.t.Logf("%s: %d deliveries in the stack after the router's Close returned", p.name, n)
-		}
-		scenarioWait(e.t, p.name+": no delivery in the stack", func() bool { return e.flight(p.name).Load() == 0 })
-	}
 }
 
 // checkNoneAckedUnhandled fails on a message the first router acked
