@@ -40,29 +40,39 @@ type claimKey struct {
 // concurrent use.
 type sessions struct {
 	mu sync.Mutex
-	m  map[claimKey]context.Context // guarded by mu
+	m  map[claimKey]*claim // guarded by mu
 }
 
-func newSessions() *sessions { return &sessions{m: map[claimKey]context.Context{}} }
-
-func (s *sessions) set(k claimKey, ctx context.Context) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = ctx
+// claim is one running ConsumeClaim.
+type claim struct {
+	sess context.Context
+	// release ends the binding of the partition's last message (its
+	// context and its registration on sess). watermill-kafka hands over
+	// one message of a partition at a time, so a partition's next message
+	// (a Nacked one's re-sent copy included) comes only after the last
+	// one was settled: at most one binding per partition is kept.
+	release func()
 }
 
-func (s *sessions) clear(k claimKey, ctx context.Context) {
+func newSessions() *sessions { return &sessions{m: map[claimKey]*claim{}} }
+
+func (s *sessions) set(k claimKey, sess context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m[k] == ctx {
+	s.m[k] = &claim{sess: sess}
+}
+
+func (s *sessions) clear(k claimKey, sess context.Context) {
+	s.mu.Lock()
+	var release func()
+	if c := s.m[k]; c != nil && c.sess == sess {
+		release = c.release
 		delete(s.m, k)
 	}
-}
-
-func (s *sessions) get(k claimKey) context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[k]
+	s.mu.Unlock()
+	if release != nil {
+		release()
+	}
 }
 
 // bind ties msg, consumed from topic, to its partition's session: its
@@ -74,21 +84,27 @@ func (s *sessions) bind(topic string, msg *message.Message) bool {
 	if !ok {
 		return true
 	}
-	sess := s.get(claimKey{topic: topic, partition: p})
-	if sess == nil {
+	s.mu.Lock()
+	c := s.m[claimKey{topic: topic, partition: p}]
+	if c == nil {
+		s.mu.Unlock()
 		return true
 	}
-	if sess.Err() != nil {
+	if c.sess.Err() != nil {
+		s.mu.Unlock()
 		// watermill-kafka marks an acked message's offset only while its
 		// session lives (it reads the same session context after the Ack).
 		msg.Ack()
 		return false
 	}
-	// The message context ends when watermill-kafka is done with the
-	// message (it cancels it on return), which also unregisters stop.
 	ctx, cancel := context.WithCancel(msg.Context())
-	stop := context.AfterFunc(sess, cancel)
-	context.AfterFunc(ctx, func() { stop() })
+	stop := context.AfterFunc(c.sess, cancel)
+	prev := c.release
+	c.release = func() { stop(); cancel() }
+	s.mu.Unlock()
+	if prev != nil {
+		prev()
+	}
 	msg.SetContext(ctx)
 	return true
 }
@@ -135,9 +151,9 @@ type claimHandler struct {
 	sessions *sessions
 }
 
-func (h claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	k := claimKey{topic: claim.Topic(), partition: claim.Partition()}
+func (h claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	k := claimKey{topic: c.Topic(), partition: c.Partition()}
 	h.sessions.set(k, sess.Context())
 	defer h.sessions.clear(k, sess.Context())
-	return h.ConsumerGroupHandler.ConsumeClaim(sess, claim)
+	return h.ConsumerGroupHandler.ConsumeClaim(sess, c)
 }
