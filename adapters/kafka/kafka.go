@@ -2,7 +2,10 @@
 // topics created with at least one partition per in-flight message, one
 // group member per subscribed topic consuming every partition one message
 // at a time, the total capped at the concurrency, and records keyed by
-// levee_partition_key so that one key keeps its order.
+// levee_partition_key so that one key keeps its order. A message's context
+// ends when a consumer-group rebalance takes its partition away, and the
+// message goes back to the partition's next owner uncommitted
+// (session.go).
 //
 // The adapters facade builds it from `transport: {kind: kafka, kafka:
 // {...}}`. The publisher and the subscriber New returns are safe for
