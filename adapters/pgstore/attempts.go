@@ -14,8 +14,10 @@ import (
 // Attempts is a dlq.AttemptStore in PostgreSQL: one row a failing message
 // in <schema>.attempts (migration 0002), incremented by one upsert.
 // Expired rows count as absent and are deleted in the background of
-// Fail (every purgeEvery calls, up to purgeRows rows) or by Purge. It is
-// safe for concurrent use, by any number of processes.
+// Fail (every purgeEvery calls, up to purgeRows rows) or by Purge. A
+// UUID that could not be a key as it is (long, NUL, invalid UTF-8) is
+// kept as its SHA-256 (attemptUUID). It is safe for concurrent use, by
+// any number of processes.
 type Attempts struct {
 	s     *Store
 	table string
@@ -51,7 +53,7 @@ func (a *Attempts) Fail(ctx context.Context, handler, uuid string, now time.Time
 			attempts = CASE WHEN a.expires_at <= $3 THEN 1 ELSE a.attempts + 1 END,
 			first_at = CASE WHEN a.expires_at <= $3 THEN $3 ELSE a.first_at END,
 			expires_at = $4
-		RETURNING attempts, first_at`, text(handler), text(uuid), now, now.Add(ttl)).Scan(&n, &first)
+		RETURNING attempts, first_at`, text(handler), attemptUUID(uuid), now, now.Add(ttl)).Scan(&n, &first)
 	if err != nil {
 		return 0, time.Time{}, storeErr("attempts", err)
 	}
@@ -76,7 +78,7 @@ func (a *Attempts) Attempts(ctx context.Context, handler, uuid string, now time.
 		first time.Time
 	)
 	err := a.s.pool.QueryRow(ctx, `SELECT attempts, first_at FROM `+a.table+` WHERE handler = $1 AND uuid = $2 AND expires_at > $3`,
-		text(handler), text(uuid), now).Scan(&n, &first)
+		text(handler), attemptUUID(uuid), now).Scan(&n, &first)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}

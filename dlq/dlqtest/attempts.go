@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +82,7 @@ func RunAttempts(t *testing.T, newStore NewAttemptStore) {
 			}
 		}
 	})
+	t.Run("HostileUUIDs", func(t *testing.T) { hostileUUIDs(t, newStore(t), now) })
 	t.Run("ReadsWithoutCounting", func(t *testing.T) { readsWithoutCounting(t, newStore, now) })
 	t.Run("TwoRetriersShareTheCount", func(t *testing.T) {
 		s := newStore(t)
@@ -152,6 +154,35 @@ func (p *recPublisher) Publish(_ string, msgs ...*message.Message) error {
 }
 
 func (p *recPublisher) Close() error { return nil }
+
+// hostileUUIDs checks that a producer's UUID, whatever it holds, is
+// counted on its own: a UUID far longer than a database index entry, one
+// with a NUL byte or invalid UTF-8, and one that looks like an encoded
+// form of another. Each one's failures count 1 then 2, and no two collide.
+func hostileUUIDs(t *testing.T, s dlq.AttemptStore, now time.Time) {
+	ctx := context.Background()
+	long := make([]byte, 64<<10)
+	for i := range long {
+		long[i] = byte('!' + (i*7919+i/94)%94) // printable, not compressible to an index entry
+	}
+	uuids := []string{string(long), string(long[:len(long)-1]) + "?", "a\x00", "a\uFFFD", "a\xff", "a\xfe", "\x7fhex:6100",
+		"\x7fsha256:" + strings.Repeat("0", 64), strings.Repeat("\xff", 300)}
+	for round := 1; round <= 2; round++ {
+		for i, u := range uuids {
+			n, _, err := s.Fail(ctx, "h", u, now, time.Hour)
+			if err != nil || n != round {
+				t.Errorf("uuid #%d (%d bytes), failure %d: got %d, %v want %d", i, len(u), round, n, err, round)
+			}
+		}
+	}
+	if r, ok := s.(dlq.AttemptReader); ok {
+		for i, u := range uuids {
+			if n, _, err := r.Attempts(ctx, "h", u, now); err != nil || n != 2 {
+				t.Errorf("uuid #%d (%d bytes) read: got %d, %v want 2", i, len(u), n, err)
+			}
+		}
+	}
+}
 
 // readsWithoutCounting checks a store that is a dlq.AttemptReader: a read
 // returns the recorded count and adds nothing.
