@@ -11,6 +11,7 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/hold"
+	"github.com/levee-dev/levee/internal/idkey"
 )
 
 // Retrier is the middleware of the dlq slot. It owns retry and
@@ -189,8 +190,10 @@ func (w *wrapped) recordHold(msg *message.Message, start time.Time) {
 	}
 }
 
-// key is the message's key in the attempt table.
-func (w *wrapped) key(msg *message.Message) tableKey { return tableKey{w: w, uuid: msg.UUID} }
+// key is the message's key in the attempt table (idkey bounds its UUID).
+func (w *wrapped) key(msg *message.Message) tableKey {
+	return tableKey{w: w, uuid: idkey.Key(msg.UUID)}
+}
 
 // attempt runs the validator, if any, then the handler chain. A message
 // the transport could not decode (levee.KeyUndecodable) fails validation

@@ -24,6 +24,13 @@ import (
 // redelivery delay, not after the flood ends (before the fix its aging
 // restarted at every redelivery and it was shed until the flood stopped).
 func TestShedRedeliveryKeepsAging(t *testing.T) {
+	// A producer's UUID of any size is remembered (by its digest when long).
+	for _, low := range []string{"low", strings.Repeat("low", 1<<18)} {
+		t.Run(strconv.Itoa(len(low))+"-byte uuid", func(t *testing.T) { shedRedeliveryKeepsAging(t, low) })
+	}
+}
+
+func shedRedeliveryKeepsAging(t *testing.T, low string) {
 	synctest.Test(t, func(t *testing.T) {
 		const (
 			aging   = 500 * time.Millisecond
@@ -62,7 +69,7 @@ func TestShedRedeliveryKeepsAging(t *testing.T) {
 		arrived := time.Now()
 		sheds := 0
 		for {
-			err := deliver("low", 0)
+			err := deliver(low, 0)
 			if err == nil {
 				break
 			}
