@@ -6,7 +6,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -190,8 +189,7 @@ func (b *Batcher) startSpan(ctx context.Context, bt *pending, ctxs []context.Con
 func endSpan(span trace.Span, o outcome, err error) {
 	span.SetAttributes(AttrOutcome.String(outcomeNames[o]))
 	if err != nil && o != outcomeOK {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		telemetry.RecordError(span, err)
 	}
 	span.End()
 }

@@ -5,9 +5,10 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/levee-dev/levee/internal/telemetry"
 )
 
 // DecoratePublisher wraps pub so that every published message gets a
@@ -56,7 +57,7 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		attrs := make([]attribute.KeyValue, 0, len(static)+2)
 		attrs = append(attrs, static...)
-		attrs = append(attrs, semconv.MessagingMessageID(m.UUID), semconv.MessagingMessageBodySize(len(m.Payload)))
+		attrs = append(attrs, semconv.MessagingMessageID(telemetry.SpanText(m.UUID)), semconv.MessagingMessageBodySize(len(m.Payload)))
 		ctx, span := p.t.tracer.Start(parent, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 		inject(ctx, p.t.cfg.prop, m)
 		m.SetContext(ctx)
@@ -70,8 +71,7 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		msgs[i].SetContext(origs[i])
 		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
+			telemetry.RecordError(span, err)
 		}
 		span.End()
 	}

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/telemetry"
 )
 
 // StartReplay prepares msg, usually a dead letter, to be published again to
@@ -36,7 +37,7 @@ func (t *Tracer) StartReplay(ctx context.Context, topic string, msg *message.Mes
 			semconv.MessagingOperationName("replay"),
 			semconv.MessagingOperationTypeSend,
 			semconv.MessagingDestinationName(topic),
-			semconv.MessagingMessageID(msg.UUID),
+			semconv.MessagingMessageID(telemetry.SpanText(msg.UUID)),
 		)...),
 	}
 	if ok {

@@ -214,7 +214,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 	parent, reason := extract(orig, c.t.cfg.prop, msg.Metadata, c.t.checkTP)
 
 	a := in.getArgs()
-	a.attrs[0], a.attrs[1] = semconv.MessagingMessageID(msg.UUID), semconv.MessagingMessageBodySize(len(msg.Payload))
+	a.attrs[0], a.attrs[1] = semconv.MessagingMessageID(telemetry.SpanText(msg.UUID)), semconv.MessagingMessageBodySize(len(msg.Payload))
 	n := 2
 	if dc, ok := deliveryCount(msg.Metadata); ok {
 		a.attrs[n] = AttrDeliveryCount.Int(dc)
@@ -254,7 +254,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 			return
 		}
 		span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassPanic)))
-		span.SetStatus(codes.Error, fmt.Sprintf("panic: %v", r))
+		span.SetStatus(codes.Error, telemetry.SpanText(fmt.Sprintf("panic: %v", r)))
 		span.End()
 		panic(r)
 	}()
@@ -297,8 +297,7 @@ func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, err error)
 	case err != nil:
 		span.SetAttributes(AttrOutcome.String(OutcomeNacked),
 			AttrErrorClass.String(telemetry.ErrorClass(err)), semconv.ErrorType(err))
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		telemetry.RecordError(span, err)
 	default:
 		if class, ok := rec.DeadLettered(); ok {
 			span.SetAttributes(AttrOutcome.String(OutcomeDeadLettered), AttrErrorClass.String(class))
