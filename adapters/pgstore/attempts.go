@@ -26,9 +26,13 @@ type Attempts struct {
 
 var _ dlq.AttemptStore = (*Attempts)(nil)
 
+// Every purgeEvery calls, Fail deletes up to purgeRows expired records:
+// more than the purgeEvery records those calls can have added, so expired
+// records cannot pile up however many distinct messages fail (with 1000,
+// 24 of every 1024 stayed for ever when each failing message was new).
 const (
 	purgeEvery = 1024
-	purgeRows  = 1000
+	purgeRows  = 2 * purgeEvery
 )
 
 // Attempts returns the store's shared attempt counter, on the same pool
@@ -88,8 +92,8 @@ func (a *Attempts) Attempts(ctx context.Context, handler, uuid string, now time.
 	return n, first.UTC(), nil
 }
 
-// Purge deletes up to 1000 records that expired before now and returns
-// how many.
+// Purge deletes up to purgeRows (2048) records that expired before now
+// and returns how many.
 func (a *Attempts) Purge(ctx context.Context, now time.Time) (int, error) {
 	ctx, cancel := a.s.deadline(ctx)
 	defer cancel()
