@@ -12,7 +12,8 @@ import (
 // BenchmarkFleetLimiterPerMessage is the per-message cost of a fleet limit
 // against a local one, in the same run: "local" is a Limiter with a local
 // rate, "fleet" one with a fleet limit instead, "fleet+local" one with
-// both (they compose). Rates are never reached (1e9/s), so this is the
+// both (they compose), "fleet_per_key" a fleet limit with a per-key fleet
+// limit (one key). Rates are never reached (1e9/s), so this is the
 // admission cost alone. The store is in-process: it is never on the
 // message path, so the Redis store costs the same (see
 // BenchmarkFleetVsRedisRate). Target: fleet <= local + 20 ns, 0 allocs.
@@ -30,6 +31,10 @@ func BenchmarkFleetLimiterPerMessage(b *testing.B) {
 		{"local", localOpts},
 		{"fleet", func() []ratelimit.Option { return []ratelimit.Option{fleetOpt()} }},
 		{"fleet+local", func() []ratelimit.Option { return append(localOpts(), fleetOpt()) }},
+		{"fleet_per_key", func() []ratelimit.Option {
+			return []ratelimit.Option{ratelimit.WithFleet(ratelimit.Fleet{Store: fleet.NewMemStore(), Key: "bench", Rate: 1e9,
+				PerKeyRate: 1e9, PerKeyMetadata: "tenant"})}
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			l, err := ratelimit.New(tc.opts()...)
@@ -39,6 +44,7 @@ func BenchmarkFleetLimiterPerMessage(b *testing.B) {
 			defer l.Close()
 			h := l.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
 			msg := message.NewMessage("1", nil)
+			msg.Metadata.Set("tenant", "t1")
 			_, _ = h(msg) // the first lease
 			b.Run("serial", func(b *testing.B) {
 				b.ReportAllocs()

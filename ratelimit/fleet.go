@@ -73,8 +73,9 @@ type Fleet struct {
 	// PerKeyRate, when positive, adds a fleet limit per key: messages with
 	// the same value of metadata PerKeyMetadata share PerKeyRate across the
 	// fleet. At most MaxKeys keys are live per replica (default 1000); the
-	// least recently used one is dropped beyond that. A missing value or
-	// one longer than MaxKeyLen uses FallbackKey.
+	// least recently used one no message waits on is dropped beyond that,
+	// and when messages wait on every key a new key uses FallbackKey. A
+	// missing value or one longer than MaxKeyLen uses FallbackKey.
 	PerKeyRate     float64
 	PerKeyBurst    int
 	PerKeyMetadata string
@@ -179,11 +180,14 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 		if len(key) > MaxKeyLen {
 			key = FallbackKey
 		}
-		kp := fl.keys.Pool(key)
-		if kp == nil {
+		// held while the message waits, so new keys cannot evict it
+		e, _ := fl.keys.Acquire(key)
+		if e == nil {
 			return g, ErrClosed
 		}
+		kp := e.Pool()
 		r := kp.Take(ctx, maxWait, wait)
+		fl.keys.Release(e)
 		if !r.OK() {
 			return g, fleetErr(ctx, r, wait)
 		}

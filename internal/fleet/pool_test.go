@@ -163,6 +163,38 @@ func TestKeyedIsBounded(t *testing.T) {
 	})
 }
 
+// TestKeyedKeepsHeldKeys: a key a caller holds (a message waiting for its
+// token) is never evicted; a new key when every key is held gets the
+// fallback Pool (key ""), and a key is evicted once no one holds it.
+func TestKeyedKeepsHeldKeys(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		k := fleet.NewKeyed(fleet.PoolConfig{Store: fleet.NewMemStore(), Key: "k", Member: "a", Rate: 10}, 1)
+		defer k.Close()
+		a, over := k.Acquire("a")
+		if a == nil || over {
+			t.Fatalf("a: got %v, overflow %v", a, over)
+		}
+		b, over := k.Acquire("b")
+		if b == nil || !over {
+			t.Fatalf("b while a is held: got overflow %v, want the fallback pool", over)
+		}
+		if fb, _ := k.Acquire(""); fb != b {
+			t.Errorf("the overflow pool is not the fallback key's")
+		}
+		if n := k.Len(); n != 1 {
+			t.Errorf("%d live keys, want 1 (a; the fallback is not counted)", n)
+		}
+		k.Release(a)
+		c, over := k.Acquire("c")
+		if c == nil || over || c == a {
+			t.Fatalf("c after a was released: overflow %v, want a new pool in a's place", over)
+		}
+		if p, _ := k.Acquire("a"); p == a {
+			t.Errorf("a was not evicted for c")
+		}
+	})
+}
+
 // SetRate while the store fails moves the local share at once (a fleet
 // breaker's drain ramp goes on without the store); before, the share
 // stayed at the rate of the moment the store failed.
