@@ -104,15 +104,21 @@ type failPublisher struct{ err error }
 func (p failPublisher) Publish(string, ...*message.Message) error { return p.err }
 func (p failPublisher) Close() error                              { return nil }
 
-// TestDocsStateMaxSpanText keeps docs/TELEMETRY.md's bound of span strings
-// equal to telemetry.MaxSpanText.
-func TestDocsStateMaxSpanText(t *testing.T) {
+// TestDocsStateTheBounds keeps docs/TELEMETRY.md's bounds of what a
+// message brings to a span equal to the code's.
+func TestDocsStateTheBounds(t *testing.T) {
 	b, err := os.ReadFile("../docs/TELEMETRY.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := strings.Join(strings.Fields(string(b)), " ")
-	if want := fmt.Sprintf("valid UTF-8 of at most %d bytes", telemetry.MaxSpanText); !strings.Contains(doc, want) {
-		t.Errorf("docs/TELEMETRY.md does not say %q", want)
+	for _, want := range []string{
+		fmt.Sprintf("valid UTF-8 of at most %d bytes", telemetry.MaxSpanText),
+		fmt.Sprintf("oversized (> %d bytes)", tracing.MaxTraceparentLen),
+		fmt.Sprintf("A `tracestate` over %d KiB is dropped", tracing.MaxTracestateLen>>10),
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/TELEMETRY.md does not say %q", want)
+		}
 	}
 }
