@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Dedup is an idempotent-consumer middleware: a message whose identity was
@@ -284,6 +285,6 @@ func (d *Dedup) finish(ctx context.Context, key string, token uint64, ok bool) e
 
 func (d *Dedup) log(msg, key string, err error) {
 	if d.cfg.logger != nil {
-		d.cfg.logger.Error("levee/dedup: "+msg, err, watermill.LogFields{"dedup_key": key, "dedup": d.cfg.name})
+		d.cfg.logger.Error("levee/dedup: "+msg, trunc.LogError(err), watermill.LogFields{"dedup_key": trunc.Log(key), "dedup": d.cfg.name})
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // AttemptReader is an AttemptStore that can also read a message's count
@@ -53,8 +55,8 @@ func (w *wrapped) spentBefore(msg *message.Message) (out []*message.Message, don
 	cancel()
 	if rerr != nil {
 		w.r.ins.attemptStoreErr.Add(msg.Context(), 1, n.attrs.base)
-		cfg.logger.Error("levee dlq: reading the attempt store failed; running the delivery", rerr, watermill.LogFields{
-			"uuid": msg.UUID, "handler": n.handler})
+		cfg.logger.Error("levee dlq: reading the attempt store failed; running the delivery", trunc.LogError(rerr), watermill.LogFields{
+			"uuid": trunc.Log(msg.UUID), "handler": n.handler})
 		return nil, false, nil
 	}
 	if count < cfg.backoff.MaxAttempts {

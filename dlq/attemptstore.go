@@ -6,6 +6,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // AttemptStore counts the failed attempts of messages across processes.
@@ -96,8 +98,8 @@ func (w *wrapped) shareAttempt(msg *message.Message, n *names, attempt int, firs
 	cancel()
 	if err != nil {
 		w.r.ins.attemptStoreErr.Add(msg.Context(), 1, n.attrs.base)
-		cfg.logger.Error("levee dlq: attempt store failed; counting this attempt in process", err, watermill.LogFields{
-			"uuid": msg.UUID, "handler": n.handler, "attempt": attempt})
+		cfg.logger.Error("levee dlq: attempt store failed; counting this attempt in process", trunc.LogError(err), watermill.LogFields{
+			"uuid": trunc.Log(msg.UUID), "handler": n.handler, "attempt": attempt})
 		return attempt, first, false
 	}
 	if total > attempt {

@@ -69,7 +69,7 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 			return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
 		}
 		r.cfg.logger.Info("levee dlq: dead letter published without its stack and validation errors, its error cut (the whole letter failed to publish)",
-			watermill.LogFields{"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "dropped": compact.Metadata[KeyCompacted], "err": perr})
+			watermill.LogFields{"uuid": trunc.Log(msg.UUID), "handler": handler, "dlq_topic": topic, "dropped": compact.Metadata[KeyCompacted], "err": trunc.LogError(perr)})
 	}
 	r.table.forget(w.key(msg))
 	// Tell the outer tracing and metrics layers that this nil result is a
@@ -80,8 +80,8 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	}
 	telemetry.AddDeadLetterEvent(msg.Context(), string(class), topic, fp, attempts)
 	r.cfg.logger.Info("levee dlq: dead-lettered", watermill.LogFields{
-		"uuid": msg.UUID, "handler": handler, "dlq_topic": topic, "class": string(class),
-		"fingerprint": fp, "attempts": attempts, "err": err})
+		"uuid": trunc.Log(msg.UUID), "handler": handler, "dlq_topic": topic, "class": string(class),
+		"fingerprint": fp, "attempts": attempts, "err": trunc.LogError(err)})
 	if r.cfg.onDeadLetter != nil {
 		r.cfg.onDeadLetter(DeadLetterInfo{Handler: handler, Topic: subscribed, DLQTopic: topic,
 			MessageUUID: msg.UUID, Class: class, Fingerprint: fp, Attempts: attempts, Err: err})
@@ -132,9 +132,9 @@ func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError
 	r.table.put(w.key(msg), record{attempts: attempts, first: first, notBefore: time.Now().Add(pe.Delay), deferrals: prev.deferrals,
 		err: pe.Cause, publishFails: fails, class: class})
 	r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
-	r.cfg.logger.Error("levee dlq: dead-lettering failed, message Nacked", pe.Err, watermill.LogFields{
-		"uuid": msg.UUID, "handler": n.handler, "dlq_topic": pe.Topic, "class": string(class),
-		"cause": pe.Cause, "retry_after": pe.Delay})
+	r.cfg.logger.Error("levee dlq: dead-lettering failed, message Nacked", trunc.LogError(pe.Err), watermill.LogFields{
+		"uuid": trunc.Log(msg.UUID), "handler": n.handler, "dlq_topic": pe.Topic, "class": string(class),
+		"cause": trunc.LogError(pe.Cause), "retry_after": pe.Delay})
 	return pe
 }
 

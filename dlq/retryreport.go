@@ -19,7 +19,7 @@ func (w *wrapped) reportRetry(msg *message.Message, n *names, attempt int, delay
 		telemetry.AddRetryEvent(msg.Context(), attempt, delay, string(ClassTransient), trunc.String(err.Error(), cfg.maxErrorLength))
 	}
 	cfg.logger.Debug("levee dlq: retrying", watermill.LogFields{
-		"uuid": msg.UUID, "handler": n.handler, "attempt": attempt, "delay": delay, "err": err})
+		"uuid": trunc.Log(msg.UUID), "handler": n.handler, "attempt": attempt, "delay": delay, "err": trunc.LogError(err)})
 	if cfg.onRetry != nil {
 		cfg.onRetry(RetryInfo{Handler: n.handler, Topic: n.topic, MessageUUID: msg.UUID,
 			Attempt: attempt, Delay: delay, Err: err})

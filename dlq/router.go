@@ -12,6 +12,7 @@ import (
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/hold"
 	"github.com/levee-dev/levee/internal/idkey"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Retrier is the middleware of the dlq slot. It owns retry and
@@ -306,7 +307,7 @@ func (w *wrapped) deferral(msg *message.Message, n *names, d *delivery, dfr leve
 	w.recordDeferral(msg, d, now, after, err)
 	r.ins.deferrals.Add(msg.Context(), 1, n.attrs.base)
 	r.cfg.logger.Debug("levee dlq: deferred (not an attempt)", watermill.LogFields{
-		"uuid": msg.UUID, "handler": n.handler, "retry_after": after, "err": err})
+		"uuid": trunc.Log(msg.UUID), "handler": n.handler, "retry_after": after, "err": trunc.LogError(err)})
 	return false, err
 }
 
@@ -385,7 +386,7 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 		r.table.put(w.key(msg), rec)
 		r.ins.deferred.Add(msg.Context(), 1, n.attrs.base)
 		r.cfg.logger.Debug("levee dlq: retry deferred to redelivery", watermill.LogFields{
-			"uuid": msg.UUID, "handler": n.handler, "attempt": d.attempt, "delay": delay, "err": err})
+			"uuid": trunc.Log(msg.UUID), "handler": n.handler, "attempt": d.attempt, "delay": delay, "err": trunc.LogError(err)})
 		return false, &RetryLaterError{Delay: delay, Attempts: d.attempt, Err: err}
 	}
 	w.reportRetry(msg, n, d.attempt, delay, err)

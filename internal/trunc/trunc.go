@@ -1,6 +1,7 @@
-// Package trunc bounds text for metadata and stores: the dlq writes the
-// bounded error of a dead letter with it, and dlq/dlqops the bounded
-// fields and metadata values of a stored letter, so both cut the same way.
+// Package trunc bounds text for metadata, stores and logs: the dlq writes
+// the bounded error of a dead letter with it, dlq/dlqops the bounded
+// fields and metadata values of a stored letter, so both cut the same
+// way, and the dlq and dedup the values from a message they log (Log).
 package trunc
 
 import (
