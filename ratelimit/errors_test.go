@@ -64,6 +64,21 @@ func TestKeyFuncPanicIsLogged(t *testing.T) {
 	}
 }
 
+// TestKeyFuncPanicLogIsOneRecord: the panic's log record carries the
+// message UUID, which a producer chooses: a line break in it is quoted,
+// so it cannot forge a log line.
+func TestKeyFuncPanicLogIsOneRecord(t *testing.T) {
+	logger := watermill.NewCaptureLogger()
+	l := mustNew(t, WithLogger(logger), WithKeyFunc(func(*message.Message) string { panic("no\ncustomer") }), WithPerKey(10, 1))
+	if _, err := l.Middleware(noop)(message.NewMessage("m1\nlevel=ERROR forged", nil)); err != nil {
+		t.Fatal(err)
+	}
+	errs := logger.Captured()[watermill.ErrorLogLevel]
+	if len(errs) != 1 || errs[0].Fields["message_uuid"] != `"m1\nlevel=ERROR forged"` || strings.Contains(errs[0].Err.Error(), "\n") {
+		t.Fatalf("logged %+v, want the UUID and the panic quoted", errs)
+	}
+}
+
 // TestUndoWithQueue: a permit given back while others are queued behind
 // is forfeited (they were scheduled after it); given back as the last
 // grant, it is reused by the head of the queue at once.

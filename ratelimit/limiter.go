@@ -14,6 +14,7 @@ import (
 
 	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/internal/gcra"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // Limiter is a token-bucket rate limiter for message handlers: wait or
@@ -373,7 +374,7 @@ func (l *Limiter) noteFallback(attrs *atomic.Pointer[handlerAttrs], msg *message
 	}
 	if why == fbPanic && l.logger != nil {
 		l.logger.Error("levee/ratelimit: key function panicked; using the fallback key",
-			fmt.Errorf("panic: %v", pv), watermill.LogFields{"limiter": l.name, "message_uuid": msg.UUID})
+			trunc.LogError(fmt.Errorf("panic: %v", pv)), watermill.LogFields{"limiter": l.name, "message_uuid": trunc.Log(msg.UUID)})
 	}
 }
 
