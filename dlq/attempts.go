@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/internal/lru"
+	"github.com/levee-dev/levee/internal/trunc"
 )
 
 // record is what the table keeps for a message that was Nacked after
@@ -28,6 +29,25 @@ type record struct {
 	// backoff after a failed attempt.
 	dueByDeferral bool
 }
+
+// keptError returns what the attempt table keeps of a transient handler
+// error until the message's retry: err itself when its message has at
+// most limit bytes, else its message cut to limit (a keptError), so the
+// table's memory stays bounded by its size when handler errors quote the
+// message (a producer's megabyte value would otherwise stay for every
+// entry). The kept error is only reported (an early redelivery's Nack, an
+// interrupted wait); a dead letter is always built from the error itself.
+func keptError(err error, limit int) error {
+	if err == nil || len(err.Error()) <= limit {
+		return err
+	}
+	return &cutError{msg: trunc.String(err.Error(), limit)}
+}
+
+// cutError is a transient handler error's message, cut.
+type cutError struct{ msg string }
+
+func (e *cutError) Error() string { return e.msg }
 
 // tableKey identifies one message in one wrapped handler, so two handlers
 // consuming the same message count their attempts apart.

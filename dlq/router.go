@@ -379,7 +379,7 @@ func (w *wrapped) failure(msg *message.Message, n *names, d *delivery, err error
 		return false, err
 	}
 	rec := d.rec
-	rec.attempts, rec.first, rec.notBefore, rec.err = d.attempt, d.first, due, err
+	rec.attempts, rec.first, rec.notBefore, rec.err = d.attempt, d.first, due, keptError(err, r.cfg.maxErrorLength)
 	rec.dueByDeferral = false
 	if hold := r.cfg.maxHold; hold > 0 && due.Sub(start) > hold {
 		d.rec = rec
