@@ -106,6 +106,15 @@ func runConcurrently(t *testing.T, names []string, run func(t *testing.T, i int)
 	wg.Wait()
 }
 
+// caseNames returns the names of cases, for runConcurrently.
+func caseNames(cases []transportCase) []string {
+	names := make([]string, len(cases))
+	for i, tc := range cases {
+		names[i] = tc.name
+	}
+	return names
+}
+
 // countDeferrals wraps mw and counts the deferrals it returns whose
 // error matches target (the layer's own: a deferral from a layer further
 // in passes through it too).

@@ -58,16 +58,18 @@ func TestReplayThroughTheStack(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.PostgresURL())
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
 	stores := map[string]string{"amqp": "postgres", "kafka": "redis", "nats": "redis", "redis": "redis", "postgres": "postgres"}
+	var cases []transportCase
+	var names []string
 	for _, tc := range transportCases(t) {
-		kind, ok := stores[tc.name]
-		if !ok {
-			continue
+		if kind, ok := stores[tc.name]; ok {
+			cases, names = append(cases, tc), append(names, tc.name+"_"+kind)
 		}
-		t.Run(tc.name+"_"+kind, func(t *testing.T) {
-			newReplayEnv(t, tc, kind).replayIntoTheStack(t)
-			newReplayEnv(t, tc, kind).canary(t)
-		})
 	}
+	runConcurrently(t, names, func(t *testing.T, i int) {
+		tc := cases[i]
+		newReplayEnv(t, tc, stores[tc.name]).replayIntoTheStack(t)
+		newReplayEnv(t, tc, stores[tc.name]).canary(t)
+	})
 }
 
 func newReplayEnv(t *testing.T, tc transportCase, storeKind string) *replayEnv {

@@ -46,13 +46,13 @@ func TestScenarios(t *testing.T) {
 		{"batch_panic", scenarioBatchPanic},
 		{"ratelimit", scenarioRateLimit},
 	}
-	for _, tc := range transportCases(t) {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, sc := range scenarios {
-				t.Run(sc.name, func(t *testing.T) { sc.run(t, tc) })
-			}
-		})
-	}
+	// The transports run at the same time, each its scenarios in turn.
+	cases := transportCases(t)
+	runConcurrently(t, caseNames(cases), func(t *testing.T, i int) {
+		for _, sc := range scenarios {
+			t.Run(sc.name, func(t *testing.T) { sc.run(t, cases[i]) })
+		}
+	})
 }
 
 // scenarioTimeout bounds every wait of the suite.

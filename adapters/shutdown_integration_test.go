@@ -198,9 +198,8 @@ func (e *sdEnv) add(router *message.Router, p sdHeld) {
 func TestShutdownHandsBackHeldMessages(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: redisAddr})
 	t.Cleanup(func() { _ = client.Close() })
-	for _, tc := range transportCases(t) {
-		t.Run(tc.name, func(t *testing.T) { sdRun(t, tc, client) })
-	}
+	cases := transportCases(t)
+	runConcurrently(t, caseNames(cases), func(t *testing.T, i int) { sdRun(t, cases[i], client) })
 }
 
 func sdRun(t *testing.T, tc transportCase, client *redis.Client) {
