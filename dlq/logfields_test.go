@@ -1,12 +1,10 @@
 package dlq_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/testkit"
 )
 
 // forged is a producer's value meant to forge a log line.
@@ -26,7 +25,7 @@ const forged = "m-1\n[watermill] level=ERROR msg=\"payments are down\" forged=tr
 // made a megabyte line. Each record must stay one line, of bounded
 // length, whatever the message holds; the values stay readable (quoted).
 func TestLogsKeepOneRecordALine(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.Buffer
 	logger := watermill.NewStdLoggerWithOut(&buf, true, true)
 	pub := newRecPublisher()
 	b := dlq.DefaultBackoff()
@@ -63,20 +62,3 @@ func TestLogsKeepOneRecordALine(t *testing.T) {
 
 // record is the start of a line Watermill's standard logger writes.
 var record = regexp.MustCompile(`^\[watermill\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+ \w+\.go:\d+: \tlevel=`)
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

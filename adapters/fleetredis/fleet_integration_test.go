@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/levee-dev/levee/internal/brokertest"
+	"github.com/levee-dev/levee/internal/testkit"
 )
 
 // replicas is how many child processes each test runs.
@@ -31,26 +31,7 @@ type fleetTest struct {
 	start  time.Time
 	env    []string
 	cmds   []*exec.Cmd
-	outs   []*lockedBuffer
-}
-
-// lockedBuffer is a child's stdout, readable while the child runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// Bytes returns a copy of what the child printed so far.
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
+	outs   []*testkit.Buffer
 }
 
 func sharedRedis(t *testing.T) (url, prefix string) {
@@ -93,7 +74,7 @@ func startChildren(t *testing.T, url, prefix, mode string, n int, dur time.Durat
 	for range n {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = env
-		out := &lockedBuffer{}
+		out := &testkit.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

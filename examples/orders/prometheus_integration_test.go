@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,10 +15,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/levee-dev/levee/internal/testkit"
 )
 
 // The demo's /metrics, scraped by a real Prometheus (the Debian package),
@@ -39,7 +39,7 @@ func TestPrometheusScrapesDemo(t *testing.T) {
 	o.rate, o.outage, o.outageAfter = 100, time.Second, 200*time.Millisecond // breaker opens, waits, drains
 	o.linger = 45 * time.Second                                              // ended early by cancel below
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &promSyncBuffer{}
+	out := &testkit.Buffer{}
 	runErr := make(chan error, 1)
 	go func() { runErr <- run(ctx, o, out) }()
 	defer func() {
@@ -206,7 +206,7 @@ scrape_configs:
 		"--web.listen-address="+listen,
 		"--log.level=warn",
 	)
-	logs := &promSyncBuffer{}
+	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -330,22 +330,4 @@ func promDashboardTargets(t *testing.T) []promTarget {
 		t.Fatalf("dashboard has only %d queries", len(out))
 	}
 	return out
-}
-
-// promSyncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type promSyncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (b *promSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *promSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -11,13 +11,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
+	"github.com/levee-dev/levee/internal/testkit"
 )
 
 const hostile = `<script>alert(1)</script><img src=x onerror=alert(2)>`
@@ -28,24 +28,7 @@ type fixture struct {
 	store *dlqops.MemStore
 	down  *dlqtest.Downstream
 	srv   *Server
-	audit *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	audit *testkit.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -69,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit := &syncBuffer{}
+	audit := &testkit.Buffer{}
 	cfg := Config{Users: []User{{Name: "alice", Password: "alice-secret", Role: RoleAdmin}, {Name: "victor", Password: "victor-secret", Role: RoleViewer}},
 		Tokens:    []Token{{Name: "ci", Token: "0123456789abcdef0123", Role: RoleAdmin}},
 		TraceLink: "https://jaeger.example/trace/{trace_id}",

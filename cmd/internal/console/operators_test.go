@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/levee-dev/levee/dlq/dlqops"
+	"github.com/levee-dev/levee/internal/testkit"
 )
 
 // TestCanaryTwoOperators: while a canary of a group waits for its first
@@ -93,7 +94,7 @@ func TestReplayWhoseBrowserLeft(t *testing.T) {
 	f := newFixture(t)
 	f.down.SetBroken(false)
 	pub := &leavingPublisher{next: f.down}
-	audit := &syncBuffer{}
+	audit := &testkit.Buffer{}
 	srv, err := New(Config{Users: []User{{Name: "alice", Password: "alice-secret", Role: RoleAdmin}}},
 		Deps{Store: f.store, Publisher: pub, Audit: audit})
 	if err != nil {
