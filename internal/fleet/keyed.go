@@ -9,12 +9,14 @@ import (
 // Keyed is a bounded set of Pools, one per key of a per-key fleet limit.
 // At most max keys live at once: a new key beyond that evicts the least
 // recently used one that no caller holds (its Pool is closed, its tokens
-// given back). When every key is held (messages are waiting on each), a
+// given back, on a goroutine of its own: the message that brought the new
+// key does not wait for that store call). When every key is held (messages are waiting on each), a
 // new key gets the fallback Pool, key "", which is never evicted. It is
 // safe for concurrent use; Close closes every Pool.
 type Keyed struct {
-	base PoolConfig
-	max  int
+	base     PoolConfig
+	max      int
+	evicting sync.WaitGroup // evicted Pools closing; Add under mu
 
 	mu sync.Mutex
 	// guarded by mu
@@ -78,6 +80,7 @@ func (k *Keyed) Acquire(key string) (*KeyedPool, bool) {
 		}
 		evict = oldest.p
 		delete(k.pools, name)
+		k.evicting.Add(1) // under mu: Close, which sets closed under mu, waits for it
 	}
 	e, err := k.newLocked(key, now)
 	if err == nil {
@@ -85,7 +88,10 @@ func (k *Keyed) Acquire(key string) (*KeyedPool, bool) {
 	}
 	k.mu.Unlock()
 	if evict != nil {
-		_ = evict.Close()
+		go func() {
+			defer k.evicting.Done()
+			_ = evict.Close()
+		}()
 	}
 	return e, false
 }
@@ -139,8 +145,8 @@ func (k *Keyed) Len() int {
 	return len(k.pools)
 }
 
-// Close closes every Pool; later Acquire and Pool calls return nil.
-// Idempotent.
+// Close closes every Pool, and waits for evicted ones to close; later
+// Acquire and Pool calls return nil. Idempotent.
 func (k *Keyed) Close() error {
 	k.mu.Lock()
 	pools, fb := k.pools, k.fallback
@@ -152,5 +158,6 @@ func (k *Keyed) Close() error {
 	if fb != nil {
 		_ = fb.p.Close()
 	}
+	k.evicting.Wait()
 	return nil
 }

@@ -221,3 +221,40 @@ func TestPoolSetRateWhileDegraded(t *testing.T) {
 		}
 	})
 }
+
+// slowGiveBack is a store whose give-backs (a negative N) hang until the
+// store timeout: a Redis that stopped answering.
+type slowGiveBack struct{ fleet.LeaseStore }
+
+func (s slowGiveBack) Lease(ctx context.Context, r fleet.LeaseRequest) (fleet.Lease, error) {
+	if r.N < 0 {
+		<-ctx.Done()
+		return fleet.Lease{}, ctx.Err()
+	}
+	return s.LeaseStore.Lease(ctx, r)
+}
+
+// Evicting a key to make room for a new one does not wait for the evicted
+// pool to give its tokens back: the message that brought the new key
+// waits for its own token only. Before, it waited for the store call
+// (up to the store timeout, 50ms by default) under key churn.
+func TestKeyedEvictionDoesNotWaitForTheStore(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		k := fleet.NewKeyed(fleet.PoolConfig{Store: slowGiveBack{fleet.NewMemStore()}, Key: "k", Member: "a", Rate: 100}, 1)
+		defer k.Close()
+		a, _ := k.Acquire("a")
+		if r := a.Pool().Take(context.Background(), 0, true); r.Status != fleet.Granted {
+			t.Fatalf("a's token: status %d", r.Status)
+		}
+		k.Release(a) // a holds leased tokens it gives back when closed
+		start := time.Now()
+		b, over := k.Acquire("b")
+		if b == nil || over {
+			t.Fatalf("b: got %v, overflow %v", b, over)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("Acquire of a new key waited %v for the evicted key's store call, want 0", waited)
+		}
+		k.Release(b)
+	})
+}
