@@ -42,10 +42,22 @@ type transportCase struct {
 	features tests.Features
 	// cg reports whether the consumer-group constructor is supported.
 	cg bool
+	// brokers are the Kafka case's in-process brokers (a child process
+	// this test binary starts reaches them through envKafkaBrokers).
+	brokers []string
 }
+
+// envKafkaBrokers, when set, is the comma-separated addresses of the
+// parent test process's kfake cluster: a child consumer (a SIGKILL test)
+// uses it instead of starting a cluster of its own, which the parent
+// could not see.
+const envKafkaBrokers = "LEVEE_TEST_KAFKA_BROKERS"
 
 func kafkaCluster(t *testing.T) []string {
 	t.Helper()
+	if v := os.Getenv(envKafkaBrokers); v != "" {
+		return strings.Split(v, ",")
+	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(1))
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
@@ -76,9 +88,10 @@ func transportCases(t *testing.T) []transportCase {
 			cg: true,
 		},
 		{
-			name:  "kafka",
-			opts:  func() []adapters.Option { return []adapters.Option{adapters.WithKafka(brokers...)} },
-			group: "conformance-" + run,
+			name:    "kafka",
+			opts:    func() []adapters.Option { return []adapters.Option{adapters.WithKafka(brokers...)} },
+			brokers: brokers,
+			group:   "conformance-" + run,
 			features: tests.Features{
 				ConsumerGroups: true,
 				Persistent:     true,

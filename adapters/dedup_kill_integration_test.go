@@ -40,7 +40,7 @@ func (e *dedupEnv) sigkill(t *testing.T) {
 	topic := e.topic + "_kill"
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDedupKillChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envDedupTransport+"="+e.tc.name, envDedupName+"="+e.group,
-		envDedupFX+"="+e.fx, envDedupTopic+"="+topic)
+		envDedupFX+"="+e.fx, envDedupTopic+"="+topic, envKafkaBrokers+"="+strings.Join(e.tc.brokers, ","))
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
