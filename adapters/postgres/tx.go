@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -28,23 +29,40 @@ func (b guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 	if err != nil {
 		return nil, err
 	}
-	return &guardedTx{tx: tx}, nil
+	return newGuardedTx(tx), nil
 }
 
+// errRowsOpen is the error of a statement run while the Rows of an
+// earlier query of the same transaction are open (pgx refuses it too:
+// "conn busy").
+var errRowsOpen = errors.New("levee/postgres: the transaction's rows of an earlier query are still open")
+
 // guardedTx serialises the use of one transaction. Safe for concurrent
-// use; the Rows a query returns are read by the caller alone (watermill-sql
-// reads its poll's rows before it hands a message over).
+// use. A query's Rows hold the transaction until they are read to the end
+// or closed: a handler reading the rows of its own query through
+// wsql.TxFromContext when the ack deadline passes delays the commit
+// until it is done (the commit ran on the connection the rows were read
+// from, a data race, TestHandlerQueryAtAckDeadline). Rows left open hold
+// the row's transaction, as they hold a pgx connection.
 type guardedTx struct {
-	mu   sync.Mutex
-	tx   wsql.Tx // guarded by mu
-	done bool    // guarded by mu: committed or rolled back
+	mu      sync.Mutex
+	closed  sync.Cond // on mu: signalled when the open Rows end
+	tx      wsql.Tx   // guarded by mu
+	done    bool      // guarded by mu: committed or rolled back
+	reading bool      // guarded by mu: a query's Rows are open
+}
+
+func newGuardedTx(tx wsql.Tx) *guardedTx {
+	t := &guardedTx{tx: tx}
+	t.closed.L = &t.mu
+	return t
 }
 
 func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.done {
-		return nil, sql.ErrTxDone
+	if err := t.usable(); err != nil {
+		return nil, err
 	}
 	return t.tx.ExecContext(ctx, query, args...)
 }
@@ -52,15 +70,34 @@ func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) 
 func (t *guardedTx) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.done {
-		return nil, sql.ErrTxDone
+	if err := t.usable(); err != nil {
+		return nil, err
 	}
-	return t.tx.QueryContext(ctx, query, args...)
+	rows, err := t.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	t.reading = true
+	return &guardedRows{Rows: rows, tx: t}, nil
+}
+
+// usable reports why no statement may run now. Called with mu held.
+func (t *guardedTx) usable() error {
+	if t.done {
+		return sql.ErrTxDone
+	}
+	if t.reading {
+		return errRowsOpen
+	}
+	return nil
 }
 
 func (t *guardedTx) Commit() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for t.reading {
+		t.closed.Wait()
+	}
 	if t.done {
 		return sql.ErrTxDone
 	}
@@ -71,9 +108,44 @@ func (t *guardedTx) Commit() error {
 func (t *guardedTx) Rollback() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for t.reading {
+		t.closed.Wait()
+	}
 	if t.done {
 		return sql.ErrTxDone
 	}
 	t.done = true
 	return t.tx.Rollback()
+}
+
+// guardedRows are the Rows of a guarded transaction's query: they give
+// the transaction back when Next returns false (pgx has closed them) or
+// at Close.
+type guardedRows struct {
+	wsql.Rows
+	tx    *guardedTx
+	ended sync.Once
+}
+
+func (r *guardedRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.end()
+	return false
+}
+
+func (r *guardedRows) Close() error {
+	err := r.Rows.Close()
+	r.end()
+	return err
+}
+
+func (r *guardedRows) end() {
+	r.ended.Do(func() {
+		r.tx.mu.Lock()
+		r.tx.reading = false
+		r.tx.closed.Broadcast()
+		r.tx.mu.Unlock()
+	})
 }

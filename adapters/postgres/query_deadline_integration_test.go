@@ -1,0 +1,69 @@
+//go:build integration
+
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/require"
+
+	"github.com/levee-dev/levee/adapters/postgres"
+	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/brokertest"
+)
+
+// TestHandlerQueryAtAckDeadline: a handler reads the rows of a query it
+// ran in the row's transaction (wsql.TxFromContext) while the row's ack
+// deadline passes, and watermill-sql commits the transaction at that
+// moment: the commit must not run on the connection while the handler
+// still reads from it (the race detector saw both at once). The message
+// comes back.
+func TestHandlerQueryAtAckDeadline(t *testing.T) {
+	pool := pgPool(t)
+	tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(), PollInterval: 20 * time.Millisecond},
+		transport.Settings{Concurrency: 1, AckDeadline: 300 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close() })
+	topic := "qdeadline_" + strings.ToLower(watermill.NewShortUUID())
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP TABLE IF EXISTS "watermill_`+topic+`"`) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := tr.Subscriber.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	m := message.NewMessage(watermill.NewUUID(), []byte("x"))
+	require.NoError(t, tr.Publisher.Publish(topic, m))
+
+	var msg *message.Message
+	select {
+	case msg = <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not delivered")
+	}
+	tx, ok := wsql.TxFromContext(msg.Context())
+	require.True(t, ok)
+	// Rows that keep coming until well after the ack deadline.
+	rows, err := tx.QueryContext(context.Background(), `SELECT g, pg_sleep(0.025) FROM generate_series(1, 40) g`)
+	require.NoError(t, err)
+	read := 0
+	for rows.Next() {
+		read++
+	}
+	_ = rows.Close()
+	require.Positive(t, read)
+	require.Error(t, msg.Context().Err(), "the ack deadline passed while the rows were read")
+	msg.Nack()
+
+	select {
+	case again := <-ch:
+		require.Equal(t, m.UUID, again.UUID)
+		again.Ack()
+	case <-time.After(30 * time.Second):
+		t.Fatal("the row given up was not delivered again")
+	}
+}
