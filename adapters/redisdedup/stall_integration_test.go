@@ -5,9 +5,6 @@ package redisdedup_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,93 +16,6 @@ import (
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
-// stallProxy forwards TCP connections to the real Redis. While stalled it
-// still forwards what the client sends (so the server runs the command)
-// but holds back the server's replies: a server that stopped answering,
-// for this connection only (the shared server is left alone).
-type stallProxy struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	stall  bool // guarded by mu
-	resume chan struct{}
-	conns  []net.Conn // guarded by mu
-	wg     sync.WaitGroup
-}
-
-func newStallProxy(t *testing.T, upstream string) *stallProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallProxy{ln: ln, resume: make(chan struct{})}
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			p.wg.Go(func() { _, _ = io.Copy(u, c); _ = u.Close() })
-			p.wg.Go(func() { p.replies(c, u) })
-		}
-	})
-	t.Cleanup(func() {
-		p.setStall(false)
-		_ = ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *stallProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *stallProxy) setStall(on bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stall && !on {
-		close(p.resume)
-		p.resume = make(chan struct{})
-	}
-	p.stall = on
-}
-
-// replies copies the server's replies to the client, holding them while
-// stalled.
-func (p *stallProxy) replies(c, u net.Conn) {
-	defer func() { _ = c.Close() }()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := u.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			stalled, resume := p.stall, p.resume
-			p.mu.Unlock()
-			if stalled {
-				<-resume
-			}
-			if _, werr := c.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // A Redis server that stops answering must not hold a message longer
 // than the dedup store timeout: the claim fails at the timeout and the
 // message is deferred (dedup.ErrStore), whatever the client's ReadTimeout.
@@ -113,9 +23,9 @@ func (p *stallProxy) replies(c, u net.Conn) {
 // deadline and waited out its ReadTimeout (3s by default, 30s here).
 func TestStoreTimeoutBoundsAStalledServer(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
-	p := newStallProxy(t, brokertest.RedisAddr())
+	p := brokertest.NewStallProxy(t, brokertest.RedisAddr())
 	ctx := context.Background()
-	s, err := redisdedup.Open(ctx, "redis://"+p.addr()+"/0?read_timeout=30s", brokertest.Name("levee:dedup:stall")+":")
+	s, err := redisdedup.Open(ctx, "redis://"+p.Addr()+"/0?read_timeout=30s", brokertest.Name("levee:dedup:stall")+":")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +36,7 @@ func TestStoreTimeoutBoundsAStalledServer(t *testing.T) {
 	}
 	ran := 0
 	h := d.Middleware(func(*message.Message) ([]*message.Message, error) { ran++; return nil, nil })
-	p.setStall(true)
+	p.SetStall(true)
 	type result struct{ err error }
 	got := make(chan result, 1)
 	go func() {
@@ -140,7 +50,7 @@ func TestStoreTimeoutBoundsAStalledServer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second): // the store timeout is 200ms; the ReadTimeout 30s
 		t.Error("the claim on a stalled server outlived the store timeout by 10s (go-redis waited for its ReadTimeout)")
-		p.setStall(false)
+		p.SetStall(false)
 		<-got
 	}
 	if ran != 0 {
@@ -155,8 +65,8 @@ func TestStoreTimeoutBoundsAStalledServer(t *testing.T) {
 // for the whole lease (a minute here).
 func TestLostClaimReplyIsReleased(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
-	p := newStallProxy(t, brokertest.RedisAddr())
-	s, err := redisdedup.Open(context.Background(), "redis://"+p.addr()+"/0", brokertest.Name("levee:dedup:lost")+":")
+	p := brokertest.NewStallProxy(t, brokertest.RedisAddr())
+	s, err := redisdedup.Open(context.Background(), "redis://"+p.Addr()+"/0", brokertest.Name("levee:dedup:lost")+":")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +77,11 @@ func TestLostClaimReplyIsReleased(t *testing.T) {
 	}
 	ran := 0
 	h := d.Middleware(func(*message.Message) ([]*message.Message, error) { ran++; return nil, nil })
-	p.setStall(true)
+	p.SetStall(true)
 	if _, err := h(message.NewMessage("lost-1", nil)); !errors.Is(err, dedup.ErrStore) {
 		t.Fatalf("stalled: got %v, want a deferral wrapping dedup.ErrStore", err)
 	}
-	p.setStall(false)
+	p.SetStall(false)
 	// The held reply reached a connection go-redis gave up on; the claim
 	// took effect in Redis all the same.
 	deadline := time.Now().Add(10 * time.Second)
