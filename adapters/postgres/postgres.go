@@ -178,7 +178,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	}
 	// The rows' transactions are guarded (tx.go): a row given up at its
 	// ack deadline is committed while its handler may still use them.
-	sub, err := wsql.NewSubscriber(guardedBeginner{db}, wsql.SubscriberConfig{
+	sub, err := wsql.NewSubscriber(guardedBeginner{Beginner: db, rowsWait: ackDeadline}, wsql.SubscriberConfig{
 		AckDeadline:      &ackDeadline,
 		PollInterval:     c.pollInterval(),
 		ResendInterval:   c.pollInterval(),

@@ -67,3 +67,45 @@ func TestHandlerQueryAtAckDeadline(t *testing.T) {
 		t.Fatal("the row given up was not delivered again")
 	}
 }
+
+// TestLeakedRowsDoNotHoldTheRow: a handler that leaves the Rows of its
+// query open and never reads them again must not hold the row's
+// transaction past the wait for them (the ack deadline): the commit then
+// runs, pgx refuses it on the busy connection and closes it, and the row
+// is delivered again.
+func TestLeakedRowsDoNotHoldTheRow(t *testing.T) {
+	pool := pgPool(t)
+	tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(), PollInterval: 20 * time.Millisecond},
+		transport.Settings{Concurrency: 1, AckDeadline: 300 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close() })
+	topic := "qleak_" + strings.ToLower(watermill.NewShortUUID())
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP TABLE IF EXISTS "watermill_`+topic+`"`) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := tr.Subscriber.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	m := message.NewMessage(watermill.NewUUID(), []byte("x"))
+	require.NoError(t, tr.Publisher.Publish(topic, m))
+
+	var msg *message.Message
+	select {
+	case msg = <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not delivered")
+	}
+	tx, ok := wsql.TxFromContext(msg.Context())
+	require.True(t, ok)
+	_, err = tx.QueryContext(context.Background(), `SELECT g FROM generate_series(1, 100000) g`)
+	require.NoError(t, err)
+	<-msg.Context().Done()
+	msg.Nack()
+
+	select {
+	case again := <-ch:
+		require.Equal(t, m.UUID, again.UUID)
+		again.Ack()
+	case <-time.After(30 * time.Second):
+		t.Fatal("the row whose handler left its rows open was not delivered again")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
@@ -21,15 +23,26 @@ import (
 // after the commit or rollback (sql.ErrTxDone, so the requeue Nacks the
 // row instead, which is then delivered again).
 
-// guardedBeginner begins guarded transactions.
-type guardedBeginner struct{ wsql.Beginner }
+// defaultRowsWait bounds a commit's wait for open Rows when the
+// subscription has no ack deadline.
+const defaultRowsWait = 30 * time.Second
+
+// guardedBeginner begins guarded transactions. rowsWait (the ack
+// deadline) bounds how long a commit or rollback waits for a query's Rows
+// that nobody reads: Rows a handler left open must not hold the
+// subscriber; the commit then runs, pgx refuses it ("conn busy") and
+// closes the connection, and the row is delivered again.
+type guardedBeginner struct {
+	wsql.Beginner
+	rowsWait time.Duration
+}
 
 func (b guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql.Tx, error) {
 	tx, err := b.Beginner.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	return newGuardedTx(tx), nil
+	return newGuardedTx(tx, b.rowsWait), nil
 }
 
 // errRowsOpen is the error of a statement run while the Rows of an
@@ -42,20 +55,24 @@ var errRowsOpen = errors.New("levee/postgres: the transaction's rows of an earli
 // or closed: a handler reading the rows of its own query through
 // wsql.TxFromContext when the ack deadline passes delays the commit
 // until it is done (the commit ran on the connection the rows were read
-// from, a data race, TestHandlerQueryAtAckDeadline). Rows left open hold
-// the row's transaction, as they hold a pgx connection.
+// from, a data race, TestHandlerQueryAtAckDeadline). Rows left open and
+// no longer read hold it rowsWait at most (TestLeakedRowsDoNotHoldTheRow).
 type guardedTx struct {
-	mu      sync.Mutex
-	closed  sync.Cond // on mu: signalled when the open Rows end
-	tx      wsql.Tx   // guarded by mu
-	done    bool      // guarded by mu: committed or rolled back
-	reading bool      // guarded by mu: a query's Rows are open
+	mu       sync.Mutex
+	tx       wsql.Tx       // guarded by mu
+	done     bool          // guarded by mu: committed or rolled back
+	reading  chan struct{} // guarded by mu: non-nil while a query's Rows are open, closed when they end
+	rowsWait time.Duration
+	// nexts counts the open Rows' Next calls begun and ended (odd: one is
+	// running): Rows still read are waited for, however long.
+	nexts atomic.Uint64
 }
 
-func newGuardedTx(tx wsql.Tx) *guardedTx {
-	t := &guardedTx{tx: tx}
-	t.closed.L = &t.mu
-	return t
+func newGuardedTx(tx wsql.Tx, rowsWait time.Duration) *guardedTx {
+	if rowsWait <= 0 {
+		rowsWait = defaultRowsWait
+	}
+	return &guardedTx{tx: tx, rowsWait: rowsWait}
 }
 
 func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
@@ -77,7 +94,7 @@ func (t *guardedTx) QueryContext(ctx context.Context, query string, args ...any)
 	if err != nil {
 		return nil, err
 	}
-	t.reading = true
+	t.reading = make(chan struct{})
 	return &guardedRows{Rows: rows, tx: t}, nil
 }
 
@@ -86,18 +103,15 @@ func (t *guardedTx) usable() error {
 	if t.done {
 		return sql.ErrTxDone
 	}
-	if t.reading {
+	if t.reading != nil {
 		return errRowsOpen
 	}
 	return nil
 }
 
 func (t *guardedTx) Commit() error {
-	t.mu.Lock()
+	t.lockIdle()
 	defer t.mu.Unlock()
-	for t.reading {
-		t.closed.Wait()
-	}
 	if t.done {
 		return sql.ErrTxDone
 	}
@@ -106,16 +120,41 @@ func (t *guardedTx) Commit() error {
 }
 
 func (t *guardedTx) Rollback() error {
-	t.mu.Lock()
+	t.lockIdle()
 	defer t.mu.Unlock()
-	for t.reading {
-		t.closed.Wait()
-	}
 	if t.done {
 		return sql.ErrTxDone
 	}
 	t.done = true
 	return t.tx.Rollback()
+}
+
+// lockIdle locks mu once no query's Rows are open, or once they went
+// unread for rowsWait (Rows left open and never read again): no Next
+// call running or made during that time.
+func (t *guardedTx) lockIdle() {
+	timer := time.NewTimer(t.rowsWait)
+	defer timer.Stop()
+	seen := t.nexts.Load()
+	for {
+		t.mu.Lock()
+		reading := t.reading
+		if reading == nil {
+			return
+		}
+		t.mu.Unlock()
+		select {
+		case <-reading:
+		case <-timer.C:
+			if n := t.nexts.Load(); n != seen || n%2 == 1 {
+				seen = n
+				timer.Reset(t.rowsWait)
+				continue
+			}
+			t.mu.Lock()
+			return
+		}
+	}
 }
 
 // guardedRows are the Rows of a guarded transaction's query: they give
@@ -128,7 +167,10 @@ type guardedRows struct {
 }
 
 func (r *guardedRows) Next() bool {
-	if r.Rows.Next() {
+	r.tx.nexts.Add(1)
+	more := r.Rows.Next()
+	r.tx.nexts.Add(1)
+	if more {
 		return true
 	}
 	r.end()
@@ -144,8 +186,8 @@ func (r *guardedRows) Close() error {
 func (r *guardedRows) end() {
 	r.ended.Do(func() {
 		r.tx.mu.Lock()
-		r.tx.reading = false
-		r.tx.closed.Broadcast()
+		close(r.tx.reading)
+		r.tx.reading = nil
 		r.tx.mu.Unlock()
 	})
 }
