@@ -163,6 +163,11 @@ func BenchmarkRatelimitOverhead(b *testing.B) {
 			_, _ = h(m)
 		}
 	})
+	b.Run("levee_adaptive_1e12", func(b *testing.B) {
+		l, _ := ratelimit.New(ratelimit.WithAdaptive(ratelimit.Adaptive{Min: 1, Max: 1e12}))
+		defer l.Close()
+		run(b, l.Middleware(ratelimitNoop))
+	})
 	b.Run("xrate_inf", func(b *testing.B) {
 		l := rate.NewLimiter(rate.Inf, 1)
 		run(b, ratelimitXrateMiddleware(l, ratelimitNoop))

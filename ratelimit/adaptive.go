@@ -33,7 +33,9 @@ import (
 //
 // The rate always stays within [Min, Max]. Failures are handler errors
 // except those whose ErrorClass() is "permanent" or "validation" (the
-// message's fault, not the downstream's) and context cancellations. The
+// message's fault, not the downstream's) and context cancellations; a
+// deferral (levee.Deferral: the handler declined to run the message) is
+// not observed at all. The
 // controller runs inside handler calls: it has no goroutine, and without
 // traffic the limit does not move.
 type Adaptive struct {

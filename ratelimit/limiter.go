@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/internal/gcra"
 	"github.com/levee-dev/levee/internal/trunc"
@@ -310,15 +311,21 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 
 // adaptiveCall runs next and reports its latency and outcome to the
 // adaptive controller. A panic in next is a failed call; it leaves the
-// in-flight count as it was and reaches Recover further out.
+// in-flight count as it was and reaches Recover further out. A deferral
+// (a handler's levee.Defer, a batcher's) is no call of the downstream:
+// backpressure, not failure, and its latency is not the downstream's, so
+// the controller does not see it (as the breaker counts it neither way).
 func (l *Limiter) adaptiveCall(ctx context.Context, next message.HandlerFunc, msg *message.Message) (out []*message.Message, herr error) {
 	a := l.adapt
 	a.inflight.Add(1)
 	t0 := time.Now()
 	returned := false
 	defer func() {
-		now := time.Now()
 		a.inflight.Add(-1)
+		if returned && herr != nil && levee.IsDeferral(herr) {
+			return
+		}
+		now := time.Now()
 		if d, ok := a.observe(now.Sub(t0), !returned || failed(herr), now); ok {
 			l.noteAdjust(ctx, d)
 		}
