@@ -70,7 +70,7 @@
 // as an attempt and the breaker not as a failure.
 //
 // A rejected message keeps its age: the Scheduler remembers its first
-// arrival by UUID (the last ArrivalMemory rejected messages, in process,
+// arrival by handler and UUID (the last ArrivalMemory rejected messages, in process,
 // never from metadata a producer could forge), and its redelivery ages
 // from there, so the aging bound holds for a message shed again and again
 // (plus the redelivery delay). TestShedRedeliveryKeepsAging checks it.

@@ -17,7 +17,8 @@ import (
 const maxAging = 24 * time.Hour
 
 // ArrivalMemory is how many rejected messages a Scheduler remembers the
-// first arrival of (least recently rejected forgotten first), so that a
+// first arrival of, per handler and UUID (least recently rejected
+// forgotten first), so that a
 // redelivered message keeps aging from its first arrival instead of
 // starting over: a message shed again and again is still served within the
 // aging bound.
@@ -38,8 +39,9 @@ type Scheduler struct {
 	invalid atomic.Int64
 	clamped atomic.Int64
 	// arrivals remembers when a rejected message first asked for a slot
-	// (scheduler clock), by UUID, so its redelivery ages from there.
-	arrivals *lru.Map[string, time.Duration]
+	// (scheduler clock), by handler and UUID, so its redelivery ages from
+	// there.
+	arrivals *lru.Map[arrivalKey, time.Duration]
 
 	mu     sync.Mutex
 	inUse  int                // guarded by mu
@@ -47,6 +49,16 @@ type Scheduler struct {
 	q      queue              // guarded by mu
 	closed bool               // guarded by mu
 	levels [Levels]levelState // guarded by mu
+}
+
+// arrivalKey names a rejected message in the arrivals table: the handler
+// that asked (one Middleware wrapper) and the message's UUID (bounded by
+// idkey). Handlers sharing the scheduler often consume the same message
+// (one topic, several handlers): each copy ages on its own, and one
+// handler's grant does not forget another's first arrival.
+type arrivalKey struct {
+	h  *handlerWrap
+	id string
 }
 
 // NewScheduler returns a Scheduler configured by opts (defaults: 8 slots,
@@ -59,7 +71,7 @@ func NewScheduler(opts ...Option) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{cfg: cfg, epoch: time.Now(), q: newQueue(cfg.maxWaiting > 0),
-		arrivals: lru.New[string, time.Duration](ArrivalMemory)}
+		arrivals: lru.New[arrivalKey, time.Duration](ArrivalMemory)}
 	s.pool.New = func() any { return &waiter{ch: make(chan error, 1), idx: [2]int{-1, -1}} }
 	if cfg.meterProvider != nil {
 		tel, err := newSchedTelemetry(s)
