@@ -200,56 +200,6 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// admitKey takes a token from key's bucket, then from the limiter's own
-// bucket; if the second fails the first is given back when possible.
-func (l *Limiter) admitKey(ctx context.Context, key string, wait bool) (fallbackReason, error) {
-	e, why, err := l.keys.get(key)
-	if err != nil {
-		return why, err
-	}
-	kg, err := l.take(e.b, ctx, wait)
-	if err == nil {
-		if _, err = l.take(l.b, ctx, wait); err != nil {
-			e.b.Undo(kg)
-		}
-	}
-	l.keys.put(e)
-	return why, err
-}
-
-func (l *Limiter) take(b *gcra.Bucket, ctx context.Context, wait bool) (gcra.Grant, error) {
-	var (
-		g gcra.Grant
-		r gcra.Result
-	)
-	if wait {
-		g, r = b.Wait(ctx, l.waitBound(ctx))
-	} else {
-		g, r = b.Try()
-	}
-	return g, errOf(ctx, r)
-}
-
-// errOf turns a bucket's result into the limiter's error: nil, ctx.Err(),
-// ErrClosed or a *LimitedError with the expected wait and its reason.
-func errOf(ctx context.Context, r gcra.Result) error {
-	switch r.Status {
-	case gcra.Granted:
-		return nil
-	case gcra.Canceled:
-		return ctx.Err()
-	case gcra.NoToken:
-		return limited(r.Wait, reasonNoToken)
-	case gcra.MaxWait:
-		return limited(r.Wait, reasonMaxWait)
-	case gcra.Expired:
-		return limited(r.Wait, reasonExpired)
-	case gcra.Deadline:
-		return limited(r.Wait, reasonDeadline)
-	}
-	return ErrClosed
-}
-
 // Middleware limits next. In ModeWait a message waits for a token (see
 // Wait); in ModeReject it fails at once with a *LimitedError when no token
 // is free. With per-key limits the message first takes a token of its
