@@ -186,6 +186,7 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 			return g, ErrClosed
 		}
 		kp := e.Pool()
+		t0 := startOf(wait, float64(maxWait))
 		r := kp.Take(ctx, maxWait, wait)
 		fl.keys.Release(e)
 		if !r.OK() {
@@ -194,6 +195,8 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 		if r.Status == fleet.Granted {
 			g.kp = kp
 		}
+		// the fleet's token gets what the key's wait left of maxWait
+		maxWait = time.Duration(leftOf(float64(maxWait), t0))
 	}
 	r := fl.pool.Take(ctx, maxWait, wait)
 	if !r.OK() {

@@ -110,7 +110,7 @@ func (l *Limiter) WaitKey(ctx context.Context, key string) error {
 	if len(key) > MaxKeyLen {
 		key = FallbackKey
 	}
-	_, err := l.admitKey(ctx, key, true)
+	_, err := l.admitKey(ctx, key, true, l.waitBound(ctx))
 	return err
 }
 
@@ -223,16 +223,20 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			err error
 			fg  fleetGrant
 		)
+		bound := l.waitBound(ctx)
 		if l.fleet != nil {
-			if fg, err = l.fleet.take(ctx, msg, time.Duration(l.waitBound(ctx)), wait); err != nil {
+			// max_wait bounds the fleet's wait and the local ones together
+			t0 := startOf(wait, bound)
+			if fg, err = l.fleet.take(ctx, msg, time.Duration(bound), wait); err != nil {
 				l.noteRejected(ctx, &attrs, msg, err)
 				return nil, err
 			}
+			bound = leftOf(bound, t0)
 		}
 		if l.keys != nil {
 			key, why, pv := l.keys.keyOf(msg)
 			var why2 fallbackReason
-			why2, err = l.admitKey(ctx, key, wait)
+			why2, err = l.admitKey(ctx, key, wait, bound)
 			if why == fbNone {
 				why = why2
 			}
@@ -240,7 +244,7 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 				l.noteFallback(&attrs, msg, why, pv)
 			}
 		} else {
-			_, err = l.take(l.b, ctx, wait)
+			_, err = l.takeWithin(l.b, ctx, wait, bound)
 		}
 		if err != nil {
 			if l.fleet != nil {
@@ -290,11 +294,16 @@ func (l *Limiter) adaptiveCall(ctx context.Context, next message.HandlerFunc, ms
 func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		var fg fleetGrant
+		bound := -1.0 // not read yet
 		if l.fleet != nil {
+			// max_wait bounds the fleet's wait and the local one together
+			bound = l.waitBound(msg.Context())
+			t0 := startOf(wait, bound)
 			var err error
-			if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(l.waitBound(msg.Context())), wait); err != nil {
+			if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(bound), wait); err != nil {
 				return nil, err
 			}
+			bound = leftOf(bound, t0)
 		}
 		if l.b.Fast() {
 			return next(msg) // unlimited: no lock, no clock
@@ -302,7 +311,10 @@ func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.H
 		ctx := msg.Context()
 		var r gcra.Result
 		if wait {
-			_, r = l.b.Wait(ctx, l.waitBound(ctx))
+			if bound < 0 {
+				bound = l.waitBound(ctx)
+			}
+			_, r = l.b.Wait(ctx, bound)
 		} else {
 			_, r = l.b.Try()
 		}

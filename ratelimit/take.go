@@ -7,26 +7,40 @@ import (
 	"github.com/levee-dev/levee/internal/gcra"
 )
 
+// startOf returns the start of waits that a bound (ns; 0 for none) covers
+// together: now when wait is true and there is a bound, else the zero
+// time (no clock read).
+func startOf(wait bool, bound float64) time.Time {
+	if wait && bound > 0 {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
+// leftOf is what is left of bound (ns; 0 for none) after the waits since
+// t0 (from startOf); at least 1 ns, so a bound that is used up admits only
+// a token that is free at once.
+func leftOf(bound float64, t0 time.Time) float64 {
+	if t0.IsZero() {
+		return bound
+	}
+	return max(bound-float64(time.Since(t0)), 1)
+}
+
 // admitKey takes a token from key's bucket, then from the limiter's own
 // bucket, within one wait bound for both; if the second fails the first
 // is given back when possible.
-func (l *Limiter) admitKey(ctx context.Context, key string, wait bool) (fallbackReason, error) {
+func (l *Limiter) admitKey(ctx context.Context, key string, wait bool, bound float64) (fallbackReason, error) {
 	e, why, err := l.keys.get(key)
 	if err != nil {
 		return why, err
 	}
-	bound := l.waitBound(ctx)
-	var t0 time.Time
-	if wait && bound > 0 {
-		t0 = time.Now()
-	}
+	t0 := startOf(wait, bound)
 	kg, err := l.takeWithin(e.b, ctx, wait, bound)
 	if err == nil {
 		// max_wait (max_hold) bounds the two waits together: the
 		// limiter's token gets what the key's wait left of it.
-		if wait && bound > 0 {
-			bound = max(bound-float64(time.Since(t0)), 1)
-		}
+		bound = leftOf(bound, t0)
 		if _, err = l.takeWithin(l.b, ctx, wait, bound); err != nil {
 			e.b.Undo(kg)
 		}
@@ -35,11 +49,8 @@ func (l *Limiter) admitKey(ctx context.Context, key string, wait bool) (fallback
 	return why, err
 }
 
-func (l *Limiter) take(b *gcra.Bucket, ctx context.Context, wait bool) (gcra.Grant, error) {
-	return l.takeWithin(b, ctx, wait, l.waitBound(ctx))
-}
-
-// takeWithin is take with the wait bounded by bound (ns; 0 for none).
+// takeWithin takes a token of b, waiting (when wait) at most bound (ns; 0
+// for none).
 func (l *Limiter) takeWithin(b *gcra.Bucket, ctx context.Context, wait bool, bound float64) (gcra.Grant, error) {
 	var (
 		g gcra.Grant
