@@ -25,28 +25,7 @@ import (
 // still reads from it (the race detector saw both at once). The message
 // comes back.
 func TestHandlerQueryAtAckDeadline(t *testing.T) {
-	pool := pgPool(t)
-	tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(), PollInterval: 20 * time.Millisecond},
-		transport.Settings{Concurrency: 1, AckDeadline: 300 * time.Millisecond})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tr.Close() })
-	topic := "qdeadline_" + strings.ToLower(watermill.NewShortUUID())
-	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP TABLE IF EXISTS "watermill_`+topic+`"`) })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := tr.Subscriber.Subscribe(ctx, topic)
-	require.NoError(t, err)
-	m := message.NewMessage(watermill.NewUUID(), []byte("x"))
-	require.NoError(t, tr.Publisher.Publish(topic, m))
-
-	var msg *message.Message
-	select {
-	case msg = <-ch:
-	case <-time.After(30 * time.Second):
-		t.Fatal("not delivered")
-	}
-	tx, ok := wsql.TxFromContext(msg.Context())
-	require.True(t, ok)
+	ch, m, msg, tx := deliveredInTx(t, "qdeadline")
 	// Rows that keep coming until well after the ack deadline.
 	rows, err := tx.QueryContext(context.Background(), `SELECT g, pg_sleep(0.025) FROM generate_series(1, 40) g`)
 	require.NoError(t, err)
@@ -74,29 +53,8 @@ func TestHandlerQueryAtAckDeadline(t *testing.T) {
 // runs, pgx refuses it on the busy connection and closes it, and the row
 // is delivered again.
 func TestLeakedRowsDoNotHoldTheRow(t *testing.T) {
-	pool := pgPool(t)
-	tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(), PollInterval: 20 * time.Millisecond},
-		transport.Settings{Concurrency: 1, AckDeadline: 300 * time.Millisecond})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tr.Close() })
-	topic := "qleak_" + strings.ToLower(watermill.NewShortUUID())
-	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP TABLE IF EXISTS "watermill_`+topic+`"`) })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := tr.Subscriber.Subscribe(ctx, topic)
-	require.NoError(t, err)
-	m := message.NewMessage(watermill.NewUUID(), []byte("x"))
-	require.NoError(t, tr.Publisher.Publish(topic, m))
-
-	var msg *message.Message
-	select {
-	case msg = <-ch:
-	case <-time.After(30 * time.Second):
-		t.Fatal("not delivered")
-	}
-	tx, ok := wsql.TxFromContext(msg.Context())
-	require.True(t, ok)
-	_, err = tx.QueryContext(context.Background(), `SELECT g FROM generate_series(1, 100000) g`)
+	ch, m, msg, tx := deliveredInTx(t, "qleak")
+	_, err := tx.QueryContext(context.Background(), `SELECT g FROM generate_series(1, 100000) g`)
 	require.NoError(t, err)
 	<-msg.Context().Done()
 	msg.Nack()
@@ -108,4 +66,34 @@ func TestLeakedRowsDoNotHoldTheRow(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the row whose handler left its rows open was not delivered again")
 	}
+}
+
+// deliveredInTx publishes one message to a fresh topic (prefix and a
+// random suffix) of a PostgreSQL transport with a 300ms ack deadline and
+// returns the subscription, the published message, its delivery and the
+// delivery's row transaction.
+func deliveredInTx(t *testing.T, prefix string) (<-chan *message.Message, *message.Message, *message.Message, wsql.Tx) {
+	t.Helper()
+	pool := pgPool(t)
+	tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(), PollInterval: 20 * time.Millisecond},
+		transport.Settings{Concurrency: 1, AckDeadline: 300 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close() })
+	topic := prefix + "_" + strings.ToLower(watermill.NewShortUUID())
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP TABLE IF EXISTS "watermill_`+topic+`"`) })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch, err := tr.Subscriber.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	m := message.NewMessage(watermill.NewUUID(), []byte("x"))
+	require.NoError(t, tr.Publisher.Publish(topic, m))
+	var msg *message.Message
+	select {
+	case msg = <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not delivered")
+	}
+	tx, ok := wsql.TxFromContext(msg.Context())
+	require.True(t, ok)
+	return ch, m, msg, tx
 }
