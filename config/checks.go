@@ -59,7 +59,9 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 // the breaker trips; the defaults, 5 and 5, do this), a batch handler's
 // priority scheduler with fewer slots than the batch's max_size (a batch
 // never fills), a dedup lease not above the handler's timeout (an attempt
-// may outlive its claim and run beside a duplicate), and telemetry sections
+// may outlive its claim and run beside a duplicate), a handler whose
+// messages wait for rate-limit tokens holding slots of a scheduler other
+// handlers share (they can hold every slot), and telemetry sections
 // (tracing, metrics) that deps gives no provider for, so they record
 // nothing. Build logs them through Deps.Logger; `levee config check`
 // prints them (it has no providers, so it notes every telemetry section).
@@ -74,6 +76,9 @@ func (c *Config) Warnings(deps Deps) []string {
 			out = append(out, w)
 		}
 		if w := c.leaseWarning(name, h); w != "" {
+			out = append(out, w)
+		}
+		if w := c.sharedSlotWarning(name, h); w != "" {
 			out = append(out, w)
 		}
 		for _, p := range h.parts {
