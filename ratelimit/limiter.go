@@ -244,7 +244,7 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 				l.noteFallback(&attrs, msg, why, pv)
 			}
 		} else {
-			_, err = l.takeWithin(l.b, ctx, wait, bound)
+			_, _, err = l.takeWithin(l.b, ctx, wait, bound)
 		}
 		if err != nil {
 			if l.fleet != nil {

@@ -35,13 +35,16 @@ func (l *Limiter) admitKey(ctx context.Context, key string, wait bool, bound flo
 	if err != nil {
 		return why, err
 	}
-	t0 := startOf(wait, bound)
-	kg, err := l.takeWithin(e.b, ctx, wait, bound)
+	kg, waited, err := l.takeWithin(e.b, ctx, wait, bound)
 	if err == nil {
 		// max_wait (max_hold) bounds the two waits together: the
-		// limiter's token gets what the key's wait left of it.
-		bound = leftOf(bound, t0)
-		if _, err = l.takeWithin(l.b, ctx, wait, bound); err != nil {
+		// limiter's token gets what the key's wait left of it (the
+		// bucket says how long it waited: no clock read when the key's
+		// token was free at once).
+		if bound > 0 && waited > 0 {
+			bound = max(bound-waited, 1)
+		}
+		if _, _, err = l.takeWithin(l.b, ctx, wait, bound); err != nil {
 			e.b.Undo(kg)
 		}
 	}
@@ -50,18 +53,18 @@ func (l *Limiter) admitKey(ctx context.Context, key string, wait bool, bound flo
 }
 
 // takeWithin takes a token of b, waiting (when wait) at most bound (ns; 0
-// for none).
-func (l *Limiter) takeWithin(b *gcra.Bucket, ctx context.Context, wait bool, bound float64) (gcra.Grant, error) {
-	var (
-		g gcra.Grant
-		r gcra.Result
-	)
+// for none); waited is how long it waited (ns).
+func (l *Limiter) takeWithin(b *gcra.Bucket, ctx context.Context, wait bool, bound float64) (g gcra.Grant, waited float64, err error) {
+	var r gcra.Result
 	if wait {
 		g, r = b.Wait(ctx, bound)
 	} else {
 		g, r = b.Try()
 	}
-	return g, errOf(ctx, r)
+	if err = errOf(ctx, r); err != nil {
+		return g, 0, err
+	}
+	return g, r.Wait, nil
 }
 
 // errOf turns a bucket's result into the limiter's error: nil, ctx.Err(),

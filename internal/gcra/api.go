@@ -26,8 +26,9 @@ const (
 	Expired                // queued, and maxWait passed before the slot
 )
 
-// Result is how a Wait or Try ended, and for a refusal the expected
-// remaining wait in ns (+Inf when the rate is 0).
+// Result is how a Wait or Try ended. Wait is, for a refusal, the expected
+// remaining wait in ns (+Inf when the rate is 0); for a permit Wait granted
+// after queueing, how long it waited (ns); 0 for a permit free at once.
 type Result struct {
 	Status Status
 	Wait   float64

@@ -119,3 +119,22 @@ func TestUpdate(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitReportsTheWait: a permit free at once reports a wait of 0, one
+// granted after queueing how long it waited, so a caller bounding several
+// waits together needs no clock of its own.
+func TestWaitReportsTheWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(false, 10, 1, 0)
+		defer b.Close()
+		ctx := context.Background()
+		if _, r := b.Wait(ctx, 0); !r.OK() || r.Wait != 0 {
+			t.Fatalf("free permit: got %+v, want granted with no wait", r)
+		}
+		start := time.Now()
+		_, r := b.Wait(ctx, 0)
+		if !r.OK() || time.Duration(r.Wait) != time.Since(start) || r.Wait != float64(100*time.Millisecond) {
+			t.Errorf("queued permit: got %+v after %s, want granted with a wait of 100ms", r, time.Since(start))
+		}
+	})
+}

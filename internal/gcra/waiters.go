@@ -175,18 +175,12 @@ func (b *Bucket) Wait(ctx context.Context, maxWait float64) (Grant, Result) {
 	if b.head == w {
 		b.armLocked(now)
 	}
+	queued := b.epoch.Add(time.Duration(now)) // now may be rebased while w waits
 	b.mu.Unlock()
 
 	select {
 	case <-w.ch:
-		if w.state == stateGranted {
-			// The waiter runs only now: record the real lateness (timer
-			// plus scheduling), so the consumer's next arrival catches up.
-			b.mu.Lock()
-			b.noteLatenessLocked(b.nowLocked(), w.slot)
-			b.mu.Unlock()
-		}
-		return b.finish(w)
+		return b.resolved(w, queued)
 	case <-ctx.Done():
 	}
 	b.mu.Lock()
@@ -215,6 +209,26 @@ func (b *Bucket) Wait(ctx context.Context, maxWait float64) (Grant, Result) {
 		return Grant{}, Result{Status: Closed}
 	}
 	return Grant{}, Result{Status: Canceled}
+}
+
+// resolved is Wait's result for w, resolved while it was queued (at
+// queued): a granted permit reports how long it waited.
+func (b *Bucket) resolved(w *waiter, queued time.Time) (Grant, Result) {
+	var waited time.Duration
+	if w.state == stateGranted {
+		// The waiter runs only now: record the real lateness (timer plus
+		// scheduling), so the consumer's next arrival catches up.
+		b.mu.Lock()
+		t := b.nowLocked()
+		b.noteLatenessLocked(t, w.slot)
+		waited = b.epoch.Add(time.Duration(t)).Sub(queued)
+		b.mu.Unlock()
+	}
+	g, r := b.finish(w)
+	if r.Status == Granted {
+		r.Wait = float64(waited)
+	}
+	return g, r
 }
 
 // finish turns a resolved waiter into Wait's result and recycles it.
