@@ -291,6 +291,23 @@ func (s *MemStore) MarkReplayed(ctx context.Context, id, owner, replayUUID strin
 	return nil
 }
 
+// Renew implements Renewer.
+func (s *MemStore) Renew(ctx context.Context, owner string, until time.Time, ids ...string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if e, ok := s.letters[id]; ok && owner != "" && e.claimOwner == owner {
+			e.claimUntil = until
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Release implements Store.
 func (s *MemStore) Release(ctx context.Context, id, owner, reason string) error {
 	if err := ctx.Err(); err != nil {

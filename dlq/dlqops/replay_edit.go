@@ -34,7 +34,10 @@ func (r *Replayer) ReplayEdited(ctx context.Context, id string, payload []byte, 
 	dl.Payload = payload
 	var got ReplayItem
 	u := &run{r: r, start: now, onItem: func(it ReplayItem) { got = it }}
-	if err := u.one(ctx, &dl); err != nil {
+	k := u.keep(ctx, claimed)
+	err = u.one(ctx, &dl)
+	k.stop()
+	if err != nil {
 		return got, err
 	}
 	if got.Outcome != OutcomeReplayed {

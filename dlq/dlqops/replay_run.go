@@ -134,7 +134,10 @@ func (u *run) step(ctx context.Context, f Filter, after **Cursor, limit int) (in
 	if err != nil || len(claimed) == 0 {
 		return 0, err
 	}
+	k := u.keep(ctx, claimed)
+	defer k.stop()
 	for i := range claimed {
+		k.at(i)
 		dl := &claimed[i]
 		if reason := u.leave(dl, now); reason != "" {
 			// Left for a later run, its status unchanged.

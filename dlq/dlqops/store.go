@@ -257,6 +257,21 @@ type Retention struct {
 	MaxCount int
 }
 
+// Renewer is implemented by a Store whose claims' leases can be extended
+// (the memory, Redis and PostgreSQL stores do). A replay renews the leases
+// of the letters it claimed while it handles them, so a publish that
+// outlasts the lease (a stalled broker: RabbitMQ blocks publishers during a
+// memory alarm) keeps its letters, and another replay does not claim and
+// publish them too. A store without it keeps a claim for its lease only.
+type Renewer interface {
+	// Renew sets the lease end of each of ids that owner still holds to
+	// until (on the claimer's clock, as ClaimRequest.Now), whether or not
+	// its lease ended meanwhile, and returns how many it renewed. A letter
+	// that another owner claimed, that was marked or released, or that is
+	// not stored, is left as it is.
+	Renew(ctx context.Context, owner string, until time.Time, ids ...string) (int, error)
+}
+
 // Store records dead letters. Implementations are safe for concurrent use
 // by several monitors and replayers (the PostgreSQL store across
 // processes). Every error wraps ErrStore (unreachable, failed query) or

@@ -168,3 +168,52 @@ func concurrentClaimsAreExclusive(t *testing.T, newStore NewStore) {
 		}
 	}
 }
+
+// renewLease is the RenewLease subtest of Run: Renew extends the leases
+// its owner still holds (also one that ended, while nobody took it over),
+// and leaves alone a letter another owner holds, one marked or released,
+// and an unknown ID.
+func renewLease(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	s := newStore(t)
+	rn, ok := s.(dlqops.Renewer)
+	if !ok {
+		t.Skip("the store is not a dlqops.Renewer")
+	}
+	mustAdd(t, s, Letter("1", "g", "t", "h", 0), Letter("2", "g", "t", "h", time.Second),
+		Letter("3", "g", "t", "h", 2*time.Second), Letter("4", "g", "t", "h", 3*time.Second))
+	claim := func(owner string, now time.Time, ids ...string) []string {
+		t.Helper()
+		got, err := s.Claim(ctx, dlqops.ClaimRequest{Filter: dlqops.Filter{IDs: ids}, Owner: owner, Now: now, Lease: time.Minute, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return IDs(got)
+	}
+	if got := claim("A", Base, "1", "2", "3"); !slices.Equal(got, []string{"1", "2", "3"}) {
+		t.Fatalf("A claim: got %v want [1 2 3]", got)
+	}
+	if got := claim("B", Base, "4"); !slices.Equal(got, []string{"4"}) {
+		t.Fatalf("B claim: got %v want [4]", got)
+	}
+	if err := s.MarkReplayed(ctx, "3", "A", "r-3", Base); err != nil {
+		t.Fatal(err)
+	}
+	// two minutes on, A's leases have ended; A renews them until 3m
+	n, err := rn.Renew(ctx, "A", Base.Add(3*time.Minute), "1", "2", "3", "4", "missing")
+	if err != nil || n != 2 {
+		t.Fatalf("renew: got %d, %v want 2 (1 and 2)", n, err)
+	}
+	if got := claim("C", Base.Add(2*time.Minute), "1", "2", "3", "4"); !slices.Equal(got, []string{"4"}) {
+		t.Fatalf("C claim at 2m: got %v want [4] (B's lease ended; 1 and 2 renewed, 3 replayed)", got)
+	}
+	if err := s.MarkReplayed(ctx, "1", "A", "r-1", Base); err != nil {
+		t.Errorf("A marks a renewed letter: %v", err)
+	}
+	if got := claim("C", Base.Add(3*time.Minute), "2"); !slices.Equal(got, []string{"2"}) {
+		t.Fatalf("C claim at 3m: got %v want [2] (the renewed lease ended)", got)
+	}
+	if n, err := rn.Renew(ctx, "A", Base.Add(time.Hour), "2"); err != nil || n != 0 {
+		t.Errorf("A renews a letter C took over: got %d, %v want 0", n, err)
+	}
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListFilters", listFilters},
 		{"Groups", groups},
 		{"ClaimLease", claimLease},
+		{"RenewLease", renewLease},
 		{"CursorWalksTiesBytewise", cursorWalksTiesBytewise},
 		{"SetStatusSkipsClaimed", setStatusSkipsClaimed},
 		{"Prune", prune},
