@@ -180,20 +180,48 @@ func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *mes
 	}
 	select {
 	case <-msg.Acked():
-		if err := m.AckSync(); err != nil {
-			s.logger.Error("JetStream ack failed (the message will be redelivered)", err, nil)
-		}
+		s.settle(m, msg, true)
 	case <-msg.Nacked():
-		if d := kit.RetryAfterOf(msg); d > 0 {
-			_ = m.NakWithDelay(d)
-		} else {
-			_ = m.Nak()
-		}
+		s.settle(m, msg, false)
 	case <-ctx.Done():
-		// Not settled: JetStream redelivers after AckWait.
+		// The subscription ends (a shutdown). The message's context ends
+		// with it, so the stack's waits end and the router settles it:
+		// settle it then, so a Nacked message goes to another consumer at
+		// once instead of after AckWait, and one whose handler finished
+		// is not run again. A handler that does not return within
+		// settleGrace leaves it to JetStream's redelivery after AckWait.
+		cancel()
+		t := time.NewTimer(settleGrace)
+		defer t.Stop()
+		select {
+		case <-msg.Acked():
+			s.settle(m, msg, true)
+		case <-msg.Nacked():
+			s.settle(m, msg, false)
+		case <-t.C:
+		}
 		return false
 	}
 	return true
+}
+
+// settleGrace bounds how long a closing subscription waits for the
+// handler of a message it handed over to settle it.
+const settleGrace = 5 * time.Second
+
+// settle acks m (acked) or Naks it, with the delay a deferral asked for.
+func (s *pullSubscriber) settle(m *nc.Msg, msg *message.Message, acked bool) {
+	if acked {
+		if err := m.AckSync(); err != nil {
+			s.logger.Error("JetStream ack failed (the message will be redelivered)", err, nil)
+		}
+		return
+	}
+	if d := kit.RetryAfterOf(msg); d > 0 {
+		_ = m.NakWithDelay(d)
+	} else {
+		_ = m.Nak()
+	}
 }
 
 // ingress reads m for a handler: unmarshalled and decoded (header.go),
