@@ -45,7 +45,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.IntVar(&o.malformed, "malformed", 5, "number of extra malformed orders (dead-lettered by payments, class validation)")
 	fs.IntVar(&o.badPhones, "bad-phones", 4, "number of orders whose phone number is invalid (their SMS is dead-lettered)")
 	fs.DurationVar(&o.outage, "outage", 0, "payment gateway outage length (e.g. 5s)")
-	fs.DurationVar(&o.outageAfter, "outage-after", 500*time.Millisecond, "when the outage starts")
+	fs.DurationVar(&o.outageAfter, "outage-after", 500*time.Millisecond, "when the outage starts, after the gateway's first call")
 	fs.Float64Var(&o.transient, "transient", 0.05, "share of payment calls failing transiently (0..1); they are retried")
 	fs.DurationVar(&o.service, "service", 10*time.Millisecond, "payment gateway service time per call")
 	fs.StringVar(&o.transport, "transport", "", "run over gochannel, amqp, kafka (in-process), nats, redis or postgres on loopback (default: levee.yaml's transport, gochannel)")

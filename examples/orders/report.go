@@ -239,7 +239,7 @@ func (d *demo) report(ctx context.Context, total int, tl *timeline) error {
 		printScheduler(out, s)
 	}
 	if o.outage > 0 {
-		fmt.Fprintf(out, "\npayments per second (gateway outage %s from %s):\n", o.outage, o.outageAfter)
+		fmt.Fprintf(out, "\npayments per second (gateway outage %s from %s after its first call):\n", o.outage, o.outageAfter)
 		tl.print(out, d.gateway.CallsPerSecond(d.start))
 	}
 	// A shared store keeps earlier runs' letters: this run's failed at or

@@ -20,24 +20,27 @@ var ErrGatewayTimeout = errors.New("payment gateway timeout")
 // outage window, and a share of transient failures.
 type Gateway struct {
 	service       time.Duration
-	outageStart   time.Time
-	outageEnd     time.Time
+	outageAfter   time.Duration
+	outage        time.Duration
 	transientRate float64
-	limit         int // cents; 0 means no limit; guarded by mu
 
-	mu    sync.Mutex // guards rng and calls
-	rng   *rand.Rand
-	calls []time.Time
+	mu          sync.Mutex // guards the fields below
+	outageStart time.Time  // set by the first call
+	outageEnd   time.Time
+	limit       int // cents; 0 means no limit
+	rng         *rand.Rand
+	calls       []time.Time
 }
 
-// NewGateway returns a gateway whose outage starts after outageAfter and
-// lasts outage (zero: no outage).
+// NewGateway returns a gateway whose outage starts outageAfter after its
+// first call and lasts outage (zero: no outage). Counting from the first
+// call, not from start-up, the outage meets the orders however long the
+// broker took to set up.
 func NewGateway(service, outageAfter, outage time.Duration, transientRate float64, seed uint64) *Gateway {
-	now := time.Now()
 	return &Gateway{
 		service:       service,
-		outageStart:   now.Add(outageAfter),
-		outageEnd:     now.Add(outageAfter + outage),
+		outageAfter:   outageAfter,
+		outage:        outage,
 		transientRate: transientRate,
 		rng:           rand.New(rand.NewPCG(seed, seed+1)),
 	}
@@ -47,15 +50,20 @@ func NewGateway(service, outageAfter, outage time.Duration, transientRate float6
 func (g *Gateway) Charge(o Order) error {
 	now := time.Now()
 	g.mu.Lock()
+	if len(g.calls) == 0 {
+		g.outageStart = now.Add(g.outageAfter)
+		g.outageEnd = g.outageStart.Add(g.outage)
+	}
 	g.calls = append(g.calls, now)
 	transient := g.rng.Float64() < g.transientRate
 	limit := g.limit
+	start, end := g.outageStart, g.outageEnd
 	g.mu.Unlock()
 	if limit > 0 && o.Amount > limit {
 		// Retrying cannot help: the message is dead-lettered at once.
 		return dlq.Permanent(&OverLimitError{Order: o.ID, Amount: o.Amount, Limit: limit})
 	}
-	if !now.Before(g.outageStart) && now.Before(g.outageEnd) {
+	if !now.Before(start) && now.Before(end) {
 		return ErrGatewayDown
 	}
 	time.Sleep(g.service)
