@@ -199,20 +199,20 @@ func NewFleet(f Fleet) (*FleetBreaker, error) {
 }
 
 // stateGauge registers levee.fleet.breaker.state: the state this replica
-// follows (0 closed, 1 open, 2 half-open, 3 draining).
+// follows, in the enum of levee.breaker.state (fleetGauge).
 func (b *FleetBreaker) stateGauge() (metric.Registration, error) {
 	if b.cfg.MeterProvider == nil {
 		return nil, nil
 	}
 	m := telemetry.Meter(b.cfg.MeterProvider)
 	g, err := m.Int64ObservableGauge(fleet.MetricState, metric.WithUnit("{state}"),
-		metric.WithDescription("The fleet breaker's state on this replica: 0 closed, 1 open, 2 half-open, 3 draining."))
+		metric.WithDescription("The fleet breaker's state on this replica, "+stateGaugeDoc))
 	if err != nil {
 		return nil, err
 	}
 	set := metric.WithAttributes(fleet.AttrName.String(b.cfg.Name))
 	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(g, int64(b.word.Load()), set)
+		o.ObserveInt64(g, fleetGauge(b.State()), set)
 		return nil
 	}, g)
 }

@@ -173,8 +173,8 @@ func TestFleetBreakerStateGauge(t *testing.T) {
 			for _, m := range sm.Metrics {
 				if m.Name == fleet.MetricState {
 					dp := m.Data.(metricdata.Gauge[int64]).DataPoints
-					if len(dp) != 1 || dp[0].Value != int64(breaker.FleetOpen) {
-						t.Fatalf("state gauge %+v, want %d (open)", dp, breaker.FleetOpen)
+					if len(dp) != 1 || dp[0].Value != 2 {
+						t.Fatalf("state gauge %+v, want 2 (open, as levee.breaker.state)", dp)
 					}
 					return
 				}

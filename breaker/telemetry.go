@@ -33,6 +33,49 @@ const (
 
 var outcomeNames = [numOutcomes]string{"admitted", "max_hold", "canceled", "closed"}
 
+// The values of the state gauges levee.breaker.state (Breaker) and
+// levee.fleet.breaker.state (FleetBreaker): one enum for both
+// (docs/TELEMETRY.md, TestStateGaugesShareOneEnum). Draining is closed with
+// the drain's ramp still bounding throughput after a recovery. A dashboard
+// or a rule reads the same number the same way for either breaker.
+const (
+	gaugeClosed   int64 = 0
+	gaugeHalfOpen int64 = 1
+	gaugeOpen     int64 = 2
+	gaugeDraining int64 = 3
+)
+
+// stateGaugeDoc is the description of both state gauges.
+const stateGaugeDoc = "an enum: 0 closed, 1 half-open, 2 open, 3 draining (closed, throughput still bounded by the drain after a recovery)."
+
+// localGauge is a Breaker's state gauge value: its state, or draining while
+// closed (not forced) with the drain's progress below 1.
+func localGauge(s State, f Force, progress float64) int64 {
+	switch {
+	case s == StateOpen:
+		return gaugeOpen
+	case s == StateHalfOpen:
+		return gaugeHalfOpen
+	case f != ForceClosed && progress < 1:
+		return gaugeDraining
+	}
+	return gaugeClosed
+}
+
+// fleetGauge is a FleetBreaker's state gauge value (fleet.BreakerState
+// numbers open and half-open the other way round: they are the store's).
+func fleetGauge(s FleetState) int64 {
+	switch s {
+	case FleetOpen:
+		return gaugeOpen
+	case FleetHalfOpen:
+		return gaugeHalfOpen
+	case FleetDraining:
+		return gaugeDraining
+	}
+	return gaugeClosed
+}
+
 type instruments struct {
 	transitions metric.Int64Counter
 	paused      metric.Int64UpDownCounter
@@ -66,7 +109,7 @@ func newInstruments(b *Breaker) (*instruments, error) {
 		return nil, err
 	}
 	state, err := m.Int64ObservableGauge(telemetry.Name(component, "state"),
-		metric.WithDescription("Breaker state, an enum: 0 closed, 1 half-open, 2 open."), metric.WithUnit(telemetry.UnitState))
+		metric.WithDescription("Breaker state, "+stateGaugeDoc), metric.WithUnit(telemetry.UnitState))
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +125,8 @@ func newInstruments(b *Breaker) (*instruments, error) {
 	}
 	own := metric.WithAttributeSet(attribute.NewSet(attrBreaker.String(b.cfg.name)))
 	in.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(state, int64(b.State()), own)
 		p := b.DrainProgress()
+		o.ObserveInt64(state, localGauge(b.State(), b.Forced(), p), own)
 		o.ObserveFloat64(progress, p, own)
 		r := 0.0
 		if p < 1 {

@@ -21,6 +21,7 @@ import (
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
+	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/ratelimit"
 	"github.com/levee-dev/levee/tracing"
 )
@@ -60,6 +61,11 @@ func TestDashboardSeriesExported(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = br.Close() })
+	fb, err := breaker.NewFleet(breaker.Fleet{Store: fleet.NewMemStore(), Key: "payments", Name: "payments", MeterProvider: mp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fb.Close() })
 	rl, err := ratelimit.New(ratelimit.WithRate(1e6), ratelimit.WithBurst(1), ratelimit.WithMeterProvider(mp))
 	if err != nil {
 		t.Fatal(err)

@@ -58,8 +58,8 @@ func TestFleetBreakerStateExportedAsDocumented(t *testing.T) {
 			if f.GetName() != want {
 				continue
 			}
-			if len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge().GetValue() != float64(breaker.FleetOpen) {
-				t.Fatalf("%s: got %v, want one gauge at %d (open)", want, f.GetMetric(), breaker.FleetOpen)
+			if len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge().GetValue() != 2 {
+				t.Fatalf("%s: got %v, want one gauge at 2 (open, the enum of levee.breaker.state)", want, f.GetMetric())
 			}
 			return
 		}
