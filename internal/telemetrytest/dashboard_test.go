@@ -131,7 +131,11 @@ func TestDashboardSeriesExported(t *testing.T) {
 		t.Fatal(err)
 	}
 	exported := map[string]bool{}
+	translated := promNames(t)
 	for _, f := range families {
+		if n := f.GetName(); strings.HasPrefix(n, "levee_") && !translated[n] {
+			t.Errorf("the exporter produced %s, which promName gives no instrument (TestAlertRulesQueryEmittedSeries relies on it)", n)
+		}
 		exported[f.GetName()] = true
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 			exported[f.GetName()+suffix] = true

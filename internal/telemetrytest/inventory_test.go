@@ -1,0 +1,298 @@
+package telemetrytest_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/dlq/dlqops"
+	"github.com/levee-dev/levee/internal/fleet"
+	"github.com/levee-dev/levee/priority"
+	"github.com/levee-dev/levee/ratelimit"
+	"github.com/levee-dev/levee/tracing"
+)
+
+// instrument is what a package asked a meter for: kind and unit by name.
+type instrument struct{ kind, unit string }
+
+// inventory is a MeterProvider that records every instrument created
+// through it (and creates no-op ones).
+type inventory struct {
+	noop.MeterProvider
+	mu  sync.Mutex
+	got map[string]instrument
+}
+
+func (p *inventory) Meter(string, ...metric.MeterOption) metric.Meter { return invMeter{p: p} }
+
+func (p *inventory) add(name, kind, unit string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got[name] = instrument{kind, unit}
+}
+
+type invMeter struct {
+	noop.Meter
+	p *inventory
+}
+
+func (m invMeter) Int64Counter(n string, o ...metric.Int64CounterOption) (metric.Int64Counter, error) {
+	m.p.add(n, "Int64Counter", metric.NewInt64CounterConfig(o...).Unit())
+	return m.Meter.Int64Counter(n, o...)
+}
+
+func (m invMeter) Int64UpDownCounter(n string, o ...metric.Int64UpDownCounterOption) (metric.Int64UpDownCounter, error) {
+	m.p.add(n, "Int64UpDownCounter", metric.NewInt64UpDownCounterConfig(o...).Unit())
+	return m.Meter.Int64UpDownCounter(n, o...)
+}
+
+func (m invMeter) Int64Histogram(n string, o ...metric.Int64HistogramOption) (metric.Int64Histogram, error) {
+	m.p.add(n, "Int64Histogram", metric.NewInt64HistogramConfig(o...).Unit())
+	return m.Meter.Int64Histogram(n, o...)
+}
+
+func (m invMeter) Int64Gauge(n string, o ...metric.Int64GaugeOption) (metric.Int64Gauge, error) {
+	m.p.add(n, "Int64Gauge", metric.NewInt64GaugeConfig(o...).Unit())
+	return m.Meter.Int64Gauge(n, o...)
+}
+
+func (m invMeter) Int64ObservableCounter(n string, o ...metric.Int64ObservableCounterOption) (metric.Int64ObservableCounter, error) {
+	m.p.add(n, "Int64ObservableCounter", metric.NewInt64ObservableCounterConfig(o...).Unit())
+	return m.Meter.Int64ObservableCounter(n, o...)
+}
+
+func (m invMeter) Int64ObservableUpDownCounter(n string, o ...metric.Int64ObservableUpDownCounterOption) (metric.Int64ObservableUpDownCounter, error) {
+	m.p.add(n, "Int64ObservableUpDownCounter", metric.NewInt64ObservableUpDownCounterConfig(o...).Unit())
+	return m.Meter.Int64ObservableUpDownCounter(n, o...)
+}
+
+func (m invMeter) Int64ObservableGauge(n string, o ...metric.Int64ObservableGaugeOption) (metric.Int64ObservableGauge, error) {
+	m.p.add(n, "Int64ObservableGauge", metric.NewInt64ObservableGaugeConfig(o...).Unit())
+	return m.Meter.Int64ObservableGauge(n, o...)
+}
+
+func (m invMeter) Float64Counter(n string, o ...metric.Float64CounterOption) (metric.Float64Counter, error) {
+	m.p.add(n, "Float64Counter", metric.NewFloat64CounterConfig(o...).Unit())
+	return m.Meter.Float64Counter(n, o...)
+}
+
+func (m invMeter) Float64UpDownCounter(n string, o ...metric.Float64UpDownCounterOption) (metric.Float64UpDownCounter, error) {
+	m.p.add(n, "Float64UpDownCounter", metric.NewFloat64UpDownCounterConfig(o...).Unit())
+	return m.Meter.Float64UpDownCounter(n, o...)
+}
+
+func (m invMeter) Float64Histogram(n string, o ...metric.Float64HistogramOption) (metric.Float64Histogram, error) {
+	m.p.add(n, "Float64Histogram", metric.NewFloat64HistogramConfig(o...).Unit())
+	return m.Meter.Float64Histogram(n, o...)
+}
+
+func (m invMeter) Float64Gauge(n string, o ...metric.Float64GaugeOption) (metric.Float64Gauge, error) {
+	m.p.add(n, "Float64Gauge", metric.NewFloat64GaugeConfig(o...).Unit())
+	return m.Meter.Float64Gauge(n, o...)
+}
+
+func (m invMeter) Float64ObservableCounter(n string, o ...metric.Float64ObservableCounterOption) (metric.Float64ObservableCounter, error) {
+	m.p.add(n, "Float64ObservableCounter", metric.NewFloat64ObservableCounterConfig(o...).Unit())
+	return m.Meter.Float64ObservableCounter(n, o...)
+}
+
+func (m invMeter) Float64ObservableUpDownCounter(n string, o ...metric.Float64ObservableUpDownCounterOption) (metric.Float64ObservableUpDownCounter, error) {
+	m.p.add(n, "Float64ObservableUpDownCounter", metric.NewFloat64ObservableUpDownCounterConfig(o...).Unit())
+	return m.Meter.Float64ObservableUpDownCounter(n, o...)
+}
+
+func (m invMeter) Float64ObservableGauge(n string, o ...metric.Float64ObservableGaugeOption) (metric.Float64ObservableGauge, error) {
+	m.p.add(n, "Float64ObservableGauge", metric.NewFloat64ObservableGaugeConfig(o...).Unit())
+	return m.Meter.Float64ObservableGauge(n, o...)
+}
+
+// buildEverything builds every Levee type that takes a meter provider,
+// each with the options that create all of its instruments (per-key,
+// adaptive and fleet limits among them), and closes them.
+func buildEverything(t *testing.T, mp metric.MeterProvider) {
+	t.Helper()
+	var closers []func() error
+	must := func(c interface{ Close() error }, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		closers = append(closers, c.Close)
+	}
+	defer func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}()
+	if _, err := tracing.New(tracing.WithMeterProvider(mp)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tracing.NewMetrics(tracing.WithMeterProvider(mp)); err != nil {
+		t.Fatal(err)
+	}
+	must(breaker.New(breaker.WithMeterProvider(mp)))
+	must(breaker.NewFleet(breaker.Fleet{Store: fleet.NewMemStore(), Key: "b", Name: "b", MeterProvider: mp}))
+	must(ratelimit.New(ratelimit.WithRate(10), ratelimit.WithPerKey(1, 1), ratelimit.WithKeyMetadata("k"),
+		ratelimit.WithAdaptive(ratelimit.Adaptive{Min: 1, Max: 10}), ratelimit.WithMeterProvider(mp)))
+	must(ratelimit.New(ratelimit.WithFleet(ratelimit.Fleet{Store: fleet.NewMemStore(), Key: "r", Rate: 10}),
+		ratelimit.WithMeterProvider(mp)))
+	must(priority.NewScheduler(priority.WithMeterProvider(mp)))
+	must(batch.New(func(context.Context, []*message.Message) error { return nil }, batch.WithMeterProvider(mp)))
+	if _, err := dlq.New(nopPublisher{}, dlq.WithTopic("t.dlq"), dlq.WithMeterProvider(mp)); err != nil {
+		t.Fatal(err)
+	}
+	store := dlqops.NewMemStore()
+	if _, err := dlqops.NewMonitor(store, dlqops.WithMeterProvider(mp)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dlqops.NewReplayer(store, nopPublisher{}, dlqops.WithMeterProvider(mp)); err != nil {
+		t.Fatal(err)
+	}
+	must(dlqops.NewGroupGauges(store, dlqops.WithMeterProvider(mp), dlqops.WithStoreTimeout(time.Second)))
+	ds, err := dedup.NewMemStore(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dedup.New(dedup.WithStore(ds), dedup.WithMeterProvider(mp)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// documentedInstruments reads docs/TELEMETRY.md's instrument tables: each
+// row whose first cell is a levee.* name and whose second is an
+// instrument kind, with the unit of its third cell.
+func documentedInstruments(t *testing.T) map[string]instrument {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/TELEMETRY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(levee\\.[a-z_.]+)`[^|]*\\| ((?:Int64|Float64)[A-Za-z]+)[^|]*\\| `?([^|`]*)`? \\|")
+	out := map[string]instrument{}
+	for _, m := range row.FindAllStringSubmatch(string(raw), -1) {
+		if prev, dup := out[m[1]]; dup {
+			t.Errorf("docs/TELEMETRY.md documents %s twice (%v and %v)", m[1], prev, m[2:])
+		}
+		out[m[1]] = instrument{m[2], m[3]}
+	}
+	return out
+}
+
+// TestEveryInstrumentDocumented: the instruments Levee's packages create
+// are exactly those docs/TELEMETRY.md's tables list, each with the
+// documented kind and unit.
+func TestEveryInstrumentDocumented(t *testing.T) {
+	inv := &inventory{got: map[string]instrument{}}
+	buildEverything(t, inv)
+	docs := documentedInstruments(t)
+	t.Logf("created %d, documented %d", len(inv.got), len(docs))
+	if len(inv.got) < 30 {
+		t.Fatalf("only %d instruments created: %v", len(inv.got), inv.got)
+	}
+	var names []string
+	for n := range inv.got {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		got := inv.got[n]
+		d, ok := docs[n]
+		switch {
+		case !ok:
+			t.Errorf("%s (%s, unit %q) is created but docs/TELEMETRY.md has no row for it", n, got.kind, got.unit)
+		case d.kind != got.kind:
+			t.Errorf("%s: docs/TELEMETRY.md says %s, the code creates %s", n, d.kind, got.kind)
+		case d.unit != got.unit:
+			t.Errorf("%s: docs/TELEMETRY.md says unit %q, the code's is %q", n, d.unit, got.unit)
+		}
+	}
+	for n := range docs {
+		if _, ok := inv.got[n]; !ok {
+			t.Errorf("docs/TELEMETRY.md documents %s, which no package creates", n)
+		}
+	}
+}
+
+// promName is the name the OTel Prometheus exporter (default translation,
+// docs/TELEMETRY.md "Naming scheme") gives an instrument: dots become
+// underscores, unit s appends _seconds, unit 1 _ratio, a unit per second
+// _per_second, braced units nothing, and counters get _total.
+func promName(name string, in instrument) string {
+	out := strings.ReplaceAll(name, ".", "_")
+	switch {
+	case in.unit == "s":
+		out += "_seconds"
+	case in.unit == "1":
+		out += "_ratio"
+	case strings.HasSuffix(in.unit, "/s"):
+		out += "_per_second"
+	}
+	if strings.HasSuffix(in.kind, "Counter") && !strings.Contains(in.kind, "UpDown") {
+		out += "_total"
+	}
+	return out
+}
+
+// promNames is every series name Levee's instruments are scraped as.
+func promNames(t *testing.T) map[string]bool {
+	t.Helper()
+	inv := &inventory{got: map[string]instrument{}}
+	buildEverything(t, inv)
+	out := map[string]bool{}
+	for n, in := range inv.got {
+		p := promName(n, in)
+		out[p] = true
+		if strings.HasSuffix(in.kind, "Histogram") {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				out[p+s] = true
+			}
+		}
+	}
+	return out
+}
+
+// TestAlertRulesQueryEmittedSeries: every levee_* series an alert rule in
+// docs/alerts queries is one a Levee instrument is scraped as (a rule over
+// a name nothing exports never fires). TestDashboardSeriesExported checks
+// promName against the real exporter.
+func TestAlertRulesQueryEmittedSeries(t *testing.T) {
+	names := promNames(t)
+	files, err := filepath.Glob("../../docs/alerts/*.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := regexp.MustCompile(`levee_[a-z_]+`)
+	expr := regexp.MustCompile(`(?ms)^\s+expr: (\|\n(?:\s{10,}.*\n)+|.*$)`)
+	checked := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range expr.FindAllString(string(raw), -1) {
+			for _, s := range series.FindAllString(e, -1) {
+				checked++
+				if !names[s] {
+					t.Errorf("%s queries %s, which no Levee instrument is scraped as", f, s)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d series in %v", checked, files)
+	}
+}
