@@ -34,14 +34,16 @@ var pending = map[string]string{}
 // breaker, ratelimit and batch, and one through every driver (priority and
 // the breaker's drain among them), with a meter provider backed by the OTel
 // Prometheus exporter (private registry), then checks that every levee_*
-// series docs/dashboards/levee.json queries is exported under that name.
+// series docs/dashboards/levee.json queries is exported under that name,
+// and that every point's attributes are the ones docs/TELEMETRY.md lists.
 func TestDashboardSeriesExported(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	manual := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithReader(manual))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 
 	tr, err := tracing.New(tracing.WithMeterProvider(mp))
@@ -176,6 +178,9 @@ func TestDashboardSeriesExported(t *testing.T) {
 	}
 	if checked < 10 {
 		t.Fatalf("checked only %d series", checked)
+	}
+	if n := checkAttrsDocumented(t, manual); n < 30 {
+		t.Fatalf("checked the attributes of only %d points", n)
 	}
 }
 
