@@ -233,3 +233,66 @@ func TestDashboardSharedStoreGaugesTakeMax(t *testing.T) {
 		t.Fatal("no dashboard query of levee_dlq_group_* found")
 	}
 }
+
+// TestDashboardOutcomePanelsSelectWhatTheySay: each panel over
+// levee_handler_messages_total selects, with its outcome matchers, exactly
+// the outcomes its description names (docs/TELEMETRY.md's shared table):
+// "Failures by error class" plotted deferrals, backpressure that is no
+// failure, as a failure line; "Messages by outcome" did not say it shows
+// them.
+func TestDashboardOutcomePanelsSelectWhatTheySay(t *testing.T) {
+	outcomes := []string{"acked", "nacked", "deferred", "dead_lettered"}
+	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title, Description string
+			Targets            []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	matcher := regexp.MustCompile(`outcome\s*(=~|!~|!=|=)\s*"([^"]*)"`)
+	checked := 0
+	for _, p := range dash.Panels {
+		desc := strings.ReplaceAll(strings.ToLower(p.Description), "-", "_")
+		for _, tg := range p.Targets {
+			if !strings.Contains(tg.Expr, "levee_handler_messages_total") {
+				continue
+			}
+			checked++
+			var selected, named []string
+			for _, o := range outcomes {
+				in := true
+				for _, m := range matcher.FindAllStringSubmatch(tg.Expr, -1) {
+					re := regexp.MustCompile("^(?:" + m[2] + ")$")
+					switch m[1] {
+					case "=":
+						in = in && o == m[2]
+					case "!=":
+						in = in && o != m[2]
+					case "=~":
+						in = in && re.MatchString(o)
+					case "!~":
+						in = in && !re.MatchString(o)
+					}
+				}
+				if in {
+					selected = append(selected, o)
+				}
+				if regexp.MustCompile(`\b` + o + `\b`).MatchString(desc) {
+					named = append(named, o)
+				}
+			}
+			if strings.Join(selected, ",") != strings.Join(named, ",") {
+				t.Errorf("panel %q selects outcomes %v but its description names %v: %s", p.Title, selected, named, tg.Expr)
+			}
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("checked %d queries of levee_handler_messages_total, want the outcome and failure panels", checked)
+	}
+}
