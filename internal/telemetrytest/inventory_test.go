@@ -6,15 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
@@ -26,100 +26,6 @@ import (
 	"github.com/levee-dev/levee/ratelimit"
 	"github.com/levee-dev/levee/tracing"
 )
-
-// instrument is what a package asked a meter for: kind and unit by name.
-type instrument struct{ kind, unit string }
-
-// inventory is a MeterProvider that records every instrument created
-// through it (and creates no-op ones).
-type inventory struct {
-	noop.MeterProvider
-	mu  sync.Mutex
-	got map[string]instrument
-}
-
-func (p *inventory) Meter(string, ...metric.MeterOption) metric.Meter { return invMeter{p: p} }
-
-func (p *inventory) add(name, kind, unit string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.got[name] = instrument{kind, unit}
-}
-
-type invMeter struct {
-	noop.Meter
-	p *inventory
-}
-
-func (m invMeter) Int64Counter(n string, o ...metric.Int64CounterOption) (metric.Int64Counter, error) {
-	m.p.add(n, "Int64Counter", metric.NewInt64CounterConfig(o...).Unit())
-	return m.Meter.Int64Counter(n, o...)
-}
-
-func (m invMeter) Int64UpDownCounter(n string, o ...metric.Int64UpDownCounterOption) (metric.Int64UpDownCounter, error) {
-	m.p.add(n, "Int64UpDownCounter", metric.NewInt64UpDownCounterConfig(o...).Unit())
-	return m.Meter.Int64UpDownCounter(n, o...)
-}
-
-func (m invMeter) Int64Histogram(n string, o ...metric.Int64HistogramOption) (metric.Int64Histogram, error) {
-	m.p.add(n, "Int64Histogram", metric.NewInt64HistogramConfig(o...).Unit())
-	return m.Meter.Int64Histogram(n, o...)
-}
-
-func (m invMeter) Int64Gauge(n string, o ...metric.Int64GaugeOption) (metric.Int64Gauge, error) {
-	m.p.add(n, "Int64Gauge", metric.NewInt64GaugeConfig(o...).Unit())
-	return m.Meter.Int64Gauge(n, o...)
-}
-
-func (m invMeter) Int64ObservableCounter(n string, o ...metric.Int64ObservableCounterOption) (metric.Int64ObservableCounter, error) {
-	m.p.add(n, "Int64ObservableCounter", metric.NewInt64ObservableCounterConfig(o...).Unit())
-	return m.Meter.Int64ObservableCounter(n, o...)
-}
-
-func (m invMeter) Int64ObservableUpDownCounter(n string, o ...metric.Int64ObservableUpDownCounterOption) (metric.Int64ObservableUpDownCounter, error) {
-	m.p.add(n, "Int64ObservableUpDownCounter", metric.NewInt64ObservableUpDownCounterConfig(o...).Unit())
-	return m.Meter.Int64ObservableUpDownCounter(n, o...)
-}
-
-func (m invMeter) Int64ObservableGauge(n string, o ...metric.Int64ObservableGaugeOption) (metric.Int64ObservableGauge, error) {
-	m.p.add(n, "Int64ObservableGauge", metric.NewInt64ObservableGaugeConfig(o...).Unit())
-	return m.Meter.Int64ObservableGauge(n, o...)
-}
-
-func (m invMeter) Float64Counter(n string, o ...metric.Float64CounterOption) (metric.Float64Counter, error) {
-	m.p.add(n, "Float64Counter", metric.NewFloat64CounterConfig(o...).Unit())
-	return m.Meter.Float64Counter(n, o...)
-}
-
-func (m invMeter) Float64UpDownCounter(n string, o ...metric.Float64UpDownCounterOption) (metric.Float64UpDownCounter, error) {
-	m.p.add(n, "Float64UpDownCounter", metric.NewFloat64UpDownCounterConfig(o...).Unit())
-	return m.Meter.Float64UpDownCounter(n, o...)
-}
-
-func (m invMeter) Float64Histogram(n string, o ...metric.Float64HistogramOption) (metric.Float64Histogram, error) {
-	m.p.add(n, "Float64Histogram", metric.NewFloat64HistogramConfig(o...).Unit())
-	return m.Meter.Float64Histogram(n, o...)
-}
-
-func (m invMeter) Float64Gauge(n string, o ...metric.Float64GaugeOption) (metric.Float64Gauge, error) {
-	m.p.add(n, "Float64Gauge", metric.NewFloat64GaugeConfig(o...).Unit())
-	return m.Meter.Float64Gauge(n, o...)
-}
-
-func (m invMeter) Float64ObservableCounter(n string, o ...metric.Float64ObservableCounterOption) (metric.Float64ObservableCounter, error) {
-	m.p.add(n, "Float64ObservableCounter", metric.NewFloat64ObservableCounterConfig(o...).Unit())
-	return m.Meter.Float64ObservableCounter(n, o...)
-}
-
-func (m invMeter) Float64ObservableUpDownCounter(n string, o ...metric.Float64ObservableUpDownCounterOption) (metric.Float64ObservableUpDownCounter, error) {
-	m.p.add(n, "Float64ObservableUpDownCounter", metric.NewFloat64ObservableUpDownCounterConfig(o...).Unit())
-	return m.Meter.Float64ObservableUpDownCounter(n, o...)
-}
-
-func (m invMeter) Float64ObservableGauge(n string, o ...metric.Float64ObservableGaugeOption) (metric.Float64ObservableGauge, error) {
-	m.p.add(n, "Float64ObservableGauge", metric.NewFloat64ObservableGaugeConfig(o...).Unit())
-	return m.Meter.Float64ObservableGauge(n, o...)
-}
 
 // buildEverything builds every Levee type that takes a meter provider,
 // each with the options that create all of its instruments (per-key,
@@ -188,7 +94,7 @@ func documentedInstruments(t *testing.T) map[string]instrument {
 		if prev, dup := out[m[1]]; dup {
 			t.Errorf("docs/TELEMETRY.md documents %s twice (%v and %v)", m[1], prev, m[2:])
 		}
-		out[m[1]] = instrument{m[2], m[3]}
+		out[m[1]] = instrument{kind: m[2], unit: m[3]}
 	}
 	return out
 }
@@ -200,7 +106,6 @@ func TestEveryInstrumentDocumented(t *testing.T) {
 	inv := &inventory{got: map[string]instrument{}}
 	buildEverything(t, inv)
 	docs := documentedInstruments(t)
-	t.Logf("created %d, documented %d", len(inv.got), len(docs))
 	if len(inv.got) < 30 {
 		t.Fatalf("only %d instruments created: %v", len(inv.got), inv.got)
 	}
@@ -225,6 +130,56 @@ func TestEveryInstrumentDocumented(t *testing.T) {
 		if _, ok := inv.got[n]; !ok {
 			t.Errorf("docs/TELEMETRY.md documents %s, which no package creates", n)
 		}
+	}
+}
+
+// TestEveryHistogramHasItsBuckets: every histogram any package creates
+// declares its bucket boundaries (OTel's defaults are meant for
+// milliseconds), the duration histograms of wantLayouts their layout, and
+// the others the range their docs/TELEMETRY.md row states ("buckets A …
+// B", "buckets A ms to B ms"). TestHistogramBuckets checks only the
+// histograms its drivers record; this covers those they do not
+// (levee.fleet.round_trip.duration).
+func TestEveryHistogramHasItsBuckets(t *testing.T) {
+	inv := &inventory{got: map[string]instrument{}}
+	buildEverything(t, inv)
+	raw, err := os.ReadFile("../../docs/TELEMETRY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for n, in := range inv.got {
+		if !strings.HasSuffix(in.kind, "Histogram") {
+			continue
+		}
+		checked++
+		if len(in.bounds) == 0 {
+			t.Errorf("%s has OTel's default bucket boundaries", n)
+			continue
+		}
+		if layout, ok := wantLayouts[n]; ok {
+			if !slices.Equal(in.bounds, layout()) {
+				t.Errorf("%s: boundaries %v, want its layout %v", n, in.bounds, layout())
+			}
+			continue
+		}
+		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(n) + "`.*\\bbuckets ([0-9.]+)( ms)?(?: …| to) ([0-9.]+)( ms)?").FindStringSubmatch(string(raw))
+		if row == nil {
+			t.Errorf("%s: its docs/TELEMETRY.md row states no bucket range", n)
+			continue
+		}
+		scale := 1.0
+		if row[2] != "" {
+			scale = 0.001
+		}
+		first, _ := strconv.ParseFloat(row[1], 64)
+		last, _ := strconv.ParseFloat(row[3], 64)
+		if in.bounds[0] != first*scale || in.bounds[len(in.bounds)-1] != last*scale {
+			t.Errorf("%s: boundaries %v … %v, docs/TELEMETRY.md states %s%s to %s%s", n, in.bounds[0], in.bounds[len(in.bounds)-1], row[1], row[2], row[3], row[4])
+		}
+	}
+	if checked < len(wantLayouts)+2 {
+		t.Fatalf("checked %d histograms", checked)
 	}
 }
 
