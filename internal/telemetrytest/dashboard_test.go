@@ -296,3 +296,60 @@ func TestDashboardOutcomePanelsSelectWhatTheySay(t *testing.T) {
 		t.Fatalf("checked %d queries of levee_handler_messages_total, want the outcome and failure panels", checked)
 	}
 }
+
+// TestDashboardAggregatesGaugesOverReplicas: a gauge each replica reports
+// for itself must be aggregated over replicas in the way its values mean.
+// The drain's progress is 1 on a replica that is not draining, so a max
+// read 1 ("recovered") while another replica still drained at 10%; the
+// breaker state is highest when draining (3), so a max let a draining
+// replica hide an open one, unless draining is dropped first (< 3) or the
+// panel keeps one line per replica.
+func TestDashboardAggregatesGaugesOverReplicas(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		series string
+		ok     func(agg, by, inner string) bool
+		want   string
+	}{
+		{"levee_breaker_drain_progress_ratio", func(agg, by, _ string) bool { return agg == "min" || strings.Contains(by, "instance") },
+			"min by (...), or a line per instance"},
+		{"levee_breaker_state", perReplicaOrPaused, "a line per instance, or draining dropped (< 3) before the aggregation"},
+		{"levee_fleet_breaker_state", perReplicaOrPaused, "a line per instance, or draining dropped (< 3) before the aggregation"},
+	} {
+		agg := regexp.MustCompile(`(\w+)\s+by\s*\(([^)]*)\)\s*\(([^()]*` + tt.series + `\b[^()]*)\)`)
+		found := 0
+		for _, p := range dash.Panels {
+			for _, tg := range p.Targets {
+				if !regexp.MustCompile(tt.series + `\b`).MatchString(tg.Expr) {
+					continue
+				}
+				found++
+				m := agg.FindStringSubmatch(tg.Expr)
+				if m == nil || !tt.ok(m[1], m[2], m[3]) {
+					t.Errorf("panel %q: %s aggregates %s over replicas in a way that hides one; want %s", p.Title, tg.Expr, tt.series, tt.want)
+				}
+			}
+		}
+		if found == 0 {
+			t.Errorf("no dashboard query of %s", tt.series)
+		}
+	}
+}
+
+// perReplicaOrPaused accepts an aggregation of a breaker state gauge that
+// keeps a line per instance or drops draining (3) first.
+func perReplicaOrPaused(_, by, inner string) bool {
+	return strings.Contains(by, "instance") || strings.Contains(inner, "< 3")
+}
