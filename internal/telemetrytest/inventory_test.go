@@ -2,9 +2,7 @@ package telemetrytest_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -219,82 +217,4 @@ func promNames(t *testing.T) map[string]bool {
 		}
 	}
 	return out
-}
-
-// TestAlertRulesQueryEmittedSeries: every levee_* series an alert rule in
-// docs/alerts queries is one a Levee instrument is scraped as (a rule over
-// a name nothing exports never fires). TestDashboardSeriesExported checks
-// promName against the real exporter.
-func TestAlertRulesQueryEmittedSeries(t *testing.T) {
-	names := promNames(t)
-	files, err := filepath.Glob("../../docs/alerts/*.rules.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	series := regexp.MustCompile(`levee_[a-z_]+`)
-	expr := regexp.MustCompile(`(?ms)^\s+expr: (\|\n(?:\s{10,}.*\n)+|.*$)`)
-	checked := 0
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range expr.FindAllString(string(raw), -1) {
-			for _, s := range series.FindAllString(e, -1) {
-				checked++
-				if !names[s] {
-					t.Errorf("%s queries %s, which no Levee instrument is scraped as", f, s)
-				}
-			}
-		}
-	}
-	if checked < 10 {
-		t.Fatalf("checked only %d series in %v", checked, files)
-	}
-}
-
-// TestBreakerAlertDelayDocumented: the delay docs/OPERATIONS.md and the
-// alert's own description state for LeveeBreakerOpen ("5 to 6 minutes")
-// is the rule's for plus one evaluation interval of its promtool tests,
-// which pin it.
-func TestBreakerAlertDelayDocumented(t *testing.T) {
-	read := func(p string) string {
-		raw, err := os.ReadFile("../../" + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(raw)
-	}
-	rule := read("docs/alerts/levee-breaker.rules.yml")
-	forM := regexp.MustCompile(`(?m)^\s+for: (\d+)m$`).FindStringSubmatch(rule)
-	evalM := regexp.MustCompile(`(?m)^evaluation_interval: (\d+)m$`).FindStringSubmatch(read("docs/alerts/levee-breaker.rules.test.yml"))
-	if forM == nil || evalM == nil {
-		t.Fatalf("LeveeBreakerOpen: no for (%v) or no evaluation interval in its tests (%v)", forM, evalM)
-	}
-	var f, e int
-	if _, err := fmt.Sscan(forM[1], &f); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fmt.Sscan(evalM[1], &e); err != nil {
-		t.Fatal(err)
-	}
-	span := fmt.Sprintf("%d to %d minutes", f, f+e)
-	stated := map[string]string{"docs/OPERATIONS.md": "fires " + span + " after", "the rule's description": "opened " + span + " ago"}
-	ops := read("docs/OPERATIONS.md")
-	i := strings.Index(ops, "### LeveeBreakerOpen")
-	if i < 0 {
-		t.Fatal("docs/OPERATIONS.md has no LeveeBreakerOpen section")
-	}
-	section := ops[i:]
-	if j := strings.Index(section[1:], "\n## "); j >= 0 {
-		section = section[:j]
-	}
-	for what, text := range map[string]string{"docs/OPERATIONS.md": section, "the rule's description": rule} {
-		if !strings.Contains(strings.Join(strings.Fields(text), " "), stated[what]) {
-			t.Errorf("%s does not state the delay: %q (for: %dm, evaluated every %dm)", what, stated[what], f, e)
-		}
-	}
-	if !strings.Contains(section, fmt.Sprintf("`for: %dm`", f)) {
-		t.Errorf("docs/OPERATIONS.md does not name the rule's `for: %dm`", f)
-	}
 }

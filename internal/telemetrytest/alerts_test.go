@@ -1,0 +1,200 @@
+package telemetrytest_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// alertRule is what TestAlertRunbooksStateTheirRules reads of one rule.
+type alertRule struct {
+	name, file, forMinutes, threshold, runbook string
+}
+
+// alertRules reads every rule of docs/alerts/*.rules.yml: its name, its
+// for in minutes ("" when none), the number its expression compares with
+// last (> N), and its runbook annotation.
+func alertRules(t *testing.T) []alertRule {
+	t.Helper()
+	files, err := filepath.Glob("../../docs/alerts/*.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []alertRule
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := regexp.MustCompile(`(?m)^\s+- alert: `).Split(string(raw), -1)
+		for _, p := range parts[1:] {
+			r := alertRule{name: strings.Fields(p)[0], file: filepath.Base(f)}
+			if m := regexp.MustCompile(`(?m)^\s+for: (\d+)m$`).FindStringSubmatch(p); m != nil {
+				r.forMinutes = m[1]
+			}
+			if m := regexp.MustCompile(`(?s)expr:.*>\s*([0-9]+)\s*\n\s+(?:for|labels):`).FindStringSubmatch(p); m != nil {
+				r.threshold = m[1]
+			}
+			if m := regexp.MustCompile(`runbook: "([^"]+)"`).FindStringSubmatch(p); m != nil {
+				r.runbook = m[1]
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// anchor is GitHub's anchor of a Markdown heading.
+func anchor(heading string) string {
+	h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(heading, "#")))
+	h = regexp.MustCompile(`[^a-z0-9 _-]`).ReplaceAllString(h, "")
+	return strings.ReplaceAll(h, " ", "-")
+}
+
+// TestAlertRunbooksStateTheirRules: every alert rule's runbook annotation
+// points at a heading of the doc it names, whose section names the alert;
+// where the section's summary (its first italic sentence) states a
+// duration ("for N minutes") or a threshold ("more than N"), they are the
+// rule's for and the number its expression compares with. A runbook that
+// says 5 minutes for a rule that waits 10 misleads the responder about
+// how long the problem has lasted.
+func TestAlertRunbooksStateTheirRules(t *testing.T) {
+	rules := alertRules(t)
+	if len(rules) < 10 {
+		t.Fatalf("read only %d alert rules", len(rules))
+	}
+	for _, r := range rules {
+		doc, frag, ok := strings.Cut(r.runbook, "#")
+		if !ok || !strings.HasPrefix(doc, "docs/") {
+			t.Errorf("%s (%s): runbook %q is not docs/<file>#<anchor>", r.name, r.file, r.runbook)
+			continue
+		}
+		raw, err := os.ReadFile("../../" + doc)
+		if err != nil {
+			t.Errorf("%s: runbook %s: %v", r.name, r.runbook, err)
+			continue
+		}
+		var section string
+		lines := strings.Split(string(raw), "\n")
+		for i, l := range lines {
+			if !strings.HasPrefix(l, "#") || anchor(l) != frag {
+				continue
+			}
+			level := len(l) - len(strings.TrimLeft(l, "#"))
+			end := len(lines)
+			for j := i + 1; j < len(lines); j++ {
+				if h := lines[j]; strings.HasPrefix(h, "#") && len(h)-len(strings.TrimLeft(h, "#")) <= level {
+					end = j
+					break
+				}
+			}
+			section = strings.Join(lines[i:end], "\n")
+			break
+		}
+		if section == "" {
+			t.Errorf("%s: runbook %s: no heading with that anchor", r.name, r.runbook)
+			continue
+		}
+		if !strings.Contains(section, r.name) {
+			t.Errorf("%s: the section %s does not name the alert", r.name, r.runbook)
+		}
+		summary := section
+		if i := strings.Index(section, "**"+r.name+"**"); i >= 0 {
+			// A shared runbook: the alert's own item, to the next one.
+			summary = section[i+len(r.name)+4:]
+			if j := regexp.MustCompile(`\n(- |\n)`).FindStringIndex(summary); j != nil {
+				summary = summary[:j[0]]
+			}
+		} else if m := regexp.MustCompile(`(?s)\*([A-Z][^*]+)\*`).FindStringSubmatch(section); m != nil {
+			summary = m[1]
+		}
+		summary = strings.Join(strings.Fields(summary), " ")
+		if m := regexp.MustCompile(`\bfor (\d+) minutes\b`).FindStringSubmatch(summary); m != nil && m[1] != r.forMinutes {
+			t.Errorf("%s: %s says %q, the rule's for is %sm", r.name, r.runbook, m[0], r.forMinutes)
+		}
+		if m := regexp.MustCompile(`(?i)\bmore than (\d+)\b`).FindStringSubmatch(summary); m != nil && m[1] != r.threshold {
+			t.Errorf("%s: %s says %q, the rule compares with %s", r.name, r.runbook, m[0], r.threshold)
+		}
+	}
+}
+
+// TestAlertRulesQueryEmittedSeries: every levee_* series an alert rule in
+// docs/alerts queries is one a Levee instrument is scraped as (a rule over
+// a name nothing exports never fires). TestDashboardSeriesExported checks
+// promName against the real exporter.
+func TestAlertRulesQueryEmittedSeries(t *testing.T) {
+	names := promNames(t)
+	files, err := filepath.Glob("../../docs/alerts/*.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := regexp.MustCompile(`levee_[a-z_]+`)
+	expr := regexp.MustCompile(`(?ms)^\s+expr: (\|\n(?:\s{10,}.*\n)+|.*$)`)
+	checked := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range expr.FindAllString(string(raw), -1) {
+			for _, s := range series.FindAllString(e, -1) {
+				checked++
+				if !names[s] {
+					t.Errorf("%s queries %s, which no Levee instrument is scraped as", f, s)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d series in %v", checked, files)
+	}
+}
+
+// TestBreakerAlertDelayDocumented: the delay docs/OPERATIONS.md and the
+// alert's own description state for LeveeBreakerOpen ("5 to 6 minutes")
+// is the rule's for plus one evaluation interval of its promtool tests,
+// which pin it.
+func TestBreakerAlertDelayDocumented(t *testing.T) {
+	read := func(p string) string {
+		raw, err := os.ReadFile("../../" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	rule := read("docs/alerts/levee-breaker.rules.yml")
+	forM := regexp.MustCompile(`(?m)^\s+for: (\d+)m$`).FindStringSubmatch(rule)
+	evalM := regexp.MustCompile(`(?m)^evaluation_interval: (\d+)m$`).FindStringSubmatch(read("docs/alerts/levee-breaker.rules.test.yml"))
+	if forM == nil || evalM == nil {
+		t.Fatalf("LeveeBreakerOpen: no for (%v) or no evaluation interval in its tests (%v)", forM, evalM)
+	}
+	var f, e int
+	if _, err := fmt.Sscan(forM[1], &f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Sscan(evalM[1], &e); err != nil {
+		t.Fatal(err)
+	}
+	span := fmt.Sprintf("%d to %d minutes", f, f+e)
+	stated := map[string]string{"docs/OPERATIONS.md": "fires " + span + " after", "the rule's description": "opened " + span + " ago"}
+	ops := read("docs/OPERATIONS.md")
+	i := strings.Index(ops, "### LeveeBreakerOpen")
+	if i < 0 {
+		t.Fatal("docs/OPERATIONS.md has no LeveeBreakerOpen section")
+	}
+	section := ops[i:]
+	if j := strings.Index(section[1:], "\n## "); j >= 0 {
+		section = section[:j]
+	}
+	for what, text := range map[string]string{"docs/OPERATIONS.md": section, "the rule's description": rule} {
+		if !strings.Contains(strings.Join(strings.Fields(text), " "), stated[what]) {
+			t.Errorf("%s does not state the delay: %q (for: %dm, evaluated every %dm)", what, stated[what], f, e)
+		}
+	}
+	if !strings.Contains(section, fmt.Sprintf("`for: %dm`", f)) {
+		t.Errorf("docs/OPERATIONS.md does not name the rule's `for: %dm`", f)
+	}
+}
