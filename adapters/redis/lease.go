@@ -33,6 +33,9 @@ import (
 // is its own, so these are exactly the entries this subscription read or
 // claimed: when the subscription ends, or its process dies, the renewal
 // stops and a live member claims them after the ack deadline, as before.
+// The member reads through a gatedClient, so what it holds is the message
+// in its handler: the renewal keeps no entry it read ahead from an idle
+// member.
 //
 // It is safe for concurrent use.
 type leaseSubscriber struct {
@@ -72,7 +75,8 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	s.mu.Unlock()
 
 	client := s.newClient()
-	cfg.Client = client
+	gate := newGatedClient(client)
+	cfg.Client = gate
 	member, err := redisstream.NewSubscriber(cfg, s.logger)
 	if err != nil {
 		_ = client.Close()
@@ -108,9 +112,16 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	go func() {
 		defer s.wg.Done()
 		// The reader of out (FanIn) reads until it is closed, so the
-		// relay never blocks for good.
+		// relay never blocks for good. The member fetches its next entry
+		// once this one is acked; a Nacked message comes again.
 		for msg := range in {
 			out <- msg
+			select {
+			case <-msg.Acked():
+				gate.release()
+			case <-msg.Nacked():
+			case <-ctx.Done():
+			}
 		}
 		cancel()
 		<-renewDone
@@ -121,7 +132,8 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 }
 
 // leaseBatch bounds the entries renewed per tick; a member holds one
-// message in process and prefetches one more.
+// message in process (gatedClient) and, for the moment its ack takes, the
+// entry it read next.
 const leaseBatch = 100
 
 // renew resets the idle time of the entries pending for consumer on
