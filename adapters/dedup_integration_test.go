@@ -46,17 +46,23 @@ type dedupEnv struct {
 // succeed is replayed (dropped; with a new identity it runs again).
 func TestDedupOverBrokers(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.PostgresURL())
+	var cases []transportCase
 	for _, tc := range transportCases(t) {
-		if tc.name == "gochannel" {
-			continue // not shared with the child process
+		if tc.name != "gochannel" { // not shared with the child process
+			cases = append(cases, tc)
 		}
-		t.Run(tc.name, func(t *testing.T) {
-			e := newDedupEnv(t, tc, "levee_dd_"+tc.name+"_"+brokertest.Suffix(), "")
-			t.Run("published_3x", e.publishedThrice)
-			t.Run("sigkill_between_handler_and_ack", e.sigkill)
-			t.Run("replay_of_succeeded_letter", e.replaySucceeded)
-		})
 	}
+	// The transports at the same time (each waits on its broker and its
+	// child process), each its cases in turn. The sigkill case needs each
+	// of the child's members to take one message: on Redis, members that
+	// do not read ahead (TestRedisBusyMemberDoesNotReadAhead).
+	runConcurrently(t, caseNames(cases), func(t *testing.T, i int) {
+		tc := cases[i]
+		e := newDedupEnv(t, tc, "levee_dd_"+tc.name+"_"+brokertest.Suffix(), "")
+		t.Run("published_3x", e.publishedThrice)
+		t.Run("sigkill_between_handler_and_ack", e.sigkill)
+		t.Run("replay_of_succeeded_letter", e.replaySucceeded)
+	})
 }
 
 // newDedupEnv builds the env; with fx == "" it creates the inbox and the
