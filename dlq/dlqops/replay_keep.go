@@ -45,10 +45,13 @@ func (u *run) keep(ctx context.Context, claimed []Record) *keeper {
 			if len(rest) == 0 {
 				continue
 			}
-			rctx, cancel := context.WithTimeout(ctx, every)
+			// not ctx: an interrupted run may still be publishing a
+			// letter (a publisher that ignores the message's context),
+			// and the letter stays its own until the publish returns
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
 			_, err := rn.Renew(rctx, u.r.cfg.owner, u.r.cfg.now().Add(u.r.cfg.lease), rest...)
 			cancel()
-			if err != nil && ctx.Err() == nil {
+			if err != nil {
 				u.r.cfg.logger.Error("levee dlq replay: renewing the claims failed; they end with their lease", err,
 					watermill.LogFields{"letters": len(rest)})
 			}
