@@ -58,6 +58,9 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	if topic == "" {
 		return nil, w.publishFailed(msg, n, &PublishError{Err: ErrNoTopic, Cause: err}, class, attempts, first)
 	}
+	if topic == subscribed {
+		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: ErrTopicLoop, Cause: err}, class, attempts, first)
+	}
 	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic, w.location)
 	fp := dl.Metadata[KeyFingerprint]
 	if perr := r.pub.Publish(topic, dl); perr != nil {

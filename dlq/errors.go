@@ -25,6 +25,12 @@ var (
 	// can be determined (no WithTopic and no subscribed topic in the message
 	// context); the message is Nacked.
 	ErrNoTopic = errors.New("levee/dlq: no dead-letter topic")
+	// ErrTopicLoop is wrapped (in a *PublishError) when the dead-letter
+	// topic is the topic the message was consumed from (WithTopic or
+	// WithTopicFunc gave it): the letter would come back to the same
+	// handler and fail again, forever, never reaching a store. It is not
+	// published; the message is Nacked.
+	ErrTopicLoop = errors.New("levee/dlq: the dead-letter topic is the topic the message was consumed from")
 	// ErrInterrupted is wrapped when the message context ended during a
 	// backoff wait; the message is Nacked.
 	ErrInterrupted = errors.New("levee/dlq: retry wait interrupted")
@@ -69,14 +75,15 @@ func (e *RetryLaterError) Unwrap() []error {
 	return []error{ErrRetryLater, e.Err}
 }
 
-// PublishError reports a failed dead-lettering: the publish failed, or no
-// dead-letter topic could be determined (Err wraps ErrNoTopic). The original
+// PublishError reports a failed dead-lettering: the publish failed, no
+// dead-letter topic could be determined (Err wraps ErrNoTopic), or it is
+// the consumed topic (Err wraps ErrTopicLoop). The original
 // message is Nacked; RetryAfter asks for a redelivery after Delay, which
 // grows with consecutive failures as Backoff.Cap(n), and an earlier
 // redelivery waits until then.
 type PublishError struct {
 	Topic string        // the dead-letter topic ("" with ErrNoTopic)
-	Err   error         // the publisher's error, or ErrNoTopic
+	Err   error         // the publisher's error, ErrNoTopic or ErrTopicLoop
 	Cause error         // the handler error that sent the message to the DLQ
 	Delay time.Duration // the redelivery delay asked for
 }

@@ -138,7 +138,9 @@ func WithMaxDeferred(d time.Duration) Option {
 }
 
 // WithTopic sets the dead-letter topic. Default "" means
-// "<subscribed topic>.dlq". Overrides WithTopicFunc.
+// "<subscribed topic>.dlq". Overrides WithTopicFunc. A message consumed
+// from the topic itself is not dead-lettered to it (the letter would come
+// back): the dead-lettering fails with ErrTopicLoop (Nack).
 func WithTopic(topic string) Option {
 	return optionFunc(func(c *config) { c.topic, c.topicFunc = topic, nil })
 }

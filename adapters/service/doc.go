@@ -18,7 +18,9 @@
 // (zero fields only): the publisher for dead letters, the messaging
 // system, the messages in flight, and MaxHold, 80% of the ack deadline,
 // so that no wait outlasts it. Handlers the file does not configure run
-// bare; a configured handler that is never registered makes Run fail.
+// bare; a configured handler that is never registered makes Run fail, and
+// so do a dlq.topic that is the handler's own topic and a batch section
+// on a handler registered with Handle rather than HandleBatch.
 //
 // A Service is not safe for concurrent use while it is being set up
 // (New, Handle, HandleBatch); Run and Close may be called from different

@@ -169,7 +169,9 @@ func (s *Service) HandleBatch(name, topic string, fn batch.Func) error {
 // dead-letter monitor (WatchDeadLetters) and runs the router until ctx
 // ends or the router is closed. It fails at once, with
 // config.ErrInvalidConfig, when the file configures a handler that was
-// not registered.
+// not registered, a handler's dead-letter topic is the topic it consumes,
+// or a handler registered with Handle has a batch section (HandleBatch
+// reads it).
 func (s *Service) Run(ctx context.Context) error {
 	deps := s.deps
 	if deps.Publisher == nil {
@@ -178,6 +180,9 @@ func (s *Service) Run(ctx context.Context) error {
 	applied, err := config.Apply(s.Router, s.Config, deps)
 	if err != nil {
 		return err
+	}
+	if err := s.checkHandlers(applied); err != nil {
+		return errors.Join(err, applied.Close())
 	}
 	if s.WatchDeadLetters {
 		if err := s.watch(applied, deps); err != nil {

@@ -136,3 +136,50 @@ func TestNoStoreSectionNoMonitor(t *testing.T) {
 		t.Fatal("WatchDeadLetters is on without a store section")
 	}
 }
+
+// What the file and the registered handlers cannot mean together fails
+// Run with the file's line, before a message is consumed: a dead-letter
+// topic that is the handler's own topic (its letters would come back to
+// it, and the monitor would compete with it for its messages), and a
+// batch section on a handler registered with Handle (it would be ignored).
+func TestHandlersTheFileContradictsFailRun(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		batch      bool
+		want       string
+	}{
+		{"dlq topic is the subscribed topic", "handlers:\n  audit:\n    recover: true\n    dlq: {topic: events}\n", false,
+			`levee.yaml:4: handlers.audit.dlq.topic: "events" is the topic handler "audit" consumes`},
+		{"batch section under Handle", "handlers:\n  audit:\n    recover: true\n    batch: {max_size: 10}\n", false,
+			`levee.yaml:4: handlers.audit.batch: handler "audit" is registered with Handle`},
+		{"batch section under HandleBatch", "handlers:\n  audit:\n    recover: true\n    batch: {max_size: 10}\n", true, ""},
+		{"default dlq topic", "handlers:\n  audit:\n    dlq: {}\n", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, err := service.New(context.Background(), parse(t, tc.yaml), config.Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer svc.Close()
+			if tc.batch {
+				if err := svc.HandleBatch("audit", "events", func(context.Context, []*message.Message) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				svc.Handle("audit", "events", func(*message.Message) error { return nil })
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if tc.want == "" {
+				go func() { <-svc.Running(); cancel() }()
+			}
+			err = svc.Run(ctx)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("got %v, want the service to run", err)
+			case tc.want != "" && (!errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want ErrInvalidConfig with %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/levee-dev/levee/batch"
+	"github.com/levee-dev/levee/config"
+)
+
+// checkHandlers rejects what the file and the registered handlers cannot
+// mean together, which neither config.Load (the file knows no topics) nor
+// config.Apply (the router tells no topics) can see:
+//   - a handler whose dead-letter topic is the topic it consumes: every
+//     dead letter would come back to it (and the dead-letter monitor would
+//     compete with it for its messages);
+//   - a batch section on a handler registered with Handle, which would be
+//     ignored: HandleBatch is what reads it.
+//
+// Each error wraps config.ErrInvalidConfig and names the file's line.
+func (s *Service) checkHandlers(applied *config.Applied) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(s.handlers)) {
+		topic := s.topics[name]
+		if r, ok := applied.Retrier(name); ok && r.Topic(topic) == topic {
+			errs = append(errs, fmt.Errorf("%w: %shandlers.%s.dlq.topic: %q is the topic handler %q consumes: its dead letters would come back to it; "+
+				"name another topic, or remove the key for the default %q", config.ErrInvalidConfig, s.where("handlers."+name+".dlq"), name, topic, name, topic+".dlq"))
+		}
+		if _, isBatch := s.handlers[name].(batch.Func); !isBatch {
+			if _, ok := s.Config.Handler(name).Batch(); ok {
+				errs = append(errs, fmt.Errorf("%w: %shandlers.%s.batch: handler %q is registered with Handle, which takes one message at a time and would ignore its batch section; "+
+					"register it with HandleBatch, or remove the section", config.ErrInvalidConfig, s.where("handlers."+name+".batch"), name, name))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// where returns "file:line: " of the first key the file sets under path,
+// or "" when it sets none.
+func (s *Service) where(path string) string {
+	for _, st := range s.Config.Settings() {
+		if st.Path != path && !strings.HasPrefix(st.Path, path+".") || st.Source == "default" {
+			continue
+		}
+		src, _, _ := strings.Cut(st.Source, ",")
+		return src + ": "
+	}
+	return ""
+}
