@@ -67,3 +67,40 @@ func indent(s, prefix string) string {
 	}
 	return strings.Join(lines, "")
 }
+
+// Every Go block of the README and docs/ compiles against the current API:
+// each is found, as written, in docsnippets_test.go, which the compiler
+// checks with the package's tests. Whitespace is not compared (gofmt
+// realigns comments), and a line "..." in a block is a gap.
+func TestDocsGoBlocksCompile(t *testing.T) {
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness, err := os.ReadFile("docsnippets_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	code := squeeze(string(harness))
+	block := regexp.MustCompile("(?s)```go\n(.*?)```")
+	checked := 0
+	for _, doc := range append([]string{"../../README.md"}, docs...) {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range block.FindAllSubmatchIndex(data, -1) {
+			line := bytes.Count(data[:m[2]], []byte("\n")) + 1
+			for _, piece := range regexp.MustCompile(`(?m)^\s*\.\.\.\s*$`).Split(string(data[m[2]:m[3]]), -1) {
+				if p := squeeze(piece); p != "" && !strings.Contains(code, p) {
+					t.Errorf("%s:%d: this part of the go block is not in docsnippets_test.go, so nothing compiles it: copy it there, into a function that declares what it uses:\n%s", doc, line, piece)
+				}
+			}
+			checked++
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("checked %d go blocks; the docs have more", checked)
+	}
+}

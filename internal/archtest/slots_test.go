@@ -104,3 +104,28 @@ func fold(s string) string {
 	}
 	return b.String()
 }
+
+// TestReadmeStatesTheOrder: the README's "canonical order, outermost
+// first" lists every slot, in the Slot constants' order, then the handler
+// (a parenthesis after a slot's name is a note).
+func TestReadmeStatesTheOrder(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`The canonical order, outermost first: (.*?), handler\.`).FindStringSubmatch(fold(string(b)))
+	if m == nil {
+		t.Fatal(`README.md no longer says "The canonical order, outermost first: ..., handler.": update this test`)
+	}
+	var got []string
+	for _, name := range strings.Split(regexp.MustCompile(`\s*\([^)]*\)`).ReplaceAllString(m[1], ""), ", ") {
+		got = append(got, strings.TrimSpace(name))
+	}
+	var want []string
+	for _, s := range middleware.Slots() {
+		want = append(want, s.String())
+	}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("README.md's canonical order: got %q, want %q (middleware.Slots)", got, want)
+	}
+}
