@@ -18,16 +18,31 @@ import (
 //     dead letter would come back to it (and the dead-letter monitor would
 //     compete with it for its messages);
 //   - a batch section on a handler registered with Handle, which would be
-//     ignored: HandleBatch is what reads it.
+//     ignored: HandleBatch is what reads it;
+//   - two consumers of one topic (two handlers, or a handler and the
+//     dead-letter monitor on a dead-letter topic) over a broker: they
+//     share the transport's one consumer group, so each would get only
+//     some of the topic's messages (GoChannel alone gives each all).
 //
 // Each error wraps config.ErrInvalidConfig and names the file's line.
 func (s *Service) checkHandlers(applied *config.Applied) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
+	consumers := map[string][]string{} // topic -> what consumes it
 	for _, name := range slices.Sorted(maps.Keys(s.handlers)) {
 		topic := s.topics[name]
-		if r, ok := applied.Retrier(name); ok && r.Topic(topic) == topic {
+		consumers[topic] = append(consumers[topic], fmt.Sprintf("handler %q", name))
+		r, hasDLQ := applied.Retrier(name)
+		dlqTopic := ""
+		if hasDLQ {
+			dlqTopic = r.Topic(topic)
+		}
+		const monitor = "the dead-letter monitor"
+		if s.WatchDeadLetters && dlqTopic != "" && dlqTopic != topic && !slices.Contains(consumers[dlqTopic], monitor) {
+			consumers[dlqTopic] = append(consumers[dlqTopic], monitor)
+		}
+		if hasDLQ && dlqTopic == topic {
 			errs = append(errs, fmt.Errorf("%w: %shandlers.%s.dlq.topic: %q is the topic handler %q consumes: its dead letters would come back to it; "+
 				"name another topic, or remove the key for the default %q", config.ErrInvalidConfig, s.where("handlers."+name+".dlq"), name, topic, name, topic+".dlq"))
 		}
@@ -35,6 +50,15 @@ func (s *Service) checkHandlers(applied *config.Applied) error {
 			if _, ok := s.Config.Handler(name).Batch(); ok {
 				errs = append(errs, fmt.Errorf("%w: %shandlers.%s.batch: handler %q is registered with Handle, which takes one message at a time and would ignore its batch section; "+
 					"register it with HandleBatch, or remove the section", config.ErrInvalidConfig, s.where("handlers."+name+".batch"), name, name))
+			}
+		}
+	}
+	if kind := s.Transport.Capabilities.Kind; kind != "gochannel" {
+		for _, topic := range slices.Sorted(maps.Keys(consumers)) {
+			if c := consumers[topic]; len(c) > 1 {
+				errs = append(errs, fmt.Errorf("%w: %s consume topic %q: over %s they share the transport's consumer group (transport.consumer_group), "+
+					"so each would get only some of its messages; give each its own topic, or run each in a service of its own with a distinct transport.consumer_group",
+					config.ErrInvalidConfig, strings.Join(c, " and "), topic, kind))
 			}
 		}
 	}

@@ -19,8 +19,11 @@
 // system, the messages in flight, and MaxHold, 80% of the ack deadline,
 // so that no wait outlasts it. Handlers the file does not configure run
 // bare; a configured handler that is never registered makes Run fail, and
-// so do a dlq.topic that is the handler's own topic and a batch section
-// on a handler registered with Handle rather than HandleBatch.
+// so do a dlq.topic that is the handler's own topic, a batch section on a
+// handler registered with Handle rather than HandleBatch, and, over a
+// broker, two handlers on one topic (they would share the transport's
+// consumer group and each get only some of its messages; see
+// docs/TRANSPORTS.md, "Known limits").
 //
 // A Service is not safe for concurrent use while it is being set up
 // (New, Handle, HandleBatch); Run and Close may be called from different

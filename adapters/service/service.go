@@ -170,8 +170,9 @@ func (s *Service) HandleBatch(name, topic string, fn batch.Func) error {
 // ends or the router is closed. It fails at once, with
 // config.ErrInvalidConfig, when the file configures a handler that was
 // not registered, a handler's dead-letter topic is the topic it consumes,
-// or a handler registered with Handle has a batch section (HandleBatch
-// reads it).
+// a handler registered with Handle has a batch section (HandleBatch
+// reads it), or, over a broker, two handlers (or a handler and the
+// dead-letter monitor) consume one topic.
 func (s *Service) Run(ctx context.Context) error {
 	deps := s.deps
 	if deps.Publisher == nil {

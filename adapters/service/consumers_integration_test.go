@@ -1,0 +1,60 @@
+//go:build integration
+
+package service_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/levee-dev/levee/adapters/service"
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/internal/brokertest"
+)
+
+// Two consumers of one topic over a broker share the transport's consumer
+// group, so each would get only some of its messages (over Redis, AMQP,
+// NATS and PostgreSQL about half each): Run refuses them, naming both.
+// GoChannel gives each every message, so it takes them.
+func TestTwoConsumersOfOneTopicFailRun(t *testing.T) {
+	brokertest.SkipIfDown(t, brokertest.RedisAddr())
+	redis := fmt.Sprintf("transport: {kind: redis, redis: {addr: %q}}\n", brokertest.RedisAddr())
+	for _, tc := range []struct {
+		name, yaml string
+		topics     [2]string // the topics of handlers a and b
+		want       string
+	}{
+		{"two handlers over redis", redis, [2]string{"orders", "orders"},
+			`handler "a" and handler "b" consume topic "orders": over redis they share the transport's consumer group`},
+		{"a handler on the monitor's topic", redis + "store: {kind: memory}\nhandlers:\n  a:\n    dlq: {}\n", [2]string{"orders", "orders.dlq"},
+			`the dead-letter monitor and handler "b" consume topic "orders.dlq"`},
+		{"two handlers over gochannel", "transport: {kind: gochannel}\n", [2]string{"orders", "orders"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, err := service.New(context.Background(), parse(t, tc.yaml), config.Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer svc.Close()
+			svc.Handle("a", tc.topics[0], func(*message.Message) error { return nil })
+			svc.Handle("b", tc.topics[1], func(*message.Message) error { return nil })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if tc.want == "" {
+				go func() { <-svc.Running(); cancel() }()
+			}
+			err = svc.Run(ctx)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("got %v, want the service to run", err)
+			case tc.want != "" && (!errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want ErrInvalidConfig with %q", err, tc.want)
+			}
+		})
+	}
+}
