@@ -64,4 +64,9 @@ func TestFromConfig(t *testing.T) {
 	if _, err := adapters.FromConfig(bad); !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), "levee.yaml:3: transport.ack_deadline: ") {
 		t.Fatalf("got %v, want a located ErrInvalidConfig", err)
 	}
+	// What a failed config.Load returns, used without checking the error
+	// (it panicked; service.New calls FromConfig first).
+	if _, err := adapters.FromConfig(nil); !errors.Is(err, config.ErrInvalidConfig) {
+		t.Fatalf("nil config: got %v, want ErrInvalidConfig", err)
+	}
 }

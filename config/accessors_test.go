@@ -204,3 +204,28 @@ func TestBatcher(t *testing.T) {
 	}
 	_ = def.Close()
 }
+
+// A nil *Config (what a failed Load returns, used without checking its
+// error) is an error from Apply, Build and Batcher, never a panic; so is
+// a nil router.
+func TestNilConfigIsAnError(t *testing.T) {
+	router, err := message.NewRouter(message.RouterConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("levee.yaml", []byte("handlers: {}\n"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var none *config.Config
+	for name, call := range map[string]func() error{
+		"Apply":      func() error { _, err := config.Apply(router, none, config.Deps{}); return err },
+		"Build":      func() error { _, err := config.Build(none, config.Deps{}); return err },
+		"Batcher":    func() error { _, err := none.Batcher("h", nil, config.Deps{}); return err },
+		"nil router": func() error { _, err := config.Apply(nil, cfg, config.Deps{}); return err },
+	} {
+		if err := call(); !errors.Is(err, config.ErrInvalidConfig) {
+			t.Errorf("%s: got %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}

@@ -94,6 +94,12 @@ func (a *Applied) Close() error {
 // message context once per handler and then calls that handler's stack.
 // Middlewares added to the router before Apply run outside the stacks.
 func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
+	if err := cfg.usable(); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w: Apply needs a router, got nil", ErrInvalidConfig)
+	}
 	have := r.Handlers()
 	var missing []string
 	for _, name := range cfg.HandlerNames() {
@@ -132,6 +138,9 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 // deadline) is an error (CheckDeadline); Warnings are logged through
 // deps.Logger.
 func Build(cfg *Config, deps Deps) (*Applied, error) {
+	if err := cfg.usable(); err != nil {
+		return nil, err
+	}
 	if err := cfg.CheckDeadline(deps.MaxHold); err != nil {
 		return nil, err
 	}
@@ -316,4 +325,13 @@ func (a *Applied) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		})
 		return wrapped(msg)
 	}
+}
+
+// usable rejects a nil *Config, which a caller gets by going on after
+// Load, Parse or Check returned an error.
+func (c *Config) usable() error {
+	if c == nil {
+		return fmt.Errorf("%w: the *Config is nil (did Load return an error?)", ErrInvalidConfig)
+	}
+	return nil
 }

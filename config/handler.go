@@ -84,6 +84,9 @@ func (h *Handler) Describe() string {
 // max_wait and the max hold: every batch would fail with a
 // *batch.HoldError before it flushed.
 func (c *Config) Batcher(handler string, fn batch.Func, deps Deps, opts ...batch.Option) (*batch.Batcher, error) {
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
 	bc, hasSection := c.Handler(handler).Batch()
 	var own []batch.Option // the section's and opts, without deps
 	if hasSection {
