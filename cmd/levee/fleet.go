@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/levee-dev/levee/adapters/fleetredis"
 	"github.com/levee-dev/levee/config"
+	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/internal/fleet"
 )
 
@@ -21,7 +24,9 @@ on every replica, force closed lets them all run, force none gives the
 decision back to the shared window. Replicas follow within report_every
 (200ms by default). KEY is the breaker's key (the handler's name unless
 its fleet section sets key). The store comes from --store, or from the
-fleet section of --config (default levee.yaml).
+fleet section of --config (default levee.yaml); with --config, a KEY that
+is not one of the file's fleet breakers is refused (exit 2), when the file
+configures any.
 `
 
 func runFleet(args []string, stdout, stderr io.Writer) int {
@@ -57,6 +62,15 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 		if pfx == "" {
 			pfx = fc.Prefix
 		}
+		if keys := fleetBreakerKeys(cfg); len(keys) > 0 && !slices.Contains(keys, key) {
+			hint := ""
+			if s := iconfig.Suggest(key, keys); s != "" {
+				hint = fmt.Sprintf("; did you mean %q?", s)
+			}
+			fmt.Fprintf(stderr, "levee: %s configures no fleet breaker with key %q%s (its fleet breakers: %s; --store reaches a key another file configures)\n",
+				termSafe(*file, true), termSafe(key, true), hint, termSafe(strings.Join(keys, ", "), true))
+			return 2
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -84,4 +98,21 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "fleet breaker %s: force %s\n", termSafe(key, false), f)
 	return 0
+}
+
+// fleetBreakerKeys returns the keys of the fleet breakers cfg configures
+// (a handler's fleet.key, else its name), sorted.
+func fleetBreakerKeys(cfg *config.Config) []string {
+	var keys []string
+	for _, name := range cfg.HandlerNames() {
+		if hf, ok := config.Value[config.HandlerFleet](cfg.Handler(name), "fleet"); ok && hf.Breaker != nil {
+			k := hf.Key
+			if k == "" {
+				k = name
+			}
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
