@@ -113,8 +113,48 @@ func (c *Config) Warnings(deps Deps) []string {
 			}
 		}
 	}
+	out = append(out, c.unusedWarnings()...)
 	sort.Strings(out)
 	return out
+}
+
+// unusedWarnings returns a warning for each named shared resource
+// (schedulers, breakers) that no handler refers to: the handler meant to
+// use it (a `breaker: {shared: NAME}` forgotten or put under the wrong
+// handler) runs without it.
+func (c *Config) unusedWarnings() []string {
+	used := map[string]bool{}
+	for _, h := range c.handlers {
+		for _, p := range h.parts {
+			if p.sec.ref == nil {
+				continue
+			}
+			if section, name, _ := p.sec.ref(p.value); name != "" {
+				used[section+"."+name] = true
+			}
+		}
+	}
+	var out []string
+	for _, section := range sortedKeys(c.shared) {
+		for _, name := range sortedKeys(c.shared[section]) {
+			if path := section + "." + name; !used[path] {
+				out = append(out, fmt.Sprintf("%s:%d: %s: no handler refers to it, so it does nothing; a handler uses it with %s",
+					c.file, c.shared[section][name].Line(), path, refHint(section, name)))
+			}
+		}
+	}
+	return out
+}
+
+// refHint is how a handler refers to the named resource of a shared section.
+func refHint(section, name string) string {
+	switch section {
+	case "schedulers":
+		return fmt.Sprintf("`priority: {scheduler: %s}`", name)
+	case "breakers":
+		return fmt.Sprintf("`breaker: {shared: %s}`", name)
+	}
+	return "a reference to " + name
 }
 
 // aloneWarning returns the warning for a handler whose own breaker trips

@@ -23,7 +23,8 @@
 // Config.CheckDeadline rejects holds (max_hold, max_wait) longer than the
 // transport's ack deadline; Config.Warnings lists what is valid but may
 // surprise (a rate of 0 pauses a handler; telemetry sections without
-// providers); Config.Settings gives every key's effective value and its
+// providers; a named scheduler or breaker no handler refers to);
+// Config.Settings gives every key's effective value and its
 // source (the file's line and ${VAR}, or the default).
 //
 // Each concern's package owns its section (its Config type and

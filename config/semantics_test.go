@@ -213,6 +213,29 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// A named scheduler or breaker no handler refers to does nothing: the
+// handler meant to use it runs without it. It is warned about with the
+// line of its definition and how to refer to it; one in use is not.
+func TestWarningsUnusedShared(t *testing.T) {
+	y := "schedulers:\n  gateway: {slots: 2}\n  used: {slots: 2}\nbreakers:\n  gw: {consecutive_failures: 3}\nhandlers:\n  h:\n    priority: {scheduler: used}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Warnings(config.Deps{}), "\n")
+	for _, w := range []string{
+		"levee.yaml:2: schedulers.gateway: no handler refers to it, so it does nothing; a handler uses it with `priority: {scheduler: gateway}`",
+		"levee.yaml:5: breakers.gw: no handler refers to it, so it does nothing; a handler uses it with `breaker: {shared: gw}`",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("warnings %q lack %q", got, w)
+		}
+	}
+	if strings.Contains(got, "schedulers.used") {
+		t.Errorf("warnings %q name the scheduler h uses", got)
+	}
+}
+
 // A per-key rate of 0 pauses every keyed message, an override's rate of 0
 // its key's: both are legal and warned about, like the handler's rate 0.
 func TestWarningsPerKeyPause(t *testing.T) {
