@@ -4,11 +4,8 @@ package service_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -43,18 +40,7 @@ func TestTwoConsumersOfOneTopicFailRun(t *testing.T) {
 			defer svc.Close()
 			svc.Handle("a", tc.topics[0], func(*message.Message) error { return nil })
 			svc.Handle("b", tc.topics[1], func(*message.Message) error { return nil })
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if tc.want == "" {
-				go func() { <-svc.Running(); cancel() }()
-			}
-			err = svc.Run(ctx)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("got %v, want the service to run", err)
-			case tc.want != "" && (!errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("got %v, want ErrInvalidConfig with %q", err, tc.want)
-			}
+			runRefused(t, svc, tc.want)
 		})
 	}
 }

@@ -168,18 +168,26 @@ func TestHandlersTheFileContradictsFailRun(t *testing.T) {
 			} else {
 				svc.Handle("audit", "events", func(*message.Message) error { return nil })
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if tc.want == "" {
-				go func() { <-svc.Running(); cancel() }()
-			}
-			err = svc.Run(ctx)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("got %v, want the service to run", err)
-			case tc.want != "" && (!errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("got %v, want ErrInvalidConfig with %q", err, tc.want)
-			}
+			runRefused(t, svc, tc.want)
 		})
+	}
+}
+
+// runRefused runs svc and checks that Run fails at once with an
+// ErrInvalidConfig containing want, or, when want is "", that the router
+// starts (and then stops it).
+func runRefused(t *testing.T, svc *service.Service, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if want == "" {
+		go func() { <-svc.Running(); cancel() }()
+	}
+	err := svc.Run(ctx)
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("got %v, want the service to run", err)
+	case want != "" && (!errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), want)):
+		t.Fatalf("got %v, want ErrInvalidConfig with %q", err, want)
 	}
 }
