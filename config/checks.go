@@ -81,6 +81,10 @@ func (c *Config) Warnings(deps Deps) []string {
 		if w := c.sharedSlotWarning(name, h); w != "" {
 			out = append(out, w)
 		}
+		if _, ok := Value[HandlerFleet](h, "fleet"); ok && !c.hasFleet && deps.FleetStore == nil {
+			out = append(out, c.at("handlers."+name+".fleet")+": a fleet section needs a fleet store and the file has no top-level `fleet: {store: redis://...}` "+
+				"(adapters/service builds it from there; in code, pass config.Deps.FleetStore): building the stack fails without one")
+		}
 		for _, p := range h.parts {
 			path := "handlers." + name + "." + p.sec.Key
 			switch p.sec.Key {

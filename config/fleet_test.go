@@ -101,3 +101,29 @@ func TestBuildErrorsAreLocated(t *testing.T) {
 		t.Fatalf("got %v, want %q", err, want)
 	}
 }
+
+// A handler's fleet section in a file without the top-level fleet section
+// loads (code may pass Deps.FleetStore) but `levee config check` used to
+// say only "ok" for a file whose service then failed to start: it is
+// warned about, unless the deps carry a fleet store.
+func TestWarningFleetWithoutStore(t *testing.T) {
+	y := "handlers:\n  payments:\n    fleet:\n      breaker: {open_for: 5s}\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "levee.yaml:3: handlers.payments.fleet: a fleet section needs a fleet store and the file has no top-level `fleet: {store: redis://...}`"
+	if got := strings.Join(cfg.Warnings(config.Deps{}), "\n"); !strings.Contains(got, want) {
+		t.Errorf("warnings %q lack %q", got, want)
+	}
+	if got := cfg.Warnings(config.Deps{FleetStore: fleet.NewMemStore()}); len(got) != 0 {
+		t.Errorf("with a fleet store: warnings %q, want none", got)
+	}
+	withStore, err := config.Parse("levee.yaml", []byte(fleetYAML), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(withStore.Warnings(config.Deps{}), "\n"); strings.Contains(got, "needs a fleet store") {
+		t.Errorf("with the top-level section: warnings %q", got)
+	}
+}
