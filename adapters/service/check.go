@@ -38,7 +38,6 @@ func (s *Service) checkHandlers(applied *config.Applied) error {
 		if hasDLQ {
 			dlqTopic = r.Topic(topic)
 		}
-		const monitor = "the dead-letter monitor"
 		if s.WatchDeadLetters && dlqTopic != "" && dlqTopic != topic && !slices.Contains(consumers[dlqTopic], monitor) {
 			consumers[dlqTopic] = append(consumers[dlqTopic], monitor)
 		}
@@ -56,14 +55,20 @@ func (s *Service) checkHandlers(applied *config.Applied) error {
 	if kind := s.Transport.Capabilities.Kind; kind != "gochannel" {
 		for _, topic := range slices.Sorted(maps.Keys(consumers)) {
 			if c := consumers[topic]; len(c) > 1 {
+				way := "give each its own topic, or run each in a service of its own with a distinct transport.consumer_group"
+				if slices.Contains(c, monitor) {
+					way += ", or set WatchDeadLetters to false when the handler records the letters"
+				}
 				errs = append(errs, fmt.Errorf("%w: %s consume topic %q: over %s they share the transport's consumer group (transport.consumer_group), "+
-					"so each would get only some of its messages; give each its own topic, or run each in a service of its own with a distinct transport.consumer_group",
-					config.ErrInvalidConfig, strings.Join(c, " and "), topic, kind))
+					"so each would get only some of its messages; %s", config.ErrInvalidConfig, strings.Join(c, " and "), topic, kind, way))
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// monitor names the dead-letter monitor among a topic's consumers.
+const monitor = "the dead-letter monitor"
 
 // where returns "file:line: " of the first key the file sets under path,
 // or "" when it sets none.

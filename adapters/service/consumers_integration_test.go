@@ -29,7 +29,7 @@ func TestTwoConsumersOfOneTopicFailRun(t *testing.T) {
 		{"two handlers over redis", redis, [2]string{"orders", "orders"},
 			`handler "a" and handler "b" consume topic "orders": over redis they share the transport's consumer group`},
 		{"a handler on the monitor's topic", redis + "store: {kind: memory}\nhandlers:\n  a:\n    dlq: {}\n", [2]string{"orders", "orders.dlq"},
-			`the dead-letter monitor and handler "b" consume topic "orders.dlq"`},
+			`the dead-letter monitor and handler "b" consume topic "orders.dlq": over redis they share the transport's consumer group (transport.consumer_group), so each would get only some of its messages; give each its own topic, or run each in a service of its own with a distinct transport.consumer_group, or set WatchDeadLetters to false`},
 		{"two handlers over gochannel", "transport: {kind: gochannel}\n", [2]string{"orders", "orders"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
