@@ -116,6 +116,9 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	} else {
 		writeReport(c.stdout, rep)
 	}
+	if rep.Processed == 0 && runErr == nil {
+		fmt.Fprintln(c.stderr, "levee dlq: "+noMatch)
+	}
 	if runErr != nil {
 		return fmt.Errorf("replay stopped: %w", runErr)
 	}

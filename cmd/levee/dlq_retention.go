@@ -42,8 +42,15 @@ func (c *dlqCmd) archive(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, map[string]int{"archived": n})
 	}
 	fmt.Fprintf(c.stdout, "archived %d dead letters\n", n)
+	if n == 0 {
+		fmt.Fprintln(c.stderr, "levee dlq: "+noMatch)
+	}
 	return nil
 }
+
+// noMatch is the note for a replay or an archive that selected nothing,
+// most often for a mistyped selector.
+const noMatch = "the selection took no dead letter (a typo in --group, --topic, --handler or --id, or none left in a status to change? `levee dlq groups` and `levee dlq list` show what the store has)"
 
 // minPruneAge is the youngest max age `levee dlq prune` applies without
 // --force: a shorter one deletes letters that failed moments ago, before
