@@ -146,6 +146,9 @@ func syntaxError(file string, data []byte, err error) *Error {
 	if strings.Contains(msg, "did not find expected ',' or '}'") && strings.Contains(lineOf(data, line), "${") {
 		msg += ` (a ${VAR} inside {...} must be quoted: "${VAR}")`
 	}
+	if l := lineOf(data, line); strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
+		msg += " (a tab in the indentation: YAML indents with spaces only)"
+	}
 	return &Error{File: file, Line: line, Err: fmt.Errorf("invalid YAML: %s", msg)}
 }
 
