@@ -24,7 +24,9 @@ var holdKeys = []string{"max_hold", "max_wait"}
 // CheckDeadline returns an error for every max_hold and max_wait in the
 // file (handler sections, schedulers, breakers, and any section added
 // later) that is longer than deadline, the transport's ack deadline: a
-// message held that long is redelivered while still held. Each error
+// message held that long is redelivered while still held; and for every
+// handler timeout longer than it: an attempt that long is redelivered
+// while it runs, and a duplicate runs beside it. Each error
 // names the file, line and key. A deadline of zero or less checks
 // nothing. Build runs it with Deps.MaxHold; `levee config check` with the
 // transport's ack deadline.
@@ -38,15 +40,20 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 			continue
 		}
 		last := s.Path[strings.LastIndexByte(s.Path, '.')+1:]
-		if !containsString(holdKeys, last) {
+		attempt := last == "timeout" && strings.HasPrefix(s.Path, "handlers.") && strings.Count(s.Path, ".") == 2
+		if !containsString(holdKeys, last) && !attempt {
 			continue
 		}
 		d, err := iconfig.ParseDuration(s.Value)
 		if err != nil || d <= deadline {
 			continue
 		}
+		what := "a message still held"
+		if attempt {
+			what = "a message whose attempt still runs, and a duplicate would run beside it"
+		}
 		errs = append(errs, &iconfig.Error{File: c.file, Line: s.Line, Path: s.Path,
-			Err: fmt.Errorf("%s is longer than the transport's ack deadline (%s): the broker would redeliver a message still held; set it at most %s", d, deadline, deadline)})
+			Err: fmt.Errorf("%s is longer than the transport's ack deadline (%s): the broker would redeliver %s; set it at most %s", d, deadline, what, deadline)})
 	}
 	return iconfig.Join(errs...)
 }

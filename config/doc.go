@@ -20,8 +20,8 @@
 //	levee.yaml:17: handlers.payments.tiemout: unknown key "tiemout"; did you mean "timeout"? (known keys: ...)
 //
 // Check returns what loaded together with the problems, for a checker;
-// Config.CheckDeadline rejects holds (max_hold, max_wait) longer than the
-// transport's ack deadline; Config.Warnings lists what is valid but may
+// Config.CheckDeadline rejects holds (max_hold, max_wait) and handler
+// timeouts longer than the transport's ack deadline; Config.Warnings lists what is valid but may
 // surprise (a rate of 0 pauses a handler; telemetry sections without
 // providers; a named scheduler or breaker no handler refers to);
 // Config.Settings gives every key's effective value and its

@@ -192,6 +192,25 @@ func TestCheckDeadline(t *testing.T) {
 	}
 }
 
+// A handler timeout longer than the ack deadline lets the broker redeliver
+// a message whose attempt still runs: a duplicate runs beside it. It is
+// refused like a hold; one within the deadline is not.
+func TestCheckDeadlineTimeout(t *testing.T) {
+	y := "handlers:\n  slow:\n    timeout: 5s\n  quick:\n    timeout: 500ms\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckDeadline(time.Second)
+	want := "levee.yaml:3: handlers.slow.timeout: 5s is longer than the transport's ack deadline (1s): the broker would redeliver a message whose attempt still runs"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "quick") {
+		t.Fatalf("got %v, want one problem starting with %q", err, want)
+	}
+	if err := cfg.CheckDeadline(5 * time.Second); err != nil {
+		t.Fatalf("within the deadline: %v", err)
+	}
+}
+
 func TestWarnings(t *testing.T) {
 	y := "handlers:\n  h:\n    tracing: {}\n    metrics: true\n    ratelimit: {rate: \"${R:-0}\"}\n"
 	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
