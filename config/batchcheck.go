@@ -27,10 +27,7 @@ func (c *Config) batchConflicts(name string, hc *Handler) error {
 	if !ok {
 		return nil
 	}
-	wait := batch.DefaultMaxWait
-	if bc.MaxWait != nil {
-		wait = *bc.MaxWait
-	}
+	wait := maxWait(bc)
 	var errs []error
 	path := "handlers." + name
 	if t, ok := Value[*middleware.Timeout](hc, "timeout"); ok && t.Duration() <= wait {
@@ -96,15 +93,12 @@ func (c *Config) batchSlotsWarning(name string, h *Handler) string {
 	if err := raw.Decode(&sc); err != nil {
 		return ""
 	}
-	slots, size, wait := priority.DefaultSlots, batch.DefaultMaxSize, batch.DefaultMaxWait
+	slots, size, wait := priority.DefaultSlots, batch.DefaultMaxSize, maxWait(bc)
 	if sc.Slots > 0 {
 		slots = sc.Slots
 	}
 	if bc.MaxSize != nil {
 		size = *bc.MaxSize
-	}
-	if bc.MaxWait != nil {
-		wait = *bc.MaxWait
 	}
 	if slots >= size {
 		return ""
@@ -112,4 +106,12 @@ func (c *Config) batchSlotsWarning(name string, h *Handler) string {
 	return fmt.Sprintf("%s: scheduler %s has %d slots and the batch's max_size is %d: a message holds its slot while it waits in its batch, "+
 		"so a batch never holds more than %d messages and waits max_wait (%s) to flush; give the scheduler at least max_size slots or lower max_size",
 		c.at("handlers."+name+".priority"), pc.Scheduler, slots, size, slots, wait)
+}
+
+// maxWait returns the batch section's max_wait, or batch.DefaultMaxWait.
+func maxWait(bc batch.Config) time.Duration {
+	if bc.MaxWait != nil {
+		return *bc.MaxWait
+	}
+	return batch.DefaultMaxWait
 }

@@ -190,23 +190,41 @@ func (c *Config) aloneWarning(name string, h *Handler) string {
 
 // leaseWarning returns the warning for a handler whose dedup lease is not
 // above its timeout, or "": an attempt still within its timeout may
-// outlive its claim, and a duplicate then runs beside it.
+// outlive its claim, and a duplicate then runs beside it. A batch handler
+// without a timeout is warned when the lease is not above the batch's
+// max_wait: every message of a batch that does not fill holds its claim
+// at least that long (the claim is taken before the message joins), so
+// its claim lapses while it waits and a duplicate delivered meanwhile
+// runs too (TestBatchDedupLeaseWithinMaxWait in middleware).
 func (c *Config) leaseWarning(name string, h *Handler) string {
 	dc, okD := Value[dedup.Config](h, "dedup")
-	to, okT := Value[*middleware.Timeout](h, "timeout")
-	if !okD || !okT || to == nil {
+	if !okD {
 		return ""
 	}
 	lease := dc.Lease
 	if lease == 0 {
 		lease = dedup.DefaultLease
 	}
-	if lease > to.Duration() {
+	if to, okT := Value[*middleware.Timeout](h, "timeout"); okT && to != nil {
+		if lease > to.Duration() {
+			return ""
+		}
+		return fmt.Sprintf("%s: the dedup lease (%s) is not above the handler's timeout (%s): an attempt that runs longer than the lease "+
+			"loses its claim, and a duplicate delivered meanwhile runs beside it; set dedup.lease above the timeout and the holds inside the dedup slot (docs/DEDUP.md)",
+			c.at("handlers."+name+".dedup"), lease, to.Duration())
+	}
+	bc, okB := h.Batch()
+	if !okB {
 		return ""
 	}
-	return fmt.Sprintf("%s: the dedup lease (%s) is not above the handler's timeout (%s): an attempt that runs longer than the lease "+
-		"loses its claim, and a duplicate delivered meanwhile runs beside it; set dedup.lease above the timeout and the holds inside the dedup slot (docs/DEDUP.md)",
-		c.at("handlers."+name+".dedup"), lease, to.Duration())
+	wait := maxWait(bc)
+	if lease > wait {
+		return ""
+	}
+	return fmt.Sprintf("%s: the dedup lease (%s) is not above the batch's max_wait (%s): a message holds its claim while it waits in its batch, "+
+		"so in a batch that does not fill the claim lapses before the func runs, and a duplicate delivered meanwhile runs too; "+
+		"set dedup.lease above max_wait plus the batch func's time (docs/DEDUP.md)",
+		c.at("handlers."+name+".dedup"), lease, wait)
 }
 
 // at returns "file:line: path" for a key path of the file.

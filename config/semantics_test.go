@@ -350,7 +350,10 @@ func TestSectionValidateReportsEveryProblem(t *testing.T) {
 // A dedup lease no longer than the handler's timeout lets a duplicate run
 // beside an attempt that is still within its timeout (docs/DEDUP.md, the
 // lease must cover the handler): valid, and warned about. Before, only a
-// lease not above Deps.MaxHold was logged, at build time.
+// lease not above Deps.MaxHold was logged, at build time. So does, on a
+// batch handler without a timeout, a lease not above the batch's max_wait
+// (the claim lapses while the message waits in its batch): before, no
+// warning.
 func TestWarningsLeaseWithinTheTimeout(t *testing.T) {
 	for _, tt := range []struct {
 		name, y string
@@ -360,6 +363,10 @@ func TestWarningsLeaseWithinTheTimeout(t *testing.T) {
 		{"default lease, longer timeout", "handlers:\n  h:\n    dedup: {}\n    timeout: 45s\n", true},
 		{"lease above the timeout", "handlers:\n  h:\n    dedup: {lease: 2m}\n    timeout: 1m\n", false},
 		{"no timeout", "handlers:\n  h:\n    dedup: {lease: 10s}\n", false},
+		{"batch, lease below max_wait", "handlers:\n  h:\n    dedup: {lease: 1s}\n    batch: {max_wait: 2s}\n", true},
+		{"batch, default lease, longer max_wait", "handlers:\n  h:\n    dedup: {}\n    batch: {max_wait: 1m}\n", true},
+		{"batch, lease above max_wait", "handlers:\n  h:\n    dedup: {lease: 10s}\n    batch: {max_wait: 1s}\n", false},
+		{"batch, lease above max_wait and timeout", "handlers:\n  h:\n    dedup: {lease: 1m}\n    timeout: 10s\n    batch: {max_wait: 1s}\n", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := config.Parse("levee.yaml", []byte(tt.y), nil, nil)
