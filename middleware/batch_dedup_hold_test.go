@@ -105,3 +105,48 @@ func TestBatchDedupLeaseWithinMaxWait(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchDedupShutdownOpenBatch: Shutdown whose context has ended,
+// with two messages in an open batch: the batch is flushed and its func,
+// which honours its context, finds it cancelled and writes nothing. Both
+// messages are Nacked (no attempt, no dead letter), their claims
+// released, nothing marked done.
+func TestBatchDedupShutdownOpenBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newOnceRig(t, func(ctx context.Context, _ []*message.Message) error {
+			return ctx.Err()
+		}, batch.WithMaxWait(time.Hour))
+		var mu sync.Mutex
+		res := map[string]error{}
+		var wg sync.WaitGroup
+		for _, id := range []string{"o1", "o2"} {
+			wg.Go(func() {
+				_, err := r.h(message.NewMessage(id, nil))
+				mu.Lock()
+				res[id] = err
+				mu.Unlock()
+			})
+		}
+		synctest.Wait() // both wait in the open batch
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := r.b.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Shutdown: got %v, want context.Canceled", err)
+		}
+		wg.Wait()
+		for _, id := range []string{"o1", "o2"} {
+			if !errors.Is(res[id], context.Canceled) {
+				t.Errorf("%s: got %v, want context.Canceled (Nacked: the func wrote nothing)", id, res[id])
+			}
+			if done, rel := r.store.counts(id); done != 0 || rel != 1 {
+				t.Errorf("%s: done marks %d, releases %d; want 0, 1", id, done, rel)
+			}
+		}
+		if n := len(r.letters()); n != 0 {
+			t.Errorf("dead letters: got %d, want 0", n)
+		}
+		if c := r.br.Counts(); c.TotalFailures != 0 {
+			t.Errorf("breaker: %d failures, want 0 (a shutdown is no failure)", c.TotalFailures)
+		}
+	})
+}
