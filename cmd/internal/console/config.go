@@ -130,11 +130,30 @@ func CheckListen(c *Config, addr string, insecureLoopback bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: listen %q: %w", ErrInvalidConfig, addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	if !loopback(host) {
 		return fmt.Errorf("%w: --insecure-loopback needs a loopback listen address, not %q", ErrInvalidConfig, addr)
 	}
 	return nil
+}
+
+// loopback reports whether host (a name or an IP, without a port) is
+// localhost or a loopback address.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackHost reports whether a request's Host header (with or without a
+// port, an IPv6 address in brackets) names a loopback host: what a
+// browser sends to the console it opened on loopback, and not what it
+// sends to a site whose name an attacker rebinds to 127.0.0.1.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+	}
+	return loopback(host)
 }

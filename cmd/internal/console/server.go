@@ -146,9 +146,16 @@ func (s *Server) secure(next http.Handler) http.Handler {
 
 // authenticate accepts basic auth of a configured user or a bearer token;
 // with neither configured (the loopback-only insecure mode) everyone is an
-// admin named "local". A viewer's POST is refused.
+// admin named "local", and only a request for a loopback Host is served
+// (against DNS rebinding: a site whose name resolves to 127.0.0.1 is
+// same-origin to itself, so neither the CSRF token nor the cross-origin
+// protection stops its pages). A viewer's POST is refused.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.cfg.HasAuth() && !loopbackHost(r.Host) {
+			http.Error(w, "levee/console: without authentication the console serves only a loopback Host (localhost, 127.0.0.1, [::1])", http.StatusForbidden)
+			return
+		}
 		p, ok := s.login(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="levee dead-letter console", charset="UTF-8"`)

@@ -25,6 +25,7 @@ func timePages(ctx context.Context, store dlqops.Store, now time.Time, runs int)
 	defer srv.Close()
 	get := func(target string) (string, time.Duration, error) {
 		req := httptest.NewRequestWithContext(ctx, "GET", target, nil)
+		req.Host = "127.0.0.1" // the console without auth serves a loopback Host only
 		rec := httptest.NewRecorder()
 		start := time.Now()
 		srv.ServeHTTP(rec, req)
