@@ -50,11 +50,19 @@ func (s *Server) archiveOrRestore(w http.ResponseWriter, r *http.Request, from, 
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
-	back := r.PostFormValue("back")
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
-		back = "/"
+	http.Redirect(w, r, localPath(r.PostFormValue("back")), http.StatusSeeOther)
+}
+
+// localPath returns back when it is a path of the console, else "/". A
+// browser reads "//host", "/\host" and "/<tab>/host" (it drops tabs and
+// newlines, and takes '\' for '/') as another host, so a back starting
+// "//", or with a backslash or a control character anywhere, is refused.
+func localPath(back string) string {
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") ||
+		strings.ContainsFunc(back, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return "/"
 	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	return back
 }
 
 func (s *Server) archive(w http.ResponseWriter, r *http.Request) {

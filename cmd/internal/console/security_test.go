@@ -65,3 +65,22 @@ func TestInsecureLoopbackRefusesRebinding(t *testing.T) {
 		t.Errorf("a rebound POST changed the letter: %s", dl.Status)
 	}
 }
+
+// TestBackStaysOnTheConsole: the redirect after an archive or a restore
+// goes to a path of the console only; a backslash, a tab or a newline
+// (which browsers drop or read as '/') cannot make it another host.
+func TestBackStaysOnTheConsole(t *testing.T) {
+	f := newFixture(t)
+	tok := f.csrf("alice")
+	for _, back := range []string{"//evil.example", `/\evil.example`, `/\/evil.example`, "/\t/evil.example", "/\n/evil.example",
+		"/\r\n/evil.example", "https://evil.example", "evil.example", `\\evil.example`} {
+		rec := f.do("POST", "/archive", "alice", url.Values{"id": {"La"}, "csrf": {tok}, "back": {back}})
+		if rec.Code != 303 || rec.Header().Get("Location") != "/" {
+			t.Errorf("back %q: got %d %q want 303 to /", back, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+	rec := f.do("POST", "/restore", "alice", url.Values{"id": {"La"}, "csrf": {tok}, "back": {"/letter?id=La"}})
+	if got := rec.Header().Get("Location"); got != "/letter?id=La" {
+		t.Errorf("a console path: got %q", got)
+	}
+}
