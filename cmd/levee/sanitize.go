@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/levee-dev/levee/cmd/internal/untrusted"
 )
 
 // termSafe makes untrusted text (a letter's payload, metadata, error,
@@ -56,24 +58,9 @@ func needsEscape(s string, keepNewlines bool) bool {
 	return false
 }
 
-// unsafeRune reports C1 controls (U+0080..U+009F, which some terminals
-// take as CSI and OSC), bidirectional controls (the Trojan Source
-// characters) and the line and paragraph separators.
-func unsafeRune(r rune) bool {
-	switch {
-	case r >= 0x80 && r <= 0x9f:
-		return true
-	case r == 0x061c || r == 0x200e || r == 0x200f: // ALM, LRM, RLM
-		return true
-	case r >= 0x202a && r <= 0x202e: // LRE RLE PDF LRO RLO
-		return true
-	case r >= 0x2066 && r <= 0x2069: // LRI RLI FSI PDI
-		return true
-	case r == 0x2028 || r == 0x2029:
-		return true
-	}
-	return false
-}
+// unsafeRune reports C1 controls, bidirectional controls (the Trojan
+// Source characters) and the line and paragraph separators.
+func unsafeRune(r rune) bool { return untrusted.Hidden(r) }
 
 // jsonSafe escapes, inside an encoding/json output, the characters
 // encoding/json leaves raw but a terminal acts on: DEL, C1 controls and

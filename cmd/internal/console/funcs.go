@@ -2,6 +2,7 @@ package console
 
 import (
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/cmd/internal/untrusted"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"html/template"
 	"time"
@@ -24,7 +25,11 @@ var funcs = template.FuncMap{
 	},
 	"sub":  func(a, b int) int { return a - b },
 	"mul":  func(a, b int) int { return a * b },
-	"join": func(xs []string) string { return joinComma(xs) },
+	"join": func(xs []string) string { return untrusted.Visible(joinComma(xs)) },
+	// shown makes the characters that reorder or hide text visible
+	// (untrusted.Hidden); every letter's text shown outside a form field
+	// goes through it.
+	"shown": untrusted.Visible,
 	"classes": func() []string {
 		return []string{string(levee.ClassPermanent), string(levee.ClassExhausted), string(levee.ClassValidation), string(levee.ClassPanic)}
 	},

@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
@@ -82,5 +84,51 @@ func TestBackStaysOnTheConsole(t *testing.T) {
 	rec := f.do("POST", "/restore", "alice", url.Values{"id": {"La"}, "csrf": {tok}, "back": {"/letter?id=La"}})
 	if got := rec.Header().Get("Location"); got != "/letter?id=La" {
 		t.Errorf("a console path: got %q", got)
+	}
+}
+
+// formValues are the values of a page's form fields, which go back to
+// the console as they are.
+var formValues = regexp.MustCompile(`(?s) value="[^"]*"|<textarea[^>]*>.*</textarea>`)
+
+// TestBidiControlsShowAsEscapes: a letter's text with bidirectional
+// controls (U+202E reverses what follows it, the Trojan Source trick)
+// shows them as escapes on every page, so a topic, handler, error or
+// group key cannot pass for another or reorder the text around it; form
+// fields (the edit's text area, the search and canary forms) keep the
+// text as it is, so what goes back to the console is what the letter
+// holds.
+func TestBidiControlsShowAsEscapes(t *testing.T) {
+	f := newFixture(t)
+	const rlo = "\u202e"
+	l := dlqtest.Letter("bidi", "gb", "pay"+rlo+"sredro", "ship"+rlo+"x", 20*time.Minute)
+	l.Error = "failed " + rlo + "gnp.exe"
+	l.Payload = []byte("text " + rlo + " payload")
+	l.Reason, l.ErrorType, l.ConsumerGroup = "r"+rlo, "t"+rlo, "c"+rlo
+	l.Metadata["k"+rlo] = "v" + rlo
+	l.Metadata[dlq.KeyStack] = "stack " + rlo
+	l.Metadata[dlq.KeyCodeLocation] = "loc " + rlo
+	if _, err := f.store.Add(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	topic := url.QueryEscape("pay" + rlo + "sredro")
+	for _, target := range []string{"/letter?id=bidi", "/", "/?by=topic", "/?by=handler", "/group?by=topic&key=" + topic,
+		"/group?by=handler&key=" + url.QueryEscape("ship"+rlo+"x"), "/search?topic=" + topic, "/letter?id=" + url.QueryEscape("no"+rlo)} {
+		body := f.do("GET", target, "alice", nil).Body.String()
+		if strings.Contains(formValues.ReplaceAllString(body, ""), rlo) {
+			t.Errorf("%s: a raw U+202E on the page (besides form values)", target)
+		}
+		if !strings.Contains(body, `\u202e`) {
+			t.Errorf("%s: no visible \\u202e", target)
+		}
+	}
+	body := f.do("GET", "/edit?id=bidi", "alice", nil).Body.String()
+	if n := strings.Count(body, rlo); n != 1 || !strings.Contains(body, ">text "+rlo+" payload</textarea>") {
+		t.Errorf("edit page: %d raw U+202E, want the payload's one in the text area", n)
+	}
+	// the group key goes back to the canary form as it is
+	body = f.do("GET", "/group?by=topic&key="+topic, "alice", nil).Body.String()
+	if !strings.Contains(body, `name="key" value="pay`+rlo+`sredro"`) {
+		t.Error("the canary form's key is not the group's")
 	}
 }
