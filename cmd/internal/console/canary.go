@@ -104,6 +104,10 @@ func (s *Server) startCanary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PostFormValue("key")
+	if key == "" {
+		s.fail(w, r, http.StatusBadRequest, errNoKey)
+		return
+	}
 	plan, rate, err := s.canaryForm(r)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)

@@ -77,7 +77,13 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "groups.html", data)
 }
 
-// groupFilter is the filter of the group named by by and key.
+// errNoKey refuses a group without a key: letters without a topic or a
+// handler group under "(none)", but an empty key filters nothing, so its
+// page would show, and its canary replay, every letter of the store.
+var errNoKey = errBadInput("a group needs a key (letters without a topic or a handler are in their fingerprint's group)")
+
+// groupFilter is the filter of the group named by by and key (not empty:
+// errNoKey).
 func groupFilter(by dlqops.GroupBy, key string) dlqops.Filter {
 	switch by {
 	case dlqops.GroupByTopic:
@@ -96,6 +102,10 @@ func (s *Server) groupPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := q.Get("key")
+	if key == "" {
+		s.fail(w, r, http.StatusBadRequest, errNoKey)
+		return
+	}
 	f := groupFilter(by, key)
 	groups, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, Filter: f, WindowStart: s.deps.Now().Add(-time.Hour)})
 	if err != nil {

@@ -132,3 +132,32 @@ func TestBidiControlsShowAsEscapes(t *testing.T) {
 		t.Error("the canary form's key is not the group's")
 	}
 }
+
+// TestEmptyGroupKeyIsRefused: letters without a handler (or a topic) make
+// a group "(none)" on the groups page, but an empty key filters nothing,
+// so its group page showed every letter and its canary replayed every new
+// letter of the store. An empty key is now refused, and "(none)" is not a
+// link.
+func TestEmptyGroupKeyIsRefused(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.store.Add(context.Background(), dlqtest.Letter("nohandler", "g9", "orders", "", 30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if body := f.do("GET", "/?by=handler", "alice", nil).Body.String(); !strings.Contains(body, "(none)") ||
+		strings.Contains(body, `key=">`) {
+		t.Error(`the groups page links "(none)" to an empty key`)
+	}
+	tok := f.csrf("alice")
+	for _, by := range []string{"handler", "topic", "fingerprint"} {
+		if rec := f.do("GET", "/group?by="+by+"&key=", "alice", nil); rec.Code != 400 {
+			t.Errorf("group page by %s with an empty key: got %d want 400", by, rec.Code)
+		}
+		rec := f.do("POST", "/canary", "alice", url.Values{"by": {by}, "key": {""}, "csrf": {tok}, "wait": {"10ms"}})
+		if rec.Code != 400 {
+			t.Errorf("canary by %s with an empty key: got %d want 400", by, rec.Code)
+		}
+	}
+	if runs := f.srv.canaries.forGroup("handler", ""); len(runs) != 0 {
+		t.Errorf("a canary of an empty key ran: %d runs", len(runs))
+	}
+}
