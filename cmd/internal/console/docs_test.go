@@ -27,6 +27,7 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("a %d-hour trend", trendHours),
 		fmt.Sprintf("largest first, %d a page", groupsPerPage),
 		"(default 0: the first failure halts)",
+		fmt.Sprintf("is at most %d MiB", maxForm>>20),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/CONSOLE.md does not say %q", want)

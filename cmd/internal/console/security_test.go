@@ -1,7 +1,9 @@
 package console
 
 import (
+	"bytes"
 	"context"
+	"mime/multipart"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -159,5 +161,38 @@ func TestEmptyGroupKeyIsRefused(t *testing.T) {
 	}
 	if runs := f.srv.canaries.forGroup("handler", ""); len(runs) != 0 {
 		t.Errorf("a canary of an empty key ran: %d runs", len(runs))
+	}
+}
+
+// TestOversizedFormIsRefused: a POST body past maxForm (an edit of a
+// huge payload), URL-encoded or multipart, is refused with 413 and says
+// so, not as a wrong CSRF token, and publishes nothing.
+func TestOversizedFormIsRefused(t *testing.T) {
+	f := newFixture(t)
+	f.down.SetBroken(false)
+	fields := map[string]string{"id": "La", "csrf": f.csrf("alice"), "payload": `{"id":"` + strings.Repeat("x", maxForm) + `"}`}
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	form := url.Values{}
+	for k, v := range fields {
+		_ = mw.WriteField(k, v)
+		form.Set(k, v)
+	}
+	_ = mw.Close()
+	for _, tt := range []struct{ name, ctype, body string }{
+		{"urlencoded", "application/x-www-form-urlencoded", form.Encode()},
+		{"multipart", mw.FormDataContentType(), mp.String()},
+	} {
+		req := httptest.NewRequest("POST", "/edit", strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", tt.ctype)
+		req.SetBasicAuth("alice", "alice-secret")
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		if rec.Code != 413 || !strings.Contains(rec.Body.String(), "at most") {
+			t.Errorf("%s: got %d %q, want 413", tt.name, rec.Code, rec.Body.String())
+		}
+	}
+	if dl, _ := f.store.Get(context.Background(), "La"); dl.Status != dlqops.StatusNew {
+		t.Errorf("an oversized edit changed the letter: %s", dl.Status)
 	}
 }

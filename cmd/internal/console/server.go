@@ -9,6 +9,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -214,6 +215,14 @@ func (s *Server) csrf(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if err := parseForm(r); err != nil {
+				if tooBig := new(http.MaxBytesError); errors.As(err, &tooBig) {
+					http.Error(w, fmt.Sprintf("levee/console: a form is at most %d bytes", maxForm), http.StatusRequestEntityTooLarge)
+					return
+				}
+				http.Error(w, "levee/console: unreadable form", http.StatusBadRequest)
+				return
+			}
 			want := s.csrfToken(who(r))
 			if got := r.PostFormValue("csrf"); !hmac.Equal([]byte(got), []byte(want)) {
 				http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
@@ -226,6 +235,19 @@ func (s *Server) csrf(next http.Handler) http.Handler {
 
 // maxForm bounds a POST body (an edited payload included).
 const maxForm = 4 << 20
+
+// parseForm reads a POST's form, URL-encoded or multipart, and returns
+// the error reading it (ParseMultipartForm alone drops ParseForm's, a
+// body past maxForm included).
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	if err := r.ParseMultipartForm(maxForm); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return err
+	}
+	return nil
+}
 
 // audit writes one line of the audit log.
 func (s *Server) audit(r *http.Request, action string, fields map[string]any) {
