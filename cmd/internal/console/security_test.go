@@ -196,3 +196,40 @@ func TestOversizedFormIsRefused(t *testing.T) {
 		t.Errorf("an oversized edit changed the letter: %s", dl.Status)
 	}
 }
+
+// TestSecurityHeadersOnEveryAnswer: the content security policy, no
+// sniffing, no framing (clickjacking an operator into a replay), no
+// referrer and no caching are on every answer, refusals and redirects
+// included, not only on pages.
+func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
+	f := newFixture(t)
+	tok := f.csrf("alice")
+	for _, tt := range []struct {
+		name, method, target, user string
+		form                       url.Values
+		code                       int
+	}{
+		{"page", "GET", "/letter?id=La", "alice", nil, 200},
+		{"static", "GET", "/static/console.css", "alice", nil, 200},
+		{"anonymous", "GET", "/", "", nil, 401},
+		{"viewer POST", "POST", "/archive", "victor", url.Values{"id": {"La"}}, 403},
+		{"no token", "POST", "/archive", "alice", url.Values{"id": {"La"}}, 403},
+		{"redirect", "POST", "/archive", "alice", url.Values{"id": {"La"}, "csrf": {tok}}, 303},
+		{"not found", "GET", "/letter?id=nope", "alice", nil, 404},
+	} {
+		rec := f.do(tt.method, tt.target, tt.user, tt.form)
+		if rec.Code != tt.code {
+			t.Errorf("%s: got %d want %d", tt.name, rec.Code, tt.code)
+		}
+		h := rec.Header()
+		for k, want := range map[string]string{"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY",
+			"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} {
+			if !strings.Contains(h.Get(k), want) {
+				t.Errorf("%s: %s is %q, want %q in it", tt.name, k, h.Get(k), want)
+			}
+		}
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
+			t.Errorf("%s: CSP %q", tt.name, csp)
+		}
+	}
+}
