@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,8 @@ func (s *Server) editPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "edit.html", map[string]any{"Title": "Edit and retry " + dl.ID, "L": dl, "Payload": string(dl.Payload)})
+	s.render(w, r, http.StatusOK, "edit.html", map[string]any{"Title": "Edit and retry " + dl.ID, "L": dl, "Payload": string(dl.Payload),
+		"Binary": !isText(dl.Payload)})
 }
 
 // edit validates the edited payload against the topic's schema (through
@@ -136,6 +138,10 @@ func (s *Server) editPage(w http.ResponseWriter, r *http.Request) {
 // payload and the edit goes into its events.
 func (s *Server) edit(w http.ResponseWriter, r *http.Request) {
 	id, payload := r.PostFormValue("id"), r.PostFormValue("payload")
+	// a browser sends a text area's newlines as CRLF
+	if dl, err := s.store.Get(r.Context(), id); err == nil && !bytes.Contains(dl.Payload, []byte{'\r'}) {
+		payload = strings.ReplaceAll(payload, "\r\n", "\n")
+	}
 	rp, err := s.replayer(0)
 	if err != nil {
 		s.fail(w, r, http.StatusConflict, err)

@@ -233,10 +233,17 @@ func renderPayload(p []byte) (string, string) {
 			return b.String(), "json"
 		}
 	}
-	if utf8.Valid(p) && !bytes.ContainsFunc(p, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' && r != '\r' }) {
+	if isText(p) {
 		return string(p), "text"
 	}
 	return hex.Dump(p), "hex"
+}
+
+// isText reports whether p is UTF-8 without control characters other
+// than newline, tab and carriage return: text a page can show, and a
+// browser's text area send back, byte for byte.
+func isText(p []byte) bool {
+	return utf8.Valid(p) && !bytes.ContainsFunc(p, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' && r != '\r' })
 }
 
 // traceIDOf returns the W3C trace ID of the letter's trace context

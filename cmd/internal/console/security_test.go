@@ -125,7 +125,7 @@ func TestBidiControlsShowAsEscapes(t *testing.T) {
 		}
 	}
 	body := f.do("GET", "/edit?id=bidi", "alice", nil).Body.String()
-	if n := strings.Count(body, rlo); n != 1 || !strings.Contains(body, ">text "+rlo+" payload</textarea>") {
+	if n := strings.Count(body, rlo); n != 1 || !strings.Contains(body, ">\ntext "+rlo+" payload</textarea>") {
 		t.Errorf("edit page: %d raw U+202E, want the payload's one in the text area", n)
 	}
 	// the group key goes back to the canary form as it is
