@@ -57,16 +57,29 @@ var errRowsOpen = errors.New("levee/postgres: the transaction's rows of an earli
 // until it is done (the commit ran on the connection the rows were read
 // from, a data race, TestHandlerQueryAtAckDeadline). Rows left open and
 // no longer read hold it rowsWait at most (TestLeakedRowsDoNotHoldTheRow).
+//
+// A call of the open Rows (Next, Scan, Close) holds rowsMu, and so does
+// the commit's wait when it gives up on Rows left unread: from then on
+// (abandoned) the Rows no longer touch the connection, so a reader that
+// was only slow (a goroutine not scheduled for rowsWait on a busy
+// machine) cannot race the commit: its Next returns false, its Scan
+// errRowsAbandoned.
 type guardedTx struct {
 	mu       sync.Mutex
 	tx       wsql.Tx       // guarded by mu
 	done     bool          // guarded by mu: committed or rolled back
 	reading  chan struct{} // guarded by mu: non-nil while a query's Rows are open, closed when they end
 	rowsWait time.Duration
-	// nexts counts the open Rows' Next calls begun and ended (odd: one is
-	// running): Rows still read are waited for, however long.
-	nexts atomic.Uint64
+	// calls counts the open Rows' calls begun: Rows still read are
+	// waited for, however long.
+	calls     atomic.Uint64
+	rowsMu    sync.Mutex
+	abandoned bool // guarded by rowsMu
 }
+
+// errRowsAbandoned is Scan's error on Rows that went unread for the
+// commit's whole wait: the transaction was committed without them.
+var errRowsAbandoned = errors.New("levee/postgres: the rows were given up: the row's transaction ended (its ack deadline passed) while they went unread")
 
 func newGuardedTx(tx wsql.Tx, rowsWait time.Duration) *guardedTx {
 	if rowsWait <= 0 {
@@ -130,12 +143,12 @@ func (t *guardedTx) Rollback() error {
 }
 
 // lockIdle locks mu once no query's Rows are open, or once they went
-// unread for rowsWait (Rows left open and never read again): no Next
-// call running or made during that time.
+// unread for rowsWait (Rows left open and never read again): no call of
+// them running or made during that time. Such Rows are then abandoned.
 func (t *guardedTx) lockIdle() {
 	timer := time.NewTimer(t.rowsWait)
 	defer timer.Stop()
-	seen := t.nexts.Load()
+	seen := t.calls.Load()
 	for {
 		t.mu.Lock()
 		reading := t.reading
@@ -146,16 +159,43 @@ func (t *guardedTx) lockIdle() {
 		select {
 		case <-reading:
 		case <-timer.C:
-			if n := t.nexts.Load(); n != seen || n%2 == 1 {
-				seen = n
-				timer.Reset(t.rowsWait)
-				continue
+			if t.abandonIdle(seen) {
+				t.mu.Lock()
+				return
 			}
-			t.mu.Lock()
-			return
+			seen = t.calls.Load()
+			timer.Reset(t.rowsWait)
 		}
 	}
 }
+
+// abandonIdle abandons the open Rows if none of their calls is running
+// and none began since seen, and reports whether it did.
+func (t *guardedTx) abandonIdle(seen uint64) bool {
+	if !t.rowsMu.TryLock() {
+		return false // a call is running: still read
+	}
+	defer t.rowsMu.Unlock()
+	if t.calls.Load() != seen {
+		return false
+	}
+	t.abandoned = true
+	return true
+}
+
+// enter begins a call of the open Rows; false when they were abandoned
+// (the call must not touch the connection). leave ends it.
+func (t *guardedTx) enter() bool {
+	t.rowsMu.Lock()
+	if t.abandoned {
+		t.rowsMu.Unlock()
+		return false
+	}
+	t.calls.Add(1)
+	return true
+}
+
+func (t *guardedTx) leave() { t.rowsMu.Unlock() }
 
 // guardedRows are the Rows of a guarded transaction's query: they give
 // the transaction back when Next returns false (pgx has closed them) or
@@ -167,9 +207,12 @@ type guardedRows struct {
 }
 
 func (r *guardedRows) Next() bool {
-	r.tx.nexts.Add(1)
+	if !r.tx.enter() {
+		r.end()
+		return false
+	}
 	more := r.Rows.Next()
-	r.tx.nexts.Add(1)
+	r.tx.leave()
 	if more {
 		return true
 	}
@@ -177,8 +220,21 @@ func (r *guardedRows) Next() bool {
 	return false
 }
 
+func (r *guardedRows) Scan(dest ...any) error {
+	if !r.tx.enter() {
+		return errRowsAbandoned
+	}
+	defer r.tx.leave()
+	return r.Rows.Scan(dest...)
+}
+
+// Close closes the Rows; abandoned ones went with their transaction.
 func (r *guardedRows) Close() error {
-	err := r.Rows.Close()
+	var err error
+	if r.tx.enter() {
+		err = r.Rows.Close()
+		r.tx.leave()
+	}
 	r.end()
 	return err
 }
