@@ -109,7 +109,8 @@ func (r *Registry) Has(topic string) bool {
 // the payload is valid or the topic has no schema, and a *Error (class
 // validation) listing the violations otherwise; a payload that is not a
 // single JSON value (empty, truncated, trailing garbage) is a violation at
-// the document root.
+// the document root, and a number past MaxNumberLen or MaxNumberExponent
+// one at its path.
 func (r *Registry) Validate(topic string, payload []byte) error {
 	sch, ok := r.schemas[topic]
 	if !ok {
@@ -122,6 +123,9 @@ func check(sch *jsonschema.Schema, topic string, payload []byte) error {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
 	if err != nil {
 		return &Error{Topic: topic, Violations: []Violation{{Message: "malformed JSON: " + err.Error()}}}
+	}
+	if bad := numberViolation(inst); bad != nil {
+		return &Error{Topic: topic, Violations: []Violation{*bad}}
 	}
 	err = sch.Validate(inst)
 	if err == nil {

@@ -2,6 +2,8 @@ package validate_test
 
 import (
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -242,4 +244,57 @@ func TestRegistryMiddlewareResolvesTopic(t *testing.T) {
 			t.Errorf("handled: got %d, want 1", handled.Load())
 		}
 	})
+}
+
+// TestHugeNumbersAreViolations: a number past MaxNumberExponent or
+// MaxNumberLen is a violation at its path. The schema library compares
+// numbers as big rationals: past an exponent of ±1,000,000 it panicked
+// (minimum, maximum, multipleOf, uniqueItems), and below that a 9-byte
+// "1e999999" cost it about 50 ms.
+func TestHugeNumbersAreViolations(t *testing.T) {
+	r, err := validate.Compile(fuzzSchemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "1" + strings.Repeat("0", validate.MaxNumberLen)
+	tests := []struct{ payload, path string }{
+		{`{"n":1e1000001}`, "/n"},
+		{`{"n":1e999999}`, "/n"},
+		{`{"c":-1E+1000001}`, "/c"},
+		{`{"i":1e-1000001}`, "/i"},
+		{`{"a":[1,2,1e401]}`, "/a/2"},
+		{`{"x":1e99999999999999999999999}`, "/x"},
+		{`{"n":` + long + `}`, "/n"},
+		{`{"b":1e500,"a":[1e500],"a~/":1e500}`, "/a"},
+		{`1e1000001`, ""},
+	}
+	for _, tt := range tests {
+		err := r.Validate("num", []byte(tt.payload))
+		var ve *validate.Error
+		if !errors.As(err, &ve) || len(ve.Violations) != 1 || !strings.HasPrefix(ve.Violations[0].InstancePath, tt.path) {
+			t.Errorf("%.40s: got %v, want one violation at %q", tt.payload, err, tt.path)
+		}
+	}
+	for _, ok := range []string{`{"n":1e2}`, `{"n":5E+2,"x":1e400}`, `{"a":[1e-400]}`, `{"n":` + long[:validate.MaxNumberLen-5] + `e-300}`} {
+		if err := r.Validate("num", []byte(ok)); err != nil && strings.Contains(err.Error(), "number") {
+			t.Errorf("%.40s: got %v, want no number violation", ok, err)
+		}
+	}
+}
+
+// TestDocStatesTheNumberBounds: docs/DLQ.md states the number bounds.
+func TestDocStatesTheNumberBounds(t *testing.T) {
+	data, err := os.ReadFile("../docs/DLQ.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(data)), " ")
+	for _, want := range []string{
+		"longer than " + strconv.Itoa(validate.MaxNumberLen) + " bytes (`validate.MaxNumberLen`)",
+		"exponent beyond ±" + strconv.Itoa(validate.MaxNumberExponent) + " (`validate.MaxNumberExponent`)",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/DLQ.md lacks %q", want)
+		}
+	}
 }
