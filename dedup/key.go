@@ -84,8 +84,8 @@ func lookup(payload []byte, pointer string, tokens []string) (string, error) {
 			}
 			v = next
 		case []any:
-			i, err := strconv.Atoi(t)
-			if err != nil || i < 0 || i >= len(x) {
+			i, ok := arrayIndex(t)
+			if !ok || i >= len(x) {
 				return "", &keyError{detail: "JSON pointer " + pointer + " matches nothing"}
 			}
 			v = x[i]
@@ -100,6 +100,17 @@ func lookup(payload []byte, pointer string, tokens []string) (string, error) {
 		return x.String(), nil
 	}
 	return "", &keyError{detail: "JSON pointer " + pointer + " is not a string or a number"}
+}
+
+// arrayIndex parses an array index token as RFC 6901 writes it: "0" or
+// digits without a leading zero. strconv.Atoi alone took "01", "+1" and
+// "-0" as indexes, so "/items/+1" read items[1].
+func arrayIndex(t string) (int, bool) {
+	if t == "" || (t[0] == '0' && len(t) > 1) || strings.Trim(t, "0123456789") != "" {
+		return 0, false
+	}
+	i, err := strconv.Atoi(t)
+	return i, err == nil
 }
 
 // namespaceEscaper escapes a namespace for StoreKey; built once, as it is

@@ -1,7 +1,10 @@
 package dedup_test
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/dedup"
 )
@@ -21,5 +24,22 @@ func TestStoreKeyNamespacesDoNotCollide(t *testing.T) {
 	}
 	if got := dedup.StoreKey("payments", "u-1"); got != "payments/u-1" {
 		t.Errorf("a plain namespace: got %q, want payments/u-1 (the key it always had)", got)
+	}
+}
+
+// TestJSONPointerArrayIndexIsCanonical: an array index is "0" or digits
+// without a leading zero (RFC 6901); "+1", "01" and "-0" match nothing
+// (strconv.Atoi took them as 1, 1 and 0).
+func TestJSONPointerArrayIndexIsCanonical(t *testing.T) {
+	payload := []byte(`{"a":["x","y"]}`)
+	for ptr, want := range map[string]string{"/a/0": "x", "/a/1": "y", "/a/+1": "", "/a/01": "", "/a/-0": "", "/a/ 1": "", "/a/2": ""} {
+		fn, err := dedup.JSONPointer(ptr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fn(message.NewMessage("u", payload))
+		if want == "" && !errors.Is(err, dedup.ErrNoKey) || want != "" && (err != nil || got != want) {
+			t.Errorf("%s: got %q, %v; want %q", ptr, got, err, want)
+		}
 	}
 }
