@@ -23,7 +23,7 @@ type MemStore struct {
 
 	mu    sync.Mutex
 	items map[string]*memEntry // guarded by mu
-	ring  []*memEntry          // guarded by mu; insertion order, oldest at head
+	ring  []*memEntry          // guarded by mu; insertion order, oldest at head; grows up to max
 	head  int                  // guarded by mu
 	n     int                  // guarded by mu; live slots of ring
 }
@@ -46,7 +46,10 @@ func NewMemStore(max int) (*MemStore, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("%w: memory store max keys %d must be positive", ErrInvalidConfig, max)
 	}
-	return &MemStore{max: max, items: make(map[string]*memEntry, min(max, 1024)), ring: make([]*memEntry, max)}, nil
+	// The ring grows with use up to max: allocated at max up front, a
+	// max_keys of 2^63-1 panicked (makeslice) and one of 10^9 took 8 GB
+	// before the first message.
+	return &MemStore{max: max, items: make(map[string]*memEntry, min(max, initialRing)), ring: make([]*memEntry, min(max, initialRing))}, nil
 }
 
 // Claim implements Store.
@@ -125,10 +128,26 @@ sweep:
 			break sweep
 		}
 		s.ring[s.head] = nil
-		s.head = (s.head + 1) % s.max
+		s.head = (s.head + 1) % len(s.ring)
 		s.n--
 	}
-	s.ring[(s.head+s.n)%s.max] = e
+	if s.n == len(s.ring) { // below max, or the sweep would have made room
+		s.grow()
+	}
+	s.ring[(s.head+s.n)%len(s.ring)] = e
 	s.n++
 	s.items[e.key] = e
+}
+
+// initialRing is the ring's first size (or max, when smaller).
+const initialRing = 1024
+
+// grow doubles the ring, up to max, keeping the order with the oldest at
+// index 0. Called with mu held.
+func (s *MemStore) grow() {
+	ring := make([]*memEntry, min(2*len(s.ring), s.max))
+	for i := range s.n {
+		ring[i] = s.ring[(s.head+i)%len(s.ring)]
+	}
+	s.ring, s.head = ring, 0
 }

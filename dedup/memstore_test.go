@@ -3,6 +3,7 @@ package dedup_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -63,6 +64,59 @@ func TestMemStoreIsBounded(t *testing.T) {
 			t.Errorf("len after releases: got %d, want <= 3", got)
 		}
 	})
+}
+
+// TestMemStoreGrowsToMax: the ring is allocated as identities arrive, so
+// a huge max (max_keys from a file) costs nothing up front (it panicked in
+// makeslice, or allocated 8 bytes a key before the first message), and a
+// ring grown past its first size keeps insertion order: the oldest is
+// forgotten first once max is reached, and released slots are swept.
+func TestMemStoreGrowsToMax(t *testing.T) {
+	ctx := context.Background()
+	if s, err := dedup.NewMemStore(math.MaxInt); err != nil || s.Len() != 0 {
+		t.Fatalf("NewMemStore(MaxInt): %v", err)
+	}
+	const max = 3000
+	released := func(i int) bool { return i < 100 || i%7 == 3 }
+	s, err := dedup.NewMemStore(max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 * max {
+		key := fmt.Sprint(i)
+		if released(i) { // a stale slot; the first ones move the ring's head
+			_, _ = s.Claim(ctx, key, 1, time.Minute)
+			_ = s.Release(ctx, key, 1)
+			continue
+		}
+		if err := s.Done(ctx, key, 1, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Len(); got > max {
+		t.Errorf("len: got %d, want at most %d", got, max)
+	}
+	// Forgotten oldest first: from the newest back, once a done key is
+	// missing no older one is kept; and about max of them are (the
+	// released claims' stale slots took the rest).
+	kept, gap := 0, false
+	for i := 2*max - 1; i >= 0; i-- {
+		if released(i) {
+			continue
+		}
+		done, _ := s.IsDone(ctx, fmt.Sprint(i))
+		switch {
+		case done && gap:
+			t.Fatalf("key %d kept after a newer one was forgotten", i)
+		case done:
+			kept++
+		default:
+			gap = true
+		}
+	}
+	if kept < max*5/6 || kept > max {
+		t.Errorf("kept %d done keys, want about %d", kept, max)
+	}
 }
 
 // Every Levee store tells whether an identity is done (the replayer asks).
