@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -160,8 +161,10 @@ func (s *Server) canaryForm(r *http.Request) (dlqops.CanaryPlan, float64, error)
 		}
 	}
 	if v := r.PostFormValue("rate"); v != "" {
-		if rate, err = strconv.ParseFloat(v, 64); err != nil || rate < 0 {
-			return plan, 0, errBadInput("rate: want a number of messages per second")
+		// NaN and Inf parse, and were refused only by the replayer, as a
+		// conflict (409) naming its option.
+		if rate, err = strconv.ParseFloat(v, 64); err != nil || math.IsNaN(rate) || math.IsInf(rate, 0) || rate < 0 {
+			return plan, 0, errBadInput("rate: want a finite number of messages per second, 0 or more")
 		}
 	}
 	plan, err = plan.Validate()

@@ -248,6 +248,12 @@ func TestArchiveAndRestore(t *testing.T) {
 	if a := f.audit.String(); strings.Count(a, `"action":"archived"`) != 2 || strings.Count(a, `"action":"restored"`) != 1 || !strings.Contains(a, `"actor":"alice"`) {
 		t.Errorf("audit log: %s", a)
 	}
+	// A browser reads these as //evil.example too.
+	for _, back := range []string{"/\\evil.example", "/\t/evil.example", "/\n/evil.example"} {
+		if rec := f.do("POST", "/archive", "alice", url.Values{"id": {"Lb"}, "csrf": {tok}, "back": {back}}); rec.Header().Get("Location") != "/" {
+			t.Errorf("back %q: got %d %q, want /", back, rec.Code, rec.Header().Get("Location"))
+		}
+	}
 }
 
 func TestReplayAndEdit(t *testing.T) {
@@ -309,6 +315,18 @@ func TestCanaryFromTheConsole(t *testing.T) {
 	}
 	if !strings.Contains(f.audit.String(), `"action":"canary_started"`) {
 		t.Error("audit log lacks the canary")
+	}
+}
+
+// TestCanaryRateMustBeFinite: a NaN or infinite rate is the form's bad
+// input (400); it parsed, and the replayer refused it as a conflict (409).
+func TestCanaryRateMustBeFinite(t *testing.T) {
+	f := newFixture(t)
+	for _, rate := range []string{"NaN", "+Inf", "-1"} {
+		rec := f.do("POST", "/canary", "alice", url.Values{"by": {"fingerprint"}, "key": {"g1"}, "csrf": {f.csrf("alice")}, "rate": {rate}})
+		if rec.Code != 400 {
+			t.Errorf("rate %s: got %d, want 400", rate, rec.Code)
+		}
 	}
 }
 
