@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -41,9 +42,9 @@ func MetadataKey(name string) (KeyFunc, error) {
 
 // JSONPointer returns a KeyFunc reading the identity from the JSON payload
 // at pointer (RFC 6901, e.g. "/order/id"). The value must be a string or a
-// number (taken as written); anything else, a payload that is not JSON, or
-// a pointer that matches nothing means no identity. The error for a
-// malformed pointer wraps ErrInvalidConfig.
+// number (taken as written); anything else, a payload that is not one JSON
+// value (trailing data included), or a pointer that matches nothing means
+// no identity. The error for a malformed pointer wraps ErrInvalidConfig.
 func JSONPointer(pointer string) (KeyFunc, error) {
 	tokens, err := parsePointer(pointer)
 	if err != nil {
@@ -74,6 +75,12 @@ func lookup(payload []byte, pointer string, tokens []string) (string, error) {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return "", &keyError{detail: "payload is not JSON: " + err.Error()}
+	}
+	// One value only: `{"id":"a"}{"id":"b"}` or `{"id":"a"} x` is not a
+	// JSON payload (validate refuses it too), and its first value is not
+	// the identity.
+	if _, err := dec.Token(); err != io.EOF {
+		return "", &keyError{detail: "payload is not JSON: data after the first value"}
 	}
 	for _, t := range tokens {
 		switch x := v.(type) {

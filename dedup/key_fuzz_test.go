@@ -14,8 +14,8 @@ import (
 
 // FuzzJSONPointer reads an identity from arbitrary payloads at arbitrary
 // pointers: a malformed pointer is refused by JSONPointer, and otherwise
-// the key function returns a string or number from the payload or an
-// error wrapping ErrNoKey, never a panic. Where the payload is built with
+// the key function returns a string or number from a payload that is JSON
+// or an error wrapping ErrNoKey, never a panic. Where the payload is built with
 // the value at the pointer's place (member names escaped per RFC 6901, an
 // array index written canonically), the function returns that value; an
 // index written otherwise ("01", "+1", "-0") matches nothing.
@@ -26,12 +26,17 @@ func FuzzJSONPointer(f *testing.F) {
 	f.Add("", "1e999999", "0", "01", "x", uint8(3))
 	f.Add("/a/+1", `{"a":[1,2]}`, "+1", "-0", "y", uint8(4))
 	f.Add("/a/01", `{"a":[1,2]}`, "a", "+2", "z", uint8(2))
+	f.Add("/id", `{"id":"a"}{"id":"b"}`, "id", "", "v", uint8(0))
+	f.Add("/id", `{"id":"a"} x`, "id", "", "v", uint8(0))
 	f.Add("/a/-0", `{"a":[1,2]}`, "\xff", "003", "z", uint8(5))
 	f.Fuzz(func(t *testing.T, pointer, payload, tok1, tok2, value string, shape uint8) {
 		if fn, err := dedup.JSONPointer(pointer); err == nil {
 			_, kerr := fn(message.NewMessage("u", []byte(payload)))
 			if kerr != nil && !errors.Is(kerr, dedup.ErrNoKey) {
 				t.Fatalf("JSONPointer(%q) on %q: %v does not wrap ErrNoKey", pointer, payload, kerr)
+			}
+			if kerr == nil && !json.Valid([]byte(payload)) {
+				t.Fatalf("JSONPointer(%q) found an identity in %q, which is not JSON", pointer, payload)
 			}
 		}
 		// Round trip: the value placed at the pointer's place is found.

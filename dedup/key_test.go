@@ -43,3 +43,18 @@ func TestJSONPointerArrayIndexIsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONPointerOneValue: a payload with data after its first JSON value
+// has no identity (it was the first value's), as validate refuses it.
+func TestJSONPointerOneValue(t *testing.T) {
+	fn, err := dedup.JSONPointer("/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for payload, want := range map[string]string{`{"id":"a"}`: "a", " {\"id\":\"a\"}\n": "a", `{"id":"a"}{"id":"b"}`: "", `{"id":"a"} x`: "", `{"id":"a"},`: ""} {
+		got, err := fn(message.NewMessage("u", []byte(payload)))
+		if want == "" && !errors.Is(err, dedup.ErrNoKey) || want != "" && (err != nil || got != want) {
+			t.Errorf("%q: got %q, %v; want %q", payload, got, err, want)
+		}
+	}
+}
