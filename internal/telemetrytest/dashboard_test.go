@@ -144,19 +144,7 @@ func TestDashboardSeriesExported(t *testing.T) {
 		}
 	}
 
-	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatalf("dashboard is not valid JSON: %v", err)
-	}
+	dash := readDashboard(t)
 	series := regexp.MustCompile(`levee_[a-z_]+`)
 	checked := 0
 	for _, p := range dash.Panels {
@@ -202,19 +190,7 @@ func levee(m map[string]bool) []string {
 // by group, as docs/alerts does; a sum shows the replica count times the
 // truth.
 func TestDashboardSharedStoreGaugesTakeMax(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatal(err)
-	}
+	dash := readDashboard(t)
 	agg := regexp.MustCompile(`(\w+)\s+by\s*\([^)]*\)\s*\(\s*levee_dlq_group_\w+`)
 	checked := 0
 	for _, p := range dash.Panels {
@@ -242,19 +218,7 @@ func TestDashboardSharedStoreGaugesTakeMax(t *testing.T) {
 // them.
 func TestDashboardOutcomePanelsSelectWhatTheySay(t *testing.T) {
 	outcomes := []string{"acked", "nacked", "deferred", "dead_lettered"}
-	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title, Description string
-			Targets            []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatal(err)
-	}
+	dash := readDashboard(t)
 	matcher := regexp.MustCompile(`outcome\s*(=~|!~|!=|=)\s*"([^"]*)"`)
 	checked := 0
 	for _, p := range dash.Panels {
@@ -305,19 +269,7 @@ func TestDashboardOutcomePanelsSelectWhatTheySay(t *testing.T) {
 // replica hide an open one, unless draining is dropped first (< 3) or the
 // panel keeps one line per replica.
 func TestDashboardAggregatesGaugesOverReplicas(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatal(err)
-	}
+	dash := readDashboard(t)
 	for _, tt := range []struct {
 		series string
 		ok     func(agg, by, inner string) bool
@@ -352,4 +304,26 @@ func TestDashboardAggregatesGaugesOverReplicas(t *testing.T) {
 // keeps a line per instance or drops draining (3) first.
 func perReplicaOrPaused(_, by, inner string) bool {
 	return strings.Contains(by, "instance") || strings.Contains(inner, "< 3")
+}
+
+// dashboard is what the tests read of docs/dashboards/levee.json.
+type dashboard struct {
+	Panels []struct {
+		Title, Description string
+		Targets            []struct{ Expr string }
+	}
+}
+
+// readDashboard reads docs/dashboards/levee.json.
+func readDashboard(t *testing.T) dashboard {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash dashboard
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard is not valid JSON: %v", err)
+	}
+	return dash
 }

@@ -4,12 +4,10 @@ package telemetrytest_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -167,19 +165,7 @@ type quantileTarget struct {
 // quantileTargets returns every histogram_quantile query of the dashboard.
 func quantileTargets(t *testing.T) []quantileTarget {
 	t.Helper()
-	raw, err := os.ReadFile("../../docs/dashboards/levee.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatal(err)
-	}
+	dash := readDashboard(t)
 	quant := regexp.MustCompile(`^histogram_quantile\(([0-9.]+),`)
 	bucket := regexp.MustCompile(`(levee_[a-z_]+)_bucket`)
 	var out []quantileTarget
