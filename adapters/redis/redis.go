@@ -11,6 +11,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -161,6 +162,7 @@ func members(n int, newClient func() *redis.Client, s transport.Settings) (*fani
 			ClaimInterval:                 min(ackDeadline/2, redisstream.DefaultClaimInterval),
 			DisableIndefiniteInitialBlock: true,
 			Unmarshaller:                  unmarshaller{},
+			ShouldStopOnReadErrors:        readEnded,
 		}, ackDeadline, s.Logger)
 	}
 	fan, err := fanin.New(subs...)
@@ -169,6 +171,16 @@ func members(n int, newClient func() *redis.Client, s transport.Settings) (*fani
 	}
 	fan.TrustUndecodable() // the unmarshaller sets it, and drops a producer's
 	return fan, nil
+}
+
+// readEnded reports whether a read error means the subscription ended:
+// its client closed (Close closes it after its consuming goroutine
+// returned) or its context ended. watermill-redisstream's reading
+// goroutine otherwise sleeps 500 ms after every error before it looks for
+// the end, so it outlived the transport's Close (goleak saw it). Any other
+// error is retried, as before.
+func readEnded(err error) bool {
+	return errors.Is(err, redis.ErrClosed) || errors.Is(err, context.Canceled)
 }
 
 // isAuthError reports whether err is a server reply refusing the
