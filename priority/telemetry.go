@@ -89,7 +89,7 @@ func newSchedTelemetry(s *Scheduler) (*schedTelemetry, error) {
 	}
 	inUse, err := m.Int64ObservableGauge(telemetry.Name(component, "slots.in_use"),
 		metric.WithUnit("{slot}"),
-		metric.WithDescription("Scheduler slots held by running messages."))
+		metric.WithDescription("Scheduler slots held by messages: running, or waiting inside their slot (for a rate-limit token or the drain ramp, in an open batch)."))
 	if err != nil {
 		return nil, err
 	}
