@@ -39,6 +39,14 @@ func (dl Record) Identity() string {
 	return dl.OriginalUUID
 }
 
+// keyedIdentity reports whether dl's identity came from the consumer's
+// key function: a levee.KeyDedupID other than the original UUID (the
+// identity a replay of a UUID-keyed message carries).
+func keyedIdentity(dl *Record) bool {
+	id := dl.Metadata[levee.KeyDedupID]
+	return id != "" && id != dl.OriginalUUID
+}
+
 // alreadyDone returns ErrAlreadySucceeded (or ErrDoneCheck) when the run
 // must hold dl back because its identity is done, nil otherwise.
 func (u *run) alreadyDone(ctx context.Context, dl *Record) error {

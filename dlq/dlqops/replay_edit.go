@@ -11,7 +11,10 @@ import (
 // edit passes the same checks as a replay (max replays, allowed topic, and
 // the validator, run on the edited payload: a JSON Schema of the topic
 // rejects a bad edit before anything is published), is published with the
-// letter's lineage, and the letter is marked replayed. The stored letter
+// letter's lineage, and the letter is marked replayed. Its dedup identity
+// is the letter's when that was the message's UUID; one the consumer's key
+// function gave (a metadata key, a JSON pointer) is left to the key
+// function, which reads it from the edited message. The stored letter
 // keeps its original payload; when the store is a Browser the edit is
 // added to its events (EventEdited, with the edited payload's size and
 // SHA-256) under actor. A held edit returns the held item and its error
@@ -33,7 +36,7 @@ func (r *Replayer) ReplayEdited(ctx context.Context, id string, payload []byte, 
 	dl := claimed[0]
 	dl.Payload = payload
 	var got ReplayItem
-	u := &run{r: r, start: now, onItem: func(it ReplayItem) { got = it }}
+	u := &run{r: r, start: now, edited: true, onItem: func(it ReplayItem) { got = it }}
 	k := u.keep(ctx, claimed)
 	err = u.one(ctx, &dl)
 	k.stop()

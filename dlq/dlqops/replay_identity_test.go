@@ -97,3 +97,45 @@ func TestReplayHoldsASucceededMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestEditedReplayLeavesAKeyedIdentityToTheConsumer: an edited replay
+// carries no levee.KeyDedupID the consumer's key function gave the
+// letter (the edit may change the field the key is read from: the key
+// function reads it again from the edited payload); a letter keyed by its
+// UUID keeps it. Before, the edited replay kept the old identity, so a
+// consumer deduplicated the edited order under the old order's ID.
+func TestEditedReplayLeavesAKeyedIdentityToTheConsumer(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		dedupID string // on the letter
+		want    string // "" for none
+	}{
+		{"keyed: left to the consumer", "order-7", ""},
+		{"by UUID: kept", "", "u000"},
+		{"replay of a UUID-keyed message: kept", "u000", "u000"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := dlqops.NewMemStore()
+			msg := opsDeadLetterMsg("u000", "orders", opsFP, 0, opsNow)
+			if tt.dedupID != "" {
+				msg.Metadata[levee.KeyDedupID] = tt.dedupID
+			}
+			rec := dlqops.NewRecord(msg, "orders.dlq", opsNow)
+			if _, err := s.Add(context.Background(), rec); err != nil {
+				t.Fatal(err)
+			}
+			p := &opsPublisher{}
+			r := opsReplayer(t, s, p)
+			if _, err := r.ReplayEdited(context.Background(), rec.ID, []byte(`{"order":"order-8"}`), "alice"); err != nil {
+				t.Fatal(err)
+			}
+			msgs, _, _ := p.sent()
+			if len(msgs) != 1 {
+				t.Fatalf("sent %d messages, want 1", len(msgs))
+			}
+			if got, ok := msgs[0].Metadata[levee.KeyDedupID]; got != tt.want || (tt.want == "" && ok) {
+				t.Errorf("%s: got %q (set %v), want %q", levee.KeyDedupID, got, ok, tt.want)
+			}
+		})
+	}
+}

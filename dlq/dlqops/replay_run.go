@@ -28,6 +28,8 @@ type run struct {
 	onItem func(ReplayItem)
 	// newIdentity: ReplaySelection.NewIdentity.
 	newIdentity bool
+	// edited: the run replays an edited payload (ReplayEdited).
+	edited bool
 	// token says the run holds a token of limiter taken before its last
 	// claim and not spent yet (see step).
 	token bool
@@ -239,8 +241,14 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	}
 	now := r.cfg.now()
 	msg := ReplayMessage(*dl, r.cfg.newUUID(), now)
-	if u.newIdentity {
+	switch {
+	case u.newIdentity:
 		msg.Metadata[levee.KeyDedupID] = msg.UUID
+	case u.edited && keyedIdentity(dl):
+		// The consumer's key function gave the letter its identity (a
+		// metadata key, a JSON pointer): it gives the edited payload's,
+		// which the edit may have changed, so the replay carries none.
+		delete(msg.Metadata, levee.KeyDedupID)
 	}
 	err = u.publish(ctx, dl, msg)
 	if err != nil {
