@@ -76,17 +76,10 @@ func (c *Config) Warnings(deps Deps) []string {
 	var out []string
 	for _, name := range c.HandlerNames() {
 		h := c.handlers[name]
-		if w := c.aloneWarning(name, h); w != "" {
-			out = append(out, w)
-		}
-		if w := c.batchSlotsWarning(name, h); w != "" {
-			out = append(out, w)
-		}
-		if w := c.leaseWarning(name, h); w != "" {
-			out = append(out, w)
-		}
-		if w := c.sharedSlotWarning(name, h); w != "" {
-			out = append(out, w)
+		for _, check := range []func(string, *Handler) string{c.aloneWarning, c.batchSlotsWarning, c.leaseWarning, c.sharedSlotWarning} {
+			if w := check(name, h); w != "" {
+				out = append(out, w)
+			}
 		}
 		if _, ok := Value[HandlerFleet](h, "fleet"); ok && !c.hasFleet && deps.FleetStore == nil {
 			out = append(out, c.at("handlers."+name+".fleet")+": a fleet section needs a fleet store and the file has no top-level `fleet: {store: redis://...}` "+

@@ -22,15 +22,6 @@ func (c *Config) sharedSlotWarning(name string, h *Handler) string {
 	if !ok || pc.Scheduler == "" {
 		return ""
 	}
-	var others []string
-	for _, n := range c.HandlerNames() {
-		if o, ok := Value[priority.Config](c.handlers[n], "priority"); ok && n != name && o.Scheduler == pc.Scheduler {
-			others = append(others, n)
-		}
-	}
-	if len(others) == 0 {
-		return ""
-	}
 	path, what := "", ""
 	if rc, ok := Value[ratelimit.Config](h, "ratelimit"); ok && rc.Mode != "reject" && limits(rc) {
 		path, what = "handlers."+name+".ratelimit", "rate-limit tokens"
@@ -38,6 +29,15 @@ func (c *Config) sharedSlotWarning(name string, h *Handler) string {
 		path, what = "handlers."+name+".fleet.ratelimit", "fleet rate-limit tokens"
 	}
 	if path == "" {
+		return ""
+	}
+	var others []string
+	for _, n := range c.HandlerNames() {
+		if o, ok := Value[priority.Config](c.handlers[n], "priority"); ok && n != name && o.Scheduler == pc.Scheduler {
+			others = append(others, n)
+		}
+	}
+	if len(others) == 0 {
 		return ""
 	}
 	return fmt.Sprintf("%s: the messages of %s wait for %s while they hold a slot of scheduler %s, which %s also use: "+

@@ -71,15 +71,7 @@ func TestSharedSlotsRateLimitHoldsSlots(t *testing.T) {
 				"  reports:\n    priority: {scheduler: s}\n    ratelimit: {rate: 1/s, mode: " + tt.mode + "}\n" +
 				"  pay:\n    priority: {scheduler: s}\n"
 			synctest.Test(t, func(t *testing.T) {
-				cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				applied, err := config.Build(cfg, config.Deps{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer applied.Close()
+				applied := buildFile(t, y)
 				noop := func(*message.Message) ([]*message.Message, error) { return nil, nil }
 				reports, pay := applied.Stack("reports").Middleware(noop), applied.Stack("pay").Middleware(noop)
 				ctx, cancel := context.WithCancel(context.Background())

@@ -27,15 +27,7 @@ func TestSharedSchedulerLeaksNoSlot(t *testing.T) {
 		"  notify:\n    priority: {scheduler: shared}\n    ratelimit: {rate: 2/s, max_wait: 200ms}\n" +
 		"  slow:\n    recover: true\n    timeout: 100ms\n    priority: {scheduler: shared}\n"
 	synctest.Test(t, func(t *testing.T) {
-		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		applied, err := config.Build(cfg, config.Deps{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer applied.Close()
+		applied := buildFile(t, y)
 		s, ok := applied.Scheduler("pay")
 		if !ok {
 			t.Fatal("no scheduler")
@@ -97,4 +89,20 @@ func TestSharedSchedulerLeaksNoSlot(t *testing.T) {
 			t.Fatalf("got %d slots in use at the end, want 0", st.InUse)
 		}
 	})
+}
+
+// buildFile parses y as levee.yaml and builds it with no deps, closing
+// what it built when the test ends.
+func buildFile(t *testing.T, y string) *config.Applied {
+	t.Helper()
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := config.Build(cfg, config.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = applied.Close() })
+	return applied
 }

@@ -37,7 +37,7 @@ func termSafe(s string, keepNewlines bool) string {
 			b.WriteString(`\r`)
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case unsafeRune(r):
+		case untrusted.Hidden(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteString(s[i : i+size])
@@ -50,7 +50,7 @@ func termSafe(s string, keepNewlines bool) string {
 func needsEscape(s string, keepNewlines bool) bool {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || (r < 0x20 && !(r == '\n' && keepNewlines)) || r == 0x7f || unsafeRune(r) {
+		if (r == utf8.RuneError && size == 1) || (r < 0x20 && !(r == '\n' && keepNewlines)) || r == 0x7f || untrusted.Hidden(r) {
 			return true
 		}
 		i += size
@@ -58,23 +58,19 @@ func needsEscape(s string, keepNewlines bool) bool {
 	return false
 }
 
-// unsafeRune reports C1 controls, bidirectional controls (the Trojan
-// Source characters) and the line and paragraph separators.
-func unsafeRune(r rune) bool { return untrusted.Hidden(r) }
-
 // jsonSafe escapes, inside an encoding/json output, the characters
 // encoding/json leaves raw but a terminal acts on: DEL, C1 controls and
 // bidi controls (it already escapes C0 controls, U+2028 and U+2029, and
 // replaces invalid UTF-8). They can only occur inside JSON strings, where
 // \uXXXX is the same character, so the document decodes unchanged.
 func jsonSafe(data []byte) []byte {
-	if !bytes.ContainsFunc(data, func(r rune) bool { return r == 0x7f || unsafeRune(r) }) {
+	if !bytes.ContainsFunc(data, func(r rune) bool { return r == 0x7f || untrusted.Hidden(r) }) {
 		return data
 	}
 	var b bytes.Buffer
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
-		if r == 0x7f || unsafeRune(r) {
+		if r == 0x7f || untrusted.Hidden(r) {
 			fmt.Fprintf(&b, `\u%04x`, r)
 		} else {
 			b.Write(data[i : i+size])

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/levee-dev/levee/cmd/internal/untrusted"
 	"os"
 	"slices"
 	"strings"
@@ -45,7 +46,7 @@ const hostile = "\x1b]0;pwned\x07\x1b[2J\x1b[31m\u009b1m\x7f\u202egnp.exe\rOK"
 // on (other than newline), or "".
 func terminalActive(out string) string {
 	for _, r := range out {
-		if (r < 0x20 && r != '\n') || r == 0x7f || unsafeRune(r) {
+		if (r < 0x20 && r != '\n') || r == 0x7f || untrusted.Hidden(r) {
 			return strings.ToValidUTF8(string(r), "?")
 		}
 	}
