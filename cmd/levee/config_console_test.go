@@ -21,6 +21,9 @@ func TestConfigCheckConsole(t *testing.T) {
 		{"short password", "console:\n  users: [{name: a, password: short, role: admin}]\n", "password of at least 8 bytes", 1},
 		{"bad role", "console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: root}]\n", `role "root"`, 1},
 		{"trace link", "console:\n  trace_link: http://jaeger/trace\n", "has no {trace_id}", 1},
+		{"login throttle", "console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: viewer}]\n  login_throttle: {burst: 5, per_minute: 2}\n", ": ok", 0},
+		{"login throttle off", "console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: viewer}]\n  login_throttle: {off: true}\n", ": ok", 0},
+		{"negative login throttle", "console:\n  login_throttle: {per_minute: -1}\n", "per_minute must be finite and not negative", 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".yaml")

@@ -71,6 +71,8 @@ type Config struct {
 	AuditLog string `yaml:"audit_log"`
 	// Canary holds the canary replay defaults.
 	Canary Canary `yaml:"canary"`
+	// LoginThrottle bounds failed logins per client address.
+	LoginThrottle LoginThrottle `yaml:"login_throttle"`
 }
 
 // DefaultListen is Config.Listen's default.
@@ -104,6 +106,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TraceLink != "" && !strings.Contains(c.TraceLink, "{trace_id}") {
 		return fmt.Errorf("console trace_link %q has no {trace_id}", c.TraceLink)
+	}
+	if err := c.LoginThrottle.validate(); err != nil {
+		return err
 	}
 	if c.Canary.Rate < 0 || c.Canary.Wait < 0 {
 		return errors.New("console canary: negative rate or wait")

@@ -28,6 +28,9 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("largest first, %d a page", groupsPerPage),
 		"(default 0: the first failure halts)",
 		fmt.Sprintf("is at most %d MiB", maxForm>>20),
+		fmt.Sprintf("after %d failed logins (`login_throttle.burst`)", DefaultLoginBurst),
+		fmt.Sprintf("client earns %d more a minute (`per_minute`)", DefaultLoginPerMinute),
+		fmt.Sprintf("login_throttle: {burst: %d, per_minute: %d}", DefaultLoginBurst, DefaultLoginPerMinute),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/CONSOLE.md does not say %q", want)

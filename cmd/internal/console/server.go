@@ -59,6 +59,7 @@ type Server struct {
 	auditMu sync.Mutex // guards writes to deps.Audit
 
 	canaries *canaries
+	throttle *throttle
 }
 
 // New returns a Server. It returns an error wrapping ErrInvalidConfig when
@@ -85,7 +86,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, store: b, tpl: tpl, csrfKey: key, canaries: newCanaries()}
+	s := &Server{cfg: cfg, deps: deps, store: b, tpl: tpl, csrfKey: key, canaries: newCanaries(),
+		throttle: newThrottle(cfg.LoginThrottle)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -115,6 +117,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /edit", s.edit)
 	mux.HandleFunc("POST /canary", s.startCanary)
 	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.refused(w, r, "cross-origin request refused")
+	}))
 	return s.secure(s.authenticate(cop.Handler(s.csrf(mux))))
 }
 
@@ -150,24 +155,31 @@ func (s *Server) secure(next http.Handler) http.Handler {
 // admin named "local", and only a request for a loopback Host is served
 // (against DNS rebinding: a site whose name resolves to 127.0.0.1 is
 // same-origin to itself, so neither the CSRF token nor the cross-origin
-// protection stops its pages). A viewer's POST is refused.
+// protection stops its pages). A viewer's POST is refused. A refused login
+// is audited and counted against its client address; a client past its
+// LoginThrottle is answered 429 before its credentials are looked at.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.cfg.HasAuth() && !loopbackHost(r.Host) {
 			http.Error(w, "levee/console: without authentication the console serves only a loopback Host (localhost, 127.0.0.1, [::1])", http.StatusForbidden)
 			return
 		}
+		if s.refuseThrottled(w, r) {
+			return
+		}
 		p, ok := s.login(r)
 		if !ok {
+			s.loginFailed(r)
 			w.Header().Set("WWW-Authenticate", `Basic realm="levee dead-letter console", charset="UTF-8"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, p))
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && p.Role != RoleAdmin {
-			http.Error(w, "read-only role", http.StatusForbidden)
+			s.refused(w, r, "read-only role")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -225,7 +237,7 @@ func (s *Server) csrf(next http.Handler) http.Handler {
 			}
 			want := s.csrfToken(who(r))
 			if got := r.PostFormValue("csrf"); !hmac.Equal([]byte(got), []byte(want)) {
-				http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
+				s.refused(w, r, "missing or wrong CSRF token")
 				return
 			}
 		}
