@@ -21,14 +21,37 @@ type canaryRun struct {
 	Started time.Time
 	Plan    dlqops.CanaryPlan
 
-	mu       sync.Mutex            // guards progress
-	progress dlqops.CanaryProgress // guarded by mu
+	cancel context.CancelFunc // stops the run
+
+	mu        sync.Mutex            // guards progress and stoppedBy
+	progress  dlqops.CanaryProgress // guarded by mu
+	stoppedBy string                // guarded by mu; who stopped the run
 }
 
 func (c *canaryRun) snapshot() dlqops.CanaryProgress {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.progress
+}
+
+// StoppedBy names the operator who stopped the run ("" when nobody did).
+func (c *canaryRun) StoppedBy() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stoppedBy
+}
+
+// stop asks a running run to stop on behalf of actor; it reports false
+// when the run had already ended or been stopped.
+func (c *canaryRun) stop(actor string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.progress.Done || c.stoppedBy != "" {
+		return false
+	}
+	c.stoppedBy = actor
+	c.cancel()
+	return true
 }
 
 // canaries holds the runs of this process (they are not kept across
@@ -82,11 +105,14 @@ func (c *canaries) start(run *canaryRun, rp *dlqops.Replayer, f dlqops.Filter) e
 			return fmt.Errorf("levee/console: canary %d of this group is still running", r.ID)
 		}
 	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	run.cancel = cancel
 	c.runs = append(c.runs, run)
 	run.ID = len(c.runs)
 	c.mu.Unlock()
 	c.wg.Go(func() {
-		final, _ := rp.Canary(c.ctx, dlqops.ReplaySelection{Filter: f}, run.Plan, func(p dlqops.CanaryProgress) {
+		defer cancel()
+		final, _ := rp.Canary(ctx, dlqops.ReplaySelection{Filter: f}, run.Plan, func(p dlqops.CanaryProgress) {
 			run.mu.Lock()
 			run.progress = p
 			run.mu.Unlock()
@@ -169,6 +195,24 @@ func (s *Server) canaryForm(r *http.Request) (dlqops.CanaryPlan, float64, error)
 	}
 	plan, err = plan.Validate()
 	return plan, rate, err
+}
+
+// stopCanary stops a running canary replay: the letters of the current
+// wave that were already published stay replayed (their outcomes are no
+// longer awaited), and the letters it did not claim stay new, untouched.
+func (s *Server) stopCanary(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.Atoi(r.PostFormValue("run"))
+	run := s.canaries.get(id)
+	if run == nil {
+		s.fail(w, r, http.StatusNotFound, errBadInput("no such canary run"))
+		return
+	}
+	if !run.stop(who(r).Name) {
+		s.fail(w, r, http.StatusConflict, errBadInput(fmt.Sprintf("canary run %d has already ended", run.ID)))
+		return
+	}
+	s.audit(r, "canary_stopped", map[string]any{"by": run.By, "key": run.Key, "run": run.ID})
+	http.Redirect(w, r, "/canary?run="+strconv.Itoa(run.ID), http.StatusSeeOther)
 }
 
 func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {

@@ -165,3 +165,59 @@ func TestReplayOfAClaimedLetterSaysSo(t *testing.T) {
 		t.Errorf("second replay of a replayed letter: got %d, want 409", rec.Code)
 	}
 }
+
+// TestStopCanary: an admin stops a canary while its first wave waits (a
+// wait of a minute): the run ends at once, marked as stopped by them, the
+// letters it did not claim stay new, the stop is audited, and the group
+// may be started again. A viewer may not stop it, and a second stop is a
+// conflict.
+func TestStopCanary(t *testing.T) {
+	f := newFixture(t)
+	f.down.SetBroken(false)
+	tok := f.csrf("alice")
+	start := url.Values{"by": {"fingerprint"}, "key": {"g1"}, "csrf": {tok}, "wait": {"1m"}}
+	if rec := f.do("POST", "/canary", "alice", start); rec.Code != 303 {
+		t.Fatalf("start: got %d %s", rec.Code, rec.Body)
+	}
+	waitFor(t, "the first wave to wait", func() bool { return f.down.Received() == 1 })
+	page := f.do("GET", "/canary?run=1", "alice", nil).Body.String()
+	if !strings.Contains(page, `id="stop-canary"`) {
+		t.Fatalf("a running canary's page has no stop button: %s", page)
+	}
+	if strings.Contains(f.do("GET", "/canary?run=1", "victor", nil).Body.String(), `id="stop-canary"`) {
+		t.Error("a viewer is offered the stop button")
+	}
+	stop := url.Values{"run": {"1"}, "csrf": {tok}}
+	if rec := f.do("POST", "/canary/stop", "victor", url.Values{"run": {"1"}, "csrf": {f.srv.csrfToken(principal{"victor", RoleViewer})}}); rec.Code != 403 {
+		t.Errorf("a viewer's stop: got %d want 403", rec.Code)
+	}
+	if rec := f.do("POST", "/canary/stop", "alice", stop); rec.Code != 303 || rec.Header().Get("Location") != "/canary?run=1" {
+		t.Fatalf("stop: got %d %q %s", rec.Code, rec.Header().Get("Location"), rec.Body)
+	}
+	waitFor(t, "the canary to end", func() bool {
+		return strings.Contains(f.do("GET", "/canary?run=1", "alice", nil).Body.String(), "STOPPED by alice")
+	})
+	page = f.do("GET", "/canary?run=1", "alice", nil).Body.String()
+	if strings.Contains(page, `http-equiv="refresh"`) || strings.Contains(page, `id="stop-canary"`) {
+		t.Errorf("a stopped canary's page still refreshes or offers a stop: %s", page)
+	}
+	if got := f.down.Received(); got != 1 {
+		t.Errorf("published %d replays, want only the first wave's 1", got)
+	}
+	left, _ := f.store.List(context.Background(), dlqops.Filter{Group: "g1", Statuses: []dlqops.Status{dlqops.StatusNew}})
+	if len(left) != 4 {
+		t.Errorf("%d letters of the group still new, want the 4 the canary did not claim", len(left))
+	}
+	if rec := f.do("POST", "/canary/stop", "alice", stop); rec.Code != 409 {
+		t.Errorf("stopping an ended canary: got %d want 409", rec.Code)
+	}
+	if rec := f.do("POST", "/canary/stop", "alice", url.Values{"run": {"7"}, "csrf": {tok}}); rec.Code != 404 {
+		t.Errorf("stopping no such run: got %d want 404", rec.Code)
+	}
+	if a := f.audit.String(); !strings.Contains(a, `"action":"canary_stopped"`) || !strings.Contains(a, `"actor":"alice"`) {
+		t.Errorf("the stop is not audited: %s", a)
+	}
+	if rec := f.do("POST", "/canary", "alice", start); rec.Code != 303 {
+		t.Errorf("start after the stop: got %d %s", rec.Code, rec.Body)
+	}
+}

@@ -116,6 +116,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /replay", s.replayOne)
 	mux.HandleFunc("POST /edit", s.edit)
 	mux.HandleFunc("POST /canary", s.startCanary)
+	mux.HandleFunc("POST /canary/stop", s.stopCanary)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.refused(w, r, "cross-origin request refused")
