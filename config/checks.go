@@ -118,8 +118,24 @@ func (c *Config) Warnings(deps Deps) []string {
 		}
 	}
 	out = append(out, c.unusedWarnings()...)
+	if c.empty() {
+		out = append(out, c.file+": the file configures nothing (no handlers, transport, console, store, fleet or schemas): "+
+			"is it the right file? A service started from it runs no handler, and `levee dlq` has no store")
+	}
 	sort.Strings(out)
 	return out
+}
+
+// empty reports whether the file has none of the sections Levee reads: an
+// empty file, one of comments only, or the wrong file.
+func (c *Config) empty() bool {
+	for _, named := range c.shared {
+		if len(named) > 0 {
+			return false
+		}
+	}
+	return len(c.handlers) == 0 && c.transport.IsZero() && c.console.IsZero() &&
+		!c.hasStore && !c.hasFleet && c.schemas == nil
 }
 
 // unusedWarnings returns a warning for each named shared resource

@@ -255,6 +255,36 @@ func TestWarningsUnusedShared(t *testing.T) {
 	}
 }
 
+// An empty file (or one of comments only, or one whose sections are all
+// empty maps) configures nothing; `levee config check` said "ok" to it.
+// It is warned about; a file with any section Levee reads is not.
+func TestWarningsEmptyFile(t *testing.T) {
+	const want = "levee.yaml: the file configures nothing"
+	for _, y := range []string{"", "# only a comment\n", "handlers: {}\n", "---\n"} {
+		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", y, err)
+		}
+		if got := strings.Join(cfg.Warnings(config.Deps{}), "\n"); !strings.Contains(got, want) {
+			t.Errorf("%q: warnings %q lack %q", y, got, want)
+		}
+	}
+	for _, y := range []string{
+		"handlers:\n  h:\n    recover: true\n",
+		"console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: viewer}]\n",
+		"transport:\n  kind: gochannel\n",
+		"store:\n  kind: memory\n",
+	} {
+		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", y, err)
+		}
+		if got := strings.Join(cfg.Warnings(config.Deps{}), "\n"); strings.Contains(got, want) {
+			t.Errorf("%q: warned as empty: %q", y, got)
+		}
+	}
+}
+
 // A per-key rate of 0 pauses every keyed message, an override's rate of 0
 // its key's: both are legal and warned about, like the handler's rate 0.
 func TestWarningsPerKeyPause(t *testing.T) {
