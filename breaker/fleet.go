@@ -154,6 +154,7 @@ type FleetBreaker struct {
 	wg      sync.WaitGroup
 	drain   *fleet.Pool
 	ctl     *fleet.Telemetry
+	waits   waitInstruments     // the Breaker's paused and wait instruments
 	reg     metric.Registration // the state gauge's callback; nil without a meter
 	closeMu sync.Once
 
@@ -180,6 +181,9 @@ func NewFleet(f Fleet) (*FleetBreaker, error) {
 		return nil, err
 	}
 	b := &FleetBreaker{cfg: f, kick: make(chan struct{}, 1), done: make(chan struct{}), ctl: ctl, gen: make(chan struct{})}
+	if b.waits, err = newWaitInstruments(telemetry.Meter(f.MeterProvider)); err != nil {
+		return nil, err
+	}
 	b.drain, err = fleet.NewPool(fleet.PoolConfig{Store: f.Store, Key: f.Key + ":drain", Member: f.Member,
 		Period: min(f.ReportEvery, 100*time.Millisecond), StoreTimeout: f.StoreTimeout, OnError: f.OnStoreError, Observer: drainObserver{ctl}})
 	if err != nil {

@@ -1,7 +1,9 @@
 package breaker
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,8 +21,9 @@ import (
 // other error is a failure. A panic in next counts as a failure and is
 // re-panicked for Recover.
 func (b *FleetBreaker) Middleware(next message.HandlerFunc) message.HandlerFunc {
+	attrs := new(atomic.Pointer[handlerAttrs]) // this handler's, resolved on the first wait
 	return func(msg *message.Message) ([]*message.Message, error) {
-		probe, err := b.admit(msg)
+		probe, err := b.admit(msg, attrs)
 		if err != nil {
 			return nil, err
 		}
@@ -71,8 +74,9 @@ func (b *FleetBreaker) record(err error, probe bool) {
 // admit returns when the message may run; probe is true for the one
 // probe of a half-open fleet. Its wait ends at the max hold, or earlier at
 // the delivery's when a layer further out recorded one (package hold),
-// and it records the hold for the layers further in.
-func (b *FleetBreaker) admit(msg *message.Message) (probe bool, err error) {
+// and it records the hold for the layers further in. The wait is measured
+// as the local Breaker's (fleetWait).
+func (b *FleetBreaker) admit(msg *message.Message, attrs *atomic.Pointer[handlerAttrs]) (probe bool, err error) {
 	st := FleetState(b.word.Load())
 	if st == FleetClosed {
 		return false, nil
@@ -80,6 +84,7 @@ func (b *FleetBreaker) admit(msg *message.Message) (probe bool, err error) {
 	start := time.Now()
 	deadline := hold.Start(msg, start, b.cfg.MaxHold)
 	ctx := msg.Context()
+	w := fleetWait{b: b, attrs: attrs, msg: msg}
 	var expire <-chan time.Time
 	if !deadline.IsZero() {
 		t := time.NewTimer(deadline.Sub(start))
@@ -92,46 +97,62 @@ func (b *FleetBreaker) admit(msg *message.Message) (probe bool, err error) {
 		b.mu.Unlock()
 		switch st = FleetState(b.word.Load()); st {
 		case FleetClosed:
+			w.end(outcomeAdmitted)
 			return false, nil
 		case FleetDraining:
-			left := time.Duration(0)
-			if !deadline.IsZero() {
-				left = max(time.Until(deadline), time.Nanosecond)
-			}
-			r := b.drain.Take(ctx, left, true)
-			switch r.Status {
-			case fleet.Granted, fleet.Bypass:
-				return false, nil
-			case fleet.Canceled:
-				return false, ctx.Err()
-			case fleet.Closed:
-				return false, ErrClosed
-			}
-			return false, &OpenError{State: StateClosed, Held: time.Since(start), After: r.RetryAfter}
+			return false, b.takeDrain(ctx, &w, start, deadline)
 		case FleetHalfOpen:
 			if b.probe.CompareAndSwap(1, 0) {
+				w.end(outcomeAdmitted)
 				return true, nil
 			}
 		}
+		w.pause(st)
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			w.end(outcomeCanceled)
 			return false, ctx.Err()
 		case <-expire:
+			w.end(outcomeMaxHold)
 			return false, &OpenError{State: b.localState(), Held: time.Since(start), After: b.cfg.ReportEvery}
 		case <-b.done:
+			w.end(outcomeClosed)
 			return false, ErrClosed
 		}
 	}
 }
 
-// localState maps the fleet state to the Breaker's states for errors.
-func (b *FleetBreaker) localState() State {
-	switch FleetState(b.word.Load()) {
-	case FleetOpen:
-		return StateOpen
-	case FleetHalfOpen:
-		return StateHalfOpen
+// takeDrain waits for a token of the fleet's drain pool, until deadline
+// (none when zero); start is when the message began to wait.
+func (b *FleetBreaker) takeDrain(ctx context.Context, w *fleetWait, start, deadline time.Time) error {
+	paused, wasPaused := w.leave()
+	left := time.Duration(0)
+	if !deadline.IsZero() {
+		left = max(time.Until(deadline), time.Nanosecond)
 	}
-	return StateClosed
+	began := time.Now()
+	r := b.drain.Take(ctx, left, true)
+	outcome := outcomeMaxHold
+	switch r.Status {
+	case fleet.Granted, fleet.Bypass:
+		outcome = outcomeAdmitted
+	case fleet.Canceled:
+		outcome = outcomeCanceled
+	case fleet.Closed:
+		outcome = outcomeClosed
+	}
+	w.drained(paused, wasPaused, time.Since(began), b.drain.Rate(), outcome)
+	switch outcome {
+	case outcomeAdmitted:
+		return nil
+	case outcomeCanceled:
+		return ctx.Err()
+	case outcomeClosed:
+		return ErrClosed
+	}
+	return &OpenError{State: StateClosed, Held: time.Since(start), After: r.RetryAfter}
 }
+
+// localState maps the fleet state to the Breaker's states for errors.
+func (b *FleetBreaker) localState() State { return fleetToLocal(FleetState(b.word.Load())) }

@@ -223,3 +223,75 @@ func TestFleetBreakerDegradedEndsOnClose(t *testing.T) {
 		}
 	})
 }
+
+// TestFleetBreakerWaitMetrics: messages a fleet breaker holds are counted
+// in levee.breaker.paused and their waits in levee.breaker.wait.duration
+// with their outcomes, like a local Breaker's (a fleet breaker recorded
+// neither: an on-call panel of paused messages showed 0 while a forced-open
+// fleet held every one).
+func TestFleetBreakerWaitMetrics(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		b, err := breaker.NewFleet(breaker.Fleet{Store: fleet.NewMemStore(), Key: "payments", Name: "payments", MeterProvider: mp, MaxHold: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.SetForce(context.Background(), breaker.ForceOpen); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery)
+		mw := b.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+		done := make(chan error, 4)
+		for i := range 3 {
+			go func() { _, err := mw(message.NewMessage(fmt.Sprint(i), nil)); done <- err }()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := message.NewMessage("gone", nil)
+		gone.SetContext(ctx)
+		go func() { _, err := mw(gone); done <- err }()
+		testkit.Advance(time.Second)
+		paused := func() int64 {
+			var n int64
+			if s, ok := collect(t, reader)["levee.breaker.paused"].(metricdata.Sum[int64]); ok {
+				for _, dp := range s.DataPoints {
+					n += dp.Value
+				}
+			}
+			return n
+		}
+		if got := paused(); got != 4 {
+			t.Fatalf("levee.breaker.paused with a forced-open fleet holding 4 messages: %d", got)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the canceled message: %v", err)
+		}
+		if err := b.SetForce(context.Background(), breaker.ForceClosed); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Advance(breaker.DefaultFleetReportEvery)
+		for range 3 {
+			if err := <-done; err != nil {
+				t.Fatalf("a held message after the force was lifted: %v", err)
+			}
+		}
+		if got := paused(); got != 0 {
+			t.Errorf("levee.breaker.paused after the fleet closed: %d, want 0", got)
+		}
+		h, _ := collect(t, reader)["levee.breaker.wait.duration"].(metricdata.Histogram[float64])
+		byOutcome := map[string]uint64{}
+		for _, dp := range h.DataPoints {
+			o, _ := dp.Attributes.Value("outcome")
+			name, _ := dp.Attributes.Value("breaker")
+			if name.AsString() != "payments" {
+				t.Errorf("a wait recorded for breaker %q, want payments", name.AsString())
+			}
+			byOutcome[o.AsString()] += dp.Count
+		}
+		if byOutcome["admitted"] != 3 || byOutcome["canceled"] != 1 {
+			t.Errorf("levee.breaker.wait.duration by outcome %v, want 3 admitted and 1 canceled", byOutcome)
+		}
+	})
+}

@@ -333,12 +333,5 @@ func (w *wrapper) recordWait(msg *message.Message, waited time.Duration, outcome
 }
 
 func (w *wrapper) handlerAttrs(msg *message.Message) *handlerAttrs {
-	if a := w.attrs.Load(); a != nil {
-		return a
-	}
-	a := newHandlerAttrs(msg, w.b.cfg.name)
-	if w.attrs.CompareAndSwap(nil, a) {
-		return a
-	}
-	return w.attrs.Load()
+	return loadHandlerAttrs(&w.attrs, msg, w.b.cfg.name)
 }

@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -77,13 +78,37 @@ func fleetGauge(s FleetState) int64 {
 }
 
 type instruments struct {
+	waitInstruments
 	transitions metric.Int64Counter
-	paused      metric.Int64UpDownCounter
-	wait        metric.Float64Histogram
-	drainWait   metric.Float64Histogram
 	reg         metric.Registration
 	transAttrs  [3][3]metric.AddOption
 	name        string
+}
+
+// waitInstruments measure the messages a breaker holds; the Breaker and
+// the FleetBreaker share them, so one panel and one alert cover both.
+type waitInstruments struct {
+	paused    metric.Int64UpDownCounter
+	wait      metric.Float64Histogram
+	drainWait metric.Float64Histogram
+}
+
+func newWaitInstruments(m metric.Meter) (waitInstruments, error) {
+	var in waitInstruments
+	var err error
+	if in.paused, err = m.Int64UpDownCounter(telemetry.Name(component, "paused"),
+		metric.WithDescription("Messages waiting while the breaker is open or half-open."), metric.WithUnit(telemetry.UnitMessages)); err != nil {
+		return in, err
+	}
+	if in.wait, err = m.Float64Histogram(telemetry.Name(component, "wait.duration"),
+		metric.WithDescription("Time a message waited for an open or half-open breaker."), metric.WithUnit(telemetry.UnitSeconds),
+		metric.WithExplicitBucketBoundaries(telemetry.PauseBuckets()...)); err != nil {
+		return in, err
+	}
+	in.drainWait, err = m.Float64Histogram(telemetry.Name(component, "drain.wait.duration"),
+		metric.WithDescription("Time a message waited for the drain ramp after recovery."), metric.WithUnit(telemetry.UnitSeconds),
+		metric.WithExplicitBucketBoundaries(telemetry.WaitBuckets()...))
+	return in, err
 }
 
 func newInstruments(b *Breaker) (*instruments, error) {
@@ -94,18 +119,7 @@ func newInstruments(b *Breaker) (*instruments, error) {
 		metric.WithDescription("State changes of the breaker."), metric.WithUnit("{transition}")); err != nil {
 		return nil, err
 	}
-	if in.paused, err = m.Int64UpDownCounter(telemetry.Name(component, "paused"),
-		metric.WithDescription("Messages waiting while the breaker is open or half-open."), metric.WithUnit(telemetry.UnitMessages)); err != nil {
-		return nil, err
-	}
-	if in.wait, err = m.Float64Histogram(telemetry.Name(component, "wait.duration"),
-		metric.WithDescription("Time a message waited for an open or half-open breaker."), metric.WithUnit(telemetry.UnitSeconds),
-		metric.WithExplicitBucketBoundaries(telemetry.PauseBuckets()...)); err != nil {
-		return nil, err
-	}
-	if in.drainWait, err = m.Float64Histogram(telemetry.Name(component, "drain.wait.duration"),
-		metric.WithDescription("Time a message waited for the drain ramp after recovery."), metric.WithUnit(telemetry.UnitSeconds),
-		metric.WithExplicitBucketBoundaries(telemetry.WaitBuckets()...)); err != nil {
+	if in.waitInstruments, err = newWaitInstruments(m); err != nil {
 		return nil, err
 	}
 	state, err := m.Int64ObservableGauge(telemetry.Name(component, "state"),
@@ -162,6 +176,19 @@ func (in *instruments) close() error {
 type handlerAttrs struct {
 	base     metric.MeasurementOption
 	outcomes [numOutcomes]metric.MeasurementOption
+}
+
+// loadHandlerAttrs returns the attributes cached in p, resolving them
+// from msg (its handler and topic) the first time.
+func loadHandlerAttrs(p *atomic.Pointer[handlerAttrs], msg *message.Message, breakerName string) *handlerAttrs {
+	if a := p.Load(); a != nil {
+		return a
+	}
+	a := newHandlerAttrs(msg, breakerName)
+	if p.CompareAndSwap(nil, a) {
+		return a
+	}
+	return p.Load()
 }
 
 func newHandlerAttrs(msg *message.Message, breakerName string) *handlerAttrs {

@@ -256,6 +256,13 @@ func (p *Pool) SetRate(r float64) {
 	p.poke()
 }
 
+// Rate returns the fleet rate last set with SetRate.
+func (p *Pool) Rate() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rate
+}
+
 // Members returns the number of live replicas the store last reported
 // (1 before the first lease).
 func (p *Pool) Members() int {
