@@ -146,9 +146,6 @@ func wavesText(w []int) string {
 	return strings.Join(parts, ",")
 }
 
-// maxLineage bounds the ancestors a letter page follows.
-const maxLineage = 20
-
 func (s *Server) letterPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
 	dl, err := s.store.Get(r.Context(), id)
@@ -160,25 +157,7 @@ func (s *Server) letterPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
-	events, err := s.store.Events(r.Context(), id, 100)
-	if err != nil {
-		s.fail(w, r, http.StatusBadGateway, err)
-		return
-	}
-	var ancestors []dlqops.Record
-	for cur := dl; len(ancestors) < maxLineage; {
-		parent := cur.Metadata[dlq.KeyReplayOf]
-		if parent == "" {
-			break
-		}
-		p, err := s.store.Get(r.Context(), parent)
-		if err != nil {
-			break // pruned, or garbage
-		}
-		ancestors = append(ancestors, p)
-		cur = p
-	}
-	descendants, err := s.descendants(r, dl)
+	lin, err := s.lineage(r, dl)
 	if err != nil {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
@@ -188,29 +167,8 @@ func (s *Server) letterPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "letter.html", map[string]any{"Title": "Letter " + dl.ID, "L": dl,
 		"Payload": payload, "PayloadKind": kind, "Meta": sortedMeta(dl.Metadata), "Stack": stackOf(dl.Metadata),
 		"CodeLocation": dl.Metadata[dlq.KeyCodeLocation],
-		"Events":       events, "Ancestors": ancestors, "Descendants": descendants,
+		"Events":       lin.events, "Ancestors": lin.ancestors, "Descendants": lin.descendants,
 		"TraceID": traceID, "TraceURL": s.traceURL(traceID)})
-}
-
-// descendants finds the re-dead-letters of dl's replays: letters of its
-// topic since its first replay whose dlq.KeyReplayOf names it (the first
-// 1,000 of them, oldest first).
-func (s *Server) descendants(r *http.Request, dl dlqops.Record) ([]dlqops.Record, error) {
-	since := dl.ReplayedAt
-	if since.IsZero() || dl.OriginalTopic == "" {
-		return nil, nil
-	}
-	letters, err := s.store.List(r.Context(), dlqops.Filter{Topic: dl.OriginalTopic, Since: since.Add(-time.Minute), Limit: 1000})
-	if err != nil {
-		return nil, err
-	}
-	var out []dlqops.Record
-	for _, l := range letters {
-		if l.Metadata[dlq.KeyReplayOf] == dl.ID {
-			out = append(out, l)
-		}
-	}
-	return out, nil
 }
 
 type metaPair struct{ Key, Value string }
