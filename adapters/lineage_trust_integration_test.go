@@ -93,6 +93,9 @@ func (e *replayEnv) forgedLineage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, letter.ID, dlqops.ClaimedParent(forgedLetter), "the forged claim crossed the broker")
 	require.False(t, dlqops.VerifiedReplay(parent, events, forgedLetter), "the forged claim was verified")
+	// The forged count is carried (README: it holds only this letter at
+	// max replays sooner).
+	require.Equal(t, 1, forgedLetter.ReplayCount, "the forged letter's replay count")
 
 	// The same letter replayed into a failing downstream: its
 	// re-dead-letter, the replay's UUID, is verified (a new identity: the
