@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/trunc"
 )
 
@@ -15,8 +17,10 @@ import (
 // long with a value of at most MaxStoredMetadataValueBytes, and
 // MaxStoredMetadataBytes of keys and values in all. BoundRecord applies
 // them; NewRecord and every Store's Add call it, and the cut is recorded in
-// Record.Truncated. Levee's own keys (prefix "levee_") are kept first, so
-// the failure keys survive a cut.
+// Record.Truncated. Levee's own keys are kept first: the failure keys
+// (dlq.FailureKeys), then the replay, dedup and trace keys Levee writes,
+// then any other "levee_" key, so the failure keys survive a cut however
+// many levee_* keys a producer wrote.
 //
 // The payload is never cut: it is what a replay publishes, byte for byte,
 // and the transport that delivered the dead letter already bounds its size.
@@ -27,8 +31,33 @@ const (
 	MaxStoredMetadataBytes      = 256 << 10 // 256 KiB, keys and values
 )
 
-// levee key prefix: keys kept first when metadata is cut.
+// levee key prefix: keys kept before the others when metadata is cut.
 const leveePrefix = "levee_"
+
+// keptFirst are the keys, besides the failure keys, that Levee writes on a
+// dead letter or a replay and reads back from a stored letter (a replay's
+// identity and lineage, the trace context it links to).
+var keptFirst = [...]string{
+	dlq.KeyReplayCount, dlq.KeyOriginalUUID, dlq.KeyReplayOf, dlq.KeyReplayedAt,
+	levee.KeyDedupID, levee.KeyOriginalTraceparent, levee.KeyOriginalTracestate, levee.KeyPriority,
+}
+
+// keyRank orders the keys of a cut: the failure keys, which Levee writes
+// bounded on every dead letter (0); the other keys Levee writes (1); any
+// other key with Levee's prefix, which a producer may have written (2);
+// the rest (3). A producer's levee_* keys, however many, never crowd out
+// Levee's own.
+func keyRank(k string) int {
+	switch {
+	case !strings.HasPrefix(k, leveePrefix):
+		return 3
+	case dlq.IsFailureKey(k):
+		return 0
+	case slices.Contains(keptFirst[:], k):
+		return 1
+	}
+	return 2
+}
 
 // BoundRecord returns r with its metadata within the caps above
 // (MaxStoredMetadataKeys and the rest). A record already within them is
@@ -36,9 +65,9 @@ const leveePrefix = "levee_"
 // keys when nothing is cut. Otherwise it returns a copy whose Metadata is a
 // new map: keys longer than MaxStoredMetadataKeyBytes are dropped, longer
 // values are cut (valid UTF-8, ending in "…"), then keys are kept, Levee's
-// own first and the others in byte order, while the count and byte caps
-// allow; what was cut is appended to Truncated. It never fails, never
-// panics and never modifies r's map.
+// own first (in the order above) and each group in byte order, while the
+// count and byte caps allow; what was cut is appended to Truncated. It
+// never fails, never panics and never modifies r's map.
 func BoundRecord(r Record) Record {
 	md, note := boundMetadata(r.Metadata)
 	if note == "" {
@@ -80,12 +109,8 @@ func boundMetadata(md map[string]string) (map[string]string, string) {
 		inBytes += len(k) + len(v)
 	}
 	slices.SortFunc(keys, func(a, b string) int {
-		la, lb := strings.HasPrefix(a, leveePrefix), strings.HasPrefix(b, leveePrefix)
-		if la != lb {
-			if la {
-				return -1
-			}
-			return 1
+		if c := cmp.Compare(keyRank(a), keyRank(b)); c != 0 {
+			return c
 		}
 		return cmp.Compare(a, b)
 	})

@@ -7,11 +7,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
+	"github.com/levee-dev/levee/internal/testkit"
 )
 
 // bigMetadata returns n keys "k00000"... with short values, the Levee
@@ -172,4 +175,59 @@ func TestDocsStateTheStoreBounds(t *testing.T) {
 			t.Errorf("docs/DLQ.md does not state %q", want)
 		}
 	}
+}
+
+// TestProducerLeveeKeysDoNotCrowdOutFailureKeys: a producer that wrote
+// 1,500 keys with Levee's prefix ("levee_a0000"..., which sort before
+// every failure key) on a message that then panicked made the store keep
+// its keys and drop Levee's: the stored letter had no error, class,
+// fingerprint, stack or code location in its metadata, so the console and
+// `levee dlq show` showed no stack, and the replay lost the letter's dedup
+// identity. The keys Levee writes are now kept first.
+func TestProducerLeveeKeysDoNotCrowdOutFailureKeys(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		h := testkit.New(t)
+		dr, err := dlq.New(h.PubSub, dlq.WithMaxAttempts(1), dlq.WithTopic("orders.dlq"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := dlqops.NewMemStore()
+		mon, err := dlqops.NewMonitor(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Handle("ship", "orders", func(*message.Message) error { panic("ship: nil order") }, dr.Middleware)
+		h.Handle("dlq-monitor", "orders.dlq", mon.Handle)
+		h.Start()
+		msg := message.NewMessage("0f8fad5b-d9cb-469f-a165-70867728950e", []byte(`{"order":1}`))
+		for i := range 1500 {
+			msg.Metadata[fmt.Sprintf("levee_a%04d", i)] = "x"
+		}
+		msg.Metadata[levee.KeyDedupID] = "order-1"
+		h.Publish("orders", msg)
+		synctest.Wait()
+		letters, err := s.List(context.Background(), dlqops.Filter{})
+		if err != nil || len(letters) != 1 {
+			t.Fatalf("stored letters: %d, %v; want 1", len(letters), err)
+		}
+		dl := letters[0]
+		if dl.Truncated == "" {
+			t.Fatal("the letter was not cut: the test needs a cut")
+		}
+		for _, k := range append(dlq.FailureKeys(), levee.KeyDedupID, dlq.KeyReplayCount, dlq.KeyOriginalUUID) {
+			switch k {
+			case dlq.KeyConsumerGroup, dlq.KeyValidationErrors, dlq.KeyCompacted:
+				continue // not written on this letter
+			}
+			if dl.Metadata[k] == "" {
+				t.Errorf("stored letter lacks %s", k)
+			}
+		}
+		if !strings.Contains(dl.Metadata[dlq.KeyStack], "goroutine") {
+			t.Errorf("stored stack: %.60q, want the panic's", dl.Metadata[dlq.KeyStack])
+		}
+		if got := dl.Identity(); got != "order-1" {
+			t.Errorf("the replay's identity: got %q, want order-1", got)
+		}
+	})
 }
