@@ -28,8 +28,9 @@ const (
 	// canarySkew widens the look-back for re-dead-letters: their FailedAt
 	// comes from the consuming service's clock.
 	canarySkew = time.Minute
-	// canaryLookup bounds the letters one look for re-dead-letters reads
-	// per topic.
+	// canaryLookup bounds the letters one List of a look for
+	// re-dead-letters reads; a look pages on until it has read every
+	// letter of the topic since the wave began.
 	canaryLookup = 10000
 )
 
@@ -270,7 +271,6 @@ func (c *canary) publish(ctx context.Context, f Filter, after **Cursor, size int
 // may have failed long before the last was published, at a slow rate),
 // canarySkew earlier.
 func (c *canary) await(ctx context.Context, sent []ReplayItem, began time.Time) error {
-	r := c.u.r
 	w := c.wave()
 	c.st.Waiting = true
 	c.report()
@@ -286,21 +286,8 @@ func (c *canary) await(ctx context.Context, sent []ReplayItem, began time.Time) 
 	defer deadline.Stop()
 	for {
 		for t := range topics {
-			letters, err := r.store.List(ctx, Filter{Topic: t, Since: since, Limit: canaryLookup})
-			if err != nil {
+			if err := c.look(ctx, t, since, pending); err != nil {
 				return err
-			}
-			for i := range letters {
-				dl := &letters[i]
-				it, ok := pending[dl.UUID]
-				if !ok || dl.Metadata[dlq.KeyReplayOf] != it.ID {
-					continue
-				}
-				delete(pending, dl.UUID)
-				w.FailedAgain++
-				c.st.FailedAgain++
-				c.event(ctx, it.ID, EventFailedAgain, "dead-lettered again as "+dl.ID, it.ReplayUUID)
-				c.report()
 			}
 		}
 		if float64(w.FailedAgain) > c.plan.MaxFailureRatio*float64(w.Replayed) {
@@ -327,6 +314,41 @@ func (c *canary) await(ctx context.Context, sent []ReplayItem, began time.Time) 
 		case <-time.After(c.plan.Poll):
 		}
 	}
+}
+
+// look reads the letters of topic that failed since since, oldest first,
+// canaryLookup at a time, and counts each that is the re-dead-letter of a
+// pending replay (its UUID, and dlq.KeyReplayOf naming the letter) as
+// failed again. It pages on to the newest letter: during an outage a
+// topic's new failures can outnumber canaryLookup in the window, and they
+// are older than the replays' re-dead-letters (before, one List read only
+// the oldest canaryLookup, so a failed replay counted as processed). A page
+// whose letters all failed at one instant ends the look.
+func (c *canary) look(ctx context.Context, topic string, since time.Time, pending map[string]ReplayItem) error {
+	w := c.wave()
+	for len(pending) > 0 {
+		letters, err := c.u.r.store.List(ctx, Filter{Topic: topic, Since: since, Limit: canaryLookup})
+		if err != nil {
+			return err
+		}
+		for i := range letters {
+			dl := &letters[i]
+			it, ok := pending[dl.UUID]
+			if !ok || dl.Metadata[dlq.KeyReplayOf] != it.ID {
+				continue
+			}
+			delete(pending, dl.UUID)
+			w.FailedAgain++
+			c.st.FailedAgain++
+			c.event(ctx, it.ID, EventFailedAgain, "dead-lettered again as "+dl.ID, it.ReplayUUID)
+			c.report()
+		}
+		if len(letters) < canaryLookup || !letters[len(letters)-1].FailedAt.After(since) {
+			return nil
+		}
+		since = letters[len(letters)-1].FailedAt
+	}
+	return nil
 }
 
 // event records an event when the store keeps them; a failure is logged,

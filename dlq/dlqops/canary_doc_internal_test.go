@@ -9,7 +9,7 @@ import (
 )
 
 // TestConsoleDocStatesTheCanaryBounds: docs/CONSOLE.md states the canary's
-// look-back for clock skew and the letters one poll reads.
+// look-back for clock skew and the letters one query of a poll reads.
 func TestConsoleDocStatesTheCanaryBounds(t *testing.T) {
 	b, err := os.ReadFile("../../docs/CONSOLE.md")
 	if err != nil {
@@ -19,7 +19,7 @@ func TestConsoleDocStatesTheCanaryBounds(t *testing.T) {
 	if canaryLookup != 10000 || canarySkew != time.Minute {
 		t.Fatalf("canaryLookup %d, canarySkew %s: update docs/CONSOLE.md", canaryLookup, canarySkew)
 	}
-	for _, want := range []string{"reads at most 10,000 letters of a topic", "(a minute earlier, for clock skew between hosts)"} {
+	for _, want := range []string{"10,000 letters at a time (oldest first), on to the newest", "(a minute earlier, for clock skew between hosts)"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/CONSOLE.md does not say %q", want)
 		}

@@ -269,3 +269,40 @@ func TestInterruptedCanaryRecordsItsReplay(t *testing.T) {
 		}
 	})
 }
+
+// TestCanarySeesAFailureBehindABusyTopic: while the downstream is still
+// broken, new messages of the topic keep failing, 12,000 of them since the
+// wave began, all before the replay is dead-lettered again. The canary
+// read only the oldest 10,000 letters of the window, so it counted the
+// failed replay as processed and went on; it now pages to the newest.
+func TestCanarySeesAFailureBehindABusyTopic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := dlqops.NewMemStore()
+		seedCanary(t, s, 1)
+		start := time.Now()
+		flood := make([]dlqops.Record, 12000)
+		for i := range flood {
+			dl := dlqtest.Letter(fmt.Sprintf("new-%05d", i), "other", "orders", "h", 0)
+			dl.FailedAt = start.Add(time.Second + time.Duration(i)*time.Microsecond)
+			flood[i] = dl
+		}
+		if _, err := s.Add(context.Background(), flood...); err != nil {
+			t.Fatal(err)
+		}
+		mon, _ := dlqops.NewMonitor(s)
+		pub := &flaky{mon: mon, delay: 3 * time.Second, fail: func(string) bool { return true }}
+		r, err := dlqops.NewReplayer(s, pub, dlqops.WithReplayRate(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Canary(context.Background(), dlqops.ReplaySelection{Filter: dlqops.Filter{Group: "g"}},
+			dlqops.CanaryPlan{Waves: []int{1}, Wait: 10 * time.Second, Poll: time.Second}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.wg.Wait()
+		if got.FailedAgain != 1 || got.Processed != 0 || !got.Halted {
+			t.Errorf("got %+v; want the replay failed again and the run halted", got)
+		}
+	})
+}
