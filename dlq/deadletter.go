@@ -174,7 +174,7 @@ func (r *Retrier) buildDeadLetter(msg *message.Message, err error, class Class, 
 	// A panic's stack, and the first frame of the project's code in it,
 	// which groups the letter (fingerprintAt) and is its code location.
 	stack, f, _ := panicDetails(err, r.origin)
-	md[KeyFingerprint] = fingerprintAt(errType, errMsg, f.fn)
+	md[KeyFingerprint] = fingerprintAt(errType, failureKey(err, errMsg), f.fn)
 	if stack != "" {
 		md[KeyStack] = trunc.String(stack, MaxStackLength)
 	}

@@ -45,6 +45,25 @@ func Fingerprint(errType, msg string) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// failureKeyer is implemented by errors whose message carries the values
+// of the message that failed, and that say which failure they are apart
+// from them (validate.Error: its topic and failing schema keywords).
+type failureKeyer interface {
+	FailureKey() string
+}
+
+// failureKey returns what err's fingerprint hashes: the FailureKey of the
+// first error in its chain that has one, else msg (err's message). A
+// producer's payload then cannot make each letter of one failure a group
+// of its own.
+func failureKey(err error, msg string) string {
+	var fk failureKeyer
+	if errors.As(err, &fk) {
+		return fk.FailureKey()
+	}
+	return msg
+}
+
 // fingerprintAt is Fingerprint for a failure at a known frame of the
 // project's code (a panic's): SHA-256 over errType, a NUL, the masked
 // message, a NUL and the frame's function. Without a frame it is

@@ -43,7 +43,10 @@ const (
 	KeyErrorClass = "levee_error_class"
 	// KeyFingerprint groups the same failure across messages: 16 hex digits
 	// of SHA-256 over the error type and the message with numbers, UUIDs and
-	// hex ids masked; for a panic whose stack has a frame of the project's
+	// hex ids masked (for an error in the chain with a FailureKey() string
+	// method, that key instead of the message: validate.Error gives its
+	// topic and failing schema keywords, not the payload values its message
+	// quotes); for a panic whose stack has a frame of the project's
 	// code, also over that frame's function (as ServicePulse groups by the
 	// first frame): the same panic from two places is two groups, and one
 	// place panicking with values that differ in ids or numbers is one.

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,4 +79,27 @@ func (e *Error) ValidationErrors() []string {
 		out[i] = v.String()
 	}
 	return out
+}
+
+// FailureKey says which failure this is apart from the payload that
+// failed: the topic and the failing schema keywords (each violation's
+// KeywordPath, sorted, once each). A violation's message and instance path
+// carry the payload's values, property names and positions ("'alice' does
+// not match pattern", "additional properties 'zzq' not allowed"), so two
+// messages failing one schema rule differ there. A violation without a
+// keyword path (malformed JSON, an oversized number) counts by its
+// message up to the first ": ". The dlq Retrier fingerprints a validation
+// error by its FailureKey (dlq.KeyFingerprint), so the messages that fail
+// one rule are one dead-letter group whatever their payloads.
+func (e *Error) FailureKey() string {
+	parts := make([]string, 0, len(e.Violations))
+	for _, v := range e.Violations {
+		k := v.KeywordPath
+		if k == "" {
+			k, _, _ = strings.Cut(v.Message, ": ")
+		}
+		parts = append(parts, k)
+	}
+	slices.Sort(parts)
+	return "topic " + e.Topic + ": " + strings.Join(slices.Compact(parts), "; ")
 }
