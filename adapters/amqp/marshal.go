@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/priority"
 )
 
 const (
@@ -77,20 +78,16 @@ func (m Marshaler) Marshal(msg *message.Message) (amqp.Publishing, error) {
 	return p, nil
 }
 
-// priorityOf parses levee_priority defensively, clamped to 0..max.
+// priorityOf reads levee_priority as the priority scheduler does
+// (priority.Parse: ASCII spaces around it, a sign, saturating at
+// priority.MaxPriority), then clamps it to max; a missing or invalid value
+// is 0. So the broker orders messages the way the scheduler ranks them.
 func priorityOf(msg *message.Message, maxPrio int) uint8 {
-	v := msg.Metadata.Get(MetadataPriority)
-	if v == "" {
+	n, ok := priority.Parse(msg.Metadata.Get(MetadataPriority))
+	if !ok || n <= 0 {
 		return 0
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0
-	}
-	if n > maxPrio {
-		n = maxPrio
-	}
-	return uint8(n)
+	return uint8(min(n, maxPrio))
 }
 
 // Unmarshal turns a delivery into a message.

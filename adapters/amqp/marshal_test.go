@@ -19,10 +19,15 @@ func TestAMQPMarshalerPriority(t *testing.T) {
 	}{
 		{"", 10, 0},
 		{"3", 10, 3},
-		{"99", 10, 10},
+		{"99", 10, 9}, // levee_priority's range is 0..9, as the scheduler ranks it
 		{"-4", 10, 0},
 		{"garbage", 10, 0},
 		{"7", 0, 0},
+		{"7", 5, 5},
+		// read as the scheduler reads them: spaces, a sign, saturation
+		{" 5 ", 10, 5},
+		{"+6", 10, 6},
+		{"99999999999999999999", 10, 9},
 	}
 	for _, tc := range cases {
 		msg := message.NewMessage("u", []byte("p"))
