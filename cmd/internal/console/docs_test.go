@@ -28,6 +28,8 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("largest first, %d a page", groupsPerPage),
 		"(default 0: the first failure halts)",
 		fmt.Sprintf("is at most %d MiB", maxForm>>20),
+		fmt.Sprintf("the letters it replays, up to %d,", maxLineage),
+		fmt.Sprintf("among the first %s letters of its topic since its replay", strings.Replace(fmt.Sprint(descendantScan), "000", ",000", 1)),
 		fmt.Sprintf("after %d failed logins (`login_throttle.burst`)", DefaultLoginBurst),
 		fmt.Sprintf("client earns %d more a minute (`per_minute`)", DefaultLoginPerMinute),
 		fmt.Sprintf("login_throttle: {burst: %d, per_minute: %d}", DefaultLoginBurst, DefaultLoginPerMinute),

@@ -13,6 +13,10 @@ const maxLineage = 20
 // shownEvents bounds the events a letter page shows (the newest).
 const shownEvents = 100
 
+// descendantScan bounds the letters of its topic a letter page reads to
+// find the re-dead-letters of its replays (the oldest since its replay).
+const descendantScan = 1000
+
 // link is a letter in another's lineage. Verified says the store backs the
 // link (dlqops.VerifiedReplay); an unverified one is a claim the letter's
 // message made in its metadata, which a producer can write: the page shows
@@ -66,7 +70,7 @@ func (s *Server) lineage(r *http.Request, dl dlqops.Record) (lineage, error) {
 }
 
 // descendants finds the letters of dl's topic since its first replay whose
-// dlqops.ClaimedParent is dl (the first 1,000 of them, oldest first), each
+// dlqops.ClaimedParent is dl (among the first descendantScan letters, oldest first), each
 // verified against dl and its events: the re-dead-letters of its replays,
 // and claims a producer made.
 func (s *Server) descendants(r *http.Request, dl dlqops.Record, events []dlqops.Event) ([]link, error) {
@@ -74,7 +78,7 @@ func (s *Server) descendants(r *http.Request, dl dlqops.Record, events []dlqops.
 	if since.IsZero() || dl.OriginalTopic == "" {
 		return nil, nil
 	}
-	letters, err := s.store.List(r.Context(), dlqops.Filter{Topic: dl.OriginalTopic, Since: since.Add(-time.Minute), Limit: 1000})
+	letters, err := s.store.List(r.Context(), dlqops.Filter{Topic: dl.OriginalTopic, Since: since.Add(-time.Minute), Limit: descendantScan})
 	if err != nil {
 		return nil, err
 	}
