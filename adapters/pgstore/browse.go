@@ -45,7 +45,7 @@ func (s *Store) Page(ctx context.Context, q dlqops.PageQuery) (dlqops.LetterPage
 		cond += " AND error ILIKE " + arg(likePattern(text(q.Text)))
 	}
 	if b := q.Before; b != nil {
-		cond += " AND (failed_at, id) < (" + arg(b.At) + "::timestamptz, " + arg(b.ID) + "::text COLLATE \"C\")"
+		cond += " AND (failed_at, id) < (" + arg(b.At) + "::timestamptz, " + arg(text(b.ID)) + "::text COLLATE \"C\")"
 	}
 	sql := `SELECT ` + columns + ` FROM ` + s.table + ` WHERE ` + cond +
 		` ORDER BY failed_at DESC, id DESC LIMIT ` + arg(size+1)
@@ -76,8 +76,15 @@ func (s *Store) Hourly(ctx context.Context, q dlqops.HourlyQuery) (map[string][]
 	}
 	by, _ := dlqops.ParseGroupBy(string(q.By))
 	out := make(map[string][]int, len(q.Keys))
+	stored := make(map[string][]string, len(q.Keys)) // the key as Add stored it (text) -> the keys asked
+	keys := make([]string, 0, len(q.Keys))
 	for _, k := range q.Keys {
 		out[k] = make([]int, q.Hours)
+		sk := text(k)
+		if stored[sk] == nil {
+			keys = append(keys, sk)
+		}
+		stored[sk] = append(stored[sk], k)
 	}
 	if len(q.Keys) == 0 {
 		return out, nil
@@ -85,7 +92,7 @@ func (s *Store) Hourly(ctx context.Context, q dlqops.HourlyQuery) (map[string][]
 	start := q.Start()
 	rows, err := s.pool.Query(ctx, `SELECT key, hour, n FROM `+s.schema+`.group_hours
 		WHERE dim = $1 AND key = ANY($2::text[]) AND hour >= $3 AND hour < $4 AND n > 0`,
-		dimOf(by), q.Keys, start, start.Add(time.Duration(q.Hours)*time.Hour))
+		dimOf(by), keys, start, start.Add(time.Duration(q.Hours)*time.Hour))
 	if err != nil {
 		return nil, storeErr("hourly", err)
 	}
@@ -99,9 +106,10 @@ func (s *Store) Hourly(ctx context.Context, q dlqops.HourlyQuery) (map[string][]
 		if err := rows.Scan(&key, &hour, &n); err != nil {
 			return nil, storeErr("hourly", err)
 		}
-		if c, ok := out[key]; ok {
-			if h := q.Hour(hour); h >= 0 {
-				c[h] += int(n)
+		h := q.Hour(hour)
+		for _, k := range stored[key] {
+			if h >= 0 {
+				out[k][h] += int(n)
 			}
 		}
 	}
@@ -140,7 +148,7 @@ func (s *Store) Events(ctx context.Context, letterID string, limit int) ([]dlqop
 		return nil, errLimit(limit)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT letter_id, at, actor, action, detail, replay_uuid FROM (
-		SELECT * FROM `+s.eventsTable()+` WHERE letter_id = $1 ORDER BY seq DESC LIMIT $2) e ORDER BY seq`, letterID, limit)
+		SELECT * FROM `+s.eventsTable()+` WHERE letter_id = $1 ORDER BY seq DESC LIMIT $2) e ORDER BY seq`, text(letterID), limit)
 	if err != nil {
 		return nil, storeErr("events", err)
 	}

@@ -47,7 +47,7 @@ func (s *Store) countedGroups(ctx context.Context, q dlqops.GroupQuery, by dlqop
 		key = q.Filter.Handler
 	}
 	rows, err := s.pool.Query(ctx, `SELECT key, topic, handler, status, n FROM `+s.schema+`.group_counts
-		WHERE dim = $1 AND ($2 = '' OR key = $2) AND n > 0`, dimOf(by), key)
+		WHERE dim = $1 AND ($2 = '' OR key = $2) AND n > 0`, dimOf(by), text(key))
 	if err != nil {
 		return nil, storeErr("group counts", err)
 	}

@@ -156,20 +156,26 @@ func where(f dlqops.Filter, p string, args *[]any) string {
 		*args = append(*args, v)
 		return "$" + strconv.Itoa(len(*args))
 	}
+	// Values go through text, as Add stored them: a name with a NUL byte
+	// or invalid UTF-8 matches its letters instead of failing the query.
 	if len(f.IDs) > 0 {
-		conds = append(conds, p+"id = ANY("+arg(f.IDs)+"::text[])")
+		ids := make([]string, len(f.IDs))
+		for i, id := range f.IDs {
+			ids[i] = text(id)
+		}
+		conds = append(conds, p+"id = ANY("+arg(ids)+"::text[])")
 	}
 	if f.Group != "" {
-		conds = append(conds, p+"fingerprint = "+arg(f.Group))
+		conds = append(conds, p+"fingerprint = "+arg(text(f.Group)))
 	}
 	if f.Topic != "" {
-		conds = append(conds, p+"original_topic = "+arg(f.Topic))
+		conds = append(conds, p+"original_topic = "+arg(text(f.Topic)))
 	}
 	if f.Handler != "" {
-		conds = append(conds, p+"handler = "+arg(f.Handler))
+		conds = append(conds, p+"handler = "+arg(text(f.Handler)))
 	}
 	if f.DLQTopic != "" {
-		conds = append(conds, p+"dlq_topic = "+arg(f.DLQTopic))
+		conds = append(conds, p+"dlq_topic = "+arg(text(f.DLQTopic)))
 	}
 	if len(f.Statuses) > 0 {
 		st := make([]string, len(f.Statuses))
@@ -194,7 +200,7 @@ func where(f dlqops.Filter, p string, args *[]any) string {
 func (s *Store) Get(ctx context.Context, id string) (dlqops.Record, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	dl, err := scanLetter(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, id))
+	dl, err := scanLetter(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, text(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return dl, fmt.Errorf("%w: %q", dlqops.ErrNotFound, id)
 	}

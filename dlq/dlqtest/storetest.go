@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"IdentityIncludesConsumer", func(t *testing.T, newStore NewStore) { identityIncludesConsumer(t, newStore(t)) }},
 		{"RoundTrip", roundTrip},
 		{"OversizedLetterIsBounded", oversizedLetterIsBounded},
+		{"HostileLetterIsKept", hostileLetterIsKept},
 		{"PanicLetterKeepsStack", panicLetterKeepsStack},
 		{"ListFilters", listFilters},
 		{"Groups", groups},
