@@ -90,7 +90,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	opts := []dlqops.Option{dlqops.WithReplayRate(r), dlqops.WithMaxReplays(*maxReplays),
 		dlqops.WithReplayProgress(progress), dlqops.WithReplayValidator(validator), dlqops.WithReplayTopics(topics...)}
 	if *dedupURL != "" {
-		done, closeDone, err := openDoneCheck(ctx, *dedupURL, *dedupName)
+		done, closeDone, err := openDoneCheck(ctx, *dedupURL, *dedupName, sc.StoreTimeout())
 		if err != nil {
 			return err
 		}

@@ -23,17 +23,23 @@ const dedupDialTimeout = 5 * time.Second
 // handler (under the handler's namespace, as config sets it)?
 type doneCheck = func(ctx context.Context, handler, identity string) (bool, error)
 
-// underHandler turns a store's IsDone into a doneCheck.
-func underHandler(isDone func(context.Context, string) (bool, error)) doneCheck {
+// underHandler turns a store's IsDone into a doneCheck, each call bounded
+// by timeout: a stalled dedup store (a held lock, a paused server) fails
+// the check of one letter, which the run holds back, instead of hanging
+// the replay.
+func underHandler(isDone func(context.Context, string) (bool, error), timeout time.Duration) doneCheck {
 	return func(ctx context.Context, handler, identity string) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
 		return isDone(ctx, dedup.StoreKey(handler, identity))
 	}
 }
 
 // openDoneCheck opens the dedup store at url (redis://... with name as
 // the key prefix, or postgres://... with name as the table; "" means the
-// store's default) and returns its check and a closer.
-func openDoneCheck(ctx context.Context, url, name string) (doneCheck, func(), error) {
+// store's default) and returns its check, each call bounded by timeout
+// (the `store: timeout`), and a closer.
+func openDoneCheck(ctx context.Context, url, name string, timeout time.Duration) (doneCheck, func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, dedupDialTimeout)
 	defer cancel()
 	switch {
@@ -42,7 +48,7 @@ func openDoneCheck(ctx context.Context, url, name string) (doneCheck, func(), er
 		if err != nil {
 			return nil, nil, redact.Error(fmt.Errorf("--dedup-store %s: %w", redact.URL(url), err), url)
 		}
-		return underHandler(s.IsDone), func() { _ = s.Close() }, nil
+		return underHandler(s.IsDone, timeout), func() { _ = s.Close() }, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		var opts []pgdedup.Option
 		if name != "" {
@@ -53,7 +59,7 @@ func openDoneCheck(ctx context.Context, url, name string) (doneCheck, func(), er
 		if err != nil {
 			return nil, nil, redact.Error(fmt.Errorf("--dedup-store %s: %w", redact.URL(url), err), url)
 		}
-		return underHandler(s.IsDone), func() { _ = s.Close() }, nil
+		return underHandler(s.IsDone, timeout), func() { _ = s.Close() }, nil
 	}
 	return nil, nil, usagef("--dedup-store: %q is not a redis:// or postgres:// URL", redact.URL(url))
 }
