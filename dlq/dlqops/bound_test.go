@@ -169,6 +169,8 @@ func TestDocsStateTheStoreBounds(t *testing.T) {
 		fmt.Sprintf("%d KiB a value", dlqops.MaxStoredMetadataValueBytes>>10),
 		fmt.Sprintf("%d KiB of metadata in all", dlqops.MaxStoredMetadataBytes>>10),
 		fmt.Sprintf("`timeout` (default %s;", dlqops.DefaultStoreTimeout),
+		fmt.Sprintf("at most %d letters", dlqops.DefaultMonitorBatchRows),
+		fmt.Sprintf("and %d MiB of payloads", dlqops.MonitorBatchBytes>>20),
 		"\n  " + dlqops.BoundRecord(dlqops.Record{Metadata: bigMetadata(20000, 3, 4<<20)}).Truncated + "\n",
 	} {
 		if !strings.Contains(doc, want) {

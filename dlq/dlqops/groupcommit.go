@@ -119,9 +119,9 @@ func (g *groupCommit) handOffLocked() {
 // flush runs one batch with g.mu held on entry; own is the caller's item,
 // always in the batch.
 func (g *groupCommit) flush(ctx context.Context, own *gcItem) error {
-	n := min(len(g.pending), g.maxRows)
+	n := batchLen(g.pending, g.maxRows)
 	batch := g.pending[:n:n]
-	// own is in the first maxRows: it was queued before anyone behind it
+	// own is the first: it was queued before anyone behind it
 	g.pending = append([]*gcItem(nil), g.pending[n:]...)
 	g.mu.Unlock()
 
@@ -143,4 +143,31 @@ func (g *groupCommit) flush(ctx context.Context, own *gcItem) error {
 	g.handOffLocked()
 	g.mu.Unlock()
 	return err
+}
+
+// batchLen returns how many of the queued items the next batch takes: at
+// most maxRows, and while their size stays within MonitorBatchBytes, but
+// always the first.
+func batchLen(pending []*gcItem, maxRows int) int {
+	size := 0
+	for i, it := range pending {
+		if i == maxRows {
+			return i
+		}
+		size += recordSize(&it.rec)
+		if i > 0 && size > MonitorBatchBytes {
+			return i
+		}
+	}
+	return len(pending)
+}
+
+// recordSize is what a letter adds to an insert: its payload, metadata
+// and error.
+func recordSize(r *Record) int {
+	n := len(r.Payload) + len(r.Error)
+	for k, v := range r.Metadata {
+		n += len(k) + len(v)
+	}
+	return n
 }

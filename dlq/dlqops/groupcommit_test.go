@@ -42,12 +42,17 @@ func TestMonitorGroupCommit(t *testing.T) {
 		name      string
 		maxRows   int
 		failBatch int
+		payload   int // bytes of each letter's payload
 		wantSizes []int
 		wantErrs  int
 	}{
 		{name: "queued calls share one insert", maxRows: 500, wantSizes: []int{1, 9}},
 		{name: "bounded by max rows", maxRows: 4, wantSizes: []int{1, 4, 4, 1}},
 		{name: "a failed batch fails only its callers", maxRows: 4, failBatch: 3, wantSizes: []int{1, 4, 4, 1}, wantErrs: 4},
+		// Ten 10 MB letters in one INSERT outlast the store timeout, and so
+		// would their redeliveries, batched the same way, forever.
+		{name: "bounded by bytes", maxRows: 500, payload: dlqops.MonitorBatchBytes/4 + 1, wantSizes: []int{1, 3, 3, 3}},
+		{name: "a letter over the bytes goes alone", maxRows: 500, payload: dlqops.MonitorBatchBytes, wantSizes: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 		{name: "off", maxRows: 1, wantSizes: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 	}
 	for _, tt := range tests {
@@ -60,7 +65,9 @@ func TestMonitorGroupCommit(t *testing.T) {
 				}
 				errs := make(chan error, 10)
 				handle := func(i int) {
-					errs <- m.Handle(opsDeadLetterMsg(fmt.Sprintf("u%d", i), "orders", opsFP, 0, opsNow))
+					msg := opsDeadLetterMsg(fmt.Sprintf("u%d", i), "orders", opsFP, 0, opsNow)
+					msg.Payload = make([]byte, tt.payload)
+					errs <- m.Handle(msg)
 				}
 				go handle(0)
 				synctest.Wait() // the leader is inside the first Add

@@ -51,9 +51,17 @@ func WithMonitorRetryAfter(d time.Duration) Option {
 // DefaultMonitorBatchRows bounds one group commit of Monitor.Handle.
 const DefaultMonitorBatchRows = 500
 
+// MonitorBatchBytes bounds the letters of one group commit of
+// Monitor.Handle by size: a batch takes queued letters while their
+// payloads, metadata and errors come to at most 1 MiB, and always at least
+// one. A batch of large letters (ten 10 MB payloads) would outlast the
+// store timeout; every letter of it would be Nacked, and redelivered to
+// form the same batch again, so the DLQ would never drain.
+const MonitorBatchBytes = 1 << 20
+
 // WithMonitorBatchRows sets the group commit of NewMonitor's Handle:
 // concurrent Handle calls (a transport consuming with concurrency > 1)
-// share one Store.Add of up to n letters, which for PostgreSQL is one
+// share one Store.Add of up to n letters (and MonitorBatchBytes), which for PostgreSQL is one
 // multi-row INSERT. No call waits for a batch to fill: the first flushes
 // at once and the calls arriving during that insert form the next batch,
 // so with one message in flight it is a single-row insert. Each call still
