@@ -130,7 +130,17 @@ func (s *Server) editPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "edit.html", map[string]any{"Title": "Edit and retry " + dl.ID, "L": dl, "Payload": string(dl.Payload),
-		"Binary": !isText(dl.Payload)})
+		"Binary": !isText(dl.Payload), "TooLarge": !sendable(dl.Payload), "MaxForm": maxForm >> 20})
+}
+
+// formSlack is room in maxForm for the edit form's other fields and its
+// multipart framing.
+const formSlack = 16 << 10
+
+// sendable reports whether a browser can send p back in the edit form
+// (multipart, each newline as CRLF) within maxForm.
+func sendable(p []byte) bool {
+	return len(p)+bytes.Count(p, []byte{'\n'})+formSlack <= maxForm
 }
 
 // edit validates the edited payload against the topic's schema (through

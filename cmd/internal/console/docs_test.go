@@ -33,6 +33,8 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("after %d failed logins (`login_throttle.burst`)", DefaultLoginBurst),
 		fmt.Sprintf("client earns %d more a minute (`per_minute`)", DefaultLoginPerMinute),
 		fmt.Sprintf("login_throttle: {burst: %d, per_minute: %d}", DefaultLoginBurst, DefaultLoginPerMinute),
+		fmt.Sprintf("over %d MiB, its first %d MiB as text or its first %d KiB as hex", maxShownPayload>>20, maxShownPayload>>20, maxShownPayload/4>>10),
+		fmt.Sprintf("within the %d MiB a form may hold", maxForm>>20),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/CONSOLE.md does not say %q", want)

@@ -162,10 +162,10 @@ func (s *Server) letterPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
-	payload, kind := renderPayload(dl.Payload)
+	payload, kind, shown := renderPayload(dl.Payload)
 	traceID := traceIDOf(dl.Metadata)
 	s.render(w, r, http.StatusOK, "letter.html", map[string]any{"Title": "Letter " + dl.ID, "L": dl,
-		"Payload": payload, "PayloadKind": kind, "Meta": sortedMeta(dl.Metadata), "Stack": stackOf(dl.Metadata),
+		"Payload": payload, "PayloadKind": kind, "PayloadCut": shown < len(dl.Payload), "Shown": shown, "Meta": sortedMeta(dl.Metadata), "Stack": stackOf(dl.Metadata),
 		"CodeLocation": dl.Metadata[dlq.KeyCodeLocation],
 		"Events":       lin.events, "Ancestors": lin.ancestors, "Descendants": lin.descendants,
 		"TraceID": traceID, "TraceURL": s.traceURL(traceID)})
@@ -182,19 +182,36 @@ func sortedMeta(md map[string]string) []metaPair {
 	return out
 }
 
+// maxShownPayload bounds the text a letter page shows of a payload: a 10
+// MB binary payload was a 60 MB hex dump, seconds to render and more for
+// a browser. A hex dump is about four times the bytes it shows.
+const maxShownPayload = 1 << 20
+
 // renderPayload returns the payload as text to show: indented JSON, the
-// text itself when it is printable UTF-8, else a hex dump.
-func renderPayload(p []byte) (string, string) {
+// text itself when it is printable UTF-8, else a hex dump; and how many of
+// its bytes that shows. Of a payload over maxShownPayload it shows the
+// first maxShownPayload bytes as text, or the first quarter of that as hex.
+func renderPayload(p []byte) (string, string, int) {
+	if len(p) > maxShownPayload {
+		n := maxShownPayload
+		for i := 0; i < utf8.UTFMax && !utf8.RuneStart(p[n]); i++ {
+			n-- // cut at a rune's start, not inside it
+		}
+		if isText(p[:n]) {
+			return string(p[:n]), "text", n
+		}
+		return hex.Dump(p[:maxShownPayload/4]), "hex", maxShownPayload / 4
+	}
 	if json.Valid(p) {
 		var b bytes.Buffer
 		if err := json.Indent(&b, p, "", "  "); err == nil {
-			return b.String(), "json"
+			return b.String(), "json", len(p)
 		}
 	}
 	if isText(p) {
-		return string(p), "text"
+		return string(p), "text", len(p)
 	}
-	return hex.Dump(p), "hex"
+	return hex.Dump(p), "hex", len(p)
 }
 
 // isText reports whether p is UTF-8 without control characters other
