@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/dlq"
 )
 
 // ErrAlreadySucceeded holds back a letter whose message already succeeded:
@@ -31,10 +33,24 @@ func WithReplayDoneCheck(done func(ctx context.Context, handler, identity string
 }
 
 // Identity returns the dedup identity a replay of dl carries:
-// levee.KeyDedupID from its metadata, else its original UUID.
+// levee.KeyDedupID from its metadata, else its original UUID as the
+// message had it (lineageUUID).
 func (dl Record) Identity() string {
 	if id := dl.Metadata[levee.KeyDedupID]; id != "" {
 		return id
+	}
+	return dl.lineageUUID()
+}
+
+// lineageUUID returns the original UUID a replay of dl carries: the
+// letter's dlq.KeyOriginalUUID byte for byte (metadata is stored as it
+// came), else OriginalUUID. OriginalUUID is cleaned for display and
+// filters (trimmed, valid UTF-8; a NUL is U+FFFD in PostgreSQL), so a UUID
+// with invalid UTF-8, a NUL or edge spaces would give the replay another
+// dedup identity than the message's, and a consumer would run it again.
+func (dl *Record) lineageUUID() string {
+	if v := dl.Metadata[dlq.KeyOriginalUUID]; strings.TrimSpace(v) != "" {
+		return v
 	}
 	return dl.OriginalUUID
 }
@@ -44,7 +60,7 @@ func (dl Record) Identity() string {
 // identity a replay of a UUID-keyed message carries).
 func keyedIdentity(dl *Record) bool {
 	id := dl.Metadata[levee.KeyDedupID]
-	return id != "" && id != dl.OriginalUUID
+	return id != "" && id != dl.lineageUUID()
 }
 
 // alreadyDone returns ErrAlreadySucceeded (or ErrDoneCheck) when the run

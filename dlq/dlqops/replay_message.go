@@ -43,11 +43,12 @@ func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	}
 	delete(md, keyTraceparent)
 	delete(md, keyTracestate)
-	if md[levee.KeyDedupID] == "" && dl.OriginalUUID != "" {
-		md[levee.KeyDedupID] = dl.OriginalUUID // the identity when it was the UUID
+	orig := dl.lineageUUID()
+	if md[levee.KeyDedupID] == "" && orig != "" {
+		md[levee.KeyDedupID] = orig // the identity when it was the UUID
 	}
 	md[dlq.KeyReplayCount] = strconv.Itoa(dl.ReplayCount + 1)
-	md[dlq.KeyOriginalUUID] = dl.OriginalUUID
+	md[dlq.KeyOriginalUUID] = orig
 	md[dlq.KeyReplayOf] = dl.ID
 	md[dlq.KeyReplayedAt] = dlq.FormatTime(now)
 	msg.Metadata = md

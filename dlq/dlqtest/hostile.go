@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -114,5 +115,34 @@ func browsed(t *testing.T, s dlqops.Store, rec dlqops.Record) {
 	hours, err := b.Hourly(ctx, hq)
 	if err != nil || len(hours[rec.Handler]) != 1 || hours[rec.Handler][0] < 1 {
 		t.Errorf("Hourly of its handler: got %v, %v; want at least 1 in the hour", hours[rec.Handler], err)
+	}
+}
+
+// replayKeepsTheIdentity is the ReplayKeepsTheIdentity subtest of Run: a
+// replay of a letter whose message was identified by its UUID carries that
+// UUID byte for byte (as levee_dedup_id and levee_original_uuid), whatever
+// bytes it holds, so a deduplicating consumer recognises the message.
+func replayKeepsTheIdentity(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	s := newStore(t)
+	for i, uuid := range []string{"u\x00nul", "u\xff\xfe", " padded ", "ünï ✓", "plain-1"} {
+		msg := deadLetter(uuid, fmt.Sprint("p", i), "orders", "h", "", "boom")
+		msg.Metadata[dlq.KeyOriginalUUID] = uuid // as dlq.Retrier writes it
+		rec := dlqops.NewRecord(msg, "orders.dlq", Base)
+		if _, err := s.Add(ctx, rec); err != nil {
+			t.Fatalf("%q: Add: %v", uuid, err)
+		}
+		got, err := s.Get(ctx, rec.ID)
+		if err != nil {
+			t.Fatalf("%q: Get: %v", uuid, err)
+		}
+		md := dlqops.ReplayMessage(got, "new-uuid", Base).Metadata
+		orig := md[dlq.KeyOriginalUUID]
+		delete(md, dlq.KeyOriginalUUID)
+		dedupID := dlqops.Record{Metadata: md}.Identity() // the replay's levee_dedup_id alone
+		if got.Identity() != uuid || dedupID != uuid || orig != uuid {
+			t.Errorf("%q: identity %q, replay's dedup id %q and original uuid %q; want the UUID as it was",
+				uuid, got.Identity(), dedupID, orig)
+		}
 	}
 }

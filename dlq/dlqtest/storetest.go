@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RoundTrip", roundTrip},
 		{"OversizedLetterIsBounded", oversizedLetterIsBounded},
 		{"HostileLetterIsKept", hostileLetterIsKept},
+		{"ReplayKeepsTheIdentity", replayKeepsTheIdentity},
 		{"PanicLetterKeepsStack", panicLetterKeepsStack},
 		{"ListFilters", listFilters},
 		{"Groups", groups},
