@@ -28,14 +28,15 @@ import (
 //     after window after a cut, the rate holds (the backlog is draining)
 //     instead of being cut again;
 //   - healthy and limiter-bound (at least 90% of the window's permits were
-//     used): the rate grows by Increase;
+//     used, a deferred message's permit not counted): the rate grows by
+//     Increase;
 //   - otherwise it stays, so a quiet period does not inflate the limit.
 //
 // The rate always stays within [Min, Max]. Failures are handler errors
 // except those whose ErrorClass() is "permanent" or "validation" (the
 // message's fault, not the downstream's) and context cancellations; a
 // deferral (levee.Deferral: the handler declined to run the message) is
-// not observed at all. The
+// neither: not a sample, and its permit does not count as used. The
 // controller runs inside handler calls: it has no goroutine, and without
 // traffic the limit does not move.
 type Adaptive struct {
@@ -157,6 +158,7 @@ type adaptive struct {
 	windowStart time.Time     // guarded by mu
 	grantedAt   uint64        // bucket.granted at windowStart; guarded by mu
 	n, errs     int           // guarded by mu
+	deferred    uint64        // permits of deferred messages in the window; guarded by mu
 	latSum      time.Duration // guarded by mu
 	maxLat      time.Duration // guarded by mu
 	backingOff  bool          // since the last cut, no healthy window; guarded by mu
@@ -174,9 +176,18 @@ func newAdaptive(a Adaptive, b *gcra.Bucket) *adaptive {
 func (a *adaptive) reset(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
+	a.n, a.errs, a.latSum, a.maxLat, a.deferred = 0, 0, 0, 0, 0
 	a.windowStart = now
 	a.grantedAt = a.b.Snapshot().Granted
+}
+
+// deferredCall records a message that took a permit and was deferred
+// behind the limiter: the downstream did no work for that permit, so the
+// window's permits used (the limiter-bound test) leave it out.
+func (a *adaptive) deferredCall() {
+	a.mu.Lock()
+	a.deferred++
+	a.mu.Unlock()
 }
 
 // failed reports whether err counts against the downstream's health.
@@ -215,8 +226,8 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	if elapsed < a.cfg.Interval || a.n < a.cfg.MinSamples {
 		return decision{}, false
 	}
-	n, errs, meanLat, maxLat := a.n, a.errs, a.latSum/time.Duration(a.n), a.maxLat
-	a.n, a.errs, a.latSum, a.maxLat = 0, 0, 0, 0
+	n, errs, meanLat, maxLat, deferred := a.n, a.errs, a.latSum/time.Duration(a.n), a.maxLat, a.deferred
+	a.n, a.errs, a.latSum, a.maxLat, a.deferred = 0, 0, 0, 0, 0
 	a.windowStart = now
 
 	// The decision reads and moves the bucket's rate in one step, under its
@@ -226,8 +237,12 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 		changed bool
 	)
 	a.b.Update(func(s *gcra.State) bool {
+		// Permits used: granted in the window, less those of deferred
+		// messages (backpressure: not a sign that the limit holds back
+		// work the downstream does).
 		granted := s.Granted - a.grantedAt
 		a.grantedAt = s.Granted
+		granted -= min(granted, deferred)
 		if s.Unlimited || s.Closed {
 			return false
 		}

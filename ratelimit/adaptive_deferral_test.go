@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -63,4 +64,44 @@ func TestAdaptiveIgnoresDeferrals(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestAdaptiveDeferralsDoNotRaiseRate: a deferred message took a permit
+// but the downstream did no work for it (a handler's levee.Defer on a
+// downstream's 429, a batcher closing). Its permit must not make the
+// window look limiter-bound: with half the permits deferred, only half the
+// limit reached the downstream, and the controller must not raise the
+// rate (it neither cuts it: backpressure is not failure). Before the fix
+// deferred permits counted as used, and a downstream answering every
+// other call with 429 saw the rate climb to Max.
+func TestAdaptiveDeferralsDoNotRaiseRate(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		const start = 500.0
+		l := mustNew(t, WithRate(start), WithAdaptive(Adaptive{Min: 10, Max: 1000, TargetLatency: 50 * time.Millisecond}))
+		var mu sync.Mutex
+		n := 0
+		h := l.Middleware(func(*message.Message) ([]*message.Message, error) {
+			mu.Lock()
+			i := n
+			n++
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			if i%2 == 0 {
+				return nil, levee.Defer(time.Second, errors.New("429 too many requests"))
+			}
+			return nil, nil
+		})
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				for range 400 {
+					_, _ = h(message.NewMessage("m", nil))
+				}
+			})
+		}
+		wg.Wait()
+		if got := l.Rate(); got != start {
+			t.Errorf("after 4000 calls, every other one deferred: rate %v, want %v (neither raised nor cut)", got, start)
+		}
+	})
 }

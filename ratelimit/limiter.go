@@ -268,7 +268,8 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 // in-flight count as it was and reaches Recover further out. A deferral
 // (a handler's levee.Defer, a batcher's) is no call of the downstream:
 // backpressure, not failure, and its latency is not the downstream's, so
-// the controller does not see it (as the breaker counts it neither way).
+// the controller does not see it (as the breaker counts it neither way),
+// nor counts its permit as used.
 func (l *Limiter) adaptiveCall(ctx context.Context, next message.HandlerFunc, msg *message.Message) (out []*message.Message, herr error) {
 	a := l.adapt
 	a.inflight.Add(1)
@@ -277,6 +278,7 @@ func (l *Limiter) adaptiveCall(ctx context.Context, next message.HandlerFunc, ms
 	defer func() {
 		a.inflight.Add(-1)
 		if returned && herr != nil && levee.IsDeferral(herr) {
+			a.deferredCall()
 			return
 		}
 		now := time.Now()
