@@ -145,3 +145,37 @@ func TestBreakerLabelIsEffective(t *testing.T) {
 		}
 	}
 }
+
+// TestAdaptiveSettingsAreEffective: `levee config check` printed
+// "required unless ignore_latency" for an adaptive section's missing
+// target_latency (it is automatic: latency_tolerance x the baseline, and
+// the file is valid without it) and "none (no limit of its own)" for its
+// missing rate (an adaptive limit starts at adaptive.max).
+func TestAdaptiveSettingsAreEffective(t *testing.T) {
+	y := "handlers:\n" +
+		"  a:\n" +
+		"    ratelimit: {adaptive: {min: 10/s, max: 200/s}}\n" +
+		"  e:\n" +
+		"    ratelimit: {rate: 50/s, adaptive: {min: 10/s, max: 200/s, ignore_latency: true}}\n" +
+		"  p:\n" +
+		"    ratelimit: {burst: 2}\n"
+	cfg, err := Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Setting{}
+	for _, s := range cfg.Settings() {
+		got[s.Path] = s
+	}
+	for _, want := range []Setting{
+		{"handlers.a.ratelimit.rate", "adaptive.max (200/s)", "default"},
+		{"handlers.a.ratelimit.adaptive.target_latency", "automatic: latency_tolerance x the baseline (lowest recent window mean) latency", "default"},
+		{"handlers.e.ratelimit.rate", "50/s", "levee.yaml:5"},
+		{"handlers.e.ratelimit.adaptive.target_latency", "off (ignore_latency)", "default"},
+		{"handlers.p.ratelimit.rate", "none (no limit of its own)", "default"},
+	} {
+		if g := got[want.Path]; g.Value != want.Value || g.Source != want.Source {
+			t.Errorf("%s: got %q from %q, want %q from %q", want.Path, g.Value, g.Source, want.Value, want.Source)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/levee-dev/levee/breaker"
 	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/internal/redact"
+	"github.com/levee-dev/levee/ratelimit"
 )
 
 // Setting is one key of the file with its effective value and where that
@@ -75,6 +76,9 @@ var zeroIsDefault = map[string]bool{"breaker": true, "breakers": true, "fleet": 
 // after 5 consecutive failures only when no other trip policy is set.
 func effectiveDefaults(key string, v any) map[string]string {
 	defs := sectionDefaults()[key]
+	if rc, ok := v.(ratelimit.Config); ok && rc.Adaptive != nil {
+		return adaptiveDefaults(defs, rc.Adaptive)
+	}
 	bc, ok := v.(breaker.Config)
 	if !ok || bc.Shared != "" {
 		return defs
@@ -87,6 +91,21 @@ func effectiveDefaults(key string, v any) map[string]string {
 		out["consecutive_failures"] = itoa(n)
 	} else {
 		out["consecutive_failures"] = "off (another trip policy is set)"
+	}
+	return out
+}
+
+// adaptiveDefaults resolves defs for an adaptive ratelimit section: the
+// rate starts at adaptive.max, and the latency target is automatic unless
+// ignore_latency turns latency off.
+func adaptiveDefaults(defs map[string]string, a *ratelimit.AdaptiveConfig) map[string]string {
+	out := make(map[string]string, len(defs))
+	for k, d := range defs {
+		out[k] = d
+	}
+	out["rate"] = "adaptive.max (" + iconfig.FormatRate(a.Max) + ")"
+	if a.IgnoreLatency {
+		out["adaptive.target_latency"] = "off (ignore_latency)"
 	}
 	return out
 }
