@@ -184,7 +184,7 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 		if p.sec.Slot == SlotHandler {
 			continue
 		}
-		env := BuildEnv{Handler: name, Deps: deps, Schemas: cfg.schemas, Also: also, shared: a.sharedFunc(cfg, deps)}
+		env := BuildEnv{Handler: name, Deps: deps, Schemas: cfg.schemas, Also: also, shared: a.sharedFunc(cfg, deps), handler: hc}
 		b, err := p.sec.build(p.value, env)
 		if err != nil {
 			for _, cl := range closers {

@@ -238,6 +238,7 @@ func buildFleet(h HandlerFleet, b BuildEnv) (built, error) {
 		if b.Deps.MaxHold > 0 {
 			opts = append(opts, ratelimit.WithMaxHold(b.Deps.MaxHold))
 		}
+		opts = append(opts, localWaitOptions(b.handler)...)
 		l, err := ratelimit.New(opts...)
 		if err != nil {
 			return built{}, fmt.Errorf("ratelimit: %w", err)
@@ -262,6 +263,27 @@ func buildFleet(h HandlerFleet, b BuildEnv) (built, error) {
 		b.Also(middleware.SlotBreaker, fb.Middleware, "fleet breaker")
 	}
 	return built{closer: closers, instance: closers}, nil
+}
+
+// localWaitOptions are the handler's ratelimit section's mode, max_wait
+// and max_hold, for its fleet limit: a handler that rejects rather than
+// waits, or bounds its waits, does so for the fleet's token too.
+func localWaitOptions(h *Handler) []ratelimit.Option {
+	rc, ok := Value[ratelimit.Config](h, "ratelimit")
+	if !ok {
+		return nil
+	}
+	var opts []ratelimit.Option
+	if m, err := ratelimit.ParseMode(rc.Mode); err == nil {
+		opts = append(opts, ratelimit.WithMode(m))
+	}
+	if rc.MaxWait > 0 {
+		opts = append(opts, ratelimit.WithMaxWait(rc.MaxWait))
+	}
+	if rc.MaxHold > 0 {
+		opts = append(opts, ratelimit.WithMaxHold(rc.MaxHold))
+	}
+	return opts
 }
 
 // multiCloser closes several things.

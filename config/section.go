@@ -84,6 +84,10 @@ type BuildEnv struct {
 	Also func(slot middleware.Slot, mw message.HandlerMiddleware, label string)
 
 	shared func(section, name string) (any, error)
+	// handler is the configured handler the stack is built for, so that
+	// a section can follow another's settings (the fleet limit waits or
+	// rejects as the handler's ratelimit section says).
+	handler *Handler
 }
 
 // Breaker returns the shared breaker of the file's breakers section by
