@@ -41,6 +41,10 @@ func TestBatchCombinations(t *testing.T) {
 		{"both", "handlers:\n  h:\n    timeout: 10ms\n    breaker: {slow_call: {threshold: 20ms, ratio: 50%}}\n    batch: {max_wait: 50ms}\n",
 			[]string{"handlers.h.timeout: 10ms", "handlers.h.breaker.slow_call.threshold: 20ms"}},
 		{"longer timeout and threshold", "handlers:\n  h:\n    timeout: 1s\n    breaker: {slow_call: {threshold: 500ms, ratio: 50%}}\n    batch: {max_wait: 50ms}\n", nil},
+		{"adaptive target_latency below max_wait", "handlers:\n  h:\n    ratelimit: {adaptive: {min: 10/s, max: 100/s, target_latency: 50ms}}\n    batch: {max_wait: 100ms}\n",
+			[]string{"levee.yaml:3: handlers.h.ratelimit.adaptive.target_latency: 50ms is not longer than the batch's max_wait (100ms)"}},
+		{"adaptive automatic target", "handlers:\n  h:\n    ratelimit: {adaptive: {min: 10/s, max: 100/s}}\n    batch: {max_wait: 100ms}\n", nil},
+		{"adaptive target above max_wait", "handlers:\n  h:\n    ratelimit: {adaptive: {min: 10/s, max: 100/s, target_latency: 500ms}}\n    batch: {max_wait: 100ms}\n", nil},
 		{"no batch section", "handlers:\n  h:\n    timeout: 10ms\n    breaker: {slow_call: {threshold: 20ms, ratio: 50%}}\n", nil},
 	}
 	for _, tt := range tests {

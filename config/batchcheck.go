@@ -9,6 +9,7 @@ import (
 	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
+	"github.com/levee-dev/levee/ratelimit"
 )
 
 // batchConflicts returns an error for each setting of a handler with a
@@ -22,6 +23,9 @@ import (
 //   - the breaker's slow_call.threshold (its own or a shared breaker's):
 //     every such message is a slow call, so the breaker trips with a
 //     healthy downstream.
+//   - an adaptive ratelimit's target_latency: the controller reads the
+//     wait in the batch as the downstream's latency and cuts the rate;
+//     batches then fill slower, so the rate stays at adaptive.min.
 func (c *Config) batchConflicts(name string, hc *Handler) error {
 	bc, ok := hc.Batch()
 	if !ok {
@@ -34,6 +38,14 @@ func (c *Config) batchConflicts(name string, hc *Handler) error {
 		errs = append(errs, c.errorAt(path+".timeout", fmt.Errorf("%s is not longer than the batch's max_wait (%s): "+
 			"a message alone in its batch would time out before the batch flushes and be redelivered without ever being written; "+
 			"set the timeout above max_wait plus the batch func's time", t.Duration(), wait)))
+	}
+	if rc, ok := Value[ratelimit.Config](hc, "ratelimit"); ok && rc.Adaptive != nil {
+		if tl := rc.Adaptive.TargetLatency; tl > 0 && tl <= wait {
+			errs = append(errs, c.errorAt(path+".ratelimit.adaptive.target_latency", fmt.Errorf("%s is not longer than the batch's max_wait (%s): "+
+				"a message's latency includes its wait in the batch, longest when few messages arrive, so the adaptive limit would cut the rate "+
+				"with a healthy downstream, batches would fill slower, and it would stay at adaptive.min; "+
+				"set target_latency above max_wait plus the batch func's time, or leave it out (automatic)", tl, wait)))
+		}
 	}
 	bk, ok := Value[breaker.Config](hc, "breaker")
 	if !ok {
