@@ -1,8 +1,9 @@
 // Package ratelimit is Levee's rate limiter for Watermill handlers: a
 // token bucket whose achieved rate is the rate you set, with wait or
 // reject modes, per-key limits and an adaptive limit that follows the
-// downstream's health. It is the one token bucket of Levee: the breaker's
-// drain ramp drives a *Limiter through SetRate.
+// downstream's health. It builds on Levee's one token bucket
+// (internal/gcra), which the breaker's drain ramp also uses, as a bucket
+// of its own: the drain never moves a Limiter's rate.
 //
 // # Where it sits
 //
