@@ -60,7 +60,8 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 
 // Warnings returns what the file asks for that is valid but may surprise,
 // one line each with its location: a rate of 0 (a documented pause: the
-// handler admits nothing until the rate changes), a handler's breaker
+// handler admits nothing until the rate changes), a ratelimit max_wait in
+// reject mode (no message waits, so it does nothing), a handler's breaker
 // that trips on consecutive failures no fewer than its dlq's max attempts
 // (a message alone in flight when an outage starts is dead-lettered as
 // the breaker trips; the defaults, 5 and 5, do this), a batch handler's
@@ -97,22 +98,8 @@ func (c *Config) Warnings(deps Deps) []string {
 					out = append(out, c.at(path)+": metrics is on but no MeterProvider is given (config.Deps.MeterProvider): nothing is recorded")
 				}
 			case "ratelimit":
-				rc, ok := p.value.(ratelimit.Config)
-				if !ok {
-					break
-				}
-				if rc.Rate != nil && *rc.Rate == 0 {
-					out = append(out, c.at(path+".rate")+": rate 0 pauses the handler: it admits no message until the rate is raised")
-				}
-				if pk := rc.PerKey; pk != nil {
-					if pk.Rate == 0 {
-						out = append(out, c.at(path+".per_key.rate")+": rate 0 pauses every key: no keyed message is admitted until the rate is raised")
-					}
-					for _, k := range slices.Sorted(maps.Keys(pk.Overrides)) {
-						if pk.Overrides[k].Rate == 0 {
-							out = append(out, c.at(path+".per_key.overrides."+k+".rate")+fmt.Sprintf(": rate 0 pauses key %q: none of its messages is admitted until the rate is raised", k))
-						}
-					}
+				if rc, ok := p.value.(ratelimit.Config); ok {
+					out = append(out, c.ratelimitWarnings(path, rc)...)
 				}
 			}
 		}
@@ -123,6 +110,32 @@ func (c *Config) Warnings(deps Deps) []string {
 			"is it the right file? A service started from it runs no handler, and `levee dlq` has no store")
 	}
 	sort.Strings(out)
+	return out
+}
+
+// ratelimitWarnings returns the warnings of the ratelimit section rc at
+// path: a rate of 0 (the handler's, the per-key default's or an
+// override's) pauses what it limits, and max_wait does nothing in reject
+// mode (no message waits).
+func (c *Config) ratelimitWarnings(path string, rc ratelimit.Config) []string {
+	var out []string
+	if rc.Rate != nil && *rc.Rate == 0 {
+		out = append(out, c.at(path+".rate")+": rate 0 pauses the handler: it admits no message until the rate is raised")
+	}
+	if pk := rc.PerKey; pk != nil {
+		if pk.Rate == 0 {
+			out = append(out, c.at(path+".per_key.rate")+": rate 0 pauses every key: no keyed message is admitted until the rate is raised")
+		}
+		for _, k := range slices.Sorted(maps.Keys(pk.Overrides)) {
+			if pk.Overrides[k].Rate == 0 {
+				out = append(out, c.at(path+".per_key.overrides."+k+".rate")+fmt.Sprintf(": rate 0 pauses key %q: none of its messages is admitted until the rate is raised", k))
+			}
+		}
+	}
+	if rc.Mode == "reject" && rc.MaxWait > 0 {
+		out = append(out, c.at(path+".max_wait")+": max_wait has no effect with mode: reject: a message without a free token is refused at once, it never waits; "+
+			"remove max_wait, or use mode: wait to wait up to it")
+	}
 	return out
 }
 
