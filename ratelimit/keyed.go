@@ -127,9 +127,10 @@ func WithKeyOverride(key string, rate float64, burst int) Option {
 
 // WithMaxKeys bounds the number of live keys (DefaultMaxKeys by default;
 // below 1 is an error). When a new key arrives at the bound, the least
-// recently used key is dropped if it is at rest (nobody waiting, bucket
-// full, so dropping it loses nothing); otherwise the new key's messages use
-// FallbackKey until a key frees up (reason "overflow").
+// recently used key at rest (nobody waiting, bucket full, so dropping it
+// loses nothing) among the 8 least recently used is dropped; when none of
+// them is at rest, the new key's messages use FallbackKey until a key
+// frees up (reason "overflow").
 func WithMaxKeys(n int) Option { return optionFunc(func(c *config) { c.keys().maxKeys = n }) }
 
 // WithKeyIdle drops a key unused for d once it is at rest. Default
@@ -250,8 +251,8 @@ func (r *keyRegistry) get(key string) (*keyEntry, fallbackReason, error) {
 	e := r.m[key]
 	why := fbNone
 	if e == nil {
-		if len(r.m) >= r.maxKeys && r.tail != nil && r.atRest(r.tail) {
-			r.dropLocked(r.tail)
+		if len(r.m) >= r.maxKeys {
+			r.evictLocked()
 		}
 		if len(r.m) >= r.maxKeys {
 			e, why = r.fallback, fbOverflow
@@ -281,6 +282,24 @@ func (r *keyRegistry) expireLocked(now time.Time, n int) {
 			return
 		}
 		r.dropLocked(t)
+	}
+}
+
+// evictScan is how many of the least recently used keys evictLocked
+// looks at: a slow key (a low override still refilling) at the end of
+// the list does not keep the keys at rest behind it from being dropped.
+const evictScan = 8
+
+// evictLocked drops the least recently used key at rest among the
+// evictScan least recently used, if any.
+func (r *keyRegistry) evictLocked() {
+	e := r.tail
+	for i := 0; i < evictScan && e != nil; i++ {
+		if r.atRest(e) {
+			r.dropLocked(e)
+			return
+		}
+		e = e.prev
 	}
 }
 
