@@ -24,7 +24,10 @@ import (
 //     min(rate, goodput)*Decrease, where goodput is the rate of successful
 //     completions in the window (what the downstream actually delivered),
 //     so one decision brings the rate under the new capacity and the
-//     backlog drains; while latency stays above target but falls window
+//     backlog drains; when the window was congested by latency alone and
+//     fewer than one call was in flight on average (a quiet period held
+//     the window open for samples, so goodput was the demand, not the
+//     capacity) the rate drops to rate*Decrease; while latency stays above target but falls window
 //     after window after a cut, the rate holds (the backlog is draining)
 //     instead of being cut again;
 //   - healthy and limiter-bound (at least 90% of the window's permits were
@@ -227,6 +230,11 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 		return decision{}, false
 	}
 	n, errs, meanLat, maxLat, deferred := a.n, a.errs, a.latSum/time.Duration(a.n), a.maxLat, a.deferred
+	// Little's law: the mean number of calls in flight over the window.
+	// Below 1 the downstream was idle most of the window (a quiet period
+	// held the window open for samples), so what it delivered is the
+	// demand, not its capacity.
+	busy := float64(a.latSum) / float64(elapsed)
 	a.n, a.errs, a.latSum, a.maxLat, a.deferred = 0, 0, 0, 0, 0
 	a.windowStart = now
 
@@ -270,9 +278,14 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 		draining := a.backingOff && (now.Before(a.holdUntil) || meanLat < a.latAtCut)
 		switch {
 		case errCongested || (latCongested && !draining):
-			// Cut below what the downstream delivered, so its backlog drains.
+			// Cut below what the downstream delivered, so its backlog drains;
+			// when it was mostly idle and only slow, by Decrease alone.
 			goodput := float64(n-errs) / secs
-			nr = math.Min(rate, goodput) * a.cfg.Decrease
+			if errCongested || busy >= 1 {
+				nr = math.Min(rate, goodput) * a.cfg.Decrease
+			} else {
+				nr = rate * a.cfg.Decrease
+			}
 			a.backingOff = true
 			// Little's law: the messages in flight now finish in about
 			// inflight/goodput; until then, and for one more window to
