@@ -216,20 +216,13 @@ func fleetLabel(h HandlerFleet) string {
 // stays empty.
 func buildFleet(h HandlerFleet, b BuildEnv) (built, error) {
 	if b.Deps.FleetStore == nil {
-		return built{}, fmt.Errorf("a fleet section needs Deps.FleetStore (built from the top-level fleet section, adapters/fleetredis)")
+		return built{}, errNoFleetStore
 	}
-	key := h.Key
-	if key == "" {
-		key = b.Handler
-	}
+	key := fleetKey(h, b)
 	mode, _ := fleet.ParseOnStoreError(h.OnStoreError)
 	var closers multiCloser
-	if r := h.RateLimit; r != nil {
-		f := ratelimit.Fleet{Store: b.Deps.FleetStore, Key: key, Rate: r.Rate, Burst: r.Burst, Lease: r.Lease,
-			StoreTimeout: h.StoreTimeout, OnStoreError: mode}
-		if r.PerKey != nil {
-			f.PerKeyRate, f.PerKeyBurst, f.PerKeyMetadata, f.MaxKeys = r.PerKey.Rate, r.PerKey.Burst, r.PerKey.Metadata, r.PerKey.MaxKeys
-		}
+	if r := h.RateLimit; r != nil && !fleetInLimiter(b.handler) {
+		f := fleetLimit(h, b)
 		opts := []ratelimit.Option{ratelimit.WithFleet(f), ratelimit.WithName(b.Handler),
 			ratelimit.WithMeterProvider(b.Deps.MeterProvider), ratelimit.WithLogger(b.Deps.Logger)}
 		if r.LocalRate > 0 {
@@ -265,6 +258,55 @@ func buildFleet(h HandlerFleet, b BuildEnv) (built, error) {
 	return built{closer: closers, instance: closers}, nil
 }
 
+// fleetKey is the fleet section's key, the handler's name by default.
+func fleetKey(h HandlerFleet, b BuildEnv) string {
+	if h.Key != "" {
+		return h.Key
+	}
+	return b.Handler
+}
+
+// fleetLimit is the fleet section's rate limit (h.RateLimit set).
+func fleetLimit(h HandlerFleet, b BuildEnv) ratelimit.Fleet {
+	r := h.RateLimit
+	mode, _ := fleet.ParseOnStoreError(h.OnStoreError)
+	f := ratelimit.Fleet{Store: b.Deps.FleetStore, Key: fleetKey(h, b), Rate: r.Rate, Burst: r.Burst, Lease: r.Lease,
+		StoreTimeout: h.StoreTimeout, OnStoreError: mode}
+	if r.PerKey != nil {
+		f.PerKeyRate, f.PerKeyBurst, f.PerKeyMetadata, f.MaxKeys = r.PerKey.Rate, r.PerKey.Burst, r.PerKey.Metadata, r.PerKey.MaxKeys
+	}
+	return f
+}
+
+// fleetInLimiter reports whether the handler's fleet rate limit is built
+// into its ratelimit section's limiter (ratelimit.WithFleet): with a
+// ratelimit section and no local_rate. One limiter then takes both
+// tokens, so max_wait bounds the waits together, a fleet token taken for
+// a message the local limit refuses is given back, and each message is
+// one sample of the limiter's metrics. With local_rate (a cap of the
+// fleet limit's own) the fleet limit is a limiter of its own, outside.
+func fleetInLimiter(h *Handler) bool {
+	hf, ok := Value[HandlerFleet](h, "fleet")
+	if !ok || hf.RateLimit == nil || hf.RateLimit.LocalRate > 0 {
+		return false
+	}
+	_, ok = Value[ratelimit.Config](h, "ratelimit")
+	return ok
+}
+
+// fleetOptions returns the option that builds the handler's fleet rate
+// limit into its ratelimit section's limiter, when fleetInLimiter.
+func fleetOptions(b BuildEnv) ([]ratelimit.Option, error) {
+	if !fleetInLimiter(b.handler) {
+		return nil, nil
+	}
+	if b.Deps.FleetStore == nil {
+		return nil, errNoFleetStore
+	}
+	hf, _ := Value[HandlerFleet](b.handler, "fleet")
+	return []ratelimit.Option{ratelimit.WithFleet(fleetLimit(hf, b))}, nil
+}
+
 // localWaitOptions are the handler's ratelimit section's mode, max_wait
 // and max_hold, for its fleet limit: a handler that rejects rather than
 // waits, or bounds its waits, does so for the fleet's token too.
@@ -285,6 +327,9 @@ func localWaitOptions(h *Handler) []ratelimit.Option {
 	}
 	return opts
 }
+
+// errNoFleetStore is Build's error for a fleet section without a store.
+var errNoFleetStore = errors.New("a fleet section needs Deps.FleetStore (built from the top-level fleet section, adapters/fleetredis)")
 
 // multiCloser closes several things.
 type multiCloser []io.Closer

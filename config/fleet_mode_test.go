@@ -22,13 +22,16 @@ import (
 // cannot admit now is now refused at once in reject mode, and refused
 // when its wait would exceed max_wait, as the local limit does.
 func TestFleetLimitFollowsHandlerMode(t *testing.T) {
-	for _, tc := range []struct{ name, local string }{
-		{"reject", "{rate: 1000/s, burst: 10, mode: reject}"},
-		{"max_wait", "{rate: 1000/s, burst: 10, max_wait: 100ms}"},
+	for _, tc := range []struct{ name, local, fleet string }{
+		{"reject", "{rate: 1000/s, burst: 10, mode: reject}", "{rate: 1/s, burst: 1}"},
+		{"max_wait", "{rate: 1000/s, burst: 10, max_wait: 100ms}", "{rate: 1/s, burst: 1}"},
+		// with local_rate the fleet limit is a limiter of its own
+		{"reject, local_rate", "{rate: 1000/s, burst: 10, mode: reject}", "{rate: 1/s, burst: 1, local_rate: 500/s}"},
+		{"max_wait, local_rate", "{rate: 1000/s, burst: 10, max_wait: 100ms}", "{rate: 1/s, burst: 1, local_rate: 500/s}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testkit.Synctest(t, func(t *testing.T) {
-				y := "handlers:\n  h:\n    ratelimit: " + tc.local + "\n    fleet: {ratelimit: {rate: 1/s, burst: 1}}\n"
+				y := "handlers:\n  h:\n    ratelimit: " + tc.local + "\n    fleet: {ratelimit: " + tc.fleet + "}\n"
 				cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
 				if err != nil {
 					t.Fatal(err)

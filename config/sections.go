@@ -312,6 +312,11 @@ func ratelimitSection() Section {
 			opts = append(opts, c.Options()...)
 			opts = append(opts, ratelimit.WithName(b.Handler), ratelimit.WithMeterProvider(b.Deps.MeterProvider),
 				ratelimit.WithLogger(b.Deps.Logger))
+			fo, err := fleetOptions(b) // the fleet section's limit, in this limiter
+			if err != nil {
+				return built{}, err
+			}
+			opts = append(opts, fo...)
 			l, err := ratelimit.New(opts...)
 			if err != nil {
 				return built{}, err
