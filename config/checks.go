@@ -61,7 +61,8 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 // Warnings returns what the file asks for that is valid but may surprise,
 // one line each with its location: a rate of 0 (a documented pause: the
 // handler admits nothing until the rate changes), a ratelimit max_wait in
-// reject mode (no message waits, so it does nothing), a handler's breaker
+// reject mode (no message waits, so it does nothing), an adaptive
+// latency_tolerance with no automatic target to scale, a handler's breaker
 // that trips on consecutive failures no fewer than its dlq's max attempts
 // (a message alone in flight when an outage starts is dead-lettered as
 // the breaker trips; the defaults, 5 and 5, do this), a batch handler's
@@ -115,8 +116,10 @@ func (c *Config) Warnings(deps Deps) []string {
 
 // ratelimitWarnings returns the warnings of the ratelimit section rc at
 // path: a rate of 0 (the handler's, the per-key default's or an
-// override's) pauses what it limits, and max_wait does nothing in reject
-// mode (no message waits).
+// override's) pauses what it limits, max_wait does nothing in reject
+// mode (no message waits), and an adaptive latency_tolerance does nothing
+// beside target_latency or ignore_latency (it scales the automatic
+// target only).
 func (c *Config) ratelimitWarnings(path string, rc ratelimit.Config) []string {
 	var out []string
 	if rc.Rate != nil && *rc.Rate == 0 {
@@ -131,6 +134,10 @@ func (c *Config) ratelimitWarnings(path string, rc ratelimit.Config) []string {
 				out = append(out, c.at(path+".per_key.overrides."+k+".rate")+fmt.Sprintf(": rate 0 pauses key %q: none of its messages is admitted until the rate is raised", k))
 			}
 		}
+	}
+	if a := rc.Adaptive; a != nil && a.LatencyTolerance != 0 && (a.TargetLatency > 0 || a.IgnoreLatency) {
+		out = append(out, c.at(path+".adaptive.latency_tolerance")+": latency_tolerance applies only to the automatic latency target, "+
+			"and target_latency or ignore_latency is set: it has no effect; remove it")
 	}
 	if rc.Mode == "reject" && rc.MaxWait > 0 {
 		out = append(out, c.at(path+".max_wait")+": max_wait has no effect with mode: reject: a message without a free token is refused at once, it never waits; "+

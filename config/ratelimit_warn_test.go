@@ -31,3 +31,29 @@ func TestWarningMaxWaitInRejectMode(t *testing.T) {
 		}
 	}
 }
+
+// TestWarningLatencyToleranceUnused: latency_tolerance scales the
+// automatic latency target only; beside target_latency or ignore_latency
+// it loaded silently and did nothing. It is warned about now.
+func TestWarningLatencyToleranceUnused(t *testing.T) {
+	for _, tc := range []struct{ adaptive, want string }{
+		{"{min: 1/s, max: 10/s, target_latency: 50ms, latency_tolerance: 3}",
+			"levee.yaml:3: handlers.h.ratelimit.adaptive.latency_tolerance: latency_tolerance applies only to the automatic latency target"},
+		{"{min: 1/s, max: 10/s, ignore_latency: true, latency_tolerance: 3}", "handlers.h.ratelimit.adaptive.latency_tolerance: latency_tolerance applies only"},
+		{"{min: 1/s, max: 10/s, latency_tolerance: 3}", ""},
+		{"{min: 1/s, max: 10/s, target_latency: 50ms}", ""},
+	} {
+		y := "handlers:\n  h:\n    ratelimit: {adaptive: " + tc.adaptive + "}\n"
+		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(cfg.Warnings(config.Deps{}), "\n")
+		switch {
+		case tc.want == "" && strings.Contains(got, "latency_tolerance"):
+			t.Errorf("%s: warned %q, want no latency_tolerance warning", tc.adaptive, got)
+		case tc.want != "" && !strings.Contains(got, tc.want):
+			t.Errorf("%s: warnings %q lack %q", tc.adaptive, got, tc.want)
+		}
+	}
+}
