@@ -37,3 +37,46 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		_ = tr.Close()
 	}
 }
+
+// TestRedeliveredMessageContextEndsWithSubscription: a message Nacked
+// once (a deferral, a retry) comes again, and its context ends when the
+// subscription does, as the first delivery's does, so the stack's waits
+// end at a shutdown. watermill-redisstream re-sends a Nacked message as a
+// copy without a context; the copy's never ended.
+func TestRedeliveredMessageContextEndsWithSubscription(t *testing.T) {
+	brokertest.SkipIfDown(t, brokertest.RedisAddr())
+	tr, err := redis.New(context.Background(), redis.Config{Addr: brokertest.RedisAddr()}, transport.Settings{ConsumerGroup: "g" + watermill.NewShortUUID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	topic := brokertest.Name("levee_redeliver_ctx")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs, err := tr.Subscriber.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Publisher.Publish(topic, message.NewMessage(watermill.NewUUID(), []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	receive := func() *message.Message {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message within 10 s")
+			return nil
+		}
+	}
+	receive().Nack()
+	again := receive()
+	cancel()
+	select {
+	case <-again.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the redelivered message's context did not end within 10 s of the subscription's end")
+	}
+	again.Nack()
+}

@@ -111,24 +111,51 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	}()
 	go func() {
 		defer s.wg.Done()
-		// The reader of out (FanIn) reads until it is closed, so the
-		// relay never blocks for good. The member fetches its next entry
-		// once this one is acked; a Nacked message comes again.
-		for msg := range in {
-			out <- msg
-			select {
-			case <-msg.Acked():
-				gate.release()
-			case <-msg.Nacked():
-			case <-ctx.Done():
-			}
-		}
+		relay(ctx, in, out, gate)
 		cancel()
+		for range in {
+		}
 		<-renewDone
 		_ = member.Close() // closes client
 		close(out)
 	}()
 	return out, nil
+}
+
+// relay hands the messages of in over to out until in closes or ctx
+// ends; it returns the message handed over and not yet settled when ctx
+// ended, if any. The reader of out (FanIn) reads until it is closed, and
+// Nacks what it cannot hand over, so the relay never blocks for good. The
+// member fetches its next entry once this one is acked; a Nacked message
+// comes again.
+func relay(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, gate *gatedClient) *message.Message {
+	for msg := range in {
+		if relayOne(ctx, msg, out, gate) {
+			return msg
+		}
+	}
+	return nil
+}
+
+// relayOne hands msg over and waits until it is settled; true if ctx
+// ended first. The message's context ends with ctx, and when it is
+// settled: watermill-redisstream re-sends a Nacked message as a copy
+// without one (Message.Copy drops the context), so a redelivered
+// message's waits did not end with the subscription (a shutdown waited
+// for the router's close timeout, then left it held).
+func relayOne(ctx context.Context, msg *message.Message, out chan<- *message.Message, gate *gatedClient) (held bool) {
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msg.SetContext(mctx)
+	out <- msg
+	select {
+	case <-msg.Acked():
+		gate.release()
+	case <-msg.Nacked():
+	case <-ctx.Done():
+		return true
+	}
+	return false
 }
 
 // leaseBatch bounds the entries renewed per tick; a member holds one
