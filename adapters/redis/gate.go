@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -22,6 +23,9 @@ import (
 type gatedClient struct {
 	*redis.Client
 	held chan struct{} // one token while the member holds an entry
+
+	mu sync.Mutex
+	id string // guarded by mu; the entry fetched last, "" before any
 }
 
 func newGatedClient(c *redis.Client) *gatedClient {
@@ -57,6 +61,8 @@ func (c *gatedClient) XReadGroup(ctx context.Context, a *redis.XReadGroupArgs) *
 	cmd := c.Client.XReadGroup(ctx, a)
 	if xss, err := cmd.Result(); err != nil || len(xss) == 0 || len(xss[0].Messages) == 0 {
 		c.release()
+	} else {
+		c.fetched(xss[0].Messages[0].ID)
 	}
 	return cmd
 }
@@ -71,6 +77,23 @@ func (c *gatedClient) XClaim(ctx context.Context, a *redis.XClaimArgs) *redis.XM
 	cmd := c.Client.XClaim(ctx, a)
 	if xm, err := cmd.Result(); err != nil || len(xm) == 0 {
 		c.release()
+	} else {
+		c.fetched(xm[0].ID)
 	}
 	return cmd
+}
+
+// fetched records id as the entry the member holds now.
+func (c *gatedClient) fetched(id string) {
+	c.mu.Lock()
+	c.id = id
+	c.mu.Unlock()
+}
+
+// heldID is the ID of the entry the member fetched last: while the member
+// holds an entry, the entry of the message in its handler.
+func (c *gatedClient) heldID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
 }

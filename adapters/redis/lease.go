@@ -31,8 +31,9 @@ import (
 // re-claims for itself (XCLAIM JUSTID, which resets the idle time and not
 // the delivery count) the entries XPENDING lists for it. Its consumer name
 // is its own, so these are exactly the entries this subscription read or
-// claimed: when the subscription ends, or its process dies, the renewal
-// stops and a live member claims them after the ack deadline, as before.
+// claimed: when its process dies, the renewal stops and a live member
+// claims them after the ack deadline, as before; when the subscription
+// ends, the member gives them back at once (giveback.go).
 // The member reads through a gatedClient, so what it holds is the message
 // in its handler: the renewal keeps no entry it read ahead from an idle
 // member.
@@ -111,11 +112,15 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	}()
 	go func() {
 		defer s.wg.Done()
-		relay(ctx, in, out, gate)
+		held := relay(ctx, in, out, gate)
 		cancel()
+		acked, running := settleHeld(held)
+		// What the member read and did not hand over is pending for it,
+		// and given back with the rest.
 		for range in {
 		}
 		<-renewDone
+		s.giveBack(client, topic, cfg.Consumer, gate.heldID(), acked, running)
 		_ = member.Close() // closes client
 		close(out)
 	}()
