@@ -266,18 +266,42 @@ func (s *consumer) deliver(ctx context.Context, m wamqp.Marshaler, d amqp.Delive
 		return false
 	}
 	// As watermill-amqp: wait for the handler's verdict even when ctx is
-	// done (the router cancels it while its handlers finish); Close stops
-	// waiting and requeues.
+	// done (the router cancels it while its handlers finish).
 	select {
 	case <-msg.Acked():
 		s.settle(d.Ack(false))
 	case <-msg.Nacked():
 		s.settle(d.Nack(false, requeue))
 	case <-s.closing:
-		s.settle(d.Nack(false, true))
+		s.settleClosing(d, msg, cancel, requeue)
 		return false
 	}
 	return true
+}
+
+// settleGrace bounds how long Close waits for the handler of a delivery
+// it handed over to settle it.
+const settleGrace = 5 * time.Second
+
+// settleClosing settles d when Close came before its handler's verdict.
+// A router closes its subscriber as its Close begins, while its handlers
+// still run: Close requeued at once, so a message whose handler finished
+// a moment later was not acked and ran again on another consumer (every
+// message in flight at a rolling deploy). The message's context ends
+// (cancelMsg), so the stack's waits end, and its verdict is taken for up
+// to settleGrace; a handler still running then leaves it requeued.
+func (s *consumer) settleClosing(d amqp.Delivery, msg *message.Message, cancelMsg context.CancelFunc, requeue bool) {
+	cancelMsg()
+	t := time.NewTimer(settleGrace)
+	defer t.Stop()
+	select {
+	case <-msg.Acked():
+		s.settle(d.Ack(false))
+	case <-msg.Nacked():
+		s.settle(d.Nack(false, requeue))
+	case <-t.C:
+		s.settle(d.Nack(false, true))
+	}
 }
 
 // settle logs a failed Ack or Nack: the channel is gone and RabbitMQ
