@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/levee-dev/levee/adapters/redis"
 	"github.com/levee-dev/levee/adapters/transport"
@@ -92,5 +93,16 @@ func TestRedisCloseGivesBackHeldMessages(t *testing.T) {
 	case m := <-again:
 		t.Fatalf("the second member also got %q", m.UUID)
 	case <-time.After(7 * time.Second):
+	}
+	// The finished message was acked by the closing member, the held one
+	// by the second: nothing is left pending for the ack deadline's claim.
+	c := goredis.NewClient(&goredis.Options{Addr: brokertest.RedisAddr()})
+	defer c.Close()
+	pending, err := c.XPending(ctx, topic, set.ConsumerGroup).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending.Count != 0 {
+		t.Fatalf("%d entries still pending in the group, want 0 (the finished message was not acked)", pending.Count)
 	}
 }
