@@ -26,8 +26,10 @@ import (
 // comes back.
 func TestHandlerQueryAtAckDeadline(t *testing.T) {
 	ch, m, msg, tx := deliveredInTx(t, "qdeadline")
-	// Rows that keep coming until well after the ack deadline.
-	rows, err := tx.QueryContext(context.Background(), `SELECT g, pg_sleep(0.025) FROM generate_series(1, 40) g`)
+	// Rows that keep coming until well after the ack deadline (1 s: with
+	// 300 ms a loaded CI machine handed the message over and ran the query
+	// past the deadline before the first row, and nothing was read).
+	rows, err := tx.QueryContext(context.Background(), `SELECT g, pg_sleep(0.05) FROM generate_series(1, 60) g`)
 	require.NoError(t, err)
 	read := 0
 	for rows.Next() {
@@ -76,7 +78,7 @@ func deliveredInTx(t *testing.T, prefix string) (<-chan *message.Message, *messa
 	t.Helper()
 	pool := pgPool(t)
 	tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(), PollInterval: 20 * time.Millisecond},
-		transport.Settings{Concurrency: 1, AckDeadline: 300 * time.Millisecond})
+		transport.Settings{Concurrency: 1, AckDeadline: time.Second})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tr.Close() })
 	topic := prefix + "_" + strings.ToLower(watermill.NewShortUUID())
