@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/internal/trunc"
 )
 
@@ -177,6 +178,7 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 	switch c.Status {
 	case StatusDone:
 		d.count(ctx, attrs, msg, cDuplicates)
+		telemetry.AddDedupEvent(ctx, telemetry.EventDedupDuplicate, 0)
 		return nil, true, nil
 	case StatusBusy:
 		d.count(ctx, attrs, msg, cWaited)
@@ -184,6 +186,7 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 		if c.Remaining > 0 && c.Remaining < after {
 			after = c.Remaining
 		}
+		telemetry.AddDedupEvent(ctx, telemetry.EventDedupInProgress, after)
 		return nil, false, levee.Defer(after, ErrInProgress)
 	case StatusClaimed:
 	default:

@@ -34,4 +34,11 @@ const (
 	// trace started. Attribute levee.tracing.invalid_reason (malformed,
 	// oversized).
 	EventInvalidContext = telemetry.EventInvalidContext
+	// EventDedupDuplicate: the dedup stage acked a duplicate of a done
+	// identity without running the handler. No attributes.
+	EventDedupDuplicate = telemetry.EventDedupDuplicate
+	// EventDedupInProgress: the dedup stage deferred the message because
+	// another delivery holds its identity's claim. Attribute
+	// levee.dedup.retry_after (s).
+	EventDedupInProgress = telemetry.EventDedupInProgress
 )

@@ -14,7 +14,8 @@ import (
 // allocating, when the span is not recording (telemetry off). The breaker
 // and batch packages add their events themselves, under the names listed
 // here; the priority package adds its own (priority.EventAcquired,
-// priority.EventRejected); the ratelimit package adds none.
+// priority.EventRejected); the dedup package adds its through
+// AddDedupEvent; the ratelimit package adds none.
 const (
 	EventRetry            = "levee.retry"
 	EventBreakerWait      = "levee.breaker.wait"
@@ -23,6 +24,8 @@ const (
 	EventBatch            = "batch"
 	EventDeadLetter       = "levee.dead_letter"
 	EventInvalidContext   = "levee.tracing.invalid_context"
+	EventDedupDuplicate   = "levee.dedup.duplicate"
+	EventDedupInProgress  = "levee.dedup.in_progress"
 )
 
 // Span event attribute keys of the Add* helpers. Durations are float64
@@ -35,6 +38,7 @@ const (
 	AttrDeadLetterFingerprint = attribute.Key("levee.dlq.fingerprint")
 	AttrDeadLetterAttempts    = attribute.Key("levee.dlq.attempts")
 	AttrInvalidReason         = attribute.Key("levee.tracing.invalid_reason")
+	AttrDedupRetryAfter       = attribute.Key("levee.dedup.retry_after")
 )
 
 func recording(ctx context.Context) (trace.Span, bool) {
@@ -62,4 +66,20 @@ func AddDeadLetterEvent(ctx context.Context, class, topic, fingerprint string, a
 			AttrSpanClass.String(class), AttrDeadLetterTopic.String(topic),
 			AttrDeadLetterFingerprint.String(fingerprint), AttrDeadLetterAttempts.Int(attempts)))
 	}
+}
+
+// AddDedupEvent records why a dedup stage did not run the handler: event
+// is EventDedupDuplicate (the identity is done: acked without running) or
+// EventDedupInProgress (another delivery holds the identity's claim:
+// deferred by retryAfter).
+func AddDedupEvent(ctx context.Context, event string, retryAfter time.Duration) {
+	s, ok := recording(ctx)
+	if !ok {
+		return
+	}
+	if event == EventDedupInProgress {
+		s.AddEvent(event, trace.WithAttributes(AttrDedupRetryAfter.Float64(retryAfter.Seconds())))
+		return
+	}
+	s.AddEvent(event)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/priority"
 	"github.com/levee-dev/levee/ratelimit"
@@ -128,6 +129,22 @@ func emitEvery(t *testing.T) map[string]map[string]bool {
 		defer func() { _ = rl.Close() }()
 		call(rl.Middleware(ok))
 		call(rl.Middleware(ok))
+		// dedup: a duplicate of a done identity, and one in progress.
+		dd, err := dedup.New(dedup.WithBusyRetry(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		call(dd.Middleware(ok))
+		call(dd.Middleware(ok))
+		hold := make(chan struct{})
+		var held sync.WaitGroup
+		held.Go(func() {
+			_, _ = dd.Middleware(func(*message.Message) ([]*message.Message, error) { <-hold; return nil, nil })(message.NewMessage("held", nil))
+		})
+		synctest.Wait()
+		_, _ = tr.Middleware(dd.Middleware(ok))(message.NewMessage("held", nil))
+		close(hold)
+		held.Wait()
 		// batch, and a malformed traceparent.
 		bt, err := batch.New(func(context.Context, []*message.Message) error { return nil }, batch.WithMaxSize(1), batch.WithTracerProvider(s.tp))
 		if err != nil {
