@@ -198,6 +198,17 @@ func (a *Applied) stack(cfg *Config, name string, deps Deps) (*middleware.Stack,
 		if b.closer != nil {
 			closers = append(closers, b.closer)
 		}
+		if b.decorate != nil && deps.Publisher != nil {
+			// Sections are built in canonical order: the dlq, inside
+			// tracing, publishes its dead letters through the decorated
+			// publisher.
+			if deps.Publisher, err = b.decorate(deps.Publisher); err != nil {
+				for _, cl := range closers {
+					_ = cl.Close()
+				}
+				return nil, nil, fmt.Errorf("%s: %s: decorating Deps.Publisher: %w", cfg.file, name, err)
+			}
+		}
 		if b.instance != nil {
 			a.instances[name+"/"+p.sec.Key] = b.instance
 		}

@@ -28,7 +28,10 @@ const SlotHandler middleware.Slot = 100
 // Deps are what building middlewares from configuration needs beyond the
 // file. Every field may be left zero.
 type Deps struct {
-	// Publisher publishes dead letters (dlq) and is decorated by tracing.
+	// Publisher publishes dead letters (dlq). For a handler with a
+	// tracing section and a TracerProvider, the dlq publishes through it
+	// decorated by that handler's tracer (tracing.Tracer.DecoratePublisher,
+	// which leaves an already decorated publisher as it is).
 	Publisher message.Publisher
 	// Logger receives warnings and errors; nil means no logging.
 	Logger watermill.LoggerAdapter
@@ -141,6 +144,9 @@ type built struct {
 	layer    middleware.Layer
 	closer   io.Closer
 	instance any
+	// decorate, when set, wraps Deps.Publisher for the sections built
+	// after this one (the tracing slot traces the dlq's dead letters).
+	decorate message.PublisherDecorator
 }
 
 // NewSection returns a Section whose value type is C. Decoding into C is

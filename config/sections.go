@@ -187,8 +187,9 @@ func breakerLabel(c breaker.Config) string {
 	return strings.Join(parts, " ")
 }
 
-// tracing: {system, consumer_group, propagators} adds the consumer span.
-// With no TracerProvider in Deps it is a free pass-through.
+// tracing: {system, consumer_group, propagators} adds the consumer span,
+// and traces the dead-letter publishes of the handler's dlq section. With
+// no TracerProvider in Deps it is a free pass-through.
 func tracingSection() Section {
 	return newSection("tracing", middleware.SlotTracing, func(c tracing.Config) string {
 		var parts []string
@@ -212,7 +213,7 @@ func tracingSection() Section {
 		if err != nil {
 			return built{}, err
 		}
-		return built{mw: tr.Middleware}, nil
+		return built{mw: tr.Middleware, decorate: tr.DecoratePublisher}, nil
 	})
 }
 

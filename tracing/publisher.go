@@ -20,9 +20,11 @@ import (
 // underlying Publish returns, with its error. It has the
 // message.PublisherDecorator signature, so it can be passed to
 // Router.AddPublisherDecorators, and it also wraps a dlq publisher. With
-// tracing off it returns pub unchanged. It never returns an error.
+// tracing off it returns pub unchanged, and so it does a publisher that
+// DecoratePublisher (of any Tracer) already wrapped: a message is never
+// given two producer spans. It never returns an error.
 func (t *Tracer) DecoratePublisher(pub message.Publisher) (message.Publisher, error) {
-	if !t.on {
+	if _, done := pub.(*publisher); !t.on || done {
 		return pub, nil
 	}
 	return &publisher{Publisher: pub, t: t}, nil
