@@ -188,13 +188,14 @@ func LinkFromMetadata(md message.Metadata) (trace.Link, bool) {
 }
 
 // originalLink returns a link to the span context in md's
-// levee.KeyOriginalTraceparent, and whether there was a valid one.
+// levee.KeyOriginalTraceparent (with the trace state in
+// levee.KeyOriginalTracestate), and whether there was a valid one.
 func originalLink(md message.Metadata) (trace.Link, bool) {
 	raw := md[levee.KeyOriginalTraceparent]
 	if raw == "" {
 		return trace.Link{}, false
 	}
-	link, ok := LinkFromMetadata(message.Metadata{KeyTraceparent: raw})
+	link, ok := LinkFromMetadata(message.Metadata{KeyTraceparent: raw, KeyTracestate: md[levee.KeyOriginalTracestate]})
 	if ok {
 		link.Attributes = []attribute.KeyValue{attrLinkReplayOf}
 	}

@@ -13,7 +13,8 @@ import (
 
 // StartReplay prepares msg, usually a dead letter, to be published again to
 // topic in a new trace linked to its original one. It moves the message's
-// traceparent into levee.KeyOriginalTraceparent (so the replayed message's
+// traceparent into levee.KeyOriginalTraceparent and its tracestate into
+// levee.KeyOriginalTracestate (so the replayed message's
 // consumer span links to the original trace even when the replaying process
 // does not trace), removes the old trace context keys, and, with tracing on,
 // starts a "replay <topic>" root span of kind producer linked to the original
@@ -26,6 +27,13 @@ func (t *Tracer) StartReplay(ctx context.Context, topic string, msg *message.Mes
 	link, ok := LinkFromMetadata(msg.Metadata)
 	if ok {
 		msg.Metadata[levee.KeyOriginalTraceparent] = msg.Metadata[KeyTraceparent]
+		// The pair moves together: a tracestate left from an earlier
+		// replay belongs to another trace.
+		if ts := msg.Metadata[KeyTracestate]; ts != "" && len(ts) <= MaxTracestateLen {
+			msg.Metadata[levee.KeyOriginalTracestate] = ts
+		} else {
+			delete(msg.Metadata, levee.KeyOriginalTracestate)
+		}
 	}
 	delete(msg.Metadata, KeyTraceparent)
 	delete(msg.Metadata, KeyTracestate)
