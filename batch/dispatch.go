@@ -201,7 +201,7 @@ func (b *Batcher) dispatchLocked(inline *pending) runArgs {
 			e.pos = len(msgs)
 			msgs = append(msgs, e.msg)
 			if ctxs != nil {
-				ctxs = append(ctxs, e.msg.Context())
+				ctxs = append(ctxs, memberContext(e.msg))
 			}
 		}
 		bt.sent = len(msgs)

@@ -85,7 +85,8 @@
 // # Telemetry
 //
 // With WithTracerProvider, each batch gets one span ("batch <handler>",
-// kind consumer) linked to every message's span context, and each message's
+// kind consumer) linked to every message's span context (the span in its
+// context, or else the W3C traceparent in its metadata), and each message's
 // span gets a "batch" event naming the batch span. With WithMeterProvider,
 // levee.batch.size, levee.batch.duration and levee.batch.left are recorded
 // (docs/TELEMETRY.md, section batch). Both are off by default.

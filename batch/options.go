@@ -178,7 +178,9 @@ func WithLogger(l watermill.LoggerAdapter) Option {
 }
 
 // WithTracerProvider enables one span per batch, linked to the span context
-// of every message in it. Default (and nil): no spans.
+// of every message in it: the span in its context (the tracing slot's
+// consumer span), or else the W3C traceparent in its metadata. Default
+// (and nil): no spans.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tp = tp })
 }

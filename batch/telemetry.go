@@ -149,6 +149,22 @@ func (in *instruments) left(s *attrSet, l leftReason, n int) {
 	in.leftC.Add(context.Background(), int64(n), s.left[l])
 }
 
+// memberContext returns msg's context for the batch span to link: with
+// its own span context (the consumer span of the tracing slot), or else
+// with the W3C trace context its metadata carries (a Batcher traced
+// without the tracing slot), so the batch still leads back to every
+// message's trace.
+func memberContext(msg *message.Message) context.Context {
+	ctx := msg.Context()
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
+	if l, ok := telemetry.LinkFromMetadata(msg.Metadata); ok {
+		return trace.ContextWithRemoteSpanContext(ctx, l.SpanContext)
+	}
+	return ctx
+}
+
 // startSpan starts the batch span, linked to every message's span context,
 // and adds a "batch" event to every message's span.
 func (b *Batcher) startSpan(ctx context.Context, bt *pending, ctxs []context.Context) (context.Context, trace.Span) {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/telemetry"
 )
 
 // Metadata keys. The W3C keys are written by the default propagator; the
@@ -28,7 +29,7 @@ const (
 // version 00 traceparent is 55 bytes; future versions may append fields. A
 // longer value is treated as invalid (a new root span, counted) without
 // being parsed.
-const MaxTraceparentLen = 512
+const MaxTraceparentLen = telemetry.MaxTraceparentLen
 
 // Reasons an incoming trace context is rejected, as recorded in the
 // levee.tracing.invalid_reason event attribute.
@@ -41,7 +42,7 @@ const (
 // limits (32 members, keys and values of at most 256 bytes) keep a valid
 // tracestate under it; a longer one is dropped (the trace continues without
 // it) instead of being parsed.
-const MaxTracestateLen = 32 * 1024
+const MaxTracestateLen = telemetry.MaxTracestateLen
 
 // hiddenCarrier is a carrier over message metadata that hides some trace
 // context keys: an oversized or rejected traceparent, an oversized
@@ -173,18 +174,7 @@ func Inject(ctx context.Context, msg *message.Message) {
 // traceparent (and tracestate), and whether there was a valid one. A
 // replayed message's new trace links to its original trace this way.
 func LinkFromMetadata(md message.Metadata) (trace.Link, bool) {
-	if len(md[KeyTraceparent]) > MaxTraceparentLen {
-		return trace.Link{}, false
-	}
-	var c propagation.TextMapCarrier = propagation.MapCarrier(md)
-	if len(md[KeyTracestate]) > MaxTracestateLen {
-		c = hiddenCarrier{md: md, hideState: true}
-	}
-	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), c))
-	if !sc.IsValid() {
-		return trace.Link{}, false
-	}
-	return trace.Link{SpanContext: sc}, true
+	return telemetry.LinkFromMetadata(md)
 }
 
 // originalLink returns a link to the span context in md's
