@@ -79,3 +79,31 @@ func TestPostgresQueueTable(t *testing.T) {
 		})
 	}
 }
+
+// TestLongTopicIsRefused: over a real server, a Publish and a Subscribe of
+// a topic PostgreSQL would cut to the table name of another (a 60-byte
+// topic and its ".dlq" share their first 53 bytes) fail with
+// ErrTopicTooLong and create no table; a topic of MaxTopicLen bytes works.
+func TestLongTopicIsRefused(t *testing.T) {
+	pool := pgPool(t)
+	tr, err := postgres.New(context.Background(), postgres.Config{URL: brokertest.PostgresURL(), PollInterval: 20 * time.Millisecond}, transport.Settings{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close() })
+	id := strings.ToLower(watermill.NewShortUUID())
+	long := "longtopic_" + id + "_" + strings.Repeat("x", 60-len(id)-11)
+	require.Len(t, long, 60)
+	err = tr.Publisher.Publish(long, message.NewMessage(watermill.NewUUID(), []byte("x")))
+	require.ErrorIs(t, err, postgres.ErrTopicTooLong)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = tr.Subscriber.Subscribe(ctx, long+".dlq")
+	require.ErrorIs(t, err, postgres.ErrTopicTooLong)
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_class WHERE relname LIKE $1`, "watermill_longtopic_"+id+"%").Scan(&n))
+	require.Zero(t, n, "a refused topic created a table")
+
+	ok := "maxtopic_" + id + "_" + strings.Repeat("y", postgres.MaxTopicLen-len(id)-10)
+	require.Len(t, ok, postgres.MaxTopicLen)
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP TABLE IF EXISTS "watermill_`+ok+`"`) })
+	require.NoError(t, tr.Publisher.Publish(ok, message.NewMessage(watermill.NewUUID(), []byte("x"))))
+}

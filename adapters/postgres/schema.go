@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 
@@ -20,9 +21,39 @@ type skipLockedQueueSchema struct {
 // in pg_class.
 const schemaLockID = 0x1e7ee
 
+// MaxTopicLen is the longest topic the transport takes: its table is
+// "watermill_" and the topic, and PostgreSQL keeps 63 bytes of a name. It
+// cuts a longer one silently, so two topics that differ past the cut (a
+// topic and its ".dlq") would share one table: the handler of one would
+// consume the other's messages.
+const MaxTopicLen = maxIdentifier - len(tablePrefix)
+
+const (
+	maxIdentifier = 63 // PostgreSQL's NAMEDATALEN - 1
+	tablePrefix   = "watermill_"
+)
+
+// ErrTopicTooLong is returned by a Publish or a Subscribe of a topic
+// longer than MaxTopicLen bytes.
+var ErrTopicTooLong = errors.New("levee/postgres: topic too long")
+
+// checkTopic refuses a topic whose table name PostgreSQL would cut.
+func checkTopic(topic string) error {
+	if len(topic) > MaxTopicLen {
+		return fmt.Errorf("%w: %q is %d bytes; its table %s%s would be cut to PostgreSQL's %d bytes, and topics that differ past the cut (a topic and its .dlq) would share one table: use at most %d bytes",
+			ErrTopicTooLong, topic, len(topic), tablePrefix, topic, maxIdentifier, MaxTopicLen)
+	}
+	return nil
+}
+
 // SchemaInitializingQueries runs the queue schema's queries behind a
-// transaction-scoped advisory lock.
+// transaction-scoped advisory lock. The publisher and the subscriber run
+// them for every topic before they use it, so a topic too long for its
+// table name fails here (ErrTopicTooLong).
 func (s skipLockedQueueSchema) SchemaInitializingQueries(params wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
+	if err := checkTopic(params.Topic); err != nil {
+		return nil, err
+	}
 	qs, err := s.PostgreSQLQueueSchema.SchemaInitializingQueries(params)
 	if err != nil {
 		return nil, err
