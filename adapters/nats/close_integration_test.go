@@ -86,3 +86,61 @@ func TestNATSCloseSettlesHeldMessages(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+// TestNATSCloseHandsHeldMessageToLiveConsumer: a rolling deploy. The next
+// consumer of the group already runs when the first, with idle workers
+// whose pull requests still wait on the server, closes while it holds a
+// message: the Nacked message reaches the live consumer at once, in every
+// round. (This one passed before the settle moved after the unsubscribe
+// too; the service's rolling-deploy test, with three topics held at once,
+// is the one that lost messages to the closing subscription:
+// TestServiceStopHandsHeldMessagesToNextService/nats.)
+func TestNATSCloseHandsHeldMessageToLiveConsumer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	set := transport.Settings{Concurrency: 4, ConsumerGroup: "handover-" + watermill.NewShortUUID(), AckDeadline: 30 * time.Second}
+	topic := "levee_test_" + watermill.NewShortUUID()
+	for round := range 4 {
+		first, err := nats.New(ctx, nats.Config{URL: brokertest.NATSURL()}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, err := first.Subscriber.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := watermill.NewUUID()
+		if err := first.Publisher.Publish(topic, message.NewMessage(id, []byte("held"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-held:
+			go func() { <-m.Context().Done(); m.Nack() }()
+		case <-ctx.Done():
+			t.Fatal("message not received")
+		}
+		// the next consumer starts while the first holds the message
+		next, err := nats.New(ctx, nats.Config{URL: brokertest.NATSURL()}, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := next.Subscriber.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond) // every idle worker of both has a pull request waiting
+		if err := first.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-again:
+			m.Ack()
+			if m.UUID != id {
+				t.Fatalf("round %d: the live consumer got %q, want the held message", round, m.UUID)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the held message did not reach the live consumer within 10 s (AckWait 30 s)", round)
+		}
+		_ = next.Close()
+	}
+}

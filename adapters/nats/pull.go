@@ -116,8 +116,9 @@ func (s *pullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 	out := make(chan *message.Message)
 	var workers sync.WaitGroup
 	workers.Add(s.workers)
+	late := &lateSettles{}
 	for range s.workers {
-		go s.work(ctx, sub, out, &workers)
+		go s.work(ctx, sub, out, &workers, late)
 	}
 	go func() {
 		workers.Wait()
@@ -125,13 +126,50 @@ func (s *pullSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *m
 		// The consumer is bound, not created by this subscription, so
 		// Unsubscribe leaves the durable in place.
 		_ = sub.Unsubscribe()
+		// Only now settle the messages held at the close: while the
+		// subscription was live, its workers' pull requests still waiting
+		// on the server (a canceled Fetch is not withdrawn) took a Nacked
+		// message back to this closing subscriber, which never read it,
+		// and it came to another consumer only after AckWait. The server
+		// handles the unsubscribe before the Nak sent after it on the
+		// same connection, so the redelivery goes to a live consumer.
+		late.settle(s)
 		close(out)
 		s.wg.Done()
 	}()
 	return out, nil
 }
 
-func (s *pullSubscriber) work(ctx context.Context, sub *nc.Subscription, out chan<- *message.Message, wg *sync.WaitGroup) {
+// lateSettles collects the verdicts on the messages a closing
+// subscription held, to settle after it unsubscribed.
+type lateSettles struct {
+	mu    sync.Mutex
+	items []lateSettle // guarded by mu
+}
+
+type lateSettle struct {
+	m     *nc.Msg
+	msg   *message.Message
+	acked bool
+}
+
+func (l *lateSettles) add(m *nc.Msg, msg *message.Message, acked bool) {
+	l.mu.Lock()
+	l.items = append(l.items, lateSettle{m, msg, acked})
+	l.mu.Unlock()
+}
+
+func (l *lateSettles) settle(s *pullSubscriber) {
+	l.mu.Lock()
+	items := l.items
+	l.items = nil
+	l.mu.Unlock()
+	for _, it := range items {
+		s.settle(it.m, it.msg, it.acked)
+	}
+}
+
+func (s *pullSubscriber) work(ctx context.Context, sub *nc.Subscription, out chan<- *message.Message, wg *sync.WaitGroup, late *lateSettles) {
 	defer wg.Done()
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithTimeout(ctx, fetchWait)
@@ -148,15 +186,16 @@ func (s *pullSubscriber) work(ctx context.Context, sub *nc.Subscription, out cha
 			continue
 		}
 		for _, m := range msgs {
-			if !s.deliver(ctx, m, out) {
+			if !s.deliver(ctx, m, out, late) {
 				return
 			}
 		}
 	}
 }
 
-// deliver hands m over and settles it; false means the subscription ended.
-func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *message.Message) bool {
+// deliver hands m over and settles it; false means the subscription
+// ended. A message held at the end is settled later, by late.
+func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *message.Message, late *lateSettles) bool {
 	msg, err := ingress(m)
 	if err != nil {
 		// A message Watermill cannot decode is left to the broker's
@@ -175,7 +214,7 @@ func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *mes
 	select {
 	case out <- msg:
 	case <-ctx.Done():
-		_ = m.Nak()
+		late.add(m, msg, false)
 		return false
 	}
 	select {
@@ -195,9 +234,9 @@ func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *mes
 		defer t.Stop()
 		select {
 		case <-msg.Acked():
-			s.settle(m, msg, true)
+			late.add(m, msg, true)
 		case <-msg.Nacked():
-			s.settle(m, msg, false)
+			late.add(m, msg, false)
 		case <-t.C:
 		}
 		return false
