@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/adapters/transport"
 )
 
@@ -279,9 +280,8 @@ func (s *consumer) deliver(ctx context.Context, m wamqp.Marshaler, d amqp.Delive
 	return true
 }
 
-// settleGrace bounds how long Close waits for the handler of a delivery
-// it handed over to settle it.
-const settleGrace = 5 * time.Second
+// settleGrace is how long Close waits for a held delivery's verdict.
+const settleGrace = kit.SettleGrace
 
 // settleClosing settles d when Close came before its handler's verdict.
 // A router closes its subscriber as its Close begins, while its handlers
@@ -292,14 +292,12 @@ const settleGrace = 5 * time.Second
 // to settleGrace; a handler still running then leaves it requeued.
 func (s *consumer) settleClosing(d amqp.Delivery, msg *message.Message, cancelMsg context.CancelFunc, requeue bool) {
 	cancelMsg()
-	t := time.NewTimer(settleGrace)
-	defer t.Stop()
-	select {
-	case <-msg.Acked():
+	switch kit.AwaitVerdict(msg) {
+	case kit.Acked:
 		s.settle(d.Ack(false))
-	case <-msg.Nacked():
+	case kit.Nacked:
 		s.settle(d.Nack(false, requeue))
-	case <-t.C:
+	default:
 		s.settle(d.Nack(false, true))
 	}
 }

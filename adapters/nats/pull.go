@@ -230,14 +230,8 @@ func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *mes
 		// is not run again. A handler that does not return within
 		// settleGrace leaves it to JetStream's redelivery after AckWait.
 		cancel()
-		t := time.NewTimer(settleGrace)
-		defer t.Stop()
-		select {
-		case <-msg.Acked():
-			late.add(m, msg, true)
-		case <-msg.Nacked():
-			late.add(m, msg, false)
-		case <-t.C:
+		if v := kit.AwaitVerdict(msg); v != kit.Running {
+			late.add(m, msg, v == kit.Acked)
 		}
 		return false
 	}
@@ -246,7 +240,7 @@ func (s *pullSubscriber) deliver(ctx context.Context, m *nc.Msg, out chan<- *mes
 
 // settleGrace bounds how long a closing subscription waits for the
 // handler of a message it handed over to settle it.
-const settleGrace = 5 * time.Second
+const settleGrace = kit.SettleGrace
 
 // settle acks m (acked) or Naks it, with the delay a deferral asked for.
 func (s *pullSubscriber) settle(m *nc.Msg, msg *message.Message, acked bool) {

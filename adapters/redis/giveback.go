@@ -8,6 +8,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/levee-dev/levee/adapters/internal/kit"
 )
 
 // When a member's subscription ends (a shutdown, a rolling deploy) while
@@ -32,7 +34,7 @@ import (
 
 // settleGrace bounds how long a closing member waits for the handler of
 // the message it handed over to settle it.
-const settleGrace = 5 * time.Second
+const settleGrace = kit.SettleGrace
 
 // giveBackTimeout bounds the Redis calls of a closing member.
 const giveBackTimeout = 5 * time.Second
@@ -43,16 +45,8 @@ func settleHeld(msg *message.Message) (acked, running bool) {
 	if msg == nil {
 		return false, false
 	}
-	t := time.NewTimer(settleGrace)
-	defer t.Stop()
-	select {
-	case <-msg.Acked():
-		return true, false
-	case <-msg.Nacked():
-		return false, false
-	case <-t.C:
-		return false, true
-	}
+	v := kit.AwaitVerdict(msg)
+	return v == kit.Acked, v == kit.Running
 }
 
 // giveBack acks heldID when its message was acked, and makes every other
