@@ -171,6 +171,18 @@ func (t *Transport) DeleteTopics(ctx context.Context, topics ...string) error {
 	return t.parts.DeleteTopics(ctx, topics)
 }
 
+// CheckTopic returns an error when the transport cannot carry topic: a
+// PostgreSQL topic longer than postgres.MaxTopicLen (its table name would
+// be cut, ErrTopicTooLong). Publish and Subscribe refuse such a topic too;
+// CheckTopic lets a service refuse it at start, before a dead letter
+// meets it. Every other transport takes every topic.
+func (t *Transport) CheckTopic(topic string) error {
+	if t.parts.CheckTopic == nil {
+		return nil
+	}
+	return t.parts.CheckTopic(topic)
+}
+
 // Close closes the subscriber, the publisher and the connections, in that
 // order. Unacknowledged messages are redelivered by the broker later.
 func (t *Transport) Close() error {

@@ -18,9 +18,17 @@ func TestDocsStateMaxTopicLen(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("PostgreSQL keeps %d bytes of a name", maxIdentifier),
 		fmt.Sprintf("a topic longer than %d bytes is refused", MaxTopicLen),
+		fmt.Sprintf("a topic of %d to %d bytes fits, but its default `.dlq` does not", MaxTopicLen-len(".dlq")+1, MaxTopicLen),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/TRANSPORTS.md does not say %q", want)
 		}
+	}
+	b, err = os.ReadFile("../service/doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("PostgreSQL, longer than %d bytes", MaxTopicLen); !strings.Contains(strings.Join(strings.Fields(strings.ReplaceAll(string(b), "//", "")), " "), want) {
+		t.Errorf("adapters/service/doc.go does not say %q", want)
 	}
 }

@@ -206,6 +206,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Capabilities: c.Capabilities(s),
 		Closers:      []func() error{func() error { pool.Close(); return nil }},
 		DeleteTopics: dropTables(pool, schema),
+		CheckTopic:   checkTopic,
 	}, nil
 }
 

@@ -19,6 +19,10 @@ import (
 //     compete with it for its messages);
 //   - a batch section on a handler registered with Handle, which would be
 //     ignored: HandleBatch is what reads it;
+//   - a topic the transport cannot carry (over PostgreSQL, one longer than
+//     postgres.MaxTopicLen): a consumed topic would fail the router's
+//     start, and a dead-letter topic every dead letter, each Nacked and
+//     redelivered without end;
 //   - two consumers of one topic (two handlers, or a handler and the
 //     dead-letter monitor on a dead-letter topic) over a broker: they
 //     share the transport's one consumer group, so each would get only
@@ -41,6 +45,7 @@ func (s *Service) checkHandlers(applied *config.Applied) error {
 		if s.WatchDeadLetters && dlqTopic != "" && dlqTopic != topic && !slices.Contains(consumers[dlqTopic], monitor) {
 			consumers[dlqTopic] = append(consumers[dlqTopic], monitor)
 		}
+		errs = append(errs, s.checkTopics(name, topic, dlqTopic)...)
 		if hasDLQ && dlqTopic == topic {
 			errs = append(errs, fmt.Errorf("%w: %shandlers.%s.dlq.topic: %q is the topic handler %q consumes: its dead letters would come back to it; "+
 				"name another topic, or remove the key for the default %q", config.ErrInvalidConfig, s.where("handlers."+name+".dlq"), name, topic, name, topic+".dlq"))
@@ -65,6 +70,24 @@ func (s *Service) checkHandlers(applied *config.Applied) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkTopics returns an error for each of handler name's topics (the one
+// it consumes, and its dead-letter topic when it has one) that the
+// transport cannot carry.
+func (s *Service) checkTopics(name, topic, dlqTopic string) []error {
+	var errs []error
+	if err := s.Transport.CheckTopic(topic); err != nil {
+		errs = append(errs, fmt.Errorf("%w: handler %q consumes topic %q: %w", config.ErrInvalidConfig, name, topic, err))
+	}
+	if dlqTopic == "" {
+		return errs
+	}
+	if err := s.Transport.CheckTopic(dlqTopic); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %shandlers.%s.dlq.topic: handler %q dead-letters to %q, and every dead letter would be refused and redelivered without end: %w; "+
+			"set a shorter topic in that key", config.ErrInvalidConfig, s.where("handlers."+name+".dlq"), name, name, dlqTopic, err))
+	}
+	return errs
 }
 
 // monitor names the dead-letter monitor among a topic's consumers.

@@ -20,8 +20,10 @@
 // so that no wait outlasts it. Handlers the file does not configure run
 // bare; a configured handler that is never registered makes Run fail, and
 // so do a dlq.topic that is the handler's own topic, a batch section on a
-// handler registered with Handle rather than HandleBatch, and, over a
-// broker, two handlers on one topic (they would share the transport's
+// handler registered with Handle rather than HandleBatch, a topic or
+// dead-letter topic the transport cannot carry (Transport.CheckTopic: over
+// PostgreSQL, longer than 53 bytes), and, over a broker, two handlers on
+// one topic (they would share the transport's
 // consumer group and each get only some of its messages; see
 // docs/TRANSPORTS.md, "Known limits").
 //

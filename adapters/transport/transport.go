@@ -117,6 +117,9 @@ type Parts struct {
 	// with the messages in them. Nil: the transport keeps nothing outside
 	// the process (GoChannel).
 	DeleteTopics func(ctx context.Context, topics []string) error
+	// CheckTopic refuses a topic the transport cannot carry (PostgreSQL:
+	// one too long for its table name). Nil: every topic is taken.
+	CheckTopic func(topic string) error
 }
 
 // Close closes the subscriber, the publisher and then the Closers, in that
