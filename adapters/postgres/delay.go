@@ -51,6 +51,8 @@ type delaySubscriber struct {
 	closed  bool // guarded by mu
 	closing chan struct{}
 	wg      sync.WaitGroup
+	// settling counts the messages handed to a handler and not settled.
+	settling sync.WaitGroup
 }
 
 // redeliverAtWhere is the poll's extra condition: a row is due when it
@@ -105,8 +107,15 @@ func (s *delaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	in, err := s.sub.Subscribe(ctx, topic)
+	// watermill-sql gives a row up (its transaction ends unacked) as soon
+	// as its subscription's context ends, and a router cancels that
+	// context as its Close begins, while its handlers still run. So
+	// watermill-sql gets a context of its own, ended only once the
+	// message in flight was settled and its ack committed (relayAll).
+	subCtx, endSub := context.WithCancel(context.WithoutCancel(ctx))
+	in, err := s.sub.Subscribe(subCtx, topic)
 	if err != nil {
+		endSub()
 		s.wg.Done()
 		return nil, err
 	}
@@ -114,53 +123,138 @@ func (s *delaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
-		table := s.schema.MessagesTable(topic)
+		defer endSub()
+		s.relayAll(ctx, s.schema.MessagesTable(topic), in, out)
+		endSub()
 		for row := range in {
-			s.relay(ctx, table, row, out)
+			row.Nack() // given up with its transaction: delivered again
 		}
 	}()
 	return out, nil
 }
 
-// relay hands the handler a copy of row and settles row with its verdict.
-func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.Message, out chan<- *message.Message) {
+// relayAll relays in's rows to out until in closes, the subscription ends
+// (ctx) or the subscriber closes. Then it waits (up to kit.SettleGrace)
+// for the commit of the last row a handler acked: watermill-sql runs the
+// row's ack and its commit with the subscription's context, so ending
+// that context at once would roll back what was just acked.
+func (s *delaySubscriber) relayAll(ctx context.Context, table string, in <-chan *message.Message, out chan<- *message.Message) {
+	var committing <-chan struct{}
+	defer func() {
+		if committing == nil {
+			return
+		}
+		t := time.NewTimer(kit.SettleGrace)
+		defer t.Stop()
+		select {
+		case <-committing:
+		case <-t.C:
+		}
+	}()
+	for {
+		select {
+		case row, ok := <-in:
+			if !ok {
+				return
+			}
+			more, acked := s.relay(ctx, table, row, out)
+			committing = nil
+			if acked {
+				committing = txFinished(row.Context())
+			}
+			if !more {
+				return
+			}
+		case <-ctx.Done():
+			return
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+// relay hands the handler a copy of row and settles row with its verdict;
+// acked reports that row was acked. more is false when the subscription
+// ended (ctx) or the subscriber is closing: then the message in flight,
+// if any, was settled, and nothing more is relayed.
+func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.Message, out chan<- *message.Message) (more, acked bool) {
 	msg := message.NewMessage(row.UUID, row.Payload)
 	msg.Metadata = make(message.Metadata, len(row.Metadata))
 	for k, v := range row.Metadata {
 		msg.Metadata[k] = v
 	}
-	msg.SetContext(row.Context())
+	mctx, cancelMsg := context.WithCancel(row.Context())
+	defer cancelMsg()
+	msg.SetContext(mctx)
+	// Counted before the hand-over, under mu, so that Close (which sets
+	// closed under mu, then waits) never closes watermill-sql's
+	// subscriber under a message a handler holds.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		row.Nack()
+		return false, false
+	}
+	s.settling.Add(1)
+	s.mu.Unlock()
+	defer s.settling.Done()
 	select {
 	case out <- msg:
 	case <-ctx.Done():
 		row.Nack()
-		return
+		return false, false
 	case <-s.closing:
 		row.Nack()
-		return
+		return false, false
 	}
+	verdict := kit.Running
 	select {
 	case <-msg.Acked():
-		row.Ack()
+		verdict = kit.Acked
 	case <-msg.Nacked():
+		verdict = kit.Nacked
+	case <-ctx.Done():
+	case <-s.closing:
+	}
+	if verdict == kit.Running {
+		// A shutdown began while the handler ran: the message's context
+		// ends (the stack's waits end and Nack a held message), and the
+		// verdict is taken for up to kit.SettleGrace, so that a handler
+		// finishing in the grace is acked, not run again elsewhere.
+		// A Nack then is a hand-back: it goes to another consumer at
+		// once, without the delay it may ask for (a held message's
+		// retry_after is this consumer's wait, not the next one's), as
+		// on the other transports.
+		cancelMsg()
+		if kit.AwaitVerdict(msg) == kit.Acked {
+			return false, row.Ack()
+		}
+		row.Nack()
+		return false, false
+	}
+	return true, s.settle(table, row, msg, verdict)
+}
+
+// settle acks row for an acked msg, requeues it with its delay or Nacks
+// it for a Nacked one, and Nacks it for a handler still running. It
+// reports whether it acked row (a requeue acks it too).
+func (s *delaySubscriber) settle(table string, row, msg *message.Message, verdict kit.Verdict) bool {
+	switch verdict {
+	case kit.Acked:
+		return row.Ack()
+	case kit.Nacked:
 		if d := kit.RetryAfterOf(msg); d > 0 {
 			if err := s.requeue(row, table, d); err != nil {
 				s.logger.Error("PostgreSQL delayed requeue failed, nacking instead", err,
 					watermill.LogFields{"uuid": row.UUID, "retry_after": d})
 				row.Nack()
-				return
+				return false
 			}
-			row.Ack()
-			return
+			return row.Ack()
 		}
-		row.Nack()
-	case <-ctx.Done():
-		// The subscription ended: watermill-sql has given the row up
-		// unacked (it is delivered again).
-		row.Nack()
-	case <-s.closing:
-		row.Nack()
 	}
+	row.Nack()
+	return false
 }
 
 // requeue inserts the delayed copy of row in row's transaction.
@@ -189,7 +283,9 @@ func (s *delaySubscriber) SubscribeInitialize(topic string) error {
 	return s.sub.SubscribeInitialize(topic)
 }
 
-// Close closes watermill-sql's subscriber and waits for the relays.
+// Close settles the messages in flight (each within kit.SettleGrace),
+// waits for the relays and then closes watermill-sql's subscriber: closed
+// first, it would give up the rows of handlers about to ack.
 func (s *delaySubscriber) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -199,6 +295,7 @@ func (s *delaySubscriber) Close() error {
 	s.closed = true
 	close(s.closing)
 	s.mu.Unlock()
+	s.settling.Wait()
 	err := s.sub.Close()
 	s.wg.Wait()
 	return err

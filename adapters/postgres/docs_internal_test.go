@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/levee-dev/levee/adapters/internal/kit"
 )
 
 // docs/TRANSPORTS.md states the longest topic the transport takes; this
@@ -19,6 +21,7 @@ func TestDocsStateMaxTopicLen(t *testing.T) {
 		fmt.Sprintf("PostgreSQL keeps %d bytes of a name", maxIdentifier),
 		fmt.Sprintf("a topic longer than %d bytes is refused", MaxTopicLen),
 		fmt.Sprintf("a topic of %d to %d bytes fits, but its default `.dlq` does not", MaxTopicLen-len(".dlq")+1, MaxTopicLen),
+		fmt.Sprintf("| postgres | Nacked within a %d s grace:", int(kit.SettleGrace.Seconds())),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/TRANSPORTS.md does not say %q", want)

@@ -11,8 +11,9 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
 
-// watermill-sql gives a row up when its ack deadline passes (or the
-// subscription ends): it stops waiting for the Ack and commits the row's
+// watermill-sql gives a row up when its ack deadline passes (or, when
+// Close or the subscription's end did not wait for the row's handler,
+// delay.go): it stops waiting for the Ack and commits the row's
 // transaction, with the row still unacked. The handler's context ends at
 // the same moment, and what it then does with the row's transaction (the
 // delayed requeue's insert after a Nack with a delay, or the service's own
@@ -68,6 +69,7 @@ type guardedTx struct {
 	mu       sync.Mutex
 	tx       wsql.Tx       // guarded by mu
 	done     bool          // guarded by mu: committed or rolled back
+	finished chan struct{} // closed when done is set
 	reading  chan struct{} // guarded by mu: non-nil while a query's Rows are open, closed when they end
 	rowsWait time.Duration
 	// calls counts the open Rows' calls begun: Rows still read are
@@ -85,7 +87,7 @@ func newGuardedTx(tx wsql.Tx, rowsWait time.Duration) *guardedTx {
 	if rowsWait <= 0 {
 		rowsWait = defaultRowsWait
 	}
-	return &guardedTx{tx: tx, rowsWait: rowsWait}
+	return &guardedTx{tx: tx, rowsWait: rowsWait, finished: make(chan struct{})}
 }
 
 func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
@@ -129,6 +131,7 @@ func (t *guardedTx) Commit() error {
 		return sql.ErrTxDone
 	}
 	t.done = true
+	defer close(t.finished)
 	return t.tx.Commit()
 }
 
@@ -139,6 +142,7 @@ func (t *guardedTx) Rollback() error {
 		return sql.ErrTxDone
 	}
 	t.done = true
+	defer close(t.finished)
 	return t.tx.Rollback()
 }
 
@@ -246,4 +250,16 @@ func (r *guardedRows) end() {
 		r.tx.reading = nil
 		r.tx.mu.Unlock()
 	})
+}
+
+// txFinished returns a channel closed when the guarded transaction in
+// ctx (a row's, wsql.TxFromContext) is committed or rolled back, or nil
+// when ctx holds none.
+func txFinished(ctx context.Context) <-chan struct{} {
+	if tx, ok := wsql.TxFromContext(ctx); ok {
+		if g, ok := tx.(*guardedTx); ok {
+			return g.finished
+		}
+	}
+	return nil
 }
