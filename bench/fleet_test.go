@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -66,5 +67,42 @@ func BenchmarkFleetLimiterPerMessage(b *testing.B) {
 				})
 			})
 		})
+	}
+}
+
+// BenchmarkFleetPerKeyChurn is the per-message cost of a per-key fleet
+// limit under key churn: max_keys 10,000 keys live, and every message
+// brings a key the replica does not hold (the keys cycle through twice
+// max_keys), so each one evicts a key and starts a Pool whose first
+// token waits for a lease from the (in-process) store. Rates are never
+// reached.
+func BenchmarkFleetPerKeyChurn(b *testing.B) {
+	const maxKeys = 10000
+	l, err := ratelimit.New(ratelimit.WithFleet(ratelimit.Fleet{Store: fleet.NewMemStore(), Key: "bench", Rate: 1e9,
+		PerKeyRate: 1e9, PerKeyMetadata: "tenant", MaxKeys: maxKeys}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	h := l.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	keys := make([]string, 2*maxKeys)
+	for i := range keys {
+		keys[i] = "t" + strconv.Itoa(i)
+	}
+	msg := message.NewMessage("1", nil)
+	send := func(key string) {
+		msg.Metadata.Set("tenant", key)
+		if _, err := h(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, key := range keys[:maxKeys] {
+		send(key)
+	}
+	b.ReportAllocs()
+	i := maxKeys
+	for b.Loop() {
+		send(keys[i%len(keys)])
+		i++
 	}
 }
