@@ -72,10 +72,12 @@ type Fleet struct {
 	OnStoreError OnStoreError
 	// PerKeyRate, when positive, adds a fleet limit per key: messages with
 	// the same value of metadata PerKeyMetadata share PerKeyRate across the
-	// fleet. At most MaxKeys keys are live per replica (default 1000); the
-	// least recently used one no message waits on is dropped beyond that,
-	// and when messages wait on every key a new key uses FallbackKey. A
-	// missing value or one longer than MaxKeyLen uses FallbackKey.
+	// fleet. At most MaxKeys keys are live per replica (default 1000);
+	// beyond that a new key drops the least recently used one no message
+	// waits on (the one whose last message finished longest ago, found in
+	// constant time), and when messages wait on every key a new key uses
+	// FallbackKey. A missing value or one longer than MaxKeyLen uses
+	// FallbackKey.
 	PerKeyRate     float64
 	PerKeyBurst    int
 	PerKeyMetadata string

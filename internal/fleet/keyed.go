@@ -2,17 +2,18 @@ package fleet
 
 import (
 	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // Keyed is a bounded set of Pools, one per key of a per-key fleet limit.
 // At most max keys live at once: a new key beyond that evicts the least
-// recently used one that no caller holds (its Pool is closed, its tokens
-// given back, on a goroutine of its own: the message that brought the new
-// key does not wait for that store call). When every key is held (messages are waiting on each), a
-// new key gets the fallback Pool, key "", which is never evicted. It is
-// safe for concurrent use; Close closes every Pool.
+// recently used key that no caller holds, the one whose last caller
+// released it longest ago (a held key is in use now). Its Pool is closed,
+// its tokens given back, on a goroutine of its own: the message that
+// brought the new key does not wait for that store call. When every key
+// is held (messages are waiting on each), a new key gets the fallback
+// Pool, key "", which is never evicted. Finding the key to evict costs
+// O(1): the keys no caller holds are kept in a list in the order they
+// were released. It is safe for concurrent use; Close closes every Pool.
 type Keyed struct {
 	base     PoolConfig
 	max      int
@@ -22,14 +23,17 @@ type Keyed struct {
 	// guarded by mu
 	pools    map[string]*KeyedPool
 	fallback *KeyedPool
+	idle     idleList // the keys of pools with no reference, least recently released last
 	closed   bool
 }
 
 // KeyedPool is one key's Pool with the references callers hold on it.
 type KeyedPool struct {
-	p    *Pool
-	refs atomic.Int32 // incremented only under Keyed.mu
-	used time.Time    // guarded by Keyed.mu
+	p   *Pool
+	key string
+	// guarded by Keyed.mu
+	refs       int32
+	prev, next *KeyedPool // in Keyed.idle while refs == 0 (never the fallback)
 }
 
 // Pool returns the Pool.
@@ -47,42 +51,38 @@ func NewKeyed(base PoolConfig, maxKeys int) *Keyed {
 // evicted, so a message waiting for its key's token is not failed by
 // other keys. Acquire returns nil after Close.
 func (k *Keyed) Acquire(key string) (*KeyedPool, bool) {
-	now := time.Now()
 	k.mu.Lock()
 	if k.closed {
 		k.mu.Unlock()
 		return nil, false
 	}
 	if key == "" {
-		e := k.fallbackLocked(now)
+		e := k.fallbackLocked()
 		k.mu.Unlock()
 		return e, false
 	}
 	if e := k.pools[key]; e != nil {
-		e.used = now
-		e.refs.Add(1)
+		if e.refs == 0 {
+			k.idle.remove(e)
+		}
+		e.refs++
 		k.mu.Unlock()
 		return e, false
 	}
 	var evict *Pool
 	if len(k.pools) >= k.max {
-		var oldest *KeyedPool
-		var name string
-		for n, e := range k.pools {
-			if e.refs.Load() == 0 && (oldest == nil || e.used.Before(oldest.used)) {
-				oldest, name = e, n
-			}
-		}
+		oldest := k.idle.tail
 		if oldest == nil { // every key is held
-			e := k.fallbackLocked(now)
+			e := k.fallbackLocked()
 			k.mu.Unlock()
 			return e, e != nil
 		}
+		k.idle.remove(oldest)
+		delete(k.pools, oldest.key)
 		evict = oldest.p
-		delete(k.pools, name)
 		k.evicting.Add(1) // under mu: Close, which sets closed under mu, waits for it
 	}
-	e, err := k.newLocked(key, now)
+	e, err := k.newLocked(key)
 	if err == nil {
 		k.pools[key] = e
 	}
@@ -96,8 +96,16 @@ func (k *Keyed) Acquire(key string) (*KeyedPool, bool) {
 	return e, false
 }
 
-// Release drops a reference Acquire took.
-func (k *Keyed) Release(e *KeyedPool) { e.refs.Add(-1) }
+// Release drops a reference Acquire took. The last reference makes the
+// key the most recently released one.
+func (k *Keyed) Release(e *KeyedPool) {
+	k.mu.Lock()
+	e.refs--
+	if e.refs == 0 && e != k.fallback && !k.closed {
+		k.idle.pushFront(e)
+	}
+	k.mu.Unlock()
+}
 
 // Pool returns key's Pool, starting it the first time; nil after Close. It
 // holds no reference: the Pool may be evicted at once (use Acquire).
@@ -112,30 +120,28 @@ func (k *Keyed) Pool(key string) *Pool {
 
 // fallbackLocked returns the fallback Pool with a reference held (nil
 // when it cannot start).
-func (k *Keyed) fallbackLocked(now time.Time) *KeyedPool {
+func (k *Keyed) fallbackLocked() *KeyedPool {
 	if k.fallback == nil {
-		e, err := k.newLocked("", now)
+		e, err := k.newLocked("")
 		if err != nil {
 			return nil
 		}
 		k.fallback = e
 		return e
 	}
-	k.fallback.refs.Add(1)
+	k.fallback.refs++
 	return k.fallback
 }
 
 // newLocked starts key's Pool with one reference held.
-func (k *Keyed) newLocked(key string, now time.Time) (*KeyedPool, error) {
+func (k *Keyed) newLocked(key string) (*KeyedPool, error) {
 	cfg := k.base
 	cfg.Key = k.base.Key + ":" + key
 	p, err := NewPool(cfg)
 	if err != nil {
 		return nil, err
 	}
-	e := &KeyedPool{p: p, used: now}
-	e.refs.Add(1)
-	return e, nil
+	return &KeyedPool{p: p, key: key, refs: 1}, nil
 }
 
 // Len returns the number of live keys (the fallback key not counted).
@@ -150,7 +156,7 @@ func (k *Keyed) Len() int {
 func (k *Keyed) Close() error {
 	k.mu.Lock()
 	pools, fb := k.pools, k.fallback
-	k.pools, k.fallback, k.closed = map[string]*KeyedPool{}, nil, true
+	k.pools, k.fallback, k.idle, k.closed = map[string]*KeyedPool{}, nil, idleList{}, true
 	k.mu.Unlock()
 	for _, e := range pools {
 		_ = e.p.Close()
@@ -160,4 +166,34 @@ func (k *Keyed) Close() error {
 	}
 	k.evicting.Wait()
 	return nil
+}
+
+// idleList is a doubly linked list of KeyedPools through their prev and
+// next fields: O(1) to add at the front and to remove any element, with
+// no allocation (container/list allocates an element per insertion, and
+// a key enters the list at every release).
+type idleList struct{ head, tail *KeyedPool }
+
+func (l *idleList) pushFront(e *KeyedPool) {
+	e.prev, e.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = e
+	} else {
+		l.tail = e
+	}
+	l.head = e
+}
+
+func (l *idleList) remove(e *KeyedPool) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
 }
