@@ -138,7 +138,9 @@ type entry struct {
 // telemetry. A nil fn or an invalid setting returns an error wrapping
 // ErrInvalidConfig that names the setting. When WithConcurrency says the
 // transport delivers fewer messages at once than max_size, New logs a
-// warning: batches can then only flush on max_wait.
+// warning: batches can then only flush on max_wait. When WithDedupLease
+// gives a dedup lease not above max_wait, New logs a warning: a claim can
+// lapse while its message waits in a batch.
 func New(fn Func, opts ...Option) (*Batcher, error) {
 	cfg := newConfig()
 	for _, o := range opts {
@@ -175,7 +177,23 @@ func New(fn Func, opts ...Option) (*Batcher, error) {
 			"max_size": cfg.maxSize, "concurrency": cfg.concurrency, "max_wait": cfg.maxWait,
 		})
 	}
+	if w := DedupLeaseWarning(cfg.dedupLease, cfg.maxWait); w != "" {
+		cfg.logger.Info("WARNING: "+w, watermill.LogFields{"dedup_lease": cfg.dedupLease, "max_wait": cfg.maxWait})
+	}
 	return b, nil
+}
+
+// DedupLeaseWarning returns a warning when a deduplicator's claim lease
+// is not above the batch's maxWait, and "" otherwise or when lease is zero
+// (no deduplicator). New logs it when WithDedupLease is given.
+func DedupLeaseWarning(lease, maxWait time.Duration) string {
+	if lease <= 0 || lease > maxWait {
+		return ""
+	}
+	return fmt.Sprintf("levee/batch: the dedup lease (%s) is not above the batch's max_wait (%s): a message holds its claim "+
+		"while it waits in its batch, so in a batch that does not fill the claim lapses before the func runs, and a duplicate "+
+		"delivered meanwhile runs too; set the dedup lease (dedup.WithLease) above max_wait plus the batch func's time (docs/DEDUP.md)",
+		lease, maxWait)
 }
 
 // ConcurrencyWarning returns a warning when maxSize is larger than the

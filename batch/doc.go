@@ -82,6 +82,10 @@
 //
 //	stack.Middleware(b.Handler)
 //
+// A message holds its dedup claim while it waits in its batch: pass the
+// deduplicator's lease with WithDedupLease(d.Lease()), and New logs a
+// warning when it is not above max_wait.
+//
 // # Telemetry
 //
 // With WithTracerProvider, each batch gets one span ("batch <handler>",

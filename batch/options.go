@@ -31,6 +31,7 @@ type config struct {
 	maxInFlight int
 	maxHold     time.Duration // 0: no bound
 	concurrency int           // 0: unknown
+	dedupLease  time.Duration // 0: no deduplicator known
 	logger      watermill.LoggerAdapter
 	tp          trace.TracerProvider
 	mp          metric.MeterProvider
@@ -166,7 +167,26 @@ func WithConcurrency(n int) Option {
 	})
 }
 
-// WithLogger sets the logger for the start-up warning and for batch func
+// WithDedupLease tells the Batcher the claim lease of the deduplicator
+// whose middleware wraps its Handler (the dedup slot: pass the
+// dedup.Dedup's Lease()). A message holds its claim while it waits in its
+// batch, so when d is not above max_wait, New logs a warning through the
+// logger (DedupLeaseWarning): in a batch that does not fill, the claim
+// lapses before the func runs, and a duplicate delivered meanwhile runs
+// too. It changes nothing else. A YAML handler gets the same check from
+// config's Warnings. Default: no deduplicator known, no check. Zero or
+// negative is an error from New (no deduplicator has such a lease).
+func WithDedupLease(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.invalid("dedup_lease", "must be positive, got %s", d)
+			return
+		}
+		c.dedupLease = d
+	})
+}
+
+// WithLogger sets the logger for the start-up warnings and for batch func
 // panics. Default (and nil): watermill.NopLogger.
 func WithLogger(l watermill.LoggerAdapter) Option {
 	return optionFunc(func(c *config) {

@@ -81,8 +81,10 @@ func WithKeyFunc(fn KeyFunc) Option {
 
 // WithLease sets how long a claim holds an identity; default DefaultLease.
 // It must cover the handler and every wait inside the dedup slot (breaker
-// max hold, priority, rate limit, timeout): a claim whose lease ran out
-// lets a duplicate run. Zero or negative is an error.
+// max hold, priority, rate limit, timeout, a batcher's max_wait): a claim
+// whose lease ran out lets a duplicate run. Give a batcher the lease with
+// batch.WithDedupLease(d.Lease()) and it warns when the lease is not above
+// its max_wait. Zero or negative is an error.
 func WithLease(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d <= 0 {

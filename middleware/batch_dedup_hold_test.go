@@ -3,11 +3,13 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/batch"
@@ -104,6 +106,43 @@ func TestBatchDedupLeaseWithinMaxWait(t *testing.T) {
 			t.Errorf("ran %d times, %d lease expiries; want 2 and 1 (the duplicate ran beside it)", got, r.dd.Stats().LeaseExpiries)
 		}
 	})
+}
+
+// TestBatchDedupLeaseWarnedInCode: the combination
+// TestBatchDedupLeaseWithinMaxWait shows, built in code, is warned about
+// at start when the Batcher is told the deduplicator's lease
+// (batch.WithDedupLease(dd.Lease())), as config's Warnings does for YAML;
+// a lease above max_wait is not.
+func TestBatchDedupLeaseWarnedInCode(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		lease time.Duration
+		warn  bool
+	}{
+		{"lease within max_wait", 100 * time.Millisecond, true},
+		{"default lease", dedup.DefaultLease, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dd, err := dedup.New(dedup.WithLease(tt.lease))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logger := watermill.NewCaptureLogger()
+			b, err := batch.New(func(context.Context, []*message.Message) error { return nil },
+				batch.WithMaxWait(time.Second), batch.WithDedupLease(dd.Lease()), batch.WithLogger(logger))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var warned bool
+			for _, m := range logger.Captured()[watermill.InfoLogLevel] {
+				warned = warned || strings.Contains(m.Msg, "the dedup lease ("+tt.lease.String()+") is not above the batch's max_wait (1s)")
+			}
+			if warned != tt.warn {
+				t.Errorf("got %v, want warned %v", logger.Captured()[watermill.InfoLogLevel], tt.warn)
+			}
+		})
+	}
 }
 
 // TestBatchDedupShutdownOpenBatch: Shutdown whose context has ended,
