@@ -23,6 +23,7 @@ func ExampleMigrations() {
 	// 3 0003_truncated.sql
 	// 4 0004_console.sql
 	// 5 0005_group_counts.sql
+	// 6 0006_group_totals.sql
 }
 
 // A `store: {kind: memory}` section builds the in-memory store; kind

@@ -4,7 +4,10 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
@@ -21,25 +24,25 @@ func groupColumn(by dlqops.GroupBy) string {
 }
 
 // Groups implements dlqops.Store. Without a filter, or with one naming a
-// group of the grouping asked for, it reads the counters the triggers of
-// migration 0005 keep and probes each group's indexes (countedGroups).
-// Otherwise it runs two statements: one hash aggregate by
-// (key, topic, handler) over the filtered letters, folded into groups here
-// (a GROUP BY key with array_agg(DISTINCT ...) would force a sorted scan, 12x
-// slower over 1,000,000 rows), then one lookup per group of its newest
+// group of the grouping asked for, it takes the page from the totals of
+// migration 0006 in the order's index, then reads the page's counters of
+// 0005 and probes each of its groups' indexes (countedGroups):
+// O(page log n). Otherwise it runs up to three statements: with a Limit or
+// Offset, the page's keys (an aggregate of the filtered letters by key,
+// ordered and cut in SQL); one hash aggregate by (key, topic, handler)
+// over the filtered letters (of the page), folded into groups here (a
+// GROUP BY key with array_agg(DISTINCT ...) would force a sorted scan, 12x
+// slower over 1,000,000 rows); then one lookup per group of its newest
 // letter for the sample error.
 func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	by, err := dlqops.ParseGroupBy(string(q.By))
-	if err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
+	by, _ := dlqops.ParseGroupBy(string(q.By))
 	f := q.Filter
 	f.Limit = 0
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
 	col := groupColumn(by)
 	var window any
 	if !q.WindowStart.IsZero() {
@@ -48,7 +51,14 @@ func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group
 	if counted(f, by) {
 		return s.countedGroups(ctx, q, by, col, window)
 	}
-	byKey, keys, err := s.aggregateGroups(ctx, f, by, col, window)
+	var page []string // nil: every group
+	if q.Limit > 0 || q.Offset > 0 {
+		var err error
+		if page, err = s.filteredPage(ctx, f, col, q); err != nil || len(page) == 0 {
+			return []dlqops.Group{}, err
+		}
+	}
+	byKey, keys, err := s.aggregateGroups(ctx, f, by, col, window, page)
 	if err != nil {
 		return nil, err
 	}
@@ -58,15 +68,88 @@ func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group
 	if err := s.sampleGroups(ctx, f, col, byKey, keys); err != nil {
 		return nil, err
 	}
+	if page != nil {
+		return pageOf(byKey, page), nil
+	}
+	return dlqops.PageGroups(pageOf(byKey, keys), q), nil
+}
+
+// pageOf returns the groups of keys in that order, with their topics and
+// handlers sorted; a key without a group (pruned between two statements)
+// is left out.
+func pageOf(byKey map[string]*groupAcc, keys []string) []dlqops.Group {
 	out := make([]dlqops.Group, 0, len(keys))
 	for _, k := range keys {
-		a := byKey[k]
-		a.g.Topics = slices.Sorted(maps.Keys(a.topics))
-		a.g.Handlers = slices.Sorted(maps.Keys(a.handlers))
-		out = append(out, a.g)
+		if a := byKey[k]; a != nil {
+			a.g.Topics = slices.Sorted(maps.Keys(a.topics))
+			a.g.Handlers = slices.Sorted(maps.Keys(a.handlers))
+			out = append(out, a.g)
+		}
 	}
-	dlqops.SortGroups(out)
-	return out, nil
+	return out
+}
+
+// orderSQL is the ORDER BY of an order over an aggregate of letters by
+// key (col), ties bytewise as Go compares keys.
+func orderSQL(o dlqops.GroupOrder, col string) string {
+	if o == dlqops.GroupsByNewest {
+		return `max(d.failed_at) DESC, d.` + col + ` COLLATE "C"`
+	}
+	return `count(*) DESC, d.` + col + ` COLLATE "C"`
+}
+
+// limitArg is q.Limit as a LIMIT argument: NULL (no limit) for 0.
+func limitArg(q dlqops.GroupQuery) any {
+	if q.Limit == 0 {
+		return nil
+	}
+	return q.Limit
+}
+
+// filteredPage returns the keys of the groups of the page q asks for,
+// in order, over the letters matching f: O(matching letters) in the
+// server, O(page) here.
+func (s *Store) filteredPage(ctx context.Context, f dlqops.Filter, col string, q dlqops.GroupQuery) ([]string, error) {
+	args := []any{limitArg(q), q.Offset}
+	rows, err := s.pool.Query(ctx, `SELECT d.`+col+` FROM `+s.table+` d WHERE `+where(f, "d.", &args)+`
+		GROUP BY 1 ORDER BY `+orderSQL(q.Order, col)+` LIMIT $1 OFFSET $2`, args...)
+	if err != nil {
+		return nil, storeErr("group page", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, storeErr("group page", err)
+	}
+	return keys, nil
+}
+
+// CountGroups implements dlqops.GroupCounter. Without a filter, or with
+// one naming a group, it counts the totals of migration 0006 (an
+// index-only scan of one row per group); other filters count the distinct
+// keys of the matching letters.
+func (s *Store) CountGroups(ctx context.Context, q dlqops.GroupQuery) (int, error) {
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	if err := q.Validate(); err != nil {
+		return 0, err
+	}
+	by, _ := dlqops.ParseGroupBy(string(q.By))
+	f := q.Filter
+	f.Limit = 0
+	var n int
+	var err error
+	if counted(f, by) {
+		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.schema+`.group_totals WHERE dim = $1 AND ($2 = '' OR key = $2)`,
+			dimOf(by), text(countedKey(f, by))).Scan(&n)
+	} else {
+		col := groupColumn(by)
+		var args []any
+		err = s.pool.QueryRow(ctx, `SELECT count(DISTINCT d.`+col+`) FROM `+s.table+` d WHERE `+where(f, "d.", &args), args...).Scan(&n)
+	}
+	if err != nil {
+		return 0, storeErr("count groups", err)
+	}
+	return n, nil
 }
 
 // groupAcc folds the aggregate rows of one group.
@@ -75,10 +158,16 @@ type groupAcc struct {
 	topics, handlers map[string]bool
 }
 
-// aggregateGroups runs the first statement, the hash aggregate, and folds
-// its rows into one groupAcc per key; keys are in first-seen order.
-func (s *Store) aggregateGroups(ctx context.Context, f dlqops.Filter, by dlqops.GroupBy, col string, window any) (map[string]*groupAcc, []string, error) {
+// aggregateGroups runs the hash aggregate (of the groups of page, when
+// not nil) and folds its rows into one groupAcc per key; keys are in
+// first-seen order.
+func (s *Store) aggregateGroups(ctx context.Context, f dlqops.Filter, by dlqops.GroupBy, col string, window any, page []string) (map[string]*groupAcc, []string, error) {
 	args := []any{window}
+	cond := where(f, "d.", &args)
+	if page != nil {
+		args = append(args, page)
+		cond += ` AND d.` + col + ` = ANY($` + strconv.Itoa(len(args)) + `::text[])`
+	}
 	sql := `SELECT d.` + col + `, d.original_topic, d.handler, count(*),
 			count(*) FILTER (WHERE d.status = 'new'),
 			count(*) FILTER (WHERE d.status = 'replayed'),
@@ -86,7 +175,7 @@ func (s *Store) aggregateGroups(ctx context.Context, f dlqops.Filter, by dlqops.
 			count(*) FILTER (WHERE d.failed_at >= $1::timestamptz),
 			min(d.failed_at), max(d.failed_at),
 			min(d.failed_at) FILTER (WHERE d.status = 'new')
-		FROM ` + s.table + ` d WHERE ` + where(f, "d.", &args) + `
+		FROM ` + s.table + ` d WHERE ` + cond + `
 		GROUP BY 1, 2, 3`
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {

@@ -2,9 +2,9 @@ package pgstore
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
@@ -35,19 +35,48 @@ func dimOf(by dlqops.GroupBy) string {
 	return "f"
 }
 
-// countedGroups answers Groups from the counters, then one probe per
-// group of its (key, failed_at) indexes for the first and last seen, the
-// oldest new letter, the window count and the sample: O(G log n).
-func (s *Store) countedGroups(ctx context.Context, q dlqops.GroupQuery, by dlqops.GroupBy, col string, window any) ([]dlqops.Group, error) {
-	key := q.Filter.Group
+// countedKey is the group a counted query names ("" for none).
+func countedKey(f dlqops.Filter, by dlqops.GroupBy) string {
 	switch by {
 	case dlqops.GroupByTopic:
-		key = q.Filter.Topic
+		return f.Topic
 	case dlqops.GroupByHandler:
-		key = q.Filter.Handler
+		return f.Handler
+	}
+	return f.Group
+}
+
+// countedGroups answers Groups from the counters: the page's keys from the
+// totals' index in q's order (all of them without a Limit), their counters,
+// then one probe per group of its (key, failed_at) indexes for the first
+// and last seen, the oldest new letter, the window count and the sample:
+// O(page log n).
+func (s *Store) countedGroups(ctx context.Context, q dlqops.GroupQuery, by dlqops.GroupBy, col string, window any) ([]dlqops.Group, error) {
+	key := text(countedKey(q.Filter, by))
+	var page []string // nil: every group (the totals give no order then)
+	switch {
+	case key != "" && q.Offset > 0:
+		return []dlqops.Group{}, nil
+	case key != "":
+	case q.Limit > 0 || q.Offset > 0:
+		order := `n DESC, key`
+		if q.Order == dlqops.GroupsByNewest {
+			order = `last DESC, key`
+		}
+		rows, err := s.pool.Query(ctx, `SELECT key FROM `+s.schema+`.group_totals WHERE dim = $1
+			ORDER BY `+order+` LIMIT $2 OFFSET $3`, dimOf(by), limitArg(q), q.Offset)
+		if err != nil {
+			return nil, storeErr("group page", err)
+		}
+		if page, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, storeErr("group page", err)
+		}
+		if len(page) == 0 {
+			return []dlqops.Group{}, nil
+		}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT key, topic, handler, status, n FROM `+s.schema+`.group_counts
-		WHERE dim = $1 AND ($2 = '' OR key = $2) AND n > 0`, dimOf(by), text(key))
+		WHERE dim = $1 AND ($2 = '' OR key = $2) AND ($3::text[] IS NULL OR key = ANY($3::text[])) AND n > 0`, dimOf(by), key, page)
 	if err != nil {
 		return nil, storeErr("group counts", err)
 	}
@@ -89,15 +118,10 @@ func (s *Store) countedGroups(ctx context.Context, q dlqops.GroupQuery, by dlqop
 	if err := s.groupTimes(ctx, col, window, byKey, keys); err != nil {
 		return nil, err
 	}
-	out := make([]dlqops.Group, 0, len(keys))
-	for _, k := range keys {
-		a := byKey[k]
-		a.g.Topics = slices.Sorted(maps.Keys(a.topics))
-		a.g.Handlers = slices.Sorted(maps.Keys(a.handlers))
-		out = append(out, a.g)
+	if page != nil {
+		return pageOf(byKey, page), nil
 	}
-	dlqops.SortGroups(out)
-	return out, nil
+	return dlqops.PageGroups(pageOf(byKey, keys), q), nil
 }
 
 // groupTimes fills each group's times, window count and sample with index

@@ -29,6 +29,10 @@
 //	P g:<d>:<key>     hash of the group's counters: c (letters), s:<status>,
 //	                  t:<topic> and h:<handler> (letters per topic, handler)
 //	P k:<d>           set of the group keys of dimension d
+//	P o:c:<d>         sorted set of the same keys, score minus the group's
+//	                  letters: the groups by count (ties by key)
+//	P o:l:<d>         the same, score minus the group's newest failed-at:
+//	                  the groups newest first
 //	P e:<id>          list of the letter's events (dlqops.Browser), JSON,
 //	                  the newest dlqops.MaxEvents; deleted with the letter
 //
@@ -39,8 +43,13 @@
 //
 // Sorted sets order equal scores by member bytewise, so each index is in
 // replay order (failed-at, then ID), as dlqops.Store requires. A letter costs
-// its hash plus five sorted-set entries (eight while new) and counter
-// increments. Letters have no TTL: retention is Prune's job (and
+// its hash plus five sorted-set entries (eight while new), counter
+// increments and six order-set updates. The order sets are rebuilt from
+// the counters, O(G log G), by the first Groups that finds their size
+// differs from the key set's: after an upgrade from a version that kept
+// none, or when such a version (during a rolling upgrade) added a group;
+// counts it changed in groups already there are not seen until a rebuild,
+// so upgrade every writer. Letters have no TTL: retention is Prune's job (and
 // `levee dlq prune`), and the server must not evict them.
 //
 // # Operations and their cost
@@ -56,8 +65,12 @@
 //	Get            one HGETALL
 //	List           O(w + m log n) for m letters returned; with IDs, O(k log n)
 //	Groups         no filter, or one naming groups of the grouping asked
-//	               for: O(G log n) from the counters, whatever n is; other
-//	               filters: O(w), folding the letters walked
+//	               for: O(log G + p log n) for a page of p groups, from
+//	               the order sets and counters, whatever n is (p = G
+//	               without a Limit); other filters: O(w), folding the
+//	               letters walked (every group they make is held by the
+//	               caller until the page is cut)
+//	CountGroups    no filter: O(1); other filters: as Groups
 //	Claim          O(w' + log n), w' the entries walked until Limit
 //	               claimable letters are found
 //	MarkReplayed,

@@ -24,30 +24,71 @@ func groupDim(by dlqops.GroupBy) string {
 }
 
 // Groups implements dlqops.Store. Without a filter (or with one that only
-// names groups of the same grouping) it reads the per-group indexes and
-// counters in one script, O(groups × log n); any other filter walks the
-// smallest matching index and folds the letters, O(matching letters).
+// names groups of the same grouping) one script takes the page from the
+// order set of q.Order and reads each of its groups' indexes and
+// counters, O(log G + page × log n); any other filter walks the smallest
+// matching index and folds the letters, O(matching letters), and this
+// process holds every group they make until it cuts the page.
 func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group, error) {
-	by, err := dlqops.ParseGroupBy(string(q.By))
-	if err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
+	by, _ := dlqops.ParseGroupBy(string(q.By))
 	f := q.Filter
 	f.Limit = 0
-	if err := f.Validate(); err != nil {
-		return nil, err
+	keys, indexed := indexedGroups(f, by)
+	if !indexed {
+		out, err := s.groupsScanned(ctx, by, f, q.WindowStart)
+		if err != nil {
+			return nil, storeErr("groups", err)
+		}
+		return dlqops.PageGroups(out, q), nil
 	}
-	var out []dlqops.Group
-	if keys, ok := indexedGroups(f, by); ok {
-		out, err = s.groupsIndexed(ctx, by, keys, q.WindowStart)
-	} else {
-		out, err = s.groupsScanned(ctx, by, f, q.WindowStart)
+	if len(keys) > 0 {
+		// one named group: the page of a list of at most one
+		if q.Offset > 0 {
+			return []dlqops.Group{}, nil
+		}
+		q.Limit = 0
 	}
+	out, err := s.groupsIndexed(ctx, by, keys, q)
 	if err != nil {
 		return nil, storeErr("groups", err)
 	}
-	dlqops.SortGroups(out)
 	return out, nil
+}
+
+// CountGroups implements dlqops.GroupCounter: without a filter SCARD,
+// O(1); with one naming a group, whether it exists; other filters walk
+// the letters as Groups does.
+func (s *Store) CountGroups(ctx context.Context, q dlqops.GroupQuery) (int, error) {
+	if err := q.Validate(); err != nil {
+		return 0, err
+	}
+	by, _ := dlqops.ParseGroupBy(string(q.By))
+	f := q.Filter
+	f.Limit = 0
+	keys, indexed := indexedGroups(f, by)
+	if !indexed {
+		out, err := s.groupsScanned(ctx, by, f, q.WindowStart)
+		if err != nil {
+			return 0, storeErr("count groups", err)
+		}
+		return len(out), nil
+	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	var n int64
+	var err error
+	if len(keys) > 0 {
+		n, err = s.client.Exists(ctx, s.kp+"g:"+groupDim(by)+":"+keys[0]).Result()
+	} else {
+		n, err = s.client.SCard(ctx, s.kp+"k:"+groupDim(by)).Result()
+	}
+	if err != nil {
+		return 0, storeErr("count groups", err)
+	}
+	return int(n), nil
 }
 
 // indexedGroups reports whether the per-group counters answer f, and which
@@ -68,12 +109,18 @@ func indexedGroups(f dlqops.Filter, by dlqops.GroupBy) ([]string, bool) {
 	return nil, true
 }
 
-func (s *Store) groupsIndexed(ctx context.Context, by dlqops.GroupBy, keys []string, window time.Time) ([]dlqops.Group, error) {
+// groupsIndexed reads the groups keys names, or the page q asks for of
+// the order set (keys empty).
+func (s *Store) groupsIndexed(ctx context.Context, by dlqops.GroupBy, keys []string, q dlqops.GroupQuery) ([]dlqops.Group, error) {
 	win := ""
-	if !window.IsZero() {
-		win = strconv.FormatInt(ceilMicros(window), 10)
+	if !q.WindowStart.IsZero() {
+		win = strconv.FormatInt(ceilMicros(q.WindowStart), 10)
 	}
-	args := []any{s.kp, groupDim(by), win}
+	ord := "c"
+	if q.Order == dlqops.GroupsByNewest {
+		ord = "l"
+	}
+	args := []any{s.kp, groupDim(by), win, ord, q.Offset, q.Limit}
 	for _, k := range keys {
 		args = append(args, k)
 	}

@@ -48,6 +48,8 @@ local function index_add(id, fat, st, fp, topic, handler)
     redis.call('HINCRBY', g, 't:' .. topic, 1)
     redis.call('HINCRBY', g, 'h:' .. handler, 1)
     redis.call('SADD', P .. 'k:' .. d, k)
+    redis.call('ZINCRBY', P .. 'o:c:' .. d, -1, k)
+    redis.call('ZADD', P .. 'o:l:' .. d, 'LT', -tonumber(fat), k)
   end
 end
 
@@ -66,7 +68,12 @@ local function index_del(id)
     if redis.call('HINCRBY', g, 'c', -1) <= 0 then
       redis.call('DEL', g)
       redis.call('SREM', P .. 'k:' .. d, k)
+      redis.call('ZREM', P .. 'o:c:' .. d, k)
+      redis.call('ZREM', P .. 'o:l:' .. d, k)
     else
+      redis.call('ZINCRBY', P .. 'o:c:' .. d, 1, k)
+      local last = redis.call('ZRANGE', P .. 'i:' .. d .. ':' .. k, -1, -1, 'WITHSCORES')
+      redis.call('ZADD', P .. 'o:l:' .. d, -tonumber(last[2]), k)
       hdecr(g, 's:' .. st)
       hdecr(g, 't:' .. topic)
       hdecr(g, 'h:' .. handler)
@@ -260,17 +267,39 @@ return out
 `)
 
 // groupsScript summarises groups from the per-group indexes and counters.
-// ARGV: prefix, dimension (f, t or h), window start score (empty: none), then
-// the group keys to read (none: every key of the dimension). Returns per
-// group {key, counters (HGETALL), first score, last score, oldest new
-// score or empty, in window, sample error, sample class}.
+// ARGV: prefix, dimension (f, t or h), window start score (empty: none),
+// order ('c': most letters first, 'l': newest first), offset, limit (0:
+// all), then the group keys to read (none: the page of the order set).
+// Returns per group {key, counters (HGETALL), first score, last score,
+// oldest new score or empty, in window, sample error, sample class}.
+//
+// The order sets o:c:<d> (score: minus the group's letters) and o:l:<d>
+// (minus its newest failed-at) are kept by index_add and index_del; equal
+// scores sort by key, bytewise. A key set and order set of different
+// sizes (letters written by a version that kept no order sets) are
+// rebuilt from the counters first, O(G log G) once.
 var groupsScript = redis.NewScript(prelude + `
-local d, win = ARGV[2], ARGV[3]
+local d, win, ord = ARGV[2], ARGV[3], ARGV[4]
+local off, lim = tonumber(ARGV[5]), tonumber(ARGV[6])
 local keys = {}
-if #ARGV >= 4 then
-  for i = 4, #ARGV do keys[#keys + 1] = ARGV[i] end
+if #ARGV >= 7 then
+  for i = 7, #ARGV do keys[#keys + 1] = ARGV[i] end
 else
-  keys = redis.call('SMEMBERS', P .. 'k:' .. d)
+  local ks, oc, ol = P .. 'k:' .. d, P .. 'o:c:' .. d, P .. 'o:l:' .. d
+  local n = redis.call('SCARD', ks)
+  if redis.call('ZCARD', oc) ~= n or redis.call('ZCARD', ol) ~= n then
+    redis.call('DEL', oc, ol)
+    for _, k in ipairs(redis.call('SMEMBERS', ks)) do
+      local last = redis.call('ZRANGE', P .. 'i:' .. d .. ':' .. k, -1, -1, 'WITHSCORES')
+      if #last > 0 then
+        redis.call('ZADD', oc, -tonumber(redis.call('HGET', P .. 'g:' .. d .. ':' .. k, 'c') or 0), k)
+        redis.call('ZADD', ol, -tonumber(last[2]), k)
+      end
+    end
+  end
+  local stop = -1
+  if lim > 0 then stop = off + lim - 1 end
+  keys = redis.call('ZRANGE', P .. 'o:' .. ord .. ':' .. d, off, stop)
 end
 local out = {}
 for _, k in ipairs(keys) do

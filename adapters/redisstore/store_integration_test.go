@@ -112,7 +112,7 @@ func TestDataLayout(t *testing.T) {
 	want := []string{k + "all", k + "g:f:g1", k + "g:h:pay", k + "g:h:ship", k + "g:t:orders", k + "g:t:payments",
 		k + "i:f:g1", k + "i:h:pay", k + "i:h:ship", k + "i:t:orders", k + "i:t:payments",
 		k + "k:f", k + "k:h", k + "k:t", k + "n:f:g1", k + "n:h:ship", k + "n:t:orders",
-		k + "r:a", k + "r:b", k + "s:archived", k + "s:new"}
+		k + "o:c:f", k + "o:c:h", k + "o:c:t", k + "o:l:f", k + "o:l:h", k + "o:l:t", k + "r:a", k + "r:b", k + "s:archived", k + "s:new"}
 	if got := keysOf(t, p); !slices.Equal(got, want) {
 		t.Errorf("keys:\n got %v\nwant %v", got, want)
 	}
@@ -123,6 +123,12 @@ func TestDataLayout(t *testing.T) {
 	if v, _ := c.HGetAll(ctx, k+"g:f:g1").Result(); v["c"] != "2" || v["s:new"] != "1" || v["s:archived"] != "1" ||
 		v["t:orders"] != "1" || v["t:payments"] != "1" || v["h:ship"] != "1" || v["h:pay"] != "1" {
 		t.Errorf("group counters: %v", v)
+	}
+	if v, _ := c.ZRangeWithScores(ctx, k+"o:c:t", 0, -1).Result(); len(v) != 2 || v[0].Member != "orders" || v[0].Score != -1 || v[1].Member != "payments" {
+		t.Errorf("order set by count: %v", v)
+	}
+	if v, _ := c.ZRangeWithScores(ctx, k+"o:l:f", 0, -1).Result(); len(v) != 1 || v[0].Score != -float64(b.FailedAt.UnixMicro()) {
+		t.Errorf("order set by newest: %v want g1 at -%d", v, b.FailedAt.UnixMicro())
 	}
 	n, err := s.Prune(ctx, dlqops.Retention{MaxCount: 1}, dlqtest.Base)
 	if err != nil || n != 1 {

@@ -101,13 +101,7 @@ func (s *MemStore) List(ctx context.Context, f Filter) ([]Record, error) {
 
 // selectLocked returns the matching entries in replay order.
 func (s *MemStore) selectLocked(f Filter, after *Cursor) []*memEntry {
-	var ids map[string]bool
-	if len(f.IDs) > 0 {
-		ids = make(map[string]bool, len(f.IDs))
-		for _, id := range f.IDs {
-			ids[id] = true
-		}
-	}
+	ids := idSet(f.IDs)
 	var out []*memEntry
 	for _, e := range s.letters {
 		if matches(&e.dl, f, ids) && (after == nil || cursorLess(*after, e.dl)) {
@@ -116,6 +110,18 @@ func (s *MemStore) selectLocked(f Filter, after *Cursor) []*memEntry {
 	}
 	sort.Slice(out, func(i, j int) bool { return letterLess(out[i].dl, out[j].dl) })
 	return out
+}
+
+// idSet is the set of ids, nil when there are none (no ID filter).
+func idSet(ids []string) map[string]bool {
+	if len(ids) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set
 }
 
 func matches(dl *Record, f Filter, ids map[string]bool) bool {
@@ -146,90 +152,6 @@ func cursorLess(c Cursor, dl Record) bool {
 		return c.At.Before(dl.FailedAt)
 	}
 	return c.ID < dl.ID
-}
-
-// Groups implements Store.
-func (s *MemStore) Groups(ctx context.Context, q GroupQuery) ([]Group, error) {
-	by, err := ParseGroupBy(string(q.By))
-	if err != nil {
-		return nil, err
-	}
-	f := q.Filter
-	f.Limit = 0
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrStore, err)
-	}
-	type acc struct {
-		g        Group
-		topics   map[string]bool
-		handlers map[string]bool
-	}
-	groups := map[string]*acc{}
-	s.mu.Lock()
-	for _, e := range s.selectLocked(f, nil) {
-		dl := &e.dl
-		key := groupKey(dl, by)
-		a := groups[key]
-		if a == nil {
-			a = &acc{g: Group{Key: key, By: by, FirstSeen: dl.FailedAt}, topics: map[string]bool{}, handlers: map[string]bool{}}
-			groups[key] = a
-		}
-		g := &a.g
-		g.Count++
-		switch dl.Status {
-		case StatusNew:
-			g.New++
-			if g.OldestNew.IsZero() || dl.FailedAt.Before(g.OldestNew) {
-				g.OldestNew = dl.FailedAt
-			}
-		case StatusReplayed:
-			g.Replayed++
-		case StatusArchived:
-			g.Archived++
-		}
-		if !q.WindowStart.IsZero() && !dl.FailedAt.Before(q.WindowStart) {
-			g.InWindow++
-		}
-		// entries come oldest first: the last one seen is the newest
-		g.LastSeen = dl.FailedAt
-		g.SampleError = dl.Error
-		g.ErrorClass = dl.ErrorClass
-		a.topics[dl.OriginalTopic] = true
-		a.handlers[dl.Handler] = true
-	}
-	s.mu.Unlock()
-	out := make([]Group, 0, len(groups))
-	for _, a := range groups {
-		a.g.Topics = slices.Sorted(maps.Keys(a.topics))
-		a.g.Handlers = slices.Sorted(maps.Keys(a.handlers))
-		out = append(out, a.g)
-	}
-	SortGroups(out)
-	return out, nil
-}
-
-// SortGroups orders groups as Store.Groups returns them: largest Count
-// first, then by Key.
-func SortGroups(gs []Group) {
-	sort.Slice(gs, func(i, j int) bool {
-		if gs[i].Count != gs[j].Count {
-			return gs[i].Count > gs[j].Count
-		}
-		return gs[i].Key < gs[j].Key
-	})
-}
-
-func groupKey(dl *Record, by GroupBy) string {
-	switch by {
-	case GroupByTopic:
-		return dl.OriginalTopic
-	case GroupByHandler:
-		return dl.Handler
-	}
-	return dl.Fingerprint
 }
 
 // Claim implements Store.

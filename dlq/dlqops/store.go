@@ -196,17 +196,6 @@ func (f Filter) Validate() error {
 	return nil
 }
 
-// GroupQuery asks for groups.
-type GroupQuery struct {
-	// By is the grouping key; "" means GroupByFingerprint.
-	By GroupBy
-	// Filter restricts the letters grouped (Limit is ignored).
-	Filter Filter
-	// WindowStart starts the window counted in Group.InWindow; zero counts
-	// nothing.
-	WindowStart time.Time
-}
-
 // Cursor is a position in the store's replay order (FailedAt, then ID).
 type Cursor struct {
 	At time.Time
@@ -284,7 +273,11 @@ type Store interface {
 	Get(ctx context.Context, id string) (Record, error)
 	// List returns the letters matching f, oldest FailedAt first.
 	List(ctx context.Context, f Filter) ([]Record, error)
-	// Groups summarises the letters by q.By, largest Count first.
+	// Groups summarises the letters by q.By in q.Order (largest Count
+	// first by default), skipping q.Offset groups and returning at most
+	// q.Limit (0: every group). The store orders and cuts the groups
+	// itself, so a page costs what it shows (PageGroups does it for a
+	// store that has every group at hand).
 	Groups(ctx context.Context, q GroupQuery) ([]Group, error)
 	// Claim atomically claims up to r.Limit unclaimed (or lease-expired)
 	// letters in replay order; two concurrent claims never return the

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"PanicLetterKeepsStack", panicLetterKeepsStack},
 		{"ListFilters", listFilters},
 		{"Groups", groups},
+		{"GroupsPage", groupsPage},
 		{"ClaimLease", claimLease},
 		{"RenewLease", renewLease},
 		{"CursorWalksTiesBytewise", cursorWalksTiesBytewise},
