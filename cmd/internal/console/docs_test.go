@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -35,10 +36,18 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("login_throttle: {burst: %d, per_minute: %d}", DefaultLoginBurst, DefaultLoginPerMinute),
 		fmt.Sprintf("over %d MiB, its first %d MiB as text or its first %d KiB as hex", maxShownPayload>>20, maxShownPayload>>20, maxShownPayload/4>>10),
 		fmt.Sprintf("within the %d MiB a form may hold", maxForm>>20),
+		fmt.Sprintf("asks the store for its %d groups and one more", groupsPerPage),
+		fmt.Sprintf("The page number stops at %s (%s groups in)", thousands(maxGroupsPage), "a million"),
+		fmt.Sprintf("### The groups page at %s groups", thousands(benchGroups)),
+		fmt.Sprintf("With %s groups (%s letters: one a group, ten in every hundredth; %d topics, %d handlers)",
+			thousands(benchGroups), thousands(benchLetters()), benchTopics, benchHandlers),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/CONSOLE.md does not say %q", want)
 		}
+	}
+	if maxGroupsPage*groupsPerPage != 1_000_000 || benchBigEvery != 100 || benchBigLetters != 10 {
+		t.Errorf("docs/CONSOLE.md says a million groups in, ten letters in every hundredth group; update it")
 	}
 	if waves != "1, 2, 5, 20, 50, 100" {
 		t.Errorf("default waves are %s; update docs/CONSOLE.md", waves)
@@ -52,4 +61,29 @@ func shortDuration(d fmt.Stringer) string {
 		return s
 	}
 	return d.String()
+}
+
+// The shape of BenchmarkGroupsPage (groups_bench_integration_test.go),
+// which docs/CONSOLE.md states.
+const (
+	benchGroups     = 20_000
+	benchBigEvery   = 100 // every hundredth group has benchBigLetters
+	benchBigLetters = 10
+	benchTopics     = 20
+	benchHandlers   = 30
+)
+
+// benchLetters is how many letters BenchmarkGroupsPage seeds.
+func benchLetters() int {
+	big := (benchGroups + benchBigEvery - 1) / benchBigEvery
+	return benchGroups - big + big*benchBigLetters
+}
+
+// thousands writes n with comma separators (20000: "20,000").
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,23 +34,74 @@ type groupRow struct {
 	Max   int
 }
 
+// groupsPage shows one page of groups: it asks the store for that page
+// and one group more (is there a next page?) and, from a
+// dlqops.GroupCounter, how many there are; a store without one shows
+// "more follow" instead of a total.
 func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
-	by, err := dlqops.ParseGroupBy(r.URL.Query().Get("by"))
+	q := r.URL.Query()
+	by, err := dlqops.ParseGroupBy(q.Get("by"))
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	order, err := dlqops.ParseGroupOrder(q.Get("order"))
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
 	now := s.deps.Now()
-	groups, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, WindowStart: now.Add(-time.Hour)})
+	page, _ := strconv.Atoi(q.Get("page"))
+	page = max(0, min(page, maxGroupsPage))
+	total := -1 // unknown
+	if c, ok := s.store.(dlqops.GroupCounter); ok {
+		if total, err = c.CountGroups(r.Context(), dlqops.GroupQuery{By: by}); err != nil {
+			s.fail(w, r, http.StatusBadGateway, err)
+			return
+		}
+		page = min(page, max(0, (total-1)/groupsPerPage))
+	}
+	from := page * groupsPerPage
+	groups, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, Order: order, WindowStart: now.Add(-time.Hour),
+		Offset: from, Limit: groupsPerPage + 1})
 	if err != nil {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
-	total := len(groups)
-	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	page = max(0, min(page, (total-1)/groupsPerPage))
-	from := page * groupsPerPage
-	groups = groups[from:min(len(groups), from+groupsPerPage)]
+	more := len(groups) > groupsPerPage
+	groups = groups[:min(len(groups), groupsPerPage)]
+	rows, err := s.groupRows(r, by, groups, now)
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, err)
+		return
+	}
+	link := func(p int) string {
+		v := url.Values{"by": {string(by)}, "page": {strconv.Itoa(p)}}
+		if order != dlqops.GroupsByCount {
+			v.Set("order", string(order))
+		}
+		return "/?" + v.Encode()
+	}
+	data := map[string]any{"Title": "Dead-letter groups", "By": string(by), "Order": string(order), "Groups": rows,
+		"From": from + 1, "To": from + len(rows)}
+	if total >= 0 {
+		data["Total"] = total
+	}
+	if page > 0 {
+		data["Prev"] = link(page - 1)
+	}
+	if more && page < maxGroupsPage {
+		data["Next"] = link(page + 1)
+	}
+	s.render(w, r, http.StatusOK, "groups.html", data)
+}
+
+// maxGroupsPage bounds the page number of the groups page, so a URL
+// cannot make a store skip more than about a million groups.
+const maxGroupsPage = 20_000
+
+// groupRows adds each group's trend of the last trendHours hours.
+func (s *Server) groupRows(r *http.Request, by dlqops.GroupBy, groups []dlqops.Group, now time.Time) ([]groupRow, error) {
 	keys := make([]string, len(groups))
 	for i, g := range groups {
 		keys[i] = g.Key
@@ -59,22 +109,13 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 	trends, err := s.store.Hourly(r.Context(), dlqops.HourlyQuery{By: by, Keys: keys,
 		Since: now.Add(-(trendHours - 1) * time.Hour), Hours: trendHours})
 	if err != nil {
-		s.fail(w, r, http.StatusBadGateway, err)
-		return
+		return nil, err
 	}
 	rows := make([]groupRow, len(groups))
 	for i, g := range groups {
 		rows[i] = groupRow{Group: g, Trend: trends[g.Key], Max: slices.Max(append([]int{1}, trends[g.Key]...))}
 	}
-	data := map[string]any{"Title": "Dead-letter groups", "By": string(by), "Groups": rows, "Total": total,
-		"From": from + 1, "To": from + len(rows)}
-	if page > 0 {
-		data["Prev"] = fmt.Sprintf("/?by=%s&page=%d", by, page-1)
-	}
-	if from+len(rows) < total {
-		data["Next"] = fmt.Sprintf("/?by=%s&page=%d", by, page+1)
-	}
-	s.render(w, r, http.StatusOK, "groups.html", data)
+	return rows, nil
 }
 
 // errNoKey refuses a group without a key: letters without a topic or a
