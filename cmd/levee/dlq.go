@@ -277,43 +277,6 @@ func replayValidator(cfg *config.Config) (dlqops.Validator, error) {
 	return cfg.Schemas().Validate, nil
 }
 
-func (c *dlqCmd) groups(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("groups", flag.ContinueOnError)
-	c.commonFlags(fs)
-	var sel selection
-	sel.flags(fs)
-	by := fs.String("by", "fingerprint", "group by fingerprint, topic or handler")
-	window := fs.Duration("window", time.Hour, "count arrivals within this window")
-	if pos, err := parse(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return usagef("groups takes no arguments, got %q", pos)
-	}
-	gb, err := dlqops.ParseGroupBy(*by)
-	if err != nil {
-		return usageError{err.Error(), err}
-	}
-	f, err := c.filter(&sel)
-	if err != nil {
-		return err
-	}
-	_, _, s, closeFn, err := c.store(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	now := c.now()
-	groups, err := s.Groups(ctx, dlqops.GroupQuery{By: gb, Filter: f, WindowStart: now.Add(-*window)})
-	if err != nil {
-		return err
-	}
-	if c.jsonOut {
-		return writeJSON(c.stdout, groups)
-	}
-	writeGroups(c.stdout, groups, *window, now)
-	return nil
-}
-
 func (c *dlqCmd) list(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	c.commonFlags(fs)

@@ -288,3 +288,41 @@ func TestShowPrintsStack(t *testing.T) {
 		t.Errorf("a letter without a panic shows a stack:\n%s", b.String())
 	}
 }
+
+// TestDLQGroupsLimit: --limit asks the store for that many groups (and
+// one more), in --order, and says on stderr how many there are.
+func TestDLQGroupsLimit(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		shown  string
+		hidden []string
+		code   int
+		errs   string
+	}{
+		{"largest", []string{"groups", "--limit", "1"}, "aaaaaaaaaaaaaaaa  2", []string{"bbbbbbbbbbbbbbbb", "unknown"}, 0, "showing 1 of 3 groups (--limit)"},
+		{"newest", []string{"groups", "--order", "newest", "--limit", "2"}, "bbbbbbbbbbbbbbbb", []string{"aaaaaaaaaaaaaaaa"}, 0, "showing 2 of 3 groups"},
+		{"all fit", []string{"groups", "--limit", "3"}, "bbbbbbbbbbbbbbbb", nil, 0, ""},
+		{"bad order", []string{"groups", "--order", "oldest"}, "", nil, 2, "unknown group order"},
+		{"negative", []string{"groups", "--limit", "-1"}, "", nil, 2, "negative limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd, _, _, out, errb := dlqTestCmd(t)
+			if code := cmd.run(context.Background(), tt.args); code != tt.code {
+				t.Fatalf("exit %d want %d\n%s%s", code, tt.code, out, errb)
+			}
+			if !strings.Contains(out.String(), tt.shown) {
+				t.Errorf("stdout lacks %q:\n%s", tt.shown, out)
+			}
+			for _, h := range tt.hidden {
+				if strings.Contains(out.String(), h) {
+					t.Errorf("stdout shows %q past the limit:\n%s", h, out)
+				}
+			}
+			if tt.errs == "" && errb.Len() > 0 || !strings.Contains(errb.String(), tt.errs) {
+				t.Errorf("stderr %q want %q", errb, tt.errs)
+			}
+		})
+	}
+}
