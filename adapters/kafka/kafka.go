@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	wkafka "github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/internal/fanin"
 	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/adapters/transport"
@@ -174,7 +176,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		return nil, err
 	}
 	return &transport.Parts{
-		Publisher:    publisher{pub: pub, topics: t},
+		Publisher:    publisher{pub: pub, topics: t, limit: topicLimit(brokers, subCfg)},
 		Subscriber:   limited,
 		Capabilities: c.Capabilities(s),
 		DeleteTopics: deleteTopics(brokers, subCfg, t),
@@ -215,13 +217,23 @@ func (k *topics) ensure(topic string) error {
 type publisher struct {
 	pub    *wkafka.Publisher
 	topics *topics
+	// limit returns a topic's max.message.bytes as the broker reports it
+	// (0 when it does not answer).
+	limit func(topic string) int64
 }
 
+// Publish publishes msgs to topic; a batch the broker refuses for its
+// size (MESSAGE_TOO_LARGE) is reported as a *levee.TooLargeError with the
+// topic's max.message.bytes.
 func (p publisher) Publish(topic string, msgs ...*message.Message) error {
 	if err := p.topics.ensure(topic); err != nil {
 		return err
 	}
-	return p.pub.Publish(topic, msgs...)
+	err := p.pub.Publish(topic, msgs...)
+	if err != nil && errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		return &levee.TooLargeError{Limit: p.limit(topic), Err: err}
+	}
+	return err
 }
 
 func (p publisher) Close() error { return p.pub.Close() }
@@ -289,6 +301,31 @@ func (p partitioner) Partition(msg *sarama.ProducerMessage, n int32) (int32, err
 }
 
 func (p partitioner) RequiresConsistency() bool { return true }
+
+// topicLimit returns a function that asks the brokers for a topic's
+// max.message.bytes (the broker's message.max.bytes unless the topic sets
+// its own); 0 when they do not answer. It is called only after a refusal.
+func topicLimit(brokers []string, cfg *sarama.Config) func(string) int64 {
+	return func(topic string) int64 {
+		admin, err := sarama.NewClusterAdmin(brokers, cfg)
+		if err != nil {
+			return 0
+		}
+		defer admin.Close()
+		entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"max.message.bytes"}})
+		if err != nil {
+			return 0
+		}
+		for _, e := range entries {
+			if e.Name == "max.message.bytes" {
+				if n, err := strconv.ParseInt(e.Value, 10, 64); err == nil && n > 0 {
+					return n
+				}
+			}
+		}
+		return 0
+	}
+}
 
 // deleteTopics returns the transport's DeleteTopics: each topic deleted
 // through a cluster admin (an unknown one skipped) and forgotten, so the

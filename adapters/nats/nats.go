@@ -142,7 +142,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		closing: make(chan struct{}),
 	}
 	return &transport.Parts{
-		Publisher:    topicPublisher{pub},
+		Publisher:    topicPublisher{pub, pubConn},
 		Subscriber:   topicSubscriber{sub},
 		Capabilities: c.Capabilities(s),
 		Closers:      []func() error{func() error { closeConns(); return nil }},
@@ -185,10 +185,20 @@ func streamName(topic string) string {
 	}, topic)
 }
 
-type topicPublisher struct{ message.Publisher }
+// topicPublisher maps topics to stream names, and a refusal for size
+// (the client checks each message against the max_payload of the server's
+// INFO) to a *levee.TooLargeError with the sizes.
+type topicPublisher struct {
+	message.Publisher
+	conn *nc.Conn
+}
 
 func (p topicPublisher) Publish(topic string, msgs ...*message.Message) error {
-	return p.Publisher.Publish(streamName(topic), msgs...)
+	err := p.Publisher.Publish(streamName(topic), msgs...)
+	if err != nil && errors.Is(err, nc.ErrMaxPayload) {
+		return tooLarge(err, p.conn.MaxPayload(), msgs)
+	}
+	return err
 }
 
 type topicSubscriber struct{ *pullSubscriber }
