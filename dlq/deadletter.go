@@ -2,9 +2,7 @@ package dlq
 
 import (
 	"bytes"
-	"maps"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -63,16 +61,8 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	}
 	dl := r.buildDeadLetter(msg, err, class, attempts, first, last, handler, subscribed, topic, w.location)
 	fp := dl.Metadata[KeyFingerprint]
-	if perr := r.pub.Publish(topic, dl); perr != nil {
-		// A letter that failed before may be too large for the broker:
-		// try it once without its optional bulk before Nacking again. (A
-		// broker that is down refuses both; it is tried whole first.)
-		compact, ok := compactLetter(dl)
-		if rec, _ := r.table.get(w.key(msg)); !ok || rec.publishFails == 0 || r.pub.Publish(topic, compact) != nil {
-			return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
-		}
-		r.cfg.logger.Info("levee dlq: dead letter published without its stack and validation errors, its error cut (the whole letter failed to publish)",
-			watermill.LogFields{"uuid": trunc.Log(msg.UUID), "handler": handler, "dlq_topic": topic, "dropped": compact.Metadata[KeyCompacted], "err": trunc.LogError(perr)})
+	if perr := w.publish(msg, topic, dl, handler); perr != nil {
+		return nil, w.publishFailed(msg, n, &PublishError{Topic: topic, Err: perr, Cause: err}, class, attempts, first)
 	}
 	r.table.forget(w.key(msg))
 	// Tell the outer tracing and metrics layers that this nil result is a
@@ -92,52 +82,31 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	return nil, nil
 }
 
-// CompactErrorLength bounds KeyError on a compacted dead letter
-// (KeyCompacted).
-const CompactErrorLength = 256
-
-// compactLetter returns dl without KeyStack and KeyValidationErrors and
-// with KeyError cut to CompactErrorLength, the keys it changed listed in
-// KeyCompacted; ok is false when it would change nothing.
-func compactLetter(dl *message.Message) (*message.Message, bool) {
-	var dropped []string
-	for _, k := range []string{KeyStack, KeyValidationErrors} {
-		if _, ok := dl.Metadata[k]; ok {
-			dropped = append(dropped, k)
-		}
-	}
-	cut := trunc.String(dl.Metadata[KeyError], CompactErrorLength)
-	if cut != dl.Metadata[KeyError] {
-		dropped = append(dropped, KeyError)
-	}
-	if len(dropped) == 0 {
-		return nil, false
-	}
-	c := message.NewMessage(dl.UUID, dl.Payload)
-	maps.Copy(c.Metadata, dl.Metadata)
-	delete(c.Metadata, KeyStack)
-	delete(c.Metadata, KeyValidationErrors)
-	c.Metadata[KeyError] = cut
-	c.Metadata[KeyCompacted] = strings.Join(dropped, ",")
-	c.SetContext(dl.Context())
-	return c, true
-}
-
 // publishFailed records a failed dead-lettering so the redelivery keeps the
 // attempt count and waits Backoff.Cap(consecutive publish failures) before
-// trying again (a transport without native delay would otherwise spin), and
-// returns pe with that delay as its RetryAfter.
+// trying again (a transport without native delay would otherwise spin), or
+// at least TooLargeRetryAfter for a letter too large for the broker even
+// cut to its core, and returns pe with that delay as its RetryAfter.
 func (w *wrapped) publishFailed(msg *message.Message, n *names, pe *PublishError, class Class, attempts int, first time.Time) error {
 	r := w.r
 	prev, _ := r.table.get(w.key(msg))
 	fails := min(prev.publishFails, maxCount) + 1
 	pe.Delay = r.cfg.backoff.Cap(fails)
+	reason := publishReason(pe.Err)
+	if reason == reasonTooLarge {
+		pe.Delay = max(pe.Delay, TooLargeRetryAfter)
+	}
 	r.table.put(w.key(msg), record{attempts: attempts, first: first, notBefore: time.Now().Add(pe.Delay), deferrals: prev.deferrals,
 		err: pe.Cause, publishFails: fails, class: class})
-	r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.base)
-	r.cfg.logger.Error("levee dlq: dead-lettering failed, message Nacked", trunc.LogError(pe.Err), watermill.LogFields{
+	r.ins.publishFailures.Add(msg.Context(), 1, n.attrs.byReason[reason])
+	text := "levee dlq: dead-lettering failed, message Nacked"
+	if reason == reasonTooLarge {
+		text = "levee dlq: dead letter too large for the broker even cut to its core keys, message Nacked " +
+			"(it stays on the topic: raise the broker's size limit or take the message off by hand)"
+	}
+	r.cfg.logger.Error(text, trunc.LogError(pe.Err), watermill.LogFields{
 		"uuid": trunc.Log(msg.UUID), "handler": n.handler, "dlq_topic": pe.Topic, "class": string(class),
-		"cause": trunc.LogError(pe.Cause), "retry_after": pe.Delay})
+		"reason": reason, "cause": trunc.LogError(pe.Cause), "retry_after": pe.Delay})
 	return pe
 }
 

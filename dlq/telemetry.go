@@ -16,8 +16,12 @@ var (
 	metricAttemptStoreErr = telemetry.Name("dlq", "attempt_store_errors")
 )
 
-// attrClass is the attribute key of the error class.
-const attrClass = attribute.Key("class")
+// attrClass is the attribute key of the error class; attrReason of why a
+// dead-lettering failed (levee.dlq.publish_failures).
+const (
+	attrClass  = attribute.Key("class")
+	attrReason = attribute.Key("reason")
+)
 
 type instruments struct {
 	deadLetters     metric.Int64Counter
@@ -49,7 +53,7 @@ func newInstruments(mp metric.MeterProvider) (instruments, error) {
 		return ins, err
 	}
 	if ins.publishFailures, err = m.Int64Counter(metricPublishFailures, metric.WithUnit(telemetry.UnitMessages),
-		metric.WithDescription("Dead-letter publishes that failed; the original was Nacked.")); err != nil {
+		metric.WithDescription("Dead-lettering that failed, by reason; the original was Nacked.")); err != nil {
 		return ins, err
 	}
 	if ins.attemptStoreErr, err = m.Int64Counter(metricAttemptStoreErr, metric.WithUnit("{error}"),
@@ -62,14 +66,19 @@ func newInstruments(mp metric.MeterProvider) (instruments, error) {
 // handlerAttrs are the precomputed measurement options of one wrapped
 // handler.
 type handlerAttrs struct {
-	base    metric.MeasurementOption
-	byClass map[Class]metric.MeasurementOption
+	base     metric.MeasurementOption
+	byClass  map[Class]metric.MeasurementOption
+	byReason map[string]metric.MeasurementOption
 }
 
 func newHandlerAttrs(handler, topic string) *handlerAttrs {
-	a := &handlerAttrs{base: telemetry.Attrs(handler, topic), byClass: map[Class]metric.MeasurementOption{}}
+	a := &handlerAttrs{base: telemetry.Attrs(handler, topic), byClass: map[Class]metric.MeasurementOption{},
+		byReason: map[string]metric.MeasurementOption{}}
 	for _, c := range []Class{ClassTransient, ClassPermanent, ClassValidation, ClassPanic, ClassExhausted} {
 		a.byClass[c] = telemetry.Attrs(handler, topic, attrClass.String(string(c)))
+	}
+	for _, r := range publishReasons {
+		a.byReason[r] = telemetry.Attrs(handler, topic, attrReason.String(r))
 	}
 	return a
 }

@@ -1,0 +1,258 @@
+//go:build integration
+
+package adapters_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	nc "github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/adapters/service"
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dlq"
+	"github.com/levee-dev/levee/internal/brokertest"
+)
+
+// Messages near the broker's size limit. A message that fit made a dead
+// letter the broker refused even after Levee's compaction: Levee's failure
+// keys (about 1 KB) pushed it over, so the publish failed and the message
+// was Nacked and redelivered for ever, its handler's consumer busy with it.
+
+// oversizeMetadata is ordinary producer metadata.
+func oversizeMetadata() message.Metadata {
+	return message.Metadata{
+		"traceparent":    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"content-type":   "application/json",
+		"producer":       "orders-api",
+		"correlation_id": watermill.NewUUID(),
+	}
+}
+
+// natsWireSize is the size NATS counts against max_payload for msg as the
+// transport writes it (watermill-nats' format: the UUID header and one
+// header per metadata entry, none of which needs encoding here).
+func natsWireSize(t *testing.T, msg *message.Message) int {
+	t.Helper()
+	h := http.Header{"_watermill_message_uuid": {msg.UUID}}
+	for k, v := range msg.Metadata {
+		h[k] = []string{v}
+	}
+	var b bytes.Buffer
+	b.WriteString("NATS/1.0\r\n")
+	if err := h.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString("\r\n")
+	return b.Len() + len(msg.Payload)
+}
+
+// natsOversizeMessage returns a message of ordinary metadata whose wire
+// size is the server's max_payload (from its INFO) less room bytes.
+func natsOversizeMessage(t *testing.T, room int) (*message.Message, int) {
+	t.Helper()
+	conn, err := nc.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := int(conn.MaxPayload())
+	conn.Close()
+	msg := message.NewMessage(watermill.NewUUID(), nil)
+	msg.Metadata = oversizeMetadata()
+	msg.Payload = bytes.Repeat([]byte("x"), limit-room-natsWireSize(t, msg))
+	if got := natsWireSize(t, msg); got != limit-room {
+		t.Fatalf("message of %d bytes, want %d", got, limit-room)
+	}
+	return msg, limit
+}
+
+// oversizeService runs a service on NATS whose handler h fails every
+// message permanently; it returns the service, the topic, the dead letters
+// and the metric reader.
+func oversizeService(t *testing.T, yaml string, calls *atomic.Int64) (*service.Service, string, <-chan *message.Message, *sdkmetric.ManualReader) {
+	t.Helper()
+	topic := brokertest.Name("oversize")
+	cfg, err := config.Parse("levee.yaml", []byte(yaml), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	svc, err := service.New(context.Background(), cfg, config.Deps{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = svc.Transport.DeleteTopics(context.Background(), topic, topic+".dlq")
+		_ = svc.Close()
+	})
+	svc.Handle("h", topic, func(*message.Message) error {
+		calls.Add(1)
+		return dlq.Permanent(fmt.Errorf("card declined by the issuer"))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	letters, err := svc.Transport.Subscriber.Subscribe(ctx, topic+".dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-svc.Running()
+	return svc, topic, letters, reader
+}
+
+const natsOversizeYAML = "transport: {kind: nats, concurrency: 1, ack_deadline: 30s, nats: {url: %q}}\nhandlers:\n  h:\n    dlq: {}\n"
+
+// TestNATSDeadLetterNearMaxPayload: a message 300 bytes under the server's
+// max_payload, with ordinary producer metadata, whose handler fails
+// permanently, is dead-lettered: the letter keeps the payload and the
+// producer's metadata byte for byte and Levee's essential keys (error,
+// class, fingerprint, topic, handler), and says it is cut to them.
+func TestNATSDeadLetterNearMaxPayload(t *testing.T) {
+	brokertest.SkipIfDown(t, natsURL)
+	msg, _ := natsOversizeMessage(t, 300)
+	var calls atomic.Int64
+	svc, topic, letters, _ := oversizeService(t, fmt.Sprintf(natsOversizeYAML, natsURL), &calls)
+	if err := svc.Transport.Publisher.Publish(topic, msg); err != nil {
+		t.Fatal(err)
+	}
+	var l *message.Message
+	select {
+	case l = <-letters:
+		l.Ack()
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no dead letter after 20s (handler called %d times)", calls.Load())
+	}
+	if !bytes.Equal(l.Payload, msg.Payload) || l.UUID != msg.UUID {
+		t.Errorf("letter %s of %d bytes, want the message %s of %d bytes", l.UUID, len(l.Payload), msg.UUID, len(msg.Payload))
+	}
+	for k, v := range msg.Metadata {
+		if l.Metadata[k] != v {
+			t.Errorf("letter's %s = %q, want the producer's %q", k, l.Metadata[k], v)
+		}
+	}
+	for k, want := range map[string]string{
+		dlq.KeyOriginalTopic: topic, dlq.KeyHandler: "h", dlq.KeyErrorClass: string(levee.ClassPermanent),
+		dlq.KeyError: "card declined by the issuer", dlq.KeyCompacted: dlq.CompactedCore,
+	} {
+		if got := l.Metadata[k]; got != want {
+			t.Errorf("letter's %s = %q, want %q", k, got, want)
+		}
+	}
+	if len(l.Metadata[dlq.KeyFingerprint]) != 16 {
+		t.Errorf("letter's fingerprint %q, want 16 hex digits", l.Metadata[dlq.KeyFingerprint])
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler called %d times, want 1", n)
+	}
+}
+
+// TestNATSDeadLetterOverMaxPayload: a message 20 bytes under max_payload
+// cannot have a letter even cut to its core. It is not acked and not
+// lost; it is Nacked with a delay NATS honours (not redelivered at once,
+// over and over), counted in levee.dlq.publish_failures with reason
+// too_large, and the handler is not called again.
+func TestNATSDeadLetterOverMaxPayload(t *testing.T) {
+	brokertest.SkipIfDown(t, natsURL)
+	msg, _ := natsOversizeMessage(t, 20)
+	var calls atomic.Int64
+	svc, topic, letters, reader := oversizeService(t, fmt.Sprintf(natsOversizeYAML, natsURL), &calls)
+	if err := svc.Transport.Publisher.Publish(topic, msg); err != nil {
+		t.Fatal(err)
+	}
+	// The first refusal is counted at once; the deliveries are counted
+	// for 5 s after it.
+	deadline := time.Now().Add(20 * time.Second)
+	for publishFailures(t, reader, "too_large") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no publish failure with reason too_large after 20s (handler called %d times)", calls.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case l := <-letters:
+		l.Ack()
+		t.Fatalf("a letter of %d bytes went through", len(l.Payload))
+	case <-time.After(5 * time.Second):
+	}
+	conn, err := nc.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	js, err := conn.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := strings.ReplaceAll(topic, ".", "_")
+	var delivered uint64
+	var pending int
+	for ci := range js.ConsumersInfo(stream) {
+		delivered += ci.Delivered.Consumer
+		pending += ci.NumAckPending
+	}
+	if pending != 1 {
+		t.Errorf("%d messages pending an ack, want the one (never acked, never lost)", pending)
+	}
+	if delivered > 2 {
+		t.Errorf("delivered %d times in 5 s, want 1 or 2: a Nack without delay loops", delivered)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler called %d times, want 1", n)
+	}
+}
+
+// publishFailures sums levee.dlq.publish_failures with the given reason.
+func publishFailures(t *testing.T, reader *sdkmetric.ManualReader, reason string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "levee.dlq.publish_failures" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				if v, ok := dp.Attributes.Value(attribute.Key("reason")); ok && v.AsString() == reason {
+					n += dp.Value
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestNATSTooLargeError: the transport reports a message over the
+// server's max_payload as a *levee.TooLargeError with its size as NATS
+// counts it and the limit from the server's INFO.
+func TestNATSTooLargeError(t *testing.T) {
+	brokertest.SkipIfDown(t, natsURL)
+	msg, limit := natsOversizeMessage(t, -1)
+	var calls atomic.Int64
+	svc, topic, _, _ := oversizeService(t, fmt.Sprintf(natsOversizeYAML, natsURL), &calls)
+	err := svc.Transport.Publisher.Publish(topic, msg)
+	var tl *levee.TooLargeError
+	if !errors.As(err, &tl) || !errors.Is(err, levee.ErrTooLarge) || !errors.Is(err, nc.ErrMaxPayload) {
+		t.Fatalf("got %v, want a *levee.TooLargeError wrapping nats.ErrMaxPayload", err)
+	}
+	if tl.Size != int64(limit+1) || tl.Limit != int64(limit) {
+		t.Errorf("size %d, limit %d; want %d, %d", tl.Size, tl.Limit, limit+1, limit)
+	}
+}
