@@ -256,3 +256,59 @@ func TestNATSTooLargeError(t *testing.T) {
 		t.Errorf("size %d, limit %d; want %d, %d", tl.Size, tl.Limit, limit+1, limit)
 	}
 }
+
+// amqpHeaderFrame is the content-header frame payload of msg as the
+// transport writes it: class, weight, body size, flags, delivery mode and
+// a table of string headers (the metadata and the UUID).
+func amqpHeaderFrame(msg *message.Message) int {
+	n := 2 + 2 + 8 + 2 + 1 + 4 + 1 + len("_watermill_message_uuid") + 5 + len(msg.UUID)
+	for k, v := range msg.Metadata {
+		n += 1 + len(k) + 5 + len(v)
+	}
+	return n
+}
+
+// TestAMQPDeadLetterNearFrameMax: RabbitMQ carries a message's metadata in
+// one frame (frame_max, 128 KiB by default). A message whose headers were
+// 300 bytes under it made a letter whose headers were over: RabbitMQ
+// closed the whole connection at each try (501 FRAME_ERROR), the
+// consumers' acks failed with it, and the message came back to the
+// handler. Now the letter is cut to its core and published once; the
+// message is acked and the handler called once.
+func TestAMQPDeadLetterNearFrameMax(t *testing.T) {
+	brokertest.SkipIfDown(t, amqpURL)
+	var calls atomic.Int64
+	svc, topic, letters, _ := oversizeService(t, fmt.Sprintf("transport: {kind: amqp, concurrency: 1, amqp: {url: %q}}\nhandlers:\n  h:\n    dlq: {}\n", amqpURL), &calls)
+	probe := message.NewMessage(watermill.NewUUID(), nil)
+	probe.Metadata.Set("bulk", strings.Repeat("b", 1<<20))
+	var tl *levee.TooLargeError
+	if err := svc.Transport.Publisher.Publish(topic+".probe", probe); !errors.As(err, &tl) || tl.Limit <= 0 {
+		t.Fatalf("headers of 1 MiB: got %v, want a *levee.TooLargeError with the limit", err)
+	}
+	msg := message.NewMessage(watermill.NewUUID(), []byte(`{"order":1}`))
+	msg.Metadata = oversizeMetadata()
+	msg.Metadata.Set("bulk", "")
+	msg.Metadata.Set("bulk", strings.Repeat("b", int(tl.Limit)-300-amqpHeaderFrame(msg)))
+	if err := svc.Transport.Publisher.Publish(topic, msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-letters:
+		l.Ack()
+		if l.Metadata[dlq.KeyCompacted] != dlq.CompactedCore || l.Metadata["bulk"] != msg.Metadata["bulk"] {
+			t.Errorf("letter compacted %q, bulk of %d bytes; want core, the producer's %d", l.Metadata[dlq.KeyCompacted], len(l.Metadata["bulk"]), len(msg.Metadata["bulk"]))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no dead letter after 20s (handler called %d times)", calls.Load())
+	}
+	select {
+	case l := <-letters:
+		l.Ack()
+		t.Errorf("a second letter (compacted %q): the message came back", l.Metadata[dlq.KeyCompacted])
+	case <-time.After(3 * time.Second):
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler called %d times, want 1", n)
+	}
+	_ = svc.Transport.DeleteTopics(context.Background(), topic+".probe")
+}

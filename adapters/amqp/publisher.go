@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/transport"
 )
 
@@ -50,6 +51,8 @@ type publisher struct {
 type pubChannel struct {
 	ch  *amqp.Channel
 	gen uint64
+	// frameSize is the connection's negotiated frame_max (0: no limit).
+	frameSize int
 }
 
 func newPublisher(conn *connection, cfg wamqp.Config, poolSize int, timeout time.Duration, logger watermill.LoggerAdapter, maxPrio int, quorum bool) *publisher {
@@ -77,6 +80,10 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		return err
 	}
 	if err := p.publish(pc, topic, msgs); err != nil {
+		if errors.Is(err, levee.ErrTooLarge) { // refused before anything was sent
+			p.release(pc)
+			return err
+		}
 		_ = pc.ch.Close()
 		return topologyError(topic, p.maxPriority, p.quorum, err)
 	}
@@ -122,7 +129,7 @@ func (p *publisher) channel() (pubChannel, error) {
 		_ = ch.Close()
 		return pubChannel{}, fmt.Errorf("levee/amqp: confirm mode: %w", err)
 	}
-	return pubChannel{ch: ch, gen: gen}, nil
+	return pubChannel{ch: ch, gen: gen, frameSize: conn.Config.FrameSize}, nil
 }
 
 // connection returns the open connection, waiting up to the dial timeout
@@ -190,15 +197,23 @@ func (p *publisher) publish(pc pubChannel, topic string, msgs []*message.Message
 	}
 	exchange := p.cfg.Exchange.GenerateName(topic)
 	key := p.cfg.Publish.GenerateRoutingKey(topic)
-	confirms := make([]*amqp.DeferredConfirmation, len(msgs))
+	pubs := make([]amqp.Publishing, len(msgs))
 	for i, msg := range msgs {
 		pub, err := p.cfg.Marshaler.Marshal(msg)
 		if err != nil {
 			return fmt.Errorf("levee/amqp: marshal message %s: %w", msg.UUID, err)
 		}
+		if size, limit := headerFrameSize(pub), pc.frameSize-frameOverhead; pc.frameSize > 0 && size > limit {
+			return &levee.TooLargeError{Size: int64(size), Limit: int64(limit), Err: errFrameTooLarge}
+		}
+		pubs[i] = pub
+	}
+	confirms := make([]*amqp.DeferredConfirmation, len(msgs))
+	for i, pub := range pubs {
+		var err error
 		confirms[i], err = pc.ch.PublishWithDeferredConfirm(exchange, key, p.cfg.Publish.Mandatory, p.cfg.Publish.Immediate, pub)
 		if err != nil {
-			return fmt.Errorf("levee/amqp: publish message %s: %w", msg.UUID, err)
+			return fmt.Errorf("levee/amqp: publish message %s: %w", msgs[i].UUID, err)
 		}
 	}
 	for i, dc := range confirms {
