@@ -197,7 +197,12 @@ func (p *publisher) publish(pc pubChannel, topic string, msgs []*message.Message
 	}
 	exchange := p.cfg.Exchange.GenerateName(topic)
 	key := p.cfg.Publish.GenerateRoutingKey(topic)
-	pubs := make([]amqp.Publishing, len(msgs))
+	// Every message is marshalled and checked before the first is sent.
+	var one [1]amqp.Publishing // a single message needs no allocation
+	pubs := one[:min(len(msgs), 1)]
+	if len(msgs) > 1 {
+		pubs = make([]amqp.Publishing, len(msgs))
+	}
 	for i, msg := range msgs {
 		pub, err := p.cfg.Marshaler.Marshal(msg)
 		if err != nil {
