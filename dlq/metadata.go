@@ -81,11 +81,13 @@ const (
 	// method value gives the method's name alone. Absent when neither is
 	// known. Informational, like KeyStack; not part of the fingerprint.
 	KeyCodeLocation = "levee_code_location"
-	// KeyCompacted lists the keys a dead letter was published without
-	// (comma-separated) after the full letter failed to publish more than
-	// once, as a letter over the broker's size limit does (NATS's 1 MiB
-	// max_payload): KeyStack and KeyValidationErrors dropped, KeyError cut
-	// to CompactErrorLength bytes. Absent on a letter published whole.
+	// KeyCompacted marks a dead letter published cut down because the
+	// broker refused the whole one for its size (levee.ErrTooLarge; for a
+	// publisher that does not say why, after it failed before): the keys
+	// it was published without (comma-separated: KeyStack and
+	// KeyValidationErrors dropped, KeyError cut to CompactErrorLength
+	// bytes), or CompactedCore when only the core of Levee's keys is kept.
+	// Absent on a letter published whole.
 	KeyCompacted = "levee_compacted"
 )
 
