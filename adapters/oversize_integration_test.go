@@ -312,3 +312,51 @@ func TestAMQPDeadLetterNearFrameMax(t *testing.T) {
 	}
 	_ = svc.Transport.DeleteTopics(context.Background(), topic+".probe")
 }
+
+// TestNATSStreamMaxMsgSize: a dead-letter stream an operator gave a
+// max_msg_size refuses a letter over it with a JetStream error, which
+// the transport reports as a *levee.TooLargeError with the stream's
+// limit, so the letter is cut to its core as for max_payload.
+func TestNATSStreamMaxMsgSize(t *testing.T) {
+	brokertest.SkipIfDown(t, natsURL)
+	var calls atomic.Int64
+	svc, topic, letters, _ := oversizeService(t, fmt.Sprintf(natsOversizeYAML, natsURL), &calls)
+	msg := message.NewMessage(watermill.NewUUID(), bytes.Repeat([]byte("x"), 10_000))
+	msg.Metadata = oversizeMetadata()
+	conn, err := nc.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	js, err := conn.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := strings.ReplaceAll(topic+".dlq", ".", "_")
+	limit := natsWireSize(t, msg) + 300
+	info, err := js.StreamInfo(stream) // the service's DLQ subscription made it
+	if err != nil {
+		t.Fatal(err)
+	}
+	info.Config.MaxMsgSize = int32(limit)
+	if _, err := js.UpdateStream(&info.Config); err != nil {
+		t.Fatal(err)
+	}
+	big := message.NewMessage(watermill.NewUUID(), bytes.Repeat([]byte("x"), limit+1))
+	var tl *levee.TooLargeError
+	if err := svc.Transport.Publisher.Publish(topic+".dlq", big); !errors.As(err, &tl) || tl.Limit != int64(limit) {
+		t.Fatalf("got %v, want a *levee.TooLargeError with the stream's limit %d", err, limit)
+	}
+	if err := svc.Transport.Publisher.Publish(topic, msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-letters:
+		l.Ack()
+		if l.Metadata[dlq.KeyCompacted] != dlq.CompactedCore || !bytes.Equal(l.Payload, msg.Payload) {
+			t.Errorf("letter compacted %q with %d bytes, want core with the payload", l.Metadata[dlq.KeyCompacted], len(l.Payload))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no dead letter after 20s (handler called %d times)", calls.Load())
+	}
+}

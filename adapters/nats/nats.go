@@ -185,9 +185,10 @@ func streamName(topic string) string {
 	}, topic)
 }
 
-// topicPublisher maps topics to stream names, and a refusal for size
-// (the client checks each message against the max_payload of the server's
-// INFO) to a *levee.TooLargeError with the sizes.
+// topicPublisher maps topics to stream names, and a refusal for size to a
+// *levee.TooLargeError with the sizes: the client's (each message against
+// the max_payload of the server's INFO) or the stream's (its
+// max_msg_size, which a stream Levee creates does not set).
 type topicPublisher struct {
 	message.Publisher
 	conn *nc.Conn
@@ -195,8 +196,15 @@ type topicPublisher struct {
 
 func (p topicPublisher) Publish(topic string, msgs ...*message.Message) error {
 	err := p.Publisher.Publish(streamName(topic), msgs...)
-	if err != nil && errors.Is(err, nc.ErrMaxPayload) {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, nc.ErrMaxPayload) {
 		return tooLarge(err, p.conn.MaxPayload(), msgs)
+	}
+	var apiErr *nc.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMessageTooLarge {
+		return tooLarge(err, p.streamLimit(streamName(topic)), msgs)
 	}
 	return err
 }

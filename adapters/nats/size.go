@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	nc "github.com/nats-io/nats.go"
 
 	"github.com/levee-dev/levee"
 )
@@ -46,4 +47,21 @@ var _ io.Writer = (*countWriter)(nil)
 func (c *countWriter) Write(p []byte) (int, error) {
 	*c += countWriter(len(p))
 	return len(p), nil
+}
+
+// errCodeMessageTooLarge is JetStream's error code for a message over its
+// stream's max_msg_size (JSStreamMessageExceedsMaximumErr).
+const errCodeMessageTooLarge nc.ErrorCode = 10054
+
+// streamLimit is the stream's max_msg_size, 0 when it cannot be read.
+func (p topicPublisher) streamLimit(stream string) int64 {
+	js, err := p.conn.JetStream()
+	if err != nil {
+		return 0
+	}
+	info, err := js.StreamInfo(stream)
+	if err != nil || info.Config.MaxMsgSize <= 0 {
+		return 0
+	}
+	return int64(info.Config.MaxMsgSize)
 }
