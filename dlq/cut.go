@@ -44,8 +44,8 @@ var coreKeys = [...]string{KeyError, KeyErrorClass, KeyFingerprint, KeyOriginalT
 // publish publishes the dead letter dl of msg to topic. When the broker
 // refuses it, it is published cut down, first compacted (compactLetter),
 // then cut to its core (coreLetter), each tried only when the previous try
-// failed for size (levee.ErrTooLarge, which Levee's NATS and Kafka
-// transports report) or, for a publisher that does not tell, when the
+// failed for size (levee.ErrTooLarge, which Levee's NATS, Kafka and
+// RabbitMQ transports report) or, for a publisher that does not tell, when the
 // message's letter failed to publish before: the compacted one from the
 // second refusal on, the core one from the third (a broker that is down
 // refuses them all, so the whole letter is tried first). It returns the

@@ -17,8 +17,8 @@ import (
 )
 
 // tooLargePublisher refuses a message over limit bytes (payload, keys and
-// values) with a *levee.TooLargeError, as Levee's NATS and Kafka
-// transports report the broker's refusal.
+// values) with a *levee.TooLargeError, as Levee's NATS, Kafka and
+// RabbitMQ transports report the broker's refusal.
 type tooLargePublisher struct {
 	*recPublisher
 	limit int
