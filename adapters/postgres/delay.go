@@ -123,7 +123,6 @@ func (s *delaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
-		defer endSub()
 		s.relayAll(ctx, s.schema.MessagesTable(topic), in, out)
 		endSub()
 		for row := range in {
@@ -207,51 +206,41 @@ func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.
 		row.Nack()
 		return false, false
 	}
-	verdict := kit.Running
 	select {
 	case <-msg.Acked():
-		verdict = kit.Acked
+		return true, row.Ack()
 	case <-msg.Nacked():
-		verdict = kit.Nacked
+		return true, s.requeueOrNack(table, row, msg)
 	case <-ctx.Done():
 	case <-s.closing:
 	}
-	if verdict == kit.Running {
-		// A shutdown began while the handler ran: the message's context
-		// ends (the stack's waits end and Nack a held message), and the
-		// verdict is taken for up to kit.SettleGrace, so that a handler
-		// finishing in the grace is acked, not run again elsewhere.
-		// A Nack then is a hand-back: it goes to another consumer at
-		// once, without the delay it may ask for (a held message's
-		// retry_after is this consumer's wait, not the next one's), as
-		// on the other transports.
-		cancelMsg()
-		if kit.AwaitVerdict(msg) == kit.Acked {
-			return false, row.Ack()
-		}
-		row.Nack()
-		return false, false
+	// A shutdown began while the handler ran: the message's context ends
+	// (the stack's waits end and Nack a held message), and the verdict is
+	// taken for up to kit.SettleGrace, so that a handler finishing in the
+	// grace is acked, not run again elsewhere. A Nack then is a
+	// hand-back: it goes to another consumer at once, without the delay it
+	// may ask for (a held message's retry_after is this consumer's wait,
+	// not the next one's), as on the other transports.
+	cancelMsg()
+	if kit.AwaitVerdict(msg) == kit.Acked {
+		return false, row.Ack()
 	}
-	return true, s.settle(table, row, msg, verdict)
+	row.Nack()
+	return false, false
 }
 
-// settle acks row for an acked msg, requeues it with its delay or Nacks
-// it for a Nacked one, and Nacks it for a handler still running. It
-// reports whether it acked row (a requeue acks it too).
-func (s *delaySubscriber) settle(table string, row, msg *message.Message, verdict kit.Verdict) bool {
-	switch verdict {
-	case kit.Acked:
-		return row.Ack()
-	case kit.Nacked:
-		if d := kit.RetryAfterOf(msg); d > 0 {
-			if err := s.requeue(row, table, d); err != nil {
-				s.logger.Error("PostgreSQL delayed requeue failed, nacking instead", err,
-					watermill.LogFields{"uuid": row.UUID, "retry_after": d})
-				row.Nack()
-				return false
-			}
+// requeueOrNack settles row for a Nacked msg: with the msg's RetryAfter
+// delay, a delayed copy is inserted in row's transaction and row acked;
+// without one (or when the insert fails) row is Nacked. It reports
+// whether it acked row.
+func (s *delaySubscriber) requeueOrNack(table string, row, msg *message.Message) bool {
+	if d := kit.RetryAfterOf(msg); d > 0 {
+		err := s.requeue(row, table, d)
+		if err == nil {
 			return row.Ack()
 		}
+		s.logger.Error("PostgreSQL delayed requeue failed, nacking instead", err,
+			watermill.LogFields{"uuid": row.UUID, "retry_after": d})
 	}
 	row.Nack()
 	return false
