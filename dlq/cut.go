@@ -2,7 +2,6 @@ package dlq
 
 import (
 	"errors"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -128,10 +127,10 @@ func coreLetter(dl *message.Message, orig message.Metadata) (*message.Message, b
 	return c, true
 }
 
-// cloneLetter returns a copy of dl with its own metadata map.
+// cloneLetter returns a copy of dl with its own metadata map and dl's
+// context (message.Message.Copy drops the context).
 func cloneLetter(dl *message.Message) *message.Message {
-	c := message.NewMessage(dl.UUID, dl.Payload)
-	maps.Copy(c.Metadata, dl.Metadata)
+	c := dl.Copy()
 	c.SetContext(dl.Context())
 	return c
 }
