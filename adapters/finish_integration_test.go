@@ -19,7 +19,7 @@ import (
 
 // finTransports are the transports that ack, at a shutdown, a message
 // whose handler finishes within their grace.
-var finTransports = map[string]bool{"amqp": true, "nats": true, "redis": true, "postgres": true}
+var finTransports = map[string]bool{"amqp": true, "nats": true, "redis": true, "postgres": true, "kafka": true}
 
 // TestCloseAcksWhatFinishes: a consumer shuts down (router Close, then
 // the transport's) while its handlers are running normally, each

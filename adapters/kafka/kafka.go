@@ -5,7 +5,9 @@
 // levee_partition_key so that one key keeps its order. A message's context
 // ends when a consumer-group rebalance takes its partition away, and the
 // message goes back to the partition's next owner uncommitted
-// (session.go).
+// (session.go). A subscription that ends (a router's Close) settles its
+// messages in flight first, so the ones whose handlers finish within the
+// grace are committed rather than run again (subscriber.go).
 //
 // The adapters facade builds it from `transport: {kind: kafka, kafka:
 // {...}}`. The publisher and the subscriber New returns are safe for
@@ -169,7 +171,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	t := &topics{init: sub.SubscribeInitialize}
 	// One group member per topic consumes every partition, one message per
 	// partition at a time; the limiter caps the total at the concurrency.
-	limited, err := fanin.NewLimiter(subscriber{sub: sub, topics: t, sessions: sess}, n)
+	limited, err := fanin.NewLimiter(newSubscriber(sub, t, sess), n)
 	if err != nil {
 		_ = sub.Close()
 		_ = pub.Close()
@@ -237,33 +239,6 @@ func (p publisher) Publish(topic string, msgs ...*message.Message) error {
 }
 
 func (p publisher) Close() error { return p.pub.Close() }
-
-// subscriber subscribes one group member per Subscribe; the group's
-// partitions are consumed concurrently, one message per partition at a time.
-// A message's context ends when a rebalance takes its partition away
-// (session.go).
-type subscriber struct {
-	sub      *wkafka.Subscriber
-	topics   *topics
-	sessions *sessions
-}
-
-func (s subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	if err := s.topics.ensure(topic); err != nil {
-		return nil, err
-	}
-	in, err := s.sub.Subscribe(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan *message.Message)
-	go s.sessions.forward(ctx, topic, in, out)
-	return out, nil
-}
-
-func (s subscriber) SubscribeInitialize(topic string) error { return s.topics.ensure(topic) }
-
-func (s subscriber) Close() error { return s.sub.Close() }
 
 // marshaler is watermill-kafka's DefaultMarshaler with the record key
 // taken from levee_partition_key (nil key, spread by the partitioner, when
