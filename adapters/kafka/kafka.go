@@ -31,6 +31,7 @@ import (
 	"github.com/levee-dev/levee/adapters/internal/fanin"
 	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/adapters/transport"
+	"github.com/levee-dev/levee/internal/lru"
 	"github.com/levee-dev/levee/internal/redact"
 )
 
@@ -279,9 +280,13 @@ func (p partitioner) RequiresConsistency() bool { return true }
 
 // topicLimit returns a function that asks the brokers for a topic's
 // max.message.bytes (the broker's message.max.bytes unless the topic sets
-// its own); 0 when they do not answer. It is called only after a refusal.
+// its own; 0 when they do not answer). It is called only after a refusal,
+// and its answer is remembered per topic for
+// limitTTL: a refusal for size comes in bursts (a letter is refused, then
+// its compacted and its core forms), and each question opens a cluster
+// admin of its own.
 func topicLimit(brokers []string, cfg *sarama.Config) func(string) int64 {
-	return func(topic string) int64 {
+	return newLimitCache(func(topic string) int64 {
 		admin, err := sarama.NewClusterAdmin(brokers, cfg)
 		if err != nil {
 			return 0
@@ -299,7 +304,44 @@ func topicLimit(brokers []string, cfg *sarama.Config) func(string) int64 {
 			}
 		}
 		return 0
+	}, time.Now).get
+}
+
+// limitTTL is how long a topic's max.message.bytes is remembered (an
+// operator who raises it sees the new value in the logs within it);
+// limitTopics bounds the topics remembered.
+const (
+	limitTTL    = time.Minute
+	limitTopics = 1024
+)
+
+// limitCache remembers lookup's answers per topic for limitTTL; an
+// unanswered lookup (0) is not remembered. Safe for concurrent use.
+type limitCache struct {
+	lookup func(topic string) int64
+	now    func() time.Time
+	m      *lru.Map[string, limitEntry]
+}
+
+type limitEntry struct {
+	n  int64
+	at time.Time
+}
+
+func newLimitCache(lookup func(string) int64, now func() time.Time) *limitCache {
+	return &limitCache{lookup: lookup, now: now, m: lru.New[string, limitEntry](limitTopics)}
+}
+
+func (c *limitCache) get(topic string) int64 {
+	now := c.now()
+	if e, ok := c.m.Get(topic); ok && now.Sub(e.at) < limitTTL {
+		return e.n
 	}
+	n := c.lookup(topic)
+	if n > 0 {
+		c.m.Put(topic, limitEntry{n: n, at: now})
+	}
+	return n
 }
 
 // deleteTopics returns the transport's DeleteTopics: each topic deleted
