@@ -398,7 +398,12 @@ func TestSetRateKeepsDebt(t *testing.T) {
 
 // TestSetRateStress changes rate and burst as fast as possible, with the
 // extreme values, while 16 goroutines wait, in real time under -race: no
-// panic, no deadlock, every waiter ends, Close releases the rest.
+// panic, no deadlock, every waiter ends, and the limiter admits again once
+// the storm is over. How many the waiters got during it is only logged: it
+// depends on the scheduler, and on a loaded 2-core machine under -race the
+// waiters can get almost no CPU in the 300 ms (the README's test command
+// failed there on "nothing admitted", 1 run in 40 with three busy loops
+// beside it).
 func TestSetRateStress(t *testing.T) {
 	l := mustNew(t, WithRate(1000), WithMaxWait(50*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -430,10 +435,17 @@ func TestSetRateStress(t *testing.T) {
 			_ = l.Allow()
 		}
 	}
-	_ = l.Close()
+	cancel()
 	wg.Wait()
-	if admitted.Load() == 0 {
-		t.Fatal("nothing admitted")
+	t.Logf("admitted %d during the storm", admitted.Load())
+	l.SetBurst(1)
+	l.SetRate(math.Inf(1))
+	if !l.Allow() {
+		t.Fatal("an unlimited limiter admits nothing after the storm")
+	}
+	_ = l.Close()
+	if err := l.Wait(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close: %v, want ErrClosed", err)
 	}
 }
 
