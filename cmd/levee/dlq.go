@@ -22,27 +22,30 @@ import (
 const dlqUsage = `usage: levee dlq [--config levee.yaml] [--json] COMMAND [flags]
 
 commands:
-  groups   [--by fingerprint|topic|handler] [--window 1h] [selection]
+  groups   [--by fingerprint|topic|handler] [--order count|newest] [--window 1h]
+           [selection]
   list     [selection]
   show     ID
   replay   [selection] [--rate 50/s] [--max-replays 3] [--dry-run] [--force]
-           [--canary [--waves 1,2,5,20,50] [--max-failure-ratio 0]
+           [--canary [--waves 1,2,5,20,50,100] [--max-failure-ratio 0]
            [--wait 30s]]
            [--new-identity] [--dedup-store URL [--dedup-name N]]
            [--allow-topic T]...   (needs a selector, or --all; default topics:
                                     store.replay_topics, else a letter from
                                     T.dlq goes back to T only)
   archive  [selection]          (needs a selector, or --all)
-  prune    [--max-age 720h] [--max-count N] [--dry-run] [--force]
+  prune    [--max-age D] [--max-count N] [--dry-run] [--force]
            (default: store.retention; a max age under 1h needs --force, but for --dry-run)
   serve    [--listen 127.0.0.1:8080] [--insecure-loopback] [--no-replay]
            the dead-letter console in the browser (console: section)
 
-selection: [--group G] [--topic T] [--handler H] [--id ID]... [--status new]
+selection: [--group G] [--topic T] [--handler H] [--id ID]...
+           [--status new|replayed|archived]
            [--since 2h|RFC3339] [--until 10m|RFC3339] [--limit N]
 
 The store and the transport come from the config file (store: and
-transport: sections). Exit status: 0 ok, 1 failure (store or broker
+transport: sections). levee dlq COMMAND -h lists the command's flags
+with their defaults. Exit status: 0 ok, 1 failure (store or broker
 unreachable, replay failed), 2 usage.
 `
 
@@ -71,8 +74,9 @@ func runDLQ(args []string, stdout, stderr io.Writer) int {
 // usageError is a command-line mistake (exit status 2), or a request for
 // help (flag.ErrHelp as err: usage on stdout, exit status 0).
 type usageError struct {
-	msg string
-	err error
+	msg   string
+	err   error
+	flags string // for -h on a command: its flags and their defaults
 }
 
 func (e usageError) Error() string { return e.msg }
@@ -85,7 +89,7 @@ func (c *dlqCmd) run(ctx context.Context, args []string) int {
 	global.SetOutput(io.Discard)
 	c.commonFlags(global)
 	if err := global.Parse(args); err != nil {
-		return c.fail(usageError{err.Error(), err})
+		return c.fail(usageError{msg: err.Error(), err: err})
 	}
 	rest := global.Args()
 	if len(rest) == 0 {
@@ -121,11 +125,14 @@ func (c *dlqCmd) fail(err error) int {
 	if err == nil {
 		return 0
 	}
+	var ue usageError
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(c.stdout, dlqUsage)
+		if errors.As(err, &ue) && ue.flags != "" {
+			fmt.Fprintf(c.stdout, "\nflags of %s:\n%s", ue.msg, ue.flags)
+		}
 		return 0
 	}
-	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(c.stderr, "levee dlq: %s\n%s", termSafe(ue.msg, true), dlqUsage)
 		return 2
@@ -147,8 +154,13 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, usageError{fs.Name() + ": " + err.Error(), err}
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			var b strings.Builder
+			fs.SetOutput(&b)
+			fs.PrintDefaults()
+			return nil, usageError{msg: fs.Name(), err: err, flags: b.String()}
+		} else if err != nil {
+			return nil, usageError{msg: fs.Name() + ": " + err.Error(), err: err}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -191,7 +203,7 @@ func (c *dlqCmd) filter(s *selection) (dlqops.Filter, error) {
 	if s.status != "" {
 		st, err := dlqops.ParseStatus(s.status)
 		if err != nil {
-			return f, usageError{err.Error(), err}
+			return f, usageError{msg: err.Error(), err: err}
 		}
 		f.Statuses = []dlqops.Status{st}
 	}
@@ -203,7 +215,7 @@ func (c *dlqCmd) filter(s *selection) (dlqops.Filter, error) {
 		return f, err
 	}
 	if err := f.Validate(); err != nil {
-		return f, usageError{err.Error(), err}
+		return f, usageError{msg: err.Error(), err: err}
 	}
 	return f, nil
 }

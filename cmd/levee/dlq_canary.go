@@ -27,7 +27,7 @@ func (c *dlqCmd) canary(ctx context.Context, rp *dlqops.Replayer, sel dlqops.Rep
 		}
 	}
 	if _, err := plan.Validate(); err != nil {
-		return usageError{err.Error(), err}
+		return usageError{msg: err.Error(), err: err}
 	}
 	last := 0
 	p, err := rp.Canary(ctx, sel, plan, func(p dlqops.CanaryProgress) {
@@ -54,4 +54,13 @@ func (c *dlqCmd) canary(ctx context.Context, rp *dlqops.Replayer, sel dlqops.Rep
 		return fmt.Errorf("canary replay halted: %d of the last wave's replays were dead-lettered again; the rest is untouched", p.Waves[len(p.Waves)-1].FailedAgain)
 	}
 	return nil
+}
+
+// joinInts writes ns as the comma-separated list --waves takes.
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }

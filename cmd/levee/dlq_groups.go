@@ -25,11 +25,11 @@ func (c *dlqCmd) groups(ctx context.Context, args []string) error {
 	}
 	gb, err := dlqops.ParseGroupBy(*by)
 	if err != nil {
-		return usageError{err.Error(), err}
+		return usageError{msg: err.Error(), err: err}
 	}
 	ord, err := dlqops.ParseGroupOrder(*order)
 	if err != nil {
-		return usageError{err.Error(), err}
+		return usageError{msg: err.Error(), err: err}
 	}
 
 	f, err := c.filter(&sel)

@@ -28,7 +28,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	force := fs.Bool("force", false, "replay letters already replayed, again")
 	all := fs.Bool("all", false, "replay every new letter matching no selector")
 	canary := fs.Bool("canary", false, "replay in waves that wait for outcomes and halt on failures (docs/CONSOLE.md)")
-	waves := fs.String("waves", "", "canary wave sizes, comma-separated (default 1,2,5,20,50,100)")
+	waves := fs.String("waves", joinInts(dlqops.DefaultCanaryWaves()), "canary wave sizes, comma-separated; the last repeats")
 	ratio := fs.Float64("max-failure-ratio", 0, "canary: halt when a wave's failures pass this ratio")
 	wait := fs.Duration("wait", dlqops.DefaultCanaryWait, "canary: how long a wave waits for re-dead-letters")
 	newIdentity := fs.Bool("new-identity", false, "give each replay a fresh dedup identity, so a consumer behind dedup runs it even if the original succeeded")
@@ -99,7 +99,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	}
 	rp, err := dlqops.NewReplayer(s, pub, opts...)
 	if err != nil {
-		return usageError{err.Error(), err}
+		return usageError{msg: err.Error(), err: err}
 	}
 	if *canary {
 		return c.canary(ctx, rp, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force, NewIdentity: *newIdentity}, *waves, *ratio, *wait)

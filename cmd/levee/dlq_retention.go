@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/levee-dev/levee/dlq/dlqops"
@@ -60,8 +61,10 @@ const minPruneAge = time.Hour
 func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("prune", flag.ContinueOnError)
 	c.commonFlags(fs)
-	maxAge := fs.Duration("max-age", -1, "delete letters that failed longer ago (default: store.retention.max_age)")
-	maxCount := fs.Int("max-count", -1, "keep at most N letters (default: store.retention.max_count)")
+	var maxAge optDuration
+	var maxCount optInt
+	fs.Var(&maxAge, "max-age", "delete letters that failed more than this `duration` ago (default: store.retention.max_age)")
+	fs.Var(&maxCount, "max-count", "keep at most this `number` of letters (default: store.retention.max_count)")
 	dry := fs.Bool("dry-run", false, "report what would be deleted; delete nothing")
 	force := fs.Bool("force", false, "accept a max age under "+shortDur(minPruneAge))
 	if pos, err := parse(fs, args); err != nil {
@@ -76,11 +79,11 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	defer closeFn()
 	ret := sc.Retention.Policy()
 	ageFrom := "store.retention.max_age"
-	if *maxAge >= 0 {
-		ret.MaxAge, ageFrom = *maxAge, "--max-age"
+	if maxAge.set {
+		ret.MaxAge, ageFrom = maxAge.d, "--max-age"
 	}
-	if *maxCount >= 0 {
-		ret.MaxCount = *maxCount
+	if maxCount.set {
+		ret.MaxCount = maxCount.n
 	}
 	if ret.MaxAge == 0 && ret.MaxCount == 0 {
 		return usagef("prune: no retention configured (store.retention, --max-age, --max-count)")
@@ -114,5 +117,57 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, map[string]int{"deleted": n})
 	}
 	fmt.Fprintf(c.stdout, "deleted %d dead letters\n", n)
+	return nil
+}
+
+// optDuration is a duration flag that tells whether it was given, so that
+// `prune -h` shows no made-up default (the default is the store's
+// retention).
+type optDuration struct {
+	d   time.Duration
+	set bool
+}
+
+func (o *optDuration) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return o.d.String()
+}
+
+func (o *optDuration) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("negative duration %s", v)
+	}
+	o.d, o.set = d, true
+	return nil
+}
+
+// optInt is optDuration's counterpart for a count.
+type optInt struct {
+	n   int
+	set bool
+}
+
+func (o *optInt) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.Itoa(o.n)
+}
+
+func (o *optInt) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return fmt.Errorf("negative count %s", v)
+	}
+	o.n, o.set = n, true
 	return nil
 }

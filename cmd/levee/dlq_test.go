@@ -104,6 +104,8 @@ func TestDLQCommands(t *testing.T) {
 		{"prune needs retention", []string{"prune"}, 2, nil, []string{"no retention configured"}},
 		{"prune", []string{"prune", "--max-count", "1"}, 0, []string{"deleted 3 dead letters"}, nil},
 		{"prune under the floor", []string{"prune", "--max-age", "1s"}, 2, nil, []string{"--max-age 1s is under 1h", "--force"}},
+		{"prune negative max age", []string{"prune", "--max-age", "-5m", "--max-count", "1"}, 2, nil, []string{"negative duration -5m"}},
+		{"prune help", []string{"prune", "-h"}, 0, []string{"flags of prune:", "-max-age duration", "(default: store.retention.max_age)\n"}, nil},
 		{"prune forced", []string{"prune", "--max-age", "8m", "--force"}, 0, []string{"deleted 2 dead letters"}, nil},
 		{"prune dry run", []string{"prune", "--max-age", "8m", "--max-count", "1", "--dry-run", "--force"}, 0,
 			[]string{"would delete 3 dead letters (dry run, nothing deleted)", "2 failed more than 8m ago", "aaaaaaaaaaaaaaaa  2", "1 more, the oldest, to keep at most 1"}, nil},
