@@ -270,7 +270,13 @@ func openTransportPublisher(ctx context.Context, cfg *config.Config) (message.Pu
 		return nil, nil, err
 	}
 	if tc.Kind == "" || tc.Kind == adapters.KindGoChannel {
-		return nil, nil, fmt.Errorf("%s: transport kind gochannel is in-process; replaying from the CLI needs a broker transport", cfg.File())
+		what := "transport kind gochannel is in-process"
+		if cfg.Transport().IsZero() {
+			what = "no transport: section, so the transport is gochannel, in-process"
+		}
+		return nil, nil, fmt.Errorf("%s: %s; a replay from the CLI publishes to the broker the service consumes from: "+
+			"give the file the service's transport: section (kind amqp, kafka, nats, redis or postgres, docs/TRANSPORTS.md)",
+			cfg.File(), what)
 	}
 	t, err := adapters.Build(ctx, tc, nil)
 	if err != nil {

@@ -226,6 +226,14 @@ func TestDLQGoChannelCannotReplay(t *testing.T) {
 	if code := cmd.run(context.Background(), []string{"replay", "--all"}); code != 1 || !strings.Contains(errb.String(), "gochannel is in-process") {
 		t.Errorf("exit %d stderr %s", code, errb.String())
 	}
+	// A file with only the store section (as the demo's hint gave it)
+	// says that it lacks the transport section, and what to add.
+	errb.Reset()
+	cmd.configPath = dlqWriteConfig(t, "store: {kind: postgres, url: x}\n")
+	if code := cmd.run(context.Background(), []string{"replay", "--all"}); code != 1 ||
+		!strings.Contains(errb.String(), "no transport: section") || !strings.Contains(errb.String(), "give the file the service's transport: section") {
+		t.Errorf("without a transport section: exit %d stderr %s", code, errb.String())
+	}
 }
 
 func TestDLQReplayRevalidates(t *testing.T) {
