@@ -33,6 +33,7 @@ type demo struct {
 	logger watermill.LoggerAdapter
 	cfg    *config.Config
 
+	tc      adapters.TransportConfig // as given: Kafka without brokers is the in-process cluster
 	tr      *adapters.Transport
 	names   topicNames
 	topics  flowTopics // this run's topic names on the transport
@@ -111,6 +112,7 @@ func (d *demo) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.tc = tc
 	tr, closeTransport, err := openTransport(ctx, tc, d.logger)
 	if err != nil {
 		return err

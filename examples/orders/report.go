@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
-	"github.com/levee-dev/levee/dlq/dlqops"
-	"github.com/levee-dev/levee/internal/redact"
 	"github.com/levee-dev/levee/priority"
 )
 
@@ -248,32 +245,10 @@ func (d *demo) report(ctx context.Context, total int, tl *timeline) error {
 	if err := printGroups(ctx, out, d.store, d.start); err != nil {
 		return err
 	}
-	if hint := storeHint(d.sc, o.keep); hint != "" {
+	if hint := storeHint(d.sc, d.tc, o.keep); hint != "" {
 		fmt.Fprint(out, hint)
 	}
 	return nil
-}
-
-// storeHint tells how to read a shared store's letters with `levee dlq`
-// (the store section to give it) and that a replay needs the run's
-// topics, which the run removes without -keep; "" for the memory store,
-// gone with the process.
-func storeHint(sc dlqops.StoreConfig, keep bool) string {
-	var where string
-	switch sc.StoreKind() {
-	case dlqops.StoreKindRedis:
-		where = fmt.Sprintf("prefix: %s", cmp.Or(sc.Prefix, "levee"))
-	case dlqops.StoreKindPostgres:
-		where = fmt.Sprintf("schema: %s", cmp.Or(sc.Schema, "levee"))
-	default:
-		return ""
-	}
-	s := fmt.Sprintf("\nthe letters stay in the store; read them with `levee dlq --config FILE groups`, FILE holding\n  store: {kind: %s, url: %q, %s}\n",
-		sc.StoreKind(), redact.URL(sc.URL), where)
-	if !keep {
-		s += "replaying them publishes to this run's topics, removed at its end: run with -keep to replay\n"
-	}
-	return s
 }
 
 // finish writes the report's last lines once the router stopped (SMS
