@@ -121,12 +121,19 @@ func (c *Config) Handler(name string) *Handler { return c.handlers[name] }
 // HandlerNames returns the configured handler names, sorted.
 func (c *Config) HandlerNames() []string { return sortedKeys(c.handlers) }
 
-// Describe returns every handler's resolved stack in canonical order.
+// Describe returns every handler's resolved stack in canonical order. A
+// dlq slot's line ends with validate= and the topics of the file's
+// schemas when it has some: the dlq validates a payload of those topics
+// before each attempt.
 func (c *Config) Describe() string {
+	var extra map[string]string
+	if c.schemas != nil {
+		extra = map[string]string{"dlq": "validate=" + strings.Join(c.schemas.Topics(), ",")}
+	}
 	var b strings.Builder
 	for _, name := range c.HandlerNames() {
 		fmt.Fprintf(&b, "handler %s:\n", name)
-		d := c.handlers[name].Describe()
+		d := c.handlers[name].describe(extra)
 		if d == "" {
 			d = "(no middleware)\n"
 		}

@@ -55,16 +55,22 @@ func Value[C any](h *Handler, key string) (C, bool) {
 // Describe returns the handler's resolved stack in canonical order, one
 // concern per line with its settings, then the sections that configure
 // the handler itself (batch).
-func (h *Handler) Describe() string {
+func (h *Handler) Describe() string { return h.describe(nil) }
+
+// describe is Describe with what the file's other sections add to a
+// section's line, by section key (the schemas the dlq validates with).
+func (h *Handler) describe(extra map[string]string) string {
 	if h == nil {
 		return ""
 	}
 	var b strings.Builder
 	for i, p := range h.parts {
 		fmt.Fprintf(&b, "%d. %s", i+1, p.sec.Key)
-		if l := p.sec.label(p.value); l != "" {
-			b.WriteString(" ")
-			b.WriteString(l)
+		for _, l := range []string{p.sec.label(p.value), extra[p.sec.Key]} {
+			if l != "" {
+				b.WriteString(" ")
+				b.WriteString(l)
+			}
 		}
 		b.WriteString("\n")
 	}

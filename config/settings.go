@@ -29,7 +29,8 @@ type Setting struct {
 }
 
 // Settings returns every setting of the file's handler sections, shared
-// resources (schedulers, breakers) and store, in file order: the keys the
+// resources (schedulers, breakers), store and schemas (each topic's schema
+// file as written), in file order: the keys the
 // file sets, with their line and variables, and the keys it leaves out,
 // with their defaults (the `default` struct tag of the concern's section
 // type). The transport section belongs to the adapters: pass its decoded
@@ -55,6 +56,11 @@ func (c *Config) Settings() []Setting {
 	}
 	if c.hasStore {
 		add("store", "store", c.store)
+	}
+	if c.schemas != nil {
+		for _, s := range below(idx, "schemas.") {
+			out = append(out, Setting{Path: s.Path, Value: s.Value, Source: s.Source(c.file)})
+		}
 	}
 	for _, name := range c.HandlerNames() {
 		for _, p := range c.handlers[name].parts {
