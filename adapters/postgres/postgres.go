@@ -182,6 +182,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		AckDeadline:      &ackDeadline,
 		PollInterval:     c.pollInterval(),
 		ResendInterval:   c.pollInterval(),
+		BackoffManager:   newClosingBackoff(c.pollInterval()),
 		SchemaAdapter:    schema,
 		OffsetsAdapter:   wsql.PostgreSQLQueueOffsetsAdapter{DeleteOnAck: c.DeleteOnAck},
 		InitializeSchema: true,
