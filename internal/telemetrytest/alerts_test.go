@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
 // alertRule is what TestAlertRunbooksStateTheirRules reads of one rule.
@@ -196,5 +198,51 @@ func TestBreakerAlertDelayDocumented(t *testing.T) {
 	}
 	if !strings.Contains(section, fmt.Sprintf("`for: %dm`", f)) {
 		t.Errorf("docs/OPERATIONS.md does not name the rule's `for: %dm`", f)
+	}
+}
+
+// TestReplayHeldAlertNamesEveryReason: the LeveeDLQReplayHeld rule's
+// description and its runbook name every reason a replay holds a letter
+// back (each dlqops sentinel a held letter's reason carries); the rule
+// named three of the five, so a responder paged for a "replay topic not
+// allowed" or an "already succeeded" hold read that it could not be one.
+func TestReplayHeldAlertNamesEveryReason(t *testing.T) {
+	reasons := map[error]string{ // the sentinel, and the words of it the texts must carry
+		dlqops.ErrMaxReplays:       "max replays",
+		dlqops.ErrRevalidation:     "re-validation",
+		dlqops.ErrNoOriginalTopic:  "original topic",
+		dlqops.ErrTopicNotAllowed:  "replay topic not allowed",
+		dlqops.ErrAlreadySucceeded: "already succeeded",
+	}
+	raw, err := os.ReadFile("../../docs/alerts/levee-dlq.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := string(raw)
+	i := strings.Index(rule, "alert: LeveeDLQReplayHeld")
+	if i < 0 {
+		t.Fatal("no LeveeDLQReplayHeld rule")
+	}
+	rule = rule[i:]
+	if j := strings.Index(rule[1:], "- alert:"); j >= 0 {
+		rule = rule[:j]
+	}
+	ops, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(ops)
+	section = section[strings.Index(section, "### LeveeDLQReplayHeld"):]
+	section = strings.Join(strings.Fields(section[:strings.Index(section[4:], "\n### ")+4]), " ")
+	for sentinel, words := range reasons {
+		if !strings.Contains(sentinel.Error(), words) {
+			t.Fatalf("%q is not in the reason %q", words, sentinel)
+		}
+		if !strings.Contains(rule, words) {
+			t.Errorf("the LeveeDLQReplayHeld rule does not name %q", words)
+		}
+		if !strings.Contains(section, words) {
+			t.Errorf("docs/OPERATIONS.md#leveedlqreplayheld does not name %q", words)
+		}
 	}
 }
