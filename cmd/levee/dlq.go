@@ -43,9 +43,10 @@ selection: [--group G] [--topic T] [--handler H] [--id ID]...
            [--status new|replayed|archived]
            [--since 2h|RFC3339] [--until 10m|RFC3339] [--limit N]
 
-The store and the transport come from the config file (store: and
-transport: sections). levee dlq COMMAND -h lists the command's flags
-with their defaults. Exit status: 0 ok, 1 failure (store or broker
+The store, the transport and the schemas a replay re-validates payloads
+with come from the config file (store:, transport: and schemas:
+sections): give it the service's own file. levee dlq COMMAND -h lists
+the command's flags with their defaults. Exit status: 0 ok, 1 failure (store or broker
 unreachable, replay failed), 2 usage.
 `
 
