@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -67,7 +68,19 @@ func runDLQ(args []string, stdout, stderr io.Writer) int {
 		openStore:     dlqstore.FromConfig,
 		openPublisher: openTransportPublisher,
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	return c.runUntilStopped(args)
+}
+
+// stopSignals stop a `levee dlq` command as Ctrl-C does: a replay marks
+// the letter it is publishing and stops, the console shuts down. SIGTERM
+// is how a job runner, systemd or Kubernetes stops a process; before, it
+// killed the command as a crash would.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+
+// runUntilStopped is run with a context that ends at the first of
+// stopSignals.
+func (c *dlqCmd) runUntilStopped(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	return c.run(ctx, args)
 }
