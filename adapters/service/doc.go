@@ -14,6 +14,12 @@
 //	err = svc.Run(ctx)                                  // until ctx ends
 //	svc.Close()
 //
+// Run stops when ctx ends: derive ctx from signal.NotifyContext with
+// os.Interrupt and syscall.SIGTERM, so that a deploy's SIGTERM stops the
+// service cleanly and the messages it held go to another consumer at
+// once (docs/TRANSPORTS.md, "Shutdown"); killed by the signal, they wait
+// for the broker's redelivery (ack_deadline on NATS and Redis).
+//
 // New fills what the transport knows into the config.Deps it is given
 // (zero fields only): the publisher for dead letters, the messaging
 // system, the messages in flight, and MaxHold, 80% of the ack deadline,

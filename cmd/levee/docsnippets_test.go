@@ -14,6 +14,9 @@ import (
 	"context"
 	"errors"
 	"log"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -88,7 +91,11 @@ func snippetReadmeYAML(pub message.Publisher, logger watermill.LoggerAdapter, ro
 }
 
 // README.md, adapters/service.
-func snippetReadmeService(ctx context.Context, logger watermill.LoggerAdapter, pay message.NoPublishHandlerFunc, writeRows batch.Func) {
+func snippetReadmeService(logger watermill.LoggerAdapter, pay message.NoPublishHandlerFunc, writeRows batch.Func) {
+	// A deploy stops a process with SIGTERM: Run returns once ctx ends, after
+	// the messages it held were handed back (docs/TRANSPORTS.md, "Shutdown").
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	cfg, err := config.Load("levee.yaml")
 	svc, err := service.New(ctx, cfg, config.Deps{Logger: logger})
 	defer svc.Close()
