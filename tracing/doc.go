@@ -15,8 +15,8 @@
 //     messaging.consumer.group.name, messaging.message.body.size,
 //     messaging.operation.name/type); it injects the span into the context
 //     and metadata of every message the handler produces; and it ends the
-//     span with levee.outcome = acked, nacked or dead_lettered, plus
-//     levee.error.class.
+//     span with levee.outcome = acked, nacked, deferred, canceled or
+//     dead_lettered, plus levee.error.class on nacked and dead_lettered.
 //   - Tracer.DecoratePublisher, a message.PublisherDecorator for
 //     Router.AddPublisherDecorators (or a dlq publisher): a "publish <topic>"
 //     span of kind producer per message, injected into its metadata.
@@ -42,7 +42,11 @@
 // # Outcome and error classes
 //
 // A nil result is acked, unless an inner layer marked the message
-// dead-lettered. An error is nacked, with the class read through the method
+// dead-lettered. An error that wraps context.Canceled is canceled (the
+// delivery's context ended, mostly a subscriber closing and handing back
+// what it held): neither success nor failure, no class, no span error
+// status. A levee.Deferral is deferred, likewise no failure. Any other
+// error is nacked, with the class read through the method
 // ErrorClass() string (default "transient"). Metric attributes keep the five
 // shared classes and record any other as "other"; spans keep the value.
 //

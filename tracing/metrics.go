@@ -71,6 +71,7 @@ func (m *Metrics) Enabled() bool { return m.on }
 type outcomeOpts struct {
 	acked    measureOpts
 	deferred measureOpts
+	canceled measureOpts
 	nacked   map[string]measureOpts
 	dead     map[string]measureOpts
 }
@@ -91,6 +92,7 @@ func newOutcomeOpts(handler, topic string) *outcomeOpts {
 	o := &outcomeOpts{
 		acked:    newMeasureOpts(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeAcked)),
 		deferred: newMeasureOpts(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeDeferred)),
+		canceled: newMeasureOpts(handler, topic, telemetry.AttrOutcome.String(telemetry.OutcomeCanceled)),
 		nacked:   map[string]measureOpts{},
 		dead:     map[string]measureOpts{},
 	}
@@ -119,7 +121,8 @@ type measured struct {
 // Middleware is the metrics middleware. Per delivery it records the
 // duration of next in levee.handler.duration and one count in
 // levee.handler.messages, both with the attributes handler, topic, outcome
-// (acked, nacked, deferred, dead_lettered) and, unless acked or deferred, class (the error class,
+// (acked, nacked, deferred, canceled, dead_lettered) and, on nacked and
+// dead_lettered, class (the error class,
 // or the class recorded by the dlq through
 // internal/telemetry.MarkDeadLettered; classes outside the five shared ones
 // are recorded as "other"). It builds no attributes per message. With
@@ -157,9 +160,12 @@ func (w *measured) handle(msg *message.Message) ([]*message.Message, error) {
 
 	var opt measureOpts
 	if err != nil {
-		if levee.IsDeferral(err) {
+		switch {
+		case telemetry.IsCanceled(err):
+			opt = opts.canceled
+		case levee.IsDeferral(err):
 			opt = opts.deferred
-		} else {
+		default:
 			opt = opts.pick(opts.nacked, telemetry.ErrorClass(err))
 		}
 	} else if class, ok := rec.DeadLettered(); ok {

@@ -1,7 +1,9 @@
 package tracing_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/tracing"
 )
@@ -44,6 +47,14 @@ func TestHandlerMetricsOutcomes(t *testing.T) {
 		{"nacked unknown class", fail(classErr{"weird"}), false, outcome("nacked", "other")},
 		{"dead-lettered exhausted", dead("exhausted"), false, outcome("dead_lettered", "exhausted")},
 		{"dead-lettered under tracing", dead("panic"), true, outcome("dead_lettered", "panic")},
+		// Handed back at shutdown (the message context ended while it was
+		// held or running): not a failure, so no class.
+		{"canceled", fail(context.Canceled), false, outcome("canceled", "")},
+		{"canceled in a dlq backoff", fail(fmt.Errorf("levee/dlq: retry wait interrupted: %w",
+			errors.Join(errors.New("down"), context.Canceled))), false, outcome("canceled", "")},
+		{"canceled in a deferral's wait", fail(errors.Join(levee.DeferralSentinel("limited"), context.Canceled)), false, outcome("canceled", "")},
+		{"deferred", fail(levee.DeferralSentinel("limited")), false, outcome("deferred", "")},
+		{"timed out", fail(context.DeadlineExceeded), false, outcome("nacked", "transient")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,6 +61,7 @@ const (
 	OutcomeNacked       = telemetry.OutcomeNacked
 	OutcomeDeferred     = telemetry.OutcomeDeferred
 	OutcomeDeadLettered = telemetry.OutcomeDeadLettered
+	OutcomeCanceled     = telemetry.OutcomeCanceled
 )
 
 var attrLinkReplayOf = AttrLinkType.String("replay_of")
@@ -291,6 +292,10 @@ func (t *Tracer) injectProduced(ctx context.Context, span trace.Span, out []*mes
 
 func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, err error) {
 	switch {
+	case telemetry.IsCanceled(err):
+		// Handed back (the subscriber is closing) or cancelled: neither
+		// success nor failure, no error status.
+		span.SetAttributes(AttrOutcome.String(OutcomeCanceled))
 	case levee.IsDeferral(err):
 		// Backpressure, not failure: the handler was not run.
 		span.SetAttributes(t.deferred...)

@@ -99,6 +99,11 @@ func TestConsumerSpanOutcome(t *testing.T) {
 		}, false, tracing.OutcomeDeadLettered, "permanent", codes.Error, ""},
 		{"recovered panic", middleware.Recover(func(*message.Message) ([]*message.Message, error) { panic("kaput") }),
 			true, tracing.OutcomeNacked, "panic", codes.Error, "exception"},
+		// A message handed back at shutdown: neither success nor failure.
+		{"canceled", func(*message.Message) ([]*message.Message, error) { return nil, context.Canceled }, true, tracing.OutcomeCanceled, "", codes.Unset, ""},
+		{"canceled in a retry wait", func(*message.Message) ([]*message.Message, error) {
+			return nil, fmt.Errorf("levee/dlq: retry wait interrupted: %w", errors.Join(errPlain, context.Canceled))
+		}, true, tracing.OutcomeCanceled, "", codes.Unset, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -25,7 +26,21 @@ const (
 	// OutcomeDeadLettered: an inner layer (dlq) published the message to a
 	// dead-letter topic, confirmed, and then let it be acked.
 	OutcomeDeadLettered = "dead_lettered"
+	// OutcomeCanceled: the handler chain returned context.Canceled (see
+	// IsCanceled): the delivery's context ended, mostly because the
+	// subscriber is closing and hands back the messages still held (in a
+	// breaker, priority, rate-limit or batch wait, a dlq backoff) or
+	// running. The message is Nacked and redelivered. Neither success nor
+	// failure, as the breaker and the dlq count it: no class.
+	OutcomeCanceled = "canceled"
 )
+
+// IsCanceled reports whether a handler chain's error is a cancellation
+// (errors.Is context.Canceled, the test the breaker and the dlq apply):
+// outcome canceled, whatever else the error wraps (a dlq backoff or
+// in-process deferral interrupted at shutdown joins the attempt's error or
+// the deferral with context.Canceled).
+func IsCanceled(err error) bool { return errors.Is(err, context.Canceled) }
 
 // ClassOther replaces a class outside the five levee.Class constants in
 // metric attributes, to bound their cardinality. Spans keep the real value.

@@ -217,7 +217,7 @@ func TestDashboardSharedStoreGaugesTakeMax(t *testing.T) {
 // failure, as a failure line; "Messages by outcome" did not say it shows
 // them.
 func TestDashboardOutcomePanelsSelectWhatTheySay(t *testing.T) {
-	outcomes := []string{"acked", "nacked", "deferred", "dead_lettered"}
+	outcomes := []string{"acked", "nacked", "deferred", "canceled", "dead_lettered"}
 	dash := readDashboard(t)
 	matcher := regexp.MustCompile(`outcome\s*(=~|!~|!=|=)\s*"([^"]*)"`)
 	checked := 0
