@@ -149,3 +149,56 @@ func fleetStates(t *testing.T, storeDown bool) []int64 {
 	})
 	return got
 }
+
+// TestQuietHalfOpenPausesNothing pins what LeveeBreakerOpen
+// (docs/alerts/levee-breaker.rules.yml) relies on: a breaker whose open
+// period passed with no message reports half-open (1) for as long as no
+// message comes, while levee.breaker.paused is 0 and the next message is
+// admitted at once, as the probe. A half-open state alone is not a
+// paused breaker; the rule pages on it only with messages waiting.
+func TestQuietHalfOpenPausesNothing(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		defer func() { _ = mp.Shutdown(context.Background()) }()
+		b := mustNew(t, breaker.WithConsecutiveFailures(1), breaker.WithOpenFor(30*time.Second),
+			breaker.WithMaxHold(time.Minute), breaker.WithMeterProvider(mp))
+		d := &downstream{}
+		h := b.Middleware(d.handle)
+		d.setDown(true)
+		_ = call(t, h)
+		a := goCall(h, newMsg()) // waits while open: levee.breaker.paused has a point
+		testkit.Advance(10 * time.Second)
+		if got := pausedNow(t, reader); got != 1 {
+			t.Fatalf("paused while open: got %d, want 1", got)
+		}
+		d.setDown(false)
+		testkit.Advance(21 * time.Second) // half-open: it is the probe, and closes the breaker
+		<-a.done
+		d.setDown(true)
+		_ = call(t, h) // open again; then nothing comes for an hour
+		testkit.Advance(time.Hour)
+		if got := gaugeValue(t, reader, "levee.breaker.state"); got != 1 {
+			t.Fatalf("levee.breaker.state after an hour without messages: got %d, want 1 (half-open)", got)
+		}
+		if got := pausedNow(t, reader); got != 0 {
+			t.Fatalf("levee.breaker.paused after an hour without messages: got %d, want 0", got)
+		}
+		d.setDown(false)
+		waits := func() uint64 {
+			var n uint64
+			for _, dp := range collect(t, reader)["levee.breaker.wait.duration"].(metricdata.Histogram[float64]).DataPoints {
+				n += dp.Count
+			}
+			return n
+		}
+		before := waits()
+		if err := call(t, h); err != nil {
+			t.Fatalf("the next message: %v, want it admitted as the probe", err)
+		}
+		if got := waits(); got != before {
+			t.Errorf("the next message waited (%d breaker waits, want %d): a quiet half-open breaker held it", got, before)
+		}
+		wantState(t, b, breaker.StateClosed)
+	})
+}
