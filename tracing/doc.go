@@ -45,7 +45,9 @@
 // dead-lettered. An error that wraps context.Canceled is canceled (the
 // delivery's context ended, mostly a subscriber closing and handing back
 // what it held): neither success nor failure, no class, no span error
-// status. A levee.Deferral is deferred, likewise no failure. Any other
+// status. A levee.Deferral is deferred, likewise no failure. A panic
+// that reaches them (no recover slot, no dlq; Watermill's router recovers
+// it and Nacks) is nacked with class "panic", and goes on. Any other
 // error is nacked, with the class read through the method
 // ErrorClass() string (default "transient"). Metric attributes keep the five
 // shared classes and record any other as "other"; spans keep the value.

@@ -125,8 +125,10 @@ type measured struct {
 // dead_lettered, class (the error class,
 // or the class recorded by the dlq through
 // internal/telemetry.MarkDeadLettered; classes outside the five shared ones
-// are recorded as "other"). It builds no attributes per message. With
-// metrics off it returns next.
+// are recorded as "other"). A panic in next (a stack without a recover
+// slot or a dlq, whose panic Watermill's router recovers and Nacks) is
+// recorded as nacked with class panic, and goes on. It builds no
+// attributes per message. With metrics off it returns next.
 func (m *Metrics) Middleware(next message.HandlerFunc) message.HandlerFunc {
 	if !m.on {
 		return next
@@ -155,7 +157,17 @@ func (w *measured) handle(msg *message.Message) ([]*message.Message, error) {
 		defer msg.SetContext(orig)
 	}
 	start := time.Now()
+	returned := false
+	defer func() {
+		if !returned {
+			// next panicked (no recover slot, no dlq): Watermill's router
+			// recovers the panic and Nacks, so it is a nacked delivery of
+			// class panic. The panic goes on unrecovered, with its stack.
+			w.record(ctx, opts.pick(opts.nacked, string(levee.ClassPanic)), time.Since(start).Seconds())
+		}
+	}()
 	out, err := w.next(msg)
+	returned = true
 	elapsed := time.Since(start).Seconds()
 
 	var opt measureOpts
@@ -173,7 +185,11 @@ func (w *measured) handle(msg *message.Message) ([]*message.Message, error) {
 	} else {
 		opt = opts.acked
 	}
+	w.record(ctx, opt, elapsed)
+	return out, err
+}
+
+func (w *measured) record(ctx context.Context, opt measureOpts, elapsed float64) {
 	w.m.duration.Record(ctx, elapsed, opt.record...)
 	w.m.messages.Add(ctx, 1, opt.add...)
-	return out, err
 }

@@ -114,3 +114,36 @@ func TestMetricsPerHandlerAttrsAreReused(t *testing.T) {
 		t.Errorf("allocs per message = %v, want <= 2", allocs)
 	}
 }
+
+// TestHandlerMetricsCountPanics: a stack without a recover slot or a dlq
+// lets a handler's panic reach Watermill's router, which recovers it and
+// Nacks the message. The delivery is counted as nacked with class panic,
+// its duration recorded, and the panic goes on with its value; before,
+// it was in neither instrument, so a handler that panicked on every
+// message (tripping its breaker) showed no failure at all.
+func TestHandlerMetricsCountPanics(t *testing.T) {
+	r := newRecorded(t)
+	h := r.metrics(t).Middleware(func(*message.Message) ([]*message.Message, error) { panic("kaput") })
+	msg := message.NewMessage("u", nil)
+	before := msg.Context()
+	func() {
+		defer func() {
+			if v := recover(); v != "kaput" { // as Watermill's router does
+				t.Errorf("recovered %v, want the handler's panic", v)
+			}
+		}()
+		_, _ = h(msg)
+	}()
+	if msg.Context() != before {
+		t.Errorf("message context not restored")
+	}
+	want := []attribute.KeyValue{telemetry.AttrHandler.String(""), telemetry.AttrTopic.String(""),
+		telemetry.AttrOutcome.String("nacked"), telemetry.AttrClass.String("panic")}
+	if got := r.sum(t, tracing.MetricHandlerMessages, want...); got != 1 {
+		t.Errorf("%s%v = %d, want 1", tracing.MetricHandlerMessages, want, got)
+	}
+	hist, ok := r.collect(t, tracing.MetricHandlerDuration).(metricdata.Histogram[float64])
+	if !ok || len(hist.DataPoints) != 1 || hist.DataPoints[0].Count != 1 {
+		t.Fatalf("%s: got %v, want one point", tracing.MetricHandlerDuration, r.collect(t, tracing.MetricHandlerDuration))
+	}
+}
