@@ -49,7 +49,7 @@ func newInstruments(mp metric.MeterProvider) (instruments, error) {
 		return ins, err
 	}
 	if ins.deferrals, err = m.Int64Counter(metricDeferrals, metric.WithUnit(telemetry.UnitMessages),
-		metric.WithDescription("Deliveries Nacked without a handler attempt because a layer further in deferred them (breaker, rate limit, priority, batch); never counted as attempts.")); err != nil {
+		metric.WithDescription("Deliveries Nacked without a handler attempt because a layer further in deferred them (breaker, rate limit, priority, dedup, batch); never counted as attempts.")); err != nil {
 		return ins, err
 	}
 	if ins.publishFailures, err = m.Int64Counter(metricPublishFailures, metric.WithUnit(telemetry.UnitMessages),
