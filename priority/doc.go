@@ -32,7 +32,8 @@
 // MinPriority..MaxPriority (0..9, AMQP's range). A missing value takes the
 // default (WithDefaultPriority, or per handler WithHandlerPriority); a
 // value that is not an integer takes the default too and is counted
-// (Stats.InvalidPriority, metric levee.priority.invalid). Enormous or
+// (Stats.InvalidPriority, metric levee.priority.invalid) each time the
+// message passes the scheduler, retries included. Enormous or
 // negative values are clamped, never overflow. WithPriorityFunc computes
 // the priority from the message instead.
 //
