@@ -28,8 +28,8 @@ import (
 // smYAML is the stack of TestShutdownHandBacksAreNotFailures: four handlers
 // with tracing, metrics, recover and a dlq, that hold messages in a dlq
 // backoff (backoff), a rate-limit wait (limited), a breaker opened by a
-// timed-out attempt (tripped) and a priority queue behind a running
-// holder (queued).
+// timed-out attempt (tripped), a priority queue behind a running holder
+// (queued) and an open batch (batched).
 const smYAML = `transport: %s
 handlers:
   backoff:
@@ -56,19 +56,26 @@ handlers:
     recover: true
     dlq: {}
     priority: {scheduler: shared}
+  batched:
+    tracing: {}
+    metrics: true
+    recover: true
+    dlq: {}
+    batch: {max_size: 100, max_wait: 1m}
 schedulers:
   shared: {slots: 1}
 `
 
 // smHeld is what each handler holds when the service closes: every one
 // of them is handed back to the broker.
-var smHeld = map[string]int{"backoff": 2, "limited": 2, "tripped": 2, "queued": 3}
+var smHeld = map[string]int{"backoff": 2, "limited": 2, "tripped": 2, "queued": 3, "batched": 2}
 
 // TestShutdownHandBacksAreNotFailures stops a service built from YAML over
-// RabbitMQ, and over NATS JetStream, while it holds nine messages: two in
-// a dlq backoff, two waiting for a rate-limit token, two behind a breaker that a timed-out
-// attempt opened, and three at a one-slot priority scheduler (one running,
-// two queued). Before, each of the nine was counted in
+// RabbitMQ, and over NATS JetStream, while it holds eleven messages: two
+// in a dlq backoff, two waiting for a rate-limit token, two behind a
+// breaker that a timed-out attempt opened, three at a one-slot priority
+// scheduler (one running, two queued) and two in an open batch. Before,
+// each of the eleven was counted in
 // levee.handler.messages as a transient failure (outcome nacked, class
 // transient) and its span had status Error, so every deploy showed a
 // burst of failures that never happened: none of them failed, the broker
@@ -126,6 +133,12 @@ func smRun(t *testing.T, transport string, checkRedelivery bool) {
 		<-msg.Context().Done() // the 100ms timeout: exhausted, the breaker opens
 		return msg.Context().Err()
 	})
+	if err := svc.HandleBatch("batched", prefix+"batched", func(context.Context, []*message.Message) error {
+		t.Error("the open batch was flushed")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	svc.Handle("queued", prefix+"queued", func(msg *message.Message) error {
 		<-msg.Context().Done() // holds the one slot until the shutdown
 		return msg.Context().Err()
@@ -164,6 +177,7 @@ func smRun(t *testing.T, transport string, checkRedelivery bool) {
 	pub("limited", smHeld["limited"], true)
 	pub("tripped", smHeld["tripped"], true)
 	pub("queued", smHeld["queued"], true)
+	pub("batched", smHeld["batched"], true)
 	svcWait(t, "messages held", func() bool {
 		for name, n := range smHeld {
 			if seen.flight(name) != n {
@@ -180,8 +194,8 @@ func smRun(t *testing.T, transport string, checkRedelivery bool) {
 		t.Fatal(err)
 	}
 	defer func() {
-		_ = next.Transport.DeleteTopics(context.Background(), prefix+"backoff", prefix+"limited", prefix+"tripped", prefix+"queued",
-			prefix+"backoff.dlq", prefix+"limited.dlq", prefix+"tripped.dlq", prefix+"queued.dlq")
+		_ = next.Transport.DeleteTopics(context.Background(), prefix+"backoff", prefix+"limited", prefix+"tripped", prefix+"queued", prefix+"batched",
+			prefix+"backoff.dlq", prefix+"limited.dlq", prefix+"tripped.dlq", prefix+"queued.dlq", prefix+"batched.dlq")
 		_ = next.Close()
 	}()
 	again := &svcSeen{processed: map[string]bool{}}
@@ -197,17 +211,18 @@ func smRun(t *testing.T, transport string, checkRedelivery bool) {
 	<-ran
 	got := smPoints(t, reader)
 
-	// What happened: 1 acked, 2 dead-lettered (panic, exhausted), 9
+	// What happened: 1 acked, 2 dead-lettered (panic, exhausted), 11
 	// handed back; no delivery failed without being dead-lettered.
 	exact := map[string]int64{
 		"levee.handler.messages acked":                   1,
 		"levee.handler.messages dead_lettered panic":     1,
 		"levee.handler.messages dead_lettered exhausted": 1,
-		"levee.handler.messages canceled":                9,
+		"levee.handler.messages canceled":                11,
 		"levee.handler.duration acked":                   1,
 		"levee.handler.duration dead_lettered panic":     1,
 		"levee.handler.duration dead_lettered exhausted": 1,
-		"levee.handler.duration canceled":                9,
+		"levee.handler.duration canceled":                11,
+		"levee.batch.left canceled":                      int64(smHeld["batched"]),
 		"levee.dlq.dead_letters panic":                   1,
 		"levee.dlq.dead_letters exhausted":               1,
 		"levee.dlq.monitor.recorded new":                 2,
@@ -275,7 +290,7 @@ func smSpans(t *testing.T, sr *tracetest.SpanRecorder) {
 		}
 	}
 	// Only the handlers' spans: the dead-letter monitor has no tracing.
-	want := map[string]int{tracing.OutcomeAcked: 1, tracing.OutcomeDeadLettered: 2, tracing.OutcomeCanceled: 9}
+	want := map[string]int{tracing.OutcomeAcked: 1, tracing.OutcomeDeadLettered: 2, tracing.OutcomeCanceled: 11}
 	for k, w := range want {
 		if outcomes[k] != w {
 			t.Errorf("consumer spans with levee.outcome=%s: %d, want %d (all: %v)", k, outcomes[k], w, outcomes)
@@ -287,7 +302,7 @@ func smSpans(t *testing.T, sr *tracetest.SpanRecorder) {
 }
 
 // smPoints flattens a collection: metric name, then the values of the
-// attributes outcome, class and to (when present), to a counter's value,
+// attributes outcome, class, to and reason (when present), to a counter's value,
 // a histogram's count or the sum of a gauge's points. Gauges of
 // configuration are left out.
 func smPoints(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
@@ -298,7 +313,7 @@ func smPoints(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 	}
 	n := map[string]int64{}
 	key := func(name string, set attribute.Set) string {
-		for _, a := range []attribute.Key{"outcome", "class", "to"} {
+		for _, a := range []attribute.Key{"outcome", "class", "to", "reason"} {
 			if v, ok := set.Value(a); ok {
 				name += " " + v.String()
 			}
