@@ -19,3 +19,16 @@ func TestDocsStateSettleGrace(t *testing.T) {
 		t.Errorf("docs/TRANSPORTS.md does not say %q (settleGrace is %s)", want, settleGrace)
 	}
 }
+
+// docs/TRANSPORTS.md states how long a closing subscription may wait for
+// its pull requests to expire before it hands held messages back.
+func TestDocsStateStalePullWait(t *testing.T) {
+	want := fmt.Sprintf("pull requests have expired (at most %d s)", int(fetchWait.Seconds()))
+	b, err := os.ReadFile("../../docs/TRANSPORTS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := strings.Join(strings.Fields(string(b)), " "); !strings.Contains(text, want) {
+		t.Errorf("docs/TRANSPORTS.md does not say %q (fetchWait is %s)", want, fetchWait)
+	}
+}
