@@ -65,7 +65,10 @@ type machine struct {
 
 func newMachine(window, openFor time.Duration, probes uint32, now time.Time) machine {
 	period := max(window/rollingBuckets, 1)
-	n := (window + period - 1) / period
+	n := window / period // rounded up, without window+period overflowing
+	if window%period != 0 {
+		n++
+	}
 	m := machine{period: period, openFor: openFor, probes: max(probes, 1), buckets: make([]Counts, n)}
 	m.newGeneration(now)
 	return m

@@ -135,3 +135,31 @@ func TestMachineProbesAndGenerations(t *testing.T) {
 		t.Fatal("events still pending after flush")
 	}
 }
+
+// TestMachineWindowExtremes builds machines over the shortest window the
+// options accept and the longest a time.Duration holds: the bucket count
+// is the window over a tenth of it, rounded up, and never overflows (a
+// window near the maximum once made a negative bucket count: `breaker:
+// {window: 2562047h}` panicked in config.Build).
+func TestMachineWindowExtremes(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tt := range []struct {
+		window time.Duration
+		want   int
+	}{
+		{time.Millisecond, 10},
+		{time.Millisecond + 1, 11},
+		{10 * time.Second, 10},
+		{time.Duration(1<<63 - 1), 11},
+		{time.Duration(1<<63 - 8), 10},
+	} {
+		m := newMachine(tt.window, time.Second, 1, t0)
+		if got := len(m.buckets); got != tt.want {
+			t.Errorf("window %d: got %d buckets, want %d", tt.window, got, tt.want)
+		}
+		fail(&m, t0)
+		if m.counts.TotalFailures != 1 {
+			t.Errorf("window %d: got %+v after one failure", tt.window, m.counts)
+		}
+	}
+}
