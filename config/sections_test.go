@@ -75,6 +75,9 @@ func TestSectionErrorsAreLocated(t *testing.T) {
 		{"bad retry", "handlers:\n  p:\n    dlq:\n      retry: {max_attempts: 3, initial: 1s, max: 10ms}\n", "levee.yaml:4: handlers.p.dlq.retry"},
 		{"bad batch", "handlers:\n  p:\n    batch: {max_size: 0}\n", "levee.yaml:3: handlers.p.batch.max_size"},
 		{"bad propagator", "handlers:\n  p:\n    tracing: {propagators: [zipkin]}\n", "levee.yaml:3: handlers.p.tracing.propagators"},
+		// An empty section is checked as {} is, not built without a scheduler.
+		{"empty priority", "handlers:\n  p:\n    priority:\n", "levee.yaml:3: handlers.p.priority.scheduler: levee/priority: invalid option scheduler: a scheduler name is required"},
+		{"null fleet", "handlers:\n  p:\n    fleet: ~\n", "levee.yaml:3: handlers.p.fleet: needs ratelimit, breaker or both"},
 		{"missing schema file", "schemas:\n  t: missing.json\n", "levee.yaml:1: schemas:"},
 	}
 	for _, tt := range tests {

@@ -74,7 +74,12 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		if nonzero {
 			return d.errf(n, path, "is empty; set a value or remove the key for the default")
 		}
-		// An explicit null (or empty value) keeps the default.
+		// An explicit null (or empty value) keeps the default; a struct
+		// is then checked as `{}` would be, so `priority:` is the same
+		// error as `priority: {}`, not a section that skipped Validate.
+		if v.Kind() == reflect.Struct && v.CanAddr() {
+			return d.validate(n, path, v.Addr())
+		}
 		return nil
 	}
 	switch v.Kind() {
