@@ -190,11 +190,11 @@ func (c *Config) unusedWarnings() []string {
 func refHint(section, name string) string {
 	switch section {
 	case "schedulers":
-		return fmt.Sprintf("`priority: {scheduler: %s}`", name)
+		return fmt.Sprintf("`priority: {scheduler: %s}`", yamlName(name))
 	case "breakers":
-		return fmt.Sprintf("`breaker: {shared: %s}`", name)
+		return fmt.Sprintf("`breaker: {shared: %s}`", yamlName(name))
 	}
-	return "a reference to " + name
+	return "a reference to " + yamlName(name)
 }
 
 // aloneWarning returns the warning for a handler whose own breaker trips

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/levee-dev/levee/dlq"
@@ -298,7 +300,7 @@ func (c *Config) checkRef(sec Section, v any, r iconfig.Raw, path string) error 
 	defined := sortedKeys(c.shared[shared])
 	msg := fmt.Sprintf("%q is not defined in the %s section", ref, shared)
 	if len(defined) == 0 {
-		msg += fmt.Sprintf(" (the file has no %s; add `%s: {%s: {...}}`)", shared, shared, ref)
+		msg += fmt.Sprintf(" (the file has no %s; add `%s: {%s: {...}}`)", shared, shared, yamlName(ref))
 	} else {
 		msg += iconfig.DidYouMean(ref, defined) + " (defined: " + strings.Join(defined, ", ") + ")"
 	}
@@ -307,6 +309,18 @@ func (c *Config) checkRef(sec Section, v any, r iconfig.Raw, path string) error 
 
 // childLine returns the line of key inside the mapping raw, or the
 // section's line.
+// yamlName is name as a key or value in a hint: as it is when plain, else
+// double-quoted, so a name holding a newline or a quote keeps the problem
+// on one line and the hint valid YAML.
+func yamlName(name string) string {
+	if plainName.MatchString(name) {
+		return name
+	}
+	return strconv.Quote(name)
+}
+
+var plainName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
 func childLine(raw iconfig.Raw, key string) int {
 	if n := raw.Node; n != nil {
 		for i := 0; i+1 < len(n.Content); i += 2 {
