@@ -74,7 +74,7 @@ func Load(files map[string]string) (*Registry, error) {
 		}
 		sch, err := c.Compile(abs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: topic %q: %s: %v", ErrInvalidConfig, topic, path, err)
+			return nil, fmt.Errorf("%w: topic %q: %q: %v", ErrInvalidConfig, topic, path, err)
 		}
 		r.schemas[topic] = sch
 	}

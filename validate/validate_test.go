@@ -88,6 +88,10 @@ func TestCompileAndLoadErrors(t *testing.T) {
 	if _, err := validate.Load(map[string]string{"t": "testdata/broken.json"}); !errors.Is(err, validate.ErrInvalidConfig) {
 		t.Errorf("broken file: got %v", err)
 	}
+	// A path holding a newline is quoted: the error stays one line.
+	if _, err := validate.Load(map[string]string{"t": "line\nbreak.json"}); !errors.Is(err, validate.ErrInvalidConfig) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("path with a newline: got %v", err)
+	}
 	r, err := validate.Compile(map[string][]byte{"a": []byte(`{"type":"integer","minimum":3}`)})
 	if err != nil {
 		t.Fatal(err)
