@@ -1,7 +1,6 @@
 package dlqops_test
 
 import (
-	"strconv"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -14,7 +13,7 @@ import (
 // FuzzReplayMessage replays letters recorded from messages with any
 // metadata (forged control, failure and lineage keys, trace context): the
 // replay carries no control key and no failure key, its replay count is
-// the letter's plus one, its lineage names the letter, its payload is the
+// the letter's plus one (capped where dlq reads it back), its lineage names the letter, its payload is the
 // letter's byte for byte, and the old trace context moves under
 // levee_original_traceparent and levee_original_tracestate.
 func FuzzReplayMessage(f *testing.F) {
@@ -41,8 +40,9 @@ func FuzzReplayMessage(f *testing.F) {
 				t.Fatalf("the replay carries failure key %s: %v", k, md)
 			}
 		}
-		if n, err := strconv.Atoi(md[dlq.KeyReplayCount]); err != nil || n != dl.ReplayCount+1 {
-			t.Fatalf("replay count %q, want %d", md[dlq.KeyReplayCount], dl.ReplayCount+1)
+		// The count goes up by one and stays one dlq.ParseCount reads back.
+		if n, ok := dlq.ParseCount(md[dlq.KeyReplayCount]); !ok || n != min(dl.ReplayCount+1, 1<<30) {
+			t.Fatalf("replay count %q, want %d", md[dlq.KeyReplayCount], min(dl.ReplayCount+1, 1<<30))
 		}
 		if md[dlq.KeyReplayOf] != dl.ID || md[dlq.KeyOriginalUUID] != dl.OriginalUUID || out.UUID != "r" {
 			t.Fatalf("lineage %v, want replay of %s", md, dl.ID)
@@ -57,4 +57,19 @@ func FuzzReplayMessage(f *testing.F) {
 			t.Fatalf("levee_original_traceparent %q, want the letter's %q", md[levee.KeyOriginalTraceparent], tp)
 		}
 	})
+}
+
+// TestReplayCountFromStore: a record a store returns with a count no
+// letter carries (a tampered or foreign row: negative, past what dlq reads
+// back, the largest int) is replayed with a count dlq.ParseCount reads
+// back, not "-3" or one past it that the next dead letter would reset.
+func TestReplayCountFromStore(t *testing.T) {
+	for _, tt := range []struct{ stored, want int }{
+		{-4, 1}, {0, 1}, {6, 7}, {1 << 30, 1 << 30}, {1<<30 - 1, 1 << 30}, {int(^uint(0) >> 1), 1 << 30},
+	} {
+		out := dlqops.ReplayMessage(dlqops.Record{ID: "dl-1", ReplayCount: tt.stored}, "r", opsNow)
+		if n, ok := dlq.ParseCount(out.Metadata[dlq.KeyReplayCount]); !ok || n != tt.want {
+			t.Errorf("stored %d: replay count %q, want %d", tt.stored, out.Metadata[dlq.KeyReplayCount], tt.want)
+		}
+	}
 }

@@ -16,10 +16,15 @@ const (
 	keyTracestate  = "tracestate"
 )
 
+// maxReplayCount is the largest count dlq.ParseCount accepts.
+const maxReplayCount = 1 << 30
+
 // ReplayMessage builds the message that replays dl: a new UUID, the payload
 // byte for byte, the letter's metadata without the failure keys, the
 // transport's delivery count or the trace context, plus the lineage:
-// dlq.KeyReplayCount (dl.ReplayCount+1), dlq.KeyOriginalUUID, dlq.KeyReplayOf,
+// dlq.KeyReplayCount (dl.ReplayCount+1, a negative count taken as 0 and
+// the result capped at what dlq.ParseCount reads, whatever a store
+// returned), dlq.KeyOriginalUUID, dlq.KeyReplayOf,
 // dlq.KeyReplayedAt and the old trace context under levee.KeyOriginalTraceparent and
 // levee.KeyOriginalTracestate. The letter's levee.KeyDedupID is kept, or
 // set to its original UUID when it has none: the replay is the same
@@ -47,7 +52,7 @@ func ReplayMessage(dl Record, uuid string, now time.Time) *message.Message {
 	if md[levee.KeyDedupID] == "" && orig != "" {
 		md[levee.KeyDedupID] = orig // the identity when it was the UUID
 	}
-	md[dlq.KeyReplayCount] = strconv.Itoa(dl.ReplayCount + 1)
+	md[dlq.KeyReplayCount] = strconv.Itoa(min(max(dl.ReplayCount, 0), maxReplayCount-1) + 1)
 	md[dlq.KeyOriginalUUID] = orig
 	md[dlq.KeyReplayOf] = dl.ID
 	md[dlq.KeyReplayedAt] = dlq.FormatTime(now)
