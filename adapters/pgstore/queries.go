@@ -130,6 +130,9 @@ func scanLetter(row pgx.Row) (dlqops.Record, error) {
 		if err := json.Unmarshal(md, &dl.Metadata); err != nil {
 			return dl, fmt.Errorf("metadata of %q: %w", dl.ID, err)
 		}
+		if dl.Metadata == nil { // a JSON null: no metadata, as '{}'
+			dl.Metadata = map[string]string{}
+		}
 		pgescape.Unescape(dl.Metadata)
 	}
 	return dl, nil
