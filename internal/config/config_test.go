@@ -140,6 +140,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"inner:\n  bogus: 1\n", `f.yaml:2: inner.bogus: unknown key "bogus" (known keys: burst, enabled, names, rate, start, wait)`},
 		{"map:\n  x:\n    wait: -1s\n", `f.yaml:3: map.x.wait: "-1s" is negative`},
 		{"inner: 5\n", `f.yaml:1: inner: expected a mapping of keys, got "5"`},
+		// A connection string written at the wrong key is quoted with its
+		// password masked.
+		{"inner: nats://u:Sekr3t@h:4222\n", `f.yaml:1: inner: expected a mapping of keys, got "nats://u:xxxxx@h:4222"`},
+		{"inner:\n  wait: amqp://u:Sekr3t@h/\n", `f.yaml:2: inner.wait: "amqp://u:xxxxx@h/" is not a duration`},
+		{"inner:\n  burst: postgres://u:Sekr3t@h/db\n", `f.yaml:2: inner.burst: "postgres://u:xxxxx@h/db" is not an integer`},
+		{"inner:\n  rate: redis://:Sekr3t@h:6379/0\n", `f.yaml:2: inner.rate: "redis://:xxxxx@h:6379/0" is not a rate`},
 	}
 	for _, tt := range tests {
 		doc, err := Parse("f.yaml", []byte(tt.yaml), nil)

@@ -176,7 +176,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		return err
 	}
 	if nonzero && v.IsZero() {
-		return d.errf(n, path, "%q is not allowed: it must be set to a non-zero value (remove the key for the default)", s)
+		return d.errf(n, path, "%s is not allowed: it must be set to a non-zero value (remove the key for the default)", shown(s))
 	}
 	return nil
 }
@@ -197,19 +197,19 @@ func (d *decoder) scalar(n *yaml.Node, path string, v reflect.Value, kind, s str
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return d.errf(n, path, "%q is not a boolean (use true or false)", s)
+			return d.errf(n, path, "%s is not a boolean (use true or false)", shown(s))
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		i, err := strconv.ParseInt(s, 10, v.Type().Bits())
 		if err != nil {
-			return d.errf(n, path, "%q is not an integer", s)
+			return d.errf(n, path, "%s is not an integer", shown(s))
 		}
 		v.SetInt(i)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		i, err := strconv.ParseUint(s, 10, v.Type().Bits())
 		if err != nil {
-			return d.errf(n, path, "%q is not a non-negative integer", s)
+			return d.errf(n, path, "%s is not a non-negative integer", shown(s))
 		}
 		v.SetUint(i)
 	case reflect.Float32, reflect.Float64:
@@ -312,7 +312,7 @@ func parseNumber(s string) (float64, error) {
 	p, pct := strings.CutSuffix(t, "%")
 	f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%q is not a number (use e.g. 0.5 or 50%%)", s)
+		return 0, fmt.Errorf("%s is not a number (use e.g. 0.5 or 50%%)", shown(s))
 	}
 	if pct {
 		f /= 100
@@ -379,7 +379,7 @@ func describe(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
+		return shown(n.Value)
 	}
 	return "something else"
 }

@@ -6,7 +6,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/levee-dev/levee/internal/redact"
 )
+
+// shown is how an error quotes a value of the file: quoted, with any
+// credential in it (a URL's password) masked, since a value written at the
+// wrong key may be a connection string.
+func shown(s string) string { return strconv.Quote(redact.URL(s)) }
 
 // ParseDuration parses a Go duration ("250ms", "1m30s"). Negative durations
 // are rejected; "0" is zero.
@@ -14,10 +21,10 @@ func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (use e.g. 250ms, 5s, 1m)", s)
+		return 0, fmt.Errorf("%s is not a duration (use e.g. 250ms, 5s, 1m)", shown(s))
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("%q is negative; durations must be 0 or more", s)
+		return 0, fmt.Errorf("%s is negative; durations must be 0 or more", shown(s))
 	}
 	return d, nil
 }
@@ -31,18 +38,18 @@ func ParseRate(s string) (float64, error) {
 	num, per, hasPer := strings.Cut(s, "/")
 	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
 	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-		return 0, fmt.Errorf("%q is not a rate (use e.g. 200/s, 5/min)", s)
+		return 0, fmt.Errorf("%s is not a rate (use e.g. 200/s, 5/min)", shown(s))
 	}
 	if n < 0 {
-		return 0, fmt.Errorf("%q is negative; rates must be 0 or more", s)
+		return 0, fmt.Errorf("%s is negative; rates must be 0 or more", shown(s))
 	}
 	if n == 0 && nonzeroDigits(num) {
 		// Too small for a float64 (1e-400): not the pause 0 would be.
-		return 0, fmt.Errorf("%q is below the least rate, %g/s (one per 31 years); 0 pauses", s, MinRate)
+		return 0, fmt.Errorf("%s is below the least rate, %g/s (one per 31 years); 0 pauses", shown(s), MinRate)
 	}
 	if !hasPer {
 		if n != 0 && n < MinRate {
-			return 0, fmt.Errorf("%q is below the least rate, %g/s (one per 31 years); 0 pauses", s, MinRate)
+			return 0, fmt.Errorf("%s is below the least rate, %g/s (one per 31 years); 0 pauses", shown(s), MinRate)
 		}
 		return n, nil
 	}
@@ -59,16 +66,16 @@ func ParseRate(s string) (float64, error) {
 	default:
 		d, err := time.ParseDuration(strings.TrimSpace(per))
 		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("%q is not a rate: unknown unit %q (use s, min, h or a duration)", s, per)
+			return 0, fmt.Errorf("%s is not a rate: unknown unit %s (use s, min, h or a duration)", shown(s), shown(per))
 		}
 		unit = d
 	}
 	r := n / unit.Seconds()
 	if math.IsInf(r, 0) || math.IsNaN(r) {
-		return 0, fmt.Errorf("%q is not a finite rate", s)
+		return 0, fmt.Errorf("%s is not a finite rate", shown(s))
 	}
 	if n != 0 && r < MinRate {
-		return 0, fmt.Errorf("%q is below the least rate, %g/s (one per 31 years); 0 pauses", s, MinRate)
+		return 0, fmt.Errorf("%s is below the least rate, %g/s (one per 31 years); 0 pauses", shown(s), MinRate)
 	}
 	return r, nil
 }
@@ -103,10 +110,10 @@ func ParsePercent(s string) (float64, error) {
 		f, err = strconv.ParseFloat(s, 64)
 	}
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%q is not a percentage (use e.g. 10%%)", s)
+		return 0, fmt.Errorf("%s is not a percentage (use e.g. 10%%)", shown(s))
 	}
 	if f < 0 || f > 1 {
-		return 0, fmt.Errorf("%q is out of range; a percentage is between 0%% and 100%%", s)
+		return 0, fmt.Errorf("%s is out of range; a percentage is between 0%% and 100%%", shown(s))
 	}
 	return f, nil
 }
