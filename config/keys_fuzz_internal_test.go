@@ -16,26 +16,11 @@ import (
 
 	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/internal/fleet"
+	"github.com/levee-dev/levee/internal/testkit"
 )
 
-// hostileValues are the scalars FuzzKeys sets keys to: every field type's
-// edge (negative, zero, huge, overflowing, NaN and infinities, a duration
-// or rate past int64, an empty rate), the wrong type (a list, a map, a
-// tag), YAML's own spellings (null, aliases, anchors) and variables.
-var hostileValues = []string{
-	"0", "-1", "1", "3", "-0", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
-	"2147483648", "4294967296", "1e308", "-1e308", "1e400", "1e-320", ".nan", ".inf", "-.inf", "NaN",
-	"0x7fffffff", "0o17", "1_000", "~", "null", "true", "false", "''", `""`, "' '",
-	"1ns", "-1s", "0s", "1s1", "1.5h", "2562047h", "2562048h", "9999999999999999999h", "1e9h", "1µs", "1d",
-	"10/s", "-1/s", "0/s", "1e308/s", "1e-320/s", "NaN/s", "inf/s", "5/min", "1/0s", "/s", "1/", "1//s", "1/s/s", "1/-1s",
-	"10%", "-10%", "0%", "100%", "150%", "NaN%", "1e400%", "%", "%%", "0.5",
-	"[1, 2]", "{a: 1}", "[]", "{}", "&a 1", "!!binary aGVsbG8=", "!!int 1.5", "!!float x", "!!str 5", "!!map {}",
-	"${X}", "${X:-1s}", "${X:-}", "${", "${}", "$${X}",
-	"shared", "local", "wait", "reject", "memory", "redis", "postgres", "tracecontext", "[tracecontext, baggage, b3]",
-	"{metadata: k}", "{metadata: ''}", "{json_pointer: /id}", "{json_pointer: '~2'}", "{metadata: k, json_pointer: /a}",
-	"{a: {rate: 1/s}}", "{'': {rate: 1/s}}", `"\x00"`, `"\xff\xfe"`, `"\uFFFE"`, `"a\tb"`, `"line\nbreak"`,
-	"redis://127.0.0.1:1/0", "postgres://127.0.0.1:1/x", "::", "s", "b", "h",
-}
+// hostileValues are the scalars FuzzKeys sets keys to.
+var hostileValues = testkit.HostileYAMLValues
 
 // fuzzKeyPaths lists every key a levee.yaml may hold (every leaf of every
 // section, from sectionDefaults, and the sections themselves), the
