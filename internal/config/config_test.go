@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -217,4 +218,40 @@ func FuzzParse(f *testing.F) {
 		var m map[string]Raw
 		_ = doc.Decode(&m)
 	})
+}
+
+// quoting is a section whose Validate quotes its value, as a transport's
+// does for an unknown kind.
+type quoting struct {
+	Kind string `yaml:"kind"`
+}
+
+func (q quoting) Validate() error {
+	return errors.Join(Field("kind", fmt.Errorf("unknown kind %q", q.Kind)), fmt.Errorf("section %q is wrong", q.Kind))
+}
+
+// TestValidateErrorsMaskValues: a Validate error that quotes a value of the
+// section (a connection string written as the kind) shows it with its
+// password masked, whether the decoder (first problem) or LocateAll
+// (every problem) locates it.
+func TestValidateErrorsMaskValues(t *testing.T) {
+	doc, err := Parse("f.yaml", []byte("s:\n  kind: redis://:Sekr3t@h:6379/0\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top struct {
+		S quoting `yaml:"s"`
+	}
+	err = doc.Decode(&top)
+	if err == nil || strings.Contains(err.Error(), "Sekr3t") || !strings.Contains(err.Error(), "redis://:xxxxx@h:6379/0") {
+		t.Errorf("Decode: got %v, want the kind with its password masked", err)
+	}
+	var m map[string]Raw
+	if err := doc.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	all := m["s"].LocateAll(quoting{Kind: "redis://:Sekr3t@h:6379/0"}.Validate())
+	if strings.Contains(all.Error(), "Sekr3t") || strings.Count(all.Error(), "xxxxx") != 2 {
+		t.Errorf("LocateAll: got %v, want both problems with the password masked", all)
+	}
 }

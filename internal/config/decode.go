@@ -345,9 +345,9 @@ func (d *decoder) validate(n *yaml.Node, path string, ptr reflect.Value) error {
 		if at == nil {
 			at = n
 		}
-		return &Error{File: d.file, Line: at.Line, Path: join(path, fe.Key), Err: fe.Err, validated: &path}
+		return &Error{File: d.file, Line: at.Line, Path: join(path, fe.Key), Err: masked(fe.Err, n), validated: &path}
 	}
-	return &Error{File: d.file, Line: n.Line, Path: path, Err: err, validated: &path}
+	return &Error{File: d.file, Line: n.Line, Path: path, Err: masked(err, n), validated: &path}
 }
 
 // find returns the value node at a dotted key path below n, or nil.

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/levee-dev/levee/internal/redact"
 )
 
 // LocateAll locates every problem of err, a section's Validate error, in
@@ -71,7 +73,32 @@ func (r Raw) locate(err error, nearest bool) error {
 				}
 			}
 		}
-		return &Error{File: r.File, Line: line, Path: join(r.Path, fe.Key), Err: fe.Err}
+		return &Error{File: r.File, Line: line, Path: join(r.Path, fe.Key), Err: masked(fe.Err, n)}
 	}
-	return &Error{File: r.File, Line: line, Path: r.Path, Err: err}
+	return &Error{File: r.File, Line: line, Path: r.Path, Err: masked(err, n)}
+}
+
+// masked returns err, a Validate error of the section at n, with the
+// credentials of every value under n hidden: a Validate method may quote
+// a value, and a connection string may be written at any key (a URL as a
+// transport's kind).
+func masked(err error, n *yaml.Node) error {
+	var values []string
+	seen := map[*yaml.Node]bool{}
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil || seen[n] {
+			return
+		}
+		seen[n] = true
+		if n.Kind == yaml.ScalarNode && n.Value != "" {
+			values = append(values, n.Value)
+		}
+		walk(n.Alias)
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return redact.Error(err, values...)
 }
