@@ -1,7 +1,11 @@
 package config_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,12 +32,19 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(yamlBomb()))
+	f.Add([]byte("base: &b {timeout: 1s}\nhandlers: {h: {<<: *b}}"))
 	env := func(string) (string, bool) { return "", false }
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := config.Parse("fuzz.yaml", data, env, nil)
 		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
+			if !errors.Is(err, config.ErrInvalidConfig) {
+				t.Fatalf("error does not wrap ErrInvalidConfig: %v", err)
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "fuzz.yaml:") || len(line) == len("fuzz.yaml:") {
+					t.Fatalf("problem %q does not name the file\nwhole error:\n%v", line, err)
+				}
 			}
 			return
 		}
@@ -89,4 +100,45 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("Close: %v", err)
 		}
 	})
+}
+
+// yamlBomb is a file whose aliases of aliases expand to nine to the tenth
+// values.
+func yamlBomb() string {
+	bomb, prev := "handlers: {h: {dlq: {}}}\nx0: &x0 [a, a, a, a, a, a, a, a, a]\n", "x0"
+	for i := 1; i < 10; i++ {
+		n := "x" + strconv.Itoa(i)
+		bomb += n + ": &" + n + " [" + strings.TrimSuffix(strings.Repeat("*"+prev+", ", 9), ", ") + "]\n"
+		prev = n
+	}
+	return bomb
+}
+
+// TestHostileFilesBounded loads files built to exhaust a loader: a YAML
+// bomb, nesting past yaml.v3's depth limit (flow and block), a megabyte
+// value, a syntax error below a megabyte of valid lines. Each is an error
+// that names the file and a line, and a problem quoting the long value
+// stays short. (Too large to be FuzzParse seeds: mutating them would slow
+// every fuzzing run.)
+func TestHostileFilesBounded(t *testing.T) {
+	var big strings.Builder
+	big.WriteString("x:\n")
+	for range 20000 {
+		big.WriteString("  - [a, b, c, d]\n")
+	}
+	big.WriteString(" bad: [\n")
+	for _, tt := range []struct{ name, file, want string }{
+		{"bomb", yamlBomb(), "fuzz.yaml:1: the file's aliases (*name) expand it to more than 100000 values"},
+		{"deep flow", "handlers: " + strings.Repeat("[", 20000) + strings.Repeat("]", 20000), "fuzz.yaml:1: invalid YAML: exceeded max depth"},
+		{"deep mapping", "handlers: " + strings.Repeat("{a: ", 20000) + "1" + strings.Repeat("}", 20000), "fuzz.yaml:1: invalid YAML: exceeded max depth"},
+		{"long value", "handlers: {h: {timeout: " + strings.Repeat("9", 1<<20) + "}}", `fuzz.yaml:1: handlers.h.timeout: "999`},
+		{"error at the end", big.String(), "fuzz.yaml:20002: invalid YAML:"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse("fuzz.yaml", []byte(tt.file), nil, nil)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || len(err.Error()) > 1000 {
+				t.Fatalf("got %.300v (%d bytes)\nwant prefix %s, at most 1000 bytes", err, len(fmt.Sprint(err)), tt.want)
+			}
+		})
+	}
 }

@@ -147,6 +147,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"inner:\n  wait: amqp://u:Sekr3t@h/\n", `f.yaml:2: inner.wait: "amqp://u:xxxxx@h/" is not a duration`},
 		{"inner:\n  burst: postgres://u:Sekr3t@h/db\n", `f.yaml:2: inner.burst: "postgres://u:xxxxx@h/db" is not an integer`},
 		{"inner:\n  rate: redis://:Sekr3t@h:6379/0\n", `f.yaml:2: inner.rate: "redis://:xxxxx@h:6379/0" is not a rate`},
+		// A long value is cut, with its length.
+		{"inner:\n  wait: " + strings.Repeat("9", 1<<20) + "\n", `f.yaml:2: inner.wait: "` + strings.Repeat("9", 200) + `"… (1048576 bytes) is not a duration`},
 	}
 	for _, tt := range tests {
 		doc, err := Parse("f.yaml", []byte(tt.yaml), nil)

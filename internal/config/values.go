@@ -6,14 +6,29 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/levee-dev/levee/internal/redact"
 )
 
 // shown is how an error quotes a value of the file: quoted, with any
 // credential in it (a URL's password) masked, since a value written at the
-// wrong key may be a connection string.
-func shown(s string) string { return strconv.Quote(redact.URL(s)) }
+// wrong key may be a connection string, and a long one cut at maxShown
+// bytes with its length, so one problem stays one readable line.
+func shown(s string) string {
+	s = redact.URL(s)
+	if len(s) <= maxShown {
+		return strconv.Quote(s)
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
+}
+
+// maxShown bounds the bytes of a value an error quotes.
+const maxShown = 200
 
 // ParseDuration parses a Go duration ("250ms", "1m30s"). Negative durations
 // are rejected; "0" is zero.
