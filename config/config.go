@@ -304,7 +304,7 @@ func (c *Config) checkRef(sec Section, v any, r iconfig.Raw, path string) error 
 	} else {
 		msg += iconfig.DidYouMean(ref, defined) + " (defined: " + strings.Join(defined, ", ") + ")"
 	}
-	return &iconfig.Error{File: c.file, Line: childLine(r, refKey), Path: path + "." + refKey, Err: errors.New(msg)}
+	return &iconfig.Error{File: c.file, Line: childLine(r, refKey), Path: path + "." + refKey, Err: r.Masked(errors.New(msg))}
 }
 
 // childLine returns the line of key inside the mapping raw, or the

@@ -175,12 +175,16 @@ func FuzzKeys(f *testing.F) {
 	})
 }
 
-// checkLocated fails unless err wraps ErrInvalidConfig and each of its
-// lines names the file and a line of src.
+// checkLocated fails unless err wraps ErrInvalidConfig, shows no
+// password of a URL, and each of its lines names the file and a line of
+// src.
 func checkLocated(t *testing.T, src string, err error) {
 	t.Helper()
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("error does not wrap ErrInvalidConfig: %v\n%s", err, src)
+	}
+	if strings.Contains(err.Error(), ":Sekr3t@") {
+		t.Fatalf("error shows a URL's password: %v\n%s", err, src)
 	}
 	n := yamlLines(src)
 	for _, line := range strings.Split(err.Error(), "\n") {

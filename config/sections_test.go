@@ -286,3 +286,18 @@ func TestDLQMaxDeferred(t *testing.T) {
 		t.Fatalf("got %v, want the negative max_deferred located", err)
 	}
 }
+
+// TestErrorsMaskPasswords: a connection string written where a name or a
+// path goes (a shared breaker, a schema file) is quoted in the error with
+// its password masked.
+func TestErrorsMaskPasswords(t *testing.T) {
+	for _, y := range []string{
+		"handlers:\n  p:\n    breaker: {shared: 'amqp://u:Sekr3t@h:5672/'}\n",
+		"schemas:\n  t: postgres://u:Sekr3t@h:5432/db\n",
+	} {
+		_, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+		if err == nil || strings.Contains(err.Error(), "Sekr3t") || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("%q: got %v, want an error with the password masked", y, err)
+		}
+	}
+}

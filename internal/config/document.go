@@ -250,5 +250,12 @@ func (r Raw) Decode(v any) error {
 
 // Errorf returns an error located at the section.
 func (r Raw) Errorf(format string, args ...any) error {
-	return &Error{File: r.File, Line: r.Line(), Path: r.Path, Err: fmt.Errorf(format, args...)}
+	return &Error{File: r.File, Line: r.Line(), Path: r.Path, Err: r.Masked(fmt.Errorf(format, args...))}
 }
+
+// Masked returns err, a problem of the section, with the credentials of
+// every value in the section hidden from its message (a URL's password),
+// since a problem may quote a value and a connection string may be written
+// at any key. Errorf and the errors of Decode's Validate calls are masked
+// already.
+func (r Raw) Masked(err error) error { return masked(err, r.Node) }
