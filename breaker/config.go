@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	levcfg "github.com/levee-dev/levee/internal/config"
@@ -151,7 +152,11 @@ func (c Config) Validate() error {
 		rest := c
 		rest.Shared = ""
 		if rest != (Config{}) {
-			return levcfg.Field("shared", errors.New("a shared breaker takes its settings from breakers."+c.Shared+"; remove the other keys"))
+			name := c.Shared
+			if q := strconv.Quote(name); q != `"`+name+`"` {
+				name = q // a newline or a quote in the name: the problem stays one line
+			}
+			return levcfg.Field("shared", errors.New("a shared breaker takes its settings from breakers."+name+"; remove the other keys"))
 		}
 		return nil
 	}

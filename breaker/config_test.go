@@ -108,6 +108,7 @@ breaker:
 		{"negative duration", "breaker:\n  open_for: -1s\n", "levee.yaml:2: breaker.open_for:"},
 		{"unknown key", "breaker:\n  opn_for: 1s\n", "opn_for"},
 		{"shared with settings", "breaker:\n  shared: gw\n  open_for: 1s\n", "breaker.shared: a shared breaker takes its settings from breakers.gw"},
+		{"shared name with a newline", "breaker:\n  shared: \"g\\nw\"\n  open_for: 1s\n", `breaker.shared: a shared breaker takes its settings from breakers."g\nw"; remove the other keys`},
 		{"zero probes explicit", "breaker:\n  half_open_probes: -1\n", "breaker.half_open_probes:"},
 		{"huge probes", "breaker:\n  half_open_probes: 5000000000\n", "breaker.half_open_probes: must be between 1 and 4294967295"},
 	}
