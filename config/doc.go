@@ -12,8 +12,10 @@
 // ("250ms"), rates are "200/s" or "5/min", percentages "10%". Unknown keys
 // are rejected (with a suggestion for a likely misspelling), an explicit
 // zero is rejected wherever the Go option rejects it (leave the key out
-// for the default), and every error wraps ErrInvalidConfig and names the
-// file, the line and the key path. Loading does not stop at the first
+// for the default), an empty section (`dlq:`, `dlq: ~`) is the same as
+// `{}` and checked as it is, and every error wraps ErrInvalidConfig and
+// names the file, the line and the key path; a value it quotes is cut to
+// 200 bytes, with a URL's password masked. Loading does not stop at the first
 // problem: the error lists every one, a line each, sorted by line:
 //
 //	levee.yaml:14: handlers.payments.timeout: "3x" is not a duration

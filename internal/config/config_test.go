@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +257,17 @@ func TestValidateErrorsMaskValues(t *testing.T) {
 	all := m["s"].LocateAll(quoting{Kind: "redis://:Sekr3t@h:6379/0"}.Validate())
 	if strings.Contains(all.Error(), "Sekr3t") || strings.Count(all.Error(), "xxxxx") != 2 {
 		t.Errorf("LocateAll: got %v, want both problems with the password masked", all)
+	}
+}
+
+// TestShownLimitDocumented: package config's doc states how much of a
+// value an error quotes.
+func TestShownLimitDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../config/doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "cut to\n// " + strconv.Itoa(maxShown) + " bytes"; !strings.Contains(string(doc), want) {
+		t.Errorf("config/doc.go does not say %q", want)
 	}
 }
