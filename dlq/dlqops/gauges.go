@@ -17,7 +17,9 @@ import (
 //   - levee.dlq.group.dead_letters {group, status}: letters per status;
 //   - levee.dlq.group.new_in_window {group}: arrivals in the window;
 //   - levee.dlq.group.oldest_age {group} (s): age of the oldest letter still
-//     new, only for groups with one.
+//     new, only for groups with one;
+//   - levee.dlq.group.age {group} (s): time since the group's first letter
+//     (its FirstSeen), whatever its letters' status.
 //
 // The alert rules in docs/alerts/levee-dlq.rules.yml read them. A
 // GroupGauges is safe for concurrent use; Close unregisters the callback.
@@ -103,6 +105,11 @@ func NewGroupGauges(store Store, opts ...Option) (*GroupGauges, error) {
 	if err != nil {
 		return nil, err
 	}
+	age, err := m.Float64ObservableGauge(telemetry.Name("dlq", "group.age"), metric.WithUnit(telemetry.UnitSeconds),
+		metric.WithDescription("Time since the first dead letter of the failure group (its first-seen time in the store)."))
+	if err != nil {
+		return nil, err
+	}
 	g := &GroupGauges{store: store, cfg: c}
 	g.reg, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		groups, now, err := g.groups(ctx)
@@ -121,9 +128,12 @@ func NewGroupGauges(store Store, opts ...Option) (*GroupGauges, error) {
 			if !gr.OldestNew.IsZero() {
 				o.ObserveFloat64(oldest, max(0, now.Sub(gr.OldestNew).Seconds()), metric.WithAttributes(a))
 			}
+			if !gr.FirstSeen.IsZero() {
+				o.ObserveFloat64(age, max(0, now.Sub(gr.FirstSeen).Seconds()), metric.WithAttributes(a))
+			}
 		}
 		return nil
-	}, total, inWindow, oldest)
+	}, total, inWindow, oldest, age)
 	if err != nil {
 		return nil, err
 	}

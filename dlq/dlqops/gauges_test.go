@@ -76,12 +76,14 @@ func TestGroupGauges(t *testing.T) {
 		"levee.dlq.group.dead_letters{g1,archived}": 0,
 		"levee.dlq.group.new_in_window{g1}":         1, // only "2" failed in the last 5 minutes
 		"levee.dlq.group.oldest_age{g1}":            600,
+		"levee.dlq.group.age{g1}":                   600,
 		// g2 and g3 fold into "other"
 		"levee.dlq.group.dead_letters{other,new}":      1,
 		"levee.dlq.group.dead_letters{other,replayed}": 0,
 		"levee.dlq.group.dead_letters{other,archived}": 1,
 		"levee.dlq.group.new_in_window{other}":         2,
 		"levee.dlq.group.oldest_age{other}":            180,
+		"levee.dlq.group.age{other}":                   180, // the earlier first letter of g2 and g3 (g3's, at 7m)
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -97,7 +99,7 @@ func TestGroupGauges(t *testing.T) {
 	}
 	now = now.Add(30 * time.Second)
 	got = opsGaugeValues(t, rd)
-	if got["levee.dlq.group.dead_letters{g1,new}"] != 2 || got["levee.dlq.group.oldest_age{g1}"] != 630 {
+	if got["levee.dlq.group.dead_letters{g1,new}"] != 2 || got["levee.dlq.group.oldest_age{g1}"] != 630 || got["levee.dlq.group.age{g1}"] != 630 {
 		t.Errorf("cached: got %v", got)
 	}
 	now = now.Add(time.Minute)
