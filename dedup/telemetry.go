@@ -35,15 +35,17 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 		return nil, nil
 	}
 	m := telemetry.Meter(mp)
-	defs := [numCounters][2]string{
-		{metricDuplicates, "Duplicates acked without running the handler."},
-		{metricWaited, "Messages deferred because another delivery held their identity's claim."},
-		{metricLeaseExpiries, "Claims taken over after the previous claim's lease expired (a crash, or a handler outliving the lease)."},
-		{metricStoreErrors, "Store calls that failed (claim: the message was deferred; done or release: logged)."},
+	// name, unit, description: the store errors count failed calls (a
+	// message may make several), the others messages.
+	defs := [numCounters][3]string{
+		{metricDuplicates, telemetry.UnitMessages, "Duplicates acked without running the handler."},
+		{metricWaited, telemetry.UnitMessages, "Messages deferred because another delivery held their identity's claim."},
+		{metricLeaseExpiries, telemetry.UnitMessages, "Claims taken over after the previous claim's lease expired (a crash, or a handler outliving the lease)."},
+		{metricStoreErrors, "{error}", "Store calls that failed (claim: the message was deferred; done or release: logged)."},
 	}
 	ins := &instruments{}
 	for i, def := range defs {
-		c, err := m.Int64Counter(def[0], metric.WithUnit(telemetry.UnitMessages), metric.WithDescription(def[1]))
+		c, err := m.Int64Counter(def[0], metric.WithUnit(def[1]), metric.WithDescription(def[2]))
 		if err != nil {
 			return nil, err
 		}
