@@ -77,7 +77,8 @@ type Fleet struct {
 	// waits on (the one whose last message finished longest ago, found in
 	// constant time), and when messages wait on every key a new key uses
 	// FallbackKey. A missing value or one longer than MaxKeyLen uses
-	// FallbackKey.
+	// FallbackKey. Each use of FallbackKey is counted in
+	// levee.ratelimit.key.fallbacks (reason missing, invalid or overflow).
 	PerKeyRate     float64
 	PerKeyBurst    int
 	PerKeyMetadata string
@@ -174,25 +175,32 @@ type fleetGrant struct {
 }
 
 // take takes a per-key fleet token (if any) and a fleet token; undo gives
-// back what was granted when a later step refuses the message.
-func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait time.Duration, wait bool) (fleetGrant, error) {
-	var g fleetGrant
+// back what was granted when a later step refuses the message. why says
+// why the message used the per-key fallback key (fbNone when it did not),
+// for levee.ratelimit.key.fallbacks.
+func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait time.Duration, wait bool) (g fleetGrant, why fallbackReason, err error) {
 	if fl.keys != nil {
 		key := msg.Metadata.Get(fl.meta)
-		if len(key) > MaxKeyLen {
-			key = FallbackKey
+		switch {
+		case key == "":
+			why = fbMissing
+		case len(key) > MaxKeyLen:
+			key, why = FallbackKey, fbInvalid
 		}
 		// held while the message waits, so new keys cannot evict it
-		e, _ := fl.keys.Acquire(key)
+		e, overflowed := fl.keys.Acquire(key)
 		if e == nil {
-			return g, ErrClosed
+			return g, why, ErrClosed
+		}
+		if overflowed {
+			why = fbOverflow
 		}
 		kp := e.Pool()
 		t0 := startOf(wait, float64(maxWait))
 		r := kp.Take(ctx, maxWait, wait)
 		fl.keys.Release(e)
 		if !r.OK() {
-			return g, fleetErr(ctx, r, wait)
+			return g, why, fleetErr(ctx, r, wait)
 		}
 		if r.Status == fleet.Granted {
 			g.kp = kp
@@ -203,10 +211,10 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 	r := fl.pool.Take(ctx, maxWait, wait)
 	if !r.OK() {
 		fl.undo(g)
-		return fleetGrant{}, fleetErr(ctx, r, wait)
+		return fleetGrant{}, why, fleetErr(ctx, r, wait)
 	}
 	g.main = r.Status == fleet.Granted
-	return g, nil
+	return g, why, nil
 }
 
 func (fl *fleetLimit) undo(g fleetGrant) {

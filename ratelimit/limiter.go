@@ -220,14 +220,19 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			start = time.Now()
 		}
 		var (
-			err error
-			fg  fleetGrant
+			err     error
+			fg      fleetGrant
+			fleetFB fallbackReason
 		)
 		bound := l.waitBound(ctx)
 		if l.fleet != nil {
 			// max_wait bounds the fleet's wait and the local ones together
 			t0 := startOf(wait, bound)
-			if fg, err = l.fleet.take(ctx, msg, time.Duration(bound), wait); err != nil {
+			fg, fleetFB, err = l.fleet.take(ctx, msg, time.Duration(bound), wait)
+			if err != nil {
+				if fleetFB != fbNone {
+					l.noteFallback(&attrs, msg, fleetFB, nil)
+				}
 				l.noteRejected(ctx, &attrs, msg, err)
 				return nil, err
 			}
@@ -240,10 +245,16 @@ func (l *Limiter) Middleware(next message.HandlerFunc) message.HandlerFunc {
 			if why == fbNone {
 				why = why2
 			}
+			if why == fbNone {
+				why = fleetFB // one count per pass: the local key's reason, else the fleet key's
+			}
 			if why != fbNone {
 				l.noteFallback(&attrs, msg, why, pv)
 			}
 		} else {
+			if fleetFB != fbNone {
+				l.noteFallback(&attrs, msg, fleetFB, nil)
+			}
 			_, _, err = l.takeWithin(l.b, ctx, wait, bound)
 		}
 		if err != nil {
@@ -302,7 +313,8 @@ func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.H
 			bound = l.waitBound(msg.Context())
 			t0 := startOf(wait, bound)
 			var err error
-			if fg, err = l.fleet.take(msg.Context(), msg, time.Duration(bound), wait); err != nil {
+			// no metrics here: the fallback reason is not counted
+			if fg, _, err = l.fleet.take(msg.Context(), msg, time.Duration(bound), wait); err != nil {
 				return nil, err
 			}
 			bound = leftOf(bound, t0)
