@@ -1,17 +1,14 @@
 package config_test
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/config"
 )
 
 // TestDedupDeferralsInDLQCounters: a duplicate that arrives while the
@@ -26,20 +23,8 @@ import (
 // done identity is acked without running (levee.dedup.duplicates).
 func TestDedupDeferralsInDLQCounters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reader := sdkmetric.NewManualReader()
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		defer func() { _ = mp.Shutdown(context.Background()) }()
 		y := "handlers:\n  h:\n    metrics: true\n    dlq: {topic: d, max_hold: 2s}\n    dedup: {key: {metadata: id}, lease: 1m}\n"
-		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub := &dlqRecorder{msgs: map[string][]*message.Message{}}
-		a, err := config.Build(cfg, config.Deps{MeterProvider: mp, Publisher: pub})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = a.Close() }()
+		a, reader := buildMetered(t, y)
 		calls := 0
 		h := a.Stack("h").Middleware(func(*message.Message) ([]*message.Message, error) {
 			calls++

@@ -57,6 +57,27 @@ func (p *dlqRecorder) Publish(topic string, msgs ...*message.Message) error {
 
 func (p *dlqRecorder) Close() error { return nil }
 
+// buildMetered builds a levee.yaml's handlers with metrics read by the
+// returned reader and dead letters kept by a dlqRecorder. The Applied and
+// the meter provider are closed when the test ends.
+func buildMetered(t *testing.T, yaml string) (*config.Applied, *sdkmetric.ManualReader) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	cfg, err := config.Parse("levee.yaml", []byte(yaml), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &dlqRecorder{msgs: map[string][]*message.Message{}}
+	a, err := config.Build(cfg, config.Deps{MeterProvider: mp, Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a, reader
+}
+
 // points flattens a collection: metric name, then the attributes listed
 // (in order, "-" when absent), to the counter's value, the histogram's
 // count, or the gauge's value.

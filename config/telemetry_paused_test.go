@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -9,9 +8,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-
-	"github.com/levee-dev/levee/config"
 )
 
 // TestPausedCountsOnlyTheBreakersOwnWait pins what docs/TELEMETRY.md says
@@ -22,20 +18,8 @@ import (
 // message is held because the breaker is open, but not counted as paused.
 func TestPausedCountsOnlyTheBreakersOwnWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reader := sdkmetric.NewManualReader()
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		defer func() { _ = mp.Shutdown(context.Background()) }()
 		y := "handlers:\n  h:\n    metrics: true\n    dlq: {topic: d, max_hold: 5s, retry: {max_attempts: 1}}\n    breaker: {consecutive_failures: 1, open_for: 1s, max_hold: 200ms}\n"
-		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub := &dlqRecorder{msgs: map[string][]*message.Message{}}
-		a, err := config.Build(cfg, config.Deps{MeterProvider: mp, Publisher: pub})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = a.Close() }()
+		a, reader := buildMetered(t, y)
 		down := true
 		h := a.Stack("h").Middleware(func(*message.Message) ([]*message.Message, error) {
 			if down {

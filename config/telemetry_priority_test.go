@@ -1,16 +1,13 @@
 package config_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"testing/synctest"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/config"
 )
 
 // TestPriorityInvalidCountsEachPass: levee.priority.invalid counts each
@@ -20,20 +17,8 @@ import (
 // docs/TELEMETRY.md says.
 func TestPriorityInvalidCountsEachPass(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		reader := sdkmetric.NewManualReader()
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		defer func() { _ = mp.Shutdown(context.Background()) }()
 		y := "schedulers:\n  s: {slots: 1}\nhandlers:\n  h:\n    metrics: true\n    dlq: {topic: d, retry: {max_attempts: 3, initial: 10ms, max: 10ms}}\n    priority: {scheduler: s}\n"
-		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub := &dlqRecorder{msgs: map[string][]*message.Message{}}
-		a, err := config.Build(cfg, config.Deps{MeterProvider: mp, Publisher: pub})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = a.Close() }()
+		a, reader := buildMetered(t, y)
 		h := a.Stack("h").Middleware(func(*message.Message) ([]*message.Message, error) { return nil, errors.New("down") })
 		m := message.NewMessage("m", nil)
 		m.Metadata.Set(levee.KeyPriority, "high")
