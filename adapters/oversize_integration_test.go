@@ -117,6 +117,34 @@ func oversizeService(t *testing.T, yaml string, calls *atomic.Int64) (*service.S
 
 const natsOversizeYAML = "transport: {kind: nats, concurrency: 1, ack_deadline: 30s, nats: {url: %q}}\nhandlers:\n  h:\n    dlq: {}\n"
 
+// awaitCoreLetter waits up to d for a dead letter, acks it, and checks that
+// it is msg (UUID, payload and producer metadata byte for byte) with want
+// among Levee's keys.
+func awaitCoreLetter(t *testing.T, letters <-chan *message.Message, d time.Duration, calls *atomic.Int64, msg *message.Message, want map[string]string) *message.Message {
+	t.Helper()
+	var l *message.Message
+	select {
+	case l = <-letters:
+		l.Ack()
+	case <-time.After(d):
+		t.Fatalf("no dead letter after %s (handler called %d times)", d, calls.Load())
+	}
+	if !bytes.Equal(l.Payload, msg.Payload) || l.UUID != msg.UUID {
+		t.Errorf("letter %s of %d bytes, want the message %s of %d bytes", l.UUID, len(l.Payload), msg.UUID, len(msg.Payload))
+	}
+	for k, v := range msg.Metadata {
+		if l.Metadata[k] != v {
+			t.Errorf("letter's %s = %q, want the producer's %q", k, l.Metadata[k], v)
+		}
+	}
+	for k, w := range want {
+		if got := l.Metadata[k]; got != w {
+			t.Errorf("letter's %s = %q, want %q", k, got, w)
+		}
+	}
+	return l
+}
+
 // TestNATSDeadLetterNearMaxPayload: a message 300 bytes under the server's
 // max_payload, with ordinary producer metadata, whose handler fails
 // permanently, is dead-lettered: the letter keeps the payload and the
@@ -130,29 +158,10 @@ func TestNATSDeadLetterNearMaxPayload(t *testing.T) {
 	if err := svc.Transport.Publisher.Publish(topic, msg); err != nil {
 		t.Fatal(err)
 	}
-	var l *message.Message
-	select {
-	case l = <-letters:
-		l.Ack()
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no dead letter after 20s (handler called %d times)", calls.Load())
-	}
-	if !bytes.Equal(l.Payload, msg.Payload) || l.UUID != msg.UUID {
-		t.Errorf("letter %s of %d bytes, want the message %s of %d bytes", l.UUID, len(l.Payload), msg.UUID, len(msg.Payload))
-	}
-	for k, v := range msg.Metadata {
-		if l.Metadata[k] != v {
-			t.Errorf("letter's %s = %q, want the producer's %q", k, l.Metadata[k], v)
-		}
-	}
-	for k, want := range map[string]string{
+	l := awaitCoreLetter(t, letters, 20*time.Second, &calls, msg, map[string]string{
 		dlq.KeyOriginalTopic: topic, dlq.KeyHandler: "h", dlq.KeyErrorClass: string(levee.ClassPermanent),
 		dlq.KeyError: "card declined by the issuer", dlq.KeyCompacted: dlq.CompactedCore,
-	} {
-		if got := l.Metadata[k]; got != want {
-			t.Errorf("letter's %s = %q, want %q", k, got, want)
-		}
-	}
+	})
 	if len(l.Metadata[dlq.KeyFingerprint]) != 16 {
 		t.Errorf("letter's fingerprint %q, want 16 hex digits", l.Metadata[dlq.KeyFingerprint])
 	}

@@ -106,29 +106,10 @@ func TestKafkaDeadLetterNearMaxMessageBytes(t *testing.T) {
 	if s := batches.of(topic); len(s) != 1 || s[0] != kafkaMaxMessageBytes-300 {
 		t.Fatalf("batches %v, want one of %d bytes", s, kafkaMaxMessageBytes-300)
 	}
-	var l *message.Message
-	select {
-	case l = <-letters:
-		l.Ack()
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no dead letter after 30s (handler called %d times)", calls.Load())
-	}
-	if !bytes.Equal(l.Payload, near.Payload) || l.UUID != near.UUID {
-		t.Errorf("letter %s of %d bytes, want the message %s of %d bytes", l.UUID, len(l.Payload), near.UUID, len(near.Payload))
-	}
-	for k, v := range near.Metadata {
-		if l.Metadata[k] != v {
-			t.Errorf("letter's %s = %q, want the producer's %q", k, l.Metadata[k], v)
-		}
-	}
-	for k, want := range map[string]string{
+	awaitCoreLetter(t, letters, 30*time.Second, &calls, near, map[string]string{
 		dlq.KeyOriginalTopic: topic, dlq.KeyHandler: "h", dlq.KeyErrorClass: string(levee.ClassPermanent),
 		dlq.KeyCompacted: dlq.CompactedCore,
-	} {
-		if got := l.Metadata[k]; got != want {
-			t.Errorf("letter's %s = %q, want %q", k, got, want)
-		}
-	}
+	})
 
 	send(20)
 	deadline := time.Now().Add(30 * time.Second)
