@@ -99,7 +99,10 @@ func (d *Dedup) Window() time.Duration { return d.cfg.window }
 //     wrapping ErrInProgress, RetryAfter at most the busy retry);
 //   - otherwise next runs; on success the identity is marked done (unless
 //     the handler settled a Ticket in its transaction), on any error or
-//     deferral the claim is released so that the retry can claim it.
+//     deferral the claim is released so that the retry can claim it. A
+//     handler that Nacks the message itself and returns nil has not
+//     succeeded (the broker redelivers it): the claim is released, and
+//     the nil is returned as it came.
 //
 // An identity other than the UUID is written as levee.KeyDedupID on a
 // message that is not acked (so its dead letter keeps it), never before
@@ -196,7 +199,11 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 		d.count(ctx, attrs, msg, cLeaseExpiries)
 	}
 	out, t, herr := d.run(ctx, next, msg, key, token)
-	if herr != nil {
+	// A handler that Nacked the message itself and returned nil: the
+	// broker redelivers it, and that redelivery must run, not be acked as
+	// a duplicate of a done identity.
+	nacked := herr == nil && (t == nil || !t.Settled()) && telemetry.HandlerNacked(msg)
+	if herr != nil || nacked {
 		if err := d.finish(ctx, key, token, false); err != nil {
 			d.count(ctx, attrs, msg, cStoreErrors)
 			d.unsure.add(key, token)

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -83,6 +84,69 @@ func TestFailureReleasesForTheRetry(t *testing.T) {
 	}
 	if got := c.count(); got != 2 {
 		t.Errorf("handler runs: got %d, want 2 (the failure and one success)", got)
+	}
+}
+
+// TestHandlerNackRunsTheRedelivery: a handler that Nacks its message
+// itself and returns nil has not succeeded (Watermill's router then Acks,
+// which does nothing, and the broker redelivers it), so the redelivery
+// runs instead of being acked as a duplicate.
+func TestHandlerNackRunsTheRedelivery(t *testing.T) {
+	runs := 0
+	h := newDedup(t).Middleware(func(m *message.Message) ([]*message.Message, error) {
+		runs++
+		if runs == 1 {
+			m.Nack()
+		}
+		return nil, nil
+	})
+	for i := range 3 {
+		if _, err := h(msg("m1", "")); err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+	}
+	if runs != 2 {
+		t.Errorf("handler runs: got %d, want 2 (the Nacked delivery and its redelivery, then a duplicate)", runs)
+	}
+}
+
+// TestHandlerNackOverARouter: the same through Watermill's router over
+// GoChannel, which redelivers a Nacked message: the handler's own Nack is
+// followed by a run of the redelivery, not by a duplicate's ack.
+func TestHandlerNackOverARouter(t *testing.T) {
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	defer pubsub.Close()
+	router, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan int, 4)
+	var runs atomic.Int32
+	router.AddHandler("h", "t", pubsub, "unused", pubsub, newDedup(t).Middleware(func(m *message.Message) ([]*message.Message, error) {
+		n := runs.Add(1)
+		if n == 1 {
+			m.Nack()
+		}
+		ran <- int(n)
+		return nil, nil
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- router.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-router.Running()
+	if err := pubsub.Publish("t", msg("m1", "")); err != nil {
+		t.Fatal(err)
+	}
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-ran:
+			if got != want {
+				t.Fatalf("run %d, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("run %d of the message never came: its redelivery was acked as a duplicate", want)
+		}
 	}
 }
 

@@ -122,7 +122,8 @@ type measured struct {
 // duration of next in levee.handler.duration and one count in
 // levee.handler.messages, both with the attributes handler, topic, outcome
 // (acked, nacked, deferred, canceled, dead_lettered) and, on nacked and
-// dead_lettered, class (the error class,
+// dead_lettered, class (the error class; transient for a handler that
+// Nacked the message itself and returned nil, which is redelivered,
 // or the class recorded by the dlq through
 // internal/telemetry.MarkDeadLettered; classes outside the five shared ones
 // are recorded as "other"). A panic in next (a stack without a recover
@@ -182,6 +183,10 @@ func (w *measured) handle(msg *message.Message) ([]*message.Message, error) {
 		}
 	} else if class, ok := rec.DeadLettered(); ok {
 		opt = opts.pick(opts.dead, class)
+	} else if telemetry.HandlerNacked(msg) {
+		// The handler Nacked it itself: redelivered, as after an error
+		// of the default class.
+		opt = opts.nacked[string(levee.ClassTransient)]
 	} else {
 		opt = opts.acked
 	}

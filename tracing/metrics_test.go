@@ -55,6 +55,9 @@ func TestHandlerMetricsOutcomes(t *testing.T) {
 		{"canceled in a deferral's wait", fail(errors.Join(levee.DeferralSentinel("limited"), context.Canceled)), false, outcome("canceled", "")},
 		{"deferred", fail(levee.DeferralSentinel("limited")), false, outcome("deferred", "")},
 		{"timed out", fail(context.DeadlineExceeded), false, outcome("nacked", "transient")},
+		// Nacked by the handler itself, which returned nil: the router's
+		// Ack does nothing and the broker redelivers it.
+		{"nacked by the handler", func(m *message.Message) ([]*message.Message, error) { m.Nack(); return nil, nil }, false, outcome("nacked", "transient")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -265,7 +265,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 	if len(out) > 0 {
 		c.t.injectProduced(ctx, span, out)
 	}
-	c.t.endConsumer(span, rec, err)
+	c.t.endConsumer(span, rec, msg, err)
 	ended = true
 	return out, err
 }
@@ -290,7 +290,7 @@ func (t *Tracer) injectProduced(ctx context.Context, span trace.Span, out []*mes
 	}
 }
 
-func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, err error) {
+func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, msg *message.Message, err error) {
 	switch {
 	case telemetry.IsCanceled(err):
 		// Handed back (the subscriber is closing) or cancelled: neither
@@ -307,6 +307,11 @@ func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, err error)
 		if class, ok := rec.DeadLettered(); ok {
 			span.SetAttributes(AttrOutcome.String(OutcomeDeadLettered), AttrErrorClass.String(class))
 			span.SetStatus(codes.Error, "dead-lettered ("+class+")")
+		} else if telemetry.HandlerNacked(msg) {
+			// The handler Nacked it itself and returned nil: the
+			// router's Ack does nothing and the broker redelivers it.
+			span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassTransient)))
+			span.SetStatus(codes.Error, "nacked by the handler")
 		} else {
 			span.SetAttributes(t.acked...)
 		}

@@ -99,6 +99,8 @@ func TestConsumerSpanOutcome(t *testing.T) {
 		}, false, tracing.OutcomeDeadLettered, "permanent", codes.Error, ""},
 		{"recovered panic", middleware.Recover(func(*message.Message) ([]*message.Message, error) { panic("kaput") }),
 			true, tracing.OutcomeNacked, "panic", codes.Error, "exception"},
+		{"nacked by the handler", func(m *message.Message) ([]*message.Message, error) { m.Nack(); return nil, nil },
+			false, tracing.OutcomeNacked, "transient", codes.Error, ""},
 		// A message handed back at shutdown: neither success nor failure.
 		{"canceled", func(*message.Message) ([]*message.Message, error) { return nil, context.Canceled }, true, tracing.OutcomeCanceled, "", codes.Unset, ""},
 		{"canceled in a retry wait", func(*message.Message) ([]*message.Message, error) {

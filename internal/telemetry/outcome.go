@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/levee-dev/levee"
@@ -16,8 +17,9 @@ const (
 	// OutcomeAcked: the handler chain returned nil and nothing was
 	// dead-lettered; the message is acked.
 	OutcomeAcked = "acked"
-	// OutcomeNacked: the handler chain returned an error; the message is
-	// Nacked and the transport redelivers it.
+	// OutcomeNacked: the handler chain returned an error, or returned nil
+	// after the handler Nacked the message itself (see HandlerNacked, class
+	// transient); the message is Nacked and the transport redelivers it.
 	OutcomeNacked = "nacked"
 	// OutcomeDeferred: a layer declined to run the handler now
 	// (levee.Deferral: breaker, rate limit, priority, batch); the message
@@ -41,6 +43,23 @@ const (
 // in-process deferral interrupted at shutdown joins the attempt's error or
 // the deferral with context.Canceled).
 func IsCanceled(err error) bool { return errors.Is(err, context.Canceled) }
+
+// HandlerNacked reports whether msg was Nacked while the handler chain
+// ran: a handler that calls msg.Nack() itself and returns nil. Watermill's
+// router then Acks, which does nothing on a Nacked message, and the broker
+// redelivers it: the delivery is no success. A layer that acts on success
+// (dedup marks the identity done, the metrics and tracing middlewares
+// count acked) asks this when next returns nil. Levee's layers never Nack
+// a message themselves, so only the handler can have done it. It costs a
+// non-blocking channel receive.
+func HandlerNacked(msg *message.Message) bool {
+	select {
+	case <-msg.Nacked():
+		return true
+	default:
+		return false
+	}
+}
 
 // ClassOther replaces a class outside the five levee.Class constants in
 // metric attributes, to bound their cardinality. Spans keep the real value.
