@@ -181,7 +181,10 @@ func newStore(ctx context.Context, client *redis.Client, c config) (*Store, erro
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		o := client.Options()
-		return nil, fmt.Errorf("%w: %w at %s (db %d) within %s: %w", dlqops.ErrStore, ErrUnreachable, o.Addr, o.DB, c.dialTimeout, err)
+		if pctx.Err() != nil { // no answer in time, not a refusal
+			return nil, fmt.Errorf("%w: %w at %s (db %d) within %s: %w", dlqops.ErrStore, ErrUnreachable, o.Addr, o.DB, c.dialTimeout, err)
+		}
+		return nil, fmt.Errorf("%w: %w at %s (db %d): %w", dlqops.ErrStore, ErrUnreachable, o.Addr, o.DB, err)
 	}
 	return s, nil
 }

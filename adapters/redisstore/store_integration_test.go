@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -501,14 +502,28 @@ func TestPrefixesAreIsolated(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	ctx := context.Background()
-	for _, addr := range []string{
-		"127.0.0.1:1",    // refused at once
-		"192.0.2.1:6379", // TEST-NET-1: nothing answers; the dial timeout bounds the wait
+	// A listener nobody reads: the kernel accepts the connection, and no
+	// answer ever comes, so the dial timeout bounds the wait.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	for _, tc := range []struct {
+		addr   string
+		within bool // the error says the dial timeout ran out
+	}{
+		{"127.0.0.1:1", false},         // refused at once: no "within 1s"
+		{silent.Addr().String(), true}, // accepted, never answered
 	} {
+		addr := tc.addr
 		start := time.Now()
 		_, err := redisstore.Open(ctx, "redis://"+addr+"/0", redisstore.WithDialTimeout(time.Second))
 		if !errors.Is(err, redisstore.ErrUnreachable) || !errors.Is(err, dlqops.ErrStore) || !strings.Contains(err.Error(), addr) {
 			t.Errorf("%s: got %v want ErrUnreachable and dlqops.ErrStore naming the address", addr, err)
+		}
+		if got := err != nil && strings.Contains(err.Error(), "within 1s"); got != tc.within {
+			t.Errorf("%s: %v: says %q: %v, want %v", addr, err, "within 1s", got, tc.within)
 		}
 		// a hang check, not a timing assertion: 1 s dial timeout, 20 s bound
 		if d := time.Since(start); d > 20*time.Second {
