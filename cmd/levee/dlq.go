@@ -91,6 +91,7 @@ type usageError struct {
 	msg   string
 	err   error
 	flags string // for -h on a command: its flags and their defaults
+	cmd   string // the command it happened in ("" before one, or unknown)
 }
 
 func (e usageError) Error() string { return e.msg }
@@ -131,6 +132,11 @@ func (c *dlqCmd) run(ctx context.Context, args []string) int {
 		return 0
 	default:
 		err = usagef("unknown command %q", cmd)
+		return c.fail(err)
+	}
+	if ue := (usageError{}); errors.As(err, &ue) && !errors.Is(err, flag.ErrHelp) {
+		ue.cmd = rest[0]
+		err = ue
 	}
 	return c.fail(err)
 }
@@ -148,7 +154,7 @@ func (c *dlqCmd) fail(err error) int {
 		return 0
 	}
 	if errors.As(err, &ue) {
-		fmt.Fprintf(c.stderr, "levee dlq: %s\n%s", termSafe(ue.msg, true), dlqUsage)
+		fmt.Fprintf(c.stderr, "levee dlq: %s\n%s", termSafe(ue.msg, true), shortUsage(ue.cmd))
 		return 2
 	}
 	fmt.Fprintf(c.stderr, "levee dlq: %s\n", termSafe(err.Error(), true))

@@ -230,3 +230,61 @@ func writeStack(w io.Writer, stack string) {
 	stack = termSafe(strings.ReplaceAll(strings.TrimRight(stack, "\n"), "\t", "    "), true)
 	fmt.Fprintf(w, "  %s\n", strings.ReplaceAll(stack, "\n", "\n  "))
 }
+
+// shortUsage is what a usage error prints after its message: the usage of
+// cmd alone (with the selection flags when it takes them), or the list of
+// commands when cmd is "" or unknown, and where the rest is. The whole
+// dlqUsage would push the error itself off the screen.
+func shortUsage(cmd string) string {
+	lines := strings.Split(dlqUsage, "\n")
+	var b strings.Builder
+	b.WriteString(lines[0] + "\n")
+	var block []string
+	if cmd != "" {
+		block = usageLines(lines, "  "+cmd+" ")
+	}
+	if block == nil {
+		b.WriteString("commands: groups, list, show, replay, archive, prune, serve\n")
+	} else {
+		b.WriteString("\n" + strings.Join(block, "\n") + "\n")
+		if strings.Contains(strings.Join(block, " "), "[selection]") {
+			b.WriteString("\n" + strings.Join(usageLines(lines, "selection: "), "\n") + "\n")
+		}
+	}
+	fmt.Fprintf(&b, "\n'levee dlq help' shows every command; 'levee dlq %s -h' lists %s flags with their defaults.\n",
+		cmdOr(cmd, block != nil), flagsOf(block != nil))
+	return b.String()
+}
+
+// usageLines is the line of lines that starts with head and the indented
+// lines after it, or nil.
+func usageLines(lines []string, head string) []string {
+	for i, l := range lines {
+		if !strings.HasPrefix(l, head) {
+			continue
+		}
+		block := []string{l}
+		for _, next := range lines[i+1:] {
+			if !strings.HasPrefix(next, "           ") {
+				break
+			}
+			block = append(block, next)
+		}
+		return block
+	}
+	return nil
+}
+
+func cmdOr(cmd string, known bool) string {
+	if known {
+		return cmd
+	}
+	return "COMMAND"
+}
+
+func flagsOf(known bool) string {
+	if known {
+		return "its"
+	}
+	return "a command's"
+}

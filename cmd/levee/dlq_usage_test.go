@@ -50,22 +50,61 @@ func commandFlags(t *testing.T, cmd string) map[string]cmdFlag {
 // the indented lines after it.
 func usageBlock(t *testing.T, head string) string {
 	t.Helper()
-	lines := strings.Split(dlqUsage, "\n")
-	for i, l := range lines {
-		if !strings.HasPrefix(l, head) {
-			continue
-		}
-		block := []string{l}
-		for _, next := range lines[i+1:] {
-			if !strings.HasPrefix(next, "           ") {
-				break
-			}
-			block = append(block, next)
-		}
-		return strings.Join(block, "\n")
+	block := usageLines(strings.Split(dlqUsage, "\n"), head)
+	if block == nil {
+		t.Fatalf("dlqUsage has no line starting %q", head)
 	}
-	t.Fatalf("dlqUsage has no line starting %q", head)
-	return ""
+	return strings.Join(block, "\n")
+}
+
+// TestUsageErrorsShowTheCommand: a usage error prints its message, then
+// the usage of its command alone (with the selection flags when it takes
+// them), not the whole usage that would push the message off the screen;
+// before a command, or for an unknown one, the list of every command.
+func TestUsageErrorsShowTheCommand(t *testing.T) {
+	for cmd, selection := range dlqCommands {
+		var out, errb bytes.Buffer
+		c := &dlqCmd{stdout: &out, stderr: &errb, now: time.Now}
+		if code := c.run(context.Background(), []string{cmd, "--no-such-flag"}); code != 2 {
+			t.Fatalf("%s --no-such-flag: exit %d, want 2", cmd, code)
+		}
+		got := errb.String()
+		if !strings.HasPrefix(got, "levee dlq: "+cmd+": flag provided but not defined") {
+			t.Errorf("%s: the error is not first:\n%s", cmd, got)
+		}
+		if block := usageBlock(t, "  "+cmd+" "); !strings.Contains(got, block) {
+			t.Errorf("%s: the command's usage %q is missing:\n%s", cmd, block, got)
+		}
+		if sel := usageBlock(t, "selection: "); strings.Contains(got, sel) != selection {
+			t.Errorf("%s: shows the selection flags: %v, want %v:\n%s", cmd, !selection, selection, got)
+		}
+		for other := range dlqCommands {
+			if other != cmd && strings.Contains(got, usageBlock(t, "  "+other+" ")) {
+				t.Errorf("%s: shows the usage of %s too:\n%s", cmd, other, got)
+			}
+		}
+		if !strings.Contains(got, "levee dlq "+cmd+" -h") {
+			t.Errorf("%s: does not say where its flags are:\n%s", cmd, got)
+		}
+	}
+	for _, args := range [][]string{{"frob"}, {"--no-such-flag", "list"}} {
+		var out, errb bytes.Buffer
+		c := &dlqCmd{stdout: &out, stderr: &errb, now: time.Now}
+		if code := c.run(context.Background(), args); code != 2 {
+			t.Fatalf("%v: exit %d, want 2", args, code)
+		}
+		_, list, ok := strings.Cut(errb.String(), "\ncommands: ")
+		list, _, _ = strings.Cut(list, "\n")
+		names := strings.Split(list, ", ")
+		if !ok || len(names) != len(dlqCommands) {
+			t.Errorf("%v: lists commands %q, want the %d of dlqCommands:\n%s", args, list, len(dlqCommands), errb.String())
+		}
+		for _, n := range names {
+			if _, known := dlqCommands[n]; !known {
+				t.Errorf("%v: lists %q, not a command", args, n)
+			}
+		}
+	}
 }
 
 // bracketed matches "[--name VALUE" in a usage line.
