@@ -71,6 +71,12 @@
 //	               letters walked (every group they make is held by the
 //	               caller until the page is cut)
 //	CountGroups    no filter: O(1); other filters: as Groups
+//	SumGroups      no offset, no filter or a time range only: O(log n)
+//	               from the indexes of all letters and of each status;
+//	               past offset o, no filter: O((G-o) log n) in scripts
+//	               of 1,000 groups, one row each; other filters: O(w),
+//	               summing each step's partial groups (with an offset,
+//	               folding them as Groups does)
 //	Claim          O(w' + log n), w' the entries walked until Limit
 //	               claimable letters are found
 //	MarkReplayed,

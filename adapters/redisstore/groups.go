@@ -199,48 +199,28 @@ func (s *Store) groupsScanned(ctx context.Context, by dlqops.GroupBy, f dlqops.F
 	// each script step folds up to scanBudget letters into partial groups;
 	// steps come in replay order, so a later step's last letter is newer
 	_, err := s.walk(ctx, scan{mode: "agg", f: f, extra: [3]any{groupDim(by), win, ""}}, func(item any) error {
-		row, ok := item.([]any)
-		if !ok || len(row) != 13 {
-			return fmt.Errorf("unexpected scan reply %v", item)
+		part, lists, err := aggRow(item, by)
+		if err != nil {
+			return err
 		}
-		key, _ := row[0].(string)
-		var n [5]int
-		for i := range n {
-			v, _ := row[1+i].(int64)
-			n[i] = int(v)
-		}
-		var ts [3]time.Time
-		for i := range ts {
-			str, _ := row[6+i].(string)
-			if str == "" {
-				continue
-			}
-			at, err := strconv.ParseInt(str, 10, 64)
-			if err != nil {
-				return fmt.Errorf("group %q: failed at: %w", key, err)
-			}
-			ts[i] = fromMicros(at)
-		}
-		a := groups[key]
+		a := groups[part.Key]
 		if a == nil {
-			a = &acc{g: dlqops.Group{Key: key, By: by, FirstSeen: ts[0]}, topics: map[string]bool{}, handlers: map[string]bool{}}
-			groups[key] = a
+			a = &acc{g: dlqops.Group{Key: part.Key, By: by, FirstSeen: part.FirstSeen}, topics: map[string]bool{}, handlers: map[string]bool{}}
+			groups[part.Key] = a
 		}
 		g := &a.g
-		g.Count += n[0]
-		g.New += n[1]
-		g.Replayed += n[2]
-		g.Archived += n[3]
-		g.InWindow += n[4]
+		g.Count += part.Count
+		g.New += part.New
+		g.Replayed += part.Replayed
+		g.Archived += part.Archived
+		g.InWindow += part.InWindow
 		if g.OldestNew.IsZero() {
-			g.OldestNew = ts[2]
+			g.OldestNew = part.OldestNew
 		}
-		g.LastSeen = ts[1]
-		g.SampleError, _ = row[9].(string)
-		g.ErrorClass, _ = row[10].(string)
+		g.LastSeen = part.LastSeen
+		g.SampleError, g.ErrorClass = part.SampleError, part.ErrorClass
 		for i, set := range []map[string]bool{a.topics, a.handlers} {
-			list, _ := row[11+i].([]any)
-			for _, x := range list {
+			for _, x := range lists[i] {
 				v, _ := x.(string)
 				set[v] = true
 			}
@@ -257,4 +237,40 @@ func (s *Store) groupsScanned(ctx context.Context, by dlqops.GroupBy, f dlqops.F
 		out = append(out, a.g)
 	}
 	return out, nil
+}
+
+// aggRow parses a row of the walk's agg mode: the part of a group one
+// script step folded, and its topics and handlers. Steps come in replay
+// order, so a later step's part is newer.
+func aggRow(item any, by dlqops.GroupBy) (dlqops.Group, [2][]any, error) {
+	var lists [2][]any
+	row, ok := item.([]any)
+	if !ok || len(row) != 13 {
+		return dlqops.Group{}, lists, fmt.Errorf("unexpected scan reply %v", item)
+	}
+	key, _ := row[0].(string)
+	var n [5]int
+	for i := range n {
+		v, _ := row[1+i].(int64)
+		n[i] = int(v)
+	}
+	var ts [3]time.Time
+	for i := range ts {
+		str, _ := row[6+i].(string)
+		if str == "" {
+			continue
+		}
+		at, err := strconv.ParseInt(str, 10, 64)
+		if err != nil {
+			return dlqops.Group{}, lists, fmt.Errorf("group %q: failed at: %w", key, err)
+		}
+		ts[i] = fromMicros(at)
+	}
+	g := dlqops.Group{Key: key, By: by, Count: n[0], New: n[1], Replayed: n[2], Archived: n[3], InWindow: n[4],
+		FirstSeen: ts[0], LastSeen: ts[1], OldestNew: ts[2]}
+	g.SampleError, _ = row[9].(string)
+	g.ErrorClass, _ = row[10].(string)
+	lists[0], _ = row[11].([]any)
+	lists[1], _ = row[12].([]any)
+	return g, lists, nil
 }

@@ -266,58 +266,6 @@ for _, it in ipairs(items) do out[#out + 1] = it end
 return out
 `)
 
-// groupsScript summarises groups from the per-group indexes and counters.
-// ARGV: prefix, dimension (f, t or h), window start score (empty: none),
-// order ('c': most letters first, 'l': newest first), offset, limit (0:
-// all), then the group keys to read (none: the page of the order set).
-// Returns per group {key, counters (HGETALL), first score, last score,
-// oldest new score or empty, in window, sample error, sample class}.
-//
-// The order sets o:c:<d> (score: minus the group's letters) and o:l:<d>
-// (minus its newest failed-at) are kept by index_add and index_del; equal
-// scores sort by key, bytewise. A key set and order set of different
-// sizes (letters written by a version that kept no order sets) are
-// rebuilt from the counters first, O(G log G) once.
-var groupsScript = redis.NewScript(prelude + `
-local d, win, ord = ARGV[2], ARGV[3], ARGV[4]
-local off, lim = tonumber(ARGV[5]), tonumber(ARGV[6])
-local keys = {}
-if #ARGV >= 7 then
-  for i = 7, #ARGV do keys[#keys + 1] = ARGV[i] end
-else
-  local ks, oc, ol = P .. 'k:' .. d, P .. 'o:c:' .. d, P .. 'o:l:' .. d
-  local n = redis.call('SCARD', ks)
-  if redis.call('ZCARD', oc) ~= n or redis.call('ZCARD', ol) ~= n then
-    redis.call('DEL', oc, ol)
-    for _, k in ipairs(redis.call('SMEMBERS', ks)) do
-      local last = redis.call('ZRANGE', P .. 'i:' .. d .. ':' .. k, -1, -1, 'WITHSCORES')
-      if #last > 0 then
-        redis.call('ZADD', oc, -tonumber(redis.call('HGET', P .. 'g:' .. d .. ':' .. k, 'c') or 0), k)
-        redis.call('ZADD', ol, -tonumber(last[2]), k)
-      end
-    end
-  end
-  local stop = -1
-  if lim > 0 then stop = off + lim - 1 end
-  keys = redis.call('ZRANGE', P .. 'o:' .. ord .. ':' .. d, off, stop)
-end
-local out = {}
-for _, k in ipairs(keys) do
-  local ix = P .. 'i:' .. d .. ':' .. k
-  local first = redis.call('ZRANGE', ix, 0, 0, 'WITHSCORES')
-  if #first > 0 then
-    local last = redis.call('ZRANGE', ix, -1, -1, 'WITHSCORES')
-    local oldest = redis.call('ZRANGE', P .. 'n:' .. d .. ':' .. k, 0, 0, 'WITHSCORES')
-    local inwin = 0
-    if win ~= '' then inwin = redis.call('ZCOUNT', ix, win, '+inf') end
-    local smp = redis.call('HMGET', rk(last[1]), 'err', 'ecl')
-    out[#out + 1] = {k, redis.call('HGETALL', P .. 'g:' .. d .. ':' .. k), first[2], last[2],
-      oldest[2] or '', inwin, smp[1] or '', smp[2] or ''}
-  end
-end
-return out
-`)
-
 // finishScript ends a claim. ARGV: prefix, op ('mark' or 'release'), ID,
 // owner, then mark: replay UUID, replayed-at (µs); release: reason.
 // Returns 'ok', 'notfound' or 'lost'. Repeating a completed call (a

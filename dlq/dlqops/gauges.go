@@ -162,15 +162,43 @@ func (g *GroupGauges) groups(ctx context.Context) ([]Group, time.Time, error) {
 	g.mu.Unlock()
 	qctx, cancel := context.WithTimeout(ctx, g.cfg.storeTimeout)
 	defer cancel()
-	groups, err := g.store.Groups(qctx, GroupQuery{By: GroupByFingerprint, WindowStart: now.Add(-g.cfg.window)})
+	groups, err := g.read(qctx, now)
 	if err != nil {
 		return nil, now, err
 	}
-	groups = foldGroups(groups, g.cfg.maxGroups)
 	g.mu.Lock()
 	g.cached, g.cachedAt = groups, now
 	g.mu.Unlock()
 	return groups, now, nil
+}
+
+// read asks the store for the maxGroups largest groups, folding the rest
+// into OtherGroup. A GroupSummer store returns the largest and their sum
+// past them (two queries that read what they return); another store
+// returns every group, folded here.
+func (g *GroupGauges) read(ctx context.Context, now time.Time) ([]Group, error) {
+	n := g.cfg.maxGroups
+	q := GroupQuery{By: GroupByFingerprint, WindowStart: now.Add(-g.cfg.window)}
+	summer, ok := g.store.(GroupSummer)
+	if !ok {
+		groups, err := g.store.Groups(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return foldGroups(groups, n), nil
+	}
+	q.Limit = n + 1 // one more tells whether there is a rest to fold
+	top, err := g.store.Groups(ctx, q)
+	if err != nil || len(top) <= n {
+		return top, err
+	}
+	q.Limit, q.Offset = 0, n-1
+	other, err := summer.SumGroups(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	other.Key, other.By = OtherGroup, GroupByFingerprint
+	return append(top[:n-1], other), nil
 }
 
 // foldGroups keeps the n largest of groups (sorted as Store.Groups returns
@@ -179,25 +207,7 @@ func foldGroups(groups []Group, n int) []Group {
 	if len(groups) <= n {
 		return groups
 	}
-	out := append([]Group(nil), groups[:n-1]...)
-	other := Group{Key: OtherGroup, By: groups[0].By}
-	for _, gr := range groups[n-1:] {
-		other.Count += gr.Count
-		other.New += gr.New
-		other.Replayed += gr.Replayed
-		other.Archived += gr.Archived
-		other.InWindow += gr.InWindow
-		if other.FirstSeen.IsZero() || gr.FirstSeen.Before(other.FirstSeen) {
-			other.FirstSeen = gr.FirstSeen
-		}
-		if gr.LastSeen.After(other.LastSeen) {
-			other.LastSeen = gr.LastSeen
-		}
-		if !gr.OldestNew.IsZero() && (other.OldestNew.IsZero() || gr.OldestNew.Before(other.OldestNew)) {
-			other.OldestNew = gr.OldestNew
-		}
-	}
-	return append(out, other)
+	return append(groups[:n-1:n-1], SumGroups(groups[n-1:], OtherGroup, groups[0].By))
 }
 
 // Close unregisters the gauges; it is idempotent.

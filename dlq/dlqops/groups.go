@@ -111,3 +111,49 @@ func PageGroups(gs []Group, q GroupQuery) []Group {
 	}
 	return gs
 }
+
+// GroupSummer is implemented by a Store that sums groups without reading
+// them (the memory, Redis and PostgreSQL stores do). GroupGauges sums the
+// groups past its largest into OtherGroup with it, and PreviewPrune counts
+// the letters a prune would take; without it both read every group.
+type GroupSummer interface {
+	// SumGroups returns the groups q selects after the first q.Offset of
+	// q.Order (q.Limit is ignored) summed into one Group, as SumGroups
+	// sums them: Key "", q.By, the counts and InWindow added, the oldest
+	// FirstSeen and OldestNew, the newest LastSeen; no topics, handlers or
+	// sample. No group past the offset gives a Group with Count 0.
+	SumGroups(ctx context.Context, q GroupQuery) (Group, error)
+}
+
+// SumGroups sums gs into one Group keyed key, as GroupSummer.SumGroups
+// does: the counts and InWindow added, the oldest FirstSeen and OldestNew
+// (zero ones left out), the newest LastSeen.
+func SumGroups(gs []Group, key string, by GroupBy) Group {
+	sum := Group{Key: key, By: by}
+	for i := range gs {
+		addGroup(&sum, &gs[i])
+	}
+	return sum
+}
+
+// addGroup adds g to sum as SumGroups does.
+func addGroup(sum *Group, g *Group) {
+	sum.Count += g.Count
+	sum.New += g.New
+	sum.Replayed += g.Replayed
+	sum.Archived += g.Archived
+	sum.InWindow += g.InWindow
+	sum.FirstSeen = earliest(sum.FirstSeen, g.FirstSeen)
+	sum.OldestNew = earliest(sum.OldestNew, g.OldestNew)
+	if g.LastSeen.After(sum.LastSeen) {
+		sum.LastSeen = g.LastSeen
+	}
+}
+
+// earliest returns the earlier of a and b, a zero one counting as unset.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}

@@ -118,3 +118,15 @@ func groupKey(dl *Record, by GroupBy) string {
 	}
 	return dl.Fingerprint
 }
+
+// SumGroups implements GroupSummer: it sums what Groups returns for q
+// without a Limit, O(letters).
+func (s *MemStore) SumGroups(ctx context.Context, q GroupQuery) (Group, error) {
+	q.Limit = 0
+	gs, err := s.Groups(ctx, q)
+	if err != nil {
+		return Group{}, err
+	}
+	by, _ := ParseGroupBy(string(q.By))
+	return SumGroups(gs, "", by), nil
+}

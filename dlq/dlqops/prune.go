@@ -71,8 +71,8 @@ func (p *Pruner) Run(ctx context.Context) error {
 }
 
 // PrunePreview is what Store.Prune would delete for a retention at a
-// time, counted with the store's own queries (Groups), so a dry run and
-// the deletion select the same letters.
+// time, counted with the store's own queries (Groups, and SumGroups of a
+// GroupSummer), so a dry run and the deletion select the same letters.
 type PrunePreview struct {
 	// ByAge are the groups (by fingerprint) of the letters that failed
 	// before now-MaxAge, largest first; nil without a MaxAge.
@@ -109,15 +109,23 @@ func PreviewPrune(ctx context.Context, store Store, r Retention, now time.Time) 
 		}
 	}
 	if r.MaxCount > 0 {
-		left, err := store.Groups(ctx, GroupQuery{By: GroupByFingerprint, Filter: Filter{Since: cut}})
+		n, err := countLetters(ctx, store, Filter{Since: cut})
 		if err != nil {
 			return p, err
-		}
-		n := 0
-		for _, g := range left {
-			n += g.Count
 		}
 		p.OverCount = max(0, n-r.MaxCount)
 	}
 	return p, nil
+}
+
+// countLetters counts the letters f selects: one sum of a GroupSummer
+// store, or the sum of every group of another.
+func countLetters(ctx context.Context, store Store, f Filter) (int, error) {
+	q := GroupQuery{By: GroupByFingerprint, Filter: f}
+	if summer, ok := store.(GroupSummer); ok {
+		sum, err := summer.SumGroups(ctx, q)
+		return sum.Count, err
+	}
+	groups, err := store.Groups(ctx, q)
+	return SumGroups(groups, "", GroupByFingerprint).Count, err
 }

@@ -53,6 +53,10 @@ func groupsPage(t *testing.T, newStore NewStore) {
 	newOnly := dlqops.Filter{Statuses: []dlqops.Status{dlqops.StatusNew}}
 	checkGroupPages(t, s, dlqops.GroupQuery{Filter: newOnly}, wantCount)
 	checkGroupPages(t, s, dlqops.GroupQuery{Filter: newOnly, Order: dlqops.GroupsByNewest}, wantNewest)
+	// a filter naming one group, and one a prune selects (failed before minute 65)
+	checkGroupPages(t, s, dlqops.GroupQuery{Filter: dlqops.Filter{Group: "g-c"}, WindowStart: Base.Add(time.Hour)}, []string{"g-c"})
+	checkGroupPages(t, s, dlqops.GroupQuery{Filter: dlqops.Filter{Until: Base.Add(65 * time.Minute)}, WindowStart: Base.Add(time.Hour)},
+		[]string{"g-a", "g-c", "Z", "g-e", "é"})
 	checkGroupPages(t, s, dlqops.GroupQuery{By: dlqops.GroupByTopic, Order: dlqops.GroupsByNewest},
 		[]string{"t-g-b", "t-g-d", "t-g-c", "t-g-a", "t-Z", "t-é", "t-g-e"})
 
@@ -89,7 +93,8 @@ func groupsPage(t *testing.T, newStore NewStore) {
 
 // checkGroupPages checks the groups of q (Limit and Offset unset): their
 // keys in order are want, pages of every size walk them once and match
-// them field by field, and a GroupCounter counts them.
+// them field by field, a GroupSummer sums those past every offset, and a
+// GroupCounter counts them.
 func checkGroupPages(t *testing.T, s dlqops.Store, q dlqops.GroupQuery, want []string) {
 	t.Helper()
 	ctx := context.Background()
@@ -125,6 +130,9 @@ func checkGroupPages(t *testing.T, s dlqops.Store, q dlqops.GroupQuery, want []s
 			}
 		}
 	}
+	if sm, ok := s.(dlqops.GroupSummer); ok {
+		checkGroupSums(t, sm, q, all)
+	}
 	if c, ok := s.(dlqops.GroupCounter); ok {
 		n, err := c.CountGroups(ctx, q)
 		if err != nil || n != len(want) {
@@ -139,4 +147,22 @@ func groupKeys(gs []dlqops.Group) []string {
 		out = append(out, g.Key)
 	}
 	return out
+}
+
+// checkGroupSums checks that SumGroups of q past each offset (and past
+// the end) is the sum of the groups of all, Groups' answer to q, past it.
+func checkGroupSums(t *testing.T, s dlqops.GroupSummer, q dlqops.GroupQuery, all []dlqops.Group) {
+	t.Helper()
+	by, _ := dlqops.ParseGroupBy(string(q.By))
+	for off := 0; off <= len(all)+1; off++ {
+		sq := q
+		sq.Offset, sq.Limit = off, 1 // the Limit is ignored
+		got, err := s.SumGroups(context.Background(), sq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := EqualGroup(got, dlqops.SumGroups(all[min(off, len(all)):], "", by)); err != nil {
+			t.Errorf("%+v: SumGroups past %d: %v", q, off, err)
+		}
+	}
 }
