@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -52,7 +53,7 @@ func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group
 		return s.countedGroups(ctx, q, by, col, window)
 	}
 	var page []string // nil: every group
-	if q.Limit > 0 || q.Offset > 0 {
+	if q.Limit > 0 || q.Offset > 0 || q.After != nil {
 		var err error
 		if page, err = s.filteredPage(ctx, f, col, q); err != nil || len(page) == 0 {
 			return []dlqops.Group{}, err
@@ -106,13 +107,26 @@ func limitArg(q dlqops.GroupQuery) any {
 	return q.Limit
 }
 
-// filteredPage returns the keys of the groups of the page q asks for,
-// in order, over the letters matching f: O(matching letters) in the
+// filteredPage returns the keys of the groups of the page q asks for
+// (after q.After, which HAVING selects), in order, over the letters
+// matching f: O(matching letters) in the
 // server, O(page) here.
 func (s *Store) filteredPage(ctx context.Context, f dlqops.Filter, col string, q dlqops.GroupQuery) ([]string, error) {
 	args := []any{limitArg(q), q.Offset}
-	rows, err := s.pool.Query(ctx, `SELECT d.`+col+` FROM `+s.table+` d WHERE `+where(f, "d.", &args)+`
-		GROUP BY 1 ORDER BY `+orderSQL(q.Order, col)+` LIMIT $1 OFFSET $2`, args...)
+	cond := where(f, "d.", &args)
+	having := ""
+	if c := q.After; c != nil {
+		agg := `count(*)`
+		args = append(args, c.Count, text(c.Key))
+		if q.Order == dlqops.GroupsByNewest {
+			agg = `max(d.failed_at)`
+			args[len(args)-2] = c.LastSeen
+		}
+		n := len(args)
+		having = fmt.Sprintf(` HAVING %[1]s < $%[2]d OR %[1]s = $%[2]d AND d.%[3]s COLLATE "C" > $%[4]d`, agg, n-1, col, n)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT d.`+col+` FROM `+s.table+` d WHERE `+cond+`
+		GROUP BY 1`+having+` ORDER BY `+orderSQL(q.Order, col)+` LIMIT $1 OFFSET $2`, args...)
 	if err != nil {
 		return nil, storeErr("group page", err)
 	}

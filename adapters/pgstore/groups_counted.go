@@ -58,21 +58,10 @@ func (s *Store) countedGroups(ctx context.Context, q dlqops.GroupQuery, by dlqop
 	case key != "" && q.Offset > 0:
 		return []dlqops.Group{}, nil
 	case key != "":
-	case q.Limit > 0 || q.Offset > 0:
-		order := `n DESC, key`
-		if q.Order == dlqops.GroupsByNewest {
-			order = `last DESC, key`
-		}
-		rows, err := s.pool.Query(ctx, `SELECT key FROM `+s.schema+`.group_totals WHERE dim = $1
-			ORDER BY `+order+` LIMIT $2 OFFSET $3`, dimOf(by), limitArg(q), q.Offset)
-		if err != nil {
-			return nil, storeErr("group page", err)
-		}
-		if page, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return nil, storeErr("group page", err)
-		}
-		if len(page) == 0 {
-			return []dlqops.Group{}, nil
+	case q.Limit > 0 || q.Offset > 0 || q.After != nil:
+		var err error
+		if page, err = s.totalsPage(ctx, q, by); err != nil || len(page) == 0 {
+			return []dlqops.Group{}, err
 		}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT key, topic, handler, status, n FROM `+s.schema+`.group_counts
@@ -122,6 +111,49 @@ func (s *Store) countedGroups(ctx context.Context, q dlqops.GroupQuery, by dlqop
 		return pageOf(byKey, page), nil
 	}
 	return dlqops.PageGroups(pageOf(byKey, keys), q), nil
+}
+
+// totalsPage returns the keys of the page q asks for from the totals'
+// index of q.Order. After a cursor it seeks in the index: the groups tied
+// with the cursor and past its key, then those past the cursor's count or
+// time, two ranges of the index read only as far as the page needs, so a
+// page costs the same at any depth; an Offset walks the index to it.
+func (s *Store) totalsPage(ctx context.Context, q dlqops.GroupQuery, by dlqops.GroupBy) ([]string, error) {
+	col, order := `n`, `n DESC, key`
+	var at any
+	if c := q.After; c != nil {
+		at = c.Count
+	}
+	if q.Order == dlqops.GroupsByNewest {
+		col, order = `last`, `last DESC, key`
+		if c := q.After; c != nil {
+			at = c.LastSeen
+		}
+	}
+	gt := s.schema + `.group_totals`
+	sql := `SELECT key FROM ` + gt + ` WHERE dim = $1 ORDER BY ` + order + ` LIMIT $2 OFFSET $3`
+	args := []any{dimOf(by), limitArg(q), q.Offset}
+	if q.After != nil {
+		var reach any // the rows of each range the page can need
+		if q.Limit > 0 {
+			reach = q.Limit + q.Offset
+		}
+		sql = `SELECT key FROM (
+			(SELECT key, n, last FROM ` + gt + ` WHERE dim = $1 AND ` + col + ` = $4 AND key > $5 ORDER BY key LIMIT $6)
+			UNION ALL
+			(SELECT key, n, last FROM ` + gt + ` WHERE dim = $1 AND ` + col + ` < $4 ORDER BY ` + order + ` LIMIT $6)
+		) p ORDER BY ` + order + ` LIMIT $2 OFFSET $3`
+		args = append(args, at, text(q.After.Key), reach)
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, storeErr("group page", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, storeErr("group page", err)
+	}
+	return keys, nil
 }
 
 // groupTimes fills each group's times, window count and sample with index

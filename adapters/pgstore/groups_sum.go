@@ -20,7 +20,7 @@ import (
 func (s *Store) SumGroups(ctx context.Context, q dlqops.GroupQuery) (dlqops.Group, error) {
 	ctx, cancel := s.deadline(ctx)
 	defer cancel()
-	if err := q.Validate(); err != nil {
+	if err := q.ValidateSum(); err != nil {
 		return dlqops.Group{}, err
 	}
 	by, _ := dlqops.ParseGroupBy(string(q.By))

@@ -67,9 +67,11 @@
 //	Groups         no filter, or one naming groups of the grouping asked
 //	               for: O(log G + p log n) for a page of p groups, from
 //	               the order sets and counters, whatever n is (p = G
-//	               without a Limit); other filters: O(w), folding the
-//	               letters walked (every group they make is held by the
-//	               caller until the page is cut)
+//	               without a Limit), after an offset or a cursor (its
+//	               rank: O(log G log t), t the groups tied with it);
+//	               other filters: O(w), folding the letters walked
+//	               (every group they make is held by the caller until
+//	               the page is cut)
 //	CountGroups    no filter: O(1); other filters: as Groups
 //	SumGroups      no offset, no filter or a time range only: O(log n)
 //	               from the indexes of all letters and of each status;

@@ -4,11 +4,11 @@ package redisstore_test
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/levee-dev/levee/adapters/redisstore"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
 )
 
@@ -20,9 +20,13 @@ import (
 //	cd adapters && go test -tags integration -run '^$' -bench BenchmarkGroupReads -benchtime 10x ./redisstore/
 func BenchmarkGroupReads(b *testing.B) {
 	s := openStore(b, newPrefix(b), redisstore.WithTimeout(time.Minute))
-	for chunk := range slices.Chunk(dlqtest.ScaleLetters(200_000, 5_000), 5000) {
-		if _, err := s.Add(context.Background(), chunk...); err != nil {
-			b.Fatal(err)
+	chunk := make([]dlqops.Record, 0, 5000)
+	for dl := range dlqtest.ScaleLetters(200_000, 5_000) {
+		if chunk = append(chunk, dl); len(chunk) == cap(chunk) {
+			if _, err := s.Add(context.Background(), chunk...); err != nil {
+				b.Fatal(err)
+			}
+			chunk = chunk[:0]
 		}
 	}
 	dlqtest.BenchGroupReads(b, s)

@@ -25,7 +25,8 @@ func groupDim(by dlqops.GroupBy) string {
 
 // Groups implements dlqops.Store. Without a filter (or with one that only
 // names groups of the same grouping) one script takes the page from the
-// order set of q.Order and reads each of its groups' indexes and
+// order set of q.Order (after q.After: its rank, from a binary search of
+// the cursor in the set) and reads each of its groups' indexes and
 // counters, O(log G + page × log n); any other filter walks the smallest
 // matching index and folds the letters, O(matching letters), and this
 // process holds every group they make until it cuts the page.
@@ -49,13 +50,40 @@ func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group
 		if q.Offset > 0 {
 			return []dlqops.Group{}, nil
 		}
-		q.Limit = 0
+		out, err := s.groupsIndexed(ctx, by, keys, dlqops.GroupQuery{WindowStart: q.WindowStart})
+		if err != nil {
+			return nil, storeErr("groups", err)
+		}
+		return dlqops.PageGroups(out, q), nil
+	}
+	if q.After != nil {
+		rank, err := s.rankAfter(ctx, by, q)
+		if err != nil {
+			return nil, storeErr("groups", err)
+		}
+		q.Offset += rank
 	}
 	out, err := s.groupsIndexed(ctx, by, keys, q)
 	if err != nil {
 		return nil, storeErr("groups", err)
 	}
 	return out, nil
+}
+
+// rankAfter returns the rank in q.Order's order set of the first group
+// after q.After: O(log G) however deep, as ranks are in a sorted set.
+func (s *Store) rankAfter(ctx context.Context, by dlqops.GroupBy, q dlqops.GroupQuery) (int, error) {
+	ord, score := "c", -int64(q.After.Count)
+	if q.Order == dlqops.GroupsByNewest {
+		ord, score = "l", -micros(q.After.LastSeen)
+	}
+	ctx, cancel := s.deadline(ctx)
+	defer cancel()
+	n, err := rankScript.Run(ctx, s.client, nil, s.kp, groupDim(by), ord, score, q.After.Key).Int()
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // CountGroups implements dlqops.GroupCounter: without a filter SCARD,

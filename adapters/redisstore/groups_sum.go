@@ -25,7 +25,7 @@ const sumChunk = 1000
 // groups are summed as they come (O(step) here), with one every group is
 // folded first to learn which to skip.
 func (s *Store) SumGroups(ctx context.Context, q dlqops.GroupQuery) (dlqops.Group, error) {
-	if err := q.Validate(); err != nil {
+	if err := q.ValidateSum(); err != nil {
 		return dlqops.Group{}, err
 	}
 	by, _ := dlqops.ParseGroupBy(string(q.By))

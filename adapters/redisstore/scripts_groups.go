@@ -120,3 +120,21 @@ local oldest = ends(P .. 's:new')
 return {0, redis.call('ZCOUNT', P .. 'all', lo, hi), redis.call('ZCOUNT', P .. 's:new', lo, hi),
   redis.call('ZCOUNT', P .. 's:replayed', lo, hi), redis.call('ZCOUNT', P .. 's:archived', lo, hi), w, first, last, oldest}
 `)
+
+// rankScript returns the rank in an order set of the first group after a
+// cursor: the groups of lower score, then those of equal score found by
+// a binary search on their keys (bytewise, as the set orders them).
+// ARGV: prefix, dimension, order ('c' or 'l'), the cursor's score, its
+// key. O(log G × log ties).
+var rankScript = redis.NewScript(prelude + orderSets + `
+local d, ord, sc, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+order_sets(d)
+local z = P .. 'o:' .. ord .. ':' .. d
+local lo = redis.call('ZCOUNT', z, '-inf', '(' .. sc)
+local hi = lo + redis.call('ZCOUNT', z, sc, sc)
+while lo < hi do
+  local mid = math.floor((lo + hi) / 2)
+  if bless(key, redis.call('ZRANGE', z, mid, mid)[1]) then hi = mid else lo = mid + 1 end
+end
+return lo
+`)

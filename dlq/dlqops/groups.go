@@ -47,12 +47,45 @@ type GroupQuery struct {
 	// Offset). Ask for one more than a page shows to learn whether there
 	// is a next page.
 	Limit int
-	// Offset skips this many groups of the order (the earlier pages).
+	// Offset skips this many groups of the order (the earlier pages), or
+	// of the groups after After.
 	Offset int
+	// After, when set, selects only the groups after this position in
+	// Order: CursorOf the last group of the previous page. A store seeks
+	// to it in the order's index (PostgreSQL, Redis), so a page costs the
+	// same at any depth, where an Offset walks the groups before it.
+	After *GroupCursor
 }
 
-// Validate checks the query: a known grouping and order, Limit and Offset
-// not negative, a valid filter. Errors wrap ErrInvalidQuery.
+// GroupCursor is a position in a group order: a group's Count (for
+// GroupsByCount) or LastSeen (for GroupsByNewest), and its Key, which
+// breaks ties bytewise. The group need not exist any more.
+type GroupCursor struct {
+	Count    int
+	LastSeen time.Time
+	Key      string
+}
+
+// CursorOf returns the position of g, for the GroupQuery.After of the
+// page that follows it.
+func CursorOf(g Group) *GroupCursor {
+	return &GroupCursor{Count: g.Count, LastSeen: g.LastSeen, Key: g.Key}
+}
+
+// follows reports whether g comes after c in order o.
+func (c *GroupCursor) follows(g *Group, o GroupOrder) bool {
+	if o == GroupsByNewest {
+		if !g.LastSeen.Equal(c.LastSeen) {
+			return g.LastSeen.Before(c.LastSeen)
+		}
+	} else if g.Count != c.Count {
+		return g.Count < c.Count
+	}
+	return g.Key > c.Key
+}
+
+// Validate checks the query: a known grouping and order, Limit, Offset
+// and the After count not negative, a valid filter. Errors wrap ErrInvalidQuery.
 func (q GroupQuery) Validate() error {
 	if _, err := ParseGroupBy(string(q.By)); err != nil {
 		return err
@@ -62,6 +95,9 @@ func (q GroupQuery) Validate() error {
 	}
 	if q.Limit < 0 || q.Offset < 0 {
 		return fmt.Errorf("%w: negative group limit %d or offset %d", ErrInvalidQuery, q.Limit, q.Offset)
+	}
+	if q.After != nil && q.After.Count < 0 {
+		return fmt.Errorf("%w: negative group cursor count %d", ErrInvalidQuery, q.After.Count)
 	}
 	f := q.Filter
 	f.Limit = 0
@@ -101,10 +137,13 @@ func SortGroupsBy(gs []Group, o GroupOrder) {
 }
 
 // PageGroups sorts every group of a query in q.Order and returns the page
-// q.Offset and q.Limit select: what a Store that has to read every group
-// anyway returns from Groups. It reuses gs.
+// q.After, q.Offset and q.Limit select: what a Store that has to read
+// every group anyway returns from Groups. It reuses gs.
 func PageGroups(gs []Group, q GroupQuery) []Group {
 	SortGroupsBy(gs, q.Order)
+	if c := q.After; c != nil {
+		gs = gs[sort.Search(len(gs), func(i int) bool { return c.follows(&gs[i], q.Order) }):]
+	}
 	gs = gs[min(q.Offset, len(gs)):]
 	if q.Limit > 0 && len(gs) > q.Limit {
 		gs = gs[:q.Limit]
@@ -118,11 +157,21 @@ func PageGroups(gs []Group, q GroupQuery) []Group {
 // the letters a prune would take; without it both read every group.
 type GroupSummer interface {
 	// SumGroups returns the groups q selects after the first q.Offset of
-	// q.Order (q.Limit is ignored) summed into one Group, as SumGroups
+	// q.Order (q.Limit is ignored; q.After is an invalid query) summed
+	// into one Group, as SumGroups
 	// sums them: Key "", q.By, the counts and InWindow added, the oldest
 	// FirstSeen and OldestNew, the newest LastSeen; no topics, handlers or
 	// sample. No group past the offset gives a Group with Count 0.
 	SumGroups(ctx context.Context, q GroupQuery) (Group, error)
+}
+
+// ValidateSum checks a query of GroupSummer.SumGroups: Validate's checks,
+// and no After. Errors wrap ErrInvalidQuery.
+func (q GroupQuery) ValidateSum() error {
+	if q.After != nil {
+		return fmt.Errorf("%w: a sum of groups takes an offset, not a cursor", ErrInvalidQuery)
+	}
+	return q.Validate()
 }
 
 // SumGroups sums gs into one Group keyed key, as GroupSummer.SumGroups

@@ -122,6 +122,9 @@ func groupKey(dl *Record, by GroupBy) string {
 // SumGroups implements GroupSummer: it sums what Groups returns for q
 // without a Limit, O(letters).
 func (s *MemStore) SumGroups(ctx context.Context, q GroupQuery) (Group, error) {
+	if err := q.ValidateSum(); err != nil {
+		return Group{}, err
+	}
 	q.Limit = 0
 	gs, err := s.Groups(ctx, q)
 	if err != nil {

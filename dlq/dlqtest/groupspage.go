@@ -93,8 +93,8 @@ func groupsPage(t *testing.T, newStore NewStore) {
 
 // checkGroupPages checks the groups of q (Limit and Offset unset): their
 // keys in order are want, pages of every size walk them once and match
-// them field by field, a GroupSummer sums those past every offset, and a
-// GroupCounter counts them.
+// them field by field, as do pages that follow a cursor, a GroupSummer
+// sums those past every offset, and a GroupCounter counts them.
 func checkGroupPages(t *testing.T, s dlqops.Store, q dlqops.GroupQuery, want []string) {
 	t.Helper()
 	ctx := context.Background()
@@ -130,6 +130,7 @@ func checkGroupPages(t *testing.T, s dlqops.Store, q dlqops.GroupQuery, want []s
 			}
 		}
 	}
+	checkGroupCursors(t, s, q, all)
 	if sm, ok := s.(dlqops.GroupSummer); ok {
 		checkGroupSums(t, sm, q, all)
 	}
@@ -163,6 +164,61 @@ func checkGroupSums(t *testing.T, s dlqops.GroupSummer, q dlqops.GroupQuery, all
 		}
 		if err := EqualGroup(got, dlqops.SumGroups(all[min(off, len(all)):], "", by)); err != nil {
 			t.Errorf("%+v: SumGroups past %d: %v", q, off, err)
+		}
+	}
+	sq := q
+	sq.After = dlqops.CursorOf(dlqops.Group{})
+	if _, err := s.SumGroups(context.Background(), sq); !errors.Is(err, dlqops.ErrInvalidQuery) {
+		t.Errorf("%+v: SumGroups after a cursor: got %v want ErrInvalidQuery", q, err)
+	}
+}
+
+// checkGroupCursors checks that pages of every size that each follow the
+// cursor of the last group of the previous page walk all, Groups' answer
+// to q, once, and that a cursor past each group (the group, or a key
+// just after its own that no group has) with an offset selects the
+// groups after it.
+func checkGroupCursors(t *testing.T, s dlqops.Store, q dlqops.GroupQuery, all []dlqops.Group) {
+	t.Helper()
+	ctx := context.Background()
+	for size := 1; size <= len(all)+1; size++ {
+		var walked []dlqops.Group
+		pq := q
+		pq.Limit = size
+		for range len(all) + 1 {
+			page, err := s.Groups(ctx, pq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			walked = append(walked, page...)
+			if len(page) < size {
+				break
+			}
+			pq.After = dlqops.CursorOf(page[len(page)-1])
+		}
+		if got, want := groupKeys(walked), groupKeys(all); !slices.Equal(got, want) {
+			t.Errorf("%+v in pages of %d after cursors: got %q want %q", q, size, got, want)
+			continue
+		}
+		for i := range walked {
+			if err := EqualGroup(walked[i], all[i]); err != nil {
+				t.Errorf("%+v in pages of %d after cursors: %v", q, size, err)
+			}
+		}
+	}
+	for i, g := range all {
+		for _, c := range []*dlqops.GroupCursor{dlqops.CursorOf(g), {Count: g.Count, LastSeen: g.LastSeen, Key: g.Key + "\x00"}} {
+			for off := range 2 {
+				cq := q
+				cq.After, cq.Offset = c, off
+				got, err := s.Groups(ctx, cq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := groupKeys(all[min(i+1+off, len(all)):]); !slices.Equal(groupKeys(got), want) {
+					t.Errorf("%+v after %+v, offset %d: got %q want %q", q, *c, off, groupKeys(got), want)
+				}
+			}
 		}
 	}
 }

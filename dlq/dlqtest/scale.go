@@ -3,6 +3,7 @@ package dlqtest
 import (
 	"context"
 	"fmt"
+	"iter"
 	"maps"
 	"math/rand/v2"
 	"reflect"
@@ -15,37 +16,39 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-// ScaleLetters returns n letters in groups failure groups for benchmarks
+// ScaleLetters yields n letters in groups failure groups for benchmarks
 // at scale, the same on every call: group sizes follow a Zipf law (of
 // 200,000 letters in 5,000 groups, 4,979 groups get letters and the
-// largest 9,533), failures spread over the
-// week before Base (one in a thousand in its last 5 minutes), one letter
-// in ten replayed and one in ten archived; 20 topics, 30 handlers. The
-// letters are small (no payload to speak of), so seeding costs the
-// indexes, not the bytes.
-func ScaleLetters(n, groups int) []dlqops.Record {
-	r := rand.New(rand.NewPCG(1, 2))
-	z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 4, uint64(groups-1))
-	out := make([]dlqops.Record, n)
-	for i := range out {
-		g := int(z.Uint64())
-		ago := time.Duration(r.Int64N(int64(7 * 24 * time.Hour)))
-		if i%1000 == 0 {
-			ago = time.Duration(r.Int64N(int64(5 * time.Minute)))
+// largest 9,533), failures spread over the week before Base (one in a
+// thousand in its last 5 minutes), one letter in ten replayed and one in
+// ten archived; 20 topics, 30 handlers. The letters are small (no payload
+// to speak of), so seeding costs the indexes, not the bytes; a caller
+// holds only what it keeps of them.
+func ScaleLetters(n, groups int) iter.Seq[dlqops.Record] {
+	return func(yield func(dlqops.Record) bool) {
+		r := rand.New(rand.NewPCG(1, 2))
+		z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 4, uint64(groups-1))
+		for i := range n {
+			g := int(z.Uint64())
+			ago := time.Duration(r.Int64N(int64(7 * 24 * time.Hour)))
+			if i%1000 == 0 {
+				ago = time.Duration(r.Int64N(int64(5 * time.Minute)))
+			}
+			dl := Letter(fmt.Sprintf("s-%07d", i), fmt.Sprintf("fp-%06d", g), fmt.Sprintf("topic-%02d", g%20),
+				fmt.Sprintf("handler-%02d", g%30), -ago.Truncate(time.Microsecond))
+			dl.Metadata = map[string]string{"k": "v"}
+			dl.Payload = []byte("{}")
+			switch i % 10 {
+			case 3:
+				dl.Status = dlqops.StatusReplayed
+			case 7:
+				dl.Status = dlqops.StatusArchived
+			}
+			if !yield(dl) {
+				return
+			}
 		}
-		dl := Letter(fmt.Sprintf("s-%07d", i), fmt.Sprintf("fp-%05d", g), fmt.Sprintf("topic-%02d", g%20),
-			fmt.Sprintf("handler-%02d", g%30), -ago.Truncate(time.Microsecond))
-		dl.Metadata = map[string]string{"k": "v"}
-		dl.Payload = []byte("{}")
-		switch i % 10 {
-		case 3:
-			dl.Status = dlqops.StatusReplayed
-		case 7:
-			dl.Status = dlqops.StatusArchived
-		}
-		out[i] = dl
 	}
-	return out
 }
 
 // hideSummer is a Store without its GroupSummer: what GroupGauges and

@@ -360,7 +360,7 @@ func TestGroupsPaging(t *testing.T) {
 	}
 	first := f.do("GET", "/", "alice", nil).Body.String()
 	second := f.do("GET", "/?by=fingerprint&page=1", "alice", nil).Body.String()
-	if !strings.Contains(first, "groups 1 to 50 of 62") || !strings.Contains(first, `href="/?by=fingerprint&amp;page=1"`) {
+	if !strings.Contains(first, "groups 1 to 50 of 62") || !strings.Contains(first, `&amp;by=fingerprint&amp;page=1"`) {
 		t.Errorf("first page lacks its range or next link")
 	}
 	if !strings.Contains(second, "groups 51 to 62 of 62") || !strings.Contains(second, "previous groups") || strings.Contains(second, "next groups") {

@@ -75,8 +75,8 @@ func TestGroupsPageAsksForWhatItShows(t *testing.T) {
 		text, next string
 		rows       int
 	}{
-		{"/", 0, 51, "groups 1 to 50, more follow", `href="/?by=fingerprint&amp;page=1"`, 50},
-		{"/?page=1", 50, 51, "groups 51 to 100, more follow", `href="/?by=fingerprint&amp;page=2"`, 50},
+		{"/", 0, 51, "groups 1 to 50, more follow", `&amp;by=fingerprint&amp;page=1"`, 50},
+		{"/?page=1", 50, 51, "groups 51 to 100, more follow", `&amp;by=fingerprint&amp;page=2"`, 50},
 		{"/?page=2", 100, 20, "groups 101 to 120,", "", 20},
 		{"/?page=3", 150, 0, "no groups on this page", "", 0},
 	}
@@ -129,7 +129,7 @@ func TestGroupsPageOrders(t *testing.T) {
 	if i, j := strings.Index(newest, "key=g1\""), strings.Index(newest, "key=grp-057\""); i < 0 || j < i || firstRow(newest) == "grp-000" {
 		t.Errorf("newest first: g1 at %d, grp-057 at %d, first group %q", i, j, firstRow(newest))
 	}
-	if !strings.Contains(newest, `href="/?by=fingerprint&amp;order=newest&amp;page=1"`) ||
+	if !strings.Contains(newest, `&amp;by=fingerprint&amp;order=newest&amp;page=1"`) || !strings.Contains(newest, `href="/?after=2026-`) ||
 		!strings.Contains(newest, `href="/?by=topic&amp;order=newest"`) {
 		t.Errorf("newest first: links lose the order")
 	}
@@ -139,5 +139,71 @@ func TestGroupsPageOrders(t *testing.T) {
 	}
 	if code := f.do("GET", "/?order=oldest", "alice", nil).Code; code != http.StatusBadRequest {
 		t.Errorf("unknown order: status %d want 400", code)
+	}
+}
+
+// TestGroupsPageFollowsCursors: a next link carries the cursor of the
+// page's last group, and the page it opens asks the store for the groups
+// after it (no offset), whatever its page number, even past the last one
+// a page number alone reaches; the pages walk the groups the offset pages
+// show. A malformed cursor is refused.
+func TestGroupsPageFollowsCursors(t *testing.T) {
+	f := newFixture(t)
+	manyGroups(t, f, 118) // 120 with the fixture's two
+	rec := &queryRecorder{Browser: f.store}
+	srv, err := New(f.srv.cfg, Deps{Store: rec, Publisher: f.down})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	f.srv = srv
+	rows := func(body string) []string {
+		var keys []string
+		for _, part := range strings.Split(body, `class="group" href="/group?by=fingerprint&amp;key=`)[1:] {
+			key, _, _ := strings.Cut(part, `"`)
+			keys = append(keys, key)
+		}
+		return keys
+	}
+	for _, order := range []string{"", "newest"} {
+		var byOffset, byCursor []string
+		for page := range 3 {
+			byOffset = append(byOffset, rows(f.do("GET", fmt.Sprintf("/?order=%s&page=%d", order, page), "alice", nil).Body.String())...)
+		}
+		target := "/?order=" + order
+		for range 4 {
+			body := f.do("GET", target, "alice", nil).Body.String()
+			byCursor = append(byCursor, rows(body)...)
+			_, next, ok := strings.Cut(body, `id="next" href="`)
+			if !ok {
+				break
+			}
+			next, _, _ = strings.Cut(next, `"`)
+			target = strings.ReplaceAll(next, "&amp;", "&")
+			if !strings.Contains(target, "after=") || !strings.Contains(target, "after_key=") {
+				t.Fatalf("order %q: next link %q has no cursor", order, target)
+			}
+		}
+		if q, _ := rec.last(); q.After == nil || q.Offset != 0 {
+			t.Errorf("order %q: the last page asked for offset %d after %v, want a cursor and no offset", order, q.Offset, q.After)
+		}
+		if len(byOffset) != 120 || strings.Join(byCursor, ",") != strings.Join(byOffset, ",") {
+			t.Errorf("order %q: pages after cursors show %d groups %q, want the offset pages' %d %q",
+				order, len(byCursor), byCursor, len(byOffset), byOffset)
+		}
+	}
+	deep := f.do("GET", fmt.Sprintf("/?after=1&after_key=grp-050&page=%d", maxGroupsPage+5), "alice", nil)
+	body := deep.Body.String()
+	if q, _ := rec.last(); deep.Code != http.StatusOK || q.After == nil || q.After.Key != "grp-050" || q.Offset != 0 {
+		t.Errorf("page %d after a cursor: status %d, asked for offset %d after %+v", maxGroupsPage+5, deep.Code, q.Offset, q.After)
+	}
+	if want := fmt.Sprintf("groups %d to", (maxGroupsPage+5)*groupsPerPage+1); !strings.Contains(body, want) ||
+		!strings.Contains(body, fmt.Sprintf("page=%d", maxGroupsPage+6)) || strings.Contains(body, "previous groups") {
+		t.Errorf("page %d after a cursor: want %q, a next link and no previous link (no offset reaches it)", maxGroupsPage+5, want)
+	}
+	for _, target := range []string{"/?after=x", "/?after=-1", "/?order=newest&after=2026"} {
+		if code := f.do("GET", target, "alice", nil).Code; code != http.StatusBadRequest {
+			t.Errorf("%s: status %d want 400", target, code)
+		}
 	}
 }

@@ -35,7 +35,9 @@ type groupRow struct {
 }
 
 // groupsPage shows one page of groups: it asks the store for that page
-// and one group more (is there a next page?) and, from a
+// (after the cursor of the previous page's last group, which the next
+// link carries, or at an offset of page) and one group more (is there a
+// next page?) and, from a
 // dlqops.GroupCounter, how many there are; a store without one shows
 // "more follow" instead of a total.
 func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
@@ -50,9 +52,16 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
+	after, err := parseGroupCursor(q, order)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
 	now := s.deps.Now()
 	page, _ := strconv.Atoi(q.Get("page"))
-	page = max(0, min(page, maxGroupsPage))
+	if page = max(0, page); after == nil {
+		page = min(page, maxGroupsPage) // an offset: the index is walked to it
+	}
 	total := -1 // unknown
 	if c, ok := s.store.(dlqops.GroupCounter); ok {
 		if total, err = c.CountGroups(r.Context(), dlqops.GroupQuery{By: by}); err != nil {
@@ -62,8 +71,11 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 		page = min(page, max(0, (total-1)/groupsPerPage))
 	}
 	from := page * groupsPerPage
-	groups, err := s.store.Groups(r.Context(), dlqops.GroupQuery{By: by, Order: order, WindowStart: now.Add(-time.Hour),
-		Offset: from, Limit: groupsPerPage + 1})
+	gq := dlqops.GroupQuery{By: by, Order: order, WindowStart: now.Add(-time.Hour), Offset: from, Limit: groupsPerPage + 1}
+	if after != nil {
+		gq.Offset, gq.After = 0, after // page only labels it
+	}
+	groups, err := s.store.Groups(r.Context(), gq)
 	if err != nil {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
@@ -75,11 +87,12 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
-	link := func(p int) string {
+	link := func(p int, c *dlqops.GroupCursor) string {
 		v := url.Values{"by": {string(by)}, "page": {strconv.Itoa(p)}}
 		if order != dlqops.GroupsByCount {
 			v.Set("order", string(order))
 		}
+		setGroupCursor(v, order, c)
 		return "/?" + v.Encode()
 	}
 	data := map[string]any{"Title": "Dead-letter groups", "By": string(by), "Order": string(order), "Groups": rows,
@@ -87,17 +100,19 @@ func (s *Server) groupsPage(w http.ResponseWriter, r *http.Request) {
 	if total >= 0 {
 		data["Total"] = total
 	}
-	if page > 0 {
-		data["Prev"] = link(page - 1)
+	if page > 0 && page-1 <= maxGroupsPage {
+		data["Prev"] = link(page-1, nil)
 	}
-	if more && page < maxGroupsPage {
-		data["Next"] = link(page + 1)
+	if more {
+		data["Next"] = link(page+1, dlqops.CursorOf(groups[len(groups)-1]))
 	}
 	s.render(w, r, http.StatusOK, "groups.html", data)
 }
 
-// maxGroupsPage bounds the page number of the groups page, so a URL
-// cannot make a store skip more than about a million groups.
+// maxGroupsPage bounds the page number of a groups page without a
+// cursor (an offset), so a URL cannot make a store skip more than about a
+// million groups; the next-page links carry a cursor, which the stores
+// seek to, and go on past it.
 const maxGroupsPage = 20_000
 
 // groupRows adds each group's trend of the last trendHours hours.
