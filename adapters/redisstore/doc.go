@@ -69,10 +69,13 @@
 //	               the order sets and counters, whatever n is (p = G
 //	               without a Limit), after an offset or a cursor (its
 //	               rank: O(log G log t), t the groups tied with it);
-//	               other filters: O(w), folding the letters walked
-//	               (every group they make is held by the caller until
-//	               the page is cut)
-//	CountGroups    no filter: O(1); other filters: as Groups
+//	               other filters: O(w), folding the letters walked:
+//	               with a Limit, Offset or After, a walk that folds each
+//	               group's count and newest failure only (O(G) small
+//	               entries here, cut to the page), then a walk of each
+//	               page group's own index
+//	CountGroups    no filter: O(1); other filters: the first walk of
+//	               Groups
 //	SumGroups      no offset, no filter or a time range only: O(log n)
 //	               from the indexes of all letters and of each status;
 //	               past offset o, no filter: O((G-o) log n) in scripts

@@ -39,11 +39,11 @@ func (s *Store) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group
 	f.Limit = 0
 	keys, indexed := indexedGroups(f, by)
 	if !indexed {
-		out, err := s.groupsScanned(ctx, by, f, q.WindowStart)
+		out, err := s.groupsFiltered(ctx, by, f, q)
 		if err != nil {
 			return nil, storeErr("groups", err)
 		}
-		return dlqops.PageGroups(out, q), nil
+		return out, nil
 	}
 	if len(keys) > 0 {
 		// one named group: the page of a list of at most one
@@ -98,7 +98,7 @@ func (s *Store) CountGroups(ctx context.Context, q dlqops.GroupQuery) (int, erro
 	f.Limit = 0
 	keys, indexed := indexedGroups(f, by)
 	if !indexed {
-		out, err := s.groupsScanned(ctx, by, f, q.WindowStart)
+		out, err := s.slimGroups(ctx, by, f)
 		if err != nil {
 			return 0, storeErr("count groups", err)
 		}
@@ -301,4 +301,83 @@ func aggRow(item any, by dlqops.GroupBy) (dlqops.Group, [2][]any, error) {
 	lists[0], _ = row[11].([]any)
 	lists[1], _ = row[12].([]any)
 	return g, lists, nil
+}
+
+// groupsFiltered answers Groups for a filter the counters cannot: every
+// group folded when q asks for all; else a walk of the letters f selects
+// that folds each group's count and newest failure only (O(G) small
+// entries here), which orders and cuts the page, then one walk per group
+// of the page of its letters f selects, from its own index (a group
+// keyed "" has none: its walk is the first one's, folded whole).
+func (s *Store) groupsFiltered(ctx context.Context, by dlqops.GroupBy, f dlqops.Filter, q dlqops.GroupQuery) ([]dlqops.Group, error) {
+	if q.Limit == 0 && q.Offset == 0 && q.After == nil {
+		out, err := s.groupsScanned(ctx, by, f, q.WindowStart)
+		return dlqops.PageGroups(out, q), err
+	}
+	slim, err := s.slimGroups(ctx, by, f)
+	if err != nil {
+		return nil, err
+	}
+	page := dlqops.PageGroups(slim, q)
+	out := make([]dlqops.Group, 0, len(page))
+	for _, p := range page {
+		gf := f
+		switch by {
+		case dlqops.GroupByTopic:
+			gf.Topic = p.Key
+		case dlqops.GroupByHandler:
+			gf.Handler = p.Key
+		default:
+			gf.Group = p.Key
+		}
+		gs, err := s.groupsScanned(ctx, by, gf, q.WindowStart)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs { // none when the group went between the walks
+			if g.Key == p.Key {
+				out = append(out, g)
+			}
+		}
+	}
+	return out, nil
+}
+
+// slimGroups walks the letters f selects and returns their groups with
+// their Key, Count and LastSeen only.
+func (s *Store) slimGroups(ctx context.Context, by dlqops.GroupBy, f dlqops.Filter) ([]dlqops.Group, error) {
+	type slim struct {
+		n    int
+		last int64
+	}
+	groups := map[string]*slim{}
+	_, err := s.walk(ctx, scan{mode: "agg", f: f, extra: [3]any{groupDim(by), "", "#"}}, func(item any) error {
+		row, ok := item.([]any)
+		if !ok || len(row) != 3 {
+			return fmt.Errorf("unexpected scan reply %v", item)
+		}
+		key, _ := row[0].(string)
+		n, _ := row[1].(int64)
+		str, _ := row[2].(string)
+		last, err := strconv.ParseInt(str, 10, 64)
+		if err != nil {
+			return fmt.Errorf("group %q: failed at: %w", key, err)
+		}
+		g := groups[key]
+		if g == nil {
+			g = &slim{}
+			groups[key] = g
+		}
+		g.n += int(n)
+		g.last = max(g.last, last)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dlqops.Group, 0, len(groups))
+	for k, g := range groups {
+		out = append(out, dlqops.Group{Key: k, By: by, Count: g.n, LastSeen: fromMicros(g.last)})
+	}
+	return out, nil
 }

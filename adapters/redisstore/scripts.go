@@ -143,13 +143,13 @@ return added
 // (entries to scan at most), fingerprint, topic, handler, DLQ topic
 // (empty: any), statuses (comma list, empty: any), then per mode: claim:
 // owner, now, lease end; set: status; agg: dimension (f, t or h), window
-// start (empty: none).
+// start (empty: none), option (empty; '#': slim rows).
 //
 // Modes: full (return records), agg (fold the letters into one partial
 // group per key: {key, count, new, replayed, archived, in window, first,
 // last, oldest new or empty, sample error, sample class, topics,
-// handlers}), claim (claim and return records), set (set status, return
-// count).
+// handlers}; slim: {key, count, last}), claim (claim and return
+// records), set (set status, return count).
 //
 // Returns {last score, last ID, done (1 when the index is exhausted),
 // count, items...}.
@@ -167,8 +167,10 @@ if ARGV[15] ~= '' then
 end
 local owner, now, till = ARGV[16], tonumber(ARGV[17]), ARGV[18]
 local target = ARGV[16]
-local adim, awin = ARGV[16], tonumber(ARGV[17])
+local adim, awin, aopt = ARGV[16], tonumber(ARGV[17]), ARGV[18]
 local groups, gorder = {}, {}
+-- agg option '#' folds each group's count and newest failure only
+local slim = mode == 'agg' and aopt == '#'
 
 local items, matched, scanned = {}, 0, 0
 local lastS, lastId = ARGV[7], ARGV[8]
@@ -188,6 +190,16 @@ local function visit(id)
     local k = v[3]
     if adim == 't' then k = v[4] elseif adim == 'h' then k = v[5] end
     local g = groups[k]
+    if slim then
+      if not g then
+        g = {c = 0}
+        groups[k] = g
+        gorder[#gorder + 1] = k
+      end
+      g.c, g.last = g.c + 1, v[1]
+      matched = matched + 1
+      return
+    end
     if not g then
       g = {c = 0, new = 0, replayed = 0, archived = 0, w = 0, first = v[1], oldest = '', topics = {}, handlers = {}}
       groups[k] = g
@@ -252,6 +264,10 @@ else
 end
 local out = {lastS, lastId, done, matched}
 if mode == 'set' then return out end
+if slim then
+  for _, k in ipairs(gorder) do out[#out + 1] = {k, groups[k].c, groups[k].last} end
+  return out
+end
 if mode == 'agg' then
   for _, k in ipairs(gorder) do
     local g = groups[k]
