@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,7 +37,14 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 	url := fs.String("store", "", "the fleet store's Redis URL (overrides --config)")
 	prefix := fs.String("prefix", "", "the store's key prefix (default: the file's, else levee:fleet)")
 	fs.Usage = func() { fmt.Fprint(stderr, fleetUsage) }
-	if err := fs.Parse(args); err != nil {
+	if len(args) > 0 && args[0] == "help" {
+		fmt.Fprint(stdout, fleetUsage)
+		return 0
+	}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, fleetUsage)
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	rest := fs.Args()

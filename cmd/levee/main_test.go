@@ -59,6 +59,10 @@ func TestConfigCheck(t *testing.T) {
 		{"dlq help", []string{"dlq", "--help"}, 0, "usage: levee dlq", ""},
 		{"dlq subcommand help", []string{"dlq", "groups", "--help"}, 0, "usage: levee dlq", ""},
 		{"dlq replay help", []string{"dlq", "replay", "-h"}, 0, "usage: levee dlq", ""},
+		{"fleet help", []string{"fleet", "help"}, 0, "levee fleet [--config FILE", ""},
+		{"fleet -h", []string{"fleet", "-h"}, 0, "levee fleet [--config FILE", ""},
+		{"fleet --help", []string{"fleet", "--help"}, 0, "levee fleet [--config FILE", ""},
+		{"fleet without command", []string{"fleet"}, 2, "", "levee fleet [--config FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
