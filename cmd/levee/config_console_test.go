@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/levee-dev/levee/cmd/internal/console"
+	"github.com/levee-dev/levee/config"
 )
 
 // TestConfigCheckConsole: `levee config check` validates the console
@@ -24,6 +27,9 @@ func TestConfigCheckConsole(t *testing.T) {
 		{"login throttle", "console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: viewer}]\n  login_throttle: {burst: 5, per_minute: 2}\n", ": ok", 0},
 		{"login throttle off", "console:\n  tokens: [{name: ci, token: 0123456789abcdefgh, role: viewer}]\n  login_throttle: {off: true}\n", ": ok", 0},
 		{"negative login throttle", "console:\n  login_throttle: {per_minute: -1}\n", "per_minute must be finite and not negative", 1},
+		{"canary rate syntax", "console:\n  canary: {rate: 10/s}\n", ": ok", 0},
+		{"canary rate per minute", "console:\n  canary: {rate: 600/min}\n", ": ok", 0},
+		{"canary rate bare", "console:\n  canary: {rate: 10}\n", ": ok", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".yaml")
@@ -82,4 +88,26 @@ func checkFails(t *testing.T, body string) (path, stderr string) {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	return path, errb.String()
+}
+
+// TestConsoleCanaryRateSyntax: console.canary.rate takes the rate syntax
+// of every other rate in the file (README, "Value syntax, everywhere"),
+// as `levee dlq replay --rate` does; "10/s" was "not a number".
+func TestConsoleCanaryRateSyntax(t *testing.T) {
+	for _, tt := range []struct {
+		rate string
+		want float64
+	}{{"10/s", 10}, {"600/min", 10}, {"3/250ms", 12}, {"7", 7}} {
+		cfg, err := config.Parse("levee.yaml", []byte("console:\n  canary: {rate: "+tt.rate+"}\n"), nil, nil)
+		if err != nil {
+			t.Fatalf("rate %s: %v", tt.rate, err)
+		}
+		var cc console.Config
+		if err := cfg.Console().Decode(&cc); err != nil {
+			t.Fatalf("rate %s: %v", tt.rate, err)
+		}
+		if cc.Canary.Rate != tt.want {
+			t.Errorf("rate %s: got %v, want %v", tt.rate, cc.Canary.Rate, tt.want)
+		}
+	}
 }

@@ -163,7 +163,7 @@ func (s *Server) canaryForm(r *http.Request) (dlqops.CanaryPlan, float64, error)
 	plan := dlqops.CanaryPlan{Waves: c.Waves, MaxFailureRatio: c.MaxFailureRatio, Wait: c.Wait}
 	rate := c.Rate
 	if rate == 0 {
-		rate = 10
+		rate = DefaultCanaryRate
 	}
 	if v := strings.TrimSpace(r.PostFormValue("waves")); v != "" {
 		plan.Waves = nil

@@ -49,8 +49,9 @@ type Canary struct {
 	MaxFailureRatio float64 `yaml:"max_failure_ratio"`
 	// Wait is how long a wave waits for re-dead-letters; default 30s.
 	Wait time.Duration `yaml:"wait"`
-	// Rate is the velocity limit in messages per second; default 10.
-	Rate float64 `yaml:"rate"`
+	// Rate is the velocity limit in messages per second, in the file's rate
+	// syntax (10/s, 600/min, or a bare number); 0 means DefaultCanaryRate.
+	Rate float64 `yaml:"rate" levee:"rate"`
 }
 
 // Config is the `console:` section of levee.yaml.
@@ -74,6 +75,10 @@ type Config struct {
 	// LoginThrottle bounds failed logins per client address.
 	LoginThrottle LoginThrottle `yaml:"login_throttle"`
 }
+
+// DefaultCanaryRate is the velocity limit, in messages per second, of a
+// canary started from the console when console.canary.rate is not set.
+const DefaultCanaryRate = 10
 
 // DefaultListen is Config.Listen's default.
 const DefaultListen = "127.0.0.1:8080"

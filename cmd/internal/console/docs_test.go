@@ -28,6 +28,7 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("a %d-hour trend", trendHours),
 		fmt.Sprintf("largest first, %d a page", groupsPerPage),
 		"(default 0: the first failure halts)",
+		fmt.Sprintf("(`rate`: %d/s by default from the console, 50/s from the command line's `--rate`)", DefaultCanaryRate),
 		fmt.Sprintf("is at most %d MiB", maxForm>>20),
 		fmt.Sprintf("the letters it replays, up to %d,", maxLineage),
 		fmt.Sprintf("among the first %s letters of its topic since its replay", strings.Replace(fmt.Sprint(descendantScan), "000", ",000", 1)),
