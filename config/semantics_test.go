@@ -105,6 +105,15 @@ func TestZeroAgreesWithTheAPI(t *testing.T) {
 			func() error {
 				return newErr(ratelimit.New(ratelimit.WithKeyMetadata("k"), ratelimit.WithPerKey(1, 1), ratelimit.WithMaxKeys(0)))
 			}},
+		// ratelimit.Adaptive reads every zero field as its default
+		// (max_error_rate 0 as 5%, interval 0 as 250ms).
+		{"adaptive target_latency", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, target_latency: 0s}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.target_latency:", nil},
+		{"adaptive latency_tolerance", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, latency_tolerance: 0}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.latency_tolerance:", nil},
+		{"adaptive max_error_rate", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, max_error_rate: 0%}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.max_error_rate:", nil},
+		{"adaptive interval", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, interval: 0s}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.interval:", nil},
+		{"adaptive increase", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, increase: 0/s}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.increase:", nil},
+		{"adaptive decrease", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, decrease: 0}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.decrease:", nil},
+		{"adaptive min_samples", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, min_samples: 0}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.min_samples:", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,18 +80,22 @@ type Limit struct {
 
 // AdaptiveConfig is the adaptive section; see Adaptive for the meaning and
 // defaults of each field.
+//
+// An explicit zero is an error for every key but ignore_latency (Adaptive
+// reads a zero as the default: max_error_rate 0 would be 5%, interval 0
+// 250ms): remove the key for the default.
 type AdaptiveConfig struct {
 	Min           float64       `yaml:"min" levee:"rate"`
 	Max           float64       `yaml:"max" levee:"rate"`
-	TargetLatency time.Duration `yaml:"target_latency"`
+	TargetLatency time.Duration `yaml:"target_latency" levee:"nonzero"`
 	// LatencyTolerance is a plain number, e.g. 2.
-	LatencyTolerance float64       `yaml:"latency_tolerance"`
+	LatencyTolerance float64       `yaml:"latency_tolerance" levee:"nonzero"`
 	IgnoreLatency    bool          `yaml:"ignore_latency"`
-	MaxErrorRate     float64       `yaml:"max_error_rate" levee:"percent"`
-	Interval         time.Duration `yaml:"interval"`
-	Increase         float64       `yaml:"increase" levee:"rate"`
-	Decrease         float64       `yaml:"decrease" levee:"percent"`
-	MinSamples       int           `yaml:"min_samples"`
+	MaxErrorRate     float64       `yaml:"max_error_rate" levee:"percent,nonzero"`
+	Interval         time.Duration `yaml:"interval" levee:"nonzero"`
+	Increase         float64       `yaml:"increase" levee:"rate,nonzero"`
+	Decrease         float64       `yaml:"decrease" levee:"percent,nonzero"`
+	MinSamples       int           `yaml:"min_samples" levee:"nonzero"`
 }
 
 func burstOr1(p *int) int {
