@@ -90,6 +90,14 @@ func TestTransportConfigFromYAML(t *testing.T) {
 		{name: "unknown kind located", yaml: "transport:\n  kind: sqs\n", wantErr: "cfg.yaml:2: transport.kind"},
 		{name: "postgres url pgx refuses located", yaml: "transport:\n  kind: postgres\n  postgres:\n    url: \"postgres://u:hunter2@127.0.0.1:5432/test?sslmode=bogus\"\n",
 			wantErr: "cfg.yaml:4: transport.postgres.url"},
+		// A zero the transport would read as its default is an error, as
+		// the README's value syntax says: remove the key for the default.
+		{name: "postgres poll_interval 0", yaml: "transport:\n  kind: postgres\n  postgres: {url: \"postgres://h/db\", poll_interval: 0s}\n",
+			wantErr: "cfg.yaml:3: transport.postgres.poll_interval: \"0s\" is not allowed"},
+		{name: "postgres max_conns 0", yaml: "transport:\n  kind: postgres\n  postgres: {url: \"postgres://h/db\", max_conns: 0}\n",
+			wantErr: "cfg.yaml:3: transport.postgres.max_conns: \"0\" is not allowed"},
+		{name: "kafka partitions 0", yaml: "transport:\n  kind: kafka\n  kafka: {brokers: [\"h:9092\"], partitions: 0}\n",
+			wantErr: "cfg.yaml:3: transport.kafka.partitions: \"0\" is not allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,9 +48,10 @@ type Config struct {
 	// Brokers lists host:port seed brokers. Required.
 	Brokers []string `yaml:"brokers"`
 	// Partitions is the partition count used when Levee creates a topic.
-	// Zero means the transport concurrency; it must not be below it, since
+	// Zero means the transport concurrency (in YAML remove the key: an
+	// explicit 0 is an error); it must not be below it, since
 	// a Kafka group runs one message per partition at a time.
-	Partitions int `yaml:"partitions"`
+	Partitions int `yaml:"partitions" levee:"nonzero"`
 }
 
 // Validate checks the section against the settings. Errors wrap

@@ -42,12 +42,14 @@ type Config struct {
 	// URL is a libpq connection string or URL, e.g.
 	// postgres://postgres@127.0.0.1:5432/test. Required.
 	URL string `yaml:"url"`
-	// PollInterval is the wait between polls of an empty table. Zero means 100ms.
-	PollInterval time.Duration `yaml:"poll_interval"`
+	// PollInterval is the wait between polls of an empty table. Zero means
+	// 100ms (in YAML remove the key: an explicit 0 is an error).
+	PollInterval time.Duration `yaml:"poll_interval" levee:"nonzero"`
 	// MaxConns caps the connection pool. Every in-flight message holds one
 	// connection until it is acked, so it should be at least concurrency ×
-	// subscribed topics + 4. Zero means 8 × concurrency + 4.
-	MaxConns int `yaml:"max_conns"`
+	// subscribed topics + 4. Zero means 8 × concurrency + 4 (in YAML remove
+	// the key: an explicit 0 is an error).
+	MaxConns int `yaml:"max_conns" levee:"nonzero"`
 	// DeleteOnAck deletes a row when its message is acked, instead of
 	// marking it acked (watermill-sql's default, which keeps every message
 	// in the table forever). Either way unacked rows are found through a
