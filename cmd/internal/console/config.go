@@ -41,17 +41,22 @@ type Token struct {
 }
 
 // Canary holds the defaults of a canary replay started from the console.
+// In YAML an explicit zero wait or rate is an error (remove the key for the
+// default): a rate of 0 is no limit to `levee dlq replay --rate`, and here
+// it was the default of 10/s.
 type Canary struct {
 	// Waves are the wave sizes; empty means dlqops.DefaultCanaryWaves.
 	Waves []int `yaml:"waves"`
 	// MaxFailureRatio halts a wave whose failures pass it; default 0 (the
 	// first failure halts).
 	MaxFailureRatio float64 `yaml:"max_failure_ratio"`
-	// Wait is how long a wave waits for re-dead-letters; default 30s.
-	Wait time.Duration `yaml:"wait"`
+	// Wait is how long a wave waits for re-dead-letters; zero means
+	// dlqops.DefaultCanaryWait, 30s.
+	Wait time.Duration `yaml:"wait" levee:"nonzero"`
 	// Rate is the velocity limit in messages per second, in the file's rate
-	// syntax (10/s, 600/min, or a bare number); 0 means DefaultCanaryRate.
-	Rate float64 `yaml:"rate" levee:"rate"`
+	// syntax (10/s, 600/min, or a bare number); zero means
+	// DefaultCanaryRate.
+	Rate float64 `yaml:"rate" levee:"rate,nonzero"`
 }
 
 // Config is the `console:` section of levee.yaml.

@@ -23,11 +23,13 @@ import (
 // costs nothing.
 type LoginThrottle struct {
 	// Burst is how many failed logins a client address may make at once;
-	// default DefaultLoginBurst.
-	Burst int `yaml:"burst"`
-	// PerMinute is how many more it earns a minute; default
-	// DefaultLoginPerMinute.
-	PerMinute float64 `yaml:"per_minute"`
+	// zero means DefaultLoginBurst (in YAML remove the key: an explicit 0
+	// is an error).
+	Burst int `yaml:"burst" levee:"nonzero"`
+	// PerMinute is how many more it earns a minute; zero means
+	// DefaultLoginPerMinute (in YAML remove the key: an explicit 0 is an
+	// error).
+	PerMinute float64 `yaml:"per_minute" levee:"nonzero"`
 	// Off turns the throttle off: behind a reverse proxy every client has
 	// the proxy's address (the console does not trust X-Forwarded-For), so
 	// one client's failures would lock out the others; let the proxy
