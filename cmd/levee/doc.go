@@ -3,8 +3,14 @@
 //	levee config check FILE   validate a levee.yaml and print each
 //	                          handler's resolved stack in canonical order
 //	levee dlq ...             dead letters: groups, list, show, replay,
-//	                          archive, prune (see docs/OPERATIONS.md)
+//	                          archive, prune (see docs/OPERATIONS.md), and
+//	                          serve, the console (docs/CONSOLE.md)
+//	levee fleet ...           the fleet breaker's kill switch: breaker KEY
+//	                          force open|closed|none, or status (docs/FLEET.md)
+//	levee help                the usage (also -h, --help)
 //
-// It exits 0 when the file is valid, 1 when it is not (the error names the
-// file, the line and the key path), and 2 on a usage error.
+// Every command exits 0 on success (`levee config check`: the file is
+// valid), 1 on a failure (an invalid file, whose errors name the file, the
+// line and the key path; a store or broker that cannot be reached), and 2
+// on a usage error.
 package main
