@@ -29,12 +29,12 @@ type Setting struct {
 }
 
 // Settings returns every setting of the file's handler sections, shared
-// resources (schedulers, breakers), store and schemas (each topic's schema
-// file as written), in file order: the keys the
+// resources (schedulers, breakers), store, fleet and schemas (each topic's
+// schema file as written), in file order: the keys the
 // file sets, with their line and variables, and the keys it leaves out,
 // with their defaults (the `default` struct tag of the concern's section
 // type). The transport section belongs to the adapters: pass its decoded
-// value to SectionSettings.
+// value to SectionSettings, as the console section's owner does.
 func (c *Config) Settings() []Setting {
 	var out []Setting
 	idx := c.index()
@@ -56,6 +56,9 @@ func (c *Config) Settings() []Setting {
 	}
 	if c.hasStore {
 		add("store", "store", c.store)
+	}
+	if c.hasFleet {
+		add("fleet", "fleet", c.fleet)
 	}
 	if c.schemas != nil {
 		for _, s := range below(idx, "schemas.") {

@@ -13,6 +13,7 @@ import (
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dlq/dlqops"
 	lconfig "github.com/levee-dev/levee/internal/config"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -90,6 +91,9 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, termSafe(cfg.Describe(), true))
 	settings := cfg.SectionSettings("transport", tc, transportDefaults(caps))
 	settings = append(settings, cfg.Settings()...)
+	if !cfg.Console().IsZero() {
+		settings = append(settings, cfg.SectionSettings("console", cc, consoleDefaults())...)
+	}
 	fmt.Fprintln(stdout, "settings (effective value, source):")
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, s := range settings {
@@ -152,6 +156,25 @@ func flatten(errs []error) []string {
 
 // transportDefaults is what each key of the transport section means when
 // the file leaves it out (the adapters' defaults), for the settings list.
+// consoleDefaults gives the meaning of each console key the file leaves
+// out (levee dlq serve).
+func consoleDefaults() map[string]string {
+	return map[string]string{
+		"listen":                    console.DefaultListen + " (or --listen)",
+		"users":                     "none",
+		"tokens":                    "none",
+		"trace_link":                "none (the trace ID without a link)",
+		"audit_log":                 "standard error",
+		"canary.waves":              strings.ReplaceAll(strings.Trim(fmt.Sprint(dlqops.DefaultCanaryWaves()), "[]"), " ", ", "),
+		"canary.max_failure_ratio":  "0 (the first failure halts)",
+		"canary.wait":               dlqops.DefaultCanaryWait.String(),
+		"canary.rate":               strconv.Itoa(console.DefaultCanaryRate) + "/s",
+		"login_throttle.burst":      strconv.Itoa(console.DefaultLoginBurst),
+		"login_throttle.per_minute": strconv.Itoa(console.DefaultLoginPerMinute),
+		"login_throttle.off":        "false",
+	}
+}
+
 func transportDefaults(caps adapters.Capabilities) map[string]string {
 	deadline := "none (kafka, gochannel)"
 	if caps.AckDeadline > 0 {

@@ -115,3 +115,44 @@ func TestConsoleCanaryRateSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCheckPrintsFleetAndConsoleSettings: `levee config check`
+// prints every setting with its value and source (README, "Check a
+// file"), the top-level fleet and console sections too, credentials
+// hidden; it printed neither section.
+func TestConfigCheckPrintsFleetAndConsoleSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	body := "fleet: {store: \"redis://u:hunter2@127.0.0.1:6379/0\"}\n" +
+		"console:\n  users: [{name: a, password: \"correct horse\", role: admin}]\n  canary: {wait: 1m}\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	fields := map[string][]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			fields[f[0]] = f[1:]
+		}
+	}
+	for key, want := range map[string]string{
+		"fleet.store":                       "redis://u:xxxxx@127.0.0.1:6379/0 " + path + ":1",
+		"fleet.prefix":                      "levee:fleet default",
+		"console.listen":                    "127.0.0.1:8080 (or --listen) default",
+		"console.users":                     "[0].name=a [0].password=xxxxx [0].role=admin " + path + ":3",
+		"console.canary.waves":              "1, 2, 5, 20, 50, 100 default",
+		"console.canary.wait":               "1m " + path + ":4",
+		"console.canary.rate":               "10/s default",
+		"console.login_throttle.burst":      "10 default",
+		"console.login_throttle.per_minute": "10 default",
+	} {
+		if got := strings.Join(fields[key], " "); got != want {
+			t.Errorf("%s: got %q, want %q", key, got, want)
+		}
+	}
+	if strings.Contains(out.String(), "hunter2") || strings.Contains(out.String(), "correct horse") {
+		t.Errorf("a credential is printed:\n%s", out.String())
+	}
+}
