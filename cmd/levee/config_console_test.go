@@ -123,7 +123,8 @@ func TestConsoleCanaryRateSyntax(t *testing.T) {
 func TestConfigCheckPrintsFleetAndConsoleSettings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "levee.yaml")
 	body := "fleet: {store: \"redis://u:hunter2@127.0.0.1:6379/0\"}\n" +
-		"console:\n  users: [{name: a, password: \"correct horse\", role: admin}]\n  canary: {wait: 1m}\n"
+		"console:\n  users: [{name: a, password: \"correct horse\", role: admin}]\n  canary: {wait: 1m}\n" +
+		"  tokens: [{name: ci, token: \"0123456789abcdefgh\", role: viewer}]\n"
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +146,7 @@ func TestConfigCheckPrintsFleetAndConsoleSettings(t *testing.T) {
 		"console.canary.waves":              "1, 2, 5, 20, 50, 100 default",
 		"console.canary.wait":               "1m " + path + ":4",
 		"console.canary.rate":               "10/s default",
+		"console.tokens":                    "[0].name=ci [0].role=viewer [0].token=xxxxx " + path + ":5",
 		"console.login_throttle.burst":      "10 default",
 		"console.login_throttle.per_minute": "10 default",
 	} {
@@ -152,7 +154,7 @@ func TestConfigCheckPrintsFleetAndConsoleSettings(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", key, got, want)
 		}
 	}
-	if strings.Contains(out.String(), "hunter2") || strings.Contains(out.String(), "correct horse") {
+	if strings.Contains(out.String(), "hunter2") || strings.Contains(out.String(), "correct horse") || strings.Contains(out.String(), "0123456789abcdefgh") {
 		t.Errorf("a credential is printed:\n%s", out.String())
 	}
 }
