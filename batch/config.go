@@ -14,16 +14,18 @@ import (
 //	  max_bytes: 1048576   # payload bytes per batch, an integer (default: no limit)
 //	  max_wait: 50ms       # linger since the batch's first message (default 50ms)
 //	  max_in_flight: 2     # batches processed at once (default 2)
-//	  max_hold: 5s         # bound on linger plus queueing (default: no bound)
+//	  max_hold: 5s         # bound on linger plus queueing (default: no bound; config.Batcher: Deps.MaxHold)
 //
 // An absent key keeps the default; a present key must be valid (zero and
-// negative sizes are errors). The zero Config is valid and means defaults.
+// negative sizes are errors, and so is max_hold: 0, as in the dlq,
+// breaker, ratelimit and priority sections: remove the key for the
+// transport's bound). The zero Config is valid and means defaults.
 type Config struct {
 	MaxSize     *int           `yaml:"max_size"`
 	MaxBytes    *int           `yaml:"max_bytes"`
 	MaxWait     *time.Duration `yaml:"max_wait"`
 	MaxInFlight *int           `yaml:"max_in_flight"`
-	MaxHold     *time.Duration `yaml:"max_hold"`
+	MaxHold     *time.Duration `yaml:"max_hold" levee:"nonzero"`
 }
 
 // Options returns the options the section sets, for New(fn,

@@ -105,6 +105,11 @@ func TestZeroAgreesWithTheAPI(t *testing.T) {
 			func() error {
 				return newErr(ratelimit.New(ratelimit.WithKeyMetadata("k"), ratelimit.WithPerKey(1, 1), ratelimit.WithMaxKeys(0)))
 			}},
+		// batch.WithMaxHold(0) is no bound; in YAML, as in the dlq,
+		// breaker, ratelimit and priority sections, the default is the
+		// transport's bound (Deps.MaxHold), and a zero would lift it.
+		{"batch max_hold", "handlers:\n  h:\n    batch: {max_hold: 0s}\n", "levee.yaml:3: handlers.h.batch.max_hold:", nil},
+		{"dlq max_hold", "handlers:\n  h:\n    dlq: {max_hold: 0s}\n", "levee.yaml:3: handlers.h.dlq.max_hold:", nil},
 		// ratelimit.Adaptive reads every zero field as its default
 		// (max_error_rate 0 as 5%, interval 0 as 250ms).
 		{"adaptive target_latency", "handlers:\n  h:\n    ratelimit: {rate: 1/s, adaptive: {min: 1/s, max: 2/s, target_latency: 0s}}\n", "levee.yaml:3: handlers.h.ratelimit.adaptive.target_latency:", nil},

@@ -69,6 +69,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		v.Set(reflect.ValueOf(Raw{File: d.file, Path: path, Node: n, env: d.env, src: d.src}))
 		return nil
 	}
+	tag := kind
 	kind, nonzero := parseTag(kind)
 	if isNull(n) {
 		if nonzero {
@@ -87,7 +88,9 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, kind string)
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
-		if err := d.value(n, path, v.Elem(), kind); err != nil {
+		// The pointee takes the whole tag: a nonzero pointer field
+		// (batch max_hold) rejects an explicit zero as a plain one does.
+		if err := d.value(n, path, v.Elem(), tag); err != nil {
 			return err
 		}
 		return d.validate(n, path, v)

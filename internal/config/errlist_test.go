@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSuggest(t *testing.T) {
@@ -70,5 +71,32 @@ func TestNonzeroAndSources(t *testing.T) {
 	doc, _ = Parse("f.yaml", []byte("slots:\n"), nil)
 	if err := doc.Decode(&z); err == nil || !strings.Contains(err.Error(), "slots: is empty") {
 		t.Fatalf("empty nonzero value: got %v", err)
+	}
+}
+
+// TestNonzeroPointer: a nonzero tag on a pointer field (absent: nil; set:
+// the value) rejects an explicit zero as on a plain field; the pointer
+// case dropped the tag, so batch.max_hold: 0 was accepted.
+func TestNonzeroPointer(t *testing.T) {
+	var z struct {
+		Hold *time.Duration `yaml:"hold" levee:"nonzero"`
+		Rate *float64       `yaml:"rate" levee:"rate,nonzero"`
+		Free *int           `yaml:"free"`
+	}
+	doc, err := Parse("f.yaml", []byte("hold: 0s\nrate: 0/s\nfree: 0\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = doc.Decode(&z)
+	if err == nil || !strings.Contains(err.Error(), `f.yaml:1: hold: "0s" is not allowed`) || !strings.Contains(err.Error(), `f.yaml:2: rate: "0/s" is not allowed`) ||
+		strings.Contains(err.Error(), "free") {
+		t.Fatalf("got %v, want hold and rate rejected, free accepted", err)
+	}
+	doc, err = Parse("f.yaml", []byte("hold: 2s\nrate: 5/min\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Decode(&z); err != nil || *z.Hold != 2*time.Second || *z.Rate != 5.0/60 {
+		t.Fatalf("got %v, hold %v, rate %v; want 2s and 5/min", err, z.Hold, z.Rate)
 	}
 }
