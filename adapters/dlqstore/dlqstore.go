@@ -44,6 +44,20 @@ func FromConfig(ctx context.Context, c dlqops.StoreConfig) (dlqops.Store, func()
 	return dlqops.NewMemStore(), func() error { return nil }, nil
 }
 
+// CheckURL parses the section's url as FromConfig's store would, without
+// connecting (nil for the memory store): a URL the PostgreSQL or Redis
+// client refuses is an error of the file, found by levee config check, not
+// only by the first connection. The error carries no password.
+func CheckURL(c dlqops.StoreConfig) error {
+	switch c.StoreKind() {
+	case dlqops.StoreKindPostgres:
+		return pgstore.CheckURL(c.URL)
+	case dlqops.StoreKindRedis:
+		return redisstore.CheckURL(c.URL)
+	}
+	return nil
+}
+
 // Attempts returns the shared attempt counter of a store FromConfig built
 // (the Redis or PostgreSQL store's, on the same connections), for
 // config.Deps.AttemptStore or dlq.WithAttemptStore; false for the

@@ -131,11 +131,17 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func open(ctx context.Context, url string, opts []Option) (*Store, error) {
-	c, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
+// CheckURL parses url as Open does, without connecting: a URL pgx refuses
+// (a mysql:// scheme, sslmode=bogus) gives the error Open would, wrapping
+// ErrInvalidConfig, with the password redacted. levee config check runs it
+// on the store section's url.
+func CheckURL(url string) error {
+	_, err := parseURL(url)
+	return redact.Error(err, url)
+}
+
+// parseURL is the pool configuration of url, as pgx parses it.
+func parseURL(url string) (*pgxpool.Config, error) {
 	if strings.Contains(url, "://") {
 		if _, err := redact.ParseURL(url); err != nil {
 			return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
@@ -144,6 +150,18 @@ func open(ctx context.Context, url string, opts []Option) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
+	}
+	return pc, nil
+}
+
+func open(ctx context.Context, url string, opts []Option) (*Store, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := parseURL(url)
+	if err != nil {
+		return nil, err
 	}
 	ms := strconv.FormatInt(max(1, c.timeout.Milliseconds()), 10) // 0 would turn them off
 	for _, p := range []string{"lock_timeout", "statement_timeout"} {

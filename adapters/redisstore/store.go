@@ -138,17 +138,35 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func open(ctx context.Context, url string, opts []Option) (*Store, error) {
-	c, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
+// CheckURL parses url as Open does, without connecting: a URL go-redis
+// refuses (another scheme, a database that is not a number) gives the
+// error Open would, wrapping ErrInvalidConfig, with the password redacted.
+// levee config check runs it on the store section's url.
+func CheckURL(url string) error {
+	_, err := parseURL(url)
+	return redact.Error(err, url)
+}
+
+// parseURL is the client options of url, as go-redis parses it.
+func parseURL(url string) (*redis.Options, error) {
 	if _, err := redact.ParseURL(url); err != nil {
 		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
 	}
 	ro, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: store url: %w", ErrInvalidConfig, err)
+	}
+	return ro, nil
+}
+
+func open(ctx context.Context, url string, opts []Option) (*Store, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	ro, err := parseURL(url)
+	if err != nil {
+		return nil, err
 	}
 	ro.DialTimeout = c.dialTimeout
 	ro.ContextTimeoutEnabled = true // the store timeout (WithTimeout) bounds every command

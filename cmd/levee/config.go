@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq/dlqops"
@@ -65,6 +66,10 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	// So is the console section (levee dlq serve).
 	var cc console.Config
 	errs = append(errs, cfg.Console().Decode(&cc))
+	// The store's url is parsed as levee dlq and the service open it.
+	if sc, ok := cfg.Store(); ok {
+		errs = append(errs, locate(cfg, "store.url", dlqstore.CheckURL(sc)))
+	}
 	var caps adapters.Capabilities
 	if terr == nil {
 		caps = tc.Capabilities()
@@ -101,6 +106,22 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	}
 	_ = tw.Flush()
 	return 0
+}
+
+// locate prefixes err with where the file sets path ("file:line: path: "),
+// as the loader's errors are; nil stays nil.
+func locate(cfg *config.Config, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	where := cfg.File()
+	for _, s := range cfg.Settings() {
+		if s.Path == path {
+			where, _, _ = strings.Cut(s.Source, ",")
+			break
+		}
+	}
+	return fmt.Errorf("%s: %s: %w", where, path, err)
 }
 
 var located = regexp.MustCompile(`^[^\n]*?:(\d+): `)
