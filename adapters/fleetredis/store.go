@@ -45,12 +45,9 @@ type Store struct {
 // that owns its client. Keys start with prefix ("" gives DefaultPrefix).
 // Errors never carry the password.
 func Open(ctx context.Context, url, prefix string, dialTimeout time.Duration) (*Store, error) {
-	if _, err := redact.ParseURL(url); err != nil {
-		return nil, redact.Error(fmt.Errorf("%w: url: %w", ErrInvalidConfig, err), url)
-	}
-	ro, err := redis.ParseURL(url)
+	ro, err := parseURL(url)
 	if err != nil {
-		return nil, redact.Error(fmt.Errorf("%w: url: %w", ErrInvalidConfig, err), url)
+		return nil, err
 	}
 	if dialTimeout > 0 {
 		ro.DialTimeout = dialTimeout
@@ -70,6 +67,27 @@ func Open(ctx context.Context, url, prefix string, dialTimeout time.Duration) (*
 	}
 	s.ownsClient = true
 	return s, nil
+}
+
+// CheckURL parses url as Open does, without connecting: a URL go-redis
+// refuses gives the error Open would, wrapping ErrInvalidConfig, with the
+// password redacted. levee config check runs it on the fleet section's
+// store.
+func CheckURL(url string) error {
+	_, err := parseURL(url)
+	return err
+}
+
+// parseURL is the client options of url, errors redacted.
+func parseURL(url string) (*redis.Options, error) {
+	if _, err := redact.ParseURL(url); err != nil {
+		return nil, redact.Error(fmt.Errorf("%w: url: %w", ErrInvalidConfig, err), url)
+	}
+	ro, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, redact.Error(fmt.Errorf("%w: url: %w", ErrInvalidConfig, err), url)
+	}
+	return ro, nil
 }
 
 // New returns a Store on client (Close leaves it open). Set the client's

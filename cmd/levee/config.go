@@ -12,6 +12,7 @@ import (
 
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/adapters/fleetredis"
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq/dlqops"
@@ -66,9 +67,13 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	// So is the console section (levee dlq serve).
 	var cc console.Config
 	errs = append(errs, cfg.Console().Decode(&cc))
-	// The store's url is parsed as levee dlq and the service open it.
+	// The store urls are parsed as levee dlq, levee fleet and the service
+	// open them.
 	if sc, ok := cfg.Store(); ok {
 		errs = append(errs, locate(cfg, "store.url", dlqstore.CheckURL(sc)))
+	}
+	if fc, ok := cfg.Fleet(); ok {
+		errs = append(errs, locate(cfg, "fleet.store", fleetredis.CheckURL(fc.Store)))
 	}
 	var caps adapters.Capabilities
 	if terr == nil {

@@ -22,6 +22,9 @@ func TestConfigCheckStoreURL(t *testing.T) {
 			":4: store.url: levee/pgstore: invalid configuration: store url: cannot parse `postgres://u:xxxxx@127.0.0.1:5432/db?sslmode=bogus`", 1},
 		{"redis database", "store: {kind: redis, url: \"redis://u:hunter2@127.0.0.1:6379/abc\"}\n",
 			`:1: store.url: levee/redisstore: invalid configuration: store url: redis: invalid database number: "abc"`, 1},
+		{"fleet store database", "fleet: {store: \"redis://u:hunter2@127.0.0.1:6379/abc\"}\n",
+			`:1: fleet.store: levee/fleetredis: invalid configuration: url: redis: invalid database number: "abc"`, 1},
+		{"valid fleet store", "fleet: {store: \"redis://u:hunter2@127.0.0.1:1/3\"}\n", ": ok", 0},
 		{"valid postgres", "store: {kind: postgres, url: \"postgres://u:hunter2@127.0.0.1:1/db?sslmode=disable\"}\n", ": ok", 0},
 		{"valid redis", "store: {kind: redis, url: \"rediss://u:hunter2@127.0.0.1:1/2\"}\n", ": ok", 0},
 	} {
