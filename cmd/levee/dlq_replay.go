@@ -22,7 +22,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	c.commonFlags(fs)
 	var sel selection
 	sel.flags(fs)
-	rate := fs.String("rate", "50/s", "velocity limit (200/s, 5/min; 0 for none)")
+	rate := fs.String("rate", fmt.Sprintf("%g/s", dlqops.DefaultReplayRate), "velocity limit (200/s, 5/min; 0 for none)")
 	maxReplays := fs.Int("max-replays", dlqops.DefaultMaxReplays, "a letter replayed this often stays dead")
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")
 	force := fs.Bool("force", false, "replay letters already replayed, again")
