@@ -104,10 +104,11 @@
 //	  max_bytes: 1048576   # integer bytes; default no limit
 //	  max_wait: 50ms       # default 50ms
 //	  max_in_flight: 2     # default 2
-//	  max_hold: 5s         # default no bound; must exceed max_wait
+//	  max_hold: 5s         # default no bound (config.Batcher: Deps.MaxHold); must exceed max_wait
 //
-// A zero or negative value is an error from New (and from Config.Validate,
-// which uses the same rules), naming the key.
+// A zero or negative value in the section is an error naming the key
+// (Config.Validate uses New's rules). In code, New refuses them too, but
+// WithMaxHold(0), which means no bound.
 //
 // A Batcher is safe for concurrent use.
 package batch
