@@ -31,7 +31,9 @@ commands:
            [--canary [--waves 1,2,5,20,50,100] [--max-failure-ratio 0]
            [--wait 30s]]
            [--new-identity] [--dedup-store URL [--dedup-name N]]
-           [--allow-topic T]...   (needs a selector, or --all; default topics:
+           [--allow-topic T]...   (needs a selector, or --all; takes new
+                                    letters, replayed ones with --force, so
+                                    not --status; default topics:
                                     store.replay_topics, else a letter from
                                     T.dlq goes back to T only)
   archive  [selection]          (needs a selector, or --all)
