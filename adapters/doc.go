@@ -24,7 +24,9 @@
 // adapters is not a middleware and has no slot in the canonical order: it
 // is what the router consumes from and the DLQ publishes to. Its
 // Capabilities feed the middlewares' choices (a service passes MaxInFlight,
-// and AckDeadline as max_hold, in config.Deps; NativeDelay says whether
+// and a max hold below AckDeadline, in config.Deps: adapters/service
+// passes 80% of it as MaxHold, so a held message is Nacked before the
+// broker redelivers it; NativeDelay says whether
 // a Nack carrying a RetryAfter delay is delayed by the transport: NATS
 // JetStream and PostgreSQL). The one router
 // middleware it offers, (*Transport).Middleware, records a handler error's
