@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/config"
 )
@@ -78,8 +79,9 @@ func (d *demo) applyConfig() error {
 		}
 	}
 	if caps.AckDeadline > 0 {
-		// No wait may outlast the broker's ack deadline: hold at most 80%.
-		deps.MaxHold = caps.AckDeadline * 8 / 10
+		// No wait may outlast the broker's ack deadline: hold at most 80%,
+		// as adapters/service does.
+		deps.MaxHold = time.Duration(float64(caps.AckDeadline) * service.HoldFraction)
 	}
 	applied, err := config.Apply(d.router, cfg, deps)
 	if err != nil {
