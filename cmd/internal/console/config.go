@@ -3,12 +3,14 @@ package console
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq/dlqops"
+	lconfig "github.com/levee-dev/levee/internal/config"
 )
 
 // ErrInvalidConfig is wrapped by every configuration error of the console.
@@ -88,43 +90,80 @@ const DefaultCanaryRate = 10
 // DefaultListen is Config.Listen's default.
 const DefaultListen = "127.0.0.1:8080"
 
-// Validate checks c (and is run by the YAML decoder after decoding).
+// Validate checks c (and is run by the YAML decoder after decoding). Each
+// error names the key at fault (users, tokens, trace_link, login_throttle,
+// canary); the decoder has already located a user's, a token's, the login
+// throttle's or the canary's own problem at its key (Validate of User,
+// Token, LoginThrottle and Canary).
 func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for _, u := range c.Users {
-		switch {
-		case u.Name == "" || strings.Contains(u.Name, ":"):
-			return errors.New("console user: a name without ':' is required")
-		case len(u.Password) < 8:
-			return fmt.Errorf("console user %q: a password of at least 8 bytes is required", u.Name)
-		case u.Role != RoleAdmin && u.Role != RoleViewer:
-			return fmt.Errorf("console user %q: role %q (want admin or viewer)", u.Name, u.Role)
-		case seen[u.Name]:
-			return fmt.Errorf("console user %q listed twice", u.Name)
+		if err := u.Validate(); err != nil {
+			return lconfig.Field("users", err)
+		}
+		if seen[u.Name] {
+			return lconfig.Field("users", fmt.Errorf("console user %q listed twice", u.Name))
 		}
 		seen[u.Name] = true
 	}
 	for _, t := range c.Tokens {
-		switch {
-		case t.Name == "":
-			return errors.New("console token: a name is required")
-		case len(t.Token) < 16:
-			return fmt.Errorf("console token %q: at least 16 bytes are required", t.Name)
-		case t.Role != RoleAdmin && t.Role != RoleViewer:
-			return fmt.Errorf("console token %q: role %q (want admin or viewer)", t.Name, t.Role)
+		if err := t.Validate(); err != nil {
+			return lconfig.Field("tokens", err)
 		}
 	}
 	if c.TraceLink != "" && !strings.Contains(c.TraceLink, "{trace_id}") {
-		return fmt.Errorf("console trace_link %q has no {trace_id}", c.TraceLink)
+		return lconfig.Field("trace_link", fmt.Errorf("console trace_link %q has no {trace_id}", c.TraceLink))
 	}
-	if err := c.LoginThrottle.validate(); err != nil {
-		return err
+	if err := c.LoginThrottle.Validate(); err != nil {
+		return lconfig.Field("login_throttle", err)
 	}
-	if c.Canary.Rate < 0 || c.Canary.Wait < 0 {
-		return errors.New("console canary: negative rate or wait")
+	if err := c.Canary.Validate(); err != nil {
+		return lconfig.Field("canary", err)
 	}
-	if _, err := (dlqops.CanaryPlan{Waves: c.Canary.Waves, MaxFailureRatio: c.Canary.MaxFailureRatio}).Validate(); err != nil {
-		return err
+	return nil
+}
+
+// Validate checks one user of the users list, naming the key at fault: a
+// name without ':', a password of at least 8 bytes (never shown), a role.
+func (u User) Validate() error {
+	switch {
+	case u.Name == "" || strings.Contains(u.Name, ":"):
+		return lconfig.Field("name", errors.New("console user: a name without ':' is required"))
+	case len(u.Password) < 8:
+		return lconfig.Field("password", fmt.Errorf("console user %q: a password of at least 8 bytes is required", u.Name))
+	case u.Role != RoleAdmin && u.Role != RoleViewer:
+		return lconfig.Field("role", fmt.Errorf("console user %q: role %q (want admin or viewer)", u.Name, u.Role))
+	}
+	return nil
+}
+
+// Validate checks one token of the tokens list, naming the key at fault:
+// a name, a token of at least 16 bytes (never shown), a role.
+func (t Token) Validate() error {
+	switch {
+	case t.Name == "":
+		return lconfig.Field("name", errors.New("console token: a name is required"))
+	case len(t.Token) < 16:
+		return lconfig.Field("token", fmt.Errorf("console token %q: at least 16 bytes are required", t.Name))
+	case t.Role != RoleAdmin && t.Role != RoleViewer:
+		return lconfig.Field("role", fmt.Errorf("console token %q: role %q (want admin or viewer)", t.Name, t.Role))
+	}
+	return nil
+}
+
+// Validate checks the canary section, naming the key at fault.
+func (c Canary) Validate() error {
+	switch {
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return lconfig.Field("rate", errors.New("console canary: the rate must be finite and not negative"))
+	case c.Wait < 0:
+		return lconfig.Field("wait", errors.New("console canary: the wait must not be negative"))
+	}
+	if _, err := (dlqops.CanaryPlan{Waves: c.Waves}).Validate(); err != nil {
+		return lconfig.Field("waves", err)
+	}
+	if _, err := (dlqops.CanaryPlan{MaxFailureRatio: c.MaxFailureRatio}).Validate(); err != nil {
+		return lconfig.Field("max_failure_ratio", err)
 	}
 	return nil
 }

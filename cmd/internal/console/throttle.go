@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	lconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/internal/lru"
 	"github.com/levee-dev/levee/internal/trunc"
 	"golang.org/x/time/rate"
@@ -45,9 +46,13 @@ const (
 	maxThrottledClients   = 10000
 )
 
-func (t LoginThrottle) validate() error {
-	if t.Burst < 0 || t.PerMinute < 0 || math.IsNaN(t.PerMinute) || math.IsInf(t.PerMinute, 0) {
-		return errors.New("console login_throttle: burst and per_minute must be finite and not negative")
+// Validate checks the section, naming the key at fault.
+func (t LoginThrottle) Validate() error {
+	if t.Burst < 0 {
+		return lconfig.Field("burst", errors.New("console login_throttle: burst and per_minute must be finite and not negative"))
+	}
+	if t.PerMinute < 0 || math.IsNaN(t.PerMinute) || math.IsInf(t.PerMinute, 0) {
+		return lconfig.Field("per_minute", errors.New("console login_throttle: burst and per_minute must be finite and not negative"))
 	}
 	return nil
 }
