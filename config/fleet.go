@@ -37,7 +37,10 @@ func (c FleetConfig) Validate() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("store must be a redis://, rediss:// or unix:// URL")
+	if c.Store == "" {
+		return iconfig.Field("store", errors.New("is required: a redis://, rediss:// or unix:// URL"))
+	}
+	return iconfig.Field("store", errors.New("must be a redis://, rediss:// or unix:// URL"))
 }
 
 // fleetFrom decodes the top-level fleet section.

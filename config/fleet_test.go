@@ -57,7 +57,7 @@ func TestFleetSection(t *testing.T) {
 
 func TestFleetSectionErrors(t *testing.T) {
 	for _, tt := range []struct{ yaml, want string }{
-		{"fleet: {store: \"http://x\"}\n", "levee.yaml:1: fleet: store must be"},
+		{"fleet: {store: \"http://x\"}\n", "levee.yaml:1: fleet.store: must be"},
 		{"handlers:\n  p:\n    fleet: {on_store_error: maybe, ratelimit: {rate: 1/s}}\n", "on_store_error"},
 		{"handlers:\n  p:\n    fleet: {}\n", "needs ratelimit, breaker or both"},
 		// Rules ratelimit.Fleet and breaker.Fleet enforce when building.

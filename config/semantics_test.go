@@ -424,3 +424,18 @@ func TestWarningsLeaseWithinTheTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetStoreErrorLocated: a bad or missing fleet.store is reported at
+// the key fleet.store (README: every error names the key path), without
+// the URL, which may hold a password; it named only the section.
+func TestFleetStoreErrorLocated(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"fleet:\n  store: \"http://u:hunter2@h/0\"\n", "levee.yaml:2: fleet.store: must be a redis://, rediss:// or unix:// URL"},
+		{"fleet:\n  prefix: p\n", "fleet.store: is required"},
+	} {
+		_, err := config.Parse("levee.yaml", []byte(tc.yaml), nil, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: got %v, want %q without the password", tc.yaml, err, tc.want)
+		}
+	}
+}
