@@ -20,3 +20,22 @@ func TestDocsStateDrainWakeQuantum(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakerDocStatesItsConstants: docs/BREAKER.md states the rolling
+// window's bucket count and the drain baseline's time constant as the
+// code has them.
+func TestBreakerDocStatesItsConstants(t *testing.T) {
+	b, err := os.ReadFile("../docs/BREAKER.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(b)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("# rolling window (%d buckets)", rollingBuckets),
+		fmt.Sprintf("(a moving average with a %d s time constant)", int(throughputTau.Seconds())),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("docs/BREAKER.md does not say %q", want)
+		}
+	}
+}
