@@ -11,6 +11,6 @@
 //
 // Every command exits 0 on success (`levee config check`: the file is
 // valid), 1 on a failure (an invalid file, whose errors name the file, the
-// line and the key path; a store or broker that cannot be reached), and 2
-// on a usage error.
+// line and the key path; a store or broker that cannot be reached; `levee
+// dlq show` of an ID the store does not have), and 2 on a usage error.
 package main
