@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/levee-dev/levee/adapters/internal/groupbench"
 	"github.com/levee-dev/levee/adapters/pgstore"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
@@ -25,7 +26,7 @@ import (
 func BenchmarkGroupReads(b *testing.B) {
 	s := openStore(b, newSchema(b), pgstore.WithTimeout(time.Minute))
 	copyLetters(b, s, dlqtest.ScaleLetters(200_000, 5_000))
-	dlqtest.BenchGroupReads(b, s)
+	groupbench.Run(b, s)
 }
 
 // copyLetters seeds the store with one COPY (the triggers count the

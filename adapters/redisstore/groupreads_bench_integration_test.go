@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/levee-dev/levee/adapters/internal/groupbench"
 	"github.com/levee-dev/levee/adapters/redisstore"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/dlq/dlqtest"
@@ -29,7 +30,7 @@ func BenchmarkGroupReads(b *testing.B) {
 			chunk = chunk[:0]
 		}
 	}
-	dlqtest.BenchGroupReads(b, s)
+	groupbench.Run(b, s)
 	benchFilteredGroups(b, s)
 }
 
