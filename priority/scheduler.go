@@ -108,8 +108,9 @@ func (s *Scheduler) reject(sentinel error, p int, waited time.Duration) error {
 // Acquire waits for a slot for a message of priority p (clamped to
 // MinPriority..MaxPriority). It returns nil once the caller holds a slot,
 // which it must give back with exactly one Release. Otherwise it returns
-// ctx.Err() when ctx ends first (or had ended: then no slot is taken, even
-// a free one), or a *RejectError wrapping ErrQueueFull,
+// ctx.Err() when ctx ends first or as the slot comes (the slot goes on to
+// the next waiter), or had ended (then no slot is taken, even a free one),
+// or a *RejectError wrapping ErrQueueFull,
 // ErrMaxWait or ErrClosed; the caller then holds no slot. Most callers use
 // Middleware instead.
 func (s *Scheduler) Acquire(ctx context.Context, p int) error {
@@ -201,6 +202,13 @@ func (s *Scheduler) acquire(ctx context.Context, msg *message.Message, p int, si
 	}
 	if w.timer != nil {
 		w.timer.Stop()
+	}
+	if err == nil && ctx.Err() != nil {
+		// Granted as the context ended, and the select took the grant
+		// (both were ready): as in leave, a message whose context ended
+		// takes no slot; it goes on at once.
+		s.Release()
+		err = ctx.Err()
 	}
 	waited := w.waited
 	s.pool.Put(w)

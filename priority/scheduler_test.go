@@ -512,3 +512,52 @@ func TestCancelledContextTakesNoFreeSlot(t *testing.T) {
 		t.Errorf("got inUse=%d canceled=%d granted=%d, want 0, 1, 0", st.InUse, st.Levels[3].Canceled, st.Levels[3].Granted)
 	}
 }
+
+// endsAsGranted is a context that ends at the moment its wait for a slot
+// begins, and hands that wait the slot at the same moment (release): when
+// the wait looks, both the grant and the end are there, as at a shutdown
+// where the message holding the slot gives it back as every held
+// message's context ends.
+type endsAsGranted struct {
+	context.Context
+	release func()
+	once    sync.Once
+	done    chan struct{}
+}
+
+func (c *endsAsGranted) Done() <-chan struct{} {
+	c.once.Do(func() { c.release(); close(c.done) })
+	return c.done
+}
+
+func (c *endsAsGranted) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+// TestGrantAsContextEndsIsHandedOn: a slot handed to a waiting message as
+// its context ends is not taken, whichever the wait sees first: Acquire
+// returns the context's error and the slot goes on (here it is free
+// again). Before, the wait took the grant half the time (a select between
+// two ready cases), and the handler of a message handed back at a
+// shutdown ran (TestShutdownHandBacksAreNotFailures saw a second
+// levee.priority.wait.duration on RabbitMQ and PostgreSQL).
+func TestGrantAsContextEndsIsHandedOn(t *testing.T) {
+	for i := range 64 { // each run would take the grant with probability 1/2
+		s := newScheduler(t, priority.WithSlots(1))
+		if err := s.Acquire(context.Background(), 5); err != nil {
+			t.Fatal(err)
+		}
+		ctx := &endsAsGranted{Context: context.Background(), release: s.Release, done: make(chan struct{})}
+		if err := s.Acquire(ctx, 5); !errors.Is(err, context.Canceled) {
+			t.Fatalf("run %d: a slot granted as the context ended: got %v, want context.Canceled", i, err)
+		}
+		if st := s.Stats(); st.InUse != 0 || st.Waiting != 0 {
+			t.Fatalf("run %d: got inUse=%d waiting=%d, want 0 and 0", i, st.InUse, st.Waiting)
+		}
+	}
+}
