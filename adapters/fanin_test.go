@@ -253,6 +253,46 @@ func TestFanInNacksUndelivered(t *testing.T) {
 	})
 }
 
+// graceSub is a subscriber whose Close, like a Redis member's, waits a
+// grace for the message it holds to be settled.
+type graceSub struct {
+	fakeSub
+	grace time.Duration
+}
+
+func (g *graceSub) Close() error { time.Sleep(g.grace); return g.fakeSub.Close() }
+
+// TestFanInClosesSubscribersTogether: the distinct subscribers of a FanIn
+// (Redis consumer-group members) are closed at the same time, so a Close
+// waits one grace, not one per subscriber, and no subscriber's messages
+// stay live while another's settle. Closed one after another, three took
+// three graces.
+func TestFanInClosesSubscribersTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const grace = 5 * time.Second
+		subs := make([]message.Subscriber, 3)
+		for i := range subs {
+			subs[i] = &graceSub{fakeSub: fakeSub{src: make(chan *message.Message)}, grace: grace}
+		}
+		f, err := adapters.NewFanIn(subs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != grace {
+			t.Errorf("Close of %d subscribers each waiting %v took %v, want %v", len(subs), grace, took, grace)
+		}
+		for i, s := range subs {
+			if n := s.(*graceSub).closed; n != 1 {
+				t.Errorf("subscriber %d closed %d times, want 1", i, n)
+			}
+		}
+	})
+}
+
 func TestFanInErrors(t *testing.T) {
 	if _, err := adapters.NewFanIn(); err == nil {
 		t.Fatal("got nil error for no subscribers")

@@ -170,6 +170,13 @@ func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out cha
 
 // Close stops handing over messages, closes every distinct underlying
 // subscriber and waits for the merged channels to close. It is idempotent.
+//
+// The distinct subscribers (Redis consumer-group members) are closed at
+// the same time: each ends the context of the message it holds and then
+// waits up to kit.SettleGrace for it to be settled. Closed one after
+// another, the last member's message stayed live for a grace per member
+// before it (its waits went on during the shutdown), and Close took a
+// grace per member.
 func (f *FanIn) Close() error {
 	f.mu.Lock()
 	if f.closed {
@@ -180,17 +187,17 @@ func (f *FanIn) Close() error {
 	close(f.closing)
 	f.mu.Unlock()
 
-	var errs []error
 	seen := make(map[message.Subscriber]bool, len(f.subs))
-	for _, s := range f.subs {
+	errs := make([]error, len(f.subs))
+	var closing sync.WaitGroup
+	for i, s := range f.subs {
 		if seen[s] {
 			continue
 		}
 		seen[s] = true
-		if err := s.Close(); err != nil {
-			errs = append(errs, err)
-		}
+		closing.Go(func() { errs[i] = s.Close() })
 	}
+	closing.Wait()
 	f.wg.Wait()
 	return errors.Join(errs...)
 }
