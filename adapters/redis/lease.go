@@ -45,6 +45,7 @@ type leaseSubscriber struct {
 	consumer  string                       // the slot's name; subscriptions add a sequence number
 	every     time.Duration
 	logger    watermill.LoggerAdapter
+	stop      *stopper // shared by the transport's slots
 
 	mu      sync.Mutex
 	closed  bool // guarded by mu
@@ -53,10 +54,10 @@ type leaseSubscriber struct {
 	wg      sync.WaitGroup
 }
 
-func newLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.SubscriberConfig, ackDeadline time.Duration, logger watermill.LoggerAdapter) *leaseSubscriber {
+func newLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.SubscriberConfig, ackDeadline time.Duration, stop *stopper, logger watermill.LoggerAdapter) *leaseSubscriber {
 	return &leaseSubscriber{
 		newClient: newClient, cfg: cfg, consumer: cfg.Consumer,
-		every: max(ackDeadline/3, time.Millisecond), logger: logger, closing: make(chan struct{}),
+		every: max(ackDeadline/3, time.Millisecond), logger: logger, stop: stop, closing: make(chan struct{}),
 	}
 }
 
@@ -85,8 +86,10 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	forget := s.stop.add(cancel)
 	in, err := member.Subscribe(ctx, topic)
 	if err != nil {
+		forget()
 		cancel()
 		_ = member.Close()
 		s.wg.Done()
@@ -113,6 +116,7 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	go func() {
 		defer s.wg.Done()
 		held := relay(ctx, in, out, gate)
+		forget()
 		cancel()
 		acked, running := settleHeld(held)
 		// What the member read and did not hand over is pending for it,
@@ -207,6 +211,7 @@ func (s *leaseSubscriber) Close() error {
 	s.closed = true
 	close(s.closing)
 	s.mu.Unlock()
+	s.stop.stop() // every slot's members, not only this one's
 	s.wg.Wait()
 	return nil
 }

@@ -146,6 +146,7 @@ func members(n int, newClient func() *redis.Client, s transport.Settings) (*fani
 	ackDeadline := s.AckDeadline
 	prefix := group + "-" + watermill.NewShortUUID()
 	subs := make([]message.Subscriber, n)
+	stop := newStopper()
 	for i := range subs {
 		// Each subscription is a group member of its own, with its own
 		// client (watermill-redisstream's Subscriber.Close closes it): one
@@ -163,7 +164,7 @@ func members(n int, newClient func() *redis.Client, s transport.Settings) (*fani
 			DisableIndefiniteInitialBlock: true,
 			Unmarshaller:                  unmarshaller{},
 			ShouldStopOnReadErrors:        readEnded,
-		}, ackDeadline, s.Logger)
+		}, ackDeadline, stop, s.Logger)
 	}
 	fan, err := fanin.New(subs...)
 	if err != nil {
