@@ -117,9 +117,10 @@ func TestShutdownHandBacksAreNotFailures(t *testing.T) {
 			brokertest.PostgresURL()), true, nil},
 		// A member joining a Kafka group rebalances it, and the rebalance
 		// hands back every message the first service holds, some of them
-		// to itself again (docs/TRANSPORTS.md, "Kafka: a consumer-group
-		// rebalance"): the next service joins after this one's Close,
-		// and reads the held messages from the last committed offsets.
+		// to itself again (docs/TRANSPORTS.md, "Kafka: every subscription
+		// of a transport is a member of its one group"): the next service
+		// joins after this one's Close, and reads the held messages from
+		// the last committed offsets.
 		// Each handler and dead-letter monitor (5 each) is a member of
 		// the group, and each joining one rebalances it, handing back
 		// what the others hold then: publish once the group is stable.
