@@ -261,7 +261,8 @@ func worktreeTree(root string) (string, error) {
 	return git(root, env, "write-tree")
 }
 
-// git runs git in dir and returns its trimmed standard output.
+// git runs git in dir and returns its standard output without its last
+// newlines.
 func git(dir string, env []string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -271,5 +272,5 @@ func git(dir string, env []string, args ...string) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, stderr.String())
 	}
-	return strings.TrimSpace(out.String()), nil
+	return strings.TrimRight(out.String(), "\n"), nil
 }
