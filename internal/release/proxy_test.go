@@ -53,7 +53,7 @@ func checkoutCopy(t *testing.T) string {
 func commit(t *testing.T, dir, message string) {
 	t.Helper()
 	run(t, dir, nil, "git", "add", "-A")
-	run(t, dir, gitIdentity, "git", "commit", "-q", "--no-verify", "-m", message)
+	run(t, dir, gitIdentity, "git", "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", message)
 }
 
 var gitIdentity = []string{
