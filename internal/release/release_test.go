@@ -22,15 +22,7 @@ func TestReleaseInstallsFromTags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the CLI and a program from a module proxy of a release")
 	}
-	repo := checkoutCopy(t)
-	tags, err := Prepare(repo, testVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit(t, repo, "release "+testVersion)
-	for _, tag := range tags {
-		run(t, repo, nil, "git", "tag", tag.Name)
-	}
+	repo, tags := release(t)
 	env := proxyEnv(t, serveTags(t, repo, tags))
 
 	// The release commit still builds as a workspace, with what the
@@ -57,6 +49,52 @@ func TestReleaseInstallsFromTags(t *testing.T) {
 	buildAndRun(t, user, env, []string{"github.com/levee-dev/levee", "github.com/levee-dev/levee/adapters"},
 		"levee.ErrInvalidConfig, strings.Join(adapters.Kinds(), \",\")", "invalid configuration gochannel,amqp,kafka")
 	checkCLI(t, user, filepath.Join(envValue(env, "GOBIN"), "levee"))
+}
+
+// TestReleaseTagsResolveFromGit lets the go command itself fetch the
+// released modules from the tags of a git repository, as the Go module
+// proxy does on its first request for a version (GOPRIVATE makes it go to
+// the repository, which a git url.insteadOf maps to the local copy): it
+// finds each module at its tag and builds its zip, whose hash must be the
+// one the release wrote in the go.sum of the modules requiring it; then a
+// user gets the adapters alone and installs the CLI at the version.
+func TestReleaseTagsResolveFromGit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the CLI from the tags of a release")
+	}
+	repo, tags := release(t)
+	config := filepath.Join(t.TempDir(), "gitconfig")
+	writeFile(t, config, "[url \"file://"+filepath.ToSlash(repo)+"\"]\n\tinsteadOf = https://github.com/levee-dev/levee\n"+
+		"[protocol \"file\"]\n\tallow = always\n")
+	env := append(proxyEnv(t, t.TempDir()), "GIT_CONFIG_GLOBAL="+config, "GIT_CONFIG_NOSYSTEM=1",
+		"GOPRIVATE=github.com/levee-dev/levee")
+
+	// Each published module alone, its siblings fetched from their tags:
+	// the go command checks their zips' hashes against the go.sum.
+	for _, tag := range tags {
+		run(t, filepath.Join(repo, tag.Dir), env, "go", "list", "-mod=readonly", "-deps", "-test", "./...")
+	}
+	alone := newUser(t, env)
+	run(t, alone, env, "go", "get", "github.com/levee-dev/levee/adapters@"+testVersion)
+	buildAndRun(t, alone, env, []string{"github.com/levee-dev/levee/adapters"}, "strings.Join(adapters.Kinds(), \",\")", "gochannel,amqp,kafka")
+	run(t, alone, env, "go", "install", "github.com/levee-dev/levee/cmd/levee@"+testVersion)
+	checkCLI(t, alone, filepath.Join(envValue(env, "GOBIN"), "levee"))
+}
+
+// release releases a copy of the checkout at testVersion: Prepare, the
+// release commit and its tags. It returns the copy's folder and the tags.
+func release(t *testing.T) (string, []Tag) {
+	t.Helper()
+	repo := checkoutCopy(t)
+	tags, err := Prepare(repo, testVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, repo, "release "+testVersion)
+	for _, tag := range tags {
+		run(t, repo, nil, "git", "tag", tag.Name)
+	}
+	return repo, tags
 }
 
 // newUser returns the folder of a new module example.com/user.
