@@ -107,14 +107,21 @@ func serveTags(t *testing.T, repo string, tags []Tag) string {
 // proxyEnv is the environment of a go command that sees Levee only through
 // the module proxy in folder proxy, and every other module through the
 // local module cache (no network), with a module cache and GOBIN of its own.
+// A module the local cache lacks (on a fresh machine, one that only the
+// release's module graph, not the workspace's, reads) comes from the
+// environment's own GOPROXY, when it has one.
 func proxyEnv(t *testing.T, proxy string) []string {
 	t.Helper()
 	cache := strings.TrimSpace(run(t, ".", nil, "go", "env", "GOMODCACHE"))
+	proxies := "file://" + filepath.ToSlash(proxy) + ",file://" + filepath.ToSlash(filepath.Join(cache, "cache", "download"))
+	if own := strings.TrimSpace(run(t, ".", nil, "go", "env", "GOPROXY")); own != "" && own != "off" {
+		proxies += "," + own
+	}
 	tmp := t.TempDir()
 	return []string{
 		"GOWORK=off", "GOTOOLCHAIN=local", "GOSUMDB=off",
 		"GOPRIVATE=", "GONOPROXY=", "GONOSUMDB=", "GOINSECURE=",
-		"GOPROXY=file://" + filepath.ToSlash(proxy) + ",file://" + filepath.ToSlash(filepath.Join(cache, "cache", "download")),
+		"GOPROXY=" + proxies,
 		// -modcacherw: t.TempDir can remove the module cache; -trimpath:
 		// the build cache serves the same packages again from another
 		// module cache folder.
