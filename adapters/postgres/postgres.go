@@ -45,10 +45,14 @@ type Config struct {
 	// PollInterval is the wait between polls of an empty table. Zero means
 	// 100ms (in YAML remove the key: an explicit 0 is an error).
 	PollInterval time.Duration `yaml:"poll_interval" levee:"nonzero"`
-	// MaxConns caps the connection pool. Every in-flight message holds one
-	// connection until it is acked, so it should be at least concurrency ×
-	// subscribed topics + 4. Zero means 8 × concurrency + 4 (in YAML remove
-	// the key: an explicit 0 is an error).
+	// MaxConns caps the transport's connections. Up to PublishConns of
+	// them are the publisher's (max_conns − concurrency, at least 1), so a
+	// handler's publish (a result, a dead letter) never waits for a
+	// connection only an ack can free; the rest are the subscriber's. Every
+	// in-flight message holds one of those until it is acked, so for every
+	// handler to have concurrency messages in flight it should be at least
+	// concurrency × subscribed topics + PublishConns. Zero means 8 ×
+	// concurrency + 4 (in YAML remove the key: an explicit 0 is an error).
 	MaxConns int `yaml:"max_conns" levee:"nonzero"`
 	// DeleteOnAck deletes a row when its message is acked, instead of
 	// marking it acked (watermill-sql's default, which keeps every message
@@ -99,6 +103,19 @@ func (c Config) maxConns(s transport.Settings) int {
 	return 8*s.WithDefaults().Concurrency + 4
 }
 
+// PublishConns is the most connections of max_conns the publisher keeps
+// for itself.
+const PublishConns = 4
+
+// pools splits max_conns between the publisher and the subscriber: the
+// publisher gets what is left above concurrency, between 1 and
+// PublishConns, so the subscriber always has concurrency connections.
+func (c Config) pools(s transport.Settings) (pub, sub int32) {
+	total, n := c.maxConns(s), s.WithDefaults().Concurrency
+	p := min(max(total-n, 1), PublishConns)
+	return int32(p), int32(total - p)
+}
+
 // Capabilities returns what the transport does with settings s: the ack
 // deadline is watermill-sql's AckDeadline, delays are native.
 func (c Config) Capabilities(s transport.Settings) transport.Capabilities {
@@ -143,29 +160,12 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		return nil, err
 	}
 	n := s.Concurrency
-	pcfg.ConnConfig.ConnectTimeout = s.DialTimeout
-	// Each in-flight message holds one connection (its row lock and
-	// transaction) until Ack; polling and publishing need a few more.
-	pcfg.MaxConns = int32(c.maxConns(s))
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	pool, pubPool, err := openPools(ctx, c, s, pcfg, addr)
 	if err != nil {
-		return nil, fmt.Errorf("levee/postgres: pool for %s: %w", addr, err)
+		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
-	err = pool.Ping(pctx)
-	cancel()
-	if err != nil {
-		pool.Close()
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
-			return nil, fmt.Errorf("%w: postgres at %s: %v (check the user and password in transport.postgres.url)", transport.ErrAuth, addr, err)
-		}
-		if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
-			return nil, fmt.Errorf("%w: postgres at %s: %v (the database in transport.postgres.url does not exist)", transport.ErrInvalidConfig, addr, err)
-		}
-		return nil, kit.Unreachable(Kind, addr, err)
-	}
-	db := wsql.BeginnerFromPgx(pool)
+	closePools := func() { pubPool.Close(); pool.Close() }
+	db, pubDB := wsql.BeginnerFromPgx(pool), wsql.BeginnerFromPgx(pubPool)
 	schema := skipLockedQueueSchema{PostgreSQLQueueSchema: wsql.PostgreSQLQueueSchema{
 		GeneratePayloadType: func(string) string { return "BYTEA" },
 		SubscribeBatchSize:  1,
@@ -173,9 +173,9 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		GenerateWhereClause: func(wsql.GenerateWhereClauseParams) (string, []any) { return redeliverAtWhere, nil },
 	}}
 	ackDeadline := s.AckDeadline
-	pub, err := wsql.NewPublisher(db, wsql.PublisherConfig{SchemaAdapter: schema, AutoInitializeSchema: true}, s.Logger)
+	pub, err := wsql.NewPublisher(pubDB, wsql.PublisherConfig{SchemaAdapter: schema, AutoInitializeSchema: true}, s.Logger)
 	if err != nil {
-		pool.Close()
+		closePools()
 		return nil, fmt.Errorf("levee/postgres: publisher at %s: %w", addr, err)
 	}
 	// The rows' transactions are guarded (tx.go): a row given up at its
@@ -190,7 +190,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		InitializeSchema: true,
 	}, s.Logger)
 	if err != nil {
-		pool.Close()
+		closePools()
 		return nil, fmt.Errorf("levee/postgres: subscriber at %s: %w", addr, err)
 	}
 	delayed := newDelaySubscriber(sub, schema, s.Logger)
@@ -200,17 +200,57 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	}
 	fan, err := fanin.New(subs...)
 	if err != nil {
-		pool.Close()
+		closePools()
 		return nil, err
 	}
 	return &transport.Parts{
 		Publisher:    pub,
 		Subscriber:   fan,
 		Capabilities: c.Capabilities(s),
-		Closers:      []func() error{func() error { pool.Close(); return nil }},
-		DeleteTopics: dropTables(pool, schema),
+		Closers:      []func() error{func() error { closePools(); return nil }},
+		DeleteTopics: dropTables(pubPool, schema),
 		CheckTopic:   checkTopic,
 	}, nil
+}
+
+// openPools opens the subscriber's pool and the publisher's within
+// max_conns (Config.pools) and pings the server. Each in-flight message
+// holds one connection (its row lock and transaction) until Ack, and a
+// handler may publish before it acks: from one pool, rows in flight on
+// every connection would leave its publish waiting for an ack that waits
+// for the publish. Errors name the address: ErrAuth, ErrInvalidConfig for
+// a database that does not exist, else ErrUnreachable.
+func openPools(ctx context.Context, c Config, s transport.Settings, pcfg *pgxpool.Config, addr string) (sub, pub *pgxpool.Pool, err error) {
+	pcfg.ConnConfig.ConnectTimeout = s.DialTimeout
+	pubConns, subConns := c.pools(s)
+	pcfg.MaxConns = subConns
+	sub, err = pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("levee/postgres: pool for %s: %w", addr, err)
+	}
+	pubCfg := pcfg.Copy()
+	pubCfg.MaxConns = pubConns
+	pub, err = pgxpool.NewWithConfig(ctx, pubCfg)
+	if err != nil {
+		sub.Close()
+		return nil, nil, fmt.Errorf("levee/postgres: pool for %s: %w", addr, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
+	err = sub.Ping(pctx)
+	cancel()
+	if err == nil {
+		return sub, pub, nil
+	}
+	pub.Close()
+	sub.Close()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
+		return nil, nil, fmt.Errorf("%w: postgres at %s: %v (check the user and password in transport.postgres.url)", transport.ErrAuth, addr, err)
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		return nil, nil, fmt.Errorf("%w: postgres at %s: %v (the database in transport.postgres.url does not exist)", transport.ErrInvalidConfig, addr, err)
+	}
+	return nil, nil, kit.Unreachable(Kind, addr, err)
 }
 
 // dropTables returns the transport's DeleteTopics: queue mode keeps a
