@@ -59,8 +59,9 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 }
 
 // Warnings returns what the file asks for that is valid but may surprise,
-// one line each with its location: a rate of 0 (a documented pause: the
-// handler admits nothing until the rate changes), a ratelimit max_wait in
+// one line each with its location, in the order of the file: a rate of 0
+// (a documented pause: the handler admits nothing until the rate
+// changes), a ratelimit max_wait in
 // reject mode (no message waits, so it does nothing), an adaptive
 // latency_tolerance with no automatic target to scale, a handler's breaker
 // that trips on consecutive failures no fewer than its dlq's max attempts
@@ -110,8 +111,31 @@ func (c *Config) Warnings(deps Deps) []string {
 		out = append(out, c.file+": the file configures nothing (no handlers, transport, console, store, fleet or schemas): "+
 			"is it the right file? A service started from it runs no handler, and `levee dlq` has no store")
 	}
-	sort.Strings(out)
+	c.sortByLine(out)
 	return out
+}
+
+// sortByLine sorts warnings by the line of the file they start with
+// ("file:line: "), as the file reads; those without a line come first,
+// and the text breaks ties. Sorted as strings, line 103 came before
+// line 11.
+func (c *Config) sortByLine(ws []string) {
+	line := func(w string) int {
+		n := 0
+		for _, r := range strings.TrimPrefix(w, c.file+":") {
+			if r < '0' || r > '9' {
+				break
+			}
+			n = n*10 + int(r-'0')
+		}
+		return n
+	}
+	sort.Slice(ws, func(i, j int) bool {
+		if li, lj := line(ws[i]), line(ws[j]); li != lj {
+			return li < lj
+		}
+		return ws[i] < ws[j]
+	})
 }
 
 // ratelimitWarnings returns the warnings of the ratelimit section rc at
