@@ -234,10 +234,12 @@ func transportDefaults(caps adapters.Capabilities) map[string]string {
 // telemetry providers is decided in its code, which a check of the file
 // cannot see: telemetry sections get one note, not a warning each
 // (config.Build warns through Deps.Logger for each provider it misses).
+// A warning several handlers get word for word is printed once, naming
+// the others (foldWarnings).
 func printWarnings(stdout io.Writer, cfg *config.Config) {
 	withProviders := config.Deps{TracerProvider: tracenoop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider()}
 	warnings := cfg.Warnings(withProviders)
-	for _, w := range warnings {
+	for _, w := range foldWarnings(warnings) {
 		fmt.Fprintf(stdout, "warning: %s\n", termSafe(w, true))
 	}
 	if n := len(cfg.Warnings(config.Deps{})) - len(warnings); n > 0 {

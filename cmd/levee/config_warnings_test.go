@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,5 +38,44 @@ func TestConfigCheckWarnings(t *testing.T) {
 	}
 	if !strings.Contains(got, "note: 3 telemetry sections (tracing, metrics) record only when the service passes") {
 		t.Errorf("got %q, want one note for the 3 telemetry sections", got)
+	}
+}
+
+// TestConfigCheckFoldsRepeatedWarnings: a warning several handlers get
+// word for word is printed once, naming the others and their lines, so a
+// file of many handlers is not drowned in copies (12 handlers with the
+// default breaker and dlq printed 12 warnings of 300 characters); a
+// warning of one handler, and one whose text differs, stay as they are.
+func TestConfigCheckFoldsRepeatedWarnings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	var b strings.Builder
+	b.WriteString("handlers:\n")
+	for i := range 12 {
+		fmt.Fprintf(&b, "  h%02d:\n    dlq: {}\n    breaker: {}\n", i)
+	}
+	b.WriteString("  paused:\n    ratelimit: {rate: 0}\n")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
+		t.Fatalf("code %d, stderr %q", code, errb.String())
+	}
+	got := out.String()
+	if n := strings.Count(got, "warning:"); n != 2 {
+		t.Errorf("got %d warnings, want 2 (the breaker folded, the paused rate):\n%s", n, got)
+	}
+	var others []string
+	for i := 1; i < 12; i++ {
+		others = append(others, fmt.Sprintf("h%02d (line %d)", i, 4+3*i))
+	}
+	for _, want := range []string{
+		"warning: " + path + ":4: handlers.h00.breaker: the breaker trips after 5 consecutive failures and the dlq allows 5 attempts",
+		"\n  the same for 11 more handlers: " + strings.Join(others, ", ") + "\n",
+		"warning: " + path + ":39: handlers.paused.ratelimit.rate: rate 0 pauses the handler",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got\n%s\nwant it to contain %q", got, want)
+		}
 	}
 }
