@@ -67,10 +67,29 @@ func (c *Config) Settings() []Setting {
 	}
 	for _, name := range c.HandlerNames() {
 		for _, p := range c.handlers[name].parts {
-			add("handlers."+name+"."+p.sec.Key, p.sec.Key, p.value)
+			path := "handlers." + name + "." + p.sec.Key
+			n := len(out)
+			add(path, p.sec.Key, p.value)
+			if bc, ok := p.value.(breaker.Config); ok && bc.Shared != "" {
+				out = onlyShared(out, n, path)
+			}
 		}
 	}
 	return out
+}
+
+// onlyShared keeps, of the settings from n on, a breaker's shared key
+// alone: the shared breaker's own settings (listed under breakers.NAME)
+// are the ones in effect, and the defaults of the keys the handler cannot
+// set beside shared would read as its breaker's policy.
+func onlyShared(out []Setting, n int, path string) []Setting {
+	kept := out[:n]
+	for _, s := range out[n:] {
+		if s.Path == path+".shared" || !strings.HasPrefix(s.Path, path+".") {
+			kept = append(kept, s)
+		}
+	}
+	return kept
 }
 
 // zeroIsDefault lists the sections where a key the file sets to its zero

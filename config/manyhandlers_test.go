@@ -31,3 +31,26 @@ func TestWarningsInLineOrder(t *testing.T) {
 		}
 	}
 }
+
+// A handler's breaker that refers to a shared breaker lists only the
+// reference: the shared breaker's settings (breakers.NAME) are in effect.
+// It listed every breaker key with its default beside it
+// (consecutive_failures 5, open_for 10s), which read as the handler's
+// policy while the shared breaker trips at 50 and opens for 1s.
+func TestSettingsOfASharedBreaker(t *testing.T) {
+	y := "breakers:\n  provider: {consecutive_failures: 50, open_for: 1s}\nhandlers:\n  a:\n    breaker: {shared: provider}\n    timeout: 1s\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range cfg.Settings() {
+		if strings.HasPrefix(s.Path, "handlers.a.") {
+			got = append(got, s.Path+"="+s.Value)
+		}
+	}
+	want := []string{"handlers.a.breaker.shared=provider", "handlers.a.timeout=1s"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
