@@ -169,8 +169,9 @@ func WithPostgresPollInterval(d time.Duration) Option {
 	})
 }
 
-// WithPostgresMaxConns caps the PostgreSQL connection pool (default
-// 8 × concurrency + 4; every in-flight message holds one connection).
+// WithPostgresMaxConns caps the PostgreSQL transport's connections
+// (default 8 × concurrency + 4; every in-flight message holds one, and
+// the publisher keeps up to postgres.PublishConns of its own).
 func WithPostgresMaxConns(n int) Option {
 	return optionFunc(func(o *options) {
 		if o.tc.Postgres == nil {

@@ -22,6 +22,7 @@ func TestDocsStateMaxTopicLen(t *testing.T) {
 		fmt.Sprintf("a topic longer than %d bytes is refused", MaxTopicLen),
 		fmt.Sprintf("a topic of %d to %d bytes fits, but its default `.dlq` does not", MaxTopicLen-len(".dlq")+1, MaxTopicLen),
 		fmt.Sprintf("| postgres | Nacked within a %d s grace:", int(kit.SettleGrace.Seconds())),
+		fmt.Sprintf("the publisher keeps up to %d connections of its own (`max_conns` − concurrency, at least 1: `postgres.PublishConns`)", PublishConns),
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/TRANSPORTS.md does not say %q", want)
