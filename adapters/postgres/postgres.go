@@ -107,13 +107,16 @@ func (c Config) maxConns(s transport.Settings) int {
 // for itself.
 const PublishConns = 4
 
-// pools splits max_conns between the publisher and the subscriber: the
+// Conns splits max_conns between the publisher and the subscriber: the
 // publisher gets what is left above concurrency, between 1 and
 // PublishConns, so the subscriber always has concurrency connections.
-func (c Config) pools(s transport.Settings) (pub, sub int32) {
+// Each message in flight holds one of the subscriber's, whatever its
+// topic, so subscriber is the most messages in flight across the
+// transport's topics.
+func (c Config) Conns(s transport.Settings) (publisher, subscriber int) {
 	total, n := c.maxConns(s), s.WithDefaults().Concurrency
-	p := min(max(total-n, 1), PublishConns)
-	return int32(p), int32(total - p)
+	publisher = min(max(total-n, 1), PublishConns)
+	return publisher, total - publisher
 }
 
 // Capabilities returns what the transport does with settings s: the ack
@@ -214,7 +217,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 }
 
 // openPools opens the subscriber's pool and the publisher's within
-// max_conns (Config.pools) and pings the server. Each in-flight message
+// max_conns (Config.Conns) and pings the server. Each in-flight message
 // holds one connection (its row lock and transaction) until Ack, and a
 // handler may publish before it acks: from one pool, rows in flight on
 // every connection would leave its publish waiting for an ack that waits
@@ -222,14 +225,14 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 // a database that does not exist, else ErrUnreachable.
 func openPools(ctx context.Context, c Config, s transport.Settings, pcfg *pgxpool.Config, addr string) (sub, pub *pgxpool.Pool, err error) {
 	pcfg.ConnConfig.ConnectTimeout = s.DialTimeout
-	pubConns, subConns := c.pools(s)
-	pcfg.MaxConns = subConns
+	pubConns, subConns := c.Conns(s)
+	pcfg.MaxConns = int32(subConns)
 	sub, err = pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("levee/postgres: pool for %s: %w", addr, err)
 	}
 	pubCfg := pcfg.Copy()
-	pubCfg.MaxConns = pubConns
+	pubCfg.MaxConns = int32(pubConns)
 	pub, err = pgxpool.NewWithConfig(ctx, pubCfg)
 	if err != nil {
 		sub.Close()

@@ -94,12 +94,15 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", termSafe(path, true))
+	settings := cfg.SectionSettings("transport", tc, transportDefaults(caps))
 	printWarnings(stdout, cfg)
+	if w := postgresWarning(cfg, tc, settings); w != "" {
+		fmt.Fprintf(stdout, "warning: %s\n", termSafe(w, true))
+	}
 	if !cfg.Transport().IsZero() {
 		fmt.Fprintf(stdout, "transport %s: %d in flight per topic, ack deadline %s\n", caps.Kind, caps.MaxInFlight, deadline(caps))
 	}
 	fmt.Fprint(stdout, termSafe(cfg.Describe(), true))
-	settings := cfg.SectionSettings("transport", tc, transportDefaults(caps))
 	settings = append(settings, cfg.Settings()...)
 	if !cfg.Console().IsZero() {
 		settings = append(settings, cfg.SectionSettings("console", cc, consoleDefaults())...)

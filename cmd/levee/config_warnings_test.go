@@ -79,3 +79,49 @@ func TestConfigCheckFoldsRepeatedWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCheckWarnsPostgresConnections: over PostgreSQL each message in
+// flight holds one of the subscriber's connections whatever its handler,
+// so a file whose handlers (and, with a store, their dead-letter topics)
+// have more consumers than that gets a warning with the numbers; with
+// max_conns that covers them, none. Before, nothing said that 10
+// handlers at concurrency 2 shared 16 connections.
+func TestConfigCheckWarnsPostgresConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name, maxConns, want string
+	}{
+		{"default max_conns", "", "warning: %s:1: transport.concurrency: the file's 10 handlers and the 10 dead-letter topics the service's monitor consumes " +
+			"at concurrency 2 are 40 consumers, and each message in flight holds one of the subscriber's 16 connections (max_conns 20 less the publisher's 4): " +
+			"at most 16 messages are in flight across the service"},
+		{"max_conns covers them", ", max_conns: 44", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "levee.yaml")
+			var b strings.Builder
+			fmt.Fprintf(&b, "transport: {kind: postgres, concurrency: 2, postgres: {url: 'postgres://u@127.0.0.1:5432/db'%s}}\nstore: {kind: memory}\nhandlers:\n", tc.maxConns)
+			for i := range 10 {
+				fmt.Fprintf(&b, "  h%d:\n    dlq: {}\n", i)
+			}
+			if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
+				t.Fatalf("code %d, stderr %q", code, errb.String())
+			}
+			got := out.String()
+			if tc.want == "" {
+				if strings.Contains(got, "consumers, and each message in flight") {
+					t.Errorf("got\n%s\nwant no warning about connections", got)
+				}
+				return
+			}
+			if want := fmt.Sprintf(tc.want, path); !strings.Contains(got, want) {
+				t.Errorf("got\n%s\nwant it to contain %q", got, want)
+			}
+			if want := "set max_conns to 44, within PostgreSQL's max_connections"; !strings.Contains(got, want) {
+				t.Errorf("got\n%s\nwant it to contain %q", got, want)
+			}
+		})
+	}
+}
