@@ -98,7 +98,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	if err != nil {
 		return nil, err
 	}
-	subConn, err := connect(url, addr, natsOpts)
+	subConn, err := connect(url, addr, append(natsOpts[:len(natsOpts):len(natsOpts)], nc.SyncQueueLen(subQueueLen(n))))
 	if err != nil {
 		pubConn.Close()
 		return nil, err
@@ -158,6 +158,17 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		},
 	}, nil
 }
+
+// subQueueLen is the length of each subscription's queue between the
+// connection and its workers at concurrency n (nats.go's default is
+// 65,536 messages, 512 KiB, while each worker fetches one message at a
+// time): minSubQueueLen, or 4 per worker when that is more. A worker holds one fetched message at a
+// time; a message that finds the queue full is dropped by nats.go and
+// redelivered by JetStream after ack_deadline.
+func subQueueLen(n int) int { return max(minSubQueueLen, 4*n) }
+
+// minSubQueueLen is the shortest queue subQueueLen gives.
+const minSubQueueLen = 1024
 
 func connect(url, addr string, opts []nc.Option) (*nc.Conn, error) {
 	conn, err := nc.Connect(url, opts...)
