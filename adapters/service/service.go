@@ -172,7 +172,10 @@ func (s *Service) HandleBatch(name, topic string, fn batch.Func) error {
 // not registered, a handler's dead-letter topic is the topic it consumes,
 // a handler registered with Handle has a batch section (HandleBatch
 // reads it), or, over a broker, two handlers (or a handler and the
-// dead-letter monitor) consume one topic.
+// dead-letter monitor) consume one topic. Over PostgreSQL it logs a
+// warning through Deps.Logger when its topics have more consumers than
+// the transport's subscriber has connections (docs/TRANSPORTS.md, "Many
+// handlers in one service").
 func (s *Service) Run(ctx context.Context) error {
 	deps := s.deps
 	if deps.Publisher == nil {
@@ -185,10 +188,14 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.checkHandlers(applied); err != nil {
 		return errors.Join(err, applied.Close())
 	}
+	monitored := 0
 	if s.WatchDeadLetters {
-		if err := s.watch(applied, deps); err != nil {
+		if monitored, err = s.watch(applied, deps); err != nil {
 			return errors.Join(err, applied.Close())
 		}
+	}
+	if w := s.connsWarning(monitored); w != "" && deps.Logger != nil {
+		deps.Logger.Info(w, nil)
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -207,8 +214,9 @@ func (s *Service) Run(ctx context.Context) error {
 var errClosed = errors.New("levee/service: closed")
 
 // watch adds a dlqops.Monitor handler on the dead-letter topic of every
-// registered handler with a dlq slot (one per topic).
-func (s *Service) watch(applied *config.Applied, deps config.Deps) error {
+// registered handler with a dlq slot (one per topic) and returns how many
+// it added.
+func (s *Service) watch(applied *config.Applied, deps config.Deps) (int, error) {
 	sc, _ := s.Config.Store()
 	opts := []dlqops.Option{dlqops.WithStoreTimeout(sc.StoreTimeout()), dlqops.WithMeterProvider(deps.MeterProvider)}
 	if deps.Logger != nil {
@@ -216,7 +224,7 @@ func (s *Service) watch(applied *config.Applied, deps config.Deps) error {
 	}
 	mon, err := dlqops.NewMonitor(s.Store, opts...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	topics := map[string]bool{}
@@ -231,7 +239,7 @@ func (s *Service) watch(applied *config.Applied, deps config.Deps) error {
 	for _, t := range slices.Sorted(maps.Keys(topics)) {
 		s.Router.AddConsumerHandler(MonitorHandlerPrefix+t, t, s.Transport.Subscriber, mon.Handle)
 	}
-	return nil
+	return len(topics), nil
 }
 
 // MonitorHandlerPrefix begins the name of each dead-letter monitor
