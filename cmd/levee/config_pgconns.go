@@ -46,13 +46,13 @@ func postgresWarning(cfg *config.Config, tc adapters.TransportConfig, settings [
 		"(max_conns %d less the publisher's %d): at most %d messages are in flight across the service, not %d per handler, and the messages a breaker, "+
 		"scheduler or rate limit holds keep theirs while the other handlers wait; for every handler's concurrency set max_conns to %d, "+
 		"within PostgreSQL's max_connections (100 by default) less the stores' pools, or lower the concurrency (docs/TRANSPORTS.md, \"Many handlers in one service\")",
-		locate(settings, "transport.postgres.max_conns", "transport.concurrency", "transport.kind"), what, s.Concurrency, consumers,
+		locateSetting(settings, "transport.postgres.max_conns", "transport.concurrency", "transport.kind"), what, s.Concurrency, consumers,
 		sub, pub+sub, pub, sub, s.Concurrency, consumers+pub)
 }
 
-// locate returns "file:line: path" for the first of paths the file sets,
+// locateSetting returns "file:line: path" for the first of paths the file sets,
 // else the first path alone.
-func locate(settings []config.Setting, paths ...string) string {
+func locateSetting(settings []config.Setting, paths ...string) string {
 	for _, p := range paths {
 		for _, st := range settings {
 			if st.Path == p && st.Source != "default" {
