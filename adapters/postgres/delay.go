@@ -50,7 +50,11 @@ type delaySubscriber struct {
 	mu      sync.Mutex
 	closed  bool // guarded by mu
 	closing chan struct{}
-	wg      sync.WaitGroup
+	// stop ends the contexts of every subscription's messages in flight
+	// in one pass (each subscription group's Stopper is added to it).
+	stop   *kit.Stopper
+	groups map[<-chan struct{}]*stopGroup // guarded by mu
+	wg     sync.WaitGroup
 	// settling counts the messages handed to a handler and not settled.
 	settling sync.WaitGroup
 }
@@ -95,7 +99,8 @@ func requeueQuery(table string) string {
 }
 
 func newDelaySubscriber(sub *wsql.Subscriber, schema skipLockedQueueSchema, logger watermill.LoggerAdapter) *delaySubscriber {
-	return &delaySubscriber{sub: sub, schema: schema, logger: logger, closing: make(chan struct{})}
+	return &delaySubscriber{sub: sub, schema: schema, logger: logger, closing: make(chan struct{}),
+		stop: kit.NewStopper(), groups: map[<-chan struct{}]*stopGroup{}}
 }
 
 // Subscribe subscribes watermill-sql's subscriber and relays its messages.
@@ -120,10 +125,12 @@ func (s *delaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 		return nil, err
 	}
 	out := make(chan *message.Message)
+	stop, leave := s.join(ctx)
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
-		s.relayAll(ctx, s.schema.MessagesTable(topic), in, out)
+		s.relayAll(ctx, s.schema.MessagesTable(topic), in, out, stop)
+		leave()
 		endSub()
 		for row := range in {
 			row.Nack() // given up with its transaction: delivered again
@@ -132,12 +139,50 @@ func (s *delaySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 	return out, nil
 }
 
+// stopGroup is the Stopper of the messages of every subscription made
+// with one context: a transport's FanIn subscribes each of its
+// concurrency slots with the same one, and a router ends it for all of
+// them at once.
+type stopGroup struct {
+	stop   *kit.Stopper
+	forget func() // removes stop from the subscriber's
+	subs   int    // guarded by the subscriber's mu
+}
+
+// join returns the Stopper of the subscriptions made with ctx (found by
+// its Done channel, comparable whatever ctx's type), and the func that
+// leaves the group once a subscription ended.
+func (s *delaySubscriber) join(ctx context.Context) (*kit.Stopper, func()) {
+	key := ctx.Done()
+	s.mu.Lock()
+	g := s.groups[key]
+	if g == nil {
+		g = &stopGroup{stop: kit.NewStopper()}
+		g.forget = s.stop.Add(g.stop.Stop)
+		s.groups[key] = g
+	}
+	g.subs++
+	s.mu.Unlock()
+	return g.stop, func() {
+		s.mu.Lock()
+		g.subs--
+		last := g.subs == 0
+		if last {
+			delete(s.groups, key)
+		}
+		s.mu.Unlock()
+		if last {
+			g.forget()
+		}
+	}
+}
+
 // relayAll relays in's rows to out until in closes, the subscription ends
 // (ctx) or the subscriber closes. Then it waits (up to kit.SettleGrace)
 // for the commit of the last row a handler acked: watermill-sql runs the
 // row's ack and its commit with the subscription's context, so ending
 // that context at once would roll back what was just acked.
-func (s *delaySubscriber) relayAll(ctx context.Context, table string, in <-chan *message.Message, out chan<- *message.Message) {
+func (s *delaySubscriber) relayAll(ctx context.Context, table string, in <-chan *message.Message, out chan<- *message.Message, stop *kit.Stopper) {
 	var committing <-chan struct{}
 	defer func() {
 		if committing == nil {
@@ -156,7 +201,7 @@ func (s *delaySubscriber) relayAll(ctx context.Context, table string, in <-chan 
 			if !ok {
 				return
 			}
-			more, acked := s.relay(ctx, table, row, out)
+			more, acked := s.relay(ctx, table, row, out, stop)
 			committing = nil
 			if acked {
 				committing = txFinished(row.Context())
@@ -175,8 +220,9 @@ func (s *delaySubscriber) relayAll(ctx context.Context, table string, in <-chan 
 // relay hands the handler a copy of row and settles row with its verdict;
 // acked reports that row was acked. more is false when the subscription
 // ended (ctx) or the subscriber is closing: then the message in flight,
-// if any, was settled, and nothing more is relayed.
-func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.Message, out chan<- *message.Message) (more, acked bool) {
+// if any, was settled, and nothing more is relayed. The message's context
+// is registered in stop, its subscription group's Stopper.
+func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.Message, out chan<- *message.Message, stop *kit.Stopper) (more, acked bool) {
 	msg := message.NewMessage(row.UUID, row.Payload)
 	msg.Metadata = make(message.Metadata, len(row.Metadata))
 	for k, v := range row.Metadata {
@@ -184,6 +230,7 @@ func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.
 	}
 	mctx, cancelMsg := context.WithCancel(row.Context())
 	defer cancelMsg()
+	defer stop.Add(cancelMsg)()
 	msg.SetContext(mctx)
 	// Counted before the hand-over, under mu, so that Close (which sets
 	// closed under mu, then waits) never closes watermill-sql's
@@ -220,8 +267,14 @@ func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.
 	// grace is acked, not run again elsewhere. A Nack then is a
 	// hand-back: it goes to another consumer at once, without the delay it
 	// may ask for (a held message's retry_after is this consumer's wait,
-	// not the next one's), as on the other transports.
-	cancelMsg()
+	// not the next one's), as on the other transports. The contexts of
+	// the messages of every slot of the subscription end together (stop;
+	// Close ends every subscription's), so a handler whose context ended
+	// cannot give its priority slot to a held message whose context is
+	// still live, whose handler would then run during the shutdown: when
+	// each relay ended only its own message's, they ended one after
+	// another as the relays woke.
+	stop.Stop()
 	if kit.AwaitVerdict(msg) == kit.Acked {
 		return false, row.Ack()
 	}
@@ -282,8 +335,9 @@ func (s *delaySubscriber) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.closing)
 	s.mu.Unlock()
+	s.stop.Stop() // every subscription's messages in one pass
+	close(s.closing)
 	s.settling.Wait()
 	err := s.sub.Close()
 	s.wg.Wait()

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/adapters/transport"
 )
 
@@ -45,7 +46,7 @@ type leaseSubscriber struct {
 	consumer  string                       // the slot's name; subscriptions add a sequence number
 	every     time.Duration
 	logger    watermill.LoggerAdapter
-	stop      *stopper // shared by the transport's slots
+	stop      *kit.Stopper // shared by the transport's slots
 
 	mu      sync.Mutex
 	closed  bool // guarded by mu
@@ -54,7 +55,7 @@ type leaseSubscriber struct {
 	wg      sync.WaitGroup
 }
 
-func newLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.SubscriberConfig, ackDeadline time.Duration, stop *stopper, logger watermill.LoggerAdapter) *leaseSubscriber {
+func newLeaseSubscriber(newClient func() *redis.Client, cfg redisstream.SubscriberConfig, ackDeadline time.Duration, stop *kit.Stopper, logger watermill.LoggerAdapter) *leaseSubscriber {
 	return &leaseSubscriber{
 		newClient: newClient, cfg: cfg, consumer: cfg.Consumer,
 		every: max(ackDeadline/3, time.Millisecond), logger: logger, stop: stop, closing: make(chan struct{}),
@@ -86,7 +87,7 @@ func (s *leaseSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	forget := s.stop.add(cancel)
+	forget := s.stop.Add(cancel)
 	in, err := member.Subscribe(ctx, topic)
 	if err != nil {
 		forget()
@@ -211,7 +212,7 @@ func (s *leaseSubscriber) Close() error {
 	s.closed = true
 	close(s.closing)
 	s.mu.Unlock()
-	s.stop.stop() // every slot's members, not only this one's
+	s.stop.Stop() // every slot's members, not only this one's
 	s.wg.Wait()
 	return nil
 }

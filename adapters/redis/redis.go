@@ -159,7 +159,7 @@ func members(n int, newClient func() *redis.Client, s transport.Settings) (*fani
 	ackDeadline := s.AckDeadline
 	prefix := group + "-" + watermill.NewShortUUID()
 	subs := make([]message.Subscriber, n)
-	stop := newStopper()
+	stop := kit.NewStopper()
 	for i := range subs {
 		// Each subscription is a group member of its own, with its own
 		// client (watermill-redisstream's Subscriber.Close closes it): one

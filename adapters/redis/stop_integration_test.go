@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/levee-dev/levee/adapters/internal/kit"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
@@ -28,7 +29,7 @@ func TestFirstSlotToCloseEndsEveryHeldMessage(t *testing.T) {
 	admin := newClient()
 	defer admin.Close()
 	defer admin.Del(context.Background(), topic)
-	stop := newStopper()
+	stop := kit.NewStopper()
 	group := "g" + watermill.NewShortUUID()
 	slots := make([]*leaseSubscriber, 2)
 	msgs := make([]<-chan *message.Message, len(slots))
