@@ -28,8 +28,13 @@ func TestHandlerQueryAtAckDeadline(t *testing.T) {
 	ch, m, msg, tx := deliveredInTx(t, "qdeadline")
 	// Rows that keep coming until well after the ack deadline (1 s: with
 	// 300 ms a loaded CI machine handed the message over and ran the query
-	// past the deadline before the first row, and nothing was read).
-	rows, err := tx.QueryContext(context.Background(), `SELECT g, pg_sleep(0.05) FROM generate_series(1, 60) g`)
+	// past the deadline before the first row, and nothing was read). Each
+	// row is over 8 KiB, PostgreSQL's output buffer, so that the server
+	// sends it as it is made: small rows stayed in the buffer until the
+	// query ended (3 s), QueryContext returned only then, past the
+	// deadline and the guard's wait, and whether any row was read was a
+	// race (1 run in 8 read none).
+	rows, err := tx.QueryContext(context.Background(), `SELECT g, repeat('x', 9000), pg_sleep(0.05) FROM generate_series(1, 60) g`)
 	require.NoError(t, err)
 	read := 0
 	for rows.Next() {
