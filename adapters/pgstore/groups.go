@@ -125,16 +125,8 @@ func (s *Store) filteredPage(ctx context.Context, f dlqops.Filter, col string, q
 		n := len(args)
 		having = fmt.Sprintf(` HAVING %[1]s < $%[2]d OR %[1]s = $%[2]d AND d.%[3]s COLLATE "C" > $%[4]d`, agg, n-1, col, n)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT d.`+col+` FROM `+s.table+` d WHERE `+cond+`
+	return s.groupKeys(ctx, `SELECT d.`+col+` FROM `+s.table+` d WHERE `+cond+`
 		GROUP BY 1`+having+` ORDER BY `+orderSQL(q.Order, col)+` LIMIT $1 OFFSET $2`, args...)
-	if err != nil {
-		return nil, storeErr("group page", err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, storeErr("group page", err)
-	}
-	return keys, nil
 }
 
 // CountGroups implements dlqops.GroupCounter. Without a filter, or with
@@ -268,4 +260,18 @@ func (s *Store) sampleGroups(ctx context.Context, f dlqops.Filter, col string, b
 		return storeErr("group samples", err)
 	}
 	return nil
+}
+
+// groupKeys runs a query of group keys (a page of an order) and collects
+// them.
+func (s *Store) groupKeys(ctx context.Context, sql string, args ...any) ([]string, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, storeErr("group page", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, storeErr("group page", err)
+	}
+	return keys, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
@@ -145,15 +143,7 @@ func (s *Store) totalsPage(ctx context.Context, q dlqops.GroupQuery, by dlqops.G
 		) p ORDER BY ` + order + ` LIMIT $2 OFFSET $3`
 		args = append(args, at, text(q.After.Key), reach)
 	}
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, storeErr("group page", err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, storeErr("group page", err)
-	}
-	return keys, nil
+	return s.groupKeys(ctx, sql, args...)
 }
 
 // groupTimes fills each group's times, window count and sample with index

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/levee-dev/levee/dlq/dlqops"
 )
 
@@ -142,14 +140,6 @@ func (s *Store) firstKeys(ctx context.Context, q dlqops.GroupQuery, f dlqops.Fil
 	if q.Order == dlqops.GroupsByNewest {
 		order = `last DESC, key`
 	}
-	rows, err := s.pool.Query(ctx, `SELECT key FROM `+s.schema+`.group_totals WHERE dim = $1
+	return s.groupKeys(ctx, `SELECT key FROM `+s.schema+`.group_totals WHERE dim = $1
 		ORDER BY `+order+` LIMIT $2`, dimOf(by), q.Offset)
-	if err != nil {
-		return nil, storeErr("group page", err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, storeErr("group page", err)
-	}
-	return keys, nil
 }

@@ -140,14 +140,7 @@ func indexedGroups(f dlqops.Filter, by dlqops.GroupBy) ([]string, bool) {
 // groupsIndexed reads the groups keys names, or the page q asks for of
 // the order set (keys empty).
 func (s *Store) groupsIndexed(ctx context.Context, by dlqops.GroupBy, keys []string, q dlqops.GroupQuery) ([]dlqops.Group, error) {
-	win := ""
-	if !q.WindowStart.IsZero() {
-		win = strconv.FormatInt(ceilMicros(q.WindowStart), 10)
-	}
-	ord := "c"
-	if q.Order == dlqops.GroupsByNewest {
-		ord = "l"
-	}
+	win, ord := indexArgs(q)
 	args := []any{s.kp, groupDim(by), win, ord, q.Offset, q.Limit}
 	for _, k := range keys {
 		args = append(args, k)
@@ -380,4 +373,18 @@ func (s *Store) slimGroups(ctx context.Context, by dlqops.GroupBy, f dlqops.Filt
 		out = append(out, dlqops.Group{Key: k, By: by, Count: g.n, LastSeen: fromMicros(g.last)})
 	}
 	return out, nil
+}
+
+// indexArgs are a query's window start (Unix microseconds, "" for none)
+// and order ("c" by count, "l" by newest failure) as the order-set scripts
+// take them.
+func indexArgs(q dlqops.GroupQuery) (win, ord string) {
+	if !q.WindowStart.IsZero() {
+		win = strconv.FormatInt(ceilMicros(q.WindowStart), 10)
+	}
+	ord = "c"
+	if q.Order == dlqops.GroupsByNewest {
+		ord = "l"
+	}
+	return win, ord
 }

@@ -94,14 +94,7 @@ func (s *Store) sumTotals(ctx context.Context, by dlqops.GroupBy, f dlqops.Filte
 // sumIndexed sums the groups of the order set of q.Order past q.Offset,
 // sumChunk at a time.
 func (s *Store) sumIndexed(ctx context.Context, by dlqops.GroupBy, q dlqops.GroupQuery) (dlqops.Group, error) {
-	win := ""
-	if !q.WindowStart.IsZero() {
-		win = strconv.FormatInt(ceilMicros(q.WindowStart), 10)
-	}
-	ord := "c"
-	if q.Order == dlqops.GroupsByNewest {
-		ord = "l"
-	}
+	win, ord := indexArgs(q)
 	var parts []dlqops.Group
 	for off := q.Offset; ; off += sumChunk {
 		rctx, cancel := s.deadline(ctx)
