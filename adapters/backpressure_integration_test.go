@@ -293,11 +293,31 @@ func bpRun(t *testing.T, tc transportCase, sc bpScenario) {
 	// flight when an outage starts spends its attempts as the breaker trips
 	// (docs/BREAKER.md, "A message alone in flight"); that failed CI on
 	// Kafka, and with a second between the first publishes it fails on
-	// every transport.
-	published := make(chan struct{})
-	inner := scenarioHandler(func(msg *message.Message) error {
+	// every transport. The gate opens once every message is published and
+	// a burst waits at it (as many as the breaker's consecutive failures,
+	// or the concurrency if lower), or 5 s after the last publish: a
+	// consumer still joining its group (Kafka, under load) can fetch the
+	// first message alone long after the publishes, and met the outage
+	// alone (1 CI run).
+	published, gate, ended := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(ended) })
+	var atGate atomic.Int64
+	go func() {
 		select {
 		case <-published:
+		case <-ended: // a publish failed
+			return
+		}
+		burst := int64(min(conc, 5))
+		for wait := time.Now().Add(5 * time.Second); atGate.Load() < burst && time.Now().Before(wait); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(gate)
+	}()
+	inner := scenarioHandler(func(msg *message.Message) error {
+		atGate.Add(1)
+		select {
+		case <-gate:
 		case <-msg.Context().Done():
 			return msg.Context().Err()
 		}
