@@ -5,7 +5,6 @@ package nats_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -23,12 +22,7 @@ import (
 // (subQueueLen in nats.go).
 func TestSubscriptionsHoldSmallQueues(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.NATSURL())
-	heap := func() uint64 {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapInuse
-	}
+	heap := brokertest.HeapInUse
 	const subs = 20
 	tr, err := nats.New(context.Background(), nats.Config{URL: brokertest.NATSURL()},
 		transport.Settings{Concurrency: 2, ConsumerGroup: "g" + watermill.NewShortUUID()})

@@ -174,13 +174,7 @@ func (s *Store) aggregateGroups(ctx context.Context, f dlqops.Filter, by dlqops.
 		args = append(args, page)
 		cond += ` AND d.` + col + ` = ANY($` + strconv.Itoa(len(args)) + `::text[])`
 	}
-	sql := `SELECT d.` + col + `, d.original_topic, d.handler, count(*),
-			count(*) FILTER (WHERE d.status = 'new'),
-			count(*) FILTER (WHERE d.status = 'replayed'),
-			count(*) FILTER (WHERE d.status = 'archived'),
-			count(*) FILTER (WHERE d.failed_at >= $1::timestamptz),
-			min(d.failed_at), max(d.failed_at),
-			min(d.failed_at) FILTER (WHERE d.status = 'new')
+	sql := `SELECT d.` + col + `, d.original_topic, d.handler, ` + groupAggregates + `
 		FROM ` + s.table + ` d WHERE ` + cond + `
 		GROUP BY 1, 2, 3`
 	rows, err := s.pool.Query(ctx, sql, args...)
@@ -261,6 +255,18 @@ func (s *Store) sampleGroups(ctx context.Context, f dlqops.Filter, col string, b
 	}
 	return nil
 }
+
+// groupAggregates are the columns a group's counts and times are read
+// from, over letters d ($1: the window start), in the order Group's
+// fields are scanned: count, new, replayed, archived, in the window,
+// first and last failure, oldest new failure.
+const groupAggregates = `count(*),
+	count(*) FILTER (WHERE d.status = 'new'),
+	count(*) FILTER (WHERE d.status = 'replayed'),
+	count(*) FILTER (WHERE d.status = 'archived'),
+	count(*) FILTER (WHERE d.failed_at >= $1::timestamptz),
+	min(d.failed_at), max(d.failed_at),
+	min(d.failed_at) FILTER (WHERE d.status = 'new')`
 
 // groupKeys runs a query of group keys (a page of an order) and collects
 // them.

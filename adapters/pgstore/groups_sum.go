@@ -62,13 +62,7 @@ func (s *Store) SumGroups(ctx context.Context, q dlqops.GroupQuery) (dlqops.Grou
 		cnt, nNew, nRep, nArch, nWin int64
 		first, last, oldest          *time.Time
 	)
-	err := s.pool.QueryRow(ctx, `SELECT count(*),
-			count(*) FILTER (WHERE d.status = 'new'),
-			count(*) FILTER (WHERE d.status = 'replayed'),
-			count(*) FILTER (WHERE d.status = 'archived'),
-			count(*) FILTER (WHERE d.failed_at >= $1::timestamptz),
-			min(d.failed_at), max(d.failed_at),
-			min(d.failed_at) FILTER (WHERE d.status = 'new')
+	err := s.pool.QueryRow(ctx, `SELECT `+groupAggregates+`
 		FROM `+s.table+` d WHERE `+cond, args...).Scan(&cnt, &nNew, &nRep, &nArch, &nWin, &first, &last, &oldest)
 	if err != nil {
 		return sum, storeErr("sum groups", err)

@@ -4,9 +4,7 @@ package redis_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,12 +23,7 @@ import (
 // connection now holds 2 × MemberBufferSize.
 func TestIdleMembersHoldSmallBuffers(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
-	heap := func() uint64 {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapInuse
-	}
+	heap := brokertest.HeapInUse
 	before := heap()
 	tr, err := redis.New(context.Background(), redis.Config{Addr: brokertest.RedisAddr()},
 		transport.Settings{Concurrency: 16, ConsumerGroup: "g" + watermill.NewShortUUID()})
@@ -67,29 +60,10 @@ func TestIdleMembersHoldSmallBuffers(t *testing.T) {
 // redisConns counts this process's established connections to Redis.
 func redisConns(t *testing.T) int {
 	t.Helper()
-	port := brokertest.RedisAddr()[strings.LastIndex(brokertest.RedisAddr(), ":")+1:]
-	inodes := map[string]bool{}
-	fds, _ := os.ReadDir("/proc/self/fd")
-	for _, fd := range fds {
-		if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(l, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
-		}
+	addr := brokertest.RedisAddr()
+	port, err := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:])
+	if err != nil {
+		t.Fatalf("redis address %q: %v", addr, err)
 	}
-	var p int
-	_, _ = fmt.Sscanf(port, "%d", &p)
-	want := fmt.Sprintf(":%04X", p)
-	n := 0
-	for _, f := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			fs := strings.Fields(line)
-			if len(fs) >= 10 && fs[3] == "01" && inodes[fs[9]] && strings.HasSuffix(fs[2], want) {
-				n++
-			}
-		}
-	}
-	return n
+	return brokertest.ConnsTo(port)
 }

@@ -51,38 +51,6 @@ func scaleYAML(transport, store string, n int) string {
 	return b.String()
 }
 
-// connsTo counts this process's established TCP connections to port.
-func connsTo(t *testing.T, port int) int {
-	t.Helper()
-	inodes := map[string]bool{}
-	fds, _ := os.ReadDir("/proc/self/fd")
-	for _, fd := range fds {
-		l, err := os.Readlink("/proc/self/fd/" + fd.Name())
-		if err == nil && strings.HasPrefix(l, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
-		}
-	}
-	n := 0
-	for _, f := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			fs := strings.Fields(line)
-			if len(fs) < 10 || fs[3] != "01" || !inodes[fs[9]] {
-				continue
-			}
-			rem := fs[2]
-			p, _ := strconv.ParseUint(rem[strings.LastIndex(rem, ":")+1:], 16, 32)
-			if int(p) == port {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 type scaleCase struct {
 	transport, store string
 	port             int // the server's, to count connections
@@ -160,12 +128,7 @@ func TestManyHandlers(t *testing.T) {
 	}
 }
 
-func heapMB() float64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return float64(ms.HeapInuse) / (1 << 20)
-}
+func heapMB() float64 { return float64(brokertest.HeapInUse()) / (1 << 20) }
 
 // scaleDone counts each message's completed handler calls.
 type scaleDone struct {
@@ -238,7 +201,7 @@ func scaleRun(t *testing.T, c scaleCase, n, conc int) {
 	d := &scaleDone{done: map[string]int{}}
 	svc, cancel, took := scaleStart(t, c, prefix, n, d, 500*time.Millisecond)
 	t.Logf("%d handlers at concurrency %d: started in %v; %d connections, %d goroutines, heap %.1f MB (before: %d goroutines, %.1f MB)",
-		n, conc, took.Round(time.Millisecond), connsTo(t, c.port), runtime.NumGoroutine(), heapMB(), g0, m0)
+		n, conc, took.Round(time.Millisecond), brokertest.ConnsTo(c.port), runtime.NumGoroutine(), heapMB(), g0, m0)
 	var sent []string
 	for i := range n {
 		for range conc {
@@ -254,7 +217,7 @@ func scaleRun(t *testing.T, c scaleCase, n, conc int) {
 	d.mu.Lock()
 	inFlight := d.inFlight
 	d.mu.Unlock()
-	conns := connsTo(t, c.port)
+	conns := brokertest.ConnsTo(c.port)
 	if c.maxConns > 0 && conns > c.maxConns {
 		t.Errorf("%d connections with messages in flight, want at most %d (max_conns and the stores' pools)", conns, c.maxConns)
 	}

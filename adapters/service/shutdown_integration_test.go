@@ -50,6 +50,19 @@ type svcSeen struct {
 
 func (s *svcSeen) flight(name string) int { s.mu.Lock(); defer s.mu.Unlock(); return s.inFlight[name] }
 
+// track is router middleware that counts each handler's deliveries in
+// flight, for flight.
+func (s *svcSeen) track(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		name := message.HandlerNameFromCtx(msg.Context())
+		s.mu.Lock()
+		s.inFlight[name]++
+		s.mu.Unlock()
+		defer func() { s.mu.Lock(); s.inFlight[name]--; s.mu.Unlock() }()
+		return h(msg)
+	}
+}
+
 func (s *svcSeen) count(ids []string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -76,16 +89,7 @@ func svcStart(t *testing.T, transport, prefix string, seen *svcSeen, held bool) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.Router.AddMiddleware(func(h message.HandlerFunc) message.HandlerFunc {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			name := message.HandlerNameFromCtx(msg.Context())
-			seen.mu.Lock()
-			seen.inFlight[name]++
-			seen.mu.Unlock()
-			defer func() { seen.mu.Lock(); seen.inFlight[name]--; seen.mu.Unlock() }()
-			return h(msg)
-		}
-	})
+	svc.Router.AddMiddleware(seen.track)
 	svc.Handle("retrying", prefix+"retrying", func(msg *message.Message) error {
 		if held {
 			return errors.New("downstream down") // transient: the dlq backs off 10 minutes

@@ -152,16 +152,7 @@ func smRun(t *testing.T, transport string, rolling bool, settled func(t *testing
 	}
 	svc.WatchDeadLetters = true // the in-memory store: the broker's dead letters, counted
 	seen := &svcSeen{inFlight: map[string]int{}, processed: map[string]bool{}}
-	svc.Router.AddMiddleware(func(h message.HandlerFunc) message.HandlerFunc {
-		return func(msg *message.Message) ([]*message.Message, error) {
-			name := message.HandlerNameFromCtx(msg.Context())
-			seen.mu.Lock()
-			seen.inFlight[name]++
-			seen.mu.Unlock()
-			defer func() { seen.mu.Lock(); seen.inFlight[name]--; seen.mu.Unlock() }()
-			return h(msg)
-		}
-	})
+	svc.Router.AddMiddleware(seen.track)
 	svc.Handle("backoff", prefix+"backoff", func(msg *message.Message) error {
 		if msg.Metadata.Get("panic") == "1" {
 			panic("bad order") // recover: class panic, dead-lettered at once

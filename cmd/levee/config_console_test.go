@@ -97,6 +97,21 @@ func checkFails(t *testing.T, body string) (path, stderr string) {
 	return path, errb.String()
 }
 
+// checkPasses writes body to a levee.yaml, runs `levee config check` on
+// it, expects exit 0 and returns the file's path and the standard output.
+func checkPasses(t *testing.T, body string) (path, stdout string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "levee.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, want 0: %s", code, errb.String())
+	}
+	return path, out.String()
+}
+
 // TestConsoleCanaryRateSyntax: console.canary.rate takes the rate syntax
 // of every other rate in the file (README, "Value syntax, everywhere"),
 // as `levee dlq replay --rate` does; "10/s" was "not a number".
@@ -124,19 +139,12 @@ func TestConsoleCanaryRateSyntax(t *testing.T) {
 // file"), the top-level fleet and console sections too, credentials
 // hidden; it printed neither section.
 func TestConfigCheckPrintsFleetAndConsoleSettings(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "levee.yaml")
 	body := "fleet: {store: \"redis://u:hunter2@127.0.0.1:6379/0\"}\n" +
 		"console:\n  users: [{name: a, password: \"correct horse\", role: admin}]\n  canary: {wait: 1m}\n" +
 		"  tokens: [{name: ci, token: \"0123456789abcdefgh\", role: viewer}]\n"
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
+	path, printed := checkPasses(t, body)
 	fields := map[string][]string{}
-	for _, line := range strings.Split(out.String(), "\n") {
+	for _, line := range strings.Split(printed, "\n") {
 		if f := strings.Fields(line); len(f) > 1 {
 			fields[f[0]] = f[1:]
 		}
@@ -157,7 +165,7 @@ func TestConfigCheckPrintsFleetAndConsoleSettings(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", key, got, want)
 		}
 	}
-	if strings.Contains(out.String(), "hunter2") || strings.Contains(out.String(), "correct horse") || strings.Contains(out.String(), "0123456789abcdefgh") {
-		t.Errorf("a credential is printed:\n%s", out.String())
+	if strings.Contains(printed, "hunter2") || strings.Contains(printed, "correct horse") || strings.Contains(printed, "0123456789abcdefgh") {
+		t.Errorf("a credential is printed:\n%s", printed)
 	}
 }

@@ -47,21 +47,13 @@ func TestConfigCheckWarnings(t *testing.T) {
 // default breaker and dlq printed 12 warnings of 300 characters); a
 // warning of one handler, and one whose text differs, stay as they are.
 func TestConfigCheckFoldsRepeatedWarnings(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "levee.yaml")
 	var b strings.Builder
 	b.WriteString("handlers:\n")
 	for i := range 12 {
 		fmt.Fprintf(&b, "  h%02d:\n    dlq: {}\n    breaker: {}\n", i)
 	}
 	b.WriteString("  paused:\n    ratelimit: {rate: 0}\n")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
-		t.Fatalf("code %d, stderr %q", code, errb.String())
-	}
-	got := out.String()
+	path, got := checkPasses(t, b.String())
 	if n := strings.Count(got, "warning:"); n != 2 {
 		t.Errorf("got %d warnings, want 2 (the breaker folded, the paused rate):\n%s", n, got)
 	}
@@ -96,20 +88,12 @@ func TestConfigCheckWarnsPostgresConnections(t *testing.T) {
 		{"max_conns covers them", ", max_conns: 44", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "levee.yaml")
 			var b strings.Builder
 			fmt.Fprintf(&b, "transport: {kind: postgres, concurrency: 2, postgres: {url: 'postgres://u@127.0.0.1:5432/db'%s}}\nstore: {kind: memory}\nhandlers:\n", tc.maxConns)
 			for i := range 10 {
 				fmt.Fprintf(&b, "  h%d:\n    dlq: {}\n", i)
 			}
-			if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			var out, errb bytes.Buffer
-			if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
-				t.Fatalf("code %d, stderr %q", code, errb.String())
-			}
-			got := out.String()
+			path, got := checkPasses(t, b.String())
 			if tc.want == "" {
 				if strings.Contains(got, "consumers, and each message in flight") {
 					t.Errorf("got\n%s\nwant no warning about connections", got)
