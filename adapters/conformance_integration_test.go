@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/levee-dev/levee/adapters"
+	"github.com/levee-dev/levee/adapters/postgres"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
 
@@ -131,12 +132,19 @@ func transportCases(t *testing.T) []transportCase {
 		{
 			name: "postgres",
 			opts: func() []adapters.Option {
-				// Every in-flight message holds a connection. 24 per
-				// transport keeps the suite under PostgreSQL's default
-				// max_connections (100) with -parallel 1 (.ci/run):
-				// TestConcurrentSubscribe opens 11 transports, and
-				// peaks at about 70 connections.
-				return []adapters.Option{adapters.WithPostgres(postgresURL), adapters.WithPostgresPollInterval(10 * time.Millisecond), adapters.WithPostgresMaxConns(24)}
+				// Every in-flight message holds a connection. 24 for
+				// the subscriber per transport keeps the suite under
+				// PostgreSQL's default max_connections (100) with
+				// -parallel 1 (.ci/run): TestConcurrentSubscribe opens
+				// 11 transports, and peaks at about 70 connections.
+				// The publisher keeps postgres.PublishConns of
+				// max_conns for itself (opened as it needs them): with
+				// 24 in all the subscriber had 20, every one held by a
+				// row of TestConcurrentSubscribeMultipleTopics' 10
+				// topics, and the next topic's schema waited for one
+				// until its 60 s timeout (1 CI run).
+				return []adapters.Option{adapters.WithPostgres(postgresURL), adapters.WithPostgresPollInterval(10 * time.Millisecond),
+					adapters.WithPostgresMaxConns(24 + postgres.PublishConns)}
 			},
 			features: tests.Features{
 				Persistent: true,
