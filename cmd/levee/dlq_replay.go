@@ -13,6 +13,9 @@ import (
 
 // This file holds `levee dlq replay`.
 
+// replayStatusUsage is --status's help in replay, which does not take it.
+const replayStatusUsage = "not taken by replay: it selects new letters, and replayed ones with --force"
+
 // replay runs `levee dlq replay`. It is one function past 80 lines because
 // it reads as the command's steps in order (flags, store, publisher,
 // validator, replayer, run with progress, summary); each step is a few
@@ -22,6 +25,9 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	c.commonFlags(fs)
 	var sel selection
 	sel.flags(fs)
+	// replay refuses --status (below); its help says so instead of
+	// listing the statuses the other commands take.
+	fs.Lookup("status").Usage = replayStatusUsage
 	rate := fs.String("rate", fmt.Sprintf("%g/s", dlqops.DefaultReplayRate), "velocity limit (200/s, 5/min; 0 for none)")
 	maxReplays := fs.Int("max-replays", dlqops.DefaultMaxReplays, "a letter replayed this often stays dead")
 	dry := fs.Bool("dry-run", false, "report what would be replayed; change nothing")

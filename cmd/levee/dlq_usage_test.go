@@ -205,3 +205,22 @@ func TestDLQUsageMatchesFlags(t *testing.T) {
 		t.Fatalf("checked only %d bracketed flags in the docs' levee dlq lines", checked)
 	}
 }
+
+// TestReplayHelpSaysItTakesNoStatus: replay refuses --status, so its -h
+// does not list the statuses as if it selected by them.
+func TestReplayHelpSaysItTakesNoStatus(t *testing.T) {
+	var out, errb bytes.Buffer
+	c := &dlqCmd{stdout: &out, stderr: &errb, now: time.Now}
+	if code := c.run(context.Background(), []string{"replay", "-h"}); code != 0 {
+		t.Fatalf("replay -h: exit %d, want 0\n%s", code, errb.String())
+	}
+	_, help, _ := strings.Cut(out.String(), "  -status string\n")
+	help, _, _ = strings.Cut(help, "\n")
+	if got := strings.TrimSpace(help); got != replayStatusUsage {
+		t.Errorf("replay -h says of -status %q, want %q", got, replayStatusUsage)
+	}
+	code := c.run(context.Background(), []string{"replay", "--all", "--status", "new"})
+	if code != 2 || !strings.Contains(errb.String(), "--status does not apply") {
+		t.Errorf("replay --status: exit %d, want 2 and the refusal:\n%s", code, errb.String())
+	}
+}
