@@ -45,18 +45,30 @@ schedulers:
 type svcSeen struct {
 	mu        sync.Mutex
 	inFlight  map[string]int
+	started   map[string]int // deliveries by handler, redeliveries included
 	processed map[string]bool
 }
 
 func (s *svcSeen) flight(name string) int { s.mu.Lock(); defer s.mu.Unlock(); return s.inFlight[name] }
 
+// deliveries returns how many deliveries handler name got.
+func (s *svcSeen) deliveries(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started[name]
+}
+
 // track is router middleware that counts each handler's deliveries in
-// flight, for flight.
+// flight, for flight, and in all, for deliveries.
 func (s *svcSeen) track(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		name := message.HandlerNameFromCtx(msg.Context())
 		s.mu.Lock()
 		s.inFlight[name]++
+		if s.started == nil {
+			s.started = map[string]int{}
+		}
+		s.started[name]++
 		s.mu.Unlock()
 		defer func() { s.mu.Lock(); s.inFlight[name]--; s.mu.Unlock() }()
 		return h(msg)
