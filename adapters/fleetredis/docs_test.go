@@ -43,6 +43,7 @@ func TestFleetDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("never more than %d per second (one per quarter lease period)", int(time.Second/(period/fleet.MinSpacingDiv))),
 		fmt.Sprintf("`max_keys` keys (default %d", ratelimit.DefaultFleetMaxKeys),
 		fmt.Sprintf("longer than %d bytes", ratelimit.MaxKeyLen),
+		fmt.Sprintf("whatever the limit's key (1 to %d bytes)", fleetredis.MaxKeyLen),
 		"report_every: " + breaker.DefaultFleetReportEvery.String() + " # default",
 		"probe_ttl: " + breaker.DefaultFleetProbeTTL.String() + " # default",
 		"window: " + breaker.DefaultFleetWindow.String() + " # default",
@@ -61,5 +62,14 @@ func TestFleetDocStatesTheDefaults(t *testing.T) {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/FLEET.md does not say %q", want)
 		}
+	}
+}
+
+// TestLeaseKeyFitsEveryPerKeyKey: the store accepts the longest key a
+// per-key fleet limit leases under (the limit's key, ":k:", the message's
+// key), so no accepted message key meets a store error.
+func TestLeaseKeyFitsEveryPerKeyKey(t *testing.T) {
+	if longest := fleetredis.MaxKeyLen + len(":k:") + ratelimit.MaxKeyLen; longest > fleetredis.MaxLeaseKeyLen {
+		t.Errorf("a per-key lease key is up to %d bytes, the store accepts %d", longest, fleetredis.MaxLeaseKeyLen)
 	}
 }

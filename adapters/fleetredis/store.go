@@ -20,6 +20,12 @@ const DefaultPrefix = "levee:fleet"
 // MaxKeyLen is the longest limit or breaker key the Store accepts.
 const MaxKeyLen = 200
 
+// MaxLeaseKeyLen is the longest key Lease accepts: a per-key fleet limit
+// leases under its limit's key (at most MaxKeyLen bytes), ":k:" and the
+// message's key (at most 256 bytes, ratelimit.MaxKeyLen), so every key
+// ratelimit accepts has a bucket of its own in Redis.
+const MaxLeaseKeyLen = 512
+
 // Errors.
 var (
 	// ErrInvalidConfig is wrapped for an invalid URL, prefix or key.
@@ -115,16 +121,19 @@ func (s *Store) Close() error {
 	return s.client.Close()
 }
 
-func checkKey(key string) error {
-	if key == "" || len(key) > MaxKeyLen {
-		return fmt.Errorf("%w: key must be 1 to %d bytes", ErrInvalidConfig, MaxKeyLen)
+func checkKey(key string) error { return checkKeyLen(key, MaxKeyLen) }
+
+func checkKeyLen(key string, n int) error {
+	if key == "" || len(key) > n {
+		return fmt.Errorf("%w: key must be 1 to %d bytes", ErrInvalidConfig, n)
 	}
 	return nil
 }
 
-// Lease implements fleet.LeaseStore: one round trip.
+// Lease implements fleet.LeaseStore: one round trip. The key is 1 to
+// MaxLeaseKeyLen bytes.
 func (s *Store) Lease(ctx context.Context, r fleet.LeaseRequest) (fleet.Lease, error) {
-	if err := checkKey(r.Key); err != nil {
+	if err := checkKeyLen(r.Key, MaxLeaseKeyLen); err != nil {
 		return fleet.Lease{}, err
 	}
 	k := s.prefix + ":rl:" + r.Key
