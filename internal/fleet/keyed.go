@@ -151,19 +151,25 @@ func (k *Keyed) Len() int {
 	return len(k.pools)
 }
 
-// Close closes every Pool, and waits for evicted ones to close; later
-// Acquire and Pool calls return nil. Idempotent.
+// Close closes every Pool at once (so a stalled store makes it wait one
+// store timeout, not one per key), and waits for evicted ones to close;
+// later Acquire and Pool calls return nil. Idempotent.
 func (k *Keyed) Close() error {
 	k.mu.Lock()
 	pools, fb := k.pools, k.fallback
 	k.pools, k.fallback, k.idle, k.closed = map[string]*KeyedPool{}, nil, idleList{}, true
 	k.mu.Unlock()
-	for _, e := range pools {
-		_ = e.p.Close()
-	}
 	if fb != nil {
-		_ = fb.p.Close()
+		pools[""] = fb
 	}
+	// Each Pool gives its tokens back in a store call of its own, bounded
+	// by the store timeout: closing them at once bounds Close by one store
+	// timeout, not one per key, when the store stalls.
+	var wg sync.WaitGroup
+	for _, e := range pools {
+		wg.Go(func() { _ = e.p.Close() })
+	}
+	wg.Wait()
 	k.evicting.Wait()
 	return nil
 }
