@@ -43,6 +43,7 @@ func TestFleetDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("never more than %d per second (one per quarter lease period)", int(time.Second/(period/fleet.MinSpacingDiv))),
 		fmt.Sprintf("`max_keys` keys (default %d", ratelimit.DefaultFleetMaxKeys),
 		fmt.Sprintf("longer than %d bytes", ratelimit.MaxKeyLen),
+		"at most rate × window + burst + one lease per replica",
 		fmt.Sprintf("whatever the limit's key (1 to %d bytes)", fleetredis.MaxKeyLen),
 		"report_every: " + breaker.DefaultFleetReportEvery.String() + " # default",
 		"probe_ttl: " + breaker.DefaultFleetProbeTTL.String() + " # default",
