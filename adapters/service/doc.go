@@ -3,7 +3,8 @@
 // transport's RetryAfter middleware (a deferred message is redelivered
 // after its delay), the store section's shared attempt counter and
 // dead-letter monitor (Service.WatchDeadLetters: every dead letter is
-// recorded in the store, where `levee dlq` reads it), and every
+// recorded in the store, where `levee dlq` reads it), the fleet section's
+// Redis store for the handlers' fleet sections (docs/FLEET.md), and every
 // configured handler's Levee stack, bounded by the transport's ack
 // deadline.
 //

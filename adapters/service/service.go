@@ -14,6 +14,7 @@ import (
 
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
+	"github.com/levee-dev/levee/adapters/fleetredis"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq/dlqops"
@@ -62,13 +63,15 @@ type Service struct {
 	closed  bool            // guarded by mu
 }
 
-// New builds the transport and the store of cfg, and a router. deps are
-// the dependencies for the stacks (config.Build); its zero fields are
-// filled from the transport: Publisher, System, MaxInFlight, MaxHold
-// (HoldFraction of the ack deadline) and, when the store is shared,
-// AttemptStore. Errors are the transport's and the store's (unreachable,
-// invalid section) and the file's holds above the ack deadline
-// (config.Config.CheckDeadline), each wrapping its package's sentinel.
+// New builds the transport and the store of cfg, the fleet store of its
+// fleet section (adapters/fleetredis, unless deps.FleetStore is set), and
+// a router. deps are the dependencies for the stacks (config.Build); its
+// zero fields are filled from the transport: Publisher, System,
+// MaxInFlight, MaxHold (HoldFraction of the ack deadline) and, when the
+// store is shared, AttemptStore. Errors are the transport's, the store's
+// and the fleet store's (unreachable, invalid section) and the file's
+// holds above the ack deadline (config.Config.CheckDeadline), each
+// wrapping its package's sentinel.
 func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, error) {
 	tc, err := adapters.FromConfig(cfg)
 	if err != nil {
@@ -84,6 +87,11 @@ func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, e
 	sc, _ := cfg.Store()
 	store, closeStore, err := dlqstore.FromConfig(ctx, sc)
 	if err != nil {
+		_ = tr.Close()
+		return nil, err
+	}
+	if closeStore, err = openFleet(ctx, cfg, &deps, closeStore); err != nil {
+		_ = closeStore()
 		_ = tr.Close()
 		return nil, err
 	}
@@ -104,6 +112,22 @@ func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, e
 	_, hasStore := cfg.Store()
 	return &Service{Config: cfg, Transport: tr, Router: router, Store: store, WatchDeadLetters: hasStore,
 		deps: fill(deps, tr.Capabilities, store), closeStore: closeStore}, nil
+}
+
+// openFleet opens the fleet store of cfg's fleet section into
+// deps.FleetStore when the file has one and deps has none, and returns
+// closeStore extended to close it as well.
+func openFleet(ctx context.Context, cfg *config.Config, deps *config.Deps, closeStore func() error) (func() error, error) {
+	fc, ok := cfg.Fleet()
+	if !ok || deps.FleetStore != nil {
+		return closeStore, nil
+	}
+	fs, err := fleetredis.Open(ctx, fc.Store, fc.Prefix, 0)
+	if err != nil {
+		return closeStore, err
+	}
+	deps.FleetStore = fs
+	return func() error { return errors.Join(closeStore(), fs.Close()) }, nil
 }
 
 // fill sets deps' zero fields from the transport and the store.
