@@ -185,7 +185,7 @@ func NewFleet(f Fleet) (*FleetBreaker, error) {
 		return nil, err
 	}
 	b.drain, err = fleet.NewPool(fleet.PoolConfig{Store: f.Store, Key: f.Key + ":drain", Member: f.Member,
-		Period: min(f.ReportEvery, 100*time.Millisecond), StoreTimeout: f.StoreTimeout, OnError: f.OnStoreError, Observer: drainObserver{ctl}})
+		Period: min(f.ReportEvery, 100*time.Millisecond), StoreTimeout: f.StoreTimeout, OnError: f.OnStoreError, Observer: fleet.Inner{Telemetry: ctl}})
 	if err != nil {
 		return nil, invalid("fleet", "%s", err.Error())
 	}

@@ -238,15 +238,3 @@ func (b *FleetBreaker) localLocked(s, f uint64, pr int32, now time.Time) (FleetS
 	}
 	return FleetDraining, rate
 }
-
-// drainObserver reports the drain pool's round trips and leases. Its store
-// failures are not fallbacks of their own: the breaker's report loop sees
-// the same store fail and reports the outage once (levee.fleet.fallbacks,
-// levee.fleet.degraded and the log line count breakers, not their pools).
-type drainObserver struct{ *fleet.Telemetry }
-
-// Fallback does nothing: see drainObserver.
-func (drainObserver) Fallback(string, fleet.OnStoreError, error) {}
-
-// Released does nothing: see drainObserver.
-func (drainObserver) Released(string) {}

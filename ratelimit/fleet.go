@@ -151,6 +151,8 @@ func newFleetLimit(f *Fleet, ctl *fleet.Telemetry) (*fleetLimit, error) {
 	if f.PerKeyRate > 0 {
 		kc := base
 		kc.Key, kc.Rate, kc.Burst = f.Key+":k", f.PerKeyRate, f.PerKeyBurst
+		// the limit's own Pool reports an outage, once, not every key's
+		kc.Observer = fleet.Inner{Telemetry: ctl}
 		n := f.MaxKeys
 		if n == 0 {
 			n = DefaultFleetMaxKeys

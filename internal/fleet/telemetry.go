@@ -135,3 +135,17 @@ func (t *Telemetry) Released(string) {
 		t.degraded.Add(context.Background(), -1, t.base)
 	}
 }
+
+// Inner is the Observer of a Pool inside a limit or breaker that reports
+// the store's outages itself: a per-key limit's keys (the limit's own
+// Pool sees the same store fail) and a breaker's drain pool (its report
+// loop does). It records round trips and leases; its store failures are
+// not fallbacks of their own, so levee.fleet.fallbacks, levee.fleet.degraded
+// and the log line count limits and breakers, not their Pools.
+type Inner struct{ *Telemetry }
+
+// Fallback does nothing: see Inner.
+func (Inner) Fallback(string, OnStoreError, error) {}
+
+// Released does nothing: see Inner.
+func (Inner) Released(string) {}
