@@ -147,8 +147,9 @@ func TestFleetReplicasRideARedisStall(t *testing.T) {
 // within report_every + store_timeout every replica stops calling its
 // handler (no Nack storm) until open_for ends; after one probe the drain
 // ramps the fleet's throughput (less in its first half than in its
-// second); the kill switch (force open) holds every replica; every
-// message is handled in the end.
+// second); the kill switch (force open) holds every replica, and one
+// SIGTERMed while it holds messages exits promptly; every message is
+// handled in the end.
 func TestFleetReplicasShareABreaker(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
 	brokertest.SkipIfDown(t, brokertest.AMQPURL())
@@ -200,6 +201,12 @@ func TestFleetReplicasShareABreaker(t *testing.T) {
 	if err := store.SetForce(context.Background(), "pay", fleet.ForceOpen); err != nil {
 		t.Fatal(err)
 	}
+	fr.at(forced + 1000)
+	d := fr.stop(2, syscall.SIGTERM) // it holds messages on the forced breaker
+	t.Logf("replica 2 exited %v after SIGTERM while forced open", d)
+	if d > 5*time.Second {
+		t.Errorf("replica 2 took %v to exit after SIGTERM while forced open, want a prompt shutdown", d)
+	}
 	fr.at(forced + 2000)
 	if err := store.SetForce(context.Background(), "pay", fleet.ForceNone); err != nil {
 		t.Fatal(err)
@@ -209,7 +216,7 @@ func TestFleetReplicasShareABreaker(t *testing.T) {
 		t.Fatal(pubErr)
 	}
 	fr.handledAll(want)
-	for i := range 3 {
+	for i := range 2 {
 		fr.stop(i, syscall.SIGTERM)
 	}
 	all, _ := fr.calls(true)
