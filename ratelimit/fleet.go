@@ -199,7 +199,13 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 		}
 		kp := e.Pool()
 		t0 := startOf(wait, float64(maxWait))
-		r := kp.Take(ctx, maxWait, wait)
+		r := fleet.Result{Status: fleet.Granted}
+		if !kp.TryTake() {
+			// the fleet's lease is fetched beside the key's, so that a
+			// stalled store adds one store timeout, not two
+			fl.pool.Prefetch()
+			r = kp.Take(ctx, maxWait, wait)
+		}
 		fl.keys.Release(e)
 		if !r.OK() {
 			return g, why, fleetErr(ctx, r, wait)

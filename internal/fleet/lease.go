@@ -76,6 +76,9 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	if next := st.lastFetch.Add(p.cfg.Period / MinSpacingDiv); now.Before(next) {
 		return next.Sub(now) // at most one round trip per quarter period
 	}
+	if p.prefetch.Swap(false) {
+		waiting = max(waiting, 1) // a caller is about to wait (Prefetch)
+	}
 	demand := st.demand
 	if el := now.Sub(st.lastFetch).Seconds(); !st.lastFetch.IsZero() && el > 0 {
 		demand = 0.5*st.demand + 0.5*float64(st.spentAcc)/el

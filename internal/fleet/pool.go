@@ -67,6 +67,7 @@ type Pool struct {
 	low      atomic.Int64 // prefetch when the tokens fall to this
 	degraded atomic.Bool  // the store is failing; OnError applies
 	fbSpent  atomic.Int64 // messages admitted by the fallback since the last step (demand)
+	prefetch atomic.Bool  // Prefetch: a caller will wait for a token, fetch as for a waiter
 	kick     chan struct{}
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -126,6 +127,17 @@ func (p *Pool) TryTake() bool {
 		p.poke()
 	}
 	return true
+}
+
+// Prefetch starts fetching a lease at once when the Pool holds no token,
+// without waiting for it: a caller about to wait on another Pool's store
+// call (a per-key limit's key) then waits for both calls side by side,
+// one store timeout on a stalled store, not one after the other.
+func (p *Pool) Prefetch() {
+	if p.tokens.sum() <= 0 {
+		p.prefetch.Store(true)
+		p.poke()
+	}
 }
 
 // Return gives back a token taken by a Take that returned Granted, when
