@@ -149,6 +149,7 @@ type FleetBreaker struct {
 	result  atomic.Int32  // the probe's outcome not yet reported
 	ok      atomic.Uint64 // successes since the last report
 	fail    atomic.Uint64 // failures since the last report
+	waiting atomic.Int64  // messages waiting in admit: a probe lease would have one to run
 	kick    chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup

@@ -81,6 +81,8 @@ func (b *FleetBreaker) admit(msg *message.Message, attrs *atomic.Pointer[handler
 	if st == FleetClosed {
 		return false, nil
 	}
+	b.waiting.Add(1) // reports say a message waits: this replica may take the probe lease
+	defer b.waiting.Add(-1)
 	start := time.Now()
 	deadline := hold.Start(msg, start, b.cfg.MaxHold)
 	ctx := msg.Context()

@@ -58,7 +58,7 @@ func (b *FleetBreaker) report(now time.Time) {
 	defer cancel()
 	t0 := time.Now()
 	v, err := b.cfg.Store.Report(ctx, fleet.Report{
-		Key: b.cfg.Key, Member: b.cfg.Member, Successes: s, Failures: f, Probe: int(pr),
+		Key: b.cfg.Key, Member: b.cfg.Member, Successes: s, Failures: f, Probe: int(pr), Idle: b.waiting.Load() == 0,
 		Window: b.cfg.Window, MinRequests: b.cfg.MinRequests, FailureRatio: b.cfg.FailureRatio,
 		OpenFor: b.cfg.OpenFor, ProbeTTL: b.cfg.ProbeTTL, DrainWindow: b.cfg.DrainWindow,
 		MemberTTL: 5 * b.cfg.ReportEvery,

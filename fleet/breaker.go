@@ -72,7 +72,13 @@ type Report struct {
 	Successes, Failures uint64
 	// Probe is the outcome of the probe this member ran under its probe
 	// lease: +1 success, -1 failure, 0 none.
-	Probe        int
+	Probe int
+	// Idle says no message waits on this member: it does not take the
+	// probe lease of a half-open fleet, which goes to a member with a
+	// message to probe (one without messages would hold it for ProbeTTL,
+	// again and again while it reports first, and the fleet would stay
+	// half-open).
+	Idle         bool
 	Window       time.Duration // the shared window the counts are summed over
 	MinRequests  uint64        // the fleet trips only with at least this many
 	FailureRatio float64       // the fleet trips at this failure share

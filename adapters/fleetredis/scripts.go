@@ -41,7 +41,8 @@ return {k, retry, members}
 // breakerScript is the fleet breaker's state machine over a shared window
 // of ten buckets. KEYS: state hash, window hash, members, force. ARGV:
 // member, successes, failures, probe (+1/-1/0), window_ms, min_requests,
-// failure_ratio, open_for_ms, probe_ttl_ms, drain_ms, member_ttl_ms.
+// failure_ratio, open_for_ms, probe_ttl_ms, drain_ms, member_ttl_ms,
+// idle (1: the member has no message to probe and takes no probe lease).
 // Returns {state, generation, probe holder (1/0), force, members,
 // drain elapsed ms, baseline (string)}.
 var breakerScript = redis.NewScript(`
@@ -108,7 +109,7 @@ if st == 'closed' or st == 'draining' then
 end
 local holder = 0
 if st == 'half' then
-  if pm == '' or now >= pu then pm, pu = member, now + probettl end
+  if (pm == '' or now >= pu) and ARGV[12] ~= '1' then pm, pu = member, now + probettl end
   if pm == member then holder = 1 end
 end
 redis.call('HSET', H, 'st', st, 'gen', gen, 'until', untl, 'probe', pm, 'pu', pu, 'da', da, 'base', base)

@@ -161,11 +161,18 @@ func (s *Store) Report(ctx context.Context, r fleet.Report) (fleet.View, error) 
 	ms := func(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
 	raw, err := breakerScript.Run(ctx, s.client, s.breakerKeys(r.Key), r.Member, r.Successes, r.Failures, r.Probe,
 		ms(r.Window), r.MinRequests, strconv.FormatFloat(r.FailureRatio, 'g', -1, 64),
-		ms(r.OpenFor), ms(r.ProbeTTL), r.DrainWindow.Milliseconds(), ms(r.MemberTTL)).Slice()
+		ms(r.OpenFor), ms(r.ProbeTTL), r.DrainWindow.Milliseconds(), ms(r.MemberTTL), idleArg(r.Idle)).Slice()
 	if err != nil {
 		return fleet.View{}, fmt.Errorf("levee/fleetredis: report %s: %w", r.Key, err)
 	}
 	return parseView(raw)
+}
+
+func idleArg(idle bool) int {
+	if idle {
+		return 1
+	}
+	return 0
 }
 
 func parseView(raw []any) (fleet.View, error) {

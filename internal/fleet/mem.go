@@ -176,7 +176,7 @@ func (m *MemStore) Report(ctx context.Context, r Report) (View, error) {
 	}
 	v := View{State: b.state, Generation: b.gen, Force: m.forces[r.Key], Members: members, Baseline: b.base}
 	if b.state == StateHalfOpen {
-		if b.probe == "" || !now.Before(b.probeUntil) {
+		if (b.probe == "" || !now.Before(b.probeUntil)) && !r.Idle {
 			b.probe, b.probeUntil = r.Member, now.Add(r.ProbeTTL)
 		}
 		v.Probe = b.probe == r.Member
