@@ -214,6 +214,22 @@ func fleetLabel(h HandlerFleet) string {
 	return "fleet " + strings.Join(parts, " ") + " on_store_error=" + mode.String()
 }
 
+// FleetLimiterName is the name (the limiter attribute of the
+// levee.ratelimit.* metrics) of handler's fleet limiter when it is a
+// limiter beside the handler's ratelimit limiter, which is named handler:
+// when the fleet section has a local_rate. Without local_rate the fleet
+// limit is in the handler's limiter; without a ratelimit section the
+// fleet's limiter is the handler's only one and is named handler.
+func FleetLimiterName(handler string) string { return handler + "/fleet" }
+
+// fleetLimiterName is the name of b's fleet limiter (FleetLimiterName).
+func fleetLimiterName(b BuildEnv) string {
+	if _, ok := Value[ratelimit.Config](b.handler, "ratelimit"); ok {
+		return FleetLimiterName(b.Handler)
+	}
+	return b.Handler
+}
+
 // buildFleet builds the fleet limit (put in the ratelimit slot) and the
 // fleet breaker (in the breaker slot) with Also; the section's own slot
 // stays empty.
@@ -226,7 +242,7 @@ func buildFleet(h HandlerFleet, b BuildEnv) (built, error) {
 	var closers multiCloser
 	if r := h.RateLimit; r != nil && !fleetInLimiter(b.handler) {
 		f := fleetLimit(h, b)
-		opts := []ratelimit.Option{ratelimit.WithFleet(f), ratelimit.WithName(b.Handler),
+		opts := []ratelimit.Option{ratelimit.WithFleet(f), ratelimit.WithName(fleetLimiterName(b)),
 			ratelimit.WithMeterProvider(b.Deps.MeterProvider), ratelimit.WithLogger(b.Deps.Logger)}
 		if r.LocalRate > 0 {
 			opts = append(opts, ratelimit.WithRate(r.LocalRate), ratelimit.WithBurst(max(1, int(r.LocalRate/10))))
