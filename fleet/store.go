@@ -52,8 +52,10 @@ const (
 	Local OnStoreError = iota
 	// FailOpen admits without the fleet limit (local limits still apply).
 	FailOpen
-	// FailClosed admits nothing: messages are deferred until the store is
-	// back.
+	// FailClosed admits nothing until the store is back: a rate limit in
+	// wait mode holds its messages as for a token (within max_wait and
+	// max_hold, then defers them), in reject mode defers them; a breaker
+	// holds them as if open.
 	FailClosed
 )
 

@@ -30,8 +30,10 @@ const (
 	// StoreFailOpen admits without the fleet limit; local limits still
 	// apply.
 	StoreFailOpen = fleet.FailOpen
-	// StoreFailClosed admits nothing: every message is deferred with a
-	// *LimitedError whose RetryAfter is one lease period.
+	// StoreFailClosed admits nothing until the store answers: in wait
+	// mode a message waits for that as for a token (up to max_wait and
+	// max_hold, then it is deferred with a *LimitedError); in reject mode
+	// it is deferred at once, with a RetryAfter of one lease period.
 	StoreFailClosed = fleet.FailClosed
 )
 

@@ -55,26 +55,80 @@ func TestFleetComposesWithLocalLimit(t *testing.T) {
 	}
 }
 
-func TestFleetStoreDownFailClosedDefers(t *testing.T) {
-	testkit.Synctest(t, func(t *testing.T) {
-		s := fleet.NewMemStore()
-		s.SetErr(errors.New("down"))
-		l, err := ratelimit.New(ratelimit.WithFleet(ratelimit.Fleet{Store: s, Key: "k", Rate: 100,
-			OnStoreError: ratelimit.StoreFailClosed}))
+// TestFleetStoreDownFailClosed: while the store is down a fail_closed
+// fleet limit admits nothing. In reject mode a message is deferred at
+// once, its RetryAfter one lease period. In wait mode it waits for the
+// store as for a token: admitted once the store leases again, deferred
+// at its max wait. It was deferred at once in wait mode too, and a
+// transport without native delay (RabbitMQ, Redis, Kafka, GoChannel)
+// then redelivers at once, for as long as the store is down.
+func TestFleetStoreDownFailClosed(t *testing.T) {
+	ok := func(*message.Message) ([]*message.Message, error) { return nil, nil }
+	newLimiter := func(t *testing.T, s *fleet.MemStore, opts ...ratelimit.Option) *ratelimit.Limiter {
+		l, err := ratelimit.New(append(opts, ratelimit.WithFleet(ratelimit.Fleet{Store: s, Key: "k", Rate: 100,
+			OnStoreError: ratelimit.StoreFailClosed}))...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer l.Close()
-		_, err = l.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })(message.NewMessage("1", nil))
-		if !errors.Is(err, ratelimit.ErrLimited) {
-			t.Fatalf("err %v, want ErrLimited", err)
+		t.Cleanup(func() { _ = l.Close() })
+		return l
+	}
+	deferred := func(t *testing.T, err error) time.Duration {
+		t.Helper()
+		d, ok := levee.AsDeferral(err)
+		if !errors.Is(err, ratelimit.ErrLimited) || !ok {
+			t.Fatalf("err %v, want a deferral wrapping ErrLimited", err)
 		}
-		if _, ok := levee.AsDeferral(err); !ok {
-			t.Errorf("err %v is not a deferral", err)
-		}
-		if !l.FleetDegraded() {
-			t.Error("not degraded")
-		}
+		return d.RetryAfter()
+	}
+	t.Run("reject", func(t *testing.T) {
+		testkit.Synctest(t, func(t *testing.T) {
+			s := fleet.NewMemStore()
+			s.SetErr(errors.New("down"))
+			l := newLimiter(t, s, ratelimit.WithMode(ratelimit.ModeReject))
+			h := l.Middleware(ok)
+			_, _ = h(message.NewMessage("0", nil)) // the first store call fails: degraded
+			time.Sleep(time.Second)
+			start := time.Now()
+			_, err := h(message.NewMessage("1", nil))
+			if ra := deferred(t, err); ra != fleet.DefaultPeriod {
+				t.Errorf("RetryAfter %s, want one lease period", ra)
+			}
+			if d := time.Since(start); d != 0 {
+				t.Errorf("deferred after %s, want at once", d)
+			}
+			if !l.FleetDegraded() {
+				t.Error("not degraded")
+			}
+		})
+	})
+	t.Run("wait", func(t *testing.T) {
+		testkit.Synctest(t, func(t *testing.T) {
+			s := fleet.NewMemStore()
+			s.SetErr(errors.New("down"))
+			l := newLimiter(t, s, ratelimit.WithMaxWait(2*time.Second))
+			h := l.Middleware(ok)
+			start := time.Now()
+			_, err := h(message.NewMessage("1", nil))
+			deferred(t, err)
+			if d := time.Since(start); d != 2*time.Second {
+				t.Errorf("deferred after %s, want at its max wait, 2s", d)
+			}
+			if !l.FleetDegraded() {
+				t.Error("not degraded")
+			}
+			go func() {
+				time.Sleep(500 * time.Millisecond)
+				s.SetErr(nil)
+			}()
+			start = time.Now()
+			if _, err := h(message.NewMessage("2", nil)); err != nil {
+				t.Errorf("store back within the max wait: %v, want admitted", err)
+			}
+			if d := time.Since(start); d < 500*time.Millisecond {
+				t.Errorf("admitted after %s, before the store answered", d)
+			}
+		})
 	})
 }
 

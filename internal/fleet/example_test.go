@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/levee-dev/levee/internal/fleet"
 )
@@ -23,7 +24,7 @@ func Example() {
 	store.SetErr(errors.New("redis down"))
 	for p.TryTake() { // spend what is held
 	}
-	r := p.Take(ctx, 0, true)
+	r := p.Take(ctx, 300*time.Millisecond, true) // waits for the store, at most 300ms
 	fmt.Println("store down, fail_closed admits:", r.OK(), "degraded:", p.Degraded())
 	// Output:
 	// leased: true

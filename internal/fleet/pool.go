@@ -154,7 +154,9 @@ func (p *Pool) poke() {
 // Take takes one token. With wait it waits for the next lease, up to
 // maxWait (0: no bound) and while ctx lasts; without wait it returns
 // Limited at once when no token is held. While the store is failing the
-// OnStoreError mode decides (see OnStoreError).
+// OnStoreError mode decides (see OnStoreError); with FailClosed a caller
+// that waits waits for the store to answer and lease, within the same
+// bounds.
 func (p *Pool) Take(ctx context.Context, maxWait time.Duration, wait bool) Result {
 	if p.TryTake() {
 		return Result{Status: Granted}
@@ -168,7 +170,11 @@ func (p *Pool) slow(ctx context.Context, maxWait time.Duration, wait bool) Resul
 		if p.TryTake() {
 			return Result{Status: Granted}
 		}
-		if p.degraded.Load() {
+		// FailClosed admits nothing until the store answers: a caller
+		// that waits waits for that as for a lease (deferring it at once
+		// made a transport without native delay redeliver it at once,
+		// a Nack storm for as long as the store was down).
+		if p.degraded.Load() && (!wait || p.cfg.OnError != FailClosed) {
 			return p.fallback(ctx, maxWait, wait)
 		}
 		p.mu.Lock()

@@ -88,10 +88,14 @@ func TestPoolOnStoreError(t *testing.T) {
 	for _, tt := range []struct {
 		mode fleet.OnStoreError
 		want fleet.Status
+		// maxWait: FailClosed waits for the store as for a lease, up to
+		// it (TestPoolFailClosedWaits); the others answer within the
+		// store timeout.
+		maxWait time.Duration
 	}{
-		{fleet.FailOpen, fleet.Bypass},
-		{fleet.FailClosed, fleet.Limited},
-		{fleet.Local, fleet.Granted},
+		{fleet.FailOpen, fleet.Bypass, 0},
+		{fleet.FailClosed, fleet.Limited, time.Second},
+		{fleet.Local, fleet.Granted, 0},
 	} {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			testkit.Synctest(t, func(t *testing.T) {
@@ -100,15 +104,15 @@ func TestPoolOnStoreError(t *testing.T) {
 				p := newPool(t, s, "a", 100, tt.mode)
 				defer p.Close()
 				start := time.Now()
-				r := p.Take(context.Background(), 0, true)
+				r := p.Take(context.Background(), tt.maxWait, true)
 				if r.Status != tt.want {
 					t.Errorf("status %d, want %d", r.Status, tt.want)
 				}
 				if !p.Degraded() {
 					t.Error("not degraded")
 				}
-				if d := time.Since(start); d > fleet.DefaultStoreTimeout {
-					t.Errorf("took %s, want at most the store timeout", d)
+				if d := time.Since(start); d > max(tt.maxWait, fleet.DefaultStoreTimeout) {
+					t.Errorf("took %s, want at most %s", d, max(tt.maxWait, fleet.DefaultStoreTimeout))
 				}
 				s.SetErr(nil)
 				testkit.Advance(time.Second)
@@ -118,6 +122,52 @@ func TestPoolOnStoreError(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestPoolFailClosedWaits: with FailClosed a caller that waits waits for
+// the store to answer, as for a lease, within its max wait. It was
+// Limited at once, a deferral that a transport without native delay
+// redelivers at once: a Nack storm for as long as the store was down
+// (about 7,800 deliveries a second of 10 messages over RabbitMQ).
+func TestPoolFailClosedWaits(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		s := fleet.NewMemStore()
+		s.SetErr(errDown)
+		p := newPool(t, s, "a", 100, fleet.FailClosed)
+		defer p.Close()
+		start := time.Now()
+		if r := p.Take(context.Background(), 2*time.Second, true); r.Status != fleet.Limited || r.RetryAfter <= 0 {
+			t.Errorf("store down past the max wait: %+v, want Limited with a RetryAfter", r)
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("returned after %s, want the max wait, 2s", d)
+		}
+		if !p.Degraded() {
+			t.Error("not degraded")
+		}
+		go func() {
+			time.Sleep(700 * time.Millisecond)
+			s.SetErr(nil)
+		}()
+		start = time.Now()
+		if r := p.Take(context.Background(), 5*time.Second, true); r.Status != fleet.Granted {
+			t.Errorf("store back within the max wait: %+v, want Granted", r)
+		}
+		if d := time.Since(start); d < 700*time.Millisecond || d > 700*time.Millisecond+fleet.DefaultPeriod {
+			t.Errorf("granted after %s, want once the store answers: 700ms plus at most one lease period", d)
+		}
+		if p.Degraded() {
+			t.Error("still degraded after a lease")
+		}
+		s.SetErr(errDown)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		for p.TryTake() {
+		}
+		if r := p.Take(ctx, 0, true); r.Status != fleet.Canceled {
+			t.Errorf("context ended while the store is down: %+v, want Canceled", r)
+		}
+	})
 }
 
 // slowStore answers only when ctx ends.
