@@ -353,29 +353,3 @@ func (s *Store) SetStatus(ctx context.Context, f dlqops.Filter, st dlqops.Status
 	}
 	return int(tag.RowsAffected()), nil
 }
-
-// Prune implements dlqops.Store.
-func (s *Store) Prune(ctx context.Context, r dlqops.Retention, now time.Time) (int, error) {
-	ctx, cancel := s.deadline(ctx)
-	defer cancel()
-	if r.MaxAge < 0 || r.MaxCount < 0 {
-		return 0, fmt.Errorf("%w: negative retention", dlqops.ErrInvalidQuery)
-	}
-	n := 0
-	if r.MaxAge > 0 {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE failed_at < $1`, now.Add(-r.MaxAge))
-		if err != nil {
-			return n, storeErr("prune by age", err)
-		}
-		n += int(tag.RowsAffected())
-	}
-	if r.MaxCount > 0 {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE id IN (
-			SELECT id FROM `+s.table+` ORDER BY failed_at DESC, id DESC OFFSET $1)`, r.MaxCount)
-		if err != nil {
-			return n, storeErr("prune by count", err)
-		}
-		n += int(tag.RowsAffected())
-	}
-	return n, nil
-}
