@@ -139,6 +139,13 @@ func (u *run) step(ctx context.Context, f Filter, after **Cursor, limit int) (in
 	k := u.keep(ctx, claimed)
 	defer k.stop()
 	for i := range claimed {
+		if err := ctx.Err(); err != nil {
+			// Stopped (Ctrl-C, SIGTERM): nothing more is sent, and the
+			// claims not handled go back at once. Without a velocity
+			// limit nothing else waits on ctx between two letters.
+			u.releaseAll(claimed[i:])
+			return 0, err
+		}
 		k.at(i)
 		dl := &claimed[i]
 		if reason := u.leave(dl, now); reason != "" {
