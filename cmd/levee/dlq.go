@@ -50,7 +50,7 @@ The store, the transport and the schemas a replay re-validates payloads
 with come from the config file (store:, transport: and schemas:
 sections): give it the service's own file. levee dlq COMMAND -h lists
 the command's flags with their defaults. Exit status: 0 ok, 1 failure (store or broker
-unreachable, no dead letter with that ID, replay failed), 2 usage.
+unreachable, no dead letter with that ID, replay failed, interrupted), 2 usage.
 `
 
 // dlqCmd runs `levee dlq`. The open* funcs are seams for tests.

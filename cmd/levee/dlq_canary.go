@@ -48,7 +48,8 @@ func (c *dlqCmd) canary(ctx context.Context, rp *dlqops.Replayer, sel dlqops.Rep
 		fmt.Fprintf(c.stdout, "replayed %d, processed %d, dead-lettered again %d, held %d\n", p.Replayed, p.Processed, p.FailedAgain, p.Held)
 	}
 	if err != nil {
-		return fmt.Errorf("canary replay stopped: %w", err)
+		return interrupted(ctx, "canary replay", err,
+			"the replays it published stay replayed, the letters no wave took stay new; run it again for the rest")
 	}
 	if p.Halted {
 		return fmt.Errorf("canary replay halted: %d of the last wave's replays were dead-lettered again; the rest is untouched", p.Waves[len(p.Waves)-1].FailedAgain)

@@ -111,22 +111,26 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 		return c.canary(ctx, rp, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force, NewIdentity: *newIdentity}, *waves, *ratio, *wait)
 	}
 	rep, runErr := rp.Replay(ctx, dlqops.ReplaySelection{Filter: f, DryRun: *dry, Force: *force, NewIdentity: *newIdentity})
+	runErr = interrupted(ctx, "replay", runErr, replayAgain)
 	if !*dry {
-		fmt.Fprintf(c.stderr, "replay: %s, done\n", progressLine(dlqops.ReplayProgress{Processed: rep.Processed,
-			Replayed: rep.Replayed, Held: rep.Held, Failed: rep.Failed, Elapsed: rep.Elapsed}))
+		fmt.Fprintf(c.stderr, "replay: %s, %s\n", progressLine(dlqops.ReplayProgress{Processed: rep.Processed,
+			Replayed: rep.Replayed, Held: rep.Held, Failed: rep.Failed, Elapsed: rep.Elapsed}),
+			map[bool]string{true: "done", false: "stopped"}[runErr == nil])
 	}
 	if c.jsonOut {
 		if err := writeJSON(c.stdout, jsonReport(rep, runErr)); err != nil {
 			return err
 		}
-	} else {
+	} else if !*dry || runErr == nil {
+		// a dry run that stopped has no report: "would replay 0 (of 0)"
+		// would say the selection is empty
 		writeReport(c.stdout, rep)
 	}
 	if rep.Processed == 0 && runErr == nil {
 		fmt.Fprintln(c.stderr, "levee dlq: "+noMatch)
 	}
 	if runErr != nil {
-		return fmt.Errorf("replay stopped: %w", runErr)
+		return runErr
 	}
 	if rep.Failed > 0 {
 		return fmt.Errorf("%d replays failed", rep.Failed)
@@ -141,4 +145,21 @@ func progressLine(p dlqops.ReplayProgress) string {
 	}
 	return fmt.Sprintf("%d processed: %d replayed, %d held, %d failed (%s msg/s, %s)",
 		p.Processed, p.Replayed, p.Held, p.Failed, rate, p.Elapsed.Round(time.Millisecond))
+}
+
+// replayAgain is what to do after an interrupted replay.
+const replayAgain = "run the same command again: the letters it replayed are skipped, the rest are still new"
+
+// interrupted words the error of a run that stopped (a replay, a canary,
+// a prune): stopped by Ctrl-C or SIGTERM (ctx ended), it says so and what
+// to do next, rather than Go's "context canceled"; else "<what> stopped:
+// " and err. Nil stays nil.
+func interrupted(ctx context.Context, what string, err error, next string) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s interrupted (Ctrl-C or SIGTERM): %s", what, next)
+	}
+	return fmt.Errorf("%s stopped: %w", what, err)
 }

@@ -111,7 +111,7 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	}
 	n, err := s.Prune(ctx, ret, now)
 	if err != nil {
-		return err
+		return pruneStopped(ctx, n, err)
 	}
 	if c.jsonOut {
 		return writeJSON(c.stdout, map[string]int{"deleted": n})
@@ -170,4 +170,18 @@ func (o *optInt) Set(v string) error {
 	}
 	o.n, o.set = n, true
 	return nil
+}
+
+// pruneStopped words the error of a prune that stopped after deleting n
+// letters: the stores delete the oldest first, in steps, and what a step
+// deleted stays deleted, so the count is true and running it again
+// deletes the rest.
+func pruneStopped(ctx context.Context, n int, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("prune interrupted (Ctrl-C or SIGTERM) after deleting %d dead letters: run the same command again to delete the rest", n)
+	}
+	if n > 0 {
+		return fmt.Errorf("prune stopped after deleting %d dead letters: %w", n, err)
+	}
+	return err
 }
