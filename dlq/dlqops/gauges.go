@@ -21,7 +21,9 @@ import (
 //   - levee.dlq.group.age {group} (s): time since the group's first letter
 //     (its FirstSeen), whatever its letters' status.
 //
-// The alert rules in docs/alerts/levee-dlq.rules.yml read them. A
+// The alert rules in docs/alerts/levee-dlq.rules.yml read them. When the
+// store fails, a collection reports the last groups read (ages advancing)
+// and returns the error to the SDK, rather than no series. A
 // GroupGauges is safe for concurrent use; Close unregisters the callback.
 type GroupGauges struct {
 	store Store
@@ -112,10 +114,9 @@ func NewGroupGauges(store Store, opts ...Option) (*GroupGauges, error) {
 	}
 	g := &GroupGauges{store: store, cfg: c}
 	g.reg, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		// on a failed read, the last groups read and the error (which the
+		// SDK hands to otel.Handle): see groups
 		groups, now, err := g.groups(ctx)
-		if err != nil {
-			return err
-		}
 		for _, gr := range groups {
 			a := attrGroup.String(gr.Key)
 			for _, s := range []struct {
@@ -132,7 +133,7 @@ func NewGroupGauges(store Store, opts ...Option) (*GroupGauges, error) {
 				o.ObserveFloat64(age, max(0, now.Sub(gr.FirstSeen).Seconds()), metric.WithAttributes(a))
 			}
 		}
-		return nil
+		return err
 	}, total, inWindow, oldest, age)
 	if err != nil {
 		return nil, err
@@ -146,7 +147,12 @@ const (
 	attrStatus = attribute.Key("status")
 )
 
-// groups returns the (possibly cached) groups, folded to maxGroups.
+// groups returns the (possibly cached) groups, folded to maxGroups. When
+// the store fails it returns the last groups read with the error, so a
+// store that is down or slower than its timeout does not drop the series:
+// Prometheus would mark them stale and resolve the alerts that read them,
+// and a `for:` (LeveeDLQOldestDeadLetter's 10m) would start over at every
+// failed scrape. LeveeDLQMonitorStoreErrors tells of the outage.
 func (g *GroupGauges) groups(ctx context.Context) ([]Group, time.Time, error) {
 	now := g.cfg.now()
 	g.mu.Lock()
@@ -164,7 +170,10 @@ func (g *GroupGauges) groups(ctx context.Context) ([]Group, time.Time, error) {
 	defer cancel()
 	groups, err := g.read(qctx, now)
 	if err != nil {
-		return nil, now, err
+		g.mu.Lock()
+		last := g.cached
+		g.mu.Unlock()
+		return last, now, err
 	}
 	g.mu.Lock()
 	g.cached, g.cachedAt = groups, now

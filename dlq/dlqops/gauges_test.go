@@ -17,10 +17,18 @@ import (
 // opsGaugeValues collects and returns "<name>{group,status}" -> value.
 func opsGaugeValues(t *testing.T, rd *sdkmetric.ManualReader) map[string]float64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := rd.Collect(context.Background(), &rm); err != nil {
+	out, err := opsCollect(rd)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// opsCollect is opsGaugeValues that returns the collection's error with
+// what was collected.
+func opsCollect(rd *sdkmetric.ManualReader) (map[string]float64, error) {
+	var rm metricdata.ResourceMetrics
+	err := rd.Collect(context.Background(), &rm)
 	out := map[string]float64{}
 	key := func(name string, set attribute.Set) string {
 		g, _ := set.Value("group")
@@ -44,7 +52,62 @@ func opsGaugeValues(t *testing.T, rd *sdkmetric.ManualReader) map[string]float64
 			}
 		}
 	}
-	return out
+	return out, err
+}
+
+// downStore is a store whose Groups fail while down is set.
+type downStore struct {
+	*dlqops.MemStore
+	down bool
+}
+
+func (s *downStore) Groups(ctx context.Context, q dlqops.GroupQuery) ([]dlqops.Group, error) {
+	if s.down {
+		return nil, errors.New("store down")
+	}
+	return s.MemStore.Groups(ctx, q)
+}
+
+// TestGroupGaugesKeepTheirSeriesWhileTheStoreFails: a collection whose
+// store read fails reports the last groups read, ages advancing, and the
+// error; once the store answers the gauges read it again. Before, the
+// series vanished while the store was down or slow, which resolved every
+// alert on them (LeveeDLQOldestDeadLetter's 10m `for:` started over at
+// each failed scrape).
+func TestGroupGaugesKeepTheirSeriesWhileTheStoreFails(t *testing.T) {
+	s := &downStore{MemStore: dlqops.NewMemStore()}
+	ctx := context.Background()
+	if _, err := s.Add(ctx, dlqtest.Letter("1", "g1", "orders", "h", 0)); err != nil {
+		t.Fatal(err)
+	}
+	now := dlqtest.Base.Add(10 * time.Minute)
+	rd := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
+	g, err := dlqops.NewGroupGauges(s, dlqops.WithMeterProvider(mp), dlqops.WithClock(func() time.Time { return now }),
+		dlqops.WithGaugeMinInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if got := opsGaugeValues(t, rd); got["levee.dlq.group.oldest_age{g1}"] != 600 {
+		t.Fatalf("store up: %v", got)
+	}
+	s.down = true
+	now = now.Add(time.Hour)
+	got, err := opsCollect(rd)
+	if err == nil {
+		t.Error("store down: the collection reported no error")
+	}
+	if got["levee.dlq.group.dead_letters{g1,new}"] != 1 || got["levee.dlq.group.oldest_age{g1}"] != 4200 {
+		t.Errorf("store down: got %v, want the last groups read, ages advanced", got)
+	}
+	s.down = false
+	if _, err := s.Add(ctx, dlqtest.Letter("2", "g1", "orders", "h", time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := opsGaugeValues(t, rd); got["levee.dlq.group.dead_letters{g1,new}"] != 2 {
+		t.Errorf("store back: got %v", got)
+	}
 }
 
 func TestGroupGauges(t *testing.T) {
