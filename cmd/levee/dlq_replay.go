@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -52,6 +53,12 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	}
 	if sel.status != "" {
 		return usagef("replay selects new letters (and replayed ones with --force); --status does not apply")
+	}
+	if set := canaryOnly(fs); len(set) > 0 && !*canary {
+		// without --canary the whole selection would go at once: the
+		// opposite of what the flags ask for
+		return usagef("%s apply to a canary replay only: add --canary (without it the whole selection is replayed, no waves)",
+			strings.Join(set, ", "))
 	}
 	r, err := lconfig.ParseRate(*rate)
 	if err != nil {
@@ -162,4 +169,17 @@ func interrupted(ctx context.Context, what string, err error, next string) error
 		return fmt.Errorf("%s interrupted (Ctrl-C or SIGTERM): %s", what, next)
 	}
 	return fmt.Errorf("%s stopped: %w", what, err)
+}
+
+// canaryOnly returns the canary flags given on fs (--waves,
+// --max-failure-ratio, --wait).
+func canaryOnly(fs *flag.FlagSet) []string {
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "waves", "max-failure-ratio", "wait":
+			set = append(set, "--"+f.Name)
+		}
+	})
+	return set
 }

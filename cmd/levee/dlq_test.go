@@ -98,6 +98,8 @@ func TestDLQCommands(t *testing.T) {
 		{"dry run", []string{"replay", "--dry-run", "--all"}, 0, []string{"would replay 3, held 1", "n1", "original topic missing"}, nil},
 		{"replay group", []string{"replay", "--group", "aaaaaaaaaaaaaaaa", "--rate", "0"}, 0, []string{"replayed 2, held 0, failed 0"}, []string{"replay: 2 processed: 2 replayed"}},
 		{"archive needs selector", []string{"archive"}, 2, nil, []string{"archive needs a selector"}},
+		{"canary flags without --canary", []string{"replay", "--group", "aaaaaaaaaaaaaaaa", "--waves", "1,2", "--wait", "5s"}, 2, nil,
+			[]string{"--wait, --waves apply to a canary replay only: add --canary"}},
 		{"replay mistyped group", []string{"replay", "--group", "aaaaaaaaaaaaaaab"}, 0, []string{"replayed 0, held 0, failed 0 (of 0)"}, []string{"the selection took no dead letter (a typo in --group"}},
 		{"archive mistyped group", []string{"archive", "--group", "aaaaaaaaaaaaaaab"}, 0, []string{"archived 0 dead letters"}, []string{"the selection took no dead letter (a typo in --group"}},
 		{"archive ids", []string{"archive", "a1", "b1"}, 0, []string{"archived 2 dead letters"}, nil},
