@@ -3,6 +3,7 @@ package dlqops
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -70,7 +71,7 @@ func (u *run) add(ctx context.Context, it ReplayItem) {
 }
 
 func (u *run) dryRun(ctx context.Context, f Filter) error {
-	letters, err := u.r.store.List(ctx, f)
+	letters, err := u.dryRunLetters(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -87,6 +88,33 @@ func (u *run) dryRun(ctx context.Context, f Filter) error {
 		u.add(ctx, it)
 	}
 	return nil
+}
+
+// dryRunLetters returns the letters of f in replay order (oldest first).
+// Without a limit, a store that implements Browser is read a page of
+// MaxPageSize letters at a time, each page a store call within the store's
+// timeout: one List of a 200,000-letter group outlasted PostgreSQL's 5 s,
+// so the runbook's dry run failed on the groups that need it most.
+func (u *run) dryRunLetters(ctx context.Context, f Filter) ([]Record, error) {
+	b, ok := u.r.store.(Browser)
+	if !ok || f.Limit > 0 {
+		return u.r.store.List(ctx, f)
+	}
+	q := PageQuery{Filter: f}
+	q.Filter.Limit = MaxPageSize
+	var letters []Record
+	for {
+		p, err := b.Page(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		letters = append(letters, p.Letters...)
+		if p.Next == nil {
+			slices.Reverse(letters) // newest first
+			return letters, nil
+		}
+		q.Before = p.Next
+	}
 }
 
 func (u *run) loop(ctx context.Context, f Filter) error {
