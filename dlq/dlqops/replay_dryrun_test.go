@@ -29,7 +29,7 @@ func (s *boundedReads) Page(ctx context.Context, q dlqops.PageQuery) (dlqops.Let
 // TestDryRunReadsInPages: a dry run of a large selection reads the store
 // a page (dlqops.MaxPageSize letters) at a time and reports every letter,
 // oldest first as a replay takes them. Before, it read the whole
-// selection in one List: on PostgreSQL a group of 200,000 letters
+// selection in one List: on PostgreSQL a selection of 170,000 letters
 // outlasted the 5 s store timeout, and the runbook's dry run failed on
 // the groups that need it most.
 func TestDryRunReadsInPages(t *testing.T) {

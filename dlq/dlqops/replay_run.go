@@ -93,7 +93,7 @@ func (u *run) dryRun(ctx context.Context, f Filter) error {
 // dryRunLetters returns the letters of f in replay order (oldest first).
 // Without a limit, a store that implements Browser is read a page of
 // MaxPageSize letters at a time, each page a store call within the store's
-// timeout: one List of a 200,000-letter group outlasted PostgreSQL's 5 s,
+// timeout: one List of 170,000 letters outlasted PostgreSQL's 5 s,
 // so the runbook's dry run failed on the groups that need it most.
 func (u *run) dryRunLetters(ctx context.Context, f Filter) ([]Record, error) {
 	b, ok := u.r.store.(Browser)
