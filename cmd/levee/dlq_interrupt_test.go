@@ -34,7 +34,7 @@ func (p *cancelingPublisher) Publish(topic string, msgs ...*message.Message) err
 
 // stoppingStore is a store whose Prune deletes the oldest letters down to
 // keep, then stops as an interrupted or failed store call does, and whose
-// List fails.
+// reads (List, Page) fail.
 type stoppingStore struct {
 	*dlqops.MemStore
 	keep   int
@@ -57,6 +57,10 @@ func (s stoppingStore) Prune(ctx context.Context, r dlqops.Retention, now time.T
 
 func (s stoppingStore) List(context.Context, dlqops.Filter) ([]dlqops.Record, error) {
 	return nil, errStoreDown
+}
+
+func (s stoppingStore) Page(context.Context, dlqops.PageQuery) (dlqops.LetterPage, error) {
+	return dlqops.LetterPage{}, errStoreDown
 }
 
 // TestInterruptedRunsSaySo: a replay or a prune stopped by Ctrl-C or
