@@ -34,7 +34,8 @@ func (p *cancelingPublisher) Publish(topic string, msgs ...*message.Message) err
 
 // stoppingStore is a store whose Prune deletes the oldest letters down to
 // keep, then stops as an interrupted or failed store call does, and whose
-// reads (List, Page) fail.
+// reads (List, Page) fail; its SetStatus changes one letter, then is
+// interrupted.
 type stoppingStore struct {
 	*dlqops.MemStore
 	keep   int
@@ -53,6 +54,16 @@ func (s stoppingStore) Prune(ctx context.Context, r dlqops.Retention, now time.T
 		return n, ctx.Err()
 	}
 	return n, errStoreDown
+}
+
+func (s stoppingStore) SetStatus(ctx context.Context, f dlqops.Filter, st dlqops.Status) (int, error) {
+	f.Limit = 1
+	n, err := s.MemStore.SetStatus(ctx, f, st)
+	if err != nil {
+		return n, err
+	}
+	s.cancel()
+	return n, ctx.Err()
 }
 
 func (s stoppingStore) List(context.Context, dlqops.Filter) ([]dlqops.Record, error) {
@@ -127,6 +138,11 @@ func TestInterruptedRunsSaySo(t *testing.T) {
 	code = cli(ctx, "prune", "--max-age", "1h")
 	check("interrupted prune", code, 1, errb.String(),
 		[]string{"prune interrupted (Ctrl-C or SIGTERM) after deleting 2 dead letters: run the same command again"}, "context canceled")
+	ctx, cancel = context.WithCancel(context.Background())
+	store = stoppingStore{MemStore: s, cancel: cancel}
+	code = cli(ctx, "archive", "--all")
+	check("interrupted archive", code, 1, errb.String(),
+		[]string{"archive interrupted (Ctrl-C or SIGTERM) after archiving 1 dead letters: run the same command again"}, "context canceled")
 	store = stoppingStore{MemStore: s, keep: 1}
 	code = cli(context.Background(), "prune", "--max-age", "1h")
 	check("failed prune", code, 1, errb.String(), []string{"prune stopped after deleting 2 dead letters: store down"})

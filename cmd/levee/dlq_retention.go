@@ -37,7 +37,7 @@ func (c *dlqCmd) archive(ctx context.Context, args []string) error {
 	defer closeFn()
 	n, err := s.SetStatus(ctx, f, dlqops.StatusArchived)
 	if err != nil {
-		return err
+		return stoppedAfter(ctx, "archive", "archiving", n, err)
 	}
 	if c.jsonOut {
 		return writeJSON(c.stdout, map[string]int{"archived": n})
@@ -111,7 +111,7 @@ func (c *dlqCmd) prune(ctx context.Context, args []string) error {
 	}
 	n, err := s.Prune(ctx, ret, now)
 	if err != nil {
-		return pruneStopped(ctx, n, err)
+		return stoppedAfter(ctx, "prune", "deleting", n, err)
 	}
 	if c.jsonOut {
 		return writeJSON(c.stdout, map[string]int{"deleted": n})
@@ -172,16 +172,17 @@ func (o *optInt) Set(v string) error {
 	return nil
 }
 
-// pruneStopped words the error of a prune that stopped after deleting n
-// letters: the stores delete the oldest first, in steps, and what a step
-// deleted stays deleted, so the count is true and running it again
-// deletes the rest.
-func pruneStopped(ctx context.Context, n int, err error) error {
+// stoppedAfter words the error of a prune or an archive (what) that
+// stopped after changing n letters (doing: "deleting", "archiving"): the
+// stores work in steps, oldest first, and what a step changed stays
+// changed, so the count is true and running the command again does the
+// rest.
+func stoppedAfter(ctx context.Context, what, doing string, n int, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("prune interrupted (Ctrl-C or SIGTERM) after deleting %d dead letters: run the same command again to delete the rest", n)
+		return fmt.Errorf("%s interrupted (Ctrl-C or SIGTERM) after %s %d dead letters: run the same command again to do the rest", what, doing, n)
 	}
 	if n > 0 {
-		return fmt.Errorf("prune stopped after deleting %d dead letters: %w", n, err)
+		return fmt.Errorf("%s stopped after %s %d dead letters: %w", what, doing, n, err)
 	}
 	return err
 }
