@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/dlq/dlqops"
+	lconfig "github.com/levee-dev/levee/internal/config"
 )
 
 func (c *dlqCmd) groups(ctx context.Context, args []string) error {
@@ -15,7 +16,7 @@ func (c *dlqCmd) groups(ctx context.Context, args []string) error {
 	var sel selection
 	sel.flags(fs)
 	by := fs.String("by", "fingerprint", "group by fingerprint, topic or handler")
-	window := fs.Duration("window", time.Hour, "count arrivals within this window")
+	window := durationFlag(fs, "window", time.Hour, "count arrivals within this `duration`")
 	order := fs.String("order", "count", "order groups by count (largest first) or newest (last seen)")
 	fs.Lookup("limit").Usage = "at most N groups, in --order (0: all); the store reads only those"
 	if pos, err := parse(fs, args); err != nil {
@@ -74,4 +75,28 @@ func (c *dlqCmd) moreGroups(ctx context.Context, s dlqops.Store, q dlqops.GroupQ
 		}
 	}
 	fmt.Fprintf(c.stderr, "showing the first %d groups; more follow (--limit)\n", shown)
+}
+
+// durationValue is a duration flag parsed as the config file's durations
+// are: a mistake says what a duration looks like (`"1d" is not a duration
+// (use e.g. 250ms, 5s, 1m)`) where the flag package said "parse error",
+// and a negative one is refused.
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(s string) error {
+	v, err := lconfig.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+// durationFlag defines a durationValue flag with default def on fs.
+func durationFlag(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	d := def
+	fs.Var((*durationValue)(&d), name, usage)
+	return &d
 }

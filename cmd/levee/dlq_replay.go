@@ -37,7 +37,7 @@ func (c *dlqCmd) replay(ctx context.Context, args []string) error {
 	canary := fs.Bool("canary", false, "replay in waves that wait for outcomes and halt on failures (docs/CONSOLE.md)")
 	waves := fs.String("waves", joinInts(dlqops.DefaultCanaryWaves()), "canary wave sizes, comma-separated; the last repeats")
 	ratio := fs.Float64("max-failure-ratio", 0, "canary: halt when a wave's failures pass this ratio")
-	wait := fs.Duration("wait", dlqops.DefaultCanaryWait, "canary: how long a wave waits for re-dead-letters")
+	wait := durationFlag(fs, "wait", dlqops.DefaultCanaryWait, "canary: how long a wave waits for re-dead-letters (a `duration`)")
 	newIdentity := fs.Bool("new-identity", false, "give each replay a fresh dedup identity, so a consumer behind dedup runs it even if the original succeeded")
 	dedupURL := fs.String("dedup-store", "", "the consumers' dedup store (redis://... or postgres://...): hold back letters whose message already succeeded")
 	dedupName := fs.String("dedup-name", "", "with --dedup-store: the Redis key prefix or the PostgreSQL table (default: the store's)")
