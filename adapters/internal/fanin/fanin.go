@@ -49,6 +49,7 @@ type FanIn struct {
 	mu      sync.Mutex
 	closed  bool          // guarded by mu
 	closing chan struct{} // closed by Close
+	done    chan struct{} // closed once Close closed the subscribers
 	wg      sync.WaitGroup
 }
 
@@ -62,7 +63,7 @@ func New(subs ...message.Subscriber) (*FanIn, error) {
 			return nil, errors.New("levee/adapters: NewFanIn got a nil subscriber")
 		}
 	}
-	return &FanIn{subs: subs, workers: 1, closing: make(chan struct{})}, nil
+	return &FanIn{subs: subs, workers: 1, closing: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // NewTrusted is New for a transport whose subscriber sets
@@ -169,7 +170,10 @@ func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out cha
 }
 
 // Close stops handing over messages, closes every distinct underlying
-// subscriber and waits for the merged channels to close. It is idempotent.
+// subscriber and waits for the merged channels to close. It is idempotent:
+// a later call returns nil once the first has closed the subscribers (a
+// Watermill router closes its handlers' subscriber itself and returns
+// before that Close does, so the transport's Close waits here for it).
 //
 // The distinct subscribers (Redis consumer-group members) are closed at
 // the same time: each ends the context of the message it holds and then
@@ -181,11 +185,13 @@ func (f *FanIn) Close() error {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
+		<-f.done
 		return nil
 	}
 	f.closed = true
 	close(f.closing)
 	f.mu.Unlock()
+	defer close(f.done)
 
 	seen := make(map[message.Subscriber]bool, len(f.subs))
 	errs := make([]error, len(f.subs))

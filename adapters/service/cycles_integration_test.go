@@ -1,0 +1,124 @@
+//go:build integration
+
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kfake"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/levee-dev/levee/adapters/redisdedup"
+	"github.com/levee-dev/levee/adapters/service"
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/internal/brokertest"
+)
+
+// cycleStart builds, registers and runs one service of soakYAML.
+func cycleStart(t *testing.T, yaml string, deps config.Deps, topic string, load *soakLoad) (*service.Service, context.CancelFunc) {
+	t.Helper()
+	svc, err := service.New(context.Background(), parse(t, yaml), deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Handle("work", topic, load.handle)
+	if err := svc.HandleBatch("batched", topic+"_b", load.batch); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- svc.Run(ctx) }()
+	select {
+	case <-svc.Running():
+	case err := <-ran:
+		cancel()
+		t.Fatalf("Run: %v", err)
+	}
+	return svc, cancel
+}
+
+// TestStartStopCycles starts and stops a service of the whole stack
+// LEVEE_CYCLES times (default 100) per transport, each run processing
+// messages, and logs goroutines, fds and connections after each stop.
+func TestStartStopCycles(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("LEVEE_CYCLES"))
+	if n == 0 {
+		t.Skip("LEVEE_CYCLES unset")
+	}
+	only := os.Getenv("LEVEE_SOAK_TRANSPORT")
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kaddr := cluster.ListenAddrs()[0]
+	kport, _ := strconv.Atoi(kaddr[strings.LastIndex(kaddr, ":")+1:])
+	prefix := brokertest.Name("cyc")
+	t.Cleanup(func() { redisDel(t, prefix) })
+	redisStore := fmt.Sprintf("{kind: redis, url: %q, prefix: %s}", brokertest.RedisURL(), prefix)
+	cases := []struct {
+		name, transport, store string
+		port                   int
+	}{
+		{"amqp", fmt.Sprintf("{kind: amqp, concurrency: 4, amqp: {url: %q}}", brokertest.AMQPURL()), redisStore, 5672},
+		{"nats", fmt.Sprintf("{kind: nats, concurrency: 4, consumer_group: %s, nats: {url: %q}}", prefix, brokertest.NATSURL()), redisStore, 4222},
+		{"redis", fmt.Sprintf("{kind: redis, concurrency: 4, consumer_group: %s, redis: {addr: %q}}", prefix, brokertest.RedisAddr()), redisStore, 6379},
+		{"postgres", fmt.Sprintf("{kind: postgres, concurrency: 4, postgres: {url: %q, poll_interval: 20ms, max_conns: 8}}", brokertest.PostgresURL()),
+			fmt.Sprintf("{kind: postgres, url: %q, schema: %s}", brokertest.PostgresURL(), prefix), 5432},
+		{"kafka", fmt.Sprintf("{kind: kafka, concurrency: 4, consumer_group: %s, kafka: {brokers: [%q]}}", prefix, kaddr), redisStore, kport},
+	}
+	for _, c := range cases {
+		if only != "" && only != c.name {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			brokertest.SkipIfDown(t, fmt.Sprintf("127.0.0.1:%d", c.port))
+			s, err := redisdedup.Open(context.Background(), brokertest.RedisURL(), prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			reader := sdkmetric.NewManualReader()
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+			tp := sdktrace.NewTracerProvider()
+			defer func() { _ = mp.Shutdown(context.Background()); _ = tp.Shutdown(context.Background()) }()
+			deps := config.Deps{DedupStore: s, MeterProvider: mp, TracerProvider: tp}
+			topic := brokertest.Name("cyc")
+			load := &soakLoad{}
+			for i := range n {
+				svc, cancel := cycleStart(t, soakYAML(c.transport, c.store), deps, topic, load)
+				want := load.done.Load() + 5
+				for j := range 6 {
+					p := "ok"
+					if j == 0 {
+						p = "poison"
+					}
+					m := message.NewMessage(watermill.NewUUID(), []byte(p))
+					m.Metadata.Set("customer", fmt.Sprintf("c%d-%d", i, j))
+					m.Metadata.Set("order_id", m.UUID)
+					if err := svc.Transport.Publisher.Publish(topic, m); err != nil {
+						t.Fatal(err)
+					}
+				}
+				svcWait(t, "messages processed", func() bool { return load.done.Load() >= want })
+				if err := svc.Close(); err != nil {
+					t.Logf("close: %v", err)
+				}
+				cancel()
+				if i%10 == 0 || i == n-1 {
+					t.Logf("cycle %3d: heap %6.1f MB  goroutines %4d  fds %4d  conns %3d  series %4d", i, float64(brokertest.HeapInUse())/(1<<20),
+						runtime.NumGoroutine(), fdCount(), brokertest.ConnsTo(c.port), seriesCount(t, reader))
+				}
+			}
+		})
+	}
+}
