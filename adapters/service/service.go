@@ -61,6 +61,9 @@ type Service struct {
 	applied *config.Applied // guarded by mu
 	ran     bool            // guarded by mu: Router.Run was called
 	closed  bool            // guarded by mu
+	// done is closed once the first Close returned; a later Close waits
+	// for it.
+	done chan struct{}
 }
 
 // New builds the transport and the store of cfg, the fleet store of its
@@ -111,7 +114,7 @@ func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, e
 	router.AddMiddleware(tr.Middleware)
 	_, hasStore := cfg.Store()
 	return &Service{Config: cfg, Transport: tr, Router: router, Store: store, WatchDeadLetters: hasStore,
-		deps: fill(deps, tr.Capabilities, store), closeStore: closeStore}, nil
+		deps: fill(deps, tr.Capabilities, store), closeStore: closeStore, done: make(chan struct{})}, nil
 }
 
 // openFleet opens the fleet store of cfg's fleet section into
@@ -275,16 +278,20 @@ func (s *Service) Running() chan struct{} { return s.Router.Running() }
 
 // Close stops the router (waiting for handlers in progress), then closes
 // the batchers, the stacks' resources, the transport and the store, and
-// returns every error. It is idempotent.
+// returns every error. It is idempotent: a Close called while another is
+// in progress (a signal handler's and a deferred one) returns nil once
+// that one has closed everything.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		<-s.done
 		return nil
 	}
 	s.closed = true
 	applied, ran := s.applied, s.ran
 	s.mu.Unlock()
+	defer close(s.done)
 	var errs []error
 	if ran {
 		// A router that never ran waits CloseTimeout for its handlers
