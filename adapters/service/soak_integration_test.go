@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -102,7 +103,7 @@ type soakSample struct {
 	at                             time.Duration
 	heapMB                         float64
 	goroutines, fds, conns, series int
-	done                           int64
+	done, keys                     int64
 }
 
 func fdCount() int {
@@ -112,13 +113,24 @@ func fdCount() int {
 
 // seriesCount is the number of data points the reader collects.
 func seriesCount(t *testing.T, r *sdkmetric.ManualReader) int {
+	n, _ := collectSeries(t, r)
+	return n
+}
+
+// collectSeries returns the number of data points the reader collects
+// and the live per-key buckets (levee.ratelimit.keys).
+func collectSeries(t *testing.T, r *sdkmetric.ManualReader) (n int, keys int64) {
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "levee.ratelimit.keys" {
+				for _, dp := range g.DataPoints {
+					keys += dp.Value
+				}
+			}
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
 				n += len(d.DataPoints)
@@ -135,7 +147,7 @@ func seriesCount(t *testing.T, r *sdkmetric.ManualReader) int {
 			}
 		}
 	}
-	return n
+	return n, keys
 }
 
 // TestSoak runs the stack under key churn, outages, poison and timeouts
@@ -249,10 +261,11 @@ func soakRun(t *testing.T, yaml string, ds dedup.Store, port int, d time.Duratio
 	t0 := time.Now()
 	var samples []soakSample
 	sample := func() {
+		series, keys := collectSeries(t, reader)
 		samples = append(samples, soakSample{time.Since(t0).Round(time.Second), float64(brokertest.HeapInUse()) / (1 << 20),
-			runtime.NumGoroutine(), fdCount(), brokertest.ConnsTo(port), seriesCount(t, reader), load.done.Load()})
+			runtime.NumGoroutine(), fdCount(), brokertest.ConnsTo(port), series, load.done.Load(), keys})
 		s := samples[len(samples)-1]
-		t.Logf("%6v heap %6.1f MB  goroutines %5d  fds %4d  conns %3d  series %4d  done %d", s.at, s.heapMB, s.goroutines, s.fds, s.conns, s.series, s.done)
+		t.Logf("%6v heap %6.1f MB  goroutines %5d  fds %4d  conns %3d  series %4d  keys %4d  done %d", s.at, s.heapMB, s.goroutines, s.fds, s.conns, s.series, s.keys, s.done)
 	}
 	restartEvery := envDur("LEVEE_SOAK_RESTART", 0)
 	lastRestart := time.Now()
@@ -273,6 +286,13 @@ func soakRun(t *testing.T, yaml string, ds dedup.Store, port int, d time.Duratio
 			cancel()
 			cancel = ncancel
 			lastRestart = time.Now()
+		}
+	}
+	if f := os.Getenv("LEVEE_SOAK_HEAP"); f != "" { // a heap profile under load
+		runtime.GC()
+		if out, err := os.Create(f); err == nil {
+			_ = pprof.WriteHeapProfile(out)
+			_ = out.Close()
 		}
 	}
 	close(stop)
