@@ -47,7 +47,7 @@ func cycleStart(t *testing.T, yaml string, deps config.Deps, topic string, load 
 }
 
 // TestStartStopCycles starts and stops a service of the whole stack
-// LEVEE_CYCLES times (default 100) per transport, each run processing
+// LEVEE_CYCLES times (skipped when unset) per transport, each run processing
 // messages, and logs goroutines, fds and connections after each stop.
 func TestStartStopCycles(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("LEVEE_CYCLES"))

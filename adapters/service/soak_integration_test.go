@@ -150,8 +150,13 @@ func collectSeries(t *testing.T, r *sdkmetric.ManualReader) (n int, keys int64) 
 	return n, keys
 }
 
-// TestSoak runs the stack under key churn, outages, poison and timeouts
-// for LEVEE_SOAK (a duration) per transport and logs the resources.
+// TestSoak runs the stack under key churn (a new rate-limit, dedup and
+// priority key on most messages), a 3 s outage every 15 s (the breaker
+// opens and drains), poison messages and timeouts, for LEVEE_SOAK (a
+// duration; skipped when unset) per transport, restarting the service
+// every LEVEE_SOAK_RESTART (shutdown hand-backs), and logs heap,
+// goroutines, fds, connections, metric series and live rate-limit keys
+// every 10 s. It asserts nothing: read the log for growth with time.
 func TestSoak(t *testing.T) {
 	d, _ := time.ParseDuration(os.Getenv("LEVEE_SOAK"))
 	if d == 0 {
