@@ -21,10 +21,11 @@ const (
 	// with a delay.
 	KeyRedeliverAt = "levee_redeliver_at"
 	// KeyUndecodable marks a message the transport could not decode (a
-	// stream entry without a UUID, metadata that is not the wire format);
-	// its value is the reason. The adapter hands such a message over
-	// instead of stalling on it, and the dlq dead-letters it at once with
-	// class validation, without calling the handler (ErrUndecodable).
+	// Redis stream entry without a UUID, metadata that is not the wire
+	// format of Redis Streams or PostgreSQL); its value is the reason. The
+	// adapter hands such a message over instead of stalling on it, and the
+	// dlq dead-letters it at once with class validation, without calling
+	// the handler (ErrUndecodable).
 	KeyUndecodable = "levee_undecodable"
 )
 

@@ -284,10 +284,10 @@ func (s *delaySubscriber) relay(ctx context.Context, table string, row *message.
 
 // requeueOrNack settles row for a Nacked msg: with the msg's RetryAfter
 // delay, a delayed copy is inserted in row's transaction and row acked;
-// without one (or when the insert fails) row is Nacked. It reports
-// whether it acked row.
+// without one (or when the insert fails, or for a row whose metadata
+// could not be decoded) row is Nacked. It reports whether it acked row.
 func (s *delaySubscriber) requeueOrNack(table string, row, msg *message.Message) bool {
-	if d := kit.RetryAfterOf(msg); d > 0 {
+	if d := kit.RetryAfterOf(msg); d > 0 && !undecodable(row) {
 		err := s.requeue(row, table, d)
 		if err == nil {
 			return row.Ack()

@@ -29,14 +29,3 @@ func (s skipLockedQueueSchema) InsertQuery(params wsql.InsertQueryParams) (wsql.
 	q := `INSERT INTO ` + s.MessagesTable(params.Topic) + ` (uuid, payload, metadata) VALUES ` + b.String()
 	return wsql.Query{Query: q, Args: args}, nil
 }
-
-// UnmarshalMessage is watermill-sql's queue row decoding with the
-// escaped metadata entries restored (pgescape.Unescape).
-func (s skipLockedQueueSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
-	r, err := s.PostgreSQLQueueSchema.UnmarshalMessage(params)
-	if err != nil {
-		return r, err
-	}
-	pgescape.Unescape(r.Msg.Metadata)
-	return r, nil
-}

@@ -206,6 +206,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		closePools()
 		return nil, err
 	}
+	fan.TrustUndecodable() // UnmarshalMessage sets it, and drops a producer's
 	return &transport.Parts{
 		Publisher:    pub,
 		Subscriber:   fan,

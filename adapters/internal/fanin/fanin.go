@@ -43,7 +43,7 @@ type FanIn struct {
 	// keep are the control keys the underlying subscriber sets itself and
 	// the FanIn keeps: levee_delivery_count from the broker (RabbitMQ
 	// quorum queues), levee_undecodable on a message it could not decode
-	// (Redis Streams).
+	// (Redis Streams, PostgreSQL).
 	keep []string
 
 	mu      sync.Mutex
