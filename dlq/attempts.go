@@ -65,8 +65,8 @@ type tableKey struct {
 // records, never the attempt count of a failing message, which would give
 // a poison message more than max attempts (found by the chaos suite,
 // docs/RELIABILITY.md). It is safe for concurrent use; the success path
-// skips its locks while it is empty. A message without a UUID is not
-// tracked.
+// skips its locks while it is empty. An empty key is not tracked (a
+// message without a UUID is keyed by its content: messageKey).
 type attemptTable struct {
 	failed   *lru.Map[tableKey, record] // records with attempts > 0
 	deferred *lru.Map[tableKey, record] // records with deferrals only

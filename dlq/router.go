@@ -11,7 +11,6 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/hold"
-	"github.com/levee-dev/levee/internal/idkey"
 	"github.com/levee-dev/levee/internal/trunc"
 )
 
@@ -191,9 +190,9 @@ func (w *wrapped) recordHold(msg *message.Message, start time.Time) {
 	}
 }
 
-// key is the message's key in the attempt table (idkey bounds its UUID).
+// key is the message's key in the attempt table (see messageKey).
 func (w *wrapped) key(msg *message.Message) tableKey {
-	return tableKey{w: w, uuid: idkey.Key(msg.UUID)}
+	return tableKey{w: w, uuid: messageKey(msg)}
 }
 
 // attempt runs the validator, if any, then the handler chain. A message
