@@ -23,7 +23,9 @@ const (
 // Marshaler is the transport's wire format: watermill-amqp's
 // DefaultMarshaler plus: levee_priority becomes the publishing priority
 // (clamped to 0..MaxPriority; none when MaxPriority is 0); non-string
-// headers (x-death) no longer fail unmarshalling; on quorum queues the
+// headers (x-death) no longer fail unmarshalling: a byte array is read as
+// the string of its bytes (the UUID header too), any other value as
+// fmt.Sprint prints it; on quorum queues the
 // broker's delivery count (x-delivery-count, or x-acquired-count from
 // RabbitMQ 4.3 on) becomes levee_delivery_count; neither header is ever
 // kept in metadata, and a producer's levee_delivery_count is dropped. A plain watermill-amqp service that sets it as its Marshaler
@@ -106,9 +108,12 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 			if k == deliveryCountHeader || k == acquiredCountHeader {
 				continue
 			}
-			if s, ok := v.(string); ok {
-				h[k] = s
-			} else {
+			switch v := v.(type) {
+			case string:
+				h[k] = v
+			case []byte: // a byte array (type 'x'): how pika and the Java client send bytes
+				h[k] = string(v)
+			default:
 				h[k] = fmt.Sprint(v)
 			}
 		}
