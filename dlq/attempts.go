@@ -66,7 +66,7 @@ type tableKey struct {
 // a poison message more than max attempts (found by the chaos suite,
 // docs/RELIABILITY.md). It is safe for concurrent use; the success path
 // skips its locks while it is empty. An empty key is not tracked (a
-// message without a UUID is keyed by its content: messageKey).
+// message without a UUID is keyed by its content: idkey.Message).
 type attemptTable struct {
 	failed   *lru.Map[tableKey, record] // records with attempts > 0
 	deferred *lru.Map[tableKey, record] // records with deferrals only

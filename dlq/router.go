@@ -11,6 +11,7 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/hold"
+	"github.com/levee-dev/levee/internal/idkey"
 	"github.com/levee-dev/levee/internal/trunc"
 )
 
@@ -190,9 +191,9 @@ func (w *wrapped) recordHold(msg *message.Message, start time.Time) {
 	}
 }
 
-// key is the message's key in the attempt table (see messageKey).
+// key is the message's key in the attempt table (see idkey.Message).
 func (w *wrapped) key(msg *message.Message) tableKey {
-	return tableKey{w: w, uuid: messageKey(msg)}
+	return tableKey{w: w, uuid: idkey.Message(msg)}
 }
 
 // attempt runs the validator, if any, then the handler chain. A message

@@ -72,7 +72,8 @@
 //
 // A rejected message keeps its age: the Scheduler remembers its first
 // arrival by handler and UUID (the last ArrivalMemory rejected messages, in process,
-// never from metadata a producer could forge), and its redelivery ages
+// never from metadata a producer could forge; a message without a UUID by
+// its content), and its redelivery ages
 // from there, so the aging bound holds for a message shed again and again
 // (plus the redelivery delay). TestShedRedeliveryKeepsAging checks it.
 //

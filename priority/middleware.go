@@ -66,23 +66,24 @@ func (h *handlerWrap) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	p := h.priority(msg)
 	since := time.Duration(-1)
-	if msg.UUID != "" && s.arrivals.Len() > 0 {
-		if t, ok := s.arrivals.Get(arrivalKey{h, idkey.Key(msg.UUID)}); ok {
+	if s.arrivals.Len() > 0 {
+		if t, ok := s.arrivals.Get(arrivalKey{h, idkey.Message(msg)}); ok {
 			since = t
 		}
 	}
 	waited, arrived, err := s.acquire(ctx, msg, p, since)
 	if err != nil {
-		if msg.UUID != "" && arrived >= 0 && errors.As(err, new(*RejectError)) {
+		if arrived >= 0 && errors.As(err, new(*RejectError)) {
 			// its redelivery to this handler ages from here; the key is
-			// bounded whatever UUID the producer chose
-			s.arrivals.Put(arrivalKey{h, idkey.Key(msg.UUID)}, arrived)
+			// bounded whatever UUID the producer chose, and a message
+			// without one is known by its content
+			s.arrivals.Put(arrivalKey{h, idkey.Message(msg)}, arrived)
 		}
 		h.rejected(msg, p, waited, err)
 		return nil, err
 	}
 	if since >= 0 {
-		s.arrivals.Delete(arrivalKey{h, idkey.Key(msg.UUID)})
+		s.arrivals.Delete(arrivalKey{h, idkey.Message(msg)})
 	}
 	defer s.Release()
 	if h.attrs != nil || waited > 0 {

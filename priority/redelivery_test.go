@@ -24,8 +24,10 @@ import (
 // redelivery delay, not after the flood ends (before the fix its aging
 // restarted at every redelivery and it was shed until the flood stopped).
 func TestShedRedeliveryKeepsAging(t *testing.T) {
-	// A producer's UUID of any size is remembered (by its digest when long).
-	for _, low := range []string{"low", strings.Repeat("low", 1<<18)} {
+	// A producer's UUID of any size is remembered (by its digest when
+	// long), and a message without one by its content (before, it was not
+	// remembered and aged from each redelivery).
+	for _, low := range []string{"low", strings.Repeat("low", 1<<18), ""} {
 		t.Run(strconv.Itoa(len(low))+"-byte uuid", func(t *testing.T) { shedRedeliveryKeepsAging(t, low) })
 	}
 }

@@ -52,8 +52,8 @@ type Scheduler struct {
 }
 
 // arrivalKey names a rejected message in the arrivals table: the handler
-// that asked (one Middleware wrapper) and the message's UUID (bounded by
-// idkey). Handlers sharing the scheduler often consume the same message
+// that asked (one Middleware wrapper) and the message's key
+// (idkey.Message: its UUID, bounded, or its content when it has none). Handlers sharing the scheduler often consume the same message
 // (one topic, several handlers): each copy ages on its own, and one
 // handler's grant does not forget another's first arrival.
 type arrivalKey struct {

@@ -1,4 +1,4 @@
-package dlq
+package idkey
 
 import (
 	"crypto/sha256"
@@ -10,28 +10,26 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/internal/idkey"
 )
 
-// contentPrefix starts the table key of a message without a UUID. No
-// UUID's key starts with it: idkey keeps a UUID that starts with 0x7f as
-// its digest, whose key starts "\x7fsha256:".
+// contentPrefix starts the key of a message without a UUID. No UUID's
+// key starts with it: Key keeps a UUID that starts with DEL (0x7f) as its
+// digest, whose key starts with digestPrefix.
 const contentPrefix = "\x7fcontent:"
 
-// messageKey is msg's key in the attempt table: its UUID (idkey bounds
-// it) or, for a message without one (a producer that writes to the broker
-// without Watermill's UUID header or field), a SHA-256 of its payload and
-// metadata, less the keys that change from one delivery of a message to
-// the next (the control keys, levee_dedup_id, Watermill's "_watermill"
-// keys). Untracked, such a message's count started again at every
-// redelivery: a poison message whose retry was deferred to the broker
-// never reached max attempts on a transport that counts no deliveries
-// (redelivered at once, in a loop), and on one that does, its deferrals
-// spent its retry budget. Two messages with the same content and no UUID
-// share one count.
-func messageKey(msg *message.Message) string {
+// Message returns msg's key in a bounded in-memory table (the dlq's
+// attempt table, the priority scheduler's first arrivals): the Key of its
+// UUID or, for a message without one (a producer that writes to the
+// broker without Watermill's UUID header or field), contentPrefix and a
+// SHA-256 of its payload and metadata, less the keys that change from one
+// delivery of a message to the next (the control keys, levee_dedup_id,
+// Watermill's "_watermill" keys), so each delivery of it has the same key.
+// Untracked, such a message's attempt count and first arrival started
+// again at every redelivery. Two messages with the same content and no
+// UUID share one key.
+func Message(msg *message.Message) string {
 	if msg.UUID != "" {
-		return idkey.Key(msg.UUID)
+		return Key(msg.UUID)
 	}
 	keys := make([]string, 0, len(msg.Metadata))
 	for k := range msg.Metadata {

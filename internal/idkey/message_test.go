@@ -1,4 +1,4 @@
-package dlq
+package idkey
 
 import (
 	"strings"
@@ -7,13 +7,12 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/internal/idkey"
 )
 
-// TestMessageKey: a message without a UUID is keyed by its content, the
+// TestMessage: a message without a UUID is keyed by its content, the
 // same on every delivery of it (whatever a transport or a layer adds per
 // delivery) and apart from every other content and every UUID.
-func TestMessageKey(t *testing.T) {
+func TestMessage(t *testing.T) {
 	msg := func(uuid, payload string, md message.Metadata) *message.Message {
 		m := message.NewMessage(uuid, []byte(payload))
 		m.Metadata = md
@@ -22,11 +21,11 @@ func TestMessageKey(t *testing.T) {
 	base := msg("", "order", message.Metadata{"k": "v"})
 	redelivered := msg("", "order", message.Metadata{"k": "v", levee.KeyDeliveryCount: "3", levee.KeyRetryAfter: "1s",
 		levee.KeyRedeliverAt: "1", levee.KeyDedupID: "d", "_watermill_x": "y"})
-	if got, want := messageKey(redelivered), messageKey(base); got != want {
+	if got, want := Message(redelivered), Message(base); got != want {
 		t.Errorf("a redelivery's key %q, want the first delivery's %q", got, want)
 	}
-	if !strings.HasPrefix(messageKey(base), contentPrefix) {
-		t.Errorf("key %q of a message without a UUID does not start with %q", messageKey(base), contentPrefix)
+	if !strings.HasPrefix(Message(base), contentPrefix) {
+		t.Errorf("key %q of a message without a UUID does not start with %q", Message(base), contentPrefix)
 	}
 	seen := map[string]string{}
 	for name, m := range map[string]*message.Message{
@@ -38,15 +37,15 @@ func TestMessageKey(t *testing.T) {
 		"key in payload":  msg("", "orderkv", nil),
 		"a uuid":          msg("u", "order", message.Metadata{"k": "v"}),
 		"a 0x7f uuid":     msg("\x7fcontent:", "order", nil),
-		"a digested uuid": msg(strings.Repeat("u", idkey.MaxRaw+1), "order", nil),
+		"a digested uuid": msg(strings.Repeat("u", MaxRaw+1), "order", nil),
 	} {
-		k := messageKey(m)
+		k := Message(m)
 		if other, dup := seen[k]; dup {
 			t.Errorf("%s and %s share the key %q", name, other, k)
 		}
 		seen[k] = name
 	}
-	if got := messageKey(msg("u-1", "x", nil)); got != "u-1" {
+	if got := Message(msg("u-1", "x", nil)); got != "u-1" {
 		t.Errorf("a message with a UUID: key %q, want its UUID", got)
 	}
 }
