@@ -331,12 +331,16 @@ func TestRetryAfterMiddleware(t *testing.T) {
 		{"wrapped retry after", errors.Join(errors.New("ctx"), retryErr{2 * time.Second}), "2s"},
 		{"zero delay", retryErr{0}, ""},
 		{"capped", retryErr{48 * time.Hour}, "1h0m0s"},
+		// a subscriber of the user's own may hand over nil metadata
+		{"nil metadata", retryErr{time.Second}, "1s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := adapters.RetryAfterMiddleware(func(*message.Message) ([]*message.Message, error) { return nil, tc.err })
 			msg := message.NewMessage("1", nil)
-			if tc.err != nil {
+			if tc.name == "nil metadata" {
+				msg.Metadata = nil
+			} else if tc.err != nil {
 				msg.Metadata.Set(adapters.MetadataRetryAfter, "1h") // stale: never kept on a Nack
 			}
 			_, err := h(msg)
@@ -376,6 +380,33 @@ func TestFanInStripsControlKeys(t *testing.T) {
 	want := message.Metadata{"app": "kept"}
 	if !maps.Equal(got.Metadata, want) {
 		t.Fatalf("handler saw %v, want %v", got.Metadata, want)
+	}
+}
+
+// TestFanInNilMetadata: a message a subscriber hands over with nil
+// metadata (watermill-redisstream decodes msgpack nil so) reaches the
+// handler with an empty map, so the layers that write a key into it
+// (outside the stack's recover) do not panic.
+func TestFanInNilMetadata(t *testing.T) {
+	src := &fakeSub{src: make(chan *message.Message, 1)}
+	f, err := adapters.NewFanIn(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // before Close: the fake subscription ends with it
+	ch, err := f.Subscribe(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage("u", nil)
+	msg.Metadata = nil
+	src.src <- msg
+	got := <-ch
+	got.Ack()
+	if got.Metadata == nil {
+		t.Fatal("handed over nil metadata")
 	}
 }
 

@@ -215,6 +215,9 @@ func RetryAfterMiddleware(next message.HandlerFunc) message.HandlerFunc {
 			var ra retryAfter
 			if errors.As(err, &ra) {
 				if d := min(ra.RetryAfter(), levee.MaxRetryAfter); d > 0 {
+					if msg.Metadata == nil { // a subscriber of the user's own may hand one over
+						msg.Metadata = message.Metadata{}
+					}
 					msg.Metadata.Set(MetadataRetryAfter, d.String())
 				}
 			}

@@ -152,6 +152,13 @@ func (f *FanIn) Subscribe(ctx context.Context, topic string) (<-chan *message.Me
 func (f *FanIn) forward(ctx context.Context, in <-chan *message.Message, out chan<- *message.Message, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for msg := range in {
+		if msg.Metadata == nil {
+			// A Redis entry whose metadata is msgpack nil decodes to a
+			// nil map, which the first layer that writes a key (the
+			// transport's retry-after, outside the stack's recover)
+			// panicked on.
+			msg.Metadata = message.Metadata{}
+		}
 		kit.StripControl(msg.Metadata, f.keep...)
 		select {
 		case out <- msg:
