@@ -71,6 +71,7 @@ func (marshaler) Unmarshal(m *nc.Msg) (*message.Message, error) {
 		return nil, err
 	}
 	msg.UUID, _ = decodeValue(msg.UUID)
+	delete(msg.Metadata, nc.MsgRollup)
 	decodeMetadata(msg.Metadata)
 	return msg, nil
 }
@@ -195,11 +196,19 @@ func decodeMetadata(md message.Metadata) {
 	}
 }
 
-// skipped reports the header keys NATSMarshaler.Unmarshal leaves out of
-// metadata.
+// skipped reports the header keys Unmarshal leaves out of metadata: the
+// UUID and JetStream's publish headers, directives to the server for the
+// publish that stored the message, not data of it. NATSMarshaler leaves
+// out the UUID, the message ID and the expectations; Unmarshal also drops
+// Nats-Rollup, which a producer may send to a stream that allows rollups:
+// carried on in a dead letter, JetStream refused every publish of it to a
+// dead-letter stream without rollups (the message was redelivered for
+// ever, never dead-lettered), and one with rollups would have purged the
+// letters before it (TestNATSPublishDirectives).
 func skipped(k string) bool {
 	switch k {
-	case wnats.WatermillUUIDHdr, nc.MsgIdHdr, nc.ExpectedLastMsgIdHdr, nc.ExpectedStreamHdr, nc.ExpectedLastSubjSeqHdr, nc.ExpectedLastSeqHdr:
+	case wnats.WatermillUUIDHdr, nc.MsgIdHdr, nc.ExpectedLastMsgIdHdr, nc.ExpectedStreamHdr, nc.ExpectedLastSubjSeqHdr, nc.ExpectedLastSeqHdr,
+		nc.MsgRollup:
 		return true
 	}
 	return false
