@@ -8,12 +8,10 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/twmb/franz-go/pkg/kfake"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -55,27 +53,8 @@ func TestStartStopCycles(t *testing.T) {
 		t.Skip("LEVEE_CYCLES unset")
 	}
 	only := os.Getenv("LEVEE_SOAK_TRANSPORT")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kaddr := cluster.ListenAddrs()[0]
-	kport, _ := strconv.Atoi(kaddr[strings.LastIndex(kaddr, ":")+1:])
 	prefix := brokertest.Name("cyc")
-	t.Cleanup(func() { redisDel(t, prefix) })
-	redisStore := fmt.Sprintf("{kind: redis, url: %q, prefix: %s}", brokertest.RedisURL(), prefix)
-	cases := []struct {
-		name, transport, store string
-		port                   int
-	}{
-		{"amqp", fmt.Sprintf("{kind: amqp, concurrency: 4, amqp: {url: %q}}", brokertest.AMQPURL()), redisStore, 5672},
-		{"nats", fmt.Sprintf("{kind: nats, concurrency: 4, consumer_group: %s, nats: {url: %q}}", prefix, brokertest.NATSURL()), redisStore, 4222},
-		{"redis", fmt.Sprintf("{kind: redis, concurrency: 4, consumer_group: %s, redis: {addr: %q}}", prefix, brokertest.RedisAddr()), redisStore, 6379},
-		{"postgres", fmt.Sprintf("{kind: postgres, concurrency: 4, postgres: {url: %q, poll_interval: 20ms, max_conns: 8}}", brokertest.PostgresURL()),
-			fmt.Sprintf("{kind: postgres, url: %q, schema: %s}", brokertest.PostgresURL(), prefix), 5432},
-		{"kafka", fmt.Sprintf("{kind: kafka, concurrency: 4, consumer_group: %s, kafka: {brokers: [%q]}}", prefix, kaddr), redisStore, kport},
-	}
+	cases := soakCases(t, prefix, 4)
 	for _, c := range cases {
 		if only != "" && only != c.name {
 			continue

@@ -163,27 +163,8 @@ func TestSoak(t *testing.T) {
 		t.Skip("LEVEE_SOAK unset")
 	}
 	only := os.Getenv("LEVEE_SOAK_TRANSPORT")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kaddr := cluster.ListenAddrs()[0]
-	kport, _ := strconv.Atoi(kaddr[strings.LastIndex(kaddr, ":")+1:])
 	prefix := brokertest.Name("soak")
-	t.Cleanup(func() { redisDel(t, prefix) })
-	redisStore := fmt.Sprintf("{kind: redis, url: %q, prefix: %s}", brokertest.RedisURL(), prefix)
-	cases := []struct {
-		name, transport, store string
-		port                   int
-	}{
-		{"amqp", fmt.Sprintf("{kind: amqp, concurrency: 8, amqp: {url: %q}}", brokertest.AMQPURL()), redisStore, 5672},
-		{"nats", fmt.Sprintf("{kind: nats, concurrency: 8, consumer_group: %s, nats: {url: %q}}", prefix, brokertest.NATSURL()), redisStore, 4222},
-		{"redis", fmt.Sprintf("{kind: redis, concurrency: 8, consumer_group: %s, redis: {addr: %q}}", prefix, brokertest.RedisAddr()), redisStore, 6379},
-		{"postgres", fmt.Sprintf("{kind: postgres, concurrency: 8, postgres: {url: %q, poll_interval: 20ms, max_conns: 16}}", brokertest.PostgresURL()),
-			fmt.Sprintf("{kind: postgres, url: %q, schema: %s}", brokertest.PostgresURL(), prefix), 5432},
-		{"kafka", fmt.Sprintf("{kind: kafka, concurrency: 8, consumer_group: %s, kafka: {brokers: [%q]}}", prefix, kaddr), redisStore, kport},
-	}
+	cases := soakCases(t, prefix, 8)
 	for _, c := range cases {
 		if only != "" && only != c.name {
 			continue
@@ -316,4 +297,36 @@ func envDur(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// soakCase is a transport of TestSoak and TestStartStopCycles, with the
+// dead-letter store its service uses and the port its server listens on.
+type soakCase struct {
+	name, transport, store string
+	port                   int
+}
+
+// soakCases returns the five broker transports at concurrency conc, each
+// with a dead-letter store under prefix (PostgreSQL's own, Redis
+// elsewhere), starting an in-process Kafka broker for the test; the
+// test's cleanup deletes prefix's Redis keys.
+func soakCases(t *testing.T, prefix string, conc int) []soakCase {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	kaddr := cluster.ListenAddrs()[0]
+	kport, _ := strconv.Atoi(kaddr[strings.LastIndex(kaddr, ":")+1:])
+	t.Cleanup(func() { redisDel(t, prefix) })
+	redisStore := fmt.Sprintf("{kind: redis, url: %q, prefix: %s}", brokertest.RedisURL(), prefix)
+	return []soakCase{
+		{"amqp", fmt.Sprintf("{kind: amqp, concurrency: %d, amqp: {url: %q}}", conc, brokertest.AMQPURL()), redisStore, 5672},
+		{"nats", fmt.Sprintf("{kind: nats, concurrency: %d, consumer_group: %s, nats: {url: %q}}", conc, prefix, brokertest.NATSURL()), redisStore, 4222},
+		{"redis", fmt.Sprintf("{kind: redis, concurrency: %d, consumer_group: %s, redis: {addr: %q}}", conc, prefix, brokertest.RedisAddr()), redisStore, 6379},
+		{"postgres", fmt.Sprintf("{kind: postgres, concurrency: %d, postgres: {url: %q, poll_interval: 20ms, max_conns: %d}}", conc, brokertest.PostgresURL(), 2*conc),
+			fmt.Sprintf("{kind: postgres, url: %q, schema: %s}", brokertest.PostgresURL(), prefix), 5432},
+		{"kafka", fmt.Sprintf("{kind: kafka, concurrency: %d, consumer_group: %s, kafka: {brokers: [%q]}}", conc, prefix, kaddr), redisStore, kport},
+	}
 }
