@@ -51,6 +51,27 @@ type Store struct {
 // that owns its client. Keys start with prefix ("" gives DefaultPrefix).
 // Errors never carry the password.
 func Open(ctx context.Context, url, prefix string, dialTimeout time.Duration) (*Store, error) {
+	s, err := Dial(url, prefix, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	ro := s.client.Options()
+	pctx, cancel := context.WithTimeout(ctx, ro.DialTimeout)
+	defer cancel()
+	if err := s.client.Ping(pctx).Err(); err != nil {
+		_ = s.Close()
+		return nil, redact.Error(fmt.Errorf("%w at %s: %w", ErrUnreachable, ro.Addr, err), url)
+	}
+	return s, nil
+}
+
+// Dial is Open without the ping: the client connects at its first call,
+// and until the server answers every call fails, so a fleet limit or
+// breaker on the store runs on its on_store_error mode. adapters/service
+// uses it when the server is unreachable at start, so that a replica
+// starting during a Redis outage runs as the file says it should during
+// one instead of failing. Errors are Open's for the URL and the prefix.
+func Dial(url, prefix string, dialTimeout time.Duration) (*Store, error) {
 	ro, err := parseURL(url)
 	if err != nil {
 		return nil, err
@@ -60,12 +81,6 @@ func Open(ctx context.Context, url, prefix string, dialTimeout time.Duration) (*
 	}
 	ro.ContextTimeoutEnabled = true // the caller's store timeout bounds every call
 	c := redis.NewClient(ro)
-	pctx, cancel := context.WithTimeout(ctx, ro.DialTimeout)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, redact.Error(fmt.Errorf("%w at %s: %w", ErrUnreachable, ro.Addr, err), url)
-	}
 	s, err := New(c, prefix)
 	if err != nil {
 		_ = c.Close()

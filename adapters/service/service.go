@@ -71,8 +71,10 @@ type Service struct {
 // a router. deps are the dependencies for the stacks (config.Build); its
 // zero fields are filled from the transport: Publisher, System,
 // MaxInFlight, MaxHold (HoldFraction of the ack deadline) and, when the
-// store is shared, AttemptStore. Errors are the transport's, the store's
-// and the fleet store's (unreachable, invalid section) and the file's
+// store is shared, AttemptStore. A fleet store unreachable at start is
+// logged (deps.Logger) and used anyway: the fleet sections run on their
+// on_store_error mode until it answers. Errors are the transport's, the
+// store's and the fleet store's (invalid section) and the file's
 // holds above the ack deadline (config.Config.CheckDeadline), each
 // wrapping its package's sentinel.
 func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, error) {
@@ -126,6 +128,15 @@ func openFleet(ctx context.Context, cfg *config.Config, deps *config.Deps, close
 		return closeStore, nil
 	}
 	fs, err := fleetredis.Open(ctx, fc.Store, fc.Prefix, 0)
+	if errors.Is(err, fleetredis.ErrUnreachable) {
+		// A replica that starts during a Redis outage runs as the file
+		// says it should during one (each section's on_store_error),
+		// rather than failing: the store's calls fail until it answers.
+		if deps.Logger != nil {
+			deps.Logger.Error("levee/service: fleet store unreachable at start; the fleet sections run on their on_store_error mode until it answers", err, nil)
+		}
+		fs, err = fleetredis.Dial(fc.Store, fc.Prefix, 0)
+	}
 	if err != nil {
 		return closeStore, err
 	}
