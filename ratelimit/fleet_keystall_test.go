@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -11,23 +10,6 @@ import (
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
-// hangStore answers from a MemStore until hang is closed; then each call
-// waits for its context (a store that stopped answering).
-type hangStore struct {
-	*fleet.MemStore
-	hang chan struct{}
-}
-
-func (s *hangStore) Lease(ctx context.Context, r fleet.LeaseRequest) (fleet.Lease, error) {
-	select {
-	case <-s.hang:
-		<-ctx.Done()
-		return fleet.Lease{}, ctx.Err()
-	default:
-	}
-	return s.MemStore.Lease(ctx, r)
-}
-
 // TestFleetPerKeyStallAddsOneStoreTimeout: a message of a new key, when
 // the fleet's tokens are spent and the store stops answering, waits one
 // store timeout (docs/FLEET.md: a slow or unreachable store adds at most
@@ -35,7 +17,7 @@ func (s *hangStore) Lease(ctx context.Context, r fleet.LeaseRequest) (fleet.Leas
 // one for the fleet's. Before, it waited 100ms with the default 50ms.
 func TestFleetPerKeyStallAddsOneStoreTimeout(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		s := &hangStore{MemStore: fleet.NewMemStore(), hang: make(chan struct{})}
+		s := fleet.NewMemStore()
 		l := mustNew(t, WithMaxWait(time.Minute), WithFleet(Fleet{Store: s, Key: "payments", Rate: 1000,
 			PerKeyRate: 100, PerKeyMetadata: "customer_id"}))
 		defer l.Close()
@@ -49,7 +31,7 @@ func TestFleetPerKeyStallAddsOneStoreTimeout(t *testing.T) {
 		if held := l.FleetHeld(); held != 0 {
 			t.Fatalf("holds %d fleet tokens after idling, want 0", held)
 		}
-		close(s.hang)
+		s.SetHang(true)
 		m = message.NewMessage("1", nil)
 		m.Metadata.Set("customer_id", "b")
 		t0 := time.Now()

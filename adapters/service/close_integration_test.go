@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/levee-dev/levee/adapters/redisdedup"
@@ -76,18 +74,7 @@ func TestCloseReturnsStopped(t *testing.T) {
 	for i := range 5 {
 		svc, cancel := cycleStart(t, yaml, config.Deps{DedupStore: ds}, topic, load)
 		want := load.done.Load() + 3
-		for j := range 4 {
-			p := "ok"
-			if j == 0 {
-				p = "poison"
-			}
-			m := message.NewMessage(watermill.NewUUID(), []byte(p))
-			m.Metadata.Set("customer", fmt.Sprintf("c%d-%d", i, j))
-			m.Metadata.Set("order_id", m.UUID)
-			if err := svc.Transport.Publisher.Publish(topic, m); err != nil {
-				t.Fatal(err)
-			}
-		}
+		cyclePublish(t, svc, topic, i, 4)
 		svcWait(t, "messages processed", func() bool { return load.done.Load() >= want })
 		if err := svc.Close(); err != nil {
 			t.Errorf("Close: %v", err)

@@ -44,6 +44,24 @@ func cycleStart(t *testing.T, yaml string, deps config.Deps, topic string, load 
 	return svc, cancel
 }
 
+// cyclePublish publishes n messages of cycle i to topic, the first a
+// poison one, each of a customer of its own.
+func cyclePublish(t *testing.T, svc *service.Service, topic string, i, n int) {
+	t.Helper()
+	for j := range n {
+		p := "ok"
+		if j == 0 {
+			p = "poison"
+		}
+		m := message.NewMessage(watermill.NewUUID(), []byte(p))
+		m.Metadata.Set("customer", fmt.Sprintf("c%d-%d", i, j))
+		m.Metadata.Set("order_id", m.UUID)
+		if err := svc.Transport.Publisher.Publish(topic, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestStartStopCycles starts and stops a service of the whole stack
 // LEVEE_CYCLES times (skipped when unset) per transport, each run processing
 // messages, and logs goroutines, fds and connections after each stop.
@@ -76,18 +94,7 @@ func TestStartStopCycles(t *testing.T) {
 			for i := range n {
 				svc, cancel := cycleStart(t, soakYAML(c.transport, c.store), deps, topic, load)
 				want := load.done.Load() + 5
-				for j := range 6 {
-					p := "ok"
-					if j == 0 {
-						p = "poison"
-					}
-					m := message.NewMessage(watermill.NewUUID(), []byte(p))
-					m.Metadata.Set("customer", fmt.Sprintf("c%d-%d", i, j))
-					m.Metadata.Set("order_id", m.UUID)
-					if err := svc.Transport.Publisher.Publish(topic, m); err != nil {
-						t.Fatal(err)
-					}
-				}
+				cyclePublish(t, svc, topic, i, 6)
 				svcWait(t, "messages processed", func() bool { return load.done.Load() >= want })
 				if err := svc.Close(); err != nil {
 					t.Logf("close: %v", err)

@@ -65,9 +65,17 @@ func TestFleetReplicasShareTheRate(t *testing.T) {
 	end := at[len(at)-1]
 	t.Logf("%d calls of %d messages, the last at %dms; %.1f/s from the first to the last", len(at), msgs, end,
 		float64(len(at))/(float64(end-at[0])/1000))
-	for _, w := range []int64{100, 1000, 5000} {
-		got := worstWindow(at, w, 0, end+1)
-		bound := int(rate*w/1000) + lease + 3*lease
+	checkWindows(t, at, end+1, rate, lease, 100, 1000, 5000)
+}
+
+// checkWindows checks the calls at (ms) before end against the fleet's
+// bound (docs/FLEET.md) over each window (ms): rate x window + burst (one
+// lease) + one lease per replica (3).
+func checkWindows(t *testing.T, at []int64, end int64, rate, lease int, windows ...int64) {
+	t.Helper()
+	for _, w := range windows {
+		got := worstWindow(at, w, 0, end)
+		bound := int(int64(rate)*w/1000) + lease + 3*lease
 		t.Logf("worst %dms window: %d calls, bound %d", w, got, bound)
 		if got > bound {
 			t.Errorf("the fleet admitted %d in %dms, want at most rate x window + burst + 3 leases = %d", got, w, bound)
@@ -131,14 +139,7 @@ func TestFleetReplicasRideARedisStall(t *testing.T) {
 	if gap > 1000 {
 		t.Errorf("the fleet handled nothing for %dms (until %dms), want calls to go on through the stall", gap, gapAt)
 	}
-	for _, w := range []int64{1000, 3000} {
-		got := worstWindow(at, w, 0, at[len(at)-1]+1)
-		bound := int(rate*w/1000) + lease + 3*lease
-		t.Logf("worst %dms window: %d calls, bound %d", w, got, bound)
-		if got > bound {
-			t.Errorf("the fleet admitted %d in %dms, want at most %d", got, w, bound)
-		}
-	}
+	checkWindows(t, at, at[len(at)-1]+1, rate, lease, 1000, 3000)
 }
 
 // TestFleetReplicasShareABreaker: three service.Run replicas of one

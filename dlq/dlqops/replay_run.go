@@ -110,7 +110,7 @@ func (u *run) dryRunLetters(ctx context.Context, f Filter) ([]Record, error) {
 		}
 		letters = append(letters, p.Letters...)
 		if p.Next == nil {
-			slices.Reverse(letters) // newest first
+			slices.Reverse(letters) // the pages are newest first; replay order is oldest first
 			return letters, nil
 		}
 		q.Before = p.Next

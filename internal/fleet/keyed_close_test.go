@@ -10,24 +10,6 @@ import (
 	"github.com/levee-dev/levee/internal/testkit"
 )
 
-// hungStore grants leases from a MemStore until hang is set; then every
-// call waits for its context (a stalled Redis: each call takes the store
-// timeout).
-type hungStore struct {
-	*fleet.MemStore
-	hang chan struct{}
-}
-
-func (s *hungStore) Lease(ctx context.Context, r fleet.LeaseRequest) (fleet.Lease, error) {
-	select {
-	case <-s.hang:
-		<-ctx.Done()
-		return fleet.Lease{}, ctx.Err()
-	default:
-	}
-	return s.MemStore.Lease(ctx, r)
-}
-
 // TestKeyedCloseOnAStalledStore: closing a per-key fleet limit whose keys
 // hold tokens while the store hangs takes one store timeout, not one per
 // key. Before, Close gave each key's tokens back one key after another,
@@ -35,7 +17,7 @@ func (s *hungStore) Lease(ctx context.Context, r fleet.LeaseRequest) (fleet.Leas
 // stalled.
 func TestKeyedCloseOnAStalledStore(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		s := &hungStore{MemStore: fleet.NewMemStore(), hang: make(chan struct{})}
+		s := fleet.NewMemStore()
 		const keys = 100
 		k := fleet.NewKeyed(fleet.PoolConfig{Store: s, Key: "k", Member: "a", Rate: 100}, keys)
 		for i := range keys {
@@ -44,7 +26,7 @@ func TestKeyedCloseOnAStalledStore(t *testing.T) {
 				t.Fatalf("key %d not admitted", i)
 			}
 		}
-		close(s.hang)
+		s.SetHang(true)
 		t0 := time.Now()
 		_ = k.Close()
 		if got, want := time.Since(t0), 2*fleet.DefaultStoreTimeout; got > want {

@@ -20,6 +20,7 @@ type MemStore struct {
 	forces   map[string]Force
 	calls    int
 	err      error
+	hang     bool
 }
 
 type memBreaker struct {
@@ -43,6 +44,28 @@ func (m *MemStore) SetErr(err error) {
 	m.mu.Lock()
 	m.err = err
 	m.mu.Unlock()
+}
+
+// SetHang makes every later call wait for its context to end and fail
+// with the context's error, as a store that stopped answering (a stalled
+// Redis: each call takes the caller's store timeout); false answers
+// again.
+func (m *MemStore) SetHang(on bool) {
+	m.mu.Lock()
+	m.hang = on
+	m.mu.Unlock()
+}
+
+// failLocked returns why a call fails: the context's error once it ends,
+// while the store hangs (mu released meanwhile), or the SetErr error.
+func (m *MemStore) failLocked(ctx context.Context) error {
+	if m.hang {
+		m.mu.Unlock()
+		<-ctx.Done()
+		m.mu.Lock()
+		return ctx.Err()
+	}
+	return m.err
 }
 
 // CallCount returns how many calls the store has answered or failed.
@@ -72,8 +95,8 @@ func (m *MemStore) Lease(ctx context.Context, r LeaseRequest) (Lease, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
-	if m.err != nil {
-		return Lease{}, m.err
+	if err := m.failLocked(ctx); err != nil {
+		return Lease{}, err
 	}
 	now := time.Now()
 	members := m.memberCountLocked(r.Key, r.Member, r.MemberTTL, now)
@@ -110,8 +133,8 @@ func (m *MemStore) SetForce(ctx context.Context, key string, f Force) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
-	if m.err != nil {
-		return m.err
+	if err := m.failLocked(ctx); err != nil {
+		return err
 	}
 	m.forces[key] = f
 	return nil
@@ -123,8 +146,8 @@ func (m *MemStore) Report(ctx context.Context, r Report) (View, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls++
-	if m.err != nil {
-		return View{}, m.err
+	if err := m.failLocked(ctx); err != nil {
+		return View{}, err
 	}
 	now := time.Now()
 	members := m.memberCountLocked("b:"+r.Key, r.Member, r.MemberTTL, now)

@@ -170,18 +170,12 @@ func TestPoolFailClosedWaits(t *testing.T) {
 	})
 }
 
-// slowStore answers only when ctx ends.
-type slowStore struct{}
-
-func (slowStore) Lease(ctx context.Context, _ fleet.LeaseRequest) (fleet.Lease, error) {
-	<-ctx.Done()
-	return fleet.Lease{}, ctx.Err()
-}
-
 // A store that hangs adds at most the store timeout to a message.
 func TestPoolSlowStoreBoundsLatency(t *testing.T) {
 	testkit.Synctest(t, func(t *testing.T) {
-		p, err := fleet.NewPool(fleet.PoolConfig{Store: slowStore{}, Key: "k", Member: "a", Rate: 100,
+		s := fleet.NewMemStore()
+		s.SetHang(true)
+		p, err := fleet.NewPool(fleet.PoolConfig{Store: s, Key: "k", Member: "a", Rate: 100,
 			StoreTimeout: 30 * time.Millisecond, OnError: fleet.FailOpen})
 		if err != nil {
 			t.Fatal(err)
