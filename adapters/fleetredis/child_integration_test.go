@@ -64,7 +64,11 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	store, err := fleetredis.Open(context.Background(), c.url, c.prefix, time.Second)
+	// Dial, not Open: as a service replica does (service.New), a child
+	// that starts while the store is down runs on its on_store_error mode.
+	// On a loaded machine a child can take longer to start than the
+	// outage tests' timeline gives it before they stop or kill the store.
+	store, err := fleetredis.Dial(c.url, c.prefix, time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
