@@ -47,7 +47,7 @@ func dedupSection() Section {
 				b.Deps.Logger.Info("levee/config: dedup lease is not above the max hold: a message held inside the dedup slot longer than the lease may run beside a duplicate",
 					watermill.LogFields{"handler": b.Handler, "lease": d.Lease().String(), "max_hold": b.Deps.MaxHold.String()})
 			}
-			return built{mw: d.Middleware, instance: d}, nil
+			return built{mw: d.Middleware, closer: d, instance: d}, nil
 		})
 }
 

@@ -20,14 +20,17 @@ import (
 // handled within the window is acked without running the handler, and a
 // message whose identity another delivery is handling is deferred, so the
 // handler never runs twice at once for one identity. Make one with New.
-// Safe for concurrent use; it owns no goroutine, so it has no Close.
+// Safe for concurrent use. Close it after the router that runs it: it
+// waits for the router to settle the messages whose handlers returned
+// messages to publish (see Middleware).
 type Dedup struct {
-	stats  stats
-	unsure unsure
-	cfg    config
-	local  bool // the store ignores contexts: no deadline to build
-	tx     bool // the store is a TxStore: put a Ticket in the context
-	ins    *instruments
+	stats   stats
+	unsure  unsure
+	waiters waiters
+	cfg     config
+	local   bool // the store ignores contexts: no deadline to build
+	tx      bool // the store is a TxStore: put a Ticket in the context
+	ins     *instruments
 }
 
 // New returns a Dedup. Every invalid option is reported in one error that
@@ -52,6 +55,7 @@ func New(opts ...Option) (*Dedup, error) {
 		return nil, fmt.Errorf("levee/dedup: metrics: %w", err)
 	}
 	d := &Dedup{cfg: cfg, ins: ins}
+	d.waiters.stop = make(chan struct{})
 	_, d.local = cfg.store.(*MemStore)
 	_, d.tx = cfg.store.(TxStore)
 	return d, nil
@@ -102,7 +106,12 @@ func (d *Dedup) Window() time.Duration { return d.cfg.window }
 //     deferral the claim is released so that the retry can claim it. A
 //     handler that Nacks the message itself and returns nil has not
 //     succeeded (the broker redelivers it): the claim is released, and
-//     the nil is returned as it came.
+//     the nil is returned as it came. A handler that returns messages
+//     (which Watermill's router publishes after the chain returned, and
+//     Nacks the message when that publish fails) has its identity marked
+//     done once the router acks the message, its claim released if the
+//     router Nacks it, so a failed publish is redelivered and run again
+//     rather than acked as a duplicate with its output lost.
 //
 // An identity other than the UUID is written as levee.KeyDedupID on a
 // message that is not acked (so its dead letter keeps it), never before
@@ -212,6 +221,10 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 		return out, false, herr
 	}
 	if t != nil && t.Settled() {
+		return out, true, nil
+	}
+	if len(out) > 0 {
+		d.finishWhenSettled(ctx, msg, key, token, attrs)
 		return out, true, nil
 	}
 	if err := d.finish(ctx, key, token, true); err != nil {

@@ -14,7 +14,10 @@
 //     of its own per delivery). A concurrent duplicate finds the claim
 //     and is deferred under the deferral contract (levee.Deferral wrapping
 //     ErrInProgress): not an attempt, never run in parallel.
-//   - After success the identity is marked done for the window.
+//   - After success the identity is marked done for the window; when
+//     the handler returned messages for the router to publish, once the
+//     router acks the message (a failed publish Nacks it: the claim is
+//     released and the redelivery runs). Close the Dedup after the router.
 //   - After a failure (or a deferral from inside) the claim is released,
 //     so the retry can run.
 //   - A duplicate of a done identity returns nil without calling the
