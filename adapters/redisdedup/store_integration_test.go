@@ -3,6 +3,7 @@
 package redisdedup_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -18,11 +19,18 @@ func TestConformance(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: brokertest.RedisAddr()})
 	t.Cleanup(func() { _ = client.Close() })
 	prefix := brokertest.Name("levee:dedup:test") + ":"
-	deduptest.Run(t, "k", func(t *testing.T) dedup.Store {
-		s, err := redisdedup.New(client, prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	// Hostile identities too: a NUL byte, invalid UTF-8, a byte 0x7f,
+	// Lua pattern characters, an identity at dedup.MaxKeyLen.
+	for name, keyPrefix := range map[string]string{"plain": "k", "nul": "nul\x00", "invalid utf-8": "bad\xff\xc3(",
+		"escape prefix": "\x7fhex:6b", "lua pattern": "%d+:(.-)$", "max len": strings.Repeat("x", dedup.MaxKeyLen-8)} {
+		t.Run(name, func(t *testing.T) {
+			deduptest.Run(t, keyPrefix, func(t *testing.T) dedup.Store {
+				s, err := redisdedup.New(client, prefix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
 }
