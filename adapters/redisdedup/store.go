@@ -22,7 +22,11 @@ var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/redisdedup: invalid co
 
 // claimScript claims KEYS[1] for token ARGV[1] and ARGV[2] ms. It returns
 // {status, remaining ms}: 1 claimed, 2 busy, 3 done, 4 claimed over an
-// expired claim.
+// expired claim. The key outlives the lease by a minute (by the lease when
+// longer), so a claim taken over that long after its lease ended (a
+// handler still running, a crash) is recognised and counted: with twice
+// the lease it was gone, and a duplicate run beside a handler that
+// outlived its lease by more than the lease went uncounted.
 var claimScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -35,7 +39,7 @@ if v then
   if untl > now then return {2, untl - now} end
   status = 4
 end
-redis.call('SET', KEYS[1], 'c:' .. ARGV[1] .. ':' .. string.format('%d', now + lease), 'PX', 2 * lease)
+redis.call('SET', KEYS[1], 'c:' .. ARGV[1] .. ':' .. string.format('%d', now + lease), 'PX', lease + math.max(lease, 60000))
 return {status, 0}
 `)
 

@@ -101,6 +101,14 @@ func timeScenarios() []scenario {
 			must(t, s.Release(ctx, key, 1)) // the old holder's late release
 			want(t, claim(t, s, key, 3), dedup.StatusBusy, false)
 		}},
+		{"a claim long past its lease is still taken over", func(t *testing.T, s dedup.Store, key string) {
+			// A holder that outlived its lease by more than one more
+			// lease (a hung handler, a crash): the claim that runs beside
+			// it, or after it, is still counted as a takeover.
+			claim(t, s, key, 1)
+			time.Sleep(3*Lease + Slack)
+			want(t, claim(t, s, key, 2), dedup.StatusClaimed, true)
+		}},
 		{"done mark expires after the window", func(t *testing.T, s dedup.Store, key string) {
 			must(t, s.Done(ctx, key, 1, Window)) // without a claim: still recorded
 			want(t, claim(t, s, key, 2), dedup.StatusDone, false)
