@@ -75,6 +75,12 @@ const (
 	KeyOriginalTracestate = "levee_original_tracestate"
 )
 
+// KeyOriginalUUID is the UUID of the first message of a dead letter's
+// lineage: the failed message's UUID, or the value it already carried (a
+// replay). The dlq writes it on a dead letter and the replayer on a
+// replayed message (dlq.KeyOriginalUUID is the same key).
+const KeyOriginalUUID = "levee_original_uuid"
+
 // KeyDedupID is a message's identity for deduplication (package dedup): the
 // dedup middleware writes it on a message that fails or is deferred when
 // the identity is not the message UUID (a metadata key, a JSON pointer),
@@ -88,5 +94,8 @@ const (
 // the configured key function. A producer may set it: with the default
 // key that gives it no more power than choosing the message UUID; with a
 // metadata key or a JSON pointer it decides the identity whatever the key
-// says.
+// says, except that a value equal to the message's KeyOriginalUUID (the
+// replayer's fallback for a letter that has none, which a letter
+// dead-lettered before the dedup layer ran lacks too: a validation
+// failure) yields to a key function that reads another identity.
 const KeyDedupID = "levee_dedup_id"

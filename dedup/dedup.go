@@ -139,6 +139,11 @@ func (d *Dedup) Middleware(next message.HandlerFunc) message.HandlerFunc {
 		// failure, a deferral, a panic) carries it again, so its dead
 		// letter, and the letter's replay, keep the identity.
 		keep := fromFn && id != msg.UUID
+		if fromFn && msg.Metadata[levee.KeyDedupID] != "" {
+			// A replay's fallback identity that the key overrode (see
+			// identity): not the handler's to forward either.
+			delete(msg.Metadata, levee.KeyDedupID)
+		}
 		if !fromFn && d.redundant(msg, id) {
 			delete(msg.Metadata, levee.KeyDedupID)
 			keep = true

@@ -26,7 +26,10 @@
 //     lease ends; then one takes the claim over (counted as a lease expiry).
 //
 // Identity: the message UUID by default, or a KeyFunc (MetadataKey,
-// JSONPointer). levee.KeyDedupID wins when set: the middleware writes it
+// JSONPointer). levee.KeyDedupID wins when set (but a replay's fallback,
+// its levee.KeyOriginalUUID, yields to a key function that reads another
+// identity, so a keyed consumer dedups a letter dead-lettered before this
+// layer by its key): the middleware writes it
 // on a message that fails (or is deferred), so a dead letter, and its
 // replay, keep the identity (`levee dlq replay --new-identity` gives a
 // fresh one). The handler never sees a KeyDedupID its key function gives

@@ -145,12 +145,30 @@ func StoreKey(namespace, identity string) string {
 // replay keeps its letter's identity that way), else fn's. It reports
 // whether the value came from fn (and should be written to the metadata
 // when it is not the UUID).
+//
+// A KeyDedupID equal to the message's levee.KeyOriginalUUID is the
+// replayer's fallback for a letter without one: the identity when it was
+// the UUID, but also what a letter dead-lettered before the dedup layer
+// ran gets (the dlq's validation: no identity was ever written). When fn
+// reads an identity other than the message's own UUID, fn keyed the
+// consumer, so its identity wins: taking the UUID instead made the replay
+// of such a letter run again for an identity (an order) that had since
+// succeeded. fn's own UUID is no identity of a replay (it is new).
 func identity(msg *message.Message, fn KeyFunc) (key string, fromFn bool, err error) {
-	if v := msg.Metadata[levee.KeyDedupID]; v != "" {
+	v := msg.Metadata[levee.KeyDedupID]
+	if v != "" && v == msg.Metadata[levee.KeyOriginalUUID] {
+		if k, kerr := fn(msg); kerr == nil && k != "" && k != msg.UUID {
+			v, key, fromFn = "", k, true
+		}
+	}
+	switch {
+	case fromFn:
+	case v != "":
 		key = v
-	} else if key, err = fn(msg); err != nil {
-		return "", false, err
-	} else {
+	default:
+		if key, err = fn(msg); err != nil {
+			return "", false, err
+		}
 		fromFn = true
 	}
 	switch {

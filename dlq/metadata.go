@@ -60,7 +60,8 @@ const (
 	KeyLastFailureAt = "levee_last_failure_at"
 	// KeyOriginalUUID is the UUID of the first message of the lineage: the
 	// failed message's UUID, or the value it already carried (a replay).
-	KeyOriginalUUID = "levee_original_uuid"
+	// It is levee.KeyOriginalUUID.
+	KeyOriginalUUID = levee.KeyOriginalUUID
 	// KeyDLQTopic is the topic the dead letter was published to.
 	KeyDLQTopic = "levee_dlq_topic"
 	// KeyValidationErrors is a JSON array of the failing schema paths
