@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/levee-dev/levee/adapters/redisdedup"
 	"github.com/levee-dev/levee/adapters/service"
@@ -44,18 +45,26 @@ func (p *failingOutput) Publish(topic string, msgs ...*message.Message) error {
 
 func (p *failingOutput) Close() error { return nil }
 
-// TestDedupProducedMessagesOverBrokers: a service whose handler (added to
-// the service's router with an output topic) returns a message to
-// publish, behind dlq and dedup on the Redis store. The first publish of
+// TestDedupProducedMessagesOverBrokers: over every broker, a service
+// whose handler (added to the service's router with an output topic)
+// returns a message to publish, behind dlq and dedup on the Redis store. The first publish of
 // each output fails, so the router Nacks the message and the broker
 // redelivers it. Every output must arrive: the dedup layer marked the
 // identity done before the router's publish, so the redelivery was acked
 // as a duplicate without running and the output was lost.
 func TestDedupProducedMessagesOverBrokers(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kaddr := cluster.ListenAddrs()[0]
 	for _, tc := range []struct{ name, transport, url string }{
 		{"amqp", fmt.Sprintf("{kind: amqp, concurrency: 4, amqp: {url: %q}}", brokertest.AMQPURL()), brokertest.AMQPURL()},
 		{"nats", fmt.Sprintf("{kind: nats, concurrency: 4, nats: {url: %q}}", brokertest.NATSURL()), brokertest.NATSURL()},
 		{"redis", fmt.Sprintf("{kind: redis, concurrency: 4, redis: {addr: %q}}", brokertest.RedisAddr()), brokertest.RedisURL()},
+		{"postgres", fmt.Sprintf("{kind: postgres, concurrency: 4, postgres: {url: %q, poll_interval: 20ms}}", brokertest.PostgresURL()), brokertest.PostgresURL()},
+		{"kafka", fmt.Sprintf("{kind: kafka, concurrency: 4, kafka: {brokers: [%q]}}", kaddr), brokertest.RedisURL()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			brokertest.SkipIfDown(t, tc.url)
