@@ -288,6 +288,8 @@ func TestIdentity(t *testing.T) {
 		{"metadata: same key, new uuids", byMeta, []*message.Message{
 			withMeta("a", "", "order_id", "o1"), withMeta("b", "", "order_id", "o1")}, 1, nil},
 		{"metadata missing", byMeta, []*message.Message{msg("a", "")}, 0, dedup.ErrNoKey},
+		{"metadata empty", byMeta, []*message.Message{withMeta("a", "", "order_id", "")}, 0, dedup.ErrNoKey},
+		{"uuid: none", dedup.UUIDKey, []*message.Message{msg("", "")}, 0, dedup.ErrNoKey},
 		{"json pointer: same id", byPtr, []*message.Message{
 			msg("a", `{"order":{"id":"o1"}}`), msg("b", `{"order":{"id":"o1"},"x":1}`)}, 1, nil},
 		{"json pointer: number", byPtr, []*message.Message{msg("a", `{"order":{"id":12}}`), msg("b", `{"order":{"id":12}}`)}, 1, nil},
