@@ -3,6 +3,7 @@ package dedup
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -13,7 +14,8 @@ const DefaultMaxKeys = 100_000
 // MemStore is the Store of one process: a map bounded to max identities.
 // When full it forgets the oldest identity it recorded (its done mark, or
 // its claim if that delivery is still running: keep max above the number
-// of messages in flight), and it drops expired entries as it goes. It
+// of messages in flight), and it drops expired entries as it goes. A
+// released claim is no identity and takes no room. It
 // survives no restart: after one, a redelivered message runs again, so use
 // it where duplicates come from the broker while the process lives, or for
 // tests. Safe for concurrent use; a call never blocks on anything but its
@@ -122,7 +124,7 @@ sweep:
 		old := s.ring[s.head]
 		switch {
 		case old.gone: // released: a stale slot
-		case old.until <= now || s.n == s.max: // expired, or the oldest of a full ring
+		case old.until <= now || len(s.items) >= s.max: // expired, or the oldest of a full store
 			delete(s.items, old.key)
 		default:
 			break sweep
@@ -131,8 +133,20 @@ sweep:
 		s.head = (s.head + 1) % len(s.ring)
 		s.n--
 	}
-	if s.n == len(s.ring) { // below max, or the sweep would have made room
-		s.grow()
+	if s.n == len(s.ring) {
+		// Released claims' slots count here but are no identities:
+		// grow up to twice max, then drop them. With the ring at twice
+		// max and fewer than max identities, over half its slots are
+		// stale, so a compaction is rare (amortised O(1) an insert).
+		// Counted against max, they made the store forget done marks
+		// while it held far fewer than max identities: a breaker open
+		// for a minute (each deferral a claim and a release) flushed
+		// every done mark (TestMemStoreReleasesTakeNoRoom).
+		if len(s.ring) < s.ringMax() {
+			s.grow()
+		} else {
+			s.compact()
+		}
 	}
 	s.ring[(s.head+s.n)%len(s.ring)] = e
 	s.n++
@@ -142,12 +156,36 @@ sweep:
 // initialRing is the ring's first size (or max, when smaller).
 const initialRing = 1024
 
-// grow doubles the ring, up to max, keeping the order with the oldest at
-// index 0. Called with mu held.
+// grow doubles the ring, up to twice max, keeping the order with the
+// oldest at index 0. Called with mu held.
 func (s *MemStore) grow() {
-	ring := make([]*memEntry, min(2*len(s.ring), s.max))
+	ring := make([]*memEntry, min(2*len(s.ring), s.ringMax()))
 	for i := range s.n {
 		ring[i] = s.ring[(s.head+i)%len(s.ring)]
 	}
 	s.ring, s.head = ring, 0
+}
+
+// compact drops the released entries' stale slots from the ring, keeping
+// the order with the oldest at index 0. Called with mu held.
+func (s *MemStore) compact() {
+	ring := make([]*memEntry, len(s.ring))
+	n := 0
+	for i := range s.n {
+		if e := s.ring[(s.head+i)%len(s.ring)]; !e.gone {
+			ring[n] = e
+			n++
+		}
+	}
+	s.ring, s.head, s.n = ring, 0, n
+}
+
+// ringMax is the most slots the ring grows to: twice max (max itself
+// when twice would overflow), so released claims' stale slots never take
+// an identity's room.
+func (s *MemStore) ringMax() int {
+	if s.max > math.MaxInt/2 {
+		return s.max
+	}
+	return 2 * s.max
 }
