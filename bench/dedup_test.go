@@ -114,3 +114,55 @@ func BenchmarkDedup(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDedupProduces: a new message whose handler returns a message
+// for the router to publish, then acked as the router acks it after the
+// publish. Levee marks such an identity done only once the message is
+// acked (a failed publish Nacks it and the redelivery must run again),
+// which costs a goroutine waiting for the ack; Watermill's Deduplicator
+// marks the key when it first sees the message, before the handler runs.
+func BenchmarkDedupProduces(b *testing.B) {
+	out := []*message.Message{message.NewMessage("out", nil)}
+	produce := func(*message.Message) ([]*message.Message, error) { return out, nil }
+	cases := []struct {
+		name string
+		mk   func(b *testing.B) message.HandlerFunc
+	}{
+		{"bare", func(*testing.B) message.HandlerFunc { return produce }},
+		{"levee_memory", func(b *testing.B) message.HandlerFunc {
+			store, err := dedup.NewMemStore(dedupKeys)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := dedup.New(dedup.WithStore(store))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = d.Close() })
+			return d.Middleware(produce)
+		}},
+		{"watermill_deduplicator_uuid", func(b *testing.B) message.HandlerFunc {
+			repo, err := wmw.NewMapExpiringKeyRepository(dedup.DefaultWindow)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return (&wmw.Deduplicator{KeyFactory: func(m *message.Message) (string, error) { return m.UUID, nil }, Repository: repo}).Middleware(produce)
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			h := c.mk(b)
+			msgs := dedupMessages(dedupKeys)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				m := msgs[i%dedupKeys]
+				if got, err := h(m); err != nil || len(got) != 1 {
+					b.Fatalf("%d messages, %v", len(got), err)
+				}
+				m.Ack()
+				i++
+			}
+		})
+	}
+}
