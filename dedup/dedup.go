@@ -183,6 +183,12 @@ func (d *Dedup) handle(msg *message.Message, next message.HandlerFunc, id string
 	token := rand.Uint64()
 	key := StoreKey(d.cfg.namespace, id)
 	c, err := d.claimAfterUnsure(ctx, key, token)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The delivery was called off (a shutdown), not failed by the
+		// store: handed back with the context's error, as the other
+		// layers do, and no store error counted.
+		return nil, false, fmt.Errorf("levee/dedup: claim %q: %w", key, ctx.Err())
+	}
 	if err != nil {
 		d.count(ctx, attrs, msg, cStoreErrors)
 		if levee.ClassOf(err) == levee.ClassValidation {
