@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,20 +14,16 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/adapters/internal/kafkatest"
 	"github.com/levee-dev/levee/adapters/redisdedup"
 	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
-	"github.com/levee-dev/levee/tracing"
 )
 
 // toYAML is the stack of TestTelemetryOfAServiceUnderStoreOutages: every
@@ -56,38 +51,6 @@ schedulers:
   shared: {slots: 4}
 `
 
-// toResults counts the results of the deliveries as the router saw them
-// (a router middleware inside the transport's, outside the stack).
-type toResults struct {
-	mu                                   sync.Mutex
-	ok, deferred, canceled, failed, call int
-	effects                              map[string]int // order_id -> successful handler calls
-}
-
-func (r *toResults) track(h message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
-		out, err := h(msg)
-		if message.HandlerNameFromCtx(msg.Context()) != "pay" {
-			return out, err // the dead-letter monitor
-		}
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		switch {
-		case err == nil:
-			r.ok++
-		case levee.IsDeferral(err):
-			r.deferred++
-		case errors.Is(err, context.Canceled):
-			r.canceled++
-		default:
-			r.failed++
-		}
-		return out, err
-	}
-}
-
-func (r *toResults) get(f func(r *toResults) int) int { r.mu.Lock(); defer r.mu.Unlock(); return f(r) }
-
 // TestTelemetryOfAServiceUnderStoreOutages runs a service built from a
 // levee.yaml with every per-message concern (tracing, metrics, recover,
 // timeout, dlq, dedup on Redis, a fleet rate limit on Redis, a breaker
@@ -101,27 +64,7 @@ func (r *toResults) get(f func(r *toResults) int) int { r.mu.Lock(); defer r.mu.
 // back to 0, one consumer span per delivery with the same outcome.
 func TestTelemetryOfAServiceUnderStoreOutages(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kafkaGroup := brokertest.Name("to")
-	cases := []struct {
-		name, transport string
-		settled         func(t *testing.T)
-	}{
-		{"amqp", fmt.Sprintf("{kind: amqp, concurrency: 8, amqp: {url: %q}}", brokertest.AMQPURL()), nil},
-		{"nats", fmt.Sprintf("{kind: nats, concurrency: 8, ack_deadline: 30s, consumer_group: %s, nats: {url: %q}}",
-			brokertest.Name("to"), brokertest.NATSURL()), nil},
-		{"redis", fmt.Sprintf("{kind: redis, concurrency: 8, ack_deadline: 30s, consumer_group: %s, redis: {addr: %q}}",
-			brokertest.Name("to"), brokertest.RedisAddr()), nil},
-		{"postgres", fmt.Sprintf("{kind: postgres, concurrency: 8, ack_deadline: 30s, postgres: {url: %q, max_conns: 16}}",
-			brokertest.PostgresURL()), nil},
-		{"kafka", fmt.Sprintf("{kind: kafka, concurrency: 8, consumer_group: %s, kafka: {brokers: [%q]}}",
-			kafkaGroup, cluster.ListenAddrs()[0]),
-			func(t *testing.T) { kafkatest.WaitStable(t, cluster.ListenAddrs(), kafkaGroup, 2, 30*time.Second) }},
-	}
+	cases := toCases(t, 2)
 	var wg sync.WaitGroup
 	for _, c := range cases {
 		wg.Go(func() { t.Run(c.name, func(t *testing.T) { toRun(t, c.transport, c.settled) }) })
@@ -159,7 +102,7 @@ func toRun(t *testing.T, transport string, settled func(t *testing.T)) {
 		_ = svc.Close()
 	}()
 	svc.WatchDeadLetters = true
-	res := &toResults{effects: map[string]int{}}
+	res := &toResults{handler: "pay", effects: map[string]int{}}
 	svc.Router.AddMiddleware(res.track)
 	var outageEnd atomic.Int64
 	svc.Handle("pay", topic, func(msg *message.Message) error {
@@ -286,28 +229,16 @@ func toSettle(t *testing.T, svc *service.Service, res *toResults, n int) {
 	}
 }
 
-// toSum adds up the points of smPoints whose key starts with prefix.
-func toSum(pts map[string]int64, prefix string) int64 {
-	var n int64
-	for k, v := range pts {
-		if k == prefix || strings.HasPrefix(k, prefix+" ") {
-			n += v
-		}
-	}
-	return n
-}
-
 // toCheck compares the metrics and spans with what the router saw and
 // what the dead-letter store holds.
 func toCheck(t *testing.T, svc *service.Service, reader *sdkmetric.ManualReader, sr *tracetest.SpanRecorder, res *toResults, rerun int) {
 	t.Helper()
 	pts := smPoints(t, reader)
-	res.mu.Lock()
-	defer res.mu.Unlock()
 	letters, err := svc.Store.List(context.Background(), dlqops.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	res.mu.Lock()
 	twice := 0
 	for _, n := range res.effects {
 		if n > 1 {
@@ -317,26 +248,8 @@ func toCheck(t *testing.T, svc *service.Service, reader *sdkmetric.ManualReader,
 	t.Logf("router: %d ok, %d deferred, %d canceled, %d failed; %d handler calls; %d letters; %d orders with their effect more than once",
 		res.ok, res.deferred, res.canceled, res.failed, res.call, len(letters), twice)
 	t.Logf("metrics: %v", pts)
-	dead := toSum(pts, "levee.handler.messages dead_lettered")
-	for name, want := range map[string]int64{
-		"acked + dead_lettered": int64(res.ok), "deferred": int64(res.deferred),
-		"canceled": int64(res.canceled), "nacked": int64(res.failed),
-	} {
-		var got, hist int64
-		if name == "acked + dead_lettered" {
-			got = toSum(pts, "levee.handler.messages acked") + dead
-			hist = toSum(pts, "levee.handler.duration acked") + toSum(pts, "levee.handler.duration dead_lettered")
-		} else {
-			got = toSum(pts, "levee.handler.messages "+name)
-			hist = toSum(pts, "levee.handler.duration "+name)
-		}
-		if got != want {
-			t.Errorf("levee.handler.messages %s: %d, the router saw %d", name, got, want)
-		}
-		if hist != got {
-			t.Errorf("levee.handler.duration %s: %d samples, levee.handler.messages %d", name, hist, got)
-		}
-	}
+	res.mu.Unlock()
+	toCheckOutcomes(t, pts, sr, res)
 	exact := map[string]int64{
 		"levee.handler.messages dead_lettered permanent": int64(toMessages["poison"]),
 		"levee.handler.messages dead_lettered panic":     int64(toMessages["panic"]),
@@ -357,22 +270,6 @@ func toCheck(t *testing.T, svc *service.Service, reader *sdkmetric.ManualReader,
 	for _, k := range []string{"levee.dedup.store.errors", "levee.fleet.fallbacks", "levee.breaker.transitions open"} {
 		if toSum(pts, k) == 0 {
 			t.Errorf("%s: 0, want the outage counted", k)
-		}
-	}
-	spans := map[string]int64{}
-	for _, s := range sr.Ended() {
-		if s.SpanKind().String() != "consumer" || !strings.HasPrefix(s.Name(), "process ") {
-			continue
-		}
-		for _, kv := range s.Attributes() {
-			if kv.Key == tracing.AttrOutcome {
-				spans[kv.Value.AsString()]++
-			}
-		}
-	}
-	for _, o := range []string{"acked", "nacked", "deferred", "canceled", "dead_lettered"} {
-		if got := toSum(pts, "levee.handler.messages "+o); spans[o] != got {
-			t.Errorf("consumer spans with levee.outcome=%s: %d, levee.handler.messages: %d", o, spans[o], got)
 		}
 	}
 }

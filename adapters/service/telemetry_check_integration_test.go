@@ -1,0 +1,143 @@
+//go:build integration
+
+package service_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/adapters/internal/kafkatest"
+	"github.com/levee-dev/levee/internal/brokertest"
+	"github.com/levee-dev/levee/tracing"
+)
+
+// toResults counts the results of the deliveries as the router saw them
+// (a router middleware inside the transport's, outside the stack).
+type toResults struct {
+	handler                              string // the handler counted
+	mu                                   sync.Mutex
+	ok, deferred, canceled, failed, call int
+	effects                              map[string]int // order_id -> successful handler calls
+}
+
+func (r *toResults) track(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if message.HandlerNameFromCtx(msg.Context()) != r.handler {
+			return out, err // the dead-letter monitor
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		switch {
+		case err == nil:
+			r.ok++
+		case levee.IsDeferral(err):
+			r.deferred++
+		case errors.Is(err, context.Canceled):
+			r.canceled++
+		default:
+			r.failed++
+		}
+		return out, err
+	}
+}
+
+func (r *toResults) get(f func(r *toResults) int) int { r.mu.Lock(); defer r.mu.Unlock(); return f(r) }
+
+// toCase is a transport section of a levee.yaml and how to wait until it
+// hands over steadily.
+type toCase struct {
+	name, transport string
+	settled         func(t *testing.T)
+}
+
+// toCases are the durable transports, Kafka on an in-process broker
+// whose group settles with members members.
+func toCases(t *testing.T, members int) []toCase {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	kafkaGroup := brokertest.Name("to")
+	return []toCase{
+		{"amqp", fmt.Sprintf("{kind: amqp, concurrency: 8, amqp: {url: %q}}", brokertest.AMQPURL()), nil},
+		{"nats", fmt.Sprintf("{kind: nats, concurrency: 8, ack_deadline: 30s, consumer_group: %s, nats: {url: %q}}",
+			brokertest.Name("to"), brokertest.NATSURL()), nil},
+		{"redis", fmt.Sprintf("{kind: redis, concurrency: 8, ack_deadline: 30s, consumer_group: %s, redis: {addr: %q}}",
+			brokertest.Name("to"), brokertest.RedisAddr()), nil},
+		{"postgres", fmt.Sprintf("{kind: postgres, concurrency: 8, ack_deadline: 30s, postgres: {url: %q, max_conns: 16}}",
+			brokertest.PostgresURL()), nil},
+		{"kafka", fmt.Sprintf("{kind: kafka, concurrency: 8, consumer_group: %s, kafka: {brokers: [%q]}}",
+			kafkaGroup, cluster.ListenAddrs()[0]),
+			func(t *testing.T) {
+				kafkatest.WaitStable(t, cluster.ListenAddrs(), kafkaGroup, members, 30*time.Second)
+			}},
+	}
+}
+
+// toSum adds up the points of smPoints whose key starts with prefix.
+func toSum(pts map[string]int64, prefix string) int64 {
+	var n int64
+	for k, v := range pts {
+		if k == prefix || strings.HasPrefix(k, prefix+" ") {
+			n += v
+		}
+	}
+	return n
+}
+
+// toCheckOutcomes compares levee.handler.messages and the samples of
+// levee.handler.duration, by outcome, with the results the router saw,
+// and the consumer spans' outcomes with levee.handler.messages.
+func toCheckOutcomes(t *testing.T, pts map[string]int64, sr *tracetest.SpanRecorder, res *toResults) {
+	t.Helper()
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	dead := toSum(pts, "levee.handler.messages dead_lettered")
+	for name, want := range map[string]int64{
+		"acked + dead_lettered": int64(res.ok), "deferred": int64(res.deferred),
+		"canceled": int64(res.canceled), "nacked": int64(res.failed),
+	} {
+		var got, hist int64
+		if name == "acked + dead_lettered" {
+			got = toSum(pts, "levee.handler.messages acked") + dead
+			hist = toSum(pts, "levee.handler.duration acked") + toSum(pts, "levee.handler.duration dead_lettered")
+		} else {
+			got = toSum(pts, "levee.handler.messages "+name)
+			hist = toSum(pts, "levee.handler.duration "+name)
+		}
+		if got != want {
+			t.Errorf("levee.handler.messages %s: %d, the router saw %d", name, got, want)
+		}
+		if hist != got {
+			t.Errorf("levee.handler.duration %s: %d samples, levee.handler.messages %d", name, hist, got)
+		}
+	}
+	spans := map[string]int64{}
+	for _, s := range sr.Ended() {
+		if s.SpanKind().String() != "consumer" || !strings.HasPrefix(s.Name(), "process ") {
+			continue
+		}
+		for _, kv := range s.Attributes() {
+			if kv.Key == tracing.AttrOutcome {
+				spans[kv.Value.AsString()]++
+			}
+		}
+	}
+	for _, o := range []string{"acked", "nacked", "deferred", "canceled", "dead_lettered"} {
+		if got := toSum(pts, "levee.handler.messages "+o); spans[o] != got {
+			t.Errorf("consumer spans with levee.outcome=%s: %d, levee.handler.messages: %d", o, spans[o], got)
+		}
+	}
+}
