@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/levee-dev/levee"
@@ -130,8 +131,14 @@ func toCheckOutcomes(t *testing.T, pts map[string]int64, sr *tracetest.SpanRecor
 			continue
 		}
 		for _, kv := range s.Attributes() {
-			if kv.Key == tracing.AttrOutcome {
-				spans[kv.Value.AsString()]++
+			if kv.Key != tracing.AttrOutcome {
+				continue
+			}
+			o := kv.Value.AsString()
+			spans[o]++
+			// Backpressure and hand-backs are no failures.
+			if failed := s.Status().Code == codes.Error; failed != (o == tracing.OutcomeNacked) && o != tracing.OutcomeDeadLettered {
+				t.Errorf("consumer span with levee.outcome=%s has status %v", o, s.Status())
 			}
 		}
 	}
