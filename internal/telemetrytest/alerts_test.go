@@ -134,7 +134,7 @@ func TestAlertRulesQueryEmittedSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	series := regexp.MustCompile(`levee_[a-z_]+`)
-	expr := regexp.MustCompile(`(?ms)^\s+expr: (\|\n(?:\s{10,}.*\n)+|.*$)`)
+	expr := regexp.MustCompile(`(?m)^\s+expr: (\|\n(?:[ \t]{10,}.*\n)+|.*$)`)
 	checked := 0
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -245,4 +245,81 @@ func TestReplayHeldAlertNamesEveryReason(t *testing.T) {
 			t.Errorf("docs/OPERATIONS.md#leveedlqreplayheld does not name %q", words)
 		}
 	}
+}
+
+// TestAlertRulesUseExportedLabels: every label an alert rule in
+// docs/alerts groups, joins or matches on (by, on, ignoring, a matcher,
+// label_replace's source) is an attribute of a series the rule queries
+// (docs/TELEMETRY.md's instrument tables, checked against what the
+// packages record by checkAttrsDocumented), or one Prometheus adds at the
+// scrape (instance, job), or one the rule makes with label_replace; a
+// matcher's value is one the attribute takes where the table lists them.
+// A rule grouping by a label nothing exports fires with the label empty,
+// and one matching on it never fires.
+func TestAlertRulesUseExportedLabels(t *testing.T) {
+	attrs := documentedAttrs(t)
+	inv := &inventory{got: map[string]instrument{}}
+	buildEverything(t, inv)
+	instr := map[string]string{} // Prometheus series -> instrument
+	for n, in := range inv.got {
+		p := promName(n, in)
+		for _, s := range []string{"", "_bucket", "_sum", "_count"} {
+			instr[p+s] = n
+		}
+	}
+	files, err := filepath.Glob("../../docs/alerts/*.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprRe := regexp.MustCompile(`(?m)^\s+expr: (\|\n(?:[ \t]{10,}.*\n)+|.*$)`)
+	grouping := regexp.MustCompile(`\b(?:by|on|ignoring)\s*\(([^)]*)\)`)
+	matcher := regexp.MustCompile(`([a-zA-Z_]+)\s*(?:=~|!~|!=|=)\s*"([^"]*)"`)
+	relabel := regexp.MustCompile(`label_replace\([^,]+,\s*"([a-z_]+)",\s*"[^"]*",\s*"([a-z_]+)"`)
+	checked, exprs := 0, 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range exprRe.FindAllString(string(raw), -1) {
+			exprs++
+			allowed := map[string]map[string]bool{"instance": nil, "job": nil}
+			for _, s := range regexp.MustCompile(`levee_[a-z_]+`).FindAllString(e, -1) {
+				for k, vals := range attrs[instr[s]] {
+					allowed[k] = vals
+				}
+			}
+			var used []string
+			for _, m := range relabel.FindAllStringSubmatch(e, -1) {
+				used = append(used, m[2])
+				allowed[m[1]] = nil
+			}
+			for _, m := range grouping.FindAllStringSubmatch(e, -1) {
+				for _, l := range strings.Split(m[1], ",") {
+					used = append(used, strings.TrimSpace(l))
+				}
+			}
+			for _, m := range matcher.FindAllStringSubmatch(e, -1) {
+				if m[1] == "label_replace" {
+					continue
+				}
+				used = append(used, m[1])
+				if vals, ok := allowed[m[1]]; ok && vals != nil && !vals[m[2]] {
+					t.Errorf("%s: %s matches %s=%q, which it never takes (docs/TELEMETRY.md: %v)",
+						filepath.Base(f), strings.TrimSpace(e), m[1], m[2], keysOf(vals))
+				}
+			}
+			for _, l := range used {
+				checked++
+				if _, ok := allowed[l]; !ok {
+					t.Errorf("%s: %s uses label %q, which none of its series has (they have %v)",
+						filepath.Base(f), strings.TrimSpace(e), l, keysOf(allowed))
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d labels", checked)
+	}
+	t.Logf("checked %d labels in %d expressions", checked, exprs)
 }
