@@ -14,6 +14,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/levee-dev/levee"
@@ -147,4 +149,33 @@ func toCheckOutcomes(t *testing.T, pts map[string]int64, sr *tracetest.SpanRecor
 			t.Errorf("consumer spans with levee.outcome=%s: %d, levee.handler.messages: %d", o, spans[o], got)
 		}
 	}
+}
+
+// toGauge returns the sum of the points of gauge name.
+func toGauge(t *testing.T, r *sdkmetric.ManualReader, name string) (float64, bool) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	found := false
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					v, found = v+float64(p.Value), true
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					v, found = v+p.Value, true
+				}
+			}
+		}
+	}
+	return v, found
 }

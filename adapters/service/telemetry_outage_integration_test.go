@@ -276,6 +276,12 @@ func toCheck(t *testing.T, svc *service.Service, reader *sdkmetric.ManualReader,
 			t.Errorf("%s: got %d, want %d", k, got, w)
 		}
 	}
+	// The outage is over: the breaker closed and its drain ended.
+	for name, want := range map[string]float64{"levee.breaker.state": 0, "levee.breaker.drain.progress": 1, "levee.breaker.drain.rate": 0} {
+		if got, ok := toGauge(t, reader, name); !ok || got != want {
+			t.Errorf("%s at the end: %v (reported: %v), want %v", name, got, ok, want)
+		}
+	}
 	// Every Nack of this stack is the dlq's: a deferral from further in
 	// (or an early redelivery waiting for its retry), or a retry deferred
 	// past max hold after a failed attempt (nacked); nothing else fails

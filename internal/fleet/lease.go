@@ -94,6 +94,13 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	target = min(target, maxL)
 	idle := !st.lastFetch.IsZero() && waiting == 0 && now.Sub(st.lastSpend) >= p.cfg.Period && !p.degraded.Load()
 	need := target - held
+	if p.degraded.Load() {
+		// Only a lease ends an outage: while the store is failing, ask
+		// once per period even with enough tokens held, or a replica
+		// that idles holding them stays degraded (levee.fleet.degraded,
+		// LeveeFleetStoreDown) after the store came back.
+		need = max(need, 1)
+	}
 	if need <= 0 || idle {
 		return p.expire(st, now, held, target, idle)
 	}
