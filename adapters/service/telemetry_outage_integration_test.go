@@ -75,37 +75,53 @@ func TestTelemetryOfAServiceUnderStoreOutages(t *testing.T) {
 // toMessages are what toRun publishes: kind -> count.
 var toMessages = map[string]int{"ok": 60, "poison": 3, "panic": 2, "slow": 2, "dup": 5}
 
-func toRun(t *testing.T, transport string, settled func(t *testing.T)) {
+// toEnv is a service of toYAML with its telemetry, its stores' proxies
+// and what the router saw.
+type toEnv struct {
+	svc                    *service.Service
+	reader                 *sdkmetric.ManualReader
+	sr                     *tracetest.SpanRecorder
+	res                    *toResults
+	fleetProxy, dedupProxy *brokertest.StallProxy
+	outageEnd              atomic.Int64
+	topic                  string
+	ran                    chan error
+	cancel                 context.CancelFunc
+}
+
+// toStart builds and runs a service of toYAML over transport; the
+// test's cleanups stop it.
+func toStart(t *testing.T, transport string, settled func(t *testing.T)) *toEnv {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer func() { _ = mp.Shutdown(context.Background()) }()
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
-	fleetProxy := brokertest.NewStallProxy(t, brokertest.RedisAddr())
-	dedupProxy := brokertest.NewStallProxy(t, brokertest.RedisAddr())
-	rc := redis.NewClient(&redis.Options{Addr: dedupProxy.Addr(), MaxRetries: -1})
-	defer func() { _ = rc.Close() }()
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	e := &toEnv{reader: reader, sr: sr, res: &toResults{handler: "pay", effects: map[string]int{}},
+		fleetProxy: brokertest.NewStallProxy(t, brokertest.RedisAddr()), dedupProxy: brokertest.NewStallProxy(t, brokertest.RedisAddr()),
+		topic: brokertest.Name("svc_tel_outage"), ran: make(chan error, 1)}
+	rc := redis.NewClient(&redis.Options{Addr: e.dedupProxy.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = rc.Close() })
 	ds, err := redisdedup.New(rc, brokertest.Name("to_dedup")+":")
 	if err != nil {
 		t.Fatal(err)
 	}
-	topic := brokertest.Name("svc_tel_outage")
-	y := fmt.Sprintf(toYAML, transport, fleetProxy.Addr(), brokertest.Name("to_fleet"))
+	y := fmt.Sprintf(toYAML, transport, e.fleetProxy.Addr(), brokertest.Name("to_fleet"))
 	svc, err := service.New(context.Background(), parse(t, y), config.Deps{MeterProvider: mp, TracerProvider: tp, DedupStore: ds})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	e.svc = svc
+	t.Cleanup(func() {
 		_ = svc.Router.Close()
-		_ = svc.Transport.DeleteTopics(context.Background(), topic, dlq.DefaultTopic(topic))
+		_ = svc.Transport.DeleteTopics(context.Background(), e.topic, dlq.DefaultTopic(e.topic))
 		_ = svc.Close()
-	}()
+	})
 	svc.WatchDeadLetters = true
-	res := &toResults{handler: "pay", effects: map[string]int{}}
-	svc.Router.AddMiddleware(res.track)
-	var outageEnd atomic.Int64
-	svc.Handle("pay", topic, func(msg *message.Message) error {
+	svc.Router.AddMiddleware(e.res.track)
+	res := e.res
+	svc.Handle("pay", e.topic, func(msg *message.Message) error {
 		res.mu.Lock()
 		res.call++
 		res.mu.Unlock()
@@ -118,7 +134,7 @@ func toRun(t *testing.T, transport string, settled func(t *testing.T)) {
 			<-msg.Context().Done()
 			return msg.Context().Err()
 		}
-		if time.Now().UnixNano() < outageEnd.Load() {
+		if time.Now().UnixNano() < e.outageEnd.Load() {
 			return errors.New("downstream down")
 		}
 		res.mu.Lock()
@@ -127,17 +143,20 @@ func toRun(t *testing.T, transport string, settled func(t *testing.T)) {
 		return nil
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- svc.Run(ctx) }()
+	e.cancel = cancel
+	go func() { e.ran <- svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-e.ran })
 	<-svc.Running()
 	if settled != nil {
 		settled(t)
 	}
-	rerun := toDrive(t, svc, reader, topic, res, &outageEnd, fleetProxy, dedupProxy)
-	toCheck(t, svc, reader, sr, res, rerun)
-	cancel()
-	<-ran
+	return e
+}
+
+func toRun(t *testing.T, transport string, settled func(t *testing.T)) {
+	e := toStart(t, transport, settled)
+	rerun := toDrive(t, e.svc, e.reader, e.topic, e.res, &e.outageEnd, e.fleetProxy, e.dedupProxy)
+	toCheck(t, e.svc, e.reader, e.sr, e.res, rerun)
 }
 
 // toDrive publishes toMessages in three phases and waits until each
