@@ -44,10 +44,13 @@ func (r *toResults) track(h message.HandlerFunc) message.HandlerFunc {
 		switch {
 		case err == nil:
 			r.ok++
+		case errors.Is(err, context.Canceled):
+			// First, as docs/TELEMETRY.md has it: a deferral whose wait
+			// the shutdown cut short (a dedup claim on a stalled store)
+			// is handed back, canceled.
+			r.canceled++
 		case levee.IsDeferral(err):
 			r.deferred++
-		case errors.Is(err, context.Canceled):
-			r.canceled++
 		default:
 			r.failed++
 		}

@@ -101,7 +101,7 @@ func toStart(t *testing.T, transport string, settled func(t *testing.T)) *toEnv 
 	e := &toEnv{reader: reader, sr: sr, res: &toResults{handler: "pay", effects: map[string]int{}},
 		fleetProxy: brokertest.NewStallProxy(t, brokertest.RedisAddr()), dedupProxy: brokertest.NewStallProxy(t, brokertest.RedisAddr()),
 		topic: brokertest.Name("svc_tel_outage"), ran: make(chan error, 1)}
-	rc := redis.NewClient(&redis.Options{Addr: e.dedupProxy.Addr(), MaxRetries: -1})
+	rc := redis.NewClient(&redis.Options{Addr: e.dedupProxy.Addr(), MaxRetries: -1, ContextTimeoutEnabled: true}) // docs/DEDUP.md
 	t.Cleanup(func() { _ = rc.Close() })
 	ds, err := redisdedup.New(rc, brokertest.Name("to_dedup")+":")
 	if err != nil {
