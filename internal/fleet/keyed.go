@@ -40,8 +40,10 @@ type KeyedPool struct {
 func (e *KeyedPool) Pool() *Pool { return e.p }
 
 // NewKeyed returns a Keyed whose Pools use base with Key set to
-// base.Key + ":" + key.
+// base.Key + ":" + key. While the store fails, its Pools ask it at most
+// once per period between them (outageGate).
 func NewKeyed(base PoolConfig, maxKeys int) *Keyed {
+	base.gate = &outageGate{}
 	return &Keyed{base: base, max: max(maxKeys, 1), pools: map[string]*KeyedPool{}}
 }
 

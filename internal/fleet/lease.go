@@ -104,7 +104,7 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	if need <= 0 || idle {
 		return p.expire(st, now, held, target, idle)
 	}
-	lease, err := p.lease(rate, int(need), maxL)
+	lease, err := p.gatedLease(now, rate, int(need), maxL)
 	st.lastFetch, st.demand, st.spentAcc = now, demand, 0
 	if err != nil {
 		p.fail(err)
@@ -178,6 +178,22 @@ func (p *Pool) giveBackN(n int64) int64 {
 }
 
 // lease makes one store call, bounded by the store timeout.
+// gatedLease is lease, through the outage gate of a per-key limit's
+// Pools: while the store fails, a Pool whose turn it is not gets the last
+// failure without a store call.
+func (p *Pool) gatedLease(now time.Time, rate float64, n int, maxL int64) (Lease, error) {
+	g := p.cfg.gate
+	if g == nil {
+		return p.lease(rate, n, maxL)
+	}
+	if ok, down := g.turn(now, p.cfg.Period); !ok {
+		return Lease{}, down // another key asks the failing store for the limit
+	}
+	l, err := p.lease(rate, n, maxL)
+	g.report(err)
+	return l, err
+}
+
 func (p *Pool) lease(rate float64, n int, maxL int64) (Lease, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
 	defer cancel()

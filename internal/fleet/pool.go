@@ -32,7 +32,8 @@ type PoolConfig struct {
 	Period       time.Duration
 	StoreTimeout time.Duration
 	OnError      OnStoreError
-	Observer     Observer // nil: NopObserver
+	Observer     Observer    // nil: NopObserver
+	gate         *outageGate // set by NewKeyed: its keys ask a failing store once per period between them
 }
 
 // Status says how a Take ended.
