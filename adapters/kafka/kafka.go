@@ -94,7 +94,8 @@ func (c Config) Capabilities(s transport.Settings) transport.Capabilities {
 	}
 }
 
-// New validates c, probes the seed brokers within the dial timeout and
+// New validates c, probes the seed brokers within the dial timeout (each
+// must answer a Kafka request, not just accept a connection) and
 // returns the transport. Errors wrap transport.ErrInvalidConfig or
 // ErrUnreachable (naming the brokers). New does not retry.
 func New(ctx context.Context, c Config, s transport.Settings) (*transport.Parts, error) {
@@ -111,7 +112,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 	var perr error
 	reachable := false
 	for _, b := range brokers {
-		if err := kit.Probe(ctx, Kind, b, s.DialTimeout); err == nil {
+		if err := probe(ctx, b, s.DialTimeout); err == nil {
 			reachable = true
 			break
 		} else {
