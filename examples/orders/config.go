@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/levee-dev/levee/adapters/dlqstore"
@@ -47,6 +48,32 @@ func loadConfig(path string) (*config.Config, error) {
 	}
 	return config.Load(filepath.Join(dir, "levee.yaml"))
 }
+
+// embeddedFile is how errors name the embedded configuration: the
+// temporary copy it was loaded from is removed once loaded.
+const embeddedFile = "examples/orders/levee.yaml"
+
+// embeddedName returns err with the embedded configuration's temporary
+// copy, which errors of the file name (file:line), named as embeddedFile
+// instead; errors.Is still sees err.
+func (d *demo) embeddedName(err error) error {
+	if err == nil || d.o.configPath != "" || d.cfg == nil {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), d.cfg.File(), embeddedFile)
+	if msg == err.Error() {
+		return err
+	}
+	return &renamed{msg: msg, err: err}
+}
+
+type renamed struct {
+	msg string
+	err error
+}
+
+func (r *renamed) Error() string { return r.msg }
+func (r *renamed) Unwrap() error { return r.err }
 
 // applyConfig wraps the router's handlers in the concerns levee.yaml
 // configures for them (dlq with schema validation, breaker, rate limits,

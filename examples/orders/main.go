@@ -76,7 +76,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	d := &demo{o: o, out: out, logger: watermill.NopLogger{}}
 	defer d.close()
 	if err := d.open(ctx); err != nil {
-		return err
+		return d.embeddedName(err)
 	}
 	if err := d.addHandlers(ctx); err != nil {
 		return err
@@ -85,7 +85,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	if err := d.applyConfig(); err != nil {
-		return err
+		return d.embeddedName(err)
 	}
 	return d.execute(ctx)
 }

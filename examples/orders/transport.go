@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,7 +56,17 @@ func transportConfig(cfg *config.Config, flagKind string) (adapters.TransportCon
 	}
 	var tc adapters.TransportConfig
 	err := cfg.Transport().Decode(&tc)
+	if err != nil && tc.Kind != adapters.KindGoChannel && slices.Contains(adapters.Kinds(), tc.Kind) && noSection(tc) {
+		// kind: ${LEVEE_TRANSPORT:-gochannel} set to a broker, which the
+		// demo's file gives no address for.
+		err = fmt.Errorf("%w (the file names no %s server: -transport %s runs on the loopback one, or add a transport.%s section)", err, tc.Kind, tc.Kind, tc.Kind)
+	}
 	return tc, err
+}
+
+// noSection reports whether tc has no per-transport sub-section.
+func noSection(tc adapters.TransportConfig) bool {
+	return tc.GoChannel == nil && tc.AMQP == nil && tc.Kafka == nil && tc.NATS == nil && tc.Redis == nil && tc.Postgres == nil
 }
 
 // storeConfig is the file's store section, or the loopback store of
