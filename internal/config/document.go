@@ -79,6 +79,9 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 		if size := expandedSize(n, map[*yaml.Node]int{}); size > MaxExpandedNodes {
 			return nil, &Error{File: file, Line: n.Line, Err: fmt.Errorf("the file's aliases (*name) expand it to more than %d values; repeat less through aliases", MaxExpandedNodes)}
 		}
+		if err := mergeKeys(file, n, "", map[*yaml.Node]bool{}); err != nil {
+			return nil, err
+		}
 		doc.Root = n
 	}
 	return doc, nil

@@ -1,0 +1,53 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/levee-dev/levee/config"
+)
+
+// YAML merge keys (<<: *anchor) give several handlers one set of keys,
+// each overriding what it sets itself, as YAML defines them. They were
+// refused as `unknown key "<<"`.
+func TestMergeKeys(t *testing.T) {
+	y := `handlers:
+  payments: &base
+    recover: true
+    timeout: 1s
+    dlq: {retry: {max_attempts: 3}}
+  refunds:
+    <<: *base
+    timeout: 3s
+  both:
+    <<: [*base, {metrics: true}]
+`
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Describe()
+	for _, want := range []string{"handler refunds:\n  1. recover\n  2. dlq topic=<topic>.dlq attempts=3", "timeout 3s", "handler both:\n  1. metrics\n  2. recover\n  3. dlq topic=<topic>.dlq attempts=3"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("stacks lack %q:\n%s", want, d)
+		}
+	}
+	if strings.Count(d, "timeout 1s") != 2 {
+		t.Errorf("want payments and both at timeout 1s, refunds overriding it:\n%s", d)
+	}
+	// A merged value is checked as any other, at the line it is written.
+	bad := "handlers:\n  a: &a\n    timout: 1s\n  b:\n    <<: *a\n"
+	if _, err := config.Parse("levee.yaml", []byte(bad), nil, nil); !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), "levee.yaml:3: handlers.b.timout") {
+		t.Errorf("bad merged key: got %v", err)
+	}
+	// An empty list merges nothing.
+	if _, err := config.Parse("levee.yaml", []byte("handlers:\n  a:\n    <<: []\n    timeout: 1s\n"), nil, nil); err != nil {
+		t.Errorf("merge of an empty list: %v", err)
+	}
+	// What is merged must be a mapping.
+	scalar := "handlers:\n  a:\n    <<: 5\n"
+	if _, err := config.Parse("levee.yaml", []byte(scalar), nil, nil); !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), "levee.yaml:3: handlers.a.<<") || !strings.Contains(err.Error(), "mapping") {
+		t.Errorf("merge of a scalar: got %v", err)
+	}
+}
