@@ -151,7 +151,8 @@ func (h HandlerFleet) Validate() error {
 		bad("store_timeout", "must not be negative")
 	}
 	if h.RateLimit == nil && h.Breaker == nil {
-		errs = append(errs, errors.New("needs ratelimit, breaker or both"))
+		errs = append(errs, errors.New("needs a ratelimit or a breaker subsection, or both (fleet: {ratelimit: {rate: 200/s}}, fleet: {breaker: {}}): "+
+			"the fleet-wide limit and breaker are set inside it; the handler's own ratelimit and breaker sections are each replica's"))
 	}
 	if r := h.RateLimit; r != nil {
 		if !(r.Rate > 0) || math.IsInf(r.Rate, 0) {

@@ -59,7 +59,10 @@ func TestFleetSectionErrors(t *testing.T) {
 	for _, tt := range []struct{ yaml, want string }{
 		{"fleet: {store: \"http://x\"}\n", "levee.yaml:1: fleet.store: must be"},
 		{"handlers:\n  p:\n    fleet: {on_store_error: maybe, ratelimit: {rate: 1/s}}\n", "on_store_error"},
-		{"handlers:\n  p:\n    fleet: {}\n", "needs ratelimit, breaker or both"},
+		{"handlers:\n  p:\n    fleet: {}\n", "needs a ratelimit or a breaker subsection, or both"},
+		// A handler's own ratelimit does not make its fleet section one:
+		// the error says where the fleet's goes.
+		{"handlers:\n  p:\n    ratelimit: {rate: 5/s}\n    fleet: {on_store_error: local}\n", "levee.yaml:4: handlers.p.fleet: needs a ratelimit or a breaker subsection, or both (fleet: {ratelimit: {rate: 200/s}}"},
 		// Rules ratelimit.Fleet and breaker.Fleet enforce when building.
 		{"handlers:\n  p:\n    fleet:\n      key: " + strings.Repeat("k", 201) + "\n      breaker: {}\n", "levee.yaml:4: handlers.p.fleet.key: is 201 bytes; a fleet key is at most 200"},
 		{"handlers:\n  p:\n    fleet:\n      ratelimit: {rate: 5/s, per_key: {rate: 1/s}}\n", "levee.yaml:4: handlers.p.fleet.ratelimit.per_key.metadata: is required"},

@@ -77,7 +77,7 @@ func TestSectionErrorsAreLocated(t *testing.T) {
 		{"bad propagator", "handlers:\n  p:\n    tracing: {propagators: [zipkin]}\n", "levee.yaml:3: handlers.p.tracing.propagators"},
 		// An empty section is checked as {} is, not built without a scheduler.
 		{"empty priority", "handlers:\n  p:\n    priority:\n", "levee.yaml:3: handlers.p.priority.scheduler: levee/priority: invalid option scheduler: a scheduler name is required"},
-		{"null fleet", "handlers:\n  p:\n    fleet: ~\n", "levee.yaml:3: handlers.p.fleet: needs ratelimit, breaker or both"},
+		{"null fleet", "handlers:\n  p:\n    fleet: ~\n", "levee.yaml:3: handlers.p.fleet: needs a ratelimit or a breaker subsection, or both"},
 		{"missing schema file", "schemas:\n  t: missing.json\n", "levee.yaml:1: schemas:"},
 	}
 	for _, tt := range tests {
