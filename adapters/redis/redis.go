@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
@@ -109,17 +110,13 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 			WriteBufferSize: buf,
 		})
 	}
-	client := newClient(8, 0)
-	pctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
-	err := client.Ping(pctx).Err()
-	cancel()
-	if err != nil {
-		_ = client.Close()
+	if err := ping(ctx, rc, s.DialTimeout); err != nil {
 		if isAuthError(err) {
 			return nil, fmt.Errorf("%w: redis at %s: %v (check transport.redis.username/password)", transport.ErrAuth, rc.Addr, err)
 		}
 		return nil, kit.Unreachable(Kind, rc.Addr, err)
 	}
+	client := newClient(8, 0)
 	// Each member keeps two connections open while it waits (its read
 	// and its claims): with go-redis's default buffers a service of 40
 	// handlers at concurrency 4 held 330 MB idle in them.
@@ -150,6 +147,22 @@ func build(ctx context.Context, rc Config, s transport.Settings) (*transport.Par
 			return nil
 		},
 	}, nil
+}
+
+// ping checks the server answers, and takes the credentials, within
+// timeout: on a client of its own, which honours the deadline (go-redis
+// ignores a context's deadline unless ContextTimeoutEnabled, and would
+// wait its own 3s read timeout on a server that never answers).
+func ping(ctx context.Context, rc Config, timeout time.Duration) error {
+	c := redis.NewClient(&redis.Options{
+		Addr: rc.Addr, Username: rc.Username, Password: rc.Password, DB: rc.DB,
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
+		PoolSize: 1, ContextTimeoutEnabled: true,
+	})
+	defer func() { _ = c.Close() }()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.Ping(ctx).Err()
 }
 
 // members returns the fan-in over n consumer-group members of the group
