@@ -15,6 +15,7 @@ import (
 	"github.com/levee-dev/levee/adapters/fleetredis"
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dedup"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	lconfig "github.com/levee-dev/levee/internal/config"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -27,7 +28,7 @@ Validates FILE and reports every problem in it, one per line as
 FILE:LINE: KEY: what is wrong (with a suggestion for a misspelled key or
 name). A valid file prints the resolved per-handler stacks in canonical
 order, warnings (a rate of 0 pauses a handler), a note when telemetry
-needs providers in code, and every setting with its effective value and source: the
+needs providers or a dedup store: shared its store in code, and every setting with its effective value and source: the
 file's line (and the ${VAR} that supplied it), or "default".
 
 Exit status: 0 valid, 1 invalid or unreadable, 2 usage.
@@ -253,4 +254,20 @@ func printWarnings(stdout io.Writer, cfg *config.Config) {
 		fmt.Fprintf(stdout, "note: %d telemetry %s only when the service passes "+
 			"config.Deps.TracerProvider and MeterProvider; config.Build warns for each one it misses\n", n, noun)
 	}
+	if shared := sharedDedup(cfg); len(shared) > 0 {
+		fmt.Fprintf(stdout, "note: dedup store: shared (handlers %s) takes its store from config.Deps.DedupStore "+
+			"(adapters/redisdedup or adapters/pgdedup), which the service's code gives: config.Build and service.Run fail without one\n",
+			termSafe(strings.Join(shared, ", "), true))
+	}
+}
+
+// sharedDedup returns the handlers whose dedup section says store: shared.
+func sharedDedup(cfg *config.Config) []string {
+	var names []string
+	for _, name := range cfg.HandlerNames() {
+		if dc, ok := config.Value[dedup.Config](cfg.Handler(name), "dedup"); ok && dc.Shared() {
+			names = append(names, name)
+		}
+	}
+	return names
 }

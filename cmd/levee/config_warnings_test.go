@@ -109,3 +109,24 @@ func TestConfigCheckWarnsPostgresConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigCheckNotesSharedDedupStore: a dedup section with store: shared
+// takes its store from config.Deps.DedupStore, which no file gives; the
+// check passed such a file silently and service.Run then failed with
+// "dedup store: shared needs Deps.DedupStore". It gets one note naming the
+// handlers, like the telemetry sections.
+func TestConfigCheckNotesSharedDedupStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	body := "handlers:\n  inv:\n    dedup: {store: shared}\n  pay:\n    dedup: {store: shared}\n  ship:\n    dedup: {}\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"config", "check", path}, &out, &errb); code != 0 {
+		t.Fatalf("code %d, stderr %q", code, errb.String())
+	}
+	want := "note: dedup store: shared (handlers inv, pay) takes its store from config.Deps.DedupStore"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("got %q, want a line starting %q", out.String(), want)
+	}
+}
