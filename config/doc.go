@@ -17,7 +17,8 @@
 // for the default), an empty section (`dlq:`, `dlq: ~`) is the same as
 // `{}` and checked as it is, and every error wraps ErrInvalidConfig and
 // names the file, the line and the key path; a value it quotes is cut to
-// 200 bytes, with a URL's password masked. Loading does not stop at the first
+// 200 bytes, with a URL's password masked. A file is at most 4 MiB and
+// 100000 values with its aliases expanded. Loading does not stop at the first
 // problem: the error lists every one, a line each, sorted by line:
 //
 //	levee.yaml:14: handlers.payments.timeout: "3x" is not a duration

@@ -29,11 +29,23 @@ type Document struct {
 // Load reads and parses path, expanding variables from the process
 // environment.
 func Load(path string) (*Document, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
+		return nil, tooLarge(path, fi.Size())
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	return Parse(path, data, os.LookupEnv)
+}
+
+// MaxFileSize bounds a file's size, in bytes (4 MiB): a levee.yaml is a
+// few KiB, and a file given by mistake (a log, a dump) would take seconds
+// and gigabytes to parse before being refused (50 MB: 42s, 2.3 GB).
+const MaxFileSize = 4 << 20
+
+func tooLarge(file string, size int64) error {
+	return &Error{File: file, Err: fmt.Errorf("the file is %.1f MiB; a levee.yaml is at most %d MiB: is it the right file?", float64(size)/(1<<20), MaxFileSize>>20)}
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
@@ -42,6 +54,9 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(file, int64(len(data)))
 	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -77,6 +92,9 @@ func Parse(file string, data []byte, env LookupEnv) (*Document, error) {
 			return nil, &Error{File: file, Line: n.Line, Err: errors.New("the top level must be a mapping of keys")}
 		}
 		if size := expandedSize(n, map[*yaml.Node]int{}); size > MaxExpandedNodes {
+			if nodes(n) > MaxExpandedNodes {
+				return nil, &Error{File: file, Line: n.Line, Err: fmt.Errorf("the file holds more than %d values (keys, values and list items); a levee.yaml is far smaller: is it the right file?", MaxExpandedNodes)}
+			}
 			return nil, &Error{File: file, Line: n.Line, Err: fmt.Errorf("the file's aliases (*name) expand it to more than %d values; repeat less through aliases", MaxExpandedNodes)}
 		}
 		if err := mergeKeys(file, n, "", map[*yaml.Node]bool{}); err != nil {
@@ -112,6 +130,16 @@ func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
 		size = min(size+expandedSize(c, memo), MaxExpandedNodes+1)
 	}
 	memo[n] = size
+	return size
+}
+
+// nodes returns the number of nodes under n as written, aliases not
+// expanded.
+func nodes(n *yaml.Node) int {
+	size := 1
+	for _, c := range n.Content {
+		size += nodes(c)
+	}
 	return size
 }
 
