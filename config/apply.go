@@ -134,14 +134,14 @@ func Apply(r *message.Router, cfg *Config, deps Deps) (*Applied, error) {
 // them with Middleware (router-level) or Stack(name).Middleware
 // (handler-level, via message.Handler.AddMiddleware).
 //
-// A max_hold or max_wait longer than deps.MaxHold (the transport's ack
-// deadline) is an error (CheckDeadline); Warnings are logged through
-// deps.Logger.
+// A max_hold or max_wait longer than deps.MaxHold (a share of the
+// transport's ack deadline) is an error (CheckMaxHold); Warnings are
+// logged through deps.Logger.
 func Build(cfg *Config, deps Deps) (*Applied, error) {
 	if err := cfg.usable(); err != nil {
 		return nil, err
 	}
-	if err := cfg.CheckDeadline(deps.MaxHold); err != nil {
+	if err := cfg.CheckMaxHold(deps.MaxHold); err != nil {
 		return nil, err
 	}
 	if deps.Logger != nil {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -28,10 +29,28 @@ var holdKeys = []string{"max_hold", "max_wait"}
 // handler timeout longer than it: an attempt that long is redelivered
 // while it runs, and a duplicate runs beside it. Each error
 // names the file, line and key. A deadline of zero or less checks
-// nothing. Build runs it with Deps.MaxHold; `levee config check` with the
-// transport's ack deadline.
+// nothing. A service holds a message less long than the deadline: see
+// CheckMaxHold, which Build, adapters/service and `levee config check`
+// run.
 func (c *Config) CheckDeadline(deadline time.Duration) error {
-	if deadline <= 0 {
+	return c.checkHolds(deadline, fmt.Sprintf("the transport's ack deadline (%s)", deadline))
+}
+
+// CheckMaxHold is CheckDeadline against maxHold, the longest a message
+// may be held (config.Deps.MaxHold): a share of the transport's ack
+// deadline, so that a held message is Nacked before the broker redelivers
+// it (adapters/service gives HoldFraction of it). A batch's max_wait must
+// be shorter than it (Config.Batcher). Build runs it with Deps.MaxHold,
+// and adapters/service and `levee config check` with the max hold a
+// service gets, so all three refuse the same holds.
+func (c *Config) CheckMaxHold(maxHold time.Duration) error {
+	return c.checkHolds(maxHold, fmt.Sprintf("the max hold (%s: config.Deps.MaxHold, the part of the transport's ack deadline a message may be held)", maxHold))
+}
+
+// checkHolds returns an error for every hold and handler timeout longer
+// than bound, described as what; a bound of zero or less checks nothing.
+func (c *Config) checkHolds(bound time.Duration, what string) error {
+	if bound <= 0 {
 		return nil
 	}
 	var errs []error
@@ -45,15 +64,19 @@ func (c *Config) CheckDeadline(deadline time.Duration) error {
 			continue
 		}
 		d, err := iconfig.ParseDuration(s.Value)
-		if err != nil || d <= deadline {
+		batchWait := strings.HasSuffix(s.Path, ".batch.max_wait")
+		if err != nil || d < bound || d == bound && !batchWait {
 			continue
 		}
-		what := "a message still held"
+		held := "a message still held"
 		if attempt {
-			what = "a message whose attempt still runs, and a duplicate would run beside it"
+			held = "a message whose attempt still runs, and a duplicate would run beside it"
 		}
-		errs = append(errs, &iconfig.Error{File: c.file, Line: s.Line, Path: s.Path,
-			Err: fmt.Errorf("%s is longer than the transport's ack deadline (%s): the broker would redeliver %s; set it at most %s", d, deadline, what, deadline)})
+		msg := fmt.Sprintf("%s is longer than %s: the broker would redeliver %s; set it at most %s", d, what, held, bound)
+		if batchWait {
+			msg = fmt.Sprintf("%s is not shorter than %s: every batch would be failed with batch.HoldError before it flushes; set it below %s", d, what, bound)
+		}
+		errs = append(errs, &iconfig.Error{File: c.file, Line: s.Line, Path: s.Path, Err: errors.New(msg)})
 	}
 	return iconfig.Join(errs...)
 }

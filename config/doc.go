@@ -26,7 +26,9 @@
 //
 // Check returns what loaded together with the problems, for a checker;
 // Config.CheckDeadline rejects holds (max_hold, max_wait) and handler
-// timeouts longer than the transport's ack deadline; Config.Warnings lists what is valid but may
+// timeouts longer than the transport's ack deadline, and
+// Config.CheckMaxHold longer than the max hold (Deps.MaxHold), as Build,
+// adapters/service and `levee config check` do; Config.Warnings lists what is valid but may
 // surprise (a rate of 0 pauses a handler; telemetry sections without
 // providers; a named scheduler or breaker no handler refers to);
 // Config.Settings gives every key's effective value and its

@@ -467,3 +467,37 @@ func TestWarningsDedupWithoutDLQ(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckMaxHold: the holds are checked against the max hold a service
+// gives Deps.MaxHold (a share of the ack deadline), which Build checks;
+// checked against the ack deadline, `levee config check` and service.New
+// passed a max_hold of 9s over a 10s deadline that Run then refused. A
+// batch's max_wait must be shorter than the max hold (the Batcher's rule),
+// and Build's error names the max hold, not an ack deadline it does not
+// know.
+func TestCheckMaxHold(t *testing.T) {
+	y := "handlers:\n  h:\n    dlq: {max_hold: 9s}\n    batch: {max_wait: 8s}\n  ok:\n    timeout: 7s\n"
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckMaxHold(8 * time.Second)
+	for _, want := range []string{
+		"levee.yaml:3: handlers.h.dlq.max_hold: 9s is longer than the max hold (8s: config.Deps.MaxHold",
+		"levee.yaml:4: handlers.h.batch.max_wait: 8s is not shorter than the max hold (8s: config.Deps.MaxHold",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want a problem %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "handlers.ok") {
+		t.Errorf("a timeout within the max hold was refused: %v", err)
+	}
+	if err := cfg.CheckMaxHold(10 * time.Second); err != nil {
+		t.Errorf("within the max hold: %v", err)
+	}
+	_, err = config.Build(cfg, config.Deps{Publisher: discard{}, MaxHold: 8 * time.Second})
+	if err == nil || strings.Contains(err.Error(), "ack deadline (8s)") || !strings.Contains(err.Error(), "max hold (8s") {
+		t.Errorf("Build: got %v, want the max hold named", err)
+	}
+}

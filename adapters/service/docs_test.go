@@ -14,12 +14,14 @@ import (
 // docs/BATCH.md and the package docs state.
 func TestDocsStateTheHoldFraction(t *testing.T) {
 	pct := strconv.FormatFloat(service.HoldFraction*100, 'f', -1, 64) + "%"
-	for file, want := range map[string]string{
-		"../../README.md":     "(the demo passes " + pct + " of it)",
-		"../../docs/BATCH.md": "`Deps.MaxHold`, " + pct + " of the transport's ack deadline",
-		"doc.go":              "MaxHold, " + pct + " of the ack deadline",
-		"../doc.go":           "passes " + pct + " of it as MaxHold",
+	for _, c := range []struct{ file, want string }{
+		{"../../README.md", "(the demo passes " + pct + " of it)"},
+		{"../../README.md", "than the max hold, " + pct + " of the transport's ack deadline"},
+		{"../../docs/BATCH.md", "`Deps.MaxHold`, " + pct + " of the transport's ack deadline"},
+		{"doc.go", "MaxHold, " + pct + " of the ack deadline"},
+		{"../doc.go", "passes " + pct + " of it as MaxHold"},
 	} {
+		file, want := c.file, c.want
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

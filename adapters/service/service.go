@@ -75,14 +75,15 @@ type Service struct {
 // logged (deps.Logger) and used anyway: the fleet sections run on their
 // on_store_error mode until it answers. Errors are the transport's, the
 // store's and the fleet store's (invalid section) and the file's
-// holds above the ack deadline (config.Config.CheckDeadline), each
-// wrapping its package's sentinel.
+// holds above the max hold the stacks get (config.Config.CheckMaxHold;
+// Run's config.Apply would refuse them), each wrapping its package's
+// sentinel.
 func New(ctx context.Context, cfg *config.Config, deps config.Deps) (*Service, error) {
 	tc, err := adapters.FromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.CheckDeadline(tc.Capabilities().AckDeadline); err != nil {
+	if err := cfg.CheckMaxHold(MaxHold(tc.Capabilities().AckDeadline, deps)); err != nil {
 		return nil, err
 	}
 	tr, err := adapters.Build(ctx, tc, deps.Logger)
@@ -144,6 +145,17 @@ func openFleet(ctx context.Context, cfg *config.Config, deps *config.Deps, close
 	return func() error { return errors.Join(closeStore(), fs.Close()) }, nil
 }
 
+// MaxHold is the longest the stacks of a service hold a message:
+// deps.MaxHold when set, else HoldFraction of the transport's ack
+// deadline (none without one). `levee config check` checks the file's
+// holds against it.
+func MaxHold(ackDeadline time.Duration, deps config.Deps) time.Duration {
+	if deps.MaxHold == 0 && ackDeadline > 0 {
+		return time.Duration(float64(ackDeadline) * HoldFraction)
+	}
+	return deps.MaxHold
+}
+
 // fill sets deps' zero fields from the transport and the store.
 func fill(deps config.Deps, caps adapters.Capabilities, store dlqops.Store) config.Deps {
 	if deps.System == "" {
@@ -152,9 +164,7 @@ func fill(deps config.Deps, caps adapters.Capabilities, store dlqops.Store) conf
 	if deps.MaxInFlight == 0 {
 		deps.MaxInFlight = caps.MaxInFlight
 	}
-	if deps.MaxHold == 0 && caps.AckDeadline > 0 {
-		deps.MaxHold = time.Duration(float64(caps.AckDeadline) * HoldFraction)
-	}
+	deps.MaxHold = MaxHold(caps.AckDeadline, deps)
 	if deps.AttemptStore == nil {
 		deps.AttemptStore, _ = dlqstore.Attempts(store)
 	}

@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/levee-dev/levee/adapters"
 	"github.com/levee-dev/levee/adapters/dlqstore"
 	"github.com/levee-dev/levee/adapters/fleetredis"
+	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dedup"
@@ -79,7 +81,8 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	var caps adapters.Capabilities
 	if terr == nil {
 		caps = tc.Capabilities()
-		errs = append(errs, cfg.CheckDeadline(caps.AckDeadline))
+		// The holds a service refuses: above HoldFraction of the deadline.
+		errs = append(errs, holdsError(cfg.CheckMaxHold(service.MaxHold(caps.AckDeadline, config.Deps{})), caps.AckDeadline))
 	}
 	problems := flatten(errs)
 	sort.SliceStable(problems, func(i, j int) bool { return lineOf(problems[i]) < lineOf(problems[j]) })
@@ -115,6 +118,17 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	}
 	_ = tw.Flush()
 	return 0
+}
+
+// holdsError says, in each of err's problems, where the max hold comes
+// from: the share of the ack deadline adapters/service gives the stacks.
+func holdsError(err error, deadline time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	pct := strconv.FormatFloat(service.HoldFraction*100, 'f', -1, 64) + "%"
+	return errors.New(strings.ReplaceAll(err.Error(), "the part of the transport's ack deadline a message may be held)",
+		fmt.Sprintf("which adapters/service sets to %s of the transport's ack deadline (%s), so that a held message is Nacked before the broker redelivers it)", pct, deadline)))
 }
 
 // locate prefixes err with where the file sets path ("file:line: path: "),

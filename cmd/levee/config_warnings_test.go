@@ -130,3 +130,21 @@ func TestConfigCheckNotesSharedDedupStore(t *testing.T) {
 		t.Errorf("got %q, want a line starting %q", out.String(), want)
 	}
 }
+
+// TestConfigCheckHoldsAgainstTheMaxHold: a service holds a message at
+// most HoldFraction of the ack deadline (Deps.MaxHold), and Run refuses
+// a hold above it; the check compared holds with the whole deadline and
+// passed a max_hold of 9s over a 10s deadline that the service refused.
+func TestConfigCheckHoldsAgainstTheMaxHold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	body := "transport: {kind: nats, ack_deadline: 10s, nats: {url: \"nats://127.0.0.1:4222\"}}\nhandlers:\n  h:\n    dlq: {max_hold: 9s}\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"config", "check", path}, &out, &errb)
+	want := path + ":4: handlers.h.dlq.max_hold: 9s is longer than the max hold (8s"
+	if code != 1 || !strings.Contains(errb.String(), want) || !strings.Contains(errb.String(), "80% of the transport's ack deadline (10s)") {
+		t.Errorf("code %d, stderr %q, want 1 and %q, naming 80%% of the ack deadline", code, errb.String(), want)
+	}
+}

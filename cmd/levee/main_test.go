@@ -49,7 +49,7 @@ func TestConfigCheck(t *testing.T) {
 			many + `:5: handlers.pay.tiemout: unknown key "tiemout"; did you mean "timeout"?` + " (known keys: batch, breaker, dedup, dlq, fleet, metrics, priority, ratelimit, recover, timeout, tracing)\n" +
 			many + `:6: handlers.pay.priority.scheduler: "gatway" is not defined in the schedulers section; did you mean "gateway"? (defined: gateway)` + "\n" +
 			many + `:8: schedulers.gateway.slots: "0" is not allowed`},
-		{"hold above the deadline", []string{"config", "check", hold}, 1, "", hold + `:5: handlers.pay.ratelimit.max_wait: 1h0m0s is longer than the transport's ack deadline (30s)`},
+		{"hold above the deadline", []string{"config", "check", hold}, 1, "", hold + `:5: handlers.pay.ratelimit.max_wait: 1h0m0s is longer than the max hold (24s: config.Deps.MaxHold, which adapters/service sets to 80% of the transport's ack deadline (30s)`},
 		{"settings and sources", []string{"config", "check", good}, 0, "handlers.payments.timeout  2s                                       " + good + ":3", ""},
 		{"defaults", []string{"config", "check", good}, 0, "transport.concurrency      1                                        default", ""},
 		{"help", []string{"--help"}, 0, "levee config check FILE", ""},
