@@ -91,6 +91,17 @@ func (c TransportConfig) Capabilities() Capabilities {
 	return c.section().Capabilities(c.settings(nil))
 }
 
+// CheckTopic is Transport.CheckTopic without a transport: an error when
+// the configured kind cannot carry topic (PostgreSQL: longer than
+// postgres.MaxTopicLen), for a checker of the topics a file names (the
+// dead-letter topics, in `levee config check`).
+func (c TransportConfig) CheckTopic(topic string) error {
+	if c.kind() == KindPostgres {
+		return postgres.CheckTopic(topic)
+	}
+	return nil
+}
+
 // Transport is a publisher and a subscriber built from one TransportConfig.
 // Publisher and Subscriber are safe for concurrent use as their Watermill
 // implementations are; Close is idempotent.

@@ -213,7 +213,7 @@ func build(ctx context.Context, c Config, s transport.Settings) (*transport.Part
 		Capabilities: c.Capabilities(s),
 		Closers:      []func() error{func() error { closePools(); return nil }},
 		DeleteTopics: dropTables(pubPool, schema),
-		CheckTopic:   checkTopic,
+		CheckTopic:   CheckTopic,
 	}, nil
 }
 

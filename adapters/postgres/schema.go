@@ -37,8 +37,9 @@ const (
 // longer than MaxTopicLen bytes.
 var ErrTopicTooLong = errors.New("levee/postgres: topic too long")
 
-// checkTopic refuses a topic whose table name PostgreSQL would cut.
-func checkTopic(topic string) error {
+// CheckTopic refuses a topic whose table name PostgreSQL would cut
+// (ErrTopicTooLong): longer than MaxTopicLen.
+func CheckTopic(topic string) error {
 	if len(topic) > MaxTopicLen {
 		return fmt.Errorf("%w: %q is %d bytes; its table %s%s would be cut to PostgreSQL's %d bytes, and topics that differ past the cut (a topic and its .dlq) would share one table: use at most %d bytes",
 			ErrTopicTooLong, topic, len(topic), tablePrefix, topic, maxIdentifier, MaxTopicLen)
@@ -51,7 +52,7 @@ func checkTopic(topic string) error {
 // them for every topic before they use it, so a topic too long for its
 // table name fails here (ErrTopicTooLong).
 func (s skipLockedQueueSchema) SchemaInitializingQueries(params wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
-	if err := checkTopic(params.Topic); err != nil {
+	if err := CheckTopic(params.Topic); err != nil {
 		return nil, err
 	}
 	qs, err := s.PostgreSQLQueueSchema.SchemaInitializingQueries(params)

@@ -18,6 +18,7 @@ import (
 	"github.com/levee-dev/levee/cmd/internal/console"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dedup"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	lconfig "github.com/levee-dev/levee/internal/config"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -80,6 +81,7 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	}
 	var caps adapters.Capabilities
 	if terr == nil {
+		errs = append(errs, deadLetterTopics(cfg, tc)...)
 		caps = tc.Capabilities()
 		// The holds a service refuses: above HoldFraction of the deadline.
 		errs = append(errs, holdsError(cfg.CheckMaxHold(service.MaxHold(caps.AckDeadline, config.Deps{})), caps.AckDeadline))
@@ -118,6 +120,18 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	}
 	_ = tw.Flush()
 	return 0
+}
+
+// deadLetterTopics returns an error for each dlq.topic of the file that
+// the transport cannot carry, which service.Run refuses.
+func deadLetterTopics(cfg *config.Config, tc adapters.TransportConfig) []error {
+	var errs []error
+	for _, name := range cfg.HandlerNames() {
+		if dc, ok := config.Value[dlq.Config](cfg.Handler(name), "dlq"); ok && dc.Topic != "" {
+			errs = append(errs, locate(cfg, "handlers."+name+".dlq.topic", tc.CheckTopic(dc.Topic)))
+		}
+	}
+	return errs
 }
 
 // holdsError says, in each of err's problems, where the max hold comes

@@ -148,3 +148,21 @@ func TestConfigCheckHoldsAgainstTheMaxHold(t *testing.T) {
 		t.Errorf("code %d, stderr %q, want 1 and %q, naming 80%% of the ack deadline", code, errb.String(), want)
 	}
 }
+
+// TestConfigCheckDeadLetterTopicTheTransportRefuses: a dlq.topic in the
+// file that the transport cannot carry (over PostgreSQL, longer than
+// postgres.MaxTopicLen) made service.Run fail, and passed the check.
+func TestConfigCheckDeadLetterTopicTheTransportRefuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levee.yaml")
+	long := strings.Repeat("t", 80)
+	body := "transport: {kind: postgres, postgres: {url: \"postgres://postgres@127.0.0.1:5432/test\"}}\nhandlers:\n  h:\n    dlq: {topic: " + long + "}\n  ok:\n    dlq: {topic: short.dlq}\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"config", "check", path}, &out, &errb)
+	want := path + ":4: handlers.h.dlq.topic: levee/postgres: topic too long"
+	if code != 1 || !strings.Contains(errb.String(), want) || strings.Contains(errb.String(), "handlers.ok") {
+		t.Errorf("code %d, stderr %q, want 1 and only %q", code, errb.String(), want)
+	}
+}
