@@ -53,13 +53,18 @@ func (c *Config) checkHolds(bound time.Duration, what string) error {
 	if bound <= 0 {
 		return nil
 	}
+	// A handler's timeout, by path: a handler's name may hold dots.
+	timeouts := map[string]bool{}
+	for _, name := range c.HandlerNames() {
+		timeouts["handlers."+name+".timeout"] = true
+	}
 	var errs []error
 	for _, s := range c.sources.Settings() {
 		if s.Path == "transport" || strings.HasPrefix(s.Path, "transport.") || strings.HasPrefix(s.Path, "store.") {
 			continue
 		}
 		last := s.Path[strings.LastIndexByte(s.Path, '.')+1:]
-		attempt := last == "timeout" && strings.HasPrefix(s.Path, "handlers.") && strings.Count(s.Path, ".") == 2
+		attempt := timeouts[s.Path]
 		if !containsString(holdKeys, last) && !attempt {
 			continue
 		}

@@ -501,3 +501,17 @@ func TestCheckMaxHold(t *testing.T) {
 		t.Errorf("Build: got %v, want the max hold named", err)
 	}
 }
+
+// A handler timeout is checked whatever the handler's name: one named
+// with a dot ("pay.v2", a common Watermill name) escaped the check, its
+// key path having one dot more than handlers.NAME.timeout.
+func TestCheckMaxHoldDottedHandlerName(t *testing.T) {
+	cfg, err := config.Parse("levee.yaml", []byte("handlers:\n  pay.v2:\n    timeout: 1h\n"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "levee.yaml:3: handlers.pay.v2.timeout: 1h0m0s is longer than the max hold (8s"
+	if err := cfg.CheckMaxHold(8 * time.Second); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
