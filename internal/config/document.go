@@ -32,7 +32,14 @@ func Load(path string) (*Document, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
 		return nil, tooLarge(path, fi.Size())
 	}
-	data, err := os.ReadFile(path)
+	// Read at most one byte more than a file may hold: a path that is not
+	// a regular file (a device, a pipe) may never end.
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
@@ -45,7 +52,11 @@ func Load(path string) (*Document, error) {
 const MaxFileSize = 4 << 20
 
 func tooLarge(file string, size int64) error {
-	return &Error{File: file, Err: fmt.Errorf("the file is %.1f MiB; a levee.yaml is at most %d MiB: is it the right file?", float64(size)/(1<<20), MaxFileSize>>20)}
+	what := fmt.Sprintf("%.1f MiB", float64(size)/(1<<20))
+	if size == MaxFileSize+1 { // read no further
+		what = fmt.Sprintf("over %d MiB", MaxFileSize>>20)
+	}
+	return &Error{File: file, Err: fmt.Errorf("the file is %s; a levee.yaml is at most %d MiB: is it the right file?", what, MaxFileSize>>20)}
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)

@@ -43,3 +43,16 @@ func TestFileBoundsDocumented(t *testing.T) {
 		t.Errorf("config/doc.go does not say %q", want)
 	}
 }
+
+// A path that is not a regular file (a device, a pipe, /dev/stdin) is
+// read at most MaxFileSize bytes too: /dev/zero was read until the process
+// ran out of memory.
+func TestLoadEndlessFile(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	_, err := Load("/dev/zero")
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "/dev/zero: the file is over 4 MiB") {
+		t.Fatalf("got %v", err)
+	}
+}
