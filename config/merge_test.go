@@ -51,3 +51,21 @@ func TestMergeKeys(t *testing.T) {
 		t.Errorf("merge of a scalar: got %v", err)
 	}
 }
+
+// A key that is a list, a mapping or null is refused, naming its line:
+// `[a]: {...}` made a handler named "" and `~: {...}` one named "~".
+func TestKeysArePlainNames(t *testing.T) {
+	for y, want := range map[string]string{
+		"handlers:\n  [a]: {timeout: 1s}\n":      "levee.yaml:2: handlers: a key must be a plain name, not a list",
+		"handlers:\n  ? {a: 1}\n  : {timeout: 1s}\n": "levee.yaml:2: handlers: a key must be a plain name, not a mapping",
+		"handlers:\n  ~: {timeout: 1s}\n":        "levee.yaml:2: handlers: a key must be a plain name, not null",
+	} {
+		_, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+		if !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", y, err, want)
+		}
+	}
+	if _, err := config.Parse("levee.yaml", []byte("handlers:\n  \"1\": {timeout: 1s}\n  2: {timeout: 1s}\n"), nil, nil); err != nil {
+		t.Errorf("names that look like numbers: %v", err)
+	}
+}

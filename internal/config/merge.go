@@ -2,11 +2,13 @@ package config
 
 import (
 	"errors"
+	"fmt"
 
 	"gopkg.in/yaml.v3"
 )
 
-// mergeKeys applies YAML's merge keys (`<<: *anchor`, `<<: [*a, *b]`) in
+// mergeKeys refuses a key that is not a plain name (plainKey) and
+// applies YAML's merge keys (`<<: *anchor`, `<<: [*a, *b]`) in
 // every mapping under n, in place: a mapping gets the keys of the merged
 // mappings it does not set itself (the first merged mapping wins over a
 // later one), and the `<<` key goes. yaml.v3 applies them only when it
@@ -38,7 +40,11 @@ func mergeKeys(file string, n *yaml.Node, path string, done map[*yaml.Node]bool)
 	hasMerge := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+		if err := plainKey(file, k, path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if k.Tag == "!!merge" {
 			hasMerge = true
 			srcs, err := mergeSources(file, k, v, join(path, k.Value))
 			errs = append(errs, err)
@@ -66,6 +72,25 @@ func mergeKeys(file string, n *yaml.Node, path string, done map[*yaml.Node]bool)
 	}
 	n.Content = append(own, merged...)
 	return errors.Join(errs...)
+}
+
+// plainKey returns an error for a key that is not a plain name: a list,
+// a mapping or null (`[a]: ...`, `? {a: 1}`, `~: ...`), which would name a
+// handler "" or "~". A key that reads as a number or a boolean is its
+// text.
+func plainKey(file string, k *yaml.Node, path string) error {
+	what := ""
+	switch k := deref(k); {
+	case k.Kind == yaml.SequenceNode:
+		what = "a list"
+	case k.Kind == yaml.MappingNode:
+		what = "a mapping"
+	case k.Kind == yaml.ScalarNode && k.Tag == "!!null":
+		what = "null"
+	default:
+		return nil
+	}
+	return &Error{File: file, Line: k.Line, Path: path, Err: fmt.Errorf("a key must be a plain name, not %s", what)}
 }
 
 // mergeSources returns the mappings a merge key's value v names: a
