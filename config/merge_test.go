@@ -56,9 +56,12 @@ func TestMergeKeys(t *testing.T) {
 // `[a]: {...}` made a handler named "" and `~: {...}` one named "~".
 func TestKeysArePlainNames(t *testing.T) {
 	for y, want := range map[string]string{
-		"handlers:\n  [a]: {timeout: 1s}\n":      "levee.yaml:2: handlers: a key must be a plain name, not a list",
+		"handlers:\n  [a]: {timeout: 1s}\n":          "levee.yaml:2: handlers: a key must be a plain name, not a list",
 		"handlers:\n  ? {a: 1}\n  : {timeout: 1s}\n": "levee.yaml:2: handlers: a key must be a plain name, not a mapping",
-		"handlers:\n  ~: {timeout: 1s}\n":        "levee.yaml:2: handlers: a key must be a plain name, not null",
+		"handlers:\n  ~: {timeout: 1s}\n":            "levee.yaml:2: handlers: a key must be a plain name, not null",
+		// A name with a line break or escape forged lines of the check's
+		// report (a handler "x:\n  1. recover" printed a stack line).
+		"handlers:\n  \"x:\\n  1. recover\": {timeout: 1s}\n": `levee.yaml:2: handlers: a key must be a plain name, not one with control characters ("x:\n  1. recover")`,
 	} {
 		_, err := config.Parse("levee.yaml", []byte(y), nil, nil)
 		if !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), want) {

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -76,7 +78,8 @@ func mergeKeys(file string, n *yaml.Node, path string, done map[*yaml.Node]bool)
 
 // plainKey returns an error for a key that is not a plain name: a list,
 // a mapping or null (`[a]: ...`, `? {a: 1}`, `~: ...`), which would name a
-// handler "" or "~". A key that reads as a number or a boolean is its
+// handler "" or "~", or a name with a control character (a line break, an
+// escape). A key that reads as a number or a boolean is its
 // text.
 func plainKey(file string, k *yaml.Node, path string) error {
 	what := ""
@@ -87,6 +90,9 @@ func plainKey(file string, k *yaml.Node, path string) error {
 		what = "a mapping"
 	case k.Kind == yaml.ScalarNode && k.Tag == "!!null":
 		what = "null"
+	case strings.IndexFunc(k.Value, unicode.IsControl) >= 0:
+		// It would forge lines in a report (levee config check).
+		what = "one with control characters (" + shown(k.Value) + ")"
 	default:
 		return nil
 	}
