@@ -44,6 +44,16 @@ func FromConfig(ctx context.Context, c dlqops.StoreConfig) (dlqops.Store, func()
 	return dlqops.NewMemStore(), func() error { return nil }, nil
 }
 
+// CheckSchema returns the error FromConfig's PostgreSQL store gives for
+// the section's schema when it is not a plain identifier (nil for the
+// other kinds and for the default schema), for levee config check.
+func CheckSchema(c dlqops.StoreConfig) error {
+	if c.StoreKind() != dlqops.StoreKindPostgres || c.Schema == "" {
+		return nil
+	}
+	return pgstore.CheckSchema(c.Schema)
+}
+
 // CheckURL parses the section's url as FromConfig's store would, without
 // connecting (nil for the memory store): a URL the PostgreSQL or Redis
 // client refuses is an error of the file, found by levee config check, not

@@ -93,8 +93,8 @@ func newConfig(opts []Option) (config, error) {
 		}
 	}
 	switch {
-	case !identRE.MatchString(c.schema):
-		return c, fmt.Errorf("%w: schema %q is not a plain identifier", ErrInvalidConfig, c.schema)
+	case CheckSchema(c.schema) != nil:
+		return c, CheckSchema(c.schema)
 	case c.batchRows < 1 || c.batchRows > maxBatchRows:
 		return c, fmt.Errorf("%w: batch rows %d not in 1..%d", ErrInvalidConfig, c.batchRows, maxBatchRows)
 	case c.dialTimeout <= 0:
@@ -129,6 +129,17 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, redact.Error(err, url)
 	}
 	return s, nil
+}
+
+// CheckSchema returns the error Open gives for schema when it is not a
+// plain identifier of at most 63 bytes (letters, digits, _), wrapping
+// ErrInvalidConfig. levee config check runs it on the store section's
+// schema.
+func CheckSchema(schema string) error {
+	if !identRE.MatchString(schema) {
+		return fmt.Errorf("%w: schema %q is not a plain identifier", ErrInvalidConfig, schema)
+	}
+	return nil
 }
 
 // CheckURL parses url as Open does, without connecting: a URL pgx refuses

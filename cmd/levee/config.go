@@ -74,7 +74,7 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	// The store urls are parsed as levee dlq, levee fleet and the service
 	// open them.
 	if sc, ok := cfg.Store(); ok {
-		errs = append(errs, locate(cfg, "store.url", dlqstore.CheckURL(sc)))
+		errs = append(errs, locate(cfg, "store.url", dlqstore.CheckURL(sc)), locate(cfg, "store.schema", dlqstore.CheckSchema(sc)))
 	}
 	if fc, ok := cfg.Fleet(); ok {
 		errs = append(errs, locate(cfg, "fleet.store", fleetredis.CheckURL(fc.Store)))

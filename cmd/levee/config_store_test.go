@@ -25,6 +25,12 @@ func TestConfigCheckStoreURL(t *testing.T) {
 		{"fleet store database", "fleet: {store: \"redis://u:hunter2@127.0.0.1:6379/abc\"}\n",
 			`:1: fleet.store: levee/fleetredis: invalid configuration: url: redis: invalid database number: "abc"`, 1},
 		{"valid fleet store", "fleet: {store: \"redis://u:hunter2@127.0.0.1:1/3\"}\n", ": ok", 0},
+		// The schema the store refuses at Open (service.New, levee dlq),
+		// which the check passed.
+		{"postgres schema", "store: {kind: postgres, url: \"postgres://u:hunter2@127.0.0.1:1/db\", schema: \"x; drop\"}\n",
+			`:1: store.schema: levee/pgstore: invalid configuration: schema "x; drop" is not a plain identifier`, 1},
+		{"postgres schema too long", "store: {kind: postgres, url: \"postgres://u:hunter2@127.0.0.1:1/db\", schema: " + strings.Repeat("s", 64) + "}\n",
+			`:1: store.schema: levee/pgstore: invalid configuration: schema "` + strings.Repeat("s", 64) + `" is not a plain identifier`, 1},
 		{"valid postgres", "store: {kind: postgres, url: \"postgres://u:hunter2@127.0.0.1:1/db?sslmode=disable\"}\n", ": ok", 0},
 		{"valid redis", "store: {kind: redis, url: \"rediss://u:hunter2@127.0.0.1:1/2\"}\n", ": ok", 0},
 	} {
