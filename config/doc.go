@@ -8,7 +8,8 @@
 // adapters: Config.Transport), a store section (Config.Store), schemas
 // (Config.Schemas), per-handler sections keyed by router handler name
 // (Config.Handler), and named shared resources (schedulers, breakers).
-// Values may use ${VAR} and ${VAR:-default} (keys are not expanded), and
+// Values may use ${VAR} and ${VAR:-default} (a key holding ${ is an error:
+// keys are not expanded), and
 // mappings YAML anchors, aliases and merge keys (<<: *base, its own keys
 // winning); durations are Go durations
 // ("250ms"), rates are "200/s" or "5/min", percentages "10%". Unknown keys

@@ -59,6 +59,9 @@ func TestKeysArePlainNames(t *testing.T) {
 		"handlers:\n  [a]: {timeout: 1s}\n":          "levee.yaml:2: handlers: a key must be a plain name, not a list",
 		"handlers:\n  ? {a: 1}\n  : {timeout: 1s}\n": "levee.yaml:2: handlers: a key must be a plain name, not a mapping",
 		"handlers:\n  ~: {timeout: 1s}\n":            "levee.yaml:2: handlers: a key must be a plain name, not null",
+		// Variables are expanded in values only: the handler was named
+		// "${NAME}" and Apply failed on a handler the router lacked.
+		"handlers:\n  ${NAME}: {timeout: 1s}\n": `levee.yaml:2: handlers: a key must be a plain name, not one with a variable ("${NAME}"): variables are expanded in values only`,
 		// A name with a line break or escape forged lines of the check's
 		// report (a handler "x:\n  1. recover" printed a stack line).
 		"handlers:\n  \"x:\\n  1. recover\": {timeout: 1s}\n": `levee.yaml:2: handlers: a key must be a plain name, not one with control characters ("x:\n  1. recover")`,

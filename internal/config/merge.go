@@ -78,8 +78,8 @@ func mergeKeys(file string, n *yaml.Node, path string, done map[*yaml.Node]bool)
 
 // plainKey returns an error for a key that is not a plain name: a list,
 // a mapping or null (`[a]: ...`, `? {a: 1}`, `~: ...`), which would name a
-// handler "" or "~", or a name with a control character (a line break, an
-// escape). A key that reads as a number or a boolean is its
+// handler "" or "~", a name with a variable (never expanded in a key), or
+// one with a control character (a line break, an escape). A key that reads as a number or a boolean is its
 // text.
 func plainKey(file string, k *yaml.Node, path string) error {
 	what := ""
@@ -90,6 +90,8 @@ func plainKey(file string, k *yaml.Node, path string) error {
 		what = "a mapping"
 	case k.Kind == yaml.ScalarNode && k.Tag == "!!null":
 		what = "null"
+	case strings.Contains(k.Value, "${"):
+		what = "one with a variable (" + shown(k.Value) + "): variables are expanded in values only"
 	case strings.IndexFunc(k.Value, unicode.IsControl) >= 0:
 		// It would forge lines in a report (levee config check).
 		what = "one with control characters (" + shown(k.Value) + ")"
