@@ -20,8 +20,8 @@ const maxAging = 24 * time.Hour
 // first arrival of, per handler and UUID (least recently rejected
 // forgotten first), so that a
 // redelivered message keeps aging from its first arrival instead of
-// starting over: a message shed again and again is still served within the
-// aging bound.
+// starting over: a message shed again and again keeps its place, ranked by
+// its first arrival (docs/PRIORITY.md, max_waiting).
 const ArrivalMemory = 10000
 
 // Scheduler hands a fixed number of slots to messages of any number of
