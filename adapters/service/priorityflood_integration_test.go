@@ -23,7 +23,7 @@ import (
 	"github.com/levee-dev/levee/priority"
 )
 
-// pfYAML is a handler behind a small scheduler that a flood overloads:
+// pfYAML is a handler behind the stack and a small scheduler that a flood overloads:
 // the queue sheds (queue_full) and its messages come back.
 const pfYAML = `transport: %s
 schedulers:
@@ -32,8 +32,11 @@ handlers:
   work:
     recover: true
     dlq: {retry: {max_attempts: 2, initial: 10ms, max: 10ms}}
+    dedup: {}
     breaker: {consecutive_failures: 3, open_for: 1s}
     priority: {scheduler: gw}
+    ratelimit: {rate: 10000/s, burst: 100}
+    timeout: 5s
 `
 
 // pfAging is the scheduler's aging.
@@ -74,6 +77,8 @@ func pfRun(t *testing.T, transport string, settled func(t *testing.T)) {
 		_ = svc.Close()
 	}()
 	svc.WatchDeadLetters = true
+	res := &toResults{handler: "work", effects: map[string]int{}}
+	svc.Router.AddMiddleware(res.track)
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
 	kind := map[string]string{}
@@ -151,6 +156,10 @@ func pfRun(t *testing.T, transport string, settled func(t *testing.T)) {
 	if err != nil || len(letters) != 0 {
 		t.Errorf("dead letters: %d (%v), want none: a shed is a deferral", len(letters), err)
 	}
+	if f := res.get(func(r *toResults) int { return r.failed }); f != 0 {
+		t.Errorf("%d deliveries failed, want none: a shed is a deferral", f)
+	}
+	t.Logf("router %d ok, %d deferred", res.get(func(r *toResults) int { return r.ok }), res.get(func(r *toResults) int { return r.deferred }))
 	mu.Lock()
 	defer mu.Unlock()
 	waits := map[string][]time.Duration{}
