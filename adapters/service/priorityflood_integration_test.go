@@ -215,7 +215,13 @@ func pfCheckBound(t *testing.T, seen, granted map[string]time.Time, prio map[str
 			}
 		}
 	}
-	if over > 0 {
-		t.Errorf("%d of %d messages waited beyond their bound, the worst by %v (service time %v)", over, len(granted), worst.Round(time.Millisecond), service)
+	// The service time is an average: on a loaded machine (CI runs two
+	// lanes of -race tests beside this one) single grants come later than
+	// it says, so a few messages may pass their bound by a fraction of a
+	// second; a message overtaken by the flood waits seconds beyond.
+	t.Logf("%d of %d messages waited beyond their bound, the worst by %v (service time %v)", over, len(granted), worst.Round(time.Millisecond), service)
+	if over > len(granted)/20 || worst > time.Second {
+		t.Errorf("%d of %d messages waited beyond their bound, the worst by %v (service time %v); want at most 5%%, none by over 1s",
+			over, len(granted), worst.Round(time.Millisecond), service)
 	}
 }
