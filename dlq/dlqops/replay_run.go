@@ -287,7 +287,9 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	}
 	err = u.publish(ctx, dl, msg)
 	if err != nil {
-		perr := fmt.Errorf("%w to %q: %w", ErrReplayPublish, dl.OriginalTopic, err)
+		// named, so an operator finds the letter that stopped the run
+		// (a letter the broker refuses, too large, stops every run at it)
+		perr := fmt.Errorf("%w: letter %q to %q: %w", ErrReplayPublish, dl.ID, dl.OriginalTopic, err)
 		it.Outcome, it.Reason, it.Err = OutcomeFailed, perr.Error(), perr
 		u.add(ctx, it)
 		u.releaseAll([]Record{{ID: dl.ID, Reason: perr.Error()}})
