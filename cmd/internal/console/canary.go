@@ -2,9 +2,11 @@ package console
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +17,11 @@ import (
 
 // canaryRun is one canary replay started from the console.
 type canaryRun struct {
-	ID      int
+	// ID is the process's prefix and the run's number in it: a console
+	// restarted (killed mid-canary) numbers its runs anew, and the old
+	// run's page, which a browser refreshes by itself, must not show
+	// another run under its address.
+	ID      string
 	By, Key string
 	Actor   string
 	Started time.Time
@@ -57,6 +63,7 @@ func (c *canaryRun) stop(actor string) bool {
 // canaries holds the runs of this process (they are not kept across
 // restarts: the letters' events and the audit log are).
 type canaries struct {
+	prefix string // drawn at start: the runs' IDs are prefix-n
 	mu     sync.Mutex
 	runs   []*canaryRun // guarded by mu
 	ctx    context.Context
@@ -66,7 +73,7 @@ type canaries struct {
 
 func newCanaries() *canaries {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &canaries{ctx: ctx, cancel: cancel}
+	return &canaries{prefix: rand.Text()[:6], ctx: ctx, cancel: cancel}
 }
 
 func (c *canaries) stop() {
@@ -74,14 +81,28 @@ func (c *canaries) stop() {
 	c.wg.Wait()
 }
 
-func (c *canaries) get(id int) *canaryRun {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if id < 1 || id > len(c.runs) {
+// get returns the run of id, or nil when this process has none (an ID of
+// the process before a restart included).
+func (c *canaries) get(id string) *canaryRun {
+	n, ok := strings.CutPrefix(id, c.prefix+"-")
+	if !ok {
 		return nil
 	}
-	return c.runs[id-1]
+	i, err := strconv.Atoi(n)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil || i < 1 || i > len(c.runs) {
+		return nil
+	}
+	return c.runs[i-1]
 }
+
+// errNoRun answers the page or the stop of a run this process does not
+// have: the runs are kept in the process only.
+var errNoRun = errBadInput("no such canary run in this console: it keeps its runs in memory, so a run started " +
+	"before the console restarted is gone. What it replayed is in each letter's lineage and the audit log " +
+	"(canary_started); the letters it held when it ended are new again once its claims' lease (" +
+	dlqops.DefaultReplayLease.String() + ") ends, and a new canary of the group takes them up")
 
 func (c *canaries) forGroup(by, key string) []*canaryRun {
 	c.mu.Lock()
@@ -102,13 +123,13 @@ func (c *canaries) start(run *canaryRun, rp *dlqops.Replayer, f dlqops.Filter) e
 	for _, r := range c.runs {
 		if r.By == run.By && r.Key == run.Key && !r.snapshot().Done {
 			c.mu.Unlock()
-			return fmt.Errorf("levee/console: canary %d of this group is still running", r.ID)
+			return fmt.Errorf("levee/console: canary %s of this group is still running", r.ID)
 		}
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	run.cancel = cancel
 	c.runs = append(c.runs, run)
-	run.ID = len(c.runs)
+	run.ID = c.prefix + "-" + strconv.Itoa(len(c.runs))
 	c.mu.Unlock()
 	c.wg.Go(func() {
 		defer cancel()
@@ -153,7 +174,7 @@ func (s *Server) startCanary(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, "canary_started", map[string]any{"by": string(by), "key": key, "run": run.ID, "waves": plan.Waves,
 		"max_failure_ratio": plan.MaxFailureRatio, "wait": plan.Wait.String(), "rate": rate})
-	http.Redirect(w, r, "/canary?run="+strconv.Itoa(run.ID), http.StatusSeeOther)
+	http.Redirect(w, r, "/canary?run="+url.QueryEscape(run.ID), http.StatusSeeOther)
 }
 
 // canaryForm reads the plan from the form, the config's canary section
@@ -201,25 +222,23 @@ func (s *Server) canaryForm(r *http.Request) (dlqops.CanaryPlan, float64, error)
 // wave that were already published stay replayed (their outcomes are no
 // longer awaited), and the letters it did not claim stay new, untouched.
 func (s *Server) stopCanary(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.Atoi(r.PostFormValue("run"))
-	run := s.canaries.get(id)
+	run := s.canaries.get(r.PostFormValue("run"))
 	if run == nil {
-		s.fail(w, r, http.StatusNotFound, errBadInput("no such canary run"))
+		s.fail(w, r, http.StatusNotFound, errNoRun)
 		return
 	}
 	if !run.stop(who(r).Name) {
-		s.fail(w, r, http.StatusConflict, errBadInput(fmt.Sprintf("canary run %d has already ended", run.ID)))
+		s.fail(w, r, http.StatusConflict, errBadInput(fmt.Sprintf("canary run %s has already ended", run.ID)))
 		return
 	}
 	s.audit(r, "canary_stopped", map[string]any{"by": run.By, "key": run.Key, "run": run.ID})
-	http.Redirect(w, r, "/canary?run="+strconv.Itoa(run.ID), http.StatusSeeOther)
+	http.Redirect(w, r, "/canary?run="+url.QueryEscape(run.ID), http.StatusSeeOther)
 }
 
 func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {
-	id, _ := strconv.Atoi(r.URL.Query().Get("run"))
-	run := s.canaries.get(id)
+	run := s.canaries.get(r.URL.Query().Get("run"))
 	if run == nil {
-		s.fail(w, r, http.StatusNotFound, errBadInput("no such canary run"))
+		s.fail(w, r, http.StatusNotFound, errNoRun)
 		return
 	}
 	p := run.snapshot()
@@ -231,6 +250,6 @@ func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {
 			left += g.New
 		}
 	}
-	s.render(w, r, http.StatusOK, "canary.html", map[string]any{"Title": fmt.Sprintf("Canary replay %d", run.ID), "Run": run,
+	s.render(w, r, http.StatusOK, "canary.html", map[string]any{"Title": "Canary replay " + run.ID, "Run": run,
 		"P": p, "Refresh": !p.Done, "Left": left, "Elapsed": p.Elapsed.Round(time.Millisecond)})
 }

@@ -37,6 +37,7 @@ func TestConsoleDocStatesTheDefaults(t *testing.T) {
 		fmt.Sprintf("login_throttle: {burst: %d, per_minute: %d}", DefaultLoginBurst, DefaultLoginPerMinute),
 		fmt.Sprintf("over %d MiB, its first %d MiB as text or its first %d KiB as hex", maxShownPayload>>20, maxShownPayload>>20, maxShownPayload/4>>10),
 		fmt.Sprintf("within the %d MiB a form may hold", maxForm>>20),
+		fmt.Sprintf("stay held until their lease (%d minutes) ends", int(dlqops.DefaultReplayLease.Minutes())),
 		fmt.Sprintf("asks the store for its %d groups and one more", groupsPerPage),
 		fmt.Sprintf("The page number stops at %s (%s groups in)", thousands(maxGroupsPage), "a million"),
 		fmt.Sprintf("### The groups page at %s groups", thousands(benchGroups)),

@@ -27,13 +27,13 @@ func TestCanaryTwoOperators(t *testing.T) {
 		t.Fatalf("first start: got %d %s", rec.Code, rec.Body)
 	}
 	waitFor(t, "the first wave to wait", func() bool {
-		return strings.Contains(f.do("GET", "/canary?run=1", "alice", nil).Body.String(), `http-equiv="refresh"`) &&
+		return strings.Contains(f.do("GET", "/canary?run="+f.run(1), "alice", nil).Body.String(), `http-equiv="refresh"`) &&
 			f.down.Received() == 1
 	})
 	if rec := f.do("POST", "/canary", "alice", start); rec.Code != 409 || !strings.Contains(rec.Body.String(), "still running") {
 		t.Errorf("second start of the group: got %d, want 409 naming the running canary", rec.Code)
 	}
-	if rec := f.do("GET", "/canary?run=2", "alice", nil); rec.Code != 404 {
+	if rec := f.do("GET", "/canary?run="+f.run(2), "alice", nil); rec.Code != 404 {
 		t.Errorf("a refused start left run 2: %d", rec.Code)
 	}
 	rp, err := dlqops.NewReplayer(f.store, f.down, dlqops.WithReplayRate(0))
@@ -45,7 +45,7 @@ func TestCanaryTwoOperators(t *testing.T) {
 		t.Errorf("the other operator's replay: %+v %v, want the 4 letters the canary did not take", rep, err)
 	}
 	waitFor(t, "the canary to finish", func() bool {
-		return !strings.Contains(f.do("GET", "/canary?run=1", "alice", nil).Body.String(), `http-equiv="refresh"`)
+		return !strings.Contains(f.do("GET", "/canary?run="+f.run(1), "alice", nil).Body.String(), `http-equiv="refresh"`)
 	})
 	if got := f.down.Received(); got != 5 {
 		t.Errorf("published %d replays of the group's 5 letters, want each once", got)
@@ -180,24 +180,24 @@ func TestStopCanary(t *testing.T) {
 		t.Fatalf("start: got %d %s", rec.Code, rec.Body)
 	}
 	waitFor(t, "the first wave to wait", func() bool { return f.down.Received() == 1 })
-	page := f.do("GET", "/canary?run=1", "alice", nil).Body.String()
+	page := f.do("GET", "/canary?run="+f.run(1), "alice", nil).Body.String()
 	if !strings.Contains(page, `id="stop-canary"`) {
 		t.Fatalf("a running canary's page has no stop button: %s", page)
 	}
-	if strings.Contains(f.do("GET", "/canary?run=1", "victor", nil).Body.String(), `id="stop-canary"`) {
+	if strings.Contains(f.do("GET", "/canary?run="+f.run(1), "victor", nil).Body.String(), `id="stop-canary"`) {
 		t.Error("a viewer is offered the stop button")
 	}
-	stop := url.Values{"run": {"1"}, "csrf": {tok}}
-	if rec := f.do("POST", "/canary/stop", "victor", url.Values{"run": {"1"}, "csrf": {f.srv.csrfToken(principal{"victor", RoleViewer})}}); rec.Code != 403 {
+	stop := url.Values{"run": {f.run(1)}, "csrf": {tok}}
+	if rec := f.do("POST", "/canary/stop", "victor", url.Values{"run": {f.run(1)}, "csrf": {f.srv.csrfToken(principal{"victor", RoleViewer})}}); rec.Code != 403 {
 		t.Errorf("a viewer's stop: got %d want 403", rec.Code)
 	}
-	if rec := f.do("POST", "/canary/stop", "alice", stop); rec.Code != 303 || rec.Header().Get("Location") != "/canary?run=1" {
+	if rec := f.do("POST", "/canary/stop", "alice", stop); rec.Code != 303 || rec.Header().Get("Location") != "/canary?run="+f.run(1) {
 		t.Fatalf("stop: got %d %q %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
 	waitFor(t, "the canary to end", func() bool {
-		return strings.Contains(f.do("GET", "/canary?run=1", "alice", nil).Body.String(), "STOPPED by alice")
+		return strings.Contains(f.do("GET", "/canary?run="+f.run(1), "alice", nil).Body.String(), "STOPPED by alice")
 	})
-	page = f.do("GET", "/canary?run=1", "alice", nil).Body.String()
+	page = f.do("GET", "/canary?run="+f.run(1), "alice", nil).Body.String()
 	if strings.Contains(page, `http-equiv="refresh"`) || strings.Contains(page, `id="stop-canary"`) {
 		t.Errorf("a stopped canary's page still refreshes or offers a stop: %s", page)
 	}
