@@ -18,7 +18,8 @@ import (
 // keeps its original payload; when the store is a Browser the edit is
 // added to its events (EventEdited, with the edited payload's size and
 // SHA-256) under actor. A held edit returns the held item and its error
-// (ErrRevalidation, ErrTopicNotAllowed, ...); a letter that is not new, or
+// (ErrRevalidation, ErrTopicNotAllowed, ...); an edit the validator
+// refuses leaves the letter as it was, its reason included; a letter that is not new, or
 // is claimed, gives an error wrapping ErrNotFound.
 func (r *Replayer) ReplayEdited(ctx context.Context, id string, payload []byte, actor string) (ReplayItem, error) {
 	if r.pub == nil {
@@ -34,6 +35,18 @@ func (r *Replayer) ReplayEdited(ctx context.Context, id string, payload []byte, 
 		return ReplayItem{}, fmt.Errorf("%w: %q is not a new, unclaimed letter", ErrNotFound, id)
 	}
 	dl := claimed[0]
+	if r.cfg.validator != nil {
+		// A refused edit is the edit's failure, not the letter's: the
+		// letter goes back as it was, its reason too (recording the
+		// schema's error on it said its own payload fails the schema).
+		if verr := r.cfg.validator(dl.OriginalTopic, payload); verr != nil {
+			err := fmt.Errorf("%w for topic %q: %w", ErrRevalidation, dl.OriginalTopic, verr)
+			if rerr := r.store.Release(ctx, dl.ID, r.cfg.owner, dl.Reason); rerr != nil {
+				return ReplayItem{}, rerr
+			}
+			return ReplayItem{ID: dl.ID, Group: dl.Fingerprint, Topic: dl.OriginalTopic, Outcome: OutcomeHeld, Reason: err.Error(), Err: err}, err
+		}
+	}
 	dl.Payload = payload
 	var got ReplayItem
 	u := &run{r: r, start: now, edited: true, onItem: func(it ReplayItem) { got = it }}

@@ -89,3 +89,32 @@ func TestEditRoundTripsThePayload(t *testing.T) {
 		t.Errorf("published %q, want %q", pub.got, want)
 	}
 }
+
+// TestRefusedEditLeavesTheLetterAsItWas: an edit the topic's schema
+// refuses publishes nothing and changes nothing on the letter. Before, the
+// letter's stored reason became the edit's schema error ("payload failed
+// re-validation"), though its own payload was valid: the letter page then
+// told the next operator that the letter's payload fails its schema.
+func TestRefusedEditLeavesTheLetterAsItWas(t *testing.T) {
+	f := newFixture(t)
+	f.down.SetBroken(false)
+	ctx := context.Background()
+	before, err := f.store.Get(ctx, "Lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := f.do("POST", "/edit", "alice", url.Values{"id": {"Lb"}, "csrf": {f.csrf("alice")}, "payload": {`{"nope":1}`}})
+	if rec.Code != 422 || !strings.Contains(rec.Body.String(), "missing property id") {
+		t.Fatalf("refused edit: got %d %s", rec.Code, rec.Body)
+	}
+	after, err := f.store.Get(ctx, "Lb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Reason != before.Reason || after.Status != dlqops.StatusNew || f.down.Received() != 0 {
+		t.Errorf("after a refused edit: reason %q (was %q), status %s, %d published; want the letter as it was", after.Reason, before.Reason, after.Status, f.down.Received())
+	}
+	if body := f.do("GET", "/letter?id=Lb", "alice", nil).Body.String(); strings.Contains(body, "re-validation") {
+		t.Errorf("the letter page blames the letter's payload for the refused edit: %s", body)
+	}
+}
