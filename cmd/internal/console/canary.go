@@ -251,5 +251,5 @@ func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.render(w, r, http.StatusOK, "canary.html", map[string]any{"Title": "Canary replay " + run.ID, "Run": run,
-		"P": p, "Refresh": !p.Done, "Left": left, "Elapsed": p.Elapsed.Round(time.Millisecond)})
+		"P": p, "Refresh": !p.Done, "Left": left, "Lease": dlqops.DefaultReplayLease, "Elapsed": p.Elapsed.Round(time.Millisecond)})
 }
