@@ -33,3 +33,16 @@ func TestConsoleDocStatesTheCanaryBounds(t *testing.T) {
 		t.Errorf("docs/OPERATIONS.md does not say %q", want)
 	}
 }
+
+// TestOperationsDocStatesTheMarkBound: docs/OPERATIONS.md states how long
+// a replay tries again to mark a published letter.
+func TestOperationsDocStatesTheMarkBound(t *testing.T) {
+	ops, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("longer than the %d s the mark is tried again for", int(finishTimeout.Seconds()))
+	if !strings.Contains(strings.Join(strings.Fields(string(ops)), " "), want) {
+		t.Errorf("docs/OPERATIONS.md does not say %q", want)
+	}
+}

@@ -2,6 +2,7 @@ package dlqops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -303,15 +304,44 @@ func (u *run) one(ctx context.Context, dl *Record) error {
 	// The message is out: mark it even when the run was interrupted during
 	// the publish (Ctrl-C, a console request whose client left), or the
 	// letter stays claimed and is replayed again after the lease.
-	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
-	if err := r.store.MarkReplayed(mctx, dl.ID, r.cfg.owner, msg.UUID, now); err != nil {
+	if err := u.mark(ctx, dl.ID, msg.UUID, now); err != nil {
 		// published but not marked: after the lease it may be sent again
 		u.add(ctx, it)
-		return fmt.Errorf("replayed %q but could not mark it: %w", dl.ID, err)
+		return fmt.Errorf("replayed %q but could not mark it (it stays claimed until its lease of %s ends, "+
+			"then a replay sends it again): %w", dl.ID, r.cfg.lease, err)
 	}
 	u.add(ctx, it)
 	return nil
+}
+
+// markRetry is the first pause before a failed mark is tried again; it
+// doubles up to a second.
+const markRetry = 100 * time.Millisecond
+
+// mark marks a published letter replayed, trying again on a store error
+// for up to finishTimeout, even when ctx ended: a store that stalls for a
+// few seconds after a publish (each call outlasting the store's timeout)
+// made the first failure stop the run with the letter published but not
+// marked, and the next run after the lease published it a second time.
+// A lost claim is not tried again.
+func (u *run) mark(ctx context.Context, id, replayUUID string, at time.Time) error {
+	r := u.r
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	pause := markRetry
+	for {
+		err := r.store.MarkReplayed(mctx, id, r.cfg.owner, replayUUID, at)
+		if err == nil || !errors.Is(err, ErrStore) {
+			return err
+		}
+		r.cfg.logger.Error("levee dlq replay: marking a published replay failed; trying again", err, watermill.LogFields{"id": id})
+		select {
+		case <-mctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Second)
+	}
 }
 
 // publish publishes msg, the replay of dl, to its original topic, in the
