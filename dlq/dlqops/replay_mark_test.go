@@ -75,3 +75,45 @@ func TestMarkThatKeepsFailingSaysWhatFollows(t *testing.T) {
 		}
 	})
 }
+
+// landedMarkStore applies the first MarkReplayed and answers it with a
+// store error, as a PostgreSQL store does when the UPDATE reached the
+// server stalled behind the network and committed after the client's
+// timeout.
+type landedMarkStore struct {
+	*dlqops.MemStore
+	mu   sync.Mutex
+	done bool
+}
+
+func (s *landedMarkStore) MarkReplayed(ctx context.Context, id, owner, replayUUID string, at time.Time) error {
+	err := s.MemStore.MarkReplayed(ctx, id, owner, replayUUID, at)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil && !s.done {
+		s.done = true
+		return fmt.Errorf("%w: mark replayed: context deadline exceeded", dlqops.ErrStore)
+	}
+	return err
+}
+
+// TestMarkThatLandedAfterItsTimeout: the first mark's answer was lost
+// but the mark was applied; the next try finds the claim gone. Seen with
+// PostgreSQL behind a stalled proxy: the run stopped saying the letter
+// "stays claimed until its lease ends, then a replay sends it again",
+// though the store had it replayed with this run's UUID. A claim lost to
+// this replay's own mark is the mark done.
+func TestMarkThatLandedAfterItsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &landedMarkStore{MemStore: dlqops.NewMemStore()}
+		opsSeed(t, s, 2)
+		p := &opsPublisher{}
+		rep, err := opsReplayer(t, s, p).Replay(context.Background(), dlqops.ReplaySelection{})
+		if err != nil || rep.Replayed != 2 {
+			t.Fatalf("got %+v %v, want 2 replayed and no error", rep, err)
+		}
+		if msgs, _, _ := p.sent(); len(msgs) != 2 {
+			t.Errorf("published %d, want 2", len(msgs))
+		}
+	})
+}

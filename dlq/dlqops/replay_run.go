@@ -323,14 +323,22 @@ const markRetry = 100 * time.Millisecond
 // few seconds after a publish (each call outlasting the store's timeout)
 // made the first failure stop the run with the letter published but not
 // marked, and the next run after the lease published it a second time.
-// A lost claim is not tried again.
+// A lost claim is not tried again; after a failed try it is the mark
+// done when the letter is replayed by this replay (the failed try's
+// UPDATE committed after its answer was lost: seen with PostgreSQL behind
+// a stalled network).
 func (u *run) mark(ctx context.Context, id, replayUUID string, at time.Time) error {
 	r := u.r
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	pause := markRetry
-	for {
+	for tried := false; ; tried = true {
 		err := r.store.MarkReplayed(mctx, id, r.cfg.owner, replayUUID, at)
+		if tried && errors.Is(err, ErrClaimLost) {
+			if dl, gerr := r.store.Get(mctx, id); gerr == nil && dl.Status == StatusReplayed && dl.ReplayUUID == replayUUID {
+				return nil
+			}
+		}
 		if err == nil || !errors.Is(err, ErrStore) {
 			return err
 		}
