@@ -74,6 +74,17 @@ func (p *StallProxy) SetStall(on bool) {
 	p.stall = on
 }
 
+// Cut closes the connections open so far (a network cut); the proxy
+// accepts new ones (a client that redials) and forwards them as before.
+func (p *StallProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
 // replies copies the server's replies to the client, holding them while
 // stalled.
 func (p *StallProxy) replies(c, u net.Conn) {

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -32,6 +33,17 @@ type canaryRun struct {
 	mu        sync.Mutex            // guards progress and stoppedBy
 	progress  dlqops.CanaryProgress // guarded by mu
 	stoppedBy string                // guarded by mu; who stopped the run
+	// stopFailure is what else ended a run an operator stopped (a
+	// publish the stop interrupted or that failed meanwhile: the broker
+	// may have the replay), "" when only the stop did; guarded by mu
+	stopFailure string
+}
+
+// StopFailure is what besides the stop ended a stopped run, or "".
+func (c *canaryRun) StopFailure() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopFailure
 }
 
 func (c *canaryRun) snapshot() dlqops.CanaryProgress {
@@ -133,13 +145,16 @@ func (c *canaries) start(run *canaryRun, rp *dlqops.Replayer, f dlqops.Filter) e
 	c.mu.Unlock()
 	c.wg.Go(func() {
 		defer cancel()
-		final, _ := rp.Canary(ctx, dlqops.ReplaySelection{Filter: f}, run.Plan, func(p dlqops.CanaryProgress) {
+		final, err := rp.Canary(ctx, dlqops.ReplaySelection{Filter: f}, run.Plan, func(p dlqops.CanaryProgress) {
 			run.mu.Lock()
 			run.progress = p
 			run.mu.Unlock()
 		})
 		run.mu.Lock()
 		run.progress = final
+		if run.stoppedBy != "" && err != nil && !errors.Is(err, context.Canceled) {
+			run.stopFailure = err.Error()
+		}
 		run.mu.Unlock()
 	})
 	return nil
