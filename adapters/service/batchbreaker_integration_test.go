@@ -15,9 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
@@ -51,16 +49,8 @@ func TestBatchBreakerOpensMidTraffic(t *testing.T) {
 
 func bbRun(t *testing.T, transport string, settled func(t *testing.T)) {
 	topic := brokertest.Name("svc_batch_breaker")
-	svc, err := service.New(context.Background(), parse(t, fmt.Sprintf(bbYAML, transport)), config.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = svc.Router.Close()
-		_ = svc.Transport.DeleteTopics(context.Background(), topic, dlq.DefaultTopic(topic))
-		_ = svc.Close()
-	}()
-	svc.WatchDeadLetters = true
+	svc, closeSvc := newTopicService(t, fmt.Sprintf(bbYAML, transport), config.Deps{}, topic)
+	defer closeSvc()
 	var down atomic.Bool
 	var mu sync.Mutex
 	written := map[string]int{}
@@ -101,6 +91,7 @@ func bbRun(t *testing.T, transport string, settled func(t *testing.T)) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var letters []dlqops.Record
+	var err error
 	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		letters, err = svc.Store.List(context.Background(), dlqops.Filter{})
 		mu.Lock()

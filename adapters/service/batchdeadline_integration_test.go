@@ -15,9 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
-	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 )
@@ -57,16 +55,8 @@ func bhRun(t *testing.T, transport string) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer func() { _ = mp.Shutdown(context.Background()) }()
-	svc, err := service.New(context.Background(), parse(t, fmt.Sprintf(bhYAML, transport)), config.Deps{MeterProvider: mp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = svc.Router.Close()
-		_ = svc.Transport.DeleteTopics(context.Background(), topic, dlq.DefaultTopic(topic))
-		_ = svc.Close()
-	}()
-	svc.WatchDeadLetters = true
+	svc, closeSvc := newTopicService(t, fmt.Sprintf(bhYAML, transport), config.Deps{MeterProvider: mp}, topic)
+	defer closeSvc()
 	var mu sync.Mutex
 	written := map[string]int{}
 	calls := 0

@@ -14,7 +14,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/config"
 	"github.com/levee-dev/levee/dlq"
@@ -123,16 +122,8 @@ func (s *bsSink) fn(ctx context.Context, msgs []*message.Message) (err error) {
 
 func bsRun(t *testing.T, transport string, settled func(t *testing.T)) {
 	topic := brokertest.Name("svc_batch_stack")
-	svc, err := service.New(context.Background(), parse(t, fmt.Sprintf(bsYAML, transport)), config.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = svc.Router.Close()
-		_ = svc.Transport.DeleteTopics(context.Background(), topic, dlq.DefaultTopic(topic))
-		_ = svc.Close()
-	}()
-	svc.WatchDeadLetters = true
+	svc, closeSvc := newTopicService(t, fmt.Sprintf(bsYAML, transport), config.Deps{}, topic)
+	defer closeSvc()
 	res := &toResults{handler: "ledger", effects: map[string]int{}}
 	svc.Router.AddMiddleware(res.track)
 	sink := &bsSink{written: map[string]int{}, tried: map[string]bool{}}
@@ -182,6 +173,7 @@ func bsRun(t *testing.T, transport string, settled func(t *testing.T)) {
 		}
 	}
 	var letters []dlqops.Record
+	var err error
 	for end := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		letters, err = svc.Store.List(context.Background(), dlqops.Filter{})
 		sink.mu.Lock()

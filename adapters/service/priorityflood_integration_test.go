@@ -15,9 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee"
-	"github.com/levee-dev/levee/adapters/service"
 	"github.com/levee-dev/levee/config"
-	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/dlq/dlqops"
 	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/levee-dev/levee/priority"
@@ -67,16 +65,8 @@ func TestPriorityFloodOverBrokers(t *testing.T) {
 
 func pfRun(t *testing.T, transport string, settled func(t *testing.T)) {
 	topic := brokertest.Name("svc_prio_flood")
-	svc, err := service.New(context.Background(), parse(t, fmt.Sprintf(pfYAML, transport, pfAging)), config.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = svc.Router.Close()
-		_ = svc.Transport.DeleteTopics(context.Background(), topic, dlq.DefaultTopic(topic))
-		_ = svc.Close()
-	}()
-	svc.WatchDeadLetters = true
+	svc, closeSvc := newTopicService(t, fmt.Sprintf(pfYAML, transport, pfAging), config.Deps{}, topic)
+	defer closeSvc()
 	res := &toResults{handler: "work", effects: map[string]int{}}
 	svc.Router.AddMiddleware(res.track)
 	var mu sync.Mutex

@@ -74,16 +74,8 @@ func tbRun(t *testing.T, transport string, settled func(t *testing.T)) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	topic := brokertest.Name("svc_tel_batch")
-	svc, err := service.New(context.Background(), parse(t, fmt.Sprintf(tbYAML, transport)), config.Deps{MeterProvider: mp, TracerProvider: tp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = svc.Router.Close()
-		_ = svc.Transport.DeleteTopics(context.Background(), topic, dlq.DefaultTopic(topic))
-		_ = svc.Close()
-	}()
-	svc.WatchDeadLetters = true
+	svc, closeSvc := newTopicService(t, fmt.Sprintf(tbYAML, transport), config.Deps{MeterProvider: mp, TracerProvider: tp}, topic)
+	defer closeSvc()
 	res := &toResults{handler: "ledger", effects: map[string]int{}}
 	svc.Router.AddMiddleware(res.track)
 	c := &tbCalls{bySize: map[int]int{}, panicked: map[string]bool{}}

@@ -20,6 +20,9 @@ import (
 
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/adapters/internal/kafkatest"
+	"github.com/levee-dev/levee/adapters/service"
+	"github.com/levee-dev/levee/config"
+	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/brokertest"
 	"github.com/levee-dev/levee/tracing"
 )
@@ -181,4 +184,22 @@ func toGauge(t *testing.T, r *sdkmetric.ManualReader, name string) (float64, boo
 		}
 	}
 	return v, found
+}
+
+// newTopicService builds a service from the file y with deps, watching
+// its dead letters, and the func to defer that closes it: the router
+// first, so that nothing consumes topic and its dead-letter topic while
+// they are deleted, then the service.
+func newTopicService(t *testing.T, y string, deps config.Deps, topic string) (*service.Service, func()) {
+	t.Helper()
+	svc, err := service.New(context.Background(), parse(t, y), deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.WatchDeadLetters = true
+	return svc, func() {
+		_ = svc.Router.Close()
+		_ = svc.Transport.DeleteTopics(context.Background(), topic, dlq.DefaultTopic(topic))
+		_ = svc.Close()
+	}
 }
