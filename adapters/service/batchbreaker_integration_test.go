@@ -39,12 +39,7 @@ handlers:
 // dead-lettered as exhausted (its own attempts spent), and the two add up
 // to what was published.
 func TestBatchBreakerOpensMidTraffic(t *testing.T) {
-	cases := toCases(t, 2)
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		wg.Go(func() { t.Run(c.name, func(t *testing.T) { bbRun(t, c.transport, c.settled) }) })
-	}
-	wg.Wait()
+	onEachTransport(t, 2, bbRun)
 }
 
 func bbRun(t *testing.T, transport string, settled func(t *testing.T)) {

@@ -36,12 +36,7 @@ handlers:
 // written, and none of the batch the func wrote during Close is written a
 // second time (its verdict was acked, not dropped or Nacked).
 func TestBatchCloseWithAFuncRunning(t *testing.T) {
-	cases := toCases(t, 1)
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		wg.Go(func() { t.Run(c.name, func(t *testing.T) { bcRun(t, c.transport, c.settled) }) })
-	}
-	wg.Wait()
+	onEachTransport(t, 1, bcRun)
 }
 
 type bcSink struct {

@@ -43,12 +43,7 @@ handlers:
 // (max_attempts 1) or a breaker failure (it opens on one), so every order
 // is written once and nothing is dead-lettered.
 func TestBatchDeferralsAreNoAttempts(t *testing.T) {
-	cases := toCases(t, 2)
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		wg.Go(func() { t.Run(c.name, func(t *testing.T) { bdRun(t, c.transport, c.settled) }) })
-	}
-	wg.Wait()
+	onEachTransport(t, 2, bdRun)
 }
 
 func bdRun(t *testing.T, transport string, settled func(t *testing.T)) {

@@ -58,12 +58,7 @@ type bsSink struct {
 // written exactly once (dedup) or dead-lettered with its own reason, and
 // nothing else is in the dead-letter store.
 func TestBatchBehindTheWholeStack(t *testing.T) {
-	cases := toCases(t, 2)
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		wg.Go(func() { t.Run(c.name, func(t *testing.T) { bsRun(t, c.transport, c.settled) }) })
-	}
-	wg.Wait()
+	onEachTransport(t, 2, bsRun)
 }
 
 func (s *bsSink) fn(ctx context.Context, msgs []*message.Message) (err error) {

@@ -58,12 +58,7 @@ type tbCalls struct {
 // it), and checks the batch and handler metrics against the func's calls,
 // the router's results and the dead-letter store.
 func TestTelemetryOfABatchHandler(t *testing.T) {
-	cases := toCases(t, 2)
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		wg.Go(func() { t.Run(c.name, func(t *testing.T) { tbRun(t, c.transport, c.settled) }) })
-	}
-	wg.Wait()
+	onEachTransport(t, 2, tbRun)
 }
 
 func tbRun(t *testing.T, transport string, settled func(t *testing.T)) {

@@ -203,3 +203,13 @@ func newTopicService(t *testing.T, y string, deps config.Deps, topic string) (*s
 		_ = svc.Close()
 	}
 }
+
+// onEachTransport runs run on each of toCases' transports at once, each a
+// subtest, and returns when all have ended.
+func onEachTransport(t *testing.T, members int, run func(t *testing.T, transport string, settled func(t *testing.T))) {
+	var wg sync.WaitGroup
+	for _, c := range toCases(t, members) {
+		wg.Go(func() { t.Run(c.name, func(t *testing.T) { run(t, c.transport, c.settled) }) })
+	}
+	wg.Wait()
+}

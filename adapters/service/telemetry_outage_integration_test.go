@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,12 +63,7 @@ schedulers:
 // back to 0, one consumer span per delivery with the same outcome.
 func TestTelemetryOfAServiceUnderStoreOutages(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
-	cases := toCases(t, 2)
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		wg.Go(func() { t.Run(c.name, func(t *testing.T) { toRun(t, c.transport, c.settled) }) })
-	}
-	wg.Wait()
+	onEachTransport(t, 2, toRun)
 }
 
 // toMessages are what toRun publishes: kind -> count.

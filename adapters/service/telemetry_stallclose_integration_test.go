@@ -4,7 +4,6 @@ package service_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,12 +22,7 @@ import (
 // closed while degraded leaves it).
 func TestTelemetryOfAServiceClosedWhileItsStoresStall(t *testing.T) {
 	brokertest.SkipIfDown(t, brokertest.RedisAddr())
-	cases := toCases(t, 2)
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		wg.Go(func() { t.Run(c.name, func(t *testing.T) { tsRun(t, c.transport, c.settled) }) })
-	}
-	wg.Wait()
+	onEachTransport(t, 2, tsRun)
 }
 
 func tsRun(t *testing.T, transport string, settled func(t *testing.T)) {
