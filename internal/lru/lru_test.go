@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLRU(t *testing.T) {
@@ -57,5 +58,56 @@ func TestLRUConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := m.Len(); n < 0 || n > 64 {
 		t.Fatalf("len %d outside 0..64", n)
+	}
+}
+
+func TestLRUExpiry(t *testing.T) {
+	m := New[string, int](4)
+	now := time.Now()
+	m.PutUntil("soon", 1, now.Add(time.Hour))
+	m.PutUntil("later", 2, now.Add(2*time.Hour))
+	m.Put("never", 3)
+	if _, ok := m.Get("soon"); !ok {
+		t.Fatal("soon missing before its expiry")
+	}
+	if n := m.Sweep(now.Add(time.Hour-time.Nanosecond), 0); n != 0 || m.Len() != 3 {
+		t.Fatalf("sweep before any expiry: removed %d, len %d; want 0, 3", n, m.Len())
+	}
+	if n := m.Sweep(now.Add(time.Hour), 0); n != 1 || m.Len() != 2 {
+		t.Fatalf("sweep at the first expiry: removed %d, len %d; want 1, 2", n, m.Len())
+	}
+	if _, ok := m.Get("soon"); ok {
+		t.Fatal("soon returned after its sweep")
+	}
+	// Storing a key again replaces its expiry.
+	m.PutUntil("later", 4, now.Add(3*time.Hour))
+	if n := m.Sweep(now.Add(2*time.Hour), 0); n != 0 {
+		t.Fatalf("a replaced expiry was swept: removed %d", n)
+	}
+	// Sweep with an interval scans once per interval.
+	if n := m.Sweep(now.Add(4*time.Hour), time.Minute); n != 1 {
+		t.Fatalf("first rate-limited sweep: removed %d, want 1", n)
+	}
+	m.PutUntil("x", 5, now.Add(time.Hour))
+	if n := m.Sweep(now.Add(4*time.Hour+time.Second), time.Minute); n != 0 || m.Len() != 2 {
+		t.Fatalf("sweep within the interval: removed %d, len %d; want 0, 2", n, m.Len())
+	}
+	if n := m.Sweep(now.Add(4*time.Hour+time.Minute), time.Minute); n != 1 {
+		t.Fatalf("sweep after the interval: removed %d, want 1", n)
+	}
+	if v, ok := m.Get("never"); !ok || v != 3 {
+		t.Fatalf("an entry without expiry: got %d, %v", v, ok)
+	}
+}
+
+// TestLRUGetExpired: Get drops an expired entry it finds (time.Now).
+func TestLRUGetExpired(t *testing.T) {
+	m := New[string, int](2)
+	m.PutUntil("old", 1, time.Now().Add(-time.Second))
+	if _, ok := m.Get("old"); ok {
+		t.Fatal("expired entry returned")
+	}
+	if m.Len() != 0 {
+		t.Fatalf("len after Get of an expired entry: got %d, want 0", m.Len())
 	}
 }
