@@ -8,6 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	wmw "github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/middleware"
 )
@@ -58,6 +59,28 @@ func dlqLevee(b *testing.B) message.HandlerFunc {
 	return r.Middleware(dlqOKHandler)
 }
 
+// dlqTableBusy is the dlq while its attempt table holds another message's
+// record (a message deferred and not back yet, or a stale record until it
+// expires): each success then looks itself up, sweeps (one atomic load
+// between the once-a-second scans) and forgets itself.
+func dlqTableBusy(b *testing.B) message.HandlerFunc {
+	b.Helper()
+	r, err := dlq.New(dlqNopPublisher{}, dlq.WithTopic("orders.dlq"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := r.Middleware(func(msg *message.Message) ([]*message.Message, error) {
+		if msg.UUID == "deferred" {
+			return nil, levee.Defer(time.Minute, errors.New("shed"))
+		}
+		return nil, nil
+	})
+	if _, err := h(message.NewMessage("deferred", nil)); !levee.IsDeferral(err) || r.Pending() != 1 {
+		b.Fatalf("setup: got %v and %d entries, want a deferral and 1", err, r.Pending())
+	}
+	return h
+}
+
 // BenchmarkDLQSuccess measures the success-path overhead of the dlq slot
 // against a bare handler and Watermill's Retry+PoisonQueue, in the same run.
 func BenchmarkDLQSuccess(b *testing.B) {
@@ -88,6 +111,7 @@ func BenchmarkDLQSuccess(b *testing.B) {
 			}
 			return r.Middleware(dlqOKHandler)
 		}},
+		{"levee_table_busy", dlqTableBusy},
 		{"watermill_retry_poison", dlqWatermill},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -50,6 +50,8 @@ func TestZeroAgreesWithTheAPI(t *testing.T) {
 		{"attempt_ttl", "handlers:\n  h:\n    dlq: {attempt_ttl: 0s}\n", "handlers.h.dlq.attempt_ttl:",
 			func() error { _, err := dlq.New(discard{}, dlq.WithAttemptTTL(0)); return err }},
 		{"attempt_table_size", "handlers:\n  h:\n    dlq: {attempt_table_size: 0}\n", "handlers.h.dlq.attempt_table_size:", nil},
+		{"attempt_table_ttl", "handlers:\n  h:\n    dlq: {attempt_table_ttl: 0s}\n", "handlers.h.dlq.attempt_table_ttl:",
+			func() error { _, err := dlq.New(discard{}, dlq.WithAttemptTableTTL(0)); return err }},
 		{"slots", "schedulers:\n  s: {slots: 0}\n", "levee.yaml:2: schedulers.s.slots:",
 			func() error { return newErr(priority.NewScheduler(priority.WithSlots(0))) }},
 		{"empty slots", "schedulers:\n  s: {slots: }\n", "schedulers.s.slots: is empty",

@@ -67,13 +67,27 @@ type tableKey struct {
 // docs/RELIABILITY.md). It is safe for concurrent use; the success path
 // skips its locks while it is empty. An empty key is not tracked (a
 // message without a UUID is keyed by its content: idkey.Message).
+//
+// A record waits for its message's redelivery, which may never come to
+// this process: the broker took the ack of a duplicate delivered while the
+// first copy was held (NATS redelivering past AckWait under load),
+// another consumer took the redelivery, or the broker dropped the message.
+// So a record expires ttl after it was stored, or after its notBefore when
+// that is later (WithAttemptTableTTL), and is swept as messages pass
+// (sweepEvery), so a stale record neither keeps the success path off its
+// empty-table fast path nor gives a later message with its UUID its count.
 type attemptTable struct {
 	failed   *lru.Map[tableKey, record] // records with attempts > 0
 	deferred *lru.Map[tableKey, record] // records with deferrals only
+	ttl      time.Duration
 }
 
-func newAttemptTable(max int) *attemptTable {
-	return &attemptTable{failed: lru.New[tableKey, record](max), deferred: lru.New[tableKey, record](max)}
+// sweepEvery is how often the slow path scans the table for expired
+// records.
+const sweepEvery = time.Second
+
+func newAttemptTable(max int, ttl time.Duration) *attemptTable {
+	return &attemptTable{failed: lru.New[tableKey, record](max), deferred: lru.New[tableKey, record](max), ttl: ttl}
 }
 
 // get returns the record for key.
@@ -93,18 +107,38 @@ func (t *attemptTable) put(key tableKey, rec record) {
 	if key.uuid == "" {
 		return
 	}
+	expires := time.Now()
+	if rec.notBefore.After(expires) {
+		expires = rec.notBefore
+	}
+	expires = expires.Add(t.ttl)
 	if rec.attempts > 0 {
-		t.failed.Put(key, rec)
+		t.failed.PutUntil(key, rec, expires)
 		t.deferred.Delete(key)
 		return
 	}
-	t.deferred.Put(key, rec)
+	t.deferred.PutUntil(key, rec, expires)
+}
+
+// sweep removes the expired records, scanning at most once per every (0:
+// now).
+func (t *attemptTable) sweep(now time.Time, every time.Duration) {
+	t.failed.Sweep(now, every)
+	t.deferred.Sweep(now, every)
 }
 
 // forget removes key. It costs two atomic loads while the table is empty.
 func (t *attemptTable) forget(key tableKey) {
 	t.failed.Delete(key)
 	t.deferred.Delete(key)
+}
+
+// Pending returns how many messages the in-process attempt table tracks
+// (Nacked after a failure or a deferral, not yet settled, not expired:
+// see WithAttemptTableTTL). It removes the expired entries first.
+func (r *Retrier) Pending() int {
+	r.table.sweep(time.Now(), 0)
+	return r.table.len()
 }
 
 // len returns the number of entries.

@@ -3,10 +3,11 @@ package dlq
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestAttemptTableLRU(t *testing.T) {
-	tb := newAttemptTable(3)
+	tb := newAttemptTable(3, time.Hour)
 	for i := range 3 {
 		tb.put(k(fmt.Sprint(i)), record{attempts: i + 1})
 	}
@@ -39,7 +40,7 @@ func TestAttemptTableLRU(t *testing.T) {
 	if tb.len() != 2 {
 		t.Errorf("empty key tracked")
 	}
-	off := newAttemptTable(0)
+	off := newAttemptTable(0, time.Hour)
 	off.put(k("x"), record{attempts: 1})
 	if _, ok := off.get(k("x")); ok || off.len() != 0 {
 		t.Errorf("a table of size 0 must keep nothing")
@@ -54,7 +55,7 @@ func k(uuid string) tableKey { return tableKey{uuid: uuid} }
 // table holds; their deferral records evicted the attempt counts of
 // failing messages, and a poison message got up to twice max attempts.
 func TestAttemptTableDeferralsNeverEvictAttempts(t *testing.T) {
-	tb := newAttemptTable(3)
+	tb := newAttemptTable(3, time.Hour)
 	tb.put(k("poison"), record{attempts: 2})
 	for i := range 100 {
 		tb.put(k(fmt.Sprint("deferred-", i)), record{deferrals: 1})

@@ -19,8 +19,8 @@ import (
 //
 // An absent field takes the default of the matching option. An explicit
 // zero is an error where the option rejects zero or gives it another
-// meaning (retry.*, max_error_length, attempt_table_size, attempt_ttl):
-// remove the key for the default.
+// meaning (retry.*, max_error_length, attempt_table_size,
+// attempt_table_ttl, attempt_ttl): remove the key for the default.
 // Validate runs the same checks as New. `attempts: shared` needs a store
 // section of kind redis or postgres (config.Load checks it) and
 // an AttemptStore (config.Deps.AttemptStore) when the stack is built.
@@ -36,6 +36,10 @@ type Config struct {
 	MaxErrorLength int `yaml:"max_error_length" levee:"nonzero"`
 	// AttemptTableSize bounds the in-process attempt table (default 10000).
 	AttemptTableSize int `yaml:"attempt_table_size" levee:"nonzero"`
+	// AttemptTableTTL is how long an entry of that table outlives the
+	// Nack that made it (or its retry's due time) when the message does
+	// not come back to this process (default 10m; WithAttemptTableTTL).
+	AttemptTableTTL time.Duration `yaml:"attempt_table_ttl" levee:"nonzero"`
 	// Attempts is where failed attempts are counted: "local" (the default
 	// when empty: the transport's delivery count, else this process's
 	// table) or "shared" (an AttemptStore every instance uses, see
@@ -110,6 +114,9 @@ func (c Config) Options() []Option {
 	}
 	if c.AttemptTableSize != 0 {
 		opts = append(opts, WithAttemptTableSize(c.AttemptTableSize))
+	}
+	if c.AttemptTableTTL != 0 {
+		opts = append(opts, WithAttemptTableTTL(c.AttemptTableTTL))
 	}
 	if c.AttemptTTL != 0 {
 		opts = append(opts, WithAttemptTTL(c.AttemptTTL))

@@ -62,7 +62,9 @@
 // 10000, least recently used evicted) and holds only messages Nacked after a
 // failure or a deferral, the two kept apart so that a flood of deferrals
 // never evicts an attempt count; an entry is removed when the message
-// succeeds or is dead-lettered. Garbage counts are ignored, huge ones are capped at 2^30.
+// succeeds or is dead-lettered, and expires (WithAttemptTableTTL, default
+// 10m after its Nack or its retry's due time) when the message does not
+// come back to this process. Garbage counts are ignored, huge ones are capped at 2^30.
 // With an [AttemptStore] ([WithAttemptStore], YAML `attempts: shared`),
 // every failed attempt is also recorded in a store shared by every
 // instance, and the count is the larger of the shared and the local one:

@@ -11,7 +11,8 @@ import (
 // This file holds the wait of a redelivered message whose deferred retry
 // is not due yet.
 
-// waitPending looks the message up in the attempt table: known says the
+// waitPending sweeps the attempt table's expired records (at most once per
+// sweepEvery) and looks the message up in it: known says the
 // table has a record of it. A deferred retry that is not due yet is waited
 // for; a message whose dead letter failed to publish is dead-lettered again
 // without another handler call (done, with out and err to return). It and
@@ -19,6 +20,7 @@ import (
 //
 //go:noinline
 func (w *wrapped) waitPending(msg *message.Message, start time.Time) (known bool, out []*message.Message, done bool, err error) {
+	w.r.table.sweep(start, sweepEvery)
 	rec, ok := w.r.table.get(w.key(msg))
 	if !ok {
 		return false, nil, false, nil

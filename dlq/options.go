@@ -54,6 +54,7 @@ type config struct {
 	logger         watermill.LoggerAdapter
 	meterProvider  metric.MeterProvider
 	tableSize      int
+	tableTTL       time.Duration
 	maxErrorLength int
 	validator      func(topic string, payload []byte) error
 	attemptStore   AttemptStore
@@ -63,6 +64,7 @@ type config struct {
 // Defaults of the settings that have no Backoff field.
 const (
 	DefaultTableSize      = 10000
+	DefaultTableTTL       = 10 * time.Minute
 	DefaultMaxErrorLength = 1024
 )
 
@@ -72,6 +74,7 @@ func newConfig(opts []Option) config {
 		jitter:         rand.Float64,
 		logger:         watermill.NopLogger{},
 		tableSize:      DefaultTableSize,
+		tableTTL:       DefaultTableTTL,
 		maxErrorLength: DefaultMaxErrorLength,
 		attemptTTL:     DefaultAttemptTTL,
 	}
@@ -94,6 +97,8 @@ func (c *config) validate() error {
 		return fieldErr("max_deferred", "must be >= 0, got %s", c.maxDeferred)
 	case c.tableSize < 0:
 		return fieldErr("attempt_table_size", "must be >= 0, got %d", c.tableSize)
+	case c.tableTTL <= 0:
+		return fieldErr("attempt_table_ttl", "must be > 0, got %s", c.tableTTL)
 	case c.maxErrorLength < 16:
 		return fieldErr("max_error_length", "must be >= 16, got %d", c.maxErrorLength)
 	case c.jitter == nil:
@@ -201,6 +206,19 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // one side is full, its least recently used entry is evicted (a failing
 // message's count then restarts). Default 10000; 0 disables the table.
 func WithAttemptTableSize(n int) Option { return optionFunc(func(c *config) { c.tableSize = n }) }
+
+// WithAttemptTableTTL sets how long an entry of the attempt table
+// (WithAttemptTableSize) outlives the Nack that made it, or its deferred
+// retry's due time when that is later, if the message does not come back
+// to this process to settle it: the broker took the ack of a duplicate,
+// another consumer took the redelivery, or the broker dropped the message.
+// An expired entry is not used (a message that reuses the UUID counts from
+// zero) and is removed as other messages pass or Pending is read. A
+// redelivery later than that counts as a first delivery here, as after an
+// eviction. Default 10m; values <= 0 are rejected by New.
+func WithAttemptTableTTL(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.tableTTL = d })
+}
 
 // WithMaxErrorLength bounds the error message stored in levee_error, in
 // bytes (cut at a UTF-8 boundary, with a "…" suffix). Default 1024; values

@@ -53,7 +53,7 @@ func New(publisher message.Publisher, opts ...Option) (*Retrier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("levee/dlq: instruments: %w", err)
 	}
-	return &Retrier{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize), ins: ins, origin: newOrigin()}, nil
+	return &Retrier{pub: publisher, cfg: cfg, table: newAttemptTable(cfg.tableSize, cfg.tableTTL), ins: ins, origin: newOrigin()}, nil
 }
 
 // Backoff returns the retry policy in use.
@@ -86,10 +86,6 @@ func (r *Retrier) Label() string {
 	}
 	return s
 }
-
-// Pending returns how many messages the in-process attempt table tracks
-// (Nacked after a failure, not yet settled).
-func (r *Retrier) Pending() int { return r.table.len() }
 
 // Middleware wraps next; pass it to message.Router.AddMiddleware,
 // Handler.AddMiddleware or the Stack's dlq slot. The success path costs two
@@ -151,9 +147,10 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 		start = time.Now()
 	}
 	// An empty table (the usual case) costs its two size loads here and
-	// nothing on success: there is nothing of this message to forget. (A
-	// concurrent duplicate that fails meanwhile keeps its record, as if it
-	// had failed after this success.)
+	// nothing on success: there is nothing of this message to forget. Nor
+	// is there when the table holds only other messages. (A concurrent
+	// duplicate that fails meanwhile keeps its record, as if it had failed
+	// after this success.)
 	pending := r.table.len() > 0
 	known := false // the table has a record of the message
 	if pending {
@@ -174,7 +171,7 @@ func (w *wrapped) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	out, err := w.attempt(msg)
 	if err == nil {
-		if pending {
+		if known {
 			w.forget(msg)
 		}
 		return out, nil
