@@ -71,7 +71,8 @@
 // as an attempt and the breaker not as a failure.
 //
 // A rejected message keeps its age: the Scheduler remembers its first
-// arrival by handler and UUID (the last ArrivalMemory rejected messages, in process,
+// arrival by handler and UUID (the last ArrivalMemory rejected messages, each
+// for ArrivalTTL after its RetryAfter, in process,
 // never from metadata a producer could forge; a message without a UUID by
 // its content), and its redelivery ages
 // from there, so the aging bound holds for a message shed again and again

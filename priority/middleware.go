@@ -67,17 +67,16 @@ func (h *handlerWrap) handle(msg *message.Message) ([]*message.Message, error) {
 	p := h.priority(msg)
 	since := time.Duration(-1)
 	if s.arrivals.Len() > 0 {
-		if t, ok := s.arrivals.Get(arrivalKey{h, idkey.Message(msg)}); ok {
-			since = t
-		}
+		since = s.arrival(h, msg)
 	}
 	waited, arrived, err := s.acquire(ctx, msg, p, since)
 	if err != nil {
-		if arrived >= 0 && errors.As(err, new(*RejectError)) {
+		var re *RejectError
+		if arrived >= 0 && errors.As(err, &re) {
 			// its redelivery to this handler ages from here; the key is
 			// bounded whatever UUID the producer chose, and a message
 			// without one is known by its content
-			s.arrivals.Put(arrivalKey{h, idkey.Message(msg)}, arrived)
+			s.arrivals.PutUntil(arrivalKey{h, idkey.Message(msg)}, arrived, time.Now().Add(re.Retry+ArrivalTTL))
 		}
 		h.rejected(msg, p, waited, err)
 		return nil, err
@@ -90,6 +89,19 @@ func (h *handlerWrap) handle(msg *message.Message) ([]*message.Message, error) {
 		h.acquired(ctx, p, waited)
 	}
 	return h.next(msg)
+}
+
+// arrival returns the message's remembered first arrival, or -1, after
+// sweeping the expired ones (at most once per arrivalSweepEvery). It is
+// kept out of handle (noinline), off the success path's frame.
+//
+//go:noinline
+func (s *Scheduler) arrival(h *handlerWrap, msg *message.Message) time.Duration {
+	s.arrivals.Sweep(time.Now(), arrivalSweepEvery)
+	if t, ok := s.arrivals.Get(arrivalKey{h, idkey.Message(msg)}); ok {
+		return t
+	}
+	return -1
 }
 
 // acquired records a granted slot: the wait metric, and an event on the

@@ -94,7 +94,7 @@ func shedRedeliveryKeepsAging(t *testing.T, low string) {
 }
 
 // TestDocArrivalMemory keeps docs/PRIORITY.md's count of remembered
-// arrivals equal to ArrivalMemory.
+// arrivals equal to ArrivalMemory, and their lifetime to ArrivalTTL.
 func TestDocArrivalMemory(t *testing.T) {
 	doc, err := os.ReadFile("../docs/PRIORITY.md")
 	if err != nil {
@@ -104,5 +104,9 @@ func TestDocArrivalMemory(t *testing.T) {
 	want := "the last " + n[:len(n)-3] + "," + n[len(n)-3:] + " rejected messages"
 	if !strings.Contains(strings.Join(strings.Fields(string(doc)), " "), want) {
 		t.Errorf("docs/PRIORITY.md does not say %q", want)
+	}
+	ttl := "each for " + strings.TrimSuffix(priority.ArrivalTTL.String(), "0s") + " after its `retry_after`"
+	if !strings.Contains(strings.Join(strings.Fields(string(doc)), " "), ttl) {
+		t.Errorf("docs/PRIORITY.md does not say %q", ttl)
 	}
 }

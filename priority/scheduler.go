@@ -24,6 +24,18 @@ const maxAging = 24 * time.Hour
 // its first arrival (docs/PRIORITY.md, max_waiting).
 const ArrivalMemory = 10000
 
+// ArrivalTTL is how long a remembered first arrival outlives its
+// rejection's RetryAfter: a redelivery that has not come back to this
+// process by then went to another consumer or was dropped by the broker,
+// and a later message that reuses the UUID ranks by its own arrival
+// instead of as one that has waited since. Expired arrivals are swept as
+// messages pass (at most once a second).
+const ArrivalTTL = 10 * time.Minute
+
+// arrivalSweepEvery is how often the slow path scans the arrivals for
+// expired ones.
+const arrivalSweepEvery = time.Second
+
 // Scheduler hands a fixed number of slots to messages of any number of
 // handlers and routers; when a slot frees, the waiting message with the
 // highest effective priority (base + waited/aging) gets it, earliest
