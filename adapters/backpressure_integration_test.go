@@ -41,6 +41,11 @@ const bpMaxAttempts = 5
 // bpHealthy is the number of healthy messages per run.
 const bpHealthy = 20
 
+// bpTableTTL is the dlq's attempt table TTL in these runs: shorter than
+// the default (10m), so that a stale entry's expiry is seen within the
+// test, and far longer than a redelivery is late on a loaded machine.
+const bpTableTTL = 30 * time.Second
+
 // bpTimeout bounds the wait for a run to settle: the 20 s outage, the
 // breaker's open periods (10 s each) around it and the redeliveries, with
 // room for a loaded CI machine. It is a deadline, not a measured figure.
@@ -264,7 +269,7 @@ func bpRun(t *testing.T, tc transportCase, sc bpScenario) {
 	topic := scenarioTopic("bp")
 	dlqTopic := topic + ".dlq"
 
-	var dopts []dlq.Option
+	dopts := []dlq.Option{dlq.WithAttemptTableTTL(bpTableTTL)}
 	hold := sc.dlqHold(tr.Capabilities)
 	if hold > 0 {
 		dopts = append(dopts, dlq.WithMaxHold(hold))
@@ -408,7 +413,19 @@ func bpRun(t *testing.T, tc transportCase, sc bpScenario) {
 	require.Equal(t, string(dlq.ClassExhausted), dl.Metadata.Get(dlq.KeyErrorClass), "poison error class")
 	require.Equal(t, fmt.Sprint(bpMaxAttempts), dl.Metadata.Get(dlq.KeyAttempts), "poison levee_attempts")
 	require.Equal(t, topic, dl.Metadata.Get(dlq.KeyOriginalTopic), "poison original topic")
-	require.Zero(t, d.Pending(), "dlq attempt table entries left")
+	// An entry whose message came back here was settled with it. Under
+	// load NATS redelivers a message held past AckWait, and when the copy
+	// that is deferred last is Nacked after the other was acked, its entry
+	// waits for a redelivery that never comes (2 of 4 CI runs with three
+	// test lanes): it must expire, after its due time (at most the
+	// breaker's open period, the longest RetryAfter here) and the TTL.
+	if n := d.Pending(); n > 0 {
+		t.Logf("%s/%s: %d attempt table entries left after the run; waiting for their expiry", tc.name, sc.name, n)
+		for expiry := time.Now().Add(breaker.DefaultOpenFor + bpTableTTL + 5*time.Second); d.Pending() > 0 && time.Now().Before(expiry); {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	require.Zero(t, d.Pending(), "dlq attempt table entries left after their expiry")
 	sc.check(t, c)
 }
 
