@@ -96,11 +96,24 @@ type BuildEnv struct {
 // Breaker returns the shared breaker of the file's breakers section by
 // name, building it the first time; Applied.Close closes it.
 func (b BuildEnv) Breaker(name string) (*breaker.Breaker, error) {
+	sb, err := b.sharedBreaker(name)
+	return sb.Breaker, err
+}
+
+// sharedBreaker is a shared breaker as the breakers section built it:
+// separate tells that its drain ramp waits in DrainMiddleware, which every
+// handler referring to it installs (separateDrain).
+type sharedBreaker struct {
+	*breaker.Breaker
+	separate bool
+}
+
+func (b BuildEnv) sharedBreaker(name string) (sharedBreaker, error) {
 	v, err := b.shared("breakers", name)
 	if err != nil {
-		return nil, err
+		return sharedBreaker{}, err
 	}
-	return v.(*breaker.Breaker), nil
+	return v.(sharedBreaker), nil
 }
 
 // Scheduler returns the shared scheduler of the file's schedulers section

@@ -132,18 +132,18 @@ func newBreakerSection() Section {
 	return newSection("breaker", middleware.SlotBreaker, breakerLabel,
 		func(c breaker.Config, b BuildEnv) (built, error) {
 			if c.Shared != "" {
-				br, err := b.Breaker(c.Shared)
+				br, err := b.sharedBreaker(c.Shared)
 				if err != nil {
 					return built{}, err
 				}
-				return built{mw: br.Middleware, instance: br}, nil
+				if br.separate {
+					// Its ramp waits in each handler's ratelimit slot.
+					b.Also(middleware.SlotRateLimit, br.DrainMiddleware, "breaker-drain")
+				}
+				return built{mw: br.Middleware, instance: br.Breaker}, nil
 			}
 			opts := breakerOptions(c, b.Handler, b.Deps)
-			// The drain ramp waits in the ratelimit slot, inside priority,
-			// so priority decides who goes first while the backlog drains
-			// (DESIGN: canonical order, 7). A slow-call policy needs the
-			// wait inside the breaker instead, or it would time the ramp.
-			separate := c.Drain != nil && c.SlowCall == nil
+			separate := separateDrain(c)
 			if separate {
 				opts = append(opts, breaker.WithSeparateDrain())
 			}
@@ -157,6 +157,13 @@ func newBreakerSection() Section {
 			return built{mw: br.Middleware, closer: br, instance: br}, nil
 		})
 }
+
+// separateDrain reports whether a breaker built from c waits for its drain
+// ramp in the ratelimit slot, inside priority, so priority decides who
+// goes first while the backlog drains (canonical order, 7): with a drain
+// and without a slow-call policy, which needs the wait inside the breaker
+// or it would time the ramp. A shared breaker follows the same rule.
+func separateDrain(c breaker.Config) bool { return c.Drain != nil && c.SlowCall == nil }
 
 func breakerLabel(c breaker.Config) string {
 	if c.Shared != "" {

@@ -54,11 +54,18 @@ func sharedKinds() map[string]sharedKind {
 				return c, nil
 			},
 			build: func(name string, v any, deps Deps) (any, io.Closer, error) {
-				b, err := breaker.New(breakerOptions(v.(breaker.Config), name, deps)...)
+				c := v.(breaker.Config)
+				opts := breakerOptions(c, name, deps)
+				separate := separateDrain(c)
+				if separate {
+					// Every handler's section adds its DrainMiddleware.
+					opts = append(opts, breaker.WithSeparateDrain())
+				}
+				b, err := breaker.New(opts...)
 				if err != nil {
 					return nil, nil, fmt.Errorf("breakers.%s: %w", name, err)
 				}
-				return b, b, nil
+				return sharedBreaker{b, separate}, b, nil
 			},
 		},
 	}
