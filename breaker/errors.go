@@ -23,8 +23,9 @@ var ErrClosed = levee.DeferralSentinel("levee/breaker: breaker closed")
 // errors.Is matches it with levee.ErrInvalidConfig too.
 var ErrInvalidConfig = levee.InvalidConfigSentinel("levee/breaker: invalid configuration")
 
-// OpenError is returned when a message's wait exceeded the max hold. It
-// wraps ErrOpen and carries the delay after which a redelivery is worth
+// OpenError is returned when a message's wait exceeded the max hold, or
+// when a message that waited in DrainMiddleware finds the breaker open
+// again. It wraps ErrOpen and carries the delay after which a redelivery is worth
 // trying (the shared delayed-redelivery contract of Levee: adapters honour
 // RetryAfter natively where the transport can, elsewhere it is a Nack).
 type OpenError struct {

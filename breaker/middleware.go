@@ -158,7 +158,10 @@ func (b *Breaker) report(gen uint64, v verdict) {
 // with WithSeparateDrain; install it further in than Middleware (in the
 // ratelimit slot). Without WithSeparateDrain, or without a drain, it returns
 // next unchanged. Its wait ends like Middleware's: with the message context
-// (its error), at the max hold (*OpenError) or on Close (ErrClosed).
+// (its error), at the max hold (*OpenError) or on Close (ErrClosed). A
+// message whose wait ends with the breaker open again (it tripped, or was
+// forced open, meanwhile) is not run: it gets an *OpenError whose
+// RetryAfter is the time left until half-open.
 func (b *Breaker) DrainMiddleware(next message.HandlerFunc) message.HandlerFunc {
 	if !b.cfg.separateDrain || !b.cfg.drain {
 		return next
@@ -173,8 +176,44 @@ func (w *wrapper) handleDrain(msg *message.Message) ([]*message.Message, error) 
 		if err := w.ramp(msg, &ws); err != nil {
 			return nil, err
 		}
+		if err := w.b.reopened(&ws); err != nil {
+			return nil, err
+		}
 	}
 	return w.next(msg)
+}
+
+// reopened returns an *OpenError when the breaker is no longer closed
+// after a message's wait in DrainMiddleware: it tripped (or was forced
+// open) meanwhile, and the trip ended the drain, which let every waiting
+// message go at once. Middleware let the message through before the
+// trip; running it now would spend its delivery on a downstream known to
+// be down, so it is deferred until half-open instead.
+func (b *Breaker) reopened(ws *waitState) error {
+	if s := b.word.Load(); s&wordForce == 0 && State(s&wordState) == StateClosed {
+		return nil
+	}
+	now := time.Now()
+	b.mu.Lock()
+	b.advanceLocked(now)
+	st := b.effectiveLocked()
+	var until time.Time
+	if st == StateOpen && b.force != ForceOpen {
+		until = b.m.expiry
+	}
+	b.unlock()
+	b.flush()
+	if st == StateClosed {
+		return nil
+	}
+	e := &OpenError{State: st}
+	if ws.held {
+		e.Held = now.Sub(ws.first)
+	}
+	if until.After(now) {
+		e.After = until.Sub(now)
+	}
+	return e
 }
 
 // waitState is one message's wait across the loop of handleSlow.
