@@ -102,7 +102,10 @@ func (b *FleetBreaker) admit(msg *message.Message, attrs *atomic.Pointer[handler
 			w.end(outcomeAdmitted)
 			return false, nil
 		case FleetDraining:
-			return false, b.takeDrain(ctx, &w, start, deadline)
+			if err := b.takeDrain(ctx, &w, start, deadline); !errors.Is(err, errReopened) {
+				return false, err
+			}
+			continue // the fleet opened again meanwhile: wait for it
 		case FleetHalfOpen:
 			if b.probe.CompareAndSwap(1, 0) {
 				w.end(outcomeAdmitted)
@@ -125,8 +128,13 @@ func (b *FleetBreaker) admit(msg *message.Message, attrs *atomic.Pointer[handler
 	}
 }
 
+// errReopened is takeDrain's answer when the fleet is no longer closed or
+// draining once the message has its token: admit makes it wait again.
+var errReopened = errors.New("levee/breaker: fleet open again")
+
 // takeDrain waits for a token of the fleet's drain pool, until deadline
-// (none when zero); start is when the message began to wait.
+// (none when zero); start is when the message began to wait. It returns
+// errReopened when the fleet opened again meanwhile.
 func (b *FleetBreaker) takeDrain(ctx context.Context, w *fleetWait, start, deadline time.Time) error {
 	paused, wasPaused := w.leave()
 	left := time.Duration(0)
@@ -147,6 +155,14 @@ func (b *FleetBreaker) takeDrain(ctx context.Context, w *fleetWait, start, deadl
 	w.drained(paused, wasPaused, time.Since(began), b.drain.Rate(), outcome)
 	switch outcome {
 	case outcomeAdmitted:
+		if st := FleetState(b.word.Load()); st != FleetClosed && st != FleetDraining {
+			// The fleet tripped (or was forced open) while the message
+			// waited: it must not run on the downstream that failed.
+			if r.Status == fleet.Granted {
+				b.drain.Return()
+			}
+			return errReopened
+		}
 		return nil
 	case outcomeCanceled:
 		return ctx.Err()
