@@ -266,7 +266,11 @@ func (w *wrapper) handleSlow(msg *message.Message) ([]*message.Message, error) {
 		switch force {
 		case ForceClosed:
 			w.endWait(msg, &ws, outcomeAdmitted)
-			return w.next(msg)
+			out, err := w.next(msg)
+			if err == nil && b.tp != nil {
+				b.tp.add() // throughput while closed: the next drain's 100%
+			}
+			return out, err
 		case ForceOpen:
 			if err := w.wait(msg, &ws, ch, time.Time{}, StateOpen); err != nil {
 				return nil, err
