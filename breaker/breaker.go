@@ -160,7 +160,8 @@ func (b *Breaker) Forced() Force { return Force(b.word.Load() & wordForce >> 2) 
 func (b *Breaker) ForceOpen() { b.setForce(ForceOpen) }
 
 // ForceClosed lets every message through uncounted and without a drain,
-// whatever the counts, until ClearForce or ForceOpen.
+// whatever the counts, until ClearForce or ForceOpen. Its successes are
+// still measured as throughput: the baseline of a later drain.
 func (b *Breaker) ForceClosed() { b.setForce(ForceClosed) }
 
 // ClearForce returns the breaker to its counts. Leaving ForceOpen for a
