@@ -97,8 +97,9 @@ type View struct {
 	Members    int
 	// DrainElapsed is the store's time since the drain started (draining).
 	DrainElapsed time.Duration
-	// Baseline is the fleet's throughput over the window that tripped, in
-	// messages per second: what 100% of the drain ramp means.
+	// Baseline is the fleet's throughput over the window that tripped it
+	// from closed (a trip during a drain keeps it), in messages per
+	// second: what 100% of the drain ramp means.
 	Baseline float64
 }
 

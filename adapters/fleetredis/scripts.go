@@ -103,7 +103,7 @@ if st == 'closed' or st == 'draining' then
     end
   end
   if s + f > 0 and s + f >= minreq and f / (s + f) >= ratio then
-    base = string.format('%.3f', (s + f) * 1000 / window)
+    if st == 'closed' then base = string.format('%.3f', (s + f) * 1000 / window) end
     trip()
   end
 end

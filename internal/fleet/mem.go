@@ -193,7 +193,11 @@ func (m *MemStore) Report(ctx context.Context, r Report) (View, error) {
 			s, f = s+c[0], f+c[1]
 		}
 		if s+f > 0 && s+f >= r.MinRequests && float64(f)/float64(s+f) >= r.FailureRatio {
-			b.base = float64(s+f) / r.Window.Seconds()
+			if b.state == StateClosed {
+				// A drain's window holds what the ramp let through:
+				// a trip during it keeps the baseline from before.
+				b.base = float64(s+f) / r.Window.Seconds()
+			}
 			trip()
 		}
 	}
