@@ -235,7 +235,8 @@ func (b *FleetBreaker) Members() int {
 
 // SetForce sets the fleet's kill switch in the store: ForceOpen holds
 // messages on every replica, ForceClosed lets them all run, ForceNone
-// gives the decision back to the window. Every replica follows within
+// gives the decision back to the window (after ForceOpen on a closed
+// fleet, through a drain when DrainWindow is set, as after a recovery). Every replica follows within
 // ReportEvery; this one at once.
 func (b *FleetBreaker) SetForce(ctx context.Context, f Force) error {
 	ff := fleet.ForceNone

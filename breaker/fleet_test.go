@@ -121,8 +121,14 @@ func TestFleetBreakerForce(t *testing.T) {
 			t.Fatal(err)
 		}
 		testkit.Advance(breaker.DefaultFleetReportEvery + time.Millisecond)
+		// Released from a closed fleet: the held backlog drains
+		// (TestFleetKillSwitchReleaseDrains), then the fleet closes.
+		if a.State() != breaker.FleetDraining {
+			t.Fatalf("state %s after clearing the force, want draining", a.State())
+		}
+		testkit.Advance(time.Second + breaker.DefaultFleetReportEvery)
 		if a.State() != breaker.FleetClosed {
-			t.Fatalf("state %s after clearing the force, want closed", a.State())
+			t.Fatalf("state %s after the drain window, want closed", a.State())
 		}
 	})
 }

@@ -43,6 +43,10 @@ return {k, retry, members}
 // member, successes, failures, probe (+1/-1/0), window_ms, min_requests,
 // failure_ratio, open_for_ms, probe_ttl_ms, drain_ms, member_ttl_ms,
 // idle (1: the member has no message to probe and takes no probe lease).
+// The state hash keeps the force the last report saw (lf): a report that
+// first sees a force open from closed takes the window's throughput as
+// the baseline, and one that first sees it released from open while
+// closed starts a drain, as Breaker.ClearForce does.
 // Returns {state, generation, probe holder (1/0), force, members,
 // drain elapsed ms, baseline (string)}.
 var breakerScript = redis.NewScript(`
@@ -58,7 +62,7 @@ redis.call('ZADD', M, now, member)
 redis.call('ZREMRANGEBYSCORE', M, '-inf', now - mttl)
 local members = redis.call('ZCARD', M)
 redis.call('PEXPIRE', M, keep)
-local v = redis.call('HMGET', H, 'st', 'gen', 'until', 'probe', 'pu', 'da', 'base')
+local v = redis.call('HMGET', H, 'st', 'gen', 'until', 'probe', 'pu', 'da', 'base', 'lf')
 local st = v[1] or 'closed'
 local gen = tonumber(v[2] or '0')
 local untl = tonumber(v[3] or '0')
@@ -67,6 +71,7 @@ local pu = tonumber(v[5] or '0')
 local da = tonumber(v[6] or '0')
 local base = v[7] or '0'
 local force = redis.call('GET', F) or 'none'
+local lf = v[8] or 'none'
 local bw = math.max(math.floor(window / 10), 10)
 local b = math.floor(now / bw)
 local function trip()
@@ -83,6 +88,10 @@ if st == 'half' and pm == member and probe ~= 0 then
   else
     trip()
   end
+end
+if force == 'none' and lf == 'open' and st == 'closed' and drain > 0 then
+  st, gen, da = 'draining', gen + 1, now
+  redis.call('DEL', W)
 end
 if st == 'closed' or st == 'draining' then
   if succ > 0 then redis.call('HINCRBY', W, b .. ':s', succ) end
@@ -102,6 +111,9 @@ if st == 'closed' or st == 'draining' then
       f = f + tonumber(all[i + 1])
     end
   end
+  if force == 'open' and lf ~= 'open' and st == 'closed' and s + f > 0 then
+    base = string.format('%.3f', (s + f) * 1000 / window)
+  end
   if s + f > 0 and s + f >= minreq and f / (s + f) >= ratio then
     if st == 'closed' then base = string.format('%.3f', (s + f) * 1000 / window) end
     trip()
@@ -112,7 +124,7 @@ if st == 'half' then
   if (pm == '' or now >= pu) and ARGV[12] ~= '1' then pm, pu = member, now + probettl end
   if pm == member then holder = 1 end
 end
-redis.call('HSET', H, 'st', st, 'gen', gen, 'until', untl, 'probe', pm, 'pu', pu, 'da', da, 'base', base)
+redis.call('HSET', H, 'st', st, 'gen', gen, 'until', untl, 'probe', pm, 'pu', pu, 'da', da, 'base', base, 'lf', force)
 redis.call('PEXPIRE', H, keep)
 local elapsed = 0
 if st == 'draining' then elapsed = now - da end

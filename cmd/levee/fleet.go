@@ -22,7 +22,8 @@ const fleetUsage = `usage:
 
 The fleet breaker's kill switch (docs/FLEET.md): force open holds messages
 on every replica, force closed lets them all run, force none gives the
-decision back to the shared window. Replicas follow within report_every
+decision back to the shared window (after force open on a closed fleet,
+through a drain, as after a recovery). Replicas follow within report_every
 (200ms by default). KEY is the breaker's key (the handler's name unless
 its fleet section sets key). The store comes from --store, or from the
 fleet section of --config (default levee.yaml); with --config, a KEY that

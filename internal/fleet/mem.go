@@ -31,6 +31,7 @@ type memBreaker struct {
 	drainAt           time.Time
 	base              float64
 	buckets           map[int64][2]uint64
+	force             Force // the force the last report saw
 }
 
 // NewMemStore returns an empty MemStore.
@@ -156,6 +157,31 @@ func (m *MemStore) Report(ctx context.Context, r Report) (View, error) {
 		b = &memBreaker{buckets: map[int64][2]uint64{}}
 		m.breakers[r.Key] = b
 	}
+	force := m.forces[r.Key]
+	b.step(r, force, now)
+	b.force = force
+	v := View{State: b.state, Generation: b.gen, Force: force, Members: members, Baseline: b.base}
+	if b.state == StateHalfOpen {
+		if (b.probe == "" || !now.Before(b.probeUntil)) && !r.Idle {
+			b.probe, b.probeUntil = r.Member, now.Add(r.ProbeTTL)
+		}
+		v.Probe = b.probe == r.Member
+	}
+	if b.state == StateDraining {
+		v.DrainElapsed = now.Sub(b.drainAt)
+	}
+	switch v.Force {
+	case ForceOpen:
+		v.State, v.Probe = StateOpen, false
+	case ForceClosed:
+		v.State, v.Probe = StateClosed, false
+	}
+	return v, nil
+}
+
+// step moves b's state machine at a report r made at now, with the force
+// set now; b.force is the force the previous report saw.
+func (b *memBreaker) step(r Report, force Force, now time.Time) {
 	bw := max(r.Window/10, 10*time.Millisecond)
 	idx := now.UnixNano() / int64(bw)
 	trip := func() {
@@ -179,6 +205,12 @@ func (m *MemStore) Report(ctx context.Context, r Report) (View, error) {
 			trip()
 		}
 	}
+	if force == ForceNone && b.force == ForceOpen && b.state == StateClosed && r.DrainWindow > 0 {
+		// The kill switch released from a closed fleet: the backlog it
+		// held drains, as after a recovery.
+		b.state, b.gen, b.drainAt = StateDraining, b.gen+1, now
+		clear(b.buckets)
+	}
 	if b.state == StateClosed || b.state == StateDraining {
 		c := b.buckets[idx]
 		c[0] += r.Successes
@@ -192,6 +224,11 @@ func (m *MemStore) Report(ctx context.Context, r Report) (View, error) {
 			}
 			s, f = s+c[0], f+c[1]
 		}
+		if force == ForceOpen && b.force != ForceOpen && b.state == StateClosed && s+f > 0 {
+			// Forced open from closed: the window's throughput is the
+			// 100% of the drain at the release.
+			b.base = float64(s+f) / r.Window.Seconds()
+		}
 		if s+f > 0 && s+f >= r.MinRequests && float64(f)/float64(s+f) >= r.FailureRatio {
 			if b.state == StateClosed {
 				// A drain's window holds what the ramp let through:
@@ -201,21 +238,4 @@ func (m *MemStore) Report(ctx context.Context, r Report) (View, error) {
 			trip()
 		}
 	}
-	v := View{State: b.state, Generation: b.gen, Force: m.forces[r.Key], Members: members, Baseline: b.base}
-	if b.state == StateHalfOpen {
-		if (b.probe == "" || !now.Before(b.probeUntil)) && !r.Idle {
-			b.probe, b.probeUntil = r.Member, now.Add(r.ProbeTTL)
-		}
-		v.Probe = b.probe == r.Member
-	}
-	if b.state == StateDraining {
-		v.DrainElapsed = now.Sub(b.drainAt)
-	}
-	switch v.Force {
-	case ForceOpen:
-		v.State, v.Probe = StateOpen, false
-	case ForceClosed:
-		v.State, v.Probe = StateClosed, false
-	}
-	return v, nil
 }
