@@ -66,7 +66,9 @@ type Deps struct {
 	// every breaker the file builds (breaker.WithOnStateChange), with the
 	// breaker's name: the handler's for its own breaker, the entry's for
 	// a shared one. It sees every transition, however short, unlike a
-	// sampler of State. Nil means none.
+	// sampler of State. Nil means none. A fleet section's breaker
+	// (breaker.FleetBreaker) has no hook: it is not called for it; its
+	// state is FleetBreaker.State and levee.fleet.breaker.state.
 	OnBreakerStateChange func(name string, from, to breaker.State)
 	// FleetStore keeps fleet-wide rate limits and breakers for the fleet
 	// sections (adapters/fleetredis.Open from Config.Fleet builds it).
