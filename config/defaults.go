@@ -70,7 +70,7 @@ func sectionDefaults() map[string]map[string]string {
 			"per_key.max_keys": itoa(ratelimit.DefaultMaxKeys), "per_key.idle": dur(ratelimit.DefaultKeyIdle),
 			"per_key.overrides": none,
 			"adaptive":          "off", "adaptive.min": "required", "adaptive.max": "required",
-			"adaptive.target_latency": "automatic: latency_tolerance x the baseline (lowest recent window mean) latency", "adaptive.latency_tolerance": fmt.Sprint(ratelimit.DefaultLatencyTolerance),
+			"adaptive.target_latency": "automatic: latency_tolerance x the baseline (lowest recent window mean of successful calls) latency", "adaptive.latency_tolerance": fmt.Sprint(ratelimit.DefaultLatencyTolerance),
 			"adaptive.ignore_latency": "false", "adaptive.max_error_rate": pct(ratelimit.DefaultMaxErrorRate),
 			"adaptive.interval": dur(ratelimit.DefaultAdaptiveInterval), "adaptive.increase": "1% of max per interval",
 			"adaptive.decrease": pct(ratelimit.DefaultDecrease), "adaptive.min_samples": itoa(ratelimit.DefaultMinSamples),

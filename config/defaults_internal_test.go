@@ -169,7 +169,7 @@ func TestAdaptiveSettingsAreEffective(t *testing.T) {
 	}
 	for _, want := range []Setting{
 		{"handlers.a.ratelimit.rate", "adaptive.max (200/s)", "default"},
-		{"handlers.a.ratelimit.adaptive.target_latency", "automatic: latency_tolerance x the baseline (lowest recent window mean) latency", "default"},
+		{"handlers.a.ratelimit.adaptive.target_latency", "automatic: latency_tolerance x the baseline (lowest recent window mean of successful calls) latency", "default"},
 		{"handlers.e.ratelimit.rate", "50/s", "levee.yaml:5"},
 		{"handlers.e.ratelimit.adaptive.target_latency", "off (ignore_latency)", "default"},
 		{"handlers.p.ratelimit.rate", "none (no limit of its own)", "default"},

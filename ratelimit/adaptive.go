@@ -19,8 +19,9 @@ import (
 //   - congested, when the share of failed messages is above MaxErrorRate or
 //     the mean handler latency is above the latency target (TargetLatency,
 //     or by default LatencyTolerance times the baseline: the lowest recent
-//     window mean, which ages upwards by 1% per window so that a lasting
-//     change of the downstream's own latency is followed): the rate drops to
+//     window mean of successful calls, which ages upwards by 1% per
+//     window so that a lasting change of the downstream's own latency is
+//     followed): the rate drops to
 //     min(rate, goodput)*Decrease, where goodput is the rate of successful
 //     completions in the window (what the downstream actually delivered),
 //     so one decision brings the rate under the new capacity and the
@@ -163,6 +164,7 @@ type adaptive struct {
 	n, errs     int           // guarded by mu
 	deferred    uint64        // permits of deferred messages in the window; guarded by mu
 	latSum      time.Duration // guarded by mu
+	okLatSum    time.Duration // latency of the window's successful calls; guarded by mu
 	maxLat      time.Duration // guarded by mu
 	backingOff  bool          // since the last cut, no healthy window; guarded by mu
 	holdUntil   time.Time     // no latency cut before; guarded by mu
@@ -179,7 +181,7 @@ func newAdaptive(a Adaptive, b *gcra.Bucket) *adaptive {
 func (a *adaptive) reset(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.n, a.errs, a.latSum, a.maxLat, a.deferred = 0, 0, 0, 0, 0
+	a.n, a.errs, a.latSum, a.okLatSum, a.maxLat, a.deferred = 0, 0, 0, 0, 0, 0
 	a.windowStart = now
 	a.grantedAt = a.b.Snapshot().Granted
 }
@@ -224,18 +226,24 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 	a.maxLat = max(a.maxLat, lat)
 	if bad {
 		a.errs++
+	} else {
+		a.okLatSum += lat
 	}
 	elapsed := now.Sub(a.windowStart)
 	if elapsed < a.cfg.Interval || a.n < a.cfg.MinSamples {
 		return decision{}, false
 	}
 	n, errs, meanLat, maxLat, deferred := a.n, a.errs, a.latSum/time.Duration(a.n), a.maxLat, a.deferred
+	var okLat time.Duration // mean latency of the successful calls; 0 for none
+	if n > errs {
+		okLat = a.okLatSum / time.Duration(n-errs)
+	}
 	// Little's law: the mean number of calls in flight over the window.
 	// Below 1 the downstream was idle most of the window (a quiet period
 	// held the window open for samples), so what it delivered is the
 	// demand, not its capacity.
 	busy := float64(a.latSum) / float64(elapsed)
-	a.n, a.errs, a.latSum, a.maxLat, a.deferred = 0, 0, 0, 0, 0
+	a.n, a.errs, a.latSum, a.okLatSum, a.maxLat, a.deferred = 0, 0, 0, 0, 0, 0
 	a.windowStart = now
 
 	// The decision reads and moves the bucket's rate in one step, under its
@@ -264,12 +272,21 @@ func (a *adaptive) observe(lat time.Duration, bad bool, now time.Time) (decision
 		case a.cfg.TargetLatency > 0:
 			latCongested = meanLat > a.cfg.TargetLatency
 		default:
-			if a.baseline == 0 || meanLat < a.baseline {
-				a.baseline = meanLat
-			} else {
+			// The baseline is the downstream's healthy latency: it
+			// learns from successful calls only. Failures that come back
+			// at once (connection refused, an open breaker further in)
+			// would otherwise set it far below the healthy latency and,
+			// after the outage, every window would look congested until
+			// the 1% aging caught up (minutes at Min).
+			switch {
+			case okLat == 0:
+			case a.baseline == 0 || okLat < a.baseline:
+				a.baseline = okLat
+			default:
 				a.baseline = time.Duration(float64(a.baseline) * baselineAging)
 			}
-			latCongested = float64(meanLat) > a.cfg.LatencyTolerance*float64(a.baseline)
+			// no baseline before the first success: errors judge alone
+			latCongested = a.baseline > 0 && float64(meanLat) > a.cfg.LatencyTolerance*float64(a.baseline)
 		}
 		// After a cut, its effect shows only once the requests admitted
 		// before it have finished (one latency later), and then as latency
