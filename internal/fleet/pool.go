@@ -186,7 +186,10 @@ func (p *Pool) slow(ctx context.Context, maxWait time.Duration, wait bool) Resul
 		ch, ra := p.gen, p.retryAfterLocked()
 		if !wait {
 			p.mu.Unlock()
-			p.poke()
+			// A refusal is demand, as a waiter is: fetch for it. A poke
+			// alone left a Pool that had gone idle (its tokens given
+			// back) idle, refusing every message for good.
+			p.Prefetch()
 			return Result{Status: Limited, RetryAfter: ra}
 		}
 		p.waiting++
