@@ -132,10 +132,11 @@ func NewMember() string {
 
 // fleetLimit is a Limiter's fleet part.
 type fleetLimit struct {
-	pool *fleet.Pool
-	keys *fleet.Keyed
-	meta string
-	ctl  *fleet.Telemetry
+	pool         *fleet.Pool
+	keys         *fleet.Keyed
+	meta         string
+	ctl          *fleet.Telemetry
+	storeTimeout time.Duration
 }
 
 func newFleetLimit(f *Fleet, ctl *fleet.Telemetry) (*fleetLimit, error) {
@@ -149,7 +150,11 @@ func newFleetLimit(f *Fleet, ctl *fleet.Telemetry) (*fleetLimit, error) {
 	if err != nil {
 		return nil, invalid("fleet", err.Error(), nil)
 	}
-	fl := &fleetLimit{pool: p, meta: f.PerKeyMetadata, ctl: ctl}
+	st := f.StoreTimeout
+	if st <= 0 {
+		st = fleet.DefaultStoreTimeout
+	}
+	fl := &fleetLimit{pool: p, meta: f.PerKeyMetadata, ctl: ctl, storeTimeout: st}
 	if f.PerKeyRate > 0 {
 		kc := base
 		kc.Key, kc.Rate, kc.Burst = f.Key+":k", f.PerKeyRate, f.PerKeyBurst
@@ -206,6 +211,13 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 			// the fleet's lease is fetched beside the key's, so that a
 			// stalled store adds one store timeout, not two
 			fl.pool.Prefetch()
+			if !wait {
+				// A key this replica has not leased yet (new, or
+				// dropped for other keys) waits for its first lease, one
+				// round trip: refused for want of one, a key dropped
+				// again before its redelivery was refused every time.
+				kp.AwaitFirstLease(ctx, fl.firstLeaseWait(maxWait))
+			}
 			r = kp.Take(ctx, maxWait, wait)
 		}
 		fl.keys.Release(e)
@@ -225,6 +237,18 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 	}
 	g.main = r.Status == fleet.Granted
 	return g, why, nil
+}
+
+// firstLeaseWait bounds a reject-mode wait for a new key's first lease:
+// the store timeout (the call's own bound) twice over, for the Pool's
+// goroutine to start and the fleet's call beside it, and never more than
+// the wait bound (max_wait, max_hold) when there is one.
+func (fl *fleetLimit) firstLeaseWait(bound time.Duration) time.Duration {
+	d := 2 * fl.storeTimeout
+	if bound > 0 {
+		d = min(d, bound)
+	}
+	return d
 }
 
 func (fl *fleetLimit) undo(g fleetGrant) {

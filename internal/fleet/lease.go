@@ -106,6 +106,9 @@ func (p *Pool) step(st *leaser, now time.Time) time.Duration {
 	}
 	lease, err := p.gatedLease(now, rate, int(need), maxL)
 	st.lastFetch, st.demand, st.spentAcc = now, demand, 0
+	if !p.answered.Swap(true) {
+		defer p.broadcast() // wake AwaitFirstLease, whatever the answer
+	}
 	if err != nil {
 		p.fail(err)
 		st.nextAt = now.Add(p.cfg.Period) // retry the store once per period

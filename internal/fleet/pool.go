@@ -69,6 +69,7 @@ type Pool struct {
 	degraded atomic.Bool  // the store is failing; OnError applies
 	fbSpent  atomic.Int64 // messages admitted by the fallback since the last step (demand)
 	prefetch atomic.Bool  // Prefetch: a caller will wait for a token, fetch as for a waiter
+	answered atomic.Bool  // the store answered (or failed) a lease request at least once
 	kick     chan struct{}
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -138,6 +139,43 @@ func (p *Pool) Prefetch() {
 	if p.tokens.sum() <= 0 {
 		p.prefetch.Store(true)
 		p.poke()
+	}
+}
+
+// AwaitFirstLease waits, at most d (0: no bound) and while ctx lasts,
+// until the store has answered the Pool's first lease request (tokens,
+// none, or a failure). A Pool that has had an answer returns at once. A
+// caller that does not wait for tokens (reject mode) calls it for a key
+// it has just started, so that the key's first message is judged on the
+// key's lease rather than refused for want of one.
+func (p *Pool) AwaitFirstLease(ctx context.Context, d time.Duration) {
+	if p.answered.Load() {
+		return
+	}
+	var expire <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		expire = t.C
+	}
+	for !p.answered.Load() {
+		p.mu.Lock()
+		ch, closed := p.gen, p.closed
+		p.mu.Unlock()
+		if closed || p.answered.Load() {
+			return
+		}
+		p.prefetch.Store(true)
+		p.poke()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-expire:
+			return
+		case <-p.done:
+			return
+		}
 	}
 }
 
