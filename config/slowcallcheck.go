@@ -9,8 +9,9 @@ import (
 )
 
 // rateLimitSlowCall returns an error for a handler whose breaker (its own
-// or a shared one) counts slow calls and whose ratelimit section waits
-// for tokens (mode wait) up to the slow-call threshold or longer: the
+// or a shared one) counts slow calls and whose rate limit (its ratelimit
+// section, or its fleet section's) waits for tokens (mode wait) up to the
+// slow-call threshold or longer: the
 // breaker times everything inside its slot, the wait for a token
 // included (docs/BREAKER.md), so a backlog waiting for tokens counts as
 // slow calls and trips the breaker with a healthy downstream. Rate-limit
@@ -18,8 +19,12 @@ import (
 // longer wait is deferred instead, and a dlq waits it outside the
 // breaker.
 func (c *Config) rateLimitSlowCall(name string, hc *Handler) error {
-	rc, ok := Value[ratelimit.Config](hc, "ratelimit")
-	if !ok || rc.Mode == ratelimit.ModeReject.String() || (rc.Rate == nil && rc.PerKey == nil && rc.Adaptive == nil) {
+	// the section's mode and bounds apply to a fleet limit too
+	rc, local := Value[ratelimit.Config](hc, "ratelimit")
+	hf, _ := Value[HandlerFleet](hc, "fleet")
+	own := local && (rc.Rate != nil || rc.PerKey != nil || rc.Adaptive != nil)
+	limited := hf.RateLimit != nil || own
+	if !limited || rc.Mode == ratelimit.ModeReject.String() {
 		return nil // no wait for a token
 	}
 	bk, ok := Value[breaker.Config](hc, "breaker")
@@ -42,6 +47,11 @@ func (c *Config) rateLimitSlowCall(name string, hc *Handler) error {
 	bound := rc.MaxWait
 	if rc.MaxHold > 0 && (bound == 0 || rc.MaxHold < bound) {
 		bound = rc.MaxHold
+	}
+	if own && hf.RateLimit != nil && hf.RateLimit.LocalRate > 0 {
+		// with local_rate the fleet limit is a limiter of its own,
+		// outside the section's: two waits, each bounded (docs/RATELIMIT.md)
+		bound *= 2
 	}
 	if bound > 0 && bound < th {
 		return nil
