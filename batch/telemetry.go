@@ -7,6 +7,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/internal/telemetry"
@@ -205,6 +206,7 @@ func (b *Batcher) startSpan(ctx context.Context, bt *pending, ctxs []context.Con
 func endSpan(span trace.Span, o outcome, err error) {
 	span.SetAttributes(AttrOutcome.String(outcomeNames[o]))
 	if err != nil && o != outcomeOK {
+		span.SetAttributes(semconv.ErrorType(err))
 		telemetry.RecordError(span, err)
 	}
 	span.End()

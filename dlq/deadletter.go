@@ -67,7 +67,7 @@ func (w *wrapped) deadLetter(msg *message.Message, n *names, err error, class Cl
 	r.table.forget(w.key(msg))
 	// Tell the outer tracing and metrics layers that this nil result is a
 	// dead letter (outcome dead_lettered), not a plain ack.
-	telemetry.MarkDeadLettered(msg.Context(), string(class))
+	telemetry.MarkDeadLettered(msg.Context(), string(class), err)
 	if opt, ok := n.attrs.byClass[class]; ok {
 		r.ins.deadLetters.Add(msg.Context(), 1, opt)
 	}

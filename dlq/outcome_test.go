@@ -14,7 +14,8 @@ import (
 // A confirmed dead letter is reported to the outer tracing and metrics
 // layers through the Outcome in the message context (outcome
 // dead_lettered, with its class); a failed dead-letter publish and a
-// handled message are not.
+// handled message are not. The error that was dead-lettered is recorded
+// too, for the consumer span's error.type.
 func TestDeadLetterMarksOutcome(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -41,6 +42,10 @@ func TestDeadLetterMarksOutcome(t *testing.T) {
 			class, dead := rec.DeadLettered()
 			if dead != tt.wantDead || class != tt.wantClass {
 				t.Fatalf("got dead-lettered %v class %q, want %v %q", dead, class, tt.wantDead, tt.wantClass)
+			}
+			// The error goes with it: the consumer span's error.type.
+			if got := rec.Err(); dead && (got == nil || !errors.Is(got, errBoom)) {
+				t.Errorf("dead-lettered error %v, want the handler's %v", got, errBoom)
 			}
 		})
 	}

@@ -36,7 +36,7 @@
 // consumer span covers everything below it, dead-letter publish included,
 // and metrics second. The dlq layer returns nil after a confirmed
 // dead-letter publish, so the message is acked; it tells the outer layers by
-// calling internal/telemetry.MarkDeadLettered(msg.Context(), class), which
+// calling internal/telemetry.MarkDeadLettered(msg.Context(), class, err), which
 // both middlewares read when the chain returns nil.
 //
 // # Outcome and error classes

@@ -24,7 +24,7 @@ func TestHandlerMetricsOutcomes(t *testing.T) {
 	}
 	dead := func(class string) message.HandlerFunc {
 		return func(m *message.Message) ([]*message.Message, error) {
-			telemetry.MarkDeadLettered(m.Context(), class)
+			telemetry.MarkDeadLettered(m.Context(), class, nil)
 			return nil, nil
 		}
 	}

@@ -137,7 +137,7 @@ func fakeDLQ(pub message.Publisher, topic string) message.HandlerMiddleware {
 			}
 			class := telemetry.ErrorClass(err)
 			telemetry.AddDeadLetterEvent(msg.Context(), class, topic, "fp", 1)
-			telemetry.MarkDeadLettered(msg.Context(), class)
+			telemetry.MarkDeadLettered(msg.Context(), class, nil)
 			return nil, nil
 		}
 	}
@@ -271,7 +271,7 @@ func TestEventHelpersOffAllocateNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
 		telemetry.AddRetryEvent(ctx, 1, time.Second, "transient", "e")
 		telemetry.AddDeadLetterEvent(ctx, "permanent", "t", "fp", 1)
-		telemetry.MarkDeadLettered(ctx, "permanent")
+		telemetry.MarkDeadLettered(ctx, "permanent", nil)
 	})
 	if allocs != 0 {
 		t.Errorf("allocs = %v, want 0 without a recording span", allocs)
@@ -332,6 +332,7 @@ func TestPublisherDecoratorErrors(t *testing.T) {
 	if s.Status().Description != boom.Error() {
 		t.Errorf("status = %v, want error %q", s.Status(), boom)
 	}
+	wantAttr(t, s, semconv.ErrorType(boom))
 	if msg.Context() != before {
 		t.Errorf("message context not restored")
 	}

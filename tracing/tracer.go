@@ -254,7 +254,7 @@ func (c *consumer) handle(msg *message.Message) (out []*message.Message, err err
 			span.End()
 			return
 		}
-		span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassPanic)))
+		span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassPanic)), semconv.ErrorTypeOther)
 		span.SetStatus(codes.Error, telemetry.SpanText(fmt.Sprintf("panic: %v", r)))
 		span.End()
 		panic(r)
@@ -305,16 +305,26 @@ func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, msg *messa
 		telemetry.RecordError(span, err)
 	default:
 		if class, ok := rec.DeadLettered(); ok {
-			span.SetAttributes(AttrOutcome.String(OutcomeDeadLettered), AttrErrorClass.String(class))
+			span.SetAttributes(AttrOutcome.String(OutcomeDeadLettered), AttrErrorClass.String(class), errorType(rec.Err()))
 			span.SetStatus(codes.Error, "dead-lettered ("+class+")")
 		} else if telemetry.HandlerNacked(msg) {
 			// The handler Nacked it itself and returned nil: the
 			// router's Ack does nothing and the broker redelivers it.
-			span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassTransient)))
+			span.SetAttributes(AttrOutcome.String(OutcomeNacked), AttrErrorClass.String(string(levee.ClassTransient)), semconv.ErrorTypeOther)
 			span.SetStatus(codes.Error, "nacked by the handler")
 		} else {
 			span.SetAttributes(t.acked...)
 		}
 	}
 	span.End()
+}
+
+// errorType is the error.type of a failed span: semconv.ErrorType(err), or
+// "_OTHER" when err is nil. The semantic conventions require it on every
+// span whose operation failed (status Error), and on no other.
+func errorType(err error) attribute.KeyValue {
+	if err == nil {
+		return semconv.ErrorTypeOther
+	}
+	return semconv.ErrorType(err)
 }

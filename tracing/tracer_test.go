@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel"
@@ -17,6 +18,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/tracing"
@@ -74,6 +76,10 @@ func TestConsumerSpanContinuesTrace(t *testing.T) {
 
 func TestConsumerSpanOutcome(t *testing.T) {
 	errPlain := errors.New("boom")
+	// Every span with status Error has error.type (semconv: conditionally
+	// required when the operation failed), and no other span has it.
+	typePlain := semconv.ErrorType(errPlain).Value.AsString()
+	other := semconv.ErrorTypeOther.Value.AsString()
 	tests := []struct {
 		name      string
 		handler   message.HandlerFunc
@@ -82,30 +88,33 @@ func TestConsumerSpanOutcome(t *testing.T) {
 		class     string // "" means no class attribute
 		wantCode  codes.Code
 		wantEvent string
+		errType   string // "" means no error.type attribute
 	}{
-		{"acked", func(*message.Message) ([]*message.Message, error) { return nil, nil }, false, tracing.OutcomeAcked, "", codes.Unset, ""},
-		{"nacked default class", func(*message.Message) ([]*message.Message, error) { return nil, errPlain }, true, tracing.OutcomeNacked, "transient", codes.Error, "exception"},
+		{"acked", func(*message.Message) ([]*message.Message, error) { return nil, nil }, false, tracing.OutcomeAcked, "", codes.Unset, "", ""},
+		{"nacked default class", func(*message.Message) ([]*message.Message, error) { return nil, errPlain }, true, tracing.OutcomeNacked, "transient", codes.Error, "exception", typePlain},
 		{"nacked wrapped class", func(*message.Message) ([]*message.Message, error) {
 			return nil, fmt.Errorf("wrap: %w", classErr{"validation"})
-		}, true, tracing.OutcomeNacked, "validation", codes.Error, "exception"},
+		}, true, tracing.OutcomeNacked, "validation", codes.Error, "exception", semconv.ErrorType(classErr{}).Value.AsString()},
 		{"dead-lettered", func(m *message.Message) ([]*message.Message, error) {
 			telemetry.AddDeadLetterEvent(m.Context(), "permanent", "orders.dlq", "fp", 1)
-			telemetry.MarkDeadLettered(m.Context(), "permanent")
+			telemetry.MarkDeadLettered(m.Context(), "permanent", classErr{"permanent"})
 			return nil, nil
-		}, false, tracing.OutcomeDeadLettered, "permanent", codes.Error, tracing.EventDeadLetter},
+		}, false, tracing.OutcomeDeadLettered, "permanent", codes.Error, tracing.EventDeadLetter, semconv.ErrorType(classErr{}).Value.AsString()},
 		{"dead-lettered empty class", func(m *message.Message) ([]*message.Message, error) {
-			telemetry.MarkDeadLettered(m.Context(), "")
+			telemetry.MarkDeadLettered(m.Context(), "", nil)
 			return nil, nil
-		}, false, tracing.OutcomeDeadLettered, "permanent", codes.Error, ""},
+		}, false, tracing.OutcomeDeadLettered, "permanent", codes.Error, "", other},
 		{"recovered panic", middleware.Recover(func(*message.Message) ([]*message.Message, error) { panic("kaput") }),
-			true, tracing.OutcomeNacked, "panic", codes.Error, "exception"},
+			true, tracing.OutcomeNacked, "panic", codes.Error, "exception", semconv.ErrorType(&levee.PanicError{}).Value.AsString()},
 		{"nacked by the handler", func(m *message.Message) ([]*message.Message, error) { m.Nack(); return nil, nil },
-			false, tracing.OutcomeNacked, "transient", codes.Error, ""},
+			false, tracing.OutcomeNacked, "transient", codes.Error, "", other},
 		// A message handed back at shutdown: neither success nor failure.
-		{"canceled", func(*message.Message) ([]*message.Message, error) { return nil, context.Canceled }, true, tracing.OutcomeCanceled, "", codes.Unset, ""},
+		{"canceled", func(*message.Message) ([]*message.Message, error) { return nil, context.Canceled }, true, tracing.OutcomeCanceled, "", codes.Unset, "", ""},
 		{"canceled in a retry wait", func(*message.Message) ([]*message.Message, error) {
 			return nil, fmt.Errorf("levee/dlq: retry wait interrupted: %w", errors.Join(errPlain, context.Canceled))
-		}, true, tracing.OutcomeCanceled, "", codes.Unset, ""},
+		}, true, tracing.OutcomeCanceled, "", codes.Unset, "", ""},
+		{"deferred", func(*message.Message) ([]*message.Message, error) { return nil, levee.Defer(time.Second, errPlain) },
+			true, tracing.OutcomeDeferred, "", codes.Unset, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,6 +130,11 @@ func TestConsumerSpanOutcome(t *testing.T) {
 				noAttr(t, s, tracing.AttrErrorClass)
 			} else {
 				wantAttr(t, s, tracing.AttrErrorClass.String(tt.class))
+			}
+			if tt.errType == "" {
+				noAttr(t, s, semconv.ErrorTypeKey)
+			} else {
+				wantAttr(t, s, semconv.ErrorTypeKey.String(tt.errType))
 			}
 			if got := s.Status().Code; got != tt.wantCode {
 				t.Errorf("status = %v, want %v", got, tt.wantCode)
@@ -153,6 +167,7 @@ func TestConsumerSpanEndsOnPanic(t *testing.T) {
 	}()
 	s := r.one(t, "process")
 	wantAttr(t, s, tracing.AttrErrorClass.String("panic"))
+	wantAttr(t, s, semconv.ErrorTypeOther)
 	if msg.Context() != before {
 		t.Errorf("message context not restored after a panic")
 	}

@@ -3,7 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
-	"sync"
+	"sync/atomic"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
@@ -93,9 +93,15 @@ type outcomeKey struct{}
 // and metrics middlewares, which sit outside it, report dead_lettered instead
 // of acked. An Outcome is safe for concurrent use.
 type Outcome struct {
-	mu           sync.Mutex // guards the fields below
-	deadLettered bool
-	class        string
+	dead atomic.Pointer[deadLetter] // nil until SetDeadLettered
+}
+
+// deadLetter is what SetDeadLettered records. Keeping it behind a pointer
+// keeps an Outcome (allocated per delivery) one word wide; only a dead
+// letter allocates it.
+type deadLetter struct {
+	class string
+	err   error // the error that was dead-lettered, for error.type
 }
 
 // WithOutcome returns ctx carrying an Outcome, and that Outcome. When ctx
@@ -137,30 +143,40 @@ func OutcomeFrom(ctx context.Context) *Outcome {
 }
 
 // MarkDeadLettered records on the Outcome carried by ctx (usually
-// msg.Context()) that the message was dead-lettered with class. Call it only
-// after the dead-letter publish is confirmed, just before returning nil. It
-// does nothing when ctx carries no Outcome (telemetry off), so callers need
-// not check. An empty class is recorded as levee.ClassPermanent.
-func MarkDeadLettered(ctx context.Context, class string) {
+// msg.Context()) that the message was dead-lettered with class because of
+// err (which may be nil; the consumer span's error.type is read from it).
+// Call it only after the dead-letter publish is confirmed, just before
+// returning nil. It does nothing when ctx carries no Outcome (telemetry
+// off), so callers need not check. An empty class is recorded as
+// levee.ClassPermanent.
+func MarkDeadLettered(ctx context.Context, class string, err error) {
 	if o := OutcomeFrom(ctx); o != nil {
-		o.SetDeadLettered(class)
+		o.SetDeadLettered(class, err)
 	}
 }
 
 // SetDeadLettered records that the message was dead-lettered with class
-// (levee.ClassPermanent when class is empty). A later call replaces the class.
-func (o *Outcome) SetDeadLettered(class string) {
+// (levee.ClassPermanent when class is empty) because of err (may be nil).
+// A later call replaces both.
+func (o *Outcome) SetDeadLettered(class string, err error) {
 	if class == "" {
 		class = string(levee.ClassPermanent)
 	}
-	o.mu.Lock()
-	o.deadLettered, o.class = true, class
-	o.mu.Unlock()
+	o.dead.Store(&deadLetter{class: class, err: err})
+}
+
+// Err returns the error recorded by SetDeadLettered (nil when none).
+func (o *Outcome) Err() error {
+	if d := o.dead.Load(); d != nil {
+		return d.err
+	}
+	return nil
 }
 
 // DeadLettered reports whether the message was dead-lettered, and its class.
 func (o *Outcome) DeadLettered() (class string, ok bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.class, o.deadLettered
+	if d := o.dead.Load(); d != nil {
+		return d.class, true
+	}
+	return "", false
 }

@@ -52,7 +52,7 @@ func TestWithOutcomeIsShared(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			telemetry.MarkDeadLettered(ctx2, string(levee.ClassExhausted))
+			telemetry.MarkDeadLettered(ctx2, string(levee.ClassExhausted), nil)
 		}()
 	}
 	wg.Wait()
@@ -62,5 +62,5 @@ func TestWithOutcomeIsShared(t *testing.T) {
 	if telemetry.OutcomeFrom(context.Background()) != nil {
 		t.Errorf("OutcomeFrom(empty context) != nil")
 	}
-	telemetry.MarkDeadLettered(context.Background(), "permanent") // no Outcome: no-op, no panic
+	telemetry.MarkDeadLettered(context.Background(), "permanent", nil) // no Outcome: no-op, no panic
 }
