@@ -26,9 +26,9 @@
 //     levee.handler.messages per handler, topic, outcome and class.
 //
 // The span events the other concerns add to the consumer span (retry,
-// breaker wait, priority wait, rate-limit wait, batch membership, dead
-// letter) are named by the Event* constants; docs/TELEMETRY.md lists every
-// span, event, attribute and instrument.
+// breaker wait, priority wait, batch membership, dead letter, dedup; a
+// rate-limit wait adds none) are named by the Event* constants;
+// docs/TELEMETRY.md lists every span, event, attribute and instrument.
 //
 // # Where it sits
 //

@@ -183,6 +183,17 @@ func snippetOperations(ctx context.Context, storeCfg dlqops.StoreConfig, mp metr
 	_, _ = report, err
 }
 
+// docs/TRACING.md, publishing from a service handler.
+func snippetTracingHandlerPublish(tp trace.TracerProvider, svc *service.Service, msg *message.Message, payload []byte) {
+	tr, err := tracing.New(tracing.WithTracerProvider(tp), tracing.WithSystem(svc.Deps().System))
+	pub, err := tr.DecoratePublisher(svc.Transport.Publisher) // once, at start
+
+	out := message.NewMessage(watermill.NewUUID(), payload) // in the handler
+	out.SetContext(msg.Context())                           // the consumer span: the publish span's parent
+	err = pub.Publish("orders.enriched", out)
+	_ = err
+}
+
 // docs/TRACING.md.
 func snippetTracing(tp trace.TracerProvider, mp metric.MeterProvider, router *message.Router) {
 	tr, err := tracing.New(
