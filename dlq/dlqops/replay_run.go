@@ -13,6 +13,7 @@ import (
 	"github.com/levee-dev/levee/dlq"
 	"github.com/levee-dev/levee/internal/gcra"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -377,6 +378,7 @@ func (u *run) publish(ctx context.Context, dl *Record, msg *message.Message) err
 	err := r.pub.Publish(dl.OriginalTopic, msg)
 	if span != nil {
 		if err != nil {
+			span.SetAttributes(semconv.ErrorType(err))
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "replay publish failed")
 		}
