@@ -26,6 +26,14 @@ func (w *wrapped) reportRetry(msg *message.Message, n *names, attempt int, delay
 	}
 }
 
+// reportDeferral tells the span about a deferral waited in process for
+// after.
+func (w *wrapped) reportDeferral(msg *message.Message, after time.Duration, err error) {
+	if trace.SpanFromContext(msg.Context()).IsRecording() {
+		telemetry.AddDeferralEvent(msg.Context(), after, trunc.String(err.Error(), w.r.cfg.maxErrorLength))
+	}
+}
+
 // sleep waits d or until the message context ends.
 func sleep(msg *message.Message, d time.Duration) error {
 	ctx := msg.Context()

@@ -284,6 +284,7 @@ func (w *wrapped) deferral(msg *message.Message, n *names, d *delivery, dfr leve
 	after := min(dfr.RetryAfter(), levee.MaxRetryAfter)
 	now := time.Now()
 	if hold := r.cfg.maxHold; hold > 0 && after > 0 && now.Add(after).Sub(start) <= hold {
+		w.reportDeferral(msg, after, err)
 		if werr := sleep(msg, after); werr != nil {
 			w.recordDeferral(msg, d, now, 0, err)
 			return false, fmt.Errorf("%w: %w", ErrInterrupted, errors.Join(err, werr))

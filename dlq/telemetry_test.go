@@ -3,6 +3,7 @@ package dlq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -176,4 +177,56 @@ func sumCounter(t *testing.T, reader *sdkmetric.ManualReader, name string) int64
 		}
 	}
 	return n
+}
+
+// TestDeferralEventOnlyWhenWaitedInProcess: a deferral the dlq waits in
+// process (its RetryAfter within the max hold) adds a levee.deferral event
+// with the wait to the span, so a trace explains the time; one it Nacks
+// for a redelivery (past the max hold) adds none, and neither adds a
+// levee.retry event (no attempt failed).
+func TestDeferralEventOnlyWhenWaitedInProcess(t *testing.T) {
+	testkit.Synctest(t, func(t *testing.T) {
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		r, err := dlq.New(newRecPublisher(), dlq.WithTopic(testDLQ), dlq.WithMaxHold(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := map[string]int{}
+		h := r.Middleware(func(msg *message.Message) ([]*message.Message, error) {
+			calls[msg.UUID]++
+			if calls[msg.UUID] > 1 {
+				return nil, nil
+			}
+			after := 300 * time.Millisecond
+			if msg.UUID == "long" {
+				after = time.Minute
+			}
+			return nil, levee.Defer(after, errors.New("downstream says 429"))
+		})
+		for _, id := range []string{"short", "long"} {
+			ctx, span := tp.Tracer("t").Start(context.Background(), id)
+			_, _ = h(message.NewMessageWithContext(ctx, id, nil))
+			span.End()
+		}
+		for _, s := range rec.Ended() {
+			var names []string
+			var delay float64
+			for _, e := range s.Events() {
+				names = append(names, e.Name)
+				for _, a := range e.Attributes {
+					if a.Key == "levee.deferral.delay" {
+						delay = a.Value.AsFloat64()
+					}
+				}
+			}
+			want := map[string]string{"short": "[levee.deferral]", "long": "[]"}[s.Name()]
+			if got := fmt.Sprint(names); got != want {
+				t.Errorf("%s: events %s, want %s", s.Name(), got, want)
+			}
+			if s.Name() == "short" && delay != 0.3 {
+				t.Errorf("short: levee.deferral.delay %v, want 0.3", delay)
+			}
+		}
+	})
 }

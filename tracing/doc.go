@@ -26,8 +26,8 @@
 //     levee.handler.messages per handler, topic, outcome and class.
 //
 // The span events the other concerns add to the consumer span (retry,
-// breaker wait, priority wait, batch membership, dead letter, dedup; a
-// rate-limit wait adds none) are named by the Event* constants;
+// deferral waited in process, breaker wait, priority wait, batch
+// membership, dead letter, dedup; a rate-limit wait adds none) are named by the Event* constants;
 // docs/TELEMETRY.md lists every span, event, attribute and instrument.
 //
 // # Where it sits

@@ -4,7 +4,7 @@ import "github.com/levee-dev/levee/internal/telemetry"
 
 // Span events the concern packages add to the consumer span, the dlq's
 // through the helpers of internal/telemetry (AddRetryEvent,
-// AddDeadLetterEvent), which do nothing when the span is not recording.
+// AddDeferralEvent, AddDeadLetterEvent), which do nothing when the span is not recording.
 // The priority package adds its own (priority.EventAcquired,
 // priority.EventRejected); the ratelimit package adds none.
 // docs/TELEMETRY.md lists their attributes.
@@ -13,6 +13,10 @@ const (
 	// Attributes levee.retry.attempt, levee.retry.delay (s),
 	// levee.error.class, levee.error.message.
 	EventRetry = telemetry.EventRetry
+	// EventDeferral: a deferral (levee.Deferral) is waited in process by
+	// the dlq, its RetryAfter ending within the dlq's max hold.
+	// Attributes levee.deferral.delay (s), levee.error.message.
+	EventDeferral = telemetry.EventDeferral
 	// EventBreakerWait: the message starts waiting for an open or
 	// half-open breaker. Attribute levee.breaker.state.
 	EventBreakerWait = telemetry.EventBreakerWait

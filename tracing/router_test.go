@@ -270,6 +270,7 @@ func TestEventHelpersOffAllocateNothing(t *testing.T) {
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
 		telemetry.AddRetryEvent(ctx, 1, time.Second, "transient", "e")
+		telemetry.AddDeferralEvent(ctx, time.Second, "e")
 		telemetry.AddDeadLetterEvent(ctx, "permanent", "t", "fp", 1)
 		telemetry.MarkDeadLettered(ctx, "permanent", nil)
 	})

@@ -18,6 +18,7 @@ import (
 // AddDedupEvent; the ratelimit package adds none.
 const (
 	EventRetry            = "levee.retry"
+	EventDeferral         = "levee.deferral"
 	EventBreakerWait      = "levee.breaker.wait"
 	EventBreakerWaitDone  = "levee.breaker.wait.done"
 	EventBreakerDrainWait = "levee.breaker.drain.wait"
@@ -33,6 +34,7 @@ const (
 const (
 	AttrRetryAttempt          = attribute.Key("levee.retry.attempt")
 	AttrRetryDelay            = attribute.Key("levee.retry.delay")
+	AttrDeferralDelay         = attribute.Key("levee.deferral.delay")
 	AttrErrorMessage          = attribute.Key("levee.error.message")
 	AttrDeadLetterTopic       = attribute.Key("levee.dlq.topic")
 	AttrDeadLetterFingerprint = attribute.Key("levee.dlq.fingerprint")
@@ -54,6 +56,15 @@ func AddRetryEvent(ctx context.Context, attempt int, delay time.Duration, class,
 		s.AddEvent(EventRetry, trace.WithAttributes(
 			AttrRetryAttempt.Int(attempt), AttrRetryDelay.Float64(delay.Seconds()), AttrSpanClass.String(class),
 			AttrErrorMessage.String(errMsg)))
+	}
+}
+
+// AddDeferralEvent records a deferral waited in process: delay is the wait
+// that follows and errMsg the deferral's (bounded) message.
+func AddDeferralEvent(ctx context.Context, delay time.Duration, errMsg string) {
+	if s, ok := recording(ctx); ok {
+		s.AddEvent(EventDeferral, trace.WithAttributes(
+			AttrDeferralDelay.Float64(delay.Seconds()), AttrErrorMessage.String(errMsg)))
 	}
 }
 

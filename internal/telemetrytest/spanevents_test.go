@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	lv "github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/batch"
 	"github.com/levee-dev/levee/breaker"
 	"github.com/levee-dev/levee/dedup"
@@ -95,6 +96,19 @@ func emitEvery(t *testing.T) map[string]map[string]bool {
 			t.Fatal(err)
 		}
 		call(d.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, errors.New("down") }))
+		// dlq: a deferral waited in process (within its max hold).
+		dh, err := dlq.New(nopPublisher{}, dlq.WithTopic("orders.dlq"), dlq.WithMaxHold(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deferred := false
+		call(dh.Middleware(func(*message.Message) ([]*message.Message, error) {
+			if !deferred {
+				deferred = true
+				return nil, lv.Defer(10*time.Millisecond, errors.New("not now"))
+			}
+			return nil, nil
+		}))
 		// breaker: a wait bounded by max hold, and a drain token.
 		br, err := breaker.New(breaker.WithMaxHold(time.Millisecond), breaker.WithDrain(time.Hour, 0.1, 1), breaker.WithDrainRate(20))
 		if err != nil {
