@@ -1,8 +1,10 @@
 package tracing_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee/internal/telemetry"
 	"github.com/levee-dev/levee/tracing"
@@ -120,5 +123,48 @@ func TestDocsStateTheBounds(t *testing.T) {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/TELEMETRY.md does not say %q", want)
 		}
+	}
+}
+
+// TestStaleTracestateIsNotCarriedOver: a produced message whose metadata
+// was copied from a delivery with a rejected traceparent and a tracestate
+// gets the consumer span's traceparent (a new trace) and not the old
+// tracestate, which belongs to the rejected trace: the next hop would
+// otherwise read another trace's vendor state (sampling thresholds
+// included) as this trace's. The same holds for a decorated publisher
+// whose message metadata came from elsewhere.
+func TestStaleTracestateIsNotCarriedOver(t *testing.T) {
+	r := newRecorded(t)
+	tr := r.tracer(t)
+	msg := message.NewMessage("u", nil)
+	msg.Metadata.Set(tracing.KeyTraceparent, "00-garbage")
+	msg.Metadata.Set(tracing.KeyTracestate, "vendor=old")
+	out, err := call(tr.Middleware, func(m *message.Message) ([]*message.Message, error) {
+		copied := message.NewMessage("copied", nil)
+		copied.Metadata = maps.Clone(m.Metadata)
+		return []*message.Message{copied}, nil
+	}, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.one(t, "process")
+	if got := out[0].Metadata.Get(tracing.KeyTracestate); got != s.SpanContext().TraceState().String() {
+		t.Errorf("produced tracestate %q, want the consumer span's %q", got, s.SpanContext().TraceState().String())
+	}
+
+	pub, _ := tr.DecoratePublisher(failingPublisher{})
+	m := message.NewMessage("p", nil)
+	m.Metadata.Set(tracing.KeyTraceparent, testTraceparent)
+	m.Metadata.Set(tracing.KeyTracestate, "vendor=old")
+	other := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{7}, SpanID: trace.SpanID{7}, TraceFlags: trace.FlagsSampled})
+	m.SetContext(trace.ContextWithSpanContext(context.Background(), other))
+	if err := pub.Publish("t", m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Metadata.Get(tracing.KeyTracestate); got != "" {
+		t.Errorf("published tracestate %q, want none (the publish span's trace has none)", got)
+	}
+	if got := m.Metadata.Get(tracing.KeyTraceparent); !strings.Contains(got, trace.TraceID{7}.String()) {
+		t.Errorf("published traceparent %q, want trace %s", got, trace.TraceID{7})
 	}
 }

@@ -184,10 +184,17 @@ func validTraceparent(md message.Metadata) bool {
 }
 
 // inject writes the span context and baggage of ctx into msg's metadata,
-// creating the metadata when it is nil.
-func inject(ctx context.Context, p propagation.TextMapPropagator, msg *message.Message) {
+// creating the metadata when it is nil. With tp (p writes traceparent) and
+// a valid span context in ctx, a tracestate already in the metadata is
+// removed first: it belongs to the traceparent being replaced (metadata
+// copied from a delivery whose traceparent was rejected, or from another
+// trace), and TraceContext writes none for a span without trace state.
+func inject(ctx context.Context, p propagation.TextMapPropagator, tp bool, msg *message.Message) {
 	if msg.Metadata == nil {
 		msg.Metadata = make(message.Metadata)
+	}
+	if tp && trace.SpanContextFromContext(ctx).IsValid() {
+		delete(msg.Metadata, KeyTracestate)
 	}
 	p.Inject(ctx, propagation.MapCarrier(msg.Metadata))
 }
@@ -204,9 +211,11 @@ func Extract(ctx context.Context, md message.Metadata) context.Context {
 // Inject writes the span context and baggage of ctx into msg's metadata
 // with the default propagator (W3C TraceContext and Baggage), creating the
 // metadata when it is nil. It writes nothing when ctx has no valid span
-// context and no baggage.
+// context and no baggage. With a valid span context it replaces the
+// metadata's traceparent and tracestate as a pair: a tracestate left there
+// from another trace is removed.
 func Inject(ctx context.Context, msg *message.Message) {
-	inject(ctx, DefaultPropagator(), msg)
+	inject(ctx, DefaultPropagator(), true, msg)
 }
 
 // LinkFromMetadata returns a link to the span context in md's W3C

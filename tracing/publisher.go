@@ -61,7 +61,7 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		attrs = append(attrs, static...)
 		attrs = append(attrs, semconv.MessagingMessageID(telemetry.SpanText(m.UUID)), semconv.MessagingMessageBodySize(len(m.Payload)))
 		ctx, span := p.t.tracer.Start(parent, name, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
-		inject(ctx, p.t.cfg.prop, m)
+		inject(ctx, p.t.cfg.prop, p.t.checkTP, m)
 		m.SetContext(ctx)
 		spans[i] = span
 	}

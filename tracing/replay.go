@@ -54,7 +54,7 @@ func (t *Tracer) StartReplay(ctx context.Context, topic string, msg *message.Mes
 	}
 	ctx, span := t.tracer.Start(ctx, spanName("replay", topic), opts...)
 	if t.on {
-		inject(ctx, t.cfg.prop, msg)
+		inject(ctx, t.cfg.prop, t.checkTP, msg)
 	}
 	return ctx, span
 }

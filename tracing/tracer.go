@@ -286,7 +286,7 @@ func (t *Tracer) injectProduced(ctx context.Context, span trace.Span, out []*mes
 		}
 		mctx = baggageOr(mctx, b)
 		m.SetContext(mctx)
-		inject(mctx, t.cfg.prop, m)
+		inject(mctx, t.cfg.prop, t.checkTP, m)
 	}
 }
 
