@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -59,7 +60,8 @@ func TestBatchSpanLinksMetadataTraces(t *testing.T) {
 
 // TestFailedBatchSpanHasErrorType: a batch span whose func failed has
 // status Error and error.type (the semantic conventions require it on a
-// failed operation); a successful one has neither.
+// failed operation); a successful one has neither. Both carry
+// messaging.operation.type and .name process, as a batch process span.
 func TestFailedBatchSpanHasErrorType(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := tracetest.NewSpanRecorder()
@@ -84,6 +86,16 @@ func TestFailedBatchSpanHasErrorType(t *testing.T) {
 				continue
 			}
 			n++
+			// A messaging process span by the semantic conventions.
+			for _, kv := range []attribute.KeyValue{semconv.MessagingOperationTypeProcess, semconv.MessagingOperationName("process")} {
+				found := false
+				for _, a := range sp.Attributes() {
+					found = found || a == kv
+				}
+				if !found {
+					t.Errorf("batch span: attribute %v missing (has %v)", kv, sp.Attributes())
+				}
+			}
 			var got string
 			for _, a := range sp.Attributes() {
 				if a.Key == semconv.ErrorTypeKey {

@@ -188,6 +188,9 @@ func (b *Batcher) startSpan(ctx context.Context, bt *pending, ctxs []context.Con
 			spanAttrBytes.Int(bt.bytes),
 			telemetry.AttrHandler.String(bt.attrs.handler),
 			telemetry.AttrTopic.String(bt.attrs.topic),
+			semconv.MessagingOperationName("process"),
+			semconv.MessagingOperationTypeProcess,
+			semconv.MessagingDestinationName(bt.attrs.topic),
 		))
 	sc := span.SpanContext()
 	ev := trace.WithAttributes(
