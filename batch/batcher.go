@@ -85,6 +85,7 @@ type pending struct {
 	state     state
 	reason    reason
 	start     time.Time
+	ran       time.Time // when the func started; read only once finished
 	holdBy    time.Time // must start by: max_hold, or an earlier delivery's hold; zero for none
 	holdTimer *time.Timer
 	cancel    context.CancelFunc // set when running
@@ -235,6 +236,11 @@ func (b *Batcher) process(msg *message.Message) error {
 	}
 	size := len(msg.Payload)
 	done := ctx.Done()
+	var joined time.Time
+	acct := hold.Of(ctx) // a slow-call breaker further out: see waited
+	if acct != nil {
+		joined = time.Now()
+	}
 
 	b.mu.Lock()
 	if b.closed {
@@ -278,13 +284,26 @@ func (b *Batcher) process(msg *message.Message) error {
 		// here rather than on a new goroutine (this delivery waits for the
 		// batch anyway), saving a goroutine start and a park and wake.
 		b.runInline(ctx, run, done != nil && watched == nil)
+		waited(acct, bt, joined)
 		return ownEnd(ctx, b.result(bt, idx))
 	}
 	if watched != nil {
 		// A batch watcher ends the wait if the context ends.
 		done = nil
 	}
-	return ownEnd(ctx, b.await(ctx, bt, idx, size, ch, done))
+	err := b.await(ctx, bt, idx, size, ch, done)
+	waited(acct, bt, joined)
+	return ownEnd(ctx, err)
+}
+
+// waited adds a delivery's wait for its batch to start (from joined, when
+// it joined the batch, to the func's start) to its wait account (package
+// hold; nil: none), so that a slow-call breaker further out times the
+// batch func, not the wait for the batch to fill or for a free slot.
+func waited(acct *hold.Waits, bt *pending, joined time.Time) {
+	if acct != nil && bt.finished.Load() {
+		acct.Add(bt.ran.Sub(joined))
+	}
 }
 
 // ownEnd gives a delivery whose context ended while the func had it the

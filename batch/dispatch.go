@@ -264,6 +264,7 @@ func (b *Batcher) checkIdleLocked() {
 func (b *Batcher) run(ctx context.Context, bt *pending, msgs []*message.Message, ctxs []context.Context) {
 	defer b.wg.Done()
 	start := time.Now()
+	bt.ran = start
 	var span trace.Span
 	if b.tracer != nil {
 		ctx, span = b.startSpan(ctx, bt, ctxs)

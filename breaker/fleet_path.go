@@ -100,15 +100,20 @@ func (b *FleetBreaker) admit(msg *message.Message, attrs *atomic.Pointer[handler
 		switch st = FleetState(b.word.Load()); st {
 		case FleetClosed:
 			w.end(outcomeAdmitted)
+			hold.AddWait(ctx, time.Since(start)) // for a slow-call breaker further out
 			return false, nil
 		case FleetDraining:
 			if err := b.takeDrain(ctx, &w, start, deadline); !errors.Is(err, errReopened) {
+				if err == nil {
+					hold.AddWait(ctx, time.Since(start))
+				}
 				return false, err
 			}
 			continue // the fleet opened again meanwhile: wait for it
 		case FleetHalfOpen:
 			if b.probe.CompareAndSwap(1, 0) {
 				w.end(outcomeAdmitted)
+				hold.AddWait(ctx, time.Since(start))
 				return true, nil
 			}
 		}

@@ -70,9 +70,7 @@ func (b *Breaker) exec(msg *message.Message, next message.HandlerFunc) (out []*m
 	if b.cfg.slowThreshold == 0 {
 		out, err = next(msg)
 	} else {
-		t0 := time.Now()
-		out, err = next(msg)
-		slow = time.Since(t0) > b.cfg.slowThreshold
+		out, err, slow = b.timed(msg, next)
 	}
 	returned = true
 	v := b.classify(err)
@@ -113,10 +111,10 @@ func (b *Breaker) fast(msg *message.Message, s uint64, next message.HandlerFunc)
 		}
 	}()
 	if b.cfg.slowThreshold > 0 {
-		t0 := time.Now()
-		out, err = next(msg)
+		var slow bool
+		out, err, slow = b.timed(msg, next)
 		returned = true
-		if time.Since(t0) > b.cfg.slowThreshold && !b.isExcluded(err) && b.isSuccessful(err) {
+		if slow && !b.isExcluded(err) && b.isSuccessful(err) {
 			b.report(gen, verdictFailure)
 			return out, err
 		}
@@ -138,6 +136,20 @@ func (b *Breaker) fast(msg *message.Message, s uint64, next message.HandlerFunc)
 		b.tp.add()
 	}
 	return out, err
+}
+
+// timed runs next and says whether the call was slow: longer than the
+// slow-call threshold once the time the layers inside the breaker spent
+// waiting in it (a priority slot, a rate-limit token, an inner breaker or
+// its drain, a batch: the delivery's wait account, package hold) is taken
+// off. Backpressure is not failure: a backlog waiting for its turn is not
+// a slow downstream.
+func (b *Breaker) timed(msg *message.Message, next message.HandlerFunc) (out []*message.Message, err error, slow bool) {
+	w := hold.Account(msg)
+	before := w.Load()
+	t0 := time.Now()
+	out, err = next(msg)
+	return out, err, time.Since(t0)-(w.Load()-before) > b.cfg.slowThreshold
 }
 
 // report counts an outcome of a call made on the fast path in generation
@@ -329,9 +341,11 @@ func (w *wrapper) wait(msg *message.Message, ws *waitState, ch <-chan struct{}, 
 	}
 	select {
 	case <-ch:
+		hold.AddWait(ctx, time.Since(now)) // for a slow-call breaker further out
 		return nil
 	case <-timeout:
-		now = time.Now()
+		waited := time.Since(now)
+		now = now.Add(waited)
 		if !ws.deadline.IsZero() && !now.Before(ws.deadline) {
 			w.endWait(msg, ws, outcomeMaxHold)
 			after := time.Duration(0)
@@ -341,6 +355,7 @@ func (w *wrapper) wait(msg *message.Message, ws *waitState, ch <-chan struct{}, 
 			return &OpenError{State: st, Held: now.Sub(ws.first), After: after}
 		}
 		// The open period is over: turn half-open.
+		hold.AddWait(ctx, waited)
 		b.refresh()
 		return nil
 	case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/internal/gcra"
+	"github.com/levee-dev/levee/internal/hold"
 )
 
 // ramp waits for the drain's token. The wait ends early with the message
@@ -51,6 +52,7 @@ func (w *wrapper) ramp(msg *message.Message, ws *waitState) error {
 	spanDrainWait(mctx, r, drained)
 	switch outcome {
 	case outcomeAdmitted:
+		hold.AddWait(mctx, drained) // for a slow-call breaker further out
 		return nil
 	case outcomeCanceled:
 		return mctx.Err()

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/levee-dev/levee"
+	"github.com/levee-dev/levee/internal/hold"
 	"github.com/levee-dev/levee/internal/idkey"
 )
 
@@ -105,7 +106,8 @@ func (s *Scheduler) arrival(h *handlerWrap, msg *message.Message) time.Duration 
 }
 
 // acquired records a granted slot: the wait metric, and an event on the
-// span when the message waited. It is kept out of handle (noinline) so that
+// span and the delivery's wait account (package hold: a slow-call breaker
+// further out does not count the wait) when the message waited. It is kept out of handle (noinline) so that
 // the success path's stack frame stays small: a router runs every delivery
 // on a fresh goroutine, whose stack starts small and is copied when it
 // grows.
@@ -115,7 +117,11 @@ func (h *handlerWrap) acquired(ctx context.Context, p int, waited time.Duration)
 	if h.attrs != nil {
 		h.s.tel.wait.Record(ctx, waited.Seconds(), h.attrs.wait[p-MinPriority]...)
 	}
-	if span := trace.SpanFromContext(ctx); waited > 0 && span.IsRecording() {
+	if waited <= 0 {
+		return
+	}
+	hold.AddWait(ctx, waited)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent(EventAcquired, trace.WithAttributes(
 			AttrEventPriority.Int(p),
 			AttrEventEffective.Float64(h.s.effective(p, waited)),

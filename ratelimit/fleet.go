@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/levee-dev/levee/internal/fleet"
+	"github.com/levee-dev/levee/internal/hold"
 )
 
 // FleetStore is where a fleet limit leases its tokens: a shared GCRA per
@@ -188,6 +189,7 @@ type fleetGrant struct {
 // why the message used the per-key fallback key (fbNone when it did not),
 // for levee.ratelimit.key.fallbacks.
 func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait time.Duration, wait bool) (g fleetGrant, why fallbackReason, err error) {
+	var waitStart time.Time // of the first wait for a lease
 	if fl.keys != nil {
 		key := msg.Metadata.Get(fl.meta)
 		switch {
@@ -208,6 +210,7 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 		t0 := startOf(wait, float64(maxWait))
 		r := fleet.Result{Status: fleet.Granted}
 		if !kp.TryTake() {
+			waitStart = time.Now()
 			// the fleet's lease is fetched beside the key's, so that a
 			// stalled store adds one store timeout, not two
 			fl.pool.Prefetch()
@@ -230,13 +233,32 @@ func (fl *fleetLimit) take(ctx context.Context, msg *message.Message, maxWait ti
 		// the fleet's token gets what the key's wait left of maxWait
 		maxWait = time.Duration(leftOf(float64(maxWait), t0))
 	}
+	if fl.pool.TryTake() {
+		g.main = true
+		waitedSince(ctx, waitStart)
+		return g, why, nil
+	}
+	if waitStart.IsZero() {
+		waitStart = time.Now()
+	}
 	r := fl.pool.Take(ctx, maxWait, wait)
 	if !r.OK() {
 		fl.undo(g)
 		return fleetGrant{}, why, fleetErr(ctx, r, wait)
 	}
 	g.main = r.Status == fleet.Granted
+	waitedSince(ctx, waitStart)
 	return g, why, nil
+}
+
+// waitedSince adds the time since t0 (zero: the tokens were free at once)
+// to the delivery's wait account (package hold): a message that waited
+// for a fleet lease (or the store) is not a slow call to a slow-call
+// breaker further out.
+func waitedSince(ctx context.Context, t0 time.Time) {
+	if !t0.IsZero() {
+		hold.AddWait(ctx, time.Since(t0))
+	}
 }
 
 // firstLeaseWait bounds a reject-mode wait for a new key's first lease:

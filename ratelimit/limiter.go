@@ -15,6 +15,7 @@ import (
 	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/fleet"
 	"github.com/levee-dev/levee/internal/gcra"
+	"github.com/levee-dev/levee/internal/hold"
 	"github.com/levee-dev/levee/internal/trunc"
 )
 
@@ -337,6 +338,9 @@ func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.H
 				l.fleet.undo(fg)
 			}
 			return nil, errOf(ctx, r)
+		}
+		if r.Wait > 0 {
+			hold.AddWait(ctx, time.Duration(r.Wait)) // for a slow-call breaker further out
 		}
 		return next(msg)
 	}

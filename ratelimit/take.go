@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/internal/gcra"
+	"github.com/levee-dev/levee/internal/hold"
 )
 
 // startOf returns the start of waits that a bound (ns; 0 for none) covers
@@ -63,6 +64,9 @@ func (l *Limiter) takeWithin(b *gcra.Bucket, ctx context.Context, wait bool, bou
 	}
 	if err = errOf(ctx, r); err != nil {
 		return g, 0, err
+	}
+	if r.Wait > 0 {
+		hold.AddWait(ctx, time.Duration(r.Wait)) // for a slow-call breaker further out
 	}
 	return g, r.Wait, nil
 }
