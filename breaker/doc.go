@@ -45,9 +45,10 @@
 // the message then holds its priority slot while it waits for the ramp's
 // token, so priority decides who goes first during the drain.
 //
-// A slow call is timed around everything inside the breaker's slot
-// (priority and rate-limit waits included), so set the slow-call threshold
-// above those waits.
+// A slow call is judged on the call's time less the waits of Levee's layers
+// inside the breaker's slot in it (a priority slot, a rate-limit token, an
+// inner breaker or its drain, a batch's start): backpressure is not
+// failure (see WithSlowCall).
 //
 // # Sharing and concurrency
 //

@@ -172,7 +172,12 @@ func WithHalfOpenProbes(n int) Option {
 // slow calls make up at least ratio of the calls completed in the rolling
 // window (with the same minimum number of calls as WithFailureRatio). A
 // threshold of zero (the default) turns slow-call detection off. The time
-// measured is the handler's only, not the time spent waiting in the breaker.
+// measured is the handler's only: not the time spent waiting in the
+// breaker, nor the time Levee's layers further in spent waiting in the
+// call (a priority slot, a rate-limit token, an inner breaker or its
+// drain, a batch's start), which each of them adds to the delivery's wait
+// account and the breaker takes off. The account costs one allocation per
+// delivery, only with slow-call detection on.
 func WithSlowCall(threshold time.Duration, ratio float64) Option {
 	return optionFunc(func(c *config) { c.slowThreshold, c.slowRatio = threshold, ratio })
 }

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/levee-dev/levee/batch"
-	"github.com/levee-dev/levee/breaker"
 	iconfig "github.com/levee-dev/levee/internal/config"
 	"github.com/levee-dev/levee/middleware"
 	"github.com/levee-dev/levee/priority"
@@ -16,13 +15,11 @@ import (
 // batch section that is not longer than the batch's max_wait (the
 // section's, or batch.DefaultMaxWait): a message waits in its batch up to
 // max_wait before the func runs, so on a quiet service every attempt
-// lasts that long.
+// lasts that long. (A breaker's slow_call.threshold is not among them: the
+// breaker takes the wait for the batch to start off a call's time.)
 //   - timeout: the attempt times out while the message lingers; it leaves
 //     the batch with a deferral before the batch flushes, and each
 //     redelivery does the same: it is never written, never dead-lettered.
-//   - the breaker's slow_call.threshold (its own or a shared breaker's):
-//     every such message is a slow call, so the breaker trips with a
-//     healthy downstream.
 //   - an adaptive ratelimit's target_latency: the controller reads the
 //     wait in the batch as the downstream's latency and cuts the rate;
 //     batches then fill slower, so the rate stays at adaptive.min.
@@ -47,39 +44,9 @@ func (c *Config) batchConflicts(name string, hc *Handler) error {
 				"set target_latency above max_wait plus the batch func's time, or leave it out (automatic)", tl, wait)))
 		}
 	}
-	bk, ok := Value[breaker.Config](hc, "breaker")
-	if !ok {
-		return iconfig.Join(errs...)
-	}
-	slow := func(sc *breaker.SlowCallConfig) bool { return sc != nil && sc.Threshold > 0 && sc.Threshold <= wait }
-	const advice = ": every message of a batch that does not fill takes max_wait or more, so the breaker would count it slow " +
-		"and trip with a healthy downstream; set the threshold above max_wait plus the batch func's time"
-	switch {
-	case bk.Shared == "" && slow(bk.SlowCall):
-		errs = append(errs, c.errorAt(path+".breaker.slow_call.threshold", fmt.Errorf(
-			"%s is not longer than the batch's max_wait (%s)%s", bk.SlowCall.Threshold, wait, advice)))
-	case bk.Shared != "":
-		if th, ok := c.sharedSlowCall(bk.Shared); ok && th <= wait {
-			errs = append(errs, c.errorAt(path+".breaker", fmt.Errorf(
-				"the shared breaker %s's slow_call.threshold %s is not longer than the batch's max_wait (%s)%s", bk.Shared, th, wait, advice)))
-		}
-	}
 	return iconfig.Join(errs...)
 }
 
-// sharedSlowCall returns the slow-call threshold of the shared breaker
-// name, when it decodes and has one.
-func (c *Config) sharedSlowCall(name string) (time.Duration, bool) {
-	raw, ok := c.shared["breakers"][name]
-	if !ok {
-		return 0, false
-	}
-	var bc breaker.Config
-	if err := raw.Decode(&bc); err != nil || bc.SlowCall == nil || bc.SlowCall.Threshold <= 0 {
-		return 0, false
-	}
-	return bc.SlowCall.Threshold, true
-}
 
 // errorAt locates err at the key path of the file.
 func (c *Config) errorAt(path string, err error) error {

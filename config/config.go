@@ -283,7 +283,7 @@ func (c *Config) handlerFrom(name string, raw map[string]iconfig.Raw, byKey map[
 		hc.parts = append(hc.parts, part{sec: sec, value: v})
 	}
 	sort.SliceStable(hc.parts, func(i, j int) bool { return hc.parts[i].sec.Slot < hc.parts[j].sec.Slot })
-	errs = append(errs, c.batchConflicts(name, hc), c.rateLimitSlowCall(name, hc))
+	errs = append(errs, c.batchConflicts(name, hc))
 	return hc, iconfig.Join(errs...)
 }
 

@@ -1,8 +1,7 @@
 package config_test
 
 import (
-	"errors"
-	"strings"
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,97 +14,121 @@ import (
 	"github.com/levee-dev/levee/config"
 )
 
-// TestRateLimitWaitAndSlowCalls: a breaker counting slow calls times
-// everything inside its slot, the wait for a rate-limit token included.
-// A handler with slow_call.threshold 2s and `ratelimit: {rate: 5/s}`
-// loaded, and 40 messages arriving at once in front of a downstream
-// answering in 1 ms opened the breaker: the backlog's waits were slow
-// calls. Backpressure is not failure: a ratelimit section that waits
-// (mode wait) up to the threshold or longer (max_wait, max_hold, or
-// neither: up to the transport's hold) is a load error now.
-func TestRateLimitWaitAndSlowCalls(t *testing.T) {
+// TestSlowCallBesideWaitsLoads: a breaker counting slow calls in front of
+// a rate limit that waits up to the threshold or longer was a load error
+// (the breaker timed the wait for a token as part of the call, so a
+// backlog tripped it). The breaker takes the waits of the layers inside
+// it off a call's time now (TestSlowCallsBesideABacklog), so each of
+// these loads.
+func TestSlowCallBesideWaitsLoads(t *testing.T) {
 	const slow = "    breaker: {slow_call: {threshold: 2s, ratio: 50%}}\n"
-	tests := []struct {
-		name, yaml string
-		want       string // substring of the error; "": valid
-	}{
-		{"no max_wait", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s}\n",
-			"levee.yaml:3: handlers.h.breaker.slow_call.threshold: 2s is not longer than the longest wait for a rate-limit token (no max_wait"},
-		{"max_wait equal", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s, max_wait: 2s}\n",
-			"handlers.h.breaker.slow_call.threshold: 2s is not longer than the longest wait for a rate-limit token (2s)"},
-		{"max_hold above", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s, max_hold: 3s}\n",
-			"(3s)"},
-		{"per-key only", "handlers:\n  h:\n" + slow + "    ratelimit: {key: {metadata: c}, per_key: {rate: 5/s}}\n",
-			"handlers.h.breaker.slow_call.threshold"},
-		{"shared breaker", "breakers:\n  b: {slow_call: {threshold: 2s, ratio: 50%}}\nhandlers:\n  h:\n    breaker: {shared: b}\n    ratelimit: {rate: 5/s}\n",
-			"levee.yaml:5: handlers.h.breaker: the shared breaker b's slow_call.threshold 2s is not longer"},
-		{"fleet limit", "fleet: {store: \"redis://127.0.0.1:1\"}\nhandlers:\n  h:\n" + slow + "    fleet: {ratelimit: {rate: 100/s}}\n",
-			"handlers.h.breaker.slow_call.threshold: 2s is not longer than the longest wait for a rate-limit token (no max_wait"},
-		{"fleet limit, max_wait below", "fleet: {store: \"redis://127.0.0.1:1\"}\nhandlers:\n  h:\n" + slow + "    fleet: {ratelimit: {rate: 100/s}}\n    ratelimit: {max_wait: 1s}\n", ""},
-		{"fleet limit of its own and a local one, 2 x max_wait", "fleet: {store: \"redis://127.0.0.1:1\"}\nhandlers:\n  h:\n" + slow + "    fleet: {ratelimit: {rate: 100/s, local_rate: 50/s}}\n    ratelimit: {rate: 10/s, max_wait: 1s}\n",
-			"(2s)"},
-		{"max_wait below", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s, max_wait: 1s}\n", ""},
-		{"max_hold below", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s, max_wait: 5s, max_hold: 1s}\n", ""},
-		{"reject mode", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s, mode: reject}\n", ""},
-		{"no limit", "handlers:\n  h:\n" + slow + "    ratelimit: {burst: 5}\n", ""},
-		{"no slow calls", "handlers:\n  h:\n    breaker: {consecutive_failures: 5}\n    ratelimit: {rate: 5/s}\n", ""},
-	}
-	for _, tt := range tests {
+	for _, tt := range []struct{ name, yaml string }{
+		{"no max_wait", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s}\n"},
+		{"max_wait above", "handlers:\n  h:\n" + slow + "    ratelimit: {rate: 5/s, max_wait: 5s}\n"},
+		{"per-key only", "handlers:\n  h:\n" + slow + "    ratelimit: {key: {metadata: c}, per_key: {rate: 5/s}}\n"},
+		{"shared breaker", "breakers:\n  b: {slow_call: {threshold: 2s, ratio: 50%}}\nhandlers:\n  h:\n    breaker: {shared: b}\n    ratelimit: {rate: 5/s}\n"},
+		{"fleet limit", "fleet: {store: \"redis://127.0.0.1:1\"}\nhandlers:\n  h:\n" + slow + "    fleet: {ratelimit: {rate: 100/s}}\n"},
+		{"priority", "schedulers:\n  s: {slots: 1}\nhandlers:\n  h:\n" + slow + "    priority: {scheduler: s}\n"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("got %v, want a valid file", err)
-				}
-				return
-			}
-			if !errors.Is(err, config.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want an error wrapping ErrInvalidConfig containing %q", err, tt.want)
+			if _, err := config.Parse("levee.yaml", []byte(tt.yaml), nil, nil); err != nil {
+				t.Fatalf("got %v, want a valid file", err)
 			}
 		})
 	}
 }
 
-// TestRateLimitMaxWaitKeepsBacklogOffTheBreaker: the remedy the error
-// gives. With max_wait 1s under the 2s threshold, a longer wait is
-// deferred, the dlq (outside the breaker) waits it, and the 40 messages
-// that arrive at once pass at 5/s with the breaker closed.
-func TestRateLimitMaxWaitKeepsBacklogOffTheBreaker(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const y = `
-handlers:
-  h:
-    dlq: {topic: h.dlq, max_hold: 20s}
-    breaker: {slow_call: {threshold: 2s, ratio: 50%}, min_requests: 10}
-    ratelimit: {rate: 5/s, max_wait: 1s}
-`
-		cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := config.Build(cfg, config.Deps{Publisher: discard{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		var calls, failed atomic.Int64
-		h := a.Stack("h").Middleware(func(*message.Message) ([]*message.Message, error) {
-			calls.Add(1)
-			time.Sleep(time.Millisecond)
-			return nil, nil
-		})
-		var wg sync.WaitGroup
-		for range 40 {
-			wg.Go(func() {
-				if _, err := h(message.NewMessage("m", nil)); err != nil {
-					failed.Add(1)
-				}
+// TestSlowCallsBesideABacklog: the canonical stack from YAML, a breaker
+// with slow_call.threshold 2s (at least 10 calls) in front of a backlog
+// of 40 messages that arrive at once and wait their turn for up to 8s: in
+// a rate limit of 5/s without max_wait, behind a one-slot priority queue
+// too, or in a batch that starts 3s after its first message. With a
+// downstream that answers in 1 ms the breaker opened (a backlog of 40 at
+// 5/s opened it: the waits were timed as slow calls; backpressure is not
+// failure); it stays closed now and every message is handled. With a
+// downstream that takes 3s a call it still opens.
+func TestSlowCallsBesideABacklog(t *testing.T) {
+	const head = "    dlq: {topic: h.dlq, max_hold: 1m}\n" +
+		"    breaker: {slow_call: {threshold: 2s, ratio: 50%}, min_requests: 10, window: 1m}\n"
+	for _, tc := range []struct{ name, yaml string }{
+		{"ratelimit", "handlers:\n  h:\n" + head + "    ratelimit: {rate: 5/s}\n"},
+		{"priority and ratelimit", "schedulers:\n  s: {slots: 1}\nhandlers:\n  h:\n" + head +
+			"    priority: {scheduler: s}\n    ratelimit: {rate: 5/s}\n"},
+		{"batch", "handlers:\n  h:\n" + head + "    batch: {max_wait: 3s, max_size: 100}\n"},
+	} {
+		for _, call := range []time.Duration{time.Millisecond, 3 * time.Second} {
+			t.Run(tc.name+"/"+call.String(), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					opened, calls, failed := backlog(t, tc.yaml, call)
+					if call < 2*time.Second && (opened || calls != 40 || failed != 0) {
+						t.Errorf("40 at once, %s calls: breaker opened %v, %d calls, %d failed; want never, 40, 0", call, opened, calls, failed)
+					}
+					if call > 2*time.Second && !opened {
+						t.Errorf("40 at once, %s calls: the breaker never opened", call)
+					}
+				})
 			})
 		}
-		wg.Wait()
-		b, _ := a.Breaker("h")
-		if calls.Load() != 40 || failed.Load() != 0 || b.State() != breaker.StateClosed {
-			t.Errorf("40 messages at once: %d calls, %d failed, breaker %v; want 40, 0, closed", calls.Load(), failed.Load(), b.State())
+	}
+}
+
+// backlog sends 40 messages at once through handler h of y, whose
+// downstream takes call (per message, or per batch), and says whether
+// its breaker was ever open (sampled every 50ms, and at the end).
+func backlog(t *testing.T, y string, call time.Duration) (opened bool, calls, failed int64) {
+	cfg, err := config.Parse("levee.yaml", []byte(y), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := config.Build(cfg, config.Deps{Publisher: discard{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var n atomic.Int64
+	handler := func(*message.Message) ([]*message.Message, error) {
+		n.Add(1)
+		time.Sleep(call)
+		return nil, nil
+	}
+	if _, ok := cfg.Handler("h").Batch(); ok {
+		b, err := cfg.Batcher("h", func(_ context.Context, msgs []*message.Message) error {
+			n.Add(int64(len(msgs)))
+			time.Sleep(call)
+			return nil
+		}, config.Deps{})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		defer b.Close()
+		handler = b.Handler
+	}
+	h := a.Stack("h").Middleware(handler)
+	br, _ := a.Breaker("h")
+	stop := make(chan struct{})
+	var open atomic.Bool
+	go func() {
+		for {
+			if br.State() != breaker.StateClosed {
+				open.Store(true)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	var fails atomic.Int64
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			if _, err := h(message.NewMessage("m", nil)); err != nil {
+				fails.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	return open.Load() || br.State() != breaker.StateClosed, n.Load(), fails.Load()
 }
