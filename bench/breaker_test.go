@@ -48,16 +48,20 @@ func breakerLevee(tb testing.TB, opts ...breaker.Option) *breaker.Breaker {
 // without a drain configured (not draining).
 func BenchmarkBreakerSuccessPath(b *testing.B) {
 	cases := []struct {
-		name string
-		mw   func(message.HandlerFunc) message.HandlerFunc
+		name  string
+		mw    func(message.HandlerFunc) message.HandlerFunc
+		fresh bool // a new message context per call, as a delivery has
 	}{
-		{"bare", func(h message.HandlerFunc) message.HandlerFunc { return h }},
-		{"watermill_circuitbreaker", breakerWatermill(5, time.Second).Middleware},
-		{"levee_breaker", breakerLevee(b).Middleware},
-		{"levee_breaker_drain", breakerLevee(b, breaker.WithDrain(30*time.Second, 0.1, 1)).Middleware},
-		{"levee_breaker_ratio", breakerLevee(b, breaker.WithFailureRatio(0.5, 20)).Middleware},
+		{"bare", func(h message.HandlerFunc) message.HandlerFunc { return h }, false},
+		{"watermill_circuitbreaker", breakerWatermill(5, time.Second).Middleware, false},
+		{"levee_breaker", breakerLevee(b).Middleware, false},
+		{"levee_breaker_drain", breakerLevee(b, breaker.WithDrain(30*time.Second, 0.1, 1)).Middleware, false},
+		{"levee_breaker_ratio", breakerLevee(b, breaker.WithFailureRatio(0.5, 20)).Middleware, false},
 		{"levee_breaker_drain_ratio", breakerLevee(b, breaker.WithFailureRatio(0.5, 20),
-			breaker.WithDrain(30*time.Second, 0.1, 1)).Middleware},
+			breaker.WithDrain(30*time.Second, 0.1, 1)).Middleware, false},
+		// slow-call detection times the call less the waits further in
+		// (the delivery's wait account: one allocation per delivery)
+		{"levee_breaker_slowcall", breakerLevee(b, breaker.WithSlowCall(time.Second, 0)).Middleware, true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -65,6 +69,9 @@ func BenchmarkBreakerSuccessPath(b *testing.B) {
 			msg := message.NewMessage("1", []byte("payload"))
 			b.ReportAllocs()
 			for b.Loop() {
+				if c.fresh {
+					msg.SetContext(context.Background())
+				}
 				if _, err := h(msg); err != nil {
 					b.Fatal(err)
 				}
@@ -76,6 +83,9 @@ func BenchmarkBreakerSuccessPath(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				msg := message.NewMessage("1", []byte("payload"))
 				for pb.Next() {
+					if c.fresh {
+						msg.SetContext(context.Background())
+					}
 					if _, err := h(msg); err != nil {
 						b.Error(err)
 						return
