@@ -10,4 +10,11 @@
 // deadline in the message's context; the others take the earlier of it and
 // their own. Recording allocates (one context value), but only when a
 // message is held: the success path without a wait never calls it.
+//
+// A delivery's wait account (Waits) sums the time the concerns spent
+// waiting in it. A breaker that counts slow calls sets one up (Account: one
+// allocation per delivery) and judges a call on its time less the waits
+// the concerns inside its slot added (AddWait, called only on a path that
+// waited): backpressure is not failure, so a backlog waiting for its turn
+// is not a slow downstream.
 package hold
