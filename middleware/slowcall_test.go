@@ -73,6 +73,22 @@ var slowCallLayers = []slowCallLayer{
 		s.Priority(fb.Middleware)
 		return sleeper(call)
 	}},
+	{"limiter in the handler", func(t *testing.T, _ *middleware.Stack, call time.Duration) message.HandlerFunc {
+		// the handler waits for a token itself (Wait with the message's
+		// context): a rate-limit wait wherever it is
+		lim, err := ratelimit.New(ratelimit.WithRate(5), ratelimit.WithBurst(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = lim.Close() })
+		return func(msg *message.Message) ([]*message.Message, error) {
+			if err := lim.Wait(msg.Context()); err != nil {
+				return nil, err
+			}
+			time.Sleep(call)
+			return nil, nil
+		}
+	}},
 	{"priority", func(t *testing.T, s *middleware.Stack, call time.Duration) message.HandlerFunc {
 		// one slot: with 100ms calls the 40th message waits 3.9s for it
 		sch, err := priority.NewScheduler(priority.WithSlots(1), priority.WithMaxWait(time.Hour))

@@ -95,9 +95,14 @@ func New(opts ...Option) (*Limiter, error) {
 // ErrLimited) when the expected wait exceeds max_wait/max_hold or would
 // outlast ctx's deadline, and ErrClosed after Close. A token granted at the
 // moment ctx ends is given back when nothing was scheduled after it.
-// Waiters are served in FIFO order.
+// Waiters are served in FIFO order. Given a message's context, the wait is
+// added to the delivery's wait account, as the middleware's is: a
+// slow-call breaker further out does not count it as the handler's time.
 func (l *Limiter) Wait(ctx context.Context) error {
 	_, r := l.b.Wait(ctx, l.waitBound(ctx))
+	if r.OK() && r.Wait > 0 {
+		hold.AddWait(ctx, time.Duration(r.Wait))
+	}
 	return errOf(ctx, r)
 }
 
