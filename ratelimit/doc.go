@@ -21,8 +21,11 @@
 //     max_hold) or outlast the context's deadline ends at once in a
 //     *LimitedError, which the router Nacks.
 //   - ModeReject: a message without a free token fails with a
-//     *LimitedError. Its RetryAfter() is the expected wait, so a transport
-//     with delayed redelivery brings it back when it can be admitted.
+//     *LimitedError. Its RetryAfter() is the expected wait for a token of
+//     its own: the messages rejected one after the other are told the
+//     tokens to come one by one (up to levee.MaxRetryAfter), reserving
+//     none, so a transport with delayed redelivery brings a backlog back
+//     at the rate, not all together.
 //
 // Nothing is acked unprocessed: a message that is not admitted is Nacked.
 //

@@ -80,7 +80,8 @@ func (e *LimitedError) Error() string {
 
 // RetryAfter is the suggested redelivery delay: the expected wait for a
 // token at the time of the rejection (ZeroRateRetryAfter when the rate is
-// 0). It is never negative.
+// 0). In reject mode, messages rejected one after the other are told the
+// tokens to come one by one (see Limiter.Reserve). It is never negative.
 func (e *LimitedError) RetryAfter() time.Duration { return e.retryAfter }
 
 // ErrorClass reports "transient": a rate limit is never the message's fault.

@@ -128,10 +128,15 @@ func (l *Limiter) Allow() bool {
 }
 
 // Reserve takes a token if one is free now (nil), or returns a
-// *LimitedError whose RetryAfter is the expected wait, as reject mode does.
+// *LimitedError whose RetryAfter is the expected wait, as reject mode does:
+// the refusals one after the other are told the tokens to come one by one
+// (the first the next token, the next the one after...), up to
+// levee.MaxRetryAfter, without reserving any (the token goes to whoever
+// asks first), so that callers that come back at their RetryAfter come
+// back one at a time.
 // It returns ErrClosed after Close. Per-key limits are not involved.
 func (l *Limiter) Reserve() error {
-	_, r := l.b.Try()
+	_, r := l.b.TrySpread(spreadBound)
 	return errOf(context.Background(), r)
 }
 
@@ -336,7 +341,7 @@ func (l *Limiter) plainMiddleware(next message.HandlerFunc, wait bool) message.H
 			}
 			_, r = l.b.Wait(ctx, bound)
 		} else {
-			_, r = l.b.Try()
+			_, r = l.b.TrySpread(spreadBound)
 		}
 		if !r.OK() {
 			if l.fleet != nil {

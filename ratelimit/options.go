@@ -20,7 +20,9 @@ const (
 	ModeWait Mode = iota
 	// ModeReject fails the message at once with a *LimitedError (wrapping
 	// ErrLimited) whose RetryAfter is the expected wait, so the transport
-	// can redeliver it later (a plain Nack where it cannot delay).
+	// can redeliver it later (a plain Nack where it cannot delay). The
+	// messages rejected one after the other are told the tokens to come
+	// one by one, so a backlog comes back at the rate (see Reserve).
 	ModeReject
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/levee-dev/levee"
 	"github.com/levee-dev/levee/internal/gcra"
 	"github.com/levee-dev/levee/internal/hold"
 )
@@ -60,7 +61,7 @@ func (l *Limiter) takeWithin(b *gcra.Bucket, ctx context.Context, wait bool, bou
 	if wait {
 		g, r = b.Wait(ctx, bound)
 	} else {
-		g, r = b.Try()
+		g, r = b.TrySpread(spreadBound)
 	}
 	if err = errOf(ctx, r); err != nil {
 		return g, 0, err
@@ -70,6 +71,10 @@ func (l *Limiter) takeWithin(b *gcra.Bucket, ctx context.Context, wait bool, bou
 	}
 	return g, r.Wait, nil
 }
+
+// spreadBound is how far ahead (ns) a rejection's RetryAfter is spread
+// at most (see gcra.Bucket.TrySpread): as far as a transport honours.
+const spreadBound = float64(levee.MaxRetryAfter)
 
 // errOf turns a bucket's result into the limiter's error: nil, ctx.Err(),
 // ErrClosed or a *LimitedError with the expected wait and its reason.

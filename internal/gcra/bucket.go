@@ -55,6 +55,7 @@ type Bucket struct {
 	tau       float64 // (burst-1)*interval
 	tat       float64 // theoretical arrival time of the next permit
 	credit    float64 // measured lateness of the last release, <= catchUp
+	spread    float64 // last slot a refusal was pointed at (TrySpread); -Inf none
 	catchUp   float64 // cap on credit and on slots caught up while queued
 	head      *waiter
 	tail      *waiter
@@ -81,7 +82,7 @@ const rebaseAfter = 1 << 40
 const maxInterval = 1e30
 
 func New(unlimited bool, rate float64, burst int, catchUp time.Duration) *Bucket {
-	b := &Bucket{epoch: time.Now(), timerAt: math.NaN(), catchUp: float64(catchUp), lastFire: math.Inf(-1)}
+	b := &Bucket{epoch: time.Now(), timerAt: math.NaN(), catchUp: float64(catchUp), lastFire: math.Inf(-1), spread: math.Inf(-1)}
 	b.pool.New = newWaiter
 	b.setLocked(0, unlimited, rate, burst)
 	b.credit = 0
@@ -97,6 +98,7 @@ func (b *Bucket) nowLocked() float64 {
 		b.tat -= shift
 		b.timerAt -= shift
 		b.lastFire -= shift
+		b.spread -= shift
 		for w := b.head; w != nil; w = w.next {
 			w.deadline -= shift
 		}
@@ -309,4 +311,37 @@ func (b *Bucket) Close() {
 	for w := b.head; w != nil; w = b.head {
 		b.resolveLocked(w, stateClosed)
 	}
+}
+
+// TrySpread is Try for a caller that turns a refusal into "come back
+// after Wait" (reject mode): the Wait of a refusal is not the time to the
+// next free permit, which every caller refused meanwhile would be told
+// alike (a backlog told so comes back all together, and all but one are
+// refused again), but the time to the first permit no earlier refusal was
+// pointed at. Refusals are spread over the permits to come, one interval
+// apart, and never further than maxWait (ns) from now.
+//
+// Nothing is reserved: the spread is a schedule apart from tat, so a
+// refused caller that never comes back costs no permit, and a permit due
+// is granted to whoever comes first. Once every slot pointed at has
+// passed, the next refusal is told the next free permit, as by Try.
+func (b *Bucket) TrySpread(maxWait float64) (Grant, Result) {
+	if b.fast.Load() {
+		return Grant{}, Result{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return Grant{}, Result{Status: Closed}
+	}
+	now := b.nowLocked()
+	if g, ok := b.tryLocked(now); ok {
+		return g, Result{}
+	}
+	at := b.estimate(now)
+	if !math.IsInf(at, 1) {
+		at = math.Min(math.Max(at, b.spread+b.interval), math.Max(now+maxWait, at))
+		b.spread = at
+	}
+	return Grant{}, Result{Status: NoToken, Wait: at - now}
 }

@@ -1,0 +1,49 @@
+package gcra
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestTrySpreadSpreadsRefusals: refusals by TrySpread are told the slots
+// to come one interval apart (Try tells them all the next slot), reserve
+// no permit (a refused caller that never comes back costs nothing), are
+// capped at maxWait, and start again from the next free permit once every
+// slot pointed at has passed.
+func TestTrySpreadSpreadsRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		b := New(false, 10, 1, 0)
+		defer b.Close()
+		if _, r := b.TrySpread(float64(time.Hour)); !r.OK() {
+			t.Fatalf("first TrySpread: %+v, want a permit", r)
+		}
+		for k := 1; k <= 5; k++ {
+			_, r := b.TrySpread(float64(time.Hour))
+			if want := float64(time.Duration(k) * interval); r.Status != NoToken || r.Wait != want {
+				t.Fatalf("refusal %d: %+v, want NoToken with Wait %v", k, r, time.Duration(want))
+			}
+		}
+		if _, r := b.Try(); r.Wait != float64(interval) {
+			t.Errorf("Try after refusals: Wait %v, want %v (the next free permit)", time.Duration(r.Wait), interval)
+		}
+		// nobody came back: the next slot's permit is free to whoever comes
+		time.Sleep(interval)
+		if _, r := b.TrySpread(float64(time.Hour)); !r.OK() {
+			t.Fatalf("TrySpread at the next slot: %+v, want a permit (refusals reserve none)", r)
+		}
+		// capped: the next refusal would be told the slot after the 5th
+		// (at 6 intervals from the start, 5 from now)
+		_, r := b.TrySpread(float64(3 * interval))
+		if r.Wait != float64(3*interval) {
+			t.Errorf("capped refusal: Wait %v, want %v", time.Duration(r.Wait), 3*interval)
+		}
+		// every slot pointed at has passed: back to the next free permit
+		time.Sleep(time.Second)
+		_, _ = b.TrySpread(float64(time.Hour))
+		if _, r := b.TrySpread(float64(time.Hour)); r.Wait != float64(interval) {
+			t.Errorf("refusal after the spread passed: Wait %v, want %v", time.Duration(r.Wait), interval)
+		}
+	})
+}
