@@ -133,7 +133,8 @@ func WithKeyOverride(key string, rate float64, burst int) Option {
 // frees up (reason "overflow").
 func WithMaxKeys(n int) Option { return optionFunc(func(c *config) { c.keys().maxKeys = n }) }
 
-// WithKeyIdle drops a key unused for d once it is at rest. Default
+// WithKeyIdle drops a key unused for d once it is at rest (when messages
+// arrive, and when Keys or the levee.ratelimit.keys gauge is read). Default
 // DefaultKeyIdle; 0 drops keys as soon as they are at rest; negative is an
 // error.
 func WithKeyIdle(d time.Duration) Option { return optionFunc(func(c *config) { c.keys().idle = d }) }
@@ -342,10 +343,23 @@ func (r *keyRegistry) unlinkLocked(e *keyEntry) {
 	e.prev, e.next = nil, nil
 }
 
-// len returns the number of live keys (FallbackKey not counted).
+// len returns the number of live keys (FallbackKey not counted). Keys
+// expire as messages arrive (expireLocked); without traffic, len drops the
+// keys that expired meanwhile itself, so the count it returns (the
+// levee.ratelimit.keys gauge) is true when it is read: every key idle
+// for r.idle and at rest, not only the least recently used ones. It walks
+// the idle keys only, from the least recently used.
 func (r *keyRegistry) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := time.Now()
+	for e := r.tail; e != nil && now.Sub(e.lastUsed) >= r.idle; {
+		prev := e.prev
+		if r.atRest(e) {
+			r.dropLocked(e)
+		}
+		e = prev
+	}
 	return len(r.m)
 }
 

@@ -184,7 +184,8 @@ func (l *Limiter) Burst() int {
 func (l *Limiter) Mode() Mode { return l.mode }
 
 // Keys returns the number of live per-key buckets (0 without per-key
-// limits; FallbackKey not counted).
+// limits; FallbackKey not counted). It first drops the keys that expired
+// (see WithKeyIdle), so the count is true without traffic.
 func (l *Limiter) Keys() int {
 	if l.keys == nil {
 		return 0
