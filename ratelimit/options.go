@@ -220,7 +220,9 @@ func WithMaxHold(d time.Duration) Option { return optionFunc(func(c *config) { c
 // limiter holds rates whose interval is shorter than the timer
 // granularity; the price is that after a late wake-up up to rate*lateness
 // permits (lateness <= d) go back to back. Pauses of the consumer itself
-// are never caught up. Zero gives strict spacing with the throughput
+// are never caught up. In reject mode, a token a rejection was told (see
+// Reserve) is taken in its slot up to d late, for the redelivery's
+// latency. Zero gives strict spacing with the throughput
 // losses of x/time/rate. Default DefaultCatchUp (50ms, enough for a
 // loaded 2-core machine); negative is an error.
 func WithCatchUp(d time.Duration) Option { return optionFunc(func(c *config) { c.catchUp = d }) }

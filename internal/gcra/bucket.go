@@ -325,6 +325,12 @@ func (b *Bucket) Close() {
 // refused caller that never comes back costs no permit, and a permit due
 // is granted to whoever comes first. Once every slot pointed at has
 // passed, the next refusal is told the next free permit, as by Try.
+//
+// A caller told a slot comes back late (the transport's redelivery
+// latency): when the permit due was pointed at by a refusal, whoever takes
+// it up to catchUp after its slot continues the schedule, as a late
+// waiter does (see Bucket), so the lateness does not cost the rate, and
+// the Bucket's bound holds.
 func (b *Bucket) TrySpread(maxWait float64) (Grant, Result) {
 	if b.fast.Load() {
 		return Grant{}, Result{}
@@ -335,6 +341,10 @@ func (b *Bucket) TrySpread(maxWait float64) (Grant, Result) {
 		return Grant{}, Result{Status: Closed}
 	}
 	now := b.nowLocked()
+	if b.head == nil && b.rate > 0 && !b.unlimited && b.spread >= b.tat-b.tau &&
+		b.tat-b.tau <= now && b.tat >= now-b.catchUp {
+		return b.grantLocked(b.tat), Result{} // a slot pointed at, taken late
+	}
 	if g, ok := b.tryLocked(now); ok {
 		return g, Result{}
 	}

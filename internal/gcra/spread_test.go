@@ -47,3 +47,40 @@ func TestTrySpreadSpreadsRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestTrySpreadLateTakerKeepsTheSchedule: a slot pointed at by a refusal
+// and taken up to catchUp late continues the schedule (the next slot stays
+// one interval after it, not after the late taker); later than catchUp,
+// or a slot nobody was pointed at, restarts it from now, as Try does.
+func TestTrySpreadLateTakerKeepsTheSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval, late = 100 * time.Millisecond, 30 * time.Millisecond
+		for _, tc := range []struct {
+			name    string
+			catchUp time.Duration
+			refuse  bool
+			next    time.Duration // Wait of a refusal right after the late grant
+		}{
+			{"pointed at, within catch-up", 50 * time.Millisecond, true, interval - late},
+			{"pointed at, strict", 0, true, interval},
+			{"not pointed at", 50 * time.Millisecond, false, interval},
+		} {
+			b := New(false, 10, 1, tc.catchUp)
+			if _, r := b.TrySpread(float64(time.Hour)); !r.OK() {
+				t.Fatalf("%s: first TrySpread refused", tc.name)
+			}
+			if tc.refuse {
+				_, _ = b.TrySpread(float64(time.Hour)) // told the slot at 100 ms
+			}
+			time.Sleep(interval + late)
+			if _, r := b.TrySpread(float64(time.Hour)); !r.OK() {
+				t.Fatalf("%s: late TrySpread refused", tc.name)
+			}
+			if _, r := b.Try(); r.Wait != float64(tc.next) {
+				t.Errorf("%s: next slot in %v, want %v", tc.name, time.Duration(r.Wait), tc.next)
+			}
+			b.Close()
+			time.Sleep(time.Second)
+		}
+	})
+}
