@@ -169,6 +169,21 @@ func BenchmarkRatelimitOverhead(b *testing.B) {
 	b.Run("levee_per_key_max_wait_1e12", func(b *testing.B) {
 		keyed(b, ratelimit.WithRate(1e12), ratelimit.WithMaxWait(time.Second))
 	})
+	// reject mode: a token free at once (the success path), and a
+	// rejection (each told a token to come, see ratelimit.Reserve)
+	b.Run("levee_reject_1e12", func(b *testing.B) {
+		l, _ := ratelimit.New(ratelimit.WithRate(1e12), ratelimit.WithMode(ratelimit.ModeReject))
+		defer l.Close()
+		run(b, l.Middleware(ratelimitNoop))
+	})
+	b.Run("levee_per_key_reject_1e12", func(b *testing.B) {
+		keyed(b, ratelimit.WithRate(1e12), ratelimit.WithMode(ratelimit.ModeReject))
+	})
+	b.Run("levee_reject_refused", func(b *testing.B) {
+		l, _ := ratelimit.New(ratelimit.WithRate(1e-3), ratelimit.WithMode(ratelimit.ModeReject))
+		defer l.Close()
+		run(b, l.Middleware(ratelimitNoop))
+	})
 	b.Run("levee_adaptive_1e12", func(b *testing.B) {
 		l, _ := ratelimit.New(ratelimit.WithAdaptive(ratelimit.Adaptive{Min: 1, Max: 1e12}))
 		defer l.Close()
