@@ -108,12 +108,18 @@ func (b *Bucket) nowLocked() float64 {
 }
 
 // setLocked applies a new rate and burst at now, keeping the permits owed:
-// a Bucket in debt stays in debt by the same number of permits.
+// a Bucket in debt stays in debt by the same number of permits, and the
+// refusals spread over the permits to come (TrySpread) stay spread over as
+// many permits, at the new rate.
 func (b *Bucket) setLocked(now float64, unlimited bool, rate float64, burst int) {
-	debt := 0.0
+	debt, spread := 0.0, 0.0
 	if !b.unlimited && b.rate > 0 && b.tat > now {
 		debt = (b.tat - now) / b.interval
 	}
+	if !b.unlimited && b.rate > 0 && b.spread > now {
+		spread = (b.spread - now) / b.interval
+	}
+	b.spread = math.Inf(-1)
 	b.unlimited = unlimited
 	b.rate = rate
 	b.burst = burst
@@ -131,6 +137,9 @@ func (b *Bucket) setLocked(now float64, unlimited bool, rate float64, burst int)
 		b.tau = float64(burst-1) * b.interval
 		// tat-now is the debt in time; tat <= now means a full Bucket.
 		b.tat = now + debt*b.interval
+		if spread > 0 {
+			b.spread = now + spread*b.interval
+		}
 	}
 	b.fast.Store(unlimited && !b.closed)
 }

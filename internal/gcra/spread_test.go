@@ -1,6 +1,7 @@
 package gcra
 
 import (
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -81,6 +82,25 @@ func TestTrySpreadLateTakerKeepsTheSchedule(t *testing.T) {
 			}
 			b.Close()
 			time.Sleep(time.Second)
+		}
+	})
+}
+
+// TestTrySpreadFollowsTheRate: refusals spread over the permits to come
+// stay spread over as many permits when the rate changes (an adaptive
+// limit, SetRate): raised 100-fold, the next refusal is told the 11th
+// permit at the new rate, not 11 s as at the old one.
+func TestTrySpreadFollowsTheRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(false, 1, 1, 0)
+		defer b.Close()
+		for range 11 { // one permit, ten refusals: told 1 s ... 10 s
+			_, _ = b.TrySpread(float64(time.Hour))
+		}
+		b.SetRate(100)
+		_, r := b.TrySpread(float64(time.Hour))
+		if want := float64(110 * time.Millisecond); r.Status != NoToken || math.Abs(r.Wait-want) > 1 {
+			t.Errorf("refusal after the rate went from 1/s to 100/s: %+v, want NoToken with Wait %v", r, time.Duration(want))
 		}
 	})
 }
