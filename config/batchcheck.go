@@ -47,7 +47,6 @@ func (c *Config) batchConflicts(name string, hc *Handler) error {
 	return iconfig.Join(errs...)
 }
 
-
 // errorAt locates err at the key path of the file.
 func (c *Config) errorAt(path string, err error) error {
 	return &iconfig.Error{File: c.file, Line: c.lineOf(path), Path: path, Err: err}
