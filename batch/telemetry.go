@@ -209,7 +209,6 @@ func (b *Batcher) startSpan(ctx context.Context, bt *pending, ctxs []context.Con
 func endSpan(span trace.Span, o outcome, err error) {
 	span.SetAttributes(AttrOutcome.String(outcomeNames[o]))
 	if err != nil && o != outcomeOK {
-		span.SetAttributes(semconv.ErrorType(err))
 		telemetry.RecordError(span, err)
 	}
 	span.End()

@@ -142,16 +142,11 @@ func newBreakerSection() Section {
 				}
 				return built{mw: br.Middleware, instance: br.Breaker}, nil
 			}
-			opts := breakerOptions(c, b.Handler, b.Deps)
-			separate := separateDrain(c)
-			if separate {
-				opts = append(opts, breaker.WithSeparateDrain())
-			}
-			br, err := breaker.New(opts...)
+			br, err := breaker.New(breakerOptions(c, b.Handler, b.Deps)...)
 			if err != nil {
 				return built{}, err
 			}
-			if separate {
+			if separateDrain(c) {
 				b.Also(middleware.SlotRateLimit, br.DrainMiddleware, "breaker-drain")
 			}
 			return built{mw: br.Middleware, closer: br, instance: br}, nil

@@ -55,30 +55,30 @@ func sharedKinds() map[string]sharedKind {
 			},
 			build: func(name string, v any, deps Deps) (any, io.Closer, error) {
 				c := v.(breaker.Config)
-				opts := breakerOptions(c, name, deps)
-				separate := separateDrain(c)
-				if separate {
-					// Every handler's section adds its DrainMiddleware.
-					opts = append(opts, breaker.WithSeparateDrain())
-				}
-				b, err := breaker.New(opts...)
+				b, err := breaker.New(breakerOptions(c, name, deps)...)
 				if err != nil {
 					return nil, nil, fmt.Errorf("breakers.%s: %w", name, err)
 				}
-				return sharedBreaker{b, separate}, b, nil
+				// Every handler's section adds its DrainMiddleware.
+				return sharedBreaker{b, separateDrain(c)}, b, nil
 			},
 		},
 	}
 }
 
 // breakerOptions turns a breaker section and the deps into options; the
-// section's own max_hold (inside c.Options) wins over deps.MaxHold.
+// section's own max_hold (inside c.Options) wins over deps.MaxHold. A
+// breaker whose drain waits in the ratelimit slot (separateDrain) gets
+// WithSeparateDrain; its section installs DrainMiddleware there.
 func breakerOptions(c breaker.Config, name string, deps Deps) []breaker.Option {
 	var opts []breaker.Option
 	if deps.MaxHold > 0 {
 		opts = append(opts, breaker.WithMaxHold(deps.MaxHold))
 	}
 	opts = append(opts, c.Options()...)
+	if separateDrain(c) {
+		opts = append(opts, breaker.WithSeparateDrain())
+	}
 	if hook := deps.OnBreakerStateChange; hook != nil {
 		opts = append(opts, breaker.WithOnStateChange(func(from, to breaker.State) { hook(name, from, to) }))
 	}

@@ -73,7 +73,6 @@ func (p *publisher) Publish(topic string, msgs ...*message.Message) error {
 		}
 		msgs[i].SetContext(origs[i])
 		if err != nil {
-			span.SetAttributes(semconv.ErrorType(err))
 			telemetry.RecordError(span, err)
 		}
 		span.End()

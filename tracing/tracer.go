@@ -301,8 +301,8 @@ func (t *Tracer) endConsumer(span trace.Span, rec *telemetry.Outcome, msg *messa
 		span.SetAttributes(t.deferred...)
 	case err != nil:
 		span.SetAttributes(AttrOutcome.String(OutcomeNacked),
-			AttrErrorClass.String(telemetry.ErrorClass(err)), semconv.ErrorType(err))
-		telemetry.RecordError(span, err)
+			AttrErrorClass.String(telemetry.ErrorClass(err)))
+		telemetry.RecordError(span, err) // and error.type
 	default:
 		if class, ok := rec.DeadLettered(); ok {
 			span.SetAttributes(AttrOutcome.String(OutcomeDeadLettered), AttrErrorClass.String(class), errorType(rec.Err()))

@@ -31,9 +31,12 @@ func SpanText(s string) string {
 
 // RecordError records err on span as span.RecordError does, an exception
 // event with exception.type and exception.message, and sets the status
-// Error with err's message, both bounded by SpanText. It costs what
-// span.RecordError costs when the message needs no cut.
+// Error with err's message, both bounded by SpanText, and error.type,
+// which the semantic conventions require on every span whose operation
+// failed. It costs what span.RecordError costs when the message needs no
+// cut, and one attribute.
 func RecordError(span trace.Span, err error) {
+	span.SetAttributes(semconv.ErrorType(err))
 	msg := err.Error()
 	if text := SpanText(msg); text != msg {
 		span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(
